@@ -1,0 +1,95 @@
+/** Golden tensors as written by the reference generator: row-major `data` in `layout`, or `sameAs` another
+ * entry of the same map whose data is identical. */
+export interface GoldenTensor {
+  layout?: string;
+  shape: number[];
+  data?: number[];
+  sameAs?: string;
+}
+
+/** Resolves a golden tensor (following `sameAs` inside `all`) to float32 data. */
+export function goldenData(entry: GoldenTensor, all?: Record<string, GoldenTensor>): Float32Array {
+  let current = entry;
+  const seen = new Set<string>();
+  while (current.data === undefined) {
+    if (current.sameAs === undefined || all === undefined) {
+      throw new Error('golden tensor has neither data nor a resolvable sameAs');
+    }
+    if (seen.has(current.sameAs)) throw new Error(`sameAs cycle at ${current.sameAs}`);
+    seen.add(current.sameAs);
+    const next = all[current.sameAs];
+    if (next === undefined) throw new Error(`sameAs names a missing entry: ${current.sameAs}`);
+    current = next;
+  }
+  return Float32Array.from(current.data);
+}
+
+export interface Deviation {
+  /** max |ours - golden| */
+  maxAbsDiff: number;
+  /** max |golden| */
+  maxAbsGolden: number;
+  /** the allowed max |ours - golden| */
+  tolerance: number;
+  /** maxAbsDiff / tolerance: <= 1 passes */
+  ratio: number;
+}
+
+/** Relative tolerance of the reference README: per tensor, max |ours - golden| <= 1e-4 * max |golden|,
+ * with an absolute floor of 1e-7 (all-zero tensors). */
+export const RELATIVE_TOLERANCE = 1e-4;
+export const ABSOLUTE_FLOOR = 1e-7;
+
+export function deviation(ours: ArrayLike<number>, golden: ArrayLike<number>): Deviation {
+  if (ours.length !== golden.length) {
+    throw new Error(`size mismatch: ours has ${ours.length} values, golden ${golden.length}`);
+  }
+  let maxAbsDiff = 0;
+  let maxAbsGolden = 0;
+  for (let i = 0; i < golden.length; i++) {
+    const g = golden[i]!;
+    const o = ours[i]!;
+    const d = Math.abs(o - g);
+    // NaN must fail, not vanish in a comparison
+    if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    const a = Math.abs(g);
+    if (a > maxAbsGolden) maxAbsGolden = a;
+  }
+  const tolerance = Math.max(RELATIVE_TOLERANCE * maxAbsGolden, ABSOLUTE_FLOOR);
+  return { maxAbsDiff, maxAbsGolden, tolerance, ratio: maxAbsDiff / tolerance };
+}
+
+/** Collects per-tensor deviations of one case and reports the worst. */
+export class DeviationLog {
+  private worstRatio = 0;
+  private worstName = '';
+  private worstDev: Deviation | undefined;
+  readonly failures: string[] = [];
+
+  add(name: string, dev: Deviation): void {
+    if (dev.ratio > 1) {
+      this.failures.push(`${name}: max|diff| ${dev.maxAbsDiff.toExponential(3)} > tol ${dev.tolerance.toExponential(3)}`);
+    }
+    if (dev.ratio >= this.worstRatio || this.worstDev === undefined) {
+      this.worstRatio = dev.ratio;
+      this.worstName = name;
+      this.worstDev = dev;
+    }
+  }
+
+  /** Records a check that is not a tensor comparison (e.g. a ranking); a failure makes the case fail. */
+  fail(message: string): void {
+    this.failures.push(message);
+  }
+
+  get worst(): number {
+    return this.failures.length > 0 && this.worstRatio <= 1 ? Number.POSITIVE_INFINITY : this.worstRatio;
+  }
+
+  summary(): string {
+    if (this.failures.length > 0) return this.failures.slice(0, 3).join('; ');
+    if (this.worstDev === undefined) return 'nothing compared';
+    const d = this.worstDev;
+    return `worst at ${this.worstName}: max|diff| ${d.maxAbsDiff.toExponential(2)} (rel ${(d.maxAbsDiff / Math.max(d.maxAbsGolden, 1e-30)).toExponential(2)})`;
+  }
+}

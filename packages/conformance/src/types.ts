@@ -1,0 +1,27 @@
+/** One runnable golden case, found by a kind's `discover`. */
+export interface CaseRef {
+  id: string;
+  kind: string;
+  /** The file the case came from (for messages). */
+  file: string;
+  /** Loads the case's JSON (lazily: the files are large). */
+  load(): Promise<unknown>;
+}
+
+/** The outcome of one case. `worst` is the largest deviation seen, as a multiple of the allowed tolerance
+ * (so <= 1 passes); `detail` names the tensor where it occurred, or the reason the case failed. */
+export interface CaseOutcome {
+  id: string;
+  kind: string;
+  passed: boolean;
+  worst: number;
+  detail: string;
+}
+
+/** A kind of golden case (`lrp`, `crp`, `relmax`, `vis`): how to find its cases in a reference directory and
+ * how to run one. Every package that owns a kind contributes a runner in `src/kinds/`. */
+export interface KindRunner {
+  kind: string;
+  discover(dir: string): Promise<CaseRef[]>;
+  run(ref: CaseRef): Promise<CaseOutcome>;
+}

@@ -1,0 +1,395 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type Canonizer, mergeBatchNorm } from './canonizers.js';
+import { type Composite, compositeByName, defaultRuleFor } from './composites.js';
+import { CrpError, listNames } from './errors.js';
+import { ForwardPass, runForward } from './forward.js';
+import { type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
+import type { ModelGraph } from './graph/model-graph.js';
+import type { GraphNode } from './graph/types.js';
+import { type LinearParams, linearMapOf, linearParamsOf } from './ops/linear.js';
+import { tidyKeep } from './ops/tidy.js';
+import type { CachedParams, Rule, RuleContext } from './rules/rule.js';
+import { gradient, isStructural, pass, structuralBackward } from './rules/structural.js';
+
+export interface AttributorOptions extends GraphOptions {
+  /** A composite or the name of a built-in one. Default `'epsilon_plus_flat'`. */
+  composite?: Composite | string;
+  /** Graph rewrites applied before attribution. Default `[mergeBatchNorm()]` (exact; explains the folded
+   * conv as zennit-crp's README does). Pass `[]` to attribute the layers as they are. */
+  canonizers?: readonly Canonizer[];
+}
+
+export interface BackwardOptions {
+  /** Node (layer name) whose output receives `relevance`. */
+  from: string;
+  /** Relevance at `from`'s output, batch K (any K when the pass has batch 1, else the pass's batch).
+   * Owned by the caller; not disposed. */
+  relevance: tf.Tensor;
+  /** Layers where the backward pass stops (their output relevance is returned). Default: the input. */
+  stopAt?: readonly string[];
+  /** Layers whose output relevance is returned as well. */
+  record?: readonly string[];
+  /**
+   * Called with the complete relevance at each node's output before the node's rule runs (after recording).
+   * Return a replacement (e.g. a masked copy; the engine then owns it) or undefined to keep it. The tensor
+   * passed in is owned by the engine.
+   */
+  transform?: (nodeId: string, relevance: tf.Tensor) => tf.Tensor | undefined;
+}
+
+export interface AttributeOptions {
+  /** Class index to explain, one per batch row or one for all rows. */
+  target?: number | readonly number[];
+  /** Instead of `target`: the relevance at the output, or a function of the prediction giving it. */
+  initialRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
+  /** Layers whose output relevance to return (`result.layers`). */
+  recordLayers?: readonly string[];
+}
+
+/** Result of {@link Attributor.attribute}. **The caller owns every tensor** (dispose them, or use
+ * {@link disposeResult}). */
+export interface AttributionResult {
+  /** Relevance of the input, same shape as the input (NHWC). */
+  relevance: tf.Tensor;
+  /** The model output during attribution: logits (a final softmax is dropped unless `keepSoftmax`). */
+  prediction: tf.Tensor;
+  /** Relevance at the output of each recorded layer, keyed by the names given in `recordLayers`. */
+  layers: Record<string, tf.Tensor>;
+}
+
+/** Disposes every tensor of an {@link AttributionResult}. */
+export function disposeResult(result: AttributionResult): void {
+  result.relevance.dispose();
+  result.prediction.dispose();
+  for (const t of Object.values(result.layers)) t.dispose();
+}
+
+function validateInput(graph: ModelGraph, input: tf.Tensor): void {
+  const expected = graph.inputShape;
+  const got = input.shape.slice(1);
+  const ok = input.rank === expected.length + 1 && expected.every((d, i) => d === null || d === got[i]);
+  if (!ok) {
+    const shown = `[batch, ${expected.map((d) => d ?? 'any').join(', ')}]`;
+    throw new CrpError('input-shape', `input has shape [${input.shape.join(', ')}], the model expects ${shown}`);
+  }
+  if (input.dtype !== 'float32') {
+    throw new CrpError('input-shape', `input must be float32, got ${input.dtype}`);
+  }
+  const data = input.dataSync();
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      throw new CrpError(
+        'non-finite-input',
+        `input contains ${Number.isNaN(data[i]!) ? 'NaN' : 'Infinity'} at flat index ${i}; relevance needs finite inputs`,
+      );
+    }
+  }
+}
+
+/**
+ * LRP over one TF.js model: builds the graph once (canonized, with the composite's rules resolved) and
+ * explains any number of inputs. Holds derived weights (merged batch norms, modified parameters): call
+ * `dispose()` when done. The user's model is never changed.
+ *
+ * ```ts
+ * const lrp = new Attributor(model, { composite: 'epsilon_plus_flat' });
+ * const { relevance, prediction } = lrp.attribute(images, { target: 3 });
+ * ```
+ */
+export class Attributor {
+  readonly graph: ModelGraph;
+  readonly composite: Composite;
+  private readonly rules = new Map<string, Rule>();
+  private readonly paramCache = new Map<string, CachedParams>();
+  private readonly ownedParams: tf.Tensor[] = [];
+  private disposed = false;
+
+  constructor(model: LayersModel, options: AttributorOptions = {}) {
+    const composite = options.composite ?? 'epsilon_plus_flat';
+    this.composite = typeof composite === 'string' ? compositeByName(composite) : composite;
+    let graph = graphFromLayersModel(model, options);
+    for (const c of options.canonizers ?? [mergeBatchNorm()]) graph = c.apply(graph);
+    this.graph = graph;
+  }
+
+  /** The rule applied at a layer (by layer name or node id). */
+  ruleOf(layer: string): Rule {
+    const node = this.graph.node(layer);
+    let rule = this.rules.get(node.id);
+    if (rule === undefined) {
+      rule = isStructural(node)
+        ? node.kind === 'identity'
+          ? pass()
+          : gradient()
+        : (this.composite.ruleFor(node, this.graph) ?? defaultRuleFor(node, this.graph));
+      this.rules.set(node.id, rule);
+    }
+    return rule;
+  }
+
+  /** Layer names of the graph in topological order. */
+  get layerNames(): string[] {
+    return this.graph.nodes.map((n) => n.id);
+  }
+
+  /** Runs the model forward (up to `upTo`, default the output) and keeps the activations for backward
+   * passes. The caller owns the returned pass (dispose it); `input` stays the caller's. */
+  forward(input: tf.Tensor, options: { upTo?: string } = {}): ForwardPass {
+    this.assertLive();
+    validateInput(this.graph, input);
+    const top = options.upTo === undefined ? this.graph.outputId : this.graph.node(options.upTo).id;
+    return runForward(this.graph, input, top);
+  }
+
+  private cachedParams(
+    node: GraphNode,
+    key: string,
+    modify: (p: LinearParams) => LinearParams,
+    inputShape: number[],
+  ): CachedParams {
+    const cacheKey = `${node.id}|${key}`;
+    let cached = this.paramCache.get(cacheKey);
+    if (cached === undefined) {
+      const base = linearParamsOf(node);
+      const map = linearMapOf(node, inputShape)!;
+      const made: CachedParams = tidyKeep(
+        () => {
+          const p = modify(base);
+          return { weight: p.weight, bias: p.bias, back: map.backWeight(p.weight) };
+        },
+        (m) => [m.weight, m.bias, m.back],
+      );
+      for (const t of [made.weight, made.bias, made.back]) {
+        if (t !== null && t !== base.weight && t !== base.bias && !this.ownedParams.includes(t)) this.ownedParams.push(t);
+      }
+      cached = made;
+      this.paramCache.set(cacheKey, cached);
+    }
+    return cached;
+  }
+
+  private prepared(pass: ForwardPass, node: GraphNode) {
+    let prepared = pass.prepared.get(node.id);
+    if (prepared === undefined) {
+      const inputs = node.inputs.map((i) => pass.output(i));
+      const output = pass.output(node.id);
+      const ctx: RuleContext = {
+        node,
+        inputs,
+        output,
+        linearOutput: pass.linearOutputs.get(node.id) ?? (node.kind === 'activation' ? inputs[0]! : output),
+        isNonNegative: (i) => pass.isNonNegative(node.inputs[i]!),
+        params: (key, modify) => this.cachedParams(node, key, modify, inputs[0]!.shape),
+      };
+      prepared = isStructural(node)
+        ? { backward: (r: tf.Tensor) => structuralBackward(node, inputs, r), dispose: () => {} }
+        : this.ruleOf(node.id).prepare(ctx);
+      pass.prepared.set(node.id, prepared);
+    }
+    return prepared;
+  }
+
+  /**
+   * Sends relevance from one layer's output down to `stopAt` (default: the input), processing only the
+   * layers in between. Returns the relevance at the output of every `stopAt` and `record` layer, keyed by
+   * the names as given; **the caller owns them**.
+   */
+  backward(pass: ForwardPass, options: BackwardOptions): Map<string, tf.Tensor> {
+    this.assertLive();
+    pass.assertLive();
+    const g = this.graph;
+    const start = g.node(options.from).id;
+    const stopNames = options.stopAt ?? [g.inputId];
+    const stops = new Set(stopNames.map((s) => g.node(s).id));
+    const recordNames = options.record ?? [];
+    const record = new Set(recordNames.map((s) => g.node(s).id));
+    const below = new Set<string>();
+    for (const s of stops) for (const d of g.descendantsOf(s)) below.add(d);
+    const above = g.ancestorsOf(start);
+    const active = new Set([...above].filter((id) => below.has(id)));
+    if (!active.has(start)) {
+      throw new CrpError(
+        'invalid-argument',
+        `the backward pass from '${options.from}' cannot reach ${[...stops].map((s) => `'${s}'`).join(', ')}: stop layers must lie below the start layer`,
+      );
+    }
+    for (const s of stops) {
+      if (!above.has(s)) throw new CrpError('invalid-argument', `stop layer '${s}' is not below '${options.from}'`);
+    }
+    for (const r of record) {
+      if (!active.has(r)) {
+        throw new CrpError(
+          'invalid-argument',
+          `cannot record '${r}': relevance from '${options.from}' down to the stop layers does not pass it; layers on the way: ${listNames([...active])}`,
+        );
+      }
+    }
+    const r0 = options.relevance;
+    if (pass.batchSize !== 1 && r0.shape[0] !== pass.batchSize) {
+      throw new CrpError(
+        'invalid-argument',
+        `relevance has batch ${r0.shape[0]} but the forward pass has batch ${pass.batchSize}; use equal batches or a forward pass of batch 1`,
+      );
+    }
+    const startShape = pass.output(start).shape.slice(1);
+    if (r0.shape.slice(1).join() !== startShape.join()) {
+      throw new CrpError(
+        'invalid-argument',
+        `relevance at '${options.from}' must have shape [batch, ${startShape.join(', ')}], got [${r0.shape.join(', ')}]`,
+      );
+    }
+
+    const acc = new Map<string, tf.Tensor>([[start, r0]]);
+    // tensors that must survive the pass: the caller's relevance and everything returned
+    const kept = new Set<tf.Tensor>([r0]);
+    const recorded = new Map<string, tf.Tensor>();
+    const stopped = new Map<string, tf.Tensor>();
+    const release = (t: tf.Tensor) => {
+      if (!kept.has(t)) t.dispose();
+    };
+    const order = g.nodes.filter((n) => active.has(n.id)).reverse();
+    try {
+      for (const node of order) {
+        let r = acc.get(node.id);
+        acc.delete(node.id);
+        if (r === undefined) continue;
+        if (record.has(node.id)) {
+          recorded.set(node.id, r);
+          kept.add(r);
+        }
+        const replaced = options.transform?.(node.id, r);
+        if (replaced !== undefined && replaced !== r) {
+          release(r);
+          r = replaced;
+        }
+        if (stops.has(node.id)) {
+          stopped.set(node.id, r);
+          kept.add(r);
+          continue;
+        }
+        const prepared = this.prepared(pass, node);
+        const current = r;
+        const ins = tf.tidy(() => prepared.backward(current));
+        release(r);
+        node.inputs.forEach((inputId, i) => {
+          const contribution = ins[i]!;
+          if (!active.has(inputId)) {
+            contribution.dispose();
+            return;
+          }
+          const prev = acc.get(inputId);
+          if (prev === undefined) acc.set(inputId, contribution);
+          else {
+            acc.set(inputId, tf.add(prev, contribution));
+            release(prev);
+            contribution.dispose();
+          }
+        });
+      }
+    } catch (err) {
+      for (const t of acc.values()) release(t);
+      for (const t of [...recorded.values(), ...stopped.values()]) if (t !== r0) t.dispose();
+      throw err;
+    }
+    for (const t of acc.values()) release(t);
+    // key by the names the caller used; every returned tensor is distinct and none is the caller's own
+    const named = new Map<string, tf.Tensor>();
+    const handedOut = new Set<tf.Tensor>();
+    const handOut = (name: string, t: tf.Tensor | undefined) => {
+      if (t === undefined || named.has(name)) return;
+      const own = t === r0 || handedOut.has(t) ? tf.clone(t) : t;
+      handedOut.add(own);
+      named.set(name, own);
+    };
+    for (const name of recordNames) handOut(name, recorded.get(g.node(name).id));
+    for (const name of stopNames) handOut(name, stopped.get(g.node(name).id));
+    return named;
+  }
+
+  /** One-shot LRP: relevance of the input (and of recorded layers) for the target classes. */
+  attribute(input: tf.Tensor, options: AttributeOptions): AttributionResult {
+    const pass = this.forward(input);
+    let init: tf.Tensor | undefined;
+    try {
+      const prediction = pass.prediction;
+      init = this.initialRelevance(prediction, options);
+      const record = options.recordLayers ?? [];
+      const out = this.backward(pass, { from: this.graph.outputId, relevance: init, record, stopAt: [this.graph.inputId] });
+      const relevance = out.get(this.graph.inputId)!;
+      const layers: Record<string, tf.Tensor> = {};
+      for (const name of record) {
+        const t = out.get(name)!;
+        layers[name] = t === relevance ? tf.clone(t) : t;
+      }
+      return { relevance, prediction: tf.clone(prediction), layers };
+    } finally {
+      if (init !== undefined && init !== options.initialRelevance) init.dispose();
+      pass.dispose();
+    }
+  }
+
+  private initialRelevance(prediction: tf.Tensor, options: AttributeOptions): tf.Tensor {
+    const init = options.initialRelevance;
+    if (init !== undefined) {
+      const r = typeof init === 'function' ? init(prediction) : init;
+      if (r.shape.join() !== prediction.shape.join()) {
+        throw new CrpError(
+          'invalid-argument',
+          `initialRelevance must have the prediction's shape [${prediction.shape.join(', ')}], got [${r.shape.join(', ')}]`,
+        );
+      }
+      return r;
+    }
+    const target = options.target;
+    if (target === undefined) {
+      throw new CrpError('invalid-target', 'give a target class (options.target) or options.initialRelevance');
+    }
+    const batch = prediction.shape[0]!;
+    const classes = prediction.shape[prediction.rank - 1]!;
+    const targets = typeof target === 'number' ? new Array<number>(batch).fill(target) : [...target];
+    if (targets.length !== batch) {
+      throw new CrpError('invalid-target', `got ${targets.length} targets for a batch of ${batch}; give one per row or a single number`);
+    }
+    for (const t of targets) {
+      if (!Number.isInteger(t) || t < 0 || t >= classes) {
+        throw new CrpError('invalid-target', `target ${t} is not a class index; valid: integers 0..${classes - 1}`);
+      }
+    }
+    if (prediction.rank !== 2) {
+      throw new CrpError('invalid-target', `target needs a [batch, classes] prediction; use initialRelevance for shape [${prediction.shape.join(', ')}]`);
+    }
+    return tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d(targets, 'int32'), classes), prediction));
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new CrpError('disposed', 'this Attributor was disposed');
+  }
+
+  /** Frees the derived parameters and canonized weights. The model is untouched. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.ownedParams) t.dispose();
+    this.paramCache.clear();
+    this.graph.dispose();
+  }
+}
+
+/**
+ * One-shot LRP on a model: builds an {@link Attributor}, explains `input`, and frees everything but the
+ * result. **The caller owns the returned tensors.** For many inputs, keep an `Attributor` instead.
+ */
+export function attribute(
+  model: LayersModel,
+  input: tf.Tensor,
+  options: AttributeOptions & AttributorOptions,
+): AttributionResult {
+  const attributor = new Attributor(model, options);
+  try {
+    return attributor.attribute(input, options);
+  } finally {
+    attributor.dispose();
+  }
+}
+

@@ -1,0 +1,215 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { CrpError } from './errors.js';
+import type { ModelGraph } from './graph/model-graph.js';
+import { CONV_KINDS, type GraphNode, type NodeKind, PARAMETRIC_KINDS } from './graph/types.js';
+import { alphaBeta, epsilon, flat, gamma, zBox, zPlus } from './rules/lrp-rules.js';
+import type { Rule } from './rules/rule.js';
+import { gradient, norm, pass } from './rules/structural.js';
+
+/** Maps graph nodes to rules. Returning undefined leaves the node to the default of its kind
+ * ({@link defaultRuleFor}). */
+export interface Composite {
+  readonly name: string;
+  ruleFor(node: GraphNode, graph: ModelGraph): Rule | undefined;
+}
+
+/** Which nodes an entry of a layer map applies to: a kind, several kinds, or a predicate. */
+export type NodeMatcher = NodeKind | readonly NodeKind[] | ((node: GraphNode) => boolean);
+
+function matches(m: NodeMatcher, node: GraphNode): boolean {
+  if (typeof m === 'function') return m(node);
+  if (typeof m === 'string') return node.kind === m;
+  return m.includes(node.kind);
+}
+
+/** zennit's base entries, shared by every built-in composite: activations and batch norm pass relevance
+ * unchanged, average pooling and Add split it proportionally (Norm), max pooling takes the plain gradient. */
+export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
+  const custom = graph.customRules.get(node.id);
+  if (custom !== undefined) return custom;
+  switch (node.kind) {
+    case 'activation':
+    case 'batchNorm':
+      return pass();
+    case 'avgPool2d':
+    case 'globalAvgPool2d':
+    case 'add':
+      return norm();
+    default:
+      return gradient();
+  }
+}
+
+/** Layer map by kind (or predicate): the first matching entry wins. */
+export function layerMapComposite(entries: readonly [NodeMatcher, Rule][], name = 'LayerMapComposite'): Composite {
+  return {
+    name,
+    ruleFor: (node) => entries.find(([m]) => matches(m, node))?.[1],
+  };
+}
+
+/** Rules by layer name (or node id): `{ block1_conv1: rules.flat() }`. */
+export function nameMapComposite(byName: Readonly<Record<string, Rule>>, name = 'NameMapComposite'): Composite {
+  return {
+    name,
+    ruleFor: (node, graph) => {
+      const rule = byName[node.id] ?? byName[node.layerName];
+      if (rule === undefined) {
+        for (const key of Object.keys(byName)) graph.node(key); // unknown names fail loudly, with the valid ones
+      }
+      return rule;
+    },
+  };
+}
+
+/** A layer map plus a special rule for the first node (in topological order) that `first` matches, as
+ * zennit's SpecialFirstLayerMapComposite. */
+export function specialFirstLayerComposite(
+  layerMap: readonly [NodeMatcher, Rule][],
+  first: readonly [NodeMatcher, Rule][],
+  name = 'SpecialFirstLayerMapComposite',
+): Composite {
+  const base = layerMapComposite(layerMap);
+  const firstIds = new WeakMap<ModelGraph, string | null>();
+  return {
+    name,
+    ruleFor: (node, graph) => {
+      if (!firstIds.has(graph)) {
+        const found = graph.nodes.find((n) => first.some(([m]) => matches(m, n)));
+        firstIds.set(graph, found?.id ?? null);
+      }
+      if (firstIds.get(graph) === node.id) return first.find(([m]) => matches(m, node))?.[1];
+      return base.ruleFor(node, graph);
+    },
+  };
+}
+
+/** Several composites in order: the first that has a rule for a node wins (e.g. a name map over a
+ * built-in composite). */
+export function mixedComposite(composites: readonly Composite[], name = 'MixedComposite'): Composite {
+  return {
+    name,
+    ruleFor: (node, graph) => {
+      for (const c of composites) {
+        const r = c.ruleFor(node, graph);
+        if (r !== undefined) return r;
+      }
+      return undefined;
+    },
+  };
+}
+
+const conv = CONV_KINDS;
+const dense: readonly NodeKind[] = ['dense'];
+const linear = PARAMETRIC_KINDS;
+
+export interface EpsilonOptions {
+  /** epsilon of the Epsilon rule on dense layers (default 1e-6) */
+  epsilon?: number;
+  /** stabiliser of the other rules (default 1e-6) */
+  stabilizer?: number;
+}
+
+/** EpsilonPlus: conv -> ZPlus, dense -> Epsilon. */
+export function epsilonPlus(o: EpsilonOptions = {}): Composite {
+  return layerMapComposite(
+    [
+      [conv, zPlus(o.stabilizer)],
+      [dense, epsilon(o.epsilon)],
+    ],
+    'EpsilonPlus',
+  );
+}
+
+/** EpsilonPlusFlat: as EpsilonPlus, and the first conv/dense layer -> Flat. */
+export function epsilonPlusFlat(o: EpsilonOptions = {}): Composite {
+  return specialFirstLayerComposite(
+    [
+      [conv, zPlus(o.stabilizer)],
+      [dense, epsilon(o.epsilon)],
+    ],
+    [[linear, flat(o.stabilizer)]],
+    'EpsilonPlusFlat',
+  );
+}
+
+/** EpsilonAlpha2Beta1: conv -> AlphaBeta(2, 1), dense -> Epsilon. */
+export function epsilonAlpha2Beta1(o: EpsilonOptions = {}): Composite {
+  return layerMapComposite(
+    [
+      [conv, alphaBeta(2, 1, o.stabilizer)],
+      [dense, epsilon(o.epsilon)],
+    ],
+    'EpsilonAlpha2Beta1',
+  );
+}
+
+/** EpsilonAlpha2Beta1Flat: as EpsilonAlpha2Beta1, and the first conv/dense layer -> Flat. */
+export function epsilonAlpha2Beta1Flat(o: EpsilonOptions = {}): Composite {
+  return specialFirstLayerComposite(
+    [
+      [conv, alphaBeta(2, 1, o.stabilizer)],
+      [dense, epsilon(o.epsilon)],
+    ],
+    [[linear, flat(o.stabilizer)]],
+    'EpsilonAlpha2Beta1Flat',
+  );
+}
+
+export interface GammaBoxOptions extends EpsilonOptions {
+  /** lowest input value (number or tensor broadcastable to the input); required */
+  low: number | tf.Tensor;
+  /** highest input value; required */
+  high: number | tf.Tensor;
+  /** gamma of the Gamma rule on conv layers (default 0.25) */
+  gamma?: number;
+}
+
+/** EpsilonGammaBox: conv -> Gamma(0.25), dense -> Epsilon, first conv -> ZBox(low, high). */
+export function epsilonGammaBox(o: GammaBoxOptions): Composite {
+  if (o === undefined || o.low === undefined || o.high === undefined) {
+    throw new CrpError(
+      'invalid-argument',
+      'EpsilonGammaBox needs the input range: epsilonGammaBox({ low, high }), e.g. { low: 0, high: 1 } for images in [0, 1]',
+    );
+  }
+  return specialFirstLayerComposite(
+    [
+      [conv, gamma(o.gamma ?? 0.25, o.stabilizer)],
+      [dense, epsilon(o.epsilon)],
+    ],
+    [[conv, zBox(o.low, o.high, o.stabilizer)]],
+    'EpsilonGammaBox',
+  );
+}
+
+/** Names of the built-in composites, for configs and the CLI. */
+export const COMPOSITE_NAMES = [
+  'epsilon_plus',
+  'epsilon_plus_flat',
+  'epsilon_alpha2_beta1',
+  'epsilon_alpha2_beta1_flat',
+  'epsilon_gamma_box',
+] as const;
+export type CompositeName = (typeof COMPOSITE_NAMES)[number];
+
+/** A built-in composite by name. `epsilon_gamma_box` needs `{ low, high }`. */
+export function compositeByName(name: string, options: Partial<GammaBoxOptions> = {}): Composite {
+  switch (name as CompositeName) {
+    case 'epsilon_plus':
+      return epsilonPlus(options);
+    case 'epsilon_plus_flat':
+      return epsilonPlusFlat(options);
+    case 'epsilon_alpha2_beta1':
+      return epsilonAlpha2Beta1(options);
+    case 'epsilon_alpha2_beta1_flat':
+      return epsilonAlpha2Beta1Flat(options);
+    case 'epsilon_gamma_box':
+      return epsilonGammaBox(options as GammaBoxOptions);
+    default:
+      throw new CrpError(
+        'unknown-composite',
+        `unknown composite '${name}'; valid names: ${COMPOSITE_NAMES.join(', ')}`,
+      );
+  }
+}

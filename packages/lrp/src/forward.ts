@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CrpError } from './errors.js';
+import type { ModelGraph } from './graph/model-graph.js';
+import type { GraphNode } from './graph/types.js';
+import { applyActivation } from './ops/activation.js';
+import { linearMapOf, linearParamsOf } from './ops/linear.js';
+import type { PreparedRule } from './rules/rule.js';
+
+/** Runs one node forward: returns its output and, for layers with a fused activation, the output of the
+ * linear part before it. */
+export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.Tensor; linear?: tf.Tensor } {
+  const x = inputs[0]!;
+  const p = node.params;
+  const alpha = p.kind === 'activation' ? p.alpha : undefined;
+  switch (p.kind) {
+    case 'input':
+      return { output: x };
+    case 'conv2d':
+    case 'depthwiseConv2d':
+    case 'dense': {
+      const linear = linearMapOf(node, x.shape)!.forward(x, linearParamsOf(node));
+      if (node.activation === 'linear') return { output: linear };
+      return { output: applyActivation(node.activation, linear), linear };
+    }
+    case 'activation':
+      return { output: applyActivation(node.activation, x, alpha) };
+    case 'maxPool2d':
+      return { output: tf.maxPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
+    case 'avgPool2d':
+      return { output: tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
+    case 'globalAvgPool2d':
+      return { output: tf.mean(x, [1, 2]) };
+    case 'globalMaxPool2d':
+      return { output: tf.max(x, [1, 2]) };
+    case 'flatten':
+      return { output: tf.reshape(x, [x.shape[0]!, -1]) };
+    case 'reshape':
+      return { output: tf.reshape(x, [x.shape[0]!, ...p.targetShape]) };
+    case 'identity':
+      return { output: x };
+    case 'batchNorm': {
+      let y = tf.mul(tf.sub(x, p.movingMean), tf.rsqrt(tf.add(p.movingVariance, p.epsilon)));
+      if (p.gamma !== null) y = tf.mul(y, p.gamma);
+      if (p.beta !== null) y = tf.add(y, p.beta);
+      return { output: y };
+    }
+    case 'zeroPadding2d':
+      return { output: tf.pad(x, [[0, 0], p.padding[0], p.padding[1], [0, 0]]) };
+    case 'add':
+      return { output: tf.addN(inputs) };
+    case 'concatenate':
+      return { output: tf.concat(inputs, p.axis) };
+    case 'custom':
+      return { output: p.forward(inputs) };
+  }
+}
+
+/**
+ * The activations of one forward pass, kept for the backward passes that explain it (several backward
+ * passes, e.g. chunks of CRP conditions, can share one forward pass). Owns its tensors: call `dispose()`.
+ */
+export class ForwardPass {
+  /** Each computed node's output (after its activation), by node id. */
+  readonly outputs = new Map<string, tf.Tensor>();
+  /** Output of the linear part of nodes with a fused activation. */
+  readonly linearOutputs = new Map<string, tf.Tensor>();
+  /** Rules prepared against this pass, by node id (created by the attributor on first use). */
+  readonly prepared = new Map<string, PreparedRule>();
+  private readonly nonNegative = new Map<string, boolean>();
+  private disposed = false;
+
+  constructor(
+    readonly graph: ModelGraph,
+    readonly input: tf.Tensor,
+    /** The node whose output is the pass's prediction (the model output unless stopped early). */
+    readonly top: string,
+  ) {}
+
+  get batchSize(): number {
+    return this.input.shape[0]!;
+  }
+
+  /** The output of the top node: the logits by default. Owned by the pass. */
+  get prediction(): tf.Tensor {
+    return this.output(this.top);
+  }
+
+  output(id: string): tf.Tensor {
+    this.assertLive();
+    const t = this.outputs.get(this.graph.node(id).id);
+    if (t === undefined) {
+      throw new CrpError('invalid-argument', `layer '${id}' was not computed in this forward pass (it is above '${this.top}')`);
+    }
+    return t;
+  }
+
+  /** Whether every element of node `id`'s output is >= 0; computed once. */
+  isNonNegative(id: string): boolean {
+    let v = this.nonNegative.get(id);
+    if (v === undefined) {
+      const m = tf.tidy(() => tf.min(this.output(id)));
+      v = m.dataSync()[0]! >= 0;
+      m.dispose();
+      this.nonNegative.set(id, v);
+    }
+    return v;
+  }
+
+  assertLive(): void {
+    if (this.disposed) throw new CrpError('disposed', 'this forward pass was disposed');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.prepared.values()) p.dispose();
+    const seen = new Set<tf.Tensor>();
+    for (const t of [...this.outputs.values(), ...this.linearOutputs.values()]) {
+      // the input node's output is the caller's input tensor
+      if (t !== this.input && !seen.has(t)) {
+        seen.add(t);
+        t.dispose();
+      }
+    }
+    this.outputs.clear();
+    this.linearOutputs.clear();
+  }
+}
+
+/** Runs the graph forward on `input` up to node `top` (inclusive). */
+export function runForward(graph: ModelGraph, input: tf.Tensor, top: string): ForwardPass {
+  const pass = new ForwardPass(graph, input, top);
+  const needed = graph.ancestorsOf(top);
+  try {
+    for (const node of graph.nodes) {
+      if (!needed.has(node.id)) continue;
+      const inputs = node.kind === 'input' ? [input] : node.inputs.map((i) => pass.outputs.get(i)!);
+      const { output, linear } = tf.tidy(() => {
+        const r = forwardNode(node, inputs);
+        // identity nodes return their input tensor; give them their own so ownership stays simple
+        return { output: inputs.includes(r.output) && node.kind !== 'input' ? tf.clone(r.output) : r.output, linear: r.linear };
+      }) as { output: tf.Tensor; linear?: tf.Tensor };
+      pass.outputs.set(node.id, output);
+      if (linear !== undefined) pass.linearOutputs.set(node.id, linear);
+    }
+  } catch (err) {
+    pass.dispose();
+    throw err;
+  }
+  return pass;
+}

@@ -1,0 +1,112 @@
+import type { Tensor } from '@tensorflow/tfjs-core';
+
+/** What a graph node computes. One node per layer call of the model. */
+export type NodeKind =
+  | 'input'
+  | 'conv2d'
+  | 'depthwiseConv2d'
+  | 'dense'
+  | 'activation'
+  | 'maxPool2d'
+  | 'avgPool2d'
+  | 'globalAvgPool2d'
+  | 'globalMaxPool2d'
+  | 'flatten'
+  | 'reshape'
+  | 'identity'
+  | 'batchNorm'
+  | 'zeroPadding2d'
+  | 'add'
+  | 'concatenate'
+  | 'custom';
+
+/** Element-wise activations that the engine can run forward. In the backward pass every activation is
+ * treated by the Pass rule (as zennit's composites do). */
+export type ActivationName =
+  | 'linear'
+  | 'relu'
+  | 'relu6'
+  | 'softmax'
+  | 'sigmoid'
+  | 'tanh'
+  | 'elu'
+  | 'selu'
+  | 'softplus'
+  | 'softsign'
+  | 'swish'
+  | 'leakyRelu';
+
+export type Padding = 'same' | 'valid';
+
+export interface ConvParams {
+  /** [kh, kw, in, out] for conv2d, [kh, kw, in, multiplier] for depthwiseConv2d */
+  kernel: Tensor;
+  bias: Tensor | null;
+  strides: [number, number];
+  padding: Padding;
+}
+
+export interface DenseParams {
+  /** [in, out] */
+  kernel: Tensor;
+  bias: Tensor | null;
+}
+
+export interface PoolParams {
+  poolSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+}
+
+export interface BatchNormParams {
+  gamma: Tensor | null;
+  beta: Tensor | null;
+  movingMean: Tensor;
+  movingVariance: Tensor;
+  epsilon: number;
+}
+
+/** A user-supplied layer: its forward computation (the rule comes from the composite or the spec). */
+export interface CustomLayerParams {
+  forward: (inputs: Tensor[]) => Tensor;
+}
+
+/** Per-kind parameters. Weights are tensors owned by the model (or by a canonized graph). */
+export type NodeParams =
+  | { kind: 'input' }
+  | ({ kind: 'conv2d' | 'depthwiseConv2d' } & ConvParams)
+  | ({ kind: 'dense' } & DenseParams)
+  | { kind: 'activation'; alpha?: number }
+  | ({ kind: 'maxPool2d' | 'avgPool2d' } & PoolParams)
+  | { kind: 'globalAvgPool2d' | 'globalMaxPool2d' | 'flatten' | 'identity' | 'add' }
+  | { kind: 'reshape'; targetShape: number[] }
+  | ({ kind: 'batchNorm' } & BatchNormParams)
+  | { kind: 'zeroPadding2d'; padding: [[number, number], [number, number]] }
+  | { kind: 'concatenate'; axis: number }
+  | ({ kind: 'custom' } & CustomLayerParams);
+
+/** One layer call of the model. */
+export interface GraphNode {
+  /** Unique id: the layer name, or `name@k` for the k-th call of a layer called more than once. */
+  readonly id: string;
+  /** The model's own layer name. */
+  readonly layerName: string;
+  /** The TF.js class name of the layer (`Conv2D`, `Dense`, ...). */
+  readonly className: string;
+  readonly kind: NodeKind;
+  /** Ids of the nodes whose outputs this node consumes, in argument order. */
+  readonly inputs: readonly string[];
+  /** Output shape without the batch dimension (null where the model leaves it open). */
+  readonly outputShape: readonly (number | null)[];
+  /** Activation applied after the node's linear part (fused activations of Conv2D/Dense, or the
+   * activation of an Activation/ReLU layer). */
+  readonly activation: ActivationName;
+  readonly params: NodeParams;
+  /** Position in topological order (model layer order among independent branches). */
+  readonly index: number;
+}
+
+/** The kinds whose linear part is an affine map x -> f(x; W, b) that LRP rules act on. */
+export const PARAMETRIC_KINDS: readonly NodeKind[] = ['conv2d', 'depthwiseConv2d', 'dense'];
+/** Convolutions, as zennit's `Convolution` type (first-layer matching of EpsilonGammaBox). */
+export const CONV_KINDS: readonly NodeKind[] = ['conv2d', 'depthwiseConv2d'];

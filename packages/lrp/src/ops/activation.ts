@@ -1,0 +1,32 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ActivationName } from '../graph/types.js';
+
+/** Runs an element-wise activation forward. */
+export function applyActivation(name: ActivationName, x: tf.Tensor, alpha = 0.3): tf.Tensor {
+  switch (name) {
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'relu6':
+      return tf.relu6(x);
+    case 'softmax':
+      return tf.softmax(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'elu':
+      return tf.elu(x);
+    case 'selu':
+      return tf.selu(x);
+    case 'softplus':
+      return tf.softplus(x);
+    case 'softsign':
+      return tf.div(x, tf.add(tf.abs(x), 1));
+    case 'swish':
+      return tf.mul(x, tf.sigmoid(x));
+    case 'leakyRelu':
+      return tf.leakyRelu(x, alpha);
+  }
+}

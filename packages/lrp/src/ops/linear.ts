@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CrpError } from '../errors.js';
+import type { GraphNode, PoolParams } from '../graph/types.js';
+import { padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
+
+/** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
+export interface LinearParams {
+  weight: tf.Tensor | null;
+  bias: tf.Tensor | null;
+}
+
+/**
+ * The linear part of a node for one input shape: the forward map f(x; W, b) and its transpose
+ * back(W, g) (the input-gradient of x -> f(x; W, 0)), which every LRP rule is built from.
+ */
+export interface LinearMap {
+  forward(x: tf.Tensor, p: LinearParams): tf.Tensor;
+  /** Precomputes what `transpose` needs from a weight (e.g. the flipped kernel); cached by the rules. */
+  backWeight(weight: tf.Tensor | null): tf.Tensor | null;
+  /** back(W, g) for a batch of output gradients g, with `backWeight(W)`. */
+  transpose(g: tf.Tensor, backWeight: tf.Tensor | null): tf.Tensor;
+}
+
+function addBias(y: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  return bias === null ? y : tf.add(y, bias);
+}
+
+function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
+  const p = node.params;
+  if (p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d') throw new Error('not a conv node');
+  const depthwise = p.kind === 'depthwiseConv2d';
+  const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
+  const [h, w] = [inputShape[1]!, inputShape[2]!];
+  const [sh, sw] = p.strides;
+  const [pt, , ho] = windowPadding(h, kh, sh, p.padding);
+  const [pl, , wo] = windowPadding(w, kw, sw, p.padding);
+  // transpose of a strided conv = stride-1 correlation of the spread gradient with the flipped kernel
+  const padTop = kh - 1 - pt;
+  const padLeft = kw - 1 - pl;
+  const padBottom = h + kh - 1 - ((ho - 1) * sh + 1) - padTop;
+  const padRight = w + kw - 1 - ((wo - 1) * sw + 1) - padLeft;
+  return {
+    forward(x, q) {
+      const y = depthwise
+        ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, p.padding)
+        : tf.conv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, p.padding);
+      return addBias(y, q.bias);
+    },
+    backWeight(weight) {
+      if (weight === null) throw new Error('conv without weight');
+      return tf.tidy(() => {
+        const flipped = tf.reverse(weight, [0, 1]);
+        // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
+        return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
+      });
+    },
+    transpose(g, back) {
+      return tf.tidy(() => {
+        const g4 = g as tf.Tensor4D;
+        const spreadG = spread(g4, sh, sw);
+        const gp = padOrCrop(spreadG, padTop, padBottom - (sh - 1), padLeft, padRight - (sw - 1));
+        if (!depthwise) return tf.conv2d(gp, back as tf.Tensor4D, 1, 'valid');
+        const y = tf.depthwiseConv2d(gp, back as tf.Tensor4D, 1, 'valid');
+        const [b, hh, ww] = y.shape;
+        return tf.sum(tf.reshape(y, [b, hh, ww, cin, cout]), 4);
+      });
+    },
+  };
+}
+
+function denseMap(): LinearMap {
+  const flat = (x: tf.Tensor, n: number) => (x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, n]) as tf.Tensor2D);
+  return {
+    forward(x, q) {
+      const wt = q.weight as tf.Tensor2D;
+      const [nin, nout] = wt.shape;
+      const y = tf.matMul(flat(x, nin), wt);
+      const shaped = x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), nout]);
+      return addBias(shaped, q.bias);
+    },
+    backWeight: (weight) => weight,
+    transpose(g, back) {
+      const wt = back as tf.Tensor2D;
+      const [nin, nout] = wt.shape;
+      const y = tf.matMul(flat(g, nout), wt, false, true);
+      return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
+    },
+  };
+}
+
+/** Number of in-bounds inputs of every window of a 'same'-padded pooling, as [1, Ho, Wo, 1]. */
+function windowCounts(h: number, w: number, p: PoolParams): tf.Tensor4D {
+  const axis = (size: number, k: number, s: number) => {
+    const [before, , out] = windowPadding(size, k, s, p.padding);
+    const counts = new Float32Array(out);
+    for (let o = 0; o < out; o++) {
+      for (let i = 0; i < k; i++) {
+        const at = o * s + i - before;
+        if (at >= 0 && at < size) counts[o]! += 1;
+      }
+    }
+    return counts;
+  };
+  const ch = axis(h, p.poolSize[0], p.strides[0]);
+  const cw = axis(w, p.poolSize[1], p.strides[1]);
+  const data = new Float32Array(ch.length * cw.length);
+  for (let i = 0; i < ch.length; i++) for (let j = 0; j < cw.length; j++) data[i * cw.length + j] = ch[i]! * cw[j]!;
+  return tf.tensor4d(data, [1, ch.length, cw.length, 1]);
+}
+
+function avgPoolMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
+  const p = node.params;
+  if (p.kind !== 'avgPool2d') throw new Error('not an avg-pool node');
+  const [h, w] = [inputShape[1]!, inputShape[2]!];
+  const [kh, kw] = p.poolSize;
+  const [sh, sw] = p.strides;
+  const [pt, pb] = windowPadding(h, kh, sh, p.padding);
+  const [pl, pr] = windowPadding(w, kw, sw, p.padding);
+  return {
+    forward: (x) => tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding),
+    backWeight: () => null,
+    transpose(g) {
+      return tf.tidy(() => {
+        const g4 = g as tf.Tensor4D;
+        const share =
+          p.padding === 'valid' ? tf.div(g4, kh * kw) : tf.div(g4, windowCounts(h, w, p));
+        const hp = h + pt + pb;
+        const wp = w + pl + pr;
+        let sum: tf.Tensor4D | undefined;
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const placed = placeAtOffset(share as tf.Tensor4D, i, j, sh, sw, hp, wp);
+            sum = sum === undefined ? placed : (tf.add(sum, placed) as tf.Tensor4D);
+          }
+        }
+        return padOrCrop(sum!, -pt, -pb, -pl, -pr);
+      });
+    },
+  };
+}
+
+function globalAvgPoolMap(inputShape: readonly number[]): LinearMap {
+  const [h, w] = [inputShape[1]!, inputShape[2]!];
+  return {
+    forward: (x) => tf.mean(x, [1, 2]),
+    backWeight: () => null,
+    transpose(g) {
+      return tf.tidy(() => {
+        const [b, c] = g.shape as [number, number];
+        return tf.mul(tf.ones([1, h, w, 1]), tf.reshape(tf.div(g, h * w), [b, 1, 1, c]));
+      });
+    },
+  };
+}
+
+/** The linear map of a node for an input of `inputShape` (with batch), or undefined for non-linear kinds. */
+export function linearMapOf(node: GraphNode, inputShape: readonly number[]): LinearMap | undefined {
+  switch (node.kind) {
+    case 'conv2d':
+    case 'depthwiseConv2d':
+      return convMap(node, inputShape);
+    case 'dense':
+      return denseMap();
+    case 'avgPool2d':
+      return avgPoolMap(node, inputShape);
+    case 'globalAvgPool2d':
+      return globalAvgPoolMap(inputShape);
+    default:
+      return undefined;
+  }
+}
+
+/** The layer's own weight and bias as {@link LinearParams}. */
+export function linearParamsOf(node: GraphNode): LinearParams {
+  const p = node.params;
+  if (p.kind === 'conv2d' || p.kind === 'depthwiseConv2d' || p.kind === 'dense') {
+    return { weight: p.kernel, bias: p.bias };
+  }
+  if (p.kind === 'avgPool2d' || p.kind === 'globalAvgPool2d') return { weight: null, bias: null };
+  throw new CrpError('invalid-rule', `node '${node.id}' (${node.className}) has no linear map for an LRP rule`);
+}
+

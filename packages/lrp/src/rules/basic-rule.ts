@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CrpError } from '../errors.js';
+import { type LinearMap, linearMapOf } from '../ops/linear.js';
+import type { InputModifier, ParamModifier } from './modifiers.js';
+import type { CachedParams, PreparedRule, Rule, RuleContext } from './rule.js';
+
+/** One term of zennit's `input * gradient` pass: branch k's input modifier, parameter modifier and an
+ * optional output modifier. */
+export interface RuleBranch {
+  input: InputModifier;
+  params: ParamModifier;
+  output?: (z: tf.Tensor) => tf.Tensor;
+}
+
+/** One summand of a reducer: coefficient * (input_k if `timesInput`, else 1) * gradient_k. */
+export interface ReducerTerm {
+  branch: number;
+  coefficient?: number;
+  /** default true; false for rules whose result does not scale with the input (Flat, WSquare) */
+  timesInput?: boolean;
+}
+
+/**
+ * The zennit decomposition of a rule (its `BasicHook`): for each branch k, out_k = output_k(f(input_k(x);
+ * params_k(W, b))); the gradient mapper turns the relevance R and all out_k into output gradients g_k; each
+ * g_k is sent back through the transpose of the branch's linear map; the reducer combines inputs and
+ * gradients into the input relevance.
+ */
+export interface BasicRuleSpec {
+  name: string;
+  params?: Record<string, number>;
+  branches: RuleBranch[];
+  /** g_k from R and the branch outputs; null for a branch whose gradient is not needed. */
+  gradientMapper: (relevance: tf.Tensor, outputs: readonly tf.Tensor[]) => (tf.Tensor | null)[];
+  /** A sum of terms (lets the engine skip branches with zero input), or any function of inputs/gradients. */
+  reducer: ReducerTerm[] | ((inputs: readonly tf.Tensor[], gradients: readonly (tf.Tensor | null)[]) => tf.Tensor);
+}
+
+const ZERO = Symbol('zero input');
+
+function modifyInput(mod: InputModifier, x: tf.Tensor, nonNegative: () => boolean): tf.Tensor | typeof ZERO {
+  if (mod === 'identity') return x;
+  if (mod === 'positive') return nonNegative() ? x : tf.relu(x);
+  if (mod === 'negative') return nonNegative() ? ZERO : tf.minimum(x, 0);
+  if (mod === 'ones') return tf.onesLike(x);
+  if (typeof mod === 'function') return mod(x);
+  return typeof mod.fill === 'number' ? tf.fill(x.shape, mod.fill) : tf.add(tf.zerosLike(x), mod.fill);
+}
+
+class PreparedBasicRule implements PreparedRule {
+  constructor(
+    private readonly spec: BasicRuleSpec,
+    private readonly map: LinearMap,
+    private readonly inputs: (tf.Tensor | typeof ZERO)[],
+    private readonly outputs: tf.Tensor[],
+    private readonly params: CachedParams[],
+    private readonly owned: tf.Tensor[],
+    private readonly zeroLike: tf.Tensor,
+  ) {}
+
+  backward(relevance: tf.Tensor): tf.Tensor[] {
+    const grads = this.spec.gradientMapper(relevance, this.outputs);
+    const back = (k: number) => this.map.transpose(grads[k]!, this.params[k]!.back);
+    const reducer = this.spec.reducer;
+    if (typeof reducer === 'function') {
+      const inputs = this.inputs.map((x) => (x === ZERO ? this.zeroLike : x));
+      const gradients = grads.map((g, k) => (g === null ? null : back(k)));
+      return [reducer(inputs, gradients)];
+    }
+    let sum: tf.Tensor | undefined;
+    for (const term of reducer) {
+      const k = term.branch;
+      const input = this.inputs[k];
+      const timesInput = term.timesInput !== false;
+      if (grads[k] === null || grads[k] === undefined || (timesInput && input === ZERO)) continue;
+      let value = back(k);
+      if (timesInput) value = tf.mul(input as tf.Tensor, value);
+      if (term.coefficient !== undefined && term.coefficient !== 1) value = tf.mul(value, term.coefficient);
+      sum = sum === undefined ? value : tf.add(sum, value);
+    }
+    // every term vanished (e.g. only negative-input branches on a ReLU output)
+    return [sum ?? tf.zeros([relevance.shape[0]!, ...this.zeroLike.shape.slice(1)])];
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+class BasicRule implements Rule {
+  readonly name: string;
+  readonly params: Readonly<Record<string, number>>;
+  constructor(private readonly spec: BasicRuleSpec) {
+    this.name = spec.name;
+    this.params = spec.params ?? {};
+    if (spec.branches.length === 0) throw new CrpError('invalid-rule', `rule ${spec.name} has no branches`);
+  }
+
+  prepare(ctx: RuleContext): PreparedRule {
+    const { node } = ctx;
+    if (ctx.inputs.length !== 1) {
+      throw new CrpError('invalid-rule', `rule ${this.name} applies to single-input layers; '${node.id}' has ${ctx.inputs.length} inputs`);
+    }
+    const x = ctx.inputs[0]!;
+    const map = linearMapOf(node, x.shape);
+    if (map === undefined) {
+      throw new CrpError(
+        'invalid-rule',
+        `rule ${this.name} needs a linear layer (Conv2D, DepthwiseConv2D, Dense, pooling); '${node.id}' is ${node.className}`,
+      );
+    }
+    const params = this.spec.branches.map((b) =>
+      ctx.params(b.params.key, (p) => b.params.modify(p)),
+    );
+    const owned: tf.Tensor[] = [];
+    const keep = <T extends tf.Tensor>(t: T): T => {
+      if (!ctx.inputs.includes(t) && t !== ctx.linearOutput && t !== ctx.output) owned.push(tf.keep(t));
+      return t;
+    };
+    const nonNegative = () => ctx.isNonNegative(0);
+    let inputs: (tf.Tensor | typeof ZERO)[] = [];
+    let outputs: tf.Tensor[] = [];
+    tf.tidy(() => {
+      const ins = this.spec.branches.map((b) => modifyInput(b.input, x, nonNegative));
+      const outs = this.spec.branches.map((b, k) => {
+        const input = ins[k]!;
+        let z: tf.Tensor;
+        if (input === x && b.params.key === 'identity') z = ctx.linearOutput;
+        else if (input === ZERO) z = params[k]!.bias === null ? tf.zerosLike(ctx.linearOutput) : tf.add(tf.zerosLike(ctx.linearOutput), params[k]!.bias!);
+        else z = map.forward(input, params[k]!);
+        return b.output ? b.output(z) : z;
+      });
+      inputs = ins.map((t) => (t === ZERO ? ZERO : keep(t)));
+      outputs = outs.map((t) => keep(t));
+    });
+    return new PreparedBasicRule(this.spec, map, inputs, outputs, params, owned, x);
+  }
+}
+
+/** Builds a rule from zennit's parts; see {@link BasicRuleSpec}. This is how every built-in LRP rule is
+ * made, and how a user writes a new one in a few lines. */
+export function basicRule(spec: BasicRuleSpec): Rule {
+  return new BasicRule(spec);
+}
