@@ -268,10 +268,18 @@ export class Attributor {
           kept.add(r);
           continue;
         }
-        const prepared = this.prepared(pass, node);
         const current = r;
-        const ins = tf.tidy(() => prepared.backward(current));
-        release(r);
+        let ins: tf.Tensor[];
+        try {
+          const prepared = this.prepared(pass, node);
+          ins = tf.tidy(() => prepared.backward(current));
+        } catch (err) {
+          if (err instanceof CrpError) throw err;
+          const why = err instanceof Error ? err.message : String(err);
+          throw new Error(`relevance through '${node.id}' (${node.className}, rule ${this.ruleOf(node.id).name}) failed: ${why}`, { cause: err });
+        }
+        // rules like Pass hand the same tensor on: then it moves down instead of being freed
+        if (!ins.includes(r)) release(r);
         node.inputs.forEach((inputId, i) => {
           const contribution = ins[i]!;
           if (!active.has(inputId)) {

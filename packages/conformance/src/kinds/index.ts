@@ -1,11 +1,12 @@
 import type { KindRunner } from '../types.js';
 import { lrpRunner } from './lrp.js';
 import { pendingKind } from './pending.js';
+import { visRunner } from './vis.js';
 
 /** Every kind of golden case the toolkit knows. */
 export const runners: KindRunner[] = [
   lrpRunner,
   pendingKind('crp', 'not implemented yet: the crp runner arrives with @crp/core'),
   pendingKind('relmax', 'not implemented yet: the relmax runner arrives with @crp/attribution'),
-  pendingKind('vis', 'not implemented yet: the vis runner arrives with @crp/vis'),
+  visRunner,
 ];

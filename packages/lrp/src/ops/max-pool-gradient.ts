@@ -2,6 +2,55 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { PoolParams } from '../graph/types.js';
 import { padOrCrop, placeAtOffset, readAtOffset, windowPadding } from './strided.js';
 
+/** A max-pool gradient prepared for one pooling input: the first-maximum masks are computed once and
+ * reused for every batch of relevance. */
+export interface PreparedMaxPoolGradient {
+  backward(r: tf.Tensor4D): tf.Tensor4D;
+  dispose(): void;
+}
+
+/**
+ * Prepares the max-pool gradient (see {@link maxPoolGradient}). Windows that tile the input (stride = pool
+ * size, no padding; VGG's 2x2 pools) take a fast path through reshapes: wasm's strided slices and
+ * depth-to-space are slow, its transposes fast.
+ */
+export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedMaxPoolGradient {
+  const [b, h, w, c] = x.shape;
+  const [kh, kw] = p.poolSize;
+  const [sh, sw] = p.strides;
+  const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
+  const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
+  const tiles = sh === kh && sw === kw && pt + pb + pl + pr === 0;
+  if (!tiles) {
+    return { backward: (r) => maxPoolGradient(x, r, p), dispose: () => {} };
+  }
+  const k = kh * kw;
+  // first[b, oh, ow, i*kw + j, c] = 1 where (i, j) is the first maximum of the window
+  const first = tf.tidy(() => {
+    const cropped = ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
+    const windows = tf.reshape(
+      tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
+      [b, ho, wo, k, c],
+    );
+    // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm)
+    const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, tf.max(windows, 3, true)), 0), 'float32');
+    return tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 3), 1), 'float32'));
+  });
+  return {
+    backward: (r) =>
+      tf.tidy(() => {
+        const rb = r.shape[0];
+        const spreadR = tf.mul(first, tf.reshape(r, [rb, ho, wo, 1, c]));
+        const back = tf.reshape(
+          tf.transpose(tf.reshape(spreadR, [Math.max(rb, b), ho, wo, kh, kw, c]), [0, 1, 3, 2, 4, 5]),
+          [Math.max(rb, b), ho * kh, wo * kw, c],
+        ) as tf.Tensor4D;
+        return padOrCrop(back, 0, h - ho * kh, 0, w - wo * kw);
+      }),
+    dispose: () => first.dispose(),
+  };
+}
+
 /**
  * The plain gradient of max pooling, computed explicitly: each window's relevance goes entirely to the
  * **first** maximal element in row-major window order (PyTorch's tie-break, which the reference values

@@ -3,7 +3,7 @@ import { CrpError } from '../errors.js';
 import type { GraphNode } from '../graph/types.js';
 import { linearMapOf } from '../ops/linear.js';
 import { tidyKeep } from '../ops/tidy.js';
-import { globalMaxPoolGradient, maxPoolGradient } from '../ops/max-pool-gradient.js';
+import { globalMaxPoolGradient, prepareMaxPoolGradient } from '../ops/max-pool-gradient.js';
 import { basicRule } from './basic-rule.js';
 import { DEFAULT_STABILIZER } from './lrp-rules.js';
 import { paramModifiers } from './modifiers.js';
@@ -103,7 +103,8 @@ export function gradient(): Rule {
       const x = ctx.inputs[0]!;
       const p = node.params;
       if (p.kind === 'maxPool2d') {
-        return { backward: (r) => [maxPoolGradient(x as tf.Tensor4D, r as tf.Tensor4D, p)], dispose: noDispose };
+        const prepared = prepareMaxPoolGradient(x as tf.Tensor4D, p);
+        return { backward: (r) => [prepared.backward(r as tf.Tensor4D)], dispose: () => prepared.dispose() };
       }
       if (p.kind === 'globalMaxPool2d') {
         return { backward: (r) => [globalMaxPoolGradient(x as tf.Tensor4D, r as tf.Tensor2D)], dispose: noDispose };

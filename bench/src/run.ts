@@ -1,0 +1,54 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-cpu';
+import { type BenchResult, peakRssMiB } from './measure.js';
+import { lrpSuite } from './suites/lrp.js';
+
+const suites: Record<string, (log: (s: string) => void) => Promise<BenchResult[]>> = {
+  lrp: lrpSuite,
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsFile = join(here, '..', 'results.json');
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, backend: { type: 'string', default: 'wasm' } } });
+  const selected = values.only ?? Object.keys(suites);
+  for (const s of selected) {
+    if (!(s in suites)) throw new Error(`unknown suite '${s}'; valid: ${Object.keys(suites).join(', ')}`);
+  }
+  if (!(await tf.setBackend(values.backend!))) throw new Error(`backend ${values.backend} unavailable`);
+  await tf.ready();
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  log(`backend: ${tf.getBackend()}`);
+  const fresh: BenchResult[] = [];
+  for (const name of selected) fresh.push(...(await suites[name]!(log)));
+  fresh.push({ name: `bench.${selected.join('+')}.peak_rss_mib`, value: peakRssMiB(), unit: 'MiB' });
+
+  // keep results of suites not run this time (and of other packages' benches merged into the file)
+  let previous: BenchResult[] = [];
+  try {
+    previous = JSON.parse(await readFile(resultsFile, 'utf8')) as BenchResult[];
+  } catch {}
+  const names = new Set(fresh.map((r) => r.name));
+  const merged = [...previous.filter((r) => !names.has(r.name)), ...fresh].sort((a, b) => a.name.localeCompare(b.name));
+  const tmp = `${resultsFile}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`);
+  await rename(tmp, resultsFile);
+
+  const width = Math.max(...fresh.map((r) => r.name.length));
+  console.log(`${'name'.padEnd(width)}  ${'value'.padStart(10)}  unit  note`);
+  for (const r of fresh) {
+    console.log(`${r.name.padEnd(width)}  ${r.value.toFixed(2).padStart(10)}  ${r.unit.padEnd(4)}  ${r.note ?? ''}`);
+  }
+  console.log(`wrote ${resultsFile}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});
