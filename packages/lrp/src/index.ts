@@ -1,4 +1,4 @@
-export { CrpError, type CrpErrorCode } from './errors.js';
+export { CrpError, type CrpErrorCode, listNames } from './errors.js';
 export type {
   ActivationName,
   GraphNode,

@@ -1,0 +1,75 @@
+import { dirname } from 'node:path';
+import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import * as lrp from '@crp/lrp';
+import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
+import { discoverCaseFiles } from '../discover.js';
+import { buildReferenceModel, readReferenceModel } from '../reference-model.js';
+import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+import { builtInComposite, canonizersOf, tensorOf } from './lrp.js';
+
+interface CrpCase {
+  id: string;
+  model: string;
+  compositePython: string;
+  conditions: Condition[];
+  recordLayer: string[] | null;
+  startLayer: string | null;
+  input: GoldenTensor;
+  heatmap: GoldenTensor;
+  prediction: GoldenTensor;
+  relevances: Record<string, GoldenTensor>;
+  channelRelevance: { absNormTrue: Record<string, GoldenTensor>; absNormFalse: Record<string, GoldenTensor> };
+}
+
+/** `EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])` -> composite and canonizers. */
+export function crpAttributionOptions(python: string): lrp.AttributorOptions {
+  const composite = builtInComposite(python);
+  if (composite === undefined) throw new Error(`composite '${python}' has no counterpart`);
+  const canonizers = /SequentialMergeBatchNorm/.test(python) ? canonizersOf(['SequentialMergeBatchNorm']) : [];
+  return { composite, canonizers };
+}
+
+async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as CrpCase;
+  const dir = dirname(dirname(ref.file));
+  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const crp = new CondAttribution(model, crpAttributionOptions(c.compositePython));
+  const input = tensorOf(c.input);
+  const log = new DeviationLog();
+  const concept = new ChannelConcept();
+  try {
+    const record = c.recordLayer ?? [];
+    const result = crp.run(input, c.conditions, {
+      recordLayers: record,
+      ...(c.startLayer ? { startLayer: c.startLayer } : {}),
+    });
+    try {
+      log.add('heatmap', deviation(result.heatmap!.dataSync(), goldenData(c.heatmap)));
+      log.add('prediction', deviation(result.prediction.dataSync(), goldenData(c.prediction)));
+      for (const layer of record) {
+        const ours = result.relevances[layer]!;
+        log.add(`relevances.${layer}`, deviation(ours.dataSync(), goldenData(c.relevances[layer]!, c.relevances)));
+        for (const absNorm of [true, false]) {
+          const golden = (absNorm ? c.channelRelevance.absNormTrue : c.channelRelevance.absNormFalse)[layer];
+          if (golden === undefined) continue;
+          const scores = concept.attribute(ours, { absNorm });
+          log.add(`channelRelevance.absNorm${absNorm ? 'True' : 'False'}.${layer}`, deviation(scores.dataSync(), goldenData(golden)));
+          scores.dispose();
+        }
+      }
+    } finally {
+      disposeCondResult(result);
+    }
+  } finally {
+    input.dispose();
+    crp.dispose();
+    model.dispose();
+  }
+  return { id: c.id, kind: 'crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+export const crpRunner: KindRunner = {
+  kind: 'crp',
+  discover: (dir) => discoverCaseFiles(dir, 'crp'),
+  run: runCrpCase,
+};

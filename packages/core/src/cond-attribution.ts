@@ -1,0 +1,356 @@
+import { Attributor, type AttributorOptions, CrpError, type ForwardPass, listNames } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { ChannelConcept } from './concepts/channel-concept.js';
+import type { Concept } from './concepts/concept.js';
+import {
+  type Condition,
+  type ConditionGroup,
+  checkConditionList,
+  groupConditions,
+  OUTPUT_KEY,
+  type PlannedRow,
+  planGroupRows,
+} from './conditions.js';
+
+/** Progress of a conditional attribution over many rows. */
+export interface Progress {
+  /** rows done */
+  done: number;
+  /** rows in total */
+  total: number;
+  elapsedMs: number;
+  /** estimated time to completion */
+  etaMs: number;
+}
+
+export interface CondRunOptions {
+  /** Layers whose output relevance is returned (`relevances`), per row. */
+  recordLayers?: readonly string[];
+  /** Start the backward pass at this layer's output with its activation (the `y` entries are ignored). */
+  startLayer?: string;
+  /**
+   * Initial relevance: by default the prediction (logits, or the start layer's activation) itself; a function
+   * of it (e.g. `tf.abs`); a number filling its shape; or a tensor of its shape (batch 1 or one row per image).
+   * Rows of conditions with `y` then keep only their `y` entries.
+   */
+  initRelevance?: tf.Tensor | number | ((prediction: tf.Tensor) => tf.Tensor);
+  /** The concept of each conditioned layer; default ChannelConcept everywhere. */
+  maskMap?: Readonly<Record<string, Concept>> | ((layer: string) => Concept);
+  /** Rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
+  batchSize?: number;
+  /** Compute the input heatmap (default true). With false the backward pass stops at the lowest recorded
+   * layer, which is much faster for decompositions. */
+  heatmap?: boolean;
+  /** Layers whose activation (output) is returned per row. */
+  recordActivations?: readonly string[];
+  onProgress?: (progress: Progress) => void;
+}
+
+/** Result of a conditional attribution. Row r explains image `rows[r].image` under condition
+ * `rows[r].condition`; rows come group after group (conditions with equal key sets). **The caller owns
+ * every tensor** ({@link disposeCondResult}). */
+export interface CondAttributionResult {
+  /** Input relevance summed over the colour channels, [rows, H, W]; null when `heatmap: false`. */
+  heatmap: tf.Tensor3D | null;
+  /** The prediction (logits) of each row's image, or the start layer's activation. */
+  prediction: tf.Tensor;
+  /** Relevance at each recorded layer's output, [rows, ...]. At a layer the condition masks, the value
+   * before the mask (as zennit-crp on PyTorch 1.13). */
+  relevances: Record<string, tf.Tensor>;
+  /** Activations of the requested layers, [rows, ...]. */
+  activations: Record<string, tf.Tensor>;
+  rows: PlannedRow[];
+}
+
+/** One chunk of rows from {@link CondAttribution.chunks}: rows [offset, offset + rows.length). */
+export interface CondAttributionChunk extends CondAttributionResult {
+  offset: number;
+}
+
+export function disposeCondResult(result: CondAttributionResult): void {
+  result.heatmap?.dispose();
+  result.prediction.dispose();
+  for (const t of Object.values(result.relevances)) t.dispose();
+  for (const t of Object.values(result.activations)) t.dispose();
+}
+
+const channelConcept = new ChannelConcept();
+
+interface Plan {
+  startId: string;
+  stops: string[];
+  record: string[];
+  groups: { group: ConditionGroup; rows: PlannedRow[]; paired: boolean }[];
+  total: number;
+  batchSize: number;
+  concept: (layer: string) => Concept;
+}
+
+/**
+ * Concept Relevance Propagation over a TF.js model: relevance conditioned on concepts (channels) in any
+ * layers, for many conditions at once. One forward pass per image serves all its conditions: the backward
+ * pass runs with relevance of shape [conditions, ...] against the activations of that image, and stops at
+ * the lowest layer that is needed.
+ *
+ * ```ts
+ * const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
+ * const { heatmap } = crp.run(image, [{ y: [1], block5_conv3: [12] }, { y: [1], block5_conv3: [40] }]);
+ * ```
+ */
+export class CondAttribution {
+  readonly attributor: Attributor;
+  private readonly ownsAttributor: boolean;
+
+  /** From a model (the default composite is EpsilonPlusFlat with the batch-norm merge, as zennit-crp's
+   * README) or from an existing {@link Attributor}, which stays the caller's. */
+  constructor(model: LayersModel | Attributor, options: AttributorOptions = {}) {
+    if (model instanceof Attributor) {
+      this.attributor = model;
+      this.ownsAttributor = false;
+    } else {
+      this.attributor = new Attributor(model, options);
+      this.ownsAttributor = true;
+    }
+  }
+
+  /** Runs every condition on every image (see {@link planGroupRows} for the pairing) and returns all rows. */
+  run(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}): CondAttributionResult {
+    const chunks: CondAttributionChunk[] = [];
+    try {
+      for (const chunk of this.chunks(input, conditions, options)) chunks.push(chunk);
+    } catch (err) {
+      for (const c of chunks) disposeCondResult(c);
+      throw err;
+    }
+    if (chunks.length === 1) {
+      const { offset: _, ...only } = chunks[0]!;
+      return only;
+    }
+    const cat = <T extends tf.Tensor>(parts: T[]) => tf.concat(parts, 0) as T;
+    const first = chunks[0]!;
+    const result: CondAttributionResult = {
+      heatmap: first.heatmap === null ? null : cat(chunks.map((c) => c.heatmap!)),
+      prediction: cat(chunks.map((c) => c.prediction)),
+      relevances: Object.fromEntries(Object.keys(first.relevances).map((k) => [k, cat(chunks.map((c) => c.relevances[k]!))])),
+      activations: Object.fromEntries(Object.keys(first.activations).map((k) => [k, cat(chunks.map((c) => c.activations[k]!))])),
+      rows: chunks.flatMap((c) => c.rows),
+    };
+    for (const c of chunks) disposeCondResult(c);
+    return result;
+  }
+
+  /**
+   * The same computation as {@link run}, yielded chunk by chunk (at most `batchSize` rows each) so that
+   * thousands of conditions run in bounded memory. The caller owns each chunk's tensors.
+   */
+  *chunks(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}): Generator<CondAttributionChunk> {
+    const plan = this.plan(input, conditions, options);
+    const started = performance.now();
+    let done = 0;
+    let validated = false;
+    for (const { group, rows, paired } of plan.groups) {
+      let i = 0;
+      while (i < rows.length) {
+        // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
+        let j = i + 1;
+        while (j < rows.length && j - i < plan.batchSize && (paired || rows[j]!.image === rows[i]!.image)) j++;
+        const chunkRows = rows.slice(i, j);
+        const images = paired ? chunkRows.map((r) => r.image) : [chunkRows[0]!.image];
+        const batch = tf.tidy(() => tf.gather(input, tf.tensor1d(images, 'int32')));
+        let pass: ForwardPass | undefined;
+        try {
+          pass = this.attributor.forward(batch, { upTo: plan.startId });
+          if (!validated) {
+            this.validate(pass, conditions, plan, options);
+            validated = true;
+          }
+          const chunk = this.backwardChunk(pass, conditions, group, chunkRows, plan, options, paired);
+          yield { ...chunk, offset: done };
+        } finally {
+          pass?.dispose();
+          batch.dispose();
+        }
+        done += chunkRows.length;
+        i = j;
+        const elapsedMs = performance.now() - started;
+        options.onProgress?.({ done, total: plan.total, elapsedMs, etaMs: (elapsedMs / done) * (plan.total - done) });
+      }
+    }
+  }
+
+  private plan(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions): Plan {
+    checkConditionList(conditions);
+    const g = this.attributor.graph;
+    const startId = options.startLayer === undefined ? g.outputId : g.node(options.startLayer).id;
+    const above = g.ancestorsOf(startId);
+    const record = [...(options.recordLayers ?? [])];
+    for (const layer of record) {
+      if (!above.has(g.node(layer).id)) {
+        throw new CrpError('invalid-argument', `cannot record '${layer}': it is not below the start layer '${startId}'`);
+      }
+    }
+    for (const c of conditions) {
+      for (const key of Object.keys(c)) {
+        if (key === OUTPUT_KEY) continue;
+        const id = g.node(key).id;
+        if (id === g.inputId) {
+          throw new CrpError('invalid-argument', `cannot condition on the input layer '${key}'; condition on a layer between the input and the output`);
+        }
+        if (!above.has(id)) {
+          throw new CrpError(
+            'invalid-argument',
+            `cannot condition on '${key}': relevance from '${startId}' does not pass it. Layers that can be conditioned: ${listNames([...above].filter((n) => n !== g.inputId))}`,
+          );
+        }
+      }
+    }
+    let stops: string[];
+    if (options.heatmap === false) {
+      if (record.length === 0) {
+        throw new CrpError('invalid-argument', 'heatmap: false needs recordLayers: the backward pass stops at the lowest recorded layer');
+      }
+      const ids = [...new Set(record.map((r) => g.node(r).id))];
+      // stop at recorded layers that have no other recorded layer below them
+      stops = ids.filter((id) => !ids.some((other) => other !== id && g.ancestorsOf(id).has(other)));
+    } else {
+      stops = [g.inputId];
+    }
+    const n = input.shape[0]!;
+    const groups = groupConditions(conditions).map((group) => ({
+      group,
+      rows: planGroupRows(group, n),
+      paired: n === group.conditions.length && n > 1,
+    }));
+    const total = groups.reduce((s, x) => s + x.rows.length, 0);
+    const maskMap = options.maskMap;
+    const concept = (layer: string): Concept => {
+      if (maskMap === undefined) return channelConcept;
+      if (typeof maskMap === 'function') return maskMap(layer);
+      return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
+    };
+    const batchSize = options.batchSize ?? this.defaultBatchSize(above);
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+    }
+    return { startId, stops, record, groups, total, batchSize, concept };
+  }
+
+  /** Rows per chunk so that about 16 relevance tensors of the largest layer fit in 512 MiB. */
+  private defaultBatchSize(nodes: Set<string>): number {
+    let largest = 1;
+    for (const id of nodes) {
+      const shape = this.attributor.graph.node(id).outputShape;
+      const size = shape.reduce<number>((a, d) => a * (d ?? 224), 1);
+      largest = Math.max(largest, size);
+    }
+    return Math.max(1, Math.min(64, Math.floor((512 * 2 ** 20) / (largest * 4 * 16))));
+  }
+
+  private validate(pass: ForwardPass, conditions: readonly Condition[], plan: Plan, options: CondRunOptions): void {
+    const g = this.attributor.graph;
+    conditions.forEach((c) => {
+      for (const [key, indices] of Object.entries(c)) {
+        if (key === OUTPUT_KEY) {
+          if (options.startLayer !== undefined) continue;
+          const classes = pass.prediction.shape[pass.prediction.rank - 1]!;
+          for (const i of indices) {
+            if (!Number.isInteger(i) || i < 0 || i >= classes) {
+              throw new CrpError('invalid-target', `y index ${i} is out of range: the model has ${classes} outputs (valid: 0..${classes - 1})`);
+            }
+          }
+          continue;
+        }
+        plan.concept(key).validate(indices, pass.output(g.node(key).id).shape.slice(1), key);
+      }
+    });
+  }
+
+  private backwardChunk(
+    pass: ForwardPass,
+    conditions: readonly Condition[],
+    group: ConditionGroup,
+    rows: PlannedRow[],
+    plan: Plan,
+    options: CondRunOptions,
+    paired: boolean,
+  ): CondAttributionResult {
+    const g = this.attributor.graph;
+    const count = rows.length;
+    // per-row copies of per-image tensors: repeat the batch-1 pass for broadcast chunks
+    const perRow = (t: tf.Tensor): tf.Tensor => (paired ? tf.clone(t) : tf.tile(t, [count, ...t.shape.slice(1).map(() => 1)]));
+    const rowMask = (layer: string, shape: readonly number[]): tf.Tensor => {
+      const concept = plan.concept(layer);
+      const masks = rows.map((r) => concept.mask(conditions[r.condition]![layer]!, shape));
+      const size = masks[0]!.data.length;
+      const data = new Float32Array(size * count);
+      masks.forEach((m, k) => data.set(m.data, k * size));
+      return tf.tensor(data, [count, ...masks[0]!.shape]);
+    };
+    const base = pass.output(plan.startId);
+    const init = tf.tidy(() => {
+      const given = options.initRelevance;
+      let r: tf.Tensor;
+      if (given === undefined) r = base;
+      else if (typeof given === 'number') r = tf.fill(base.shape, given);
+      else if (typeof given === 'function') r = given(base);
+      else {
+        if (given.shape.slice(1).join() !== base.shape.slice(1).join()) {
+          throw new CrpError(
+            'invalid-argument',
+            `initRelevance must have shape [1 or images, ${base.shape.slice(1).join(', ')}], got [${given.shape.join(', ')}]`,
+          );
+        }
+        r = given.shape[0] === 1 ? given : tf.gather(given, tf.tensor1d(paired ? rows.map((x) => x.image) : [rows[0]!.image], 'int32'));
+      }
+      r = perRow(r);
+      if (options.startLayer === undefined && group.keys.includes(OUTPUT_KEY)) {
+        const classes = base.shape[base.rank - 1]!;
+        const mask = new Float32Array(count * classes);
+        rows.forEach((row, k) => {
+          for (const c of conditions[row.condition]![OUTPUT_KEY]!) mask[k * classes + c] = 1;
+        });
+        r = tf.mul(r, tf.tensor(mask, [count, classes]));
+      }
+      return r;
+    });
+    const masks = new Map<string, tf.Tensor>();
+    try {
+      for (const key of group.keys) {
+        if (key === OUTPUT_KEY) continue;
+        const id = g.node(key).id;
+        masks.set(id, rowMask(key, pass.output(id).shape.slice(1)));
+      }
+      const out = this.attributor.backward(pass, {
+        from: plan.startId,
+        relevance: init,
+        stopAt: plan.stops,
+        record: plan.record,
+        transform: (id, r) => {
+          const m = masks.get(id);
+          return m === undefined ? undefined : tf.mul(r, m);
+        },
+      });
+      let heatmap: tf.Tensor3D | null = null;
+      if (options.heatmap !== false) {
+        const inputRelevance = out.get(g.inputId)!;
+        heatmap = tf.sum(inputRelevance, -1) as tf.Tensor3D;
+        if (!plan.record.some((r) => out.get(r) === inputRelevance)) inputRelevance.dispose();
+      }
+      const relevances: Record<string, tf.Tensor> = {};
+      for (const layer of plan.record) relevances[layer] = out.get(layer)!;
+      for (const [name, t] of out) if (!plan.record.includes(name) && name !== g.inputId) t.dispose();
+      const activations: Record<string, tf.Tensor> = {};
+      for (const layer of options.recordActivations ?? []) activations[layer] = perRow(pass.output(layer));
+      return { heatmap, prediction: perRow(base), relevances, activations, rows };
+    } finally {
+      init.dispose();
+      for (const m of masks.values()) m.dispose();
+    }
+  }
+
+  /** Frees the attributor if this object created it. */
+  dispose(): void {
+    if (this.ownsAttributor) this.attributor.dispose();
+  }
+}
