@@ -1,4 +1,5 @@
 import type { KindRunner } from '../types.js';
+import { crpRunner } from './crp.js';
 import { lrpRunner } from './lrp.js';
 import { pendingKind } from './pending.js';
 import { visRunner } from './vis.js';
@@ -6,7 +7,7 @@ import { visRunner } from './vis.js';
 /** Every kind of golden case the toolkit knows. */
 export const runners: KindRunner[] = [
   lrpRunner,
-  pendingKind('crp', 'not implemented yet: the crp runner arrives with @crp/core'),
+  crpRunner,
   pendingKind('relmax', 'not implemented yet: the relmax runner arrives with @crp/attribution'),
   visRunner,
 ];

@@ -93,7 +93,13 @@ function runPalette(ref: CaseRef, c: PaletteCase): CaseOutcome {
   const ours = palette(c.cmap, c.level);
   const raw = getColorMap(c.cmap).paletteValues(c.level);
   if (ours.length !== c.palette.data.length) {
-    return { id: ref.id, kind: ref.kind, passed: false, worst: Number.POSITIVE_INFINITY, detail: 'palette size differs' };
+    return {
+      id: ref.id,
+      kind: ref.kind,
+      passed: false,
+      worst: Number.POSITIVE_INFINITY,
+      detail: 'palette size differs',
+    };
   }
   const cmp = compareBytes(ours, c.palette.data, (i, o, g) => onBoundary(raw[i]!, o, g, PALETTE_TIE));
   return outcome(ref, cmp, ours.length);
@@ -141,7 +147,11 @@ function runImgify(ref: CaseRef, c: ImgifyCase): CaseOutcome {
       ).data;
     }
   }
-  const cmp = compareBytes(image.data, c.rgb.data, (i, _o, g) => alternative !== undefined && alternative[i] === g);
+  const cmp = compareBytes(
+    image.data,
+    c.rgb.data,
+    (i, _o, g) => alternative !== undefined && alternative[i] === g,
+  );
   return outcome(ref, cmp, image.data.length);
 }
 

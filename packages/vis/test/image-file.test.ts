@@ -1,0 +1,145 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jpeg from 'jpeg-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticScene } from '../scripts/fixtures.js';
+import {
+  CrpError,
+  decodeImage,
+  decodeJpeg,
+  decodePng,
+  encodePng,
+  pngDataUri,
+  type RasterImage,
+  rasterToNdarray,
+  readImage,
+  readPng,
+  sniffImageFormat,
+  toRasterImage,
+  toRgb,
+  toRgba,
+  writeFileAtomic,
+  writeImage,
+  writePng,
+} from '../src/index.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crp-vis-io-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    if (err instanceof CrpError) return err.code;
+    throw err;
+  }
+  throw new Error('expected a CrpError');
+}
+
+const image = (channels: 1 | 3 | 4, width = 5, height = 3): RasterImage => ({
+  width,
+  height,
+  channels,
+  data: Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 37 + 11) % 256),
+});
+
+describe('PNG', () => {
+  it.each([1, 3, 4] as const)('round-trips %i channel(s) exactly', (channels) => {
+    const original = image(channels);
+    const bytes = encodePng(original);
+    expect(sniffImageFormat(bytes)).toBe('png');
+    expect(decodePng(bytes)).toEqual(original);
+  });
+
+  it('writes atomically, leaving no temporary file, and reads back', async () => {
+    const path = join(dir, 'nested', 'a.png');
+    await writePng(path, image(3));
+    await writePng(path, image(4)); // replaces
+    expect(await readPng(path)).toEqual(image(4));
+    expect(await readdir(join(dir, 'nested'))).toEqual(['a.png']);
+  });
+
+  it('a failed write leaves neither a partial file nor a temporary one', async () => {
+    const blocker = join(dir, 'blocker');
+    await writeFile(blocker, 'x');
+    expect(await codeOf(writePng(join(blocker, 'b.png'), image(3)))).toBe('WRITE_FAILED');
+    // the target is a directory: rename fails after the temp file was written
+    await writeFileAtomic(join(dir, 'target', 'keep.txt'), 'keep');
+    expect(await codeOf(writeFileAtomic(join(dir, 'target'), 'data'))).toBe('WRITE_FAILED');
+    expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(await readFile(join(dir, 'target', 'keep.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('rejects broken bytes and malformed images', async () => {
+    expect(await codeOf(() => decodePng(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5)))).toBe(
+      'DECODE_FAILED',
+    );
+    const bad = { width: 2, height: 2, channels: 3, data: new Uint8Array(5) } as RasterImage;
+    expect(await codeOf(() => encodePng(bad))).toBe('INVALID_SHAPE');
+  });
+
+  it('makes data URIs', () => {
+    const uri = pngDataUri(image(1));
+    expect(uri.startsWith('data:image/png;base64,')).toBe(true);
+    expect(decodePng(Buffer.from(uri.slice(22), 'base64'))).toEqual(image(1));
+  });
+});
+
+describe('JPEG and format sniffing', () => {
+  const scene = syntheticScene(32);
+  const rgba = toRgba(scene);
+  const jpg = new Uint8Array(jpeg.encode({ width: 32, height: 32, data: rgba.data }, 95).data);
+
+  it('decodes JPEG close to the encoded pixels', () => {
+    const decoded = decodeJpeg(jpg);
+    expect([decoded.width, decoded.height, decoded.channels]).toEqual([32, 32, 3]);
+    let sum = 0;
+    for (let i = 0; i < decoded.data.length; i++) sum += Math.abs(decoded.data[i]! - scene.data[i]!);
+    expect(sum / decoded.data.length).toBeLessThan(4);
+  });
+
+  it('reads PNG and JPEG files by signature, writes only PNG', async () => {
+    await writeFile(join(dir, 'photo.bin'), jpg);
+    expect((await readImage(join(dir, 'photo.bin'))).channels).toBe(3);
+    await writeImage(join(dir, 'scene.png'), scene);
+    expect(await readImage(join(dir, 'scene.png'))).toEqual(scene);
+    expect(await codeOf(writeImage(join(dir, 'scene.jpg'), scene))).toBe('UNSUPPORTED_FORMAT');
+    expect(await codeOf(() => decodeImage(Uint8Array.of(0x47, 0x49, 0x46, 0x38)))).toBe('UNSUPPORTED_FORMAT');
+    expect(await codeOf(() => decodeJpeg(Uint8Array.of(0xff, 0xd8, 0xff, 0, 1)))).toBe('DECODE_FAILED');
+  });
+});
+
+describe('raster helpers and ndarray interop', () => {
+  it('composites RGBA over a background and expands grey', () => {
+    const rgba: RasterImage = {
+      width: 2,
+      height: 1,
+      channels: 4,
+      data: Uint8Array.of(255, 0, 0, 128, 0, 0, 255, 0),
+    };
+    // 255 * 128/255 + 255 * (1 - 128/255) = 255; 0 + 255 * 127/255 = 127
+    expect(Array.from(toRgb(rgba).data)).toEqual([255, 127, 127, 255, 255, 255]);
+    expect(Array.from(toRgb(rgba, '#000').data)).toEqual([128, 0, 0, 0, 0, 0]);
+    const grey: RasterImage = { width: 1, height: 1, channels: 1, data: Uint8Array.of(9) };
+    expect(Array.from(toRgb(grey).data)).toEqual([9, 9, 9]);
+    expect(Array.from(toRgba(grey).data)).toEqual([9, 9, 9, 255]);
+    expect(() => toRgb(rgba, 'red')).toThrow(/hex string/);
+  });
+
+  it('views images as ndarrays and reads them back', () => {
+    const im = image(3, 4, 2);
+    const nd = rasterToNdarray(im);
+    expect(nd.shape).toEqual([2, 4, 3]);
+    expect(nd.get(1, 2, 0)).toBe(im.data[(1 * 4 + 2) * 3]);
+    expect(toRasterImage(nd)).toEqual(im);
+    // a horizontally flipped view
+    const flipped = toRasterImage(nd.step(1, -1, 1));
+    expect(Array.from(flipped.data.subarray(0, 3))).toEqual(Array.from(im.data.subarray(9, 12)));
+  });
+});
