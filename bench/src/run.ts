@@ -6,17 +6,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { type BenchResult, peakRssMiB } from './measure.js';
+import { crpSuite } from './suites/crp.js';
 import { lrpSuite } from './suites/lrp.js';
 
 const suites: Record<string, (log: (s: string) => void) => Promise<BenchResult[]>> = {
   lrp: lrpSuite,
+  crp: crpSuite,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsFile = join(here, '..', 'results.json');
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, backend: { type: 'string', default: 'wasm' } } });
+  const { values } = parseArgs({
+    options: { only: { type: 'string', multiple: true }, backend: { type: 'string', default: 'wasm' } },
+  });
   const selected = values.only ?? Object.keys(suites);
   for (const s of selected) {
     if (!(s in suites)) throw new Error(`unknown suite '${s}'; valid: ${Object.keys(suites).join(', ')}`);
@@ -35,7 +39,9 @@ async function main(): Promise<void> {
     previous = JSON.parse(await readFile(resultsFile, 'utf8')) as BenchResult[];
   } catch {}
   const names = new Set(fresh.map((r) => r.name));
-  const merged = [...previous.filter((r) => !names.has(r.name)), ...fresh].sort((a, b) => a.name.localeCompare(b.name));
+  const merged = [...previous.filter((r) => !names.has(r.name)), ...fresh].sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   const tmp = `${resultsFile}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(merged, null, 2)}\n`);
   await rename(tmp, resultsFile);
@@ -43,7 +49,9 @@ async function main(): Promise<void> {
   const width = Math.max(...fresh.map((r) => r.name.length));
   console.log(`${'name'.padEnd(width)}  ${'value'.padStart(10)}  unit  note`);
   for (const r of fresh) {
-    console.log(`${r.name.padEnd(width)}  ${r.value.toFixed(2).padStart(10)}  ${r.unit.padEnd(4)}  ${r.note ?? ''}`);
+    console.log(
+      `${r.name.padEnd(width)}  ${r.value.toFixed(2).padStart(10)}  ${r.unit.padEnd(4)}  ${r.note ?? ''}`,
+    );
   }
   console.log(`wrote ${resultsFile}`);
 }

@@ -30,7 +30,12 @@ export async function lrpSuite(log: (s: string) => void): Promise<BenchResult[]>
   big.dispose();
   image.dispose();
   results.push(
-    { name: 'lrp.vgg16_224.forward_ms', value: forwardMs, unit: 'ms', note: `zennit/PyTorch forward ${ZENNIT_VGG16_FORWARD_MS} ms` },
+    {
+      name: 'lrp.vgg16_224.forward_ms',
+      value: forwardMs,
+      unit: 'ms',
+      note: `zennit/PyTorch forward ${ZENNIT_VGG16_FORWARD_MS} ms`,
+    },
     {
       name: 'lrp.vgg16_224.epsilon_plus_flat.latency_ms',
       value: vggMs,
@@ -44,11 +49,15 @@ export async function lrpSuite(log: (s: string) => void): Promise<BenchResult[]>
   const lrpSmall = new Attributor(small, { composite: 'epsilon_plus_flat' });
   for (const batch of [1, 16]) {
     const x = tf.randomUniform([batch, 64, 64, 3], 0, 1, 'float32', 11);
-    const ms = await medianMs(() => {
-      const r = lrpSmall.attribute(x, { target: 3 });
-      r.relevance.dataSync();
-      disposeResult(r);
-    }, batch === 1 ? 20 : 5, 2);
+    const ms = await medianMs(
+      () => {
+        const r = lrpSmall.attribute(x, { target: 3 });
+        r.relevance.dataSync();
+        disposeResult(r);
+      },
+      batch === 1 ? 20 : 5,
+      2,
+    );
     x.dispose();
     const perSample = ms / batch;
     results.push({

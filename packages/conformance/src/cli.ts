@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     kinds,
     onCase: (o) => {
       const worst = Number.isFinite(o.worst) ? o.worst.toFixed(4) : 'inf';
-      console.log(`${o.passed ? 'PASS' : 'FAIL'} ${o.kind.padEnd(6)} ${o.id.padEnd(52)} worst/tol=${worst}  ${o.detail}`);
+      console.log(
+        `${o.passed ? 'PASS' : 'FAIL'} ${o.kind.padEnd(6)} ${o.id.padEnd(52)} worst/tol=${worst}  ${o.detail}`,
+      );
     },
   });
   console.log(`${summary.passed} passed, ${summary.failed} failed`);

@@ -68,7 +68,9 @@ export class DeviationLog {
 
   add(name: string, dev: Deviation): void {
     if (dev.ratio > 1) {
-      this.failures.push(`${name}: max|diff| ${dev.maxAbsDiff.toExponential(3)} > tol ${dev.tolerance.toExponential(3)}`);
+      this.failures.push(
+        `${name}: max|diff| ${dev.maxAbsDiff.toExponential(3)} > tol ${dev.tolerance.toExponential(3)}`,
+      );
     }
     if (dev.ratio >= this.worstRatio || this.worstDev === undefined) {
       this.worstRatio = dev.ratio;

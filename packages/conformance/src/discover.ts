@@ -31,7 +31,8 @@ export async function discoverCaseFiles(dir: string, kind: string): Promise<Case
   for (const name of names) {
     const file = join(dir, 'cases', name);
     const json = JSON.parse(await readFile(file, 'utf8')) as { id?: string; kind?: string };
-    if (json.kind === kind) refs.push({ id: json.id ?? name.replace(/\.json$/, ''), kind, file, load: load(file) });
+    if (json.kind === kind)
+      refs.push({ id: json.id ?? name.replace(/\.json$/, ''), kind, file, load: load(file) });
   }
   return refs;
 }

@@ -50,22 +50,45 @@ export function buildReferenceModel(spec: ReferenceModelFile): tfl.Sequential {
         );
         break;
       case 'batchnorm':
-        model.add(tfl.layers.batchNormalization({ ...first, name: l.name, epsilon: l.epsilon ?? 1e-5, axis: -1 }));
+        model.add(
+          tfl.layers.batchNormalization({ ...first, name: l.name, epsilon: l.epsilon ?? 1e-5, axis: -1 }),
+        );
         break;
       case 'relu':
         model.add(tfl.layers.reLU({ ...first, name: l.name }));
         break;
       case 'maxpool2d':
-        model.add(tfl.layers.maxPooling2d({ ...first, name: l.name, poolSize: l.poolSize ?? 2, strides: l.strides ?? 2 }));
+        model.add(
+          tfl.layers.maxPooling2d({
+            ...first,
+            name: l.name,
+            poolSize: l.poolSize ?? 2,
+            strides: l.strides ?? 2,
+          }),
+        );
         break;
       case 'avgpool2d':
-        model.add(tfl.layers.averagePooling2d({ ...first, name: l.name, poolSize: l.poolSize ?? 2, strides: l.strides ?? 2 }));
+        model.add(
+          tfl.layers.averagePooling2d({
+            ...first,
+            name: l.name,
+            poolSize: l.poolSize ?? 2,
+            strides: l.strides ?? 2,
+          }),
+        );
         break;
       case 'flatten':
         model.add(tfl.layers.flatten({ ...first, name: l.name }));
         break;
       case 'dense':
-        model.add(tfl.layers.dense({ ...first, name: l.name, units: l.kernelShape![1]!, useBias: l.bias !== undefined }));
+        model.add(
+          tfl.layers.dense({
+            ...first,
+            name: l.name,
+            units: l.kernelShape![1]!,
+            useBias: l.bias !== undefined,
+          }),
+        );
         break;
       default:
         throw new Error(`reference model layer type '${String((l as LayerSpec).type)}' is not known`);

@@ -41,7 +41,13 @@ export async function runConformance(dirs: string[], options: RunOptions = {}): 
           outcome = await runner.run(ref);
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
-          outcome = { id: ref.id, kind: ref.kind, passed: false, worst: Number.POSITIVE_INFINITY, detail: message };
+          outcome = {
+            id: ref.id,
+            kind: ref.kind,
+            passed: false,
+            worst: Number.POSITIVE_INFINITY,
+            detail: message,
+          };
         }
         outcomes.push(outcome);
         options.onCase?.(outcome);

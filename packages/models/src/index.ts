@@ -1,1 +1,1 @@
-export { vgg, vggFromBlocks, smallVgg, VGG_CONFIGS, type VggName, type VggOptions } from './vgg.js';
+export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';

@@ -3,9 +3,27 @@ import * as tfl from '@tensorflow/tfjs-layers';
 /** Convolution widths per block of the VGG configurations (Simonyan & Zisserman 2015; torchvision's A/B/D/E). */
 export const VGG_CONFIGS = {
   vgg11: [[64], [128], [256, 256], [512, 512], [512, 512]],
-  vgg13: [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
-  vgg16: [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
-  vgg19: [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+  vgg13: [
+    [64, 64],
+    [128, 128],
+    [256, 256],
+    [512, 512],
+    [512, 512],
+  ],
+  vgg16: [
+    [64, 64],
+    [128, 128],
+    [256, 256, 256],
+    [512, 512, 512],
+    [512, 512, 512],
+  ],
+  vgg19: [
+    [64, 64],
+    [128, 128],
+    [256, 256, 256, 256],
+    [512, 512, 512, 512],
+    [512, 512, 512, 512],
+  ],
 } as const;
 
 export type VggName = keyof typeof VGG_CONFIGS;
@@ -44,7 +62,11 @@ export function vgg(name: VggName, options: VggOptions = {}): tfl.Sequential {
 }
 
 /** A VGG-style network from explicit conv widths per block (each block ends in a 2x2 max pool). */
-export function vggFromBlocks(blocks: number[][], options: VggOptions = {}, modelName = 'vgg'): tfl.Sequential {
+export function vggFromBlocks(
+  blocks: number[][],
+  options: VggOptions = {},
+  modelName = 'vgg',
+): tfl.Sequential {
   const inputShape = options.inputShape ?? [224, 224, 3];
   const seed = options.seed ?? 0;
   let layerSeed = seed * 1000;
@@ -76,9 +98,12 @@ export function vggFromBlocks(blocks: number[][], options: VggOptions = {}, mode
   hidden.forEach((units, k) => {
     model.add(tfl.layers.dense({ name: `fc${k + 1}`, units, kernelInitializer: he() }));
     model.add(tfl.layers.reLU({ name: `fc${k + 1}_relu` }));
-    if ((options.dropout ?? 0.5) > 0) model.add(tfl.layers.dropout({ name: `fc${k + 1}_dropout`, rate: options.dropout ?? 0.5 }));
+    if ((options.dropout ?? 0.5) > 0)
+      model.add(tfl.layers.dropout({ name: `fc${k + 1}_dropout`, rate: options.dropout ?? 0.5 }));
   });
-  model.add(tfl.layers.dense({ name: 'predictions', units: options.classes ?? 1000, kernelInitializer: he() }));
+  model.add(
+    tfl.layers.dense({ name: 'predictions', units: options.classes ?? 1000, kernelInitializer: he() }),
+  );
   return model;
 }
 
@@ -87,11 +112,15 @@ export function vggFromBlocks(blocks: number[][], options: VggOptions = {}, mode
  * (any input size and class count can be given).
  */
 export function smallVgg(options: VggOptions = {}): tfl.Sequential {
-  return vggFromBlocks([[32, 32], [64, 64], [128]], {
-    inputShape: [64, 64, 3],
-    classes: 10,
-    hidden: [128],
-    dropout: 0,
-    ...options,
-  }, 'small_vgg');
+  return vggFromBlocks(
+    [[32, 32], [64, 64], [128]],
+    {
+      inputShape: [64, 64, 3],
+      classes: 10,
+      hidden: [128],
+      dropout: 0,
+      ...options,
+    },
+    'small_vgg',
+  );
 }

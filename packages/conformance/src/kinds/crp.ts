@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
-import * as lrp from '@crp/lrp';
+import type * as lrp from '@crp/lrp';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
 import { discoverCaseFiles } from '../discover.js';
 import { buildReferenceModel, readReferenceModel } from '../reference-model.js';
@@ -25,7 +25,9 @@ interface CrpCase {
 export function crpAttributionOptions(python: string): lrp.AttributorOptions {
   const composite = builtInComposite(python);
   if (composite === undefined) throw new Error(`composite '${python}' has no counterpart`);
-  const canonizers = /SequentialMergeBatchNorm/.test(python) ? canonizersOf(['SequentialMergeBatchNorm']) : [];
+  const canonizers = /SequentialMergeBatchNorm/.test(python)
+    ? canonizersOf(['SequentialMergeBatchNorm'])
+    : [];
   return { composite, canonizers };
 }
 
@@ -48,12 +50,18 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
       log.add('prediction', deviation(result.prediction.dataSync(), goldenData(c.prediction)));
       for (const layer of record) {
         const ours = result.relevances[layer]!;
-        log.add(`relevances.${layer}`, deviation(ours.dataSync(), goldenData(c.relevances[layer]!, c.relevances)));
+        log.add(
+          `relevances.${layer}`,
+          deviation(ours.dataSync(), goldenData(c.relevances[layer]!, c.relevances)),
+        );
         for (const absNorm of [true, false]) {
           const golden = (absNorm ? c.channelRelevance.absNormTrue : c.channelRelevance.absNormFalse)[layer];
           if (golden === undefined) continue;
           const scores = concept.attribute(ours, { absNorm });
-          log.add(`channelRelevance.absNorm${absNorm ? 'True' : 'False'}.${layer}`, deviation(scores.dataSync(), goldenData(golden)));
+          log.add(
+            `channelRelevance.absNorm${absNorm ? 'True' : 'False'}.${layer}`,
+            deviation(scores.dataSync(), goldenData(golden)),
+          );
           scores.dispose();
         }
       }

@@ -97,7 +97,8 @@ export function checkRuleAssignment(
       continue;
     }
     for (const [k, v] of Object.entries(entry.params ?? {})) {
-      if (rule.params[k] !== v) log.fail(`rule ${rule.name} at ${layer}: ${k} = ${rule.params[k]}, reference ${v}`);
+      if (rule.params[k] !== v)
+        log.fail(`rule ${rule.name} at ${layer}: ${k} = ${rule.params[k]}, reference ${v}`);
     }
   }
 }
@@ -114,7 +115,9 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const builtIn = builtInComposite(c.compositePython);
   const composite =
     builtIn ??
-    lrp.nameMapComposite(Object.fromEntries(Object.entries(c.rules).map(([layer, e]) => [layer, ruleFromEntry(e)])));
+    lrp.nameMapComposite(
+      Object.fromEntries(Object.entries(c.rules).map(([layer, e]) => [layer, ruleFromEntry(e)])),
+    );
   const attributor = new lrp.Attributor(model, { composite, canonizers: canonizersOf(c.canonizers) });
   const input = tensorOf(c.input);
   try {
@@ -125,7 +128,10 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
       log.add('logits', deviation(result.prediction.dataSync(), goldenData(c.logitsDuringAttribution)));
       log.add('input', deviation(result.relevance.dataSync(), goldenData(c.relevance.input!, c.relevance)));
       for (const layer of layers) {
-        log.add(layer, deviation(result.layers[layer]!.dataSync(), goldenData(c.relevance[layer]!, c.relevance)));
+        log.add(
+          layer,
+          deviation(result.layers[layer]!.dataSync(), goldenData(c.relevance[layer]!, c.relevance)),
+        );
       }
     } finally {
       lrp.disposeResult(result);

@@ -1,0 +1,88 @@
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../src/backend.js';
+import { runConformance } from '../src/run.js';
+
+const refDir = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  '..',
+  'shared',
+  'reference',
+);
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+describe.each([
+  ['lrp', 24],
+  ['crp', 5],
+  ['relmax', 1],
+])('%s golden cases (wasm)', (kind, count) => {
+  it('every case passes within the reference tolerance', async () => {
+    const summary = await runConformance([refDir], { kinds: [kind] });
+    expect(summary.outcomes.length).toBeGreaterThanOrEqual(count);
+    for (const o of summary.outcomes) expect(o.passed, `${o.id}: ${o.detail}`).toBe(true);
+    expect(summary.failed).toBe(0);
+  });
+});
+
+describe('the comparison is not vacuous', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'crp-conf-'));
+    await mkdir(join(dir, 'cases'));
+    await mkdir(join(dir, 'models'));
+    await copyFile(join(refDir, 'models', 'tiny_vgg.json'), join(dir, 'models', 'tiny_vgg.json'));
+    const id = 'lrp_composite_EpsilonPlusFlat__tiny_vgg';
+    const golden = JSON.parse(await readFile(join(refDir, 'cases', `${id}.json`), 'utf8'));
+    // move one input-relevance value by 1% of the tensor's largest magnitude: 100x the tolerance
+    const data = golden.relevance.input.data as number[];
+    const max = Math.max(...data.map(Math.abs));
+    data[17] += 0.01 * max;
+    golden.id = `${id}_altered`;
+    await writeFile(join(dir, 'cases', 'altered.json'), JSON.stringify(golden));
+    // a crp case: swap the channel of the condition, so the heatmap must differ
+    const crp = JSON.parse(await readFile(join(refDir, 'cases', 'crp_y1_f2c3__tiny_vgg.json'), 'utf8'));
+    crp.conditions = [{ y: [1], 'features.2': [4] }];
+    crp.id = 'crp_altered_condition';
+    await writeFile(join(dir, 'cases', 'crp_altered.json'), JSON.stringify(crp));
+    // an lrp case with a rule the toolkit does not have: it cannot run, so it must count as failed
+    const unknown = JSON.parse(await readFile(join(refDir, 'cases', 'lrp_rule_flat__tiny_vgg.json'), 'utf8'));
+    unknown.rules['features.2'] = { rule: 'NoSuchRule', params: {} };
+    unknown.id = 'lrp_unrunnable';
+    await writeFile(join(dir, 'cases', 'unrunnable.json'), JSON.stringify(unknown));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails an lrp case whose golden input relevance was altered, naming the tensor', async () => {
+    const summary = await runConformance([dir], { kinds: ['lrp'] });
+    expect(summary.outcomes).toHaveLength(2);
+    const o = summary.outcomes.find((x) => x.id.endsWith('_altered'));
+    expect(o!.passed).toBe(false);
+    expect(o!.detail).toMatch(/^input:/);
+    expect(o!.worst).toBeGreaterThan(50);
+  });
+
+  it('fails a crp case run under a different condition', async () => {
+    const summary = await runConformance([dir], { kinds: ['crp'] });
+    expect(summary.outcomes).toHaveLength(1);
+    expect(summary.outcomes[0]!.passed).toBe(false);
+  });
+
+  it('counts a case the code cannot run as failed, never skipped, with the reason', async () => {
+    const summary = await runConformance([dir], { kinds: ['lrp'] });
+    const o = summary.outcomes.find((x) => x.id === 'lrp_unrunnable');
+    expect(o?.passed).toBe(false);
+    expect(o?.detail).toMatch(/NoSuchRule/);
+    expect(summary.failed).toBe(2);
+  });
+});
