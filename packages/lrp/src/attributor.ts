@@ -3,7 +3,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type Canonizer, mergeBatchNorm } from './canonizers.js';
 import { type Composite, compositeByName, defaultRuleFor } from './composites.js';
 import { CrpError, listNames } from './errors.js';
-import { ForwardPass, runForward } from './forward.js';
+import { type ForwardPass, runForward } from './forward.js';
 import { type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
 import type { ModelGraph } from './graph/model-graph.js';
 import type { GraphNode } from './graph/types.js';
@@ -71,7 +71,10 @@ function validateInput(graph: ModelGraph, input: tf.Tensor): void {
   const ok = input.rank === expected.length + 1 && expected.every((d, i) => d === null || d === got[i]);
   if (!ok) {
     const shown = `[batch, ${expected.map((d) => d ?? 'any').join(', ')}]`;
-    throw new CrpError('input-shape', `input has shape [${input.shape.join(', ')}], the model expects ${shown}`);
+    throw new CrpError(
+      'input-shape',
+      `input has shape [${input.shape.join(', ')}], the model expects ${shown}`,
+    );
   }
   if (input.dtype !== 'float32') {
     throw new CrpError('input-shape', `input must be float32, got ${input.dtype}`);
@@ -161,7 +164,8 @@ export class Attributor {
         (m) => [m.weight, m.bias, m.back],
       );
       for (const t of [made.weight, made.bias, made.back]) {
-        if (t !== null && t !== base.weight && t !== base.bias && !this.ownedParams.includes(t)) this.ownedParams.push(t);
+        if (t !== null && t !== base.weight && t !== base.bias && !this.ownedParams.includes(t))
+          this.ownedParams.push(t);
       }
       cached = made;
       this.paramCache.set(cacheKey, cached);
@@ -215,7 +219,8 @@ export class Attributor {
       );
     }
     for (const s of stops) {
-      if (!above.has(s)) throw new CrpError('invalid-argument', `stop layer '${s}' is not below '${options.from}'`);
+      if (!above.has(s))
+        throw new CrpError('invalid-argument', `stop layer '${s}' is not below '${options.from}'`);
     }
     for (const r of record) {
       if (!active.has(r)) {
@@ -276,7 +281,10 @@ export class Attributor {
         } catch (err) {
           if (err instanceof CrpError) throw err;
           const why = err instanceof Error ? err.message : String(err);
-          throw new Error(`relevance through '${node.id}' (${node.className}, rule ${this.ruleOf(node.id).name}) failed: ${why}`, { cause: err });
+          throw new Error(
+            `relevance through '${node.id}' (${node.className}, rule ${this.ruleOf(node.id).name}) failed: ${why}`,
+            { cause: err },
+          );
         }
         // rules like Pass hand the same tensor on: then it moves down instead of being freed
         if (!ins.includes(r)) release(r);
@@ -312,6 +320,9 @@ export class Attributor {
     };
     for (const name of recordNames) handOut(name, recorded.get(g.node(name).id));
     for (const name of stopNames) handOut(name, stopped.get(g.node(name).id));
+    // a layer that is both recorded and a stop, whose relevance `transform` replaced, holds two tensors under
+    // one name: the recorded one was handed out, the replaced one is nobody's
+    for (const t of stopped.values()) if (t !== r0 && !handedOut.has(t)) t.dispose();
     return named;
   }
 
@@ -323,7 +334,12 @@ export class Attributor {
       const prediction = pass.prediction;
       init = this.initialRelevance(prediction, options);
       const record = options.recordLayers ?? [];
-      const out = this.backward(pass, { from: this.graph.outputId, relevance: init, record, stopAt: [this.graph.inputId] });
+      const out = this.backward(pass, {
+        from: this.graph.outputId,
+        relevance: init,
+        record,
+        stopAt: [this.graph.inputId],
+      });
       const relevance = out.get(this.graph.inputId)!;
       const layers: Record<string, tf.Tensor> = {};
       for (const name of record) {
@@ -342,6 +358,8 @@ export class Attributor {
     if (init !== undefined) {
       const r = typeof init === 'function' ? init(prediction) : init;
       if (r.shape.join() !== prediction.shape.join()) {
+        // a tensor made by the caller's function is the engine's (disposed after use), also when refused
+        if (r !== init && r !== prediction) r.dispose();
         throw new CrpError(
           'invalid-argument',
           `initialRelevance must have the prediction's shape [${prediction.shape.join(', ')}], got [${r.shape.join(', ')}]`,
@@ -351,21 +369,33 @@ export class Attributor {
     }
     const target = options.target;
     if (target === undefined) {
-      throw new CrpError('invalid-target', 'give a target class (options.target) or options.initialRelevance');
+      throw new CrpError(
+        'invalid-target',
+        'give a target class (options.target) or options.initialRelevance',
+      );
     }
     const batch = prediction.shape[0]!;
     const classes = prediction.shape[prediction.rank - 1]!;
     const targets = typeof target === 'number' ? new Array<number>(batch).fill(target) : [...target];
     if (targets.length !== batch) {
-      throw new CrpError('invalid-target', `got ${targets.length} targets for a batch of ${batch}; give one per row or a single number`);
+      throw new CrpError(
+        'invalid-target',
+        `got ${targets.length} targets for a batch of ${batch}; give one per row or a single number`,
+      );
     }
     for (const t of targets) {
       if (!Number.isInteger(t) || t < 0 || t >= classes) {
-        throw new CrpError('invalid-target', `target ${t} is not a class index; valid: integers 0..${classes - 1}`);
+        throw new CrpError(
+          'invalid-target',
+          `target ${t} is not a class index; valid: integers 0..${classes - 1}`,
+        );
       }
     }
     if (prediction.rank !== 2) {
-      throw new CrpError('invalid-target', `target needs a [batch, classes] prediction; use initialRelevance for shape [${prediction.shape.join(', ')}]`);
+      throw new CrpError(
+        'invalid-target',
+        `target needs a [batch, classes] prediction; use initialRelevance for shape [${prediction.shape.join(', ')}]`,
+      );
     }
     return tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d(targets, 'int32'), classes), prediction));
   }
@@ -400,4 +430,3 @@ export function attribute(
     attributor.dispose();
   }
 }
-

@@ -36,7 +36,8 @@ export function mergeBatchNorm(options: MergeBatchNormOptions = {}): Canonizer {
         const lin = graph.node(bn.inputs[0]!);
         const p = lin.params;
         if (p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d' && p.kind !== 'dense') continue;
-        if (lin.activation !== 'linear' || graph.consumersOf(lin.id).length !== 1 || replace.has(lin.id)) continue;
+        if (lin.activation !== 'linear' || graph.consumersOf(lin.id).length !== 1 || replace.has(lin.id))
+          continue;
         const [kernel, bias] = tf.tidy(() => {
           let s = tf.rsqrt(tf.add(q.movingVariance, q.epsilon));
           if (q.gamma !== null) s = tf.mul(s, q.gamma);
@@ -56,7 +57,14 @@ export function mergeBatchNorm(options: MergeBatchNormOptions = {}): Canonizer {
           owned.push(mean, variance);
           replace.set(bn.id, {
             ...bn,
-            params: { kind: 'batchNorm', gamma: null, beta: null, movingMean: mean, movingVariance: variance, epsilon: q.epsilon },
+            params: {
+              kind: 'batchNorm',
+              gamma: null,
+              beta: null,
+              movingMean: mean,
+              movingVariance: variance,
+              epsilon: q.epsilon,
+            },
           });
         } else {
           replace.set(bn.id, { ...bn, kind: 'identity', params: { kind: 'identity' } });

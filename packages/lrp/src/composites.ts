@@ -41,7 +41,10 @@ export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
 }
 
 /** Layer map by kind (or predicate): the first matching entry wins. */
-export function layerMapComposite(entries: readonly [NodeMatcher, Rule][], name = 'LayerMapComposite'): Composite {
+export function layerMapComposite(
+  entries: readonly [NodeMatcher, Rule][],
+  name = 'LayerMapComposite',
+): Composite {
   return {
     name,
     ruleFor: (node) => entries.find(([m]) => matches(m, node))?.[1],
@@ -49,15 +52,20 @@ export function layerMapComposite(entries: readonly [NodeMatcher, Rule][], name 
 }
 
 /** Rules by layer name (or node id): `{ block1_conv1: rules.flat() }`. */
-export function nameMapComposite(byName: Readonly<Record<string, Rule>>, name = 'NameMapComposite'): Composite {
+export function nameMapComposite(
+  byName: Readonly<Record<string, Rule>>,
+  name = 'NameMapComposite',
+): Composite {
+  const checked = new WeakSet<ModelGraph>();
   return {
     name,
     ruleFor: (node, graph) => {
-      const rule = byName[node.id] ?? byName[node.layerName];
-      if (rule === undefined) {
-        for (const key of Object.keys(byName)) graph.node(key); // unknown names fail loudly, with the valid ones
+      if (!checked.has(graph)) {
+        // unknown names fail loudly, with the valid ones, even if every node that asks has a rule
+        for (const key of Object.keys(byName)) graph.node(key);
+        checked.add(graph);
       }
-      return rule;
+      return byName[node.id] ?? byName[node.layerName];
     },
   };
 }

@@ -89,7 +89,10 @@ export class ForwardPass {
     this.assertLive();
     const t = this.outputs.get(this.graph.node(id).id);
     if (t === undefined) {
-      throw new CrpError('invalid-argument', `layer '${id}' was not computed in this forward pass (it is above '${this.top}')`);
+      throw new CrpError(
+        'invalid-argument',
+        `layer '${id}' was not computed in this forward pass (it is above '${this.top}')`,
+      );
     }
     return t;
   }
@@ -138,7 +141,10 @@ export function runForward(graph: ModelGraph, input: tf.Tensor, top: string): Fo
       const { output, linear } = tf.tidy(() => {
         const r = forwardNode(node, inputs);
         // identity nodes return their input tensor; give them their own so ownership stays simple
-        return { output: inputs.includes(r.output) && node.kind !== 'input' ? tf.clone(r.output) : r.output, linear: r.linear };
+        return {
+          output: inputs.includes(r.output) && node.kind !== 'input' ? tf.clone(r.output) : r.output,
+          linear: r.linear,
+        };
       }) as { output: tf.Tensor; linear?: tf.Tensor };
       pass.outputs.set(node.id, output);
       if (linear !== undefined) pass.linearOutputs.set(node.id, linear);

@@ -1,4 +1,36 @@
+export {
+  type AttributeOptions,
+  type AttributionResult,
+  Attributor,
+  type AttributorOptions,
+  attribute,
+  type BackwardOptions,
+  disposeResult,
+} from './attributor.js';
+export { type Canonizer, type MergeBatchNormOptions, mergeBatchNorm } from './canonizers.js';
+export {
+  COMPOSITE_NAMES,
+  type Composite,
+  type CompositeName,
+  compositeByName,
+  defaultRuleFor,
+  type EpsilonOptions,
+  epsilonAlpha2Beta1,
+  epsilonAlpha2Beta1Flat,
+  epsilonGammaBox,
+  epsilonPlus,
+  epsilonPlusFlat,
+  type GammaBoxOptions,
+  layerMapComposite,
+  mixedComposite,
+  type NodeMatcher,
+  nameMapComposite,
+  specialFirstLayerComposite,
+} from './composites.js';
 export { CrpError, type CrpErrorCode, listNames } from './errors.js';
+export { ForwardPass, forwardNode } from './forward.js';
+export { type CustomLayerSpec, type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
+export { ModelGraph } from './graph/model-graph.js';
 export type {
   ActivationName,
   GraphNode,
@@ -6,45 +38,22 @@ export type {
   NodeParams,
   Padding,
 } from './graph/types.js';
-export { PARAMETRIC_KINDS, CONV_KINDS } from './graph/types.js';
-export { ModelGraph } from './graph/model-graph.js';
-export { graphFromLayersModel, type GraphOptions, type CustomLayerSpec } from './graph/from-layers-model.js';
-export { ForwardPass, forwardNode } from './forward.js';
+export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';
 export { linearMapOf } from './ops/linear.js';
-export type { Rule, PreparedRule, RuleContext, CachedParams } from './rules/rule.js';
-export { basicRule, type BasicRuleSpec, type RuleBranch, type ReducerTerm } from './rules/basic-rule.js';
-export { paramModifiers, type InputModifier, type ParamModifier } from './rules/modifiers.js';
-export { stabilize } from './rules/stabilizer.js';
-export { epsilon, zPlus, alphaBeta, gamma, flat, wSquare, zBox, DEFAULT_STABILIZER } from './rules/lrp-rules.js';
-export { pass, norm, gradient } from './rules/structural.js';
+export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';
 export { rules } from './rules/index.js';
 export {
-  type Composite,
-  type NodeMatcher,
-  type EpsilonOptions,
-  type GammaBoxOptions,
-  type CompositeName,
-  COMPOSITE_NAMES,
-  compositeByName,
-  defaultRuleFor,
-  layerMapComposite,
-  nameMapComposite,
-  specialFirstLayerComposite,
-  mixedComposite,
-  epsilonPlus,
-  epsilonPlusFlat,
-  epsilonAlpha2Beta1,
-  epsilonAlpha2Beta1Flat,
-  epsilonGammaBox,
-} from './composites.js';
-export { type Canonizer, type MergeBatchNormOptions, mergeBatchNorm } from './canonizers.js';
-export {
-  Attributor,
-  attribute,
-  disposeResult,
-  type AttributorOptions,
-  type AttributeOptions,
-  type AttributionResult,
-  type BackwardOptions,
-} from './attributor.js';
+  alphaBeta,
+  DEFAULT_STABILIZER,
+  epsilon,
+  flat,
+  gamma,
+  wSquare,
+  zBox,
+  zPlus,
+} from './rules/lrp-rules.js';
+export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
+export type { CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
+export { stabilize } from './rules/stabilizer.js';
+export { gradient, norm, pass } from './rules/structural.js';

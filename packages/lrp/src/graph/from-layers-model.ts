@@ -1,6 +1,6 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CrpError, listNames } from '../errors.js';
+import { CrpError } from '../errors.js';
 import type { Rule } from '../rules/rule.js';
 import { ModelGraph } from './model-graph.js';
 import type { ActivationName, GraphNode, NodeKind, NodeParams, Padding } from './types.js';
@@ -91,7 +91,10 @@ function activationOf(layer: LayerLike, value: unknown): ActivationName {
 function pair(value: unknown, what: string, layer: LayerLike): [number, number] {
   if (typeof value === 'number') return [value, value];
   if (Array.isArray(value) && value.length === 2) return [Number(value[0]), Number(value[1])];
-  throw new CrpError('unsupported-layer', `layer '${layer.name}': cannot read ${what} ${JSON.stringify(value)}`);
+  throw new CrpError(
+    'unsupported-layer',
+    `layer '${layer.name}': cannot read ${what} ${JSON.stringify(value)}`,
+  );
 }
 
 function padding(value: unknown, layer: LayerLike): Padding {
@@ -125,7 +128,12 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
   const weights = layer.getWeights();
   const custom = options.customLayers?.[cls];
   if (custom !== undefined) {
-    return { kind: 'custom', activation: 'linear', params: { kind: 'custom', forward: custom.forward }, customRule: custom.rule };
+    return {
+      kind: 'custom',
+      activation: 'linear',
+      params: { kind: 'custom', forward: custom.forward },
+      customRule: custom.rule,
+    };
   }
   switch (cls) {
     case 'InputLayer':
@@ -158,14 +166,25 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       return {
         kind: 'dense',
         activation: activationOf(layer, config.activation),
-        params: { kind: 'dense', kernel: weights[0]!, bias: config.useBias === false ? null : (weights[1] ?? null) },
+        params: {
+          kind: 'dense',
+          kernel: weights[0]!,
+          bias: config.useBias === false ? null : (weights[1] ?? null),
+        },
       };
     case 'Activation':
-      return { kind: 'activation', activation: activationOf(layer, config.activation), params: { kind: 'activation' } };
+      return {
+        kind: 'activation',
+        activation: activationOf(layer, config.activation),
+        params: { kind: 'activation' },
+      };
     case 'ReLU': {
       const max = config.maxValue;
       if (max !== null && max !== undefined && max !== 6) {
-        throw new CrpError('unsupported-layer', `layer '${layer.name}': ReLU with maxValue ${String(max)}; supported: none or 6`);
+        throw new CrpError(
+          'unsupported-layer',
+          `layer '${layer.name}': ReLU with maxValue ${String(max)}; supported: none or 6`,
+        );
       }
       return { kind: 'activation', activation: max === 6 ? 'relu6' : 'relu', params: { kind: 'activation' } };
     }
@@ -180,7 +199,10 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
     case 'Softmax': {
       const axis = Number(config.axis ?? -1);
       if (axis !== -1 && axis !== outputRank - 1) {
-        throw new CrpError('unsupported-layer', `layer '${layer.name}': softmax over axis ${axis}; supported: the last axis`);
+        throw new CrpError(
+          'unsupported-layer',
+          `layer '${layer.name}': softmax over axis ${axis}; supported: the last axis`,
+        );
       }
       return { kind: 'activation', activation: 'softmax', params: { kind: 'activation' } };
     }
@@ -252,13 +274,28 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       requireChannelsLast(config, layer);
       const p = config.padding as unknown;
       let pads: [[number, number], [number, number]];
-      if (typeof p === 'number') pads = [[p, p], [p, p]];
-      else if (Array.isArray(p) && typeof p[0] === 'number') pads = [[p[0], p[0]], [p[1], p[1]]];
+      if (typeof p === 'number')
+        pads = [
+          [p, p],
+          [p, p],
+        ];
+      else if (Array.isArray(p) && typeof p[0] === 'number')
+        pads = [
+          [p[0], p[0]],
+          [p[1], p[1]],
+        ];
       else {
         const q = p as [[number, number], [number, number]];
-        pads = [[q[0][0], q[0][1]], [q[1][0], q[1][1]]];
+        pads = [
+          [q[0][0], q[0][1]],
+          [q[1][0], q[1][1]],
+        ];
       }
-      return { kind: 'zeroPadding2d', activation: 'linear', params: { kind: 'zeroPadding2d', padding: pads } };
+      return {
+        kind: 'zeroPadding2d',
+        activation: 'linear',
+        params: { kind: 'zeroPadding2d', padding: pads },
+      };
     }
     case 'Add':
       return { kind: 'add', activation: 'linear', params: { kind: 'add' } };
@@ -298,7 +335,9 @@ export function graphFromLayersModel(model: LayersModel, options: GraphOptions =
     );
   }
   const layerOrder = new Map<LayerLike, number>();
-  (model.layers as unknown as LayerLike[]).forEach((l, i) => layerOrder.set(l, i));
+  (model.layers as unknown as LayerLike[]).forEach((l, i) => {
+    layerOrder.set(l, i);
+  });
 
   // Walk from the output to the input through the symbolic tensors.
   interface Raw {
@@ -316,7 +355,10 @@ export function graphFromLayersModel(model: LayersModel, options: GraphOptions =
     const key = keyOf(t);
     if (raws.has(key)) continue;
     if (t.tensorIndex !== 0) {
-      throw new CrpError('unsupported-model', `layer '${t.sourceLayer.name}' has several outputs; not supported`);
+      throw new CrpError(
+        'unsupported-model',
+        `layer '${t.sourceLayer.name}' has several outputs; not supported`,
+      );
     }
     const layer = t.sourceLayer;
     const isInput = layer.getClassName() === 'InputLayer';
@@ -353,7 +395,8 @@ export function graphFromLayersModel(model: LayersModel, options: GraphOptions =
   const calls = new Map<string, number>();
   for (const r of order) calls.set(r.layer.name, (calls.get(r.layer.name) ?? 0) + 1);
   const idOf = new Map<string, string>();
-  for (const r of order) idOf.set(r.key, calls.get(r.layer.name)! > 1 ? `${r.layer.name}@${r.nodeIndex}` : r.layer.name);
+  for (const r of order)
+    idOf.set(r.key, calls.get(r.layer.name)! > 1 ? `${r.layer.name}@${r.nodeIndex}` : r.layer.name);
 
   const outputKey = keyOf(outputs[0]!);
   let droppedSoftmax: string | undefined;

@@ -69,7 +69,8 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
 }
 
 function denseMap(): LinearMap {
-  const flat = (x: tf.Tensor, n: number) => (x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, n]) as tf.Tensor2D);
+  const flat = (x: tf.Tensor, n: number) =>
+    x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, n]) as tf.Tensor2D);
   return {
     forward(x, q) {
       const wt = q.weight as tf.Tensor2D;
@@ -104,7 +105,8 @@ function windowCounts(h: number, w: number, p: PoolParams): tf.Tensor4D {
   const ch = axis(h, p.poolSize[0], p.strides[0]);
   const cw = axis(w, p.poolSize[1], p.strides[1]);
   const data = new Float32Array(ch.length * cw.length);
-  for (let i = 0; i < ch.length; i++) for (let j = 0; j < cw.length; j++) data[i * cw.length + j] = ch[i]! * cw[j]!;
+  for (let i = 0; i < ch.length; i++)
+    for (let j = 0; j < cw.length; j++) data[i * cw.length + j] = ch[i]! * cw[j]!;
   return tf.tensor4d(data, [1, ch.length, cw.length, 1]);
 }
 
@@ -122,8 +124,7 @@ function avgPoolMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
     transpose(g) {
       return tf.tidy(() => {
         const g4 = g as tf.Tensor4D;
-        const share =
-          p.padding === 'valid' ? tf.div(g4, kh * kw) : tf.div(g4, windowCounts(h, w, p));
+        const share = p.padding === 'valid' ? tf.div(g4, kh * kw) : tf.div(g4, windowCounts(h, w, p));
         const hp = h + pt + pb;
         const wp = w + pl + pr;
         let sum: tf.Tensor4D | undefined;
@@ -177,6 +178,8 @@ export function linearParamsOf(node: GraphNode): LinearParams {
     return { weight: p.kernel, bias: p.bias };
   }
   if (p.kind === 'avgPool2d' || p.kind === 'globalAvgPool2d') return { weight: null, bias: null };
-  throw new CrpError('invalid-rule', `node '${node.id}' (${node.className}) has no linear map for an LRP rule`);
+  throw new CrpError(
+    'invalid-rule',
+    `node '${node.id}' (${node.className}) has no linear map for an LRP rule`,
+  );
 }
-

@@ -65,11 +65,24 @@ export function maxPoolGradient(x: tf.Tensor4D, r: tf.Tensor4D, p: PoolParams): 
     const [sh, sw] = p.strides;
     const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
     const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
-    const xp = pt + pb + pl + pr > 0 ? tf.pad(x, [[0, 0], [pt, pb], [pl, pr], [0, 0]], Number.NEGATIVE_INFINITY) : x;
+    const xp =
+      pt + pb + pl + pr > 0
+        ? tf.pad(
+            x,
+            [
+              [0, 0],
+              [pt, pb],
+              [pl, pr],
+              [0, 0],
+            ],
+            Number.NEGATIVE_INFINITY,
+          )
+        : x;
     const hp = h + pt + pb;
     const wp = w + pl + pr;
     const reads: tf.Tensor4D[] = [];
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) reads.push(readAtOffset(xp, i, j, sh, sw, ho, wo));
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++) reads.push(readAtOffset(xp, i, j, sh, sw, ho, wo));
     let windowMax = reads[0]!;
     for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
     // 1 where a window's maximum has not been claimed by an earlier element of the window

@@ -18,7 +18,13 @@ export function windowPadding(
 }
 
 /** Pads (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
-export function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+export function padOrCrop(
+  x: tf.Tensor4D,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+): tf.Tensor4D {
   let y = x;
   if (top > 0 || bottom > 0 || left > 0 || right > 0) {
     y = tf.pad(y, [
@@ -46,11 +52,27 @@ export function spread(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   let y: tf.Tensor4D = x;
   if (sh > 1) {
-    y = tf.reshape(tf.pad(tf.reshape(y, [b, h, 1, w * c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0]]), [b, h * sh, w, c]);
+    y = tf.reshape(
+      tf.pad(tf.reshape(y, [b, h, 1, w * c]), [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+      ]),
+      [b, h * sh, w, c],
+    );
   }
   if (sw > 1) {
     const hh = h * sh;
-    y = tf.reshape(tf.pad(tf.reshape(y, [b * hh, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]), [b, hh, w * sw, c]);
+    y = tf.reshape(
+      tf.pad(tf.reshape(y, [b * hh, w, 1, c]), [
+        [0, 0],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ]),
+      [b, hh, w * sw, c],
+    );
   }
   return y;
 }

@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** `tf.tidy` for results that are not plain tensor containers (objects with null fields): everything `fn`
  * allocates is freed except the tensors `keepOf` names. */
-export function tidyKeep<T>(fn: () => T, keepOf: (result: T) => readonly (tf.Tensor | null | undefined)[]): T {
+export function tidyKeep<T>(
+  fn: () => T,
+  keepOf: (result: T) => readonly (tf.Tensor | null | undefined)[],
+): T {
   let result: T | undefined;
   tf.tidy(() => {
     result = fn();

@@ -33,7 +33,9 @@ export interface BasicRuleSpec {
   /** g_k from R and the branch outputs; null for a branch whose gradient is not needed. */
   gradientMapper: (relevance: tf.Tensor, outputs: readonly tf.Tensor[]) => (tf.Tensor | null)[];
   /** A sum of terms (lets the engine skip branches with zero input), or any function of inputs/gradients. */
-  reducer: ReducerTerm[] | ((inputs: readonly tf.Tensor[], gradients: readonly (tf.Tensor | null)[]) => tf.Tensor);
+  reducer:
+    | ReducerTerm[]
+    | ((inputs: readonly tf.Tensor[], gradients: readonly (tf.Tensor | null)[]) => tf.Tensor);
 }
 
 const ZERO = Symbol('zero input');
@@ -99,7 +101,10 @@ class BasicRule implements Rule {
   prepare(ctx: RuleContext): PreparedRule {
     const { node } = ctx;
     if (ctx.inputs.length !== 1) {
-      throw new CrpError('invalid-rule', `rule ${this.name} applies to single-input layers; '${node.id}' has ${ctx.inputs.length} inputs`);
+      throw new CrpError(
+        'invalid-rule',
+        `rule ${this.name} applies to single-input layers; '${node.id}' has ${ctx.inputs.length} inputs`,
+      );
     }
     const x = ctx.inputs[0]!;
     const map = linearMapOf(node, x.shape);
@@ -109,9 +114,7 @@ class BasicRule implements Rule {
         `rule ${this.name} needs a linear layer (Conv2D, DepthwiseConv2D, Dense, pooling); '${node.id}' is ${node.className}`,
       );
     }
-    const params = this.spec.branches.map((b) =>
-      ctx.params(b.params.key, (p) => b.params.modify(p)),
-    );
+    const params = this.spec.branches.map((b) => ctx.params(b.params.key, (p) => b.params.modify(p)));
     const owned: tf.Tensor[] = [];
     const keep = <T extends tf.Tensor>(t: T): T => {
       if (!ctx.inputs.includes(t) && t !== ctx.linearOutput && t !== ctx.output) owned.push(tf.keep(t));
@@ -126,7 +129,11 @@ class BasicRule implements Rule {
         const input = ins[k]!;
         let z: tf.Tensor;
         if (input === x && b.params.key === 'identity') z = ctx.linearOutput;
-        else if (input === ZERO) z = params[k]!.bias === null ? tf.zerosLike(ctx.linearOutput) : tf.add(tf.zerosLike(ctx.linearOutput), params[k]!.bias!);
+        else if (input === ZERO)
+          z =
+            params[k]!.bias === null
+              ? tf.zerosLike(ctx.linearOutput)
+              : tf.add(tf.zerosLike(ctx.linearOutput), params[k]!.bias!);
         else z = map.forward(input, params[k]!);
         return b.output ? b.output(z) : z;
       });

@@ -88,8 +88,14 @@ export function gamma(g = 0.25, stabilizer = DEFAULT_STABILIZER): Rule {
       { input: 'identity', params: P.identity },
     ],
     gradientMapper: (r, [pp, nn, pn, np, z]) => {
-      const gp = tf.div(tf.mul(r, tf.cast(tf.greater(z!, 0), 'float32')), stabilize(tf.add(pp!, nn!), stabilizer));
-      const gn = tf.div(tf.mul(r, tf.cast(tf.less(z!, 0), 'float32')), stabilize(tf.add(pn!, np!), stabilizer));
+      const gp = tf.div(
+        tf.mul(r, tf.cast(tf.greater(z!, 0), 'float32')),
+        stabilize(tf.add(pp!, nn!), stabilizer),
+      );
+      const gn = tf.div(
+        tf.mul(r, tf.cast(tf.less(z!, 0), 'float32')),
+        stabilize(tf.add(pn!, np!), stabilizer),
+      );
       return [gp, gp, gn, gn, null];
     },
     reducer: [{ branch: 0 }, { branch: 1 }, { branch: 2 }, { branch: 3 }],
@@ -123,7 +129,11 @@ export function wSquare(stabilizer = DEFAULT_STABILIZER): Rule {
 
 /** ZBox (the z^B rule) for the first layer of a network whose inputs lie in [low, high]; the bounds are
  * numbers or tensors broadcastable to the input (e.g. per-channel bounds of normalised images). */
-export function zBox(low: number | tf.Tensor, high: number | tf.Tensor, stabilizer = DEFAULT_STABILIZER): Rule {
+export function zBox(
+  low: number | tf.Tensor,
+  high: number | tf.Tensor,
+  stabilizer = DEFAULT_STABILIZER,
+): Rule {
   positive('stabilizer', stabilizer);
   const report: Record<string, number> = { stabilizer };
   if (typeof low === 'number') report.low = low;

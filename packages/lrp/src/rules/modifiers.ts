@@ -42,7 +42,11 @@ export const paramModifiers = {
     mapBoth(`positive${withBias ? '' : ':nobias'}`, (w) => tf.relu(w), withBias ? (b) => tf.relu(b) : null),
   /** W- and b-. */
   negative: (withBias = true) =>
-    mapBoth(`negative${withBias ? '' : ':nobias'}`, (w) => tf.minimum(w, 0), withBias ? (b) => tf.minimum(b, 0) : null),
+    mapBoth(
+      `negative${withBias ? '' : ':nobias'}`,
+      (w) => tf.minimum(w, 0),
+      withBias ? (b) => tf.minimum(b, 0) : null,
+    ),
   /** W + gamma W+ (sign 'positive') or W + gamma W- (sign 'negative'), likewise the bias. */
   gamma: (gamma: number, sign: 'positive' | 'negative', withBias = true) => {
     const part = (t: tf.Tensor) => (sign === 'positive' ? tf.relu(t) : tf.minimum(t, 0));
@@ -52,7 +56,11 @@ export const paramModifiers = {
   /** All-ones weight, no bias (Flat). */
   ones: mapBoth('ones', (w) => tf.onesLike(w), null),
   /** W^2 and b^2 (WSquare: the squared bias stays in the denominator). */
-  square: mapBoth('square', (w) => tf.square(w), (b) => tf.square(b)),
+  square: mapBoth(
+    'square',
+    (w) => tf.square(w),
+    (b) => tf.square(b),
+  ),
   /** A user-defined modifier; give a key when several rules share it, so its result is cached once. */
   custom: (modify: (p: LinearParams) => LinearParams, key?: string): ParamModifier => ({
     key: key ?? `custom#${customCount++}`,

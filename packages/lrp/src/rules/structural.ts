@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode } from '../graph/types.js';
 import { linearMapOf } from '../ops/linear.js';
-import { tidyKeep } from '../ops/tidy.js';
 import { globalMaxPoolGradient, prepareMaxPoolGradient } from '../ops/max-pool-gradient.js';
+import { tidyKeep } from '../ops/tidy.js';
 import { basicRule } from './basic-rule.js';
 import { DEFAULT_STABILIZER } from './lrp-rules.js';
 import { paramModifiers } from './modifiers.js';
@@ -18,7 +18,14 @@ function batchShape(r: tf.Tensor, x: tf.Tensor): number[] {
 }
 
 /** The kinds whose backward pass is fixed by their structure (no rule applies). */
-export const STRUCTURAL_KINDS = ['input', 'flatten', 'reshape', 'identity', 'zeroPadding2d', 'concatenate'] as const;
+export const STRUCTURAL_KINDS = [
+  'input',
+  'flatten',
+  'reshape',
+  'identity',
+  'zeroPadding2d',
+  'concatenate',
+] as const;
 
 export function isStructural(node: GraphNode): boolean {
   return (STRUCTURAL_KINDS as readonly string[]).includes(node.kind);
@@ -39,7 +46,11 @@ export function structuralBackward(node: GraphNode, inputs: readonly tf.Tensor[]
       return [tf.slice(r, [0, top, left, 0], batchShape(r, x))];
     }
     case 'concatenate':
-      return tf.split(r, inputs.map((x) => x.shape[p.axis]!), p.axis);
+      return tf.split(
+        r,
+        inputs.map((x) => x.shape[p.axis]!),
+        p.axis,
+      );
     default:
       throw new Error(`no structural backward for ${node.kind}`);
   }
@@ -107,10 +118,14 @@ export function gradient(): Rule {
         return { backward: (r) => [prepared.backward(r as tf.Tensor4D)], dispose: () => prepared.dispose() };
       }
       if (p.kind === 'globalMaxPool2d') {
-        return { backward: (r) => [globalMaxPoolGradient(x as tf.Tensor4D, r as tf.Tensor2D)], dispose: noDispose };
+        return {
+          backward: (r) => [globalMaxPoolGradient(x as tf.Tensor4D, r as tf.Tensor2D)],
+          dispose: noDispose,
+        };
       }
       if (p.kind === 'add') return { backward: (r) => ctx.inputs.map(() => r), dispose: noDispose };
-      if (isStructural(node)) return { backward: (r) => structuralBackward(node, ctx.inputs, r), dispose: noDispose };
+      if (isStructural(node))
+        return { backward: (r) => structuralBackward(node, ctx.inputs, r), dispose: noDispose };
       if (p.kind === 'batchNorm') {
         const scale = tf.tidy(() => {
           const inv = tf.rsqrt(tf.add(p.movingVariance, p.epsilon));
@@ -120,16 +135,19 @@ export function gradient(): Rule {
       }
       // the activation's derivative (fused activations of linear layers included)
       const act = node.activation;
-      const derivative = tidyKeep((): tf.Tensor | null => {
-        const z = ctx.linearOutput;
-        if (act === 'linear') return null;
-        if (act === 'relu') return tf.cast(tf.greater(z, 0), 'float32');
-        if (act === 'relu6') return tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 6)), 'float32');
-        throw new CrpError(
-          'invalid-rule',
-          `no plain gradient for activation '${act}' of '${node.id}'; map activations to rules.pass() in the composite`,
-        );
-      }, (d) => [d]);
+      const derivative = tidyKeep(
+        (): tf.Tensor | null => {
+          const z = ctx.linearOutput;
+          if (act === 'linear') return null;
+          if (act === 'relu') return tf.cast(tf.greater(z, 0), 'float32');
+          if (act === 'relu6') return tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 6)), 'float32');
+          throw new CrpError(
+            'invalid-rule',
+            `no plain gradient for activation '${act}' of '${node.id}'; map activations to rules.pass() in the composite`,
+          );
+        },
+        (d) => [d],
+      );
       const map = linearMapOf(node, x.shape);
       const back = map === undefined ? null : ctx.params('identity', (q) => q).back;
       return {

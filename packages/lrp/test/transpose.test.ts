@@ -1,0 +1,222 @@
+/**
+ * The transpose maps every rule is built from: `linearMapOf(node, shape).transpose(g, backWeight(W))` must be
+ * the vector-Jacobian product of the layer's forward map, here computed by TF.js autodiff (tf.grad) on the
+ * cpu backend, and `forward` must be the layer itself.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { describe, expect, test } from 'vitest';
+import { type GraphNode, linearMapOf, type NodeParams } from '../src/index.js';
+import { expectClose, mulberry32, uniform, useBackend, values } from './helpers.js';
+
+useBackend('cpu');
+
+function node(kind: GraphNode['kind'], params: NodeParams): GraphNode {
+  return {
+    id: 'n',
+    layerName: 'n',
+    className: kind,
+    kind,
+    inputs: [],
+    outputShape: [],
+    activation: 'linear',
+    params,
+    index: 0,
+  };
+}
+
+const rand = (shape: number[], seed: number) =>
+  tf.tensor(
+    Array.from(
+      uniform(
+        mulberry32(seed),
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    ),
+    shape,
+  );
+
+/**
+ * Checks forward against `f` and transpose against tf.grad of x -> sum(f(x) * g), with a random g, for a
+ * batch-2 input.
+ */
+function checkTranspose(
+  n: GraphNode,
+  inputShape: number[],
+  f: (x: tf.Tensor) => tf.Tensor,
+  weight: tf.Tensor | null,
+  seed: number,
+) {
+  tf.tidy(() => {
+    const x = rand(inputShape, seed);
+    const map = linearMapOf(n, inputShape);
+    expect(map).toBeDefined();
+    const y = f(x);
+    const params = { weight, bias: null };
+    expectClose(map!.forward(x, params), values(y), 1e-5);
+    const g = rand(y.shape, seed + 1);
+    const vjp = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), g)))(x);
+    const back = map!.transpose(g, map!.backWeight(weight));
+    expect(back.shape).toEqual(inputShape);
+    expectClose(back, values(vjp), 1e-5);
+  });
+}
+
+type Pad = 'same' | 'valid';
+
+describe('conv2d', () => {
+  const cases: [number[], number[], [number, number], Pad][] = [
+    // input [h, w, cin], kernel [kh, kw, cin, cout], strides, padding
+    [[6, 6, 2], [3, 3, 2, 3], [1, 1], 'same'],
+    [[6, 6, 2], [3, 3, 2, 3], [1, 1], 'valid'],
+    [[7, 6, 2], [3, 2, 2, 3], [1, 1], 'same'],
+    [[7, 6, 1], [2, 3, 1, 2], [1, 1], 'valid'],
+    [[7, 7, 2], [3, 3, 2, 2], [2, 2], 'same'],
+    [[8, 8, 2], [3, 3, 2, 2], [2, 2], 'same'],
+    [[7, 7, 2], [3, 3, 2, 2], [2, 2], 'valid'],
+    [[8, 7, 1], [2, 3, 1, 2], [2, 2], 'valid'],
+    [[8, 7, 2], [3, 2, 2, 2], [2, 2], 'same'],
+    [[6, 7, 2], [4, 4, 2, 1], [2, 2], 'same'],
+    [[7, 8, 2], [3, 1, 2, 2], [2, 1], 'same'],
+    [[5, 5, 3], [1, 1, 3, 4], [1, 1], 'valid'],
+    [[9, 9, 1], [5, 5, 1, 2], [3, 3], 'same'],
+  ];
+  cases.forEach(([inShape, kShape, strides, padding], i) => {
+    test(`in ${inShape} kernel ${kShape} strides ${strides} ${padding}`, () => {
+      const kernel = rand(kShape, 1000 + i);
+      const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding });
+      checkTranspose(
+        n,
+        [2, ...inShape],
+        (x) => tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding),
+        kernel,
+        2000 + i,
+      );
+      kernel.dispose();
+    });
+  });
+});
+
+describe('depthwiseConv2d', () => {
+  const cases: [number[], number[], [number, number], Pad][] = [
+    [[6, 6, 2], [3, 3, 2, 2], [1, 1], 'same'],
+    [[6, 6, 2], [3, 3, 2, 2], [1, 1], 'valid'],
+    [[7, 7, 2], [3, 3, 2, 2], [2, 2], 'same'],
+    [[8, 8, 3], [3, 3, 3, 2], [2, 2], 'same'],
+    [[7, 6, 2], [2, 3, 2, 2], [2, 2], 'valid'],
+    [[6, 7, 1], [3, 2, 1, 1], [1, 1], 'same'],
+  ];
+  cases.forEach(([inShape, kShape, strides, padding], i) => {
+    test(`in ${inShape} kernel ${kShape} strides ${strides} ${padding}`, () => {
+      const kernel = rand(kShape, 3000 + i);
+      const n = node('depthwiseConv2d', { kind: 'depthwiseConv2d', kernel, bias: null, strides, padding });
+      checkTranspose(
+        n,
+        [2, ...inShape],
+        (x) => tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding),
+        kernel,
+        4000 + i,
+      );
+      kernel.dispose();
+    });
+  });
+});
+
+/**
+ * TF average pooling as a differentiable composition: window sums (a depthwise conv with a ones kernel and
+ * the same padding) divided by the number of in-bounds elements of each window. TF.js's own AvgPoolGrad
+ * divides by the full window size also at padded borders, i.e. it is not the transpose of its forward for
+ * 'same' padding, so it cannot serve as the reference there.
+ */
+function avgPoolComposed(
+  x: tf.Tensor4D,
+  pool: [number, number],
+  strides: [number, number],
+  padding: Pad,
+): tf.Tensor {
+  const c = x.shape[3];
+  const k = tf.ones([pool[0], pool[1], c, 1]) as tf.Tensor4D;
+  const sums = tf.depthwiseConv2d(x, k, strides, padding);
+  const counts = tf.depthwiseConv2d(tf.ones(x.shape) as tf.Tensor4D, k, strides, padding); // a constant
+  return tf.div(sums, counts);
+}
+
+describe('avgPool', () => {
+  const cases: [number[], [number, number], [number, number], Pad][] = [
+    [[4, 4, 2], [2, 2], [2, 2], 'valid'],
+    [[5, 5, 2], [2, 2], [2, 2], 'valid'],
+    [[5, 6, 1], [3, 3], [1, 1], 'valid'],
+    [[6, 5, 2], [2, 3], [2, 1], 'valid'],
+    [[5, 5, 2], [2, 2], [2, 2], 'same'],
+    [[5, 5, 1], [3, 3], [2, 2], 'same'],
+    [[6, 6, 2], [3, 3], [1, 1], 'same'],
+    [[7, 6, 1], [3, 2], [2, 2], 'same'],
+  ];
+  cases.forEach(([inShape, pool, strides, padding], i) => {
+    test(`in ${inShape} pool ${pool} strides ${strides} ${padding}`, () => {
+      const n = node('avgPool2d', { kind: 'avgPool2d', poolSize: pool, strides, padding });
+      // the composition is TF's average pooling
+      tf.tidy(() => {
+        const x = rand([2, ...inShape], 5000 + i) as tf.Tensor4D;
+        expectClose(
+          avgPoolComposed(x, pool, strides, padding),
+          values(tf.avgPool(x, pool, strides, padding)),
+          1e-5,
+        );
+      });
+      checkTranspose(
+        n,
+        [2, ...inShape],
+        (x) => avgPoolComposed(x as tf.Tensor4D, pool, strides, padding),
+        null,
+        6000 + i,
+      );
+      if (padding === 'valid') {
+        // where TF.js's gradient is right, it agrees too
+        checkTranspose(
+          n,
+          [2, ...inShape],
+          (x) => tf.avgPool(x as tf.Tensor4D, pool, strides, padding),
+          null,
+          7000 + i,
+        );
+      }
+    });
+  });
+});
+
+test('globalAvgPool', () => {
+  const n = node('globalAvgPool2d', { kind: 'globalAvgPool2d' });
+  checkTranspose(n, [2, 3, 5, 4], (x) => tf.mean(x, [1, 2]), null, 8000);
+});
+
+describe('dense', () => {
+  test('rank-2 input', () => {
+    const kernel = rand([6, 4], 9000);
+    const n = node('dense', { kind: 'dense', kernel, bias: null });
+    checkTranspose(n, [3, 6], (x) => tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), kernel, 9001);
+    kernel.dispose();
+  });
+  test('rank-3 input (dense on the last axis)', () => {
+    const kernel = rand([5, 3], 9100);
+    const n = node('dense', { kind: 'dense', kernel, bias: null });
+    checkTranspose(
+      n,
+      [2, 4, 5],
+      (x) => tf.reshape(tf.matMul(tf.reshape(x, [8, 5]), kernel as tf.Tensor2D), [2, 4, 3]),
+      kernel,
+      9101,
+    );
+    kernel.dispose();
+  });
+});
+
+test('non-linear kinds have no linear map', () => {
+  expect(
+    linearMapOf(
+      node('maxPool2d', { kind: 'maxPool2d', poolSize: [2, 2], strides: [2, 2], padding: 'valid' }),
+      [1, 4, 4, 1],
+    ),
+  ).toBeUndefined();
+  expect(linearMapOf(node('activation', { kind: 'activation' }), [1, 4])).toBeUndefined();
+});
