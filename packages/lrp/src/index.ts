@@ -33,10 +33,15 @@ export { type CustomLayerSpec, type GraphOptions, graphFromLayersModel } from '.
 export { ModelGraph } from './graph/model-graph.js';
 export type {
   ActivationName,
+  BatchNormParams,
+  ConvParams,
+  CustomLayerParams,
+  DenseParams,
   GraphNode,
   NodeKind,
   NodeParams,
   Padding,
+  PoolParams,
 } from './graph/types.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';
