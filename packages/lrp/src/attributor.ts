@@ -45,6 +45,9 @@ export interface AttributeOptions {
   initialRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
   /** Layers whose output relevance to return (`result.layers`). */
   recordLayers?: readonly string[];
+  /** Images per forward/backward pass; a larger input is split and the results joined (wasm's heap stops
+   * at 4 GiB). Default {@link Attributor.rowsThatFit}. */
+  batchSize?: number;
 }
 
 /** Result of {@link Attributor.attribute}. **The caller owns every tensor** (dispose them, or use
@@ -326,8 +329,65 @@ export class Attributor {
     return named;
   }
 
-  /** One-shot LRP: relevance of the input (and of recorded layers) for the target classes. */
+  /**
+   * Rows of relevance per backward pass such that about 12 tensors of the largest layer output fit in
+   * `budgetBytes` (default 1.5 GiB, leaving room for weights inside wasm's 4 GiB heap). Larger chunks are
+   * faster per row, so callers batch up to this.
+   */
+  rowsThatFit(budgetBytes = 1.5 * 2 ** 30, nodes: Iterable<string> = this.graph.ids): number {
+    let largest = 1;
+    for (const id of nodes) {
+      // open spatial dimensions: assume ImageNet size
+      const size = this.graph.node(id).outputShape.reduce<number>((a, d) => a * (d ?? 224), 1);
+      largest = Math.max(largest, size);
+    }
+    return Math.max(1, Math.min(64, Math.floor(budgetBytes / (largest * 4 * 12))));
+  }
+
+  /** One-shot LRP: relevance of the input (and of recorded layers) for the target classes. Inputs larger
+   * than `batchSize` are processed in chunks. **The caller owns the result.** */
   attribute(input: tf.Tensor, options: AttributeOptions): AttributionResult {
+    const n = input.shape[0]!;
+    const batchSize = options.batchSize ?? this.rowsThatFit();
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+    }
+    const init = options.initialRelevance;
+    const target = options.target;
+    if (Array.isArray(target) && target.length !== n) {
+      throw new CrpError('invalid-target', `got ${target.length} targets for a batch of ${n}; give one per row or a single number`);
+    }
+    if (n <= batchSize) return this.attributeBatch(input, options);
+    const parts: AttributionResult[] = [];
+    try {
+      for (let start = 0; start < n; start += batchSize) {
+        const size = Math.min(batchSize, n - start);
+        const part = tf.slice(input, start, size);
+        const initPart = init !== undefined && typeof init !== 'function' ? tf.slice(init, start, size) : undefined;
+        try {
+          const chunk: AttributeOptions = { ...options };
+          if (Array.isArray(target)) chunk.target = target.slice(start, start + size);
+          if (initPart !== undefined) chunk.initialRelevance = initPart;
+          parts.push(this.attributeBatch(part, chunk));
+        } finally {
+          part.dispose();
+          initPart?.dispose();
+        }
+      }
+      const cat = (ts: tf.Tensor[]) => tf.concat(ts, 0);
+      return {
+        relevance: cat(parts.map((p) => p.relevance)),
+        prediction: cat(parts.map((p) => p.prediction)),
+        layers: Object.fromEntries(
+          Object.keys(parts[0]!.layers).map((k) => [k, cat(parts.map((p) => p.layers[k]!))]),
+        ),
+      };
+    } finally {
+      for (const p of parts) disposeResult(p);
+    }
+  }
+
+  private attributeBatch(input: tf.Tensor, options: AttributeOptions): AttributionResult {
     const pass = this.forward(input);
     let init: tf.Tensor | undefined;
     try {

@@ -1,0 +1,43 @@
+import type { SearchHit } from '../retrieval/search-hit.js';
+
+/** A retrieved chunk as it is shown and cited in an answer. */
+export interface Source {
+  /** 1-based number of the source in the answer. */
+  readonly n: number;
+  readonly chunkId: string;
+  readonly file: string;
+  readonly title: string;
+  readonly page?: number;
+  readonly section?: string;
+  /** `[file, p. N]` (PDF) or `[file]`. */
+  readonly citation: string;
+  readonly score: number;
+  readonly denseScore: number;
+  readonly lexicalScore: number;
+  readonly text: string;
+}
+
+/** The citation of a chunk: `[file, p. N]` for pages, `[file]` otherwise. */
+export function citationOf(file: string, page?: number): string {
+  return page !== undefined ? `[${file}, p. ${page}]` : `[${file}]`;
+}
+
+/** Numbers search hits as sources 1..n. */
+export function toSources(hits: readonly SearchHit[]): Source[] {
+  return hits.map((h, i) => {
+    const m = h.chunk.metadata;
+    return {
+      n: i + 1,
+      chunkId: h.chunk.id,
+      file: m.file,
+      title: m.title,
+      ...(m.page !== undefined ? { page: m.page } : {}),
+      ...(m.section !== undefined ? { section: m.section } : {}),
+      citation: citationOf(m.file, m.page),
+      score: h.score,
+      denseScore: h.denseScore,
+      lexicalScore: h.lexicalScore,
+      text: h.chunk.text,
+    };
+  });
+}

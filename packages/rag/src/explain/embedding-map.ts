@@ -1,0 +1,140 @@
+import { UMAP } from 'umap-js';
+import { dot } from '../embeddings/embedding-provider.js';
+import { RagError } from '../errors.js';
+import type { Chunk } from '../types.js';
+import { seededRandom } from './seeded-random.js';
+
+/** Options of the 2-D embedding map. */
+export interface EmbeddingMapOptions {
+  /** Seed of UMAP's random numbers; default 42. Same seed and data give the same map. */
+  readonly seed?: number;
+  /** UMAP neighbours; default 15. */
+  readonly nNeighbors?: number;
+  /** UMAP epochs, a multiple of 3 (umap-js' transform hangs otherwise); default 150. */
+  readonly nEpochs?: number;
+  /** At most this many chunks are fitted (an even sample); others that must be shown are projected. Default 2000. */
+  readonly maxPoints?: number;
+  /** How many nearest non-retrieved chunks to mark; default 5. */
+  readonly neighbors?: number;
+}
+
+/** A point of the map. */
+export interface MapPoint {
+  readonly chunkId: string;
+  readonly file: string;
+  readonly page?: number;
+  readonly x: number;
+  readonly y: number;
+  /** `retrieved`: among the sources; `neighbor`: close to the query but not retrieved; `other`. */
+  readonly kind: 'retrieved' | 'neighbor' | 'other';
+  /** Source number for retrieved chunks. */
+  readonly source?: number;
+  /** Cosine similarity to the query. */
+  readonly similarity: number;
+}
+
+/** All (or a sample of) chunks in 2-D with the query projected into the same plane. */
+export interface EmbeddingMap {
+  readonly points: readonly MapPoint[];
+  readonly query: { readonly x: number; readonly y: number };
+  readonly seed: number;
+  readonly method: 'umap';
+}
+
+/** A fitted UMAP model of an index's vectors, reusable for many queries. */
+export class FittedMap {
+  readonly #umap: UMAP;
+  readonly #coords: number[][];
+  readonly #fitted: number[];
+  readonly #position = new Map<number, number>();
+  readonly seed: number;
+  readonly #options: EmbeddingMapOptions;
+
+  private constructor(
+    umap: UMAP,
+    coords: number[][],
+    fitted: number[],
+    seed: number,
+    options: EmbeddingMapOptions,
+  ) {
+    this.#umap = umap;
+    this.#coords = coords;
+    this.#fitted = fitted;
+    fitted.forEach((doc, i) => {
+      this.#position.set(doc, i);
+    });
+    this.seed = seed;
+    this.#options = options;
+  }
+
+  /** Fits UMAP (seeded) to the vectors, or to an even sample of at most `maxPoints` of them. */
+  static fit(vectors: readonly Float32Array[], options: EmbeddingMapOptions = {}): FittedMap {
+    const nEpochs = options.nEpochs ?? 150;
+    if (!Number.isInteger(nEpochs) || nEpochs < 3 || nEpochs % 3 !== 0) {
+      throw new RagError(
+        'INVALID_ARGUMENT',
+        `nEpochs must be a positive multiple of 3 (umap-js transform needs it); got ${nEpochs}.`,
+      );
+    }
+    if (vectors.length < 3) {
+      throw new RagError(
+        'INVALID_ARGUMENT',
+        `An embedding map needs at least 3 chunks; the index has ${vectors.length}.`,
+      );
+    }
+    const seed = options.seed ?? 42;
+    const max = options.maxPoints ?? 2000;
+    const count = Math.min(vectors.length, Math.max(3, max));
+    const fitted = Array.from({ length: count }, (_, k) => Math.floor((k * vectors.length) / count));
+    const nNeighbors = Math.max(2, Math.min(options.nNeighbors ?? 15, fitted.length - 1));
+    const umap = new UMAP({ nComponents: 2, nNeighbors, nEpochs, minDist: 0.1, random: seededRandom(seed) });
+    const coords = umap.fit(fitted.map((i) => Array.from(vectors[i]!)));
+    return new FittedMap(umap, coords, fitted, seed, options);
+  }
+
+  /** Places the query and marks retrieved chunks and the nearest non-retrieved ones. */
+  project(
+    chunks: readonly Chunk[],
+    vectors: readonly Float32Array[],
+    query: Float32Array,
+    retrieved: readonly string[],
+  ): EmbeddingMap {
+    const sims = vectors.map((v) => dot(v, query));
+    const retrievedIdx = new Map<number, number>();
+    retrieved.forEach((id, i) => {
+      const doc = chunks.findIndex((c) => c.id === id);
+      if (doc >= 0) retrievedIdx.set(doc, i + 1);
+    });
+    const neighbors = sims
+      .map((s, i) => ({ s, i }))
+      .filter((e) => !retrievedIdx.has(e.i))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, this.#options.neighbors ?? 5)
+      .map((e) => e.i);
+    const neighborSet = new Set(neighbors);
+    const extra = [...retrievedIdx.keys(), ...neighbors].filter((d) => !this.#position.has(d));
+    const projected = this.#umap.transform([
+      Array.from(query),
+      ...extra.map((d) => Array.from(vectors[d]!)),
+    ]) as number[][];
+    const extraPos = new Map(extra.map((d, i) => [d, projected[i + 1]!]));
+    const docs = [...this.#fitted, ...extra];
+    const points: MapPoint[] = docs.map((doc) => {
+      const xy = this.#position.has(doc) ? this.#coords[this.#position.get(doc)!]! : extraPos.get(doc)!;
+      const c = chunks[doc]!;
+      const source = retrievedIdx.get(doc);
+      return {
+        chunkId: c.id,
+        file: c.metadata.file,
+        ...(c.metadata.page !== undefined ? { page: c.metadata.page } : {}),
+        x: xy[0]!,
+        y: xy[1]!,
+        kind: source !== undefined ? 'retrieved' : neighborSet.has(doc) ? 'neighbor' : 'other',
+        ...(source !== undefined ? { source } : {}),
+        similarity: sims[doc]!,
+      };
+    });
+    const q = projected[0]!;
+    return { points, query: { x: q[0]!, y: q[1]! }, seed: this.seed, method: 'umap' };
+  }
+}

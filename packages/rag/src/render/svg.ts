@@ -1,0 +1,148 @@
+import type { EmbeddingMap } from '../explain/embedding-map.js';
+import type { KeywordOverlap } from '../explain/keyword-overlap.js';
+import type { SentenceHeatmap } from '../explain/sentence-heatmap.js';
+
+/** Escapes text for XML/HTML. */
+export function escapeXml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+}
+
+const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
+
+/** White-to-orange colour of a score in [0, 1]. */
+export function heatColor(score: number): string {
+  const s = Math.max(0, Math.min(1, score));
+  const r = 255;
+  const g = Math.round(255 - s * (255 - 140));
+  const b = Math.round(255 - s * 255);
+  return `rgb(${r},${g},${b})`;
+}
+
+/**
+ * The embedding map as SVG: grey chunks, orange nearest non-retrieved ones, red numbered sources and a
+ * blue star for the question. Hovering a point shows its file and similarity.
+ */
+export function renderEmbeddingMapSvg(
+  map: EmbeddingMap,
+  options: { width?: number; height?: number } = {},
+): string {
+  const w = options.width ?? 640;
+  const h = options.height ?? 440;
+  const pad = 24;
+  const xs = [...map.points.map((p) => p.x), map.query.x];
+  const ys = [...map.points.map((p) => p.y), map.query.y];
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const sx = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (w - 2 * pad);
+  const sy = (y: number) => h - 40 - ((y - y0) / (y1 - y0 || 1)) * (h - 40 - pad);
+  const order = { other: 0, neighbor: 1, retrieved: 2 } as const;
+  const pts = [...map.points].sort((a, b) => order[a.kind] - order[b.kind]);
+  const style = {
+    other: 'fill="#bdbdbd" fill-opacity="0.55" r="2.5"',
+    neighbor: 'fill="#f28e2b" r="5"',
+    retrieved: 'fill="#d62728" r="6.5" stroke="#fff" stroke-width="1"',
+  } as const;
+  const circles = pts
+    .map((p) => {
+      const title = `${p.file}${p.page !== undefined ? `, p. ${p.page}` : ''} (similarity ${p.similarity.toFixed(2)})`;
+      const label =
+        p.source !== undefined
+          ? `<text x="${fmt(sx(p.x) + 8)}" y="${fmt(sy(p.y) + 4)}" font-size="11" fill="#8b0000">${p.source}</text>`
+          : '';
+      return `<circle class="pt ${p.kind}" cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" ${style[p.kind]}><title>${escapeXml(title)}</title></circle>${label}`;
+    })
+    .join('');
+  const qx = sx(map.query.x);
+  const qy = sy(map.query.y);
+  const star = Array.from({ length: 10 }, (_, i) => {
+    const r = i % 2 ? 4 : 10;
+    const a = (Math.PI / 5) * i - Math.PI / 2;
+    return `${fmt(qx + r * Math.cos(a))},${fmt(qy + r * Math.sin(a))}`;
+  }).join(' ');
+  const legend =
+    `<g font-size="12" transform="translate(${pad},${h - 14})">` +
+    '<circle cx="0" cy="-4" r="4" fill="#d62728"/><text x="8" y="0">retrieved (source n)</text>' +
+    '<circle cx="150" cy="-4" r="4" fill="#f28e2b"/><text x="158" y="0">nearest not retrieved</text>' +
+    '<circle cx="310" cy="-4" r="3" fill="#bdbdbd"/><text x="318" y="0">other chunks</text>' +
+    '<polygon points="430,-10 433,-2 440,-2 434,2 436,9 430,5 424,9 426,2 420,-2 427,-2" fill="#1f77b4"/><text x="446" y="0">question</text></g>';
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" class="embedding-map" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="Embedding map (UMAP, seed ${map.seed})">` +
+    `<rect width="${w}" height="${h}" fill="#fff"/>${circles}` +
+    `<polygon class="query" points="${star}" fill="#1f77b4" stroke="#fff" stroke-width="1"><title>question</title></polygon>${legend}</svg>`
+  );
+}
+
+function wrap(text: string, width: number): string[] {
+  const words = text.replace(/\s+/g, ' ').trim().split(' ');
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    if (line && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** A sentence heatmap as SVG: each sentence on a background whose colour shows its score. */
+export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { width?: number } = {}): string {
+  const w = options.width ?? 640;
+  const chars = Math.floor((w - 70) / 6.6);
+  const lineH = 16;
+  let y = 24;
+  const rows: string[] = [
+    `<text x="8" y="16" font-size="12" font-weight="bold">${heatmap.source}. ${escapeXml(heatmap.citation)}</text>`,
+  ];
+  for (const s of heatmap.sentences) {
+    const lines = wrap(s.text, chars);
+    const hgt = lines.length * lineH + 4;
+    rows.push(
+      `<g class="sentence"><rect x="4" y="${y}" width="${w - 8}" height="${hgt}" rx="3" fill="${heatColor(s.score)}"><title>score ${s.score.toFixed(2)} (embedding ${s.dense.toFixed(2)}, terms ${s.lexical.toFixed(2)})</title></rect>` +
+        `<text x="${w - 44}" y="${y + 13}" font-size="10" fill="#555">${s.score.toFixed(2)}</text>` +
+        lines
+          .map((l, i) => `<text x="10" y="${y + 13 + i * lineH}" font-size="11">${escapeXml(l)}</text>`)
+          .join('') +
+        '</g>',
+    );
+    y += hgt + 3;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="sentence-heatmap" width="${w}" height="${y + 4}" viewBox="0 0 ${w} ${y + 4}" font-family="sans-serif"><rect width="${w}" height="${y + 4}" fill="#fff"/>${rows.join('')}</svg>`;
+}
+
+/** Keyword chips as SVG: shared terms sized and shaded by weight, missing question words struck through. */
+export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?: number } = {}): string {
+  const w = options.width ?? 640;
+  const max = Math.max(...overlap.shared.map((k) => k.weight), 1e-9);
+  let x = 8;
+  let y = 8;
+  const chips: string[] = [];
+  const place = (label: string, fill: string, color: string, title: string, deco = '') => {
+    const cw = label.length * 7 + 16;
+    if (x + cw > w - 8) {
+      x = 8;
+      y += 28;
+    }
+    chips.push(
+      `<g class="chip"><rect x="${x}" y="${y}" width="${cw}" height="22" rx="11" fill="${fill}"><title>${escapeXml(title)}</title></rect>` +
+        `<text x="${x + 8}" y="${y + 15}" font-size="12" fill="${color}"${deco}>${escapeXml(label)}</text></g>`,
+    );
+    x += cw + 6;
+  };
+  for (const k of overlap.shared) {
+    const s = k.weight / max;
+    place(
+      `${k.word} ${k.weight.toFixed(2)}`,
+      heatColor(0.25 + 0.75 * s),
+      '#222',
+      `stems ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
+    );
+  }
+  for (const m of overlap.missing)
+    place(m, '#eeeeee', '#888', 'not in this chunk', ' text-decoration="line-through"');
+  const h = y + 30;
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="keyword-chips" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">${chips.join('')}</svg>`;
+}

@@ -1,0 +1,132 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  dot,
+  HashEmbedding,
+  OpenAICompatibleEmbedding,
+  TransformersEmbedding,
+  toLlamaIndexEmbedding,
+  UseLiteEmbedding,
+} from '../src/index.js';
+import { json, startFakeServer } from './helpers/fake-server.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { writeTinyModel } from './helpers/tiny-onnx-model.js';
+
+let root = '';
+let cleanup: () => Promise<void> = async () => {};
+beforeAll(async () => {
+  ({ dir: root, cleanup } = await tempDir());
+});
+afterAll(() => cleanup());
+
+describe('UseLiteEmbedding (offline default)', () => {
+  it('loads the USE-lite weights from node_modules without any network access and embeds by meaning', async () => {
+    const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(() => {
+      throw new Error('network access attempted');
+    });
+    const emb = new UseLiteEmbedding({ backend: 'wasm' });
+    try {
+      const [cat, kitten, tax] = await emb.embed([
+        'The cat sleeps on the sofa.',
+        'A kitten is napping on the couch.',
+        'Quarterly tax filings are due in April.',
+      ]);
+      expect(cat!.length).toBe(512);
+      expect(dot(cat!, cat!)).toBeCloseTo(1, 4);
+      expect(dot(cat!, kitten!)).toBeGreaterThan(dot(cat!, tax!) + 0.1);
+      expect(fetchSpy).not.toHaveBeenCalled();
+    } finally {
+      fetchSpy.mockRestore();
+      await emb.dispose();
+    }
+  });
+
+  it('says which folder is wrong when the model is missing', async () => {
+    const emb = new UseLiteEmbedding({ modelDir: path.join(root, 'missing'), backend: 'wasm' });
+    await expect(emb.embed(['x'])).rejects.toMatchObject({
+      code: 'EMBEDDING_FAILED',
+      message: expect.stringContaining('missing'),
+    });
+  });
+});
+
+describe('TransformersEmbedding (local ONNX folder)', () => {
+  it('embeds with a tiny generated model and never goes remote', async () => {
+    const dir = path.join(root, 'tiny-model');
+    await writeTinyModel(dir, {
+      cat: [1, 0, 0, 0],
+      kitten: [0.9, 0.1, 0, 0],
+      tax: [0, 0, 1, 0],
+      april: [0, 0, 0.8, 0.2],
+    });
+    const emb = new TransformersEmbedding({ modelDir: dir });
+    try {
+      const [a, b, c] = await emb.embed(['cat', 'kitten', 'tax april']);
+      expect(a!.length).toBe(4);
+      expect(dot(a!, b!)).toBeGreaterThan(0.95);
+      expect(dot(a!, c!)).toBeLessThan(0.1);
+    } finally {
+      await emb.dispose();
+    }
+    const missing = new TransformersEmbedding({ modelDir: path.join(root, 'no-such-model') });
+    await expect(missing.embed(['x'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+  }, 60_000);
+});
+
+describe('OpenAICompatibleEmbedding', () => {
+  it('calls /embeddings of a server on 127.0.0.1 with the key from the environment', async () => {
+    const server = await startFakeServer((req, res) => {
+      const body = req.body as { input: string[]; encoding_format?: string };
+      // the OpenAI client asks for base64 float32 by default, as real servers support
+      const encode = (v: number[]) =>
+        body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v;
+      json(res, 200, {
+        object: 'list',
+        model: 'fake-embed',
+        data: body.input.map((t, i) => ({
+          object: 'embedding',
+          index: i,
+          embedding: encode([t.length, 1, 0]),
+        })),
+        usage: { prompt_tokens: 1, total_tokens: 1 },
+      });
+    });
+    process.env.CRP_TEST_EMBED_KEY = 'sk-test-secret';
+    try {
+      const emb = new OpenAICompatibleEmbedding({
+        baseURL: `${server.url}/v1`,
+        model: 'fake-embed',
+        apiKeyEnv: 'CRP_TEST_EMBED_KEY',
+      });
+      const [v] = await emb.embed(['abc']);
+      expect(Array.from(v!).map((x) => Number(x.toFixed(4)))).toEqual([0.9487, 0.3162, 0]);
+      expect(server.requests[0]!.url).toBe('/v1/embeddings');
+      expect(server.requests[0]!.headers.authorization).toBe('Bearer sk-test-secret');
+      expect(JSON.stringify(emb)).not.toContain('sk-test-secret');
+      expect(emb.id).not.toContain('sk-test-secret');
+    } finally {
+      delete process.env.CRP_TEST_EMBED_KEY;
+      await server.close();
+    }
+  });
+
+  it('reports a failing server as EMBEDDING_FAILED and bad config as PROVIDER_CONFIG', async () => {
+    const server = await startFakeServer((_req, res) => json(res, 400, { error: { message: 'bad model' } }));
+    try {
+      const emb = new OpenAICompatibleEmbedding({ baseURL: `${server.url}/v1`, model: 'x', maxRetries: 0 });
+      await expect(emb.embed(['a'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+    } finally {
+      await server.close();
+    }
+    expect(() => new OpenAICompatibleEmbedding({ baseURL: 'ftp://x', model: 'm' })).toThrow(/http\(s\) URL/);
+  });
+});
+
+describe('llamaindex adapter', () => {
+  it('exposes a provider as a llamaindex BaseEmbedding', async () => {
+    const li = toLlamaIndexEmbedding(new HashEmbedding({ dimensions: 8 }));
+    const v = await li.getTextEmbedding('relevance propagation');
+    expect(v).toHaveLength(8);
+    expect(await li.getTextEmbeddings(['a b', 'c d'])).toHaveLength(2);
+  });
+});

@@ -1,0 +1,65 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FittedMap, HashEmbedding, RagEngine, renderEmbeddingMapSvg } from '../src/index.js';
+import { writeSmallCorpus } from './helpers/corpus.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+let root = '';
+let cleanup: () => Promise<void> = async () => {};
+let engine: RagEngine;
+beforeAll(async () => {
+  ({ dir: root, cleanup } = await tempDir());
+  await writeSmallCorpus(path.join(root, 'docs'));
+  engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding() });
+  await engine.update(path.join(root, 'docs'));
+});
+afterAll(() => cleanup());
+
+describe('retrieval explanations', () => {
+  it('returns an embedding map, sentence heatmaps and keyword overlap as data and SVG', async () => {
+    const a = await engine.ask('Which rule is used for convolutional layers?', { topK: 2 });
+    const e = a.explanation!;
+    const map = e.embeddingMap!;
+    expect(map.points).toHaveLength(engine.index.chunks.length);
+    expect(
+      map.points
+        .filter((p) => p.kind === 'retrieved')
+        .map((p) => p.source)
+        .sort(),
+    ).toEqual([1, 2]);
+    expect(map.points.some((p) => p.kind === 'neighbor')).toBe(true);
+    expect(Number.isFinite(map.query.x) && Number.isFinite(map.query.y)).toBe(true);
+
+    const top = e.sentenceHeatmaps[0]!;
+    expect(top.sentences.length).toBeGreaterThan(0);
+    const best = [...top.sentences].sort((x, y) => y.score - x.score)[0]!;
+    expect(best.text).toContain('convolutional layers');
+    for (const s of top.sentences) expect(s.score).toBeGreaterThanOrEqual(0);
+
+    const kw = e.keywords[0]!;
+    expect(kw.shared.map((k) => k.word)).toEqual(expect.arrayContaining(['rule', 'convolutional']));
+    expect(kw.shared.every((k) => k.weight > 0)).toBe(true);
+    expect(kw.shared.map((k) => k.weight)).toEqual([...kw.shared.map((k) => k.weight)].sort((x, y) => y - x));
+
+    expect(e.svg.embeddingMap).toMatch(/^<svg[^>]*class="embedding-map"/);
+    expect(e.svg.embeddingMap).toContain('class="query"');
+    expect(e.svg.sentenceHeatmaps[0]).toContain('convolutional layers');
+    expect(e.svg.keywords[0]).toContain('convolutional');
+  });
+
+  it('the map is deterministic for a seed and rejects epochs that are not a multiple of 3', async () => {
+    const vectors = await new HashEmbedding({ dimensions: 16 }).embed(
+      Array.from({ length: 12 }, (_, i) => `document ${i} about topic ${i % 3} and word${i}`),
+    );
+    const chunks = vectors.map((_, i) => ({
+      id: `c${i}`,
+      text: 't',
+      metadata: { file: `f${i}.md`, title: 't', startChar: 0, endChar: 1, language: 'en' as const },
+    }));
+    const a = FittedMap.fit(vectors, { seed: 7, nEpochs: 30 }).project(chunks, vectors, vectors[0]!, ['c0']);
+    const b = FittedMap.fit(vectors, { seed: 7, nEpochs: 30 }).project(chunks, vectors, vectors[0]!, ['c0']);
+    expect(a).toEqual(b);
+    expect(renderEmbeddingMapSvg(a)).toContain('<circle');
+    expect(() => FittedMap.fit(vectors, { nEpochs: 100 })).toThrow(/multiple of 3/);
+  });
+});

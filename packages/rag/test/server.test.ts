@@ -1,0 +1,130 @@
+import { request } from 'node:http';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HashEmbedding, RagEngine, type RagServer, startRagServer } from '../src/index.js';
+import { writeSmallCorpus } from './helpers/corpus.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+let root = '';
+let cleanup: () => Promise<void> = async () => {};
+let server: RagServer;
+beforeAll(async () => {
+  ({ dir: root, cleanup } = await tempDir());
+  await writeSmallCorpus(path.join(root, 'docs'));
+  const engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding() });
+  await engine.update(path.join(root, 'docs'));
+  server = await startRagServer(engine, { maxBodyBytes: 4096 });
+});
+afterAll(async () => {
+  await server?.close();
+  await cleanup();
+});
+
+/** Raw HTTP request (keeps `..` in the path, unlike fetch). */
+function raw(method: string, urlPath: string, body?: string, type = 'application/json') {
+  const u = new URL(server.url);
+  return new Promise<{ status: number; json: { error?: { code: string; message: string } } }>(
+    (resolve, reject) => {
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          method,
+          path: urlPath,
+          headers: body ? { 'content-type': type } : {},
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8');
+            let json = {};
+            try {
+              json = JSON.parse(text);
+            } catch {
+              // not JSON
+            }
+            resolve({ status: res.statusCode ?? 0, json });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (body) req.write(body);
+      req.end();
+    },
+  );
+}
+
+describe('HTTP server', () => {
+  it('binds to 127.0.0.1 and answers questions as JSON', async () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${server.url}/api/ask`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ question: 'What shard size does the converter create by default?' }),
+    });
+    expect(res.status).toBe(200);
+    const a = (await res.json()) as { answer: string; sources: { citation: string }[] };
+    expect(a.answer).toContain('4 MB');
+    expect(a.sources[0]!.citation).toBe('[shards.pdf, p. 2]');
+  });
+
+  it('rejects bad requests with clear 4xx errors', async () => {
+    const empty = await raw('POST', '/api/ask', JSON.stringify({ question: '   ' }));
+    expect(empty.status).toBe(400);
+    expect(empty.json.error!.code).toBe('EMPTY_QUESTION');
+    const huge = await raw('POST', '/api/ask', JSON.stringify({ question: 'x'.repeat(10_000) }));
+    expect(huge.status).toBe(413);
+    expect(huge.json.error!.message).toMatch(/at most 4096/);
+    const unknown = await raw('GET', '/nope');
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error!.message).toContain('POST /api/ask');
+    const traversal = await raw('GET', '/../../etc/passwd');
+    expect(traversal.status).toBe(400);
+    expect(traversal.json.error!.code).toBe('BAD_PATH');
+    expect((await raw('GET', '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(400);
+    expect((await raw('POST', '/api/ask', '{not json')).status).toBe(400);
+    expect((await raw('POST', '/api/ask', 'question=x', 'text/plain')).status).toBe(415);
+    expect((await raw('GET', '/api/ask')).status).toBe(405);
+    expect((await raw('POST', '/api/ask', JSON.stringify({ question: 'x', topK: 500 }))).status).toBe(400);
+  });
+
+  it('the page asks, shows the answer, sources, map and heatmaps in headless Chromium without console errors', async () => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(String(e)));
+      await page.goto(`${server.url}/`);
+      await page.fill('#question', 'Which rule is used for convolutional layers?');
+      await page.click('#ask');
+      await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
+      expect(await page.textContent('#answer')).toContain('convolutional');
+      expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
+      expect(await page.locator('#heatmaps svg.sentence-heatmap').count()).toBeGreaterThan(0);
+      expect(await page.locator('#sources svg.keyword-chips').count()).toBeGreaterThan(0);
+      const box = await page.locator('#map svg').boundingBox();
+      expect(box!.width).toBeGreaterThan(100);
+      await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});

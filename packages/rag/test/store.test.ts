@@ -1,0 +1,101 @@
+import { fork } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  type IndexSnapshot,
+  readIndexFile,
+  writeFileAtomic,
+  writeIndexFile,
+} from '../src/index.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const snap = (embeddingId: string): IndexSnapshot => ({
+  embeddingId,
+  dimensions: 3,
+  chunking: { chunkSize: 200, chunkOverlap: 40 },
+  files: {},
+  chunks: [
+    {
+      id: 'a#0',
+      text: 'alpha',
+      metadata: { file: 'a.md', title: 'A', startChar: 0, endChar: 5, language: 'en' },
+    },
+  ],
+  vectors: [new Float32Array([1, 0, 0])],
+  syncedStores: [],
+  updatedAt: '2024-01-01T00:00:00.000Z',
+});
+
+let dir = '';
+let cleanup: () => Promise<void> = async () => {};
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+});
+afterAll(() => cleanup());
+
+describe('on-disk store', () => {
+  it('round-trips a snapshot', () => {
+    const s = snap('x');
+    const back = decodeSnapshot(Buffer.concat(encodeSnapshot(s)));
+    expect(back.chunks).toEqual(s.chunks);
+    expect(Array.from(back.vectors[0]!)).toEqual([1, 0, 0]);
+  });
+
+  it('reports a truncated or foreign file as CORRUPT_INDEX', () => {
+    const buf = Buffer.concat(encodeSnapshot(snap('x')));
+    expect(() => decodeSnapshot(buf.subarray(0, buf.length - 2))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_INDEX' }),
+    );
+    expect(() => decodeSnapshot(Buffer.from('hello world, not an index'))).toThrow(/not a readable/);
+  });
+
+  it('returns undefined when a folder has no index yet', async () => {
+    expect(await readIndexFile(path.join(dir, 'empty'))).toBeUndefined();
+  });
+
+  it('a failed write leaves the previous file and no temporary file', async () => {
+    const file = path.join(dir, 'atomic.bin');
+    await writeFileAtomic(file, [Buffer.from('old')]);
+    const bad = {
+      get byteLength(): number {
+        throw new Error('disk on fire');
+      },
+    } as unknown as Uint8Array;
+    await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toThrow('disk on fire');
+    const { readFile } = await import('node:fs/promises');
+    expect(await readFile(file, 'utf8')).toBe('old');
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a process killed mid-write leaves the previous index readable', async () => {
+    const crashDir = path.join(dir, 'crash');
+    await writeIndexFile(crashDir, snap('old'));
+    const require = createRequire(import.meta.url);
+    const tsx = require.resolve('tsx');
+    const child = fork(path.join(import.meta.dirname, 'helpers/write-loop.ts'), [crashDir], {
+      execArgv: ['--import', tsx],
+      stdio: 'ignore',
+    });
+    await new Promise<void>((resolve) => child.once('message', () => resolve()));
+    // wait until the temporary file exists, then kill without warning
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const names = await readdir(crashDir);
+      if (names.some((n) => n.endsWith('.tmp'))) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const back = await readIndexFile(crashDir);
+    // either the old one or a complete new one, never a torn file
+    expect(['old', 'new']).toContain(back?.embeddingId);
+    expect(back!.chunks.length).toBe(back!.vectors.length);
+    // a stray temporary file from the crash does not disturb the next writer
+    await writeIndexFile(crashDir, snap('after'));
+    expect((await readIndexFile(crashDir))?.embeddingId).toBe('after');
+  }, 60_000);
+});
