@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // the JSON report feeds the repository-wide 'N passed, M failed' line (scripts/test-summary.mjs)
+    // the JSON report feeds the repository-wide 'N passed, M failed' line (scripts/test.mjs)
     reporters: ['default', 'json'],
     outputFile: { json: 'test-artifacts/vitest.json' },
     include: ['test/**/*.test.ts'],

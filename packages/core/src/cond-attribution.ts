@@ -115,7 +115,11 @@ export class CondAttribution {
   }
 
   /** Runs every condition on every image (see {@link planGroupRows} for the pairing) and returns all rows. */
-  run(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}): CondAttributionResult {
+  run(
+    input: tf.Tensor,
+    conditions: readonly Condition[],
+    options: CondRunOptions = {},
+  ): CondAttributionResult {
     const chunks: CondAttributionChunk[] = [];
     try {
       for (const chunk of this.chunks(input, conditions, options)) chunks.push(chunk);
@@ -132,8 +136,12 @@ export class CondAttribution {
     const result: CondAttributionResult = {
       heatmap: first.heatmap === null ? null : cat(chunks.map((c) => c.heatmap!)),
       prediction: cat(chunks.map((c) => c.prediction)),
-      relevances: Object.fromEntries(Object.keys(first.relevances).map((k) => [k, cat(chunks.map((c) => c.relevances[k]!))])),
-      activations: Object.fromEntries(Object.keys(first.activations).map((k) => [k, cat(chunks.map((c) => c.activations[k]!))])),
+      relevances: Object.fromEntries(
+        Object.keys(first.relevances).map((k) => [k, cat(chunks.map((c) => c.relevances[k]!))]),
+      ),
+      activations: Object.fromEntries(
+        Object.keys(first.activations).map((k) => [k, cat(chunks.map((c) => c.activations[k]!))]),
+      ),
       rows: chunks.flatMap((c) => c.rows),
     };
     for (const c of chunks) disposeCondResult(c);
@@ -144,38 +152,69 @@ export class CondAttribution {
    * The same computation as {@link run}, yielded chunk by chunk (at most `batchSize` rows each) so that
    * thousands of conditions run in bounded memory. The caller owns each chunk's tensors.
    */
-  *chunks(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}): Generator<CondAttributionChunk> {
+  *chunks(
+    input: tf.Tensor,
+    conditions: readonly Condition[],
+    options: CondRunOptions = {},
+  ): Generator<CondAttributionChunk> {
     const plan = this.plan(input, conditions, options);
     const started = performance.now();
     let done = 0;
     let validated = false;
-    for (const { group, rows, paired } of plan.groups) {
-      let i = 0;
-      while (i < rows.length) {
-        // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
-        let j = i + 1;
-        while (j < rows.length && j - i < plan.batchSize && (paired || rows[j]!.image === rows[i]!.image)) j++;
-        const chunkRows = rows.slice(i, j);
-        const images = paired ? chunkRows.map((r) => r.image) : [chunkRows[0]!.image];
-        const batch = tf.tidy(() => tf.gather(input, tf.tensor1d(images, 'int32')));
-        let pass: ForwardPass | undefined;
-        try {
-          pass = this.attributor.forward(batch, { upTo: plan.startId });
+    // consecutive chunks of the same image(s) share one forward pass
+    let pass: ForwardPass | undefined;
+    let batch: tf.Tensor | undefined;
+    let passImages = '';
+    const release = () => {
+      pass?.dispose();
+      batch?.dispose();
+      pass = undefined;
+      batch = undefined;
+      passImages = '';
+    };
+    try {
+      for (const { group, rows, paired } of plan.groups) {
+        let i = 0;
+        while (i < rows.length) {
+          // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
+          let j = i + 1;
+          while (j < rows.length && j - i < plan.batchSize && (paired || rows[j]!.image === rows[i]!.image))
+            j++;
+          const chunkRows = rows.slice(i, j);
+          const images = paired ? chunkRows.map((r) => r.image) : [chunkRows[0]!.image];
+          if (pass === undefined || passImages !== images.join()) {
+            release();
+            batch = tf.tidy(() => tf.gather(input, tf.tensor1d(images, 'int32')));
+            pass = this.attributor.forward(batch, { upTo: plan.startId });
+            passImages = images.join();
+          }
           if (!validated) {
             this.validate(pass, conditions, plan, options);
             validated = true;
           }
           const chunk = this.backwardChunk(pass, conditions, group, chunkRows, plan, options, paired);
-          yield { ...chunk, offset: done };
-        } finally {
-          pass?.dispose();
-          batch.dispose();
+          const offset = done;
+          done += chunkRows.length;
+          i = j;
+          const elapsedMs = performance.now() - started;
+          try {
+            options.onProgress?.({
+              done,
+              total: plan.total,
+              elapsedMs,
+              etaMs: (elapsedMs / done) * (plan.total - done),
+            });
+          } catch (err) {
+            // the chunk was not handed out yet: it is still ours
+            disposeCondResult(chunk);
+            throw err;
+          }
+          yield { ...chunk, offset };
         }
-        done += chunkRows.length;
-        i = j;
-        const elapsedMs = performance.now() - started;
-        options.onProgress?.({ done, total: plan.total, elapsedMs, etaMs: (elapsedMs / done) * (plan.total - done) });
       }
+    } finally {
+      // also runs when the consumer stops early (return() on the generator)
+      release();
     }
   }
 
@@ -187,7 +226,10 @@ export class CondAttribution {
     const record = [...(options.recordLayers ?? [])];
     for (const layer of record) {
       if (!above.has(g.node(layer).id)) {
-        throw new CrpError('invalid-argument', `cannot record '${layer}': it is not below the start layer '${startId}'`);
+        throw new CrpError(
+          'invalid-argument',
+          `cannot record '${layer}': it is not below the start layer '${startId}'`,
+        );
       }
     }
     for (const c of conditions) {
@@ -195,7 +237,10 @@ export class CondAttribution {
         if (key === OUTPUT_KEY) continue;
         const id = g.node(key).id;
         if (id === g.inputId) {
-          throw new CrpError('invalid-argument', `cannot condition on the input layer '${key}'; condition on a layer between the input and the output`);
+          throw new CrpError(
+            'invalid-argument',
+            `cannot condition on the input layer '${key}'; condition on a layer between the input and the output`,
+          );
         }
         if (!above.has(id)) {
           throw new CrpError(
@@ -208,7 +253,10 @@ export class CondAttribution {
     let stops: string[];
     if (options.heatmap === false) {
       if (record.length === 0) {
-        throw new CrpError('invalid-argument', 'heatmap: false needs recordLayers: the backward pass stops at the lowest recorded layer');
+        throw new CrpError(
+          'invalid-argument',
+          'heatmap: false needs recordLayers: the backward pass stops at the lowest recorded layer',
+        );
       }
       const ids = [...new Set(record.map((r) => g.node(r).id))];
       // stop at recorded layers that have no other recorded layer below them
@@ -217,6 +265,13 @@ export class CondAttribution {
       stops = [g.inputId];
     }
     const n = input.shape[0]!;
+    const given = options.initRelevance;
+    if (given instanceof tf.Tensor && given.shape[0] !== 1 && given.shape[0] !== n) {
+      throw new CrpError(
+        'invalid-argument',
+        `initRelevance has shape [${given.shape.join(', ')}]: its batch must be 1 (for every image) or ${n} (one row per image)`,
+      );
+    }
     const groups = groupConditions(conditions).map((group) => ({
       group,
       rows: planGroupRows(group, n),
@@ -229,25 +284,19 @@ export class CondAttribution {
       if (typeof maskMap === 'function') return maskMap(layer);
       return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
     };
-    const batchSize = options.batchSize ?? this.defaultBatchSize(above);
+    const batchSize = options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
     }
     return { startId, stops, record, groups, total, batchSize, concept };
   }
 
-  /** Rows per chunk so that about 16 relevance tensors of the largest layer fit in 512 MiB. */
-  private defaultBatchSize(nodes: Set<string>): number {
-    let largest = 1;
-    for (const id of nodes) {
-      const shape = this.attributor.graph.node(id).outputShape;
-      const size = shape.reduce<number>((a, d) => a * (d ?? 224), 1);
-      largest = Math.max(largest, size);
-    }
-    return Math.max(1, Math.min(64, Math.floor((512 * 2 ** 20) / (largest * 4 * 16))));
-  }
-
-  private validate(pass: ForwardPass, conditions: readonly Condition[], plan: Plan, options: CondRunOptions): void {
+  private validate(
+    pass: ForwardPass,
+    conditions: readonly Condition[],
+    plan: Plan,
+    options: CondRunOptions,
+  ): void {
     const g = this.attributor.graph;
     conditions.forEach((c) => {
       for (const [key, indices] of Object.entries(c)) {
@@ -256,7 +305,10 @@ export class CondAttribution {
           const classes = pass.prediction.shape[pass.prediction.rank - 1]!;
           for (const i of indices) {
             if (!Number.isInteger(i) || i < 0 || i >= classes) {
-              throw new CrpError('invalid-target', `y index ${i} is out of range: the model has ${classes} outputs (valid: 0..${classes - 1})`);
+              throw new CrpError(
+                'invalid-target',
+                `y index ${i} is out of range: the model has ${classes} outputs (valid: 0..${classes - 1})`,
+              );
             }
           }
           continue;
@@ -278,13 +330,16 @@ export class CondAttribution {
     const g = this.attributor.graph;
     const count = rows.length;
     // per-row copies of per-image tensors: repeat the batch-1 pass for broadcast chunks
-    const perRow = (t: tf.Tensor): tf.Tensor => (paired ? tf.clone(t) : tf.tile(t, [count, ...t.shape.slice(1).map(() => 1)]));
+    const perRow = (t: tf.Tensor): tf.Tensor =>
+      paired ? tf.clone(t) : tf.tile(t, [count, ...t.shape.slice(1).map(() => 1)]);
     const rowMask = (layer: string, shape: readonly number[]): tf.Tensor => {
       const concept = plan.concept(layer);
       const masks = rows.map((r) => concept.mask(conditions[r.condition]![layer]!, shape));
       const size = masks[0]!.data.length;
       const data = new Float32Array(size * count);
-      masks.forEach((m, k) => data.set(m.data, k * size));
+      masks.forEach((m, k) => {
+        data.set(m.data, k * size);
+      });
       return tf.tensor(data, [count, ...masks[0]!.shape]);
     };
     const base = pass.output(plan.startId);
@@ -301,7 +356,11 @@ export class CondAttribution {
             `initRelevance must have shape [1 or images, ${base.shape.slice(1).join(', ')}], got [${given.shape.join(', ')}]`,
           );
         }
-        r = given.shape[0] === 1 ? given : tf.gather(given, tf.tensor1d(paired ? rows.map((x) => x.image) : [rows[0]!.image], 'int32'));
+        // batch 1 applies to every image: broadcast it to the pass's batch (count rows when paired)
+        r =
+          given.shape[0] === 1
+            ? tf.broadcastTo(given, base.shape)
+            : tf.gather(given, tf.tensor1d(paired ? rows.map((x) => x.image) : [rows[0]!.image], 'int32'));
       }
       r = perRow(r);
       if (options.startLayer === undefined && group.keys.includes(OUTPUT_KEY)) {

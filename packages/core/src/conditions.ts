@@ -64,7 +64,10 @@ export function checkConditionList(conditions: readonly Condition[]): void {
   }
   conditions.forEach((c, i) => {
     if (c === null || typeof c !== 'object' || Array.isArray(c)) {
-      throw new CrpError('invalid-argument', `condition ${i} must be an object like { y: [0], layerName: [channel, ...] }`);
+      throw new CrpError(
+        'invalid-argument',
+        `condition ${i} must be an object like { y: [0], layerName: [channel, ...] }`,
+      );
     }
     for (const [key, indices] of Object.entries(c)) {
       if (!Array.isArray(indices)) {

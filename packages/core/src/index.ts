@@ -1,19 +1,19 @@
+export { ChannelConcept } from './concepts/channel-concept.js';
+export type { AttributeOptions, Concept, ConceptMask } from './concepts/concept.js';
 export {
   CondAttribution,
-  disposeCondResult,
-  type CondRunOptions,
-  type CondAttributionResult,
   type CondAttributionChunk,
+  type CondAttributionResult,
+  type CondRunOptions,
+  disposeCondResult,
   type Progress,
 } from './cond-attribution.js';
 export {
   type Condition,
   type ConditionGroup,
-  type PlannedRow,
-  OUTPUT_KEY,
-  groupConditions,
-  planGroupRows,
   checkConditionList,
+  groupConditions,
+  OUTPUT_KEY,
+  type PlannedRow,
+  planGroupRows,
 } from './conditions.js';
-export type { Concept, ConceptMask, AttributeOptions } from './concepts/concept.js';
-export { ChannelConcept } from './concepts/channel-concept.js';

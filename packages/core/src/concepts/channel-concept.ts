@@ -40,7 +40,8 @@ export class ChannelConcept implements Concept {
   attribute(relevance: tf.Tensor, options: AttributeOptions = {}): tf.Tensor2D {
     return tf.tidy(() => {
       const axes = relevance.shape.slice(1, -1).map((_, i) => i + 1);
-      const scores = (axes.length > 0 ? tf.sum(relevance, axes) : relevance) as tf.Tensor2D;
+      // a [rows, C] input is its own score: clone it, as the caller owns (and disposes) the result
+      const scores = (axes.length > 0 ? tf.sum(relevance, axes) : tf.clone(relevance)) as tf.Tensor2D;
       return options.absNorm ? normalizeRows(scores) : scores;
     });
   }
@@ -66,12 +67,18 @@ class PositionConcept extends ChannelConcept {
 
   private flatPosition(shape: readonly number[]): number {
     if (shape.length !== 3) {
-      throw new CrpError('invalid-argument', `a receptive-field mask needs a [H, W, C] layer output, got [${shape.join(', ')}]`);
+      throw new CrpError(
+        'invalid-argument',
+        `a receptive-field mask needs a [H, W, C] layer output, got [${shape.join(', ')}]`,
+      );
     }
     const [h, w] = shape as [number, number, number];
     const flat = typeof this.position === 'number' ? this.position : this.position[0] * w + this.position[1];
     if (!Number.isInteger(flat) || flat < 0 || flat >= h * w) {
-      throw new CrpError('invalid-argument', `position ${JSON.stringify(this.position)} is outside the ${h}x${w} map`);
+      throw new CrpError(
+        'invalid-argument',
+        `position ${JSON.stringify(this.position)} is outside the ${h}x${w} map`,
+      );
     }
     return flat;
   }
