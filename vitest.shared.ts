@@ -1,0 +1,19 @@
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+/**
+ * The test configuration every package shares: tests in test/, few workers on a 2-core machine (each
+ * initialises its own wasm backend), and a JSON report that scripts/test.mjs sums into the repository's
+ * "N passed, M failed" line.
+ */
+export function packageTestConfig(overrides: { testTimeout?: number } = {}): ViteUserConfig {
+  return defineConfig({
+    test: {
+      include: ['test/**/*.test.ts'],
+      testTimeout: overrides.testTimeout ?? 120_000,
+      pool: 'forks',
+      maxWorkers: 2,
+      reporters: ['default', 'json'],
+      outputFile: { json: 'test-artifacts/vitest.json' },
+    },
+  });
+}
