@@ -5,9 +5,4 @@ import { relmaxRunner } from './relmax.js';
 import { visRunner } from './vis.js';
 
 /** Every kind of golden case the toolkit knows. */
-export const runners: KindRunner[] = [
-  lrpRunner,
-  crpRunner,
-  relmaxRunner,
-  visRunner,
-];
+export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, visRunner];

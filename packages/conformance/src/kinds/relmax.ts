@@ -35,11 +35,20 @@ interface RelmaxCase {
  * the golden score is not tied (at a tie the order is arbitrary in the reference too). */
 function compareRanking(name: string, ours: MaximizationTable, golden: Ranking, log: DeviationLog): void {
   const n = ours.samples;
-  log.add(`${name}.perSampleChannelScores`, deviation(ours.scores!, goldenData(golden.perSampleChannelScores)));
+  log.add(
+    `${name}.perSampleChannelScores`,
+    deviation(ours.scores!, goldenData(golden.perSampleChannelScores)),
+  );
   const tolerance = 1e-4 * Math.max(...golden.allSortedScores.flat().map(Math.abs));
   golden.allSortedScores.forEach((scores, ch) => {
     const top = ours.top[ch]!;
-    log.add(`${name}.allSortedScores[${ch}]`, deviation(top.map((t) => t.score), scores));
+    log.add(
+      `${name}.allSortedScores[${ch}]`,
+      deviation(
+        top.map((t) => t.score),
+        scores,
+      ),
+    );
     scores.forEach((s, rank) => {
       // a rank is determined when its score is apart from its neighbours by more than the tolerance
       const apart = (other: number | undefined) => other === undefined || Math.abs(other - s) > 2 * tolerance;
@@ -54,7 +63,9 @@ function compareRanking(name: string, ours: MaximizationTable, golden: Ranking, 
       const sample = golden.topSampleIndices[ch]![rank];
       const mine = top.find((t) => t.sample === sample);
       if (mine === undefined || mine.argmaxPosition !== pos) {
-        log.fail(`${name} channel ${ch} sample ${sample}: argmax position ${mine?.argmaxPosition}, reference ${pos}`);
+        log.fail(
+          `${name} channel ${ch} sample ${sample}: argmax position ${mine?.argmaxPosition}, reference ${pos}`,
+        );
       }
     });
   });
@@ -72,14 +83,18 @@ async function runRelmaxCase(ref: CaseRef): Promise<CaseOutcome> {
   const log = new DeviationLog();
   try {
     const n = c.datasetLabels.length;
-    const result = await maximization(crp, { images, labels: c.datasetLabels }, {
-      layers: [c.layer],
-      maxTarget: c.maxTarget,
-      absNorm: c.absNorm,
-      topK: n,
-      batchSize: 8,
-      keepScores: true,
-    });
+    const result = await maximization(
+      crp,
+      { images, labels: c.datasetLabels },
+      {
+        layers: [c.layer],
+        maxTarget: c.maxTarget,
+        absNorm: c.absNorm,
+        topK: n,
+        batchSize: 8,
+        keepScores: true,
+      },
+    );
     compareRanking('relevanceMax', result.relevance[c.layer]!, c.relevanceMax, log);
     compareRanking('activationMax', result.activation[c.layer]!, c.activationMax, log);
   } finally {
