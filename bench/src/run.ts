@@ -3,8 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
-import '@tensorflow/tfjs-backend-cpu';
+import { selectBackend } from '@crp/backend';
 import { type BenchResult, peakRssMiB } from './measure.js';
 import { crpSuite } from './suites/crp.js';
 import { lrpSuite } from './suites/lrp.js';
@@ -19,19 +18,24 @@ const resultsFile = join(here, '..', 'results.json');
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { only: { type: 'string', multiple: true }, backend: { type: 'string', default: 'wasm' } },
+    options: {
+      only: { type: 'string', multiple: true },
+      backend: { type: 'string', default: 'wasm' },
+      threads: { type: 'string', default: 'auto' },
+    },
   });
   const selected = values.only ?? Object.keys(suites);
   for (const s of selected) {
     if (!(s in suites)) throw new Error(`unknown suite '${s}'; valid: ${Object.keys(suites).join(', ')}`);
   }
-  if (!(await tf.setBackend(values.backend!))) throw new Error(`backend ${values.backend} unavailable`);
-  await tf.ready();
+  const threads = values.threads === 'auto' ? 'auto' : Number(values.threads);
+  const choice = await selectBackend({ prefer: [values.backend as 'wasm' | 'cpu'], threads });
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  log(`backend: ${tf.getBackend()}`);
+  log(`backend: ${tf.getBackend()} (${choice.threads} thread${choice.threads === 1 ? '' : 's'})`);
   const fresh: BenchResult[] = [];
   for (const name of selected) fresh.push(...(await suites[name]!(log)));
   fresh.push({ name: `bench.${selected.join('+')}.peak_rss_mib`, value: peakRssMiB(), unit: 'MiB' });
+  for (const r of fresh) r.note = `${r.note ? `${r.note}; ` : ''}${choice.backend} x${choice.threads}`;
 
   // keep results of suites not run this time (and of other packages' benches merged into the file)
   let previous: BenchResult[] = [];

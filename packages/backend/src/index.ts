@@ -1,0 +1,2 @@
+export { type BackendChoice, type SelectBackendOptions, selectBackend } from './select-backend.js';
+export { enableWasmThreads } from './wasm-threads.js';
