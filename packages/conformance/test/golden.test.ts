@@ -45,7 +45,7 @@ describe('the comparison is not vacuous', () => {
     // move one input-relevance value by 1% of the tensor's largest magnitude: 100x the tolerance
     const data = golden.relevance.input.data as number[];
     const max = Math.max(...data.map(Math.abs));
-    data[17] += 0.01 * max;
+    data[17] = data[17]! + 0.01 * max;
     golden.id = `${id}_altered`;
     await writeFile(join(dir, 'cases', 'altered.json'), JSON.stringify(golden));
     // a crp case: swap the channel of the condition, so the heatmap must differ
