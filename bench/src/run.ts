@@ -2,15 +2,17 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '@crp/backend';
+import * as tf from '@tensorflow/tfjs-core';
 import { type BenchResult, peakRssMiB } from './measure.js';
+import { attributionSuite } from './suites/attribution.js';
 import { crpSuite } from './suites/crp.js';
 import { lrpSuite } from './suites/lrp.js';
 
 const suites: Record<string, (log: (s: string) => void) => Promise<BenchResult[]>> = {
   lrp: lrpSuite,
   crp: crpSuite,
+  attribution: attributionSuite,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,8 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import { readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { CrpError } from '@crp/lrp';
+import { type RasterImage, readImage, resize } from '@crp/vis';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** A batch of labelled images. `images` is NHWC; `labels[i]` is the class of row i. `indices[i]` is the
  * row's position in the whole data set (defaults to a running count). */
@@ -6,44 +10,453 @@ export interface LabelledBatch {
   images: tf.Tensor;
   labels: readonly number[];
   indices?: readonly number[];
+  /** The batch was made for this consumer, who disposes `images` after use (batches of a
+   * {@link LabelledDataset} are). Without it the images stay the producer's. */
+  transient?: boolean;
 }
 
-/** Where samples come from: one batch, or any (async) iterable of batches in a deterministic order. The
- * consumer disposes nothing it did not create: batches from an iterable are disposed by the consumer after
- * use only when `ownsBatches` is set on the source. */
+/** Where samples come from: one batch, any (async) iterable of batches in a deterministic order, or a
+ * {@link LabelledDataset} (random access, known size, resumable). */
 export type LabelledSource = LabelledBatch | Iterable<LabelledBatch> | AsyncIterable<LabelledBatch>;
 
-/** Iterates a source as batches of at most `batchSize` rows (a single big batch is split). */
+/** Progress of a pass over a data set. `total`/`etaMs` are undefined when the size is unknown. */
+export interface DatasetProgress {
+  /** samples done */
+  done: number;
+  total: number | undefined;
+  elapsedMs: number;
+  etaMs: number | undefined;
+}
+
+/** Which samples to keep. All given criteria must hold. */
+export interface SubsetOptions {
+  /** keep samples with these labels */
+  classes?: readonly number[];
+  /** keep samples whose data-set index lies in one of these half-open ranges [start, end) */
+  ranges?: readonly (readonly [number, number])[];
+  /** keep samples with these data-set indices */
+  indices?: readonly number[];
+}
+
+/**
+ * A data set with random access: its size and labels are known before any image is loaded, batches are
+ * loaded on demand (`slice`), and iterating yields `batchSize` samples at a time in a fixed order. Batches
+ * are transient: the consumer disposes their images. Long runs ({@link runJob}) resume through `slice`.
+ */
+export interface LabelledDataset extends AsyncIterable<LabelledBatch> {
+  /** samples (after subsetting) */
+  readonly size: number;
+  /** label of each sample, in order */
+  readonly labels: readonly number[];
+  /** data-set index of each sample, in order (positions in the unsubsetted set) */
+  readonly indices: readonly number[];
+  /** samples per iterated batch */
+  readonly batchSize: number;
+  /** Loads samples [start, start + count) of this data set as one transient batch. */
+  slice(start: number, count: number): Promise<LabelledBatch>;
+  /** A view with only the samples that meet `options` (data-set indices are kept). */
+  subset(options: SubsetOptions): LabelledDataset;
+  /** The same samples iterated in batches of `batchSize`. */
+  withBatchSize(batchSize: number): LabelledDataset;
+}
+
+export function isLabelledDataset(source: unknown): source is LabelledDataset {
+  return (
+    typeof source === 'object' &&
+    source !== null &&
+    typeof (source as LabelledDataset).slice === 'function' &&
+    typeof (source as LabelledDataset).size === 'number'
+  );
+}
+
+function checkPositiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new CrpError('invalid-argument', `${name} must be a positive integer, got ${v}`);
+  }
+}
+
+function keepFilter(options: SubsetOptions): (index: number, label: number) => boolean {
+  const classes = options.classes === undefined ? undefined : new Set(options.classes);
+  const indices = options.indices === undefined ? undefined : new Set(options.indices);
+  const ranges = options.ranges;
+  for (const r of ranges ?? []) {
+    if (!Array.isArray(r) || r.length !== 2 || !(r[0] <= r[1])) {
+      throw new CrpError(
+        'invalid-argument',
+        `subset range ${JSON.stringify(r)} is invalid; give [start, end) with start <= end`,
+      );
+    }
+  }
+  return (index, label) =>
+    (classes === undefined || classes.has(label)) &&
+    (indices === undefined || indices.has(index)) &&
+    (ranges === undefined || ranges.some(([a, b]) => index >= a && index < b));
+}
+
+/** Loads the images of some data-set positions as one NHWC float32 tensor (caller owns it). */
+type Loader = (positions: readonly number[]) => Promise<tf.Tensor>;
+
+class IndexedDataset implements LabelledDataset {
+  constructor(
+    private readonly load: Loader,
+    /** positions in the loader's numbering, one per sample of this view */
+    private readonly positions: readonly number[],
+    private readonly allLabels: readonly number[],
+    readonly batchSize: number,
+  ) {
+    checkPositiveInt('batchSize', batchSize);
+  }
+
+  get size(): number {
+    return this.positions.length;
+  }
+
+  get labels(): readonly number[] {
+    return this.positions.map((p) => this.allLabels[p]!);
+  }
+
+  get indices(): readonly number[] {
+    return this.positions;
+  }
+
+  async slice(start: number, count: number): Promise<LabelledBatch> {
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(count) ||
+      start < 0 ||
+      count < 1 ||
+      start + count > this.size
+    ) {
+      throw new CrpError(
+        'invalid-argument',
+        `cannot slice samples [${start}, ${start + count}) of a data set of ${this.size} samples`,
+      );
+    }
+    const positions = this.positions.slice(start, start + count);
+    return {
+      images: await this.load(positions),
+      labels: positions.map((p) => this.allLabels[p]!),
+      indices: positions,
+      transient: true,
+    };
+  }
+
+  subset(options: SubsetOptions): LabelledDataset {
+    const keep = keepFilter(options);
+    const kept = this.positions.filter((p) => keep(p, this.allLabels[p]!));
+    return new IndexedDataset(this.load, kept, this.allLabels, this.batchSize);
+  }
+
+  withBatchSize(batchSize: number): LabelledDataset {
+    return new IndexedDataset(this.load, this.positions, this.allLabels, batchSize);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LabelledBatch> {
+    for (let start = 0; start < this.size; start += this.batchSize) {
+      yield await this.slice(start, Math.min(this.batchSize, this.size - start));
+    }
+  }
+}
+
+export interface TensorDatasetOptions {
+  /** samples per batch (default 16) */
+  batchSize?: number;
+}
+
+/**
+ * A data set over images already in memory: `images` [N, H, W, C] and one label per row. The tensor stays
+ * the caller's (batches are copies that the consumer disposes).
+ */
+export function fromTensors(
+  images: tf.Tensor,
+  labels: readonly number[],
+  options: TensorDatasetOptions = {},
+): LabelledDataset {
+  const n = images.shape[0]!;
+  if (images.rank < 2) {
+    throw new CrpError(
+      'input-shape',
+      `images must be [N, ...] with a batch axis, got [${images.shape.join(', ')}]`,
+    );
+  }
+  if (labels.length !== n) {
+    throw new CrpError('invalid-argument', `images has ${n} rows but ${labels.length} labels were given`);
+  }
+  labels.forEach((y, i) => {
+    if (!Number.isInteger(y) || y < 0) {
+      throw new CrpError('invalid-argument', `label ${i} is ${y}; labels must be non-negative integers`);
+    }
+  });
+  const load: Loader = async (positions) =>
+    tf.tidy(() => tf.gather(images, tf.tensor1d(positions as number[], 'int32')));
+  return new IndexedDataset(
+    load,
+    Array.from({ length: n }, (_, i) => i),
+    [...labels],
+    options.batchSize ?? 16,
+  );
+}
+
+export interface ImageFolderOptions {
+  /** samples per batch (default 16) */
+  batchSize?: number;
+  /** Resize every image to [height, width] (bilinear). Without it all images must have the model's size. */
+  size?: readonly [number, number];
+  /** Class folder names in label order (default: all sub-folders, sorted by name). */
+  classes?: readonly string[];
+  /** Turns the decoded batch (float32 in [0, 1], NHWC RGB) into model input, e.g. mean/std normalisation.
+   * Gets a tensor it must not dispose; returns a new one. */
+  preprocess?: (images: tf.Tensor4D) => tf.Tensor4D;
+}
+
+/** A data set read from an image folder: its class names and files, in label order. */
+export interface ImageFolderDataset extends LabelledDataset {
+  /** class names (sub-folder names); label i is classNames[i] */
+  readonly classNames: readonly string[];
+  /** file of each data-set index */
+  readonly files: readonly string[];
+  subset(options: SubsetOptions): ImageFolderDataset;
+  withBatchSize(batchSize: number): ImageFolderDataset;
+}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function rgbFloats(image: RasterImage, into: Float32Array, offset: number): void {
+  const { data, channels } = image;
+  const pixels = image.width * image.height;
+  for (let p = 0; p < pixels; p++) {
+    for (let k = 0; k < 3; k++) {
+      // grey is repeated, alpha dropped
+      into[offset + p * 3 + k] = data[p * channels + (channels === 1 ? 0 : k)]! / 255;
+    }
+  }
+}
+
+/**
+ * A data set from a folder with one sub-folder per class (as torchvision's ImageFolder): PNG and JPEG files,
+ * decoded by @crp/vis to RGB float32 in [0, 1]. Order is deterministic: classes sorted by name (label = rank),
+ * files sorted by name within a class, class after class. Other files are ignored.
+ */
+export async function fromImageFolder(
+  root: string,
+  options: ImageFolderOptions = {},
+): Promise<ImageFolderDataset> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (err) {
+    throw new CrpError('invalid-argument', `cannot read image folder '${root}': ${(err as Error).message}`);
+  }
+  const found = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort(byCodePoint);
+  const classNames = options.classes === undefined ? found : [...options.classes];
+  for (const c of classNames) {
+    if (!found.includes(c)) {
+      throw new CrpError(
+        'invalid-argument',
+        `class folder '${c}' is not in '${root}'; its sub-folders are: ${found.join(', ')}`,
+      );
+    }
+  }
+  if (classNames.length === 0) {
+    throw new CrpError(
+      'invalid-argument',
+      `'${root}' has no class sub-folders; expected <root>/<class>/<image>.png|jpg`,
+    );
+  }
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const [label, name] of classNames.entries()) {
+    const inClass = (await readdir(join(root, name), { withFileTypes: true }))
+      .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
+      .map((e) => e.name)
+      .sort(byCodePoint);
+    for (const f of inClass) {
+      files.push(join(root, name, f));
+      labels.push(label);
+    }
+  }
+  const size = options.size;
+  if (size !== undefined) {
+    if (size.length !== 2 || !size.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new CrpError(
+        'invalid-argument',
+        `size must be [height, width] with positive integers, got ${JSON.stringify(size)}`,
+      );
+    }
+  }
+  const load: Loader = async (positions) => {
+    const rasters = await Promise.all(
+      positions.map(async (p) => {
+        const image = await readImage(files[p]!);
+        return size === undefined
+          ? image
+          : resize(image, { width: size[1], height: size[0], method: 'bilinear' });
+      }),
+    );
+    const { width, height } = rasters[0]!;
+    rasters.forEach((r, i) => {
+      if (r.width !== width || r.height !== height) {
+        throw new CrpError(
+          'input-shape',
+          `${files[positions[i]!]} is ${r.width}x${r.height} but ${files[positions[0]!]} is ${width}x${height}; pass size: [height, width] to resize every image`,
+        );
+      }
+    });
+    const data = new Float32Array(rasters.length * height * width * 3);
+    rasters.forEach((r, i) => {
+      rgbFloats(r, data, i * height * width * 3);
+    });
+    const batch = tf.tensor4d(data, [rasters.length, height, width, 3]);
+    if (options.preprocess === undefined) return batch;
+    try {
+      return options.preprocess(batch);
+    } finally {
+      batch.dispose();
+    }
+  };
+  const base = new IndexedDataset(
+    load,
+    files.map((_, i) => i),
+    labels,
+    options.batchSize ?? 16,
+  );
+  const wrap = (d: LabelledDataset): ImageFolderDataset =>
+    Object.assign(Object.create(d) as LabelledDataset, {
+      classNames,
+      files,
+      subset: (o: SubsetOptions) => wrap(d.subset(o)),
+      withBatchSize: (b: number) => wrap(d.withBatchSize(b)),
+    }) as ImageFolderDataset;
+  return wrap(base);
+}
+
+/** Any user iterator of batches as a source (a typed identity, for symmetry with the other sources). */
+export function fromIterator(
+  batches: Iterable<LabelledBatch> | AsyncIterable<LabelledBatch>,
+): AsyncIterable<LabelledBatch> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* batches;
+    },
+  };
+}
+
+/** The samples of `source` that meet `options`; data-set indices are kept. A {@link LabelledDataset} is
+ * subset without loading the dropped images. */
+export function subset(source: LabelledSource | LabelledDataset, options: SubsetOptions): LabelledSource {
+  if (isLabelledDataset(source)) return source.subset(options);
+  const keep = keepFilter(options);
+  return {
+    async *[Symbol.asyncIterator]() {
+      let next = 0;
+      for await (const batch of iterate(source)) {
+        const n = batch.labels.length;
+        const indices = batch.indices ?? Array.from({ length: n }, (_, i) => next + i);
+        next += n;
+        const rows = indices.map((_, i) => i).filter((i) => keep(indices[i]!, batch.labels[i]!));
+        if (rows.length === n) {
+          yield { ...batch, indices };
+          continue;
+        }
+        if (rows.length > 0) {
+          yield {
+            images: tf.tidy(() => tf.gather(batch.images, tf.tensor1d(rows, 'int32'))),
+            labels: rows.map((i) => batch.labels[i]!),
+            indices: rows.map((i) => indices[i]!),
+            transient: true,
+          };
+        }
+        if (batch.transient) batch.images.dispose();
+      }
+    },
+  };
+}
+
+/** Samples in a source when known without iterating it. */
+export function sizeOf(source: LabelledSource | LabelledDataset): number | undefined {
+  if (isLabelledDataset(source)) return source.size;
+  if ('images' in (source as object)) return (source as LabelledBatch).labels.length;
+  if (Array.isArray(source)) return (source as LabelledBatch[]).reduce((s, b) => s + b.labels.length, 0);
+  return undefined;
+}
+
+/** Calls `onProgress` after each batch of a pass over `total` samples. */
+export function progressTracker(
+  total: number | undefined,
+  onProgress: ((p: DatasetProgress) => void) | undefined,
+): (samples: number) => void {
+  const started = performance.now();
+  let done = 0;
+  return (samples) => {
+    done += samples;
+    if (onProgress === undefined) return;
+    const elapsedMs = performance.now() - started;
+    onProgress({
+      done,
+      total,
+      elapsedMs,
+      etaMs: total === undefined ? undefined : (elapsedMs / Math.max(done, 1)) * Math.max(total - done, 0),
+    });
+  };
+}
+
+/** The source's batches as an async iterable. */
+function iterate(source: LabelledSource): AsyncIterable<LabelledBatch> {
+  if ('images' in (source as object)) {
+    const one = source as LabelledBatch;
+    return {
+      async *[Symbol.asyncIterator]() {
+        yield one;
+      },
+    };
+  }
+  return source as AsyncIterable<LabelledBatch>;
+}
+
+/** A batch handed out by {@link batchesOf}: with indices, and `owned` when the consumer must dispose it. */
+export type OwnedBatch = LabelledBatch & { indices: readonly number[]; owned: boolean };
+
+/** Iterates a source as batches of at most `batchSize` rows (a bigger batch is split). Batches marked
+ * `owned` are the consumer's to dispose; a transient batch that was split is disposed here. */
 export async function* batchesOf(
   source: LabelledSource,
   batchSize: number,
-  slice: (images: tf.Tensor, start: number, size: number) => tf.Tensor,
-): AsyncGenerator<LabelledBatch & { indices: readonly number[]; owned: boolean }> {
+  slice: (images: tf.Tensor, start: number, size: number) => tf.Tensor = (images, start, size) =>
+    tf.slice(images, start, size),
+): AsyncGenerator<OwnedBatch> {
+  checkPositiveInt('batchSize', batchSize);
   let next = 0;
-  const emit = function* (batch: LabelledBatch) {
+  for await (const batch of iterate(source)) {
     const n = batch.images.shape[0]!;
     if (batch.labels.length !== n) {
-      throw new Error(`a batch has ${n} images but ${batch.labels.length} labels`);
+      if (batch.transient) batch.images.dispose();
+      throw new CrpError('invalid-argument', `a batch has ${n} images but ${batch.labels.length} labels`);
     }
     const indices = batch.indices ?? Array.from({ length: n }, (_, i) => next + i);
     next += n;
     if (n <= batchSize) {
-      yield { images: batch.images, labels: batch.labels, indices, owned: false };
-      return;
+      yield { images: batch.images, labels: batch.labels, indices, owned: batch.transient === true };
+      continue;
     }
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      yield {
-        images: slice(batch.images, start, size),
-        labels: batch.labels.slice(start, start + size),
-        indices: indices.slice(start, start + size),
-        owned: true,
-      };
+    try {
+      for (let start = 0; start < n; start += batchSize) {
+        const size = Math.min(batchSize, n - start);
+        yield {
+          images: slice(batch.images, start, size),
+          labels: batch.labels.slice(start, start + size),
+          indices: indices.slice(start, start + size),
+          owned: true,
+        };
+      }
+    } finally {
+      if (batch.transient) batch.images.dispose();
     }
-  };
-  if ('images' in (source as object)) {
-    yield* emit(source as LabelledBatch);
-    return;
   }
-  for await (const batch of source as AsyncIterable<LabelledBatch>) yield* emit(batch);
 }

@@ -64,7 +64,11 @@ function compareRanked(a: RankedSample, b: RankedSample): number {
 }
 
 /** Per sample and channel: score (sum/max over positions, optionally abs-normalised) and argmax position. */
-function scoreMaps(maps: tf.Tensor, maxTarget: MaxTarget, absNorm: boolean): { scores: Float32Array; argmax: Int32Array } {
+function scoreMaps(
+  maps: tf.Tensor,
+  maxTarget: MaxTarget,
+  absNorm: boolean,
+): { scores: Float32Array; argmax: Int32Array } {
   const [scores, argmax] = tf.tidy(() => {
     const b = maps.shape[0]!;
     const c = maps.shape[maps.rank - 1]!;
@@ -91,7 +95,8 @@ export async function maximization(
   options: MaximizationOptions,
 ): Promise<MaximizationResult> {
   const layers = [...options.layers];
-  if (layers.length === 0) throw new CrpError('invalid-argument', 'maximization needs at least one layer in options.layers');
+  if (layers.length === 0)
+    throw new CrpError('invalid-argument', 'maximization needs at least one layer in options.layers');
   for (const l of layers) crp.attributor.graph.node(l); // unknown names fail with the valid ones
   const maxTarget = options.maxTarget ?? 'sum';
   if (maxTarget !== 'sum' && maxTarget !== 'max') {
@@ -133,7 +138,11 @@ export async function maximization(
             if (options.keepScores) a.scoreRows.push(scores);
             batch.indices.forEach((sample, i) => {
               for (let ch = 0; ch < c; ch++) {
-                a!.candidates[ch]!.push({ sample, score: scores[i * c + ch]!, argmaxPosition: argmax[i * c + ch]! });
+                a!.candidates[ch]!.push({
+                  sample,
+                  score: scores[i * c + ch]!,
+                  argmaxPosition: argmax[i * c + ch]!,
+                });
               }
             });
             for (let ch = 0; ch < c; ch++) {

@@ -37,9 +37,19 @@ beforeAll(async () => {
   for (const layer of model.layers) {
     const ws = layer.getWeights();
     if (ws.length === 0) continue;
-    layer.setWeights(ws.map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => rand() * 2 - 1), w.shape)));
+    layer.setWeights(
+      ws.map((w) =>
+        tf.tensor(
+          Float32Array.from({ length: w.size }, () => rand() * 2 - 1),
+          w.shape,
+        ),
+      ),
+    );
   }
-  images = tf.tensor4d(Float32Array.from({ length: labels.length * 8 * 8 * 3 }, () => rand() * 2 - 1), [labels.length, 8, 8, 3]);
+  images = tf.tensor4d(
+    Float32Array.from({ length: labels.length * 8 * 8 * 3 }, () => rand() * 2 - 1),
+    [labels.length, 8, 8, 3],
+  );
   crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
 });
 
@@ -52,7 +62,11 @@ afterAll(() => {
 /** Scores computed directly: each sample explained for its label, channel relevance and activation sums. */
 function directScores(absNorm: boolean): { relevance: number[][]; activation: number[][] } {
   const concept = new ChannelConcept();
-  const r = crp.run(images, labels.map((y) => ({ y: [y] })), { recordLayers: ['c2'], recordActivations: ['c2'] });
+  const r = crp.run(
+    images,
+    labels.map((y) => ({ y: [y] })),
+    { recordLayers: ['c2'], recordActivations: ['c2'] },
+  );
   const rel = concept.attribute(r.relevances.c2!, { absNorm });
   const act = concept.attribute(r.activations.c2!, { absNorm });
   const out = { relevance: rel.arraySync() as number[][], activation: act.arraySync() as number[][] };
@@ -65,7 +79,11 @@ function directScores(absNorm: boolean): { relevance: number[][]; activation: nu
 describe('relevance and activation maximisation', () => {
   it('ranks every channel by the directly computed scores', async () => {
     const direct = directScores(true);
-    const result = await maximization(crp, { images, labels }, { layers: ['c2'], topK: 4, batchSize: 3, keepScores: true });
+    const result = await maximization(
+      crp,
+      { images, labels },
+      { layers: ['c2'], topK: 4, batchSize: 3, keepScores: true },
+    );
     for (const kind of ['relevance', 'activation'] as const) {
       const table = result[kind].c2!;
       expect(table.samples).toBe(labels.length);
@@ -78,11 +96,15 @@ describe('relevance and activation maximisation', () => {
           .slice(0, 4);
         const top = table.top[ch]!;
         expect(top.map((t) => t.sample)).toEqual(expected.map((e) => e.sample));
-        top.forEach((t, i) => expect(t.score).toBeCloseTo(expected[i]!.score, 5));
+        top.forEach((t, i) => {
+          expect(t.score).toBeCloseTo(expected[i]!.score, 5);
+        });
       }
-      expect(Array.from(table.scores!).slice(0, 6).map((v) => Number(v.toFixed(5)))).toEqual(
-        direct[kind][0]!.map((v) => Number(v.toFixed(5))),
-      );
+      expect(
+        Array.from(table.scores!)
+          .slice(0, 6)
+          .map((v) => Number(v.toFixed(5))),
+      ).toEqual(direct[kind][0]!.map((v) => Number(v.toFixed(5))));
     }
   });
 
@@ -101,14 +123,20 @@ describe('relevance and activation maximisation', () => {
   });
 
   it('max target uses the largest position and its argmax', async () => {
-    const result = await maximization(crp, { images, labels }, { layers: ['c2'], maxTarget: 'max', absNorm: false, topK: 1 });
+    const result = await maximization(
+      crp,
+      { images, labels },
+      { layers: ['c2'], maxTarget: 'max', absNorm: false, topK: 1 },
+    );
     const best = result.activation.c2!.top[0]![0]!;
     const act = model.predict(images) as tf.Tensor; // touch the model to be sure it is usable
     act.dispose();
     const one = tf.slice(images, best.sample, 1);
     const r = crp.run(one, [{ y: [labels[best.sample]!] }], { recordActivations: ['c2'] });
     one.dispose();
-    const map = Array.from(tf.tidy(() => tf.reshape(tf.slice(r.activations.c2!, [0, 0, 0, 0], [1, 8, 8, 1]), [64])).dataSync());
+    const map = Array.from(
+      tf.tidy(() => tf.reshape(tf.slice(r.activations.c2!, [0, 0, 0, 0], [1, 8, 8, 1]), [64])).dataSync(),
+    );
     disposeCondResult(r);
     expect(best.score).toBeCloseTo(Math.max(...map), 5);
     expect(best.argmaxPosition).toBe(map.indexOf(Math.max(...map)));
@@ -117,12 +145,15 @@ describe('relevance and activation maximisation', () => {
   it('rejects bad options with the valid values', async () => {
     await expect(maximization(crp, { images, labels }, { layers: [] })).rejects.toThrow(/at least one layer/);
     await expect(maximization(crp, { images, labels }, { layers: ['nope'] })).rejects.toThrow(/c1, r1, c2/);
-    await expect(maximization(crp, { images, labels }, { layers: ['c2'], maxTarget: 'mean' as never })).rejects.toThrow(/'sum' or 'max'/);
+    await expect(
+      maximization(crp, { images, labels }, { layers: ['c2'], maxTarget: 'mean' as never }),
+    ).rejects.toThrow(/'sum' or 'max'/);
   });
 
   it('leaks no tensors', async () => {
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await maximization(crp, { images, labels }, { layers: ['c1', 'c2'], batchSize: 4 });
+    for (let i = 0; i < 3; i++)
+      await maximization(crp, { images, labels }, { layers: ['c1', 'c2'], batchSize: 4 });
     expect(tf.memory().numTensors).toBe(before);
   });
 });

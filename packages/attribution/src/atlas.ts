@@ -1,0 +1,262 @@
+import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
+import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  batchesOf,
+  type DatasetProgress,
+  type LabelledDataset,
+  type LabelledSource,
+  progressTracker,
+  sizeOf,
+  subset,
+} from './dataset.js';
+
+/** One concept of a layer in an atlas. */
+export interface AtlasEntry {
+  concept: number;
+  /** samples that have the concept among their top-k of the layer */
+  votes: number;
+  /** mean over all samples of the concept's relevance (abs-normalised per sample when `absNorm`) */
+  meanRelevance: number;
+  /** votes / samples */
+  shareOfSamples: number;
+}
+
+/** The ranking of one layer: every concept, most votes first (then higher mean relevance, lower index). */
+export interface AtlasLayer {
+  layer: string;
+  concepts: number;
+  ranking: AtlasEntry[];
+}
+
+/** Which concepts a class relies on, layer by layer, voted over samples. Plain JSON. */
+export interface ConceptAtlas {
+  classId: number;
+  topK: number;
+  absNorm: boolean;
+  /** samples voted */
+  samples: number;
+  /** layer names in the order given (default: input towards output) */
+  layerOrder: string[];
+  layers: Record<string, AtlasLayer>;
+}
+
+/** Votes and relevance sums of some samples (mergeable; what a job writes per batch). */
+export interface AtlasPartial {
+  samples: number;
+  layers: Record<string, { votes: number[]; sums: number[] }>;
+}
+
+export interface AtlasOptions {
+  /** the class explained (condition `{ y: [classId] }` for every sample) */
+  classId: number;
+  /** layers to vote in (default: every conv and dense layer below the output, see {@link conceptLayers}) */
+  layers?: readonly string[];
+  /** concepts per sample and layer that get a vote (default 5) */
+  topK?: number;
+  /** divide each sample's concept relevances by their absolute sum (default true) */
+  absNorm?: boolean;
+  /** `'class'` (default): only samples labelled `classId`; `'all'`: every sample, explained for `classId` */
+  samples?: 'class' | 'all';
+  /** images per backward pass (default 16) */
+  batchSize?: number;
+  onProgress?: (progress: DatasetProgress) => void;
+}
+
+/** The conv and dense layers (by node id) from the input towards the output, without the output layer
+ * itself (its only relevant unit is the explained class). */
+export function conceptLayers(graph: ModelGraph): string[] {
+  return graph.nodes
+    .filter((n) => PARAMETRIC_KINDS.includes(n.kind) && n.id !== graph.outputId)
+    .map((n) => n.id);
+}
+
+/** Checks layer names (unknown ones fail listing the valid names) and returns node ids. */
+export function resolveLayers(graph: ModelGraph, layers: readonly string[] | undefined): string[] {
+  const ids = layers === undefined ? conceptLayers(graph) : layers.map((l) => graph.node(l).id);
+  if (ids.length === 0) {
+    throw new CrpError(
+      'invalid-argument',
+      `no layers to analyse; give layers, e.g. one of: ${conceptLayers(graph).join(', ') || graph.ids.join(', ')}`,
+    );
+  }
+  return ids;
+}
+
+export function checkTopK(topK: number, name = 'topK'): void {
+  if (!Number.isInteger(topK) || topK < 1) {
+    throw new CrpError('invalid-argument', `${name} must be a positive integer, got ${topK}`);
+  }
+}
+
+/** Indices of the k largest values (ties: lower index first). */
+export function topIndices(values: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: values.length }, (_, i) => i)
+    .sort((a, b) => values[b]! - values[a]! || a - b)
+    .slice(0, k);
+}
+
+export interface ResolvedAtlasOptions {
+  classId: number;
+  layers: string[];
+  topK: number;
+  absNorm: boolean;
+  batchSize: number;
+}
+
+export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions): ResolvedAtlasOptions {
+  const classes = crp.attributor.graph.node(crp.attributor.graph.outputId).outputShape.at(-1);
+  const { classId } = options;
+  if (!Number.isInteger(classId) || classId < 0 || (typeof classes === 'number' && classId >= classes)) {
+    throw new CrpError(
+      'invalid-target',
+      `classId ${classId} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
+    );
+  }
+  const topK = options.topK ?? 5;
+  checkTopK(topK);
+  const batchSize = options.batchSize ?? 16;
+  checkTopK(batchSize, 'batchSize');
+  if (options.samples !== undefined && options.samples !== 'class' && options.samples !== 'all') {
+    throw new CrpError(
+      'invalid-argument',
+      `samples must be 'class' or 'all', got '${String(options.samples)}'`,
+    );
+  }
+  return {
+    classId,
+    layers: resolveLayers(crp.attributor.graph, options.layers),
+    topK,
+    absNorm: options.absNorm ?? true,
+    batchSize,
+  };
+}
+
+/** Adds each sample's top-k votes and its scores ([rows, C] values) to a partial's layer. */
+export function voteInto(
+  partial: AtlasPartial,
+  layer: string,
+  scores: ArrayLike<number>,
+  rows: number,
+  topK: number,
+): void {
+  const c = scores.length / rows;
+  let entry = partial.layers[layer];
+  if (entry === undefined) {
+    entry = { votes: new Array<number>(c).fill(0), sums: new Array<number>(c).fill(0) };
+    partial.layers[layer] = entry;
+  }
+  for (let r = 0; r < rows; r++) {
+    const row = Array.prototype.slice.call(scores, r * c, (r + 1) * c) as number[];
+    for (const k of topIndices(row, topK)) entry.votes[k]! += 1;
+    for (let k = 0; k < c; k++) entry.sums[k]! += row[k]!;
+  }
+}
+
+/**
+ * Atlas votes of one batch: one forward and one backward pass for all rows (condition `{ y: [classId] }`
+ * per row), stopping at the lowest layer, recording every layer.
+ */
+export function atlasBatch(
+  crp: CondAttribution,
+  images: tf.Tensor,
+  options: ResolvedAtlasOptions,
+): AtlasPartial {
+  const rows = images.shape[0]!;
+  const partial: AtlasPartial = { samples: rows, layers: {} };
+  const concept = new ChannelConcept();
+  const result = crp.run(
+    images,
+    Array.from({ length: rows }, () => ({ y: [options.classId] })),
+    { recordLayers: options.layers, heatmap: false, batchSize: options.batchSize },
+  );
+  try {
+    for (const layer of options.layers) {
+      const scores = concept.attribute(result.relevances[layer]!, { absNorm: options.absNorm });
+      const data = scores.dataSync();
+      scores.dispose();
+      voteInto(partial, layer, data, rows, options.topK);
+    }
+  } finally {
+    disposeCondResult(result);
+  }
+  return partial;
+}
+
+/** Adds `b` into `a` (in place) and returns `a`. Merging in a fixed order gives identical sums. */
+export function mergeAtlasPartials(a: AtlasPartial, b: AtlasPartial): AtlasPartial {
+  a.samples += b.samples;
+  for (const [layer, e] of Object.entries(b.layers)) {
+    const into = a.layers[layer];
+    if (into === undefined) {
+      a.layers[layer] = { votes: [...e.votes], sums: [...e.sums] };
+      continue;
+    }
+    e.votes.forEach((v, k) => {
+      into.votes[k]! += v;
+    });
+    e.sums.forEach((v, k) => {
+      into.sums[k]! += v;
+    });
+  }
+  return a;
+}
+
+/** Ranks the merged votes into an atlas. */
+export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions): ConceptAtlas {
+  const n = partial.samples;
+  const layers: Record<string, AtlasLayer> = {};
+  for (const layer of options.layers) {
+    const e = partial.layers[layer];
+    const ranking: AtlasEntry[] =
+      e === undefined
+        ? []
+        : e.votes.map((votes, concept) => ({
+            concept,
+            votes,
+            meanRelevance: n === 0 ? 0 : e.sums[concept]! / n,
+            shareOfSamples: n === 0 ? 0 : votes / n,
+          }));
+    ranking.sort((a, b) => b.votes - a.votes || b.meanRelevance - a.meanRelevance || a.concept - b.concept);
+    layers[layer] = { layer, concepts: ranking.length, ranking };
+  }
+  return {
+    classId: options.classId,
+    topK: options.topK,
+    absNorm: options.absNorm,
+    samples: n,
+    layerOrder: [...options.layers],
+    layers,
+  };
+}
+
+/**
+ * The concept atlas of a class (latent, layer-crossing): per sample the top-k concepts of each layer by
+ * channel relevance (ChannelConcept.attribute, abs-normalised by default) for the class, then votes across
+ * samples, per layer ranked as {concept, votes, meanRelevance, shareOfSamples}. One backward pass per batch
+ * records all layers and stops at the lowest.
+ *
+ * ```ts
+ * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { classId: 3 });
+ * atlas.layers.block5_conv3.ranking.slice(0, 5); // the concepts most samples of class 3 rely on
+ * ```
+ */
+export async function conceptAtlas(
+  crp: CondAttribution,
+  source: LabelledSource | LabelledDataset,
+  options: AtlasOptions,
+): Promise<ConceptAtlas> {
+  const resolved = resolveAtlasOptions(crp, options);
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
+  const tick = progressTracker(sizeOf(chosen), options.onProgress);
+  const total: AtlasPartial = { samples: 0, layers: {} };
+  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
+    try {
+      mergeAtlasPartials(total, atlasBatch(crp, batch.images, resolved));
+    } finally {
+      if (batch.owned) batch.images.dispose();
+    }
+    tick(batch.labels.length);
+  }
+  return finishAtlas(total, resolved);
+}

@@ -1,0 +1,218 @@
+import { ChannelConcept, type CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
+
+/**
+ * The conv/dense layer directly below `layer`: the nearest parametric node reached through the layer's inputs
+ * (passing activations, pooling, flatten, ...), or undefined when only the input lies below.
+ */
+export function layerBelow(graph: ModelGraph, layer: string): string | undefined {
+  const start = graph.node(layer);
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...start.inputs];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const node = graph.node(id);
+    if (PARAMETRIC_KINDS.includes(node.kind)) found.add(id);
+    else stack.push(...node.inputs);
+  }
+  if (found.size > 1) {
+    throw new CrpError(
+      'invalid-argument',
+      `layer '${start.id}' has several conv/dense layers directly below it (${[...found].join(', ')}); decompose within a chain of layers`,
+    );
+  }
+  return found.values().next().value;
+}
+
+export interface DecomposeOptions {
+  /** the class explained */
+  classId: number;
+  /** the layer of the concept */
+  layer: string;
+  /** the concept (channel) */
+  concept: number;
+  /** levels of sub-concepts (default 1: only the layer below) */
+  depth?: number;
+  /** sub-concepts kept per node (default 3), or one width per level */
+  width?: number | readonly number[];
+  /** conditions per backward pass (default: chosen by @crp/core) */
+  batchSize?: number;
+  /** Run every backward pass to the input (as CRP without early stopping does). Default false: each pass
+   * stops at the layer below. Same numbers; for comparisons only. */
+  fullPass?: boolean;
+}
+
+const channels = new ChannelConcept();
+
+/** Per row, the channel sums of a recorded relevance ([rows, C] values). */
+function channelSums(t: tf.Tensor): { values: Float32Array; c: number } {
+  const s = channels.attribute(t);
+  const values = s.dataSync() as Float32Array;
+  const c = s.shape[1];
+  s.dispose();
+  return { values, c };
+}
+
+/**
+ * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `classId` in one image:
+ * the backward pass restarts from that concept (condition `{ y: [classId], layer: [concept] }`) and stops at
+ * the conv/dense layer below, whose channels are the sub-concepts, each with its share of the concept's
+ * relevance. Recursively, each kept sub-concept is decomposed with the whole chain as condition, to `depth`
+ * levels and `width` sub-concepts per node. All nodes of one level share one forward and one backward pass.
+ *
+ * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
+ * share is the child's relevance over the parent's.
+ */
+export function decompose(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  options: DecomposeOptions,
+): AttributionGraph {
+  const g = crp.attributor.graph;
+  if (image.rank < 2 || image.shape[0] !== 1) {
+    throw new CrpError(
+      'input-shape',
+      `decompose explains one image [1, ...], got [${image.shape.join(', ')}]`,
+    );
+  }
+  const depth = options.depth ?? 1;
+  if (!Number.isInteger(depth) || depth < 1) {
+    throw new CrpError('invalid-argument', `depth must be a positive integer, got ${depth}`);
+  }
+  const widths = Array.from({ length: depth }, (_, d) => {
+    const w = options.width ?? 3;
+    return typeof w === 'number' ? w : (w[d] ?? w[w.length - 1] ?? 3);
+  });
+  for (const w of widths) {
+    if (!Number.isInteger(w) || w < 1)
+      throw new CrpError('invalid-argument', `width must be a positive integer, got ${w}`);
+  }
+  const rootLayer = g.node(options.layer).id;
+  const classes = g.node(g.outputId).outputShape.at(-1);
+  if (
+    !Number.isInteger(options.classId) ||
+    options.classId < 0 ||
+    (typeof classes === 'number' && options.classId >= classes)
+  ) {
+    throw new CrpError(
+      'invalid-target',
+      `classId ${options.classId} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
+    );
+  }
+  if (rootLayer === g.outputId) {
+    throw new CrpError(
+      'invalid-argument',
+      `decompose a concept of a layer below the output, not the output '${rootLayer}'`,
+    );
+  }
+  const rootChannels = g.node(rootLayer).outputShape.at(-1);
+  if (
+    !Number.isInteger(options.concept) ||
+    options.concept < 0 ||
+    (typeof rootChannels === 'number' && options.concept >= rootChannels)
+  ) {
+    throw new CrpError(
+      'invalid-argument',
+      `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} channels (valid: 0..${Number(rootChannels) - 1})`,
+    );
+  }
+  const y = options.classId;
+  const nodes: AttributionGraphNode[] = [];
+  const edges: AttributionGraphEdge[] = [];
+  const runOptions = (record: string[]) => ({
+    recordLayers: record,
+    heatmap: options.fullPass === true,
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+  });
+
+  interface Frontier {
+    node: AttributionGraphNode;
+    condition: Condition;
+  }
+  const below0 = layerBelow(g, rootLayer);
+  // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
+  const rootCondition: Condition = { y: [y], [rootLayer]: [options.concept] };
+  const first = crp.run(
+    image,
+    [rootCondition],
+    runOptions(below0 === undefined ? [rootLayer] : [rootLayer, below0]),
+  );
+  let frontier: Frontier[];
+  let pending: { sums: Float32Array; c: number } | undefined;
+  try {
+    const rootSums = channelSums(first.relevances[rootLayer]!);
+    const root: AttributionGraphNode = {
+      id: 'n0',
+      layer: rootLayer,
+      concept: options.concept,
+      relevance: rootSums.values[options.concept]!,
+      depth: 0,
+    };
+    nodes.push(root);
+    frontier = [{ node: root, condition: rootCondition }];
+    if (below0 !== undefined) {
+      const s = channelSums(first.relevances[below0]!);
+      pending = { sums: s.values, c: s.c };
+    }
+  } finally {
+    disposeCondResult(first);
+  }
+  let layer = rootLayer;
+  for (let d = 0; d < depth; d++) {
+    const below = layerBelow(g, layer);
+    if (below === undefined) break;
+    let sums: Float32Array;
+    let c: number;
+    if (pending !== undefined) {
+      ({ sums, c } = pending);
+      pending = undefined;
+    } else {
+      const r = crp.run(
+        image,
+        frontier.map((f) => f.condition),
+        runOptions([below]),
+      );
+      try {
+        // rows of a single image come in condition order
+        const s = channelSums(r.relevances[below]!);
+        sums = s.values;
+        c = s.c;
+      } finally {
+        disposeCondResult(r);
+      }
+    }
+    const next: Frontier[] = [];
+    frontier.forEach((f, row) => {
+      const values = Array.from(sums.subarray(row * c, (row + 1) * c));
+      const order = values
+        .map((_, k) => k)
+        .sort((a, b) => values[b]! - values[a]! || a - b)
+        .slice(0, widths[d]!);
+      for (const k of order) {
+        const child: AttributionGraphNode = {
+          id: `n${nodes.length}`,
+          layer: below,
+          concept: k,
+          relevance: values[k]!,
+          depth: d + 1,
+        };
+        nodes.push(child);
+        edges.push({
+          from: f.node.id,
+          to: child.id,
+          relevance: values[k]!,
+          share: f.node.relevance === 0 ? 0 : values[k]! / f.node.relevance,
+        });
+        next.push({ node: child, condition: { ...f.condition, [below]: [k] } });
+      }
+    });
+    frontier = next;
+    layer = below;
+  }
+  return { classId: y, root: 'n0', nodes, edges };
+}

@@ -1,0 +1,165 @@
+import { CrpError, type ModelGraph } from '@crp/lrp';
+
+/**
+ * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices
+ * `[stride * o + offset, stride * o + offset + size - 1]` (before clipping to the image).
+ */
+export interface ReceptiveFieldGeometry {
+  layer: string;
+  stride: [number, number];
+  offset: [number, number];
+  size: [number, number];
+  /** input [height, width] */
+  input: [number, number];
+  /** the layer's [height, width] ([1, 1] for a layer without spatial axes: it sees the whole input) */
+  map: [number, number];
+  /** false for layers after flatten/global pooling/dense: every position sees the whole input */
+  spatial: boolean;
+}
+
+/** A pixel rectangle in the input (clipped to it): left column `x`, top row `y`, size. */
+export interface PixelBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** TF's padding before the first element of an axis. */
+function padBefore(padding: 'same' | 'valid', size: number, k: number, s: number): number {
+  if (padding === 'valid') return 0;
+  const out = Math.ceil(size / s);
+  return Math.floor(Math.max((out - 1) * s + k - size, 0) / 2);
+}
+
+function spatialOf(graph: ModelGraph, id: string): [number, number] {
+  const shape = graph.node(id).outputShape;
+  if (shape.length !== 3 || typeof shape[0] !== 'number' || typeof shape[1] !== 'number') {
+    throw new CrpError(
+      'invalid-argument',
+      `receptive-field arithmetic needs fixed [H, W, C] outputs; '${id}' has [${shape.map((d) => d ?? 'any').join(', ')}]`,
+    );
+  }
+  return [shape[0], shape[1]];
+}
+
+/**
+ * Receptive-field arithmetic over the chain of layers from the input to `layer` (convolutions, pooling, zero
+ * padding; activations, batch norm and other element-wise layers pass): per axis, a new layer with kernel k,
+ * stride s and padding p before the first element maps (stride a, offset b, size r) to (a s, b - a p,
+ * r + a (k - 1)).
+ */
+export function receptiveFieldGeometry(graph: ModelGraph, layer: string): ReceptiveFieldGeometry {
+  const target = graph.node(layer);
+  const chain: string[] = [];
+  let id = target.id;
+  while (id !== graph.inputId) {
+    const node = graph.node(id);
+    if (node.inputs.length !== 1) {
+      throw new CrpError(
+        'invalid-argument',
+        `receptive-field arithmetic follows a chain of layers; '${id}' (${node.className}) has ${node.inputs.length} inputs`,
+      );
+    }
+    chain.push(id);
+    id = node.inputs[0]!;
+  }
+  chain.reverse();
+  const input = spatialOf(graph, graph.inputId);
+  let a: [number, number] = [1, 1];
+  let b: [number, number] = [0, 0];
+  let r: [number, number] = [1, 1];
+  let spatial = true;
+  let size = input;
+  for (const nid of chain) {
+    const node = graph.node(nid);
+    const p = node.params;
+    if (!spatial) continue;
+    let k: [number, number] | undefined;
+    let s: [number, number] = [1, 1];
+    let pad: [number, number] = [0, 0];
+    switch (p.kind) {
+      case 'conv2d':
+      case 'depthwiseConv2d': {
+        const ks = p.kernel.shape;
+        k = [ks[0]!, ks[1]!];
+        s = p.strides;
+        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        break;
+      }
+      case 'maxPool2d':
+      case 'avgPool2d':
+        k = p.poolSize;
+        s = p.strides;
+        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        break;
+      case 'zeroPadding2d':
+        k = [1, 1];
+        pad = [p.padding[0][0], p.padding[1][0]];
+        break;
+      case 'flatten':
+      case 'globalAvgPool2d':
+      case 'globalMaxPool2d':
+      case 'dense':
+      case 'reshape':
+        spatial = false;
+        break;
+      case 'custom':
+        throw new CrpError(
+          'invalid-argument',
+          `receptive-field arithmetic does not know the geometry of the custom layer '${nid}'`,
+        );
+      default:
+        break; // element-wise: activation, batch norm, identity (dropout)
+    }
+    if (k !== undefined) {
+      for (const ax of [0, 1] as const) {
+        b[ax] = b[ax] - a[ax] * pad[ax];
+        r[ax] = r[ax] + a[ax] * (k[ax] - 1);
+        a[ax] = a[ax] * s[ax];
+      }
+      a = [...a];
+      b = [...b];
+      r = [...r];
+      size = spatialOf(graph, nid);
+    }
+  }
+  if (!spatial) {
+    return { layer: target.id, stride: [1, 1], offset: [0, 0], size: input, input, map: [1, 1], spatial };
+  }
+  return {
+    layer: target.id,
+    stride: a,
+    offset: b,
+    size: r,
+    input,
+    map: spatialOf(graph, target.id),
+    spatial,
+  };
+}
+
+/**
+ * The input pixels seen by one position of a layer (flat index h * W + w or [h, w]), clipped to the image.
+ * For a layer without spatial axes, the whole input.
+ */
+export function receptiveFieldBox(
+  geometry: ReceptiveFieldGeometry,
+  position: number | readonly [number, number],
+): PixelBox {
+  const [mh, mw] = geometry.map;
+  const [h, w] = typeof position === 'number' ? [Math.floor(position / mw), position % mw] : position;
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0 || h >= mh || w >= mw) {
+    throw new CrpError(
+      'invalid-argument',
+      `position ${JSON.stringify(position)} is outside the ${mh}x${mw} map of '${geometry.layer}'`,
+    );
+  }
+  const [ih, iw] = geometry.input;
+  const y0 = geometry.stride[0] * h + geometry.offset[0];
+  const x0 = geometry.stride[1] * w + geometry.offset[1];
+  const top = Math.max(0, y0);
+  const left = Math.max(0, x0);
+  const bottom = Math.min(ih, y0 + geometry.size[0]);
+  const right = Math.min(iw, x0 + geometry.size[1]);
+  return { x: left, y: top, width: right - left, height: bottom - top };
+}

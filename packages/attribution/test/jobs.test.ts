@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConceptAtlas, conceptAtlas, runAtlasJob } from '../src/index.js';
+import { setup } from './fixtures/job-setup.js';
+import { expectCrpError, useWasm } from './helpers.js';
+
+useWasm();
+
+const setupModule = fileURLToPath(new URL('./fixtures/job-setup.ts', import.meta.url));
+const cli = fileURLToPath(new URL('./fixtures/atlas-job-cli.ts', import.meta.url));
+const jobOptions = { classId: 1, samples: 'all' as const, batchSize: 2, topK: 2 };
+let dir: string;
+let reference: ConceptAtlas;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crp-jobs-'));
+  const ctx = await setup({ samples: 24 });
+  reference = await conceptAtlas(ctx.crp, ctx.dataset, jobOptions);
+  ctx.crp.dispose();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function batchLines(file: string): Promise<{ batch: number; indices: number[] }[]> {
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.length > 0);
+  return lines.slice(1).map((l) => JSON.parse(l) as { batch: number; indices: number[] });
+}
+
+describe('resumable atlas jobs', () => {
+  it('an uninterrupted job gives the in-memory atlas and writes one line per batch', async () => {
+    const file = join(dir, 'plain.jsonl');
+    const seen: number[] = [];
+    const atlas = await runAtlasJob(
+      { module: setupModule, args: { samples: 24 } },
+      { ...jobOptions, file, onProgress: (p) => seen.push(p.done) },
+    );
+    expect(atlas).toEqual(reference);
+    expect((await batchLines(file)).map((l) => l.batch)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(seen.at(-1)).toBe(24);
+    // running again finds every batch done
+    const again = await runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, file });
+    expect(again).toEqual(reference);
+    expect(await batchLines(file)).toHaveLength(12);
+  });
+
+  it('a killed process resumes without repeating or losing samples', async () => {
+    const file = join(dir, 'killed.jsonl');
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, file, '120'], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // kill it once a few batches are on disk
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      const n = await batchLines(file).catch(() => []);
+      if (n.length >= 3) break;
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBeNull();
+    const partial = await batchLines(file);
+    expect(partial.length).toBeGreaterThanOrEqual(3);
+    expect(partial.length).toBeLessThan(12);
+    // a torn last line, as a kill during a write would leave
+    await appendFile(file, '{"batch": 11, "start": 22, "cou');
+    const resumed = [0];
+    const atlas = await runAtlasJob(
+      { module: setupModule, args: { samples: 24 } },
+      { ...jobOptions, file, onProgress: (p) => resumed.splice(0, 1, p.resumed) },
+    );
+    expect(resumed[0]).toBe(partial.length * 2);
+    expect(atlas).toEqual(reference);
+    const lines = await batchLines(file);
+    expect(lines.map((l) => l.batch).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(lines.flatMap((l) => l.indices).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 24 }, (_, i) => i),
+    );
+  });
+
+  it('two worker threads give results identical to one', async () => {
+    const file = join(dir, 'workers.jsonl');
+    const atlas = await runAtlasJob(
+      { module: setupModule, args: { samples: 24 } },
+      { ...jobOptions, file, workers: 2 },
+    );
+    expect(atlas).toEqual(reference);
+    expect((await batchLines(file)).map((l) => l.batch).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
+  });
+
+  it('refuses a file of another job and a module without setup', async () => {
+    const file = join(dir, 'plain.jsonl');
+    await expectCrpError(
+      () => runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, topK: 3, file }),
+      'invalid-argument',
+      /another job/,
+    );
+    await expectCrpError(
+      () =>
+        runAtlasJob(
+          { module: setupModule, exportName: 'nope', args: {} },
+          { ...jobOptions, file: join(dir, 'x.jsonl') },
+        ),
+      'invalid-argument',
+      /no exported function 'nope'.*setup/,
+    );
+  });
+});
