@@ -1,1 +1,31 @@
+export {
+  type Dataset,
+  disposeDataset,
+  normalizePixels,
+  type PixelOptions,
+  type SplitOptions,
+  splitDataset,
+  subset,
+} from './dataset.js';
+export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';
+export { type ImageFolderOptions, imageFolder } from './image-folder.js';
+export { Lamb, type LambConfig } from './lamb.js';
+export { type MnistOptions, mnist, mnistSize } from './mnist.js';
+export {
+  SAFETENSORS_DTYPES,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  SafetensorsFile,
+} from './safetensors.js';
+export { importTorchVgg, type TorchVggOptions, torchVggFromSafetensors } from './torch-vgg.js';
+export {
+  type EpochLog,
+  type Evaluation,
+  evaluate,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+  train,
+} from './train.js';
+export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';

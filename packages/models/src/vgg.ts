@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/lrp';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /** Convolution widths per block of the VGG configurations (Simonyan & Zisserman 2015; torchvision's A/B/D/E). */
@@ -52,7 +53,10 @@ export interface VggOptions {
 export function vgg(name: VggName, options: VggOptions = {}): tfl.Sequential {
   const config = VGG_CONFIGS[name];
   if (config === undefined) {
-    throw new Error(`unknown VGG '${String(name)}'; valid: ${Object.keys(VGG_CONFIGS).join(', ')}`);
+    throw new CrpError(
+      'invalid-argument',
+      `unknown VGG '${String(name)}'; valid: ${Object.keys(VGG_CONFIGS).join(', ')}`,
+    );
   }
   return vggFromBlocks(
     config.map((b) => [...b]),
