@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { Attributor, compositeByName } from '@crp/lrp';
+import { loadModel } from '../load-model.js';
+import { UsageError } from '../usage-error.js';
+
+export const layersUsage = `crp layers --model <model.json|dir|.safetensors> [--composite NAME] [--json]
+
+Lists the model's layers as the toolkit sees them, with output shapes and the LRP rule each one gets.`;
+
+export interface LayerRow {
+  name: string;
+  className: string;
+  kind: string;
+  outputShape: (number | null)[];
+  rule: string;
+  params: Record<string, number>;
+}
+
+export async function layers(argv: string[], json: boolean): Promise<LayerRow[]> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, composite: { type: 'string', default: 'epsilon_plus_flat' } },
+  });
+  if (values.model === undefined) throw new UsageError('--model is required');
+  const model = await loadModel(values.model);
+  const lrp = new Attributor(model, { composite: compositeByName(values.composite!, { low: 0, high: 1 }) });
+  try {
+    const rows = lrp.graph.nodes.map((n) => {
+      const rule = lrp.ruleOf(n.id);
+      return {
+        name: n.id,
+        className: n.className,
+        kind: n.kind,
+        outputShape: [...n.outputShape],
+        rule: rule.name,
+        params: { ...rule.params },
+      };
+    });
+    if (!json) {
+      const w = Math.max(...rows.map((r) => r.name.length));
+      for (const r of rows) {
+        const params = Object.entries(r.params)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
+        console.log(
+          `${r.name.padEnd(w)}  ${r.className.padEnd(22)} [${r.outputShape.join(', ')}]`.padEnd(w + 50) +
+            ` ${r.rule} ${params}`,
+        );
+      }
+    }
+    return rows;
+  } finally {
+    lrp.dispose();
+    model.dispose();
+  }
+}

@@ -1,0 +1,78 @@
+import { selectBackend } from '@crp/backend';
+import { CrpError } from '@crp/lrp';
+import { explain, explainUsage } from './commands/explain.js';
+import { layers, layersUsage } from './commands/layers.js';
+import { UsageError } from './usage-error.js';
+
+interface Command {
+  usage: string;
+  run: (argv: string[], json: boolean) => Promise<unknown>;
+}
+
+const commands: Record<string, Command> = {
+  explain: { usage: explainUsage, run: explain },
+  layers: { usage: layersUsage, run: layers },
+};
+
+const usage = `crp <command> [options]
+
+Commands:
+${Object.values(commands)
+  .map((c) => `  ${c.usage.split('\n')[0]}`)
+  .join('\n')}
+
+Global options: --json (machine-readable output on stdout), --threads N|auto (wasm threads), --help`;
+
+/** Runs the CLI; returns the exit status (0 ok, 1 failure, 2 usage error). */
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  let threads: number | 'auto' = 'auto';
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') continue;
+    if (a === '--threads') {
+      const v = argv[++i];
+      threads = v === 'auto' ? 'auto' : Number(v);
+      continue;
+    }
+    rest.push(a);
+  }
+  const [name, ...args] = rest;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    console.error(`unknown command '${name}'; valid: ${Object.keys(commands).join(', ')}\n\n${usage}`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    const choice = await selectBackend({ threads });
+    if (!json) {
+      console.error(
+        `TF.js backend: ${choice.backend}${choice.threads > 1 ? ` (${choice.threads} threads)` : ''}`,
+      );
+    }
+    const result = await command.run(args, json);
+    if (json)
+      console.log(JSON.stringify({ backend: choice.backend, threads: choice.threads, result }, null, 2));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`crp ${name}: ${err.message}\n\n${command.usage}`);
+      return 2;
+    }
+    if (err instanceof CrpError || (err instanceof Error && err.name === 'CrpError')) {
+      console.error(`crp ${name}: ${err.message}`);
+      return 1;
+    }
+    console.error(`crp ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}

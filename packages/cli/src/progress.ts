@@ -1,0 +1,29 @@
+/** Progress of long work on stderr: a bar that redraws in a terminal, plain lines otherwise (logs, CI). */
+export class ProgressBar {
+  private lastLine = 0;
+  private readonly started = performance.now();
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {}
+
+  update(done: number, note = ''): void {
+    if (this.quiet) return;
+    const elapsed = (performance.now() - this.started) / 1000;
+    const eta = done > 0 ? (elapsed / done) * (this.total - done) : Number.NaN;
+    const share = this.total > 0 ? done / this.total : 1;
+    const text =
+      `${this.label} ${done}/${this.total} ${Number.isFinite(eta) ? `eta ${eta.toFixed(0)}s` : ''} ${note}`.trimEnd();
+    if (this.stream.isTTY) {
+      const width = 24;
+      const filled = Math.round(share * width);
+      this.stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}\x1b[K`);
+      if (done >= this.total) this.stream.write('\n');
+    } else if (done >= this.total || performance.now() - this.lastLine > 2000) {
+      this.lastLine = performance.now();
+      this.stream.write(`${text}\n`);
+    }
+  }
+}

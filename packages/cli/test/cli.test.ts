@@ -1,0 +1,162 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attribute, disposeResult } from '@crp/lrp';
+import { fileSystem } from '@crp/models';
+import { createRaster, readPng, writePng } from '@crp/vis';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/index.js';
+
+let dir: string;
+let modelDir: string;
+const images: string[] = [];
+
+/** Runs the CLI in-process and captures what it prints. */
+async function crp(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const error = vi
+    .spyOn(console, 'error')
+    .mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  try {
+    const code = await main([...argv, '--threads', '1']);
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crp-cli-'));
+  await tf.setBackend('cpu'); // only to build and save the fixture model; the CLI picks its own backend
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({
+        inputShape: [12, 12, 3],
+        filters: 4,
+        kernelSize: 3,
+        padding: 'same',
+        name: 'conv1',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
+      }),
+      tfl.layers.reLU({ name: 'relu1' }),
+      tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }),
+      tfl.layers.flatten({ name: 'flatten' }),
+      tfl.layers.dense({
+        units: 3,
+        name: 'logits',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
+      }),
+    ],
+  });
+  modelDir = join(dir, 'model');
+  await model.save(fileSystem(modelDir));
+  model.dispose();
+  for (const [k, name] of ['a.png', 'b.png'].entries()) {
+    const img = createRaster(16, 16, 3);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = (i * (7 + k * 5)) % 251;
+    const path = join(dir, name);
+    await writePng(path, img);
+    images.push(path);
+  }
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('crp explain', () => {
+  it('writes a heatmap and an overlay per image and reports the same relevance as the library', async () => {
+    const out = join(dir, 'out');
+    const { code, stdout, stderr } = await crp(
+      'explain',
+      '--model',
+      modelDir,
+      ...images,
+      '--target',
+      '1',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(code, stderr).toBe(0);
+    const parsed = JSON.parse(stdout) as {
+      backend: string;
+      result: { image: string; target: number; relevanceSum: number; heatmap: string; overlay: string }[];
+    };
+    expect(parsed.backend).toBe('wasm');
+    expect(parsed.result).toHaveLength(2);
+    for (const r of parsed.result) {
+      expect(r.target).toBe(1);
+      expect(existsSync(r.heatmap) && existsSync(r.overlay)).toBe(true);
+      const heat = await readPng(r.heatmap);
+      expect([heat.width, heat.height]).toEqual([12, 12]); // the model's input size
+      const overlay = await readPng(r.overlay);
+      expect([overlay.width, overlay.height]).toEqual([16, 16]); // the image's own size
+    }
+    // the same image through the library: resize to 12x12 as the CLI does, then LRP for class 1
+    const model = await tfl.loadLayersModel(fileSystem(modelDir));
+    const img = await readPng(images[0]!);
+    const x = tf.tidy(() =>
+      tf.image.resizeBilinear(
+        tf.div(tf.tensor4d(img.data, [1, 16, 16, 3], 'int32'), 255) as tf.Tensor4D,
+        [12, 12],
+        true,
+      ),
+    );
+    const direct = attribute(model, x, { composite: 'epsilon_plus_flat', target: 1 });
+    const sum = tf.sum(direct.relevance).dataSync()[0]!;
+    expect(parsed.result[0]!.relevanceSum).toBeCloseTo(sum, 5);
+    disposeResult(direct);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('explains the predicted class by default and prints one line per image', async () => {
+    const { code, stdout } = await crp(
+      'explain',
+      '--model',
+      join(modelDir, 'model.json'),
+      images[1]!,
+      '--out',
+      join(dir, 'out2'),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/b\.png: class \d \(predicted \d, logit -?\d+\.\d{3}\)/);
+  });
+
+  it('says what is wrong: usage errors exit 2, bad values exit 1 with the valid ones', async () => {
+    expect((await crp('nonsense')).code).toBe(2);
+    const noModel = await crp('explain', images[0]!);
+    expect(noModel.code).toBe(2);
+    expect(noModel.stderr).toMatch(/--model is required/);
+    const missing = await crp('explain', '--model', join(dir, 'nope'), images[0]!);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/model not found/);
+    const composite = await crp('explain', '--model', modelDir, images[0]!, '--composite', 'bogus');
+    expect(composite.code).toBe(1);
+    expect(composite.stderr).toMatch(/valid names: epsilon_plus, epsilon_plus_flat/);
+  });
+});
+
+describe('crp layers', () => {
+  it('lists layers with shapes and the rule each one gets', async () => {
+    const { code, stdout } = await crp('layers', '--model', modelDir, '--json');
+    expect(code).toBe(0);
+    const rows = JSON.parse(stdout).result as { name: string; rule: string; outputShape: number[] }[];
+    expect(rows.map((r) => [r.name, r.rule])).toEqual([
+      ['conv1_input', 'gradient'],
+      ['conv1', 'Flat'],
+      ['relu1', 'Pass'],
+      ['pool1', 'gradient'],
+      ['flatten', 'gradient'],
+      ['logits', 'Epsilon'],
+    ]);
+    expect(rows[1]!.outputShape).toEqual([12, 12, 4]);
+  });
+});
