@@ -1,0 +1,158 @@
+import { type ActivationName, CrpError, type GraphNode, listNames, type ModelGraph } from '@crp/lrp';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ChannelMask } from './channel-mask.js';
+
+/** A layer whose output channels can be pruned. */
+export interface PrunableLayer {
+  name: string;
+  className: string;
+  /** Output channels (filters of a Conv2D, units of a Dense, in x multiplier of a DepthwiseConv2D). */
+  channels: number;
+}
+
+const PRUNABLE = ['Conv2D', 'Dense', 'DepthwiseConv2D'];
+
+/** The layers of `model` whose output channels (filters, units) can be masked, in model order. */
+export function prunableLayers(model: LayersModel): PrunableLayer[] {
+  const out: PrunableLayer[] = [];
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (!PRUNABLE.includes(cls)) continue;
+    const kernel = layer.getWeights()[0];
+    if (kernel === undefined) continue;
+    const s = kernel.shape;
+    const channels = cls === 'DepthwiseConv2D' ? s[2]! * s[3]! : s[s.length - 1]!;
+    out.push({ name: layer.name, className: cls, channels });
+  }
+  return out;
+}
+
+export interface CheckMaskOptions {
+  /** Allow masking every channel of a layer (which cuts the model's signal there). Default false. */
+  force?: boolean;
+}
+
+/**
+ * Checks a mask against a model: every layer exists and is prunable, every channel is in range, and no layer
+ * loses all its channels unless `force`. Throws a {@link CrpError} that says what would be valid.
+ */
+export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckMaskOptions = {}): void {
+  const prunable = new Map(prunableLayers(model).map((l) => [l.name, l]));
+  for (const name of mask.layers) {
+    const info = prunable.get(name);
+    if (info === undefined) {
+      const exists = model.layers.some((l) => l.name === name);
+      throw new CrpError(
+        'unknown-layer',
+        exists
+          ? `layer '${name}' has no prunable channels (only Conv2D, DepthwiseConv2D and Dense layers do); prunable layers: ${listNames([...prunable.keys()])}`
+          : `unknown layer '${name}'; prunable layers of the model: ${listNames([...prunable.keys()])}`,
+      );
+    }
+    const channels = mask.channels(name);
+    const bad = channels.find((c) => c >= info.channels);
+    if (bad !== undefined) {
+      throw new CrpError(
+        'invalid-argument',
+        `channel ${bad} is out of range for layer '${name}': it has ${info.channels} channels (valid: 0..${info.channels - 1})`,
+      );
+    }
+    if (channels.length === info.channels && options.force !== true) {
+      throw new CrpError(
+        'invalid-argument',
+        `the mask prunes all ${info.channels} channels of layer '${name}', which cuts the model there; keep at least one or pass { force: true }`,
+      );
+    }
+  }
+}
+
+/** Activations with f(0) = 0: a zeroed channel stays zero after them. */
+const ZERO_PRESERVING: readonly ActivationName[] = [
+  'linear',
+  'relu',
+  'relu6',
+  'tanh',
+  'elu',
+  'selu',
+  'softsign',
+  'swish',
+  'leakyRelu',
+];
+
+export function keepsZero(activation: ActivationName): boolean {
+  return ZERO_PRESERVING.includes(activation);
+}
+
+/** Kinds that act on each channel separately and keep the channel axis. */
+const CHANNELWISE = [
+  'activation',
+  'identity',
+  'maxPool2d',
+  'avgPool2d',
+  'zeroPadding2d',
+  'batchNorm',
+  'globalAvgPool2d',
+  'globalMaxPool2d',
+];
+
+/** Where the channels of a pruned layer go: the channel-wise nodes on the way, an optional flatten, and the
+ * conv/dense layers that read them. */
+export interface ChannelFlow {
+  /** Channel-wise nodes reached (activations, pools, paddings, batch norms, identities). */
+  channelwise: GraphNode[];
+  /** Flatten nodes reached (after them each channel is spread over the positions, h-w-c order). */
+  flattens: GraphNode[];
+  /** Conv2D / Dense nodes whose inputs are the pruned channels (directly or through the nodes above), with the
+   * Flatten on the way if any. */
+  readers: { node: GraphNode; flatten: GraphNode | undefined }[];
+}
+
+/**
+ * Follows the output of node `id` through channel-wise nodes and flattens to the linear layers that consume
+ * it. With `strict`, anything else on the way (Add, Concatenate, Reshape, a depthwise conv, an activation with
+ * f(0) != 0, the model output) is a CrpError, because removing the channels physically would change the model
+ * there; without, the walk stops at such nodes.
+ */
+export function channelFlow(graph: ModelGraph, id: string, strict: boolean): ChannelFlow {
+  const flow: ChannelFlow = { channelwise: [], flattens: [], readers: [] };
+  const refuse = (node: GraphNode, why: string) => {
+    if (strict) {
+      throw new CrpError(
+        'unsupported-model',
+        `cannot remove channels of '${id}' physically: they reach '${node.id}' (${node.className}), ${why}. Export supports chains of Conv2D/Dense through activations with f(0) = 0, pooling, padding, BatchNormalization, Dropout and Flatten; use the masked model instead`,
+      );
+    }
+  };
+  const visit = (nodeId: string, flatten: GraphNode | undefined) => {
+    const flattened = flatten !== undefined;
+    const node = graph.node(nodeId);
+    if (nodeId === graph.outputId) {
+      refuse(node, 'the model output (the output shape would change)');
+      return;
+    }
+    for (const c of graph.consumersOf(nodeId)) {
+      const next = graph.node(c);
+      if (next.kind === 'conv2d' || next.kind === 'dense') {
+        if (next.kind === 'conv2d' && flattened) refuse(next, 'a convolution after a Flatten');
+        if (!flow.readers.some((r) => r.node === next)) flow.readers.push({ node: next, flatten });
+      } else if (
+        (CHANNELWISE.includes(next.kind) && !flattened) ||
+        (flattened && (next.kind === 'activation' || next.kind === 'identity'))
+      ) {
+        if (next.kind === 'activation' && !keepsZero(next.activation)) {
+          refuse(next, `whose activation '${next.activation}' does not map 0 to 0`);
+          continue;
+        }
+        if (!flow.channelwise.includes(next)) flow.channelwise.push(next);
+        visit(c, flatten);
+      } else if (next.kind === 'flatten' && !flattened) {
+        flow.flattens.push(next);
+        visit(c, next);
+      } else {
+        refuse(next, 'which mixes or reshapes channels');
+      }
+    }
+  };
+  visit(id, undefined);
+  return flow;
+}

@@ -1,0 +1,80 @@
+import { registerTrainingKernels } from '@crp/models';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ChannelMask,
+  curvesTable,
+  evaluate,
+  fineTune,
+  MaskedModel,
+  pruningCurves,
+  randomScores,
+  selectLowest,
+  sparsity,
+} from '../src/index.js';
+import { type Data, squares, trainSquaresNet } from './data.js';
+import { useBackend, values } from './helpers.js';
+
+useBackend('wasm');
+
+describe('fine-tuning after pruning', () => {
+  let model: tfl.Sequential;
+  let train: Data;
+  let test: Data;
+
+  beforeAll(async () => {
+    registerTrainingKernels();
+    train = squares(256, 1);
+    test = squares(200, 2);
+    model = await trainSquaresNet(train, 4);
+  });
+
+  it('recovers accuracy while the pruned channels stay zero and the user model stays as it was', async () => {
+    const before = model.getWeights().map((w) => values(w));
+    const mask = selectLowest(randomScores(model, { seed: 1 }), 0.75);
+    const masked = await MaskedModel.create(model, mask);
+    const pruned = evaluate(masked.model, test).accuracy;
+    const zeros = sparsity(masked.model).total.zeros;
+    const start = tf.memory().numTensors;
+    const { losses } = await fineTune(masked, train, { epochs: 3 });
+    expect(tf.memory().numTensors).toBe(start);
+    expect(losses).toHaveLength(3 * 8);
+    const tuned = evaluate(masked.model, test).accuracy;
+    console.log(
+      `fine-tuning, 75% random pruning: accuracy ${pruned} -> ${tuned}, loss ${losses[0]} -> ${losses.at(-1)}`,
+    );
+    expect(tuned).toBeGreaterThan(pruned);
+    expect(tuned).toBeGreaterThan(0.9);
+    // every masked weight is still exactly zero (and more may have become zero only by chance)
+    expect(sparsity(masked.model).total.zeros).toBeGreaterThanOrEqual(zeros);
+    for (const layer of mask.layers) {
+      const k = masked.model.getLayer(layer).getWeights()[0]!;
+      const c = k.shape[k.shape.length - 1]!;
+      const v = values(k);
+      for (const ch of mask.channels(layer))
+        for (let i = ch; i < v.length; i += c) expect(Math.abs(v[i]!)).toBe(0);
+    }
+    model.getWeights().forEach((w, i) => {
+      expect(values(w)).toEqual(before[i]);
+    });
+    masked.dispose();
+  });
+
+  it('adds accuracy after fine-tuning to the pruning curves', async () => {
+    const result = await pruningCurves(model, {
+      criteria: ['relevance', 'random'],
+      reference: squares(48, 3),
+      test,
+      fractions: [0.5, 0.75],
+      fineTune: async (m) => {
+        await fineTune(m, train, { epochs: 2 });
+      },
+    });
+    for (const c of result.curves) for (const p of c.points) expect(p.fineTunedAccuracy).toBeGreaterThan(0);
+    const md = curvesTable(result);
+    expect(md).toContain('| pruned | relevance | relevance (tuned) | random | random (tuned) |');
+    console.log(md);
+    expect(ChannelMask.empty().isEmpty).toBe(true);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * Shared setup for the @crp/pruning suite: backends, a seeded PRNG, a tiny seeded model with a batch norm, an
+ * independent graph runner (lrp's forwardNode) for hand computations, and error assertions.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { CrpError, forwardNode, graphFromLayersModel } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, expect } from 'vitest';
+
+/** Selects a backend for the test file. */
+export function useBackend(name: 'cpu' | 'wasm'): void {
+  beforeAll(async () => {
+    if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
+    await tf.ready();
+  });
+}
+
+/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[] {
+  return Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * rng()));
+}
+
+/**
+ * image [6, 6, 3] -> conv1 (3->4, 3x3 same) -> bn1 -> relu1 -> conv2 (4->6, 3x3 same, relu) -> pool (2x2)
+ * -> flat -> dense1 (54->5, relu) -> dense2 (5->3 logits). Every weight is set from a seeded PRNG.
+ */
+export function tinyModel(seed = 7): tfl.LayersModel {
+  const input = tfl.input({ shape: [6, 6, 3], name: 'image' });
+  let x = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'conv1' }).apply(input);
+  x = tfl.layers.batchNormalization({ name: 'bn1' }).apply(x);
+  x = tfl.layers.reLU({ name: 'relu1' }).apply(x);
+  x = tfl.layers
+    .conv2d({ filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv2' })
+    .apply(x);
+  x = tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(x);
+  x = tfl.layers.flatten({ name: 'flat' }).apply(x);
+  x = tfl.layers.dense({ units: 5, activation: 'relu', name: 'dense1' }).apply(x);
+  const out = tfl.layers.dense({ units: 3, name: 'dense2' }).apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: out });
+  const rng = mulberry32(seed);
+  for (const layer of model.layers) {
+    const ws = layer.getWeights();
+    if (ws.length === 0) continue;
+    const isBn = layer.getClassName() === 'BatchNormalization';
+    const made = ws.map((w, i) => {
+      if (isBn) {
+        // gamma, beta, mean, variance (> 0)
+        const [lo, hi] = [
+          [0.5, 1.5],
+          [-0.2, 0.2],
+          [-0.3, 0.3],
+          [0.5, 2],
+        ][i]!;
+        return tf.tensor(uniform(rng, w.size, lo, hi), w.shape);
+      }
+      return tf.tensor(i === 0 ? uniform(rng, w.size, -0.6, 0.6) : uniform(rng, w.size, -0.1, 0.3), w.shape);
+    });
+    layer.setWeights(made);
+    for (const t of made) t.dispose();
+  }
+  return model;
+}
+
+/** n seeded images [n, 6, 6, 3] in [-1, 1]. */
+export function tinyImages(n: number, seed = 11): tf.Tensor4D {
+  return tf.tensor4d(uniform(mulberry32(seed), n * 6 * 6 * 3), [n, 6, 6, 3]);
+}
+
+export function values(t: tf.Tensor): Float64Array {
+  return Float64Array.from(t.dataSync());
+}
+
+/** model.predict as values (the prediction tensor is disposed). */
+export function predictValues(model: tfl.LayersModel, x: tf.Tensor): Float64Array {
+  const out = model.predict(x) as tf.Tensor;
+  const v = values(out);
+  out.dispose();
+  return v;
+}
+
+/**
+ * Runs the model's graph node by node with lrp's forwardNode (independent of tfjs-layers' predict), replacing
+ * the output of selected nodes by `edit(output)`. Returns every node's output as values.
+ */
+export function runGraph(
+  model: tfl.LayersModel,
+  x: tf.Tensor,
+  edit: Record<string, (t: tf.Tensor) => tf.Tensor> = {},
+): Record<string, Float64Array> {
+  const graph = graphFromLayersModel(model);
+  const outs = new Map<string, tf.Tensor>();
+  const result: Record<string, Float64Array> = {};
+  tf.tidy(() => {
+    for (const node of graph.nodes) {
+      const inputs = node.kind === 'input' ? [x] : node.inputs.map((i) => outs.get(i)!);
+      let y = forwardNode(node, inputs).output;
+      const e = edit[node.id];
+      if (e !== undefined) y = e(y);
+      outs.set(node.id, y);
+      result[node.id] = values(y);
+    }
+  });
+  graph.dispose();
+  return result;
+}
+
+/** Zeroes channels (last axis) of a tensor. */
+export function zeroChannels(channels: readonly number[]): (t: tf.Tensor) => tf.Tensor {
+  return (t) => {
+    const c = t.shape[t.rank - 1]!;
+    const keep = new Float32Array(c).fill(1);
+    for (const k of channels) keep[k] = 0;
+    return tf.mul(t, tf.tensor1d(keep));
+  };
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/** max |actual - expected| <= tol * max(max |expected|, floor). */
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol = 1e-5,
+  floor = 1e-6,
+) {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  const bound = tol * Math.max(maxAbs(expected), floor);
+  if (!(worst <= bound)) {
+    throw new Error(
+      `max deviation ${worst} at ${at} exceeds ${bound} (actual ${actual[at]}, expected ${expected[at]})`,
+    );
+  }
+}
+
+/** Runs `fn` (sync or async) and checks it throws a CrpError with `code` whose message matches every pattern. */
+export async function expectCrpError(
+  fn: () => unknown,
+  code: string,
+  ...patterns: (string | RegExp)[]
+): Promise<CrpError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'expected a CrpError').toBeInstanceOf(CrpError);
+  const err = caught as CrpError;
+  expect(err.code, err.message).toBe(code);
+  for (const p of patterns) {
+    if (typeof p === 'string') expect(err.message).toContain(p);
+    else expect(err.message).toMatch(p);
+  }
+  return err;
+}
