@@ -20,10 +20,14 @@ for (const root of roots) {
 // stale reports must not stand in for tests that did not run
 for (const p of packages) rmSync(join(p.dir, 'test-artifacts', 'vitest.json'), { force: true });
 
-const turbo = spawnSync(join('node_modules', '.bin', 'turbo'), ['run', 'test', '--concurrency=2', '--continue', ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  shell: process.platform === 'win32',
-});
+const turbo = spawnSync(
+  join('node_modules', '.bin', 'turbo'),
+  ['run', 'test', '--concurrency=2', '--continue', ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  },
+);
 
 let passed = 0;
 let failed = 0;

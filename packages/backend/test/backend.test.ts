@@ -15,11 +15,15 @@ interface Choice {
 
 /** Runs the selection in a fresh process; the process must end by itself (no worker keeps it alive). */
 function choose(threads: number): Choice {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'choose.ts'), String(threads)], {
-    cwd: join(here, '..'),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'fixtures', 'choose.ts'), String(threads)],
+    {
+      cwd: join(here, '..'),
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   expect(run.error, run.stderr).toBeUndefined();
   expect(run.status, run.stderr).toBe(0);
   return JSON.parse(run.stdout.trim().split('\n').pop()!) as Choice;

@@ -355,7 +355,10 @@ export class Attributor {
     const init = options.initialRelevance;
     const target = options.target;
     if (Array.isArray(target) && target.length !== n) {
-      throw new CrpError('invalid-target', `got ${target.length} targets for a batch of ${n}; give one per row or a single number`);
+      throw new CrpError(
+        'invalid-target',
+        `got ${target.length} targets for a batch of ${n}; give one per row or a single number`,
+      );
     }
     if (n <= batchSize) return this.attributeBatch(input, options);
     const parts: AttributionResult[] = [];
@@ -363,7 +366,8 @@ export class Attributor {
       for (let start = 0; start < n; start += batchSize) {
         const size = Math.min(batchSize, n - start);
         const part = tf.slice(input, start, size);
-        const initPart = init !== undefined && typeof init !== 'function' ? tf.slice(init, start, size) : undefined;
+        const initPart =
+          init !== undefined && typeof init !== 'function' ? tf.slice(init, start, size) : undefined;
         try {
           const chunk: AttributeOptions = { ...options };
           if (Array.isArray(target)) chunk.target = target.slice(start, start + size);
