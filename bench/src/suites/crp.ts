@@ -41,7 +41,7 @@ async function eightConditions(
 export async function crpSuite(log: (s: string) => void): Promise<BenchResult[]> {
   log('CRP small VGG (64x64x3), 8 conditions...');
   const small = smallVgg({ seed: 2 });
-  const smallMs = await eightConditions(small, 64, 10, false);
+  const smallMs = await eightConditions(small, 64, 30, false);
   small.dispose();
   log('CRP VGG16 (224x224x3), 8 conditions, recording every conv layer...');
   const big = vgg('vgg16', { seed: 1 });

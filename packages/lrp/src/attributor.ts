@@ -253,6 +253,8 @@ export class Attributor {
     const kept = new Set<tf.Tensor>([r0]);
     const recorded = new Map<string, tf.Tensor>();
     const stopped = new Map<string, tf.Tensor>();
+    // relevance that a transform masked (Pass rules hand the same tensor on, and the hint with it)
+    const masked = new Set<tf.Tensor>();
     const release = (t: tf.Tensor) => {
       if (!kept.has(t)) t.dispose();
     };
@@ -270,6 +272,7 @@ export class Attributor {
         if (replaced !== undefined && replaced !== r) {
           release(r);
           r = replaced;
+          masked.add(r);
         }
         if (stops.has(node.id)) {
           stopped.set(node.id, r);
@@ -280,7 +283,8 @@ export class Attributor {
         let ins: tf.Tensor[];
         try {
           const prepared = this.prepared(pass, node);
-          ins = tf.tidy(() => prepared.backward(current));
+          const hint = masked.has(current) ? { channelSparse: true } : undefined;
+          ins = tf.tidy(() => prepared.backward(current, hint));
         } catch (err) {
           if (err instanceof CrpError) throw err;
           const why = err instanceof Error ? err.message : String(err);

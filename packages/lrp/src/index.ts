@@ -59,6 +59,6 @@ export {
   zPlus,
 } from './rules/lrp-rules.js';
 export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
-export type { CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
+export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
 export { stabilize } from './rules/stabilizer.js';
 export { gradient, norm, pass } from './rules/structural.js';

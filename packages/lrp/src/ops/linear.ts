@@ -19,6 +19,8 @@ export interface LinearMap {
   backWeight(weight: tf.Tensor | null): tf.Tensor | null;
   /** back(W, g) for a batch of output gradients g, with `backWeight(W)`. */
   transpose(g: tf.Tensor, backWeight: tf.Tensor | null): tf.Tensor;
+  /** The same as `transpose` when g is zero outside the output `channels`, computed on those alone. */
+  transposeChannels?(g: tf.Tensor, backWeight: tf.Tensor | null, channels: tf.Tensor1D): tf.Tensor;
 }
 
 function addBias(y: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
@@ -39,7 +41,7 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const padLeft = kw - 1 - pl;
   const padBottom = h + kh - 1 - ((ho - 1) * sh + 1) - padTop;
   const padRight = w + kw - 1 - ((wo - 1) * sw + 1) - padLeft;
-  return {
+  const map: LinearMap = {
     forward(x, q) {
       const y = depthwise
         ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, p.padding)
@@ -78,6 +80,12 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
       });
     },
   };
+  if (!depthwise) {
+    // the flipped kernel is [kh, kw, out, in]: keep the rows of the used output channels
+    map.transposeChannels = (g, back, channels) =>
+      tf.tidy(() => map.transpose(tf.gather(g, channels, 3), tf.gather(back as tf.Tensor4D, channels, 2)));
+  }
+  return map;
 }
 
 function denseMap(): LinearMap {
@@ -99,6 +107,17 @@ function denseMap(): LinearMap {
       const [nout, nin] = wt.shape;
       const y = tf.matMul(flat(g, nout), wt);
       return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
+    },
+    transposeChannels(g, back, channels) {
+      return tf.tidy(() => {
+        const nout = (back as tf.Tensor2D).shape[0];
+        const nin = (back as tf.Tensor2D).shape[1];
+        const y = tf.matMul(
+          tf.gather(flat(g, nout), channels, 1),
+          tf.gather(back as tf.Tensor2D, channels, 0),
+        );
+        return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
+      });
     },
   };
 }

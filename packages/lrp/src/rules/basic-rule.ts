@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import { type LinearMap, linearMapOf } from '../ops/linear.js';
 import type { InputModifier, ParamModifier } from './modifiers.js';
-import type { CachedParams, PreparedRule, Rule, RuleContext } from './rule.js';
+import type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rule.js';
 
 /** One term of zennit's `input * gradient` pass: branch k's input modifier, parameter modifier and an
  * optional output modifier. */
@@ -40,6 +40,17 @@ export interface BasicRuleSpec {
 
 const ZERO = Symbol('zero input');
 
+/** The channels (last axis) of `r` that are not all zero, when they are at most half of them. */
+function nonzeroChannels(r: tf.Tensor): tf.Tensor1D | undefined {
+  const c = r.shape[r.rank - 1]!;
+  const axes = r.shape.slice(0, -1).map((_, i) => i);
+  const used = tf.tidy(() => tf.max(tf.abs(r), axes)).dataSync();
+  const list: number[] = [];
+  for (let i = 0; i < c; i++) if (used[i]! > 0) list.push(i);
+  // (no channel at all: the plain transpose gives the zeros)
+  return list.length > 0 && list.length * 2 <= c ? tf.tensor1d(list, 'int32') : undefined;
+}
+
 function modifyInput(mod: InputModifier, x: tf.Tensor, nonNegative: () => boolean): tf.Tensor | typeof ZERO {
   if (mod === 'identity') return x;
   if (mod === 'positive') return nonNegative() ? x : tf.relu(x);
@@ -60,9 +71,16 @@ class PreparedBasicRule implements PreparedRule {
     private readonly zeroLike: tf.Tensor,
   ) {}
 
-  backward(relevance: tf.Tensor): tf.Tensor[] {
+  backward(relevance: tf.Tensor, hint?: BackwardHint): tf.Tensor[] {
     const grads = this.spec.gradientMapper(relevance, this.outputs);
-    const back = (k: number) => this.map.transpose(grads[k]!, this.params[k]!.back);
+    // masked relevance (CRP) often lives on a few channels: the gradients share its zero channels, so the
+    // transposes can run on those channels alone
+    const channels =
+      hint?.channelSparse && this.map.transposeChannels ? nonzeroChannels(relevance) : undefined;
+    const back = (k: number) =>
+      channels === undefined
+        ? this.map.transpose(grads[k]!, this.params[k]!.back)
+        : this.map.transposeChannels!(grads[k]!, this.params[k]!.back, channels);
     const reducer = this.spec.reducer;
     if (typeof reducer === 'function') {
       const inputs = this.inputs.map((x) => (x === ZERO ? this.zeroLike : x));

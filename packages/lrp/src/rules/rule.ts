@@ -23,10 +23,17 @@ export interface RuleContext {
   params(key: string, modify: (p: LinearParams) => LinearParams): CachedParams;
 }
 
+/** What the engine knows about the relevance it hands to a rule. */
+export interface BackwardHint {
+  /** The relevance was masked on its way (a CRP condition): many of its channels may be all zero, so a
+   * rule may skip them. */
+  channelSparse?: boolean;
+}
+
 /** A rule prepared for one node of one forward pass: maps relevance at the node's output to relevance at
  * each of its inputs. `backward` runs inside the engine's `tf.tidy`; `dispose` frees what `prepare` kept. */
 export interface PreparedRule {
-  backward(relevance: tf.Tensor): tf.Tensor[];
+  backward(relevance: tf.Tensor, hint?: BackwardHint): tf.Tensor[];
   dispose(): void;
 }
 
