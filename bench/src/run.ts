@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,6 +44,18 @@ async function main(): Promise<void> {
   try {
     previous = JSON.parse(await readFile(resultsFile, 'utf8')) as BenchResult[];
   } catch {}
+  // benches of packages that keep their own runner (the RAG package) write packages/*/bench-results.json
+  for (const pkg of await readdir(join(here, '..', '..', 'packages'))) {
+    try {
+      const file = join(here, '..', '..', 'packages', pkg, 'bench-results.json');
+      previous = [
+        ...previous.filter((r) => !r.name.startsWith(`${pkg}.`)),
+        ...(JSON.parse(await readFile(file, 'utf8')) as BenchResult[]),
+      ];
+    } catch {}
+  }
+  // the peak memory of earlier runs of other suite selections says nothing about this one
+  previous = previous.filter((r) => !r.name.startsWith('bench.'));
   const names = new Set(fresh.map((r) => r.name));
   const merged = [...previous.filter((r) => !names.has(r.name)), ...fresh].sort((a, b) =>
     a.name.localeCompare(b.name),

@@ -29,7 +29,7 @@ const { values } = parseArgs({
     'skip-indexing': { type: 'boolean', default: false },
   },
 });
-const results: { name: string; value: number; unit: string }[] = [];
+const results: { name: string; value: number; unit: string; note?: string }[] = [];
 const embedding = new UseLiteEmbedding();
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'crp-rag-bench-'));
 const pct = (xs: number[], p: number) => {
@@ -55,11 +55,17 @@ try {
     const index = await RagIndex.open({ dir: path.join(tmp, 'corpus-index'), embedding });
     const r = await index.update(docs);
     results.push({
-      name: 'rag indexing speed (default USE-lite embedding, wasm)',
+      name: 'rag.index.pages_per_s',
+      note: 'indexing speed of the corpus, default USE-lite embedding (wasm)',
       value: r.pagesLoaded / r.seconds,
       unit: 'pages/s',
     });
-    results.push({ name: 'rag indexing speed (chunks)', value: r.chunkCount / r.seconds, unit: 'chunks/s' });
+    results.push({
+      name: 'rag.index.chunks_per_s',
+      value: r.chunkCount / r.seconds,
+      unit: 'chunks/s',
+      note: 'indexing speed in chunks',
+    });
     vocabularyText += ` ${index.chunks.map((c) => c.text).join(' ')}`;
   }
 
@@ -94,7 +100,8 @@ try {
   let t = performance.now();
   const engine = await RagEngine.open({ dir: synthDir, embedding });
   results.push({
-    name: `rag open ${n}-chunk index (load + BM25 build)`,
+    name: `rag.open_${n}_chunks.ms`,
+    note: 'open the index: load + BM25 build',
     value: performance.now() - t,
     unit: 'ms',
   });
@@ -107,12 +114,14 @@ try {
     search.push(performance.now() - t);
   }
   results.push({
-    name: `rag query latency p50 (${n} chunks, hybrid, no LLM)`,
+    name: `rag.query_${n}_chunks.p50_ms`,
+    note: 'hybrid retrieval, no LLM',
     value: pct(search, 50),
     unit: 'ms',
   });
   results.push({
-    name: `rag query latency p95 (${n} chunks, hybrid, no LLM)`,
+    name: `rag.query_${n}_chunks.p95_ms`,
+    note: 'hybrid retrieval, no LLM; target < 100 ms',
     value: pct(search, 95),
     unit: 'ms',
   });
@@ -123,7 +132,8 @@ try {
     ask.push(performance.now() - t);
   }
   results.push({
-    name: `rag ask latency p50 (${n} chunks, extractive answer + grounding)`,
+    name: `rag.ask_${n}_chunks.p50_ms`,
+    note: 'extractive answer + grounding',
     value: pct(ask, 50),
     unit: 'ms',
   });
