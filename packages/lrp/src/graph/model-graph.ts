@@ -75,26 +75,23 @@ export class ModelGraph {
 
   /** `id` and every node it depends on. */
   ancestorsOf(id: string): Set<string> {
-    const seen = new Set<string>();
-    const stack = [id];
-    while (stack.length > 0) {
-      const cur = stack.pop()!;
-      if (seen.has(cur)) continue;
-      seen.add(cur);
-      for (const i of this.node(cur).inputs) stack.push(i);
-    }
-    return seen;
+    return this.reach(id, (n) => this.node(n).inputs);
   }
 
   /** `id` and every node that depends on it. */
   descendantsOf(id: string): Set<string> {
+    return this.reach(id, (n) => this.consumersOf(n));
+  }
+
+  /** `id` and every node reachable from it through `next`. */
+  private reach(id: string, next: (id: string) => readonly string[]): Set<string> {
     const seen = new Set<string>();
     const stack = [id];
     while (stack.length > 0) {
       const cur = stack.pop()!;
       if (seen.has(cur)) continue;
       seen.add(cur);
-      for (const c of this.consumersOf(cur)) stack.push(c);
+      for (const n of next(cur)) stack.push(n);
     }
     return seen;
   }
