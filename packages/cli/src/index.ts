@@ -1,5 +1,11 @@
+export { type AtlasOutput, atlas } from './commands/atlas.js';
+export { type DecomposeOutput, decompose } from './commands/decompose.js';
 export { type ExplainedImage, explain } from './commands/explain.js';
 export { type LayerRow, layers } from './commands/layers.js';
+export { type PrunedExport, type PruneOutput, prune } from './commands/prune.js';
+export { type RefSample, type RefsOutput, refs } from './commands/refs.js';
+export { type ReportOutput, report } from './commands/report.js';
+export { type TrainSummary, train } from './commands/train.js';
 export { type LoadModelOptions, loadModel } from './load-model.js';
 export { main } from './main.js';
 export { ProgressBar } from './progress.js';

@@ -1,7 +1,13 @@
 import { selectBackend } from '@crp/backend';
 import { CrpError } from '@crp/lrp';
+import { atlas, atlasUsage } from './commands/atlas.js';
+import { decompose, decomposeUsage } from './commands/decompose.js';
 import { explain, explainUsage } from './commands/explain.js';
 import { layers, layersUsage } from './commands/layers.js';
+import { prune, pruneUsage } from './commands/prune.js';
+import { refs, refsUsage } from './commands/refs.js';
+import { report, reportUsage } from './commands/report.js';
+import { train, trainUsage } from './commands/train.js';
 import { UsageError } from './usage-error.js';
 
 interface Command {
@@ -10,8 +16,14 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  train: { usage: trainUsage, run: train },
   explain: { usage: explainUsage, run: explain },
   layers: { usage: layersUsage, run: layers },
+  atlas: { usage: atlasUsage, run: atlas },
+  decompose: { usage: decomposeUsage, run: decompose },
+  refs: { usage: refsUsage, run: refs },
+  prune: { usage: pruneUsage, run: prune },
+  report: { usage: reportUsage, run: report },
 };
 
 const usage = `crp <command> [options]

@@ -27,3 +27,18 @@ export class ProgressBar {
     }
   }
 }
+
+/**
+ * An `onProgress` callback for the libraries' `{ done, total }` reports: the bar is made at the first report,
+ * when the total is known.
+ */
+export function progressCallback(
+  label: string,
+  quiet: boolean,
+): (p: { done: number; total?: number | undefined }) => void {
+  let bar: ProgressBar | undefined;
+  return (p) => {
+    bar ??= new ProgressBar(label, p.total ?? 0, process.stderr, quiet);
+    bar.update(p.done);
+  };
+}

@@ -7,29 +7,12 @@ import { fileSystem } from '@crp/models';
 import { createRaster, readPng, writePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crp } from './run.js';
 
 let dir: string;
 let modelDir: string;
 const images: string[] = [];
-
-/** Runs the CLI in-process and captures what it prints. */
-async function crp(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi
-    .spyOn(console, 'error')
-    .mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main([...argv, '--threads', '1']);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crp-cli-'));

@@ -1,0 +1,97 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type ConceptAtlas,
+  conceptAtlas,
+  fromTensors,
+  type Region,
+  type RegionAtlas,
+  regionAtlas,
+} from '@crp/attribution';
+import { disposeDataset } from '@crp/models';
+import { intArg, listArg, numberListArg, required } from '../args.js';
+import { labelsOf } from '../data.js';
+import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
+import { progressCallback } from '../progress.js';
+import { UsageError } from '../usage-error.js';
+
+export const atlasUsage = `crp atlas --model M --data DIR|mnist --class C [--region center:SIZE] [options]
+
+The concept atlas of a class (@crp/attribution conceptAtlas): per layer, the concepts (channels) that the
+samples of the class rely on, ranked by votes; with --region, the atlas of that input region (regionAtlas).
+
+${modelDataHelp}
+  --class C           class index (required)
+  --region SPEC       center:SIZE (a centred SIZExSIZE square) or box:X,Y,W,H
+  --layers a,b        layers (default: every conv and dense layer below the output)
+  --top-k N           concepts each sample votes for (default 5)
+  --out FILE          the atlas as JSON (default out/atlas.json)`;
+
+/** `center:SIZE` or `box:X,Y,W,H` as a region of @crp/attribution. */
+export function parseRegion(value: string): Region {
+  const [kind, rest = ''] = value.split(':');
+  if (kind === 'center') {
+    const size = Number(rest);
+    if (Number.isInteger(size) && size >= 1) return { centerSquare: size };
+  } else if (kind === 'box') {
+    const n = numberListArg('region', rest, true)!;
+    if (n.length === 4) return { boxes: [{ x: n[0]!, y: n[1]!, width: n[2]!, height: n[3]! }] };
+  }
+  throw new UsageError(`--region must be center:SIZE or box:X,Y,W,H, got '${value}'`);
+}
+
+export interface AtlasOutput {
+  file: string;
+  atlas: ConceptAtlas | RegionAtlas;
+}
+
+export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...modelDataOptions,
+      class: { type: 'string' },
+      region: { type: 'string' },
+      layers: { type: 'string' },
+      'top-k': { type: 'string', default: '5' },
+      out: { type: 'string', default: join('out', 'atlas.json') },
+    },
+  });
+  const modelPath = required('model', values.model);
+  const dataSpec = required('data', values.data);
+  const classId = required('class', intArg('class', values.class));
+  const region = values.region === undefined ? undefined : parseRegion(values.region);
+  const layers = listArg(values.layers);
+  const topK = intArg('top-k', values['top-k'], 1)!;
+  const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+    composite: values.composite!,
+    samples: intArg('samples', values.samples, 1),
+    seed: intArg('seed', values.seed),
+  });
+  try {
+    const source = fromTensors(data.xs, labelsOf(data));
+    const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
+    const common = { classId, topK, onProgress, ...(layers === undefined ? {} : { layers }) };
+    const result =
+      region === undefined
+        ? await conceptAtlas(crp, source, common)
+        : await regionAtlas(crp, source, { ...common, region });
+    await mkdir(dirname(values.out!), { recursive: true });
+    await writeFile(values.out!, `${JSON.stringify(result, null, 2)}\n`);
+    if (!json) {
+      console.log(
+        `concept atlas of class ${classId}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
+      );
+      for (const layer of result.layerOrder) {
+        const top = result.layers[layer]!.ranking.slice(0, topK);
+        console.log(`  ${layer}: ${top.map((e) => `${e.concept} (${e.votes} votes)`).join(', ')}`);
+      }
+    }
+    return { file: values.out!, atlas: result };
+  } finally {
+    crp.dispose();
+    model.dispose();
+    disposeDataset(data);
+  }
+}

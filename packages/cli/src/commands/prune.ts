@@ -1,0 +1,195 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compositeByName } from '@crp/lrp';
+import { disposeDataset } from '@crp/models';
+import {
+  CRITERIA,
+  type CriterionName,
+  compareCost,
+  evaluate,
+  exportPruned,
+  type PruningCurvesResult,
+  pruningCurves,
+  type ReferenceData,
+  saveModel,
+  scoreChannels,
+  selectLowest,
+  writeCurves,
+} from '@crp/pruning';
+import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
+import { labelsOf, loadData } from '../data.js';
+import { loadModel } from '../load-model.js';
+import { ProgressBar } from '../progress.js';
+import { UsageError } from '../usage-error.js';
+
+export const pruneUsage = `crp prune --model M --data DIR|mnist --criteria relevance,weight,random [options]
+
+Pruning curves (@crp/pruning pruningCurves): accuracy on held-out images against the fraction of channels
+pruned, per criterion, written as curves.json / .md / .svg; with --export, the model with the lowest-scoring
+fraction of channels removed physically (exportPruned) and saved.
+
+  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.safetensors)
+  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class
+  --samples N         reference images the criteria score on (mnist: count, default 200; folder: per class)
+  --test N            held-out images for accuracy (mnist: count, default 200; folder: count or share, default 0.5)
+  --seed N            seed of the data split and the random criterion (default 0)
+  --criteria a,b      ${CRITERIA.join(', ')}
+  --fractions x,y     fractions to prune (default 0,0.1,...,0.9)
+  --scope S           layer (default: the fraction of every layer) or global
+  --layers a,b        layers to prune (default: every conv/dense layer but the output)
+  --composite NAME    LRP composite of the relevance criterion (default epsilon_plus_flat)
+  --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
+  --export DIR        save the pruned model there (with --fraction and --criterion)
+  --fraction X        fraction to prune for --export (default 0.3)
+  --criterion NAME    criterion for --export (default relevance)`;
+
+export interface PrunedExport {
+  dir: string;
+  criterion: string;
+  fraction: number;
+  pruned: number;
+  accuracy: number;
+  baseline: number;
+  params: { before: number; after: number };
+  flops: { before: number; after: number };
+  totalBytes: number;
+}
+
+export interface PruneOutput {
+  files: string[];
+  curves?: PruningCurvesResult;
+  export?: PrunedExport;
+}
+
+function criterionName(name: string): CriterionName {
+  if (!(CRITERIA as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown criterion '${name}'; valid: ${CRITERIA.join(', ')}`);
+  }
+  return name as CriterionName;
+}
+
+export async function prune(argv: string[], json: boolean): Promise<PruneOutput> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      samples: { type: 'string' },
+      test: { type: 'string' },
+      seed: { type: 'string', default: '0' },
+      criteria: { type: 'string' },
+      fractions: { type: 'string' },
+      scope: { type: 'string', default: 'layer' },
+      layers: { type: 'string' },
+      composite: { type: 'string', default: 'epsilon_plus_flat' },
+      out: { type: 'string', default: join('out', 'prune') },
+      export: { type: 'string' },
+      fraction: { type: 'string', default: '0.3' },
+      criterion: { type: 'string', default: 'relevance' },
+    },
+  });
+  const modelPath = required('model', values.model);
+  const dataSpec = required('data', values.data);
+  const criteria = listArg(values.criteria)?.map(criterionName);
+  if ((criteria === undefined || criteria.length === 0) && values.export === undefined) {
+    throw new UsageError('give --criteria (pruning curves) and/or --export DIR (a pruned model)');
+  }
+  const fractions = numberListArg('fractions', values.fractions);
+  const scope = values.scope;
+  if (scope !== 'layer' && scope !== 'global')
+    throw new UsageError(`--scope must be layer or global, got '${scope}'`);
+  const layers = listArg(values.layers);
+  const seed = intArg('seed', values.seed)!;
+  const fraction = numberArg('fraction', values.fraction)!;
+  const exportCriterion = criterionName(values.criterion!);
+  const composite = compositeByName(values.composite!, { low: 0, high: 1 });
+  const mnistData = dataSpec === 'mnist';
+
+  const model = await loadModel(modelPath);
+  let data: Awaited<ReturnType<typeof loadData>> | undefined;
+  try {
+    data = await loadData(dataSpec, {
+      inputShape: model.inputs[0]!.shape.slice(1),
+      samples: intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined),
+      holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
+      seed,
+    });
+    if (data.holdOut === undefined)
+      throw new UsageError('--test must be above 0: accuracy needs held-out images');
+    const reference: ReferenceData = { x: data.data.xs, labels: labelsOf(data.data) };
+    const test: ReferenceData = { x: data.holdOut.xs, labels: labelsOf(data.holdOut) };
+    const output: PruneOutput = { files: [] };
+    const criterionOptions = { seed, attributor: { composite } };
+
+    if (criteria !== undefined && criteria.length > 0) {
+      const points = criteria.length * (fractions?.length ?? 10);
+      const progress = new ProgressBar('prune', points, process.stderr, json);
+      let done = 0;
+      const curves = await pruningCurves(model, {
+        criteria,
+        reference,
+        test,
+        scope,
+        criterionOptions,
+        ...(fractions === undefined ? {} : { fractions }),
+        ...(layers === undefined ? {} : { layers }),
+        onProgress: (p) => progress.update(++done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`),
+      });
+      await mkdir(values.out!, { recursive: true });
+      output.files.push(...(await writeCurves(curves, join(values.out!, 'curves'))));
+      output.curves = curves;
+      if (!json) {
+        console.log(
+          `baseline accuracy ${curves.baseline.toFixed(4)} on ${test.labels.length} images (chance ${curves.chance.toFixed(3)})`,
+        );
+        for (const c of curves.curves) {
+          console.log(
+            `  ${c.criterion.padEnd(10)} ${c.points.map((p) => `${p.fraction.toFixed(2)}:${p.accuracy.toFixed(3)}`).join('  ')}`,
+          );
+        }
+        console.log(`-> ${output.files.join(', ')}`);
+      }
+    }
+
+    if (values.export !== undefined) {
+      const scores = scoreChannels(model, exportCriterion, {
+        ...criterionOptions,
+        data: reference,
+        ...(layers === undefined ? {} : { layers }),
+      });
+      const mask = selectLowest(scores, fraction, { scope });
+      const small = await exportPruned(model, mask);
+      try {
+        const saved = await saveModel(small, values.export);
+        await writeFile(join(values.export, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
+        const cost = compareCost(model, mask);
+        output.export = {
+          dir: values.export,
+          criterion: exportCriterion,
+          fraction,
+          pruned: mask.size,
+          accuracy: evaluate(small, test).accuracy,
+          baseline: output.curves?.baseline ?? evaluate(model, test).accuracy,
+          params: { before: cost.before.params, after: cost.after.params },
+          flops: { before: cost.before.flops, after: cost.after.flops },
+          totalBytes: saved.totalBytes,
+        };
+        output.files.push(join(values.export, 'model.json'), join(values.export, 'mask.json'));
+      } finally {
+        small.dispose();
+      }
+      if (!json) {
+        const e = output.export;
+        console.log(
+          `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir}`,
+        );
+      }
+    }
+    return output;
+  } finally {
+    model.dispose();
+    disposeDataset(data?.data);
+    disposeDataset(data?.holdOut);
+  }
+}

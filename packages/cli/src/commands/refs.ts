@@ -1,0 +1,123 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  fromTensors,
+  maximization,
+  type PixelBox,
+  referenceImages,
+  writeReferenceGrid,
+} from '@crp/attribution';
+import { disposeDataset } from '@crp/models';
+import { intArg, numberListArg, required } from '../args.js';
+import { labelsOf } from '../data.js';
+import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
+import { progressCallback } from '../progress.js';
+import { UsageError } from '../usage-error.js';
+
+export const refsUsage = `crp refs --model M --data DIR|mnist --layer L --out DIR [options]
+
+Reference images of the channels of a layer (@crp/attribution maximization + referenceImages): for the top
+samples of each channel, the receptive-field crop of the input and of its conditional heatmap, as a PNG grid.
+
+${modelDataHelp}
+  --layer L           layer (see crp layers)
+  --channels 1,2      channels to show (default: every channel of the layer)
+  --top-k N           top samples per channel (default 6)
+  --kind K            relevance (default) or activation maximisation
+  --out DIR           where <layer>.png and refs-<layer>.json go (default out/refs)`;
+
+export interface RefSample {
+  sample: number;
+  label: number;
+  score: number;
+  box: PixelBox;
+  heatmapShareInBox: number;
+}
+
+export interface RefsOutput {
+  layer: string;
+  kind: 'relevance' | 'activation';
+  grid: string;
+  file: string;
+  channels: Record<number, RefSample[]>;
+}
+
+export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...modelDataOptions,
+      layer: { type: 'string' },
+      channels: { type: 'string' },
+      'top-k': { type: 'string', default: '6' },
+      kind: { type: 'string', default: 'relevance' },
+      out: { type: 'string', default: join('out', 'refs') },
+    },
+  });
+  const modelPath = required('model', values.model);
+  const dataSpec = required('data', values.data);
+  const layer = required('layer', values.layer);
+  const channels = numberListArg('channels', values.channels, true);
+  const topK = intArg('top-k', values['top-k'], 1)!;
+  const kind = values.kind;
+  if (kind !== 'relevance' && kind !== 'activation') {
+    throw new UsageError(`--kind must be relevance or activation, got '${kind}'`);
+  }
+  const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+    composite: values.composite!,
+    samples: intArg('samples', values.samples, 1),
+    seed: intArg('seed', values.seed),
+  });
+  try {
+    const source = fromTensors(data.xs, labelsOf(data));
+    const onProgress = progressCallback('maximization', json);
+    const total = data.xs.shape[0];
+    const max = await maximization(crp, source, {
+      layers: [layer],
+      topK,
+      onProgress: ({ done }) => onProgress({ done, total }),
+    });
+    const images = await referenceImages(crp, source, max, {
+      layer,
+      topK,
+      kind,
+      ...(channels === undefined ? {} : { channels }),
+    });
+    const out = values.out!;
+    await mkdir(out, { recursive: true });
+    const safe = layer.replace(/[^\w.-]+/g, '_');
+    const grid = join(out, `${safe}.png`);
+    await writeReferenceGrid(grid, images);
+    const result: RefsOutput = {
+      layer: images.layer,
+      kind: images.kind,
+      grid,
+      file: join(out, `refs-${safe}.json`),
+      channels: Object.fromEntries(
+        Object.entries(images.channels).map(([c, samples]) => [
+          c,
+          samples.map((s) => ({
+            sample: s.sample,
+            label: s.label,
+            score: s.score,
+            box: s.box,
+            heatmapShareInBox: s.heatmapShareInBox,
+          })),
+        ]),
+      ),
+    };
+    await writeFile(result.file, `${JSON.stringify(result, null, 2)}\n`);
+    if (!json) {
+      console.log(`reference images of ${layer} (${kind}) -> ${grid}`);
+      for (const [c, samples] of Object.entries(result.channels)) {
+        console.log(`  channel ${c}: samples ${samples.map((s) => s.sample).join(', ')}`);
+      }
+    }
+    return result;
+  } finally {
+    crp.dispose();
+    model.dispose();
+    disposeDataset(data);
+  }
+}

@@ -1,0 +1,195 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type AttributionGraph, type ConceptAtlas, toSvg } from '@crp/attribution';
+import { CrpError } from '@crp/lrp';
+import { curvesChart, type PruningCurvesResult } from '@crp/pruning';
+import { conceptTable, type ReportFigure, type ReportSection, readPng, writeReport } from '@crp/vis';
+import { required } from '../args.js';
+import type { RefsOutput } from './refs.js';
+import type { TrainSummary } from './train.js';
+
+export const reportUsage = `crp report --from DIR --out report.html
+
+Gathers what the other commands wrote into DIR (any depth) into one HTML page (@crp/vis writeReport), with a
+section only for what is there: training (train.json), concept atlases (atlas JSON), attribution graphs
+(decompose JSON), reference images (refs-*.json + PNG), pruning curves (curves.json) and heatmaps
+(*.heatmap.png / *.overlay.png of crp explain).
+
+  --from DIR          folder with the outputs (required)
+  --out FILE          the HTML file (default DIR/report.html)
+  --title TEXT        page title (default 'CRP report')`;
+
+export interface ReportOutput {
+  file: string;
+  sections: { title: string; source: string }[];
+}
+
+async function filesUnder(dir: string, depth = 4): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory() && depth > 0 && !e.name.startsWith('.'))
+      out.push(...(await filesUnder(path, depth - 1)));
+    else if (e.isFile()) out.push(path);
+  }
+  return out.sort();
+}
+
+const has = (v: unknown, ...keys: string[]): boolean =>
+  typeof v === 'object' && v !== null && keys.every((k) => k in v);
+
+/** Which command wrote a JSON document (by its fields). */
+function kindOf(doc: unknown): string | undefined {
+  if (has(doc, 'history', 'classes', 'arch')) return 'train';
+  if (has(doc, 'layerOrder', 'layers', 'classId')) return 'atlas';
+  if (has(doc, 'nodes', 'edges', 'root')) return 'graph';
+  if (has(doc, 'layer', 'kind', 'grid', 'channels')) return 'refs';
+  if (has(doc, 'curves', 'baseline', 'chance')) return 'curves';
+  return undefined;
+}
+
+/** A path written by a command: as written, or next to the JSON that names it. */
+function locate(path: string, jsonFile: string): string | undefined {
+  if (existsSync(path)) return path;
+  const near = join(dirname(jsonFile), basename(path));
+  return existsSync(near) ? near : undefined;
+}
+
+export async function report(argv: string[], json: boolean): Promise<ReportOutput> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      from: { type: 'string' },
+      out: { type: 'string' },
+      title: { type: 'string', default: 'CRP report' },
+    },
+  });
+  const from = required('from', values.from);
+  if (!existsSync(from)) throw new CrpError('invalid-argument', `--from: no such folder '${from}'`);
+  const out = values.out ?? join(from, 'report.html');
+  const files = await filesUnder(from);
+  const sections: ReportSection[] = [];
+  const listed: ReportOutput['sections'] = [];
+  const found: { rank: number; section: ReportSection; source: string }[] = [];
+  let rank = 0;
+  const add = (section: ReportSection, source: string) => {
+    found.push({ rank, section, source: relative(from, source) });
+  };
+
+  for (const file of files.filter((f) => f.endsWith('.json') && !f.endsWith('model.json'))) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      continue;
+    }
+    const name = relative(from, file);
+    const kind = kindOf(doc);
+    rank = ['train', 'atlas', 'graph', 'refs', 'curves'].indexOf(kind ?? '');
+    if (kind === 'train') {
+      const t = doc as TrainSummary;
+      add(
+        {
+          kind: 'text',
+          title: `Training (${name})`,
+          markdown: `${t.arch} on ${t.trainImages} images, input ${t.inputShape.join('x')}, ${t.epochs} epochs; final loss ${t.history.at(-1)?.loss.toFixed(4) ?? '-'}.${t.validation === undefined ? '' : ` Validation accuracy **${t.validation.accuracy.toFixed(4)}** on ${t.validationImages} images.`}`,
+        },
+        file,
+      );
+      if (t.validation !== undefined) {
+        add(
+          {
+            kind: 'table',
+            title: `Confusion matrix (${name})`,
+            description: 'Rows: true class; columns: predicted class.',
+            columns: ['', ...t.classes.map((c) => ({ title: c, align: 'right' as const }))],
+            rows: t.validation.confusionMatrix.map((row, i) => [t.classes[i]!, ...row]),
+          },
+          file,
+        );
+      }
+    } else if (kind === 'atlas') {
+      const a = doc as ConceptAtlas & { evaluated?: unknown };
+      const rows = a.layerOrder.flatMap((layer) =>
+        a.layers[layer]!.ranking.slice(0, a.topK).map((e) => ({
+          layer,
+          concept: e.concept,
+          relevance: e.meanRelevance,
+          label: `${e.votes} votes (${(e.shareOfSamples * 100).toFixed(0)}% of samples)`,
+        })),
+      );
+      add(
+        conceptTable(rows, {
+          title: `${a.evaluated === undefined ? 'Concept atlas' : 'Region concept atlas'}, class ${a.classId} (${name})`,
+          description: `Top ${a.topK} concepts per layer over ${a.samples} samples, by votes; the bar is the mean relevance.`,
+        }),
+        file,
+      );
+    } else if (kind === 'graph') {
+      const g = doc as AttributionGraph;
+      const root = g.nodes.find((n) => n.id === g.root);
+      add(
+        {
+          kind: 'plot',
+          title: `Attribution graph of ${root === undefined ? g.root : `${root.layer}:${root.concept}`}, class ${g.classId} (${name})`,
+          plot: { svg: toSvg(g) },
+        },
+        file,
+      );
+    } else if (kind === 'refs') {
+      const r = doc as RefsOutput;
+      const grid = locate(r.grid, file);
+      if (grid === undefined) continue;
+      add(
+        {
+          kind: 'images',
+          title: `Reference images of ${r.layer} (${name})`,
+          description: `${r.kind} maximisation; rows: channels ${Object.keys(r.channels).join(', ')}.`,
+          items: [{ image: await readPng(grid), caption: basename(grid) }],
+          columns: 1,
+        },
+        file,
+      );
+    } else if (kind === 'curves') {
+      const c = doc as PruningCurvesResult;
+      add(
+        {
+          kind: 'plot',
+          title: `Pruning curves (${name})`,
+          description: `Baseline accuracy ${c.baseline.toFixed(4)}, chance ${c.chance.toFixed(3)}; ${c.scope} ranking over ${c.layers.join(', ')}.`,
+          plot: curvesChart(c),
+        },
+        file,
+      );
+    }
+  }
+
+  const heatmaps = files.filter((f) => /\.(heatmap|overlay)\.png$/.test(f));
+  if (heatmaps.length > 0) {
+    const items: ReportFigure[] = [];
+    for (const f of heatmaps) items.push({ image: await readPng(f), caption: relative(from, f) });
+    rank = 0.5;
+    add({ kind: 'images', title: 'Heatmaps', items }, heatmaps[0]!);
+  }
+  // training, heatmaps, atlases, graphs, reference images, pruning
+  found.sort((a, b) => a.rank - b.rank);
+  for (const f of found) {
+    sections.push(f.section);
+    listed.push({ title: f.section.title ?? '', source: f.source });
+  }
+  if (sections.length === 0) {
+    throw new CrpError(
+      'invalid-argument',
+      `nothing to report in '${from}': run train, explain, atlas, decompose, refs or prune with their output inside it first`,
+    );
+  }
+  await writeReport(out, {
+    title: values.title!,
+    meta: { source: from, sections: sections.length },
+    sections,
+  });
+  if (!json) console.log(`report with ${sections.length} sections -> ${out}`);
+  return { file: out, sections: listed };
+}
