@@ -9,8 +9,12 @@ export class ProgressBar {
     private readonly quiet = false,
   ) {}
 
+  private finished = false;
+
   update(done: number, note = ''): void {
-    if (this.quiet) return;
+    // the final state is drawn once, however often it is reported (e.g. last batch, then end of epoch)
+    if (this.quiet || this.finished) return;
+    if (done >= this.total) this.finished = true;
     const elapsed = (performance.now() - this.started) / 1000;
     const eta = done > 0 ? (elapsed / done) * (this.total - done) : Number.NaN;
     const share = this.total > 0 ? done / this.total : 1;
