@@ -86,3 +86,24 @@ describe('the comparison is not vacuous', () => {
     expect(summary.failed).toBe(2);
   });
 });
+
+describe('reading the reference composite names', () => {
+  it('takes the numeric keyword arguments of the Python call', async () => {
+    const { numericKwargs, builtInComposite } = await import('../src/kinds/lrp.js');
+    expect(
+      numericKwargs('EpsilonGammaBox(low=-3.0, high=3.0, canonizers=[SequentialMergeBatchNorm()])'),
+    ).toEqual({
+      low: -3,
+      high: 3,
+    });
+    expect(numericKwargs('EpsilonPlus(epsilon=1e-06, stabilizer=0.25)')).toEqual({
+      epsilon: 1e-6,
+      stabilizer: 0.25,
+    });
+    expect(builtInComposite('EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])')?.name).toBe(
+      'EpsilonPlusFlat',
+    );
+    expect(builtInComposite("plain_composite('zbox', canonizers=None)")).toBeUndefined();
+    expect(() => builtInComposite('EpsilonGammaBox()')).toThrow(/low\/high/);
+  });
+});

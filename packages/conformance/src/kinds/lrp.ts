@@ -54,22 +54,40 @@ export function ruleFromEntry(entry: RuleEntry): lrp.Rule {
   }
 }
 
-/** The built-in composite a reference case names, or undefined for plain-rule cases. */
+/** Keyword arguments of a Python call such as `EpsilonGammaBox(low=-3.0, high=3.0, canonizers=[...])`:
+ * the numeric ones. */
+export function numericKwargs(python: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of python.matchAll(/(\w+)\s*=\s*(-?[\d.]+(?:e-?\d+)?)/g)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+/** The built-in composite a reference case names (with its numeric arguments), or undefined for plain-rule
+ * cases. */
 export function builtInComposite(python: string): lrp.Composite | undefined {
   const name = python.split('(')[0]!.trim();
+  const k = numericKwargs(python);
+  const options: lrp.EpsilonOptions = {};
+  if (k.epsilon !== undefined) options.epsilon = k.epsilon;
+  if (k.stabilizer !== undefined) options.stabilizer = k.stabilizer;
   switch (name) {
     case 'EpsilonPlus':
-      return lrp.epsilonPlus();
+      return lrp.epsilonPlus(options);
     case 'EpsilonPlusFlat':
-      return lrp.epsilonPlusFlat();
+      return lrp.epsilonPlusFlat(options);
     case 'EpsilonAlpha2Beta1':
-      return lrp.epsilonAlpha2Beta1();
+      return lrp.epsilonAlpha2Beta1(options);
     case 'EpsilonAlpha2Beta1Flat':
-      return lrp.epsilonAlpha2Beta1Flat();
+      return lrp.epsilonAlpha2Beta1Flat(options);
     case 'EpsilonGammaBox': {
-      const low = Number(/low=([-\d.e]+)/.exec(python)?.[1]);
-      const high = Number(/high=([-\d.e]+)/.exec(python)?.[1]);
-      return lrp.epsilonGammaBox({ low, high });
+      if (k.low === undefined || k.high === undefined)
+        throw new Error(`EpsilonGammaBox without low/high: ${python}`);
+      return lrp.epsilonGammaBox({
+        ...options,
+        low: k.low,
+        high: k.high,
+        ...(k.gamma === undefined ? {} : { gamma: k.gamma }),
+      });
     }
     default:
       return undefined;
