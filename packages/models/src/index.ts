@@ -29,3 +29,4 @@ export {
 } from './train.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
+export { mulberry32, permutation } from './random.js';

@@ -9,6 +9,7 @@ import {
   listNames,
   type ModelGraph,
 } from '@crp/lrp';
+import { mulberry32 } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prunableLayers } from './layers.js';
@@ -314,17 +315,8 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   return finish('taylor', layers, sums, options.normalize ?? true);
 }
 
-/** mulberry32: a small seeded PRNG with values in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG with values in [0, 1) (the one of @crp/models). */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** Random scores from a seeded generator (the baseline of every pruning study). */
 export function randomScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
