@@ -11,6 +11,7 @@ export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './
 export { type ImageFolderOptions, imageFolder } from './image-folder.js';
 export { Lamb, type LambConfig } from './lamb.js';
 export { type MnistOptions, mnist, mnistSize } from './mnist.js';
+export { mulberry32, permutation } from './random.js';
 export {
   SAFETENSORS_DTYPES,
   type SafetensorsDtype,
@@ -29,4 +30,3 @@ export {
 } from './train.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
-export { mulberry32, permutation } from './random.js';
