@@ -10,6 +10,8 @@ export function packageTestConfig(overrides: { testTimeout?: number } = {}): Vit
     test: {
       include: ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 120_000,
+      // set-up hooks train small models or build fixtures: on 2 busy cores they can take far over vitest's 10 s
+      hookTimeout: 120_000,
       pool: 'forks',
       maxWorkers: 2,
       reporters: ['default', 'json'],

@@ -1,14 +1,12 @@
 /** Shared setup of the @crp/attribution suite: wasm backend, a seeded PRNG and tiny seeded models. */
 import '@tensorflow/tfjs-backend-wasm';
 import { CrpError } from '@crp/lrp';
-import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, expect } from 'vitest';
+import { useBackend } from '@crp/testing';
+import type * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 
 export function useWasm(): void {
-  beforeAll(async () => {
-    if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
-    await tf.ready();
-  });
+  useBackend('wasm');
 }
 
 export { mulberry32, seedWeights, tinyImages, tinyModel, uniform } from './fixtures/models.js';

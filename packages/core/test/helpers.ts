@@ -4,34 +4,17 @@
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { type Attributor, CrpError } from '@crp/lrp';
+import { mulberry32, seedWeights, uniform, useBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import type { CondAttributionResult } from '../src/index.js';
+
+export { mulberry32, uniform } from '@crp/testing';
 
 /** Selects the wasm backend for the test file. */
 export function useWasm(): void {
-  beforeAll(async () => {
-    if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
-    await tf.ready();
-    if (tf.getBackend() !== 'wasm') throw new Error(`backend is ${tf.getBackend()}, wanted wasm`);
-  });
-}
-
-/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[] {
-  return Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * rng()));
+  useBackend('wasm');
 }
 
 export const H = 6;
@@ -64,17 +47,8 @@ export function buildModel(seed = 7): tfl.LayersModel {
     .apply(x) as tfl.SymbolicTensor;
   const out = tfl.layers.dense({ units: CLASSES, name: 'dense2' }).apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: out });
-  const rng = mulberry32(seed);
-  for (const layer of model.layers) {
-    const ws = layer.getWeights();
-    if (ws.length === 0) continue;
-    // kernels in [-0.6, 0.6], biases in [-0.1, 0.3] so that most ReLUs are alive
-    const made = ws.map((w, i) =>
-      tf.tensor(i === 0 ? uniform(rng, w.size, -0.6, 0.6) : uniform(rng, w.size, -0.1, 0.3), w.shape),
-    );
-    layer.setWeights(made);
-    for (const t of made) t.dispose();
-  }
+  // kernels in [-0.6, 0.6], biases in [-0.1, 0.3] so that most ReLUs are alive
+  seedWeights(model, seed, [-0.6, 0.6], [-0.1, 0.3]);
   return model;
 }
 

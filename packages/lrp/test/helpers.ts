@@ -6,40 +6,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { mulberry32, uniform as sharedUniform } from '@crp/testing';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import { type AttributorOptions, attribute, type Composite } from '../src/index.js';
 
-/** Selects the backend for the test file (wasm, the toolkit's Node default, unless a file asks for cpu). */
-export function useBackend(name: 'wasm' | 'cpu' = 'wasm'): void {
-  beforeAll(async () => {
-    await switchBackend(name);
-  });
-}
-
-export async function switchBackend(name: 'wasm' | 'cpu'): Promise<void> {
-  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
-  await tf.ready();
-  if (tf.getBackend() !== name) throw new Error(`backend is ${tf.getBackend()}, wanted ${name}`);
-}
-
-/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, switchBackend, useBackend } from '@crp/testing';
 
 /** n uniform values in [lo, hi), rounded to float32 (so a tensor made from them holds exactly these). */
 export function uniform(rng: () => number, n: number, lo = -1, hi = 1): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.fround(lo + (hi - lo) * rng());
-  return out;
+  return Float64Array.from(sharedUniform(rng, n, lo, hi));
 }
 
 /** n values on a grid of `step` in [-max, max] (exactly representable in float32, so sums are exact). */

@@ -5,33 +5,12 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { CrpError, forwardNode, graphFromLayersModel } from '@crp/lrp';
+import { mulberry32, seedWeights, uniform } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, expect } from 'vitest';
+import { expect } from 'vitest';
 
-/** Selects a backend for the test file. */
-export function useBackend(name: 'cpu' | 'wasm'): void {
-  beforeAll(async () => {
-    if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
-    await tf.ready();
-  });
-}
-
-/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[] {
-  return Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * rng()));
-}
+export { mulberry32, uniform, useBackend } from '@crp/testing';
 
 /**
  * image [6, 6, 3] -> conv1 (3->4, 3x3 same) -> bn1 -> relu1 -> conv2 (4->6, 3x3 same, relu) -> pool (2x2)
@@ -50,27 +29,19 @@ export function tinyModel(seed = 7): tfl.LayersModel {
   x = tfl.layers.dense({ units: 5, activation: 'relu', name: 'dense1' }).apply(x);
   const out = tfl.layers.dense({ units: 3, name: 'dense2' }).apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: out });
-  const rng = mulberry32(seed);
-  for (const layer of model.layers) {
-    const ws = layer.getWeights();
-    if (ws.length === 0) continue;
-    const isBn = layer.getClassName() === 'BatchNormalization';
-    const made = ws.map((w, i) => {
-      if (isBn) {
-        // gamma, beta, mean, variance (> 0)
-        const [lo, hi] = [
-          [0.5, 1.5],
-          [-0.2, 0.2],
-          [-0.3, 0.3],
-          [0.5, 2],
-        ][i]!;
-        return tf.tensor(uniform(rng, w.size, lo, hi), w.shape);
-      }
-      return tf.tensor(i === 0 ? uniform(rng, w.size, -0.6, 0.6) : uniform(rng, w.size, -0.1, 0.3), w.shape);
-    });
-    layer.setWeights(made);
-    for (const t of made) t.dispose();
-  }
+  // batch norm: gamma, beta, mean, variance (> 0)
+  seedWeights(
+    model,
+    seed,
+    [-0.6, 0.6],
+    [-0.1, 0.3],
+    [
+      [0.5, 1.5],
+      [-0.2, 0.2],
+      [-0.3, 0.3],
+      [0.5, 2],
+    ],
+  );
   return model;
 }
 

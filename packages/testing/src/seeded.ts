@@ -1,0 +1,49 @@
+/**
+ * Seeded values and weights shared by the test suites. No vitest import: job workers and child processes of the
+ * @crp/attribution tests load this through `@crp/testing/seeded`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n uniform values in [lo, hi), rounded to float32 (so a tensor made from them holds exactly these). */
+export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[] {
+  return Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * rng()));
+}
+
+/**
+ * Sets every weight of a model from a seeded PRNG, layer by layer in getWeights order: the first weight of a
+ * layer (the kernel) uniform in `kernel`, the others (bias) in `bias`. With `batchNorm`, the i-th weight of a
+ * BatchNormalization layer (gamma, beta, moving mean, moving variance) is uniform in `batchNorm[i]`.
+ */
+export function seedWeights(
+  model: tfl.LayersModel,
+  seed: number,
+  kernel: readonly number[] = [-0.6, 0.6],
+  bias: readonly number[] = [-0.1, 0.3],
+  batchNorm?: readonly (readonly [number, number])[],
+): void {
+  const rng = mulberry32(seed);
+  for (const layer of model.layers) {
+    const ws = layer.getWeights();
+    if (ws.length === 0) continue;
+    const isBn = batchNorm !== undefined && layer.getClassName() === 'BatchNormalization';
+    const made = ws.map((w, i) => {
+      const [lo, hi] = isBn ? batchNorm[i]! : i === 0 ? kernel : bias;
+      return tf.tensor(uniform(rng, w.size, lo, hi), w.shape);
+    });
+    layer.setWeights(made);
+    for (const t of made) t.dispose();
+  }
+}
