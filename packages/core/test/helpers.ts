@@ -3,7 +3,7 @@
  * independent hand computations built directly on `Attributor.forward/backward` of @crp/lrp.
  */
 import '@tensorflow/tfjs-backend-wasm';
-import { type Attributor, CrpError } from '@crp/lrp';
+import type { Attributor } from '@crp/lrp';
 import { mulberry32, seedWeights, uniform, useBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -213,22 +213,7 @@ export function logitsOf(model: tfl.LayersModel, x: tf.Tensor): Float64Array {
   return v;
 }
 
-/** Runs `fn`, checks that it throws a CrpError with `code` and a message matching every pattern. */
-export function expectCrpError(fn: () => unknown, code: string, ...patterns: (string | RegExp)[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a CrpError').toBeInstanceOf(CrpError);
-  const err = caught as CrpError;
-  expect(err.code).toBe(code);
-  for (const p of patterns) {
-    if (typeof p === 'string') expect(err.message).toContain(p);
-    else expect(err.message).toMatch(p);
-  }
-}
+export { expectCrpError } from '@crp/testing';
 
 /** Heatmap rows of a result as values, one entry per row. */
 export function heatmapRows(result: CondAttributionResult): Float64Array[] {

@@ -4,7 +4,7 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { CrpError, forwardNode, graphFromLayersModel } from '@crp/lrp';
+import { forwardNode, graphFromLayersModel } from '@crp/lrp';
 import { mulberry32, seedWeights, uniform } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -129,24 +129,4 @@ export function expectClose(
   }
 }
 
-/** Runs `fn` (sync or async) and checks it throws a CrpError with `code` whose message matches every pattern. */
-export async function expectCrpError(
-  fn: () => unknown,
-  code: string,
-  ...patterns: (string | RegExp)[]
-): Promise<CrpError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a CrpError').toBeInstanceOf(CrpError);
-  const err = caught as CrpError;
-  expect(err.code, err.message).toBe(code);
-  for (const p of patterns) {
-    if (typeof p === 'string') expect(err.message).toContain(p);
-    else expect(err.message).toMatch(p);
-  }
-  return err;
-}
+export { expectCrpErrorAsync as expectCrpError } from '@crp/testing';

@@ -1,0 +1,40 @@
+/** Assertions on the toolkit's typed errors. */
+import { CrpError } from '@crp/lrp';
+import { expect } from 'vitest';
+
+function checkCrpError(caught: unknown, code: string, patterns: readonly (string | RegExp)[]): CrpError {
+  expect(caught, 'expected a CrpError').toBeInstanceOf(CrpError);
+  const err = caught as CrpError;
+  expect(err.code, err.message).toBe(code);
+  for (const p of patterns) {
+    if (typeof p === 'string') expect(err.message).toContain(p);
+    else expect(err.message).toMatch(p);
+  }
+  return err;
+}
+
+/** Runs `fn` and checks it throws a CrpError with `code` whose message matches every pattern. */
+export function expectCrpError(fn: () => unknown, code: string, ...patterns: (string | RegExp)[]): CrpError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  return checkCrpError(caught, code, patterns);
+}
+
+/** The same for a function that may return a promise: awaits it before checking. */
+export async function expectCrpErrorAsync(
+  fn: () => unknown,
+  code: string,
+  ...patterns: (string | RegExp)[]
+): Promise<CrpError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  return checkCrpError(caught, code, patterns);
+}
