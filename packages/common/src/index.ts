@@ -1,0 +1,17 @@
+export {
+  CRP_ERROR_CODES,
+  CrpError,
+  type CrpErrorCode,
+  type CrpErrorOptions,
+  describeError,
+  isCrpError,
+  listNames,
+} from './errors.js';
+export { escapeHtml, escapeXml } from './escape.js';
+export {
+  type Progress,
+  type ProgressCallback,
+  type ProgressTrackerOptions,
+  progressTracker,
+} from './progress.js';
+export { mulberry32, permutation } from './random.js';

@@ -1,0 +1,5 @@
+/**
+ * The Node-only part of `@crp/common` (`import ... from '@crp/common/node'`): file writes that never leave a
+ * half-written file. Browser bundles import the root entry point only.
+ */
+export { type WriteFileAtomicOptions, writeFileAtomic, writeJsonAtomic } from './atomic-write.js';
