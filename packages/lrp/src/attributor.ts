@@ -10,7 +10,7 @@ import type { GraphNode } from './graph/types.js';
 import { type LinearParams, linearMapOf, linearParamsOf } from './ops/linear.js';
 import { tidyKeep } from './ops/tidy.js';
 import type { CachedParams, Rule, RuleContext } from './rules/rule.js';
-import { gradient, isStructural, pass, structuralBackward } from './rules/structural.js';
+import { gradient, isStructural, pass, structuralAdjoint, structuralBackward } from './rules/structural.js';
 
 export interface AttributorOptions extends GraphOptions {
   /** A composite or the name of a built-in one. Default `'epsilon_plus_flat'`. */
@@ -36,6 +36,16 @@ export interface BackwardOptions {
    * passed in is owned by the engine.
    */
   transform?: (nodeId: string, relevance: tf.Tensor) => tf.Tensor | undefined;
+}
+
+export interface AdjointOptions {
+  /** Node (layer name) whose output receives `values`. Default: the model input. */
+  from?: string;
+  /** Values at `from`'s output, batch K (any K when the pass has batch 1, else the pass's batch); e.g. a
+   * region mask over the input. Owned by the caller; not disposed. */
+  values: tf.Tensor;
+  /** Layers whose adjoint values are returned (they must lie above `from`). */
+  record: readonly string[];
 }
 
 export interface AttributeOptions {
@@ -190,7 +200,12 @@ export class Attributor {
         params: (key, modify) => this.cachedParams(node, key, modify, inputs[0]!.shape),
       };
       prepared = isStructural(node)
-        ? { backward: (r: tf.Tensor) => structuralBackward(node, inputs, r), dispose: () => {} }
+        ? {
+            backward: (r: tf.Tensor) => structuralBackward(node, inputs, r),
+            adjoint: (values: readonly (tf.Tensor | null)[]) =>
+              structuralAdjoint(node, inputs, output, values),
+            dispose: () => {},
+          }
         : this.ruleOf(node.id).prepare(ctx);
       pass.prepared.set(node.id, prepared);
     }
@@ -331,6 +346,115 @@ export class Attributor {
     // one name: the recorded one was handed out, the replaced one is nobody's
     for (const t of stopped.values()) if (t !== r0 && !handedOut.has(t)) t.dispose();
     return named;
+  }
+
+  /**
+   * The adjoint (transposed) relevance pass: with the forward pass fixed, the backward pass from a layer L
+   * down to `from` is a linear map B_L (R_from = B_L(R_L)); this pass computes B_L^T(values) for every
+   * recorded layer L at once, walking from `from` towards the output and applying each rule's
+   * {@link PreparedRule.adjoint}. Returned per recorded layer, shaped like that layer's output with K rows.
+   *
+   * Why: for any R_L, <values, B_L(R_L)> = <B_L^T(values), R_L>. With `values` a region mask over the input,
+   * the region relevance of every channel c of L under the condition {y, L: [c]} is the sum over channel c of
+   * B_L^T(mask) * R_L, so one backward pass (R_L) and one adjoint pass give all concepts of all layers,
+   * instead of one backward pass per concept. B_L covers only what lies below L (zennit-crp's
+   * exclude_parallel: relevance does not bypass L through a parallel branch).
+   *
+   * **The caller owns the returned tensors.**
+   */
+  adjoint(pass: ForwardPass, options: AdjointOptions): Map<string, tf.Tensor> {
+    this.assertLive();
+    pass.assertLive();
+    const g = this.graph;
+    const from = g.node(options.from ?? g.inputId).id;
+    const recordIds = options.record.map((r) => g.node(r).id);
+    const above = g.descendantsOf(from);
+    const needed = new Set<string>();
+    for (const [i, id] of recordIds.entries()) {
+      if (!above.has(id)) {
+        throw new CrpError(
+          'invalid-argument',
+          `cannot return the adjoint at '${options.record[i]}': it does not lie above '${from}'`,
+        );
+      }
+      if (!pass.outputs.has(id)) {
+        throw new CrpError(
+          'invalid-argument',
+          `layer '${options.record[i]}' was not computed in this forward pass (it is above '${pass.top}')`,
+        );
+      }
+      for (const a of g.ancestorsOf(id)) if (above.has(a)) needed.add(a);
+    }
+    const v0 = options.values;
+    const fromShape = pass.output(from).shape.slice(1);
+    if (v0.shape.slice(1).join() !== fromShape.join()) {
+      throw new CrpError(
+        'invalid-argument',
+        `adjoint values at '${from}' must have shape [batch, ${fromShape.join(', ')}], got [${v0.shape.join(', ')}]`,
+      );
+    }
+    if (pass.batchSize !== 1 && v0.shape[0] !== pass.batchSize) {
+      throw new CrpError(
+        'invalid-argument',
+        `adjoint values have batch ${v0.shape[0]} but the forward pass has batch ${pass.batchSize}; use equal batches or a forward pass of batch 1`,
+      );
+    }
+    const order = g.nodes.filter((n) => needed.has(n.id));
+    // a value can be freed once every needed consumer has read it (and it is not returned)
+    const readers = new Map<string, number>();
+    for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
+    const recorded = new Set(recordIds);
+    const values = new Map<string, tf.Tensor>([[from, v0]]);
+    const free = (id: string) => {
+      const left = (readers.get(id) ?? 0) - 1;
+      readers.set(id, left);
+      const t = values.get(id);
+      if (left <= 0 && t !== undefined && !recorded.has(id) && t !== v0) {
+        t.dispose();
+        values.delete(id);
+      }
+    };
+    const out = new Map<string, tf.Tensor>();
+    try {
+      for (const node of order) {
+        if (node.id === from) continue;
+        const inputs = node.inputs.map((i) => values.get(i) ?? null);
+        const prepared = this.prepared(pass, node);
+        if (prepared.adjoint === undefined) {
+          throw new CrpError(
+            'no-adjoint',
+            `rule ${this.ruleOf(node.id).name} at '${node.id}' (${node.className}) has no adjoint; give its PreparedRule an adjoint(values) method, or build the rule with basicRule()`,
+          );
+        }
+        const adjoint = prepared.adjoint.bind(prepared);
+        let v: tf.Tensor;
+        try {
+          v = tf.tidy(() => adjoint(inputs));
+        } catch (err) {
+          if (err instanceof CrpError) throw err;
+          const why = err instanceof Error ? err.message : String(err);
+          throw new Error(
+            `adjoint through '${node.id}' (${node.className}, rule ${this.ruleOf(node.id).name}) failed: ${why}`,
+            { cause: err },
+          );
+        }
+        // rules like Pass hand the same tensor on
+        values.set(node.id, inputs.includes(v) ? tf.clone(v) : v);
+        for (const i of new Set(node.inputs)) free(i);
+      }
+      for (const [i, name] of options.record.entries()) {
+        if (out.has(name)) continue;
+        const id = recordIds[i]!;
+        const t = values.get(id)!;
+        out.set(name, t === v0 || [...out.values()].includes(t) ? tf.clone(t) : t);
+      }
+    } catch (err) {
+      for (const t of values.values()) if (t !== v0) t.dispose();
+      throw err;
+    }
+    const handedOut = new Set(out.values());
+    for (const t of values.values()) if (t !== v0 && !handedOut.has(t)) t.dispose();
+    return out;
   }
 
   /**

@@ -10,6 +10,7 @@ export type CrpErrorCode =
   | 'invalid-target'
   | 'invalid-argument'
   | 'invalid-rule'
+  | 'no-adjoint'
   | 'disposed';
 
 /**

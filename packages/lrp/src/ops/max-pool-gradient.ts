@@ -6,6 +6,9 @@ import { padOrCrop, placeAtOffset, readAtOffset, windowPadding } from './strided
  * reused for every batch of relevance. */
 export interface PreparedMaxPoolGradient {
   backward(r: tf.Tensor4D): tf.Tensor4D;
+  /** The transpose of `backward`: each window reads the value at its first maximum ([B, H, W, C] ->
+   * [B, Ho, Wo, C]). */
+  adjoint(v: tf.Tensor4D): tf.Tensor4D;
   dispose(): void;
 }
 
@@ -22,7 +25,11 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
   const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
   const tiles = sh === kh && sw === kw && pt + pb + pl + pr === 0;
   if (!tiles) {
-    return { backward: (r) => maxPoolGradient(x, r, p), dispose: () => {} };
+    return {
+      backward: (r) => maxPoolGradient(x, r, p),
+      adjoint: (v) => maxPoolGradientAdjoint(x, v, p),
+      dispose: () => {},
+    };
   }
   const k = kh * kw;
   // first[b, oh, ow, i*kw + j, c] = 1 where (i, j) is the first maximum of the window
@@ -47,6 +54,17 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
         ) as tf.Tensor4D;
         return padOrCrop(back, 0, h - ho * kh, 0, w - wo * kw);
       }),
+    adjoint: (v) =>
+      tf.tidy(() => {
+        const vb = v.shape[0];
+        const cropped =
+          ho * kh === h && wo * kw === w ? v : tf.slice(v, [0, 0, 0, 0], [vb, ho * kh, wo * kw, c]);
+        const windows = tf.reshape(
+          tf.transpose(tf.reshape(cropped, [vb, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
+          [vb, ho, wo, k, c],
+        );
+        return tf.sum(tf.mul(first, windows), 3) as tf.Tensor4D;
+      }),
     dispose: () => first.dispose(),
   };
 }
@@ -60,46 +78,66 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
  */
 export function maxPoolGradient(x: tf.Tensor4D, r: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
   return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    const [kh, kw] = p.poolSize;
-    const [sh, sw] = p.strides;
-    const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
-    const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
-    const xp =
-      pt + pb + pl + pr > 0
-        ? tf.pad(
-            x,
-            [
-              [0, 0],
-              [pt, pb],
-              [pl, pr],
-              [0, 0],
-            ],
-            Number.NEGATIVE_INFINITY,
-          )
-        : x;
-    const hp = h + pt + pb;
-    const wp = w + pl + pr;
-    const reads: tf.Tensor4D[] = [];
-    for (let i = 0; i < kh; i++)
-      for (let j = 0; j < kw; j++) reads.push(readAtOffset(xp, i, j, sh, sw, ho, wo));
-    let windowMax = reads[0]!;
-    for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
-    // 1 where a window's maximum has not been claimed by an earlier element of the window
-    let unclaimed: tf.Tensor = tf.onesLike(windowMax);
+    const { firsts, geometry: g } = firstMaxima(x, p);
     let sum: tf.Tensor4D | undefined;
-    let k = 0;
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const first = tf.mul(tf.cast(tf.equal(reads[k]!, windowMax), 'float32'), unclaimed);
-        unclaimed = tf.sub(unclaimed, first);
-        const placed = placeAtOffset(tf.mul(r, first) as tf.Tensor4D, i, j, sh, sw, hp, wp);
-        sum = sum === undefined ? placed : (tf.add(sum, placed) as tf.Tensor4D);
-        k++;
-      }
-    }
-    return padOrCrop(sum!, -pt, -pb, -pl, -pr);
+    firsts.forEach((first, k) => {
+      const [i, j] = [Math.floor(k / g.kw), k % g.kw];
+      const placed = placeAtOffset(tf.mul(r, first) as tf.Tensor4D, i, j, g.sh, g.sw, g.hp, g.wp);
+      sum = sum === undefined ? placed : (tf.add(sum, placed) as tf.Tensor4D);
+    });
+    return padOrCrop(sum!, -g.pt, -g.pb, -g.pl, -g.pr);
   });
+}
+
+/** The transpose of {@link maxPoolGradient}: every window reads `v` at its first maximum. */
+export function maxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
+  return tf.tidy(() => {
+    const { firsts, geometry: g } = firstMaxima(x, p);
+    const vp = padOrCrop(v, g.pt, g.pb, g.pl, g.pr);
+    let sum: tf.Tensor4D | undefined;
+    firsts.forEach((first, k) => {
+      const [i, j] = [Math.floor(k / g.kw), k % g.kw];
+      const read = tf.mul(readAtOffset(vp, i, j, g.sh, g.sw, g.ho, g.wo), first) as tf.Tensor4D;
+      sum = sum === undefined ? read : (tf.add(sum, read) as tf.Tensor4D);
+    });
+    return sum!;
+  });
+}
+
+/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]). */
+function firstMaxima(x: tf.Tensor4D, p: PoolParams) {
+  const [, h, w] = x.shape;
+  const [kh, kw] = p.poolSize;
+  const [sh, sw] = p.strides;
+  const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
+  const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
+  const xp =
+    pt + pb + pl + pr > 0
+      ? tf.pad(
+          x,
+          [
+            [0, 0],
+            [pt, pb],
+            [pl, pr],
+            [0, 0],
+          ],
+          Number.NEGATIVE_INFINITY,
+        )
+      : x;
+  const geometry = { kh, kw, sh, sw, pt, pb, pl, pr, ho, wo, hp: h + pt + pb, wp: w + pl + pr };
+  const reads: tf.Tensor4D[] = [];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) reads.push(readAtOffset(xp, i, j, sh, sw, ho, wo));
+  let windowMax = reads[0]!;
+  for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
+  // 1 where a window's maximum has not been claimed by an earlier element of the window
+  let unclaimed: tf.Tensor = tf.onesLike(windowMax);
+  const firsts = reads.map((read) => {
+    const first = tf.mul(tf.cast(tf.equal(read, windowMax), 'float32'), unclaimed);
+    unclaimed = tf.sub(unclaimed, first);
+    return first;
+  });
+  return { firsts, geometry };
 }
 
 /** Plain gradient of global max pooling with the same first-maximum tie-break; `r` is [B, C]. */
@@ -112,5 +150,17 @@ export function globalMaxPoolGradient(x: tf.Tensor4D, r: tf.Tensor2D): tf.Tensor
     const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
     const [rb] = r.shape;
     return tf.reshape(tf.mul(first, tf.reshape(r, [rb, 1, c])), [Math.max(b, rb), h, w, c]);
+  });
+}
+
+/** The transpose of {@link globalMaxPoolGradient}: each channel reads `v` at its first maximum; [B, C]. */
+export function globalMaxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const flat = tf.reshape(x, [b, h * w, c]);
+    const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
+    const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+    const vb = v.shape[0];
+    return tf.sum(tf.mul(first, tf.reshape(v, [vb, h * w, c])), 1) as tf.Tensor2D;
   });
 }

@@ -30,9 +30,14 @@ export interface BasicRuleSpec {
   name: string;
   params?: Record<string, number>;
   branches: RuleBranch[];
-  /** g_k from R and the branch outputs; null for a branch whose gradient is not needed. */
+  /**
+   * g_k from R and the branch outputs; null for a branch whose gradient is not needed. It must be linear in R
+   * and element-wise, g_k = R * a_k with a_k depending on the outputs only (every zennit rule's is: R divided
+   * by a stabilised output, maybe gated by a sign): the adjoint pass reads a_k by passing R = 1.
+   */
   gradientMapper: (relevance: tf.Tensor, outputs: readonly tf.Tensor[]) => (tf.Tensor | null)[];
-  /** A sum of terms (lets the engine skip branches with zero input), or any function of inputs/gradients. */
+  /** A sum of terms (lets the engine skip branches with zero input, and gives the rule its adjoint), or any
+   * function of inputs/gradients (such a rule has no adjoint: the adjoint pass refuses it). */
   reducer:
     | ReducerTerm[]
     | ((inputs: readonly tf.Tensor[], gradients: readonly (tf.Tensor | null)[]) => tf.Tensor);
@@ -61,6 +66,9 @@ function modifyInput(mod: InputModifier, x: tf.Tensor, nonNegative: () => boolea
 }
 
 class PreparedBasicRule implements PreparedRule {
+  /** a_k of g_k = R * a_k per branch (null: no gradient), made on the first adjoint call */
+  private factors: (tf.Tensor | null)[] | undefined;
+
   constructor(
     private readonly spec: BasicRuleSpec,
     private readonly map: LinearMap,
@@ -69,6 +77,7 @@ class PreparedBasicRule implements PreparedRule {
     private readonly params: CachedParams[],
     private readonly owned: tf.Tensor[],
     private readonly zeroLike: tf.Tensor,
+    private readonly where: string,
   ) {}
 
   backward(relevance: tf.Tensor, hint?: BackwardHint): tf.Tensor[] {
@@ -100,6 +109,52 @@ class PreparedBasicRule implements PreparedRule {
     }
     // every term vanished (e.g. only negative-input branches on a ReLU output)
     return [sum ?? tf.zeros([relevance.shape[0]!, ...this.zeroLike.shape.slice(1)])];
+  }
+
+  /**
+   * B^T(v) = sum over terms of c_k * a_k * f_k(x_k * v), where f_k is the branch's linear map without bias
+   * (the transpose of its `back`), x_k its modified input (1 for terms without input) and a_k the gradient
+   * mapper's factor: the reverse of backward's c_k * x_k * back_k(a_k * R), term by term.
+   */
+  adjoint(values: readonly (tf.Tensor | null)[]): tf.Tensor {
+    const reducer = this.spec.reducer;
+    if (typeof reducer === 'function') {
+      throw new CrpError(
+        'no-adjoint',
+        `rule ${this.spec.name} at '${this.where}' has a reducer function, so its transpose is unknown; give the rule a reducer of terms ({ branch, coefficient, timesInput }) or a PreparedRule with adjoint()`,
+      );
+    }
+    const v = values[0];
+    const outShape = [v?.shape[0] ?? this.zeroLike.shape[0]!, ...this.outputs[0]!.shape.slice(1)];
+    if (v === null || v === undefined) return tf.zeros(outShape);
+    const factors = this.adjointFactors();
+    let sum: tf.Tensor | undefined;
+    for (const term of reducer) {
+      const k = term.branch;
+      const input = this.inputs[k];
+      const a = factors[k];
+      const timesInput = term.timesInput !== false;
+      if (a === null || a === undefined || (timesInput && input === ZERO)) continue;
+      const weighted = timesInput ? tf.mul(input as tf.Tensor, v) : v;
+      let value = tf.mul(a, this.map.forward(weighted, { weight: this.params[k]!.weight, bias: null }));
+      if (term.coefficient !== undefined && term.coefficient !== 1) value = tf.mul(value, term.coefficient);
+      sum = sum === undefined ? value : tf.add(sum, value);
+    }
+    return sum ?? tf.zeros(outShape);
+  }
+
+  private adjointFactors(): (tf.Tensor | null)[] {
+    if (this.factors === undefined) {
+      let made: (tf.Tensor | null)[] = [];
+      tf.tidy(() => {
+        const ones = tf.onesLike(this.outputs[0]!);
+        made = this.spec.gradientMapper(ones, this.outputs).map((a) => (a === null ? null : tf.keep(a)));
+      });
+      // a mapper may hand out the same tensor for several branches: own each once
+      for (const a of new Set(made)) if (a !== null) this.owned.push(a);
+      this.factors = made;
+    }
+    return this.factors;
   }
 
   dispose(): void {
@@ -158,7 +213,7 @@ class BasicRule implements Rule {
       inputs = ins.map((t) => (t === ZERO ? ZERO : keep(t)));
       outputs = outs.map((t) => keep(t));
     });
-    return new PreparedBasicRule(this.spec, map, inputs, outputs, params, owned, x);
+    return new PreparedBasicRule(this.spec, map, inputs, outputs, params, owned, x, node.id);
   }
 }
 

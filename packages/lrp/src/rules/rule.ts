@@ -34,6 +34,16 @@ export interface BackwardHint {
  * each of its inputs. `backward` runs inside the engine's `tf.tidy`; `dispose` frees what `prepare` kept. */
 export interface PreparedRule {
   backward(relevance: tf.Tensor, hint?: BackwardHint): tf.Tensor[];
+  /**
+   * The transpose (adjoint) of `backward`. With the forward pass fixed, `backward` is a linear map B from the
+   * relevance at the node's output to the relevance at each input; `adjoint` maps values v_i at the inputs
+   * (node input order; null for an input that carries none) to B^T(v) at the output, so that
+   * sum_i <v_i, B(r)_i> = <B^T(v), r> for every r. Runs inside the engine's `tf.tidy`.
+   *
+   * Rules built with {@link basicRule} and every built-in rule have it. A custom rule without it cannot take
+   * part in an adjoint pass (`Attributor.adjoint` throws `no-adjoint`).
+   */
+  adjoint?(values: readonly (tf.Tensor | null)[]): tf.Tensor;
   dispose(): void;
 }
 

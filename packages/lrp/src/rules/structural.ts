@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode } from '../graph/types.js';
 import { linearMapOf } from '../ops/linear.js';
-import { globalMaxPoolGradient, prepareMaxPoolGradient } from '../ops/max-pool-gradient.js';
+import {
+  globalMaxPoolGradient,
+  globalMaxPoolGradientAdjoint,
+  prepareMaxPoolGradient,
+} from '../ops/max-pool-gradient.js';
+import { padOrCrop } from '../ops/strided.js';
 import { tidyKeep } from '../ops/tidy.js';
 import { basicRule } from './basic-rule.js';
 import { DEFAULT_STABILIZER } from './lrp-rules.js';
@@ -56,6 +61,34 @@ export function structuralBackward(node: GraphNode, inputs: readonly tf.Tensor[]
   }
 }
 
+/** The transpose of {@link structuralBackward}: from values at the node's inputs to the value at its output
+ * (reshape back, pad what the padding's backward cropped, concatenate what it split). */
+export function structuralAdjoint(
+  node: GraphNode,
+  inputs: readonly tf.Tensor[],
+  output: tf.Tensor,
+  values: readonly (tf.Tensor | null)[],
+): tf.Tensor {
+  const p = node.params;
+  const rows = values.find((v) => v !== null)?.shape[0] ?? output.shape[0]!;
+  const filled = values.map((v, i) => v ?? tf.zeros([rows, ...inputs[i]!.shape.slice(1)]));
+  switch (p.kind) {
+    case 'identity':
+      return filled[0]!;
+    case 'flatten':
+    case 'reshape':
+      return tf.reshape(filled[0]!, [rows, ...output.shape.slice(1)]);
+    case 'zeroPadding2d': {
+      const [[top, bottom], [left, right]] = p.padding;
+      return padOrCrop(filled[0]! as tf.Tensor4D, top, bottom, left, right);
+    }
+    case 'concatenate':
+      return tf.concat(filled, p.axis);
+    default:
+      throw new Error(`no structural adjoint for ${node.kind}`);
+  }
+}
+
 /** Pass: relevance goes through unchanged (zennit's rule for activations and batch norm). */
 export function pass(): Rule {
   return {
@@ -69,7 +102,7 @@ export function pass(): Rule {
           `Pass needs a single-input layer whose output has its input's shape; '${ctx.node.id}' (${ctx.node.className}) does not`,
         );
       }
-      return { backward: (r) => [r], dispose: noDispose };
+      return { backward: (r) => [r], adjoint: ([v]) => v ?? tf.zerosLike(ctx.output), dispose: noDispose };
     },
   };
 }
@@ -97,6 +130,16 @@ export function norm(stabilizer = DEFAULT_STABILIZER): Rule {
           const s = tf.div(r, denominator);
           return ctx.inputs.map((x) => tf.mul(x, s));
         },
+        // R_i = x_i * R / stab(z), so B^T(v) = sum_i x_i * v_i / stab(z)
+        adjoint: (values) => {
+          let sum: tf.Tensor | undefined;
+          values.forEach((v, i) => {
+            if (v === null) return;
+            const term = tf.mul(ctx.inputs[i]!, v);
+            sum = sum === undefined ? term : tf.add(sum, term);
+          });
+          return sum === undefined ? tf.zerosLike(ctx.output) : tf.div(sum, denominator);
+        },
         dispose: () => denominator.dispose(),
       };
     },
@@ -113,25 +156,49 @@ export function gradient(): Rule {
       const { node } = ctx;
       const x = ctx.inputs[0]!;
       const p = node.params;
+      const zeroOut = () => tf.zerosLike(ctx.output);
       if (p.kind === 'maxPool2d') {
         const prepared = prepareMaxPoolGradient(x as tf.Tensor4D, p);
-        return { backward: (r) => [prepared.backward(r as tf.Tensor4D)], dispose: () => prepared.dispose() };
+        return {
+          backward: (r) => [prepared.backward(r as tf.Tensor4D)],
+          adjoint: ([v]) => (v ? prepared.adjoint(v as tf.Tensor4D) : zeroOut()),
+          dispose: () => prepared.dispose(),
+        };
       }
       if (p.kind === 'globalMaxPool2d') {
         return {
           backward: (r) => [globalMaxPoolGradient(x as tf.Tensor4D, r as tf.Tensor2D)],
+          adjoint: ([v]) =>
+            v ? globalMaxPoolGradientAdjoint(x as tf.Tensor4D, v as tf.Tensor4D) : zeroOut(),
           dispose: noDispose,
         };
       }
-      if (p.kind === 'add') return { backward: (r) => ctx.inputs.map(() => r), dispose: noDispose };
+      if (p.kind === 'add') {
+        return {
+          backward: (r) => ctx.inputs.map(() => r),
+          adjoint: (values) => {
+            const given = values.filter((v): v is tf.Tensor => v !== null);
+            return given.length === 0 ? zeroOut() : given.length === 1 ? given[0]! : tf.addN(given);
+          },
+          dispose: noDispose,
+        };
+      }
       if (isStructural(node))
-        return { backward: (r) => structuralBackward(node, ctx.inputs, r), dispose: noDispose };
+        return {
+          backward: (r) => structuralBackward(node, ctx.inputs, r),
+          adjoint: (values) => structuralAdjoint(node, ctx.inputs, ctx.output, values),
+          dispose: noDispose,
+        };
       if (p.kind === 'batchNorm') {
         const scale = tf.tidy(() => {
           const inv = tf.rsqrt(tf.add(p.movingVariance, p.epsilon));
           return p.gamma === null ? inv : tf.mul(inv, p.gamma);
         });
-        return { backward: (r) => [tf.mul(r, scale)], dispose: () => scale.dispose() };
+        return {
+          backward: (r) => [tf.mul(r, scale)],
+          adjoint: ([v]) => (v ? tf.mul(v, scale) : zeroOut()),
+          dispose: () => scale.dispose(),
+        };
       }
       // the activation's derivative (fused activations of linear layers included)
       const act = node.activation;
@@ -150,11 +217,18 @@ export function gradient(): Rule {
       );
       const map = linearMapOf(node, x.shape);
       const back = map === undefined ? null : ctx.params('identity', (q) => q).back;
+      const weight = map === undefined ? null : ctx.params('identity', (q) => q).weight;
       return {
         backward: (r) => {
           const g = derivative === null ? r : tf.mul(r, derivative);
           if (map === undefined) return [g];
           return [map.transpose(g, back)];
+        },
+        // backward is back(d * R): its transpose is d * f(v) with the layer's linear map without bias
+        adjoint: ([v]) => {
+          if (!v) return zeroOut();
+          const f = map === undefined ? v : map.forward(v, { weight, bias: null });
+          return derivative === null ? f : tf.mul(f, derivative);
         },
         dispose: () => derivative?.dispose(),
       };
