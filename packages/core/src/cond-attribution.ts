@@ -44,6 +44,16 @@ export interface CondRunOptions {
   heatmap?: boolean;
   /** Layers whose activation (output) is returned per row. */
   recordActivations?: readonly string[];
+  /**
+   * zennit-crp's `exclude_parallel` (default true): the backward pass runs piecewise from one conditioned
+   * layer to the next, so relevance reaches the layers below a conditioned layer only through it, never
+   * around it through a parallel branch (the skip connection of a residual block). With false, the
+   * relevance arriving at a conditioned layer is masked in one full backward pass, and relevance that
+   * bypasses the layer still flows on. Both are the same on models without branches. With true, the
+   * conditioned layers of one condition must lie on one path (each below the previous); a recorded layer that
+   * only parallel branches reach gets zero relevance.
+   */
+  excludeParallel?: boolean;
   onProgress?: (progress: Progress) => void;
 }
 
@@ -81,7 +91,9 @@ interface Plan {
   startId: string;
   stops: string[];
   record: string[];
-  groups: { group: ConditionGroup; rows: PlannedRow[]; paired: boolean }[];
+  /** `segments`: the conditioned layers a group's backward pass restarts at (excludeParallel), from the
+   * output towards the input; empty for one masked pass */
+  groups: { group: ConditionGroup; rows: PlannedRow[]; paired: boolean; segments: string[] }[];
   total: number;
   batchSize: number;
   concept: (layer: string) => Concept;
@@ -173,7 +185,7 @@ export class CondAttribution {
       passImages = '';
     };
     try {
-      for (const { group, rows, paired } of plan.groups) {
+      for (const { group, rows, paired, segments } of plan.groups) {
         let i = 0;
         while (i < rows.length) {
           // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
@@ -192,7 +204,16 @@ export class CondAttribution {
             this.validate(pass, conditions, plan, options);
             validated = true;
           }
-          const chunk = this.backwardChunk(pass, conditions, group, chunkRows, plan, options, paired);
+          const chunk = this.backwardChunk(
+            pass,
+            conditions,
+            group,
+            chunkRows,
+            plan,
+            options,
+            paired,
+            segments,
+          );
           const offset = done;
           done += chunkRows.length;
           i = j;
@@ -264,6 +285,15 @@ export class CondAttribution {
     } else {
       stops = [g.inputId];
     }
+    if (options.startLayer === undefined && options.initRelevance === undefined) {
+      const i = conditions.findIndex((c) => !(OUTPUT_KEY in c));
+      if (i >= 0) {
+        throw new CrpError(
+          'invalid-argument',
+          `condition ${i} has no '${OUTPUT_KEY}': say which output to explain ({ ${OUTPUT_KEY}: [class], ... }), or give startLayer or initRelevance (as zennit-crp requires)`,
+        );
+      }
+    }
     const n = input.shape[0]!;
     const given = options.initRelevance;
     if (given instanceof tf.Tensor && given.shape[0] !== 1 && given.shape[0] !== n) {
@@ -272,10 +302,12 @@ export class CondAttribution {
         `initRelevance has shape [${given.shape.join(', ')}]: its batch must be 1 (for every image) or ${n} (one row per image)`,
       );
     }
+    const excludeParallel = options.excludeParallel ?? true;
     const groups = groupConditions(conditions).map((group) => ({
       group,
       rows: planGroupRows(group, n),
       paired: n === group.conditions.length && n > 1,
+      segments: excludeParallel ? this.segmentsOf(group, startId) : [],
     }));
     const total = groups.reduce((s, x) => s + x.rows.length, 0);
     const maskMap = options.maskMap;
@@ -318,6 +350,126 @@ export class CondAttribution {
     });
   }
 
+  /**
+   * The conditioned layers of a group (without the start layer) from the output towards the input, where an
+   * excludeParallel backward pass restarts. Each must lie below the previous one.
+   */
+  private segmentsOf(group: ConditionGroup, startId: string): string[] {
+    const g = this.attributor.graph;
+    const ids = [...new Set(group.keys.filter((k) => k !== OUTPUT_KEY).map((k) => g.node(k).id))].filter(
+      (id) => id !== startId,
+    );
+    ids.sort((a, b) => g.node(b).index - g.node(a).index);
+    for (let k = 1; k < ids.length; k++) {
+      if (!g.ancestorsOf(ids[k - 1]!).has(ids[k]!)) {
+        throw new CrpError(
+          'invalid-argument',
+          `'${ids[k - 1]}' and '${ids[k]}' lie on parallel branches: with excludeParallel (the default, as zennit-crp) the layers of one condition must lie on one path from the output to the input; condition them separately, or pass excludeParallel: false to mask both in one backward pass`,
+        );
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * The backward pass of one chunk: one pass with the masks applied on the way, or (excludeParallel) one
+   * pass per segment between conditioned layers, each starting from the masked relevance where the previous
+   * one stopped. Returns the stop and record relevances as the engine's backward does.
+   */
+  private conditionalBackward(
+    pass: ForwardPass,
+    init: tf.Tensor,
+    plan: Plan,
+    segments: readonly string[],
+    masks: ReadonlyMap<string, tf.Tensor>,
+  ): Map<string, tf.Tensor> {
+    const g = this.attributor.graph;
+    const mask = (id: string, r: tf.Tensor) => {
+      const m = masks.get(id);
+      return m === undefined ? undefined : tf.mul(r, m);
+    };
+    if (segments.length === 0) {
+      return this.attributor.backward(pass, {
+        from: plan.startId,
+        relevance: init,
+        stopAt: plan.stops,
+        record: plan.record,
+        transform: mask,
+      });
+    }
+    const id = (name: string) => g.node(name).id;
+    const out = new Map<string, tf.Tensor>();
+    const keep = (name: string, t: tf.Tensor) => {
+      if (!out.has(name)) out.set(name, t);
+      else if (out.get(name) !== t) t.dispose();
+    };
+    const pending = new Set(plan.record);
+    let from = plan.startId;
+    let relevance = init;
+    try {
+      for (let k = 0; k <= segments.length; k++) {
+        const reach = g.ancestorsOf(from);
+        const stops = plan.stops.filter((s) => reach.has(id(s)) && (k === 0 || id(s) !== from));
+        // the next conditioned layer matters only while a stop lies at or below it (with heatmap: false the
+        // pass ends at the lowest recorded layers)
+        const below = k < segments.length ? g.ancestorsOf(segments[k]!) : undefined;
+        const last = below === undefined || !stops.some((s) => below.has(id(s)));
+        // stops on branches parallel to the next conditioned layer end there as well
+        const stopAt = last
+          ? stops
+          : [
+              segments[k]!,
+              ...stops.filter((s) => !below!.has(id(s)) && !g.descendantsOf(segments[k]!).has(id(s))),
+            ];
+        if (stopAt.length === 0) {
+          // nothing left to compute below the last conditioned layer
+          if (relevance !== init) relevance.dispose();
+          relevance = init;
+          break;
+        }
+        const active = new Set<string>();
+        for (const s of stopAt) for (const d of g.descendantsOf(id(s))) if (reach.has(d)) active.add(d);
+        const boundary = last ? undefined : segments[k]!;
+        // recorded in this segment; the start of a later segment was recorded (before its mask) by the
+        // segment above it
+        const inSegment = [...pending].filter((r) => active.has(id(r)) && (k === 0 || id(r) !== from));
+        // a recorded boundary is taken before its mask, here, since the engine hands out the masked stop
+        const atBoundary = inSegment.filter((r) => id(r) === boundary);
+        const record = inSegment.filter((r) => id(r) !== boundary);
+        const start = from;
+        const got = this.attributor.backward(pass, {
+          from,
+          relevance,
+          stopAt,
+          record,
+          transform: (node, r) => {
+            // the start of a later segment arrives masked already
+            if (k > 0 && node === start) return undefined;
+            if (node === boundary) for (const name of atBoundary) keep(name, tf.clone(r));
+            return mask(node, r);
+          },
+        });
+        for (const name of inSegment) pending.delete(name);
+        for (const name of record) keep(name, got.get(name)!);
+        const next = boundary === undefined ? undefined : got.get(boundary);
+        for (const [name, t] of got) if (t !== next && !record.includes(name)) keep(name, t);
+        if (relevance !== init) relevance.dispose();
+        if (next === undefined) break;
+        relevance = next;
+        from = boundary!;
+      }
+    } catch (err) {
+      for (const t of out.values()) t.dispose();
+      if (relevance !== init) relevance.dispose();
+      throw err;
+    }
+    // layers that only a parallel branch reaches: no relevance arrives there
+    for (const name of [...pending, ...plan.stops.filter((s) => !out.has(s))]) {
+      if (!out.has(name)) out.set(name, tf.zeros([init.shape[0]!, ...pass.output(id(name)).shape.slice(1)]));
+    }
+    return out;
+  }
+
   private backwardChunk(
     pass: ForwardPass,
     conditions: readonly Condition[],
@@ -326,6 +478,7 @@ export class CondAttribution {
     plan: Plan,
     options: CondRunOptions,
     paired: boolean,
+    segments: readonly string[],
   ): CondAttributionResult {
     const g = this.attributor.graph;
     const count = rows.length;
@@ -381,16 +534,7 @@ export class CondAttribution {
         const id = g.node(key).id;
         masks.set(id, rowMask(key, pass.output(id).shape.slice(1)));
       }
-      const out = this.attributor.backward(pass, {
-        from: plan.startId,
-        relevance: init,
-        stopAt: plan.stops,
-        record: plan.record,
-        transform: (id, r) => {
-          const m = masks.get(id);
-          return m === undefined ? undefined : tf.mul(r, m);
-        },
-      });
+      const out = this.conditionalBackward(pass, init, plan, segments, masks);
       let heatmap: tf.Tensor3D | null = null;
       if (options.heatmap !== false) {
         const inputRelevance = out.get(g.inputId)!;
