@@ -10,6 +10,7 @@ import {
   mergeAtlasPartials,
   type ResolvedAtlasOptions,
   resolveAtlasOptions,
+  resolveLayers,
 } from './atlas.js';
 import {
   batchesOf,
@@ -38,9 +39,16 @@ export type Region =
   | { boxes: readonly RegionBox[] }
   | { centerSquare: number };
 
-/** The region as H * W weights (row-major). */
+/** The region as H * W weights (row-major). Refuses masks of the wrong size, non-finite weights and regions
+ * that cover no pixel of the input (all weights zero, or boxes outside the image). */
 export function regionMask(region: Region, height: number, width: number): Float32Array {
   const out = new Float32Array(height * width);
+  if (region === null || typeof region !== 'object') {
+    throw new CrpError(
+      'invalid-argument',
+      'a region is { centerSquare: side }, { boxes: [{ x, y, width, height }] } or { mask } (H x W weights)',
+    );
+  }
   if ('mask' in region) {
     const m = region.mask instanceof tf.Tensor ? region.mask.dataSync() : region.mask;
     if (m.length !== height * width) {
@@ -54,33 +62,42 @@ export function regionMask(region: Region, height: number, width: number): Float
         throw new CrpError('invalid-argument', `region mask value ${i} is not finite`);
       out[i] = m[i]!;
     }
-    return out;
-  }
-  let boxes: readonly RegionBox[];
-  if ('centerSquare' in region) {
-    const s = region.centerSquare;
-    if (!Number.isInteger(s) || s < 1 || s > height || s > width) {
-      throw new CrpError(
-        'invalid-argument',
-        `centerSquare must be an integer in 1..${Math.min(height, width)} for a ${height}x${width} input, got ${s}`,
-      );
-    }
-    boxes = [{ x: Math.floor((width - s) / 2), y: Math.floor((height - s) / 2), width: s, height: s }];
-  } else if ('boxes' in region) {
-    boxes = region.boxes;
   } else {
-    throw new CrpError('invalid-argument', 'a region is { mask }, { boxes } or { centerSquare }');
-  }
-  for (const b of boxes) {
-    if (![b.x, b.y, b.width, b.height].every(Number.isInteger) || b.width < 1 || b.height < 1) {
+    let boxes: readonly RegionBox[];
+    if ('centerSquare' in region) {
+      const s = region.centerSquare;
+      if (!Number.isInteger(s) || s < 1 || s > height || s > width) {
+        throw new CrpError(
+          'invalid-argument',
+          `centerSquare must be an integer in 1..${Math.min(height, width)} for a ${height}x${width} input, got ${s}`,
+        );
+      }
+      boxes = [{ x: Math.floor((width - s) / 2), y: Math.floor((height - s) / 2), width: s, height: s }];
+    } else if ('boxes' in region && Array.isArray(region.boxes)) {
+      boxes = region.boxes;
+    } else {
       throw new CrpError(
         'invalid-argument',
-        `region box ${JSON.stringify(b)} is invalid; x, y, width, height must be integers with width, height >= 1`,
+        'a region is { centerSquare: side }, { boxes: [{ x, y, width, height }] } or { mask } (H x W weights)',
       );
     }
-    for (let y = Math.max(0, b.y); y < Math.min(height, b.y + b.height); y++) {
-      for (let x = Math.max(0, b.x); x < Math.min(width, b.x + b.width); x++) out[y * width + x] = 1;
+    for (const b of boxes) {
+      if (![b.x, b.y, b.width, b.height].every(Number.isInteger) || b.width < 1 || b.height < 1) {
+        throw new CrpError(
+          'invalid-argument',
+          `region box ${JSON.stringify(b)} is invalid; x, y, width, height must be integers with width, height >= 1`,
+        );
+      }
+      for (let y = Math.max(0, b.y); y < Math.min(height, b.y + b.height); y++) {
+        for (let x = Math.max(0, b.x); x < Math.min(width, b.x + b.width); x++) out[y * width + x] = 1;
+      }
     }
+  }
+  if (!out.some((v) => v !== 0)) {
+    throw new CrpError(
+      'invalid-argument',
+      `the region covers no pixel of the ${height}x${width} input (every weight is 0); boxes must overlap the image`,
+    );
   }
   return out;
 }
@@ -89,25 +106,39 @@ export function regionMask(region: Region, height: number, width: number): Float
 export interface LayerRegionRelevance {
   /** the concepts evaluated */
   concepts: number[];
-  /** per concept: the sum over the region of its conditional heatmap `{ y: [classId], layer: [concept] }` */
+  /** per concept: the sum over the region of its conditional heatmap `{ y: [target], layer: [concept] }` */
   relevance: number[];
 }
 
 /** Region relevance of one image. */
 export interface RegionRelevance {
-  /** sum over the region of the class's heatmap `{ y: [classId] }` */
+  /** sum over the region of the class's heatmap `{ y: [target] }` */
   total: number;
   layers: Record<string, LayerRegionRelevance>;
 }
 
+/** How region relevance is computed. */
+export type RegionMethod = 'adjoint' | 'per-concept';
+
 export interface RegionRelevanceOptions {
-  classId: number;
+  /** the class explained: one for all images, or one per image */
+  target?: number | readonly number[];
+  /** @deprecated use `target` */
+  classId?: number;
   /** layers (default: every conv and dense layer below the output) */
   layers?: readonly string[];
   /** concepts to evaluate per layer (default: all) */
   concepts?: Readonly<Record<string, readonly number[]>>;
-  /** conditions per backward pass (default: chosen by @crp/core from the model size) */
+  /**
+   * `'adjoint'` (default): one forward, one backward and one adjoint pass per batch of images give every
+   * concept of every layer (see {@link regionRelevances}). `'per-concept'`: one conditional backward pass
+   * per concept, as zennit-crp computes it (slow; for checking).
+   */
+  method?: RegionMethod;
+  /** images per pass (adjoint) — default: what fits the memory budget of the model */
   batchSize?: number;
+  /** condition rows per backward pass (per-concept) — default: chosen by @crp/core from the model size */
+  chunkSize?: number;
 }
 
 function channelsOf(crp: CondAttribution, layer: string): number {
@@ -131,34 +162,162 @@ function conceptList(crp: CondAttribution, layer: string, given: readonly number
   return list;
 }
 
-/**
- * Concept relevance restricted to an input region, for one image ([1, H, W, C]): per concept, the sum of its
- * conditional heatmap over the region. Exact: one conditional backward pass per concept, batched through
- * CondAttribution.chunks (one forward pass). The relevances of all concepts of a layer add up to `total`
- * (the class heatmap's region sum): the channel masks partition the layer and the backward pass is linear.
- */
-export function regionRelevance(
-  crp: CondAttribution,
-  image: tf.Tensor,
-  region: Region,
-  options: RegionRelevanceOptions,
-): RegionRelevance {
-  if (image.rank !== 4 || image.shape[0] !== 1) {
+function targetsOf(crp: CondAttribution, options: RegionRelevanceOptions, images: number): number[] {
+  const given = options.target ?? options.classId;
+  if (given === undefined) {
+    throw new CrpError('invalid-target', 'give the class to explain: options.target (one, or one per image)');
+  }
+  const targets = typeof given === 'number' ? new Array<number>(images).fill(given) : [...given];
+  if (targets.length !== images) {
     throw new CrpError(
-      'input-shape',
-      `regionRelevance explains one image [1, H, W, C], got [${image.shape.join(', ')}]`,
+      'invalid-target',
+      `got ${targets.length} targets for ${images} images; give one per image or a single number`,
     );
   }
-  const resolved = resolveAtlasOptions(crp, {
-    classId: options.classId,
-    ...(options.layers ? { layers: options.layers } : {}),
-  });
-  const [, h, w] = image.shape as [number, number, number, number];
+  // the same range check (and message) as every other strategy
+  for (const t of new Set(targets)) resolveAtlasOptions(crp, { classId: t });
+  return targets;
+}
+
+/**
+ * Concept relevance restricted to an input region for a batch of images [N, H, W, C]: per image, layer and
+ * concept c, the sum over the region of the conditional heatmap `{ y: [target], layer: [c] }`, and `total`,
+ * the region sum of the class heatmap `{ y: [target] }`.
+ *
+ * Exact at the cost of a few passes per batch (default `method: 'adjoint'`): with the forward pass fixed,
+ * the heatmap of {y, L: [c]} is B_L(m_c * R_L), with R_L the relevance at L's output and B_L the backward map
+ * from L to the input, so its region sum is <B_L^T(mask), m_c * R_L>: the channel-c sum of G_L * R_L, where
+ * one adjoint pass gives G_L = B_L^T(mask) at every layer. One forward pass, one backward pass (R_L at every
+ * layer) and one adjoint pass replace one backward pass per concept; B_L only covers what lies below L, as
+ * zennit-crp's default `exclude_parallel` (on models with branches the concepts of a layer then need not add
+ * up to `total`; on chains they do).
+ */
+export function regionRelevances(
+  crp: CondAttribution,
+  images: tf.Tensor,
+  region: Region,
+  options: RegionRelevanceOptions,
+): RegionRelevance[] {
+  if (images.rank !== 4) {
+    throw new CrpError(
+      'input-shape',
+      `region relevance explains images [N, H, W, C], got [${images.shape.join(', ')}]`,
+    );
+  }
+  const [n, h, w] = images.shape as [number, number, number, number];
   const mask = regionMask(region, h, w);
-  const lists = resolved.layers.map((l) => conceptList(crp, l, options.concepts?.[l]));
-  const conditions: Condition[] = [{ y: [options.classId] }];
-  resolved.layers.forEach((layer, i) => {
-    for (const k of lists[i]!) conditions.push({ y: [options.classId], [layer]: [k] });
+  const targets = targetsOf(crp, options, n);
+  const layers = resolveLayers(crp.attributor.graph, options.layers);
+  const lists = layers.map((l) => conceptList(crp, l, options.concepts?.[l]));
+  if (options.method === 'per-concept') {
+    return Array.from({ length: n }, (_, i) => {
+      const one = tf.slice(images, i, 1);
+      try {
+        return perConcept(crp, one, mask, targets[i]!, layers, lists, options.chunkSize);
+      } finally {
+        one.dispose();
+      }
+    });
+  }
+  if (options.method !== undefined && options.method !== 'adjoint') {
+    throw new CrpError(
+      'invalid-argument',
+      `method must be 'adjoint' or 'per-concept', got '${String(options.method)}'`,
+    );
+  }
+  const lrp = crp.attributor;
+  const batchSize = options.batchSize ?? Math.max(1, Math.floor(lrp.rowsThatFit() / 3));
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const out: RegionRelevance[] = [];
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const batch = count === n ? images : tf.slice(images, start, count);
+    try {
+      out.push(...adjointBatch(crp, batch, mask, targets.slice(start, start + count), layers, lists));
+    } finally {
+      if (batch !== images) batch.dispose();
+    }
+  }
+  return out;
+}
+
+/** One batch through the adjoint: forward, backward from the output (R_L), adjoint from the input (G_L). */
+function adjointBatch(
+  crp: CondAttribution,
+  images: tf.Tensor,
+  mask: Float32Array,
+  targets: readonly number[],
+  layers: readonly string[],
+  lists: readonly number[][],
+): RegionRelevance[] {
+  const lrp = crp.attributor;
+  const g = lrp.graph;
+  const [n, h, w, c] = images.shape as [number, number, number, number];
+  const pass = lrp.forward(images);
+  const owned: tf.Tensor[] = [];
+  try {
+    const prediction = pass.prediction;
+    const classes = prediction.shape[prediction.rank - 1]!;
+    const init = tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d([...targets], 'int32'), classes), prediction));
+    owned.push(init);
+    // the backward pass needs to reach only the lowest requested layers
+    const ids = [...new Set(layers.map((l) => g.node(l).id))];
+    const stops = ids.filter((id) => !ids.some((o) => o !== id && g.ancestorsOf(id).has(o)));
+    const relevance = lrp.backward(pass, { from: g.outputId, relevance: init, record: ids, stopAt: stops });
+    owned.push(...relevance.values());
+    const values = tf.tidy(() => tf.mul(tf.ones([n, h, w, c]), tf.tensor4d(mask, [1, h, w, 1])));
+    owned.push(values);
+    const adjoint = lrp.adjoint(pass, { values, record: [...ids, g.outputId] });
+    owned.push(...adjoint.values());
+    const total = tf.tidy(() => tf.sum(tf.mul(adjoint.get(g.outputId)!, init), -1));
+    owned.push(total);
+    const totals = total.dataSync();
+    const perLayer = ids.map((id) => {
+      const s = tf.tidy(() => {
+        const product = tf.mul(adjoint.get(id)!, relevance.get(id)!);
+        const spatial = product.shape.slice(1, -1).map((_, i) => i + 1);
+        return spatial.length === 0 ? product : tf.sum(product, spatial);
+      });
+      const data = s.dataSync();
+      s.dispose();
+      return data;
+    });
+    return Array.from({ length: n }, (_, i) => {
+      const result: RegionRelevance = { total: totals[i]! + 0, layers: {} };
+      layers.forEach((layer, j) => {
+        const data = perLayer[ids.indexOf(g.node(layer).id)]!;
+        const channels = data.length / n;
+        const concepts = lists[j]!;
+        result.layers[layer] = {
+          concepts: [...concepts],
+          // + 0: a dead channel's -0 would not survive JSON
+          relevance: concepts.map((k) => data[i * channels + k]! + 0),
+        };
+      });
+      return result;
+    });
+  } finally {
+    tf.dispose(owned);
+    pass.dispose();
+  }
+}
+
+/** zennit-crp's definition: one conditional backward pass per concept (batched through `chunks`). */
+function perConcept(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  mask: Float32Array,
+  target: number,
+  layers: readonly string[],
+  lists: readonly number[][],
+  chunkSize: number | undefined,
+): RegionRelevance {
+  const [, h, w] = image.shape as [number, number, number, number];
+  const conditions: Condition[] = [{ y: [target] }];
+  layers.forEach((layer, i) => {
+    for (const k of lists[i]!) conditions.push({ y: [target], [layer]: [k] });
   });
   const sums = new Float64Array(conditions.length);
   const maskT = tf.tensor3d(mask, [1, h, w]);
@@ -166,7 +325,7 @@ export function regionRelevance(
     for (const chunk of crp.chunks(
       image,
       conditions,
-      options.batchSize === undefined ? {} : { batchSize: options.batchSize },
+      chunkSize === undefined ? {} : { batchSize: chunkSize },
     )) {
       try {
         const s = tf.tidy(() => tf.sum(tf.mul(chunk.heatmap!, maskT), [1, 2]));
@@ -182,29 +341,56 @@ export function regionRelevance(
   } finally {
     maskT.dispose();
   }
-  const layers: Record<string, LayerRegionRelevance> = {};
+  const result: RegionRelevance = { total: sums[0]!, layers: {} };
   let at = 1;
-  resolved.layers.forEach((layer, i) => {
+  layers.forEach((layer, i) => {
     const concepts = lists[i]!;
-    layers[layer] = { concepts, relevance: Array.from(sums.subarray(at, at + concepts.length)) };
+    result.layers[layer] = {
+      concepts: [...concepts],
+      relevance: Array.from(sums.subarray(at, at + concepts.length)),
+    };
     at += concepts.length;
   });
-  return { total: sums[0]!, layers };
+  return result;
+}
+
+/**
+ * {@link regionRelevances} of one image [1, H, W, C]: per concept, the sum of its conditional heatmap over the
+ * region, and the class heatmap's region sum as `total`.
+ */
+export function regionRelevance(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  region: Region,
+  options: RegionRelevanceOptions,
+): RegionRelevance {
+  if (image.rank !== 4 || image.shape[0] !== 1) {
+    throw new CrpError(
+      'input-shape',
+      `regionRelevance explains one image [1, H, W, C], got [${image.shape.join(', ')}]; use regionRelevances for a batch`,
+    );
+  }
+  return regionRelevances(crp, image, region, options)[0]!;
 }
 
 export interface RegionAtlasOptions {
-  classId: number;
+  /** the class explained */
+  target?: number;
+  /** @deprecated use `target` */
+  classId?: number;
   region: Region;
   layers?: readonly string[];
   /** concepts per sample and layer that get a vote (default 5) */
   topK?: number;
   /** divide each sample's region relevances of a layer by their absolute sum (default true) */
   absNorm?: boolean;
-  /** Evaluate only the top-N concepts of each layer of this (global) atlas, bounding the cost. */
+  /** Evaluate (rank and normalise) only the top-N concepts of each layer of this (global) atlas. */
   prefilter?: { atlas: ConceptAtlas; topN: number };
-  /** `'class'` (default): only samples labelled `classId`; `'all'`: every sample */
+  /** `'class'` (default): only samples labelled `target`; `'all'`: every sample */
   samples?: 'class' | 'all';
-  /** conditions per backward pass */
+  /** `'adjoint'` (default) or `'per-concept'` (slow; for checking), see {@link RegionRelevanceOptions} */
+  method?: RegionMethod;
+  /** images per pass (default 8) */
   batchSize?: number;
   onProgress?: (progress: DatasetProgress) => void;
 }
@@ -215,23 +401,33 @@ export interface RegionAtlas extends ConceptAtlas {
   evaluated: Record<string, number[]>;
 }
 
-/**
- * The concept atlas of a class restricted to an input region: per sample and layer, the top-k concepts by
- * region relevance ({@link regionRelevance}), voted across samples as {@link conceptAtlas} does. With
- * `prefilter`, only the global atlas's top-N concepts per layer are evaluated (and normalised among
- * themselves).
- */
-export async function regionAtlas(
+/** Region atlas options resolved against a model: the atlas options plus the region and evaluated concepts. */
+export interface ResolvedRegionAtlasOptions extends ResolvedAtlasOptions {
+  region: Region;
+  evaluated: Record<string, number[]>;
+  method: RegionMethod;
+}
+
+/** Checks a region atlas's options against the model (layers, class, prefilter) before any work. */
+export function resolveRegionAtlasOptions(
   crp: CondAttribution,
-  source: LabelledSource | LabelledDataset,
   options: RegionAtlasOptions,
-): Promise<RegionAtlas> {
+): ResolvedRegionAtlasOptions {
+  const target = options.target ?? options.classId;
+  if (target === undefined) {
+    throw new CrpError('invalid-target', 'give the class to explain: options.target');
+  }
   const resolved: ResolvedAtlasOptions = resolveAtlasOptions(crp, {
-    classId: options.classId,
+    classId: target,
     ...(options.layers ? { layers: options.layers } : {}),
     ...(options.topK === undefined ? {} : { topK: options.topK }),
     ...(options.absNorm === undefined ? {} : { absNorm: options.absNorm }),
+    batchSize: options.batchSize ?? 8,
   });
+  const inputShape = crp.attributor.graph.inputShape;
+  const [h, w] = [inputShape[0], inputShape[1]];
+  // a fixed input size is checked now; an open one with the first image
+  if (typeof h === 'number' && typeof w === 'number') regionMask(options.region, h, w);
   const evaluated: Record<string, number[]> = {};
   for (const layer of resolved.layers) {
     const c = channelsOf(crp, layer);
@@ -249,47 +445,89 @@ export async function regionAtlas(
     }
     evaluated[layer] = ranked.ranking.slice(0, options.prefilter.topN).map((e) => e.concept);
   }
+  const method = options.method ?? 'adjoint';
+  if (method !== 'adjoint' && method !== 'per-concept') {
+    throw new CrpError(
+      'invalid-argument',
+      `method must be 'adjoint' or 'per-concept', got '${String(method)}'`,
+    );
+  }
+  return { ...resolved, region: options.region, evaluated, method };
+}
+
+/** Region-atlas votes of one batch of images (mergeable like {@link atlasBatch}'s). */
+export function regionAtlasBatch(
+  crp: CondAttribution,
+  images: tf.Tensor,
+  options: ResolvedRegionAtlasOptions,
+): AtlasPartial {
+  const n = images.shape[0]!;
+  const results = regionRelevances(crp, images, options.region, {
+    target: options.classId,
+    layers: options.layers,
+    concepts: options.evaluated,
+    method: options.method,
+    batchSize: n,
+  });
+  const partial: AtlasPartial = { samples: 0, layers: {} };
+  for (const r of results) {
+    const one: AtlasPartial = { samples: 1, layers: {} };
+    for (const layer of options.layers) {
+      const { concepts, relevance } = r.layers[layer]!;
+      const c = channelsOf(crp, layer);
+      const norm = options.absNorm ? relevance.reduce((s, x) => s + Math.abs(x), 0) + 1e-10 : 1;
+      const scores = relevance.map((x) => x / norm);
+      const votes = new Array<number>(c).fill(0);
+      const sums = new Array<number>(c).fill(0);
+      const order = scores
+        .map((_, i) => i)
+        .sort((a, b) => scores[b]! - scores[a]! || concepts[a]! - concepts[b]!);
+      for (const i of order.slice(0, options.topK)) votes[concepts[i]!] = 1;
+      concepts.forEach((k, i) => {
+        sums[k] = scores[i]!;
+      });
+      one.layers[layer] = { votes, sums };
+    }
+    mergeAtlasPartials(partial, one);
+  }
+  return partial;
+}
+
+/** Keeps the evaluated concepts in the rankings of a finished region atlas. */
+export function finishRegionAtlas(partial: AtlasPartial, options: ResolvedRegionAtlasOptions): RegionAtlas {
+  const atlas = finishAtlas(partial, options);
+  for (const layer of options.layers) {
+    const keep = new Set(options.evaluated[layer]);
+    const l = atlas.layers[layer]!;
+    l.ranking = l.ranking.filter((e) => keep.has(e.concept));
+  }
+  return { ...atlas, evaluated: options.evaluated };
+}
+
+/**
+ * The concept atlas of a class restricted to an input region: per sample and layer, the top-k concepts by
+ * region relevance ({@link regionRelevances}: every concept of every layer, exact, at the cost of a few
+ * passes per batch of images), voted across samples as {@link conceptAtlas} does. With `prefilter`, only the
+ * global atlas's top-N concepts per layer are ranked (and normalised among themselves).
+ */
+export async function regionAtlas(
+  crp: CondAttribution,
+  source: LabelledSource | LabelledDataset,
+  options: RegionAtlasOptions,
+): Promise<RegionAtlas> {
+  const resolved = resolveRegionAtlasOptions(crp, options);
   const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
   const tick = progressTracker(sizeOf(chosen), options.onProgress);
   const total: AtlasPartial = { samples: 0, layers: {} };
-  for await (const batch of batchesOf(chosen, 1)) {
+  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
     try {
-      const r = regionRelevance(crp, batch.images, options.region, {
-        classId: resolved.classId,
-        layers: resolved.layers,
-        concepts: evaluated,
-        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      });
-      const partial: AtlasPartial = { samples: 1, layers: {} };
-      for (const layer of resolved.layers) {
-        const { concepts, relevance } = r.layers[layer]!;
-        const c = channelsOf(crp, layer);
-        const norm = resolved.absNorm ? relevance.reduce((s, x) => s + Math.abs(x), 0) + 1e-10 : 1;
-        const scores = relevance.map((x) => x / norm);
-        const votes = new Array<number>(c).fill(0);
-        const sums = new Array<number>(c).fill(0);
-        const order = scores
-          .map((_, i) => i)
-          .sort((a, b) => scores[b]! - scores[a]! || concepts[a]! - concepts[b]!);
-        for (const i of order.slice(0, resolved.topK)) votes[concepts[i]!] = 1;
-        concepts.forEach((k, i) => {
-          sums[k] = scores[i]!;
-        });
-        partial.layers[layer] = { votes, sums };
-      }
-      mergeAtlasPartials(total, partial);
+      mergeAtlasPartials(total, regionAtlasBatch(crp, batch.images, resolved));
     } finally {
       if (batch.owned) batch.images.dispose();
     }
     tick(batch.labels.length);
   }
-  const atlas = finishAtlas(total, resolved);
-  for (const layer of resolved.layers) {
-    const keep = new Set(evaluated[layer]);
-    const l = atlas.layers[layer]!;
-    l.ranking = l.ranking.filter((e) => keep.has(e.concept));
-  }
-  return { ...atlas, evaluated };
+  return finishRegionAtlas(total, resolved);
 }
 
 /** Overlap of two atlases in one layer. */

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { useBackend } from './backend.js';
 import { knownKinds, runConformance } from './run.js';
 
-const usage = `usage: pnpm conformance [--kind lrp|crp|relmax|vis ...] [--backend wasm|cpu] [DIR ...]
+const usage = `usage: pnpm conformance [--kind lrp|crp|relmax|region|vis ...] [--backend wasm|cpu] [DIR ...]
 Runs every golden case of the selected kinds (default: all) in each DIR (default: ../shared/reference next to
 the repository) and prints one line per case with its worst deviation as a multiple of the tolerance.`;
 

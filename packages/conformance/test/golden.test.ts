@@ -24,6 +24,7 @@ describe.each([
   ['lrp', 24],
   ['crp', 5],
   ['relmax', 1],
+  ['region', 2],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });
@@ -105,5 +106,28 @@ describe('reading the reference composite names', () => {
     );
     expect(builtInComposite("plain_composite('zbox', canonizers=None)")).toBeUndefined();
     expect(() => builtInComposite('EpsilonGammaBox()')).toThrow(/low\/high/);
+  });
+});
+
+describe('region cases are not vacuous', () => {
+  it('a region relevance moved by 1% of the layer maximum fails', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'crp-conf-region-'));
+    await mkdir(join(dir, 'models'));
+    await mkdir(join(dir, 'region'));
+    for (const m of ['tiny_vgg.json', 'tiny_vgg_bn.json']) {
+      await copyFile(join(refDir, 'models', m), join(dir, 'models', m));
+    }
+    const set = JSON.parse(await readFile(join(refDir, 'region', 'region_golden.json'), 'utf8'));
+    const c = set.cases[0];
+    const layer = c.layers[1];
+    const data: number[] = c.regionRelevance[layer].data;
+    const max = Math.max(...data.map((v: number) => Math.abs(v)));
+    data[3] = (data[3] ?? 0) + 0.01 * max;
+    set.cases = [c];
+    await writeFile(join(dir, 'region', 'region_golden.json'), JSON.stringify(set));
+    const summary = await runConformance([dir], { kinds: ['region'] });
+    expect(summary.outcomes).toHaveLength(1);
+    expect(summary.failed).toBe(1);
+    expect(summary.outcomes[0]!.detail).toContain(`regionRelevance.${layer}`);
   });
 });
