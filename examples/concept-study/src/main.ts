@@ -372,6 +372,7 @@ async function decompositionAtlas(
       votes: s.votes,
       meanRelevance: s.sum / indices.length,
       shareOfSamples: s.votes / indices.length,
+      percent: (100 * s.sum) / indices.length,
     }))
     .sort((a, b) => b.votes - a.votes || b.meanRelevance - a.meanRelevance);
   return {

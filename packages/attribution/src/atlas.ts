@@ -20,6 +20,14 @@ export interface AtlasEntry {
   meanRelevance: number;
   /** votes / samples */
   shareOfSamples: number;
+  /** mean over all samples of the concept's share of the layer's relevance, in percent: 100 * R_c / sum over
+   * the layer's concepts of |R_c'| per sample (the seed's "x% of the layer's relevance") */
+  percent: number;
+}
+
+/** `"k/n"`: a concept's votes out of the samples voted, as the seed's findings state them ("40/40"). */
+export function formatVotes(entry: Pick<AtlasEntry, 'votes'>, atlas: Pick<ConceptAtlas, 'samples'>): string {
+  return `${entry.votes}/${atlas.samples}`;
 }
 
 /** The ranking of one layer: every concept, most votes first (then higher mean relevance, lower index). */
@@ -41,10 +49,12 @@ export interface ConceptAtlas {
   layers: Record<string, AtlasLayer>;
 }
 
-/** Votes and relevance sums of some samples (mergeable; what a job writes per batch). */
+/** Votes and relevance sums of some samples (mergeable; what a job writes per batch). `sums` adds the scores
+ * that voted (abs-normalised when `absNorm`), `shares` each concept's share of its layer's absolute relevance
+ * (for `percent`). */
 export interface AtlasPartial {
   samples: number;
-  layers: Record<string, { votes: number[]; sums: number[] }>;
+  layers: Record<string, { votes: number[]; sums: number[]; shares: number[] }>;
 }
 
 export interface AtlasOptions {
@@ -143,13 +153,21 @@ export function voteInto(
   const c = scores.length / rows;
   let entry = partial.layers[layer];
   if (entry === undefined) {
-    entry = { votes: new Array<number>(c).fill(0), sums: new Array<number>(c).fill(0) };
+    entry = {
+      votes: new Array<number>(c).fill(0),
+      sums: new Array<number>(c).fill(0),
+      shares: new Array<number>(c).fill(0),
+    };
     partial.layers[layer] = entry;
   }
   for (let r = 0; r < rows; r++) {
     const row = Array.prototype.slice.call(scores, r * c, (r + 1) * c) as number[];
     for (const k of topIndices(row, topK)) entry.votes[k]! += 1;
-    for (let k = 0; k < c; k++) entry.sums[k]! += row[k]!;
+    const norm = row.reduce((s, x) => s + Math.abs(x), 0) + 1e-10;
+    for (let k = 0; k < c; k++) {
+      entry.sums[k]! += row[k]!;
+      entry.shares[k]! += row[k]! / norm;
+    }
   }
 }
 
@@ -188,8 +206,10 @@ export function mergeAtlasPartials(a: AtlasPartial, b: AtlasPartial): AtlasParti
   a.samples += b.samples;
   for (const [layer, e] of Object.entries(b.layers)) {
     const into = a.layers[layer];
+    // partials written before `shares` existed count as zero shares
+    const shares = e.shares ?? new Array<number>(e.votes.length).fill(0);
     if (into === undefined) {
-      a.layers[layer] = { votes: [...e.votes], sums: [...e.sums] };
+      a.layers[layer] = { votes: [...e.votes], sums: [...e.sums], shares: [...shares] };
       continue;
     }
     e.votes.forEach((v, k) => {
@@ -197,6 +217,9 @@ export function mergeAtlasPartials(a: AtlasPartial, b: AtlasPartial): AtlasParti
     });
     e.sums.forEach((v, k) => {
       into.sums[k]! += v;
+    });
+    shares.forEach((v, k) => {
+      into.shares[k]! += v;
     });
   }
   return a;
@@ -216,6 +239,7 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
             votes,
             meanRelevance: n === 0 ? 0 : e.sums[concept]! / n,
             shareOfSamples: n === 0 ? 0 : votes / n,
+            percent: n === 0 ? 0 : (100 * e.shares[concept]!) / n,
           }));
     ranking.sort((a, b) => b.votes - a.votes || b.meanRelevance - a.meanRelevance || a.concept - b.concept);
     layers[layer] = { layer, concepts: ranking.length, ranking };

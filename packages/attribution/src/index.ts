@@ -8,6 +8,7 @@ export {
   conceptAtlas,
   conceptLayers,
   finishAtlas,
+  formatVotes,
   mergeAtlasPartials,
   type ResolvedAtlasOptions,
   resolveAtlasOptions,
@@ -40,6 +41,20 @@ export {
   type TensorDatasetOptions,
 } from './dataset.js';
 export { type DecomposeOptions, decompose, layerBelow } from './decomposition.js';
+export {
+  type DecomposedConcept,
+  type DecompositionAtlas,
+  type DecompositionAtlasLayer,
+  type DecompositionAtlasOptions,
+  type DecompositionPartial,
+  decompositionAtlas,
+  decompositionBatch,
+  finishDecompositionAtlas,
+  mergeDecompositionPartials,
+  type ResolvedDecompositionOptions,
+  resolveDecompositionOptions,
+  type SubConcept,
+} from './decomposition-atlas.js';
 export { type AtlasJobOptions, type JobContext, type JobSetup, runAtlasJob } from './jobs.js';
 export {
   type MaximizationOptions,

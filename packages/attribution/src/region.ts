@@ -479,14 +479,17 @@ export function regionAtlasBatch(
       const scores = relevance.map((x) => x / norm);
       const votes = new Array<number>(c).fill(0);
       const sums = new Array<number>(c).fill(0);
+      const shares = new Array<number>(c).fill(0);
       const order = scores
         .map((_, i) => i)
         .sort((a, b) => scores[b]! - scores[a]! || concepts[a]! - concepts[b]!);
       for (const i of order.slice(0, options.topK)) votes[concepts[i]!] = 1;
+      const absSum = relevance.reduce((s, x) => s + Math.abs(x), 0) + 1e-10;
       concepts.forEach((k, i) => {
         sums[k] = scores[i]!;
+        shares[k] = relevance[i]! / absSum;
       });
-      one.layers[layer] = { votes, sums };
+      one.layers[layer] = { votes, sums, shares };
     }
     mergeAtlasPartials(partial, one);
   }

@@ -178,7 +178,13 @@ describe('region-restricted attribution', () => {
         L: {
           layer: 'L',
           concepts: 4,
-          ranking: order.map((concept) => ({ concept, votes: 0, meanRelevance: 0, shareOfSamples: 0 })),
+          ranking: order.map((concept) => ({
+            concept,
+            votes: 0,
+            meanRelevance: 0,
+            shareOfSamples: 0,
+            percent: 0,
+          })),
         },
       },
     });

@@ -1,0 +1,385 @@
+import type { CondAttribution } from '@crp/core';
+import { CrpError } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type AtlasOptions,
+  type ConceptAtlas,
+  checkTopK,
+  conceptAtlas,
+  conceptLayers,
+  resolveAtlasOptions,
+  topIndices,
+} from './atlas.js';
+import {
+  batchesOf,
+  type DatasetProgress,
+  type LabelledDataset,
+  type LabelledSource,
+  progressTracker,
+  sizeOf,
+  subset,
+} from './dataset.js';
+import { layerBelow } from './decomposition.js';
+
+export interface DecompositionAtlasOptions {
+  /** the class explained */
+  target?: number;
+  /** @deprecated use `target` */
+  classId?: number;
+  /** parent layers to decompose (default: every conv and dense layer below the output that has a conv or
+   * dense layer below it in a chain) */
+  layers?: readonly string[];
+  /** dominant concepts per layer, taken from the atlas by votes (default 5) */
+  concepts?: number;
+  /** sub-concepts each sample votes for, per dominant concept (default 5) */
+  topK?: number;
+  /** The global atlas that names each layer's dominant concepts. Default: computed first over the same
+   * samples (a second pass over the data). */
+  atlas?: ConceptAtlas;
+  /** `'class'` (default): only samples labelled `target`; `'all'`: every sample */
+  samples?: 'class' | 'all';
+  /** images per pass (default 8) */
+  batchSize?: number;
+  /** progress of both passes (`phase` 'atlas' then 'decomposition') */
+  onProgress?: (progress: DatasetProgress & { phase?: string }) => void;
+}
+
+/** A sub-concept of a dominant concept, voted over samples. */
+export interface SubConcept {
+  concept: number;
+  /** samples that have it among the top-k sub-concepts of the parent */
+  votes: number;
+  /** votes / samples */
+  shareOfSamples: number;
+  /** mean over samples of its share of the parent's relevance, in percent (100 * R_child / R_parent) */
+  percent: number;
+  /** mean over samples of its relevance under the parent's condition */
+  meanRelevance: number;
+}
+
+/** One dominant concept of a layer and what it is made of in the layer below. */
+export interface DecomposedConcept {
+  concept: number;
+  /** its votes in the global atlas (k of `samples`) and share of the layer's relevance in percent */
+  votes: number;
+  percent: number;
+  /** mean over samples of its relevance (the parent relevance the shares refer to) */
+  meanRelevance: number;
+  /** sub-concepts with at least one vote, most votes first (then larger share) */
+  children: SubConcept[];
+}
+
+export interface DecompositionAtlasLayer {
+  layer: string;
+  /** the layer whose concepts are the sub-concepts */
+  below: string;
+  concepts: DecomposedConcept[];
+}
+
+/** Each layer's dominant concepts decomposed into the concepts of the layer below, voted over samples (the
+ * seed's attribution fragmentation). Plain JSON. */
+export interface DecompositionAtlas {
+  target: number;
+  samples: number;
+  topK: number;
+  layerOrder: string[];
+  layers: Record<string, DecompositionAtlasLayer>;
+  /** the global atlas the dominant concepts came from */
+  atlas: ConceptAtlas;
+}
+
+/** Sums of some samples (mergeable, exact once per sample): per layer and dominant concept, the children's
+ * votes, shares and relevances, and the parent's relevance. */
+export interface DecompositionPartial {
+  samples: number;
+  layers: Record<
+    string,
+    Record<string, { parent: number; votes: number[]; shares: number[]; sums: number[] }>
+  >;
+}
+
+/** Decomposition atlas options checked against the model and the atlas. */
+export interface ResolvedDecompositionOptions {
+  target: number;
+  topK: number;
+  batchSize: number;
+  /** parent layer -> the layer below */
+  below: Record<string, string>;
+  /** parent layer -> dominant concepts */
+  dominant: Record<string, number[]>;
+  layers: string[];
+}
+
+/** Parent layers with their layer below: explicit ones must have one, defaults skip branching layers. */
+function parentLayers(crp: CondAttribution, layers: readonly string[] | undefined): Record<string, string> {
+  const g = crp.attributor.graph;
+  const below: Record<string, string> = {};
+  const explicit = layers !== undefined;
+  for (const name of layers ?? conceptLayers(g)) {
+    const id = g.node(name).id;
+    let under: string | undefined;
+    try {
+      under = layerBelow(g, id);
+    } catch (err) {
+      if (explicit) throw err;
+      continue;
+    }
+    if (under === undefined) {
+      if (explicit) {
+        throw new CrpError(
+          'invalid-argument',
+          `layer '${name}' has no conv or dense layer below it to decompose into; choose a higher layer`,
+        );
+      }
+      continue;
+    }
+    below[id] = under;
+  }
+  if (Object.keys(below).length === 0) {
+    throw new CrpError(
+      'invalid-argument',
+      'no layer to decompose: the model has no two conv/dense layers in a chain',
+    );
+  }
+  return below;
+}
+
+/** Checks the options and picks each layer's dominant concepts from the atlas. */
+export function resolveDecompositionOptions(
+  crp: CondAttribution,
+  options: DecompositionAtlasOptions,
+  atlas: ConceptAtlas,
+): ResolvedDecompositionOptions {
+  const target = options.target ?? options.classId;
+  if (target === undefined) throw new CrpError('invalid-target', 'give the class to explain: options.target');
+  const topK = options.topK ?? 5;
+  checkTopK(topK);
+  const count = options.concepts ?? 5;
+  checkTopK(count, 'concepts');
+  const batchSize = options.batchSize ?? 8;
+  checkTopK(batchSize, 'batchSize');
+  const below = parentLayers(crp, options.layers);
+  const dominant: Record<string, number[]> = {};
+  for (const layer of Object.keys(below)) {
+    const ranked = atlas.layers[layer];
+    if (ranked === undefined) {
+      throw new CrpError(
+        'invalid-argument',
+        `the atlas has no layer '${layer}'; its layers: ${atlas.layerOrder.join(', ')}`,
+      );
+    }
+    dominant[layer] = ranked.ranking.slice(0, count).map((e) => e.concept);
+  }
+  return { target, topK, batchSize, below, dominant, layers: Object.keys(below) };
+}
+
+/**
+ * Decomposition votes of one batch of images. One forward pass and one backward pass give the relevance R_L
+ * at every parent layer; each dominant concept c is then decomposed by the short backward pass from L down
+ * to the layer below only, starting from R_L masked to channel c. That is the relevance of the condition
+ * { y, L: [c] } at the layer below under zennit-crp's exclude_parallel (the default), at a fraction of a
+ * conditional backward pass per concept.
+ */
+export function decompositionBatch(
+  crp: CondAttribution,
+  images: tf.Tensor,
+  options: ResolvedDecompositionOptions,
+): DecompositionPartial {
+  const lrp = crp.attributor;
+  const g = lrp.graph;
+  const n = images.shape[0]!;
+  const partial: DecompositionPartial = { samples: n, layers: {} };
+  const pass = lrp.forward(images);
+  const owned: tf.Tensor[] = [];
+  try {
+    const prediction = pass.prediction;
+    const classes = prediction.shape[prediction.rank - 1]!;
+    const init = tf.tidy(() => tf.mul(tf.oneHot(tf.fill([n], options.target, 'int32'), classes), prediction));
+    owned.push(init);
+    const ids = options.layers;
+    const stops = ids.filter((id) => !ids.some((o) => o !== id && g.ancestorsOf(id).has(o)));
+    const relevance = lrp.backward(pass, { from: g.outputId, relevance: init, record: ids, stopAt: stops });
+    owned.push(...relevance.values());
+    for (const layer of ids) {
+      const below = options.below[layer]!;
+      const r = relevance.get(layer)!;
+      const channels = r.shape[r.rank - 1]!;
+      const spatial = r.shape.slice(1, -1).map((_, i) => i + 1);
+      const parents = tf.tidy(() => (spatial.length === 0 ? tf.clone(r) : tf.sum(r, spatial)));
+      const parentSums = parents.dataSync();
+      parents.dispose();
+      const byConcept: DecompositionPartial['layers'][string] = {};
+      partial.layers[layer] = byConcept;
+      for (const c of options.dominant[layer]!) {
+        const mask = new Float32Array(channels);
+        mask[c] = 1;
+        const start = tf.tidy(() => tf.mul(r, tf.tensor1d(mask)));
+        const out = lrp.backward(pass, { from: layer, relevance: start, stopAt: [below] });
+        start.dispose();
+        const child = out.get(below)!;
+        const childChannels = child.shape[child.rank - 1]!;
+        const childSpatial = child.shape.slice(1, -1).map((_, i) => i + 1);
+        const sums = tf.tidy(() =>
+          childSpatial.length === 0 ? tf.clone(child) : tf.sum(child, childSpatial),
+        );
+        const values = sums.dataSync();
+        sums.dispose();
+        for (const t of out.values()) t.dispose();
+        const entry = {
+          parent: 0,
+          votes: new Array<number>(childChannels).fill(0),
+          shares: new Array<number>(childChannels).fill(0),
+          sums: new Array<number>(childChannels).fill(0),
+        };
+        for (let i = 0; i < n; i++) {
+          const row = Array.from(values.subarray(i * childChannels, (i + 1) * childChannels));
+          const parent = parentSums[i * channels + c]!;
+          entry.parent += parent;
+          for (const k of topIndices(row, options.topK)) entry.votes[k]! += 1;
+          for (let k = 0; k < childChannels; k++) {
+            entry.sums[k]! += row[k]!;
+            entry.shares[k]! += parent === 0 ? 0 : row[k]! / parent;
+          }
+        }
+        byConcept[String(c)] = entry;
+      }
+    }
+  } finally {
+    tf.dispose(owned);
+    pass.dispose();
+  }
+  return partial;
+}
+
+/** Adds `b` into `a` (in place) and returns `a`. */
+export function mergeDecompositionPartials(
+  a: DecompositionPartial,
+  b: DecompositionPartial,
+): DecompositionPartial {
+  a.samples += b.samples;
+  for (const [layer, concepts] of Object.entries(b.layers)) {
+    const into = a.layers[layer] ?? {};
+    a.layers[layer] = into;
+    for (const [c, e] of Object.entries(concepts)) {
+      const t = into[c];
+      if (t === undefined) {
+        into[c] = { parent: e.parent, votes: [...e.votes], shares: [...e.shares], sums: [...e.sums] };
+        continue;
+      }
+      t.parent += e.parent;
+      e.votes.forEach((v, k) => {
+        t.votes[k]! += v;
+      });
+      e.shares.forEach((v, k) => {
+        t.shares[k]! += v;
+      });
+      e.sums.forEach((v, k) => {
+        t.sums[k]! += v;
+      });
+    }
+  }
+  return a;
+}
+
+/** Ranks merged votes into a {@link DecompositionAtlas}. */
+export function finishDecompositionAtlas(
+  partial: DecompositionPartial,
+  options: ResolvedDecompositionOptions,
+  atlas: ConceptAtlas,
+): DecompositionAtlas {
+  const n = partial.samples;
+  const layers: Record<string, DecompositionAtlasLayer> = {};
+  for (const layer of options.layers) {
+    const ranking = atlas.layers[layer]!.ranking;
+    const concepts = options.dominant[layer]!.map((c): DecomposedConcept => {
+      const e = partial.layers[layer]?.[String(c)];
+      const entry = ranking.find((r) => r.concept === c)!;
+      const children: SubConcept[] =
+        e === undefined
+          ? []
+          : e.votes
+              .map((votes, k) => ({
+                concept: k,
+                votes,
+                shareOfSamples: n === 0 ? 0 : votes / n,
+                percent: n === 0 ? 0 : (100 * e.shares[k]!) / n,
+                meanRelevance: n === 0 ? 0 : e.sums[k]! / n,
+              }))
+              .filter((s) => s.votes > 0)
+              .sort((a, b) => b.votes - a.votes || b.percent - a.percent || a.concept - b.concept);
+      return {
+        concept: c,
+        votes: entry.votes,
+        percent: entry.percent,
+        meanRelevance: e === undefined || n === 0 ? 0 : e.parent / n,
+        children,
+      };
+    });
+    layers[layer] = { layer, below: options.below[layer]!, concepts };
+  }
+  return {
+    target: options.target,
+    samples: n,
+    topK: options.topK,
+    layerOrder: [...options.layers],
+    layers,
+    atlas,
+  };
+}
+
+/**
+ * The decomposition atlas of a class: for each layer, its dominant concepts over a set of samples (the top
+ * `concepts` of the global atlas by votes), each decomposed into the concepts of the layer below: which
+ * sub-concepts the samples vote for (top-k per sample) and what share of the parent's relevance each carries,
+ * in percent. The seed's "attribution fragmentation" as a library function.
+ *
+ * ```ts
+ * const d = await decompositionAtlas(crp, data, { target: 1 });
+ * d.layers['features.25'].concepts[0].children.slice(0, 3); // what the most voted concept is made of
+ * ```
+ */
+export async function decompositionAtlas(
+  crp: CondAttribution,
+  source: LabelledSource | LabelledDataset,
+  options: DecompositionAtlasOptions,
+): Promise<DecompositionAtlas> {
+  const target = options.target ?? options.classId;
+  if (target === undefined) throw new CrpError('invalid-target', 'give the class to explain: options.target');
+  // validate everything before the first pass over the data
+  const resolvedAtlas = resolveAtlasOptions(crp, {
+    classId: target,
+    ...(options.layers === undefined ? {} : { layers: options.layers }),
+  });
+  const parents = parentLayers(crp, options.layers);
+  let atlas = options.atlas;
+  if (atlas === undefined) {
+    const atlasOptions: AtlasOptions = {
+      classId: target,
+      layers: resolvedAtlas.layers,
+      batchSize: options.batchSize ?? 8,
+      ...(options.samples === undefined ? {} : { samples: options.samples }),
+      ...(options.onProgress === undefined
+        ? {}
+        : { onProgress: (p: DatasetProgress) => options.onProgress!({ ...p, phase: 'atlas' }) }),
+    };
+    atlas = await conceptAtlas(crp, source, atlasOptions);
+  } else if (atlas.classId !== target) {
+    throw new CrpError(
+      'invalid-argument',
+      `the atlas explains class ${atlas.classId}, not the target ${target}`,
+    );
+  }
+  const resolved = resolveDecompositionOptions(crp, { ...options, layers: Object.keys(parents) }, atlas);
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [target] });
+  const tick = progressTracker(sizeOf(chosen), (p) => options.onProgress?.({ ...p, phase: 'decomposition' }));
+  const total: DecompositionPartial = { samples: 0, layers: {} };
+  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
+    try {
+      mergeDecompositionPartials(total, decompositionBatch(crp, batch.images, resolved));
+    } finally {
+      if (batch.owned) batch.images.dispose();
+    }
+    tick(batch.labels.length);
+  }
+  return finishDecompositionAtlas(total, resolved, atlas);
+}
