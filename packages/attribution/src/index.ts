@@ -71,9 +71,11 @@ export {
   receptiveFieldGeometry,
 } from './receptive-field.js';
 export {
+  type ReferenceCrop,
   type ReferenceGridOptions,
   type ReferenceImageOptions,
   type ReferenceImages,
+  type ReferenceLocalization,
   type ReferenceSample,
   referenceGrid,
   referenceImages,

@@ -1,12 +1,41 @@
-import type { CondAttribution } from '@crp/core';
-import { disposeCondResult } from '@crp/core';
+import {
+  ChannelConcept,
+  type CondAttribution,
+  type CondAttributionResult,
+  disposeCondResult,
+} from '@crp/core';
 import { CrpError } from '@crp/lrp';
-import { cropBox, imageGrid, imgify, type RasterImage, resize, toRasterImage, writePng } from '@crp/vis';
+import {
+  blurHeatmap,
+  cropBox,
+  imageGrid,
+  imgify,
+  opacityView,
+  type RasterImage,
+  relevanceBox,
+  resize,
+  toRasterImage,
+  writePng,
+} from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkTopK } from './atlas.js';
 import { batchesOf, type LabelledDataset, type LabelledSource } from './dataset.js';
 import type { MaximizationResult } from './maximization.js';
 import { type PixelBox, receptiveFieldBox, receptiveFieldGeometry } from './receptive-field.js';
+
+/**
+ * Which heatmap localises a concept in a reference sample:
+ * - `'neuron'` (default, zennit-crp's `rf=True` references): the backward pass starts at the layer from the
+ *   single most active neuron of the channel (its strongest position) and runs to the input, so the heatmap
+ *   lies inside that neuron's receptive field;
+ * - `'channel'` (zennit-crp's `rf=False`): starts at the layer from the whole channel;
+ * - `'conditional'`: the full conditional backward pass from the output, `{ y: [label], layer: [channel] }`
+ *   (what the concept contributed to the sample's own class; zennit-crp's open issue 11).
+ */
+export type ReferenceLocalization = 'neuron' | 'channel' | 'conditional';
+
+/** How much of the input a reference shows. */
+export type ReferenceCrop = 'relevant-area' | 'receptive-field' | 'none';
 
 export interface ReferenceImageOptions {
   /** the layer of the channels (a layer of the maximisation result) */
@@ -17,13 +46,30 @@ export interface ReferenceImageOptions {
   topK?: number;
   /** relevance maximisation (default) or activation maximisation samples */
   kind?: 'relevance' | 'activation';
-  /** conditions per backward pass for the conditional heatmaps */
+  /** the heatmap that localises the concept (default `'neuron'`) */
+  localization?: ReferenceLocalization;
+  /**
+   * The part of the input shown (default `'relevant-area'`: where the blurred positive heatmap exceeds
+   * `opacity.cropThreshold` of its maximum, as zennit-crp's vis_opaque_img crops; the receptive field when
+   * nothing is relevant). `'receptive-field'`: the receptive field of the strongest position.
+   */
+  crop?: ReferenceCrop;
+  /**
+   * The opaque view (zennit-crp's vis_opaque_img): the input shown at full opacity where the blurred,
+   * max-normalised positive heatmap exceeds `threshold` (default 0.2) and at `minOpacity` (default 0.3,
+   * zennit-crp's alpha) elsewhere, over black. `blur` is the Gaussian's sigma in pixels (default zennit-crp's
+   * kernel 19 at 224 pixels: sigma 3.2, scaled with the image size).
+   */
+  opacity?: { blur?: number; threshold?: number; minOpacity?: number; cropThreshold?: number };
+  /** condition rows per backward pass for the conditional heatmaps */
+  chunkSize?: number;
+  /** @deprecated use `chunkSize` */
   batchSize?: number;
   /** Turns one input image [H, W, C] (float) into pixels; default min-max normalisation per image. */
   toImage?: (image: tf.Tensor3D) => RasterImage;
 }
 
-/** One reference sample of a channel. `crop` and `heatmap` are the receptive field of the position. */
+/** One reference sample of a channel. `crop`, `heatmap` and `opaque` show the same `box` of the input. */
 export interface ReferenceSample {
   channel: number;
   sample: number;
@@ -31,13 +77,15 @@ export interface ReferenceSample {
   score: number;
   /** [h, w] of the strongest position in the channel's map */
   position: [number, number];
-  /** the input pixels that position sees (the whole image for dense layers) */
+  /** the part of the input shown (see {@link ReferenceImageOptions.crop}) */
   box: PixelBox;
   /** the input image cropped to `box` */
   crop: RasterImage;
-  /** the conditional heatmap `{ y: [label], layer: [channel] }` coloured (bwr, symmetric), cropped to `box` */
+  /** the localising heatmap coloured (bwr, symmetric over the whole image), cropped to `box` */
   heatmap: RasterImage;
-  /** the heatmap's relevance inside the box over its total relevance */
+  /** the input cropped to `box` with the heatmap as opacity mask (what zennit-crp shows as reference) */
+  opaque: RasterImage;
+  /** the heatmap's absolute relevance inside the box over its total */
   heatmapShareInBox: number;
 }
 
@@ -45,14 +93,26 @@ export interface ReferenceSample {
 export interface ReferenceImages {
   layer: string;
   kind: 'relevance' | 'activation';
+  localization: ReferenceLocalization;
   channels: Record<number, ReferenceSample[]>;
+}
+
+interface Wanted {
+  channel: number;
+  position: [number, number];
+}
+
+function checkUnit(name: string, v: number, closed: boolean): void {
+  if (!(v >= 0 && (closed ? v <= 1 : v < 1))) {
+    throw new CrpError('invalid-argument', `${name} must be in [0, ${closed ? '1]' : '1)'}, got ${v}`);
+  }
 }
 
 /**
  * Reference images (feature visualisation) for the top samples of {@link maximization}: for each channel and
- * top sample, the receptive field of the strongest position (from the layer geometry) cut out of the input
- * and out of the sample's conditional heatmap `{ y: [label], layer: [channel] }`. The source must give the
- * same samples (data-set indices) as the one maximised.
+ * top sample, the input cut out around the concept (its relevant area or receptive field), the localising
+ * heatmap (see {@link ReferenceLocalization}) and the opaque view in which only what the concept responds to
+ * stands out. The source must give the same samples (data-set indices) as the one maximised.
  */
 export async function referenceImages(
   crp: CondAttribution,
@@ -69,6 +129,26 @@ export async function referenceImages(
       `the maximisation result has no ${kind} table for '${options.layer}'; it has: ${Object.keys(maxResult[kind]).join(', ')}`,
     );
   }
+  const localization = options.localization ?? 'neuron';
+  if (!['neuron', 'channel', 'conditional'].includes(localization)) {
+    throw new CrpError(
+      'invalid-argument',
+      `localization must be 'neuron', 'channel' or 'conditional', got '${String(localization)}'`,
+    );
+  }
+  const cropMode = options.crop ?? 'relevant-area';
+  if (!['relevant-area', 'receptive-field', 'none'].includes(cropMode)) {
+    throw new CrpError(
+      'invalid-argument',
+      `crop must be 'relevant-area', 'receptive-field' or 'none', got '${String(cropMode)}'`,
+    );
+  }
+  const threshold = options.opacity?.threshold ?? 0.2;
+  const minOpacity = options.opacity?.minOpacity ?? 0.3;
+  const cropThreshold = options.opacity?.cropThreshold ?? 0.1;
+  checkUnit('opacity.threshold', threshold, false);
+  checkUnit('opacity.minOpacity', minOpacity, true);
+  checkUnit('opacity.cropThreshold', cropThreshold, false);
   const topK = options.topK ?? 6;
   checkTopK(topK);
   const channels = options.channels ?? Array.from({ length: table.channels }, (_, k) => k);
@@ -81,9 +161,20 @@ export async function referenceImages(
     }
   }
   const geometry = receptiveFieldGeometry(crp.attributor.graph, layer);
-  const wanted = new Map<number, number[]>(); // sample -> channels
+  const [mh, mw] = table.mapSize;
+  const positionOf = (flat: number): [number, number] => {
+    const position: [number, number] = [Math.floor(flat / mw), flat % mw];
+    if (position[0] >= mh) throw new CrpError('invalid-argument', `position ${flat} is outside ${mh}x${mw}`);
+    return position;
+  };
+  const wanted = new Map<number, Wanted[]>(); // sample -> (channel, position)
   for (const c of channels) {
-    for (const t of table.top[c]!.slice(0, topK)) wanted.set(t.sample, [...(wanted.get(t.sample) ?? []), c]);
+    for (const t of table.top[c]!.slice(0, topK)) {
+      wanted.set(t.sample, [
+        ...(wanted.get(t.sample) ?? []),
+        { channel: c, position: positionOf(t.argmaxPosition) },
+      ]);
+    }
   }
   // one pass over the source: keep the wanted samples
   const kept = new Map<number, { image: tf.Tensor; label: number }>();
@@ -109,37 +200,71 @@ export async function referenceImages(
     const toImage =
       options.toImage ??
       ((im: tf.Tensor3D) => toRasterImage({ shape: im.shape, data: im.dataSync() as Float32Array }));
-    const bySampleChannel = new Map<string, { heatmap: Float32Array; h: number; w: number }>();
-    for (const [sample, chs] of wanted) {
-      const { image, label } = kept.get(sample)!;
-      const r = crp.run(
-        image,
-        chs.map((c) => ({ y: [label], [layer]: [c] })),
-        options.batchSize === undefined ? {} : { batchSize: options.batchSize },
-      );
+    const chunkSize = options.chunkSize ?? options.batchSize;
+    const heatmaps = new Map<string, { heatmap: Float32Array; h: number; w: number }>();
+    const take = (r: CondAttributionResult, keys: string[]) => {
       try {
         const [, h, w] = r.heatmap!.shape;
         const data = r.heatmap!.dataSync() as Float32Array;
-        chs.forEach((c, i) => {
-          bySampleChannel.set(`${sample}:${c}`, { heatmap: data.slice(i * h * w, (i + 1) * h * w), h, w });
+        keys.forEach((key, i) => {
+          heatmaps.set(key, { heatmap: data.slice(i * h * w, (i + 1) * h * w), h, w });
         });
       } finally {
         disposeCondResult(r);
       }
+    };
+    for (const [sample, list] of wanted) {
+      const { image, label } = kept.get(sample)!;
+      const keys = list.map((x) => `${sample}:${x.channel}`);
+      const chunk = chunkSize === undefined ? {} : { batchSize: chunkSize };
+      if (localization === 'conditional') {
+        take(
+          crp.run(
+            image,
+            list.map((x) => ({ y: [label], [layer]: [x.channel] })),
+            chunk,
+          ),
+          keys,
+        );
+      } else if (localization === 'channel') {
+        const conditions = list.map((x) => ({ [layer]: [x.channel] }));
+        take(crp.run(image, conditions, { ...chunk, startLayer: layer, excludeParallel: false }), keys);
+      } else {
+        // one neuron per run: the position differs per (sample, channel)
+        list.forEach((x, i) => {
+          const mask = geometry.spatial
+            ? ChannelConcept.receptiveField(x.channel, x.position)
+            : new ChannelConcept();
+          const r = crp.run(image, [{ [layer]: [x.channel] }], {
+            startLayer: layer,
+            excludeParallel: false,
+            maskMap: { [layer]: mask },
+          });
+          take(r, [keys[i]!]);
+        });
+      }
     }
-    const out: ReferenceImages = { layer, kind, channels: {} };
+    const out: ReferenceImages = { layer, kind, localization, channels: {} };
     for (const c of channels) {
       out.channels[c] = table.top[c]!.slice(0, topK).map((t) => {
         const { image, label } = kept.get(t.sample)!;
-        const { heatmap, h, w } = bySampleChannel.get(`${t.sample}:${c}`)!;
-        const [mh, mw] = table.mapSize;
-        const position: [number, number] = [Math.floor(t.argmaxPosition / mw), t.argmaxPosition % mw];
-        if (position[0] >= mh)
-          throw new CrpError('invalid-argument', `position ${t.argmaxPosition} is outside ${mh}x${mw}`);
-        const box = receptiveFieldBox(geometry, position);
+        const { heatmap, h, w } = heatmaps.get(`${t.sample}:${c}`)!;
+        const position = positionOf(t.argmaxPosition);
         const pixels = tf.tidy(() => tf.squeeze(image, [0]) as tf.Tensor3D);
         const picture = toImage(pixels);
         pixels.dispose();
+        const blur = options.opacity?.blur ?? Math.max(0.5, (3.2 * Math.min(h, w)) / 224);
+        const heat = { data: heatmap, shape: [h, w] };
+        const receptive = receptiveFieldBox(geometry, position);
+        let box: PixelBox = receptive;
+        if (cropMode === 'none') box = { x: 0, y: 0, width: w, height: h };
+        else if (cropMode === 'relevant-area') {
+          const blurred = blurHeatmap(
+            { width: w, height: h, data: Float64Array.from(heatmap, (v) => Math.max(v, 0)) },
+            blur,
+          );
+          box = relevanceBox({ data: blurred.data, shape: [h, w] }, cropThreshold) ?? receptive;
+        }
         let inBox = 0;
         let all = 0;
         for (let y = 0; y < h; y++) {
@@ -149,6 +274,7 @@ export async function referenceImages(
             if (y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width) inBox += v;
           }
         }
+        const opaque = opacityView(picture, heat, { blur, threshold, minOpacity, background: [0, 0, 0] });
         return {
           channel: c,
           sample: t.sample,
@@ -157,7 +283,8 @@ export async function referenceImages(
           position,
           box,
           crop: cropBox(picture, box),
-          heatmap: cropBox(imgify({ data: heatmap, shape: [h, w] }, { cmap: 'bwr', symmetric: true }), box),
+          heatmap: cropBox(imgify(heat, { cmap: 'bwr', symmetric: true }), box),
+          opaque: cropBox(opaque, box),
           heatmapShareInBox: all === 0 ? 0 : inBox / all,
         };
       });
@@ -173,10 +300,13 @@ export interface ReferenceGridOptions {
   cellSize?: number;
   /** show the heatmap crop next to each image crop (default true) */
   heatmaps?: boolean;
+  /** the image of each sample: the opaque view (default) or the plain crop */
+  view?: 'opaque' | 'crop';
   spacing?: number;
 }
 
-/** A grid with one row per channel: for each top sample its crop, then (by default) its heatmap crop. */
+/** A grid with one row per channel: for each top sample its opaque view (or plain crop), then (by default)
+ * its heatmap crop. */
 export function referenceGrid(refs: ReferenceImages, options: ReferenceGridOptions = {}): RasterImage {
   const cell = options.cellSize ?? 64;
   checkTopK(cell, 'cellSize');
@@ -194,7 +324,8 @@ export function referenceGrid(refs: ReferenceImages, options: ReferenceGridOptio
   for (const row of rows) {
     const parts: RasterImage[] = [];
     for (const s of row) {
-      parts.push(resize(s.crop, { width: cell, height: cell, method: 'bilinear' }));
+      const picture = options.view === 'crop' ? s.crop : s.opaque;
+      parts.push(resize(picture, { width: cell, height: cell, method: 'bilinear' }));
       if (withHeatmaps) parts.push(resize(s.heatmap, { width: cell, height: cell, method: 'nearest' }));
     }
     while (parts.length < perRow) parts.push(blank);

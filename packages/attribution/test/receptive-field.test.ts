@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
-import { cropBox, imgify, readPng, toRasterImage } from '@crp/vis';
+import { blurHeatmap, cropBox, imgify, opacityView, readPng, relevanceBox, toRasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,9 +194,10 @@ describe('reference images', () => {
   it('crops the receptive field of the most relevant position and the conditional heatmap', async () => {
     const ds = fromTensors(images, labels, { batchSize: 3 });
     const max = await maximization(crp, ds, { layers: ['c1'], topK: 3, maxTarget: 'max' });
-    await referenceImages(crp, ds, max, { layer: 'c1', channels: [1], topK: 1 }); // warm-up: cached rule weights
+    const options = { localization: 'conditional', crop: 'receptive-field' } as const;
+    await referenceImages(crp, ds, max, { ...options, layer: 'c1', channels: [1], topK: 1 }); // warm-up: cached rule weights
     const before = tf.memory().numTensors;
-    const refs = await referenceImages(crp, ds, max, { layer: 'c1', channels: [0, 3], topK: 2 });
+    const refs = await referenceImages(crp, ds, max, { ...options, layer: 'c1', channels: [0, 3], topK: 2 });
     expect(tf.memory().numTensors).toBe(before);
     expect(Object.keys(refs.channels)).toEqual(['0', '3']);
     const geometry = receptiveFieldGeometry(crp.attributor.graph, 'c1');
@@ -232,6 +233,73 @@ describe('reference images', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('localises by the strongest neuron (default) and shows the relevant area in the opaque view', async () => {
+    const ds = fromTensors(images, labels, { batchSize: 3 });
+    const max = await maximization(crp, ds, { layers: ['c2'], topK: 3 });
+    const refs = await referenceImages(crp, ds, max, { layer: 'c2', channels: [2, 4], topK: 2 });
+    expect(refs.localization).toBe('neuron');
+    const geometry = receptiveFieldGeometry(crp.attributor.graph, 'c2');
+    let opaqueDiffers = 0;
+    for (const c of [2, 4]) {
+      for (const s of refs.channels[c]!) {
+        const one = tf.slice(images, s.sample, 1);
+        const r = crp.run(one, [{ c2: [c] }], {
+          startLayer: 'c2',
+          excludeParallel: false,
+          maskMap: { c2: ChannelConcept.receptiveField(c, s.position) },
+        });
+        const data = r.heatmap!.dataSync() as Float32Array;
+        disposeCondResult(r);
+        // the heatmap of one neuron lies inside its receptive field
+        const rf = receptiveFieldBox(geometry, s.position);
+        for (let y = 0; y < 8; y++) {
+          for (let x = 0; x < 8; x++) {
+            const inside = y >= rf.y && y < rf.y + rf.height && x >= rf.x && x < rf.x + rf.width;
+            if (!inside) expect(data[y * 8 + x]).toBe(0);
+          }
+        }
+        const heat = { data, shape: [8, 8] };
+        const blurred = blurHeatmap(
+          { width: 8, height: 8, data: Float64Array.from(data, (v) => Math.max(v, 0)) },
+          0.5,
+        );
+        const box = relevanceBox({ data: blurred.data, shape: [8, 8] }, 0.1) ?? rf;
+        expect(s.box).toEqual(box);
+        const picture = toRasterImage({ shape: [8, 8, 3], data: one.dataSync() as Float32Array });
+        one.dispose();
+        expect(s.crop).toEqual(cropBox(picture, box));
+        expect(s.heatmap).toEqual(cropBox(imgify(heat, { cmap: 'bwr', symmetric: true }), box));
+        const opaque = opacityView(picture, heat, {
+          blur: 0.5,
+          threshold: 0.2,
+          minOpacity: 0.3,
+          background: [0, 0, 0],
+        });
+        expect(s.opaque).toEqual(cropBox(opaque, box));
+        if (s.opaque.data.some((v, i) => v !== s.crop.data[i])) opaqueDiffers++;
+      }
+    }
+    // the low-relevance pixels are darkened somewhere
+    expect(opaqueDiffers).toBeGreaterThan(0);
+
+    const channel = await referenceImages(crp, ds, max, {
+      layer: 'c2',
+      channels: [2],
+      topK: 1,
+      localization: 'channel',
+    });
+    const first = channel.channels[2]![0]!;
+    const one = tf.slice(images, first.sample, 1);
+    const r = crp.run(one, [{ c2: [2] }], { startLayer: 'c2', excludeParallel: false });
+    const heat = imgify(
+      { data: r.heatmap!.dataSync() as Float32Array, shape: [8, 8] },
+      { cmap: 'bwr', symmetric: true },
+    );
+    expect(first.heatmap).toEqual(cropBox(heat, first.box));
+    disposeCondResult(r);
+    one.dispose();
+  });
+
   it('says what is valid for bad requests', async () => {
     const max = await maximization(crp, { images, labels }, { layers: ['c2'], topK: 2 });
     await expectCrpError(
@@ -251,5 +319,15 @@ describe('reference images', () => {
       /not in the source/,
     );
     fewer.dispose();
+    await expectCrpError(
+      () => referenceImages(crp, { images, labels }, max, { layer: 'c2', localization: 'pixel' as 'neuron' }),
+      'invalid-argument',
+      /'neuron', 'channel' or 'conditional'/,
+    );
+    await expectCrpError(
+      () => referenceImages(crp, { images, labels }, max, { layer: 'c2', opacity: { threshold: 1 } }),
+      'invalid-argument',
+      /opacity.threshold must be in \[0, 1\)/,
+    );
   });
 });
