@@ -35,6 +35,8 @@ Files (all written by torch.save unless said otherwise):
   tiny-vgg-corrupt.pth        tiny-vgg.pth with 16 bytes of features.6.weight's storage zeroed (its CRC-32 fails)
   unsafe-global.pth           a pickle whose object reduces to os.system (global posix.system)
   custom-class.pth            torch.save of a module whose class is defined in __main__
+  torch2-style.pth            features.0 of tiny-vgg.pth pickled as torch >= 2 does tensors and parameters with
+                              Python state (_rebuild_from_type_v2, _rebuild_parameter_with_state)
   resnet.pth                  a state_dict with the keys of torchvision's resnet18 (1-element tensors)
   torchvision-vgg-keys.json   {name: shape} of the state_dicts of torchvision's vgg11..vgg19(_bn), 1000 classes
   tiny-vgg.json               torch's logits per model for inputs of 40, 56, 64, 100, 128, 150 and 224 pixels
@@ -43,6 +45,7 @@ Files (all written by torch.save unless said otherwise):
   lrp-adaptive.json           zennit's EpsilonPlusFlat relevances of the plain model at 64x64 (7x7 pool of an
                               8x8 map: overlapping windows)
 """
+import collections
 import json
 import os
 import struct
@@ -139,6 +142,33 @@ class Evil:
         return (os.system, ('echo this must never run',))
 
 
+class FromType:
+    """Pickles a tensor the way torch >= 2 does for tensors with Python state: _rebuild_from_type_v2."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __reduce__(self):
+        t = self.t
+        args = (t.storage(), t.storage_offset(), tuple(t.size()), t.stride(), False, collections.OrderedDict())
+        return (torch._tensor._rebuild_from_type_v2, (torch._utils._rebuild_tensor_v2, torch.Tensor, args, {}))
+
+
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    """Stands in for torch >= 2's function of that name (torch 1.13 has none), so that its global can be pickled."""
+    return torch.nn.Parameter(data, requires_grad)
+
+
+class ParameterWithState:
+    """Pickles a parameter as torch >= 2 does when it has Python state: _rebuild_parameter_with_state."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_parameter_with_state, (self.t, True, collections.OrderedDict(), {'note': 1}))
+
+
 class Wrapper(nn.Module):
     """A user's own class: its global is __main__.Wrapper, outside the reader's allowed set."""
 
@@ -148,15 +178,15 @@ class Wrapper(nn.Module):
 
 
 def rezip(src, dst, transform=None, compression=zipfile.ZIP_STORED, extra=None):
-    """Copies a zip entry by entry (optionally changing entries) with Python's zipfile."""
+    """Copies a zip entry by entry (optionally changing entries) with Python's zipfile, with fixed timestamps."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w', compression=compression) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
             if transform is not None:
                 data = transform(info.filename, data)
-            zout.writestr(info.filename, data)
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=(2024, 1, 1, 0, 0, 0)), data, compression)
         for name, data in (extra or {}).items():
-            zout.writestr(name, data)
+            zout.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compression)
 
 
 def main():
@@ -218,6 +248,10 @@ def main():
     (OUT / 'tiny-vgg-corrupt.pth').write_bytes(bytes(corrupt))
 
     torch.save({'weights': sd['features.0.weight'], 'payload': Evil()}, OUT / 'unsafe-global.pth')
+    _rebuild_parameter_with_state.__module__ = 'torch._utils'
+    torch._utils._rebuild_parameter_with_state = _rebuild_parameter_with_state
+    torch.save({'features.0.weight': FromType(sd['features.0.weight']), 'features.0.bias': ParameterWithState(sd['features.0.bias'])},
+               OUT / 'torch2-style.pth')
     torch.save(Wrapper(plain), OUT / 'custom-class.pth')
     resnet = torchvision.models.resnet18(num_classes=2).state_dict()
     torch.save({k: torch.zeros(1) if v.is_floating_point() else v for k, v in resnet.items()},

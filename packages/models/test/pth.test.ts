@@ -82,6 +82,12 @@ describe('PthFile', () => {
     for (const k of KEYS) expect(values(module, k), k).toEqual(values(plain, k));
   });
 
+  it('reads tensors and parameters pickled as torch >= 2 does when they carry Python state', () => {
+    const modern = open('torch2-style.pth');
+    expect(modern.names).toEqual(['features.0.weight', 'features.0.bias']);
+    for (const k of modern.names) expect(values(modern, k), k).toEqual(values(plain, k));
+  });
+
   it('includes batch-norm buffers (int64 num_batches_tracked too) and names the dtype it cannot convert', () => {
     const bn = open('tiny-vgg-bn.pth');
     expect(bn.names).toContain('features.1.running_var');

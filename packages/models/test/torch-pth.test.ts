@@ -21,6 +21,7 @@ import {
   fileSystem,
   importTorchVgg,
   PthFile,
+  registerTrainingKernels,
   type StateDict,
   torchVggLayout,
 } from '../src/index.js';
@@ -269,6 +270,22 @@ describe('AdaptiveAveragePooling2D', () => {
       expect(relativeError(y.dataSync(), c.y.data), `${c.x.shape} -> ${c.outputSize}`).toBeLessThan(1e-6);
       y.dispose();
     }
+  });
+
+  it('trains: gradients flow through it to the convolutions', async () => {
+    registerTrainingKernels(); // the filter gradient that TF.js' wasm backend lacks
+    const model = await importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 64 });
+    const x = image(64);
+    const { value, grads } = tf.variableGrads(() =>
+      tf.losses.softmaxCrossEntropy(tf.oneHot([1], 3), model.apply(x, { training: true }) as tf.Tensor),
+    );
+    const conv = model.getLayer('features.6').getWeights()[0]!;
+    const g = Object.entries(grads).find(([name]) => name.startsWith('features.6/kernel'))![1];
+    expect(g.shape).toEqual(conv.shape);
+    const norm = (await tf.norm(g).data())[0]!;
+    expect(Number.isFinite(norm) && norm > 0).toBe(true);
+    tf.dispose([x, value, ...Object.values(grads)]);
+    model.dispose();
   });
 
   it('checks its outputSize', () => {
