@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CrpError } from '@crp/common';
+import { CrpError, listNames } from '@crp/common';
 import { PyDict, PyGlobal, PyObject, PyTuple, unpickle } from './pickle.js';
 import type { StateDict } from './state-dict.js';
 import { sniffFormat } from './weights-format.js';
@@ -409,14 +409,13 @@ export class PthFile implements StateDict {
   entry(name: string): PthEntry {
     const e = this.entries.get(name);
     if (e === undefined) {
-      const names = this.names;
-      const shown =
-        names.length > 30
-          ? `${names.slice(0, 30).join(', ')}, ... (${names.length - 30} more)`
-          : names.join(', ');
-      throw new CrpError('not-found', `no tensor '${name}' in ${this.source}; it has: ${shown}`, {
-        details: { source: this.source, name },
-      });
+      throw new CrpError(
+        'not-found',
+        `no tensor '${name}' in ${this.source}; it has: ${listNames(this.names, 30)}`,
+        {
+          details: { source: this.source, name },
+        },
+      );
     }
     return e;
   }
