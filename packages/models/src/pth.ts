@@ -311,10 +311,10 @@ export class PthFile implements StateDict {
           `${where}: a tensor has ${shape.length} sizes but ${strides.length} strides`,
         );
       }
-      const last = shape.some((d) => d === 0)
-        ? offset
-        : offset + shape.reduce((s, d, i) => s + (d - 1) * strides[i]!, 0);
-      if (last >= ref.numel && !shape.some((d) => d === 0)) {
+      // the last element the view reads must lie in the storage (an empty tensor reads none)
+      const empty = shape.some((d) => d === 0);
+      const last = offset + shape.reduce((s, d, i) => s + (d - 1) * strides[i]!, 0);
+      if (!empty && last >= ref.numel) {
         throw new CrpError(
           'corrupt-file',
           `${where}: a tensor of shape [${shape.join(', ')}] at offset ${offset} reaches element ${last} of storage '${ref.key}', which has ${ref.numel}`,
