@@ -26,10 +26,13 @@ let model: Awaited<ReturnType<typeof importTorchVgg>> | undefined;
 for (let r = 0; r < runs; r++) {
   model?.dispose();
   const start = performance.now();
+  const cpu = process.cpuUsage();
   model = await importTorchVgg(join(dir, 'vgg11_bn-2.pth'), { inputSize: reference.size });
   times.push(performance.now() - start);
+  const used = process.cpuUsage(cpu);
+  // CPU time too: on a machine shared with other work the wall time says more about the neighbours
   console.log(
-    `import ${r + 1}: ${(times.at(-1)! / 1000).toFixed(2)} s, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+    `import ${r + 1}: ${(times.at(-1)! / 1000).toFixed(2)} s wall, ${((used.user + used.system) / 1e6).toFixed(2)} s CPU, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
   );
 }
 const sorted = [...times].sort((a, b) => a - b);
