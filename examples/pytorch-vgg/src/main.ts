@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   await mkdir(OUT, { recursive: true });
   console.log(`backend: ${(await selectBackend()).backend}`);
 
-  // 1. import: torchvision's state_dict names become readable Keras-style names (layerNames: 'torch' keeps them)
+  // 1. import: layers keep torchvision's module names (features.0, ..., classifier.6; layerNames: 'keras' renames)
   const model = await importTorchVgg(MODEL, { inputShape: [SIZE, SIZE, 3] });
   console.log(`imported ${MODEL}: ${model.countParams()} parameters`);
 

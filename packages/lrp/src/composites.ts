@@ -32,6 +32,7 @@ export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
     case 'batchNorm':
       return pass();
     case 'avgPool2d':
+    case 'adaptiveAvgPool2d':
     case 'globalAvgPool2d':
     case 'add':
       return norm();

@@ -3,6 +3,7 @@ import { CrpError } from './errors.js';
 import type { ModelGraph } from './graph/model-graph.js';
 import type { GraphNode } from './graph/types.js';
 import { applyActivation } from './ops/activation.js';
+import { adaptiveAvgPool2d } from './ops/adaptive-avg-pool.js';
 import { linearMapOf, linearParamsOf } from './ops/linear.js';
 import type { PreparedRule } from './rules/rule.js';
 
@@ -28,6 +29,8 @@ export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.
       return { output: tf.maxPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
     case 'avgPool2d':
       return { output: tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
+    case 'adaptiveAvgPool2d':
+      return { output: adaptiveAvgPool2d(x, p.outputSize) };
     case 'globalAvgPool2d':
       return { output: tf.mean(x, [1, 2]) };
     case 'globalMaxPool2d':

@@ -44,6 +44,11 @@ export type {
   PoolParams,
 } from './graph/types.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
+export {
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dTranspose,
+  adaptivePoolWindows,
+} from './ops/adaptive-avg-pool.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';
 export { linearMapOf } from './ops/linear.js';
 export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';

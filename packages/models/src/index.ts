@@ -1,4 +1,9 @@
 export {
+  AdaptiveAveragePooling2D,
+  type AdaptiveAveragePooling2DArgs,
+  adaptiveAveragePooling2d,
+} from './adaptive-average-pooling-2d.js';
+export {
   type Dataset,
   disposeDataset,
   normalizePixels,
@@ -11,6 +16,7 @@ export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './
 export { type ImageFolderOptions, imageFolder } from './image-folder.js';
 export { Lamb, type LambConfig } from './lamb.js';
 export { type MnistOptions, mnist, mnistSize } from './mnist.js';
+export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
 export { mulberry32, permutation } from './random.js';
 export {
   SAFETENSORS_DTYPES,
@@ -18,7 +24,16 @@ export {
   type SafetensorsEntry,
   SafetensorsFile,
 } from './safetensors.js';
-export { importTorchVgg, type TorchVggOptions, torchVggFromSafetensors } from './torch-vgg.js';
+export { parseStateDict, readStateDict, type StateDict } from './state-dict.js';
+export {
+  importTorchVgg,
+  type TorchVggFeature,
+  type TorchVggLayout,
+  type TorchVggOptions,
+  torchVggFromSafetensors,
+  torchVggFromStateDict,
+  torchVggLayout,
+} from './torch-vgg.js';
 export {
   type EpochLog,
   type Evaluation,
@@ -30,3 +45,4 @@ export {
 } from './train.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
+export { type StateDictFormat, sniffFormat } from './weights-format.js';

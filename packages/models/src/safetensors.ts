@@ -186,12 +186,16 @@ export class SafetensorsFile {
 
   /**
    * A tensor's values as a new float32 array in the file's (row-major) order: F32 as is, F16 and BF16 widened
-   * exactly, F64 and integers rounded to the nearest float32.
+   * exactly, F64 and integers rounded to the nearest float32. With `{ copy: false }` an aligned F32 tensor is a
+   * view into the file's bytes instead (read it, do not change it).
    */
-  float32(name: string): Float32Array {
+  float32(name: string, options: { copy?: boolean } = {}): Float32Array {
     const e = this.entry(name);
     const raw = this.raw(name);
     const n = e.byteLength / SAFETENSORS_DTYPES[e.dtype];
+    if (e.dtype === 'F32' && little && options.copy === false && raw.byteOffset % 4 === 0) {
+      return new Float32Array(raw.buffer, raw.byteOffset, n);
+    }
     if (e.dtype === 'F32' && little) {
       // a copy (ArrayBuffer.slice), also when the bytes are a Node Buffer whose slice() would be a view
       return new Float32Array(

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -131,9 +131,9 @@ describe('importTorchVgg', () => {
     });
   }
 
-  it('gives readable Keras-like names by default and the torch names on request', async () => {
+  it('gives the torch names by default and Keras-like names on request', async () => {
     const path = join(FIXTURES, 'vgg-small-bn.safetensors');
-    const keras = await importTorchVgg(path, { inputShape: [16, 16, 3] });
+    const keras = await importTorchVgg(path, { inputShape: [16, 16, 3], layerNames: 'keras' });
     expect(keras.layers.map((l) => l.name)).toEqual([
       'block1_conv1',
       'block1_bn1',
@@ -152,7 +152,7 @@ describe('importTorchVgg', () => {
       'fc2_dropout',
       'predictions',
     ]);
-    const torch = await importTorchVgg(path, { inputShape: [16, 16, 3], layerNames: 'torch' });
+    const torch = await importTorchVgg(path, { inputShape: [16, 16, 3] });
     expect(torch.layers.map((l) => l.name)).toEqual([
       ...Array.from({ length: 8 }, (_, i) => `features.${i}`),
       'flatten',
@@ -199,30 +199,35 @@ describe('importTorchVgg', () => {
     );
   });
 
-  it('explains input sizes that the adaptive pool cannot handle, and files that are no VGG', async () => {
+  it('pools any input size, and explains sizes and files it cannot use', async () => {
     const path = join(FIXTURES, 'vgg-small.safetensors');
-    const err = await importTorchVgg(path, { inputShape: [24, 24, 3] }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CrpError);
-    expect((err as CrpError).code).toBe('input-shape');
-    expect((err as CrpError).message).toMatch(
-      /6x6 feature map.*valid: inputShape sides that are multiples of 16/,
+    // 24x24 gives a 6x6 map that PyTorch pools to 4x4 with overlapping windows (tested against torch in
+    // torch-pth.test.ts)
+    const odd = await importTorchVgg(path, { inputSize: 24 });
+    expect(odd.getLayer('avgpool').getClassName()).toBe('AdaptiveAveragePooling2D');
+    odd.dispose();
+    const err = await importTorchVgg(path, { inputShape: [3, 3, 3] }).catch((e: unknown) => e);
+    expect(isCrpError(err, 'invalid-shape')).toBe(true);
+    expect((err as Error).message).toMatch(
+      /an input of 3x3 is too small for this VGG: its 2 max pools.*valid: inputSize >= 4/,
     );
     // the default 224x224 gives a 56x56 map: 14x14 windows
     const big = await importTorchVgg(path);
     expect(big.inputs[0]!.shape).toEqual([null, 224, 224, 3]);
+    expect(big.getLayer('avgpool').getClassName()).toBe('AveragePooling2D');
     big.dispose();
     await expect(importTorchVgg(path, { inputShape: [16, 16, 1] })).rejects.toThrow(
       /takes 3; valid: \[h, w, 3\]/,
     );
     await expect(importTorchVgg(path, { layerNames: 'pytorch' as never })).rejects.toThrow(
-      /valid: keras, torch/,
+      /valid: torch, keras/,
     );
     const other = makeSafetensors({ 'fc.weight': { dtype: 'F32', shape: [1], data: new Uint8Array(4) } });
     await expect(importTorchVgg(other)).rejects.toThrow(
-      /no 'features.N.weight' tensor \(it has: fc.weight\)/,
+      /no 'features.N.weight' and 'classifier.N.weight' tensors; it has 1 tensors in the modules fc, e.g. fc.weight \[1\]/,
     );
     await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toThrow(
-      /cannot read the safetensors file/,
+      /cannot read the weights file/,
     );
   });
 });

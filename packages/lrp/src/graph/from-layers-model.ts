@@ -47,6 +47,7 @@ const SUPPORTED_CLASSES = [
   'Activation',
   'MaxPooling2D',
   'AveragePooling2D',
+  'AdaptiveAveragePooling2D',
   'GlobalAveragePooling2D',
   'GlobalMaxPooling2D',
   'Flatten',
@@ -220,6 +221,22 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
           strides: pair(config.strides ?? poolSize, 'strides', layer),
           padding: padding(config.padding ?? 'valid', layer),
         },
+      };
+    }
+    case 'AdaptiveAveragePooling2D': {
+      // PyTorch's AdaptiveAvgPool2d, a layer class of @crp/models (known here by its name and config only)
+      requireChannelsLast(config, layer);
+      const outputSize = pair(config.outputSize, 'outputSize', layer);
+      if (!outputSize.every((v) => Number.isInteger(v) && v >= 1)) {
+        throw new CrpError(
+          'unsupported-layer',
+          `layer '${layer.name}': outputSize ${JSON.stringify(config.outputSize)}; positive integers are needed`,
+        );
+      }
+      return {
+        kind: 'adaptiveAvgPool2d',
+        activation: 'linear',
+        params: { kind: 'adaptiveAvgPool2d', outputSize },
       };
     }
     case 'GlobalAveragePooling2D':

@@ -9,6 +9,7 @@ export type NodeKind =
   | 'activation'
   | 'maxPool2d'
   | 'avgPool2d'
+  | 'adaptiveAvgPool2d'
   | 'globalAvgPool2d'
   | 'globalMaxPool2d'
   | 'flatten'
@@ -78,6 +79,8 @@ export type NodeParams =
   | ({ kind: 'dense' } & DenseParams)
   | { kind: 'activation'; alpha?: number }
   | ({ kind: 'maxPool2d' | 'avgPool2d' } & PoolParams)
+  /** PyTorch's AdaptiveAvgPool2d (the `AdaptiveAveragePooling2D` layer of @crp/models): [oh, ow] output. */
+  | { kind: 'adaptiveAvgPool2d'; outputSize: [number, number] }
   | { kind: 'globalAvgPool2d' | 'globalMaxPool2d' | 'flatten' | 'identity' | 'add' }
   | { kind: 'reshape'; targetShape: number[] }
   | ({ kind: 'batchNorm' } & BatchNormParams)

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
+import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
 import { padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
@@ -173,6 +174,18 @@ function avgPoolMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   };
 }
 
+/** PyTorch's adaptive average pool: A_h X A_w^T forward, A_h^T G A_w back (matrices from the input shape). */
+function adaptiveAvgPoolMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
+  const p = node.params;
+  if (p.kind !== 'adaptiveAvgPool2d') throw new Error('not an adaptive-avg-pool node');
+  const size: [number, number] = [inputShape[1]!, inputShape[2]!];
+  return {
+    forward: (x) => adaptiveAvgPool2d(x, p.outputSize),
+    backWeight: () => null,
+    transpose: (g) => adaptiveAvgPool2dTranspose(g, size),
+  };
+}
+
 function globalAvgPoolMap(inputShape: readonly number[]): LinearMap {
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   return {
@@ -197,6 +210,8 @@ export function linearMapOf(node: GraphNode, inputShape: readonly number[]): Lin
       return denseMap();
     case 'avgPool2d':
       return avgPoolMap(node, inputShape);
+    case 'adaptiveAvgPool2d':
+      return adaptiveAvgPoolMap(node, inputShape);
     case 'globalAvgPool2d':
       return globalAvgPoolMap(inputShape);
     default:
@@ -210,7 +225,8 @@ export function linearParamsOf(node: GraphNode): LinearParams {
   if (p.kind === 'conv2d' || p.kind === 'depthwiseConv2d' || p.kind === 'dense') {
     return { weight: p.kernel, bias: p.bias };
   }
-  if (p.kind === 'avgPool2d' || p.kind === 'globalAvgPool2d') return { weight: null, bias: null };
+  if (p.kind === 'avgPool2d' || p.kind === 'adaptiveAvgPool2d' || p.kind === 'globalAvgPool2d')
+    return { weight: null, bias: null };
   throw new CrpError(
     'invalid-rule',
     `node '${node.id}' (${node.className}) has no linear map for an LRP rule`,

@@ -1,0 +1,222 @@
+import * as zlib from 'node:zlib';
+import { CrpError } from '@crp/common';
+
+/** One file of a {@link ZipArchive}, as its central directory describes it. */
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 = stored (what torch.save writes), 8 = deflated. */
+  readonly method: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly crc32: number;
+  readonly localHeaderOffset: number;
+}
+
+const EOCD = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+const MAX32 = 0xffffffff;
+
+/** CRC-32 (IEEE) of `bytes`: node:zlib's native one where there is one (Node >= 20.15), else a table loop. */
+const crc32: (bytes: Uint8Array) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (bytes) => (zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes) >>> 0
+    : (() => {
+        const table = new Uint32Array(256);
+        for (let n = 0; n < 256; n++) {
+          let c = n;
+          for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+          table[n] = c >>> 0;
+        }
+        return (bytes: Uint8Array) => {
+          let c = MAX32;
+          for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+          return (c ^ MAX32) >>> 0;
+        };
+      })();
+
+/**
+ * A zip archive held in memory, read through its central directory (zip64 included, as torch.save writes it).
+ * Entries are stored (returned as views into the bytes, no copy) or deflated (inflated with node:zlib); every
+ * entry's CRC-32 is checked when it is read. Encrypted entries and multi-disk archives are refused.
+ */
+export class ZipArchive {
+  private readonly byName: Map<string, ZipEntry>;
+
+  private constructor(
+    private readonly bytes: Uint8Array,
+    private readonly source: string,
+    entries: ZipEntry[],
+  ) {
+    this.byName = new Map(entries.map((e) => [e.name, e]));
+  }
+
+  /**
+   * Reads the central directory of the zip in `bytes` (kept, not copied).
+   *
+   * @param source names the file in error messages
+   * @throws CrpError `corrupt-file` for a truncated or damaged archive, `unsupported-format` for encryption or
+   *   several disks
+   */
+  static parse(bytes: Uint8Array, source = 'the zip archive'): ZipArchive {
+    const fail = (what: string): never => {
+      throw new CrpError('corrupt-file', `${source} is not a readable zip archive: ${what}`, {
+        details: { source },
+      });
+    };
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = bytes.byteLength;
+    // the end-of-central-directory record: 22 bytes plus a comment of up to 65535 bytes at the very end
+    let eocd = -1;
+    for (let at = n - 22; at >= Math.max(0, n - 22 - 0xffff); at--) {
+      if (view.getUint32(at, true) === EOCD && at + 22 + view.getUint16(at + 20, true) === n) {
+        eocd = at;
+        break;
+      }
+    }
+    if (eocd < 0) {
+      fail(
+        `no end-of-central-directory record in its last ${Math.min(n, 22 + 0xffff)} bytes (${n} bytes in all): the file is truncated or not a zip`,
+      );
+    }
+    if (view.getUint16(eocd + 4, true) !== 0 || view.getUint16(eocd + 6, true) !== 0) {
+      throw new CrpError(
+        'unsupported-format',
+        `${source} is a multi-disk zip archive; only single files are read`,
+      );
+    }
+    let count = view.getUint16(eocd + 10, true);
+    let cdSize = view.getUint32(eocd + 12, true);
+    let cdOffset = view.getUint32(eocd + 16, true);
+    const locator = eocd - 20;
+    if (locator >= 0 && view.getUint32(locator, true) === ZIP64_LOCATOR) {
+      const at = Number(view.getBigUint64(locator + 8, true));
+      if (at + 56 > n || view.getUint32(at, true) !== ZIP64_EOCD)
+        fail(`its zip64 end record at byte ${at} is missing`);
+      count = Number(view.getBigUint64(at + 32, true));
+      cdSize = Number(view.getBigUint64(at + 40, true));
+      cdOffset = Number(view.getBigUint64(at + 48, true));
+    }
+    if (cdOffset + cdSize > n) {
+      fail(
+        `its central directory (bytes ${cdOffset}..${cdOffset + cdSize}) lies beyond the end (${n} bytes)`,
+      );
+    }
+    const entries: ZipEntry[] = [];
+    const decoder = new TextDecoder();
+    let at = cdOffset;
+    for (let i = 0; i < count; i++) {
+      if (at + 46 > n || view.getUint32(at, true) !== CENTRAL)
+        fail(`central directory entry ${i} is damaged`);
+      const flags = view.getUint16(at + 8, true);
+      const method = view.getUint16(at + 10, true);
+      const crc = view.getUint32(at + 16, true);
+      let compressedSize = view.getUint32(at + 20, true);
+      let size = view.getUint32(at + 24, true);
+      const nameLength = view.getUint16(at + 28, true);
+      const extraLength = view.getUint16(at + 30, true);
+      const commentLength = view.getUint16(at + 32, true);
+      let localHeaderOffset = view.getUint32(at + 42, true);
+      const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
+      // zip64: the 0xffffffff fields are in the extra field 0x0001, in this order
+      let extra = at + 46 + nameLength;
+      const extraEnd = extra + extraLength;
+      while (extra + 4 <= extraEnd) {
+        const id = view.getUint16(extra, true);
+        const length = view.getUint16(extra + 2, true);
+        if (id === 0x0001) {
+          let p = extra + 4;
+          const next = () => {
+            const v = Number(view.getBigUint64(p, true));
+            p += 8;
+            return v;
+          };
+          if (size === MAX32) size = next();
+          if (compressedSize === MAX32) compressedSize = next();
+          if (localHeaderOffset === MAX32) localHeaderOffset = next();
+        }
+        extra += 4 + length;
+      }
+      if (flags & 1) {
+        throw new CrpError('unsupported-format', `${source}: entry '${name}' is encrypted; not supported`);
+      }
+      if (method !== 0 && method !== 8) {
+        throw new CrpError(
+          'unsupported-format',
+          `${source}: entry '${name}' uses compression method ${method}; supported: 0 (stored, as torch.save writes) and 8 (deflate)`,
+        );
+      }
+      entries.push({ name, method, compressedSize, size, crc32: crc, localHeaderOffset });
+      at = extraEnd + commentLength;
+    }
+    return new ZipArchive(bytes, source, entries);
+  }
+
+  /** Entry names in central-directory order. */
+  get names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** The central-directory record of an entry, or undefined. */
+  entry(name: string): ZipEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /**
+   * The bytes of an entry: a view into the archive for stored entries (do not modify it), a new array for
+   * deflated ones. The CRC-32 is checked.
+   *
+   * @throws CrpError `not-found` for an unknown name; `corrupt-file` when the entry lies outside the file, does
+   *   not inflate, or fails its CRC check
+   */
+  read(name: string): Uint8Array {
+    const e = this.byName.get(name);
+    if (e === undefined) {
+      throw new CrpError('not-found', `${this.source} has no entry '${name}'`, {
+        details: { source: this.source },
+      });
+    }
+    const fail = (what: string): never => {
+      throw new CrpError('corrupt-file', `${this.source}: entry '${name}' ${what}`, {
+        details: { source: this.source, entry: name },
+      });
+    };
+    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    const at = e.localHeaderOffset;
+    if (at + 30 > this.bytes.byteLength || view.getUint32(at, true) !== LOCAL) {
+      fail(`has no local header at byte ${at}`);
+    }
+    const start = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
+    const end = start + e.compressedSize;
+    if (end > this.bytes.byteLength) {
+      fail(`needs bytes ${start}..${end} but the file ends at ${this.bytes.byteLength} (truncated)`);
+    }
+    let data = this.bytes.subarray(start, end);
+    if (e.method === 8) {
+      try {
+        data = zlib.inflateRawSync(data);
+      } catch (err) {
+        throw new CrpError('corrupt-file', `${this.source}: entry '${name}' does not inflate`, {
+          cause: err,
+          details: { source: this.source, entry: name },
+        });
+      }
+    }
+    if (data.byteLength !== e.size) fail(`has ${data.byteLength} bytes, its directory says ${e.size}`);
+    const crc = crc32(data);
+    if (crc !== e.crc32) {
+      fail(`fails its CRC-32 check (computed ${hex(crc)}, recorded ${hex(e.crc32)}): the file is damaged`);
+    }
+    return data;
+  }
+}
+
+function hex(v: number): string {
+  return `0x${v.toString(16).padStart(8, '0')}`;
+}
