@@ -51,7 +51,12 @@ export function findChromium(
 /** `chromium --version` of an executable (e.g. "Chromium 131.0.6778.85 built on Debian ..."), or undefined. */
 export function chromiumVersion(executable: string): string | undefined {
   try {
-    return execFileSync(executable, ['--version'], { encoding: 'utf8', timeout: 30_000 }).trim();
+    // stderr ignored: Debian's wrapper script prints shell noise there on some machines
+    return execFileSync(executable, ['--version'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserTestPlan, findChromium } from '../src/chromium.js';
+import { browserTestPlan, chromiumVersion, findChromium } from '../src/chromium.js';
 
 let dir: string;
 let first: string;
@@ -45,6 +45,13 @@ describe('findChromium', () => {
       join(second, 'chromium-browser'),
     );
     expect(findChromium({ PATH: join(dir, 'nowhere') }, [])).toBeUndefined();
+  });
+});
+
+describe('chromiumVersion', () => {
+  it('is what --version prints (part of the test cache key), undefined for a file that does not run', () => {
+    expect(chromiumVersion(join(first, 'google-chrome'))).toBe('Google Chrome 1.2.3');
+    expect(chromiumVersion(join(first, 'chromium'))).toBeUndefined();
   });
 });
 
