@@ -1,10 +1,18 @@
 #!/usr/bin/env node
 // The repository's test command: runs every package's tests through turbo, then sums the vitest JSON reports
 // (test-artifacts/vitest.json of each package) into one closing line "N passed, M failed". Exits non-zero
-// when turbo failed, a package wrote no report, or any test or test file failed.
+// when turbo failed, a package wrote no report, or any test or test file failed, and in CI (CI=true or
+// CRP_REQUIRE_BROWSER=1) also when any test was skipped: there every test must run.
+//
+// Runs under tsx (root package.json) to share the Chromium finder of @crp/testing with the browser tests.
+// Which Chromium exists decides whether a browser test runs, so its path and version are handed to turbo as
+// CRP_CHROMIUM / CRP_CHROMIUM_VERSION, which turbo.json lists in the test task's `env`: they are part of the
+// cache key (a report cached on a machine without Chromium, with the browser test skipped, is never replayed
+// on one that has it) and reach vitest (turbo's strict env mode passes only declared variables).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromiumVersion, findChromium } from '../packages/testing/src/chromium.ts';
 
 const roots = ['packages', 'examples'];
 const packages = [];
@@ -17,15 +25,46 @@ for (const root of roots) {
     if (manifest.scripts?.test) packages.push({ dir, name: manifest.name });
   }
 }
+// with turbo arguments (e.g. --filter=@crp/vis) only the packages in their scope are expected to report
+const args = process.argv.slice(2);
+if (args.length > 0) {
+  const dry = spawnSync(join('node_modules', '.bin', 'turbo'), ['run', 'test', '--dry=json', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (dry.status !== 0) {
+    process.stderr.write(dry.stderr);
+    process.exit(1);
+  }
+  const inScope = new Set(
+    JSON.parse(dry.stdout)
+      .tasks.filter((t) => t.task === 'test' && t.command !== '<NONEXISTENT>')
+      .map((t) => t.package),
+  );
+  packages.splice(0, packages.length, ...packages.filter((p) => inScope.has(p.name)));
+}
 // stale reports must not stand in for tests that did not run
 for (const p of packages) rmSync(join(p.dir, 'test-artifacts', 'vitest.json'), { force: true });
 
+const chromium = findChromium();
+const chromiumEnv = {
+  CRP_CHROMIUM: chromium ?? '',
+  CRP_CHROMIUM_VERSION: (chromium && chromiumVersion(chromium)) ?? '',
+};
+console.log(
+  chromium
+    ? `chromium: ${chromium} (${chromiumEnv.CRP_CHROMIUM_VERSION || 'version unknown'})`
+    : 'chromium: none found',
+);
+const strict = process.env.CI === 'true' || process.env.CRP_REQUIRE_BROWSER === '1';
+
 const turbo = spawnSync(
   join('node_modules', '.bin', 'turbo'),
-  ['run', 'test', '--concurrency=2', '--continue', ...process.argv.slice(2)],
+  ['run', 'test', '--concurrency=2', '--continue', ...args],
   {
     stdio: 'inherit',
     shell: process.platform === 'win32',
+    env: { ...process.env, ...chromiumEnv },
   },
 );
 
@@ -33,6 +72,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 let broken = 0;
+const skippedNames = [];
 for (const p of packages) {
   const report = join(p.dir, 'test-artifacts', 'vitest.json');
   if (!existsSync(report)) {
@@ -44,11 +84,23 @@ for (const p of packages) {
   passed += r.numPassedTests ?? 0;
   failed += r.numFailedTests ?? 0;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  for (const file of r.testResults ?? []) {
+    for (const t of file.assertionResults ?? []) {
+      if (t.status !== 'passed' && t.status !== 'failed')
+        skippedNames.push(`${p.name}: ${t.fullName} (${t.status})`);
+    }
+  }
   const suitesFailed = r.numFailedTestSuites ?? 0;
   if (r.success === false && (r.numFailedTests ?? 0) === 0) broken++;
   console.log(
     `${p.name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${suitesFailed ? ` (${suitesFailed} test files failed)` : ''}`,
   );
+}
+if (strict && skipped > 0) {
+  // in CI a skipped test is a test that did not run: it must not pass
+  console.log(`CI: ${skipped} tests were skipped, and every test must run here:`);
+  for (const name of skippedNames) console.log(`  ${name}`);
+  broken += skipped;
 }
 const extra = skipped > 0 ? `, ${skipped} skipped` : '';
 console.log(`${passed} passed, ${failed + broken} failed${extra}`);

@@ -1,26 +1,80 @@
-/** One benchmark result, as written to bench/results.json. */
+import { readFileSync } from 'node:fs';
+
+/** One figure of bench/results.json: the median of its runs (each run's value in `unit`). */
 export interface BenchResult {
   name: string;
-  value: number;
   unit: string;
+  median: number;
+  /** Every run's value, in the order measured. */
+  runs: number[];
   /** What the number is compared against, when there is a reference. */
   note?: string;
 }
 
-/** Median wall time of `runs` calls of `fn` after `warmup` calls, in milliseconds. */
-export async function medianMs(fn: () => Promise<void> | void, runs = 5, warmup = 1): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+/** What a suite is told by the runner. */
+export interface SuiteContext {
+  log: (s: string) => void;
+  /** Small workloads only (smoke test of the benchmark code; the numbers are not comparable). */
+  quick: boolean;
 }
 
-/** Peak resident set size of this process so far, in MiB. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface TimingOptions {
+  /** Untimed calls first (weights derived on first use, wasm kernels compiled); default 1. */
+  warmup?: number;
+  /** At least this many timed runs; default 3. Runs under a second always get at least 5. */
+  minRuns?: number;
+}
+
+/** Runs under a second are noisier relative to their size: they get at least this many runs. */
+export const RUNS_UNDER_A_SECOND = 5;
+export const MIN_RUNS = 3;
+
+/**
+ * Wall time of `fn` in milliseconds: `warmup` untimed calls, then at least 3 timed runs (`minRuns`), and at
+ * least 5 when the median so far is under a second. Returns every run and their median.
+ */
+export async function timeRuns(
+  fn: () => Promise<void> | void,
+  options: TimingOptions = {},
+): Promise<{ median: number; runs: number[] }> {
+  for (let i = 0; i < (options.warmup ?? 1); i++) await fn();
+  const minRuns = Math.max(MIN_RUNS, options.minRuns ?? MIN_RUNS);
+  const runs: number[] = [];
+  while (runs.length < minRuns || (runs.length < RUNS_UNDER_A_SECOND && median(runs) < 1000)) {
+    const t0 = performance.now();
+    await fn();
+    runs.push(performance.now() - t0);
+  }
+  return { median: median(runs), runs };
+}
+
+/** A result from timed runs, each converted (e.g. ms -> per-sample ms, or -> samples per second). */
+export function result(
+  name: string,
+  unit: string,
+  runs: readonly number[],
+  note?: string,
+  convert: (ms: number) => number = (ms) => ms,
+): BenchResult {
+  const values = runs.map(convert);
+  return { name, unit, median: median(values), runs: values, ...(note === undefined ? {} : { note }) };
+}
+
+/**
+ * Peak resident set size of this process so far, in MiB: VmHWM of /proc/self/status (Linux), else
+ * `process.resourceUsage().maxRSS`. Each suite runs in a process of its own, so this is the suite's peak.
+ */
 export function peakRssMiB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {}
   return process.resourceUsage().maxRSS / 1024;
 }

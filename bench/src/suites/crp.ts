@@ -2,7 +2,7 @@ import { CondAttribution, disposeCondResult } from '@crp/core';
 import { smallVgg, vgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type BenchResult, medianMs, peakRssMiB } from '../measure.js';
+import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
 
 /** Reference: zennit-crp on PyTorch CPU, 2 cores (issue #3): 20.4 s (VGG16) and 74 ms (small VGG). */
 const ZENNIT_CRP_VGG16_MS = 20_400;
@@ -12,54 +12,53 @@ function convLayers(model: LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
 }
 
-/** 8 conditions {y: [c], <last conv>: [k]}: one image, relevance recorded at every conv layer. */
-async function eightConditions(
-  model: LayersModel,
-  size: number,
-  runs: number,
-  recordAll: boolean,
-): Promise<number> {
+/** 8 conditions {y: [c], <last conv>: [k]}: one image, optionally relevance recorded at every conv layer.
+ * Timed after one warm-up run. */
+async function eightConditions(model: LayersModel, size: number, minRuns: number, recordAll: boolean) {
   const convs = convLayers(model);
   const last = convs[convs.length - 1]!;
   const conditions = Array.from({ length: 8 }, (_, k) => ({ y: [k % 3], [last]: [k * 7] }));
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
   const image = tf.randomUniform([1, size, size, 3], 0, 1, 'float32', 5);
-  const ms = await medianMs(
+  const t = await timeRuns(
     () => {
       const r = crp.run(image, conditions, recordAll ? { recordLayers: convs } : {});
       r.heatmap!.dataSync();
       disposeCondResult(r);
     },
-    runs,
-    1,
+    { minRuns },
   );
   image.dispose();
   crp.dispose();
-  return ms;
+  return t;
 }
 
-export async function crpSuite(log: (s: string) => void): Promise<BenchResult[]> {
+export async function crpSuite({ log, quick }: SuiteContext): Promise<BenchResult[]> {
   log('CRP small VGG (64x64x3), 8 conditions...');
   const small = smallVgg({ seed: 2 });
-  const smallMs = await eightConditions(small, 64, 30, false);
+  const smallT = await eightConditions(small, 64, 30, false);
   small.dispose();
-  log('CRP VGG16 (224x224x3), 8 conditions, recording every conv layer...');
-  const big = vgg('vgg16', { seed: 1 });
-  const bigMs = await eightConditions(big, 224, 2, true);
-  big.dispose();
-  return [
-    {
-      name: 'crp.small_vgg_64.8conditions.ms',
-      value: smallMs,
-      unit: 'ms',
-      note: `zennit-crp/PyTorch ${ZENNIT_CRP_SMALL_MS} ms; speed-up ${(ZENNIT_CRP_SMALL_MS / smallMs).toFixed(2)}x`,
-    },
-    {
-      name: 'crp.vgg16_224.8conditions_record_all_conv.ms',
-      value: bigMs,
-      unit: 'ms',
-      note: `zennit-crp/PyTorch ${ZENNIT_CRP_VGG16_MS} ms; speed-up ${(ZENNIT_CRP_VGG16_MS / bigMs).toFixed(2)}x`,
-    },
-    { name: 'crp.peak_rss_mib', value: peakRssMiB(), unit: 'MiB' },
+  const results = [
+    result(
+      'crp.small_vgg_64.8conditions.ms',
+      'ms',
+      smallT.runs,
+      `zennit-crp/PyTorch ${ZENNIT_CRP_SMALL_MS} ms; speed-up ${(ZENNIT_CRP_SMALL_MS / smallT.median).toFixed(2)}x`,
+    ),
   ];
+  if (!quick) {
+    log('CRP VGG16 (224x224x3), 8 conditions, recording every conv layer...');
+    const big = vgg('vgg16', { seed: 1 });
+    const bigT = await eightConditions(big, 224, 3, true);
+    big.dispose();
+    results.push(
+      result(
+        'crp.vgg16_224.8conditions_record_all_conv.ms',
+        'ms',
+        bigT.runs,
+        `zennit-crp/PyTorch ${ZENNIT_CRP_VGG16_MS} ms; speed-up ${(ZENNIT_CRP_VGG16_MS / bigT.median).toFixed(2)}x`,
+      ),
+    );
+  }
+  return results;
 }

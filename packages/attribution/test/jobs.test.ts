@@ -51,14 +51,29 @@ describe('resumable atlas jobs', () => {
   it('a killed process resumes without repeating or losing samples', async () => {
     const file = join(dir, 'killed.jsonl');
     const child = spawn(process.execPath, ['--import', 'tsx', cli, file, '120'], { stdio: 'ignore' });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    // kill it once a few batches are on disk
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 50));
-      const n = await batchLines(file).catch(() => []);
-      if (n.length >= 3) break;
+    let exitCode: number | null | undefined; // undefined while it runs
+    const exited = new Promise<number | null>((r) =>
+      child.on('exit', (code) => {
+        exitCode = code;
+        r(code);
+      }),
+    );
+    // kill it once a few batches are on disk; a job that ends or stalls first fails here, with the reason
+    const deadline = Date.now() + 90_000;
+    try {
+      for (let written = 0; written < 3; ) {
+        if (exitCode !== undefined) {
+          throw new Error(
+            `the job process exited (code ${exitCode}) after ${written} batches, before the kill`,
+          );
+        }
+        if (Date.now() > deadline) throw new Error(`the job process wrote ${written} of 3 batches in 90 s`);
+        await new Promise((r) => setTimeout(r, 50));
+        written = (await batchLines(file).catch(() => [])).length;
+      }
+    } finally {
+      child.kill('SIGKILL');
     }
-    child.kill('SIGKILL');
     expect(await exited).toBeNull();
     const partial = await batchLines(file);
     expect(partial.length).toBeGreaterThanOrEqual(3);

@@ -1,20 +1,18 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isCrpError } from '@crp/common';
 import { useBackend } from './backend.js';
+import { defaultReferenceDir } from './reference-dir.js';
 import { knownKinds, runConformance } from './run.js';
 
-const usage = `usage: pnpm conformance [--kind lrp|crp|relmax|region|vis ...] [--backend wasm|cpu] [DIR ...]
-Runs every golden case of the selected kinds (default: all) in each DIR (default: ../shared/reference next to
-the repository) and prints one line per case with its worst deviation as a multiple of the tolerance.`;
-
-function defaultReferenceDir(): string {
-  // packages/conformance/{src,dist}/cli.* -> repository root -> ../shared/reference
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  return join(repoRoot, '..', 'shared', 'reference');
-}
+const usage = `usage: pnpm conformance [--kind ${knownKinds().join('|')} ...] [--backend wasm|cpu] [DIR ...]
+Runs every golden case of the selected kinds (default: all) in each DIR (default: vendor/reference in the
+repository) and prints one line per case with its worst deviation as a multiple of the tolerance.
+A DIR holds index.json + cases/ (lrp, crp, relmax), models/, and bundles such as vis/vis_golden.json.
+Exit status: 0 every case passed; 1 a case failed, a selected kind has no case, or the reference data are
+unreadable or inconsistent (index.json missing, invalid, or not listing every file in cases/); 2 usage error.`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -49,15 +47,25 @@ async function main(): Promise<number> {
     }
   }
   await useBackend(backend);
-  const summary = await runConformance(dirs, {
-    kinds,
-    onCase: (o) => {
-      const worst = Number.isFinite(o.worst) ? o.worst.toFixed(4) : 'inf';
-      console.log(
-        `${o.passed ? 'PASS' : 'FAIL'} ${o.kind.padEnd(6)} ${o.id.padEnd(52)} worst/tol=${worst}  ${o.detail}`,
-      );
-    },
-  });
+  let summary: Awaited<ReturnType<typeof runConformance>>;
+  try {
+    summary = await runConformance(dirs, {
+      kinds,
+      onCase: (o) => {
+        const worst = Number.isFinite(o.worst) ? o.worst.toFixed(4) : 'inf';
+        console.log(
+          `${o.passed ? 'PASS' : 'FAIL'} ${o.kind.padEnd(6)} ${o.id.padEnd(52)} worst/tol=${worst}  ${o.detail}`,
+        );
+      },
+    });
+  } catch (err) {
+    // unusable reference data (unreadable, inconsistent, or nothing of a selected kind): a failed check
+    if (isCrpError(err)) {
+      console.error(`conformance not run: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
   console.log(`${summary.passed} passed, ${summary.failed} failed`);
   return summary.failed > 0 ? 1 : 0;
 }
@@ -65,7 +73,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // a crash is a failed check, not a usage error
     console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(2);
+    process.exit(1);
   },
 );

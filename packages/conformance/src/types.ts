@@ -18,8 +18,9 @@ export interface CaseOutcome {
   detail: string;
 }
 
-/** A kind of golden case (`lrp`, `crp`, `relmax`, `vis`): how to find its cases in a reference directory and
- * how to run one. Every package that owns a kind contributes a runner in `src/kinds/`. */
+/** A kind of golden case (e.g. `lrp`, `vis`): how to find its cases in a reference directory and how to run
+ * one. Every package that owns a kind contributes a runner in `src/kinds/` (registered in kinds/index.ts).
+ * `discover` returns [] when the directory has no case of the kind and throws when its data cannot be read. */
 export interface KindRunner {
   kind: string;
   discover(dir: string): Promise<CaseRef[]>;

@@ -1,20 +1,12 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/backend.js';
+import { defaultReferenceDir } from '../src/reference-dir.js';
 import { runConformance } from '../src/run.js';
 
-const refDir = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'reference',
-);
+const refDir = defaultReferenceDir();
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -28,7 +20,7 @@ describe.each([
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });
-    expect(summary.outcomes.length).toBeGreaterThanOrEqual(count);
+    expect(summary.outcomes).toHaveLength(count);
     for (const o of summary.outcomes) expect(o.passed, `${o.id}: ${o.detail}`).toBe(true);
     expect(summary.failed).toBe(0);
   });
@@ -59,6 +51,12 @@ describe('the comparison is not vacuous', () => {
     unknown.rules['features.2'] = { rule: 'NoSuchRule', params: {} };
     unknown.id = 'lrp_unrunnable';
     await writeFile(join(dir, 'cases', 'unrunnable.json'), JSON.stringify(unknown));
+    const cases = [
+      { id: golden.id, kind: 'lrp', file: 'cases/altered.json' },
+      { id: crp.id, kind: 'crp', file: 'cases/crp_altered.json' },
+      { id: unknown.id, kind: 'lrp', file: 'cases/unrunnable.json' },
+    ];
+    await writeFile(join(dir, 'index.json'), JSON.stringify({ format: 'lrp-golden-index/1', cases }));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });

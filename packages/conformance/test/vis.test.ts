@@ -1,19 +1,11 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultReferenceDir } from '../src/reference-dir.js';
 import { runConformance } from '../src/run.js';
 
-const refDir = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'reference',
-);
+const refDir = defaultReferenceDir();
 
 describe('vis conformance', () => {
   it('passes every golden colouring case', async () => {
@@ -62,9 +54,12 @@ describe('vis conformance', () => {
       expect(summary.failed).toBe(2);
     });
 
-    it('finds no cases where there is no vis/ folder', async () => {
-      const summary = await runConformance([join(dir, 'vis')], { kinds: ['vis'] });
-      expect(summary.outcomes).toEqual([]);
+    it('refuses to pass where there is no vis/ folder: nothing was checked', async () => {
+      await expect(runConformance([join(dir, 'vis')], { kinds: ['vis'] })).rejects.toMatchObject({
+        name: 'CrpError',
+        code: 'empty-data',
+        message: expect.stringMatching(/no case of kind 'vis'/),
+      });
     });
   });
 });

@@ -164,6 +164,17 @@ describe('recorded relevance', () => {
     ];
     const result = crp.run(x, conditions, { recordLayers: ['conv1', 'pool'] });
     try {
+      // 2 images x 3 conditions of one key set: 6 rows, image-major (an empty row list must not pass)
+      expect(result.rows.map((r) => [r.image, r.condition])).toEqual([
+        [0, 0],
+        [0, 1],
+        [0, 2],
+        [1, 0],
+        [1, 1],
+        [1, 2],
+      ]);
+      expect(result.relevances.conv1!.shape[0]).toBe(6);
+      expect(result.relevances.pool!.shape[0]).toBe(6);
       result.rows.forEach(({ image, condition }, r) => {
         const one = imageAt(x, image);
         const single = recorded(one, [conditions[condition]!], ['conv1', 'pool']);

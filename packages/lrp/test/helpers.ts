@@ -89,14 +89,14 @@ export function snapshotWeights(model: tfl.LayersModel): Float64Array[] {
 }
 
 /**
- * Asserts max |actual - expected| <= tol * max(max |expected|, floor): a per-tensor relative tolerance,
- * as the reference README uses, with a floor so all-zero expectations are compared absolutely.
+ * Asserts max |actual - expected| <= max(tol * max |expected|, floor): a per-tensor relative tolerance, as
+ * the reference README uses, with its absolute floor of 1e-7 so that all-zero expectations still compare.
  */
 export function expectClose(
   actual: tf.Tensor | ArrayLike<number>,
   expected: ArrayLike<number>,
   tol = 1e-5,
-  floor = 1,
+  floor = 1e-7,
 ): void {
   const a = actual instanceof tf.Tensor ? values(actual) : actual;
   expect(a.length).toBe(expected.length);
@@ -113,7 +113,7 @@ export function expectClose(
       worstAt = i;
     }
   }
-  const bound = tol * Math.max(scale, floor);
+  const bound = Math.max(tol * scale, floor);
   if (worst > bound) {
     const show = (x: ArrayLike<number>) => Array.from(x, (v) => Number(v.toPrecision(6))).join(', ');
     throw new Error(

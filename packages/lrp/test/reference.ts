@@ -1,5 +1,5 @@
 /**
- * Independent float64 reference of the LRP formulas in ../shared/reference/README.md ("Rule definitions"),
+ * Independent float64 reference of the LRP formulas in vendor/reference/README.md ("Rule definitions"),
  * written as plain loops over flat NHWC arrays of one sample. Nothing here uses TF.js or src/.
  *
  * A linear layer is described by `Lin`: `forward(x, W, b)` = f(x; W, b) and `back(W, g)` = the transpose

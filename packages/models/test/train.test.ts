@@ -62,7 +62,6 @@ describe('train', () => {
       result.history.map((h) => `${h.loss.toFixed(3)}/${h.valAccuracy!.toFixed(3)}`).join(' '),
     );
     expect(accuracy).toBeGreaterThan(0.85);
-    expect(seconds).toBeLessThan(60);
     expect(result.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4, 5]);
     expect(result.history[4]!.loss).toBeLessThan(result.history[0]!.loss);
     // progress: 32 batches per epoch, then the epoch

@@ -76,20 +76,37 @@ describe('on-disk store', () => {
     await writeIndexFile(crashDir, snap('old'));
     const require = createRequire(import.meta.url);
     const tsx = require.resolve('tsx');
-    const child = fork(path.join(import.meta.dirname, 'helpers/write-loop.ts'), [crashDir], {
-      execArgv: ['--import', tsx],
-      stdio: 'ignore',
-    });
-    await new Promise<void>((resolve) => child.once('message', () => resolve()));
-    // wait until the temporary file exists, then kill without warning
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const names = await readdir(crashDir);
-      if (names.some((n) => n.endsWith('.tmp'))) break;
-      await new Promise((r) => setTimeout(r, 2));
+    const tmpFiles = async () => (await readdir(crashDir)).filter((n) => n.endsWith('.tmp'));
+    // The kill must land while a write is under way: the writer still running and its temporary file left
+    // behind. A kill in the short gap between two writes proves nothing, so that case tries again.
+    let midWrite = false;
+    for (let attempt = 0; attempt < 3 && !midWrite; attempt++) {
+      const before = new Set(await tmpFiles());
+      const child = fork(path.join(import.meta.dirname, 'helpers/write-loop.ts'), [crashDir], {
+        execArgv: ['--import', tsx],
+        stdio: 'ignore',
+      });
+      const exited = new Promise<NodeJS.Signals | null>((r) =>
+        child.once('exit', (_code, signal) => r(signal)),
+      );
+      try {
+        await Promise.race([new Promise((resolve) => child.once('message', resolve)), exited]);
+        // wait until the temporary file exists, then kill without warning
+        const deadline = Date.now() + 20_000;
+        let writing = false;
+        while (!writing && Date.now() < deadline && child.exitCode === null) {
+          writing = (await tmpFiles()).some((n) => !before.has(n));
+          if (!writing) await new Promise((r) => setTimeout(r, 2));
+        }
+        expect(child.exitCode, 'the writer exited before it was killed').toBeNull();
+        expect(writing, 'the writer opened no temporary file within 20 s').toBe(true);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      expect(await exited).toBe('SIGKILL');
+      midWrite = (await tmpFiles()).some((n) => !before.has(n));
     }
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    expect(midWrite, 'no kill landed during a write in 3 attempts').toBe(true);
     const back = await readIndexFile(crashDir);
     // either the old one or a complete new one, never a torn file
     expect(['old', 'new']).toContain(back?.embeddingId);

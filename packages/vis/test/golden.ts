@@ -25,14 +25,13 @@ export interface ImgifyCase {
   rgb: GoldenArray;
 }
 
-/** ../shared/reference next to the repository (as the conformance CLI finds it). */
+/** The golden reference vectors vendored in the repository (vendor/reference), as conformance reads. */
 export const referenceDir = resolve(
   dirname(fileURLToPath(import.meta.url)),
   '..',
   '..',
   '..',
-  '..',
-  'shared',
+  'vendor',
   'reference',
 );
 

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { browserTestPlan } from '@crp/testing/chromium';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticHeatmap, syntheticScene } from '../scripts/fixtures.js';
@@ -17,30 +17,19 @@ import {
   writeReport,
 } from '../src/index.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const artifacts = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
-// The browser test needs Debian's chromium. In CI (or with CRP_REQUIRE_BROWSER=1) it must run: a missing
-// browser fails with the install command. Elsewhere, a machine without chromium skips it and says so;
-// CRP_SKIP_BROWSER=1 skips it explicitly.
-const required = process.env.CI === 'true' || process.env.CRP_REQUIRE_BROWSER === '1';
-const skip = process.env.CRP_SKIP_BROWSER === '1' || (!required && !existsSync(CHROMIUM));
-if (skip && !existsSync(CHROMIUM)) {
-  console.warn(
-    `skipping the browser test: ${CHROMIUM} is missing (install it with 'apt-get install -y chromium')`,
-  );
-}
+// Chromium from CRP_CHROMIUM, PATH or /usr/bin/chromium. In CI (or with CRP_REQUIRE_BROWSER=1) the test must
+// run and a missing browser fails it; elsewhere it is skipped with the reason (or on CRP_SKIP_BROWSER=1).
+const browser = browserTestPlan();
+if (!browser.run) console.warn(browser.reason);
 
-describe.skipIf(skip)('HTML report in headless Chromium', () => {
+describe.skipIf(!browser.run)('HTML report in headless Chromium', () => {
   let profile: string;
   const reportPath = join(artifacts, 'report.html');
   let imageCount = 0;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: install it with 'apt-get install -y chromium' (or set CRP_SKIP_BROWSER=1)`,
-      );
-    }
+    if (browser.executable === undefined) throw new Error(browser.reason);
     await mkdir(artifacts, { recursive: true });
     profile = await mkdtemp(join(tmpdir(), 'crp-vis-chromium-'));
     const scene = syntheticScene(96);
@@ -127,7 +116,7 @@ describe.skipIf(skip)('HTML report in headless Chromium', () => {
 
   it('loads without console errors, every image decodes, and the layout fits desktop and phone', async () => {
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: browser.executable!,
       headless: true,
       args: [
         '--headless',

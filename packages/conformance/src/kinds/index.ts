@@ -5,5 +5,10 @@ import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
 import { visRunner } from './vis.js';
 
-/** Every kind of golden case the toolkit knows. */
+/**
+ * Every kind of golden case the toolkit knows, in the order they run. A new kind is one file in this folder
+ * exporting a {@link KindRunner} (its `discover` usually `discoverCaseFiles` for cases listed in index.json, or
+ * `discoverBundledCases` for one JSON file such as `region/region_golden.json`) plus one line here; the CLI's
+ * `--kind`, its usage text and the checks for missing cases follow from this list.
+ */
 export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, regionRunner, visRunner];

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { regionRelevances } from '@crp/attribution';
 import { CondAttribution } from '@crp/core';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
+import { discoverBundledCases } from '../discover.js';
 import { buildReferenceModel, readReferenceModel } from '../reference-model.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
 import { crpAttributionOptions } from './crp.js';
@@ -74,16 +74,6 @@ async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
 /** Region relevance of every concept of the listed layers (crp-golden-region/1). */
 export const regionRunner: KindRunner = {
   kind: 'region',
-  async discover(dir: string): Promise<CaseRef[]> {
-    const file = join(dir, 'region', 'region_golden.json');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return [];
-    }
-    const json = JSON.parse(text) as { cases?: RegionCase[] };
-    return (json.cases ?? []).map((c) => ({ id: c.id, kind: 'region', file, load: async () => c }));
-  },
+  discover: (dir) => discoverBundledCases(dir, join('region', 'region_golden.json'), 'region'),
   run: runRegionCase,
 };

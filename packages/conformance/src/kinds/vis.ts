@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getColorMap, type ImgifyOptions, imgify, normalizeToBytes, palette } from '@crp/vis';
+import { discoverBundledCases } from '../discover.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
 
 interface GoldenArray {
@@ -159,17 +159,7 @@ function runImgify(ref: CaseRef, c: ImgifyCase): CaseOutcome {
  * compared byte for byte. */
 export const visRunner: KindRunner = {
   kind: 'vis',
-  async discover(dir: string): Promise<CaseRef[]> {
-    const file = join(dir, 'vis', 'vis_golden.json');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return [];
-    }
-    const json = JSON.parse(text) as { cases?: VisCase[] };
-    return (json.cases ?? []).map((c) => ({ id: c.id, kind: 'vis', file, load: async () => c }));
-  },
+  discover: (dir) => discoverBundledCases(dir, join('vis', 'vis_golden.json'), 'vis'),
   async run(ref: CaseRef): Promise<CaseOutcome> {
     const c = (await ref.load()) as VisCase;
     if (c.kind === 'palette') return runPalette(ref, c);
