@@ -90,7 +90,7 @@ describe('reference data that cannot be checked stop the run', () => {
     await rejects([dir], ['crp'], 'empty-data', /no case of kind 'crp' found/);
     await rejects([dir], ['lrp', 'vis'], 'empty-data', /no case of kind 'vis' found/);
     // all kinds (the default) means all kinds: a directory without vis cases does not pass by skipping them
-    await rejects([dir], undefined, 'empty-data', /'crp', 'relmax', 'vis'/);
+    await rejects([dir], undefined, 'empty-data', /'crp', 'relmax', 'region', 'vis'/);
   });
 
   it('a kind that does not exist', async () => {
