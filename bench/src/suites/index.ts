@@ -2,10 +2,12 @@ import type { BenchResult, SuiteContext } from '../measure.js';
 import { attributionSuite } from './attribution.js';
 import { crpSuite } from './crp.js';
 import { lrpSuite } from './lrp.js';
+import { regionSuite } from './region.js';
 
 /** Every benchmark suite, by name; each runs in a process of its own (suite-process.ts). */
 export const suites: Record<string, (context: SuiteContext) => Promise<BenchResult[]>> = {
   lrp: lrpSuite,
   crp: crpSuite,
   attribution: attributionSuite,
+  region: regionSuite,
 };
