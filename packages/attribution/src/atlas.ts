@@ -1,5 +1,6 @@
+import { CrpError } from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
-import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import {
   batchesOf,

@@ -1,5 +1,3 @@
-import { CrpError } from '@crp/lrp';
-
 /** A concept in an attribution graph. */
 export interface AttributionGraphNode {
   /** unique id (`n0` is the root) */
@@ -128,3 +126,5 @@ export function toSvg(graph: AttributionGraph, options: SvgOptions = {}): string
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
+
+import { CrpError } from '@crp/common';

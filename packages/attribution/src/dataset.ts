@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, fileError } from '@crp/common';
 import { type RasterImage, readImage, resize } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -175,7 +175,7 @@ export function fromTensors(
   const n = images.shape[0]!;
   if (images.rank < 2) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `images must be [N, ...] with a batch axis, got [${images.shape.join(', ')}]`,
     );
   }
@@ -249,7 +249,7 @@ export async function fromImageFolder(
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new CrpError('invalid-argument', `cannot read image folder '${root}': ${(err as Error).message}`);
+    throw fileError('read', root, err, 'image folder');
   }
   const found = entries
     .filter((e) => e.isDirectory())
@@ -304,7 +304,7 @@ export async function fromImageFolder(
     rasters.forEach((r, i) => {
       if (r.width !== width || r.height !== height) {
         throw new CrpError(
-          'input-shape',
+          'invalid-shape',
           `${files[positions[i]!]} is ${r.width}x${r.height} but ${files[positions[0]!]} is ${width}x${height}; pass size: [height, width] to resize every image`,
         );
       }

@@ -1,5 +1,6 @@
+import { CrpError } from '@crp/common';
 import { ChannelConcept, type CondAttribution, type Condition, disposeCondResult } from '@crp/core';
-import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
 
@@ -76,7 +77,7 @@ export function decompose(
   const g = crp.attributor.graph;
   if (image.rank < 2 || image.shape[0] !== 1) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `decompose explains one image [1, ...], got [${image.shape.join(', ')}]`,
     );
   }

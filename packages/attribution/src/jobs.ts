@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
+import { CrpError } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import {
   type AtlasOptions,
   type AtlasPartial,

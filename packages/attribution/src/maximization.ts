@@ -1,6 +1,6 @@
+import { CrpError } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchesOf, type LabelledSource } from './dataset.js';
 

@@ -1,6 +1,6 @@
+import { CrpError } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import { cropBox, imageGrid, imgify, type RasterImage, resize, toRasterImage, writePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkTopK } from './atlas.js';

@@ -1,6 +1,6 @@
+import { CrpError } from '@crp/common';
 import type { CondAttribution, Condition } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasPartial,
@@ -145,7 +145,7 @@ export function regionRelevance(
 ): RegionRelevance {
   if (image.rank !== 4 || image.shape[0] !== 1) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `regionRelevance explains one image [1, H, W, C], got [${image.shape.join(', ')}]`,
     );
   }

@@ -180,12 +180,12 @@ describe('data sets from an image folder', () => {
   it('says how to fix mixed sizes and unknown classes', async () => {
     const ds = await fromImageFolder(root, { batchSize: 8, classes: ['dogs'] });
     expect(ds.labels).toEqual([0, 0, 0]);
-    await expectCrpError(() => ds.slice(0, 2), 'input-shape', /4x4.*8x6.*size: \[height, width\]/);
+    await expectCrpError(() => ds.slice(0, 2), 'invalid-shape', /4x4.*8x6.*size: \[height, width\]/);
     await expectCrpError(
       () => fromImageFolder(root, { classes: ['birds'] }),
       'invalid-argument',
       /cats, dogs, empty/,
     );
-    await expectCrpError(() => fromImageFolder(join(root, 'nope')), 'invalid-argument', /cannot read/);
+    await expectCrpError(() => fromImageFolder(join(root, 'nope')), 'not-found', /cannot read/);
   });
 });

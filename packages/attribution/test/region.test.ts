@@ -77,7 +77,7 @@ describe('regions', () => {
     );
     await expectCrpError(
       () => regionRelevance(crp, images, { centerSquare: 4 }, { classId: 1 }),
-      'input-shape',
+      'invalid-shape',
       /one image/,
     );
     one.dispose();

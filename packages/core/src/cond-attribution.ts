@@ -1,4 +1,5 @@
-import { Attributor, type AttributorOptions, CrpError, type ForwardPass, listNames } from '@crp/lrp';
+import { CrpError, listNames } from '@crp/common';
+import { Attributor, type AttributorOptions, type ForwardPass } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ChannelConcept } from './concepts/channel-concept.js';

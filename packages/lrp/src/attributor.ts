@@ -75,18 +75,18 @@ function validateInput(graph: ModelGraph, input: tf.Tensor): void {
   if (!ok) {
     const shown = `[batch, ${expected.map((d) => d ?? 'any').join(', ')}]`;
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `input has shape [${input.shape.join(', ')}], the model expects ${shown}`,
     );
   }
   if (input.dtype !== 'float32') {
-    throw new CrpError('input-shape', `input must be float32, got ${input.dtype}`);
+    throw new CrpError('invalid-shape', `input must be float32, got ${input.dtype}`);
   }
   const data = input.dataSync();
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       throw new CrpError(
-        'non-finite-input',
+        'invalid-value',
         `input contains ${Number.isNaN(data[i]!) ? 'NaN' : 'Infinity'} at flat index ${i}; relevance needs finite inputs`,
       );
     }

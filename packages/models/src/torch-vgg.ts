@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SafetensorsFile } from './safetensors.js';
@@ -207,7 +207,7 @@ class Namer {
  * with the same preprocessing as the PyTorch model, and gives the same logits (no softmax).
  *
  * @returns a new model that the caller owns (`dispose()` it)
- * @throws CrpError `unsupported-model` for tensors that do not form such a VGG, `input-shape` for an input size
+ * @throws CrpError `unsupported-model` for tensors that do not form such a VGG, `invalid-shape` for an input size
  *   whose feature map cannot be pooled to what the classifier expects (the message says which sizes work).
  */
 export function torchVggFromSafetensors(
@@ -222,7 +222,7 @@ export function torchVggFromSafetensors(
   const [height, width, channels] = options.inputShape ?? [224, 224, inChannels];
   if (channels !== inChannels) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `inputShape has ${channels} channels but features.${convs[0]!.index} takes ${inChannels}; valid: [h, w, ${inChannels}]`,
     );
   }
@@ -249,7 +249,7 @@ export function torchVggFromSafetensors(
   if (fh < side || fw < side || fh % side !== 0 || fw % side !== 0) {
     const unit = side * 2 ** pools;
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `an input of ${height}x${width} gives a ${fh}x${fw} feature map, which PyTorch's AdaptiveAvgPool2d would pool to ${side}x${side} with uneven windows (not supported here); valid: inputShape sides that are multiples of ${unit} (${side}x${side} feature map${unit === 224 ? ', e.g. 224x224' : ''}, or a whole multiple of it)`,
     );
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, describeError, fileErrorCode } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from './dataset.js';
@@ -116,7 +116,7 @@ function checkData(model: tfl.LayersModel, data: Dataset, what: string): void {
   const shape = data.xs.shape;
   if (shape.length !== inShape.length || inShape.some((d, i) => i > 0 && d !== null && d !== shape[i])) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `${what} images have shape [${shape.join(', ')}] but the model takes [${inShape.map((d) => d ?? 'N').join(', ')}]`,
     );
   }
@@ -247,12 +247,14 @@ async function saveCheckpoint(
     await rename(temp, final);
   } catch (err) {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
-    const error = new CrpError(
-      'invalid-argument',
-      `cannot write the checkpoint '${final}': ${err instanceof Error ? err.message : String(err)}`,
+    throw new CrpError(
+      fileErrorCode('write', err),
+      `cannot write the checkpoint '${final}': ${describeError(err)}`,
+      {
+        cause: err,
+        details: { path: final },
+      },
     );
-    error.cause = err;
-    throw error;
   }
   const old = (await readdir(dir))
     .filter((n) => CHECKPOINT.test(n))
@@ -269,12 +271,11 @@ async function loadModelWeights(model: tfl.LayersModel, path: string): Promise<v
   try {
     model.loadWeights(weights, true);
   } catch (err) {
-    const error = new CrpError(
+    throw new CrpError(
       'invalid-argument',
-      `the checkpoint '${path}' does not fit this model (${err instanceof Error ? err.message : String(err)}); use another checkpointDir or the same model`,
+      `the checkpoint '${path}' does not fit this model (${describeError(err)}); use another checkpointDir or the same model`,
+      { cause: err, details: { path } },
     );
-    error.cause = err;
-    throw error;
   } finally {
     tf.dispose(Object.values(weights));
   }
@@ -312,7 +313,7 @@ async function resume(
  * ```
  *
  * @returns the history and the final validation numbers; the model is trained in place
- * @throws CrpError `input-shape` / `invalid-argument` for data that does not fit the model or bad options.
+ * @throws CrpError `invalid-shape` / `invalid-argument` for data that does not fit the model or bad options.
  */
 export async function train(
   model: tfl.LayersModel,
@@ -427,7 +428,7 @@ export async function train(
         tf.dispose([x, y, cost, correct!]);
         if (!Number.isFinite(lossValue)) {
           throw new CrpError(
-            'non-finite-input',
+            'invalid-value',
             `the training loss became ${lossValue} at epoch ${epoch}, batch ${b + 1}; lower the learning rate or check the data for NaN/Inf`,
           );
         }

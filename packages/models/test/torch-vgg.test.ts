@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,9 @@ describe('SafetensorsFile', () => {
 
   it('says what is wrong with a broken file', () => {
     expect(() => SafetensorsFile.parse(new Uint8Array(4))).toThrow(/fewer than the 8-byte header length/);
+    expect(() => SafetensorsFile.parse(new Uint8Array(4))).toThrow(
+      expect.objectContaining({ code: 'corrupt-file' }),
+    );
     const big = new Uint8Array(16);
     new DataView(big.buffer).setBigUint64(0, 1000n, true);
     expect(() => SafetensorsFile.parse(big)).toThrow(/header length says 1000 bytes but only 8 follow/);
@@ -203,7 +206,7 @@ describe('importTorchVgg', () => {
     const path = join(FIXTURES, 'vgg-small.safetensors');
     const err = await importTorchVgg(path, { inputShape: [24, 24, 3] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
-    expect((err as CrpError).code).toBe('input-shape');
+    expect((err as CrpError).code).toBe('invalid-shape');
     expect((err as CrpError).message).toMatch(
       /6x6 feature map.*valid: inputShape sides that are multiples of 16/,
     );
@@ -224,5 +227,8 @@ describe('importTorchVgg', () => {
     await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toThrow(
       /cannot read the safetensors file/,
     );
+    await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toMatchObject({
+      code: 'not-found',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -179,7 +179,7 @@ describe('train', () => {
     const big = mnist({ train: 10, validation: 0, size: 32 });
     const err = await train(model, big.train).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
-    expect((err as CrpError).code).toBe('input-shape');
+    expect((err as CrpError).code).toBe('invalid-shape');
     expect((err as Error).message).toMatch(/shape \[10, 32, 32, 1\] but the model takes \[N, 28, 28, 1\]/);
     await expect(
       train(model, small.train, { earlyStopping: { patience: 1, monitor: 'val_accuracy' } }),

@@ -1,12 +1,11 @@
+import { CrpError, listNames } from '@crp/common';
 import { CondAttribution, disposeCondResult, type Progress } from '@crp/core';
 import {
   Attributor,
   type AttributorOptions,
-  CrpError,
   gradient,
   graphFromLayersModel,
   layerMapComposite,
-  listNames,
   type ModelGraph,
 } from '@crp/lrp';
 import { mulberry32 } from '@crp/models';

@@ -1,5 +1,6 @@
+import { CrpError } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
-import { type AttributorOptions, CrpError } from '@crp/lrp';
+import type { AttributorOptions } from '@crp/lrp';
 import { pruningCurveChart, renderSvg, type VegaLiteSpec, writeFileAtomic } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';

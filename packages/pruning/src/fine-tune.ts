@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import { Lamb } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ReferenceData } from './criteria.js';

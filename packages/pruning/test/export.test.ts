@@ -165,7 +165,7 @@ describe('exportPruned', () => {
     await writeFile(join(OUT, 'a-file'), 'x');
     await expectCrpError(
       () => saveModel(model, join(OUT, 'a-file', 'model')),
-      'invalid-argument',
+      'write-failed',
       'could not save',
     );
     expect((await readdir(OUT)).filter((n) => n.includes('.tmp'))).toEqual([]);

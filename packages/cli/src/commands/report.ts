@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttributionGraph, type ConceptAtlas, toSvg } from '@crp/attribution';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import { curvesChart, type PruningCurvesResult } from '@crp/pruning';
 import { conceptTable, type ReportFigure, type ReportSection, readPng, writeReport } from '@crp/vis';
 import { required } from '../args.js';
@@ -67,7 +67,8 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
     },
   });
   const from = required('from', values.from);
-  if (!existsSync(from)) throw new CrpError('invalid-argument', `--from: no such folder '${from}'`);
+  if (!existsSync(from))
+    throw new CrpError('not-found', `--from: no such folder '${from}'`, { details: { path: from } });
   const out = values.out ?? join(from, 'report.html');
   const files = await filesUnder(from);
   const sections: ReportSection[] = [];
@@ -181,7 +182,7 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
   }
   if (sections.length === 0) {
     throw new CrpError(
-      'invalid-argument',
+      'empty-data',
       `nothing to report in '${from}': run train, explain, atlas, decompose, refs or prune with their output inside it first`,
     );
   }
