@@ -1,16 +1,8 @@
-import { CrpError } from '@crp/common';
+import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
 import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  batchesOf,
-  type DatasetProgress,
-  type LabelledDataset,
-  type LabelledSource,
-  progressTracker,
-  sizeOf,
-  subset,
-} from './dataset.js';
+import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
 
 /** One concept of a layer in an atlas. */
 export interface AtlasEntry {
@@ -61,7 +53,8 @@ export interface AtlasOptions {
   samples?: 'class' | 'all';
   /** images per backward pass (default 16) */
   batchSize?: number;
-  onProgress?: (progress: DatasetProgress) => void;
+  /** Called after each batch with the samples done (`unit: 'samples'`). */
+  onProgress?: ProgressCallback;
 }
 
 /** The conv and dense layers (by node id) from the input towards the output, without the output layer
@@ -249,7 +242,7 @@ export async function conceptAtlas(
 ): Promise<ConceptAtlas> {
   const resolved = resolveAtlasOptions(crp, options);
   const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress);
+  const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
   const total: AtlasPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, resolved.batchSize)) {
     try {

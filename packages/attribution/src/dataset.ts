@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError, fileError } from '@crp/common';
+import { CrpError, fileError, type Progress } from '@crp/common';
 import { type RasterImage, readImage, resize } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -19,14 +19,9 @@ export interface LabelledBatch {
  * {@link LabelledDataset} (random access, known size, resumable). */
 export type LabelledSource = LabelledBatch | Iterable<LabelledBatch> | AsyncIterable<LabelledBatch>;
 
-/** Progress of a pass over a data set. `total`/`etaMs` are undefined when the size is unknown. */
-export interface DatasetProgress {
-  /** samples done */
-  done: number;
-  total: number | undefined;
-  elapsedMs: number;
-  etaMs: number | undefined;
-}
+/** @deprecated Progress of a pass over a data set is the toolkit's one progress event, `Progress` from
+ * `@crp/common` (`total`/`etaMs` are undefined when the size is unknown). */
+export type DatasetProgress = Progress;
 
 /** Which samples to keep. All given criteria must hold. */
 export interface SubsetOptions {
@@ -385,26 +380,6 @@ export function sizeOf(source: LabelledSource | LabelledDataset): number | undef
   if ('images' in (source as object)) return (source as LabelledBatch).labels.length;
   if (Array.isArray(source)) return (source as LabelledBatch[]).reduce((s, b) => s + b.labels.length, 0);
   return undefined;
-}
-
-/** Calls `onProgress` after each batch of a pass over `total` samples. */
-export function progressTracker(
-  total: number | undefined,
-  onProgress: ((p: DatasetProgress) => void) | undefined,
-): (samples: number) => void {
-  const started = performance.now();
-  let done = 0;
-  return (samples) => {
-    done += samples;
-    if (onProgress === undefined) return;
-    const elapsedMs = performance.now() - started;
-    onProgress({
-      done,
-      total,
-      elapsedMs,
-      etaMs: total === undefined ? undefined : (elapsedMs / Math.max(done, 1)) * Math.max(total - done, 0),
-    });
-  };
 }
 
 /** The source's batches as an async iterable. */

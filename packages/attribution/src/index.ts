@@ -33,14 +33,19 @@ export {
   type LabelledDataset,
   type LabelledSource,
   type OwnedBatch,
-  progressTracker,
   type SubsetOptions,
   sizeOf,
   subset,
   type TensorDatasetOptions,
 } from './dataset.js';
 export { type DecomposeOptions, decompose, layerBelow } from './decomposition.js';
-export { type AtlasJobOptions, type JobContext, type JobSetup, runAtlasJob } from './jobs.js';
+export {
+  type AtlasJobOptions,
+  type AtlasJobProgress,
+  type JobContext,
+  type JobSetup,
+  runAtlasJob,
+} from './jobs.js';
 export {
   type MaximizationOptions,
   type MaximizationResult,

@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/common';
+import { CrpError, progressTracker } from '@crp/common';
 import type { CondAttribution, Condition } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,7 +16,6 @@ import {
   type DatasetProgress,
   type LabelledDataset,
   type LabelledSource,
-  progressTracker,
   sizeOf,
   subset,
 } from './dataset.js';

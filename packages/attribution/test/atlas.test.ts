@@ -1,8 +1,9 @@
+import type { Progress } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conceptAtlas, conceptLayers, type DatasetProgress, fromTensors } from '../src/index.js';
+import { conceptAtlas, conceptLayers, fromTensors } from '../src/index.js';
 import { expectCrpError, tinyImages, tinyModel, useWasm } from './helpers.js';
 
 useWasm();
@@ -57,7 +58,7 @@ describe('concept atlas', () => {
   });
 
   it('votes each sample’s top-k concepts as computed by hand', async () => {
-    const progress: DatasetProgress[] = [];
+    const progress: Progress[] = [];
     const atlas = await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 4 }), {
       classId: 1,
       topK: 2,

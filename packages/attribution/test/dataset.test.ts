@@ -1,18 +1,17 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Progress, progressTracker } from '@crp/common';
 import { encodePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   batchesOf,
-  type DatasetProgress,
   fromImageFolder,
   fromIterator,
   fromTensors,
   type LabelledBatch,
-  progressTracker,
   subset,
 } from '../src/index.js';
 import { expectCrpError, useWasm, values } from './helpers.js';
@@ -88,7 +87,7 @@ describe('data sets from tensors', () => {
     expect(only0.indices).toEqual([0, 2, 4]);
     expect(only0.rows).toEqual([[0], [2], [4]]);
     expect(tf.memory().numTensors).toBe(before);
-    const seen: DatasetProgress[] = [];
+    const seen: Progress[] = [];
     const tick = progressTracker(10, (p) => seen.push(p));
     tick(4);
     tick(6);

@@ -95,7 +95,7 @@ describe('resumable atlas jobs', () => {
     const file = join(dir, 'plain.jsonl');
     await expectCrpError(
       () => runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, topK: 3, file }),
-      'invalid-argument',
+      'job-mismatch',
       /another job/,
     );
     await expectCrpError(

@@ -1,4 +1,4 @@
-import { CrpError, listNames } from '@crp/common';
+import { CrpError, listNames, type ProgressCallback, progressTracker } from '@crp/common';
 import { Attributor, type AttributorOptions, type ForwardPass } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -13,17 +13,6 @@ import {
   type PlannedRow,
   planGroupRows,
 } from './conditions.js';
-
-/** Progress of a conditional attribution over many rows. */
-export interface Progress {
-  /** rows done */
-  done: number;
-  /** rows in total */
-  total: number;
-  elapsedMs: number;
-  /** estimated time to completion */
-  etaMs: number;
-}
 
 export interface CondRunOptions {
   /** Layers whose output relevance is returned (`relevances`), per row. */
@@ -45,7 +34,8 @@ export interface CondRunOptions {
   heatmap?: boolean;
   /** Layers whose activation (output) is returned per row. */
   recordActivations?: readonly string[];
-  onProgress?: (progress: Progress) => void;
+  /** Called after each chunk with the condition rows done out of all rows (`unit: 'rows'`). */
+  onProgress?: ProgressCallback;
 }
 
 /** Result of a conditional attribution. Row r explains image `rows[r].image` under condition
@@ -159,7 +149,7 @@ export class CondAttribution {
     options: CondRunOptions = {},
   ): Generator<CondAttributionChunk> {
     const plan = this.plan(input, conditions, options);
-    const started = performance.now();
+    const tick = progressTracker(plan.total, options.onProgress, { unit: 'rows' });
     let done = 0;
     let validated = false;
     // consecutive chunks of the same image(s) share one forward pass
@@ -197,14 +187,8 @@ export class CondAttribution {
           const offset = done;
           done += chunkRows.length;
           i = j;
-          const elapsedMs = performance.now() - started;
           try {
-            options.onProgress?.({
-              done,
-              total: plan.total,
-              elapsedMs,
-              etaMs: (elapsedMs / done) * (plan.total - done),
-            });
+            tick(chunkRows.length);
           } catch (err) {
             // the chunk was not handed out yet: it is still ours
             disposeCondResult(chunk);

@@ -6,7 +6,6 @@ export {
   type CondAttributionResult,
   type CondRunOptions,
   disposeCondResult,
-  type Progress,
 } from './cond-attribution.js';
 export {
   type Condition,

@@ -1,6 +1,7 @@
+import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { CondAttribution, type Condition, disposeCondResult, type Progress } from '../src/index.js';
+import { CondAttribution, type Condition, disposeCondResult } from '../src/index.js';
 import { buildModel, C_IN, CONV_CHANNELS, H, mulberry32, uniform, useWasm, W } from './helpers.js';
 
 useWasm();

@@ -2,6 +2,7 @@
  * Row order: grouping by key set, image-major broadcasting, pairing, `rows` metadata, chunking (batchSize,
  * the `chunks()` generator and progress).
  */
+import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,7 +14,6 @@ import {
   disposeCondResult,
   groupConditions,
   type PlannedRow,
-  type Progress,
   planGroupRows,
 } from '../src/index.js';
 import {
@@ -279,7 +279,7 @@ describe('chunking', () => {
     ]);
     expect(progress.map((p) => p.done)).toEqual([2, 3, 5, 6, 8]);
     expect(progress.every((p) => p.total === 8)).toBe(true);
-    expect(progress.every((p) => p.elapsedMs >= 0 && p.etaMs >= 0)).toBe(true);
+    expect(progress.every((p) => p.elapsedMs >= 0 && p.etaMs! >= 0)).toBe(true);
     expect(progress.at(-1)!.etaMs).toBe(0);
   });
 

@@ -1,6 +1,5 @@
-import { CrpError } from '@crp/common';
+import { CrpError, mulberry32, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import { mulberry32, permutation } from './random.js';
 
 /**
  * Labelled images in memory: what the data-set loaders return and what {@link train} takes. The caller owns the

@@ -1,6 +1,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError, describeError, fileErrorCode, isCrpError } from '@crp/common';
+import {
+  CrpError,
+  describeError,
+  fileErrorCode,
+  isCrpError,
+  type ProgressCallback,
+  progressTracker,
+} from '@crp/common';
 import { decodeImage, type RasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions } from './dataset.js';
@@ -17,8 +24,8 @@ export interface ImageFolderOptions extends PixelOptions {
   limitPerClass?: number;
   /** File extensions to read; default `.png`, `.jpg`, `.jpeg` (any case). */
   extensions?: readonly string[];
-  /** Called after each image: how many are done out of how many. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each image with the images read so far (`unit: 'images'`). */
+  onProgress?: ProgressCallback;
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -127,6 +134,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     }
   }
 
+  const tick = progressTracker(files.length, options.onProgress, { unit: 'images' });
   let height = size?.[0];
   let width = size?.[1];
   let pixels: Float32Array | undefined;
@@ -166,7 +174,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     pixels ??= new Float32Array(files.length * height * width * channels);
     pixels.set(values, i * height * width * channels);
     labels[i] = label;
-    options.onProgress?.(i + 1, files.length);
+    tick(1);
   }
   const xs = tf.tidy(() => {
     const raw = tf.tensor4d(pixels!, [files.length, height!, width!, channels]);

@@ -11,7 +11,6 @@ export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './
 export { type ImageFolderOptions, imageFolder } from './image-folder.js';
 export { Lamb, type LambConfig } from './lamb.js';
 export { type MnistOptions, mnist, mnistSize } from './mnist.js';
-export { mulberry32, permutation } from './random.js';
 export {
   SAFETENSORS_DTYPES,
   type SafetensorsDtype,

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CrpError } from '@crp/common';
+import { CrpError, mulberry32, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions, splitIndices } from './dataset.js';
-import { mulberry32, permutation } from './random.js';
 
 /** Options of {@link mnist}. */
 export interface MnistOptions extends PixelOptions {

@@ -1,17 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CrpError, describeError, fileErrorCode } from '@crp/common';
+import { CrpError, describeError, fileErrorCode, mulberry32, type Progress, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from './dataset.js';
 import { fileSystem } from './file-system.js';
 import { Lamb } from './lamb.js';
-import { mulberry32, permutation } from './random.js';
 import { registerTrainingKernels } from './training-kernels.js';
 
-/** What {@link train} reports after each batch and each epoch. */
-export interface TrainProgress {
+/**
+ * What {@link train} reports after each batch and each epoch: the toolkit's {@link Progress} over the training
+ * steps (batches) of this call (`done`, `total`, `elapsedMs`, `etaMs`, `unit: 'batches'`), plus the epoch's
+ * numbers.
+ */
+export interface TrainProgress extends Progress {
   phase: 'batch' | 'epoch';
   /** 1-based epoch, counting resumed epochs. */
   epoch: number;
@@ -25,8 +28,7 @@ export interface TrainProgress {
   /** Validation loss and accuracy (at `phase: 'epoch'` when there is a validation set). */
   valLoss?: number;
   valAccuracy?: number;
-  /** Time spent in this call, and the estimated time left. */
-  elapsedMs: number;
+  /** Estimated time left (0 when early stopping ends the training at this epoch). */
   etaMs: number;
 }
 
@@ -438,6 +440,9 @@ export async function train(
         steps++;
         const elapsedMs = Date.now() - started;
         options.onProgress?.({
+          done: steps,
+          total: totalSteps,
+          unit: 'batches',
           phase: 'batch',
           epoch,
           epochs,
@@ -488,6 +493,9 @@ export async function train(
       }
       const elapsedMs = Date.now() - started;
       options.onProgress?.({
+        done: steps,
+        total: totalSteps,
+        unit: 'batches',
         phase: 'epoch',
         epoch,
         epochs,

@@ -44,7 +44,7 @@ describe('imageFolder', () => {
   it('reads classes and files in name order with labels and sources', async () => {
     const before = tf.memory().numTensors;
     const progress: number[] = [];
-    const data = await imageFolder(join(root, 'set'), { onProgress: (done) => progress.push(done) });
+    const data = await imageFolder(join(root, 'set'), { onProgress: (p) => progress.push(p.done) });
     expect(data.classes).toEqual(['bird', 'cat', 'dog']);
     expect(data.xs.shape).toEqual([4, 4, 6, 3]);
     expect(Array.from(await data.ys.data())).toEqual([0, 1, 1, 2]);

@@ -72,6 +72,11 @@ describe('train', () => {
     expect(epochEvents[4]!.valAccuracy).toBe(result.history[4]!.valAccuracy);
     expect(epochEvents[4]!.etaMs).toBe(0);
     expect(events[10]!.etaMs).toBeGreaterThan(0);
+    // the shared Progress fields count the training steps of this call
+    expect(events.filter((e) => e.phase === 'batch').map((e) => e.done)).toEqual(
+      Array.from({ length: 5 * 32 }, (_, i) => i + 1),
+    );
+    expect(events.every((e) => e.total === 5 * 32 && e.unit === 'batches')).toBe(true);
     const matrix = result.validation!.confusionMatrix;
     expect(matrix.length).toBe(10);
     expect(matrix.flat().reduce((a, b) => a + b, 0)).toBe(200);

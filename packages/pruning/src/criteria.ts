@@ -1,5 +1,5 @@
-import { CrpError, listNames } from '@crp/common';
-import { CondAttribution, disposeCondResult, type Progress } from '@crp/core';
+import { CrpError, listNames, mulberry32, type ProgressCallback, progressTracker } from '@crp/common';
+import { CondAttribution, disposeCondResult } from '@crp/core';
 import {
   Attributor,
   type AttributorOptions,
@@ -8,7 +8,6 @@ import {
   layerMapComposite,
   type ModelGraph,
 } from '@crp/lrp';
-import { mulberry32 } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prunableLayers } from './layers.js';
@@ -46,7 +45,8 @@ export interface CriterionOptions {
   /** Taylor: the gradient of the cross-entropy loss (default, as Molchanov et al. 2017) or of the label's
    * logit. */
   objective?: 'loss' | 'logit';
-  onProgress?: (progress: Progress) => void;
+  /** Called after each batch with the reference samples done. */
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -144,11 +144,6 @@ function* batches(n: number, size: number): Generator<[number, number]> {
   for (let start = 0; start < n; start += size) yield [start, Math.min(size, n - start)];
 }
 
-function progress(done: number, total: number, started: number): Progress {
-  const elapsedMs = performance.now() - started;
-  return { done, total, elapsedMs, etaMs: done > 0 ? (elapsedMs / done) * (total - done) : 0 };
-}
-
 /**
  * LRP/CRP relevance (Yeom et al., "Pruning by Explaining", 2021): per channel, the sum of |relevance| at the
  * layer's output over all positions and reference samples, each sample explained for its label. Uses
@@ -204,7 +199,7 @@ export function activationScores(model: LayersModel, options: CriterionOptions =
   const positions = new Map<string, number>();
   const engine = gradientAttributor(model);
   const n = data.x.shape[0]!;
-  const started = performance.now();
+  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
       const xb = tf.slice(data.x, start, size);
@@ -219,7 +214,7 @@ export function activationScores(model: LayersModel, options: CriterionOptions =
         pass.dispose();
         xb.dispose();
       }
-      options.onProgress?.(progress(start + size, n, started));
+      tick(size);
     }
   } finally {
     engine.dispose();
@@ -269,7 +264,7 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   const engine = gradientAttributor(model);
   const stops = lowest(engine.graph, layers);
   const n = data.x.shape[0]!;
-  const started = performance.now();
+  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
       const xb = tf.slice(data.x, start, size);
@@ -306,7 +301,7 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
         pass.dispose();
         xb.dispose();
       }
-      options.onProgress?.(progress(start + size, n, started));
+      tick(size);
     }
   } finally {
     engine.dispose();
@@ -314,13 +309,10 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   return finish('taylor', layers, sums, options.normalize ?? true);
 }
 
-/** mulberry32: a small seeded PRNG with values in [0, 1) (the one of @crp/models). */
-export const seededRandom: (seed: number) => () => number = mulberry32;
-
-/** Random scores from a seeded generator (the baseline of every pruning study). */
+/** Random scores from the seeded generator of @crp/common (the baseline of every pruning study). */
 export function randomScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   const layers = resolveLayers(model, options);
-  const rng = seededRandom(options.seed ?? 0);
+  const rng = mulberry32(options.seed ?? 0);
   const sums = new Map(layers.map((l) => [l, Float64Array.from({ length: channelsOf(model, l) }, rng)]));
   return finish('random', layers, sums, options.normalize ?? true);
 }

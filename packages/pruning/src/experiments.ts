@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/common';
+import { CrpError, type Progress, progressTracker } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import type { AttributorOptions } from '@crp/lrp';
 import { pruningCurveChart, renderSvg, type VegaLiteSpec, writeFileAtomic } from '@crp/vis';
@@ -137,8 +137,16 @@ export interface PruningCurveOptions {
    * then also records the accuracy after it.
    */
   fineTune?: (masked: MaskedModel) => Promise<void>;
-  /** Called after each measured point. */
-  onProgress?: (info: { criterion: string; fraction: number; accuracy: number }) => void;
+  /** Called after each measured point (`done`/`total` count the points of all criteria, `unit: 'points'`). */
+  onProgress?: (progress: CurveProgress) => void;
+}
+
+/** Progress of {@link pruningCurves}: the shared {@link Progress} over the curve points, plus the point measured. */
+export interface CurveProgress extends Progress {
+  criterion: string;
+  /** the fraction of the scored channels pruned */
+  fraction: number;
+  accuracy: number;
 }
 
 const DEFAULT_FRACTIONS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -179,6 +187,13 @@ export async function pruningCurves(
       flops: baseCost.flops ?? 0,
       curves: [],
     };
+    const onProgress = options.onProgress;
+    let measured: { criterion: string; fraction: number; accuracy: number } | undefined;
+    const tick = progressTracker(
+      options.criteria.length * fractions.length,
+      onProgress === undefined ? undefined : (p) => onProgress({ ...p, ...measured! }),
+      { unit: 'points' },
+    );
     for (const c of options.criteria) {
       const scores =
         typeof c === 'string'
@@ -208,7 +223,8 @@ export async function pruningCurves(
           }
         }
         points.push(point);
-        options.onProgress?.({ criterion: scores.criterion, fraction: point.fraction, accuracy });
+        measured = { criterion: scores.criterion, fraction: point.fraction, accuracy };
+        tick(1);
       }
       result.curves.push({ criterion: scores.criterion, points });
     }

@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/common';
+import { CrpError, type Progress, progressTracker } from '@crp/common';
 import { Lamb } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ReferenceData } from './criteria.js';
@@ -12,7 +12,18 @@ export interface FineTuneOptions {
   /** Default a `Lamb` from `@crp/models` with learning rate 0.01 and weight decay 0.01 (created and disposed
    * here). A given optimizer stays the caller's. */
   optimizer?: tf.Optimizer;
-  onProgress?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
+  /** Called after each step (`done`/`total` count the steps of all epochs, `unit: 'batches'`). */
+  onProgress?: (progress: FineTuneProgress) => void;
+}
+
+/** Progress of {@link fineTune}: the shared {@link Progress} over the training steps, plus the step's numbers. */
+export interface FineTuneProgress extends Progress {
+  /** 0-based epoch and batch within it */
+  epoch: number;
+  batch: number;
+  batches: number;
+  /** loss of this step */
+  loss: number;
 }
 
 /** Loss per batch, in order. */
@@ -58,6 +69,13 @@ export async function fineTune(
   const variables = masked.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const losses: number[] = [];
   const batches = Math.ceil(n / batchSize);
+  const onProgress = options.onProgress;
+  let step: { epoch: number; batch: number; loss: number } = { epoch: 0, batch: 0, loss: 0 };
+  const tick = progressTracker(
+    epochs * batches,
+    onProgress === undefined ? undefined : (p) => onProgress({ ...p, ...step, batches }),
+    { unit: 'batches' },
+  );
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       for (let b = 0; b < batches; b++) {
@@ -76,7 +94,8 @@ export async function fineTune(
         cost!.dispose();
         masked.reapply();
         losses.push(loss);
-        options.onProgress?.({ epoch, batch: b, batches, loss });
+        step = { epoch, batch: b, loss };
+        tick(1);
         // let the event loop breathe between steps
         await new Promise<void>((resolve) => setImmediate(resolve));
       }

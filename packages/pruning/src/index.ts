@@ -10,7 +10,6 @@ export {
   randomScores,
   relevanceScores,
   scoreChannels,
-  seededRandom,
   taylorScores,
   weightScores,
 } from './criteria.js';
@@ -20,6 +19,7 @@ export {
   type ConceptPruningRow,
   type ConceptPruningSummary,
   type CurvePoint,
+  type CurveProgress,
   classConceptScores,
   conceptPruning,
   conceptPruningTable,
@@ -36,7 +36,7 @@ export {
   writeCurves,
 } from './experiments.js';
 export { exportPruned } from './export.js';
-export { type FineTuneOptions, type FineTuneResult, fineTune } from './fine-tune.js';
+export { type FineTuneOptions, type FineTuneProgress, type FineTuneResult, fineTune } from './fine-tune.js';
 export { loadModel, type SavedModelInfo, saveModel } from './io.js';
 export {
   type ChannelFlow,

@@ -125,7 +125,6 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
     if (criteria !== undefined && criteria.length > 0) {
       const points = criteria.length * (fractions?.length ?? 10);
       const progress = new ProgressBar('prune', points, process.stderr, json);
-      let done = 0;
       const curves = await pruningCurves(model, {
         criteria,
         reference,
@@ -134,7 +133,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
         criterionOptions,
         ...(fractions === undefined ? {} : { fractions }),
         ...(layers === undefined ? {} : { layers }),
-        onProgress: (p) => progress.update(++done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`),
+        onProgress: (p) =>
+          progress.update(p.done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`, p.etaMs),
       });
       await mkdir(values.out!, { recursive: true });
       output.files.push(...(await writeCurves(curves, join(values.out!, 'curves'))));

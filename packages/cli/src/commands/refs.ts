@@ -71,12 +71,10 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
   });
   try {
     const source = fromTensors(data.xs, labelsOf(data));
-    const onProgress = progressCallback('maximization', json);
-    const total = data.xs.shape[0];
     const max = await maximization(crp, source, {
       layers: [layer],
       topK,
-      onProgress: ({ done }) => onProgress({ done, total }),
+      onProgress: progressCallback('maximization', json),
     });
     const images = await referenceImages(crp, source, max, {
       layer,

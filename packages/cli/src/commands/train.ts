@@ -142,7 +142,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
           p.phase === 'epoch'
             ? `epoch ${p.epoch}: loss ${p.loss.toFixed(3)}${p.valAccuracy === undefined ? '' : `, val acc ${p.valAccuracy.toFixed(3)}`}`
             : `loss ${p.loss.toFixed(3)}`;
-        progress.update((p.epoch - 1) * batches + p.batch, note);
+        progress.update((p.epoch - 1) * batches + p.batch, note, p.etaMs);
       },
     });
     await mkdir(out, { recursive: true });
