@@ -1,11 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { CrpError, fileError, type Progress } from '@crp/common';
+import type { Dataset } from '@crp/models';
 import { type RasterImage, readImage, resize } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** A batch of labelled images. `images` is NHWC; `labels[i]` is the class of row i. `indices[i]` is the
- * row's position in the whole data set (defaults to a running count). */
+ * row's position in the whole data set (defaults to a running count). A `Dataset` of `@crp/models`
+ * (`{ images, labels }`) is one. */
 export interface LabelledBatch {
   images: tf.Tensor;
   labels: readonly number[];
@@ -159,14 +161,24 @@ export interface TensorDatasetOptions {
 }
 
 /**
- * A data set over images already in memory: `images` [N, H, W, C] and one label per row. The tensor stays
- * the caller's (batches are copies that the consumer disposes).
+ * A data set over images already in memory: a `Dataset` of `@crp/models`, or `images` [N, H, W, C] and one
+ * label per row. The tensor stays the caller's (batches are copies that the consumer disposes).
  */
+export function fromTensors(data: Dataset, options?: TensorDatasetOptions): LabelledDataset;
 export function fromTensors(
   images: tf.Tensor,
   labels: readonly number[],
-  options: TensorDatasetOptions = {},
+  options?: TensorDatasetOptions,
+): LabelledDataset;
+export function fromTensors(
+  first: tf.Tensor | Dataset,
+  second?: readonly number[] | TensorDatasetOptions,
+  third: TensorDatasetOptions = {},
 ): LabelledDataset {
+  const inMemory = first instanceof tf.Tensor ? undefined : first;
+  const images = inMemory?.images ?? (first as tf.Tensor);
+  const labels = inMemory?.labels ?? (second as readonly number[]);
+  const options = (inMemory === undefined ? third : (second as TensorDatasetOptions | undefined)) ?? {};
   const n = images.shape[0]!;
   if (images.rank < 2) {
     throw new CrpError(

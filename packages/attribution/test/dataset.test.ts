@@ -69,6 +69,10 @@ describe('data sets from tensors', () => {
     });
     expect(ranged.indices).toEqual([1, 3, 6]);
     expect(ranged.labels).toEqual([1, 0, 0]);
+    // a Dataset of @crp/models is a data set too: as fromTensors(images, labels), and a source as it is
+    const fromDataset = fromTensors({ images: images as tf.Tensor4D, labels }, { batchSize: 3 });
+    expect((await collect(fromDataset)).rows).toEqual(all.rows);
+    expect((await collect(fromIterator([{ images, labels }]))).rows).toEqual(all.rows);
     expect(tf.memory().numTensors).toBe(before);
     images.dispose();
   });

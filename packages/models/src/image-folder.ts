@@ -176,9 +176,9 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     labels[i] = label;
     tick(1);
   }
-  const xs = tf.tidy(() => {
+  const images = tf.tidy(() => {
     const raw = tf.tensor4d(pixels!, [files.length, height!, width!, channels]);
     return normalizePixels(raw, options);
   });
-  return { xs, ys: tf.tensor1d(labels, 'int32'), classes, sources: files.map((f) => f.path) };
+  return { images, labels: Array.from(labels), classes, sources: files.map((f) => f.path) };
 }

@@ -1,11 +1,12 @@
 export {
+  checkDataset,
   type Dataset,
   disposeDataset,
+  gatherDataset,
   normalizePixels,
   type PixelOptions,
   type SplitOptions,
   splitDataset,
-  subset,
 } from './dataset.js';
 export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';
 export { type ImageFolderOptions, imageFolder } from './image-folder.js';

@@ -121,20 +121,13 @@ export function mnist(options: MnistOptions = {}): { train: Dataset; validation:
     indices.forEach((i, k) => {
       pixels.set(digits.images.subarray(i * 784, (i + 1) * 784), k * 784);
     });
-    const xs = tf.tidy(() => {
+    const images = tf.tidy(() => {
       let x: tf.Tensor4D = tf.tensor4d(pixels, [indices.length, 28, 28, 1]);
       if (size !== 28) x = tf.image.resizeBilinear(x, [size, size], false, true);
       if (channels === 3) x = tf.tile(x, [1, 1, 1, 3]);
       return normalizePixels(x, options);
     });
-    return {
-      xs,
-      ys: tf.tensor1d(
-        Int32Array.from(indices, (i) => digits.labels[i]!),
-        'int32',
-      ),
-      classes,
-    };
+    return { images, labels: Array.from(indices, (i) => digits.labels[i]!), classes };
   };
   return { train: build(trainIdx), validation: validation > 0 ? build(valIdx) : undefined };
 }

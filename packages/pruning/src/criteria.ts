@@ -8,14 +8,23 @@ import {
   layerMapComposite,
   type ModelGraph,
 } from '@crp/lrp';
+import type { Dataset } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prunableLayers } from './layers.js';
 
-/** Labelled reference samples: images [N, H, W, C] and one class index per image. Owned by the caller. */
+/**
+ * @deprecated Labelled samples are a `Dataset` of `@crp/models` (`{ images, labels }`); this older form
+ * `{ x, labels }` is still accepted for one release.
+ */
 export interface ReferenceData {
   x: tf.Tensor;
   labels: readonly number[];
+}
+
+/** The images and labels of a `Dataset` (or of the deprecated `{ x, labels }`). */
+export function samplesOf(data: Dataset | ReferenceData): { images: tf.Tensor; labels: readonly number[] } {
+  return 'images' in data ? data : { images: data.x, labels: data.labels };
 }
 
 /** Importance of every channel of some layers under one criterion; plain JSON. Higher means more important. */
@@ -31,8 +40,8 @@ export const CRITERIA: readonly CriterionName[] = ['relevance', 'activation', 'w
 export interface CriterionOptions {
   /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. */
   layers?: readonly string[];
-  /** Reference samples (relevance, activation and Taylor need them). */
-  data?: ReferenceData;
+  /** Reference samples (relevance, activation and Taylor need them). Owned by the caller. */
+  data?: Dataset | ReferenceData;
   /** Divide each layer's scores by their sum, so layers are comparable in a global ranking (Yeom et al.).
    * Default true. */
   normalize?: boolean;
@@ -85,15 +94,19 @@ function resolveLayers(model: LayersModel, options: CriterionOptions): string[] 
   return layers;
 }
 
-function requireData(model: LayersModel, options: CriterionOptions, criterion: string): ReferenceData {
-  const data = options.data;
-  if (data === undefined) {
+function requireData(
+  model: LayersModel,
+  options: CriterionOptions,
+  criterion: string,
+): { images: tf.Tensor; labels: readonly number[] } {
+  if (options.data === undefined) {
     throw new CrpError(
       'invalid-argument',
-      `the ${criterion} criterion needs reference samples: pass data: { x, labels }`,
+      `the ${criterion} criterion needs reference samples: pass data: { images, labels } (a Dataset)`,
     );
   }
-  const n = data.x.shape[0]!;
+  const data = samplesOf(options.data);
+  const n = data.images.shape[0]!;
   if (data.labels.length !== n) {
     throw new CrpError('invalid-argument', `data has ${n} images but ${data.labels.length} labels`);
   }
@@ -163,7 +176,7 @@ export function relevanceScores(model: LayersModel, options: CriterionOptions = 
       batchSize: options.batchSize ?? 32,
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     };
-    for (const chunk of crp.chunks(data.x, conditions, run)) {
+    for (const chunk of crp.chunks(data.images, conditions, run)) {
       try {
         for (const l of layers) accumulateAbs(sums.get(l)!, chunk.relevances[l]!);
       } finally {
@@ -198,11 +211,11 @@ export function activationScores(model: LayersModel, options: CriterionOptions =
   const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
   const positions = new Map<string, number>();
   const engine = gradientAttributor(model);
-  const n = data.x.shape[0]!;
+  const n = data.images.shape[0]!;
   const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.x, start, size);
+      const xb = tf.slice(data.images, start, size);
       const pass = engine.forward(xb);
       try {
         for (const l of layers) {
@@ -263,11 +276,11 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
   const engine = gradientAttributor(model);
   const stops = lowest(engine.graph, layers);
-  const n = data.x.shape[0]!;
+  const n = data.images.shape[0]!;
   const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.x, start, size);
+      const xb = tf.slice(data.images, start, size);
       const pass = engine.forward(xb);
       const labels = data.labels.slice(start, start + size);
       const init = tf.tidy(() => {

@@ -1,7 +1,7 @@
 import { CrpError, type Progress, progressTracker } from '@crp/common';
-import { Lamb } from '@crp/models';
+import { type Dataset, Lamb } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ReferenceData } from './criteria.js';
+import { type ReferenceData, samplesOf } from './criteria.js';
 import type { MaskedModel } from './masked-model.js';
 
 export interface FineTuneOptions {
@@ -54,14 +54,15 @@ function checkTrainable(): void {
  */
 export async function fineTune(
   masked: MaskedModel,
-  data: ReferenceData,
+  samples: Dataset | ReferenceData,
   options: FineTuneOptions = {},
 ): Promise<FineTuneResult> {
   checkTrainable();
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   const optimizer = options.optimizer ?? new Lamb({ learningRate: 0.01, weightDecay: 0.01 });
-  const n = data.x.shape[0]!;
+  const data = samplesOf(samples);
+  const n = data.images.shape[0]!;
   const classes = (masked.model.outputs[0]!.shape as number[]).at(-1)!;
   const onehot = tf.tidy(() =>
     tf.cast(tf.oneHot(tf.tensor1d(data.labels as number[], 'int32'), classes), 'float32'),
@@ -84,7 +85,7 @@ export async function fineTune(
         const cost = optimizer.minimize(
           () =>
             tf.tidy(() => {
-              const logits = masked.model.apply(tf.slice(data.x, start, size)) as tf.Tensor;
+              const logits = masked.model.apply(tf.slice(data.images, start, size)) as tf.Tensor;
               return tf.losses.softmaxCrossEntropy(tf.slice(onehot, start, size), logits) as tf.Scalar;
             }),
           true,

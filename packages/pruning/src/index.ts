@@ -14,6 +14,7 @@ export {
   weightScores,
 } from './criteria.js';
 export {
+  type ClassEvaluation,
   type ConceptPruningOptions,
   type ConceptPruningResult,
   type ConceptPruningRow,
@@ -25,8 +26,7 @@ export {
   conceptPruningTable,
   curvesChart,
   curvesTable,
-  type Evaluation,
-  evaluate,
+  evaluateClasses,
   type PruningCurveOptions,
   type PruningCurvesResult,
   predictAll,

@@ -11,7 +11,6 @@ import {
 } from '@crp/attribution';
 import { disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
-import { labelsOf } from '../data.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -70,7 +69,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput>
     seed: intArg('seed', values.seed),
   });
   try {
-    const source = fromTensors(data.xs, labelsOf(data));
+    const source = fromTensors(data);
     const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
     const common = { classId, topK, onProgress, ...(layers === undefined ? {} : { layers }) };
     const result =

@@ -7,18 +7,17 @@ import {
   CRITERIA,
   type CriterionName,
   compareCost,
-  evaluate,
+  evaluateClasses,
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
-  type ReferenceData,
   saveModel,
   scoreChannels,
   selectLowest,
   writeCurves,
 } from '@crp/pruning';
 import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
-import { labelsOf, loadData } from '../data.js';
+import { loadData } from '../data.js';
 import { loadModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -117,8 +116,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
     });
     if (data.holdOut === undefined)
       throw new UsageError('--test must be above 0: accuracy needs held-out images');
-    const reference: ReferenceData = { x: data.data.xs, labels: labelsOf(data.data) };
-    const test: ReferenceData = { x: data.holdOut.xs, labels: labelsOf(data.holdOut) };
+    const reference = data.data;
+    const test = data.holdOut;
     const output: PruneOutput = { files: [] };
     const criterionOptions = { seed, attributor: { composite } };
 
@@ -169,8 +168,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
           criterion: exportCriterion,
           fraction,
           pruned: mask.size,
-          accuracy: evaluate(small, test).accuracy,
-          baseline: output.curves?.baseline ?? evaluate(model, test).accuracy,
+          accuracy: evaluateClasses(small, test).accuracy,
+          baseline: output.curves?.baseline ?? evaluateClasses(model, test).accuracy,
           params: { before: cost.before.params, after: cost.after.params },
           flops: { before: cost.before.flops, after: cost.after.flops },
           totalBytes: saved.totalBytes,
