@@ -18,7 +18,7 @@ async function atlasSamplesPerSecond(workers: number): Promise<number> {
   const t0 = performance.now();
   const atlas = await runAtlasJob(
     { module: setupModule, args: { samples: SAMPLES } },
-    { file, classId: 0, samples: 'all', batchSize: 16, workers },
+    { file, target: 0, samples: 'all', batchSize: 16, workers },
   );
   const seconds = (performance.now() - t0) / 1000;
   await rm(file, { force: true });

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
   const validation = fromTensors(data.validation.images, labels, { batchSize: 64 });
   step(`concept atlas of digit ${CLASS}...`);
-  const global = await conceptAtlas(crp, validation, { classId: CLASS, topK: 5 });
+  const global = await conceptAtlas(crp, validation, { target: CLASS, topK: 5 });
   step('centre-region atlas (14x14 centre square)...');
   const centre = await regionAtlas(
     crp,
@@ -375,7 +375,7 @@ async function decompositionAtlas(
     }))
     .sort((a, b) => b.votes - a.votes || b.meanRelevance - a.meanRelevance);
   return {
-    classId: CLASS,
+    target: CLASS,
     topK: 5,
     absNorm: true,
     samples: indices.length,

@@ -24,7 +24,8 @@ export interface AtlasLayer {
 
 /** Which concepts a class relies on, layer by layer, voted over samples. Plain JSON. */
 export interface ConceptAtlas {
-  classId: number;
+  /** the class explained */
+  target: number;
   topK: number;
   absNorm: boolean;
   /** samples voted */
@@ -41,15 +42,17 @@ export interface AtlasPartial {
 }
 
 export interface AtlasOptions {
-  /** the class explained (condition `{ y: [classId] }` for every sample) */
-  classId: number;
+  /** the class explained (condition `{ y: [target] }` for every sample); required */
+  target?: number;
+  /** @deprecated Renamed to `target` (the toolkit's name for the class to explain); works for one release. */
+  classId?: number;
   /** layers to vote in (default: every conv and dense layer below the output, see {@link conceptLayers}) */
   layers?: readonly string[];
   /** concepts per sample and layer that get a vote (default 5) */
   topK?: number;
   /** divide each sample's concept relevances by their absolute sum (default true) */
   absNorm?: boolean;
-  /** `'class'` (default): only samples labelled `classId`; `'all'`: every sample, explained for `classId` */
+  /** `'class'` (default): only samples labelled `target`; `'all'`: every sample, explained for `target` */
   samples?: 'class' | 'all';
   /** images per backward pass (default 16) */
   batchSize?: number;
@@ -91,7 +94,7 @@ export function topIndices(values: ArrayLike<number>, k: number): number[] {
 }
 
 export interface ResolvedAtlasOptions {
-  classId: number;
+  target: number;
   layers: string[];
   topK: number;
   absNorm: boolean;
@@ -100,11 +103,14 @@ export interface ResolvedAtlasOptions {
 
 export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions): ResolvedAtlasOptions {
   const classes = crp.attributor.graph.node(crp.attributor.graph.outputId).outputShape.at(-1);
-  const { classId } = options;
-  if (!Number.isInteger(classId) || classId < 0 || (typeof classes === 'number' && classId >= classes)) {
+  const target = options.target ?? options.classId;
+  if (target === undefined) {
+    throw new CrpError('invalid-target', 'give the class to explain as options.target');
+  }
+  if (!Number.isInteger(target) || target < 0 || (typeof classes === 'number' && target >= classes)) {
     throw new CrpError(
       'invalid-target',
-      `classId ${classId} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
+      `target ${target} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
     );
   }
   const topK = options.topK ?? 5;
@@ -118,7 +124,7 @@ export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions)
     );
   }
   return {
-    classId,
+    target,
     layers: resolveLayers(crp.attributor.graph, options.layers),
     topK,
     absNorm: options.absNorm ?? true,
@@ -148,7 +154,7 @@ export function voteInto(
 }
 
 /**
- * Atlas votes of one batch: one forward and one backward pass for all rows (condition `{ y: [classId] }`
+ * Atlas votes of one batch: one forward and one backward pass for all rows (condition `{ y: [target] }`
  * per row), stopping at the lowest layer, recording every layer.
  */
 export function atlasBatch(
@@ -161,8 +167,8 @@ export function atlasBatch(
   const concept = new ChannelConcept();
   const result = crp.run(
     images,
-    Array.from({ length: rows }, () => ({ y: [options.classId] })),
-    { recordLayers: options.layers, heatmap: false, batchSize: options.batchSize },
+    Array.from({ length: rows }, () => ({ y: [options.target] })),
+    { recordLayers: options.layers, heatmap: false, chunkSize: options.batchSize },
   );
   try {
     for (const layer of options.layers) {
@@ -215,7 +221,7 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
     layers[layer] = { layer, concepts: ranking.length, ranking };
   }
   return {
-    classId: options.classId,
+    target: options.target,
     topK: options.topK,
     absNorm: options.absNorm,
     samples: n,
@@ -231,7 +237,7 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
  * records all layers and stops at the lowest.
  *
  * ```ts
- * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { classId: 3 });
+ * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { target: 3 });
  * atlas.layers.block5_conv3.ranking.slice(0, 5); // the concepts most samples of class 3 rely on
  * ```
  */
@@ -241,7 +247,7 @@ export async function conceptAtlas(
   options: AtlasOptions,
 ): Promise<ConceptAtlas> {
   const resolved = resolveAtlasOptions(crp, options);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
   const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
   const total: AtlasPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, resolved.batchSize)) {

@@ -55,7 +55,7 @@ export interface AtlasJobProgress extends Progress {
 
 interface JobHeader {
   job: 'atlas';
-  version: 1;
+  version: 2;
   options: ResolvedAtlasOptions & { samples: 'class' | 'all' };
   dataset: { size: number; fingerprint: number };
 }
@@ -142,7 +142,7 @@ function fingerprint(indices: readonly number[]): number {
 
 /** The samples of a job: the class's samples (or all), split into fixed batches. */
 function jobPlan(dataset: LabelledDataset, opts: ResolvedAtlasOptions, samples: 'class' | 'all') {
-  const chosen = samples === 'all' ? dataset : dataset.subset({ classes: [opts.classId] });
+  const chosen = samples === 'all' ? dataset : dataset.subset({ classes: [opts.target] });
   const batches: { batch: number; start: number; count: number }[] = [];
   for (let start = 0, b = 0; start < chosen.size; start += opts.batchSize, b++) {
     batches.push({ batch: b, start, count: Math.min(opts.batchSize, chosen.size - start) });
@@ -326,7 +326,7 @@ export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Pr
     const { chosen, batches } = jobPlan(ctx.dataset, opts, samples);
     const header: JobHeader = {
       job: 'atlas',
-      version: 1,
+      version: 2,
       options: { ...opts, samples },
       dataset: { size: chosen.size, fingerprint: fingerprint(chosen.indices) },
     };

@@ -116,7 +116,7 @@ export async function maximization(
         recordLayers: layers,
         recordActivations: layers,
         heatmap: false,
-        batchSize,
+        chunkSize: batchSize,
       });
       try {
         for (const layer of layers) {

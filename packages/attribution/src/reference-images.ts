@@ -17,8 +17,8 @@ export interface ReferenceImageOptions {
   topK?: number;
   /** relevance maximisation (default) or activation maximisation samples */
   kind?: 'relevance' | 'activation';
-  /** conditions per backward pass for the conditional heatmaps */
-  batchSize?: number;
+  /** condition rows per backward pass for the conditional heatmaps (`chunkSize` of @crp/core) */
+  chunkSize?: number;
   /** Turns one input image [H, W, C] (float) into pixels; default min-max normalisation per image. */
   toImage?: (image: tf.Tensor3D) => RasterImage;
 }
@@ -115,7 +115,7 @@ export async function referenceImages(
       const r = crp.run(
         image,
         chs.map((c) => ({ y: [label], [layer]: [c] })),
-        options.batchSize === undefined ? {} : { batchSize: options.batchSize },
+        options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize },
       );
       try {
         const [, h, w] = r.heatmap!.shape;

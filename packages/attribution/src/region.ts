@@ -248,13 +248,13 @@ export async function regionAtlas(
     }
     evaluated[layer] = ranked.ranking.slice(0, options.prefilter.topN).map((e) => e.concept);
   }
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
   const tick = progressTracker(sizeOf(chosen), options.onProgress);
   const total: AtlasPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, 1)) {
     try {
       const r = regionRelevance(crp, batch.images, options.region, {
-        classId: resolved.classId,
+        classId: resolved.target,
         layers: resolved.layers,
         concepts: evaluated,
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),

@@ -119,7 +119,7 @@ describe('region-restricted attribution', () => {
 
   it('a region atlas over the whole image ranks like the global atlas; prefilter and comparison', async () => {
     const ds = fromTensors(images, labels, { batchSize: 2 });
-    const global = await conceptAtlas(crp, ds, { classId: 1, topK: 2 });
+    const global = await conceptAtlas(crp, ds, { target: 1, topK: 2 });
     const whole = await regionAtlas(crp, ds, { classId: 1, region: { centerSquare: 8 }, topK: 2 });
     // with flat first-layer rules, heatmap sums equal the relevance reaching c1 (and deeper layers, up to bias)
     expect(whole.samples).toBe(4);
@@ -169,7 +169,7 @@ describe('region-restricted attribution', () => {
 
   it('rank correlation and Jaccard by hand', () => {
     const atlas = (order: number[]): ConceptAtlas => ({
-      classId: 0,
+      target: 0,
       topK: 2,
       absNorm: true,
       samples: 1,

@@ -188,7 +188,7 @@ describe('crp atlas', () => {
     const r = resultOf<{ atlas: ConceptAtlas }>(stdout);
     const data = await imageFolder(folder, { channels: 1, size: [14, 14] });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const direct = await conceptAtlas(lib, fromTensors(data.images, labels(data)), { classId: 1, topK: 3 });
+    const direct = await conceptAtlas(lib, fromTensors(data.images, labels(data)), { target: 1, topK: 3 });
     lib.dispose();
     disposeDataset(data);
     expect(r.atlas).toEqual(JSON.parse(JSON.stringify(direct)));

@@ -27,7 +27,10 @@ export interface CondRunOptions {
   initRelevance?: tf.Tensor | number | ((prediction: tf.Tensor) => tf.Tensor);
   /** The concept of each conditioned layer; default ChannelConcept everywhere. */
   maskMap?: Readonly<Record<string, Concept>> | ((layer: string) => Concept);
-  /** Rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
+  /** Condition rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
+  chunkSize?: number;
+  /** @deprecated Renamed to `chunkSize`: `batchSize` counts images everywhere else in the toolkit. Works for one
+   * release. */
   batchSize?: number;
   /** Compute the input heatmap (default true). With false the backward pass stops at the lowest recorded
    * layer, which is much faster for decompositions. */
@@ -74,7 +77,7 @@ interface Plan {
   record: string[];
   groups: { group: ConditionGroup; rows: PlannedRow[]; paired: boolean }[];
   total: number;
-  batchSize: number;
+  chunkSize: number;
   concept: (layer: string) => Concept;
 }
 
@@ -140,7 +143,7 @@ export class CondAttribution {
   }
 
   /**
-   * The same computation as {@link run}, yielded chunk by chunk (at most `batchSize` rows each) so that
+   * The same computation as {@link run}, yielded chunk by chunk (at most `chunkSize` rows each) so that
    * thousands of conditions run in bounded memory. The caller owns each chunk's tensors.
    */
   *chunks(
@@ -169,7 +172,7 @@ export class CondAttribution {
         while (i < rows.length) {
           // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
           let j = i + 1;
-          while (j < rows.length && j - i < plan.batchSize && (paired || rows[j]!.image === rows[i]!.image))
+          while (j < rows.length && j - i < plan.chunkSize && (paired || rows[j]!.image === rows[i]!.image))
             j++;
           const chunkRows = rows.slice(i, j);
           const images = paired ? chunkRows.map((r) => r.image) : [chunkRows[0]!.image];
@@ -269,11 +272,11 @@ export class CondAttribution {
       if (typeof maskMap === 'function') return maskMap(layer);
       return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
     };
-    const batchSize = options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+    const chunkSize = options.chunkSize ?? options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+      throw new CrpError('invalid-argument', `chunkSize must be a positive integer, got ${chunkSize}`);
     }
-    return { startId, stops, record, groups, total, batchSize, concept };
+    return { startId, stops, record, groups, total, chunkSize, concept };
   }
 
   private validate(

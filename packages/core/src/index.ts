@@ -1,5 +1,5 @@
 export { ChannelConcept } from './concepts/channel-concept.js';
-export type { AttributeOptions, Concept, ConceptMask } from './concepts/concept.js';
+export type { Concept, ConceptAttributeOptions, ConceptMask } from './concepts/concept.js';
 export {
   CondAttribution,
   type CondAttributionChunk,

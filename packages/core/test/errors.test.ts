@@ -132,9 +132,9 @@ describe('options', () => {
     );
   });
 
-  test('a batchSize that is not a positive integer', () => {
-    expectBoth([{ y: [0] }], { batchSize: 0 }, 'invalid-argument', 'batchSize', '0');
-    expectBoth([{ y: [0] }], { batchSize: 2.5 }, 'invalid-argument', 'batchSize');
+  test('a chunkSize that is not a positive integer', () => {
+    expectBoth([{ y: [0] }], { chunkSize: 0 }, 'invalid-argument', 'chunkSize', '0');
+    expectBoth([{ y: [0] }], { chunkSize: 2.5 }, 'invalid-argument', 'chunkSize');
   });
 
   test('an initRelevance tensor of the wrong shape', () => {

@@ -24,7 +24,7 @@ describe('thousands of conditions', () => {
     let rows = 0;
     let largest = 0;
     for (const chunk of crp.chunks(image, conditions, {
-      batchSize: 128,
+      chunkSize: 128,
       onProgress: (p) => progress.push(p),
     })) {
       expect(chunk.offset).toBe(rows);

@@ -254,12 +254,12 @@ describe('bad names and targets', () => {
     x.dispose();
   });
 
-  test('initialRelevance of the wrong shape', () => {
+  test('initRelevance of the wrong shape', () => {
     const x = good();
     const r = tf.ones([2, 4]);
-    expectCrp(() => lrp.attribute(x, { initialRelevance: r }), 'invalid-argument', '[2, 3]', '[2, 4]');
+    expectCrp(() => lrp.attribute(x, { initRelevance: r }), 'invalid-argument', '[2, 3]', '[2, 4]');
     expectCrp(
-      () => lrp.attribute(x, { initialRelevance: () => tf.ones([1, 3]) }),
+      () => lrp.attribute(x, { initRelevance: () => tf.ones([1, 3]) }),
       'invalid-argument',
       '[2, 3]',
     );

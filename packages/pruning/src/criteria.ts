@@ -173,7 +173,7 @@ export function relevanceScores(model: LayersModel, options: CriterionOptions = 
     const run = {
       recordLayers: layers,
       heatmap: false,
-      batchSize: options.batchSize ?? 32,
+      chunkSize: options.batchSize ?? 32,
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     };
     for (const chunk of crp.chunks(data.images, conditions, run)) {

@@ -131,11 +131,11 @@ describe('criteria against hand computations', () => {
     const lrp = new Attributor(model, { composite: 'epsilon_plus_flat' });
     const r = lrp.attribute(x, { target: labels, recordLayers: LAYERS });
     for (const l of LAYERS) {
-      const expected = perChannel(values(r.layers[l]!), CHANNELS[l]!);
+      const expected = perChannel(values(r.relevances[l]!), CHANNELS[l]!);
       expect(Math.max(...expected)).toBeGreaterThan(1e-4);
       expectClose(scores.layers[l]!, expected, 1e-4);
     }
-    for (const t of [r.relevance, r.prediction, ...Object.values(r.layers)]) t.dispose();
+    for (const t of [r.relevance, r.prediction, ...Object.values(r.relevances)]) t.dispose();
     lrp.dispose();
     const normed = relevanceScores(model, { data: { images: x, labels }, layers: ['conv2'] });
     expect(Object.keys(normed.layers)).toEqual(['conv2']);

@@ -71,11 +71,11 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput>
   try {
     const source = fromTensors(data);
     const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
-    const common = { classId, topK, onProgress, ...(layers === undefined ? {} : { layers }) };
+    const common = { topK, onProgress, ...(layers === undefined ? {} : { layers }) };
     const result =
       region === undefined
-        ? await conceptAtlas(crp, source, common)
-        : await regionAtlas(crp, source, { ...common, region });
+        ? await conceptAtlas(crp, source, { ...common, target: classId })
+        : await regionAtlas(crp, source, { ...common, classId, region });
     await mkdir(dirname(values.out!), { recursive: true });
     await writeFile(values.out!, `${JSON.stringify(result, null, 2)}\n`);
     if (!json) {

@@ -43,7 +43,7 @@ const has = (v: unknown, ...keys: string[]): boolean =>
 /** Which command wrote a JSON document (by its fields). */
 function kindOf(doc: unknown): string | undefined {
   if (has(doc, 'history', 'classes', 'arch')) return 'train';
-  if (has(doc, 'layerOrder', 'layers', 'classId')) return 'atlas';
+  if (has(doc, 'layerOrder', 'layers', 'target')) return 'atlas';
   if (has(doc, 'nodes', 'edges', 'root')) return 'graph';
   if (has(doc, 'layer', 'kind', 'grid', 'channels')) return 'refs';
   if (has(doc, 'curves', 'baseline', 'chance')) return 'curves';
@@ -123,7 +123,7 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
       );
       add(
         conceptTable(rows, {
-          title: `${a.evaluated === undefined ? 'Concept atlas' : 'Region concept atlas'}, class ${a.classId} (${name})`,
+          title: `${a.evaluated === undefined ? 'Concept atlas' : 'Region concept atlas'}, class ${a.target} (${name})`,
           description: `Top ${a.topK} concepts per layer over ${a.samples} samples, by votes; the bar is the mean relevance.`,
         }),
         file,
