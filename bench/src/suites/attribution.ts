@@ -20,7 +20,7 @@ async function atlasRuns(samples: number, workers: number): Promise<number[]> {
     const t0 = performance.now();
     const atlas = await runAtlasJob(
       { module: setupModule, args: { samples } },
-      { file, classId: 0, samples: 'all', batchSize: 16, workers },
+      { file, target: 0, samples: 'all', batchSize: 16, workers },
     );
     runs.push(performance.now() - t0);
     await rm(file, { force: true });
@@ -49,8 +49,8 @@ export async function attributionSuite({ log, quick }: SuiteContext): Promise<Be
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
   const image = tf.randomUniform([1, size, size, 3], 0, 1, 'float32', 5);
   const options = big
-    ? { classId: 0, layer: 'block5_conv3', concept: 7, depth: 1, width: 5 }
-    : { classId: 0, layer: 'block3_conv1', concept: 7, depth: 1, width: 5 };
+    ? { target: 0, layer: 'block5_conv3', concept: 7, depth: 1, width: 5 }
+    : { target: 0, layer: 'block3_conv1', concept: 7, depth: 1, width: 5 };
   const below = big ? 'block5_conv2' : 'block2_conv2';
   // each variant gets its own warm-up: the full pass reaches layers (and derives rule weights) the early stop
   // never touches, so warming up only one would time the other's first use

@@ -81,8 +81,8 @@ async function main(): Promise<void> {
     kind: 'text',
     title: 'Model and data',
     markdown: [
-      `A small VGG (conv ${MODEL_CONFIG.blocks.flat().join('-')} with max pooling after each block, dense ${MODEL_CONFIG.hidden.join('-')}-10) trained with **LAMB** for ${MODEL_CONFIG.epochs} epochs on ${data.train.xs.shape[0]} handwritten digits (seed ${MODEL_CONFIG.seed}).`,
-      `Validation accuracy: **${(evaluation.accuracy * 100).toFixed(1)}%** on ${data.validation.xs.shape[0]} digits.`,
+      `A small VGG (conv ${MODEL_CONFIG.blocks.flat().join('-')} with max pooling after each block, dense ${MODEL_CONFIG.hidden.join('-')}-10) trained with **LAMB** for ${MODEL_CONFIG.epochs} epochs on ${data.train.images.shape[0]} handwritten digits (seed ${MODEL_CONFIG.seed}).`,
+      `Validation accuracy: **${(evaluation.accuracy * 100).toFixed(1)}%** on ${data.validation.images.shape[0]} digits.`,
       `The study follows the digit **${CLASS}**: which concepts (channels) of the network carry the evidence for it, where they are, and what they look like.`,
     ].join('\n\n'),
   });
@@ -99,9 +99,9 @@ async function main(): Promise<void> {
 
   // 2. heatmaps with several composites, one digit per class
   step('heatmaps with four composites...');
-  const labels = Array.from(data.validation.ys.dataSync());
+  const labels = [...data.validation.labels];
   const firstOfClass = Array.from({ length: 10 }, (_, c) => labels.indexOf(c));
-  const examples = tf.gather(data.validation.xs, firstOfClass);
+  const examples = tf.gather(data.validation.images, firstOfClass);
   const composites = ['epsilon_plus_flat', 'epsilon_alpha2_beta1_flat', 'epsilon_gamma_box', 'epsilon_plus'];
   const figures = [
     {
@@ -139,9 +139,9 @@ async function main(): Promise<void> {
 
   // 3. concept atlas of the class: globally, in the centre, and by decomposition
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-  const validation = fromTensors(data.validation.xs, labels, { batchSize: 64 });
+  const validation = fromTensors(data.validation.images, labels, { batchSize: 64 });
   step(`concept atlas of digit ${CLASS}...`);
-  const global = await conceptAtlas(crp, validation, { classId: CLASS, topK: 5 });
+  const global = await conceptAtlas(crp, validation, { target: CLASS, topK: 5 });
   step('centre-region atlas (14x14 centre square)...');
   const centre = await regionAtlas(
     crp,
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   );
   step('decomposition of the top concept into the layer below...');
   const top = global.layers[CONCEPT_LAYER]!.ranking[0]!.concept;
-  const byDecomposition = await decompositionAtlas(crp, data.validation.xs, labels, top);
+  const byDecomposition = await decompositionAtlas(crp, data.validation.images, labels, top);
   const comparisons = [
     ['global vs centre', compareAtlases(global, centre)],
     ['global vs decomposition', compareAtlases(global, byDecomposition)],
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
 
   // 5. the decomposition graph of one sample
   const sampleIndex = labels.indexOf(CLASS);
-  const sample = tf.slice(data.validation.xs, sampleIndex, 1);
+  const sample = tf.slice(data.validation.images, sampleIndex, 1);
   const graph = await decompose(crp, sample, {
     classId: CLASS,
     layer: CONCEPT_LAYER,
@@ -259,8 +259,8 @@ async function main(): Promise<void> {
 
   // 6. pruning: accuracy against the fraction of channels pruned, by criterion
   step('pruning curves (relevance, activation, weight, random)...');
-  const reference = { x: tf.slice(data.validation.xs, 0, 200), labels: labels.slice(0, 200) };
-  const test = { x: tf.slice(data.validation.xs, 200, 800), labels: labels.slice(200) };
+  const reference = { images: tf.slice(data.validation.images, 0, 200), labels: labels.slice(0, 200) };
+  const test = { images: tf.slice(data.validation.images, 200, 800), labels: labels.slice(200) };
   const curves = await pruningCurves(model, {
     criteria: ['relevance', 'activation', 'weight', 'random'],
     reference,
@@ -320,7 +320,7 @@ async function main(): Promise<void> {
     ],
     rows: concepts.summary.map((s) => [s.layer, s.targetAccuracyDrop, s.otherAccuracyDrop, s.specificity]),
   });
-  tf.dispose([reference.x, test.x]);
+  tf.dispose([reference.images, test.images]);
 
   await writeReport(join(OUT, 'report.html'), {
     title: 'Concept study: handwritten digits',
@@ -376,7 +376,7 @@ async function decompositionAtlas(
     }))
     .sort((a, b) => b.votes - a.votes || b.meanRelevance - a.meanRelevance);
   return {
-    classId: CLASS,
+    target: CLASS,
     topK: 5,
     absNorm: true,
     samples: indices.length,

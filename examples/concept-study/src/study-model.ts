@@ -28,7 +28,7 @@ export async function trainedModel(
 ): Promise<{ model: tfl.LayersModel; cached: boolean; seconds: number }> {
   const key = createHash('sha256')
     .update(JSON.stringify(MODEL_CONFIG))
-    .update(new Uint8Array(data.train.xs.dataSync().buffer))
+    .update(new Uint8Array(data.train.images.dataSync().buffer))
     .digest('hex')
     .slice(0, 16);
   const dir = join(cacheDir, `model-${key}`);

@@ -90,8 +90,8 @@ async function main(): Promise<void> {
   }
 
   // eight validation digits and their labels
-  const x = tf.slice(digits.validation!.xs, 0, 8);
-  const labels = Array.from(tf.slice(digits.validation!.ys, 0, 8).dataSync());
+  const x = tf.slice(digits.validation!.images, 0, 8);
+  const labels = digits.validation!.labels.slice(0, 8);
 
   // 2. LRP: which pixels speak for the true class? (batch norms are folded into the convs automatically)
   const lrp = attribute(model, x, { composite: 'epsilon_plus_flat', target: labels });

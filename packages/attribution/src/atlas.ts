@@ -1,15 +1,8 @@
+import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
-import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  batchesOf,
-  type DatasetProgress,
-  type LabelledDataset,
-  type LabelledSource,
-  progressTracker,
-  sizeOf,
-  subset,
-} from './dataset.js';
+import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
 
 /** One concept of a layer in an atlas. */
 export interface AtlasEntry {
@@ -39,7 +32,8 @@ export interface AtlasLayer {
 
 /** Which concepts a class relies on, layer by layer, voted over samples. Plain JSON. */
 export interface ConceptAtlas {
-  classId: number;
+  /** the class explained */
+  target: number;
   topK: number;
   absNorm: boolean;
   /** samples voted */
@@ -58,19 +52,22 @@ export interface AtlasPartial {
 }
 
 export interface AtlasOptions {
-  /** the class explained (condition `{ y: [classId] }` for every sample) */
-  classId: number;
+  /** the class explained (condition `{ y: [target] }` for every sample); required */
+  target?: number;
+  /** @deprecated Renamed to `target` (the toolkit's name for the class to explain); works for one release. */
+  classId?: number;
   /** layers to vote in (default: every conv and dense layer below the output, see {@link conceptLayers}) */
   layers?: readonly string[];
   /** concepts per sample and layer that get a vote (default 5) */
   topK?: number;
   /** divide each sample's concept relevances by their absolute sum (default true) */
   absNorm?: boolean;
-  /** `'class'` (default): only samples labelled `classId`; `'all'`: every sample, explained for `classId` */
+  /** `'class'` (default): only samples labelled `target`; `'all'`: every sample, explained for `target` */
   samples?: 'class' | 'all';
   /** images per backward pass (default 16) */
   batchSize?: number;
-  onProgress?: (progress: DatasetProgress) => void;
+  /** Called after each batch with the samples done (`unit: 'samples'`). */
+  onProgress?: ProgressCallback;
 }
 
 /** The conv and dense layers (by node id) from the input towards the output, without the output layer
@@ -107,7 +104,7 @@ export function topIndices(values: ArrayLike<number>, k: number): number[] {
 }
 
 export interface ResolvedAtlasOptions {
-  classId: number;
+  target: number;
   layers: string[];
   topK: number;
   absNorm: boolean;
@@ -116,11 +113,14 @@ export interface ResolvedAtlasOptions {
 
 export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions): ResolvedAtlasOptions {
   const classes = crp.attributor.graph.node(crp.attributor.graph.outputId).outputShape.at(-1);
-  const { classId } = options;
-  if (!Number.isInteger(classId) || classId < 0 || (typeof classes === 'number' && classId >= classes)) {
+  const target = options.target ?? options.classId;
+  if (target === undefined) {
+    throw new CrpError('invalid-target', 'give the class to explain as options.target');
+  }
+  if (!Number.isInteger(target) || target < 0 || (typeof classes === 'number' && target >= classes)) {
     throw new CrpError(
       'invalid-target',
-      `classId ${classId} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
+      `target ${target} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
     );
   }
   const topK = options.topK ?? 5;
@@ -134,7 +134,7 @@ export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions)
     );
   }
   return {
-    classId,
+    target,
     layers: resolveLayers(crp.attributor.graph, options.layers),
     topK,
     absNorm: options.absNorm ?? true,
@@ -172,7 +172,7 @@ export function voteInto(
 }
 
 /**
- * Atlas votes of one batch: one forward and one backward pass for all rows (condition `{ y: [classId] }`
+ * Atlas votes of one batch: one forward and one backward pass for all rows (condition `{ y: [target] }`
  * per row), stopping at the lowest layer, recording every layer.
  */
 export function atlasBatch(
@@ -185,8 +185,8 @@ export function atlasBatch(
   const concept = new ChannelConcept();
   const result = crp.run(
     images,
-    Array.from({ length: rows }, () => ({ y: [options.classId] })),
-    { recordLayers: options.layers, heatmap: false, batchSize: options.batchSize },
+    Array.from({ length: rows }, () => ({ y: [options.target] })),
+    { recordLayers: options.layers, heatmap: false, chunkSize: options.batchSize },
   );
   try {
     for (const layer of options.layers) {
@@ -245,7 +245,7 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
     layers[layer] = { layer, concepts: ranking.length, ranking };
   }
   return {
-    classId: options.classId,
+    target: options.target,
     topK: options.topK,
     absNorm: options.absNorm,
     samples: n,
@@ -261,7 +261,7 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
  * records all layers and stops at the lowest.
  *
  * ```ts
- * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { classId: 3 });
+ * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { target: 3 });
  * atlas.layers.block5_conv3.ranking.slice(0, 5); // the concepts most samples of class 3 rely on
  * ```
  */
@@ -271,8 +271,8 @@ export async function conceptAtlas(
   options: AtlasOptions,
 ): Promise<ConceptAtlas> {
   const resolved = resolveAtlasOptions(crp, options);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress);
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
+  const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
   const total: AtlasPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, resolved.batchSize)) {
     try {

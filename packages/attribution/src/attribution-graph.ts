@@ -1,5 +1,3 @@
-import { CrpError } from '@crp/lrp';
-
 /** A concept in an attribution graph. */
 export interface AttributionGraphNode {
   /** unique id (`n0` is the root) */
@@ -24,7 +22,8 @@ export interface AttributionGraphEdge {
 
 /** What a concept is built from, layer by layer (a tree rooted at `root`). Plain JSON. */
 export interface AttributionGraph {
-  classId: number;
+  /** the class explained */
+  target: number;
   root: string;
   nodes: AttributionGraphNode[];
   edges: AttributionGraphEdge[];
@@ -128,3 +127,5 @@ export function toSvg(graph: AttributionGraph, options: SvgOptions = {}): string
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
+
+import { CrpError } from '@crp/common';

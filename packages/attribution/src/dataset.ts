@@ -1,11 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, fileError, type Progress } from '@crp/common';
+import type { Dataset } from '@crp/models';
 import { type RasterImage, readImage, resize } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** A batch of labelled images. `images` is NHWC; `labels[i]` is the class of row i. `indices[i]` is the
- * row's position in the whole data set (defaults to a running count). */
+ * row's position in the whole data set (defaults to a running count). A `Dataset` of `@crp/models`
+ * (`{ images, labels }`) is one. */
 export interface LabelledBatch {
   images: tf.Tensor;
   labels: readonly number[];
@@ -19,14 +21,9 @@ export interface LabelledBatch {
  * {@link LabelledDataset} (random access, known size, resumable). */
 export type LabelledSource = LabelledBatch | Iterable<LabelledBatch> | AsyncIterable<LabelledBatch>;
 
-/** Progress of a pass over a data set. `total`/`etaMs` are undefined when the size is unknown. */
-export interface DatasetProgress {
-  /** samples done */
-  done: number;
-  total: number | undefined;
-  elapsedMs: number;
-  etaMs: number | undefined;
-}
+/** @deprecated Progress of a pass over a data set is the toolkit's one progress event, `Progress` from
+ * `@crp/common` (`total`/`etaMs` are undefined when the size is unknown). */
+export type DatasetProgress = Progress;
 
 /** Which samples to keep. All given criteria must hold. */
 export interface SubsetOptions {
@@ -164,18 +161,28 @@ export interface TensorDatasetOptions {
 }
 
 /**
- * A data set over images already in memory: `images` [N, H, W, C] and one label per row. The tensor stays
- * the caller's (batches are copies that the consumer disposes).
+ * A data set over images already in memory: a `Dataset` of `@crp/models`, or `images` [N, H, W, C] and one
+ * label per row. The tensor stays the caller's (batches are copies that the consumer disposes).
  */
+export function fromTensors(data: Dataset, options?: TensorDatasetOptions): LabelledDataset;
 export function fromTensors(
   images: tf.Tensor,
   labels: readonly number[],
-  options: TensorDatasetOptions = {},
+  options?: TensorDatasetOptions,
+): LabelledDataset;
+export function fromTensors(
+  first: tf.Tensor | Dataset,
+  second?: readonly number[] | TensorDatasetOptions,
+  third: TensorDatasetOptions = {},
 ): LabelledDataset {
+  const inMemory = first instanceof tf.Tensor ? undefined : first;
+  const images = inMemory?.images ?? (first as tf.Tensor);
+  const labels = inMemory?.labels ?? (second as readonly number[]);
+  const options = (inMemory === undefined ? third : (second as TensorDatasetOptions | undefined)) ?? {};
   const n = images.shape[0]!;
   if (images.rank < 2) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `images must be [N, ...] with a batch axis, got [${images.shape.join(', ')}]`,
     );
   }
@@ -249,7 +256,7 @@ export async function fromImageFolder(
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    throw new CrpError('invalid-argument', `cannot read image folder '${root}': ${(err as Error).message}`);
+    throw fileError('read', root, err, 'image folder');
   }
   const found = entries
     .filter((e) => e.isDirectory())
@@ -304,7 +311,7 @@ export async function fromImageFolder(
     rasters.forEach((r, i) => {
       if (r.width !== width || r.height !== height) {
         throw new CrpError(
-          'input-shape',
+          'invalid-shape',
           `${files[positions[i]!]} is ${r.width}x${r.height} but ${files[positions[0]!]} is ${width}x${height}; pass size: [height, width] to resize every image`,
         );
       }
@@ -385,26 +392,6 @@ export function sizeOf(source: LabelledSource | LabelledDataset): number | undef
   if ('images' in (source as object)) return (source as LabelledBatch).labels.length;
   if (Array.isArray(source)) return (source as LabelledBatch[]).reduce((s, b) => s + b.labels.length, 0);
   return undefined;
-}
-
-/** Calls `onProgress` after each batch of a pass over `total` samples. */
-export function progressTracker(
-  total: number | undefined,
-  onProgress: ((p: DatasetProgress) => void) | undefined,
-): (samples: number) => void {
-  const started = performance.now();
-  let done = 0;
-  return (samples) => {
-    done += samples;
-    if (onProgress === undefined) return;
-    const elapsedMs = performance.now() - started;
-    onProgress({
-      done,
-      total,
-      elapsedMs,
-      etaMs: total === undefined ? undefined : (elapsedMs / Math.max(done, 1)) * Math.max(total - done, 0),
-    });
-  };
 }
 
 /** The source's batches as an async iterable. */

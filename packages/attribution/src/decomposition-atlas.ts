@@ -1,5 +1,5 @@
+import { CrpError, type Progress, progressTracker } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasOptions,
@@ -10,15 +10,7 @@ import {
   resolveAtlasOptions,
   topIndices,
 } from './atlas.js';
-import {
-  batchesOf,
-  type DatasetProgress,
-  type LabelledDataset,
-  type LabelledSource,
-  progressTracker,
-  sizeOf,
-  subset,
-} from './dataset.js';
+import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
 
 export interface DecompositionAtlasOptions {
@@ -41,7 +33,7 @@ export interface DecompositionAtlasOptions {
   /** images per pass (default 8) */
   batchSize?: number;
   /** progress of both passes (`phase` 'atlas' then 'decomposition') */
-  onProgress?: (progress: DatasetProgress & { phase?: string }) => void;
+  onProgress?: (progress: Progress) => void;
 }
 
 /** A sub-concept of a dominant concept, voted over samples. */
@@ -347,31 +339,34 @@ export async function decompositionAtlas(
   if (target === undefined) throw new CrpError('invalid-target', 'give the class to explain: options.target');
   // validate everything before the first pass over the data
   const resolvedAtlas = resolveAtlasOptions(crp, {
-    classId: target,
+    target,
     ...(options.layers === undefined ? {} : { layers: options.layers }),
   });
   const parents = parentLayers(crp, options.layers);
   let atlas = options.atlas;
   if (atlas === undefined) {
     const atlasOptions: AtlasOptions = {
-      classId: target,
+      target,
       layers: resolvedAtlas.layers,
       batchSize: options.batchSize ?? 8,
       ...(options.samples === undefined ? {} : { samples: options.samples }),
       ...(options.onProgress === undefined
         ? {}
-        : { onProgress: (p: DatasetProgress) => options.onProgress!({ ...p, phase: 'atlas' }) }),
+        : { onProgress: (p: Progress) => options.onProgress!({ ...p, phase: 'atlas' }) }),
     };
     atlas = await conceptAtlas(crp, source, atlasOptions);
-  } else if (atlas.classId !== target) {
+  } else if (atlas.target !== target) {
     throw new CrpError(
       'invalid-argument',
-      `the atlas explains class ${atlas.classId}, not the target ${target}`,
+      `the atlas explains class ${atlas.target}, not the target ${target}`,
     );
   }
   const resolved = resolveDecompositionOptions(crp, { ...options, layers: Object.keys(parents) }, atlas);
   const chosen = options.samples === 'all' ? source : subset(source, { classes: [target] });
-  const tick = progressTracker(sizeOf(chosen), (p) => options.onProgress?.({ ...p, phase: 'decomposition' }));
+  const tick = progressTracker(sizeOf(chosen), options.onProgress, {
+    unit: 'samples',
+    phase: 'decomposition',
+  });
   const total: DecompositionPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, resolved.batchSize)) {
     try {

@@ -1,5 +1,6 @@
+import { CrpError } from '@crp/common';
 import { ChannelConcept, type CondAttribution, type Condition, disposeCondResult } from '@crp/core';
-import { CrpError, type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
 
@@ -30,8 +31,10 @@ export function layerBelow(graph: ModelGraph, layer: string): string | undefined
 }
 
 export interface DecomposeOptions {
-  /** the class explained */
-  classId: number;
+  /** the class explained; required */
+  target?: number;
+  /** @deprecated Renamed to `target` (the toolkit's name for the class to explain); works for one release. */
+  classId?: number;
   /** the layer of the concept */
   layer: string;
   /** the concept (channel) */
@@ -40,7 +43,9 @@ export interface DecomposeOptions {
   depth?: number;
   /** sub-concepts kept per node (default 3), or one width per level */
   width?: number | readonly number[];
-  /** conditions per backward pass (default: chosen by @crp/core) */
+  /** condition rows per backward pass (`chunkSize` of @crp/core; default: chosen from the model size) */
+  chunkSize?: number;
+  /** @deprecated Renamed to `chunkSize`: `batchSize` counts images everywhere else; works for one release. */
   batchSize?: number;
   /** Run every backward pass to the input (as CRP without early stopping does). Default false: each pass
    * stops at the layer below. Same numbers; for comparisons only. */
@@ -59,8 +64,8 @@ function channelSums(t: tf.Tensor): { values: Float32Array; c: number } {
 }
 
 /**
- * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `classId` in one image:
- * the backward pass restarts from that concept (condition `{ y: [classId], layer: [concept] }`) and stops at
+ * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
+ * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
  * the conv/dense layer below, whose channels are the sub-concepts, each with its share of the concept's
  * relevance. Recursively, each kept sub-concept is decomposed with the whole chain as condition, to `depth`
  * levels and `width` sub-concepts per node. All nodes of one level share one forward and one backward pass.
@@ -76,7 +81,7 @@ export function decompose(
   const g = crp.attributor.graph;
   if (image.rank < 2 || image.shape[0] !== 1) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `decompose explains one image [1, ...], got [${image.shape.join(', ')}]`,
     );
   }
@@ -94,14 +99,12 @@ export function decompose(
   }
   const rootLayer = g.node(options.layer).id;
   const classes = g.node(g.outputId).outputShape.at(-1);
-  if (
-    !Number.isInteger(options.classId) ||
-    options.classId < 0 ||
-    (typeof classes === 'number' && options.classId >= classes)
-  ) {
+  const y = options.target ?? options.classId;
+  if (y === undefined) throw new CrpError('invalid-target', 'give the class to explain as options.target');
+  if (!Number.isInteger(y) || y < 0 || (typeof classes === 'number' && y >= classes)) {
     throw new CrpError(
       'invalid-target',
-      `classId ${options.classId} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
+      `target ${y} is out of range: the model has ${classes} outputs (valid: 0..${Number(classes) - 1})`,
     );
   }
   if (rootLayer === g.outputId) {
@@ -121,13 +124,14 @@ export function decompose(
       `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} channels (valid: 0..${Number(rootChannels) - 1})`,
     );
   }
-  const y = options.classId;
   const nodes: AttributionGraphNode[] = [];
   const edges: AttributionGraphEdge[] = [];
   const runOptions = (record: string[]) => ({
     recordLayers: record,
     heatmap: options.fullPass === true,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...((options.chunkSize ?? options.batchSize) === undefined
+      ? {}
+      : { chunkSize: options.chunkSize ?? options.batchSize }),
   });
 
   interface Frontier {
@@ -214,5 +218,5 @@ export function decompose(
     frontier = next;
     layer = below;
   }
-  return { classId: y, root: 'n0', nodes, edges };
+  return { target: y, root: 'n0', nodes, edges };
 }

@@ -34,7 +34,6 @@ export {
   type LabelledDataset,
   type LabelledSource,
   type OwnedBatch,
-  progressTracker,
   type SubsetOptions,
   sizeOf,
   subset,
@@ -55,7 +54,13 @@ export {
   resolveDecompositionOptions,
   type SubConcept,
 } from './decomposition-atlas.js';
-export { type AtlasJobOptions, type JobContext, type JobSetup, runAtlasJob } from './jobs.js';
+export {
+  type AtlasJobOptions,
+  type AtlasJobProgress,
+  type JobContext,
+  type JobSetup,
+  runAtlasJob,
+} from './jobs.js';
 export {
   type MaximizationOptions,
   type MaximizationResult,

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
+import { CrpError, type CrpErrorCode, type Progress, progressTracker } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import {
   type AtlasOptions,
   type AtlasPartial,
@@ -15,7 +15,7 @@ import {
   type ResolvedAtlasOptions,
   resolveAtlasOptions,
 } from './atlas.js';
-import { type DatasetProgress, isLabelledDataset, type LabelledDataset, progressTracker } from './dataset.js';
+import { isLabelledDataset, type LabelledDataset } from './dataset.js';
 
 /** What a job runs on: a CondAttribution and a random-access data set. */
 export interface JobContext {
@@ -43,12 +43,19 @@ export interface AtlasJobOptions extends Omit<AtlasOptions, 'onProgress'> {
   file: string;
   /** worker threads (default 1: run in this thread). Results are identical for any number. */
   workers?: number;
-  onProgress?: (progress: DatasetProgress & { resumed: number }) => void;
+  /** Called after each finished batch; `done` counts the samples of resumed batches too. */
+  onProgress?: (progress: AtlasJobProgress) => void;
+}
+
+/** Progress of {@link runAtlasJob}: samples done (resumed ones included) and how many came from an earlier run. */
+export interface AtlasJobProgress extends Progress {
+  /** samples whose batches were read back from the job file */
+  resumed: number;
 }
 
 interface JobHeader {
   job: 'atlas';
-  version: 1;
+  version: 2;
   options: ResolvedAtlasOptions & { samples: 'class' | 'all' };
   dataset: { size: number; fingerprint: number };
 }
@@ -135,7 +142,7 @@ function fingerprint(indices: readonly number[]): number {
 
 /** The samples of a job: the class's samples (or all), split into fixed batches. */
 function jobPlan(dataset: LabelledDataset, opts: ResolvedAtlasOptions, samples: 'class' | 'all') {
-  const chosen = samples === 'all' ? dataset : dataset.subset({ classes: [opts.classId] });
+  const chosen = samples === 'all' ? dataset : dataset.subset({ classes: [opts.target] });
   const batches: { batch: number; start: number; count: number }[] = [];
   for (let start = 0, b = 0; start < chosen.size; start += opts.batchSize, b++) {
     batches.push({ batch: b, start, count: Math.min(opts.batchSize, chosen.size - start) });
@@ -280,7 +287,7 @@ async function runOnWorkers(
                 fail(
                   m.code === undefined
                     ? new Error(m.message)
-                    : new CrpError(m.code as 'invalid-argument', m.message),
+                    : new CrpError(m.code as CrpErrorCode, m.message),
                 );
               }
             });
@@ -319,7 +326,7 @@ export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Pr
     const { chosen, batches } = jobPlan(ctx.dataset, opts, samples);
     const header: JobHeader = {
       job: 'atlas',
-      version: 1,
+      version: 2,
       options: { ...opts, samples },
       dataset: { size: chosen.size, fingerprint: fingerprint(chosen.indices) },
     };
@@ -328,15 +335,17 @@ export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Pr
       await appendLine(file, lineOf(header));
     } else if (JSON.stringify(existing.header) !== JSON.stringify(header)) {
       throw new CrpError(
-        'invalid-argument',
+        'job-mismatch',
         `${file} holds another job (${JSON.stringify(existing.header)}); resume with the same setup and options, or use a new file`,
       );
     }
     const done = existing.batches;
     const todo = batches.filter((b) => !done.has(b.batch));
     const resumed = [...done.values()].reduce((s, b) => s + b.count, 0);
-    const tick = progressTracker(chosen.size - resumed, (p) =>
-      onProgress?.({ ...p, done: p.done + resumed, total: chosen.size, resumed }),
+    const tick = progressTracker(
+      chosen.size,
+      onProgress === undefined ? undefined : (p) => onProgress({ ...p, resumed }),
+      { alreadyDone: resumed, unit: 'samples' },
     );
     const record = async (line: BatchLine) => {
       await appendLine(file, lineOf(line));

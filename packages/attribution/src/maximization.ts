@@ -1,8 +1,8 @@
+import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchesOf, type LabelledSource } from './dataset.js';
+import { batchesOf, type LabelledSource, sizeOf } from './dataset.js';
 
 /** How a channel map becomes one score: the sum over positions, or the largest value. */
 export type MaxTarget = 'sum' | 'max';
@@ -21,7 +21,8 @@ export interface MaximizationOptions {
   batchSize?: number;
   /** Keep every sample's channel scores (`scores`, N x C). Default false. */
   keepScores?: boolean;
-  onProgress?: (progress: { done: number; elapsedMs: number }) => void;
+  /** Called after each batch with the samples done (`total` is undefined for a source of unknown size). */
+  onProgress?: ProgressCallback;
 }
 
 /** One of the best samples of a channel. */
@@ -106,8 +107,7 @@ export async function maximization(
   const topK = options.topK ?? 40;
   const batchSize = options.batchSize ?? 16;
   const acc = new Map<string, Accumulator>();
-  const started = performance.now();
-  let done = 0;
+  const tick = progressTracker(sizeOf(source), options.onProgress, { unit: 'samples' });
   const slice = (images: tf.Tensor, start: number, size: number) => tf.slice(images, start, size);
   for await (const batch of batchesOf(source, batchSize, slice)) {
     try {
@@ -116,7 +116,7 @@ export async function maximization(
         recordLayers: layers,
         recordActivations: layers,
         heatmap: false,
-        batchSize,
+        chunkSize: batchSize,
       });
       try {
         for (const layer of layers) {
@@ -161,8 +161,7 @@ export async function maximization(
     } finally {
       if (batch.owned) batch.images.dispose();
     }
-    done += batch.labels.length;
-    options.onProgress?.({ done, elapsedMs: performance.now() - started });
+    tick(batch.labels.length);
   }
   const out: MaximizationResult = { relevance: {}, activation: {} };
   for (const a of acc.values()) {

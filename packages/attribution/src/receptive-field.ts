@@ -1,4 +1,5 @@
-import { CrpError, type ModelGraph } from '@crp/lrp';
+import { CrpError } from '@crp/common';
+import type { ModelGraph } from '@crp/lrp';
 
 /**
  * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices

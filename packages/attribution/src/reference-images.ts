@@ -1,10 +1,10 @@
+import { CrpError } from '@crp/common';
 import {
   ChannelConcept,
   type CondAttribution,
   type CondAttributionResult,
   disposeCondResult,
 } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import {
   blurHeatmap,
   cropBox,
@@ -216,7 +216,7 @@ export async function referenceImages(
     for (const [sample, list] of wanted) {
       const { image, label } = kept.get(sample)!;
       const keys = list.map((x) => `${sample}:${x.channel}`);
-      const chunk = chunkSize === undefined ? {} : { batchSize: chunkSize };
+      const chunk = chunkSize === undefined ? {} : { chunkSize };
       if (localization === 'conditional') {
         take(
           crp.run(

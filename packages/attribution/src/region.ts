@@ -1,6 +1,6 @@
+import { CrpError, type Progress, progressTracker } from '@crp/common';
 import type { CondAttribution, Condition } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { CrpError } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasPartial,
@@ -12,15 +12,7 @@ import {
   resolveAtlasOptions,
   resolveLayers,
 } from './atlas.js';
-import {
-  batchesOf,
-  type DatasetProgress,
-  type LabelledDataset,
-  type LabelledSource,
-  progressTracker,
-  sizeOf,
-  subset,
-} from './dataset.js';
+import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
 
 /** A pixel rectangle: left column `x`, top row `y`, size (the `Box` of @crp/vis). */
 export interface RegionBox {
@@ -175,7 +167,7 @@ function targetsOf(crp: CondAttribution, options: RegionRelevanceOptions, images
     );
   }
   // the same range check (and message) as every other strategy
-  for (const t of new Set(targets)) resolveAtlasOptions(crp, { classId: t });
+  for (const t of new Set(targets)) resolveAtlasOptions(crp, { target: t });
   return targets;
 }
 
@@ -200,7 +192,7 @@ export function regionRelevances(
 ): RegionRelevance[] {
   if (images.rank !== 4) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `region relevance explains images [N, H, W, C], got [${images.shape.join(', ')}]`,
     );
   }
@@ -366,7 +358,7 @@ export function regionRelevance(
 ): RegionRelevance {
   if (image.rank !== 4 || image.shape[0] !== 1) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `regionRelevance explains one image [1, H, W, C], got [${image.shape.join(', ')}]; use regionRelevances for a batch`,
     );
   }
@@ -392,7 +384,7 @@ export interface RegionAtlasOptions {
   method?: RegionMethod;
   /** images per pass (default 8) */
   batchSize?: number;
-  onProgress?: (progress: DatasetProgress) => void;
+  onProgress?: (progress: Progress) => void;
 }
 
 /** A region atlas: a {@link ConceptAtlas} whose rankings hold the evaluated concepts only. */
@@ -418,7 +410,7 @@ export function resolveRegionAtlasOptions(
     throw new CrpError('invalid-target', 'give the class to explain: options.target');
   }
   const resolved: ResolvedAtlasOptions = resolveAtlasOptions(crp, {
-    classId: target,
+    target,
     ...(options.layers ? { layers: options.layers } : {}),
     ...(options.topK === undefined ? {} : { topK: options.topK }),
     ...(options.absNorm === undefined ? {} : { absNorm: options.absNorm }),
@@ -463,7 +455,7 @@ export function regionAtlasBatch(
 ): AtlasPartial {
   const n = images.shape[0]!;
   const results = regionRelevances(crp, images, options.region, {
-    target: options.classId,
+    target: options.target,
     layers: options.layers,
     concepts: options.evaluated,
     method: options.method,
@@ -519,8 +511,8 @@ export async function regionAtlas(
   options: RegionAtlasOptions,
 ): Promise<RegionAtlas> {
   const resolved = resolveRegionAtlasOptions(crp, options);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.classId] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress);
+  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
+  const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
   const total: AtlasPartial = { samples: 0, layers: {} };
   for await (const batch of batchesOf(chosen, resolved.batchSize)) {
     try {

@@ -1,8 +1,9 @@
+import type { Progress } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conceptAtlas, conceptLayers, type DatasetProgress, fromTensors } from '../src/index.js';
+import { conceptAtlas, conceptLayers, fromTensors } from '../src/index.js';
 import { expectCrpError, tinyImages, tinyModel, useWasm } from './helpers.js';
 
 useWasm();
@@ -57,9 +58,9 @@ describe('concept atlas', () => {
   });
 
   it('votes each sample’s top-k concepts as computed by hand', async () => {
-    const progress: DatasetProgress[] = [];
+    const progress: Progress[] = [];
     const atlas = await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 4 }), {
-      classId: 1,
+      target: 1,
       topK: 2,
       onProgress: (p) => progress.push(p),
     });
@@ -95,15 +96,23 @@ describe('concept atlas', () => {
     const a = await conceptAtlas(
       crp,
       { images, labels },
-      { classId: 2, samples: 'all', batchSize: 9, absNorm: false },
+      { target: 2, samples: 'all', batchSize: 9, absNorm: false },
     );
     const b = await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 2 }), {
-      classId: 2,
+      target: 2,
       samples: 'all',
       batchSize: 1,
       absNorm: false,
     });
     expect(a.samples).toBe(9);
+    expect(a.target).toBe(2);
+    // classId, the name of the previous release, still selects the class
+    const old = await conceptAtlas(
+      crp,
+      { images, labels },
+      { classId: 2, samples: 'all', batchSize: 9, absNorm: false },
+    );
+    expect(old).toEqual(a);
     for (const layer of a.layerOrder) {
       expect(b.layers[layer]!.ranking.map((e) => [e.concept, e.votes])).toEqual(
         a.layers[layer]!.ranking.map((e) => [e.concept, e.votes]),
@@ -126,23 +135,23 @@ describe('concept atlas', () => {
 
   it('rejects bad options with the valid values and leaks no tensors', async () => {
     await expectCrpError(
-      () => conceptAtlas(crp, { images, labels }, { classId: 3 }),
+      () => conceptAtlas(crp, { images, labels }, { target: 3 }),
       'invalid-target',
       /0\.\.2/,
     );
     await expectCrpError(
-      () => conceptAtlas(crp, { images, labels }, { classId: 0, layers: ['nope'] }),
+      () => conceptAtlas(crp, { images, labels }, { target: 0, layers: ['nope'] }),
       'unknown-layer',
       /c1, c2/,
     );
     await expectCrpError(
-      () => conceptAtlas(crp, { images, labels }, { classId: 0, topK: 0 }),
+      () => conceptAtlas(crp, { images, labels }, { target: 0, topK: 0 }),
       'invalid-argument',
       /positive integer/,
     );
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++)
-      await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 3 }), { classId: 0, samples: 'all' });
+      await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 3 }), { target: 0, samples: 'all' });
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -151,7 +160,7 @@ describe('concept atlas', () => {
     const atlas = await conceptAtlas(
       crp,
       { images: one, labels: [0] },
-      { classId: 0, layers: ['c2'], topK: 1 },
+      { target: 0, layers: ['c2'], topK: 1 },
     );
     const r = crp.run(one, [{ y: [0] }], { recordLayers: ['c2'] });
     const s = new ChannelConcept().attribute(r.relevances.c2!, { absNorm: true });

@@ -1,18 +1,17 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Progress, progressTracker } from '@crp/common';
 import { encodePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   batchesOf,
-  type DatasetProgress,
   fromImageFolder,
   fromIterator,
   fromTensors,
   type LabelledBatch,
-  progressTracker,
   subset,
 } from '../src/index.js';
 import { expectCrpError, useWasm, values } from './helpers.js';
@@ -70,6 +69,10 @@ describe('data sets from tensors', () => {
     });
     expect(ranged.indices).toEqual([1, 3, 6]);
     expect(ranged.labels).toEqual([1, 0, 0]);
+    // a Dataset of @crp/models is a data set too: as fromTensors(images, labels), and a source as it is
+    const fromDataset = fromTensors({ images: images as tf.Tensor4D, labels }, { batchSize: 3 });
+    expect((await collect(fromDataset)).rows).toEqual(all.rows);
+    expect((await collect(fromIterator([{ images, labels }]))).rows).toEqual(all.rows);
     expect(tf.memory().numTensors).toBe(before);
     images.dispose();
   });
@@ -88,7 +91,7 @@ describe('data sets from tensors', () => {
     expect(only0.indices).toEqual([0, 2, 4]);
     expect(only0.rows).toEqual([[0], [2], [4]]);
     expect(tf.memory().numTensors).toBe(before);
-    const seen: DatasetProgress[] = [];
+    const seen: Progress[] = [];
     const tick = progressTracker(10, (p) => seen.push(p));
     tick(4);
     tick(6);
@@ -180,12 +183,12 @@ describe('data sets from an image folder', () => {
   it('says how to fix mixed sizes and unknown classes', async () => {
     const ds = await fromImageFolder(root, { batchSize: 8, classes: ['dogs'] });
     expect(ds.labels).toEqual([0, 0, 0]);
-    await expectCrpError(() => ds.slice(0, 2), 'input-shape', /4x4.*8x6.*size: \[height, width\]/);
+    await expectCrpError(() => ds.slice(0, 2), 'invalid-shape', /4x4.*8x6.*size: \[height, width\]/);
     await expectCrpError(
       () => fromImageFolder(root, { classes: ['birds'] }),
       'invalid-argument',
       /cats, dogs, empty/,
     );
-    await expectCrpError(() => fromImageFolder(join(root, 'nope')), 'invalid-argument', /cannot read/);
+    await expectCrpError(() => fromImageFolder(join(root, 'nope')), 'not-found', /cannot read/);
   });
 });

@@ -52,7 +52,7 @@ describe('decompositionAtlas', () => {
         let parentSum = 0;
         for (const i of class1) {
           const one = tf.slice(images, i, 1);
-          const g = decompose(crp, one, { classId: 1, layer, concept: parent.concept, width: channels });
+          const g = decompose(crp, one, { target: 1, layer, concept: parent.concept, width: channels });
           one.dispose();
           const root = g.nodes[0]!;
           parentSum += root.relevance;
@@ -83,7 +83,7 @@ describe('decompositionAtlas', () => {
 
   it('takes a given atlas, and refuses bad layers and an atlas of another class', async () => {
     const ds = fromTensors(images, labels, { batchSize: 4 });
-    const atlas = await conceptAtlas(crp, ds, { classId: 1 });
+    const atlas = await conceptAtlas(crp, ds, { target: 1 });
     const d = await decompositionAtlas(crp, ds, { target: 1, atlas, layers: ['d1'], concepts: 1 });
     expect(d.layerOrder).toEqual(['d1']);
     expect(d.atlas).toBe(atlas);
@@ -107,7 +107,7 @@ describe('decompositionAtlas', () => {
 
   it('leaves no tensors behind', async () => {
     const ds = fromTensors(images, labels, { batchSize: 4 });
-    const atlas = await conceptAtlas(crp, ds, { classId: 1 });
+    const atlas = await conceptAtlas(crp, ds, { target: 1 });
     await decompositionAtlas(crp, ds, { target: 1, atlas });
     const before = tf.memory().numTensors;
     await decompositionAtlas(crp, ds, { target: 1, atlas, batchSize: 2 });
@@ -118,7 +118,7 @@ describe('decompositionAtlas', () => {
 describe('atlas entries report votes as k/n and percent of the layer relevance', () => {
   it('percent is 100 R_c / sum |R| of the layer, averaged over samples', async () => {
     const ds = fromTensors(images, labels, { batchSize: 4 });
-    const atlas = await conceptAtlas(crp, ds, { classId: 1, absNorm: false });
+    const atlas = await conceptAtlas(crp, ds, { target: 1, absNorm: false });
     const class1 = labels.flatMap((l, i) => (l === 1 ? [i] : []));
     const concept = new ChannelConcept();
     for (const layer of atlas.layerOrder) {

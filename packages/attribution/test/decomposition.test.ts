@@ -81,7 +81,7 @@ describe('decomposition into sub-concepts', () => {
   });
 
   it('shares equal the hand-chained backward passes, two levels deep', () => {
-    const graph = decompose(crp, image, { classId: 2, layer: 'd1', concept: 1, depth: 2, width: 2 });
+    const graph = decompose(crp, image, { target: 2, layer: 'd1', concept: 1, depth: 2, width: 2 });
     const root = graph.nodes[0]!;
     const level1 = handChain(2, ['d1', 'c2'], [1]);
     expect(Math.abs(level1.rootRelevance)).toBeGreaterThan(1e-3);
@@ -115,9 +115,9 @@ describe('decomposition into sub-concepts', () => {
   });
 
   it('stopping at the layer below gives the same numbers as a full backward pass', () => {
-    const early = decompose(crp, image, { classId: 0, layer: 'c2', concept: 3, depth: 1, width: 4 });
+    const early = decompose(crp, image, { target: 0, layer: 'c2', concept: 3, depth: 1, width: 4 });
     const full = decompose(crp, image, {
-      classId: 0,
+      target: 0,
       layer: 'c2',
       concept: 3,
       depth: 1,
@@ -126,18 +126,18 @@ describe('decomposition into sub-concepts', () => {
     });
     expect(early).toEqual(full);
     // epsilon-plus below c2 (z+ rule) conserves relevance from c2 to c1 up to c2's bias: shares sum near 1
-    const all = decompose(crp, image, { classId: 0, layer: 'c2', concept: 3, width: 4 });
+    const all = decompose(crp, image, { target: 0, layer: 'c2', concept: 3, width: 4 });
     const total = all.edges.reduce((s, e) => s + e.share, 0);
     expect(total).toBeGreaterThan(0.3);
     expect(total).toBeLessThan(1.0001);
     // stops at the input: depth beyond c1 adds nothing
-    const deep = decompose(crp, image, { classId: 0, layer: 'c2', concept: 3, depth: 5, width: 1 });
+    const deep = decompose(crp, image, { target: 0, layer: 'c2', concept: 3, depth: 5, width: 1 });
     expect(deep.nodes.map((n) => n.layer)).toEqual(['c2', 'c1']);
   });
 
   it('exports Mermaid text and an SVG picture', () => {
     const graph: AttributionGraph = {
-      classId: 0,
+      target: 0,
       root: 'n0',
       nodes: [
         { id: 'n0', layer: 'c2', concept: 3, relevance: 0.5, depth: 0 },
@@ -173,29 +173,29 @@ describe('decomposition into sub-concepts', () => {
 
   it('rejects bad requests with the valid values and leaks no tensors', async () => {
     await expectCrpError(
-      () => decompose(crp, image, { classId: 0, layer: 'c2', concept: 6 }),
+      () => decompose(crp, image, { target: 0, layer: 'c2', concept: 6 }),
       'invalid-argument',
       /0\.\.5/,
     );
     await expectCrpError(
-      () => decompose(crp, image, { classId: 5, layer: 'c2', concept: 0 }),
+      () => decompose(crp, image, { target: 5, layer: 'c2', concept: 0 }),
       'invalid-target',
       /0\.\.2/,
     );
     await expectCrpError(
-      () => decompose(crp, image, { classId: 0, layer: 'cx', concept: 0 }),
+      () => decompose(crp, image, { target: 0, layer: 'cx', concept: 0 }),
       'unknown-layer',
       /c1, c2/,
     );
     await expectCrpError(
-      () => decompose(crp, image, { classId: 0, layer: 'c2', concept: 0, depth: 0 }),
+      () => decompose(crp, image, { target: 0, layer: 'c2', concept: 0, depth: 0 }),
       'invalid-argument',
       /depth/,
     );
-    decompose(crp, image, { classId: 1, layer: 'd1', concept: 0, depth: 2 });
+    decompose(crp, image, { target: 1, layer: 'd1', concept: 0, depth: 2 });
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++)
-      decompose(crp, image, { classId: 1, layer: 'd1', concept: i, depth: 2, width: 2, batchSize: 3 });
+      decompose(crp, image, { target: 1, layer: 'd1', concept: i, depth: 2, width: 2, batchSize: 3 });
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -12,7 +12,7 @@ useWasm();
 
 const setupModule = fileURLToPath(new URL('./fixtures/job-setup.ts', import.meta.url));
 const cli = fileURLToPath(new URL('./fixtures/atlas-job-cli.ts', import.meta.url));
-const jobOptions = { classId: 1, samples: 'all' as const, batchSize: 2, topK: 2 };
+const jobOptions = { target: 1, samples: 'all' as const, batchSize: 2, topK: 2 };
 let dir: string;
 let reference: ConceptAtlas;
 
@@ -110,7 +110,7 @@ describe('resumable atlas jobs', () => {
     const file = join(dir, 'plain.jsonl');
     await expectCrpError(
       () => runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, topK: 3, file }),
-      'invalid-argument',
+      'job-mismatch',
       /another job/,
     );
     await expectCrpError(

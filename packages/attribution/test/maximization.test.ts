@@ -1,3 +1,4 @@
+import { mulberry32 } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -9,16 +10,6 @@ let model: tfl.Sequential;
 let crp: CondAttribution;
 let images: tf.Tensor4D;
 const labels = [0, 1, 2, 1, 0, 2, 2, 1, 0, 1, 1];
-
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(async () => {
   await tf.setBackend('wasm');

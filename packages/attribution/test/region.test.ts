@@ -71,13 +71,13 @@ describe('regions', () => {
     );
     const one = tf.slice(images, 0, 1);
     await expectCrpError(
-      () => regionRelevance(crp, one, { centerSquare: 4 }, { classId: 1, concepts: { c2: [6] } }),
+      () => regionRelevance(crp, one, { centerSquare: 4 }, { target: 1, concepts: { c2: [6] } }),
       'invalid-argument',
       /0\.\.5/,
     );
     await expectCrpError(
-      () => regionRelevance(crp, images, { centerSquare: 4 }, { classId: 1 }),
-      'input-shape',
+      () => regionRelevance(crp, images, { centerSquare: 4 }, { target: 1 }),
+      'invalid-shape',
       /one image/,
     );
     one.dispose();
@@ -88,9 +88,9 @@ describe('region-restricted attribution', () => {
   it('equals the region sum of each conditional heatmap and adds up to the class heatmap', () => {
     const mask = regionMask({ centerSquare: 4 }, 8, 8);
     const one = tf.slice(images, 3, 1);
-    regionRelevance(crp, one, { centerSquare: 4 }, { classId: 1 }); // warm-up: the attributor caches rule weights
+    regionRelevance(crp, one, { centerSquare: 4 }, { target: 1 }); // warm-up: the attributor caches rule weights
     const before = tf.memory().numTensors;
-    const r = regionRelevance(crp, one, { centerSquare: 4 }, { classId: 1, batchSize: 5 });
+    const r = regionRelevance(crp, one, { centerSquare: 4 }, { target: 1, batchSize: 5 });
     expect(tf.memory().numTensors).toBe(before);
     one.dispose();
     expect(Object.keys(r.layers)).toEqual(['c1', 'c2', 'd1']);
@@ -109,7 +109,7 @@ describe('region-restricted attribution', () => {
       crp,
       tf.slice(images, 3, 1),
       { mask: new Float32Array(64).fill(1) },
-      { classId: 1, layers: ['c2'] },
+      { target: 1, layers: ['c2'] },
     );
     expect(full.layers.c2!.relevance[2]!).toBeCloseTo(
       handRegionSum(3, { y: [1], c2: [2] }, new Float32Array(64).fill(1)),
@@ -119,17 +119,17 @@ describe('region-restricted attribution', () => {
 
   it('a region atlas over the whole image ranks like the global atlas; prefilter and comparison', async () => {
     const ds = fromTensors(images, labels, { batchSize: 2 });
-    const global = await conceptAtlas(crp, ds, { classId: 1, topK: 2 });
-    const whole = await regionAtlas(crp, ds, { classId: 1, region: { centerSquare: 8 }, topK: 2 });
+    const global = await conceptAtlas(crp, ds, { target: 1, topK: 2 });
+    const whole = await regionAtlas(crp, ds, { target: 1, region: { centerSquare: 8 }, topK: 2 });
     // with flat first-layer rules, heatmap sums equal the relevance reaching c1 (and deeper layers, up to bias)
     expect(whole.samples).toBe(4);
     expect(whole.layers.c1!.ranking.map((e) => [e.concept, e.votes])).toEqual(
       global.layers.c1!.ranking.map((e) => [e.concept, e.votes]),
     );
-    const centre = await regionAtlas(crp, ds, { classId: 1, region: { centerSquare: 4 }, topK: 2 });
+    const centre = await regionAtlas(crp, ds, { target: 1, region: { centerSquare: 4 }, topK: 2 });
     expect(centre.evaluated.c2).toEqual([0, 1, 2, 3, 4, 5]);
     const filtered = await regionAtlas(crp, ds, {
-      classId: 1,
+      target: 1,
       region: { centerSquare: 4 },
       topK: 2,
       absNorm: false,
@@ -141,7 +141,7 @@ describe('region-restricted attribution', () => {
     );
     expect(filtered.layers.c2!.ranking.reduce((s, e) => s + e.votes, 0)).toBe(8);
     const unfiltered = await regionAtlas(crp, ds, {
-      classId: 1,
+      target: 1,
       region: { centerSquare: 4 },
       topK: 2,
       absNorm: false,
@@ -169,7 +169,7 @@ describe('region-restricted attribution', () => {
 
   it('rank correlation and Jaccard by hand', () => {
     const atlas = (order: number[]): ConceptAtlas => ({
-      classId: 0,
+      target: 0,
       topK: 2,
       absNorm: true,
       samples: 1,

@@ -58,8 +58,3 @@ export async function loadData(
     disposeDataset(all);
   }
 }
-
-/** The labels of a data set as numbers. */
-export function labelsOf(data: Dataset): number[] {
-  return Array.from(data.ys.dataSync());
-}

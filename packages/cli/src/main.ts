@@ -1,5 +1,5 @@
 import { selectBackend } from '@crp/backend';
-import { CrpError } from '@crp/lrp';
+import { isCrpError } from '@crp/common';
 import { atlas, atlasUsage } from './commands/atlas.js';
 import { decompose, decomposeUsage } from './commands/decompose.js';
 import { explain, explainUsage } from './commands/explain.js';
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`crp ${name}: ${err.message}\n\n${command.usage}`);
       return 2;
     }
-    if (err instanceof CrpError || (err instanceof Error && err.name === 'CrpError')) {
+    if (isCrpError(err)) {
       console.error(`crp ${name}: ${err.message}`);
       return 1;
     }

@@ -26,7 +26,7 @@ import {
   vggFromBlocks,
 } from '@crp/models';
 import {
-  evaluate as evaluatePruned,
+  evaluateClasses,
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
@@ -51,7 +51,7 @@ let model: tfl.LayersModel;
 let libTrain: TrainResult;
 const trainOptions = { train: 300, validation: 100, seed: 1, size: 14 };
 
-const labels = (d: Dataset) => Array.from(d.ys.dataSync());
+const labels = (d: Dataset) => [...d.labels];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crp-study-'));
@@ -81,7 +81,7 @@ beforeAll(async () => {
 
   folder = join(dir, 'digits');
   const { train: some } = mnist({ train: 60, validation: 0, seed: 2, size: 14 });
-  const pixels = some.xs.dataSync();
+  const pixels = some.images.dataSync();
   const ys = labels(some);
   const written = [0, 0, 0];
   for (let i = 0; i < ys.length; i++) {
@@ -188,7 +188,7 @@ describe('crp atlas', () => {
     const r = resultOf<{ atlas: ConceptAtlas }>(stdout);
     const data = await imageFolder(folder, { channels: 1, size: [14, 14] });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const direct = await conceptAtlas(lib, fromTensors(data.xs, labels(data)), { classId: 1, topK: 3 });
+    const direct = await conceptAtlas(lib, fromTensors(data.images, labels(data)), { target: 1, topK: 3 });
     lib.dispose();
     disposeDataset(data);
     expect(r.atlas).toEqual(JSON.parse(JSON.stringify(direct)));
@@ -216,7 +216,7 @@ describe('crp atlas', () => {
     expect(code, stderr).toBe(0);
     const { train: data } = mnist({ train: 60, validation: 0, seed: 0, size: 14 });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const direct = await regionAtlas(lib, fromTensors(data.xs, labels(data)), {
+    const direct = await regionAtlas(lib, fromTensors(data.images, labels(data)), {
       classId: 7,
       region: { centerSquare: 6 },
     });
@@ -339,7 +339,7 @@ describe('crp refs', () => {
     expect(grid.width).toBeGreaterThan(0);
     const { train: data } = mnist({ train: 40, validation: 0, seed: 0, size: 14 });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const max = await maximization(lib, fromTensors(data.xs, labels(data)), {
+    const max = await maximization(lib, fromTensors(data.images, labels(data)), {
       layers: ['block2_conv1'],
       topK: 3,
     });
@@ -400,8 +400,8 @@ describe('crp prune', () => {
     for (const f of ['curves.json', 'curves.md', 'curves.svg'])
       expect(existsSync(join(out, 'prune', f))).toBe(true);
     const { train: ref, validation: test } = mnist({ train: 60, validation: 60, seed: 0, size: 14 });
-    const reference = { x: ref.xs, labels: labels(ref) };
-    const held = { x: test!.xs, labels: labels(test!) };
+    const reference = { images: ref.images, labels: labels(ref) };
+    const held = { images: test!.images, labels: labels(test!) };
     const direct = await pruningCurves(model, {
       criteria: ['weight', 'random'],
       reference,
@@ -415,7 +415,7 @@ describe('crp prune', () => {
     const small = await exportPruned(model, mask);
     const e = r.export!;
     expect(e.pruned).toBe(mask.size);
-    expect(e.accuracy).toBeCloseTo(evaluatePruned(small, held).accuracy, 6);
+    expect(e.accuracy).toBeCloseTo(evaluateClasses(small, held).accuracy, 6);
     const loaded = await tfl.loadLayersModel(fileSystem(exported));
     expect(loaded.countParams()).toBe(e.params.after);
     expect(e.params.after).toBeLessThan(e.params.before);

@@ -115,6 +115,36 @@ export function isCrpError(error: unknown, code?: CrpErrorCode): error is CrpErr
   );
 }
 
+/** Operating-system error codes that mean "there is no such file or folder". */
+const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+
+/**
+ * The code for a failed file operation: a read is `not-found` when the operating system's error says the path
+ * does not exist, else `read-failed`; a write is always `write-failed` (its target need not exist).
+ */
+export function fileErrorCode(operation: 'read' | 'write', cause: unknown): CrpErrorCode {
+  if (operation === 'write') return 'write-failed';
+  const osCode = (cause as { code?: unknown } | null)?.code;
+  return typeof osCode === 'string' && MISSING.has(osCode) ? 'not-found' : 'read-failed';
+}
+
+/**
+ * The {@link CrpError} for a failed file operation (code from {@link fileErrorCode}), with the operating
+ * system's error as `cause` and `details.path`. `what` names the thing for the message (`'image folder'`,
+ * `'safetensors file'`).
+ */
+export function fileError(
+  operation: 'read' | 'write',
+  path: string,
+  cause: unknown,
+  what = 'file',
+): CrpError {
+  const code = fileErrorCode(operation, cause);
+  const why = code === 'not-found' ? 'it does not exist' : describeError(cause);
+  const message = `cannot ${operation} the ${what} '${path}': ${why}`;
+  return new CrpError(code, message, { cause, details: { path } });
+}
+
 /** The message of an unknown thrown value, for reports and wrapped errors. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

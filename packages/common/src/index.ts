@@ -4,6 +4,8 @@ export {
   type CrpErrorCode,
   type CrpErrorOptions,
   describeError,
+  fileError,
+  fileErrorCode,
   isCrpError,
   listNames,
 } from './errors.js';

@@ -6,6 +6,7 @@ import {
   CRP_ERROR_CODES,
   CrpError,
   escapeHtml,
+  fileError,
   isCrpError,
   listNames,
   mulberry32,
@@ -42,6 +43,32 @@ describe('CrpError', () => {
   it('has one kebab-case code set without duplicates', () => {
     expect(new Set(CRP_ERROR_CODES).size).toBe(CRP_ERROR_CODES.length);
     for (const c of CRP_ERROR_CODES) expect(c).toMatch(/^[a-z]+(-[a-z]+)*$/);
+  });
+
+  it('fileError says not-found for a missing path and read-failed/write-failed otherwise, with the cause', async () => {
+    const missing = await readFile(join(tmpdir(), 'crp-common-no-such-file')).catch((e: unknown) => e);
+    const a = fileError('read', 'a.png', missing, 'image');
+    expect([a.code, a.message, a.cause, a.details]).toEqual([
+      'not-found',
+      "cannot read the image 'a.png': it does not exist",
+      missing,
+      { path: 'a.png' },
+    ]);
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const b = fileError('read', 'b.png', denied);
+    expect([b.code, b.message, b.cause]).toEqual([
+      'read-failed',
+      "cannot read the file 'b.png': EACCES: permission denied",
+      denied,
+    ]);
+    expect(fileError('write', 'c.png', denied).code).toBe('write-failed');
+    // a write whose folder is missing is not a missing file: there was nothing to find
+    expect(fileError('write', 'd/c.png', Object.assign(new Error('x'), { code: 'ENOENT' })).code).toBe(
+      'write-failed',
+    );
+    expect(fileError('read', 'f/c.png', Object.assign(new Error('x'), { code: 'ENOTDIR' })).code).toBe(
+      'not-found',
+    );
   });
 
   it('listNames shortens long lists', () => {

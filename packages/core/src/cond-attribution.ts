@@ -1,4 +1,5 @@
-import { Attributor, type AttributorOptions, CrpError, type ForwardPass, listNames } from '@crp/lrp';
+import { CrpError, listNames, type ProgressCallback, progressTracker } from '@crp/common';
+import { Attributor, type AttributorOptions, type ForwardPass } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ChannelConcept } from './concepts/channel-concept.js';
@@ -13,17 +14,6 @@ import {
   planGroupRows,
 } from './conditions.js';
 
-/** Progress of a conditional attribution over many rows. */
-export interface Progress {
-  /** rows done */
-  done: number;
-  /** rows in total */
-  total: number;
-  elapsedMs: number;
-  /** estimated time to completion */
-  etaMs: number;
-}
-
 export interface CondRunOptions {
   /** Layers whose output relevance is returned (`relevances`), per row. */
   recordLayers?: readonly string[];
@@ -37,7 +27,10 @@ export interface CondRunOptions {
   initRelevance?: tf.Tensor | number | ((prediction: tf.Tensor) => tf.Tensor);
   /** The concept of each conditioned layer; default ChannelConcept everywhere. */
   maskMap?: Readonly<Record<string, Concept>> | ((layer: string) => Concept);
-  /** Rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
+  /** Condition rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
+  chunkSize?: number;
+  /** @deprecated Renamed to `chunkSize`: `batchSize` counts images everywhere else in the toolkit. Works for one
+   * release. */
   batchSize?: number;
   /** Compute the input heatmap (default true). With false the backward pass stops at the lowest recorded
    * layer, which is much faster for decompositions. */
@@ -54,7 +47,8 @@ export interface CondRunOptions {
    * only parallel branches reach gets zero relevance.
    */
   excludeParallel?: boolean;
-  onProgress?: (progress: Progress) => void;
+  /** Called after each chunk with the condition rows done out of all rows (`unit: 'rows'`). */
+  onProgress?: ProgressCallback;
 }
 
 /** Result of a conditional attribution. Row r explains image `rows[r].image` under condition
@@ -95,7 +89,7 @@ interface Plan {
    * output towards the input; empty for one masked pass */
   groups: { group: ConditionGroup; rows: PlannedRow[]; paired: boolean; segments: string[] }[];
   total: number;
-  batchSize: number;
+  chunkSize: number;
   concept: (layer: string) => Concept;
 }
 
@@ -161,7 +155,7 @@ export class CondAttribution {
   }
 
   /**
-   * The same computation as {@link run}, yielded chunk by chunk (at most `batchSize` rows each) so that
+   * The same computation as {@link run}, yielded chunk by chunk (at most `chunkSize` rows each) so that
    * thousands of conditions run in bounded memory. The caller owns each chunk's tensors.
    */
   *chunks(
@@ -170,7 +164,7 @@ export class CondAttribution {
     options: CondRunOptions = {},
   ): Generator<CondAttributionChunk> {
     const plan = this.plan(input, conditions, options);
-    const started = performance.now();
+    const tick = progressTracker(plan.total, options.onProgress, { unit: 'rows' });
     let done = 0;
     let validated = false;
     // consecutive chunks of the same image(s) share one forward pass
@@ -190,7 +184,7 @@ export class CondAttribution {
         while (i < rows.length) {
           // a chunk: consecutive rows of one image (broadcast) or of distinct images (paired)
           let j = i + 1;
-          while (j < rows.length && j - i < plan.batchSize && (paired || rows[j]!.image === rows[i]!.image))
+          while (j < rows.length && j - i < plan.chunkSize && (paired || rows[j]!.image === rows[i]!.image))
             j++;
           const chunkRows = rows.slice(i, j);
           const images = paired ? chunkRows.map((r) => r.image) : [chunkRows[0]!.image];
@@ -217,14 +211,8 @@ export class CondAttribution {
           const offset = done;
           done += chunkRows.length;
           i = j;
-          const elapsedMs = performance.now() - started;
           try {
-            options.onProgress?.({
-              done,
-              total: plan.total,
-              elapsedMs,
-              etaMs: (elapsedMs / done) * (plan.total - done),
-            });
+            tick(chunkRows.length);
           } catch (err) {
             // the chunk was not handed out yet: it is still ours
             disposeCondResult(chunk);
@@ -316,11 +304,11 @@ export class CondAttribution {
       if (typeof maskMap === 'function') return maskMap(layer);
       return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
     };
-    const batchSize = options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+    const chunkSize = options.chunkSize ?? options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+      throw new CrpError('invalid-argument', `chunkSize must be a positive integer, got ${chunkSize}`);
     }
-    return { startId, stops, record, groups, total, batchSize, concept };
+    return { startId, stops, record, groups, total, chunkSize, concept };
   }
 
   private validate(

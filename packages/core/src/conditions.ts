@@ -1,5 +1,3 @@
-import { CrpError } from '@crp/lrp';
-
 /** The key of a condition that names the model output. */
 export const OUTPUT_KEY = 'y';
 
@@ -79,3 +77,5 @@ export function checkConditionList(conditions: readonly Condition[]): void {
     }
   });
 }
+
+import { CrpError } from '@crp/common';

@@ -1,12 +1,11 @@
 export { ChannelConcept } from './concepts/channel-concept.js';
-export type { AttributeOptions, Concept, ConceptMask } from './concepts/concept.js';
+export type { Concept, ConceptAttributeOptions, ConceptMask } from './concepts/concept.js';
 export {
   CondAttribution,
   type CondAttributionChunk,
   type CondAttributionResult,
   type CondRunOptions,
   disposeCondResult,
-  type Progress,
 } from './cond-attribution.js';
 export {
   type Condition,

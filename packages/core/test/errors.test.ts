@@ -1,6 +1,7 @@
 /**
  * Bad input gets a CrpError with a `code` and a message that says what is valid; nothing is left behind.
  */
+import type { CrpErrorCode } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -40,7 +41,7 @@ afterEach(() => {
 function expectBoth(
   conditions: Condition[],
   options: CondRunOptions,
-  code: string,
+  code: CrpErrorCode,
   ...patterns: (string | RegExp)[]
 ): void {
   expectCrpError(() => crp.run(x, conditions, options), code, ...patterns);
@@ -131,9 +132,9 @@ describe('options', () => {
     );
   });
 
-  test('a batchSize that is not a positive integer', () => {
-    expectBoth([{ y: [0] }], { batchSize: 0 }, 'invalid-argument', 'batchSize', '0');
-    expectBoth([{ y: [0] }], { batchSize: 2.5 }, 'invalid-argument', 'batchSize');
+  test('a chunkSize that is not a positive integer', () => {
+    expectBoth([{ y: [0] }], { chunkSize: 0 }, 'invalid-argument', 'chunkSize', '0');
+    expectBoth([{ y: [0] }], { chunkSize: 2.5 }, 'invalid-argument', 'chunkSize');
   });
 
   test('an initRelevance tensor of the wrong shape', () => {
@@ -162,7 +163,7 @@ describe('options', () => {
     const bad = tf.zeros([1, H, W, 2]);
     tensorsBefore += 1;
     try {
-      expectCrpError(() => crp.run(bad, [{ y: [0] }]), 'input-shape', `[batch, ${H}, ${W}, 3]`);
+      expectCrpError(() => crp.run(bad, [{ y: [0] }]), 'invalid-shape', `[batch, ${H}, ${W}, 3]`);
     } finally {
       bad.dispose();
       tensorsBefore -= 1;

@@ -39,7 +39,7 @@ function configurations(): { input: tf.Tensor; conditions: Condition[]; options:
     {
       input: x1,
       conditions: MIXED,
-      options: { batchSize: 2, recordLayers: ['conv1', 'conv2', 'dense1', 'dense2'] },
+      options: { chunkSize: 2, recordLayers: ['conv1', 'conv2', 'dense1', 'dense2'] },
     },
     { input: x, conditions: MIXED, options: { heatmap: false, recordLayers: ['conv2', 'dense1'] } },
     {
@@ -58,7 +58,7 @@ function configurations(): { input: tf.Tensor; conditions: Condition[]; options:
     {
       input: x,
       conditions: [{ y: [0] }, { y: [1] }, { y: [2] }],
-      options: { initRelevance: tf.abs, batchSize: 1 },
+      options: { initRelevance: tf.abs, chunkSize: 1 },
     },
     { input: x, conditions: [{ y: [0, 1] }, { y: [2], conv1: [1] }], options: { initRelevance: initOne } },
     {
@@ -125,7 +125,7 @@ describe('tensor count', () => {
     const before = tf.memory().numTensors;
     let count = 0;
     for (const { input, conditions, options } of configurations()) {
-      for (const chunk of crp.chunks(input, conditions, { ...options, batchSize: 2 })) {
+      for (const chunk of crp.chunks(input, conditions, { ...options, chunkSize: 2 })) {
         count++;
         disposeCondResult(chunk);
       }
@@ -138,18 +138,18 @@ describe('tensor count', () => {
     const before = tf.memory().numTensors;
     for (const { input, conditions, options } of configurations()) {
       // break after the first chunk
-      for (const chunk of crp.chunks(input, conditions, { ...options, batchSize: 1 })) {
+      for (const chunk of crp.chunks(input, conditions, { ...options, chunkSize: 1 })) {
         disposeCondResult(chunk);
         break;
       }
       // break in the middle
       let seen = 0;
-      for (const chunk of crp.chunks(input, conditions, { ...options, batchSize: 1 })) {
+      for (const chunk of crp.chunks(input, conditions, { ...options, chunkSize: 1 })) {
         disposeCondResult(chunk);
         if (++seen === 2) break;
       }
       // return() after one step
-      const gen = crp.chunks(input, conditions, { ...options, batchSize: 2 });
+      const gen = crp.chunks(input, conditions, { ...options, chunkSize: 2 });
       const first = gen.next();
       expect(first.done).toBe(false);
       disposeCondResult(first.value);
@@ -158,7 +158,7 @@ describe('tensor count', () => {
       crp.chunks(input, conditions, options).return(undefined);
       // a consumer that throws
       expect(() => {
-        for (const chunk of crp.chunks(input, conditions, { ...options, batchSize: 1 })) {
+        for (const chunk of crp.chunks(input, conditions, { ...options, chunkSize: 1 })) {
           disposeCondResult(chunk);
           throw new Error('consumer failed');
         }
@@ -177,7 +177,7 @@ describe('tensor count', () => {
         };
         let error: unknown;
         try {
-          disposeCondResult(crp.run(input, conditions, { ...options, batchSize: 1, onProgress }));
+          disposeCondResult(crp.run(input, conditions, { ...options, chunkSize: 1, onProgress }));
         } catch (err) {
           error = err;
         }
@@ -185,7 +185,7 @@ describe('tensor count', () => {
         if (error !== undefined) expect((error as Error).message).toBe('progress failed');
         calls = 0;
         try {
-          for (const chunk of crp.chunks(input, conditions, { ...options, batchSize: 1, onProgress }))
+          for (const chunk of crp.chunks(input, conditions, { ...options, chunkSize: 1, onProgress }))
             disposeCondResult(chunk);
         } catch (err) {
           expect((err as Error).message).toBe('progress failed');
@@ -199,7 +199,7 @@ describe('tensor count', () => {
     const before = tf.memory().numTensors;
     const bad: [Condition[], CondRunOptions][] = [
       [[{ y: [0] }, { y: [1], conv2: [9] }], {}],
-      [[{ y: [5] }], { batchSize: 1 }],
+      [[{ y: [5] }], { chunkSize: 1 }],
       [[{ y: [0], conv2: [0] }], { maskMap: { conv2: ChannelConcept.receptiveField(0, [99, 0]) } }],
       [[{ y: [0] }], { initRelevance: () => tf.zeros([1, 7]) }],
     ];

@@ -1,6 +1,7 @@
+import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { CondAttribution, type Condition, disposeCondResult, type Progress } from '../src/index.js';
+import { CondAttribution, type Condition, disposeCondResult } from '../src/index.js';
 import { buildModel, C_IN, CONV_CHANNELS, H, maxAbs, mulberry32, uniform, useWasm, W } from './helpers.js';
 
 useWasm();
@@ -35,7 +36,7 @@ describe('thousands of conditions', () => {
     let largest = 0;
     let worst = 0;
     for (const chunk of crp.chunks(image, conditions, {
-      batchSize: 128,
+      chunkSize: 128,
       onProgress: (p) => progress.push(p),
     })) {
       expect(chunk.offset).toBe(rows);

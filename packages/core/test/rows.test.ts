@@ -1,7 +1,8 @@
 /**
- * Row order: grouping by key set, image-major broadcasting, pairing, `rows` metadata, chunking (batchSize,
+ * Row order: grouping by key set, image-major broadcasting, pairing, `rows` metadata, chunking (chunkSize,
  * the `chunks()` generator and progress).
  */
+import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,7 +14,6 @@ import {
   disposeCondResult,
   groupConditions,
   type PlannedRow,
-  type Progress,
   planGroupRows,
 } from '../src/index.js';
 import {
@@ -217,9 +217,9 @@ describe('chunking', () => {
     };
   }
 
-  test('batchSize 1, 3 and large give identical results', () => {
-    const runs = [1, 3, 1000, undefined].map((batchSize) => {
-      const result = crp.run(x2, MIXED, batchSize === undefined ? OPTIONS : { ...OPTIONS, batchSize });
+  test('chunkSize 1, 3 and large give identical results', () => {
+    const runs = [1, 3, 1000, undefined].map((chunkSize) => {
+      const result = crp.run(x2, MIXED, chunkSize === undefined ? OPTIONS : { ...OPTIONS, chunkSize });
       try {
         return snapshot(result);
       } finally {
@@ -229,16 +229,29 @@ describe('chunking', () => {
     expect(runs[0]!.rows).toEqual(MIXED_ROWS_2);
     expect(runs[0]!.relevances.conv2![0]).toEqual([8, H, W, 4]);
     for (const r of runs.slice(1)) expect(r).toEqual(runs[0]);
+    // the deprecated name of the previous release chunks the same way
+    const sizes: number[] = [];
+    for (const chunk of crp.chunks(x2, MIXED, { ...OPTIONS, batchSize: 3 })) {
+      sizes.push(chunk.rows.length);
+      disposeCondResult(chunk);
+    }
+    const expected: number[] = [];
+    for (const chunk of crp.chunks(x2, MIXED, { ...OPTIONS, chunkSize: 3 })) {
+      expected.push(chunk.rows.length);
+      disposeCondResult(chunk);
+    }
+    expect(sizes).toEqual(expected);
+    expect(Math.max(...sizes)).toBe(3);
   });
 
-  test('chunks() yields consecutive offsets and sizes bounded by batchSize that never mix images of a broadcast group', () => {
+  test('chunks() yields consecutive offsets and sizes bounded by chunkSize that never mix images of a broadcast group', () => {
     const full = crp.run(x2, MIXED, OPTIONS);
     const progress: Progress[] = [];
     const seen: { offset: number; size: number }[] = [];
     try {
       for (const chunk of crp.chunks(x2, MIXED, {
         ...OPTIONS,
-        batchSize: 2,
+        chunkSize: 2,
         onProgress: (p) => progress.push({ ...p }),
       })) {
         try {
@@ -279,15 +292,15 @@ describe('chunking', () => {
     ]);
     expect(progress.map((p) => p.done)).toEqual([2, 3, 5, 6, 8]);
     expect(progress.every((p) => p.total === 8)).toBe(true);
-    expect(progress.every((p) => p.elapsedMs >= 0 && p.etaMs >= 0)).toBe(true);
+    expect(progress.every((p) => p.elapsedMs >= 0 && p.etaMs! >= 0)).toBe(true);
     expect(progress.at(-1)!.etaMs).toBe(0);
   });
 
-  test('chunk sizes follow batchSize for other sizes too', () => {
-    const sizes = (batchSize: number) => {
+  test('chunk sizes follow chunkSize for other sizes too', () => {
+    const sizes = (chunkSize: number) => {
       const out: [number, number][] = [];
       const done: number[] = [];
-      for (const chunk of crp.chunks(x2, MIXED, { batchSize, onProgress: (p) => done.push(p.done) })) {
+      for (const chunk of crp.chunks(x2, MIXED, { chunkSize, onProgress: (p) => done.push(p.done) })) {
         out.push([chunk.offset, chunk.rows.length]);
         disposeCondResult(chunk);
       }
@@ -305,9 +318,9 @@ describe('chunking', () => {
       [3, 3],
       [6, 2],
     ]);
-    // a paired group is cut by batchSize as well
+    // a paired group is cut by chunkSize as well
     const paired: CondAttributionChunk[] = [
-      ...crp.chunks(x3, [{ y: [0] }, { y: [1] }, { y: [2] }], { batchSize: 2 }),
+      ...crp.chunks(x3, [{ y: [0] }, { y: [1] }, { y: [2] }], { chunkSize: 2 }),
     ];
     expect(paired.map((c) => [c.offset, c.rows.length])).toEqual([
       [0, 2],

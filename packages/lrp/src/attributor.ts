@@ -51,9 +51,12 @@ export interface AdjointOptions {
 export interface AttributeOptions {
   /** Class index to explain, one per batch row or one for all rows. */
   target?: number | readonly number[];
-  /** Instead of `target`: the relevance at the output, or a function of the prediction giving it. */
+  /** Instead of `target`: the relevance at the output, or a function of the prediction giving it (zennit-crp's
+   * `init_rel`). */
+  initRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
+  /** @deprecated Renamed to `initRelevance` (the name of @crp/core and zennit-crp); works for one release. */
   initialRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
-  /** Layers whose output relevance to return (`result.layers`). */
+  /** Layers whose output relevance to return (`result.relevances`). */
   recordLayers?: readonly string[];
   /** Images per forward/backward pass; a larger input is split and the results joined (wasm's heap stops
    * at 4 GiB). Default {@link Attributor.rowsThatFit}. */
@@ -68,14 +71,27 @@ export interface AttributionResult {
   /** The model output during attribution: logits (a final softmax is dropped unless `keepSoftmax`). */
   prediction: tf.Tensor;
   /** Relevance at the output of each recorded layer, keyed by the names given in `recordLayers`. */
-  layers: Record<string, tf.Tensor>;
+  relevances: Record<string, tf.Tensor>;
+  /** @deprecated Renamed to `relevances` (as in @crp/core and zennit-crp); the same object, for one release. */
+  readonly layers: Record<string, tf.Tensor>;
+}
+
+/** An {@link AttributionResult} whose deprecated `layers` is a non-enumerable view of `relevances`. */
+function attributionResult(
+  relevance: tf.Tensor,
+  prediction: tf.Tensor,
+  relevances: Record<string, tf.Tensor>,
+): AttributionResult {
+  const result = { relevance, prediction, relevances } as AttributionResult;
+  Object.defineProperty(result, 'layers', { get: () => result.relevances, enumerable: false });
+  return result;
 }
 
 /** Disposes every tensor of an {@link AttributionResult}. */
 export function disposeResult(result: AttributionResult): void {
   result.relevance.dispose();
   result.prediction.dispose();
-  for (const t of Object.values(result.layers)) t.dispose();
+  for (const t of Object.values(result.relevances)) t.dispose();
 }
 
 function validateInput(graph: ModelGraph, input: tf.Tensor): void {
@@ -85,18 +101,18 @@ function validateInput(graph: ModelGraph, input: tf.Tensor): void {
   if (!ok) {
     const shown = `[batch, ${expected.map((d) => d ?? 'any').join(', ')}]`;
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `input has shape [${input.shape.join(', ')}], the model expects ${shown}`,
     );
   }
   if (input.dtype !== 'float32') {
-    throw new CrpError('input-shape', `input must be float32, got ${input.dtype}`);
+    throw new CrpError('invalid-shape', `input must be float32, got ${input.dtype}`);
   }
   const data = input.dataSync();
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       throw new CrpError(
-        'non-finite-input',
+        'invalid-value',
         `input contains ${Number.isNaN(data[i]!) ? 'NaN' : 'Infinity'} at flat index ${i}; relevance needs finite inputs`,
       );
     }
@@ -480,7 +496,7 @@ export class Attributor {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
     }
-    const init = options.initialRelevance;
+    const init = options.initRelevance ?? options.initialRelevance;
     const target = options.target;
     if (Array.isArray(target) && target.length !== n) {
       throw new CrpError(
@@ -497,9 +513,9 @@ export class Attributor {
         const initPart =
           init !== undefined && typeof init !== 'function' ? tf.slice(init, start, size) : undefined;
         try {
-          const chunk: AttributeOptions = { ...options };
+          const { initialRelevance: _, ...chunk }: AttributeOptions = { ...options };
+          if (init !== undefined) chunk.initRelevance = initPart ?? init;
           if (Array.isArray(target)) chunk.target = target.slice(start, start + size);
-          if (initPart !== undefined) chunk.initialRelevance = initPart;
           parts.push(this.attributeBatch(part, chunk));
         } finally {
           part.dispose();
@@ -507,13 +523,13 @@ export class Attributor {
         }
       }
       const cat = (ts: tf.Tensor[]) => tf.concat(ts, 0);
-      return {
-        relevance: cat(parts.map((p) => p.relevance)),
-        prediction: cat(parts.map((p) => p.prediction)),
-        layers: Object.fromEntries(
-          Object.keys(parts[0]!.layers).map((k) => [k, cat(parts.map((p) => p.layers[k]!))]),
+      return attributionResult(
+        cat(parts.map((p) => p.relevance)),
+        cat(parts.map((p) => p.prediction)),
+        Object.fromEntries(
+          Object.keys(parts[0]!.relevances).map((k) => [k, cat(parts.map((p) => p.relevances[k]!))]),
         ),
-      };
+      );
     } finally {
       for (const p of parts) disposeResult(p);
     }
@@ -524,7 +540,7 @@ export class Attributor {
     let init: tf.Tensor | undefined;
     try {
       const prediction = pass.prediction;
-      init = this.initialRelevance(prediction, options);
+      init = this.initRelevanceOf(prediction, options);
       const record = options.recordLayers ?? [];
       const out = this.backward(pass, {
         from: this.graph.outputId,
@@ -533,20 +549,20 @@ export class Attributor {
         stopAt: [this.graph.inputId],
       });
       const relevance = out.get(this.graph.inputId)!;
-      const layers: Record<string, tf.Tensor> = {};
+      const relevances: Record<string, tf.Tensor> = {};
       for (const name of record) {
         const t = out.get(name)!;
-        layers[name] = t === relevance ? tf.clone(t) : t;
+        relevances[name] = t === relevance ? tf.clone(t) : t;
       }
-      return { relevance, prediction: tf.clone(prediction), layers };
+      return attributionResult(relevance, tf.clone(prediction), relevances);
     } finally {
-      if (init !== undefined && init !== options.initialRelevance) init.dispose();
+      if (init !== undefined && init !== (options.initRelevance ?? options.initialRelevance)) init.dispose();
       pass.dispose();
     }
   }
 
-  private initialRelevance(prediction: tf.Tensor, options: AttributeOptions): tf.Tensor {
-    const init = options.initialRelevance;
+  private initRelevanceOf(prediction: tf.Tensor, options: AttributeOptions): tf.Tensor {
+    const init = options.initRelevance ?? options.initialRelevance;
     if (init !== undefined) {
       const r = typeof init === 'function' ? init(prediction) : init;
       if (r.shape.join() !== prediction.shape.join()) {
@@ -554,17 +570,14 @@ export class Attributor {
         if (r !== init && r !== prediction) r.dispose();
         throw new CrpError(
           'invalid-argument',
-          `initialRelevance must have the prediction's shape [${prediction.shape.join(', ')}], got [${r.shape.join(', ')}]`,
+          `initRelevance must have the prediction's shape [${prediction.shape.join(', ')}], got [${r.shape.join(', ')}]`,
         );
       }
       return r;
     }
     const target = options.target;
     if (target === undefined) {
-      throw new CrpError(
-        'invalid-target',
-        'give a target class (options.target) or options.initialRelevance',
-      );
+      throw new CrpError('invalid-target', 'give a target class (options.target) or options.initRelevance');
     }
     const batch = prediction.shape[0]!;
     const classes = prediction.shape[prediction.rank - 1]!;
@@ -586,7 +599,7 @@ export class Attributor {
     if (prediction.rank !== 2) {
       throw new CrpError(
         'invalid-target',
-        `target needs a [batch, classes] prediction; use initialRelevance for shape [${prediction.shape.join(', ')}]`,
+        `target needs a [batch, classes] prediction; use initRelevance for shape [${prediction.shape.join(', ')}]`,
       );
     }
     return tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d(targets, 'int32'), classes), prediction));

@@ -27,7 +27,7 @@ export {
   nameMapComposite,
   specialFirstLayerComposite,
 } from './composites.js';
-export { CrpError, type CrpErrorCode, listNames } from './errors.js';
+export { CrpError, type CrpErrorCode, isCrpError, listNames } from './errors.js';
 export { ForwardPass, forwardNode } from './forward.js';
 export { type CustomLayerSpec, type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
 export { ModelGraph } from './graph/model-graph.js';

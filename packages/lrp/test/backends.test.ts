@@ -150,10 +150,11 @@ describe('wasm and cpu agree', () => {
         out.push(
           values(result.prediction),
           values(result.relevance),
-          values(result.layers.mp_neg!),
-          values(result.layers.r1!),
+          values(result.relevances.mp_neg!),
+          values(result.relevances.r1!),
         );
-        for (const t of [result.prediction, result.relevance, ...Object.values(result.layers)]) t.dispose();
+        for (const t of [result.prediction, result.relevance, ...Object.values(result.relevances)])
+          t.dispose();
         lrp.dispose();
       }
       results[backend] = out;

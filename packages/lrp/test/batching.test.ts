@@ -33,15 +33,27 @@ describe('large inputs are split into batches (wasm heap) without changing the r
       expect(split.relevance.shape).toEqual([7, 6, 6, 2]);
       expect(Array.from(split.relevance.dataSync())).toEqual(Array.from(whole.relevance.dataSync()));
       expect(Array.from(split.prediction.dataSync())).toEqual(Array.from(whole.prediction.dataSync()));
-      expect(Array.from(split.layers.c1!.dataSync())).toEqual(Array.from(whole.layers.c1!.dataSync()));
+      expect(Array.from(split.relevances.c1!.dataSync())).toEqual(
+        Array.from(whole.relevances.c1!.dataSync()),
+      );
       disposeResult(split);
       expect(tf.memory().numTensors).toBe(before);
     }
     // a tensor initial relevance is split with the rows
     const init = tf.tidy(() => tf.mul(whole.prediction, tf.oneHot(tf.tensor1d(target, 'int32'), 4)));
-    const viaInit = lrp.attribute(x, { initialRelevance: init, batchSize: 3 });
+    const viaInit = lrp.attribute(x, { initRelevance: init, batchSize: 3 });
     expect(Array.from(viaInit.relevance.dataSync())).toEqual(Array.from(whole.relevance.dataSync()));
     disposeResult(viaInit);
+    // the names of the previous release still work: initialRelevance, and result.layers (not enumerated, so
+    // spreading or serialising a result sees relevances only)
+    const before = tf.memory().numTensors;
+    const old = lrp.attribute(x, { initialRelevance: init, recordLayers: ['c1'], batchSize: 3 });
+    expect(Array.from(old.relevance.dataSync())).toEqual(Array.from(whole.relevance.dataSync()));
+    expect(old.layers).toBe(old.relevances);
+    expect(Object.keys(old)).toEqual(['relevance', 'prediction', 'relevances']);
+    expect(whole.layers.c1).toBe(whole.relevances.c1);
+    disposeResult(old);
+    expect(tf.memory().numTensors).toBe(before);
     expect(() => lrp.attribute(x, { target: [0, 1], batchSize: 3 })).toThrow(/2 targets for a batch of 7/);
     expect(() => lrp.attribute(x, { target: 0, batchSize: 0 })).toThrow(/positive integer/);
     init.dispose();

@@ -70,7 +70,7 @@ function sums(model: tfl.LayersModel, composite: Composite, input: Float64Array)
   };
   const pred = values(result.prediction);
   const logits = TARGETS.map((t, b) => pred[b * 5 + t]!);
-  const layers = Object.fromEntries(RECORDED.map((name) => [name, perSample(result.layers[name]!)]));
+  const layers = Object.fromEntries(RECORDED.map((name) => [name, perSample(result.relevances[name]!)]));
   const inputSums = perSample(result.relevance);
   disposeResult(result);
   x.dispose();

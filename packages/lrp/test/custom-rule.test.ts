@@ -143,7 +143,7 @@ describe('custom rules', () => {
       [1, 0, 0],
       [0, 0, 2],
     ]);
-    const result = lrp.attribute(x, { initialRelevance: r });
+    const result = lrp.attribute(x, { initRelevance: r });
     const got = result.relevance.dataSync();
     const L = denseLin(3, 3);
     [f64(X), f64([0.5, 1, -2])].forEach((xi, row) => {

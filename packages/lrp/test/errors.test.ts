@@ -173,18 +173,18 @@ describe('bad inputs', () => {
       const x = tf.zeros(shape);
       expectCrp(
         () => lrp.attribute(x, { target: 0 }),
-        'input-shape',
+        'invalid-shape',
         '[batch, 6, 6, 2]',
         `[${shape.join(', ')}]`,
       );
-      expectCrp(() => attribute(model, x, { target: 0 }), 'input-shape', '[batch, 6, 6, 2]');
+      expectCrp(() => attribute(model, x, { target: 0 }), 'invalid-shape', '[batch, 6, 6, 2]');
       x.dispose();
     }
   });
 
   test('non-float input', () => {
     const x = tf.zeros([1, 6, 6, 2], 'int32');
-    expectCrp(() => lrp.attribute(x, { target: 0 }), 'input-shape', 'float32', 'int32');
+    expectCrp(() => lrp.attribute(x, { target: 0 }), 'invalid-shape', 'float32', 'int32');
     x.dispose();
   });
 
@@ -196,8 +196,8 @@ describe('bad inputs', () => {
     const data = new Float32Array(2 * 72).fill(0.5);
     data[77] = value;
     const x = tf.tensor4d(data, [2, 6, 6, 2]);
-    expectCrp(() => lrp.attribute(x, { target: 0 }), 'non-finite-input', word, 'flat index 77');
-    expectCrp(() => lrp.forward(x), 'non-finite-input', word);
+    expectCrp(() => lrp.attribute(x, { target: 0 }), 'invalid-value', word, 'flat index 77');
+    expectCrp(() => lrp.forward(x), 'invalid-value', word);
     x.dispose();
   });
 });
@@ -254,15 +254,11 @@ describe('bad names and targets', () => {
     x.dispose();
   });
 
-  test('initialRelevance of the wrong shape', () => {
+  test('initRelevance of the wrong shape', () => {
     const x = good();
     const r = tf.ones([2, 4]);
-    expectCrp(() => lrp.attribute(x, { initialRelevance: r }), 'invalid-argument', '[2, 3]', '[2, 4]');
-    expectCrp(
-      () => lrp.attribute(x, { initialRelevance: () => tf.ones([1, 3]) }),
-      'invalid-argument',
-      '[2, 3]',
-    );
+    expectCrp(() => lrp.attribute(x, { initRelevance: r }), 'invalid-argument', '[2, 3]', '[2, 4]');
+    expectCrp(() => lrp.attribute(x, { initRelevance: () => tf.ones([1, 3]) }), 'invalid-argument', '[2, 3]');
     r.dispose();
     x.dispose();
   });

@@ -149,7 +149,7 @@ export function lrpInput(
       canonizers: [],
       ...options,
       composite,
-      initialRelevance: (prediction) => tf.tensor(Array.from(r), prediction.shape),
+      initRelevance: (prediction) => tf.tensor(Array.from(r), prediction.shape),
     });
     const out = values(result.relevance);
     result.relevance.dispose();

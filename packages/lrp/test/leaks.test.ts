@@ -53,7 +53,7 @@ describe('no tensor leaks', () => {
     model.dispose();
   });
 
-  test('other composites, batches, initialRelevance tensors and functions, forward/backward', () => {
+  test('other composites, batches, initRelevance tensors and functions, forward/backward', () => {
     const model = smallModel();
     const x = tf.tensor4d(Array.from(uniform(mulberry32(2), 3 * 64)), [3, 8, 8, 1]);
     const r = tf.ones([3, 3]);
@@ -69,8 +69,8 @@ describe('no tensor leaks', () => {
     for (let i = 0; i < 20; i++) {
       for (const a of attributors) {
         disposeResult(a.attribute(x, { target: [0, 1, 2], recordLayers: ['r', 'add', 'x'] }));
-        disposeResult(a.attribute(x, { initialRelevance: r }));
-        disposeResult(a.attribute(x, { initialRelevance: (p) => tf.mul(p, 2) }));
+        disposeResult(a.attribute(x, { initRelevance: r }));
+        disposeResult(a.attribute(x, { initRelevance: (p) => tf.mul(p, 2) }));
         const pass = a.forward(x);
         const rAdd = tf.onesLike(pass.output('add'));
         const out = a.backward(pass, { from: 'add', relevance: rAdd, stopAt: ['mp'], record: ['add'] });
@@ -82,7 +82,7 @@ describe('no tensor leaks', () => {
       }
     }
     expect(tf.memory().numTensors).toBe(before);
-    expect(r.isDisposed).toBe(false); // the caller's initialRelevance is not disposed
+    expect(r.isDisposed).toBe(false); // the caller's initRelevance is not disposed
     for (const a of attributors) a.dispose();
     for (const t of [x, r]) t.dispose();
     model.dispose();

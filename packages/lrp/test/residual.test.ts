@@ -113,9 +113,9 @@ describe('residual model with Add', () => {
     const result = lrp.attribute(x, { target: targets, recordLayers: ['add', 'relu1', 'conv2'] });
     const rel = values(result.relevance);
     const pred = values(result.prediction);
-    const relu1 = values(result.layers.relu1!);
-    const addR = values(result.layers.add!);
-    const conv2 = values(result.layers.conv2!);
+    const relu1 = values(result.relevances.relu1!);
+    const addR = values(result.relevances.add!);
+    const conv2 = values(result.relevances.conv2!);
     for (let b = 0; b < 2; b++) {
       const ref = reference(model, xs[b]!, targets[b]!);
       expectClose(pred.slice(b * 3, b * 3 + 3), ref.y, 1e-5);

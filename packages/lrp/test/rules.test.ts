@@ -568,7 +568,7 @@ describe('MaxPool: the plain gradient with the first-maximum tie-break', () => {
     const R = uniform(rng, poolOutSize(g), 0, 1);
     const lrp = new Attributor(model, { canonizers: [] });
     const xt = tf.tensor4d([...x0, ...x1], [2, 4, 4, 2]);
-    const result = lrp.attribute(xt, { initialRelevance: (p) => tf.tensor([...R, ...R], p.shape) });
+    const result = lrp.attribute(xt, { initRelevance: (p) => tf.tensor([...R, ...R], p.shape) });
     const got = values(result.relevance);
     expectClose(got.slice(0, 32), maxPoolGradRef(x0, g, R), 0);
     expectClose(got.slice(32), maxPoolGradRef(x1, g, R), 0);
@@ -628,14 +628,14 @@ describe('a conv -> ReLU -> maxpool -> flatten -> dense chain, whole and layer b
     const xt = tf.tensor4d(Array.from(x), [1, 4, 4, 1]);
     const lrp = new Attributor(model, { composite, canonizers: [] });
     const result = lrp.attribute(xt, {
-      initialRelevance: (p) => tf.tensor2d([Array.from(R)], p.shape as [number, number]),
+      initRelevance: (p) => tf.tensor2d([Array.from(R)], p.shape as [number, number]),
       recordLayers: ['flat', 'pool', 'relu', 'conv'],
     });
     expectClose(result.prediction, denseLin(8, 3).forward(pooled, wd, bd), 1e-6);
-    expectClose(result.layers.flat!, rDense, 1e-5);
-    expectClose(result.layers.pool!, rDense, 1e-5); // flatten is a reshape
-    expectClose(result.layers.relu!, rRelu, 1e-5);
-    expectClose(result.layers.conv!, rRelu, 1e-5); // ReLU is Pass
+    expectClose(result.relevances.flat!, rDense, 1e-5);
+    expectClose(result.relevances.pool!, rDense, 1e-5); // flatten is a reshape
+    expectClose(result.relevances.relu!, rRelu, 1e-5);
+    expectClose(result.relevances.conv!, rRelu, 1e-5); // ReLU is Pass
     expectClose(result.relevance, rIn, 1e-5);
     disposeResult(result);
     xt.dispose();

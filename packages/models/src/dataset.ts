@@ -1,26 +1,26 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError, mulberry32, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import { mulberry32, permutation } from './random.js';
 
 /**
- * Labelled images in memory: what the data-set loaders return and what {@link train} takes. The caller owns the
- * tensors: end them with {@link disposeDataset}.
+ * Labelled images in memory, the one data-set interface of the toolkit: what the loaders of `@crp/models`
+ * return ({@link imageFolder}, {@link mnist}) and what {@link train}, {@link evaluate}, the pruning criteria and
+ * the attribution strategies take (a `Dataset` is also a source of `@crp/attribution`). The caller owns
+ * `images`: end it with {@link disposeDataset}.
  */
 export interface Dataset {
   /** Images [N, height, width, channels], float32 (NHWC). */
-  readonly xs: tf.Tensor4D;
-  /** Class index of each image [N], int32. */
-  readonly ys: tf.Tensor1D;
-  /** Class names; `ys` indexes into them. */
-  readonly classes: readonly string[];
+  readonly images: tf.Tensor4D;
+  /** Class index of each image (N integers >= 0). */
+  readonly labels: readonly number[];
+  /** Class names; `labels` index into them. */
+  readonly classes?: readonly string[];
   /** Where each image came from (file paths for image folders), if known. */
   readonly sources?: readonly string[];
 }
 
-/** Ends the tensors of a data set. */
+/** Ends the tensors of a data set (undefined is ignored). */
 export function disposeDataset(data: Dataset | undefined): void {
-  if (data === undefined) return;
-  tf.dispose([data.xs, data.ys]);
+  data?.images.dispose();
 }
 
 /** How pixel values are mapped to model input, shared by the loaders. */
@@ -63,7 +63,7 @@ export interface SplitOptions {
  * split). The input is not disposed; the two results are new tensors that the caller owns.
  */
 export function splitDataset(data: Dataset, options: SplitOptions): { train: Dataset; validation: Dataset } {
-  const n = data.xs.shape[0];
+  const n = data.images.shape[0];
   const v = options.validation;
   const count = v > 0 && v < 1 ? Math.round(n * v) : v;
   if (!Number.isInteger(count) || count < 1 || count >= n) {
@@ -72,13 +72,8 @@ export function splitDataset(data: Dataset, options: SplitOptions): { train: Dat
       `validation must be a share in (0, 1) or a whole number in [1, ${n - 1}] for ${n} images, got ${v}`,
     );
   }
-  const { train, validation } = splitIndices(
-    data.ys.dataSync(),
-    count,
-    options.seed ?? 0,
-    options.stratify ?? true,
-  );
-  return { train: subset(data, train), validation: subset(data, validation) };
+  const { train, validation } = splitIndices(data.labels, count, options.seed ?? 0, options.stratify ?? true);
+  return { train: gatherDataset(data, train), validation: gatherDataset(data, validation) };
 }
 
 /**
@@ -131,19 +126,53 @@ export function splitIndices(
   return { train: trainIdx, validation: valIdx };
 }
 
-/** The images at `indices` (in that order) as a new data set that the caller owns. */
-export function subset(data: Dataset, indices: ArrayLike<number>): Dataset {
-  const n = data.xs.shape[0];
+/**
+ * The images at `indices` (in that order, repeats allowed, as `tf.gather`) as a new data set that the caller
+ * owns; `classes` and `sources` follow.
+ */
+export function gatherDataset(data: Dataset, indices: ArrayLike<number>): Dataset {
+  const n = data.images.shape[0];
   const idx = Int32Array.from(indices as ArrayLike<number>);
   for (const i of idx) {
-    if (i < 0 || i >= n) throw new CrpError('invalid-argument', `image index ${i} is outside [0, ${n - 1}]`);
+    if (!(i >= 0 && i < n))
+      throw new CrpError('invalid-argument', `image index ${i} is outside [0, ${n - 1}]`);
   }
-  const [xs, ys] = tf.tidy(() => {
-    const at = tf.tensor1d(idx, 'int32');
-    return [tf.gather(data.xs, at) as tf.Tensor4D, tf.gather(data.ys, at) as tf.Tensor1D] as const;
+  const images = tf.tidy(() => tf.gather(data.images, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
+  const result: { -readonly [K in keyof Dataset]: Dataset[K] } = {
+    images,
+    labels: Array.from(idx, (i) => data.labels[i]!),
+  };
+  if (data.classes !== undefined) result.classes = data.classes;
+  if (data.sources !== undefined) result.sources = Array.from(idx, (i) => data.sources![i]!);
+  return result;
+}
+
+/**
+ * Checks that a data set is well formed: images [N, H, W, C], N integer labels >= 0 (below `classes.length`
+ * when there are class names) and N sources when given. `what` names it in the message.
+ */
+export function checkDataset(data: Dataset, what = 'the data set'): void {
+  const images = data.images as tf.Tensor | undefined;
+  if (images === undefined || images.rank !== 4) {
+    throw new CrpError(
+      'invalid-shape',
+      `${what} needs images [N, height, width, channels], got ${images === undefined ? 'none' : `[${images.shape.join(', ')}]`}`,
+    );
+  }
+  const n = images.shape[0]!;
+  if (data.labels.length !== n) {
+    throw new CrpError('invalid-argument', `${what} has ${n} images but ${data.labels.length} labels`);
+  }
+  const classes = data.classes?.length;
+  data.labels.forEach((y, i) => {
+    if (!Number.isInteger(y) || y < 0 || (classes !== undefined && y >= classes)) {
+      throw new CrpError(
+        'invalid-argument',
+        `label ${i} of ${what} is ${y}; labels must be integers in 0..${classes === undefined ? 'classes - 1' : classes - 1}`,
+      );
+    }
   });
-  const result: Dataset = { xs, ys, classes: data.classes };
-  return data.sources === undefined
-    ? result
-    : { ...result, sources: Array.from(idx, (i) => data.sources![i]!) };
+  if (data.sources !== undefined && data.sources.length !== n) {
+    throw new CrpError('invalid-argument', `${what} has ${n} images but ${data.sources.length} sources`);
+  }
 }

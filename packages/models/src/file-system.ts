@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, describeError, fileErrorCode } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Options of {@link fileSystem}. */
@@ -24,11 +24,12 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
-function ioError(what: string, err: unknown): CrpError {
-  const reason = err instanceof Error ? err.message : String(err);
-  const error = new CrpError('invalid-argument', `${what}: ${reason}`);
-  (error as Error).cause = err;
-  return error;
+/** A failed read or write of `path`: `not-found`, `read-failed` or `write-failed`, with the OS error as cause. */
+function ioError(operation: 'read' | 'write', path: string, what: string, err: unknown): CrpError {
+  return new CrpError(fileErrorCode(operation, err), `${what}: ${describeError(err)}`, {
+    cause: err,
+    details: { path },
+  });
 }
 
 /**
@@ -47,8 +48,9 @@ function ioError(what: string, err: unknown): CrpError {
  * const again = await tfl.loadLayersModel(fileSystem('out/my-model'));
  * ```
  *
- * @throws CrpError `invalid-argument` (from `load`/`save`) for a missing or unreadable model, a missing weight
- *   file, weight files of the wrong size, or a save target that is not a model directory.
+ * @throws CrpError (from `load`/`save`) `not-found` / `read-failed` for a missing or unreadable model or weight
+ *   file, `corrupt-file` for a model.json that is not one or weight files of the wrong size, `write-failed` when
+ *   saving fails, `invalid-argument` for a save target that is not a model directory.
  */
 export function fileSystem(path: string, options: FileSystemOptions = {}): tf.io.IOHandler {
   if (typeof path !== 'string' || path.length === 0) {
@@ -76,22 +78,42 @@ async function resolveModelJson(path: string): Promise<string> {
   try {
     info = await stat(path);
   } catch (err) {
-    throw ioError(`no model at '${path}' (give a model.json file or a directory that holds one)`, err);
+    throw ioError(
+      'read',
+      path,
+      `no model at '${path}' (give a model.json file or a directory that holds one)`,
+      err,
+    );
   }
   return info.isDirectory() ? join(path, MODEL_FILE) : path;
 }
 
 async function loadModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
   const jsonPath = await resolveModelJson(path);
+  let text: string;
+  try {
+    text = await readFile(jsonPath, 'utf8');
+  } catch (err) {
+    throw ioError(
+      'read',
+      jsonPath,
+      `cannot read the model file '${jsonPath}' (a TF.js model.json is needed)`,
+      err,
+    );
+  }
   let modelJSON: tf.io.ModelJSON;
   try {
-    modelJSON = JSON.parse(await readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
+    modelJSON = JSON.parse(text) as tf.io.ModelJSON;
   } catch (err) {
-    throw ioError(`cannot read the model file '${jsonPath}' (a TF.js model.json is needed)`, err);
+    throw new CrpError(
+      'corrupt-file',
+      `the model file '${jsonPath}' is not JSON (${describeError(err)}); a TF.js model.json is needed`,
+      { cause: err, details: { path: jsonPath } },
+    );
   }
   if (modelJSON === null || typeof modelJSON !== 'object' || modelJSON.modelTopology === undefined) {
     throw new CrpError(
-      'invalid-argument',
+      'corrupt-file',
       `'${jsonPath}' is not a TF.js model.json: it has no 'modelTopology' (valid: the output of model.save or the TF.js converter)`,
     );
   }
@@ -106,7 +128,12 @@ async function loadModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
         try {
           buffers.push(toArrayBuffer(await readFile(shardPath)));
         } catch (err) {
-          throw ioError(`weight file '${shard}' named by '${jsonPath}' cannot be read`, err);
+          throw ioError(
+            'read',
+            shardPath,
+            `weight file '${shard}' named by '${jsonPath}' cannot be read`,
+            err,
+          );
         }
       }
     }
@@ -114,7 +141,7 @@ async function loadModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
     const actual = buffers.reduce((sum, b) => sum + b.byteLength, 0);
     if (expected !== actual) {
       throw new CrpError(
-        'invalid-argument',
+        'corrupt-file',
         `the weight files of '${jsonPath}' hold ${actual} bytes but its weightsManifest describes ${expected} bytes; the files do not belong to this model.json`,
       );
     }
@@ -132,7 +159,10 @@ function weightBytes(spec: tf.io.WeightsManifestEntry): number {
     return count * (q === 'float16' || q === 'uint16' ? 2 : 1);
   }
   if (spec.dtype === 'string') {
-    throw new CrpError('invalid-argument', `string weights ('${spec.name}') cannot be loaded from disk here`);
+    throw new CrpError(
+      'unsupported-format',
+      `string weights ('${spec.name}') cannot be loaded from disk here`,
+    );
   }
   return count * (DTYPE_BYTES[spec.dtype] ?? 4);
 }
@@ -222,7 +252,7 @@ async function saveModelArtifacts(
   } catch (err) {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
     if (err instanceof CrpError) throw err;
-    throw ioError(`cannot save the model to '${dir}'`, err);
+    throw ioError('write', dir, `cannot save the model to '${dir}'`, err);
   }
   return {
     modelArtifactsInfo: {

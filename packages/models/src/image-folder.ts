@@ -1,6 +1,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import {
+  CrpError,
+  describeError,
+  fileErrorCode,
+  isCrpError,
+  type ProgressCallback,
+  progressTracker,
+} from '@crp/common';
 import { decodeImage, type RasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions } from './dataset.js';
@@ -17,8 +24,8 @@ export interface ImageFolderOptions extends PixelOptions {
   limitPerClass?: number;
   /** File extensions to read; default `.png`, `.jpg`, `.jpeg` (any case). */
   extensions?: readonly string[];
-  /** Called after each image: how many are done out of how many. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each image with the images read so far (`unit: 'images'`). */
+  onProgress?: ProgressCallback;
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -82,12 +89,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    const error = new CrpError(
-      'invalid-argument',
-      `cannot read the image folder '${root}' (${err instanceof Error ? err.message : String(err)}); valid: a folder with one sub-folder of images per class`,
+    throw new CrpError(
+      fileErrorCode('read', err),
+      `cannot read the image folder '${root}' (${describeError(err)}); valid: a folder with one sub-folder of images per class`,
+      { cause: err, details: { path: root } },
     );
-    error.cause = err;
-    throw error;
   }
   const found = entries
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
@@ -128,6 +134,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     }
   }
 
+  const tick = progressTracker(files.length, options.onProgress, { unit: 'images' });
   let height = size?.[0];
   let width = size?.[1];
   let pixels: Float32Array | undefined;
@@ -137,12 +144,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     try {
       image = decodeImage(await readFile(path));
     } catch (err) {
-      const error = new CrpError(
-        'invalid-argument',
-        `'${path}' is not a readable image: ${err instanceof Error ? err.message : String(err)}`,
+      throw new CrpError(
+        isCrpError(err) ? err.code : fileErrorCode('read', err),
+        `'${path}' is not a readable image: ${describeError(err)}`,
+        { cause: err, details: { path } },
       );
-      error.cause = err;
-      throw error;
     }
     if (height === undefined || width === undefined) {
       height = image.height;
@@ -152,7 +158,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     if (image.height !== height || image.width !== width) {
       if (size === undefined) {
         throw new CrpError(
-          'input-shape',
+          'invalid-shape',
           `'${path}' is ${image.width}x${image.height} but '${files[0]!.path}' is ${width}x${height}; give the option size: [height, width] to resize them all`,
         );
       }
@@ -168,11 +174,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     pixels ??= new Float32Array(files.length * height * width * channels);
     pixels.set(values, i * height * width * channels);
     labels[i] = label;
-    options.onProgress?.(i + 1, files.length);
+    tick(1);
   }
-  const xs = tf.tidy(() => {
+  const images = tf.tidy(() => {
     const raw = tf.tensor4d(pixels!, [files.length, height!, width!, channels]);
     return normalizePixels(raw, options);
   });
-  return { xs, ys: tf.tensor1d(labels, 'int32'), classes, sources: files.map((f) => f.path) };
+  return { images, labels: Array.from(labels), classes, sources: files.map((f) => f.path) };
 }

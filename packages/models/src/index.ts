@@ -4,20 +4,20 @@ export {
   adaptiveAveragePooling2d,
 } from './adaptive-average-pooling-2d.js';
 export {
+  checkDataset,
   type Dataset,
   disposeDataset,
+  gatherDataset,
   normalizePixels,
   type PixelOptions,
   type SplitOptions,
   splitDataset,
-  subset,
 } from './dataset.js';
 export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';
 export { type ImageFolderOptions, imageFolder } from './image-folder.js';
 export { Lamb, type LambConfig } from './lamb.js';
 export { type MnistOptions, mnist, mnistSize } from './mnist.js';
 export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
-export { mulberry32, permutation } from './random.js';
 export {
   SAFETENSORS_DTYPES,
   type SafetensorsDtype,

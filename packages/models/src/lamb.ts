@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Hyper-parameters of {@link Lamb}. */

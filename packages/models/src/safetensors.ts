@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CrpError } from '@crp/lrp';
+import { CrpError, fileError } from '@crp/common';
 
 /** Element types of the safetensors format that {@link SafetensorsFile.float32} can convert. */
 export const SAFETENSORS_DTYPES = {
@@ -61,12 +61,12 @@ export class SafetensorsFile {
   /**
    * Parses the bytes of a safetensors file (they are kept, not copied).
    *
-   * @throws CrpError `invalid-argument` for a truncated file, a header that is not JSON, an unknown dtype, or a
+   * @throws CrpError `corrupt-file` for a truncated file, a header that is not JSON, an unknown dtype, or a
    *   tensor whose byte range does not match its shape or lies outside the file.
    */
   static parse(bytes: Uint8Array, source = 'safetensors data'): SafetensorsFile {
     const fail = (what: string): never => {
-      throw new CrpError('invalid-argument', `${source} is not a valid safetensors file: ${what}`);
+      throw new CrpError('corrupt-file', `${source} is not a valid safetensors file: ${what}`);
     };
     if (bytes.byteLength < 8) fail(`it has ${bytes.byteLength} bytes, fewer than the 8-byte header length`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -141,12 +141,7 @@ export class SafetensorsFile {
     try {
       bytes = await readFile(path);
     } catch (err) {
-      const error = new CrpError(
-        'invalid-argument',
-        `cannot read the safetensors file '${path}': ${err instanceof Error ? err.message : String(err)}`,
-      );
-      error.cause = err;
-      throw error;
+      throw fileError('read', path, err, 'safetensors file');
     }
     return SafetensorsFile.parse(bytes, `'${path}'`);
   }

@@ -1,17 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, describeError, fileErrorCode, mulberry32, type Progress, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from './dataset.js';
+import { checkDataset, type Dataset } from './dataset.js';
 import { fileSystem } from './file-system.js';
 import { Lamb } from './lamb.js';
-import { mulberry32, permutation } from './random.js';
 import { registerTrainingKernels } from './training-kernels.js';
 
-/** What {@link train} reports after each batch and each epoch. */
-export interface TrainProgress {
+/**
+ * What {@link train} reports after each batch and each epoch: the toolkit's {@link Progress} over the training
+ * steps (batches) of this call (`done`, `total`, `elapsedMs`, `etaMs`, `unit: 'batches'`), plus the epoch's
+ * numbers.
+ */
+export interface TrainProgress extends Progress {
   phase: 'batch' | 'epoch';
   /** 1-based epoch, counting resumed epochs. */
   epoch: number;
@@ -25,8 +28,7 @@ export interface TrainProgress {
   /** Validation loss and accuracy (at `phase: 'epoch'` when there is a validation set). */
   valLoss?: number;
   valAccuracy?: number;
-  /** Time spent in this call, and the estimated time left. */
-  elapsedMs: number;
+  /** Estimated time left (0 when early stopping ends the training at this epoch). */
   etaMs: number;
 }
 
@@ -111,25 +113,32 @@ function outputsProbabilities(model: tfl.LayersModel): boolean {
   return last?.getClassName() === 'Softmax' || config?.activation === 'softmax';
 }
 
-function checkData(model: tfl.LayersModel, data: Dataset, what: string): void {
+/** Checks a data set against the model: image shape, labels below the model's outputs, class names if any. */
+function checkData(model: tfl.LayersModel, data: Dataset, what: string): number {
+  checkDataset(data, what);
   const inShape = model.inputs[0]!.shape;
-  const shape = data.xs.shape;
+  const shape = data.images.shape;
   if (shape.length !== inShape.length || inShape.some((d, i) => i > 0 && d !== null && d !== shape[i])) {
     throw new CrpError(
-      'input-shape',
+      'invalid-shape',
       `${what} images have shape [${shape.join(', ')}] but the model takes [${inShape.map((d) => d ?? 'N').join(', ')}]`,
     );
   }
-  const outUnits = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1];
-  if (outUnits !== data.classes.length) {
+  const outUnits = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1] as number;
+  if (data.classes !== undefined && outUnits !== data.classes.length) {
     throw new CrpError(
       'invalid-argument',
       `${what} has ${data.classes.length} classes but the model gives ${outUnits} outputs; they must agree`,
     );
   }
-  if (data.ys.shape[0] !== shape[0]) {
-    throw new CrpError('invalid-argument', `${what} has ${shape[0]} images but ${data.ys.shape[0]} labels`);
+  const bad = data.labels.find((y) => y >= outUnits);
+  if (bad !== undefined) {
+    throw new CrpError(
+      'invalid-target',
+      `${what} has the label ${bad} but the model gives ${outUnits} outputs (valid labels: 0..${outUnits - 1})`,
+    );
   }
+  return outUnits;
 }
 
 /** Mean loss of a batch: softmax cross-entropy on logits (or cross-entropy on probabilities). */
@@ -153,26 +162,24 @@ export async function evaluate(
   data: Dataset,
   options: { batchSize?: number } = {},
 ): Promise<Evaluation> {
-  checkData(model, data, 'the data set');
-  const n = data.xs.shape[0];
-  const k = data.classes.length;
+  const k = checkData(model, data, 'the data set');
+  const n = data.images.shape[0];
   const batchSize = options.batchSize ?? 128;
   const probabilities = outputsProbabilities(model);
   const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   let lossSum = 0;
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const [loss, predicted, truth] = tf.tidy(() => {
-      const x = tf.slice(data.xs, [start, 0, 0, 0], [size, -1, -1, -1]);
-      const y = tf.slice(data.ys, [start], [size]);
+    const truth = data.labels.slice(start, start + size);
+    const [loss, predicted] = tf.tidy(() => {
+      const x = tf.slice(data.images, [start, 0, 0, 0], [size, -1, -1, -1]);
       const out = model.apply(x, { training: false }) as tf.Tensor;
-      return [batchLoss(out, y, k, probabilities), tf.argMax(out, -1), y];
+      return [batchLoss(out, tf.tensor1d(truth, 'int32'), k, probabilities), tf.argMax(out, -1)];
     });
     lossSum += (await loss.data())[0]! * size;
     const p = await predicted.data();
-    const t = await truth.data();
-    for (let i = 0; i < size; i++) matrix[t[i]!]![p[i]!]!++;
-    tf.dispose([loss, predicted, truth]);
+    for (let i = 0; i < size; i++) matrix[truth[i]!]![p[i]!]!++;
+    tf.dispose([loss, predicted]);
   }
   const correct = matrix.reduce((s, row, i) => s + row[i]!, 0);
   return { loss: lossSum / n, accuracy: correct / n, confusionMatrix: matrix };
@@ -247,12 +254,14 @@ async function saveCheckpoint(
     await rename(temp, final);
   } catch (err) {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
-    const error = new CrpError(
-      'invalid-argument',
-      `cannot write the checkpoint '${final}': ${err instanceof Error ? err.message : String(err)}`,
+    throw new CrpError(
+      fileErrorCode('write', err),
+      `cannot write the checkpoint '${final}': ${describeError(err)}`,
+      {
+        cause: err,
+        details: { path: final },
+      },
     );
-    error.cause = err;
-    throw error;
   }
   const old = (await readdir(dir))
     .filter((n) => CHECKPOINT.test(n))
@@ -269,12 +278,11 @@ async function loadModelWeights(model: tfl.LayersModel, path: string): Promise<v
   try {
     model.loadWeights(weights, true);
   } catch (err) {
-    const error = new CrpError(
+    throw new CrpError(
       'invalid-argument',
-      `the checkpoint '${path}' does not fit this model (${err instanceof Error ? err.message : String(err)}); use another checkpointDir or the same model`,
+      `the checkpoint '${path}' does not fit this model (${describeError(err)}); use another checkpointDir or the same model`,
+      { cause: err, details: { path } },
     );
-    error.cause = err;
-    throw error;
   } finally {
     tf.dispose(Object.values(weights));
   }
@@ -312,7 +320,7 @@ async function resume(
  * ```
  *
  * @returns the history and the final validation numbers; the model is trained in place
- * @throws CrpError `input-shape` / `invalid-argument` for data that does not fit the model or bad options.
+ * @throws CrpError `invalid-shape` / `invalid-argument` for data that does not fit the model or bad options.
  */
 export async function train(
   model: tfl.LayersModel,
@@ -330,7 +338,7 @@ export async function train(
   positive('epochs', epochs);
   positive('batchSize', batchSize);
   positive('keepCheckpoints', keep);
-  checkData(model, data, 'the training data');
+  const k = checkData(model, data, 'the training data');
   const { validation, earlyStopping: stopping } = options;
   if (validation !== undefined) checkData(model, validation, 'the validation data');
   const monitor = stopping?.monitor ?? (validation === undefined ? 'loss' : 'val_loss');
@@ -351,8 +359,7 @@ export async function train(
   const optimizer = options.optimizer ?? new Lamb({ learningRate: 1e-3 });
   const ownOptimizer = options.optimizer === undefined;
   const seed = options.seed ?? 0;
-  const n = data.xs.shape[0];
-  const k = data.classes.length;
+  const n = data.images.shape[0];
   const batches = Math.ceil(n / batchSize);
   const probabilities = outputsProbabilities(model);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -410,7 +417,8 @@ export async function train(
         const size = idx.length;
         const [x, y] = tf.tidy(() => {
           const at = tf.tensor1d(idx, 'int32');
-          return [tf.gather(data.xs, at), tf.gather(data.ys, at) as tf.Tensor1D] as const;
+          const labels = Array.from(idx, (i) => data.labels[i]!);
+          return [tf.gather(data.images, at), tf.tensor1d(labels, 'int32')] as const;
         });
         let correct: tf.Tensor | undefined;
         const cost = optimizer.minimize(
@@ -427,7 +435,7 @@ export async function train(
         tf.dispose([x, y, cost, correct!]);
         if (!Number.isFinite(lossValue)) {
           throw new CrpError(
-            'non-finite-input',
+            'invalid-value',
             `the training loss became ${lossValue} at epoch ${epoch}, batch ${b + 1}; lower the learning rate or check the data for NaN/Inf`,
           );
         }
@@ -437,6 +445,9 @@ export async function train(
         steps++;
         const elapsedMs = Date.now() - started;
         options.onProgress?.({
+          done: steps,
+          total: totalSteps,
+          unit: 'batches',
           phase: 'batch',
           epoch,
           epochs,
@@ -487,6 +498,9 @@ export async function train(
       }
       const elapsedMs = Date.now() - started;
       options.onProgress?.({
+        done: steps,
+        total: totalSteps,
+        unit: 'batches',
         phase: 'epoch',
         epoch,
         epochs,

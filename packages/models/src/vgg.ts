@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /** Convolution widths per block of the VGG configurations (Simonyan & Zisserman 2015; torchvision's A/B/D/E). */

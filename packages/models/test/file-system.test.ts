@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -91,6 +91,9 @@ describe('fileSystem IOHandler', () => {
     await expect(tfl.loadLayersModel(fileSystem(join(root, 'nothing-here')))).rejects.toThrow(
       /no model at .*nothing-here.*model\.json/,
     );
+    await expect(tfl.loadLayersModel(fileSystem(join(root, 'nothing-here')))).rejects.toMatchObject({
+      code: 'not-found',
+    });
     const model = tinyModel(6);
     const dir = join(root, 'broken');
     await model.save(fileSystem(dir));
@@ -98,10 +101,13 @@ describe('fileSystem IOHandler', () => {
     const err = await tfl.loadLayersModel(fileSystem(dir)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
     expect((err as CrpError).message).toMatch(/hold 12 bytes but its weightsManifest describes \d+ bytes/);
+    expect((err as CrpError).code).toBe('corrupt-file');
     await rm(join(dir, 'weights.bin'));
     await expect(tfl.loadLayersModel(fileSystem(dir))).rejects.toThrow(/weight file '.\/weights.bin'/);
+    await expect(tfl.loadLayersModel(fileSystem(dir))).rejects.toMatchObject({ code: 'not-found' });
     await writeFile(join(dir, 'model.json'), '{"hello": 1}');
     await expect(tfl.loadLayersModel(fileSystem(dir))).rejects.toThrow(/no 'modelTopology'/);
+    await expect(tfl.loadLayersModel(fileSystem(dir))).rejects.toMatchObject({ code: 'corrupt-file' });
 
     const foreign = join(root, 'foreign');
     await model.save(fileSystem(foreign));

@@ -1,12 +1,12 @@
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import { writePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dataset, disposeDataset, imageFolder, splitDataset, subset } from '../src/index.js';
+import { type Dataset, disposeDataset, gatherDataset, imageFolder, splitDataset } from '../src/index.js';
 
 let root: string;
 
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 async function pixel(data: Dataset, i: number): Promise<number[]> {
-  const x = tf.slice(data.xs, [i, 0, 0, 0], [1, 1, 1, data.xs.shape[3]]);
+  const x = tf.slice(data.images, [i, 0, 0, 0], [1, 1, 1, data.images.shape[3]]);
   const v = Array.from(await x.data());
   x.dispose();
   return v;
@@ -44,10 +44,10 @@ describe('imageFolder', () => {
   it('reads classes and files in name order with labels and sources', async () => {
     const before = tf.memory().numTensors;
     const progress: number[] = [];
-    const data = await imageFolder(join(root, 'set'), { onProgress: (done) => progress.push(done) });
+    const data = await imageFolder(join(root, 'set'), { onProgress: (p) => progress.push(p.done) });
     expect(data.classes).toEqual(['bird', 'cat', 'dog']);
-    expect(data.xs.shape).toEqual([4, 4, 6, 3]);
-    expect(Array.from(await data.ys.data())).toEqual([0, 1, 1, 2]);
+    expect(data.images.shape).toEqual([4, 4, 6, 3]);
+    expect(data.labels).toEqual([0, 1, 1, 2]);
     expect(data.sources!.map((s) => s.slice(root.length + 5))).toEqual([
       'bird/photo.jpg',
       'cat/a.png',
@@ -74,8 +74,8 @@ describe('imageFolder', () => {
       normalize: { mean: [0.5], std: [0.25] },
     });
     expect(data.classes).toEqual(['dog', 'cat']);
-    expect(data.xs.shape).toEqual([2, 2, 3, 1]);
-    expect(Array.from(await data.ys.data())).toEqual([0, 1]);
+    expect(data.images.shape).toEqual([2, 2, 3, 1]);
+    expect(data.labels).toEqual([0, 1]);
     expect((await pixel(data, 0))[0]).toBeCloseTo((1 - 0.5) / 0.25, 5);
     expect((await pixel(data, 1))[0]).toBeCloseTo((0.2 - 0.5) / 0.25, 5);
     disposeDataset(data);
@@ -108,15 +108,15 @@ describe('imageFolder', () => {
   });
 });
 
-describe('splitDataset and subset', () => {
+describe('splitDataset and gatherDataset', () => {
   function labelled(labels: number[]): Dataset {
     const n = labels.length;
     return {
-      xs: tf.tensor4d(
+      images: tf.tensor4d(
         Array.from({ length: n }, (_, i) => i),
         [n, 1, 1, 1],
       ),
-      ys: tf.tensor1d(labels, 'int32'),
+      labels,
       classes: ['a', 'b'],
     };
   }
@@ -126,24 +126,24 @@ describe('splitDataset and subset', () => {
     const a = splitDataset(data, { validation: 0.25, seed: 3 });
     const b = splitDataset(data, { validation: 10, seed: 3 });
     const c = splitDataset(data, { validation: 10, seed: 4 });
-    const ids = async (d: Dataset) => Array.from(await d.xs.data());
+    const ids = async (d: Dataset) => Array.from(await d.images.data());
     expect(await ids(a.validation)).toEqual(await ids(b.validation));
     expect(await ids(a.validation)).not.toEqual(await ids(c.validation));
     const all = [...(await ids(a.train)), ...(await ids(a.validation))].sort((x, y) => x - y);
     expect(all).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    const valLabels = Array.from(await a.validation.ys.data());
+    const valLabels = a.validation.labels;
     // 10 * 10/40 = 2.5 and 10 * 30/40 = 7.5: the tie of remainders goes to the first class
     expect(valLabels.filter((l) => l === 1).length).toBe(2);
     for (const d of [data, a.train, a.validation, b.train, b.validation, c.train, c.validation])
       disposeDataset(d);
   });
 
-  it('takes subsets and rejects bad arguments', async () => {
+  it('gathers samples and rejects bad arguments', async () => {
     const data = labelled([0, 1, 0, 1]);
-    const s = subset(data, [3, 0]);
-    expect(Array.from(await s.xs.data())).toEqual([3, 0]);
-    expect(Array.from(await s.ys.data())).toEqual([1, 0]);
-    expect(() => subset(data, [4])).toThrow(/index 4 is outside \[0, 3\]/);
+    const s = gatherDataset(data, [3, 0]);
+    expect(Array.from(await s.images.data())).toEqual([3, 0]);
+    expect(s.labels).toEqual([1, 0]);
+    expect(() => gatherDataset(data, [4])).toThrow(/index 4 is outside \[0, 3\]/);
     expect(() => splitDataset(data, { validation: 4 })).toThrow(/whole number in \[1, 3\] for 4 images/);
     disposeDataset(s);
     disposeDataset(data);

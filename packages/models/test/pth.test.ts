@@ -4,14 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CrpError } from '@crp/common';
-import { crpErrorAssertions } from '@crp/testing';
+import { expectCrpError, expectCrpErrorAsync } from '@crp/testing';
 import { describe, expect, it } from 'vitest';
 import { PthFile, parseStateDict, readStateDict, SafetensorsFile, sniffFormat } from '../src/index.js';
 import { unpickle } from '../src/pickle.js';
 import { ZipArchive } from '../src/zip-archive.js';
 
-const { expectCrpError, expectCrpErrorAsync } = crpErrorAssertions(CrpError);
 const DIR = join(import.meta.dirname, 'fixtures', 'pth');
 const bytes = (name: string) => readFileSync(join(DIR, name));
 const open = (name: string) => PthFile.parse(bytes(name), name);

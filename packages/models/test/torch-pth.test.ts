@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrpError, mulberry32 } from '@crp/common';
+import { mulberry32 } from '@crp/common';
 import { Attributor, epsilonPlusFlat } from '@crp/lrp';
-import { crpErrorAssertions } from '@crp/testing';
+import { expectCrpErrorAsync } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -26,7 +26,6 @@ import {
   torchVggLayout,
 } from '../src/index.js';
 
-const { expectCrpErrorAsync } = crpErrorAssertions(CrpError);
 const DIR = join(import.meta.dirname, 'fixtures', 'pth');
 const json = <T>(name: string) => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as T;
 const reference = json<{ sizes: number[]; logits: Record<string, Record<string, number[]>> }>(

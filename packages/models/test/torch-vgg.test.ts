@@ -72,6 +72,9 @@ describe('SafetensorsFile', () => {
 
   it('says what is wrong with a broken file', () => {
     expect(() => SafetensorsFile.parse(new Uint8Array(4))).toThrow(/fewer than the 8-byte header length/);
+    expect(() => SafetensorsFile.parse(new Uint8Array(4))).toThrow(
+      expect.objectContaining({ code: 'corrupt-file' }),
+    );
     const big = new Uint8Array(16);
     new DataView(big.buffer).setBigUint64(0, 1000n, true);
     expect(() => SafetensorsFile.parse(big)).toThrow(/header length says 1000 bytes but only 8 follow/);
@@ -229,5 +232,8 @@ describe('importTorchVgg', () => {
     await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toThrow(
       /cannot read the weights file/,
     );
+    await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toMatchObject({
+      code: 'not-found',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -71,6 +71,11 @@ describe('train', () => {
     expect(epochEvents[4]!.valAccuracy).toBe(result.history[4]!.valAccuracy);
     expect(epochEvents[4]!.etaMs).toBe(0);
     expect(events[10]!.etaMs).toBeGreaterThan(0);
+    // the shared Progress fields count the training steps of this call
+    expect(events.filter((e) => e.phase === 'batch').map((e) => e.done)).toEqual(
+      Array.from({ length: 5 * 32 }, (_, i) => i + 1),
+    );
+    expect(events.every((e) => e.total === 5 * 32 && e.unit === 'batches')).toBe(true);
     const matrix = result.validation!.confusionMatrix;
     expect(matrix.length).toBe(10);
     expect(matrix.flat().reduce((a, b) => a + b, 0)).toBe(200);
@@ -178,7 +183,7 @@ describe('train', () => {
     const big = mnist({ train: 10, validation: 0, size: 32 });
     const err = await train(model, big.train).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
-    expect((err as CrpError).code).toBe('input-shape');
+    expect((err as CrpError).code).toBe('invalid-shape');
     expect((err as Error).message).toMatch(/shape \[10, 32, 32, 1\] but the model takes \[N, 28, 28, 1\]/);
     await expect(
       train(model, small.train, { earlyStopping: { patience: 1, monitor: 'val_accuracy' } }),

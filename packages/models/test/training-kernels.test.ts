@@ -1,3 +1,4 @@
+import { mulberry32 } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -7,18 +8,6 @@ import { registerTrainingKernels } from '../src/index.js';
 beforeAll(async () => {
   if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
 });
-
-/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uniform(rng: () => number, n: number): number[] {
   return Array.from({ length: n }, () => Math.fround(-1 + 2 * rng()));

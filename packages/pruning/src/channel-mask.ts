@@ -1,5 +1,3 @@
-import { CrpError } from '@crp/lrp';
-
 /** The JSON form of a {@link ChannelMask} (`JSON.stringify(mask)` writes it, {@link ChannelMask.fromJSON} reads it). */
 export interface ChannelMaskJSON {
   format: 'crp-channel-mask';
@@ -135,3 +133,5 @@ export class ChannelMask {
     };
   }
 }
+
+import { CrpError } from '@crp/common';

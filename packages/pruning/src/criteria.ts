@@ -1,23 +1,30 @@
-import { CondAttribution, disposeCondResult, type Progress } from '@crp/core';
+import { CrpError, listNames, mulberry32, type ProgressCallback, progressTracker } from '@crp/common';
+import { CondAttribution, disposeCondResult } from '@crp/core';
 import {
   Attributor,
   type AttributorOptions,
-  CrpError,
   gradient,
   graphFromLayersModel,
   layerMapComposite,
-  listNames,
   type ModelGraph,
 } from '@crp/lrp';
-import { mulberry32 } from '@crp/models';
+import type { Dataset } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { prunableLayers } from './layers.js';
 
-/** Labelled reference samples: images [N, H, W, C] and one class index per image. Owned by the caller. */
+/**
+ * @deprecated Labelled samples are a `Dataset` of `@crp/models` (`{ images, labels }`); this older form
+ * `{ x, labels }` is still accepted for one release.
+ */
 export interface ReferenceData {
   x: tf.Tensor;
   labels: readonly number[];
+}
+
+/** The images and labels of a `Dataset` (or of the deprecated `{ x, labels }`). */
+export function samplesOf(data: Dataset | ReferenceData): { images: tf.Tensor; labels: readonly number[] } {
+  return 'images' in data ? data : { images: data.x, labels: data.labels };
 }
 
 /** Importance of every channel of some layers under one criterion; plain JSON. Higher means more important. */
@@ -33,8 +40,8 @@ export const CRITERIA: readonly CriterionName[] = ['relevance', 'activation', 'w
 export interface CriterionOptions {
   /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. */
   layers?: readonly string[];
-  /** Reference samples (relevance, activation and Taylor need them). */
-  data?: ReferenceData;
+  /** Reference samples (relevance, activation and Taylor need them). Owned by the caller. */
+  data?: Dataset | ReferenceData;
   /** Divide each layer's scores by their sum, so layers are comparable in a global ranking (Yeom et al.).
    * Default true. */
   normalize?: boolean;
@@ -47,7 +54,8 @@ export interface CriterionOptions {
   /** Taylor: the gradient of the cross-entropy loss (default, as Molchanov et al. 2017) or of the label's
    * logit. */
   objective?: 'loss' | 'logit';
-  onProgress?: (progress: Progress) => void;
+  /** Called after each batch with the reference samples done. */
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -86,15 +94,19 @@ function resolveLayers(model: LayersModel, options: CriterionOptions): string[] 
   return layers;
 }
 
-function requireData(model: LayersModel, options: CriterionOptions, criterion: string): ReferenceData {
-  const data = options.data;
-  if (data === undefined) {
+function requireData(
+  model: LayersModel,
+  options: CriterionOptions,
+  criterion: string,
+): { images: tf.Tensor; labels: readonly number[] } {
+  if (options.data === undefined) {
     throw new CrpError(
       'invalid-argument',
-      `the ${criterion} criterion needs reference samples: pass data: { x, labels }`,
+      `the ${criterion} criterion needs reference samples: pass data: { images, labels } (a Dataset)`,
     );
   }
-  const n = data.x.shape[0]!;
+  const data = samplesOf(options.data);
+  const n = data.images.shape[0]!;
   if (data.labels.length !== n) {
     throw new CrpError('invalid-argument', `data has ${n} images but ${data.labels.length} labels`);
   }
@@ -145,11 +157,6 @@ function* batches(n: number, size: number): Generator<[number, number]> {
   for (let start = 0; start < n; start += size) yield [start, Math.min(size, n - start)];
 }
 
-function progress(done: number, total: number, started: number): Progress {
-  const elapsedMs = performance.now() - started;
-  return { done, total, elapsedMs, etaMs: done > 0 ? (elapsedMs / done) * (total - done) : 0 };
-}
-
 /**
  * LRP/CRP relevance (Yeom et al., "Pruning by Explaining", 2021): per channel, the sum of |relevance| at the
  * layer's output over all positions and reference samples, each sample explained for its label. Uses
@@ -166,10 +173,10 @@ export function relevanceScores(model: LayersModel, options: CriterionOptions = 
     const run = {
       recordLayers: layers,
       heatmap: false,
-      batchSize: options.batchSize ?? 32,
+      chunkSize: options.batchSize ?? 32,
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     };
-    for (const chunk of crp.chunks(data.x, conditions, run)) {
+    for (const chunk of crp.chunks(data.images, conditions, run)) {
       try {
         for (const l of layers) accumulateAbs(sums.get(l)!, chunk.relevances[l]!);
       } finally {
@@ -204,11 +211,11 @@ export function activationScores(model: LayersModel, options: CriterionOptions =
   const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
   const positions = new Map<string, number>();
   const engine = gradientAttributor(model);
-  const n = data.x.shape[0]!;
-  const started = performance.now();
+  const n = data.images.shape[0]!;
+  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.x, start, size);
+      const xb = tf.slice(data.images, start, size);
       const pass = engine.forward(xb);
       try {
         for (const l of layers) {
@@ -220,7 +227,7 @@ export function activationScores(model: LayersModel, options: CriterionOptions =
         pass.dispose();
         xb.dispose();
       }
-      options.onProgress?.(progress(start + size, n, started));
+      tick(size);
     }
   } finally {
     engine.dispose();
@@ -269,11 +276,11 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
   const engine = gradientAttributor(model);
   const stops = lowest(engine.graph, layers);
-  const n = data.x.shape[0]!;
-  const started = performance.now();
+  const n = data.images.shape[0]!;
+  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   try {
     for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.x, start, size);
+      const xb = tf.slice(data.images, start, size);
       const pass = engine.forward(xb);
       const labels = data.labels.slice(start, start + size);
       const init = tf.tidy(() => {
@@ -307,7 +314,7 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
         pass.dispose();
         xb.dispose();
       }
-      options.onProgress?.(progress(start + size, n, started));
+      tick(size);
     }
   } finally {
     engine.dispose();
@@ -315,13 +322,10 @@ export function taylorScores(model: LayersModel, options: CriterionOptions = {})
   return finish('taylor', layers, sums, options.normalize ?? true);
 }
 
-/** mulberry32: a small seeded PRNG with values in [0, 1) (the one of @crp/models). */
-export const seededRandom: (seed: number) => () => number = mulberry32;
-
-/** Random scores from a seeded generator (the baseline of every pruning study). */
+/** Random scores from the seeded generator of @crp/common (the baseline of every pruning study). */
 export function randomScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   const layers = resolveLayers(model, options);
-  const rng = seededRandom(options.seed ?? 0);
+  const rng = mulberry32(options.seed ?? 0);
   const sums = new Map(layers.map((l) => [l, Float64Array.from({ length: channelsOf(model, l) }, rng)]));
   return finish('random', layers, sums, options.normalize ?? true);
 }

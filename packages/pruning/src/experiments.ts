@@ -1,5 +1,7 @@
+import { CrpError, type Progress, progressTracker } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
-import { type AttributorOptions, CrpError } from '@crp/lrp';
+import type { AttributorOptions } from '@crp/lrp';
+import type { Dataset } from '@crp/models';
 import { pruningCurveChart, renderSvg, type VegaLiteSpec, writeFileAtomic } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -10,6 +12,7 @@ import {
   type CriterionOptions,
   defaultScoredLayers,
   type ReferenceData,
+  samplesOf,
   scoreChannels,
 } from './criteria.js';
 import { MaskedModel } from './masked-model.js';
@@ -25,7 +28,8 @@ export interface SampleStats {
   meanTargetLogit: number;
 }
 
-export interface Evaluation extends SampleStats {
+/** Accuracy and mean target logit of a classifier, overall and per class (see {@link evaluateClasses}). */
+export interface ClassEvaluation extends SampleStats {
   /** Per class index (0..classes-1). */
   perClass: SampleStats[];
 }
@@ -74,9 +78,17 @@ export function statsOf(
   };
 }
 
-/** Accuracy (overall and per class) of a model on labelled data. */
-export function evaluate(model: LayersModel, data: ReferenceData, batchSize = 64): Evaluation {
-  const outputs = predictAll(model, data.x, batchSize);
+/**
+ * Accuracy and mean target logit of a model on labelled data, overall and per class (what pruning experiments
+ * compare; `evaluate` of `@crp/models` gives loss, accuracy and the confusion matrix instead).
+ */
+export function evaluateClasses(
+  model: LayersModel,
+  samples: Dataset | ReferenceData,
+  batchSize = 64,
+): ClassEvaluation {
+  const data = samplesOf(samples);
+  const outputs = predictAll(model, data.images, batchSize);
   const classes = outputs[0]?.length ?? 0;
   return {
     ...statsOf(outputs, data.labels),
@@ -119,9 +131,9 @@ export interface PruningCurveOptions {
   /** Criteria by name (scored on `reference`) or precomputed scores. */
   criteria: readonly (CriterionName | ChannelScores)[];
   /** Samples the data-driven criteria score on. */
-  reference: ReferenceData;
+  reference: Dataset | ReferenceData;
   /** Held-out samples the accuracy is measured on. */
-  test: ReferenceData;
+  test: Dataset | ReferenceData;
   /** Fractions of channels to prune; default 0, 0.1, ..., 0.9. */
   fractions?: readonly number[];
   /** Per layer (default) or global ranking (scores normalised per layer, as Yeom et al.). */
@@ -136,8 +148,16 @@ export interface PruningCurveOptions {
    * then also records the accuracy after it.
    */
   fineTune?: (masked: MaskedModel) => Promise<void>;
-  /** Called after each measured point. */
-  onProgress?: (info: { criterion: string; fraction: number; accuracy: number }) => void;
+  /** Called after each measured point (`done`/`total` count the points of all criteria, `unit: 'points'`). */
+  onProgress?: (progress: CurveProgress) => void;
+}
+
+/** Progress of {@link pruningCurves}: the shared {@link Progress} over the curve points, plus the point measured. */
+export interface CurveProgress extends Progress {
+  criterion: string;
+  /** the fraction of the scored channels pruned */
+  fraction: number;
+  accuracy: number;
 }
 
 const DEFAULT_FRACTIONS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -166,7 +186,7 @@ export async function pruningCurves(
   const scope = options.scope ?? 'layer';
   const masked = await MaskedModel.create(model);
   try {
-    const base = evaluate(masked.model, options.test);
+    const base = evaluateClasses(masked.model, options.test);
     const baseCost = costOf(model, ChannelMask.empty());
     const result: PruningCurvesResult = {
       layers,
@@ -178,6 +198,13 @@ export async function pruningCurves(
       flops: baseCost.flops ?? 0,
       curves: [],
     };
+    const onProgress = options.onProgress;
+    let measured: { criterion: string; fraction: number; accuracy: number } | undefined;
+    const tick = progressTracker(
+      options.criteria.length * fractions.length,
+      onProgress === undefined ? undefined : (p) => onProgress({ ...p, ...measured! }),
+      { unit: 'points' },
+    );
     for (const c of options.criteria) {
       const scores =
         typeof c === 'string'
@@ -189,7 +216,7 @@ export async function pruningCurves(
       for (const requested of fractions) {
         const mask = selectLowest(scores, requested, { scope });
         masked.setMask(mask);
-        const accuracy = evaluate(masked.model, options.test).accuracy;
+        const accuracy = evaluateClasses(masked.model, options.test).accuracy;
         const point: CurvePoint = {
           requested,
           fraction: mask.size / channels,
@@ -201,13 +228,14 @@ export async function pruningCurves(
           const tuned = await MaskedModel.create(model, mask);
           try {
             await options.fineTune(tuned);
-            point.fineTunedAccuracy = evaluate(tuned.model, options.test).accuracy;
+            point.fineTunedAccuracy = evaluateClasses(tuned.model, options.test).accuracy;
           } finally {
             tuned.dispose();
           }
         }
         points.push(point);
-        options.onProgress?.({ criterion: scores.criterion, fraction: point.fraction, accuracy });
+        measured = { criterion: scores.criterion, fraction: point.fraction, accuracy };
+        tick(1);
       }
       result.curves.push({ criterion: scores.criterion, points });
     }
@@ -282,21 +310,22 @@ export async function writeCurves(result: PruningCurvesResult, prefix: string): 
  */
 export function classConceptScores(
   crp: CondAttribution,
-  data: ReferenceData,
+  samples: Dataset | ReferenceData,
   cls: number,
   layers: readonly string[],
   batchSize = 32,
 ): ChannelScores {
+  const data = samplesOf(samples);
   const idx = data.labels.flatMap((y, i) => (y === cls ? [i] : []));
   if (idx.length === 0) {
     throw new CrpError('invalid-argument', `no reference samples of class ${cls} to rank its concepts`);
   }
-  const x = tf.tidy(() => tf.gather(data.x, tf.tensor1d(idx, 'int32')));
+  const x = tf.tidy(() => tf.gather(data.images, tf.tensor1d(idx, 'int32')));
   const concept = new ChannelConcept();
   const sums = new Map<string, Float64Array>();
   try {
     const conditions = idx.map(() => ({ y: [cls] }));
-    for (const chunk of crp.chunks(x, conditions, { recordLayers: layers, heatmap: false, batchSize })) {
+    for (const chunk of crp.chunks(x, conditions, { recordLayers: layers, heatmap: false, chunkSize: batchSize })) {
       try {
         for (const l of layers) {
           const s = tf.tidy(() => tf.sum(concept.attribute(chunk.relevances[l]!, { absNorm: true }), 0));
@@ -325,9 +354,9 @@ export interface ConceptPruningOptions {
   /** Concepts pruned per class and layer. */
   k: number;
   /** Samples the class atlases are computed on (the samples of each class). */
-  reference: ReferenceData;
+  reference: Dataset | ReferenceData;
   /** Held-out samples the effect is measured on. */
-  test: ReferenceData;
+  test: Dataset | ReferenceData;
   /** Classes to study; default every class of the model. */
   classes?: readonly number[];
   /** LRP composite and canonizers (default EpsilonPlusFlat with the batch-norm merge). */
@@ -378,7 +407,7 @@ export async function conceptPruning(
   const masked = await MaskedModel.create(model);
   const crp = new CondAttribution(model, options.attributor ?? {});
   try {
-    const baseOut = predictAll(masked.model, options.test.x);
+    const baseOut = predictAll(masked.model, samplesOf(options.test).images);
     const classCount = baseOut[0]?.length ?? 0;
     const classes = [...(options.classes ?? Array.from({ length: classCount }, (_, c) => c))];
     const labels = options.test.labels;
@@ -392,7 +421,7 @@ export async function conceptPruning(
       for (const layer of options.layers) {
         const concepts = topChannels(scores, layer, options.k);
         masked.setMask(ChannelMask.of({ [layer]: concepts }));
-        const out = predictAll(masked.model, options.test.x);
+        const out = predictAll(masked.model, samplesOf(options.test).images);
         rows.push({ layer, class: cls, concepts, before: split(baseOut, cls), after: split(out, cls) });
       }
     }

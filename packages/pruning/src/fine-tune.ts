@@ -1,7 +1,7 @@
-import { CrpError } from '@crp/lrp';
-import { Lamb } from '@crp/models';
+import { CrpError, type Progress, progressTracker } from '@crp/common';
+import { type Dataset, Lamb } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ReferenceData } from './criteria.js';
+import { type ReferenceData, samplesOf } from './criteria.js';
 import type { MaskedModel } from './masked-model.js';
 
 export interface FineTuneOptions {
@@ -12,7 +12,18 @@ export interface FineTuneOptions {
   /** Default a `Lamb` from `@crp/models` with learning rate 0.01 and weight decay 0.01 (created and disposed
    * here). A given optimizer stays the caller's. */
   optimizer?: tf.Optimizer;
-  onProgress?: (info: { epoch: number; batch: number; batches: number; loss: number }) => void;
+  /** Called after each step (`done`/`total` count the steps of all epochs, `unit: 'batches'`). */
+  onProgress?: (progress: FineTuneProgress) => void;
+}
+
+/** Progress of {@link fineTune}: the shared {@link Progress} over the training steps, plus the step's numbers. */
+export interface FineTuneProgress extends Progress {
+  /** 0-based epoch and batch within it */
+  epoch: number;
+  batch: number;
+  batches: number;
+  /** loss of this step */
+  loss: number;
 }
 
 /** Loss per batch, in order. */
@@ -43,14 +54,15 @@ function checkTrainable(): void {
  */
 export async function fineTune(
   masked: MaskedModel,
-  data: ReferenceData,
+  samples: Dataset | ReferenceData,
   options: FineTuneOptions = {},
 ): Promise<FineTuneResult> {
   checkTrainable();
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   const optimizer = options.optimizer ?? new Lamb({ learningRate: 0.01, weightDecay: 0.01 });
-  const n = data.x.shape[0]!;
+  const data = samplesOf(samples);
+  const n = data.images.shape[0]!;
   const classes = (masked.model.outputs[0]!.shape as number[]).at(-1)!;
   const onehot = tf.tidy(() =>
     tf.cast(tf.oneHot(tf.tensor1d(data.labels as number[], 'int32'), classes), 'float32'),
@@ -58,6 +70,13 @@ export async function fineTune(
   const variables = masked.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const losses: number[] = [];
   const batches = Math.ceil(n / batchSize);
+  const onProgress = options.onProgress;
+  let step: { epoch: number; batch: number; loss: number } = { epoch: 0, batch: 0, loss: 0 };
+  const tick = progressTracker(
+    epochs * batches,
+    onProgress === undefined ? undefined : (p) => onProgress({ ...p, ...step, batches }),
+    { unit: 'batches' },
+  );
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       for (let b = 0; b < batches; b++) {
@@ -66,7 +85,7 @@ export async function fineTune(
         const cost = optimizer.minimize(
           () =>
             tf.tidy(() => {
-              const logits = masked.model.apply(tf.slice(data.x, start, size)) as tf.Tensor;
+              const logits = masked.model.apply(tf.slice(data.images, start, size)) as tf.Tensor;
               return tf.losses.softmaxCrossEntropy(tf.slice(onehot, start, size), logits) as tf.Scalar;
             }),
           true,
@@ -76,7 +95,8 @@ export async function fineTune(
         cost!.dispose();
         masked.reapply();
         losses.push(loss);
-        options.onProgress?.({ epoch, batch: b, batches, loss });
+        step = { epoch, batch: b, loss };
+        tick(1);
         // let the event loop breathe between steps
         await new Promise<void>((resolve) => setImmediate(resolve));
       }

@@ -10,23 +10,23 @@ export {
   randomScores,
   relevanceScores,
   scoreChannels,
-  seededRandom,
   taylorScores,
   weightScores,
 } from './criteria.js';
 export {
+  type ClassEvaluation,
   type ConceptPruningOptions,
   type ConceptPruningResult,
   type ConceptPruningRow,
   type ConceptPruningSummary,
   type CurvePoint,
+  type CurveProgress,
   classConceptScores,
   conceptPruning,
   conceptPruningTable,
   curvesChart,
   curvesTable,
-  type Evaluation,
-  evaluate,
+  evaluateClasses,
   type PruningCurveOptions,
   type PruningCurvesResult,
   predictAll,
@@ -36,7 +36,7 @@ export {
   writeCurves,
 } from './experiments.js';
 export { exportPruned } from './export.js';
-export { type FineTuneOptions, type FineTuneResult, fineTune } from './fine-tune.js';
+export { type FineTuneOptions, type FineTuneProgress, type FineTuneResult, fineTune } from './fine-tune.js';
 export { loadModel, type SavedModelInfo, saveModel } from './io.js';
 export {
   type ChannelFlow,

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CrpError } from '@crp/lrp';
+import { CrpError, describeError, isCrpError } from '@crp/common';
 import { fileSystem } from '@crp/models';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -16,16 +16,19 @@ export interface SavedModelInfo {
  * Saves a layers model as `dir/model.json` + `dir/weights.bin` through `fileSystem` from `@crp/models` (atomic:
  * written to a temporary sibling directory that is renamed into place) and reports the file sizes.
  *
- * @throws CrpError `invalid-argument` ("could not save the model to ...") when the model cannot be written.
+ * @throws CrpError `write-failed` (or `invalid-argument` for a target that is not a model directory) when the
+ *   model cannot be written.
  */
 export async function saveModel(model: tfl.LayersModel, dir: string): Promise<SavedModelInfo> {
   try {
     await model.save(fileSystem(dir));
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    const error = new CrpError('invalid-argument', `could not save the model to ${dir}: ${why}`);
-    (error as Error).cause = err;
-    throw error;
+    // fileSystem's own errors say which kind of failure it was
+    const code = isCrpError(err) ? err.code : 'write-failed';
+    throw new CrpError(code, `could not save the model to ${dir}: ${describeError(err)}`, {
+      cause: err,
+      details: { path: dir },
+    });
   }
   const modelJsonBytes = (await stat(join(dir, 'model.json'))).size;
   const weightBytes = (await stat(join(dir, 'weights.bin'))).size;

@@ -1,4 +1,5 @@
-import { type ActivationName, CrpError, type GraphNode, listNames, type ModelGraph } from '@crp/lrp';
+import { CrpError, listNames } from '@crp/common';
+import type { ActivationName, GraphNode, ModelGraph } from '@crp/lrp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ChannelMask } from './channel-mask.js';
 

@@ -1,4 +1,5 @@
-import { CrpError, graphFromLayersModel, type ModelGraph } from '@crp/lrp';
+import { CrpError } from '@crp/common';
+import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';

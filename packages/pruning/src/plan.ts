@@ -1,4 +1,5 @@
-import { CrpError, type ModelGraph } from '@crp/lrp';
+import { CrpError } from '@crp/common';
+import type { ModelGraph } from '@crp/lrp';
 import type { ChannelMask } from './channel-mask.js';
 import { channelFlow, keepsZero } from './layers.js';
 

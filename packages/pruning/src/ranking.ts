@@ -1,4 +1,4 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import { ChannelMask } from './channel-mask.js';
 import type { ChannelScores } from './criteria.js';
 

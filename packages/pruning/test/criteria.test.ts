@@ -68,7 +68,7 @@ describe('criteria against hand computations', () => {
 
   it('activation: mean |output| over positions and samples', () => {
     const outs = runGraph(model, x);
-    const scores = activationScores(model, { data: { x, labels }, normalize: false, batchSize: 2 });
+    const scores = activationScores(model, { data: { images: x, labels }, normalize: false, batchSize: 2 });
     for (const l of LAYERS) {
       const v = outs[l]!;
       const c = CHANNELS[l]!;
@@ -80,7 +80,12 @@ describe('criteria against hand computations', () => {
   it('taylor: |mean_positions(a * dL/da)| averaged over samples, gradient as tf.grad computes it', () => {
     const graph = graphFromLayersModel(model);
     for (const objective of ['loss', 'logit'] as const) {
-      const scores = taylorScores(model, { data: { x, labels }, normalize: false, objective, batchSize: 3 });
+      const scores = taylorScores(model, {
+        data: { images: x, labels },
+        normalize: false,
+        objective,
+        batchSize: 3,
+      });
       for (const l of LAYERS) {
         // the objective as a function of layer l's output, run by lrp's forwardNode; tf.grad on cpu
         const a0 = tf.tensor(Float32Array.from(runGraph(model, x)[l]!), [
@@ -121,20 +126,23 @@ describe('criteria against hand computations', () => {
   });
 
   it('relevance: sum |R| per channel over positions and samples, each sample explained for its label', () => {
-    const scores = relevanceScores(model, { data: { x, labels }, normalize: false, batchSize: 2 });
+    const scores = relevanceScores(model, { data: { images: x, labels }, normalize: false, batchSize: 2 });
     // the same with lrp's Attributor directly (EpsilonPlusFlat, batch-norm merge: the CondAttribution default)
     const lrp = new Attributor(model, { composite: 'epsilon_plus_flat' });
     const r = lrp.attribute(x, { target: labels, recordLayers: LAYERS });
     for (const l of LAYERS) {
-      const expected = perChannel(values(r.layers[l]!), CHANNELS[l]!);
+      const expected = perChannel(values(r.relevances[l]!), CHANNELS[l]!);
       expect(Math.max(...expected)).toBeGreaterThan(1e-4);
       expectClose(scores.layers[l]!, expected, 1e-4);
     }
-    for (const t of [r.relevance, r.prediction, ...Object.values(r.layers)]) t.dispose();
+    for (const t of [r.relevance, r.prediction, ...Object.values(r.relevances)]) t.dispose();
     lrp.dispose();
-    const normed = relevanceScores(model, { data: { x, labels }, layers: ['conv2'] });
+    const normed = relevanceScores(model, { data: { images: x, labels }, layers: ['conv2'] });
     expect(Object.keys(normed.layers)).toEqual(['conv2']);
     expectClose(normed.layers.conv2!, normalized(scores.layers.conv2!), 1e-5);
+    // the deprecated { x, labels } form of the reference samples still gives the same scores
+    const old = relevanceScores(model, { data: { x, labels }, normalize: false, batchSize: 2 });
+    expect(old).toEqual(scores);
   });
 
   it('leaves the classifier out by default, also behind a separate softmax', () => {
@@ -164,12 +172,12 @@ describe('criteria against hand computations', () => {
       'conv1, conv2, dense1, dense2',
     );
     await expectCrpError(
-      () => taylorScores(model, { data: { x, labels: [0, 1, 2, 3, 0] } }),
+      () => taylorScores(model, { data: { images: x, labels: [0, 1, 2, 3, 0] } }),
       'invalid-target',
       'valid: 0..2',
     );
     await expectCrpError(
-      () => relevanceScores(model, { data: { x, labels: [0] } }),
+      () => relevanceScores(model, { data: { images: x, labels: [0] } }),
       'invalid-argument',
       '5 images but 1 labels',
     );
@@ -183,7 +191,7 @@ describe('criteria against hand computations', () => {
   it('leaks no tensors', () => {
     const start = tf.memory().numTensors;
     for (const c of ['relevance', 'activation', 'weight', 'taylor', 'random'] as const) {
-      scoreChannels(model, c, { data: { x, labels }, batchSize: 2 });
+      scoreChannels(model, c, { data: { images: x, labels }, batchSize: 2 });
     }
     expect(tf.memory().numTensors).toBe(start);
   });
@@ -238,7 +246,7 @@ describe('ranking and selection', () => {
 
 describe('on the wasm backend', () => {
   it('relevance and Taylor scores equal the cpu ones', async () => {
-    const data = { x, labels };
+    const data = { images: x, labels };
     const cpu = [relevanceScores(model, { data }), taylorScores(model, { data })];
     await tf.setBackend('wasm');
     try {

@@ -17,7 +17,7 @@ const COLOURS = [
 ];
 
 export interface Data {
-  x: tf.Tensor4D;
+  images: tf.Tensor4D;
   labels: number[];
 }
 
@@ -43,7 +43,7 @@ export function squares(n: number, seed: number): Data {
       }
     }
   }
-  return { x: tf.tensor4d(data, [n, SIZE, SIZE, 3]), labels };
+  return { images: tf.tensor4d(data, [n, SIZE, SIZE, 3]), labels };
 }
 
 /** conv1 (3->8, relu) - pool1 - conv2 (8->16) - bn2 - relu2 - pool2 - flatten - fc1 (256->24, relu) - fc2 (->4). */
@@ -88,7 +88,7 @@ export async function trainSquaresNet(train: Data, epochs = 5, seed = 1, lr = 0.
   const model = squaresNet(seed);
   model.compile({ optimizer: tf.train.adam(lr), loss: logitsCrossEntropy });
   const y = tf.oneHot(tf.tensor1d(train.labels, 'int32'), CLASSES);
-  await model.fit(train.x, y, { epochs, batchSize: 32, shuffle: false, verbose: 0 });
+  await model.fit(train.images, y, { epochs, batchSize: 32, shuffle: false, verbose: 0 });
   y.dispose();
   return model;
 }

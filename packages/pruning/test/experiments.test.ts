@@ -9,7 +9,7 @@ import {
   conceptPruning,
   conceptPruningTable,
   curvesTable,
-  evaluate,
+  evaluateClasses,
   MaskedModel,
   modelCost,
   type PruningCurvesResult,
@@ -34,7 +34,7 @@ beforeAll(async () => {
 
 describe('the trained fixture', () => {
   it('learns the squares task (> 90% held-out accuracy)', () => {
-    const e = evaluate(model, test);
+    const e = evaluateClasses(model, test);
     expect(e.accuracy).toBeGreaterThan(0.9);
     expect(e.perClass.map((c) => c.samples)).toEqual([50, 50, 50, 50]);
   });
@@ -52,7 +52,7 @@ describe('pruning curves', () => {
     expect(result.layers).toEqual(['conv1', 'conv2', 'fc1']);
     expect(result.channels).toBe(8 + 16 + 24);
     expect(result.curves.map((c) => c.criterion)).toEqual([...CRITERIA]);
-    expect(result.baseline).toBe(evaluate(model, test).accuracy);
+    expect(result.baseline).toBe(evaluateClasses(model, test).accuracy);
     expect(result.chance).toBe(0.25);
     for (const c of result.curves) {
       expect(c.points.map((p) => p.requested)).toEqual(fractions);
@@ -111,8 +111,8 @@ describe('pruning curves', () => {
 
   it('leaves the user model untouched', async () => {
     const masked = await MaskedModel.create(model);
-    const a = tf.tidy(() => (model.predict(test.x) as tf.Tensor).dataSync());
-    const b = tf.tidy(() => (masked.model.predict(test.x) as tf.Tensor).dataSync());
+    const a = tf.tidy(() => (model.predict(test.images) as tf.Tensor).dataSync());
+    const b = tf.tidy(() => (masked.model.predict(test.images) as tf.Tensor).dataSync());
     expect(Array.from(a)).toEqual(Array.from(b));
     masked.dispose();
     expect(modelCost(model, ChannelMask.empty()).params).toBe(model.countParams());
@@ -123,7 +123,7 @@ describe('concept-level pruning', () => {
   it('prunes each class`s top-k concepts in a low and a high layer and measures class vs others', async () => {
     const result = await conceptPruning(model, { layers: ['conv1', 'conv2', 'fc1'], k: 2, reference, test });
     expect(result.rows).toHaveLength(3 * 4);
-    const base = evaluate(model, test);
+    const base = evaluateClasses(model, test);
     for (const r of result.rows) {
       expect(r.concepts).toHaveLength(2);
       expect(r.before.target.accuracy).toBe(base.perClass[r.class]!.accuracy);

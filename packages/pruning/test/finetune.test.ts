@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ChannelMask,
   curvesTable,
-  evaluate,
+  evaluateClasses,
   fineTune,
   MaskedModel,
   pruningCurves,
@@ -34,13 +34,13 @@ describe('fine-tuning after pruning', () => {
     const before = model.getWeights().map((w) => values(w));
     const mask = selectLowest(randomScores(model, { seed: 1 }), 0.75);
     const masked = await MaskedModel.create(model, mask);
-    const pruned = evaluate(masked.model, test).accuracy;
+    const pruned = evaluateClasses(masked.model, test).accuracy;
     const zeros = sparsity(masked.model).total.zeros;
     const start = tf.memory().numTensors;
     const { losses } = await fineTune(masked, train, { epochs: 3 });
     expect(tf.memory().numTensors).toBe(start);
     expect(losses).toHaveLength(3 * 8);
-    const tuned = evaluate(masked.model, test).accuracy;
+    const tuned = evaluateClasses(masked.model, test).accuracy;
     console.log(
       `fine-tuning, 75% random pruning: accuracy ${pruned} -> ${tuned}, loss ${losses[0]} -> ${losses.at(-1)}`,
     );

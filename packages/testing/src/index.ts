@@ -1,4 +1,4 @@
 /** Test helpers shared by the toolkit's test suites (private; tests import this TypeScript source directly). */
 export { switchBackend, useBackend } from './backend.js';
-export { type CrpErrorAssertions, crpErrorAssertions } from './crp-error.js';
+export { expectCrpError, expectCrpErrorAsync } from './crp-error.js';
 export { mulberry32, seedWeights, uniform } from './seeded.js';

@@ -2,20 +2,12 @@
  * Seeded values and weights shared by the test suites. No vitest import: job workers and child processes of the
  * @crp/attribution tests load this through `@crp/testing/seeded`.
  */
+
+import { mulberry32 } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-/** mulberry32: a tiny deterministic PRNG with values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '@crp/common';
 
 /** n uniform values in [lo, hi), rounded to float32 (so a tensor made from them holds exactly these). */
 export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[] {

@@ -62,14 +62,5 @@ export function syntheticHeatmap(size = 128, blobs: readonly Blob[] = SCENE_BLOB
   return out;
 }
 
-/** A deterministic pseudo-random generator (mulberry32) for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic pseudo-random generator for test data: the toolkit's mulberry32. */
+export { mulberry32 as seededRandom } from '@crp/common';

@@ -1,4 +1,4 @@
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 
 /** Anything shaped like a `tf.Tensor`: a `shape` and a synchronous `dataSync()` (TF.js is never imported). */
 export interface TensorLike {
@@ -65,13 +65,13 @@ function isNdArrayLike(input: unknown): input is NdArrayLike {
   return Array.isArray(nd.stride) && typeof nd.offset === 'number' && nd.data !== undefined;
 }
 
-/** Number of elements of a shape; throws `INVALID_SHAPE` for entries that are not non-negative integers. */
+/** Number of elements of a shape; throws `invalid-shape` for entries that are not non-negative integers. */
 export function shapeSize(shape: readonly number[], what = 'array'): number {
   let size = 1;
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new CrpError(
-        'INVALID_SHAPE',
+        'invalid-shape',
         `${what} has shape [${shape.join(', ')}]; every dimension must be a non-negative integer`,
       );
     }
@@ -84,12 +84,12 @@ export function shapeSize(shape: readonly number[], what = 'array'): number {
  * Reads any {@link ArrayInput} into a contiguous row-major {@link DenseArray}. Contiguous typed arrays are used
  * without copying (never modified); strided ndarrays are copied.
  *
- * @throws CrpError `INVALID_SHAPE` if the data length does not match the shape.
+ * @throws CrpError `invalid-shape` if the data length does not match the shape.
  */
 export function toDenseArray(input: ArrayInput, what = 'array'): DenseArray {
   if (input === null || typeof input !== 'object') {
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `${what} must be a tf.Tensor, an ndarray or { data, shape }; got ${input === null ? 'null' : typeof input}`,
     );
   }
@@ -105,7 +105,7 @@ export function toDenseArray(input: ArrayInput, what = 'array'): DenseArray {
     const { data, stride, offset } = input;
     if (stride.length !== shape.length) {
       throw new CrpError(
-        'INVALID_SHAPE',
+        'invalid-shape',
         `${what}: ndarray has ${shape.length} dims but ${stride.length} strides`,
       );
     }
@@ -129,7 +129,7 @@ export function toDenseArray(input: ArrayInput, what = 'array'): DenseArray {
       for (let k = 0; k < shape.length; k++) at += index[k]! * stride[k]!;
       const v = data[at];
       if (v === undefined) {
-        throw new CrpError('INVALID_SHAPE', `${what}: ndarray reads outside its data at position ${at}`);
+        throw new CrpError('invalid-shape', `${what}: ndarray reads outside its data at position ${at}`);
       }
       out[i] = v;
       for (let k = shape.length - 1; k >= 0; k--) {
@@ -142,7 +142,7 @@ export function toDenseArray(input: ArrayInput, what = 'array'): DenseArray {
   }
   const shaped = input as ShapedArray;
   if (shaped.data === undefined || !Array.isArray(shaped.shape)) {
-    throw new CrpError('INVALID_SHAPE', `${what} must be a tf.Tensor, an ndarray or { data, shape }`);
+    throw new CrpError('invalid-shape', `${what} must be a tf.Tensor, an ndarray or { data, shape }`);
   }
   checkLength(shaped.data.length, shaped.shape, what);
   return { data: shaped.data, shape: [...shaped.shape], dtype: dtypeOf(shaped.data) };
@@ -152,18 +152,18 @@ function checkLength(length: number, shape: readonly number[], what: string): vo
   const size = shapeSize(shape, what);
   if (size !== length) {
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `${what} has ${length} values but shape [${shape.join(', ')}] needs ${size}`,
     );
   }
 }
 
-/** Throws `INVALID_VALUE` if any value is NaN or infinite (naming the first such position). */
+/** Throws `invalid-value` if any value is NaN or infinite (naming the first such position). */
 export function assertFinite(data: ArrayLike<number>, what = 'array'): void {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) {
       throw new CrpError(
-        'INVALID_VALUE',
+        'invalid-value',
         `${what} contains ${data[i]} at flat index ${i}; only finite numbers can be shown`,
       );
     }

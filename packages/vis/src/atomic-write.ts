@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 
 /**
  * Writes a file atomically: the bytes go to a temporary file in the same directory (created if missing), which
  * is flushed and then renamed over `path`. Readers see the old file or the whole new one, never a part.
  *
- * @throws CrpError `WRITE_FAILED` (the temporary file is removed).
+ * @throws CrpError `write-failed` (the temporary file is removed).
  */
 export async function writeFileAtomic(path: string, contents: Uint8Array | string): Promise<void> {
   const dir = dirname(path);
@@ -25,6 +25,6 @@ export async function writeFileAtomic(path: string, contents: Uint8Array | strin
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     const reason = err instanceof Error ? err.message : String(err);
-    throw new CrpError('WRITE_FAILED', `could not write ${path}: ${reason}`, { cause: err });
+    throw new CrpError('write-failed', `could not write ${path}: ${reason}`, { cause: err });
   }
 }

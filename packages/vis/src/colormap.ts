@@ -1,4 +1,4 @@
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 
 /**
  * The built-in colour maps of zennit, by name, as colour-map source (see {@link ColorMap} for the language).
@@ -74,7 +74,7 @@ function syntaxError(source: string, pos: number, what: string): CrpError {
     `  ${source}\n` +
     `  ${' '.repeat(pos)}^\n` +
     `${LANGUAGE_HELP}; or use a built-in name: ${names}`;
-  return new CrpError('CMAP_SYNTAX', message, { index: pos });
+  return new CrpError('invalid-colormap', message, { details: { index: pos } });
 }
 
 function lex(source: string): Token[] {
@@ -165,7 +165,7 @@ function unexpected(token: Token, log: Token[]): string {
 function compile(source: string, parsed: ParsedNode[]): ColorNode[] {
   if (parsed.length < 2) {
     throw new CrpError(
-      'CMAP_TOO_FEW_COLORS',
+      'invalid-colormap',
       `colour-map source ${JSON.stringify(source)} has ${parsed.length} colour(s); a colour map needs at least 2 (${LANGUAGE_HELP})`,
     );
   }
@@ -187,10 +187,10 @@ function compile(source: string, parsed: ParsedNode[]): ColorNode[] {
       const previous = result[result.length - 1]!.index;
       if (node.index < previous) {
         throw new CrpError(
-          'CMAP_UNORDERED',
+          'invalid-colormap',
           `colour-map indices must rise from left to right, but index ${node.index.toString(16)} at position ${node.pos} ` +
             `follows index ${previous.toString(16)} in ${JSON.stringify(source)}\n  ${source}\n  ${' '.repeat(node.pos)}^`,
-          { index: node.pos },
+          { details: { index: node.pos } },
         );
       }
       index = node.index;
@@ -245,13 +245,13 @@ export class ColorMap {
   /**
    * Compiles colour-map source.
    *
-   * @throws CrpError `CMAP_SYNTAX` (with `index` and a caret under the offending character),
-   *   `CMAP_TOO_FEW_COLORS` or `CMAP_UNORDERED`.
+   * @throws CrpError `invalid-colormap` (with `index` and a caret under the offending character),
+   *   `invalid-colormap` or `invalid-colormap`.
    */
   constructor(source: string) {
     if (typeof source !== 'string') {
       throw new CrpError(
-        'CMAP_SYNTAX',
+        'invalid-colormap',
         `colour-map source must be a string; got ${typeof source}. ${LANGUAGE_HELP}`,
       );
     }
@@ -295,7 +295,7 @@ export class ColorMap {
    */
   paletteValues(level = 1): Float64Array {
     if (!Number.isFinite(level)) {
-      throw new CrpError('INVALID_OPTION', `palette level must be a finite number; got ${level}`);
+      throw new CrpError('invalid-argument', `palette level must be a finite number; got ${level}`);
     }
     const out = new Float64Array(256 * 3);
     const step = 2 / 255;
@@ -325,7 +325,7 @@ const builtinCache = new Map<string, ColorMap>();
  * Resolves a colour map: a {@link ColorMap} is returned as is, a built-in name (see {@link BUILTIN_COLOR_MAPS})
  * gives that map (compiled once), anything else is compiled as colour-map source.
  *
- * @throws CrpError `CMAP_SYNTAX` etc. for a string that is neither a built-in name nor valid source.
+ * @throws CrpError `invalid-colormap` etc. for a string that is neither a built-in name nor valid source.
  */
 export function getColorMap(cmap: string | ColorMap): ColorMap {
   if (cmap instanceof ColorMap) return cmap;

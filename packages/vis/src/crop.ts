@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import type { ArrayInput } from './array.js';
-import { CrpError } from './errors.js';
 import { toHeatmap } from './heatmap.js';
 import { assertRasterImage, type RasterImage } from './raster.js';
 
@@ -27,7 +27,7 @@ export interface CropOptions {
  * Cuts a box out of an image, e.g. the receptive field of a neuron that the caller computed. Parts of the box
  * outside the image are padded, so the result always has the box's size.
  *
- * @throws CrpError `INVALID_OPTION` for a box whose values are not integers or whose size is not positive.
+ * @throws CrpError `invalid-argument` for a box whose values are not integers or whose size is not positive.
  */
 export function cropBox(image: RasterImage, box: Box, options: CropOptions = {}): RasterImage {
   assertRasterImage(image);
@@ -35,18 +35,21 @@ export function cropBox(image: RasterImage, box: Box, options: CropOptions = {})
   const { x, y, width, height } = box;
   if (![x, y, width, height].every(Number.isInteger) || width <= 0 || height <= 0) {
     throw new CrpError(
-      'INVALID_OPTION',
+      'invalid-argument',
       `crop box ${JSON.stringify(box)} is invalid; x, y, width and height must be integers with width, height > 0`,
     );
   }
   if (mode !== 'constant' && mode !== 'edge') {
-    throw new CrpError('INVALID_OPTION', `crop mode '${String(mode)}' is invalid; valid: 'constant', 'edge'`);
+    throw new CrpError(
+      'invalid-argument',
+      `crop mode '${String(mode)}' is invalid; valid: 'constant', 'edge'`,
+    );
   }
   const c = image.channels;
   const fillValues = typeof fill === 'number' ? new Array<number>(c).fill(fill) : [...fill];
   if (fillValues.length !== c || fillValues.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) {
     throw new CrpError(
-      'INVALID_OPTION',
+      'invalid-argument',
       `crop fill ${JSON.stringify(fill)} must be a byte or ${c} bytes (0..255)`,
     );
   }
@@ -78,7 +81,7 @@ export function cropBox(image: RasterImage, box: Box, options: CropOptions = {})
  */
 export function relevanceBox(heatmap: ArrayInput, threshold = 0.1): Box | undefined {
   if (!(threshold >= 0 && threshold < 1)) {
-    throw new CrpError('INVALID_OPTION', `relevanceBox threshold must be in [0, 1); got ${threshold}`);
+    throw new CrpError('invalid-argument', `relevanceBox threshold must be in [0, 1); got ${threshold}`);
   }
   const heat = toHeatmap(heatmap);
   let max = 0;

@@ -1,4 +1,4 @@
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 import { type Color, parseColor, type RasterImage, toRgb } from './raster.js';
 
 /** Options of {@link imageGrid}. */
@@ -18,11 +18,12 @@ export interface ImageGridOptions {
  * images are centred in their cell. RGBA images are composited over the background.
  *
  * @returns a new RGB image owned by the caller
- * @throws CrpError `INVALID_OPTION` for an empty list or invalid columns / spacing / padding.
+ * @throws CrpError `invalid-argument` for an empty list or invalid columns / spacing / padding.
  */
 export function imageGrid(images: readonly RasterImage[], options: ImageGridOptions = {}): RasterImage {
   const n = images.length;
-  if (n === 0) throw new CrpError('INVALID_OPTION', 'imageGrid needs at least one image; got an empty list');
+  if (n === 0)
+    throw new CrpError('invalid-argument', 'imageGrid needs at least one image; got an empty list');
   const {
     columns = Math.ceil(Math.sqrt(n)),
     spacing = 4,
@@ -35,7 +36,7 @@ export function imageGrid(images: readonly RasterImage[], options: ImageGridOpti
     ['padding', padding, 0],
   ] as const) {
     if (!Number.isInteger(v) || v < min) {
-      throw new CrpError('INVALID_OPTION', `imageGrid ${name} must be an integer >= ${min}; got ${v}`);
+      throw new CrpError('invalid-argument', `imageGrid ${name} must be an integer >= ${min}; got ${v}`);
     }
   }
   const bg = parseColor(background, 'background');

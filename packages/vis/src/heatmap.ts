@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import { type ArrayInput, assertFinite, toDenseArray } from './array.js';
-import { CrpError } from './errors.js';
 
 /** A single relevance map: `height * width` values, row-major. */
 export interface Heatmap {
@@ -15,7 +15,7 @@ export interface Heatmap {
  * Reads one heatmap from `[H, W]`, `[1, H, W]`, `[H, W, C]` or `[1, H, W, C]` (NHWC relevance; channels are
  * summed, as CRP does for input heatmaps).
  *
- * @throws CrpError `INVALID_SHAPE` for other shapes (a batch of more than one), `INVALID_VALUE` for NaN / Inf.
+ * @throws CrpError `invalid-shape` for other shapes (a batch of more than one), `invalid-value` for NaN / Inf.
  */
 export function toHeatmap(input: ArrayInput, what = 'heatmap'): Heatmap {
   const dense = toDenseArray(input, what);
@@ -29,7 +29,7 @@ export function toHeatmap(input: ArrayInput, what = 'heatmap'): Heatmap {
   else if (shape.length === 4 && shape[0] === 1) [, h, w, c] = shape as [number, number, number, number];
   else {
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `${what} has shape [${shape.join(', ')}]; expected one heatmap: [H, W], [1, H, W], [H, W, C] or [1, H, W, C]`,
     );
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { CrpError } from './errors.js';
+import { CrpError, fileError } from '@crp/common';
 import { decodeJpeg } from './jpeg.js';
 import { decodePng, writePng } from './png.js';
 import type { RasterImage } from './raster.js';
@@ -17,7 +17,7 @@ export function sniffImageFormat(bytes: Uint8Array): 'png' | 'jpeg' | undefined 
 /**
  * Decodes PNG or JPEG bytes, recognised by their signature (not by a file name).
  *
- * @throws CrpError `UNSUPPORTED_FORMAT` for other bytes, `DECODE_FAILED` for broken files.
+ * @throws CrpError `unsupported-format` for other bytes, `corrupt-file` for broken files.
  */
 export function decodeImage(bytes: Uint8Array): RasterImage {
   const format = sniffImageFormat(bytes);
@@ -25,18 +25,25 @@ export function decodeImage(bytes: Uint8Array): RasterImage {
   if (format === 'jpeg') return decodeJpeg(bytes);
   const head = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new CrpError(
-    'UNSUPPORTED_FORMAT',
+    'unsupported-format',
     `image bytes start with ${head || 'nothing'}; only PNG (89 50 4e 47) and JPEG (ff d8 ff) can be read`,
   );
 }
 
-/** Reads a PNG or JPEG file (see {@link decodeImage}). */
+/** Reads a PNG or JPEG file (see {@link decodeImage}). @throws CrpError `not-found`, `read-failed`, `corrupt-file`,
+ * `unsupported-format`. */
 export async function readImage(path: string): Promise<RasterImage> {
-  const bytes = await readFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw fileError('read', path, err, 'image');
+  }
   try {
     return decodeImage(bytes);
   } catch (err) {
-    if (err instanceof CrpError) throw new CrpError(err.code, `${path}: ${err.message}`, { cause: err });
+    if (err instanceof CrpError)
+      throw new CrpError(err.code, `${path}: ${err.message}`, { cause: err, details: { path } });
     throw err;
   }
 }
@@ -44,13 +51,13 @@ export async function readImage(path: string): Promise<RasterImage> {
 /**
  * Writes an image atomically; the format follows the extension, and only `.png` is written.
  *
- * @throws CrpError `UNSUPPORTED_FORMAT` for other extensions, `WRITE_FAILED`.
+ * @throws CrpError `unsupported-format` for other extensions, `write-failed`.
  */
 export async function writeImage(path: string, image: RasterImage): Promise<void> {
   const ext = extname(path).toLowerCase();
   if (ext !== '.png') {
     throw new CrpError(
-      'UNSUPPORTED_FORMAT',
+      'unsupported-format',
       `cannot write '${ext || 'no extension'}' images (${path}); valid: .png`,
     );
   }

@@ -1,6 +1,6 @@
+import { CrpError } from '@crp/common';
 import { type ArrayInput, assertFinite, type DenseArray, toDenseArray } from './array.js';
 import { type ColorMap, getColorMap } from './colormap.js';
-import { CrpError } from './errors.js';
 import { assertRasterImage, isRasterImage, type RasterImage } from './raster.js';
 
 /** Options of {@link imgify}; the keyword arguments of `zennit.image.imgify`. */
@@ -47,7 +47,7 @@ export interface NormalizedBytes {
 const f32 = Math.fround;
 
 function shapeError(shape: readonly number[], expected: string): CrpError {
-  return new CrpError('INVALID_SHAPE', `imgify input has shape [${shape.join(', ')}]; expected ${expected}`);
+  return new CrpError('invalid-shape', `imgify input has shape [${shape.join(', ')}]; expected ${expected}`);
 }
 
 /** Moves a channel-first axis (size 1 or 3) to the end, as zennit does. */
@@ -88,7 +88,7 @@ function channelsLast(array: DenseArray, batch: boolean): { data: ArrayLike<numb
  * Accepted shapes: `[H, W]`, `[H, W, C]`, `[C, H, W]` (C = 1 or 3); with `grid` the same with a leading batch
  * axis.
  *
- * @throws CrpError `INVALID_SHAPE`, `INVALID_VALUE` (NaN / Inf), `INVALID_OPTION`.
+ * @throws CrpError `invalid-shape`, `invalid-value` (NaN / Inf), `invalid-argument`.
  */
 export function normalizeToBytes(
   input: ArrayInput,
@@ -113,11 +113,11 @@ export function normalizeToBytes(
     ['vmax', vmax],
   ] as const) {
     if (v !== undefined && !Number.isFinite(v)) {
-      throw new CrpError('INVALID_OPTION', `imgify ${name} must be a finite number; got ${v}`);
+      throw new CrpError('invalid-argument', `imgify ${name} must be a finite number; got ${v}`);
     }
   }
   if (vmin !== undefined && vmax !== undefined && !(vmax > vmin)) {
-    throw new CrpError('INVALID_OPTION', `imgify needs vmax > vmin; got vmin ${vmin}, vmax ${vmax}`);
+    throw new CrpError('invalid-argument', `imgify needs vmax > vmin; got vmin ${vmin}, vmax ${vmax}`);
   }
   if (dense.dtype === 'uint8') {
     return { shape, bytes: Uint8Array.from(data), scaled: undefined };
@@ -186,7 +186,7 @@ function gridify(
   } else {
     if (!Array.isArray(grid) || grid.length !== 2 || !grid.every((v) => Number.isInteger(v) && v > 0)) {
       throw new CrpError(
-        'INVALID_OPTION',
+        'invalid-argument',
         `imgify grid ${JSON.stringify(grid)} is invalid; use true or [rows, cols] with positive integers`,
       );
     }
@@ -203,7 +203,7 @@ function gridify(
     const values = typeof fill === 'number' ? new Array<number>(c).fill(fill) : [...fill];
     if (values.length !== c || values.some((v) => !Number.isFinite(v) || v < 0 || v >= 256)) {
       throw new CrpError(
-        'INVALID_OPTION',
+        'invalid-argument',
         `imgify gridfill ${JSON.stringify(fill)} is invalid; use a byte value 0..255 (a palette index for single-channel input) or ${c} of them`,
       );
     }
@@ -279,7 +279,7 @@ export interface ToRasterImageOptions {
  * `[1, H, W, C]` with C = 1, 3 or 4 (4 only for uint8). uint8 data is taken as pixel values; float data is
  * min-max normalised over the whole image (or with `vmin` / `vmax`), as zennit's `imgify` does for images.
  *
- * @throws CrpError `INVALID_SHAPE` for other shapes, `INVALID_VALUE` for NaN / Inf.
+ * @throws CrpError `invalid-shape` for other shapes, `invalid-value` for NaN / Inf.
  */
 export function toRasterImage(
   input: RasterImage | ArrayInput,
@@ -300,7 +300,7 @@ export function toRasterImage(
   const channelsOk = dense.dtype === 'uint8' ? c === 1 || c === 3 || c === 4 : c === 1 || c === 3;
   if (shape.length !== 3 || !channelsOk) {
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `image has shape [${dense.shape.join(', ')}]; expected [H, W], [H, W, C] or [1, H, W, C] with C = 1 or 3 (or 4 for uint8 data)`,
     );
   }

@@ -1,3 +1,5 @@
+/** @deprecated The toolkit's one error class: import it from `@crp/common` (this re-export goes in the next release). */
+export { CrpError } from '@crp/common';
 export type { ArrayInput, DenseArray, DenseDtype, NdArrayLike, ShapedArray, TensorLike } from './array.js';
 export { assertFinite, shapeSize, toDenseArray } from './array.js';
 export { writeFileAtomic } from './atomic-write.js';
@@ -5,8 +7,6 @@ export type { BuiltinColorMapName, ColorNode } from './colormap.js';
 export { BUILTIN_COLOR_MAPS, builtinColorMapNames, ColorMap, getColorMap, palette } from './colormap.js';
 export type { Box, CropOptions } from './crop.js';
 export { cropBox, relevanceBox } from './crop.js';
-export type { CrpErrorDetails, VisErrorCode } from './errors.js';
-export { CrpError } from './errors.js';
 export type { ImageGridOptions } from './grid.js';
 export { imageGrid } from './grid.js';
 export type { Heatmap } from './heatmap.js';

@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import jpeg from 'jpeg-js';
-import { CrpError } from './errors.js';
 import type { RasterImage } from './raster.js';
 
 /** Limits that protect against hostile JPEG files. */
@@ -13,7 +13,7 @@ export interface JpegDecodeOptions {
 /**
  * Decodes baseline or progressive JPEG bytes into an RGB image (pure JavaScript, via `jpeg-js`).
  *
- * @throws CrpError `DECODE_FAILED` for bytes that are not a readable JPEG.
+ * @throws CrpError `corrupt-file` for bytes that are not a readable JPEG.
  */
 export function decodeJpeg(bytes: Uint8Array, options: JpegDecodeOptions = {}): RasterImage {
   try {
@@ -32,6 +32,6 @@ export function decodeJpeg(bytes: Uint8Array, options: JpegDecodeOptions = {}): 
     };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new CrpError('DECODE_FAILED', `not a readable JPEG (${reason})`, { cause: err });
+    throw new CrpError('corrupt-file', `not a readable JPEG (${reason})`, { cause: err });
   }
 }

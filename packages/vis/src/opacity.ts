@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import type { ArrayInput } from './array.js';
-import { CrpError } from './errors.js';
 import { type Heatmap, toHeatmap } from './heatmap.js';
 import { toRasterImage } from './imgify.js';
 import { type Color, parseColor, type RasterImage, toRgb } from './raster.js';
@@ -60,12 +60,12 @@ export function relevanceOpacity(heatmap: ArrayInput, options: OpacityOptions = 
   const { blur = 0, gamma = 1, threshold, minOpacity = 0 } = options;
   if (!(blur >= 0) || !(gamma > 0) || !(minOpacity >= 0 && minOpacity <= 1)) {
     throw new CrpError(
-      'INVALID_OPTION',
+      'invalid-argument',
       `opacity options out of range (blur ${blur}, gamma ${gamma}, minOpacity ${minOpacity}); valid: blur >= 0, gamma > 0, 0 <= minOpacity <= 1`,
     );
   }
   if (threshold !== undefined && !(threshold >= 0 && threshold < 1)) {
-    throw new CrpError('INVALID_OPTION', `opacity threshold must be in [0, 1); got ${threshold}`);
+    throw new CrpError('invalid-argument', `opacity threshold must be in [0, 1); got ${threshold}`);
   }
   const raw = toHeatmap(heatmap);
   const positive: Heatmap = {
@@ -91,7 +91,7 @@ export function relevanceOpacity(heatmap: ArrayInput, options: OpacityOptions = 
  *
  * @returns a new RGB image (the image composited over `background`), or RGBA with the opacity as alpha when
  *   `background` is `'transparent'`
- * @throws CrpError `SIZE_MISMATCH` if image and heatmap differ in size, `INVALID_OPTION`.
+ * @throws CrpError `invalid-shape` if image and heatmap differ in size, `invalid-argument`.
  */
 export function opacityView(
   image: RasterImage | ArrayInput,
@@ -103,7 +103,7 @@ export function opacityView(
   const opacity = relevanceOpacity(heatmap, options);
   if (opacity.width !== base.width || opacity.height !== base.height) {
     throw new CrpError(
-      'SIZE_MISMATCH',
+      'invalid-shape',
       `heatmap is ${opacity.width}x${opacity.height} but the image is ${base.width}x${base.height} (width x height); they must match`,
     );
   }

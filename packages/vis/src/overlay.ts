@@ -1,6 +1,6 @@
+import { CrpError } from '@crp/common';
 import type { ArrayInput } from './array.js';
 import type { ColorMap } from './colormap.js';
-import { CrpError } from './errors.js';
 import { toHeatmap } from './heatmap.js';
 import { imgify, toRasterImage } from './imgify.js';
 import { type RasterImage, toRgb } from './raster.js';
@@ -36,7 +36,7 @@ export interface OverlayOptions {
  *   images are min-max normalised)
  * @param heatmap - relevance of the same height and width (`[H, W]`, `[1, H, W]`, `[1, H, W, C]`, ...)
  * @returns a new RGB image owned by the caller
- * @throws CrpError `SIZE_MISMATCH` if the sizes differ (use {@link resize}), `INVALID_OPTION` for alpha outside [0, 1].
+ * @throws CrpError `invalid-shape` if the sizes differ (use {@link resize}), `invalid-argument` for alpha outside [0, 1].
  */
 export function overlayHeatmap(
   image: RasterImage | ArrayInput,
@@ -45,13 +45,13 @@ export function overlayHeatmap(
 ): RasterImage {
   const { alpha = 0.5, weighted = false, grayscale = false, symmetric = true } = options;
   if (!(alpha >= 0 && alpha <= 1)) {
-    throw new CrpError('INVALID_OPTION', `overlay alpha must be in [0, 1]; got ${alpha}`);
+    throw new CrpError('invalid-argument', `overlay alpha must be in [0, 1]; got ${alpha}`);
   }
   const base = toRgb(toRasterImage(image));
   const heat = toHeatmap(heatmap);
   if (heat.width !== base.width || heat.height !== base.height) {
     throw new CrpError(
-      'SIZE_MISMATCH',
+      'invalid-shape',
       `heatmap is ${heat.width}x${heat.height} but the image is ${base.width}x${base.height} (width x height); ` +
         'they must match: resize one of them first (resize())',
     );

@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import { writeFileAtomic } from './atomic-write.js';
-import { CrpError } from './errors.js';
 import type { VegaLiteSpec } from './plots.js';
 
 /** A spec {@link renderSvg} accepts: vega-lite (from the chart builders) or full vega (an object with `marks`). */
@@ -21,7 +21,7 @@ function isVegaSpec(spec: PlotSpec): boolean {
  * Renders a vega-lite (or vega) spec to an SVG string in Node, without a browser and without the `canvas`
  * package (vega then estimates text widths). vega and vega-lite are loaded on first use.
  *
- * @throws CrpError `RENDER_FAILED` if vega rejects the spec.
+ * @throws CrpError `render-failed` if vega rejects the spec.
  */
 export async function renderSvg(spec: PlotSpec): Promise<string> {
   try {
@@ -50,7 +50,7 @@ export async function renderSvg(spec: PlotSpec): Promise<string> {
     }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new CrpError('RENDER_FAILED', `could not render the plot: ${reason}`, { cause: err });
+    throw new CrpError('render-failed', `could not render the plot: ${reason}`, { cause: err });
   }
 }
 
@@ -66,12 +66,12 @@ export interface PngRenderOptions {
  * Rasterises an SVG string to PNG bytes with resvg (a native renderer shipped as prebuilt npm packages; text
  * uses the system's fonts).
  *
- * @throws CrpError `RENDER_FAILED`.
+ * @throws CrpError `render-failed`.
  */
 export async function svgToPng(svg: string, options: PngRenderOptions = {}): Promise<Uint8Array> {
   const { scale = 2, background } = options;
   if (!(scale > 0 && scale <= 16)) {
-    throw new CrpError('INVALID_OPTION', `PNG scale must be in (0, 16]; got ${scale}`);
+    throw new CrpError('invalid-argument', `PNG scale must be in (0, 16]; got ${scale}`);
   }
   try {
     const { Resvg } = await import('@resvg/resvg-js');
@@ -84,7 +84,7 @@ export async function svgToPng(svg: string, options: PngRenderOptions = {}): Pro
     return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new CrpError('RENDER_FAILED', `could not rasterise the SVG: ${reason}`, { cause: err });
+    throw new CrpError('render-failed', `could not rasterise the SVG: ${reason}`, { cause: err });
   }
 }
 
@@ -96,7 +96,7 @@ export async function renderPng(spec: PlotSpec, options: PngRenderOptions = {}):
 /**
  * Renders a spec and writes it atomically as `.svg` or `.png` (by the path's extension).
  *
- * @throws CrpError `UNSUPPORTED_FORMAT` for other extensions, `RENDER_FAILED`, `WRITE_FAILED`.
+ * @throws CrpError `unsupported-format` for other extensions, `render-failed`, `write-failed`.
  */
 export async function writePlot(path: string, spec: PlotSpec, options: PngRenderOptions = {}): Promise<void> {
   const lower = path.toLowerCase();
@@ -105,7 +105,7 @@ export async function writePlot(path: string, spec: PlotSpec, options: PngRender
   } else if (lower.endsWith('.png')) {
     await writeFileAtomic(path, await renderPng(spec, options));
   } else {
-    throw new CrpError('UNSUPPORTED_FORMAT', `cannot write a plot to ${path}; valid extensions: .svg, .png`);
+    throw new CrpError('unsupported-format', `cannot write a plot to ${path}; valid extensions: .svg, .png`);
   }
 }
 

@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import type { Config, TopLevelSpec } from 'vega-lite';
-import { CrpError } from './errors.js';
 
 /** A vega-lite specification, as produced by the chart builders and accepted by {@link renderSvg}. */
 export type VegaLiteSpec = TopLevelSpec;
@@ -67,7 +67,7 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 function finite(value: number, what: string): number {
   if (!Number.isFinite(value))
-    throw new CrpError('INVALID_VALUE', `${what} is ${value}; plots need finite numbers`);
+    throw new CrpError('invalid-value', `${what} is ${value}; plots need finite numbers`);
   return value;
 }
 
@@ -109,7 +109,7 @@ export interface ConceptRelevanceChartOptions {
  * the `top` concepts of each by |relevance|, positive bars red and negative bars blue.
  *
  * @returns a vega-lite spec; render it with {@link renderSvg} or {@link renderPng}
- * @throws CrpError `INVALID_VALUE` for non-finite relevance, `INVALID_OPTION` for an empty list.
+ * @throws CrpError `invalid-value` for non-finite relevance, `invalid-argument` for an empty list.
  */
 export function conceptRelevanceChart(
   entries: readonly ConceptRelevance[],
@@ -117,9 +117,9 @@ export function conceptRelevanceChart(
 ): VegaLiteSpec {
   const { top = 10, width = 420, barHeight = 18, xTitle = 'Relevance' } = options;
   if (entries.length === 0)
-    throw new CrpError('INVALID_OPTION', 'conceptRelevanceChart needs at least one entry');
+    throw new CrpError('invalid-argument', 'conceptRelevanceChart needs at least one entry');
   if (!Number.isInteger(top) || top < 1) {
-    throw new CrpError('INVALID_OPTION', `conceptRelevanceChart top must be an integer >= 1; got ${top}`);
+    throw new CrpError('invalid-argument', `conceptRelevanceChart top must be an integer >= 1; got ${top}`);
   }
   const layers = [...new Set(entries.map((e) => e.layer))];
   const values = layers.flatMap((layer) =>
@@ -230,7 +230,7 @@ export interface PruningCurveChartOptions {
 /**
  * Line chart of accuracy against the fraction pruned, one coloured line per criterion (axes as percentages).
  *
- * @throws CrpError `INVALID_VALUE` for non-finite numbers, `INVALID_OPTION` for no curves or fractions
+ * @throws CrpError `invalid-value` for non-finite numbers, `invalid-argument` for no curves or fractions
  *   outside [0, 1].
  */
 export function pruningCurveChart(
@@ -246,13 +246,13 @@ export function pruningCurveChart(
     chance,
   } = options;
   if (curves.length === 0 || curves.every((c) => c.points.length === 0)) {
-    throw new CrpError('INVALID_OPTION', 'pruningCurveChart needs at least one curve with points');
+    throw new CrpError('invalid-argument', 'pruningCurveChart needs at least one curve with points');
   }
   const values = curves.flatMap((c) =>
     c.points.map((p) => {
       const fraction = finite(p.fraction, `fraction of '${c.criterion}'`);
       if (fraction < 0 || fraction > 1) {
-        throw new CrpError('INVALID_OPTION', `fraction ${fraction} of '${c.criterion}' is outside [0, 1]`);
+        throw new CrpError('invalid-argument', `fraction ${fraction} of '${c.criterion}' is outside [0, 1]`);
       }
       return {
         criterion: c.criterion,
@@ -347,7 +347,7 @@ export interface ScatterChartOptions {
 /**
  * 2-D scatter plot (e.g. a t-SNE / UMAP embedding of concepts), coloured by `group`, with optional labels.
  *
- * @throws CrpError `INVALID_VALUE` for non-finite coordinates, `INVALID_OPTION` for no points.
+ * @throws CrpError `invalid-value` for non-finite coordinates, `invalid-argument` for no points.
  */
 export function scatterChart(
   points: readonly ScatterPoint[],
@@ -361,7 +361,7 @@ export function scatterChart(
     groupTitle = 'Group',
     pointSize = 60,
   } = options;
-  if (points.length === 0) throw new CrpError('INVALID_OPTION', 'scatterChart needs at least one point');
+  if (points.length === 0) throw new CrpError('invalid-argument', 'scatterChart needs at least one point');
   const values = points.map((p, i) => ({
     x: finite(p.x, `x of point ${i}`),
     y: finite(p.y, `y of point ${i}`),

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { CrpError, fileError } from '@crp/common';
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from './atomic-write.js';
-import { CrpError } from './errors.js';
 import { assertRasterImage, type RasterImage } from './raster.js';
 
 /** PNG colour type per channel count (grey, RGB, RGBA). */
@@ -29,7 +29,7 @@ export function encodePng(image: RasterImage): Uint8Array {
  * Decodes PNG bytes (any bit depth and colour type; 16 bit is scaled to 8). Grey images come back with 1
  * channel, colour images with 3, images with transparency with 4.
  *
- * @throws CrpError `DECODE_FAILED` for bytes that are not a valid PNG.
+ * @throws CrpError `corrupt-file` for bytes that are not a valid PNG.
  */
 export function decodePng(bytes: Uint8Array): RasterImage {
   let png: ReturnType<typeof PNG.sync.read>;
@@ -37,7 +37,7 @@ export function decodePng(bytes: Uint8Array): RasterImage {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new CrpError('DECODE_FAILED', `not a readable PNG (${reason})`, { cause: err });
+    throw new CrpError('corrupt-file', `not a readable PNG (${reason})`, { cause: err });
   }
   const { width, height, data } = png;
   const channels: 1 | 3 | 4 = png.alpha ? 4 : png.color || png.palette ? 3 : 1;
@@ -48,12 +48,18 @@ export function decodePng(bytes: Uint8Array): RasterImage {
   return { width, height, channels, data: out };
 }
 
-/** Reads and decodes a PNG file. @throws CrpError `DECODE_FAILED`. */
+/** Reads and decodes a PNG file. @throws CrpError `not-found`, `read-failed`, `corrupt-file`. */
 export async function readPng(path: string): Promise<RasterImage> {
-  return decodePng(await readFile(path));
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw fileError('read', path, err, 'PNG file');
+  }
+  return decodePng(bytes);
 }
 
-/** Encodes an image as PNG and writes it atomically (temporary file, then rename). @throws CrpError `WRITE_FAILED`. */
+/** Encodes an image as PNG and writes it atomically (temporary file, then rename). @throws CrpError `write-failed`. */
 export async function writePng(path: string, image: RasterImage): Promise<void> {
   await writeFileAtomic(path, encodePng(image));
 }

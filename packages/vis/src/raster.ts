@@ -1,4 +1,4 @@
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 
 /**
  * An 8-bit raster image: `height` rows of `width` pixels of `channels` bytes each (1 = grey, 3 = RGB,
@@ -33,7 +33,7 @@ export function isRasterImage(value: unknown): value is RasterImage {
   );
 }
 
-/** Throws `INVALID_SHAPE` unless `image` is a well-formed {@link RasterImage}. */
+/** Throws `invalid-shape` unless `image` is a well-formed {@link RasterImage}. */
 export function assertRasterImage(image: unknown, what = 'image'): asserts image is RasterImage {
   if (!isRasterImage(image)) {
     const v = image as Partial<RasterImage> | null;
@@ -42,13 +42,13 @@ export function assertRasterImage(image: unknown, what = 'image'): asserts image
         ? String(v)
         : `width ${v.width}, height ${v.height}, channels ${v.channels}, ${v.data?.length ?? 'no'} bytes`;
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `${what} is not a valid raster image (${got}); expected { width, height, channels: 1 | 3 | 4, data: Uint8Array of width * height * channels bytes }`,
     );
   }
 }
 
-/** Parses a {@link Color} into `[r, g, b]` bytes; throws `INVALID_OPTION` for anything else. */
+/** Parses a {@link Color} into `[r, g, b]` bytes; throws `invalid-argument` for anything else. */
 export function parseColor(color: Color, what = 'colour'): [number, number, number] {
   if (typeof color === 'string') {
     const m = /^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.exec(color.trim());
@@ -64,7 +64,7 @@ export function parseColor(color: Color, what = 'colour'): [number, number, numb
     return [color[0]!, color[1]!, color[2]!];
   }
   throw new CrpError(
-    'INVALID_OPTION',
+    'invalid-argument',
     `${what} ${JSON.stringify(color)} is not a colour; use [r, g, b] with integers 0..255 or a hex string like '#ffffff'`,
   );
 }
@@ -82,14 +82,14 @@ export function createRaster(
 ): RasterImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
     throw new CrpError(
-      'INVALID_SHAPE',
+      'invalid-shape',
       `image size ${width}x${height} is invalid; width and height must be integers >= 0`,
     );
   }
   const values = typeof fill === 'number' ? new Array<number>(channels).fill(fill) : [...fill];
   if (values.length !== channels || values.some((v) => !Number.isInteger(v) || v < 0 || v > 255)) {
     throw new CrpError(
-      'INVALID_OPTION',
+      'invalid-argument',
       `fill ${JSON.stringify(fill)} does not fit ${channels} channel(s); use a byte 0..255 or ${channels} bytes`,
     );
   }

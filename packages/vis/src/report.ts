@@ -1,5 +1,5 @@
+import { CrpError } from '@crp/common';
 import { writeFileAtomic } from './atomic-write.js';
-import { CrpError } from './errors.js';
 import { escapeHtml, markdownToHtml } from './markdown.js';
 import { type PlotSpec, renderSvg, svgDataUri } from './plot-render.js';
 import { pngDataUri } from './png.js';
@@ -215,7 +215,7 @@ function sectionShell(section: ReportSection, index: number, body: string): stri
 function imagesHtml(section: ImagesSection): string {
   const { columns, minWidth = 150 } = section;
   if (columns !== undefined && !(Number.isInteger(columns) && columns >= 1)) {
-    throw new CrpError('INVALID_OPTION', `images section columns must be an integer >= 1; got ${columns}`);
+    throw new CrpError('invalid-argument', `images section columns must be an integer >= 1; got ${columns}`);
   }
   const style = columns === undefined ? `--min:${minWidth}px` : `--cols:${columns}`;
   const figures = section.items.map((item, k) => {
@@ -231,7 +231,7 @@ function tableHtml(section: TableSection): string {
   section.rows.forEach((row, r) => {
     if (row.length !== columns.length) {
       throw new CrpError(
-        'INVALID_SHAPE',
+        'invalid-shape',
         `table row ${r} has ${row.length} cells but the table has ${columns.length} columns`,
       );
     }
@@ -257,7 +257,7 @@ function tableHtml(section: TableSection): string {
       if (typeof cell === 'number') return td('num', escapeHtml(formatNumber(cell, column.digits)));
       if (typeof cell === 'string') return td('', escapeHtml(cell));
       if (isBarCell(cell)) {
-        if (!Number.isFinite(cell.bar)) throw new CrpError('INVALID_VALUE', `table bar value is ${cell.bar}`);
+        if (!Number.isFinite(cell.bar)) throw new CrpError('invalid-value', `table bar value is ${cell.bar}`);
         const max = cell.max ?? barMax[c]!;
         const pct = max > 0 ? Math.min(100, (Math.abs(cell.bar) / max) * 100) : 0;
         const text = cell.text ?? formatNumber(cell.bar, column.digits);
@@ -274,7 +274,7 @@ function tableHtml(section: TableSection): string {
         return td('', `<div class="thumbs">${thumbs.join('')}</div>`);
       }
       throw new CrpError(
-        'INVALID_OPTION',
+        'invalid-argument',
         `table cell ${JSON.stringify(cell)} is not a string, number, bar or image`,
       );
     });
@@ -301,8 +301,8 @@ async function plotHtml(section: PlotSection): Promise<string> {
  * and prints cleanly.
  *
  * @returns the HTML document
- * @throws CrpError for invalid sections (e.g. `INVALID_SHAPE` for a table row of the wrong length) and
- *   `RENDER_FAILED` for a plot vega cannot render.
+ * @throws CrpError for invalid sections (e.g. `invalid-shape` for a table row of the wrong length) and
+ *   `render-failed` for a plot vega cannot render.
  *
  * @example
  * ```ts
@@ -317,7 +317,7 @@ async function plotHtml(section: PlotSection): Promise<string> {
  */
 export async function renderReport(options: ReportOptions): Promise<string> {
   if (typeof options.title !== 'string' || !Array.isArray(options.sections)) {
-    throw new CrpError('INVALID_OPTION', 'a report needs a title (string) and sections (array)');
+    throw new CrpError('invalid-argument', 'a report needs a title (string) and sections (array)');
   }
   const parts: string[] = [];
   for (const [index, section] of options.sections.entries()) {
@@ -337,7 +337,7 @@ export async function renderReport(options: ReportOptions): Promise<string> {
         break;
       default:
         throw new CrpError(
-          'INVALID_OPTION',
+          'invalid-argument',
           `report section ${index} has kind '${String((section as { kind?: unknown }).kind)}'; valid kinds: text, images, table, plot`,
         );
     }

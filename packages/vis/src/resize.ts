@@ -1,4 +1,4 @@
-import { CrpError } from './errors.js';
+import { CrpError } from '@crp/common';
 import { assertRasterImage, type RasterImage } from './raster.js';
 
 /** Options of {@link resize}: a target size (`width` and/or `height`, the other keeps the aspect ratio) or a `scale`. */
@@ -17,7 +17,7 @@ export interface ResizeOptions {
  * Resizes an image (pixel centres aligned, as `tf.image.resize*` with `halfPixelCenters`).
  *
  * @returns a new image with the same channels, owned by the caller
- * @throws CrpError `INVALID_OPTION` when no valid size follows from the options.
+ * @throws CrpError `invalid-argument` when no valid size follows from the options.
  */
 export function resize(image: RasterImage, options: ResizeOptions): RasterImage {
   assertRasterImage(image);
@@ -43,7 +43,7 @@ export function resize(image: RasterImage, options: ResizeOptions): RasterImage 
     (method !== 'nearest' && method !== 'bilinear')
   ) {
     throw new CrpError(
-      'INVALID_OPTION',
+      'invalid-argument',
       `cannot resize a ${image.width}x${image.height} image with ${JSON.stringify(options)}; give a positive scale or ` +
         "integer width and/or height >= 1, and method 'nearest' or 'bilinear'",
     );

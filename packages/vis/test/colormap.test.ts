@@ -1,12 +1,6 @@
+import { CrpError } from '@crp/common';
 import { describe, expect, it } from 'vitest';
-import {
-  BUILTIN_COLOR_MAPS,
-  builtinColorMapNames,
-  ColorMap,
-  CrpError,
-  getColorMap,
-  palette,
-} from '../src/index.js';
+import { BUILTIN_COLOR_MAPS, builtinColorMapNames, ColorMap, getColorMap, palette } from '../src/index.js';
 import { loadGolden } from './golden.js';
 
 const golden = loadGolden();
@@ -88,20 +82,20 @@ describe('ColorMap', () => {
 
 describe('colour-map source errors point at the offending character', () => {
   const cases: [string, string, number, RegExp][] = [
-    ['00f,8g:fff', 'CMAP_SYNTAX', 5, /unexpected character "g"/],
-    ['viridis', 'CMAP_SYNTAX', 0, /unexpected character "v"/],
-    ['00f,80fff', 'CMAP_SYNTAX', 7, /3 or 6 hex digits/],
-    ['00f,:fff', 'CMAP_SYNTAX', 4, /':' must follow an index/],
-    ['00f,,f00', 'CMAP_SYNTAX', 4, /',' must follow a colour/],
-    ['f00 0f0', 'CMAP_SYNTAX', 4, /expected ','/],
-    ['00f,80 fff', 'CMAP_SYNTAX', 7, /expected ':'/],
-    ['00f,80:', 'CMAP_SYNTAX', 7, /ends after/],
-    ['000,80:f00,40:fff', 'CMAP_UNORDERED', 11, /must rise/],
+    ['00f,8g:fff', 'invalid-colormap', 5, /unexpected character "g"/],
+    ['viridis', 'invalid-colormap', 0, /unexpected character "v"/],
+    ['00f,80fff', 'invalid-colormap', 7, /3 or 6 hex digits/],
+    ['00f,:fff', 'invalid-colormap', 4, /':' must follow an index/],
+    ['00f,,f00', 'invalid-colormap', 4, /',' must follow a colour/],
+    ['f00 0f0', 'invalid-colormap', 4, /expected ','/],
+    ['00f,80 fff', 'invalid-colormap', 7, /expected ':'/],
+    ['00f,80:', 'invalid-colormap', 7, /ends after/],
+    ['000,80:f00,40:fff', 'invalid-colormap', 11, /must rise/],
   ];
   it.each(cases)('%s', (source, code, index, pattern) => {
     const err = thrown(() => new ColorMap(source));
     expect(err.code).toBe(code);
-    expect(err.index).toBe(index);
+    expect(err.details.index).toBe(index);
     expect(err.message).toMatch(pattern);
     const lines = err.message.split('\n');
     const at = lines.indexOf(`  ${source}`);
@@ -117,7 +111,7 @@ describe('colour-map source errors point at the offending character', () => {
 
   it('needs two colours', () => {
     for (const source of ['', 'fff', '  80:fff ']) {
-      expect(thrown(() => new ColorMap(source)).code).toBe('CMAP_TOO_FEW_COLORS');
+      expect(thrown(() => new ColorMap(source)).code).toBe('invalid-colormap');
     }
   });
 });

@@ -1,11 +1,11 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CrpError } from '@crp/common';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticScene } from '../scripts/fixtures.js';
 import {
-  CrpError,
   decodeImage,
   decodeJpeg,
   decodePng,
@@ -68,20 +68,20 @@ describe('PNG', () => {
   it('a failed write leaves neither a partial file nor a temporary one', async () => {
     const blocker = join(dir, 'blocker');
     await writeFile(blocker, 'x');
-    expect(await codeOf(writePng(join(blocker, 'b.png'), image(3)))).toBe('WRITE_FAILED');
+    expect(await codeOf(writePng(join(blocker, 'b.png'), image(3)))).toBe('write-failed');
     // the target is a directory: rename fails after the temp file was written
     await writeFileAtomic(join(dir, 'target', 'keep.txt'), 'keep');
-    expect(await codeOf(writeFileAtomic(join(dir, 'target'), 'data'))).toBe('WRITE_FAILED');
+    expect(await codeOf(writeFileAtomic(join(dir, 'target'), 'data'))).toBe('write-failed');
     expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(await readFile(join(dir, 'target', 'keep.txt'), 'utf8')).toBe('keep');
   });
 
   it('rejects broken bytes and malformed images', async () => {
     expect(await codeOf(() => decodePng(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5)))).toBe(
-      'DECODE_FAILED',
+      'corrupt-file',
     );
     const bad = { width: 2, height: 2, channels: 3, data: new Uint8Array(5) } as RasterImage;
-    expect(await codeOf(() => encodePng(bad))).toBe('INVALID_SHAPE');
+    expect(await codeOf(() => encodePng(bad))).toBe('invalid-shape');
   });
 
   it('makes data URIs', () => {
@@ -109,9 +109,10 @@ describe('JPEG and format sniffing', () => {
     expect((await readImage(join(dir, 'photo.bin'))).channels).toBe(3);
     await writeImage(join(dir, 'scene.png'), scene);
     expect(await readImage(join(dir, 'scene.png'))).toEqual(scene);
-    expect(await codeOf(writeImage(join(dir, 'scene.jpg'), scene))).toBe('UNSUPPORTED_FORMAT');
-    expect(await codeOf(() => decodeImage(Uint8Array.of(0x47, 0x49, 0x46, 0x38)))).toBe('UNSUPPORTED_FORMAT');
-    expect(await codeOf(() => decodeJpeg(Uint8Array.of(0xff, 0xd8, 0xff, 0, 1)))).toBe('DECODE_FAILED');
+    expect(await codeOf(writeImage(join(dir, 'scene.jpg'), scene))).toBe('unsupported-format');
+    expect(await codeOf(() => decodeImage(Uint8Array.of(0x47, 0x49, 0x46, 0x38)))).toBe('unsupported-format');
+    expect(await codeOf(() => decodeJpeg(Uint8Array.of(0xff, 0xd8, 0xff, 0, 1)))).toBe('corrupt-file');
+    expect(await codeOf(readImage(join(dir, 'missing.png')))).toBe('not-found');
   });
 });
 

@@ -1,15 +1,9 @@
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import ndarray from 'ndarray';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  CrpError,
-  type ImgifyOptions,
-  imgify,
-  normalizeToBytes,
-  palette,
-  toRasterImage,
-} from '../src/index.js';
+import { type ImgifyOptions, imgify, normalizeToBytes, palette, toRasterImage } from '../src/index.js';
 import { loadGolden } from './golden.js';
 
 const golden = loadGolden();
@@ -160,37 +154,41 @@ describe('inputs', () => {
 
 describe('invalid input is a typed error', () => {
   it.each([
-    ['NaN', () => imgify({ data: Float32Array.of(0, Number.NaN), shape: [1, 2] }), 'INVALID_VALUE'],
+    ['NaN', () => imgify({ data: Float32Array.of(0, Number.NaN), shape: [1, 2] }), 'invalid-value'],
     [
       'Inf',
       () => imgify({ data: Float64Array.of(0, Number.POSITIVE_INFINITY), shape: [1, 2] }),
-      'INVALID_VALUE',
+      'invalid-value',
     ],
-    ['wrong length', () => imgify({ data: new Float32Array(5), shape: [2, 3] }), 'INVALID_SHAPE'],
-    ['5 channels', () => imgify({ data: new Float32Array(20), shape: [2, 2, 5] }), 'INVALID_SHAPE'],
-    ['1-D', () => imgify({ data: new Float32Array(4), shape: [4] }), 'INVALID_SHAPE'],
+    ['wrong length', () => imgify({ data: new Float32Array(5), shape: [2, 3] }), 'invalid-shape'],
+    ['5 channels', () => imgify({ data: new Float32Array(20), shape: [2, 2, 5] }), 'invalid-shape'],
+    ['1-D', () => imgify({ data: new Float32Array(4), shape: [4] }), 'invalid-shape'],
     [
       'grid of 2-D',
       () => imgify({ data: new Float32Array(4), shape: [2, 2] }, { grid: true }),
-      'INVALID_SHAPE',
+      'invalid-shape',
     ],
     [
       'vmax <= vmin',
       () => imgify({ data: new Float32Array(4), shape: [2, 2] }, { vmin: 1, vmax: 1 }),
-      'INVALID_OPTION',
+      'invalid-argument',
     ],
     [
       'bad grid',
       () => imgify({ data: new Float32Array(8), shape: [2, 2, 2] }, { grid: [0, 2] }),
-      'INVALID_OPTION',
+      'invalid-argument',
     ],
     [
       'bad gridfill',
       () => imgify({ data: new Float32Array(8), shape: [2, 2, 2] }, { grid: true, gridfill: 300 }),
-      'INVALID_OPTION',
+      'invalid-argument',
     ],
-    ['bad cmap', () => imgify({ data: new Float32Array(4), shape: [2, 2] }, { cmap: 'jet' }), 'CMAP_SYNTAX'],
-    ['not an array', () => imgify(42 as never), 'INVALID_SHAPE'],
+    [
+      'bad cmap',
+      () => imgify({ data: new Float32Array(4), shape: [2, 2] }, { cmap: 'jet' }),
+      'invalid-colormap',
+    ],
+    ['not an array', () => imgify(42 as never), 'invalid-shape'],
   ])('%s', (_name, fn, expected) => {
     expect(code(fn)).toBe(expected);
   });

@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CrpError } from '@crp/common';
 import { describe, expect, it } from 'vitest';
 import {
-  CrpError,
   conceptRelevanceChart,
   decodePng,
   pruningCurveChart,
@@ -59,14 +59,14 @@ describe('chart specs', () => {
   });
 
   it('rejects empty data, non-finite numbers and fractions outside [0, 1]', async () => {
-    expect(await codeOf(() => conceptRelevanceChart([]))).toBe('INVALID_OPTION');
+    expect(await codeOf(() => conceptRelevanceChart([]))).toBe('invalid-argument');
     expect(
       await codeOf(() => conceptRelevanceChart([{ layer: 'a', concept: 1, relevance: Number.NaN }])),
-    ).toBe('INVALID_VALUE');
+    ).toBe('invalid-value');
     expect(
       await codeOf(() => pruningCurveChart([{ criterion: 'r', points: [{ fraction: 1.5, accuracy: 0.5 }] }])),
-    ).toBe('INVALID_OPTION');
-    expect(await codeOf(() => scatterChart([{ x: Number.POSITIVE_INFINITY, y: 0 }]))).toBe('INVALID_VALUE');
+    ).toBe('invalid-argument');
+    expect(await codeOf(() => scatterChart([{ x: Number.POSITIVE_INFINITY, y: 0 }]))).toBe('invalid-value');
   });
 });
 
@@ -94,7 +94,7 @@ describe('rendering in Node', () => {
       ],
     });
     expect(svg).toContain('>hello vega</text>');
-    expect(await codeOf(() => renderSvg({ marks: [{ type: 'nonsense' }] }))).toBe('RENDER_FAILED');
+    expect(await codeOf(() => renderSvg({ marks: [{ type: 'nonsense' }] }))).toBe('render-failed');
   });
 
   it('rasterises to PNG at the requested scale with the bar colours', async () => {
@@ -119,7 +119,7 @@ describe('rendering in Node', () => {
       if (bar.data[p * c] === 0xd7 && bar.data[p * c + 1] === 0x30 && bar.data[p * c + 2] === 0x1f) red++;
     }
     expect(red).toBeGreaterThan(500);
-    expect(await codeOf(() => svgToPng(svg, { scale: 0 }))).toBe('INVALID_OPTION');
+    expect(await codeOf(() => svgToPng(svg, { scale: 0 }))).toBe('invalid-argument');
   });
 
   it('writes .svg and .png atomically, refuses other extensions', async () => {
@@ -130,7 +130,7 @@ describe('rendering in Node', () => {
       await writePlot(join(dir, 'a.png'), spec);
       expect(await readFile(join(dir, 'a.svg'), 'utf8')).toContain('>origin</text>');
       expect(decodePng(await readFile(join(dir, 'a.png'))).width).toBeGreaterThan(100);
-      expect(await codeOf(() => writePlot(join(dir, 'a.pdf'), spec))).toBe('UNSUPPORTED_FORMAT');
+      expect(await codeOf(() => writePlot(join(dir, 'a.pdf'), spec))).toBe('unsupported-format');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

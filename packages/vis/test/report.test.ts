@@ -1,12 +1,6 @@
+import { CrpError } from '@crp/common';
 import { describe, expect, it } from 'vitest';
-import {
-  CrpError,
-  conceptTable,
-  markdownToHtml,
-  type RasterImage,
-  renderReport,
-  scatterChart,
-} from '../src/index.js';
+import { conceptTable, markdownToHtml, type RasterImage, renderReport, scatterChart } from '../src/index.js';
 
 const tiny: RasterImage = { width: 2, height: 1, channels: 3, data: Uint8Array.of(255, 0, 0, 0, 0, 255) };
 
@@ -77,9 +71,9 @@ describe('renderReport', () => {
       sections: [{ kind: 'table', columns: ['a', 'b'], rows: [['only one']] }],
     });
     await expect(bad).rejects.toBeInstanceOf(CrpError);
-    await expect(bad).rejects.toMatchObject({ code: 'INVALID_SHAPE' });
+    await expect(bad).rejects.toMatchObject({ code: 'invalid-shape' });
     await expect(renderReport({ title: 't', sections: [{ kind: 'video' } as never] })).rejects.toMatchObject({
-      code: 'INVALID_OPTION',
+      code: 'invalid-argument',
     });
   });
 });

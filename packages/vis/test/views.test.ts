@@ -1,7 +1,7 @@
+import { CrpError } from '@crp/common';
 import { describe, expect, it } from 'vitest';
 import {
   blurHeatmap,
-  CrpError,
   cropBox,
   imageGrid,
   opacityView,
@@ -40,7 +40,7 @@ describe('heatmaps', () => {
   it('sums channels of NHWC relevance', () => {
     const h = toHeatmap({ data: Float32Array.of(1, 2, 3, -1, -1, -1), shape: [1, 1, 2, 3] });
     expect([h.width, h.height, Array.from(h.data)]).toEqual([2, 1, [6, -3]]);
-    expect(code(() => toHeatmap({ data: new Float32Array(8), shape: [2, 2, 2, 1] }))).toBe('INVALID_SHAPE');
+    expect(code(() => toHeatmap({ data: new Float32Array(8), shape: [2, 2, 2, 1] }))).toBe('invalid-shape');
   });
 });
 
@@ -74,9 +74,9 @@ describe('overlayHeatmap', () => {
 
   it('rejects size mismatch and alpha outside [0, 1]', () => {
     expect(code(() => overlayHeatmap(image, { data: new Float32Array(3), shape: [1, 3] }))).toBe(
-      'SIZE_MISMATCH',
+      'invalid-shape',
     );
-    expect(code(() => overlayHeatmap(image, heat, { alpha: 1.5 }))).toBe('INVALID_OPTION');
+    expect(code(() => overlayHeatmap(image, heat, { alpha: 1.5 }))).toBe('invalid-argument');
   });
 });
 
@@ -100,8 +100,8 @@ describe('opacityView', () => {
     expect(Array.from(relevanceOpacity({ data: Float32Array.of(-1, -2), shape: [1, 2] }).data)).toEqual([
       0, 0,
     ]);
-    expect(code(() => relevanceOpacity(heat, { gamma: 0 }))).toBe('INVALID_OPTION');
-    expect(code(() => opacityView(rgb(1, 1, [0, 0, 0]), heat))).toBe('SIZE_MISMATCH');
+    expect(code(() => relevanceOpacity(heat, { gamma: 0 }))).toBe('invalid-argument');
+    expect(code(() => opacityView(rgb(1, 1, [0, 0, 0]), heat))).toBe('invalid-shape');
   });
 
   it('blur keeps the total and spreads a point symmetrically', () => {
@@ -132,8 +132,8 @@ describe('cropBox and relevanceBox', () => {
   });
 
   it('rejects invalid boxes', () => {
-    expect(code(() => cropBox(im, { x: 0, y: 0, width: 0, height: 2 }))).toBe('INVALID_OPTION');
-    expect(code(() => cropBox(im, { x: 0.5, y: 0, width: 1, height: 1 }))).toBe('INVALID_OPTION');
+    expect(code(() => cropBox(im, { x: 0, y: 0, width: 0, height: 2 }))).toBe('invalid-argument');
+    expect(code(() => cropBox(im, { x: 0.5, y: 0, width: 1, height: 1 }))).toBe('invalid-argument');
   });
 
   it('finds the box of relevant pixels', () => {
@@ -157,8 +157,8 @@ describe('imageGrid', () => {
   });
 
   it('rejects an empty list and bad options', () => {
-    expect(code(() => imageGrid([]))).toBe('INVALID_OPTION');
-    expect(code(() => imageGrid([rgb(1, 1, [0, 0, 0])], { columns: 0 }))).toBe('INVALID_OPTION');
+    expect(code(() => imageGrid([]))).toBe('invalid-argument');
+    expect(code(() => imageGrid([rgb(1, 1, [0, 0, 0])], { columns: 0 }))).toBe('invalid-argument');
   });
 });
 
@@ -171,6 +171,6 @@ describe('resize', () => {
     ]);
     const keep = resize(grey(4, 2, new Array(8).fill(1)), { width: 2 });
     expect([keep.width, keep.height]).toEqual([2, 1]);
-    expect(code(() => resize(im, {}))).toBe('INVALID_OPTION');
+    expect(code(() => resize(im, {}))).toBe('invalid-argument');
   });
 });

@@ -11,7 +11,6 @@ import {
 } from '@crp/attribution';
 import { disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
-import { labelsOf } from '../data.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -70,13 +69,13 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput>
     seed: intArg('seed', values.seed),
   });
   try {
-    const source = fromTensors(data.xs, labelsOf(data));
+    const source = fromTensors(data);
     const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
-    const common = { classId, topK, onProgress, ...(layers === undefined ? {} : { layers }) };
+    const common = { topK, onProgress, ...(layers === undefined ? {} : { layers }) };
     const result =
       region === undefined
-        ? await conceptAtlas(crp, source, common)
-        : await regionAtlas(crp, source, { ...common, region });
+        ? await conceptAtlas(crp, source, { ...common, target: classId })
+        : await regionAtlas(crp, source, { ...common, classId, region });
     await mkdir(dirname(values.out!), { recursive: true });
     await writeFile(values.out!, `${JSON.stringify(result, null, 2)}\n`);
     if (!json) {

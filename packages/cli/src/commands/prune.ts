@@ -7,18 +7,17 @@ import {
   CRITERIA,
   type CriterionName,
   compareCost,
-  evaluate,
+  evaluateClasses,
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
-  type ReferenceData,
   saveModel,
   scoreChannels,
   selectLowest,
   writeCurves,
 } from '@crp/pruning';
 import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
-import { labelsOf, loadData } from '../data.js';
+import { loadData } from '../data.js';
 import { loadModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -117,15 +116,14 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
     });
     if (data.holdOut === undefined)
       throw new UsageError('--test must be above 0: accuracy needs held-out images');
-    const reference: ReferenceData = { x: data.data.xs, labels: labelsOf(data.data) };
-    const test: ReferenceData = { x: data.holdOut.xs, labels: labelsOf(data.holdOut) };
+    const reference = data.data;
+    const test = data.holdOut;
     const output: PruneOutput = { files: [] };
     const criterionOptions = { seed, attributor: { composite } };
 
     if (criteria !== undefined && criteria.length > 0) {
       const points = criteria.length * (fractions?.length ?? 10);
       const progress = new ProgressBar('prune', points, process.stderr, json);
-      let done = 0;
       const curves = await pruningCurves(model, {
         criteria,
         reference,
@@ -134,7 +132,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
         criterionOptions,
         ...(fractions === undefined ? {} : { fractions }),
         ...(layers === undefined ? {} : { layers }),
-        onProgress: (p) => progress.update(++done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`),
+        onProgress: (p) =>
+          progress.update(p.done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`, p.etaMs),
       });
       await mkdir(values.out!, { recursive: true });
       output.files.push(...(await writeCurves(curves, join(values.out!, 'curves'))));
@@ -169,8 +168,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
           criterion: exportCriterion,
           fraction,
           pruned: mask.size,
-          accuracy: evaluate(small, test).accuracy,
-          baseline: output.curves?.baseline ?? evaluate(model, test).accuracy,
+          accuracy: evaluateClasses(small, test).accuracy,
+          baseline: output.curves?.baseline ?? evaluateClasses(model, test).accuracy,
           params: { before: cost.before.params, after: cost.after.params },
           flops: { before: cost.before.flops, after: cost.after.flops },
           totalBytes: saved.totalBytes,

@@ -10,7 +10,6 @@ import {
 } from '@crp/attribution';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
-import { labelsOf } from '../data.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -70,13 +69,11 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
     seed: intArg('seed', values.seed),
   });
   try {
-    const source = fromTensors(data.xs, labelsOf(data));
-    const onProgress = progressCallback('maximization', json);
-    const total = data.xs.shape[0];
+    const source = fromTensors(data);
     const max = await maximization(crp, source, {
       layers: [layer],
       topK,
-      onProgress: ({ done }) => onProgress({ done, total }),
+      onProgress: progressCallback('maximization', json),
     });
     const images = await referenceImages(crp, source, max, {
       layer,

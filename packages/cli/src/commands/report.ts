@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttributionGraph, type ConceptAtlas, toSvg } from '@crp/attribution';
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import { curvesChart, type PruningCurvesResult } from '@crp/pruning';
 import { conceptTable, type ReportFigure, type ReportSection, readPng, writeReport } from '@crp/vis';
 import { required } from '../args.js';
@@ -43,7 +43,7 @@ const has = (v: unknown, ...keys: string[]): boolean =>
 /** Which command wrote a JSON document (by its fields). */
 function kindOf(doc: unknown): string | undefined {
   if (has(doc, 'history', 'classes', 'arch')) return 'train';
-  if (has(doc, 'layerOrder', 'layers', 'classId')) return 'atlas';
+  if (has(doc, 'layerOrder', 'layers', 'target')) return 'atlas';
   if (has(doc, 'nodes', 'edges', 'root')) return 'graph';
   if (has(doc, 'layer', 'kind', 'grid', 'channels')) return 'refs';
   if (has(doc, 'curves', 'baseline', 'chance')) return 'curves';
@@ -67,7 +67,8 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
     },
   });
   const from = required('from', values.from);
-  if (!existsSync(from)) throw new CrpError('invalid-argument', `--from: no such folder '${from}'`);
+  if (!existsSync(from))
+    throw new CrpError('not-found', `--from: no such folder '${from}'`, { details: { path: from } });
   const out = values.out ?? join(from, 'report.html');
   const files = await filesUnder(from);
   const sections: ReportSection[] = [];
@@ -122,7 +123,7 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
       );
       add(
         conceptTable(rows, {
-          title: `${a.evaluated === undefined ? 'Concept atlas' : 'Region concept atlas'}, class ${a.classId} (${name})`,
+          title: `${a.evaluated === undefined ? 'Concept atlas' : 'Region concept atlas'}, class ${a.target} (${name})`,
           description: `Top ${a.topK} concepts per layer over ${a.samples} samples, by votes; the bar is the mean relevance.`,
         }),
         file,
@@ -133,7 +134,7 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
       add(
         {
           kind: 'plot',
-          title: `Attribution graph of ${root === undefined ? g.root : `${root.layer}:${root.concept}`}, class ${g.classId} (${name})`,
+          title: `Attribution graph of ${root === undefined ? g.root : `${root.layer}:${root.concept}`}, class ${g.target} (${name})`,
           plot: { svg: toSvg(g) },
         },
         file,
@@ -181,7 +182,7 @@ export async function report(argv: string[], json: boolean): Promise<ReportOutpu
   }
   if (sections.length === 0) {
     throw new CrpError(
-      'invalid-argument',
+      'empty-data',
       `nothing to report in '${from}': run train, explain, atlas, decompose, refs or prune with their output inside it first`,
     );
   }

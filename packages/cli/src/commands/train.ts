@@ -109,10 +109,10 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
   });
   let model: tfl.Sequential | undefined;
   try {
-    const [, h, w, c] = data.xs.shape;
+    const [, h, w, c] = data.images.shape;
     const options: VggOptions = {
       inputShape: [h, w, c],
-      classes: data.classes.length,
+      classes: data.classes!.length, // mnist and image folders always name their classes
       batchNorm: values['batch-norm']!,
       seed,
       ...(values.hidden === undefined ? {} : { hidden: numberListArg('hidden', values.hidden, true)! }),
@@ -127,7 +127,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
     const epochs = intArg('epochs', values.epochs, 1)!;
     const batchSize = intArg('batch-size', values['batch-size'], 1)!;
     const patience = intArg('patience', values.patience);
-    const batches = Math.ceil(data.xs.shape[0] / batchSize);
+    const batches = Math.ceil(data.images.shape[0] / batchSize);
     const progress = new ProgressBar('train', epochs * batches, process.stderr, json);
     const result = await trainModel(model, data, {
       epochs,
@@ -142,7 +142,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
           p.phase === 'epoch'
             ? `epoch ${p.epoch}: loss ${p.loss.toFixed(3)}${p.valAccuracy === undefined ? '' : `, val acc ${p.valAccuracy.toFixed(3)}`}`
             : `loss ${p.loss.toFixed(3)}`;
-        progress.update((p.epoch - 1) * batches + p.batch, note);
+        progress.update((p.epoch - 1) * batches + p.batch, note, p.etaMs);
       },
     });
     await mkdir(out, { recursive: true });
@@ -151,9 +151,9 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
       model: join(out, 'model.json'),
       arch: arch === 'blocks' ? `blocks ${values.blocks}` : arch,
       inputShape: [h, w, c],
-      classes: [...data.classes],
-      trainImages: data.xs.shape[0],
-      validationImages: holdOut?.xs.shape[0] ?? 0,
+      classes: [...data.classes!],
+      trainImages: data.images.shape[0],
+      validationImages: holdOut?.images.shape[0] ?? 0,
       epochs: result.history.length,
       history: result.history,
       stoppedEarly: result.stoppedEarly,

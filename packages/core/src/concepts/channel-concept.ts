@@ -1,6 +1,6 @@
-import { CrpError } from '@crp/lrp';
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import type { AttributeOptions, Concept, ConceptMask } from './concept.js';
+import type { Concept, ConceptAttributeOptions, ConceptMask } from './concept.js';
 
 function normalizeRows(scores: tf.Tensor2D): tf.Tensor2D {
   return tf.div(scores, tf.add(tf.sum(tf.abs(scores), 1, true), 1e-10));
@@ -37,7 +37,7 @@ export class ChannelConcept implements Concept {
   }
 
   /** Per row, the sum over all positions of each channel: [rows, ...spatial, C] -> [rows, C]. */
-  attribute(relevance: tf.Tensor, options: AttributeOptions = {}): tf.Tensor2D {
+  attribute(relevance: tf.Tensor, options: ConceptAttributeOptions = {}): tf.Tensor2D {
     return tf.tidy(() => {
       const axes = relevance.shape.slice(1, -1).map((_, i) => i + 1);
       // a [rows, C] input is its own score: clone it, as the caller owns (and disposes) the result

@@ -7,7 +7,8 @@ export interface ConceptMask {
   shape: number[];
 }
 
-export interface AttributeOptions {
+/** Options of {@link Concept.attribute}. */
+export interface ConceptAttributeOptions {
   /** Divide each row by (sum of its absolute values + 1e-10). Default false. */
   absNorm?: boolean;
 }
@@ -25,5 +26,5 @@ export interface Concept {
   /** The mask of one condition (its indices at this layer) for a per-sample output shape. */
   mask(indices: readonly number[], shape: readonly number[]): ConceptMask;
   /** Relevance per concept: [rows, ...shape] -> [rows, count]. The caller owns the result. */
-  attribute(relevance: tf.Tensor, options?: AttributeOptions): tf.Tensor2D;
+  attribute(relevance: tf.Tensor, options?: ConceptAttributeOptions): tf.Tensor2D;
 }
