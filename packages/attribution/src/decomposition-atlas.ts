@@ -166,6 +166,68 @@ export function resolveDecompositionOptions(
 }
 
 /**
+ * Per dominant concept c: the channel sums at the layer below of the short backward pass from `layer` (relevance
+ * `r` masked to channel c), as [n images * C'] values. The mask is applied by the engine's transform, so the
+ * layer's transpose runs on the few non-zero channels only; with one image all concepts share one pass (one
+ * row each), with several images each concept gets one pass of one row per image.
+ */
+function decomposeLayer(
+  lrp: CondAttribution['attributor'],
+  pass: ReturnType<CondAttribution['attributor']['forward']>,
+  r: tf.Tensor,
+  layer: string,
+  below: string,
+  dominant: readonly number[],
+): { values: Float32Array; channels: number }[] {
+  const n = r.shape[0]!;
+  const channels = r.shape[r.rank - 1]!;
+  const ones = r.shape.slice(1, -1).map(() => 1);
+  const run = (relevance: tf.Tensor, mask: tf.Tensor): { values: Float32Array; channels: number } => {
+    const out = lrp.backward(pass, {
+      from: layer,
+      relevance,
+      stopAt: [below],
+      transform: (id, x) => (id === layer ? tf.mul(x, mask) : undefined),
+    });
+    try {
+      const child = out.get(below)!;
+      const spatial = child.shape.slice(1, -1).map((_, i) => i + 1);
+      const sums = tf.tidy(() => (spatial.length === 0 ? tf.clone(child) : tf.sum(child, spatial)));
+      const values = sums.dataSync() as Float32Array;
+      sums.dispose();
+      return { values, channels: child.shape[child.rank - 1]! };
+    } finally {
+      for (const t of out.values()) t.dispose();
+    }
+  };
+  if (n === 1) {
+    const k = dominant.length;
+    const data = new Float32Array(k * channels);
+    dominant.forEach((c, j) => {
+      data[j * channels + c] = 1;
+    });
+    const mask = tf.tensor(data, [k, ...ones, channels]);
+    const rows = tf.tidy(() => tf.mul(tf.ones([k, ...ones, 1]), r));
+    try {
+      const { values, channels: cc } = run(rows, mask);
+      return dominant.map((_, j) => ({ values: values.slice(j * cc, (j + 1) * cc), channels: cc }));
+    } finally {
+      tf.dispose([mask, rows]);
+    }
+  }
+  return dominant.map((c) => {
+    const data = new Float32Array(channels);
+    data[c] = 1;
+    const mask = tf.tensor(data, [1, ...ones, channels]);
+    try {
+      return run(r, mask);
+    } finally {
+      mask.dispose();
+    }
+  });
+}
+
+/**
  * Decomposition votes of one batch of images. One forward pass and one backward pass give the relevance R_L
  * at every parent layer; each dominant concept c is then decomposed by the short backward pass from L down
  * to the layer below only, starting from R_L masked to channel c. That is the relevance of the condition
@@ -202,21 +264,11 @@ export function decompositionBatch(
       parents.dispose();
       const byConcept: DecompositionPartial['layers'][string] = {};
       partial.layers[layer] = byConcept;
-      for (const c of options.dominant[layer]!) {
-        const mask = new Float32Array(channels);
-        mask[c] = 1;
-        const start = tf.tidy(() => tf.mul(r, tf.tensor1d(mask)));
-        const out = lrp.backward(pass, { from: layer, relevance: start, stopAt: [below] });
-        start.dispose();
-        const child = out.get(below)!;
-        const childChannels = child.shape[child.rank - 1]!;
-        const childSpatial = child.shape.slice(1, -1).map((_, i) => i + 1);
-        const sums = tf.tidy(() =>
-          childSpatial.length === 0 ? tf.clone(child) : tf.sum(child, childSpatial),
-        );
-        const values = sums.dataSync();
-        sums.dispose();
-        for (const t of out.values()) t.dispose();
+      const dominant = options.dominant[layer]!;
+      // child channel sums [n images][K concepts][C'] of every dominant concept
+      const childSums = decomposeLayer(lrp, pass, r, layer, below, dominant);
+      dominant.forEach((c, j) => {
+        const { values, channels: childChannels } = childSums[j]!;
         const entry = {
           parent: 0,
           votes: new Array<number>(childChannels).fill(0),
@@ -234,7 +286,7 @@ export function decompositionBatch(
           }
         }
         byConcept[String(c)] = entry;
-      }
+      });
     }
   } finally {
     tf.dispose(owned);

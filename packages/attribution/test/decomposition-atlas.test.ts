@@ -79,6 +79,18 @@ describe('decompositionAtlas', () => {
       }
     }
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
+    // one image per pass (all dominant concepts of a layer in one backward pass) gives the same atlas
+    const single = await decompositionAtlas(crp, ds, { target: 1, concepts: 2, topK: 2, batchSize: 1 });
+    for (const layer of d.layerOrder) {
+      d.layers[layer]!.concepts.forEach((parent, j) => {
+        const other = single.layers[layer]!.concepts[j]!;
+        expect(other.concept).toBe(parent.concept);
+        expect(other.children.map((c) => [c.concept, c.votes])).toEqual(
+          parent.children.map((c) => [c.concept, c.votes]),
+        );
+        other.children.forEach((c, i) => expect(c.percent).toBeCloseTo(parent.children[i]!.percent, 4));
+      });
+    }
   });
 
   it('takes a given atlas, and refuses bad layers and an atlas of another class', async () => {
