@@ -88,7 +88,9 @@ describe('decompositionAtlas', () => {
         expect(other.children.map((c) => [c.concept, c.votes])).toEqual(
           parent.children.map((c) => [c.concept, c.votes]),
         );
-        other.children.forEach((c, i) => expect(c.percent).toBeCloseTo(parent.children[i]!.percent, 4));
+        other.children.forEach((c, i) => {
+          expect(c.percent).toBeCloseTo(parent.children[i]!.percent, 4);
+        });
       });
     }
   });
