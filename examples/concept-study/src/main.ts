@@ -7,6 +7,7 @@
  *
  *   pnpm study            (from the repository root; or: tsx examples/concept-study/src/main.ts [OUT_DIR])
  */
+
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -24,7 +25,8 @@ import {
 import { selectBackend } from '@crp/backend';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
-import { disposeDataset, mnist } from '@crp/models';
+import { disposeDataset } from '@crp/models';
+import { mnist } from '@crp/models/node';
 import { conceptPruning, curvesChart, pruningCurves } from '@crp/pruning';
 import {
   conceptRelevanceChart,
@@ -34,8 +36,8 @@ import {
   type RasterImage,
   type ReportSection,
   resize,
-  writeReport,
 } from '@crp/vis';
+import { writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { evaluate, MODEL_CONFIG, trainedModel } from './study-model.js';
 

@@ -1,7 +1,7 @@
 import { CrpError } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
-import { cropBox, imageGrid, imgify, type RasterImage, resize, toRasterImage, writePng } from '@crp/vis';
+import { cropBox, imageGrid, imgify, type RasterImage, resize, toRasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkTopK } from './atlas.js';
 import { batchesOf, type LabelledDataset, type LabelledSource } from './dataset.js';
@@ -201,13 +201,4 @@ export function referenceGrid(refs: ReferenceImages, options: ReferenceGridOptio
     cells.push(...parts);
   }
   return imageGrid(cells, { columns: perRow, spacing: options.spacing ?? 2 });
-}
-
-/** Writes {@link referenceGrid} as a PNG (atomically). */
-export async function writeReferenceGrid(
-  path: string,
-  refs: ReferenceImages,
-  options: ReferenceGridOptions = {},
-): Promise<void> {
-  await writePng(path, referenceGrid(refs, options));
 }

@@ -453,10 +453,7 @@ export class Attributor {
     }
     const target = options.target;
     if (target === undefined) {
-      throw new CrpError(
-        'invalid-target',
-        'give a target class (options.target) or options.initRelevance',
-      );
+      throw new CrpError('invalid-target', 'give a target class (options.target) or options.initRelevance');
     }
     const batch = prediction.shape[0]!;
     const classes = prediction.shape[prediction.rank - 1]!;

@@ -153,7 +153,8 @@ describe('wasm and cpu agree', () => {
           values(result.relevances.mp_neg!),
           values(result.relevances.r1!),
         );
-        for (const t of [result.prediction, result.relevance, ...Object.values(result.relevances)]) t.dispose();
+        for (const t of [result.prediction, result.relevance, ...Object.values(result.relevances)])
+          t.dispose();
         lrp.dispose();
       }
       results[backend] = out;

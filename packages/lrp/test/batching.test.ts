@@ -33,7 +33,9 @@ describe('large inputs are split into batches (wasm heap) without changing the r
       expect(split.relevance.shape).toEqual([7, 6, 6, 2]);
       expect(Array.from(split.relevance.dataSync())).toEqual(Array.from(whole.relevance.dataSync()));
       expect(Array.from(split.prediction.dataSync())).toEqual(Array.from(whole.prediction.dataSync()));
-      expect(Array.from(split.relevances.c1!.dataSync())).toEqual(Array.from(whole.relevances.c1!.dataSync()));
+      expect(Array.from(split.relevances.c1!.dataSync())).toEqual(
+        Array.from(whole.relevances.c1!.dataSync()),
+      );
       disposeResult(split);
       expect(tf.memory().numTensors).toBe(before);
     }

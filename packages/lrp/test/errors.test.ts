@@ -258,11 +258,7 @@ describe('bad names and targets', () => {
     const x = good();
     const r = tf.ones([2, 4]);
     expectCrp(() => lrp.attribute(x, { initRelevance: r }), 'invalid-argument', '[2, 3]', '[2, 4]');
-    expectCrp(
-      () => lrp.attribute(x, { initRelevance: () => tf.ones([1, 3]) }),
-      'invalid-argument',
-      '[2, 3]',
-    );
+    expectCrp(() => lrp.attribute(x, { initRelevance: () => tf.ones([1, 3]) }), 'invalid-argument', '[2, 3]');
     r.dispose();
     x.dispose();
   });

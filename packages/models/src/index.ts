@@ -1,17 +1,19 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/models: models, data and training for the CRP toolkit, in Node and in browsers. Reading and writing files
+// (image folders, MNIST, model files, checkpoints) is in '@crp/models/node'.
+
+// labelled images in memory: the Dataset of the whole toolkit, and ways to cut it
 export {
   checkDataset,
   type Dataset,
   disposeDataset,
   gatherDataset,
-  normalizePixels,
-  type PixelOptions,
   type SplitOptions,
   splitDataset,
 } from './dataset.js';
-export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';
-export { type ImageFolderOptions, imageFolder } from './image-folder.js';
-export { Lamb, type LambConfig } from './lamb.js';
-export { type MnistOptions, mnist, mnistSize } from './mnist.js';
+
+// image files to model input: the one preprocessing definition (channels, scale, resize, normalise)
+export { IMAGENET, type PreprocessOptions, preprocess } from './preprocess.js';
 export {
   SAFETENSORS_DTYPES,
   type SafetensorsDtype,
@@ -20,7 +22,7 @@ export {
 } from './safetensors.js';
 export { importTorchVgg, type TorchVggOptions, torchVggFromSafetensors } from './torch-vgg.js';
 export {
-  type EpochLog,
+  type EarlyStopping,
   type Evaluation,
   evaluate,
   type TrainOptions,
@@ -29,4 +31,17 @@ export {
   train,
 } from './train.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
+
+// model builders: the VGG family, and torchvision VGGs from safetensors bytes
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
+
+// training: the LAMB optimiser, the training loop with early stopping and checkpoints, evaluation
+export { Lamb, type LambConfig } from './lamb.js';
+
+export {
+  type Checkpoint,
+  type CheckpointState,
+  type CheckpointStore,
+  type EpochLog,
+  memoryCheckpoints,
+} from './checkpoint.js';

@@ -360,21 +360,17 @@ export function torchVggFromSafetensors(
 }
 
 /**
- * Reads a torchvision-style VGG from a safetensors file (a path, or the file's bytes) into a TF.js model; see
- * {@link torchVggFromSafetensors}. To make such a file in Python:
+ * Builds a torchvision-style VGG from the bytes of a safetensors file (or a parsed one) as a TF.js model; see
+ * {@link torchVggFromSafetensors}. From a path: `readTorchVgg` of `@crp/models/node`. To make such a file in
+ * Python:
  * `safetensors.torch.save_file(torchvision.models.vgg16(weights=...).state_dict(), 'vgg16.safetensors')`.
  *
  * @returns a new model that the caller owns
  */
 export async function importTorchVgg(
-  source: string | Uint8Array | SafetensorsFile,
+  source: Uint8Array | SafetensorsFile,
   options: TorchVggOptions = {},
 ): Promise<tfl.Sequential> {
-  const file =
-    source instanceof SafetensorsFile
-      ? source
-      : typeof source === 'string'
-        ? await SafetensorsFile.read(source)
-        : SafetensorsFile.parse(source);
+  const file = source instanceof SafetensorsFile ? source : SafetensorsFile.parse(source);
   return torchVggFromSafetensors(file, options);
 }

@@ -14,8 +14,8 @@ import {
   overlayHeatmap,
   pruningCurveChart,
   scatterChart,
-  writeReport,
 } from '../src/index.js';
+import { writeReport } from '../src/node.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const artifacts = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');

@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ConceptAttributeOptions, Concept, ConceptMask } from './concept.js';
+import type { Concept, ConceptAttributeOptions, ConceptMask } from './concept.js';
 
 function normalizeRows(scores: tf.Tensor2D): tf.Tensor2D {
   return tf.div(scores, tf.add(tf.sum(tf.abs(scores), 1, true), 1e-10));
