@@ -35,7 +35,7 @@ export interface SubsetOptions {
 /**
  * A data set with random access: its size and labels are known before any image is loaded, batches are
  * loaded on demand (`slice`), and iterating yields `batchSize` samples at a time in a fixed order. Batches
- * are transient: the consumer disposes their images. Long runs ({@link runAtlasJob}) resume through `slice`.
+ * are transient: the consumer disposes their images. Long runs (`runAtlasJob` of `@crp/attribution/node`) resume through `slice`.
  */
 export interface LabelledDataset extends AsyncIterable<LabelledBatch> {
   /** samples (after subsetting) */

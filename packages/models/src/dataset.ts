@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Labelled images in memory, the one data-set interface of the toolkit: what the loaders of `@crp/models`
- * return ({@link imageFolder}, {@link mnist}) and what {@link train}, {@link evaluate}, the pruning criteria and
+ * return (`imageFolder`, `mnist` of `@crp/models/node`) and what {@link train}, {@link evaluate}, the pruning criteria and
  * the attribution strategies take (a `Dataset` is also a source of `@crp/attribution`). The caller owns
  * `images`: end it with {@link disposeDataset}.
  */

@@ -187,7 +187,7 @@ export async function readImages(
  * const data = await imageFolder('patches/', { inputSize: [224, 224], ...IMAGENET });
  * ```
  *
- * @returns tensors that the caller owns (see {@link disposeDataset}); `sources` lists the files
+ * @returns tensors that the caller owns (see `disposeDataset`); `sources` lists the files
  * @throws CrpError as {@link listImageFolder} and {@link readImages}.
  */
 export async function imageFolder(root: string, options: ImageFolderOptions = {}): Promise<Dataset> {

@@ -22,7 +22,7 @@ export interface MnistOptions extends PreprocessOptions {
   /** 1 (grey, default) or 3 (the grey value in every channel, for RGB models such as a VGG). */
   channels?: 1 | 3;
   /** [height, width] of the images; default [28, 28] (the original). Other sizes are resized as
-   * {@link preprocess} resizes (bilinear, half-pixel centres). */
+   * `preprocess` resizes (bilinear, half-pixel centres). */
   inputSize?: readonly [number, number];
   /** @deprecated The side of square images: give `inputSize: [side, side]` (works for one release). */
   size?: number;
@@ -84,7 +84,7 @@ export function mnistSize(): number {
  * const { train, validation } = mnist({ train: 1000, validation: 200, seed: 1 });
  * ```
  *
- * @returns tensors that the caller owns (see {@link disposeDataset}); classes are `'0'` ... `'9'`
+ * @returns tensors that the caller owns (see `disposeDataset`); classes are `'0'` ... `'9'`
  * @throws CrpError `invalid-argument` for sizes that do not fit the 10,000 digits or bad options.
  */
 export function mnist(options: MnistOptions = {}): { train: Dataset; validation: Dataset | undefined } {

@@ -68,7 +68,7 @@ export interface SavedModelInfo {
 }
 
 /**
- * Saves a layers model as `dir/model.json` + `dir/weights.bin` through {@link fileSystem} (atomic: written to a
+ * Saves a layers model as `dir/model.json` + `dir/weights.bin` through `fileSystem` (atomic: written to a
  * temporary sibling directory that is renamed into place) and reports the file sizes.
  *
  * @throws CrpError `write-failed` (or `invalid-argument` for a target that is not a model directory) when the
