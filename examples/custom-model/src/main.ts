@@ -6,14 +6,17 @@
  *
  *   npx tsx examples/custom-model/src/main.ts [OUT_DIR]      (from the repository root; default out/)
  */
+
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '@crp/backend';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import { attribute, disposeResult } from '@crp/lrp';
-import { fileSystem, Lamb, mnist, train } from '@crp/models';
-import { imageGrid, imgify, type RasterImage, resize, writePng } from '@crp/vis';
+import { Lamb, train } from '@crp/models';
+import { fileSystem, mnist } from '@crp/models/node';
+import { imageGrid, imgify, type RasterImage, resize } from '@crp/vis';
+import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 

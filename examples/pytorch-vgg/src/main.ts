@@ -10,14 +10,16 @@
  * (packages/models/test/fixtures/vgg-small-bn.safetensors: cfg [8, M, 16, M] with batch norm, 10 classes,
  * He-initialised random weights; see packages/models/fixtures-src/make-torch-vgg.py).
  */
+
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '@crp/backend';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, disposeResult, epsilonGammaBox } from '@crp/lrp';
-import { importTorchVgg, mnist } from '@crp/models';
-import { conceptTable, imageGrid, imgify, type RasterImage, resize, writePng, writeReport } from '@crp/vis';
+import { mnist, readTorchVgg } from '@crp/models/node';
+import { conceptTable, imageGrid, imgify, type RasterImage, resize } from '@crp/vis';
+import { writePng, writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 const FIXTURES = resolve(import.meta.dirname, '../../../packages/models/test/fixtures');
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
   console.log(`backend: ${(await selectBackend()).backend}`);
 
   // 1. import: layers keep torchvision's module names (features.0, ..., classifier.6; layerNames: 'keras' renames)
-  const model = await importTorchVgg(MODEL, { inputShape: [SIZE, SIZE, 3] });
+  const model = await readTorchVgg(MODEL, { inputShape: [SIZE, SIZE, 3] });
   console.log(`imported ${MODEL}: ${model.countParams()} parameters`);
 
   // the fixture comes with PyTorch's own logits: the import must reproduce them

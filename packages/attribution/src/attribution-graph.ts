@@ -58,10 +58,6 @@ export function toMermaid(graph: AttributionGraph): string {
   return `${lines.join('\n')}\n`;
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 export interface SvgOptions {
   /** node box size in pixels (default 150 x 44) */
   nodeWidth?: number;
@@ -128,4 +124,4 @@ export function toSvg(graph: AttributionGraph, options: SvgOptions = {}): string
   return `${parts.join('\n')}\n`;
 }
 
-import { CrpError } from '@crp/common';
+import { CrpError, escapeXml } from '@crp/common';

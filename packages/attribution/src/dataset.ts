@@ -1,8 +1,5 @@
-import { readdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { CrpError, fileError, type Progress } from '@crp/common';
+import { CrpError, type Progress } from '@crp/common';
 import type { Dataset } from '@crp/models';
-import { type RasterImage, readImage, resize } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** A batch of labelled images. `images` is NHWC; `labels[i]` is the class of row i. `indices[i]` is the
@@ -38,7 +35,7 @@ export interface SubsetOptions {
 /**
  * A data set with random access: its size and labels are known before any image is loaded, batches are
  * loaded on demand (`slice`), and iterating yields `batchSize` samples at a time in a fixed order. Batches
- * are transient: the consumer disposes their images. Long runs ({@link runAtlasJob}) resume through `slice`.
+ * are transient: the consumer disposes their images. Long runs (`runAtlasJob` of `@crp/attribution/node`) resume through `slice`.
  */
 export interface LabelledDataset extends AsyncIterable<LabelledBatch> {
   /** samples (after subsetting) */
@@ -91,7 +88,7 @@ function keepFilter(options: SubsetOptions): (index: number, label: number) => b
 }
 
 /** Loads the images of some data-set positions as one NHWC float32 tensor (caller owns it). */
-type Loader = (positions: readonly number[]) => Promise<tf.Tensor>;
+export type Loader = (positions: readonly number[]) => Promise<tf.Tensor>;
 
 class IndexedDataset implements LabelledDataset {
   constructor(
@@ -155,6 +152,16 @@ class IndexedDataset implements LabelledDataset {
   }
 }
 
+/** A {@link LabelledDataset} over a loader: `positions` in the loader's numbering, `labels` of every position. */
+export function indexedDataset(
+  load: Loader,
+  positions: readonly number[],
+  labels: readonly number[],
+  batchSize: number,
+): LabelledDataset {
+  return new IndexedDataset(load, positions, labels, batchSize);
+}
+
 export interface TensorDatasetOptions {
   /** samples per batch (default 16) */
   batchSize?: number;
@@ -202,146 +209,6 @@ export function fromTensors(
     [...labels],
     options.batchSize ?? 16,
   );
-}
-
-export interface ImageFolderOptions {
-  /** samples per batch (default 16) */
-  batchSize?: number;
-  /** Resize every image to [height, width] (bilinear). Without it all images must have the model's size. */
-  size?: readonly [number, number];
-  /** Class folder names in label order (default: all sub-folders, sorted by name). */
-  classes?: readonly string[];
-  /** Turns the decoded batch (float32 in [0, 1], NHWC RGB) into model input, e.g. mean/std normalisation.
-   * Gets a tensor it must not dispose; returns a new one. */
-  preprocess?: (images: tf.Tensor4D) => tf.Tensor4D;
-}
-
-/** A data set read from an image folder: its class names and files, in label order. */
-export interface ImageFolderDataset extends LabelledDataset {
-  /** class names (sub-folder names); label i is classNames[i] */
-  readonly classNames: readonly string[];
-  /** file of each data-set index */
-  readonly files: readonly string[];
-  subset(options: SubsetOptions): ImageFolderDataset;
-  withBatchSize(batchSize: number): ImageFolderDataset;
-}
-
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
-
-function byCodePoint(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function rgbFloats(image: RasterImage, into: Float32Array, offset: number): void {
-  const { data, channels } = image;
-  const pixels = image.width * image.height;
-  for (let p = 0; p < pixels; p++) {
-    for (let k = 0; k < 3; k++) {
-      // grey is repeated, alpha dropped
-      into[offset + p * 3 + k] = data[p * channels + (channels === 1 ? 0 : k)]! / 255;
-    }
-  }
-}
-
-/**
- * A data set from a folder with one sub-folder per class (as torchvision's ImageFolder): PNG and JPEG files,
- * decoded by @crp/vis to RGB float32 in [0, 1]. Order is deterministic: classes sorted by name (label = rank),
- * files sorted by name within a class, class after class. Other files are ignored.
- */
-export async function fromImageFolder(
-  root: string,
-  options: ImageFolderOptions = {},
-): Promise<ImageFolderDataset> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (err) {
-    throw fileError('read', root, err, 'image folder');
-  }
-  const found = entries
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort(byCodePoint);
-  const classNames = options.classes === undefined ? found : [...options.classes];
-  for (const c of classNames) {
-    if (!found.includes(c)) {
-      throw new CrpError(
-        'invalid-argument',
-        `class folder '${c}' is not in '${root}'; its sub-folders are: ${found.join(', ')}`,
-      );
-    }
-  }
-  if (classNames.length === 0) {
-    throw new CrpError(
-      'invalid-argument',
-      `'${root}' has no class sub-folders; expected <root>/<class>/<image>.png|jpg`,
-    );
-  }
-  const files: string[] = [];
-  const labels: number[] = [];
-  for (const [label, name] of classNames.entries()) {
-    const inClass = (await readdir(join(root, name), { withFileTypes: true }))
-      .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
-      .map((e) => e.name)
-      .sort(byCodePoint);
-    for (const f of inClass) {
-      files.push(join(root, name, f));
-      labels.push(label);
-    }
-  }
-  const size = options.size;
-  if (size !== undefined) {
-    if (size.length !== 2 || !size.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new CrpError(
-        'invalid-argument',
-        `size must be [height, width] with positive integers, got ${JSON.stringify(size)}`,
-      );
-    }
-  }
-  const load: Loader = async (positions) => {
-    const rasters = await Promise.all(
-      positions.map(async (p) => {
-        const image = await readImage(files[p]!);
-        return size === undefined
-          ? image
-          : resize(image, { width: size[1], height: size[0], method: 'bilinear' });
-      }),
-    );
-    const { width, height } = rasters[0]!;
-    rasters.forEach((r, i) => {
-      if (r.width !== width || r.height !== height) {
-        throw new CrpError(
-          'invalid-shape',
-          `${files[positions[i]!]} is ${r.width}x${r.height} but ${files[positions[0]!]} is ${width}x${height}; pass size: [height, width] to resize every image`,
-        );
-      }
-    });
-    const data = new Float32Array(rasters.length * height * width * 3);
-    rasters.forEach((r, i) => {
-      rgbFloats(r, data, i * height * width * 3);
-    });
-    const batch = tf.tensor4d(data, [rasters.length, height, width, 3]);
-    if (options.preprocess === undefined) return batch;
-    try {
-      return options.preprocess(batch);
-    } finally {
-      batch.dispose();
-    }
-  };
-  const base = new IndexedDataset(
-    load,
-    files.map((_, i) => i),
-    labels,
-    options.batchSize ?? 16,
-  );
-  const wrap = (d: LabelledDataset): ImageFolderDataset =>
-    Object.assign(Object.create(d) as LabelledDataset, {
-      classNames,
-      files,
-      subset: (o: SubsetOptions) => wrap(d.subset(o)),
-      withBatchSize: (b: number) => wrap(d.withBatchSize(b)),
-    }) as ImageFolderDataset;
-  return wrap(base);
 }
 
 /** Any user iterator of batches as a source (a typed identity, for symmetry with the other sources). */

@@ -1,34 +1,13 @@
-export {
-  type AtlasEntry,
-  type AtlasLayer,
-  type AtlasOptions,
-  type AtlasPartial,
-  atlasBatch,
-  type ConceptAtlas,
-  conceptAtlas,
-  conceptLayers,
-  finishAtlas,
-  formatVotes,
-  mergeAtlasPartials,
-  type ResolvedAtlasOptions,
-  resolveAtlasOptions,
-} from './atlas.js';
-export {
-  type AttributionGraph,
-  type AttributionGraphEdge,
-  type AttributionGraphNode,
-  type SvgOptions,
-  toMermaid,
-  toSvg,
-} from './attribution-graph.js';
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/attribution: concept analysis over data sets, in Node and in browsers. Image folders, resumable jobs with
+// worker threads and reference grids written as files are in '@crp/attribution/node'.
+
+// where samples come from: tensors or a Dataset of @crp/models, any (async) iterator, subsets of them
 export {
   batchesOf,
   type DatasetProgress,
-  fromImageFolder,
   fromIterator,
   fromTensors,
-  type ImageFolderDataset,
-  type ImageFolderOptions,
   isLabelledDataset,
   type LabelledBatch,
   type LabelledDataset,
@@ -39,28 +18,57 @@ export {
   subset,
   type TensorDatasetOptions,
 } from './dataset.js';
+
+// the concept atlas of a class: which concepts its samples rely on, layer by layer
+export {
+  type AtlasEntry,
+  type AtlasLayer,
+  type AtlasOptions,
+  type ConceptAtlas,
+  conceptAtlas,
+  conceptLayers,
+  formatVotes,
+} from './atlas.js';
+export {
+  type AttributionGraph,
+  type AttributionGraphEdge,
+  type AttributionGraphNode,
+  type SvgOptions,
+  toMermaid,
+  toSvg,
+} from './attribution-graph.js';
+
+// region-restricted attribution: concept relevance inside a region of the input, region atlases
+export {
+  type AtlasLayerComparison,
+  compareAtlases,
+  type LayerRegionRelevance,
+  type Region,
+  type RegionAtlas,
+  type RegionAtlasOptions,
+  type RegionBox,
+  type RegionMethod,
+  type RegionRelevance,
+  type RegionRelevanceOptions,
+  regionAtlas,
+  regionMask,
+  regionRelevance,
+  regionRelevances,
+} from './region.js';
+
+// decomposition of a concept into sub-concepts, as attribution graphs (JSON, Mermaid, SVG)
 export { type DecomposeOptions, decompose, layerBelow } from './decomposition.js';
+// each layer's dominant concepts decomposed into the layer below, voted over samples
 export {
   type DecomposedConcept,
   type DecompositionAtlas,
   type DecompositionAtlasLayer,
   type DecompositionAtlasOptions,
-  type DecompositionPartial,
   decompositionAtlas,
-  decompositionBatch,
-  finishDecompositionAtlas,
-  mergeDecompositionPartials,
-  type ResolvedDecompositionOptions,
-  resolveDecompositionOptions,
   type SubConcept,
 } from './decomposition-atlas.js';
-export {
-  type AtlasJobOptions,
-  type AtlasJobProgress,
-  type JobContext,
-  type JobSetup,
-  runAtlasJob,
-} from './jobs.js';
+
+// what a concept looks like: relevance and activation maximisation, receptive fields, reference images
 export {
   type MaximizationOptions,
   type MaximizationResult,
@@ -84,25 +92,4 @@ export {
   type ReferenceSample,
   referenceGrid,
   referenceImages,
-  writeReferenceGrid,
 } from './reference-images.js';
-export {
-  type AtlasLayerComparison,
-  compareAtlases,
-  finishRegionAtlas,
-  type LayerRegionRelevance,
-  type Region,
-  type RegionAtlas,
-  type RegionAtlasOptions,
-  type RegionBox,
-  type RegionMethod,
-  type RegionRelevance,
-  type RegionRelevanceOptions,
-  type ResolvedRegionAtlasOptions,
-  regionAtlas,
-  regionAtlasBatch,
-  regionMask,
-  regionRelevance,
-  regionRelevances,
-  resolveRegionAtlasOptions,
-} from './region.js';

@@ -305,7 +305,7 @@ async function runOnWorkers(
 }
 
 /**
- * The concept atlas ({@link conceptAtlas}) as a resumable job: the class's samples are split into fixed
+ * The concept atlas (`conceptAtlas`) as a resumable job: the class's samples are split into fixed
  * batches of `batchSize`, each finished batch's votes are appended to `file` as one JSON line (a single
  * flushed write), and a run that was killed resumes where it stopped: finished batches are read back,
  * a torn last line is dropped, and only the missing batches run. With `workers` > 1 the batches run on worker

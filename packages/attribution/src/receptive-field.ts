@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import type { ModelGraph } from '@crp/lrp';
+import { type ModelGraph, windowPadding } from '@crp/lrp';
 
 /**
  * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices
@@ -26,11 +26,9 @@ export interface PixelBox {
   height: number;
 }
 
-/** TF's padding before the first element of an axis. */
+/** TF's padding before the first element of an axis (the engine's own window arithmetic). */
 function padBefore(padding: 'same' | 'valid', size: number, k: number, s: number): number {
-  if (padding === 'valid') return 0;
-  const out = Math.ceil(size / s);
-  return Math.floor(Math.max((out - 1) * s + k - size, 0) / 2);
+  return windowPadding(size, k, s, padding)[0];
 }
 
 function spatialOf(graph: ModelGraph, id: string): [number, number] {

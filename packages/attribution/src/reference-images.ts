@@ -15,7 +15,6 @@ import {
   relevanceBox,
   resize,
   toRasterImage,
-  writePng,
 } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkTopK } from './atlas.js';
@@ -332,13 +331,4 @@ export function referenceGrid(refs: ReferenceImages, options: ReferenceGridOptio
     cells.push(...parts);
   }
   return imageGrid(cells, { columns: perRow, spacing: options.spacing ?? 2 });
-}
-
-/** Writes {@link referenceGrid} as a PNG (atomically). */
-export async function writeReferenceGrid(
-  path: string,
-  refs: ReferenceImages,
-  options: ReferenceGridOptions = {},
-): Promise<void> {
-  await writePng(path, referenceGrid(refs, options));
 }

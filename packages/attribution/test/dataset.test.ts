@@ -6,14 +6,8 @@ import { encodePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  batchesOf,
-  fromImageFolder,
-  fromIterator,
-  fromTensors,
-  type LabelledBatch,
-  subset,
-} from '../src/index.js';
+import { batchesOf, fromIterator, fromTensors, type LabelledBatch, subset } from '../src/index.js';
+import { fromImageFolder } from '../src/node.js';
 import { expectCrpError, useWasm, values } from './helpers.js';
 
 useWasm();
@@ -157,8 +151,8 @@ describe('data sets from an image folder', () => {
   });
 
   it('lists classes and files in sorted order and decodes PNG and JPEG to [0, 1]', async () => {
-    const ds = await fromImageFolder(root, { batchSize: 2, size: [4, 4] });
-    expect(ds.classNames).toEqual(['cats', 'dogs', 'empty']);
+    const ds = await fromImageFolder(root, { batchSize: 2, inputSize: [4, 4], allowEmpty: true });
+    expect(ds.classes).toEqual(['cats', 'dogs', 'empty']);
     expect(ds.files.map((f) => f.slice(root.length + 1))).toEqual([
       'cats/a.png',
       'cats/b.png',
@@ -177,13 +171,13 @@ describe('data sets from an image folder', () => {
     expect(tf.memory().numTensors).toBe(before);
     const dogs = ds.subset({ classes: [1], ranges: [[3, 10]] });
     expect(dogs.indices).toEqual([3, 4]);
-    expect(dogs.classNames).toEqual(['cats', 'dogs', 'empty']);
+    expect(dogs.classes).toEqual(['cats', 'dogs', 'empty']);
   });
 
   it('says how to fix mixed sizes and unknown classes', async () => {
     const ds = await fromImageFolder(root, { batchSize: 8, classes: ['dogs'] });
     expect(ds.labels).toEqual([0, 0, 0]);
-    await expectCrpError(() => ds.slice(0, 2), 'invalid-shape', /4x4.*8x6.*size: \[height, width\]/);
+    await expectCrpError(() => ds.slice(0, 2), 'invalid-shape', /4x4.*8x6.*inputSize: \[height, width\]/);
     await expectCrpError(
       () => fromImageFolder(root, { classes: ['birds'] }),
       'invalid-argument',

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
-import { blurHeatmap, cropBox, imgify, opacityView, readPng, relevanceBox, toRasterImage } from '@crp/vis';
+import { blurHeatmap, cropBox, imgify, opacityView, relevanceBox, toRasterImage } from '@crp/vis';
+import { readPng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +14,8 @@ import {
   receptiveFieldGeometry,
   referenceGrid,
   referenceImages,
-  writeReferenceGrid,
 } from '../src/index.js';
+import { writeReferenceGrid } from '../src/node.js';
 import {
   expectCrpError,
   mulberry32,

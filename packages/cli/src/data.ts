@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { type Dataset, disposeDataset, imageFolder, mnist, splitDataset } from '@crp/models';
+import { type Dataset, disposeDataset, splitDataset } from '@crp/models';
+import { imageFolder, mnist } from '@crp/models/node';
 import { UsageError } from './usage-error.js';
 
 /** How `--data` is read. */

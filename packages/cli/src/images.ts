@@ -1,9 +1,11 @@
-import { type RasterImage, readImage } from '@crp/vis';
-import * as tf from '@tensorflow/tfjs-core';
+import { IMAGENET, preprocess } from '@crp/models';
+import type { RasterImage } from '@crp/vis';
+import { readImage } from '@crp/vis/node';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Named normalisations for `--normalize`. */
-export const NORMALIZATIONS: Record<string, { mean: number[]; std: number[] }> = {
-  imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+export const NORMALIZATIONS: Record<string, { mean: readonly number[]; std: readonly number[] }> = {
+  imagenet: IMAGENET,
 };
 
 export interface ImageInput {
@@ -14,26 +16,22 @@ export interface ImageInput {
   tensor: tf.Tensor4D;
 }
 
-/** Reads an image file, scales it to [0, 1], resizes it to the model's input and normalises it. */
+/**
+ * Reads an image file and makes it the model's input with `preprocess` of @crp/models (the definition that
+ * `imageFolder` and `fromImageFolder` use too): resized to the model's input size where it is fixed, with the
+ * model's channels, scaled to [0, 1], then normalised.
+ */
 export async function readModelInput(
   path: string,
   inputShape: readonly (number | null)[],
-  normalize?: { mean: number[]; std: number[] },
+  normalize?: { mean: readonly number[]; std: readonly number[] },
 ): Promise<ImageInput> {
   const raster = await readImage(path);
-  const [h, w, c] = [inputShape[0] ?? raster.height, inputShape[1] ?? raster.width, inputShape[2] ?? 3];
-  const tensor = tf.tidy(() => {
-    let x = tf.div(
-      tf.tensor3d(raster.data, [raster.height, raster.width, raster.channels], 'int32'),
-      255,
-    ) as tf.Tensor3D;
-    if (raster.channels === 4) x = tf.slice(x, [0, 0, 0], [raster.height, raster.width, 3]);
-    if (c === 3 && raster.channels === 1) x = tf.tile(x, [1, 1, 3]);
-    if (c === 1 && x.shape[2] === 3) x = tf.mean(x, 2, true);
-    let batch = tf.expandDims(x, 0) as tf.Tensor4D;
-    if (batch.shape[1] !== h || batch.shape[2] !== w) batch = tf.image.resizeBilinear(batch, [h, w], true);
-    if (normalize) batch = tf.div(tf.sub(batch, tf.tensor1d(normalize.mean)), tf.tensor1d(normalize.std));
-    return batch;
+  const [h, w, c] = inputShape;
+  const tensor = preprocess(raster, {
+    ...(h !== null && h !== undefined && w !== null && w !== undefined ? { inputSize: [h, w] as const } : {}),
+    channels: c === 1 ? 1 : 3,
+    ...(normalize === undefined ? {} : { mean: normalize.mean, std: normalize.std }),
   });
   return { path, raster, tensor };
 }

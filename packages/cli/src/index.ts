@@ -1,3 +1,4 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 // The `crp` command as a library: each command runs in-process with the arguments it would get on the
 // command line and returns what `--json` prints. The libraries underneath (@crp/models, @crp/attribution, ...)
 // are the API for programs; these are for embedding or testing the command itself.

@@ -3,7 +3,7 @@ import { compositeByName } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadData } from './data.js';
-import { loadModel } from './load-model.js';
+import { openModel } from './load-model.js';
 
 /** Options shared by the commands that explain a model over a data set. */
 export const modelDataOptions = {
@@ -27,7 +27,7 @@ export async function openModelAndData(
   options: { composite: string; samples?: number | undefined; seed?: number | undefined; holdOut?: number },
 ): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
   const composite = compositeByName(options.composite, { low: 0, high: 1 });
-  const model = await loadModel(modelPath);
+  const model = await openModel(modelPath);
   let crp: CondAttribution | undefined;
   try {
     crp = new CondAttribution(model, { composite });

@@ -3,8 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attribute, disposeResult } from '@crp/lrp';
-import { fileSystem } from '@crp/models';
-import { createRaster, readPng, writePng } from '@crp/vis';
+import { preprocess } from '@crp/models';
+import { fileSystem } from '@crp/models/node';
+import { createRaster } from '@crp/vis';
+import { readPng, writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,16 +84,11 @@ describe('crp explain', () => {
       const overlay = await readPng(r.overlay);
       expect([overlay.width, overlay.height]).toEqual([16, 16]); // the image's own size
     }
-    // the same image through the library: resize to 12x12 as the CLI does, then LRP for class 1
+    // the same image through the library: preprocess to the model's 12x12 input as the CLI does, then LRP for
+    // class 1
     const model = await tfl.loadLayersModel(fileSystem(modelDir));
     const img = await readPng(images[0]!);
-    const x = tf.tidy(() =>
-      tf.image.resizeBilinear(
-        tf.div(tf.tensor4d(img.data, [1, 16, 16, 3], 'int32'), 255) as tf.Tensor4D,
-        [12, 12],
-        true,
-      ),
-    );
+    const x = preprocess(img, { inputSize: [12, 12] });
     const direct = attribute(model, x, { composite: 'epsilon_plus_flat', target: 1 });
     const sum = tf.sum(direct.relevance).dataSync()[0]!;
     expect(parsed.result[0]!.relevanceSum).toBeCloseTo(sum, 5);

@@ -17,14 +17,12 @@ import {
   type Dataset,
   disposeDataset,
   evaluate,
-  fileSystem,
-  imageFolder,
   Lamb,
-  mnist,
   type TrainResult,
   train,
   vggFromBlocks,
 } from '@crp/models';
+import { fileSystem, imageFolder, mnist } from '@crp/models/node';
 import {
   evaluateClasses,
   exportPruned,
@@ -33,7 +31,8 @@ import {
   scoreChannels,
   selectLowest,
 } from '@crp/pruning';
-import { createRaster, readPng, writePng } from '@crp/vis';
+import { createRaster } from '@crp/vis';
+import { readPng, writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 export {
   CRP_ERROR_CODES,
   CrpError,

@@ -1,3 +1,4 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 /**
  * The Node-only part of `@crp/common` (`import ... from '@crp/common/node'`): file writes that never leave a
  * half-written file. Browser bundles import the root entry point only.

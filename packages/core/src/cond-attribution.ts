@@ -120,7 +120,7 @@ export class CondAttribution {
     }
   }
 
-  /** Runs every condition on every image (see {@link planGroupRows} for the pairing) and returns all rows. */
+  /** Runs every condition on every image (see `planGroupRows` for the pairing) and returns all rows. */
   run(
     input: tf.Tensor,
     conditions: readonly Condition[],

@@ -2,19 +2,19 @@
  * Row order: grouping by key set, image-major broadcasting, pairing, `rows` metadata, chunking (chunkSize,
  * the `chunks()` generator and progress).
  */
+
 import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { groupConditions, planGroupRows } from '../src/conditions.js';
 import {
   CondAttribution,
   type CondAttributionChunk,
   type CondAttributionResult,
   type Condition,
   disposeCondResult,
-  groupConditions,
   type PlannedRow,
-  planGroupRows,
 } from '../src/index.js';
 import {
   activationOf,

@@ -1,4 +1,9 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/lrp: Layer-wise Relevance Propagation for TensorFlow.js models, matching zennit; in Node and in browsers.
+
+// attributing: relevance of the input (and of recorded layers) for target classes
 export {
+  type AdjointOptions,
   type AttributeOptions,
   type AttributionResult,
   Attributor,
@@ -7,7 +12,8 @@ export {
   type BackwardOptions,
   disposeResult,
 } from './attributor.js';
-export { type Canonizer, type MergeBatchNormOptions, mergeBatchNorm } from './canonizers.js';
+
+// composites: which rule each layer gets (zennit's built-ins, by layer type, by name, special first layer)
 export {
   COMPOSITE_NAMES,
   type Composite,
@@ -27,8 +33,29 @@ export {
   nameMapComposite,
   specialFirstLayerComposite,
 } from './composites.js';
-export { CrpError, type CrpErrorCode, isCrpError, listNames } from './errors.js';
-export { ForwardPass, forwardNode } from './forward.js';
+
+// rules: zennit's rules, and the parts to build new ones (modifiers, stabiliser, reducer terms)
+export { rules } from './rules/index.js';
+export {
+  alphaBeta,
+  DEFAULT_STABILIZER,
+  epsilon,
+  flat,
+  gamma,
+  wSquare,
+  zBox,
+  zPlus,
+} from './rules/lrp-rules.js';
+export { gradient, norm, pass } from './rules/structural.js';
+export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';
+export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
+export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
+export { stabilize } from './rules/stabilizer.js';
+
+// canonizers: graph rewrites before attribution (batch-norm merge)
+export { type Canonizer, type MergeBatchNormOptions, mergeBatchNorm } from './canonizers.js';
+
+// the model graph: one node per layer call, with the layer's parameters; the forward pass that keeps them
 export { type CustomLayerSpec, type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
 export { ModelGraph } from './graph/model-graph.js';
 export type {
@@ -44,6 +71,7 @@ export type {
   PoolParams,
 } from './graph/types.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
+export { ForwardPass, forwardNode } from './forward.js';
 export {
   adaptiveAvgPool2d,
   adaptiveAvgPool2dTranspose,
@@ -51,19 +79,7 @@ export {
 } from './ops/adaptive-avg-pool.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';
 export { linearMapOf } from './ops/linear.js';
-export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';
-export { rules } from './rules/index.js';
-export {
-  alphaBeta,
-  DEFAULT_STABILIZER,
-  epsilon,
-  flat,
-  gamma,
-  wSquare,
-  zBox,
-  zPlus,
-} from './rules/lrp-rules.js';
-export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
-export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
-export { stabilize } from './rules/stabilizer.js';
-export { gradient, norm, pass } from './rules/structural.js';
+export { windowPadding } from './ops/strided.js';
+
+// errors: the toolkit's one error class, from @crp/common (re-exported so that lrp users need one import)
+export { CrpError, type CrpErrorCode, isCrpError, listNames } from './errors.js';

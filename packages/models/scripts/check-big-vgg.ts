@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { mulberry32 } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { importTorchVgg } from '../src/index.js';
+import { readTorchVgg } from '../src/node.js';
 
 const dir = process.argv[2] ?? '/tmp/bigvgg';
 const runs = Number(process.argv[3] ?? 3);
@@ -22,12 +22,12 @@ const reference = JSON.parse(readFileSync(join(dir, 'vgg11_bn-2.json'), 'utf8'))
 };
 
 const times: number[] = [];
-let model: Awaited<ReturnType<typeof importTorchVgg>> | undefined;
+let model: Awaited<ReturnType<typeof readTorchVgg>> | undefined;
 for (let r = 0; r < runs; r++) {
   model?.dispose();
   const start = performance.now();
   const cpu = process.cpuUsage();
-  model = await importTorchVgg(join(dir, 'vgg11_bn-2.pth'), { inputSize: reference.size });
+  model = await readTorchVgg(join(dir, 'vgg11_bn-2.pth'), { inputSize: reference.size });
   times.push(performance.now() - start);
   const used = process.cpuUsage(cpu);
   // CPU time too: on a machine shared with other work the wall time says more about the neighbours

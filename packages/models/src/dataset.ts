@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Labelled images in memory, the one data-set interface of the toolkit: what the loaders of `@crp/models`
- * return ({@link imageFolder}, {@link mnist}) and what {@link train}, {@link evaluate}, the pruning criteria and
+ * return (`imageFolder`, `mnist` of `@crp/models/node`) and what {@link train}, {@link evaluate}, the pruning criteria and
  * the attribution strategies take (a `Dataset` is also a source of `@crp/attribution`). The caller owns
  * `images`: end it with {@link disposeDataset}.
  */
@@ -21,31 +21,6 @@ export interface Dataset {
 /** Ends the tensors of a data set (undefined is ignored). */
 export function disposeDataset(data: Dataset | undefined): void {
   data?.images.dispose();
-}
-
-/** How pixel values are mapped to model input, shared by the loaders. */
-export interface PixelOptions {
-  /**
-   * Per-channel mean and standard deviation applied after scaling to [0, 1]: `(x - mean) / std` (for instance
-   * ImageNet's `[0.485, 0.456, 0.406]` / `[0.229, 0.224, 0.225]` for a torchvision model). Default: none.
-   */
-  normalize?: { mean: readonly number[]; std: readonly number[] };
-}
-
-/** Applies {@link PixelOptions.normalize} to images in [0, 1]; returns a new tensor (the input is not disposed). */
-export function normalizePixels(xs: tf.Tensor4D, options: PixelOptions): tf.Tensor4D {
-  const { normalize } = options;
-  if (normalize === undefined) return xs.clone();
-  const channels = xs.shape[3];
-  const { mean, std } = normalize;
-  const ok = (v: readonly number[]) => v.length === 1 || v.length === channels;
-  if (!ok(mean) || !ok(std) || std.some((s) => !(s > 0)) || mean.some((m) => !Number.isFinite(m))) {
-    throw new CrpError(
-      'invalid-argument',
-      `normalize needs ${channels === 1 ? '1' : `1 or ${channels}`} finite means and positive standard deviations, got mean [${mean.join(', ')}] std [${std.join(', ')}]`,
-    );
-  }
-  return tf.tidy(() => tf.div(tf.sub(xs, tf.tensor1d([...mean])), tf.tensor1d([...std])));
 }
 
 /** Options of {@link splitDataset}. */

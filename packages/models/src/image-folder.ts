@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import {
   CrpError,
@@ -8,84 +9,77 @@ import {
   type ProgressCallback,
   progressTracker,
 } from '@crp/common';
-import { decodeImage, type RasterImage } from '@crp/vis';
-import * as tf from '@tensorflow/tfjs-core';
-import { type Dataset, normalizePixels, type PixelOptions } from './dataset.js';
+import type { RasterImage } from '@crp/vis';
+import { readImage } from '@crp/vis/node';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from './dataset.js';
+import {
+  checkPreprocessOptions,
+  type PreprocessOptions,
+  preprocess,
+  preprocessOptionsOf,
+} from './preprocess.js';
 
-/** Options of {@link imageFolder}. */
-export interface ImageFolderOptions extends PixelOptions {
-  /** Resize every image to [height, width] (bilinear). Without it all images must have the same size. */
-  size?: [number, number];
-  /** 1 (grey, by luminance) or 3 (RGB; grey is replicated, alpha is composited over white). Default 3. */
-  channels?: 1 | 3;
+/** Which files of an image folder are read (see {@link listImageFolder}). */
+export interface ImageFolderListOptions {
   /** The classes to read, in this order (sub-folder names). Default: every sub-folder, sorted by name. */
   classes?: readonly string[];
   /** Read at most this many images per class (the first in name order). */
   limitPerClass?: number;
   /** File extensions to read; default `.png`, `.jpg`, `.jpeg` (any case). */
   extensions?: readonly string[];
+  /** Accept class folders without images (their label then has no samples), as torchvision's `allow_empty`.
+   * Default false: an empty class is an error. */
+  allowEmpty?: boolean;
+}
+
+/** Options of {@link imageFolder}: which files, how they become model input, and progress. */
+export interface ImageFolderOptions extends ImageFolderListOptions, PreprocessOptions {
   /** Called after each image with the images read so far (`unit: 'images'`). */
   onProgress?: ProgressCallback;
+  /** @deprecated Renamed to `inputSize` (works for one release). */
+  size?: readonly [number, number];
+  /** @deprecated Give `mean` and `std` directly, e.g. `{ ...IMAGENET }` (works for one release). */
+  normalize?: { mean: readonly number[]; std: readonly number[] };
 }
+
+/** The files of an image folder in label order: `files[i]` has the label `labels[i]`, an index into `classes`. */
+export interface ImageFolderListing {
+  classes: string[];
+  files: string[];
+  labels: number[];
+}
+
+const DEFAULT_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function toChannels(image: RasterImage, channels: 1 | 3): Float32Array {
-  const { width, height, data } = image;
-  const n = width * height;
-  const out = new Float32Array(n * channels);
-  for (let p = 0; p < n; p++) {
-    let r: number;
-    let g: number;
-    let b: number;
-    if (image.channels === 1) {
-      r = g = b = data[p]!;
-    } else {
-      const s = image.channels;
-      const a = s === 4 ? data[p * 4 + 3]! / 255 : 1;
-      r = data[p * s]! * a + 255 * (1 - a);
-      g = data[p * s + 1]! * a + 255 * (1 - a);
-      b = data[p * s + 2]! * a + 255 * (1 - a);
-    }
-    if (channels === 3) {
-      out[p * 3] = r / 255;
-      out[p * 3 + 1] = g / 255;
-      out[p * 3 + 2] = b / 255;
-    } else {
-      out[p] = image.channels === 1 ? r / 255 : (0.299 * r + 0.587 * g + 0.114 * b) / 255;
-    }
-  }
-  return out;
+/** Whether a directory entry is a file (following a symbolic link). */
+async function isFile(dir: string, entry: Dirent): Promise<boolean> {
+  if (entry.isFile()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  return (await stat(join(dir, entry.name)).catch(() => undefined))?.isFile() === true;
 }
 
 /**
- * Reads a folder with one sub-folder per class (`root/cat/001.png`, `root/dog/a.jpg`, ...) into a labelled data
- * set. The order is deterministic: classes sorted by name (or as given), files sorted by name within a class.
- * Pixels are scaled to [0, 1], then optionally normalised. PNG and JPEG are decoded with `@crp/vis`.
+ * Lists a folder with one sub-folder per class (`root/cat/001.png`, `root/dog/a.jpg`, ...), as torchvision's
+ * `ImageFolder`: classes are the sub-folders sorted by name (or as given; label = position), files are sorted by
+ * name within a class, class after class. Names starting with '.' are skipped, as are files with other
+ * extensions.
  *
- * @returns tensors that the caller owns (see {@link disposeDataset}); `sources` lists the files
- * @throws CrpError `invalid-argument` for a missing folder, no class folders, an empty or unknown class, a file
- *   that is not a readable image, or images of different sizes without `size`.
+ * @throws CrpError `not-found` / `read-failed` for a folder that cannot be read, `empty-data` for no class
+ *   folders or (without `allowEmpty`) a class without images, `invalid-argument` for an unknown class.
  */
-export async function imageFolder(root: string, options: ImageFolderOptions = {}): Promise<Dataset> {
-  const channels = options.channels ?? 3;
-  if (channels !== 1 && channels !== 3) {
-    throw new CrpError('invalid-argument', `channels must be 1 or 3, got ${String(channels)}`);
-  }
-  const size = options.size;
-  if (size !== undefined && !(size.length === 2 && size.every((s) => Number.isInteger(s) && s >= 1))) {
-    throw new CrpError(
-      'invalid-argument',
-      `size must be [height, width] of positive integers, got ${JSON.stringify(size)}`,
-    );
-  }
+export async function listImageFolder(
+  root: string,
+  options: ImageFolderListOptions = {},
+): Promise<ImageFolderListing> {
   const limit = options.limitPerClass;
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
     throw new CrpError('invalid-argument', `limitPerClass must be a positive integer, got ${limit}`);
   }
-  const extensions = new Set((options.extensions ?? ['.png', '.jpg', '.jpeg']).map((e) => e.toLowerCase()));
-
-  let entries: import('node:fs').Dirent[];
+  const extensions = new Set((options.extensions ?? DEFAULT_EXTENSIONS).map((e) => e.toLowerCase()));
+  let entries: Dirent[];
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
@@ -101,8 +95,9 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
     .sort(byName);
   if (found.length === 0) {
     throw new CrpError(
-      'invalid-argument',
+      'empty-data',
       `'${root}' has no class sub-folders; valid: one sub-folder of images per class (root/cat/1.png, root/dog/2.png)`,
+      { details: { path: root } },
     );
   }
   const classes = options.classes === undefined ? found : [...options.classes];
@@ -114,35 +109,51 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
       );
     }
   }
-
-  const files: { path: string; label: number }[] = [];
+  const files: string[] = [];
+  const labels: number[] = [];
   for (const [label, c] of classes.entries()) {
     const dir = join(root, c);
-    let names = (await readdir(dir))
-      .filter((f) => extensions.has(extname(f).toLowerCase()) && !f.startsWith('.'))
-      .sort(byName);
-    if (limit !== undefined) names = names.slice(0, limit);
-    if (names.length === 0) {
+    const inClass: string[] = [];
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name.startsWith('.') || !extensions.has(extname(e.name).toLowerCase())) continue;
+      if (await isFile(dir, e)) inClass.push(e.name);
+    }
+    inClass.sort(byName);
+    const kept = limit === undefined ? inClass : inClass.slice(0, limit);
+    if (kept.length === 0 && options.allowEmpty !== true) {
       throw new CrpError(
-        'invalid-argument',
-        `class folder '${dir}' has no images with the extensions ${[...extensions].join(', ')}`,
+        'empty-data',
+        `class folder '${dir}' has no images with the extensions ${[...extensions].join(', ')} (give allowEmpty: true to accept an empty class)`,
+        { details: { path: dir } },
       );
     }
-    for (const f of names) {
-      const path = join(dir, f);
-      if ((await stat(path)).isFile()) files.push({ path, label });
+    for (const f of kept) {
+      files.push(join(dir, f));
+      labels.push(label);
     }
   }
+  return { classes, files, labels };
+}
 
-  const tick = progressTracker(files.length, options.onProgress, { unit: 'images' });
-  let height = size?.[0];
-  let width = size?.[1];
-  let pixels: Float32Array | undefined;
-  const labels = new Int32Array(files.length);
-  for (const [i, { path, label }] of files.entries()) {
-    let image: RasterImage;
+/**
+ * Reads image files (PNG or JPEG, recognised by their bytes) and turns them into one batch of model input with
+ * {@link preprocess}. Without `inputSize` they must all have the same size.
+ *
+ * @returns a new tensor [N, H, W, C] that the caller owns
+ * @throws CrpError `not-found` / `read-failed` for a file that cannot be read, `corrupt-file` /
+ *   `unsupported-format` for one that is not a readable image, `invalid-shape` for different sizes without
+ *   `inputSize`.
+ */
+export async function readImages(
+  paths: readonly string[],
+  options: PreprocessOptions & { onProgress?: ProgressCallback } = {},
+): Promise<tf.Tensor4D> {
+  checkPreprocessOptions(options);
+  const tick = progressTracker(paths.length, options.onProgress, { unit: 'images' });
+  const rasters: RasterImage[] = [];
+  for (const path of paths) {
     try {
-      image = decodeImage(await readFile(path));
+      rasters.push(await readImage(path));
     } catch (err) {
       throw new CrpError(
         isCrpError(err) ? err.code : fileErrorCode('read', err),
@@ -150,35 +161,42 @@ export async function imageFolder(root: string, options: ImageFolderOptions = {}
         { cause: err, details: { path } },
       );
     }
-    if (height === undefined || width === undefined) {
-      height = image.height;
-      width = image.width;
-    }
-    let values = toChannels(image, channels);
-    if (image.height !== height || image.width !== width) {
-      if (size === undefined) {
-        throw new CrpError(
-          'invalid-shape',
-          `'${path}' is ${image.width}x${image.height} but '${files[0]!.path}' is ${width}x${height}; give the option size: [height, width] to resize them all`,
-        );
-      }
-      const h = height;
-      const w = width;
-      values = tf.tidy(
-        () =>
-          tf.image
-            .resizeBilinear(tf.tensor3d(values, [image.height, image.width, channels]), [h, w], false, true)
-            .dataSync() as Float32Array,
-      );
-    }
-    pixels ??= new Float32Array(files.length * height * width * channels);
-    pixels.set(values, i * height * width * channels);
-    labels[i] = label;
     tick(1);
   }
-  const images = tf.tidy(() => {
-    const raw = tf.tensor4d(pixels!, [files.length, height!, width!, channels]);
-    return normalizePixels(raw, options);
+  if (options.inputSize === undefined) {
+    const [first] = rasters;
+    const other = rasters.findIndex((r) => r.width !== first!.width || r.height !== first!.height);
+    if (other >= 0) {
+      const r = rasters[other]!;
+      throw new CrpError(
+        'invalid-shape',
+        `'${paths[other]}' is ${r.width}x${r.height} but '${paths[0]}' is ${first!.width}x${first!.height}; give the option inputSize: [height, width] to resize them all`,
+      );
+    }
+  }
+  return preprocess(rasters, options);
+}
+
+/**
+ * Reads a folder with one sub-folder per class (`root/cat/001.png`, `root/dog/a.jpg`, ...) into a labelled data
+ * set: files as {@link listImageFolder} orders them, pixels as {@link preprocess} defines them (alpha over
+ * white, grey repeated to RGB, resized to `inputSize` only where needed, scaled to [0, 1], then `(x - mean) /
+ * std`). PNG and JPEG are decoded with `@crp/vis`.
+ *
+ * ```ts
+ * const data = await imageFolder('patches/', { inputSize: [224, 224], ...IMAGENET });
+ * ```
+ *
+ * @returns tensors that the caller owns (see `disposeDataset`); `sources` lists the files
+ * @throws CrpError as {@link listImageFolder} and {@link readImages}.
+ */
+export async function imageFolder(root: string, options: ImageFolderOptions = {}): Promise<Dataset> {
+  const preprocessing = preprocessOptionsOf(options);
+  checkPreprocessOptions(preprocessing);
+  const { classes, files, labels } = await listImageFolder(root, options);
+  const images = await readImages(files, {
+    ...preprocessing,
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  return { images, labels: Array.from(labels), classes, sources: files.map((f) => f.path) };
+  return { images, labels, classes, sources: files };
 }

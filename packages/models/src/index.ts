@@ -1,30 +1,25 @@
-export {
-  AdaptiveAveragePooling2D,
-  type AdaptiveAveragePooling2DArgs,
-  adaptiveAveragePooling2d,
-} from './adaptive-average-pooling-2d.js';
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/models: models, data and training for the CRP toolkit, in Node and in browsers. Reading and writing files
+// (image folders, MNIST, model and weight files, checkpoints) is in '@crp/models/node'.
+
+// labelled images in memory: the Dataset of the whole toolkit, and ways to cut it
 export {
   checkDataset,
   type Dataset,
   disposeDataset,
   gatherDataset,
-  normalizePixels,
-  type PixelOptions,
   type SplitOptions,
   splitDataset,
 } from './dataset.js';
-export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';
-export { type ImageFolderOptions, imageFolder } from './image-folder.js';
-export { Lamb, type LambConfig } from './lamb.js';
-export { type MnistOptions, mnist, mnistSize } from './mnist.js';
-export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
-export {
-  SAFETENSORS_DTYPES,
-  type SafetensorsDtype,
-  type SafetensorsEntry,
-  SafetensorsFile,
-} from './safetensors.js';
-export { parseStateDict, readStateDict, type StateDict } from './state-dict.js';
+
+// image files to model input: the one preprocessing definition (channels, scale, resize, normalise)
+export { IMAGENET, type PreprocessOptions, preprocess } from './preprocess.js';
+
+// model builders: the VGG family
+export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
+
+// torchvision VGGs from PyTorch weights: .pth files of torch.save (read without Python) and safetensors, told
+// apart by their bytes; PyTorch's adaptive average pool for any input size
 export {
   importTorchVgg,
   type TorchVggFeature,
@@ -34,8 +29,25 @@ export {
   torchVggFromStateDict,
   torchVggLayout,
 } from './torch-vgg.js';
+export { parseStateDict, type StateDict } from './state-dict.js';
+export { type StateDictFormat, sniffFormat } from './weights-format.js';
+export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
 export {
-  type EpochLog,
+  SAFETENSORS_DTYPES,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  SafetensorsFile,
+} from './safetensors.js';
+export {
+  AdaptiveAveragePooling2D,
+  type AdaptiveAveragePooling2DArgs,
+  adaptiveAveragePooling2d,
+} from './adaptive-average-pooling-2d.js';
+
+// training: the LAMB optimiser, the training loop with early stopping and checkpoints, evaluation
+export { Lamb, type LambConfig } from './lamb.js';
+export {
+  type EarlyStopping,
   type Evaluation,
   evaluate,
   type TrainOptions,
@@ -43,6 +55,11 @@ export {
   type TrainResult,
   train,
 } from './train.js';
+export {
+  type Checkpoint,
+  type CheckpointState,
+  type CheckpointStore,
+  type EpochLog,
+  memoryCheckpoints,
+} from './checkpoint.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
-export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
-export { type StateDictFormat, sniffFormat } from './weights-format.js';

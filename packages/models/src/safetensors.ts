@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { CrpError, fileError } from '@crp/common';
+import { CrpError } from '@crp/common';
 
 /** Element types of the safetensors format that {@link SafetensorsFile.float32} can convert. */
 export const SAFETENSORS_DTYPES = {
@@ -133,17 +132,6 @@ export class SafetensorsFile {
       });
     }
     return new SafetensorsFile(bytes, metadata, entries);
-  }
-
-  /** Reads and parses a safetensors file. */
-  static async read(path: string): Promise<SafetensorsFile> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      throw fileError('read', path, err, 'safetensors file');
-    }
-    return SafetensorsFile.parse(bytes, `'${path}'`);
   }
 
   /** Tensor names in file order. */

@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { PthFile, readWeightsFile } from './pth.js';
+import { PthFile } from './pth.js';
 import { SafetensorsFile } from './safetensors.js';
 import { sniffFormat } from './weights-format.js';
 
@@ -37,14 +37,4 @@ export function parseStateDict(bytes: Uint8Array, source = 'the weights'): PthFi
     `${source} is neither a PyTorch .pth file (a zip archive written by torch.save) nor a safetensors file; valid: torch.save(model.state_dict(), 'state_dict.pth') with PyTorch >= 1.6, or safetensors`,
     { details: { source } },
   );
-}
-
-/**
- * Reads a weights file (one read of the whole file) and parses it as {@link parseStateDict} does.
- *
- * @throws CrpError `not-found` / `read-failed` when the file cannot be read, and the errors of
- *   {@link parseStateDict}
- */
-export async function readStateDict(path: string): Promise<PthFile | SafetensorsFile> {
-  return parseStateDict(await readWeightsFile(path), `'${path}'`);
 }

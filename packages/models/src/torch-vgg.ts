@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { adaptiveAveragePooling2d } from './adaptive-average-pooling-2d.js';
 import { preset } from './preset-initializer.js';
 import type { SafetensorsFile } from './safetensors.js';
-import { parseStateDict, readStateDict, type StateDict } from './state-dict.js';
+import { parseStateDict, type StateDict } from './state-dict.js';
 import { VGG_CONFIGS } from './vgg.js';
 
 /** Options of {@link importTorchVgg}. */
@@ -525,30 +525,26 @@ export function torchVggFromSafetensors(
 }
 
 /**
- * Reads a torchvision-style VGG into a TF.js model: from a `.pth`/`.pt` file written by `torch.save` (a
- * `state_dict`, a whole pickled model or a checkpoint dict holding one) or a safetensors file, given as a path,
- * the file's bytes, or an already parsed {@link StateDict}. The format is told from the bytes, not the file name.
- * See {@link torchVggFromStateDict} for the model and {@link torchVggLayout} for what is inferred.
+ * Reads a torchvision-style VGG into a TF.js model: from the bytes of a `.pth`/`.pt` file written by
+ * `torch.save` (a `state_dict`, a whole pickled model or a checkpoint dict holding one) or of a safetensors file,
+ * or from an already parsed {@link StateDict}. The format is told from the bytes, not the file name. From a path:
+ * `readTorchVgg` of `@crp/models/node`. See {@link torchVggFromStateDict} for the model and
+ * {@link torchVggLayout} for what is inferred.
  *
  * ```ts
  * // Python: torch.save(model.state_dict(), 'state_dict.pth')  (a torchvision.models.vgg11_bn, 2 classes)
- * const model = await importTorchVgg('state_dict.pth', { inputSize: 128 });
+ * const model = await importTorchVgg(bytesOfTheFile, { inputSize: 128 });
  * model.getLayer('features.25'); // PyTorch's module names
  * ```
  *
  * @returns a new model that the caller owns
- * @throws CrpError `not-found`/`read-failed` for a file that cannot be read; `unsupported-format`,
- *   `unsafe-content`, `corrupt-file` from the readers; and the errors of {@link torchVggFromStateDict}
+ * @throws CrpError `unsupported-format`, `unsafe-content`, `corrupt-file` from the readers; and the errors of
+ *   {@link torchVggFromStateDict}
  */
 export async function importTorchVgg(
-  source: string | Uint8Array | StateDict,
+  source: Uint8Array | StateDict,
   options: TorchVggOptions = {},
 ): Promise<tfl.Sequential> {
-  const sd =
-    typeof source === 'string'
-      ? await readStateDict(source)
-      : source instanceof Uint8Array
-        ? parseStateDict(source)
-        : source;
+  const sd = source instanceof Uint8Array ? parseStateDict(source) : source;
   return torchVggFromStateDict(sd, options);
 }

@@ -1,4 +1,3 @@
-import * as zlib from 'node:zlib';
 import { CrpError } from '@crp/common';
 
 /** One file of a {@link ZipArchive}, as its central directory describes it. */
@@ -19,27 +18,40 @@ const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const MAX32 = 0xffffffff;
 
+/** Native zlib functions, given by `@crp/models/node` (node:zlib); in a browser the JavaScript fallbacks. */
+interface NativeZip {
+  crc32?: (bytes: Uint8Array) => number;
+  inflateRawSync?: (bytes: Uint8Array) => Uint8Array;
+}
+const native: NativeZip = {};
+
+/** Lets the zip reader use node:zlib (native CRC-32, inflate of deflated entries). Called by the node entry. */
+export function useNativeZip(zlib: NativeZip): void {
+  if (typeof zlib.crc32 === 'function') native.crc32 = zlib.crc32;
+  if (typeof zlib.inflateRawSync === 'function') native.inflateRawSync = zlib.inflateRawSync;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
 /** CRC-32 (IEEE) of `bytes`: node:zlib's native one where there is one (Node >= 20.15), else a table loop. */
-const crc32: (bytes: Uint8Array) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (bytes) => (zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes) >>> 0
-    : (() => {
-        const table = new Uint32Array(256);
-        for (let n = 0; n < 256; n++) {
-          let c = n;
-          for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-          table[n] = c >>> 0;
-        }
-        return (bytes: Uint8Array) => {
-          let c = MAX32;
-          for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-          return (c ^ MAX32) >>> 0;
-        };
-      })();
+function crc32(bytes: Uint8Array): number {
+  if (native.crc32 !== undefined) return native.crc32(bytes) >>> 0;
+  let c = MAX32;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ MAX32) >>> 0;
+}
 
 /**
  * A zip archive held in memory, read through its central directory (zip64 included, as torch.save writes it).
- * Entries are stored (returned as views into the bytes, no copy) or deflated (inflated with node:zlib); every
+ * Entries are stored (returned as views into the bytes, no copy) or deflated (inflated with node:zlib, in Node); every
  * entry's CRC-32 is checked when it is read. Encrypted entries and multi-disk archives are refused.
  */
 export class ZipArchive {
@@ -199,8 +211,16 @@ export class ZipArchive {
     }
     let data = this.bytes.subarray(start, end);
     if (e.method === 8) {
+      const inflate = native.inflateRawSync;
+      if (inflate === undefined) {
+        throw new CrpError(
+          'unsupported-format',
+          `${this.source}: entry '${name}' is deflated; torch.save writes stored entries, deflated ones are read in Node only (@crp/models/node)`,
+          { details: { source: this.source, entry: name } },
+        );
+      }
       try {
-        data = zlib.inflateRawSync(data);
+        data = inflate(data);
       } catch (err) {
         throw new CrpError('corrupt-file', `${this.source}: entry '${name}' does not inflate`, {
           cause: err,

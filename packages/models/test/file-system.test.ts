@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
+import { fileSystem, registerFileSystemRouter } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileSystem, registerFileSystemRouter, vggFromBlocks } from '../src/index.js';
+import { vggFromBlocks } from '../src/index.js';
 
 let root: string;
 beforeAll(async () => {

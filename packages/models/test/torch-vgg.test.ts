@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importTorchVgg, SafetensorsFile } from '../src/index.js';
+import { readTorchVgg } from '../src/node.js';
 
 /**
  * Fixtures made by fixtures-src/make-torch-vgg.py with PyTorch: a torchvision-style VGG (cfg [8, M, 16, M],
@@ -114,8 +115,8 @@ function makeSafetensors(
 describe('importTorchVgg', () => {
   for (const file of Object.keys(reference.logits)) {
     it(`matches PyTorch's logits to 1e-4: ${file}`, async () => {
-      const model = await importTorchVgg(join(FIXTURES, file), { inputShape: [16, 16, 3] });
-      const large = await importTorchVgg(join(FIXTURES, file), { inputShape: [32, 32, 3] });
+      const model = await readTorchVgg(join(FIXTURES, file), { inputShape: [16, 16, 3] });
+      const large = await readTorchVgg(join(FIXTURES, file), { inputShape: [32, 32, 3] });
       for (const [key, m] of [
         ['16', model],
         ['32', large],
@@ -136,7 +137,7 @@ describe('importTorchVgg', () => {
 
   it('gives the torch names by default and Keras-like names on request', async () => {
     const path = join(FIXTURES, 'vgg-small-bn.safetensors');
-    const keras = await importTorchVgg(path, { inputShape: [16, 16, 3], layerNames: 'keras' });
+    const keras = await readTorchVgg(path, { inputShape: [16, 16, 3], layerNames: 'keras' });
     expect(keras.layers.map((l) => l.name)).toEqual([
       'block1_conv1',
       'block1_bn1',
@@ -155,7 +156,7 @@ describe('importTorchVgg', () => {
       'fc2_dropout',
       'predictions',
     ]);
-    const torch = await importTorchVgg(path, { inputShape: [16, 16, 3] });
+    const torch = await readTorchVgg(path, { inputShape: [16, 16, 3] });
     expect(torch.layers.map((l) => l.name)).toEqual([
       ...Array.from({ length: 8 }, (_, i) => `features.${i}`),
       'flatten',
@@ -206,33 +207,33 @@ describe('importTorchVgg', () => {
     const path = join(FIXTURES, 'vgg-small.safetensors');
     // 24x24 gives a 6x6 map that PyTorch pools to 4x4 with overlapping windows (tested against torch in
     // torch-pth.test.ts)
-    const odd = await importTorchVgg(path, { inputSize: 24 });
+    const odd = await readTorchVgg(path, { inputSize: 24 });
     expect(odd.getLayer('avgpool').getClassName()).toBe('AdaptiveAveragePooling2D');
     odd.dispose();
-    const err = await importTorchVgg(path, { inputShape: [3, 3, 3] }).catch((e: unknown) => e);
+    const err = await readTorchVgg(path, { inputShape: [3, 3, 3] }).catch((e: unknown) => e);
     expect(isCrpError(err, 'invalid-shape')).toBe(true);
     expect((err as Error).message).toMatch(
       /an input of 3x3 is too small for this VGG: its 2 max pools.*valid: inputSize >= 4/,
     );
     // the default 224x224 gives a 56x56 map: 14x14 windows
-    const big = await importTorchVgg(path);
+    const big = await readTorchVgg(path);
     expect(big.inputs[0]!.shape).toEqual([null, 224, 224, 3]);
     expect(big.getLayer('avgpool').getClassName()).toBe('AveragePooling2D');
     big.dispose();
-    await expect(importTorchVgg(path, { inputShape: [16, 16, 1] })).rejects.toThrow(
+    await expect(readTorchVgg(path, { inputShape: [16, 16, 1] })).rejects.toThrow(
       /takes 3; valid: \[h, w, 3\]/,
     );
-    await expect(importTorchVgg(path, { layerNames: 'pytorch' as never })).rejects.toThrow(
+    await expect(readTorchVgg(path, { layerNames: 'pytorch' as never })).rejects.toThrow(
       /valid: torch, keras/,
     );
     const other = makeSafetensors({ 'fc.weight': { dtype: 'F32', shape: [1], data: new Uint8Array(4) } });
     await expect(importTorchVgg(other)).rejects.toThrow(
       /no 'features.N.weight' and 'classifier.N.weight' tensors; it has 1 tensors in the modules fc, e.g. fc.weight \[1\]/,
     );
-    await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toThrow(
+    await expect(readTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toThrow(
       /cannot read the weights file/,
     );
-    await expect(importTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toMatchObject({
+    await expect(readTorchVgg(join(FIXTURES, 'missing.safetensors'))).rejects.toMatchObject({
       code: 'not-found',
     });
   });

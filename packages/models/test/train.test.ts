@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
+import { fileCheckpoints, mnist } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,6 @@ import {
   type Dataset,
   disposeDataset,
   Lamb,
-  mnist,
   registerTrainingKernels,
   type TrainProgress,
   train,
@@ -106,7 +106,7 @@ describe('train', () => {
       seed: 2,
       validation: small.validation!,
       optimizer: new Lamb({ learningRate: 0.01, weightDecay: 0.01 }),
-      ...(dir === undefined ? {} : { checkpointDir: dir }),
+      ...(dir === undefined ? {} : { checkpoints: fileCheckpoints(dir) }),
     });
     const straight = convNet(4);
     const full = await train(straight, small.train, { ...options(), epochs: 3 });

@@ -2,7 +2,7 @@ import { CrpError, type Progress, progressTracker } from '@crp/common';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import type { AttributorOptions } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
-import { pruningCurveChart, renderSvg, type VegaLiteSpec, writeFileAtomic } from '@crp/vis';
+import { pruningCurveChart, type VegaLiteSpec } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';
@@ -291,18 +291,6 @@ export function curvesChart(
   );
 }
 
-/** Writes `<prefix>.json`, `<prefix>.md` and `<prefix>.svg` (each atomically) and returns their paths. */
-export async function writeCurves(result: PruningCurvesResult, prefix: string): Promise<string[]> {
-  const svg = await renderSvg(curvesChart(result));
-  const files: [string, string][] = [
-    [`${prefix}.json`, `${JSON.stringify(result, null, 2)}\n`],
-    [`${prefix}.md`, curvesTable(result)],
-    [`${prefix}.svg`, svg],
-  ];
-  for (const [path, text] of files) await writeFileAtomic(path, text);
-  return files.map(([p]) => p);
-}
-
 /**
  * Concept-atlas ranking of one class: relevance of each channel of `layers` for class `cls`, summed over the
  * samples of that class (each sample's channel relevances normalised by their absolute sum, as zennit-crp's
@@ -325,7 +313,11 @@ export function classConceptScores(
   const sums = new Map<string, Float64Array>();
   try {
     const conditions = idx.map(() => ({ y: [cls] }));
-    for (const chunk of crp.chunks(x, conditions, { recordLayers: layers, heatmap: false, chunkSize: batchSize })) {
+    for (const chunk of crp.chunks(x, conditions, {
+      recordLayers: layers,
+      heatmap: false,
+      chunkSize: batchSize,
+    })) {
       try {
         for (const l of layers) {
           const s = tf.tidy(() => tf.sum(concept.attribute(chunk.relevances[l]!, { absNorm: true }), 0));

@@ -98,7 +98,7 @@ export async function fineTune(
         step = { epoch, batch: b, loss };
         tick(1);
         // let the event loop breathe between steps
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
       }
     }
   } finally {

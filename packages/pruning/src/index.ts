@@ -1,4 +1,11 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/pruning: concept-level pruning of TF.js models, in Node and in browsers. Writing curves and saving models
+// as files is in '@crp/pruning/node'.
+
+// which channels: masks by hand or from a ranking, and the layers that can be pruned
 export { ChannelMask, type ChannelMaskJSON } from './channel-mask.js';
+
+// how important each channel is: LRP/CRP relevance and the classic criteria
 export {
   activationScores,
   type ChannelScores,
@@ -13,6 +20,32 @@ export {
   taylorScores,
   weightScores,
 } from './criteria.js';
+
+// pruning a model: the masked copy, fine-tuning it, and the physically smaller export
+export { cloneModel, MaskedModel } from './masked-model.js';
+export { type PrunePlan, planPruning } from './plan.js';
+export {
+  type RankedChannel,
+  type RankingScope,
+  rankChannels,
+  type SelectOptions,
+  selectLowest,
+  topChannels,
+} from './ranking.js';
+
+// what pruning costs and gains: sparsity, parameters and multiply-adds
+export {
+  type CostComparison,
+  type CostReport,
+  compareCost,
+  type LayerCost,
+  type LayerSparsity,
+  modelCost,
+  type SparsityReport,
+  sparsity,
+} from './sparsity.js';
+
+// experiments: accuracy against the fraction pruned, per criterion; concept pruning per class and layer
 export {
   type ClassEvaluation,
   type ConceptPruningOptions,
@@ -29,40 +62,9 @@ export {
   evaluateClasses,
   type PruningCurveOptions,
   type PruningCurvesResult,
-  predictAll,
   pruningCurves,
   type SampleStats,
-  statsOf,
-  writeCurves,
 } from './experiments.js';
 export { exportPruned } from './export.js';
 export { type FineTuneOptions, type FineTuneProgress, type FineTuneResult, fineTune } from './fine-tune.js';
-export { loadModel, type SavedModelInfo, saveModel } from './io.js';
-export {
-  type ChannelFlow,
-  type CheckMaskOptions,
-  channelFlow,
-  checkMask,
-  type PrunableLayer,
-  prunableLayers,
-} from './layers.js';
-export { cloneModel, MaskedModel } from './masked-model.js';
-export { type PrunePlan, planPruning } from './plan.js';
-export {
-  type RankedChannel,
-  type RankingScope,
-  rankChannels,
-  type SelectOptions,
-  selectLowest,
-  topChannels,
-} from './ranking.js';
-export {
-  type CostComparison,
-  type CostReport,
-  compareCost,
-  type LayerCost,
-  type LayerSparsity,
-  modelCost,
-  type SparsityReport,
-  sparsity,
-} from './sparsity.js';
+export { type CheckMaskOptions, checkMask, type PrunableLayer, prunableLayers } from './layers.js';

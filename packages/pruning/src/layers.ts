@@ -11,19 +11,29 @@ export interface PrunableLayer {
   channels: number;
 }
 
+/** The layer classes whose output channels can be pruned (the Keras classes of @crp/lrp's PARAMETRIC_KINDS). */
 const PRUNABLE = ['Conv2D', 'Dense', 'DepthwiseConv2D'];
+
+/**
+ * Output channels of a prunable layer from its class and kernel shape: filters of a Conv2D (kernel
+ * [kh, kw, in, out]), units of a Dense ([in, out]), in x multiplier of a DepthwiseConv2D ([kh, kw, in, m]);
+ * undefined for other layers. The one place that knows this (masks, scores and export use it).
+ */
+export function outputChannels(className: string, kernelShape: readonly number[]): number | undefined {
+  if (!PRUNABLE.includes(className)) return undefined;
+  const s = kernelShape;
+  return className === 'DepthwiseConv2D' ? s[2]! * s[3]! : s[s.length - 1]!;
+}
 
 /** The layers of `model` whose output channels (filters, units) can be masked, in model order. */
 export function prunableLayers(model: LayersModel): PrunableLayer[] {
   const out: PrunableLayer[] = [];
   for (const layer of model.layers) {
     const cls = layer.getClassName();
-    if (!PRUNABLE.includes(cls)) continue;
     const kernel = layer.getWeights()[0];
     if (kernel === undefined) continue;
-    const s = kernel.shape;
-    const channels = cls === 'DepthwiseConv2D' ? s[2]! * s[3]! : s[s.length - 1]!;
-    out.push({ name: layer.name, className: cls, channels });
+    const channels = outputChannels(cls, kernel.shape);
+    if (channels !== undefined) out.push({ name: layer.name, className: cls, channels });
   }
   return out;
 }

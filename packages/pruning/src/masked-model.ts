@@ -3,7 +3,7 @@ import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';
-import { type CheckMaskOptions, channelFlow, checkMask } from './layers.js';
+import { type CheckMaskOptions, channelFlow, checkMask, outputChannels } from './layers.js';
 
 /** A new model with the topology of `model` (through its JSON) and copies of its weights. The caller owns
  * it (`dispose()`); `model` is not changed. */
@@ -28,7 +28,7 @@ function maskedLinearWeights(cls: string, weights: tf.Tensor[], masked: readonly
   return tf.tidy(() => {
     const kernel = weights[0]!;
     const s = kernel.shape;
-    const channels = cls === 'DepthwiseConv2D' ? s[2]! * s[3]! : s[s.length - 1]!;
+    const channels = outputChannels(cls, s)!;
     const keep = keepVector(channels, masked);
     const kernelKeep = cls === 'DepthwiseConv2D' ? tf.reshape(keep, [s[2]!, s[3]!]) : keep;
     return weights.map((w, i) => (i === 0 ? tf.mul(w, kernelKeep) : tf.mul(w, keep)));

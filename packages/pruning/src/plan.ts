@@ -21,7 +21,7 @@ function range(n: number): number[] {
 /**
  * Plans the physical removal of the masked channels: the pruned layers lose output channels, the layers that
  * read them (through activations, pooling, padding, batch norm, dropout and a flatten) lose the matching
- * inputs. Throws a CrpError where removal would change what the model computes (see {@link channelFlow}).
+ * inputs. Throws a CrpError where removal would change what the model computes (see `channelFlow`).
  */
 export function planPruning(graph: ModelGraph, mask: ChannelMask): PrunePlan {
   const plan: PrunePlan = { keepOut: new Map(), keepIn: new Map(), keepChannels: new Map() };

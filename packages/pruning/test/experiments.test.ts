@@ -14,8 +14,8 @@ import {
   modelCost,
   type PruningCurvesResult,
   pruningCurves,
-  writeCurves,
 } from '../src/index.js';
+import { writeCurves } from '../src/node.js';
 import { type Data, squares, trainSquaresNet } from './data.js';
 import { useBackend } from './helpers.js';
 

@@ -1,17 +1,10 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadModel, saveModel } from '@crp/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ChannelMask,
-  compareCost,
-  exportPruned,
-  loadModel,
-  MaskedModel,
-  modelCost,
-  saveModel,
-} from '../src/index.js';
+import { ChannelMask, compareCost, exportPruned, MaskedModel, modelCost } from '../src/index.js';
 import { squares, squaresNet } from './data.js';
 import {
   expectClose,

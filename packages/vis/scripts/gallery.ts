@@ -2,6 +2,7 @@
  * Renders every built-in colour map and one example of each view into packages/vis/out/, plus an index.html
  * report that shows them all with captions. Run: `pnpm --filter @crp/vis gallery`.
  */
+
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +23,8 @@ import {
   renderSvg,
   resize,
   scatterChart,
-  writeImage,
-  writePlot,
-  writeReport,
 } from '../src/index.js';
+import { writeImage, writePlot, writeReport } from '../src/node.js';
 import { seededRandom, syntheticHeatmap, syntheticScene } from './fixtures.js';
 
 const out = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'out');

@@ -1,29 +1,59 @@
-/** @deprecated The toolkit's one error class: import it from `@crp/common` (this re-export goes in the next release). */
-export { CrpError } from '@crp/common';
-export type { ArrayInput, DenseArray, DenseDtype, NdArrayLike, ShapedArray, TensorLike } from './array.js';
-export { assertFinite, shapeSize, toDenseArray } from './array.js';
-export { writeFileAtomic } from './atomic-write.js';
-export type { BuiltinColorMapName, ColorNode } from './colormap.js';
-export { BUILTIN_COLOR_MAPS, builtinColorMapNames, ColorMap, getColorMap, palette } from './colormap.js';
-export type { Box, CropOptions } from './crop.js';
-export { cropBox, relevanceBox } from './crop.js';
-export type { ImageGridOptions } from './grid.js';
-export { imageGrid } from './grid.js';
-export type { Heatmap } from './heatmap.js';
-export { toHeatmap } from './heatmap.js';
-export { decodeImage, readImage, sniffImageFormat, writeImage } from './image-file.js';
-export type { ImgifyOptions, NormalizedBytes, ToRasterImageOptions } from './imgify.js';
-export { imgify, normalizeToBytes, toRasterImage } from './imgify.js';
-export type { JpegDecodeOptions } from './jpeg.js';
-export { decodeJpeg } from './jpeg.js';
-export { escapeHtml, markdownToHtml } from './markdown.js';
-export { rasterToNdarray } from './ndarray.js';
-export type { OpacityOptions } from './opacity.js';
-export { blurHeatmap, opacityView, relevanceOpacity } from './opacity.js';
-export type { OverlayOptions } from './overlay.js';
-export { overlayHeatmap } from './overlay.js';
-export type { PlotSpec, PngRenderOptions } from './plot-render.js';
-export { renderPng, renderSvg, svgDataUri, svgToPng, writePlot } from './plot-render.js';
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/vis: pictures of relevance and reports, in Node and in browsers. File output (PNG files, plots as files,
+// report files, PNG rendering of SVG) is in '@crp/vis/node'.
+
+// raster images and array input: the RasterImage type, conversions, crop, resize, grids, ndarray views
+export type { Color, RasterImage } from './raster/raster.js';
+export {
+  assertRasterImage,
+  createRaster,
+  isRasterImage,
+  parseColor,
+  toRgb,
+  toRgba,
+} from './raster/raster.js';
+export type {
+  ArrayInput,
+  DenseArray,
+  DenseDtype,
+  NdArrayLike,
+  ShapedArray,
+  TensorLike,
+} from './raster/array.js';
+export { assertFinite, shapeSize, toDenseArray } from './raster/array.js';
+export type { Box, CropOptions } from './raster/crop.js';
+export { cropBox, relevanceBox } from './raster/crop.js';
+export type { ImageGridOptions } from './raster/grid.js';
+export { imageGrid } from './raster/grid.js';
+export type { ResizeOptions } from './raster/resize.js';
+export { resize } from './raster/resize.js';
+export { rasterToNdarray } from './raster/ndarray.js';
+
+// colour: zennit's colour maps, heatmaps as images, overlays and relevance-weighted opacity
+export type { BuiltinColorMapName, ColorNode } from './colour/colormap.js';
+export {
+  BUILTIN_COLOR_MAPS,
+  builtinColorMapNames,
+  ColorMap,
+  getColorMap,
+  palette,
+} from './colour/colormap.js';
+export type { Heatmap } from './colour/heatmap.js';
+export { toHeatmap } from './colour/heatmap.js';
+export type { ImgifyOptions, NormalizedBytes, ToRasterImageOptions } from './colour/imgify.js';
+export { imgify, normalizeToBytes, toRasterImage } from './colour/imgify.js';
+export type { OverlayOptions } from './colour/overlay.js';
+export { overlayHeatmap } from './colour/overlay.js';
+export type { OpacityOptions } from './colour/opacity.js';
+export { blurHeatmap, opacityView, relevanceOpacity } from './colour/opacity.js';
+
+// codecs: PNG and JPEG bytes to images and back, data URIs (pure JavaScript: the same in Node and browsers)
+export { decodeImage, sniffImageFormat } from './codecs/image.js';
+export { decodePng, encodePng, pngDataUri } from './codecs/png.js';
+export type { JpegDecodeOptions } from './codecs/jpeg.js';
+export { decodeJpeg } from './codecs/jpeg.js';
+
+// plots: vega-lite charts of concept relevance, pruning curves and scatter plots, rendered to SVG
 export type {
   ConceptRelevance,
   ConceptRelevanceChartOptions,
@@ -32,7 +62,7 @@ export type {
   ScatterChartOptions,
   ScatterPoint,
   VegaLiteSpec,
-} from './plots.js';
+} from './plots/charts.js';
 export {
   conceptRelevanceChart,
   PLOT_CONFIG,
@@ -40,10 +70,11 @@ export {
   pruningCurveChart,
   RELEVANCE_COLORS,
   scatterChart,
-} from './plots.js';
-export { decodePng, encodePng, pngDataUri, readPng, writePng } from './png.js';
-export type { Color, RasterImage } from './raster.js';
-export { assertRasterImage, createRaster, isRasterImage, parseColor, toRgb, toRgba } from './raster.js';
+} from './plots/charts.js';
+export type { PlotSpec } from './plots/render.js';
+export { renderSvg, svgDataUri } from './plots/render.js';
+
+// report: a self-contained HTML page of text, images, tables and plots
 export type {
   BarCell,
   ConceptRow,
@@ -56,7 +87,12 @@ export type {
   ReportSection,
   TableSection,
   TextSection,
-} from './report.js';
-export { conceptTable, renderReport, writeReport } from './report.js';
-export type { ResizeOptions } from './resize.js';
-export { resize } from './resize.js';
+} from './report/report.js';
+export { conceptTable, renderReport } from './report/report.js';
+export { markdownToHtml } from './report/markdown.js';
+
+// deprecated re-exports of the shared vocabulary (they go in the next release)
+/** @deprecated The toolkit's one error class: import it from `@crp/common`. */
+export { CrpError } from '@crp/common';
+/** @deprecated The toolkit's one escaper: import it from `@crp/common`. */
+export { escapeHtml } from '@crp/common';

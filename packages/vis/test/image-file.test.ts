@@ -2,7 +2,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
+import { encode as fastPngEncode } from 'fast-png';
 import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticScene } from '../scripts/fixtures.js';
 import {
@@ -13,16 +15,12 @@ import {
   pngDataUri,
   type RasterImage,
   rasterToNdarray,
-  readImage,
-  readPng,
   sniffImageFormat,
   toRasterImage,
   toRgb,
   toRgba,
-  writeFileAtomic,
-  writeImage,
-  writePng,
 } from '../src/index.js';
+import { readImage, readPng, writeFileAtomic, writeImage, writePng } from '../src/node.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -55,6 +53,79 @@ describe('PNG', () => {
     const bytes = encodePng(original);
     expect(sniffImageFormat(bytes)).toBe('png');
     expect(decodePng(bytes)).toEqual(original);
+  });
+
+  it('decodes what another decoder reads: grey, grey+alpha, RGB, RGBA in 8 and 16 bit (pngjs)', () => {
+    const w = 4;
+    const h = 3;
+    const rgba = Uint8Array.from(
+      { length: w * h * 4 },
+      (_, i) => (i % 4 === 3 ? 40 + 17 * i : 9 + 23 * i) % 256,
+    );
+    for (const bitDepth of [8, 16] as const) {
+      for (const [colorType, channels] of [
+        [0, 1],
+        [4, 4],
+        [2, 3],
+        [6, 4],
+      ] as const) {
+        const png = new PNG({ width: w, height: h });
+        png.data = Buffer.from(rgba);
+        const bytes = PNG.sync.write(png, { colorType, bitDepth, inputColorType: 6, inputHasAlpha: true });
+        // pngjs reads every PNG as 8-bit RGBA: the reference, in our channel layout
+        const ref = PNG.sync.read(bytes).data;
+        const expected = Array.from({ length: w * h }, (_, p) =>
+          Array.from(ref.subarray(p * 4, p * 4 + 4)).slice(0, channels === 1 ? 1 : channels),
+        ).flat();
+        const decoded = decodePng(new Uint8Array(bytes));
+        expect([decoded.width, decoded.height, decoded.channels]).toEqual([w, h, channels]);
+        expect(Array.from(decoded.data), `colour type ${colorType}, ${bitDepth} bit`).toEqual(expected);
+      }
+    }
+  });
+
+  it('decodes palettes (with transparency), 1/2/4-bit grey and interlaced images', () => {
+    const w = 5;
+    const h = 3;
+    const index = Uint8Array.from({ length: w * h }, (_, i) => i % 3);
+    const palette = [
+      [255, 0, 0],
+      [0, 128, 255],
+      [7, 7, 7],
+    ];
+    const indexed = decodePng(
+      fastPngEncode({ width: w, height: h, data: index, depth: 8, channels: 1, palette }),
+    );
+    expect(indexed.channels).toBe(3);
+    expect(Array.from(indexed.data)).toEqual(Array.from(index, (k) => palette[k]!).flat());
+    // the first entry transparent (fast-png's encoder writes tRNS entries in palette order only up to there)
+    const withAlpha = palette.map((c, k) => [...c, k === 0 ? 0 : 255]);
+    const transparent = decodePng(
+      fastPngEncode({ width: w, height: h, data: index, depth: 8, channels: 1, palette: withAlpha }),
+    );
+    expect(transparent.channels).toBe(4);
+    expect(Array.from(transparent.data)).toEqual(Array.from(index, (k) => withAlpha[k]!).flat());
+    for (const depth of [1, 2, 4] as const) {
+      const max = (1 << depth) - 1;
+      const values = Array.from({ length: w * h }, (_, i) => (i * 5) % (max + 1));
+      // rows of packed samples, each row starting on a byte boundary
+      const rowBytes = Math.ceil((w * depth) / 8);
+      const packed = new Uint8Array(rowBytes * h);
+      values.forEach((v, i) => {
+        const [y, x] = [Math.floor(i / w), i % w];
+        packed[y * rowBytes + ((x * depth) >> 3)]! |= v << (8 - depth - ((x * depth) & 7));
+      });
+      const grey = decodePng(fastPngEncode({ width: w, height: h, data: packed, depth, channels: 1 }));
+      expect(Array.from(grey.data), `${depth}-bit grey`).toEqual(
+        values.map((v) => Math.round((v * 255) / max)),
+      );
+    }
+    const original = image(3, 9, 7);
+    const interlaced = fastPngEncode(
+      { width: 9, height: 7, data: original.data, depth: 8, channels: 3 },
+      { interlace: 'Adam7' },
+    );
+    expect(decodePng(interlaced)).toEqual(original);
   });
 
   it('writes atomically, leaving no temporary file, and reads back', async () => {

@@ -8,12 +8,10 @@ import {
   decodePng,
   pruningCurveChart,
   RELEVANCE_COLORS,
-  renderPng,
   renderSvg,
   scatterChart,
-  svgToPng,
-  writePlot,
 } from '../src/index.js';
+import { renderPng, svgToPng, writePlot } from '../src/node.js';
 
 const entries = [
   { layer: 'features.20', concept: 3, relevance: 0.2 },

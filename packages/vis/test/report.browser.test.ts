@@ -14,8 +14,8 @@ import {
   overlayHeatmap,
   pruningCurveChart,
   scatterChart,
-  writeReport,
 } from '../src/index.js';
+import { writeReport } from '../src/node.js';
 
 const artifacts = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 // Chromium from CRP_CHROMIUM, PATH or /usr/bin/chromium. In CI (or with CRP_REQUIRE_BROWSER=1) the test must

@@ -6,7 +6,7 @@ import { CondAttribution } from '@crp/core';
 import { compositeByName } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { NORMALIZATIONS, readModelInput } from '../images.js';
-import { loadModel } from '../load-model.js';
+import { openModel } from '../load-model.js';
 import { UsageError } from '../usage-error.js';
 
 export const decomposeUsage = `crp decompose --model M --image IMG --class C --layer L --concept K [options]
@@ -66,7 +66,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     );
   }
   const composite = compositeByName(values.composite!, { low: 0, high: 1 });
-  const model = await loadModel(modelPath);
+  const model = await openModel(modelPath);
   const crp = new CondAttribution(model, { composite });
   try {
     const input = await readModelInput(image, crp.attributor.graph.inputShape, normalize);

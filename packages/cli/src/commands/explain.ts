@@ -2,10 +2,11 @@ import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
-import { imgify, overlayHeatmap, writePng } from '@crp/vis';
+import { imgify, overlayHeatmap } from '@crp/vis';
+import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { NORMALIZATIONS, readModelInput } from '../images.js';
-import { loadModel } from '../load-model.js';
+import { openModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
@@ -64,7 +65,7 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
       : {};
   const composite = compositeByName(values.composite!, boxOptions);
 
-  const model = await loadModel(values.model);
+  const model = await openModel(values.model);
   const lrp = new Attributor(model, { composite });
   await mkdir(values.out!, { recursive: true });
   const progress = new ProgressBar('explain', positionals.length, process.stderr, json);

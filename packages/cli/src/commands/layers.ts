@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Attributor, compositeByName } from '@crp/lrp';
-import { loadModel } from '../load-model.js';
+import { openModel } from '../load-model.js';
 import { UsageError } from '../usage-error.js';
 
 export const layersUsage = `crp layers --model <model.json|dir|.safetensors> [--composite NAME] [--json]
@@ -22,7 +22,7 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
     options: { model: { type: 'string' }, composite: { type: 'string', default: 'epsilon_plus_flat' } },
   });
   if (values.model === undefined) throw new UsageError('--model is required');
-  const model = await loadModel(values.model);
+  const model = await openModel(values.model);
   const lrp = new Attributor(model, { composite: compositeByName(values.composite!, { low: 0, high: 1 }) });
   try {
     const rows = lrp.graph.nodes.map((n) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compositeByName } from '@crp/lrp';
 import { disposeDataset } from '@crp/models';
+import { saveModel } from '@crp/models/node';
 import {
   CRITERIA,
   type CriterionName,
@@ -11,14 +12,13 @@ import {
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
-  saveModel,
   scoreChannels,
   selectLowest,
-  writeCurves,
 } from '@crp/pruning';
+import { writeCurves } from '@crp/pruning/node';
 import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
 import { loadData } from '../data.js';
-import { loadModel } from '../load-model.js';
+import { openModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
@@ -105,7 +105,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
   const composite = compositeByName(values.composite!, { low: 0, high: 1 });
   const mnistData = dataSpec === 'mnist';
 
-  const model = await loadModel(modelPath);
+  const model = await openModel(modelPath);
   let data: Awaited<ReturnType<typeof loadData>> | undefined;
   try {
     data = await loadData(dataSpec, {

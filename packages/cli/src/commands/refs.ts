@@ -1,13 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  fromTensors,
-  maximization,
-  type PixelBox,
-  referenceImages,
-  writeReferenceGrid,
-} from '@crp/attribution';
+import { fromTensors, maximization, type PixelBox, referenceImages } from '@crp/attribution';
+import { writeReferenceGrid } from '@crp/attribution/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';

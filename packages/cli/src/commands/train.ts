@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import {
   disposeDataset,
   type EpochLog,
-  fileSystem,
   Lamb,
   smallVgg,
   train as trainModel,
@@ -14,6 +13,7 @@ import {
   vgg,
   vggFromBlocks,
 } from '@crp/models';
+import { fileCheckpoints, fileSystem } from '@crp/models/node';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { intArg, numberArg, numberListArg, required } from '../args.js';
 import { loadData } from '../data.js';
@@ -136,7 +136,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
       optimizer: new Lamb({ learningRate: numberArg('lr', values.lr)! }),
       ...(holdOut === undefined ? {} : { validation: holdOut }),
       ...(patience === undefined ? {} : { earlyStopping: { patience } }),
-      ...(values.checkpoints === undefined ? {} : { checkpointDir: values.checkpoints }),
+      ...(values.checkpoints === undefined ? {} : { checkpoints: fileCheckpoints(values.checkpoints) }),
       onProgress: (p) => {
         const note =
           p.phase === 'epoch'

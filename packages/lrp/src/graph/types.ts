@@ -21,8 +21,10 @@ export type NodeKind =
   | 'concatenate'
   | 'custom';
 
-/** Element-wise activations that the engine can run forward. In the backward pass every activation is
- * treated by the Pass rule (as zennit's composites do). */
+/** Element-wise activations that the engine can run forward. In the backward pass the built-in composites give
+ * a separate activation layer the Pass rule (zennit's base entries, see `defaultRuleFor`), and a linear layer's
+ * rule explains its linear part f(x; W, b), so a fused activation passes relevance unchanged as well. A composite
+ * may map activation layers to another rule (e.g. `gradient()`, which applies the activation's derivative). */
 export type ActivationName =
   | 'linear'
   | 'relu'

@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { type ArrayInput, assertFinite, toDenseArray } from './array.js';
+import { type ArrayInput, assertFinite, toDenseArray } from '../raster/array.js';
 
 /** A single relevance map: `height * width` values, row-major. */
 export interface Heatmap {

@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
 import jpeg from 'jpeg-js';
-import type { RasterImage } from './raster.js';
+import type { RasterImage } from '../raster/raster.js';
 
 /** Limits that protect against hostile JPEG files. */
 export interface JpegDecodeOptions {

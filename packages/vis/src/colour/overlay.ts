@@ -1,9 +1,9 @@
 import { CrpError } from '@crp/common';
-import type { ArrayInput } from './array.js';
+import type { ArrayInput } from '../raster/array.js';
+import { type RasterImage, toRgb } from '../raster/raster.js';
 import type { ColorMap } from './colormap.js';
 import { toHeatmap } from './heatmap.js';
 import { imgify, toRasterImage } from './imgify.js';
-import { type RasterImage, toRgb } from './raster.js';
 
 /** Options of {@link overlayHeatmap}. */
 export interface OverlayOptions {

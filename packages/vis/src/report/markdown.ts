@@ -1,7 +1,4 @@
-/** Escapes `& < > " '` for HTML text and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { escapeHtml } from '@crp/common';
 
 function safeHref(url: string): string | undefined {
   const trimmed = url.trim();
@@ -25,7 +22,7 @@ function inline(text: string): string {
     .replace(/(^|[^*\w])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>')
     .replace(/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, '$1<em>$2</em>')
     .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (whole, label: string, href: string) => {
-      const url = safeHref(href.replace(/&#38;/g, '&'));
+      const url = safeHref(href.replace(/&amp;/g, '&'));
       return url === undefined ? whole : `<a href="${escapeHtml(url)}">${label}</a>`;
     });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: placeholders of code spans

@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
+import { toHeatmap } from '../colour/heatmap.js';
 import type { ArrayInput } from './array.js';
-import { toHeatmap } from './heatmap.js';
 import { assertRasterImage, type RasterImage } from './raster.js';
 
 /** A pixel rectangle: top-left corner (`x` = column, `y` = row; may be negative) and size. */

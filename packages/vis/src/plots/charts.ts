@@ -108,7 +108,7 @@ export interface ConceptRelevanceChartOptions {
  * Horizontal bar chart of concept relevance, one panel per layer (in the order the layers first appear),
  * the `top` concepts of each by |relevance|, positive bars red and negative bars blue.
  *
- * @returns a vega-lite spec; render it with {@link renderSvg} or {@link renderPng}
+ * @returns a vega-lite spec; render it with {@link renderSvg} or `renderPng` of `@crp/vis/node`
  * @throws CrpError `invalid-value` for non-finite relevance, `invalid-argument` for an empty list.
  */
 export function conceptRelevanceChart(

@@ -1,9 +1,8 @@
-import { CrpError } from '@crp/common';
-import { writeFileAtomic } from './atomic-write.js';
-import { escapeHtml, markdownToHtml } from './markdown.js';
-import { type PlotSpec, renderSvg, svgDataUri } from './plot-render.js';
-import { pngDataUri } from './png.js';
-import { assertRasterImage, isRasterImage, type RasterImage } from './raster.js';
+import { CrpError, escapeHtml } from '@crp/common';
+import { pngDataUri } from '../codecs/png.js';
+import { type PlotSpec, renderSvg, svgDataUri } from '../plots/render.js';
+import { assertRasterImage, isRasterImage, type RasterImage } from '../raster/raster.js';
+import { markdownToHtml } from './markdown.js';
 
 /** An image with an optional caption, for {@link ImagesSection}. */
 export interface ReportFigure {
@@ -377,11 +376,6 @@ ${parts.join('\n')}
 </body>
 </html>
 `;
-}
-
-/** Builds a report ({@link renderReport}) and writes it atomically to `path`. */
-export async function writeReport(path: string, options: ReportOptions): Promise<void> {
-  await writeFileAtomic(path, await renderReport(options));
 }
 
 /** One row of {@link conceptTable}. */

@@ -1,8 +1,8 @@
 import { CrpError } from '@crp/common';
-import type { ArrayInput } from './array.js';
+import type { ArrayInput } from '../raster/array.js';
+import { type Color, parseColor, type RasterImage, toRgb } from '../raster/raster.js';
 import { type Heatmap, toHeatmap } from './heatmap.js';
 import { toRasterImage } from './imgify.js';
-import { type Color, parseColor, type RasterImage, toRgb } from './raster.js';
 
 /** Options of {@link opacityView}. */
 export interface OpacityOptions {

@@ -1,7 +1,7 @@
 import { CrpError } from '@crp/common';
-import { type ArrayInput, assertFinite, type DenseArray, toDenseArray } from './array.js';
+import { type ArrayInput, assertFinite, type DenseArray, toDenseArray } from '../raster/array.js';
+import { assertRasterImage, isRasterImage, type RasterImage } from '../raster/raster.js';
 import { type ColorMap, getColorMap } from './colormap.js';
-import { assertRasterImage, isRasterImage, type RasterImage } from './raster.js';
 
 /** Options of {@link imgify}; the keyword arguments of `zennit.image.imgify`. */
 export interface ImgifyOptions {
