@@ -1,13 +1,13 @@
 import type { Language } from '../types.js';
 import { stem } from './stemmer.js';
-import { isStopWord } from './stop-words.js';
+import { isStopStem, isStopWord } from './stop-words.js';
 
-/** A content word of a text with its position and the index terms it stands for. */
+/** A content word of a text: where it is and the one index term it stands for. */
 export interface Token {
   /** The word as written (NFKC-normalised). */
   readonly surface: string;
-  /** Index terms: the English and German Snowball stems (one entry when they agree). */
-  readonly terms: readonly string[];
+  /** Index term: the Snowball stem of the lower-cased word in the text's language. */
+  readonly term: string;
   readonly start: number;
   readonly end: number;
 }
@@ -15,40 +15,53 @@ export interface Token {
 // A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
-function termsOf(word: string): string[] {
-  const en = stem(word, 'en');
-  const de = stem(word, 'de');
-  return en === de ? [en] : [en, de];
+/** The index term of one lower-case word, or undefined for a stop word (checked before and after stemming). */
+export function termOf(word: string, language: Language): string | undefined {
+  if (word.length < 2 && !/\d/.test(word)) return undefined;
+  if (isStopWord(word, language)) return undefined;
+  const s = stem(word, language);
+  if (isStopStem(s, language)) return undefined;
+  return s;
 }
 
 /**
- * Splits a text into content tokens: lower-cased, stop words of the text's language (and English ones,
- * which occur in every document here) removed, stemmed for English and German. Hyphenated words give
- * their parts and the joined compound ("Vektor-Datenbanken" also matches "Vektordatenbanken").
+ * Splits a text into content tokens with one index term each: lower-cased, stop words of the text's language
+ * removed (before and after stemming), stemmed with that language's Snowball stemmer. A hyphenated word
+ * gives its parts; in German also the joined compound ("Vektor-Datenbanken" also matches
+ * "Vektordatenbanken"), as German writes compounds both ways.
  */
 export function tokenize(text: string, language: Language): Token[] {
   const out: Token[] = [];
   for (const m of text.matchAll(WORD)) {
     const raw = m[0].normalize('NFKC');
-    const start = m.index;
-    const end = m.index + m[0].length;
     const lower = raw.toLowerCase();
+    const start = m.index;
     const parts = lower.split('-');
-    const words = parts.length > 1 ? [...parts, parts.join('')] : parts;
-    const terms = new Set<string>();
-    for (const w of words) {
-      if (w.length < 2 && !/\d/.test(w)) continue;
-      if (isStopWord(w, 'en') || (language === 'de' && isStopWord(w, 'de'))) continue;
-      for (const t of termsOf(w)) terms.add(t);
+    // offsets come from the text as written (NFKC can change lengths, e.g. the ligature "ﬁ")
+    const written = m[0].split('-');
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const length = written[i]?.length ?? part.length;
+      const term = termOf(part, language);
+      if (term !== undefined) {
+        out.push({
+          surface: written[i]?.normalize('NFKC') ?? part,
+          term,
+          start: start + offset,
+          end: start + offset + length,
+        });
+      }
+      offset += length + 1;
     }
-    if (terms.size > 0) out.push({ surface: raw, terms: [...terms], start, end });
+    if (parts.length > 1 && language === 'de') {
+      const term = termOf(parts.join(''), language);
+      if (term !== undefined) out.push({ surface: raw, term, start, end: start + m[0].length });
+    }
   }
   return out;
 }
 
-/** The index terms of a text (with repetitions, for term frequencies). */
+/** The index terms of a text, in order, with repetitions (for term frequencies). */
 export function analyze(text: string, language: Language): string[] {
-  const out: string[] = [];
-  for (const t of tokenize(text, language)) out.push(...t.terms);
-  return out;
+  return tokenize(text, language).map((t) => t.term);
 }

@@ -1,0 +1,107 @@
+import type { QueryTranslator } from '../translate/query-translator.js';
+import type { Language } from '../types.js';
+import { termOf, tokenize } from './analyzer.js';
+import { detectLanguage } from './language.js';
+
+/** An index term that stands for a question word, and how much a match of it counts. */
+export interface WeightedTerm {
+  readonly term: string;
+  /** 1 for the word's own stems; less for dictionary translations. */
+  readonly weight: number;
+  /** `word`: a stem of the word as written; `translation`: from the dictionary. */
+  readonly via: 'word' | 'translation';
+  /** Language of the stem. */
+  readonly language: Language;
+}
+
+/**
+ * One content word (or two-word phrase) of a question with every index term that stands for it: its stem in
+ * the question's language, its stem in the other language (technical words are often used untranslated)
+ * and its dictionary translations. The terms of a concept are synonyms: a chunk matches the concept once,
+ * however many of them it contains, so no word is counted twice.
+ */
+export interface QueryConcept {
+  /** The word(s) as written in the question. */
+  readonly word: string;
+  readonly start: number;
+  readonly end: number;
+  readonly terms: readonly WeightedTerm[];
+}
+
+/** A question ready for the lexical search. */
+export interface AnalyzedQuery {
+  readonly language: Language;
+  readonly concepts: readonly QueryConcept[];
+}
+
+/** Options of {@link analyzeQuery}. */
+export interface QueryOptions {
+  /** Language of the question; default: detected. */
+  readonly language?: Language;
+  /** Dictionary for the cross-lingual terms; without it the search is monolingual (plus untranslated words). */
+  readonly translator?: QueryTranslator;
+  /** Weight of the best dictionary translation (others get less, by the dictionary's weights); default 0.8. */
+  readonly translationWeight?: number;
+}
+
+const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
+
+/**
+ * Turns a question into {@link QueryConcept}s: stop words removed (before and after stemming), each content
+ * word with its stems in both languages and, with a translator, its translations; adjacent word pairs whose
+ * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
+ */
+export function analyzeQuery(question: string, options: QueryOptions = {}): AnalyzedQuery {
+  const language = options.language ?? detectLanguage(question);
+  const target = other(language);
+  const tw = options.translationWeight ?? 0.8;
+  const tr = options.translator;
+  const tokens = tokenize(question, language);
+  const concepts: QueryConcept[] = [];
+  const seen = new Set<string>();
+  const add = (c: QueryConcept) => {
+    const key = c.terms
+      .map((t) => `${t.language}:${t.term}`)
+      .sort()
+      .join(' ');
+    if (c.terms.length === 0 || seen.has(key)) return;
+    seen.add(key);
+    concepts.push(c);
+  };
+  for (const t of tokens) {
+    const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
+    const foreign = termOf(t.surface.toLowerCase(), target);
+    if (foreign !== undefined && foreign !== t.term)
+      terms.push({ term: foreign, weight: 1, via: 'word', language: target });
+    for (const x of tr?.translate(t.term, language) ?? []) {
+      if (x.term.includes(' ')) continue; // phrases cannot be matched by single index terms
+      if (terms.some((y) => y.term === x.term)) continue;
+      terms.push({ term: x.term, weight: tw * x.weight, via: 'translation', language: target });
+    }
+    add({ word: t.surface, start: t.start, end: t.end, terms });
+  }
+  if (tr) {
+    for (let i = 0; i + 1 < tokens.length; i++) {
+      const a = tokens[i]!;
+      const b = tokens[i + 1]!;
+      // only words that stand next to each other (nothing but spaces or a hyphen between them)
+      if (!/^[\s-]*$/.test(question.slice(a.end, b.start))) continue;
+      const phrase = tr
+        .translate(`${a.term} ${b.term}`, language)
+        .filter((x) => !x.term.includes(' '))
+        .map((x) => ({ term: x.term, weight: tw * x.weight, via: 'translation' as const, language: target }));
+      if (phrase.length > 0) add({ word: question.slice(a.start, b.end), start: a.start, end: b.end, terms: phrase });
+    }
+  }
+  return { language, concepts };
+}
+
+/** A query of plain index terms (one concept per distinct term), for callers that have terms only. */
+export function conceptsOfTerms(terms: readonly string[], language: Language = 'en'): QueryConcept[] {
+  return [...new Set(terms)].map((term) => ({
+    word: term,
+    start: 0,
+    end: 0,
+    terms: [{ term, weight: 1, via: 'word' as const, language }],
+  }));
+}
