@@ -1,7 +1,7 @@
 import { type ComposedAnswer, composeExtractiveAnswer, type ExtractiveOptions } from './answer/extractive-answer.js';
 import { type GroundedSentence, groundSentences, SUPPORT_THRESHOLD } from './answer/grounding.js';
 import { type AnswerGenerator, parseGeneratedAnswer } from './answer/llm-answer.js';
-import { scoreSourceSentences } from './answer/sentence-scorer.js';
+import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
 import { type Source, toSources } from './answer/source.js';
 import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explain/embedding-map.js';
 import { type KeywordOverlap, keywordOverlap } from './explain/keyword-overlap.js';
@@ -112,7 +112,7 @@ export class RagEngine {
     const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
     let composed: ComposedAnswer;
     if (generator) composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
-    else composed = composeExtractiveAnswer(scored, sources, options.extractive);
+    else composed = composeExtractiveAnswer(scored, sources, { allowCode: asksForCode(question), ...options.extractive });
     const sentences = await groundSentences(composed.sentences, scored, {
       embedding: index.embedding,
       bm25: index.bm25,

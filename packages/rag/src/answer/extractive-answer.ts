@@ -9,6 +9,8 @@ export interface ExtractiveOptions {
   readonly maxSentences?: number;
   /** Keep sentences scoring at least this share of the best one; default 0.6. */
   readonly relativeCutoff?: number;
+  /** The question asks for code: a sentence that announces code (ends with ":") brings the code block. */
+  readonly allowCode?: boolean;
 }
 
 /** A sentence of an answer with the sources it cites; extractive ones also say where they were quoted from. */
@@ -54,6 +56,7 @@ export function composeExtractiveAnswer(
   sources: readonly Source[],
   options: ExtractiveOptions = {},
 ): ComposedAnswer {
+  const code = options.allowCode ?? false;
   const max = options.maxSentences ?? 3;
   const cutoff = options.relativeCutoff ?? 0.6;
   const ranked = [...scored].filter((s) => s.score > 0 && s.text.length >= 12).sort((a, b) => b.score - a.score);
@@ -85,7 +88,7 @@ export function composeExtractiveAnswer(
     }
     group.push(s);
     const next = list[at + 1];
-    if (next && /:\s*$/.test(s.text) && next.kind !== 'heading' && next.kind !== 'code' && !isDuplicate(next)) {
+    if (next && /:\s*$/.test(s.text) && next.kind !== 'heading' && (code || next.kind !== 'code') && !isDuplicate(next)) {
       group.push(next);
     }
     for (const g of group) take(g);

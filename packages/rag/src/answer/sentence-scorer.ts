@@ -21,7 +21,10 @@ export interface ScoredSentence {
   readonly index: number;
   /** Cosine similarity of sentence and question embeddings. */
   readonly dense: number;
-  /** IDF-weighted share of the question's concepts (words, with their translations) in the sentence (0..1). */
+  /**
+   * Share of the question's concepts (words, with their translations) in the sentence (0..1), weighted by their
+   * rarity among the candidate sentences; concepts that name the source document count a third.
+   */
   readonly lexical: number;
   /** Share of the sentence's content words that are not the question's (0..1): 0 for a sentence that only restates it. */
   readonly novelty: number;
@@ -81,7 +84,15 @@ export function asksForCode(question: string): boolean {
 
 /**
  * Splits every source into sentences (by its blocks) and scores how well each answers the question.
- * Used for the extractive answer, grounding and the sentence heatmaps.
+ *
+ * Relevance is the share of the question's concepts a sentence contains, each concept weighted by how rare it
+ * is *among the candidate sentences* (a word every candidate has does not pick one), with concepts that name
+ * the source document (found in its title or section heading) counting a third; plus the lift of the
+ * sentence's embedding similarity over the other candidates (only where question and sentence share a
+ * language, unless the embedding is multilingual); times the source's rank prior 1 / (1 + (n - 1) / 4).
+ * Novelty, the share of the sentence's own words, keeps
+ * headings and lines that restate the question from winning. Used for the extractive answer, grounding and
+ * the sentence heatmaps.
  */
 export async function scoreSourceSentences(
   question: string,
@@ -89,43 +100,62 @@ export async function scoreSourceSentences(
   query: AnalyzedQuery,
   sources: readonly Source[],
   embedding: EmbeddingProvider,
-  bm25: Bm25Index,
+  _bm25?: Bm25Index,
 ): Promise<ScoredSentence[]> {
   const raw = sources.flatMap((s) =>
     chunkSentences(s).map((x, index) => ({ ...x, index, source: s.n, language: s.language as Language })),
   );
   if (raw.length === 0) return [];
   const vectors = await embedding.embed(raw.map((r) => r.text));
-  const idfCache = new Map<QueryConcept, number>();
-  const idf = (c: QueryConcept) => {
-    let v = idfCache.get(c);
-    if (v === undefined) {
-      v = bm25.conceptIdf(c);
-      idfCache.set(c, v);
-    }
-    return v;
+  const termSets = raw.map((r) => new Set(analyze(r.text, r.language)));
+  const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
+    let best = 0;
+    for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
+    return Math.min(1, best);
   };
+  // rarity of each concept among the candidate sentences; concepts no candidate has cannot choose between them
+  const n = raw.length;
+  const local = query.concepts.map((c) => {
+    const df = termSets.filter((t) => matches(c, t) > 0).length;
+    return df === 0 ? 0 : Math.log(1 + (n - df + 0.5) / (df + 0.5));
+  });
+  // concepts that name the document (its title or section) say which source, not which sentence
+  const naming = new Map(
+    sources.map((s) => {
+      const terms = new Set(analyze(`${s.title}\n${s.section ?? ''}`, s.language));
+      return [s.n, query.concepts.map((c) => matches(c, terms) > 0)];
+    }),
+  );
   const questionTerms = new Set(query.concepts.flatMap((c) => c.terms.map((t) => t.term)));
   const code = asksForCode(question);
   const dense = vectors.map((v) => dot(questionVector, v));
-  const mean = dense.reduce((a, b) => a + b, 0) / dense.length;
-  const maxLift = Math.max(...dense.map((d) => d - mean), 1e-9);
-  const best = Math.max(...sources.map((s) => s.score), 1e-9);
-  const prior = new Map(sources.map((s) => [s.n, 0.5 + (0.5 * s.score) / best]));
+  const comparable = raw.map((r) => embedding.multilingual === true || r.language === query.language);
+  const same = dense.filter((_, i) => comparable[i]);
+  const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
+  const maxLift = Math.max(...same.map((d) => d - mean), 1e-9);
+  // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
+  const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
-    const terms = analyze(r.text, r.language);
-    const set = new Set(terms);
-    const lexical = conceptCoverage(query.concepts, set, idf);
+    const set = termSets[i]!;
+    const names = naming.get(r.source)!;
+    let total = 0;
+    let hit = 0;
+    query.concepts.forEach((c, k) => {
+      const w = local[k]! * (names[k] ? 1 / 3 : 1);
+      total += w;
+      hit += w * matches(c, set);
+    });
+    const lexical = total > 0 ? hit / total : 0;
     const distinct = [...set];
     const novelty = distinct.length ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length : 0;
-    const lift = Math.max(0, dense[i]! - mean) / maxLift;
+    const lift = comparable[i] ? Math.max(0, dense[i]! - mean) / maxLift : 0;
     let shape = 1;
     if (r.kind === 'heading' || (r.kind === 'code' && !code)) shape = 0;
     else if (/\?\s*$/.test(r.text)) shape = 0.3; // a question rarely answers a question
     else if (distinct.length < 3) shape = 0.6; // fragments
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
-    const relevance = 0.65 * lexical + 0.35 * lift;
+    const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
     const score = relevance * (0.3 + 0.7 * novelty) * (prior.get(r.source) ?? 0.5) * shape;
     return {
       source: r.source,

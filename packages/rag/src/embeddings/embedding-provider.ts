@@ -9,6 +9,11 @@ import { type ProgressCallback, progressTracker } from '@crp/common';
 export interface EmbeddingProvider {
   /** Identifies model and settings; an index remembers it and re-embeds everything when it changes. */
   readonly id: string;
+  /**
+   * True when texts in different languages that mean the same get similar vectors (a multilingual model).
+   * Otherwise similarities between an English question and German text are ignored where they would mislead.
+   */
+  readonly multilingual?: boolean;
   /** One unit-length vector per text, in order. Reports progress in texts (`unit: 'texts'`). */
   embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]>;
   /** Frees models or sessions. */

@@ -10,6 +10,8 @@ import { textToBlocks } from './plain-text.js';
 export interface PdfText {
   readonly title?: string;
   readonly pages: readonly string[];
+  /** The pages as blocks (headings, paragraphs, list items, code) when the extractor knows the layout. */
+  readonly blocks?: readonly (readonly Block[])[];
 }
 
 /** Extracts the text of a PDF; `@crp/rag/node` passes pdf.js (`extractPdfText`). */
@@ -89,7 +91,10 @@ export async function loadDocument(
       );
     }
     const pdf = await options.pdf(bytes, file);
-    const units: SourceUnit[] = pdf.pages.map((text, i) => ({ page: i + 1, blocks: textToBlocks(text) }));
+    const units: SourceUnit[] = pdf.pages.map((text, i) => ({
+      page: i + 1,
+      blocks: pdf.blocks?.[i] ?? textToBlocks(text),
+    }));
     const empty = units.filter((u) => u.blocks.length === 0).map((u) => u.page!);
     if (empty.length === units.length) {
       throw new CrpError(

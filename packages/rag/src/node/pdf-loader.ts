@@ -1,21 +1,18 @@
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { CrpError, describeError, isCrpError } from '@crp/common';
+import type { Block } from '../ingest/block.js';
 import type { PdfText } from '../ingest/load-document.js';
+import { dehyphenate, type PdfLine, pdfLines, pdfPageBlocks, runningLines } from '../ingest/pdf-layout.js';
 
 interface TextItemLike {
   readonly str?: string;
   readonly hasEOL?: boolean;
+  readonly transform?: readonly number[];
+  readonly height?: number;
+  readonly fontName?: string;
 }
 
-/**
- * Joins words that a line break split with a hyphen ("wie-\nderherstellen" -> "wiederherstellen");
- * keeps the hyphen of compounds whose second part starts upper case ("Debian-\nPaket" -> "Debian-Paket").
- */
-export function dehyphenate(text: string): string {
-  return text
-    .replace(/(\p{Ll})-[ \t]*\n[ \t]*(\p{Ll})/gu, '$1$2')
-    .replace(/(\p{L})-[ \t]*\n[ \t]*(\p{Lu})/gu, '$1-$2');
-}
+export { dehyphenate };
 
 /** Collapses runs of spaces and trims every line; keeps line breaks. */
 export function tidyLines(text: string): string {
@@ -52,23 +49,31 @@ export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<Pd
       verbosity: 0,
       stopAtErrors: true,
     }).promise;
-    const pages: string[] = [];
+    const pageLines: PdfLine[][] = [];
     for (let p = 1; p <= doc.numPages; p++) {
       const page = await doc.getPage(p);
       const content = await page.getTextContent();
-      let text = '';
-      for (const item of content.items as TextItemLike[]) {
-        if (typeof item.str !== 'string') continue;
-        text += item.str;
-        if (item.hasEOL) text += '\n';
-      }
-      pages.push(tidyLines(dehyphenate(text)));
+      const styles = content.styles as Record<string, { fontFamily?: string }>;
+      const items = (content.items as TextItemLike[])
+        .filter((it) => typeof it.str === 'string')
+        .map((it) => ({
+          str: it.str!,
+          hasEOL: Boolean(it.hasEOL),
+          x: it.transform?.[4] ?? 0,
+          y: it.transform?.[5] ?? 0,
+          height: it.height ?? 0,
+          mono: styles[it.fontName ?? '']?.fontFamily === 'monospace',
+        }));
+      pageLines.push(pdfLines(items));
       page.cleanup();
     }
+    const drop = runningLines(pageLines);
+    const blocks: Block[][] = pageLines.map((lines) => pdfPageBlocks(lines, drop));
+    const pages = blocks.map((bs) => bs.map((b) => b.text).join('\n\n'));
     const meta = await doc.getMetadata().catch(() => undefined);
     const info = meta?.info as { Title?: unknown } | undefined;
     const title = typeof info?.Title === 'string' && info.Title.trim() ? info.Title.trim() : undefined;
-    return title === undefined ? { pages } : { title, pages };
+    return title === undefined ? { pages, blocks } : { title, pages, blocks };
   } catch (error) {
     if (isCrpError(error)) throw error;
     throw new CrpError('corrupt-file', `${name} could not be read as a PDF: ${describeError(error)}`, {

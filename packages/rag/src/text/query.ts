@@ -47,6 +47,19 @@ export interface QueryOptions {
 const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
 
 /**
+ * Whether a word as written is a name rather than a word to translate: an acronym (RAG, AI), a word with
+ * digits or underscores (tfjs2, dh_make), CamelCase (LlamaIndex), or, in English text, a capitalised word
+ * that does not start the sentence (Captum, Token in "RAG-Token"). German capitalises every noun, so there
+ * only the first three count.
+ */
+export function looksLikeName(surface: string, language: Language, sentenceStart: boolean): boolean {
+  if (/[\d_]/.test(surface)) return true;
+  if (surface.length >= 2 && surface === surface.toUpperCase() && /\p{Lu}/u.test(surface)) return true;
+  if (/\p{Ll}\p{Lu}/u.test(surface)) return true;
+  return language === 'en' && !sentenceStart && /^\p{Lu}/u.test(surface);
+}
+
+/**
  * Turns a question into {@link QueryConcept}s: stop words removed (before and after stemming), each content
  * word with its stems in both languages and, with a translator, its translations; adjacent word pairs whose
  * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
@@ -70,10 +83,19 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
   };
   for (const t of tokens) {
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
+    const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
+    const name = looksLikeName(t.surface, language, sentenceStart);
+    const translations = name ? [] : (tr?.translate(t.term, language) ?? []);
+    // The word as the other language would stem it, for names and terms used untranslated ("Retrieval",
+    // "Embeddings" in German text). If the other language has a word of that form, it counts only as far as
+    // that word translates back to this one: German "Stand" is rarely English "stand" (false friends).
     const foreign = termOf(t.surface.toLowerCase(), target);
-    if (foreign !== undefined && foreign !== t.term)
-      terms.push({ term: foreign, weight: 1, via: 'word', language: target });
-    for (const x of tr?.translate(t.term, language) ?? []) {
+    if (foreign !== undefined && foreign !== t.term) {
+      const back = name || !tr ? [] : tr.translate(foreign, target);
+      const weight = back.length === 0 ? 1 : tw * (back.find((b) => b.term === t.term)?.weight ?? 0);
+      if (weight > 0) terms.push({ term: foreign, weight, via: 'word', language: target });
+    }
+    for (const x of translations) {
       if (x.term.includes(' ')) continue; // phrases cannot be matched by single index terms
       if (terms.some((y) => y.term === x.term)) continue;
       terms.push({ term: x.term, weight: tw * x.weight, via: 'translation', language: target });
