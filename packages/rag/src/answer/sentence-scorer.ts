@@ -77,6 +77,9 @@ export function conceptCoverage(
 const CODE_INTENT =
   /\b(code|codebeispiel\w*|beispielcode|snippet|command|commands|befehl\w*|syntax|cli|shell|terminal|aufruf\w*|how do i call|which arguments|which parameters)\b|`|\w\(\)|\b\w+_\w+\b|\b\w+\.\w+\(/i;
 
+// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id.
+const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d/i;
+
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
 export function asksForCode(question: string): boolean {
   return CODE_INTENT.test(question);
@@ -153,6 +156,7 @@ export async function scoreSourceSentences(
     if (r.kind === 'heading' || (r.kind === 'code' && !code)) shape = 0;
     else if (/\?\s*$/.test(r.text)) shape = 0.3; // a question rarely answers a question
     else if (distinct.length < 3) shape = 0.6; // fragments
+    else if (REFERENCE.test(r.text)) shape = 0.3; // bibliography entries, footnotes with links
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;

@@ -1,3 +1,4 @@
+import { cleanInline } from '../ingest/markdown-to-blocks.js';
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
 import { analyzeQuery } from '../text/query.js';
@@ -48,10 +49,17 @@ export function firstRelevantRank(
   return i < 0 ? undefined : i + 1;
 }
 
-/** Whether `passage` occurs in one of the texts after whitespace normalisation. */
+/**
+ * Whether `passage` occurs in one of the texts after whitespace normalisation. The chunks hold clean text, so
+ * Markdown inline markup in a passage (backticks, emphasis) is removed before comparing.
+ */
 export function passageInTexts(passage: string, texts: readonly string[]): boolean {
   const p = normalizeWhitespace(passage);
-  return texts.some((t) => normalizeWhitespace(t).includes(p));
+  const clean = cleanInline(passage);
+  return texts.some((t) => {
+    const n = normalizeWhitespace(t);
+    return n.includes(p) || n.includes(clean);
+  });
 }
 
 /**
