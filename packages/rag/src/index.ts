@@ -118,12 +118,13 @@ export {
   type IndexSnapshot,
   PIPELINE_VERSION,
 } from './store/snapshot.js';
-export { analyze, type Token, termOf, tokenize } from './text/analyzer.js';
+export { analyze, stemOf, stemOfTerm, type Token, tagTerm, termOf, tokenize } from './text/analyzer.js';
 export { detectLanguage, LANGUAGE_NAMES } from './text/language.js';
 export {
   type AnalyzedQuery,
   analyzeQuery,
   conceptsOfTerms,
+  looksLikeName,
   type QueryConcept,
   type QueryOptions,
   type WeightedTerm,

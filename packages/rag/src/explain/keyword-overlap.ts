@@ -5,7 +5,7 @@ import type { AnalyzedQuery } from '../text/query.js';
 export interface SharedKeyword {
   /** The word as written in the question. */
   readonly word: string;
-  /** The index terms (stems) of the chunk that matched. */
+  /** The index terms of the chunk that matched (`de:regel`: language and stem). */
   readonly stems: readonly string[];
   /** True when only a dictionary translation matched (an English word found in German text, or the reverse). */
   readonly translated: boolean;

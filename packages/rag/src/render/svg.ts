@@ -132,7 +132,7 @@ export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?
       `${k.word} ${k.weight.toFixed(2)}`,
       heatColor(0.25 + 0.75 * s),
       '#222',
-      `${k.translated ? 'found through its translation: ' : ''}stems ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
+      `${k.translated ? 'found through its translation: ' : ''}terms ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
     );
   }
   for (const m of overlap.missing)

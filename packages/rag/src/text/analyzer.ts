@@ -6,7 +6,11 @@ import { isStopStem, isStopWord } from './stop-words.js';
 export interface Token {
   /** The word as written (NFKC-normalised). */
   readonly surface: string;
-  /** Index term: the Snowball stem of the lower-cased word in the text's language. */
+  /**
+   * Index term: the language and the Snowball stem of the lower-cased word in that language, `en:rule`,
+   * `de:regel`. The language is part of the term so that look-alikes of two languages (English "stand",
+   * German "Stand") are different terms.
+   */
   readonly term: string;
   readonly start: number;
   readonly end: number;
@@ -15,14 +19,26 @@ export interface Token {
 // A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
-/** The index term of one lower-case word, or undefined for a stop word (checked before and after stemming). */
+/** The index term of one lower-case word (`en:rule`), or undefined for a stop word (checked before and after stemming). */
 export function termOf(word: string, language: Language): string | undefined {
+  const s = stemOf(word, language);
+  return s === undefined ? undefined : tagTerm(language, s);
+}
+
+/** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
+export function stemOf(word: string, language: Language): string | undefined {
   if (word.length < 2 && !/\d/.test(word)) return undefined;
   if (isStopWord(word, language)) return undefined;
   const s = stem(word, language);
   if (isStopStem(s, language)) return undefined;
   return s;
 }
+
+/** An index term from a language and a stem: `en:rule`. */
+export const tagTerm = (language: Language, stemmed: string) => `${language}:${stemmed}`;
+
+/** The stem of an index term (`en:rule` -> `rule`), for display and dictionary look-ups. */
+export const stemOfTerm = (term: string) => term.slice(term.indexOf(':') + 1);
 
 /**
  * Splits a text into content tokens with one index term each: lower-cased, stop words of the text's language

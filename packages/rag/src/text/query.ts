@@ -1,10 +1,11 @@
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { termOf, tokenize } from './analyzer.js';
+import { stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
 import { detectLanguage } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
 export interface WeightedTerm {
+  /** Index term with its language: `en:rule`, `de:regel`. */
   readonly term: string;
   /** 1 for the word's own stems; less for dictionary translations. */
   readonly weight: number;
@@ -74,7 +75,7 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
   const seen = new Set<string>();
   const add = (c: QueryConcept) => {
     const key = c.terms
-      .map((t) => `${t.language}:${t.term}`)
+      .map((t) => t.term)
       .sort()
       .join(' ');
     if (c.terms.length === 0 || seen.has(key)) return;
@@ -85,18 +86,23 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
     const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
     const name = looksLikeName(t.surface, language, sentenceStart);
-    const translations = name ? [] : (tr?.translate(t.term, language) ?? []);
+    const translations = (name ? [] : (tr?.translate(stemOfTerm(t.term), language) ?? [])).map((x) => ({
+      term: tagTerm(target, x.term),
+      weight: x.weight,
+      phrase: x.term.includes(' '),
+    }));
     // The word as the other language would stem it, for names and terms used untranslated ("Retrieval",
     // "Embeddings" in German text). If the other language has a word of that form, it counts only as far as
     // that word translates back to this one: German "Stand" is rarely English "stand" (false friends).
     const foreign = termOf(t.surface.toLowerCase(), target);
-    if (foreign !== undefined && foreign !== t.term) {
-      const back = name || !tr ? [] : tr.translate(foreign, target);
-      const weight = back.length === 0 ? 1 : tw * (back.find((b) => b.term === t.term)?.weight ?? 0);
+    if (foreign !== undefined) {
+      const back = name || !tr ? [] : tr.translate(stemOfTerm(foreign), target);
+      const own = stemOfTerm(t.term);
+      const weight = back.length === 0 ? 1 : tw * (back.find((b) => b.term === own)?.weight ?? 0);
       if (weight > 0) terms.push({ term: foreign, weight, via: 'word', language: target });
     }
     for (const x of translations) {
-      if (x.term.includes(' ')) continue; // phrases cannot be matched by single index terms
+      if (x.phrase) continue; // phrases cannot be matched by single index terms
       if (terms.some((y) => y.term === x.term)) continue;
       terms.push({ term: x.term, weight: tw * x.weight, via: 'translation', language: target });
     }
@@ -109,9 +115,14 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
       // only words that stand next to each other (nothing but spaces or a hyphen between them)
       if (!/^[\s-]*$/.test(question.slice(a.end, b.start))) continue;
       const phrase = tr
-        .translate(`${a.term} ${b.term}`, language)
+        .translate(`${stemOfTerm(a.term)} ${stemOfTerm(b.term)}`, language)
         .filter((x) => !x.term.includes(' '))
-        .map((x) => ({ term: x.term, weight: tw * x.weight, via: 'translation' as const, language: target }));
+        .map((x) => ({
+          term: tagTerm(target, x.term),
+          weight: tw * x.weight,
+          via: 'translation' as const,
+          language: target,
+        }));
       if (phrase.length > 0) add({ word: question.slice(a.start, b.end), start: a.start, end: b.end, terms: phrase });
     }
   }
@@ -121,7 +132,7 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
 /** A query of plain index terms (one concept per distinct term), for callers that have terms only. */
 export function conceptsOfTerms(terms: readonly string[], language: Language = 'en'): QueryConcept[] {
   return [...new Set(terms)].map((term) => ({
-    word: term,
+    word: stemOfTerm(term),
     start: 0,
     end: 0,
     terms: [{ term, weight: 1, via: 'word' as const, language }],
