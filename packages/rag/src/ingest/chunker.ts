@@ -50,37 +50,28 @@ function piecesOf(unit: SourceUnit, text: string, starts: readonly number[], max
     const section = b.section ?? '';
     const piece = (s: number, e: number) => out.push({ start: base + s, end: base + e, kind: b.kind, block: i, section });
     if (estimateTokens(b.text) <= max) return piece(0, b.text.length);
-    // a long block: sentences (prose) or lines (code), packed up to the size; a single overlong one is cut at spaces
+    // a long block: its sentences (prose) or lines (code) are the pieces; an overlong one is cut at spaces
     const parts =
       b.kind === 'code'
         ? [...b.text.matchAll(/[^\n]*(\n|$)/g)].filter((m) => m[0]).map((m) => ({ start: m.index, end: m.index + m[0].length }))
         : splitSentences(b.text);
-    let s = -1;
-    let e = 0;
     for (const p of parts) {
-      if (s >= 0 && estimateTokens(b.text.slice(s, p.end)) > max) {
-        piece(s, e);
-        s = -1;
-      }
-      if (estimateTokens(b.text.slice(p.start, p.end)) > max) {
-        // cut at spaces into pieces of at most max tokens
-        let a = p.start;
-        while (a < p.end) {
-          let z = Math.min(p.end, a + max * 4);
-          if (z < p.end) {
-            const space = b.text.lastIndexOf(' ', z);
-            if (space > a) z = space;
-          }
-          piece(a, z);
-          a = z;
-          while (a < p.end && b.text[a] === ' ') a++;
-        }
+      if (estimateTokens(b.text.slice(p.start, p.end)) <= max) {
+        piece(p.start, b.kind === 'code' ? p.end - (b.text[p.end - 1] === '\n' ? 1 : 0) : p.end);
         continue;
       }
-      if (s < 0) s = p.start;
-      e = p.end;
+      let a = p.start;
+      while (a < p.end) {
+        let z = Math.min(p.end, a + max * 4);
+        if (z < p.end) {
+          const space = b.text.lastIndexOf(' ', z);
+          if (space > a) z = space;
+        }
+        piece(a, z);
+        a = z;
+        while (a < p.end && b.text[a] === ' ') a++;
+      }
     }
-    if (s >= 0) piece(s, e);
   });
   return out.filter((p) => p.end > p.start);
 }

@@ -1,6 +1,6 @@
 import { type Block, decodeEntities, squash, tableRowText } from './block.js';
 
-const DROP_CONTENT = new Set(['script', 'style', 'svg', 'math', 'noscript', 'template', 'head', 'iframe']);
+const DROP_CONTENT = new Set(['script', 'style', 'svg', 'math', 'noscript', 'template', 'iframe']);
 const BREAKS = new Set([
   'p',
   'div',

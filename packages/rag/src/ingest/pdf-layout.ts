@@ -71,12 +71,16 @@ const median = (xs: readonly number[]) => {
 
 const BULLET = /^([•▪◦●○■–-]|\d{1,3}[.)]|[a-z][.)])\s+/;
 
-/** Lines that repeat on many pages (running headers, footers, page numbers): their text with digits as `#`. */
+/**
+ * Running headers and footers: among the first two and last two lines of each page, those that repeat (digits
+ * taken as `#`, so page numbers do not matter) on at least half of the pages, and on 3 or more.
+ */
 export function runningLines(pages: readonly (readonly PdfLine[])[]): Set<string> {
   const count = new Map<string, number>();
   for (const lines of pages) {
     const seen = new Set<string>();
-    for (const l of lines) {
+    const edges = lines.length <= 4 ? lines : [...lines.slice(0, 2), ...lines.slice(-2)];
+    for (const l of edges) {
       if (l.text.length > 120) continue;
       const key = l.text.replace(/\d+/g, '#');
       if (seen.has(key)) continue;
