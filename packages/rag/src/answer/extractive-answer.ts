@@ -94,6 +94,20 @@ export function composeExtractiveAnswer(
     for (const g of group) take(g);
     groups.push(group);
   }
+  // groups that continue each other in the same source read as one passage with one citation
+  for (let i = 0; i < groups.length; i++) {
+    for (let j = 0; j < groups.length; j++) {
+      if (i === j) continue;
+      const a = groups[i]!;
+      const b = groups[j]!;
+      if (a[0]!.source === b[0]!.source && a[a.length - 1]!.index + 1 === b[0]!.index) {
+        groups[i] = [...a, ...b];
+        groups.splice(j, 1);
+        i = -1;
+        break;
+      }
+    }
+  }
   const sentences: AnswerSentence[] = [];
   for (const group of groups) {
     group.forEach((s, i) => {

@@ -76,7 +76,8 @@ const NUMBER = /\b\d+(?:[.,]\d+)*\b/g;
  * Labels every answer sentence. Quoted (extractive) sentences are `quotation`s of the source text they were
  * copied from: comparing a copy with its original proves nothing, so they get no score. Generated sentences
  * are checked against every source sentence together with its neighbours: the share of the sentence's
- * content words (or their dictionary translations) that the source text contains, weighted by IDF, and the
+ * content words (or their dictionary translations) that the source text contains, weighted by IDF (a word
+ * the corpus never uses weighs most), and the
  * embedding similarity; below `threshold`, or with a number that no source contains, a sentence is
  * `unsupported`. A cited source that does not hold the support is noted.
  */
@@ -99,7 +100,8 @@ export async function groundSentences(
     return { s, text: parts.map((p) => p.text).join(' '), terms: new Set(parts.flatMap((p) => analyze(p.text, lang))) };
   });
   const sourceNumbers = new Set(options.sources.flatMap((s) => s.text.match(NUMBER) ?? []));
-  const idf = (c: QueryConcept) => options.bm25.conceptIdf(c);
+  // words the corpus never uses weigh most: an invented name or place has no support anywhere
+  const idf = (c: QueryConcept) => options.bm25.conceptRarity(c);
   let g = 0;
   return answer.map((s) => {
     if (s.quote) {

@@ -154,9 +154,18 @@ export class Bm25Index {
     return { score: idf * this.#saturate(tf, doc), tf, idf, matched };
   }
 
-  /** IDF of a concept: from the documents that contain any of its terms. */
+  /** IDF of a concept: from the documents that contain any of its terms (0 when none does). */
   conceptIdf(concept: QueryConcept): number {
     return this.#idfOf(this.#conceptFrequencies(concept).size);
+  }
+
+  /**
+   * Like {@link conceptIdf}, but a concept that no document contains gets the highest IDF there can be
+   * (document frequency 0): for checking a claim, a word the corpus never uses is the strongest signal.
+   */
+  conceptRarity(concept: QueryConcept): number {
+    const df = this.#conceptFrequencies(concept).size;
+    return Math.log(1 + (this.size - df + 0.5) / (df + 0.5));
   }
 
   /** Scores of all documents for plain terms (each distinct term its own concept). */
