@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -7,7 +8,7 @@ import {
   TransformersEmbedding,
   toLlamaIndexEmbedding,
   UseLiteEmbedding,
-} from '../src/index.js';
+} from '../src/node.js';
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { writeTinyModel } from './helpers/tiny-onnx-model.js';
@@ -44,7 +45,7 @@ describe('UseLiteEmbedding (offline default)', () => {
   it('says which folder is wrong when the model is missing', async () => {
     const emb = new UseLiteEmbedding({ modelDir: path.join(root, 'missing'), backend: 'wasm' });
     await expect(emb.embed(['x'])).rejects.toMatchObject({
-      code: 'EMBEDDING_FAILED',
+      code: 'embedding-failed',
       message: expect.stringContaining('missing'),
     });
   });
@@ -69,7 +70,42 @@ describe('TransformersEmbedding (local ONNX folder)', () => {
       await emb.dispose();
     }
     const missing = new TransformersEmbedding({ modelDir: path.join(root, 'no-such-model') });
-    await expect(missing.embed(['x'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+    await expect(missing.embed(['x'])).rejects.toMatchObject({ code: 'embedding-failed' });
+    expect(() => new TransformersEmbedding({} as never)).toThrow(/exactly one of modelDir .* or model/);
+  }, 60_000);
+
+  it('loads by model id when online (here: a local mirror on 127.0.0.1), caching the files', async () => {
+    const dir = path.join(root, 'hub-model');
+    await writeTinyModel(dir, { rule: [1, 0, 0], regel: [0.95, 0.05, 0], tax: [0, 0, 1] });
+    const hub = await startFakeServer((req, res) => {
+      // transformers.js asks for {host}/{model}/resolve/{revision}/{file}
+      const m = /^\/test-org\/tiny-multilingual\/resolve\/main\/(.+)$/.exec(req.url);
+      if (!m) return json(res, 404, { error: 'not found' });
+      readFile(path.join(dir, m[1]!)).then(
+        (bytes) => {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength });
+          res.end(bytes);
+        },
+        () => json(res, 404, { error: 'not found' }),
+      );
+    });
+    const emb = new TransformersEmbedding({
+      model: 'test-org/tiny-multilingual',
+      remoteHost: hub.url,
+      cacheDir: path.join(root, 'hf-cache'),
+    });
+    try {
+      expect(emb.id).toBe('transformers:test-org/tiny-multilingual:mean:fp32');
+      const [a, b, c] = await emb.embed(['rule', 'regel', 'tax']);
+      expect(dot(a!, b!)).toBeGreaterThan(0.99);
+      expect(dot(a!, c!)).toBeLessThan(0.01);
+      expect(hub.requests.some((r) => r.url.endsWith('/onnx/model.onnx'))).toBe(true);
+    } finally {
+      await emb.dispose();
+      await hub.close();
+    }
+    const offline = new TransformersEmbedding({ model: 'test-org/absent', remoteHost: hub.url, cacheDir: path.join(root, 'hf-cache2') });
+    await expect(offline.embed(['x'])).rejects.toMatchObject({ code: 'unreachable', message: /modelDir/ });
   }, 60_000);
 });
 
@@ -110,11 +146,11 @@ describe('OpenAICompatibleEmbedding', () => {
     }
   });
 
-  it('reports a failing server as EMBEDDING_FAILED and bad config as PROVIDER_CONFIG', async () => {
+  it('reports a failing server as embedding-failed and bad config as provider-config', async () => {
     const server = await startFakeServer((_req, res) => json(res, 400, { error: { message: 'bad model' } }));
     try {
       const emb = new OpenAICompatibleEmbedding({ baseURL: `${server.url}/v1`, model: 'x', maxRetries: 0 });
-      await expect(emb.embed(['a'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+      await expect(emb.embed(['a'])).rejects.toMatchObject({ code: 'embedding-failed' });
     } finally {
       await server.close();
     }

@@ -3,14 +3,8 @@ import { readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decodeSnapshot,
-  encodeSnapshot,
-  type IndexSnapshot,
-  readIndexFile,
-  writeFileAtomic,
-  writeIndexFile,
-} from '../src/index.js';
+import { writeFileAtomic } from '@crp/common/node';
+import { decodeSnapshot, encodeSnapshot, type IndexSnapshot, readIndexFile, writeIndexFile } from '../src/node.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const snap = (embeddingId: string): IndexSnapshot => ({
@@ -41,14 +35,15 @@ describe('on-disk store', () => {
   it('round-trips a snapshot', () => {
     const s = snap('x');
     const back = decodeSnapshot(Buffer.concat(encodeSnapshot(s)));
+    expect(back.embeddingId).toBe('x');
     expect(back.chunks).toEqual(s.chunks);
     expect(Array.from(back.vectors[0]!)).toEqual([1, 0, 0]);
   });
 
-  it('reports a truncated or foreign file as CORRUPT_INDEX', () => {
+  it('reports a truncated or foreign file as corrupt-file', () => {
     const buf = Buffer.concat(encodeSnapshot(snap('x')));
     expect(() => decodeSnapshot(buf.subarray(0, buf.length - 2))).toThrow(
-      expect.objectContaining({ code: 'CORRUPT_INDEX' }),
+      expect.objectContaining({ code: 'corrupt-file' }),
     );
     expect(() => decodeSnapshot(Buffer.from('hello world, not an index'))).toThrow(/not a readable/);
   });
@@ -65,7 +60,10 @@ describe('on-disk store', () => {
         throw new Error('disk on fire');
       },
     } as unknown as Uint8Array;
-    await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toThrow('disk on fire');
+    await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toMatchObject({
+      code: 'write-failed',
+      message: expect.stringContaining('disk on fire'),
+    });
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(file, 'utf8')).toBe('old');
     expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
@@ -81,15 +79,17 @@ describe('on-disk store', () => {
       stdio: 'ignore',
     });
     await new Promise<void>((resolve) => child.once('message', () => resolve()));
-    // wait until the temporary file exists, then kill without warning
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const names = await readdir(crashDir);
-      if (names.some((n) => n.endsWith('.tmp'))) break;
-      await new Promise((r) => setTimeout(r, 2));
+    // wait until a temporary file exists (a write is under way), then kill without warning
+    const deadline = Date.now() + 30_000;
+    let sawTemporary = false;
+    while (Date.now() < deadline && !sawTemporary) {
+      sawTemporary = (await readdir(crashDir)).some((n) => n.endsWith('.tmp'));
+      if (!sawTemporary) await new Promise((r) => setTimeout(r, 2));
     }
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    // the kill really happened during a write: without this the test would pass on a child that never wrote
+    expect(sawTemporary).toBe(true);
     const back = await readIndexFile(crashDir);
     // either the old one or a complete new one, never a torn file
     expect(['old', 'new']).toContain(back?.embeddingId);

@@ -129,7 +129,7 @@ export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?
   for (const k of overlap.shared) {
     const s = k.weight / max;
     place(
-      `${k.word} ${k.weight.toFixed(2)}`,
+      `${k.translated ? '⇄ ' : ''}${k.word} ${k.weight.toFixed(2)}`,
       heatColor(0.25 + 0.75 * s),
       '#222',
       `${k.translated ? 'found through its translation: ' : ''}terms ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
