@@ -21,12 +21,16 @@ const source = process.argv[2] ?? '/usr/share/trans/de-en';
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'dictionary.json');
 const text = readFileSync(source, 'utf8');
 // the same Snowball stemmers as @crp/rag's analyzer: pairs that stem alike are one pair
-const { newStemmer } = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rag', 'package.json'))(
-  'snowball-stemmers',
-);
+const { newStemmer } = createRequire(
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rag', 'package.json'),
+)('snowball-stemmers');
 const stemDe = newStemmer('german');
 const stemEn = newStemmer('english');
-const stemKey = (phrase, stemmer) => phrase.split(' ').map((w) => stemmer.stem(w)).join(' ');
+const stemKey = (phrase, stemmer) =>
+  phrase
+    .split(' ')
+    .map((w) => stemmer.stem(w))
+    .join(' ');
 const version = /^# Version :: (.+)$/m.exec(text)?.[1]?.trim() ?? 'unknown';
 
 // senses a query about software, science or technology never means: register, dialect, and far-away domains
@@ -97,9 +101,7 @@ for (const m of [byDe, byEn]) {
     for (const [key] of list.slice(0, KEEP)) kept.add(key);
   }
 }
-const pairs = [...kept]
-  .sort()
-  .map((key) => `${key}\t${Math.round(weights.get(key) * 100) / 100}`);
+const pairs = [...kept].sort().map((key) => `${key}\t${Math.round(weights.get(key) * 100) / 100}`);
 const data = {
   name: 'Ding German-English dictionary, word and short-phrase pairs for query translation',
   source: `Ding ${version} (Frank Richter, TU Chemnitz), Debian package trans-de-en`,

@@ -40,7 +40,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
   options: {
-    corpus: { type: 'string', default: process.env.CRP_RAG_CORPUS ?? path.join(repoRoot, 'vendor/rag-corpus') },
+    corpus: {
+      type: 'string',
+      default: process.env.CRP_RAG_CORPUS ?? path.join(repoRoot, 'vendor/rag-corpus'),
+    },
     qa: { type: 'string', multiple: true },
     index: { type: 'string' },
     embedding: { type: 'string', default: 'use-lite' },
@@ -54,14 +57,18 @@ const { values } = parseArgs({
   },
 });
 const corpus = path.resolve(values.corpus!);
-const qaFiles = values.qa?.map((f) => path.resolve(f)) ?? ['qa.json', 'qa-extra.json'].map((f) => path.join(corpus, f)).filter((f) => existsSync(f));
+const qaFiles =
+  values.qa?.map((f) => path.resolve(f)) ??
+  ['qa.json', 'qa-extra.json'].map((f) => path.join(corpus, f)).filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
 const embedding = embeddingFromSpec(values.embedding!);
 const hybrid = {
   ...(values.fusion ? { fusion: values.fusion as 'rrf' | 'weighted' } : {}),
   ...(values['dense-weight'] ? { denseWeight: Number(values['dense-weight']) } : {}),
 };
-const indexDir = path.resolve(values.index ?? path.join(os.tmpdir(), `crp-rag-eval-${embedding.id.replace(/[^\w.-]+/g, '_')}`));
+const indexDir = path.resolve(
+  values.index ?? path.join(os.tmpdir(), `crp-rag-eval-${embedding.id.replace(/[^\w.-]+/g, '_')}`),
+);
 // qa.json paths are relative to the corpus folder; its documents are in docs/ (README and LICENSES are not indexed)
 const docsDir = existsSync(path.join(corpus, 'docs')) ? path.join(corpus, 'docs') : corpus;
 const engine = await RagEngine.open({
@@ -106,7 +113,9 @@ for (const qaFile of qaFiles) {
     const top = hits.slice(0, topK);
     const found = passageInTexts(
       q.supporting_passage.text,
-      top.filter((h) => toQaPath(h.chunk.metadata.file) === q.supporting_passage.file).map((h) => h.chunk.text),
+      top
+        .filter((h) => toQaPath(h.chunk.metadata.file) === q.supporting_passage.file)
+        .map((h) => h.chunk.text),
     );
     const a = await engine.ask(q.question, { topK, explain: false });
     const coverage = answerCoverage(
@@ -120,9 +129,19 @@ for (const qaFile of qaFiles) {
       answerCoverage: coverage,
       ...(rank !== undefined ? { firstRelevantRank: rank } : {}),
     });
-    details.push({ set: path.basename(qaFile), id: q.id, question: q.question, rank, passageFound: found, coverage, answer: a.answer });
+    details.push({
+      set: path.basename(qaFile),
+      id: q.id,
+      question: q.question,
+      rank,
+      passageFound: found,
+      coverage,
+      answer: a.answer,
+    });
     const mark = rank !== undefined && rank <= topK ? 'HIT ' : 'MISS';
-    const where = top[0] ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}` : '-';
+    const where = top[0]
+      ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}`
+      : '-';
     console.log(
       `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} answer=${(coverage * 100).toFixed(0).padStart(3)}% top1=${where} | ${q.question.slice(0, 70)}`,
     );
@@ -137,7 +156,13 @@ for (const s of sets) console.log(line(s.name, aggregateMetrics(s.outcomes)));
 const all = aggregateMetrics(sets.flatMap((s) => s.outcomes));
 if (sets.length > 1) console.log(line('all', all));
 latencies.sort((a, b) => a - b);
-console.log(`search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`);
-if (values.json) await writeFile(values.json, `${JSON.stringify({ sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })), all, details }, null, 2)}\n`);
+console.log(
+  `search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`,
+);
+if (values.json)
+  await writeFile(
+    values.json,
+    `${JSON.stringify({ sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })), all, details }, null, 2)}\n`,
+  );
 console.log(formatSummaryLine(all));
 await embedding.dispose?.();

@@ -3,8 +3,8 @@
 // OpenAI-compatible embeddings, LLM generators (Groq, OpenAI, Ollama), Chroma, the HTTP server, the CLI and
 // paper downloads. `RagIndex` and `RagEngine` here extend the root ones with `open` and `update`.
 export * from './index.js';
-export { type CliIo, CLI_USAGE, embeddingFromSpec, generatorFromSpec, runCli } from './node/cli.js';
 export { ChromaVectorStore, type ChromaVectorStoreOptions } from './node/chroma-vector-store.js';
+export { CLI_USAGE, type CliIo, embeddingFromSpec, generatorFromSpec, runCli } from './node/cli.js';
 export { loadDefaultTranslator } from './node/default-translator.js';
 export { type RagServer, type RagServerOptions, startRagServer } from './node/http-server.js';
 export { readIndexFile, writeIndexFile } from './node/index-file.js';

@@ -1,4 +1,8 @@
-import { type ComposedAnswer, composeExtractiveAnswer, type ExtractiveOptions } from './answer/extractive-answer.js';
+import {
+  type ComposedAnswer,
+  composeExtractiveAnswer,
+  type ExtractiveOptions,
+} from './answer/extractive-answer.js';
 import { type GroundedSentence, groundSentences, SUPPORT_THRESHOLD } from './answer/grounding.js';
 import { type AnswerGenerator, parseGeneratedAnswer } from './answer/llm-answer.js';
 import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
@@ -111,8 +115,13 @@ export class RagEngine {
     const scored = await scoreSourceSentences(question, qv, query, sources, index.embedding, index.bm25);
     const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
     let composed: ComposedAnswer;
-    if (generator) composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
-    else composed = composeExtractiveAnswer(scored, sources, { allowCode: asksForCode(question), ...options.extractive });
+    if (generator)
+      composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
+    else
+      composed = composeExtractiveAnswer(scored, sources, {
+        allowCode: asksForCode(question),
+        ...options.extractive,
+      });
     const sentences = await groundSentences(composed.sentences, scored, {
       embedding: index.embedding,
       bm25: index.bm25,
@@ -125,7 +134,9 @@ export class RagEngine {
     let explanation: RetrievalExplanation | undefined;
     if (explainOpt) {
       const heatmaps = sentenceHeatmaps(sources, scored);
-      const keywords = sources.map((s) => keywordOverlap(query, index.indexOf(s.chunkId) ?? -1, s.n, s.chunkId, index.bm25));
+      const keywords = sources.map((s) =>
+        keywordOverlap(query, index.indexOf(s.chunkId) ?? -1, s.n, s.chunkId, index.bm25),
+      );
       const wantMap = explainOpt === true || explainOpt.embeddingMap !== false;
       const map =
         wantMap && index.chunks.length >= 3

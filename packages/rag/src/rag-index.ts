@@ -147,7 +147,10 @@ export class RagIndex {
     this.translator = options.translator ?? undefined;
     this.maxQuestionChars = options.maxQuestionChars ?? 2000;
     if (!Number.isInteger(this.maxQuestionChars) || this.maxQuestionChars < 1) {
-      throw new CrpError('invalid-argument', `maxQuestionChars must be a positive integer; got ${this.maxQuestionChars}.`);
+      throw new CrpError(
+        'invalid-argument',
+        `maxQuestionChars must be a positive integer; got ${this.maxQuestionChars}.`,
+      );
     }
     this.#snapshot = options.snapshot ?? emptySnapshot(this.embedding.id, this.chunking);
     this.#rebuild();
@@ -269,7 +272,8 @@ export class RagIndex {
       }
       tick(1);
     }
-    const keptMissing = options.removeMissing === false ? Object.keys(old.files).filter((f) => !given.has(f)) : [];
+    const keptMissing =
+      options.removeMissing === false ? Object.keys(old.files).filter((f) => !given.has(f)) : [];
     for (const f of keptMissing) {
       const prev = old.files[f]!;
       records[f] = prev;
@@ -296,9 +300,13 @@ export class RagIndex {
         );
       } catch (error) {
         if (isCrpError(error)) throw error;
-        throw new CrpError('embedding-failed', `Embedding with ${this.embedding.id} failed: ${describeError(error)}`, {
-          cause: error,
-        });
+        throw new CrpError(
+          'embedding-failed',
+          `Embedding with ${this.embedding.id} failed: ${describeError(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
       todo.forEach((ci, k) => {
         vectors[ci] = embedded[k];
@@ -317,7 +325,11 @@ export class RagIndex {
       dimensions,
       chunking: this.chunking,
       pipeline: PIPELINE_VERSION,
-      ...(options.sourceDir !== undefined ? { sourceDir: options.sourceDir } : old.sourceDir ? { sourceDir: old.sourceDir } : {}),
+      ...(options.sourceDir !== undefined
+        ? { sourceDir: options.sourceDir }
+        : old.sourceDir
+          ? { sourceDir: old.sourceDir }
+          : {}),
       files: records,
       chunks,
       vectors: vectors as Float32Array[],
@@ -376,7 +388,10 @@ export class RagIndex {
       );
     }
     if (this.#snapshot.chunks.length === 0) {
-      throw new CrpError('empty-index', 'The index has no chunks; index some documents first (`crp-rag index <dir>`).');
+      throw new CrpError(
+        'empty-index',
+        'The index has no chunks; index some documents first (`crp-rag index <dir>`).',
+      );
     }
     if (this.#snapshot.embeddingId !== this.embedding.id) {
       throw new CrpError(
@@ -402,7 +417,11 @@ export class RagIndex {
   }
 
   /** Hybrid search with an already embedded question. */
-  async searchWithVector(question: string, query: Float32Array, options: SearchOptions = {}): Promise<SearchHit[]> {
+  async searchWithVector(
+    question: string,
+    query: Float32Array,
+    options: SearchOptions = {},
+  ): Promise<SearchHit[]> {
     this.checkQuestion(question);
     const topK = options.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1)

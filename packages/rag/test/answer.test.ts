@@ -44,7 +44,11 @@ beforeAll(async () => {
   await writeSmallCorpus(docs);
   await mkdir(docs, { recursive: true });
   await writeFile(path.join(docs, 'faq.md'), FAQ);
-  engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new CountingEmbedding(), generator: null });
+  engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new CountingEmbedding(),
+    generator: null,
+  });
   await engine.update(docs);
 });
 afterAll(() => cleanup());
@@ -67,9 +71,11 @@ describe('extractive answers', () => {
   it('answers "how does X differ from Y" with the sentence that answers, its needed predecessor, no heading, no code', async () => {
     const a = await engine.ask('How does CRP differ from LRP?', { explain: false });
     expect(a.mode).toBe('extractive');
-    expect(a.answer.startsWith(
-      'LRP returns one heatmap per prediction for the whole model. However, CRP splits that heatmap into one heatmap per concept by masking the relevance flow of single channels. [faq.md]',
-    )).toBe(true);
+    expect(
+      a.answer.startsWith(
+        'LRP returns one heatmap per prediction for the whole model. However, CRP splits that heatmap into one heatmap per concept by masking the relevance flow of single channels. [faq.md]',
+      ),
+    ).toBe(true);
     expect(a.answer).not.toContain('How does CRP differ');
     expect(a.answer).not.toContain('CondAttribution');
     expect(a.answer).not.toMatch(/[#`*]/);
@@ -77,14 +83,19 @@ describe('extractive answers', () => {
       expect(s.label).toBe('quotation');
       expect(s.support?.score).toBeUndefined();
     }
-    expect(a.sentences[0]!.support).toEqual({ source: 1, sentence: 'LRP returns one heatmap per prediction for the whole model.' });
+    expect(a.sentences[0]!.support).toEqual({
+      source: 1,
+      sentence: 'LRP returns one heatmap per prediction for the whole model.',
+    });
     expect(a.grounded).toBe(true);
     expect(a.language).toBe('en');
   });
 
   it('gives clean text with citations from a PDF page and from Markdown with links and emphasis', async () => {
     const pdf = await engine.ask('What shard size does the converter create by default?', { explain: false });
-    expect(pdf.answer).toContain('The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]');
+    expect(pdf.answer).toContain(
+      'The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]',
+    );
     const md = await engine.ask('Which rule is used for dense layers?', { explain: false });
     expect(md.answer).toContain('Dense layers use the epsilon rule.');
     expect(md.answer).not.toMatch(/\*\*|\]\(/);
@@ -96,7 +107,10 @@ describe('extractive answers', () => {
   });
 
   it('an English question is answered from the German passage, marked as German', async () => {
-    const a = await engine.ask('Why are embeddings stored in a vector database?', { explain: false, topK: 3 });
+    const a = await engine.ask('Why are embeddings stored in a vector database?', {
+      explain: false,
+      topK: 3,
+    });
     expect(a.sources[0]!.language).toBe('de');
     expect(a.answer).toContain('Wir speichern unsere Einbettungen in Vektor-Datenbanken');
     expect(a.language).toBe('de');
@@ -104,8 +118,26 @@ describe('extractive answers', () => {
   });
 
   it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {
-    const mk = (source: number, index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
-      ({ source, index, text, score, kind, start: 0, end: text.length, dense: 0, lexical: 0, novelty: 1, vector: new Float32Array() }) as ScoredSentence;
+    const mk = (
+      source: number,
+      index: number,
+      text: string,
+      score: number,
+      kind: ScoredSentence['kind'] = 'paragraph',
+    ) =>
+      ({
+        source,
+        index,
+        text,
+        score,
+        kind,
+        start: 0,
+        end: text.length,
+        dense: 0,
+        lexical: 0,
+        novelty: 1,
+        vector: new Float32Array(),
+      }) as ScoredSentence;
     const sources = [source(1, 'a.md'), source(2, 'b.pdf', 'x', 3)];
     const answer = composeExtractiveAnswer(
       [
@@ -194,7 +226,11 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     try {
       const e = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new CountingEmbedding() });
       expect(e.generator?.name).toBe('groq:llama-3.1-8b-instant');
-      const off = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new CountingEmbedding(), generator: null });
+      const off = await RagEngine.open({
+        dir: path.join(root, 'index'),
+        embedding: new CountingEmbedding(),
+        generator: null,
+      });
       expect(off.generator).toBeUndefined();
     } finally {
       if (saved === undefined) delete process.env.GROQ_API_KEY;
@@ -209,7 +245,9 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     const url = server.url;
     await server.close();
     const generator = createLlmGenerator({ provider: 'ollama', model: 'x', baseURL: url });
-    await expect(engine.ask('shard size?', { generator, explain: false })).rejects.toMatchObject({ code: 'unreachable' });
+    await expect(engine.ask('shard size?', { generator, explain: false })).rejects.toMatchObject({
+      code: 'unreachable',
+    });
   });
 
   it('Ollama adapter talks to /api/chat', async () => {
@@ -225,7 +263,10 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     });
     try {
       const generator = createLlmGenerator({ provider: 'ollama', model: 'llama-test', baseURL: server.url });
-      const a = await engine.ask('What shard size does the converter create by default?', { generator, explain: false });
+      const a = await engine.ask('What shard size does the converter create by default?', {
+        generator,
+        explain: false,
+      });
       expect(a.mode).toBe('ollama:llama-test');
       expect(a.answer).toBe(`Shards are 4 MB by default ${a.sources[0]!.citation}.`);
       expect(a.sentences[0]!.label).toBe('supported');

@@ -35,7 +35,11 @@ describe('the root entry point @crp/rag is browser-safe', () => {
     expect(seen).toEqual([]);
     const inputs = Object.keys(result.metafile!.inputs);
     // nothing of the Node-only parts is pulled in
-    expect(inputs.filter((f) => /src\/node\/|pdfjs-dist|chromadb|@huggingface|@tensorflow|@llamaindex\/(openai|ollama)/.test(f))).toEqual([]);
+    expect(
+      inputs.filter((f) =>
+        /src\/node\/|pdfjs-dist|chromadb|@huggingface|@tensorflow|@llamaindex\/(openai|ollama)/.test(f),
+      ),
+    ).toEqual([]);
     expect(result.outputFiles![0]!.text).toContain('QueryTranslator');
 
     // the Node entry does use them, so the check above can fail
@@ -55,7 +59,9 @@ describe('the root entry point @crp/rag is browser-safe', () => {
                 seen.push({ path: args.path, importer: args.importer });
                 return { path: args.path, external: true };
               }
-              return /^[@a-z]/.test(args.path) && !args.path.startsWith('@crp/') ? { path: args.path, external: true } : undefined;
+              return /^[@a-z]/.test(args.path) && !args.path.startsWith('@crp/')
+                ? { path: args.path, external: true }
+                : undefined;
             });
           },
         },

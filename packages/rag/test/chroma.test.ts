@@ -71,8 +71,12 @@ describe('ChromaVectorStore (Chroma server on 127.0.0.1 started by the test)', (
   it('bad collection names and URLs are rejected with the rule', () => {
     expect(() => new ChromaVectorStore({ collectionName: 'x' })).toThrow(/3-63 characters/);
     expect(() => ChromaVectorStore.fromUrl('chroma.local')).toThrow(/http:\/\/127\.0\.0\.1:8000/);
-    expect(ChromaVectorStore.fromUrl('http://127.0.0.1:9000/papers').key).toBe('chroma:http://127.0.0.1:9000/papers');
-    expect(ChromaVectorStore.fromUrl('http://127.0.0.1:9000').key).toBe('chroma:http://127.0.0.1:9000/crp-rag');
+    expect(ChromaVectorStore.fromUrl('http://127.0.0.1:9000/papers').key).toBe(
+      'chroma:http://127.0.0.1:9000/papers',
+    );
+    expect(ChromaVectorStore.fromUrl('http://127.0.0.1:9000').key).toBe(
+      'chroma:http://127.0.0.1:9000/crp-rag',
+    );
   });
 });
 
@@ -97,7 +101,15 @@ describe('crp-rag --chroma on index, ask and serve (the same Chroma server)', ()
     expect(await store.count()).toBe(chunks);
 
     // ask and serve remember --chroma from index (cli.json); the dense side comes from Chroma
-    const a = await run(['ask', 'What shard size does the converter create by default?', '--index', index, '--json', '--llm', 'none']);
+    const a = await run([
+      'ask',
+      'What shard size does the converter create by default?',
+      '--index',
+      index,
+      '--json',
+      '--llm',
+      'none',
+    ]);
     const answer = JSON.parse(a.out) as { sources: { file: string; denseScore: number }[] };
     expect(answer.sources[0]!.file).toBe('shards.pdf');
     const s = await run(['serve', '--index', index, '--port', '0', '--llm', 'none']);

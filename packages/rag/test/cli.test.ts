@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadPaper, embeddingFromSpec, INDEX_FILE, readIndexFile, resolvePaperSource, runCli } from '../src/node.js';
+import {
+  downloadPaper,
+  embeddingFromSpec,
+  INDEX_FILE,
+  readIndexFile,
+  resolvePaperSource,
+  runCli,
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { makePdf } from './helpers/make-pdf.js';
@@ -23,7 +30,10 @@ async function run(args: string[]) {
   return { ...r, out, err };
 }
 
-const PAPER = makePdf([['Relevance maximisation picks reference samples by relevance, not by activation.']], 'RelMax');
+const PAPER = makePdf(
+  [['Relevance maximisation picks reference samples by relevance, not by activation.']],
+  'RelMax',
+);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('CLI', () => {
@@ -38,18 +48,46 @@ describe('CLI', () => {
     expect(again.out).toContain('4 unchanged');
     expect(again.out).toContain('0 chunks embedded');
 
-    const a = await run(['ask', 'What shard size does the converter create by default?', '--index', index, '--llm', 'none']);
+    const a = await run([
+      'ask',
+      'What shard size does the converter create by default?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
     expect(a.code).toBe(0);
     expect(a.out).toContain('The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]');
     expect(a.out).toContain('(extractive; answer in English)');
     expect(a.out).toMatch(/1\. \[shards\.pdf, p\. 2\] Converter Guide \[en\]/);
 
-    const de = await run(['ask', 'Why are embeddings stored in a vector database?', '--index', index, '--llm', 'none']);
+    const de = await run([
+      'ask',
+      'Why are embeddings stored in a vector database?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
     expect(de.out).toContain('answer in German');
     expect(de.out).toMatch(/\[sub\/vektor\.md\] Vektordatenbanken \[de\]/);
 
-    const j = await run(['ask', 'Which rule is used for convolutional layers?', '--index', index, '--json', '--top-k', '2', '--llm', 'none']);
-    const parsed = JSON.parse(j.out) as { sources: unknown[]; explanation: { embeddingMap: unknown }; language: string };
+    const j = await run([
+      'ask',
+      'Which rule is used for convolutional layers?',
+      '--index',
+      index,
+      '--json',
+      '--top-k',
+      '2',
+      '--llm',
+      'none',
+    ]);
+    const parsed = JSON.parse(j.out) as {
+      sources: unknown[];
+      explanation: { embeddingMap: unknown };
+      language: string;
+    };
     expect(parsed.sources).toHaveLength(2);
     expect(parsed.explanation.embeddingMap).toBeDefined();
     expect(parsed.language).toBe('en');
@@ -67,17 +105,30 @@ describe('CLI', () => {
     expect((await run(['ask', '', '--index', path.join(root, 'none'), '--embedding', 'hash'])).err).toContain(
       'needs a question',
     );
-    const empty = await run(['ask', 'hello', '--index', path.join(root, 'none'), '--embedding', 'hash', '--llm', 'none']);
+    const empty = await run([
+      'ask',
+      'hello',
+      '--index',
+      path.join(root, 'none'),
+      '--embedding',
+      'hash',
+      '--llm',
+      'none',
+    ]);
     expect(empty.code).toBe(1);
     expect(empty.err).toContain('crp-rag: empty-index:');
     const long = await run(['ask', 'x'.repeat(10_000), '--index', path.join(root, 'idx'), '--llm', 'none']);
     expect(long.code).toBe(1);
-    expect(long.err).toContain('invalid-argument: The question has 10000 characters; at most 2000 are allowed.');
+    expect(long.err).toContain(
+      'invalid-argument: The question has 10000 characters; at most 2000 are allowed.',
+    );
     expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, hash/);
     expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
       'groq[:model], openai[:model], ollama[:model], none',
     );
-    expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain('--top-k');
+    expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain(
+      '--top-k',
+    );
   });
 });
 
@@ -129,7 +180,14 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
     // the next plain index run keeps the origin
     await run(['index', path.join(root, 'docs'), '--index', index]);
     expect((await readIndexFile(index))!.files['paper.pdf']!.origin?.sha256).toBe(sha(PAPER));
-    const a = await run(['ask', 'How are reference samples picked in relevance maximisation?', '--index', index, '--llm', 'none']);
+    const a = await run([
+      'ask',
+      'How are reference samples picked in relevance maximisation?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
     expect(a.out).toContain('[paper.pdf, p. 1]');
   });
 
@@ -141,10 +199,18 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
     expect(() => resolvePaperSource('arxiv:not-an-id')).toThrow(/valid: arxiv:2101.00001/);
     const corpus = path.join(root, 'papers');
     const p = await downloadPaper('arxiv:2101.00001v2', { corpusDir: corpus, arxivBaseUrl: server.url });
-    expect(p).toMatchObject({ file: 'arxiv-2101.00001v2.pdf', written: true, origin: { sha256: sha(PAPER) } });
+    expect(p).toMatchObject({
+      file: 'arxiv-2101.00001v2.pdf',
+      written: true,
+      origin: { sha256: sha(PAPER) },
+    });
     const again = await downloadPaper('arxiv:2101.00001v2', { corpusDir: corpus, arxivBaseUrl: server.url });
     expect(again.written).toBe(false);
-    const flaky = await downloadPaper(`${server.url}/flaky.pdf`, { corpusDir: corpus, retries: 2, backoffMs: () => 10 });
+    const flaky = await downloadPaper(`${server.url}/flaky.pdf`, {
+      corpusDir: corpus,
+      retries: 2,
+      backoffMs: () => 10,
+    });
     expect(attempts).toBe(3);
     expect(flaky.origin.sha256).toBe(sha(PAPER));
   });
@@ -157,7 +223,9 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
 
     const html = await run(['add', `${server.url}/login.pdf`, '--index', index]);
     expect(html.code).toBe(1);
-    expect(html.err).toMatch(/unsupported-format: .*login\.pdf returned an HTML page \(text\/html; charset=utf-8\), not a PDF/);
+    expect(html.err).toMatch(
+      /unsupported-format: .*login\.pdf returned an HTML page \(text\/html; charset=utf-8\), not a PDF/,
+    );
 
     const missing = await run(['add', `${server.url}/nope.pdf`, '--index', index]);
     expect(missing.err).toMatch(/not-found: .*answered HTTP 404/);
@@ -165,8 +233,19 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
     const big = await run(['add', `${server.url}/big.pdf`, '--index', index, '--max-bytes', '1000']);
     expect(big.err).toMatch(/more than the limit of 1000 bytes/);
 
-    const slow = await run(['add', `${server.url}/slow.pdf`, '--index', index, '--timeout', '200', '--retries', '1']);
-    expect(slow.err).toMatch(/unreachable: Could not download .*slow\.pdf after 2 attempt\(s\): no answer within 200 ms/);
+    const slow = await run([
+      'add',
+      `${server.url}/slow.pdf`,
+      '--index',
+      index,
+      '--timeout',
+      '200',
+      '--retries',
+      '1',
+    ]);
+    expect(slow.err).toMatch(
+      /unreachable: Could not download .*slow\.pdf after 2 attempt\(s\): no answer within 200 ms/,
+    );
 
     expect(await readdir(path.join(root, 'docs'))).toEqual(files);
     expect(await readFile(path.join(index, INDEX_FILE))).toEqual(before);

@@ -83,7 +83,10 @@ describe('TransformersEmbedding (local ONNX folder)', () => {
       if (!m) return json(res, 404, { error: 'not found' });
       readFile(path.join(dir, m[1]!)).then(
         (bytes) => {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength });
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': bytes.byteLength,
+          });
           res.end(bytes);
         },
         () => json(res, 404, { error: 'not found' }),
@@ -104,7 +107,11 @@ describe('TransformersEmbedding (local ONNX folder)', () => {
       await emb.dispose();
       await hub.close();
     }
-    const offline = new TransformersEmbedding({ model: 'test-org/absent', remoteHost: hub.url, cacheDir: path.join(root, 'hf-cache2') });
+    const offline = new TransformersEmbedding({
+      model: 'test-org/absent',
+      remoteHost: hub.url,
+      cacheDir: path.join(root, 'hf-cache2'),
+    });
     await expect(offline.embed(['x'])).rejects.toMatchObject({ code: 'unreachable', message: /modelDir/ });
   }, 60_000);
 });

@@ -10,7 +10,11 @@ let engine: RagEngine;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
-  engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding(), generator: null });
+  engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
   await engine.update(path.join(root, 'docs'));
 });
 afterAll(() => cleanup());
@@ -48,7 +52,10 @@ describe('retrieval explanations', () => {
   });
 
   it('keyword overlap names words found only through their translation, and never shows stop words', async () => {
-    const a = await engine.ask('Why are embeddings stored in a vector database?', { topK: 1, explain: { embeddingMap: false } });
+    const a = await engine.ask('Why are embeddings stored in a vector database?', {
+      topK: 1,
+      explain: { embeddingMap: false },
+    });
     const kw = a.explanation!.keywords[0]!;
     expect(a.sources[0]!.file).toBe('sub/vektor.md');
     const stored = kw.shared.find((k) => k.word === 'stored')!;

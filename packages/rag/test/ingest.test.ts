@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { CrpError } from '@crp/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PdfLine, pdfPageBlocks, runningLines } from '../src/ingest/pdf-layout.js';
 import {
   chunkDocument,
   dehyphenate,
@@ -12,8 +14,6 @@ import {
   resolveChunking,
   scanFolder,
 } from '../src/node.js';
-import { type PdfLine, pdfPageBlocks, runningLines } from '../src/ingest/pdf-layout.js';
-import { CrpError } from '@crp/common';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { makeImageOnlyPdf, makePdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -48,7 +48,11 @@ describe('Markdown and HTML to clean text', () => {
     expect(md.title).toBe('Guide');
     expect(md.blocks).toEqual([
       { kind: 'heading', text: 'Guide', level: 1, section: 'Guide' },
-      { kind: 'paragraph', text: 'Read the zennit docs and CondAttribution; see a heatmap.', section: 'Guide' },
+      {
+        kind: 'paragraph',
+        text: 'Read the zennit docs and CondAttribution; see a heatmap.',
+        section: 'Guide',
+      },
       { kind: 'list-item', text: 'first item with a continuation line', section: 'Guide' },
       { kind: 'list-item', text: 'numbered', section: 'Guide' },
       { kind: 'quote', text: 'quoted text', section: 'Guide' },
@@ -81,7 +85,12 @@ describe('Markdown and HTML to clean text', () => {
     );
     expect(blocks).toEqual([
       { kind: 'heading', text: 'Use', level: 2, section: 'Use' },
-      { kind: 'code', text: 'attribution = CondAttribution(model)  # load CRP toolbox', lang: 'python', section: 'Use' },
+      {
+        kind: 'code',
+        text: 'attribution = CondAttribution(model)  # load CRP toolbox',
+        lang: 'python',
+        section: 'Use',
+      },
       { kind: 'table-row', text: 'Name: LRP; Passes: 1', section: 'Use' },
       { kind: 'paragraph', text: 'Figure CRP heatmap & more', section: 'Use' },
     ]);
@@ -121,7 +130,9 @@ describe('chunking', () => {
     const last = chunks[3]!;
     expect(last.text).not.toMatch(/[|`<>]|\]\(/); // no markup left
     const code = last.blocks!.filter((b) => b.kind === 'code');
-    expect(code.map((b) => last.text.slice(b.start, b.end))).toEqual(['attribution = CondAttribution(model)']);
+    expect(code.map((b) => last.text.slice(b.start, b.end))).toEqual([
+      'attribution = CondAttribution(model)',
+    ]);
     expect(last.text).toContain('Method: Occlusion; Forward passes only: yes; Needs gradients: no');
     expect(last.text).toContain('See the LRP overview for details.');
   });
@@ -175,11 +186,19 @@ describe('PDF', () => {
     await expect(
       extractPdfText(new TextEncoder().encode('<!doctype html><html><body>Login</body></html>'), 'p.pdf'),
     ).rejects.toThrow(/HTML page/);
-    await expect(extractPdfText(makePdf([['hello']]).subarray(0, 60), 'cut.pdf')).rejects.toBeInstanceOf(RagError);
+    await expect(extractPdfText(makePdf([['hello']]).subarray(0, 60), 'cut.pdf')).rejects.toBeInstanceOf(
+      RagError,
+    );
   });
 
   it('lays out page lines into headings, paragraphs, list items and code; drops running headers', () => {
-    const line = (text: string, y: number, height = 10, mono = false): PdfLine => ({ text, x: 50, y, height, mono });
+    const line = (text: string, y: number, height = 10, mono = false): PdfLine => ({
+      text,
+      x: 50,
+      y,
+      height,
+      mono,
+    });
     const page = (n: number): PdfLine[] => [
       line(`Guide for packagers ${n} / 63`, 820, 8),
       line(n === 1 ? 'Restoring files' : `Section ${n}`, 760, 14),
@@ -196,7 +215,10 @@ describe('PDF', () => {
     expect([...drop]).toEqual(['Guide for packagers # / #']);
     expect(pdfPageBlocks(pages[0]!, drop)).toEqual([
       { kind: 'heading', text: 'Restoring files' },
-      { kind: 'paragraph', text: 'If you deleted a template file, call dh_make with the option --addmissing again.' },
+      {
+        kind: 'paragraph',
+        text: 'If you deleted a template file, call dh_make with the option --addmissing again.',
+      },
       { kind: 'list-item', text: 'first point' },
       { kind: 'code', text: 'dh_make --addmissing\ndebuild -us -uc' },
       { kind: 'paragraph', text: 'Body text about alpha. Closing remark on rules.' },
@@ -224,7 +246,9 @@ describe('files', () => {
       code: 'unsupported-format',
       message: expect.stringContaining('.pdf, .md'),
     });
-    await expect(loadDocument('a.md', new Uint8Array([0x61, 0, 0x62]))).rejects.toMatchObject({ code: 'corrupt-file' });
+    await expect(loadDocument('a.md', new Uint8Array([0x61, 0, 0x62]))).rejects.toMatchObject({
+      code: 'corrupt-file',
+    });
     await expect(loadDocument('a.pdf', makePdf([['x']]))).rejects.toThrow(/PDF extractor/);
   });
 });

@@ -42,7 +42,8 @@ describe('evaluation metrics', () => {
     expect(answerCoverage('', passage)).toBe(0);
     expect(answerCoverage(passage, passage)).toBe(1);
     const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
-    const de = 'Wir speichern unsere Einbettungen in Vektor-Datenbanken, da die Modelle eine Begrenzung haben.';
+    const de =
+      'Wir speichern unsere Einbettungen in Vektor-Datenbanken, da die Modelle eine Begrenzung haben.';
     const en = 'We store embeddings in vector databases because models have a limit.';
     expect(answerCoverage(en, de)).toBe(0);
     // speichern, Einbettungen, Vektor, Datenbanken, Begrenzung are translated; Vektor-Datenbanken and Modelle are not
@@ -57,8 +58,10 @@ describe('evaluation metrics', () => {
     ).toBe(true);
     expect(passageInTexts('missing', ['other'])).toBe(false);
     // chunks hold clean text: Markdown markup in a passage does not hide it
-    expect(passageInTexts('uses `text-embedding-ada-002` by **default**', ['It uses text-embedding-ada-002 by default.'])).toBe(
-      true,
-    );
+    expect(
+      passageInTexts('uses `text-embedding-ada-002` by **default**', [
+        'It uses text-embedding-ada-002 by default.',
+      ]),
+    ).toBe(true);
   });
 });

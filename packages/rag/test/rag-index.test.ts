@@ -1,8 +1,8 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddingProvider, HashEmbedding, INDEX_FILE, type Progress, RagIndex } from '../src/node.js';
 import { RagIndex as MemoryIndex } from '../src/index.js';
+import { type EmbeddingProvider, HashEmbedding, INDEX_FILE, type Progress, RagIndex } from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { CountingEmbedding } from './helpers/counting-embedding.js';
 import { makeImageOnlyPdf } from './helpers/make-pdf.js';
@@ -31,7 +31,12 @@ describe('RagIndex on disk', () => {
     expect(emb.count).toBe(r.chunkCount);
     expect(new Set(progress.map((p) => p.phase))).toEqual(new Set(['scan', 'load', 'embed', 'save']));
     const embed = progress.filter((p) => p.phase === 'embed');
-    expect(embed[embed.length - 1]).toMatchObject({ done: r.chunkCount, total: r.chunkCount, unit: 'chunks', etaMs: 0 });
+    expect(embed[embed.length - 1]).toMatchObject({
+      done: r.chunkCount,
+      total: r.chunkCount,
+      unit: 'chunks',
+      etaMs: 0,
+    });
     for (const p of progress) expect(p.elapsedMs).toBeGreaterThanOrEqual(0);
     const again = await RagIndex.open({ dir: store, embedding: emb });
     expect(again.chunks.length).toBe(r.chunkCount);
@@ -46,7 +51,10 @@ describe('RagIndex on disk', () => {
     expect(emb.count).toBe(0);
     expect(same.unchanged).toHaveLength(4);
 
-    await writeFile(path.join(docs, 'notes.txt'), 'Notes on concepts\n\nA changed note about pruning of concepts.\n');
+    await writeFile(
+      path.join(docs, 'notes.txt'),
+      'Notes on concepts\n\nA changed note about pruning of concepts.\n',
+    );
     await rm(path.join(docs, 'sub/vektor.md'));
     await writeFile(path.join(docs, 'broken.pdf'), '%PDF-1.4\n garbage that is no pdf');
     await writeFile(path.join(docs, 'scan.pdf'), makeImageOnlyPdf(2));
@@ -89,7 +97,10 @@ describe('RagIndex on disk', () => {
     const index = await RagIndex.open({ dir, embedding: failing });
     const chunks = index.chunks.length;
     await writeFile(path.join(docs, 'new.md'), '# New\n\nA new file about gamma rules.\n');
-    await expect(index.update(docs)).rejects.toMatchObject({ code: 'embedding-failed', message: /GPU fell off/ });
+    await expect(index.update(docs)).rejects.toMatchObject({
+      code: 'embedding-failed',
+      message: /GPU fell off/,
+    });
     expect(index.chunks.length).toBe(chunks);
     expect(index.files['new.md']).toBeUndefined();
     expect(await readFile(path.join(dir, INDEX_FILE))).toEqual(before);
@@ -117,11 +128,19 @@ describe('search', () => {
 
   it('a German question finds the English passage', async () => {
     const hits = await index.search('Welche Regel nutzt man für Faltungsschichten?', { topK: 1 });
-    expect(hits[0]!.chunk.metadata).toMatchObject({ file: 'lrp.md', section: 'LRP > Gamma rule', language: 'en' });
+    expect(hits[0]!.chunk.metadata).toMatchObject({
+      file: 'lrp.md',
+      section: 'LRP > Gamma rule',
+      language: 'en',
+    });
   });
 
   it('without the dictionary the English question does not find the German passage', async () => {
-    const mono = new MemoryIndex({ embedding: new HashEmbedding(), snapshot: index.snapshot, translator: null });
+    const mono = new MemoryIndex({
+      embedding: new HashEmbedding(),
+      snapshot: index.snapshot,
+      translator: null,
+    });
     const hits = await mono.search('Why are embeddings stored in a vector database?', { topK: 5 });
     expect(hits.map((h) => h.chunk.metadata.file)).not.toContain('sub/vektor.md');
   });

@@ -15,7 +15,11 @@ let roomy: RagServer;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
-  const engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding(), generator: null });
+  const engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
   await engine.update(path.join(root, 'docs'));
   server = await startRagServer(engine, { maxBodyBytes: 4096 });
   roomy = await startRagServer(engine); // default body limit (16 KiB)
@@ -64,7 +68,8 @@ function raw(method: string, urlPath: string, body?: string, type = 'application
 /** Debian's chromium: on PATH (chromium, chromium-browser) or in /usr/bin. */
 function findChromium(): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), '/usr/bin'];
-  for (const d of dirs) for (const n of ['chromium', 'chromium-browser']) if (existsSync(path.join(d, n))) return path.join(d, n);
+  for (const d of dirs)
+    for (const n of ['chromium', 'chromium-browser']) if (existsSync(path.join(d, n))) return path.join(d, n);
   return undefined;
 }
 const CHROMIUM = findChromium() ?? '/usr/bin/chromium';
@@ -108,7 +113,10 @@ describe('HTTP server', () => {
     });
     expect(long.status).toBe(400);
     expect(await long.json()).toEqual({
-      error: { code: 'invalid-argument', message: 'The question has 9999 characters; at most 2000 are allowed.' },
+      error: {
+        code: 'invalid-argument',
+        message: 'The question has 9999 characters; at most 2000 are allowed.',
+      },
     });
     const unknown = await raw('GET', '/nope');
     expect(unknown.status).toBe(404);
@@ -164,14 +172,19 @@ describe('HTTP server', () => {
         // an English question answered from the German source: the page says so, per source too
         await page.fill('#question', 'Why are embeddings stored in a vector database?');
         await page.click('#ask');
-        await page.waitForFunction(() => document.querySelector('#answer-language')?.getAttribute('data-lang') === 'de');
+        await page.waitForFunction(
+          () => document.querySelector('#answer-language')?.getAttribute('data-lang') === 'de',
+        );
         expect(await page.textContent('#answer-language')).toBe('German');
         expect(await page.textContent('#answer-lang')).toContain('question: English');
         const first = page.locator('#sources .source').first();
         expect(await first.locator('.lang').getAttribute('data-lang')).toBe('de');
         expect(await first.locator('.lang').textContent()).toBe('German');
         await mkdir(path.join(import.meta.dirname, '..', 'test-artifacts'), { recursive: true });
-        await page.screenshot({ path: path.join(import.meta.dirname, '..', 'test-artifacts', 'rag-page.png'), fullPage: true });
+        await page.screenshot({
+          path: path.join(import.meta.dirname, '..', 'test-artifacts', 'rag-page.png'),
+          fullPage: true,
+        });
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

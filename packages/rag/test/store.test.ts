@@ -2,9 +2,15 @@ import { fork } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '@crp/common/node';
-import { decodeSnapshot, encodeSnapshot, type IndexSnapshot, readIndexFile, writeIndexFile } from '../src/node.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  type IndexSnapshot,
+  readIndexFile,
+  writeIndexFile,
+} from '../src/node.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const snap = (embeddingId: string): IndexSnapshot => ({

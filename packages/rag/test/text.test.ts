@@ -53,7 +53,11 @@ describe('analyzer', () => {
 
   it('splits sentences without breaking at abbreviations', () => {
     const s = splitSentences('This works, e.g. for tables. Dies gilt z.B. für Listen. Last one!');
-    expect(s.map((x) => x.text)).toEqual(['This works, e.g. for tables.', 'Dies gilt z.B. für Listen.', 'Last one!']);
+    expect(s.map((x) => x.text)).toEqual([
+      'This works, e.g. for tables.',
+      'Dies gilt z.B. für Listen.',
+      'Last one!',
+    ]);
   });
 });
 
@@ -84,7 +88,12 @@ describe('cross-lingual query concepts', () => {
       via: 'word',
       language: 'de',
     });
-    expect(q.concepts[0]!.terms).toContainEqual({ term: 'de:einbett', weight: 0.8, via: 'translation', language: 'de' });
+    expect(q.concepts[0]!.terms).toContainEqual({
+      term: 'de:einbett',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
   });
 
   it('two adjacent words translate as a phrase into a German compound', () => {

@@ -59,7 +59,9 @@ export function composeExtractiveAnswer(
   const code = options.allowCode ?? false;
   const max = options.maxSentences ?? 3;
   const cutoff = options.relativeCutoff ?? 0.6;
-  const ranked = [...scored].filter((s) => s.score > 0 && s.text.length >= 12).sort((a, b) => b.score - a.score);
+  const ranked = [...scored]
+    .filter((s) => s.score > 0 && s.text.length >= 12)
+    .sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (!best) return { text: '', sentences: [] };
   const bySource = new Map<number, ScoredSentence[]>();
@@ -83,12 +85,24 @@ export function composeExtractiveAnswer(
     const at = list.findIndex((x) => x.index === s.index);
     const group: ScoredSentence[] = [];
     const prev = list[at - 1];
-    if (prev && NEEDS_PREVIOUS.test(s.text.trim()) && prev.kind !== 'heading' && prev.kind !== 'code' && !isDuplicate(prev)) {
+    if (
+      prev &&
+      NEEDS_PREVIOUS.test(s.text.trim()) &&
+      prev.kind !== 'heading' &&
+      prev.kind !== 'code' &&
+      !isDuplicate(prev)
+    ) {
       group.push(prev);
     }
     group.push(s);
     const next = list[at + 1];
-    if (next && /:\s*$/.test(s.text) && next.kind !== 'heading' && (code || next.kind !== 'code') && !isDuplicate(next)) {
+    if (
+      next &&
+      /:\s*$/.test(s.text) &&
+      next.kind !== 'heading' &&
+      (code || next.kind !== 'code') &&
+      !isDuplicate(next)
+    ) {
       group.push(next);
     }
     for (const g of group) take(g);

@@ -97,7 +97,11 @@ export async function groundSentences(
       (x): x is ScoredSentence => x !== undefined && x.source === s.source,
     );
     const lang = options.sources[s.source - 1]?.language ?? 'en';
-    return { s, text: parts.map((p) => p.text).join(' '), terms: new Set(parts.flatMap((p) => analyze(p.text, lang))) };
+    return {
+      s,
+      text: parts.map((p) => p.text).join(' '),
+      terms: new Set(parts.flatMap((p) => analyze(p.text, lang))),
+    };
   });
   const sourceNumbers = new Set(options.sources.flatMap((s) => s.text.match(NUMBER) ?? []));
   // words the corpus never uses weigh most: an invented name or place has no support anywhere
@@ -107,12 +111,22 @@ export async function groundSentences(
     if (s.quote) {
       const src = options.sources[s.quote.source - 1];
       const sentence = src ? src.text.slice(s.quote.start, s.quote.end) : stripCitations(s.text, citations);
-      return { text: s.text, citations: s.citations, label: 'quotation', supported: true, support: { source: s.quote.source, sentence } };
+      return {
+        text: s.text,
+        citations: s.citations,
+        label: 'quotation',
+        supported: true,
+        support: { source: s.quote.source, sentence },
+      };
     }
     const k = g++;
     const text = plain[k]!;
-    const concepts = analyzeQuery(text, options.translator ? { translator: options.translator } : {}).concepts;
-    if (concepts.length === 0) return { text: s.text, citations: s.citations, label: 'no-claim', supported: true };
+    const concepts = analyzeQuery(
+      text,
+      options.translator ? { translator: options.translator } : {},
+    ).concepts;
+    if (concepts.length === 0)
+      return { text: s.text, citations: s.citations, label: 'no-claim', supported: true };
     let best: { source: number; sentence: string; score: number } | undefined;
     for (const w of windows) {
       const coverage = conceptCoverage(concepts, w.terms, idf);

@@ -25,7 +25,11 @@ export const SYSTEM_PROMPT =
  */
 export function buildPrompt(question: string, sources: readonly Source[], language?: Language): string {
   const blocks = sources.map((s) => {
-    const where = s.section ? (s.section.startsWith(s.title) ? s.section : `${s.title} > ${s.section}`) : s.title;
+    const where = s.section
+      ? s.section.startsWith(s.title)
+        ? s.section
+        : `${s.title} > ${s.section}`
+      : s.title;
     const head = `[${s.n}] ${s.citation} ${where} (${LANGUAGE_NAMES[s.language]})`;
     let body = s.text;
     if (s.blocks?.some((b) => b.kind === 'code')) {

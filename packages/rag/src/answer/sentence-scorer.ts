@@ -150,12 +150,16 @@ export async function scoreSourceSentences(
     });
     const lexical = total > 0 ? hit / total : 0;
     const distinct = [...set];
-    const novelty = distinct.length ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length : 0;
+    const novelty = distinct.length
+      ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
+      : 0;
     const lift = comparable[i] ? Math.max(0, dense[i]! - mean) / maxLift : 0;
     let shape = 1;
     if (r.kind === 'heading' || (r.kind === 'code' && !code)) shape = 0;
-    else if (/\?\s*$/.test(r.text)) shape = 0.3; // a question rarely answers a question
-    else if (distinct.length < 3) shape = 0.6; // fragments
+    else if (/\?\s*$/.test(r.text))
+      shape = 0.3; // a question rarely answers a question
+    else if (distinct.length < 3)
+      shape = 0.6; // fragments
     else if (REFERENCE.test(r.text)) shape = 0.3; // bibliography entries, footnotes with links
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)

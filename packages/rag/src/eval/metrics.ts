@@ -75,7 +75,9 @@ export function answerCoverage(answer: string, passage: string, translator?: Que
     ...(translator ? { translator } : {}),
   }).concepts;
   // one entry per distinct passage word (two-word phrases are extra and not counted)
-  const words = concepts.filter((c) => !c.word.includes(' ') || !c.terms.every((t) => t.via === 'translation'));
+  const words = concepts.filter(
+    (c) => !c.word.includes(' ') || !c.terms.every((t) => t.via === 'translation'),
+  );
   if (words.length === 0) return 0;
   const have = new Set([...analyze(answer, 'en'), ...analyze(answer, 'de')]);
   const covered = words.filter((c) => c.terms.some((t) => have.has(t.term))).length;
@@ -86,7 +88,16 @@ export function answerCoverage(answer: string, passage: string, translator?: Que
 export function aggregateMetrics(outcomes: readonly QuestionOutcome[]): RetrievalMetrics {
   const n = outcomes.length;
   if (n === 0)
-    return { questions: 0, hitAt1: 0, hitAt5: 0, mrrAt10: 0, mrr: 0, passageFound: 0, answerCovered: 0, meanAnswerCoverage: 0 };
+    return {
+      questions: 0,
+      hitAt1: 0,
+      hitAt5: 0,
+      mrrAt10: 0,
+      mrr: 0,
+      passageFound: 0,
+      answerCovered: 0,
+      meanAnswerCoverage: 0,
+    };
   const rank = (o: QuestionOutcome) => o.firstRelevantRank ?? Number.POSITIVE_INFINITY;
   const mrrAt10 = outcomes.reduce((s, o) => s + (rank(o) <= 10 ? 1 / rank(o) : 0), 0) / n;
   return {

@@ -1,8 +1,7 @@
+import { CrpError, mulberry32 } from '@crp/common';
 import { UMAP } from 'umap-js';
 import { dot } from '../embeddings/embedding-provider.js';
-import { CrpError, mulberry32 } from '@crp/common';
 import type { Chunk } from '../types.js';
-
 
 /** Options of the 2-D embedding map. */
 export interface EmbeddingMapOptions {

@@ -21,7 +21,10 @@ export interface SentenceHeatmap {
 }
 
 /** Groups scored sentences by source into heatmaps. */
-export function sentenceHeatmaps(sources: readonly Source[], scored: readonly ScoredSentence[]): SentenceHeatmap[] {
+export function sentenceHeatmaps(
+  sources: readonly Source[],
+  scored: readonly ScoredSentence[],
+): SentenceHeatmap[] {
   return sources.map((s) => ({
     source: s.n,
     chunkId: s.chunkId,

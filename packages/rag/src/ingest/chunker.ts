@@ -43,17 +43,23 @@ interface Piece {
   readonly section: string;
 }
 
-function piecesOf(unit: SourceUnit, text: string, starts: readonly number[], max: number): Piece[] {
+function piecesOf(unit: SourceUnit, starts: readonly number[], max: number): Piece[] {
   const out: Piece[] = [];
   unit.blocks.forEach((b, i) => {
     const base = starts[i]!;
     const section = b.section ?? '';
-    const piece = (s: number, e: number) => out.push({ start: base + s, end: base + e, kind: b.kind, block: i, section });
-    if (estimateTokens(b.text) <= max) return piece(0, b.text.length);
+    const piece = (s: number, e: number) =>
+      out.push({ start: base + s, end: base + e, kind: b.kind, block: i, section });
+    if (estimateTokens(b.text) <= max) {
+      piece(0, b.text.length);
+      return;
+    }
     // a long block: its sentences (prose) or lines (code) are the pieces; an overlong one is cut at spaces
     const parts =
       b.kind === 'code'
-        ? [...b.text.matchAll(/[^\n]*(\n|$)/g)].filter((m) => m[0]).map((m) => ({ start: m.index, end: m.index + m[0].length }))
+        ? [...b.text.matchAll(/[^\n]*(\n|$)/g)]
+            .filter((m) => m[0])
+            .map((m) => ({ start: m.index, end: m.index + m[0].length }))
         : splitSentences(b.text);
     for (const p of parts) {
       if (estimateTokens(b.text.slice(p.start, p.end)) <= max) {
@@ -88,7 +94,7 @@ export function chunkDocument(doc: LoadedDocument, options: ChunkingOptions = {}
   const chunks: Chunk[] = [];
   for (const unit of doc.units) {
     const { text, starts } = unitText(unit);
-    const pieces = piecesOf(unit, text, starts, chunkSize);
+    const pieces = piecesOf(unit, starts, chunkSize);
     // runs of pieces in the same section; a run of headings only joins the next run
     const runs: { section: string; pieces: Piece[] }[] = [];
     let carry: Piece[] = [];
@@ -133,7 +139,13 @@ export function chunkDocument(doc: LoadedDocument, options: ChunkingOptions = {}
   return chunks;
 }
 
-function makeChunk(doc: LoadedDocument, unit: SourceUnit, text: string, pieces: Piece[], section: string): Chunk {
+function makeChunk(
+  doc: LoadedDocument,
+  unit: SourceUnit,
+  text: string,
+  pieces: Piece[],
+  section: string,
+): Chunk {
   const start = pieces[0]!.start;
   const end = pieces[pieces.length - 1]!.end;
   const chunkText = text.slice(start, end);

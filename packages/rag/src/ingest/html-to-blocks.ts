@@ -35,7 +35,8 @@ export interface HtmlBlocks {
   readonly blocks: readonly Block[];
 }
 
-const TAG = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<!doctype[^>]*>|<\/?([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*\/?>/gi;
+const TAG =
+  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<!doctype[^>]*>|<\/?([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*\/?>/gi;
 
 function attr(attrs: string, name: string): string | undefined {
   const m = new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)'|([^\\s>]+))`, 'i').exec(attrs);
@@ -104,7 +105,8 @@ export function htmlToBlocks(html: string, sectionPath: readonly string[] = []):
       if (name === 'pre') pre.depth += closing ? -1 : 1;
       if (pre.depth === 0) {
         const code = decodeEntities(pre.text).replace(/^\n/, '').replace(/\s+$/, '');
-        if (code.trim()) push(pre.lang ? { kind: 'code', text: code, lang: pre.lang } : { kind: 'code', text: code });
+        if (code.trim())
+          push(pre.lang ? { kind: 'code', text: code, lang: pre.lang } : { kind: 'code', text: code });
         pre = undefined;
       } else if (name === 'br') pre.text += '\n';
       continue;

@@ -105,7 +105,9 @@ export async function loadDocument(
     }
     const warnings =
       empty.length > 0
-        ? [`${file}: page(s) ${empty.join(', ')} have no text layer (images only); their content is not searchable.`]
+        ? [
+            `${file}: page(s) ${empty.join(', ')} have no text layer (images only); their content is not searchable.`,
+          ]
         : [];
     return {
       file,

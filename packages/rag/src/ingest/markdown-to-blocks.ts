@@ -188,7 +188,9 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
     if (HTML_START.test(line) && para.length === 0) {
       flush();
       // an HTML block runs to a blank line, or to the closing tag of a table/pre/details/div it opens
-      const open = /^\s*<(table|pre|details|div|p|ul|ol|dl|blockquote|figure|center|section)\b/i.exec(line)?.[1];
+      const open = /^\s*<(table|pre|details|div|p|ul|ol|dl|blockquote|figure|center|section)\b/i.exec(
+        line,
+      )?.[1];
       const body: string[] = [];
       let depth = 0;
       while (i < lines.length) {

@@ -107,7 +107,8 @@ export function pdfPageBlocks(lines: readonly PdfLine[], drop: ReadonlySet<strin
     if (g > 0) gaps.push(g);
   }
   const lineGap = median(gaps) || 12;
-  const bodyHeight = median(kept.filter((l) => !l.mono).map((l) => l.height)) || median(kept.map((l) => l.height));
+  const bodyHeight =
+    median(kept.filter((l) => !l.mono).map((l) => l.height)) || median(kept.map((l) => l.height));
   const groups: PdfLine[][] = [];
   for (const [i, l] of kept.entries()) {
     const prev = kept[i - 1];
@@ -132,7 +133,8 @@ export function pdfPageBlocks(lines: readonly PdfLine[], drop: ReadonlySet<strin
     const text = squash(dehyphenate(g.map((l) => l.text).join('\n')));
     if (!/[\p{L}\p{N}]/u.test(text)) continue;
     const big = g[0]!.height > bodyHeight * 1.15;
-    if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text)) blocks.push({ kind: 'heading', text });
+    if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text))
+      blocks.push({ kind: 'heading', text });
     else if (BULLET.test(text)) blocks.push({ kind: 'list-item', text: text.replace(BULLET, '') });
     else blocks.push({ kind: 'paragraph', text });
   }

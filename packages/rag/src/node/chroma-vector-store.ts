@@ -1,3 +1,4 @@
+import { CrpError, describeError, isCrpError } from '@crp/common';
 import { BaseEmbedding } from '@llamaindex/core/embeddings';
 import { type BaseNode, MetadataMode, TextNode } from '@llamaindex/core/schema';
 import {
@@ -6,7 +7,6 @@ import {
   type VectorStoreQueryResult,
 } from '@llamaindex/core/vector-store';
 import type { ChromaClient, Collection } from 'chromadb';
-import { CrpError, describeError, isCrpError } from '@crp/common';
 
 /** Options of {@link ChromaVectorStore}. */
 export interface ChromaVectorStoreOptions {
@@ -75,12 +75,19 @@ export class ChromaVectorStore extends BaseVectorStore<ChromaClient> {
     try {
       u = new URL(url);
     } catch (error) {
-      throw new CrpError('invalid-argument', `--chroma must be a URL such as http://127.0.0.1:8000; got "${url}".`, {
-        cause: error,
-      });
+      throw new CrpError(
+        'invalid-argument',
+        `--chroma must be a URL such as http://127.0.0.1:8000; got "${url}".`,
+        {
+          cause: error,
+        },
+      );
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new CrpError('invalid-argument', `--chroma must be an http(s) URL such as http://127.0.0.1:8000; got "${url}".`);
+      throw new CrpError(
+        'invalid-argument',
+        `--chroma must be an http(s) URL such as http://127.0.0.1:8000; got "${url}".`,
+      );
     }
     const ssl = u.protocol === 'https:';
     const path = u.pathname.replace(/^\/+|\/+$/g, '');
@@ -210,7 +217,9 @@ export class ChromaVectorStore extends BaseVectorStore<ChromaClient> {
           { cause: error, details: { url: this.url } },
         );
       }
-      throw new CrpError('store-failed', `Chroma ${what} on ${this.key} failed: ${message}`, { cause: error });
+      throw new CrpError('store-failed', `Chroma ${what} on ${this.key} failed: ${message}`, {
+        cause: error,
+      });
     }
   }
 }

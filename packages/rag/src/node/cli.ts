@@ -178,15 +178,26 @@ export async function runCli(
     const vectorStore = chroma ? { vectorStore: { key: chroma.key, store: chroma } } : {};
     const topK = Number(values['top-k']);
     if (!Number.isInteger(topK) || topK < 1 || topK > 50)
-      throw new CrpError('invalid-argument', `--top-k must be an integer from 1 to 50; got "${values['top-k']}".`);
+      throw new CrpError(
+        'invalid-argument',
+        `--top-k must be an integer from 1 to 50; got "${values['top-k']}".`,
+      );
     const generator = values.llm !== undefined ? generatorFromSpec(values.llm) : defaultGenerator();
-    const remember = () => writeJsonAtomic(path.join(indexDir, SETTINGS), { embedding: spec, ...(chromaUrl ? { chroma: chromaUrl } : {}) });
+    const remember = () =>
+      writeJsonAtomic(path.join(indexDir, SETTINGS), {
+        embedding: spec,
+        ...(chromaUrl ? { chroma: chromaUrl } : {}),
+      });
     if (command === 'index' || command === 'add') {
       const engine = await RagEngine.open({ dir: indexDir, embedding, generator: null, ...vectorStore });
       let origins = {};
       let folder: string;
       if (command === 'add') {
-        if (rest.length !== 1) throw new CrpError('invalid-argument', 'add needs one URL or arXiv id: crp-rag add <url|arxiv:ID>.');
+        if (rest.length !== 1)
+          throw new CrpError(
+            'invalid-argument',
+            'add needs one URL or arXiv id: crp-rag add <url|arxiv:ID>.',
+          );
         const corpus = values.corpus ?? engine.index.snapshot.sourceDir;
         if (!corpus) {
           throw new CrpError(
@@ -197,7 +208,8 @@ export async function runCli(
         const num = (v: string | undefined, name: string) => {
           if (v === undefined) return undefined;
           const n = Number(v);
-          if (!Number.isInteger(n) || n < 0) throw new CrpError('invalid-argument', `--${name} must be a non-negative integer; got "${v}".`);
+          if (!Number.isInteger(n) || n < 0)
+            throw new CrpError('invalid-argument', `--${name} must be a non-negative integer; got "${v}".`);
           return n;
         };
         const timeoutMs = num(values.timeout, 'timeout');
@@ -217,7 +229,8 @@ export async function runCli(
         origins = { [paper.file]: paper.origin };
         folder = corpus;
       } else {
-        if (rest.length !== 1) throw new CrpError('invalid-argument', 'index needs exactly one folder: crp-rag index <dir>.');
+        if (rest.length !== 1)
+          throw new CrpError('invalid-argument', 'index needs exactly one folder: crp-rag index <dir>.');
         folder = rest[0]!;
       }
       const r = await engine.update(folder, { onProgress: progressBar(io), origins });
@@ -229,19 +242,31 @@ export async function runCli(
       if (command === 'add') {
         const file = Object.keys(origins)[0]!;
         const skipped = r.skipped.find((s) => s.file === file);
-        if (skipped) throw new CrpError(skipped.code as 'unsupported-format', `${file} was downloaded but not indexed: ${skipped.message}`);
+        if (skipped)
+          throw new CrpError(
+            skipped.code as 'unsupported-format',
+            `${file} was downloaded but not indexed: ${skipped.message}`,
+          );
       }
       return { code: 0 };
     }
     if (command === 'ask') {
       const question = rest.join(' ').trim();
-      if (!question) throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
-      const engine = await RagEngine.open({ dir: indexDir, embedding, generator: generator ?? null, ...vectorStore });
+      if (!question)
+        throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
+      const engine = await RagEngine.open({
+        dir: indexDir,
+        embedding,
+        generator: generator ?? null,
+        ...vectorStore,
+      });
       const a = await engine.ask(question, { topK, explain: values.json ? { embeddingMap: true } : false });
       if (values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
       else {
         io.out(`${a.answer || '(no answer found)'}\n\n`);
-        io.out(`(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`);
+        io.out(
+          `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
+        );
         for (const s of a.sentences.filter((x) => !x.supported))
           io.out(`unsupported: ${s.text}${s.notes ? ` (${s.notes.join('; ')})` : ''}\n`);
         io.out('Sources:\n');
@@ -250,12 +275,22 @@ export async function runCli(
       }
       return { code: 0 };
     }
-    const engine = await RagEngine.open({ dir: indexDir, embedding, generator: generator ?? null, ...vectorStore });
+    const engine = await RagEngine.open({
+      dir: indexDir,
+      embedding,
+      generator: generator ?? null,
+      ...vectorStore,
+    });
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new CrpError('invalid-argument', `--port must be an integer from 0 to 65535; got "${values.port}".`);
+      throw new CrpError(
+        'invalid-argument',
+        `--port must be an integer from 0 to 65535; got "${values.port}".`,
+      );
     const server = await startRagServer(engine, { host: values.host!, port });
-    io.out(`serving ${engine.index.chunks.length} chunks on ${server.url}/${chroma ? ` (vectors in ${chroma.key})` : ''}\n`);
+    io.out(
+      `serving ${engine.index.chunks.length} chunks on ${server.url}/${chroma ? ` (vectors in ${chroma.key})` : ''}\n`,
+    );
     const emb = embedding;
     embedding = undefined; // the server keeps using it
     return {

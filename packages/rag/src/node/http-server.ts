@@ -180,7 +180,10 @@ export async function startRagServer(engine: RagEngine, options: RagServerOption
       if (!Number.isInteger(topK) || topK < 1 || topK > 20)
         throw new HttpError(400, 'invalid-argument', 'topK must be an integer from 1 to 20.');
       const run = queue.then(() =>
-        engine.ask(question, { topK, ...(options.generator !== undefined ? { generator: options.generator } : {}) }),
+        engine.ask(question, {
+          topK,
+          ...(options.generator !== undefined ? { generator: options.generator } : {}),
+        }),
       );
       queue = run.catch(() => undefined);
       const answer = await run;

@@ -1,10 +1,6 @@
-import { BaseEmbedding } from '@llamaindex/core/embeddings';
 import { CrpError, describeError, type ProgressCallback } from '@crp/common';
-import {
-  type EmbeddingProvider,
-  inBatches,
-  normalizeVector,
-} from '../embeddings/embedding-provider.js';
+import { BaseEmbedding } from '@llamaindex/core/embeddings';
+import { type EmbeddingProvider, inBatches, normalizeVector } from '../embeddings/embedding-provider.js';
 
 /** Uses any llamaindex `BaseEmbedding` (OpenAI, Ollama, ...) as an {@link EmbeddingProvider}. */
 export class LlamaIndexEmbedding implements EmbeddingProvider {

@@ -64,7 +64,9 @@ export class LlamaIndexAnswerGenerator implements AnswerGenerator {
         : content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
     } catch (error) {
       const message = redact(describeError(error), this.#secrets);
-      const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(message);
+      const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(
+        message,
+      );
       throw new CrpError(down ? 'unreachable' : 'provider-failed', `${this.name} failed: ${message}`);
     }
   }
@@ -78,7 +80,10 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
   const { provider } = options;
   const env = options.env ?? process.env;
   if (!['openai', 'groq', 'ollama'].includes(provider)) {
-    throw new CrpError('provider-config', `Unknown LLM provider "${String(provider)}"; valid: groq, openai, ollama.`);
+    throw new CrpError(
+      'provider-config',
+      `Unknown LLM provider "${String(provider)}"; valid: groq, openai, ollama.`,
+    );
   }
   const model = options.model || DEFAULT_MODELS[provider];
   const temperature = options.temperature ?? 0;
@@ -96,7 +101,8 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
       `The ${provider} provider needs an API key in the environment variable ${envName}; it is read from there only.`,
     );
   }
-  const baseURL = options.baseURL ?? (provider === 'groq' ? (env.GROQ_BASE_URL ?? GROQ_BASE_URL) : env.OPENAI_BASE_URL);
+  const baseURL =
+    options.baseURL ?? (provider === 'groq' ? (env.GROQ_BASE_URL ?? GROQ_BASE_URL) : env.OPENAI_BASE_URL);
   const llm = new OpenAI({
     model,
     apiKey,

@@ -1,6 +1,6 @@
-import { OpenAIEmbedding } from '@llamaindex/openai';
-import { CrpError } from '@crp/common';
 import type { ProgressCallback } from '@crp/common';
+import { CrpError } from '@crp/common';
+import { OpenAIEmbedding } from '@llamaindex/openai';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import { LlamaIndexEmbedding } from './llamaindex-embedding.js';
 

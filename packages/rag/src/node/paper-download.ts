@@ -58,9 +58,13 @@ export function resolvePaperSource(spec: string, arxivBaseUrl?: string): { url: 
   try {
     u = new URL(s);
   } catch (error) {
-    throw new CrpError('invalid-argument', `"${spec}" is neither a URL nor arxiv:ID; e.g. https://example.org/paper.pdf or arxiv:2101.00001.`, {
-      cause: error,
-    });
+    throw new CrpError(
+      'invalid-argument',
+      `"${spec}" is neither a URL nor arxiv:ID; e.g. https://example.org/paper.pdf or arxiv:2101.00001.`,
+      {
+        cause: error,
+      },
+    );
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new CrpError('invalid-argument', `Only http(s) URLs can be downloaded; got ${u.protocol}//.`);
@@ -135,11 +139,15 @@ async function attempt(url: string, timeoutMs: number, maxBytes: number, onProgr
  *   `unsupported-format` (not a PDF, e.g. HTML), `corrupt-file` (a damaged PDF).
  */
 export async function downloadPaper(spec: string, options: DownloadOptions): Promise<DownloadedPaper> {
-  if (!options?.corpusDir) throw new CrpError('invalid-argument', 'downloadPaper needs corpusDir: the folder to save the paper in.');
+  if (!options?.corpusDir)
+    throw new CrpError('invalid-argument', 'downloadPaper needs corpusDir: the folder to save the paper in.');
   const { url, fileName: defaultName } = resolvePaperSource(spec, options.arxivBaseUrl);
   const fileName = options.fileName ?? defaultName;
   if (fileName !== path.basename(fileName) || fileName.startsWith('.') || !/\.pdf$/i.test(fileName)) {
-    throw new CrpError('invalid-argument', `The file name must be a plain name ending in .pdf; got "${fileName}".`);
+    throw new CrpError(
+      'invalid-argument',
+      `The file name must be a plain name ending in .pdf; got "${fileName}".`,
+    );
   }
   const timeoutMs = options.timeoutMs ?? 60_000;
   const retries = options.retries ?? 2;
@@ -165,7 +173,9 @@ export async function downloadPaper(spec: string, options: DownloadOptions): Pro
     } catch (error) {
       if (isCrpError(error)) throw error;
       lastProblem =
-        (error as Error)?.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : describeError((error as Error)?.cause ?? error);
+        (error as Error)?.name === 'TimeoutError'
+          ? `no answer within ${timeoutMs} ms`
+          : describeError((error as Error)?.cause ?? error);
     }
   }
   if (!got) {

@@ -1,5 +1,5 @@
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { CrpError, describeError, isCrpError } from '@crp/common';
+import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { Block } from '../ingest/block.js';
 import type { PdfText } from '../ingest/load-document.js';
 import { dehyphenate, type PdfLine, pdfLines, pdfPageBlocks, runningLines } from '../ingest/pdf-layout.js';

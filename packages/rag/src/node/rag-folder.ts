@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import { NodeRelationship, TextNode } from '@llamaindex/core/schema';
 import { VectorStoreQueryMode } from '@llamaindex/core/vector-store';
-import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import type { AnswerGenerator } from '../answer/llm-answer.js';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import type { EmbeddingMapOptions } from '../explain/embedding-map.js';
@@ -10,9 +10,9 @@ import { loadDocument } from '../ingest/load-document.js';
 import { RagEngine as CoreRagEngine } from '../rag-engine.js';
 import {
   RagIndex as CoreRagIndex,
+  type RagIndexOptions as CoreRagIndexOptions,
   type IndexChange,
   type IndexReport,
-  type RagIndexOptions as CoreRagIndexOptions,
   type SkippedFile,
   type SourceFile,
 } from '../rag-index.js';
@@ -61,7 +61,10 @@ export class RagIndex extends CoreRagIndex {
   /** Opens the index in `options.dir`, or an empty one when the folder holds none yet. */
   static async open(options: RagIndexOptions): Promise<RagIndex> {
     if (!options?.dir) {
-      throw new CrpError('invalid-argument', 'RagIndex.open needs dir: the folder that holds (or will hold) the index.');
+      throw new CrpError(
+        'invalid-argument',
+        'RagIndex.open needs dir: the folder that holds (or will hold) the index.',
+      );
     }
     const embedding = options.embedding ?? new UseLiteEmbedding();
     const translator = options.translator === undefined ? await loadDefaultTranslator() : options.translator;
@@ -99,7 +102,11 @@ export class RagIndex extends CoreRagIndex {
         const origin = options.origins?.[file];
         files.push(origin ? { file, bytes, origin } : { file, bytes });
       } catch (error) {
-        unreadable.push({ file, code: 'read-failed', message: `${file} cannot be read: ${describeError(error)}` });
+        unreadable.push({
+          file,
+          code: 'read-failed',
+          message: `${file} cannot be read: ${describeError(error)}`,
+        });
       }
     }
     const report = await this.updateFiles(files, {
@@ -133,7 +140,9 @@ export class RagIndex extends CoreRagIndex {
         old.chunking.chunkSize === next.chunking.chunkSize &&
         old.chunking.chunkOverlap === next.chunking.chunkOverlap;
       if (!wasSynced || !change.unchanged) {
-        const remove = wasSynced ? change.removedFiles : [...new Set([...Object.keys(old.files), ...Object.keys(next.files)])];
+        const remove = wasSynced
+          ? change.removedFiles
+          : [...new Set([...Object.keys(old.files), ...Object.keys(next.files)])];
         const add = wasSynced ? change.newChunks : next.chunks.map((_, i) => i);
         await syncExternal(ext, next, remove, add, onProgress);
         syncedNow = true;
@@ -159,9 +168,13 @@ export class RagIndex extends CoreRagIndex {
       });
     } catch (error) {
       if (isCrpError(error)) throw error;
-      throw new CrpError('store-failed', `Querying the vector store ${ext.key} failed: ${describeError(error)}`, {
-        cause: error,
-      });
+      throw new CrpError(
+        'store-failed',
+        `Querying the vector store ${ext.key} failed: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     const scores = new Float64Array(this.chunks.length).fill(Number.NaN);
     res.ids.forEach((id, i) => {
@@ -179,7 +192,10 @@ async function syncExternal(
   addIndices: readonly number[],
   onProgress: ((p: IndexProgress) => void) | undefined,
 ): Promise<void> {
-  const tick = progressTracker(removeFiles.length + addIndices.length, onProgress, { unit: 'items', phase: 'sync' });
+  const tick = progressTracker(removeFiles.length + addIndices.length, onProgress, {
+    unit: 'items',
+    phase: 'sync',
+  });
   try {
     for (const file of removeFiles) {
       await ext.store.delete(file);
@@ -203,9 +219,13 @@ async function syncExternal(
     }
   } catch (error) {
     if (isCrpError(error)) throw error;
-    throw new CrpError('store-failed', `Syncing the vector store ${ext.key} failed: ${describeError(error)}`, {
-      cause: error,
-    });
+    throw new CrpError(
+      'store-failed',
+      `Syncing the vector store ${ext.key} failed: ${describeError(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -247,4 +267,3 @@ export class RagEngine extends CoreRagEngine {
     return this.index.update(sourceDir, options);
   }
 }
-

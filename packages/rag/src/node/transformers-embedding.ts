@@ -43,7 +43,7 @@ export class TransformersEmbedding implements EmbeddingProvider {
   #extractor: Promise<{ run: Extractor; dispose: () => Promise<void> }> | undefined;
 
   constructor(options: TransformersEmbeddingOptions) {
-    if (!options || (!options.modelDir === !options.model)) {
+    if (!options || !options.modelDir === !options.model) {
       throw new CrpError(
         'invalid-argument',
         'TransformersEmbedding needs exactly one of modelDir (a local folder with config.json, tokenizer.json and onnx/model.onnx) or model (a hub id such as Xenova/paraphrase-multilingual-MiniLM-L12-v2).',

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import { selectBackend } from '@crp/backend';
 import { CrpError, describeError, type ProgressCallback, progressTracker } from '@crp/common';
+import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
 import { type EmbeddingProvider, normalizeVector } from '../embeddings/embedding-provider.js';
 import { UseTokenizer, type UseVocabulary } from '../embeddings/use-tokenizer.js';

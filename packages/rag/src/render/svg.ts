@@ -3,7 +3,6 @@ import type { EmbeddingMap } from '../explain/embedding-map.js';
 import type { KeywordOverlap } from '../explain/keyword-overlap.js';
 import type { SentenceHeatmap } from '../explain/sentence-heatmap.js';
 
-
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
 
 /** White-to-orange colour of a score in [0, 1]. */

@@ -88,7 +88,8 @@ export function fuseScores(
         (dr > 0 && dr <= options.candidates ? wd / (options.rrfK + dr) : 0) +
         (lr > 0 && lr <= options.candidates ? wl / (options.rrfK + lr) : 0);
     } else {
-      fused[i] = (maxLift > 0 ? (wd * lift[i]!) / maxLift : 0) + (maxLex > 0 ? (wl * lexical[i]!) / maxLex : 0);
+      fused[i] =
+        (maxLift > 0 ? (wd * lift[i]!) / maxLift : 0) + (maxLex > 0 ? (wl * lexical[i]!) / maxLex : 0);
     }
   }
   const order = Array.from({ length: n }, (_, i) => i)

@@ -92,7 +92,10 @@ export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
   const data = new Float32Array(vectors.length * s.dimensions);
   vectors.forEach((v, i) => {
     if (v.length !== s.dimensions) {
-      throw new CrpError('store-failed', `Vector ${i} has ${v.length} dimensions; the index has ${s.dimensions}.`);
+      throw new CrpError(
+        'store-failed',
+        `Vector ${i} has ${v.length} dimensions; the index has ${s.dimensions}.`,
+      );
     }
     data.set(v, i * s.dimensions);
   });
@@ -108,12 +111,17 @@ const littleEndian = () => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Parses what {@link encodeSnapshot} wrote; `corrupt-file` if the bytes are not a whole index. */
 export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   const bad = (why: string): never => {
-    throw new CrpError('corrupt-file', `${name} is not a readable @crp/rag index (${why}); delete it and index again.`, {
-      details: { file: name },
-    });
+    throw new CrpError(
+      'corrupt-file',
+      `${name} is not a readable @crp/rag index (${why}); delete it and index again.`,
+      {
+        details: { file: name },
+      },
+    );
   };
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.byteLength < HEADER || new TextDecoder('latin1').decode(buf.subarray(0, 8)) !== MAGIC) bad('wrong header');
+  if (buf.byteLength < HEADER || new TextDecoder('latin1').decode(buf.subarray(0, 8)) !== MAGIC)
+    bad('wrong header');
   const jsonLength = view.getUint32(8, true);
   const dims = view.getUint32(12, true);
   const count = view.getUint32(16, true);
@@ -123,11 +131,15 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
     bad(`expected ${dataStart + count * dims * 4} bytes, found ${buf.byteLength}`);
   let rest: Omit<IndexSnapshot, 'vectors'>;
   try {
-    rest = JSON.parse(new TextDecoder().decode(buf.subarray(HEADER, jsonEnd))) as Omit<IndexSnapshot, 'vectors'>;
+    rest = JSON.parse(new TextDecoder().decode(buf.subarray(HEADER, jsonEnd))) as Omit<
+      IndexSnapshot,
+      'vectors'
+    >;
   } catch (error) {
     return bad(`bad JSON: ${describeError(error)}`);
   }
-  if (!Array.isArray(rest.chunks) || rest.chunks.length !== count) bad(`${rest.chunks?.length} chunks but ${count} vectors`);
+  if (!Array.isArray(rest.chunks) || rest.chunks.length !== count)
+    bad(`${rest.chunks?.length} chunks but ${count} vectors`);
   const all = new Float32Array(count * dims);
   const raw = new Uint8Array(all.buffer);
   raw.set(buf.subarray(dataStart, dataStart + count * dims * 4));

@@ -123,7 +123,8 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
           via: 'translation' as const,
           language: target,
         }));
-      if (phrase.length > 0) add({ word: question.slice(a.start, b.end), start: a.start, end: b.end, terms: phrase });
+      if (phrase.length > 0)
+        add({ word: question.slice(a.start, b.end), start: a.start, end: b.end, terms: phrase });
     }
   }
   return { language, concepts };
