@@ -33,7 +33,8 @@ Commands:
 
 Options:
   --index <dir>          index folder (default .crp-rag)
-  --embedding <spec>     use-lite (default) | hash | transformers:<model-dir> | transformers-hub:<model-id>
+  --embedding <spec>     use-lite (default, static) | use-lite-contextual | hash | transformers:<model-dir>
+                         | transformers-hub:<model-id>
                          | openai:<model>@<base-url>   (remembered by \`index\`; ask and serve use the remembered one)
   --chroma <url>         keep the vectors in a Chroma server and search it: http://HOST:PORT[/collection]
                          (remembered by \`index\`)
@@ -54,6 +55,7 @@ Options:
 /** Builds an embedding provider from a CLI spec. */
 export function embeddingFromSpec(spec: string): EmbeddingProvider {
   if (spec === 'use-lite') return new UseLiteEmbedding();
+  if (spec === 'use-lite-contextual') return new UseLiteEmbedding({ mode: 'contextual' });
   if (spec === 'hash') return new HashEmbedding();
   if (spec.startsWith('transformers:'))
     return new TransformersEmbedding({ modelDir: spec.slice('transformers:'.length) });
@@ -63,7 +65,7 @@ export function embeddingFromSpec(spec: string): EmbeddingProvider {
   if (m) return new OpenAICompatibleEmbedding({ model: m[1]!, baseURL: m[2]! });
   throw new CrpError(
     'invalid-argument',
-    `Unknown embedding "${spec}"; valid: use-lite, hash, transformers:<model-dir>, transformers-hub:<model-id>, openai:<model>@<base-url>.`,
+    `Unknown embedding "${spec}"; valid: use-lite, use-lite-contextual, hash, transformers:<model-dir>, transformers-hub:<model-id>, openai:<model>@<base-url>.`,
   );
 }
 
