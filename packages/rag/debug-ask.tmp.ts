@@ -1,6 +1,6 @@
-import { HashEmbedding, RagEngine } from './src/node.js';
+import { RagEngine, UseLiteEmbedding } from './src/node.js';
 
-const e = await RagEngine.open({ dir: '/tmp/eval-hash', embedding: new HashEmbedding(), generator: null });
+const e = await RagEngine.open({ dir: '/tmp/eval-static', embedding: new UseLiteEmbedding(), generator: null });
 const q = process.argv[2]!;
 const a = await e.ask(q, { explain: true });
 console.log(

@@ -49,8 +49,8 @@ export interface UseLiteEmbeddingOptions {
   readonly maxTokens?: number;
   /**
    * `static` (default): every vocabulary piece is run through the model once (a few seconds, then cached in
-   * `cacheDir`) and a text's vector is the SIF-weighted sum of its pieces' vectors, the way Model2Vec distils
-   * static embeddings; over 1,000 chunks/s on two cores, and as good for retrieval as the contextual model on
+   * `cacheDir`), the mean of all piece vectors is removed, and a text's vector is the SIF-weighted sum of its
+   * pieces' vectors, the way Model2Vec and SIF distil static embeddings; over 1,000 chunks/s on two cores, and as good for retrieval as the contextual model on
    * the evaluation questions. `contextual`: the full model on each text (about 10 texts/s on two cores).
    */
   readonly mode?: 'static' | 'contextual';

@@ -92,14 +92,12 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
       phrase: x.term.includes(' '),
     }));
     // The word as the other language would stem it, for names and terms used untranslated ("Retrieval",
-    // "Embeddings" in German text). If the other language has a word of that form, it counts only as far as
-    // that word translates back to this one: German "Stand" is rarely English "stand" (false friends).
+    // "Embeddings" in German text): only when the other language has no word of that form. If it has one, that
+    // word is either a translation (then it is among the translations) or a false friend (German "Stand" is
+    // not English "stand").
     const foreign = termOf(t.surface.toLowerCase(), target);
-    if (foreign !== undefined) {
-      const back = name || !tr ? [] : tr.translate(stemOfTerm(foreign), target);
-      const own = stemOfTerm(t.term);
-      const weight = back.length === 0 ? 1 : tw * (back.find((b) => b.term === own)?.weight ?? 0);
-      if (weight > 0) terms.push({ term: foreign, weight, via: 'word', language: target });
+    if (foreign !== undefined && (name || !tr || tr.translate(stemOfTerm(foreign), target).length === 0)) {
+      terms.push({ term: foreign, weight: 1, via: 'word', language: target });
     }
     for (const x of translations) {
       if (x.phrase) continue; // phrases cannot be matched by single index terms

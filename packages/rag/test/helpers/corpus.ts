@@ -73,6 +73,7 @@ export const TINY_DICTIONARY = [
   'vektor\tvector\t1',
   'grenz\tlimit\t1',
   'begrenz\tlimit\t1',
+  'zustand\tstate\t1',
   'stand\tstate\t1',
   'stand\tstand\t0.2',
   'regel\trule\t1',
