@@ -59,6 +59,16 @@ describe('Markdown and HTML to clean text', () => {
     ]);
   });
 
+  it('unwraps MkDocs admonitions instead of reading their indented body as code', () => {
+    const { blocks } = markdownToBlocks('Intro.\n\n!!! quote "Paper"\n    The deletion metric measures the drop.\n\n    Second line.\n\nAfter.\n');
+    expect(blocks.map((b) => [b.kind, b.text])).toEqual([
+      ['paragraph', 'Intro.'],
+      ['paragraph', 'The deletion metric measures the drop.'],
+      ['paragraph', 'Second line.'],
+      ['paragraph', 'After.'],
+    ]);
+  });
+
   it('turns a table into rows that carry their header, never a row cut from its header', () => {
     const { blocks } = markdownToBlocks(
       '| Method | Forward passes only |\n| :-- | --: |\n| Occlusion | yes |\n| Saliency | no |\n',

@@ -63,13 +63,46 @@ function frontMatter(lines: readonly string[]): { title?: string; end: number } 
   return { end: 0 };
 }
 
+const ADMONITION = /^(\s*)(?:!!!|\?\?\?\+?)\s*[\w-]*(?:\s+"[^"]*")?\s*$/;
+
+/**
+ * Unwraps MkDocs/Python-Markdown admonitions (`!!! note "Title"` with an indented body): the marker line goes,
+ * the body is dedented so it reads as the text it is instead of as indented code.
+ */
+function unwrapAdmonitions(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  let indent: string | undefined;
+  for (const line of lines) {
+    const m = ADMONITION.exec(line);
+    if (m) {
+      indent = `${m[1]}    `;
+      out.push('');
+      continue;
+    }
+    if (indent !== undefined) {
+      if (!line.trim()) {
+        out.push('');
+        continue;
+      }
+      if (line.startsWith(indent)) {
+        out.push(line.slice(4));
+        continue;
+      }
+      indent = undefined;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
 /**
  * Parses Markdown (CommonMark and GitHub tables) into clean {@link Block}s: headings (with the heading path
  * as `section`), paragraphs, list items, table rows as "header: cell" text, fenced and indented code
- * verbatim, block quotes, and HTML blocks through {@link htmlToBlocks}. Markup never reaches the text.
+ * verbatim, block quotes, MkDocs admonitions as plain text, and HTML blocks through {@link htmlToBlocks}.
+ * Markup never reaches the text.
  */
 export function markdownToBlocks(markdown: string): MarkdownBlocks {
-  const lines = markdown.replace(/\r\n?/g, '\n').split('\n');
+  const lines = unwrapAdmonitions(markdown.replace(/\r\n?/g, '\n').split('\n'));
   const fm = frontMatter(lines);
   let title = fm.title;
   const blocks: Block[] = [];

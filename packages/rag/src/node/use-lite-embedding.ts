@@ -220,6 +220,14 @@ export class UseLiteEmbedding implements EmbeddingProvider {
         cacheDir,
         async () => (await this.#load()).model,
       );
+      // remove the component every piece shares (their mean): uncentred, any two texts have cosine ~0.95, so
+      // similarities say little; centred, unrelated chunks are near 0.4 and the ranking is as good
+      const mean = new Float64Array(DIMS);
+      for (let i = RESERVED_PIECES; i < vocabulary.length; i++)
+        for (let j = 0; j < DIMS; j++) mean[j] = mean[j]! + table[i * DIMS + j]!;
+      for (let j = 0; j < DIMS; j++) mean[j] = mean[j]! / (vocabulary.length - RESERVED_PIECES);
+      for (let i = RESERVED_PIECES; i < vocabulary.length; i++)
+        for (let j = 0; j < DIMS; j++) table[i * DIMS + j] = table[i * DIMS + j]! - mean[j]!;
       // SIF weights a / (a + p(piece)) from the vocabulary's unigram log-probabilities: frequent pieces count little
       const a = 1e-3;
       const weights = Float32Array.from(vocabulary, ([, logp], i) =>

@@ -47,9 +47,9 @@ export interface IndexSnapshot {
 /**
  * Version of the ingestion pipeline (loaders, chunker) whose chunks an index holds. 2: clean text from
  * Markdown/HTML, section-aware chunks with block spans; 3: PDF blocks from the page layout (headings, code,
- * running headers and footers dropped); 4: index terms carry their language (`en:rule`).
+ * running headers and footers dropped); 4: index terms carry their language (`en:rule`); 5: MkDocs admonitions.
  */
-export const PIPELINE_VERSION = 4;
+export const PIPELINE_VERSION = 5;
 
 const MAGIC = 'CRPRAG01';
 const HEADER = 8 + 4 * 3;
