@@ -25,7 +25,7 @@ describe('UseLiteEmbedding (offline default)', () => {
     const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(() => {
       throw new Error('network access attempted');
     });
-    const emb = new UseLiteEmbedding({ backend: 'wasm' });
+    const emb = new UseLiteEmbedding({ backend: 'wasm', mode: 'contextual' });
     try {
       const [cat, kitten, tax] = await emb.embed([
         'The cat sleeps on the sofa.',
@@ -42,8 +42,35 @@ describe('UseLiteEmbedding (offline default)', () => {
     }
   });
 
+  it('static mode: piece vectors computed once and cached; paraphrases close, unrelated text far', async () => {
+    const cacheDir = path.join(root, 'use-cache');
+    const emb = new UseLiteEmbedding({ cacheDir });
+    expect(emb.id).toBe('use-lite-static-512');
+    const texts = [
+      'The epsilon rule stabilises the denominator.',
+      'A small stabiliser is added to the denominator by the epsilon rule.',
+      'Debian packages are built with dpkg-buildpackage.',
+    ];
+    const [a, b, c] = await emb.embed(texts);
+    expect(dot(a!, a!)).toBeCloseTo(1, 5);
+    expect(dot(a!, b!)).toBeGreaterThan(0.8);
+    expect(dot(a!, c!)).toBeLessThan(0.5); // centred: unrelated texts are not all at ~0.95
+    const { readdir } = await import('node:fs/promises');
+    const cached = await readdir(cacheDir);
+    expect(cached).toHaveLength(1);
+    expect(cached[0]).toMatch(/^use-lite-pieces-[0-9a-f]{16}\.f32$/);
+    // a second instance reads the cache and gives the same vectors
+    const again = await new UseLiteEmbedding({ cacheDir }).embed(texts);
+    expect(Array.from(again[1]!)).toEqual(Array.from(b!));
+    await emb.dispose();
+  }, 60_000);
+
   it('says which folder is wrong when the model is missing', async () => {
-    const emb = new UseLiteEmbedding({ modelDir: path.join(root, 'missing'), backend: 'wasm' });
+    const emb = new UseLiteEmbedding({
+      modelDir: path.join(root, 'missing'),
+      backend: 'wasm',
+      mode: 'contextual',
+    });
     await expect(emb.embed(['x'])).rejects.toMatchObject({
       code: 'embedding-failed',
       message: expect.stringContaining('missing'),

@@ -60,7 +60,9 @@ describe('Markdown and HTML to clean text', () => {
   });
 
   it('unwraps MkDocs admonitions instead of reading their indented body as code', () => {
-    const { blocks } = markdownToBlocks('Intro.\n\n!!! quote "Paper"\n    The deletion metric measures the drop.\n\n    Second line.\n\nAfter.\n');
+    const { blocks } = markdownToBlocks(
+      'Intro.\n\n!!! quote "Paper"\n    The deletion metric measures the drop.\n\n    Second line.\n\nAfter.\n',
+    );
     expect(blocks.map((b) => [b.kind, b.text])).toEqual([
       ['paragraph', 'Intro.'],
       ['paragraph', 'The deletion metric measures the drop.'],

@@ -46,8 +46,8 @@ function overlaps(a: Set<string>, b: Set<string>): boolean {
 /**
  * Composes an answer without a language model from the sentences that answer the question: the best scoring
  * sentence (see `scoreSourceSentences`: relevant *and* adding something to the question, so headings and
- * lines that restate the question lose), then others close to it that do not repeat what is already
- * picked. A sentence that leans on its predecessor ("However, ...", "This ...") brings that predecessor; one
+ * lines that restate the question lose), then others close to it (from another source: at least 75% of its
+ * score) that do not repeat what is already picked. A sentence that leans on its predecessor ("However, ...", "This ...") brings that predecessor; one
  * that announces a list (ends with ":") brings the next item. Sentences are clean text, each group followed
  * by its citation `[file, p. N]`; the same text from overlapping chunks appears once.
  */
@@ -80,6 +80,8 @@ export function composeExtractiveAnswer(
   const take = (s: ScoredSentence) => pickedTerms.push(contentTerms(s.text));
   for (const s of ranked) {
     if (groups.length >= max || s.score < best.score * cutoff) break;
+    // another source has to be nearly as good to add to the answer; the best sentence's source may add more
+    if (s.source !== best.source && s.score < best.score * Math.max(cutoff, 0.75)) continue;
     if (isDuplicate(s)) continue;
     const list = bySource.get(s.source)!;
     const at = list.findIndex((x) => x.index === s.index);
@@ -95,10 +97,14 @@ export function composeExtractiveAnswer(
       group.push(prev);
     }
     group.push(s);
+    // the next sentence belongs to this one when this one announces it (":") or it refers back ("It states ...")
     const next = list[at + 1];
+    const continues =
+      next !== undefined &&
+      (/:\s*$/.test(s.text) || (NEEDS_PREVIOUS.test(next.text.trim()) && next.kind !== 'table-row'));
     if (
       next &&
-      /:\s*$/.test(s.text) &&
+      continues &&
       next.kind !== 'heading' &&
       (code || next.kind !== 'code') &&
       !isDuplicate(next)

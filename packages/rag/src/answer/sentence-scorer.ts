@@ -77,8 +77,8 @@ export function conceptCoverage(
 const CODE_INTENT =
   /\b(code|codebeispiel\w*|beispielcode|snippet|command|commands|befehl\w*|syntax|cli|shell|terminal|aufruf\w*|how do i call|which arguments|which parameters)\b|`|\w\(\)|\b\w+_\w+\b|\b\w+\.\w+\(/i;
 
-// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id.
-const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d/i;
+// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
+const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
 
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
 export function asksForCode(question: string): boolean {
