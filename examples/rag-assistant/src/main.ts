@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   let lastPhase = '';
   const report = await rag.update(join(CORPUS, 'docs'), {
     onProgress: (p) => {
-      if (p.phase !== lastPhase || p.done === p.total) process.stderr.write(`\r  ${p.phase} ${p.done}/${p.total}   `);
+      if (p.phase !== lastPhase || p.done === p.total)
+        process.stderr.write(`\r  ${p.phase} ${p.done}/${p.total}   `);
       if (p.done === p.total) process.stderr.write('\n');
       lastPhase = p.phase ?? '';
     },
@@ -44,7 +45,9 @@ async function main(): Promise<void> {
     `index ${INDEX_DIR}: ${report.chunkCount} chunks, ${report.embeddedChunks} embedded in this run` +
       (report.skipped.length > 0 ? `, skipped: ${report.skipped.map((s) => s.file).join(', ')}` : ''),
   );
-  console.log(`cross-lingual dictionary: ${rag.index.translator?.source ?? 'not installed (monolingual search)'}`);
+  console.log(
+    `cross-lingual dictionary: ${rag.index.translator?.source ?? 'not installed (monolingual search)'}`,
+  );
 
   // 2. four questions of the corpus' QA set
   const qa = JSON.parse(await readFile(join(CORPUS, 'qa.json'), 'utf8')) as QaFile;
@@ -64,8 +67,9 @@ async function main(): Promise<void> {
     for (const src of a.sources) {
       const kw = a.explanation?.keywords.find((k) => k.source === src.n);
       const shared =
-        kw?.shared.map((s) => `${s.word}${s.translated ? ' (translated)' : ''} ${s.weight.toFixed(2)}`).join(', ') ||
-        'none';
+        kw?.shared
+          .map((s) => `${s.word}${s.translated ? ' (translated)' : ''} ${s.weight.toFixed(2)}`)
+          .join(', ') || 'none';
       console.log(
         `  [${src.n}] ${src.citation} (${LANGUAGE[src.language]}) score ${src.score.toFixed(3)} ` +
           `(dense ${src.denseScore.toFixed(3)}, lexical ${src.lexicalScore.toFixed(3)})`,
@@ -80,7 +84,8 @@ async function main(): Promise<void> {
       if (svg.embeddingMap) await writeFile(join(SVG_DIR, `${id}-embedding-map.svg`), svg.embeddingMap);
       for (const [i, s] of svg.sentenceHeatmaps.entries())
         await writeFile(join(SVG_DIR, `${id}-source${i + 1}-sentences.svg`), s);
-      for (const [i, s] of svg.keywords.entries()) await writeFile(join(SVG_DIR, `${id}-source${i + 1}-keywords.svg`), s);
+      for (const [i, s] of svg.keywords.entries())
+        await writeFile(join(SVG_DIR, `${id}-source${i + 1}-keywords.svg`), s);
     }
   }
   console.log(`\nexplanation pictures in ${SVG_DIR}`);
