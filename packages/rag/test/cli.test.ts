@@ -122,7 +122,7 @@ describe('CLI', () => {
     expect(long.err).toContain(
       'invalid-argument: The question has 10000 characters; at most 2000 are allowed.',
     );
-    expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, hash/);
+    expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, use-lite-contextual, hash/);
     expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
       'groq[:model], openai[:model], ollama[:model], none',
     );
