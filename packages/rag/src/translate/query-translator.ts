@@ -29,16 +29,20 @@ export interface QueryTranslatorOptions {
  */
 export class QueryTranslator {
   readonly source: string;
-  readonly #maps: Record<Language, Map<string, Translation[]>>;
+  readonly #raw: Record<Language, Map<string, [string, number][]>>;
+  readonly #done: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
+  readonly #max: number;
 
-  private constructor(maps: Record<Language, Map<string, Translation[]>>, source: string) {
-    this.#maps = maps;
+  private constructor(raw: Record<Language, Map<string, [string, number][]>>, max: number, source: string) {
+    this.#raw = raw;
+    this.#max = max;
     this.source = source;
   }
 
   /**
    * Builds a translator from lines `german TAB english TAB weight` (stems, lower case; phrases are stems
-   * joined by one space), the format of `@crp/rag-dictionary-de-en`.
+   * joined by one space), the format of `@crp/rag-dictionary-de-en`. The translations of a term are sorted
+   * when it is first looked up, so building stays fast for a dictionary of 300,000 pairs.
    */
   static fromStemPairs(pairs: string, options: QueryTranslatorOptions = {}): QueryTranslator {
     const max = options.maxPerTerm ?? 6;
@@ -50,13 +54,23 @@ export class QueryTranslator {
     }
     const raw: Record<Language, Map<string, [string, number][]>> = { de: new Map(), en: new Map() };
     let lines = 0;
-    for (const line of pairs.split('\n')) {
-      const [de, en, w] = line.split('\t');
-      if (!de || !en) continue;
-      const weight = Number(w ?? 1) || 1;
-      lines++;
-      push(raw.de, de, en, weight);
-      push(raw.en, en, de, weight);
+    let at = 0;
+    while (at < pairs.length) {
+      let end = pairs.indexOf('\n', at);
+      if (end < 0) end = pairs.length;
+      const t1 = pairs.indexOf('\t', at);
+      if (t1 > at && t1 < end) {
+        const t2 = pairs.indexOf('\t', t1 + 1);
+        const de = pairs.slice(at, t1);
+        const en = pairs.slice(t1 + 1, t2 > t1 && t2 < end ? t2 : end);
+        const weight = t2 > t1 && t2 < end ? Number(pairs.slice(t2 + 1, end)) || 1 : 1;
+        if (en) {
+          lines++;
+          push(raw.de, de, en, weight);
+          push(raw.en, en, de, weight);
+        }
+      }
+      at = end + 1;
     }
     if (lines === 0) {
       throw new CrpError(
@@ -64,29 +78,25 @@ export class QueryTranslator {
         'The dictionary has no pairs; each line must be "german<TAB>english<TAB>weight".',
       );
     }
-    const finish = (m: Map<string, [string, number][]>) => {
-      const out = new Map<string, Translation[]>();
-      for (const [k, list] of m) {
-        list.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-        const best = list[0]![1];
-        out.set(
-          k,
-          list.slice(0, max).map(([term, weight]) => ({ term, weight: weight / best })),
-        );
-      }
-      return out;
-    };
-    return new QueryTranslator({ de: finish(raw.de), en: finish(raw.en) }, options.source ?? 'dictionary');
+    return new QueryTranslator(raw, max, options.source ?? 'dictionary');
   }
 
   /** Translations of a stem (or of stems joined by a space) from `from` into the other language. */
   translate(term: string, from: Language): readonly Translation[] {
-    return this.#maps[from].get(term) ?? [];
+    const done = this.#done[from].get(term);
+    if (done) return done;
+    const list = this.#raw[from].get(term);
+    if (!list) return [];
+    const sorted = [...list].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const best = sorted[0]![1];
+    const out = sorted.slice(0, this.#max).map(([t, weight]) => ({ term: t, weight: weight / best }));
+    this.#done[from].set(term, out);
+    return out;
   }
 
   /** Number of terms with translations, per source language. */
   get size(): Readonly<Record<Language, number>> {
-    return { de: this.#maps.de.size, en: this.#maps.en.size };
+    return { de: this.#raw.de.size, en: this.#raw.en.size };
   }
 }
 
