@@ -126,6 +126,7 @@ describe('TransformersEmbedding (local ONNX folder)', () => {
     });
     try {
       expect(emb.id).toBe('transformers:test-org/tiny-multilingual:mean:fp32');
+      expect(emb.multilingual).toBe(true);
       const [a, b, c] = await emb.embed(['rule', 'regel', 'tax']);
       expect(dot(a!, b!)).toBeGreaterThan(0.99);
       expect(dot(a!, c!)).toBeLessThan(0.01);

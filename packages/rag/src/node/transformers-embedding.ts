@@ -25,6 +25,12 @@ export interface TransformersEmbeddingOptions {
   readonly dtype?: 'fp32' | 'q8';
   /** Texts per call; default 16. */
   readonly batchSize?: number;
+  /**
+   * Whether the model maps texts of different languages that mean the same to close vectors; then answer
+   * sentences in another language than the question are compared by meaning too. Default: true when the
+   * model's name says so (multilingual, LaBSE, multilingual-e5, bge-m3).
+   */
+  readonly multilingual?: boolean;
 }
 
 type Extractor = (
@@ -39,6 +45,7 @@ type Extractor = (
  */
 export class TransformersEmbedding implements EmbeddingProvider {
   readonly id: string;
+  readonly multilingual: boolean;
   readonly #options: TransformersEmbeddingOptions;
   #extractor: Promise<{ run: Extractor; dispose: () => Promise<void> }> | undefined;
 
@@ -52,6 +59,7 @@ export class TransformersEmbedding implements EmbeddingProvider {
     this.#options = options;
     const name = options.modelDir ? path.basename(path.resolve(options.modelDir)) : options.model!;
     this.id = `transformers:${name}:${options.pooling ?? 'mean'}:${options.dtype ?? 'fp32'}`;
+    this.multilingual = options.multilingual ?? /multilingual|labse|bge-m3/i.test(name);
   }
 
   #load() {
