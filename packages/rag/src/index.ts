@@ -118,7 +118,17 @@ export {
   type IndexSnapshot,
   PIPELINE_VERSION,
 } from './store/snapshot.js';
-export { analyze, stemOf, stemOfTerm, type Token, tagTerm, termOf, tokenize } from './text/analyzer.js';
+export {
+  type AnalyzeOptions,
+  analyze,
+  splitCompound,
+  stemOf,
+  stemOfTerm,
+  type Token,
+  tagTerm,
+  termOf,
+  tokenize,
+} from './text/analyzer.js';
 export { detectLanguage, LANGUAGE_NAMES } from './text/language.js';
 export {
   type AnalyzedQuery,

@@ -14,7 +14,7 @@ import {
   type IndexSnapshot,
   PIPELINE_VERSION,
 } from './store/snapshot.js';
-import { analyze } from './text/analyzer.js';
+import { tokenize } from './text/analyzer.js';
 import { type AnalyzedQuery, analyzeQuery } from './text/query.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, IndexProgress } from './types.js';
@@ -158,8 +158,17 @@ export class RagIndex {
 
   #rebuild(): void {
     const s = this.#snapshot;
-    this.#terms = s.chunks.map((c) => analyze(chunkContextText(c), c.metadata.language));
-    this.#bm25 = new Bm25Index(this.#terms);
+    const germanLexicon = this.translator?.lexicon('de');
+    const tokens = s.chunks.map((c) =>
+      tokenize(chunkContextText(c), c.metadata.language, germanLexicon ? { germanLexicon } : {}),
+    );
+    this.#terms = tokens.map((ts) => ts.map((t) => t.term));
+    // compound parts make German words findable by their parts without making the chunk longer
+    this.#bm25 = new Bm25Index(
+      this.#terms,
+      {},
+      tokens.map((ts) => ts.filter((t) => !t.extra).length),
+    );
     this.#dense = new DenseIndex(s.vectors, s.dimensions);
     this.#byId = new Map(s.chunks.map((c, i) => [c.id, i]));
     this.#version++;

@@ -6,6 +6,7 @@ import {
   detectLanguage,
   isStopStem,
   QueryTranslator,
+  splitCompound,
   splitSentences,
   stem,
   tokenize,
@@ -154,5 +155,29 @@ describe('BM25 with concepts', () => {
     // two separate concepts would add up to more than the one concept
     const separate = bm.scoreAll(['rule', 'regel']);
     expect(separate[0]! + separate[1]!).toBeGreaterThan(s[0]! + s[1]!);
+  });
+});
+
+describe('German compounds', () => {
+  const lexicon = new Set(['klein', 'buchstab', 'paket', 'nam', 'vektor', 'datenbank', 'ein', 'ung', 'bett']);
+
+  it('splits a compound into two words of the lexicon, with joining letters; never into a stop word or a suffix', () => {
+    const parts = (w: string) => splitCompound(w, lexicon)?.spans.map(([a, b]) => w.slice(a, b));
+    expect(parts('kleinbuchstaben')).toEqual(['klein', 'buchstaben']);
+    expect(parts('paketnamen')).toEqual(['paket', 'namen']);
+    expect(parts('einbettungen')).toBeUndefined(); // not "ein" + "bettungen", not "einbett" + "ungen"
+    expect(parts('vektor')).toBeUndefined();
+  });
+
+  it('indexes the parts as extra terms (they do not lengthen the text) and keeps their places', () => {
+    const tokens = tokenize('Nur Kleinbuchstaben im Paketnamen.', 'de', { germanLexicon: lexicon });
+    // "klein" is a German stop word (after stemming), so of "Kleinbuchstaben" only "Buchstaben" is added
+    expect(tokens.map((t) => [t.term, t.extra ?? false])).toEqual([
+      [`de:${stem('kleinbuchstaben', 'de')}`, false],
+      ['de:buchstab', true],
+      [`de:${stem('paketnamen', 'de')}`, false],
+      ['de:paket', true],
+      ['de:nam', true],
+    ]);
   });
 });

@@ -91,7 +91,7 @@ export function asksForCode(question: string): boolean {
  * Relevance is the share of the question's concepts a sentence contains, each concept weighted by how rare it
  * is *among the candidate sentences* (a word every candidate has does not pick one), with concepts that name
  * the source document (found in its title or section heading) counting a third; plus the lift of the
- * sentence's embedding similarity over the other candidates (only where question and sentence share a
+ * sentence's embedding similarity over the other candidates (only when all candidates are in the question's
  * language, unless the embedding is multilingual); times the source's rank prior 1 / (1 + (n - 1) / 4).
  * Novelty, the share of the sentence's own words, keeps
  * headings and lines that restate the question from winning. Used for the extractive answer, grounding and
@@ -132,7 +132,10 @@ export async function scoreSourceSentences(
   const questionTerms = new Set(query.concepts.flatMap((c) => c.terms.map((t) => t.term)));
   const code = asksForCode(question);
   const dense = vectors.map((v) => dot(questionVector, v));
-  const comparable = raw.map((r) => embedding.multilingual === true || r.language === query.language);
+  // The embedding compares the question with sentences of its own language only (unless multilingual); if some
+  // candidates are in the other language, no sentence gets the embedding's part, so none is favoured for its language.
+  const sameLanguage = raw.every((r) => r.language === query.language);
+  const comparable = raw.map(() => embedding.multilingual === true || sameLanguage);
   const same = dense.filter((_, i) => comparable[i]);
   const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
   const maxLift = Math.max(...same.map((d) => d - mean), 1e-9);

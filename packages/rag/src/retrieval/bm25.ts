@@ -44,14 +44,24 @@ export class Bm25Index {
   readonly #lengths: Float64Array;
   readonly #avgLength: number;
 
-  constructor(documents: readonly (readonly string[])[], options: Bm25Options = {}) {
+  /**
+   * @param documents the terms of each document
+   * @param lengths length of each document for the length normalisation; default the number of its terms
+   *   (pass fewer where some terms are extra forms of the same word, such as the parts of a compound)
+   */
+  constructor(
+    documents: readonly (readonly string[])[],
+    options: Bm25Options = {},
+    lengths?: ArrayLike<number>,
+  ) {
     this.k1 = options.k1 ?? 1.2;
     this.b = options.b ?? 0.75;
     this.#lengths = new Float64Array(documents.length);
     let total = 0;
     documents.forEach((terms, d) => {
-      this.#lengths[d] = terms.length;
-      total += terms.length;
+      const length = lengths?.[d] ?? terms.length;
+      this.#lengths[d] = length;
+      total += length;
       const tf = new Map<string, number>();
       for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
       for (const [t, n] of tf) {

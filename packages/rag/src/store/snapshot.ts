@@ -49,7 +49,7 @@ export interface IndexSnapshot {
  * Markdown/HTML, section-aware chunks with block spans; 3: PDF blocks from the page layout (headings, code,
  * running headers and footers dropped); 4: index terms carry their language (`en:rule`); 5: MkDocs admonitions.
  */
-export const PIPELINE_VERSION = 5;
+export const PIPELINE_VERSION = 6;
 
 const MAGIC = 'CRPRAG01';
 const HEADER = 8 + 4 * 3;

@@ -14,6 +14,11 @@ export interface Token {
   readonly term: string;
   readonly start: number;
   readonly end: number;
+  /**
+   * True for the extra terms of a compound (the joined form of a hyphenated German word, the parts of a German
+   * compound): they make a word findable in more ways but do not make the text longer.
+   */
+  readonly extra?: boolean;
 }
 
 // A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
@@ -46,8 +51,9 @@ export const stemOfTerm = (term: string) => term.slice(term.indexOf(':') + 1);
  * gives its parts; in German also the joined compound ("Vektor-Datenbanken" also matches
  * "Vektordatenbanken"), as German writes compounds both ways.
  */
-export function tokenize(text: string, language: Language): Token[] {
+export function tokenize(text: string, language: Language, options: AnalyzeOptions = {}): Token[] {
   const out: Token[] = [];
+  const lexicon = language === 'de' ? options.germanLexicon : undefined;
   for (const m of text.matchAll(WORD)) {
     const raw = m[0].normalize('NFKC');
     const lower = raw.toLowerCase();
@@ -66,18 +72,79 @@ export function tokenize(text: string, language: Language): Token[] {
           start: start + offset,
           end: start + offset + length,
         });
+        const split = lexicon ? splitCompound(part, lexicon) : undefined;
+        if (split) {
+          for (const [a, b] of split.spans) {
+            const t = termOf(part.slice(a, b), 'de');
+            if (t !== undefined && t !== term)
+              out.push({
+                surface: part.slice(a, b),
+                term: t,
+                start: start + offset + a,
+                end: start + offset + b,
+                extra: true,
+              });
+          }
+        }
       }
       offset += length + 1;
     }
     if (parts.length > 1 && language === 'de') {
       const term = termOf(parts.join(''), language);
-      if (term !== undefined) out.push({ surface: raw, term, start, end: start + m[0].length });
+      if (term !== undefined) out.push({ surface: raw, term, start, end: start + m[0].length, extra: true });
     }
   }
   return out;
 }
 
+/** Options of {@link tokenize} and {@link analyze}. */
+export interface AnalyzeOptions {
+  /**
+   * German stems that are words of their own (e.g. the German side of the dictionary): German compounds are then
+   * also indexed by their two parts ("Paketnamen" by "paket" and "nam"), so "package name" finds them.
+   */
+  readonly germanLexicon?: ReadonlySet<string>;
+}
+
+/** Stems of German derivational suffixes: a "part" that is one of these is a suffix, not a word. */
+const SUFFIXES = new Set(['ung', 'heit', 'keit', 'schaft', 'tum', 'nis', 'lich', 'isch', 'bar', 'los', 'sam', 'ling']);
+
+/** Joining letters German puts between the parts of a compound (Bildungs-, Arbeits-, Sonnen-). */
+const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
+
+/**
+ * Splits a lower-case German word into two parts that are both in the lexicon (as Snowball stems), allowing a
+ * joining letter after the first part; the split with the longest second part wins ("kleinbuchstaben" ->
+ * "klein" + "buchstaben"). Parts have at least 4 letters, the first is no stop word and the second no suffix, so
+ * "Einbettungen" is neither "ein" + "Bettungen" nor "Einbett" + "ungen"; words shorter than 8 letters are not
+ * split.
+ */
+export function splitCompound(
+  word: string,
+  lexicon: ReadonlySet<string>,
+): { spans: [[number, number], [number, number]] } | undefined {
+  if (word.length < 8 || !/^\p{L}+$/u.test(word)) return undefined;
+  for (let cut = 4; cut <= word.length - 4; cut++) {
+    const tail = stem(word.slice(cut), 'de');
+    if (tail.length < 3 || SUFFIXES.has(tail) || !lexicon.has(tail)) continue; // a suffix ("-ungen") is no word
+    for (const link of LINKS) {
+      const headEnd = cut - link.length;
+      if (headEnd < 4 || word.slice(headEnd, cut) !== link) continue;
+      const head = word.slice(0, headEnd);
+      if (!isStopWord(head, 'de') && lexicon.has(stem(head, 'de'))) {
+        return {
+          spans: [
+            [0, headEnd],
+            [cut, word.length],
+          ],
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The index terms of a text, in order, with repetitions (for term frequencies). */
-export function analyze(text: string, language: Language): string[] {
-  return tokenize(text, language).map((t) => t.term);
+export function analyze(text: string, language: Language, options: AnalyzeOptions = {}): string[] {
+  return tokenize(text, language, options).map((t) => t.term);
 }

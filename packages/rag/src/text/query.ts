@@ -1,6 +1,6 @@
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import { splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
 import { detectLanguage } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
@@ -98,6 +98,14 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     const foreign = termOf(t.surface.toLowerCase(), target);
     if (foreign !== undefined && (name || !tr || tr.translate(stemOfTerm(foreign), target).length === 0)) {
       terms.push({ term: foreign, weight: 1, via: 'word', language: target });
+    }
+    // a German compound also matches its parts where a text writes them apart or in another compound
+    const split =
+      language === 'de' && tr ? splitCompound(t.surface.toLowerCase(), tr.lexicon('de')) : undefined;
+    for (const [a, b] of split?.spans ?? []) {
+      const part = termOf(t.surface.toLowerCase().slice(a, b), 'de');
+      if (part !== undefined && !terms.some((y) => y.term === part))
+        terms.push({ term: part, weight: 0.5, via: 'word', language: 'de' });
     }
     for (const x of translations) {
       if (x.phrase) continue; // phrases cannot be matched by single index terms

@@ -32,6 +32,7 @@ export class QueryTranslator {
   readonly #raw: Record<Language, Map<string, [string, number][]>>;
   readonly #done: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
   readonly #max: number;
+  readonly #lexicons: Partial<Record<Language, ReadonlySet<string>>> = {};
 
   private constructor(raw: Record<Language, Map<string, [string, number][]>>, max: number, source: string) {
     this.#raw = raw;
@@ -92,6 +93,19 @@ export class QueryTranslator {
     const out = sorted.slice(0, this.#max).map(([t, weight]) => ({ term: t, weight: weight / best }));
     this.#done[from].set(term, out);
     return out;
+  }
+
+  /**
+   * The single-word stems of a language that the dictionary knows (German: for splitting compounds). Built
+   * once, on first use.
+   */
+  lexicon(language: Language): ReadonlySet<string> {
+    let set = this.#lexicons[language];
+    if (!set) {
+      set = new Set([...this.#raw[language].keys()].filter((k) => !k.includes(' ') && k.length >= 3));
+      this.#lexicons[language] = set;
+    }
+    return set;
   }
 
   /** Number of terms with translations, per source language. */
