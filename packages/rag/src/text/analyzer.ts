@@ -107,7 +107,20 @@ export interface AnalyzeOptions {
 }
 
 /** Stems of German derivational suffixes: a "part" that is one of these is a suffix, not a word. */
-const SUFFIXES = new Set(['ung', 'heit', 'keit', 'schaft', 'tum', 'nis', 'lich', 'isch', 'bar', 'los', 'sam', 'ling']);
+const SUFFIXES = new Set([
+  'ung',
+  'heit',
+  'keit',
+  'schaft',
+  'tum',
+  'nis',
+  'lich',
+  'isch',
+  'bar',
+  'los',
+  'sam',
+  'ling',
+]);
 
 /** Joining letters German puts between the parts of a compound (Bildungs-, Arbeits-, Sonnen-). */
 const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
