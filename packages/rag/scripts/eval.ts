@@ -1,63 +1,85 @@
 /**
- * `pnpm rag:eval [--corpus DIR] [--qa FILE] [--index DIR] [--embedding use-lite|hash] [--top-k N]`
- * Indexes the corpus (incrementally, in a cache folder), asks every question and prints retrieval quality.
+ * `pnpm rag:eval [--corpus DIR] [--qa FILE ...] [--index DIR] [--embedding SPEC] [--top-k N] [--llm SPEC]
+ *                [--fusion rrf|weighted] [--dense-weight W] [--no-dictionary] [--json FILE]`
+ *
+ * Indexes the corpus (incrementally, in a cache folder), asks every question of each QA file and prints, per
+ * question set and for all together: hit@1 and hit@5 (a relevant file among the first 1 / 5 sources),
+ * MRR@10, the share of questions whose reference passage is inside a retrieved chunk, and answer coverage
+ * (the answer contains at least 50% of the supporting passage's content words). Default corpus: the
+ * vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`); default QA files: its `qa.json` and `qa-extra.json`.
+ * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   aggregateMetrics,
-  type EmbeddingProvider,
+  answerCoverage,
+  embeddingFromSpec,
   firstRelevantRank,
   formatSummaryLine,
-  HashEmbedding,
+  generatorFromSpec,
   passageInTexts,
   type QuestionOutcome,
-  RagIndex,
-  UseLiteEmbedding,
-} from '../src/index.js';
+  RagEngine,
+  type RetrievalMetrics,
+} from '../src/node.js';
 
-interface QaFile {
-  questions: {
-    id: string;
-    question: string;
-    relevant_files: string[];
-    supporting_passage: { file: string; text: string; page?: number };
-  }[];
+interface QaQuestion {
+  id: string;
+  question: string;
+  relevant_files: string[];
+  supporting_passage: { file: string; text: string; page?: number };
+  cross_lingual?: boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
   options: {
-    corpus: { type: 'string', default: path.resolve(repoRoot, '../shared/rag-corpus') },
-    qa: { type: 'string' },
-    index: { type: 'string', default: path.join(os.tmpdir(), 'crp-rag-eval-index') },
+    corpus: {
+      type: 'string',
+      default: process.env.CRP_RAG_CORPUS ?? path.join(repoRoot, 'vendor/rag-corpus'),
+    },
+    qa: { type: 'string', multiple: true },
+    index: { type: 'string' },
     embedding: { type: 'string', default: 'use-lite' },
     'top-k': { type: 'string', default: '5' },
+    llm: { type: 'string', default: 'none' },
     fusion: { type: 'string' },
     'dense-weight': { type: 'string' },
+    'no-dictionary': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const corpus = path.resolve(values.corpus!);
-const qaPath = path.resolve(values.qa ?? path.join(corpus, 'qa.json'));
+const qaFiles =
+  values.qa?.map((f) => path.resolve(f)) ??
+  ['qa.json', 'qa-extra.json'].map((f) => path.join(corpus, f)).filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
-const embedding: EmbeddingProvider =
-  values.embedding === 'hash' ? new HashEmbedding() : new UseLiteEmbedding();
+const embedding = embeddingFromSpec(values.embedding!);
 const hybrid = {
   ...(values.fusion ? { fusion: values.fusion as 'rrf' | 'weighted' } : {}),
   ...(values['dense-weight'] ? { denseWeight: Number(values['dense-weight']) } : {}),
 };
-
-const qa = JSON.parse(await readFile(qaPath, 'utf8')) as QaFile;
-// qa.json paths are relative to the corpus folder; its documents are in docs/ (README and LICENSES are not indexed).
+const indexDir = path.resolve(
+  values.index ?? path.join(os.tmpdir(), `crp-rag-eval-${embedding.id.replace(/[^\w.-]+/g, '_')}`),
+);
+// qa.json paths are relative to the corpus folder; its documents are in docs/ (README and LICENSES are not indexed)
 const docsDir = existsSync(path.join(corpus, 'docs')) ? path.join(corpus, 'docs') : corpus;
-const index = await RagIndex.open({ dir: path.resolve(values.index!), embedding, hybrid });
+const engine = await RagEngine.open({
+  dir: indexDir,
+  embedding,
+  hybrid,
+  generator: generatorFromSpec(values.llm!) ?? null,
+  ...(values['no-dictionary'] ? { translator: null } : {}),
+});
 let last = '';
-const report = await index.update(docsDir, {
+const report = await engine.update(docsDir, {
   onProgress: (p) => {
     const line = `${p.phase} ${p.done}/${p.total}`;
     if (process.stderr.isTTY && line !== last) process.stderr.write(`\r${line.padEnd(40)}`);
@@ -66,44 +88,81 @@ const report = await index.update(docsDir, {
 });
 if (process.stderr.isTTY) process.stderr.write(`\r${' '.repeat(41)}\r`);
 console.log(
-  `indexed ${docsDir}: ${report.chunkCount} chunks, ${report.pageCount} pages; embedded ${report.embeddedChunks} chunks ` +
-    `(${report.added.length} added, ${report.changed.length} changed, ${report.unchanged.length} unchanged, ${report.deleted.length} deleted) in ${report.seconds.toFixed(1)} s`,
+  `indexed ${docsDir}: ${report.chunkCount} chunks, ${report.pageCount} pages; embedded ${report.embeddedChunks} chunks with ${embedding.id} ` +
+    `(${report.added.length} added, ${report.changed.length} changed, ${report.unchanged.length} unchanged, ${report.deleted.length} deleted) in ${report.seconds.toFixed(1)} s` +
+    (report.embeddedChunks > 0 ? `, ${(report.embeddedChunks / report.seconds).toFixed(1)} chunks/s` : ''),
 );
+console.log(`cross-lingual dictionary: ${engine.index.translator ? engine.index.translator.source : 'none'}`);
 for (const s of report.skipped) console.log(`skipped ${s.file}: ${s.message}`);
 
-// File paths in qa.json are relative to the corpus folder; indexed paths are relative to the folder indexed.
 const indexedPrefix = path.relative(corpus, docsDir).split(path.sep).join('/');
 const toQaPath = (file: string) => (indexedPrefix ? `${indexedPrefix}/${file}` : file);
-const outcomes: QuestionOutcome[] = [];
+const sets: { name: string; outcomes: QuestionOutcome[] }[] = [];
 const latencies: number[] = [];
-for (const q of qa.questions) {
-  const t = performance.now();
-  const hits = await index.search(q.question, { topK: Math.max(10, topK) });
-  latencies.push(performance.now() - t);
-  const files = hits.map((h) => toQaPath(h.chunk.metadata.file));
-  const rank = firstRelevantRank(files, q.relevant_files);
-  const top = hits.slice(0, topK);
-  const found = passageInTexts(
-    q.supporting_passage.text,
-    top.filter((h) => toQaPath(h.chunk.metadata.file) === q.supporting_passage.file).map((h) => h.chunk.text),
-  );
-  outcomes.push(
-    rank === undefined
-      ? { id: q.id, passageFound: found }
-      : { id: q.id, firstRelevantRank: rank, passageFound: found },
-  );
-  const mark = rank !== undefined && rank <= topK ? 'HIT ' : 'MISS';
-  const where = top[0]
-    ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}`
-    : '-';
-  console.log(
-    `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} top1=${where} | ${q.question.slice(0, 70)}`,
-  );
+const details: unknown[] = [];
+for (const qaFile of qaFiles) {
+  const qa = JSON.parse(await readFile(qaFile, 'utf8')) as { questions: QaQuestion[] };
+  const outcomes: QuestionOutcome[] = [];
+  console.log(`\n# ${path.basename(qaFile)} (${qa.questions.length} questions)`);
+  for (const q of qa.questions) {
+    const t = performance.now();
+    const hits = await engine.index.search(q.question, { topK: Math.max(10, topK) });
+    latencies.push(performance.now() - t);
+    const files = hits.map((h) => toQaPath(h.chunk.metadata.file));
+    const rank = firstRelevantRank(files, q.relevant_files);
+    const top = hits.slice(0, topK);
+    const found = passageInTexts(
+      q.supporting_passage.text,
+      top
+        .filter((h) => toQaPath(h.chunk.metadata.file) === q.supporting_passage.file)
+        .map((h) => h.chunk.text),
+    );
+    const a = await engine.ask(q.question, { topK, explain: false });
+    const coverage = answerCoverage(
+      a.sentences.map((s) => s.text).join(' '),
+      q.supporting_passage.text,
+      engine.index.translator,
+    );
+    outcomes.push({
+      id: q.id,
+      passageFound: found,
+      answerCoverage: coverage,
+      ...(rank !== undefined ? { firstRelevantRank: rank } : {}),
+    });
+    details.push({
+      set: path.basename(qaFile),
+      id: q.id,
+      question: q.question,
+      rank,
+      passageFound: found,
+      coverage,
+      answer: a.answer,
+    });
+    const mark = rank !== undefined && rank <= topK ? 'HIT ' : 'MISS';
+    const where = top[0]
+      ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}`
+      : '-';
+    console.log(
+      `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} answer=${(coverage * 100).toFixed(0).padStart(3)}% top1=${where} | ${q.question.slice(0, 70)}`,
+    );
+    if (values.verbose) console.log(`    -> ${a.answer.slice(0, 400)}`);
+  }
+  sets.push({ name: path.basename(qaFile), outcomes });
 }
-const m = aggregateMetrics(outcomes);
+const line = (name: string, m: RetrievalMetrics) =>
+  `${name.padEnd(18)} questions=${String(m.questions).padStart(3)} hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr@10=${m.mrrAt10.toFixed(3)} passage-found=${m.passageFound.toFixed(3)} answer-coverage=${m.answerCovered.toFixed(3)} (mean ${m.meanAnswerCoverage.toFixed(3)})`;
+console.log('');
+for (const s of sets) console.log(line(s.name, aggregateMetrics(s.outcomes)));
+const all = aggregateMetrics(sets.flatMap((s) => s.outcomes));
+if (sets.length > 1) console.log(line('all', all));
 latencies.sort((a, b) => a - b);
 console.log(
-  `questions=${m.questions} hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr=${m.mrr.toFixed(3)} passage-found=${m.passageFound.toFixed(3)} query-p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)}ms`,
+  `search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`,
 );
-console.log(formatSummaryLine(m));
+if (values.json)
+  await writeFile(
+    values.json,
+    `${JSON.stringify({ sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })), all, details }, null, 2)}\n`,
+  );
+console.log(formatSummaryLine(all));
 await embedding.dispose?.();

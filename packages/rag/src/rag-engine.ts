@@ -1,15 +1,20 @@
-import { composeExtractiveAnswer, type ExtractiveOptions } from './answer/extractive-answer.js';
+import {
+  type ComposedAnswer,
+  composeExtractiveAnswer,
+  type ExtractiveOptions,
+} from './answer/extractive-answer.js';
 import { type GroundedSentence, groundSentences, SUPPORT_THRESHOLD } from './answer/grounding.js';
 import { type AnswerGenerator, parseGeneratedAnswer } from './answer/llm-answer.js';
-import { scoreSourceSentences } from './answer/sentence-scorer.js';
+import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
 import { type Source, toSources } from './answer/source.js';
 import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explain/embedding-map.js';
 import { type KeywordOverlap, keywordOverlap } from './explain/keyword-overlap.js';
 import { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
-import { type IndexReport, RagIndex, type RagIndexOptions } from './rag-index.js';
+import type { RagIndex } from './rag-index.js';
 import { renderEmbeddingMapSvg, renderKeywordChipsSvg, renderSentenceHeatmapSvg } from './render/svg.js';
 import type { HybridOptions } from './retrieval/search-hit.js';
-import type { ProgressCallback } from './types.js';
+import { detectLanguage } from './text/language.js';
+import type { Language } from './types.js';
 
 /** Why the sources were retrieved: data and rendered SVG pictures. */
 export interface RetrievalExplanation {
@@ -27,12 +32,16 @@ export interface RetrievalExplanation {
 /** An answer with its sources, grounding per sentence and (optionally) the retrieval explanation. */
 export interface RagAnswer {
   readonly question: string;
+  /** Detected language of the question. */
+  readonly questionLanguage: Language;
   readonly answer: string;
-  /** `extractive` (offline) or the generator's name (`openai:gpt-4o-mini`). */
+  /** Language of the answer text (an extractive answer is in its sources' language). */
+  readonly language: Language;
+  /** `extractive` (offline) or the generator's name (`groq:llama-3.1-8b-instant`). */
   readonly mode: string;
   readonly sentences: readonly GroundedSentence[];
   readonly sources: readonly Source[];
-  /** True when every answer sentence is supported. */
+  /** True when no sentence is `unsupported` (quotations, supported sentences and sentences without a claim). */
   readonly grounded: boolean;
   readonly explanation?: RetrievalExplanation;
   readonly timings: { readonly retrieveMs: number; readonly answerMs: number; readonly explainMs: number };
@@ -43,8 +52,8 @@ export interface AskOptions {
   /** Number of sources; default 5. */
   readonly topK?: number;
   readonly hybrid?: HybridOptions;
-  /** A language model; default: the engine's, else the extractive answer. */
-  readonly generator?: AnswerGenerator;
+  /** A language model; default: the engine's, else the extractive answer. `null`: extractive. */
+  readonly generator?: AnswerGenerator | null;
   /** Compute the explanation; default true. `embeddingMap: false` skips the (slower) map. */
   readonly explain?: boolean | { readonly embeddingMap?: boolean };
   readonly extractive?: ExtractiveOptions;
@@ -52,42 +61,34 @@ export interface AskOptions {
   readonly supportThreshold?: number;
 }
 
-/** Options of {@link RagEngine.open}. */
-export interface RagEngineOptions extends RagIndexOptions {
-  /** Default answer generator (LLM); without one, answers are extractive. */
-  readonly generator?: AnswerGenerator;
+/** Options of a {@link RagEngine}. */
+export interface RagEngineOptions {
+  /** Default answer generator (a language model); without one, answers are extractive. */
+  readonly generator?: AnswerGenerator | null;
   readonly embeddingMap?: EmbeddingMapOptions;
 }
 
 /**
- * The explainable RAG assistant: an index plus answers with sources, grounding and explanations.
+ * The explainable RAG assistant over an index: answers with sources, grounding and explanations. Runs
+ * anywhere (a browser too) over an in-memory {@link RagIndex}; `@crp/rag/node`'s `RagEngine.open` adds the
+ * index folder on disk, folder indexing, PDF and Chroma.
  *
  * ```ts
- * const rag = await RagEngine.open({ dir: '.crp-rag' });
- * await rag.update('papers/');
- * const a = await rag.ask('What does the epsilon rule do?');
- * console.log(a.answer, a.sources.map((s) => s.citation));
+ * const engine = new RagEngine(new RagIndex({ embedding: new HashEmbedding() }));
+ * await engine.index.updateFiles([{ file: 'notes.md', bytes: new TextEncoder().encode('# Notes\n...') }]);
+ * const a = await engine.ask('What does the epsilon rule do?');
  * ```
  */
 export class RagEngine {
   readonly index: RagIndex;
-  readonly #generator: AnswerGenerator | undefined;
+  readonly generator: AnswerGenerator | undefined;
   readonly #mapOptions: EmbeddingMapOptions;
   #map: { version: number; map: FittedMap } | undefined;
 
-  private constructor(index: RagIndex, options: RagEngineOptions) {
+  constructor(index: RagIndex, options: RagEngineOptions = {}) {
     this.index = index;
-    this.#generator = options.generator;
+    this.generator = options.generator ?? undefined;
     this.#mapOptions = options.embeddingMap ?? {};
-  }
-
-  static async open(options: RagEngineOptions): Promise<RagEngine> {
-    return new RagEngine(await RagIndex.open(options), options);
-  }
-
-  /** Incrementally (re)indexes a folder; see {@link RagIndex.update}. */
-  update(sourceDir: string, options: { onProgress?: ProgressCallback } = {}): Promise<IndexReport> {
-    return this.index.update(sourceDir, options);
   }
 
   /** The fitted embedding map of the current index content (fitted once per index version). */
@@ -102,31 +103,39 @@ export class RagEngine {
   async ask(question: string, options: AskOptions = {}): Promise<RagAnswer> {
     const t0 = performance.now();
     const index = this.index;
-    const qv = await index.embedQuery(typeof question === 'string' ? question : '');
+    index.checkQuestion(question);
+    const qv = await index.embedQuery(question);
     const hits = await index.searchWithVector(question, qv, {
       topK: options.topK ?? 5,
       ...(options.hybrid ? { hybrid: options.hybrid } : {}),
     });
+    const query = index.analyzeQuestion(question);
     const sources = toSources(hits);
     const t1 = performance.now();
-    const scored = await scoreSourceSentences(question, qv, sources, index.embedding, index.bm25);
-    const generator = options.generator ?? this.#generator;
-    let composed: { text: string; sentences: { text: string; citations: number[] }[] };
-    if (generator) composed = parseGeneratedAnswer(await generator.generate(question, sources), sources);
-    else composed = composeExtractiveAnswer(scored, sources, options.extractive);
-    const sentences = await groundSentences(
-      composed.sentences,
-      scored,
-      index.embedding,
-      options.supportThreshold ?? SUPPORT_THRESHOLD,
-    );
+    const scored = await scoreSourceSentences(question, qv, query, sources, index.embedding, index.bm25);
+    const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
+    let composed: ComposedAnswer;
+    if (generator)
+      composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
+    else
+      composed = composeExtractiveAnswer(scored, sources, {
+        allowCode: asksForCode(question),
+        ...options.extractive,
+      });
+    const sentences = await groundSentences(composed.sentences, scored, {
+      embedding: index.embedding,
+      bm25: index.bm25,
+      sources,
+      ...(index.translator ? { translator: index.translator } : {}),
+      threshold: options.supportThreshold ?? SUPPORT_THRESHOLD,
+    });
     const t2 = performance.now();
     const explainOpt = options.explain ?? true;
     let explanation: RetrievalExplanation | undefined;
     if (explainOpt) {
       const heatmaps = sentenceHeatmaps(sources, scored);
       const keywords = sources.map((s) =>
-        keywordOverlap(question, index.indexOf(s.chunkId) ?? -1, s.n, s.chunkId, index.bm25),
+        keywordOverlap(query, index.indexOf(s.chunkId) ?? -1, s.n, s.chunkId, index.bm25),
       );
       const wantMap = explainOpt === true || explainOpt.embeddingMap !== false;
       const map =
@@ -150,9 +159,12 @@ export class RagEngine {
       };
     }
     const t3 = performance.now();
+    const answerText = composed.sentences.map((s) => s.text).join(' ');
     return {
       question,
+      questionLanguage: query.language,
       answer: composed.text,
+      language: answerText ? detectLanguage(answerText) : query.language,
       mode: generator?.name ?? 'extractive',
       sentences,
       sources,

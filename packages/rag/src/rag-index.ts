@@ -1,50 +1,66 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { NodeRelationship, TextNode } from '@llamaindex/core/schema';
-import { VectorStoreQueryMode } from '@llamaindex/core/vector-store';
-import type { EmbeddingProvider } from './embeddings/embedding-provider.js';
-import { UseLiteEmbedding } from './embeddings/use-lite-embedding.js';
-import { describeError, RagError } from './errors.js';
+import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
+import { dot, type EmbeddingProvider } from './embeddings/embedding-provider.js';
 import { type ChunkingOptions, chunkDocument, resolveChunking } from './ingest/chunker.js';
+import type { LoadedDocument } from './ingest/document.js';
 import { loadDocument } from './ingest/load-document.js';
-import { scanFolder } from './ingest/scan-folder.js';
 import { Bm25Index } from './retrieval/bm25.js';
 import { DenseIndex } from './retrieval/dense-index.js';
-import { fuseRankings, resolveHybrid } from './retrieval/hybrid-fusion.js';
+import { fuseScores, resolveHybrid } from './retrieval/hybrid-fusion.js';
 import type { HybridOptions, SearchHit } from './retrieval/search-hit.js';
-import type { ExternalVectorStore } from './store/external-vector-store.js';
-import { type FileRecord, type IndexSnapshot, readIndexFile, writeIndexFile } from './store/index-file.js';
-import { analyze } from './text/analyzer.js';
-import { detectLanguage } from './text/language.js';
-import type { Chunk, ProgressCallback } from './types.js';
+import {
+  emptySnapshot,
+  type FileOrigin,
+  type FileRecord,
+  type IndexSnapshot,
+  PIPELINE_VERSION,
+} from './store/snapshot.js';
+import { tokenize } from './text/analyzer.js';
+import { type AnalyzedQuery, analyzeQuery } from './text/query.js';
+import type { QueryTranslator } from './translate/query-translator.js';
+import type { Chunk, IndexProgress } from './types.js';
 
-/** Options of {@link RagIndex.open}. */
+/** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {
-  /** Folder that holds the index file (created when missing). */
-  readonly dir: string;
-  /** Embedding provider; default {@link UseLiteEmbedding} (offline). */
-  readonly embedding?: EmbeddingProvider;
+  /** Embedding provider (in Node, `@crp/rag/node` defaults to `UseLiteEmbedding`). */
+  readonly embedding: EmbeddingProvider;
   readonly chunking?: ChunkingOptions;
   readonly hybrid?: HybridOptions;
-  /** A llamaindex vector store kept in sync and used for the dense search (e.g. Chroma). */
-  readonly vectorStore?: ExternalVectorStore;
+  /**
+   * Bilingual dictionary for cross-lingual search (English <-> German), e.g. from `@crp/rag-dictionary-de-en`.
+   * In Node, `@crp/rag/node` loads that package by itself when it is installed; `null` switches it off.
+   */
+  readonly translator?: QueryTranslator | null;
+  /** Longest accepted question in characters; default 2,000. */
+  readonly maxQuestionChars?: number;
+  /** Content to start from (e.g. read from disk); default empty. */
+  readonly snapshot?: IndexSnapshot;
+}
+
+/** A file to index: its path (relative, with `/`) and bytes. */
+export interface SourceFile {
+  readonly file: string;
+  readonly bytes: Uint8Array;
+  /** Where it was downloaded from, recorded in the index. */
+  readonly origin?: FileOrigin;
 }
 
 /** A file that could not be indexed, and why. */
 export interface SkippedFile {
   readonly file: string;
+  /** The `CrpError` code (`corrupt-file`, `unsupported-format`, `read-failed`, ...). */
   readonly code: string;
   readonly message: string;
 }
 
-/** What an {@link RagIndex.update} did. */
+/** What an update did. */
 export interface IndexReport {
   readonly added: readonly string[];
   readonly changed: readonly string[];
   readonly unchanged: readonly string[];
   readonly deleted: readonly string[];
   readonly skipped: readonly SkippedFile[];
+  /** Notes on indexed files, e.g. PDF pages without a text layer. */
+  readonly warnings: readonly string[];
   /** Chunks that were embedded in this update (0 when nothing changed). */
   readonly embeddedChunks: number;
   /** Chunks and pages in the index afterwards. */
@@ -53,6 +69,32 @@ export interface IndexReport {
   /** Pages of the files that were (re)loaded. */
   readonly pagesLoaded: number;
   readonly seconds: number;
+}
+
+/** What changed between two snapshots, for stores that mirror the index. */
+export interface IndexChange {
+  /** Files whose chunks must be removed from a mirror (changed, deleted, newly skipped). */
+  readonly removedFiles: readonly string[];
+  /** Positions (in the new snapshot) of chunks that are new. */
+  readonly newChunks: readonly number[];
+  /** True when nothing at all changed (no file, no setting). */
+  readonly unchanged: boolean;
+}
+
+/** Options of {@link RagIndex.updateFiles}. */
+export interface UpdateOptions {
+  readonly onProgress?: ProgressCallback;
+  /** Loads a file's bytes into a document; default {@link loadDocument} (no PDF outside Node). */
+  readonly load?: (file: string, bytes: Uint8Array) => Promise<LoadedDocument>;
+  /** Remove files of the index that are not among the given ones (a folder's semantics); default true. */
+  readonly removeMissing?: boolean;
+  /** Source folder to remember in the snapshot. */
+  readonly sourceDir?: string;
+  /**
+   * Runs before the new content becomes the index's (persist it, mirror it into a vector store). If it throws,
+   * the index stays exactly as it was. It may return the snapshot to keep (e.g. with `syncedStores` set).
+   */
+  readonly commit?: (next: IndexSnapshot, change: IndexChange) => Promise<IndexSnapshot | undefined>;
 }
 
 /** Options of a search. */
@@ -68,18 +110,23 @@ export function chunkContextText(chunk: Chunk): string {
   return `${m.title}${m.section ? `\n${m.section}` : ''}\n${chunk.text}`;
 }
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /**
- * The searchable index: chunks, their vectors and a BM25 index, persisted atomically in one file.
- * `update` re-reads a folder incrementally: files whose content hash is unchanged are not embedded again.
+ * The searchable index, in memory: chunks, their vectors, a BM25 index over their terms, and hybrid search
+ * with cross-lingual query translation. `updateFiles` brings it in line with a set of files incrementally
+ * (files with an unchanged SHA-256 are not embedded again). `@crp/rag/node`'s `RagIndex` adds reading and
+ * writing the index folder, folder scanning, PDF and Chroma.
  */
 export class RagIndex {
-  readonly dir: string;
   readonly embedding: EmbeddingProvider;
-  readonly #chunking: Required<ChunkingOptions>;
-  readonly #hybrid: HybridOptions;
-  readonly #external: ExternalVectorStore | undefined;
+  readonly chunking: Required<ChunkingOptions>;
+  readonly hybrid: Required<HybridOptions>;
+  readonly translator: QueryTranslator | undefined;
+  readonly maxQuestionChars: number;
   #snapshot: IndexSnapshot;
   #bm25!: Bm25Index;
   #dense!: DenseIndex;
@@ -87,40 +134,41 @@ export class RagIndex {
   #byId = new Map<string, number>();
   #version = 0;
 
-  private constructor(options: RagIndexOptions, snapshot: IndexSnapshot) {
-    this.dir = options.dir;
-    this.embedding = options.embedding ?? new UseLiteEmbedding();
-    this.#chunking = resolveChunking(options.chunking);
-    this.#hybrid = resolveHybrid(options.hybrid);
-    this.#external = options.vectorStore;
-    this.#snapshot = snapshot;
-    this.#rebuild();
-  }
-
-  /** Opens the index in `options.dir`, or an empty one when the folder holds none yet. */
-  static async open(options: RagIndexOptions): Promise<RagIndex> {
-    if (!options?.dir)
-      throw new RagError(
-        'INVALID_ARGUMENT',
-        'RagIndex.open needs dir: the folder that holds (or will hold) the index.',
+  constructor(options: RagIndexOptions) {
+    if (!options?.embedding || typeof options.embedding.embed !== 'function') {
+      throw new CrpError(
+        'invalid-argument',
+        'RagIndex needs an embedding provider ({ embedding }), e.g. new HashEmbedding() or, in Node, UseLiteEmbedding.',
       );
-    const snapshot = (await readIndexFile(options.dir)) ?? {
-      embeddingId: options.embedding?.id ?? 'use-lite-512',
-      dimensions: 0,
-      chunking: resolveChunking(options.chunking),
-      files: {},
-      chunks: [],
-      vectors: [],
-      syncedStores: [],
-      updatedAt: new Date(0).toISOString(),
-    };
-    return new RagIndex(options, snapshot);
+    }
+    this.embedding = options.embedding;
+    this.chunking = resolveChunking(options.chunking);
+    this.hybrid = resolveHybrid(options.hybrid);
+    this.translator = options.translator ?? undefined;
+    this.maxQuestionChars = options.maxQuestionChars ?? 2000;
+    if (!Number.isInteger(this.maxQuestionChars) || this.maxQuestionChars < 1) {
+      throw new CrpError(
+        'invalid-argument',
+        `maxQuestionChars must be a positive integer; got ${this.maxQuestionChars}.`,
+      );
+    }
+    this.#snapshot = options.snapshot ?? emptySnapshot(this.embedding.id, this.chunking);
+    this.#rebuild();
   }
 
   #rebuild(): void {
     const s = this.#snapshot;
-    this.#terms = s.chunks.map((c) => analyze(chunkContextText(c), c.metadata.language));
-    this.#bm25 = new Bm25Index(this.#terms);
+    const germanLexicon = this.translator?.lexicon('de');
+    const tokens = s.chunks.map((c) =>
+      tokenize(chunkContextText(c), c.metadata.language, germanLexicon ? { germanLexicon } : {}),
+    );
+    this.#terms = tokens.map((ts) => ts.map((t) => t.term));
+    // compound parts make German words findable by their parts without making the chunk longer
+    this.#bm25 = new Bm25Index(
+      this.#terms,
+      {},
+      tokens.map((ts) => ts.filter((t) => !t.extra).length),
+    );
     this.#dense = new DenseIndex(s.vectors, s.dimensions);
     this.#byId = new Map(s.chunks.map((c, i) => [c.id, i]));
     this.#version++;
@@ -158,57 +206,60 @@ export class RagIndex {
     return Object.values(this.#snapshot.files).reduce((n, f) => n + f.pages, 0);
   }
 
+  /** Replaces the content (e.g. with a snapshot read from disk). */
+  protected setSnapshot(snapshot: IndexSnapshot): void {
+    this.#snapshot = snapshot;
+    this.#rebuild();
+  }
+
   /**
-   * Brings the index in line with the files under `sourceDir`: new and changed files are loaded, chunked
-   * and embedded; unchanged ones (same SHA-256, same embedding and chunking) are kept as they are; files
-   * that disappeared are removed. Unreadable or corrupt files are reported in `skipped` and left out.
+   * Brings the index in line with `files`: new and changed files are loaded, chunked and embedded; unchanged
+   * ones (same SHA-256, embedding, chunking and pipeline) are kept as they are; with `removeMissing` (default)
+   * files that are not given any more are removed. Files that cannot be loaded are reported in `skipped` and
+   * left out; the rest is indexed. If embedding or `commit` fails, the index is unchanged.
    */
-  async update(sourceDir: string, options: { onProgress?: ProgressCallback } = {}): Promise<IndexReport> {
+  async updateFiles(files: readonly SourceFile[], options: UpdateOptions = {}): Promise<IndexReport> {
     const t0 = performance.now();
-    const onProgress = options.onProgress;
-    const root = path.resolve(sourceDir);
-    const files = await scanFolder(root);
-    onProgress?.({ phase: 'scan', done: files.length, total: files.length });
+    const onProgress = options.onProgress as ((p: IndexProgress) => void) | undefined;
+    const load = options.load ?? ((file: string, bytes: Uint8Array) => loadDocument(file, bytes));
     const old = this.#snapshot;
     const sameSettings =
       old.embeddingId === this.embedding.id &&
-      old.chunking.chunkSize === this.#chunking.chunkSize &&
-      old.chunking.chunkOverlap === this.#chunking.chunkOverlap;
+      old.chunking.chunkSize === this.chunking.chunkSize &&
+      old.chunking.chunkOverlap === this.chunking.chunkOverlap &&
+      old.pipeline === PIPELINE_VERSION;
     const oldChunks = new Map(old.chunks.map((c, i) => [c.id, i]));
     const added: string[] = [];
     const changed: string[] = [];
     const unchanged: string[] = [];
     const skipped: SkippedFile[] = [];
+    const warnings: string[] = [];
     const records: Record<string, FileRecord> = {};
     const perFile = new Map<string, { chunks: Chunk[]; vectors: (Float32Array | undefined)[] }>();
+    const given = new Set(files.map((f) => f.file));
     let pagesLoaded = 0;
-    for (const [i, file] of files.entries()) {
-      onProgress?.({ phase: 'load', done: i, total: files.length, file });
-      let bytes: Uint8Array;
-      try {
-        bytes = await readFile(path.join(root, file));
-      } catch (error) {
-        skipped.push({
-          file,
-          code: 'UNREADABLE',
-          message: `${file} cannot be read: ${describeError(error)}`,
-        });
-        continue;
-      }
-      const hash = sha256(bytes);
+    const tick = progressTracker(files.length, onProgress, { unit: 'files', phase: 'load' });
+    for (const { file, bytes, origin } of files) {
+      const hash = await sha256(bytes);
       const prev = old.files[file];
+      const keepOrigin = origin ?? (prev?.origin?.sha256 === hash ? prev.origin : undefined);
       if (prev && prev.hash === hash && sameSettings) {
-        records[file] = prev;
+        records[file] = keepOrigin && !prev.origin ? { ...prev, origin: keepOrigin } : prev;
         perFile.set(file, {
           chunks: prev.chunkIds.map((id) => old.chunks[oldChunks.get(id)!]!),
           vectors: prev.chunkIds.map((id) => old.vectors[oldChunks.get(id)!]),
         });
         unchanged.push(file);
+        warnings.push(...(prev.warnings ?? []));
+        tick(1);
         continue;
       }
       try {
-        const doc = await loadDocument(file, bytes);
-        const chunks = chunkDocument(doc, this.#chunking);
+        const doc = await load(file, bytes);
+        const chunks = chunkDocument(doc, this.chunking);
+        if (chunks.length === 0) {
+          throw new CrpError('empty-data', `${file} has no text to index.`, { details: { file } });
+        }
         records[file] = {
           hash,
           title: doc.title,
@@ -217,18 +268,30 @@ export class RagIndex {
           pages: doc.pages,
           bytes: bytes.byteLength,
           chunkIds: chunks.map((c) => c.id),
+          ...(keepOrigin ? { origin: keepOrigin } : {}),
+          ...(doc.warnings?.length ? { warnings: doc.warnings } : {}),
         };
+        warnings.push(...(doc.warnings ?? []));
         perFile.set(file, { chunks, vectors: chunks.map(() => undefined) });
         pagesLoaded += doc.pages;
         (prev ? changed : added).push(file);
       } catch (error) {
-        const code = error instanceof RagError ? error.code : 'CORRUPT_FILE';
+        const code = isCrpError(error) ? error.code : 'corrupt-file';
         skipped.push({ file, code, message: describeError(error) });
       }
+      tick(1);
     }
-    onProgress?.({ phase: 'load', done: files.length, total: files.length });
-    const deleted = Object.keys(old.files).filter((f) => !records[f]);
-
+    const keptMissing =
+      options.removeMissing === false ? Object.keys(old.files).filter((f) => !given.has(f)) : [];
+    for (const f of keptMissing) {
+      const prev = old.files[f]!;
+      records[f] = prev;
+      perFile.set(f, {
+        chunks: prev.chunkIds.map((id) => old.chunks[oldChunks.get(id)!]!),
+        vectors: prev.chunkIds.map((id) => old.vectors[oldChunks.get(id)!]),
+      });
+    }
+    const deleted = Object.keys(old.files).filter((f) => !records[f] && !skipped.some((s) => s.file === f));
     const chunks: Chunk[] = [];
     const vectors: (Float32Array | undefined)[] = [];
     for (const file of Object.keys(records).sort()) {
@@ -239,62 +302,60 @@ export class RagIndex {
     const todo = vectors.flatMap((v, i) => (v ? [] : [i]));
     if (todo.length > 0) {
       let embedded: Float32Array[];
-      onProgress?.({ phase: 'embed', done: 0, total: todo.length });
       try {
         embedded = await this.embedding.embed(
           todo.map((i) => chunkContextText(chunks[i]!)),
-          (done, total) => onProgress?.({ phase: 'embed', done, total }),
+          (p) => onProgress?.({ ...p, phase: 'embed', unit: 'chunks' }),
         );
       } catch (error) {
-        if (error instanceof RagError) throw error;
-        throw new RagError(
-          'EMBEDDING_FAILED',
+        if (isCrpError(error)) throw error;
+        throw new CrpError(
+          'embedding-failed',
           `Embedding with ${this.embedding.id} failed: ${describeError(error)}`,
-          { cause: error },
+          {
+            cause: error,
+          },
         );
       }
-      onProgress?.({ phase: 'embed', done: todo.length, total: todo.length });
       todo.forEach((ci, k) => {
         vectors[ci] = embedded[k];
       });
     }
     const dimensions = vectors[0]?.length ?? old.dimensions;
     if (vectors.some((v) => !v || v.length !== dimensions)) {
-      throw new RagError(
-        'EMBEDDING_FAILED',
-        `Embedding provider ${this.embedding.id} returned vectors of differing sizes; expected ${dimensions}.`,
+      throw new CrpError(
+        'embedding-failed',
+        `Embedding provider ${this.embedding.id} returned vectors of differing sizes or too few; expected ${dimensions} dimensions for each of ${vectors.length} chunks.`,
       );
     }
-    const touched = [...changed, ...deleted, ...skipped.map((s) => s.file).filter((f) => old.files[f])];
-    const storeWasSynced = this.#external
-      ? old.syncedStores.includes(this.#external.key) && sameSettings
-      : true;
+    const removedFiles = [...changed, ...deleted, ...skipped.map((s) => s.file).filter((f) => old.files[f])];
     const next: IndexSnapshot = {
       embeddingId: this.embedding.id,
       dimensions,
-      chunking: this.#chunking,
-      sourceDir: root,
+      chunking: this.chunking,
+      pipeline: PIPELINE_VERSION,
+      ...(options.sourceDir !== undefined
+        ? { sourceDir: options.sourceDir }
+        : old.sourceDir
+          ? { sourceDir: old.sourceDir }
+          : {}),
       files: records,
       chunks,
       vectors: vectors as Float32Array[],
-      syncedStores: [],
+      syncedStores: sameSettings && removedFiles.length === 0 && added.length === 0 ? old.syncedStores : [],
       updatedAt: new Date().toISOString(),
     };
-    const nothingChanged = touched.length === 0 && added.length === 0 && sameSettings;
-    if (this.#external) {
-      await this.#syncExternal(
-        next,
-        storeWasSynced ? touched : Object.keys(old.files),
-        storeWasSynced ? todo : chunks.map((_, i) => i),
-      );
-    }
-    const synced = this.#external ? [this.#external.key] : [];
-    const final = { ...next, syncedStores: synced };
-    if (!nothingChanged || !storeWasSynced || old.sourceDir !== root) {
-      onProgress?.({ phase: 'save', done: 0, total: 1 });
-      await writeIndexFile(this.dir, final);
-      onProgress?.({ phase: 'save', done: 1, total: 1 });
-    }
+    const change: IndexChange = {
+      removedFiles,
+      newChunks: todo,
+      unchanged:
+        removedFiles.length === 0 &&
+        added.length === 0 &&
+        sameSettings &&
+        old.sourceDir === next.sourceDir &&
+        !Object.entries(records).some(([f, r]) => r !== old.files[f]),
+    };
+    const final = (await options.commit?.(next, change)) ?? next;
     this.#snapshot = final;
     this.#rebuild();
     return {
@@ -303,6 +364,7 @@ export class RagIndex {
       unchanged,
       deleted,
       skipped,
+      warnings,
       embeddedChunks: todo.length,
       chunkCount: chunks.length,
       pageCount: this.pageCount,
@@ -311,64 +373,56 @@ export class RagIndex {
     };
   }
 
-  async #syncExternal(
-    s: IndexSnapshot,
-    removeFiles: readonly string[],
-    addIndices: readonly number[],
-  ): Promise<void> {
-    const ext = this.#external!;
-    try {
-      for (const file of removeFiles) await ext.store.delete(file);
-      const nodes = addIndices.map((i) => {
-        const c = s.chunks[i]!;
-        const metadata: Record<string, unknown> = { ...c.metadata };
-        return new TextNode({
-          id_: c.id,
-          text: c.text,
-          embedding: Array.from(s.vectors[i]!),
-          metadata,
-          relationships: { [NodeRelationship.SOURCE]: { nodeId: c.metadata.file, metadata: {} } },
-        });
-      });
-      for (let i = 0; i < nodes.length; i += 500) await ext.store.add(nodes.slice(i, i + 500));
-    } catch (error) {
-      throw new RagError(
-        'STORE_FAILED',
-        `Syncing the vector store ${ext.key} failed: ${describeError(error)}`,
-        { cause: error },
-      );
-    }
-  }
-
   /** Embeds a question with the index's provider. */
   async embedQuery(question: string): Promise<Float32Array> {
     const [v] = await this.embedding.embed([question]);
     return v!;
   }
 
-  #check(question: string): void {
+  /** The question as the lexical search sees it: language, concepts with stems and translations. */
+  analyzeQuestion(question: string): AnalyzedQuery {
+    return analyzeQuery(question, this.translator ? { translator: this.translator } : {});
+  }
+
+  /** Checks a question and the index before a search; throws `invalid-argument`, `empty-index` or `embedding-mismatch`. */
+  checkQuestion(question: string): void {
     if (typeof question !== 'string' || !question.trim()) {
-      throw new RagError('INVALID_ARGUMENT', 'The question is empty; ask a non-empty question.');
+      throw new CrpError('invalid-argument', 'The question is empty; ask a non-empty question.');
+    }
+    if (question.length > this.maxQuestionChars) {
+      throw new CrpError(
+        'invalid-argument',
+        `The question has ${question.length} characters; at most ${this.maxQuestionChars} are allowed. Ask a shorter question.`,
+        { details: { length: question.length, max: this.maxQuestionChars } },
+      );
     }
     if (this.#snapshot.chunks.length === 0) {
-      throw new RagError(
-        'EMPTY_INDEX',
-        `The index in ${this.dir} has no chunks; index a folder first (RagIndex.update or \`crp-rag index <dir>\`).`,
+      throw new CrpError(
+        'empty-index',
+        'The index has no chunks; index some documents first (`crp-rag index <dir>`).',
       );
     }
     if (this.#snapshot.embeddingId !== this.embedding.id) {
-      throw new RagError(
-        'EMBEDDING_MISMATCH',
+      throw new CrpError(
+        'embedding-mismatch',
         `The index was built with embedding "${this.#snapshot.embeddingId}" but "${this.embedding.id}" is in use; index again or open it with the same provider.`,
       );
     }
   }
 
-  /** Hybrid search (dense + BM25) for a question. */
+  /** Hybrid search (dense + BM25 with cross-lingual concepts) for a question. */
   async search(question: string, options: SearchOptions = {}): Promise<SearchHit[]> {
-    this.#check(question);
+    this.checkQuestion(question);
     const query = await this.embedQuery(question);
     return this.searchWithVector(question, query, options);
+  }
+
+  /**
+   * Dense similarity of the question to every chunk (`NaN` where unknown). The in-memory index computes all;
+   * an index mirrored in an external vector store may ask the store for its best `pool` instead.
+   */
+  protected async denseScores(query: Float32Array, _pool: number): Promise<ArrayLike<number>> {
+    return this.#dense.scoreAll(query);
   }
 
   /** Hybrid search with an already embedded question. */
@@ -377,36 +431,18 @@ export class RagIndex {
     query: Float32Array,
     options: SearchOptions = {},
   ): Promise<SearchHit[]> {
-    this.#check(question);
+    this.checkQuestion(question);
     const topK = options.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1)
-      throw new RagError('INVALID_ARGUMENT', `topK must be a positive integer; got ${topK}.`);
-    const hybrid = resolveHybrid({ ...this.#hybrid, ...options.hybrid });
-    const pool = Math.max(hybrid.candidates, topK);
-    const denseScores = this.#dense.scoreAll(query);
-    let dense: { doc: number; score: number }[];
-    if (this.#external) {
-      const res = await this.#external.store.query({
-        queryEmbedding: Array.from(query),
-        similarityTopK: pool,
-        mode: VectorStoreQueryMode.DEFAULT,
-      });
-      dense = res.ids.flatMap((id, i) => {
-        const doc = this.#byId.get(id);
-        return doc === undefined ? [] : [{ doc, score: res.similarities[i] ?? 0 }];
-      });
-    } else {
-      dense = this.#dense.search(query, pool);
-    }
-    const terms = analyze(question, detectLanguage(question));
-    const lexicalScores = this.#bm25.scoreAll(terms);
-    const lexical = this.#bm25.search(terms, pool);
-    const fused = fuseRankings(dense, lexical, hybrid).slice(0, topK);
-    return fused.map((f) => ({
+      throw new CrpError('invalid-argument', `topK must be a positive integer; got ${topK}.`);
+    const hybrid = resolveHybrid({ ...this.hybrid, ...options.hybrid });
+    const dense = await this.denseScores(query, Math.max(hybrid.candidates, topK));
+    const lexical = this.#bm25.scoreConcepts(this.analyzeQuestion(question).concepts);
+    return fuseScores(dense, lexical, hybrid, topK).map((f) => ({
       chunk: this.#snapshot.chunks[f.doc]!,
       score: f.score,
-      denseScore: denseScores[f.doc] ?? 0,
-      lexicalScore: lexicalScores[f.doc] ?? 0,
+      denseScore: Number.isNaN(dense[f.doc]!) ? dot(this.#dense.vector(f.doc), query) : dense[f.doc]!,
+      lexicalScore: lexical[f.doc] ?? 0,
       ...(f.denseRank !== undefined ? { denseRank: f.denseRank } : {}),
       ...(f.lexicalRank !== undefined ? { lexicalRank: f.lexicalRank } : {}),
     }));

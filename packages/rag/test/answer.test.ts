@@ -1,133 +1,253 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  buildPrompt,
   composeExtractiveAnswer,
   createLlmGenerator,
+  defaultGenerator,
   parseGeneratedAnswer,
   RagEngine,
   redact,
+  type ScoredSentence,
   type Source,
-} from '../src/index.js';
+  stripCitations,
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { CountingEmbedding } from './helpers/counting-embedding.js';
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { tempDir } from './helpers/temp-dir.js';
+
+const FAQ = [
+  '# CRP FAQ',
+  '',
+  '## How does CRP differ from LRP?',
+  '',
+  'LRP returns one heatmap per prediction for the whole model. However, CRP splits that heatmap into one heatmap per concept by masking the relevance flow of single channels.',
+  '',
+  '```python',
+  '# load CRP toolbox',
+  'attribution = CondAttribution(model)',
+  '```',
+  '',
+  '## Which rule is used for dense layers?',
+  '',
+  'Dense layers use the **epsilon** rule. See the [rule guide](https://example.org/rules) for the stabiliser.',
+].join('\n');
 
 let root = '';
 let cleanup: () => Promise<void> = async () => {};
 let engine: RagEngine;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
-  await writeSmallCorpus(path.join(root, 'docs'));
-  engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new CountingEmbedding() });
-  await engine.update(path.join(root, 'docs'));
+  const docs = path.join(root, 'docs');
+  await writeSmallCorpus(docs);
+  await mkdir(docs, { recursive: true });
+  await writeFile(path.join(docs, 'faq.md'), FAQ);
+  engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new CountingEmbedding(),
+    generator: null,
+  });
+  await engine.update(docs);
 });
 afterAll(() => cleanup());
 
-const source = (n: number, file: string, page?: number): Source => ({
+const source = (n: number, file: string, text = 'x', page?: number): Source => ({
   n,
   chunkId: `${file}#${n}`,
   file,
   title: file,
+  language: 'en',
   ...(page ? { page } : {}),
   citation: page ? `[${file}, p. ${page}]` : `[${file}]`,
   score: 1,
   denseScore: 1,
   lexicalScore: 1,
-  text: 'x',
+  text,
 });
 
-describe('extractive answers with grounding', () => {
-  it('answers from the best source sentence with a [file, p. N] citation, every sentence supported', async () => {
-    const a = await engine.ask('What shard size does the converter create by default?', { explain: false });
+describe('extractive answers', () => {
+  it('answers "how does X differ from Y" with the sentence that answers, its needed predecessor, no heading, no code', async () => {
+    const a = await engine.ask('How does CRP differ from LRP?', { explain: false });
     expect(a.mode).toBe('extractive');
-    expect(a.answer).toContain('creates shards of size 4 MB by default');
-    expect(a.answer).toContain('[shards.pdf, p. 2]');
-    expect(a.sources[0]!.citation).toBe('[shards.pdf, p. 2]');
-    expect(a.sentences.length).toBeGreaterThan(0);
+    expect(
+      a.answer.startsWith(
+        'LRP returns one heatmap per prediction for the whole model. However, CRP splits that heatmap into one heatmap per concept by masking the relevance flow of single channels. [faq.md]',
+      ),
+    ).toBe(true);
+    expect(a.answer).not.toContain('How does CRP differ');
+    expect(a.answer).not.toContain('CondAttribution');
+    expect(a.answer).not.toMatch(/[#`*]/);
     for (const s of a.sentences) {
-      expect(s.supported).toBe(true);
-      expect(s.support!.score).toBeGreaterThan(0.9);
+      expect(s.label).toBe('quotation');
+      expect(s.support?.score).toBeUndefined();
     }
+    expect(a.sentences[0]!.support).toEqual({
+      source: 1,
+      sentence: 'LRP returns one heatmap per prediction for the whole model.',
+    });
     expect(a.grounded).toBe(true);
+    expect(a.language).toBe('en');
   });
 
-  it('composes nothing from nothing', () => {
+  it('gives clean text with citations from a PDF page and from Markdown with links and emphasis', async () => {
+    const pdf = await engine.ask('What shard size does the converter create by default?', { explain: false });
+    expect(pdf.answer).toContain(
+      'The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]',
+    );
+    const md = await engine.ask('Which rule is used for dense layers?', { explain: false });
+    expect(md.answer).toContain('Dense layers use the epsilon rule.');
+    expect(md.answer).not.toMatch(/\*\*|\]\(/);
+  });
+
+  it('uses code only when the question asks for code', async () => {
+    const a = await engine.ask('Show the code that loads the CRP toolbox', { explain: false });
+    expect(a.answer).toContain('attribution = CondAttribution(model)');
+  });
+
+  it('an English question is answered from the German passage, marked as German', async () => {
+    const a = await engine.ask('Why are embeddings stored in a vector database?', {
+      explain: false,
+      topK: 3,
+    });
+    expect(a.sources[0]!.language).toBe('de');
+    expect(a.answer).toContain('Wir speichern unsere Einbettungen in Vektor-Datenbanken');
+    expect(a.language).toBe('de');
+    expect(a.questionLanguage).toBe('en');
+  });
+
+  it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {
+    const mk = (
+      source: number,
+      index: number,
+      text: string,
+      score: number,
+      kind: ScoredSentence['kind'] = 'paragraph',
+    ) =>
+      ({
+        source,
+        index,
+        text,
+        score,
+        kind,
+        start: 0,
+        end: text.length,
+        dense: 0,
+        lexical: 0,
+        novelty: 1,
+        vector: new Float32Array(),
+      }) as ScoredSentence;
+    const sources = [source(1, 'a.md'), source(2, 'b.pdf', 'x', 3)];
+    const answer = composeExtractiveAnswer(
+      [
+        mk(1, 0, 'The gamma rule favours positive contributions.', 0.9),
+        mk(2, 4, 'The gamma rule favours positive contributions.', 0.85), // the same sentence in an overlapping chunk
+        mk(2, 5, 'It is used for convolutional layers.', 0.8),
+        mk(2, 6, 'Gamma rule', 0.99, 'heading'),
+      ].map((s) => (s.kind === 'heading' ? { ...s, score: 0 } : s)),
+      sources,
+    );
+    expect(answer.text).toBe(
+      'The gamma rule favours positive contributions. [a.md] It is used for convolutional layers. [b.pdf, p. 3]',
+    );
     expect(composeExtractiveAnswer([], [])).toEqual({ text: '', sentences: [] });
   });
 });
 
-describe('LLM answers (fake servers on 127.0.0.1)', () => {
-  const reply = 'The converter writes 4 MB shards by default [1]. The moon is made of green cheese [2].';
+describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
+  const chat = (content: string) => ({
+    id: 'x',
+    object: 'chat.completion',
+    created: 0,
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  });
 
-  it('OpenAI adapter: key from the environment, [n] citations rewritten, unsupported sentence flagged', async () => {
-    const server = await startFakeServer((req, res) => {
-      if (req.url !== '/v1/chat/completions') return json(res, 404, { error: { message: 'unknown' } });
-      json(res, 200, {
-        id: 'x',
-        object: 'chat.completion',
-        created: 0,
-        model: 'gpt-test',
-        choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-      });
-    });
-    process.env.OPENAI_API_KEY = 'sk-openai-secret-1';
+  it('a generated sentence the sources do not support is flagged; a faithful one is supported', async () => {
+    const reply =
+      'CRP splits the heatmap into one heatmap per concept by masking the relevance flow of single channels [1]. ' +
+      'CRP was invented on the moon in 1850 by Napoleon [1].';
+    const server = await startFakeServer((req, res) =>
+      req.url === '/v1/chat/completions' ? json(res, 200, chat(reply)) : json(res, 404, {}),
+    );
     try {
       const generator = createLlmGenerator({
         provider: 'openai',
         model: 'gpt-test',
         baseURL: `${server.url}/v1`,
+        env: { OPENAI_API_KEY: 'sk-openai-secret-1' },
       });
-      const a = await engine.ask('What shard size does the converter create by default?', {
-        generator,
-        explain: false,
-      });
+      const a = await engine.ask('How does CRP differ from LRP?', { generator, explain: false });
       expect(a.mode).toBe('openai:gpt-test');
       const req = server.requests[0]!;
       expect(req.headers.authorization).toBe('Bearer sk-openai-secret-1');
-      const body = req.body as { model: string; messages: { role: string; content: string }[] };
-      expect(body.model).toBe('gpt-test');
-      expect(body.messages[1]!.content).toContain('[1] [shards.pdf, p. 2]');
-      expect(a.answer).toContain(`by default ${a.sources[0]!.citation}.`);
-      expect(a.sentences[0]).toMatchObject({ citations: [1], supported: true });
+      const prompt = (req.body as { messages: { role: string; content: string }[] }).messages[1]!.content;
+      expect(prompt).toContain('[1] [faq.md] CRP FAQ > How does CRP differ from LRP? (English)');
+      expect(prompt).toContain('However, CRP splits that heatmap');
+      expect(prompt).toContain('```\n# load CRP toolbox\nattribution = CondAttribution(model)\n```');
+      expect(prompt).not.toContain('```python');
+      expect(prompt).toMatch(/Answer in English\.$/);
+      expect(a.sentences.map((s) => s.label)).toEqual(['supported', 'unsupported']);
+      expect(a.sentences[0]!.support!.score).toBeGreaterThanOrEqual(0.5);
+      expect(a.sentences[1]!.notes).toEqual(['numbers not in any source: 1850', 'no source text says this']);
       expect(a.sentences[1]!.supported).toBe(false);
       expect(a.grounded).toBe(false);
+      expect(a.answer).toContain('single channels [faq.md].');
       expect(JSON.stringify(a)).not.toContain('sk-openai-secret-1');
     } finally {
-      delete process.env.OPENAI_API_KEY;
       await server.close();
     }
   });
 
-  it('Groq goes through the OpenAI adapter with GROQ_API_KEY; provider errors never show the key', async () => {
+  it('Groq is the default when GROQ_API_KEY is set (OpenAI adapter); provider errors never show the key', async () => {
     const server = await startFakeServer((req, res) =>
       json(res, 401, { error: { message: `Invalid API key ${String(req.headers.authorization)}` } }),
     );
-    process.env.GROQ_API_KEY = 'gsk-groq-secret-2';
     try {
-      const generator = createLlmGenerator({
-        provider: 'groq',
-        model: 'llama-test',
-        baseURL: `${server.url}/openai/v1`,
-      });
+      const env = { GROQ_API_KEY: 'gsk-groq-secret-2', GROQ_BASE_URL: `${server.url}/openai/v1` };
+      expect(defaultGenerator({})).toBeUndefined();
+      const generator = defaultGenerator(env)!;
+      expect(generator.name).toBe('groq:llama-3.1-8b-instant');
       const err = await engine.ask('shard size?', { generator, explain: false }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'PROVIDER_FAILED' });
+      expect(err).toMatchObject({ code: 'provider-failed' });
       expect(String((err as Error).message)).not.toContain('gsk-groq-secret-2');
       expect(server.requests[0]!.url).toBe('/openai/v1/chat/completions');
       expect(server.requests[0]!.headers.authorization).toBe('Bearer gsk-groq-secret-2');
     } finally {
-      delete process.env.GROQ_API_KEY;
       await server.close();
     }
   });
 
-  it('a missing key is a PROVIDER_CONFIG error naming the variable', () => {
-    delete process.env.GROQ_API_KEY;
-    expect(() => createLlmGenerator({ provider: 'groq', model: 'm' })).toThrow(/GROQ_API_KEY/);
-    expect(() => createLlmGenerator({ provider: 'nope' as 'groq', model: 'm' })).toThrow(
-      /openai, groq, ollama/,
-    );
+  it('RagEngine.open picks Groq from the environment unless told generator: null', async () => {
+    const saved = process.env.GROQ_API_KEY;
+    process.env.GROQ_API_KEY = 'gsk-test';
+    try {
+      const e = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new CountingEmbedding() });
+      expect(e.generator?.name).toBe('groq:llama-3.1-8b-instant');
+      const off = await RagEngine.open({
+        dir: path.join(root, 'index'),
+        embedding: new CountingEmbedding(),
+        generator: null,
+      });
+      expect(off.generator).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.GROQ_API_KEY;
+      else process.env.GROQ_API_KEY = saved;
+    }
+  });
+
+  it('a missing key is a provider-config error naming the variable; a server that is down is unreachable', async () => {
+    expect(() => createLlmGenerator({ provider: 'groq', env: {} })).toThrow(/GROQ_API_KEY/);
+    expect(() => createLlmGenerator({ provider: 'nope' as 'groq' })).toThrow(/groq, openai, ollama/);
+    const server = await startFakeServer((_req, res) => json(res, 200, {}));
+    const url = server.url;
+    await server.close();
+    const generator = createLlmGenerator({ provider: 'ollama', model: 'x', baseURL: url });
+    await expect(engine.ask('shard size?', { generator, explain: false })).rejects.toMatchObject({
+      code: 'unreachable',
+    });
   });
 
   it('Ollama adapter talks to /api/chat', async () => {
@@ -149,17 +269,22 @@ describe('LLM answers (fake servers on 127.0.0.1)', () => {
       });
       expect(a.mode).toBe('ollama:llama-test');
       expect(a.answer).toBe(`Shards are 4 MB by default ${a.sources[0]!.citation}.`);
+      expect(a.sentences[0]!.label).toBe('supported');
       expect((server.requests[0]!.body as { model: string }).model).toBe('llama-test');
     } finally {
       await server.close();
     }
   });
 
-  it('parses [n] marks, moves marks after the full stop, drops unknown sources; redacts secrets', () => {
-    const sources = [source(1, 'a.pdf', 3), source(2, 'b.md')];
+  it('parses [n] marks, strips only citation marks, redacts secrets', () => {
+    const sources = [source(1, 'a.pdf', 'x', 3), source(2, 'b.md')];
     const p = parseGeneratedAnswer('First claim. [1] Second claim [1, 2]. Third [9].', sources);
     expect(p.sentences.map((s) => s.citations)).toEqual([[1], [1, 2], []]);
     expect(p.text).toBe('First claim [a.pdf, p. 3]. Second claim [a.pdf, p. 3] [b.md]. Third.');
+    expect(stripCitations('See [the guide] and [Footnote: x] [2] [a.pdf, p. 3].', ['[a.pdf, p. 3]'])).toBe(
+      'See [the guide] and [Footnote: x].',
+    );
     expect(redact('key sk-123456 leaked', ['sk-123456'])).toBe('key *** leaked');
+    expect(buildPrompt('Wie?', [source(1, 'a.md', 'Text')], 'de')).toMatch(/Answer in German\.$/);
   });
 });

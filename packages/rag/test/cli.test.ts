@@ -1,7 +1,18 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddingFromSpec, runCli } from '../src/index.js';
+import {
+  downloadPaper,
+  embeddingFromSpec,
+  INDEX_FILE,
+  readIndexFile,
+  resolvePaperSource,
+  runCli,
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
+import { json, startFakeServer } from './helpers/fake-server.js';
+import { makePdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let root = '';
@@ -19,6 +30,12 @@ async function run(args: string[]) {
   return { ...r, out, err };
 }
 
+const PAPER = makePdf(
+  [['Relevance maximisation picks reference samples by relevance, not by activation.']],
+  'RelMax',
+);
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
 describe('CLI', () => {
   it('index, ask (text and --json) and serve', async () => {
     const index = path.join(root, 'idx');
@@ -31,10 +48,29 @@ describe('CLI', () => {
     expect(again.out).toContain('4 unchanged');
     expect(again.out).toContain('0 chunks embedded');
 
-    const a = await run(['ask', 'What shard size does the converter create by default?', '--index', index]);
+    const a = await run([
+      'ask',
+      'What shard size does the converter create by default?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
     expect(a.code).toBe(0);
-    expect(a.out).toContain('[shards.pdf, p. 2]');
-    expect(a.out).toContain('Sources:');
+    expect(a.out).toContain('The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]');
+    expect(a.out).toContain('(extractive; answer in English)');
+    expect(a.out).toMatch(/1\. \[shards\.pdf, p\. 2\] Converter Guide \[en\]/);
+
+    const de = await run([
+      'ask',
+      'Why are embeddings stored in a vector database?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
+    expect(de.out).toContain('answer in German');
+    expect(de.out).toMatch(/\[sub\/vektor\.md\] Vektordatenbanken \[de\]/);
 
     const j = await run([
       'ask',
@@ -44,12 +80,19 @@ describe('CLI', () => {
       '--json',
       '--top-k',
       '2',
+      '--llm',
+      'none',
     ]);
-    const parsed = JSON.parse(j.out) as { sources: unknown[]; explanation: { embeddingMap: unknown } };
+    const parsed = JSON.parse(j.out) as {
+      sources: unknown[];
+      explanation: { embeddingMap: unknown };
+      language: string;
+    };
     expect(parsed.sources).toHaveLength(2);
     expect(parsed.explanation.embeddingMap).toBeDefined();
+    expect(parsed.language).toBe('en');
 
-    const s = await run(['serve', '--index', index, '--port', '0']);
+    const s = await run(['serve', '--index', index, '--port', '0', '--llm', 'none']);
     expect(s.out).toMatch(/serving \d+ chunks on http:\/\/127\.0\.0\.1:\d+\//);
     const url = /(http:\/\/\S+)\//.exec(s.out)![1]!;
     expect((await fetch(`${url}/api/health`)).status).toBe(200);
@@ -58,17 +101,154 @@ describe('CLI', () => {
 
   it('says what is wrong with bad input', async () => {
     expect((await run([])).code).toBe(2);
-    expect((await run(['frobnicate'])).err).toContain('valid: index, ask, serve');
+    expect((await run(['frobnicate'])).err).toContain('valid: index, add, ask, serve');
     expect((await run(['ask', '', '--index', path.join(root, 'none'), '--embedding', 'hash'])).err).toContain(
       'needs a question',
     );
-    const empty = await run(['ask', 'hello', '--index', path.join(root, 'none'), '--embedding', 'hash']);
+    const empty = await run([
+      'ask',
+      'hello',
+      '--index',
+      path.join(root, 'none'),
+      '--embedding',
+      'hash',
+      '--llm',
+      'none',
+    ]);
     expect(empty.code).toBe(1);
-    expect(empty.err).toContain('EMPTY_INDEX');
-    expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, hash/);
-    expect(
-      (await run(['ask', 'x', '--llm', 'claude:x', '--embedding', 'hash', '--index', path.join(root, 'idx')]))
-        .err,
-    ).toContain('openai:<model>, groq:<model>, ollama:<model>');
+    expect(empty.err).toContain('crp-rag: empty-index:');
+    const long = await run(['ask', 'x'.repeat(10_000), '--index', path.join(root, 'idx'), '--llm', 'none']);
+    expect(long.code).toBe(1);
+    expect(long.err).toContain(
+      'invalid-argument: The question has 10000 characters; at most 2000 are allowed.',
+    );
+    expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, use-lite-contextual, hash/);
+    expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
+      'groq[:model], openai[:model], ollama[:model], none',
+    );
+    expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain(
+      '--top-k',
+    );
+  });
+});
+
+describe('crp-rag add (papers from a local HTTP server)', () => {
+  let attempts = 0;
+  let server: Awaited<ReturnType<typeof startFakeServer>>;
+  beforeAll(async () => {
+    server = await startFakeServer((req, res) => {
+      if (req.url === '/paper.pdf' || req.url === '/pdf/2101.00001v2') {
+        res.writeHead(200, { 'content-type': 'application/pdf', 'content-length': PAPER.byteLength });
+        return res.end(PAPER);
+      }
+      if (req.url === '/flaky.pdf') {
+        attempts++;
+        if (attempts < 3) return json(res, 503, { error: 'busy' });
+        res.writeHead(200, { 'content-type': 'application/pdf' });
+        return res.end(PAPER);
+      }
+      if (req.url === '/login.pdf') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        return res.end('<!doctype html><html><body>Please log in</body></html>');
+      }
+      if (req.url === '/big.pdf') {
+        res.writeHead(200, { 'content-type': 'application/pdf' }); // no content-length: counted while streaming
+        return res.end(new Uint8Array(5000).fill(0x25));
+      }
+      if (req.url === '/slow.pdf') return; // never answers
+      json(res, 404, { error: 'no such paper' });
+    });
+  });
+  afterAll(() => server.close());
+
+  it('downloads a paper into the corpus folder, indexes it and records its checksum in the index', async () => {
+    const index = path.join(root, 'idx');
+    const r = await run(['add', `${server.url}/paper.pdf`, '--index', index]);
+    expect(r.err).not.toMatch(/skipped|crp-rag:/);
+    expect(r.code).toBe(0);
+    const saved = path.join(root, 'docs', 'paper.pdf');
+    expect(new Uint8Array(await readFile(saved))).toEqual(PAPER);
+    expect(r.out).toContain(`downloaded ${saved} (${PAPER.byteLength} bytes, sha256 ${sha(PAPER)})`);
+    expect(r.out).toContain('1 added');
+    const snap = await readIndexFile(index);
+    expect(snap!.files['paper.pdf']!.origin).toMatchObject({
+      url: `${server.url}/paper.pdf`,
+      sha256: sha(PAPER),
+      bytes: PAPER.byteLength,
+    });
+    expect(snap!.files['paper.pdf']!.hash).toBe(sha(PAPER));
+    // the next plain index run keeps the origin
+    await run(['index', path.join(root, 'docs'), '--index', index]);
+    expect((await readIndexFile(index))!.files['paper.pdf']!.origin?.sha256).toBe(sha(PAPER));
+    const a = await run([
+      'ask',
+      'How are reference samples picked in relevance maximisation?',
+      '--index',
+      index,
+      '--llm',
+      'none',
+    ]);
+    expect(a.out).toContain('[paper.pdf, p. 1]');
+  });
+
+  it('arxiv:ID resolves to the PDF URL (base overridable); retries 503 answers with back-off', async () => {
+    expect(resolvePaperSource('arxiv:2101.00001v2')).toEqual({
+      url: 'https://arxiv.org/pdf/2101.00001v2',
+      fileName: 'arxiv-2101.00001v2.pdf',
+    });
+    expect(() => resolvePaperSource('arxiv:not-an-id')).toThrow(/valid: arxiv:2101.00001/);
+    const corpus = path.join(root, 'papers');
+    const p = await downloadPaper('arxiv:2101.00001v2', { corpusDir: corpus, arxivBaseUrl: server.url });
+    expect(p).toMatchObject({
+      file: 'arxiv-2101.00001v2.pdf',
+      written: true,
+      origin: { sha256: sha(PAPER) },
+    });
+    const again = await downloadPaper('arxiv:2101.00001v2', { corpusDir: corpus, arxivBaseUrl: server.url });
+    expect(again.written).toBe(false);
+    const flaky = await downloadPaper(`${server.url}/flaky.pdf`, {
+      corpusDir: corpus,
+      retries: 2,
+      backoffMs: () => 10,
+    });
+    expect(attempts).toBe(3);
+    expect(flaky.origin.sha256).toBe(sha(PAPER));
+  });
+
+  it('an HTML page instead of a PDF, a 404, an over-large file and a timeout are clear errors; nothing is saved and the index is untouched', async () => {
+    const index = path.join(root, 'idx');
+    const before = await readFile(path.join(index, INDEX_FILE));
+    const mtime = (await stat(path.join(index, INDEX_FILE))).mtimeMs;
+    const files = await readdir(path.join(root, 'docs'));
+
+    const html = await run(['add', `${server.url}/login.pdf`, '--index', index]);
+    expect(html.code).toBe(1);
+    expect(html.err).toMatch(
+      /unsupported-format: .*login\.pdf returned an HTML page \(text\/html; charset=utf-8\), not a PDF/,
+    );
+
+    const missing = await run(['add', `${server.url}/nope.pdf`, '--index', index]);
+    expect(missing.err).toMatch(/not-found: .*answered HTTP 404/);
+
+    const big = await run(['add', `${server.url}/big.pdf`, '--index', index, '--max-bytes', '1000']);
+    expect(big.err).toMatch(/more than the limit of 1000 bytes/);
+
+    const slow = await run([
+      'add',
+      `${server.url}/slow.pdf`,
+      '--index',
+      index,
+      '--timeout',
+      '200',
+      '--retries',
+      '1',
+    ]);
+    expect(slow.err).toMatch(
+      /unreachable: Could not download .*slow\.pdf after 2 attempt\(s\): no answer within 200 ms/,
+    );
+
+    expect(await readdir(path.join(root, 'docs'))).toEqual(files);
+    expect(await readFile(path.join(index, INDEX_FILE))).toEqual(before);
+    expect((await stat(path.join(index, INDEX_FILE))).mtimeMs).toBe(mtime);
   });
 });

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -7,7 +8,7 @@ import {
   TransformersEmbedding,
   toLlamaIndexEmbedding,
   UseLiteEmbedding,
-} from '../src/index.js';
+} from '../src/node.js';
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { writeTinyModel } from './helpers/tiny-onnx-model.js';
@@ -24,7 +25,7 @@ describe('UseLiteEmbedding (offline default)', () => {
     const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(() => {
       throw new Error('network access attempted');
     });
-    const emb = new UseLiteEmbedding({ backend: 'wasm' });
+    const emb = new UseLiteEmbedding({ backend: 'wasm', mode: 'contextual' });
     try {
       const [cat, kitten, tax] = await emb.embed([
         'The cat sleeps on the sofa.',
@@ -41,10 +42,37 @@ describe('UseLiteEmbedding (offline default)', () => {
     }
   });
 
+  it('static mode: piece vectors computed once and cached; paraphrases close, unrelated text far', async () => {
+    const cacheDir = path.join(root, 'use-cache');
+    const emb = new UseLiteEmbedding({ cacheDir });
+    expect(emb.id).toBe('use-lite-static-512');
+    const texts = [
+      'The epsilon rule stabilises the denominator.',
+      'A small stabiliser is added to the denominator by the epsilon rule.',
+      'Debian packages are built with dpkg-buildpackage.',
+    ];
+    const [a, b, c] = await emb.embed(texts);
+    expect(dot(a!, a!)).toBeCloseTo(1, 5);
+    expect(dot(a!, b!)).toBeGreaterThan(0.8);
+    expect(dot(a!, c!)).toBeLessThan(0.5); // centred: unrelated texts are not all at ~0.95
+    const { readdir } = await import('node:fs/promises');
+    const cached = await readdir(cacheDir);
+    expect(cached).toHaveLength(1);
+    expect(cached[0]).toMatch(/^use-lite-pieces-[0-9a-f]{16}\.f32$/);
+    // a second instance reads the cache and gives the same vectors
+    const again = await new UseLiteEmbedding({ cacheDir }).embed(texts);
+    expect(Array.from(again[1]!)).toEqual(Array.from(b!));
+    await emb.dispose();
+  }, 60_000);
+
   it('says which folder is wrong when the model is missing', async () => {
-    const emb = new UseLiteEmbedding({ modelDir: path.join(root, 'missing'), backend: 'wasm' });
+    const emb = new UseLiteEmbedding({
+      modelDir: path.join(root, 'missing'),
+      backend: 'wasm',
+      mode: 'contextual',
+    });
     await expect(emb.embed(['x'])).rejects.toMatchObject({
-      code: 'EMBEDDING_FAILED',
+      code: 'embedding-failed',
       message: expect.stringContaining('missing'),
     });
   });
@@ -69,7 +97,50 @@ describe('TransformersEmbedding (local ONNX folder)', () => {
       await emb.dispose();
     }
     const missing = new TransformersEmbedding({ modelDir: path.join(root, 'no-such-model') });
-    await expect(missing.embed(['x'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+    await expect(missing.embed(['x'])).rejects.toMatchObject({ code: 'embedding-failed' });
+    expect(() => new TransformersEmbedding({} as never)).toThrow(/exactly one of modelDir .* or model/);
+  }, 60_000);
+
+  it('loads by model id when online (here: a local mirror on 127.0.0.1), caching the files', async () => {
+    const dir = path.join(root, 'hub-model');
+    await writeTinyModel(dir, { rule: [1, 0, 0], regel: [0.95, 0.05, 0], tax: [0, 0, 1] });
+    const hub = await startFakeServer((req, res) => {
+      // transformers.js asks for {host}/{model}/resolve/{revision}/{file}
+      const m = /^\/test-org\/tiny-multilingual\/resolve\/main\/(.+)$/.exec(req.url);
+      if (!m) return json(res, 404, { error: 'not found' });
+      readFile(path.join(dir, m[1]!)).then(
+        (bytes) => {
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': bytes.byteLength,
+          });
+          res.end(bytes);
+        },
+        () => json(res, 404, { error: 'not found' }),
+      );
+    });
+    const emb = new TransformersEmbedding({
+      model: 'test-org/tiny-multilingual',
+      remoteHost: hub.url,
+      cacheDir: path.join(root, 'hf-cache'),
+    });
+    try {
+      expect(emb.id).toBe('transformers:test-org/tiny-multilingual:mean:fp32');
+      expect(emb.multilingual).toBe(true);
+      const [a, b, c] = await emb.embed(['rule', 'regel', 'tax']);
+      expect(dot(a!, b!)).toBeGreaterThan(0.99);
+      expect(dot(a!, c!)).toBeLessThan(0.01);
+      expect(hub.requests.some((r) => r.url.endsWith('/onnx/model.onnx'))).toBe(true);
+    } finally {
+      await emb.dispose();
+      await hub.close();
+    }
+    const offline = new TransformersEmbedding({
+      model: 'test-org/absent',
+      remoteHost: hub.url,
+      cacheDir: path.join(root, 'hf-cache2'),
+    });
+    await expect(offline.embed(['x'])).rejects.toMatchObject({ code: 'unreachable', message: /modelDir/ });
   }, 60_000);
 });
 
@@ -110,11 +181,11 @@ describe('OpenAICompatibleEmbedding', () => {
     }
   });
 
-  it('reports a failing server as EMBEDDING_FAILED and bad config as PROVIDER_CONFIG', async () => {
+  it('reports a failing server as embedding-failed and bad config as provider-config', async () => {
     const server = await startFakeServer((_req, res) => json(res, 400, { error: { message: 'bad model' } }));
     try {
       const emb = new OpenAICompatibleEmbedding({ baseURL: `${server.url}/v1`, model: 'x', maxRetries: 0 });
-      await expect(emb.embed(['a'])).rejects.toMatchObject({ code: 'EMBEDDING_FAILED' });
+      await expect(emb.embed(['a'])).rejects.toMatchObject({ code: 'embedding-failed' });
     } finally {
       await server.close();
     }

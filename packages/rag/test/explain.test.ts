@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FittedMap, HashEmbedding, RagEngine, renderEmbeddingMapSvg } from '../src/index.js';
+import { FittedMap, HashEmbedding, RagEngine, renderEmbeddingMapSvg } from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -10,7 +10,11 @@ let engine: RagEngine;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
-  engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding() });
+  engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
   await engine.update(path.join(root, 'docs'));
 });
 afterAll(() => cleanup());
@@ -45,6 +49,19 @@ describe('retrieval explanations', () => {
     expect(e.svg.embeddingMap).toContain('class="query"');
     expect(e.svg.sentenceHeatmaps[0]).toContain('convolutional layers');
     expect(e.svg.keywords[0]).toContain('convolutional');
+  });
+
+  it('keyword overlap names words found only through their translation, and never shows stop words', async () => {
+    const a = await engine.ask('Why are embeddings stored in a vector database?', {
+      topK: 1,
+      explain: { embeddingMap: false },
+    });
+    const kw = a.explanation!.keywords[0]!;
+    expect(a.sources[0]!.file).toBe('sub/vektor.md');
+    const stored = kw.shared.find((k) => k.word === 'stored')!;
+    expect(stored).toMatchObject({ translated: true, stems: ['de:speich'] });
+    expect([...kw.shared.map((k) => k.word), ...kw.missing].map((w) => w.toLowerCase())).not.toContain('why');
+    expect(a.explanation!.svg.keywords[0]).toContain('⇄ stored');
   });
 
   it('the map is deterministic for a seed and rejects epochs that are not a multiple of 3', async () => {

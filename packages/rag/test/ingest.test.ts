@@ -1,18 +1,21 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { CrpError } from '@crp/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PdfLine, pdfPageBlocks, runningLines } from '../src/ingest/pdf-layout.js';
 import {
   chunkDocument,
   dehyphenate,
   extractPdfText,
+  htmlToBlocks,
   loadDocument,
+  markdownToBlocks,
   RagError,
   resolveChunking,
   scanFolder,
-  splitMarkdown,
-} from '../src/index.js';
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
-import { makePdf } from './helpers/make-pdf.js';
+import { makeImageOnlyPdf, makePdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let dir = '';
@@ -23,77 +26,241 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-describe('ingestion', () => {
-  it('scans supported files recursively, sorted, with / separators', async () => {
-    await writeFile(path.join(dir, 'ignored.bin'), 'x');
-    expect(await scanFolder(dir)).toEqual(['lrp.md', 'notes.txt', 'shards.pdf', 'sub/vektor.md']);
+const pdfLoad = (file: string, bytes: Uint8Array) => loadDocument(file, bytes, { pdf: extractPdfText });
+
+describe('Markdown and HTML to clean text', () => {
+  it('keeps meaning and drops markup: links as text, emphasis and code spans unwrapped, lists as items', () => {
+    const md = markdownToBlocks(
+      [
+        '# Guide',
+        '',
+        'Read the [**zennit** docs](https://zennit.readthedocs.io) and `CondAttribution`; see ![a heatmap](h.png).[^1]',
+        '',
+        '- first *item* with a',
+        '  continuation line',
+        '1. numbered',
+        '',
+        '> quoted text',
+        '',
+        '[1]: https://example.org/ref',
+      ].join('\n'),
+    );
+    expect(md.title).toBe('Guide');
+    expect(md.blocks).toEqual([
+      { kind: 'heading', text: 'Guide', level: 1, section: 'Guide' },
+      {
+        kind: 'paragraph',
+        text: 'Read the zennit docs and CondAttribution; see a heatmap.',
+        section: 'Guide',
+      },
+      { kind: 'list-item', text: 'first item with a continuation line', section: 'Guide' },
+      { kind: 'list-item', text: 'numbered', section: 'Guide' },
+      { kind: 'quote', text: 'quoted text', section: 'Guide' },
+    ]);
   });
 
-  it('a missing folder is a NOT_FOUND error that names it', async () => {
-    await expect(scanFolder(path.join(dir, 'nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  it('unwraps MkDocs admonitions instead of reading their indented body as code', () => {
+    const { blocks } = markdownToBlocks(
+      'Intro.\n\n!!! quote "Paper"\n    The deletion metric measures the drop.\n\n    Second line.\n\nAfter.\n',
+    );
+    expect(blocks.map((b) => [b.kind, b.text])).toEqual([
+      ['paragraph', 'Intro.'],
+      ['paragraph', 'The deletion metric measures the drop.'],
+      ['paragraph', 'Second line.'],
+      ['paragraph', 'After.'],
+    ]);
   });
 
+  it('turns a table into rows that carry their header, never a row cut from its header', () => {
+    const { blocks } = markdownToBlocks(
+      '| Method | Forward passes only |\n| :-- | --: |\n| Occlusion | yes |\n| Saliency | no |\n',
+    );
+    expect(blocks.map((b) => [b.kind, b.text])).toEqual([
+      ['table-row', 'Method: Occlusion; Forward passes only: yes'],
+      ['table-row', 'Method: Saliency; Forward passes only: no'],
+    ]);
+  });
+
+  it('keeps code blocks verbatim as code, and HTML blocks inside Markdown become clean blocks', () => {
+    const { blocks } = markdownToBlocks(
+      [
+        '## Use',
+        '',
+        '```python',
+        'attribution = CondAttribution(model)  # load CRP toolbox',
+        '```',
+        '',
+        '<table><tr><th>Name</th><th>Passes</th></tr><tr><td>LRP</td><td><b>1</b></td></tr></table>',
+        '',
+        '<p align="center">Figure <img src="x.png" alt="CRP heatmap"> &amp; more</p>',
+      ].join('\n'),
+    );
+    expect(blocks).toEqual([
+      { kind: 'heading', text: 'Use', level: 2, section: 'Use' },
+      {
+        kind: 'code',
+        text: 'attribution = CondAttribution(model)  # load CRP toolbox',
+        lang: 'python',
+        section: 'Use',
+      },
+      { kind: 'table-row', text: 'Name: LRP; Passes: 1', section: 'Use' },
+      { kind: 'paragraph', text: 'Figure CRP heatmap & more', section: 'Use' },
+    ]);
+  });
+
+  it('reads HTML pages: title, headings, lists, pre as code; scripts, styles and comments dropped', () => {
+    const html = htmlToBlocks(
+      '<html><head><title>Page</title><style>p{}</style></head><body><!-- note --><h1>Top</h1>' +
+        '<p>Some <a href="/x">linked</a> text.</p><ul><li>One</li><li>Two</li></ul>' +
+        '<pre class="language-js">const a = 1 &lt; 2;\nrun();</pre><script>alert(1)</script></body></html>',
+    );
+    expect(html.title).toBe('Page');
+    expect(html.blocks).toEqual([
+      { kind: 'heading', text: 'Top', level: 1, section: 'Top' },
+      { kind: 'paragraph', text: 'Some linked text.', section: 'Top' },
+      { kind: 'list-item', text: 'One', section: 'Top' },
+      { kind: 'list-item', text: 'Two', section: 'Top' },
+      { kind: 'code', text: 'const a = 1 < 2;\nrun();', lang: 'js', section: 'Top' },
+    ]);
+  });
+});
+
+describe('chunking', () => {
+  it('never crosses a section, puts a heading with its text, and records code spans', async () => {
+    const doc = await pdfLoad('lrp.md', await readFile(path.join(dir, 'lrp.md')));
+    expect(doc.title).toBe('Layer-wise Relevance Propagation');
+    const chunks = chunkDocument(doc, { chunkSize: 200, chunkOverlap: 40 });
+    expect(chunks.map((c) => c.metadata.section)).toEqual([
+      'LRP',
+      'LRP > Epsilon rule',
+      'LRP > Gamma rule',
+      'LRP > Methods compared',
+    ]);
+    expect(chunks[1]!.text).toBe(
+      'Epsilon rule\n\nThe epsilon rule adds a small stabiliser to the denominator. It absorbs weak or contradictory relevance.',
+    );
+    const last = chunks[3]!;
+    expect(last.text).not.toMatch(/[|`<>]|\]\(/); // no markup left
+    const code = last.blocks!.filter((b) => b.kind === 'code');
+    expect(code.map((b) => last.text.slice(b.start, b.end))).toEqual([
+      'attribution = CondAttribution(model)',
+    ]);
+    expect(last.text).toContain('Method: Occlusion; Forward passes only: yes; Needs gradients: no');
+    expect(last.text).toContain('See the LRP overview for details.');
+  });
+
+  it('cuts a long section at sentence boundaries with overlap, offsets pointing into the clean text', async () => {
+    const sentences = Array.from({ length: 40 }, (_, i) => `Sentence number ${i} talks about relevance.`);
+    const md = `# Long\n\n${sentences.join(' ')}\n`;
+    const doc = await loadDocument('long.md', new TextEncoder().encode(md));
+    const chunks = chunkDocument(doc, { chunkSize: 64, chunkOverlap: 16 });
+    expect(chunks.length).toBeGreaterThan(4);
+    for (const c of chunks) {
+      expect(c.text.length / 4).toBeLessThanOrEqual(64);
+      expect(c.text).toMatch(/^(Long|Sentence number \d+)/);
+      expect(c.text).toMatch(/(Long|relevance\.)$/);
+      expect(c.metadata.section).toBe('Long');
+    }
+    // consecutive chunks share their boundary sentence (overlap)
+    const tail = chunks[1]!.text.split('. ').pop()!;
+    expect(chunks[2]!.text.startsWith(tail.replace(/\.$/, ''))).toBe(true);
+  });
+
+  it('checks chunking options', () => {
+    expect(() => resolveChunking({ chunkSize: 8 })).toThrow(/\[16, 8192\]/);
+    expect(() => resolveChunking({ chunkSize: 100, chunkOverlap: 100 })).toThrow(/\[0, 100\)/);
+  });
+});
+
+describe('PDF', () => {
   it('reads PDF text per page with page numbers and title', async () => {
     const pdf = await extractPdfText(await readFile(path.join(dir, 'shards.pdf')));
     expect(pdf.title).toBe('Converter Guide');
     expect(pdf.pages).toHaveLength(2);
     expect(pdf.pages[1]).toContain('creates shards of size 4 MB by default');
-    const doc = await loadDocument('shards.pdf', await readFile(path.join(dir, 'shards.pdf')));
+    const doc = await pdfLoad('shards.pdf', await readFile(path.join(dir, 'shards.pdf')));
     const chunks = chunkDocument(doc);
     expect(chunks.map((c) => c.metadata.page)).toEqual([1, 2]);
-    const c = chunks[1]!;
-    expect(pdf.pages[1]!.slice(c.metadata.startChar, c.metadata.endChar)).toBe(c.text);
   });
 
-  it('rejects corrupt PDFs with CORRUPT_FILE naming the file', async () => {
-    const good = makePdf([['hello']]);
+  it('reports a PDF without a text layer instead of indexing it empty', async () => {
+    const err = await pdfLoad('scan.pdf', makeImageOnlyPdf(3)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CrpError);
+    expect(err).toMatchObject({ code: 'unsupported-format', details: { file: 'scan.pdf', pages: 3 } });
+    expect((err as Error).message).toMatch(/no text layer on any of its 3 page.*OCR/);
+  });
+
+  it('rejects corrupt PDFs with corrupt-file naming the file; an HTML page is named as such', async () => {
     await expect(extractPdfText(new TextEncoder().encode('not a pdf'), 'x.pdf')).rejects.toMatchObject({
-      code: 'CORRUPT_FILE',
+      code: 'corrupt-file',
       message: expect.stringContaining('x.pdf'),
     });
-    await expect(extractPdfText(good.subarray(0, 60), 'cut.pdf')).rejects.toBeInstanceOf(RagError);
+    await expect(
+      extractPdfText(new TextEncoder().encode('<!doctype html><html><body>Login</body></html>'), 'p.pdf'),
+    ).rejects.toThrow(/HTML page/);
+    await expect(extractPdfText(makePdf([['hello']]).subarray(0, 60), 'cut.pdf')).rejects.toBeInstanceOf(
+      RagError,
+    );
+  });
+
+  it('lays out page lines into headings, paragraphs, list items and code; drops running headers', () => {
+    const line = (text: string, y: number, height = 10, mono = false): PdfLine => ({
+      text,
+      x: 50,
+      y,
+      height,
+      mono,
+    });
+    const page = (n: number): PdfLine[] => [
+      line(`Guide for packagers ${n} / 63`, 820, 8),
+      line(n === 1 ? 'Restoring files' : `Section ${n}`, 760, 14),
+      line('If you deleted a template file, call dh_make with the op-', 730),
+      line('tion --addmissing again.', 718),
+      line('• first point', 694),
+      line('dh_make --addmissing', 670, 10, true),
+      line('debuild -us -uc', 658, 10, true),
+      line(`Body text about ${['alpha', 'beta', 'gamma'][n - 1]}.`, 634),
+      line(`Closing remark on ${['rules', 'composites', 'canonizers'][n - 1]}.`, 622),
+    ];
+    const pages = [page(1), page(2), page(3)];
+    const drop = runningLines(pages);
+    expect([...drop]).toEqual(['Guide for packagers # / #']);
+    expect(pdfPageBlocks(pages[0]!, drop)).toEqual([
+      { kind: 'heading', text: 'Restoring files' },
+      {
+        kind: 'paragraph',
+        text: 'If you deleted a template file, call dh_make with the option --addmissing again.',
+      },
+      { kind: 'list-item', text: 'first point' },
+      { kind: 'code', text: 'dh_make --addmissing\ndebuild -us -uc' },
+      { kind: 'paragraph', text: 'Body text about alpha. Closing remark on rules.' },
+    ]);
   });
 
   it('de-hyphenates words broken at line ends, keeps compounds', () => {
     expect(dehyphenate('wie-\nderherstellen')).toBe('wiederherstellen');
     expect(dehyphenate('Debian-\nPaket')).toBe('Debian-Paket');
   });
+});
 
-  it('splits Markdown by headings with a heading path, ignoring code fences', () => {
-    const md = '# A\nintro\n```\n# not a heading\n```\n## B\ntext b\n# C\ntext c';
-    const { title, sections } = splitMarkdown(md);
-    expect(title).toBe('A');
-    expect(sections.map((s) => s.section)).toEqual(['A', 'A > B', 'C']);
-    for (const s of sections) expect(md.slice(s.offset, s.offset + s.text.length)).toBe(s.text);
+describe('files', () => {
+  it('scans supported files recursively, sorted, with / separators', async () => {
+    await writeFile(path.join(dir, 'ignored.bin'), 'x');
+    expect(await scanFolder(dir)).toEqual(['lrp.md', 'notes.txt', 'shards.pdf', 'sub/vektor.md']);
   });
 
-  it('chunks with SentenceSplitter and records file, title, section and offsets', async () => {
-    const text = await readFile(path.join(dir, 'lrp.md'), 'utf8');
-    const doc = await loadDocument('lrp.md', new TextEncoder().encode(text));
-    expect(doc.title).toBe('Layer-wise Relevance Propagation');
-    const chunks = chunkDocument(doc, { chunkSize: 32, chunkOverlap: 4 });
-    expect(chunks.length).toBeGreaterThanOrEqual(3);
-    for (const c of chunks) {
-      expect(c.metadata.file).toBe('lrp.md');
-      expect(text.slice(c.metadata.startChar, c.metadata.endChar)).toBe(c.text);
-    }
-    expect(chunks.some((c) => c.metadata.section === 'LRP > Gamma rule')).toBe(true);
+  it('a missing folder is a not-found error that names it', async () => {
+    await expect(scanFolder(path.join(dir, 'nope'))).rejects.toMatchObject({ code: 'not-found' });
   });
 
-  it('detects the language of a German file, and uses the first line as title of text files', async () => {
-    const de = await loadDocument('sub/vektor.md', await readFile(path.join(dir, 'sub/vektor.md')));
-    expect(de.language).toBe('de');
-    const txt = await loadDocument('notes.txt', await readFile(path.join(dir, 'notes.txt')));
-    expect(txt.title).toBe('Notes on concepts');
-  });
-
-  it('rejects bad chunking options and binary text files with what is valid', async () => {
-    expect(() => resolveChunking({ chunkSize: 100, chunkOverlap: 100 })).toThrow(/\[0, 100\)/);
-    await expect(loadDocument('a.txt', new Uint8Array([0xff, 0xfe, 0x00]))).rejects.toMatchObject({
-      code: 'CORRUPT_FILE',
+  it('unknown extensions and binary text are errors that say what is valid', async () => {
+    await expect(loadDocument('a.docx', new Uint8Array([1]))).rejects.toMatchObject({
+      code: 'unsupported-format',
+      message: expect.stringContaining('.pdf, .md'),
     });
-    await expect(loadDocument('a.doc', new Uint8Array([1]))).rejects.toMatchObject({
-      code: 'UNSUPPORTED_FORMAT',
+    await expect(loadDocument('a.md', new Uint8Array([0x61, 0, 0x62]))).rejects.toMatchObject({
+      code: 'corrupt-file',
     });
+    await expect(loadDocument('a.pdf', makePdf([['x']]))).rejects.toThrow(/PDF extractor/);
   });
 });

@@ -1,9 +1,11 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Progress, RagIndex } from '../src/index.js';
+import { RagIndex as MemoryIndex } from '../src/index.js';
+import { type EmbeddingProvider, HashEmbedding, INDEX_FILE, type Progress, RagIndex } from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { CountingEmbedding } from './helpers/counting-embedding.js';
+import { makeImageOnlyPdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let root = '';
@@ -18,8 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-describe('RagIndex', () => {
-  it('indexes a folder, reports progress and persists', async () => {
+describe('RagIndex on disk', () => {
+  it('indexes a folder, reports progress with ETA in the toolkit Progress shape, and persists', async () => {
     const emb = new CountingEmbedding();
     const index = await RagIndex.open({ dir: store, embedding: emb });
     const progress: Progress[] = [];
@@ -28,11 +30,20 @@ describe('RagIndex', () => {
     expect(r.pageCount).toBe(5);
     expect(emb.count).toBe(r.chunkCount);
     expect(new Set(progress.map((p) => p.phase))).toEqual(new Set(['scan', 'load', 'embed', 'save']));
+    const embed = progress.filter((p) => p.phase === 'embed');
+    expect(embed[embed.length - 1]).toMatchObject({
+      done: r.chunkCount,
+      total: r.chunkCount,
+      unit: 'chunks',
+      etaMs: 0,
+    });
+    for (const p of progress) expect(p.elapsedMs).toBeGreaterThanOrEqual(0);
     const again = await RagIndex.open({ dir: store, embedding: emb });
     expect(again.chunks.length).toBe(r.chunkCount);
+    expect(again.files['lrp.md']!.hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('re-embeds only changed files, removes deleted ones, skips corrupt ones by name', async () => {
+  it('re-embeds only changed files, removes deleted ones, reports corrupt and text-less files by name', async () => {
     const emb = new CountingEmbedding();
     const index = await RagIndex.open({ dir: store, embedding: emb });
     const same = await index.update(docs);
@@ -46,42 +57,110 @@ describe('RagIndex', () => {
     );
     await rm(path.join(docs, 'sub/vektor.md'));
     await writeFile(path.join(docs, 'broken.pdf'), '%PDF-1.4\n garbage that is no pdf');
+    await writeFile(path.join(docs, 'scan.pdf'), makeImageOnlyPdf(2));
     const r = await index.update(docs);
     expect(r.changed).toEqual(['notes.txt']);
     expect(r.deleted).toEqual(['sub/vektor.md']);
-    expect(r.skipped.map((s) => s.file)).toEqual(['broken.pdf']);
-    expect(r.skipped[0]!.message).toContain('broken.pdf');
+    expect(r.skipped.map((s) => [s.file, s.code])).toEqual([
+      ['broken.pdf', 'corrupt-file'],
+      ['scan.pdf', 'unsupported-format'],
+    ]);
+    expect(r.skipped[1]!.message).toMatch(/no text layer/);
     expect(emb.count).toBe(r.embeddedChunks);
     expect(r.embeddedChunks).toBe(1);
     expect(index.chunks.some((c) => c.metadata.file === 'sub/vektor.md')).toBe(false);
     expect(index.chunks.some((c) => c.text.includes('pruning'))).toBe(true);
+    await rm(path.join(docs, 'broken.pdf'));
+    await rm(path.join(docs, 'scan.pdf'));
   });
 
   it('re-embeds everything when the embedding provider changes', async () => {
     const emb = new CountingEmbedding('other-model');
     const index = await RagIndex.open({ dir: store, embedding: emb });
-    await expect(index.search('relevance')).rejects.toMatchObject({ code: 'EMBEDDING_MISMATCH' });
+    await expect(index.search('relevance')).rejects.toMatchObject({ code: 'embedding-mismatch' });
     const r = await index.update(docs);
     expect(r.embeddedChunks).toBe(r.chunkCount);
   });
 
-  it('finds German documents by their terms and English ones by meaning and words', async () => {
+  it('leaves index file and memory untouched when embedding fails half-way', async () => {
+    const dir = path.join(root, 'fail-index');
+    const ok = await RagIndex.open({ dir, embedding: new CountingEmbedding() });
+    await ok.update(docs);
+    const before = await readFile(path.join(dir, INDEX_FILE));
+    const mtime = (await stat(path.join(dir, INDEX_FILE))).mtimeMs;
+    const failing: EmbeddingProvider = {
+      id: 'hash-256',
+      embed: async () => {
+        throw new Error('GPU fell off');
+      },
+    };
+    const index = await RagIndex.open({ dir, embedding: failing });
+    const chunks = index.chunks.length;
+    await writeFile(path.join(docs, 'new.md'), '# New\n\nA new file about gamma rules.\n');
+    await expect(index.update(docs)).rejects.toMatchObject({
+      code: 'embedding-failed',
+      message: /GPU fell off/,
+    });
+    expect(index.chunks.length).toBe(chunks);
+    expect(index.files['new.md']).toBeUndefined();
+    expect(await readFile(path.join(dir, INDEX_FILE))).toEqual(before);
+    expect((await stat(path.join(dir, INDEX_FILE))).mtimeMs).toBe(mtime);
+    await rm(path.join(docs, 'new.md'));
+  });
+});
+
+describe('search', () => {
+  let index: RagIndex;
+  beforeAll(async () => {
     const d = path.join(root, 'docs2');
     await writeSmallCorpus(d);
-    const index = await RagIndex.open({ dir: path.join(root, 'i2'), embedding: new CountingEmbedding() });
+    // the real English-German dictionary (@crp/rag-dictionary-de-en) is loaded by RagIndex.open
+    index = await RagIndex.open({ dir: path.join(root, 'i2'), embedding: new HashEmbedding() });
     await index.update(d);
-    const de = await index.search('Warum speichern wir Einbettungen in einer Vektordatenbank?', { topK: 1 });
-    expect(de[0]!.chunk.metadata.file).toBe('sub/vektor.md');
+  });
+
+  it('an English question finds the German passage (offline, through the dictionary)', async () => {
+    expect(index.translator?.source).toMatch(/Ding/);
+    const hits = await index.search('Why are embeddings stored in a vector database?', { topK: 1 });
+    expect(hits[0]!.chunk.metadata.file).toBe('sub/vektor.md');
+    expect(hits[0]!.chunk.metadata.language).toBe('de');
+  });
+
+  it('a German question finds the English passage', async () => {
+    const hits = await index.search('Welche Regel nutzt man für Faltungsschichten?', { topK: 1 });
+    expect(hits[0]!.chunk.metadata).toMatchObject({
+      file: 'lrp.md',
+      section: 'LRP > Gamma rule',
+      language: 'en',
+    });
+  });
+
+  it('without the dictionary the English question does not find the German passage', async () => {
+    const mono = new MemoryIndex({
+      embedding: new HashEmbedding(),
+      snapshot: index.snapshot,
+      translator: null,
+    });
+    const hits = await mono.search('Why are embeddings stored in a vector database?', { topK: 5 });
+    expect(hits.map((h) => h.chunk.metadata.file)).not.toContain('sub/vektor.md');
+  });
+
+  it('finds English passages by their words, from a table row and a PDF page', async () => {
     const en = await index.search('What shard size does the converter create by default?', { topK: 1 });
     expect(en[0]!.chunk.metadata).toMatchObject({ file: 'shards.pdf', page: 2 });
     expect(en[0]!.lexicalScore).toBeGreaterThan(0);
+    const table = await index.search('Which methods need only forward passes?', { topK: 1 });
+    expect(table[0]!.chunk.text).toContain('Method: Occlusion; Forward passes only: yes');
   });
 
-  it('rejects empty questions, empty indexes and bad topK with what is valid', async () => {
+  it('rejects empty and 10,000-character questions, empty indexes and bad topK with what is valid', async () => {
     const empty = await RagIndex.open({ dir: path.join(root, 'none'), embedding: new CountingEmbedding() });
-    await expect(empty.search('x')).rejects.toMatchObject({ code: 'EMPTY_INDEX' });
-    const index = await RagIndex.open({ dir: path.join(root, 'i2'), embedding: new CountingEmbedding() });
-    await expect(index.search('   ')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(empty.search('x')).rejects.toMatchObject({ code: 'empty-index' });
+    await expect(index.search('   ')).rejects.toMatchObject({ code: 'invalid-argument', message: /empty/ });
+    await expect(index.search('why '.repeat(2500))).rejects.toMatchObject({
+      code: 'invalid-argument',
+      message: 'The question has 10000 characters; at most 2000 are allowed. Ask a shorter question.',
+    });
     await expect(index.search('x', { topK: 0 })).rejects.toThrow(/positive integer/);
   });
 });

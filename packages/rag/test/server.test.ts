@@ -1,24 +1,32 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashEmbedding, RagEngine, type RagServer, startRagServer } from '../src/index.js';
+import { HashEmbedding, RagEngine, type RagServer, startRagServer } from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let root = '';
 let cleanup: () => Promise<void> = async () => {};
 let server: RagServer;
+let roomy: RagServer;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
-  const engine = await RagEngine.open({ dir: path.join(root, 'index'), embedding: new HashEmbedding() });
+  const engine = await RagEngine.open({
+    dir: path.join(root, 'index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
   await engine.update(path.join(root, 'docs'));
   server = await startRagServer(engine, { maxBodyBytes: 4096 });
+  roomy = await startRagServer(engine); // default body limit (16 KiB)
 });
 afterAll(async () => {
   await server?.close();
+  await roomy?.close();
   await cleanup();
 });
 
@@ -57,7 +65,14 @@ function raw(method: string, urlPath: string, body?: string, type = 'application
   );
 }
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium: on PATH (chromium, chromium-browser) or in /usr/bin. */
+function findChromium(): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), '/usr/bin'];
+  for (const d of dirs)
+    for (const n of ['chromium', 'chromium-browser']) if (existsSync(path.join(d, n))) return path.join(d, n);
+  return undefined;
+}
+const CHROMIUM = findChromium() ?? '/usr/bin/chromium';
 const browserRequired = process.env.CI === 'true' || process.env.CRP_REQUIRE_BROWSER === '1';
 const skipBrowser = process.env.CRP_SKIP_BROWSER === '1' || (!browserRequired && !existsSync(CHROMIUM));
 if (skipBrowser && !existsSync(CHROMIUM)) {
@@ -83,16 +98,32 @@ describe('HTTP server', () => {
   it('rejects bad requests with clear 4xx errors', async () => {
     const empty = await raw('POST', '/api/ask', JSON.stringify({ question: '   ' }));
     expect(empty.status).toBe(400);
-    expect(empty.json.error!.code).toBe('EMPTY_QUESTION');
+    expect(empty.json.error).toEqual({
+      code: 'invalid-argument',
+      message: 'The question is empty; send {"question": "<non-empty text>"}.',
+    });
     const huge = await raw('POST', '/api/ask', JSON.stringify({ question: 'x'.repeat(10_000) }));
     expect(huge.status).toBe(413);
     expect(huge.json.error!.message).toMatch(/at most 4096/);
+    // a 10,000-character question within the body limit: 400 with the limit
+    const long = await fetch(`${roomy.url}/api/ask`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ question: 'why '.repeat(2500) }),
+    });
+    expect(long.status).toBe(400);
+    expect(await long.json()).toEqual({
+      error: {
+        code: 'invalid-argument',
+        message: 'The question has 9999 characters; at most 2000 are allowed.',
+      },
+    });
     const unknown = await raw('GET', '/nope');
     expect(unknown.status).toBe(404);
     expect(unknown.json.error!.message).toContain('POST /api/ask');
     const traversal = await raw('GET', '/../../etc/passwd');
     expect(traversal.status).toBe(400);
-    expect(traversal.json.error!.code).toBe('BAD_PATH');
+    expect(traversal.json.error!.code).toBe('bad-path');
     expect((await raw('GET', '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(400);
     expect((await raw('POST', '/api/ask', '{not json')).status).toBe(400);
     expect((await raw('POST', '/api/ask', 'question=x', 'text/plain')).status).toBe(415);
@@ -124,17 +155,36 @@ describe('HTTP server', () => {
           if (m.type() === 'error') problems.push(m.text());
         });
         page.on('pageerror', (e) => problems.push(String(e)));
+        await page.setViewportSize({ width: 1400, height: 1000 });
         await page.goto(`${server.url}/`);
         await page.fill('#question', 'Which rule is used for convolutional layers?');
         await page.click('#ask');
         await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
         expect(await page.textContent('#answer')).toContain('convolutional');
+        expect(await page.locator('#answer .quotation').count()).toBeGreaterThan(0);
+        expect(await page.getAttribute('#answer-language', 'data-lang')).toBe('en');
         expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
         expect(await page.locator('#heatmaps svg.sentence-heatmap').count()).toBeGreaterThan(0);
         expect(await page.locator('#sources svg.keyword-chips').count()).toBeGreaterThan(0);
         const box = await page.locator('#map svg').boundingBox();
         expect(box!.width).toBeGreaterThan(100);
-        await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
+
+        // an English question answered from the German source: the page says so, per source too
+        await page.fill('#question', 'Why are embeddings stored in a vector database?');
+        await page.click('#ask');
+        await page.waitForFunction(
+          () => document.querySelector('#answer-language')?.getAttribute('data-lang') === 'de',
+        );
+        expect(await page.textContent('#answer-language')).toBe('German');
+        expect(await page.textContent('#answer-lang')).toContain('question: English');
+        const first = page.locator('#sources .source').first();
+        expect(await first.locator('.lang').getAttribute('data-lang')).toBe('de');
+        expect(await first.locator('.lang').textContent()).toBe('German');
+        await mkdir(path.join(import.meta.dirname, '..', 'test-artifacts'), { recursive: true });
+        await page.screenshot({
+          path: path.join(import.meta.dirname, '..', 'test-artifacts', 'rag-page.png'),
+          fullPage: true,
+        });
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

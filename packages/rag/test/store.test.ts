@@ -2,15 +2,15 @@ import { fork } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { writeFileAtomic } from '@crp/common/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeSnapshot,
   encodeSnapshot,
   type IndexSnapshot,
   readIndexFile,
-  writeFileAtomic,
   writeIndexFile,
-} from '../src/index.js';
+} from '../src/node.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const snap = (embeddingId: string): IndexSnapshot => ({
@@ -41,14 +41,15 @@ describe('on-disk store', () => {
   it('round-trips a snapshot', () => {
     const s = snap('x');
     const back = decodeSnapshot(Buffer.concat(encodeSnapshot(s)));
+    expect(back.embeddingId).toBe('x');
     expect(back.chunks).toEqual(s.chunks);
     expect(Array.from(back.vectors[0]!)).toEqual([1, 0, 0]);
   });
 
-  it('reports a truncated or foreign file as CORRUPT_INDEX', () => {
+  it('reports a truncated or foreign file as corrupt-file', () => {
     const buf = Buffer.concat(encodeSnapshot(snap('x')));
     expect(() => decodeSnapshot(buf.subarray(0, buf.length - 2))).toThrow(
-      expect.objectContaining({ code: 'CORRUPT_INDEX' }),
+      expect.objectContaining({ code: 'corrupt-file' }),
     );
     expect(() => decodeSnapshot(Buffer.from('hello world, not an index'))).toThrow(/not a readable/);
   });
@@ -65,7 +66,10 @@ describe('on-disk store', () => {
         throw new Error('disk on fire');
       },
     } as unknown as Uint8Array;
-    await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toThrow('disk on fire');
+    await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toMatchObject({
+      code: 'write-failed',
+      message: expect.stringContaining('disk on fire'),
+    });
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(file, 'utf8')).toBe('old');
     expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);

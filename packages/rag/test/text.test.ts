@@ -1,48 +1,183 @@
 import { describe, expect, it } from 'vitest';
-import { analyze, detectLanguage, splitSentences, tokenize } from '../src/index.js';
+import {
+  analyze,
+  analyzeQuery,
+  Bm25Index,
+  detectLanguage,
+  isStopStem,
+  QueryTranslator,
+  splitCompound,
+  splitSentences,
+  stem,
+  tokenize,
+} from '../src/index.js';
+import { TINY_DICTIONARY } from './helpers/corpus.js';
 
-describe('text analysis', () => {
-  it('removes stop words and stems English and German', () => {
-    const en = analyze('The rules are propagating relevance through the layers', 'en');
-    expect(en).toContain('rule');
-    expect(en).toContain('propag');
-    expect(en).not.toContain('the');
-    const de = analyze('Wir speichern die Einbettungen in Datenbanken', 'de');
-    expect(de).toContain('datenbank');
-    expect(de).not.toContain('die');
-    expect(de).not.toContain('wir');
-  });
-
-  it('matches hyphenated and joined German compounds', () => {
-    const a = analyze('Vektor-Datenbanken', 'de');
-    const b = analyze('Vektordatenbanken', 'de');
-    expect(a.some((t) => b.includes(t))).toBe(true);
-  });
-
-  it('keeps character spans of tokens', () => {
-    const text = 'Zennit explains ﬁne networks';
-    const toks = tokenize(text, 'en');
-    for (const t of toks) expect(text.slice(t.start, t.end).normalize('NFKC')).toBe(t.surface);
-  });
-
-  it('detects German and English', () => {
-    expect(
-      detectLanguage('Das Programm quilt bietet eine Methode, um Änderungen an den Quellen aufzuzeichnen.'),
-    ).toBe('de');
-    expect(detectLanguage('The converter writes the weights of the model to a file.')).toBe('en');
-  });
-
-  it('splits sentences but not at abbreviations', () => {
-    const text = 'Rules are data, e.g. epsilon. They compose! Is it fast? Yes.\n\n- a list item\n- another';
-    const s = splitSentences(text);
-    expect(s.map((x) => x.text)).toEqual([
-      'Rules are data, e.g. epsilon.',
-      'They compose!',
-      'Is it fast?',
-      'Yes.',
-      '- a list item',
-      '- another',
+describe('analyzer', () => {
+  it('drops stop words before and after stemming: "why", "does", "not", "will", "one" never become keywords', () => {
+    expect(analyze('Why does the rule not work and will one of them help?', 'en')).toEqual([
+      'en:rule',
+      'en:work',
+      'en:help',
     ]);
-    for (const x of s) expect(text.slice(x.start, x.end)).toBe(x.text);
+    // "doing" and "does" stem to stop-word stems; "ones" stems to "one"
+    expect(isStopStem('doe', 'en')).toBe(true);
+    expect(analyze('doing ones', 'en')).toEqual([]);
+    expect(analyze('Warum wurden die Regeln nicht gespeichert?', 'de')).toEqual([
+      `de:${stem('regeln', 'de')}`,
+      `de:${stem('gespeichert', 'de')}`,
+    ]);
+  });
+
+  it('gives each word one term, stemmed in the text language only (no English+German double counting)', () => {
+    const en = tokenize('Embeddings are stored', 'en');
+    expect(en.map((t) => t.term)).toEqual(['en:embed', 'en:store']);
+    const de = tokenize('Wir speichern Einbettungen', 'de');
+    expect(de.map((t) => t.term)).toEqual(['de:speich', 'de:einbett']);
+    expect(de.map((t) => [t.surface, t.start, t.end])).toEqual([
+      ['speichern', 4, 13],
+      ['Einbettungen', 14, 26],
+    ]);
+  });
+
+  it('splits hyphenated words; German also keeps the joined compound', () => {
+    expect(analyze('RAG-Token', 'en')).toEqual(['en:rag', 'en:token']);
+    expect(analyze('Vektor-Datenbanken', 'de')).toEqual(['de:vektor', 'de:datenbank', 'de:vektordatenbank']);
+  });
+
+  it('detects German and English from function words, also in short questions', () => {
+    expect(detectLanguage('Wofür wird das Programm quilt verwendet?')).toBe('de');
+    expect(detectLanguage('What is the default shard size of the converter?')).toBe('en');
+    expect(detectLanguage('Mit welchen Parametern wird der Index erstellt?')).toBe('de');
+    expect(detectLanguage('quilt')).toBe('en');
+  });
+
+  it('splits sentences without breaking at abbreviations', () => {
+    const s = splitSentences('This works, e.g. for tables. Dies gilt z.B. für Listen. Last one!');
+    expect(s.map((x) => x.text)).toEqual([
+      'This works, e.g. for tables.',
+      'Dies gilt z.B. für Listen.',
+      'Last one!',
+    ]);
+  });
+});
+
+describe('cross-lingual query concepts', () => {
+  const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY, { source: 'test' });
+
+  it('translates stems in both directions, best translation weight 1', () => {
+    expect(tr.translate('store', 'en')).toEqual([{ term: 'speich', weight: 1 }]);
+    expect(tr.translate('speich', 'de')).toEqual([
+      { term: 'store', weight: 1 },
+      { term: 'save', weight: 0.8 },
+    ]);
+    expect(tr.translate('nothing', 'en')).toEqual([]);
+    expect(() => QueryTranslator.fromStemPairs('')).toThrow(/no pairs/);
+  });
+
+  it('a question word becomes one concept with its stems and its translations (weight 0.8)', () => {
+    const q = analyzeQuery('Why are embeddings stored?', { translator: tr });
+    expect(q.language).toBe('en');
+    expect(q.concepts.map((c) => c.word)).toEqual(['embeddings', 'stored']);
+    const stored = q.concepts[1]!.terms;
+    expect(stored[0]).toEqual({ term: 'en:store', weight: 1, via: 'word', language: 'en' });
+    expect(stored).toContainEqual({ term: 'de:speich', weight: 0.8, via: 'translation', language: 'de' });
+    // a word the dictionary does not know as German is also searched as German would stem it ("Embeddings" in German text)
+    expect(q.concepts[0]!.terms).toContainEqual({
+      term: `de:${stem('embeddings', 'de')}`,
+      weight: 1,
+      via: 'word',
+      language: 'de',
+    });
+    expect(q.concepts[0]!.terms).toContainEqual({
+      term: 'de:einbett',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+  });
+
+  it('two adjacent words translate as a phrase into a German compound', () => {
+    const q = analyzeQuery('Which vector database is used?', { translator: tr });
+    const phrase = q.concepts.find((c) => c.word === 'vector database');
+    expect(phrase?.terms).toEqual([
+      { term: 'de:vektordatenbank', weight: 0.8, via: 'translation', language: 'de' },
+    ]);
+  });
+
+  it('names and acronyms are not translated; a look-alike word of the other language is not searched', () => {
+    const q = analyzeQuery('Does the Rule engine stand?', { translator: tr });
+    const rule = q.concepts.find((c) => c.word === 'Rule')!;
+    expect(rule.terms.filter((t) => t.via === 'translation')).toEqual([]);
+    const stand = q.concepts.find((c) => c.word === 'stand')!;
+    // German "Stand" is a German word of its own: it is searched only because the dictionary lists it as a
+    // translation (here the only one, so at the full translation weight), not as a look-alike at weight 1
+    expect(stand.terms).toEqual([
+      { term: 'en:stand', weight: 1, via: 'word', language: 'en' },
+      { term: 'de:stand', weight: 0.8, via: 'translation', language: 'de' },
+    ]);
+    const state = analyzeQuery('What state?', { translator: tr }).concepts[0]!;
+    // German has no word "stat" in this dictionary, so that look-alike is searched (a term used untranslated)
+    expect(state.terms.map((t) => t.term)).toEqual(['en:state', 'de:stat', 'de:stand', 'de:zustand']);
+    // a name is searched as it is written in the other language too
+    expect(rule.terms.map((t) => t.term)).toEqual(['en:rule', 'de:rul']);
+  });
+});
+
+describe('BM25 with concepts', () => {
+  // three documents; hand-computed with k1 = 1.2, b = 0.75
+  const docs = [['regel', 'regel', 'gamma'], ['rule', 'epsilon'], ['gamma']];
+  const bm = new Bm25Index(docs);
+  const idf = (df: number) => Math.log(1 + (3 - df + 0.5) / (df + 0.5));
+  const sat = (tf: number, len: number) => (tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * len) / 2));
+
+  it('scores a single term as Okapi BM25', () => {
+    const s = bm.scoreAll(['gamma']);
+    expect(s[0]).toBeCloseTo(idf(2) * sat(1, 3), 12);
+    expect(s[2]).toBeCloseTo(idf(2) * sat(1, 1), 12);
+    expect(s[1]).toBe(0);
+  });
+
+  it('counts a word and its translation once: synonyms share one tf and one df', () => {
+    const concept = {
+      word: 'rule',
+      start: 0,
+      end: 4,
+      terms: [
+        { term: 'rule', weight: 1, via: 'word' as const, language: 'en' as const },
+        { term: 'regel', weight: 0.8, via: 'translation' as const, language: 'de' as const },
+      ],
+    };
+    const s = bm.scoreConcepts([concept]);
+    expect(s[0]).toBeCloseTo(idf(2) * sat(1.6, 3), 12); // 2 x "regel" at weight 0.8
+    expect(s[1]).toBeCloseTo(idf(2) * sat(1, 2), 12);
+    expect(bm.conceptMatch(concept, 0)).toMatchObject({ tf: 1.6, matched: ['regel'] });
+    // two separate concepts would add up to more than the one concept
+    const separate = bm.scoreAll(['rule', 'regel']);
+    expect(separate[0]! + separate[1]!).toBeGreaterThan(s[0]! + s[1]!);
+  });
+});
+
+describe('German compounds', () => {
+  const lexicon = new Set(['klein', 'buchstab', 'paket', 'nam', 'vektor', 'datenbank', 'ein', 'ung', 'bett']);
+
+  it('splits a compound into two words of the lexicon, with joining letters; never into a stop word or a suffix', () => {
+    const parts = (w: string) => splitCompound(w, lexicon)?.spans.map(([a, b]) => w.slice(a, b));
+    expect(parts('kleinbuchstaben')).toEqual(['klein', 'buchstaben']);
+    expect(parts('paketnamen')).toEqual(['paket', 'namen']);
+    expect(parts('einbettungen')).toBeUndefined(); // not "ein" + "bettungen", not "einbett" + "ungen"
+    expect(parts('vektor')).toBeUndefined();
+  });
+
+  it('indexes the parts as extra terms (they do not lengthen the text) and keeps their places', () => {
+    const tokens = tokenize('Nur Kleinbuchstaben im Paketnamen.', 'de', { germanLexicon: lexicon });
+    // "klein" is a German stop word (after stemming), so of "Kleinbuchstaben" only "Buchstaben" is added
+    expect(tokens.map((t) => [t.term, t.extra ?? false])).toEqual([
+      [`de:${stem('kleinbuchstaben', 'de')}`, false],
+      ['de:buchstab', true],
+      [`de:${stem('paketnamen', 'de')}`, false],
+      ['de:paket', true],
+      ['de:nam', true],
+    ]);
   });
 });

@@ -1,50 +1,52 @@
-import type { LLM } from '@llamaindex/core/llms';
-import { Ollama } from '@llamaindex/ollama';
-import { OpenAI } from '@llamaindex/openai';
-import { describeError, RagError } from '../errors.js';
+import { LANGUAGE_NAMES } from '../text/language.js';
 import { splitSentences } from '../text/sentences.js';
+import type { Language } from '../types.js';
+import type { ComposedAnswer } from './extractive-answer.js';
 import type { Source } from './source.js';
 
 /** Writes an answer from numbered sources; implementations call a language model. */
 export interface AnswerGenerator {
-  /** Shown as the answer's `mode` (e.g. `openai:gpt-4o-mini`). */
+  /** Shown as the answer's `mode` (e.g. `groq:llama-3.1-8b-instant`). */
   readonly name: string;
-  /** The answer text, citing sources as `[n]`. */
-  generate(question: string, sources: readonly Source[]): Promise<string>;
+  /** The answer text, citing sources as `[n]`. `language` is the question's. */
+  generate(question: string, sources: readonly Source[], language?: Language): Promise<string>;
 }
 
-/** LLM providers reachable through llamaindex adapters. Groq goes through the OpenAI adapter. */
-export type LlmProviderName = 'openai' | 'groq' | 'ollama';
-
-/** Options of {@link createLlmGenerator}. Keys are read from the environment only. */
-export interface LlmOptions {
-  readonly provider: LlmProviderName;
-  readonly model: string;
-  /** Override of the API base URL (OpenAI-compatible servers, a local Ollama). */
-  readonly baseURL?: string;
-  /** Default 0 (answers should stick to the sources). */
-  readonly temperature?: number;
-  /** Default 60,000 ms. */
-  readonly timeoutMs?: number;
-}
-
-/** Environment variable that holds each provider's key. */
-export const API_KEY_ENV: Readonly<Record<LlmProviderName, string | undefined>> = {
-  openai: 'OPENAI_API_KEY',
-  groq: 'GROQ_API_KEY',
-  ollama: undefined,
-};
-
-export const GROQ_BASE_URL = 'https://api.groq.com/openai/v1';
-
-const SYSTEM_PROMPT =
+/** The instructions every generator sends first. */
+export const SYSTEM_PROMPT =
   'You answer questions using only the numbered sources you are given. After every sentence, cite the ' +
-  'sources it relies on as [n]. If the sources do not contain the answer, say that they do not. Be brief.';
+  'sources it relies on as [n]. Do not add facts, names or numbers the sources do not contain. If the ' +
+  'sources do not contain the answer, say so in one sentence. Answer in the language of the question, ' +
+  'even when the sources are in another language. Be brief: at most four sentences.';
 
-/** The user message: numbered sources, then the question. */
-export function buildPrompt(question: string, sources: readonly Source[]): string {
-  const blocks = sources.map((s) => `[${s.n}] ${s.citation} ${s.title}\n${s.text}`);
-  return `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${question}`;
+/**
+ * The user message: the numbered sources as clean text (code blocks fenced as code), each with its citation,
+ * section and language, then the question and the language to answer in.
+ */
+export function buildPrompt(question: string, sources: readonly Source[], language?: Language): string {
+  const blocks = sources.map((s) => {
+    const where = s.section
+      ? s.section.startsWith(s.title)
+        ? s.section
+        : `${s.title} > ${s.section}`
+      : s.title;
+    const head = `[${s.n}] ${s.citation} ${where} (${LANGUAGE_NAMES[s.language]})`;
+    let body = s.text;
+    if (s.blocks?.some((b) => b.kind === 'code')) {
+      body = '';
+      let at = 0;
+      for (const b of s.blocks) {
+        body += s.text.slice(at, b.start);
+        const part = s.text.slice(b.start, b.end);
+        body += b.kind === 'code' ? `\`\`\`\n${part}\n\`\`\`` : part;
+        at = b.end;
+      }
+      body += s.text.slice(at);
+    }
+    return `${head}\n${body}`;
+  });
+  const lang = language ? `\n\nAnswer in ${LANGUAGE_NAMES[language]}.` : '';
+  return `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${question}${lang}`;
 }
 
 /** Replaces every occurrence of each secret in a text by `***`. */
@@ -54,85 +56,11 @@ export function redact(text: string, secrets: readonly (string | undefined)[]): 
   return out;
 }
 
-/** An {@link AnswerGenerator} over any llamaindex `LLM`. */
-export class LlamaIndexAnswerGenerator implements AnswerGenerator {
-  readonly name: string;
-  readonly #llm: LLM;
-  readonly #secrets: readonly (string | undefined)[];
-  constructor(llm: LLM, name: string, secrets: readonly (string | undefined)[] = []) {
-    this.#llm = llm;
-    this.name = name;
-    this.#secrets = secrets;
-  }
-  async generate(question: string, sources: readonly Source[]): Promise<string> {
-    try {
-      const res = await this.#llm.chat({
-        messages: [
-          { role: 'system', content: SYSTEM_PROMPT },
-          { role: 'user', content: buildPrompt(question, sources) },
-        ],
-      });
-      const content = res.message.content;
-      return typeof content === 'string'
-        ? content
-        : content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
-    } catch (error) {
-      throw new RagError(
-        'PROVIDER_FAILED',
-        `${this.name} failed: ${redact(describeError(error), this.#secrets)}`,
-      );
-    }
-  }
-}
-
-/**
- * A generator for OpenAI, Groq (OpenAI adapter with Groq's base URL) or Ollama through llamaindex.
- * The API key comes from `OPENAI_API_KEY` / `GROQ_API_KEY`; it is never logged, stored or put in errors.
- */
-export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
-  const { provider, model } = options;
-  if (!['openai', 'groq', 'ollama'].includes(provider)) {
-    throw new RagError(
-      'PROVIDER_CONFIG',
-      `Unknown LLM provider "${String(provider)}"; valid: openai, groq, ollama.`,
-    );
-  }
-  if (!model) throw new RagError('PROVIDER_CONFIG', `The ${provider} provider needs a model name.`);
-  const temperature = options.temperature ?? 0;
-  const timeout = options.timeoutMs ?? 60_000;
-  if (provider === 'ollama') {
-    const host = options.baseURL ?? process.env.OLLAMA_HOST ?? 'http://127.0.0.1:11434';
-    const llm = new Ollama({ model, config: { host }, options: { temperature } });
-    return new LlamaIndexAnswerGenerator(llm, `ollama:${model}`);
-  }
-  const envName = API_KEY_ENV[provider]!;
-  const apiKey = process.env[envName];
-  if (!apiKey) {
-    throw new RagError(
-      'PROVIDER_CONFIG',
-      `The ${provider} provider needs an API key in the environment variable ${envName}; it is read from there only.`,
-    );
-  }
-  const baseURL = options.baseURL ?? (provider === 'groq' ? GROQ_BASE_URL : process.env.OPENAI_BASE_URL);
-  const llm = new OpenAI({
-    model,
-    apiKey,
-    temperature,
-    timeout,
-    maxRetries: 1,
-    ...(baseURL ? { baseURL } : {}),
-  });
-  return new LlamaIndexAnswerGenerator(llm, `${provider}:${model}`, [apiKey]);
-}
-
 /**
  * Splits a generated answer into sentences with the `[n]` sources each cites, and rewrites `[n]` as the
  * source's `[file, p. N]` citation. Citations of unknown sources are dropped.
  */
-export function parseGeneratedAnswer(
-  text: string,
-  sources: readonly Source[],
-): { text: string; sentences: { text: string; citations: number[] }[] } {
+export function parseGeneratedAnswer(text: string, sources: readonly Source[]): ComposedAnswer {
   // "Sentence. [1]" -> "Sentence [1]." so the mark stays with its sentence
   const moved = text.trim().replace(/([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)/g, ' $2$1 ');
   const sentences = splitSentences(moved).map((s) => {

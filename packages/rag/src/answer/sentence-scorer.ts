@@ -1,11 +1,13 @@
 import { dot, type EmbeddingProvider } from '../embeddings/embedding-provider.js';
+import type { BlockKind } from '../ingest/block.js';
 import type { Bm25Index } from '../retrieval/bm25.js';
 import { analyze } from '../text/analyzer.js';
-import { detectLanguage } from '../text/language.js';
-import { splitSentences } from '../text/sentences.js';
+import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
+import type { Language } from '../types.js';
+import { chunkSentences } from './passage-sentences.js';
 import type { Source } from './source.js';
 
-/** A sentence of a source with how well it matches the question. */
+/** A sentence of a source and how well it answers the question. */
 export interface ScoredSentence {
   /** Source number (1-based). */
   readonly source: number;
@@ -13,18 +15,28 @@ export interface ScoredSentence {
   /** Character span in the source chunk text. */
   readonly start: number;
   readonly end: number;
+  /** Block kind: prose (`paragraph`, `list-item`, `quote`), `table-row`, `heading` or `code`. */
+  readonly kind: BlockKind;
+  /** Position among the sentences of its source (0-based). */
+  readonly index: number;
   /** Cosine similarity of sentence and question embeddings. */
   readonly dense: number;
-  /** IDF-weighted share of the question's terms that occur in the sentence (0..1). */
+  /**
+   * Share of the question's concepts (words, with their translations) in the sentence (0..1), weighted by their
+   * rarity among the candidate sentences; concepts that name the source document count a third.
+   */
   readonly lexical: number;
-  /** Combined score, 0..1: mean of the rescaled dense score and the lexical share. */
+  /** Share of the sentence's content words that are not the question's (0..1): 0 for a sentence that only restates it. */
+  readonly novelty: number;
+  /**
+   * How well the sentence answers the question, 0..1: relevance (concept coverage and the embedding's lift
+   * over the other sentences) times novelty, times the source's rank; headings and (unless the question asks
+   * for code) code blocks score 0; questions and fragments are damped.
+   */
   readonly score: number;
   /** The sentence's embedding (unit length). */
   readonly vector: Float32Array;
 }
-
-/** Rescales a cosine similarity from [-1, 1] (in practice [0, 1]) to [0, 1]. */
-export const cosineTo01 = (c: number) => Math.max(0, Math.min(1, c));
 
 /** IDF-weighted share of `query` terms present in `terms`. */
 export function termCoverage(
@@ -43,26 +55,131 @@ export function termCoverage(
   return total > 0 ? hit / total : 0;
 }
 
+/** IDF-weighted share of the concepts matched by a set of terms (a concept counts by its best matching term). */
+export function conceptCoverage(
+  concepts: readonly QueryConcept[],
+  terms: ReadonlySet<string>,
+  idf: (c: QueryConcept) => number,
+): number {
+  let total = 0;
+  let hit = 0;
+  for (const c of concepts) {
+    const w = Math.max(idf(c), 0.1);
+    total += w;
+    let best = 0;
+    for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
+    hit += w * Math.min(1, best);
+  }
+  return total > 0 ? hit / total : 0;
+}
+
+// Words that ask for code: then code blocks may be answers (and are otherwise never answer prose).
+const CODE_INTENT =
+  /\b(code|codebeispiel\w*|beispielcode|snippet|command|commands|befehl\w*|syntax|cli|shell|terminal|aufruf\w*|how do i call|which arguments|which parameters)\b|`|\w\(\)|\b\w+_\w+\b|\b\w+\.\w+\(/i;
+
+// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
+const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
+
+/** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
+export function asksForCode(question: string): boolean {
+  return CODE_INTENT.test(question);
+}
+
 /**
- * Splits every source into sentences and scores each against the question (embedding similarity and
- * IDF-weighted term coverage). Used for the extractive answer, grounding and the sentence heatmaps.
+ * Splits every source into sentences (by its blocks) and scores how well each answers the question.
+ *
+ * Relevance is the share of the question's concepts a sentence contains, each concept weighted by how rare it
+ * is *among the candidate sentences* (a word every candidate has does not pick one), with concepts that name
+ * the source document (found in its title or section heading) counting a third; plus the lift of the
+ * sentence's embedding similarity over the other candidates (only when all candidates are in the question's
+ * language, unless the embedding is multilingual); times the source's rank prior 1 / (1 + (n - 1) / 4).
+ * Novelty, the share of the sentence's own words, keeps
+ * headings and lines that restate the question from winning. Used for the extractive answer, grounding and
+ * the sentence heatmaps.
  */
 export async function scoreSourceSentences(
   question: string,
   questionVector: Float32Array,
+  query: AnalyzedQuery,
   sources: readonly Source[],
   embedding: EmbeddingProvider,
-  bm25: Bm25Index,
+  _bm25?: Bm25Index,
 ): Promise<ScoredSentence[]> {
-  const raw = sources.flatMap((s) => splitSentences(s.text).map((x) => ({ ...x, source: s.n })));
+  const raw = sources.flatMap((s) =>
+    chunkSentences(s).map((x, index) => ({ ...x, index, source: s.n, language: s.language as Language })),
+  );
   if (raw.length === 0) return [];
   const vectors = await embedding.embed(raw.map((r) => r.text));
-  const qTerms = analyze(question, detectLanguage(question));
-  const idf = (t: string) => bm25.idf(t);
+  const termSets = raw.map((r) => new Set(analyze(r.text, r.language)));
+  const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
+    let best = 0;
+    for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
+    return Math.min(1, best);
+  };
+  // rarity of each concept among the candidate sentences; concepts no candidate has cannot choose between them
+  const n = raw.length;
+  const local = query.concepts.map((c) => {
+    const df = termSets.filter((t) => matches(c, t) > 0).length;
+    return df === 0 ? 0 : Math.log(1 + (n - df + 0.5) / (df + 0.5));
+  });
+  // concepts that name the document (its title or section) say which source, not which sentence
+  const naming = new Map(
+    sources.map((s) => {
+      const terms = new Set(analyze(`${s.title}\n${s.section ?? ''}`, s.language));
+      return [s.n, query.concepts.map((c) => matches(c, terms) > 0)];
+    }),
+  );
+  const questionTerms = new Set(query.concepts.flatMap((c) => c.terms.map((t) => t.term)));
+  const code = asksForCode(question);
+  const dense = vectors.map((v) => dot(questionVector, v));
+  // The embedding compares the question with sentences of its own language only (unless multilingual); if some
+  // candidates are in the other language, no sentence gets the embedding's part, so none is favoured for its language.
+  const sameLanguage = raw.every((r) => r.language === query.language);
+  const comparable = raw.map(() => embedding.multilingual === true || sameLanguage);
+  const same = dense.filter((_, i) => comparable[i]);
+  const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
+  const maxLift = Math.max(...same.map((d) => d - mean), 1e-9);
+  // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
+  const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
-    const vector = vectors[i]!;
-    const dense = dot(questionVector, vector);
-    const lexical = termCoverage(qTerms, new Set(analyze(r.text, detectLanguage(r.text))), idf);
-    return { ...r, dense, lexical, score: 0.5 * cosineTo01(dense) + 0.5 * lexical, vector };
+    const set = termSets[i]!;
+    const names = naming.get(r.source)!;
+    let total = 0;
+    let hit = 0;
+    query.concepts.forEach((c, k) => {
+      const w = local[k]! * (names[k] ? 1 / 3 : 1);
+      total += w;
+      hit += w * matches(c, set);
+    });
+    const lexical = total > 0 ? hit / total : 0;
+    const distinct = [...set];
+    const novelty = distinct.length
+      ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
+      : 0;
+    const lift = comparable[i] ? Math.max(0, dense[i]! - mean) / maxLift : 0;
+    let shape = 1;
+    if (r.kind === 'heading' || (r.kind === 'code' && !code)) shape = 0;
+    else if (/\?\s*$/.test(r.text))
+      shape = 0.3; // a question rarely answers a question
+    else if (distinct.length < 3)
+      shape = 0.6; // fragments
+    else if (REFERENCE.test(r.text)) shape = 0.3; // bibliography entries, footnotes with links
+    const words = r.text.split(/\s+/).length;
+    if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
+    const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
+    const score = relevance * (0.3 + 0.7 * novelty) * (prior.get(r.source) ?? 0.5) * shape;
+    return {
+      source: r.source,
+      text: r.text,
+      start: r.start,
+      end: r.end,
+      kind: r.kind,
+      index: r.index,
+      dense: dense[i]!,
+      lexical,
+      novelty,
+      score,
+      vector: vectors[i]!,
+    };
   });
 }

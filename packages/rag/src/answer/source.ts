@@ -1,4 +1,6 @@
+import type { ChunkBlock } from '../ingest/block.js';
 import type { SearchHit } from '../retrieval/search-hit.js';
+import type { Language } from '../types.js';
 
 /** A retrieved chunk as it is shown and cited in an answer. */
 export interface Source {
@@ -9,12 +11,17 @@ export interface Source {
   readonly title: string;
   readonly page?: number;
   readonly section?: string;
+  /** Language of the chunk's text. */
+  readonly language: Language;
   /** `[file, p. N]` (PDF) or `[file]`. */
   readonly citation: string;
   readonly score: number;
   readonly denseScore: number;
   readonly lexicalScore: number;
+  /** Clean text of the chunk. */
   readonly text: string;
+  /** Blocks of `text` (code, table rows, ...), when known. */
+  readonly blocks?: readonly ChunkBlock[];
 }
 
 /** The citation of a chunk: `[file, p. N]` for pages, `[file]` otherwise. */
@@ -33,11 +40,13 @@ export function toSources(hits: readonly SearchHit[]): Source[] {
       title: m.title,
       ...(m.page !== undefined ? { page: m.page } : {}),
       ...(m.section !== undefined ? { section: m.section } : {}),
+      language: m.language,
       citation: citationOf(m.file, m.page),
       score: h.score,
       denseScore: h.denseScore,
       lexicalScore: h.lexicalScore,
       text: h.chunk.text,
+      ...(h.chunk.blocks ? { blocks: h.chunk.blocks } : {}),
     };
   });
 }

@@ -1,16 +1,21 @@
-/** Reports how many of the texts have been embedded. */
-export type EmbedProgress = (done: number, total: number) => void;
+import { type ProgressCallback, progressTracker } from '@crp/common';
 
 /**
- * Turns texts into vectors. Implementations: {@link UseLiteEmbedding} (offline default),
- * {@link TransformersEmbedding} (local ONNX model folder), {@link OpenAICompatibleEmbedding},
- * {@link LlamaIndexEmbedding} (any llamaindex `BaseEmbedding`), {@link HashEmbedding} (lexical, for tests).
+ * Turns texts into vectors. Implementations: `HashEmbedding` (lexical, any platform), and in
+ * `@crp/rag/node` `UseLiteEmbedding` (offline default), `TransformersEmbedding` (a local or hub
+ * transformers.js model such as paraphrase-multilingual-MiniLM-L12-v2), `OpenAICompatibleEmbedding`,
+ * `LlamaIndexEmbedding` (any llamaindex `BaseEmbedding`).
  */
 export interface EmbeddingProvider {
   /** Identifies model and settings; an index remembers it and re-embeds everything when it changes. */
   readonly id: string;
-  /** One unit-length vector per text, in order. */
-  embed(texts: readonly string[], onProgress?: EmbedProgress): Promise<Float32Array[]>;
+  /**
+   * True when texts in different languages that mean the same get similar vectors (a multilingual model).
+   * Otherwise similarities between an English question and German text are ignored where they would mislead.
+   */
+  readonly multilingual?: boolean;
+  /** One unit-length vector per text, in order. Reports progress in texts (`unit: 'texts'`). */
+  embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]>;
   /** Frees models or sessions. */
   dispose?(): Promise<void> | void;
 }
@@ -32,17 +37,19 @@ export function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-/** Runs `fn` on consecutive batches of `items` and concatenates the results, reporting progress. */
+/** Runs `fn` on consecutive batches of `items` and concatenates the results, reporting progress with an ETA. */
 export async function inBatches<T, R>(
   items: readonly T[],
   size: number,
   fn: (batch: T[]) => Promise<R[]>,
-  onProgress?: EmbedProgress,
+  onProgress?: ProgressCallback,
 ): Promise<R[]> {
   const out: R[] = [];
+  const tick = progressTracker(items.length, onProgress, { unit: 'texts' });
   for (let i = 0; i < items.length; i += size) {
-    out.push(...(await fn(items.slice(i, i + size))));
-    onProgress?.(Math.min(items.length, i + size), items.length);
+    const batch = items.slice(i, i + size);
+    out.push(...(await fn(batch)));
+    tick(batch.length);
   }
   return out;
 }

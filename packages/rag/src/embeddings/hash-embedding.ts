@@ -1,3 +1,5 @@
+import type { ProgressCallback } from '@crp/common';
+import { progressTracker } from '@crp/common';
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
 import { type EmbeddingProvider, normalizeVector } from './embedding-provider.js';
@@ -12,9 +14,9 @@ function fnv1a(s: string): number {
 }
 
 /**
- * A lexical "embedding": stemmed terms hashed into `dimensions` buckets (signed), unit length.
- * Instant and deterministic, with no semantics beyond shared words; meant for tests and for machines
- * where even the small default model is too slow.
+ * A lexical "embedding": stemmed terms hashed into `dimensions` buckets (signed), unit length. Instant,
+ * deterministic and runs anywhere (a browser too), with no semantics beyond shared words; for tests and for
+ * machines where even the small default model is too slow.
  */
 export class HashEmbedding implements EmbeddingProvider {
   readonly id: string;
@@ -23,7 +25,8 @@ export class HashEmbedding implements EmbeddingProvider {
     this.dimensions = options.dimensions ?? 256;
     this.id = `hash-${this.dimensions}`;
   }
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]> {
+    const tick = progressTracker(texts.length, onProgress, { unit: 'texts' });
     return texts.map((text) => {
       const v = new Float32Array(this.dimensions);
       for (const term of analyze(text, detectLanguage(text))) {
@@ -31,6 +34,7 @@ export class HashEmbedding implements EmbeddingProvider {
         const k = h % this.dimensions;
         v[k] = (v[k] ?? 0) + (h & 0x80000000 ? -1 : 1);
       }
+      tick(1);
       return normalizeVector(v);
     });
   }

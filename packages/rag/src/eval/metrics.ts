@@ -1,20 +1,38 @@
+import { cleanInline } from '../ingest/markdown-to-blocks.js';
+import { analyze } from '../text/analyzer.js';
+import { detectLanguage } from '../text/language.js';
+import { analyzeQuery } from '../text/query.js';
+import type { QueryTranslator } from '../translate/query-translator.js';
+
 /** One evaluated question. */
 export interface QuestionOutcome {
   readonly id: string;
-  /** 1-based rank of the first retrieved chunk from a relevant file; undefined when none was retrieved. */
+  /** 1-based rank of the first retrieved chunk from a relevant file; undefined when none was in the top 10. */
   readonly firstRelevantRank?: number;
   /** Whether the reference passage lies inside one of the retrieved chunks (whitespace-normalised). */
   readonly passageFound: boolean;
+  /** Share of the supporting passage's content words that the answer contains (see {@link answerCoverage}). */
+  readonly answerCoverage?: number;
 }
 
-/** Aggregate retrieval quality over a question set. */
+/** Aggregate retrieval and answer quality over a question set. */
 export interface RetrievalMetrics {
   readonly questions: number;
   readonly hitAt1: number;
   readonly hitAt5: number;
+  /** Mean reciprocal rank of the first relevant file within the top 10 (0 beyond). */
+  readonly mrrAt10: number;
+  /** @deprecated the same value as {@link RetrievalMetrics.mrrAt10} */
   readonly mrr: number;
   readonly passageFound: number;
+  /** Share of questions whose answer covers at least half of the supporting passage's content words. */
+  readonly answerCovered: number;
+  /** Mean of the answer coverages. */
+  readonly meanAnswerCoverage: number;
 }
+
+/** Answer coverage at or above this counts as "the answer covers the passage". */
+export const ANSWER_COVERAGE_THRESHOLD = 0.5;
 
 /** Collapses every run of white space to one space and trims (the corpus' matching rule). */
 export function normalizeWhitespace(text: string): string {
@@ -31,27 +49,70 @@ export function firstRelevantRank(
   return i < 0 ? undefined : i + 1;
 }
 
-/** Whether `passage` occurs in one of the texts after whitespace normalisation. */
+/**
+ * Whether `passage` occurs in one of the texts after whitespace normalisation. The chunks hold clean text, so
+ * Markdown inline markup in a passage (backticks, emphasis) is removed before comparing.
+ */
 export function passageInTexts(passage: string, texts: readonly string[]): boolean {
   const p = normalizeWhitespace(passage);
-  return texts.some((t) => normalizeWhitespace(t).includes(p));
+  const clean = cleanInline(passage);
+  return texts.some((t) => {
+    const n = normalizeWhitespace(t);
+    return n.includes(p) || n.includes(clean);
+  });
 }
 
-/** hit@1, hit@5, mean reciprocal rank and share of passages found. Empty input gives zeros. */
+/**
+ * Content-word coverage of a passage by an answer: the share of the passage's distinct content words (stop
+ * words removed, stemmed in the passage's language) that the answer contains, in either language's stem or,
+ * with a translator, as a dictionary translation (an English answer to a German passage). Markup in the
+ * passage (backticks, `$`) does not count.
+ */
+export function answerCoverage(answer: string, passage: string, translator?: QueryTranslator): number {
+  const language = detectLanguage(passage);
+  const concepts = analyzeQuery(passage.replace(/[`$*_]/g, ' '), {
+    language,
+    ...(translator ? { translator } : {}),
+  }).concepts;
+  // one entry per distinct passage word (two-word phrases are extra and not counted)
+  const words = concepts.filter(
+    (c) => !c.word.includes(' ') || !c.terms.every((t) => t.via === 'translation'),
+  );
+  if (words.length === 0) return 0;
+  const have = new Set([...analyze(answer, 'en'), ...analyze(answer, 'de')]);
+  const covered = words.filter((c) => c.terms.some((t) => have.has(t.term))).length;
+  return covered / words.length;
+}
+
+/** hit@1, hit@5, MRR@10, passages found and answer coverage. Empty input gives zeros. */
 export function aggregateMetrics(outcomes: readonly QuestionOutcome[]): RetrievalMetrics {
   const n = outcomes.length;
-  if (n === 0) return { questions: 0, hitAt1: 0, hitAt5: 0, mrr: 0, passageFound: 0 };
+  if (n === 0)
+    return {
+      questions: 0,
+      hitAt1: 0,
+      hitAt5: 0,
+      mrrAt10: 0,
+      mrr: 0,
+      passageFound: 0,
+      answerCovered: 0,
+      meanAnswerCoverage: 0,
+    };
   const rank = (o: QuestionOutcome) => o.firstRelevantRank ?? Number.POSITIVE_INFINITY;
+  const mrrAt10 = outcomes.reduce((s, o) => s + (rank(o) <= 10 ? 1 / rank(o) : 0), 0) / n;
   return {
     questions: n,
     hitAt1: outcomes.filter((o) => rank(o) <= 1).length / n,
     hitAt5: outcomes.filter((o) => rank(o) <= 5).length / n,
-    mrr: outcomes.reduce((s, o) => s + (o.firstRelevantRank ? 1 / o.firstRelevantRank : 0), 0) / n,
+    mrrAt10,
+    mrr: mrrAt10,
     passageFound: outcomes.filter((o) => o.passageFound).length / n,
+    answerCovered: outcomes.filter((o) => (o.answerCoverage ?? 0) >= ANSWER_COVERAGE_THRESHOLD).length / n,
+    meanAnswerCoverage: outcomes.reduce((s, o) => s + (o.answerCoverage ?? 0), 0) / n,
   };
 }
 
-/** The closing line of `rag:eval`: `hit@5=X mrr=Y` with three decimals. */
+/** One line of metrics: `hit@1=… hit@5=… mrr@10=… answer-coverage=…` with three decimals. */
 export function formatSummaryLine(m: RetrievalMetrics): string {
-  return `hit@5=${m.hitAt5.toFixed(3)} mrr=${m.mrr.toFixed(3)}`;
+  return `hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr@10=${m.mrrAt10.toFixed(3)} answer-coverage=${m.answerCovered.toFixed(3)}`;
 }

@@ -1,8 +1,7 @@
+import { CrpError, mulberry32 } from '@crp/common';
 import { UMAP } from 'umap-js';
 import { dot } from '../embeddings/embedding-provider.js';
-import { RagError } from '../errors.js';
 import type { Chunk } from '../types.js';
-import { seededRandom } from './seeded-random.js';
 
 /** Options of the 2-D embedding map. */
 export interface EmbeddingMapOptions {
@@ -71,14 +70,14 @@ export class FittedMap {
   static fit(vectors: readonly Float32Array[], options: EmbeddingMapOptions = {}): FittedMap {
     const nEpochs = options.nEpochs ?? 150;
     if (!Number.isInteger(nEpochs) || nEpochs < 3 || nEpochs % 3 !== 0) {
-      throw new RagError(
-        'INVALID_ARGUMENT',
+      throw new CrpError(
+        'invalid-argument',
         `nEpochs must be a positive multiple of 3 (umap-js transform needs it); got ${nEpochs}.`,
       );
     }
     if (vectors.length < 3) {
-      throw new RagError(
-        'INVALID_ARGUMENT',
+      throw new CrpError(
+        'invalid-argument',
         `An embedding map needs at least 3 chunks; the index has ${vectors.length}.`,
       );
     }
@@ -87,7 +86,7 @@ export class FittedMap {
     const count = Math.min(vectors.length, Math.max(3, max));
     const fitted = Array.from({ length: count }, (_, k) => Math.floor((k * vectors.length) / count));
     const nNeighbors = Math.max(2, Math.min(options.nNeighbors ?? 15, fitted.length - 1));
-    const umap = new UMAP({ nComponents: 2, nNeighbors, nEpochs, minDist: 0.1, random: seededRandom(seed) });
+    const umap = new UMAP({ nComponents: 2, nNeighbors, nEpochs, minDist: 0.1, random: mulberry32(seed) });
     const coords = umap.fit(fitted.map((i) => Array.from(vectors[i]!)));
     return new FittedMap(umap, coords, fitted, seed, options);
   }

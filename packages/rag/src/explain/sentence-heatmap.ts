@@ -1,5 +1,6 @@
 import type { ScoredSentence } from '../answer/sentence-scorer.js';
 import type { Source } from '../answer/source.js';
+import type { BlockKind } from '../ingest/block.js';
 
 /** One retrieved chunk, sentence by sentence, each scored against the question. */
 export interface SentenceHeatmap {
@@ -10,10 +11,12 @@ export interface SentenceHeatmap {
     readonly text: string;
     readonly start: number;
     readonly end: number;
+    readonly kind: BlockKind;
     /** 0..1, see {@link ScoredSentence.score}. */
     readonly score: number;
     readonly dense: number;
     readonly lexical: number;
+    readonly novelty: number;
   }[];
 }
 
@@ -28,6 +31,15 @@ export function sentenceHeatmaps(
     citation: s.citation,
     sentences: scored
       .filter((x) => x.source === s.n)
-      .map(({ text, start, end, score, dense, lexical }) => ({ text, start, end, score, dense, lexical })),
+      .map(({ text, start, end, kind, score, dense, lexical, novelty }) => ({
+        text,
+        start,
+        end,
+        kind,
+        score,
+        dense,
+        lexical,
+        novelty,
+      })),
   }));
 }

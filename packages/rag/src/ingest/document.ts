@@ -1,17 +1,14 @@
 import type { Language } from '../types.js';
+import type { Block } from './block.js';
 
 /** Formats the loaders understand. */
-export type DocumentFormat = 'pdf' | 'markdown' | 'text';
+export type DocumentFormat = 'pdf' | 'markdown' | 'html' | 'text';
 
-/** A piece of a document that is chunked on its own: a PDF page, or a Markdown section. */
+/** A piece of a document that is chunked on its own: a PDF page, or the whole text of other formats. */
 export interface SourceUnit {
-  readonly text: string;
-  /** Offset of `text` in the unit's frame: the file text (Markdown, text) or the page text (PDF). */
-  readonly offset: number;
   /** 1-based page number (PDF). */
   readonly page?: number;
-  /** Heading path of a Markdown section ("Intro > Setup"). */
-  readonly section?: string;
+  readonly blocks: readonly Block[];
 }
 
 /** A loaded document, ready to be chunked. */
@@ -24,6 +21,8 @@ export interface LoadedDocument {
   readonly units: readonly SourceUnit[];
   /** Number of pages (PDF); 1 for other formats. */
   readonly pages: number;
+  /** Things a reader should know: pages without a text layer, ... */
+  readonly warnings?: readonly string[];
 }
 
 /** File extensions (lower case, with dot) and the format they are read as. */
@@ -31,6 +30,20 @@ export const EXTENSIONS: Readonly<Record<string, DocumentFormat>> = {
   '.pdf': 'pdf',
   '.md': 'markdown',
   '.markdown': 'markdown',
+  '.html': 'html',
+  '.htm': 'html',
   '.txt': 'text',
   '.text': 'text',
 };
+
+/** The clean text of a unit: its blocks separated by blank lines, and where each block starts. */
+export function unitText(unit: SourceUnit): { text: string; starts: number[] } {
+  const starts: number[] = [];
+  let text = '';
+  for (const b of unit.blocks) {
+    if (text) text += '\n\n';
+    starts.push(text.length);
+    text += b.text;
+  }
+  return { text, starts };
+}

@@ -1,14 +1,7 @@
+import { escapeXml } from '@crp/common';
 import type { EmbeddingMap } from '../explain/embedding-map.js';
 import type { KeywordOverlap } from '../explain/keyword-overlap.js';
 import type { SentenceHeatmap } from '../explain/sentence-heatmap.js';
-
-/** Escapes text for XML/HTML. */
-export function escapeXml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
-}
 
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
 
@@ -135,10 +128,10 @@ export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?
   for (const k of overlap.shared) {
     const s = k.weight / max;
     place(
-      `${k.word} ${k.weight.toFixed(2)}`,
+      `${k.translated ? '⇄ ' : ''}${k.word} ${k.weight.toFixed(2)}`,
       heatColor(0.25 + 0.75 * s),
       '#222',
-      `stems ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
+      `${k.translated ? 'found through its translation: ' : ''}terms ${k.stems.join(', ')}; idf ${k.idf.toFixed(2)}; ${k.count}x in chunk`,
     );
   }
   for (const m of overlap.missing)

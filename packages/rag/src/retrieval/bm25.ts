@@ -1,3 +1,5 @@
+import type { QueryConcept } from '../text/query.js';
+
 /** Parameters of Okapi BM25. */
 export interface Bm25Options {
   /** Term-frequency saturation; default 1.2. */
@@ -6,31 +8,60 @@ export interface Bm25Options {
   readonly b?: number;
 }
 
-/** A document's BM25 score and the part each query term contributed. */
+/** A document and its score. */
 export interface Bm25Hit {
   readonly doc: number;
   readonly score: number;
 }
 
+/** How one query concept matched one document. */
+export interface ConceptMatch {
+  /** What the concept added to the document's score. */
+  readonly score: number;
+  /** Weighted frequency of the concept's terms in the document. */
+  readonly tf: number;
+  /** IDF of the concept (from the documents that contain any of its terms). */
+  readonly idf: number;
+  /** The concept's terms found in the document. */
+  readonly matched: readonly string[];
+}
+
+interface Posting {
+  readonly docs: number[];
+  readonly tfs: number[];
+}
+
 /**
- * Okapi BM25 over documents given as term lists (see `analyze`). Documents are numbered in the order
- * they were given. Build once, query many times.
+ * Okapi BM25 over documents given as term lists (see `analyze`), queried with {@link QueryConcept}s: the
+ * terms of a concept are synonyms (Pirkola's structured query), so a document's frequency of the concept is
+ * the weighted sum of its terms' frequencies and its document frequency counts documents with any of them.
+ * A word and its translations thus count once, however many of them a document contains.
  */
 export class Bm25Index {
   readonly k1: number;
   readonly b: number;
-  readonly #postings = new Map<string, { docs: number[]; tfs: number[] }>();
+  readonly #postings = new Map<string, Posting>();
   readonly #lengths: Float64Array;
   readonly #avgLength: number;
 
-  constructor(documents: readonly (readonly string[])[], options: Bm25Options = {}) {
+  /**
+   * @param documents the terms of each document
+   * @param lengths length of each document for the length normalisation; default the number of its terms
+   *   (pass fewer where some terms are extra forms of the same word, such as the parts of a compound)
+   */
+  constructor(
+    documents: readonly (readonly string[])[],
+    options: Bm25Options = {},
+    lengths?: ArrayLike<number>,
+  ) {
     this.k1 = options.k1 ?? 1.2;
     this.b = options.b ?? 0.75;
     this.#lengths = new Float64Array(documents.length);
     let total = 0;
     documents.forEach((terms, d) => {
-      this.#lengths[d] = terms.length;
-      total += terms.length;
+      const length = lengths?.[d] ?? terms.length;
+      this.#lengths[d] = length;
+      total += length;
       const tf = new Map<string, number>();
       for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
       for (const [t, n] of tf) {
@@ -51,20 +82,28 @@ export class Bm25Index {
     return this.#lengths.length;
   }
 
-  /** Inverse document frequency (BM25+ style, never negative); 0 for unknown terms. */
+  /** Documents that contain a term. */
+  documentFrequency(term: string): number {
+    return this.#postings.get(term)?.docs.length ?? 0;
+  }
+
+  #idfOf(df: number): number {
+    return df === 0 ? 0 : Math.log(1 + (this.size - df + 0.5) / (df + 0.5));
+  }
+
+  /** Inverse document frequency (never negative); 0 for unknown terms. */
   idf(term: string): number {
-    const df = this.#postings.get(term)?.docs.length ?? 0;
-    if (df === 0) return 0;
-    const n = this.size;
-    return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+    return this.#idfOf(this.documentFrequency(term));
+  }
+
+  #saturate(tf: number, doc: number): number {
+    const norm = this.k1 * (1 - this.b + (this.b * (this.#lengths[doc] ?? 0)) / (this.#avgLength || 1));
+    return (tf * (this.k1 + 1)) / (tf + norm);
   }
 
   /** What one term adds to a document's score given its frequency there. */
   termScore(term: string, doc: number, tf: number): number {
-    if (tf <= 0) return 0;
-    const len = this.#lengths[doc] ?? 0;
-    const norm = this.k1 * (1 - this.b + (this.b * len) / (this.#avgLength || 1));
-    return (this.idf(term) * (tf * (this.k1 + 1))) / (tf + norm);
+    return tf <= 0 ? 0 : this.idf(term) * this.#saturate(tf, doc);
   }
 
   /** Frequency of a term in a document. */
@@ -84,22 +123,71 @@ export class Bm25Index {
     return 0;
   }
 
-  /** Scores of all documents that share a term with the query (unsorted); `scores[doc]`. */
-  scoreAll(queryTerms: readonly string[]): Float64Array {
-    const scores = new Float64Array(this.size);
-    const unique = [...new Set(queryTerms)];
-    for (const t of unique) {
-      const p = this.#postings.get(t);
+  /** Weighted frequency of every document that contains one of the concept's terms. */
+  #conceptFrequencies(concept: QueryConcept): Map<number, number> {
+    const tf = new Map<number, number>();
+    for (const { term, weight } of concept.terms) {
+      const p = this.#postings.get(term);
       if (!p) continue;
-      const idf = this.idf(t);
       for (let i = 0; i < p.docs.length; i++) {
         const d = p.docs[i]!;
-        const tf = p.tfs[i]!;
-        const norm = this.k1 * (1 - this.b + (this.b * this.#lengths[d]!) / (this.#avgLength || 1));
-        scores[d] = scores[d]! + (idf * (tf * (this.k1 + 1))) / (tf + norm);
+        tf.set(d, (tf.get(d) ?? 0) + weight * p.tfs[i]!);
       }
     }
+    return tf;
+  }
+
+  /** Scores of all documents for a query of concepts; `scores[doc]`, 0 where nothing matched. */
+  scoreConcepts(concepts: readonly QueryConcept[]): Float64Array {
+    const scores = new Float64Array(this.size);
+    for (const c of concepts) {
+      const tf = this.#conceptFrequencies(c);
+      const idf = this.#idfOf(tf.size);
+      for (const [d, f] of tf) scores[d] = scores[d]! + idf * this.#saturate(f, d);
+    }
     return scores;
+  }
+
+  /** How one concept matched one document (for explanations); undefined when it did not. */
+  conceptMatch(concept: QueryConcept, doc: number): ConceptMatch | undefined {
+    let tf = 0;
+    const matched: string[] = [];
+    for (const { term, weight } of concept.terms) {
+      const f = this.termFrequency(term, doc);
+      if (f > 0) {
+        tf += weight * f;
+        matched.push(term);
+      }
+    }
+    if (tf === 0) return undefined;
+    const idf = this.#idfOf(this.#conceptFrequencies(concept).size);
+    return { score: idf * this.#saturate(tf, doc), tf, idf, matched };
+  }
+
+  /** IDF of a concept: from the documents that contain any of its terms (0 when none does). */
+  conceptIdf(concept: QueryConcept): number {
+    return this.#idfOf(this.#conceptFrequencies(concept).size);
+  }
+
+  /**
+   * Like {@link conceptIdf}, but a concept that no document contains gets the highest IDF there can be
+   * (document frequency 0): for checking a claim, a word the corpus never uses is the strongest signal.
+   */
+  conceptRarity(concept: QueryConcept): number {
+    const df = this.#conceptFrequencies(concept).size;
+    return Math.log(1 + (this.size - df + 0.5) / (df + 0.5));
+  }
+
+  /** Scores of all documents for plain terms (each distinct term its own concept). */
+  scoreAll(queryTerms: readonly string[]): Float64Array {
+    return this.scoreConcepts(
+      [...new Set(queryTerms)].map((term) => ({
+        word: term,
+        start: 0,
+        end: 0,
+        terms: [{ term, weight: 1, via: 'word', language: 'en' }],
+      })),
+    );
   }
 
   /** The `k` best documents for the query terms, best first (only documents with a score above 0). */
@@ -108,7 +196,7 @@ export class Bm25Index {
   }
 }
 
-/** Indices of the `k` largest values above `min`, largest first. */
+/** Indices of the `k` largest values above `min`, largest first (ties: lower index first). */
 export function topK(
   values: ArrayLike<number>,
   k: number,

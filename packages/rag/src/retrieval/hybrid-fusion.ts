@@ -1,7 +1,7 @@
-import { RagError } from '../errors.js';
+import { CrpError } from '@crp/common';
 import type { HybridOptions } from './search-hit.js';
 
-/** One fused result: document number, fused score and the two ranked inputs. */
+/** One fused result: document number, fused score and its rank on each side. */
 export interface FusedResult {
   readonly doc: number;
   readonly score: number;
@@ -13,48 +13,93 @@ export interface FusedResult {
 export function resolveHybrid(options: HybridOptions = {}): Required<HybridOptions> {
   const denseWeight = options.denseWeight ?? 0.3;
   if (!(denseWeight >= 0 && denseWeight <= 1)) {
-    throw new RagError('INVALID_ARGUMENT', `denseWeight must be in [0, 1]; got ${denseWeight}.`);
+    throw new CrpError('invalid-argument', `denseWeight must be in [0, 1]; got ${denseWeight}.`);
   }
   const fusion = options.fusion ?? 'weighted';
   if (fusion !== 'rrf' && fusion !== 'weighted') {
-    throw new RagError('INVALID_ARGUMENT', `fusion must be "rrf" or "weighted"; got "${String(fusion)}".`);
+    throw new CrpError('invalid-argument', `fusion must be "rrf" or "weighted"; got "${String(fusion)}".`);
   }
   const candidates = options.candidates ?? 50;
   if (!Number.isInteger(candidates) || candidates < 1) {
-    throw new RagError('INVALID_ARGUMENT', `candidates must be a positive integer; got ${candidates}.`);
+    throw new CrpError('invalid-argument', `candidates must be a positive integer; got ${candidates}.`);
   }
-  return { fusion, denseWeight, candidates, rrfK: options.rrfK ?? 60 };
+  const rrfK = options.rrfK ?? 60;
+  if (!(rrfK > 0)) throw new CrpError('invalid-argument', `rrfK must be positive; got ${rrfK}.`);
+  return { fusion, denseWeight, candidates, rrfK };
+}
+
+/** 1-based ranks of the documents by score (highest first); documents scoring `<= floor` get no rank. */
+function ranks(scores: ArrayLike<number>, floor: number): Int32Array {
+  const order = Array.from({ length: scores.length }, (_, i) => i)
+    .filter((i) => scores[i]! > floor)
+    .sort((a, b) => scores[b]! - scores[a]! || a - b);
+  const r = new Int32Array(scores.length);
+  order.forEach((doc, i) => {
+    r[doc] = i + 1;
+  });
+  return r;
 }
 
 /**
- * Fuses two ranked lists (best first) into one. RRF: `w/(k+rank)` summed over the lists; weighted: scores
- * divided by the best score of their list, then weighted and summed.
+ * Fuses the dense and lexical scores of every document into one ranking and returns its `topK` best.
+ *
+ * Weighted fusion compares like with like: the lexical score is divided by the best lexical score, and the
+ * dense score counts by how far a chunk stands out from the corpus (`cos - mean`, divided by the best such
+ * lift, negatives 0), because raw cosines of sentence encoders sit in a narrow band above 0 for any text.
+ * `dense` may hold `NaN` for documents without a dense score (an external store returned only its best);
+ * they count as the mean.
  */
-export function fuseRankings(
-  dense: readonly { doc: number; score: number }[],
-  lexical: readonly { doc: number; score: number }[],
+export function fuseScores(
+  dense: ArrayLike<number>,
+  lexical: ArrayLike<number>,
   options: Required<HybridOptions>,
+  topK: number,
 ): FusedResult[] {
-  const acc = new Map<number, { score: number; denseRank?: number; lexicalRank?: number }>();
+  const n = lexical.length;
+  let mean = 0;
+  let known = 0;
+  for (let i = 0; i < n; i++) {
+    const d = dense[i]!;
+    if (!Number.isNaN(d)) {
+      mean += d;
+      known++;
+    }
+  }
+  mean = known ? mean / known : 0;
+  const lift = new Float64Array(n);
+  let maxLift = 0;
+  let maxLex = 0;
+  for (let i = 0; i < n; i++) {
+    const d = dense[i]!;
+    lift[i] = Number.isNaN(d) ? 0 : Math.max(0, d - mean);
+    if (lift[i]! > maxLift) maxLift = lift[i]!;
+    if (lexical[i]! > maxLex) maxLex = lexical[i]!;
+  }
+  const denseRanks = ranks(lift, 0);
+  const lexRanks = ranks(lexical, 0);
   const wd = options.denseWeight;
   const wl = 1 - wd;
-  const maxD = dense[0]?.score ?? 1;
-  const minD = dense[dense.length - 1]?.score ?? 0;
-  const maxL = lexical[0]?.score || 1;
-  dense.forEach((h, i) => {
-    const v =
-      options.fusion === 'rrf' ? wd / (options.rrfK + i + 1) : (wd * (h.score - minD)) / (maxD - minD || 1);
-    acc.set(h.doc, { score: v, denseRank: i + 1 });
-  });
-  lexical.forEach((h, i) => {
-    const v = options.fusion === 'rrf' ? wl / (options.rrfK + i + 1) : (wl * h.score) / maxL;
-    const e = acc.get(h.doc);
-    if (e) {
-      e.score += v;
-      e.lexicalRank = i + 1;
-    } else acc.set(h.doc, { score: v, lexicalRank: i + 1 });
-  });
-  return [...acc.entries()]
-    .map(([doc, e]) => ({ doc, ...e }))
-    .sort((a, b) => b.score - a.score || a.doc - b.doc);
+  const fused = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (options.fusion === 'rrf') {
+      const dr = denseRanks[i]!;
+      const lr = lexRanks[i]!;
+      fused[i] =
+        (dr > 0 && dr <= options.candidates ? wd / (options.rrfK + dr) : 0) +
+        (lr > 0 && lr <= options.candidates ? wl / (options.rrfK + lr) : 0);
+    } else {
+      fused[i] =
+        (maxLift > 0 ? (wd * lift[i]!) / maxLift : 0) + (maxLex > 0 ? (wl * lexical[i]!) / maxLex : 0);
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i)
+    .filter((i) => fused[i]! > 0)
+    .sort((a, b) => fused[b]! - fused[a]! || a - b)
+    .slice(0, topK);
+  return order.map((doc) => ({
+    doc,
+    score: fused[doc]!,
+    ...(denseRanks[doc]! > 0 ? { denseRank: denseRanks[doc]! } : {}),
+    ...(lexRanks[doc]! > 0 ? { lexicalRank: lexRanks[doc]! } : {}),
+  }));
 }

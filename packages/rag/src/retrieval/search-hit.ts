@@ -7,21 +7,25 @@ export interface SearchHit {
   readonly score: number;
   /** Cosine similarity of chunk and question embeddings. */
   readonly denseScore: number;
-  /** BM25 score of the chunk for the question's terms (0 when no term is shared). */
+  /** BM25 score of the chunk for the question's concepts (0 when none is shared). */
   readonly lexicalScore: number;
-  /** 1-based rank among dense results (undefined when outside the candidate pool). */
+  /** 1-based rank among all chunks by the dense score. */
   readonly denseRank?: number;
-  /** 1-based rank among BM25 results (undefined when outside the candidate pool). */
+  /** 1-based rank among all chunks by the BM25 score (undefined when no concept matched). */
   readonly lexicalRank?: number;
 }
 
 /** How dense and lexical results are combined. */
 export interface HybridOptions {
-  /** `rrf`: reciprocal rank fusion; `weighted`: weighted sum of max-normalised scores. Default `weighted`. */
+  /**
+   * `weighted` (default): weighted sum of the BM25 score divided by the best one and of the dense score's
+   * lift over the corpus mean divided by the best lift, over every chunk. `rrf`: reciprocal rank fusion of
+   * the `candidates` best of each side.
+   */
   readonly fusion?: 'rrf' | 'weighted';
-  /** Weight of the dense side (0..1); the lexical side gets `1 - denseWeight`. Default 0.3 (the default English-only embedding is weaker than BM25 on German text). */
+  /** Weight of the dense side (0..1); the lexical side gets `1 - denseWeight`. Default 0.3. */
   readonly denseWeight?: number;
-  /** Candidates taken from each side before fusing; default 50. */
+  /** Candidates taken from each side for RRF and from an external vector store; default 50. */
   readonly candidates?: number;
   /** RRF constant; default 60. */
   readonly rrfK?: number;

@@ -1,7 +1,7 @@
 import type { BaseVectorStore } from '@llamaindex/core/vector-store';
 
 /**
- * A llamaindex vector store (e.g. {@link ChromaVectorStore}) that an index keeps in sync with its own
+ * A llamaindex vector store (e.g. `ChromaVectorStore` of `@crp/rag/node`) that an index keeps in sync with its own
  * on-disk store and asks for the dense side of the hybrid search. `key` names the store and collection so
  * the index knows whether it already holds every vector.
  */

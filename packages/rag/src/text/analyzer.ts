@@ -1,54 +1,163 @@
 import type { Language } from '../types.js';
 import { stem } from './stemmer.js';
-import { isStopWord } from './stop-words.js';
+import { isStopStem, isStopWord } from './stop-words.js';
 
-/** A content word of a text with its position and the index terms it stands for. */
+/** A content word of a text: where it is and the one index term it stands for. */
 export interface Token {
   /** The word as written (NFKC-normalised). */
   readonly surface: string;
-  /** Index terms: the English and German Snowball stems (one entry when they agree). */
-  readonly terms: readonly string[];
+  /**
+   * Index term: the language and the Snowball stem of the lower-cased word in that language, `en:rule`,
+   * `de:regel`. The language is part of the term so that look-alikes of two languages (English "stand",
+   * German "Stand") are different terms.
+   */
+  readonly term: string;
   readonly start: number;
   readonly end: number;
+  /**
+   * True for the extra terms of a compound (the joined form of a hyphenated German word, the parts of a German
+   * compound): they make a word findable in more ways but do not make the text longer.
+   */
+  readonly extra?: boolean;
 }
 
 // A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
-function termsOf(word: string): string[] {
-  const en = stem(word, 'en');
-  const de = stem(word, 'de');
-  return en === de ? [en] : [en, de];
+/** The index term of one lower-case word (`en:rule`), or undefined for a stop word (checked before and after stemming). */
+export function termOf(word: string, language: Language): string | undefined {
+  const s = stemOf(word, language);
+  return s === undefined ? undefined : tagTerm(language, s);
 }
 
+/** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
+export function stemOf(word: string, language: Language): string | undefined {
+  if (word.length < 2 && !/\d/.test(word)) return undefined;
+  if (isStopWord(word, language)) return undefined;
+  const s = stem(word, language);
+  if (isStopStem(s, language)) return undefined;
+  return s;
+}
+
+/** An index term from a language and a stem: `en:rule`. */
+export const tagTerm = (language: Language, stemmed: string) => `${language}:${stemmed}`;
+
+/** The stem of an index term (`en:rule` -> `rule`), for display and dictionary look-ups. */
+export const stemOfTerm = (term: string) => term.slice(term.indexOf(':') + 1);
+
 /**
- * Splits a text into content tokens: lower-cased, stop words of the text's language (and English ones,
- * which occur in every document here) removed, stemmed for English and German. Hyphenated words give
- * their parts and the joined compound ("Vektor-Datenbanken" also matches "Vektordatenbanken").
+ * Splits a text into content tokens with one index term each: lower-cased, stop words of the text's language
+ * removed (before and after stemming), stemmed with that language's Snowball stemmer. A hyphenated word
+ * gives its parts; in German also the joined compound ("Vektor-Datenbanken" also matches
+ * "Vektordatenbanken"), as German writes compounds both ways.
  */
-export function tokenize(text: string, language: Language): Token[] {
+export function tokenize(text: string, language: Language, options: AnalyzeOptions = {}): Token[] {
   const out: Token[] = [];
+  const lexicon = language === 'de' ? options.germanLexicon : undefined;
   for (const m of text.matchAll(WORD)) {
     const raw = m[0].normalize('NFKC');
-    const start = m.index;
-    const end = m.index + m[0].length;
     const lower = raw.toLowerCase();
+    const start = m.index;
     const parts = lower.split('-');
-    const words = parts.length > 1 ? [...parts, parts.join('')] : parts;
-    const terms = new Set<string>();
-    for (const w of words) {
-      if (w.length < 2 && !/\d/.test(w)) continue;
-      if (isStopWord(w, 'en') || (language === 'de' && isStopWord(w, 'de'))) continue;
-      for (const t of termsOf(w)) terms.add(t);
+    // offsets come from the text as written (NFKC can change lengths, e.g. the ligature "ﬁ")
+    const written = m[0].split('-');
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const length = written[i]?.length ?? part.length;
+      const term = termOf(part, language);
+      if (term !== undefined) {
+        out.push({
+          surface: written[i]?.normalize('NFKC') ?? part,
+          term,
+          start: start + offset,
+          end: start + offset + length,
+        });
+        const split = lexicon ? splitCompound(part, lexicon) : undefined;
+        if (split) {
+          for (const [a, b] of split.spans) {
+            const t = termOf(part.slice(a, b), 'de');
+            if (t !== undefined && t !== term)
+              out.push({
+                surface: part.slice(a, b),
+                term: t,
+                start: start + offset + a,
+                end: start + offset + b,
+                extra: true,
+              });
+          }
+        }
+      }
+      offset += length + 1;
     }
-    if (terms.size > 0) out.push({ surface: raw, terms: [...terms], start, end });
+    if (parts.length > 1 && language === 'de') {
+      const term = termOf(parts.join(''), language);
+      if (term !== undefined) out.push({ surface: raw, term, start, end: start + m[0].length, extra: true });
+    }
   }
   return out;
 }
 
-/** The index terms of a text (with repetitions, for term frequencies). */
-export function analyze(text: string, language: Language): string[] {
-  const out: string[] = [];
-  for (const t of tokenize(text, language)) out.push(...t.terms);
-  return out;
+/** Options of {@link tokenize} and {@link analyze}. */
+export interface AnalyzeOptions {
+  /**
+   * German stems that are words of their own (e.g. the German side of the dictionary): German compounds are then
+   * also indexed by their two parts ("Paketnamen" by "paket" and "nam"), so "package name" finds them.
+   */
+  readonly germanLexicon?: ReadonlySet<string>;
+}
+
+/** Stems of German derivational suffixes: a "part" that is one of these is a suffix, not a word. */
+const SUFFIXES = new Set([
+  'ung',
+  'heit',
+  'keit',
+  'schaft',
+  'tum',
+  'nis',
+  'lich',
+  'isch',
+  'bar',
+  'los',
+  'sam',
+  'ling',
+]);
+
+/** Joining letters German puts between the parts of a compound (Bildungs-, Arbeits-, Sonnen-). */
+const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
+
+/**
+ * Splits a lower-case German word into two parts that are both in the lexicon (as Snowball stems), allowing a
+ * joining letter after the first part; the split with the longest second part wins ("kleinbuchstaben" ->
+ * "klein" + "buchstaben"). Parts have at least 4 letters, the first is no stop word and the second no suffix, so
+ * "Einbettungen" is neither "ein" + "Bettungen" nor "Einbett" + "ungen"; words shorter than 8 letters are not
+ * split.
+ */
+export function splitCompound(
+  word: string,
+  lexicon: ReadonlySet<string>,
+): { spans: [[number, number], [number, number]] } | undefined {
+  if (word.length < 8 || !/^\p{L}+$/u.test(word)) return undefined;
+  for (let cut = 4; cut <= word.length - 4; cut++) {
+    const tail = stem(word.slice(cut), 'de');
+    if (tail.length < 3 || SUFFIXES.has(tail) || !lexicon.has(tail)) continue; // a suffix ("-ungen") is no word
+    for (const link of LINKS) {
+      const headEnd = cut - link.length;
+      if (headEnd < 4 || word.slice(headEnd, cut) !== link) continue;
+      const head = word.slice(0, headEnd);
+      if (!isStopWord(head, 'de') && lexicon.has(stem(head, 'de'))) {
+        return {
+          spans: [
+            [0, headEnd],
+            [cut, word.length],
+          ],
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The index terms of a text, in order, with repetitions (for term frequencies). */
+export function analyze(text: string, language: Language, options: AnalyzeOptions = {}): string[] {
+  return tokenize(text, language, options).map((t) => t.term);
 }

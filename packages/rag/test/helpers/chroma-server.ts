@@ -50,7 +50,8 @@ export async function startChroma(dataDir: string): Promise<{ port: number; stop
   return {
     port,
     stop: async () => {
-      if (child.exitCode !== null) return;
+      // ended already (an exit code, or a signal: then exitCode stays null)
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -2,7 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makePdf } from './make-pdf.js';
 
-/** Writes a small mixed corpus (Markdown, text, a 2-page PDF, a German Markdown file) into `dir`. */
+/**
+ * Writes a small mixed corpus into `dir`: Markdown with a table, code and an HTML block, a text file, a 2-page
+ * PDF, and a German Markdown file that an English question must find.
+ */
 export async function writeSmallCorpus(dir: string): Promise<void> {
   await mkdir(path.join(dir, 'sub'), { recursive: true });
   await writeFile(
@@ -22,6 +25,19 @@ export async function writeSmallCorpus(dir: string): Promise<void> {
       '## Gamma rule',
       '',
       'The gamma rule favours positive contributions. It is used for convolutional layers in many composites.',
+      '',
+      '## Methods compared',
+      '',
+      '| Method | Forward passes only | Needs gradients |',
+      '| --- | --- | --- |',
+      '| Occlusion | yes | no |',
+      '| Saliency | no | yes |',
+      '',
+      '```python',
+      'attribution = CondAttribution(model)',
+      '```',
+      '',
+      '<details><summary>More</summary><p>See the <a href="https://example.org/lrp">LRP overview</a> for details.</p></details>',
     ].join('\n'),
   );
   await writeFile(
@@ -46,3 +62,19 @@ export async function writeSmallCorpus(dir: string): Promise<void> {
     ),
   );
 }
+
+/** A tiny English-German dictionary in the format of @crp/rag-dictionary-de-en (stems). */
+export const TINY_DICTIONARY = [
+  'speich\tstore\t1',
+  'speich\tsave\t0.8',
+  'einbett\tembed\t1',
+  'vektordatenbank\tvector databas\t1',
+  'datenbank\tdatabas\t1',
+  'vektor\tvector\t1',
+  'grenz\tlimit\t1',
+  'begrenz\tlimit\t1',
+  'zustand\tstate\t1',
+  'stand\tstate\t1',
+  'stand\tstand\t0.2',
+  'regel\trule\t1',
+].join('\n');

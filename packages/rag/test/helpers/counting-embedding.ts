@@ -1,3 +1,4 @@
+import type { ProgressCallback } from '@crp/common';
 import { type EmbeddingProvider, HashEmbedding } from '../../src/index.js';
 
 /** HashEmbedding that counts the texts it embedded. */
@@ -9,8 +10,8 @@ export class CountingEmbedding implements EmbeddingProvider {
     this.#inner = new HashEmbedding({ dimensions: 256 });
     this.id = id;
   }
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]> {
     this.count += texts.length;
-    return this.#inner.embed(texts);
+    return this.#inner.embed(texts, onProgress);
   }
 }

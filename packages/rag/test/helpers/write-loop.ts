@@ -1,5 +1,5 @@
 // Child process for the crash test: writes big index snapshots in a loop until it is killed.
-import { writeIndexFile } from '../../src/index.js';
+import { writeIndexFile } from '../../src/node.js';
 
 const dir = process.argv[2]!;
 const dims = 256;

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * Builds dictionary.json from the Ding German-English dictionary (Debian package `trans-de-en`, GPL-2.0+):
+ *
+ *   apt-get install trans-de-en      # or: apt-get download trans-de-en && dpkg-deb -x trans-de-en_*.deb x
+ *   node scripts/build-dictionary.mjs [/usr/share/trans/de-en]
+ *
+ * Keeps word and short-phrase pairs (at most 3 words a side) that are useful for translating search
+ * queries: annotations ({f}, [comp.], (...), <...>), "to " before English verbs and placeholders
+ * (etw., jdn., sth., sb.) are removed; example sentences, idioms and slang/archaic senses are dropped.
+ * Words are stored as their Snowball stems (the analyzer of @crp/rag stems the same way), which also merges
+ * inflected forms. Every pair gets a weight from where it stands in its entry (first sense, first synonym = 1) summed over
+ * the entries that contain it; per headword the 8 heaviest translations are kept, in both directions.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const source = process.argv[2] ?? '/usr/share/trans/de-en';
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'dictionary.json');
+const text = readFileSync(source, 'utf8');
+// the same Snowball stemmers as @crp/rag's analyzer: pairs that stem alike are one pair
+const { newStemmer } = createRequire(
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rag', 'package.json'),
+)('snowball-stemmers');
+const stemDe = newStemmer('german');
+const stemEn = newStemmer('english');
+const stemKey = (phrase, stemmer) =>
+  phrase
+    .split(' ')
+    .map((w) => stemmer.stem(w))
+    .join(' ');
+const version = /^# Version :: (.+)$/m.exec(text)?.[1]?.trim() ?? 'unknown';
+
+// senses a query about software, science or technology never means: register, dialect, and far-away domains
+const DROP_MARKS =
+  /\[(archaic|obs\.|slang|vulg\.|pej\.|humor\.|coll\.|ugs\.|Kindersprache|children’s speech|poet\.|old|veraltet|Jägersprache|hunters’ parlance|rare|selten|Schw\.|Ös\.|Süddt\.|Norddt\.|ornith\.|zool\.|bot\.|cook\.|geogr\.|anat\.|textil\.|mus\.|relig\.|hist\.|min\.|agr\.|naut\.|aviat\.|mil\.|geol\.|sport|hunt\.|equest\.)\]/i;
+const DE_PLACEHOLDERS = new Set(['etw.', 'jdn.', 'jdm.', 'jds.', 'jd.', 'sich', 'etw', 'jdn', 'jdm']);
+const EN_PLACEHOLDERS = new Set(['sth.', 'sb.', "sb.'s", 'sth', 'sb', 'oneself', "sth.'s", 'one’s', "one's"]);
+const WORD = /^[\p{L}][\p{L}\p{M}'’-]*$/u;
+
+function clean(term, placeholders, isEnglish) {
+  if (DROP_MARKS.test(term)) return undefined;
+  let t = term
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\([^)]*\)/g, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (isEnglish) t = t.replace(/^to /, '');
+  const words = t.split(' ').filter((w) => w && !placeholders.has(w.toLowerCase()));
+  if (words.length === 0 || words.length > (isEnglish ? 3 : 2)) return undefined;
+  if (!words.every((w) => WORD.test(w))) return undefined;
+  return words.join(' ').toLowerCase();
+}
+
+/** summed weight of each pair of stems "de\ten" */
+const byStems = new Map();
+for (const line of text.split('\n')) {
+  if (!line || line.startsWith('#')) continue;
+  const sides = line.split(' :: ');
+  if (sides.length !== 2) continue;
+  const de = sides[0].split(' | ');
+  const en = sides[1].split(' | ');
+  if (de.length !== en.length) continue;
+  // only the first sense of an entry: later ones are inflections (Regeln, gespeichert), phrases and examples
+  for (let s = 0; s < 1; s++) {
+    const deSyn = de[s].split(/; /);
+    const enSyn = en[s].split(/; /);
+    deSyn.forEach((d, i) => {
+      const dc = clean(d, DE_PLACEHOLDERS, false);
+      if (!dc) return;
+      enSyn.forEach((e, j) => {
+        const ec = clean(e, EN_PLACEHOLDERS, true);
+        if (!ec) return;
+        const w = 1 / (1 + s) / (1 + 0.5 * i) / (1 + 0.5 * j);
+        const stems = `${stemKey(dc, stemDe)}\t${stemKey(ec, stemEn)}`;
+        byStems.set(stems, (byStems.get(stems) ?? 0) + w);
+      });
+    });
+  }
+}
+
+const weights = byStems;
+const KEEP = 6;
+const byDe = new Map();
+const byEn = new Map();
+for (const [key, w] of weights) {
+  const [d, e] = key.split('\t');
+  if (!byDe.has(d)) byDe.set(d, []);
+  if (!byEn.has(e)) byEn.set(e, []);
+  byDe.get(d).push([key, w]);
+  byEn.get(e).push([key, w]);
+}
+const kept = new Set();
+for (const m of [byDe, byEn]) {
+  for (const list of m.values()) {
+    list.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    for (const [key] of list.slice(0, KEEP)) kept.add(key);
+  }
+}
+const pairs = [...kept].sort().map((key) => `${key}\t${Math.round(weights.get(key) * 100) / 100}`);
+const data = {
+  name: 'Ding German-English dictionary, word and short-phrase pairs for query translation',
+  source: `Ding ${version} (Frank Richter, TU Chemnitz), Debian package trans-de-en`,
+  license: 'GPL-2.0-or-later',
+  format:
+    'one pair a line: german TAB english TAB weight; words are Snowball stems (german, english) of the lower-cased words, as snowball-stemmers 0.6 gives them; phrases are stems joined by one space',
+  count: pairs.length,
+  pairs: pairs.join('\n'),
+};
+writeFileSync(out, `${JSON.stringify(data)}\n`);
+console.log(`${pairs.length} pairs from ${weights.size} candidates -> ${out}`);

@@ -1,0 +1,125 @@
+import { CrpError, describeError } from '@crp/common';
+import type { LLM } from '@llamaindex/core/llms';
+import { Ollama } from '@llamaindex/ollama';
+import { OpenAI } from '@llamaindex/openai';
+import { type AnswerGenerator, buildPrompt, redact, SYSTEM_PROMPT } from '../answer/llm-answer.js';
+import type { Source } from '../answer/source.js';
+import type { Language } from '../types.js';
+
+/** LLM providers reachable through llamaindex adapters. Groq goes through the OpenAI adapter. */
+export type LlmProviderName = 'openai' | 'groq' | 'ollama';
+
+/** Options of {@link createLlmGenerator}. Keys are read from the environment only. */
+export interface LlmOptions {
+  readonly provider: LlmProviderName;
+  /** Model name; default per provider: {@link DEFAULT_MODELS}. */
+  readonly model?: string;
+  /** Override of the API base URL (OpenAI-compatible servers, a local Ollama). */
+  readonly baseURL?: string;
+  /** Default 0 (answers should stick to the sources). */
+  readonly temperature?: number;
+  /** Default 60,000 ms. */
+  readonly timeoutMs?: number;
+  /** Where keys and `OLLAMA_HOST` / `OPENAI_BASE_URL` are read from; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Environment variable that holds each provider's key. */
+export const API_KEY_ENV: Readonly<Record<LlmProviderName, string | undefined>> = {
+  openai: 'OPENAI_API_KEY',
+  groq: 'GROQ_API_KEY',
+  ollama: undefined,
+};
+
+/** Model used when none is named. */
+export const DEFAULT_MODELS: Readonly<Record<LlmProviderName, string>> = {
+  groq: 'llama-3.1-8b-instant',
+  openai: 'gpt-4o-mini',
+  ollama: 'llama3.1',
+};
+
+export const GROQ_BASE_URL = 'https://api.groq.com/openai/v1';
+
+/** An {@link AnswerGenerator} over any llamaindex `LLM`. */
+export class LlamaIndexAnswerGenerator implements AnswerGenerator {
+  readonly name: string;
+  readonly #llm: LLM;
+  readonly #secrets: readonly (string | undefined)[];
+  constructor(llm: LLM, name: string, secrets: readonly (string | undefined)[] = []) {
+    this.#llm = llm;
+    this.name = name;
+    this.#secrets = secrets;
+  }
+  async generate(question: string, sources: readonly Source[], language?: Language): Promise<string> {
+    try {
+      const res = await this.#llm.chat({
+        messages: [
+          { role: 'system', content: SYSTEM_PROMPT },
+          { role: 'user', content: buildPrompt(question, sources, language) },
+        ],
+      });
+      const content = res.message.content;
+      return typeof content === 'string'
+        ? content
+        : content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+    } catch (error) {
+      const message = redact(describeError(error), this.#secrets);
+      const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(
+        message,
+      );
+      throw new CrpError(down ? 'unreachable' : 'provider-failed', `${this.name} failed: ${message}`);
+    }
+  }
+}
+
+/**
+ * A generator for Groq (OpenAI adapter with Groq's base URL), OpenAI or Ollama through llamaindex. The API
+ * key comes from `GROQ_API_KEY` / `OPENAI_API_KEY`; it is never logged, stored or put in errors.
+ */
+export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
+  const { provider } = options;
+  const env = options.env ?? process.env;
+  if (!['openai', 'groq', 'ollama'].includes(provider)) {
+    throw new CrpError(
+      'provider-config',
+      `Unknown LLM provider "${String(provider)}"; valid: groq, openai, ollama.`,
+    );
+  }
+  const model = options.model || DEFAULT_MODELS[provider];
+  const temperature = options.temperature ?? 0;
+  const timeout = options.timeoutMs ?? 60_000;
+  if (provider === 'ollama') {
+    const host = options.baseURL ?? env.OLLAMA_HOST ?? 'http://127.0.0.1:11434';
+    const llm = new Ollama({ model, config: { host }, options: { temperature } });
+    return new LlamaIndexAnswerGenerator(llm, `ollama:${model}`);
+  }
+  const envName = API_KEY_ENV[provider]!;
+  const apiKey = env[envName];
+  if (!apiKey) {
+    throw new CrpError(
+      'provider-config',
+      `The ${provider} provider needs an API key in the environment variable ${envName}; it is read from there only.`,
+    );
+  }
+  const baseURL =
+    options.baseURL ?? (provider === 'groq' ? (env.GROQ_BASE_URL ?? GROQ_BASE_URL) : env.OPENAI_BASE_URL);
+  const llm = new OpenAI({
+    model,
+    apiKey,
+    temperature,
+    timeout,
+    maxRetries: 1,
+    ...(baseURL ? { baseURL } : {}),
+  });
+  return new LlamaIndexAnswerGenerator(llm, `${provider}:${model}`, [apiKey]);
+}
+
+/**
+ * The generator to use when none is named, as the seed app does: Groq when `GROQ_API_KEY` is set, else none
+ * (extractive answers, offline).
+ */
+export function defaultGenerator(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): AnswerGenerator | undefined {
+  return env.GROQ_API_KEY ? createLlmGenerator({ provider: 'groq', env }) : undefined;
+}

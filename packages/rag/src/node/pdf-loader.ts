@@ -1,0 +1,86 @@
+import { CrpError, describeError, isCrpError } from '@crp/common';
+import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type { Block } from '../ingest/block.js';
+import type { PdfText } from '../ingest/load-document.js';
+import { dehyphenate, type PdfLine, pdfLines, pdfPageBlocks, runningLines } from '../ingest/pdf-layout.js';
+
+interface TextItemLike {
+  readonly str?: string;
+  readonly hasEOL?: boolean;
+  readonly transform?: readonly number[];
+  readonly height?: number;
+  readonly fontName?: string;
+}
+
+export { dehyphenate };
+
+/** Collapses runs of spaces and trims every line; keeps line breaks. */
+export function tidyLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/[ \t\u00a0]+/g, ' ').trim())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/**
+ * Extracts the text of every page of a PDF with pdf.js (no worker, no fonts, no network).
+ * Throws a `CrpError` with code `corrupt-file` when the bytes are not a readable PDF. Pages without a text
+ * layer give empty strings (`loadDocument` reports them).
+ */
+export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<PdfText> {
+  const head = new TextDecoder('latin1').decode(data.subarray(0, 1024));
+  if (!head.includes('%PDF-')) {
+    const looksHtml = /^\s*(<!doctype html|<html|<head|<body)/i.test(head);
+    throw new CrpError(
+      'corrupt-file',
+      `${name} is not a PDF: it has no "%PDF-" header${looksHtml ? ' (it is an HTML page)' : ''}.`,
+      { details: { file: name } },
+    );
+  }
+  let doc: Awaited<ReturnType<typeof getDocument>['promise']> | undefined;
+  try {
+    doc = await getDocument({
+      data: new Uint8Array(data),
+      useSystemFonts: false,
+      disableFontFace: true,
+      isEvalSupported: false,
+      verbosity: 0,
+      stopAtErrors: true,
+    }).promise;
+    const pageLines: PdfLine[][] = [];
+    for (let p = 1; p <= doc.numPages; p++) {
+      const page = await doc.getPage(p);
+      const content = await page.getTextContent();
+      const styles = content.styles as Record<string, { fontFamily?: string }>;
+      const items = (content.items as TextItemLike[])
+        .filter((it) => typeof it.str === 'string')
+        .map((it) => ({
+          str: it.str!,
+          hasEOL: Boolean(it.hasEOL),
+          x: it.transform?.[4] ?? 0,
+          y: it.transform?.[5] ?? 0,
+          height: it.height ?? 0,
+          mono: styles[it.fontName ?? '']?.fontFamily === 'monospace',
+        }));
+      pageLines.push(pdfLines(items));
+      page.cleanup();
+    }
+    const drop = runningLines(pageLines);
+    const blocks: Block[][] = pageLines.map((lines) => pdfPageBlocks(lines, drop));
+    const pages = blocks.map((bs) => bs.map((b) => b.text).join('\n\n'));
+    const meta = await doc.getMetadata().catch(() => undefined);
+    const info = meta?.info as { Title?: unknown } | undefined;
+    const title = typeof info?.Title === 'string' && info.Title.trim() ? info.Title.trim() : undefined;
+    return title === undefined ? { pages, blocks } : { title, pages, blocks };
+  } catch (error) {
+    if (isCrpError(error)) throw error;
+    throw new CrpError('corrupt-file', `${name} could not be read as a PDF: ${describeError(error)}`, {
+      cause: error,
+      details: { file: name },
+    });
+  } finally {
+    await doc?.destroy();
+  }
+}

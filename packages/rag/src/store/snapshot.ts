@@ -1,0 +1,151 @@
+import { CrpError, describeError } from '@crp/common';
+import type { DocumentFormat } from '../ingest/document.js';
+import type { Chunk, Language } from '../types.js';
+
+/** Where a downloaded file came from (`crp-rag add`): recorded in the index with its checksum. */
+export interface FileOrigin {
+  readonly url: string;
+  /** SHA-256 (hex) of the downloaded bytes. */
+  readonly sha256: string;
+  readonly bytes: number;
+  /** ISO time of the download. */
+  readonly downloadedAt: string;
+}
+
+/** What the index remembers of one source file. */
+export interface FileRecord {
+  /** SHA-256 (hex) of the file bytes. */
+  readonly hash: string;
+  readonly title: string;
+  readonly format: DocumentFormat;
+  readonly language: Language;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly chunkIds: readonly string[];
+  /** Set for files downloaded with `crp-rag add` / `addPaper`. */
+  readonly origin?: FileOrigin;
+  /** Pages without a text layer and similar notes from loading. */
+  readonly warnings?: readonly string[];
+}
+
+/** Everything an index holds; `vectors[i]` belongs to `chunks[i]`. */
+export interface IndexSnapshot {
+  readonly embeddingId: string;
+  readonly dimensions: number;
+  readonly chunking: { readonly chunkSize: number; readonly chunkOverlap: number };
+  /** Version of ingestion and analysis that made the chunks; a different one re-indexes every file. */
+  readonly pipeline?: number;
+  readonly sourceDir?: string;
+  readonly files: Readonly<Record<string, FileRecord>>;
+  readonly chunks: readonly Chunk[];
+  readonly vectors: readonly Float32Array[];
+  /** Keys of external vector stores that hold all of these vectors. */
+  readonly syncedStores: readonly string[];
+  readonly updatedAt: string;
+}
+
+/**
+ * Version of the ingestion pipeline (loaders, chunker) whose chunks an index holds. 2: clean text from
+ * Markdown/HTML, section-aware chunks with block spans; 3: PDF blocks from the page layout (headings, code,
+ * running headers and footers dropped); 4: index terms carry their language (`en:rule`); 5: MkDocs admonitions.
+ */
+export const PIPELINE_VERSION = 6;
+
+const MAGIC = 'CRPRAG01';
+const HEADER = 8 + 4 * 3;
+
+/** Name of the index file inside an index folder. */
+export const INDEX_FILE = 'index.crprag';
+
+/** An empty snapshot for an embedding and chunking. */
+export function emptySnapshot(
+  embeddingId: string,
+  chunking: { chunkSize: number; chunkOverlap: number },
+): IndexSnapshot {
+  return {
+    embeddingId,
+    dimensions: 0,
+    chunking,
+    pipeline: PIPELINE_VERSION,
+    files: {},
+    chunks: [],
+    vectors: [],
+    syncedStores: [],
+    updatedAt: new Date(0).toISOString(),
+  };
+}
+
+/**
+ * Serialises a snapshot as byte parts: magic `CRPRAG01`, JSON length, dimensions, vector count (uint32 LE),
+ * the JSON (files, chunks, settings), padding to 4 bytes, and the vectors as little-endian float32.
+ */
+export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
+  const { vectors, ...rest } = s;
+  const json = new TextEncoder().encode(JSON.stringify(rest));
+  const pad = (4 - (json.byteLength % 4)) % 4;
+  const header = new Uint8Array(HEADER);
+  header.set(new TextEncoder().encode(MAGIC), 0);
+  const view = new DataView(header.buffer);
+  view.setUint32(8, json.byteLength, true);
+  view.setUint32(12, s.dimensions, true);
+  view.setUint32(16, vectors.length, true);
+  const data = new Float32Array(vectors.length * s.dimensions);
+  vectors.forEach((v, i) => {
+    if (v.length !== s.dimensions) {
+      throw new CrpError(
+        'store-failed',
+        `Vector ${i} has ${v.length} dimensions; the index has ${s.dimensions}.`,
+      );
+    }
+    data.set(v, i * s.dimensions);
+  });
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (!littleEndian()) {
+    for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  }
+  return [header, json, new Uint8Array(pad), bytes];
+}
+
+const littleEndian = () => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Parses what {@link encodeSnapshot} wrote; `corrupt-file` if the bytes are not a whole index. */
+export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
+  const bad = (why: string): never => {
+    throw new CrpError(
+      'corrupt-file',
+      `${name} is not a readable @crp/rag index (${why}); delete it and index again.`,
+      {
+        details: { file: name },
+      },
+    );
+  };
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.byteLength < HEADER || new TextDecoder('latin1').decode(buf.subarray(0, 8)) !== MAGIC)
+    bad('wrong header');
+  const jsonLength = view.getUint32(8, true);
+  const dims = view.getUint32(12, true);
+  const count = view.getUint32(16, true);
+  const jsonEnd = HEADER + jsonLength;
+  const dataStart = jsonEnd + ((4 - (jsonLength % 4)) % 4);
+  if (buf.byteLength !== dataStart + count * dims * 4)
+    bad(`expected ${dataStart + count * dims * 4} bytes, found ${buf.byteLength}`);
+  let rest: Omit<IndexSnapshot, 'vectors'>;
+  try {
+    rest = JSON.parse(new TextDecoder().decode(buf.subarray(HEADER, jsonEnd))) as Omit<
+      IndexSnapshot,
+      'vectors'
+    >;
+  } catch (error) {
+    return bad(`bad JSON: ${describeError(error)}`);
+  }
+  if (!Array.isArray(rest.chunks) || rest.chunks.length !== count)
+    bad(`${rest.chunks?.length} chunks but ${count} vectors`);
+  const all = new Float32Array(count * dims);
+  const raw = new Uint8Array(all.buffer);
+  raw.set(buf.subarray(dataStart, dataStart + count * dims * 4));
+  if (!littleEndian()) {
+    for (let i = 0; i < raw.length; i += 4) raw.subarray(i, i + 4).reverse();
+  }
+  const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dims, (i + 1) * dims));
+  return { ...rest, vectors };
+}

@@ -1,0 +1,147 @@
+import type { QueryTranslator } from '../translate/query-translator.js';
+import type { Language } from '../types.js';
+import { splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import { detectLanguage } from './language.js';
+
+/** An index term that stands for a question word, and how much a match of it counts. */
+export interface WeightedTerm {
+  /** Index term with its language: `en:rule`, `de:regel`. */
+  readonly term: string;
+  /** 1 for the word's own stems; less for dictionary translations. */
+  readonly weight: number;
+  /** `word`: a stem of the word as written; `translation`: from the dictionary. */
+  readonly via: 'word' | 'translation';
+  /** Language of the stem. */
+  readonly language: Language;
+}
+
+/**
+ * One content word (or two-word phrase) of a question with every index term that stands for it: its stem in
+ * the question's language, its stem in the other language (technical words are often used untranslated)
+ * and its dictionary translations. The terms of a concept are synonyms: a chunk matches the concept once,
+ * however many of them it contains, so no word is counted twice.
+ */
+export interface QueryConcept {
+  /** The word(s) as written in the question. */
+  readonly word: string;
+  readonly start: number;
+  readonly end: number;
+  readonly terms: readonly WeightedTerm[];
+}
+
+/** A question ready for the lexical search. */
+export interface AnalyzedQuery {
+  readonly language: Language;
+  readonly concepts: readonly QueryConcept[];
+}
+
+/** Options of {@link analyzeQuery}. */
+export interface QueryOptions {
+  /** Language of the question; default: detected. */
+  readonly language?: Language;
+  /** Dictionary for the cross-lingual terms; without it the search is monolingual (plus untranslated words). */
+  readonly translator?: QueryTranslator;
+  /** Weight of the best dictionary translation (others get less, by the dictionary's weights); default 0.8. */
+  readonly translationWeight?: number;
+}
+
+const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
+
+/**
+ * Whether a word as written is a name rather than a word to translate: an acronym (RAG, AI), a word with
+ * digits or underscores (tfjs2, dh_make), CamelCase (LlamaIndex), or, in English text, a capitalised word
+ * that does not start the sentence (Captum, Token in "RAG-Token"). German capitalises every noun, so there
+ * only the first three count.
+ */
+export function looksLikeName(surface: string, language: Language, sentenceStart: boolean): boolean {
+  if (/[\d_]/.test(surface)) return true;
+  if (surface.length >= 2 && surface === surface.toUpperCase() && /\p{Lu}/u.test(surface)) return true;
+  if (/\p{Ll}\p{Lu}/u.test(surface)) return true;
+  return language === 'en' && !sentenceStart && /^\p{Lu}/u.test(surface);
+}
+
+/**
+ * Turns a question into {@link QueryConcept}s: stop words removed (before and after stemming), each content
+ * word with its stems in both languages and, with a translator, its translations; adjacent word pairs whose
+ * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
+ */
+export function analyzeQuery(question: string, options: QueryOptions = {}): AnalyzedQuery {
+  const language = options.language ?? detectLanguage(question);
+  const target = other(language);
+  const tw = options.translationWeight ?? 0.8;
+  const tr = options.translator;
+  const tokens = tokenize(question, language);
+  const concepts: QueryConcept[] = [];
+  const seen = new Set<string>();
+  const add = (c: QueryConcept) => {
+    const key = c.terms
+      .map((t) => t.term)
+      .sort()
+      .join(' ');
+    if (c.terms.length === 0 || seen.has(key)) return;
+    seen.add(key);
+    concepts.push(c);
+  };
+  for (const t of tokens) {
+    const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
+    const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
+    const name = looksLikeName(t.surface, language, sentenceStart);
+    const translations = (name ? [] : (tr?.translate(stemOfTerm(t.term), language) ?? [])).map((x) => ({
+      term: tagTerm(target, x.term),
+      weight: x.weight,
+      phrase: x.term.includes(' '),
+    }));
+    // The word as the other language would stem it, for names and terms used untranslated ("Retrieval",
+    // "Embeddings" in German text): only when the other language has no word of that form. If it has one, that
+    // word is either a translation (then it is among the translations) or a false friend (German "Stand" is
+    // not English "stand").
+    const foreign = termOf(t.surface.toLowerCase(), target);
+    if (foreign !== undefined && (name || !tr || tr.translate(stemOfTerm(foreign), target).length === 0)) {
+      terms.push({ term: foreign, weight: 1, via: 'word', language: target });
+    }
+    // a German compound also matches its parts where a text writes them apart or in another compound
+    const split =
+      language === 'de' && tr ? splitCompound(t.surface.toLowerCase(), tr.lexicon('de')) : undefined;
+    for (const [a, b] of split?.spans ?? []) {
+      const part = termOf(t.surface.toLowerCase().slice(a, b), 'de');
+      if (part !== undefined && !terms.some((y) => y.term === part))
+        terms.push({ term: part, weight: 0.5, via: 'word', language: 'de' });
+    }
+    for (const x of translations) {
+      if (x.phrase) continue; // phrases cannot be matched by single index terms
+      if (terms.some((y) => y.term === x.term)) continue;
+      terms.push({ term: x.term, weight: tw * x.weight, via: 'translation', language: target });
+    }
+    add({ word: t.surface, start: t.start, end: t.end, terms });
+  }
+  if (tr) {
+    for (let i = 0; i + 1 < tokens.length; i++) {
+      const a = tokens[i]!;
+      const b = tokens[i + 1]!;
+      // only words that stand next to each other (nothing but spaces or a hyphen between them)
+      if (!/^[\s-]*$/.test(question.slice(a.end, b.start))) continue;
+      const phrase = tr
+        .translate(`${stemOfTerm(a.term)} ${stemOfTerm(b.term)}`, language)
+        .filter((x) => !x.term.includes(' '))
+        .map((x) => ({
+          term: tagTerm(target, x.term),
+          weight: tw * x.weight,
+          via: 'translation' as const,
+          language: target,
+        }));
+      if (phrase.length > 0)
+        add({ word: question.slice(a.start, b.end), start: a.start, end: b.end, terms: phrase });
+    }
+  }
+  return { language, concepts };
+}
+
+/** A query of plain index terms (one concept per distinct term), for callers that have terms only. */
+export function conceptsOfTerms(terms: readonly string[], language: Language = 'en'): QueryConcept[] {
+  return [...new Set(terms)].map((term) => ({
+    word: stemOfTerm(term),
+    start: 0,
+    end: 0,
+    terms: [{ term, weight: 1, via: 'word' as const, language }],
+  }));
+}
