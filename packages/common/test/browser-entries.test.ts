@@ -15,10 +15,9 @@ const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /**
  * The library packages whose root must be browser-safe. Not here: @crp/backend (picks a TF.js backend for Node
- * applications), @crp/cli (a Node command), @crp/testing and @crp/conformance (private), @crp/rag (its entry
- * points are split with the RAG work; add it here then).
+ * applications), @crp/cli (a Node command), @crp/testing and @crp/conformance (private).
  */
-const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning'];
+const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'rag'];
 
 const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
