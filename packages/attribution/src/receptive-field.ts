@@ -96,6 +96,9 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
         k = [1, 1];
         pad = [p.padding[0][0], p.padding[1][0]];
         break;
+      // PyTorch's adaptive pool has windows of varying size and start: its positions are taken to see the
+      // whole input (an over-estimate; in a VGG only flatten and dense layers follow it)
+      case 'adaptiveAvgPool2d':
       case 'flatten':
       case 'globalAvgPool2d':
       case 'globalMaxPool2d':

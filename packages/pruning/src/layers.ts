@@ -100,6 +100,7 @@ const CHANNELWISE = [
   'identity',
   'maxPool2d',
   'avgPool2d',
+  'adaptiveAvgPool2d',
   'zeroPadding2d',
   'batchNorm',
   'globalAvgPool2d',

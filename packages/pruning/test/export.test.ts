@@ -170,3 +170,48 @@ describe('exportPruned', () => {
 afterAll(() => {
   expect(tf.getBackend()).toBe('wasm');
 });
+
+describe("PyTorch's adaptive average pool (imported VGGs at any input size)", () => {
+  it('passes channels through: masking and the physical export agree on a model with overlapping windows', async () => {
+    const { adaptiveAveragePooling2d } = await import('@crp/models');
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({
+          inputShape: [10, 10, 2],
+          filters: 4,
+          kernelSize: 3,
+          padding: 'same',
+          name: 'c1',
+        }),
+        tfl.layers.reLU({ name: 'r1' }),
+        tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', name: 'c2' }),
+        tfl.layers.reLU({ name: 'r2' }),
+        // 10x10 -> 3x3: windows of 4 rows that overlap, as PyTorch's AdaptiveAvgPool2d
+        adaptiveAveragePooling2d({ outputSize: 3, name: 'avgpool' }),
+        tfl.layers.flatten({ name: 'flatten' }),
+        tfl.layers.dense({ units: 3, name: 'fc' }),
+      ],
+    });
+    const rng = mulberry32(12);
+    for (const layer of model.layers) {
+      const ws = layer.getWeights();
+      if (ws.length === 0) continue;
+      const made = ws.map((w) => tf.tensor(Array.from(uniform(rng, w.size, -0.5, 0.5)), w.shape));
+      layer.setWeights(made);
+      tf.dispose(made);
+    }
+    const mask = ChannelMask.of({ c2: [1, 3], c1: [0] });
+    const masked = await MaskedModel.create(model);
+    masked.setMask(mask);
+    const small = await exportPruned(model, mask);
+    const x = tf.tensor4d(Array.from(uniform(mulberry32(3), 2 * 10 * 10 * 2, 0, 1)), [2, 10, 10, 2]);
+    const want = predictValues(masked.model, x);
+    expectClose(predictValues(small, x), want, 1e-5);
+    // the export is smaller: 2 of 5 channels of c2 and 1 of 4 of c1 gone, and fc reads 9 positions fewer x 2
+    expect((small.getLayer('fc').getWeights()[0]!.shape as number[])[0]).toBe(3 * 3 * 3);
+    tf.dispose(x);
+    masked.dispose();
+    small.dispose();
+    model.dispose();
+  });
+});
