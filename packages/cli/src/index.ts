@@ -11,6 +11,7 @@ export { type LayerRow, layers as layersCommand } from './commands/layers.js';
 export { type PrunedExport, type PruneOutput, prune as pruneCommand } from './commands/prune.js';
 export { type RefSample, type RefsOutput, refs as refsCommand } from './commands/refs.js';
 export { type ReportOutput, report as reportCommand } from './commands/report.js';
+export { parseStudyArgs, type StudyOutput, study as studyCommand } from './commands/study.js';
 export { type TrainSummary, train as trainCommand } from './commands/train.js';
 // the entry point: parses the global options and runs one command
 export { main } from './main.js';

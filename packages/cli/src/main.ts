@@ -7,6 +7,7 @@ import { layers, layersUsage } from './commands/layers.js';
 import { prune, pruneUsage } from './commands/prune.js';
 import { refs, refsUsage } from './commands/refs.js';
 import { report, reportUsage } from './commands/report.js';
+import { study, studyUsage } from './commands/study.js';
 import { train, trainUsage } from './commands/train.js';
 import { UsageError } from './usage-error.js';
 
@@ -16,6 +17,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  study: { usage: studyUsage, run: study },
   train: { usage: trainUsage, run: train },
   explain: { usage: explainUsage, run: explain },
   layers: { usage: layersUsage, run: layers },
@@ -34,6 +36,12 @@ ${Object.values(commands)
   .join('\n')}
 
 Global options: --json (machine-readable output on stdout), --threads N|auto (wasm threads), --help`;
+
+/** node:util parseArgs's errors for an unknown option, a missing or stray value: mistakes of the command line. */
+function isParseArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
 
 /** Runs the CLI; returns the exit status (0 ok, 1 failure, 2 usage error). */
 export async function main(argv: string[]): Promise<number> {
@@ -76,8 +84,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify({ backend: choice.backend, threads: choice.threads, result }, null, 2));
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`crp ${name}: ${err.message}\n\n${command.usage}`);
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      console.error(`crp ${name}: ${(err as Error).message}\n\n${command.usage}`);
       return 2;
     }
     if (isCrpError(err)) {

@@ -37,6 +37,12 @@ export interface ImageFolderListOptions {
 export interface ImageFolderOptions extends ImageFolderListOptions, PreprocessOptions {
   /** Called after each image with the images read so far (`unit: 'images'`). */
   onProgress?: ProgressCallback;
+  /**
+   * A file that is not a readable image (corrupt, truncated, another format): `'error'` (default) stops with a
+   * CrpError naming it; `'skip'` leaves it out and lists it in the result's `skipped`. Grey, grey + alpha and
+   * RGBA images are not unreadable: {@link preprocess} converts them.
+   */
+  unreadable?: 'error' | 'skip';
   /** @deprecated Renamed to `inputSize` (works for one release). */
   size?: readonly [number, number];
   /** @deprecated Give `mean` and `std` directly, e.g. `{ ...IMAGENET }` (works for one release). */
@@ -148,20 +154,46 @@ export async function readImages(
   paths: readonly string[],
   options: PreprocessOptions & { onProgress?: ProgressCallback } = {},
 ): Promise<tf.Tensor4D> {
+  const { images } = await readImageFiles(paths, options, false);
+  return images;
+}
+
+/** A file that was not read, and why. */
+export interface SkippedImage {
+  path: string;
+  reason: string;
+}
+
+async function readImageFiles(
+  paths: readonly string[],
+  options: PreprocessOptions & { onProgress?: ProgressCallback },
+  skipUnreadable: boolean,
+): Promise<{ images: tf.Tensor4D; read: number[]; skipped: SkippedImage[] }> {
   checkPreprocessOptions(options);
   const tick = progressTracker(paths.length, options.onProgress, { unit: 'images' });
   const rasters: RasterImage[] = [];
-  for (const path of paths) {
+  const read: number[] = [];
+  const skipped: SkippedImage[] = [];
+  for (const [i, path] of paths.entries()) {
     try {
       rasters.push(await readImage(path));
+      read.push(i);
     } catch (err) {
-      throw new CrpError(
+      const error = new CrpError(
         isCrpError(err) ? err.code : fileErrorCode('read', err),
         `'${path}' is not a readable image: ${describeError(err)}`,
         { cause: err, details: { path } },
       );
+      if (!skipUnreadable) throw error;
+      skipped.push({ path, reason: describeError(err) });
     }
     tick(1);
+  }
+  if (rasters.length === 0) {
+    throw new CrpError(
+      'empty-data',
+      `none of the ${paths.length} image files could be read${skipped.length > 0 ? ` (first: ${skipped[0]!.path}: ${skipped[0]!.reason})` : ''}`,
+    );
   }
   if (options.inputSize === undefined) {
     const [first] = rasters;
@@ -170,11 +202,11 @@ export async function readImages(
       const r = rasters[other]!;
       throw new CrpError(
         'invalid-shape',
-        `'${paths[other]}' is ${r.width}x${r.height} but '${paths[0]}' is ${first!.width}x${first!.height}; give the option inputSize: [height, width] to resize them all`,
+        `'${paths[read[other]!]}' is ${r.width}x${r.height} but '${paths[read[0]!]}' is ${first!.width}x${first!.height}; give the option inputSize: [height, width] to resize them all`,
       );
     }
   }
-  return preprocess(rasters, options);
+  return { images: preprocess(rasters, options), read, skipped };
 }
 
 /**
@@ -187,16 +219,27 @@ export async function readImages(
  * const data = await imageFolder('patches/', { inputSize: [224, 224], ...IMAGENET });
  * ```
  *
- * @returns tensors that the caller owns (see `disposeDataset`); `sources` lists the files
- * @throws CrpError as {@link listImageFolder} and {@link readImages}.
+ * @returns tensors that the caller owns (see `disposeDataset`); `sources` lists the files read, `skipped` the
+ *   files left out (with `unreadable: 'skip'`)
+ * @throws CrpError as {@link listImageFolder} and {@link readImages}; `empty-data` when no file could be read.
  */
-export async function imageFolder(root: string, options: ImageFolderOptions = {}): Promise<Dataset> {
+export async function imageFolder(
+  root: string,
+  options: ImageFolderOptions = {},
+): Promise<Dataset & { skipped: SkippedImage[] }> {
   const preprocessing = preprocessOptionsOf(options);
   checkPreprocessOptions(preprocessing);
   const { classes, files, labels } = await listImageFolder(root, options);
-  const images = await readImages(files, {
-    ...preprocessing,
-    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-  });
-  return { images, labels, classes, sources: files };
+  const { images, read, skipped } = await readImageFiles(
+    files,
+    { ...preprocessing, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) },
+    options.unreadable === 'skip',
+  );
+  return {
+    images,
+    labels: read.map((i) => labels[i]!),
+    classes,
+    sources: read.map((i) => files[i]!),
+    skipped,
+  };
 }

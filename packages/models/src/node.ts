@@ -12,6 +12,7 @@ export {
   imageFolder,
   listImageFolder,
   readImages,
+  type SkippedImage,
 } from './image-folder.js';
 export { type MnistOptions, mnist, mnistSize } from './mnist.js';
 export {

@@ -67,7 +67,7 @@ export function adaptiveAvgPool2d(x: tf.Tensor, outputSize: readonly [number, nu
 }
 
 /**
- * The transpose of {@link adaptiveAvgPool2d} for an input of `inputSize` [H, W]: A_h^T G A_w, i.e. every input
+ * The transpose of {@link adaptiveAvgPool2d} for an input of `inputSize` [H, W]: `A_h^T G A_w`, i.e. every input
  * element receives 1/|window| of the value of each window it belongs to (the input gradient of the pool).
  *
  * @returns a new tensor [rows, H, W, channels] (the caller owns it)

@@ -1,0 +1,208 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Progress } from '@crp/common';
+import { COMPOSITE_NAMES } from '@crp/lrp';
+import { IMAGENET } from '@crp/models';
+import type { StudyResult } from '@crp/study';
+import { type StudyFilesOptions, studyFiles } from '@crp/study/node';
+import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
+import { ProgressBar } from '../progress.js';
+import { UsageError } from '../usage-error.js';
+import { parseRegion } from './atlas.js';
+
+export const studyUsage = `crp study --model FILE --data DIR --target CLASS [options]
+
+The concept study of a trained classifier in one command: optional LAMB fine-tuning (best epoch kept),
+evaluation (accuracy, confusion matrix), the global concept atlas of every conv and hidden dense layer,
+the same restricted to an input region, the decomposition atlas, reference images, and concept pruning in a
+low and a high layer. Writes DIR/report.html (self-contained), DIR/study.json and the pictures; run it again
+and the finished parts are taken from DIR/parts/.
+
+  --model FILE          a torchvision VGG saved with torch.save (.pth/.pt: state dict or whole model) or as
+                        .safetensors, or a TF.js model.json (or its folder)
+  --data DIR            a folder with one sub-folder of images per class (class names sorted, as
+                        torchvision's ImageFolder); unreadable files are skipped and reported, grey and
+                        RGBA images converted to RGB (alpha over white)
+  --target CLASS        the class to study: its folder name or its index
+  --input-size N        input size of a PyTorch model (N or HxW; default 224); images are resized to it
+  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
+  --samples N           images of the target class the strategies look at (default 40)
+  --region SPEC         center:SIZE or box:X,Y,W,H (default: the centre square of a third of the input)
+  --layers a,b          layers to study (default: every conv and dense layer below the output)
+  --top-k N             concepts per layer and sample (default 5)
+  --fine-tune EPOCHS    fine-tune with LAMB first (default 0: no fine-tuning)
+  --learning-rate LR    LAMB learning rate (default 1e-4)
+  --validation SHARE    share held out for validation when fine-tuning (default 0.2)
+  --batch-size N        images per training step (default: planned from the memory)
+  --prune-layers a,b    layers for concept pruning (default: the first and the last conv layer)
+  --prune-k N           concepts of each class pruned per layer (default 3)
+  --reference-layers a,b  layers with reference images (default: the last conv and the first hidden dense)
+  --composite NAME      LRP composite (default epsilon_plus_flat; ${COMPOSITE_NAMES.join(', ')})
+  --limit-per-class N   read at most N images per class
+  --seed N              seed of the validation split and the training (default 0)
+  --restart             forget the parts of an earlier run in DIR
+  --out DIR             output folder (default out/study)`;
+
+/** `--input-size 128` or `--input-size 128x160`. */
+function parseInputSize(value: string | undefined): number | [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
+  const parts = m === null ? [] : [Number(m[1]), m[2] === undefined ? Number(m[1]) : Number(m[2])];
+  if (parts.length === 0 || parts.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new UsageError(`--input-size must be N or HxW with positive whole numbers, got '${value}'`);
+  }
+  return m![2] === undefined ? parts[0]! : [parts[0]!, parts[1]!];
+}
+
+/** Parses and checks the command line completely: nothing is loaded before it is valid. */
+export function parseStudyArgs(argv: string[]): StudyFilesOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      target: { type: 'string' },
+      'input-size': { type: 'string' },
+      normalize: { type: 'string' },
+      mean: { type: 'string' },
+      std: { type: 'string' },
+      samples: { type: 'string' },
+      region: { type: 'string' },
+      layers: { type: 'string' },
+      'top-k': { type: 'string' },
+      'fine-tune': { type: 'string' },
+      'learning-rate': { type: 'string' },
+      validation: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'prune-layers': { type: 'string' },
+      'prune-k': { type: 'string' },
+      'reference-layers': { type: 'string' },
+      composite: { type: 'string' },
+      'limit-per-class': { type: 'string' },
+      seed: { type: 'string' },
+      restart: { type: 'boolean', default: false },
+      out: { type: 'string', default: join('out', 'study') },
+    },
+  });
+  const model = required('model', values.model);
+  const data = required('data', values.data);
+  const target = required('target', values.target);
+  if (target.trim() === '') throw new UsageError('--target must name a class or give its index');
+  if (/^-/.test(target))
+    throw new UsageError(`--target must be a class name or an index >= 0, got '${target}'`);
+  if (!existsSync(model)) throw new UsageError(`--model: '${model}' does not exist`);
+  if (!existsSync(data) || !statSync(data).isDirectory()) {
+    throw new UsageError(`--data: '${data}' is not a folder (give one sub-folder of images per class)`);
+  }
+  let mean = numberListArg('mean', values.mean);
+  let std = numberListArg('std', values.std);
+  if (values.normalize !== undefined) {
+    if (values.normalize.toLowerCase() !== 'imagenet') {
+      throw new UsageError(
+        `--normalize knows 'imagenet', got '${values.normalize}' (or give --mean and --std)`,
+      );
+    }
+    if (mean !== undefined || std !== undefined)
+      throw new UsageError('give --normalize or --mean/--std, not both');
+    mean = [...IMAGENET.mean];
+    std = [...IMAGENET.std];
+  }
+  if ((mean === undefined) !== (std === undefined)) throw new UsageError('--mean and --std go together');
+  if (mean !== undefined && std !== undefined) {
+    if (mean.length !== std.length || ![1, 3].includes(mean.length)) {
+      throw new UsageError(
+        '--mean and --std need 1 or 3 values each, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225',
+      );
+    }
+    if (std.some((s) => !(s > 0))) throw new UsageError('--std values must be positive');
+  }
+  const composite = values.composite ?? 'epsilon_plus_flat';
+  if (!(COMPOSITE_NAMES as readonly string[]).includes(composite)) {
+    throw new UsageError(`--composite must be one of ${COMPOSITE_NAMES.join(', ')}, got '${composite}'`);
+  }
+  const validation = numberArg('validation', values.validation);
+  if (validation !== undefined && !(validation > 0 && validation < 1)) {
+    throw new UsageError(`--validation must be a share between 0 and 1, got '${values.validation}'`);
+  }
+  const learningRate = numberArg('learning-rate', values['learning-rate']);
+  if (learningRate !== undefined && !(learningRate > 0)) {
+    throw new UsageError(`--learning-rate must be positive, got '${values['learning-rate']}'`);
+  }
+  const options: StudyFilesOptions = {
+    model,
+    data,
+    target,
+    out: values.out!,
+    composite,
+    restart: values.restart === true,
+  };
+  const set = <K extends keyof StudyFilesOptions>(key: K, value: StudyFilesOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('inputSize', parseInputSize(values['input-size']));
+  set('mean', mean);
+  set('std', std);
+  set('samples', intArg('samples', values.samples, 1));
+  set('region', values.region === undefined ? undefined : parseRegion(values.region));
+  set('layers', listArg(values.layers));
+  set('topK', intArg('top-k', values['top-k'], 1));
+  set('fineTune', intArg('fine-tune', values['fine-tune'], 0));
+  set('learningRate', learningRate);
+  set('validation', validation);
+  set('trainBatchSize', intArg('batch-size', values['batch-size'], 1));
+  set('pruneLayers', listArg(values['prune-layers']));
+  set('pruneConcepts', intArg('prune-k', values['prune-k'], 1));
+  set('referenceLayers', listArg(values['reference-layers']));
+  set('limitPerClass', intArg('limit-per-class', values['limit-per-class'], 1));
+  set('seed', intArg('seed', values.seed, 0));
+  return options;
+}
+
+export interface StudyOutput {
+  report: string;
+  json: string;
+  result: StudyResult;
+}
+
+/** One progress bar per step of the study, each with its ETA. */
+function studyProgress(quiet: boolean): (p: Progress) => void {
+  const bars = new Map<string, ProgressBar>();
+  return (p) => {
+    const phase = p.phase ?? 'study';
+    // training reports batches and epochs; the bar counts samples
+    let bar = bars.get(phase);
+    if (bar === undefined) {
+      bar = new ProgressBar(phase.padEnd(14), p.total ?? 0, process.stderr, quiet);
+      bars.set(phase, bar);
+    }
+    bar.update(p.done, '', p.etaMs);
+  };
+}
+
+export async function study(argv: string[], json: boolean): Promise<StudyOutput> {
+  const options = parseStudyArgs(argv);
+  const log = json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  const {
+    result,
+    report,
+    json: file,
+  } = await studyFiles({ ...options, onProgress: studyProgress(json), log });
+  if (!json) {
+    const e = result.evaluation;
+    console.log(`concept study of '${result.target.name}' -> ${report}`);
+    console.log(
+      `  accuracy ${(e.accuracy * 100).toFixed(1)}% on ${e.samples} ${e.on === 'validation' ? 'validation ' : ''}images`,
+    );
+    for (const layer of result.atlas.layerOrder.slice(-4)) {
+      const top = result.atlas.layers[layer]!.ranking[0];
+      if (top !== undefined) {
+        console.log(
+          `  ${layer}: concept ${top.concept} in ${top.votes}/${result.atlas.samples} samples, ${top.percent.toFixed(1)}% of the layer's relevance`,
+        );
+      }
+    }
+    console.log(`  data: ${file}`);
+  }
+  return { report, json: file, result };
+}

@@ -1,0 +1,26 @@
+// biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
+// @crp/study: the concept study of a trained classifier in one call (in Node and in browsers). On files — a
+// model file and an image folder in, report.html and study.json out — it is `studyFiles` of '@crp/study/node'.
+
+// the study: fine-tuning, evaluation, three attribution strategies, reference images, concept pruning
+export {
+  runStudy,
+  type StudyData,
+  type StudyEnvironment,
+  type StudyEvaluation,
+  type StudyFineTune,
+  type StudyPruning,
+  type StudyReference,
+  type StudyReferenceLayer,
+  type StudyResult,
+} from './study.js';
+export {
+  type ResolvedStudyOptions,
+  resolveStudyOptions,
+  resolveTarget,
+  type StudyOptions,
+} from './options.js';
+
+// where its parts are kept (resumable), and the report of it
+export { memoryStudyStore, type StudyStore } from './store.js';
+export { studyReport } from './report.js';

@@ -1,0 +1,157 @@
+import type { Region } from '@crp/attribution';
+import { conceptLayers } from '@crp/attribution';
+import { CrpError, listNames } from '@crp/common';
+import type { ModelGraph } from '@crp/lrp';
+
+/** What the concept study does; every field but `target` has the seed's default. */
+export interface StudyOptions {
+  /** The class whose concepts the study follows: its name (a sub-folder of the data) or its index. */
+  target: string | number;
+  /** Samples of the target class that the attribution strategies look at (the first in data order). Default 40. */
+  samples?: number;
+  /** The input region of the region-restricted atlas. Default: the centre square of a third of the input side
+   * (a 100x100 centre would be `{ centerSquare: 100 }`, as the seed's study on 300 px patches). */
+  region?: Region;
+  /** Layers to analyse. Default every conv and dense layer below the output (PyTorch names for imported
+   * models, e.g. `features.25`, `classifier.0`). */
+  layers?: readonly string[];
+  /** Concepts per layer reported and voted for by each sample. Default 5 (the seed's top-5). */
+  topK?: number;
+  /** LRP composite by name. Default `epsilon_plus_flat` (zennit-crp's README composite). */
+  composite?: string;
+  /** Fine-tune the model with LAMB for this many epochs first (0: no fine-tuning). Default 0. */
+  fineTune?: number;
+  /** Share of the images held out for validation when fine-tuning (best epoch kept). Default 0.2. */
+  validation?: number;
+  /** LAMB learning rate of the fine-tuning. Default 1e-4. */
+  learningRate?: number;
+  /** Images per training step; default: planned from the model and the backend's memory. */
+  trainBatchSize?: number;
+  /** Layers to prune concepts in: default the first and the last conv layer (a low and a high layer). */
+  pruneLayers?: readonly string[];
+  /** Concepts of each class pruned per layer. Default 3. */
+  pruneConcepts?: number;
+  /** Layers with reference images. Default the last conv layer and the first hidden dense layer. */
+  referenceLayers?: readonly string[];
+  /** Reference samples shown per concept. Default 6. */
+  referenceSamples?: number;
+  /** Images per forward/backward pass of the attribution strategies. Default 8. */
+  batchSize?: number;
+  /** Seed of the validation split and the training shuffle. Default 0. */
+  seed?: number;
+}
+
+/** The study's options checked against the model and the data: everything explicit. */
+export interface ResolvedStudyOptions {
+  target: number;
+  targetName: string;
+  samples: number;
+  region: Region;
+  layers: string[];
+  topK: number;
+  composite: string;
+  fineTune: number;
+  validation: number;
+  learningRate: number;
+  trainBatchSize: number | undefined;
+  pruneLayers: string[];
+  pruneConcepts: number;
+  referenceLayers: string[];
+  referenceSamples: number;
+  batchSize: number;
+  seed: number;
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min) {
+    throw new CrpError('invalid-argument', `${name} must be a whole number >= ${min}, got ${value}`);
+  }
+  return v;
+}
+
+/**
+ * The class index of `target` among `classes`: a class name first (folder names such as "0", "1" name
+ * themselves), else a whole number in range; otherwise a CrpError listing the classes.
+ */
+export function resolveTarget(target: string | number, classes: readonly string[]): number {
+  const byName = classes.indexOf(String(target));
+  if (byName >= 0) return byName;
+  const i = typeof target === 'number' ? target : /^\d+$/.test(target) ? Number(target) : Number.NaN;
+  if (Number.isInteger(i) && i >= 0 && i < classes.length) return i;
+  const valid = classes.map((c, k) => `${k} (${c})`).join(', ');
+  throw new CrpError('invalid-target', `target '${target}' is not a class; valid: ${valid}`);
+}
+
+/**
+ * Checks the options against the model graph and the class names; unknown layers, a target that is not a
+ * class and out-of-range numbers are CrpErrors that say what is valid.
+ */
+export function resolveStudyOptions(
+  options: StudyOptions,
+  graph: ModelGraph,
+  classes: readonly string[],
+): ResolvedStudyOptions {
+  const target = resolveTarget(options.target, classes);
+  const outputs = graph.node(graph.outputId).outputShape.at(-1);
+  if (typeof outputs === 'number' && outputs !== classes.length) {
+    throw new CrpError(
+      'invalid-argument',
+      `the model has ${outputs} outputs but the data has ${classes.length} classes (${listNames([...classes])}); give a folder with one sub-folder per class the model was trained on`,
+    );
+  }
+  const all = conceptLayers(graph);
+  const layerIds = (names: readonly string[] | undefined, what: string): string[] | undefined =>
+    names?.map((n) => {
+      if (!graph.has(n)) {
+        throw new CrpError('unknown-layer', `${what}: unknown layer '${n}'; valid: ${listNames(all)}`);
+      }
+      return graph.node(n).id;
+    });
+  const layers = layerIds(options.layers, 'layers') ?? all;
+  if (layers.length === 0)
+    throw new CrpError('invalid-argument', 'the model has no conv or dense layer to study');
+  const convs = all.filter(
+    (id) => graph.node(id).kind === 'conv2d' || graph.node(id).kind === 'depthwiseConv2d',
+  );
+  const denses = all.filter((id) => graph.node(id).kind === 'dense');
+  const pruneLayers = layerIds(options.pruneLayers, 'pruneLayers') ?? [
+    ...new Set([convs[0] ?? all[0]!, convs.at(-1) ?? all.at(-1)!]),
+  ];
+  const referenceLayers = layerIds(options.referenceLayers, 'referenceLayers') ?? [
+    ...new Set([convs.at(-1), denses[0]].filter((x): x is string => x !== undefined)),
+  ];
+  const [h, w] = [graph.inputShape[0], graph.inputShape[1]];
+  const side =
+    typeof h === 'number' && typeof w === 'number' ? Math.max(1, Math.round(Math.min(h, w) / 3)) : 1;
+  const validation = options.validation ?? 0.2;
+  if (!(validation > 0 && validation < 1)) {
+    throw new CrpError('invalid-argument', `validation must be a share in (0, 1), got ${validation}`);
+  }
+  const learningRate = options.learningRate ?? 1e-4;
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+    throw new CrpError('invalid-argument', `learningRate must be a positive number, got ${learningRate}`);
+  }
+  return {
+    target,
+    targetName: classes[target]!,
+    samples: positiveInt('samples', options.samples, 40),
+    region: options.region ?? { centerSquare: side },
+    layers,
+    topK: positiveInt('topK', options.topK, 5),
+    composite: options.composite ?? 'epsilon_plus_flat',
+    fineTune: positiveInt('fineTune', options.fineTune, 0, 0),
+    validation,
+    learningRate,
+    trainBatchSize:
+      options.trainBatchSize === undefined
+        ? undefined
+        : positiveInt('trainBatchSize', options.trainBatchSize, 1),
+    pruneLayers,
+    pruneConcepts: positiveInt('pruneConcepts', options.pruneConcepts, 3),
+    referenceLayers,
+    referenceSamples: positiveInt('referenceSamples', options.referenceSamples, 6),
+    batchSize: positiveInt('batchSize', options.batchSize, 8),
+    seed: positiveInt('seed', options.seed, 0, 0),
+  };
+}

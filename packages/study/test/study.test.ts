@@ -1,0 +1,121 @@
+/**
+ * The study library: options checked against the model before any work, the target by name or index, and
+ * runStudy in memory on the PyTorch fixture (a study run twice on one store resumes every part and gives the
+ * same result; the report holds every section).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import { Attributor } from '@crp/lrp';
+import { disposeDataset, IMAGENET } from '@crp/models';
+import { imageFolder, readTorchVgg } from '@crp/models/node';
+import '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '@crp/testing';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryStudyStore, resolveStudyOptions, resolveTarget, runStudy, studyReport } from '../src/index.js';
+
+useBackend('wasm');
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+let model: tfl.LayersModel;
+let data: Awaited<ReturnType<typeof imageFolder>>;
+
+beforeAll(async () => {
+  model = await readTorchVgg(join(FIXTURES, 'vgg-bn-2class.pth'), { inputSize: 48 });
+  data = await imageFolder(join(FIXTURES, 'patches'), { inputSize: [48, 48], ...IMAGENET });
+});
+afterAll(() => {
+  disposeDataset(data);
+  model.dispose();
+});
+
+describe('options', () => {
+  it('finds the target by folder name first, then by index', () => {
+    expect(resolveTarget('normal', ['mitosis', 'normal'])).toBe(1);
+    expect(resolveTarget(1, ['mitosis', 'normal'])).toBe(1);
+    expect(resolveTarget('1', ['mitosis', 'normal'])).toBe(1);
+    // folders named by numbers name themselves
+    expect(resolveTarget('3', ['1', '3'])).toBe(1);
+    for (const bad of ['tumour', '2', -1, 1.5]) {
+      let err: unknown;
+      try {
+        resolveTarget(bad as string, ['mitosis', 'normal']);
+      } catch (e) {
+        err = e;
+      }
+      expect(isCrpError(err, 'invalid-target')).toBe(true);
+      expect((err as Error).message).toContain('valid: 0 (mitosis), 1 (normal)');
+    }
+  });
+
+  it("defaults to the seed's study and checks layers and numbers against the model", () => {
+    const lrp = new Attributor(model);
+    try {
+      const o = resolveStudyOptions({ target: 'mitosis' }, lrp.graph, ['mitosis', 'normal']);
+      expect(o).toMatchObject({
+        target: 0,
+        targetName: 'mitosis',
+        samples: 40,
+        topK: 5,
+        region: { centerSquare: 16 },
+        layers: ['features.0', 'features.4', 'features.8', 'classifier.0', 'classifier.3'],
+        pruneLayers: ['features.0', 'features.8'],
+        referenceLayers: ['features.8', 'classifier.0'],
+        fineTune: 0,
+      });
+      expect(() =>
+        resolveStudyOptions({ target: 0, layers: ['features.99'] }, lrp.graph, ['a', 'b']),
+      ).toThrow(/unknown layer 'features.99'; valid: features.0/);
+      expect(() => resolveStudyOptions({ target: 0, samples: 0 }, lrp.graph, ['a', 'b'])).toThrow(/samples/);
+      expect(() => resolveStudyOptions({ target: 0 }, lrp.graph, ['a', 'b', 'c'])).toThrow(
+        /the model has 2 outputs but the data has 3 classes/,
+      );
+    } finally {
+      lrp.dispose();
+    }
+  });
+});
+
+describe('runStudy in memory', () => {
+  it('computes every part, resumes them from the store, and the report shows them', async () => {
+    const store = memoryStudyStore();
+    const options = { target: 'mitosis', samples: 8, region: { centerSquare: 16 } };
+    const env = { store, identity: 'fixture' };
+    const a = await runStudy(model, data, options, env);
+    expect(a.model).toBe(model);
+    expect(a.result.resumed).toEqual([]);
+    expect(a.result.atlas.samples).toBe(8);
+    const expected = JSON.parse(await readFile(join(FIXTURES, 'expected.json'), 'utf8')) as {
+      accuracy: number;
+    };
+    expect(a.result.evaluation.accuracy).toBeCloseTo(expected.accuracy, 6);
+    const b = await runStudy(model, data, options, env);
+    expect(b.result.resumed).toHaveLength(7);
+    expect({ ...b.result, seconds: {}, resumed: [] }).toEqual({ ...a.result, seconds: {}, resumed: [] });
+    // another identity (another model or data) computes again
+    const c = await runStudy(model, data, options, { store, identity: 'other' });
+    expect(c.result.resumed).toEqual([]);
+    const report = studyReport(b.result, b.images);
+    const titles = report.sections.map((s) => s.title);
+    expect(titles).toEqual(
+      expect.arrayContaining([
+        'What was studied',
+        'Evaluation',
+        'Where the model looks',
+        'Global concept atlas',
+        'Region atlas: the 16x16 centre',
+        'Decomposition atlas',
+        'Reference images: features.8',
+        'Concept pruning',
+      ]),
+    );
+  });
+
+  it('refuses a target class without samples', async () => {
+    const normalOnly = { ...data, labels: data.labels.map(() => 1) };
+    await expect(
+      runStudy(model, normalOnly, { target: 'mitosis' }, { store: memoryStudyStore(), identity: 'x' }),
+    ).rejects.toThrow(/the target class 'mitosis' has no samples/);
+  });
+});
