@@ -12,7 +12,8 @@ useWasm();
 
 const setupModule = fileURLToPath(new URL('./fixtures/job-setup.ts', import.meta.url));
 const cli = fileURLToPath(new URL('./fixtures/atlas-job-cli.ts', import.meta.url));
-const jobOptions = { target: 1, samples: 'all' as const, batchSize: 2, topK: 2 };
+// shards of 2 samples: one line per shard, so a kill leaves a few of them on disk
+const jobOptions = { target: 1, samples: 'all' as const, batchSize: 2, topK: 2, shardSize: 2 };
 let dir: string;
 let reference: ConceptAtlas;
 
@@ -26,9 +27,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function batchLines(file: string): Promise<{ batch: number; indices: number[] }[]> {
+async function batchLines(file: string): Promise<{ shard: number; indices: number[] }[]> {
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.length > 0);
-  return lines.slice(1).map((l) => JSON.parse(l) as { batch: number; indices: number[] });
+  return lines.slice(1).map((l) => JSON.parse(l) as { shard: number; indices: number[] });
 }
 
 describe('resumable atlas jobs', () => {
@@ -40,7 +41,7 @@ describe('resumable atlas jobs', () => {
       { ...jobOptions, file, onProgress: (p) => seen.push(p.done) },
     );
     expect(atlas).toEqual(reference);
-    expect((await batchLines(file)).map((l) => l.batch)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect((await batchLines(file)).map((l) => l.shard)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(seen.at(-1)).toBe(24);
     // running again finds every batch done
     const again = await runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, file });
@@ -79,7 +80,7 @@ describe('resumable atlas jobs', () => {
     expect(partial.length).toBeGreaterThanOrEqual(3);
     expect(partial.length).toBeLessThan(12);
     // a torn last line, as a kill during a write would leave
-    await appendFile(file, '{"batch": 11, "start": 22, "cou');
+    await appendFile(file, '{"shard": 11, "start": 22, "cou');
     const resumed = [0];
     const atlas = await runAtlasJob(
       { module: setupModule, args: { samples: 24 } },
@@ -88,7 +89,7 @@ describe('resumable atlas jobs', () => {
     expect(resumed[0]).toBe(partial.length * 2);
     expect(atlas).toEqual(reference);
     const lines = await batchLines(file);
-    expect(lines.map((l) => l.batch).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(lines.map((l) => l.shard).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(lines.flatMap((l) => l.indices).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 24 }, (_, i) => i),
     );
@@ -101,7 +102,7 @@ describe('resumable atlas jobs', () => {
       { ...jobOptions, file, workers: 2 },
     );
     expect(atlas).toEqual(reference);
-    expect((await batchLines(file)).map((l) => l.batch).sort((a, b) => a - b)).toEqual(
+    expect((await batchLines(file)).map((l) => l.shard).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 12 }, (_, i) => i),
     );
   });
