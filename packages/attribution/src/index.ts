@@ -149,6 +149,7 @@ export {
   decodeShardJson,
   encodeShardJson,
   gridBatches,
+  gridRanges,
   type JobIdentity,
   jobMismatch,
   mergeShardFiles,

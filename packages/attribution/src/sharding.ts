@@ -124,6 +124,21 @@ export function shardsOfPart(shards: readonly Shard[], part: ShardPart): Shard[]
   return shards.slice(from, to);
 }
 
+/** The batches of `samples` samples on the shard grid, as [start, count]: shard after shard of `shardSize`,
+ * each in batches of `batchSize` from the shard's first sample (for callers that slice tensors themselves). */
+export function gridRanges(samples: number, batchSize: number, shardSize = DEFAULT_SHARD_SIZE): [number, number][] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const out: [number, number][] = [];
+  for (const shard of planShards(samples, shardSize)) {
+    for (let at = 0; at < shard.count; at += batchSize) {
+      out.push([shard.start + at, Math.min(batchSize, shard.count - at)]);
+    }
+  }
+  return out;
+}
+
 /** Rows [start, start + count) of a batch as a batch the consumer owns. */
 function rowsOf(batch: OwnedBatch, start: number, count: number): OwnedBatch {
   return {
@@ -145,21 +160,16 @@ export async function* gridBatches(
   batchSize: number,
   shardSize: number,
 ): AsyncGenerator<OwnedBatch> {
-  checkShardSize(shardSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
-  }
+  const ranges = gridRanges(isLabelledDataset(source) ? source.size : 0, batchSize, shardSize);
   if (isLabelledDataset(source)) {
-    for (const shard of planShards(source.size, shardSize)) {
-      for (let at = 0; at < shard.count; at += batchSize) {
-        const batch = await source.slice(shard.start + at, Math.min(batchSize, shard.count - at));
-        yield {
-          images: batch.images,
-          labels: batch.labels,
-          indices: batch.indices ?? [],
-          owned: batch.transient === true,
-        };
-      }
+    for (const [start, count] of ranges) {
+      const batch = await source.slice(start, count);
+      yield {
+        images: batch.images,
+        labels: batch.labels,
+        indices: batch.indices ?? [],
+        owned: batch.transient === true,
+      };
     }
     return;
   }

@@ -14,6 +14,20 @@ export {
   weightScores,
 } from './criteria.js';
 export {
+  type CriterionJobOptions,
+  criterionStrategy,
+  type ResolvedCriterionOptions,
+} from './criterion-strategy.js';
+export {
+  type CriterionPartial,
+  criterionBatch,
+  criterionValues,
+  emptyCriterionPartial,
+  mergeCriterionPartials,
+  SUMMED_CRITERIA,
+  type SummedCriterion,
+} from './criterion-sums.js';
+export {
   type ClassEvaluation,
   type ConceptPruningOptions,
   type ConceptPruningResult,
