@@ -5,7 +5,7 @@ export { clearQueue, type DistributedOptions, type DistributedProgress, runDistr
 // the workers: compute shards on any number of machines
 export { type QueueWorker, startWorker, type WorkerEvent, type WorkerOptions } from './worker.js';
 // how both load model and data set from a job's spec, and how that is identified
-export { datasetIdentity, fileIdentity, type JobLoader } from './loader.js';
+export { datasetIdentity, type JobLoader } from './loader.js';
 // what they run
 export { QUEUE_STRATEGIES } from './strategies.js';
 // where the queue is

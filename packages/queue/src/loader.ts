@@ -1,9 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import type { ShardContext } from '@crp/attribution';
-import { fileError } from '@crp/common';
 
 /**
  * How the coordinator and every worker get the model and the data set of a job from its spec (plain JSON, e.g.
@@ -29,48 +25,6 @@ export function disposeContext(loader: JobLoader<never>, ctx: ShardContext): voi
     ctx.crp.dispose();
     ctx.model?.dispose();
   }
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  } catch (err) {
-    throw fileError('read', file, err);
-  }
-  return hash.digest('hex');
-}
-
-/**
- * Identity of a file, or of a folder's files (recursively, sorted by path): size and SHA-256 of the content.
- * Content, not modification times: copies of the same model on several machines have the same identity.
- */
-export async function fileIdentity(path: string): Promise<string> {
-  let info: Awaited<ReturnType<typeof stat>>;
-  try {
-    info = await stat(path);
-  } catch (err) {
-    throw fileError('read', path, err);
-  }
-  if (!info.isDirectory()) return `${info.size} bytes sha256:${await sha256(path)}`;
-  const files: string[] = [];
-  const walk = async (dir: string) => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) files.push(p);
-    }
-  };
-  await walk(path);
-  files.sort();
-  const hash = createHash('sha256');
-  let size = 0;
-  for (const f of files) {
-    const s = (await stat(f)).size;
-    size += s;
-    hash.update(`${relative(path, f)}\0${s}\0${await sha256(f)}\n`);
-  }
-  return `${files.length} files, ${size} bytes, sha256:${hash.digest('hex')}`;
 }
 
 /** Identity of a data set by what the job sees of it: its size, labels and data-set indices (cheap, and the

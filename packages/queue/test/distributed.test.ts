@@ -21,7 +21,7 @@ import {
   startWorker,
 } from '../src/index.js';
 import { labelsOf, type TestSpec, testLoader, useWasm } from './fixtures/loader.js';
-import { freePort, startRedis, type TestRedis } from './fixtures/redis-server.js';
+import { freePort, startRedis, type TestRedis } from '@crp/testing/redis';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 let redis: TestRedis;
