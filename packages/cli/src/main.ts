@@ -80,7 +80,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify({ backend: choice.backend, threads: choice.threads, result }, null, 2));
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    // node:util parseArgs refuses unknown options and missing values with ERR_PARSE_ARGS_* codes: usage errors too
+    if (err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) {
       console.error(`crp ${name}: ${err.message}\n\n${command.usage}`);
       return 2;
     }
