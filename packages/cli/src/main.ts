@@ -81,8 +81,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     // node:util parseArgs refuses unknown options and missing values with ERR_PARSE_ARGS_* codes: usage errors too
-    if (err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) {
-      console.error(`crp ${name}: ${err.message}\n\n${command.usage}`);
+    const parseError = String((err as { code?: unknown } | null)?.code).startsWith('ERR_PARSE_ARGS_');
+    if (err instanceof UsageError || parseError) {
+      console.error(`crp ${name}: ${(err as Error).message}\n\n${command.usage}`);
       return 2;
     }
     if (isCrpError(err)) {
