@@ -8,7 +8,13 @@
  *
  * and the exit status is 1 when they are not identical.
  */
-import { atlasStrategy, canonicalJson, conceptAtlas, regionAtlas, regionAtlasStrategy } from '@crp/attribution';
+import {
+  atlasStrategy,
+  canonicalJson,
+  conceptAtlas,
+  regionAtlas,
+  regionAtlasStrategy,
+} from '@crp/attribution';
 import { runDistributed } from '@crp/queue';
 import { startRedis } from '@crp/testing/redis';
 import { startWorkerProcess, until } from './processes.js';
@@ -45,10 +51,13 @@ try {
     spec,
     context: ctx,
     onShard: (s, w) => by.set(s, w),
-    onProgress: (p) => log(`atlas: shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`),
+    onProgress: (p) =>
+      log(`atlas: shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`),
   });
   // kill the first worker that starts a shard, while it computes it
-  await until('a worker to start a shard', () => workers.some((w) => w.events.some((e) => e.type === 'started')));
+  await until('a worker to start a shard', () =>
+    workers.some((w) => w.events.some((e) => e.type === 'started')),
+  );
   const victim = workers.find((w) => w.events.some((e) => e.type === 'started'))!;
   const shard = victim.events.find((e) => e.type === 'started')!.shard as number;
   await new Promise((r) => setTimeout(r, 300));
@@ -56,7 +65,9 @@ try {
   victim.child.kill('SIGKILL');
   await victim.exited;
   killed = 1;
-  log(`killed worker ${victim.name()} (SIGKILL) in the middle of shard ${shard}${finishedFirst ? ' (it had finished it: not mid-shard!)' : ''}`);
+  log(
+    `killed worker ${victim.name()} (SIGKILL) in the middle of shard ${shard}${finishedFirst ? ' (it had finished it: not mid-shard!)' : ''}`,
+  );
   const atlas = await job;
   const retriedBy = by.get(shard);
   log(`shard ${shard} was computed again by ${retriedBy}`);
@@ -66,18 +77,26 @@ try {
     loader: smallVggLoader,
     spec,
     context: ctx,
-    onProgress: (p) => log(`region atlas: shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`),
+    onProgress: (p) =>
+      log(`region atlas: shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`),
   });
   smallVggLoader.dispose!(ctx);
   const sameAtlas = canonicalJson(atlas) === canonicalJson(referenceAtlas);
   const sameRegion = canonicalJson(region) === canonicalJson(referenceRegion);
   log(`global atlas identical: ${sameAtlas}; region atlas identical: ${sameRegion}`);
   identical =
-    sameAtlas && sameRegion && !finishedFirst && retriedBy !== undefined && retriedBy !== victim.name() && atlas.samples === SAMPLES;
+    sameAtlas &&
+    sameRegion &&
+    !finishedFirst &&
+    retriedBy !== undefined &&
+    retriedBy !== victim.name() &&
+    atlas.samples === SAMPLES;
 } finally {
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
   await redis.stop();
 }
-console.log(`distributed atlas: ${SAMPLES} samples, ${WORKERS} workers, ${killed} killed, identical=${identical}`);
+console.log(
+  `distributed atlas: ${SAMPLES} samples, ${WORKERS} workers, ${killed} killed, identical=${identical}`,
+);
 process.exit(identical ? 0 : 1);

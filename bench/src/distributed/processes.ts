@@ -24,7 +24,12 @@ export function startWorkerProcess(url: string, queueName: string, lockMs: numbe
     }
   });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, events, exited, name: () => events.find((e) => e.type === 'ready')?.name as string | undefined };
+  return {
+    child,
+    events,
+    exited,
+    name: () => events.find((e) => e.type === 'ready')?.name as string | undefined,
+  };
 }
 
 export async function until(what: string, ok: () => boolean, ms = 300_000): Promise<void> {

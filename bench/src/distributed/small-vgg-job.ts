@@ -34,7 +34,10 @@ export const smallVggLoader: JobLoader<SmallVggSpec> = {
     return { crp, model, dataset: fromTensors(x, labels) };
   },
   async identify(spec, ctx) {
-    return { model: 'small VGG 64x64, seed 2', data: `${datasetIdentity(ctx.dataset)}, images seed 11 (${spec.samples})` };
+    return {
+      model: 'small VGG 64x64, seed 2',
+      data: `${datasetIdentity(ctx.dataset)}, images seed 11 (${spec.samples})`,
+    };
   },
   dispose(ctx) {
     images.get(ctx.crp)?.dispose();

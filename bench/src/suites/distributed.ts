@@ -39,7 +39,14 @@ export async function distributedSuite({ log, quick }: SuiteContext): Promise<Be
       try {
         await until('the workers to start', () => workers.every((w) => w.name() !== undefined));
         const job = () =>
-          runDistributed(atlasStrategy, options, { queue: redis.url, name, loader: smallVggLoader, spec, context: ctx, pollMs: 50 });
+          runDistributed(atlasStrategy, options, {
+            queue: redis.url,
+            name,
+            loader: smallVggLoader,
+            spec,
+            context: ctx,
+            pollMs: 50,
+          });
         log(`distributed: ${n} worker process${n > 1 ? 'es' : ''}, a warm-up job, then ${MIN_RUNS} runs...`);
         await job();
         const runs: number[] = [];
@@ -47,7 +54,8 @@ export async function distributedSuite({ log, quick }: SuiteContext): Promise<Be
           const t0 = performance.now();
           const atlas = await job();
           runs.push(performance.now() - t0);
-          if (atlas.samples !== samples) throw new Error(`voted ${atlas.samples} samples, expected ${samples}`);
+          if (atlas.samples !== samples)
+            throw new Error(`voted ${atlas.samples} samples, expected ${samples}`);
         }
         figures[n] = runs;
       } finally {

@@ -344,7 +344,12 @@ export function roundAtlasShard(p: AtlasShardPartial): AtlasPartial {
 }
 
 /** The concept atlas as a {@link ShardedStrategy} (kind `atlas`). */
-export const atlasStrategy: ShardedStrategy<AtlasOptions, ShardedAtlasOptions, AtlasShardPartial, ConceptAtlas> = {
+export const atlasStrategy: ShardedStrategy<
+  AtlasOptions,
+  ShardedAtlasOptions,
+  AtlasShardPartial,
+  ConceptAtlas
+> = {
   kind: 'atlas',
   version: 1,
   resolve: (ctx, options) => {

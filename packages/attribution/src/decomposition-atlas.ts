@@ -12,7 +12,16 @@ import {
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
-import { addExact, type ExactSum, type ExactVector, exactValue, exactVector, mergeExact, mergeVector, vectorValues } from './exact-sum.js';
+import {
+  addExact,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  vectorValues,
+} from './exact-sum.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
@@ -382,7 +391,10 @@ export async function decompositionAtlas(
 /** {@link DecompositionPartial} with exact sums: the mergeable partial of a sharded decomposition atlas. */
 export interface DecompositionShardPartial {
   samples: number;
-  layers: Record<string, Record<string, { parent: ExactSum; votes: number[]; shares: ExactVector; sums: ExactVector }>>;
+  layers: Record<
+    string,
+    Record<string, { parent: ExactSum; votes: number[]; shares: ExactVector; sums: ExactVector }>
+  >;
 }
 
 /** Decomposition options resolved for a sharded run: the dominant concepts, which samples, and the atlas they
@@ -418,7 +430,12 @@ export function mergeDecompositionShards(
     into.layers[layer] = byConcept;
     for (const [c, e] of Object.entries(concepts)) {
       const n = e.votes.length;
-      byConcept[c] ??= { parent: [], votes: new Array<number>(n).fill(0), shares: exactVector(n), sums: exactVector(n) };
+      byConcept[c] ??= {
+        parent: [],
+        votes: new Array<number>(n).fill(0),
+        shares: exactVector(n),
+        sums: exactVector(n),
+      };
       const t = byConcept[c];
       e.votes.forEach((v, k) => {
         t.votes[k]! += v;
@@ -438,7 +455,12 @@ export function roundDecompositionShard(p: DecompositionShardPartial): Decomposi
     layers[layer] = Object.fromEntries(
       Object.entries(concepts).map(([c, e]) => [
         c,
-        { parent: exactValue(e.parent), votes: [...e.votes], shares: vectorValues(e.shares), sums: vectorValues(e.sums) },
+        {
+          parent: exactValue(e.parent),
+          votes: [...e.votes],
+          shares: vectorValues(e.shares),
+          sums: vectorValues(e.sums),
+        },
       ]),
     );
   }
@@ -460,12 +482,22 @@ export const decompositionStrategy: ShardedStrategy<
   resolve: (ctx, options) => {
     const target = options.target ?? options.classId;
     if (options.atlas === undefined) {
-      throw new CrpError('invalid-argument', 'a sharded decomposition atlas needs the finished global atlas (options.atlas)');
+      throw new CrpError(
+        'invalid-argument',
+        'a sharded decomposition atlas needs the finished global atlas (options.atlas)',
+      );
     }
     if (target !== undefined && options.atlas.target !== target) {
-      throw new CrpError('invalid-argument', `the atlas explains class ${options.atlas.target}, not the target ${target}`);
+      throw new CrpError(
+        'invalid-argument',
+        `the atlas explains class ${options.atlas.target}, not the target ${target}`,
+      );
     }
-    const resolved = resolveDecompositionOptions(ctx.crp, { ...options, target: options.atlas.target }, options.atlas);
+    const resolved = resolveDecompositionOptions(
+      ctx.crp,
+      { ...options, target: options.atlas.target },
+      options.atlas,
+    );
     resolveAtlasOptions(ctx.crp, { target: resolved.target }); // the class must exist in this model
     return { ...resolved, samples: options.samples ?? 'class', atlas: options.atlas };
   },

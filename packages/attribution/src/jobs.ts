@@ -237,7 +237,10 @@ export async function serveJobWorker(port: {
           port.postMessage({ type: 'ready' });
         } else if (m.type === 'shard') {
           const { type: _t, ...shard } = m;
-          port.postMessage({ type: 'done', line: await computeShard(strategy!, ctx!, chosen!, resolved!, shard) });
+          port.postMessage({
+            type: 'done',
+            line: await computeShard(strategy!, ctx!, chosen!, resolved!, shard),
+          });
         } else {
           ctx?.crp.dispose();
           port.close();

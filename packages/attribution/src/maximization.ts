@@ -209,7 +209,10 @@ export function maximizationBatch(
 }
 
 /** Adds `b` into `a` (in place): per channel the top-k of both lists. */
-export function mergeMaximizationPartials(a: MaximizationPartial, b: MaximizationPartial): MaximizationPartial {
+export function mergeMaximizationPartials(
+  a: MaximizationPartial,
+  b: MaximizationPartial,
+): MaximizationPartial {
   const topK = a.topK;
   if (b.topK !== topK) {
     throw new CrpError('invalid-argument', `cannot merge partials of top-${b.topK} into top-${topK} lists`);
@@ -218,7 +221,11 @@ export function mergeMaximizationPartials(a: MaximizationPartial, b: Maximizatio
   for (const [key, t] of Object.entries(b.tables)) {
     const into = a.tables[key];
     if (into === undefined) {
-      a.tables[key] = { ...t, mapSize: [...t.mapSize], top: t.top.map((list) => list.map((r) => ({ ...r }))) };
+      a.tables[key] = {
+        ...t,
+        mapSize: [...t.mapSize],
+        top: t.top.map((list) => list.map((r) => ({ ...r }))),
+      };
       continue;
     }
     into.top = into.top.map((list, ch) => [...list, ...t.top[ch]!].sort(compareRanked).slice(0, topK));
@@ -264,7 +271,7 @@ export const maximizationStrategy: ShardedStrategy<
     if (options.keepScores) {
       throw new CrpError(
         'invalid-argument',
-        'keepScores keeps every sample\'s scores: only the in-process maximization() does; a sharded run keeps the top-k',
+        "keepScores keeps every sample's scores: only the in-process maximization() does; a sharded run keeps the top-k",
       );
     }
     return resolveMaximizationOptions(ctx.crp, options);

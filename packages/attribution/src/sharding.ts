@@ -126,7 +126,11 @@ export function shardsOfPart(shards: readonly Shard[], part: ShardPart): Shard[]
 
 /** The batches of `samples` samples on the shard grid, as [start, count]: shard after shard of `shardSize`,
  * each in batches of `batchSize` from the shard's first sample (for callers that slice tensors themselves). */
-export function gridRanges(samples: number, batchSize: number, shardSize = DEFAULT_SHARD_SIZE): [number, number][] {
+export function gridRanges(
+  samples: number,
+  batchSize: number,
+  shardSize = DEFAULT_SHARD_SIZE,
+): [number, number][] {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
   }
@@ -287,7 +291,10 @@ export function selectSamples<R extends { batchSize: number }>(
 ): LabelledDataset {
   const chosen = strategy.select(dataset, resolved);
   if (!isLabelledDataset(chosen)) {
-    throw new CrpError('invalid-argument', `the ${strategy.kind} strategy did not keep the data set's random access`);
+    throw new CrpError(
+      'invalid-argument',
+      `the ${strategy.kind} strategy did not keep the data set's random access`,
+    );
   }
   return chosen;
 }
@@ -359,7 +366,16 @@ export interface JobIdentity {
 
 /** Why two jobs differ (the fields that differ, with both values), or undefined when they are the same job. */
 export function jobMismatch(a: JobIdentity, b: JobIdentity): string | undefined {
-  const fields: (keyof JobIdentity)[] = ['kind', 'version', 'toolkit', 'model', 'data', 'samples', 'shardSize', 'options'];
+  const fields: (keyof JobIdentity)[] = [
+    'kind',
+    'version',
+    'toolkit',
+    'model',
+    'data',
+    'samples',
+    'shardSize',
+    'options',
+  ];
   const show = (v: unknown) => {
     const s = typeof v === 'string' ? v : JSON.stringify(v);
     return s.length > 120 ? `${s.slice(0, 117)}...` : s;
@@ -374,7 +390,9 @@ export function jobMismatch(a: JobIdentity, b: JobIdentity): string | undefined 
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+        )
       : v,
   );
 }

@@ -122,7 +122,14 @@ describe('sharded strategies give the in-process result to the last bit', () => 
   const orders: [string, (n: number) => number[]][] = [
     ['in shard order', (n) => Array.from({ length: n }, (_, i) => i)],
     ['in reverse', (n) => Array.from({ length: n }, (_, i) => n - 1 - i)],
-    ['shuffled', (n) => shuffled(Array.from({ length: n }, (_, i) => i), 11)],
+    [
+      'shuffled',
+      (n) =>
+        shuffled(
+          Array.from({ length: n }, (_, i) => i),
+          11,
+        ),
+    ],
   ];
 
   it('concept atlas', async () => {
@@ -139,7 +146,11 @@ describe('sharded strategies give the in-process result to the last bit', () => 
           [6, 13],
           [19, 22],
         ] as const) {
-          yield { images: tf.slice(images, start, n), labels: labels.slice(start, start + n), transient: true };
+          yield {
+            images: tf.slice(images, start, n),
+            labels: labels.slice(start, start + n),
+            transient: true,
+          };
         }
       })() as Iterable<LabelledBatch>,
     );
@@ -152,7 +163,8 @@ describe('sharded strategies give the in-process result to the last bit', () => 
     const options = { target: 2, topK: 3, region: { centerSquare: 4 }, ...grid };
     const reference = await regionAtlas(crp, dataset, options);
     expect(reference.samples).toBe(labels.filter((y) => y === 2).length);
-    for (const [, order] of orders) expect(await viaShards(regionAtlasStrategy, options, order)).toEqual(reference);
+    for (const [, order] of orders)
+      expect(await viaShards(regionAtlasStrategy, options, order)).toEqual(reference);
   });
 
   it('maximisation: identical top-k lists (score, then sample index) and samples', async () => {
@@ -160,7 +172,8 @@ describe('sharded strategies give the in-process result to the last bit', () => 
     const reference = await maximization(crp, dataset, options);
     expect(reference.relevance.c2!.samples).toBe(N);
     expect(reference.relevance.c2!.top[0]).toHaveLength(6);
-    for (const [, order] of orders) expect(await viaShards(maximizationStrategy, options, order)).toEqual(reference);
+    for (const [, order] of orders)
+      expect(await viaShards(maximizationStrategy, options, order)).toEqual(reference);
   });
 
   it('decomposition atlas (the second phase of a two-phase job)', async () => {
@@ -219,15 +232,27 @@ describe('--shard i/n partials', () => {
 
   it('refuse missing shards, mixed splits and partials of another job, saying why', async () => {
     const three = await parts(3);
-    expectCrpError(() => mergeShardFiles(atlasStrategy, three.slice(0, 2)), 'empty-data', /missing shards: 4, 5/);
+    expectCrpError(
+      () => mergeShardFiles(atlasStrategy, three.slice(0, 2)),
+      'empty-data',
+      /missing shards: 4, 5/,
+    );
     const two = await parts(2);
-    expectCrpError(() => mergeShardFiles(atlasStrategy, [...three, two[0]!]), 'job-mismatch', /different shard sets/);
+    expectCrpError(
+      () => mergeShardFiles(atlasStrategy, [...three, two[0]!]),
+      'job-mismatch',
+      /different shard sets/,
+    );
     const other: ShardFile = { ...three[1]!, job: { ...(three[1]!.job as JobIdentity), model: 'tiny-5' } };
     expectCrpError(
       () => mergeShardFiles(atlasStrategy, [three[0]!, other, three[2]!], ['a', 'b', 'c']),
       'job-mismatch',
       /b belongs to another job than a: model tiny-4 vs tiny-5/,
     );
-    expectCrpError(() => mergeShardFiles(regionAtlasStrategy, three), 'job-mismatch', /holds a atlas job, not region-atlas/);
+    expectCrpError(
+      () => mergeShardFiles(regionAtlasStrategy, three),
+      'job-mismatch',
+      /holds a atlas job, not region-atlas/,
+    );
   });
 });

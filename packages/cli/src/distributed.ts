@@ -1,6 +1,6 @@
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import {
   DEFAULT_SHARD_SIZE,
   encodeShardJson,
@@ -76,7 +76,11 @@ export async function runBeyond<O, R extends { batchSize: number }, P, T>(
       ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
       onProgress: (p) => {
         bar ??= new ProgressBar(`${label} (queue)`, p.total ?? 0, process.stderr, json);
-        bar.update(p.done, `shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`, p.etaMs);
+        bar.update(
+          p.done,
+          `shards ${p.shardsDone}/${p.shards}, ${p.samplesPerSecond.toFixed(1)} samples/s`,
+          p.etaMs,
+        );
       },
     });
     return { result };
@@ -87,7 +91,12 @@ export async function runBeyond<O, R extends { batchSize: number }, P, T>(
     strategy,
     ctx,
     resolved,
-    { model: ids.model, data: ids.data, toolkit: cliToolkit(), shardSize: dist.shardSize ?? DEFAULT_SHARD_SIZE },
+    {
+      model: ids.model,
+      data: ids.data,
+      toolkit: cliToolkit(),
+      shardSize: dist.shardSize ?? DEFAULT_SHARD_SIZE,
+    },
     dist.part,
     progressCallback(`${label} part ${dist.part.index}/${dist.part.count}`, json),
   );

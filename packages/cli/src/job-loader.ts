@@ -22,7 +22,11 @@ export interface CliJobSpec {
 }
 
 /** The spec of a command's --model/--data options (paths made absolute). */
-export function cliJobSpec(model: string, data: string, options: Omit<CliJobSpec, 'model' | 'data'>): CliJobSpec {
+export function cliJobSpec(
+  model: string,
+  data: string,
+  options: Omit<CliJobSpec, 'model' | 'data'>,
+): CliJobSpec {
   return { model: resolve(model), data: data === 'mnist' ? data : resolve(data), ...options };
 }
 
@@ -54,8 +58,12 @@ export function disposeCliJob(ctx: ShardContext): void {
  * and size; 'mnist' is bundled and versioned with the toolkit). Copies on several machines agree; a model
  * retrained at the same path does not.
  */
-export async function identifyCliJob(spec: CliJobSpec, ctx: ShardContext): Promise<{ model: string; data: string }> {
-  const modelPath = spec.model.endsWith('.safetensors') || !statSync(spec.model).isFile() ? spec.model : dirname(spec.model);
+export async function identifyCliJob(
+  spec: CliJobSpec,
+  ctx: ShardContext,
+): Promise<{ model: string; data: string }> {
+  const modelPath =
+    spec.model.endsWith('.safetensors') || !statSync(spec.model).isFile() ? spec.model : dirname(spec.model);
   const data = createHash('sha256');
   data.update(JSON.stringify({ spec: { ...spec, model: undefined }, labels: ctx.dataset.labels }));
   const images = spec.data === 'mnist' ? 'bundled mnist' : await fileIdentity(spec.data, { content: false });

@@ -1,5 +1,5 @@
-import { isCrpError } from '@crp/common';
 import { parseShardPart, type ShardPart } from '@crp/attribution';
+import { isCrpError } from '@crp/common';
 import { intArg } from './args.js';
 import { UsageError } from './usage-error.js';
 
@@ -38,7 +38,9 @@ export function parseDistribution(values: {
   const shardSize = intArg('shard-size', values['shard-size'], 1);
   const size = shardSize === undefined ? {} : { shardSize };
   if (values.queue !== undefined && values.shard !== undefined) {
-    throw new UsageError('give --queue (workers take the shards) or --shard i/n (this process computes one part), not both');
+    throw new UsageError(
+      'give --queue (workers take the shards) or --shard i/n (this process computes one part), not both',
+    );
   }
   if (values.shard !== undefined) {
     try {

@@ -22,7 +22,13 @@ const data = ['--data', 'mnist', '--samples', '40'];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crp-dist-'));
   await selectBackend({ threads: 1 });
-  const net = vggFromBlocks([[4], [8]], { inputShape: [14, 14, 1], classes: 10, hidden: [], dropout: 0, seed: 3 });
+  const net = vggFromBlocks([[4], [8]], {
+    inputShape: [14, 14, 1],
+    classes: 10,
+    hidden: [],
+    dropout: 0,
+    seed: 3,
+  });
   modelDir = join(dir, 'model');
   await net.save(fileSystem(modelDir));
   net.dispose();
@@ -35,20 +41,42 @@ afterAll(async () => {
 });
 
 describe('bad shard specs are usage errors', () => {
-  it.each([['3/2'], ['0/0'], ['1'], ['-1/2'], ['a/b']])('--shard %s: exit 2, the message and the usage, no stack', async (spec) => {
-    const { code, stderr } = await crp('atlas', '--model', modelDir, ...data, '--class', '1', `--shard=${spec}`);
-    expect(code).toBe(2);
-    expect(stderr).toContain(`crp atlas: --shard: a shard part is i/n with whole numbers 0 <= i < n`);
-    expect(stderr).toContain(`got '${spec}'`);
-    expect(stderr).toContain('crp atlas --model M'); // the usage
-    expect(stderr).not.toMatch(/\n\s+at /);
-  });
+  it.each([['3/2'], ['0/0'], ['1'], ['-1/2'], ['a/b']])(
+    '--shard %s: exit 2, the message and the usage, no stack',
+    async (spec) => {
+      const { code, stderr } = await crp(
+        'atlas',
+        '--model',
+        modelDir,
+        ...data,
+        '--class',
+        '1',
+        `--shard=${spec}`,
+      );
+      expect(code).toBe(2);
+      expect(stderr).toContain(`crp atlas: --shard: a shard part is i/n with whole numbers 0 <= i < n`);
+      expect(stderr).toContain(`got '${spec}'`);
+      expect(stderr).toContain('crp atlas --model M'); // the usage
+      expect(stderr).not.toMatch(/\n\s+at /);
+    },
+  );
 
   it('refuses --queue with --shard, an option without its value, and crp merge without files', async () => {
     const bare = await crp('atlas', '--model', modelDir, ...data, '--class', '1', '--shard', '-1/2');
     expect(bare.code).toBe(2);
     expect(bare.stderr).not.toMatch(/\n\s+at /);
-    const both = await crp('refs', '--model', modelDir, ...data, '--layer', 'x', '--queue', redis.url, '--shard', '0/2');
+    const both = await crp(
+      'refs',
+      '--model',
+      modelDir,
+      ...data,
+      '--layer',
+      'x',
+      '--queue',
+      redis.url,
+      '--shard',
+      '0/2',
+    );
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--queue .* or --shard i\/n .*not both/);
     const none = await crp('merge', '--out', join(dir, 'x.json'));
@@ -83,7 +111,19 @@ describe('--shard i/n and crp merge', () => {
   });
 
   it('pruning criterion sums: the merged parts are the library scores', async () => {
-    const common = ['prune', '--model', modelDir, '--data', 'mnist', '--samples', '30', '--test', '10', '--criteria', 'relevance'];
+    const common = [
+      'prune',
+      '--model',
+      modelDir,
+      '--data',
+      'mnist',
+      '--samples',
+      '30',
+      '--test',
+      '10',
+      '--criteria',
+      'relevance',
+    ];
     const parts = [0, 1].map((i) => join(dir, `prune-${i}.json`));
     for (const [i, file] of parts.entries()) {
       const r = await crp(...common, '--shard', `${i}/2`, '--out', file);
@@ -111,7 +151,20 @@ describe('--queue and crp worker', () => {
     const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
     const worker: ChildProcess = spawn(
       process.execPath,
-      ['--import', 'tsx', bin, 'worker', '--queue', redis.url, '--queue-name', 'cli', '--concurrency', '2', '--threads', '1'],
+      [
+        '--import',
+        'tsx',
+        bin,
+        'worker',
+        '--queue',
+        redis.url,
+        '--queue-name',
+        'cli',
+        '--concurrency',
+        '2',
+        '--threads',
+        '1',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let log = '';
@@ -122,7 +175,15 @@ describe('--queue and crp worker', () => {
     try {
       const common = ['atlas', '--model', modelDir, ...data, '--class', '2', '--shard-size', '4', '--json'];
       const local = await crp(...common, '--out', join(dir, 'local2.json'));
-      const queued = await crp(...common, '--queue', redis.url, '--queue-name', 'cli', '--out', join(dir, 'queued.json'));
+      const queued = await crp(
+        ...common,
+        '--queue',
+        redis.url,
+        '--queue-name',
+        'cli',
+        '--out',
+        join(dir, 'queued.json'),
+      );
       expect(queued.code, queued.stderr).toBe(0);
       expect(resultOf<{ atlas: ConceptAtlas }>(queued.stdout).atlas).toEqual(
         resultOf<{ atlas: ConceptAtlas }>(local.stdout).atlas,

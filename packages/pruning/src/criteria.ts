@@ -164,20 +164,33 @@ export function relevanceScores(model: LayersModel, options: CriterionOptions = 
  * A summed criterion over the reference samples, on the shard grid of `@crp/attribution` (batches start at
  * every shard's first sample) with exact sums: the same scores as {@link criterionStrategy} in any sharded run.
  */
-function summedScores(criterion: SummedCriterion, model: LayersModel, options: CriterionOptions): ChannelScores {
+function summedScores(
+  criterion: SummedCriterion,
+  model: LayersModel,
+  options: CriterionOptions,
+): ChannelScores {
   const layers = resolveLayers(model, options);
   const data = requireData(model, options, criterion);
   const engine =
-    criterion === 'relevance' ? new CondAttribution(model, options.attributor ?? {}) : gradientAttributor(model);
+    criterion === 'relevance'
+      ? new CondAttribution(model, options.attributor ?? {})
+      : gradientAttributor(model);
   const n = data.images.shape[0]!;
   const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
   const total = emptyCriterionPartial();
   try {
-    for (const [start, size] of gridRanges(n, options.batchSize ?? 32, options.shardSize ?? DEFAULT_SHARD_SIZE)) {
+    for (const [start, size] of gridRanges(
+      n,
+      options.batchSize ?? 32,
+      options.shardSize ?? DEFAULT_SHARD_SIZE,
+    )) {
       const xb = tf.slice(data.images, start, size);
       try {
         const labels = data.labels.slice(start, start + size);
-        mergeCriterionPartials(total, criterionBatch(criterion, engine, xb, labels, layers, options.objective));
+        mergeCriterionPartials(
+          total,
+          criterionBatch(criterion, engine, xb, labels, layers, options.objective),
+        );
       } finally {
         xb.dispose();
       }

@@ -3,12 +3,7 @@ import { CrpError } from '@crp/common';
 import { CondAttribution } from '@crp/core';
 import { Attributor, compositeByName, gradient, layerMapComposite } from '@crp/lrp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import {
-  type ChannelScores,
-  type CriterionOptions,
-  finish,
-  resolveLayers,
-} from './criteria.js';
+import { type ChannelScores, type CriterionOptions, finish, resolveLayers } from './criteria.js';
 import {
   type CriterionPartial,
   criterionBatch,
@@ -45,7 +40,8 @@ export interface ResolvedCriterionOptions {
 const engines = new WeakMap<LayersModel, Map<string, CondAttribution | Attributor>>();
 
 function engineFor(model: LayersModel, r: ResolvedCriterionOptions): CondAttribution | Attributor {
-  const key = r.criterion === 'relevance' ? `relevance:${r.composite}:${r.box.low}:${r.box.high}` : 'gradient';
+  const key =
+    r.criterion === 'relevance' ? `relevance:${r.composite}:${r.box.low}:${r.box.high}` : 'gradient';
   let byKey = engines.get(model);
   if (byKey === undefined) {
     byKey = new Map();
@@ -106,7 +102,10 @@ export const criterionStrategy: ShardedStrategy<
     }
     const objective = options.objective ?? 'loss';
     if (objective !== 'loss' && objective !== 'logit') {
-      throw new CrpError('invalid-argument', `objective must be 'loss' or 'logit', got '${String(objective)}'`);
+      throw new CrpError(
+        'invalid-argument',
+        `objective must be 'loss' or 'logit', got '${String(objective)}'`,
+      );
     }
     return {
       criterion: options.criterion,
@@ -130,12 +129,24 @@ export const criterionStrategy: ShardedStrategy<
         `label ${bad} is out of range: the model has ${classes} outputs (valid: 0..${classes - 1})`,
       );
     }
-    return criterionBatch(r.criterion, engineFor(model, r), batch.images, batch.labels, r.layers, r.objective);
+    return criterionBatch(
+      r.criterion,
+      engineFor(model, r),
+      batch.images,
+      batch.labels,
+      r.layers,
+      r.objective,
+    );
   },
   merge: mergeCriterionPartials,
   finish: (partial, r) => {
     // channel counts come from the partial (the model is not at hand where partials are merged)
     const channels = (l: string) => partial.layers[l]?.length ?? 0;
-    return finish(r.criterion, r.layers, criterionValues(partial, r.criterion, r.layers, channels), r.normalize);
+    return finish(
+      r.criterion,
+      r.layers,
+      criterionValues(partial, r.criterion, r.layers, channels),
+      r.normalize,
+    );
   },
 };

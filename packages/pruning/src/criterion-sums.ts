@@ -28,8 +28,8 @@ export function emptyCriterionPartial(): CriterionPartial {
 export function mergeCriterionPartials(a: CriterionPartial, b: CriterionPartial): CriterionPartial {
   a.samples += b.samples;
   for (const [layer, sums] of Object.entries(b.layers)) {
-    const into = (a.layers[layer] ??= exactVector(sums.length));
-    mergeVector(into, sums);
+    a.layers[layer] ??= exactVector(sums.length);
+    mergeVector(a.layers[layer], sums);
   }
   Object.assign(a.positions, b.positions);
   return a;
@@ -96,7 +96,10 @@ export function criterionBatch(
       return partial;
     }
     if (criterion !== 'taylor') {
-      throw new CrpError('invalid-argument', `'${String(criterion)}' is not a summed criterion; valid: ${SUMMED_CRITERIA.join(', ')}`);
+      throw new CrpError(
+        'invalid-argument',
+        `'${String(criterion)}' is not a summed criterion; valid: ${SUMMED_CRITERIA.join(', ')}`,
+      );
     }
     const init = tf.tidy(() => {
       const logits = pass.prediction;
@@ -143,8 +146,11 @@ export function criterionValues(
   const out = new Map<string, Float64Array>();
   for (const l of layers) {
     const sums = partial.layers[l];
-    const v = Float64Array.from(sums === undefined ? new Array<number>(channels(l)).fill(0) : vectorValues(sums));
-    const divisor = criterion === 'activation' ? n * (partial.positions[l] ?? 1) : criterion === 'taylor' ? n : 1;
+    const v = Float64Array.from(
+      sums === undefined ? new Array<number>(channels(l)).fill(0) : vectorValues(sums),
+    );
+    const divisor =
+      criterion === 'activation' ? n * (partial.positions[l] ?? 1) : criterion === 'taylor' ? n : 1;
     if (divisor > 0 && divisor !== 1) for (let c = 0; c < v.length; c++) v[c] = v[c]! / divisor;
     out.set(l, v);
   }

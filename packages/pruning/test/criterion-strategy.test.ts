@@ -82,6 +82,10 @@ describe('pruning criteria as a sharded strategy', () => {
       'unknown-composite',
       /epsilon_plus_flat/,
     );
-    await expectCrpError(() => criterionStrategy.resolve({ crp }, { criterion: 'relevance' }), 'invalid-argument', /model itself/);
+    await expectCrpError(
+      () => criterionStrategy.resolve({ crp }, { criterion: 'relevance' }),
+      'invalid-argument',
+      /model itself/,
+    );
   });
 });

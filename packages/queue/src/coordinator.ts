@@ -89,7 +89,11 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 /** Removes a queue's job (any model's): its shards from BullMQ and its state. Workers still computing one of its
  * shards fail that shard harmlessly (the job is gone). */
-export async function clearQueue(url: string, name = DEFAULT_QUEUE_NAME, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+export async function clearQueue(
+  url: string,
+  name = DEFAULT_QUEUE_NAME,
+  timeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<void> {
   const target = parseRedisUrl(url);
   const redis = await connectRedis(target, timeoutMs);
   const queue = new Queue(name, { connection: redisOptions(target), prefix: BULL_PREFIX });
@@ -221,17 +225,20 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
     }
     await sleep(250, run.signal);
   }
-  const renew = setInterval(() => {
-    void redis
-      .eval(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-        1,
-        keys.lock(fp),
-        token,
-        String(lockMs),
-      )
-      .catch(() => {});
-  }, Math.max(200, Math.floor(lockMs / 3)));
+  const renew = setInterval(
+    () => {
+      void redis
+        .eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
+          1,
+          keys.lock(fp),
+          token,
+          String(lockMs),
+        )
+        .catch(() => {});
+    },
+    Math.max(200, Math.floor(lockMs / 3)),
+  );
 
   try {
     // what earlier coordinators merged
@@ -292,7 +299,9 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
     const save = async () => {
       // the merged partial and its shard list in one transaction with the removal of what it holds
       const fields = (await redis.hkeys(keys.partials(fp))).filter((f) => merged.has(Number(f)));
-      const tx = redis.multi().set(keys.total(fp), encodeShardJson({ merged: [...merged], partial: total.partial }));
+      const tx = redis
+        .multi()
+        .set(keys.total(fp), encodeShardJson({ merged: [...merged], partial: total.partial }));
       if (fields.length > 0) tx.hdel(keys.partials(fp), ...fields);
       await tx.exec();
       dirty = false;

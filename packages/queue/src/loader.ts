@@ -29,7 +29,11 @@ export function disposeContext(loader: JobLoader<never>, ctx: ShardContext): voi
 
 /** Identity of a data set by what the job sees of it: its size, labels and data-set indices (cheap, and the
  * same wherever it is loaded from); combine with file identities where the images themselves may differ. */
-export function datasetIdentity(dataset: { size: number; labels: readonly number[]; indices: readonly number[] }): string {
+export function datasetIdentity(dataset: {
+  size: number;
+  labels: readonly number[];
+  indices: readonly number[];
+}): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(dataset.labels));
   hash.update(JSON.stringify(dataset.indices));

@@ -20,7 +20,10 @@ export const PASSWORD_ENV = 'CRP_REDIS_PASSWORD';
  * Parses `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Without a password in the URL,
  * `CRP_REDIS_PASSWORD` is used when set. Errors and displays never contain the password.
  */
-export function parseRedisUrl(url: string, env: Record<string, string | undefined> = process.env): RedisTarget {
+export function parseRedisUrl(
+  url: string,
+  env: Record<string, string | undefined> = process.env,
+): RedisTarget {
   let u: URL;
   try {
     u = new URL(url);

@@ -94,17 +94,25 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
   const load = async (fingerprint: string): Promise<Loaded> => {
     const text = await redis.get(keys.job(fingerprint));
     if (text === null) {
-      throw new UnrecoverableError(`the job ${fingerprint} is no longer on queue '${name}' (finished or reset)`);
+      throw new UnrecoverableError(
+        `the job ${fingerprint} is no longer on queue '${name}' (finished or reset)`,
+      );
     }
     const job = decodeShardJson<StoredJob>(text);
     const id = job.identity;
     const strategy = strategyOf(id.kind, strategies);
     if (strategy.version !== id.version) {
-      throw new CrpError('job-mismatch', `the job is ${id.kind} version ${id.version}, this worker runs version ${strategy.version}`);
+      throw new CrpError(
+        'job-mismatch',
+        `the job is ${id.kind} version ${id.version}, this worker runs version ${strategy.version}`,
+      );
     }
     const toolkit = toolkitVersion();
     if (toolkit !== id.toolkit) {
-      throw new CrpError('job-mismatch', `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`);
+      throw new CrpError(
+        'job-mismatch',
+        `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`,
+      );
     }
     const ctx = await options.loader.load(job.spec as Spec);
     try {
@@ -119,7 +127,10 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
       }
       const samples = selectSamples(strategy, ctx.dataset, id.options as { batchSize: number });
       if (samples.size !== id.samples) {
-        throw new CrpError('job-mismatch', `this worker's data set gives ${samples.size} samples, the job has ${id.samples}`);
+        throw new CrpError(
+          'job-mismatch',
+          `this worker's data set gives ${samples.size} samples, the job has ${id.samples}`,
+        );
       }
       options.onEvent?.({ type: 'loaded', fingerprint, kind: id.kind, samples: samples.size });
       return { fingerprint, ctx, strategy, resolved: id.options as { batchSize: number }, samples };
@@ -141,7 +152,8 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
       loaded = undefined; // not cached: the next shard tries again (the file may be back)
       throw err;
     });
-    if (current !== undefined && current !== l) disposeContext(options.loader as JobLoader<never>, current.ctx);
+    if (current !== undefined && current !== l)
+      disposeContext(options.loader as JobLoader<never>, current.ctx);
     current = l;
     return l;
   };
@@ -152,7 +164,11 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
     options.onEvent?.({ type: 'started', shard, fingerprint });
     try {
       const l = await prepared(fingerprint);
-      const partial = await runShard(l.strategy, l.ctx, l.samples, l.resolved, { index: shard, start, count });
+      const partial = await runShard(l.strategy, l.ctx, l.samples, l.resolved, {
+        index: shard,
+        start,
+        count,
+      });
       const stored: StoredPartial = { worker: workerName, partial };
       await redis.hsetnx(keys.partials(fingerprint), String(shard), encodeShardJson(stored));
       options.onEvent?.({ type: 'finished', shard, fingerprint, ms: performance.now() - t0 });

@@ -9,19 +9,14 @@ import {
   regionAtlas,
   regionAtlasStrategy,
 } from '@crp/attribution';
-import { CrpError, isCrpError } from '@crp/common';
+import { type CrpError, isCrpError } from '@crp/common';
 import { criterionStrategy, relevanceScores, taylorScores } from '@crp/pruning';
+import { freePort, startRedis, type TestRedis } from '@crp/testing/redis';
 import * as tf from '@tensorflow/tfjs-core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clearQueue,
-  type DistributedProgress,
-  runDistributed,
-  startWorker,
-} from '../src/index.js';
+import { clearQueue, type DistributedProgress, runDistributed, startWorker } from '../src/index.js';
 import { labelsOf, type TestSpec, testLoader, useWasm } from './fixtures/loader.js';
-import { freePort, startRedis, type TestRedis } from '@crp/testing/redis';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 let redis: TestRedis;
@@ -38,7 +33,10 @@ afterAll(async () => {
 });
 
 /** The in-process result for a spec (the reference every distributed run must equal to the last bit). */
-async function inProcess<T>(spec: TestSpec, fn: (ctx: Awaited<ReturnType<typeof testLoader.load>>) => Promise<T>) {
+async function inProcess<T>(
+  spec: TestSpec,
+  fn: (ctx: Awaited<ReturnType<typeof testLoader.load>>) => Promise<T>,
+) {
   const ctx = await testLoader.load(spec);
   try {
     return await fn(ctx);
@@ -90,12 +88,18 @@ describe('distributed jobs give the in-process result to the last bit', () => {
     const spec = { seed: 3, samples: 22 };
     const name = queueName();
     const grid = { batchSize: 3 };
-    const workers = await Promise.all([1, 2].map((i) => startWorker({ queue: redis.url, name, loader: testLoader, workerName: `w${i}`, concurrency: 2 })));
+    const workers = await Promise.all(
+      [1, 2].map((i) =>
+        startWorker({ queue: redis.url, name, loader: testLoader, workerName: `w${i}`, concurrency: 2 }),
+      ),
+    );
     try {
       const run = { queue: redis.url, name, loader: testLoader, spec, shardSize: 4 };
       const atlasOptions = { target: 1, samples: 'all' as const, topK: 2, ...grid };
       const seen: DistributedProgress[] = [];
-      expect(await runDistributed(atlasStrategy, atlasOptions, { ...run, onProgress: (p) => seen.push(p) })).toEqual(
+      expect(
+        await runDistributed(atlasStrategy, atlasOptions, { ...run, onProgress: (p) => seen.push(p) }),
+      ).toEqual(
         await inProcess(spec, (c) => conceptAtlas(c.crp, c.dataset, { ...atlasOptions, shardSize: 4 })),
       );
       expect(seen.at(-1)).toMatchObject({ done: 22, total: 22, shardsDone: 6, shards: 6, resumed: 0 });
@@ -113,7 +117,7 @@ describe('distributed jobs give the in-process result to the last bit', () => {
 
       const data = async (c: Awaited<ReturnType<typeof testLoader.load>>) => {
         const batch = await c.dataset.slice(0, c.dataset.size);
-        return { images: batch.images, labels: batch.labels };
+        return { images: batch.images as tf.Tensor4D, labels: batch.labels };
       };
       for (const criterion of ['relevance', 'taylor'] as const) {
         const got = await runDistributed(criterionStrategy, { criterion, ...grid }, run);
@@ -139,11 +143,15 @@ describe('faults', () => {
     const name = queueName();
     const spec = { seed: 5, samples: 24, delayMs: 150 };
     const options = { target: 1, samples: 'all' as const, topK: 2, batchSize: 2 };
-    const reference = await inProcess(spec, (c) => conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }));
+    const reference = await inProcess(spec, (c) =>
+      conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }),
+    );
     const a = workerProcess(redis.url, name, 1500);
     const b = workerProcess(redis.url, name, 1500);
     try {
-      await until('both workers to start', () => [a, b].every((w) => w.lines.some((l) => l.type === 'ready')));
+      await until('both workers to start', () =>
+        [a, b].every((w) => w.lines.some((l) => l.type === 'ready')),
+      );
       const by = new Map<number, string>();
       const job = runDistributed(atlasStrategy, options, {
         queue: redis.url,
@@ -175,7 +183,9 @@ describe('faults', () => {
     const name = queueName();
     const spec = { seed: 6, samples: 32, delayMs: 60 };
     const options = { target: 1, samples: 'all' as const, topK: 2, batchSize: 2 };
-    const reference = await inProcess(spec, (c) => conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }));
+    const reference = await inProcess(spec, (c) =>
+      conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }),
+    );
     const worker = await startWorker({ queue: redis.url, name, loader: testLoader });
     const child = spawn(
       process.execPath,
@@ -221,22 +231,33 @@ describe('faults', () => {
     const spec = { seed: 7, samples: 8, modelFile: '/nonexistent/crp/model.json' };
     // the coordinator has the model (its own context); the workers read the spec's path and cannot
     const ctx = await testLoader.load({ seed: 7, samples: 8 });
-    const worker = await startWorker({ queue: redis.url, name, loader: testLoader, workerName: 'gpu-node-7' });
+    const worker = await startWorker({
+      queue: redis.url,
+      name,
+      loader: testLoader,
+      workerName: 'gpu-node-7',
+    });
     try {
       const err = await rejection(
-        runDistributed(atlasStrategy, { target: 1, samples: 'all' }, {
-          queue: redis.url,
-          name,
-          loader: testLoader,
-          spec,
-          context: ctx,
-          shardSize: 4,
-          attempts: 2,
-          backoffMs: 50,
-        }),
+        runDistributed(
+          atlasStrategy,
+          { target: 1, samples: 'all' },
+          {
+            queue: redis.url,
+            name,
+            loader: testLoader,
+            spec,
+            context: ctx,
+            shardSize: 4,
+            attempts: 2,
+            backoffMs: 50,
+          },
+        ),
       );
       expect(err.code).toBe('job-failed');
-      expect(err.message).toMatch(/shard \d of the atlas job failed after 2 attempts: worker gpu-node-7: shard \d: cannot read the model '\/nonexistent\/crp\/model.json'/);
+      expect(err.message).toMatch(
+        /shard \d of the atlas job failed after 2 attempts: worker gpu-node-7: shard \d: cannot read the model '\/nonexistent\/crp\/model.json'/,
+      );
       expect(err.message).toMatch(/fix the cause and run the same job again/);
     } finally {
       await worker.close();
@@ -250,7 +271,9 @@ describe('faults', () => {
     // slow enough (3 shards of 2 batches, 100 ms each) that the coordinator polls after the re-delivery
     const spec = { seed: 8, samples: 12, delayMs: 100 };
     const options = { target: 1, samples: 'all' as const, topK: 2, batchSize: 2 };
-    const reference = await inProcess(spec, (c) => conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }));
+    const reference = await inProcess(spec, (c) =>
+      conceptAtlas(c.crp, c.dataset, { ...options, shardSize: 4 }),
+    );
     const client = new (Redis as unknown as new (url: string) => Redis)(redis.url);
     const worker = await startWorker({ queue: redis.url, name, loader: testLoader });
     const redelivered: number[] = [];
@@ -290,7 +313,17 @@ describe('bad input', () => {
     const ctx = await testLoader.load({ seed: 1, samples: 4 });
     try {
       const err = await rejection(
-        runDistributed(atlasStrategy, { target: 1 }, { queue: url, loader: testLoader, spec: { seed: 1, samples: 4 }, context: ctx, connectTimeoutMs: 2000 }),
+        runDistributed(
+          atlasStrategy,
+          { target: 1 },
+          {
+            queue: url,
+            loader: testLoader,
+            spec: { seed: 1, samples: 4 },
+            context: ctx,
+            connectTimeoutMs: 2000,
+          },
+        ),
       );
       expect(err.code).toBe('unreachable');
       expect(err.message).toContain(`redis://crp:***@127.0.0.1:${port}/0`);
@@ -310,7 +343,11 @@ describe('bad input', () => {
     const spec = { seed: 2, samples: 6 };
     try {
       const worker = await startWorker({ queue: secured.url, name, loader: testLoader });
-      const atlas = await runDistributed(atlasStrategy, { target: 0, samples: 'all', topK: 1 }, { queue: secured.url, name, loader: testLoader, spec });
+      const atlas = await runDistributed(
+        atlasStrategy,
+        { target: 0, samples: 'all', topK: 1 },
+        { queue: secured.url, name, loader: testLoader, spec },
+      );
       expect(atlas.samples).toBe(6);
       await worker.close();
       const wrong = secured.url.replace('s3cret-pw', 'not-it');
@@ -327,20 +364,33 @@ describe('bad input', () => {
     const name = queueName();
     const stop = new AbortController();
     const client = new (Redis as unknown as new (url: string) => Redis)(redis.url);
-    const first = runDistributed(atlasStrategy, { target: 1, samples: 'all' }, {
-      queue: redis.url,
-      name,
-      loader: testLoader,
-      spec: { seed: 3, samples: 8 },
-      signal: stop.signal,
-    }).catch((e: unknown) => e);
+    const first = runDistributed(
+      atlasStrategy,
+      { target: 1, samples: 'all' },
+      {
+        queue: redis.url,
+        name,
+        loader: testLoader,
+        spec: { seed: 3, samples: 8 },
+        signal: stop.signal,
+      },
+    ).catch((e: unknown) => e);
     try {
-      await until('the first job to be on the queue', async () => (await client.get(`crpjob:${name}:current`)) !== null);
+      await until(
+        'the first job to be on the queue',
+        async () => (await client.get(`crpjob:${name}:current`)) !== null,
+      );
       const err = await rejection(
-        runDistributed(atlasStrategy, { target: 1, samples: 'all' }, { queue: redis.url, name, loader: testLoader, spec: { seed: 4, samples: 8 } }),
+        runDistributed(
+          atlasStrategy,
+          { target: 1, samples: 'all' },
+          { queue: redis.url, name, loader: testLoader, spec: { seed: 4, samples: 8 } },
+        ),
       );
       expect(err.code).toBe('job-mismatch');
-      expect(err.message).toMatch(/holds an unfinished job of another model or version \(model tiny model, seed 3 vs tiny model, seed 4\)/);
+      expect(err.message).toMatch(
+        /holds an unfinished job of another model or version \(model tiny model, seed 3 vs tiny model, seed 4\)/,
+      );
       expect(err.message).toMatch(/reset/);
     } finally {
       stop.abort();
@@ -355,7 +405,11 @@ describe('bad input', () => {
     const name = queueName();
     const worker = await startWorker({ queue: redis.url, name, loader: testLoader });
     const before = tf.memory().numTensors;
-    await runDistributed(atlasStrategy, { target: 2, samples: 'all' }, { queue: redis.url, name, loader: testLoader, spec: { seed: 9, samples: 5 } });
+    await runDistributed(
+      atlasStrategy,
+      { target: 2, samples: 'all' },
+      { queue: redis.url, name, loader: testLoader, spec: { seed: 9, samples: 5 } },
+    );
     await worker.close();
     expect(tf.memory().numTensors).toBe(before);
     expect(labelsOf(5)).toHaveLength(5);

@@ -99,8 +99,26 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
       const label = region === undefined ? 'atlas' : 'region atlas';
       const beyond =
         region === undefined
-          ? await runBeyond(atlasStrategy, { ...plain, target: classId }, dist, spec, ctx, values.out!, label, json)
-          : await runBeyond(regionAtlasStrategy, { ...plain, target: classId, region }, dist, spec, ctx, values.out!, label, json);
+          ? await runBeyond(
+              atlasStrategy,
+              { ...plain, target: classId },
+              dist,
+              spec,
+              ctx,
+              values.out!,
+              label,
+              json,
+            )
+          : await runBeyond(
+              regionAtlasStrategy,
+              { ...plain, target: classId, region },
+              dist,
+              spec,
+              ctx,
+              values.out!,
+              label,
+              json,
+            );
       if (!('result' in beyond)) {
         reportShard(beyond, json);
         return beyond;

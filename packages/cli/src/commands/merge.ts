@@ -51,7 +51,9 @@ export async function merge(argv: string[], json: boolean): Promise<MergeOutput>
     try {
       files.push(decodeShardJson<ShardFile>(text));
     } catch (err) {
-      throw new CrpError('corrupt-file', `${path} is not JSON (a partial file written by --shard i/n?)`, { cause: err });
+      throw new CrpError('corrupt-file', `${path} is not JSON (a partial file written by --shard i/n?)`, {
+        cause: err,
+      });
     }
   }
   const kind = files[0]!.job?.kind;
@@ -60,6 +62,7 @@ export async function merge(argv: string[], json: boolean): Promise<MergeOutput>
   }
   const result = mergeShardFiles(strategyOf(kind, STRATEGIES), files, positionals);
   await writeJsonAtomic(out, result);
-  if (!json) console.log(`merged ${files.length} partials (${files[0]!.shards} shards) of the ${kind} job -> ${out}`);
+  if (!json)
+    console.log(`merged ${files.length} partials (${files[0]!.shards} shards) of the ${kind} job -> ${out}`);
   return { kind, out, files: files.length, shards: files[0]!.shards };
 }

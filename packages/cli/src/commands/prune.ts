@@ -15,10 +15,10 @@ import {
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
-  saveModel,
-  scoreChannels,
   SUMMED_CRITERIA,
   type SummedCriterion,
+  saveModel,
+  scoreChannels,
   selectLowest,
   writeCurves,
 } from '@crp/pruning';
@@ -121,7 +121,10 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
   const summed = (criteria ?? []).filter((c): c is SummedCriterion =>
     (SUMMED_CRITERIA as readonly string[]).includes(c),
   );
-  if (dist.mode === 'shard' && (criteria?.length !== 1 || summed.length !== 1 || values.export !== undefined)) {
+  if (
+    dist.mode === 'shard' &&
+    (criteria?.length !== 1 || summed.length !== 1 || values.export !== undefined)
+  ) {
     throw new UsageError(
       `--shard computes one criterion over the reference samples: give exactly one of --criteria ${SUMMED_CRITERIA.join('|')} (and no --export)`,
     );
@@ -160,8 +163,21 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       try {
         const ctx = { crp, model, dataset: fromTensors(reference) };
         for (const criterion of summed) {
-          const options = { criterion, composite: values.composite!, ...(layers === undefined ? {} : { layers }) };
-          const beyond = await runBeyond(criterionStrategy, options, dist, spec, ctx, values.out!, criterion, json);
+          const options = {
+            criterion,
+            composite: values.composite!,
+            ...(layers === undefined ? {} : { layers }),
+          };
+          const beyond = await runBeyond(
+            criterionStrategy,
+            options,
+            dist,
+            spec,
+            ctx,
+            values.out!,
+            criterion,
+            json,
+          );
           if (!('result' in beyond)) {
             reportShard(beyond, json);
             return beyond;

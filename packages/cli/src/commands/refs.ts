@@ -94,7 +94,16 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
         seed: intArg('seed', values.seed)!,
       });
       const ctx = { crp, model, dataset: source };
-      const beyond = await runBeyond(maximizationStrategy, { layers: [layer], topK }, dist, spec, ctx, values.out!, 'maximization', json);
+      const beyond = await runBeyond(
+        maximizationStrategy,
+        { layers: [layer], topK },
+        dist,
+        spec,
+        ctx,
+        values.out!,
+        'maximization',
+        json,
+      );
       if (!('result' in beyond)) {
         reportShard(beyond, json);
         return beyond;

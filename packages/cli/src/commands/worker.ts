@@ -93,7 +93,9 @@ export async function worker(argv: string[], json: boolean): Promise<WorkerSumma
       } else if (e.type === 'failed') log(e.message);
     },
   });
-  log(`worker ${w.name} waiting for shards on queue '${values['queue-name'] ?? 'crp'}' (stop: SIGTERM or Ctrl-C)`);
+  log(
+    `worker ${w.name} waiting for shards on queue '${values['queue-name'] ?? 'crp'}' (stop: SIGTERM or Ctrl-C)`,
+  );
   await untilStopped();
   log(`worker ${w.name}: finishing the shards in progress...`);
   await w.close();
