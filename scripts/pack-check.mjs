@@ -62,6 +62,7 @@ import { maximization } from '@crp/attribution';
 import { smallVgg } from '@crp/models';
 import { imgify, encodePng } from '@crp/vis';
 import * as rag from '@crp/rag';
+import { parseRedisUrl, QUEUE_STRATEGIES } from '@crp/queue';
 
 const choice = await selectBackend({ threads: 1 });
 const model: tfl.LayersModel = smallVgg({ inputShape: [16, 16, 3], classes: 3, seed: 1 });
@@ -73,7 +74,8 @@ const scores = new ChannelConcept().attribute(r.relevances.block3_conv1!);
 const maxi = await maximization(crp, { images: x, labels: [0, 1] }, { layers: ['block3_conv1'], topK: 1 });
 const png = encodePng(imgify(tf.sum(relevance, -1), { cmap: 'bwr', symmetric: true, grid: true }));
 console.log(JSON.stringify({ backend: choice.backend, relevance: relevance.shape, heatmap: r.heatmap!.shape, scores: scores.shape,
-  top: maxi.relevance.block3_conv1!.top.length, png: png.length > 100, rag: Object.keys(rag).length > 5 }));
+  top: maxi.relevance.block3_conv1!.top.length, png: png.length > 100, rag: Object.keys(rag).length > 5,
+  queue: parseRedisUrl('rediss://u:pw@h:1/2', {}).display === 'rediss://u:***@h:1/2' && QUEUE_STRATEGIES.length === 5 }));
 `,
 );
 writeFileSync(
@@ -107,7 +109,8 @@ const ok =
   result.relevance.join() === '2,16,16,3' &&
   result.heatmap.join() === '2,16,16' &&
   result.png &&
-  result.rag;
+  result.rag &&
+  result.queue;
 rmSync(work, { recursive: true, force: true });
 console.log(ok ? `packaging check passed (${packages.length} packages)` : 'packaging check FAILED');
 process.exit(ok ? 0 : 1);

@@ -66,7 +66,13 @@ export async function runBeyond<O, R extends { batchSize: number }, P, T>(
   if (dist.mode === 'queue') {
     const { runDistributed } = await queueModule();
     let bar: ProgressBar | undefined;
+    // Ctrl-C or SIGTERM: save what is merged and release the job, so the same command resumes at once
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
     const result = await runDistributed(strategy, options, {
+      signal: stop.signal,
       queue: dist.url,
       loader: cliJobLoader,
       spec,
@@ -82,6 +88,9 @@ export async function runBeyond<O, R extends { batchSize: number }, P, T>(
           p.etaMs,
         );
       },
+    }).finally(() => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
     });
     return { result };
   }

@@ -70,7 +70,7 @@ export interface DistributedOptions<Spec> {
   onProgress?: (progress: DistributedProgress) => void;
   /** called once per newly merged shard with the worker that computed it */
   onShard?: (shard: number, worker: string) => void;
-  /** stops waiting (the job stays in the queue; a later coordinator resumes it) */
+  /** stops waiting with a `job-failed` error (the job stays in the queue; a later coordinator resumes it) */
   signal?: AbortSignal;
 }
 
@@ -311,7 +311,11 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
     while (merged.size < shards.length) {
       if (run.signal?.aborted) {
         if (dirty) await save();
-        throw run.signal.reason ?? new CrpError('job-failed', 'stopped');
+        throw new CrpError(
+          'job-failed',
+          `stopped before the end: ${merged.size} of ${shards.length} shards are kept in Redis; run the same job again to resume`,
+          { cause: run.signal.reason },
+        );
       }
       const fields = await redis.hkeys(keys.partials(fp));
       for (const f of fields) {
@@ -351,7 +355,7 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
     if ((await redis.get(keys.current)) === fp) await redis.del(keys.current);
     return result;
   } catch (err) {
-    if (err instanceof CrpError || run.signal?.aborted) throw err;
+    if (err instanceof CrpError) throw err;
     throw new CrpError('job-failed', `the distributed job failed: ${redact(describeError(err), target)}`, {
       cause: err,
     });
