@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConceptAtlas, conceptAtlas, runAtlasJob } from '../src/index.js';
+import {
+  type ConceptAtlas,
+  conceptAtlas,
+  maximization,
+  maximizationStrategy,
+  runAtlasJob,
+  runJob,
+} from '../src/index.js';
 import { setup } from './fixtures/job-setup.js';
 import { expectCrpError, useWasm } from './helpers.js';
 
@@ -33,7 +40,7 @@ async function batchLines(file: string): Promise<{ shard: number; indices: numbe
 }
 
 describe('resumable atlas jobs', () => {
-  it('an uninterrupted job gives the in-memory atlas and writes one line per batch', async () => {
+  it('an uninterrupted job gives the in-memory atlas and writes one line per shard', async () => {
     const file = join(dir, 'plain.jsonl');
     const seen: number[] = [];
     const atlas = await runAtlasJob(
@@ -105,6 +112,22 @@ describe('resumable atlas jobs', () => {
     expect((await batchLines(file)).map((l) => l.shard).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 12 }, (_, i) => i),
     );
+  });
+
+  it('runs any sharded kind: maximisation on two threads equals maximization()', async () => {
+    const file = join(dir, 'max.jsonl');
+    const options = { layers: ['c2', 'd1'], topK: 3, batchSize: 2, shardSize: 4 };
+    const got = await runJob(
+      maximizationStrategy,
+      { module: setupModule, args: { samples: 24 } },
+      { ...options, file, workers: 2 },
+    );
+    const ctx = await setup({ samples: 24 });
+    const want = await maximization(ctx.crp, ctx.dataset, options);
+    ctx.crp.dispose();
+    expect(got).toEqual(want);
+    expect(got.relevance.c2!.samples).toBe(24);
+    expect((await batchLines(file)).map((l) => l.shard).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('refuses a file of another job and a module without setup', async () => {

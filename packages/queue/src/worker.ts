@@ -107,15 +107,16 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
         `the job is ${id.kind} version ${id.version}, this worker runs version ${strategy.version}`,
       );
     }
-    const toolkit = toolkitVersion();
-    if (toolkit !== id.toolkit) {
-      throw new CrpError(
-        'job-mismatch',
-        `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`,
-      );
-    }
     const ctx = await options.loader.load(job.spec as Spec);
     try {
+      // after loading: the loader picks the TF.js backend, which is part of the toolkit
+      const toolkit = toolkitVersion();
+      if (toolkit !== id.toolkit) {
+        throw new CrpError(
+          'job-mismatch',
+          `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`,
+        );
+      }
       const ids = await options.loader.identify(job.spec as Spec, ctx);
       for (const what of ['model', 'data'] as const) {
         if (ids[what] !== id[what]) {
