@@ -325,11 +325,7 @@ export function classConceptScores(
   const sums = new Map<string, Float64Array>();
   try {
     const conditions = idx.map(() => ({ y: [cls] }));
-    for (const chunk of crp.chunks(x, conditions, {
-      recordLayers: layers,
-      heatmap: false,
-      chunkSize: batchSize,
-    })) {
+    for (const chunk of crp.chunks(x, conditions, { recordLayers: layers, heatmap: false, chunkSize: batchSize })) {
       try {
         for (const l of layers) {
           const s = tf.tidy(() => tf.sum(concept.attribute(chunk.relevances[l]!, { absNorm: true }), 0));
