@@ -95,7 +95,7 @@ async function appendLine(file: string, line: string): Promise<void> {
   }
 }
 
-/** Reads a job file: its header and the complete batch lines; a torn last line is cut off the file. */
+/** Reads a job file: its header and the complete shard lines; a torn last line is cut off the file. */
 async function readJobFile(
   file: string,
 ): Promise<{ header: JobHeader | undefined; shards: Map<number, ShardLine> }> {
