@@ -68,6 +68,7 @@ import { readImage } from '@crp/vis/node';
 import { fileSystem } from '@crp/models/node';
 import { runAtlasJob } from '@crp/attribution/node';
 import { writeCurves } from '@crp/pruning/node';
+import { parseRedisUrl, QUEUE_STRATEGIES } from '@crp/queue';
 
 const choice = await selectBackend({ threads: 1 });
 const model: tfl.LayersModel = smallVgg({ inputShape: [16, 16, 3], classes: 3, seed: 1 });
@@ -81,7 +82,8 @@ const png = encodePng(imgify(tf.sum(relevance, -1), { cmap: 'bwr', symmetric: tr
 console.log(JSON.stringify({ backend: choice.backend, relevance: relevance.shape, heatmap: r.heatmap!.shape, scores: scores.shape,
   top: maxi.relevance.block3_conv1!.top.length, png: png.length > 100, rag: Object.keys(rag).length > 5,
   node: [writeFileAtomic, readImage, fileSystem, runAtlasJob, writeCurves].every((f) => typeof f === 'function'),
-  error: new CrpError('invalid-argument', 'x').code }));
+  error: new CrpError('invalid-argument', 'x').code,
+  queue: parseRedisUrl('rediss://u:pw@h:1/2', {}).display === 'rediss://u:***@h:1/2' && QUEUE_STRATEGIES.length === 5 }));
 `,
 );
 writeFileSync(
@@ -117,7 +119,8 @@ const ok =
   result.png &&
   result.rag &&
   result.node &&
-  result.error === 'invalid-argument';
+  result.error === 'invalid-argument' &&
+  result.queue;
 rmSync(work, { recursive: true, force: true });
 console.log(ok ? `packaging check passed (${packages.length} packages)` : 'packaging check FAILED');
 process.exit(ok ? 0 : 1);

@@ -1,6 +1,7 @@
 import type { BenchResult, SuiteContext } from '../measure.js';
 import { attributionSuite } from './attribution.js';
 import { crpSuite } from './crp.js';
+import { distributedSuite } from './distributed.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
 
@@ -10,4 +11,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   crp: crpSuite,
   attribution: attributionSuite,
   region: regionSuite,
+  distributed: distributedSuite,
 };

@@ -1,8 +1,10 @@
-import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
+import { CrpError, type ProgressCallback } from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
 import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
-import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
+import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
+import { addExact, type ExactVector, exactVector, mergeVector, vectorValues } from './exact-sum.js';
+import { runSharded, type ShardedStrategy } from './sharding.js';
 
 /** One concept of a layer in an atlas. */
 export interface AtlasEntry {
@@ -68,6 +70,9 @@ export interface AtlasOptions {
   batchSize?: number;
   /** Called after each batch with the samples done (`unit: 'samples'`). */
   onProgress?: ProgressCallback;
+  /** Samples per shard (default 64, see {@link runSharded}): batches start at each shard's first sample, so the
+   * atlas is bit-identical to a sharded run (worker threads, queue, `--shard` files) with the same shard size. */
+  shardSize?: number;
 }
 
 /** The conv and dense layers (by node id) from the input towards the output, without the output layer
@@ -258,7 +263,8 @@ export function finishAtlas(partial: AtlasPartial, options: ResolvedAtlasOptions
  * The concept atlas of a class (latent, layer-crossing): per sample the top-k concepts of each layer by
  * channel relevance (ChannelConcept.attribute, abs-normalised by default) for the class, then votes across
  * samples, per layer ranked as {concept, votes, meanRelevance, shareOfSamples}. One backward pass per batch
- * records all layers and stops at the lowest.
+ * records all layers and stops at the lowest. Runs through {@link atlasStrategy} in this process: sums are
+ * exact, batches start at every shard's first sample, so sharded and distributed runs give the same atlas.
  *
  * ```ts
  * const atlas = await conceptAtlas(crp, fromTensors(images, labels), { target: 3 });
@@ -270,17 +276,90 @@ export async function conceptAtlas(
   source: LabelledSource | LabelledDataset,
   options: AtlasOptions,
 ): Promise<ConceptAtlas> {
-  const resolved = resolveAtlasOptions(crp, options);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
-  const total: AtlasPartial = { samples: 0, layers: {} };
-  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
-    try {
-      mergeAtlasPartials(total, atlasBatch(crp, batch.images, resolved));
-    } finally {
-      if (batch.owned) batch.images.dispose();
-    }
-    tick(batch.labels.length);
-  }
-  return finishAtlas(total, resolved);
+  return runSharded(atlasStrategy, { crp }, source, options, {
+    ...(options.shardSize === undefined ? {} : { shardSize: options.shardSize }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
 }
+
+/** Votes and exact sums (see exact-sum.ts) of some samples: the mergeable partial of a sharded atlas. Merging
+ * such partials in any grouping and order gives the same atlas to the last bit. */
+export interface AtlasShardPartial {
+  samples: number;
+  layers: Record<string, { votes: number[]; sums: ExactVector; shares: ExactVector }>;
+}
+
+/** Atlas options resolved for a sharded run: {@link ResolvedAtlasOptions} and which samples vote. */
+export interface ShardedAtlasOptions extends ResolvedAtlasOptions {
+  samples: 'class' | 'all';
+}
+
+/** A batch's {@link AtlasPartial} as a shard partial (each sum exact with one term). */
+export function toAtlasShard(p: AtlasPartial): AtlasShardPartial {
+  return {
+    samples: p.samples,
+    layers: Object.fromEntries(
+      Object.entries(p.layers).map(([layer, e]) => [
+        layer,
+        {
+          votes: [...e.votes],
+          sums: e.sums.map((x) => addExact([], x)),
+          shares: (e.shares ?? e.votes.map(() => 0)).map((x) => addExact([], x)),
+        },
+      ]),
+    ),
+  };
+}
+
+/** Adds shard partial `b` into `into` (exact) and returns `into`. */
+export function mergeAtlasShards(into: AtlasShardPartial, b: AtlasShardPartial): AtlasShardPartial {
+  into.samples += b.samples;
+  for (const [layer, e] of Object.entries(b.layers)) {
+    let t = into.layers[layer];
+    if (t === undefined) {
+      const c = e.votes.length;
+      t = { votes: new Array<number>(c).fill(0), sums: exactVector(c), shares: exactVector(c) };
+      into.layers[layer] = t;
+    }
+    e.votes.forEach((v, k) => {
+      t.votes[k]! += v;
+    });
+    mergeVector(t.sums, e.sums);
+    mergeVector(t.shares, e.shares);
+  }
+  return into;
+}
+
+/** The partial with its exact sums rounded (what {@link finishAtlas} takes). */
+export function roundAtlasShard(p: AtlasShardPartial): AtlasPartial {
+  return {
+    samples: p.samples,
+    layers: Object.fromEntries(
+      Object.entries(p.layers).map(([layer, e]) => [
+        layer,
+        { votes: [...e.votes], sums: vectorValues(e.sums), shares: vectorValues(e.shares) },
+      ]),
+    ),
+  };
+}
+
+/** The concept atlas as a {@link ShardedStrategy} (kind `atlas`). */
+export const atlasStrategy: ShardedStrategy<
+  AtlasOptions,
+  ShardedAtlasOptions,
+  AtlasShardPartial,
+  ConceptAtlas
+> = {
+  kind: 'atlas',
+  version: 1,
+  resolve: (ctx, options) => {
+    const samples = options.samples ?? 'class';
+    return { ...resolveAtlasOptions(ctx.crp, options), samples };
+  },
+  select: (source, resolved) =>
+    resolved.samples === 'all' ? source : subset(source, { classes: [resolved.target] }),
+  empty: () => ({ samples: 0, layers: {} }),
+  batch: (ctx, batch, resolved) => toAtlasShard(atlasBatch(ctx.crp, batch.images, resolved)),
+  merge: mergeAtlasShards,
+  finish: (partial, resolved) => finishAtlas(roundAtlasShard(partial), resolved),
+};

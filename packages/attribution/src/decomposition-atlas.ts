@@ -1,4 +1,4 @@
-import { CrpError, type Progress, progressTracker } from '@crp/common';
+import { CrpError, type Progress } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -10,8 +10,19 @@ import {
   resolveAtlasOptions,
   topIndices,
 } from './atlas.js';
-import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
+import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
+import {
+  addExact,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  vectorValues,
+} from './exact-sum.js';
+import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
   /** the class explained */
@@ -34,6 +45,8 @@ export interface DecompositionAtlasOptions {
   batchSize?: number;
   /** progress of both passes (`phase` 'atlas' then 'decomposition') */
   onProgress?: (progress: Progress) => void;
+  /** Samples per shard (default 64): batches start at each shard's first sample, as in sharded runs. */
+  shardSize?: number;
 }
 
 /** A sub-concept of a dominant concept, voted over samples. */
@@ -402,6 +415,7 @@ export async function decompositionAtlas(
       layers: resolvedAtlas.layers,
       batchSize: options.batchSize ?? 8,
       ...(options.samples === undefined ? {} : { samples: options.samples }),
+      ...(options.shardSize === undefined ? {} : { shardSize: options.shardSize }),
       ...(options.onProgress === undefined
         ? {}
         : { onProgress: (p: Progress) => options.onProgress!({ ...p, phase: 'atlas' }) }),
@@ -413,20 +427,139 @@ export async function decompositionAtlas(
       `the atlas explains class ${atlas.target}, not the target ${target}`,
     );
   }
-  const resolved = resolveDecompositionOptions(crp, { ...options, layers: Object.keys(parents) }, atlas);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [target] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress, {
-    unit: 'samples',
-    phase: 'decomposition',
-  });
-  const total: DecompositionPartial = { samples: 0, layers: {} };
-  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
-    try {
-      mergeDecompositionPartials(total, decompositionBatch(crp, batch.images, resolved));
-    } finally {
-      if (batch.owned) batch.images.dispose();
-    }
-    tick(batch.labels.length);
-  }
-  return finishDecompositionAtlas(total, resolved, atlas);
+  return runSharded(
+    decompositionStrategy,
+    { crp },
+    source,
+    { ...options, layers: Object.keys(parents), atlas },
+    {
+      ...(options.shardSize === undefined ? {} : { shardSize: options.shardSize }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      phase: 'decomposition',
+    },
+  );
 }
+
+/** {@link DecompositionPartial} with exact sums: the mergeable partial of a sharded decomposition atlas. */
+export interface DecompositionShardPartial {
+  samples: number;
+  layers: Record<
+    string,
+    Record<string, { parent: ExactSum; votes: number[]; shares: ExactVector; sums: ExactVector }>
+  >;
+}
+
+/** Decomposition options resolved for a sharded run: the dominant concepts, which samples, and the atlas they
+ * came from (the first phase of the two-phase job). */
+export interface ShardedDecompositionOptions extends ResolvedDecompositionOptions {
+  samples: 'class' | 'all';
+  atlas: ConceptAtlas;
+}
+
+/** A batch's {@link DecompositionPartial} as a shard partial (each sum exact with one term). */
+export function toDecompositionShard(p: DecompositionPartial): DecompositionShardPartial {
+  const one = (x: number) => addExact([], x);
+  const layers: DecompositionShardPartial['layers'] = {};
+  for (const [layer, concepts] of Object.entries(p.layers)) {
+    layers[layer] = Object.fromEntries(
+      Object.entries(concepts).map(([c, e]) => [
+        c,
+        { parent: one(e.parent), votes: [...e.votes], shares: e.shares.map(one), sums: e.sums.map(one) },
+      ]),
+    );
+  }
+  return { samples: p.samples, layers };
+}
+
+/** Adds shard partial `b` into `into` (exact) and returns `into`. */
+export function mergeDecompositionShards(
+  into: DecompositionShardPartial,
+  b: DecompositionShardPartial,
+): DecompositionShardPartial {
+  into.samples += b.samples;
+  for (const [layer, concepts] of Object.entries(b.layers)) {
+    const byConcept = into.layers[layer] ?? {};
+    into.layers[layer] = byConcept;
+    for (const [c, e] of Object.entries(concepts)) {
+      const n = e.votes.length;
+      byConcept[c] ??= {
+        parent: [],
+        votes: new Array<number>(n).fill(0),
+        shares: exactVector(n),
+        sums: exactVector(n),
+      };
+      const t = byConcept[c];
+      e.votes.forEach((v, k) => {
+        t.votes[k]! += v;
+      });
+      mergeExact(t.parent, e.parent);
+      mergeVector(t.shares, e.shares);
+      mergeVector(t.sums, e.sums);
+    }
+  }
+  return into;
+}
+
+/** The partial with its sums rounded (what {@link finishDecompositionAtlas} takes). */
+export function roundDecompositionShard(p: DecompositionShardPartial): DecompositionPartial {
+  const layers: DecompositionPartial['layers'] = {};
+  for (const [layer, concepts] of Object.entries(p.layers)) {
+    layers[layer] = Object.fromEntries(
+      Object.entries(concepts).map(([c, e]) => [
+        c,
+        {
+          parent: exactValue(e.parent),
+          votes: [...e.votes],
+          shares: vectorValues(e.shares),
+          sums: vectorValues(e.sums),
+        },
+      ]),
+    );
+  }
+  return { samples: p.samples, layers };
+}
+
+/**
+ * The decomposition atlas as a {@link ShardedStrategy} (kind `decomposition-atlas`). Its options need the
+ * finished global atlas (`atlas`): a distributed run is two jobs, the atlas, then this.
+ */
+export const decompositionStrategy: ShardedStrategy<
+  DecompositionAtlasOptions & { atlas: ConceptAtlas },
+  ShardedDecompositionOptions,
+  DecompositionShardPartial,
+  DecompositionAtlas
+> = {
+  kind: 'decomposition-atlas',
+  version: 1,
+  resolve: (ctx, options) => {
+    const target = options.target ?? options.classId;
+    if (options.atlas === undefined) {
+      throw new CrpError(
+        'invalid-argument',
+        'a sharded decomposition atlas needs the finished global atlas (options.atlas)',
+      );
+    }
+    if (target !== undefined && options.atlas.target !== target) {
+      throw new CrpError(
+        'invalid-argument',
+        `the atlas explains class ${options.atlas.target}, not the target ${target}`,
+      );
+    }
+    const resolved = resolveDecompositionOptions(
+      ctx.crp,
+      { ...options, target: options.atlas.target },
+      options.atlas,
+    );
+    resolveAtlasOptions(ctx.crp, { target: resolved.target }); // the class must exist in this model
+    return { ...resolved, samples: options.samples ?? 'class', atlas: options.atlas };
+  },
+  select: (source, resolved) =>
+    resolved.samples === 'all' ? source : subset(source, { classes: [resolved.target] }),
+  empty: () => ({ samples: 0, layers: {} }),
+  batch: (ctx, batch, resolved) => toDecompositionShard(decompositionBatch(ctx.crp, batch.images, resolved)),
+  merge: mergeDecompositionShards,
+  finish: (partial, resolved) => {
+    const { samples: _s, atlas, ...options } = resolved;
+    return finishDecompositionAtlas(roundDecompositionShard(partial), options, atlas);
+  },
+};

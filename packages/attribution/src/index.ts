@@ -66,16 +66,24 @@ export {
   type DecompositionAtlasOptions,
   decompositionAtlas,
   type SubConcept,
+  toDecompositionShard,
 } from './decomposition-atlas.js';
 
 // what a concept looks like: relevance and activation maximisation, receptive fields, reference images
 export {
+  finishMaximization,
   type MaximizationOptions,
+  type MaximizationPartial,
   type MaximizationResult,
   type MaximizationTable,
   type MaxTarget,
   maximization,
+  maximizationBatch,
+  maximizationStrategy,
+  mergeMaximizationPartials,
   type RankedSample,
+  type ResolvedMaximizationOptions,
+  resolveMaximizationOptions,
 } from './maximization.js';
 export {
   type PixelBox,
@@ -93,3 +101,50 @@ export {
   referenceGrid,
   referenceImages,
 } from './reference-images.js';
+
+// sharded strategies: every data-set strategy as shards of sample indices in, exactly mergeable partials out,
+// the same for one process, worker threads, queue workers (@crp/queue) and `--shard i/n` files
+export {
+  type AnyShardedStrategy,
+  type BatchContext,
+  canonicalJson,
+  checkShardSize,
+  DEFAULT_SHARD_SIZE,
+  decodeShardJson,
+  encodeShardJson,
+  gridBatches,
+  gridRanges,
+  type JobIdentity,
+  jobMismatch,
+  mergeShardFiles,
+  parseShardPart,
+  planShards,
+  runShard,
+  runSharded,
+  type ShardedRunOptions,
+  runShardedPartial,
+  runShardPart,
+  selectSamples,
+  type Shard,
+  type ShardContext,
+  type ShardedStrategy,
+  type ShardFile,
+  type ShardPart,
+  shardsOfPart,
+} from './sharding.js';
+export { SHARDED_STRATEGIES, strategyOf } from './strategies.js';
+export { atlasStrategy } from './atlas.js';
+export { regionAtlasStrategy } from './region.js';
+export { decompositionStrategy } from './decomposition-atlas.js';
+// exact sums (correctly rounded whatever the order of the shards)
+export {
+  addExact,
+  addVector,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  vectorValues,
+} from './exact-sum.js';

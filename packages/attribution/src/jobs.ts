@@ -4,30 +4,32 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { threadId, Worker } from 'node:worker_threads';
 import { CrpError, type CrpErrorCode, type Progress, progressTracker } from '@crp/common';
-import type { CondAttribution } from '@crp/core';
-import {
-  type AtlasOptions,
-  type AtlasPartial,
-  atlasBatch,
-  type ConceptAtlas,
-  finishAtlas,
-  mergeAtlasPartials,
-  type ResolvedAtlasOptions,
-  resolveAtlasOptions,
-} from './atlas.js';
+import { type AtlasOptions, atlasStrategy, type ConceptAtlas } from './atlas.js';
 import { isLabelledDataset, type LabelledDataset } from './dataset.js';
+import {
+  type AnyShardedStrategy,
+  canonicalJson,
+  DEFAULT_SHARD_SIZE,
+  decodeShardJson,
+  encodeShardJson,
+  planShards,
+  runShard,
+  type Shard,
+  type ShardContext,
+  type ShardedStrategy,
+  selectSamples,
+} from './sharding.js';
+import { SHARDED_STRATEGIES, strategyOf } from './strategies.js';
 
-/** What a job runs on: a CondAttribution and a random-access data set. */
-export interface JobContext {
-  crp: CondAttribution;
-  dataset: LabelledDataset;
-}
+/** What a job runs on: a CondAttribution and a random-access data set (and, for pruning criteria, the model). */
+export interface JobContext extends ShardContext {}
 
 /**
  * Where every thread of a job gets its model and data: a module exporting a function (`setup` by default)
  * that takes `args` (JSON) and returns a {@link JobContext}. Each worker thread calls it once, so each has
  * its own TF.js backend instance; the module picks and initialises the backend (e.g. `await
- * tf.setBackend('wasm')`), as applications do.
+ * tf.setBackend('wasm')`), as applications do. A job of a kind this package does not define (e.g.
+ * `criterionStrategy` of `@crp/pruning`) needs the module to export it in `strategies` (an array).
  */
 export interface JobSetup {
   /** path or file URL of the module */
@@ -38,39 +40,48 @@ export interface JobSetup {
   args?: unknown;
 }
 
-export interface AtlasJobOptions extends Omit<AtlasOptions, 'onProgress'> {
-  /** the results file (JSON lines: a header, then one line per finished batch) */
+/** Options of every job ({@link runJob}): where it is kept, how many threads, progress. */
+export interface JobOptions {
+  /** the results file (JSON lines: a header, then one line per finished shard) */
   file: string;
   /** worker threads (default 1: run in this thread). Results are identical for any number. */
   workers?: number;
-  /** Called after each finished batch; `done` counts the samples of resumed batches too. */
+  /** samples per shard, the unit of resumption (default 64); the same value gives the in-process result */
+  shardSize?: number;
+  /** Called after each finished shard; `done` counts the samples of resumed shards too. */
   onProgress?: (progress: AtlasJobProgress) => void;
 }
 
-/** Progress of {@link runAtlasJob}: samples done (resumed ones included) and how many came from an earlier run. */
+export interface AtlasJobOptions extends Omit<AtlasOptions, 'onProgress'>, JobOptions {}
+
+/** Progress of {@link runJob}: samples done (resumed ones included) and how many came from an earlier run. */
 export interface AtlasJobProgress extends Progress {
-  /** samples whose batches were read back from the job file */
+  /** samples whose shards were read back from the job file */
   resumed: number;
 }
 
 interface JobHeader {
-  job: 'atlas';
-  version: 2;
-  options: ResolvedAtlasOptions & { samples: 'class' | 'all' };
+  job: string;
+  /** the job file's format */
+  version: 3;
+  /** the strategy's version */
+  strategy: number;
+  options: unknown;
+  shardSize: number;
   dataset: { size: number; fingerprint: number };
 }
 
-interface BatchLine {
-  batch: number;
+interface ShardLine {
+  shard: number;
   start: number;
   count: number;
   indices: number[];
-  partial: AtlasPartial;
+  partial: unknown;
   /** the thread that computed it (0: the main thread) */
   thread: number;
 }
 
-const lineOf = (v: unknown) => `${JSON.stringify(v)}\n`;
+const lineOf = (v: unknown) => `${encodeShardJson(v)}\n`;
 
 /** Appends one line with a single write and flushes it: after a kill the file ends in whole lines, or in one
  * torn last line that {@link readJobFile} drops. */
@@ -84,15 +95,15 @@ async function appendLine(file: string, line: string): Promise<void> {
   }
 }
 
-/** Reads a job file: its header and the complete batch lines; a torn last line is cut off the file. */
+/** Reads a job file: its header and the complete shard lines; a torn last line is cut off the file. */
 async function readJobFile(
   file: string,
-): Promise<{ header: JobHeader | undefined; batches: Map<number, BatchLine> }> {
+): Promise<{ header: JobHeader | undefined; shards: Map<number, ShardLine> }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { header: undefined, batches: new Map() };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { header: undefined, shards: new Map() };
     throw err;
   }
   const complete = text.lastIndexOf('\n') + 1;
@@ -101,17 +112,18 @@ async function readJobFile(
     .slice(0, complete)
     .split('\n')
     .filter((l) => l.length > 0);
-  if (lines.length === 0) return { header: undefined, batches: new Map() };
-  const header = JSON.parse(lines[0]!) as JobHeader;
-  const batches = new Map<number, BatchLine>();
+  if (lines.length === 0) return { header: undefined, shards: new Map() };
+  const header = decodeShardJson<JobHeader>(lines[0]!);
+  const shards = new Map<number, ShardLine>();
   for (const l of lines.slice(1)) {
-    const b = JSON.parse(l) as BatchLine;
-    if (!batches.has(b.batch)) batches.set(b.batch, b);
+    const b = decodeShardJson<ShardLine>(l);
+    // a shard written twice (a run killed between write and bookkeeping) counts once
+    if (!shards.has(b.shard)) shards.set(b.shard, b);
   }
-  return { header, batches };
+  return { header, shards };
 }
 
-async function loadSetup(setup: JobSetup): Promise<JobContext> {
+async function loadSetup(setup: JobSetup): Promise<JobContext & { strategies: AnyShardedStrategy[] }> {
   const url = setup.module.startsWith('file:')
     ? setup.module
     : pathToFileURL(isAbsolute(setup.module) ? setup.module : resolve(setup.module)).href;
@@ -131,7 +143,8 @@ async function loadSetup(setup: JobSetup): Promise<JobContext> {
       `'${name}' of ${setup.module} must return { crp: CondAttribution, dataset: LabelledDataset } (e.g. fromTensors, fromImageFolder)`,
     );
   }
-  return ctx;
+  const extra = Array.isArray(mod.strategies) ? (mod.strategies as AnyShardedStrategy[]) : [];
+  return Object.assign(ctx, { strategies: [...extra, ...SHARDED_STRATEGIES] });
 }
 
 function fingerprint(indices: readonly number[]): number {
@@ -140,43 +153,31 @@ function fingerprint(indices: readonly number[]): number {
   return h;
 }
 
-/** The samples of a job: the class's samples (or all), split into fixed batches. */
-function jobPlan(dataset: LabelledDataset, opts: ResolvedAtlasOptions, samples: 'class' | 'all') {
-  const chosen = samples === 'all' ? dataset : dataset.subset({ classes: [opts.target] });
-  const batches: { batch: number; start: number; count: number }[] = [];
-  for (let start = 0, b = 0; start < chosen.size; start += opts.batchSize, b++) {
-    batches.push({ batch: b, start, count: Math.min(opts.batchSize, chosen.size - start) });
-  }
-  return { chosen, batches };
-}
-
-async function computeBatch(
+async function computeShard(
+  strategy: AnyShardedStrategy,
   ctx: JobContext,
   chosen: LabelledDataset,
-  opts: ResolvedAtlasOptions,
-  b: { batch: number; start: number; count: number },
-): Promise<BatchLine> {
-  const batch = await chosen.slice(b.start, b.count);
-  try {
-    return {
-      ...b,
-      indices: [...batch.indices!],
-      partial: atlasBatch(ctx.crp, batch.images, opts),
-      thread: threadId,
-    };
-  } finally {
-    batch.images.dispose();
-  }
+  resolved: { batchSize: number },
+  shard: Shard,
+): Promise<ShardLine> {
+  return {
+    shard: shard.index,
+    start: shard.start,
+    count: shard.count,
+    indices: chosen.indices.slice(shard.start, shard.start + shard.count),
+    partial: await runShard(strategy, ctx, chosen, resolved, shard),
+    thread: threadId,
+  };
 }
 
 /** Messages between the main thread and a job worker. */
 type ToWorker =
-  | { type: 'init'; setup: JobSetup; options: ResolvedAtlasOptions; samples: 'class' | 'all' }
-  | { type: 'batch'; batch: number; start: number; count: number }
+  | { type: 'init'; setup: JobSetup; kind: string; resolved: { batchSize: number } }
+  | ({ type: 'shard' } & Shard)
   | { type: 'stop' };
 type FromWorker =
   | { type: 'ready' }
-  | { type: 'done'; line: BatchLine }
+  | { type: 'done'; line: ShardLine }
   | { type: 'error'; message: string; code?: string };
 
 function moduleUrl(module: string): string {
@@ -220,20 +221,26 @@ export async function serveJobWorker(port: {
   postMessage(m: FromWorker): void;
   close(): void;
 }): Promise<void> {
-  let ctx: JobContext | undefined;
+  let ctx: (JobContext & { strategies: AnyShardedStrategy[] }) | undefined;
   let chosen: LabelledDataset | undefined;
-  let opts: ResolvedAtlasOptions | undefined;
+  let resolved: { batchSize: number } | undefined;
+  let strategy: AnyShardedStrategy | undefined;
   let queue = Promise.resolve();
   port.on('message', (m) => {
     queue = queue.then(async () => {
       try {
         if (m.type === 'init') {
           ctx = await loadSetup(m.setup);
-          opts = m.options;
-          chosen = jobPlan(ctx.dataset, opts, m.samples).chosen;
+          strategy = strategyOf(m.kind, ctx.strategies);
+          resolved = m.resolved;
+          chosen = selectSamples(strategy, ctx.dataset, resolved);
           port.postMessage({ type: 'ready' });
-        } else if (m.type === 'batch') {
-          port.postMessage({ type: 'done', line: await computeBatch(ctx!, chosen!, opts!, m) });
+        } else if (m.type === 'shard') {
+          const { type: _t, ...shard } = m;
+          port.postMessage({
+            type: 'done',
+            line: await computeShard(strategy!, ctx!, chosen!, resolved!, shard),
+          });
         } else {
           ctx?.crp.dispose();
           port.close();
@@ -249,14 +256,14 @@ export async function serveJobWorker(port: {
   });
 }
 
-/** Runs the batches on `n` worker threads; `onLine` gets each finished batch (in completion order). */
+/** Runs the shards on `n` worker threads; `onLine` gets each finished shard (in completion order). */
 async function runOnWorkers(
   n: number,
   setup: JobSetup,
-  opts: ResolvedAtlasOptions,
-  samples: 'class' | 'all',
-  todo: { batch: number; start: number; count: number }[],
-  onLine: (line: BatchLine) => Promise<void>,
+  kind: string,
+  resolved: { batchSize: number },
+  todo: Shard[],
+  onLine: (line: ShardLine) => Promise<void>,
 ): Promise<void> {
   const entry = workerEntry(setup);
   const workers = Array.from({ length: Math.min(n, todo.length) }, () =>
@@ -275,7 +282,7 @@ async function runOnWorkers(
                 writing.then(done, fail);
                 return;
               }
-              w.postMessage({ type: 'batch', ...b } satisfies ToWorker);
+              w.postMessage({ type: 'shard', ...b } satisfies ToWorker);
             };
             w.on('message', (m: FromWorker) => {
               if (m.type === 'ready') send();
@@ -295,7 +302,7 @@ async function runOnWorkers(
             w.on('exit', (code) => {
               if (code !== 0) fail(new Error(`a job worker exited with code ${code}`));
             });
-            w.postMessage({ type: 'init', setup, options: opts, samples } satisfies ToWorker);
+            w.postMessage({ type: 'init', setup, kind, resolved } satisfies ToWorker);
           }),
       ),
     );
@@ -305,62 +312,77 @@ async function runOnWorkers(
 }
 
 /**
- * The concept atlas (`conceptAtlas`) as a resumable job: the class's samples are split into fixed
- * batches of `batchSize`, each finished batch's votes are appended to `file` as one JSON line (a single
- * flushed write), and a run that was killed resumes where it stopped: finished batches are read back,
- * a torn last line is dropped, and only the missing batches run. With `workers` > 1 the batches run on worker
- * threads, each with its own model and backend from `setup`; partial results are merged in batch order, so
- * the atlas is identical for any number of workers and any interruption.
+ * Any sharded analysis ({@link ShardedStrategy}: atlas, region atlas, maximisation, decomposition atlas, or one
+ * of another package) as a resumable job: the job's samples are split into shards of `shardSize`, each
+ * finished shard's partial is appended to `file` as one JSON line (a single flushed write), and a run that was
+ * killed resumes where it stopped: finished shards are read back, a torn last line is dropped, and only the
+ * missing shards run. With `workers` > 1 the shards run on worker threads, each with its own model and
+ * backend from `setup`. Partials merge exactly, so the result is the in-process function's, to the last bit,
+ * for any number of workers and any interruption.
  */
-export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Promise<ConceptAtlas> {
+export async function runJob<O, R extends { batchSize: number }, P, T>(
+  strategy: ShardedStrategy<O, R, P, T>,
+  setup: JobSetup,
+  options: Omit<O, 'onProgress'> & JobOptions,
+): Promise<T> {
   const workers = options.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) {
     throw new CrpError('invalid-argument', `workers must be a positive integer, got ${workers}`);
   }
-  const samples = options.samples ?? 'class';
+  const shardSize = options.shardSize ?? DEFAULT_SHARD_SIZE;
   // the main thread needs the data set's plan (and, with one worker, does the work)
   const ctx = await loadSetup(setup);
   try {
-    const { file, workers: _w, onProgress, ...atlasOptions } = options;
-    const opts = resolveAtlasOptions(ctx.crp, atlasOptions);
-    const { chosen, batches } = jobPlan(ctx.dataset, opts, samples);
+    const { file, workers: _w, onProgress, shardSize: _s, ...strategyOptions } = options;
+    const resolved = strategy.resolve(ctx, strategyOptions as unknown as O);
+    const chosen = selectSamples(strategy, ctx.dataset, resolved);
+    const shards = planShards(chosen.size, shardSize);
     const header: JobHeader = {
-      job: 'atlas',
-      version: 2,
-      options: { ...opts, samples },
+      job: strategy.kind,
+      version: 3,
+      strategy: strategy.version,
+      options: resolved,
+      shardSize,
       dataset: { size: chosen.size, fingerprint: fingerprint(chosen.indices) },
     };
     const existing = await readJobFile(file);
     if (existing.header === undefined) {
       await appendLine(file, lineOf(header));
-    } else if (JSON.stringify(existing.header) !== JSON.stringify(header)) {
+    } else if (canonicalJson(existing.header) !== canonicalJson(decodeShardJson(encodeShardJson(header)))) {
       throw new CrpError(
         'job-mismatch',
-        `${file} holds another job (${JSON.stringify(existing.header)}); resume with the same setup and options, or use a new file`,
+        `${file} holds another job (${JSON.stringify(existing.header).slice(0, 400)}); resume with the same setup and options, or use a new file`,
       );
     }
-    const done = existing.batches;
-    const todo = batches.filter((b) => !done.has(b.batch));
+    const done = existing.shards;
+    const todo = shards.filter((b) => !done.has(b.index));
     const resumed = [...done.values()].reduce((s, b) => s + b.count, 0);
     const tick = progressTracker(
       chosen.size,
       onProgress === undefined ? undefined : (p) => onProgress({ ...p, resumed }),
       { alreadyDone: resumed, unit: 'samples' },
     );
-    const record = async (line: BatchLine) => {
+    const record = async (line: ShardLine) => {
       await appendLine(file, lineOf(line));
-      done.set(line.batch, line);
+      done.set(line.shard, line);
       tick(line.count);
     };
     if (workers === 1) {
-      for (const b of todo) await record(await computeBatch(ctx, chosen, opts, b));
+      for (const b of todo) await record(await computeShard(strategy, ctx, chosen, resolved, b));
     } else if (todo.length > 0) {
-      await runOnWorkers(workers, setup, opts, samples, todo, record);
+      await runOnWorkers(workers, setup, strategy.kind, resolved, todo, record);
     }
-    const total: AtlasPartial = { samples: 0, layers: {} };
-    for (const b of batches) mergeAtlasPartials(total, done.get(b.batch)!.partial);
-    return finishAtlas(total, opts);
+    const total = strategy.empty(resolved);
+    for (const b of shards) strategy.merge(total, done.get(b.index)!.partial as P);
+    return strategy.finish(total, resolved);
   } finally {
     ctx.crp.dispose();
   }
+}
+
+/**
+ * The concept atlas ({@link conceptAtlas}) as a resumable job: {@link runJob} with {@link atlasStrategy}.
+ */
+export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Promise<ConceptAtlas> {
+  return runJob(atlasStrategy, setup, options);
 }

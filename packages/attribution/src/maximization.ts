@@ -1,8 +1,9 @@
-import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
+import { CrpError, type ProgressCallback } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchesOf, type LabelledSource, sizeOf } from './dataset.js';
+import type { LabelledSource } from './dataset.js';
+import { runShardedPartial, type ShardedStrategy } from './sharding.js';
 
 /** How a channel map becomes one score: the sum over positions, or the largest value. */
 export type MaxTarget = 'sum' | 'max';
@@ -23,6 +24,8 @@ export interface MaximizationOptions {
   keepScores?: boolean;
   /** Called after each batch with the samples done (`total` is undefined for a source of unknown size). */
   onProgress?: ProgressCallback;
+  /** Samples per shard (default 64): batches start at each shard's first sample, as in sharded runs. */
+  shardSize?: number;
 }
 
 /** One of the best samples of a channel. */
@@ -54,16 +57,6 @@ export interface MaximizationResult {
   activation: Record<string, MaximizationTable>;
 }
 
-interface Accumulator {
-  table: MaximizationTable;
-  candidates: RankedSample[][];
-  scoreRows: Float32Array[];
-}
-
-function compareRanked(a: RankedSample, b: RankedSample): number {
-  return b.score - a.score || a.sample - b.sample;
-}
-
 /** Per sample and channel: score (sum/max over positions, optionally abs-normalised) and argmax position. */
 function scoreMaps(
   maps: tf.Tensor,
@@ -88,13 +81,70 @@ function scoreMaps(
  * Relevance and activation maximisation (zennit-crp's FeatureVisualization): over a labelled data set, each
  * sample is explained for its own label (condition `{ y: [label] }`); for every channel of the chosen
  * layers, samples are ranked by the channel's relevance (relevance maximisation) and by its activation
- * (activation maximisation). The backward pass stops at the lowest chosen layer.
+ * (activation maximisation). The backward pass stops at the lowest chosen layer. Runs through
+ * {@link maximizationStrategy} in this process (the same top-k as sharded and distributed runs).
  */
 export async function maximization(
   crp: CondAttribution,
   source: LabelledSource,
   options: MaximizationOptions,
 ): Promise<MaximizationResult> {
+  const resolved = resolveMaximizationOptions(crp, options);
+  const rows = new Map<string, Float32Array[]>();
+  const keep = (key: string, scores: Float32Array) => {
+    rows.set(key, [...(rows.get(key) ?? []), scores]);
+  };
+  // keepScores: the same batches, with their scores collected on the side
+  const strategy: typeof maximizationStrategy = options.keepScores
+    ? { ...maximizationStrategy, batch: (ctx, batch, r) => maximizationBatch(ctx.crp, batch, r, keep) }
+    : maximizationStrategy;
+  const partial = await runShardedPartial(strategy, { crp }, source, resolved, {
+    ...(options.shardSize === undefined ? {} : { shardSize: options.shardSize }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+  const out = finishMaximization(partial, resolved);
+  if (options.keepScores) {
+    for (const table of [...Object.values(out.relevance), ...Object.values(out.activation)]) {
+      const parts = rows.get(`${table.kind}:${table.layer}`) ?? [];
+      const all = new Float32Array(parts.reduce((s, r) => s + r.length, 0));
+      let at = 0;
+      for (const r of parts) {
+        all.set(r, at);
+        at += r.length;
+      }
+      table.scores = all;
+    }
+  }
+  return out;
+}
+
+/** Maximisation options checked against the model: plain JSON. */
+export interface ResolvedMaximizationOptions {
+  layers: string[];
+  maxTarget: MaxTarget;
+  absNorm: boolean;
+  topK: number;
+  batchSize: number;
+}
+
+/** The best samples of some samples, per table (`relevance:<layer>`, `activation:<layer>`): mergeable, the
+ * partial of a sharded run. Merging keeps the top-k by score (ties: lower sample index), whatever the order. */
+export interface MaximizationPartial {
+  samples: number;
+  /** samples kept per channel */
+  topK: number;
+  tables: Record<string, Omit<MaximizationTable, 'samples' | 'scores'>>;
+}
+
+function compareRanked(a: RankedSample, b: RankedSample): number {
+  return b.score - a.score || a.sample - b.sample;
+}
+
+/** Checks layer names (unknown ones fail with the valid names) and the options. */
+export function resolveMaximizationOptions(
+  crp: CondAttribution,
+  options: MaximizationOptions,
+): ResolvedMaximizationOptions {
   const layers = [...options.layers];
   if (layers.length === 0)
     throw new CrpError('invalid-argument', 'maximization needs at least one layer in options.layers');
@@ -103,79 +153,132 @@ export async function maximization(
   if (maxTarget !== 'sum' && maxTarget !== 'max') {
     throw new CrpError('invalid-argument', `maxTarget must be 'sum' or 'max', got '${String(maxTarget)}'`);
   }
-  const absNorm = options.absNorm ?? true;
   const topK = options.topK ?? 40;
   const batchSize = options.batchSize ?? 16;
-  const acc = new Map<string, Accumulator>();
-  const tick = progressTracker(sizeOf(source), options.onProgress, { unit: 'samples' });
-  const slice = (images: tf.Tensor, start: number, size: number) => tf.slice(images, start, size);
-  for await (const batch of batchesOf(source, batchSize, slice)) {
-    try {
-      const conditions = batch.labels.map((label) => ({ y: [label] }));
-      const result = crp.run(batch.images, conditions, {
-        recordLayers: layers,
-        recordActivations: layers,
-        heatmap: false,
-        chunkSize: batchSize,
-      });
-      try {
-        for (const layer of layers) {
-          for (const kind of ['relevance', 'activation'] as const) {
-            const maps = kind === 'relevance' ? result.relevances[layer]! : result.activations[layer]!;
-            const key = `${kind}:${layer}`;
-            const c = maps.shape[maps.rank - 1]!;
-            let a = acc.get(key);
-            if (a === undefined) {
-              const mapSize: [number, number] = maps.rank === 4 ? [maps.shape[1]!, maps.shape[2]!] : [1, 1];
-              a = {
-                table: { layer, kind, channels: c, mapSize, top: [], samples: 0 },
-                candidates: Array.from({ length: c }, () => []),
-                scoreRows: [],
-              };
-              acc.set(key, a);
-            }
-            const { scores, argmax } = scoreMaps(maps, maxTarget, absNorm);
-            if (options.keepScores) a.scoreRows.push(scores);
-            batch.indices.forEach((sample, i) => {
-              for (let ch = 0; ch < c; ch++) {
-                a!.candidates[ch]!.push({
-                  sample,
-                  score: scores[i * c + ch]!,
-                  argmaxPosition: argmax[i * c + ch]!,
-                });
-              }
-            });
-            for (let ch = 0; ch < c; ch++) {
-              const list = a.candidates[ch]!;
-              if (list.length > topK) {
-                list.sort(compareRanked);
-                list.length = topK;
-              }
-            }
-            a.table.samples += batch.labels.length;
-          }
-        }
-      } finally {
-        disposeCondResult(result);
-      }
-    } finally {
-      if (batch.owned) batch.images.dispose();
-    }
-    tick(batch.labels.length);
+  for (const [name, v] of [
+    ['topK', topK],
+    ['batchSize', batchSize],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new CrpError('invalid-argument', `${name} must be a positive integer, got ${v}`);
   }
-  const out: MaximizationResult = { relevance: {}, activation: {} };
-  for (const a of acc.values()) {
-    a.table.top = a.candidates.map((list) => list.sort(compareRanked).slice(0, topK));
-    if (options.keepScores) {
-      const all = new Float32Array(a.scoreRows.reduce((s, r) => s + r.length, 0));
-      let at = 0;
-      for (const r of a.scoreRows) {
-        all.set(r, at);
-        at += r.length;
+  return { layers, maxTarget, absNorm: options.absNorm ?? true, topK, batchSize };
+}
+
+/**
+ * The best samples of one batch (each explained for its own label), per channel of every layer, by relevance
+ * and by activation. `onScores` (optional) gets every sample's channel scores per table.
+ */
+export function maximizationBatch(
+  crp: CondAttribution,
+  batch: { images: tf.Tensor; labels: readonly number[]; indices: readonly number[] },
+  options: ResolvedMaximizationOptions,
+  onScores?: (key: string, scores: Float32Array) => void,
+): MaximizationPartial {
+  const { layers, topK } = options;
+  const partial: MaximizationPartial = { samples: batch.labels.length, topK, tables: {} };
+  const conditions = batch.labels.map((label) => ({ y: [label] }));
+  const result = crp.run(batch.images, conditions, {
+    recordLayers: layers,
+    recordActivations: layers,
+    heatmap: false,
+    chunkSize: options.batchSize,
+  });
+  try {
+    for (const layer of layers) {
+      for (const kind of ['relevance', 'activation'] as const) {
+        const maps = kind === 'relevance' ? result.relevances[layer]! : result.activations[layer]!;
+        const key = `${kind}:${layer}`;
+        const c = maps.shape[maps.rank - 1]!;
+        const mapSize: [number, number] = maps.rank === 4 ? [maps.shape[1]!, maps.shape[2]!] : [1, 1];
+        const { scores, argmax } = scoreMaps(maps, options.maxTarget, options.absNorm);
+        onScores?.(key, scores);
+        const top: RankedSample[][] = Array.from({ length: c }, (_, ch) =>
+          batch.indices
+            .map((sample, i) => ({ sample, score: scores[i * c + ch]!, argmaxPosition: argmax[i * c + ch]! }))
+            .sort(compareRanked)
+            .slice(0, topK),
+        );
+        partial.tables[key] = { layer, kind, channels: c, mapSize, top };
       }
-      a.table.scores = all;
     }
-    out[a.table.kind][a.table.layer] = a.table;
+  } finally {
+    disposeCondResult(result);
+  }
+  return partial;
+}
+
+/** Adds `b` into `a` (in place): per channel the top-k of both lists. */
+export function mergeMaximizationPartials(
+  a: MaximizationPartial,
+  b: MaximizationPartial,
+): MaximizationPartial {
+  const topK = a.topK;
+  if (b.topK !== topK) {
+    throw new CrpError('invalid-argument', `cannot merge partials of top-${b.topK} into top-${topK} lists`);
+  }
+  a.samples += b.samples;
+  for (const [key, t] of Object.entries(b.tables)) {
+    const into = a.tables[key];
+    if (into === undefined) {
+      a.tables[key] = {
+        ...t,
+        mapSize: [...t.mapSize],
+        top: t.top.map((list) => list.map((r) => ({ ...r }))),
+      };
+      continue;
+    }
+    into.top = into.top.map((list, ch) => [...list, ...t.top[ch]!].sort(compareRanked).slice(0, topK));
+  }
+  return a;
+}
+
+/** The tables of a merged partial. */
+export function finishMaximization(
+  partial: MaximizationPartial,
+  options: ResolvedMaximizationOptions,
+): MaximizationResult {
+  const out: MaximizationResult = { relevance: {}, activation: {} };
+  // layer order, relevance before activation, as the batches record them
+  for (const layer of options.layers) {
+    for (const kind of ['relevance', 'activation'] as const) {
+      const t = partial.tables[`${kind}:${layer}`];
+      if (t === undefined) continue;
+      out[kind][layer] = {
+        layer,
+        kind,
+        channels: t.channels,
+        mapSize: [...t.mapSize],
+        top: t.top.map((list) => list.slice(0, options.topK)),
+        samples: partial.samples,
+      };
+    }
   }
   return out;
 }
+
+/** Relevance and activation maximisation as a {@link ShardedStrategy} (kind `maximization`): every sample,
+ * explained for its own label. */
+export const maximizationStrategy: ShardedStrategy<
+  MaximizationOptions,
+  ResolvedMaximizationOptions,
+  MaximizationPartial,
+  MaximizationResult
+> = {
+  kind: 'maximization',
+  version: 1,
+  resolve: (ctx, options) => {
+    if (options.keepScores) {
+      throw new CrpError(
+        'invalid-argument',
+        "keepScores keeps every sample's scores: only the in-process maximization() does; a sharded run keeps the top-k",
+      );
+    }
+    return resolveMaximizationOptions(ctx.crp, options);
+  },
+  select: (source) => source,
+  empty: (resolved) => ({ samples: 0, topK: resolved.topK, tables: {} }),
+  batch: (ctx, batch, resolved) => maximizationBatch(ctx.crp, batch, resolved),
+  merge: mergeMaximizationPartials,
+  finish: finishMaximization,
+};

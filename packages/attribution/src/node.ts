@@ -5,13 +5,15 @@
 // data sets read from an image folder, batch by batch
 export { type FromImageFolderOptions, fromImageFolder, type ImageFolderDataset } from './image-folder.js';
 
-// the concept atlas as a resumable job (a JSON-lines file), optionally on worker threads
+// any sharded strategy (the concept atlas, ...) as a resumable job (a JSON-lines file), optionally on worker threads
 export {
   type AtlasJobOptions,
   type AtlasJobProgress,
   type JobContext,
+  type JobOptions,
   type JobSetup,
   runAtlasJob,
+  runJob,
 } from './jobs.js';
 
 // reference images as a PNG grid on disk

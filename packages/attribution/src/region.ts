@@ -1,18 +1,23 @@
-import { CrpError, type Progress, progressTracker } from '@crp/common';
+import { CrpError, type Progress } from '@crp/common';
 import type { CondAttribution, Condition } from '@crp/core';
 import { disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasPartial,
+  type AtlasShardPartial,
   type ConceptAtlas,
   checkTopK,
   finishAtlas,
   mergeAtlasPartials,
+  mergeAtlasShards,
   type ResolvedAtlasOptions,
   resolveAtlasOptions,
   resolveLayers,
+  roundAtlasShard,
+  toAtlasShard,
 } from './atlas.js';
-import { batchesOf, type LabelledDataset, type LabelledSource, sizeOf, subset } from './dataset.js';
+import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
+import { runSharded, type ShardedStrategy } from './sharding.js';
 
 /** A pixel rectangle: left column `x`, top row `y`, size (the `Box` of @crp/vis). */
 export interface RegionBox {
@@ -385,6 +390,8 @@ export interface RegionAtlasOptions {
   /** images per pass (default 8) */
   batchSize?: number;
   onProgress?: (progress: Progress) => void;
+  /** Samples per shard (default 64): as {@link AtlasOptions.shardSize}, the same atlas as sharded runs. */
+  shardSize?: number;
 }
 
 /** A region atlas: a {@link ConceptAtlas} whose rankings hold the evaluated concepts only. */
@@ -510,20 +517,46 @@ export async function regionAtlas(
   source: LabelledSource | LabelledDataset,
   options: RegionAtlasOptions,
 ): Promise<RegionAtlas> {
-  const resolved = resolveRegionAtlasOptions(crp, options);
-  const chosen = options.samples === 'all' ? source : subset(source, { classes: [resolved.target] });
-  const tick = progressTracker(sizeOf(chosen), options.onProgress, { unit: 'samples' });
-  const total: AtlasPartial = { samples: 0, layers: {} };
-  for await (const batch of batchesOf(chosen, resolved.batchSize)) {
-    try {
-      mergeAtlasPartials(total, regionAtlasBatch(crp, batch.images, resolved));
-    } finally {
-      if (batch.owned) batch.images.dispose();
-    }
-    tick(batch.labels.length);
-  }
-  return finishRegionAtlas(total, resolved);
+  return runSharded(regionAtlasStrategy, { crp }, source, options, {
+    ...(options.shardSize === undefined ? {} : { shardSize: options.shardSize }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
 }
+
+/** Region atlas options resolved for a sharded run: plain JSON (a tensor mask becomes numbers), and which
+ * samples vote. */
+export interface ShardedRegionAtlasOptions extends ResolvedRegionAtlasOptions {
+  samples: 'class' | 'all';
+}
+
+/** The region atlas as a {@link ShardedStrategy} (kind `region-atlas`); partials are the atlas's. */
+export const regionAtlasStrategy: ShardedStrategy<
+  RegionAtlasOptions,
+  ShardedRegionAtlasOptions,
+  AtlasShardPartial,
+  RegionAtlas
+> = {
+  kind: 'region-atlas',
+  version: 1,
+  resolve: (ctx, options) => {
+    const resolved = resolveRegionAtlasOptions(ctx.crp, options);
+    const r = resolved.region;
+    const region: Region =
+      'mask' in r
+        ? { mask: Array.from(r.mask instanceof tf.Tensor ? r.mask.dataSync() : r.mask) }
+        : structuredClone(r);
+    return { ...resolved, region, samples: options.samples ?? 'class' };
+  },
+  select: (source, resolved) =>
+    resolved.samples === 'all' ? source : subset(source, { classes: [resolved.target] }),
+  empty: () => ({ samples: 0, layers: {} }),
+  batch: (ctx, batch, resolved) => toAtlasShard(regionAtlasBatch(ctx.crp, batch.images, resolved)),
+  merge: mergeAtlasShards,
+  finish: (partial, resolved) => {
+    const { samples: _s, ...options } = resolved;
+    return finishRegionAtlas(roundAtlasShard(partial), options);
+  },
+};
 
 /** Overlap of two atlases in one layer. */
 export interface AtlasLayerComparison {

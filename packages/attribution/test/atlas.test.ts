@@ -59,9 +59,11 @@ describe('concept atlas', () => {
 
   it('votes each sample’s top-k concepts as computed by hand', async () => {
     const progress: Progress[] = [];
+    // batches are the atlas's own batchSize, on the shard grid (the data set's batchSize only paces iteration)
     const atlas = await conceptAtlas(crp, fromTensors(images, labels, { batchSize: 4 }), {
       target: 1,
       topK: 2,
+      batchSize: 4,
       onProgress: (p) => progress.push(p),
     });
     const rows = labels.flatMap((y, i) => (y === 1 ? [i] : []));

@@ -4,8 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConceptAtlas, conceptAtlas } from '../src/index.js';
-import { runAtlasJob } from '../src/node.js';
+import {
+  type ConceptAtlas,
+  conceptAtlas,
+  maximization,
+  maximizationStrategy,
+} from '../src/index.js';
+import { runAtlasJob, runJob } from '../src/node.js';
 import { setup } from './fixtures/job-setup.js';
 import { expectCrpError, useWasm } from './helpers.js';
 
@@ -13,7 +18,8 @@ useWasm();
 
 const setupModule = fileURLToPath(new URL('./fixtures/job-setup.ts', import.meta.url));
 const cli = fileURLToPath(new URL('./fixtures/atlas-job-cli.ts', import.meta.url));
-const jobOptions = { target: 1, samples: 'all' as const, batchSize: 2, topK: 2 };
+// shards of 2 samples: one line per shard, so a kill leaves a few of them on disk
+const jobOptions = { target: 1, samples: 'all' as const, batchSize: 2, topK: 2, shardSize: 2 };
 let dir: string;
 let reference: ConceptAtlas;
 
@@ -27,13 +33,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function batchLines(file: string): Promise<{ batch: number; indices: number[] }[]> {
+async function batchLines(file: string): Promise<{ shard: number; indices: number[] }[]> {
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.length > 0);
-  return lines.slice(1).map((l) => JSON.parse(l) as { batch: number; indices: number[] });
+  return lines.slice(1).map((l) => JSON.parse(l) as { shard: number; indices: number[] });
 }
 
 describe('resumable atlas jobs', () => {
-  it('an uninterrupted job gives the in-memory atlas and writes one line per batch', async () => {
+  it('an uninterrupted job gives the in-memory atlas and writes one line per shard', async () => {
     const file = join(dir, 'plain.jsonl');
     const seen: number[] = [];
     const atlas = await runAtlasJob(
@@ -41,7 +47,7 @@ describe('resumable atlas jobs', () => {
       { ...jobOptions, file, onProgress: (p) => seen.push(p.done) },
     );
     expect(atlas).toEqual(reference);
-    expect((await batchLines(file)).map((l) => l.batch)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect((await batchLines(file)).map((l) => l.shard)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(seen.at(-1)).toBe(24);
     // running again finds every batch done
     const again = await runAtlasJob({ module: setupModule, args: { samples: 24 } }, { ...jobOptions, file });
@@ -80,7 +86,7 @@ describe('resumable atlas jobs', () => {
     expect(partial.length).toBeGreaterThanOrEqual(3);
     expect(partial.length).toBeLessThan(12);
     // a torn last line, as a kill during a write would leave
-    await appendFile(file, '{"batch": 11, "start": 22, "cou');
+    await appendFile(file, '{"shard": 11, "start": 22, "cou');
     const resumed = [0];
     const atlas = await runAtlasJob(
       { module: setupModule, args: { samples: 24 } },
@@ -89,7 +95,7 @@ describe('resumable atlas jobs', () => {
     expect(resumed[0]).toBe(partial.length * 2);
     expect(atlas).toEqual(reference);
     const lines = await batchLines(file);
-    expect(lines.map((l) => l.batch).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(lines.map((l) => l.shard).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(lines.flatMap((l) => l.indices).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 24 }, (_, i) => i),
     );
@@ -102,9 +108,25 @@ describe('resumable atlas jobs', () => {
       { ...jobOptions, file, workers: 2 },
     );
     expect(atlas).toEqual(reference);
-    expect((await batchLines(file)).map((l) => l.batch).sort((a, b) => a - b)).toEqual(
+    expect((await batchLines(file)).map((l) => l.shard).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 12 }, (_, i) => i),
     );
+  });
+
+  it('runs any sharded kind: maximisation on two threads equals maximization()', async () => {
+    const file = join(dir, 'max.jsonl');
+    const options = { layers: ['c2', 'd1'], topK: 3, batchSize: 2, shardSize: 4 };
+    const got = await runJob(
+      maximizationStrategy,
+      { module: setupModule, args: { samples: 24 } },
+      { ...options, file, workers: 2 },
+    );
+    const ctx = await setup({ samples: 24 });
+    const want = await maximization(ctx.crp, ctx.dataset, options);
+    ctx.crp.dispose();
+    expect(got).toEqual(want);
+    expect(got.relevance.c2!.samples).toBe(24);
+    expect((await batchLines(file)).map((l) => l.shard).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
   it('refuses a file of another job and a module without setup', async () => {

@@ -4,11 +4,13 @@ import { atlas, atlasUsage } from './commands/atlas.js';
 import { decompose, decomposeUsage } from './commands/decompose.js';
 import { explain, explainUsage } from './commands/explain.js';
 import { layers, layersUsage } from './commands/layers.js';
+import { merge, mergeUsage } from './commands/merge.js';
 import { prune, pruneUsage } from './commands/prune.js';
 import { refs, refsUsage } from './commands/refs.js';
 import { report, reportUsage } from './commands/report.js';
 import { study, studyUsage } from './commands/study.js';
 import { train, trainUsage } from './commands/train.js';
+import { worker, workerUsage } from './commands/worker.js';
 import { UsageError } from './usage-error.js';
 
 interface Command {
@@ -26,6 +28,8 @@ const commands: Record<string, Command> = {
   refs: { usage: refsUsage, run: refs },
   prune: { usage: pruneUsage, run: prune },
   report: { usage: reportUsage, run: report },
+  worker: { usage: workerUsage, run: worker },
+  merge: { usage: mergeUsage, run: merge },
 };
 
 const usage = `crp <command> [options]

@@ -1,16 +1,23 @@
+import { DEFAULT_SHARD_SIZE, gridRanges } from '@crp/attribution';
 import { CrpError, listNames, mulberry32, type ProgressCallback, progressTracker } from '@crp/common';
-import { CondAttribution, disposeCondResult } from '@crp/core';
+import { CondAttribution } from '@crp/core';
 import {
   Attributor,
   type AttributorOptions,
   gradient,
   graphFromLayersModel,
   layerMapComposite,
-  type ModelGraph,
 } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  criterionBatch,
+  criterionValues,
+  emptyCriterionPartial,
+  mergeCriterionPartials,
+  type SummedCriterion,
+} from './criterion-sums.js';
 import { prunableLayers } from './layers.js';
 
 /**
@@ -56,6 +63,9 @@ export interface CriterionOptions {
   objective?: 'loss' | 'logit';
   /** Called after each batch with the reference samples done. */
   onProgress?: ProgressCallback;
+  /** Samples per shard (default 64, as `@crp/attribution`'s sharded runs): batches start at each shard's first
+   * sample and sums are exact, so the scores equal those of a sharded or distributed run to the last bit. */
+  shardSize?: number;
 }
 
 /**
@@ -79,7 +89,7 @@ export function defaultScoredLayers(model: LayersModel): string[] {
   }
 }
 
-function resolveLayers(model: LayersModel, options: CriterionOptions): string[] {
+export function resolveLayers(model: LayersModel, options: Pick<CriterionOptions, 'layers'>): string[] {
   const layers = [...(options.layers ?? defaultScoredLayers(model))];
   const prunable = prunableLayers(model).map((l) => l.name);
   for (const l of layers) {
@@ -94,7 +104,7 @@ function resolveLayers(model: LayersModel, options: CriterionOptions): string[] 
   return layers;
 }
 
-function requireData(
+export function requireData(
   model: LayersModel,
   options: CriterionOptions,
   criterion: string,
@@ -121,7 +131,7 @@ function requireData(
   return data;
 }
 
-function finish(
+export function finish(
   criterion: string,
   layers: string[],
   sums: Map<string, Float64Array>,
@@ -136,25 +146,8 @@ function finish(
   return { criterion, layers: out };
 }
 
-/** Per channel, the sum of |t| over every axis but the last, added into `acc`. */
-function accumulateAbs(acc: Float64Array, t: tf.Tensor): void {
-  const s = tf.tidy(() =>
-    tf.sum(
-      tf.abs(t),
-      t.shape.slice(0, -1).map((_, i) => i),
-    ),
-  );
-  const v = s.dataSync();
-  for (let c = 0; c < acc.length; c++) acc[c]! += v[c]!;
-  s.dispose();
-}
-
-function channelsOf(model: LayersModel, layer: string): number {
+export function channelsOf(model: LayersModel, layer: string): number {
   return prunableLayers(model).find((l) => l.name === layer)!.channels;
-}
-
-function* batches(n: number, size: number): Generator<[number, number]> {
-  for (let start = 0; start < n; start += size) yield [start, Math.min(size, n - start)];
 }
 
 /**
@@ -164,29 +157,50 @@ function* batches(n: number, size: number): Generator<[number, number]> {
  * scored layer.
  */
 export function relevanceScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
+  return summedScores('relevance', model, options);
+}
+
+/**
+ * A summed criterion over the reference samples, on the shard grid of `@crp/attribution` (batches start at
+ * every shard's first sample) with exact sums: the same scores as {@link criterionStrategy} in any sharded run.
+ */
+function summedScores(
+  criterion: SummedCriterion,
+  model: LayersModel,
+  options: CriterionOptions,
+): ChannelScores {
   const layers = resolveLayers(model, options);
-  const data = requireData(model, options, 'relevance');
-  const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
-  const crp = new CondAttribution(model, options.attributor ?? {});
+  const data = requireData(model, options, criterion);
+  const engine =
+    criterion === 'relevance'
+      ? new CondAttribution(model, options.attributor ?? {})
+      : gradientAttributor(model);
+  const n = data.images.shape[0]!;
+  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
+  const total = emptyCriterionPartial();
   try {
-    const conditions = data.labels.map((y) => ({ y: [y] }));
-    const run = {
-      recordLayers: layers,
-      heatmap: false,
-      chunkSize: options.batchSize ?? 32,
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-    };
-    for (const chunk of crp.chunks(data.images, conditions, run)) {
+    for (const [start, size] of gridRanges(
+      n,
+      options.batchSize ?? 32,
+      options.shardSize ?? DEFAULT_SHARD_SIZE,
+    )) {
+      const xb = tf.slice(data.images, start, size);
       try {
-        for (const l of layers) accumulateAbs(sums.get(l)!, chunk.relevances[l]!);
+        const labels = data.labels.slice(start, start + size);
+        mergeCriterionPartials(
+          total,
+          criterionBatch(criterion, engine, xb, labels, layers, options.objective),
+        );
       } finally {
-        disposeCondResult(chunk);
+        xb.dispose();
       }
+      tick(size);
     }
   } finally {
-    crp.dispose();
+    engine.dispose();
   }
-  return finish('relevance', layers, sums, options.normalize ?? true);
+  const sums = criterionValues(total, criterion, layers, (l) => channelsOf(model, l));
+  return finish(criterion, layers, sums, options.normalize ?? true);
 }
 
 /** An attributor that runs the model as it is (no canonizer) and sends plain gradients backward. */
@@ -197,47 +211,10 @@ function gradientAttributor(model: LayersModel): Attributor {
   });
 }
 
-/** Of `layers`, those with no other of them below: where a backward pass recording all of them can stop. */
-function lowest(graph: ModelGraph, layers: readonly string[]): string[] {
-  const ids = layers.map((l) => graph.node(l).id);
-  return ids.filter((id) => !ids.some((o) => o !== id && graph.ancestorsOf(id).has(o)));
-}
-
 /** Activation magnitude: per channel, the mean |activation| of the layer's own output (after its fused
  * activation, before any following batch norm) over positions and reference samples. */
 export function activationScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
-  const layers = resolveLayers(model, options);
-  const data = requireData(model, options, 'activation');
-  const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
-  const positions = new Map<string, number>();
-  const engine = gradientAttributor(model);
-  const n = data.images.shape[0]!;
-  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
-  try {
-    for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.images, start, size);
-      const pass = engine.forward(xb);
-      try {
-        for (const l of layers) {
-          const a = pass.output(l);
-          positions.set(l, a.size / a.shape[0]! / a.shape[a.rank - 1]!);
-          accumulateAbs(sums.get(l)!, a);
-        }
-      } finally {
-        pass.dispose();
-        xb.dispose();
-      }
-      tick(size);
-    }
-  } finally {
-    engine.dispose();
-  }
-  for (const l of layers) {
-    const s = sums.get(l)!;
-    const p = positions.get(l) ?? 1;
-    for (let c = 0; c < s.length; c++) s[c] = s[c]! / (n * p);
-  }
-  return finish('activation', layers, sums, options.normalize ?? true);
+  return summedScores('activation', model, options);
 }
 
 /** Weight magnitude: per output channel, the L1 norm of its kernel column (no data needed). */
@@ -271,55 +248,7 @@ export function weightScores(model: LayersModel, options: CriterionOptions = {})
  * registered gradients).
  */
 export function taylorScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
-  const layers = resolveLayers(model, options);
-  const data = requireData(model, options, 'taylor');
-  const sums = new Map(layers.map((l) => [l, new Float64Array(channelsOf(model, l))]));
-  const engine = gradientAttributor(model);
-  const stops = lowest(engine.graph, layers);
-  const n = data.images.shape[0]!;
-  const tick = progressTracker(n, options.onProgress, { unit: 'samples' });
-  try {
-    for (const [start, size] of batches(n, options.batchSize ?? 32)) {
-      const xb = tf.slice(data.images, start, size);
-      const pass = engine.forward(xb);
-      const labels = data.labels.slice(start, start + size);
-      const init = tf.tidy(() => {
-        const logits = pass.prediction;
-        const onehot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), logits.shape[1]!), 'float32');
-        return options.objective === 'logit' ? onehot : tf.sub(tf.softmax(logits), onehot);
-      });
-      let grads: Map<string, tf.Tensor> | undefined;
-      try {
-        grads = engine.backward(pass, {
-          from: engine.graph.outputId,
-          relevance: init,
-          record: layers,
-          stopAt: stops,
-        });
-        for (const l of layers) {
-          const s = tf.tidy(() => {
-            const ag = tf.mul(pass.output(l), grads!.get(l)!);
-            const spatial = ag.shape.slice(1, -1).map((_, i) => i + 1);
-            const perSample = spatial.length > 0 ? tf.mean(ag, spatial) : ag;
-            return tf.sum(tf.abs(perSample), 0);
-          });
-          const v = s.dataSync();
-          const acc = sums.get(l)!;
-          for (let c = 0; c < acc.length; c++) acc[c]! += v[c]! / n;
-          s.dispose();
-        }
-      } finally {
-        for (const t of grads?.values() ?? []) t.dispose();
-        init.dispose();
-        pass.dispose();
-        xb.dispose();
-      }
-      tick(size);
-    }
-  } finally {
-    engine.dispose();
-  }
-  return finish('taylor', layers, sums, options.normalize ?? true);
+  return summedScores('taylor', model, options);
 }
 
 /** Random scores from the seeded generator of @crp/common (the baseline of every pruning study). */

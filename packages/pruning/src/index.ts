@@ -47,6 +47,20 @@ export {
 
 // experiments: accuracy against the fraction pruned, per criterion; concept pruning per class and layer
 export {
+  type CriterionJobOptions,
+  criterionStrategy,
+  type ResolvedCriterionOptions,
+} from './criterion-strategy.js';
+export {
+  type CriterionPartial,
+  criterionBatch,
+  criterionValues,
+  emptyCriterionPartial,
+  mergeCriterionPartials,
+  SUMMED_CRITERIA,
+  type SummedCriterion,
+} from './criterion-sums.js';
+export {
   type ClassEvaluation,
   type ConceptPruningOptions,
   type ConceptPruningResult,

@@ -2,17 +2,22 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  atlasStrategy,
   type ConceptAtlas,
   conceptAtlas,
   fromTensors,
   type Region,
   type RegionAtlas,
   regionAtlas,
+  regionAtlasStrategy,
 } from '@crp/attribution';
 import { disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
+import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { cliJobSpec } from '../job-loader.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
+import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const atlasUsage = `crp atlas --model M --data DIR|mnist --class C [--region center:SIZE] [options]
@@ -25,7 +30,8 @@ ${modelDataHelp}
   --region SPEC       center:SIZE (a centred SIZExSIZE square) or box:X,Y,W,H
   --layers a,b        layers (default: every conv and dense layer below the output)
   --top-k N           concepts each sample votes for (default 5)
-  --out FILE          the atlas as JSON (default out/atlas.json)`;
+  --out FILE          the atlas as JSON (default out/atlas.json; with --shard, the part's partial)
+${distributionHelp}`;
 
 /** `center:SIZE` or `box:X,Y,W,H` as a region of @crp/attribution. */
 export function parseRegion(value: string): Region {
@@ -45,11 +51,12 @@ export interface AtlasOutput {
   atlas: ConceptAtlas | RegionAtlas;
 }
 
-export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput> {
+export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput | ShardOutput> {
   const { values } = parseArgs({
     args: argv,
     options: {
       ...modelDataOptions,
+      ...distributionOptions,
       class: { type: 'string' },
       region: { type: 'string' },
       layers: { type: 'string' },
@@ -63,6 +70,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput>
   const region = values.region === undefined ? undefined : parseRegion(values.region);
   const layers = listArg(values.layers);
   const topK = intArg('top-k', values['top-k'], 1)!;
+  const dist = parseDistribution(values);
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
     composite: values.composite!,
     samples: intArg('samples', values.samples, 1),
@@ -72,10 +80,51 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput>
     const source = fromTensors(data);
     const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
     const common = { topK, onProgress, ...(layers === undefined ? {} : { layers }) };
-    const result =
-      region === undefined
-        ? await conceptAtlas(crp, source, { ...common, target: classId })
-        : await regionAtlas(crp, source, { ...common, classId, region });
+    let result: ConceptAtlas | RegionAtlas;
+    if (dist.mode === 'local') {
+      const shards = dist.shardSize === undefined ? {} : { shardSize: dist.shardSize };
+      result =
+        region === undefined
+          ? await conceptAtlas(crp, source, { ...common, ...shards, target: classId })
+          : await regionAtlas(crp, source, { ...common, ...shards, classId, region });
+    } else {
+      // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
+      const spec = cliJobSpec(modelPath, dataSpec, {
+        composite: values.composite!,
+        ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
+        seed: intArg('seed', values.seed)!,
+      });
+      const { onProgress: _p, ...plain } = common;
+      const ctx = { crp, model, dataset: source };
+      const label = region === undefined ? 'atlas' : 'region atlas';
+      const beyond =
+        region === undefined
+          ? await runBeyond(
+              atlasStrategy,
+              { ...plain, target: classId },
+              dist,
+              spec,
+              ctx,
+              values.out!,
+              label,
+              json,
+            )
+          : await runBeyond(
+              regionAtlasStrategy,
+              { ...plain, target: classId, region },
+              dist,
+              spec,
+              ctx,
+              values.out!,
+              label,
+              json,
+            );
+      if (!('result' in beyond)) {
+        reportShard(beyond, json);
+        return beyond;
+      }
+      result = beyond.result;
+    }
     await mkdir(dirname(values.out!), { recursive: true });
     await writeFile(values.out!, `${JSON.stringify(result, null, 2)}\n`);
     if (!json) {

@@ -1,25 +1,34 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fromTensors } from '@crp/attribution';
+import { CondAttribution } from '@crp/core';
 import { compositeByName } from '@crp/lrp';
 import { disposeDataset } from '@crp/models';
 import { saveModel } from '@crp/models/node';
 import {
+  type ChannelScores,
   CRITERIA,
   type CriterionName,
   compareCost,
+  criterionStrategy,
   evaluateClasses,
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
+  SUMMED_CRITERIA,
+  type SummedCriterion,
   scoreChannels,
   selectLowest,
 } from '@crp/pruning';
 import { writeCurves } from '@crp/pruning/node';
 import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
 import { loadData } from '../data.js';
+import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { cliJobSpec } from '../job-loader.js';
 import { openModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
+import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const pruneUsage = `crp prune --model M --data DIR|mnist --criteria relevance,weight,random [options]
@@ -41,7 +50,10 @@ fraction of channels removed physically (exportPruned) and saved.
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion)
   --fraction X        fraction to prune for --export (default 0.3)
-  --criterion NAME    criterion for --export (default relevance)`;
+  --criterion NAME    criterion for --export (default relevance)
+${distributionHelp}
+                      (--queue scores relevance, activation and Taylor on the workers, the curves are measured
+                      here; --shard needs exactly one of them in --criteria and writes its partial sums to --out)`;
 
 export interface PrunedExport {
   dir: string;
@@ -68,10 +80,11 @@ function criterionName(name: string): CriterionName {
   return name as CriterionName;
 }
 
-export async function prune(argv: string[], json: boolean): Promise<PruneOutput> {
+export async function prune(argv: string[], json: boolean): Promise<PruneOutput | ShardOutput> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...distributionOptions,
       model: { type: 'string' },
       data: { type: 'string' },
       samples: { type: 'string' },
@@ -104,6 +117,18 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
   const exportCriterion = criterionName(values.criterion!);
   const composite = compositeByName(values.composite!, { low: 0, high: 1 });
   const mnistData = dataSpec === 'mnist';
+  const dist = parseDistribution(values);
+  const summed = (criteria ?? []).filter((c): c is SummedCriterion =>
+    (SUMMED_CRITERIA as readonly string[]).includes(c),
+  );
+  if (
+    dist.mode === 'shard' &&
+    (criteria?.length !== 1 || summed.length !== 1 || values.export !== undefined)
+  ) {
+    throw new UsageError(
+      `--shard computes one criterion over the reference samples: give exactly one of --criteria ${SUMMED_CRITERIA.join('|')} (and no --export)`,
+    );
+  }
 
   const model = await openModel(modelPath);
   let data: Awaited<ReturnType<typeof loadData>> | undefined;
@@ -119,13 +144,56 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
     const reference = data.data;
     const test = data.holdOut;
     const output: PruneOutput = { files: [] };
-    const criterionOptions = { seed, attributor: { composite } };
+    const criterionOptions = {
+      seed,
+      attributor: { composite },
+      ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
+    };
+    // beyond this process: the criteria that are sums over the reference samples
+    const precomputed = new Map<string, ChannelScores>();
+    if (dist.mode !== 'local' && summed.length > 0) {
+      const samples = intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined);
+      const spec = cliJobSpec(modelPath, dataSpec, {
+        composite: values.composite!,
+        seed,
+        holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
+        ...(samples === undefined ? {} : { samples }),
+      });
+      const crp = new CondAttribution(model, { composite });
+      try {
+        const ctx = { crp, model, dataset: fromTensors(reference) };
+        for (const criterion of summed) {
+          const options = {
+            criterion,
+            composite: values.composite!,
+            ...(layers === undefined ? {} : { layers }),
+          };
+          const beyond = await runBeyond(
+            criterionStrategy,
+            options,
+            dist,
+            spec,
+            ctx,
+            values.out!,
+            criterion,
+            json,
+          );
+          if (!('result' in beyond)) {
+            reportShard(beyond, json);
+            return beyond;
+          }
+          precomputed.set(criterion, beyond.result);
+        }
+      } finally {
+        crp.dispose();
+      }
+    }
 
     if (criteria !== undefined && criteria.length > 0) {
       const points = criteria.length * (fractions?.length ?? 10);
       const progress = new ProgressBar('prune', points, process.stderr, json);
       const curves = await pruningCurves(model, {
-        criteria,
+        criteria: criteria.map((c) => precomputed.get(c) ?? c),
         reference,
         test,
         scope,
@@ -152,11 +220,13 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput>
     }
 
     if (values.export !== undefined) {
-      const scores = scoreChannels(model, exportCriterion, {
-        ...criterionOptions,
-        data: reference,
-        ...(layers === undefined ? {} : { layers }),
-      });
+      const scores =
+        precomputed.get(exportCriterion) ??
+        scoreChannels(model, exportCriterion, {
+          ...criterionOptions,
+          data: reference,
+          ...(layers === undefined ? {} : { layers }),
+        });
       const mask = selectLowest(scores, fraction, { scope });
       const small = await exportPruned(model, mask);
       try {

@@ -1,12 +1,22 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fromTensors, maximization, type PixelBox, referenceImages } from '@crp/attribution';
+import {
+  fromTensors,
+  type MaximizationResult,
+  maximization,
+  maximizationStrategy,
+  type PixelBox,
+  referenceImages,
+} from '@crp/attribution';
 import { writeReferenceGrid } from '@crp/attribution/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
+import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { cliJobSpec } from '../job-loader.js';
 import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
+import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const refsUsage = `crp refs --model M --data DIR|mnist --layer L --out DIR [options]
@@ -19,7 +29,9 @@ ${modelDataHelp}
   --channels 1,2      channels to show (default: every channel of the layer)
   --top-k N           top samples per channel (default 6)
   --kind K            relevance (default) or activation maximisation
-  --out DIR           where <layer>.png and refs-<layer>.json go (default out/refs)`;
+  --out DIR           where <layer>.png and refs-<layer>.json go (default out/refs); with --shard, the file of
+                      the part's partial maximisation (crp merge gives the maximisation tables as JSON)
+${distributionHelp}`;
 
 export interface RefSample {
   sample: number;
@@ -37,11 +49,12 @@ export interface RefsOutput {
   channels: Record<number, RefSample[]>;
 }
 
-export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
+export async function refs(argv: string[], json: boolean): Promise<RefsOutput | ShardOutput> {
   const { values } = parseArgs({
     args: argv,
     options: {
       ...modelDataOptions,
+      ...distributionOptions,
       layer: { type: 'string' },
       channels: { type: 'string' },
       'top-k': { type: 'string', default: '6' },
@@ -58,6 +71,7 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
   if (kind !== 'relevance' && kind !== 'activation') {
     throw new UsageError(`--kind must be relevance or activation, got '${kind}'`);
   }
+  const dist = parseDistribution(values);
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
     composite: values.composite!,
     samples: intArg('samples', values.samples, 1),
@@ -65,11 +79,37 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput> {
   });
   try {
     const source = fromTensors(data);
-    const max = await maximization(crp, source, {
-      layers: [layer],
-      topK,
-      onProgress: progressCallback('maximization', json),
-    });
+    let max: MaximizationResult;
+    if (dist.mode === 'local') {
+      max = await maximization(crp, source, {
+        layers: [layer],
+        topK,
+        onProgress: progressCallback('maximization', json),
+        ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
+      });
+    } else {
+      const spec = cliJobSpec(modelPath, dataSpec, {
+        composite: values.composite!,
+        ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
+        seed: intArg('seed', values.seed)!,
+      });
+      const ctx = { crp, model, dataset: source };
+      const beyond = await runBeyond(
+        maximizationStrategy,
+        { layers: [layer], topK },
+        dist,
+        spec,
+        ctx,
+        values.out!,
+        'maximization',
+        json,
+      );
+      if (!('result' in beyond)) {
+        reportShard(beyond, json);
+        return beyond;
+      }
+      max = beyond.result;
+    }
     const images = await referenceImages(crp, source, max, {
       layer,
       topK,

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fromTensors, type ShardContext } from '@crp/attribution';
+import { fileIdentity } from '@crp/common/node';
+import { type Dataset, disposeDataset } from '@crp/models';
+import { openModelAndData } from './model-data.js';
+
+/**
+ * A job's model and data set as the command line names them: what `crp worker` loads for each job. Paths are
+ * absolute (every worker must see them at the same place: a shared file system or a mounted object store).
+ */
+export interface CliJobSpec {
+  model: string;
+  /** 'mnist' or an image folder */
+  data: string;
+  samples?: number;
+  seed?: number;
+  /** images held out (crp prune's --test): the job's samples are the rest */
+  holdOut?: number;
+  composite: string;
+}
+
+/** The spec of a command's --model/--data options (paths made absolute). */
+export function cliJobSpec(
+  model: string,
+  data: string,
+  options: Omit<CliJobSpec, 'model' | 'data'>,
+): CliJobSpec {
+  return { model: resolve(model), data: data === 'mnist' ? data : resolve(data), ...options };
+}
+
+const datasets = new WeakMap<object, Dataset>();
+
+/** Loads a spec exactly as the commands do (openModelAndData: model, CondAttribution, data in the model's
+ * input shape). */
+export async function loadCliJob(spec: CliJobSpec): Promise<ShardContext> {
+  const { model, crp, data, holdOut } = await openModelAndData(spec.model, spec.data, {
+    composite: spec.composite,
+    samples: spec.samples,
+    seed: spec.seed,
+    ...(spec.holdOut === undefined ? {} : { holdOut: spec.holdOut }),
+  });
+  disposeDataset(holdOut);
+  datasets.set(crp, data);
+  return { crp, model, dataset: fromTensors(data) };
+}
+
+export function disposeCliJob(ctx: ShardContext): void {
+  disposeDataset(datasets.get(ctx.crp));
+  ctx.crp.dispose();
+  ctx.model?.dispose();
+}
+
+/**
+ * Identity of the model (size and SHA-256 of every file of its folder: model.json and its weights, or the
+ * .safetensors file) and of the data set (its labels and sample order, and for a folder every image's path
+ * and size; 'mnist' is bundled and versioned with the toolkit). Copies on several machines agree; a model
+ * retrained at the same path does not.
+ */
+export async function identifyCliJob(
+  spec: CliJobSpec,
+  ctx: ShardContext,
+): Promise<{ model: string; data: string }> {
+  const modelPath =
+    spec.model.endsWith('.safetensors') || !statSync(spec.model).isFile() ? spec.model : dirname(spec.model);
+  const data = createHash('sha256');
+  data.update(JSON.stringify({ spec: { ...spec, model: undefined }, labels: ctx.dataset.labels }));
+  const images = spec.data === 'mnist' ? 'bundled mnist' : await fileIdentity(spec.data, { content: false });
+  return {
+    model: await fileIdentity(modelPath),
+    data: `${ctx.dataset.size} samples, options and labels sha256:${data.digest('hex').slice(0, 32)}; ${images}`,
+  };
+}
+
+/** The CLI's loader for @crp/queue (coordinator and `crp worker`). */
+export const cliJobLoader = { load: loadCliJob, identify: identifyCliJob, dispose: disposeCliJob };

@@ -1,0 +1,158 @@
+import { addExact, type ExactVector, exactVector, mergeVector, vectorValues } from '@crp/attribution';
+import { CrpError } from '@crp/common';
+import { type CondAttribution, disposeCondResult } from '@crp/core';
+import type { Attributor, ModelGraph } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The criteria that are sums over reference samples (and so split into shards): relevance, activation,
+ * Taylor. `weight` and `random` need no data. */
+export type SummedCriterion = 'relevance' | 'activation' | 'taylor';
+export const SUMMED_CRITERIA: readonly SummedCriterion[] = ['relevance', 'activation', 'taylor'];
+
+/**
+ * Per layer and channel, the exact sum (see `addExact` of @crp/attribution) of a criterion's per-batch values
+ * over some samples: mergeable in any grouping and order to the same bits. `positions` is the number of
+ * spatial positions of each layer's maps (activation scores are means over them).
+ */
+export interface CriterionPartial {
+  samples: number;
+  layers: Record<string, ExactVector>;
+  positions: Record<string, number>;
+}
+
+export function emptyCriterionPartial(): CriterionPartial {
+  return { samples: 0, layers: {}, positions: {} };
+}
+
+/** Adds `b` into `a` (in place, exact) and returns `a`. */
+export function mergeCriterionPartials(a: CriterionPartial, b: CriterionPartial): CriterionPartial {
+  a.samples += b.samples;
+  for (const [layer, sums] of Object.entries(b.layers)) {
+    a.layers[layer] ??= exactVector(sums.length);
+    mergeVector(a.layers[layer], sums);
+  }
+  Object.assign(a.positions, b.positions);
+  return a;
+}
+
+/** Per channel: sum of |t| over every axis but the last, as one exact term each. */
+function sumAbs(t: tf.Tensor): ExactVector {
+  const s = tf.tidy(() =>
+    tf.sum(
+      tf.abs(t),
+      t.shape.slice(0, -1).map((_, i) => i),
+    ),
+  );
+  const v = s.dataSync();
+  s.dispose();
+  return Array.from(v, (x) => addExact([], x));
+}
+
+/** Of `layers`, those with no other of them below: where a backward pass recording all of them can stop. */
+function lowest(graph: ModelGraph, layers: readonly string[]): string[] {
+  const ids = layers.map((l) => graph.node(l).id);
+  return ids.filter((id) => !ids.some((o) => o !== id && graph.ancestorsOf(id).has(o)));
+}
+
+/**
+ * The criterion's sums over one batch. `engine` is a `CondAttribution` for `relevance` (|relevance| at each
+ * layer's output, each sample explained for its label) and a plain-gradient `Attributor` for `activation`
+ * (|activation|) and `taylor` (per sample |mean over positions of activation x gradient| of the loss or the
+ * label's logit).
+ */
+export function criterionBatch(
+  criterion: SummedCriterion,
+  engine: CondAttribution | Attributor,
+  images: tf.Tensor,
+  labels: readonly number[],
+  layers: readonly string[],
+  objective: 'loss' | 'logit' = 'loss',
+): CriterionPartial {
+  const rows = images.shape[0]!;
+  const partial: CriterionPartial = { samples: rows, layers: {}, positions: {} };
+  if (criterion === 'relevance') {
+    const crp = engine as CondAttribution;
+    const result = crp.run(
+      images,
+      labels.map((y) => ({ y: [y] })),
+      { recordLayers: layers, heatmap: false, chunkSize: rows },
+    );
+    try {
+      for (const l of layers) partial.layers[l] = sumAbs(result.relevances[l]!);
+    } finally {
+      disposeCondResult(result);
+    }
+    return partial;
+  }
+  const lrp = engine as Attributor;
+  const pass = lrp.forward(images);
+  try {
+    if (criterion === 'activation') {
+      for (const l of layers) {
+        const a = pass.output(l);
+        partial.positions[l] = a.size / a.shape[0]! / a.shape[a.rank - 1]!;
+        partial.layers[l] = sumAbs(a);
+      }
+      return partial;
+    }
+    if (criterion !== 'taylor') {
+      throw new CrpError(
+        'invalid-argument',
+        `'${String(criterion)}' is not a summed criterion; valid: ${SUMMED_CRITERIA.join(', ')}`,
+      );
+    }
+    const init = tf.tidy(() => {
+      const logits = pass.prediction;
+      const onehot = tf.cast(tf.oneHot(tf.tensor1d([...labels], 'int32'), logits.shape[1]!), 'float32');
+      return objective === 'logit' ? onehot : tf.sub(tf.softmax(logits), onehot);
+    });
+    let grads: Map<string, tf.Tensor> | undefined;
+    try {
+      grads = lrp.backward(pass, {
+        from: lrp.graph.outputId,
+        relevance: init,
+        record: [...layers],
+        stopAt: lowest(lrp.graph, layers),
+      });
+      for (const l of layers) {
+        const s = tf.tidy(() => {
+          const ag = tf.mul(pass.output(l), grads!.get(l)!);
+          const spatial = ag.shape.slice(1, -1).map((_, i) => i + 1);
+          const perSample = spatial.length > 0 ? tf.mean(ag, spatial) : ag;
+          return tf.sum(tf.abs(perSample), 0);
+        });
+        partial.layers[l] = Array.from(s.dataSync(), (x) => addExact([], x));
+        s.dispose();
+      }
+    } finally {
+      for (const t of grads?.values() ?? []) t.dispose();
+      init.dispose();
+    }
+    return partial;
+  } finally {
+    pass.dispose();
+  }
+}
+
+/** The merged sums as the criterion's per-channel values: relevance sums, activation means over samples and
+ * positions, Taylor means over samples. */
+export function criterionValues(
+  partial: CriterionPartial,
+  criterion: SummedCriterion,
+  layers: readonly string[],
+  channels: (layer: string) => number,
+): Map<string, Float64Array> {
+  const n = partial.samples;
+  const out = new Map<string, Float64Array>();
+  for (const l of layers) {
+    const sums = partial.layers[l];
+    const v = Float64Array.from(
+      sums === undefined ? new Array<number>(channels(l)).fill(0) : vectorValues(sums),
+    );
+    const divisor =
+      criterion === 'activation' ? n * (partial.positions[l] ?? 1) : criterion === 'taylor' ? n : 1;
+    if (divisor > 0 && divisor !== 1) for (let c = 0; c < v.length; c++) v[c] = v[c]! / divisor;
+    out.set(l, v);
+  }
+  return out;
+}
