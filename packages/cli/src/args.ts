@@ -49,3 +49,46 @@ export function required<T>(name: string, value: T | undefined): T {
   if (value === undefined) throw new UsageError(`--${name} is required`);
   return value;
 }
+
+/** `--input-size 128` or `--input-size 128x160`: the input size of an imported PyTorch model. */
+export function inputSizeArg(value: string | undefined): number | [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
+  const h = m === null ? Number.NaN : Number(m[1]);
+  const w = m?.[2] === undefined ? h : Number(m[2]);
+  if (!(Number.isInteger(h) && h >= 1 && Number.isInteger(w) && w >= 1)) {
+    throw new UsageError(`--input-size must be N or HxW with positive whole numbers, got '${value}'`);
+  }
+  return m![2] === undefined ? h : [h, w];
+}
+
+/** Per-channel normalisation after scaling to [0, 1]: `--normalize imagenet`, or `--mean a,b,c --std a,b,c`. */
+export function normalizationArgs(values: {
+  normalize?: string | undefined;
+  mean?: string | undefined;
+  std?: string | undefined;
+}): { mean?: number[]; std?: number[] } {
+  let mean = numberListArg('mean', values.mean);
+  let std = numberListArg('std', values.std);
+  if (values.normalize !== undefined) {
+    if (values.normalize.toLowerCase() !== 'imagenet') {
+      throw new UsageError(
+        `--normalize knows 'imagenet', got '${values.normalize}' (or give --mean and --std)`,
+      );
+    }
+    if (mean !== undefined || std !== undefined)
+      throw new UsageError('give --normalize or --mean/--std, not both');
+    // torchvision's ImageNet statistics (IMAGENET of @crp/models)
+    mean = [0.485, 0.456, 0.406];
+    std = [0.229, 0.224, 0.225];
+  }
+  if ((mean === undefined) !== (std === undefined)) throw new UsageError('--mean and --std go together');
+  if (mean === undefined || std === undefined) return {};
+  if (mean.length !== std.length || ![1, 3].includes(mean.length)) {
+    throw new UsageError(
+      '--mean and --std need 1 or 3 values each, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225',
+    );
+  }
+  if (std.some((s) => !(s > 0))) throw new UsageError('--std values must be positive');
+  return { mean, std };
+}

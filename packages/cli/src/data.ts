@@ -13,6 +13,9 @@ export interface DataOptions {
   holdOut?: number | undefined;
   /** Seed of the mnist split / the folder split. */
   seed?: number | undefined;
+  /** Per-channel normalisation of an image folder after scaling to [0, 1]. */
+  mean?: readonly number[];
+  std?: readonly number[];
 }
 
 /**
@@ -47,8 +50,9 @@ export async function loadData(
   const all = await imageFolder(spec, {
     channels,
     ...(h !== null && h !== undefined && w !== null && w !== undefined
-      ? { size: [h, w] as [number, number] }
+      ? { inputSize: [h, w] as [number, number] }
       : {}),
+    ...(options.mean === undefined ? {} : { mean: options.mean, std: options.std ?? [1] }),
     ...(options.samples === undefined ? {} : { limitPerClass: options.samples }),
   });
   if (options.holdOut === undefined || options.holdOut === 0) return { data: all, holdOut: undefined };

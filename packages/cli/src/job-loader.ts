@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fromTensors, type ShardContext } from '@crp/attribution';
 import { fileIdentity } from '@crp/common/node';
 import { type Dataset, disposeDataset } from '@crp/models';
-import { openModelAndData } from './model-data.js';
+import { type ModelInputOptions, openModelAndData } from './model-data.js';
 
 /**
  * A job's model and data set as the command line names them: what `crp worker` loads for each job. Paths are
@@ -19,6 +19,8 @@ export interface CliJobSpec {
   /** images held out (crp prune's --test): the job's samples are the rest */
   holdOut?: number;
   composite: string;
+  /** input size of an imported PyTorch model and the images' normalisation */
+  input?: ModelInputOptions;
 }
 
 /** The spec of a command's --model/--data options (paths made absolute). */
@@ -40,6 +42,7 @@ export async function loadCliJob(spec: CliJobSpec): Promise<ShardContext> {
     samples: spec.samples,
     seed: spec.seed,
     ...(spec.holdOut === undefined ? {} : { holdOut: spec.holdOut }),
+    ...(spec.input === undefined ? {} : { input: spec.input }),
   });
   disposeDataset(holdOut);
   datasets.set(crp, data);

@@ -5,11 +5,14 @@ import { UsageError } from './usage-error.js';
 
 /**
  * Loads the model given with `--model` (`loadModel` of @crp/models/node: a model.json, a directory with one, or a
- * torchvision VGG in a .safetensors file). A path that does not exist is a usage error (exit status 2).
+ * torchvision VGG in a .pth/.pt or .safetensors file, imported at `inputSize`). A path that does not exist is a usage error (exit status 2).
  */
-export async function openModel(path: string): Promise<tfl.LayersModel> {
+export async function openModel(
+  path: string,
+  inputSize?: number | [number, number],
+): Promise<tfl.LayersModel> {
   try {
-    return await loadModel(path);
+    return await loadModel(path, inputSize === undefined ? {} : { inputSize });
   } catch (err) {
     if (isCrpError(err, 'not-found')) throw new UsageError(err.message);
     throw err;

@@ -2,6 +2,7 @@ import { CondAttribution } from '@crp/core';
 import { compositeByName } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { inputSizeArg, normalizationArgs } from './args.js';
 import { loadData } from './data.js';
 import { openModel } from './load-model.js';
 
@@ -12,9 +13,42 @@ export const modelDataOptions = {
   samples: { type: 'string' },
   seed: { type: 'string', default: '0' },
   composite: { type: 'string', default: 'epsilon_plus_flat' },
+  'input-size': { type: 'string' },
+  normalize: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
 } as const;
 
-export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.safetensors)
+/** How images become model input, from the command line (the same for every command and every worker). */
+export interface ModelInputOptions {
+  /** input size of an imported PyTorch model */
+  inputSize?: number | [number, number];
+  mean?: number[];
+  std?: number[];
+}
+
+/** `--input-size`, `--normalize` / `--mean` `--std` of {@link modelDataOptions}, checked. */
+export function modelInputArgs(values: {
+  'input-size'?: string | undefined;
+  normalize?: string | undefined;
+  mean?: string | undefined;
+  std?: string | undefined;
+}): ModelInputOptions {
+  const inputSize = inputSizeArg(values['input-size']);
+  return { ...(inputSize === undefined ? {} : { inputSize }), ...normalizationArgs(values) };
+}
+
+/** The value range of images in [0, 1] after the normalisation (EpsilonGammaBox's bounds). */
+export function inputRange(input: ModelInputOptions): { low: number; high: number } {
+  if (input.mean === undefined || input.std === undefined) return { low: 0, high: 1 };
+  const ends = input.mean.flatMap((m, i) => [(0 - m) / input.std![i]!, (1 - m) / input.std![i]!]);
+  return { low: Math.min(...ends), high: Math.max(...ends) };
+}
+
+export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.pth/.pt of torch.save, or
+                      .safetensors; layers keep PyTorch's names)
+  --input-size N      input size of a PyTorch model: N or HxW (default 224)
+  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
   --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class, resized to the model's input
   --samples N         mnist: images to use (default 500); folder: at most N per class
   --seed N            seed of the mnist sample (default 0)
@@ -24,10 +58,17 @@ export const modelDataHelp = `  --model PATH        TF.js model (model.json or i
 export async function openModelAndData(
   modelPath: string,
   dataSpec: string,
-  options: { composite: string; samples?: number | undefined; seed?: number | undefined; holdOut?: number },
+  options: {
+    composite: string;
+    samples?: number | undefined;
+    seed?: number | undefined;
+    holdOut?: number;
+    input?: ModelInputOptions;
+  },
 ): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
-  const composite = compositeByName(options.composite, { low: 0, high: 1 });
-  const model = await openModel(modelPath);
+  const input = options.input ?? {};
+  const composite = compositeByName(options.composite, inputRange(input));
+  const model = await openModel(modelPath, input.inputSize);
   let crp: CondAttribution | undefined;
   try {
     crp = new CondAttribution(model, { composite });
@@ -36,6 +77,7 @@ export async function openModelAndData(
       samples: options.samples,
       seed: options.seed,
       ...(options.holdOut === undefined ? {} : { holdOut: options.holdOut }),
+      ...(input.mean === undefined ? {} : { mean: input.mean, std: input.std! }),
     });
     return { model, crp, data, holdOut };
   } catch (err) {

@@ -190,6 +190,43 @@ describe('crp study', () => {
   });
 });
 
+describe('the other commands on a PyTorch model', () => {
+  it('atlas and layers read the .pth at any input size, normalise as torchvision and use PyTorch names', async () => {
+    const layers = await crp('layers', '--model', MODEL, '--input-size', '100', '--json');
+    expect(layers.code).toBe(0);
+    const rows = resultOf<{ name: string; outputShape: number[] }[]>(layers.stdout);
+    expect(rows.find((r) => r.name === 'features.8')!.outputShape).toEqual([25, 25, 16]);
+    expect(rows.find((r) => r.name === 'avgpool')).toBeDefined();
+    const file = join(dir, 'atlas.json');
+    const atlas = await crp(
+      'atlas',
+      '--model',
+      MODEL,
+      '--input-size',
+      '48',
+      '--normalize',
+      'imagenet',
+      '--data',
+      data,
+      '--class',
+      '0',
+      '--out',
+      file,
+    );
+    expect(atlas.code).toBe(0);
+    // votes as k/n samples and the share of the layer's relevance
+    expect(atlas.stdout).toMatch(/features\.8: \d+ \(24\/24 samples, \d+\.\d%\)/);
+    const json = JSON.parse(await readFile(file, 'utf8')) as { layerOrder: string[] };
+    expect(json.layerOrder).toEqual([
+      'features.0',
+      'features.4',
+      'features.8',
+      'classifier.0',
+      'classifier.3',
+    ]);
+  });
+});
+
 describe('crp study: bad input', () => {
   const failing = async (args: string[], code: number, ...patterns: RegExp[]) => {
     const r = await crp(...args);

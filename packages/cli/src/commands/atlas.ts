@@ -1,21 +1,23 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   atlasStrategy,
   type ConceptAtlas,
   conceptAtlas,
+  formatVotes,
   fromTensors,
   type Region,
   type RegionAtlas,
   regionAtlas,
   regionAtlasStrategy,
 } from '@crp/attribution';
+import { writeJsonAtomic } from '@crp/common/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { cliJobSpec } from '../job-loader.js';
-import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
+import { modelDataHelp, modelDataOptions, modelInputArgs, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
@@ -71,7 +73,9 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
   const layers = listArg(values.layers);
   const topK = intArg('top-k', values['top-k'], 1)!;
   const dist = parseDistribution(values);
+  const input = modelInputArgs(values);
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+    input,
     composite: values.composite!,
     samples: intArg('samples', values.samples, 1),
     seed: intArg('seed', values.seed),
@@ -90,6 +94,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
     } else {
       // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
       const spec = cliJobSpec(modelPath, dataSpec, {
+        input,
         composite: values.composite!,
         ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
         seed: intArg('seed', values.seed)!,
@@ -126,14 +131,16 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
       result = beyond.result;
     }
     await mkdir(dirname(values.out!), { recursive: true });
-    await writeFile(values.out!, `${JSON.stringify(result, null, 2)}\n`);
+    await writeJsonAtomic(values.out!, result);
     if (!json) {
       console.log(
         `concept atlas of class ${classId}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
       );
       for (const layer of result.layerOrder) {
         const top = result.layers[layer]!.ranking.slice(0, topK);
-        console.log(`  ${layer}: ${top.map((e) => `${e.concept} (${e.votes} votes)`).join(', ')}`);
+        console.log(
+          `  ${layer}: ${top.map((e) => `${e.concept} (${formatVotes(e, result)} samples, ${e.percent.toFixed(1)}%)`).join(', ')}`,
+        );
       }
     }
     return { file: values.out!, atlas: result };

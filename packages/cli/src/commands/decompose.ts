@@ -1,10 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
+import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName } from '@crp/lrp';
-import { intArg, required } from '../args.js';
+import { inputSizeArg, intArg, required } from '../args.js';
 import { NORMALIZATIONS, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
 import { UsageError } from '../usage-error.js';
@@ -21,6 +22,7 @@ Decomposes concept K of layer L for class C in one image into its sub-concepts i
   --concept K         channel of that layer
   --depth N           levels (default 2)
   --width N           sub-concepts per node (default 3)
+  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224)
   --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
   --composite NAME    LRP composite (default epsilon_plus_flat)
   --out FILE          the graph as JSON (default out/graph.json)
@@ -46,6 +48,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
       depth: { type: 'string', default: '2' },
       width: { type: 'string', default: '3' },
       normalize: { type: 'string' },
+      'input-size': { type: 'string' },
       composite: { type: 'string', default: 'epsilon_plus_flat' },
       out: { type: 'string', default: join('out', 'graph.json') },
       svg: { type: 'string' },
@@ -66,7 +69,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     );
   }
   const composite = compositeByName(values.composite!, { low: 0, high: 1 });
-  const model = await openModel(modelPath);
+  const model = await openModel(modelPath, inputSizeArg(values['input-size']));
   const crp = new CondAttribution(model, { composite });
   try {
     const input = await readModelInput(image, crp.attributor.graph.inputShape, normalize);
@@ -80,12 +83,12 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
     await mkdir(dirname(out), { recursive: true });
     await mkdir(dirname(svgFile), { recursive: true });
-    await writeFile(out, `${JSON.stringify(graph, null, 2)}\n`);
-    await writeFile(svgFile, toSvg(graph));
+    await writeJsonAtomic(out, graph);
+    await writeFileAtomic(svgFile, toSvg(graph));
     const mermaid = toMermaid(graph);
     if (values.mermaid !== undefined) {
       await mkdir(dirname(values.mermaid), { recursive: true });
-      await writeFile(values.mermaid, `${mermaid}\n`);
+      await writeFileAtomic(values.mermaid, `${mermaid}\n`);
     }
     if (!json) {
       console.log(

@@ -5,6 +5,7 @@ import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
+import { inputSizeArg } from '../args.js';
 import { NORMALIZATIONS, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
 import { ProgressBar } from '../progress.js';
@@ -18,6 +19,7 @@ Writes an LRP heatmap and an overlay (PNG) for every image.
   --target N|pred     class to explain (default: the predicted class)
   --composite NAME    epsilon_plus_flat (default), epsilon_plus, epsilon_alpha2_beta1(_flat), epsilon_gamma_box
   --low X --high Y    input range for epsilon_gamma_box (after normalisation)
+  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224)
   --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
   --cmap NAME         colour map of the heatmap (default bwr)
   --out DIR           output directory (default out/explain)
@@ -44,6 +46,7 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
       low: { type: 'string' },
       high: { type: 'string' },
       normalize: { type: 'string' },
+      'input-size': { type: 'string' },
       cmap: { type: 'string', default: 'bwr' },
       out: { type: 'string', default: join('out', 'explain') },
     },
@@ -65,7 +68,7 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
       : {};
   const composite = compositeByName(values.composite!, boxOptions);
 
-  const model = await openModel(values.model);
+  const model = await openModel(values.model, inputSizeArg(values['input-size']));
   const lrp = new Attributor(model, { composite });
   await mkdir(values.out!, { recursive: true });
   const progress = new ProgressBar('explain', positionals.length, process.stderr, json);

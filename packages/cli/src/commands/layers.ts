@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { Attributor, compositeByName } from '@crp/lrp';
+import { inputSizeArg } from '../args.js';
 import { openModel } from '../load-model.js';
 import { UsageError } from '../usage-error.js';
 
-export const layersUsage = `crp layers --model <model.json|dir|.safetensors> [--composite NAME] [--json]
+export const layersUsage = `crp layers --model <model.json|dir|.pth|.safetensors> [--input-size N] [--composite NAME] [--json]
 
 Lists the model's layers as the toolkit sees them, with output shapes and the LRP rule each one gets.`;
 
@@ -19,10 +20,14 @@ export interface LayerRow {
 export async function layers(argv: string[], json: boolean): Promise<LayerRow[]> {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: 'string' }, composite: { type: 'string', default: 'epsilon_plus_flat' } },
+    options: {
+      model: { type: 'string' },
+      composite: { type: 'string', default: 'epsilon_plus_flat' },
+      'input-size': { type: 'string' },
+    },
   });
   if (values.model === undefined) throw new UsageError('--model is required');
-  const model = await openModel(values.model);
+  const model = await openModel(values.model, inputSizeArg(values['input-size']));
   const lrp = new Attributor(model, { composite: compositeByName(values.composite!, { low: 0, high: 1 }) });
   try {
     const rows = lrp.graph.nodes.map((n) => {

@@ -1,7 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
+import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName } from '@crp/lrp';
 import { disposeDataset } from '@crp/models';
@@ -27,6 +28,7 @@ import { loadData } from '../data.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { cliJobSpec } from '../job-loader.js';
 import { openModel } from '../load-model.js';
+import { inputRange, modelInputArgs } from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
@@ -95,6 +97,10 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       scope: { type: 'string', default: 'layer' },
       layers: { type: 'string' },
       composite: { type: 'string', default: 'epsilon_plus_flat' },
+      'input-size': { type: 'string' },
+      normalize: { type: 'string' },
+      mean: { type: 'string' },
+      std: { type: 'string' },
       out: { type: 'string', default: join('out', 'prune') },
       export: { type: 'string' },
       fraction: { type: 'string', default: '0.3' },
@@ -115,7 +121,8 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
   const seed = intArg('seed', values.seed)!;
   const fraction = numberArg('fraction', values.fraction)!;
   const exportCriterion = criterionName(values.criterion!);
-  const composite = compositeByName(values.composite!, { low: 0, high: 1 });
+  const input = modelInputArgs(values);
+  const composite = compositeByName(values.composite!, inputRange(input));
   const mnistData = dataSpec === 'mnist';
   const dist = parseDistribution(values);
   const summed = (criteria ?? []).filter((c): c is SummedCriterion =>
@@ -130,7 +137,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     );
   }
 
-  const model = await openModel(modelPath);
+  const model = await openModel(modelPath, input.inputSize);
   let data: Awaited<ReturnType<typeof loadData>> | undefined;
   try {
     data = await loadData(dataSpec, {
@@ -138,6 +145,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       samples: intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined),
       holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
       seed,
+      ...(input.mean === undefined ? {} : { mean: input.mean, std: input.std! }),
     });
     if (data.holdOut === undefined)
       throw new UsageError('--test must be above 0: accuracy needs held-out images');
@@ -154,6 +162,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     if (dist.mode !== 'local' && summed.length > 0) {
       const samples = intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined);
       const spec = cliJobSpec(modelPath, dataSpec, {
+        input,
         composite: values.composite!,
         seed,
         holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
@@ -231,7 +240,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       const small = await exportPruned(model, mask);
       try {
         const saved = await saveModel(small, values.export);
-        await writeFile(join(values.export, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
+        await writeFileAtomic(join(values.export, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
         const cost = compareCost(model, mask);
         output.export = {
           dir: values.export,

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -10,11 +10,12 @@ import {
   referenceImages,
 } from '@crp/attribution';
 import { writeReferenceGrid } from '@crp/attribution/node';
+import { writeJsonAtomic } from '@crp/common/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { cliJobSpec } from '../job-loader.js';
-import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
+import { modelDataHelp, modelDataOptions, modelInputArgs, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
@@ -72,7 +73,9 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
     throw new UsageError(`--kind must be relevance or activation, got '${kind}'`);
   }
   const dist = parseDistribution(values);
+  const input = modelInputArgs(values);
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+    input,
     composite: values.composite!,
     samples: intArg('samples', values.samples, 1),
     seed: intArg('seed', values.seed),
@@ -89,6 +92,7 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
       });
     } else {
       const spec = cliJobSpec(modelPath, dataSpec, {
+        input,
         composite: values.composite!,
         ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
         seed: intArg('seed', values.seed)!,
@@ -139,7 +143,7 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
         ]),
       ),
     };
-    await writeFile(result.file, `${JSON.stringify(result, null, 2)}\n`);
+    await writeJsonAtomic(result.file, result);
     if (!json) {
       console.log(`reference images of ${layer} (${kind}) -> ${grid}`);
       for (const [c, samples] of Object.entries(result.channels)) {

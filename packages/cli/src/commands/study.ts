@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Progress } from '@crp/common';
 import { COMPOSITE_NAMES } from '@crp/lrp';
-import { IMAGENET } from '@crp/models';
 import type { StudyResult } from '@crp/study';
 import { type StudyFilesOptions, studyFiles } from '@crp/study/node';
-import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
+import { inputSizeArg, intArg, listArg, normalizationArgs, numberArg, required } from '../args.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 import { parseRegion } from './atlas.js';
@@ -43,17 +42,6 @@ and the finished parts are taken from DIR/parts/.
   --seed N              seed of the validation split and the training (default 0)
   --restart             forget the parts of an earlier run in DIR
   --out DIR             output folder (default out/study)`;
-
-/** `--input-size 128` or `--input-size 128x160`. */
-function parseInputSize(value: string | undefined): number | [number, number] | undefined {
-  if (value === undefined) return undefined;
-  const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
-  const parts = m === null ? [] : [Number(m[1]), m[2] === undefined ? Number(m[1]) : Number(m[2])];
-  if (parts.length === 0 || parts.some((v) => !Number.isInteger(v) || v < 1)) {
-    throw new UsageError(`--input-size must be N or HxW with positive whole numbers, got '${value}'`);
-  }
-  return m![2] === undefined ? parts[0]! : [parts[0]!, parts[1]!];
-}
 
 /** Parses and checks the command line completely: nothing is loaded before it is valid. */
 export function parseStudyArgs(argv: string[]): StudyFilesOptions {
@@ -95,28 +83,7 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   if (!existsSync(data) || !statSync(data).isDirectory()) {
     throw new UsageError(`--data: '${data}' is not a folder (give one sub-folder of images per class)`);
   }
-  let mean = numberListArg('mean', values.mean);
-  let std = numberListArg('std', values.std);
-  if (values.normalize !== undefined) {
-    if (values.normalize.toLowerCase() !== 'imagenet') {
-      throw new UsageError(
-        `--normalize knows 'imagenet', got '${values.normalize}' (or give --mean and --std)`,
-      );
-    }
-    if (mean !== undefined || std !== undefined)
-      throw new UsageError('give --normalize or --mean/--std, not both');
-    mean = [...IMAGENET.mean];
-    std = [...IMAGENET.std];
-  }
-  if ((mean === undefined) !== (std === undefined)) throw new UsageError('--mean and --std go together');
-  if (mean !== undefined && std !== undefined) {
-    if (mean.length !== std.length || ![1, 3].includes(mean.length)) {
-      throw new UsageError(
-        '--mean and --std need 1 or 3 values each, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225',
-      );
-    }
-    if (std.some((s) => !(s > 0))) throw new UsageError('--std values must be positive');
-  }
+  const { mean, std } = normalizationArgs(values);
   const composite = values.composite ?? 'epsilon_plus_flat';
   if (!(COMPOSITE_NAMES as readonly string[]).includes(composite)) {
     throw new UsageError(`--composite must be one of ${COMPOSITE_NAMES.join(', ')}, got '${composite}'`);
@@ -140,7 +107,7 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   const set = <K extends keyof StudyFilesOptions>(key: K, value: StudyFilesOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };
-  set('inputSize', parseInputSize(values['input-size']));
+  set('inputSize', inputSizeArg(values['input-size']));
   set('mean', mean);
   set('std', std);
   set('samples', intArg('samples', values.samples, 1));

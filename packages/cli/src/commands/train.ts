@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '@crp/common/node';
 import {
   disposeDataset,
   type EpochLog,
@@ -167,7 +168,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
             },
           }),
     };
-    await writeFile(join(out, 'train.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    await writeFileAtomic(join(out, 'train.json'), `${JSON.stringify(summary, null, 2)}\n`);
     if (!json) {
       console.log(
         `model saved to ${summary.model} (${summary.epochs} epochs on ${summary.trainImages} images)`,
