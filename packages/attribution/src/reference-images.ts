@@ -4,6 +4,7 @@ import {
   type CondAttribution,
   type CondAttributionResult,
   disposeCondResult,
+  NeuronConcept,
 } from '@crp/core';
 import {
   blurHeatmap,
@@ -229,18 +230,22 @@ export async function referenceImages(
         const conditions = list.map((x) => ({ [layer]: [x.channel] }));
         take(crp.run(image, conditions, { ...chunk, startLayer: layer, excludeParallel: false }), keys);
       } else {
-        // one neuron per run: the position differs per (sample, channel)
-        list.forEach((x, i) => {
-          const mask = geometry.spatial
-            ? ChannelConcept.receptiveField(x.channel, x.position)
-            : new ChannelConcept();
-          const r = crp.run(image, [{ [layer]: [x.channel] }], {
+        // one neuron per condition row (its strongest position differs per channel): one pass per sample
+        const shape = crp.attributor.graph.node(layer).outputShape as number[];
+        const neurons = list.map((x) =>
+          geometry.spatial ? NeuronConcept.index(x.channel, x.position, shape) : x.channel,
+        );
+        const r = crp.run(
+          image,
+          neurons.map((n) => ({ [layer]: [n] })),
+          {
+            ...chunk,
             startLayer: layer,
             excludeParallel: false,
-            maskMap: { [layer]: mask },
-          });
-          take(r, [keys[i]!]);
-        });
+            maskMap: { [layer]: geometry.spatial ? new NeuronConcept() : new ChannelConcept() },
+          },
+        );
+        take(r, keys);
       }
     }
     const out: ReferenceImages = { layer, kind, localization, channels: {} };

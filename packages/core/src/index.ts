@@ -15,5 +15,5 @@ export {
 export { type Condition, OUTPUT_KEY, type PlannedRow } from './conditions.js';
 
 // concepts: what a condition's indices mean at a layer (channels by default)
-export { ChannelConcept } from './concepts/channel-concept.js';
+export { ChannelConcept, NeuronConcept } from './concepts/channel-concept.js';
 export type { Concept, ConceptAttributeOptions, ConceptMask } from './concepts/concept.js';

@@ -13,6 +13,7 @@ import {
   type Condition,
   type CondRunOptions,
   disposeCondResult,
+  NeuronConcept,
 } from '../src/index.js';
 import {
   buildModel,
@@ -313,5 +314,64 @@ describe('other concept kinds', () => {
       'invalid-argument',
       '0..3',
     );
+  });
+});
+
+describe('NeuronConcept', () => {
+  test('masks single values by their flat NHWC index, one neuron per condition row, in one pass', () => {
+    const model = buildModel();
+    const crp = new CondAttribution(model);
+    const x = images(1);
+    try {
+      const shape = [H, W, CONV_CHANNELS];
+      expect(NeuronConcept.index(2, [1, 3], shape)).toBe((1 * W + 3) * CONV_CHANNELS + 2);
+      // two active neurons of conv2 (a dead ReLU would send nothing down)
+      const pass = crp.attributor.forward(x);
+      const act = values(pass.output('conv2'));
+      pass.dispose();
+      const picks: [number, [number, number]][] = [];
+      for (let i = 0; i < act.length && picks.length < 2; i += 7) {
+        const c = i % CONV_CHANNELS;
+        const p = Math.floor(i / CONV_CHANNELS);
+        if (act[i]! > 0 && !picks.some(([pc]) => pc === c)) picks.push([c, [Math.floor(p / W), p % W]]);
+      }
+      expect(picks).toHaveLength(2);
+      const neurons = picks.map(([c, p]) => NeuronConcept.index(c, p, shape));
+      const together = crp.run(
+        x,
+        neurons.map((n) => ({ conv2: [n] })),
+        {
+          startLayer: 'conv2',
+          excludeParallel: false,
+          maskMap: { conv2: new NeuronConcept() },
+        },
+      );
+      // each row equals the receptive-field concept of that neuron run alone
+      const alone = picks.map(([c, p]) =>
+        crp.run(x, [{ conv2: [c] }], {
+          startLayer: 'conv2',
+          excludeParallel: false,
+          maskMap: { conv2: ChannelConcept.receptiveField(c, p) },
+        }),
+      );
+      alone.forEach((r, i) => {
+        expectClose(row(together.heatmap!, i), values(r.heatmap!), 1e-6);
+        expectNonZero(row(together.heatmap!, i), `neuron ${i}`);
+      });
+      for (const r of [together, ...alone]) disposeCondResult(r);
+      expectCrpError(
+        () =>
+          crp.run(x, [{ conv2: [H * W * CONV_CHANNELS] }], {
+            startLayer: 'conv2',
+            maskMap: { conv2: new NeuronConcept() },
+          }),
+        'invalid-argument',
+        /neuron 144 is out of range/,
+      );
+    } finally {
+      x.dispose();
+      crp.dispose();
+      model.dispose();
+    }
   });
 });

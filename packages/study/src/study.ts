@@ -267,6 +267,8 @@ export async function runStudy(
   }
 
   const crp = new CondAttribution(model, { composite: compositeFor(opts.composite, data) });
+  let crpAlive = true;
+  const inputShape = [...crp.attributor.graph.inputShape];
   const indices = firstOfClass(data.labels, opts.target, opts.samples);
   const samples = gatherDataset(data, indices);
   const toImage = env.toImage ?? defaultToImage;
@@ -410,6 +412,10 @@ export async function runStudy(
     });
     for (const h of heatmaps) await keepImage(env.store, images, h.image);
 
+    // the attributor's derived weights (e.g. the first Linear's transpose, 411 MB on a vgg11) are not needed
+    // by pruning, which makes its own: free them first (wasm's heap stops at 4 GiB)
+    crp.dispose();
+    crpAlive = false;
     // 7. concept pruning in a low and a high layer
     const pruning = await part(
       'pruning',
@@ -452,7 +458,7 @@ export async function runStudy(
       model: {
         name: env.modelName ?? model.name,
         parameters: model.countParams(),
-        inputShape: [...crp.attributor.graph.inputShape],
+        inputShape,
         layers: opts.layers,
       },
       data: {
@@ -480,7 +486,7 @@ export async function runStudy(
     return { result, model, images };
   } finally {
     disposeDataset(samples);
-    crp.dispose();
+    if (crpAlive) crp.dispose();
     if (held !== undefined) {
       disposeDataset(held.train);
       disposeDataset(held.validation);

@@ -95,3 +95,56 @@ class PositionConcept extends ChannelConcept {
     return { data, shape: [h, w, c] };
   }
 }
+
+/**
+ * Single neurons as concepts (zennit-crp's `ChannelConcept.mask_rf`): an index is the flat position of one value
+ * of the layer's per-sample output, row-major NHWC (`(y * W + x) * C + channel`, see {@link NeuronConcept.index});
+ * a condition's mask keeps those values. Many neurons, one per condition row, share one backward pass, e.g. the
+ * strongest position of a channel in each reference sample.
+ */
+export class NeuronConcept implements Concept {
+  readonly name = 'NeuronConcept';
+
+  /** The flat index of `channel` at `position` ([y, x], or nothing for a dense layer) in an output of `shape`. */
+  static index(
+    channel: number,
+    position: readonly [number, number] | undefined,
+    shape: readonly number[],
+  ): number {
+    const c = shape[shape.length - 1]!;
+    if (position === undefined || shape.length === 1) return channel;
+    const w = shape[1]!;
+    return (position[0] * w + position[1]) * c + channel;
+  }
+
+  count(shape: readonly number[]): number {
+    return shape.reduce((a, b) => a * b, 1);
+  }
+
+  validate(indices: readonly number[], shape: readonly number[], layer: string): void {
+    const n = this.count(shape);
+    for (const i of indices) {
+      if (!Number.isInteger(i) || i < 0 || i >= n) {
+        throw new CrpError(
+          'invalid-argument',
+          `neuron ${i} is out of range for layer '${layer}': its output [${shape.join(', ')}] has ${n} values (valid: 0..${n - 1})`,
+        );
+      }
+    }
+  }
+
+  mask(indices: readonly number[], shape: readonly number[]): ConceptMask {
+    const data = new Float32Array(this.count(shape));
+    for (const i of indices) data[i] = 1;
+    return { data, shape: [...shape] };
+  }
+
+  /** Per row, every value of the relevance as its own concept: [rows, ...shape] -> [rows, count]. */
+  attribute(relevance: tf.Tensor, options: ConceptAttributeOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const flat = tf.reshape(relevance, [relevance.shape[0]!, -1]) as tf.Tensor2D;
+      if (options.absNorm !== true) return flat;
+      return tf.div(flat, tf.add(tf.sum(tf.abs(flat), 1, true), 1e-10)) as tf.Tensor2D;
+    });
+  }
+}
