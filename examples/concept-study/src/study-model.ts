@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Dataset, evaluate, Lamb, train, vggFromBlocks } from '@crp/models';
+import { type Dataset, Lamb, train, vggFromBlocks } from '@crp/models';
 import { fileSystem } from '@crp/models/node';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -22,16 +22,21 @@ export const MODEL_CONFIG = {
  * Trains the study's model (seeded) or loads it from the cache: the cache key is a hash of the configuration
  * and of the training data, so a changed setup trains again.
  */
+/** The cache key of the trained model: a hash of the configuration and of the training data. */
+export function modelKey(data: { train: Dataset }): string {
+  return createHash('sha256')
+    .update(JSON.stringify(MODEL_CONFIG))
+    .update(new Uint8Array(data.train.images.dataSync().buffer))
+    .digest('hex')
+    .slice(0, 16);
+}
+
 export async function trainedModel(
   data: { train: Dataset; validation: Dataset },
   cacheDir: string,
   log: (s: string) => void,
 ): Promise<{ model: tfl.LayersModel; cached: boolean; seconds: number }> {
-  const key = createHash('sha256')
-    .update(JSON.stringify(MODEL_CONFIG))
-    .update(new Uint8Array(data.train.images.dataSync().buffer))
-    .digest('hex')
-    .slice(0, 16);
+  const key = modelKey(data);
   const dir = join(cacheDir, `model-${key}`);
   if (existsSync(join(dir, 'model.json'))) {
     return { model: await tfl.loadLayersModel(fileSystem(dir)), cached: true, seconds: 0 };
@@ -59,5 +64,3 @@ export async function trainedModel(
   await model.save(fileSystem(dir));
   return { model, cached: false, seconds: (performance.now() - started) / 1000 };
 }
-
-export { evaluate };
