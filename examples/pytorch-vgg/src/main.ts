@@ -2,7 +2,8 @@
  * Explaining a torchvision-style VGG that was trained in PyTorch and saved as safetensors: import it
  * (`features.N` / `classifier.N`, NCHW kernels to NHWC, the flatten order of the first dense layer), check its
  * logits against PyTorch's, list its layers with the LRP rule each gets under EpsilonGammaBox, draw LRP
- * heatmaps, and build a CRP concept table (which channels of a layer carry a class, and where they are).
+ * heatmaps, build a CRP concept table (which channels of a layer carry a class, and where they are), and run
+ * the whole concept study (`studyFiles` of @crp/study, what `crp study` runs) on a .pth model and an image folder.
  *
  *   npx tsx examples/pytorch-vgg/src/main.ts [MODEL.safetensors SIZE] [OUT_DIR]   (from the repository root)
  *
@@ -17,7 +18,9 @@ import { join, resolve } from 'node:path';
 import { selectBackend } from '@crp/backend';
 import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, disposeResult, epsilonGammaBox } from '@crp/lrp';
+import { IMAGENET } from '@crp/models';
 import { mnist, readTorchVgg } from '@crp/models/node';
+import { studyFiles } from '@crp/study/node';
 import { conceptTable, imageGrid, imgify, type RasterImage, resize } from '@crp/vis';
 import { writePng, writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -136,6 +139,24 @@ async function main(): Promise<void> {
   disposeCondResult(cond);
   lrp.dispose();
   console.log(`\nwrote ${join(OUT, 'lrp-heatmaps.png')} and ${join(OUT, 'concepts.html')}`);
+
+  // 5. the whole concept study on a PyTorch model and an image folder, as `crp study` runs it: a small VGG with
+  // batch norm trained in PyTorch on synthetic "mitosis"/"normal" patches (packages/study/fixtures-src/)
+  const studyFixtures = resolve(import.meta.dirname, '../../../packages/study/test/fixtures');
+  const study = await studyFiles({
+    model: join(studyFixtures, 'vgg-bn-2class.pth'),
+    data: join(studyFixtures, 'patches'),
+    target: 'mitosis',
+    inputSize: 48,
+    ...IMAGENET,
+    samples: 16,
+    region: { centerSquare: 16 },
+    out: join(OUT, 'study'),
+  });
+  const found = study.result.atlas.layers['features.8']!.ranking[0]!;
+  console.log(
+    `study: accuracy ${(study.result.evaluation.accuracy * 100).toFixed(1)}%; concept ${found.concept} in features.8 in ${found.votes}/${study.result.atlas.samples} samples -> ${study.report}`,
+  );
 }
 
 main().catch((err: unknown) => {
