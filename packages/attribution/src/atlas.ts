@@ -289,7 +289,7 @@ export interface AtlasShardPartial {
   layers: Record<string, { votes: number[]; sums: ExactVector; shares: ExactVector }>;
 }
 
-/** Atlas options resolved for a sharded run: {@link ResolvedAtlasOptions} and which samples vote. */
+/** Atlas options resolved for a sharded run: the resolved atlas options and which samples vote. */
 export interface ShardedAtlasOptions extends ResolvedAtlasOptions {
   samples: 'class' | 'all';
 }

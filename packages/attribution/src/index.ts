@@ -133,9 +133,14 @@ export {
   shardsOfPart,
 } from './sharding.js';
 export { SHARDED_STRATEGIES, strategyOf } from './strategies.js';
-export { atlasStrategy } from './atlas.js';
-export { regionAtlasStrategy } from './region.js';
-export { decompositionStrategy } from './decomposition-atlas.js';
+export { type AtlasShardPartial, atlasStrategy, type ShardedAtlasOptions } from './atlas.js';
+export { regionAtlasStrategy, type ShardedRegionAtlasOptions } from './region.js';
+export {
+  type DecompositionPartial,
+  type DecompositionShardPartial,
+  decompositionStrategy,
+  type ShardedDecompositionOptions,
+} from './decomposition-atlas.js';
 // exact sums (correctly rounded whatever the order of the shards)
 export {
   addExact,

@@ -381,7 +381,7 @@ export async function runJob<O, R extends { batchSize: number }, P, T>(
 }
 
 /**
- * The concept atlas ({@link conceptAtlas}) as a resumable job: {@link runJob} with {@link atlasStrategy}.
+ * The concept atlas (`conceptAtlas`) as a resumable job: {@link runJob} with `atlasStrategy`.
  */
 export async function runAtlasJob(setup: JobSetup, options: AtlasJobOptions): Promise<ConceptAtlas> {
   return runJob(atlasStrategy, setup, options);
