@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { isCrpError } from '@crp/common';
 import { useBackend } from './backend.js';
 import { defaultReferenceDir } from './reference-dir.js';
-import { knownKinds, runConformance } from './run.js';
+import { formatOutcome, knownKinds, runConformance } from './run.js';
 
 const usage = `usage: pnpm conformance [--kind ${knownKinds().join('|')} ...] [--backend wasm|cpu] [DIR ...]
 Runs every golden case of the selected kinds (default: all) in each DIR (default: vendor/reference in the
@@ -51,12 +51,7 @@ async function main(): Promise<number> {
   try {
     summary = await runConformance(dirs, {
       kinds,
-      onCase: (o) => {
-        const worst = Number.isFinite(o.worst) ? o.worst.toFixed(4) : 'inf';
-        console.log(
-          `${o.passed ? 'PASS' : 'FAIL'} ${o.kind.padEnd(6)} ${o.id.padEnd(52)} worst/tol=${worst}  ${o.detail}`,
-        );
-      },
+      onCase: (o) => console.log(formatOutcome(o)),
     });
   } catch (err) {
     // unusable reference data (unreadable, inconsistent, or nothing of a selected kind): a failed check

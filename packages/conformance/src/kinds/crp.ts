@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import type * as lrp from '@crp/lrp';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
@@ -33,8 +32,7 @@ export function crpAttributionOptions(python: string): lrp.AttributorOptions {
 
 async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as CrpCase;
-  const dir = dirname(dirname(ref.file));
-  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
   const crp = new CondAttribution(model, crpAttributionOptions(c.compositePython));
   const input = tensorOf(c.input);
   const log = new DeviationLog();
@@ -78,6 +76,6 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
 
 export const crpRunner: KindRunner = {
   kind: 'crp',
-  discover: (dir) => discoverCaseFiles(dir, 'crp'),
+  discover: (dir, files) => discoverCaseFiles(dir, files, 'crp'),
   run: runCrpCase,
 };
