@@ -44,13 +44,13 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
       ...(c.startLayer ? { startLayer: c.startLayer } : {}),
     });
     try {
-      log.add('heatmap', deviation(result.heatmap!.dataSync(), goldenData(c.heatmap)));
-      log.add('prediction', deviation(result.prediction.dataSync(), goldenData(c.prediction)));
+      log.add('heatmap', deviation(await result.heatmap!.data(), goldenData(c.heatmap)));
+      log.add('prediction', deviation(await result.prediction.data(), goldenData(c.prediction)));
       for (const layer of record) {
         const ours = result.relevances[layer]!;
         log.add(
           `relevances.${layer}`,
-          deviation(ours.dataSync(), goldenData(c.relevances[layer]!, c.relevances)),
+          deviation(await ours.data(), goldenData(c.relevances[layer]!, c.relevances)),
         );
         for (const absNorm of [true, false]) {
           const golden = (absNorm ? c.channelRelevance.absNormTrue : c.channelRelevance.absNormFalse)[layer];
@@ -58,7 +58,7 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
           const scores = concept.attribute(ours, { absNorm });
           log.add(
             `channelRelevance.absNorm${absNorm ? 'True' : 'False'}.${layer}`,
-            deviation(scores.dataSync(), goldenData(golden)),
+            deviation(await scores.data(), goldenData(golden)),
           );
           scores.dispose();
         }

@@ -141,12 +141,12 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
     const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
     try {
-      log.add('logits', deviation(result.prediction.dataSync(), goldenData(c.logitsDuringAttribution)));
-      log.add('input', deviation(result.relevance.dataSync(), goldenData(c.relevance.input!, c.relevance)));
+      log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
+      log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
       for (const layer of layers) {
         log.add(
           layer,
-          deviation(result.layers[layer]!.dataSync(), goldenData(c.relevance[layer]!, c.relevance)),
+          deviation(await result.layers[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
         );
       }
     } finally {

@@ -45,7 +45,7 @@ async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
     const results = regionRelevances(crp, input, { mask }, { target, layers: c.layers });
     const prediction = crp.attributor.forward(input);
     try {
-      log.add('prediction', deviation(prediction.prediction.dataSync(), goldenData(c.prediction)));
+      log.add('prediction', deviation(await prediction.prediction.data(), goldenData(c.prediction)));
     } finally {
       prediction.dispose();
     }
