@@ -1,5 +1,6 @@
 import type { BenchResult, SuiteContext } from '../measure.js';
 import { attributionSuite } from './attribution.js';
+import { browserSuite } from './browser.js';
 import { crpSuite } from './crp.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
@@ -10,4 +11,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   crp: crpSuite,
   attribution: attributionSuite,
   region: regionSuite,
+  browser: browserSuite,
 };
