@@ -6,6 +6,7 @@
 import { Attributor, disposeResult } from '@crp/lrp';
 import { smallVgg, vgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { timeRuns } from '../measure.js';
@@ -24,10 +25,44 @@ declare global {
   }
 }
 
+Error.stackTraceLimit = 60;
+
 const report = async (m: BenchMessage) => {
   await window.benchReport?.(m);
 };
 const log = (text: string) => report({ type: 'log', text });
+
+/**
+ * WebGL keeps a tensor that is uploaded from the CPU in an unpacked texture, at most MAX_TEXTURE_SIZE² values
+ * (8192² = 67.1M on SwiftShader); VGG16's fc1 kernel has 25088 x 4096 = 102.8M, so neither building VGG16 on
+ * WebGL nor uploading its weights works there. The outputs of WebGL's packed programs hold 4x as many: a
+ * weight too large to upload is uploaded in blocks of rows and concatenated on the GPU, the same values.
+ */
+const UPLOAD_LIMIT = 2 ** 26;
+
+function toWebgl(model: ReturnType<typeof vgg>): void {
+  for (const layer of model.layers) {
+    const weights = layer.getWeights();
+    if (weights.length === 0) continue;
+    const moved = weights.map((w) => {
+      const values = w.dataSync() as Float32Array;
+      if (w.size <= UPLOAD_LIMIT) return tf.tensor(values, w.shape);
+      const [rows, ...rest] = w.shape as [number, ...number[]];
+      const perRow = w.size / rows;
+      const step = Math.floor(UPLOAD_LIMIT / perRow);
+      const blocks: tf.Tensor[] = [];
+      for (let r = 0; r < rows; r += step) {
+        const n = Math.min(step, rows - r);
+        blocks.push(tf.tensor(values.subarray(r * perRow, (r + n) * perRow), [n, ...rest]));
+      }
+      const whole = tf.concat(blocks, 0);
+      tf.dispose(blocks);
+      return whole;
+    });
+    layer.setWeights(moved);
+    tf.dispose(moved);
+  }
+}
 
 /** One backend: VGG16 (unless quick) and the small VGG at batch 1 and 16. */
 async function measure(backend: 'webgl' | 'wasm', quick: boolean): Promise<void> {
@@ -45,7 +80,13 @@ async function measure(backend: 'webgl' | 'wasm', quick: boolean): Promise<void>
 
   if (!quick) {
     await log(`${backend}: building VGG16 (224x224x3, random He-normal weights)...`);
+    // built on the CPU backend, then moved (see toWebgl); on wasm built in place
+    if (backend === 'webgl') await tf.setBackend('cpu');
     const big = vgg('vgg16', { seed: 1 });
+    if (backend === 'webgl') {
+      await tf.setBackend('webgl');
+      toWebgl(big);
+    }
     const image = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 7);
     const lrp = new Attributor(big, { composite: 'epsilon_plus_flat' });
     const t = await timeRuns(() => {

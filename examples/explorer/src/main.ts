@@ -148,9 +148,12 @@ function clearMessages(): void {
 }
 
 function describe(err: unknown): string {
-  if (isCrpError(err)) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  const text = isCrpError(err) || err instanceof Error ? err.message : String(err);
+  // TF.js on WebGL: a tensor larger than the GPU's textures (e.g. VGG16's 102.8M-value dense kernel at 8192²)
+  if (/greater than WebGL maximum/.test(text)) {
+    return `${text} This model has a tensor larger than this GPU's textures can hold: open the page with ?backend=wasm to compute on the CPU.`;
+  }
+  return text;
 }
 
 let actionsDone = 0;
