@@ -1,5 +1,6 @@
 /**
- * On WebGL, a one-row dense product with more than 1000 inputs goes through TF.js's packed matMul with a zero
+ * What TF.js's WebGL backend cannot do, and the engine therefore avoids. Its cumsum supports ranks up to 4:
+ * the max-pool rule's first-maximum count runs on rank 3. A one-row dense product with more than 1000 inputs goes through TF.js's packed matMul with a zero
  * second row (ops/linear.ts), not its multiply+sum path whose [1, K, N] temporary exceeds the texture size of
  * many GPUs for VGG16's fc1. The path only runs on a backend named 'webgl': here a backend of that name that
  * runs the cpu kernels, so the test sees the extra row (in the kernel profile) and the same numbers as on cpu.
@@ -68,5 +69,27 @@ describe('one-row dense products on WebGL', () => {
     expect(webgl.rows).toEqual([2, 2, 1, 2]);
     expect(webgl.relevance).toEqual(cpu.relevance);
     expect(cpu.relevance.some((v) => v !== 0)).toBe(true);
+  });
+});
+
+describe("the max-pool rule's first-maximum count", () => {
+  it('runs cumsum on rank 4 at most (WebGL supports no more)', async () => {
+    await tf.setBackend('cpu');
+    const m = tfl.sequential();
+    m.add(
+      tfl.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', name: 'conv' }),
+    );
+    m.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool' }));
+    m.add(tfl.layers.flatten({ name: 'flatten' }));
+    m.add(tfl.layers.dense({ units: 2, name: 'out' }));
+    const x = tf.randomUniform([1, 8, 8, 2], 0, 1, 'float32', 3);
+    const lrp = new Attributor(m, { composite: 'epsilon_plus' });
+    const profile = await tf.profile(() => disposeResult(lrp.attribute(x, { target: 0 })));
+    const cumsums = profile.kernels.filter((k) => k.name === 'Cumsum');
+    expect(cumsums.length).toBeGreaterThan(0);
+    for (const k of cumsums) expect(k.inputShapes[0]!.length).toBeLessThanOrEqual(4);
+    lrp.dispose();
+    m.dispose();
+    x.dispose();
   });
 });
