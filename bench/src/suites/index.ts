@@ -1,5 +1,6 @@
 import type { BenchResult, SuiteContext } from '../measure.js';
 import { attributionSuite } from './attribution.js';
+import { browserSuite } from './browser.js';
 import { crpSuite } from './crp.js';
 import { distributedSuite } from './distributed.js';
 import { lrpSuite } from './lrp.js';
@@ -12,4 +13,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   attribution: attributionSuite,
   region: regionSuite,
   distributed: distributedSuite,
+  browser: browserSuite,
 };

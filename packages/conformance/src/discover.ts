@@ -1,6 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, normalize, relative } from 'node:path';
 import { CrpError, describeError } from '@crp/common';
+import { joinPath, normalizeRelative, type ReferenceFiles, relativeTo } from './reference-files.js';
 import type { CaseRef } from './types.js';
 
 /** One case listed by a reference directory's index.json. */
@@ -13,27 +12,16 @@ export interface IndexEntry {
 
 const INDEX_FORMAT = 'lrp-golden-index/';
 
-function isNodeError(err: unknown, code: string): boolean {
-  return (err as { code?: unknown } | null)?.code === code;
-}
-
-async function jsonFilesIn(dir: string): Promise<string[] | undefined> {
-  try {
-    return (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
-  } catch (err) {
-    if (isNodeError(err, 'ENOENT')) return undefined;
-    throw new CrpError('read-failed', `cannot list ${dir}: ${describeError(err)}`, { cause: err });
-  }
+async function jsonFilesIn(files: ReferenceFiles, dir: string): Promise<string[] | undefined> {
+  return (await files.list(dir))?.filter((n) => n.endsWith('.json')).sort();
 }
 
 /** Reads and parses a JSON file of the reference data; a missing file gives `undefined` when `optional`. */
-async function readJson(file: string, optional: boolean): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (optional && isNodeError(err, 'ENOENT')) return undefined;
-    throw new CrpError('read-failed', `cannot read ${file}: ${describeError(err)}`, { cause: err });
+export async function readJson(files: ReferenceFiles, file: string, optional: boolean): Promise<unknown> {
+  const text = await files.readText(file);
+  if (text === undefined) {
+    if (optional) return undefined;
+    throw new CrpError('not-found', `cannot read ${file}: it does not exist`, { details: { path: file } });
   }
   try {
     return JSON.parse(text) as unknown;
@@ -91,10 +79,10 @@ function entriesOf(json: unknown, file: string): IndexEntry[] {
  * names a file that does not exist, or when cases/ holds a JSON file that index.json does not list: a case that
  * silently never runs must not let a run pass.
  */
-export async function readCaseIndex(dir: string): Promise<IndexEntry[] | undefined> {
-  const indexFile = join(dir, 'index.json');
-  const caseFiles = await jsonFilesIn(join(dir, 'cases'));
-  const json = await readJson(indexFile, true);
+export async function readCaseIndex(dir: string, files: ReferenceFiles): Promise<IndexEntry[] | undefined> {
+  const indexFile = joinPath(dir, 'index.json');
+  const caseFiles = await jsonFilesIn(files, joinPath(dir, 'cases'));
+  const json = await readJson(files, indexFile, true);
   if (json === undefined) {
     if (caseFiles === undefined) return undefined;
     throw new CrpError(
@@ -104,23 +92,22 @@ export async function readCaseIndex(dir: string): Promise<IndexEntry[] | undefin
     );
   }
   const entries = entriesOf(json, indexFile);
-  const listed = new Set(entries.map((e) => normalize(e.file)));
+  const listed = new Set(entries.map((e) => normalizeRelative(e.file)));
   for (const e of entries) {
-    const file = join(dir, e.file);
-    try {
-      await stat(file);
-    } catch (err) {
+    const file = joinPath(dir, e.file);
+    if (!(await files.exists(file))) {
       throw new CrpError(
         'not-found',
         `${indexFile} lists case '${e.id}' in ${e.file}, which cannot be read`,
         {
-          cause: err,
           details: { path: file },
         },
       );
     }
   }
-  const unlisted = (caseFiles ?? []).map((n) => join('cases', n)).filter((f) => !listed.has(normalize(f)));
+  const unlisted = (caseFiles ?? [])
+    .map((n) => `cases/${n}`)
+    .filter((f) => !listed.has(normalizeRelative(f)));
   if (unlisted.length > 0) {
     throw new CrpError(
       'corrupt-file',
@@ -132,13 +119,17 @@ export async function readCaseIndex(dir: string): Promise<IndexEntry[] | undefin
 }
 
 /** The cases of `kind` listed by DIR/index.json (none when the directory has no index and no cases/). */
-export async function discoverCaseFiles(dir: string, kind: string): Promise<CaseRef[]> {
-  const entries = (await readCaseIndex(dir)) ?? [];
+export async function discoverCaseFiles(
+  dir: string,
+  files: ReferenceFiles,
+  kind: string,
+): Promise<CaseRef[]> {
+  const entries = (await readCaseIndex(dir, files)) ?? [];
   return entries
     .filter((e) => e.kind === kind)
     .map((e) => {
-      const file = join(dir, e.file);
-      return { id: e.id, kind, file, load: () => readJson(file, false) };
+      const file = joinPath(dir, e.file);
+      return { id: e.id, kind, file, dir, files, load: () => readJson(files, file, false) };
     });
 }
 
@@ -146,9 +137,14 @@ export async function discoverCaseFiles(dir: string, kind: string): Promise<Case
  * The cases of `kind` bundled in one JSON file `{cases: [{id, ...}]}` under DIR (e.g. `vis/vis_golden.json`,
  * `region/region_golden.json`). No file: no cases; an unreadable or malformed file throws a {@link CrpError}.
  */
-export async function discoverBundledCases(dir: string, bundle: string, kind: string): Promise<CaseRef[]> {
-  const file = join(dir, bundle);
-  const json = (await readJson(file, true)) as { cases?: unknown } | undefined;
+export async function discoverBundledCases(
+  dir: string,
+  files: ReferenceFiles,
+  bundle: string,
+  kind: string,
+): Promise<CaseRef[]> {
+  const file = joinPath(dir, bundle);
+  const json = (await readJson(files, file, true)) as { cases?: unknown } | undefined;
   if (json === undefined) return [];
   if (typeof json !== 'object' || json === null || !Array.isArray(json.cases)) {
     throw new CrpError('corrupt-file', `${file} has no 'cases' list; expected {cases: [{id, ...}]}`, {
@@ -158,10 +154,10 @@ export async function discoverBundledCases(dir: string, bundle: string, kind: st
   return json.cases.map((c: unknown, i: number) => {
     const id = (c as { id?: unknown } | null)?.id;
     if (typeof id !== 'string') {
-      throw new CrpError('corrupt-file', `${relative(dir, file)}: cases[${i}] has no string id`, {
+      throw new CrpError('corrupt-file', `${relativeTo(dir, file)}: cases[${i}] has no string id`, {
         details: { path: file, index: i },
       });
     }
-    return { id, kind, file, load: async () => c };
+    return { id, kind, file, dir, files, load: async () => c };
   });
 }

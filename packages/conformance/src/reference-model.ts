@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { readJson } from './discover.js';
+import { joinPath, type ReferenceFiles } from './reference-files.js';
 
 interface LayerSpec {
   name: string;
@@ -115,11 +115,15 @@ export function buildReferenceModel(spec: ReferenceModelFile): tfl.Sequential {
 const cache = new Map<string, ReferenceModelFile>();
 
 /** Reads `<dir>/models/<name>.json` (cached). */
-export async function readReferenceModel(dir: string, name: string): Promise<ReferenceModelFile> {
-  const file = join(dir, 'models', `${name}.json`);
+export async function readReferenceModel(
+  files: ReferenceFiles,
+  dir: string,
+  name: string,
+): Promise<ReferenceModelFile> {
+  const file = joinPath(dir, `models/${name}.json`);
   let spec = cache.get(file);
   if (spec === undefined) {
-    spec = JSON.parse(await readFile(file, 'utf8')) as ReferenceModelFile;
+    spec = (await readJson(files, file, false)) as ReferenceModelFile;
     cache.set(file, spec);
   }
   return spec;

@@ -1,9 +1,15 @@
+import type { ReferenceFiles } from './reference-files.js';
+
 /** One runnable golden case, found by a kind's `discover`. */
 export interface CaseRef {
   id: string;
   kind: string;
   /** The file the case came from (for messages). */
   file: string;
+  /** The reference directory the case belongs to (its models are in `dir/models/`). */
+  dir: string;
+  /** How the directory's files are read (the file system in Node, HTTP in a page). */
+  files: ReferenceFiles;
   /** Loads the case's JSON (lazily: the files are large). */
   load(): Promise<unknown>;
 }
@@ -23,6 +29,6 @@ export interface CaseOutcome {
  * `discover` returns [] when the directory has no case of the kind and throws when its data cannot be read. */
 export interface KindRunner {
   kind: string;
-  discover(dir: string): Promise<CaseRef[]>;
+  discover(dir: string, files: ReferenceFiles): Promise<CaseRef[]>;
   run(ref: CaseRef): Promise<CaseOutcome>;
 }

@@ -108,6 +108,12 @@ function validateInput(graph: ModelGraph, input: tf.Tensor): void {
   if (input.dtype !== 'float32') {
     throw new CrpError('invalid-shape', `input must be float32, got ${input.dtype}`);
   }
+  // one value read back, not the whole input: on GPU backends a full read is a slow synchronous download (and
+  // on TF.js's webgpu backend, whose synchronous read goes through a canvas, unreliable for large tensors)
+  const finite = tf.tidy(() => tf.all(tf.isFinite(input)));
+  const allFinite = finite.dataSync()[0] === 1;
+  finite.dispose();
+  if (allFinite) return;
   const data = input.dataSync();
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {

@@ -62,6 +62,31 @@ export function chromiumVersion(executable: string): string | undefined {
   }
 }
 
+/**
+ * Launch flags of headless Chromium that work on a machine without display or sandbox support (containers, CI),
+ * and keep it from calling home (no background networking, component updates or sync).
+ */
+export const HEADLESS_CHROMIUM_ARGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/**
+ * Added for pages that compute on WebGL or WebGPU (TF.js webgl/webgpu backends): the GPU where there is one,
+ * else SwiftShader, Chromium's software renderer, which it uses only when allowed (`--enable-unsafe-swiftshader`);
+ * WebGPU is exposed on Linux only with `--enable-unsafe-webgpu` (on SwiftShader's Vulkan where there is no GPU).
+ */
+export const GPU_COMPUTE_ARGS: readonly string[] = [
+  '--enable-unsafe-swiftshader',
+  '--enable-unsafe-webgpu',
+  '--ignore-gpu-blocklist',
+];
+
 /** Whether a browser test runs here, and with which executable. */
 export interface BrowserTestPlan {
   /** False: skip the test (`reason` says why; print it). */

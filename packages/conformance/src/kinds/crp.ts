@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import type * as lrp from '@crp/lrp';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
@@ -33,8 +32,7 @@ export function crpAttributionOptions(python: string): lrp.AttributorOptions {
 
 async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as CrpCase;
-  const dir = dirname(dirname(ref.file));
-  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
   const crp = new CondAttribution(model, crpAttributionOptions(c.compositePython));
   const input = tensorOf(c.input);
   const log = new DeviationLog();
@@ -46,13 +44,13 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
       ...(c.startLayer ? { startLayer: c.startLayer } : {}),
     });
     try {
-      log.add('heatmap', deviation(result.heatmap!.dataSync(), goldenData(c.heatmap)));
-      log.add('prediction', deviation(result.prediction.dataSync(), goldenData(c.prediction)));
+      log.add('heatmap', deviation(await result.heatmap!.data(), goldenData(c.heatmap)));
+      log.add('prediction', deviation(await result.prediction.data(), goldenData(c.prediction)));
       for (const layer of record) {
         const ours = result.relevances[layer]!;
         log.add(
           `relevances.${layer}`,
-          deviation(ours.dataSync(), goldenData(c.relevances[layer]!, c.relevances)),
+          deviation(await ours.data(), goldenData(c.relevances[layer]!, c.relevances)),
         );
         for (const absNorm of [true, false]) {
           const golden = (absNorm ? c.channelRelevance.absNormTrue : c.channelRelevance.absNormFalse)[layer];
@@ -60,7 +58,7 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
           const scores = concept.attribute(ours, { absNorm });
           log.add(
             `channelRelevance.absNorm${absNorm ? 'True' : 'False'}.${layer}`,
-            deviation(scores.dataSync(), goldenData(golden)),
+            deviation(await scores.data(), goldenData(golden)),
           );
           scores.dispose();
         }
@@ -78,6 +76,6 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
 
 export const crpRunner: KindRunner = {
   kind: 'crp',
-  discover: (dir) => discoverCaseFiles(dir, 'crp'),
+  discover: (dir, files) => discoverCaseFiles(dir, files, 'crp'),
   run: runCrpCase,
 };

@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import * as lrp from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
@@ -127,8 +126,7 @@ export function tensorOf(g: GoldenTensor): tf.Tensor {
 
 async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as LrpCase;
-  const dir = dirname(dirname(ref.file));
-  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
   const log = new DeviationLog();
   const builtIn = builtInComposite(c.compositePython);
   const composite =
@@ -143,12 +141,12 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
     const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
     try {
-      log.add('logits', deviation(result.prediction.dataSync(), goldenData(c.logitsDuringAttribution)));
-      log.add('input', deviation(result.relevance.dataSync(), goldenData(c.relevance.input!, c.relevance)));
+      log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
+      log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
       for (const layer of layers) {
         log.add(
           layer,
-          deviation(result.layers[layer]!.dataSync(), goldenData(c.relevance[layer]!, c.relevance)),
+          deviation(await result.layers[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
         );
       }
     } finally {
@@ -164,6 +162,6 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
 
 export const lrpRunner: KindRunner = {
   kind: 'lrp',
-  discover: (dir) => discoverCaseFiles(dir, 'lrp'),
+  discover: (dir, files) => discoverCaseFiles(dir, files, 'lrp'),
   run: runLrpCase,
 };

@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import { regionRelevances } from '@crp/attribution';
 import { CondAttribution } from '@crp/core';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
@@ -36,9 +35,7 @@ function compositePython(text: string): string {
 async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as RegionCase;
   if (c.format !== FORMAT) throw new Error(`case format '${c.format}', expected '${FORMAT}'`);
-  // region/region_golden.json sits beside models/ in the reference directory
-  const dir = dirname(dirname(ref.file));
-  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
   const crp = new CondAttribution(model, crpAttributionOptions(compositePython(c.composite)));
   const input = tensorOf(c.input);
   const log = new DeviationLog();
@@ -48,7 +45,7 @@ async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
     const results = regionRelevances(crp, input, { mask }, { target, layers: c.layers });
     const prediction = crp.attributor.forward(input);
     try {
-      log.add('prediction', deviation(prediction.prediction.dataSync(), goldenData(c.prediction)));
+      log.add('prediction', deviation(await prediction.prediction.data(), goldenData(c.prediction)));
     } finally {
       prediction.dispose();
     }
@@ -74,6 +71,6 @@ async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
 /** Region relevance of every concept of the listed layers (crp-golden-region/1). */
 export const regionRunner: KindRunner = {
   kind: 'region',
-  discover: (dir) => discoverBundledCases(dir, join('region', 'region_golden.json'), 'region'),
+  discover: (dir, files) => discoverBundledCases(dir, files, 'region/region_golden.json', 'region'),
   run: runRegionCase,
 };

@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import { type MaximizationTable, maximization } from '@crp/attribution';
 import { CondAttribution } from '@crp/core';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
@@ -76,8 +75,7 @@ function compareRanking(name: string, ours: MaximizationTable, golden: Ranking, 
 
 async function runRelmaxCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as RelmaxCase;
-  const dir = dirname(dirname(ref.file));
-  const model = buildReferenceModel(await readReferenceModel(dir, c.model));
+  const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
   const crp = new CondAttribution(model, crpAttributionOptions(c.composite));
   const images = tensorOf(c.dataset);
   const log = new DeviationLog();
@@ -107,6 +105,6 @@ async function runRelmaxCase(ref: CaseRef): Promise<CaseOutcome> {
 
 export const relmaxRunner: KindRunner = {
   kind: 'relmax',
-  discover: (dir) => discoverCaseFiles(dir, 'relmax'),
+  discover: (dir, files) => discoverCaseFiles(dir, files, 'relmax'),
   run: runRelmaxCase,
 };

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { getColorMap, type ImgifyOptions, imgify, normalizeToBytes, palette } from '@crp/vis';
 import { discoverBundledCases } from '../discover.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
@@ -159,7 +158,7 @@ function runImgify(ref: CaseRef, c: ImgifyCase): CaseOutcome {
  * compared byte for byte. */
 export const visRunner: KindRunner = {
   kind: 'vis',
-  discover: (dir) => discoverBundledCases(dir, join('vis', 'vis_golden.json'), 'vis'),
+  discover: (dir, files) => discoverBundledCases(dir, files, 'vis/vis_golden.json', 'vis'),
   async run(ref: CaseRef): Promise<CaseOutcome> {
     const c = (await ref.load()) as VisCase;
     if (c.kind === 'palette') return runPalette(ref, c);

@@ -89,6 +89,21 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   return map;
 }
 
+/**
+ * TF.js's WebGL matMul computes a product with one row and a shared dimension over 1000 as multiply + sum,
+ * through a [1, K, N] temporary: 102.8M values (411 MB) for VGG16's fc1, more than a texture holds where
+ * MAX_TEXTURE_SIZE is 8192 (SwiftShader, many laptops and phones), so such a model failed on WebGL. With a
+ * second (zero) row it takes its packed matMul program instead: the same values, no temporary.
+ */
+const WEBGL_VECTOR_MATMUL_MIN_SHARED = 1000;
+
+function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (a.shape[0] === 1 && a.shape[1] > WEBGL_VECTOR_MATMUL_MIN_SHARED && tf.getBackend() === 'webgl') {
+    return tf.tidy(() => tf.slice(tf.matMul(tf.concat([a, tf.zerosLike(a)], 0), b), 0, 1) as tf.Tensor2D);
+  }
+  return tf.matMul(a, b);
+}
+
 function denseMap(): LinearMap {
   const flat = (x: tf.Tensor, n: number) =>
     x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, n]) as tf.Tensor2D);
@@ -96,7 +111,7 @@ function denseMap(): LinearMap {
     forward(x, q) {
       const wt = q.weight as tf.Tensor2D;
       const [nin, nout] = wt.shape;
-      const y = tf.matMul(flat(x, nin), wt);
+      const y = matMul(flat(x, nin), wt);
       const shaped = x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), nout]);
       return addBias(shaped, q.bias);
     },
@@ -106,17 +121,14 @@ function denseMap(): LinearMap {
     transpose(g, back) {
       const wt = back as tf.Tensor2D;
       const [nout, nin] = wt.shape;
-      const y = tf.matMul(flat(g, nout), wt);
+      const y = matMul(flat(g, nout), wt);
       return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
     },
     transposeChannels(g, back, channels) {
       return tf.tidy(() => {
         const nout = (back as tf.Tensor2D).shape[0];
         const nin = (back as tf.Tensor2D).shape[1];
-        const y = tf.matMul(
-          tf.gather(flat(g, nout), channels, 1),
-          tf.gather(back as tf.Tensor2D, channels, 0),
-        );
+        const y = matMul(tf.gather(flat(g, nout), channels, 1), tf.gather(back as tf.Tensor2D, channels, 0));
         return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
       });
     },

@@ -41,7 +41,10 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
     );
     // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm)
     const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, tf.max(windows, 3, true)), 0), 'float32');
-    return tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 3), 1), 'float32'));
+    // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
+    // supports ranks up to 4 only
+    const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
+    return tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32'));
   });
   return {
     backward: (r) =>

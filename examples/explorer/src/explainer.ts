@@ -1,0 +1,242 @@
+/**
+ * Everything the page computes, on one model: prediction, LRP heatmap, the concepts of a layer with their
+ * conditional heatmaps, a concept's decomposition into the layer below and region relevance under a box. Plain
+ * numbers and arrays come out; every tensor made here is disposed here.
+ */
+import {
+  type AttributionGraph,
+  conceptLayers,
+  decompose,
+  layerBelow,
+  type RegionBox,
+  type RegionRelevance,
+  regionRelevance,
+} from '@crp/attribution';
+import { CrpError } from '@crp/common';
+import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import { type CompositeName, compositeByName } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/** A layer whose channels are concepts (conv and dense layers below the output). */
+export interface ConceptLayer {
+  name: string;
+  /** Kind of layer, as the graph names it (conv2d, dense, ...). */
+  kind: string;
+  channels: number;
+}
+
+/** One image's prediction. */
+export interface Prediction {
+  logits: number[];
+  probabilities: number[];
+  /** Index of the largest logit. */
+  predicted: number;
+}
+
+/** A heatmap: H * W values, row-major. */
+export interface Heatmap {
+  data: Float32Array;
+  height: number;
+  width: number;
+}
+
+/** A concept's share of the relevance of its layer. */
+export interface ConceptScore {
+  channel: number;
+  /** Its relevance (sum over the channel). */
+  relevance: number;
+  /** Relevance over the sum of |relevance| of the layer (zennit-crp's `abs_norm`), in [-1, 1]. */
+  share: number;
+}
+
+/** The class explanation: the LRP heatmap, and the concepts of one layer ranked. */
+export interface ClassExplanation {
+  heatmap: Heatmap;
+  /** Sum of the heatmap (the relevance that reached the input). */
+  total: number;
+  /** Every channel of the layer, largest relevance first. */
+  concepts: ConceptScore[];
+}
+
+/** What the explorer needs to know about a model before explaining it. */
+export interface ModelSummary {
+  inputShape: [number, number, number];
+  classes: number;
+  layers: ConceptLayer[];
+  /** Layers of the model, for the summary line. */
+  layerCount: number;
+}
+
+/** The image shape [H, W, C] the model takes, or a CrpError saying why the explorer cannot feed it images. */
+export function imageInputShape(model: tfl.LayersModel): [number, number, number] {
+  const shape = model.inputs[0]?.shape ?? [];
+  const [, h, w, c] = shape;
+  if (
+    model.inputs.length !== 1 ||
+    shape.length !== 4 ||
+    typeof h !== 'number' ||
+    typeof w !== 'number' ||
+    (c !== 1 && c !== 3)
+  ) {
+    throw new CrpError(
+      'unsupported-model',
+      `this model takes input [${shape.map((d) => d ?? 'any').join(', ')}]${model.inputs.length > 1 ? ` (and ${model.inputs.length - 1} more inputs)` : ''}; the explorer explains image classifiers with one input [batch, height, width, 1 or 3 channels] of a fixed size`,
+    );
+  }
+  return [h, w, c];
+}
+
+/** The number of classes, or a CrpError when the model's output is not [batch, classes]. */
+function classCount(model: tfl.LayersModel): number {
+  const shape = model.outputs[0]?.shape ?? [];
+  const classes = shape[1];
+  if (model.outputs.length !== 1 || shape.length !== 2 || typeof classes !== 'number' || classes < 1) {
+    throw new CrpError(
+      'unsupported-model',
+      `this model's output is [${shape.map((d) => d ?? 'any').join(', ')}]${model.outputs.length > 1 ? ` (one of ${model.outputs.length} outputs)` : ''}; the explorer explains classifiers with one output [batch, classes]`,
+    );
+  }
+  return classes;
+}
+
+const channelConcept = new ChannelConcept();
+
+/** Whether the model's last layer applies softmax, so that its outputs are probabilities already. */
+function endsInSoftmax(model: tfl.LayersModel): boolean {
+  const last = model.layers.at(-1);
+  if (last === undefined) return false;
+  return last.getClassName() === 'Softmax' || last.getConfig().activation === 'softmax';
+}
+
+/** The model's prediction for one image: outputs, class probabilities and the predicted class. */
+export function predict(model: tfl.LayersModel, x: tf.Tensor): Prediction {
+  const softmaxAtTop = endsInSoftmax(model);
+  const [out, probabilities] = tf.tidy(() => {
+    const y = model.predict(x) as tf.Tensor;
+    return [y, softmaxAtTop ? tf.clone(y) : tf.softmax(y)] as const;
+  });
+  const logits = Array.from(out.dataSync());
+  const p = Array.from(probabilities.dataSync());
+  tf.dispose([out, probabilities]);
+  return {
+    logits,
+    probabilities: p,
+    predicted: p.reduce((best, v, i, all) => (v > all[best]! ? i : best), 0),
+  };
+}
+
+/** Explains one model under one composite. Holds derived weights: `dispose()` when done. */
+export class Explainer {
+  readonly crp: CondAttribution;
+  readonly summary: ModelSummary;
+
+  /**
+   * @param range - the value range of the model's input after preprocessing (for the z-box rule of
+   *   `epsilon_gamma_box`, which needs the lowest and highest possible input)
+   * @throws CrpError when the model is not an image classifier or has a layer LRP has no rule for
+   */
+  constructor(
+    readonly model: tfl.LayersModel,
+    readonly composite: CompositeName,
+    range: { low: number; high: number },
+  ) {
+    const inputShape = imageInputShape(model);
+    const classes = classCount(model);
+    this.crp = new CondAttribution(model, {
+      composite: compositeByName(composite, { low: range.low, high: range.high }),
+    });
+    const graph = this.crp.attributor.graph;
+    const layers = conceptLayers(graph).map((id) => {
+      const node = graph.node(id);
+      return { name: id, kind: node.kind, channels: Number(node.outputShape.at(-1)) };
+    });
+    this.summary = { inputShape, classes, layers, layerCount: model.layers.length };
+  }
+
+  /**
+   * The concept layer named `name`, or a CrpError that says why it is none (no such layer; a layer without
+   * channels of its own such as a pooling or flatten layer) and which layers are.
+   */
+  conceptLayer(name: string): ConceptLayer {
+    const found = this.summary.layers.find((l) => l.name === name);
+    if (found !== undefined) return found;
+    const valid =
+      this.summary.layers.map((l) => l.name).join(', ') || 'none: this model has no conv or dense layer';
+    const graph = this.crp.attributor.graph;
+    if (!graph.has(name)) {
+      throw new CrpError(
+        'unknown-layer',
+        `there is no layer '${name}' in this model; concept layers: ${valid}`,
+      );
+    }
+    const node = graph.node(name);
+    const why =
+      node.id === graph.outputId
+        ? 'is the output layer, whose units are the classes themselves'
+        : `(${node.kind}) has no channels of its own: concepts are the channels of conv and dense layers`;
+    throw new CrpError('invalid-argument', `layer '${name}' ${why}; choose one of: ${valid}`);
+  }
+
+  /** The LRP heatmap of class `target` and the ranked concepts of `layer` (one forward, one backward pass). */
+  explainClass(x: tf.Tensor, target: number, layer: string | undefined): ClassExplanation {
+    const result = this.crp.run(x, [{ y: [target] }], { recordLayers: layer === undefined ? [] : [layer] });
+    try {
+      const heatmap = heatmapOf(result.heatmap!, 0);
+      let concepts: ConceptScore[] = [];
+      if (layer !== undefined) {
+        const relevance = result.relevances[layer]!;
+        const [raw, shares] = tf.tidy(() => [
+          channelConcept.attribute(relevance, { absNorm: false }),
+          channelConcept.attribute(relevance, { absNorm: true }),
+        ]);
+        const r = raw.dataSync();
+        const s = shares.dataSync();
+        tf.dispose([raw, shares]);
+        concepts = Array.from(r, (relevance, channel) => ({ channel, relevance, share: s[channel]! })).sort(
+          (a, b) => b.relevance - a.relevance || a.channel - b.channel,
+        );
+      }
+      return { heatmap, total: heatmap.data.reduce((a, b) => a + b, 0), concepts };
+    } finally {
+      disposeCondResult(result);
+    }
+  }
+
+  /** Conditional heatmaps: one per condition (e.g. `{ y: [7], conv: [12] }`), in order. */
+  conditionalHeatmaps(x: tf.Tensor, conditions: Condition[]): Heatmap[] {
+    const result = this.crp.run(x, conditions, {});
+    try {
+      return conditions.map((_, i) => heatmapOf(result.heatmap!, i));
+    } finally {
+      disposeCondResult(result);
+    }
+  }
+
+  /** The conv/dense layer below `layer`, or undefined when only the input lies below. */
+  layerBelow(layer: string): string | undefined {
+    return layerBelow(this.crp.attributor.graph, layer);
+  }
+
+  /** Concept `channel` of `layer` decomposed into its `width` largest sub-concepts of the layer below. */
+  decompose(x: tf.Tensor, target: number, layer: string, channel: number, width: number): AttributionGraph {
+    return decompose(this.crp, x, { target, layer, concept: channel, width });
+  }
+
+  /** Relevance of every concept of `layer` inside `box`, computed through the adjoint pass. */
+  region(x: tf.Tensor, target: number, layer: string, box: RegionBox): RegionRelevance {
+    return regionRelevance(this.crp, x, { boxes: [box] }, { target, layers: [layer] });
+  }
+
+  dispose(): void {
+    this.crp.dispose();
+  }
+}
+
+function heatmapOf(heatmaps: tf.Tensor3D, row: number): Heatmap {
+  const [, height, width] = heatmaps.shape;
+  const one = tf.tidy(() => tf.slice(heatmaps, [row, 0, 0], [1, height, width]));
+  const data = one.dataSync() as Float32Array;
+  one.dispose();
+  return { data: Float32Array.from(data), height, width };
+}

@@ -1,0 +1,130 @@
+/**
+ * Loading a TF.js layers model (model.json + binary weight files) from a URL or from files the user picked,
+ * with messages that say what is wrong and what to do instead of TF.js's own.
+ */
+import { CrpError, describeError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/** A loaded model and where it came from. */
+export interface LoadedModel {
+  model: tfl.LayersModel;
+  /** Name shown in the page (file or URL). */
+  name: string;
+}
+
+interface ModelJson {
+  format?: string;
+  modelTopology?: unknown;
+  weightsManifest?: { paths?: string[] }[];
+}
+
+/** Checks the parsed model.json: a layers model whose weight files are named in its manifest. */
+function checkModelJson(json: unknown, name: string): ModelJson {
+  const m = json as ModelJson | null;
+  if (typeof m !== 'object' || m === null || m.modelTopology === undefined) {
+    throw new CrpError(
+      'unsupported-format',
+      `${name} is JSON but not a TF.js model (no modelTopology); pick the model.json that tf.LayersModel.save() or the TF.js converter wrote`,
+    );
+  }
+  if (m.format === 'graph-model') {
+    throw new CrpError(
+      'unsupported-format',
+      `${name} is a TF.js graph model (a converted SavedModel or frozen graph): it has no layers the explorer could walk backwards; convert a Keras model with 'tensorflowjs_converter --input_format keras' to get a layers model`,
+    );
+  }
+  return m;
+}
+
+function weightFilesOf(json: ModelJson): string[] {
+  return (json.weightsManifest ?? []).flatMap((g) => g.paths ?? []);
+}
+
+/** Loads a model from files picked by the user: one model.json and the weight files it lists. */
+export async function loadModelFromFiles(files: readonly File[]): Promise<LoadedModel> {
+  const jsons = files.filter((f) => f.name.toLowerCase().endsWith('.json'));
+  if (jsons.length !== 1) {
+    throw new CrpError(
+      'invalid-argument',
+      jsons.length === 0
+        ? `no model.json among the ${files.length} selected file(s) (${files.map((f) => f.name).join(', ')}); select model.json together with its weight files (*.bin)`
+        : `${jsons.length} JSON files selected (${jsons.map((f) => f.name).join(', ')}); select one model.json and its weight files`,
+    );
+  }
+  const jsonFile = jsons[0]!;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await jsonFile.text());
+  } catch (err) {
+    throw new CrpError('corrupt-file', `${jsonFile.name} is not valid JSON: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+  const json = checkModelJson(parsed, jsonFile.name);
+  const names = new Set(files.map((f) => f.name));
+  const missing = weightFilesOf(json)
+    .map((p) => p.split('/').pop()!)
+    .filter((p) => !names.has(p));
+  if (missing.length > 0) {
+    throw new CrpError(
+      'not-found',
+      `${jsonFile.name} lists the weight file${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which ${missing.length > 1 ? 'were' : 'was'} not selected: select model.json together with all its weight files (hold Ctrl or Shift in the file dialog)`,
+    );
+  }
+  const weights = files.filter((f) => f !== jsonFile && weightFilesOf(json).some((p) => p.endsWith(f.name)));
+  try {
+    const model = await tfl.loadLayersModel(tf.io.browserFiles([jsonFile, ...weights]));
+    return { model, name: jsonFile.name };
+  } catch (err) {
+    throw new CrpError(
+      'corrupt-file',
+      `the model in ${jsonFile.name} could not be built: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Loads a model from the URL of its model.json (weight files are fetched from beside it). */
+export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new CrpError('unreachable', `${url} could not be fetched: ${describeError(err)}`, { cause: err });
+  }
+  if (!response.ok) {
+    throw new CrpError(
+      'not-found',
+      `${url} could not be loaded: HTTP ${response.status} ${response.statusText}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = await response.json();
+  } catch (err) {
+    throw new CrpError('corrupt-file', `${url} is not JSON: give the URL of a model.json`, { cause: err });
+  }
+  const json = checkModelJson(parsed, url);
+  const base = new URL(url, location.href);
+  for (const path of weightFilesOf(json)) {
+    const weightUrl = new URL(path, base).href;
+    const head = await fetch(weightUrl, { method: 'HEAD' }).catch(() => undefined);
+    if (head === undefined || !head.ok) {
+      throw new CrpError(
+        'not-found',
+        `the weight file ${path} that ${url} lists could not be loaded from ${weightUrl}${head ? ` (HTTP ${head.status})` : ''}: put the weight files beside model.json`,
+      );
+    }
+  }
+  try {
+    const model = await tfl.loadLayersModel(url);
+    return { model, name: url.split('/').slice(-2).join('/') };
+  } catch (err) {
+    throw new CrpError('corrupt-file', `the model at ${url} could not be built: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+}

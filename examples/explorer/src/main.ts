@@ -1,0 +1,752 @@
+/**
+ * The concept explorer page: wires the controls to the computations of explainer.ts. Every computation runs in
+ * this page on the TF.js backend chosen in backend.ts; state lives in `state`, and every user action goes
+ * through `act`, which turns any error into a visible message.
+ *
+ * URL parameters (all optional): `model` (URL of a model.json), `image` (URL of an image), `layer`, `composite`,
+ * `target`, `backend` (webgl, wasm or cpu first).
+ */
+import './style.css';
+import { isCrpError } from '@crp/common';
+import { COMPOSITE_NAMES, type CompositeName } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import { BACKENDS, type BackendName, startBackend } from './backend.js';
+import { drawRaster, heatmapImage, inputImage } from './draw.js';
+import {
+  type ClassExplanation,
+  type ConceptLayer,
+  Explainer,
+  imageInputShape,
+  type Prediction,
+  predict,
+} from './explainer.js';
+import {
+  decodeImageBlob,
+  fetchImage,
+  type LoadedImage,
+  SCALINGS,
+  type Scaling,
+  toModelInput,
+} from './load-image.js';
+import { type LoadedModel, loadModelFromFiles, loadModelFromUrl } from './load-model.js';
+
+const DEFAULT_MODEL = `${import.meta.env.BASE_URL}models/digits/model.json`;
+const SAMPLES = `${import.meta.env.BASE_URL}digits/index.json`;
+
+/** zennit's names of the composites, and what they do (shown as the option's tooltip). */
+const COMPOSITES: Record<CompositeName, [string, string]> = {
+  epsilon_plus_flat: [
+    'EpsilonPlusFlat',
+    'ε rule for dense layers, z⁺ for conv layers, flat for the first layer',
+  ],
+  epsilon_plus: ['EpsilonPlus', 'ε rule for dense layers, z⁺ for conv layers'],
+  epsilon_alpha2_beta1_flat: [
+    'EpsilonAlpha2Beta1Flat',
+    'ε rule for dense layers, α2β1 for conv layers, flat for the first layer',
+  ],
+  epsilon_alpha2_beta1: ['EpsilonAlpha2Beta1', 'ε rule for dense layers, α2β1 for conv layers'],
+  epsilon_gamma_box: [
+    'EpsilonGammaBox',
+    'ε rule for dense layers, γ for conv layers, z-box (input bounds from the scaling) for the first layer',
+  ],
+};
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = {
+  backend: $('backend'),
+  messages: $('messages'),
+  modelSummary: $('model-summary'),
+  modelFiles: $<HTMLInputElement>('model-files'),
+  modelUrlForm: $<HTMLFormElement>('model-url-form'),
+  modelUrl: $<HTMLInputElement>('model-url'),
+  modelDefault: $<HTMLButtonElement>('model-default'),
+  scaling: $<HTMLSelectElement>('scaling'),
+  samples: $('samples'),
+  imageFile: $<HTMLInputElement>('image-file'),
+  target: $<HTMLSelectElement>('target'),
+  composite: $<HTMLSelectElement>('composite'),
+  layer: $<HTMLSelectElement>('layer'),
+  topK: $<HTMLSelectElement>('top-k'),
+  explain: $<HTMLButtonElement>('explain'),
+  progress: $('progress'),
+  progressLabel: $('progress-label'),
+  progressBar: $('progress-bar'),
+  prediction: $('prediction'),
+  input: $<HTMLCanvasElement>('input'),
+  box: $('box'),
+  drawSurface: $('draw-surface'),
+  imageNote: $('image-note'),
+  heatmap: $<HTMLCanvasElement>('heatmap'),
+  heatmapCaption: $('heatmap-caption'),
+  conceptsTitle: $('concepts-title'),
+  concepts: $('concepts'),
+  detail: $('detail'),
+  detailTitle: $('detail-title'),
+  decompositionTitle: $('decomposition-title'),
+  decompositionHelp: $('decomposition-help'),
+  decomposition: $('decomposition'),
+  region: $('region'),
+};
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+const state: {
+  model: LoadedModel | undefined;
+  inputShape: [number, number, number] | undefined;
+  explainers: Map<CompositeName, Explainer>;
+  /** Why the current model cannot be explained (shown, and Explain is disabled). */
+  unexplainable: string | undefined;
+  image: LoadedImage | undefined;
+  x: tf.Tensor4D | undefined;
+  prediction: Prediction | undefined;
+  explanation: (ClassExplanation & { target: number; layer: ConceptLayer | undefined }) | undefined;
+  selected: number | undefined;
+  box: Box | undefined;
+  /** Counts explanations started: a step of an older one stops when a newer one began. */
+  generation: number;
+} = {
+  model: undefined,
+  inputShape: undefined,
+  explainers: new Map(),
+  unexplainable: undefined,
+  image: undefined,
+  x: undefined,
+  prediction: undefined,
+  explanation: undefined,
+  selected: undefined,
+  box: undefined,
+  generation: 0,
+};
+
+const params = new URLSearchParams(location.search);
+
+// ---------------------------------------------------------------------------------------------------------
+// messages, progress, busy state
+
+function message(kind: 'error' | 'warning' | 'info', text: string): void {
+  const div = document.createElement('div');
+  div.className = `message ${kind}`;
+  div.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  const span = document.createElement('span');
+  span.textContent = text;
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.textContent = '×';
+  close.title = 'Dismiss';
+  close.addEventListener('click', () => div.remove());
+  div.append(span, close);
+  el.messages.append(div);
+}
+
+function clearMessages(): void {
+  el.messages.replaceChildren();
+}
+
+function describe(err: unknown): string {
+  const text = isCrpError(err) || err instanceof Error ? err.message : String(err);
+  // TF.js on WebGL: a tensor larger than the GPU's textures (e.g. VGG16's 102.8M-value dense kernel at 8192²)
+  if (/greater than WebGL maximum/.test(text)) {
+    return `${text} This model has a tensor larger than this GPU's textures can hold: open the page with ?backend=wasm to compute on the CPU.`;
+  }
+  return text;
+}
+
+let actionsDone = 0;
+
+/**
+ * Runs a user action; any error becomes a visible message, never an uncaught exception. `data-actions` on the
+ * body counts finished actions (scripts that drive the page wait for it), `data-tensors` the TF.js tensors
+ * alive after it.
+ */
+async function act(what: string, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    message('error', `${what}: ${describe(err)}`);
+  } finally {
+    setBusy(false);
+    // tensors alive after each action: repeating an action must not add any (the test checks)
+    document.body.dataset.tensors = String(tf.memory().numTensors);
+    document.body.dataset.actions = String(++actionsDone);
+  }
+}
+
+function setBusy(busy: boolean): void {
+  document.body.dataset.busy = busy ? 'true' : 'false';
+  el.explain.disabled = busy || state.unexplainable !== undefined || state.x === undefined;
+  if (!busy) el.progress.hidden = true;
+}
+
+/** Shows a step of long work and lets the page repaint before it runs. */
+async function progress(label: string, done: number, total: number): Promise<void> {
+  setBusy(true);
+  el.progress.hidden = false;
+  el.progressLabel.textContent = `${label} (${done + 1} of ${total})`;
+  el.progressBar.style.width = `${Math.round((done / total) * 100)}%`;
+  await new Promise<void>((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the model
+
+function currentComposite(): CompositeName {
+  return el.composite.value as CompositeName;
+}
+
+function currentScaling(): Scaling {
+  return el.scaling.value as Scaling;
+}
+
+function disposeModel(): void {
+  for (const e of state.explainers.values()) e.dispose();
+  state.explainers.clear();
+  state.model?.model.dispose();
+  state.model = undefined;
+}
+
+/** The explainer of the current model and composite (built on first use). */
+function explainer(): Explainer {
+  const composite = currentComposite();
+  let e = state.explainers.get(composite);
+  if (e === undefined) {
+    e = new Explainer(state.model!.model, composite, SCALINGS[currentScaling()]);
+    state.explainers.set(composite, e);
+  }
+  return e;
+}
+
+async function useModel(loaded: LoadedModel): Promise<void> {
+  let inputShape: [number, number, number];
+  try {
+    inputShape = imageInputShape(loaded.model);
+  } catch (err) {
+    loaded.model.dispose();
+    throw err;
+  }
+  disposeModel();
+  state.model = loaded;
+  state.inputShape = inputShape;
+  state.unexplainable = undefined;
+  state.explanation = undefined;
+  state.selected = undefined;
+  state.box = undefined;
+  const [h, w, c] = inputShape;
+  const classes = Number(loaded.model.outputs[0]?.shape.at(-1));
+  el.modelSummary.textContent = `${loaded.name}: ${h}×${w}×${c} input, ${classes} classes, ${loaded.model.layers.length} layers`;
+  el.modelDefault.hidden = loaded.name === 'digits/model.json';
+  if (c === 1 && currentScaling() === 'imagenet') el.scaling.value = 'unit';
+  let e: Explainer | undefined;
+  try {
+    e = explainer();
+  } catch (err) {
+    state.unexplainable = describe(err);
+    message(
+      'error',
+      `This model cannot be explained: ${state.unexplainable.replace(/\.+$/, '')}. Its prediction is shown; LRP needs a rule for every layer.`,
+    );
+  }
+  fillTargets(classes);
+  fillLayers(e?.summary.layers ?? []);
+  if (e !== undefined && e.summary.layers.length === 0) {
+    message(
+      'warning',
+      'This model has no conv or dense layer below its output, so it has no concepts (channels) to show; the prediction and the LRP heatmap still work.',
+    );
+  }
+  clearResults();
+  if (state.image !== undefined) await useImage(state.image);
+}
+
+function fillTargets(classes: number): void {
+  el.target.replaceChildren(new Option('the predicted class', 'predicted'));
+  for (let k = 0; k < classes; k++) el.target.append(new Option(`class ${k}`, String(k)));
+}
+
+function fillLayers(layers: readonly ConceptLayer[]): void {
+  el.layer.replaceChildren();
+  for (const l of layers)
+    el.layer.append(new Option(`${l.name} (${l.kind}, ${l.channels} channels)`, l.name));
+  el.layer.disabled = layers.length === 0;
+  if (layers.length === 0) el.layer.append(new Option('no concept layers', ''));
+  // a late conv layer: where concepts are object parts rather than edges
+  const convs = layers.filter((l) => l.kind === 'conv2d');
+  const preferred = (convs.at(-1) ?? layers.at(-1))?.name;
+  if (preferred !== undefined) el.layer.value = preferred;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the image
+
+async function useImage(image: LoadedImage): Promise<void> {
+  if (state.model === undefined || state.inputShape === undefined) {
+    state.image = image;
+    return;
+  }
+  const { x, note } = toModelInput(image, state.inputShape, currentScaling());
+  state.x?.dispose();
+  state.x = x;
+  state.image = image;
+  state.box = undefined;
+  el.box.hidden = true;
+  el.imageNote.hidden = note === undefined;
+  el.imageNote.textContent = note ?? '';
+  const [h, w, c] = state.inputShape;
+  drawRaster(el.input, inputImage(x.dataSync() as Float32Array, h, w, c));
+  state.prediction = predict(state.model.model, x);
+  showPrediction(state.prediction);
+  clearResults();
+}
+
+function showPrediction(p: Prediction): void {
+  const order = p.probabilities
+    .map((v, k) => ({ v, k }))
+    .sort((a, b) => b.v - a.v || a.k - b.k)
+    .slice(0, 5);
+  el.prediction.replaceChildren(
+    ...order.map(({ v, k }, i) => {
+      const li = document.createElement('li');
+      if (i === 0) li.className = 'highlight';
+      li.innerHTML = `<span>class ${k}</span><div class="meter"><div style="width:${(v * 100).toFixed(1)}%"></div></div><span class="num">${(v * 100).toFixed(1)}%</span>`;
+      return li;
+    }),
+  );
+}
+
+function clearResults(): void {
+  state.explanation = undefined;
+  state.selected = undefined;
+  const ctx = el.heatmap.getContext('2d')!;
+  ctx.clearRect(0, 0, el.heatmap.width, el.heatmap.height);
+  el.heatmapCaption.textContent = '';
+  el.conceptsTitle.textContent = 'Concepts';
+  el.concepts.replaceChildren(
+    emptyNote(
+      state.unexplainable === undefined ? 'Explain to see the concepts.' : 'No explanation for this model.',
+    ),
+  );
+  el.detail.hidden = true;
+  setBusy(false);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// explaining
+
+function targetClass(): number {
+  const v = el.target.value;
+  return v === 'predicted' || v === '' ? state.prediction!.predicted : Number(v);
+}
+
+async function explain(): Promise<void> {
+  if (state.x === undefined || state.model === undefined) return;
+  if (state.unexplainable !== undefined) {
+    throw new Error(`this model cannot be explained (${state.unexplainable})`);
+  }
+  const generation = ++state.generation;
+  const e = explainer();
+  const x = state.x;
+  const target = targetClass();
+  const layerName = el.layer.value;
+  const layer = layerName === '' ? undefined : e.conceptLayer(layerName);
+  const k = Math.min(Number(el.topK.value), layer?.channels ?? 0);
+  const chunks = Math.ceil(k / 2);
+  const steps = 1 + chunks;
+  await progress('LRP heatmap and concept relevance', 0, steps);
+  if (generation !== state.generation) return;
+  const explanation = e.explainClass(x, target, layer?.name);
+  state.explanation = { ...explanation, target, layer };
+  drawRaster(el.heatmap, heatmapImage(explanation.heatmap));
+  el.heatmapCaption.textContent = `class ${target}, ${COMPOSITES[currentComposite()][0]}`;
+  if (layer === undefined) {
+    el.conceptsTitle.textContent = 'Concepts';
+    el.concepts.replaceChildren(emptyNote('This model has no concept layer.'));
+    return;
+  }
+  el.conceptsTitle.textContent = `Top ${k} of the ${layer.channels} concepts of ${layer.name} for class ${target}`;
+  const top = explanation.concepts.slice(0, k);
+  const scale = Math.max(...top.map((c) => Math.abs(c.share)), 1e-12);
+  const cards = top.map((c) =>
+    conceptCard(c.channel, c.share, scale, () => void act('Concept', () => select(c.channel))),
+  );
+  el.concepts.replaceChildren(...cards.map((c) => c.root));
+  for (let i = 0; i < chunks; i++) {
+    await progress(`Conditional heatmaps of ${layer.name}`, 1 + i, steps);
+    if (generation !== state.generation) return;
+    const part = top.slice(i * 2, i * 2 + 2);
+    const maps = e.conditionalHeatmaps(
+      x,
+      part.map((c) => ({ y: [target], [layer.name]: [c.channel] })),
+    );
+    maps.forEach((m, j) => {
+      drawRaster(cards[i * 2 + j]!.canvas, heatmapImage(m));
+    });
+  }
+  if (state.box !== undefined) await select(state.selected ?? top[0]!.channel);
+}
+
+function emptyNote(text: string): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'empty';
+  p.textContent = text;
+  return p;
+}
+
+/** A concept's card: heatmap, index, share (the bar relative to `scale`, the largest share shown). */
+function conceptCard(
+  channel: number,
+  share: number,
+  scale: number,
+  onClick: (() => void) | undefined,
+): { root: HTMLElement; canvas: HTMLCanvasElement } {
+  const root = document.createElement(onClick ? 'button' : 'div');
+  root.className = 'concept';
+  root.dataset.channel = String(channel);
+  if (onClick) {
+    (root as HTMLButtonElement).type = 'button';
+    root.addEventListener('click', onClick);
+  }
+  const canvas = document.createElement('canvas');
+  canvas.className = 'pixel';
+  const text = document.createElement('div');
+  text.className = 'label';
+  text.innerHTML = `<span>#${channel}</span><b>${(share * 100).toFixed(1)}%</b>`;
+  const meter = document.createElement('div');
+  meter.className = `meter ${share < 0 ? 'negative' : 'positive'}`;
+  meter.innerHTML = `<div style="width:${Math.min(100, (Math.abs(share) / scale) * 100).toFixed(1)}%"></div>`;
+  root.append(canvas, text, meter);
+  return { root, canvas };
+}
+
+async function select(channel: number): Promise<void> {
+  const ex = state.explanation;
+  if (ex === undefined || ex.layer === undefined || state.x === undefined) return;
+  const generation = state.generation;
+  const e = explainer();
+  const layer = ex.layer;
+  state.selected = channel;
+  for (const card of el.concepts.querySelectorAll<HTMLElement>('.concept')) {
+    card.classList.toggle('selected', card.dataset.channel === String(channel));
+  }
+  const score = ex.concepts.find((c) => c.channel === channel)!;
+  el.detail.hidden = false;
+  el.detailTitle.textContent = `Concept #${channel} of ${layer.name}: ${(score.share * 100).toFixed(1)}% of the layer's relevance for class ${ex.target}`;
+  const below = e.layerBelow(layer.name);
+  const width = 5;
+  const steps = (below === undefined ? 0 : 2) + (state.box === undefined ? 0 : 1);
+  let done = 0;
+  if (below === undefined) {
+    el.decompositionTitle.textContent = 'Decomposition';
+    el.decompositionHelp.textContent = `${layer.name} is the lowest conv or dense layer: there is no layer below to decompose it into.`;
+    el.decomposition.replaceChildren();
+  } else {
+    el.decompositionTitle.textContent = `Decomposition into ${below}`;
+    el.decompositionHelp.textContent = `The sub-concepts of ${below} that concept #${channel} draws its relevance from, with their share of it and their heatmaps under the chain {class ${ex.target}, ${layer.name} #${channel}, ${below} #k}.`;
+    await progress(`Decomposing concept #${channel}`, done++, steps);
+    if (generation !== state.generation) return;
+    const graph = e.decompose(state.x, ex.target, layer.name, channel, width);
+    const edges = graph.edges.filter((edge) => edge.from === graph.root);
+    const subs = edges.map((edge) => graph.nodes.find((n) => n.id === edge.to)!);
+    const scale = Math.max(...edges.map((edge) => Math.abs(edge.share)), 1e-12);
+    const cards = subs.map((n, i) => conceptCard(n.concept, edges[i]!.share, scale, undefined));
+    el.decomposition.replaceChildren(...cards.map((c) => c.root));
+    await progress(`Heatmaps of the sub-concepts`, done++, steps);
+    if (generation !== state.generation) return;
+    const maps = e.conditionalHeatmaps(
+      state.x,
+      subs.map((n) => ({ y: [ex.target], [layer.name]: [channel], [below]: [n.concept] })),
+    );
+    maps.forEach((m, i) => {
+      drawRaster(cards[i]!.canvas, heatmapImage(m));
+    });
+  }
+  if (state.box === undefined) {
+    el.region.replaceChildren(
+      emptyNote(
+        `Draw a box on the input image: the page then shows how much of concept #${channel}'s relevance lies inside it, and which concepts of ${layer.name} are most relevant there.`,
+      ),
+    );
+    return;
+  }
+  await progress('Region relevance (adjoint pass)', done++, steps);
+  if (generation !== state.generation) return;
+  showRegion(channel);
+}
+
+function showRegion(channel: number): void {
+  const ex = state.explanation!;
+  const layer = ex.layer!;
+  const box = state.box!;
+  const r = explainer().region(state.x!, ex.target, layer.name, box);
+  const inside = r.layers[layer.name]!;
+  const conceptInside = inside.relevance[inside.concepts.indexOf(channel)]!;
+  const conceptTotal = ex.concepts.find((c) => c.channel === channel)!.relevance;
+  const percent = (part: number, whole: number) =>
+    Math.abs(whole) > 1e-12 ? `${((part / whole) * 100).toFixed(0)}%` : '–';
+  const caption = document.createElement('p');
+  caption.className = 'help';
+  caption.textContent = `Box at x ${box.x}, y ${box.y}, ${box.width}×${box.height} pixels: relevance inside it (the sum of the heatmap over the box), computed for every concept of ${layer.name} at once through the adjoint pass.`;
+  const table = document.createElement('table');
+  table.className = 'region-table';
+  table.innerHTML = `
+    <thead><tr><th></th><th>in the box</th><th>everywhere</th><th>share</th></tr></thead>
+    <tbody>
+      <tr data-figure="class"><th>class ${ex.target}</th><td>${r.total.toFixed(3)}</td><td>${ex.total.toFixed(3)}</td><td>${percent(r.total, ex.total)}</td></tr>
+      <tr data-figure="concept" class="highlight"><th>concept #${channel}</th><td>${conceptInside.toFixed(3)}</td><td>${conceptTotal.toFixed(3)}</td><td>${percent(conceptInside, conceptTotal)}</td></tr>
+    </tbody>`;
+  const ranked = inside.concepts
+    .map((c, i) => ({ c, v: inside.relevance[i]! }))
+    .sort((a, b) => b.v - a.v || a.c - b.c)
+    .slice(0, 5);
+  const max = Math.max(...ranked.map((x) => Math.abs(x.v)), 1e-12);
+  const heading = document.createElement('h4');
+  heading.textContent = `Concepts of ${layer.name} most relevant inside the box`;
+  const list = document.createElement('ol');
+  list.className = 'bars';
+  for (const { c, v } of ranked) {
+    const li = document.createElement('li');
+    if (c === channel) li.className = 'highlight';
+    li.innerHTML = `<span>#${c}</span><div class="meter ${v < 0 ? 'negative' : 'positive'}"><div style="width:${((Math.abs(v) / max) * 100).toFixed(1)}%"></div></div><span class="num">${v.toFixed(3)}</span>`;
+    list.append(li);
+  }
+  el.region.replaceChildren(caption, table, heading, list);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// drawing a region on the input
+
+function setupBoxDrawing(): void {
+  let start: { x: number; y: number } | undefined;
+  const pixel = (event: PointerEvent) => {
+    const rect = el.drawSurface.getBoundingClientRect();
+    const [h, w] = state.inputShape ?? [1, 1];
+    return {
+      x: Math.min(w - 1, Math.max(0, Math.floor(((event.clientX - rect.left) / rect.width) * w))),
+      y: Math.min(h - 1, Math.max(0, Math.floor(((event.clientY - rect.top) / rect.height) * h))),
+    };
+  };
+  const show = (box: Box | undefined) => {
+    el.box.hidden = box === undefined;
+    if (box === undefined) return;
+    const [h, w] = state.inputShape ?? [1, 1];
+    el.box.style.left = `${(box.x / w) * 100}%`;
+    el.box.style.top = `${(box.y / h) * 100}%`;
+    el.box.style.width = `${(box.width / w) * 100}%`;
+    el.box.style.height = `${(box.height / h) * 100}%`;
+  };
+  const boxOf = (a: { x: number; y: number }, b: { x: number; y: number }): Box => ({
+    x: Math.min(a.x, b.x),
+    y: Math.min(a.y, b.y),
+    width: Math.abs(a.x - b.x) + 1,
+    height: Math.abs(a.y - b.y) + 1,
+  });
+  el.drawSurface.addEventListener('pointerdown', (event) => {
+    if (state.x === undefined) return;
+    start = pixel(event);
+    el.drawSurface.setPointerCapture(event.pointerId);
+    show(boxOf(start, start));
+  });
+  el.drawSurface.addEventListener('pointermove', (event) => {
+    if (start !== undefined) show(boxOf(start, pixel(event)));
+  });
+  el.drawSurface.addEventListener('pointerup', (event) => {
+    if (start === undefined) return;
+    const end = pixel(event);
+    const box = boxOf(start, end);
+    start = undefined;
+    // a click without dragging removes the box
+    if (box.width === 1 && box.height === 1) {
+      state.box = undefined;
+      show(undefined);
+      if (state.selected !== undefined) void act('Region', () => select(state.selected!));
+      return;
+    }
+    state.box = box;
+    show(box);
+    void act('Region relevance', async () => {
+      if (state.explanation === undefined) await explain();
+      const ex = state.explanation;
+      if (ex?.layer === undefined) return;
+      await select(state.selected ?? ex.concepts[0]!.channel);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// samples and start
+
+async function loadSamples(): Promise<LoadedImage | undefined> {
+  const response = await fetch(SAMPLES);
+  if (!response.ok) return undefined;
+  const index = (await response.json()) as { samples: { file: string; label: number }[] };
+  let first: LoadedImage | undefined;
+  const buttons = index.samples.map((s) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.title = `digit ${s.label} (${s.file})`;
+    button.dataset.file = s.file;
+    const img = document.createElement('img');
+    img.src = `${import.meta.env.BASE_URL}digits/${s.file}`;
+    img.alt = `digit ${s.label}`;
+    button.append(img);
+    button.addEventListener('click', () =>
+      act('Image', async () => {
+        clearMessages();
+        markSample(s.file);
+        await useImage(await fetchImage(img.src));
+        await explain();
+      }),
+    );
+    return button;
+  });
+  el.samples.replaceChildren(...buttons);
+  const firstSample = index.samples[0];
+  if (firstSample !== undefined)
+    first = await fetchImage(`${import.meta.env.BASE_URL}digits/${firstSample.file}`);
+  return first;
+}
+
+function markSample(file: string | undefined): void {
+  for (const b of el.samples.querySelectorAll<HTMLElement>('button')) {
+    b.classList.toggle('selected', b.dataset.file === file);
+  }
+}
+
+function setupControls(): void {
+  for (const name of COMPOSITE_NAMES) {
+    const option = new Option(COMPOSITES[name][0], name);
+    option.title = COMPOSITES[name][1];
+    el.composite.append(option);
+  }
+  for (const [key, s] of Object.entries(SCALINGS)) el.scaling.append(new Option(s.label, key));
+  el.composite.value = params.get('composite') ?? 'epsilon_plus_flat';
+
+  el.modelFiles.addEventListener('change', () =>
+    act('Model', async () => {
+      clearMessages();
+      const files = [...(el.modelFiles.files ?? [])];
+      el.modelFiles.value = '';
+      if (files.length === 0) return;
+      await useModel(await loadModelFromFiles(files));
+      await explainIfPossible();
+    }),
+  );
+  el.modelUrlForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void act('Model', async () => {
+      clearMessages();
+      const url = el.modelUrl.value.trim();
+      if (url === '') throw new Error('give the URL of a model.json');
+      await useModel(await loadModelFromUrl(url));
+      await explainIfPossible();
+    });
+  });
+  el.modelDefault.addEventListener('click', () =>
+    act('Model', async () => {
+      clearMessages();
+      await useModel(await loadModelFromUrl(DEFAULT_MODEL));
+      await explainIfPossible();
+    }),
+  );
+  el.imageFile.addEventListener('change', () =>
+    act('Image', async () => {
+      clearMessages();
+      const file = el.imageFile.files?.[0];
+      el.imageFile.value = '';
+      if (file === undefined) return;
+      const image = await decodeImageBlob(file, file.name);
+      markSample(undefined);
+      await useImage(image);
+      await explainIfPossible();
+    }),
+  );
+  el.scaling.addEventListener('change', () =>
+    act('Input scaling', async () => {
+      // the z-box rule's bounds follow the scaling: explainers are rebuilt
+      for (const e of state.explainers.values()) e.dispose();
+      state.explainers.clear();
+      if (state.image !== undefined) await useImage(state.image);
+      await explainIfPossible();
+    }),
+  );
+  for (const select of [el.composite, el.layer, el.target, el.topK]) {
+    select.addEventListener('change', () => act('Explain', explainIfPossible));
+  }
+  el.explain.addEventListener('click', () =>
+    act('Explain', async () => {
+      clearMessages();
+      await explain();
+    }),
+  );
+  setupBoxDrawing();
+}
+
+async function explainIfPossible(): Promise<void> {
+  if (state.unexplainable === undefined && state.x !== undefined) await explain();
+}
+
+async function start(): Promise<void> {
+  setBusy(true);
+  el.progress.hidden = false;
+  el.progressLabel.textContent = 'Starting TF.js…';
+  (document.getElementById('tfjs-version') as HTMLElement).textContent = tf.version_core;
+  const preferred = params.get('backend') as BackendName | null;
+  const order =
+    preferred !== null && BACKENDS.includes(preferred)
+      ? [preferred, ...BACKENDS.filter((b) => b !== preferred)]
+      : BACKENDS;
+  const backend = await startBackend(order);
+  el.backend.textContent =
+    backend.name === 'webgl' ? 'WebGL' : backend.name === 'wasm' ? 'WebAssembly' : 'CPU';
+  el.backend.title = `TF.js backend: ${backend.name}`;
+  if (backend.notes.length > 0 && preferred === null) {
+    message('info', `Computing on ${backend.name}: ${backend.notes.join('; ')}.`);
+  }
+  setupControls();
+  const [first] = await Promise.all([
+    loadSamples().catch(() => undefined),
+    (async () => {
+      el.progressLabel.textContent = 'Loading the model…';
+      await useModel(await loadModelFromUrl(params.get('model') ?? DEFAULT_MODEL));
+    })(),
+  ]);
+  const imageUrl = params.get('image');
+  const image = imageUrl !== null ? await fetchImage(imageUrl) : first;
+  if (image !== undefined) {
+    if (imageUrl === null) markSample(el.samples.querySelector<HTMLElement>('button')?.dataset.file);
+    await useImage(image);
+  }
+  const target = params.get('target');
+  if (target !== null) el.target.value = target;
+  const layer = params.get('layer');
+  if (layer !== null && state.unexplainable === undefined) {
+    // a named layer must be one with concepts: say why not, and go on with the default layer
+    try {
+      explainer().conceptLayer(layer);
+      el.layer.value = layer;
+    } catch (err) {
+      message(
+        'error',
+        `No concepts for the layer in the address: ${describe(err)}. Showing ${el.layer.value || 'no layer'} instead.`,
+      );
+    }
+  }
+  await explainIfPossible();
+}
+
+// a last line of defence: nothing may fail silently or leave a blank page
+window.addEventListener('error', (event) => {
+  message('error', `Unexpected error: ${describe(event.error ?? event.message)}`);
+  event.preventDefault();
+});
+window.addEventListener('unhandledrejection', (event) => {
+  message('error', `Unexpected error: ${describe(event.reason)}`);
+  event.preventDefault();
+});
+
+void act('Start', start).then(() => {
+  document.body.dataset.ready = 'true';
+});

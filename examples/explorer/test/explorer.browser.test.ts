@@ -1,0 +1,370 @@
+/**
+ * The explorer as a user meets it: built with Vite, served as static files on 127.0.0.1, driven in headless
+ * Chromium (WebGL on SwiftShader where there is no GPU). Load, explain, click a concept, draw a region, the
+ * wasm fallback, and bad input (missing weights, a model it cannot explain, a non-image file, an image of
+ * another size, a layer without channels): always a visible message, never an uncaught error. Screenshots go to
+ * test-artifacts/.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { browserTestPlan, GPU_COMPUTE_ARGS, HEADLESS_CHROMIUM_ARGS } from '@crp/testing/chromium';
+import { encodePng } from '@crp/vis';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const artifacts = join(root, 'test-artifacts');
+const browser = browserTestPlan();
+if (!browser.run) console.warn(browser.reason);
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.wasm': 'application/wasm',
+  '.bin': 'application/octet-stream',
+};
+
+/** A static file server for the built site (what any web host does). */
+function serve(dir: string): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = join(dir, path === '/' ? 'index.html' : path);
+    if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
+  });
+  return new Promise((ok) =>
+    server.listen(0, '127.0.0.1', () =>
+      ok({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+/** model.json + weights.bin of a TF.js layers model, as files a user would pick. */
+async function modelFiles(model: tfl.LayersModel): Promise<{ json: Buffer; weights: Buffer }> {
+  let out: { json: Buffer; weights: Buffer } | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const json = {
+        format: 'layers-model',
+        modelTopology: a.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+      };
+      out = {
+        json: Buffer.from(JSON.stringify(json)),
+        weights: Buffer.from(a.weightData as ArrayBuffer),
+      };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return out!;
+}
+
+/** A conv model with an up-sampling layer, for which LRP has no rule. */
+function unexplainableModel(): tfl.LayersModel {
+  const m = tfl.sequential({ name: 'with_upsampling' });
+  m.add(
+    tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, padding: 'same', name: 'conv' }),
+  );
+  m.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'up' }));
+  m.add(tfl.layers.flatten({ name: 'flatten' }));
+  m.add(tfl.layers.dense({ units: 3, name: 'out' }));
+  return m;
+}
+
+/** A 40x30 RGB picture of a white bar on black: not the model's 28x28. */
+function oddSizedPng(): Buffer {
+  const [w, h] = [40, 30];
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 4; y < 26; y++)
+    for (let x = 18; x < 23; x++) data.fill(255, (y * w + x) * 3, (y * w + x) * 3 + 3);
+  return Buffer.from(encodePng({ width: w, height: h, channels: 3, data }));
+}
+
+/** Waits until the page has finished `count` actions (see `act` in main.ts) and is not busy. */
+async function settled(page: Page, count: number): Promise<void> {
+  await page.waitForFunction(
+    (n) => Number(document.body.dataset.actions ?? 0) >= n && document.body.dataset.busy === 'false',
+    count,
+    { timeout: 240_000 },
+  );
+}
+
+async function actionsDone(page: Page): Promise<number> {
+  return Number(await page.evaluate(() => document.body.dataset.actions ?? 0));
+}
+
+/** Messages shown on the page. */
+async function messages(page: Page): Promise<string[]> {
+  return page.locator('#messages .message span').allInnerTexts();
+}
+
+/** How many pixels of a canvas are red-ish (positive relevance in the bwr map) and how many differ at all. */
+async function canvasStats(
+  page: Page,
+  selector: string,
+): Promise<{ width: number; red: number; distinct: number }> {
+  return page
+    .locator(selector)
+    .first()
+    .evaluate((canvas: HTMLCanvasElement) => {
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      let red = 0;
+      const seen = new Set<number>();
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i]! > 200 && data[i + 2]! < 180) red++;
+        seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+      }
+      return { width: canvas.width, red, distinct: seen.size };
+    });
+}
+
+describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
+  let out: string;
+  let site: { server: Server; origin: string };
+  let chrome: Browser;
+  /** Console errors and uncaught exceptions of every page opened. */
+  const problems: string[] = [];
+
+  async function open(query = ''): Promise<Page> {
+    const page = await chrome.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console (${query}): ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`uncaught (${query}): ${e.message}`));
+    await page.goto(`${site.origin}/${query}`);
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 240_000 });
+    await settled(page, 1);
+    return page;
+  }
+
+  beforeAll(async () => {
+    if (browser.executable === undefined) throw new Error(browser.reason);
+    await mkdir(artifacts, { recursive: true });
+    out = await mkdtemp(join(tmpdir(), 'crp-explorer-'));
+    await build({ root, logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
+    site = await serve(out);
+    chrome = await chromium.launch({
+      executablePath: browser.executable,
+      args: [...HEADLESS_CHROMIUM_ARGS, ...GPU_COMPUTE_ARGS],
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await chrome?.close();
+    await new Promise<void>((ok) => (site ? site.server.close(() => ok()) : ok()));
+    if (out !== undefined) await rm(out, { recursive: true, force: true });
+  });
+
+  it('opens explained: the bundled digit model on WebGL, a digit, its prediction, heatmap and concepts', async () => {
+    const page = await open();
+    expect(await page.locator('#backend').textContent()).toBe('WebGL');
+    expect(await page.locator('#model-summary').textContent()).toMatch(/28×28×1 input, 10 classes/);
+    // the first sample is a 0, and the model says so
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 0/);
+    const heat = await canvasStats(page, '#heatmap');
+    expect(heat.width).toBe(28);
+    expect(heat.red).toBeGreaterThan(20);
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+    expect(await page.locator('#concepts-title').textContent()).toBe(
+      'Top 6 of the 32 concepts of block3_conv1 for class 0',
+    );
+    // every concept card got its conditional heatmap
+    for (let i = 0; i < 6; i++) {
+      const s = await canvasStats(page, `#concepts .concept:nth-child(${i + 1}) canvas`);
+      expect(s.width, `concept card ${i}`).toBe(28);
+      expect(s.distinct, `concept card ${i}`).toBeGreaterThan(3);
+    }
+    expect(await messages(page)).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'explorer-start.png'), fullPage: true });
+
+    // another digit, another composite, the Explain button
+    let n = await actionsDone(page);
+    await page.locator('#samples button[data-file="7-0.png"]').click();
+    await settled(page, n + 1);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 7/);
+    n = await actionsDone(page);
+    await page.selectOption('#composite', 'epsilon_gamma_box');
+    await settled(page, n + 1);
+    n = await actionsDone(page);
+    await page.locator('#explain').click();
+    await settled(page, n + 1);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 7, EpsilonGammaBox');
+    expect(await messages(page)).toEqual([]);
+    // explaining again leaves no tensor behind
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+    const before = await tensors();
+    for (let i = 0; i < 2; i++) {
+      n = await actionsDone(page);
+      await page.locator('#explain').click();
+      await settled(page, n + 1);
+    }
+    expect(await tensors()).toBe(before);
+
+    // a concept: its decomposition into the layer below
+    n = await actionsDone(page);
+    await page.locator('#concepts .concept').first().click();
+    await settled(page, n + 1);
+    expect(await page.locator('#detail').isVisible()).toBe(true);
+    expect(await page.locator('#decomposition-title').textContent()).toBe('Decomposition into block2_conv1');
+    const subs = page.locator('#decomposition .concept');
+    expect(await subs.count()).toBe(5);
+    const shares = (await subs.locator('.label b').allInnerTexts()).map((t) => Number.parseFloat(t));
+    // largest first, each a share of the concept's relevance
+    expect(shares).toEqual([...shares].sort((a, b) => b - a));
+    for (const s of shares) expect(Math.abs(s)).toBeLessThanOrEqual(100);
+    expect((await canvasStats(page, '#decomposition .concept canvas')).distinct).toBeGreaterThan(3);
+
+    // a region drawn over the whole image: the class's relevance inside is all of it
+    const surface = (await page.locator('#draw-surface').boundingBox())!;
+    n = await actionsDone(page);
+    await page.mouse.move(surface.x + 1, surface.y + 1);
+    await page.mouse.down();
+    await page.mouse.move(surface.x + surface.width - 1, surface.y + surface.height - 1, { steps: 6 });
+    await page.mouse.up();
+    await settled(page, n + 1);
+    const [inside, everywhere, share] = await page.locator('[data-figure="class"] td').allTextContents();
+    expect(Number(inside)).toBeCloseTo(Number(everywhere), 2);
+    expect(share).toBe('100%');
+
+    // a smaller region: part of it
+    n = await actionsDone(page);
+    await page.mouse.move(surface.x + surface.width * 0.25, surface.y + surface.height * 0.2);
+    await page.mouse.down();
+    await page.mouse.move(surface.x + surface.width * 0.6, surface.y + surface.height * 0.55, { steps: 6 });
+    await page.mouse.up();
+    await settled(page, n + 1);
+    expect(await page.locator('#region p').first().textContent()).toMatch(
+      /^Box at x \d+, y \d+, \d+×\d+ pixels/,
+    );
+    const concept = await page.locator('[data-figure="concept"] td').allTextContents();
+    expect(concept).toHaveLength(3);
+    expect(concept[0]).toMatch(/^-?\d+\.\d{3}$/);
+    expect(concept[2]).toMatch(/^-?\d+%$/);
+    // the concept's share inside the box is its relevance inside over its relevance everywhere
+    expect(Number.parseFloat(concept[2]!)).toBeCloseTo((100 * Number(concept[0])) / Number(concept[1]), -1);
+    expect(await page.locator('#region li').count()).toBe(5);
+    expect(await messages(page)).toEqual([]);
+    // decomposition and region relevance again: no tensor left behind either
+    const withRegion = await tensors();
+    n = await actionsDone(page);
+    await page.locator('#concepts .concept').nth(1).click();
+    await settled(page, n + 1);
+    expect(await tensors()).toBe(withRegion);
+    await page.screenshot({ path: join(artifacts, 'explorer-region.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('falls back to WebAssembly and explains there too', async () => {
+    const page = await open('?backend=wasm');
+    expect(await page.locator('#backend').textContent()).toBe('WebAssembly');
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+    expect((await canvasStats(page, '#heatmap')).red).toBeGreaterThan(20);
+    expect(await messages(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('says what is wrong with bad input, and keeps working', async () => {
+    const page = await open();
+    const digitJson = readFileSync(join(root, 'public', 'models', 'digits', 'model.json'));
+
+    // model.json without its weights
+    let n = await actionsDone(page);
+    await page.setInputFiles('#model-files', [
+      { name: 'model.json', mimeType: 'application/json', buffer: digitJson },
+    ]);
+    await settled(page, n + 1);
+    expect((await messages(page)).join('\n')).toMatch(
+      /model\.json lists the weight file weights\.bin, which was not selected/,
+    );
+    // the previous model still explains
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+
+    // a model with a layer LRP has no rule for: loaded, predicted, and the reason it cannot be explained
+    const files = await modelFiles(unexplainableModel());
+    n = await actionsDone(page);
+    await page.setInputFiles('#model-files', [
+      { name: 'model.json', mimeType: 'application/json', buffer: files.json },
+      { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: files.weights },
+    ]);
+    await settled(page, n + 1);
+    const unexplainable = (await messages(page)).join('\n');
+    expect(unexplainable).toMatch(/This model cannot be explained: .*UpSampling2D/);
+    expect(await page.locator('#model-summary').textContent()).toMatch(/8×8×1 input, 3 classes/);
+    expect(await page.locator('#prediction li').count()).toBe(3);
+    expect(await page.locator('#explain').isDisabled()).toBe(true);
+    await page.screenshot({ path: join(artifacts, 'explorer-unexplainable.png'), fullPage: true });
+
+    // a model that is not an image classifier: its input shape, and the one it needs
+    const dense = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [10], units: 2, name: 'd' })] });
+    const denseFiles = await modelFiles(dense);
+    n = await actionsDone(page);
+    await page.setInputFiles('#model-files', [
+      { name: 'model.json', mimeType: 'application/json', buffer: denseFiles.json },
+      { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: denseFiles.weights },
+    ]);
+    await settled(page, n + 1);
+    expect((await messages(page)).join('\n')).toMatch(
+      /this model takes input \[any, 10\]; the explorer explains image classifiers/,
+    );
+    // the model before it stays
+    expect(await page.locator('#model-summary').textContent()).toMatch(/8×8×1 input, 3 classes/);
+
+    // back to the digit model; a file that is not an image
+    n = await actionsDone(page);
+    await page.locator('#model-default').click();
+    await settled(page, n + 1);
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+    n = await actionsDone(page);
+    await page.setInputFiles('#image-file', [
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') },
+    ]);
+    await settled(page, n + 1);
+    expect((await messages(page)).join('\n')).toMatch(/notes\.txt is not an image this browser can read/);
+
+    // an image of another size: resized, with a note, and explained
+    n = await actionsDone(page);
+    await page.setInputFiles('#image-file', [
+      { name: 'bar.png', mimeType: 'image/png', buffer: oddSizedPng() },
+    ]);
+    await settled(page, n + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#image-note').textContent()).toMatch(
+      /bar\.png is 40×30 pixels; the model takes 28×28, so it was resized \(bilinear, aspect ratio not kept\)/,
+    );
+    expect((await canvasStats(page, '#heatmap')).width).toBe(28);
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+    await page.screenshot({ path: join(artifacts, 'explorer-resized.png'), fullPage: true });
+    await page.close();
+
+    // a layer that has no channels of its own (named in the URL)
+    const flat = await open('?layer=flatten');
+    expect((await messages(flat)).join('\n')).toMatch(
+      /No concepts for the layer in the address: layer 'flatten' \(flatten\) has no channels of its own: concepts are the channels of conv and dense layers; choose one of: block1_conv1, block2_conv1, block3_conv1, fc1/,
+    );
+    // the page is not blank: the model and the image are there
+    expect(await flat.locator('#prediction li').count()).toBe(5);
+    expect(await flat.locator('h1').textContent()).toBe('Concept explorer');
+    await flat.screenshot({ path: join(artifacts, 'explorer-no-channels.png'), fullPage: true });
+    await flat.close();
+  });
+
+  it('logged no console error and threw no uncaught exception', () => {
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The golden cases inside headless Chromium (`pnpm conformance --browser`): the page runs the same runners on
+ * TF.js's browser backends against the reference data served over HTTP. WebGL (SwiftShader where there is no
+ * GPU) must pass every case within the same tolerance as Node; WebGPU either passes them or is reported
+ * unavailable with the reason, never as passed.
+ */
+import { browserTestPlan } from '@crp/testing/chromium';
+import { describe, expect, it } from 'vitest';
+import { runInBrowser } from '../src/browser/run-browser.js';
+import { defaultReferenceDir } from '../src/reference-dir.js';
+import { runConformance } from '../src/run.js';
+import type { CaseOutcome } from '../src/types.js';
+
+const browser = browserTestPlan();
+if (!browser.run) console.warn(browser.reason);
+
+describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
+  const dirs = [defaultReferenceDir()];
+
+  it('pass on webgl, every kind, the same cases as in Node', { timeout: 900_000 }, async () => {
+    if (browser.executable === undefined) throw new Error(browser.reason);
+    const outcomes: CaseOutcome[] = [];
+    let description = '';
+    const result = await runInBrowser({
+      executable: browser.executable,
+      dirs,
+      kinds: [],
+      backend: 'webgl',
+      onBackend: (d) => {
+        description = d;
+      },
+      onCase: (o) => outcomes.push(o),
+    });
+    // really on WebGL2 with float32 textures
+    expect(description).toMatch(/WEBGL_VERSION=2, WEBGL_RENDER_FLOAT32_ENABLED=true/);
+    for (const o of outcomes) expect(o.passed, `${o.kind} ${o.id}: ${o.detail}`).toBe(true);
+    const node = await runConformance(dirs);
+    expect(outcomes.map((o) => o.id)).toEqual(node.outcomes.map((o) => o.id));
+    expect(new Set(outcomes.map((o) => o.kind))).toEqual(new Set(['lrp', 'crp', 'relmax', 'region', 'vis']));
+    expect(result).toEqual({ status: 'done', passed: outcomes.length, failed: 0 });
+  });
+
+  it('fails a case whose numbers are wrong, in the page too', { timeout: 300_000 }, async () => {
+    // the page's comparison is the Node one: a case read from a directory with an altered golden value fails
+    const { mkdtemp, mkdir, copyFile, readFile, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'crp-conf-browser-'));
+    try {
+      await mkdir(join(dir, 'cases'));
+      await mkdir(join(dir, 'models'));
+      await copyFile(join(dirs[0]!, 'models', 'tiny_vgg.json'), join(dir, 'models', 'tiny_vgg.json'));
+      const golden = JSON.parse(
+        await readFile(join(dirs[0]!, 'cases', 'lrp_composite_EpsilonPlusFlat__tiny_vgg.json'), 'utf8'),
+      );
+      const data = golden.relevance.input.data as number[];
+      data[5] = data[5]! + 0.01 * Math.max(...data.map(Math.abs));
+      await writeFile(join(dir, 'cases', 'altered.json'), JSON.stringify(golden));
+      const cases = [{ id: golden.id, kind: 'lrp', file: 'cases/altered.json' }];
+      await writeFile(join(dir, 'index.json'), JSON.stringify({ format: 'lrp-golden-index/1', cases }));
+      const outcomes: CaseOutcome[] = [];
+      const result = await runInBrowser({
+        executable: browser.executable!,
+        dirs: [dir],
+        kinds: ['lrp'],
+        backend: 'webgl',
+        onCase: (o) => outcomes.push(o),
+      });
+      expect(result).toEqual({ status: 'done', passed: 0, failed: 1 });
+      expect(outcomes[0]!.detail).toMatch(/^input:/);
+      // and reference data that cannot be checked stop the run, as in Node
+      const missing = await runInBrowser({
+        executable: browser.executable!,
+        dirs: [dir],
+        kinds: ['crp'],
+        backend: 'webgl',
+      });
+      expect(missing.status).toBe('not-run');
+      expect(missing.status === 'not-run' && missing.reason).toMatch(/no case of kind 'crp'/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on webgpu: every case passes, or the backend is reported unavailable with the reason', {
+    timeout: 900_000,
+  }, async () => {
+    const outcomes: CaseOutcome[] = [];
+    const result = await runInBrowser({
+      executable: browser.executable!,
+      dirs,
+      kinds: ['lrp'],
+      backend: 'webgpu',
+      onCase: (o) => outcomes.push(o),
+    });
+    if (result.status === 'unavailable') {
+      expect(result.reason.length).toBeGreaterThan(20);
+      expect(outcomes).toEqual([]);
+    } else {
+      for (const o of outcomes) expect(o.passed, `${o.id}: ${o.detail}`).toBe(true);
+      expect(result).toEqual({ status: 'done', passed: 24, failed: 0 });
+    }
+  });
+});
