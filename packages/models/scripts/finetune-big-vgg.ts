@@ -82,7 +82,7 @@ console.log(
   `plan: batch size ${plan.batchSize} (${plan.limitedBy}), moments in ${plan.moments}, expected peak ${formatBytes(plan.peakBytes)} of ${formatBytes(plan.budgetBytes ?? 0)} planned (limit ${formatBytes(plan.limitBytes ?? 0)})`,
 );
 console.log(
-  `  weights ${formatBytes(plan.bytes.weights)}, packed ${formatBytes(plan.bytes.packedWeights)}, gradients ${formatBytes(plan.bytes.gradients)}, optimizer ${formatBytes(plan.bytes.optimizerState + plan.bytes.optimizerWorkspace)}, other ${formatBytes(plan.bytes.other)}, activations ${formatBytes(plan.bytes.activationsPerImage)}/image; trained ${plan.parameters.trained} of ${plan.parameters.total} parameters, ${plan.selection.frozenPrefix} layers frozen before the first trained one`,
+  `  weights ${formatBytes(plan.bytes.weights)}, packed ${formatBytes(plan.bytes.packedWeights)}, gradients ${formatBytes(plan.bytes.gradients)}, optimizer ${formatBytes(plan.bytes.optimizerState + plan.bytes.optimizerWorkspace)}, other ${formatBytes(plan.bytes.other)}, fragmentation ${formatBytes(plan.bytes.fragmentation)}, activations ${formatBytes(plan.bytes.activationsPerImage)}/image; trained ${plan.parameters.trained} of ${plan.parameters.total} parameters, ${plan.selection.frozenPrefix} layers frozen before the first trained one`,
 );
 
 // the heap's high-water mark and the tensors' peak, sampled after every batch

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** The parts of TF.js' wasm backend (4.22) that let JavaScript read and write tensors in its heap without a copy. */
 interface WasmHeapBackend {
+  refCount(dataId: tf.DataId): number;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   wasm: { HEAPU8: Uint8Array };
@@ -13,6 +14,7 @@ function wasmHeap(): WasmHeapBackend | undefined {
   const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
   return typeof backend.typedArrayFromHeap === 'function' &&
     typeof backend.makeOutput === 'function' &&
+    typeof backend.refCount === 'function' &&
     backend.wasm?.HEAPU8 !== undefined
     ? (backend as WasmHeapBackend)
     : undefined;
@@ -31,6 +33,16 @@ export function readFloat32(t: tf.Tensor): Float32Array {
   const heap = wasmHeap();
   if (heap !== undefined) return heap.typedArrayFromHeap(t) as Float32Array;
   return t.dataSync() as Float32Array;
+}
+
+/**
+ * The heap memory of a float32 tensor that nothing else uses, to overwrite: on wasm, when no other tensor shares its
+ * data; undefined otherwise (other backends, shared data). The tensor then holds what was written.
+ */
+export function exclusiveFloat32(t: tf.Tensor): Float32Array | undefined {
+  const heap = wasmHeap();
+  if (heap === undefined || t.dtype !== 'float32' || heap.refCount(t.dataId) !== 1) return undefined;
+  return heap.typedArrayFromHeap(t) as Float32Array;
 }
 
 /**

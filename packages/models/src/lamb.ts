@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import { readFloat32, writeFloat32 } from './backend-memory.js';
+import { exclusiveFloat32, readFloat32, writeFloat32 } from './backend-memory.js';
 
 /** Hyper-parameters of {@link Lamb}. */
 export interface LambConfig {
@@ -79,6 +79,7 @@ export class Lamb extends tf.Optimizer {
   private hostMoments = new Map<string, HostMoments>();
   /** Tensors lent by getWeights in 'js' mode, released at the next step, getWeights or dispose. */
   private lent: tf.Tensor[] = [];
+  private scratchU: Float32Array | undefined;
 
   /** @throws CrpError `invalid-argument` for hyper-parameters outside their ranges. */
   constructor(config: LambConfig = {}) {
@@ -167,10 +168,10 @@ export class Lamb extends tf.Optimizer {
   }
 
   /**
-   * One variable's step in JavaScript, in two passes so that nothing of the variable's size is allocated besides the
-   * new weights: the first updates m and v from the gradient and sums ||w||² and ||u||²; the second recomputes u
-   * (the same operations, so the same values) and writes w - lr·trust·u into the new weight tensor. The gradient
-   * is released before the new weights are allocated, so the backend's peak stays that of weights and gradients.
+   * One variable's step in JavaScript. The first pass updates m and v from the gradient, computes u and sums ||w||²
+   * and ||u||²; u is kept in the gradient's own memory when nothing else uses it (wasm), so that the second pass,
+   * `w - lr·trust·u`, writes the new weights there too and the variable takes that memory: the step allocates
+   * nothing on the backend. Elsewhere u goes to a JavaScript array and the new weights to a new tensor.
    */
   private stepInJs(name: string, w: tf.Variable, gradient: tf.Tensor, t: number): void {
     if (w.dtype !== 'float32' || gradient.dtype !== 'float32') {
@@ -188,39 +189,54 @@ export class Lamb extends tf.Optimizer {
     const { m, v } = state;
     const b1 = this.beta1;
     const b2 = this.beta2;
-    const c1 = 1 - b1 ** t;
-    const c2 = 1 - b2 ** t;
+    const a1 = 1 - b1;
+    const a2 = 1 - b2;
+    // m̂ / (sqrt(v̂) + ε) = (m / c1) / (sqrt(v) / sqrt(c2) + ε)
+    const c1 = 1 / (1 - b1 ** t);
+    const c2 = 1 / Math.sqrt(1 - b2 ** t);
     const eps = this.epsilon;
     const plain = this.excludeVectors && w.rank <= 1;
     const wd = plain ? 0 : this.weightDecay;
-    const g = readFloat32(gradient);
+    const own = exclusiveFloat32(gradient);
+    const g = own ?? readFloat32(gradient);
+    const u = own ?? this.scratch(n);
     let wv = readFloat32(w);
     let wSq = 0;
     let uSq = 0;
     for (let i = 0; i < n; i++) {
       const gi = g[i]!;
-      const mi = b1 * m[i]! + (1 - b1) * gi;
-      const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+      const mi = Math.fround(b1 * m[i]! + a1 * gi);
+      const vi = Math.fround(b2 * v[i]! + a2 * gi * gi);
       m[i] = mi;
       v[i] = vi;
       const wi = wv[i]!;
-      const ui = m[i]! / c1 / (Math.sqrt(v[i]! / c2) + eps) + wd * wi;
+      const ui = (mi * c1) / (Math.sqrt(vi) * c2 + eps) + wd * wi;
+      u[i] = ui;
       uSq += ui * ui;
       wSq += wi * wi;
     }
-    // the gradient is spent: its memory can take the new weights
-    gradient.dispose();
     const trust = plain || wSq === 0 || uSq === 0 ? 1 : Math.sqrt(wSq) / Math.sqrt(uSq);
     const rate = this.learningRate * trust;
+    if (own !== undefined) {
+      for (let i = 0; i < n; i++) own[i] = wv[i]! - rate * own[i]!;
+      w.assign(gradient);
+      gradient.dispose();
+      return;
+    }
+    // the gradient is spent: its memory can take the new weights
+    gradient.dispose();
     const next = writeFloat32([...w.shape], (out) => {
       wv = readFloat32(w); // the allocation may have moved the heap
-      for (let i = 0; i < n; i++) {
-        const wi = wv[i]!;
-        out[i] = wi - rate * (m[i]! / c1 / (Math.sqrt(v[i]! / c2) + eps) + wd * wi);
-      }
+      for (let i = 0; i < n; i++) out[i] = wv[i]! - rate * u[i]!;
     });
     w.assign(next);
     next.dispose();
+  }
+
+  /** A JavaScript array of at least n floats for u, kept for the next steps. */
+  private scratch(n: number): Float32Array {
+    if (this.scratchU === undefined || this.scratchU.length < n) this.scratchU = new Float32Array(n);
+    return this.scratchU;
   }
 
   private releaseLent(): void {
@@ -232,6 +248,7 @@ export class Lamb extends tf.Optimizer {
     for (const { m, v } of this.moments.values()) tf.dispose([m, v]);
     this.moments.clear();
     this.hostMoments.clear();
+    this.scratchU = undefined;
     this.releaseLent();
   }
 

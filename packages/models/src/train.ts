@@ -313,7 +313,7 @@ function planMemory(
   });
   const fits = memory.batchSize;
   const explain = () =>
-    `the plan for ${memory.backend} (limit ${formatBytes(memory.limitBytes ?? 0)}, planned up to ${formatBytes(memory.budgetBytes ?? 0)}): weights ${formatBytes(memory.bytes.weights)}, packed copies ${formatBytes(memory.bytes.packedWeights)}, gradients ${formatBytes(memory.bytes.gradients)}, optimizer ${formatBytes(memory.bytes.optimizerState + memory.bytes.optimizerWorkspace)}, other tensors ${formatBytes(memory.bytes.other)}, activations ${formatBytes(memory.bytes.activationsPerImage)} per image`;
+    `the plan for ${memory.backend} (limit ${formatBytes(memory.limitBytes ?? 0)}, planned up to ${formatBytes(memory.budgetBytes ?? 0)}): weights ${formatBytes(memory.bytes.weights)}, packed copies ${formatBytes(memory.bytes.packedWeights)}, gradients ${formatBytes(memory.bytes.gradients)}, optimizer ${formatBytes(memory.bytes.optimizerState + memory.bytes.optimizerWorkspace)}, other tensors ${formatBytes(memory.bytes.other)}, fragmentation ${formatBytes(memory.bytes.fragmentation)}, activations ${formatBytes(memory.bytes.activationsPerImage)} per image`;
   if (fits < 1) {
     throw new CrpError(
       'out-of-memory',
@@ -557,11 +557,14 @@ class Forward {
     let computed: tf.Tensor | undefined;
     if (missing.length > 0) {
       const started = performance.now();
-      computed = tf.tidy(() => {
-        let h: tf.Tensor = tf.gather(data.images, tf.tensor1d(missing, 'int32'));
-        for (const layer of this.prefix) h = layer.apply(h, { training: false }) as tf.Tensor;
-        return h;
-      });
+      // layer by layer, each output released once the next exists: the frozen part holds one layer at a time
+      let h: tf.Tensor = tf.tidy(() => tf.gather(data.images, tf.tensor1d(missing, 'int32')));
+      for (const layer of this.prefix) {
+        const x = h;
+        h = tf.tidy(() => layer.apply(x, { training: false }) as tf.Tensor);
+        if (h !== x) x.dispose();
+      }
+      computed = h;
       if (cache !== undefined) {
         const rows = computed.dataSync();
         missing.forEach((i, k) => {

@@ -115,7 +115,10 @@ describe('the wasm kernels of registerTrainingKernels', () => {
     for (const [i, c] of inputCases.entries()) {
       const [actual, expected] = await onBoth(() => {
         const w = random(c.w, 10 + i);
-        const dy = random(tf.conv2d(random(c.x, 1) as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad).shape, 20 + i);
+        const dy = random(
+          tf.conv2d(random(c.x, 1) as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad).shape,
+          20 + i,
+        );
         return tf.grad((x) =>
           tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad), dy)),
         )(random(c.x, 30 + i));
