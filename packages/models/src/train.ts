@@ -1,7 +1,7 @@
 import { CrpError, mulberry32, type Progress, permutation } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { wasmHeapBytes } from './backend-memory.js';
+import { readFloat32, wasmHeapBytes } from './backend-memory.js';
 import {
   type CheckpointState,
   type CheckpointStore,
@@ -417,8 +417,9 @@ interface WeightSnapshot {
 async function snapshotWeights(model: tfl.LayersModel): Promise<WeightSnapshot> {
   const values: WeightSnapshot['values'] = [];
   for (const w of model.weights) {
-    const data = await w.read().data();
-    values.push((data as Float32Array).slice());
+    const t = w.read();
+    // one copy: from the wasm heap directly (readFloat32 is a view there)
+    values.push(t.dtype === 'float32' ? readFloat32(t).slice() : ((await t.data()) as Int32Array).slice());
   }
   return { values };
 }
