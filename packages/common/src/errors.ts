@@ -17,6 +17,8 @@
  * - `invalid-rule`: a rule applied where it cannot work, or built wrongly;
  * - `no-adjoint`: a rule that cannot provide the transposed (adjoint) relevance map;
  * - `disposed`: an object used after `dispose()`;
+ * - `out-of-memory`: work planned to need more memory than the backend has (e.g. a training batch beyond wasm's
+ *   4 GiB heap); refused before it starts, the message gives the plan and what would fit;
  *
  * Files and data:
  * - `not-found`: a file, folder or entry that does not exist;
@@ -48,6 +50,7 @@ export const CRP_ERROR_CODES = [
   'invalid-rule',
   'no-adjoint',
   'disposed',
+  'out-of-memory',
   'not-found',
   'read-failed',
   'write-failed',

@@ -1,6 +1,7 @@
 import { CrpError, describeError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { Lamb } from './lamb.js';
 
 /** One epoch of the training history. */
 export interface EpochLog {
@@ -100,13 +101,46 @@ async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifa
   return captured!;
 }
 
+/** The rename of {@link renameOptimizerWeights} for one name. */
+function renameOne(name: string, names: Map<string, string>): string {
+  return renameOptimizerWeights([{ name, tensor: undefined as unknown as tf.Tensor }], names)[0]!.name;
+}
+
+/**
+ * The weights of a Lamb with moments in JavaScript, encoded as tf.io.encodeWeights would encode its getWeights
+ * (step count, then moments), without making tensors of them: 1 GB of moments never enters the backend.
+ */
+function encodeMomentArrays(
+  optimizer: Lamb,
+  names: Map<string, string>,
+): { data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] } {
+  const arrays = optimizer.momentArrays()!;
+  const bytes = 4 + arrays.reduce((s, a) => s + a.values.byteLength, 0);
+  const data = new ArrayBuffer(bytes);
+  new Int32Array(data, 0, 1)[0] = optimizer.iterations;
+  const specs: tf.io.WeightsManifestEntry[] = [{ name: 'iter', shape: [], dtype: 'int32' }];
+  let offset = 4;
+  for (const { name, shape, values } of arrays) {
+    new Uint8Array(data, offset, values.byteLength).set(
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    );
+    offset += values.byteLength;
+    specs.push({ name: renameOne(name, names), shape, dtype: 'float32' });
+  }
+  return { data, specs };
+}
+
 /** Captures the model, the optimizer and the state after an epoch. */
 export async function captureCheckpoint(
   model: tfl.LayersModel,
   optimizer: tf.Optimizer,
   state: CheckpointState,
 ): Promise<Checkpoint> {
-  const weights = renameOptimizerWeights(await optimizer.getWeights(), variableNames(model).toSaved);
+  const names = variableNames(model).toSaved;
+  if (optimizer instanceof Lamb && optimizer.momentsIn === 'js') {
+    return { state, model: await modelArtifacts(model), optimizer: encodeMomentArrays(optimizer, names) };
+  }
+  const weights = renameOptimizerWeights(await optimizer.getWeights(), names);
   const { data, specs } = await tf.io.encodeWeights(weights);
   return { state, model: await modelArtifacts(model), optimizer: { data, specs } };
 }
@@ -141,6 +175,29 @@ export async function restoreCheckpoint(
 ): Promise<void> {
   loadCheckpointWeights(model, checkpoint, where);
   const { data, specs } = checkpoint.optimizer;
+  if (optimizer instanceof Lamb && optimizer.momentsIn === 'js' && specs[0]?.name === 'iter') {
+    // straight into Float32Arrays: the moments never enter the backend
+    const fromSaved = variableNames(model).fromSaved;
+    const arrays: { name: string; shape: number[]; values: Float32Array }[] = [];
+    let offset = 4;
+    for (const spec of specs.slice(1)) {
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      if (spec.dtype !== 'float32' || offset + size * 4 > data.byteLength) {
+        throw new CrpError(
+          'invalid-argument',
+          `the optimizer state of the checkpoint '${where}' is not LAMB moments`,
+        );
+      }
+      arrays.push({
+        name: renameOne(spec.name, fromSaved),
+        shape: spec.shape,
+        values: new Float32Array(data.slice(offset, offset + size * 4)),
+      });
+      offset += size * 4;
+    }
+    optimizer.setMomentArrays(arrays, new Int32Array(data, 0, 1)[0]!);
+    return;
+  }
   const decoded = tf.io.decodeWeights(data, specs);
   const named = specs.map((s) => ({ name: s.name, tensor: decoded[s.name]! }));
   await optimizer.setWeights(renameOptimizerWeights(named, variableNames(model).fromSaved));

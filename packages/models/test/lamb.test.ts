@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { fileSystem } from '../src/node.js';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Lamb } from '../src/index.js';
+import { Lamb, registerTrainingKernels } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -61,32 +62,42 @@ describe('Lamb', () => {
     tf.add(tf.sum(tf.mul(tf.tensor1d(c), w)), tf.mul(0.5, tf.sum(tf.square(w)))) as tf.Scalar;
   const grad = (w: number[]) => w.map((wi, i) => c[i]! + wi);
 
-  it('matches a hand computation of one and two steps (moments, bias correction, trust ratio, weight decay)', async () => {
-    const w0 = [1, -2, 3, 0.5];
-    const expected = lambByHand(w0, [grad, grad], hyper);
-    const w = tf.variable(tf.tensor1d(w0), true, 'lamb_test_w');
-    const opt = new Lamb({
-      learningRate: hyper.lr,
-      beta1: hyper.b1,
-      beta2: hyper.b2,
-      epsilon: hyper.eps,
-      weightDecay: hyper.wd,
-    });
-    for (const step of expected) {
-      opt.minimize(() => loss(w), false, [w]);
-      expectClose(await values(w), step.w);
-    }
-    // trust ratio is not 1 here, so the layer adaptation really happened
-    expect(Math.abs(expected[0]!.trust - 1)).toBeGreaterThan(0.1);
-    const weights = await opt.getWeights();
-    expect(weights.map((x) => x.name)).toEqual(['iter', 'lamb_test_w/m', 'lamb_test_w/v']);
-    expect(await values(weights[0]!.tensor)).toEqual([2]);
-    expectClose(await values(weights[1]!.tensor), expected[1]!.m);
-    expectClose(await values(weights[2]!.tensor), expected[1]!.v);
-    expect(opt.iterations).toBe(2);
-    opt.dispose();
-    w.dispose();
-  });
+  it.each([
+    ['backend', 'cpu'],
+    ['js', 'cpu'],
+    ['js', 'wasm'],
+  ] as const)(
+    'matches a hand computation of one and two steps (moments, bias correction, trust ratio, weight decay) with moments on the %s (%s)',
+    async (moments, backend) => {
+      if (!(await tf.setBackend(backend))) throw new Error(`the ${backend} backend failed to initialise`);
+      const w0 = [1, -2, 3, 0.5];
+      const expected = lambByHand(w0, [grad, grad], hyper);
+      const w = tf.variable(tf.tensor1d(w0), true, 'lamb_test_w');
+      const opt = new Lamb({
+        learningRate: hyper.lr,
+        beta1: hyper.b1,
+        beta2: hyper.b2,
+        epsilon: hyper.eps,
+        weightDecay: hyper.wd,
+        moments,
+      });
+      for (const step of expected) {
+        opt.minimize(() => loss(w), false, [w]);
+        expectClose(await values(w), step.w);
+      }
+      // trust ratio is not 1 here, so the layer adaptation really happened
+      expect(Math.abs(expected[0]!.trust - 1)).toBeGreaterThan(0.1);
+      const weights = await opt.getWeights();
+      expect(weights.map((x) => x.name)).toEqual(['iter', 'lamb_test_w/m', 'lamb_test_w/v']);
+      expect(await values(weights[0]!.tensor)).toEqual([2]);
+      expectClose(await values(weights[1]!.tensor), expected[1]!.m);
+      expectClose(await values(weights[2]!.tensor), expected[1]!.v);
+      expect(opt.iterations).toBe(2);
+      opt.dispose();
+      w.dispose();
+      await tf.setBackend('cpu');
+    },
+  );
 
   it('uses trust ratio 1 for zero weights (the 0 guard) and skips vectors when asked', async () => {
     const zero = tf.variable(tf.zeros([4]), true, 'lamb_test_zero');
@@ -107,6 +118,99 @@ describe('Lamb', () => {
       5,
     );
     for (const x of [opt, plain, zero, vec]) x.dispose();
+  });
+
+  it("with moments 'js' takes the same steps as on the backend, on a small conv net over several steps", async () => {
+    registerTrainingKernels();
+    for (const backend of ['cpu', 'wasm']) {
+      if (!(await tf.setBackend(backend))) throw new Error(`the ${backend} backend failed to initialise`);
+      const make = () =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.conv2d({
+              inputShape: [6, 6, 2],
+              filters: 3,
+              kernelSize: 3,
+              kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }),
+              biasInitializer: tfl.initializers.randomNormal({ seed: 4 }),
+            }),
+            tfl.layers.flatten(),
+            tfl.layers.dense({ units: 2, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) }),
+          ],
+        });
+      const x = tf.randomNormal([5, 6, 6, 2], 0, 1, 'float32', 6);
+      const y = tf.tensor2d([1, 0, 0, 1, 1, 0, 0, 1, 1, 0], [5, 2]);
+      const weights: number[][][] = [];
+      for (const moments of ['backend', 'js'] as const) {
+        const model = make();
+        const opt = new Lamb({ learningRate: 0.05, weightDecay: 0.01, excludeVectors: true, moments });
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const before = tf.memory().numTensors;
+        for (let step = 0; step < 5; step++) {
+          opt.minimize(
+            () => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar,
+            false,
+            vars,
+          );
+        }
+        // the js moments live outside the backend: no tensor is added by the steps
+        if (moments === 'js') expect(tf.memory().numTensors).toBe(before);
+        weights.push(await Promise.all(model.getWeights().map(async (w) => Array.from(await w.data()))));
+        opt.dispose();
+        model.dispose();
+      }
+      const [onBackend, inJs] = weights as [number[][], number[][]];
+      for (const [i, w] of onBackend.entries()) expectClose(inJs[i]!, w, 5);
+      // and the steps moved the weights well beyond that tolerance
+      const initial = make();
+      const w0 = await initial.getWeights()[0]!.data();
+      expect(Math.max(...onBackend[0]!.map((v, i) => Math.abs(v - w0[i]!)))).toBeGreaterThan(0.05);
+      initial.dispose();
+      tf.dispose([x, y]);
+    }
+    await tf.setBackend('cpu');
+  });
+
+  it("with moments 'js' saves and restores its state (getWeights / setWeights and the arrays of checkpoints)", async () => {
+    const w = tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, 'lamb_test_js_state');
+    const opt = new Lamb({ learningRate: 0.1, weightDecay: 0.01, moments: 'js' });
+    opt.minimize(() => loss(w), false, [w]);
+    const arrays = opt.momentArrays()!;
+    expect(arrays.map((a) => a.name)).toEqual(['lamb_test_js_state/m', 'lamb_test_js_state/v']);
+    const lent = await opt.getWeights();
+    expect(lent.map((x) => x.name)).toEqual(['iter', 'lamb_test_js_state/m', 'lamb_test_js_state/v']);
+    expect(Array.from(await lent[1]!.tensor.data())).toEqual(Array.from(arrays[0]!.values));
+    const snapshot = lent.map((x) => ({ name: x.name, tensor: x.tensor.clone() }));
+    const copies = arrays.map((a) => ({ ...a, values: a.values.slice() }));
+    const before = await values(w);
+    opt.minimize(() => loss(w), false, [w]);
+    const after = await values(w);
+    // back to step 1 twice: through tensors, and through arrays
+    for (const restore of [
+      async (o: Lamb) => o.setWeights(snapshot),
+      async (o: Lamb) => o.setMomentArrays(copies, 1),
+    ]) {
+      w.assign(tf.tensor1d(before));
+      const again = new Lamb({ learningRate: 0.1, weightDecay: 0.01, moments: 'js' });
+      await restore(again);
+      expect(again.iterations).toBe(1);
+      again.minimize(() => loss(w), false, [w]);
+      expect(await values(w)).toEqual(after);
+      again.dispose();
+    }
+    tf.dispose(snapshot.map((x) => x.tensor));
+    // lent tensors end with the next getWeights, step or dispose
+    const count = tf.memory().numTensors;
+    await opt.getWeights();
+    expect(tf.memory().numTensors).toBe(count + 3);
+    await opt.getWeights();
+    expect(tf.memory().numTensors).toBe(count + 3);
+    opt.minimize(() => loss(w), false, [w]);
+    expect(tf.memory().numTensors).toBe(count);
+    await opt.getWeights();
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(count);
+    w.dispose();
   });
 
   it('saves and restores its state, so that training resumes identically', async () => {
@@ -184,5 +288,6 @@ describe('Lamb', () => {
     expect(() => new Lamb({ learningRate: 0 })).toThrow(/learningRate is 0; valid: a number > 0/);
     expect(() => new Lamb({ beta1: 1 })).toThrow(/beta1 is 1; valid: 0 <= beta1 < 1/);
     expect(() => new Lamb({ weightDecay: -1 })).toThrow(/weightDecay is -1/);
+    expect(() => new Lamb({ moments: 'gpu' as 'js' })).toThrow(/moments is 'gpu'; valid: 'backend', 'js'/);
   });
 });
