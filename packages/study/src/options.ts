@@ -2,6 +2,7 @@ import type { Region } from '@crp/attribution';
 import { conceptLayers } from '@crp/attribution';
 import { CrpError, listNames } from '@crp/common';
 import type { ModelGraph } from '@crp/lrp';
+import type { TrainLayers } from '@crp/models';
 
 /** What the concept study does; every field but `target` has the seed's default. */
 export interface StudyOptions {
@@ -27,6 +28,11 @@ export interface StudyOptions {
   learningRate?: number;
   /** Images per training step; default: planned from the model and the backend's memory. */
   trainBatchSize?: number;
+  /**
+   * Layers fine-tuned: `'all'` (default) or names and dotted groups, e.g. `['classifier']` for every
+   * `classifier.N` of a torchvision VGG; the layers before the first trained one run once, as at inference.
+   */
+  trainLayers?: TrainLayers;
   /** Layers to prune concepts in: default the first and the last conv layer (a low and a high layer). */
   pruneLayers?: readonly string[];
   /** Concepts of each class pruned per layer. Default 3. */
@@ -54,12 +60,25 @@ export interface ResolvedStudyOptions {
   validation: number;
   learningRate: number;
   trainBatchSize: number | undefined;
+  trainLayers: TrainLayers;
   pruneLayers: string[];
   pruneConcepts: number;
   referenceLayers: string[];
   referenceSamples: number;
   batchSize: number;
   seed: number;
+}
+
+/** The form of `trainLayers`; which names the model has is checked against the model itself (selectTrainLayers). */
+function checkTrainLayers(value: TrainLayers | undefined): TrainLayers {
+  if (value === undefined || value === 'all') return 'all';
+  if (!Array.isArray(value) || value.length === 0 || value.some((n) => typeof n !== 'string' || n === '')) {
+    throw new CrpError(
+      'invalid-argument',
+      `trainLayers must be 'all' or a non-empty list of layer names (e.g. ['classifier']), got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...value];
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -147,6 +166,7 @@ export function resolveStudyOptions(
       options.trainBatchSize === undefined
         ? undefined
         : positiveInt('trainBatchSize', options.trainBatchSize, 1),
+    trainLayers: checkTrainLayers(options.trainLayers),
     pruneLayers,
     pruneConcepts: positiveInt('pruneConcepts', options.pruneConcepts, 3),
     referenceLayers,

@@ -91,7 +91,7 @@ export function studyReport(result: StudyResult, images: ReadonlyMap<string, Ras
     sections.push({
       kind: 'plot',
       title: 'Fine-tuning',
-      description: `LAMB, learning rate ${f.learningRate}, ${f.epochs} epoch(s) on ${f.trainSamples} images; ${f.validationSamples} held out for validation. The weights of epoch **${f.bestEpoch ?? f.history.at(-1)?.epoch}** (lowest validation loss) were kept, not necessarily the last.`,
+      description: `LAMB, learning rate ${f.learningRate}, ${f.epochs} epoch(s) on ${f.trainSamples} images${f.batchSize === undefined ? '' : ` (batch size ${f.batchSize})`}, ${f.trainLayers === undefined || f.trainLayers === 'all' ? 'every layer trained' : `trained: ${f.trainLayers.join(', ')}`}; ${f.validationSamples} held out for validation. The weights of epoch **${f.bestEpoch ?? f.history.at(-1)?.epoch}** (lowest validation loss) were kept, not necessarily the last.`,
       plot: chart ?? { svg: '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>' },
     });
   }

@@ -22,7 +22,10 @@ import {
   evaluate,
   gatherDataset,
   Lamb,
+  planTrainingMemory,
+  selectTrainLayers,
   splitDataset,
+  type TrainLayers,
   train,
 } from '@crp/models';
 import { type ConceptPruningResult, conceptPruning } from '@crp/pruning';
@@ -52,6 +55,10 @@ export interface StudyFineTune {
   history: EpochLog[];
   /** the epoch whose weights were kept (the best validation loss, not the last) */
   bestEpoch: number | undefined;
+  /** images per step (planned from the backend's memory unless given) */
+  batchSize: number;
+  /** the layers trained: `'all'` or names and dotted groups */
+  trainLayers: TrainLayers;
 }
 
 /** Accuracy and confusion matrix. `confusionMatrix[true][predicted]`, class-index order. */
@@ -180,6 +187,7 @@ export async function runStudy(
   let opts: ResolvedStudyOptions;
   try {
     opts = resolveStudyOptions(options, probe.graph, classes);
+    if (opts.fineTune > 0) selectTrainLayers(input, opts.trainLayers); // names checked before any work
   } finally {
     probe.dispose();
   }
@@ -229,7 +237,14 @@ export async function runStudy(
   let held: { train: Dataset; validation: Dataset } | undefined;
   if (opts.fineTune > 0) {
     held = splitDataset(data, { validation: opts.validation, seed: opts.seed });
-    const depends = [opts.fineTune, opts.validation, opts.learningRate, opts.seed, opts.trainBatchSize];
+    const depends = [
+      opts.fineTune,
+      opts.validation,
+      opts.learningRate,
+      opts.seed,
+      opts.trainBatchSize,
+      opts.trainLayers,
+    ];
     const stored = await env.store.readPart('fine-tune');
     const storedModel =
       stored?.key === JSON.stringify([base, depends]) ? await env.store.loadModel?.() : undefined;
@@ -242,16 +257,21 @@ export async function runStudy(
     } else {
       fineTune = await part('fine-tune', depends, async () => {
         const trainProgress = progress('fine-tune');
+        // LAMB's moments where the memory plan puts them: in JavaScript when the backend cannot hold them
+        // (a vgg11_bn's 1 GB of moments on wasm's 4 GiB heap)
+        const { moments } = planTrainingMemory(model, { trainLayers: opts.trainLayers });
+        const optimizer = new Lamb({ learningRate: opts.learningRate, moments });
         const r = await train(model, held!.train, {
           epochs: opts.fineTune,
-          optimizer: new Lamb({ learningRate: opts.learningRate }),
+          optimizer,
+          trainLayers: opts.trainLayers,
           validation: held!.validation,
           // keep the best epoch by validation loss: patience over all epochs never stops early
           earlyStopping: { patience: opts.fineTune, monitor: 'val_loss', restoreBest: true },
           seed: opts.seed,
           ...(opts.trainBatchSize === undefined ? {} : { batchSize: opts.trainBatchSize }),
           onProgress: (p) => trainProgress(p),
-        });
+        }).finally(() => optimizer.dispose());
         await env.store.saveModel?.(model);
         return {
           epochs: opts.fineTune,
@@ -260,6 +280,8 @@ export async function runStudy(
           validationSamples: held!.validation.labels.length,
           history: r.history,
           bestEpoch: r.bestEpoch,
+          batchSize: r.batchSize,
+          trainLayers: opts.trainLayers,
         };
       });
     }

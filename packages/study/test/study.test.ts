@@ -112,6 +112,52 @@ describe('runStudy in memory', () => {
     );
   });
 
+  it('fine-tunes only the layers named by trainLayers, and refuses an unknown one before any work', async () => {
+    const own = await readTorchVgg(join(FIXTURES, 'vgg-bn-2class.pth'), { inputSize: 48 });
+    try {
+      const weightsOf = (name: string) => own.getLayer(name).getWeights()[0]!.dataSync().slice();
+      const before = { features: weightsOf('features.0'), classifier: weightsOf('classifier.6') };
+      await expect(
+        runStudy(
+          own,
+          data,
+          { target: 0, fineTune: 1, trainLayers: ['head'] },
+          { store: memoryStudyStore(), identity: 'x' },
+        ),
+      ).rejects.toThrow(/trainLayers names 'head'.*valid: .*classifier/);
+      const lrp = new Attributor(own);
+      try {
+        expect(() => resolveStudyOptions({ target: 0, trainLayers: [] }, lrp.graph, ['a', 'b'])).toThrow(
+          /trainLayers must be 'all' or a non-empty list/,
+        );
+      } finally {
+        lrp.dispose();
+      }
+      const { result } = await runStudy(
+        own,
+        data,
+        {
+          target: 'mitosis',
+          samples: 2,
+          fineTune: 1,
+          learningRate: 1e-2,
+          trainLayers: ['classifier'],
+          layers: ['classifier.0'],
+          pruneLayers: ['features.8'],
+          pruneConcepts: 1,
+          referenceLayers: ['classifier.0'],
+        },
+        { store: memoryStudyStore(), identity: 'train-layers' },
+      );
+      expect(result.fineTune).toMatchObject({ trainLayers: ['classifier'], epochs: 1 });
+      expect(result.fineTune!.batchSize).toBeGreaterThan(0);
+      expect(weightsOf('features.0')).toEqual(before.features);
+      expect(weightsOf('classifier.6')).not.toEqual(before.classifier);
+    } finally {
+      own.dispose();
+    }
+  });
+
   it('refuses a target class without samples', async () => {
     const normalOnly = { ...data, labels: data.labels.map(() => 1) };
     await expect(

@@ -34,6 +34,7 @@ and the finished parts are taken from DIR/parts/.
   --learning-rate LR    LAMB learning rate (default 1e-4)
   --validation SHARE    share held out for validation when fine-tuning (default 0.2)
   --batch-size N        images per training step (default: planned from the memory)
+  --train-layers a,b    layers to fine-tune: all (default) or names and groups, e.g. classifier
   --prune-layers a,b    layers for concept pruning (default: the first and the last conv layer)
   --prune-k N           concepts of each class pruned per layer (default 3)
   --reference-layers a,b  layers with reference images (default: the last conv and the first hidden dense)
@@ -63,6 +64,7 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
       'learning-rate': { type: 'string' },
       validation: { type: 'string' },
       'batch-size': { type: 'string' },
+      'train-layers': { type: 'string' },
       'prune-layers': { type: 'string' },
       'prune-k': { type: 'string' },
       'reference-layers': { type: 'string' },
@@ -118,6 +120,8 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   set('learningRate', learningRate);
   set('validation', validation);
   set('trainBatchSize', intArg('batch-size', values['batch-size'], 1));
+  const trainLayers = listArg(values['train-layers']);
+  set('trainLayers', trainLayers?.length === 1 && trainLayers[0] === 'all' ? 'all' : trainLayers);
   set('pruneLayers', listArg(values['prune-layers']));
   set('pruneConcepts', intArg('prune-k', values['prune-k'], 1));
   set('referenceLayers', listArg(values['reference-layers']));
