@@ -235,19 +235,18 @@ export class Attributor {
   }
 
   /**
-   * Sends relevance from one layer's output down to `stopAt` (default: the input), processing only the
-   * layers in between. Returns the relevance at the output of every `stopAt` and `record` layer, keyed by
-   * the names as given; **the caller owns them**.
+   * The layers a backward pass from `options.from` to its stop layers walks through, with every option checked
+   * against the graph and the forward pass (stop layers below the start, recorded layers on the way, the
+   * relevance shaped like the start layer's output).
    */
-  backward(pass: ForwardPass, options: BackwardOptions): Map<string, tf.Tensor> {
-    this.assertLive();
-    pass.assertLive();
+  private backwardPlan(
+    pass: ForwardPass,
+    options: BackwardOptions,
+  ): { start: string; stops: Set<string>; record: Set<string>; active: Set<string> } {
     const g = this.graph;
     const start = g.node(options.from).id;
-    const stopNames = options.stopAt ?? [g.inputId];
-    const stops = new Set(stopNames.map((s) => g.node(s).id));
-    const recordNames = options.record ?? [];
-    const record = new Set(recordNames.map((s) => g.node(s).id));
+    const stops = new Set((options.stopAt ?? [g.inputId]).map((s) => g.node(s).id));
+    const record = new Set((options.record ?? []).map((s) => g.node(s).id));
     const below = new Set<string>();
     for (const s of stops) for (const d of g.descendantsOf(s)) below.add(d);
     const above = g.ancestorsOf(start);
@@ -284,6 +283,22 @@ export class Attributor {
         `relevance at '${options.from}' must have shape [batch, ${startShape.join(', ')}], got [${r0.shape.join(', ')}]`,
       );
     }
+    return { start, stops, record, active };
+  }
+
+  /**
+   * Sends relevance from one layer's output down to `stopAt` (default: the input), processing only the
+   * layers in between. Returns the relevance at the output of every `stopAt` and `record` layer, keyed by
+   * the names as given; **the caller owns them**.
+   */
+  backward(pass: ForwardPass, options: BackwardOptions): Map<string, tf.Tensor> {
+    this.assertLive();
+    pass.assertLive();
+    const g = this.graph;
+    const { start, stops, record, active } = this.backwardPlan(pass, options);
+    const stopNames = options.stopAt ?? [g.inputId];
+    const recordNames = options.record ?? [];
+    const r0 = options.relevance;
 
     const acc = new Map<string, tf.Tensor>([[start, r0]]);
     // tensors that must survive the pass: the caller's relevance and everything returned
@@ -353,21 +368,7 @@ export class Attributor {
       throw err;
     }
     for (const t of acc.values()) release(t);
-    // key by the names the caller used; every returned tensor is distinct and none is the caller's own
-    const named = new Map<string, tf.Tensor>();
-    const handedOut = new Set<tf.Tensor>();
-    const handOut = (name: string, t: tf.Tensor | undefined) => {
-      if (t === undefined || named.has(name)) return;
-      const own = t === r0 || handedOut.has(t) ? tf.clone(t) : t;
-      handedOut.add(own);
-      named.set(name, own);
-    };
-    for (const name of recordNames) handOut(name, recorded.get(g.node(name).id));
-    for (const name of stopNames) handOut(name, stopped.get(g.node(name).id));
-    // a layer that is both recorded and a stop, whose relevance `transform` replaced, holds two tensors under
-    // one name: the recorded one was handed out, the replaced one is nobody's
-    for (const t of stopped.values()) if (t !== r0 && !handedOut.has(t)) t.dispose();
-    return named;
+    return handOutByName(g, r0, recordNames, recorded, stopNames, stopped);
   }
 
   /**
@@ -640,4 +641,32 @@ export function attribute(
   } finally {
     attributor.dispose();
   }
+}
+
+/**
+ * The relevance a backward pass returns, keyed by the names the caller used (recorded layers first, then stop
+ * layers): every returned tensor is distinct and none is the caller's own `r0`. A layer that is both recorded and
+ * a stop, whose relevance `transform` replaced, holds two tensors under one name: the recorded one is handed out,
+ * the replaced one is freed.
+ */
+function handOutByName(
+  g: ModelGraph,
+  r0: tf.Tensor,
+  recordNames: readonly string[],
+  recorded: Map<string, tf.Tensor>,
+  stopNames: readonly string[],
+  stopped: Map<string, tf.Tensor>,
+): Map<string, tf.Tensor> {
+  const named = new Map<string, tf.Tensor>();
+  const handedOut = new Set<tf.Tensor>();
+  const handOut = (name: string, t: tf.Tensor | undefined) => {
+    if (t === undefined || named.has(name)) return;
+    const own = t === r0 || handedOut.has(t) ? tf.clone(t) : t;
+    handedOut.add(own);
+    named.set(name, own);
+  };
+  for (const name of recordNames) handOut(name, recorded.get(g.node(name).id));
+  for (const name of stopNames) handOut(name, stopped.get(g.node(name).id));
+  for (const t of stopped.values()) if (t !== r0 && !handedOut.has(t)) t.dispose();
+  return named;
 }

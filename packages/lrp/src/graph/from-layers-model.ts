@@ -140,29 +140,8 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
     case 'InputLayer':
       return { kind: 'input', activation: 'linear', params: { kind: 'input' } };
     case 'Conv2D':
-    case 'DepthwiseConv2D': {
-      requireChannelsLast(config, layer);
-      const dilation = pair(config.dilationRate ?? 1, 'dilationRate', layer);
-      if (dilation[0] !== 1 || dilation[1] !== 1) {
-        throw new CrpError(
-          'unsupported-layer',
-          `layer '${layer.name}' (${cls}) uses dilationRate ${JSON.stringify(dilation)}; only 1 is supported. ` +
-            'Give it a rule through options.customLayers or rebuild it without dilation.',
-        );
-      }
-      const kind = cls === 'Conv2D' ? 'conv2d' : 'depthwiseConv2d';
-      return {
-        kind,
-        activation: activationOf(layer, config.activation),
-        params: {
-          kind,
-          kernel: weights[0]!,
-          bias: config.useBias === false ? null : (weights[1] ?? null),
-          strides: pair(config.strides ?? 1, 'strides', layer),
-          padding: padding(config.padding, layer),
-        },
-      };
-    }
+    case 'DepthwiseConv2D':
+      return describeConvolution(layer, cls, config, weights);
     case 'Dense':
       return {
         kind: 'dense',
@@ -261,59 +240,15 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
     case 'AlphaDropout':
       // inference: the identity
       return { kind: 'identity', activation: 'linear', params: { kind: 'identity' } };
-    case 'BatchNormalization': {
-      const axis = Number(config.axis ?? -1);
-      if (axis !== -1 && axis !== outputRank - 1) {
-        throw new CrpError(
-          'unsupported-layer',
-          `layer '${layer.name}': BatchNormalization over axis ${axis}; supported: the channel (last) axis`,
-        );
-      }
-      const scale = config.scale !== false;
-      const center = config.center !== false;
-      let i = 0;
-      const gamma = scale ? weights[i++]! : null;
-      const beta = center ? weights[i++]! : null;
-      return {
-        kind: 'batchNorm',
-        activation: 'linear',
-        params: {
-          kind: 'batchNorm',
-          gamma,
-          beta,
-          movingMean: weights[i++]!,
-          movingVariance: weights[i++]!,
-          epsilon: Number(config.epsilon ?? 1e-3),
-        },
-      };
-    }
-    case 'ZeroPadding2D': {
+    case 'BatchNormalization':
+      return describeBatchNorm(layer, config, weights, outputRank);
+    case 'ZeroPadding2D':
       requireChannelsLast(config, layer);
-      const p = config.padding as unknown;
-      let pads: [[number, number], [number, number]];
-      if (typeof p === 'number')
-        pads = [
-          [p, p],
-          [p, p],
-        ];
-      else if (Array.isArray(p) && typeof p[0] === 'number')
-        pads = [
-          [p[0], p[0]],
-          [p[1], p[1]],
-        ];
-      else {
-        const q = p as [[number, number], [number, number]];
-        pads = [
-          [q[0][0], q[0][1]],
-          [q[1][0], q[1][1]],
-        ];
-      }
       return {
         kind: 'zeroPadding2d',
         activation: 'linear',
-        params: { kind: 'zeroPadding2d', padding: pads },
+        params: { kind: 'zeroPadding2d', padding: zeroPaddingOf(config.padding) },
       };
-    }
     case 'Add':
       return { kind: 'add', activation: 'linear', params: { kind: 'add' } };
     case 'Concatenate': {
@@ -335,6 +270,87 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       );
     }
   }
+}
+
+function describeConvolution(
+  layer: LayerLike,
+  cls: string,
+  config: Record<string, unknown>,
+  weights: Tensor[],
+): Described {
+  requireChannelsLast(config, layer);
+  const dilation = pair(config.dilationRate ?? 1, 'dilationRate', layer);
+  if (dilation[0] !== 1 || dilation[1] !== 1) {
+    throw new CrpError(
+      'unsupported-layer',
+      `layer '${layer.name}' (${cls}) uses dilationRate ${JSON.stringify(dilation)}; only 1 is supported. ` +
+        'Give it a rule through options.customLayers or rebuild it without dilation.',
+    );
+  }
+  const kind = cls === 'Conv2D' ? 'conv2d' : 'depthwiseConv2d';
+  return {
+    kind,
+    activation: activationOf(layer, config.activation),
+    params: {
+      kind,
+      kernel: weights[0]!,
+      bias: config.useBias === false ? null : (weights[1] ?? null),
+      strides: pair(config.strides ?? 1, 'strides', layer),
+      padding: padding(config.padding, layer),
+    },
+  };
+}
+
+function describeBatchNorm(
+  layer: LayerLike,
+  config: Record<string, unknown>,
+  weights: Tensor[],
+  outputRank: number,
+): Described {
+  const axis = Number(config.axis ?? -1);
+  if (axis !== -1 && axis !== outputRank - 1) {
+    throw new CrpError(
+      'unsupported-layer',
+      `layer '${layer.name}': BatchNormalization over axis ${axis}; supported: the channel (last) axis`,
+    );
+  }
+  // the weights list holds gamma and beta only when scale / center are on
+  let i = 0;
+  const gamma = config.scale !== false ? weights[i++]! : null;
+  const beta = config.center !== false ? weights[i++]! : null;
+  return {
+    kind: 'batchNorm',
+    activation: 'linear',
+    params: {
+      kind: 'batchNorm',
+      gamma,
+      beta,
+      movingMean: weights[i++]!,
+      movingVariance: weights[i++]!,
+      epsilon: Number(config.epsilon ?? 1e-3),
+    },
+  };
+}
+
+/** Keras' padding config (n, [h, w] or [[top, bottom], [left, right]]) as [[top, bottom], [left, right]]. */
+function zeroPaddingOf(p: unknown): [[number, number], [number, number]] {
+  if (typeof p === 'number') {
+    return [
+      [p, p],
+      [p, p],
+    ];
+  }
+  if (Array.isArray(p) && typeof p[0] === 'number') {
+    return [
+      [p[0], p[0]],
+      [p[1], p[1]],
+    ];
+  }
+  const q = p as [[number, number], [number, number]];
+  return [
+    [q[0][0], q[0][1]],
+    [q[1][0], q[1][1]],
+  ];
 }
 
 /**
