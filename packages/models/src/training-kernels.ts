@@ -32,14 +32,11 @@ interface Conv2DBackpropInputAttrs {
   inputShape: [number, number, number, number];
 }
 
-/**
- * The gradient of a 2-D convolution with respect to its filter (the `Conv2DBackpropFilter` kernel), in plain
- * JavaScript over flat arrays (NHWC, any stride and padding, dilation 1):
- * `dW[fh, fw, ci, co] = Σ x[b, y·s + fh - top, x·s + fw - left, ci] · dy[b, y, x, co]`.
- */
-function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
-  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const backend = args.backend as Backend;
+/** The convolution geometry of a `Conv2DBackpropFilter` call (NHWC only, as TF.js layers use). */
+function filterGradientInfo(
+  x: tf.TensorInfo,
+  args: KernelArgs,
+): { info: tf.backend_util.Conv2DInfo; filterShape: [number, number, number, number] } {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
     args.attrs as unknown as Conv2DBackpropFilterAttrs;
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (@crp/models): only NHWC is supported');
@@ -53,6 +50,18 @@ function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
     false,
     'channelsLast',
   );
+  return { info, filterShape };
+}
+
+/**
+ * The gradient of a 2-D convolution with respect to its filter (the `Conv2DBackpropFilter` kernel), in plain
+ * JavaScript over flat arrays (NHWC, any stride and padding, dilation 1):
+ * `dW[fh, fw, ci, co] = Σ x[b, y·s + fh - top, x·s + fw - left, ci] · dy[b, y, x, co]`.
+ */
+function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const backend = args.backend as Backend;
+  const { info, filterShape } = filterGradientInfo(x, args);
   const xs = backend.readSync(x.dataId) as Float32Array;
   const dys = backend.readSync(dy.dataId) as Float32Array;
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
@@ -146,19 +155,7 @@ function wasmIdentity(args: KernelArgs): tf.TensorInfo {
 function wasmConv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    args.attrs as unknown as Conv2DBackpropFilterAttrs;
-  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (@crp/models): only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const { info, filterShape } = filterGradientInfo(x, args);
   const { top, bottom, left, right } = info.padInfo;
   const [kh, kw, ci, co] = filterShape;
   const xT = run('Transpose', backend, { x }, { perm: [3, 1, 2, 0] });
