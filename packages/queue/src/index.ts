@@ -12,7 +12,7 @@ export {
 export { BULL_PREFIX, DEFAULT_QUEUE_NAME, fingerprintOf } from './job-store.js';
 // how both load model and data set from a job's spec, and how that is identified
 export { datasetIdentity, type JobLoader } from './loader.js';
-export { PASSWORD_ENV, parseRedisUrl, type RedisTarget, redactUrl } from './redis-url.js';
+export { CA_FILE_ENV, PASSWORD_ENV, parseRedisUrl, type RedisTarget, redactUrl } from './redis-url.js';
 // what they run
 export { QUEUE_STRATEGIES } from './strategies.js';
 // the workers: compute shards on any number of machines

@@ -1,4 +1,6 @@
-import { CrpError } from '@crp/common';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { CrpError, fileError } from '@crp/common';
 import type { ConnectionOptions } from 'bullmq';
 
 /** Where the queue lives: a Redis server (plain TCP or TLS), database and credentials. */
@@ -9,6 +11,8 @@ export interface RedisTarget {
   username?: string;
   password?: string;
   tls: boolean;
+  /** PEM file of the CA that signed a rediss:// server's certificate, besides the system's (`CRP_REDIS_CA_FILE`) */
+  caFile?: string;
   /** the URL with the password replaced by `***`: the only form ever printed */
   display: string;
 }
@@ -16,9 +20,13 @@ export interface RedisTarget {
 /** Environment variable read for the password when the URL has none (keeps it out of `ps` listings). */
 export const PASSWORD_ENV = 'CRP_REDIS_PASSWORD';
 
+/** Environment variable with the PEM file of a private CA for rediss:// (e.g. a cluster's own CA). */
+export const CA_FILE_ENV = 'CRP_REDIS_CA_FILE';
+
 /**
  * Parses `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Without a password in the URL,
- * `CRP_REDIS_PASSWORD` is used when set. Errors and displays never contain the password.
+ * `CRP_REDIS_PASSWORD` is used when set; with rediss://, `CRP_REDIS_CA_FILE` names a CA certificate (PEM) to
+ * trust besides the system's. Errors and displays never contain the password.
  */
 export function parseRedisUrl(
   url: string,
@@ -41,6 +49,7 @@ export function parseRedisUrl(
   }
   const password = u.password !== '' ? decodeURIComponent(u.password) : env[PASSWORD_ENV] || undefined;
   const username = u.username !== '' ? decodeURIComponent(u.username) : undefined;
+  const caFile = u.protocol === 'rediss:' ? env[CA_FILE_ENV] || undefined : undefined;
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port,
@@ -48,6 +57,7 @@ export function parseRedisUrl(
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
     tls: u.protocol === 'rediss:',
+    ...(caFile === undefined ? {} : { caFile }),
     display: redactUrl(url),
   };
 }
@@ -67,15 +77,31 @@ export function redact(text: string, target: Pick<RedisTarget, 'password'>): str
   return p === undefined || p === '' ? text : text.split(p).join('***');
 }
 
-/** ioredis options for the target (TLS with the system's CAs for rediss://; add a CA with NODE_EXTRA_CA_CERTS). */
+/**
+ * ioredis options for the target: TLS for rediss:// with the system's CAs, and the CA of `caFile` when given.
+ *
+ * @throws CrpError `not-found` / `read-failed` when `caFile` cannot be read
+ */
 export function redisOptions(target: RedisTarget, extra: Record<string, unknown> = {}): ConnectionOptions {
+  let tls: Record<string, unknown> | undefined;
+  if (target.tls) {
+    tls = { servername: target.host };
+    if (target.caFile !== undefined) {
+      try {
+        // the system's CAs stay trusted: `ca` replaces them, so they are passed along
+        tls.ca = [readFileSync(target.caFile, 'utf8'), ...rootCertificates];
+      } catch (err) {
+        throw fileError('read', target.caFile, err, `CA certificate (${CA_FILE_ENV})`);
+      }
+    }
+  }
   return {
     host: target.host,
     port: target.port,
     db: target.db,
     ...(target.username === undefined ? {} : { username: target.username }),
     ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.tls ? { tls: { servername: target.host } } : {}),
+    ...(tls === undefined ? {} : { tls }),
     ...extra,
   };
 }

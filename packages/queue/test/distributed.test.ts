@@ -360,6 +360,51 @@ describe('bad input', () => {
     }
   });
 
+  it('rediss:// (TLS): a private CA through CRP_REDIS_CA_FILE works; without it, or with plain redis://, a clear error', async () => {
+    const secured = await startRedis({
+      password: 'tls-pw',
+      tls: { certFile: here('fixtures/tls/server-cert.pem'), keyFile: here('fixtures/tls/server-key.pem') },
+    });
+    const before = process.env.CRP_REDIS_CA_FILE;
+    const name = queueName();
+    try {
+      expect(secured.url).toMatch(/^rediss:\/\//);
+      delete process.env.CRP_REDIS_CA_FILE;
+      const untrusted = await rejection(
+        startWorker({ queue: secured.url, loader: testLoader, connectTimeoutMs: 2000 }),
+      );
+      expect(untrusted.code).toBe('unreachable');
+      expect(untrusted.message).toMatch(/self[- ]signed certificate/);
+      expect(untrusted.message).not.toMatch(/tls-pw/);
+      const plain = secured.url.replace('rediss://', 'redis://');
+      expect(
+        (await rejection(startWorker({ queue: plain, loader: testLoader, connectTimeoutMs: 2000 }))).code,
+      ).toBe('unreachable');
+
+      process.env.CRP_REDIS_CA_FILE = here('fixtures/tls/no-such-ca.pem');
+      const missing = await rejection(startWorker({ queue: secured.url, loader: testLoader }));
+      expect(missing.code).toBe('not-found');
+      expect(missing.message).toMatch(/CRP_REDIS_CA_FILE.*no-such-ca\.pem/);
+
+      process.env.CRP_REDIS_CA_FILE = here('fixtures/tls/server-cert.pem');
+      const worker = await startWorker({ queue: secured.url, name, loader: testLoader });
+      try {
+        const atlas = await runDistributed(
+          atlasStrategy,
+          { target: 0, samples: 'all', topK: 1 },
+          { queue: secured.url, name, loader: testLoader, spec: { seed: 3, samples: 6 } },
+        );
+        expect(atlas.samples).toBe(6);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      if (before === undefined) delete process.env.CRP_REDIS_CA_FILE;
+      else process.env.CRP_REDIS_CA_FILE = before;
+      await secured.stop();
+    }
+  });
+
   it('a queue holding an unfinished job of another model is refused with the difference', async () => {
     const name = queueName();
     const stop = new AbortController();

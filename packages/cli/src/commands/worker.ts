@@ -15,7 +15,8 @@ fingerprint, and computes shards until stopped (SIGTERM or Ctrl-C: the shards in
 A worker killed mid-shard loses nothing: once its lock expires another worker takes the shard over.
 
   --queue URL          redis://[user:password@]host:port/db or rediss:// (TLS); the password may come from
-                       CRP_REDIS_PASSWORD instead (it is never printed)
+                       CRP_REDIS_PASSWORD instead (it is never printed); CRP_REDIS_CA_FILE=ca.pem trusts
+                       a private CA for rediss://
   --queue-name NAME    queue name (default crp)
   --concurrency N      worker processes on this machine (default 1), each with its own model and backend
                        (TF.js computes synchronously: more cores need more processes)
