@@ -122,6 +122,32 @@ describe('cross-lingual query concepts', () => {
     // a name is searched as it is written in the other language too
     expect(rule.terms.map((t) => t.term)).toEqual(['en:rule', 'de:rul']);
   });
+  it('a word its own language neither knows nor translates is searched as the other language word', () => {
+    // "State" in a German question is English: German has no "stat", so English "state" is searched, although
+    // English has that word in the dictionary (for an English question it would be a translation's look-alike)
+    const q = analyzeQuery('Wie ändert sich der State?', { translator: tr });
+    expect(q.language).toBe('de');
+    const state = q.concepts.find((c) => c.word === 'State')!;
+    expect(state.terms).toContainEqual({ term: 'en:state', weight: 1, via: 'word', language: 'en' });
+  });
+
+  it('the parts of a German compound are translated too, at half the translation weight', () => {
+    const q = analyzeQuery('Wo steht die Vektorgrenze?', { translator: tr });
+    const compound = q.concepts.find((c) => c.word === 'Vektorgrenze')!;
+    expect(compound.terms).toContainEqual({ term: 'de:grenz', weight: 0.5, via: 'word', language: 'de' });
+    expect(compound.terms).toContainEqual({
+      term: 'en:limit',
+      weight: 0.4,
+      via: 'translation',
+      language: 'en',
+    });
+    expect(compound.terms).toContainEqual({
+      term: 'en:vector',
+      weight: 0.4,
+      via: 'translation',
+      language: 'en',
+    });
+  });
 });
 
 describe('BM25 with concepts', () => {

@@ -96,7 +96,13 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     // word is either a translation (then it is among the translations) or a false friend (German "Stand" is
     // not English "stand").
     const foreign = termOf(t.surface.toLowerCase(), target);
-    if (foreign !== undefined && (name || !tr || tr.translate(stemOfTerm(foreign), target).length === 0)) {
+    // a word the question's language neither knows nor translates is taken as the other language's word
+    // ("Integrated Gradients" in a German question), even where that language has it in its dictionary
+    const unknownHere = !!tr && translations.length === 0 && !tr.lexicon(language).has(stemOfTerm(t.term));
+    if (
+      foreign !== undefined &&
+      (name || !tr || unknownHere || tr.translate(stemOfTerm(foreign), target).length === 0)
+    ) {
       terms.push({ term: foreign, weight: 1, via: 'word', language: target });
     }
     // a German compound also matches its parts where a text writes them apart or in another compound
@@ -104,8 +110,15 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
       language === 'de' && tr ? splitCompound(t.surface.toLowerCase(), tr.lexicon('de')) : undefined;
     for (const [a, b] of split?.spans ?? []) {
       const part = termOf(t.surface.toLowerCase().slice(a, b), 'de');
-      if (part !== undefined && !terms.some((y) => y.term === part))
+      if (part === undefined) continue;
+      if (!terms.some((y) => y.term === part))
         terms.push({ term: part, weight: 0.5, via: 'word', language: 'de' });
+      // and its translations, at half weight: "Korrektheitsbewertung" searches English "correct" and "evaluat"
+      for (const x of tr?.translate(stemOfTerm(part), 'de') ?? []) {
+        const term = tagTerm(target, x.term);
+        if (x.term.includes(' ') || terms.some((y) => y.term === term)) continue;
+        terms.push({ term, weight: 0.5 * tw * x.weight, via: 'translation', language: target });
+      }
     }
     for (const x of translations) {
       if (x.phrase) continue; // phrases cannot be matched by single index terms
