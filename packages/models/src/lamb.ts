@@ -287,27 +287,10 @@ export class Lamb extends tf.Optimizer {
     if (this.momentsIn !== 'js') {
       throw new CrpError('invalid-argument', "Lamb.setMomentArrays needs moments: 'js'; use setWeights");
     }
-    const m = new Map<string, { shape: number[]; values: Float32Array }>();
-    const v = new Map<string, Float32Array>();
-    for (const { name, shape, values } of arrays) {
-      const slash = name.lastIndexOf('/');
-      const kind = name.slice(slash + 1);
-      if (slash < 0 || (kind !== 'm' && kind !== 'v')) {
-        throw new CrpError(
-          'invalid-argument',
-          `Lamb weight '${name}' is not '<variable>/m' or '<variable>/v'`,
-        );
-      }
-      if (kind === 'm') m.set(name.slice(0, slash), { shape, values });
-      else v.set(name.slice(0, slash), values);
-    }
-    for (const name of m.keys()) {
-      if (!v.has(name))
-        throw new CrpError('invalid-argument', `Lamb weights have '${name}/m' but no '${name}/v'`);
-    }
+    const pairs = pairMoments(arrays.map((a) => ({ name: a.name, value: a })));
     this.dispose();
-    for (const [name, { shape, values }] of m)
-      this.hostMoments.set(name, { m: values, v: v.get(name)!, shape });
+    for (const [name, { m, v }] of pairs)
+      this.hostMoments.set(name, { m: m.values, v: v.values, shape: m.shape });
     this.iterations_ = iterations;
   }
 
@@ -333,26 +316,9 @@ export class Lamb extends tf.Optimizer {
 
   override async setWeights(weightValues: { name: string; tensor: tf.Tensor }[]): Promise<void> {
     const values = await this.extractIterations(weightValues);
-    const m = new Map<string, tf.Tensor>();
-    const v = new Map<string, tf.Tensor>();
-    for (const { name, tensor } of values) {
-      const slash = name.lastIndexOf('/');
-      const kind = name.slice(slash + 1);
-      if (slash < 0 || (kind !== 'm' && kind !== 'v')) {
-        throw new CrpError(
-          'invalid-argument',
-          `Lamb weight '${name}' is not '<variable>/m' or '<variable>/v'`,
-        );
-      }
-      (kind === 'm' ? m : v).set(name.slice(0, slash), tensor);
-    }
-    for (const name of m.keys()) {
-      if (!v.has(name))
-        throw new CrpError('invalid-argument', `Lamb weights have '${name}/m' but no '${name}/v'`);
-    }
+    const pairs = pairMoments(values.map(({ name, tensor }) => ({ name, value: tensor })));
     this.dispose();
-    for (const [name, first] of m) {
-      const second = v.get(name)!;
+    for (const [name, { m: first, v: second }] of pairs) {
       if (this.momentsIn === 'js') {
         // copies: the optimiser changes its arrays in place, the backend's may be shared
         const own = async (x: tf.Tensor) => Float32Array.from((await x.data()) as Float32Array);
@@ -385,3 +351,30 @@ export class Lamb extends tf.Optimizer {
 }
 
 tf.serialization.registerClass(Lamb);
+
+/**
+ * Saved moments `<variable>/m` and `<variable>/v` paired by variable.
+ *
+ * @throws CrpError `invalid-argument` for a name of another form, or an m without its v
+ */
+function pairMoments<T>(entries: readonly { name: string; value: T }[]): Map<string, { m: T; v: T }> {
+  const m = new Map<string, T>();
+  const v = new Map<string, T>();
+  for (const { name, value } of entries) {
+    const slash = name.lastIndexOf('/');
+    const kind = name.slice(slash + 1);
+    if (slash < 0 || (kind !== 'm' && kind !== 'v')) {
+      throw new CrpError('invalid-argument', `Lamb weight '${name}' is not '<variable>/m' or '<variable>/v'`);
+    }
+    (kind === 'm' ? m : v).set(name.slice(0, slash), value);
+  }
+  const pairs = new Map<string, { m: T; v: T }>();
+  for (const [name, first] of m) {
+    const second = v.get(name);
+    if (second === undefined) {
+      throw new CrpError('invalid-argument', `Lamb weights have '${name}/m' but no '${name}/v'`);
+    }
+    pairs.set(name, { m: first, v: second });
+  }
+  return pairs;
+}

@@ -290,4 +290,34 @@ describe('Lamb', () => {
     expect(() => new Lamb({ weightDecay: -1 })).toThrow(/weightDecay is -1/);
     expect(() => new Lamb({ moments: 'gpu' as 'js' })).toThrow(/moments is 'gpu'; valid: 'backend', 'js'/);
   });
+
+  it('refuses saved moments that are not <variable>/m and <variable>/v pairs, in both forms', async () => {
+    const made: tf.Tensor[] = [];
+    const t = () => {
+      made.push(tf.zeros([2]));
+      return made.at(-1)!;
+    };
+    const iterations = { name: 'iter', tensor: tf.scalar(3, 'int32') };
+    made.push(iterations.tensor);
+    for (const moments of ['backend', 'js'] as const) {
+      const lamb = new Lamb({ moments });
+      await expect(lamb.setWeights([iterations, { name: 'w/x', tensor: t() }])).rejects.toThrow(
+        /Lamb weight 'w\/x' is not '<variable>\/m' or '<variable>\/v'/,
+      );
+      await expect(lamb.setWeights([iterations, { name: 'w/m', tensor: t() }])).rejects.toThrow(
+        /Lamb weights have 'w\/m' but no 'w\/v'/,
+      );
+      lamb.dispose();
+    }
+    tf.dispose(made);
+    const lamb = new Lamb({ moments: 'js' });
+    const values = new Float32Array(2);
+    expect(() => lamb.setMomentArrays([{ name: 'w/m', shape: [2], values }], 1)).toThrow(
+      /Lamb weights have 'w\/m' but no 'w\/v'/,
+    );
+    expect(() => lamb.setMomentArrays([{ name: 'w', shape: [2], values }], 1)).toThrow(
+      /is not '<variable>\/m'/,
+    );
+    lamb.dispose();
+  });
 });
