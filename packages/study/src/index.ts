@@ -3,17 +3,17 @@
 // model file and an image folder in, report.html and study.json out — it is `studyFiles` of '@crp/study/node'.
 
 // the study: fine-tuning, evaluation, three attribution strategies, reference images, concept pruning
-export {
-  runStudy,
-  type StudyData,
-  type StudyEnvironment,
-  type StudyEvaluation,
-  type StudyFineTune,
-  type StudyPruning,
-  type StudyReference,
-  type StudyReferenceLayer,
-  type StudyResult,
-} from './study.js';
+export type {
+  StudyData,
+  StudyEnvironment,
+  StudyEvaluation,
+  StudyFineTune,
+  StudyPruning,
+  StudyReference,
+  StudyReferenceLayer,
+  StudyResult,
+} from './result.js';
+export { runStudy } from './study.js';
 export {
   type ResolvedStudyOptions,
   resolveStudyOptions,

@@ -15,7 +15,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { resolveTarget, type StudyOptions } from './options.js';
 import { studyReport } from './report.js';
 import type { StudyStore } from './store.js';
-import { runStudy, type StudyResult } from './study.js';
+import type { StudyResult } from './result.js';
+import { runStudy } from './study.js';
 
 /**
  * A {@link StudyStore} in a folder: parts as `parts/<name>.json`, pictures as PNG under their name (e.g.

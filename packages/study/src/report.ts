@@ -8,7 +8,7 @@ import {
   type ReportSection,
   type VegaLiteSpec,
 } from '@crp/vis';
-import type { StudyResult } from './study.js';
+import type { StudyResult } from './result.js';
 
 const pct = (v: number | null | undefined, digits = 1) =>
   v === null || v === undefined || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(digits)}%`;

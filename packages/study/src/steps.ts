@@ -1,0 +1,396 @@
+import {
+  type ConceptAtlas,
+  compareAtlases,
+  conceptAtlas,
+  decompositionAtlas,
+  layerBelow,
+  type MaximizationResult,
+  maximization,
+  referenceGrid,
+  referenceImages,
+  regionAtlas,
+} from '@crp/attribution';
+import type { CondAttribution } from '@crp/core';
+import { compositeByName } from '@crp/lrp';
+import {
+  type Dataset,
+  disposeDataset,
+  evaluate,
+  gatherDataset,
+  Lamb,
+  planTrainingMemory,
+  splitDataset,
+  train,
+} from '@crp/models';
+import { conceptPruning } from '@crp/pruning';
+import { overlayHeatmap, type RasterImage } from '@crp/vis';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type {
+  StudyEvaluation,
+  StudyFineTune,
+  StudyPruning,
+  StudyReferenceLayer,
+  StudyResult,
+} from './result.js';
+import { keepImage, type StudyRun } from './study-run.js';
+
+/** The study's steps, in the order runStudy takes them; each stores its part through {@link StudyRun.part}. */
+
+/** Held-out split of a fine-tuning: the caller disposes both. */
+export interface HeldOut {
+  train: Dataset;
+  validation: Dataset;
+}
+
+/** The model after step 1: the input itself, or fine-tuned in place (or the one an earlier run kept). */
+export interface Tuned {
+  model: LayersModel;
+  fineTune?: StudyFineTune;
+  held?: HeldOut;
+}
+
+/** Indices of the first `n` samples labelled `target`, in data order. */
+export function firstOfClass(labels: readonly number[], target: number, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < labels.length && out.length < n; i++) if (labels[i] === target) out.push(i);
+  return out;
+}
+
+/** The composite by name; EpsilonGammaBox gets the data's value range as its input bounds. */
+export function compositeFor(name: string, data: Dataset) {
+  if (name !== 'epsilon_gamma_box') return compositeByName(name);
+  const [low, high] = tf.tidy(() => [tf.min(data.images).dataSync()[0]!, tf.max(data.images).dataSync()[0]!]);
+  return compositeByName(name, { low: low!, high: high! });
+}
+
+/** 1. Fine-tuning with LAMB on a held-out split (when `fineTune` > 0), or the model an earlier run kept. */
+export async function fineTuneStep(run: StudyRun, input: LayersModel, data: Dataset): Promise<Tuned> {
+  const { opts } = run;
+  if (!(opts.fineTune > 0)) return { model: input };
+  const held = splitDataset(data, { validation: opts.validation, seed: opts.seed });
+  const depends = [
+    opts.fineTune,
+    opts.validation,
+    opts.learningRate,
+    opts.seed,
+    opts.trainBatchSize,
+    opts.trainLayers,
+  ];
+  try {
+    const earlier = await resumeFineTune(run, depends);
+    if (earlier !== undefined) return { ...earlier, held };
+    const fineTune = await run.part('fine-tune', depends, () => fineTuneModel(run, input, held));
+    return { model: input, fineTune, held };
+  } catch (err) {
+    disposeDataset(held.train);
+    disposeDataset(held.validation);
+    throw err;
+  }
+}
+
+/** The fine-tuned model and its record from the store, when both are there for these options. */
+async function resumeFineTune(
+  run: StudyRun,
+  depends: unknown,
+): Promise<{ model: LayersModel; fineTune: StudyFineTune } | undefined> {
+  const { store } = run.env;
+  const stored = await store.readPart('fine-tune');
+  const model = stored?.key === run.keyOf(depends) ? await store.loadModel?.() : undefined;
+  if (model === undefined) return undefined;
+  const value = stored!.value as { value: StudyFineTune; seconds: number };
+  run.seconds['fine-tune'] = value.seconds;
+  run.resumed.push('fine-tune');
+  run.log('fine-tune: the fine-tuned model of an earlier run');
+  return { model, fineTune: value.value };
+}
+
+/** Trains `model` in place, keeping the epoch of the lowest validation loss, and stores it. */
+async function fineTuneModel(run: StudyRun, model: LayersModel, held: HeldOut): Promise<StudyFineTune> {
+  const { opts } = run;
+  const trainProgress = run.progress('fine-tune');
+  // LAMB's moments where the memory plan puts them: in JavaScript when the backend cannot hold them
+  // (a vgg11_bn's 1 GB of moments on wasm's 4 GiB heap)
+  const { moments } = planTrainingMemory(model, { trainLayers: opts.trainLayers });
+  const optimizer = new Lamb({ learningRate: opts.learningRate, moments });
+  const r = await train(model, held.train, {
+    epochs: opts.fineTune,
+    optimizer,
+    trainLayers: opts.trainLayers,
+    validation: held.validation,
+    // keep the best epoch by validation loss: patience over all epochs never stops early
+    earlyStopping: { patience: opts.fineTune, monitor: 'val_loss', restoreBest: true },
+    seed: opts.seed,
+    ...(opts.trainBatchSize === undefined ? {} : { batchSize: opts.trainBatchSize }),
+    onProgress: (p) => trainProgress(p),
+  }).finally(() => optimizer.dispose());
+  await run.env.store.saveModel?.(model);
+  return {
+    epochs: opts.fineTune,
+    learningRate: opts.learningRate,
+    trainSamples: held.train.labels.length,
+    validationSamples: held.validation.labels.length,
+    history: r.history,
+    bestEpoch: r.bestEpoch,
+    batchSize: r.batchSize,
+    trainLayers: opts.trainLayers,
+  };
+}
+
+function perClassAccuracy(matrix: number[][]): (number | null)[] {
+  return matrix.map((row, c) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    return n === 0 ? null : row[c]! / n;
+  });
+}
+
+/** 2. Accuracy, loss and confusion matrix on `evalData` (the validation split, or all of the data). */
+export function evaluationStep(
+  run: StudyRun,
+  model: LayersModel,
+  evalData: Dataset,
+  on: StudyEvaluation['on'],
+): Promise<StudyEvaluation> {
+  const { opts } = run;
+  return run.part('evaluation', [opts.fineTune > 0 ? opts.seed : null, opts.validation], async () => {
+    run.start('evaluation', evalData.labels.length);
+    const e = await evaluate(model, evalData);
+    run.finish('evaluation', evalData.labels.length);
+    return {
+      on,
+      samples: evalData.labels.length,
+      accuracy: e.accuracy,
+      loss: e.loss,
+      confusionMatrix: e.confusionMatrix,
+      perClass: perClassAccuracy(e.confusionMatrix),
+    };
+  });
+}
+
+/** The layers with a conv or dense layer directly below them in a chain (the others cannot be decomposed). */
+function decomposable(crp: CondAttribution, layers: readonly string[]): string[] {
+  const g = crp.attributor.graph;
+  return layers.filter((l) => {
+    try {
+      return layerBelow(g, l) !== undefined;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** 3.-5. The global concept atlas, the region atlas (and how far the two agree) and the decomposition atlas. */
+export async function conceptSteps(
+  run: StudyRun,
+  crp: CondAttribution,
+  samples: Dataset,
+  indices: number[],
+): Promise<Pick<StudyResult, 'atlas' | 'regionAtlas' | 'comparison' | 'decomposition'>> {
+  const { opts } = run;
+  const common = {
+    target: opts.target,
+    layers: opts.layers,
+    topK: opts.topK,
+    samples: 'all' as const,
+    batchSize: opts.batchSize,
+  };
+  const atlas = await run.part('atlas', [indices, common], async () => {
+    run.start('atlas', indices.length);
+    return conceptAtlas(crp, samples, { ...common, onProgress: run.progress('atlas') });
+  });
+  const region = await run.part('region-atlas', [indices, common, opts.region], async () => {
+    run.start('region atlas', indices.length);
+    return regionAtlas(crp, samples, {
+      ...common,
+      region: opts.region,
+      onProgress: run.progress('region atlas'),
+    });
+  });
+  const comparison = compareAtlases(atlas, region, { topK: opts.topK });
+  const decomposition = await run.part('decomposition', [indices, common], async () => {
+    run.start('decomposition', indices.length);
+    return decompositionAtlas(crp, samples, {
+      target: opts.target,
+      layers: decomposable(crp, opts.layers),
+      atlas,
+      concepts: opts.topK,
+      topK: opts.topK,
+      samples: 'all',
+      batchSize: opts.batchSize,
+      onProgress: run.progress('decomposition'),
+    });
+  });
+  return { atlas, regionAtlas: region, comparison, decomposition };
+}
+
+/** The studied samples: their indices in the data set, the images, and the data set's sources. */
+export interface StudySamples {
+  indices: number[];
+  samples: Dataset;
+  sources: readonly string[] | undefined;
+}
+
+/** 6. Reference images of the atlas's top concepts in the reference layers (relevance maximisation). */
+export async function referencesStep(
+  run: StudyRun,
+  crp: CondAttribution,
+  studied: StudySamples,
+  atlas: ConceptAtlas,
+  toImage: (image: tf.Tensor3D) => RasterImage,
+): Promise<StudyReferenceLayer[]> {
+  const { opts } = run;
+  const { indices, samples } = studied;
+  const depends = [indices, opts.referenceLayers, opts.referenceSamples, opts.topK];
+  const references = await run.part('references', depends, async () => {
+    run.start('references', indices.length);
+    const max = await maximization(crp, samples, {
+      layers: opts.referenceLayers,
+      topK: opts.referenceSamples,
+      batchSize: opts.batchSize,
+      onProgress: run.progress('references'),
+    });
+    const out: StudyReferenceLayer[] = [];
+    for (const layer of opts.referenceLayers) {
+      const channels = (atlas.layers[layer]?.ranking ?? []).slice(0, opts.topK).map((e) => e.concept);
+      if (channels.length === 0) continue;
+      out.push(await referenceLayer(run, crp, studied, max, { layer, channels, toImage }));
+    }
+    return out;
+  });
+  for (const r of references) await keepImage(run.env.store, run.images, r.image);
+  return references;
+}
+
+/** One layer's reference grid (stored as a picture) and, per concept, its samples with their boxes. */
+async function referenceLayer(
+  run: StudyRun,
+  crp: CondAttribution,
+  studied: StudySamples,
+  max: MaximizationResult,
+  shown: { layer: string; channels: number[]; toImage: (image: tf.Tensor3D) => RasterImage },
+): Promise<StudyReferenceLayer> {
+  const { layer, channels } = shown;
+  const { indices, sources } = studied;
+  const refs = await referenceImages(crp, studied.samples, max, {
+    layer,
+    channels,
+    topK: run.opts.referenceSamples,
+    toImage: shown.toImage,
+  });
+  const name = `references/${layer}.png`;
+  const picture = referenceGrid(refs, { cellSize: 96 });
+  run.images.set(name, picture);
+  const path = await run.env.store.writeImage(name, picture);
+  return {
+    layer,
+    image: path,
+    concepts: channels.map((c) => ({
+      concept: c,
+      samples: refs.channels[c]!.map((s) => ({
+        sample: indices[s.sample]!,
+        ...(sources === undefined ? {} : { source: sources[indices[s.sample]!]! }),
+        score: s.score,
+        box: s.box,
+      })),
+    })),
+  };
+}
+
+/** LRP heatmaps of the first (up to 6) studied samples, for the report. */
+export async function heatmapsStep(
+  run: StudyRun,
+  crp: CondAttribution,
+  data: Dataset,
+  indices: number[],
+  toImage: (image: tf.Tensor3D) => RasterImage,
+): Promise<StudyResult['heatmaps']> {
+  const heatmaps = await run.part('heatmaps', [indices.slice(0, 6)], () =>
+    heatmapPictures(run, crp, data, indices.slice(0, Math.min(6, indices.length)), toImage),
+  );
+  for (const h of heatmaps) await keepImage(run.env.store, run.images, h.image);
+  return heatmaps;
+}
+
+/** The heatmaps of the samples `shown` over their images, stored as pictures, with their file names. */
+async function heatmapPictures(
+  run: StudyRun,
+  crp: CondAttribution,
+  data: Dataset,
+  shown: number[],
+  toImage: (image: tf.Tensor3D) => RasterImage,
+): Promise<StudyResult['heatmaps']> {
+  const x = gatherDataset(data, shown);
+  const out: StudyResult['heatmaps'] = [];
+  try {
+    const r = crp.attributor.attribute(x.images, { target: run.opts.target });
+    try {
+      for (let i = 0; i < shown.length; i++) {
+        const pixels = tf.tidy(() => tf.squeeze(tf.slice(x.images, i, 1), [0]) as tf.Tensor3D);
+        const heat = tf.tidy(() => tf.squeeze(tf.sum(tf.slice(r.relevance, i, 1), -1), [0]) as tf.Tensor2D);
+        const picture = overlayHeatmap(toImage(pixels), heat, { alpha: 0.6 });
+        tf.dispose([pixels, heat]);
+        const name = `heatmaps/sample-${shown[i]}.png`;
+        run.images.set(name, picture);
+        const source = data.sources?.[shown[i]!];
+        out.push({
+          image: await run.env.store.writeImage(name, picture),
+          caption: source === undefined ? `sample ${shown[i]}` : (source.split(/[\\/]/).pop() ?? source),
+        });
+      }
+    } finally {
+      tf.dispose([r.relevance, r.prediction, ...Object.values(r.relevances)]);
+    }
+  } finally {
+    disposeDataset(x);
+  }
+  return out;
+}
+
+/** 7. Each class's top concepts pruned in each prune layer: the effect on that class and on the others. */
+export function pruningStep(
+  run: StudyRun,
+  model: LayersModel,
+  data: Dataset,
+  evalData: Dataset,
+  counts: readonly number[],
+): Promise<StudyPruning> {
+  const { opts } = run;
+  const depends = [opts.pruneLayers, opts.pruneConcepts, opts.samples, opts.fineTune > 0 ? opts.seed : null];
+  return run.part('pruning', depends, async () => {
+    const experiments = opts.pruneLayers.length * counts.length;
+    run.start('pruning', experiments, 'experiments');
+    // every class's atlas needs samples of it: the first `samples` of each class
+    const reference = gatherDataset(
+      data,
+      counts.flatMap((_, c) => firstOfClass(data.labels, c, opts.samples)),
+    );
+    try {
+      const result = await conceptPruning(model, {
+        layers: opts.pruneLayers,
+        k: opts.pruneConcepts,
+        reference,
+        test: evalData,
+        classes: counts.map((_, c) => c).filter((c) => counts[c]! > 0),
+        attributor: { composite: compositeFor(opts.composite, data) },
+        batchSize: opts.batchSize,
+      });
+      run.finish('pruning', experiments);
+      return { ...result, sparsity: pruningSparsity(model, opts.pruneLayers, opts.pruneConcepts) };
+    } finally {
+      disposeDataset(reference);
+    }
+  });
+}
+
+/** Channels pruned per class and layer, and the share of the model's weights they hold (kernel slice + bias). */
+function pruningSparsity(model: LayersModel, layers: readonly string[], k: number): StudyPruning['sparsity'] {
+  const total = model.countParams();
+  return layers.map((name) => {
+    const layer = model.getLayer(name);
+    const [kernel, bias] = layer.getWeights();
+    const channels = kernel!.shape.at(-1)!;
+    const perChannel = kernel!.size / channels + (bias === undefined ? 0 : 1);
+    const pruned = Math.min(k, channels);
+    return { layer: name, channels, pruned, weightShare: (pruned * perChannel) / total };
+  });
+}
