@@ -173,6 +173,32 @@ export async function runDistributed<O, R extends { batchSize: number }, P, T, S
   }
 }
 
+/** One coordinator's view of its job: where it lives in Redis and BullMQ, and what it is. */
+interface Coordination<Spec> {
+  redis: Redis;
+  queue: Queue;
+  target: RedisTarget;
+  name: string;
+  keys: ReturnType<typeof keysOf>;
+  fp: string;
+  identity: JobIdentity;
+  shards: { index: number; start: number; count: number }[];
+  run: DistributedOptions<Spec>;
+}
+
+/** The merged partial and what it holds, as kept in Redis between coordinators. */
+interface MergeState {
+  total: StoredTotal;
+  merged: Set<number>;
+  /** shards whose partials were stored before this coordinator started */
+  finishedBefore: Set<number>;
+  /** samples of shards merged or finished before this coordinator started */
+  resumed: number;
+  /** merged since the last save */
+  dirty: boolean;
+  lastSave: number;
+}
+
 async function coordinate<R extends { batchSize: number }, P, T, Spec>(
   strategy: ShardedStrategy<unknown, R, P, T>,
   resolved: R,
@@ -185,10 +211,42 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
   run: DistributedOptions<Spec>,
 ): Promise<T> {
   const keys = keysOf(name);
-  const fp = fingerprintOf(identity);
+  const job: Coordination<Spec> = {
+    redis,
+    queue,
+    target,
+    name,
+    keys,
+    fp: fingerprintOf(identity),
+    identity,
+    shards,
+    run,
+  };
   if (run.reset) await clearState(redis, queue, name);
+  await claimQueue(job);
+  const lock = await lockJob(job);
+  try {
+    const state = await mergedSoFar(job, strategy.empty(resolved));
+    await enqueueShards(job, state);
+    await collectShards(job, state, (into, got) => strategy.merge(into as P, got as P));
+    const result = strategy.finish(state.total.partial as P, resolved);
+    // done: the queue is free for the next job
+    await redis.del(keys.job(job.fp), keys.partials(job.fp), keys.total(job.fp));
+    if ((await redis.get(keys.current)) === job.fp) await redis.del(keys.current);
+    return result;
+  } catch (err) {
+    if (err instanceof CrpError) throw err;
+    throw new CrpError('job-failed', `the distributed job failed: ${redact(describeError(err), target)}`, {
+      cause: err,
+    });
+  } finally {
+    await lock.release();
+  }
+}
 
-  // one unfinished job per queue: ours, or refused with what differs
+/** One unfinished job per queue: ours (its description stored), or refused with what differs. */
+async function claimQueue(job: Coordination<unknown>): Promise<void> {
+  const { redis, keys, fp, identity, name } = job;
   await redis.set(keys.current, fp, 'NX');
   const current = await redis.get(keys.current);
   if (current !== fp) {
@@ -199,175 +257,192 @@ async function coordinate<R extends { batchSize: number }, P, T, Spec>(
         : jobMismatch(decodeShardJson<StoredJob>(theirs).identity, identity);
     throw new CrpError(
       'job-mismatch',
-      `queue '${name}' at ${target.display} holds an unfinished job of another model or version (${why}); wait for it to finish, use another queue name, or reset the queue (reset: true, crp --queue-reset)`,
+      `queue '${name}' at ${job.target.display} holds an unfinished job of another model or version (${why}); wait for it to finish, use another queue name, or reset the queue (reset: true, crp --queue-reset)`,
       { details: { theirs: current, ours: fp } },
     );
   }
   const stored: StoredJob = {
     fingerprint: fp,
     identity,
-    spec: run.spec,
-    shards: shards.length,
+    spec: job.run.spec,
+    shards: job.shards.length,
     createdAt: new Date().toISOString(),
   };
   await redis.set(keys.job(fp), encodeShardJson(stored), 'NX');
+}
 
-  // one coordinator per job at a time; a killed one's lock expires after lockMs
+/** One coordinator per job at a time: waits for a killed one's lock to expire (after `lockMs`), then holds
+ * the lock, renewing it, until `release`. */
+async function lockJob(job: Coordination<unknown>): Promise<{ release: () => Promise<void> }> {
+  const { redis, run, name } = job;
+  const key = job.keys.lock(job.fp);
   const lockMs = run.lockMs ?? 15_000;
   const token = `${hostname()}:${process.pid}:${randomUUID()}`;
   const deadline = Date.now() + lockMs + 5000;
-  while ((await redis.set(keys.lock(fp), token, 'PX', lockMs, 'NX')) === null) {
+  while ((await redis.set(key, token, 'PX', lockMs, 'NX')) === null) {
     if (Date.now() > deadline || run.signal?.aborted) {
       throw new CrpError(
         'job-mismatch',
-        `another coordinator (${await redis.get(keys.lock(fp))}) is running this job on queue '${name}'`,
+        `another coordinator (${await redis.get(key)}) is running this job on queue '${name}'`,
       );
     }
     await sleep(250, run.signal);
   }
+  // only the holder of the token renews or deletes the lock
+  const ifHeld = (then: string) =>
+    `if redis.call('get', KEYS[1]) == ARGV[1] then return ${then} else return 0 end`;
   const renew = setInterval(
     () => {
       void redis
-        .eval(
-          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-          1,
-          keys.lock(fp),
-          token,
-          String(lockMs),
-        )
+        .eval(ifHeld("redis.call('pexpire', KEYS[1], ARGV[2])"), 1, key, token, String(lockMs))
         .catch(() => {});
     },
     Math.max(200, Math.floor(lockMs / 3)),
   );
+  return {
+    release: async () => {
+      clearInterval(renew);
+      await redis.eval(ifHeld("redis.call('del', KEYS[1])"), 1, key, token).catch(() => {});
+    },
+  };
+}
 
-  try {
-    // what earlier coordinators merged
-    const saved = await redis.get(keys.total(fp));
-    const total: StoredTotal =
-      saved === null
-        ? { merged: [], partial: strategy.empty(resolved) }
-        : decodeShardJson<StoredTotal>(saved);
-    const merged = new Set(total.merged);
-    const countOf = (s: number) => shards[s]?.count ?? 0;
-    const finishedBefore = new Set((await redis.hkeys(keys.partials(fp))).map(Number));
-    const resumed = [...merged, ...[...finishedBefore].filter((s) => !merged.has(s))].reduce(
-      (sum, s) => sum + countOf(s),
-      0,
+/** What earlier coordinators merged, and which shards finished before this one started. */
+async function mergedSoFar(job: Coordination<unknown>, empty: unknown): Promise<MergeState> {
+  const { redis, keys, fp, shards } = job;
+  const saved = await redis.get(keys.total(fp));
+  const total: StoredTotal =
+    saved === null ? { merged: [], partial: empty } : decodeShardJson<StoredTotal>(saved);
+  const merged = new Set(total.merged);
+  const finishedBefore = new Set((await redis.hkeys(keys.partials(fp))).map(Number));
+  const resumed = [...merged, ...[...finishedBefore].filter((s) => !merged.has(s))].reduce(
+    (sum, s) => sum + (shards[s]?.count ?? 0),
+    0,
+  );
+  return { total, merged, finishedBefore, resumed, dirty: false, lastSave: performance.now() };
+}
+
+/** Shards that failed in an earlier run get their attempts again; the rest are enqueued (existing ids are
+ * kept as they are by BullMQ). */
+async function enqueueShards(job: Coordination<unknown>, state: MergeState): Promise<void> {
+  const { queue, fp, run } = job;
+  for (const failed of await queue.getFailed(0, -1)) {
+    if (failed.id?.startsWith(`${fp}-`)) await failed.retry();
+  }
+  const todo = job.shards.filter((s) => !state.merged.has(s.index) && !state.finishedBefore.has(s.index));
+  for (let i = 0; i < todo.length; i += 500) {
+    await queue.addBulk(
+      todo.slice(i, i + 500).map((s) => ({
+        name: job.identity.kind,
+        data: { fingerprint: fp, shard: s.index, start: s.start, count: s.count },
+        opts: {
+          jobId: shardJobId(fp, s.index),
+          attempts: run.attempts ?? 3,
+          backoff: { type: 'exponential', delay: run.backoffMs ?? 1000 },
+          removeOnComplete: true,
+          removeOnFail: false,
+        },
+      })),
     );
+  }
+}
 
-    // shards that failed in an earlier run get their attempts again; the rest are enqueued (existing ids are
-    // kept as they are by BullMQ)
-    for (const job of await queue.getFailed(0, -1)) {
-      if (job.id?.startsWith(`${fp}-`)) await job.retry();
-    }
-    const todo = shards.filter((s) => !merged.has(s.index) && !finishedBefore.has(s.index));
-    for (let i = 0; i < todo.length; i += 500) {
-      await queue.addBulk(
-        todo.slice(i, i + 500).map((s) => ({
-          name: identity.kind,
-          data: { fingerprint: fp, shard: s.index, start: s.start, count: s.count },
-          opts: {
-            jobId: shardJobId(fp, s.index),
-            attempts: run.attempts ?? 3,
-            backoff: { type: 'exponential', delay: run.backoffMs ?? 1000 },
-            removeOnComplete: true,
-            removeOnFail: false,
-          },
-        })),
+/** Samples merged so far as {@link DistributedProgress}; returns the function to call per merged shard. */
+function progressOf(job: Coordination<unknown>, state: MergeState): (samples: number) => void {
+  const { run, shards } = job;
+  const resumed = state.resumed;
+  const tick = progressTracker(
+    shards.reduce((s, x) => s + x.count, 0),
+    run.onProgress === undefined
+      ? undefined
+      : (p) =>
+          run.onProgress!({
+            ...p,
+            shardsDone: state.merged.size,
+            shards: shards.length,
+            resumed,
+            samplesPerSecond: p.elapsedMs > 0 ? ((p.done - resumed) / p.elapsedMs) * 1000 : 0,
+          }),
+    { alreadyDone: resumed, unit: 'samples' },
+  );
+  if (resumed > 0) tick(0);
+  return tick;
+}
+
+/** Waits for every shard, merging each partial once as it arrives and saving the merged partial at least
+ * once a second; stops on the abort signal or a shard out of attempts (saving first). */
+async function collectShards(
+  job: Coordination<unknown>,
+  state: MergeState,
+  merge: (into: unknown, got: unknown) => void,
+): Promise<void> {
+  const { run, shards } = job;
+  const tick = progressOf(job, state);
+  while (state.merged.size < shards.length) {
+    if (run.signal?.aborted) {
+      if (state.dirty) await saveMerged(job, state);
+      throw new CrpError(
+        'job-failed',
+        `stopped before the end: ${state.merged.size} of ${shards.length} shards are kept in Redis; run the same job again to resume`,
+        { cause: run.signal.reason },
       );
     }
-
-    const totalSamples = shards.reduce((s, x) => s + x.count, 0);
-    const tick = progressTracker(
-      totalSamples,
-      run.onProgress === undefined
-        ? undefined
-        : (p) =>
-            run.onProgress!({
-              ...p,
-              shardsDone: merged.size,
-              shards: shards.length,
-              resumed,
-              samplesPerSecond: p.elapsedMs > 0 ? ((p.done - resumed) / p.elapsedMs) * 1000 : 0,
-            }),
-      { alreadyDone: resumed, unit: 'samples' },
-    );
-    if (resumed > 0) tick(0);
-
-    let dirty = false;
-    let lastSave = performance.now();
-    const save = async () => {
-      // the merged partial and its shard list in one transaction with the removal of what it holds
-      const fields = (await redis.hkeys(keys.partials(fp))).filter((f) => merged.has(Number(f)));
-      const tx = redis
-        .multi()
-        .set(keys.total(fp), encodeShardJson({ merged: [...merged], partial: total.partial }));
-      if (fields.length > 0) tx.hdel(keys.partials(fp), ...fields);
-      await tx.exec();
-      dirty = false;
-      lastSave = performance.now();
-    };
-
-    while (merged.size < shards.length) {
-      if (run.signal?.aborted) {
-        if (dirty) await save();
-        throw new CrpError(
-          'job-failed',
-          `stopped before the end: ${merged.size} of ${shards.length} shards are kept in Redis; run the same job again to resume`,
-          { cause: run.signal.reason },
-        );
-      }
-      const fields = await redis.hkeys(keys.partials(fp));
-      for (const f of fields) {
-        const s = Number(f);
-        if (merged.has(s)) continue; // delivered again after it was merged: counted once
-        const text = await redis.hget(keys.partials(fp), f);
-        if (text === null) continue;
-        const got = decodeShardJson<StoredPartial>(text);
-        strategy.merge(total.partial as P, got.partial as P);
-        merged.add(s);
-        dirty = true;
-        run.onShard?.(s, got.worker);
-        // shards finished before this coordinator started are already in `resumed`
-        tick(finishedBefore.has(s) ? 0 : countOf(s));
-      }
-      if (dirty && (performance.now() - lastSave > 1000 || merged.size === shards.length)) await save();
-      if (merged.size === shards.length) break;
-      // a shard out of attempts fails the job, with the worker's last error
-      if ((await queue.getFailedCount()) > 0) {
-        const failed = (await queue.getFailed(0, -1)).find((j) => j.id?.startsWith(`${fp}-`));
-        if (failed !== undefined) {
-          if (dirty) await save();
-          const shard = (failed.data as ShardJobData).shard;
-          throw new CrpError(
-            'job-failed',
-            `shard ${shard} of the ${identity.kind} job failed after ${failed.attemptsMade} attempt${failed.attemptsMade === 1 ? '' : 's'}: ${redact(failed.failedReason ?? 'no reason recorded', target)}. ${merged.size} of ${shards.length} shards are kept: fix the cause and run the same job again to resume`,
-            { details: { shard, fingerprint: fp } },
-          );
-        }
-      }
-      await sleep(run.pollMs ?? 250, run.signal);
-    }
-
-    const result = strategy.finish(total.partial as P, resolved);
-    // done: the queue is free for the next job
-    await redis.del(keys.job(fp), keys.partials(fp), keys.total(fp));
-    if ((await redis.get(keys.current)) === fp) await redis.del(keys.current);
-    return result;
-  } catch (err) {
-    if (err instanceof CrpError) throw err;
-    throw new CrpError('job-failed', `the distributed job failed: ${redact(describeError(err), target)}`, {
-      cause: err,
-    });
-  } finally {
-    clearInterval(renew);
-    await redis
-      .eval(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-        1,
-        keys.lock(fp),
-        token,
-      )
-      .catch(() => {});
+    await mergeArrived(job, state, merge, tick);
+    const done = state.merged.size === shards.length;
+    if (state.dirty && (performance.now() - state.lastSave > 1000 || done)) await saveMerged(job, state);
+    if (done) break;
+    await failIfShardFailed(job, state);
+    await sleep(run.pollMs ?? 250, run.signal);
   }
+}
+
+/** Merges the partials stored by workers since the last look. */
+async function mergeArrived(
+  job: Coordination<unknown>,
+  state: MergeState,
+  merge: (into: unknown, got: unknown) => void,
+  tick: (samples: number) => void,
+): Promise<void> {
+  const { redis, keys, fp } = job;
+  for (const f of await redis.hkeys(keys.partials(fp))) {
+    const s = Number(f);
+    if (state.merged.has(s)) continue; // delivered again after it was merged: counted once
+    const text = await redis.hget(keys.partials(fp), f);
+    if (text === null) continue;
+    const got = decodeShardJson<StoredPartial>(text);
+    merge(state.total.partial, got.partial);
+    state.merged.add(s);
+    state.dirty = true;
+    job.run.onShard?.(s, got.worker);
+    // shards finished before this coordinator started are already in `resumed`
+    tick(state.finishedBefore.has(s) ? 0 : (job.shards[s]?.count ?? 0));
+  }
+}
+
+/** The merged partial and its shard list in one transaction with the removal of the partials it holds. */
+async function saveMerged(job: Coordination<unknown>, state: MergeState): Promise<void> {
+  const { redis, keys, fp } = job;
+  const fields = (await redis.hkeys(keys.partials(fp))).filter((f) => state.merged.has(Number(f)));
+  const tx = redis
+    .multi()
+    .set(keys.total(fp), encodeShardJson({ merged: [...state.merged], partial: state.total.partial }));
+  if (fields.length > 0) tx.hdel(keys.partials(fp), ...fields);
+  await tx.exec();
+  state.dirty = false;
+  state.lastSave = performance.now();
+}
+
+/** A shard out of attempts fails the job, with the worker's last error (what is merged is saved first). */
+async function failIfShardFailed(job: Coordination<unknown>, state: MergeState): Promise<void> {
+  const { queue, fp, shards } = job;
+  if ((await queue.getFailedCount()) === 0) return;
+  const failed = (await queue.getFailed(0, -1)).find((j) => j.id?.startsWith(`${fp}-`));
+  if (failed === undefined) return;
+  if (state.dirty) await saveMerged(job, state);
+  const shard = (failed.data as ShardJobData).shard;
+  throw new CrpError(
+    'job-failed',
+    `shard ${shard} of the ${job.identity.kind} job failed after ${failed.attemptsMade} attempt${failed.attemptsMade === 1 ? '' : 's'}: ${redact(failed.failedReason ?? 'no reason recorded', job.target)}. ${state.merged.size} of ${shards.length} shards are kept: fix the cause and run the same job again to resume`,
+    { details: { shard, fingerprint: fp } },
+  );
 }
