@@ -108,18 +108,43 @@ function checkUnit(name: string, v: number, closed: boolean): void {
   }
 }
 
-/**
- * Reference images (feature visualisation) for the top samples of {@link maximization}: for each channel and
- * top sample, the input cut out around the concept (its relevant area or receptive field), the localising
- * heatmap (see {@link ReferenceLocalization}) and the opaque view in which only what the concept responds to
- * stands out. The source must give the same samples (data-set indices) as the one maximised.
- */
-export async function referenceImages(
+/** The options checked against the model and the maximisation result, with every default filled in. */
+interface ResolvedReferenceOptions {
+  kind: 'relevance' | 'activation';
+  /** the layer's node id */
+  layer: string;
+  table: MaximizationResult['relevance'][string];
+  localization: ReferenceLocalization;
+  crop: ReferenceCrop;
+  threshold: number;
+  minOpacity: number;
+  cropThreshold: number;
+  blur: number | undefined;
+  topK: number;
+  channels: readonly number[];
+  chunkSize: number | undefined;
+  geometry: ReturnType<typeof receptiveFieldGeometry>;
+  toImage: (image: tf.Tensor3D) => RasterImage;
+}
+
+function oneOf<T extends string>(name: string, value: T, valid: readonly T[]): T {
+  if (!valid.includes(value)) {
+    throw new CrpError(
+      'invalid-argument',
+      `${name} must be ${valid
+        .slice(0, -1)
+        .map((v) => `'${v}'`)
+        .join(', ')} or '${valid.at(-1)}', got '${String(value)}'`,
+    );
+  }
+  return value;
+}
+
+function resolveReferenceOptions(
   crp: CondAttribution,
-  source: LabelledSource | LabelledDataset,
   maxResult: MaximizationResult,
   options: ReferenceImageOptions,
-): Promise<ReferenceImages> {
+): ResolvedReferenceOptions {
   const kind = options.kind ?? 'relevance';
   const layer = crp.attributor.graph.node(options.layer).id;
   const table = maxResult[kind][options.layer] ?? maxResult[kind][layer];
@@ -129,20 +154,12 @@ export async function referenceImages(
       `the maximisation result has no ${kind} table for '${options.layer}'; it has: ${Object.keys(maxResult[kind]).join(', ')}`,
     );
   }
-  const localization = options.localization ?? 'neuron';
-  if (!['neuron', 'channel', 'conditional'].includes(localization)) {
-    throw new CrpError(
-      'invalid-argument',
-      `localization must be 'neuron', 'channel' or 'conditional', got '${String(localization)}'`,
-    );
-  }
-  const cropMode = options.crop ?? 'relevant-area';
-  if (!['relevant-area', 'receptive-field', 'none'].includes(cropMode)) {
-    throw new CrpError(
-      'invalid-argument',
-      `crop must be 'relevant-area', 'receptive-field' or 'none', got '${String(cropMode)}'`,
-    );
-  }
+  const localization = oneOf('localization', options.localization ?? 'neuron', [
+    'neuron',
+    'channel',
+    'conditional',
+  ]);
+  const crop = oneOf('crop', options.crop ?? 'relevant-area', ['relevant-area', 'receptive-field', 'none']);
   const threshold = options.opacity?.threshold ?? 0.2;
   const minOpacity = options.opacity?.minOpacity ?? 0.3;
   const cropThreshold = options.opacity?.cropThreshold ?? 0.1;
@@ -160,138 +177,235 @@ export async function referenceImages(
       );
     }
   }
-  const geometry = receptiveFieldGeometry(crp.attributor.graph, layer);
-  const [mh, mw] = table.mapSize;
-  const positionOf = (flat: number): [number, number] => {
-    const position: [number, number] = [Math.floor(flat / mw), flat % mw];
-    if (position[0] >= mh) throw new CrpError('invalid-argument', `position ${flat} is outside ${mh}x${mw}`);
-    return position;
+  const toImage =
+    options.toImage ??
+    ((im: tf.Tensor3D) => toRasterImage({ shape: im.shape, data: im.dataSync() as Float32Array }));
+  return {
+    kind,
+    layer,
+    table,
+    localization,
+    crop,
+    threshold,
+    minOpacity,
+    cropThreshold,
+    blur: options.opacity?.blur,
+    topK,
+    channels,
+    chunkSize: options.chunkSize ?? options.batchSize,
+    geometry: receptiveFieldGeometry(crp.attributor.graph, layer),
+    toImage,
   };
-  const wanted = new Map<number, Wanted[]>(); // sample -> (channel, position)
-  for (const c of channels) {
-    for (const t of table.top[c]!.slice(0, topK)) {
+}
+
+/** [h, w] of a flat position in the layer's map. */
+function positionIn(table: ResolvedReferenceOptions['table'], flat: number): [number, number] {
+  const [mh, mw] = table.mapSize;
+  const position: [number, number] = [Math.floor(flat / mw), flat % mw];
+  if (position[0] >= mh) throw new CrpError('invalid-argument', `position ${flat} is outside ${mh}x${mw}`);
+  return position;
+}
+
+/** Per sample, the channels (with their strongest positions) it is a top sample of. */
+function wantedSamples(o: ResolvedReferenceOptions): Map<number, Wanted[]> {
+  const wanted = new Map<number, Wanted[]>();
+  for (const c of o.channels) {
+    for (const t of o.table.top[c]!.slice(0, o.topK)) {
       wanted.set(t.sample, [
         ...(wanted.get(t.sample) ?? []),
-        { channel: c, position: positionOf(t.argmaxPosition) },
+        { channel: c, position: positionIn(o.table, t.argmaxPosition) },
       ]);
     }
   }
-  // one pass over the source: keep the wanted samples
+  return wanted;
+}
+
+/** One pass over the source, keeping the wanted samples' images (the caller disposes them). */
+async function keepWanted(
+  source: LabelledSource | LabelledDataset,
+  wanted: ReadonlyMap<number, Wanted[]>,
+  kept: Map<number, { image: tf.Tensor; label: number }>,
+): Promise<void> {
+  for await (const batch of batchesOf(source, 64)) {
+    try {
+      batch.indices.forEach((index, i) => {
+        if (wanted.has(index) && !kept.has(index)) {
+          kept.set(index, { image: tf.slice(batch.images, i, 1), label: batch.labels[i]! });
+        }
+      });
+    } finally {
+      if (batch.owned) batch.images.dispose();
+    }
+  }
+  const missing = [...wanted.keys()].filter((s) => !kept.has(s));
+  if (missing.length > 0) {
+    throw new CrpError(
+      'invalid-argument',
+      `samples ${missing.slice(0, 10).join(', ')} of the maximisation result are not in the source; give the data set that was maximised`,
+    );
+  }
+}
+
+type Heatmaps = Map<string, { heatmap: Float32Array; h: number; w: number }>;
+
+/** The localising heatmap of each wanted (sample, channel), keyed `sample:channel`: one pass per sample. */
+function localizingHeatmaps(
+  crp: CondAttribution,
+  o: ResolvedReferenceOptions,
+  wanted: ReadonlyMap<number, Wanted[]>,
+  kept: ReadonlyMap<number, { image: tf.Tensor; label: number }>,
+): Heatmaps {
+  const heatmaps: Heatmaps = new Map();
+  const take = (r: CondAttributionResult, keys: string[]) => {
+    try {
+      const [, h, w] = r.heatmap!.shape;
+      const data = r.heatmap!.dataSync() as Float32Array;
+      keys.forEach((key, i) => {
+        heatmaps.set(key, { heatmap: data.slice(i * h * w, (i + 1) * h * w), h, w });
+      });
+    } finally {
+      disposeCondResult(r);
+    }
+  };
+  for (const [sample, list] of wanted) {
+    const { image, label } = kept.get(sample)!;
+    take(
+      localizingRun(crp, o, image, label, list),
+      list.map((x) => `${sample}:${x.channel}`),
+    );
+  }
+  return heatmaps;
+}
+
+/** The conditional pass that localises the channels `list` in one sample (see {@link ReferenceLocalization}). */
+function localizingRun(
+  crp: CondAttribution,
+  o: ResolvedReferenceOptions,
+  image: tf.Tensor,
+  label: number,
+  list: readonly Wanted[],
+): CondAttributionResult {
+  const { layer, geometry } = o;
+  const chunk = o.chunkSize === undefined ? {} : { chunkSize: o.chunkSize };
+  if (o.localization === 'conditional') {
+    return crp.run(
+      image,
+      list.map((x) => ({ y: [label], [layer]: [x.channel] })),
+      chunk,
+    );
+  }
+  if (o.localization === 'channel') {
+    const conditions = list.map((x) => ({ [layer]: [x.channel] }));
+    return crp.run(image, conditions, { ...chunk, startLayer: layer, excludeParallel: false });
+  }
+  // one neuron per condition row (its strongest position differs per channel): one pass per sample
+  const shape = crp.attributor.graph.node(layer).outputShape as number[];
+  const neurons = list.map((x) =>
+    geometry.spatial ? NeuronConcept.index(x.channel, x.position, shape) : x.channel,
+  );
+  return crp.run(
+    image,
+    neurons.map((n) => ({ [layer]: [n] })),
+    {
+      ...chunk,
+      startLayer: layer,
+      excludeParallel: false,
+      maskMap: { [layer]: geometry.spatial ? new NeuronConcept() : new ChannelConcept() },
+    },
+  );
+}
+
+/** The part of the input a reference shows (see {@link ReferenceImageOptions.crop}). */
+function referenceBox(
+  o: ResolvedReferenceOptions,
+  heatmap: Float32Array,
+  size: { h: number; w: number; blur: number },
+  position: [number, number],
+): PixelBox {
+  const { h, w, blur } = size;
+  const receptive = receptiveFieldBox(o.geometry, position);
+  if (o.crop === 'none') return { x: 0, y: 0, width: w, height: h };
+  if (o.crop === 'receptive-field') return receptive;
+  const blurred = blurHeatmap(
+    { width: w, height: h, data: Float64Array.from(heatmap, (v) => Math.max(v, 0)) },
+    blur,
+  );
+  return relevanceBox({ data: blurred.data, shape: [h, w] }, o.cropThreshold) ?? receptive;
+}
+
+/** The heatmap's absolute relevance inside `box` over its total (0 for an empty heatmap). */
+function shareInBox(heatmap: Float32Array, h: number, w: number, box: PixelBox): number {
+  let inBox = 0;
+  let all = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = Math.abs(heatmap[y * w + x]!);
+      all += v;
+      if (y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width) inBox += v;
+    }
+  }
+  return all === 0 ? 0 : inBox / all;
+}
+
+/** One reference sample of channel `c`: its crop, heatmap and opaque view of the same box. */
+function referenceSample(
+  o: ResolvedReferenceOptions,
+  c: number,
+  top: { sample: number; score: number; argmaxPosition: number },
+  kept: { image: tf.Tensor; label: number },
+  localizing: { heatmap: Float32Array; h: number; w: number },
+): ReferenceSample {
+  const { heatmap, h, w } = localizing;
+  const position = positionIn(o.table, top.argmaxPosition);
+  const pixels = tf.tidy(() => tf.squeeze(kept.image, [0]) as tf.Tensor3D);
+  const picture = o.toImage(pixels);
+  pixels.dispose();
+  const blur = o.blur ?? Math.max(0.5, (3.2 * Math.min(h, w)) / 224);
+  const heat = { data: heatmap, shape: [h, w] };
+  const box = referenceBox(o, heatmap, { h, w, blur }, position);
+  const opaque = opacityView(picture, heat, {
+    blur,
+    threshold: o.threshold,
+    minOpacity: o.minOpacity,
+    background: [0, 0, 0],
+  });
+  return {
+    channel: c,
+    sample: top.sample,
+    label: kept.label,
+    score: top.score,
+    position,
+    box,
+    crop: cropBox(picture, box),
+    heatmap: cropBox(imgify(heat, { cmap: 'bwr', symmetric: true }), box),
+    opaque: cropBox(opaque, box),
+    heatmapShareInBox: shareInBox(heatmap, h, w, box),
+  };
+}
+
+/**
+ * Reference images (feature visualisation) for the top samples of {@link maximization}: for each channel and
+ * top sample, the input cut out around the concept (its relevant area or receptive field), the localising
+ * heatmap (see {@link ReferenceLocalization}) and the opaque view in which only what the concept responds to
+ * stands out. The source must give the same samples (data-set indices) as the one maximised.
+ */
+export async function referenceImages(
+  crp: CondAttribution,
+  source: LabelledSource | LabelledDataset,
+  maxResult: MaximizationResult,
+  options: ReferenceImageOptions,
+): Promise<ReferenceImages> {
+  const o = resolveReferenceOptions(crp, maxResult, options);
+  const wanted = wantedSamples(o);
   const kept = new Map<number, { image: tf.Tensor; label: number }>();
   try {
-    for await (const batch of batchesOf(source, 64)) {
-      try {
-        batch.indices.forEach((index, i) => {
-          if (wanted.has(index) && !kept.has(index)) {
-            kept.set(index, { image: tf.slice(batch.images, i, 1), label: batch.labels[i]! });
-          }
-        });
-      } finally {
-        if (batch.owned) batch.images.dispose();
-      }
-    }
-    const missing = [...wanted.keys()].filter((s) => !kept.has(s));
-    if (missing.length > 0) {
-      throw new CrpError(
-        'invalid-argument',
-        `samples ${missing.slice(0, 10).join(', ')} of the maximisation result are not in the source; give the data set that was maximised`,
+    await keepWanted(source, wanted, kept);
+    const heatmaps = localizingHeatmaps(crp, o, wanted, kept);
+    const out: ReferenceImages = { layer: o.layer, kind: o.kind, localization: o.localization, channels: {} };
+    for (const c of o.channels) {
+      out.channels[c] = o.table.top[c]!.slice(0, o.topK).map((t) =>
+        referenceSample(o, c, t, kept.get(t.sample)!, heatmaps.get(`${t.sample}:${c}`)!),
       );
-    }
-    const toImage =
-      options.toImage ??
-      ((im: tf.Tensor3D) => toRasterImage({ shape: im.shape, data: im.dataSync() as Float32Array }));
-    const chunkSize = options.chunkSize ?? options.batchSize;
-    const heatmaps = new Map<string, { heatmap: Float32Array; h: number; w: number }>();
-    const take = (r: CondAttributionResult, keys: string[]) => {
-      try {
-        const [, h, w] = r.heatmap!.shape;
-        const data = r.heatmap!.dataSync() as Float32Array;
-        keys.forEach((key, i) => {
-          heatmaps.set(key, { heatmap: data.slice(i * h * w, (i + 1) * h * w), h, w });
-        });
-      } finally {
-        disposeCondResult(r);
-      }
-    };
-    for (const [sample, list] of wanted) {
-      const { image, label } = kept.get(sample)!;
-      const keys = list.map((x) => `${sample}:${x.channel}`);
-      const chunk = chunkSize === undefined ? {} : { chunkSize };
-      if (localization === 'conditional') {
-        take(
-          crp.run(
-            image,
-            list.map((x) => ({ y: [label], [layer]: [x.channel] })),
-            chunk,
-          ),
-          keys,
-        );
-      } else if (localization === 'channel') {
-        const conditions = list.map((x) => ({ [layer]: [x.channel] }));
-        take(crp.run(image, conditions, { ...chunk, startLayer: layer, excludeParallel: false }), keys);
-      } else {
-        // one neuron per condition row (its strongest position differs per channel): one pass per sample
-        const shape = crp.attributor.graph.node(layer).outputShape as number[];
-        const neurons = list.map((x) =>
-          geometry.spatial ? NeuronConcept.index(x.channel, x.position, shape) : x.channel,
-        );
-        const r = crp.run(
-          image,
-          neurons.map((n) => ({ [layer]: [n] })),
-          {
-            ...chunk,
-            startLayer: layer,
-            excludeParallel: false,
-            maskMap: { [layer]: geometry.spatial ? new NeuronConcept() : new ChannelConcept() },
-          },
-        );
-        take(r, keys);
-      }
-    }
-    const out: ReferenceImages = { layer, kind, localization, channels: {} };
-    for (const c of channels) {
-      out.channels[c] = table.top[c]!.slice(0, topK).map((t) => {
-        const { image, label } = kept.get(t.sample)!;
-        const { heatmap, h, w } = heatmaps.get(`${t.sample}:${c}`)!;
-        const position = positionOf(t.argmaxPosition);
-        const pixels = tf.tidy(() => tf.squeeze(image, [0]) as tf.Tensor3D);
-        const picture = toImage(pixels);
-        pixels.dispose();
-        const blur = options.opacity?.blur ?? Math.max(0.5, (3.2 * Math.min(h, w)) / 224);
-        const heat = { data: heatmap, shape: [h, w] };
-        const receptive = receptiveFieldBox(geometry, position);
-        let box: PixelBox = receptive;
-        if (cropMode === 'none') box = { x: 0, y: 0, width: w, height: h };
-        else if (cropMode === 'relevant-area') {
-          const blurred = blurHeatmap(
-            { width: w, height: h, data: Float64Array.from(heatmap, (v) => Math.max(v, 0)) },
-            blur,
-          );
-          box = relevanceBox({ data: blurred.data, shape: [h, w] }, cropThreshold) ?? receptive;
-        }
-        let inBox = 0;
-        let all = 0;
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const v = Math.abs(heatmap[y * w + x]!);
-            all += v;
-            if (y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width) inBox += v;
-          }
-        }
-        const opaque = opacityView(picture, heat, { blur, threshold, minOpacity, background: [0, 0, 0] });
-        return {
-          channel: c,
-          sample: t.sample,
-          label,
-          score: t.score,
-          position,
-          box,
-          crop: cropBox(picture, box),
-          heatmap: cropBox(imgify(heat, { cmap: 'bwr', symmetric: true }), box),
-          opaque: cropBox(opaque, box),
-          heatmapShareInBox: all === 0 ? 0 : inBox / all,
-        };
-      });
     }
     return out;
   } finally {
