@@ -19,45 +19,12 @@ import type { Dataset } from '@crp/models';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStudyStore, runStudy, type StudyResult } from '../src/index.js';
+import { ALL, CENTRE, EPS, handModel, SAMPLES, W1, W2, W3 } from './hand-model.js';
 
 useBackend('wasm');
-
-const W1 = [
-  [1, 0],
-  [0, 2],
-  [0, 0],
-]; // [input channel][c1 channel]; the third input channel (blue, so that the images are RGB) is all zero
-const W2 = [
-  [1, 0, 0.5],
-  [0.25, 1, 0.5],
-]; // [c1 channel][c2 channel]
-const W3 = [
-  [1, 0],
-  [0, 2],
-  [1, -1],
-]; // [c2 channel][class]
-const EPS = 1e-6; // zennit's epsilon and stabiliser
-
-/** A 4x4 map with `value` at the given pixels (index y * 4 + x). */
-const map = (value: number, pixels: number[]) =>
-  Array.from({ length: 16 }, (_, p) => (pixels.includes(p) ? value : 0));
-const CENTRE = [5, 6, 9, 10];
-const ALL = Array.from({ length: 16 }, (_, p) => p);
-
-/** The images: [input channel 0, input channel 1] per sample, and their labels (0 = a, 1 = b). */
-const SAMPLES: { x: [number[], number[]]; label: number }[] = [
-  { x: [map(2, CENTRE), map(0, [])], label: 0 },
-  { x: [map(1, [0, 3, 12, 15]), map(1, [5, 6, 9])], label: 0 },
-  { x: [map(1, [0]), map(1, CENTRE)], label: 0 }, // more of channel 1: predicted b
-  { x: [map(1, [0, 1, 2, 3, 5]), map(0, [])], label: 0 },
-  { x: [map(0, []), map(2, CENTRE)], label: 1 },
-  { x: [map(1, CENTRE), map(1, [1, 2, 4, 7])], label: 1 }, // predicted a
-  { x: [map(0, []), map(1, [8, 9, 10, 11, 12, 13, 14, 15])], label: 1 },
-  { x: [map(1, ALL), map(0, [])], label: 1 }, // logit of b negative
-];
 
 const stab = (z: number) => z + EPS * (z >= 0 ? 1 : -1);
 const relu = (v: number) => Math.max(v, 0);
@@ -127,31 +94,7 @@ let model: tfl.LayersModel;
 let data: Dataset & { classes: string[] };
 
 beforeAll(() => {
-  const m = tfl.sequential({ name: 'hand' });
-  m.add(
-    tfl.layers.conv2d({
-      name: 'c1',
-      inputShape: [4, 4, 3],
-      filters: 2,
-      kernelSize: 1,
-      activation: 'relu',
-      useBias: false,
-    }),
-  );
-  m.add(tfl.layers.conv2d({ name: 'c2', filters: 3, kernelSize: 1, activation: 'relu', useBias: false }));
-  m.add(tfl.layers.globalAveragePooling2d({ name: 'pool' }));
-  m.add(tfl.layers.dense({ name: 'out', units: 2, useBias: false }));
-  m.getLayer('c1').setWeights([tf.tensor4d(W1.flat(), [1, 1, 3, 2])]);
-  m.getLayer('c2').setWeights([tf.tensor4d(W2.flat(), [1, 1, 2, 3])]);
-  m.getLayer('out').setWeights([tf.tensor2d(W3)]);
-  model = m;
-  // NHWC: pixel p, channel c at (p * 3 + c)
-  const pixels = SAMPLES.flatMap((s) => ALL.flatMap((p) => [s.x[0][p]!, s.x[1][p]!, 0]));
-  data = {
-    images: tf.tensor4d(pixels, [SAMPLES.length, 4, 4, 3]),
-    labels: SAMPLES.map((s) => s.label),
-    classes: ['a', 'b'],
-  };
+  ({ model, data } = handModel());
 });
 afterAll(() => {
   data.images.dispose();
