@@ -1,18 +1,24 @@
-import { type ConceptAtlas, formatVotes } from '@crp/attribution';
+import { formatVotes } from '@crp/attribution';
 import {
   conceptRelevanceChart,
   PLOT_CONFIG,
   type RasterImage,
-  type ReportCell,
   type ReportOptions,
   type ReportSection,
   type VegaLiteSpec,
 } from '@crp/vis';
+import {
+  atlasRows,
+  cautions,
+  conceptNote,
+  isDead,
+  num,
+  outlineRegion,
+  pct,
+  signedShare,
+} from './report-format.js';
 import type { StudyResult } from './result.js';
 
-const pct = (v: number | null | undefined, digits = 1) =>
-  v === null || v === undefined || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
-const num = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
 const regionText = (r: StudyResult['options']['region']): string =>
   'centerSquare' in r
     ? `the ${r.centerSquare}x${r.centerSquare} centre`
@@ -20,17 +26,9 @@ const regionText = (r: StudyResult['options']['region']): string =>
       ? `${r.boxes.length} box(es): ${r.boxes.map((b) => `${b.width}x${b.height} at (${b.x}, ${b.y})`).join(', ')}`
       : 'a weighted mask';
 
-/** "370 (40/40, 12.3%)": a concept with its votes out of the samples and its share of the layer's relevance. */
-function conceptCell(atlas: ConceptAtlas, layer: string, topK: number): string {
-  return (atlas.layers[layer]?.ranking ?? [])
-    .slice(0, topK)
-    .map((e) => `${e.concept} (${formatVotes(e, atlas)}, ${e.percent.toFixed(1)}%)`)
-    .join(', ');
-}
-
-function atlasTable(atlas: ConceptAtlas, topK: number): ReportCell[][] {
-  return atlas.layerOrder.map((layer) => [layer, conceptCell(atlas, layer, topK)]);
-}
+/** What "share" means wherever the report shows one. */
+const SHARE_DEFINITION =
+  "**share**: the concept's relevance divided by the sum of the absolute relevances of all concepts of the layer, per sample (zennit-crp's `abs_norm`), averaged over the samples; positive (red) is evidence for the class, negative (blue) against it, and per sample the shares' absolute values add up to 100%";
 
 function trainingChart(result: StudyResult): VegaLiteSpec | undefined {
   const history = result.fineTune?.history ?? [];
@@ -62,12 +60,17 @@ function studiedSection(result: StudyResult): ReportSection[] {
   const { options: o, atlas } = result;
   const n = atlas.samples;
   const findings = atlas.layerOrder.map((layer) => {
-    const top = atlas.layers[layer]?.ranking[0];
-    return top === undefined
-      ? `- ${layer}: no concept`
-      : `- **concept ${top.concept} in ${layer}**: in the top-${o.topK} of ${formatVotes(top, atlas)} samples, ${top.percent.toFixed(1)}% of the layer's relevance`;
+    const ranking = atlas.layers[layer]?.ranking ?? [];
+    const top = ranking[0];
+    if (top === undefined) return `- ${layer}: no concept`;
+    const line = `- **concept ${top.concept} in ${layer}**: in the top-${o.topK} of ${formatVotes(top, atlas)} samples, share ${signedShare(top.percent)} of the layer's relevance`;
+    if (!isDead(top)) return line;
+    const alive = ranking.find((e) => !isDead(e));
+    return `${line} — ⚠ dead (no relevance in any sample)${alive === undefined ? '' : `; the most voted concept with relevance is ${alive.concept} (${formatVotes(alive, atlas)}, ${signedShare(alive.percent)})`}`;
   });
   const skipped = result.data.skipped;
+  const logits = result.samples.targetLogits;
+  const meanLogit = logits.reduce((a, b) => a + b, 0) / Math.max(1, logits.length);
   return [
     {
       kind: 'text',
@@ -75,12 +78,18 @@ function studiedSection(result: StudyResult): ReportSection[] {
       markdown: [
         `Model **${result.model.name}** (${result.model.parameters.toLocaleString('en')} parameters, input ${result.model.inputShape.join('x')}), composite \`${o.composite}\`.`,
         `Data: ${result.data.classes.map((c, i) => `**${c}** ${result.data.counts[i]} images`).join(', ')}.${skipped.length > 0 ? ` ${skipped.length} file(s) could not be read and were skipped: ${skipped.map((s) => `\`${s.path}\` (${s.reason})`).join('; ')}.` : ''}`,
-        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples, in ${o.layers.length} layers. A concept is a channel (conv) or unit (dense); "k/${n}" counts the samples that have it among their top-${o.topK}, the percent is its mean share of the layer's relevance.`,
+        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. A concept is a channel (conv) or unit (dense); "k/${n}" counts the samples that have it among their top-${o.topK} by relevance; ${SHARE_DEFINITION}.`,
         '**Most voted concept per layer:**',
         findings.join('\n'),
       ].join('\n\n'),
     },
   ];
+}
+
+/** The warnings (negative logit of the target, dead concepts), when there are any. */
+function cautionSection(result: StudyResult): ReportSection[] {
+  const lines = cautions(result);
+  return lines.length === 0 ? [] : [{ kind: 'text', title: 'Read with care', markdown: lines.join('\n\n') }];
 }
 
 function fineTuneSection(result: StudyResult): ReportSection[] {
@@ -103,7 +112,7 @@ function evaluationSection(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Evaluation',
-      description: `Accuracy **${pct(e.accuracy)}** on ${e.samples} ${e.on === 'validation' ? 'held-out validation images' : 'images (all of the data: no fine-tuning, so no held-out split)'}. Confusion matrix: rows are the true class, columns the predicted class.`,
+      description: `Accuracy **${pct(e.accuracy)}** on ${e.samples} ${e.on === 'validation' ? 'held-out validation images' : 'images (all of the data: no fine-tuning, so no held-out split)'}. Confusion matrix: rows are the true class, columns the predicted class; **accuracy**: the share of the class's images predicted as that class.`,
       columns: [
         'true \\ predicted',
         ...result.data.classes.map((c) => ({ title: c, align: 'right' as const, digits: 0 })),
@@ -137,9 +146,15 @@ function globalAtlasSections(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Global concept atlas',
-      description: `Per layer, the top-${o.topK} concepts of ${atlas.samples} samples by voting: concept (samples that vote for it / samples, share of the layer's relevance).`,
-      columns: ['layer', `top-${o.topK} concepts`],
-      rows: atlasTable(atlas, o.topK),
+      description: `Per layer, the top-${o.topK} concepts of ${atlas.samples} samples by voting. **votes**: samples that have the concept among their top-${o.topK} by relevance / samples; ${SHARE_DEFINITION}; **note**: *dead* when its relevance is 0 in every sample, *against the class* when its share is negative.`,
+      columns: [
+        'layer',
+        { title: 'concept', align: 'right', digits: 0 },
+        { title: 'votes', align: 'right' },
+        'share',
+        'note',
+      ],
+      rows: atlasRows(atlas, o.topK),
     },
   ];
   const chartEntries = atlas.layerOrder
@@ -153,67 +168,110 @@ function globalAtlasSections(result: StudyResult): ReportSection[] {
     sections.push({
       kind: 'plot',
       title: 'Share of the relevance, highest layers',
-      plot: conceptRelevanceChart(chartEntries, { top: o.topK, xTitle: "% of the layer's relevance" }),
+      description: `The shares of the global atlas's top-${o.topK} concepts in the three highest layers (${SHARE_DEFINITION}).`,
+      plot: conceptRelevanceChart(chartEntries, {
+        top: o.topK,
+        xTitle: "share of the layer's |relevance| (%)",
+      }),
     });
   }
   return sections;
 }
 
-function regionAtlasSection(result: StudyResult): ReportSection[] {
-  const { options: o, regionAtlas: region } = result;
+/** Where the region is (drawn on the first samples' heatmaps), then the region atlas. */
+function regionAtlasSection(result: StudyResult, images: ReadonlyMap<string, RasterImage>): ReportSection[] {
+  const { options: o, regionAtlas: region, atlas } = result;
   const cmp = new Map(result.comparison.map((c) => [c.layer, c]));
-  return [
-    {
-      kind: 'table',
-      title: `Region atlas: ${regionText(o.region)}`,
-      description: `The same voting on the relevance inside ${regionText(o.region)} of the input (every concept computed exactly, through the adjoint pass). Overlap with the global atlas: Jaccard index of the two top-${o.topK} sets.`,
-      columns: [
-        'layer',
-        `top-${o.topK} concepts in the region`,
-        { title: 'overlap with global', align: 'right' },
-      ],
-      rows: region.layerOrder.map((layer) => [
-        layer,
-        conceptCell(region, layer, o.topK),
-        cmp.get(layer) === undefined ? '–' : pct(cmp.get(layer)!.jaccard, 0),
-      ]),
-    },
-  ];
+  const sections: ReportSection[] = [];
+  const shown = result.heatmaps.slice(0, 3).flatMap((h) => {
+    const im = images.get(h.image);
+    return im === undefined ? [] : [{ image: outlineRegion(im, o.region), caption: h.caption }];
+  });
+  if (shown.length > 0) {
+    sections.push({
+      kind: 'images',
+      title: 'The region',
+      description: `${regionText(o.region)[0]!.toUpperCase()}${regionText(o.region).slice(1)} of the input, outlined in green on the heatmaps of the first samples.`,
+      items: shown,
+    });
+  }
+  const inGlobal = (layer: string, concept: number) =>
+    (atlas.layers[layer]?.ranking ?? []).slice(0, o.topK).some((e) => e.concept === concept) ? 'yes' : '';
+  sections.push({
+    kind: 'table',
+    title: `Region atlas: ${regionText(o.region)}`,
+    description: `The same voting on the relevance inside ${regionText(o.region)} of the input (every concept computed exactly, through the adjoint pass). **votes**: samples that have the concept among their top-${o.topK} by relevance inside the region / samples; **share in the region**: as the global atlas's share, of the relevance inside the region; **in global top-${o.topK}**: the concept is also among the global atlas's top-${o.topK}. Overlap of the two top-${o.topK} sets (Jaccard index) per layer: ${region.layerOrder.map((l) => `${l} ${cmp.get(l) === undefined ? '–' : pct(cmp.get(l)!.jaccard, 0)}`).join(', ')}.`,
+    columns: [
+      'layer',
+      { title: 'concept', align: 'right', digits: 0 },
+      { title: 'votes', align: 'right' },
+      'share in the region',
+      `in global top-${o.topK}`,
+      'note',
+    ],
+    rows: atlasRows(region, o.topK, (layer, e) => [inGlobal(layer, e.concept)]),
+  });
+  return sections;
 }
 
 function decompositionSection(result: StudyResult): ReportSection[] {
-  const { options: o, decomposition: dec } = result;
+  const { options: o, decomposition: dec, atlas } = result;
+  // a share outside [0, 100] is offset by sub-concepts of the other sign: marked, and explained below
+  const mark = (p: number) => (p > 100 || p < 0 ? ' †' : '');
   return [
     {
       kind: 'table',
       title: 'Decomposition atlas',
-      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below: sub-concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance).`,
-      columns: ['layer', 'concept', 'layer below', 'sub-concepts'],
+      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below. **concept**: votes / samples and share of the layer (as in the global atlas); **mean relevance**: the concept's own relevance, mean over the samples, with its sign; **sub-concepts**: concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance, signed). In each sample the sub-concepts' relevances add up to the parent's (less what the layer's bias takes), so the shares of all sub-concepts add up to about 100%; a share above 100% or below 0 (†) is offset by sub-concepts of the other sign. Only sub-concepts some sample votes for are listed.`,
+      columns: [
+        'layer',
+        'concept',
+        { title: 'mean relevance', align: 'right' },
+        'layer below',
+        'sub-concepts',
+      ],
       rows: dec.layerOrder.flatMap((layer) =>
-        dec.layers[layer]!.concepts.map((c) => [
-          layer,
-          `${c.concept} (${c.votes}/${dec.samples})`,
-          dec.layers[layer]!.below,
-          c.children
-            .slice(0, o.topK)
-            .map((s) => `${s.concept} (${s.votes}/${dec.samples}, ${s.percent.toFixed(1)}%)`)
-            .join(', '),
-        ]),
+        dec.layers[layer]!.concepts.map((c) => {
+          const entry = atlas.layers[layer]?.ranking.find((e) => e.concept === c.concept);
+          return [
+            layer,
+            `${c.concept} (${c.votes}/${dec.samples}, ${signedShare(c.percent)})${entry !== undefined && isDead(entry) ? ` ${conceptNote(entry)}` : ''}`,
+            c.meanRelevance.toPrecision(3),
+            dec.layers[layer]!.below,
+            c.children
+              .slice(0, o.topK)
+              .map(
+                (s) =>
+                  `${s.concept} (${s.votes}/${dec.samples}, ${signedShare(s.percent)}${mark(s.percent)})`,
+              )
+              .join(', '),
+          ];
+        }),
       ),
     },
   ];
 }
 
+/** Per reference layer: one labelled row per concept (its samples' opaque views, then their heatmaps). */
 function referenceSections(result: StudyResult, images: ReadonlyMap<string, RasterImage>): ReportSection[] {
+  const { atlas } = result;
   return result.references.flatMap((ref): ReportSection[] => {
-    const im = images.get(ref.image);
-    if (im === undefined) return [];
+    const items = ref.concepts.flatMap((c) => {
+      const im = c.image === undefined ? undefined : images.get(c.image);
+      if (im === undefined) return [];
+      const e = atlas.layers[ref.layer]?.ranking.find((x) => x.concept === c.concept);
+      const votes =
+        e === undefined ? '' : `, ${formatVotes(e, atlas)} votes, share ${signedShare(e.percent)}`;
+      const names = c.samples.map((s) => (s.source ?? `sample ${s.sample}`).split(/[\\/]/).pop()).join(', ');
+      return [{ image: im, caption: `concept ${c.concept}${votes} — samples: ${names}` }];
+    });
+    if (items.length === 0) return [];
     return [
       {
         kind: 'images',
         title: `Reference images: ${ref.layer}`,
-        description: `One row per top concept of ${ref.layer} (${ref.concepts.map((c) => c.concept).join(', ')}): its most relevant samples of class ${result.target.name}, cut to where the concept is relevant and shown opaque there (zennit-crp's reference view), each followed by its heatmap.`,
-        items: [{ image: im, caption: ref.concepts.map((c) => `concept ${c.concept}`).join(' / ') }],
+        description: `One row per top concept of ${ref.layer}: its most relevant samples of class ${result.target.name} (relevance maximisation), cut to where the concept is relevant and shown opaque there (zennit-crp's reference view), then the same samples' heatmaps of the concept, in the same order. The caption names the concept, its votes and share in the global atlas, and the samples.`,
+        items,
         columns: 1,
       },
     ];
@@ -228,7 +286,7 @@ function pruningSection(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Concept pruning',
-      description: `The top-${p.k} concepts of each class pruned in one layer at a time; accuracy and mean logit of the true class on the ${e.on === 'validation' ? 'validation ' : ''}samples of that class and of the other classes, before → after. A specific concept hurts its class and spares the others.`,
+      description: `The top-${p.k} concepts of each class (by that class's own atlas) pruned in one layer at a time, measured on the ${e.on === 'validation' ? 'validation ' : ''}images, before → after. **class accuracy**: accuracy on the images of the class whose concepts were pruned; **others accuracy**: on the images of every other class; **class logit** / **others logit**: the mean logit of each image's true class on the same two groups. A specific concept hurts its class and spares the others.`,
       columns: [
         'layer',
         'class',
@@ -259,7 +317,7 @@ function pruningSummarySection(result: StudyResult): ReportSection[] {
       kind: 'table',
       title: 'Pruning: effect and sparsity per layer',
       description:
-        "Mean over classes of the accuracy lost; the share of the layer's channels and of the model's weights one class's pruning removes.",
+        "**class acc. drop**: mean over the classes of the accuracy lost on the class whose concepts were pruned; **others acc. drop**: mean of the accuracy lost on the other classes; **specificity** = class acc. drop − others acc. drop (high when pruning a class's concepts hurts that class only, negative when it hurts the others more); **channels pruned**: the channels one class's pruning removes, of the layer's channels; **weights pruned**: their share of the model's parameters (kernel slices and biases).",
       columns: [
         'layer',
         'class acc. drop',
@@ -303,6 +361,7 @@ function computedSection(result: StudyResult): ReportSection[] {
 /** The report's sections in order: a new part of the study adds its builder here. */
 const SECTIONS: readonly SectionBuilder[] = [
   studiedSection,
+  cautionSection,
   fineTuneSection,
   evaluationSection,
   heatmapSection,

@@ -48,6 +48,8 @@ export interface StudyEvaluation {
 /** One concept's reference samples. */
 export interface StudyReference {
   concept: number;
+  /** the concept's row of the grid alone (its samples' opaque views, then heatmaps), labelled in the report */
+  image: string;
   samples: {
     sample: number;
     source?: string;
@@ -80,7 +82,13 @@ export interface StudyResult {
   fineTune?: StudyFineTune;
   evaluation: StudyEvaluation;
   /** the samples of the target class the attribution strategies looked at: data-set indices and sources */
-  samples: { indices: number[]; sources?: string[] };
+  samples: {
+    indices: number[];
+    sources?: string[];
+    /** the model's logit of the target class on each of them: where it is negative, the relevance is mostly
+     * negative and voting on it favours concepts without relevance (the report warns) */
+    targetLogits: number[];
+  };
   atlas: ConceptAtlas;
   regionAtlas: RegionAtlas;
   /** overlap of the global and the region atlas per layer (Jaccard of the top-k, rank correlation) */

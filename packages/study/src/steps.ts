@@ -240,7 +240,8 @@ export async function referencesStep(
 ): Promise<StudyReferenceLayer[]> {
   const { opts } = run;
   const { indices, samples } = studied;
-  const depends = [indices, opts.referenceLayers, opts.referenceSamples, opts.topK];
+  // 'rows': parts stored before each concept's row had its own picture are computed again
+  const depends = [indices, opts.referenceLayers, opts.referenceSamples, opts.topK, 'rows'];
   const references = await run.part('references', depends, async () => {
     run.start('references', indices.length);
     const max = await maximization(crp, samples, {
@@ -257,7 +258,10 @@ export async function referencesStep(
     }
     return out;
   });
-  for (const r of references) await keepImage(run.env.store, run.images, r.image);
+  for (const r of references) {
+    await keepImage(run.env.store, run.images, r.image);
+    for (const c of r.concepts) await keepImage(run.env.store, run.images, c.image);
+  }
   return references;
 }
 
@@ -277,15 +281,22 @@ async function referenceLayer(
     topK: run.opts.referenceSamples,
     toImage: shown.toImage,
   });
-  const name = `references/${layer}.png`;
-  const picture = referenceGrid(refs, { cellSize: 96 });
-  run.images.set(name, picture);
-  const path = await run.env.store.writeImage(name, picture);
+  const store = async (name: string, picture: RasterImage) => {
+    run.images.set(name, picture);
+    return run.env.store.writeImage(name, picture);
+  };
+  const path = await store(`references/${layer}.png`, referenceGrid(refs, { cellSize: 96 }));
+  const rows = new Map<number, string>();
+  for (const c of channels) {
+    const row = referenceGrid({ ...refs, channels: { [c]: refs.channels[c]! } }, { cellSize: 96 });
+    rows.set(c, await store(`references/${layer}/concept-${c}.png`, row));
+  }
   return {
     layer,
     image: path,
     concepts: channels.map((c) => ({
       concept: c,
+      image: rows.get(c)!,
       samples: refs.channels[c]!.map((s) => ({
         sample: indices[s.sample]!,
         ...(sources === undefined ? {} : { source: sources[indices[s.sample]!]! }),
@@ -294,6 +305,22 @@ async function referenceLayer(
       })),
     })),
   };
+}
+
+/** The model's logit of the target class on each studied sample (one forward pass; not stored: cheap). */
+export function targetLogits(
+  model: LayersModel,
+  samples: Dataset,
+  target: number,
+  batchSize: number,
+): number[] {
+  const logits = tf.tidy(() => {
+    const out = model.predict(samples.images, { batchSize }) as tf.Tensor;
+    return tf.squeeze(tf.slice(out, [0, target], [-1, 1]), [1]);
+  });
+  const values = Array.from(logits.dataSync());
+  logits.dispose();
+  return values;
 }
 
 /** LRP heatmaps of the first (up to 6) studied samples, for the report. */

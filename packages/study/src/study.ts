@@ -17,6 +17,7 @@ import {
   pruningStep,
   referencesStep,
   type Tuned,
+  targetLogits,
 } from './steps.js';
 import { type StudyRun, studyRun } from './study-run.js';
 
@@ -63,6 +64,7 @@ export async function runStudy(
       const inputShape = [...crp.attributor.graph.inputShape];
       const on = tuned.held === undefined ? ('all' as const) : ('validation' as const);
       const evaluation = await evaluationStep(run, model, evalData, on);
+      const logits = targetLogits(model, samples, opts.target, opts.batchSize);
       const concepts = await conceptSteps(run, crp, samples, indices);
       const studied = { indices, samples, sources: data.sources };
       const references = await referencesStep(run, crp, studied, concepts.atlas, toImage);
@@ -74,7 +76,7 @@ export async function runStudy(
       const pruning = await pruningStep(run, model, data, evalData, counts);
       const parts = { evaluation, ...concepts, references, pruning, heatmaps };
       return {
-        result: studyResult(run, { model, inputShape, data, classes, counts, tuned, indices }, parts),
+        result: studyResult(run, { model, inputShape, data, classes, counts, tuned, indices, logits }, parts),
         model,
         images: run.images,
       };
@@ -143,6 +145,7 @@ function studyResult(
     counts: number[];
     tuned: Tuned;
     indices: number[];
+    logits: number[];
   },
   parts: StudyParts,
 ): StudyResult {
@@ -169,6 +172,7 @@ function studyResult(
     samples: {
       indices,
       ...(data.sources === undefined ? {} : { sources: indices.map((i) => data.sources![i]!) }),
+      targetLogits: ran.logits,
     },
     atlas: parts.atlas,
     regionAtlas: parts.regionAtlas,

@@ -1,0 +1,162 @@
+/**
+ * The report's numbers read right: on the hand model of hand-computed.test.ts, explained for class 'b' (whose
+ * logit is negative on one of its images, and whose relevance skips channels), the report warns about the
+ * negative logit and names the dead concepts, writes every share with its sign and never as "-0.0%", defines
+ * every column of its tables, labels each reference row and draws the region. In headless Chromium (when
+ * there is one, see @crp/testing/chromium) it loads without errors; the screenshot is kept in test-artifacts/.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Dataset } from '@crp/models';
+import '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '@crp/testing';
+import { browserTestPlan } from '@crp/testing/chromium';
+import type { ReportOptions, TableSection } from '@crp/vis';
+import { writeReport } from '@crp/vis/node';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryStudyStore, runStudy, type StudyResult, studyReport } from '../src/index.js';
+import { signedShare } from '../src/report-format.js';
+import { handModel } from './hand-model.js';
+
+useBackend('wasm');
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+const browser = browserTestPlan();
+if (!browser.run) console.warn(browser.reason);
+
+let model: tfl.LayersModel;
+let data: Dataset & { classes: string[] };
+let result: StudyResult;
+let report: ReportOptions;
+
+beforeAll(async () => {
+  ({ model, data } = handModel());
+  const run = await runStudy(
+    model,
+    data,
+    { target: 'b', samples: 4, topK: 2, region: { centerSquare: 2 }, pruneLayers: ['c2'], pruneConcepts: 1 },
+    { store: memoryStudyStore(), identity: 'hand-b' },
+  );
+  result = run.result;
+  report = studyReport(result, run.images);
+});
+afterAll(() => {
+  data.images.dispose();
+  model.dispose();
+});
+
+const table = (title: string) =>
+  report.sections.find((s): s is TableSection => s.kind === 'table' && s.title === title)!;
+const text = (cell: unknown) =>
+  typeof cell === 'object' && cell !== null && 'text' in cell ? String(cell.text) : String(cell);
+
+describe('the report of a study whose target logit is negative on a sample', () => {
+  it('keeps each sample’s target logit: the last image of b (all channel 0) has logit -1/2', () => {
+    // b = 2 g1 - g2 with m0 = 1, m1 = 0: g1 = 0, g2 = 1/2
+    expect(result.samples.targetLogits[3]).toBeCloseTo(-0.5, 6);
+    expect(result.samples.targetLogits.filter((v) => v < 0)).toHaveLength(1);
+  });
+
+  it('warns about the negative logit and names the dead concepts it lists', () => {
+    const caution = report.sections.find((s) => s.title === 'Read with care');
+    expect(caution?.kind).toBe('text');
+    const markdown = caution?.kind === 'text' ? caution.markdown : '';
+    expect(markdown).toContain('negative on **1 of 4** studied samples (lowest -0.50)');
+    // for b, R(c2) is proportional to [0, 2 g1, -g2]: channel 0 never has relevance, and with top-2 votes it
+    // is voted wherever channel 1 leads
+    const c2 = result.atlas.layers.c2!.ranking.find((e) => e.concept === 0)!;
+    expect([c2.meanRelevance, c2.percent, c2.votes]).toEqual([0, 0, 4]);
+    expect(markdown).toMatch(/\*\*dead\*\*.*0 in c2 \(global, 4\/4\)/);
+    const rows = table('Global concept atlas').rows;
+    const dead = rows.find((r, i) => r[1] === 0 && (r[0] === 'c2' || rows[i - 1]?.[0] === 'c2'))!;
+    expect(text(dead[3])).toBe('0%');
+    expect(text(dead.at(-1))).toContain('dead');
+  });
+
+  it('writes shares with their sign and never as a signed zero', () => {
+    expect([12.34, -0.04, 0.004, -0.0004, 0, 0.5].map(signedShare)).toEqual([
+      '+12.3%',
+      '−0.040%',
+      '+<0.01%',
+      '−<0.01%',
+      '0%',
+      '+0.50%',
+    ]);
+    for (const title of ['Global concept atlas', 'Region atlas: the 2x2 centre']) {
+      for (const row of table(title).rows) expect(text(row[3])).toMatch(/^([+−](\d+\.\d+|<0\.01)|0)%$/);
+    }
+  });
+
+  it('defines every column of its tables', () => {
+    const obvious = new Set(['layer', 'concept', 'class', 'layer below', 'pruned concepts', 'note', 'true \\ predicted']);
+    for (const s of report.sections) {
+      if (s.kind !== 'table') continue;
+      for (const c of s.columns) {
+        const title = typeof c === 'string' ? c : c.title;
+        if (obvious.has(title) || result.data.classes.includes(title)) continue;
+        expect(s.description, `column '${title}' of '${s.title}'`).toContain(`**${title}**`);
+      }
+    }
+  });
+
+  it('labels each reference row and outlines the region on the heatmaps', () => {
+    const refs = report.sections.find((s) => s.title === 'Reference images: c2');
+    expect(refs?.kind).toBe('images');
+    const captions = refs?.kind === 'images' ? refs.items.map((i) => i.caption) : [];
+    expect(captions).toHaveLength(2);
+    for (const [i, c] of result.references[0]!.concepts.entries()) {
+      expect(captions[i]).toMatch(new RegExp(`^concept ${c.concept}, \\d/4 votes, share .*samples: `));
+    }
+    const region = report.sections.find((s) => s.title === 'The region');
+    const im = region?.kind === 'images' ? region.items[0]!.image : undefined;
+    // the 2x2 centre of a 4x4 image: every one of its pixels is on the outline, drawn green
+    for (const p of [5, 6, 9, 10]) expect(Array.from(im!.data.slice(p * 3, p * 3 + 3))).toEqual([0, 200, 0]);
+    for (const p of [0, 3, 12, 15]) expect(Array.from(im!.data.slice(p * 3, p * 3 + 3))).not.toEqual([0, 200, 0]);
+  });
+});
+
+describe.skipIf(!browser.run)('the report in headless Chromium', () => {
+  let profile: string;
+  beforeAll(async () => {
+    profile = await mkdtemp(join(tmpdir(), 'crp-study-chromium-'));
+    await mkdir(ARTIFACTS, { recursive: true });
+  });
+  afterAll(async () => {
+    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
+  });
+
+  it('loads without errors, every image decodes, and it shows the warning (screenshot in test-artifacts)', async () => {
+    const file = join(ARTIFACTS, 'study-report-negative-logit.html');
+    await writeReport(file, report);
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: browser.executable!,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      viewport: { width: 1200, height: 900 },
+    });
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(msg.text());
+      });
+      page.on('pageerror', (err) => problems.push(err.message));
+      await page.goto(pathToFileURL(file).href);
+      const broken = await page.$$eval('img', (imgs) =>
+        imgs.filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.alt),
+      );
+      expect(broken).toEqual([]);
+      expect(problems).toEqual([]);
+      const body = await page.innerText('body');
+      expect(body).toContain('Read with care');
+      expect(body).not.toMatch(/[-−]0\.0%/);
+      await page.screenshot({ path: join(ARTIFACTS, 'study-report-negative-logit.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+});
