@@ -103,21 +103,9 @@ async function fileIdentity(paths: readonly string[]): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
-/**
- * The concept study on files, as `crp study` runs it: reads the image folder (class names from the
- * sub-folders; unreadable files skipped and reported, grey and RGBA images converted), imports the model,
- * runs {@link runStudy}, and writes `out/report.html` (self-contained), `out/study.json` (everything in the report
- * as data) and the pictures. Checks what it can before the model loads (the folder, the target class and its
- * samples). A second run with the same inputs takes the finished parts from `out/parts/`.
- *
- * ```ts
- * await studyFiles({ model: 'state_dict.pth', data: 'patches/', target: 'mitosis', inputSize: 128, ...IMAGENET,
- *   region: { centerSquare: 100 }, out: 'study/' });
- * ```
- */
-export async function studyFiles(options: StudyFilesOptions): Promise<StudyFilesResult> {
-  const log = options.log ?? (() => {});
-  // 1. what can be checked without the model
+/** What can be checked without the model (the folder, the target class and its images); then the output folder
+ * (emptied of stored parts on `restart`). Returns the identity of the model and image files. */
+async function prepare(options: StudyFilesOptions): Promise<string> {
   const listing = await listImageFolder(options.data, {
     allowEmpty: true,
     ...(options.limitPerClass === undefined ? {} : { limitPerClass: options.limitPerClass }),
@@ -142,8 +130,71 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
       },
     );
   });
+  return identity;
+}
 
-  // 2. the model, then the images at its input size
+/** The image folder at the model's input size and channels (unreadable files skipped and logged). */
+async function readImages(
+  model: LayersModel,
+  options: StudyFilesOptions,
+  log: (line: string) => void,
+): Promise<Awaited<ReturnType<typeof imageFolder>>> {
+  const input = model.inputs[0]!.shape;
+  const [h, w, c] = [input[1], input[2], input[3]];
+  if (typeof h !== 'number' || typeof w !== 'number' || typeof c !== 'number') {
+    throw new CrpError(
+      'invalid-shape',
+      `the model's input shape [${input.join(', ')}] is open; give a model with a fixed input size`,
+    );
+  }
+  const normalise = options.mean === undefined ? {} : { mean: options.mean, std: options.std ?? [1, 1, 1] };
+  const data = await imageFolder(options.data, {
+    inputSize: [h, w],
+    channels: c === 1 ? 1 : 3,
+    ...normalise,
+    allowEmpty: true,
+    unreadable: 'skip',
+    ...(options.limitPerClass === undefined ? {} : { limitPerClass: options.limitPerClass }),
+    ...(options.onProgress === undefined
+      ? {}
+      : { onProgress: (p) => options.onProgress!({ ...p, phase: 'images' }) }),
+  });
+  for (const s of data.skipped) log(`skipped ${s.path}: ${s.reason}`);
+  return data;
+}
+
+/** Shows pictures as they were on disk: undoes the normalisation `mean`/`std` (if any), clipped to [0, 1]. */
+function unnormalised(mean: readonly number[] | undefined, std: readonly number[] = [1, 1, 1]) {
+  return (im: tf.Tensor3D) => {
+    const pixels = tf.tidy(() =>
+      mean === undefined
+        ? tf.clipByValue(im, 0, 1)
+        : tf.clipByValue(tf.add(tf.mul(im, [...std]), [...mean]), 0, 1),
+    );
+    const raster = toRasterImage(
+      { shape: pixels.shape, data: pixels.dataSync() as Float32Array },
+      { vmin: 0, vmax: 1 },
+    );
+    pixels.dispose();
+    return raster;
+  };
+}
+
+/**
+ * The concept study on files, as `crp study` runs it: reads the image folder (class names from the
+ * sub-folders; unreadable files skipped and reported, grey and RGBA images converted), imports the model,
+ * runs {@link runStudy}, and writes `out/report.html` (self-contained), `out/study.json` (everything in the report
+ * as data) and the pictures. Checks what it can before the model loads (the folder, the target class and its
+ * samples). A second run with the same inputs takes the finished parts from `out/parts/`.
+ *
+ * ```ts
+ * await studyFiles({ model: 'state_dict.pth', data: 'patches/', target: 'mitosis', inputSize: 128, ...IMAGENET,
+ *   region: { centerSquare: 100 }, out: 'study/' });
+ * ```
+ */
+export async function studyFiles(options: StudyFilesOptions): Promise<StudyFilesResult> {
+  const log = options.log ?? (() => {});
+  const identity = await prepare(options);
   log(`model: ${options.model}`);
   const t0 = performance.now();
   const model: LayersModel = await loadModel(
@@ -154,43 +205,7 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
   let current = model;
   let data: Awaited<ReturnType<typeof imageFolder>> | undefined;
   try {
-    const input = model.inputs[0]!.shape;
-    const [h, w, c] = [input[1], input[2], input[3]];
-    if (typeof h !== 'number' || typeof w !== 'number' || typeof c !== 'number') {
-      throw new CrpError(
-        'invalid-shape',
-        `the model's input shape [${input.join(', ')}] is open; give a model with a fixed input size`,
-      );
-    }
-    const normalise = options.mean === undefined ? {} : { mean: options.mean, std: options.std ?? [1, 1, 1] };
-    data = await imageFolder(options.data, {
-      inputSize: [h, w],
-      channels: c === 1 ? 1 : 3,
-      ...normalise,
-      allowEmpty: true,
-      unreadable: 'skip',
-      ...(options.limitPerClass === undefined ? {} : { limitPerClass: options.limitPerClass }),
-      ...(options.onProgress === undefined
-        ? {}
-        : { onProgress: (p) => options.onProgress!({ ...p, phase: 'images' }) }),
-    });
-    for (const s of data.skipped) log(`skipped ${s.path}: ${s.reason}`);
-    const mean = options.mean;
-    const std = options.std ?? [1, 1, 1];
-    // show pictures as they were on disk: undo the normalisation
-    const toImage = (im: tf.Tensor3D) => {
-      const pixels = tf.tidy(() =>
-        mean === undefined
-          ? tf.clipByValue(im, 0, 1)
-          : tf.clipByValue(tf.add(tf.mul(im, [...std]), [...mean]), 0, 1),
-      );
-      const raster = toRasterImage(
-        { shape: pixels.shape, data: pixels.dataSync() as Float32Array },
-        { vmin: 0, vmax: 1 },
-      );
-      pixels.dispose();
-      return raster;
-    };
+    data = await readImages(model, options, log);
     const run = await runStudy(model, data, options, {
       store: fileStudyStore(options.out),
       identity: JSON.stringify({
@@ -199,7 +214,7 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
         mean: options.mean,
         std: options.std,
       }),
-      toImage,
+      toImage: unnormalised(options.mean, options.std),
       modelName: basename(options.model),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       log,

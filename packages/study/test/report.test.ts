@@ -92,7 +92,15 @@ describe('the report of a study whose target logit is negative on a sample', () 
   });
 
   it('defines every column of its tables', () => {
-    const obvious = new Set(['layer', 'concept', 'class', 'layer below', 'pruned concepts', 'note', 'true \\ predicted']);
+    const obvious = new Set([
+      'layer',
+      'concept',
+      'class',
+      'layer below',
+      'pruned concepts',
+      'note',
+      'true \\ predicted',
+    ]);
     for (const s of report.sections) {
       if (s.kind !== 'table') continue;
       for (const c of s.columns) {
@@ -115,7 +123,8 @@ describe('the report of a study whose target logit is negative on a sample', () 
     const im = region?.kind === 'images' ? region.items[0]!.image : undefined;
     // the 2x2 centre of a 4x4 image: every one of its pixels is on the outline, drawn green
     for (const p of [5, 6, 9, 10]) expect(Array.from(im!.data.slice(p * 3, p * 3 + 3))).toEqual([0, 200, 0]);
-    for (const p of [0, 3, 12, 15]) expect(Array.from(im!.data.slice(p * 3, p * 3 + 3))).not.toEqual([0, 200, 0]);
+    for (const p of [0, 3, 12, 15])
+      expect(Array.from(im!.data.slice(p * 3, p * 3 + 3))).not.toEqual([0, 200, 0]);
   });
 });
 
@@ -135,7 +144,13 @@ describe.skipIf(!browser.run)('the report in headless Chromium', () => {
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: browser.executable!,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+      ],
       viewport: { width: 1200, height: 900 },
     });
     try {
@@ -151,7 +166,7 @@ describe.skipIf(!browser.run)('the report in headless Chromium', () => {
       );
       expect(broken).toEqual([]);
       expect(problems).toEqual([]);
-      const body = await page.innerText('body');
+      const body = (await page.textContent('body')) ?? '';
       expect(body).toContain('Read with care');
       expect(body).not.toMatch(/[-−]0\.0%/);
       await page.screenshot({ path: join(ARTIFACTS, 'study-report-negative-logit.png'), fullPage: true });
