@@ -102,23 +102,11 @@ export function resolveTarget(target: string | number, classes: readonly string[
   throw new CrpError('invalid-target', `target '${target}' is not a class; valid: ${valid}`);
 }
 
-/**
- * Checks the options against the model graph and the class names; unknown layers, a target that is not a
- * class and out-of-range numbers are CrpErrors that say what is valid.
- */
-export function resolveStudyOptions(
+/** The layers of the study: those given (checked against the graph) or the defaults of {@link StudyOptions}. */
+function studyLayers(
   options: StudyOptions,
   graph: ModelGraph,
-  classes: readonly string[],
-): ResolvedStudyOptions {
-  const target = resolveTarget(options.target, classes);
-  const outputs = graph.node(graph.outputId).outputShape.at(-1);
-  if (typeof outputs === 'number' && outputs !== classes.length) {
-    throw new CrpError(
-      'invalid-argument',
-      `the model has ${outputs} outputs but the data has ${classes.length} classes (${listNames([...classes])}); give a folder with one sub-folder per class the model was trained on`,
-    );
-  }
+): Pick<ResolvedStudyOptions, 'layers' | 'pruneLayers' | 'referenceLayers'> {
   const all = conceptLayers(graph);
   const layerIds = (names: readonly string[] | undefined, what: string): string[] | undefined =>
     names?.map((n) => {
@@ -140,6 +128,32 @@ export function resolveStudyOptions(
   const referenceLayers = layerIds(options.referenceLayers, 'referenceLayers') ?? [
     ...new Set([convs.at(-1), denses[0]].filter((x): x is string => x !== undefined)),
   ];
+  return { layers, pruneLayers, referenceLayers };
+}
+
+/** The model's outputs must be the data's classes. */
+function checkOutputs(graph: ModelGraph, classes: readonly string[]): void {
+  const outputs = graph.node(graph.outputId).outputShape.at(-1);
+  if (typeof outputs === 'number' && outputs !== classes.length) {
+    throw new CrpError(
+      'invalid-argument',
+      `the model has ${outputs} outputs but the data has ${classes.length} classes (${listNames([...classes])}); give a folder with one sub-folder per class the model was trained on`,
+    );
+  }
+}
+
+/**
+ * Checks the options against the model graph and the class names; unknown layers, a target that is not a
+ * class and out-of-range numbers are CrpErrors that say what is valid.
+ */
+export function resolveStudyOptions(
+  options: StudyOptions,
+  graph: ModelGraph,
+  classes: readonly string[],
+): ResolvedStudyOptions {
+  const target = resolveTarget(options.target, classes);
+  checkOutputs(graph, classes);
+  const { layers, pruneLayers, referenceLayers } = studyLayers(options, graph);
   const [h, w] = [graph.inputShape[0], graph.inputShape[1]];
   const side =
     typeof h === 'number' && typeof w === 'number' ? Math.max(1, Math.round(Math.min(h, w) / 3)) : 1;
