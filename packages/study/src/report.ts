@@ -222,7 +222,7 @@ function decompositionSection(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Decomposition atlas',
-      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below. **concept**: votes / samples and share of the layer (as in the global atlas); **mean relevance**: the concept's own relevance, mean over the samples, with its sign; **sub-concepts**: concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance, signed). In each sample the sub-concepts' relevances add up to the parent's (less what the layer's bias takes), so the shares of all sub-concepts add up to about 100%; a share above 100% or below 0 (†) is offset by sub-concepts of the other sign. Only sub-concepts some sample votes for are listed.`,
+      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below. **concept**: votes / samples and share of the layer (as in the global atlas); **mean relevance**: the concept's own relevance, mean over the samples, with its sign; **sub-concepts**: concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance, signed). In each sample the sub-concepts' relevances add up to the parent's (less what the layer's bias takes), so the shares of all sub-concepts add up to about 100%; a share above 100% or below 0 (†) is offset by sub-concepts of the other sign. A sample in which the parent has no relevance counts as 0% for every sub-concept. Only sub-concepts some sample votes for are listed.`,
       columns: [
         'layer',
         'concept',
