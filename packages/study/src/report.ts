@@ -260,8 +260,11 @@ function referenceSections(result: StudyResult, images: ReadonlyMap<string, Rast
       const im = c.image === undefined ? undefined : images.get(c.image);
       if (im === undefined) return [];
       const e = atlas.layers[ref.layer]?.ranking.find((x) => x.concept === c.concept);
+      const note = e === undefined ? '' : conceptNote(e);
       const votes =
-        e === undefined ? '' : `, ${formatVotes(e, atlas)} votes, share ${signedShare(e.percent)}`;
+        e === undefined
+          ? ''
+          : `, ${formatVotes(e, atlas)} votes, share ${signedShare(e.percent)}${note === '' ? '' : ` (${note})`}`;
       const names = c.samples.map((s) => (s.source ?? `sample ${s.sample}`).split(/[\\/]/).pop()).join(', ');
       return [{ image: im, caption: `concept ${c.concept}${votes} — samples: ${names}` }];
     });
@@ -270,7 +273,7 @@ function referenceSections(result: StudyResult, images: ReadonlyMap<string, Rast
       {
         kind: 'images',
         title: `Reference images: ${ref.layer}`,
-        description: `One row per top concept of ${ref.layer}: its most relevant samples of class ${result.target.name} (relevance maximisation), cut to where the concept is relevant and shown opaque there (zennit-crp's reference view), then the same samples' heatmaps of the concept, in the same order. The caption names the concept, its votes and share in the global atlas, and the samples.`,
+        description: `One row per top concept of ${ref.layer}: its most relevant samples of class ${result.target.name} (relevance maximisation), cut to where the concept is relevant and shown opaque there (zennit-crp's reference view), each followed by that sample's heatmap of the concept. The caption names the concept, its votes and share in the global atlas, and the samples.`,
         items,
         columns: 1,
       },
