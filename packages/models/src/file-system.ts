@@ -117,6 +117,7 @@ async function loadModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
       `'${jsonPath}' is not a TF.js model.json: it has no 'modelTopology' (valid: the output of model.save or the TF.js converter)`,
     );
   }
+  checkWeightsManifest(modelJSON.weightsManifest, jsonPath);
   const dir = dirname(jsonPath);
   return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
@@ -148,6 +149,43 @@ async function loadModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
     const weightData: tf.io.WeightData = buffers.length === 1 ? buffers[0]! : buffers;
     return [specs, weightData];
   });
+}
+
+/**
+ * Refuses a `weightsManifest` that is not a list of `{ paths: string[], weights: [{ name, shape, dtype }] }` with
+ * shapes of non-negative integers, before TF.js walks it (its own errors would be TypeErrors).
+ */
+function checkWeightsManifest(manifest: unknown, jsonPath: string): void {
+  const bad = (what: string): never => {
+    throw new CrpError(
+      'corrupt-file',
+      `the weightsManifest of '${jsonPath}' ${what}; valid: a list of { paths: [file names], weights: [{ name, shape, dtype }] }, as model.save writes it`,
+      { details: { path: jsonPath } },
+    );
+  };
+  if (manifest === undefined) return;
+  if (!Array.isArray(manifest)) bad('is not a list');
+  for (const [g, group] of (manifest as unknown[]).entries()) {
+    const { paths, weights } = (group ?? {}) as { paths?: unknown; weights?: unknown };
+    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p.length > 0)) {
+      bad(`has a group ${g} whose paths are not a list of file names`);
+    }
+    if (!Array.isArray(weights)) bad(`has a group ${g} without a list of weights`);
+    for (const w of weights as unknown[]) {
+      const { name, shape, dtype } = (w ?? {}) as { name?: unknown; shape?: unknown; dtype?: unknown };
+      if (typeof name !== 'string') bad(`has a weight without a name in group ${g}`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        bad(
+          `gives weight '${String(name)}' the shape ${JSON.stringify(shape)}, not a list of non-negative integers`,
+        );
+      }
+      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES || dtype === 'string')) {
+        bad(
+          `gives weight '${String(name)}' the dtype ${JSON.stringify(dtype)} (valid: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+        );
+      }
+    }
+  }
 }
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2 };

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrpError, describeError, fileError, isCrpError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fileSystem } from './file-system.js';
 import type { PthFile } from './pth.js';
@@ -78,7 +79,27 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   if (!existsSync(json)) {
     throw new CrpError('not-found', `no model.json in ${path}`, { details: { path } });
   }
-  return tfl.loadLayersModel(fileSystem(json));
+  const artifacts = await fileSystem(json).load!();
+  // TF.js builds the model and loads the weights synchronously after reading the artifacts, so a scope around
+  // that call holds only its tensors: when it fails halfway (weights that do not fit the topology), the weights it
+  // decoded and the variables it created are disposed, instead of leaking as TF.js would leave them
+  const variables = new Set(Object.keys(tf.engine().registeredVariables));
+  tf.engine().startScope();
+  try {
+    return await tfl.loadLayersModel({ load: async () => artifacts });
+  } catch (err) {
+    for (const [name, v] of Object.entries(tf.engine().registeredVariables))
+      if (!variables.has(name)) v.dispose();
+    if (isCrpError(err)) throw err;
+    // TF.js's own errors (ValueError, TypeError, ...) when the topology or the weights do not make a model
+    throw new CrpError(
+      'corrupt-file',
+      `'${json}' does not describe a model TF.js can build (${describeError(err)}); valid: the output of model.save or the TF.js converter`,
+      { cause: err, details: { path: json } },
+    );
+  } finally {
+    tf.engine().endScope();
+  }
 }
 
 /** Sizes of a saved model in bytes. */

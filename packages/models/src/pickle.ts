@@ -171,6 +171,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   };
   const opName = () => OPCODE_NAMES[opcode] ?? `0x${opcode.toString(16)}`;
   const need = (k: number) => {
+    // a negative length would move backwards and re-read the same opcode for ever
+    if (k < 0) corrupt(`has a negative ${opName()} length at byte ${opcodeAt}`);
     if (pos + k > n) corrupt(`ends inside ${opName()} at byte ${opcodeAt} (it needs ${k} more bytes)`);
   };
   const take = (k: number): Uint8Array => {
@@ -322,13 +324,9 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       case 0x8a: // LONG1
         push(decodeLong(take(u8())));
         break;
-      case 0x8b: {
-        // LONG4
-        const k = i32();
-        if (k < 0) corrupt(`has a negative LONG4 length at byte ${opcodeAt}`);
-        push(decodeLong(take(k)));
+      case 0x8b: // LONG4 (a signed length: need() refuses a negative one)
+        push(decodeLong(take(i32())));
         break;
-      }
       case 0x49: {
         // INT (text; also True/False as 01/00)
         const text = line();

@@ -1,7 +1,6 @@
 import { CrpError, listNames } from '@crp/common';
 import { PyDict, PyGlobal, PyObject, PyTuple, unpickle } from './pickle.js';
-import type { StateDict } from './state-dict.js';
-import { sniffFormat } from './weights-format.js';
+import { type StateDict, sniffFormat } from './weights-format.js';
 import { ZipArchive } from './zip-archive.js';
 
 /** Element types of PyTorch storages, by torch's dtype name. */
@@ -186,188 +185,12 @@ export class PthFile implements StateDict {
    *   `corrupt-file` for truncated or damaged data
    */
   static parse(bytes: Uint8Array, source = 'the .pth data'): PthFile {
-    const format = sniffFormat(bytes);
-    if (format === 'pth-legacy') {
-      throw new CrpError(
-        'unsupported-format',
-        `${source} is in torch.save's legacy format (PyTorch < 1.6, or _use_new_zipfile_serialization=False), which is not read. ` +
-          "Re-save it with PyTorch >= 1.6: sd = torch.load(path, map_location='cpu'); torch.save(sd, 'state_dict.pth') " +
-          "(the default zip format), or as safetensors: safetensors.torch.save_file(sd, 'model.safetensors').",
-        { details: { source } },
-      );
-    }
-    if (format !== 'pth') {
-      throw new CrpError(
-        'unsupported-format',
-        `${source} is not a file written by torch.save (no zip archive${format === 'safetensors' ? '; it is a safetensors file' : ''}); valid: .pth/.pt files of PyTorch >= 1.6`,
-        { details: { source } },
-      );
-    }
+    refuseOtherFormats(bytes, source);
     const archive = ZipArchive.parse(bytes, source);
-    const pickles = archive.names.filter((n) => /^([^/]*\/)?data\.pkl$/.test(n));
-    if (pickles.length === 0) {
-      const torchScript = archive.names.some(
-        (n) => /(^|\/)constants\.pkl$/.test(n) || /(^|\/)code\//.test(n),
-      );
-      throw new CrpError(
-        'unsupported-format',
-        torchScript
-          ? `${source} is a TorchScript archive (torch.jit.save), not a torch.save file. In Python: torch.save(torch.jit.load(path).state_dict(), 'state_dict.pth').`
-          : `${source} is a zip archive without data.pkl, so not a torch.save file (entries: ${archive.names.slice(0, 8).join(', ')})`,
-        { details: { source } },
-      );
-    }
-    const pickleName = pickles[0]!;
-    const prefix = pickleName.slice(0, pickleName.length - 'data.pkl'.length);
-    if (archive.has(`${prefix}constants.pkl`)) {
-      throw new CrpError(
-        'unsupported-format',
-        `${source} is a TorchScript archive (torch.jit.save), not a torch.save file. In Python: torch.save(torch.jit.load(path).state_dict(), 'state_dict.pth').`,
-        { details: { source } },
-      );
-    }
-    let byteOrder: 'little' | 'big' = 'little';
-    if (archive.has(`${prefix}byteorder`)) {
-      const text = new TextDecoder().decode(archive.read(`${prefix}byteorder`)).trim();
-      if (text !== 'little' && text !== 'big') {
-        throw new CrpError(
-          'corrupt-file',
-          `${source}: its byteorder entry says '${text}'; valid: little, big`,
-        );
-      }
-      byteOrder = text;
-    }
-
-    const where = `${source} (${pickleName})`;
-    const storageRefs = new Map<string, StorageRef>();
-    const persistentLoad = (pid: unknown): StorageRef => {
-      const items = pid instanceof PyTuple ? pid.items : [];
-      const [tag, type, key, , numel] = items;
-      if (
-        tag !== 'storage' ||
-        typeof type !== 'object' ||
-        type === null ||
-        !('dtype' in type) ||
-        (typeof key !== 'string' && typeof key !== 'number') ||
-        typeof numel !== 'number'
-      ) {
-        throw new CrpError(
-          'corrupt-file',
-          `${where}: a persistent id is not ('storage', <storage type>, key, location, numel)`,
-        );
-      }
-      const k = String(key);
-      let ref = storageRefs.get(k);
-      if (ref === undefined) {
-        const info = type as { dtype: TorchDtype; itemSize: number; storageType: string };
-        ref = { key: k, dtype: info.dtype, itemSize: info.itemSize, numel, storageType: info.storageType };
-        const entry = archive.entry(`${prefix}data/${k}`);
-        if (entry === undefined) {
-          throw new CrpError(
-            'corrupt-file',
-            `${where} refers to storage '${k}', but the archive has no ${prefix}data/${k}`,
-          );
-        }
-        if (entry.size < numel * ref.itemSize) {
-          throw new CrpError(
-            'corrupt-file',
-            `${source}: storage '${k}' (${numel} ${ref.dtype} elements) needs ${numel * ref.itemSize} bytes but ${prefix}data/${k} has ${entry.size}`,
-          );
-        }
-        storageRefs.set(k, ref);
-      }
-      return ref;
-    };
-    const ints = (v: unknown, what: string): number[] => {
-      const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : undefined;
-      if (
-        items === undefined ||
-        !items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)
-      ) {
-        throw new CrpError(
-          'corrupt-file',
-          `${where}: a tensor's ${what} is not a tuple of non-negative integers`,
-        );
-      }
-      return items as number[];
-    };
-    const rebuildTensor = (args: readonly unknown[]): TensorRef => {
-      const [storage, offset, size, stride] = args;
-      if (
-        typeof storage !== 'object' ||
-        storage === null ||
-        !('key' in storage) ||
-        typeof offset !== 'number'
-      ) {
-        throw new CrpError('corrupt-file', `${where}: a tensor is rebuilt without a storage and an offset`);
-      }
-      const ref = storage as StorageRef;
-      const shape = ints(size, 'size');
-      const strides = ints(stride, 'stride');
-      if (strides.length !== shape.length) {
-        throw new CrpError(
-          'corrupt-file',
-          `${where}: a tensor has ${shape.length} sizes but ${strides.length} strides`,
-        );
-      }
-      // the last element the view reads must lie in the storage (an empty tensor reads none)
-      const empty = shape.some((d) => d === 0);
-      const last = offset + shape.reduce((s, d, i) => s + (d - 1) * strides[i]!, 0);
-      if (!empty && last >= ref.numel) {
-        throw new CrpError(
-          'corrupt-file',
-          `${where}: a tensor of shape [${shape.join(', ')}] at offset ${offset} reaches element ${last} of storage '${ref.key}', which has ${ref.numel}`,
-        );
-      }
-      return new TensorRef(ref, offset, shape, strides);
-    };
-    const first = (args: readonly unknown[]) => args[0];
-    const constants: Record<string, unknown> = {
-      'torch.Tensor': 'torch.Tensor',
-      'torch.nn.parameter.Parameter': 'torch.nn.parameter.Parameter',
-    };
-    for (const [name, info] of Object.entries(STORAGE_TYPES)) {
-      constants[`torch.${name}`] = { ...info, storageType: `torch.${name}` };
-    }
-    const root = unpickle(archive.read(pickleName), {
-      source: where,
-      constants,
-      functions: {
-        'collections.OrderedDict': (args) => {
-          const d = new PyDict('collections.OrderedDict');
-          const pairs = args[0];
-          if (Array.isArray(pairs)) {
-            for (const p of pairs) if (p instanceof PyTuple) d.map.set(p.items[0], p.items[1]);
-          }
-          return d;
-        },
-        'torch._utils._rebuild_tensor_v2': rebuildTensor,
-        'torch._utils._rebuild_tensor': rebuildTensor,
-        'torch._utils._rebuild_parameter': first,
-        'torch._utils._rebuild_parameter_with_state': first,
-        'torch._tensor._rebuild_from_type_v2': (args) => {
-          const [fn, , inner] = args;
-          if (!(fn instanceof PyGlobal) || fn.apply === undefined || !(inner instanceof PyTuple)) {
-            throw new CrpError('corrupt-file', `${where}: _rebuild_from_type_v2 without a rebuild function`);
-          }
-          return fn.apply(inner.items);
-        },
-        'builtins.set': (args) => new Set(Array.isArray(args[0]) ? args[0] : []),
-        'builtins.frozenset': (args) => new Set(Array.isArray(args[0]) ? args[0] : []),
-        '_codecs.encode': (args) => {
-          const text = typeof args[0] === 'string' ? args[0] : '';
-          return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
-        },
-      },
-      classModules: ['torch.nn.modules', 'torchvision.models'],
-      persistentLoad,
-      allowed:
-        'collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_tensor / _rebuild_parameter, torch._tensor._rebuild_from_type_v2, ' +
-        'the torch.*Storage types, builtins.set / frozenset, _codecs.encode, and classes of torch.nn.modules.* and torchvision.models.* as plain data',
-      unsafeHint: SAVE_HINT,
-    });
-
-    const { content, tensors } = collectTensors(root, source);
+    const { pickleName, prefix } = findPickle(archive, source);
+    const byteOrder = readByteOrder(archive, prefix, source);
+    const root = runPickle(archive, pickleName, prefix, source);
+    const { content, tensors } = collectTensors(root, source, bytes.byteLength);
     const entries = new Map<string, PthEntry>();
     for (const [name, t] of tensors) {
       entries.set(name, {
@@ -480,6 +303,223 @@ export class PthFile implements StateDict {
   }
 }
 
+const TORCH_SCRIPT = (source: string) =>
+  `${source} is a TorchScript archive (torch.jit.save), not a torch.save file. In Python: torch.save(torch.jit.load(path).state_dict(), 'state_dict.pth').`;
+
+/** Step 1 of {@link PthFile.parse}: refuses bytes that are not a torch.save zip (the legacy format says how to
+ * re-save). */
+function refuseOtherFormats(bytes: Uint8Array, source: string): void {
+  const format = sniffFormat(bytes);
+  if (format === 'pth-legacy') {
+    throw new CrpError(
+      'unsupported-format',
+      `${source} is in torch.save's legacy format (PyTorch < 1.6, or _use_new_zipfile_serialization=False), which is not read. ` +
+        "Re-save it with PyTorch >= 1.6: sd = torch.load(path, map_location='cpu'); torch.save(sd, 'state_dict.pth') " +
+        "(the default zip format), or as safetensors: safetensors.torch.save_file(sd, 'model.safetensors').",
+      { details: { source } },
+    );
+  }
+  if (format !== 'pth') {
+    throw new CrpError(
+      'unsupported-format',
+      `${source} is not a file written by torch.save (no zip archive${format === 'safetensors' ? '; it is a safetensors file' : ''}); valid: .pth/.pt files of PyTorch >= 1.6`,
+      { details: { source } },
+    );
+  }
+}
+
+/** Step 2: the archive's `<prefix>data.pkl`; a TorchScript archive or a zip without it is refused. */
+function findPickle(archive: ZipArchive, source: string): { pickleName: string; prefix: string } {
+  const pickles = archive.names.filter((n) => /^([^/]*\/)?data\.pkl$/.test(n));
+  if (pickles.length === 0) {
+    const torchScript = archive.names.some((n) => /(^|\/)constants\.pkl$/.test(n) || /(^|\/)code\//.test(n));
+    throw new CrpError(
+      'unsupported-format',
+      torchScript
+        ? TORCH_SCRIPT(source)
+        : `${source} is a zip archive without data.pkl, so not a torch.save file (entries: ${archive.names.slice(0, 8).join(', ')})`,
+      { details: { source } },
+    );
+  }
+  const pickleName = pickles[0]!;
+  const prefix = pickleName.slice(0, pickleName.length - 'data.pkl'.length);
+  if (archive.has(`${prefix}constants.pkl`)) {
+    throw new CrpError('unsupported-format', TORCH_SCRIPT(source), { details: { source } });
+  }
+  return { pickleName, prefix };
+}
+
+/** Step 3: the storages' byte order (`<prefix>byteorder`; little when absent, as in PyTorch < 2.1). */
+function readByteOrder(archive: ZipArchive, prefix: string, source: string): 'little' | 'big' {
+  if (!archive.has(`${prefix}byteorder`)) return 'little';
+  const text = new TextDecoder().decode(archive.read(`${prefix}byteorder`)).trim();
+  if (text !== 'little' && text !== 'big') {
+    throw new CrpError('corrupt-file', `${source}: its byteorder entry says '${text}'; valid: little, big`);
+  }
+  return text;
+}
+
+/** Step 4: runs the pickle on the restricted machine with torch's rebuild functions and storage types. */
+function runPickle(archive: ZipArchive, pickleName: string, prefix: string, source: string): unknown {
+  const where = `${source} (${pickleName})`;
+  const rebuildTensor = tensorRebuilder(where, archive.byteLength);
+  const constants: Record<string, unknown> = {
+    'torch.Tensor': 'torch.Tensor',
+    'torch.nn.parameter.Parameter': 'torch.nn.parameter.Parameter',
+  };
+  for (const [name, info] of Object.entries(STORAGE_TYPES)) {
+    constants[`torch.${name}`] = { ...info, storageType: `torch.${name}` };
+  }
+  return unpickle(archive.read(pickleName), {
+    source: where,
+    constants,
+    functions: {
+      'collections.OrderedDict': orderedDict,
+      'torch._utils._rebuild_tensor_v2': rebuildTensor,
+      'torch._utils._rebuild_tensor': rebuildTensor,
+      'torch._utils._rebuild_parameter': (args) => args[0],
+      'torch._utils._rebuild_parameter_with_state': (args) => args[0],
+      'torch._tensor._rebuild_from_type_v2': (args) => {
+        const [fn, , inner] = args;
+        if (!(fn instanceof PyGlobal) || fn.apply === undefined || !(inner instanceof PyTuple)) {
+          throw new CrpError('corrupt-file', `${where}: _rebuild_from_type_v2 without a rebuild function`);
+        }
+        return fn.apply(inner.items);
+      },
+      'builtins.set': (args) => new Set(Array.isArray(args[0]) ? args[0] : []),
+      'builtins.frozenset': (args) => new Set(Array.isArray(args[0]) ? args[0] : []),
+      '_codecs.encode': (args) => {
+        const text = typeof args[0] === 'string' ? args[0] : '';
+        return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+      },
+    },
+    classModules: ['torch.nn.modules', 'torchvision.models'],
+    persistentLoad: storageLoader(archive, prefix, source, where),
+    allowed:
+      'collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_tensor / _rebuild_parameter, torch._tensor._rebuild_from_type_v2, ' +
+      'the torch.*Storage types, builtins.set / frozenset, _codecs.encode, and classes of torch.nn.modules.* and torchvision.models.* as plain data',
+    unsafeHint: SAVE_HINT,
+  });
+}
+
+/** `collections.OrderedDict(pairs)`: a dict of the (key, value) tuples given. */
+function orderedDict(args: readonly unknown[]): PyDict {
+  const d = new PyDict('collections.OrderedDict');
+  const pairs = args[0];
+  if (Array.isArray(pairs)) {
+    for (const p of pairs) if (p instanceof PyTuple) d.map.set(p.items[0], p.items[1]);
+  }
+  return d;
+}
+
+/**
+ * torch's persistent ids `('storage', <storage type>, key, location, numel)`: one {@link StorageRef} per key,
+ * checked against the size of its archive entry, so that no storage claims more bytes than the file holds.
+ */
+function storageLoader(
+  archive: ZipArchive,
+  prefix: string,
+  source: string,
+  where: string,
+): (pid: unknown) => StorageRef {
+  const storageRefs = new Map<string, StorageRef>();
+  return (pid) => {
+    const items = pid instanceof PyTuple ? pid.items : [];
+    const [tag, type, key, , numel] = items;
+    if (
+      tag !== 'storage' ||
+      typeof type !== 'object' ||
+      type === null ||
+      !('dtype' in type) ||
+      (typeof key !== 'string' && typeof key !== 'number') ||
+      typeof numel !== 'number'
+    ) {
+      throw new CrpError(
+        'corrupt-file',
+        `${where}: a persistent id is not ('storage', <storage type>, key, location, numel)`,
+      );
+    }
+    const k = String(key);
+    let ref = storageRefs.get(k);
+    if (ref === undefined) {
+      const info = type as { dtype: TorchDtype; itemSize: number; storageType: string };
+      ref = { key: k, dtype: info.dtype, itemSize: info.itemSize, numel, storageType: info.storageType };
+      const entry = archive.entry(`${prefix}data/${k}`);
+      if (entry === undefined) {
+        throw new CrpError(
+          'corrupt-file',
+          `${where} refers to storage '${k}', but the archive has no ${prefix}data/${k}`,
+        );
+      }
+      if (entry.size < numel * ref.itemSize) {
+        throw new CrpError(
+          'corrupt-file',
+          `${source}: storage '${k}' (${numel} ${ref.dtype} elements) needs ${numel * ref.itemSize} bytes but ${prefix}data/${k} has ${entry.size}`,
+        );
+      }
+      storageRefs.set(k, ref);
+    }
+    return ref;
+  };
+}
+
+/** A tuple (or list) of non-negative integers: a tensor's size or stride. */
+function naturals(v: unknown, what: string, where: string): number[] {
+  const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : undefined;
+  if (items === undefined || !items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+    throw new CrpError(
+      'corrupt-file',
+      `${where}: a tensor's ${what} is not a tuple of non-negative integers`,
+    );
+  }
+  return items as number[];
+}
+
+/**
+ * torch's `_rebuild_tensor_v2(storage, offset, size, stride, ...)`: a strided view, checked to lie inside its
+ * storage. A view may repeat storage elements (stride 0, as `expand` makes), but only while its float32 copy is
+ * no larger than the file (`fileBytes`): a broadcast of 10^18 elements is refused before anything is allocated.
+ */
+function tensorRebuilder(where: string, fileBytes: number): (args: readonly unknown[]) => TensorRef {
+  return (args) => {
+    const [storage, offset, size, stride] = args;
+    if (
+      typeof storage !== 'object' ||
+      storage === null ||
+      !('key' in storage) ||
+      !Number.isInteger(offset) ||
+      (offset as number) < 0
+    ) {
+      throw new CrpError('corrupt-file', `${where}: a tensor is rebuilt without a storage and an offset`);
+    }
+    const ref = storage as StorageRef;
+    const shape = naturals(size, 'size', where);
+    const strides = naturals(stride, 'stride', where);
+    if (strides.length !== shape.length) {
+      throw new CrpError(
+        'corrupt-file',
+        `${where}: a tensor has ${shape.length} sizes but ${strides.length} strides`,
+      );
+    }
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (numel > ref.numel && numel * 4 > fileBytes) {
+      throw new CrpError(
+        'corrupt-file',
+        `${where}: a tensor of shape [${shape.join(', ')}] (${numel} elements) repeats the ${ref.numel} elements of storage '${ref.key}' into more than the file's ${fileBytes} bytes`,
+      );
+    }
+    // the last element the view reads must lie in the storage (an empty tensor reads none)
+    const last = (offset as number) + shape.reduce((s, d, i) => s + (d - 1) * strides[i]!, 0);
+    if (numel > 0 && last >= ref.numel) {
+      throw new CrpError(
+        'corrupt-file',
+        `${where}: a tensor of shape [${shape.join(', ')}] at offset ${offset} reaches element ${last} of storage '${ref.key}', which has ${ref.numel}`,
+      );
+    }
+    return new TensorRef(ref, offset as number, shape, strides);
+  };
+}
+
 /** The storage's elements as a typed array: a view when aligned, else an aligned copy. */
 function elements(bytes: Uint8Array, itemSize: 2 | 4): Elements {
   const n = Math.floor(bytes.byteLength / itemSize);
@@ -513,15 +553,44 @@ function stateDictOf(d: PyDict): Map<string, TensorRef> | undefined {
   return tensors.size > 0 ? tensors : undefined;
 }
 
-/** The state dict of an nn.Module stub, as module.state_dict() would give it. */
-function moduleStateDict(module: PyObject, source: string): Map<string, TensorRef> {
+/** A step of the walk over a module tree: visit a module, or leave one (it is no longer an ancestor). */
+type ModuleStep = { module: PyObject; prefix: string } | { leave: PyObject };
+
+/**
+ * The state dict of an nn.Module stub, as module.state_dict() would give it: its `_parameters`, persistent
+ * `_buffers`, then its `_modules` depth first. The walk keeps its own stack (a deep tree cannot overflow the call
+ * stack), refuses a module that contains itself, and stops after `budget` modules (the file's size: sub-modules
+ * shared in a diamond chain would otherwise give exponentially many names).
+ */
+function moduleStateDict(root: PyObject, source: string, budget: number): Map<string, TensorRef> {
   const out = new Map<string, TensorRef>();
-  const visit = (m: PyObject, prefix: string) => {
+  const ancestors = new Set<PyObject>();
+  const steps: ModuleStep[] = [{ module: root, prefix: '' }];
+  for (let visits = 0; steps.length > 0; ) {
+    const step = steps.pop()!;
+    if ('leave' in step) {
+      ancestors.delete(step.leave);
+      continue;
+    }
+    const { module: m, prefix } = step;
+    const name = prefix === '' ? 'the pickled object' : `'${prefix.slice(0, -1)}'`;
+    if (ancestors.has(m)) {
+      throw new CrpError(
+        'corrupt-file',
+        `${source}: the module tree contains itself: ${name} is its own ancestor`,
+      );
+    }
+    if (++visits > budget) {
+      throw new CrpError(
+        'corrupt-file',
+        `${source}: its module tree names more than ${budget} modules (it shares sub-modules in a chain), more than a file of ${budget} bytes holds`,
+      );
+    }
     const state = m.state instanceof PyTuple ? m.state.items[0] : m.state;
     if (!(state instanceof PyDict) || !(state.map.get('_parameters') instanceof PyDict)) {
       throw new CrpError(
         'unsupported-format',
-        `${source}: ${prefix === '' ? 'the pickled object' : `'${prefix.slice(0, -1)}'`} (${m.className}) is not an nn.Module (no _parameters). ${SAVE_HINT}`,
+        `${source}: ${name} (${m.className}) is not an nn.Module (no _parameters). ${SAVE_HINT}`,
       );
     }
     const dict = (key: string) => {
@@ -534,17 +603,21 @@ function moduleStateDict(module: PyObject, source: string): Map<string, TensorRe
       if (v instanceof TensorRef && !(skip instanceof Set && skip.has(k)))
         out.set(`${prefix}${String(k)}`, v);
     }
-    for (const [k, v] of dict('_modules')) if (v instanceof PyObject) visit(v, `${prefix}${String(k)}.`);
-  };
-  visit(module, '');
+    ancestors.add(m);
+    steps.push({ leave: m });
+    const children = [...dict('_modules')].filter(([, v]) => v instanceof PyObject).reverse();
+    for (const [k, v] of children) steps.push({ module: v as PyObject, prefix: `${prefix}${String(k)}.` });
+  }
   return out;
 }
 
+/** Step 5 of {@link PthFile.parse}: the tensors of the state dict, module or checkpoint the pickle held. */
 function collectTensors(
   root: unknown,
   source: string,
+  budget: number,
 ): { content: PthContent; tensors: Map<string, TensorRef> } {
-  if (root instanceof PyObject) return { content: 'module', tensors: moduleStateDict(root, source) };
+  if (root instanceof PyObject) return { content: 'module', tensors: moduleStateDict(root, source, budget) };
   if (root instanceof PyDict) {
     const direct = stateDictOf(root);
     if (direct !== undefined) return { content: 'state-dict', tensors: direct };
@@ -559,7 +632,7 @@ function collectTensors(
       const v = chosen[1];
       return {
         content: 'checkpoint',
-        tensors: v instanceof PyObject ? moduleStateDict(v, source) : stateDictOf(v as PyDict)!,
+        tensors: v instanceof PyObject ? moduleStateDict(v, source, budget) : stateDictOf(v as PyDict)!,
       };
     }
     throw new CrpError(

@@ -23,3 +23,20 @@ export function sniffFormat(bytes: Uint8Array): StateDictFormat {
   }
   return 'unknown';
 }
+
+/**
+ * Named tensors read from a file, whatever the format: a PyTorch `state_dict` in a `.pth` file ({@link PthFile})
+ * or a safetensors file ({@link SafetensorsFile}). The model importers only need this much.
+ */
+export interface StateDict {
+  /** Tensor names in file order (`features.0.weight`, ...). */
+  readonly names: readonly string[];
+  has(name: string): boolean;
+  /** Element type (the format's own name: `float32` in `.pth`, `F32` in safetensors) and shape. */
+  entry(name: string): { readonly dtype: string; readonly shape: readonly number[] };
+  /**
+   * A tensor's values as float32 in row-major order. By default a new array; with `{ copy: false }` it may be a
+   * view into the file's bytes (read it, do not change it), which saves a copy of large weights.
+   */
+  float32(name: string, options?: { copy?: boolean }): Float32Array;
+}

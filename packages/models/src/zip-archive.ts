@@ -21,7 +21,39 @@ const MAX32 = 0xffffffff;
 /** Native zlib functions, given by `@crp/models/node` (node:zlib); in a browser the JavaScript fallbacks. */
 interface NativeZip {
   crc32?: (bytes: Uint8Array) => number;
-  inflateRawSync?: (bytes: Uint8Array) => Uint8Array;
+  /** Inflates, refusing (throwing) output beyond `maxOutputLength` bytes. */
+  inflateRawSync?: (bytes: Uint8Array, options: { maxOutputLength: number }) => Uint8Array;
+}
+
+/** Deflate expands at most 1032:1 (258 bytes per 2-bit match code), plus a little for tiny streams. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * Refuses an entry whose sizes the file cannot back: data beyond the end, a stored entry whose two sizes differ,
+ * a deflated one that declares more than deflate can expand to. So no read allocates more than the file allows.
+ */
+function checkSizes(
+  name: string,
+  method: number,
+  compressedSize: number,
+  size: number,
+  localHeaderOffset: number,
+  n: number,
+  fail: (what: string) => never,
+): void {
+  if (localHeaderOffset + 30 + compressedSize > n) {
+    fail(
+      `entry '${name}' declares ${compressedSize} bytes of data at byte ${localHeaderOffset}, beyond the end (${n} bytes): the file is truncated`,
+    );
+  }
+  if (method === 0 && size !== compressedSize) {
+    fail(`entry '${name}' is stored (not compressed) but declares ${size} bytes in ${compressedSize}`);
+  }
+  if (method === 8 && size > MAX_DEFLATE_RATIO * compressedSize + MAX_DEFLATE_RATIO) {
+    fail(
+      `entry '${name}' declares ${size} bytes from ${compressedSize} deflated bytes; deflate expands at most ${MAX_DEFLATE_RATIO}:1`,
+    );
+  }
 }
 const native: NativeZip = {};
 
@@ -131,16 +163,19 @@ export class ZipArchive {
       const extraLength = view.getUint16(at + 30, true);
       const commentLength = view.getUint16(at + 32, true);
       let localHeaderOffset = view.getUint32(at + 42, true);
-      const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
-      // zip64: the 0xffffffff fields are in the extra field 0x0001, in this order
       let extra = at + 46 + nameLength;
       const extraEnd = extra + extraLength;
+      if (extraEnd + commentLength > n) fail(`central directory entry ${i} runs past the end of the file`);
+      const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
+      // zip64: the 0xffffffff fields are in the extra field 0x0001, in this order
       while (extra + 4 <= extraEnd) {
         const id = view.getUint16(extra, true);
         const length = view.getUint16(extra + 2, true);
+        const fieldEnd = Math.min(extra + 4 + length, extraEnd);
         if (id === 0x0001) {
           let p = extra + 4;
           const next = () => {
+            if (p + 8 > fieldEnd) fail(`the zip64 sizes of entry '${name}' end early`);
             const v = Number(view.getBigUint64(p, true));
             p += 8;
             return v;
@@ -160,10 +195,16 @@ export class ZipArchive {
           `${source}: entry '${name}' uses compression method ${method}; supported: 0 (stored, as torch.save writes) and 8 (deflate)`,
         );
       }
+      checkSizes(name, method, compressedSize, size, localHeaderOffset, n, fail);
       entries.push({ name, method, compressedSize, size, crc32: crc, localHeaderOffset });
       at = extraEnd + commentLength;
     }
     return new ZipArchive(bytes, source, entries);
+  }
+
+  /** The size of the whole archive in bytes. */
+  get byteLength(): number {
+    return this.bytes.byteLength;
   }
 
   /** Entry names in central-directory order. */
@@ -220,9 +261,14 @@ export class ZipArchive {
         );
       }
       try {
-        data = inflate(data);
+        // never more than the directory declares: a zip bomb stops here, not at the end of memory
+        data = inflate(data, { maxOutputLength: Math.max(e.size, 1) });
       } catch (err) {
-        throw new CrpError('corrupt-file', `${this.source}: entry '${name}' does not inflate`, {
+        const tooLarge = (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
+        const what = tooLarge
+          ? `inflates to more than the ${e.size} bytes its directory declares`
+          : 'does not inflate';
+        throw new CrpError('corrupt-file', `${this.source}: entry '${name}' ${what}`, {
           cause: err,
           details: { source: this.source, entry: name },
         });
