@@ -48,6 +48,40 @@ function toBytes(
   return out;
 }
 
+/** Samples per pixel of each PNG colour type (grey, RGB, palette index, grey + alpha, RGBA). */
+const SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Deflate expands at most 1032:1, so the image data cannot be larger than that times the IDAT bytes. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * Refuses a PNG whose header declares more pixel data than its IDAT chunks could inflate to, before the decoder
+ * allocates the image (a few hundred bytes must not make it allocate gigabytes). Leaves every other check to the
+ * decoder.
+ */
+function checkDeclaredSize(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 33 || view.getUint32(12) !== 0x49484452 /* IHDR */) return;
+  const width = view.getUint32(16);
+  const height = view.getUint32(20);
+  const samples = SAMPLES[bytes[25]!] ?? 4;
+  const depth = bytes[24]!;
+  // each row: a filter byte and the packed samples (an interlaced image has a few more filter bytes)
+  const raw = height * (1 + Math.ceil((width * samples * depth) / 8));
+  let idat = 0;
+  // chunks are at least 12 bytes, so this walk is bounded by the file's size
+  for (let at = 8; at + 12 <= bytes.length; at += 12 + view.getUint32(at)) {
+    if (view.getUint32(at + 4) === 0x49444154 /* IDAT */) idat += view.getUint32(at);
+  }
+  if (raw > MAX_DEFLATE_RATIO * idat + MAX_DEFLATE_RATIO) {
+    throw new CrpError(
+      'corrupt-file',
+      `not a readable PNG: it declares ${width} x ${height} pixels (${raw} bytes of image data) but has ${idat} bytes of IDAT data, which deflate cannot expand to more than ${MAX_DEFLATE_RATIO} times`,
+      { details: { width, height, idatBytes: idat } },
+    );
+  }
+}
+
 /**
  * Decodes PNG bytes: any bit depth (16 bit is scaled to 8, 1/2/4-bit grey to 0..255), any colour type, palettes,
  * transparency (tRNS) and interlacing. Grey images come back with 1 channel, colour images with 3, images with
@@ -56,6 +90,7 @@ function toBytes(
  * @throws CrpError `corrupt-file` for bytes that are not a valid PNG.
  */
 export function decodePng(bytes: Uint8Array): RasterImage {
+  checkDeclaredSize(bytes);
   let png: ReturnType<typeof decode>;
   try {
     png = decode(bytes, { checkCrc: true });
