@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { registerTrainingKernels } from '@crp/models';
+import { mulberry32 } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ChannelMask,
@@ -14,6 +15,8 @@ import {
   modelCost,
   type PruningCurvesResult,
   pruningCurves,
+  randomScores,
+  scoreChannels,
 } from '../src/index.js';
 import { writeCurves } from '../src/node.js';
 import { type Data, squares, trainSquaresNet } from './data.js';
@@ -134,5 +137,150 @@ describe('concept-level pruning', () => {
     }
     expect(result.summary.map((s) => s.layer)).toEqual(['conv1', 'conv2', 'fc1']);
     console.log(conceptPruningTable(result));
+  });
+});
+
+describe('curvesTable', () => {
+  const result: PruningCurvesResult = {
+    layers: ['conv1', 'fc1'],
+    channels: 8,
+    scope: 'layer',
+    baseline: 0.875,
+    chance: 0.25,
+    params: 100,
+    flops: 1000,
+    curves: [
+      {
+        criterion: 'relevance',
+        points: [
+          { requested: 0, fraction: 0, pruned: 0, accuracy: 0.875, fineTunedAccuracy: 0.875 },
+          { requested: 0.5, fraction: 0.5, pruned: 4, accuracy: 0.8, fineTunedAccuracy: 0.85 },
+          { requested: 0.9, fraction: 0.75, pruned: 6, accuracy: 0.3125 },
+        ],
+      },
+      {
+        criterion: 'random',
+        points: [
+          { requested: 0, fraction: 0, pruned: 0, accuracy: 0.875, fineTunedAccuracy: 0.875 },
+          { requested: 0.5, fraction: 0.5, pruned: 4, accuracy: 0.55, fineTunedAccuracy: 0.7 },
+          { requested: 0.9, fraction: 0.75, pruned: 6, accuracy: Number.NaN, fineTunedAccuracy: 0.25 },
+        ],
+      },
+    ],
+  };
+
+  it('writes one row per fraction pruned, accuracy (and after fine-tuning) per criterion, in percent', () => {
+    // by hand: 0.3125 -> 31.3% (31.25 rounds up in toFixed), NaN and a missing value -> '-'
+    expect(curvesTable(result)).toBe(
+      [
+        '| pruned | relevance | relevance (tuned) | random | random (tuned) |',
+        '|---|---|---|---|---|',
+        '| 0.0% | 87.5% | 87.5% | 87.5% | 87.5% |',
+        '| 50.0% | 80.0% | 85.0% | 55.0% | 70.0% |',
+        '| 75.0% | 31.3% | - | - | 25.0% |',
+        '',
+        'Baseline accuracy 87.5%, chance 25.0%; 8 channels of conv1, fc1, layer ranking.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('has no tuned columns when nothing was fine-tuned', () => {
+    const plain: PruningCurvesResult = {
+      ...result,
+      scope: 'global',
+      curves: [
+        { criterion: 'weight', points: [{ requested: 0.2, fraction: 0.25, pruned: 2, accuracy: 0.5 }] },
+      ],
+    };
+    expect(curvesTable(plain)).toBe(
+      '| pruned | weight |\n|---|---|\n| 25.0% | 50.0% |\n\nBaseline accuracy 87.5%, chance 25.0%; 8 channels of conv1, fc1, layer ranking.\n'.replace(
+        'layer ranking',
+        'global ranking',
+      ),
+    );
+  });
+});
+
+/**
+ * A model where the relevance criterion must beat random: 16 units (a 1x1 convolution that copies its 16 inputs
+ * through a ReLU), of which units 0 and 1 carry the class (input 0 or 1 is 1 for class 0 or 1, else 0) and feed
+ * their class's logit with weight 2, while units 2..15 carry uniform noise in [0, 1) and feed both logits with
+ * weights in [-0.05, 0.05]. The noise moves a logit by at most 14 * 0.05 = 0.7 < 2, so every sample is classified
+ * right while both evidence units remain; without unit c, class c's samples are decided by noise alone.
+ */
+describe('the relevance criterion against random orders', () => {
+  const UNITS = 16;
+  function evidenceModel(): tfl.LayersModel {
+    const m = tfl.sequential();
+    m.add(
+      tfl.layers.conv2d({
+        inputShape: [1, 1, UNITS],
+        filters: UNITS,
+        kernelSize: 1,
+        activation: 'relu',
+        name: 'units',
+      }),
+    );
+    m.add(tfl.layers.flatten({ name: 'flat' }));
+    m.add(tfl.layers.dense({ units: 2, name: 'logits' }));
+    const rng = mulberry32(5);
+    const out = new Float32Array(UNITS * 2);
+    for (let k = 2; k < UNITS; k++) for (let c = 0; c < 2; c++) out[k * 2 + c] = 0.1 * rng() - 0.05;
+    out[0 * 2 + 0] = 2;
+    out[1 * 2 + 1] = 2;
+    const identity = tf.tidy(() => tf.reshape(tf.eye(UNITS), [1, 1, UNITS, UNITS]));
+    const weights = [identity, tf.zeros([UNITS]), tf.tensor2d(out, [UNITS, 2]), tf.zeros([2])];
+    m.setWeights(weights);
+    tf.dispose(weights);
+    return m;
+  }
+  function evidenceData(n: number, seed: number): Data {
+    const rng = mulberry32(seed);
+    const x = new Float32Array(n * UNITS);
+    const labels = Array.from({ length: n }, (_, i) => i % 2);
+    labels.forEach((y, i) => {
+      x[i * UNITS + y] = 1;
+      for (let k = 2; k < UNITS; k++) x[i * UNITS + k] = rng();
+    });
+    return { images: tf.tensor4d(x, [n, 1, 1, UNITS]), labels };
+  }
+
+  it('ranks the two evidence units first and keeps full accuracy while random orders lose it, over 6 seeds', async () => {
+    const net = evidenceModel();
+    const ref = evidenceData(32, 1);
+    const held = evidenceData(200, 2);
+    const relevance = scoreChannels(net, 'relevance', { data: ref }).layers.units!;
+    const order = relevance.map((v, k) => [v, k] as const).sort((a, b) => b[0] - a[0]);
+    expect(
+      order
+        .slice(0, 2)
+        .map(([, k]) => k)
+        .sort(),
+    ).toEqual([0, 1]);
+
+    const fractions = [0, 0.25, 0.5, 0.75, 0.875]; // 0, 4, 8, 12, 14 of 16 units
+    const seeds = [1, 2, 3, 4, 5, 6];
+    const result = await pruningCurves(net, {
+      criteria: ['relevance', ...seeds.map((seed) => randomScores(net, { seed }))],
+      reference: ref,
+      test: held,
+      fractions,
+    });
+    const [byRelevance, ...random] = result.curves.map((c) => c.points.map((p) => p.accuracy));
+    expect(result.baseline).toBe(1);
+    // relevance prunes noise units only: every sample stays right, up to 14 of 16 units pruned
+    expect(byRelevance).toEqual([1, 1, 1, 1, 1]);
+    for (const [i, f] of fractions.entries()) {
+      const accuracies = random.map((curve) => curve[i]!);
+      for (const a of accuracies) expect(a, `random at ${f}`).toBeLessThanOrEqual(byRelevance![i]!);
+      // at 12 or 14 units pruned a random order keeps both evidence units with probability 91/1820 or 1/120
+      if (f >= 0.75)
+        expect(accuracies.reduce((s, a) => s + a, 0) / seeds.length, `mean random at ${f}`).toBeLessThan(
+          0.85,
+        );
+    }
+    net.dispose();
+    tf.dispose([ref.images, held.images]);
   });
 });
