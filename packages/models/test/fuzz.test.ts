@@ -269,6 +269,46 @@ describe('files that claim more than they hold', () => {
     );
   });
 
+  it('regression: a negative storage offset is refused (it read from the end of the storage)', () => {
+    const negative = tensorPth({ numel: 4, shape: [2], strides: [1] });
+    // the offset is the BININT after BINPERSID (0x51): set it to -1
+    const pkl = ZipArchive.parse(negative).read('archive/data.pkl').slice();
+    const at = pkl.indexOf(0x51) + 1;
+    expect(pkl[at]).toBe(0x4a);
+    pkl.set([0xff, 0xff, 0xff, 0xff], at + 1);
+    const file = writeZip([
+      { name: 'archive/data.pkl', data: pkl },
+      { name: 'archive/data/0', data: new Uint8Array(16) },
+    ]);
+    expectCrpError(
+      () => PthFile.parse(file, 'offset.pth'),
+      'corrupt-file',
+      'offset.pth',
+      'without a storage and an offset',
+    );
+  });
+
+  it('regression: sub-modules shared in a chain (2^40 names) are refused, not walked for ever', () => {
+    // m0 = Module(); m_{i+1} = Module() with _modules {'a': m_i, 'b': m_i}: 40 levels, 2^40 paths to m0
+    const w = new PickleWriter();
+    const module = (memo: number, children: number | undefined) => {
+      w.global('torch.nn.modules.container', 'Sequential').op(0x29, 0x81); // NEWOBJ
+      w.op(0x7d).str('_parameters').op(0x7d, 0x73).str('_modules').op(0x7d);
+      if (children !== undefined) w.str('a').op(0x68, children, 0x73).str('b').op(0x68, children, 0x73);
+      w.op(0x73, 0x62, 0x71, memo); // SETITEM (_modules), BUILD, BINPUT memo
+    };
+    for (let i = 0; i < 40; i++) {
+      module(i, i === 0 ? undefined : i - 1);
+      if (i < 39) w.op(0x30); // POP: the module stays in the memo only
+    }
+    expectCrpError(
+      () => PthFile.parse(picklePth(w.bytes()), 'diamonds.pth'),
+      'corrupt-file',
+      'diamonds.pth',
+      'shares sub-modules',
+    );
+  });
+
   it('regression: a module that contains itself is refused, not a stack overflow', () => {
     // m = Module(); m.__dict__ = {'_parameters': {}, '_modules': {'self': m}}
     const w = new PickleWriter()

@@ -199,14 +199,19 @@ export interface FuzzOptions {
   trace?: (run: number, recipe: string, bytes: Uint8Array) => void;
 }
 
-/** Runs the campaign; see the module comment. Runs one after another, so sync parsers stay deterministic. */
+/**
+ * Runs the campaign; see the module comment. Runs one after another, so sync parsers stay deterministic. For a
+ * longer search outside CI, `FUZZ_SCALE=20` multiplies the runs and `FUZZ_SEED=n` is added to the seed.
+ */
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
-  const rng = mulberry32(options.seed);
+  const env = typeof process === 'undefined' ? {} : process.env;
+  const runs = options.runs * Number(env.FUZZ_SCALE ?? 1);
+  const rng = mulberry32(options.seed + Number(env.FUZZ_SEED ?? 0));
   const seedNames = Object.keys(options.seeds);
   const generic = Object.entries(byteMutators);
   const grammar = Object.entries(options.grammar ?? {});
   const report: FuzzReport = { runs: 0, accepted: 0, refused: {}, findings: [] };
-  for (let run = 0; run < options.runs; run++) {
+  for (let run = 0; run < runs; run++) {
     const seedName = pick(rng, seedNames);
     let bytes: Uint8Array = options.seeds[seedName]!.slice();
     const steps: string[] = [];
