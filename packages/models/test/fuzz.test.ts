@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import type { CrpErrorCode } from '@crp/common';
 import { expectCrpError, expectCrpErrorAsync, seedWeights } from '@crp/testing';
-import { describeFindings, fuzz, type Mutator, mutateJson } from '@crp/testing/fuzz';
+import {
+  checkAllocation,
+  describeFindings,
+  fuzz,
+  type Mutator,
+  mutateJson,
+  summarize,
+} from '@crp/testing/fuzz';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,17 +31,24 @@ import { PickleWriter, picklePth, pthMutators, tensorPth, writeZip } from './hel
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const read = (path: string) => readFile(join(FIXTURES, path)).then((b) => new Uint8Array(b));
 
-/** Everything a reader of the file would do: parse, then convert every tensor it can. */
+/**
+ * Everything a reader of the file would do: parse, then convert every tensor it can. No tensor may be larger than
+ * the file allows: a storage is at most what deflate can expand the file to (1032:1), and a view that repeats
+ * storage elements at most the file's size.
+ */
 function readAllPth(bytes: Uint8Array): void {
   const file = PthFile.parse(bytes, 'fuzz.pth');
   for (const name of file.names) {
-    if (PTH_FLOAT_DTYPES.includes(file.entry(name).dtype)) file.float32(name);
+    if (!PTH_FLOAT_DTYPES.includes(file.entry(name).dtype)) continue;
+    checkAllocation(`tensor '${name}'`, file.float32(name).byteLength, 1032 * bytes.length);
   }
 }
 
+/** Parse and convert every tensor; a float32 copy is at most four times the file (from 1-byte integers). */
 function readAllSafetensors(bytes: Uint8Array): void {
   const file = SafetensorsFile.parse(bytes, 'fuzz.safetensors');
-  for (const name of file.names) file.float32(name);
+  for (const name of file.names)
+    checkAllocation(`tensor '${name}'`, file.float32(name).byteLength, 4 * bytes.length);
 }
 
 const FILE_CODES: CrpErrorCode[] = ['corrupt-file', 'unsupported-format', 'unsafe-content'];
@@ -71,6 +85,7 @@ describe('fuzzing the .pth reader (zip + pickle)', () => {
         : {}),
     });
     expect(describeFindings(report)).toBe('');
+    console.log(summarize('pth', report));
     // the campaign reached the pickle, not only the zip: some files were read, some refused as unsafe
     expect(report.accepted).toBeGreaterThan(100);
     expect(report.refused['corrupt-file']).toBeGreaterThan(500);
@@ -112,6 +127,7 @@ describe('fuzzing the safetensors reader', () => {
       grammar: { header: safetensorsHeader },
     });
     expect(describeFindings(report)).toBe('');
+    console.log(summarize('safetensors', report));
     expect(report.accepted).toBeGreaterThan(100);
   });
 });
@@ -165,6 +181,7 @@ describe('fuzzing model.json loading', () => {
       grammar: { json: modelJson, 'json twice': (b, rng) => modelJson(modelJson(b, rng), rng) },
     });
     expect(describeFindings(report)).toBe('');
+    console.log(summarize('model.json', report));
     expect(report.accepted).toBeGreaterThan(10);
     // a refused model leaves no weights behind
     expect(tf.memory().numTensors).toBe(before);

@@ -247,6 +247,23 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   return report;
 }
 
+/**
+ * Throws (a plain Error, so the run becomes a finding) when a parser's result holds more bytes than `limit`: the
+ * check that a file cannot make its reader allocate more than the file allows.
+ */
+export function checkAllocation(what: string, bytes: number, limit: number): void {
+  if (bytes > limit)
+    throw new Error(`${what} allocated ${bytes} bytes, more than the ${limit} the file allows`);
+}
+
+/** One line: runs, how many were read, how many refused by code, how many findings. */
+export function summarize(name: string, report: FuzzReport): string {
+  const refused = Object.entries(report.refused)
+    .map(([code, n]) => `${n} ${code}`)
+    .join(', ');
+  return `${name}: ${report.runs} mutated files, ${report.accepted} read, refused: ${refused || 'none'}; ${report.findings.length} findings`;
+}
+
 /** A readable summary of the findings, for an assertion message. */
 export function describeFindings(report: FuzzReport): string {
   return report.findings

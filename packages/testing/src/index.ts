@@ -3,6 +3,7 @@ export { switchBackend, useBackend } from './backend.js';
 export { expectCrpError, expectCrpErrorAsync } from './crp-error.js';
 export {
   byteMutators,
+  checkAllocation,
   concat,
   describeFindings,
   type FuzzFinding,

@@ -6,7 +6,16 @@
  */
 import { deflateSync } from 'node:zlib';
 import { expectCrpError, mulberry32 } from '@crp/testing';
-import { describeFindings, fuzz, INTERESTING_U32, type Mutator, pick, randomInt } from '@crp/testing/fuzz';
+import {
+  checkAllocation,
+  describeFindings,
+  fuzz,
+  INTERESTING_U32,
+  type Mutator,
+  pick,
+  randomInt,
+  summarize,
+} from '@crp/testing/fuzz';
 import { encode as fastPngEncode } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
@@ -137,13 +146,17 @@ describe('fuzzing the PNG and JPEG decoders', () => {
     };
     const report = await fuzz({
       seeds,
-      target: (bytes) => decodeImage(bytes),
+      // a PNG's pixels are at most what deflate makes of it (1032:1), times 32 for 1-bit grey widened to RGBA; a
+      // JPEG's at most 512 a byte, 3 bytes each
+      target: (bytes) =>
+        checkAllocation('the image', decodeImage(bytes).data.byteLength, 32 * 1032 * bytes.length),
       runs: 3000,
       seed: 20,
       codes: ['corrupt-file', 'unsupported-format'],
       grammar: { pngChunk, jpegSegment },
     });
     expect(describeFindings(report)).toBe('');
+    console.log(summarize('PNG and JPEG', report));
     expect(report.accepted).toBeGreaterThan(100);
   });
 });

@@ -4,21 +4,13 @@
  * both (zip header fields, pickle opcodes and their arguments). A mutated pickle is put back into a zip with
  * correct CRCs, so the reader gets past the archive and runs the pickle.
  */
-import { deflateRawSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { concat, INTERESTING_U32, type Mutator, pick, randomInt, writeU32 } from '@crp/testing/fuzz';
 import { ZipArchive } from '../../src/zip-archive.js';
 
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-/** CRC-32 (IEEE), written here rather than taken from the reader under test. */
+/** CRC-32 (IEEE) from node:zlib, not from the reader under test. */
 export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return zlib.crc32(bytes) >>> 0;
 }
 
 /** One entry of {@link writeZip}. */
@@ -50,7 +42,7 @@ export function writeZip(entries: readonly ZipInput[]): Uint8Array {
   for (const e of entries) {
     const name = enc.encode(e.name);
     const method = e.method ?? 0;
-    const body = method === 8 ? new Uint8Array(deflateRawSync(e.data)) : e.data;
+    const body = method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data;
     const size = e.declaredSize ?? e.data.length;
     const zip64 = size > 0xffffffff;
     const extra = zip64 ? [...u16(1), ...u16(8), ...u64(size)] : [];
@@ -141,6 +133,16 @@ const LINES: Record<number, number> = {
   80: 1,
 };
 
+/** The three tables by opcode, as arrays (the walk runs on every mutation). */
+const byOpcode = (table: Record<number, number>) => {
+  const out = new Uint8Array(256);
+  for (const [code, v] of Object.entries(table)) out[Number(code)] = v;
+  return out;
+};
+const FIXED_SIZE = byOpcode(FIXED);
+const COUNTED_SIZE = byOpcode(COUNTED);
+const LINES_COUNT = byOpcode(LINES);
+
 /** Every opcode the reader knows, to swap one for another. */
 const OPCODES = [
   0x28, 0x2e, 0x30, 0x31, 0x32, 0x46, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55,
@@ -164,14 +166,14 @@ export function pickleOps(p: Uint8Array): Op[] {
   while (at < p.length) {
     const code = p[at]!;
     let end = at + 1;
-    if (code in FIXED) end += FIXED[code]!;
-    else if (code in COUNTED) {
-      const k = COUNTED[code]!;
+    if (FIXED_SIZE[code]! > 0) end += FIXED_SIZE[code]!;
+    else if (COUNTED_SIZE[code]! > 0) {
+      const k = COUNTED_SIZE[code]!;
       let len = 0;
       for (let i = k - 1; i >= 0; i--) len = len * 256 + (p[end + i] ?? 0);
       end += k + len;
-    } else if (code in LINES) {
-      for (let l = 0; l < LINES[code]!; l++) {
+    } else if (LINES_COUNT[code]! > 0) {
+      for (let l = 0; l < LINES_COUNT[code]!; l++) {
         const nl = p.indexOf(0x0a, end);
         end = nl < 0 ? p.length : nl + 1;
       }
