@@ -60,8 +60,9 @@ export class SafetensorsFile {
   /**
    * Parses the bytes of a safetensors file (they are kept, not copied).
    *
-   * @throws CrpError `corrupt-file` for a truncated file, a header that is not JSON, an unknown dtype, or a
-   *   tensor whose byte range does not match its shape or lies outside the file.
+   * @throws CrpError `corrupt-file` for a truncated file, a header that is not JSON, an unknown dtype, a
+   *   `__metadata__` that is not a map of strings, or a tensor whose byte range does not match its shape or lies
+   *   outside the file.
    */
   static parse(bytes: Uint8Array, source = 'safetensors data'): SafetensorsFile {
     const fail = (what: string): never => {
@@ -87,6 +88,13 @@ export class SafetensorsFile {
     let metadata: Record<string, string> = {};
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
+        // the format's free-form map of strings (null or absent: none)
+        const ok =
+          raw === null ||
+          (typeof raw === 'object' &&
+            !Array.isArray(raw) &&
+            Object.values(raw).every((v) => typeof v === 'string'));
+        if (!ok) fail(`its __metadata__ is ${JSON.stringify(raw).slice(0, 80)}; a map of strings is needed`);
         metadata = (raw ?? {}) as Record<string, string>;
         continue;
       }

@@ -47,6 +47,14 @@ function readAllPth(bytes: Uint8Array): void {
 /** Parse and convert every tensor; a float32 copy is at most four times the file (from 1-byte integers). */
 function readAllSafetensors(bytes: Uint8Array): void {
   const file = SafetensorsFile.parse(bytes, 'fuzz.safetensors');
+  // a valid result is what the types say: metadata is a map of strings
+  const metadata: unknown = file.metadata;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new Error(`metadata is ${JSON.stringify(metadata)}, not a map of strings`);
+  }
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new Error(`metadata '${k}' is ${JSON.stringify(v)}, not a string`);
+  }
   for (const name of file.names)
     checkAllocation(`tensor '${name}'`, file.float32(name).byteLength, 4 * bytes.length);
 }
@@ -284,6 +292,31 @@ describe('files that claim more than they hold', () => {
       'corrupt-file',
       'loop.pkl: the pickle has a negative BINSTRING length',
     );
+  });
+
+  it('regression: a safetensors __metadata__ that is not a map of strings is refused, not returned as one', () => {
+    const file = (metadata: unknown) => {
+      const header = new TextEncoder().encode(
+        JSON.stringify({ __metadata__: metadata, w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }),
+      );
+      const out = new Uint8Array(8 + header.length + 4);
+      new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+      out.set(header, 8);
+      return out;
+    };
+    expectCrpError(
+      () => SafetensorsFile.parse(file({ cfg: [1, 2] }), 'meta.safetensors'),
+      'corrupt-file',
+      'meta.safetensors',
+      '__metadata__ is {"cfg":[1,2]}',
+    );
+    expectCrpError(
+      () => SafetensorsFile.parse(file(7), 'meta.safetensors'),
+      'corrupt-file',
+      '__metadata__ is 7',
+    );
+    expect(SafetensorsFile.parse(file({ format: 'pt' })).metadata).toEqual({ format: 'pt' });
+    expect(SafetensorsFile.parse(file(null)).metadata).toEqual({});
   });
 
   it('regression: a negative storage offset is refused (it read from the end of the storage)', () => {
