@@ -182,6 +182,9 @@ describe('images that declare more than their data holds', () => {
     new DataView(jpg.buffer).setUint16(sof + 5, 20000); // height
     new DataView(jpg.buffer).setUint16(sof + 7, 20000); // width
     expectCrpError(() => decodeJpeg(jpg), 'corrupt-file', '20000 x 20000', `${jpg.length} bytes`);
+    // fill bytes (0xff) before the markers do not hide the frame
+    const filled = new Uint8Array([0xff, 0xd8, 0xff, 0xff, 0xff, ...jpg.subarray(2)]);
+    expectCrpError(() => decodeJpeg(filled), 'corrupt-file', '20000 x 20000');
   });
 
   it('still decodes a large blank image whose data is legitimately tiny', () => {

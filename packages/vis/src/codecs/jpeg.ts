@@ -24,6 +24,10 @@ const MAX_PIXELS_PER_BYTE = 512;
 function checkFrameSize(bytes: Uint8Array): void {
   for (let at = 2; at + 9 <= bytes.length && bytes[at] === 0xff; ) {
     const marker = bytes[at + 1]!;
+    if (marker === 0xff) {
+      at++; // a fill byte before a marker
+      continue;
+    }
     const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
     // SOF0..SOF15, except DHT (c4), JPG (c8) and DAC (cc)
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
