@@ -6,7 +6,8 @@
 // gone (the code moved: update the table below).
 //
 //   pnpm mutation:check                 # all mutants (each: its tests unchanged first, then with the bug)
-//   pnpm mutation:check --only pth,rag  # some of them; --no-baseline skips the unchanged runs
+//   pnpm mutation:check --only pth-offset,rag-grounding  # some of them; --no-baseline skips the unchanged runs
+//   pnpm mutation:check --sites         # only checks that every mutation site is still there (after a merge)
 //
 // Files are changed in place (written to a temporary name and renamed) and restored in a finally block and on
 // SIGINT/SIGTERM; run it in a clean work tree. Tests import the package's own src, so no build is needed.
@@ -82,7 +83,7 @@ const MUTANTS = [
     pkg: 'queue',
     file: 'src/coordinator.ts',
     bug: 'the queue coordinator merges a shard that is delivered again after it was merged',
-    find: '        if (merged.has(s)) continue; // delivered again after it was merged: counted once\n',
+    find: '    if (state.merged.has(s)) continue; // delivered again after it was merged: counted once\n',
     replace: '',
     tests: ['test/distributed.test.ts'],
     filter: 'delivered again',
@@ -107,6 +108,17 @@ if (only !== undefined && mutants.length !== only.length) {
   const known = MUTANTS.map((m) => m.id);
   console.error(`unknown mutant in --only ${only.join(',')}; valid: ${known.join(', ')}`);
   process.exit(2);
+}
+
+if (args.includes('--sites')) {
+  const missing = mutants.filter((m) => {
+    const text = readFileSync(join(root, 'packages', m.pkg, m.file), 'utf8');
+    const count = text.split(m.find).length - 1;
+    if (count !== 1) console.log(`${m.id}: the code to mutate occurs ${count} times in ${m.pkg}/${m.file}`);
+    return count !== 1;
+  });
+  console.log(`${mutants.length - missing.length} of ${mutants.length} mutation sites found`);
+  process.exit(missing.length > 0 ? 1 : 0);
 }
 
 /** Writes `text` to `path` through a temporary sibling and a rename, so the file is never half-written. */
