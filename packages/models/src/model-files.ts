@@ -80,9 +80,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     throw new CrpError('not-found', `no model.json in ${path}`, { details: { path } });
   }
   const artifacts = await fileSystem(json).load!();
-  // TF.js builds the model and loads the weights synchronously after reading the artifacts, so a scope around
-  // that call holds only its tensors: when it fails halfway (weights that do not fit the topology), the weights it
-  // decoded and the variables it created are disposed, instead of leaking as TF.js would leave them
+  // TF.js builds the model and loads the weights synchronously once it has the artifacts (one microtask after the
+  // call), so a scope around that call holds its tensors: when it fails halfway (weights that do not fit the
+  // topology), the weights it decoded and the variables it created are disposed instead of leaking, as TF.js would
+  // leave them. Assumption: no other code creates tensors in that microtask window (variables are never scoped)
   const variables = new Set(Object.keys(tf.engine().registeredVariables));
   tf.engine().startScope();
   try {
