@@ -78,7 +78,9 @@ describe('a gated product (squeeze-excitation)', () => {
     // the dense layer's Epsilon: R_i = a_i w_i y / (y + eps) with a = x * gate
     const expected = Array.from(input, (v, i) => (v * gate[i % C]! * kernel[i]! * y) / (y + 1e-9));
     const got = values(result.relevance);
-    expected.forEach((e, i) => expect(got[i]).toBeCloseTo(e, 6));
+    expected.forEach((e, i) => {
+      expect(got[i]).toBeCloseTo(e, 6);
+    });
     expect(Array.from(values(result.relevances.excite!))).toEqual(Array.from(got));
     expect(Array.from(values(result.relevances.gate!))).toEqual(new Array(C).fill(0));
     disposeResult(result);
@@ -105,8 +107,12 @@ describe('a gated product (squeeze-excitation)', () => {
       (ri, i) => gate[i % C]! * ri + (input[i]! * rGate[i % C]!) / (H * W * (mean[i % C]! + 1e-6)),
     );
     const got = values(result.relevance);
-    expected.forEach((e, i) => expect(got[i]).toBeCloseTo(e, 5));
-    Array.from(values(result.relevances.gate!)).forEach((v, c) => expect(v).toBeCloseTo(rGate[c]!, 5));
+    expected.forEach((e, i) => {
+      expect(got[i]).toBeCloseTo(e, 5);
+    });
+    Array.from(values(result.relevances.gate!)).forEach((v, c) => {
+      expect(v).toBeCloseTo(rGate[c]!, 5);
+    });
     disposeResult(result);
     x.dispose();
     model.dispose();
