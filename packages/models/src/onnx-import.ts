@@ -286,7 +286,7 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
         : options.inputSize;
   const fixed = (d: OnnxDim, i: number, what: string): number => {
     if (typeof d === 'number' && d > 0) {
-      if (size !== undefined && d !== size[i - 2]) {
+      if (size !== undefined && i >= 2 && d !== size[i - 2]) {
         throw new CrpError(
           'invalid-argument',
           `inputSize ${size[0]}x${size[1]} does not fit the ONNX input '${input.name}', whose ${what} is fixed at ${d}`,

@@ -440,10 +440,10 @@ export function parseOnnxModel(bytes: Uint8Array): OnnxModel {
         r.skip(wire);
     }
   }
-  if (graph === undefined || model.irVersion === 0) {
+  if (graph === undefined || model.irVersion === 0 || model.opsets.size === 0) {
     throw new CrpError(
       'corrupt-file',
-      `not a valid ONNX model: ${graph === undefined ? 'no graph' : 'no IR version'} in ${bytes.length} bytes (the file may be truncated or not an .onnx file)`,
+      `not a valid ONNX model: ${graph === undefined ? 'no graph' : model.irVersion === 0 ? 'no IR version' : 'no opset'} in ${bytes.length} bytes (the file may be truncated or not an .onnx file)`,
       { details: { bytes: bytes.length } },
     );
   }
