@@ -14,6 +14,8 @@ import {
   CrpError,
   disposeResult,
   layerMapComposite,
+  type NodeKind,
+  type Rule,
   rules,
 } from '../src/index.js';
 import { mulberry32, uniform, useBackend, values } from './helpers.js';
@@ -59,10 +61,9 @@ function forward64() {
 }
 
 function composite(multiply?: 'gradient'): Composite {
-  return layerMapComposite([
-    [['dense'], rules.epsilon(1e-9)],
-    ...(multiply === 'gradient' ? ([[['multiply'], rules.gradient()]] as const) : []),
-  ]);
+  const entries: [NodeKind[], Rule][] = [[['dense'], rules.epsilon(1e-9)]];
+  if (multiply === 'gradient') entries.push([['multiply'], rules.gradient()]);
+  return layerMapComposite(entries);
 }
 
 describe('a gated product (squeeze-excitation)', () => {

@@ -107,7 +107,7 @@ describe('PaddedMaxPooling2D', () => {
     const adj = a.adjoint(pass, { values: v, record: ['pool'] });
     const back = a.backward(pass, { from: 'pool', relevance: u });
     const dot = (p: tf.Tensor, q: tf.Tensor) => {
-      const [pa, qa] = [p.dataSync(), q.dataSync()];
+      const [pa, qa] = [Array.from(p.dataSync()), Array.from(q.dataSync())];
       return pa.reduce((s, e, i) => s + e * qa[i]!, 0);
     };
     expect(dot(v, back.get(a.graph.inputId)!)).toBeCloseTo(dot(adj.get('pool')!, u), 5);
