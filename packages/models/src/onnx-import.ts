@@ -355,7 +355,7 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
       const c = v.sym.shape[1] as number;
       return tfl.layers
         .reshape({
-          name: names.take(`${moduleName(node, undefined, true)}.unsqueeze`),
+          name: names.take(`${moduleName(node, undefined, false)}.unsqueeze`),
           targetShape: [1, 1, c],
         })
         .apply(v.sym) as tfl.SymbolicTensor;
