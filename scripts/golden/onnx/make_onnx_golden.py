@@ -324,7 +324,7 @@ def lrp_case(name, model, composite_name, record, seed):
         relevance[layer] = tensor(r, 'NHWC' if r.dim() == 4 else 'NC')
     return {
         'id': f'onnx_lrp_{composite_name}__{name}',
-        'kind': 'lrp',
+        'kind': 'onnx-lrp',
         'model': name,
         'composite': composite_name,
         'compositePython': python,
@@ -347,7 +347,7 @@ def main():
         ('se_net', SENet, 12, 13, ['features.3', 'features.6.fc1']),
         ('resnet_like', ResNetLike, 13, 17, ['layer1.0.conv2', 'layer2.0.downsample.0']),
     ]
-    index = {'format': 'onnx-golden-index/1', 'provenance': provenance(), 'models': [], 'cases': []}
+    index = {'format': 'lrp-golden-index/1', 'provenance': provenance(), 'models': [], 'cases': []}
     for name, cls, seed, opset, record in specs:
         torch.manual_seed(seed)
         model = init_weights(cls(), seed)
@@ -360,7 +360,7 @@ def main():
             file = f'cases/{case["id"]}.json'
             with open(f'{OUT}/{file}', 'w') as f:
                 json.dump(case, f, separators=(',', ':'))
-            index['cases'].append({'id': case['id'], 'kind': 'lrp', 'model': name, 'file': file})
+            index['cases'].append({'id': case['id'], 'kind': 'onnx-lrp', 'model': name, 'file': file})
 
     # bad inputs and variants
     torch.manual_seed(14)
