@@ -29,6 +29,7 @@ export interface OnnxTensor {
   external?: Record<string, string>;
 }
 
+/** A node attribute (AttributeProto): the one field its `type` uses is set. */
 export interface OnnxAttribute {
   name: string;
   type: number;
@@ -40,6 +41,7 @@ export interface OnnxAttribute {
   ints: number[];
 }
 
+/** One operator call (NodeProto): inputs and outputs by value name, attributes by name. */
 export interface OnnxNode {
   name: string;
   opType: string;
@@ -52,6 +54,7 @@ export interface OnnxNode {
 /** A dimension: a number, a symbolic name (`dim_param`, e.g. `batch`), or null when neither is set. */
 export type OnnxDim = number | string | null;
 
+/** A graph input or output (ValueInfoProto): element type and shape. */
 export interface OnnxValueInfo {
   name: string;
   elemType: number;
@@ -59,6 +62,7 @@ export interface OnnxValueInfo {
   shape?: OnnxDim[];
 }
 
+/** The computation (GraphProto): nodes in topological order, initializers (weights), inputs and outputs. */
 export interface OnnxGraph {
   name: string;
   nodes: OnnxNode[];
@@ -68,6 +72,7 @@ export interface OnnxGraph {
   valueInfo: OnnxValueInfo[];
 }
 
+/** A decoded `.onnx` file (ModelProto), as {@link parseOnnxModel} returns it. */
 export interface OnnxModel {
   irVersion: number;
   producerName: string;
