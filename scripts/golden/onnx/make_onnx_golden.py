@@ -339,6 +339,7 @@ def lrp_case(name, model, composite_name, record, seed):
 
 
 def main():
+    global CLASSES
     os.makedirs(f'{OUT}/models', exist_ok=True)
     os.makedirs(f'{OUT}/cases', exist_ok=True)
     specs = [
@@ -368,6 +369,13 @@ def main():
     torch.manual_seed(12)
     se = init_weights(SENet(), 12)
     export(se, f'{OUT}/models/se_net_dynamic.onnx', 13, dynamic=True)
+    # a two-class DenseNet-like for 48x48 images: the model of the `crp study` test (packages/cli)
+    CLASSES = 2
+    torch.manual_seed(15)
+    dense2 = init_weights(DenseNetLike(), 15)
+    torch.onnx.export(dense2, torch.zeros(1, 3, 48, 48), f'{OUT}/models/densenet_like_2class_48.onnx', opset_version=13,
+                      input_names=['input'], output_names=['logits'], do_constant_folding=True)
+    CLASSES = 5
     import onnx
     m = onnx.load(f'{OUT}/models/se_net.onnx')
     onnx.save_model(m, f'{OUT}/models/se_net_external.onnx', save_as_external_data=True,
