@@ -1,8 +1,10 @@
 /**
- * Loading a TF.js layers model (model.json + binary weight files) from a URL or from files the user picked,
- * with messages that say what is wrong and what to do instead of TF.js's own.
+ * Loading a TF.js layers model (model.json + binary weight files) or any CNN as ONNX (`.onnx`, with its external
+ * data files if it has them) from a URL or from files the user picked, with messages that say what is wrong and
+ * what to do instead of TF.js's own.
  */
 import { CrpError, describeError } from '@crp/common';
+import { importOnnx, parseOnnxModel } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -41,8 +43,28 @@ function weightFilesOf(json: ModelJson): string[] {
   return (json.weightsManifest ?? []).flatMap((g) => g.paths ?? []);
 }
 
-/** Loads a model from files picked by the user: one model.json and the weight files it lists. */
+/** Imports an `.onnx` file picked by the user; the other picked files are its external data. */
+async function loadOnnxFromFiles(onnx: File, files: readonly File[]): Promise<LoadedModel> {
+  const data = new Map<string, Uint8Array>();
+  for (const f of files) if (f !== onnx) data.set(f.name, new Uint8Array(await f.arrayBuffer()));
+  const model = importOnnx(new Uint8Array(await onnx.arrayBuffer()), {
+    // a location is relative to the model file; in a browser only the file name can be matched
+    externalData: (location) => data.get(location.split('/').pop()!),
+  });
+  return { model, name: onnx.name };
+}
+
+/** Loads a model from files picked by the user: one model.json and the weight files it lists, or one `.onnx`
+ * (and its external data files). */
 export async function loadModelFromFiles(files: readonly File[]): Promise<LoadedModel> {
+  const onnx = files.filter((f) => f.name.toLowerCase().endsWith('.onnx'));
+  if (onnx.length > 1) {
+    throw new CrpError(
+      'invalid-argument',
+      `${onnx.length} .onnx files selected (${onnx.map((f) => f.name).join(', ')}); select one model`,
+    );
+  }
+  if (onnx.length === 1) return loadOnnxFromFiles(onnx[0]!, files);
   const jsons = files.filter((f) => f.name.toLowerCase().endsWith('.json'));
   if (jsons.length !== 1) {
     throw new CrpError(
@@ -87,7 +109,8 @@ export async function loadModelFromFiles(files: readonly File[]): Promise<Loaded
   }
 }
 
-/** Loads a model from the URL of its model.json (weight files are fetched from beside it). */
+/** Loads a model from the URL of its model.json (weight files are fetched from beside it) or of an `.onnx` file
+ * (external data files too). */
 export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
   let response: Response;
   try {
@@ -100,6 +123,19 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
       'not-found',
       `${url} could not be loaded: HTTP ${response.status} ${response.statusText}`,
     );
+  }
+  if (new URL(url, location.href).pathname.toLowerCase().endsWith('.onnx')) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const data = new Map<string, Uint8Array>();
+    // external data: fetched from beside the model before the (synchronous) import
+    for (const loc of externalLocations(bytes)) {
+      const r = await fetch(new URL(loc, new URL(url, location.href)).href).catch(() => undefined);
+      if (r?.ok) data.set(loc, new Uint8Array(await r.arrayBuffer()));
+    }
+    return {
+      model: importOnnx(bytes, { externalData: (loc) => data.get(loc) }),
+      name: url.split('/').pop()!,
+    };
   }
   let parsed: unknown;
   try {
@@ -127,4 +163,12 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
       cause: err,
     });
   }
+}
+
+/** The external data files an ONNX model names (none for most models). */
+function externalLocations(bytes: Uint8Array): string[] {
+  const model = parseOnnxModel(bytes);
+  return [
+    ...new Set(model.graph.initializers.flatMap((t) => (t.external?.location ? [t.external.location] : []))),
+  ];
 }

@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { type ModelGraph, windowPadding } from '@crp/lrp';
+import { type ModelGraph, type PoolParams, windowPadding } from '@crp/lrp';
 
 /**
  * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices
@@ -26,9 +26,10 @@ export interface PixelBox {
   height: number;
 }
 
-/** TF's padding before the first element of an axis (the engine's own window arithmetic). */
-function padBefore(padding: 'same' | 'valid', size: number, k: number, s: number): number {
-  return windowPadding(size, k, s, padding)[0];
+/** TF's padding before the first element of an axis (the engine's own window arithmetic), or a layer's
+ * explicit padding of that axis (PyTorch's padded max pooling). */
+function padBefore(padding: PoolParams['padding'], size: number, k: number, s: number, axis: 0 | 1): number {
+  return windowPadding(size, k, s, typeof padding === 'string' ? padding : padding[axis])[0];
 }
 
 function spatialOf(graph: ModelGraph, id: string): [number, number] {
@@ -42,38 +43,65 @@ function spatialOf(graph: ModelGraph, id: string): [number, number] {
   return [shape[0], shape[1]];
 }
 
+/** Per axis: position o of a layer sees input indices [a o + b, a o + b + r - 1]; `size` is its map. */
+interface Geometry {
+  a: [number, number];
+  b: [number, number];
+  r: [number, number];
+  spatial: boolean;
+  size: [number, number];
+}
+
 /**
- * Receptive-field arithmetic over the chain of layers from the input to `layer` (convolutions, pooling, zero
- * padding; activations, batch norm and other element-wise layers pass): per axis, a new layer with kernel k,
- * stride s and padding p before the first element maps (stride a, offset b, size r) to (a s, b - a p,
- * r + a (k - 1)).
+ * Receptive-field arithmetic over the layers from the input to `layer` (convolutions, pooling, zero padding;
+ * activations, batch norm and other element-wise layers pass): per axis, a new layer with kernel k, stride s and
+ * padding p before the first element maps (stride a, offset b, size r) to (a s, b - a p, r + a (k - 1)). Where
+ * branches meet (Add, Concatenate) a position sees the union of what its inputs see; a gated product (Multiply)
+ * follows its feature branch, the one that carries relevance (PassToFeature: the gate, a global pool of the
+ * whole input, gets none).
  */
 export function receptiveFieldGeometry(graph: ModelGraph, layer: string): ReceptiveFieldGeometry {
   const target = graph.node(layer);
-  const chain: string[] = [];
-  let id = target.id;
-  while (id !== graph.inputId) {
-    const node = graph.node(id);
-    if (node.inputs.length !== 1) {
+  const input = spatialOf(graph, graph.inputId);
+  const memo = new Map<string, Geometry>();
+  const geometryOf = (id: string): Geometry => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    let g: Geometry;
+    if (id === graph.inputId) g = { a: [1, 1], b: [0, 0], r: [1, 1], spatial: true, size: input };
+    else {
+      const node = graph.node(id);
+      if (node.kind === 'add' || node.kind === 'concatenate') g = union(id, node.inputs.map(geometryOf));
+      else if (node.kind === 'multiply' || node.inputs.length === 1)
+        g = step(id, geometryOf(node.inputs[0]!));
+      else {
+        throw new CrpError(
+          'invalid-argument',
+          `receptive-field arithmetic does not know how '${id}' (${node.className}) combines its ${node.inputs.length} inputs`,
+        );
+      }
+    }
+    memo.set(id, g);
+    return g;
+  };
+  const union = (id: string, gs: Geometry[]): Geometry => {
+    if (gs.some((g) => !g.spatial)) return { ...gs[0]!, spatial: false };
+    const first = gs[0]!;
+    if (gs.some((g) => g.a[0] !== first.a[0] || g.a[1] !== first.a[1])) {
       throw new CrpError(
         'invalid-argument',
-        `receptive-field arithmetic follows a chain of layers; '${id}' (${node.className}) has ${node.inputs.length} inputs`,
+        `receptive-field arithmetic: the inputs of '${id}' have different strides (${gs.map((g) => g.a.join('x')).join(', ')})`,
       );
     }
-    chain.push(id);
-    id = node.inputs[0]!;
-  }
-  chain.reverse();
-  const input = spatialOf(graph, graph.inputId);
-  let a: [number, number] = [1, 1];
-  let b: [number, number] = [0, 0];
-  let r: [number, number] = [1, 1];
-  let spatial = true;
-  let size = input;
-  for (const nid of chain) {
+    const b: [number, number] = [Math.min(...gs.map((g) => g.b[0])), Math.min(...gs.map((g) => g.b[1]))];
+    const end = [0, 1].map((ax) => Math.max(...gs.map((g) => g.b[ax]! + g.r[ax]!)));
+    return { a: first.a, b, r: [end[0]! - b[0], end[1]! - b[1]], spatial: true, size: spatialOf(graph, id) };
+  };
+  const step = (nid: string, from: Geometry): Geometry => {
+    if (!from.spatial) return from;
     const node = graph.node(nid);
     const p = node.params;
-    if (!spatial) continue;
+    const size = from.size;
     let k: [number, number] | undefined;
     let s: [number, number] = [1, 1];
     let pad: [number, number] = [0, 0];
@@ -83,14 +111,14 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
         const ks = p.kernel.shape;
         k = [ks[0]!, ks[1]!];
         s = p.strides;
-        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        pad = [padBefore(p.padding, size[0], k[0], s[0], 0), padBefore(p.padding, size[1], k[1], s[1], 1)];
         break;
       }
       case 'maxPool2d':
       case 'avgPool2d':
         k = p.poolSize;
         s = p.strides;
-        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        pad = [padBefore(p.padding, size[0], k[0], s[0], 0), padBefore(p.padding, size[1], k[1], s[1], 1)];
         break;
       case 'zeroPadding2d':
         k = [1, 1];
@@ -104,28 +132,21 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
       case 'globalMaxPool2d':
       case 'dense':
       case 'reshape':
-        spatial = false;
-        break;
+        return { ...from, spatial: false };
       case 'custom':
         throw new CrpError(
           'invalid-argument',
           `receptive-field arithmetic does not know the geometry of the custom layer '${nid}'`,
         );
       default:
-        break; // element-wise: activation, batch norm, identity (dropout)
+        return from; // element-wise: activation, batch norm, identity (dropout), a gated product
     }
-    if (k !== undefined) {
-      for (const ax of [0, 1] as const) {
-        b[ax] = b[ax] - a[ax] * pad[ax];
-        r[ax] = r[ax] + a[ax] * (k[ax] - 1);
-        a[ax] = a[ax] * s[ax];
-      }
-      a = [...a];
-      b = [...b];
-      r = [...r];
-      size = spatialOf(graph, nid);
-    }
-  }
+    const a: [number, number] = [from.a[0] * s[0], from.a[1] * s[1]];
+    const b: [number, number] = [from.b[0] - from.a[0] * pad[0], from.b[1] - from.a[1] * pad[1]];
+    const r: [number, number] = [from.r[0] + from.a[0] * (k[0] - 1), from.r[1] + from.a[1] * (k[1] - 1)];
+    return { a, b, r, spatial: true, size: spatialOf(graph, nid) };
+  };
+  const { a, b, r, spatial } = geometryOf(target.id);
   if (!spatial) {
     return { layer: target.id, stride: [1, 1], offset: [0, 0], size: input, input, map: [1, 1], spatial };
   }

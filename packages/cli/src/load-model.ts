@@ -4,8 +4,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { UsageError } from './usage-error.js';
 
 /**
- * Loads the model given with `--model` (`loadModel` of @crp/models/node: a model.json, a directory with one, or a
- * torchvision VGG in a .pth/.pt or .safetensors file, imported at `inputSize`). A path that does not exist is a usage error (exit status 2).
+ * Loads the model given with `--model` (`loadModel` of @crp/models/node: a model.json, a directory with one, any
+ * CNN in an .onnx file, or a torchvision VGG in a .pth/.pt or .safetensors file, imported at `inputSize`). A path
+ * that does not exist is a usage error (exit status 2); a missing file the model refers to (ONNX external data)
+ * is bad input (exit status 1).
  */
 export async function openModel(
   path: string,
@@ -14,7 +16,7 @@ export async function openModel(
   try {
     return await loadModel(path, inputSize === undefined ? {} : { inputSize });
   } catch (err) {
-    if (isCrpError(err, 'not-found')) throw new UsageError(err.message);
+    if (isCrpError(err, 'not-found') && err.details.path === path) throw new UsageError(err.message);
     throw err;
   }
 }

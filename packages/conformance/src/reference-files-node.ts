@@ -17,6 +17,14 @@ export const nodeFiles: ReferenceFiles = {
       throw new CrpError('read-failed', `cannot read ${path}: ${describeError(err)}`, { cause: err });
     }
   },
+  async readBytes(path) {
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw new CrpError('read-failed', `cannot read ${path}: ${describeError(err)}`, { cause: err });
+    }
+  },
   async list(dir) {
     try {
       return await readdir(dir);

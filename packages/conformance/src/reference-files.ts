@@ -10,6 +10,9 @@
 export interface ReferenceFiles {
   /** The file's text; `undefined` when it does not exist. Throws when it exists but cannot be read. */
   readText(path: string): Promise<string | undefined>;
+  /** The file's bytes (models such as `.onnx`); `undefined` when it does not exist. Throws when it exists but
+   * cannot be read. */
+  readBytes(path: string): Promise<Uint8Array | undefined>;
   /** The names in a directory; `undefined` when the directory does not exist. */
   list(dir: string): Promise<string[] | undefined>;
   /** Whether the file exists and can be read. */

@@ -4,7 +4,7 @@ import type { ModelGraph } from './graph/model-graph.js';
 import { CONV_KINDS, type GraphNode, type NodeKind, PARAMETRIC_KINDS } from './graph/types.js';
 import { alphaBeta, epsilon, flat, gamma, zBox, zPlus } from './rules/lrp-rules.js';
 import type { Rule } from './rules/rule.js';
-import { gradient, norm, pass } from './rules/structural.js';
+import { gradient, norm, pass, passToFeature } from './rules/structural.js';
 
 /** Maps graph nodes to rules. Returning undefined leaves the node to the default of its kind
  * ({@link defaultRuleFor}). */
@@ -23,7 +23,8 @@ function matches(m: NodeMatcher, node: GraphNode): boolean {
 }
 
 /** zennit's base entries, shared by every built-in composite: activations and batch norm pass relevance
- * unchanged, average pooling and Add split it proportionally (Norm), max pooling takes the plain gradient. */
+ * unchanged, average pooling and Add split it proportionally (Norm), max pooling takes the plain gradient; a
+ * gated product (squeeze-excitation) gives its relevance to the feature branch ({@link passToFeature}). */
 export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
   const custom = graph.customRules.get(node.id);
   if (custom !== undefined) return custom;
@@ -36,6 +37,8 @@ export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
     case 'globalAvgPool2d':
     case 'add':
       return norm();
+    case 'multiply':
+      return passToFeature();
     default:
       return gradient();
   }

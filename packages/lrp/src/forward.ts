@@ -25,10 +25,16 @@ export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.
     }
     case 'activation':
       return { output: applyActivation(node.activation, x, alpha) };
-    case 'maxPool2d':
-      return { output: tf.maxPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
+    case 'maxPool2d': {
+      // explicit pads never win a window (tf.maxPool skips them), as PyTorch's -inf padding
+      const pad =
+        typeof p.padding === 'string'
+          ? p.padding
+          : ([[0, 0], p.padding[0], p.padding[1], [0, 0]] as tf.backend_util.ExplicitPadding);
+      return { output: tf.maxPool(x as tf.Tensor4D, p.poolSize, p.strides, pad) };
+    }
     case 'avgPool2d':
-      return { output: tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding) };
+      return { output: linearMapOf(node, x.shape)!.forward(x, { weight: null, bias: null }) };
     case 'adaptiveAvgPool2d':
       return { output: adaptiveAvgPool2d(x, p.outputSize) };
     case 'globalAvgPool2d':
@@ -53,6 +59,8 @@ export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.
       return { output: tf.addN(inputs) };
     case 'concatenate':
       return { output: tf.concat(inputs, p.axis) };
+    case 'multiply':
+      return { output: tf.mul(inputs[0]!, inputs[1]!) };
     case 'custom':
       return { output: p.forward(inputs) };
   }

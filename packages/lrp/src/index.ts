@@ -46,7 +46,7 @@ export {
   zBox,
   zPlus,
 } from './rules/lrp-rules.js';
-export { gradient, norm, pass } from './rules/structural.js';
+export { gradient, norm, pass, passToFeature } from './rules/structural.js';
 export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';
 export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
 export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
@@ -69,6 +69,7 @@ export type {
   NodeParams,
   Padding,
   PoolParams,
+  ExplicitPadding,
 } from './graph/types.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
 export { ForwardPass, forwardNode } from './forward.js';

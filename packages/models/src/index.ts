@@ -76,3 +76,23 @@ export {
   WASM_MEMORY_LIMIT,
 } from './training-memory.js';
 export { wasmHeapBytes } from './backend-memory.js';
+
+// any CNN from ONNX (torch.onnx.export, tf2onnx; opsets 11-18), read by a small protobuf decoder
+export { importOnnx, ONNX_OPSETS, ONNX_SUPPORTED_OPS, type OnnxImportOptions } from './onnx-import.js';
+export {
+  ONNX_DATA_TYPES,
+  type OnnxAttribute,
+  type OnnxDim,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+  onnxTensorValues,
+  parseOnnxModel,
+} from './onnx-proto.js';
+export {
+  PaddedMaxPooling2D,
+  type PaddedMaxPooling2DArgs,
+  paddedMaxPooling2d,
+} from './padded-max-pooling-2d.js';

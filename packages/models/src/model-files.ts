@@ -5,6 +5,7 @@ import { CrpError, describeError, fileError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fileSystem } from './file-system.js';
+import { readOnnx } from './onnx-file.js';
 import type { PthFile } from './pth.js';
 import { SafetensorsFile } from './safetensors.js';
 import { parseStateDict } from './state-dict.js';
@@ -47,7 +48,8 @@ export async function readTorchVgg(path: string, options: TorchVggOptions = {}):
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
-  /** Input size of an imported torchvision VGG: one side, [height, width] (default 224), see `TorchVggOptions`. */
+  /** Input size of an imported torchvision VGG: one side, [height, width] (default 224), see `TorchVggOptions`;
+   * for an `.onnx` model, the size of a dynamic input (`OnnxImportOptions.inputSize`). */
   inputSize?: number | [number, number];
   /** Input [height, width, channels] of an imported torchvision VGG (instead of `inputSize`). */
   inputShape?: [number, number, number];
@@ -55,8 +57,9 @@ export interface LoadModelOptions {
 
 /**
  * Loads a model from disk: a TF.js `model.json` (or a directory holding one, as {@link saveModel} and
- * `model.save(fileSystem(dir))` write it), or a torchvision-style VGG in a `.pth`/`.pt` file of `torch.save` or
- * a `.safetensors` file (any file that is not JSON is read as weights and told apart by its bytes).
+ * `model.save(fileSystem(dir))` write it), any CNN in an `.onnx` file (see `readOnnx`; `inputSize` fixes a
+ * dynamic input size), or a torchvision-style VGG in a `.pth`/`.pt` file of `torch.save` or a `.safetensors`
+ * file (any other file that is not JSON is read as weights and told apart by its bytes).
  *
  * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchVgg`.
  */
@@ -64,11 +67,14 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   if (!existsSync(path)) {
     throw new CrpError(
       'not-found',
-      `model not found: ${path} (give a model.json, a directory with one, or a .pth/.pt/.safetensors file)`,
+      `model not found: ${path} (give a model.json, a directory with one, an .onnx file, or a .pth/.pt/.safetensors file)`,
       { details: { path } },
     );
   }
   const isDir = statSync(path).isDirectory();
+  if (!isDir && path.toLowerCase().endsWith('.onnx')) {
+    return readOnnx(path, options.inputSize === undefined ? {} : { inputSize: options.inputSize });
+  }
   if (!isDir && !path.endsWith('.json')) {
     const vgg: TorchVggOptions = {};
     if (options.inputSize !== undefined) vgg.inputSize = options.inputSize;

@@ -67,7 +67,8 @@ export function fileStudyStore(dir: string): StudyStore {
 
 /** Options of {@link studyFiles}: the study's options, plus where the model and images are and how to read them. */
 export interface StudyFilesOptions extends StudyOptions {
-  /** The model: a `.pth`/`.pt` (torch.save) or `.safetensors` torchvision VGG, or a TF.js model.json (or its folder). */
+  /** The model: a `.pth`/`.pt` (torch.save) or `.safetensors` torchvision VGG, any CNN as `.onnx`, or a TF.js
+   * model.json (or its folder). */
   model: string;
   /** A folder with one sub-folder of images per class (class names sorted, as torchvision's ImageFolder). */
   data: string;

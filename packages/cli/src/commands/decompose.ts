@@ -22,7 +22,8 @@ Decomposes concept K of layer L for class C in one image into its sub-concepts i
   --concept K         channel of that layer
   --depth N           levels (default 2)
   --width N           sub-concepts per node (default 3)
-  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224)
+  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224), or of an
+                      .onnx model whose input size is dynamic
   --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
   --composite NAME    LRP composite (default epsilon_plus_flat)
   --out FILE          the graph as JSON (default out/graph.json)

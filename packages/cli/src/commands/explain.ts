@@ -19,7 +19,8 @@ Writes an LRP heatmap and an overlay (PNG) for every image.
   --target N|pred     class to explain (default: the predicted class)
   --composite NAME    epsilon_plus_flat (default), epsilon_plus, epsilon_alpha2_beta1(_flat), epsilon_gamma_box
   --low X --high Y    input range for epsilon_gamma_box (after normalisation)
-  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224)
+  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224), or of an
+                      .onnx model whose input size is dynamic
   --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
   --cmap NAME         colour map of the heatmap (default bwr)
   --out DIR           output directory (default out/explain)

@@ -4,7 +4,7 @@ import { inputSizeArg } from '../args.js';
 import { openModel } from '../load-model.js';
 import { UsageError } from '../usage-error.js';
 
-export const layersUsage = `crp layers --model <model.json|dir|.pth|.safetensors> [--input-size N] [--composite NAME] [--json]
+export const layersUsage = `crp layers --model <model.json|dir|.onnx|.pth|.safetensors> [--input-size N] [--composite NAME] [--json]
 
 Lists the model's layers as the toolkit sees them, with output shapes and the LRP rule each one gets.`;
 

@@ -27,6 +27,10 @@ export function httpFiles(origin: string): ReferenceFiles {
     async readText(path) {
       return (await get(path))?.text();
     },
+    async readBytes(path) {
+      const response = await get(path);
+      return response === undefined ? undefined : new Uint8Array(await response.arrayBuffer());
+    },
     async list(dir) {
       return (await (await get(dir, '?list'))?.json()) as string[] | undefined;
     },

@@ -48,6 +48,7 @@ const SUPPORTED_CLASSES = [
   'MaxPooling2D',
   'AveragePooling2D',
   'AdaptiveAveragePooling2D',
+  'PaddedMaxPooling2D',
   'GlobalAveragePooling2D',
   'GlobalMaxPooling2D',
   'Flatten',
@@ -61,6 +62,7 @@ const SUPPORTED_CLASSES = [
   'ZeroPadding2D',
   'Add',
   'Concatenate',
+  'Multiply',
 ];
 
 const ACTIVATIONS: Record<string, ActivationName> = {
@@ -202,6 +204,21 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
         },
       };
     }
+    case 'PaddedMaxPooling2D': {
+      // PyTorch's MaxPool2d(padding=p), a layer class of @crp/models (known here by its name and config only)
+      requireChannelsLast(config, layer);
+      const poolSize = pair(config.poolSize, 'poolSize', layer);
+      return {
+        kind: 'maxPool2d',
+        activation: 'linear',
+        params: {
+          kind: 'maxPool2d',
+          poolSize,
+          strides: pair(config.strides ?? poolSize, 'strides', layer),
+          padding: zeroPaddingOf(config.padding),
+        },
+      };
+    }
     case 'AdaptiveAveragePooling2D': {
       // PyTorch's AdaptiveAvgPool2d, a layer class of @crp/models (known here by its name and config only)
       requireChannelsLast(config, layer);
@@ -251,6 +268,15 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       };
     case 'Add':
       return { kind: 'add', activation: 'linear', params: { kind: 'add' } };
+    case 'Multiply':
+      // the product of two branches; the first input is the feature map, the second the gate (see passToFeature)
+      if (layer.inboundNodes[0]?.inputTensors.length !== 2) {
+        throw new CrpError(
+          'unsupported-layer',
+          `layer '${layer.name}' (Multiply) has ${layer.inboundNodes[0]?.inputTensors.length ?? 0} inputs; supported: 2 (a feature map and its gate)`,
+        );
+      }
+      return { kind: 'multiply', activation: 'linear', params: { kind: 'multiply' } };
     case 'Concatenate': {
       const axis = Number(config.axis ?? -1);
       return {

@@ -19,6 +19,8 @@ export type NodeKind =
   | 'zeroPadding2d'
   | 'add'
   | 'concatenate'
+  /** element-wise product of a feature map and a gate broadcast over it (squeeze-excitation): `Multiply` */
+  | 'multiply'
   | 'custom';
 
 /** Element-wise activations that the engine can run forward. In the backward pass the built-in composites give
@@ -41,6 +43,9 @@ export type ActivationName =
 
 export type Padding = 'same' | 'valid';
 
+/** PyTorch-style padding of a convolution: [[top, bottom], [left, right]] zeros around the input. */
+export type ExplicitPadding = [[number, number], [number, number]];
+
 export interface ConvParams {
   /** [kh, kw, in, out] for conv2d, [kh, kw, in, multiplier] for depthwiseConv2d */
   kernel: Tensor;
@@ -58,7 +63,9 @@ export interface DenseParams {
 export interface PoolParams {
   poolSize: [number, number];
   strides: [number, number];
-  padding: Padding;
+  /** TF's 'same' / 'valid', or (max pooling only) explicit padding that never wins a window, as PyTorch's
+   * `MaxPool2d(padding=p)` pads with -inf (the `PaddedMaxPooling2D` layer of @crp/models). */
+  padding: Padding | ExplicitPadding;
 }
 
 export interface BatchNormParams {
@@ -83,7 +90,7 @@ export type NodeParams =
   | ({ kind: 'maxPool2d' | 'avgPool2d' } & PoolParams)
   /** PyTorch's AdaptiveAvgPool2d (the `AdaptiveAveragePooling2D` layer of @crp/models): [oh, ow] output. */
   | { kind: 'adaptiveAvgPool2d'; outputSize: [number, number] }
-  | { kind: 'globalAvgPool2d' | 'globalMaxPool2d' | 'flatten' | 'identity' | 'add' }
+  | { kind: 'globalAvgPool2d' | 'globalMaxPool2d' | 'flatten' | 'identity' | 'add' | 'multiply' }
   | { kind: 'reshape'; targetShape: number[] }
   | ({ kind: 'batchNorm' } & BatchNormParams)
   | { kind: 'zeroPadding2d'; padding: [[number, number], [number, number]] }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
-import { padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
+import { axisPadding, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
 export interface LinearParams {
@@ -137,8 +137,8 @@ function denseMap(): LinearMap {
 
 /** Number of in-bounds inputs of every window of a 'same'-padded pooling, as [1, Ho, Wo, 1]. */
 function windowCounts(h: number, w: number, p: PoolParams): tf.Tensor4D {
-  const axis = (size: number, k: number, s: number) => {
-    const [before, , out] = windowPadding(size, k, s, p.padding);
+  const axis = (size: number, k: number, s: number, a: 0 | 1) => {
+    const [before, , out] = windowPadding(size, k, s, axisPadding(p.padding, a));
     const counts = new Float32Array(out);
     for (let o = 0; o < out; o++) {
       for (let i = 0; i < k; i++) {
@@ -148,8 +148,8 @@ function windowCounts(h: number, w: number, p: PoolParams): tf.Tensor4D {
     }
     return counts;
   };
-  const ch = axis(h, p.poolSize[0], p.strides[0]);
-  const cw = axis(w, p.poolSize[1], p.strides[1]);
+  const ch = axis(h, p.poolSize[0], p.strides[0], 0);
+  const cw = axis(w, p.poolSize[1], p.strides[1], 1);
   const data = new Float32Array(ch.length * cw.length);
   for (let i = 0; i < ch.length; i++)
     for (let j = 0; j < cw.length; j++) data[i * cw.length + j] = ch[i]! * cw[j]!;
@@ -159,18 +159,26 @@ function windowCounts(h: number, w: number, p: PoolParams): tf.Tensor4D {
 function avgPoolMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const p = node.params;
   if (p.kind !== 'avgPool2d') throw new Error('not an avg-pool node');
+  const padding = p.padding;
+  if (typeof padding !== 'string') {
+    // explicit padding is PyTorch's -inf padding of max pooling; no layer makes it for average pooling
+    throw new CrpError(
+      'unsupported-layer',
+      `'${node.id}': average pooling with explicit padding; supported: 'same', 'valid' (pad with ZeroPadding2D to count the pads)`,
+    );
+  }
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   const [kh, kw] = p.poolSize;
   const [sh, sw] = p.strides;
-  const [pt, pb] = windowPadding(h, kh, sh, p.padding);
-  const [pl, pr] = windowPadding(w, kw, sw, p.padding);
+  const [pt, pb] = windowPadding(h, kh, sh, padding);
+  const [pl, pr] = windowPadding(w, kw, sw, padding);
   return {
-    forward: (x) => tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, p.padding),
+    forward: (x) => tf.avgPool(x as tf.Tensor4D, p.poolSize, p.strides, padding),
     backWeight: () => null,
     transpose(g) {
       return tf.tidy(() => {
         const g4 = g as tf.Tensor4D;
-        const share = p.padding === 'valid' ? tf.div(g4, kh * kw) : tf.div(g4, windowCounts(h, w, p));
+        const share = padding === 'valid' ? tf.div(g4, kh * kw) : tf.div(g4, windowCounts(h, w, p));
         const hp = h + pt + pb;
         const wp = w + pl + pr;
         let sum: tf.Tensor4D | undefined;

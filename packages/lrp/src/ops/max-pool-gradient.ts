@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PoolParams } from '../graph/types.js';
-import { padOrCrop, placeAtOffset, readAtOffset, windowPadding } from './strided.js';
+import { axisPadding, padOrCrop, placeAtOffset, readAtOffset, windowPadding } from './strided.js';
 
 /** A max-pool gradient prepared for one pooling input: the first-maximum masks are computed once and
  * reused for every batch of relevance. */
@@ -21,8 +21,8 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
   const [b, h, w, c] = x.shape;
   const [kh, kw] = p.poolSize;
   const [sh, sw] = p.strides;
-  const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
-  const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
+  const [pt, pb, ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
+  const [pl, pr, wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
   const tiles = sh === kh && sw === kw && pt + pb + pl + pr === 0;
   if (!tiles) {
     return {
@@ -112,8 +112,8 @@ function firstMaxima(x: tf.Tensor4D, p: PoolParams) {
   const [, h, w] = x.shape;
   const [kh, kw] = p.poolSize;
   const [sh, sw] = p.strides;
-  const [pt, pb, ho] = windowPadding(h, kh, sh, p.padding);
-  const [pl, pr, wo] = windowPadding(w, kw, sw, p.padding);
+  const [pt, pb, ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
+  const [pl, pr, wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
   const xp =
     pt + pb + pl + pr > 0
       ? tf.pad(

@@ -108,6 +108,36 @@ export function pass(): Rule {
 }
 
 /**
+ * Pass to the feature branch: the relevance of a gated product y = x * g (squeeze-excitation: a feature map x
+ * times a gate g broadcast over height and width, a `multiply` node with the feature map as first input) goes to
+ * x unchanged, and the gate gets none. The gate is read as a per-channel weight that the input chose, not as a
+ * source of evidence (the convention of LRP for gated units, e.g. LSTM gates, Arras et al. 2017). zennit 0.5.1
+ * has no rule for a product of two tensors: a product written in a model's `forward` is differentiated by
+ * autograd (R_x = g * R, R_g = x * R; {@link gradient} does the same here), so the reference cases of gated
+ * models compute this rule in the generator with a custom autograd function.
+ */
+export function passToFeature(): Rule {
+  return {
+    name: 'PassToFeature',
+    params: {},
+    prepare(ctx: RuleContext): PreparedRule {
+      const [x, g] = ctx.inputs;
+      if (ctx.inputs.length !== 2 || !x!.shape.every((d, i) => d === ctx.output.shape[i])) {
+        throw new CrpError(
+          'invalid-rule',
+          `PassToFeature needs a product of a feature map (first input, of the output's shape) and a gate; '${ctx.node.id}' (${ctx.node.className}) is not one`,
+        );
+      }
+      return {
+        backward: (r) => [r, tf.zeros([r.shape[0]!, ...g!.shape.slice(1)])],
+        adjoint: ([v]) => v ?? tf.zerosLike(ctx.output),
+        dispose: noDispose,
+      };
+    },
+  };
+}
+
+/**
  * Norm: R_in = x * back(R / stab(z)) for parameter-free linear layers (average pooling), and for Add the
  * proportional split R_i = x_i * R / stab(x_1 + ... + x_n).
  */
@@ -179,6 +209,30 @@ export function gradient(): Rule {
           adjoint: (values) => {
             const given = values.filter((v): v is tf.Tensor => v !== null);
             return given.length === 0 ? zeroOut() : given.length === 1 ? given[0]! : tf.addN(given);
+          },
+          dispose: noDispose,
+        };
+      }
+      if (p.kind === 'multiply') {
+        // y = x * g with g broadcast: dy/dx = g, dy/dg = x summed over the axes g is broadcast along
+        const [a, b] = ctx.inputs as [tf.Tensor, tf.Tensor];
+        const axesOf = (t: tf.Tensor) =>
+          t.shape.map((d, i) => (i > 0 && d === 1 && ctx.output.shape[i]! > 1 ? i : -1)).filter((i) => i > 0);
+        const reduce = (t: tf.Tensor, like: tf.Tensor) => {
+          const axes = axesOf(like);
+          return axes.length === 0 ? t : tf.sum(t, axes, true);
+        };
+        return {
+          backward: (r) => [reduce(tf.mul(r, b), a), reduce(tf.mul(r, a), b)],
+          adjoint: ([va, vb]) => {
+            const terms: tf.Tensor[] = [];
+            if (va) terms.push(tf.mul(va, b));
+            if (vb) terms.push(tf.mul(vb, a));
+            return terms.length === 0
+              ? zeroOut()
+              : terms.length === 1
+                ? terms[0]!
+                : tf.add(terms[0]!, terms[1]!);
           },
           dispose: noDispose,
         };

@@ -1,0 +1,65 @@
+import * as lrp from '@crp/lrp';
+import { importOnnx } from '@crp/models';
+import type * as tf from '@tensorflow/tfjs-core';
+import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
+import { discoverCaseFiles } from '../discover.js';
+import { joinPath } from '../reference-files.js';
+import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+import { builtInComposite, tensorOf } from './lrp.js';
+
+/** An LRP case on a model given as ONNX (`onnx/` of the reference: models exported by torch.onnx, relevances
+ * by zennit; format of the `lrp` cases, the model in `models/<model>.onnx`). */
+interface OnnxLrpCase {
+  id: string;
+  model: string;
+  compositePython: string;
+  input: GoldenTensor;
+  targets: number[];
+  logits: GoldenTensor;
+  logitsDuringAttribution: GoldenTensor;
+  relevance: Record<string, GoldenTensor>;
+}
+
+async function runOnnxLrpCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as OnnxLrpCase;
+  const file = joinPath(ref.dir, `models/${c.model}.onnx`);
+  const bytes = await ref.files.readBytes(file);
+  if (bytes === undefined) throw new Error(`${file} does not exist`);
+  const composite = builtInComposite(c.compositePython);
+  if (composite === undefined) throw new Error(`no built-in composite for ${c.compositePython}`);
+  const model = importOnnx(bytes);
+  const log = new DeviationLog();
+  // the exporter folded the batch norms after convs exactly; the ones left (before a conv) get Pass
+  const attributor = new lrp.Attributor(model, { composite, canonizers: [lrp.mergeBatchNorm()] });
+  const input = tensorOf(c.input);
+  try {
+    const plain = model.predict(input) as tf.Tensor;
+    log.add('logits (plain model)', deviation(await plain.data(), goldenData(c.logits)));
+    plain.dispose();
+    const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
+    const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
+    try {
+      log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
+      log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
+      for (const layer of layers) {
+        log.add(
+          layer,
+          deviation(await result.relevances[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
+        );
+      }
+    } finally {
+      lrp.disposeResult(result);
+    }
+  } finally {
+    input.dispose();
+    attributor.dispose();
+    model.dispose();
+  }
+  return { id: c.id, kind: 'onnx-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+export const onnxLrpRunner: KindRunner = {
+  kind: 'onnx-lrp',
+  discover: (dir, files) => discoverCaseFiles(joinPath(dir, 'onnx'), files, 'onnx-lrp'),
+  run: runOnnxLrpCase,
+};

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { CrpError, fileError } from '@crp/common';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { importOnnx, type OnnxImportOptions } from './onnx-import.js';
+import { parseOnnxModel } from './onnx-proto.js';
+
+/**
+ * Reads an `.onnx` file into a TF.js model (see {@link importOnnx}), with the external data files its tensors
+ * name (`location`, relative to the model file, as `onnx.save_model(..., save_as_external_data=True)` writes
+ * them).
+ *
+ * @returns a new model that the caller owns
+ * @throws CrpError `not-found` / `read-failed` when the model file cannot be read, `not-found` for a missing
+ *   external data file (named), `unsafe-content` for an external location outside the model's folder, and the
+ *   errors of {@link importOnnx}
+ */
+export async function readOnnx(
+  path: string,
+  options: Omit<OnnxImportOptions, 'externalData'> = {},
+): Promise<tfl.LayersModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw fileError('read', path, err, 'ONNX model');
+  }
+  const model = parseOnnxModel(bytes);
+  const files = new Map<string, Uint8Array>();
+  const locations = new Set(
+    model.graph.initializers.flatMap((t) => (t.external === undefined ? [] : [t.external.location ?? ''])),
+  );
+  for (const location of locations) {
+    const relative = normalize(location);
+    if (location === '' || isAbsolute(location) || relative.startsWith('..')) {
+      throw new CrpError(
+        'unsafe-content',
+        `ONNX model ${path} names external data '${location}' outside its folder; only files beside the model are read`,
+        { details: { path, location } },
+      );
+    }
+    const file = join(dirname(path), relative);
+    try {
+      files.set(location, await readFile(file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw fileError('read', file, err, 'ONNX external data');
+      // missing: importOnnx names the tensor and the file
+    }
+  }
+  return importOnnx(model, { ...options, externalData: (location) => files.get(location) });
+}
