@@ -1,5 +1,24 @@
+import { add2, cpMatmul, layerNormEpsilon, linearEpsilon, softmaxDT, uniformMatmul } from './attn-lrp.js';
 import { alphaBeta, epsilon, flat, gamma, wSquare, zBox, zPlus } from './lrp-rules.js';
 import { gradient, norm, pass } from './structural.js';
 
 /** All built-in rules in one namespace: `rules.epsilon(0.25)`, `rules.zPlus()`, ... */
-export const rules = { epsilon, zPlus, alphaBeta, gamma, flat, wSquare, zBox, norm, pass, gradient };
+export const rules = {
+  epsilon,
+  zPlus,
+  alphaBeta,
+  gamma,
+  flat,
+  wSquare,
+  zBox,
+  norm,
+  pass,
+  gradient,
+  // AttnLRP (LXT's explicit rules)
+  linearEpsilon,
+  layerNormEpsilon,
+  softmaxDT,
+  uniformMatmul,
+  cpMatmul,
+  add2,
+};
