@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Golden values of AttnLRP and CP-LRP on a small Vision Transformer, computed with LXT's explicit rules.
+
+Usage (Debian's python3 with python3-torch; LXT from its public repository, not installed, not vendored):
+
+    git clone https://github.com/rachtibat/LRP-eXplains-Transformers /tmp/lxt   # or any export of it
+    /usr/bin/python3 scripts/golden/lxt_vit.py --lxt /tmp/lxt --out vendor/reference/vit
+
+Why a ViT built here and not LXT's own model wrappers: `lxt.explicit.core` traces models with transformers' HFTracer
+and `lxt.explicit.rules` imports `torch.func`, which need PyTorch >= 2.0; Debian bookworm has 1.13. The rules
+themselves are plain autograd Functions, so this script imports them from the LXT source and writes the ViT
+forward pass with them, the way LXT's own explicit models do (lxt/explicit/models/bert.py: `lf.linear_epsilon`,
+`lf.layer_norm`, `lf.matmul`, `lf.mul2` by the constant 1/sqrt(d), `lf.softmax`, `lf.add2`; the identity rule on
+GELU; CP-LRP as `lxt.explicit.special.multi_head_attention_cp`: queries and keys without gradient, the values
+through `epsilon_lrp(torch.matmul, 1e-6, attention.detach(), v)`). `torch.func` is given functorch (shipped with
+Debian's torch 1.13) so that `lxt.explicit.rules` imports; the functions used here do not call it. The patch
+embedding (a strided conv) gets `epsilon_lrp` with epsilon 1e-6, the same rule as `linear_epsilon`.
+
+The model follows torchvision's VisionTransformer layer for layer (conv_proj, class_token, encoder.pos_embedding,
+encoder.layers.encoder_layer_N.{ln_1, self_attention, ln_2, mlp.0/mlp.3}, encoder.ln, heads.head, LayerNorm eps
+1e-6), with random seeded weights. Writes one JSON file per case and a model file (TF.js layouts), see README.md
+beside the output.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FORMAT = 'vit-golden/1'
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--lxt', required=True, help='directory of the LXT source (holds lxt/explicit/functional.py)')
+    p.add_argument('--out', required=True, help='output directory, e.g. vendor/reference/vit')
+    p.add_argument('--lxt-commit', default=None, help='the LXT commit exported (default: git rev-parse in --lxt)')
+    return p.parse_args()
+
+
+ARGS = parse_args()
+sys.path.insert(0, ARGS.lxt)
+import functorch  # noqa: E402  (Debian torch 1.13 ships it; LXT's rules.py imports its API as torch.func)
+
+sys.modules.setdefault('torch.func', functorch)
+import lxt.explicit.functional as lf  # noqa: E402
+import lxt.explicit.rules as lr  # noqa: E402
+
+torch.set_num_threads(1)
+torch.use_deterministic_algorithms(True)
+
+# the small ViT: 16x16 RGB, 4x4 patches (16 tokens + class token), width 16, 2 heads, MLP 32, 2 blocks, 5 classes
+CONFIG = dict(imageSize=16, patchSize=4, hiddenDim=16, numHeads=2, mlpDim=32, numLayers=2, numClasses=5,
+              layerNormEpsilon=1e-6)
+
+
+def make_weights(seed):
+    g = torch.Generator().manual_seed(seed)
+    c = CONFIG
+    d, m, p = c['hiddenDim'], c['mlpDim'], c['patchSize']
+    tokens = (c['imageSize'] // p) ** 2 + 1
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).float()
+
+    w = {
+        'conv_proj.weight': randn(d, 3, p, p, scale=math.sqrt(1 / (3 * p * p))),
+        'conv_proj.bias': randn(d, scale=0.1),
+        'class_token': randn(1, 1, d, scale=0.5),
+        'encoder.pos_embedding': randn(1, tokens, d, scale=0.5),
+    }
+    for i in range(c['numLayers']):
+        b = f'encoder.layers.encoder_layer_{i}.'
+        w[b + 'ln_1.weight'] = 1 + randn(d, scale=0.1)
+        w[b + 'ln_1.bias'] = randn(d, scale=0.1)
+        # queries and keys a little larger so that the attention is not uniform
+        w[b + 'self_attention.in_proj_weight'] = torch.cat([
+            randn(d, d, scale=2 / math.sqrt(d)), randn(d, d, scale=2 / math.sqrt(d)), randn(d, d, scale=1 / math.sqrt(d))])
+        w[b + 'self_attention.in_proj_bias'] = randn(3 * d, scale=0.1)
+        w[b + 'self_attention.out_proj.weight'] = randn(d, d, scale=1 / math.sqrt(d))
+        w[b + 'self_attention.out_proj.bias'] = randn(d, scale=0.1)
+        w[b + 'ln_2.weight'] = 1 + randn(d, scale=0.1)
+        w[b + 'ln_2.bias'] = randn(d, scale=0.1)
+        w[b + 'mlp.0.weight'] = randn(m, d, scale=math.sqrt(2 / d))
+        w[b + 'mlp.0.bias'] = randn(m, scale=0.1)
+        w[b + 'mlp.3.weight'] = randn(d, m, scale=math.sqrt(1 / m))
+        w[b + 'mlp.3.bias'] = randn(d, scale=0.1)
+    w['encoder.ln.weight'] = 1 + randn(d, scale=0.1)
+    w['encoder.ln.bias'] = randn(d, scale=0.1)
+    w['heads.head.weight'] = randn(c['numClasses'], d, scale=math.sqrt(1 / d))
+    w['heads.head.bias'] = randn(c['numClasses'], scale=0.1)
+    return w
+
+
+def forward(w, x, mode, taps):
+    """The ViT with LXT's rules. mode: 'attn_lrp' or 'cp_lrp'. `taps[name] = tensor` records the intermediate
+    outputs named as the TF.js graph names its nodes (their .grad after backward is LXT's relevance there)."""
+    c = CONFIG
+    d, h, p, eps = c['hiddenDim'], c['numHeads'], c['patchSize'], c['layerNormEpsilon']
+    dh = d // h
+    n = x.shape[0]
+
+    def tap(name, t):
+        t.retain_grad()
+        taps[name] = t
+        return t
+
+    t = lr.epsilon_lrp(lambda inp: F.conv2d(inp, w['conv_proj.weight'], w['conv_proj.bias'], stride=p), 1e-6, x)
+    t = t.reshape(n, d, -1).permute(0, 2, 1)
+    t = torch.cat([w['class_token'].expand(n, -1, -1), t], dim=1)
+    t = tap('encoder.pos_embedding', lf.add2(t, w['encoder.pos_embedding']))
+    tokens = t.shape[1]
+    for i in range(c['numLayers']):
+        b = f'encoder.layers.encoder_layer_{i}.'
+        y = tap(b + 'ln_1', lf.layer_norm(t, w[b + 'ln_1.weight'], w[b + 'ln_1.bias'], eps))
+        wq, wk, wv = w[b + 'self_attention.in_proj_weight'].chunk(3)
+        bq, bk, bv = w[b + 'self_attention.in_proj_bias'].chunk(3)
+
+        def heads(z):
+            return z.reshape(n, tokens, h, dh).permute(0, 2, 1, 3)
+
+        if mode == 'attn_lrp':
+            q = heads(lf.linear_epsilon(y, wq, bq))
+            k = heads(lf.linear_epsilon(y, wk, bk))
+            v = heads(lf.linear_epsilon(y, wv, bv))
+            scores = lf.mul2(lf.matmul(q, k.transpose(-1, -2)), 1 / math.sqrt(dh))
+            attention = tap(b + 'self_attention.softmax', lf.softmax(scores, -1))
+            context = lf.matmul(attention, v)
+        else:
+            with torch.no_grad():
+                q = heads(F.linear(y, wq, bq))
+                k = heads(F.linear(y, wk, bk))
+                attention = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(dh), -1)
+            v = heads(lf.linear_epsilon(y, wv, bv))
+            context = lr.epsilon_lrp(torch.matmul, 1e-6, attention.detach(), v)
+        context = tap(b + 'self_attention.context', context)
+        merged = context.permute(0, 2, 1, 3).reshape(n, tokens, d)
+        out = lf.linear_epsilon(merged, w[b + 'self_attention.out_proj.weight'], w[b + 'self_attention.out_proj.bias'])
+        t = tap(b + 'add_1', lf.add2(t, out))
+        y = lf.layer_norm(t, w[b + 'ln_2.weight'], w[b + 'ln_2.bias'], eps)
+        y = tap(b + 'mlp.1', lr.identity(F.gelu, lf.linear_epsilon(y, w[b + 'mlp.0.weight'], w[b + 'mlp.0.bias'])))
+        y = lf.linear_epsilon(y, w[b + 'mlp.3.weight'], w[b + 'mlp.3.bias'])
+        t = tap(b + 'add_2', lf.add2(t, y))
+    t = tap('encoder.ln', lf.layer_norm(t, w['encoder.ln.weight'], w['encoder.ln.bias'], eps))
+    return lf.linear_epsilon(t[:, 0], w['heads.head.weight'], w['heads.head.bias'])
+
+
+def plain_forward(w, x):
+    """torch's own modules (no LXT): the logits the TF.js model must reproduce."""
+    c = CONFIG
+    d, h, p, eps = c['hiddenDim'], c['numHeads'], c['patchSize'], c['layerNormEpsilon']
+    n = x.shape[0]
+    t = F.conv2d(x, w['conv_proj.weight'], w['conv_proj.bias'], stride=p).reshape(n, d, -1).permute(0, 2, 1)
+    t = torch.cat([w['class_token'].expand(n, -1, -1), t], dim=1) + w['encoder.pos_embedding']
+    for i in range(c['numLayers']):
+        b = f'encoder.layers.encoder_layer_{i}.'
+        y = F.layer_norm(t, (d,), w[b + 'ln_1.weight'], w[b + 'ln_1.bias'], eps).transpose(0, 1)
+        y, _ = F.multi_head_attention_forward(
+            y, y, y, d, h, w[b + 'self_attention.in_proj_weight'], w[b + 'self_attention.in_proj_bias'], None, None,
+            False, 0.0, w[b + 'self_attention.out_proj.weight'], w[b + 'self_attention.out_proj.bias'],
+            training=False, need_weights=False)
+        t = t + y.transpose(0, 1)
+        y = F.layer_norm(t, (d,), w[b + 'ln_2.weight'], w[b + 'ln_2.bias'], eps)
+        y = F.linear(F.gelu(F.linear(y, w[b + 'mlp.0.weight'], w[b + 'mlp.0.bias'])), w[b + 'mlp.3.weight'],
+                     w[b + 'mlp.3.bias'])
+        t = t + y
+    t = F.layer_norm(t, (d,), w['encoder.ln.weight'], w['encoder.ln.bias'], eps)
+    return F.linear(t[:, 0], w['heads.head.weight'], w['heads.head.bias'])
+
+
+def f32(values):
+    """Shortest decimals that round-trip to the same float32 (as the zennit reference set writes them)."""
+    return [float(np.format_float_positional(np.float32(v), unique=True, trim='-')) for v in values]
+
+
+def tensor(t, layout):
+    a = t.detach().cpu().numpy().astype(np.float32)
+    return {'layout': layout, 'shape': list(a.shape), 'data': f32(a.reshape(-1))}
+
+
+def nhwc(t):
+    return tensor(t.permute(0, 2, 3, 1), 'NHWC')
+
+
+def model_json(w):
+    """Weights in TF.js layouts: conv [kh, kw, in, out], dense [in, out], q/k/v split from in_proj."""
+    out = {}
+    for k, v in w.items():
+        if k == 'conv_proj.weight':
+            out[k] = tensor(v.permute(2, 3, 1, 0), 'HWIO')
+        elif k.endswith('in_proj_weight'):
+            for name, part in zip(('q_proj', 'k_proj', 'v_proj'), v.chunk(3)):
+                out[k.replace('in_proj_weight', name + '.weight')] = tensor(part.t(), 'IO')
+        elif k.endswith('in_proj_bias'):
+            for name, part in zip(('q_proj', 'k_proj', 'v_proj'), v.chunk(3)):
+                out[k.replace('in_proj_bias', name + '.bias')] = tensor(part, 'O')
+        elif v.dim() == 2:
+            out[k] = tensor(v.t(), 'IO')
+        else:
+            out[k] = tensor(v, 'plain')
+    return out
+
+
+def run_case(w, x, targets, mode, condition=None):
+    """One attribution: relevance at the input and at every tap, with an optional CRP condition (a mask on the
+    relevance at one tap's output, as zennit-crp conditions a layer)."""
+    taps = {}
+    xi = x.clone().requires_grad_(True)
+    logits = forward(w, xi, mode, taps)
+    if condition is not None:
+        layer, mask = condition
+        taps[layer].register_hook(lambda g: g * mask)
+    init = F.one_hot(torch.tensor(targets), CONFIG['numClasses']).float() * logits.detach()
+    logits.backward(init)
+    rel = {name: t.grad for name, t in taps.items()}
+    return logits.detach(), xi.grad.detach(), rel
+
+
+def main():
+    out = ARGS.out
+    os.makedirs(os.path.join(out, 'cases'), exist_ok=True)
+    w = make_weights(20240622)
+    for v in w.values():
+        v.requires_grad_(False)
+    c = CONFIG
+    model = {'format': FORMAT, 'name': 'tiny_vit', 'config': c, 'weights': model_json(w)}
+    with open(os.path.join(out, 'tiny_vit.json'), 'w') as f:
+        json.dump(model, f, separators=(',', ':'))
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, c['imageSize'], c['imageSize'], generator=gen)
+    plain = plain_forward(w, x)
+    # the predicted class of the first image, the runner-up of the second
+    targets = [int(plain[0].argmax()), int(plain[1].argsort()[-2])]
+    cases = []
+    block_outputs = [f'encoder.layers.encoder_layer_{i}.add_2' for i in range(c['numLayers'])]
+    recorded = ['encoder.pos_embedding', 'encoder.ln'] + [
+        f'encoder.layers.encoder_layer_{i}.{n}' for i in range(c['numLayers'])
+        for n in ('ln_1', 'self_attention.context', 'add_1', 'mlp.1', 'add_2')]
+
+    def write(case_id, mode, logits, relevance, rel, condition=None):
+        case = {
+            'format': FORMAT, 'id': case_id, 'kind': 'vit', 'model': 'tiny_vit', 'composite': mode,
+            'input': nhwc(x), 'targets': targets, 'logits': tensor(plain, 'NC'),
+            'logitsDuringAttribution': tensor(logits, 'NC'),
+            'relevance': {'input': nhwc(relevance), **{k: tensor(v, 'tokens') for k, v in rel.items() if k in recorded}},
+            'heatmap': tensor(relevance.sum(1), 'NHW'),
+            'relevanceSums': {'input': f32(relevance.sum((1, 2, 3))),
+                              **{k: f32(v.flatten(1).sum(1)) for k, v in rel.items() if k in block_outputs + ['encoder.pos_embedding']}},
+        }
+        if condition is not None:
+            case['condition'] = condition
+        with open(os.path.join(out, 'cases', case_id + '.json'), 'w') as f:
+            json.dump(case, f, separators=(',', ':'))
+        cases.append({'id': case_id, 'kind': 'vit', 'model': 'tiny_vit', 'file': f'cases/{case_id}.json'})
+
+    for mode in ('attn_lrp', 'cp_lrp'):
+        logits, relevance, rel = run_case(w, x, targets, mode)
+        assert torch.allclose(logits, plain, atol=1e-5), (logits - plain).abs().max()
+        write(f'{mode}__tiny_vit', mode, logits, relevance, rel)
+
+    # CRP: one MLP neuron of the last block, one attention head of the last block
+    last = f'encoder.layers.encoder_layer_{c["numLayers"] - 1}.'
+    neuron = 7
+    mask = torch.zeros(c['mlpDim'])
+    mask[neuron] = 1
+    logits, relevance, rel = run_case(w, x, targets, 'attn_lrp', (last + 'mlp.1', mask))
+    write('crp_mlp_neuron__tiny_vit', 'attn_lrp', logits, relevance, rel,
+          {'layer': last + 'mlp.1', 'axis': -1, 'index': neuron, 'what': 'MLP neuron (GELU output, all tokens)'})
+    head = 1
+    mask = torch.zeros(1, c['numHeads'], 1, 1)
+    mask[0, head] = 1
+    logits, relevance, rel = run_case(w, x, targets, 'attn_lrp', (last + 'self_attention.context', mask))
+    write('crp_head__tiny_vit', 'attn_lrp', logits, relevance, rel,
+          {'layer': last + 'self_attention.context', 'axis': 1, 'index': head,
+           'what': 'attention head (attention-weighted values [batch, head, token, d])'})
+
+    lxt_commit = ARGS.lxt_commit or subprocess.run(
+        ['git', '-C', ARGS.lxt, 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    src = hashlib.sha256()
+    for rel_path in ('lxt/explicit/functional.py', 'lxt/explicit/rules.py', 'lxt/explicit/special.py'):
+        with open(os.path.join(ARGS.lxt, rel_path), 'rb') as f:
+            src.update(f.read())
+    index = {
+        'format': 'lrp-golden-index/1', 'split': 'vit',
+        'provenance': {'lxt': {'commit': lxt_commit or 'unknown', 'explicitSourceSha256': src.hexdigest()},
+                       'torch': torch.__version__, 'numpy': np.__version__, 'python': sys.version.split()[0],
+                       'torchThreads': 1, 'weightsSeed': 20240622, 'inputSeed': 7},
+        'models': ['tiny_vit.json'], 'cases': cases,
+    }
+    with open(os.path.join(out, 'index.json'), 'w') as f:
+        json.dump(index, f, indent=1)
+    for case in cases:
+        print(case['id'])
+
+
+if __name__ == '__main__':
+    main()
