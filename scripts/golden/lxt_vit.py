@@ -208,18 +208,27 @@ def model_json(w):
 
 
 def run_case(w, x, targets, mode, condition=None):
-    """One attribution: relevance at the input and at every tap, with an optional CRP condition (a mask on the
-    relevance at one tap's output, as zennit-crp conditions a layer)."""
+    """One attribution: relevance at the input and at every tap. With a CRP condition (layer, mask), as
+    zennit-crp with exclude_parallel=True (its default): relevance runs from the output down to the layer, is
+    multiplied by the mask there, and only that masked relevance goes on down (relevance that bypasses the layer
+    through the residual stream is dropped); the condition's own layer is not reported."""
     taps = {}
     xi = x.clone().requires_grad_(True)
     logits = forward(w, xi, mode, taps)
-    if condition is not None:
-        layer, mask = condition
-        taps[layer].register_hook(lambda g: g * mask)
     init = F.one_hot(torch.tensor(targets), CONFIG['numClasses']).float() * logits.detach()
-    logits.backward(init)
-    rel = {name: t.grad for name, t in taps.items()}
-    return logits.detach(), xi.grad.detach(), rel
+    if condition is None:
+        logits.backward(init)
+        return logits.detach(), xi.grad.detach(), {name: t.grad for name, t in taps.items()}
+    layer, mask = condition
+    names = list(taps)
+    # taps are recorded in forward order; in this ViT every tap after the layer lies above it
+    above = names[names.index(layer) + 1:]
+    below = names[:names.index(layer)]
+    got = torch.autograd.grad(logits, [taps[n] for n in above] + [taps[layer]], init, retain_graph=True)
+    rel = dict(zip(above, got[:-1]))
+    down = torch.autograd.grad(taps[layer], [xi] + [taps[n] for n in below], got[-1] * mask)
+    rel.update(zip(below, down[1:]))
+    return logits.detach(), down[0].detach(), rel
 
 
 def main():
@@ -249,7 +258,8 @@ def main():
             'format': FORMAT, 'id': case_id, 'kind': 'vit', 'model': 'tiny_vit', 'composite': mode,
             'input': nhwc(x), 'targets': targets, 'logits': tensor(plain, 'NC'),
             'logitsDuringAttribution': tensor(logits, 'NC'),
-            'relevance': {'input': nhwc(relevance), **{k: tensor(v, 'tokens') for k, v in rel.items() if k in recorded}},
+            'relevance': {'input': nhwc(relevance),
+                          **{k: tensor(v, 'tokens') for k, v in rel.items() if k in recorded and v is not None}},
             'heatmap': tensor(relevance.sum(1), 'NHW'),
             'relevanceSums': {'input': f32(relevance.sum((1, 2, 3))),
                               **{k: f32(v.flatten(1).sum(1)) for k, v in rel.items() if k in block_outputs + ['encoder.pos_embedding']}},

@@ -4,6 +4,7 @@ import { lrpRunner } from './lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
 import { visRunner } from './vis.js';
+import { vitRunner } from './vit.js';
 
 /**
  * Every kind of golden case the toolkit knows, in the order they run. A new kind is one file in this folder
@@ -11,4 +12,4 @@ import { visRunner } from './vis.js';
  * `discoverBundledCases` for one JSON file such as `region/region_golden.json`) plus one line here; the CLI's
  * `--kind`, its usage text and the checks for missing cases follow from this list.
  */
-export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, regionRunner, visRunner];
+export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, regionRunner, visRunner, vitRunner];
