@@ -40,6 +40,8 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--lxt', required=True, help='directory of the LXT source (holds lxt/explicit/functional.py)')
     p.add_argument('--out', required=True, help='output directory, e.g. vendor/reference/vit')
+    p.add_argument('--pth', default=None,
+                   help='also save the model as a torchvision VisionTransformer state dict (torch.save) at this path')
     p.add_argument('--lxt-commit', default=None, help='the LXT commit exported (default: git rev-parse in --lxt)')
     return p.parse_args()
 
@@ -269,6 +271,18 @@ def main():
         with open(os.path.join(out, 'cases', case_id + '.json'), 'w') as f:
             json.dump(case, f, separators=(',', ':'))
         cases.append({'id': case_id, 'kind': 'vit', 'model': 'tiny_vit', 'file': f'cases/{case_id}.json'})
+
+    if ARGS.pth:
+        # the same weights in torchvision's own module: its logits are the plain forward's, and its state dict is
+        # what @crp/models' importTorchVit reads
+        import torchvision
+        tv = torchvision.models.VisionTransformer(
+            image_size=c['imageSize'], patch_size=c['patchSize'], num_layers=c['numLayers'], num_heads=c['numHeads'],
+            hidden_dim=c['hiddenDim'], mlp_dim=c['mlpDim'], num_classes=c['numClasses']).eval()
+        tv.load_state_dict(w, strict=True)
+        with torch.no_grad():
+            assert torch.allclose(tv(x), plain, atol=1e-6), (tv(x) - plain).abs().max()
+        torch.save(tv.state_dict(), ARGS.pth)
 
     for mode in ('attn_lrp', 'cp_lrp'):
         logits, relevance, rel = run_case(w, x, targets, mode)

@@ -26,6 +26,7 @@ export {
   vitBlockPrefix,
   vitParameterSlots,
   vitPatchGrid,
+  tokenHeatmap,
 } from './vit.js';
 
 // torchvision VGGs from PyTorch weights: .pth files of torch.save (read without Python) and safetensors, told
@@ -39,6 +40,13 @@ export {
   torchVggFromStateDict,
   torchVggLayout,
 } from './torch-vgg.js';
+export {
+  importTorchVit,
+  type TorchVitLayout,
+  type TorchVitOptions,
+  torchVitFromStateDict,
+  torchVitLayout,
+} from './torch-vit.js';
 export { parseStateDict, type StateDict } from './state-dict.js';
 export { type StateDictFormat, sniffFormat } from './weights-format.js';
 export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';

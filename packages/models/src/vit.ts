@@ -205,3 +205,33 @@ export function setVitWeights(
     for (const list of byLayer.values()) for (const t of list) t?.dispose();
   }
 }
+
+/**
+ * Relevance per patch from relevance per token: [rows, tokens, D] (a ViT layer's output, e.g. `encoder.pos_embedding`
+ * or a block's `add_2`) summed over the features, the class token dropped, laid out on the patch grid: [rows,
+ * gridRows, gridCols]. With `upsample`, each patch becomes patchSize x patchSize pixels ([rows, H, W], for display
+ * over the image). **The caller owns the result.**
+ */
+export function tokenHeatmap(
+  relevance: tf.Tensor,
+  config: VitConfig,
+  options: { upsample?: boolean } = {},
+): tf.Tensor3D {
+  const [gh, gw] = vitPatchGrid(config);
+  if (relevance.rank !== 3 || relevance.shape[1] !== gh * gw + 1) {
+    throw new CrpError(
+      'invalid-shape',
+      `token relevance must be [rows, ${gh * gw + 1}, features] (the class token and ${gh}x${gw} patches), got [${relevance.shape.join(', ')}]`,
+    );
+  }
+  return tf.tidy(() => {
+    const rows = relevance.shape[0]!;
+    const perToken = tf.sum(tf.slice(relevance, [0, 1, 0], [-1, -1, -1]), 2);
+    const grid = tf.reshape(perToken, [rows, gh, gw]) as tf.Tensor3D;
+    if (options.upsample !== true) return grid;
+    const p = config.patchSize;
+    // nearest: every pixel of a patch shows the patch's relevance
+    const tiled = tf.tile(tf.reshape(grid, [rows, gh, 1, gw, 1]), [1, 1, p, 1, p]);
+    return tf.reshape(tiled, [rows, gh * p, gw * p]) as tf.Tensor3D;
+  });
+}
