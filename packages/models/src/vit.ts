@@ -65,8 +65,9 @@ export function vitPatchGrid(c: VitConfig): [number, number] {
  * `self_attention.softmax`, `self_attention.context` (MatMul: the attention-weighted values [H, T, d], one head
  * per index of axis 1), `self_attention.context_tokens` (Permute), `self_attention.merge` (Reshape [T, D]),
  * `self_attention.out_proj`, `add_1`, `ln_2`, `mlp.0`, `mlp.1` (GELU), `mlp.3`, `add_2`; then `encoder.ln`,
- * `class_token_select` (SelectToken 0) and `heads.head` (logits). Weights are zeros until set
- * ({@link setVitWeights}).
+ * `class_token_select` (SelectToken 0) and `heads.head` (logits). New weights are TF.js's defaults (Glorot-uniform
+ * kernels, zero biases, LayerNorm scale 1) and zeros for the class token and the position embedding; set trained
+ * ones with {@link setVitWeights}, or read a torchvision file with `importTorchVit`.
  */
 export function vit(config: VitConfig): tfl.LayersModel {
   const c = config;
