@@ -42,6 +42,9 @@ def parse_args():
     p.add_argument('--out', required=True, help='output directory, e.g. vendor/reference/vit')
     p.add_argument('--pth', default=None,
                    help='also save the model as a torchvision VisionTransformer state dict (torch.save) at this path')
+    p.add_argument('--vit-b-16', default=None, metavar='DIR',
+                   help='also write vit_b_16 cases (224 pixels, weights from a seeded formula, computed in float64; '
+                        'about two minutes) into DIR (not vendored: see vendor/reference/vit/README.md)')
     p.add_argument('--lxt-commit', default=None, help='the LXT commit exported (default: git rev-parse in --lxt)')
     return p.parse_args()
 
@@ -100,10 +103,10 @@ def make_weights(seed):
     return w
 
 
-def forward(w, x, mode, taps):
+def forward(w, x, mode, taps, c=None):
     """The ViT with LXT's rules. mode: 'attn_lrp' or 'cp_lrp'. `taps[name] = tensor` records the intermediate
     outputs named as the TF.js graph names its nodes (their .grad after backward is LXT's relevance there)."""
-    c = CONFIG
+    c = c or CONFIG
     d, h, p, eps = c['hiddenDim'], c['numHeads'], c['patchSize'], c['layerNormEpsilon']
     dh = d // h
     n = x.shape[0]
@@ -209,15 +212,15 @@ def model_json(w):
     return out
 
 
-def run_case(w, x, targets, mode, condition=None):
+def run_case(w, x, targets, mode, condition=None, c=None):
     """One attribution: relevance at the input and at every tap. With a CRP condition (layer, mask), as
     zennit-crp with exclude_parallel=True (its default): relevance runs from the output down to the layer, is
     multiplied by the mask there, and only that masked relevance goes on down (relevance that bypasses the layer
     through the residual stream is dropped); the condition's own layer is not reported."""
     taps = {}
     xi = x.clone().requires_grad_(True)
-    logits = forward(w, xi, mode, taps)
-    init = F.one_hot(torch.tensor(targets), CONFIG['numClasses']).float() * logits.detach()
+    logits = forward(w, xi, mode, taps, c)
+    init = F.one_hot(torch.tensor(targets), (c or CONFIG)['numClasses']).float() * logits.detach()
     if condition is None:
         logits.backward(init)
         return logits.detach(), xi.grad.detach(), {name: t.grad for name, t in taps.items()}
@@ -231,6 +234,113 @@ def run_case(w, x, targets, mode, condition=None):
     down = torch.autograd.grad(taps[layer], [xi] + [taps[n] for n in below], got[-1] * mask)
     rel.update(zip(below, down[1:]))
     return logits.detach(), down[0].detach(), rel
+
+
+def fnv1a(text):
+    h = 0x811c9dc5
+    for b in text.encode():
+        h = ((h ^ b) * 0x01000193) & 0xffffffff
+    return h
+
+
+def formula(name, shape, scale, offset=0.0):
+    """The seeded formula both sides compute exactly (32-bit integer arithmetic, then float64, then float32):
+    element i (row-major, torchvision's layout) is offset + scale * (2 u - 1), u = lowbias32((fnv1a(name) + i *
+    0x9e3779b9) mod 2^32) / 2^32 (lowbias32: x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b;
+    x ^= x >> 16, all mod 2^32)."""
+    n = int(np.prod(shape))
+    m = np.uint64(0xffffffff)
+    x = (np.uint64(fnv1a(name)) + np.arange(n, dtype=np.uint64) * np.uint64(0x9e3779b9)) & m
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7feb352d)) & m
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846ca68b)) & m
+    x ^= x >> np.uint64(16)
+    u = x.astype(np.float64) / 4294967296.0
+    v = offset + scale * (2 * u - 1)
+    return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+def formula_weights(c):
+    """torchvision's vit state dict with every tensor from `formula`; the scales are in FORMULA_SCALES below."""
+    d, m, p = c['hiddenDim'], c['mlpDim'], c['patchSize']
+    tokens = (c['imageSize'] // p) ** 2 + 1
+    shapes = {'class_token': (1, 1, d), 'conv_proj.weight': (d, 3, p, p), 'conv_proj.bias': (d,),
+              'encoder.pos_embedding': (1, tokens, d)}
+    for i in range(c['numLayers']):
+        b = f'encoder.layers.encoder_layer_{i}.'
+        shapes.update({b + 'ln_1.weight': (d,), b + 'ln_1.bias': (d,),
+                       b + 'self_attention.in_proj_weight': (3 * d, d), b + 'self_attention.in_proj_bias': (3 * d,),
+                       b + 'self_attention.out_proj.weight': (d, d), b + 'self_attention.out_proj.bias': (d,),
+                       b + 'ln_2.weight': (d,), b + 'ln_2.bias': (d,), b + 'mlp.0.weight': (m, d), b + 'mlp.0.bias': (m,),
+                       b + 'mlp.3.weight': (d, m), b + 'mlp.3.bias': (d,)})
+    shapes.update({'encoder.ln.weight': (d,), 'encoder.ln.bias': (d,), 'heads.head.weight': (c['numClasses'], d),
+                   'heads.head.bias': (c['numClasses'],)})
+    w = {}
+    for name, shape in shapes.items():
+        if name.endswith('ln_1.weight') or name.endswith('ln_2.weight') or name == 'encoder.ln.weight':
+            w[name] = formula(name, shape, 0.1, 1.0)
+        elif name.endswith('bias'):
+            w[name] = formula(name, shape, 0.05)
+        elif name in ('class_token', 'encoder.pos_embedding'):
+            w[name] = formula(name, shape, 0.5)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            # uniform with standard deviation 1 / sqrt(fan_in); queries and keys twice that, so that the attention
+            # is not uniform
+            w[name] = formula(name, shape, (2.0 if 'in_proj' in name else 1.0) * math.sqrt(3 / fan_in))
+    return w
+
+
+def vit_b_16_cases(out):
+    """vit_b_16 at 224 pixels, weights and the image from the formula: AttnLRP and CP-LRP heatmaps, relevance per
+    token after the position embedding and after every block, CRP on an MLP neuron and on a head of block 11.
+    Computed in float64: at this depth and width the epsilon rules divide by pre-activations near zero, and
+    PyTorch's own float32 result differs from float64 by 2-3% of the heatmap's largest value (measured), so a
+    float32 reference would not be one."""
+    c = dict(imageSize=224, patchSize=16, hiddenDim=768, numHeads=12, mlpDim=3072, numLayers=12, numClasses=1000,
+             layerNormEpsilon=1e-6)
+    w = {k: v.double() for k, v in formula_weights(c).items()}
+    # the image: formula('input', NHWC, 1.5), in NHWC row-major order
+    x = formula('input', (1, 224, 224, 3), 1.5).permute(0, 3, 1, 2).contiguous().double()
+    import torchvision
+    tv = torchvision.models.vit_b_16().double().eval()
+    tv.load_state_dict(w, strict=True)
+    with torch.no_grad():
+        plain = tv(x)
+    target = [int(plain[0].argmax())]
+    with open(os.path.join(out, 'vit_b_16_formula.json'), 'w') as f:
+        json.dump({'format': FORMAT, 'name': 'vit_b_16_formula', 'config': c,
+                   'formula': {'name': 'lowbias32', 'input': {'name': 'input', 'scale': 1.5},
+                               'text': 'see scripts/golden/lxt_vit.py: formula, formula_weights'}}, f, indent=1)
+    blocks = ['encoder.pos_embedding'] + [f'encoder.layers.encoder_layer_{i}.add_2' for i in range(12)]
+    written = []
+    last = 'encoder.layers.encoder_layer_11.'
+    neuron_mask = torch.zeros(3072)
+    neuron_mask[42] = 1
+    head_mask = torch.zeros(1, 12, 1, 1)
+    head_mask[0, 5] = 1
+    runs = [('attn_lrp__vit_b_16', 'attn_lrp', None, None),
+            ('cp_lrp__vit_b_16', 'cp_lrp', None, None),
+            ('crp_mlp_neuron__vit_b_16', 'attn_lrp', (last + 'mlp.1', neuron_mask),
+             {'layer': last + 'mlp.1', 'axis': -1, 'index': 42, 'what': 'MLP neuron (GELU output, all tokens)'}),
+            ('crp_head__vit_b_16', 'attn_lrp', (last + 'self_attention.context', head_mask),
+             {'layer': last + 'self_attention.context', 'axis': 1, 'index': 5,
+              'what': 'attention head (attention-weighted values [batch, head, token, d])'})]
+    for case_id, mode, condition, described in runs:
+        logits, relevance, rel = run_case(w, x, target, mode, condition, c)
+        assert torch.allclose(logits, plain, atol=1e-4 * plain.abs().max()), (logits - plain).abs().max()
+        case = {'format': FORMAT, 'id': case_id, 'kind': 'vit', 'model': 'vit_b_16_formula', 'composite': mode,
+                'targets': target, 'logits': tensor(plain, 'NC'), 'heatmap': tensor(relevance.sum(1), 'NHW'),
+                'tokenRelevance': {k: tensor(rel[k].sum(-1), 'NT') for k in blocks if rel.get(k) is not None},
+                'relevanceSums': {'input': f32(relevance.sum((1, 2, 3)))}}
+        if described is not None:
+            case['condition'] = described
+        with open(os.path.join(out, 'cases', case_id + '.json'), 'w') as f:
+            json.dump(case, f, separators=(',', ':'))
+        written.append({'id': case_id, 'kind': 'vit', 'model': 'vit_b_16_formula', 'file': f'cases/{case_id}.json'})
+        print(case_id, 'target', target, 'input sum', float(relevance.sum()))
+    return written
 
 
 def main():
@@ -304,6 +414,13 @@ def main():
     write('crp_head__tiny_vit', 'attn_lrp', logits, relevance, rel,
           {'layer': last + 'self_attention.context', 'axis': 1, 'index': head,
            'what': 'attention head (attention-weighted values [batch, head, token, d])'})
+
+    if ARGS.vit_b_16:
+        os.makedirs(os.path.join(ARGS.vit_b_16, 'cases'), exist_ok=True)
+        large = vit_b_16_cases(ARGS.vit_b_16)
+        with open(os.path.join(ARGS.vit_b_16, 'index.json'), 'w') as f:
+            json.dump({'format': 'lrp-golden-index/1', 'split': 'vit_b_16', 'models': ['vit_b_16_formula.json'],
+                       'cases': large}, f, indent=1)
 
     lxt_commit = ARGS.lxt_commit or subprocess.run(
         ['git', '-C', ARGS.lxt, 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()
