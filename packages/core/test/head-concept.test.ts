@@ -5,8 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { CrpError } from '@crp/common';
 import { describe, expect, test } from 'vitest';
-import { CrpError, HeadConcept } from '../src/index.js';
+import { HeadConcept } from '../src/index.js';
 
 describe('HeadConcept', () => {
   const concept = new HeadConcept();
