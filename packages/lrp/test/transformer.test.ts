@@ -490,6 +490,21 @@ describe('a small ViT', () => {
   });
 });
 
+describe('the transformer layers are serialisable', () => {
+  test('a ViT saved as JSON and loaded again computes the same logits', async () => {
+    const model = tinyVit({ blocks: 1 });
+    const loaded = await tfl.models.modelFromJSON(model.toJSON(null, false) as tf.serialization.ConfigDict);
+    loaded.setWeights(model.getWeights());
+    expect(loaded.layers.map((l) => l.getClassName())).toEqual(model.layers.map((l) => l.getClassName()));
+    expect(loaded.getLayer('b0.scores').getConfig()).toMatchObject({ transposeB: true, scale: 0.5 });
+    const x = image(12);
+    const a = model.predict(x) as tf.Tensor;
+    const b = loaded.predict(x) as tf.Tensor;
+    expectClose(b, values(a), 1e-6);
+    for (const t of [x, a, b]) t.dispose();
+  });
+});
+
 describe('refusals', () => {
   test('a position embedding fed another token count names the layer and refuses to interpolate', () => {
     const pe = transformerLayers.positionEmbedding({ name: 'pos' });
