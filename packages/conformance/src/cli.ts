@@ -12,7 +12,8 @@ const usage = `usage: pnpm conformance [--kind ${knownKinds().join('|')} ...] [-
        pnpm conformance --browser [--backend webgl|webgpu|wasm|cpu] [--kind ...] [DIR ...]
 Runs every golden case of the selected kinds (default: all) in each DIR (default: vendor/reference in the
 repository) and prints one line per case with its worst deviation as a multiple of the tolerance.
-A DIR holds index.json + cases/ (lrp, crp, relmax), models/, and bundles such as vis/vis_golden.json.
+A DIR holds index.json + cases/ (lrp, crp, relmax), models/, bundles such as vis/vis_golden.json, and vit/
+(index.json + cases/ of its own: AttnLRP, CP-LRP and CRP on a small ViT, from LXT).
 --browser runs the same cases inside headless Chromium (CRP_CHROMIUM, else chromium on PATH, else
 /usr/bin/chromium; never downloaded) on a TF.js browser backend (default webgl; SwiftShader where there is
 no GPU); the DIRs are served to the page on 127.0.0.1.

@@ -41,7 +41,7 @@ describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
     const node = await runConformance(dirs);
     expect(outcomes.map((o) => o.id)).toEqual(node.outcomes.map((o) => o.id));
     expect(new Set(outcomes.map((o) => o.kind))).toEqual(
-      new Set(['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp']),
+      new Set(['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp', 'vit']),
     );
     expect(result).toEqual({ status: 'done', passed: outcomes.length, failed: 0 });
   });

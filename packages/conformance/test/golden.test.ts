@@ -17,6 +17,7 @@ describe.each([
   ['crp', 5],
   ['relmax', 1],
   ['region', 2],
+  ['vit', 4],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });

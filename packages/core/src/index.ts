@@ -16,4 +16,5 @@ export { type Condition, OUTPUT_KEY, type PlannedRow } from './conditions.js';
 
 // concepts: what a condition's indices mean at a layer (channels by default)
 export { ChannelConcept, NeuronConcept } from './concepts/channel-concept.js';
+export { HeadConcept } from './concepts/head-concept.js';
 export type { Concept, ConceptAttributeOptions, ConceptMask } from './concepts/concept.js';

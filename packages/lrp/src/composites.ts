@@ -2,6 +2,14 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from './errors.js';
 import type { ModelGraph } from './graph/model-graph.js';
 import { CONV_KINDS, type GraphNode, type NodeKind, PARAMETRIC_KINDS } from './graph/types.js';
+import {
+  add2,
+  cpMatmul,
+  layerNormEpsilon,
+  linearEpsilon,
+  softmaxDT,
+  uniformMatmul,
+} from './rules/attn-lrp.js';
 import { alphaBeta, epsilon, flat, gamma, zBox, zPlus } from './rules/lrp-rules.js';
 import type { Rule } from './rules/rule.js';
 import { gradient, norm, pass, passToFeature } from './rules/structural.js';
@@ -39,6 +47,13 @@ export function defaultRuleFor(node: GraphNode, graph: ModelGraph): Rule {
       return norm();
     case 'multiply':
       return passToFeature();
+    // transformer kinds have no zennit rule: they get AttnLRP's
+    case 'layerNorm':
+      return layerNormEpsilon();
+    case 'matMul':
+      return uniformMatmul();
+    case 'positionEmbedding':
+      return add2();
     default:
       return gradient();
   }
@@ -195,6 +210,40 @@ export function epsilonGammaBox(o: GammaBoxOptions): Composite {
   );
 }
 
+export interface AttnLrpOptions {
+  /** epsilon of LinearEpsilon on Dense and Conv2D layers (default 1e-6, LXT's) */
+  epsilon?: number;
+}
+
+const isSoftmax = (n: GraphNode) => n.kind === 'activation' && n.activation === 'softmax';
+
+/** The entries AttnLRP and CP-LRP share: LXT's explicit rules outside the attention weights. */
+function transformerEntries(o: AttnLrpOptions): [NodeMatcher, Rule][] {
+  return [
+    [linear, linearEpsilon(o.epsilon ?? 1e-6)],
+    ['layerNorm', layerNormEpsilon(1e-6)],
+    [isSoftmax, softmaxDT()],
+    // GELU and the other element-wise non-linearities: the identity rule
+    ['activation', pass()],
+    [['add', 'positionEmbedding'], add2(1e-8)],
+  ];
+}
+
+/**
+ * AttnLRP as LXT's explicit rules (`lxt.explicit.functional`): Dense/Conv2D -> LinearEpsilon(1e-6),
+ * LayerNormalization -> LayerNormEpsilon, softmax -> SoftmaxDT, products of two activations -> UniformMatmul(1e-8),
+ * Add and position embeddings -> Add2(1e-8), GELU and other activations -> Pass (the identity rule).
+ */
+export function attnLrp(o: AttnLrpOptions = {}): Composite {
+  return layerMapComposite([['matMul', uniformMatmul(1e-8)], ...transformerEntries(o)], 'AttnLRP');
+}
+
+/** CP-LRP (AttnLRP outside attention; no relevance through the attention weights): as {@link attnLrp}, but the
+ * attention-weighted values get CPMatmul (values only) and queries and keys receive none. */
+export function cpLrp(o: AttnLrpOptions = {}): Composite {
+  return layerMapComposite([['matMul', cpMatmul(1e-6)], ...transformerEntries(o)], 'CP-LRP');
+}
+
 /** Names of the built-in composites, for configs and the CLI. */
 export const COMPOSITE_NAMES = [
   'epsilon_plus',
@@ -202,6 +251,8 @@ export const COMPOSITE_NAMES = [
   'epsilon_alpha2_beta1',
   'epsilon_alpha2_beta1_flat',
   'epsilon_gamma_box',
+  'attn_lrp',
+  'cp_lrp',
 ] as const;
 export type CompositeName = (typeof COMPOSITE_NAMES)[number];
 
@@ -218,6 +269,10 @@ export function compositeByName(name: string, options: Partial<GammaBoxOptions> 
       return epsilonAlpha2Beta1Flat(options);
     case 'epsilon_gamma_box':
       return epsilonGammaBox(options as GammaBoxOptions);
+    case 'attn_lrp':
+      return attnLrp(options);
+    case 'cp_lrp':
+      return cpLrp(options);
     default:
       throw new CrpError(
         'unknown-composite',

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from './errors.js';
 import type { ModelGraph } from './graph/model-graph.js';
+import { forwardTransformer } from './graph/transformer-layers.js';
 import type { GraphNode } from './graph/types.js';
 import { applyActivation } from './ops/activation.js';
 import { adaptiveAvgPool2d } from './ops/adaptive-avg-pool.js';
@@ -63,6 +64,8 @@ export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.
       return { output: tf.mul(inputs[0]!, inputs[1]!) };
     case 'custom':
       return { output: p.forward(inputs) };
+    default:
+      return { output: forwardTransformer(node.id, p, inputs) };
   }
 }
 

@@ -20,6 +20,9 @@ export {
   type CompositeName,
   compositeByName,
   defaultRuleFor,
+  type AttnLrpOptions,
+  attnLrp,
+  cpLrp,
   type EpsilonOptions,
   epsilonAlpha2Beta1,
   epsilonAlpha2Beta1Flat,
@@ -47,6 +50,14 @@ export {
   zPlus,
 } from './rules/lrp-rules.js';
 export { gradient, norm, pass, passToFeature } from './rules/structural.js';
+export {
+  add2,
+  cpMatmul,
+  layerNormEpsilon,
+  linearEpsilon,
+  softmaxDT,
+  uniformMatmul,
+} from './rules/attn-lrp.js';
 export { type BasicRuleSpec, basicRule, type ReducerTerm, type RuleBranch } from './rules/basic-rule.js';
 export { type InputModifier, type ParamModifier, paramModifiers } from './rules/modifiers.js';
 export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
@@ -65,12 +76,28 @@ export type {
   CustomLayerParams,
   DenseParams,
   GraphNode,
+  LayerNormParams,
   NodeKind,
   NodeParams,
   Padding,
   PoolParams,
   ExplicitPadding,
+  TransformerNodeParams,
 } from './graph/types.js';
+export { TRANSFORMER_CLASSES } from './graph/transformer-layers.js';
+
+// transformer layers for TF.js models that the engine explains (ViT: class token, position embedding, products
+// of two activations, the class-token head)
+export {
+  ClassToken,
+  MatMul,
+  type MatMulArgs,
+  PositionEmbedding,
+  type PositionEmbeddingArgs,
+  SelectToken,
+  type SelectTokenArgs,
+  transformerLayers,
+} from './layers/transformer.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
 export { ForwardPass, forwardNode } from './forward.js';
 export {

@@ -124,8 +124,11 @@ describe('built-in composites', () => {
       'epsilon_alpha2_beta1',
       'epsilon_alpha2_beta1_flat',
       'epsilon_gamma_box',
+      'attn_lrp',
+      'cp_lrp',
     ]);
     expect(compositeByName('epsilon_plus_flat').name).toBe('EpsilonPlusFlat');
+    expect([compositeByName('attn_lrp').name, compositeByName('cp_lrp').name]).toEqual(['AttnLRP', 'CP-LRP']);
     expect(rulesOf(model, 'epsilon_plus_flat', LAYERS)).toEqual(BASE('ZPlus', 'Flat'));
     expect(rulesOf(model, 'epsilon_alpha2_beta1_flat', LAYERS)).toEqual(BASE('AlphaBeta', 'Flat'));
     expect(rulesOf(model, compositeByName('epsilon_gamma_box', box), LAYERS)).toEqual(BASE('Gamma', 'ZBox'));

@@ -15,8 +15,19 @@ export {
 // image files to model input: the one preprocessing definition (channels, scale, resize, normalise)
 export { IMAGENET, type PreprocessOptions, preprocess } from './preprocess.js';
 
-// model builders: the VGG family
+// model builders: the VGG family, Vision Transformers (torchvision's names, layers the engine explains)
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
+export {
+  setVitWeights,
+  VIT_CONFIGS,
+  type VitConfig,
+  type VitName,
+  vit,
+  vitBlockPrefix,
+  vitParameterSlots,
+  vitPatchGrid,
+  tokenHeatmap,
+} from './vit.js';
 
 // torchvision VGGs from PyTorch weights: .pth files of torch.save (read without Python) and safetensors, told
 // apart by their bytes; PyTorch's adaptive average pool for any input size
@@ -29,6 +40,13 @@ export {
   torchVggFromStateDict,
   torchVggLayout,
 } from './torch-vgg.js';
+export {
+  importTorchVit,
+  type TorchVitLayout,
+  type TorchVitOptions,
+  torchVitFromStateDict,
+  torchVitLayout,
+} from './torch-vit.js';
 export { parseStateDict, type StateDict } from './state-dict.js';
 export { type StateDictFormat, sniffFormat } from './weights-format.js';
 export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';

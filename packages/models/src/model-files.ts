@@ -10,6 +10,7 @@ import type { PthFile } from './pth.js';
 import { SafetensorsFile } from './safetensors.js';
 import { parseStateDict } from './state-dict.js';
 import { importTorchVgg, type TorchVggOptions } from './torch-vgg.js';
+import { importTorchVit, type TorchVitOptions } from './torch-vit.js';
 
 /** Reads a weights file in one go, with a CrpError that names it. */
 async function readWeightsFile(path: string, what: string): Promise<Uint8Array> {
@@ -46,6 +47,11 @@ export async function readTorchVgg(path: string, options: TorchVggOptions = {}):
   return importTorchVgg(await readStateDict(path), options);
 }
 
+/** Reads a torchvision ViT from a `.pth`/`.pt` or safetensors file into a TF.js model (see `importTorchVit`). */
+export async function readTorchVit(path: string, options: TorchVitOptions = {}): Promise<tfl.LayersModel> {
+  return importTorchVit(await readStateDict(path), options);
+}
+
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
   /** Input size of an imported torchvision VGG: one side, [height, width] (default 224), see `TorchVggOptions`;
@@ -58,8 +64,9 @@ export interface LoadModelOptions {
 /**
  * Loads a model from disk: a TF.js `model.json` (or a directory holding one, as {@link saveModel} and
  * `model.save(fileSystem(dir))` write it), any CNN in an `.onnx` file (see `readOnnx`; `inputSize` fixes a
- * dynamic input size), or a torchvision-style VGG in a `.pth`/`.pt` file of `torch.save` or a `.safetensors`
- * file (any other file that is not JSON is read as weights and told apart by its bytes).
+ * dynamic input size), or a torchvision-style VGG or ViT (told apart by its `conv_proj` patch embedding) in a
+ * `.pth`/`.pt` file of `torch.save` or a `.safetensors` file (any other file that is not JSON is read as weights
+ * and told apart by its bytes).
  *
  * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchVgg`.
  */
@@ -76,10 +83,18 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     return readOnnx(path, options.inputSize === undefined ? {} : { inputSize: options.inputSize });
   }
   if (!isDir && !path.endsWith('.json')) {
+    const sd = await readStateDict(path);
+    // a torchvision ViT has a patch embedding 'conv_proj'; everything else is read as a VGG
+    if (sd.names.some((n) => /(^|\.)conv_proj\.weight$/.test(n))) {
+      const size = options.inputShape
+        ? ([options.inputShape[0], options.inputShape[1]] as [number, number])
+        : options.inputSize;
+      return importTorchVit(sd, size === undefined ? {} : { imageSize: size });
+    }
     const vgg: TorchVggOptions = {};
     if (options.inputSize !== undefined) vgg.inputSize = options.inputSize;
     if (options.inputShape !== undefined) vgg.inputShape = options.inputShape;
-    return readTorchVgg(path, vgg);
+    return importTorchVgg(sd, vgg);
   }
   const json = isDir ? join(path, 'model.json') : path;
   if (!existsSync(json)) {

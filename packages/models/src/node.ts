@@ -21,6 +21,7 @@ export {
   readSafetensors,
   readStateDict,
   readTorchVgg,
+  readTorchVit,
   type SavedModelInfo,
   saveModel,
 } from './model-files.js';

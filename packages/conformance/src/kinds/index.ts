@@ -5,6 +5,7 @@ import { onnxLrpRunner } from './onnx-lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
 import { visRunner } from './vis.js';
+import { vitRunner } from './vit.js';
 
 /**
  * Every kind of golden case the toolkit knows, in the order they run. A new kind is one file in this folder
@@ -19,4 +20,5 @@ export const runners: KindRunner[] = [
   regionRunner,
   visRunner,
   onnxLrpRunner,
+  vitRunner,
 ];

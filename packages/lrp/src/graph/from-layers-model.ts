@@ -3,6 +3,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CrpError } from '../errors.js';
 import type { Rule } from '../rules/rule.js';
 import { ModelGraph } from './model-graph.js';
+import { describeTransformerLayer, TRANSFORMER_CLASSES } from './transformer-layers.js';
 import type { ActivationName, GraphNode, NodeKind, NodeParams, Padding } from './types.js';
 
 /** How to run a layer class that @crp/lrp does not know: its forward computation and the rule that sends
@@ -63,6 +64,7 @@ const SUPPORTED_CLASSES = [
   'Add',
   'Concatenate',
   'Multiply',
+  ...TRANSFORMER_CLASSES,
 ];
 
 const ACTIVATIONS: Record<string, ActivationName> = {
@@ -77,6 +79,7 @@ const ACTIVATIONS: Record<string, ActivationName> = {
   softplus: 'softplus',
   softsign: 'softsign',
   swish: 'swish',
+  gelu: 'gelu',
 };
 
 function activationOf(layer: LayerLike, value: unknown): ActivationName {
@@ -286,6 +289,8 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       };
     }
     default: {
+      const transformer = describeTransformerLayer(layer, cls, outputRank);
+      if (transformer !== undefined) return { ...transformer, activation: 'linear' };
       const nested = ['Sequential', 'Functional', 'Model', 'LayersModel'].includes(cls);
       throw new CrpError(
         'unsupported-layer',

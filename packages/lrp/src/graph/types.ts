@@ -21,7 +21,14 @@ export type NodeKind =
   | 'concatenate'
   /** element-wise product of a feature map and a gate broadcast over it (squeeze-excitation): `Multiply` */
   | 'multiply'
-  | 'custom';
+  | 'custom'
+  // transformer blocks (graph/transformer-layers.ts)
+  | 'layerNorm'
+  | 'matMul'
+  | 'permute'
+  | 'classToken'
+  | 'positionEmbedding'
+  | 'selectToken';
 
 /** Element-wise activations that the engine can run forward. In the backward pass the built-in composites give
  * a separate activation layer the Pass rule (zennit's base entries, see `defaultRuleFor`), and a linear layer's
@@ -39,7 +46,8 @@ export type ActivationName =
   | 'softplus'
   | 'softsign'
   | 'swish'
-  | 'leakyRelu';
+  | 'leakyRelu'
+  | 'gelu';
 
 export type Padding = 'same' | 'valid';
 
@@ -95,7 +103,27 @@ export type NodeParams =
   | ({ kind: 'batchNorm' } & BatchNormParams)
   | { kind: 'zeroPadding2d'; padding: [[number, number], [number, number]] }
   | { kind: 'concatenate'; axis: number }
-  | ({ kind: 'custom' } & CustomLayerParams);
+  | ({ kind: 'custom' } & CustomLayerParams)
+  | TransformerNodeParams;
+
+/** LayerNormalization over the last axis: y = (x - mean) / sqrt(var + epsilon) * gamma + beta. */
+export interface LayerNormParams {
+  gamma: Tensor | null;
+  beta: Tensor | null;
+  epsilon: number;
+}
+
+/** Parameters of the transformer kinds: LayerNormalization; the product of two activations (attention scores
+ * `scale * q k^T` with `transposeB`, attention-weighted values `A v`); an axis permutation (0-based, batch
+ * first; multi-head split and merge); a learned class token prepended on the token axis; a learned position
+ * embedding added to the tokens; one token taken out (the head on the class token). */
+export type TransformerNodeParams =
+  | ({ kind: 'layerNorm' } & LayerNormParams)
+  | { kind: 'matMul'; transposeB: boolean; scale: number }
+  | { kind: 'permute'; perm: number[] }
+  | { kind: 'classToken'; token: Tensor }
+  | { kind: 'positionEmbedding'; embedding: Tensor }
+  | { kind: 'selectToken'; index: number };
 
 /** One layer call of the model. */
 export interface GraphNode {

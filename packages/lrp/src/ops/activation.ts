@@ -28,5 +28,8 @@ export function applyActivation(name: ActivationName, x: tf.Tensor, alpha = 0.3)
       return tf.mul(x, tf.sigmoid(x));
     case 'leakyRelu':
       return tf.leakyRelu(x, alpha);
+    case 'gelu':
+      // the exact (erf) GELU, as TF.js's 'gelu' activation and PyTorch's nn.GELU()
+      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
   }
 }

@@ -1,3 +1,4 @@
+import { add2, cpMatmul, layerNormEpsilon, linearEpsilon, softmaxDT, uniformMatmul } from './attn-lrp.js';
 import { alphaBeta, epsilon, flat, gamma, wSquare, zBox, zPlus } from './lrp-rules.js';
 import { gradient, norm, pass, passToFeature } from './structural.js';
 
@@ -14,4 +15,11 @@ export const rules = {
   pass,
   passToFeature,
   gradient,
+  // AttnLRP (LXT's explicit rules)
+  linearEpsilon,
+  layerNormEpsilon,
+  softmaxDT,
+  uniformMatmul,
+  cpMatmul,
+  add2,
 };

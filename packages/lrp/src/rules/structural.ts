@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
+import {
+  TRANSFORMER_STRUCTURAL_KINDS,
+  transformerStructuralAdjoint,
+  transformerStructuralBackward,
+} from '../graph/transformer-layers.js';
 import type { GraphNode } from '../graph/types.js';
 import { linearMapOf } from '../ops/linear.js';
 import {
@@ -33,7 +38,10 @@ export const STRUCTURAL_KINDS = [
 ] as const;
 
 export function isStructural(node: GraphNode): boolean {
-  return (STRUCTURAL_KINDS as readonly string[]).includes(node.kind);
+  return (
+    (STRUCTURAL_KINDS as readonly string[]).includes(node.kind) ||
+    TRANSFORMER_STRUCTURAL_KINDS.includes(node.kind)
+  );
 }
 
 /** Exact backward of reshapes, paddings, concatenations and identities. */
@@ -57,7 +65,7 @@ export function structuralBackward(node: GraphNode, inputs: readonly tf.Tensor[]
         p.axis,
       );
     default:
-      throw new Error(`no structural backward for ${node.kind}`);
+      return transformerStructuralBackward(node, inputs, r);
   }
 }
 
@@ -85,7 +93,7 @@ export function structuralAdjoint(
     case 'concatenate':
       return tf.concat(filled, p.axis);
     default:
-      throw new Error(`no structural adjoint for ${node.kind}`);
+      return transformerStructuralAdjoint(node, filled[0]!);
   }
 }
 
