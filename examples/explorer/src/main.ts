@@ -49,7 +49,10 @@ const COMPOSITES: Record<CompositeName, [string, string]> = {
     'EpsilonGammaBox',
     'ε rule for dense layers, γ for conv layers, z-box (input bounds from the scaling) for the first layer',
   ],
-  attn_lrp: ['AttnLRP', "LXT's rules for transformers: ε on linear layers, uniform rule on attention products"],
+  attn_lrp: [
+    'AttnLRP',
+    "LXT's rules for transformers: ε on linear layers, uniform rule on attention products",
+  ],
   cp_lrp: ['CP-LRP', 'AttnLRP without relevance through the attention weights (for comparison)'],
 };
 
