@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { type ModelGraph, windowPadding } from '@crp/lrp';
+import { type ConvParams, type ModelGraph, windowPadding } from '@crp/lrp';
 
 /**
  * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices
@@ -26,9 +26,10 @@ export interface PixelBox {
   height: number;
 }
 
-/** TF's padding before the first element of an axis (the engine's own window arithmetic). */
-function padBefore(padding: 'same' | 'valid', size: number, k: number, s: number): number {
-  return windowPadding(size, k, s, padding)[0];
+/** TF's padding before the first element of an axis (the engine's own window arithmetic), or a canonized
+ * convolution's explicit padding of that axis. */
+function padBefore(padding: ConvParams['padding'], size: number, k: number, s: number, axis: 0 | 1): number {
+  return windowPadding(size, k, s, typeof padding === 'string' ? padding : padding[axis])[0];
 }
 
 function spatialOf(graph: ModelGraph, id: string): [number, number] {
@@ -83,14 +84,14 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
         const ks = p.kernel.shape;
         k = [ks[0]!, ks[1]!];
         s = p.strides;
-        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        pad = [padBefore(p.padding, size[0], k[0], s[0], 0), padBefore(p.padding, size[1], k[1], s[1], 1)];
         break;
       }
       case 'maxPool2d':
       case 'avgPool2d':
         k = p.poolSize;
         s = p.strides;
-        pad = [padBefore(p.padding, size[0], k[0], s[0]), padBefore(p.padding, size[1], k[1], s[1])];
+        pad = [padBefore(p.padding, size[0], k[0], s[0], 0), padBefore(p.padding, size[1], k[1], s[1], 1)];
         break;
       case 'zeroPadding2d':
         k = [1, 1];

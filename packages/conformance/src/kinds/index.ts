@@ -3,6 +3,7 @@ import { crpRunner } from './crp.js';
 import { lrpRunner } from './lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
+import { torchCrpRunner, torchLogitsRunner, torchLrpRunner } from './torch-resnet.js';
 import { visRunner } from './vis.js';
 
 /**
@@ -11,4 +12,13 @@ import { visRunner } from './vis.js';
  * `discoverBundledCases` for one JSON file such as `region/region_golden.json`) plus one line here; the CLI's
  * `--kind`, its usage text and the checks for missing cases follow from this list.
  */
-export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, regionRunner, visRunner];
+export const runners: KindRunner[] = [
+  lrpRunner,
+  crpRunner,
+  relmaxRunner,
+  regionRunner,
+  visRunner,
+  torchLogitsRunner,
+  torchLrpRunner,
+  torchCrpRunner,
+];

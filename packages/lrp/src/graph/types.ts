@@ -41,12 +41,17 @@ export type ActivationName =
 
 export type Padding = 'same' | 'valid';
 
+/** PyTorch-style padding of a convolution: [[top, bottom], [left, right]] zeros around the input. */
+export type ExplicitPadding = [[number, number], [number, number]];
+
 export interface ConvParams {
   /** [kh, kw, in, out] for conv2d, [kh, kw, in, multiplier] for depthwiseConv2d */
   kernel: Tensor;
   bias: Tensor | null;
   strides: [number, number];
-  padding: Padding;
+  /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
+   * ZeroPadding2D into the convolution after it, as PyTorch's `Conv2d(padding=p)`). */
+  padding: Padding | ExplicitPadding;
 }
 
 export interface DenseParams {

@@ -1,12 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** TF's padding of a 'same' / 'valid' window op along one axis: [before, after, outSize]. */
+/** TF's padding of a 'same' / 'valid' window op along one axis, or explicit [before, after] zeros (PyTorch's
+ * symmetric padding): [before, after, outSize]. */
 export function windowPadding(
   size: number,
   window: number,
   stride: number,
-  padding: 'same' | 'valid',
+  padding: 'same' | 'valid' | readonly [number, number],
 ): [number, number, number] {
+  if (typeof padding !== 'string') {
+    const [before, after] = padding;
+    return [before, after, Math.floor((size + before + after - window) / stride) + 1];
+  }
   if (padding === 'valid') {
     const out = Math.ceil((size - window + 1) / stride);
     return [0, 0, out];
@@ -15,6 +20,27 @@ export function windowPadding(
   const total = Math.max((out - 1) * stride + window - size, 0);
   const before = Math.floor(total / 2);
   return [before, total - before, out];
+}
+
+/** The padding of one spatial axis (0: height, 1: width) as {@link windowPadding} takes it. */
+export function axisPadding(
+  padding: 'same' | 'valid' | readonly [readonly [number, number], readonly [number, number]],
+  axis: 0 | 1,
+): 'same' | 'valid' | readonly [number, number] {
+  return typeof padding === 'string' ? padding : padding[axis];
+}
+
+/** The `pad` argument of tf.conv2d / tf.depthwiseConv2d for a node's padding. */
+export function convPad(
+  padding: 'same' | 'valid' | readonly [readonly [number, number], readonly [number, number]],
+): 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] {
+  if (typeof padding === 'string') return padding;
+  return [
+    [0, 0],
+    [padding[0][0], padding[0][1]],
+    [padding[1][0], padding[1][1]],
+    [0, 0],
+  ];
 }
 
 /** Pads (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
