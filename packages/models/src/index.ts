@@ -42,6 +42,7 @@ export {
   torchResNetLayout,
   torchResNetShapes,
 } from './torch-resnet.js';
+export { importTorchModel, type TorchModelOptions } from './torch-model.js';
 export { parseStateDict, type StateDict } from './state-dict.js';
 export { type StateDictFormat, sniffFormat } from './weights-format.js';
 export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';

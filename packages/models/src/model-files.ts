@@ -7,6 +7,8 @@ import { fileSystem } from './file-system.js';
 import type { PthFile } from './pth.js';
 import { SafetensorsFile } from './safetensors.js';
 import { parseStateDict } from './state-dict.js';
+import { importTorchModel, type TorchModelOptions } from './torch-model.js';
+import { importTorchResNet, type TorchResNetOptions } from './torch-resnet.js';
 import { importTorchVgg, type TorchVggOptions } from './torch-vgg.js';
 
 /** Reads a weights file in one go, with a CrpError that names it. */
@@ -44,20 +46,37 @@ export async function readTorchVgg(path: string, options: TorchVggOptions = {}):
   return importTorchVgg(await readStateDict(path), options);
 }
 
+/** Reads a torchvision ResNet from a `.pth`/`.pt` or safetensors file into a TF.js model (see
+ * `importTorchResNet`). */
+export async function readTorchResNet(
+  path: string,
+  options: TorchResNetOptions = {},
+): Promise<tfl.LayersModel> {
+  return importTorchResNet(await readStateDict(path), options);
+}
+
+/** Reads a torchvision VGG or ResNet, told apart by the file's tensors (see `importTorchModel`). */
+export async function readTorchModel(
+  path: string,
+  options: TorchModelOptions = {},
+): Promise<tfl.LayersModel> {
+  return importTorchModel(await readStateDict(path), options);
+}
+
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
-  /** Input size of an imported torchvision VGG: one side, [height, width] (default 224), see `TorchVggOptions`. */
+  /** Input size of an imported torchvision VGG or ResNet: one side, [height, width] (default 224). */
   inputSize?: number | [number, number];
-  /** Input [height, width, channels] of an imported torchvision VGG (instead of `inputSize`). */
+  /** Input [height, width, channels] of an imported torchvision VGG or ResNet (instead of `inputSize`). */
   inputShape?: [number, number, number];
 }
 
 /**
  * Loads a model from disk: a TF.js `model.json` (or a directory holding one, as {@link saveModel} and
- * `model.save(fileSystem(dir))` write it), or a torchvision-style VGG in a `.pth`/`.pt` file of `torch.save` or
- * a `.safetensors` file (any file that is not JSON is read as weights and told apart by its bytes).
+ * `model.save(fileSystem(dir))` write it), or a torchvision VGG or ResNet in a `.pth`/`.pt` file of `torch.save`
+ * or a `.safetensors` file (any file that is not JSON is read as weights and told apart by its bytes).
  *
- * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchVgg`.
+ * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchModel`.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
   if (!existsSync(path)) {
@@ -69,10 +88,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   }
   const isDir = statSync(path).isDirectory();
   if (!isDir && !path.endsWith('.json')) {
-    const vgg: TorchVggOptions = {};
-    if (options.inputSize !== undefined) vgg.inputSize = options.inputSize;
-    if (options.inputShape !== undefined) vgg.inputShape = options.inputShape;
-    return readTorchVgg(path, vgg);
+    const torch: TorchModelOptions = {};
+    if (options.inputSize !== undefined) torch.inputSize = options.inputSize;
+    if (options.inputShape !== undefined) torch.inputShape = options.inputShape;
+    return readTorchModel(path, torch);
   }
   const json = isDir ? join(path, 'model.json') : path;
   if (!existsSync(json)) {

@@ -20,6 +20,8 @@ export {
   loadModel,
   readSafetensors,
   readStateDict,
+  readTorchModel,
+  readTorchResNet,
   readTorchVgg,
   type SavedModelInfo,
   saveModel,

@@ -7,7 +7,8 @@ import { reverseAxes } from './torch-vgg.js';
 
 /** Options of {@link importTorchResNet}. */
 export interface TorchResNetOptions {
-  /** Input height and width in pixels (a number: square). Default 224. Any size the strides leave >= 1 pixel. */
+  /** Input height and width in pixels (a number: square). Default 224. Any size works, as in PyTorch (every
+   * strided layer pads enough to leave at least one pixel). */
   inputSize?: number | [number, number];
   /** Input [height, width, channels]: as `inputSize`, with the channels spelt out (they must equal `conv1`'s). */
   inputShape?: [number, number, number];
@@ -308,11 +309,6 @@ function inputSizeOf(options: TorchResNetOptions, inChannels: number): [number, 
   return typeof size === 'number' ? [size, size] : [size[0], size[1]];
 }
 
-/** Output size of a PyTorch window op along one axis. */
-function outSize(size: number, k: number, stride: number, pad: number): number {
-  return Math.floor((size + 2 * pad - k) / stride) + 1;
-}
-
 /**
  * Builds a functional TF.js model from the state dict of a torchvision ResNet (see {@link torchResNetLayout}) with
  * PyTorch's exact semantics and names: `conv1` (7x7, stride 2, padding 3), `bn1`, `relu`, `maxpool` (3x3,
@@ -326,7 +322,7 @@ function outSize(size: number, k: number, stride: number, pad: number): number {
  *
  * @returns a new model that the caller owns (`dispose()` it)
  * @throws CrpError `unsupported-model` (see {@link torchResNetLayout}; also for grouped convolutions, i.e.
- *   ResNeXt, which the engine cannot run yet), `invalid-shape` for an input too small or with the wrong channels,
+ *   ResNeXt, which the engine cannot run yet), `invalid-shape` for an input with the wrong channels,
  *   `invalid-argument` for bad options
  */
 export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOptions = {}): tfl.LayersModel {
@@ -341,15 +337,6 @@ export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOpti
   const [height, width] = inputSizeOf(options, layout.inChannels);
   if (![height, width].every((v) => Number.isInteger(v) && v >= 1)) {
     throw new CrpError('invalid-argument', `inputSize ${height}x${width}; positive integers are needed`);
-  }
-  // conv1 and maxpool halve the input, layer2-4 halve it again: it must keep at least one pixel
-  let [fh, fw] = [outSize(height, 7, 2, 3), outSize(width, 7, 2, 3)];
-  [fh, fw] = [outSize(fh, 3, 2, 1), outSize(fw, 3, 2, 1)];
-  if (fh < 1 || fw < 1) {
-    throw new CrpError(
-      'invalid-shape',
-      `an input of ${height}x${width} is too small for a ResNet; valid: inputSize >= 2`,
-    );
   }
   const epsilon = options.batchNormEpsilon ?? 1e-5;
   const vector = (name: string) => () => tf.tensor1d(sd.float32(`${prefix}${name}`));
