@@ -43,38 +43,64 @@ function spatialOf(graph: ModelGraph, id: string): [number, number] {
   return [shape[0], shape[1]];
 }
 
+/** Geometry of one layer's output: per axis stride a, offset b and size r of a position's field. */
+interface Field {
+  a: [number, number];
+  b: [number, number];
+  r: [number, number];
+  spatial: boolean;
+}
+
 /**
- * Receptive-field arithmetic over the chain of layers from the input to `layer` (convolutions, pooling, zero
- * padding; activations, batch norm and other element-wise layers pass): per axis, a new layer with kernel k,
- * stride s and padding p before the first element maps (stride a, offset b, size r) to (a s, b - a p,
- * r + a (k - 1)).
+ * Receptive-field arithmetic over the layers from the input to `layer` (convolutions, pooling, zero padding;
+ * activations, batch norm and other element-wise layers pass): per axis, a new layer with kernel k, stride s and
+ * padding p before the first element maps (stride a, offset b, size r) to (a s, b - a p, r + a (k - 1)). Where
+ * branches meet (Add, Concatenate: residual and dense blocks) a position sees the union of what its inputs see;
+ * the branches must have the same stride (they do wherever their maps are added or concatenated).
  */
 export function receptiveFieldGeometry(graph: ModelGraph, layer: string): ReceptiveFieldGeometry {
   const target = graph.node(layer);
-  const chain: string[] = [];
-  let id = target.id;
-  while (id !== graph.inputId) {
-    const node = graph.node(id);
-    if (node.inputs.length !== 1) {
-      throw new CrpError(
-        'invalid-argument',
-        `receptive-field arithmetic follows a chain of layers; '${id}' (${node.className}) has ${node.inputs.length} inputs`,
-      );
-    }
-    chain.push(id);
-    id = node.inputs[0]!;
-  }
-  chain.reverse();
   const input = spatialOf(graph, graph.inputId);
-  let a: [number, number] = [1, 1];
-  let b: [number, number] = [0, 0];
-  let r: [number, number] = [1, 1];
-  let spatial = true;
-  let size = input;
-  for (const nid of chain) {
-    const node = graph.node(nid);
+  const needed = graph.ancestorsOf(target.id);
+  const fields = new Map<string, Field>();
+  for (const node of graph.nodes) {
+    if (!needed.has(node.id)) continue;
+    const nid = node.id;
+    if (nid === graph.inputId) {
+      fields.set(nid, { a: [1, 1], b: [0, 0], r: [1, 1], spatial: true });
+      continue;
+    }
+    const ins = node.inputs.map((i) => fields.get(i)!);
+    if (ins.length > 1) {
+      const spatial = ins.every((f) => f.spatial);
+      const stride = ins[0]!.a;
+      if (spatial && ins.some((f) => f.a[0] !== stride[0] || f.a[1] !== stride[1])) {
+        throw new CrpError(
+          'invalid-argument',
+          `receptive-field arithmetic: the inputs of '${nid}' (${node.className}) have different strides`,
+        );
+      }
+      const b: [number, number] = [0, 1].map((ax) => Math.min(...ins.map((f) => f.b[ax]!))) as [
+        number,
+        number,
+      ];
+      const r: [number, number] = [0, 1].map(
+        (ax) => Math.max(...ins.map((f) => f.b[ax]! + f.r[ax]!)) - b[ax]!,
+      ) as [number, number];
+      fields.set(nid, { a: [...stride], b, r, spatial });
+      continue;
+    }
+    const from = ins[0]!;
+    const a: [number, number] = [...from.a];
+    const b: [number, number] = [...from.b];
+    const r: [number, number] = [...from.r];
+    let spatial = from.spatial;
     const p = node.params;
-    if (!spatial) continue;
+    if (!spatial) {
+      fields.set(nid, { a, b, r, spatial });
+      continue;
+    }
+    const size = spatialOf(graph, node.inputs[0]!);
     let k: [number, number] | undefined;
     let s: [number, number] = [1, 1];
     let pad: [number, number] = [0, 0];
@@ -121,23 +147,29 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
         r[ax] = r[ax] + a[ax] * (k[ax] - 1);
         a[ax] = a[ax] * s[ax];
       }
-      a = [...a];
-      b = [...b];
-      r = [...r];
-      size = spatialOf(graph, nid);
     }
+    fields.set(nid, { a, b, r, spatial });
   }
-  if (!spatial) {
-    return { layer: target.id, stride: [1, 1], offset: [0, 0], size: input, input, map: [1, 1], spatial };
+  const f = fields.get(target.id)!;
+  if (!f.spatial) {
+    return {
+      layer: target.id,
+      stride: [1, 1],
+      offset: [0, 0],
+      size: input,
+      input,
+      map: [1, 1],
+      spatial: false,
+    };
   }
   return {
     layer: target.id,
-    stride: a,
-    offset: b,
-    size: r,
+    stride: f.a,
+    offset: f.b,
+    size: f.r,
     input,
     map: spatialOf(graph, target.id),
-    spatial,
+    spatial: true,
   };
 }
 
