@@ -2,9 +2,11 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrpError, describeError, fileError, isCrpError } from '@crp/common';
+import { writeFileAtomic } from '@crp/common/node';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fileSystem } from './file-system.js';
 import type { PthFile } from './pth.js';
+import { encodeTorchStateDict, torchStateDictOf } from './pth-writer.js';
 import { SafetensorsFile } from './safetensors.js';
 import { parseStateDict } from './state-dict.js';
 import { importTorchModel, type TorchModelOptions } from './torch-model.js';
@@ -61,6 +63,17 @@ export async function readTorchModel(
   options: TorchModelOptions = {},
 ): Promise<tfl.LayersModel> {
   return importTorchModel(await readStateDict(path), options);
+}
+
+/**
+ * Writes a model with PyTorch's layer names (an imported VGG or ResNet, fine-tuned or pruned by `exportPruned`)
+ * as a `state_dict.pth` that `model.load_state_dict(torch.load(path))` of the same torchvision architecture
+ * accepts (with the pruned channel counts where channels were removed). Atomic: a temporary file renamed.
+ *
+ * @throws CrpError `unsupported-model` for a layer without a PyTorch counterpart, `write-failed`
+ */
+export async function writeTorchStateDict(model: tfl.LayersModel, path: string): Promise<void> {
+  await writeFileAtomic(path, encodeTorchStateDict(torchStateDictOf(model)));
 }
 
 /** Options of {@link loadModel}. */

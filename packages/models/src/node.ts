@@ -23,6 +23,7 @@ export {
   readTorchModel,
   readTorchResNet,
   readTorchVgg,
+  writeTorchStateDict,
   type SavedModelInfo,
   saveModel,
 } from './model-files.js';
