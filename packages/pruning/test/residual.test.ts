@@ -4,7 +4,17 @@
  * channel carries the shortcut alone; inner channels (conv1 of a basic block) are removed physically with the
  * same logits; the block's last conv cannot be removed physically (its channels are added to the shortcut).
  */
-import { type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  encodeTorchStateDict,
+  type StateDict,
+  torchResNetFromStateDict,
+  torchResNetShapes,
+  torchStateDictOf,
+} from '@crp/models';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -95,5 +105,49 @@ describe('pruning channels of residual blocks', () => {
       'unsupported-model',
       'use the masked model instead',
     );
+  });
+
+  it('writes the pruned ResNet as a state_dict.pth that torch loads into torchvision’s resnet18 (same logits)', async () => {
+    const full = torchResNetFromStateDict(
+      formulaStateDict(
+        torchResNetShapes({ block: 'basic', layers: [2, 2, 2, 2], classes: 3 }),
+        3,
+      ) as StateDict,
+      { inputSize: 32 },
+    );
+    const every = (n: number, step: number) =>
+      Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step);
+    const mask = ChannelMask.of({
+      'layer1.0.conv1': [0, 1, 2, 3, 4, 5, 6, 7],
+      'layer3.1.conv1': every(256, 3),
+      'layer4.0.conv1': [5, 6],
+    });
+    const pruned = await exportPruned(full, mask);
+    const bytes = encodeTorchStateDict(torchStateDictOf(pruned));
+    // the bytes for fixtures-src/check-pruned-resnet-pth.py, which made the fixture below with torch
+    await mkdir('test-artifacts', { recursive: true });
+    await writeFile(join('test-artifacts', 'pruned-resnet18.pth'), bytes);
+    const fixture = join(import.meta.dirname, 'fixtures', 'pruned-resnet18-pth.json');
+    expect(existsSync(fixture), 'run fixtures-src/check-pruned-resnet-pth.py').toBe(true);
+    const torch = JSON.parse(readFileSync(fixture, 'utf8')) as {
+      sha256: string;
+      prunedModules: Record<string, number[]>;
+      logits: number[];
+    };
+    expect(torch.prunedModules['layer3.1.conv1']).toEqual([256 - 86, 256]);
+    expect(torch.prunedModules['layer3.1.conv2']).toEqual([256, 256 - 86]);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(torch.sha256);
+    const input = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
+    );
+    const y = pruned.predict(input) as tf.Tensor;
+    const ours = y.dataSync();
+    const scale = Math.max(...torch.logits.map(Math.abs));
+    torch.logits.forEach((v, i) => {
+      expect(Math.abs(ours[i]! - v)).toBeLessThan(1e-5 * scale);
+    });
+    tf.dispose([input, y]);
+    pruned.dispose();
+    full.dispose();
   });
 });
