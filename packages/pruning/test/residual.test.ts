@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CondAttribution } from '@crp/core';
 import {
   encodeTorchStateDict,
   type StateDict,
@@ -79,6 +80,16 @@ describe('pruning channels of residual blocks', () => {
     }
     expect(changed).toBeGreaterThan(0);
     masked.dispose();
+  });
+
+  it('a condition on a layer the ResNet does not have names the nearest layers', async () => {
+    const crp = new CondAttribution(model);
+    await expectCrpError(
+      async () => crp.run(x, [{ y: [0], 'layer2.0.conv3': [1] }]),
+      'unknown-layer',
+      "unknown layer 'layer2.0.conv3' (nearest: layer2.0.conv1, layer2.0.conv2",
+    );
+    crp.dispose();
   });
 
   it('removes inner channels physically with the masked model’s logits, and refuses a block’s last conv', async () => {
