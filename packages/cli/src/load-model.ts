@@ -5,7 +5,7 @@ import { UsageError } from './usage-error.js';
 
 /**
  * Loads the model given with `--model` (`loadModel` of @crp/models/node: a model.json, a directory with one, or a
- * torchvision VGG in a .pth/.pt or .safetensors file, imported at `inputSize`). A path that does not exist is a usage error (exit status 2).
+ * torchvision VGG or ResNet in a .pth/.pt or .safetensors file, imported at `inputSize`). A path that does not exist is a usage error (exit status 2).
  */
 export async function openModel(
   path: string,
