@@ -175,7 +175,9 @@ function findPrefix(sd: StateDict): string {
 function shape4(sd: StateDict, key: string): [number, number, number, number] {
   const s = sd.entry(key).shape;
   if (s.length !== 4)
-    unsupported(`${key} has shape [${s.join(', ')}]; a Conv2d weight [out, in, kh, kw] is needed`);
+    unsupported(
+      `${key} has shape [${s.join(', ')}]; a Conv2d weight [out, in, kh, kw] is needed (the file has the keys of a torchvision ResNet, not its tensors). ${SUPPORTED}`,
+    );
   return s as [number, number, number, number];
 }
 
