@@ -5,6 +5,7 @@ import { crpSuite } from './crp.js';
 import { distributedSuite } from './distributed.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
+import { resnetSuite } from './resnet.js';
 
 /** Every benchmark suite, by name; each runs in a process of its own (suite-process.ts). */
 export const suites: Record<string, (context: SuiteContext) => Promise<BenchResult[]>> = {
@@ -14,4 +15,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   region: regionSuite,
   distributed: distributedSuite,
   browser: browserSuite,
+  resnet: resnetSuite,
 };

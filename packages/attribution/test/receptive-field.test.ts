@@ -95,6 +95,47 @@ describe('receptive fields', () => {
   });
   afterAll(() => image.dispose());
 
+  it('takes the union of the branches where a residual block adds them (a downsample beside two convs)', () => {
+    // 12x12x3 -> ZeroPadding2D(1) + c1 3x3 stride 2 valid (PyTorch's padding=1, folded into c1 by the default
+    // canonizers) -> [c2 3x3 same, c3 3x3 same] beside [down 1x1 stride 1] -> add
+    const x = tfl.input({ shape: [12, 12, 3] });
+    const pad = tfl.layers.zeroPadding2d({ padding: 1, name: 'pad' }).apply(x) as tfl.SymbolicTensor;
+    const c1 = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, strides: 2, name: 'c1' })
+      .apply(pad) as tfl.SymbolicTensor;
+    const c2 = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'c2' }).apply(c1);
+    const c3 = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'c3' })
+      .apply(c2) as tfl.SymbolicTensor;
+    const down = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 1, name: 'down' })
+      .apply(c1) as tfl.SymbolicTensor;
+    const sum = tfl.layers.add({ name: 'add' }).apply([c3, down]) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: x, outputs: sum });
+    const crp = new CondAttribution(model);
+    const g = crp.attributor.graph;
+    // c1: 3x3 at stride 2 from -1; c3: two more 3x3 at stride 2 -> 3 + 2*2 + 2*2 = 11 from -1 - 2 - 2 = -5
+    expect(receptiveFieldGeometry(g, 'c1')).toMatchObject({ stride: [2, 2], offset: [-1, -1], size: [3, 3] });
+    expect(receptiveFieldGeometry(g, 'c3')).toMatchObject({
+      stride: [2, 2],
+      offset: [-5, -5],
+      size: [11, 11],
+    });
+    expect(receptiveFieldGeometry(g, 'down')).toMatchObject({
+      stride: [2, 2],
+      offset: [-1, -1],
+      size: [3, 3],
+    });
+    // the sum sees what either branch sees: the larger field of c3, which contains that of down
+    expect(receptiveFieldGeometry(g, 'add')).toMatchObject({
+      stride: [2, 2],
+      offset: [-5, -5],
+      size: [11, 11],
+    });
+    crp.dispose();
+    model.dispose();
+  });
+
   it('arithmetic of conv, pool, stride, same/valid padding and zero padding', () => {
     const model = geometryModel('avg');
     const crp = new CondAttribution(model);

@@ -5,9 +5,9 @@ import { UsageError } from './usage-error.js';
 
 /**
  * Loads the model given with `--model` (`loadModel` of @crp/models/node: a model.json, a directory with one, any
- * CNN in an .onnx file, or a torchvision VGG in a .pth/.pt or .safetensors file, imported at `inputSize`). A path
- * that does not exist is a usage error (exit status 2); a missing file the model refers to (ONNX external data)
- * is bad input (exit status 1).
+ * CNN in an .onnx file, or a torchvision VGG, ResNet or ViT in a .pth/.pt or .safetensors file, imported at
+ * `inputSize`). A path that does not exist is a usage error (exit status 2); a missing file the model refers to
+ * (ONNX external data) is bad input (exit status 1).
  */
 export async function openModel(
   path: string,

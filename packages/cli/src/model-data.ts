@@ -45,8 +45,8 @@ export function inputRange(input: ModelInputOptions): { low: number; high: numbe
   return { low: Math.min(...ends), high: Math.max(...ends) };
 }
 
-export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory), any CNN as .onnx, or a torchvision VGG (.pth/.pt
-                      of torch.save, or .safetensors; layers keep PyTorch's names)
+export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory), any CNN as .onnx, or a torchvision VGG, ResNet or
+                      ViT (.pth/.pt of torch.save, or .safetensors; layers keep PyTorch's names)
   --input-size N      input size of a PyTorch model: N or HxW (default 224); of an .onnx with a dynamic size
   --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
   --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class, resized to the model's input

@@ -158,3 +158,26 @@ export function listNames(names: readonly string[], max = 40): string {
   if (names.length <= max) return names.join(', ');
   return `${names.slice(0, max).join(', ')}, ... (${names.length - max} more)`;
 }
+
+/** Levenshtein distance of two strings (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The `count` names closest to `name` by edit distance (ties in the given order), for "did you mean" messages:
+ * `nearestNames('layer3.1.conv4', layers)` -> `['layer3.1.conv1', 'layer3.1.conv2', ...]`. */
+export function nearestNames(name: string, names: readonly string[], count = 5): string[] {
+  return names
+    .map((n, i) => ({ n, i, d: editDistance(name, n) }))
+    .sort((x, y) => x.d - y.d || x.i - y.i)
+    .slice(0, count)
+    .map((x) => x.n);
+}

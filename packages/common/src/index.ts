@@ -9,6 +9,7 @@ export {
   fileErrorCode,
   isCrpError,
   listNames,
+  nearestNames,
 } from './errors.js';
 export { escapeHtml, escapeXml } from './escape.js';
 export {

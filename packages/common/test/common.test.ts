@@ -10,6 +10,7 @@ import {
   isCrpError,
   listNames,
   mulberry32,
+  nearestNames,
   type Progress,
   permutation,
   progressTracker,
@@ -69,6 +70,24 @@ describe('CrpError', () => {
     expect(fileError('read', 'f/c.png', Object.assign(new Error('x'), { code: 'ENOTDIR' })).code).toBe(
       'not-found',
     );
+  });
+
+  it('nearestNames orders names by edit distance to a misspelt one', () => {
+    const layers = [
+      'conv1',
+      'layer3.0.conv1',
+      'layer3.1.conv1',
+      'layer3.1.conv2',
+      'layer4.0.downsample.0',
+      'fc',
+    ];
+    expect(nearestNames('layer3.1.conv4', layers, 3)).toEqual([
+      'layer3.1.conv1',
+      'layer3.1.conv2',
+      'layer3.0.conv1',
+    ]);
+    expect(nearestNames('layer4.0.downsample', layers, 1)).toEqual(['layer4.0.downsample.0']);
+    expect(nearestNames('x', [], 3)).toEqual([]);
   });
 
   it('listNames shortens long lists', () => {

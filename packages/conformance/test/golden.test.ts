@@ -18,8 +18,11 @@ describe.each([
   ['relmax', 1],
   ['region', 2],
   ['vit', 4],
+  ['torch-logits', 2],
+  ['torch-lrp', 12],
+  ['torch-crp', 6],
 ])('%s golden cases (wasm)', (kind, count) => {
-  it('every case passes within the reference tolerance', async () => {
+  it('every case passes within the reference tolerance', { timeout: 900_000 }, async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });
     expect(summary.outcomes).toHaveLength(count);
     for (const o of summary.outcomes) expect(o.passed, `${o.id}: ${o.detail}`).toBe(true);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type Canonizer, mergeBatchNorm } from './canonizers.js';
+import { type Canonizer, mergeBatchNorm, mergeZeroPadding } from './canonizers.js';
 import { type Composite, compositeByName, defaultRuleFor } from './composites.js';
 import { CrpError, listNames } from './errors.js';
 import { type ForwardPass, runForward } from './forward.js';
@@ -15,8 +15,10 @@ import { gradient, isStructural, pass, structuralAdjoint, structuralBackward } f
 export interface AttributorOptions extends GraphOptions {
   /** A composite or the name of a built-in one. Default `'epsilon_plus_flat'`. */
   composite?: Composite | string;
-  /** Graph rewrites applied before attribution. Default `[mergeBatchNorm()]` (exact; explains the folded
-   * conv as zennit-crp's README does). Pass `[]` to attribute the layers as they are. */
+  /** Graph rewrites applied before attribution. Default `[mergeBatchNorm(), mergeZeroPadding()]` (both exact:
+   * batch norms folded into the conv before them, as zennit-crp's README does; a ZeroPadding2D folded into the
+   * 'valid' conv after it, as PyTorch pads inside `Conv2d`, which is zennit's `ResNetCanonizer` for ResNets
+   * imported from PyTorch). Pass `[]` to attribute the layers as they are. */
   canonizers?: readonly Canonizer[];
 }
 
@@ -147,7 +149,7 @@ export class Attributor {
     const composite = options.composite ?? 'epsilon_plus_flat';
     this.composite = typeof composite === 'string' ? compositeByName(composite) : composite;
     let graph = graphFromLayersModel(model, options);
-    for (const c of options.canonizers ?? [mergeBatchNorm()]) graph = c.apply(graph);
+    for (const c of options.canonizers ?? [mergeBatchNorm(), mergeZeroPadding()]) graph = c.apply(graph);
     this.graph = graph;
   }
 

@@ -74,3 +74,74 @@ export function mergeBatchNorm(options: MergeBatchNormOptions = {}): Canonizer {
     },
   };
 }
+
+/**
+ * Folds every ZeroPadding2D whose only consumer is a Conv2D or DepthwiseConv2D with 'valid' padding into that
+ * convolution as explicit padding, the way PyTorch's `Conv2d(padding=p)` pads inside the layer; the padding
+ * layer becomes an identity. The forward values are unchanged, but rules whose input modifiers replace the input
+ * (ZBox's bounds, Flat's ones) now see zeros at the border, as in zennit, instead of bounds or ones on the padded
+ * positions. Models imported from PyTorch (`importTorchResNet` of @crp/models) pad strided convolutions this way.
+ */
+export function mergeZeroPadding(): Canonizer {
+  return {
+    name: 'MergeZeroPadding',
+    apply(graph) {
+      const replace = new Map<string, GraphNode>();
+      for (const conv of graph.nodes) {
+        const p = conv.params;
+        if ((p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d') || p.padding !== 'valid') continue;
+        if (conv.inputs.length !== 1) continue;
+        const pad = graph.node(conv.inputs[0]!);
+        if (pad.params.kind !== 'zeroPadding2d' || graph.consumersOf(pad.id).length !== 1) continue;
+        const [[top, bottom], [left, right]] = pad.params.padding;
+        replace.set(conv.id, {
+          ...conv,
+          params: {
+            ...p,
+            padding: [
+              [top, bottom],
+              [left, right],
+            ],
+          },
+        });
+        const source = graph.node(pad.inputs[0]!);
+        replace.set(pad.id, {
+          ...pad,
+          kind: 'identity',
+          params: { kind: 'identity' },
+          outputShape: source.outputShape,
+        });
+      }
+      return graph.withNodes(replace, []);
+    },
+  };
+}
+
+/**
+ * Applies several canonizers in order, as zennit's `CompositeCanonizer`.
+ */
+export function compositeCanonizer(canonizers: readonly Canonizer[], name?: string): Canonizer {
+  return {
+    name: name ?? canonizers.map((c) => c.name).join('+'),
+    apply(graph) {
+      let current = graph;
+      for (const c of canonizers) current = c.apply(current);
+      return current;
+    },
+  };
+}
+
+/**
+ * zennit's `ResNetCanonizer` for torchvision ResNets (as imported by `importTorchResNet` of @crp/models, or any
+ * functional model of the same kind): batch norms merged into the convolution before them ({@link mergeBatchNorm},
+ * zennit's `SequentialMergeBatchNorm`), PyTorch's padding folded into the convolutions ({@link mergeZeroPadding}).
+ * The residual addition is already its own layer (`Add`), which the built-in composites give the Norm rule as
+ * zennit gives its `Sum` module (the canonizer's reason to exist in zennit: a plain `+` in PyTorch has no module a
+ * rule can attach to, so both branches would receive the whole relevance).
+ */
+export function resnetCanonizer(options: MergeBatchNormOptions = {}): Canonizer {
+  return compositeCanonizer(
+    [mergeBatchNorm(options), mergeZeroPadding()],
+    options.keepEpsilon ? 'ResNetCanonizer(keepEpsilon)' : 'ResNetCanonizer',
+  );
+}

@@ -63,8 +63,15 @@ export { type InputModifier, type ParamModifier, paramModifiers } from './rules/
 export type { BackwardHint, CachedParams, PreparedRule, Rule, RuleContext } from './rules/rule.js';
 export { stabilize } from './rules/stabilizer.js';
 
-// canonizers: graph rewrites before attribution (batch-norm merge)
-export { type Canonizer, type MergeBatchNormOptions, mergeBatchNorm } from './canonizers.js';
+// canonizers: graph rewrites before attribution (batch-norm merge, PyTorch's padding, zennit's ResNet canonizer)
+export {
+  type Canonizer,
+  compositeCanonizer,
+  type MergeBatchNormOptions,
+  mergeBatchNorm,
+  mergeZeroPadding,
+  resnetCanonizer,
+} from './canonizers.js';
 
 // the model graph: one node per layer call, with the layer's parameters; the forward pass that keeps them
 export { type CustomLayerSpec, type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
@@ -75,13 +82,13 @@ export type {
   ConvParams,
   CustomLayerParams,
   DenseParams,
+  ExplicitPadding,
   GraphNode,
   LayerNormParams,
   NodeKind,
   NodeParams,
   Padding,
   PoolParams,
-  ExplicitPadding,
   TransformerNodeParams,
 } from './graph/types.js';
 export { TRANSFORMER_CLASSES } from './graph/transformer-layers.js';

@@ -47,6 +47,22 @@ export {
   torchVitFromStateDict,
   torchVitLayout,
 } from './torch-vit.js';
+// torchvision ResNets (resnet18 ... resnet152, wide_resnet) from the same files, as functional models with
+// PyTorch's module names
+export {
+  importTorchResNet,
+  looksLikeTorchResNet,
+  type TorchResNetBlock,
+  type TorchResNetLayout,
+  type TorchResNetOptions,
+  type TorchResNetSpec,
+  torchResNetFromStateDict,
+  torchResNetLayout,
+  torchResNetShapes,
+} from './torch-resnet.js';
+export { importTorchModel, type TorchModelOptions } from './torch-model.js';
+// back to PyTorch: a state_dict .pth from a model with PyTorch's layer names
+export { encodeTorchStateDict, type TorchTensor, torchStateDictOf } from './pth-writer.js';
 export { parseStateDict, type StateDict } from './state-dict.js';
 export { type StateDictFormat, sniffFormat } from './weights-format.js';
 export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';

@@ -2,13 +2,17 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrpError, describeError, fileError, isCrpError } from '@crp/common';
+import { writeFileAtomic } from '@crp/common/node';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fileSystem } from './file-system.js';
 import { readOnnx } from './onnx-file.js';
 import type { PthFile } from './pth.js';
+import { encodeTorchStateDict, torchStateDictOf } from './pth-writer.js';
 import { SafetensorsFile } from './safetensors.js';
 import { parseStateDict } from './state-dict.js';
+import { importTorchModel, type TorchModelOptions } from './torch-model.js';
+import { importTorchResNet, type TorchResNetOptions } from './torch-resnet.js';
 import { importTorchVgg, type TorchVggOptions } from './torch-vgg.js';
 import { importTorchVit, type TorchVitOptions } from './torch-vit.js';
 
@@ -52,12 +56,40 @@ export async function readTorchVit(path: string, options: TorchVitOptions = {}):
   return importTorchVit(await readStateDict(path), options);
 }
 
+/** Reads a torchvision ResNet from a `.pth`/`.pt` or safetensors file into a TF.js model (see
+ * `importTorchResNet`). */
+export async function readTorchResNet(
+  path: string,
+  options: TorchResNetOptions = {},
+): Promise<tfl.LayersModel> {
+  return importTorchResNet(await readStateDict(path), options);
+}
+
+/** Reads a torchvision VGG or ResNet, told apart by the file's tensors (see `importTorchModel`). */
+export async function readTorchModel(
+  path: string,
+  options: TorchModelOptions = {},
+): Promise<tfl.LayersModel> {
+  return importTorchModel(await readStateDict(path), options);
+}
+
+/**
+ * Writes a model with PyTorch's layer names (an imported VGG or ResNet, fine-tuned or pruned by `exportPruned`)
+ * as a `state_dict.pth` that `model.load_state_dict(torch.load(path))` of the same torchvision architecture
+ * accepts (with the pruned channel counts where channels were removed). Atomic: a temporary file renamed.
+ *
+ * @throws CrpError `unsupported-model` for a layer without a PyTorch counterpart, `write-failed`
+ */
+export async function writeTorchStateDict(model: tfl.LayersModel, path: string): Promise<void> {
+  await writeFileAtomic(path, encodeTorchStateDict(torchStateDictOf(model)));
+}
+
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
-  /** Input size of an imported torchvision VGG: one side, [height, width] (default 224), see `TorchVggOptions`;
-   * for an `.onnx` model, the size of a dynamic input (`OnnxImportOptions.inputSize`). */
+  /** Input size of an imported torchvision VGG, ResNet or ViT: one side, [height, width] (default 224); for an
+   * `.onnx` model, the size of a dynamic input (`OnnxImportOptions.inputSize`). */
   inputSize?: number | [number, number];
-  /** Input [height, width, channels] of an imported torchvision VGG (instead of `inputSize`). */
+  /** Input [height, width, channels] of an imported torchvision VGG or ResNet (instead of `inputSize`). */
   inputShape?: [number, number, number];
 }
 
@@ -68,7 +100,7 @@ export interface LoadModelOptions {
  * `.pth`/`.pt` file of `torch.save` or a `.safetensors` file (any other file that is not JSON is read as weights
  * and told apart by its bytes).
  *
- * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchVgg`.
+ * @throws CrpError `not-found` for a missing path, and the errors of `fileSystem` and `readTorchModel`.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<tfl.LayersModel> {
   if (!existsSync(path)) {
@@ -83,18 +115,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     return readOnnx(path, options.inputSize === undefined ? {} : { inputSize: options.inputSize });
   }
   if (!isDir && !path.endsWith('.json')) {
-    const sd = await readStateDict(path);
-    // a torchvision ViT has a patch embedding 'conv_proj'; everything else is read as a VGG
-    if (sd.names.some((n) => /(^|\.)conv_proj\.weight$/.test(n))) {
-      const size = options.inputShape
-        ? ([options.inputShape[0], options.inputShape[1]] as [number, number])
-        : options.inputSize;
-      return importTorchVit(sd, size === undefined ? {} : { imageSize: size });
-    }
-    const vgg: TorchVggOptions = {};
-    if (options.inputSize !== undefined) vgg.inputSize = options.inputSize;
-    if (options.inputShape !== undefined) vgg.inputShape = options.inputShape;
-    return importTorchVgg(sd, vgg);
+    const torch: TorchModelOptions = {};
+    if (options.inputSize !== undefined) torch.inputSize = options.inputSize;
+    if (options.inputShape !== undefined) torch.inputShape = options.inputShape;
+    return readTorchModel(path, torch);
   }
   const json = isDir ? join(path, 'model.json') : path;
   if (!existsSync(json)) {

@@ -20,8 +20,11 @@ export {
   loadModel,
   readSafetensors,
   readStateDict,
+  readTorchModel,
+  readTorchResNet,
   readTorchVgg,
   readTorchVit,
+  writeTorchStateDict,
   type SavedModelInfo,
   saveModel,
 } from './model-files.js';

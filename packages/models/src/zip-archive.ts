@@ -74,7 +74,7 @@ const CRC_TABLE = (() => {
 })();
 
 /** CRC-32 (IEEE) of `bytes`: node:zlib's native one where there is one (Node >= 20.15), else a table loop. */
-function crc32(bytes: Uint8Array): number {
+export function crc32(bytes: Uint8Array): number {
   if (native.crc32 !== undefined) return native.crc32(bytes) >>> 0;
   let c = MAX32;
   for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);

@@ -15,7 +15,7 @@ export const decomposeUsage = `crp decompose --model M --image IMG --class C --l
 Decomposes concept K of layer L for class C in one image into its sub-concepts in the layer below, recursively
 (@crp/attribution decompose), and writes the attribution graph as JSON, SVG and Mermaid.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.safetensors)
+  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
   --image FILE        PNG or JPEG (resized to the model's input)
   --class C           class index
   --layer L           layer of the concept (see crp layers)

@@ -15,7 +15,7 @@ export const explainUsage = `crp explain --model <model.json|dir|.safetensors> <
 
 Writes an LRP heatmap and an overlay (PNG) for every image.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.safetensors)
+  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
   --target N|pred     class to explain (default: the predicted class)
   --composite NAME    epsilon_plus_flat (default), epsilon_plus, epsilon_alpha2_beta1(_flat), epsilon_gamma_box
   --low X --high Y    input range for epsilon_gamma_box (after normalisation)

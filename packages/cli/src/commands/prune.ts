@@ -39,7 +39,7 @@ Pruning curves (@crp/pruning pruningCurves): accuracy on held-out images against
 pruned, per criterion, written as curves.json / .md / .svg; with --export, the model with the lowest-scoring
 fraction of channels removed physically (exportPruned) and saved.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.safetensors)
+  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
   --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class
   --samples N         reference images the criteria score on (mnist: count, default 200; folder: per class)
   --test N            held-out images for accuracy (mnist: count, default 200; folder: count or share, default 0.5)

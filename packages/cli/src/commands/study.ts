@@ -18,9 +18,9 @@ the same restricted to an input region, the decomposition atlas, reference image
 low and a high layer. Writes DIR/report.html (self-contained), DIR/study.json and the pictures; run it again
 and the finished parts are taken from DIR/parts/.
 
-  --model FILE          a torchvision VGG saved with torch.save (.pth/.pt: state dict or whole model) or as
-                        .safetensors, any CNN as .onnx (torch.onnx.export, tf2onnx), or a TF.js model.json
-                        (or its folder)
+  --model FILE          a torchvision VGG, ResNet or ViT saved with torch.save (.pth/.pt: state dict or whole
+                        model) or as .safetensors, any CNN as .onnx (torch.onnx.export, tf2onnx), or a TF.js
+                        model.json (or its folder)
   --data DIR            a folder with one sub-folder of images per class (class names sorted, as
                         torchvision's ImageFolder); unreadable files are skipped and reported, grey and
                         RGBA images converted to RGB (alpha over white)

@@ -4,6 +4,7 @@ import { lrpRunner } from './lrp.js';
 import { onnxLrpRunner } from './onnx-lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
+import { torchCrpRunner, torchLogitsRunner, torchLrpRunner } from './torch-resnet.js';
 import { visRunner } from './vis.js';
 import { vitRunner } from './vit.js';
 
@@ -21,4 +22,7 @@ export const runners: KindRunner[] = [
   visRunner,
   onnxLrpRunner,
   vitRunner,
+  torchLogitsRunner,
+  torchLrpRunner,
+  torchCrpRunner,
 ];

@@ -1,5 +1,5 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { CrpError, listNames } from '../errors.js';
+import { CrpError, listNames, nearestNames } from '../errors.js';
 import type { Rule } from '../rules/rule.js';
 import type { GraphNode } from './types.js';
 
@@ -58,7 +58,7 @@ export class ModelGraph {
     if (node === undefined) {
       throw new CrpError(
         'unknown-layer',
-        `unknown layer '${idOrLayerName}'; the model's layers are: ${listNames(this.ids)}`,
+        `unknown layer '${idOrLayerName}' (nearest: ${nearestNames(idOrLayerName, this.ids).join(', ')}); the model's layers are: ${listNames(this.ids)}`,
       );
     }
     return node;

@@ -59,7 +59,9 @@ export interface ConvParams {
   kernel: Tensor;
   bias: Tensor | null;
   strides: [number, number];
-  padding: Padding;
+  /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
+   * ZeroPadding2D into the convolution after it, as PyTorch's `Conv2d(padding=p)`). */
+  padding: Padding | ExplicitPadding;
 }
 
 export interface DenseParams {

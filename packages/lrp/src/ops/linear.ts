@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
-import { axisPadding, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
+import { axisPadding, convPad, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
 export interface LinearParams {
@@ -35,8 +35,9 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   const [sh, sw] = p.strides;
-  const [pt, , ho] = windowPadding(h, kh, sh, p.padding);
-  const [pl, , wo] = windowPadding(w, kw, sw, p.padding);
+  const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
+  const [pl, , wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
+  const pad = convPad(p.padding);
   // transpose of a strided conv = stride-1 correlation of the spread gradient with the flipped kernel
   const padTop = kh - 1 - pt;
   const padLeft = kw - 1 - pl;
@@ -45,8 +46,8 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const map: LinearMap = {
     forward(x, q) {
       const y = depthwise
-        ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, p.padding)
-        : tf.conv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, p.padding);
+        ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad)
+        : tf.conv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad);
       return addBias(y, q.bias);
     },
     backWeight(weight) {

@@ -30,6 +30,19 @@ export function axisPadding(
   return typeof padding === 'string' ? padding : padding[axis];
 }
 
+/** The `pad` argument of tf.conv2d / tf.depthwiseConv2d for a node's padding. */
+export function convPad(
+  padding: 'same' | 'valid' | readonly [readonly [number, number], readonly [number, number]],
+): 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] {
+  if (typeof padding === 'string') return padding;
+  return [
+    [0, 0],
+    [padding[0][0], padding[0][1]],
+    [padding[1][0], padding[1][1]],
+    [0, 0],
+  ];
+}
+
 /** Pads (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
 export function padOrCrop(
   x: tf.Tensor4D,

@@ -1,0 +1,204 @@
+import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import * as lrp from '@crp/lrp';
+import { type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
+import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
+import { discoverCaseFiles } from '../discover.js';
+import { joinPath } from '../reference-files.js';
+import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+
+/**
+ * Golden cases of torchvision ResNets (vendor/reference/resnet, made by scripts/golden/make_resnet_golden.py with
+ * torchvision's resnet18/resnet50 constructors, zennit and zennit-crp). Weights and inputs are not stored: both
+ * sides compute them from the seeded formula of @crp/testing/torch-weights; the model goes through the .pth
+ * importer's `torchResNetFromStateDict`, so the cases check the import and the engine together.
+ */
+
+/** The folder of the cases inside a reference directory. */
+const SUBDIR = 'resnet';
+const CLASSES = 10;
+const MODELS: Record<string, { spec: Parameters<typeof torchResNetShapes>[0]; seed: number }> = {
+  resnet18: { spec: { block: 'basic', layers: [2, 2, 2, 2], classes: CLASSES }, seed: 18 },
+  resnet50: { spec: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: CLASSES }, seed: 50 },
+};
+
+/** The case's model as the importer builds it from the formula's state dict (the caller disposes it). */
+export function goldenResNet(name: string, inputSize: number): tfl.LayersModel {
+  const m = MODELS[name];
+  if (m === undefined) throw new Error(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}`);
+  const sd = formulaStateDict(torchResNetShapes(m.spec), m.seed) as StateDict;
+  return torchResNetFromStateDict(sd, { inputSize });
+}
+
+/** The golden input image: the formula's NCHW values as NHWC. */
+export function goldenInput(size: number): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
+  );
+}
+
+/** zennit's composite (with `ResNetCanonizer`, i.e. zennit 0.5.1's batch-norm merge, which keeps epsilon). */
+function attributorOptions(composite: string): lrp.AttributorOptions {
+  const canonizers = [lrp.resnetCanonizer({ keepEpsilon: true })];
+  switch (composite) {
+    case 'EpsilonPlusFlat':
+      return { composite: lrp.epsilonPlusFlat(), canonizers };
+    case 'EpsilonAlpha2Beta1':
+      return { composite: lrp.epsilonAlpha2Beta1(), canonizers };
+    case 'EpsilonGammaBox':
+      return { composite: lrp.epsilonGammaBox({ low: -2, high: 2 }), canonizers };
+    default:
+      throw new Error(`composite '${composite}' has no counterpart`);
+  }
+}
+
+/** Sums an NHWC relevance over space: [rows, channels] (a dense layer's [rows, units] stays). */
+function channelSums(t: tf.Tensor): tf.Tensor {
+  return t.rank === 4 ? tf.sum(t, [1, 2]) : t.clone();
+}
+
+/** PyTorch module names that are not one of our layers: a block's output is its last ReLU. */
+function layerOf(name: string): string {
+  return /^layer\d+\.\d+$/.test(name) ? `${name}.relu` : name;
+}
+
+interface LogitsCase {
+  id: string;
+  model: string;
+  logits: Record<string, GoldenTensor>;
+}
+
+async function runLogitsCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as LogitsCase;
+  const log = new DeviationLog();
+  for (const [size, golden] of Object.entries(c.logits)) {
+    const model = goldenResNet(c.model, Number(size));
+    const x = goldenInput(Number(size));
+    try {
+      const y = model.predict(x) as tf.Tensor;
+      log.add(`logits.${size}`, deviation(await y.data(), goldenData(golden)));
+      y.dispose();
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  }
+  return { id: c.id, kind: 'torch-logits', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+interface LrpCase {
+  id: string;
+  model: string;
+  inputSize: number;
+  composite: string;
+  target: number;
+  logits: GoldenTensor;
+  logitsDuringAttribution: GoldenTensor;
+  heatmap: GoldenTensor;
+  channelRelevance: Record<string, GoldenTensor>;
+}
+
+async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as LrpCase;
+  const model = goldenResNet(c.model, c.inputSize);
+  const attributor = new lrp.Attributor(model, attributorOptions(c.composite));
+  const x = goldenInput(c.inputSize);
+  const log = new DeviationLog();
+  try {
+    const layers = Object.keys(c.channelRelevance);
+    const result = attributor.attribute(x, { target: c.target, recordLayers: layers.map(layerOf) });
+    try {
+      log.add(
+        'logitsDuringAttribution',
+        deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)),
+      );
+      const heatmap = tf.sum(result.relevance, 3);
+      log.add('heatmap', deviation(await heatmap.data(), goldenData(c.heatmap)));
+      heatmap.dispose();
+      for (const layer of layers) {
+        const sums = channelSums(result.relevances[layerOf(layer)]!);
+        log.add(
+          `channelRelevance.${layer}`,
+          deviation(await sums.data(), goldenData(c.channelRelevance[layer]!)),
+        );
+        sums.dispose();
+      }
+    } finally {
+      lrp.disposeResult(result);
+    }
+  } finally {
+    x.dispose();
+    attributor.dispose();
+    model.dispose();
+  }
+  return { id: c.id, kind: 'torch-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+interface CrpCase {
+  id: string;
+  model: string;
+  inputSize: number;
+  conditions: Condition[];
+  recordLayer: string[];
+  excludeParallel: boolean;
+  heatmap: GoldenTensor;
+  prediction: GoldenTensor;
+  channelRelevance: Record<string, GoldenTensor>;
+}
+
+async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as CrpCase;
+  const model = goldenResNet(c.model, c.inputSize);
+  const crp = new CondAttribution(model, attributorOptions('EpsilonPlusFlat'));
+  const x = goldenInput(c.inputSize);
+  const log = new DeviationLog();
+  const concept = new ChannelConcept();
+  // a conditioned layer is recorded before its own mask in zennit-crp (torch 1.13): compare it on the
+  // condition's channels only, as the reference README says
+  const masked = new Set(c.conditions.flatMap((cond) => Object.keys(cond).filter((k) => k !== 'y')));
+  try {
+    const result = crp.run(x, c.conditions, {
+      recordLayers: c.recordLayer.map(layerOf),
+      excludeParallel: c.excludeParallel,
+    });
+    try {
+      log.add('heatmap', deviation(await result.heatmap!.data(), goldenData(c.heatmap)));
+      log.add('prediction', deviation(await result.prediction.data(), goldenData(c.prediction)));
+      for (const layer of c.recordLayer) {
+        const scores = concept.attribute(result.relevances[layerOf(layer)]!, { absNorm: false });
+        const ours = await scores.data();
+        scores.dispose();
+        const golden = goldenData(c.channelRelevance[layer]!);
+        if (!masked.has(layer)) {
+          log.add(`channelRelevance.${layer}`, deviation(ours, golden));
+        } else {
+          const channels = golden.length / c.conditions.length;
+          const row = (i: number) => c.conditions[Math.floor(i / channels)]!;
+          const pick = (a: ArrayLike<number>) =>
+            Array.from(a).filter((_, i) => (row(i)[layer] as number[] | undefined)?.includes(i % channels));
+          log.add(`channelRelevance.${layer}[condition channels]`, deviation(pick(ours), pick(golden)));
+        }
+      }
+    } finally {
+      disposeCondResult(result);
+    }
+  } finally {
+    x.dispose();
+    crp.dispose();
+    model.dispose();
+  }
+  return { id: c.id, kind: 'torch-crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+function runner(kind: string, run: (ref: CaseRef) => Promise<CaseOutcome>): KindRunner {
+  return { kind, discover: (dir, files) => discoverCaseFiles(joinPath(dir, SUBDIR), files, kind), run };
+}
+
+/** Logits of the imported ResNets against PyTorch's at 64, 128 and 224 pixels. */
+export const torchLogitsRunner = runner('torch-logits', runLogitsCase);
+/** zennit's EpsilonPlusFlat, EpsilonAlpha2Beta1 and EpsilonGammaBox with `ResNetCanonizer` on ResNets. */
+export const torchLrpRunner = runner('torch-lrp', runLrpCase);
+/** zennit-crp conditions on `layer3.1.conv2` and `layer4.0.downsample.0`, both branches recorded. */
+export const torchCrpRunner = runner('torch-crp', runCrpCase);

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expectCrpError, expectCrpErrorAsync } from '@crp/testing';
+import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type StateDict,
+  type TorchResNetSpec,
+  torchResNetFromStateDict,
+  torchResNetLayout,
+  torchResNetShapes,
+} from '../src/index.js';
+import { readTorchResNet } from '../src/node.js';
+
+beforeAll(async () => {
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+});
+
+/** torchvision's constructors and their published parameter counts (1000 classes). */
+const TORCHVISION: [string, TorchResNetSpec, number][] = [
+  ['resnet18', { block: 'basic', layers: [2, 2, 2, 2], classes: 1000 }, 11689512],
+  ['resnet34', { block: 'basic', layers: [3, 4, 6, 3], classes: 1000 }, 21797672],
+  ['resnet50', { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 1000 }, 25557032],
+  ['resnet101', { block: 'bottleneck', layers: [3, 4, 23, 3], classes: 1000 }, 44549160],
+  ['resnet152', { block: 'bottleneck', layers: [3, 8, 36, 3], classes: 1000 }, 60192808],
+  [
+    'wide_resnet50_2',
+    { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 1000, widthPerGroup: 128 },
+    68883240,
+  ],
+  [
+    'resnext50_32x4d',
+    { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 1000, groups: 32, widthPerGroup: 4 },
+    25028904,
+  ],
+];
+
+const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'resnet', 'cases');
+
+/** A state dict whose keys carry a prefix (as `nn.DataParallel` writes them), or that lacks / adds keys. */
+function edited(
+  sd: StateDict,
+  edit: { prefix?: string; drop?: string; add?: [string, number[]] },
+): StateDict {
+  const prefix = edit.prefix ?? '';
+  const names = sd.names.filter((n) => n !== edit.drop).map((n) => prefix + n);
+  if (edit.add) names.push(edit.add[0]);
+  const inner = (n: string) => n.slice(prefix.length);
+  return {
+    names,
+    has: (n) => names.includes(n),
+    entry: (n) =>
+      edit.add && n === edit.add[0] ? { dtype: 'float32', shape: edit.add[1] } : sd.entry(inner(n)),
+    float32: (n) => sd.float32(inner(n)),
+  };
+}
+
+describe('torchResNetShapes', () => {
+  it.each(TORCHVISION)('%s has torchvision’s parameter count', (_, spec, count) => {
+    let total = 0;
+    for (const [name, shape] of torchResNetShapes(spec)) {
+      // parameters only: the batch norms' running statistics and counters are buffers
+      if (!/(running_mean|running_var|num_batches_tracked)$/.test(name))
+        total += shape.reduce((a, b) => a * b, 1);
+    }
+    expect(total).toBe(count);
+  });
+});
+
+describe('torchResNetLayout', () => {
+  it.each(TORCHVISION)('recognises %s from its keys and shapes, with or without a prefix', (name, spec) => {
+    const sd = formulaStateDict(torchResNetShapes(spec), 1) as StateDict;
+    for (const prefix of ['', 'module.']) {
+      const layout = torchResNetLayout(prefix === '' ? sd : edited(sd, { prefix }));
+      expect(layout.torchvision).toBe(name);
+      expect(layout.prefix).toBe(prefix);
+      expect(layout.layers).toEqual(spec.layers);
+      expect(layout.classes).toBe(1000);
+      expect(layout.blocks.filter((b) => b.downsample).map((b) => b.name)).toEqual(
+        spec.block === 'basic'
+          ? ['layer2.0', 'layer3.0', 'layer4.0']
+          : ['layer1.0', 'layer2.0', 'layer3.0', 'layer4.0'],
+      );
+      expect(layout.blocks.map((b) => b.stride).filter((s) => s === 2)).toHaveLength(3);
+    }
+  });
+
+  it('names a missing key, an extra key and a shape that does not fit', () => {
+    const sd = formulaStateDict(torchResNetShapes(TORCHVISION[0]![1]), 1) as StateDict;
+    expectCrpError(
+      () => torchResNetLayout(edited(sd, { drop: 'layer3.1.bn2.running_var' })),
+      'unsupported-model',
+      "missing 'layer3.1.bn2.running_var'",
+      'export the model to ONNX',
+    );
+    expectCrpError(
+      () => torchResNetLayout(edited(sd, { add: ['layer2.0.se.fc1.weight', [8, 128]] })),
+      'unsupported-model',
+      "unexpected 'layer2.0.se.fc1.weight'",
+    );
+    // torchvision's resnet18 keys, each tensor of one element (made by torch: fixtures-src/make-torch-pth.py)
+    const pth = join(import.meta.dirname, 'fixtures', 'pth', 'resnet.pth');
+    return expectCrpErrorAsync(
+      () => readTorchResNet(pth),
+      'unsupported-model',
+      'conv1.weight has shape [1]; a Conv2d weight [out, in, kh, kw] is needed',
+    );
+  });
+
+  it('says what a state dict of another architecture holds', () => {
+    const sd = formulaStateDict(
+      new Map([
+        ['features.0.weight', [8, 3, 3, 3]],
+        ['classifier.0.weight', [10, 8]],
+      ]),
+      1,
+    ) as StateDict;
+    expectCrpError(
+      () => torchResNetLayout(sd),
+      'unsupported-model',
+      'no torchvision ResNet',
+      'in the modules features, classifier',
+      'export the model to ONNX',
+    );
+  });
+});
+
+describe('torchResNetFromStateDict', () => {
+  it('gives PyTorch’s logits (resnet18, torchvision, 64 and 128 pixels) with PyTorch’s names', async () => {
+    const golden = JSON.parse(readFileSync(join(GOLDEN, 'resnet_logits__resnet18.json'), 'utf8')) as {
+      logits: Record<string, { data: number[] }>;
+    };
+    const sd = formulaStateDict(
+      torchResNetShapes({ block: 'basic', layers: [2, 2, 2, 2], classes: 10 }),
+      18,
+    ) as StateDict;
+    for (const size of [64, 128]) {
+      const model = torchResNetFromStateDict(sd, { inputSize: size });
+      const x = tf.tidy(() =>
+        tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
+      );
+      const y = model.predict(x) as tf.Tensor;
+      const ours = await y.data();
+      const theirs = golden.logits[String(size)]!.data;
+      const scale = Math.max(...theirs.map(Math.abs));
+      for (let i = 0; i < theirs.length; i++)
+        expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThan(1e-5 * scale);
+      if (size === 64) {
+        const names = model.layers.map((l) => l.name);
+        for (const n of [
+          'conv1.pad',
+          'conv1',
+          'bn1',
+          'relu',
+          'maxpool',
+          'layer1.0.conv1',
+          'layer1.0.add',
+          'layer1.0.relu',
+          'layer3.0.downsample.0',
+          'layer3.0.downsample.1',
+          'layer4.1.conv2',
+          'avgpool',
+          'fc',
+        ]) {
+          expect(names).toContain(n);
+        }
+        expect(model.name).toBe('resnet18');
+      }
+      tf.dispose([x, y]);
+      model.dispose();
+    }
+  });
+
+  it('refuses grouped convolutions (ResNeXt) and inputs with the wrong channels, and leaks no tensor', () => {
+    const resnext = formulaStateDict(torchResNetShapes(TORCHVISION[6]![1]), 1) as StateDict;
+    expectCrpError(
+      () => torchResNetFromStateDict(resnext),
+      'unsupported-model',
+      'resnext50_32x4d has grouped convolutions (layer1.0.conv2: 32 groups)',
+    );
+    const sd = formulaStateDict(
+      torchResNetShapes({ block: 'basic', layers: [1, 1, 1, 1], classes: 3 }),
+      2,
+    ) as StateDict;
+    expectCrpError(
+      () => torchResNetFromStateDict(sd, { inputShape: [32, 32, 1] }),
+      'invalid-shape',
+      'valid: [h, w, 3]',
+    );
+    const before = tf.memory().numTensors;
+    for (let k = 0; k < 2; k++) torchResNetFromStateDict(sd, { inputSize: 32 }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

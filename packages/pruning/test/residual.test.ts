@@ -1,0 +1,164 @@
+/**
+ * Pruning inside residual blocks of a torchvision ResNet (imported from a state dict): masking a channel of a
+ * block's last conv zeroes that channel of the residual branch (its batch norm too), so after the block the
+ * channel carries the shortcut alone; inner channels (conv1 of a basic block) are removed physically with the
+ * same logits; the block's last conv cannot be removed physically (its channels are added to the shortcut).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CondAttribution } from '@crp/core';
+import {
+  encodeTorchStateDict,
+  type StateDict,
+  torchResNetFromStateDict,
+  torchResNetShapes,
+  torchStateDictOf,
+} from '@crp/models';
+import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChannelMask, exportPruned, MaskedModel } from '../src/index.js';
+import { expectCrpError, useBackend } from './helpers.js';
+
+useBackend('wasm');
+
+/** torchvision's ResNet(BasicBlock, [1, 1], num_classes=3): conv1, layer1 (64), layer2 (128, downsample), fc. */
+function smallResNet(): tfl.LayersModel {
+  const sd = formulaStateDict(
+    torchResNetShapes({ block: 'basic', layers: [1, 1], classes: 3 }),
+    7,
+  ) as StateDict;
+  return torchResNetFromStateDict(sd, { inputSize: 32 });
+}
+
+/** The outputs of some layers of `model` for `x`. */
+function outputsOf(model: tfl.LayersModel, x: tf.Tensor, layers: string[]): Float32Array[] {
+  const probe = tfl.model({
+    inputs: model.inputs,
+    outputs: layers.map((l) => model.getLayer(l).output as tfl.SymbolicTensor),
+  });
+  const ys = probe.predict(x) as tf.Tensor[];
+  const out = ys.map((y) => y.dataSync() as Float32Array);
+  tf.dispose(ys);
+  return out;
+}
+
+describe('pruning channels of residual blocks', () => {
+  let model: tfl.LayersModel;
+  let x: tf.Tensor;
+  beforeAll(() => {
+    model = smallResNet();
+    x = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(formulaInput([2, 3, 32, 32], 5), [2, 3, 32, 32]), [0, 2, 3, 1]),
+    );
+  });
+  afterAll(() => {
+    model.dispose();
+    x.dispose();
+  });
+
+  it('a masked channel of layer2.0.conv2 is zero in the branch; after the block it is the shortcut alone', async () => {
+    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.conv2': [5, 77] }));
+    const layers = ['layer2.0.bn2', 'layer2.0.downsample.1', 'layer2.0.relu'];
+    const [branch, shortcut, block] = outputsOf(masked.model, x, layers);
+    const [plainBranch, , plainBlock] = outputsOf(model, x, layers);
+    const C = 128;
+    let changed = 0;
+    for (let i = 0; i < branch!.length; i++) {
+      const c = i % C;
+      if (c === 5 || c === 77) {
+        expect(branch![i]).toBe(0);
+        expect(block![i]).toBe(Math.max(0, shortcut![i]!));
+        if (plainBlock![i] !== block![i]) changed++;
+      } else {
+        expect(branch![i]).toBe(plainBranch![i]);
+        expect(block![i]).toBe(plainBlock![i]);
+      }
+    }
+    expect(changed).toBeGreaterThan(0);
+    masked.dispose();
+  });
+
+  it('a condition on a layer the ResNet does not have names the nearest layers', async () => {
+    const crp = new CondAttribution(model);
+    await expectCrpError(
+      async () => crp.run(x, [{ y: [0], 'layer2.0.conv3': [1] }]),
+      'unknown-layer',
+      "unknown layer 'layer2.0.conv3' (nearest: layer2.0.conv1, layer2.0.conv2",
+    );
+    crp.dispose();
+  });
+
+  it('removes inner channels physically with the masked model’s logits, and refuses a block’s last conv', async () => {
+    const mask = ChannelMask.of({ 'layer1.0.conv1': [0, 9], 'layer2.0.conv1': [1, 2, 3] });
+    const masked = await MaskedModel.create(model, mask);
+    const pruned = await exportPruned(model, mask);
+    expect(pruned.getLayer('layer2.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 64, 125]);
+    expect(pruned.getLayer('layer2.0.conv2').getWeights()[0]!.shape).toEqual([3, 3, 125, 128]);
+    expect(pruned.getLayer('layer2.0.bn1').getWeights()[0]!.shape).toEqual([125]);
+    const a = masked.model.predict(x) as tf.Tensor;
+    const b = pruned.predict(x) as tf.Tensor;
+    const ya = a.dataSync();
+    const yb = b.dataSync();
+    const scale = Math.max(...Array.from(ya, Math.abs));
+    for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i]! - yb[i]!)).toBeLessThan(1e-5 * scale);
+    tf.dispose([a, b]);
+    pruned.dispose();
+    masked.dispose();
+    await expect(exportPruned(model, ChannelMask.of({ 'layer2.0.conv2': [5] }))).rejects.toThrow(
+      /they reach 'layer2\.0\.add' \(Add\)/,
+    );
+    await expectCrpError(
+      () => exportPruned(model, ChannelMask.of({ 'layer2.0.conv2': [5] })),
+      'unsupported-model',
+      'use the masked model instead',
+    );
+  });
+
+  it('writes the pruned ResNet as a state_dict.pth that torch loads into torchvision’s resnet18 (same logits)', async () => {
+    const full = torchResNetFromStateDict(
+      formulaStateDict(
+        torchResNetShapes({ block: 'basic', layers: [2, 2, 2, 2], classes: 3 }),
+        3,
+      ) as StateDict,
+      { inputSize: 32 },
+    );
+    const every = (n: number, step: number) =>
+      Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step);
+    const mask = ChannelMask.of({
+      'layer1.0.conv1': [0, 1, 2, 3, 4, 5, 6, 7],
+      'layer3.1.conv1': every(256, 3),
+      'layer4.0.conv1': [5, 6],
+    });
+    const pruned = await exportPruned(full, mask);
+    const bytes = encodeTorchStateDict(torchStateDictOf(pruned));
+    // the bytes for fixtures-src/check-pruned-resnet-pth.py, which made the fixture below with torch
+    await mkdir('test-artifacts', { recursive: true });
+    await writeFile(join('test-artifacts', 'pruned-resnet18.pth'), bytes);
+    const fixture = join(import.meta.dirname, 'fixtures', 'pruned-resnet18-pth.json');
+    expect(existsSync(fixture), 'run fixtures-src/check-pruned-resnet-pth.py').toBe(true);
+    const torch = JSON.parse(readFileSync(fixture, 'utf8')) as {
+      sha256: string;
+      prunedModules: Record<string, number[]>;
+      logits: number[];
+    };
+    expect(torch.prunedModules['layer3.1.conv1']).toEqual([256 - 86, 256]);
+    expect(torch.prunedModules['layer3.1.conv2']).toEqual([256, 256 - 86]);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(torch.sha256);
+    const input = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
+    );
+    const y = pruned.predict(input) as tf.Tensor;
+    const ours = y.dataSync();
+    const scale = Math.max(...torch.logits.map(Math.abs));
+    torch.logits.forEach((v, i) => {
+      expect(Math.abs(ours[i]! - v)).toBeLessThan(1e-5 * scale);
+    });
+    tf.dispose([input, y]);
+    pruned.dispose();
+    full.dispose();
+  });
+});
