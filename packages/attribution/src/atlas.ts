@@ -1,9 +1,16 @@
-import { CrpError, type ProgressCallback } from '@crp/common';
+import {
+  addExact,
+  CrpError,
+  type ExactVector,
+  exactVector,
+  mergeVector,
+  type ProgressCallback,
+  vectorValues,
+} from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
 import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
-import { addExact, type ExactVector, exactVector, mergeVector, vectorValues } from './exact-sum.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 /** One concept of a layer in an atlas. */

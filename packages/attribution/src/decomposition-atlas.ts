@@ -1,4 +1,15 @@
-import { CrpError, type Progress } from '@crp/common';
+import {
+  addExact,
+  CrpError,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  type Progress,
+  vectorValues,
+} from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -12,16 +23,6 @@ import {
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
-import {
-  addExact,
-  type ExactSum,
-  type ExactVector,
-  exactValue,
-  exactVector,
-  mergeExact,
-  mergeVector,
-  vectorValues,
-} from './exact-sum.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {

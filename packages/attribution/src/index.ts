@@ -141,15 +141,3 @@ export {
   decompositionStrategy,
   type ShardedDecompositionOptions,
 } from './decomposition-atlas.js';
-// exact sums (correctly rounded whatever the order of the shards)
-export {
-  addExact,
-  addVector,
-  type ExactSum,
-  type ExactVector,
-  exactValue,
-  exactVector,
-  mergeExact,
-  mergeVector,
-  vectorValues,
-} from './exact-sum.js';

@@ -20,7 +20,7 @@ import {
  * - the job's samples (in data-set order) are cut into shards of `shardSize` consecutive samples (default 64);
  * - each shard is computed in batches of `batchSize` that start at the shard's first sample, in every runner,
  *   so every batch holds the same images whoever computes it;
- * - a shard's partial keeps its sums exactly (see exact-sum.ts), so merging partials in any grouping and order
+ * - a shard's partial keeps its sums exactly (exact sums of @crp/common), so merging partials in any grouping and order
  *   gives the same doubles; votes and top-k lists are exact anyway.
  *
  * The result is therefore bit-identical for any number of workers, any failure and retry, and any split into
