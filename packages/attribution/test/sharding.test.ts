@@ -6,13 +6,10 @@ import {
   type AnyShardedStrategy,
   atlasStrategy,
   conceptAtlas,
-  decodeShardJson,
   decompositionAtlas,
   decompositionStrategy,
-  encodeShardJson,
   fromIterator,
   fromTensors,
-  type JobIdentity,
   type LabelledBatch,
   type LabelledDataset,
   maximization,
@@ -22,12 +19,17 @@ import {
   planShards,
   regionAtlas,
   regionAtlasStrategy,
-  runShard,
   runShardPart,
   type ShardFile,
+} from '../src/index.js';
+import {
+  decodeShardJson,
+  encodeShardJson,
+  type JobIdentity,
+  runShard,
   selectSamples,
   shardsOfPart,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { expectCrpError, mulberry32, tinyImages, tinyModel, useWasm } from './helpers.js';
 
 useWasm();

@@ -1,4 +1,5 @@
-import { DEFAULT_SHARD_SIZE, gridRanges } from '@crp/attribution';
+import { DEFAULT_SHARD_SIZE } from '@crp/attribution';
+import { gridRanges } from '@crp/attribution/internal';
 import { CrpError, listNames, mulberry32, type ProgressCallback, progressTracker } from '@crp/common';
 import { CondAttribution } from '@crp/core';
 import {

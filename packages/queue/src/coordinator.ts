@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_SHARD_SIZE, planShards, type ShardContext, type ShardedStrategy } from '@crp/attribution';
 import {
-  DEFAULT_SHARD_SIZE,
   decodeShardJson,
   encodeShardJson,
   type JobIdentity,
   jobMismatch,
-  planShards,
-  type ShardContext,
-  type ShardedStrategy,
   selectSamples,
-} from '@crp/attribution';
+} from '@crp/attribution/internal';
 import { CrpError, describeError, type Progress, progressTracker } from '@crp/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
