@@ -6,7 +6,6 @@
 
 // where samples come from: tensors or a Dataset of @crp/models, any (async) iterator, subsets of them
 export {
-  type DatasetProgress,
   fromIterator,
   fromTensors,
   type LabelledBatch,

@@ -63,8 +63,6 @@ export interface ReferenceImageOptions {
   opacity?: { blur?: number; threshold?: number; minOpacity?: number; cropThreshold?: number };
   /** condition rows per backward pass for the conditional heatmaps */
   chunkSize?: number;
-  /** @deprecated use `chunkSize` */
-  batchSize?: number;
   /** Turns one input image [H, W, C] (float) into pixels; default min-max normalisation per image. */
   toImage?: (image: tf.Tensor3D) => RasterImage;
 }
@@ -200,7 +198,7 @@ export async function referenceImages(
     const toImage =
       options.toImage ??
       ((im: tf.Tensor3D) => toRasterImage({ shape: im.shape, data: im.dataSync() as Float32Array }));
-    const chunkSize = options.chunkSize ?? options.batchSize;
+    const chunkSize = options.chunkSize;
     const heatmaps = new Map<string, { heatmap: Float32Array; h: number; w: number }>();
     const take = (r: CondAttributionResult, keys: string[]) => {
       try {

@@ -133,7 +133,7 @@ describe('--shard i/n and crp merge', () => {
     const merged = join(dir, 'scores.json');
     expect((await crp('merge', ...parts, '--out', merged)).code).toBe(0);
     const model = await tfl.loadLayersModel(fileSystem(join(modelDir, 'model.json')));
-    const { train } = mnist({ train: 30, validation: 10, seed: 0, size: 14, channels: 1 });
+    const { train } = mnist({ train: 30, validation: 10, seed: 0, inputSize: [14, 14], channels: 1 });
     try {
       const want = scoreChannels(model, 'relevance', { data: train });
       expect(JSON.parse(await readFile(merged, 'utf8'))).toEqual(want);

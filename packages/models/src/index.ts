@@ -25,7 +25,6 @@ export {
   type TorchVggFeature,
   type TorchVggLayout,
   type TorchVggOptions,
-  torchVggFromSafetensors,
   torchVggFromStateDict,
   torchVggLayout,
 } from './torch-vgg.js';

@@ -13,7 +13,6 @@ export {
   type CriterionName,
   type CriterionOptions,
   defaultScoredLayers,
-  type ReferenceData,
   randomScores,
   relevanceScores,
   scoreChannels,

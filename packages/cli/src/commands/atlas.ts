@@ -68,7 +68,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
   });
   const modelPath = required('model', values.model);
   const dataSpec = required('data', values.data);
-  const classId = required('class', intArg('class', values.class));
+  const target = required('class', intArg('class', values.class));
   const region = values.region === undefined ? undefined : parseRegion(values.region);
   const layers = listArg(values.layers);
   const topK = intArg('top-k', values['top-k'], 1)!;
@@ -89,8 +89,8 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
       const shards = dist.shardSize === undefined ? {} : { shardSize: dist.shardSize };
       result =
         region === undefined
-          ? await conceptAtlas(crp, source, { ...common, ...shards, target: classId })
-          : await regionAtlas(crp, source, { ...common, ...shards, classId, region });
+          ? await conceptAtlas(crp, source, { ...common, ...shards, target })
+          : await regionAtlas(crp, source, { ...common, ...shards, target, region });
     } else {
       // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
       const spec = cliJobSpec(modelPath, dataSpec, {
@@ -104,19 +104,10 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
       const label = region === undefined ? 'atlas' : 'region atlas';
       const beyond =
         region === undefined
-          ? await runBeyond(
-              atlasStrategy,
-              { ...plain, target: classId },
-              dist,
-              spec,
-              ctx,
-              values.out!,
-              label,
-              json,
-            )
+          ? await runBeyond(atlasStrategy, { ...plain, target }, dist, spec, ctx, values.out!, label, json)
           : await runBeyond(
               regionAtlasStrategy,
-              { ...plain, target: classId, region },
+              { ...plain, target, region },
               dist,
               spec,
               ctx,
@@ -134,7 +125,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
     await writeJsonAtomic(values.out!, result);
     if (!json) {
       console.log(
-        `concept atlas of class ${classId}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
+        `concept atlas of class ${target}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
       );
       for (const layer of result.layerOrder) {
         const top = result.layers[layer]!.ranking.slice(0, topK);

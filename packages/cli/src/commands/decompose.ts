@@ -57,7 +57,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   });
   const modelPath = required('model', values.model);
   const image = required('image', values.image);
-  const classId = required('class', intArg('class', values.class));
+  const target = required('class', intArg('class', values.class));
   const layer = required('layer', values.layer);
   const concept = required('concept', intArg('concept', values.concept));
   const depth = intArg('depth', values.depth, 1)!;
@@ -75,7 +75,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     const input = await readModelInput(image, crp.attributor.graph.inputShape, normalize);
     let graph: AttributionGraph;
     try {
-      graph = decomposeConcept(crp, input.tensor, { classId, layer, concept, depth, width });
+      graph = decomposeConcept(crp, input.tensor, { target, layer, concept, depth, width });
     } finally {
       input.tensor.dispose();
     }
@@ -92,7 +92,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     }
     if (!json) {
       console.log(
-        `attribution graph of ${layer}:${concept} for class ${classId} (${graph.nodes.length} nodes) -> ${out}, ${svgFile}`,
+        `attribution graph of ${layer}:${concept} for class ${target} (${graph.nodes.length} nodes) -> ${out}, ${svgFile}`,
       );
       console.log(mermaid);
     }
