@@ -6,18 +6,26 @@ import { inputSizeArg, normalizationArgs } from './args.js';
 import { loadData } from './data.js';
 import { openModel } from './load-model.js';
 
-/** Options shared by the commands that explain a model over a data set. */
-export const modelDataOptions = {
+/** Options of every command that loads a model: the model, how images become its input, the LRP composite. */
+export const modelOptions = {
   model: { type: 'string' },
-  data: { type: 'string' },
-  samples: { type: 'string' },
-  seed: { type: 'string', default: '0' },
-  composite: { type: 'string', default: 'epsilon_plus_flat' },
   'input-size': { type: 'string' },
   normalize: { type: 'string' },
   mean: { type: 'string' },
   std: { type: 'string' },
+  composite: { type: 'string', default: 'epsilon_plus_flat' },
 } as const;
+
+/** Options shared by the commands that explain a model over a data set. */
+export const modelDataOptions = {
+  ...modelOptions,
+  data: { type: 'string' },
+  samples: { type: 'string' },
+  seed: { type: 'string', default: '0' },
+} as const;
+
+/** `--target`: the class, by name or index (see targetArg of checks.ts). */
+export const targetOption = { target: { type: 'string' } } as const;
 
 /** How images become model input, from the command line (the same for every command and every worker). */
 export interface ModelInputOptions {
@@ -45,14 +53,24 @@ export function inputRange(input: ModelInputOptions): { low: number; high: numbe
   return { low: Math.min(...ends), high: Math.max(...ends) };
 }
 
-export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG (.pth/.pt of torch.save, or
-                      .safetensors; layers keep PyTorch's names)
-  --input-size N      input size of a PyTorch model: N or HxW (default 224)
-  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
-  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class, resized to the model's input
-  --samples N         mnist: images to use (default 500); folder: at most N per class
-  --seed N            seed of the mnist sample (default 0)
-  --composite NAME    LRP composite (default epsilon_plus_flat)`;
+/** The help lines of the options that every command shares, worded once (a test holds every command to them). */
+export const HELP = {
+  model: `  --model PATH        a TF.js model (model.json or its folder), or a torchvision VGG saved by torch.save
+                      (.pth/.pt: state dict or whole model) or as .safetensors (layers keep PyTorch's names)`,
+  inputSize: `  --input-size N|HxW  input size of a PyTorch model (default 224); images are resized to the model's input`,
+  normalize: `  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)`,
+  composite: `  --composite NAME    LRP composite (default epsilon_plus_flat)`,
+  target: `  --target CLASS      the class: its name (a sub-folder of --data; mnist: the digit) or its index`,
+  data: `  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class`,
+  samples: `  --samples N         mnist: images to use (default 500); folder: at most N per class`,
+  seed: `  --seed N            seed of the mnist sample (default 0)`,
+} as const;
+
+/** Help of {@link modelOptions}. */
+export const modelHelp = [HELP.model, HELP.inputSize, HELP.normalize, HELP.composite].join('\n');
+
+/** Help of {@link modelDataOptions}. */
+export const modelDataHelp = [modelHelp, HELP.data, HELP.samples, HELP.seed].join('\n');
 
 /** Loads the model, a CondAttribution over it and the data in the model's input shape. */
 export async function openModelAndData(
