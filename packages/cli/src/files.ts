@@ -83,7 +83,7 @@ export async function checkWritable(option: string, path: string, kind: 'file' |
       if (!s.isDirectory()) throw refuse('', `'${parent}' is a file, not a folder`);
       break;
     }
-    if (s.code !== 'ENOENT') throw refuse(` ('${parent}')`, systemReason(s));
+    if (s.code !== 'ENOENT' && s.code !== 'ENOTDIR') throw refuse(` ('${parent}')`, systemReason(s));
     const up = dirname(parent);
     if (up === parent) break;
     parent = up;

@@ -1,10 +1,12 @@
+import { isCrpError } from '@crp/common';
 import { CondAttribution } from '@crp/core';
-import { compositeByName } from '@crp/lrp';
+import { type Composite, compositeByName } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { inputSizeArg, normalizationArgs } from './args.js';
 import { loadData } from './data.js';
 import { openModel } from './load-model.js';
+import { UsageError } from './usage-error.js';
 
 /** Options of every command that loads a model: the model, how images become its input, the LRP composite. */
 export const modelOptions = {
@@ -46,6 +48,16 @@ export function modelInputArgs(values: {
   return { ...(inputSize === undefined ? {} : { inputSize }), ...normalizationArgs(values) };
 }
 
+/** The composite named by `--composite`; an unknown name is a usage error that lists the valid ones. */
+export function compositeArg(name: string, bounds: { low: number; high: number }): Composite {
+  try {
+    return compositeByName(name, bounds);
+  } catch (err) {
+    if (isCrpError(err, 'unknown-composite')) throw new UsageError(`--composite: ${err.message}`);
+    throw err;
+  }
+}
+
 /** The value range of images in [0, 1] after the normalisation (EpsilonGammaBox's bounds). */
 export function inputRange(input: ModelInputOptions): { low: number; high: number } {
   if (input.mean === undefined || input.std === undefined) return { low: 0, high: 1 };
@@ -85,7 +97,7 @@ export async function openModelAndData(
   },
 ): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
   const input = options.input ?? {};
-  const composite = compositeByName(options.composite, inputRange(input));
+  const composite = compositeArg(options.composite, inputRange(input));
   const model = await openModel(modelPath, input.inputSize);
   let crp: CondAttribution | undefined;
   try {

@@ -4,14 +4,21 @@ import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import { compositeByName } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, targetArg } from '../checks.js';
 import { checkWritable } from '../files.js';
 import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
-import { HELP, inputRange, modelHelp, modelInputArgs, modelOptions, targetOption } from '../model-data.js';
+import {
+  compositeArg,
+  HELP,
+  inputRange,
+  modelHelp,
+  modelInputArgs,
+  modelOptions,
+  targetOption,
+} from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
 export const decomposeUsage = `crp decompose --model M --image IMG --target CLASS --layer L --concept K [options]
@@ -61,7 +68,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   const depth = intArg('depth', values.depth, 1)!;
   const width = intArg('width', values.width, 1)!;
   const input = modelInputArgs(values);
-  const composite = compositeByName(values.composite!, inputRange(input));
+  const composite = compositeArg(values.composite!, inputRange(input));
   const out = values.out!;
   const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
   await checkWritable('--out', out, 'file');

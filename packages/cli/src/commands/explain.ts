@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
+import { Attributor, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,7 +11,7 @@ import { targetArg } from '../checks.js';
 import { checkWritable } from '../files.js';
 import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
-import { HELP, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
+import { compositeArg, HELP, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
@@ -60,7 +60,7 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
     values.low === undefined
       ? inputRange(input)
       : { low: numberArg('low', values.low)!, high: numberArg('high', values.high)! };
-  const composite = compositeByName(values.composite!, bounds);
+  const composite = compositeArg(values.composite!, bounds);
   await checkWritable('--out', values.out!, 'folder');
 
   const model = await openModel(values.model, input.inputSize);

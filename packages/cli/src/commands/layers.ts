@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { Attributor, compositeByName } from '@crp/lrp';
+import { Attributor } from '@crp/lrp';
 import { workStarts } from '../banner.js';
 import { openModel } from '../load-model.js';
-import { inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
+import { compositeArg, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
 export const layersUsage = `crp layers --model M [options]
@@ -29,7 +29,7 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
   });
   if (values.model === undefined) throw new UsageError('--model is required');
   const input = modelInputArgs(values);
-  const composite = compositeByName(values.composite!, inputRange(input));
+  const composite = compositeArg(values.composite!, inputRange(input));
   const model = await openModel(values.model, input.inputSize);
   workStarts();
   const lrp = new Attributor(model, { composite });

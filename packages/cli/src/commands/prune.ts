@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import { compositeByName, graphFromLayersModel } from '@crp/lrp';
+import { graphFromLayersModel } from '@crp/lrp';
 import { type Dataset, disposeDataset } from '@crp/models';
 import { saveModel } from '@crp/models/node';
 import {
@@ -33,6 +33,7 @@ import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
 import { openModel } from '../load-model.js';
 import {
+  compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
@@ -162,7 +163,7 @@ function parsePruneArgs(argv: string[]): PruneArgs {
   }
   const mnistData = dataSpec === 'mnist';
   const input = modelInputArgs(values);
-  compositeByName(values.composite!, inputRange(input)); // an unknown name is refused here
+  compositeArg(values.composite!, inputRange(input)); // an unknown name is refused here
   return {
     modelPath: required('model', values.model),
     dataSpec,
@@ -204,7 +205,7 @@ async function loadPruneData(args: PruneArgs, model: tfl.LayersModel) {
 function criterionOptionsOf(args: PruneArgs) {
   return {
     seed: args.seed,
-    attributor: { composite: compositeByName(args.compositeName, inputRange(args.input)) },
+    attributor: { composite: compositeArg(args.compositeName, inputRange(args.input)) },
     ...(args.dist.shardSize === undefined ? {} : { shardSize: args.dist.shardSize }),
   };
 }
