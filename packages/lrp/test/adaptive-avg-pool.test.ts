@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 /**
  * PyTorch's adaptive average pool as a graph node: windows as torch computes them, forward and transpose against
  * a plain float64 loop, and the Norm rule through a model that has such a layer (known to the engine by its class
@@ -13,7 +14,6 @@ import {
   adaptiveAvgPool2d,
   adaptiveAvgPool2dTranspose,
   adaptivePoolWindows,
-  CrpError,
   defaultRuleFor,
   type GraphNode,
   graphFromLayersModel,

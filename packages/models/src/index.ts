@@ -63,15 +63,10 @@ export {
 } from './checkpoint.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export {
-  formatBytes,
-  INFERENCE_BYTES_PER_OUTPUT,
   type LayerSelection,
   planTrainingMemory,
   selectTrainLayers,
-  TRAINING_BYTES_PER_OUTPUT,
   type TrainingMemoryOptions,
   type TrainingMemoryPlan,
   type TrainLayers,
-  WASM_MEMORY_LIMIT,
 } from './training-memory.js';
-export { wasmHeapBytes } from './backend-memory.js';

@@ -52,10 +52,6 @@ export {
 } from './criterion-strategy.js';
 export {
   type CriterionPartial,
-  criterionBatch,
-  criterionValues,
-  emptyCriterionPartial,
-  mergeCriterionPartials,
   SUMMED_CRITERIA,
   type SummedCriterion,
 } from './criterion-sums.js';
