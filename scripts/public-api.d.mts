@@ -11,3 +11,4 @@ export function exportedNames(sources: string[]): { values: string[]; types: str
 export function listedNames(readme: string): Record<string, string[]>;
 export function entryPointApis(dir: string): EntryPointApi[];
 export function apiSection(dir: string): string;
+export function publishedDependencies(dir: string): string[];

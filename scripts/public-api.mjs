@@ -33,6 +33,13 @@ export function entryPoints(dir) {
   return out;
 }
 
+/** The runtime dependencies of a published package (none for a private one): what a user installs with it. */
+export function publishedDependencies(dir) {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  if (manifest.private === true) return [];
+  return Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies }).sort();
+}
+
 /** Names exported by each source file, split into values and type-only names, each sorted. */
 export function exportedNames(sources) {
   const program = ts.createProgram(sources, {
