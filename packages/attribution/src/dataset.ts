@@ -270,7 +270,7 @@ function iterate(source: LabelledSource): AsyncIterable<LabelledBatch> {
   return source as AsyncIterable<LabelledBatch>;
 }
 
-/** A batch handed out by {@link batchesOf}: with indices, and `owned` when the consumer must dispose it. */
+/** A batch handed out by `batchesOf` (of the internal entry point): with indices, and `owned` when the consumer must dispose it. */
 export type OwnedBatch = LabelledBatch & { indices: readonly number[]; owned: boolean };
 
 /** Iterates a source as batches of at most `batchSize` rows (a bigger batch is split). Batches marked

@@ -74,6 +74,7 @@ export {
   type MaximizationResult,
   type MaximizationTable,
   type MaxTarget,
+  type ResolvedMaximizationOptions,
   maximization,
   maximizationStrategy,
   type RankedSample,
@@ -107,7 +108,9 @@ export {
   runSharded,
   runShardPart,
   type Shard,
+  type JobIdentity,
   type ShardContext,
+  type ShardedRunOptions,
   type ShardedStrategy,
   type ShardFile,
   type ShardPart,
@@ -115,6 +118,7 @@ export {
 export { type AtlasShardPartial, atlasStrategy, type ShardedAtlasOptions } from './atlas.js';
 export { regionAtlasStrategy, type ShardedRegionAtlasOptions } from './region.js';
 export {
+  type DecompositionPartial,
   type DecompositionShardPartial,
   decompositionStrategy,
   type ShardedDecompositionOptions,

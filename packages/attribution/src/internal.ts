@@ -12,7 +12,6 @@ export {
   gridRanges,
   runShard,
   runShardedPartial,
-  type ShardedRunOptions,
   selectSamples,
   shardsOfPart,
 } from './sharding.js';
@@ -22,7 +21,6 @@ export {
   canonicalJson,
   decodeShardJson,
   encodeShardJson,
-  type JobIdentity,
   jobMismatch,
 } from './sharding.js';
 
@@ -34,7 +32,6 @@ export {
   finishMaximization,
   maximizationBatch,
   mergeMaximizationPartials,
-  type ResolvedMaximizationOptions,
   resolveMaximizationOptions,
 } from './maximization.js';
-export { type DecompositionPartial, toDecompositionShard } from './decomposition-atlas.js';
+export { toDecompositionShard } from './decomposition-atlas.js';

@@ -46,7 +46,7 @@ export interface ShardContext extends BatchContext {
 /**
  * How one kind of analysis runs in shards. `Resolved` and `Partial` are plain JSON (they travel to workers and
  * into files); `merge` must be exact (associative and commutative to the last bit), as sums kept with
- * {@link addExact} and votes are.
+ * `addExact` of @crp/common and votes are.
  */
 export interface ShardedStrategy<Options, Resolved extends { batchSize: number }, Partial, Result> {
   /** Stable name of the kind (job files, queues and partial files name it). */

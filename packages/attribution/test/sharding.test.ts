@@ -10,6 +10,7 @@ import {
   decompositionStrategy,
   fromIterator,
   fromTensors,
+  type JobIdentity,
   type LabelledBatch,
   type LabelledDataset,
   maximization,
@@ -22,14 +23,7 @@ import {
   runShardPart,
   type ShardFile,
 } from '../src/index.js';
-import {
-  decodeShardJson,
-  encodeShardJson,
-  type JobIdentity,
-  runShard,
-  selectSamples,
-  shardsOfPart,
-} from '../src/internal.js';
+import { decodeShardJson, encodeShardJson, runShard, selectSamples, shardsOfPart } from '../src/internal.js';
 import { expectCrpError, mulberry32, tinyImages, tinyModel, useWasm } from './helpers.js';
 
 useWasm();

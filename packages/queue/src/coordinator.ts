@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { DEFAULT_SHARD_SIZE, planShards, type ShardContext, type ShardedStrategy } from '@crp/attribution';
 import {
-  decodeShardJson,
-  encodeShardJson,
+  DEFAULT_SHARD_SIZE,
   type JobIdentity,
-  jobMismatch,
-  selectSamples,
-} from '@crp/attribution/internal';
+  planShards,
+  type ShardContext,
+  type ShardedStrategy,
+} from '@crp/attribution';
+import { decodeShardJson, encodeShardJson, jobMismatch, selectSamples } from '@crp/attribution/internal';
 import { CrpError, describeError, type Progress, progressTracker } from '@crp/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
