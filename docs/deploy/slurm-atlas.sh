@@ -16,5 +16,5 @@ set -euo pipefail
 PARTS=8
 mkdir -p parts logs
 exec crp --threads "$SLURM_CPUS_PER_TASK" atlas \
-  --model "$PWD/model" --data "$PWD/patches" --class 1 \
+  --model "$PWD/model" --data "$PWD/patches" --target 1 \
   --shard "$SLURM_ARRAY_TASK_ID/$PARTS" --out "parts/atlas-$SLURM_ARRAY_TASK_ID.json"

@@ -8,13 +8,8 @@
  *
  * and the exit status is 1 when they are not identical.
  */
-import {
-  atlasStrategy,
-  canonicalJson,
-  conceptAtlas,
-  regionAtlas,
-  regionAtlasStrategy,
-} from '@crp/attribution';
+import { atlasStrategy, conceptAtlas, regionAtlas, regionAtlasStrategy } from '@crp/attribution';
+import { canonicalJson } from '@crp/attribution/internal';
 import { runDistributed } from '@crp/queue';
 import { startRedis } from '@crp/testing/redis';
 import { startWorkerProcess, until } from './processes.js';

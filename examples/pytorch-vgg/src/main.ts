@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   }
 
   // 3. LRP heatmaps for eight digits (grey in all three channels, pixels in [0, 1]) and the predicted class
-  const x = mnist({ train: 8, validation: 0, size: SIZE, channels: 3, seed: 3 }).train.images;
+  const x = mnist({ train: 8, validation: 0, inputSize: [SIZE, SIZE], channels: 3, seed: 3 }).train.images;
   const predicted = Array.from(tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, -1)).dataSync());
   const result = lrp.attribute(x, { target: predicted });
   const heat = tf.sum(result.relevance, -1);

@@ -1,9 +1,16 @@
-import { CrpError, type ProgressCallback } from '@crp/common';
+import {
+  addExact,
+  CrpError,
+  type ExactVector,
+  exactVector,
+  mergeVector,
+  type ProgressCallback,
+  vectorValues,
+} from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
 import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
-import { addExact, type ExactVector, exactVector, mergeVector, vectorValues } from './exact-sum.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 /** One concept of a layer in an atlas. */
@@ -56,8 +63,6 @@ export interface AtlasPartial {
 export interface AtlasOptions {
   /** the class explained (condition `{ y: [target] }` for every sample); required */
   target?: number;
-  /** @deprecated Renamed to `target` (the toolkit's name for the class to explain); works for one release. */
-  classId?: number;
   /** layers to vote in (default: every conv and dense layer below the output, see {@link conceptLayers}) */
   layers?: readonly string[];
   /** concepts per sample and layer that get a vote (default 5) */
@@ -118,7 +123,7 @@ export interface ResolvedAtlasOptions {
 
 export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions): ResolvedAtlasOptions {
   const classes = crp.attributor.graph.node(crp.attributor.graph.outputId).outputShape.at(-1);
-  const target = options.target ?? options.classId;
+  const target = options.target;
   if (target === undefined) {
     throw new CrpError('invalid-target', 'give the class to explain as options.target');
   }

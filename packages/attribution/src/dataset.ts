@@ -1,4 +1,4 @@
-import { CrpError, type Progress } from '@crp/common';
+import { CrpError } from '@crp/common';
 import type { Dataset } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -17,10 +17,6 @@ export interface LabelledBatch {
 /** Where samples come from: one batch, any (async) iterable of batches in a deterministic order, or a
  * {@link LabelledDataset} (random access, known size, resumable). */
 export type LabelledSource = LabelledBatch | Iterable<LabelledBatch> | AsyncIterable<LabelledBatch>;
-
-/** @deprecated Progress of a pass over a data set is the toolkit's one progress event, `Progress` from
- * `@crp/common` (`total`/`etaMs` are undefined when the size is unknown). */
-export type DatasetProgress = Progress;
 
 /** Which samples to keep. All given criteria must hold. */
 export interface SubsetOptions {
@@ -274,7 +270,7 @@ function iterate(source: LabelledSource): AsyncIterable<LabelledBatch> {
   return source as AsyncIterable<LabelledBatch>;
 }
 
-/** A batch handed out by {@link batchesOf}: with indices, and `owned` when the consumer must dispose it. */
+/** A batch handed out by `batchesOf` (of the internal entry point): with indices, and `owned` when the consumer must dispose it. */
 export type OwnedBatch = LabelledBatch & { indices: readonly number[]; owned: boolean };
 
 /** Iterates a source as batches of at most `batchSize` rows (a bigger batch is split). Batches marked

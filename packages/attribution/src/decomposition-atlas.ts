@@ -1,4 +1,15 @@
-import { CrpError, type Progress } from '@crp/common';
+import {
+  addExact,
+  CrpError,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  type Progress,
+  vectorValues,
+} from '@crp/common';
 import type { CondAttribution } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -12,23 +23,11 @@ import {
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
-import {
-  addExact,
-  type ExactSum,
-  type ExactVector,
-  exactValue,
-  exactVector,
-  mergeExact,
-  mergeVector,
-  vectorValues,
-} from './exact-sum.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
   /** the class explained */
   target?: number;
-  /** @deprecated use `target` */
-  classId?: number;
   /** parent layers to decompose (default: every conv and dense layer below the output that has a conv or
    * dense layer below it in a chain) */
   layers?: readonly string[];
@@ -155,7 +154,7 @@ export function resolveDecompositionOptions(
   options: DecompositionAtlasOptions,
   atlas: ConceptAtlas,
 ): ResolvedDecompositionOptions {
-  const target = options.target ?? options.classId;
+  const target = options.target;
   if (target === undefined) throw new CrpError('invalid-target', 'give the class to explain: options.target');
   const topK = options.topK ?? 5;
   checkTopK(topK);
@@ -400,7 +399,7 @@ export async function decompositionAtlas(
   source: LabelledSource | LabelledDataset,
   options: DecompositionAtlasOptions,
 ): Promise<DecompositionAtlas> {
-  const target = options.target ?? options.classId;
+  const target = options.target;
   if (target === undefined) throw new CrpError('invalid-target', 'give the class to explain: options.target');
   // validate everything before the first pass over the data
   const resolvedAtlas = resolveAtlasOptions(crp, {
@@ -532,7 +531,7 @@ export const decompositionStrategy: ShardedStrategy<
   kind: 'decomposition-atlas',
   version: 1,
   resolve: (ctx, options) => {
-    const target = options.target ?? options.classId;
+    const target = options.target;
     if (options.atlas === undefined) {
       throw new CrpError(
         'invalid-argument',

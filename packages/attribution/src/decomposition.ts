@@ -33,8 +33,6 @@ export function layerBelow(graph: ModelGraph, layer: string): string | undefined
 export interface DecomposeOptions {
   /** the class explained; required */
   target?: number;
-  /** @deprecated Renamed to `target` (the toolkit's name for the class to explain); works for one release. */
-  classId?: number;
   /** the layer of the concept */
   layer: string;
   /** the concept (channel) */
@@ -45,8 +43,6 @@ export interface DecomposeOptions {
   width?: number | readonly number[];
   /** condition rows per backward pass (`chunkSize` of @crp/core; default: chosen from the model size) */
   chunkSize?: number;
-  /** @deprecated Renamed to `chunkSize`: `batchSize` counts images everywhere else; works for one release. */
-  batchSize?: number;
   /** Run every backward pass to the input (as CRP without early stopping does). Default false: each pass
    * stops at the layer below. Same numbers; for comparisons only. */
   fullPass?: boolean;
@@ -99,7 +95,7 @@ export function decompose(
   }
   const rootLayer = g.node(options.layer).id;
   const classes = g.node(g.outputId).outputShape.at(-1);
-  const y = options.target ?? options.classId;
+  const y = options.target;
   if (y === undefined) throw new CrpError('invalid-target', 'give the class to explain as options.target');
   if (!Number.isInteger(y) || y < 0 || (typeof classes === 'number' && y >= classes)) {
     throw new CrpError(
@@ -129,9 +125,7 @@ export function decompose(
   const runOptions = (record: string[]) => ({
     recordLayers: record,
     heatmap: options.fullPass === true,
-    ...((options.chunkSize ?? options.batchSize) === undefined
-      ? {}
-      : { chunkSize: options.chunkSize ?? options.batchSize }),
+    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
   });
 
   interface Frontier {

@@ -9,8 +9,6 @@ import { indexedDataset, type LabelledDataset, type Loader, type SubsetOptions }
 export interface FromImageFolderOptions extends ImageFolderListOptions, PreprocessOptions {
   /** samples per batch (default 16) */
   batchSize?: number;
-  /** @deprecated Renamed to `inputSize` (works for one release). */
-  size?: readonly [number, number];
 }
 
 /** A data set read from an image folder: its class names and files, in label order. */
@@ -34,7 +32,7 @@ export async function fromImageFolder(
   root: string,
   options: FromImageFolderOptions = {},
 ): Promise<ImageFolderDataset> {
-  const inputSize = options.inputSize ?? options.size;
+  const inputSize = options.inputSize;
   const preprocessing: PreprocessOptions = {
     ...(inputSize === undefined ? {} : { inputSize }),
     ...(options.channels === undefined ? {} : { channels: options.channels }),

@@ -1,14 +1,13 @@
 // biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 // @crp/attribution: concept analysis over data sets, in Node and in browsers. Image folders, resumable jobs with
-// worker threads and reference grids written as files are in '@crp/attribution/node'.
+// worker threads and reference grids written as files are in '@crp/attribution/node'; the plumbing that other
+// packages of the toolkit share (shard JSON, sample selection, the strategy table) is in
+// '@crp/attribution/internal' (unstable).
 
 // where samples come from: tensors or a Dataset of @crp/models, any (async) iterator, subsets of them
 export {
-  batchesOf,
-  type DatasetProgress,
   fromIterator,
   fromTensors,
-  isLabelledDataset,
   type LabelledBatch,
   type LabelledDataset,
   type LabelledSource,
@@ -66,24 +65,19 @@ export {
   type DecompositionAtlasOptions,
   decompositionAtlas,
   type SubConcept,
-  toDecompositionShard,
 } from './decomposition-atlas.js';
 
 // what a concept looks like: relevance and activation maximisation, receptive fields, reference images
 export {
-  finishMaximization,
   type MaximizationOptions,
   type MaximizationPartial,
   type MaximizationResult,
   type MaximizationTable,
   type MaxTarget,
-  maximization,
-  maximizationBatch,
-  maximizationStrategy,
-  mergeMaximizationPartials,
-  type RankedSample,
   type ResolvedMaximizationOptions,
-  resolveMaximizationOptions,
+  maximization,
+  maximizationStrategy,
+  type RankedSample,
 } from './maximization.js';
 export {
   type PixelBox,
@@ -107,32 +101,20 @@ export {
 export {
   type AnyShardedStrategy,
   type BatchContext,
-  canonicalJson,
-  checkShardSize,
   DEFAULT_SHARD_SIZE,
-  decodeShardJson,
-  encodeShardJson,
-  gridBatches,
-  gridRanges,
-  type JobIdentity,
-  jobMismatch,
   mergeShardFiles,
   parseShardPart,
   planShards,
-  runShard,
   runSharded,
-  type ShardedRunOptions,
-  runShardedPartial,
   runShardPart,
-  selectSamples,
   type Shard,
+  type JobIdentity,
   type ShardContext,
+  type ShardedRunOptions,
   type ShardedStrategy,
   type ShardFile,
   type ShardPart,
-  shardsOfPart,
 } from './sharding.js';
-export { SHARDED_STRATEGIES, strategyOf } from './strategies.js';
 export { type AtlasShardPartial, atlasStrategy, type ShardedAtlasOptions } from './atlas.js';
 export { regionAtlasStrategy, type ShardedRegionAtlasOptions } from './region.js';
 export {
@@ -141,15 +123,3 @@ export {
   decompositionStrategy,
   type ShardedDecompositionOptions,
 } from './decomposition-atlas.js';
-// exact sums (correctly rounded whatever the order of the shards)
-export {
-  addExact,
-  addVector,
-  type ExactSum,
-  type ExactVector,
-  exactValue,
-  exactVector,
-  mergeExact,
-  mergeVector,
-  vectorValues,
-} from './exact-sum.js';

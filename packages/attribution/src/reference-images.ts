@@ -63,8 +63,6 @@ export interface ReferenceImageOptions {
   opacity?: { blur?: number; threshold?: number; minOpacity?: number; cropThreshold?: number };
   /** condition rows per backward pass for the conditional heatmaps */
   chunkSize?: number;
-  /** @deprecated use `chunkSize` */
-  batchSize?: number;
   /** Turns one input image [H, W, C] (float) into pixels; default min-max normalisation per image. */
   toImage?: (image: tf.Tensor3D) => RasterImage;
 }
@@ -192,7 +190,7 @@ function resolveReferenceOptions(
     blur: options.opacity?.blur,
     topK,
     channels,
-    chunkSize: options.chunkSize ?? options.batchSize,
+    chunkSize: options.chunkSize,
     geometry: receptiveFieldGeometry(crp.attributor.graph, layer),
     toImage,
   };

@@ -120,8 +120,6 @@ export type RegionMethod = 'adjoint' | 'per-concept';
 export interface RegionRelevanceOptions {
   /** the class explained: one for all images, or one per image */
   target?: number | readonly number[];
-  /** @deprecated use `target` */
-  classId?: number;
   /** layers (default: every conv and dense layer below the output) */
   layers?: readonly string[];
   /** concepts to evaluate per layer (default: all) */
@@ -160,7 +158,7 @@ function conceptList(crp: CondAttribution, layer: string, given: readonly number
 }
 
 function targetsOf(crp: CondAttribution, options: RegionRelevanceOptions, images: number): number[] {
-  const given = options.target ?? options.classId;
+  const given = options.target;
   if (given === undefined) {
     throw new CrpError('invalid-target', 'give the class to explain: options.target (one, or one per image)');
   }
@@ -319,11 +317,7 @@ function perConcept(
   const sums = new Float64Array(conditions.length);
   const maskT = tf.tensor3d(mask, [1, h, w]);
   try {
-    for (const chunk of crp.chunks(
-      image,
-      conditions,
-      chunkSize === undefined ? {} : { batchSize: chunkSize },
-    )) {
+    for (const chunk of crp.chunks(image, conditions, chunkSize === undefined ? {} : { chunkSize })) {
       try {
         const s = tf.tidy(() => tf.sum(tf.mul(chunk.heatmap!, maskT), [1, 2]));
         const v = s.dataSync();
@@ -373,8 +367,6 @@ export function regionRelevance(
 export interface RegionAtlasOptions {
   /** the class explained */
   target?: number;
-  /** @deprecated use `target` */
-  classId?: number;
   region: Region;
   layers?: readonly string[];
   /** concepts per sample and layer that get a vote (default 5) */
@@ -412,7 +404,7 @@ export function resolveRegionAtlasOptions(
   crp: CondAttribution,
   options: RegionAtlasOptions,
 ): ResolvedRegionAtlasOptions {
-  const target = options.target ?? options.classId;
+  const target = options.target;
   if (target === undefined) {
     throw new CrpError('invalid-target', 'give the class to explain: options.target');
   }

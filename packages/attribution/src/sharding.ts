@@ -20,7 +20,7 @@ import {
  * - the job's samples (in data-set order) are cut into shards of `shardSize` consecutive samples (default 64);
  * - each shard is computed in batches of `batchSize` that start at the shard's first sample, in every runner,
  *   so every batch holds the same images whoever computes it;
- * - a shard's partial keeps its sums exactly (see exact-sum.ts), so merging partials in any grouping and order
+ * - a shard's partial keeps its sums exactly (exact sums of @crp/common), so merging partials in any grouping and order
  *   gives the same doubles; votes and top-k lists are exact anyway.
  *
  * The result is therefore bit-identical for any number of workers, any failure and retry, and any split into
@@ -46,7 +46,7 @@ export interface ShardContext extends BatchContext {
 /**
  * How one kind of analysis runs in shards. `Resolved` and `Partial` are plain JSON (they travel to workers and
  * into files); `merge` must be exact (associative and commutative to the last bit), as sums kept with
- * {@link addExact} and votes are.
+ * `addExact` of @crp/common and votes are.
  */
 export interface ShardedStrategy<Options, Resolved extends { batchSize: number }, Partial, Result> {
   /** Stable name of the kind (job files, queues and partial files name it). */

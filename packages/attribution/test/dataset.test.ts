@@ -6,7 +6,8 @@ import { encodePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchesOf, fromIterator, fromTensors, type LabelledBatch, subset } from '../src/index.js';
+import { fromIterator, fromTensors, type LabelledBatch, subset } from '../src/index.js';
+import { batchesOf } from '../src/internal.js';
 import { fromImageFolder } from '../src/node.js';
 import { expectCrpError, useWasm, values } from './helpers.js';
 

@@ -195,7 +195,7 @@ describe('decomposition into sub-concepts', () => {
     decompose(crp, image, { target: 1, layer: 'd1', concept: 0, depth: 2 });
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++)
-      decompose(crp, image, { target: 1, layer: 'd1', concept: i, depth: 2, width: 2, batchSize: 3 });
+      decompose(crp, image, { target: 1, layer: 'd1', concept: i, depth: 2, width: 2, chunkSize: 3 });
     expect(tf.memory().numTensors).toBe(before);
   });
 });

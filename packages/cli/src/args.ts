@@ -1,3 +1,4 @@
+import { IMAGENET } from '@crp/models';
 import { UsageError } from './usage-error.js';
 
 /** A whole number from the command line (`--name`), with an optional lower bound. */
@@ -78,9 +79,8 @@ export function normalizationArgs(values: {
     }
     if (mean !== undefined || std !== undefined)
       throw new UsageError('give --normalize or --mean/--std, not both');
-    // torchvision's ImageNet statistics (IMAGENET of @crp/models)
-    mean = [0.485, 0.456, 0.406];
-    std = [0.229, 0.224, 0.225];
+    mean = [...IMAGENET.mean];
+    std = [...IMAGENET.std];
   }
   if ((mean === undefined) !== (std === undefined)) throw new UsageError('--mean and --std go together');
   if (mean === undefined || std === undefined) return {};

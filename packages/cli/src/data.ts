@@ -37,7 +37,7 @@ export async function loadData(
       train: options.samples ?? 500,
       validation: options.holdOut ?? 0,
       seed: options.seed ?? 0,
-      size,
+      inputSize: [size, size],
       channels,
     });
     return { data: train, holdOut: validation };

@@ -1,13 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import {
-  DEFAULT_SHARD_SIZE,
-  encodeShardJson,
-  runShardPart,
-  type ShardContext,
-  type ShardedStrategy,
-} from '@crp/attribution';
+import { DEFAULT_SHARD_SIZE, runShardPart, type ShardContext, type ShardedStrategy } from '@crp/attribution';
+import { encodeShardJson } from '@crp/attribution/internal';
 import { CrpError } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import * as tf from '@tensorflow/tfjs-core';

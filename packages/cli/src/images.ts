@@ -1,12 +1,17 @@
-import { IMAGENET, preprocess } from '@crp/models';
+import { preprocess } from '@crp/models';
 import type { RasterImage } from '@crp/vis';
 import { readImage } from '@crp/vis/node';
 import type * as tf from '@tensorflow/tfjs-core';
 
-/** Named normalisations for `--normalize`. */
-export const NORMALIZATIONS: Record<string, { mean: readonly number[]; std: readonly number[] }> = {
-  imagenet: IMAGENET,
-};
+/** The `{ mean, std }` of checked model-input options, or undefined where none was given. */
+export function meanStd(input: {
+  mean?: readonly number[];
+  std?: readonly number[];
+}): { mean: readonly number[]; std: readonly number[] } | undefined {
+  return input.mean === undefined || input.std === undefined
+    ? undefined
+    : { mean: input.mean, std: input.std };
+}
 
 export interface ImageInput {
   path: string;

@@ -1,5 +1,6 @@
 import { selectBackend } from '@crp/backend';
-import { isCrpError } from '@crp/common';
+import { describeError, isCrpError } from '@crp/common';
+import { setBanner } from './banner.js';
 import { atlas, atlasUsage } from './commands/atlas.js';
 import { decompose, decomposeUsage } from './commands/decompose.js';
 import { explain, explainUsage } from './commands/explain.js';
@@ -11,6 +12,7 @@ import { report, reportUsage } from './commands/report.js';
 import { study, studyUsage } from './commands/study.js';
 import { train, trainUsage } from './commands/train.js';
 import { worker, workerUsage } from './commands/worker.js';
+import { fromSystemError, isSystemError } from './files.js';
 import { UsageError } from './usage-error.js';
 
 interface Command {
@@ -39,7 +41,12 @@ ${Object.values(commands)
   .map((c) => `  ${c.usage.split('\n')[0]}`)
   .join('\n')}
 
-Global options: --json (machine-readable output on stdout), --threads N|auto (wasm threads), --help`;
+Global options: --json (machine-readable output on stdout), --threads N|auto (wasm threads), --help
+
+Exit status: 0 done; 1 failed (a file that cannot be read or written, a model or data set that does not fit, an
+error while working: the message names the file or value and what is valid); 2 usage error (an unknown
+command or option, a malformed or out-of-range argument, a class, layer or region that the model or data does
+not have; printed with the command's usage, before any work). CRP_DEBUG=1 prints the stack of unexpected errors.`;
 
 /** node:util parseArgs's errors for an unknown option, a missing or stray value: mistakes of the command line. */
 function isParseArgsError(err: unknown): boolean {
@@ -78,25 +85,42 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const choice = await selectBackend({ threads });
-    if (!json) {
-      console.error(
-        `TF.js backend: ${choice.backend}${choice.threads > 1 ? ` (${choice.threads} threads)` : ''}`,
-      );
-    }
+    // printed when the command starts working, so that a usage error shows only the error and the usage
+    setBanner(
+      json
+        ? undefined
+        : `TF.js backend: ${choice.backend}${choice.threads > 1 ? ` (${choice.threads} threads)` : ''}`,
+    );
     const result = await command.run(args, json);
     if (json)
       console.log(JSON.stringify({ backend: choice.backend, threads: choice.threads, result }, null, 2));
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || isParseArgsError(err)) {
-      console.error(`crp ${name}: ${(err as Error).message}\n\n${command.usage}`);
-      return 2;
-    }
-    if (isCrpError(err)) {
-      console.error(`crp ${name}: ${err.message}`);
-      return 1;
-    }
-    console.error(`crp ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return reportError(name, command, err);
+  } finally {
+    setBanner(undefined);
+  }
+}
+
+/**
+ * Prints an error of command `name` and returns the exit status: 2 for a usage error (with the usage), 1 for
+ * anything else. File-system errors become typed errors that name the path and the reason; no stack is printed
+ * unless CRP_DEBUG is set.
+ */
+export function reportError(name: string, command: { usage: string }, err: unknown): 1 | 2 {
+  if (err instanceof UsageError || isParseArgsError(err)) {
+    console.error(`crp ${name}: ${(err as Error).message}\n\n${command.usage}`);
+    return 2;
+  }
+  const typed = isSystemError(err) ? fromSystemError(err) : err;
+  if (isCrpError(typed)) {
+    console.error(`crp ${name}: ${typed.message}`);
     return 1;
   }
+  const debug = process.env.CRP_DEBUG !== undefined && process.env.CRP_DEBUG !== '';
+  const stack = debug && err instanceof Error && err.stack !== undefined ? `\n${err.stack}` : '';
+  console.error(
+    `crp ${name} failed: ${describeError(err)}${stack}${debug ? '' : ' (CRP_DEBUG=1 prints the stack)'}`,
+  );
+  return 1;
 }

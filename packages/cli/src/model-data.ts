@@ -1,23 +1,33 @@
+import { isCrpError } from '@crp/common';
 import { CondAttribution } from '@crp/core';
-import { compositeByName } from '@crp/lrp';
+import { type Composite, compositeByName } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { inputSizeArg, normalizationArgs } from './args.js';
 import { loadData } from './data.js';
 import { openModel } from './load-model.js';
+import { UsageError } from './usage-error.js';
 
-/** Options shared by the commands that explain a model over a data set. */
-export const modelDataOptions = {
+/** Options of every command that loads a model: the model, how images become its input, the LRP composite. */
+export const modelOptions = {
   model: { type: 'string' },
-  data: { type: 'string' },
-  samples: { type: 'string' },
-  seed: { type: 'string', default: '0' },
-  composite: { type: 'string', default: 'epsilon_plus_flat' },
   'input-size': { type: 'string' },
   normalize: { type: 'string' },
   mean: { type: 'string' },
   std: { type: 'string' },
+  composite: { type: 'string', default: 'epsilon_plus_flat' },
 } as const;
+
+/** Options shared by the commands that explain a model over a data set. */
+export const modelDataOptions = {
+  ...modelOptions,
+  data: { type: 'string' },
+  samples: { type: 'string' },
+  seed: { type: 'string', default: '0' },
+} as const;
+
+/** `--target`: the class, by name or index (see targetArg of checks.ts). */
+export const targetOption = { target: { type: 'string' } } as const;
 
 /** How images become model input, from the command line (the same for every command and every worker). */
 export interface ModelInputOptions {
@@ -38,6 +48,16 @@ export function modelInputArgs(values: {
   return { ...(inputSize === undefined ? {} : { inputSize }), ...normalizationArgs(values) };
 }
 
+/** The composite named by `--composite`; an unknown name is a usage error that lists the valid ones. */
+export function compositeArg(name: string, bounds: { low: number; high: number }): Composite {
+  try {
+    return compositeByName(name, bounds);
+  } catch (err) {
+    if (isCrpError(err, 'unknown-composite')) throw new UsageError(`--composite: ${err.message}`);
+    throw err;
+  }
+}
+
 /** The value range of images in [0, 1] after the normalisation (EpsilonGammaBox's bounds). */
 export function inputRange(input: ModelInputOptions): { low: number; high: number } {
   if (input.mean === undefined || input.std === undefined) return { low: 0, high: 1 };
@@ -45,14 +65,26 @@ export function inputRange(input: ModelInputOptions): { low: number; high: numbe
   return { low: Math.min(...ends), high: Math.max(...ends) };
 }
 
-export const modelDataHelp = `  --model PATH        TF.js model (model.json or its directory), any CNN as .onnx, or a torchvision VGG, ResNet or
-                      ViT (.pth/.pt of torch.save, or .safetensors; layers keep PyTorch's names)
-  --input-size N      input size of a PyTorch model: N or HxW (default 224); of an .onnx with a dynamic size
-  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
-  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class, resized to the model's input
-  --samples N         mnist: images to use (default 500); folder: at most N per class
-  --seed N            seed of the mnist sample (default 0)
-  --composite NAME    LRP composite (default epsilon_plus_flat)`;
+/** The help lines of the options that every command shares, worded once (a test holds every command to them). */
+export const HELP = {
+  model: `  --model PATH        a TF.js model (model.json or its folder), any CNN as .onnx (torch.onnx.export, tf2onnx),
+                      or a torchvision VGG, ResNet or ViT saved by torch.save (.pth/.pt: state dict or whole
+                      model) or as .safetensors (layers keep PyTorch's names)`,
+  inputSize: `  --input-size N|HxW  input size of a PyTorch model (default 224) or of an .onnx whose input size is dynamic;
+                      images are resized to the model's input`,
+  normalize: `  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)`,
+  composite: `  --composite NAME    LRP composite (default epsilon_plus_flat)`,
+  target: `  --target CLASS      the class: its name (a sub-folder of --data; mnist: the digit) or its index`,
+  data: `  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class`,
+  samples: `  --samples N         mnist: images to use (default 500); folder: at most N per class`,
+  seed: `  --seed N            seed of the mnist sample (default 0)`,
+} as const;
+
+/** Help of {@link modelOptions}. */
+export const modelHelp = [HELP.model, HELP.inputSize, HELP.normalize, HELP.composite].join('\n');
+
+/** Help of {@link modelDataOptions}. */
+export const modelDataHelp = [modelHelp, HELP.data, HELP.samples, HELP.seed].join('\n');
 
 /** Loads the model, a CondAttribution over it and the data in the model's input shape. */
 export async function openModelAndData(
@@ -67,7 +99,7 @@ export async function openModelAndData(
   },
 ): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
   const input = options.input ?? {};
-  const composite = compositeByName(options.composite, inputRange(input));
+  const composite = compositeArg(options.composite, inputRange(input));
   const model = await openModel(modelPath, input.inputSize);
   let crp: CondAttribution | undefined;
   try {

@@ -110,7 +110,7 @@ describe('crp explain', () => {
     expect(stdout).toMatch(/b\.png: class \d \(predicted \d, logit -?\d+\.\d{3}\)/);
   });
 
-  it('says what is wrong: usage errors exit 2, bad values exit 1 with the valid ones', async () => {
+  it('says what is wrong: usage errors exit 2 with the valid values', async () => {
     expect((await crp('nonsense')).code).toBe(2);
     const noModel = await crp('explain', images[0]!);
     expect(noModel.code).toBe(2);
@@ -119,7 +119,7 @@ describe('crp explain', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/model not found/);
     const composite = await crp('explain', '--model', modelDir, images[0]!, '--composite', 'bogus');
-    expect(composite.code).toBe(1);
+    expect(composite.code).toBe(2);
     expect(composite.stderr).toMatch(/valid names: epsilon_plus, epsilon_plus_flat/);
   });
 });

@@ -50,7 +50,7 @@ describe('bad shard specs are usage errors', () => {
         '--model',
         modelDir,
         ...data,
-        '--class',
+        '--target',
         '1',
         `--shard=${spec}`,
       );
@@ -63,7 +63,7 @@ describe('bad shard specs are usage errors', () => {
   );
 
   it('refuses --queue with --shard, an option without its value, and crp merge without files', async () => {
-    const bare = await crp('atlas', '--model', modelDir, ...data, '--class', '1', '--shard', '-1/2');
+    const bare = await crp('atlas', '--model', modelDir, ...data, '--target', '1', '--shard', '-1/2');
     expect(bare.code).toBe(2);
     expect(bare.stderr).not.toMatch(/\n\s+at /);
     const both = await crp(
@@ -88,7 +88,7 @@ describe('bad shard specs are usage errors', () => {
 
 describe('--shard i/n and crp merge', () => {
   it('the merged parts are the atlas of one local run, to the last bit', async () => {
-    const common = ['atlas', '--model', modelDir, ...data, '--class', '1', '--shard-size', '4', '--json'];
+    const common = ['atlas', '--model', modelDir, ...data, '--target', '1', '--shard-size', '4', '--json'];
     const local = await crp(...common, '--out', join(dir, 'local.json'));
     expect(local.code, local.stderr).toBe(0);
     const reference = resultOf<{ atlas: ConceptAtlas }>(local.stdout).atlas;
@@ -133,7 +133,7 @@ describe('--shard i/n and crp merge', () => {
     const merged = join(dir, 'scores.json');
     expect((await crp('merge', ...parts, '--out', merged)).code).toBe(0);
     const model = await tfl.loadLayersModel(fileSystem(join(modelDir, 'model.json')));
-    const { train } = mnist({ train: 30, validation: 10, seed: 0, size: 14, channels: 1 });
+    const { train } = mnist({ train: 30, validation: 10, seed: 0, inputSize: [14, 14], channels: 1 });
     try {
       const want = scoreChannels(model, 'relevance', { data: train });
       expect(JSON.parse(await readFile(merged, 'utf8'))).toEqual(want);
@@ -174,7 +174,7 @@ describe('--queue and crp worker', () => {
     });
     const exited = new Promise<number | null>((r) => worker.on('exit', (code) => r(code)));
     try {
-      const common = ['atlas', '--model', modelDir, ...data, '--class', '2', '--shard-size', '4', '--json'];
+      const common = ['atlas', '--model', modelDir, ...data, '--target', '2', '--shard-size', '4', '--json'];
       const local = await crp(...common, '--out', join(dir, 'local2.json'));
       const queued = await crp(
         ...common,

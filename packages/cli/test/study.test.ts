@@ -48,7 +48,7 @@ let folder: string;
 let digitPng: string;
 let model: tfl.LayersModel;
 let libTrain: TrainResult;
-const trainOptions = { train: 300, validation: 100, seed: 1, size: 14 };
+const trainOptions = { train: 300, validation: 100, seed: 1, inputSize: [14, 14] as const };
 
 const labels = (d: Dataset) => [...d.labels];
 
@@ -79,7 +79,7 @@ beforeAll(async () => {
   model = await tfl.loadLayersModel(fileSystem(modelDir));
 
   folder = join(dir, 'digits');
-  const { train: some } = mnist({ train: 60, validation: 0, seed: 2, size: 14 });
+  const { train: some } = mnist({ train: 60, validation: 0, seed: 2, inputSize: [14, 14] });
   const pixels = some.images.dataSync();
   const ys = labels(some);
   const written = [0, 0, 0];
@@ -110,7 +110,7 @@ describe('crp train', () => {
       'mnist',
       '--blocks',
       '4,8',
-      '--size',
+      '--input-size',
       '14',
       '--train',
       '300',
@@ -175,7 +175,7 @@ describe('crp atlas', () => {
       modelDir,
       '--data',
       folder,
-      '--class',
+      '--target',
       '1',
       '--top-k',
       '3',
@@ -185,7 +185,7 @@ describe('crp atlas', () => {
     );
     expect(code, stderr).toBe(0);
     const r = resultOf<{ atlas: ConceptAtlas }>(stdout);
-    const data = await imageFolder(folder, { channels: 1, size: [14, 14] });
+    const data = await imageFolder(folder, { channels: 1, inputSize: [14, 14] });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
     const direct = await conceptAtlas(lib, fromTensors(data.images, labels(data)), { target: 1, topK: 3 });
     lib.dispose();
@@ -204,7 +204,7 @@ describe('crp atlas', () => {
       'mnist',
       '--samples',
       '60',
-      '--class',
+      '--target',
       '7',
       '--region',
       'center:6',
@@ -213,10 +213,10 @@ describe('crp atlas', () => {
       '--json',
     );
     expect(code, stderr).toBe(0);
-    const { train: data } = mnist({ train: 60, validation: 0, seed: 0, size: 14 });
+    const { train: data } = mnist({ train: 60, validation: 0, seed: 0, inputSize: [14, 14] });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
     const direct = await regionAtlas(lib, fromTensors(data.images, labels(data)), {
-      classId: 7,
+      target: 7,
       region: { centerSquare: 6 },
     });
     lib.dispose();
@@ -231,7 +231,7 @@ describe('crp atlas', () => {
       modelDir,
       '--data',
       'mnist',
-      '--class',
+      '--target',
       '1',
       '--region',
       'middle',
@@ -250,7 +250,7 @@ describe('crp decompose', () => {
       modelDir,
       '--image',
       digitPng,
-      '--class',
+      '--target',
       '1',
       '--layer',
       'block2_conv1',
@@ -272,7 +272,7 @@ describe('crp decompose', () => {
       [1, 14, 14, 1],
     );
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const direct = decompose(lib, x, { classId: 1, layer: 'block2_conv1', concept: 3, depth: 2, width: 2 });
+    const direct = decompose(lib, x, { target: 1, layer: 'block2_conv1', concept: 3, depth: 2, width: 2 });
     lib.dispose();
     x.dispose();
     expect(r.graph).toEqual(JSON.parse(JSON.stringify(direct)));
@@ -286,7 +286,7 @@ describe('crp decompose', () => {
       modelDir,
       '--image',
       digitPng,
-      '--class',
+      '--target',
       '1',
       '--layer',
       'block2_conv1',
@@ -299,14 +299,14 @@ describe('crp decompose', () => {
       modelDir,
       '--image',
       digitPng,
-      '--class',
+      '--target',
       '1',
       '--layer',
       'nope',
       '--concept',
       '0',
     );
-    expect(layer.code).toBe(1);
+    expect(layer.code).toBe(2); // a layer the model does not have is a mistake of the command line
     expect(layer.stderr).toMatch(/block2_conv1/);
   });
 });
@@ -336,7 +336,7 @@ describe('crp refs', () => {
     expect(existsSync(r.grid) && existsSync(r.file)).toBe(true);
     const grid = await readPng(r.grid);
     expect(grid.width).toBeGreaterThan(0);
-    const { train: data } = mnist({ train: 40, validation: 0, seed: 0, size: 14 });
+    const { train: data } = mnist({ train: 40, validation: 0, seed: 0, inputSize: [14, 14] });
     const lib = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
     const max = await maximization(lib, fromTensors(data.images, labels(data)), {
       layers: ['block2_conv1'],
@@ -398,7 +398,12 @@ describe('crp prune', () => {
     const r = resultOf<PruneOutput>(stdout);
     for (const f of ['curves.json', 'curves.md', 'curves.svg'])
       expect(existsSync(join(out, 'prune', f))).toBe(true);
-    const { train: ref, validation: test } = mnist({ train: 60, validation: 60, seed: 0, size: 14 });
+    const { train: ref, validation: test } = mnist({
+      train: 60,
+      validation: 60,
+      seed: 0,
+      inputSize: [14, 14],
+    });
     const reference = { images: ref.images, labels: labels(ref) };
     const held = { images: test!.images, labels: labels(test!) };
     const direct = await pruningCurves(model, {

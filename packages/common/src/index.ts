@@ -12,6 +12,18 @@ export {
   nearestNames,
 } from './errors.js';
 export { escapeHtml, escapeXml } from './escape.js';
+// exact sums of doubles: the same double whatever the grouping and order (merging shards, workers, files)
+export {
+  addExact,
+  addVector,
+  type ExactSum,
+  type ExactVector,
+  exactValue,
+  exactVector,
+  mergeExact,
+  mergeVector,
+  vectorValues,
+} from './exact-sum.js';
 export {
   type Progress,
   type ProgressCallback,

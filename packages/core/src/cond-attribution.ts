@@ -29,9 +29,6 @@ export interface CondRunOptions {
   maskMap?: Readonly<Record<string, Concept>> | ((layer: string) => Concept);
   /** Condition rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
   chunkSize?: number;
-  /** @deprecated Renamed to `chunkSize`: `batchSize` counts images everywhere else in the toolkit. Works for one
-   * release. */
-  batchSize?: number;
   /** Compute the input heatmap (default true). With false the backward pass stops at the lowest recorded
    * layer, which is much faster for decompositions. */
   heatmap?: boolean;
@@ -304,7 +301,7 @@ export class CondAttribution {
       if (typeof maskMap === 'function') return maskMap(layer);
       return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
     };
-    const chunkSize = options.chunkSize ?? options.batchSize ?? this.attributor.rowsThatFit(undefined, above);
+    const chunkSize = options.chunkSize ?? this.attributor.rowsThatFit(undefined, above);
     if (!Number.isInteger(chunkSize) || chunkSize < 1) {
       throw new CrpError('invalid-argument', `chunkSize must be a positive integer, got ${chunkSize}`);
     }

@@ -56,8 +56,6 @@ export interface AttributeOptions {
   /** Instead of `target`: the relevance at the output, or a function of the prediction giving it (zennit-crp's
    * `init_rel`). */
   initRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
-  /** @deprecated Renamed to `initRelevance` (the name of @crp/core and zennit-crp); works for one release. */
-  initialRelevance?: tf.Tensor | ((prediction: tf.Tensor) => tf.Tensor);
   /** Layers whose output relevance to return (`result.relevances`). */
   recordLayers?: readonly string[];
   /** Images per forward/backward pass; a larger input is split and the results joined (wasm's heap stops
@@ -74,19 +72,6 @@ export interface AttributionResult {
   prediction: tf.Tensor;
   /** Relevance at the output of each recorded layer, keyed by the names given in `recordLayers`. */
   relevances: Record<string, tf.Tensor>;
-  /** @deprecated Renamed to `relevances` (as in @crp/core and zennit-crp); the same object, for one release. */
-  readonly layers: Record<string, tf.Tensor>;
-}
-
-/** An {@link AttributionResult} whose deprecated `layers` is a non-enumerable view of `relevances`. */
-function attributionResult(
-  relevance: tf.Tensor,
-  prediction: tf.Tensor,
-  relevances: Record<string, tf.Tensor>,
-): AttributionResult {
-  const result = { relevance, prediction, relevances } as AttributionResult;
-  Object.defineProperty(result, 'layers', { get: () => result.relevances, enumerable: false });
-  return result;
 }
 
 /** Disposes every tensor of an {@link AttributionResult}. */
@@ -505,7 +490,7 @@ export class Attributor {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new CrpError('invalid-argument', `batchSize must be a positive integer, got ${batchSize}`);
     }
-    const init = options.initRelevance ?? options.initialRelevance;
+    const init = options.initRelevance;
     const target = options.target;
     if (Array.isArray(target) && target.length !== n) {
       throw new CrpError(
@@ -522,7 +507,7 @@ export class Attributor {
         const initPart =
           init !== undefined && typeof init !== 'function' ? tf.slice(init, start, size) : undefined;
         try {
-          const { initialRelevance: _, ...chunk }: AttributeOptions = { ...options };
+          const chunk: AttributeOptions = { ...options };
           if (init !== undefined) chunk.initRelevance = initPart ?? init;
           if (Array.isArray(target)) chunk.target = target.slice(start, start + size);
           parts.push(this.attributeBatch(part, chunk));
@@ -532,13 +517,13 @@ export class Attributor {
         }
       }
       const cat = (ts: tf.Tensor[]) => tf.concat(ts, 0);
-      return attributionResult(
-        cat(parts.map((p) => p.relevance)),
-        cat(parts.map((p) => p.prediction)),
-        Object.fromEntries(
+      return {
+        relevance: cat(parts.map((p) => p.relevance)),
+        prediction: cat(parts.map((p) => p.prediction)),
+        relevances: Object.fromEntries(
           Object.keys(parts[0]!.relevances).map((k) => [k, cat(parts.map((p) => p.relevances[k]!))]),
         ),
-      );
+      };
     } finally {
       for (const p of parts) disposeResult(p);
     }
@@ -563,15 +548,15 @@ export class Attributor {
         const t = out.get(name)!;
         relevances[name] = t === relevance ? tf.clone(t) : t;
       }
-      return attributionResult(relevance, tf.clone(prediction), relevances);
+      return { relevance, prediction: tf.clone(prediction), relevances };
     } finally {
-      if (init !== undefined && init !== (options.initRelevance ?? options.initialRelevance)) init.dispose();
+      if (init !== undefined && init !== options.initRelevance) init.dispose();
       pass.dispose();
     }
   }
 
   private initRelevanceOf(prediction: tf.Tensor, options: AttributeOptions): tf.Tensor {
-    const init = options.initRelevance ?? options.initialRelevance;
+    const init = options.initRelevance;
     if (init !== undefined) {
       const r = typeof init === 'function' ? init(prediction) : init;
       if (r.shape.join() !== prediction.shape.join()) {

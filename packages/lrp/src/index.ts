@@ -115,6 +115,3 @@ export {
 export type { LinearMap, LinearParams } from './ops/linear.js';
 export { linearMapOf } from './ops/linear.js';
 export { windowPadding } from './ops/strided.js';
-
-// errors: the toolkit's one error class, from @crp/common (re-exported so that lrp users need one import)
-export { CrpError, type CrpErrorCode, isCrpError, listNames } from './errors.js';

@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 /**
  * PyTorch's adaptive average pool as a graph node: windows as torch computes them, forward and transpose against
  * a plain float64 loop, and the Norm rule through a model that has such a layer (known to the engine by its class
@@ -13,7 +14,6 @@ import {
   adaptiveAvgPool2d,
   adaptiveAvgPool2dTranspose,
   adaptivePoolWindows,
-  CrpError,
   defaultRuleFor,
   type GraphNode,
   graphFromLayersModel,
@@ -185,7 +185,7 @@ test('a model with the layer: node kind, Norm by default, and R_in = x * A^T (R 
   const lrp = new Attributor(model, { composite: 'epsilon_plus' });
   const x = tf.tensor4d(Array.from(xs), [1, 5, 5, 2]);
   const r0 = tf.tensor2d(Array.from(rs), [1, 18]);
-  const result = lrp.attribute(x, { initialRelevance: r0 });
+  const result = lrp.attribute(x, { initRelevance: r0 });
   // float64 reference: z = A x; s = R / (z + 1e-6); R_in = x * A^T s
   const z = naivePool(xs, [1, 5, 5, 2], [3, 3]);
   const s = z.map((v, i) => rs[i]! / (v + 1e-6));

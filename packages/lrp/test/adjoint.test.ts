@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 /**
  * The adjoint pass is the transpose of the backward pass: for the backward map B_L from a layer L down to the
  * input (with the forward pass fixed), <v, B_L(u)> = <B_L^T(v), u> for every u at L and v at the input (the
@@ -11,7 +12,6 @@ import {
   Attributor,
   basicRule,
   type Composite,
-  CrpError,
   epsilonAlpha2Beta1Flat,
   epsilonGammaBox,
   epsilonPlus,

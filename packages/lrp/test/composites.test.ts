@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 /**
  * Composites: which rule each built-in assigns to each layer (README "Which rule applies where"), the first
  * layer logic, selection by name, and the builders by kind, by name and with a special first layer.
@@ -9,7 +10,6 @@ import {
   Attributor,
   COMPOSITE_NAMES,
   type Composite,
-  CrpError,
   compositeByName,
   epsilonAlpha2Beta1,
   epsilonAlpha2Beta1Flat,

@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 /**
  * New rules in a few lines with `basicRule` (input / parameter / output modifiers, gradient mapper, reducer),
  * checked against hand computations.
@@ -8,7 +9,6 @@ import { describe, expect, test } from 'vitest';
 import {
   Attributor,
   basicRule,
-  CrpError,
   layerMapComposite,
   nameMapComposite,
   paramModifiers,

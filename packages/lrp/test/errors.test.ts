@@ -1,3 +1,4 @@
+import { CrpError, type CrpErrorCode } from '@crp/common';
 /**
  * Clear, typed errors (CrpError with a `code`) whose messages say what was wrong and what would be valid;
  * none of them leaves tensors behind.
@@ -5,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Attributor, attribute, CrpError, type CrpErrorCode, rules } from '../src/index.js';
+import { Attributor, attribute, rules } from '../src/index.js';
 import { expectClose, mulberry32, randomizeWeights, uniform, useBackend, values } from './helpers.js';
 
 useBackend('wasm');

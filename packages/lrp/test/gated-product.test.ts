@@ -4,6 +4,7 @@
  * gradient gives x the share g * R and the gate x * R summed over the broadcast axes. Both against a float64
  * hand computation, the dot-product test of their adjoints, and no leaked tensors.
  */
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
@@ -11,7 +12,6 @@ import {
   Attributor,
   attribute,
   type Composite,
-  CrpError,
   disposeResult,
   layerMapComposite,
   type NodeKind,

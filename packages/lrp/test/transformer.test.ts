@@ -5,6 +5,7 @@
  * and the refusals. The whole-model comparison with LXT itself is in @crp/models (test/vit.test.ts), which builds
  * torchvision-shaped ViTs.
  */
+import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
@@ -13,7 +14,6 @@ import {
   attnLrp,
   COMPOSITE_NAMES,
   type Composite,
-  CrpError,
   cpLrp,
   disposeResult,
   graphFromLayersModel,

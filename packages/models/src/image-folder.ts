@@ -43,10 +43,6 @@ export interface ImageFolderOptions extends ImageFolderListOptions, PreprocessOp
    * RGBA images are not unreadable: {@link preprocess} converts them.
    */
   unreadable?: 'error' | 'skip';
-  /** @deprecated Renamed to `inputSize` (works for one release). */
-  size?: readonly [number, number];
-  /** @deprecated Give `mean` and `std` directly, e.g. `{ ...IMAGENET }` (works for one release). */
-  normalize?: { mean: readonly number[]; std: readonly number[] };
 }
 
 /** The files of an image folder in label order: `files[i]` has the label `labels[i]`, an index into `classes`. */

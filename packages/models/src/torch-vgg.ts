@@ -3,7 +3,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { adaptiveAveragePooling2d } from './adaptive-average-pooling-2d.js';
 import { preset } from './preset-initializer.js';
-import type { SafetensorsFile } from './safetensors.js';
 import { parseStateDict, type StateDict } from './state-dict.js';
 import { VGG_CONFIGS } from './vgg.js';
 
@@ -511,17 +510,6 @@ export function torchVggFromStateDict(sd: StateDict, options: TorchVggOptions = 
     throw err;
   }
   return model;
-}
-
-/**
- * @deprecated use {@link torchVggFromStateDict}, which takes any {@link StateDict} (`.pth` or safetensors).
- * Unlike before, layers get PyTorch's names unless `layerNames: 'keras'` is given.
- */
-export function torchVggFromSafetensors(
-  file: SafetensorsFile,
-  options: TorchVggOptions = {},
-): tfl.Sequential {
-  return torchVggFromStateDict(file, options);
 }
 
 /**

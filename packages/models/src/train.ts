@@ -103,11 +103,6 @@ export interface TrainOptions {
    * epoch); in memory: {@link memoryCheckpoints}.
    */
   checkpoints?: CheckpointStore;
-  /**
-   * @deprecated Checkpoints on disk are `checkpoints: fileCheckpoints(dir)` from `@crp/models/node`, so that this
-   * package's root stays free of the file system; giving `checkpointDir` is an error that says so.
-   */
-  checkpointDir?: string;
   /** Checkpoints kept; default 2 (older ones are deleted). */
   keepCheckpoints?: number;
   /** Called after each batch and each epoch. */
@@ -274,12 +269,6 @@ interface Plan {
 }
 
 function checkOptions(options: TrainOptions): { epochs: number; keep: number } {
-  if (options.checkpointDir !== undefined) {
-    throw new CrpError(
-      'invalid-argument',
-      `checkpointDir moved to the Node entry point: give checkpoints: fileCheckpoints('${options.checkpointDir}') with fileCheckpoints from '@crp/models/node'`,
-    );
-  }
   const epochs = options.epochs ?? 10;
   const keep = options.keepCheckpoints ?? 2;
   const positive = (name: string, v: number | undefined) => {

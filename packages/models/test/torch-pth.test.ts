@@ -321,13 +321,13 @@ describe('LRP through the adaptive pool', () => {
     const result = lrp.attribute(x, { target: zennit.target, recordLayers: ['features.8', 'avgpool'] });
     expect(relativeError(await result.prediction.data(), zennit.logits)).toBeLessThan(1e-5);
     for (const layer of ['avgpool', 'features.8']) {
-      const r = result.layers[layer]!;
+      const r = result.relevances[layer]!;
       expect(r.shape).toEqual(zennit.relevances[layer]!.shape);
       expect(relativeError(await r.data(), zennit.relevances[layer]!.data), layer).toBeLessThan(1e-5);
     }
     expect(result.relevance.shape).toEqual(zennit.relevance.shape);
     expect(relativeError(await result.relevance.data(), zennit.relevance.data)).toBeLessThan(1e-5);
-    tf.dispose([x, result.relevance, result.prediction, ...Object.values(result.layers)]);
+    tf.dispose([x, result.relevance, result.prediction, ...Object.values(result.relevances)]);
     lrp.dispose();
     model.dispose();
   });

@@ -180,7 +180,7 @@ describe('train', () => {
     const model = convNet(6);
     const wrong = vggFromBlocks([[4]], { inputShape: [28, 28, 1], classes: 3, hidden: [], dropout: 0 });
     await expect(train(wrong, small.train)).rejects.toThrow(/has 10 classes but the model gives 3 outputs/);
-    const big = mnist({ train: 10, validation: 0, size: 32 });
+    const big = mnist({ train: 10, validation: 0, inputSize: [32, 32] });
     const err = await train(model, big.train).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrpError);
     expect((err as CrpError).code).toBe('invalid-shape');

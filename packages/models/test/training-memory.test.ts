@@ -9,7 +9,7 @@ import {
   selectTrainLayers,
   TRAINING_BYTES_PER_OUTPUT,
   WASM_MEMORY_LIMIT,
-} from '../src/index.js';
+} from '../src/training-memory.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -1,4 +1,5 @@
-import { DEFAULT_SHARD_SIZE, gridRanges } from '@crp/attribution';
+import { DEFAULT_SHARD_SIZE } from '@crp/attribution';
+import { gridRanges } from '@crp/attribution/internal';
 import { CrpError, listNames, mulberry32, type ProgressCallback, progressTracker } from '@crp/common';
 import { CondAttribution } from '@crp/core';
 import {
@@ -20,20 +21,6 @@ import {
 } from './criterion-sums.js';
 import { prunableLayers } from './layers.js';
 
-/**
- * @deprecated Labelled samples are a `Dataset` of `@crp/models` (`{ images, labels }`); this older form
- * `{ x, labels }` is still accepted for one release.
- */
-export interface ReferenceData {
-  x: tf.Tensor;
-  labels: readonly number[];
-}
-
-/** The images and labels of a `Dataset` (or of the deprecated `{ x, labels }`). */
-export function samplesOf(data: Dataset | ReferenceData): { images: tf.Tensor; labels: readonly number[] } {
-  return 'images' in data ? data : { images: data.x, labels: data.labels };
-}
-
 /** Importance of every channel of some layers under one criterion; plain JSON. Higher means more important. */
 export interface ChannelScores {
   criterion: string;
@@ -48,7 +35,7 @@ export interface CriterionOptions {
   /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. */
   layers?: readonly string[];
   /** Reference samples (relevance, activation and Taylor need them). Owned by the caller. */
-  data?: Dataset | ReferenceData;
+  data?: Dataset;
   /** Divide each layer's scores by their sum, so layers are comparable in a global ranking (Yeom et al.).
    * Default true. */
   normalize?: boolean;
@@ -115,7 +102,7 @@ export function requireData(
       `the ${criterion} criterion needs reference samples: pass data: { images, labels } (a Dataset)`,
     );
   }
-  const data = samplesOf(options.data);
+  const data = options.data;
   const n = data.images.shape[0]!;
   if (data.labels.length !== n) {
     throw new CrpError('invalid-argument', `data has ${n} images but ${data.labels.length} labels`);

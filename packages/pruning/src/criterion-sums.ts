@@ -1,5 +1,4 @@
-import { addExact, type ExactVector, exactVector, mergeVector, vectorValues } from '@crp/attribution';
-import { CrpError } from '@crp/common';
+import { addExact, CrpError, type ExactVector, exactVector, mergeVector, vectorValues } from '@crp/common';
 import { type CondAttribution, disposeCondResult } from '@crp/core';
 import type { Attributor, ModelGraph } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';

@@ -11,8 +11,6 @@ import {
   type CriterionName,
   type CriterionOptions,
   defaultScoredLayers,
-  type ReferenceData,
-  samplesOf,
   scoreChannels,
 } from './criteria.js';
 import { MaskedModel } from './masked-model.js';
@@ -82,12 +80,8 @@ export function statsOf(
  * Accuracy and mean target logit of a model on labelled data, overall and per class (what pruning experiments
  * compare; `evaluate` of `@crp/models` gives loss, accuracy and the confusion matrix instead).
  */
-export function evaluateClasses(
-  model: LayersModel,
-  samples: Dataset | ReferenceData,
-  batchSize = 64,
-): ClassEvaluation {
-  const data = samplesOf(samples);
+export function evaluateClasses(model: LayersModel, samples: Dataset, batchSize = 64): ClassEvaluation {
+  const data = samples;
   const outputs = predictAll(model, data.images, batchSize);
   const classes = outputs[0]?.length ?? 0;
   return {
@@ -131,9 +125,9 @@ export interface PruningCurveOptions {
   /** Criteria by name (scored on `reference`) or precomputed scores. */
   criteria: readonly (CriterionName | ChannelScores)[];
   /** Samples the data-driven criteria score on. */
-  reference: Dataset | ReferenceData;
+  reference: Dataset;
   /** Held-out samples the accuracy is measured on. */
-  test: Dataset | ReferenceData;
+  test: Dataset;
   /** Fractions of channels to prune; default 0, 0.1, ..., 0.9. */
   fractions?: readonly number[];
   /** Per layer (default) or global ranking (scores normalised per layer, as Yeom et al.). */
@@ -298,12 +292,12 @@ export function curvesChart(
  */
 export function classConceptScores(
   crp: CondAttribution,
-  samples: Dataset | ReferenceData,
+  samples: Dataset,
   cls: number,
   layers: readonly string[],
   batchSize = 32,
 ): ChannelScores {
-  const data = samplesOf(samples);
+  const data = samples;
   const idx = data.labels.flatMap((y, i) => (y === cls ? [i] : []));
   if (idx.length === 0) {
     throw new CrpError('invalid-argument', `no reference samples of class ${cls} to rank its concepts`);
@@ -346,9 +340,9 @@ export interface ConceptPruningOptions {
   /** Concepts pruned per class and layer. */
   k: number;
   /** Samples the class atlases are computed on (the samples of each class). */
-  reference: Dataset | ReferenceData;
+  reference: Dataset;
   /** Held-out samples the effect is measured on. */
-  test: Dataset | ReferenceData;
+  test: Dataset;
   /** Classes to study; default every class of the model. */
   classes?: readonly number[];
   /** LRP composite and canonizers (default EpsilonPlusFlat with the batch-norm merge). */
@@ -399,7 +393,7 @@ export async function conceptPruning(
   const masked = await MaskedModel.create(model);
   const crp = new CondAttribution(model, options.attributor ?? {});
   try {
-    const baseOut = predictAll(masked.model, samplesOf(options.test).images);
+    const baseOut = predictAll(masked.model, options.test.images);
     const classCount = baseOut[0]?.length ?? 0;
     const classes = [...(options.classes ?? Array.from({ length: classCount }, (_, c) => c))];
     const labels = options.test.labels;
@@ -413,7 +407,7 @@ export async function conceptPruning(
       for (const layer of options.layers) {
         const concepts = topChannels(scores, layer, options.k);
         masked.setMask(ChannelMask.of({ [layer]: concepts }));
-        const out = predictAll(masked.model, samplesOf(options.test).images);
+        const out = predictAll(masked.model, options.test.images);
         rows.push({ layer, class: cls, concepts, before: split(baseOut, cls), after: split(out, cls) });
       }
     }

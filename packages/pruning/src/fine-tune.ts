@@ -1,7 +1,6 @@
 import { CrpError, type Progress, progressTracker } from '@crp/common';
 import { type Dataset, Lamb } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
-import { type ReferenceData, samplesOf } from './criteria.js';
 import type { MaskedModel } from './masked-model.js';
 
 export interface FineTuneOptions {
@@ -54,14 +53,14 @@ function checkTrainable(): void {
  */
 export async function fineTune(
   masked: MaskedModel,
-  samples: Dataset | ReferenceData,
+  samples: Dataset,
   options: FineTuneOptions = {},
 ): Promise<FineTuneResult> {
   checkTrainable();
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   const optimizer = options.optimizer ?? new Lamb({ learningRate: 0.01, weightDecay: 0.01 });
-  const data = samplesOf(samples);
+  const data = samples;
   const n = data.images.shape[0]!;
   const classes = (masked.model.outputs[0]!.shape as number[]).at(-1)!;
   const onehot = tf.tidy(() =>

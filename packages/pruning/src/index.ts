@@ -13,7 +13,6 @@ export {
   type CriterionName,
   type CriterionOptions,
   defaultScoredLayers,
-  type ReferenceData,
   randomScores,
   relevanceScores,
   scoreChannels,
@@ -53,10 +52,6 @@ export {
 } from './criterion-strategy.js';
 export {
   type CriterionPartial,
-  criterionBatch,
-  criterionValues,
-  emptyCriterionPartial,
-  mergeCriterionPartials,
   SUMMED_CRITERIA,
   type SummedCriterion,
 } from './criterion-sums.js';

@@ -3,6 +3,3 @@
 
 // pruning curves as JSON, Markdown and SVG files
 export { writeCurves } from './curves-file.js';
-
-/** @deprecated Models on disk are `saveModel` / `loadModel` of `@crp/models/node` (these re-exports go next release). */
-export { loadModel, type SavedModelInfo, saveModel } from '@crp/models/node';

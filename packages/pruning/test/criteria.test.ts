@@ -140,9 +140,6 @@ describe('criteria against hand computations', () => {
     const normed = relevanceScores(model, { data: { images: x, labels }, layers: ['conv2'] });
     expect(Object.keys(normed.layers)).toEqual(['conv2']);
     expectClose(normed.layers.conv2!, normalized(scores.layers.conv2!), 1e-5);
-    // the deprecated { x, labels } form of the reference samples still gives the same scores
-    const old = relevanceScores(model, { data: { x, labels }, normalize: false, batchSize: 2 });
-    expect(old).toEqual(scores);
   });
 
   it('leaves the classifier out by default, also behind a separate softmax', () => {

@@ -1,11 +1,5 @@
-import {
-  decodeShardJson,
-  encodeShardJson,
-  fromTensors,
-  planShards,
-  runShard,
-  selectSamples,
-} from '@crp/attribution';
+import { fromTensors, planShards } from '@crp/attribution';
+import { decodeShardJson, encodeShardJson, runShard, selectSamples } from '@crp/attribution/internal';
 import { CondAttribution } from '@crp/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';

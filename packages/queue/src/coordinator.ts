@@ -2,15 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   DEFAULT_SHARD_SIZE,
-  decodeShardJson,
-  encodeShardJson,
   type JobIdentity,
-  jobMismatch,
   planShards,
   type ShardContext,
   type ShardedStrategy,
-  selectSamples,
 } from '@crp/attribution';
+import { decodeShardJson, encodeShardJson, jobMismatch, selectSamples } from '@crp/attribution/internal';
 import { CrpError, describeError, type Progress, progressTracker } from '@crp/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type JobIdentity } from '@crp/attribution';
+import type { JobIdentity } from '@crp/attribution';
+import { canonicalJson } from '@crp/attribution/internal';
 
 /** BullMQ's key prefix for the shard queues (bull-board: `new Queue(name, { prefix: 'crp', connection })`). */
 export const BULL_PREFIX = 'crp';

@@ -1,4 +1,5 @@
-import { type AnyShardedStrategy, SHARDED_STRATEGIES } from '@crp/attribution';
+import type { AnyShardedStrategy } from '@crp/attribution';
+import { SHARDED_STRATEGIES } from '@crp/attribution/internal';
 import { criterionStrategy } from '@crp/pruning';
 
 /** Every kind a queue worker runs by default: the strategies of @crp/attribution (atlas, region atlas,

@@ -1,14 +1,12 @@
 import { hostname } from 'node:os';
+import type { AnyShardedStrategy, LabelledDataset, ShardContext } from '@crp/attribution';
 import {
-  type AnyShardedStrategy,
   decodeShardJson,
   encodeShardJson,
-  type LabelledDataset,
   runShard,
-  type ShardContext,
   selectSamples,
   strategyOf,
-} from '@crp/attribution';
+} from '@crp/attribution/internal';
 import { CrpError, describeError } from '@crp/common';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';

@@ -3,12 +3,12 @@ import { fileURLToPath } from 'node:url';
 import {
   atlasStrategy,
   conceptAtlas,
-  encodeShardJson,
   maximization,
   maximizationStrategy,
   regionAtlas,
   regionAtlasStrategy,
 } from '@crp/attribution';
+import { encodeShardJson } from '@crp/attribution/internal';
 import { type CrpError, isCrpError } from '@crp/common';
 import { criterionStrategy, relevanceScores, taylorScores } from '@crp/pruning';
 import { freePort, startRedis, type TestRedis } from '@crp/testing/redis';

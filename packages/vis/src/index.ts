@@ -90,9 +90,3 @@ export type {
 } from './report/report.js';
 export { conceptTable, renderReport } from './report/report.js';
 export { markdownToHtml } from './report/markdown.js';
-
-// deprecated re-exports of the shared vocabulary (they go in the next release)
-/** @deprecated The toolkit's one error class: import it from `@crp/common`. */
-export { CrpError } from '@crp/common';
-/** @deprecated The toolkit's one escaper: import it from `@crp/common`. */
-export { escapeHtml } from '@crp/common';

@@ -8,6 +8,3 @@ export { readImage, readPng, writeImage, writePng } from './node/files.js';
 // plots as PNG (resvg, native) and plots and reports as files
 export { type PngRenderOptions, renderPng, svgToPng, writePlot } from './node/plots.js';
 export { writeReport } from './node/report.js';
-
-/** @deprecated Atomic file writes are `writeFileAtomic` of `@crp/common/node` (this re-export goes next release). */
-export { writeFileAtomic } from '@crp/common/node';

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
+import { writeFileAtomic } from '@crp/common/node';
 import { encode as fastPngEncode } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -20,7 +21,7 @@ import {
   toRgb,
   toRgba,
 } from '../src/index.js';
-import { readImage, readPng, writeFileAtomic, writeImage, writePng } from '../src/node.js';
+import { readImage, readPng, writeImage, writePng } from '../src/node.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -15,20 +15,30 @@ import {
 import { writeJsonAtomic } from '@crp/common/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
+import { checkLayers, checkRegion, graphInputSize, targetArg } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
-import { modelDataHelp, modelDataOptions, modelInputArgs, openModelAndData } from '../model-data.js';
+import {
+  HELP,
+  modelDataHelp,
+  modelDataOptions,
+  modelInputArgs,
+  openModelAndData,
+  targetOption,
+} from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
-export const atlasUsage = `crp atlas --model M --data DIR|mnist --class C [--region center:SIZE] [options]
+export const atlasUsage = `crp atlas --model M --data DIR|mnist --target CLASS [--region center:SIZE] [options]
 
 The concept atlas of a class (@crp/attribution conceptAtlas): per layer, the concepts (channels) that the
 samples of the class rely on, ranked by votes; with --region, the atlas of that input region (regionAtlas).
 
 ${modelDataHelp}
-  --class C           class index (required)
+${HELP.target} (required)
   --region SPEC       center:SIZE (a centred SIZExSIZE square) or box:X,Y,W,H
   --layers a,b        layers (default: every conv and dense layer below the output)
   --top-k N           concepts each sample votes for (default 5)
@@ -59,7 +69,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
     options: {
       ...modelDataOptions,
       ...distributionOptions,
-      class: { type: 'string' },
+      ...targetOption,
       region: { type: 'string' },
       layers: { type: 'string' },
       'top-k': { type: 'string', default: '5' },
@@ -68,19 +78,28 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
   });
   const modelPath = required('model', values.model);
   const dataSpec = required('data', values.data);
-  const classId = required('class', intArg('class', values.class));
+  const targetSpec = required('target', values.target);
   const region = values.region === undefined ? undefined : parseRegion(values.region);
   const layers = listArg(values.layers);
   const topK = intArg('top-k', values['top-k'], 1)!;
   const dist = parseDistribution(values);
   const input = modelInputArgs(values);
+  const samples = intArg('samples', values.samples, 1);
+  const seed = intArg('seed', values.seed)!;
+  await checkWritable('--out', values.out!, 'file');
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
     input,
     composite: values.composite!,
-    samples: intArg('samples', values.samples, 1),
-    seed: intArg('seed', values.seed),
+    samples,
+    seed,
   });
   try {
+    const graph = crp.attributor.graph;
+    const target = targetArg(targetSpec, graph, data.classes);
+    checkLayers('layers', layers, graph);
+    const size = graphInputSize(graph);
+    if (region !== undefined && size !== undefined) checkRegion(values.region!, region, size);
+    workStarts();
     const source = fromTensors(data);
     const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
     const common = { topK, onProgress, ...(layers === undefined ? {} : { layers }) };
@@ -89,34 +108,25 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
       const shards = dist.shardSize === undefined ? {} : { shardSize: dist.shardSize };
       result =
         region === undefined
-          ? await conceptAtlas(crp, source, { ...common, ...shards, target: classId })
-          : await regionAtlas(crp, source, { ...common, ...shards, classId, region });
+          ? await conceptAtlas(crp, source, { ...common, ...shards, target })
+          : await regionAtlas(crp, source, { ...common, ...shards, target, region });
     } else {
       // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
       const spec = cliJobSpec(modelPath, dataSpec, {
         input,
         composite: values.composite!,
-        ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
-        seed: intArg('seed', values.seed)!,
+        ...(samples === undefined ? {} : { samples }),
+        seed,
       });
       const { onProgress: _p, ...plain } = common;
       const ctx = { crp, model, dataset: source };
       const label = region === undefined ? 'atlas' : 'region atlas';
       const beyond =
         region === undefined
-          ? await runBeyond(
-              atlasStrategy,
-              { ...plain, target: classId },
-              dist,
-              spec,
-              ctx,
-              values.out!,
-              label,
-              json,
-            )
+          ? await runBeyond(atlasStrategy, { ...plain, target }, dist, spec, ctx, values.out!, label, json)
           : await runBeyond(
               regionAtlasStrategy,
-              { ...plain, target: classId, region },
+              { ...plain, target, region },
               dist,
               spec,
               ctx,
@@ -134,7 +144,7 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
     await writeJsonAtomic(values.out!, result);
     if (!json) {
       console.log(
-        `concept atlas of class ${classId}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
+        `concept atlas of class ${target}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
       );
       for (const layer of result.layerOrder) {
         const top = result.layers[layer]!.ranking.slice(0, topK);

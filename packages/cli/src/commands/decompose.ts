@@ -4,28 +4,35 @@ import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import { compositeByName } from '@crp/lrp';
-import { inputSizeArg, intArg, required } from '../args.js';
-import { NORMALIZATIONS, readModelInput } from '../images.js';
+import { intArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
+import { checkLayers, targetArg } from '../checks.js';
+import { checkWritable } from '../files.js';
+import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
+import {
+  compositeArg,
+  HELP,
+  inputRange,
+  modelHelp,
+  modelInputArgs,
+  modelOptions,
+  targetOption,
+} from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
-export const decomposeUsage = `crp decompose --model M --image IMG --class C --layer L --concept K [options]
+export const decomposeUsage = `crp decompose --model M --image IMG --target CLASS --layer L --concept K [options]
 
-Decomposes concept K of layer L for class C in one image into its sub-concepts in the layer below, recursively
+Decomposes concept K of layer L for class CLASS in one image into its sub-concepts in the layer below, recursively
 (@crp/attribution decompose), and writes the attribution graph as JSON, SVG and Mermaid.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
+${modelHelp}
   --image FILE        PNG or JPEG (resized to the model's input)
-  --class C           class index
+${HELP.target} (required)
   --layer L           layer of the concept (see crp layers)
   --concept K         channel of that layer
   --depth N           levels (default 2)
   --width N           sub-concepts per node (default 3)
-  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224), or of an
-                      .onnx model whose input size is dynamic
-  --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
-  --composite NAME    LRP composite (default epsilon_plus_flat)
   --out FILE          the graph as JSON (default out/graph.json)
   --svg FILE          the graph as SVG (default: the JSON's path with .svg)
   --mermaid FILE      the graph as a Mermaid flowchart (printed on stdout without --json)`;
@@ -41,16 +48,13 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
+      ...modelOptions,
+      ...targetOption,
       image: { type: 'string' },
-      class: { type: 'string' },
       layer: { type: 'string' },
       concept: { type: 'string' },
       depth: { type: 'string', default: '2' },
       width: { type: 'string', default: '3' },
-      normalize: { type: 'string' },
-      'input-size': { type: 'string' },
-      composite: { type: 'string', default: 'epsilon_plus_flat' },
       out: { type: 'string', default: join('out', 'graph.json') },
       svg: { type: 'string' },
       mermaid: { type: 'string' },
@@ -58,30 +62,38 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   });
   const modelPath = required('model', values.model);
   const image = required('image', values.image);
-  const classId = required('class', intArg('class', values.class));
+  const targetSpec = required('target', values.target);
   const layer = required('layer', values.layer);
   const concept = required('concept', intArg('concept', values.concept));
   const depth = intArg('depth', values.depth, 1)!;
   const width = intArg('width', values.width, 1)!;
-  const normalize = values.normalize === undefined ? undefined : NORMALIZATIONS[values.normalize];
-  if (values.normalize !== undefined && normalize === undefined) {
-    throw new UsageError(
-      `unknown --normalize '${values.normalize}'; valid: ${Object.keys(NORMALIZATIONS).join(', ')}`,
-    );
-  }
-  const composite = compositeByName(values.composite!, { low: 0, high: 1 });
-  const model = await openModel(modelPath, inputSizeArg(values['input-size']));
+  const input = modelInputArgs(values);
+  const composite = compositeArg(values.composite!, inputRange(input));
+  const out = values.out!;
+  const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
+  await checkWritable('--out', out, 'file');
+  await checkWritable('--svg', svgFile, 'file');
+  if (values.mermaid !== undefined) await checkWritable('--mermaid', values.mermaid, 'file');
+  const model = await openModel(modelPath, input.inputSize);
   const crp = new CondAttribution(model, { composite });
   try {
-    const input = await readModelInput(image, crp.attributor.graph.inputShape, normalize);
+    const g = crp.attributor.graph;
+    const target = targetArg(targetSpec, g, undefined);
+    checkLayers('layer', [layer], g);
+    const channels = g.node(layer).outputShape.at(-1);
+    if (typeof channels === 'number' && concept >= channels) {
+      throw new UsageError(
+        `--concept ${concept}: layer ${layer} has ${channels} channels (0 to ${channels - 1})`,
+      );
+    }
+    workStarts();
+    const picture = await readModelInput(image, g.inputShape, meanStd(input));
     let graph: AttributionGraph;
     try {
-      graph = decomposeConcept(crp, input.tensor, { classId, layer, concept, depth, width });
+      graph = decomposeConcept(crp, picture.tensor, { target, layer, concept, depth, width });
     } finally {
-      input.tensor.dispose();
+      picture.tensor.dispose();
     }
-    const out = values.out!;
-    const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
     await mkdir(dirname(out), { recursive: true });
     await mkdir(dirname(svgFile), { recursive: true });
     await writeJsonAtomic(out, graph);
@@ -93,7 +105,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
     }
     if (!json) {
       console.log(
-        `attribution graph of ${layer}:${concept} for class ${classId} (${graph.nodes.length} nodes) -> ${out}, ${svgFile}`,
+        `attribution graph of ${layer}:${concept} for class ${target} (${graph.nodes.length} nodes) -> ${out}, ${svgFile}`,
       );
       console.log(mermaid);
     }

@@ -1,27 +1,28 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Attributor, compositeByName, disposeResult } from '@crp/lrp';
+import { Attributor, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
-import { inputSizeArg } from '../args.js';
-import { NORMALIZATIONS, readModelInput } from '../images.js';
+import { numberArg } from '../args.js';
+import { workStarts } from '../banner.js';
+import { targetArg } from '../checks.js';
+import { checkWritable } from '../files.js';
+import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
+import { compositeArg, HELP, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
-export const explainUsage = `crp explain --model <model.json|dir|.safetensors> <image ...> [options]
+export const explainUsage = `crp explain --model M <image ...> [options]
 
 Writes an LRP heatmap and an overlay (PNG) for every image.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
-  --target N|pred     class to explain (default: the predicted class)
-  --composite NAME    epsilon_plus_flat (default), epsilon_plus, epsilon_alpha2_beta1(_flat), epsilon_gamma_box
-  --low X --high Y    input range for epsilon_gamma_box (after normalisation)
-  --input-size N      input size of a PyTorch model (.pth/.safetensors): N or HxW (default 224), or of an
-                      .onnx model whose input size is dynamic
-  --normalize NAME    imagenet: (x - mean) / std after scaling pixels to [0, 1]
+${modelHelp}
+${HELP.target}
+                      (default pred: the predicted class of each image)
+  --low X --high Y    input range for epsilon_gamma_box (default: the range of the normalised pixels)
   --cmap NAME         colour map of the heatmap (default bwr)
   --out DIR           output directory (default out/explain)
   --json              print the results as JSON on stdout`;
@@ -41,40 +42,35 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
     args: argv,
     allowPositionals: true,
     options: {
-      model: { type: 'string' },
+      ...modelOptions,
       target: { type: 'string', default: 'pred' },
-      composite: { type: 'string', default: 'epsilon_plus_flat' },
       low: { type: 'string' },
       high: { type: 'string' },
-      normalize: { type: 'string' },
-      'input-size': { type: 'string' },
       cmap: { type: 'string', default: 'bwr' },
       out: { type: 'string', default: join('out', 'explain') },
     },
   });
   if (values.model === undefined) throw new UsageError('--model is required');
   if (positionals.length === 0) throw new UsageError('give at least one image file');
-  const normalize = values.normalize === undefined ? undefined : NORMALIZATIONS[values.normalize];
-  if (values.normalize !== undefined && normalize === undefined) {
-    throw new UsageError(
-      `unknown --normalize '${values.normalize}'; valid: ${Object.keys(NORMALIZATIONS).join(', ')}`,
-    );
-  }
-  const target = values.target === 'pred' ? undefined : Number(values.target);
-  if (target !== undefined && !Number.isInteger(target))
-    throw new UsageError(`--target must be a class index or 'pred', got '${values.target}'`);
-  const boxOptions =
-    values.low !== undefined || values.high !== undefined
-      ? { low: Number(values.low), high: Number(values.high) }
-      : {};
-  const composite = compositeByName(values.composite!, boxOptions);
+  const input = modelInputArgs(values);
+  const normalize = meanStd(input);
+  if ((values.low === undefined) !== (values.high === undefined))
+    throw new UsageError('--low and --high go together');
+  const bounds =
+    values.low === undefined
+      ? inputRange(input)
+      : { low: numberArg('low', values.low)!, high: numberArg('high', values.high)! };
+  const composite = compositeArg(values.composite!, bounds);
+  await checkWritable('--out', values.out!, 'folder');
 
-  const model = await openModel(values.model, inputSizeArg(values['input-size']));
+  const model = await openModel(values.model, input.inputSize);
   const lrp = new Attributor(model, { composite });
-  await mkdir(values.out!, { recursive: true });
-  const progress = new ProgressBar('explain', positionals.length, process.stderr, json);
   const results: ExplainedImage[] = [];
   try {
+    const target = values.target === 'pred' ? undefined : targetArg(values.target!, lrp.graph, undefined);
+    workStarts();
+    await mkdir(values.out!, { recursive: true });
+    const progress = new ProgressBar('explain', positionals.length, process.stderr, json);
     for (const [i, path] of positionals.entries()) {
       const input = await readModelInput(path, lrp.graph.inputShape, normalize);
       try {

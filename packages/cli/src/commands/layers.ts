@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
-import { Attributor, compositeByName } from '@crp/lrp';
-import { inputSizeArg } from '../args.js';
+import { Attributor } from '@crp/lrp';
+import { workStarts } from '../banner.js';
 import { openModel } from '../load-model.js';
+import { compositeArg, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
-export const layersUsage = `crp layers --model <model.json|dir|.onnx|.pth|.safetensors> [--input-size N] [--composite NAME] [--json]
+export const layersUsage = `crp layers --model M [options]
 
-Lists the model's layers as the toolkit sees them, with output shapes and the LRP rule each one gets.`;
+Lists the model's layers as the toolkit sees them, with output shapes and the LRP rule each one gets.
+
+${modelHelp}`;
 
 export interface LayerRow {
   name: string;
@@ -21,14 +24,15 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
-      composite: { type: 'string', default: 'epsilon_plus_flat' },
-      'input-size': { type: 'string' },
+      ...modelOptions,
     },
   });
   if (values.model === undefined) throw new UsageError('--model is required');
-  const model = await openModel(values.model, inputSizeArg(values['input-size']));
-  const lrp = new Attributor(model, { composite: compositeByName(values.composite!, { low: 0, high: 1 }) });
+  const input = modelInputArgs(values);
+  const composite = compositeArg(values.composite!, inputRange(input));
+  const model = await openModel(values.model, input.inputSize);
+  workStarts();
+  const lrp = new Attributor(model, { composite });
   try {
     const rows = lrp.graph.nodes.map((n) => {
       const rule = lrp.ruleOf(n.id);

@@ -1,13 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import {
-  type AnyShardedStrategy,
-  decodeShardJson,
-  mergeShardFiles,
-  SHARDED_STRATEGIES,
-  type ShardFile,
-  strategyOf,
-} from '@crp/attribution';
+import { type AnyShardedStrategy, mergeShardFiles, type ShardFile } from '@crp/attribution';
+import { decodeShardJson, SHARDED_STRATEGIES, strategyOf } from '@crp/attribution/internal';
 import { CrpError, fileError } from '@crp/common';
 import { writeJsonAtomic } from '@crp/common/node';
 import { criterionStrategy } from '@crp/pruning';

@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import { compositeByName } from '@crp/lrp';
-import { disposeDataset } from '@crp/models';
+import { graphFromLayersModel } from '@crp/lrp';
+import { type Dataset, disposeDataset } from '@crp/models';
 import { saveModel } from '@crp/models/node';
 import {
   type ChannelScores,
@@ -23,14 +23,31 @@ import {
   selectLowest,
 } from '@crp/pruning';
 import { writeCurves } from '@crp/pruning/node';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { intArg, listArg, numberArg, numberListArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
+import { checkLayers } from '../checks.js';
 import { loadData } from '../data.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
 import { openModel } from '../load-model.js';
-import { inputRange, modelInputArgs } from '../model-data.js';
+import {
+  compositeArg,
+  HELP,
+  inputRange,
+  type ModelInputOptions,
+  modelHelp,
+  modelInputArgs,
+  modelOptions,
+} from '../model-data.js';
 import { ProgressBar } from '../progress.js';
-import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
+import {
+  type Distribution,
+  distributionHelp,
+  distributionOptions,
+  parseDistribution,
+} from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const pruneUsage = `crp prune --model M --data DIR|mnist --criteria relevance,weight,random [options]
@@ -39,8 +56,8 @@ Pruning curves (@crp/pruning pruningCurves): accuracy on held-out images against
 pruned, per criterion, written as curves.json / .md / .svg; with --export, the model with the lowest-scoring
 fraction of channels removed physically (exportPruned) and saved.
 
-  --model PATH        TF.js model (model.json or its directory) or a torchvision VGG or ResNet (.pth/.safetensors)
-  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class
+${modelHelp}
+${HELP.data}
   --samples N         reference images the criteria score on (mnist: count, default 200; folder: per class)
   --test N            held-out images for accuracy (mnist: count, default 200; folder: count or share, default 0.5)
   --seed N            seed of the data split and the random criterion (default 0)
@@ -48,7 +65,6 @@ fraction of channels removed physically (exportPruned) and saved.
   --fractions x,y     fractions to prune (default 0,0.1,...,0.9)
   --scope S           layer (default: the fraction of every layer) or global
   --layers a,b        layers to prune (default: every conv/dense layer but the output)
-  --composite NAME    LRP composite of the relevance criterion (default epsilon_plus_flat)
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion)
   --fraction X        fraction to prune for --export (default 0.3)
@@ -82,12 +98,35 @@ function criterionName(name: string): CriterionName {
   return name as CriterionName;
 }
 
-export async function prune(argv: string[], json: boolean): Promise<PruneOutput | ShardOutput> {
+/** The command line of `crp prune`, checked. */
+interface PruneArgs {
+  modelPath: string;
+  dataSpec: string;
+  criteria: CriterionName[] | undefined;
+  /** the criteria that are sums over the reference samples (the ones that run beyond this process) */
+  summed: SummedCriterion[];
+  fractions: number[] | undefined;
+  scope: 'layer' | 'global';
+  layers: string[] | undefined;
+  seed: number;
+  samples: number | undefined;
+  test: number;
+  input: ModelInputOptions;
+  compositeName: string;
+  out: string;
+  exportDir: string | undefined;
+  fraction: number;
+  exportCriterion: CriterionName;
+  dist: Distribution;
+}
+
+/** Parses and checks every argument that needs neither the model nor the data. */
+function parsePruneArgs(argv: string[]): PruneArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...modelOptions,
       ...distributionOptions,
-      model: { type: 'string' },
       data: { type: 'string' },
       samples: { type: 'string' },
       test: { type: 'string' },
@@ -96,34 +135,20 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       fractions: { type: 'string' },
       scope: { type: 'string', default: 'layer' },
       layers: { type: 'string' },
-      composite: { type: 'string', default: 'epsilon_plus_flat' },
-      'input-size': { type: 'string' },
-      normalize: { type: 'string' },
-      mean: { type: 'string' },
-      std: { type: 'string' },
       out: { type: 'string', default: join('out', 'prune') },
       export: { type: 'string' },
       fraction: { type: 'string', default: '0.3' },
       criterion: { type: 'string', default: 'relevance' },
     },
   });
-  const modelPath = required('model', values.model);
   const dataSpec = required('data', values.data);
   const criteria = listArg(values.criteria)?.map(criterionName);
   if ((criteria === undefined || criteria.length === 0) && values.export === undefined) {
     throw new UsageError('give --criteria (pruning curves) and/or --export DIR (a pruned model)');
   }
-  const fractions = numberListArg('fractions', values.fractions);
   const scope = values.scope;
   if (scope !== 'layer' && scope !== 'global')
     throw new UsageError(`--scope must be layer or global, got '${scope}'`);
-  const layers = listArg(values.layers);
-  const seed = intArg('seed', values.seed)!;
-  const fraction = numberArg('fraction', values.fraction)!;
-  const exportCriterion = criterionName(values.criterion!);
-  const input = modelInputArgs(values);
-  const composite = compositeByName(values.composite!, inputRange(input));
-  const mnistData = dataSpec === 'mnist';
   const dist = parseDistribution(values);
   const summed = (criteria ?? []).filter((c): c is SummedCriterion =>
     (SUMMED_CRITERIA as readonly string[]).includes(c),
@@ -136,129 +161,209 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       `--shard computes one criterion over the reference samples: give exactly one of --criteria ${SUMMED_CRITERIA.join('|')} (and no --export)`,
     );
   }
+  const mnistData = dataSpec === 'mnist';
+  const input = modelInputArgs(values);
+  compositeArg(values.composite!, inputRange(input)); // an unknown name is refused here
+  return {
+    modelPath: required('model', values.model),
+    dataSpec,
+    criteria,
+    summed,
+    fractions: numberListArg('fractions', values.fractions),
+    scope,
+    layers: listArg(values.layers),
+    seed: intArg('seed', values.seed)!,
+    samples: intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined),
+    test: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
+    input,
+    compositeName: values.composite!,
+    out: values.out!,
+    exportDir: values.export,
+    fraction: numberArg('fraction', values.fraction)!,
+    exportCriterion: criterionName(values.criterion!),
+    dist,
+  };
+}
 
-  const model = await openModel(modelPath, input.inputSize);
-  let data: Awaited<ReturnType<typeof loadData>> | undefined;
+/** The reference samples (scored by the criteria) and the held-out test samples (accuracy). */
+async function loadPruneData(args: PruneArgs, model: tfl.LayersModel) {
+  const data = await loadData(args.dataSpec, {
+    inputShape: model.inputs[0]!.shape.slice(1),
+    samples: args.samples,
+    holdOut: args.test,
+    seed: args.seed,
+    ...(args.input.mean === undefined ? {} : { mean: args.input.mean, std: args.input.std! }),
+  });
+  if (data.holdOut === undefined) {
+    disposeDataset(data.data);
+    throw new UsageError('--test must be above 0: accuracy needs held-out images');
+  }
+  return { reference: data.data, test: data.holdOut };
+}
+
+/** Options of every criterion: the seed, the LRP composite and the shard size. */
+function criterionOptionsOf(args: PruneArgs) {
+  return {
+    seed: args.seed,
+    attributor: { composite: compositeArg(args.compositeName, inputRange(args.input)) },
+    ...(args.dist.shardSize === undefined ? {} : { shardSize: args.dist.shardSize }),
+  };
+}
+
+/**
+ * The summed criteria computed beyond this process (queue workers or one `--shard` part): their channel
+ * scores, or the shard's output when this process computed one part only.
+ */
+async function scoreBeyond(
+  args: PruneArgs,
+  model: tfl.LayersModel,
+  reference: Dataset,
+  json: boolean,
+): Promise<Map<string, ChannelScores> | ShardOutput> {
+  const precomputed = new Map<string, ChannelScores>();
+  if (args.dist.mode === 'local' || args.summed.length === 0) return precomputed;
+  const spec = cliJobSpec(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    seed: args.seed,
+    holdOut: args.test,
+    ...(args.samples === undefined ? {} : { samples: args.samples }),
+  });
+  const crp = new CondAttribution(model, { composite: criterionOptionsOf(args).attributor.composite });
   try {
-    data = await loadData(dataSpec, {
-      inputShape: model.inputs[0]!.shape.slice(1),
-      samples: intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined),
-      holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
-      seed,
-      ...(input.mean === undefined ? {} : { mean: input.mean, std: input.std! }),
+    const ctx = { crp, model, dataset: fromTensors(reference) };
+    for (const criterion of args.summed) {
+      const options = {
+        criterion,
+        composite: args.compositeName,
+        ...(args.layers === undefined ? {} : { layers: args.layers }),
+      };
+      const beyond = await runBeyond(
+        criterionStrategy,
+        options,
+        args.dist,
+        spec,
+        ctx,
+        args.out,
+        criterion,
+        json,
+      );
+      if (!('result' in beyond)) return beyond;
+      precomputed.set(criterion, beyond.result);
+    }
+    return precomputed;
+  } finally {
+    crp.dispose();
+  }
+}
+
+/** Pruning curves of the criteria on the test samples, written as curves.json / .md / .svg. */
+async function measureCurves(
+  args: PruneArgs,
+  model: tfl.LayersModel,
+  samples: { reference: Dataset; test: Dataset },
+  precomputed: Map<string, ChannelScores>,
+  json: boolean,
+): Promise<{ curves: PruningCurvesResult; files: string[] }> {
+  const criteria = args.criteria!;
+  const progress = new ProgressBar(
+    'prune',
+    criteria.length * (args.fractions?.length ?? 10),
+    process.stderr,
+    json,
+  );
+  const curves = await pruningCurves(model, {
+    criteria: criteria.map((c) => precomputed.get(c) ?? c),
+    reference: samples.reference,
+    test: samples.test,
+    scope: args.scope,
+    criterionOptions: criterionOptionsOf(args),
+    ...(args.fractions === undefined ? {} : { fractions: args.fractions }),
+    ...(args.layers === undefined ? {} : { layers: args.layers }),
+    onProgress: (p) =>
+      progress.update(p.done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`, p.etaMs),
+  });
+  await mkdir(args.out, { recursive: true });
+  const files = await writeCurves(curves, join(args.out, 'curves'));
+  if (!json) {
+    console.log(
+      `baseline accuracy ${curves.baseline.toFixed(4)} on ${samples.test.labels.length} images (chance ${curves.chance.toFixed(3)})`,
+    );
+    for (const c of curves.curves) {
+      console.log(
+        `  ${c.criterion.padEnd(10)} ${c.points.map((p) => `${p.fraction.toFixed(2)}:${p.accuracy.toFixed(3)}`).join('  ')}`,
+      );
+    }
+    console.log(`-> ${files.join(', ')}`);
+  }
+  return { curves, files };
+}
+
+/** The model with the lowest-scoring fraction of channels removed physically, saved with its mask. */
+async function exportModel(
+  args: PruneArgs,
+  model: tfl.LayersModel,
+  samples: { reference: Dataset; test: Dataset },
+  precomputed: Map<string, ChannelScores>,
+  baseline: number | undefined,
+): Promise<PrunedExport> {
+  const dir = args.exportDir!;
+  const scores =
+    precomputed.get(args.exportCriterion) ??
+    scoreChannels(model, args.exportCriterion, {
+      ...criterionOptionsOf(args),
+      data: samples.reference,
+      ...(args.layers === undefined ? {} : { layers: args.layers }),
     });
-    if (data.holdOut === undefined)
-      throw new UsageError('--test must be above 0: accuracy needs held-out images');
-    const reference = data.data;
-    const test = data.holdOut;
-    const output: PruneOutput = { files: [] };
-    const criterionOptions = {
-      seed,
-      attributor: { composite },
-      ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
+  const mask = selectLowest(scores, args.fraction, { scope: args.scope });
+  const small = await exportPruned(model, mask);
+  try {
+    const saved = await saveModel(small, dir);
+    await writeFileAtomic(join(dir, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
+    const cost = compareCost(model, mask);
+    return {
+      dir,
+      criterion: args.exportCriterion,
+      fraction: args.fraction,
+      pruned: mask.size,
+      accuracy: evaluateClasses(small, samples.test).accuracy,
+      baseline: baseline ?? evaluateClasses(model, samples.test).accuracy,
+      params: { before: cost.before.params, after: cost.after.params },
+      flops: { before: cost.before.flops, after: cost.after.flops },
+      totalBytes: saved.totalBytes,
     };
-    // beyond this process: the criteria that are sums over the reference samples
-    const precomputed = new Map<string, ChannelScores>();
-    if (dist.mode !== 'local' && summed.length > 0) {
-      const samples = intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined);
-      const spec = cliJobSpec(modelPath, dataSpec, {
-        input,
-        composite: values.composite!,
-        seed,
-        holdOut: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
-        ...(samples === undefined ? {} : { samples }),
-      });
-      const crp = new CondAttribution(model, { composite });
-      try {
-        const ctx = { crp, model, dataset: fromTensors(reference) };
-        for (const criterion of summed) {
-          const options = {
-            criterion,
-            composite: values.composite!,
-            ...(layers === undefined ? {} : { layers }),
-          };
-          const beyond = await runBeyond(
-            criterionStrategy,
-            options,
-            dist,
-            spec,
-            ctx,
-            values.out!,
-            criterion,
-            json,
-          );
-          if (!('result' in beyond)) {
-            reportShard(beyond, json);
-            return beyond;
-          }
-          precomputed.set(criterion, beyond.result);
-        }
-      } finally {
-        crp.dispose();
-      }
-    }
+  } finally {
+    small.dispose();
+  }
+}
 
-    if (criteria !== undefined && criteria.length > 0) {
-      const points = criteria.length * (fractions?.length ?? 10);
-      const progress = new ProgressBar('prune', points, process.stderr, json);
-      const curves = await pruningCurves(model, {
-        criteria: criteria.map((c) => precomputed.get(c) ?? c),
-        reference,
-        test,
-        scope,
-        criterionOptions,
-        ...(fractions === undefined ? {} : { fractions }),
-        ...(layers === undefined ? {} : { layers }),
-        onProgress: (p) =>
-          progress.update(p.done, `${p.criterion} ${p.fraction}: ${p.accuracy.toFixed(3)}`, p.etaMs),
-      });
-      await mkdir(values.out!, { recursive: true });
-      output.files.push(...(await writeCurves(curves, join(values.out!, 'curves'))));
+/** `crp prune`: check everything, load, score beyond this process if asked, measure the curves, export. */
+export async function prune(argv: string[], json: boolean): Promise<PruneOutput | ShardOutput> {
+  const args = parsePruneArgs(argv);
+  await checkWritable('--out', args.out, 'folder');
+  if (args.exportDir !== undefined) await checkWritable('--export', args.exportDir, 'folder');
+  const model = await openModel(args.modelPath, args.input.inputSize);
+  let samples: { reference: Dataset; test: Dataset } | undefined;
+  try {
+    checkLayers('layers', args.layers, graphFromLayersModel(model));
+    samples = await loadPruneData(args, model);
+    workStarts();
+    const precomputed = await scoreBeyond(args, model, samples.reference, json);
+    if (!(precomputed instanceof Map)) {
+      reportShard(precomputed, json);
+      return precomputed;
+    }
+    const output: PruneOutput = { files: [] };
+    if (args.criteria !== undefined && args.criteria.length > 0) {
+      const { curves, files } = await measureCurves(args, model, samples, precomputed, json);
+      output.files.push(...files);
       output.curves = curves;
-      if (!json) {
-        console.log(
-          `baseline accuracy ${curves.baseline.toFixed(4)} on ${test.labels.length} images (chance ${curves.chance.toFixed(3)})`,
-        );
-        for (const c of curves.curves) {
-          console.log(
-            `  ${c.criterion.padEnd(10)} ${c.points.map((p) => `${p.fraction.toFixed(2)}:${p.accuracy.toFixed(3)}`).join('  ')}`,
-          );
-        }
-        console.log(`-> ${output.files.join(', ')}`);
-      }
     }
-
-    if (values.export !== undefined) {
-      const scores =
-        precomputed.get(exportCriterion) ??
-        scoreChannels(model, exportCriterion, {
-          ...criterionOptions,
-          data: reference,
-          ...(layers === undefined ? {} : { layers }),
-        });
-      const mask = selectLowest(scores, fraction, { scope });
-      const small = await exportPruned(model, mask);
-      try {
-        const saved = await saveModel(small, values.export);
-        await writeFileAtomic(join(values.export, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
-        const cost = compareCost(model, mask);
-        output.export = {
-          dir: values.export,
-          criterion: exportCriterion,
-          fraction,
-          pruned: mask.size,
-          accuracy: evaluateClasses(small, test).accuracy,
-          baseline: output.curves?.baseline ?? evaluateClasses(model, test).accuracy,
-          params: { before: cost.before.params, after: cost.after.params },
-          flops: { before: cost.before.flops, after: cost.after.flops },
-          totalBytes: saved.totalBytes,
-        };
-        output.files.push(join(values.export, 'model.json'), join(values.export, 'mask.json'));
-      } finally {
-        small.dispose();
-      }
+    if (args.exportDir !== undefined) {
+      const e = await exportModel(args, model, samples, precomputed, output.curves?.baseline);
+      output.export = e;
+      output.files.push(join(e.dir, 'model.json'), join(e.dir, 'mask.json'));
       if (!json) {
-        const e = output.export;
         console.log(
           `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir}`,
         );
@@ -267,7 +372,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     return output;
   } finally {
     model.dispose();
-    disposeDataset(data?.data);
-    disposeDataset(data?.holdOut);
+    disposeDataset(samples?.reference);
+    disposeDataset(samples?.test);
   }
 }

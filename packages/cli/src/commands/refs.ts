@@ -13,7 +13,10 @@ import { writeReferenceGrid } from '@crp/attribution/node';
 import { writeJsonAtomic } from '@crp/common/node';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
+import { checkLayers } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
+import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
 import { modelDataHelp, modelDataOptions, modelInputArgs, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
@@ -74,13 +77,26 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
   }
   const dist = parseDistribution(values);
   const input = modelInputArgs(values);
+  const samples = intArg('samples', values.samples, 1);
+  const seed = intArg('seed', values.seed)!;
+  await checkWritable('--out', values.out!, 'folder');
   const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
     input,
     composite: values.composite!,
-    samples: intArg('samples', values.samples, 1),
-    seed: intArg('seed', values.seed),
+    samples,
+    seed,
   });
   try {
+    const graph = crp.attributor.graph;
+    checkLayers('layer', [layer], graph);
+    const count = graph.node(layer).outputShape.at(-1);
+    const outside = channels?.find((c) => typeof count === 'number' && c >= count);
+    if (outside !== undefined) {
+      throw new UsageError(
+        `--channels ${outside}: layer ${layer} has ${count} channels (0 to ${Number(count) - 1})`,
+      );
+    }
+    workStarts();
     const source = fromTensors(data);
     let max: MaximizationResult;
     if (dist.mode === 'local') {
@@ -94,8 +110,8 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
       const spec = cliJobSpec(modelPath, dataSpec, {
         input,
         composite: values.composite!,
-        ...(values.samples === undefined ? {} : { samples: intArg('samples', values.samples, 1)! }),
-        seed: intArg('seed', values.seed)!,
+        ...(samples === undefined ? {} : { samples }),
+        seed,
       });
       const ctx = { crp, model, dataset: source };
       const beyond = await runBeyond(

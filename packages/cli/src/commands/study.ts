@@ -1,11 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Progress } from '@crp/common';
+import { isCrpError, type Progress } from '@crp/common';
 import { COMPOSITE_NAMES } from '@crp/lrp';
 import type { StudyResult } from '@crp/study';
 import { type StudyFilesOptions, studyFiles } from '@crp/study/node';
 import { inputSizeArg, intArg, listArg, normalizationArgs, numberArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
+import { checkRegion, declaredInputSize } from '../checks.js';
+import { checkWritable } from '../files.js';
+import { HELP } from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 import { parseRegion } from './atlas.js';
@@ -18,15 +22,13 @@ the same restricted to an input region, the decomposition atlas, reference image
 low and a high layer. Writes DIR/report.html (self-contained), DIR/study.json and the pictures; run it again
 and the finished parts are taken from DIR/parts/.
 
-  --model FILE          a torchvision VGG, ResNet or ViT saved with torch.save (.pth/.pt: state dict or whole
-                        model) or as .safetensors, any CNN as .onnx (torch.onnx.export, tf2onnx), or a TF.js
-                        model.json (or its folder)
+${HELP.model}
   --data DIR            a folder with one sub-folder of images per class (class names sorted, as
                         torchvision's ImageFolder); unreadable files are skipped and reported, grey and
                         RGBA images converted to RGB (alpha over white)
-  --target CLASS        the class to study: its folder name or its index
-  --input-size N        input size of a PyTorch model (N or HxW; default 224); images are resized to it
-  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)
+${HELP.target}
+${HELP.inputSize}
+${HELP.normalize}
   --samples N           images of the target class the strategies look at (default 40)
   --region SPEC         center:SIZE or box:X,Y,W,H (default: the centre square of a third of the input)
   --layers a,b          layers to study (default: every conv and dense layer below the output)
@@ -110,11 +112,18 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   const set = <K extends keyof StudyFilesOptions>(key: K, value: StudyFilesOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };
-  set('inputSize', inputSizeArg(values['input-size']));
+  const inputSize = inputSizeArg(values['input-size']);
+  set('inputSize', inputSize);
   set('mean', mean);
   set('std', std);
   set('samples', intArg('samples', values.samples, 1));
-  set('region', values.region === undefined ? undefined : parseRegion(values.region));
+  if (values.region !== undefined) {
+    // the region must fit the input before the study fine-tunes and evaluates
+    const region = parseRegion(values.region);
+    const size = declaredInputSize(model, inputSize);
+    if (size !== undefined) checkRegion(values.region, region, size);
+    set('region', region);
+  }
   set('layers', listArg(values.layers));
   set('topK', intArg('top-k', values['top-k'], 1));
   set('fineTune', intArg('fine-tune', values['fine-tune'], 0));
@@ -154,12 +163,29 @@ function studyProgress(quiet: boolean): (p: Progress) => void {
 
 export async function study(argv: string[], json: boolean): Promise<StudyOutput> {
   const options = parseStudyArgs(argv);
-  const log = json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  await checkWritable('--out', options.out, 'folder');
+  // the study checks the target and the layers against the data and the model before it works; the backend
+  // line comes with its first message
+  const log = (line: string) => {
+    workStarts();
+    if (!json) process.stderr.write(`${line}\n`);
+  };
+  const bars = studyProgress(json);
+  const onProgress = (p: Progress) => {
+    workStarts();
+    bars(p);
+  };
   const {
     result,
     report,
     json: file,
-  } = await studyFiles({ ...options, onProgress: studyProgress(json), log });
+  } = await studyFiles({ ...options, onProgress, log }).catch((err: unknown) => {
+    // a class or layer that the data or the model does not have: a mistake of the command line
+    if (isCrpError(err, 'invalid-target') || isCrpError(err, 'unknown-layer')) {
+      throw new UsageError(err.message);
+    }
+    throw err;
+  });
   if (!json) {
     const e = result.evaluation;
     console.log(`concept study of '${result.target.name}' -> ${report}`);

@@ -16,7 +16,8 @@ import {
 } from '@crp/models';
 import { fileCheckpoints, fileSystem } from '@crp/models/node';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { intArg, numberArg, numberListArg, required } from '../args.js';
+import { inputSizeArg, intArg, numberArg, numberListArg, required } from '../args.js';
+import { workStarts } from '../banner.js';
 import { loadData } from '../data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -31,7 +32,8 @@ validation accuracy and the confusion matrix.
   --blocks W,W+W,...  instead of --arch: conv widths per block ('8,16+16' = [[8], [16, 16]])
   --hidden N,N        widths of the hidden dense layers ('' for none; default: the architecture's)
   --batch-norm        batch normalisation after every conv
-  --size N            resize images to NxN (default: 28 for mnist, the images' own size for a folder)
+  --input-size N|HxW  the model's input size; images are resized to it (default: 28 for mnist, the images'
+                      own size for a folder)
   --channels 1|3      image channels (default 1 for mnist, 3 for a folder)
   --train N           training images (mnist: count, default 1000; folder: at most N per class)
   --validation N      validation images (mnist: count, default 200; folder: count or share, default 0.2)
@@ -73,7 +75,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
       blocks: { type: 'string' },
       hidden: { type: 'string' },
       'batch-norm': { type: 'boolean', default: false },
-      size: { type: 'string' },
+      'input-size': { type: 'string' },
       channels: { type: 'string' },
       train: { type: 'string' },
       validation: { type: 'string' },
@@ -97,13 +99,15 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
     );
   }
   const mnistData = dataSpec === 'mnist';
-  const size = intArg('size', values.size, 1);
+  const size = inputSizeArg(values['input-size']);
+  const [height, width] = typeof size === 'number' ? [size, size] : (size ?? [undefined, undefined]);
   const channels = intArg('channels', values.channels, 1) ?? (mnistData ? 1 : 3);
   if (channels !== 1 && channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channels}`);
   const seed = intArg('seed', values.seed)!;
   const validationCount = numberArg('validation', values.validation) ?? (mnistData ? 200 : 0.2);
+  workStarts();
   const { data, holdOut } = await loadData(dataSpec, {
-    inputShape: [size ?? (mnistData ? 28 : null), size ?? null, channels],
+    inputShape: [height ?? (mnistData ? 28 : null), width ?? (mnistData ? 28 : null), channels],
     samples: intArg('train', values.train, 1) ?? (mnistData ? 1000 : undefined),
     holdOut: validationCount,
     seed,

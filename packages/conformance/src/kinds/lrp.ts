@@ -146,7 +146,7 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
       for (const layer of layers) {
         log.add(
           layer,
-          deviation(await result.layers[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
+          deviation(await result.relevances[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
         );
       }
     } finally {

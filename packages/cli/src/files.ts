@@ -1,0 +1,94 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { CrpError } from '@crp/common';
+
+/** What an operating-system error code means for the person at the command line. */
+const REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'it does not exist',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder, not a file',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  EBUSY: 'it is in use',
+};
+
+/** A Node.js file-system error (`code`, `syscall`, `path`), as thrown by `node:fs`. */
+export interface SystemError extends Error {
+  code: string;
+  syscall?: string;
+  path?: string;
+}
+
+/** Whether `err` is an operating-system error of `node:fs` with a code this module can explain. */
+export function isSystemError(err: unknown): err is SystemError {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code in REASONS;
+}
+
+/** The reason of an operating-system error in words, or its message. */
+export function systemReason(err: unknown): string {
+  return isSystemError(err) ? REASONS[err.code]! : err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The typed error for a file-system error that escaped a command: `not-found` for a missing input,
+ * `write-failed` / `read-failed` otherwise, naming the path and the reason (never the stack).
+ */
+export function fromSystemError(err: SystemError): CrpError {
+  const writing = /^(open|write|mkdir|rename|copyfile|unlink|rmdir|symlink|chmod)/.test(err.syscall ?? '');
+  const what = err.path === undefined ? '' : ` '${err.path}'`;
+  if (err.code === 'ENOENT' && !writing) {
+    return new CrpError('not-found', `cannot read${what}: ${REASONS.ENOENT}`, { cause: err });
+  }
+  const verb = writing ? 'write' : 'read';
+  const code = writing ? 'write-failed' : 'read-failed';
+  const where = err.code === 'ENOENT' ? 'a parent folder is missing' : REASONS[err.code]!;
+  return new CrpError(code, `cannot ${verb}${what}: ${where}`, { cause: err, details: { path: err.path } });
+}
+
+/**
+ * Checks before any work that `path` can be written: as a `file` (its folder is created if missing) or as a
+ * `folder` to put files in. Finds the nearest part of the path that exists and asks the operating system
+ * whether it may write there, so that a read-only disk, a missing permission or a file where a folder should
+ * be is said at once, naming the option and the path, instead of after minutes of work.
+ *
+ * @throws CrpError `write-failed` with the reason
+ */
+export async function checkWritable(option: string, path: string, kind: 'file' | 'folder'): Promise<void> {
+  const target = resolve(path);
+  const refuse = (where: string, reason: string) =>
+    new CrpError('write-failed', `${option}: cannot write '${path}': ${reason}${where}`, {
+      details: { path },
+    });
+  const existing = await stat(target).catch(() => undefined);
+  if (existing !== undefined) {
+    if (kind === 'file' && existing.isDirectory()) throw refuse('', REASONS.EISDIR!);
+    if (kind === 'folder' && !existing.isDirectory()) throw refuse('', 'it is a file, not a folder');
+    await access(target, constants.W_OK).catch((err: unknown) => {
+      throw refuse('', systemReason(err));
+    });
+    return;
+  }
+  // the nearest ancestor that exists must be a folder we may write into (the rest is created)
+  let parent = dirname(target);
+  for (;;) {
+    const s = await stat(parent).catch((err: unknown) => err as SystemError);
+    if (!(s instanceof Error)) {
+      if (!s.isDirectory()) throw refuse('', `'${parent}' is a file, not a folder`);
+      break;
+    }
+    if (s.code !== 'ENOENT' && s.code !== 'ENOTDIR') throw refuse(` ('${parent}')`, systemReason(s));
+    const up = dirname(parent);
+    if (up === parent) break;
+    parent = up;
+  }
+  await access(parent, constants.W_OK).catch((err: unknown) => {
+    throw refuse(` ('${parent}')`, systemReason(err));
+  });
+}
