@@ -256,7 +256,7 @@ for cid, kw, a, expl in [
          extra={'expectedAuc': [float(v) for v in qutils.calculate_auc(np.array(scores), batched=True)]})
 
 # ---- RegionPerturbation: morf / lerf (and the area between), padding (patch 5 on 16), random order (recorded)
-rp = {}
+rp = {}  # the curves of the unpadded morf and lerf cases, for the area between them
 for cid, kw in [
     ('region-perturbation-morf', dict(patch_size=4, order='morf', regions_evaluation=16)),
     ('region-perturbation-lerf', dict(patch_size=4, order='lerf', regions_evaluation=16)),
@@ -265,7 +265,8 @@ for cid, kw in [
 ]:
     m = quantus.RegionPerturbation(**kw, disable_warnings=True)
     scores = run(m, a_batch=A_HEAT.copy())
-    rp[kw['order']] = np.array(scores)
+    if kw['patch_size'] == 4:
+        rp[kw['order']] = np.array(scores)
     opts = {'patchSize': kw['patch_size'], 'order': kw['order'], 'regionsEvaluation': kw['regions_evaluation']}
     if 'perturb_baseline' in kw:
         opts['perturbBaseline'] = kw['perturb_baseline']
@@ -288,12 +289,13 @@ np.random.permutation = real_permutation
 case('region-perturbation-random', 'RegionPerturbation', {'patchSize': 4, 'order': 'random', 'regionsEvaluation': 16},
      "RegionPerturbation(patch_size=4, order='random', regions_evaluation=16)", as_list(scores), 'heatmap',
      extra={'random': {'permutations': perms}})
-# the area between the lerf and morf curves (AttnLRP's ABPC), from Quantus's own curves and AUC
-abpc = qutils.calculate_auc(rp['lerf'], batched=True) - qutils.calculate_auc(rp['morf'], batched=True)
+# the area between the perturbation curves (AttnLRP's ABPC: AUC of the output, least- minus most-relevant
+# first) from Quantus's own curves: they hold y - y_perturbed, so it is AUC(morf) - AUC(lerf)
+abpc = qutils.calculate_auc(rp['morf'], batched=True) - qutils.calculate_auc(rp['lerf'], batched=True)
 cases[-3]['expectedAuc'] = [float(v) for v in qutils.calculate_auc(rp['lerf'], batched=True)]
 cases[-4]['expectedAuc'] = [float(v) for v in qutils.calculate_auc(rp['morf'], batched=True)]
 case('region-perturbation-abpc', 'RegionPerturbationABPC', {'patchSize': 4, 'regionsEvaluation': 16},
-     'calculate_auc(lerf curves) - calculate_auc(morf curves), RegionPerturbation(patch_size=4, regions_evaluation=16)',
+     'calculate_auc(morf curves) - calculate_auc(lerf curves), RegionPerturbation(patch_size=4, regions_evaluation=16)',
      [float(v) for v in abpc], 'heatmap')
 
 # ---- Selectivity
