@@ -1,5 +1,6 @@
 import type { KindRunner } from '../types.js';
 import { crpRunner } from './crp.js';
+import { evaluationRunner } from './evaluation.js';
 import { lrpRunner } from './lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
@@ -11,4 +12,11 @@ import { visRunner } from './vis.js';
  * `discoverBundledCases` for one JSON file such as `region/region_golden.json`) plus one line here; the CLI's
  * `--kind`, its usage text and the checks for missing cases follow from this list.
  */
-export const runners: KindRunner[] = [lrpRunner, crpRunner, relmaxRunner, regionRunner, visRunner];
+export const runners: KindRunner[] = [
+  lrpRunner,
+  crpRunner,
+  relmaxRunner,
+  regionRunner,
+  visRunner,
+  evaluationRunner,
+];
