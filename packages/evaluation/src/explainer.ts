@@ -29,7 +29,9 @@ export function lrpExplainer(composite: Composite | string, options: { heatmap?:
     });
     try {
       const initRelevance = (prediction: tf.Tensor) =>
-        tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32');
+        tf.tidy(() =>
+          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
+        );
       const result = lrp.attribute(x, { initRelevance });
       result.prediction.dispose();
       for (const r of Object.values(result.relevances)) r.dispose();
