@@ -3,6 +3,8 @@
  * errors for bad input, no leaked tensors, the model left as it was, progress with an ETA, and the numerical
  * kernels against values computed by hand.
  */
+
+import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +17,6 @@ import {
   maxSensitivity,
   metricByName,
   mprt,
-  type Progress,
   pearson,
   pixelFlipping,
   randomLogit,
