@@ -2,6 +2,7 @@ import { selectBackend } from '@crp/backend';
 import { isCrpError } from '@crp/common';
 import { atlas, atlasUsage } from './commands/atlas.js';
 import { decompose, decomposeUsage } from './commands/decompose.js';
+import { evaluate, evaluateUsage } from './commands/evaluate.js';
 import { explain, explainUsage } from './commands/explain.js';
 import { layers, layersUsage } from './commands/layers.js';
 import { merge, mergeUsage } from './commands/merge.js';
@@ -27,6 +28,7 @@ const commands: Record<string, Command> = {
   decompose: { usage: decomposeUsage, run: decompose },
   refs: { usage: refsUsage, run: refs },
   prune: { usage: pruneUsage, run: prune },
+  evaluate: { usage: evaluateUsage, run: evaluate },
   report: { usage: reportUsage, run: report },
   worker: { usage: workerUsage, run: worker },
   merge: { usage: mergeUsage, run: merge },

@@ -2,6 +2,7 @@ import { Attributor, type Composite, compositeByName } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, readAttributions, type Samples } from './data.js';
+import { seededRandom } from './random.js';
 
 /**
  * Explains a batch for given classes (Quantus's `explain_func`): returns an explanation of `x` ([N, H, W]
@@ -74,4 +75,17 @@ export async function explainAs(
   } finally {
     a.dispose();
   }
+}
+
+/**
+ * A random map (the control every evaluation needs): a heatmap of seeded uniform values in [-1, 1), the same for
+ * every call whatever the model and the class. It should score worst on the faithfulness metrics and fail the
+ * randomisation tests (its MPRT similarity stays 1).
+ */
+export function randomExplainer(seed = 0): Explainer {
+  return (_model, x) => {
+    const [n, h, w] = x.shape;
+    const random = seededRandom(seed);
+    return tf.tensor3d(Float32Array.from(random.uniform(n * h * w, -1, 1)), [n, h, w]);
+  };
 }

@@ -77,7 +77,7 @@ export {
 } from './concepts.js';
 
 // the parts: explainers, baselines, normalisation, randomness, the numerical kernels, batched prediction
-export { type Explainer, gradientXInput, lrpExplainer } from './explainer.js';
+export { type Explainer, gradientXInput, lrpExplainer, randomExplainer } from './explainer.js';
 export { PERTURB_BASELINES, type PerturbBaseline } from './baselines.js';
 export type { ExplanationProcessing, NormaliseName } from './normalise.js';
 export { type RandomSource, seededRandom } from './random.js';
