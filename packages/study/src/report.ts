@@ -8,6 +8,7 @@ import {
   type ReportSection,
   type VegaLiteSpec,
 } from '@crp/vis';
+import { faithfulnessSections } from './faithfulness.js';
 import type { StudyResult } from './study.js';
 
 const pct = (v: number | null | undefined, digits = 1) =>
@@ -240,6 +241,9 @@ export function studyReport(result: StudyResult, images: ReadonlyMap<string, Ras
       ];
     }),
   });
+
+  if (result.faithfulness !== undefined)
+    sections.push(...faithfulnessSections(result.faithfulness, regionText(o.region)));
 
   sections.push({
     kind: 'text',

@@ -32,6 +32,7 @@ import { type ConceptPruningResult, conceptPruning } from '@crp/pruning';
 import { overlayHeatmap, type RasterImage, toRasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type StudyFaithfulness, studyFaithfulness } from './faithfulness.js';
 import { type ResolvedStudyOptions, resolveStudyOptions, type StudyOptions } from './options.js';
 import type { StudyStore } from './store.js';
 
@@ -116,6 +117,8 @@ export interface StudyResult {
   decomposition: DecompositionAtlas;
   references: StudyReferenceLayer[];
   pruning: StudyPruning;
+  /** how faithful the explanations are (pixel flipping, MPRT, region mass, concept deletion) */
+  faithfulness?: StudyFaithfulness;
   /** pictures of the report: LRP heatmaps of the first samples */
   heatmaps: { image: string; caption: string }[];
   /** seconds each part took when it was computed (a resumed part keeps its first time) */
@@ -473,6 +476,20 @@ export async function runStudy(
       },
     );
 
+    // 8. how faithful the explanations are (@crp/evaluation)
+    const faithfulness = await part('faithfulness', [indices, opts.region, opts.topK], () =>
+      studyFaithfulness(model, samples.images, opts.target, {
+        compositeName: opts.composite,
+        composite: compositeFor(opts.composite, data),
+        region: opts.region,
+        atlas,
+        layer: atlas.layerOrder.at(-1),
+        topK: opts.topK,
+        batchSize: opts.batchSize,
+        onProgress: progress('faithfulness'),
+      }),
+    );
+
     const result: StudyResult = {
       format: 'crp-study/1',
       target: { index: opts.target, name: opts.targetName },
@@ -501,6 +518,7 @@ export async function runStudy(
       decomposition,
       references,
       pruning,
+      faithfulness,
       heatmaps,
       seconds,
       resumed,
