@@ -1,4 +1,4 @@
-import { Attributor, type Composite, compositeByName } from '@crp/lrp';
+import { Attributor, type Composite, compositeByName, gradient, layerMapComposite } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, readAttributions, type Samples } from './data.js';
@@ -46,18 +46,35 @@ export function lrpExplainer(composite: Composite | string, options: { heatmap?:
   };
 }
 
-/** Gradient x input summed over the colour channels (a common baseline method), as an {@link Explainer}. */
+/**
+ * Gradient x input (summed over the colour channels unless `heatmap` is false), as an {@link Explainer}: the
+ * gradient of the target's output comes from the LRP engine with the plain-gradient rule on every layer, so it
+ * runs on every backend (TF.js's wasm backend has no kernel for the filter gradient that `tf.grad` would need).
+ */
 export function gradientXInput(options: { heatmap?: boolean } = {}): Explainer {
-  return (model, x, targets) =>
-    tf.tidy(() => {
-      const oneHot = tf.oneHot(
-        tf.tensor1d([...targets], 'int32'),
-        (model.outputs[0]!.shape[1] as number) ?? 1,
-      );
-      const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(model.apply(input) as tf.Tensor, oneHot)))(x);
-      const gx = tf.mul(grad, x);
-      return options.heatmap === false ? gx : tf.sum(gx, 3);
+  return (model, x, targets) => {
+    const lrp = new Attributor(model, {
+      composite: layerMapComposite([[() => true, gradient()]], 'Gradient'),
+      canonizers: [],
     });
+    try {
+      const initRelevance = (prediction: tf.Tensor) =>
+        tf.tidy(() =>
+          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
+        );
+      const result = lrp.attribute(x, { initRelevance });
+      result.prediction.dispose();
+      for (const r of Object.values(result.relevances)) r.dispose();
+      const gx = tf.tidy(() => {
+        const product = tf.mul(result.relevance, x);
+        return options.heatmap === false ? product : tf.sum(product, 3);
+      });
+      result.relevance.dispose();
+      return gx;
+    } finally {
+      lrp.dispose();
+    }
+  };
 }
 
 /** Calls an explainer and reads its explanation of `s` (checked like any explanation). */

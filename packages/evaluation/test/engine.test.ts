@@ -64,6 +64,18 @@ describe('numerical kernels', () => {
   });
 });
 
+describe('explainers', () => {
+  it('gradient x input of a linear model is w * x (from the engine, no tf.grad)', async () => {
+    const w = [1, -2, 0.5, 3];
+    const lin = linearModel(2, 2, 1, w, [0, 0, 0, 0]);
+    const xs = tf.tensor4d([1, 2, -1, 0.5], [1, 2, 2, 1]);
+    const a = await gradientXInput()(lin, xs, [0]);
+    expect(Array.from(a.dataSync())).toEqual([1, -4, -0.5, 1.5]);
+    tf.dispose([a, xs]);
+    lin.dispose();
+  });
+});
+
 describe('batched forward passes', () => {
   it('PixelFlipping and RegionPerturbation give the same numbers for any batch size', async () => {
     const input = { model, x, labels, explanation: heatmap };
