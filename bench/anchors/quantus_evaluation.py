@@ -13,9 +13,11 @@ depend on the values):
     baseline black, a precomputed explanation;
   * MPRT cascading top-down over every layer of the small VGG (conv 32-32-M-64-64-M-128-M, dense 8192->128->10
     on 64x64x3), one image, explanations by zennit EpsilonPlusFlat (Gradient attributor).
-Each time is the median of 3 runs after one warm-up run.
+Each time is the median of `--runs` runs (default 3) after a short warm-up (the same call on a few steps /
+one layer); the machine's load average is recorded beside the times (other work on the machine skews them).
 """
 import argparse
+import os
 import json
 import statistics
 import sys
@@ -69,8 +71,8 @@ def explain(model, inputs, targets, **kwargs):
     return rel.sum(1, keepdims=True).detach().numpy()
 
 
-def timed(fn):
-    fn()  # warm-up
+def timed(fn, warmup):
+    warmup()
     runs = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
@@ -88,16 +90,23 @@ a = rng.uniform(-1, 1, (1, 1, 224, 224)).astype(np.float32)
 y = np.array([0])
 pf = quantus.PixelFlipping(features_in_step=784, disable_warnings=True)
 print('PixelFlipping, VGG16, 192 steps...', file=sys.stderr)
-results['pixelFlippingVgg16'] = timed(lambda: pf(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True))
+pf_warm = quantus.PixelFlipping(features_in_step=50176, disable_warnings=True)
+results['pixelFlippingVgg16'] = timed(
+    lambda: pf(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True),
+    lambda: pf_warm(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True))
 
 small = small_vgg()
 xs = rng.uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
 mprt = quantus.MPRT(layer_order='top_down', disable_warnings=True)
 print('MPRT cascading, small VGG...', file=sys.stderr)
+mprt_warm = quantus.MPRT(layer_order='top_down', skip_layers=True, disable_warnings=True)
 results['mprtSmallVgg'] = timed(
-    lambda: mprt(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True, explain_func=explain))
+    lambda: mprt(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True, explain_func=explain),
+    lambda: mprt_warm(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
+                      explain_func=explain))
 
 results['about'] = {
+    'loadAverage': list(os.getloadavg()), 'runs': args.runs,
     'quantus': quantus.__version__, 'torch': torch.__version__, 'threads': args.threads,
     'ranAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
     'pixelFlippingSteps': 192, 'mprtLayers': 7,
