@@ -70,6 +70,7 @@ export { avgSensitivity, maxSensitivity, type SensitivityOptions } from './metri
 
 // concept level: delete CRP concepts in order of relevance, watch the class logit
 export {
+  type ConceptDeletionCurve,
   type ConceptDeletionOptions,
   type ConceptDeletionResult,
   type ConceptOrder,
