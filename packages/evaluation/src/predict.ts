@@ -10,7 +10,7 @@ export type Classifier = tfl.LayersModel | ((x: tf.Tensor4D) => tf.Tensor);
 export interface PredictOptions {
   /** Perturbed inputs per forward pass (images per forward pass, as everywhere); default 32. */
   batchSize?: number;
-  /** Receives {@link Progress} (`unit: 'inputs'`) after every forward pass. */
+  /** Receives `Progress` (`unit: 'inputs'`) after every forward pass. */
   onProgress?: ProgressCallback;
 }
 
