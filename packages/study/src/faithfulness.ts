@@ -14,8 +14,14 @@ import { pruningCurveChart, type ReportSection } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
+/** Samples the faithfulness part evaluates (the first of the study's): MPRT explains them once per layer and
+ * method, so the part's cost grows with them; a handful shows the curves' shape. */
+export const FAITHFULNESS_SAMPLES = 4;
+
 /** The study's section "How faithful are these explanations" as data (part of study.json). */
 export interface StudyFaithfulness {
+  /** Samples evaluated (the first {@link FAITHFULNESS_SAMPLES} of the study's samples of the class). */
+  samples: number;
   /** The study's composite, gradient x input and a random map. */
   methods: string[];
   /** Pixel flipping (most relevant first, black baseline, softmax): the mean curve over the samples. */
@@ -35,13 +41,14 @@ function stepFor(h: number, w: number, c: number, steps: number): number {
 }
 
 /**
- * Evaluates the study's explanations on its samples of the target class (@crp/evaluation): pixel flipping of the
- * composite beside gradient x input and a random map, the MPRT sanity check, the relevance mass inside the
- * study's region, and concept deletion curves for the atlas's top concepts of `layer`.
+ * Evaluates the study's explanations on the first {@link FAITHFULNESS_SAMPLES} of its samples of the target class
+ * (@crp/evaluation): pixel flipping of the composite beside gradient x input and a random map, the MPRT sanity
+ * check, the relevance mass inside the study's region, and concept deletion curves for the atlas's top concepts
+ * of `layer`.
  */
 export async function studyFaithfulness(
   model: LayersModel,
-  x: tf.Tensor4D,
+  images: tf.Tensor4D,
   target: number,
   options: {
     compositeName: string;
@@ -54,6 +61,7 @@ export async function studyFaithfulness(
     onProgress?: ProgressCallback;
   },
 ): Promise<StudyFaithfulness> {
+  const x = tf.slice(images, 0, Math.min(FAITHFULNESS_SAMPLES, images.shape[0])) as tf.Tensor4D;
   const [n, h, w, c] = x.shape;
   const explainers: Record<string, Explainer> = {
     [options.compositeName]: lrpExplainer(options.composite),
@@ -91,6 +99,7 @@ export async function studyFaithfulness(
       );
     }
     return {
+      samples: n,
       methods: e.methods,
       pixelFlipping: e.methods.map((m) => {
         const r = e.results[m]!.PixelFlipping!;
@@ -109,6 +118,7 @@ export async function studyFaithfulness(
     };
   } finally {
     mask.dispose();
+    x.dispose();
   }
 }
 
@@ -122,7 +132,7 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
   sections.push({
     kind: 'plot',
     title: 'How faithful are these explanations: pixel flipping',
-    description: `The pixels each method calls most relevant are removed first (set to the image's minimum, ${f.pixelFlipping[0]?.featuresInStep ?? 0} values a step) and the model's probability for the class is recorded. **The faster the curve falls, the more the model depends on what the explanation shows**; a method no better than the random map explains nothing. Here the curve falls fastest for ${byAuc[0]?.method} (area ${byAuc.map((p) => `${p.method} ${p.auc.toFixed(2)}`).join(', ')}; lower is better). Removing pixels makes images the model never saw, so part of any drop is that.`,
+    description: `On the first ${f.samples} samples of the class, the pixels each method calls most relevant are removed first (set to the image's minimum, ${f.pixelFlipping[0]?.featuresInStep ?? 0} values a step) and the model's probability for the class is recorded. **The faster the curve falls, the more the model depends on what the explanation shows**; a method no better than the random map explains nothing. Here the curve falls fastest for ${byAuc[0]?.method} (area ${byAuc.map((p) => `${p.method} ${p.auc.toFixed(2)}`).join(', ')}; lower is better). Removing pixels makes images the model never saw, so part of any drop is that.`,
     plot: pruningCurveChart(
       f.pixelFlipping.map((p) => ({
         criterion: p.method,

@@ -22,7 +22,12 @@ export {
 } from './options.js';
 
 // how faithful its explanations are (the report's section of that name)
-export { faithfulnessSections, type StudyFaithfulness, studyFaithfulness } from './faithfulness.js';
+export {
+  FAITHFULNESS_SAMPLES,
+  faithfulnessSections,
+  type StudyFaithfulness,
+  studyFaithfulness,
+} from './faithfulness.js';
 
 // where its parts are kept (resumable), and the report of it
 export { memoryStudyStore, type StudyStore } from './store.js';
