@@ -36,7 +36,9 @@ describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
     for (const o of outcomes) expect(o.passed, `${o.kind} ${o.id}: ${o.detail}`).toBe(true);
     const node = await runConformance(dirs);
     expect(outcomes.map((o) => o.id)).toEqual(node.outcomes.map((o) => o.id));
-    expect(new Set(outcomes.map((o) => o.kind))).toEqual(new Set(['lrp', 'crp', 'relmax', 'region', 'vis', 'evaluation']));
+    expect(new Set(outcomes.map((o) => o.kind))).toEqual(
+      new Set(['lrp', 'crp', 'relmax', 'region', 'vis', 'evaluation']),
+    );
     expect(result).toEqual({ status: 'done', passed: outcomes.length, failed: 0 });
   });
 
