@@ -3,6 +3,7 @@ import { attributionSuite } from './attribution.js';
 import { browserSuite } from './browser.js';
 import { crpSuite } from './crp.js';
 import { distributedSuite } from './distributed.js';
+import { evaluationSuite } from './evaluation.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
 import { resnetSuite } from './resnet.js';
@@ -14,6 +15,7 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   attribution: attributionSuite,
   region: regionSuite,
   distributed: distributedSuite,
+  evaluation: evaluationSuite,
   browser: browserSuite,
   resnet: resnetSuite,
 };

@@ -3,6 +3,7 @@ import { describeError, isCrpError } from '@crp/common';
 import { setBanner } from './banner.js';
 import { atlas, atlasUsage } from './commands/atlas.js';
 import { decompose, decomposeUsage } from './commands/decompose.js';
+import { evaluate, evaluateUsage } from './commands/evaluate.js';
 import { explain, explainUsage } from './commands/explain.js';
 import { layers, layersUsage } from './commands/layers.js';
 import { merge, mergeUsage } from './commands/merge.js';
@@ -29,6 +30,7 @@ const commands: Record<string, Command> = {
   decompose: { usage: decomposeUsage, run: decompose },
   refs: { usage: refsUsage, run: refs },
   prune: { usage: pruneUsage, run: prune },
+  evaluate: { usage: evaluateUsage, run: evaluate },
   report: { usage: reportUsage, run: report },
   worker: { usage: workerUsage, run: worker },
   merge: { usage: mergeUsage, run: merge },

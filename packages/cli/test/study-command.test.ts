@@ -126,6 +126,7 @@ describe('crp study', () => {
       'references',
       'heatmaps',
       'pruning',
+      'faithfulness',
     ]);
     const strip = (x: StudyResult) => ({ ...x, seconds: {}, resumed: [] });
     expect(strip(again)).toEqual(strip(first));

@@ -9,7 +9,8 @@
  * - `invalid-target`: a class index that the model does not have, or no class where one is needed;
  * - `invalid-colormap`: a colour-map source that does not parse or is not usable (`details.index` points at
  *   the offending character where there is one);
- * - `unknown-layer`, `unknown-composite`: a name that does not exist (the message lists the valid ones);
+ * - `unknown-layer`, `unknown-composite`, `unknown-metric`: a name that does not exist (the message lists the valid
+ *   ones, nearest first where it can);
  *
  * Models and rules:
  * - `unsupported-layer`, `unsupported-activation`, `unsupported-model`: something the engine cannot explain or
@@ -44,6 +45,7 @@ export const CRP_ERROR_CODES = [
   'invalid-colormap',
   'unknown-layer',
   'unknown-composite',
+  'unknown-metric',
   'unsupported-layer',
   'unsupported-activation',
   'unsupported-model',

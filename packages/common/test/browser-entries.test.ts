@@ -17,7 +17,7 @@ const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
  * The library packages whose root must be browser-safe. Not here: @crp/backend (picks a TF.js backend for Node
  * applications), @crp/cli (a Node command), @crp/testing and @crp/conformance (private).
  */
-const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'rag'];
+const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'evaluation', 'rag'];
 
 const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const repoRoot = resolve(packagesDir, '..');
 /** The library packages (as in common's browser-entries test). */
-const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'rag'];
+const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'evaluation', 'rag'];
 const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 /**

@@ -21,6 +21,7 @@ describe.each([
   ['torch-logits', 2],
   ['torch-lrp', 12],
   ['torch-crp', 6],
+  ['evaluation', 28],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', { timeout: 900_000 }, async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });
@@ -131,5 +132,32 @@ describe('region cases are not vacuous', () => {
     expect(summary.outcomes).toHaveLength(1);
     expect(summary.failed).toBe(1);
     expect(summary.outcomes[0]!.detail).toContain(`regionRelevance.${layer}`);
+  });
+});
+
+describe('evaluation cases are not vacuous', () => {
+  it('a Quantus value moved by 1% fails, and so does a replayed draw that is changed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'crp-conf-evaluation-'));
+    await mkdir(join(dir, 'models'));
+    await mkdir(join(dir, 'evaluation'));
+    await copyFile(join(refDir, 'models', 'tiny_vgg.json'), join(dir, 'models', 'tiny_vgg.json'));
+    const set = JSON.parse(await readFile(join(refDir, 'evaluation', 'evaluation_golden.json'), 'utf8'));
+    const byId = (id: string) => structuredClone(set.cases.find((c: { id: string }) => c.id === id));
+    const sparse = byId('sparseness');
+    sparse.id = 'sparseness-altered';
+    sparse.expected[2] *= 1.01;
+    const fc = byId('faithfulness-correlation');
+    fc.id = 'faithfulness-correlation-other-subsets';
+    // swap the first two recorded subsets of sample 0 with those of sample 1: other perturbations, other values
+    const runs = fc.random.subsets as number[][][];
+    for (const r of runs) [r[0], r[1]] = [r[1]!, r[0]!];
+    set.cases = [sparse, fc];
+    await writeFile(join(dir, 'evaluation', 'evaluation_golden.json'), JSON.stringify(set));
+    const summary = await runConformance([dir], { kinds: ['evaluation'] });
+    expect(summary.outcomes.map((o) => [o.id, o.passed])).toEqual([
+      ['sparseness-altered', false],
+      ['faithfulness-correlation-other-subsets', false],
+    ]);
+    await rm(dir, { recursive: true, force: true });
   });
 });

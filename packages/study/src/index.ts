@@ -21,6 +21,14 @@ export {
   type StudyOptions,
 } from './options.js';
 
+// how faithful its explanations are (the report's section of that name)
+export {
+  FAITHFULNESS_SAMPLES,
+  faithfulnessSections,
+  type StudyFaithfulness,
+  studyFaithfulness,
+} from './faithfulness.js';
+
 // where its parts are kept (resumable), and the report of it
 export { memoryStudyStore, type StudyStore } from './store.js';
 export { studyReport } from './report.js';

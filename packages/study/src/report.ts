@@ -7,6 +7,7 @@ import {
   type ReportSection,
   type VegaLiteSpec,
 } from '@crp/vis';
+import { faithfulnessSections } from './faithfulness.js';
 import {
   atlasRows,
   cautions,
@@ -361,6 +362,12 @@ function computedSection(result: StudyResult): ReportSection[] {
   ];
 }
 
+/** How faithful the explanations are (@crp/evaluation), when the study computed it. */
+function faithfulnessSection(result: StudyResult): ReportSection[] {
+  if (result.faithfulness === undefined) return [];
+  return faithfulnessSections(result.faithfulness, regionText(result.options.region));
+}
+
 /** The report's sections in order: a new part of the study adds its builder here. */
 const SECTIONS: readonly SectionBuilder[] = [
   studiedSection,
@@ -374,6 +381,7 @@ const SECTIONS: readonly SectionBuilder[] = [
   referenceSections,
   pruningSection,
   pruningSummarySection,
+  faithfulnessSection,
   computedSection,
 ];
 

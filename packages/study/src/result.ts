@@ -4,6 +4,7 @@ import type { EpochLog, TrainLayers } from '@crp/models';
 import type { ConceptPruningResult } from '@crp/pruning';
 import type { RasterImage } from '@crp/vis';
 import type * as tf from '@tensorflow/tfjs-core';
+import type { StudyFaithfulness } from './faithfulness.js';
 import type { ResolvedStudyOptions } from './options.js';
 import type { StudyStore } from './store.js';
 
@@ -96,6 +97,8 @@ export interface StudyResult {
   decomposition: DecompositionAtlas;
   references: StudyReferenceLayer[];
   pruning: StudyPruning;
+  /** how faithful the explanations are (pixel flipping, MPRT, region mass, concept deletion) */
+  faithfulness?: StudyFaithfulness;
   /** pictures of the report: LRP heatmaps of the first samples */
   heatmaps: { image: string; caption: string }[];
   /** seconds each part took when it was computed (a resumed part keeps its first time) */

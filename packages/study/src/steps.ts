@@ -26,6 +26,7 @@ import { conceptPruning } from '@crp/pruning';
 import { overlayHeatmap, type RasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { studyFaithfulness } from './faithfulness.js';
 import type {
   StudyEvaluation,
   StudyFineTune,
@@ -420,4 +421,30 @@ function pruningSparsity(model: LayersModel, layers: readonly string[], k: numbe
     const pruned = Math.min(k, channels);
     return { layer: name, channels, pruned, weightShare: (pruned * perChannel) / total };
   });
+}
+
+/** How faithful the study's explanations are (@crp/evaluation): pixel flipping beside gradient x input and a
+ * random map, the MPRT sanity check, the relevance mass inside the region, and concept deletion of the atlas's
+ * top concepts of its highest layer. */
+export async function faithfulnessStep(
+  run: StudyRun,
+  model: LayersModel,
+  data: Dataset,
+  samples: Dataset,
+  indices: number[],
+  atlas: StudyResult['atlas'],
+): Promise<NonNullable<StudyResult['faithfulness']>> {
+  const { opts } = run;
+  return run.part('faithfulness', [indices, opts.region, opts.topK], () =>
+    studyFaithfulness(model, samples.images, opts.target, {
+      compositeName: opts.composite,
+      composite: compositeFor(opts.composite, data),
+      region: opts.region,
+      atlas,
+      layer: atlas.layerOrder.at(-1),
+      topK: opts.topK,
+      batchSize: opts.batchSize,
+      onProgress: run.progress('faithfulness'),
+    }),
+  );
 }

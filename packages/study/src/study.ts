@@ -11,6 +11,7 @@ import {
   compositeFor,
   conceptSteps,
   evaluationStep,
+  faithfulnessStep,
   fineTuneStep,
   firstOfClass,
   heatmapsStep,
@@ -36,6 +37,8 @@ const defaultToImage = (im: tf.Tensor3D): RasterImage =>
  * 6. reference images of the top concepts of some layers (relevance maximisation, opaque views);
  * 7. concept pruning in a low and a high layer: the effect on the class whose concepts are pruned and on the
  *    others, and the share of the model removed;
+ * 8. how faithful the explanations are (@crp/evaluation): pixel flipping, MPRT, relevance in the region, concept
+ *    deletion;
  *
  * each stored in `env.store` as soon as it is done, so a study run again resumes. `model` may be replaced by
  * the fine-tuned one: use the returned `model` afterwards (the caller owns both). `data` stays the caller's.
@@ -74,7 +77,8 @@ export async function runStudy(
       crp.dispose();
       crpAlive = false;
       const pruning = await pruningStep(run, model, data, evalData, counts);
-      const parts = { evaluation, ...concepts, references, pruning, heatmaps };
+      const faithfulness = await faithfulnessStep(run, model, data, samples, indices, concepts.atlas);
+      const parts = { evaluation, ...concepts, references, pruning, faithfulness, heatmaps };
       return {
         result: studyResult(run, { model, inputShape, data, classes, counts, tuned, indices, logits }, parts),
         model,
@@ -131,6 +135,7 @@ type StudyParts = Pick<
   | 'decomposition'
   | 'references'
   | 'pruning'
+  | 'faithfulness'
   | 'heatmaps'
 >;
 
@@ -180,6 +185,7 @@ function studyResult(
     decomposition: parts.decomposition,
     references: parts.references,
     pruning: parts.pruning,
+    ...(parts.faithfulness === undefined ? {} : { faithfulness: parts.faithfulness }),
     heatmaps: parts.heatmaps,
     seconds: run.seconds,
     resumed: run.resumed,

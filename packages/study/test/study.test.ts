@@ -91,7 +91,7 @@ describe('runStudy in memory', () => {
     };
     expect(a.result.evaluation.accuracy).toBeCloseTo(expected.accuracy, 6);
     const b = await runStudy(model, data, options, env);
-    expect(b.result.resumed).toHaveLength(7);
+    expect(b.result.resumed).toHaveLength(8);
     expect({ ...b.result, seconds: {}, resumed: [] }).toEqual({ ...a.result, seconds: {}, resumed: [] });
     // another identity (another model or data) computes again
     const c = await runStudy(model, data, options, { store, identity: 'other' });
@@ -108,8 +108,17 @@ describe('runStudy in memory', () => {
         'Decomposition atlas',
         'Reference images: features.8',
         'Concept pruning',
+        'How faithful are these explanations: pixel flipping',
+        'Sanity check: model parameter randomisation (MPRT)',
+        'Relevance inside the 16x16 centre',
       ]),
     );
+    // the faithfulness part: the study's composite beside gradient x input and the random map
+    const f = b.result.faithfulness!;
+    expect(f.methods).toEqual(['epsilon_plus_flat', 'gradient x input', 'random map']);
+    // the random map ignores the model: randomising its layers leaves it as it was
+    for (const v of f.mprt[2]!.similarity) expect(v).toBeCloseTo(1, 12);
+    expect(f.pixelFlipping.every((p) => p.curve.every(Number.isFinite))).toBe(true);
   });
 
   it('fine-tunes only the layers named by trainLayers, and refuses an unknown one before any work', async () => {

@@ -1,5 +1,6 @@
 import type { KindRunner } from '../types.js';
 import { crpRunner } from './crp.js';
+import { evaluationRunner } from './evaluation.js';
 import { lrpRunner } from './lrp.js';
 import { onnxLrpRunner } from './onnx-lrp.js';
 import { regionRunner } from './region.js';
@@ -25,4 +26,5 @@ export const runners: KindRunner[] = [
   torchLogitsRunner,
   torchLrpRunner,
   torchCrpRunner,
+  evaluationRunner,
 ];

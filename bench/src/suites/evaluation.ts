@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lrpExplainer, mprt, pixelFlipping } from '@crp/evaluation';
+import { smallVgg, vgg } from '@crp/models';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
+
+/** Quantus + zennit on PyTorch CPU, timed by bench/anchors/quantus_evaluation.py on this machine (if it ran). */
+interface Anchor {
+  pixelFlippingVgg16?: { medianMs: number };
+  mprtSmallVgg?: { medianMs: number };
+  about?: { ranAt: string; threads: number };
+}
+
+function readAnchor(): Anchor {
+  const file = join(
+    dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    'anchors',
+    'quantus-evaluation.json',
+  );
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Anchor;
+  } catch {
+    return {};
+  }
+}
+
+function versus(ours: number, quantus: number | undefined, anchor: Anchor): string {
+  if (quantus === undefined) return 'no Quantus anchor: run bench/anchors/quantus_evaluation.py';
+  return `Quantus+zennit/PyTorch ${quantus.toFixed(0)} ms (${anchor.about?.threads} threads, ${anchor.about?.ranAt}); speed-up ${(quantus / ours).toFixed(2)}x; goal >= 3x`;
+}
+
+/**
+ * The evaluation metrics' two heavy workloads, per image: PixelFlipping on VGG16 with 192 steps (784 features a
+ * step: Quantus needs a divisor of 224 * 224), perturbed inputs batched through the model; MPRT cascading over
+ * every weighted layer of the small VGG with LRP explanations.
+ */
+export async function evaluationSuite({ log, quick }: SuiteContext): Promise<BenchResult[]> {
+  const anchor = readAnchor();
+  const results: BenchResult[] = [];
+  if (!quick) {
+    log('PixelFlipping on VGG16 (224x224x3), 192 steps...');
+    const big = vgg('vgg16', { seed: 1 });
+    const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const explanation = tf.randomUniform([1, 224, 224], -1, 1, 'float32', 8);
+    // warm-up on a few steps (kernels compiled, weights uploaded), then full runs
+    await pixelFlipping({ model: big, x, labels: [0], explanation }, { featuresInStep: 50176 });
+    const pf = await timeRuns(
+      async () => {
+        await pixelFlipping(
+          { model: big, x, labels: [0], explanation },
+          { featuresInStep: 784 },
+          { batchSize: 16 },
+        );
+      },
+      { warmup: 0 },
+    );
+    tf.dispose([x, explanation]);
+    big.dispose();
+    results.push(
+      result(
+        'evaluation.pixel_flipping.vgg16_224.192_steps_ms',
+        'ms',
+        pf.runs,
+        versus(pf.median, anchor.pixelFlippingVgg16?.medianMs, anchor),
+      ),
+    );
+  }
+  log('MPRT cascading, small VGG (64x64x3), every layer...');
+  const small = smallVgg({ seed: 2 });
+  const xs = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+  const explainer = lrpExplainer('epsilon_plus_flat');
+  const t = await timeRuns(async () => {
+    await mprt({ model: small, x: xs, labels: [3] }, explainer, { skipLayers: quick });
+  });
+  xs.dispose();
+  small.dispose();
+  results.push(
+    result(
+      'evaluation.mprt.small_vgg_64.cascading_ms',
+      'ms',
+      t.runs,
+      versus(t.median, anchor.mprtSmallVgg?.medianMs, anchor),
+    ),
+  );
+  return results;
+}

@@ -1,0 +1,241 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { regionMask } from '@crp/attribution';
+import { CrpError, isCrpError, type ProgressCallback } from '@crp/common';
+import { writeJsonAtomic } from '@crp/common/node';
+import {
+  type Evaluation,
+  type Explainer,
+  evaluate as evaluateMethods,
+  gradientXInput,
+  lrpExplainer,
+  METRIC_NAMES,
+  type MetricSpec,
+  metricByName,
+  randomExplainer,
+} from '@crp/evaluation';
+import { COMPOSITE_NAMES, compositeByName } from '@crp/lrp';
+import { disposeDataset } from '@crp/models';
+import { pruningCurveChart } from '@crp/vis';
+import { writePlot } from '@crp/vis/node';
+import * as tf from '@tensorflow/tfjs-core';
+import { intArg, listArg } from '../args.js';
+import {
+  inputRange,
+  modelDataHelp,
+  modelDataOptions,
+  modelInputArgs,
+  openModelAndData,
+} from '../model-data.js';
+import { ProgressBar } from '../progress.js';
+import { UsageError } from '../usage-error.js';
+import { parseRegion } from './atlas.js';
+
+export const evaluateUsage = `crp evaluate --model M --data DIR|mnist --target C --out DIR [options]
+
+How faithful are the explanations? Evaluates LRP composites beside gradient x input and a random map on the
+images of class C with Quantus's metrics (@crp/evaluation) and writes evaluation.json and plots.
+
+${modelDataHelp}
+  --target C          the class whose images are explained (their label must be C)
+  --composites LIST   LRP composites to compare, comma-separated (default epsilon_plus_flat,epsilon_alpha2_beta1)
+  --metrics LIST      metrics, comma-separated (default PixelFlipping,MPRT,Sparseness; with --region also
+                      RelevanceMassAccuracy). Valid: ${METRIC_NAMES.join(', ')}
+  --region SPEC       center:SIZE or box:X,Y,W,H: the region of the localisation metrics
+  --steps N           pixel-flipping steps (default 32; the step is rounded to a divisor of H * W)
+  --batch-size N      perturbed inputs per forward pass (default 32)
+  --out DIR           output directory (default out/evaluate)
+  --json              print the summary as JSON on stdout`;
+
+/** What `crp evaluate` returns (and writes, with the per-sample results, to evaluation.json). */
+export interface EvaluateOutput {
+  file: string;
+  plots: string[];
+  samples: number;
+  /** Per method and metric, the mean score (NaN as null in JSON). */
+  summary: Record<string, Record<string, number>>;
+}
+
+/** The smallest divisor of H * W that gives at most `steps` pixel-flipping steps (Quantus requires a divisor). */
+export function featuresInStep(height: number, width: number, channels: number, steps: number): number {
+  const pixels = height * width;
+  for (let k = 1; k <= pixels; k++) {
+    if (pixels % k === 0 && Math.ceil((pixels * channels) / k) <= steps) return k;
+  }
+  return pixels;
+}
+
+function progressByPhase(quiet: boolean): ProgressCallback {
+  let bar: ProgressBar | undefined;
+  let phase: string | undefined;
+  return (p) => {
+    if (p.phase !== phase || bar === undefined) {
+      phase = p.phase;
+      bar = new ProgressBar(p.phase ?? 'evaluate', p.total ?? 0, process.stderr, quiet);
+    }
+    bar.update(p.done, '', p.etaMs);
+  };
+}
+
+export async function evaluate(argv: string[], json: boolean): Promise<EvaluateOutput> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...modelDataOptions,
+      target: { type: 'string' },
+      composites: { type: 'string', default: 'epsilon_plus_flat,epsilon_alpha2_beta1' },
+      metrics: { type: 'string' },
+      region: { type: 'string' },
+      steps: { type: 'string', default: '32' },
+      'batch-size': { type: 'string', default: '32' },
+      out: { type: 'string', default: join('out', 'evaluate') },
+    },
+  });
+  if (values.model === undefined) throw new UsageError('--model is required');
+  if (values.data === undefined) throw new UsageError('--data is required');
+  const target = intArg('target', values.target, 0);
+  if (target === undefined) throw new UsageError('--target is required (a class index)');
+  const composites = listArg(values.composites) ?? [];
+  for (const c of composites) {
+    if (!(COMPOSITE_NAMES as readonly string[]).includes(c)) {
+      throw new UsageError(`unknown composite '${c}' in --composites; valid: ${COMPOSITE_NAMES.join(', ')}`);
+    }
+  }
+  const region = values.region === undefined ? undefined : parseRegion(values.region);
+  let names: string[];
+  try {
+    names = (
+      listArg(values.metrics) ?? [
+        'PixelFlipping',
+        'MPRT',
+        'Sparseness',
+        ...(region ? ['RelevanceMassAccuracy'] : []),
+      ]
+    ).map(metricByName);
+  } catch (err) {
+    // a misspelt metric is a mistake of the command line: usage error, with the nearest names
+    if (isCrpError(err, 'unknown-metric')) throw new UsageError(err.message);
+    throw err;
+  }
+  const steps = intArg('steps', values.steps, 2)!;
+  const batchSize = intArg('batch-size', values['batch-size'], 1)!;
+  const input = modelInputArgs(values);
+  const { model, crp, data } = await openModelAndData(values.model, values.data, {
+    composite: 'epsilon_plus_flat',
+    samples: intArg('samples', values.samples, 1),
+    seed: intArg('seed', values.seed, 0),
+    input,
+  });
+  crp.dispose();
+  const picked = data.labels.flatMap((l, i) => (l === target ? [i] : []));
+  const x = tf.tidy(() => tf.gather(data.images, picked)) as tf.Tensor4D;
+  disposeDataset(data);
+  let mask: tf.Tensor | undefined;
+  try {
+    if (picked.length === 0) {
+      throw new CrpError(
+        'empty-data',
+        `no images of class ${target} in ${values.data}; give a class that has images`,
+      );
+    }
+    const [n, h, w, c] = x.shape;
+    if (region !== undefined) {
+      const m = regionMask(region, h, w);
+      mask = tf.tidy(() => tf.tile(tf.tensor3d(m, [1, h, w]), [n, 1, 1]));
+    }
+    const range = inputRange(input);
+    const explainers: Record<string, Explainer> = {};
+    for (const name of composites) explainers[name] = lrpExplainer(compositeByName(name, range));
+    explainers.gradient_x_input = gradientXInput();
+    explainers.random = randomExplainer(0);
+    const k = featuresInStep(h, w, c, steps);
+    const specs = names.map((name): MetricSpec => {
+      if (name === 'PixelFlipping') return { name, options: { featuresInStep: k } };
+      if (name === 'RandomLogit')
+        return { name, options: { numClasses: model.outputs[0]!.shape[1] as number } };
+      return name as MetricSpec;
+    });
+    const result = await evaluateMethods(
+      { model, x, labels: picked.map(() => target), explainers, ...(mask ? { mask } : {}) },
+      specs,
+      { batchSize, onProgress: progressByPhase(json) },
+    );
+    const file = join(values.out!, 'evaluation.json');
+    await writeJsonAtomic(file, { target, samples: n, featuresInStep: k, ...result });
+    const plots = await writePlots(result, values.out!);
+    const summary = Object.fromEntries(
+      result.methods.map((m) => [
+        m,
+        Object.fromEntries(result.metrics.map((q) => [q, result.results[m]![q]!.aggregate])),
+      ]),
+    );
+    if (!json) {
+      for (const [m, s] of Object.entries(summary)) {
+        console.log(
+          `${m}: ${Object.entries(s)
+            .map(([q, v]) => `${q} ${v.toFixed(4)}`)
+            .join(', ')}`,
+        );
+      }
+      console.log(`-> ${file}${plots.length ? `, ${plots.join(', ')}` : ''}`);
+    }
+    return { file, plots, samples: n, summary };
+  } finally {
+    x.dispose();
+    mask?.dispose();
+    model.dispose();
+  }
+}
+
+/** The mean curve of each method (pixel flipping) and the mean similarity per randomised layer (MPRT). */
+async function writePlots(result: Evaluation, out: string): Promise<string[]> {
+  const plots: string[] = [];
+  const mean = (rows: number[][], j: number) => rows.reduce((s, r) => s + r[j]!, 0) / rows.length;
+  if (result.metrics.includes('PixelFlipping')) {
+    const curves = result.methods.map((m) => {
+      const rows = result.results[m]!.PixelFlipping!.curves!;
+      const len = rows[0]!.length;
+      return {
+        criterion: m,
+        points: rows[0]!.map((_, j) => ({ fraction: (j + 1) / len, accuracy: mean(rows, j) })),
+      };
+    });
+    const file = join(out, 'pixel-flipping.svg');
+    await writePlot(
+      file,
+      pruningCurveChart(curves, {
+        title: 'Pixel flipping',
+        subtitle:
+          'the faster the probability falls when the most relevant pixels go first, the more faithful the explanation',
+        xTitle: 'Share of the input removed, most relevant first',
+        yTitle: 'Probability of the class',
+      }),
+    );
+    plots.push(file);
+  }
+  if (result.metrics.includes('MPRT')) {
+    const curves = result.methods.map((m) => {
+      const layers = Object.values(result.results[m]!.MPRT!.layers!);
+      return {
+        criterion: m,
+        points: layers.map((sims, j) => ({
+          fraction: j / (layers.length - 1),
+          accuracy: sims.reduce((s, v) => s + v, 0) / sims.length,
+        })),
+      };
+    });
+    const file = join(out, 'mprt.svg');
+    await writePlot(
+      file,
+      pruningCurveChart(curves, {
+        title: 'Model parameter randomisation (MPRT)',
+        subtitle:
+          'layers randomised from the output down; an explanation that stays similar ignores what the model learned',
+        xTitle: 'Share of the layers randomised',
+        yTitle: 'Similarity to the original explanation (Spearman)',
+      }),
+    );
+    plots.push(file);
+  }
+  return plots;
+}

@@ -1,0 +1,108 @@
+import { Attributor, type Composite, compositeByName, gradient, layerMapComposite } from '@crp/lrp';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { type Attributions, readAttributions, type Samples } from './data.js';
+import { seededRandom } from './random.js';
+
+/**
+ * Explains a batch for given classes (Quantus's `explain_func`): returns an explanation of `x` ([N, H, W]
+ * heatmap, [N, H, W, 1] or [N, H, W, C]) that the caller then owns. The randomisation and robustness metrics call
+ * it on changed models or inputs; it must build what it needs from `model` each time (a randomised model has
+ * new weights).
+ */
+export type Explainer = (
+  model: tfl.LayersModel,
+  x: tf.Tensor4D,
+  targets: readonly number[],
+) => tf.Tensor | Promise<tf.Tensor>;
+
+/**
+ * An {@link Explainer} from the LRP engine: the relevance of the input for each sample's target under a
+ * composite (a built-in name such as `'epsilon_plus_flat'`, or a `Composite`), summed over the colour channels
+ * (a heatmap) unless `heatmap` is false. The backward pass starts from 1 at the target (a one-hot output
+ * relevance, as zennit's `Gradient` attributor is called with Quantus), not from the target's logit, so the
+ * explanations of different samples are on the same scale (Quantus normalises over the batch).
+ */
+export function lrpExplainer(composite: Composite | string, options: { heatmap?: boolean } = {}): Explainer {
+  return (model, x, targets) => {
+    const lrp = new Attributor(model, {
+      composite: typeof composite === 'string' ? compositeByName(composite) : composite,
+    });
+    try {
+      const initRelevance = (prediction: tf.Tensor) =>
+        tf.tidy(() =>
+          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
+        );
+      const result = lrp.attribute(x, { initRelevance });
+      result.prediction.dispose();
+      for (const r of Object.values(result.relevances)) r.dispose();
+      if (options.heatmap === false) return result.relevance;
+      const heatmap = tf.sum(result.relevance, 3);
+      result.relevance.dispose();
+      return heatmap;
+    } finally {
+      lrp.dispose();
+    }
+  };
+}
+
+/**
+ * Gradient x input (summed over the colour channels unless `heatmap` is false), as an {@link Explainer}: the
+ * gradient of the target's output comes from the LRP engine with the plain-gradient rule on every layer, so it
+ * runs on every backend (TF.js's wasm backend has no kernel for the filter gradient that `tf.grad` would need).
+ */
+export function gradientXInput(options: { heatmap?: boolean } = {}): Explainer {
+  return (model, x, targets) => {
+    const lrp = new Attributor(model, {
+      composite: layerMapComposite([[() => true, gradient()]], 'Gradient'),
+      canonizers: [],
+    });
+    try {
+      const initRelevance = (prediction: tf.Tensor) =>
+        tf.tidy(() =>
+          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
+        );
+      const result = lrp.attribute(x, { initRelevance });
+      result.prediction.dispose();
+      for (const r of Object.values(result.relevances)) r.dispose();
+      const gx = tf.tidy(() => {
+        const product = tf.mul(result.relevance, x);
+        return options.heatmap === false ? product : tf.sum(product, 3);
+      });
+      result.relevance.dispose();
+      return gx;
+    } finally {
+      lrp.dispose();
+    }
+  };
+}
+
+/** Calls an explainer and reads its explanation of `s` (checked like any explanation). */
+export async function explainAs(
+  explainer: Explainer,
+  model: tfl.LayersModel,
+  x: tf.Tensor4D,
+  targets: readonly number[],
+  s: Samples,
+  what: string,
+): Promise<Attributions> {
+  const a = await explainer(model, x, targets);
+  try {
+    return await readAttributions(a, s, what);
+  } finally {
+    a.dispose();
+  }
+}
+
+/**
+ * A random map (the control every evaluation needs): a heatmap of seeded uniform values in [-1, 1), the same for
+ * every call whatever the model and the class. It should score worst on the faithfulness metrics and fail the
+ * randomisation tests (its MPRT similarity stays 1).
+ */
+export function randomExplainer(seed = 0): Explainer {
+  return (_model, x) => {
+    const [n, h, w] = x.shape;
+    const random = seededRandom(seed);
+    return tf.tensor3d(Float32Array.from(random.uniform(n * h * w, -1, 1)), [n, h, w]);
+  };
+}

@@ -1,0 +1,253 @@
+import { CrpError, mulberry32 } from '@crp/common';
+import { cloneModel } from '@crp/pruning';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { type Attributions, checkLabels, readAttributions, readSamples } from '../data.js';
+import { type Explainer, explainAs } from '../explainer.js';
+import { type ExplanationProcessing, processAttributions } from '../normalise.js';
+import { pearson, spearman, ssim } from '../numeric.js';
+import { seededRandom } from '../random.js';
+import { type MetricResult, mean, type RunOptions } from '../types.js';
+
+/** Similarity of two explanations in the randomisation metrics (Quantus's `similarity_func`). */
+export type SimilarityName = 'spearman' | 'pearson' | 'ssim';
+
+/** The input of the randomisation metrics: a `tf.LayersModel` (its layers are randomised in a copy), inputs,
+ * labels and optionally the explanations (else the explainer computes them). The caller owns the tensors. */
+export interface RandomisationInput {
+  model: tfl.LayersModel;
+  x: tf.Tensor4D;
+  labels: readonly number[];
+  explanation?: tf.Tensor;
+}
+
+/** Values in the order Quantus flattens them: channel-first (NCHW) for a per-channel explanation, so that
+ * SSIM's sliding window sees the same sequence. */
+function flatChannelFirst(a: Float32Array, channels: number): Float32Array {
+  if (channels === 1) return a;
+  const pixels = a.length / channels;
+  const out = new Float32Array(a.length);
+  for (let p = 0; p < pixels; p++)
+    for (let c = 0; c < channels; c++) out[c * pixels + p] = a[p * channels + c]!;
+  return out;
+}
+
+function similarityOf(name: SimilarityName): (a: Float32Array, b: Float32Array) => number {
+  if (name === 'spearman') return spearman;
+  if (name === 'pearson') return pearson;
+  if (name === 'ssim') return ssim;
+  throw new CrpError(
+    'invalid-argument',
+    `unknown similarity '${String(name)}'; valid: spearman, pearson, ssim`,
+  );
+}
+
+function compare(
+  a: Attributions,
+  b: Attributions,
+  sim: (a: Float32Array, b: Float32Array) => number,
+): number[] {
+  return a.values.map((v, i) =>
+    sim(flatChannelFirst(v, a.channels), flatChannelFirst(b.values[i]!, b.channels)),
+  );
+}
+
+/**
+ * New weights for one layer, as PyTorch's `reset_parameters()` draws them after `torch.manual_seed(seed + 1)`:
+ * kernel and bias uniform in +-1/sqrt(fan_in) (Kaiming-uniform with a = sqrt(5)), batch norm back to gamma 1,
+ * beta 0, mean 0, variance 1. The values come from the toolkit's seeded generator (the same distribution as
+ * PyTorch's, not PyTorch's numbers); every layer restarts the generator at the same seed, as Quantus re-seeds
+ * torch before each layer.
+ */
+export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tensor[] {
+  const weights = layer.getWeights();
+  const cls = layer.getClassName();
+  if (cls === 'BatchNormalization') {
+    const names = layer.weights.map((w) => w.originalName ?? w.name);
+    return weights.map((w, i) =>
+      /gamma|moving_variance/.test(names[i]!) ? tf.onesLike(w) : tf.zerosLike(w),
+    );
+  }
+  const kernelShape = weights[0]!.shape;
+  // fan_in: every kernel axis but the output one ([kh, kw, in, out], [in, out]); depthwise: kh * kw
+  const fanIn =
+    cls === 'DepthwiseConv2D'
+      ? kernelShape[0]! * kernelShape[1]!
+      : kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const bound = 1 / Math.sqrt(fanIn);
+  const next = mulberry32(seed + 1);
+  return weights.map((w) =>
+    tf.tensor(
+      Float32Array.from({ length: w.size }, () => (2 * next() - 1) * bound),
+      w.shape,
+    ),
+  );
+}
+
+/** Options of {@link mprt} (Quantus `MPRT`). */
+export interface MprtOptions extends ExplanationProcessing {
+  /** `top_down` (cascading from the output, default), `bottom_up` (cascading from the input) or `independent`
+   * (one layer at a time, the others original). */
+  layerOrder?: 'top_down' | 'bottom_up' | 'independent';
+  /** Default `spearman`. */
+  similarity?: SimilarityName;
+  /** Seed of the randomisation; default 42. */
+  seed?: number;
+  /** Scores: the mean over all entries of `layers` (Quantus `return_average_correlation`). */
+  returnAverageCorrelation?: boolean;
+  /** Scores: the last layer's similarities (Quantus `return_last_correlation`). */
+  returnLastCorrelation?: boolean;
+  /** Explain only after the last randomisation (Quantus `skip_layers`). */
+  skipLayers?: boolean;
+  /** New weights of a layer; default {@link resetParameters}. Returned tensors are disposed by the metric. */
+  randomiseLayer?: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[];
+}
+
+/**
+ * Model parameter randomisation test (Adebayo et al. 2018): randomise the model's layers one after the other
+ * (in a copy; `top_down` by default) and compare each explanation with the original one; an explanation that
+ * stays similar does not depend on what the model learned (Quantus `MPRT`; defaults: Spearman, seed 42, abs,
+ * normalise; lower is better). `layers` holds the similarity per layer, `original` first (the original model's
+ * explanation compared with the given one). `scores` are the last layer's similarities unless
+ * `returnAverageCorrelation` asks for the mean, which, as in Quantus, includes the `original` entry (Quantus
+ * means to skip it but compares the key with 'orig').
+ */
+export async function mprt(
+  input: RandomisationInput,
+  explainer: Explainer,
+  options: MprtOptions = {},
+  run: Pick<RunOptions, 'onProgress'> = {},
+): Promise<MetricResult> {
+  const metric = 'MPRT';
+  const order = options.layerOrder ?? 'top_down';
+  if (!['top_down', 'bottom_up', 'independent'].includes(order)) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: unknown layerOrder '${order}'; valid: top_down, bottom_up, independent`,
+    );
+  }
+  if (options.returnAverageCorrelation && options.returnLastCorrelation) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: returnAverageCorrelation and returnLastCorrelation exclude each other`,
+    );
+  }
+  if (options.returnAverageCorrelation && options.skipLayers) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: returnAverageCorrelation needs every layer; it excludes skipLayers`,
+    );
+  }
+  const sim = similarityOf(options.similarity ?? 'spearman');
+  const seed = options.seed ?? 42;
+  const s = await readSamples(input.x);
+  checkLabels(input.labels, s.n);
+  const defaults = { normalise: true, abs: true };
+  const explain = async (model: tfl.LayersModel, what: string) =>
+    processAttributions(await explainAs(explainer, model, input.x, input.labels, s, what), options, defaults);
+  const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
+  const original = await explain(input.model, 'explanation of the original model');
+  const a = given === undefined ? original : processAttributions(given, options, defaults);
+  const copy = await cloneModel(input.model);
+  const layersOut: Record<string, number[]> = { original: compare(a, original, sim) };
+  try {
+    let layers = copy.layers.filter((l) => l.getWeights().length > 0);
+    if (order === 'top_down') layers = layers.reverse();
+    const originals = new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]));
+    const randomise = options.randomiseLayer ?? resetParameters;
+    const started = performance.now();
+    try {
+      for (const [k, layer] of layers.entries()) {
+        if (order === 'independent') for (const l of layers) l.setWeights(originals.get(l.name)!);
+        const fresh = randomise(layer, seed);
+        layer.setWeights(fresh);
+        for (const t of fresh) t.dispose();
+        if (options.skipLayers && k + 1 < layers.length) continue;
+        const b = await explain(copy, `explanation after randomising ${layer.name}`);
+        layersOut[layer.name] = compare(a, b, sim);
+        const elapsedMs = performance.now() - started;
+        run.onProgress?.({
+          done: k + 1,
+          total: layers.length,
+          elapsedMs,
+          etaMs: (elapsedMs / (k + 1)) * (layers.length - k - 1),
+          unit: 'layers',
+          phase: metric,
+        });
+      }
+    } finally {
+      for (const ws of originals.values()) for (const w of ws) w.dispose();
+    }
+  } finally {
+    copy.dispose();
+  }
+  const entries = Object.values(layersOut);
+  const scores = options.returnAverageCorrelation
+    ? a.values.map((_, i) => mean(entries.map((e) => e[i]!)))
+    : entries[entries.length - 1]!;
+  return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
+}
+
+/** Options of {@link randomLogit} (Quantus `RandomLogit`). */
+export interface RandomLogitOptions extends ExplanationProcessing {
+  /** Number of classes of the model; default 1000. */
+  numClasses?: number;
+  /** Seed of the off-target draw; default 42. */
+  seed?: number;
+  /** Default `ssim`. */
+  similarity?: SimilarityName;
+}
+
+/**
+ * Random logit test (Sixt et al. 2020): compare the explanation of the target with the explanation of a random
+ * other class; a class-sensitive explanation differs (Quantus `RandomLogit`; defaults: SSIM, 1000 classes, seed
+ * 42, normalise, no abs; lower is better). Quantus flattens the explanations before SSIM, so the SSIM window
+ * slides along the flattened rows (followed here).
+ */
+export async function randomLogit(
+  input: RandomisationInput,
+  explainer: Explainer,
+  options: RandomLogitOptions = {},
+  run: Pick<RunOptions, 'random'> = {},
+): Promise<MetricResult> {
+  const metric = 'RandomLogit';
+  const s = await readSamples(input.x);
+  checkLabels(input.labels, s.n);
+  const numClasses = options.numClasses ?? 1000;
+  if (!Number.isInteger(numClasses) || numClasses < 2) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: numClasses is ${numClasses}; give the model's number of classes (>= 2)`,
+    );
+  }
+  const bad = input.labels.findIndex((l) => l >= numClasses);
+  if (bad >= 0) {
+    throw new CrpError(
+      'invalid-target',
+      `${metric}: label ${input.labels[bad]} of sample ${bad} is not below numClasses ${numClasses}`,
+    );
+  }
+  const sim = similarityOf(options.similarity ?? 'ssim');
+  const random = run.random ?? seededRandom(options.seed ?? 42);
+  // an index among the other classes, drawn per sample (Quantus: randint(0, num_classes - 1, N))
+  const offTargets = input.labels.map((y) => {
+    const k = random.integer(0, numClasses - 1);
+    return k < y ? k : k + 1;
+  });
+  const defaults = { normalise: true, abs: false };
+  const a =
+    input.explanation === undefined
+      ? processAttributions(
+          await explainAs(explainer, input.model, input.x, input.labels, s, 'explanation'),
+          options,
+          defaults,
+        )
+      : processAttributions(await readAttributions(input.explanation, s), options, defaults);
+  const b = processAttributions(
+    await explainAs(explainer, input.model, input.x, offTargets, s, 'explanation of the random class'),
+    options,
+    defaults,
+  );
+  const scores = compare(a, b, sim);
+  return { metric, scores, aggregate: mean(scores), higherIsBetter: false, details: { offTargets } };
+}
