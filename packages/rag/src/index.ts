@@ -34,16 +34,18 @@ export {
 export { citationOf, type Source, toSources } from './answer/source.js';
 export { dot, type EmbeddingProvider, inBatches, normalizeVector } from './embeddings/embedding-provider.js';
 export { HashEmbedding } from './embeddings/hash-embedding.js';
-export { RagError, type RagErrorCode } from './errors.js';
 export {
   ANSWER_COVERAGE_THRESHOLD,
   aggregateMetrics,
   answerCoverage,
   firstRelevantRank,
   formatSummaryLine,
+  keyTermCoverage,
   normalizeWhitespace,
   passageInTexts,
+  type QuestionGroup,
   type QuestionOutcome,
+  questionGroup,
   type RetrievalMetrics,
 } from './eval/metrics.js';
 export {
