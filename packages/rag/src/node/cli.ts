@@ -278,6 +278,11 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
 /** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
 function printAnswer(a: RagAnswer, io: CliIo): void {
   io.out(`${a.answer || '(no answer found)'}\n\n`);
+  const glossed = a.sentences.filter((s) => s.gloss);
+  if (glossed.length)
+    io.out(
+      `Word-by-word gloss from the dictionary (not a translation):\n${glossed.map((s) => `  ${s.gloss}`).join('\n')}\n\n`,
+    );
   io.out(
     `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
   );
