@@ -131,7 +131,7 @@ export {
   termOf,
   tokenize,
 } from './text/analyzer.js';
-export { detectLanguage, LANGUAGE_NAMES } from './text/language.js';
+export { detectLanguage, LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 export {
   type AnalyzedQuery,
   analyzeQuery,

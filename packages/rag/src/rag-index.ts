@@ -15,6 +15,7 @@ import {
   PIPELINE_VERSION,
 } from './store/snapshot.js';
 import { tokenize } from './text/analyzer.js';
+import { LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 import { type AnalyzedQuery, analyzeQuery } from './text/query.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, IndexProgress } from './types.js';
@@ -448,6 +449,20 @@ export class RagIndex {
         'invalid-argument',
         `The question has ${question.length} characters; at most ${this.maxQuestionChars} are allowed. Ask a shorter question.`,
         { details: { length: question.length, max: this.maxQuestionChars } },
+      );
+    }
+    const other = unsupportedLanguage(question);
+    if (other) {
+      throw new CrpError(
+        'invalid-argument',
+        `The question looks ${other}; questions can be asked in ${Object.values(LANGUAGE_NAMES).join(' or ')} (the documents may be in either). Ask it in one of those.`,
+        { details: { language: other, supported: Object.keys(LANGUAGE_NAMES) } },
+      );
+    }
+    if (this.analyzeQuestion(question).concepts.length === 0) {
+      throw new CrpError(
+        'invalid-argument',
+        'The question has no words to search for (only stop words or punctuation); name what you want to know, e.g. "What does the epsilon rule do?".',
       );
     }
     if (this.#snapshot.chunks.length === 0) {

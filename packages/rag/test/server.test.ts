@@ -118,6 +118,25 @@ describe('HTTP server', () => {
         message: 'The question has 9999 characters; at most 2000 are allowed.',
       },
     });
+    // a question in a language the analyser does not support, or without any word to search: 400, the reason
+    const french = await raw(
+      'POST',
+      '/api/ask',
+      JSON.stringify({ question: 'Pourquoi la règle epsilon est-elle stable ?' }),
+    );
+    expect(french.status).toBe(400);
+    expect(french.json.error!.message).toMatch(/looks French; questions can be asked in English or German/);
+    const japanese = await raw(
+      'POST',
+      '/api/ask',
+      JSON.stringify({ question: 'イプシロン規則とは何ですか？' }),
+    );
+    expect(japanese.json.error!.message).toMatch(/looks Japanese/);
+    for (const question of ['What is it?', '?!? ...']) {
+      const none = await raw('POST', '/api/ask', JSON.stringify({ question }));
+      expect(none.status).toBe(400);
+      expect(none.json.error!.message).toMatch(/no words to search for/);
+    }
     const unknown = await raw('GET', '/nope');
     expect(unknown.status).toBe(404);
     expect(unknown.json.error!.message).toContain('POST /api/ask');

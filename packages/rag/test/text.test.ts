@@ -10,6 +10,7 @@ import {
   splitSentences,
   stem,
   tokenize,
+  unsupportedLanguage,
 } from '../src/index.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
@@ -205,5 +206,19 @@ describe('German compounds', () => {
       ['de:paket', true],
       ['de:nam', true],
     ]);
+  });
+});
+
+describe('unsupported languages', () => {
+  it('names a language the analyser does not support; English and German (with names in them) pass', () => {
+    expect(unsupportedLanguage('Pourquoi Captum a-t-il besoin de la cible ?')).toBe('French');
+    expect(unsupportedLanguage('¿Qué es la regla epsilon?')).toBe('Spanish');
+    expect(unsupportedLanguage('LRPの epsilon ルールとは何ですか？')).toBe('Japanese');
+    expect(unsupportedLanguage('Что такое LRP?')).toBe('Russian (Cyrillic script)');
+    expect(unsupportedLanguage('How does DeepLIFT SHAP handle baselines?')).toBeUndefined();
+    expect(
+      unsupportedLanguage('Wie kann man in Zennit den Nenner einer Regel stabilisieren?'),
+    ).toBeUndefined();
+    expect(unsupportedLanguage('Captum LRP CRP')).toBeUndefined();
   });
 });
