@@ -199,11 +199,32 @@ describe('HTTP server', () => {
         const first = page.locator('#sources .source').first();
         expect(await first.locator('.lang').getAttribute('data-lang')).toBe('de');
         expect(await first.locator('.lang').textContent()).toBe('German');
-        await mkdir(path.join(import.meta.dirname, '..', 'test-artifacts'), { recursive: true });
-        await page.screenshot({
-          path: path.join(import.meta.dirname, '..', 'test-artifacts', 'rag-page.png'),
-          fullPage: true,
-        });
+        // the German quotation comes with its dictionary gloss, marked as such
+        await page.waitForSelector('#answer .gloss');
+        expect(await page.textContent('#answer .gloss')).toContain('gloss from the dictionary');
+        await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
+        const artifacts = path.join(import.meta.dirname, '..', 'test-artifacts');
+        await mkdir(artifacts, { recursive: true });
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-1400.png'), fullPage: true });
+
+        // 400 px wide: one column, nothing wider than the screen
+        await page.setViewportSize({ width: 400, height: 900 });
+        const widest = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(widest).toBeLessThanOrEqual(400);
+        const answerBox = await page.locator('#answer').boundingBox();
+        const mapBox = await page.locator('#map svg').boundingBox();
+        expect(answerBox!.x + answerBox!.width).toBeLessThanOrEqual(400);
+        expect(mapBox!.y).toBeGreaterThan(answerBox!.y); // the map is below the answer, not beside it
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-400.png'), fullPage: true });
+
+        // a question over the limit is kept whole and the page says why it cannot be sent
+        const long = 'Why is the epsilon rule stable? '.repeat(70);
+        await page.fill('#question', long);
+        expect((await page.inputValue('#question')).length).toBe(long.length);
+        expect(await page.textContent('#count')).toContain(
+          `has ${long.trim().length} characters; at most 2000`,
+        );
+        expect(await page.isDisabled('#ask')).toBe(true);
         expect(problems).toEqual([]);
       } finally {
         await browser.close();
