@@ -25,8 +25,15 @@ export {
 } from './answer/llm-answer.js';
 export { chunkSentences, type PassageSentence } from './answer/passage-sentences.js';
 export {
+  holdsRelation,
+  type QuestionIntent,
+  type QuestionKind,
+  questionIntent,
+} from './answer/question-intent.js';
+export {
   asksForCode,
   conceptCoverage,
+  isBoilerplate,
   type ScoredSentence,
   scoreSourceSentences,
   termCoverage,
@@ -144,6 +151,8 @@ export {
 export { type Sentence, splitSentences } from './text/sentences.js';
 export { stem } from './text/stemmer.js';
 export { isStopStem, isStopWord, stopWords } from './text/stop-words.js';
+export { FALSE_FRIENDS, KNOWN_TRANSLATIONS } from './translate/false-friends.js';
+export { glossSentence } from './translate/gloss.js';
 export {
   QueryTranslator,
   type QueryTranslatorOptions,

@@ -222,3 +222,22 @@ describe('unsupported languages', () => {
     expect(unsupportedLanguage('Captum LRP CRP')).toBeUndefined();
   });
 });
+
+describe('false friends in the dictionary', () => {
+  it('known pairs translate to what they mean, never to their false friend (real dictionary)', async () => {
+    const { loadDefaultTranslator, stemOf, KNOWN_TRANSLATIONS } = await import('../src/node.js');
+    const tr = await loadDefaultTranslator();
+    expect(tr, '@crp/rag-dictionary-de-en is installed in the workspace').toBeDefined();
+    for (const k of KNOWN_TRANSLATIONS) {
+      const terms = tr!.translate(stemOf(k.de.toLowerCase(), 'de')!, 'de').map((t) => t.term);
+      expect(terms, k.de).not.toContain(k.not);
+      expect(terms, k.de).toContain(k.means);
+    }
+    // exclusion works in both directions (the tiny dictionary has stand -> state and stand -> stand)
+    const tiny = QueryTranslator.fromStemPairs(TINY_DICTIONARY, { exclude: [['stand', 'stand']] });
+    expect(tiny.translate('stand', 'de').map((t) => t.term)).toEqual(['state']);
+    expect(tiny.translate('stand', 'en')).toEqual([]);
+    // and the other way: English "fair" no longer finds German "messen"
+    expect(tr!.translate('fair', 'en').map((t) => t.term)).not.toContain('mess');
+  });
+});
