@@ -82,6 +82,8 @@ export interface AskOptions {
   readonly extractive?: ExtractiveOptions;
   /** Support threshold of grounding; default 0.5. */
   readonly supportThreshold?: number;
+  /** Called with each piece of a generated answer as the model writes it (when the generator streams). */
+  readonly onToken?: (text: string) => void;
 }
 
 /** Options of a {@link RagEngine}. */
@@ -147,8 +149,17 @@ export class RagEngine {
     );
     const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
     let composed: ComposedAnswer;
-    if (generator)
-      composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
+    if (generator) {
+      let text = '';
+      if (options.onToken && generator.stream) {
+        for await (const piece of generator.stream(question, sources, query.language)) {
+          text += piece;
+          options.onToken(piece);
+        }
+      } else text = await generator.generate(question, sources, query.language);
+      composed = parseGeneratedAnswer(text, sources);
+    }
+    // every generated sentence is checked against the sources below (grounding), streamed or not
     else
       composed = withGlosses(
         composeExtractiveAnswer(scored, sources, {

@@ -142,7 +142,7 @@ describe('CLI', () => {
     );
     expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, use-lite-contextual, hash/);
     expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
-      'groq[:model], openai[:model], ollama[:model], none',
+      'groq[:model], openai[:model], ollama[:model], llama-cpp:<file.gguf>, none',
     );
     expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain(
       '--top-k',

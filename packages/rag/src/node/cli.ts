@@ -11,7 +11,7 @@ import type { IndexReport } from '../rag-index.js';
 import type { FileOrigin } from '../store/snapshot.js';
 import { ChromaVectorStore } from './chroma-vector-store.js';
 import { startRagServer } from './http-server.js';
-import { createLlmGenerator, defaultGenerator, type LlmProviderName } from './llm-generator.js';
+import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
 import { OpenAICompatibleEmbedding } from './openai-compatible-embedding.js';
 import { downloadPaper } from './paper-download.js';
 import { RagEngine } from './rag-folder.js';
@@ -40,8 +40,10 @@ Options:
                          | openai:<model>@<base-url>   (remembered by \`index\`; ask and serve use the remembered one)
   --chroma <url>         keep the vectors in a Chroma server and search it: http://HOST:PORT[/collection]
                          (remembered by \`index\`)
-  --llm <spec>           groq[:model] | openai[:model] | ollama[:model] | none
-                         (default: groq when GROQ_API_KEY is set, else none = extractive, offline)
+  --llm <spec>           ollama[:model] (a server on this machine, OLLAMA_HOST) | llama-cpp:<file.gguf>
+                         (node-llama-cpp, a model file you have) | groq[:model] | openai[:model] | none
+                         (default: CRP_RAG_LLM, else groq when GROQ_API_KEY is set, else none = extractive,
+                         offline); generated answers stream as they are written
   --top-k <n>            number of sources (default 5)
   --json                 ask: print the full answer (sources, grounding; with --explain the explanation) as JSON
   --explain              ask: also compute why each source was found (shared words; with --json the
@@ -71,20 +73,6 @@ export function embeddingFromSpec(spec: string): EmbeddingProvider {
     'invalid-argument',
     `Unknown embedding "${spec}"; valid: use-lite, use-lite-contextual, hash, transformers:<model-dir>, transformers-hub:<model-id>, openai:<model>@<base-url>.`,
   );
-}
-
-/** Builds an answer generator from a CLI spec `provider[:model]`; `none` gives undefined (extractive). */
-export function generatorFromSpec(spec: string): AnswerGenerator | undefined {
-  if (spec === 'none' || spec === 'extractive') return undefined;
-  const i = spec.indexOf(':');
-  const provider = (i < 0 ? spec : spec.slice(0, i)) as LlmProviderName;
-  if (!['openai', 'groq', 'ollama'].includes(provider)) {
-    throw new CrpError(
-      'invalid-argument',
-      `Unknown --llm "${spec}"; valid: groq[:model], openai[:model], ollama[:model], none.`,
-    );
-  }
-  return createLlmGenerator({ provider, ...(i >= 0 ? { model: spec.slice(i + 1) } : {}) });
 }
 
 /** What `index` remembers in the index folder for `ask` and `serve`. */
@@ -270,14 +258,27 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   const question = ctx.rest.join(' ').trim();
   if (!question) throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
   const engine = await openEngine(ctx, true);
-  const a = await engine.ask(question, { topK: ctx.topK, explain: ctx.values.explain });
+  // a model's answer is shown as it is written (text output), then checked against the sources
+  let streamed = false;
+  const onToken = ctx.values.json
+    ? undefined
+    : (t: string) => {
+        streamed = true;
+        io.out(t);
+      };
+  const a = await engine.ask(question, {
+    topK: ctx.topK,
+    explain: ctx.values.explain,
+    ...(onToken ? { onToken } : {}),
+  });
   if (ctx.values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
-  else printAnswer(a, io);
+  else printAnswer(a, io, streamed);
 }
 
 /** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
-function printAnswer(a: RagAnswer, io: CliIo): void {
-  io.out(`${a.answer || '(no answer found)'}\n\n`);
+function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
+  if (streamed) io.out(`\n\nWith citations:\n${a.answer}\n\n`);
+  else io.out(`${a.answer || '(no answer found)'}\n\n`);
   const glossed = a.sentences.filter((s) => s.gloss);
   if (glossed.length)
     io.out(
