@@ -439,7 +439,10 @@ export class RagIndex {
     return analyzeQuery(question, this.translator ? { translator: this.translator } : {});
   }
 
-  /** Checks a question and the index before a search; throws `invalid-argument`, `empty-index` or `embedding-mismatch`. */
+  /**
+   * Checks a question and the index before a search; throws `invalid-argument` (empty, too long, in a language
+   * the analyser does not support, or without any word to search), `empty-index` or `embedding-mismatch`.
+   */
   checkQuestion(question: string): void {
     if (typeof question !== 'string' || !question.trim()) {
       throw new CrpError('invalid-argument', 'The question is empty; ask a non-empty question.');
@@ -449,6 +452,18 @@ export class RagIndex {
         'invalid-argument',
         `The question has ${question.length} characters; at most ${this.maxQuestionChars} are allowed. Ask a shorter question.`,
         { details: { length: question.length, max: this.maxQuestionChars } },
+      );
+    }
+    if (this.#snapshot.chunks.length === 0) {
+      throw new CrpError(
+        'empty-index',
+        'The index has no chunks; index some documents first (`crp-rag index <dir>`).',
+      );
+    }
+    if (this.#snapshot.embeddingId !== this.embedding.id) {
+      throw new CrpError(
+        'embedding-mismatch',
+        `The index was built with embedding "${this.#snapshot.embeddingId}" but "${this.embedding.id}" is in use; index again or open it with the same provider.`,
       );
     }
     const other = unsupportedLanguage(question);
@@ -463,18 +478,6 @@ export class RagIndex {
       throw new CrpError(
         'invalid-argument',
         'The question has no words to search for (only stop words or punctuation); name what you want to know, e.g. "What does the epsilon rule do?".',
-      );
-    }
-    if (this.#snapshot.chunks.length === 0) {
-      throw new CrpError(
-        'empty-index',
-        'The index has no chunks; index some documents first (`crp-rag index <dir>`).',
-      );
-    }
-    if (this.#snapshot.embeddingId !== this.embedding.id) {
-      throw new CrpError(
-        'embedding-mismatch',
-        `The index was built with embedding "${this.#snapshot.embeddingId}" but "${this.embedding.id}" is in use; index again or open it with the same provider.`,
       );
     }
   }
