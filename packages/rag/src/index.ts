@@ -118,6 +118,7 @@ export { type FusedResult, fuseScores, resolveHybrid } from './retrieval/hybrid-
 export type { HybridOptions, SearchHit } from './retrieval/search-hit.js';
 export type { ExternalVectorStore } from './store/external-vector-store.js';
 export {
+  type ChunkTerms,
   decodeSnapshot,
   emptySnapshot,
   encodeSnapshot,
@@ -130,6 +131,7 @@ export {
 export {
   type AnalyzeOptions,
   analyze,
+  type CompoundSplit,
   splitCompound,
   stemOf,
   stemOfTerm,

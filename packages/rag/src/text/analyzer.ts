@@ -40,7 +40,10 @@ export function termOf(word: string, language: Language): string | undefined {
 // Bounded memos of pure functions of a word ('' and null stand for "none").
 const MEMO_LIMIT = 200_000;
 const TERM_MEMO: Record<Language, Map<string, string>> = { en: new Map(), de: new Map() };
-type CompoundSplit = { spans: [[number, number], [number, number]] };
+/** Where a German compound splits: the spans of its two parts in the word. */
+export interface CompoundSplit {
+  readonly spans: [[number, number], [number, number]];
+}
 const SPLIT_MEMO = new WeakMap<ReadonlySet<string>, Map<string, CompoundSplit | null>>();
 
 /** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
