@@ -108,6 +108,8 @@ export {
 } from './rag-index.js';
 export {
   heatColor,
+  type MapLabel,
+  placeSourceLabels,
   renderEmbeddingMapSvg,
   renderKeywordChipsSvg,
   renderSentenceHeatmapSvg,
