@@ -5,8 +5,10 @@
  * Indexes the corpus (incrementally, in a cache folder), asks every question of each QA file and prints, per
  * question set and for all together: hit@1 and hit@5 (a relevant file among the first 1 / 5 sources),
  * MRR@10, the share of questions whose reference passage is inside a retrieved chunk, and answer coverage
- * (the answer contains at least 50% of the supporting passage's content words). Default corpus: the
- * vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`); default QA files: its `qa.json` and `qa-extra.json`.
+ * (the answer contains at least 50% of the supporting passage's content words), also per language group
+ * (English, German, cross-lingual), and for questions with `key_terms` the key-term coverage (the answer
+ * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
+ * default QA files: its `qa.json`, `qa-extra.json` and `qa-natural.json`.
  * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
@@ -22,8 +24,12 @@ import {
   firstRelevantRank,
   formatSummaryLine,
   generatorFromSpec,
+  keyTermCoverage,
+  type Language,
   passageInTexts,
+  type QuestionGroup,
   type QuestionOutcome,
+  questionGroup,
   RagEngine,
   type RetrievalMetrics,
 } from '../src/node.js';
@@ -33,7 +39,11 @@ interface QaQuestion {
   question: string;
   relevant_files: string[];
   supporting_passage: { file: string; text: string; page?: number };
+  question_language?: Language;
+  answer_document_language?: Language;
   cross_lingual?: boolean;
+  /** Words the answer should contain (qa-natural.json); scored by keyTermCoverage. */
+  key_terms?: string[];
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,7 +69,9 @@ const { values } = parseArgs({
 const corpus = path.resolve(values.corpus!);
 const qaFiles =
   values.qa?.map((f) => path.resolve(f)) ??
-  ['qa.json', 'qa-extra.json'].map((f) => path.join(corpus, f)).filter((f) => existsSync(f));
+  ['qa.json', 'qa-extra.json', 'qa-natural.json']
+    .map((f) => path.join(corpus, f))
+    .filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
 const embedding = embeddingFromSpec(values.embedding!);
 const hybrid = {
@@ -98,6 +110,7 @@ for (const s of report.skipped) console.log(`skipped ${s.file}: ${s.message}`);
 const indexedPrefix = path.relative(corpus, docsDir).split(path.sep).join('/');
 const toQaPath = (file: string) => (indexedPrefix ? `${indexedPrefix}/${file}` : file);
 const sets: { name: string; outcomes: QuestionOutcome[] }[] = [];
+const groups = new Map<QuestionGroup, QuestionOutcome[]>();
 const latencies: number[] = [];
 const details: unknown[] = [];
 for (const qaFile of qaFiles) {
@@ -118,17 +131,26 @@ for (const qaFile of qaFiles) {
         .map((h) => h.chunk.text),
     );
     const a = await engine.ask(q.question, { topK, explain: false });
-    const coverage = answerCoverage(
-      a.sentences.map((s) => s.text).join(' '),
-      q.supporting_passage.text,
-      engine.index.translator,
-    );
-    outcomes.push({
+    const answerText = a.sentences.map((s) => s.text).join(' ');
+    const coverage = answerCoverage(answerText, q.supporting_passage.text, engine.index.translator);
+    const documentLanguage =
+      q.answer_document_language ?? (q.supporting_passage.file.includes('/de-') ? 'de' : 'en');
+    const keyTerms = q.key_terms
+      ? keyTermCoverage(answerText, q.key_terms, {
+          language: documentLanguage,
+          translator: engine.index.translator,
+        })
+      : undefined;
+    const outcome: QuestionOutcome = {
       id: q.id,
       passageFound: found,
       answerCoverage: coverage,
+      ...(keyTerms !== undefined ? { keyTermCoverage: keyTerms } : {}),
       ...(rank !== undefined ? { firstRelevantRank: rank } : {}),
-    });
+    };
+    outcomes.push(outcome);
+    const group = questionGroup(q.question_language ?? a.questionLanguage, documentLanguage);
+    groups.set(group, [...(groups.get(group) ?? []), outcome]);
     details.push({
       set: path.basename(qaFile),
       id: q.id,
@@ -136,6 +158,7 @@ for (const qaFile of qaFiles) {
       rank,
       passageFound: found,
       coverage,
+      keyTerms,
       answer: a.answer,
     });
     const mark = rank !== undefined && rank <= topK ? 'HIT ' : 'MISS';
@@ -143,18 +166,26 @@ for (const qaFile of qaFiles) {
       ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}`
       : '-';
     console.log(
-      `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} answer=${(coverage * 100).toFixed(0).padStart(3)}% top1=${where} | ${q.question.slice(0, 70)}`,
+      `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} answer=${(coverage * 100).toFixed(0).padStart(3)}%${keyTerms !== undefined ? ` keys=${(keyTerms * 100).toFixed(0).padStart(3)}%` : ''} top1=${where} | ${q.question.slice(0, 70)}`,
     );
     if (values.verbose) console.log(`    -> ${a.answer.slice(0, 400)}`);
   }
   sets.push({ name: path.basename(qaFile), outcomes });
 }
 const line = (name: string, m: RetrievalMetrics) =>
-  `${name.padEnd(18)} questions=${String(m.questions).padStart(3)} hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr@10=${m.mrrAt10.toFixed(3)} passage-found=${m.passageFound.toFixed(3)} answer-coverage=${m.answerCovered.toFixed(3)} (mean ${m.meanAnswerCoverage.toFixed(3)})`;
+  `${name.padEnd(18)} questions=${String(m.questions).padStart(3)} hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr@10=${m.mrrAt10.toFixed(3)} passage-found=${m.passageFound.toFixed(3)} answer-coverage=${m.answerCovered.toFixed(3)} (mean ${m.meanAnswerCoverage.toFixed(3)})` +
+  (m.keyTermQuestions
+    ? ` key-terms=${m.keyTermsCovered.toFixed(3)} (mean ${m.meanKeyTermCoverage.toFixed(3)}, ${m.keyTermQuestions} questions)`
+    : '');
 console.log('');
 for (const s of sets) console.log(line(s.name, aggregateMetrics(s.outcomes)));
 const all = aggregateMetrics(sets.flatMap((s) => s.outcomes));
 if (sets.length > 1) console.log(line('all', all));
+console.log('');
+for (const g of ['en', 'de', 'cross-lingual'] as const) {
+  const o = groups.get(g);
+  if (o) console.log(line(`all, ${g}`, aggregateMetrics(o)));
+}
 latencies.sort((a, b) => a - b);
 console.log(
   `search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`,
@@ -162,7 +193,16 @@ console.log(
 if (values.json)
   await writeFile(
     values.json,
-    `${JSON.stringify({ sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })), all, details }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })),
+        groups: [...groups].map(([name, o]) => ({ name, metrics: aggregateMetrics(o) })),
+        all,
+        details,
+      },
+      null,
+      2,
+    )}\n`,
   );
 console.log(formatSummaryLine(all));
 await embedding.dispose?.();

@@ -25,8 +25,15 @@ export {
 } from './answer/llm-answer.js';
 export { chunkSentences, type PassageSentence } from './answer/passage-sentences.js';
 export {
+  holdsRelation,
+  type QuestionIntent,
+  type QuestionKind,
+  questionIntent,
+} from './answer/question-intent.js';
+export {
   asksForCode,
   conceptCoverage,
+  isBoilerplate,
   type ScoredSentence,
   scoreSourceSentences,
   termCoverage,
@@ -34,16 +41,18 @@ export {
 export { citationOf, type Source, toSources } from './answer/source.js';
 export { dot, type EmbeddingProvider, inBatches, normalizeVector } from './embeddings/embedding-provider.js';
 export { HashEmbedding } from './embeddings/hash-embedding.js';
-export { RagError, type RagErrorCode } from './errors.js';
 export {
   ANSWER_COVERAGE_THRESHOLD,
   aggregateMetrics,
   answerCoverage,
   firstRelevantRank,
   formatSummaryLine,
+  keyTermCoverage,
   normalizeWhitespace,
   passageInTexts,
+  type QuestionGroup,
   type QuestionOutcome,
+  questionGroup,
   type RetrievalMetrics,
 } from './eval/metrics.js';
 export {
@@ -99,6 +108,8 @@ export {
 } from './rag-index.js';
 export {
   heatColor,
+  type MapLabel,
+  placeSourceLabels,
   renderEmbeddingMapSvg,
   renderKeywordChipsSvg,
   renderSentenceHeatmapSvg,
@@ -109,6 +120,7 @@ export { type FusedResult, fuseScores, resolveHybrid } from './retrieval/hybrid-
 export type { HybridOptions, SearchHit } from './retrieval/search-hit.js';
 export type { ExternalVectorStore } from './store/external-vector-store.js';
 export {
+  type ChunkTerms,
   decodeSnapshot,
   emptySnapshot,
   encodeSnapshot,
@@ -121,6 +133,7 @@ export {
 export {
   type AnalyzeOptions,
   analyze,
+  type CompoundSplit,
   splitCompound,
   stemOf,
   stemOfTerm,
@@ -129,7 +142,7 @@ export {
   termOf,
   tokenize,
 } from './text/analyzer.js';
-export { detectLanguage, LANGUAGE_NAMES } from './text/language.js';
+export { detectLanguage, LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 export {
   type AnalyzedQuery,
   analyzeQuery,
@@ -142,6 +155,8 @@ export {
 export { type Sentence, splitSentences } from './text/sentences.js';
 export { stem } from './text/stemmer.js';
 export { isStopStem, isStopWord, stopWords } from './text/stop-words.js';
+export { FALSE_FRIENDS, KNOWN_TRANSLATIONS } from './translate/false-friends.js';
+export { glossSentence } from './translate/gloss.js';
 export {
   QueryTranslator,
   type QueryTranslatorOptions,

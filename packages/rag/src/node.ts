@@ -4,7 +4,7 @@
 // paper downloads. `RagIndex` and `RagEngine` here extend the root ones with `open` and `update`.
 export * from './index.js';
 export { ChromaVectorStore, type ChromaVectorStoreOptions } from './node/chroma-vector-store.js';
-export { CLI_USAGE, type CliIo, embeddingFromSpec, generatorFromSpec, runCli } from './node/cli.js';
+export { CLI_USAGE, type CliIo, embeddingFromSpec, runCli } from './node/cli.js';
 export { loadDefaultTranslator } from './node/default-translator.js';
 export { type RagServer, type RagServerOptions, startRagServer } from './node/http-server.js';
 export { readIndexFile, writeIndexFile } from './node/index-file.js';
@@ -15,10 +15,16 @@ export {
   DEFAULT_MODELS,
   defaultGenerator,
   GROQ_BASE_URL,
+  generatorFromSpec,
   LlamaIndexAnswerGenerator,
   type LlmOptions,
   type LlmProviderName,
 } from './node/llm-generator.js';
+export {
+  type LocalCompletionModel,
+  LocalModelAnswerGenerator,
+  llamaCppGenerator,
+} from './node/local-model.js';
 export {
   OpenAICompatibleEmbedding,
   type OpenAICompatibleEmbeddingOptions,

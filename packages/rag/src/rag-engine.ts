@@ -5,6 +5,7 @@ import {
 } from './answer/extractive-answer.js';
 import { type GroundedSentence, groundSentences, SUPPORT_THRESHOLD } from './answer/grounding.js';
 import { type AnswerGenerator, parseGeneratedAnswer } from './answer/llm-answer.js';
+import { questionIntent } from './answer/question-intent.js';
 import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
 import { type Source, toSources } from './answer/source.js';
 import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explain/embedding-map.js';
@@ -14,7 +15,29 @@ import type { RagIndex } from './rag-index.js';
 import { renderEmbeddingMapSvg, renderKeywordChipsSvg, renderSentenceHeatmapSvg } from './render/svg.js';
 import type { HybridOptions } from './retrieval/search-hit.js';
 import { detectLanguage } from './text/language.js';
+import { glossSentence } from './translate/gloss.js';
+import type { QueryTranslator } from './translate/query-translator.js';
 import type { Language } from './types.js';
+
+/**
+ * Adds to each quoted sentence in the other language than the question's its word-by-word gloss from the
+ * dictionary (without a dictionary, the quotation stays as it is).
+ */
+function withGlosses(
+  composed: ComposedAnswer,
+  sources: readonly Source[],
+  language: Language,
+  translator: QueryTranslator | undefined,
+): ComposedAnswer {
+  if (!translator) return composed;
+  const sentences = composed.sentences.map((s) => {
+    const from = s.quote ? sources[s.quote.source - 1]?.language : undefined;
+    if (!from || from === language) return s;
+    const src = sources[s.quote!.source - 1]!;
+    return { ...s, gloss: glossSentence(s.text.replace(src.citation, '').trim(), from, translator) };
+  });
+  return { ...composed, sentences };
+}
 
 /** Why the sources were retrieved: data and rendered SVG pictures. */
 export interface RetrievalExplanation {
@@ -59,6 +82,8 @@ export interface AskOptions {
   readonly extractive?: ExtractiveOptions;
   /** Support threshold of grounding; default 0.5. */
   readonly supportThreshold?: number;
+  /** Called with each piece of a generated answer as the model writes it (when the generator streams). */
+  readonly onToken?: (text: string) => void;
 }
 
 /** Options of a {@link RagEngine}. */
@@ -112,16 +137,40 @@ export class RagEngine {
     const query = index.analyzeQuestion(question);
     const sources = toSources(hits);
     const t1 = performance.now();
-    const scored = await scoreSourceSentences(question, qv, query, sources, index.embedding, index.bm25);
+    const intent = questionIntent(question);
+    const scored = await scoreSourceSentences(
+      question,
+      qv,
+      query,
+      sources,
+      index.embedding,
+      index.bm25,
+      intent,
+    );
     const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
     let composed: ComposedAnswer;
-    if (generator)
-      composed = parseGeneratedAnswer(await generator.generate(question, sources, query.language), sources);
+    if (generator) {
+      let text = '';
+      if (options.onToken && generator.stream) {
+        for await (const piece of generator.stream(question, sources, query.language)) {
+          text += piece;
+          options.onToken(piece);
+        }
+      } else text = await generator.generate(question, sources, query.language);
+      composed = parseGeneratedAnswer(text, sources);
+    }
+    // every generated sentence is checked against the sources below (grounding), streamed or not
     else
-      composed = composeExtractiveAnswer(scored, sources, {
-        allowCode: asksForCode(question),
-        ...options.extractive,
-      });
+      composed = withGlosses(
+        composeExtractiveAnswer(scored, sources, {
+          allowCode: asksForCode(question),
+          intent,
+          ...options.extractive,
+        }),
+        sources,
+        query.language,
+        index.translator,
+      );
     const sentences = await groundSentences(composed.sentences, scored, {
       embedding: index.embedding,
       bm25: index.bm25,

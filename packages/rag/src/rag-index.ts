@@ -15,6 +15,7 @@ import {
   PIPELINE_VERSION,
 } from './store/snapshot.js';
 import { tokenize } from './text/analyzer.js';
+import { LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 import { type AnalyzedQuery, analyzeQuery } from './text/query.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, IndexProgress } from './types.js';
@@ -131,6 +132,7 @@ export class RagIndex {
   #bm25!: Bm25Index;
   #dense!: DenseIndex;
   #terms: string[][] = [];
+  #analysed = new Map<string, { text: string; terms: string[]; length: number }>();
   #byId = new Map<string, number>();
   #version = 0;
 
@@ -156,19 +158,71 @@ export class RagIndex {
     this.#rebuild();
   }
 
-  #rebuild(): void {
-    const s = this.#snapshot;
+  /** What the saved terms depend on: the analysis version and the German lexicon (compound splitting). */
+  #analysisKey(): string {
+    return `${PIPELINE_VERSION}:${this.translator ? `${this.translator.source}:${this.translator.size.de}` : 'none'}`;
+  }
+
+  /**
+   * The index terms of every chunk of a snapshot: the saved ones when they were made with the same analysis,
+   * else analysed now (chunks analysed before, by id, are not analysed again).
+   */
+  #chunkTerms(s: IndexSnapshot): { terms: string[][]; lengths: number[] } {
+    const key = this.#analysisKey();
+    const saved = s.terms;
+    if (saved && saved.key === key && saved.chunks.length === s.chunks.length) {
+      return {
+        terms: saved.chunks.map((ids) => ids.map((id) => saved.vocabulary[id]!)),
+        lengths: [...saved.lengths],
+      };
+    }
     const germanLexicon = this.translator?.lexicon('de');
-    const tokens = s.chunks.map((c) =>
-      tokenize(chunkContextText(c), c.metadata.language, germanLexicon ? { germanLexicon } : {}),
+    const terms: string[][] = [];
+    const lengths: number[] = [];
+    for (const c of s.chunks) {
+      const text = chunkContextText(c);
+      let known = this.#analysed.get(c.id);
+      if (!known || known.text !== text) {
+        const ts = tokenize(text, c.metadata.language, germanLexicon ? { germanLexicon } : {});
+        // compound parts make German words findable by their parts without making the chunk longer
+        known = { text, terms: ts.map((t) => t.term), length: ts.filter((t) => !t.extra).length };
+      }
+      terms.push(known.terms);
+      lengths.push(known.length);
+    }
+    return { terms, lengths };
+  }
+
+  /** The snapshot with its chunks' index terms, to be saved with it. */
+  #withTerms(s: IndexSnapshot): IndexSnapshot {
+    const { terms, lengths } = this.#chunkTerms(s);
+    const ids = new Map<string, number>();
+    const chunks = terms.map((ts) =>
+      ts.map((t) => {
+        let id = ids.get(t);
+        if (id === undefined) {
+          id = ids.size;
+          ids.set(t, id);
+        }
+        return id;
+      }),
     );
-    this.#terms = tokens.map((ts) => ts.map((t) => t.term));
-    // compound parts make German words findable by their parts without making the chunk longer
-    this.#bm25 = new Bm25Index(
-      this.#terms,
-      {},
-      tokens.map((ts) => ts.filter((t) => !t.extra).length),
+    return { ...s, terms: { key: this.#analysisKey(), vocabulary: [...ids.keys()], chunks, lengths } };
+  }
+
+  #rebuild(): void {
+    let s = this.#snapshot;
+    const { terms, lengths } = this.#chunkTerms(s);
+    this.#terms = terms;
+    this.#analysed = new Map(
+      s.chunks.map((c, i) => [c.id, { text: chunkContextText(c), terms: terms[i]!, length: lengths[i]! }]),
     );
+    // an index saved without (or with stale) terms gets them, so the next save opens fast
+    if (s.terms?.key !== this.#analysisKey() && s.chunks.length > 0) {
+      s = this.#withTerms(s);
+      this.#snapshot = s;
+    }
+    this.#bm25 = new Bm25Index(this.#terms, {}, lengths);
     this.#dense = new DenseIndex(s.vectors, s.dimensions);
     this.#byId = new Map(s.chunks.map((c, i) => [c.id, i]));
     this.#version++;
@@ -355,7 +409,8 @@ export class RagIndex {
         old.sourceDir === next.sourceDir &&
         !Object.entries(records).some(([f, r]) => r !== old.files[f]),
     };
-    const final = (await options.commit?.(next, change)) ?? next;
+    const analysed = this.#withTerms(next);
+    const final = (await options.commit?.(analysed, change)) ?? analysed;
     this.#snapshot = final;
     this.#rebuild();
     return {
@@ -384,7 +439,10 @@ export class RagIndex {
     return analyzeQuery(question, this.translator ? { translator: this.translator } : {});
   }
 
-  /** Checks a question and the index before a search; throws `invalid-argument`, `empty-index` or `embedding-mismatch`. */
+  /**
+   * Checks a question and the index before a search; throws `invalid-argument` (empty, too long, in a language
+   * the analyser does not support, or without any word to search), `empty-index` or `embedding-mismatch`.
+   */
   checkQuestion(question: string): void {
     if (typeof question !== 'string' || !question.trim()) {
       throw new CrpError('invalid-argument', 'The question is empty; ask a non-empty question.');
@@ -406,6 +464,20 @@ export class RagIndex {
       throw new CrpError(
         'embedding-mismatch',
         `The index was built with embedding "${this.#snapshot.embeddingId}" but "${this.embedding.id}" is in use; index again or open it with the same provider.`,
+      );
+    }
+    const other = unsupportedLanguage(question);
+    if (other) {
+      throw new CrpError(
+        'invalid-argument',
+        `The question looks ${other}; questions can be asked in ${Object.values(LANGUAGE_NAMES).join(' or ')} (the documents may be in either). Ask it in one of those.`,
+        { details: { language: other, supported: Object.keys(LANGUAGE_NAMES) } },
+      );
+    }
+    if (this.analyzeQuestion(question).concepts.length === 0) {
+      throw new CrpError(
+        'invalid-argument',
+        'The question has no words to search for (only stop words or punctuation); name what you want to know, e.g. "What does the epsilon rule do?".',
       );
     }
   }

@@ -113,31 +113,37 @@ describe('extractive answers', () => {
     });
     expect(a.sources[0]!.language).toBe('de');
     expect(a.answer).toContain('Wir speichern unsere Einbettungen in Vektor-Datenbanken');
+    // the German quotation comes with its word-by-word gloss from the dictionary
+    const quoted = a.sentences.find((s) => s.text.includes('Wir speichern'));
+    expect(quoted?.gloss).toMatch(/speichern \[(save|store)\]/);
     expect(a.language).toBe('de');
     expect(a.questionLanguage).toBe('en');
   });
 
+  const mk = (
+    source: number,
+    index: number,
+    text: string,
+    score: number,
+    kind: ScoredSentence['kind'] = 'paragraph',
+  ) =>
+    ({
+      source,
+      index,
+      text,
+      score,
+      kind,
+      start: 0,
+      end: text.length,
+      dense: 0,
+      lexical: 0,
+      novelty: 1,
+      relation: false,
+      boilerplate: false,
+      vector: new Float32Array(),
+    }) as ScoredSentence;
+
   it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {
-    const mk = (
-      source: number,
-      index: number,
-      text: string,
-      score: number,
-      kind: ScoredSentence['kind'] = 'paragraph',
-    ) =>
-      ({
-        source,
-        index,
-        text,
-        score,
-        kind,
-        start: 0,
-        end: text.length,
-        dense: 0,
-        lexical: 0,
-        novelty: 1,
-        vector: new Float32Array(),
-      }) as ScoredSentence;
     const sources = [source(1, 'a.md'), source(2, 'b.pdf', 'x', 3)];
     const answer = composeExtractiveAnswer(
       [
@@ -152,6 +158,53 @@ describe('extractive answers', () => {
       'The gamma rule favours positive contributions. [a.md] It is used for convolutional layers. [b.pdf, p. 3]',
     );
     expect(composeExtractiveAnswer([], [])).toEqual({ text: '', sentences: [] });
+  });
+
+  it('answers with one contiguous passage in reading order, the answering sentences highlighted', () => {
+    const sources = [source(1, 'a.md'), source(2, 'b.md')];
+    const s = (index: number, text: string, score: number, extra: Partial<ScoredSentence> = {}) =>
+      ({ ...mk(1, index, text, score), ...extra }) as ScoredSentence;
+    const answer = composeExtractiveAnswer(
+      [
+        s(0, 'Contents . . . . . . . . 12', 0.95, { boilerplate: true }), // a table-of-contents line
+        s(1, 'The epsilon rule adds a small term to the denominator.', 0.4),
+        s(2, 'Use alpha-beta when negative evidence should be shown separately.', 0.9),
+        s(3, 'This keeps positive and negative relevance apart.', 0.2), // refers back: context
+        s(4, 'Installation is described elsewhere.', 0.1),
+        { ...mk(2, 0, 'Alpha-beta weighs positive and negative contributions.', 0.5) },
+      ],
+      sources,
+    );
+    // the passage runs from the best sentence through the one that refers back to it; the TOC line never stands
+    expect(answer.sentences.map((x) => [x.text, x.highlight])).toEqual([
+      ['Use alpha-beta when negative evidence should be shown separately.', true],
+      ['This keeps positive and negative relevance apart. [a.md]', false],
+    ]);
+    // a predecessor that also answers (at least 60% of the best score) joins in reading order
+    const two = composeExtractiveAnswer(
+      [
+        s(0, 'Gamma favours positive weights of the layer.', 0.7),
+        s(1, 'Epsilon absorbs weak contributions.', 1),
+      ],
+      sources,
+    );
+    expect(two.text).toBe(
+      'Gamma favours positive weights of the layer. Epsilon absorbs weak contributions. [a.md]',
+    );
+    expect(two.sentences.every((x) => x.highlight)).toBe(true);
+    // at most four sentences, and a second source only when nearly as good and saying something new
+    const many = composeExtractiveAnswer(
+      [
+        ...[0, 1, 2, 3, 4, 5].map((i) => s(i, `Sentence number ${i} talks about relevance ${i}.`, 1)),
+        { ...mk(2, 0, 'Sentence number 0 talks about relevance 0.', 0.99) },
+        { ...mk(2, 1, 'Flat spreads relevance uniformly over the receptive field.', 0.9) },
+      ],
+      sources,
+    );
+    expect(many.sentences.filter((x) => x.citations[0] === 1)).toHaveLength(4);
+    expect(many.sentences.filter((x) => x.citations[0] === 2).map((x) => x.text)).toEqual([
+      'Flat spreads relevance uniformly over the receptive field. [b.md]',
+    ]);
   });
 });
 

@@ -78,6 +78,7 @@ describe('CLI', () => {
       '--index',
       index,
       '--json',
+      '--explain',
       '--top-k',
       '2',
       '--llm',
@@ -91,6 +92,23 @@ describe('CLI', () => {
     expect(parsed.sources).toHaveLength(2);
     expect(parsed.explanation.embeddingMap).toBeDefined();
     expect(parsed.language).toBe('en');
+    // without --explain the explanation views are not computed (a plain answer comes faster)
+    const plain = await run([
+      'ask',
+      'Which rule is used for convolutional layers?',
+      '--index',
+      index,
+      '--json',
+    ]);
+    expect((JSON.parse(plain.out) as { explanation?: unknown }).explanation).toBeUndefined();
+    const why = await run([
+      'ask',
+      'Which rule is used for convolutional layers?',
+      '--index',
+      index,
+      '--explain',
+    ]);
+    expect(why.out).toMatch(/shared words: .*convolut/);
 
     const s = await run(['serve', '--index', index, '--port', '0', '--llm', 'none']);
     expect(s.out).toMatch(/serving \d+ chunks on http:\/\/127\.0\.0\.1:\d+\//);
@@ -124,7 +142,7 @@ describe('CLI', () => {
     );
     expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, use-lite-contextual, hash/);
     expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
-      'groq[:model], openai[:model], ollama[:model], none',
+      'groq[:model], openai[:model], ollama[:model], llama-cpp:<file.gguf>, none',
     );
     expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain(
       '--top-k',

@@ -80,3 +80,31 @@ describe('retrieval explanations', () => {
     expect(() => FittedMap.fit(vectors, { nEpochs: 100 })).toThrow(/multiple of 3/);
   });
 });
+
+describe('source numbers on the map', () => {
+  it('sources at the same spot share one label; labels overlap no other label, no source point and not the star', async () => {
+    const { placeSourceLabels } = await import('../src/index.js');
+    const points = [
+      { x: 100, y: 100, source: 3 },
+      { x: 101, y: 100, source: 1 }, // on top of source 3
+      { x: 112, y: 102, source: 2 }, // right next to them
+      { x: 120, y: 95, source: 4 },
+      { x: 300, y: 200, source: 5 },
+    ];
+    const labels = placeSourceLabels(points, { x: 130, y: 100 }, 640, 440);
+    expect(labels.map((l) => l.text)).toEqual(['1, 3', '2', '4', '5']);
+    const overlap = (a: (typeof labels)[0], b: { x: number; y: number; width: number; height: number }) =>
+      a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    for (const [i, a] of labels.entries()) {
+      for (const b of labels.slice(i + 1)) expect(overlap(a, b), `${a.text} / ${b.text}`).toBe(false);
+      for (const p of points)
+        expect(overlap(a, { x: p.x - 6, y: p.y - 6, width: 12, height: 12 })).toBe(false);
+      expect(overlap(a, { x: 125, y: 95, width: 10, height: 10 })).toBe(false);
+      expect(a.x).toBeGreaterThanOrEqual(0);
+      expect(a.x + a.width).toBeLessThanOrEqual(640);
+    }
+    // a lone source keeps its label right beside it, without a leader line
+    expect(labels[3]!.x).toBe(309);
+    expect(labels[3]!.leader).toBeUndefined();
+  });
+});

@@ -10,7 +10,6 @@ import {
   htmlToBlocks,
   loadDocument,
   markdownToBlocks,
-  RagError,
   resolveChunking,
   scanFolder,
 } from '../src/node.js';
@@ -199,7 +198,7 @@ describe('PDF', () => {
       extractPdfText(new TextEncoder().encode('<!doctype html><html><body>Login</body></html>'), 'p.pdf'),
     ).rejects.toThrow(/HTML page/);
     await expect(extractPdfText(makePdf([['hello']]).subarray(0, 60), 'cut.pdf')).rejects.toBeInstanceOf(
-      RagError,
+      CrpError,
     );
   });
 

@@ -161,6 +161,6 @@ describe('search', () => {
       code: 'invalid-argument',
       message: 'The question has 10000 characters; at most 2000 are allowed. Ask a shorter question.',
     });
-    await expect(index.search('x', { topK: 0 })).rejects.toThrow(/positive integer/);
+    await expect(index.search('epsilon rule', { topK: 0 })).rejects.toThrow(/positive integer/);
   });
 });

@@ -118,6 +118,25 @@ describe('HTTP server', () => {
         message: 'The question has 9999 characters; at most 2000 are allowed.',
       },
     });
+    // a question in a language the analyser does not support, or without any word to search: 400, the reason
+    const french = await raw(
+      'POST',
+      '/api/ask',
+      JSON.stringify({ question: 'Pourquoi la règle epsilon est-elle stable ?' }),
+    );
+    expect(french.status).toBe(400);
+    expect(french.json.error!.message).toMatch(/looks French; questions can be asked in English or German/);
+    const japanese = await raw(
+      'POST',
+      '/api/ask',
+      JSON.stringify({ question: 'イプシロン規則とは何ですか？' }),
+    );
+    expect(japanese.json.error!.message).toMatch(/looks Japanese/);
+    for (const question of ['What is it?', '?!? ...']) {
+      const none = await raw('POST', '/api/ask', JSON.stringify({ question }));
+      expect(none.status).toBe(400);
+      expect(none.json.error!.message).toMatch(/no words to search for/);
+    }
     const unknown = await raw('GET', '/nope');
     expect(unknown.status).toBe(404);
     expect(unknown.json.error!.message).toContain('POST /api/ask');
@@ -180,11 +199,32 @@ describe('HTTP server', () => {
         const first = page.locator('#sources .source').first();
         expect(await first.locator('.lang').getAttribute('data-lang')).toBe('de');
         expect(await first.locator('.lang').textContent()).toBe('German');
-        await mkdir(path.join(import.meta.dirname, '..', 'test-artifacts'), { recursive: true });
-        await page.screenshot({
-          path: path.join(import.meta.dirname, '..', 'test-artifacts', 'rag-page.png'),
-          fullPage: true,
-        });
+        // the German quotation comes with its dictionary gloss, marked as such
+        await page.waitForSelector('#answer .gloss');
+        expect(await page.textContent('#answer .gloss')).toContain('gloss from the dictionary');
+        await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
+        const artifacts = path.join(import.meta.dirname, '..', 'test-artifacts');
+        await mkdir(artifacts, { recursive: true });
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-1400.png'), fullPage: true });
+
+        // 400 px wide: one column, nothing wider than the screen
+        await page.setViewportSize({ width: 400, height: 900 });
+        const widest = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(widest).toBeLessThanOrEqual(400);
+        const answerBox = await page.locator('#answer').boundingBox();
+        const mapBox = await page.locator('#map svg').boundingBox();
+        expect(answerBox!.x + answerBox!.width).toBeLessThanOrEqual(400);
+        expect(mapBox!.y).toBeGreaterThan(answerBox!.y); // the map is below the answer, not beside it
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-400.png'), fullPage: true });
+
+        // a question over the limit is kept whole and the page says why it cannot be sent
+        const long = 'Why is the epsilon rule stable? '.repeat(70);
+        await page.fill('#question', long);
+        expect((await page.inputValue('#question')).length).toBe(long.length);
+        expect(await page.textContent('#count')).toContain(
+          `has ${long.trim().length} characters; at most 2000`,
+        );
+        expect(await page.isDisabled('#ask')).toBe(true);
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

@@ -120,3 +120,45 @@ describe('on-disk store', () => {
     expect((await readIndexFile(crashDir))?.embeddingId).toBe('after');
   }, 60_000);
 });
+
+describe('saved index terms', () => {
+  it('an index saves its chunks index terms; opening uses them, and analyses again when they are stale', async () => {
+    const { HashEmbedding, RagIndex } = await import('../src/index.js');
+    const embedding = new HashEmbedding();
+    const index = new RagIndex({ embedding, translator: null });
+    await index.updateFiles([
+      { file: 'a.md', bytes: new TextEncoder().encode('# Rules\n\nThe epsilon rule stabilises relevance.') },
+      { file: 'b.md', bytes: new TextEncoder().encode('# Vektoren\n\nDie Datenbank speichert Vektoren.') },
+    ]);
+    const saved = index.snapshot.terms!;
+    expect(saved.chunks).toHaveLength(index.chunks.length);
+    // the saved ids spell the same terms the analyser gives
+    index.chunks.forEach((_, i) => {
+      expect(saved.chunks[i]!.map((id) => saved.vocabulary[id])).toEqual(index.termsAt(i));
+    });
+    const ask = (x: InstanceType<typeof RagIndex>) =>
+      x.search('epsilon rule', { topK: 2 }).then((hits) => hits.map((h) => [h.chunk.id, h.score]));
+    const reopened = new RagIndex({ embedding, translator: null, snapshot: index.snapshot });
+    expect(await ask(reopened)).toEqual(await ask(index));
+    // terms saved under another analysis (here: tampered) are not trusted: analysed again, same result
+    const stale = {
+      ...index.snapshot,
+      terms: { ...saved, key: 'other', vocabulary: saved.vocabulary.map(() => 'x') },
+    };
+    const again = new RagIndex({ embedding, translator: null, snapshot: stale });
+    expect(await ask(again)).toEqual(await ask(index));
+    expect(again.snapshot.terms!.key).toBe(saved.key);
+    // and they survive the file format
+    expect(decodeSnapshot(concat(encodeSnapshot(index.snapshot))).terms).toEqual(saved);
+  });
+});
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import {
   splitSentences,
   stem,
   tokenize,
+  unsupportedLanguage,
 } from '../src/index.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
@@ -205,5 +206,38 @@ describe('German compounds', () => {
       ['de:paket', true],
       ['de:nam', true],
     ]);
+  });
+});
+
+describe('unsupported languages', () => {
+  it('names a language the analyser does not support; English and German (with names in them) pass', () => {
+    expect(unsupportedLanguage('Pourquoi Captum a-t-il besoin de la cible ?')).toBe('French');
+    expect(unsupportedLanguage('¿Qué es la regla epsilon?')).toBe('Spanish');
+    expect(unsupportedLanguage('LRPの epsilon ルールとは何ですか？')).toBe('Japanese');
+    expect(unsupportedLanguage('Что такое LRP?')).toBe('Russian (Cyrillic script)');
+    expect(unsupportedLanguage('How does DeepLIFT SHAP handle baselines?')).toBeUndefined();
+    expect(
+      unsupportedLanguage('Wie kann man in Zennit den Nenner einer Regel stabilisieren?'),
+    ).toBeUndefined();
+    expect(unsupportedLanguage('Captum LRP CRP')).toBeUndefined();
+  });
+});
+
+describe('false friends in the dictionary', () => {
+  it('known pairs translate to what they mean, never to their false friend (real dictionary)', async () => {
+    const { loadDefaultTranslator, stemOf, KNOWN_TRANSLATIONS } = await import('../src/node.js');
+    const tr = await loadDefaultTranslator();
+    expect(tr, '@crp/rag-dictionary-de-en is installed in the workspace').toBeDefined();
+    for (const k of KNOWN_TRANSLATIONS) {
+      const terms = tr!.translate(stemOf(k.de.toLowerCase(), 'de')!, 'de').map((t) => t.term);
+      expect(terms, k.de).not.toContain(k.not);
+      expect(terms, k.de).toContain(k.means);
+    }
+    // exclusion works in both directions (the tiny dictionary has stand -> state and stand -> stand)
+    const tiny = QueryTranslator.fromStemPairs(TINY_DICTIONARY, { exclude: [['stand', 'stand']] });
+    expect(tiny.translate('stand', 'de').map((t) => t.term)).toEqual(['state']);
+    expect(tiny.translate('stand', 'en')).toEqual([]);
+    // and the other way: English "fair" no longer finds German "messen"
+    expect(tr!.translate('fair', 'en').map((t) => t.term)).not.toContain('mess');
   });
 });

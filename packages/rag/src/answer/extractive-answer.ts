@@ -1,16 +1,22 @@
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
+import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
 import type { Source } from './source.js';
 
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {
-  /** At most this many answering sentences (their needed neighbours come on top); default 3. */
+  /** At most this many sentences in a passage; default 4. */
   readonly maxSentences?: number;
-  /** Keep sentences scoring at least this share of the best one; default 0.6. */
+  /**
+   * A sentence next to the best one joins its passage when it scores at least this share of it; default 0.6.
+   * Sentences of the passage at or above it are the ones that answer (highlighted).
+   */
   readonly relativeCutoff?: number;
   /** The question asks for code: a sentence that announces code (ends with ":") brings the code block. */
   readonly allowCode?: boolean;
+  /** Intent of the question (a list question lets a passage run through list items); default: none. */
+  readonly intent?: QuestionIntent;
 }
 
 /** A sentence of an answer with the sources it cites; extractive ones also say where they were quoted from. */
@@ -19,6 +25,13 @@ export interface AnswerSentence {
   readonly citations: number[];
   /** For quoted sentences: source number and span in its text. */
   readonly quote?: { readonly source: number; readonly start: number; readonly end: number };
+  /** For quoted sentences: true for the sentences that answer, false for the context around them. */
+  readonly highlight?: boolean;
+  /**
+   * For a quotation in the other language than the question's: its word-by-word gloss from the dictionary
+   * (stems, not a translation), so the reader can follow it.
+   */
+  readonly gloss?: string;
 }
 
 /** A composed answer: the text (with citations) and its sentences. */
@@ -35,21 +48,63 @@ function contentTerms(text: string): Set<string> {
   return new Set(analyze(text, detectLanguage(text)));
 }
 
-/** Whether two sentences say (nearly) the same: most content words of the shorter are in the longer. */
-function overlaps(a: Set<string>, b: Set<string>): boolean {
-  if (a.size === 0 || b.size === 0) return false;
-  let inter = 0;
-  for (const t of a) if (b.has(t)) inter++;
-  return inter / Math.min(a.size, b.size) > 0.75;
+/** Whether most (over 75%) of a sentence's content words were said already. */
+function repeats(text: string, said: ReadonlySet<string>): boolean {
+  const terms = [...contentTerms(text)];
+  return terms.length > 0 && terms.filter((t) => said.has(t)).length / terms.length > 0.75;
+}
+
+/** Whether a scored sentence may stand in an answer: prose with content, never navigation or (unasked) code. */
+function answerable(s: ScoredSentence, code: boolean): boolean {
+  if (s.boilerplate || s.kind === 'heading' || (s.kind === 'code' && !code)) return false;
+  return s.text.trim().length >= 12;
 }
 
 /**
- * Composes an answer without a language model from the sentences that answer the question: the best scoring
- * sentence (see `scoreSourceSentences`: relevant *and* adding something to the question, so headings and
- * lines that restate the question lose), then others close to it (from another source: at least 75% of its
- * score) that do not repeat what is already picked. A sentence that leans on its predecessor ("However, ...", "This ...") brings that predecessor; one
- * that announces a list (ends with ":") brings the next item. Sentences are clean text, each group followed
- * by its citation `[file, p. N]`; the same text from overlapping chunks appears once.
+ * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
+ * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ...") or the
+ * predecessor also answers, and forward when the anchor announces what follows (":"), the next sentence refers
+ * back, also answers, or (list questions) continues the list.
+ */
+function passageAround(
+  anchor: ScoredSentence,
+  list: readonly ScoredSentence[],
+  opts: { max: number; cutoff: number; code: boolean; listing: boolean },
+  said: ReadonlySet<string> = new Set(),
+): ScoredSentence[] {
+  const at = list.findIndex((x) => x.index === anchor.index);
+  let lo = at;
+  let hi = at;
+  const strong = (s: ScoredSentence) => s.score >= anchor.score * opts.cutoff;
+  // context that the answer already holds (the same sentence from an overlapping chunk) is not repeated
+  const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
+    s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
+  const prev = list[lo - 1];
+  if (ok(prev) && (NEEDS_PREVIOUS.test(list[lo]!.text.trim()) || /:\s*$/.test(prev.text) || strong(prev)))
+    lo--;
+  while (hi - lo + 1 < opts.max) {
+    const cur = list[hi]!;
+    const next = list[hi + 1];
+    if (!ok(next)) break;
+    const continues =
+      /:\s*$/.test(cur.text) ||
+      NEEDS_PREVIOUS.test(next.text.trim()) ||
+      strong(next) ||
+      (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
+    if (!continues) break;
+    hi++;
+  }
+  return list.slice(lo, hi + 1);
+}
+
+/**
+ * Composes an answer without a language model: the best passage (a contiguous stretch of 1-4 sentences of
+ * one source, in reading order, around the best scoring sentence, see `scoreSourceSentences`: relevant, holding
+ * the relation the question asks for, and adding something to the question) with the sentences that answer
+ * marked `highlight`, and at most one more passage from another source when it is nearly as good (at least
+ * 75% of the best score) and says something the first does not (covers other content words). Headings,
+ * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
+ * passage is followed by its citation `[file, p. N]`.
  */
 export function composeExtractiveAnswer(
   scored: readonly ScoredSentence[],
@@ -57,87 +112,42 @@ export function composeExtractiveAnswer(
   options: ExtractiveOptions = {},
 ): ComposedAnswer {
   const code = options.allowCode ?? false;
-  const max = options.maxSentences ?? 3;
-  const cutoff = options.relativeCutoff ?? 0.6;
-  const ranked = [...scored]
-    .filter((s) => s.score > 0 && s.text.length >= 12)
-    .sort((a, b) => b.score - a.score);
+  const opts = {
+    max: options.maxSentences ?? 4,
+    cutoff: options.relativeCutoff ?? 0.6,
+    code,
+    listing: options.intent?.kind === 'list',
+  };
+  const ranked = scored.filter((s) => s.score > 0 && answerable(s, code)).sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (!best) return { text: '', sentences: [] };
   const bySource = new Map<number, ScoredSentence[]>();
-  for (const s of scored) {
-    const list = bySource.get(s.source) ?? [];
-    list.push(s);
-    bySource.set(s.source, list);
-  }
+  for (const s of scored) bySource.set(s.source, [...(bySource.get(s.source) ?? []), s]);
   for (const list of bySource.values()) list.sort((a, b) => a.index - b.index);
-  const pickedTerms: Set<string>[] = [];
-  const groups: ScoredSentence[][] = [];
-  const isDuplicate = (s: ScoredSentence) => {
-    const t = contentTerms(s.text);
-    return pickedTerms.some((p) => overlaps(p, t));
-  };
-  const take = (s: ScoredSentence) => pickedTerms.push(contentTerms(s.text));
+  const passages = [passageAround(best, bySource.get(best.source)!, opts)];
+  const said = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
   for (const s of ranked) {
-    if (groups.length >= max || s.score < best.score * cutoff) break;
-    // another source has to be nearly as good to add to the answer; the best sentence's source may add more
-    if (s.source !== best.source && s.score < best.score * Math.max(cutoff, 0.75)) continue;
-    if (isDuplicate(s)) continue;
-    const list = bySource.get(s.source)!;
-    const at = list.findIndex((x) => x.index === s.index);
-    const group: ScoredSentence[] = [];
-    const prev = list[at - 1];
-    if (
-      prev &&
-      NEEDS_PREVIOUS.test(s.text.trim()) &&
-      prev.kind !== 'heading' &&
-      prev.kind !== 'code' &&
-      !isDuplicate(prev)
-    ) {
-      group.push(prev);
-    }
-    group.push(s);
-    // the next sentence belongs to this one when this one announces it (":") or it refers back ("It states ...")
-    const next = list[at + 1];
-    const continues =
-      next !== undefined &&
-      (/:\s*$/.test(s.text) || (NEEDS_PREVIOUS.test(next.text.trim()) && next.kind !== 'table-row'));
-    if (
-      next &&
-      continues &&
-      next.kind !== 'heading' &&
-      (code || next.kind !== 'code') &&
-      !isDuplicate(next)
-    ) {
-      group.push(next);
-    }
-    for (const g of group) take(g);
-    groups.push(group);
-  }
-  // groups that continue each other in the same source read as one passage with one citation
-  for (let i = 0; i < groups.length; i++) {
-    for (let j = 0; j < groups.length; j++) {
-      if (i === j) continue;
-      const a = groups[i]!;
-      const b = groups[j]!;
-      if (a[0]!.source === b[0]!.source && a[a.length - 1]!.index + 1 === b[0]!.index) {
-        groups[i] = [...a, ...b];
-        groups.splice(j, 1);
-        i = -1;
-        break;
-      }
-    }
+    if (s.score < best.score * Math.max(opts.cutoff, 0.75)) break;
+    if (s.source === best.source) continue;
+    const terms = contentTerms(s.text);
+    const fresh = [...terms].filter((t) => !said.has(t)).length;
+    // it has to add something: most of its content words are new
+    if (terms.size === 0 || fresh / terms.size < 0.5) continue;
+    passages.push(passageAround(s, bySource.get(s.source)!, opts, said));
+    break;
   }
   const sentences: AnswerSentence[] = [];
-  for (const group of groups) {
-    group.forEach((s, i) => {
+  for (const passage of passages) {
+    const anchor = passage.reduce((a, b) => (b.score > a.score ? b : a));
+    passage.forEach((s, i) => {
       const src = sources[s.source - 1]!;
       const body = s.text.replace(/\s+/g, ' ').trim();
-      const last = i === group.length - 1;
+      const last = i === passage.length - 1;
       sentences.push({
         text: last ? `${body} ${src.citation}` : body,
         citations: [s.source],
         quote: { source: s.source, start: s.start, end: s.end },
+        highlight: s === anchor || s.score >= anchor.score * opts.cutoff,
       });
     });
   }

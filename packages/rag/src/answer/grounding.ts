@@ -40,6 +40,10 @@ export interface GroundedSentence {
   readonly support?: Support;
   /** Why a generated sentence is unsupported or cites the wrong source. */
   readonly notes?: readonly string[];
+  /** Quotations: true for the sentences that answer, false for the context of the passage around them. */
+  readonly highlight?: boolean;
+  /** Quotations in the other language than the question's: the word-by-word gloss from the dictionary. */
+  readonly gloss?: string;
 }
 
 /** Default minimum support score of a generated sentence. */
@@ -117,6 +121,8 @@ export async function groundSentences(
         label: 'quotation',
         supported: true,
         support: { source: s.quote.source, sentence },
+        ...(s.highlight !== undefined ? { highlight: s.highlight } : {}),
+        ...(s.gloss !== undefined ? { gloss: s.gloss } : {}),
       };
     }
     const k = g++;

@@ -10,6 +10,8 @@ export interface AnswerGenerator {
   readonly name: string;
   /** The answer text, citing sources as `[n]`. `language` is the question's. */
   generate(question: string, sources: readonly Source[], language?: Language): Promise<string>;
+  /** The same answer as it is written, piece by piece (for streaming output); optional. */
+  stream?(question: string, sources: readonly Source[], language?: Language): AsyncIterable<string>;
 }
 
 /** The instructions every generator sends first. */

@@ -5,6 +5,7 @@ import { analyze } from '../text/analyzer.js';
 import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import type { Language } from '../types.js';
 import { chunkSentences } from './passage-sentences.js';
+import { holdsRelation, type QuestionIntent, questionIntent } from './question-intent.js';
 import type { Source } from './source.js';
 
 /** A sentence of a source and how well it answers the question. */
@@ -28,6 +29,10 @@ export interface ScoredSentence {
   readonly lexical: number;
   /** Share of the sentence's content words that are not the question's (0..1): 0 for a sentence that only restates it. */
   readonly novelty: number;
+  /** Whether the sentence holds the relation the question asks for (a definition of its subject, a reason, ...). */
+  readonly relation: boolean;
+  /** Navigation rather than prose: a table-of-contents line, a link list, a source/licence note. Never an answer. */
+  readonly boilerplate: boolean;
   /**
    * How well the sentence answers the question, 0..1: relevance (concept coverage and the embedding's lift
    * over the other sentences) times novelty, times the source's rank; headings and (unless the question asks
@@ -77,8 +82,29 @@ export function conceptCoverage(
 const CODE_INTENT =
   /\b(code|codebeispiel\w*|beispielcode|snippet|command|commands|befehl\w*|syntax|cli|shell|terminal|aufruf\w*|how do i call|which arguments|which parameters)\b|`|\w\(\)|\b\w+_\w+\b|\b\w+\.\w+\(/i;
 
+// Lines that navigate rather than say: table-of-contents entries ("2.8 Packages . . . . 12"), menus and link
+// rows ("View source | Paper"), the source/licence box at the top of converted documents.
+const BOILERPLATE =
+  /(?:\.\s*){4,}\d*\s*$|(?:\S\s+\|\s+\S.*){2,}|^(?:source|quelle|license|lizenz|licensed|text licensed|copyright)\b[^.]*[:©]|\blicen[sc]e: [\w.-]+ \(see licenses/i;
+
+/** Whether a line navigates or attributes rather than says something (never an answer). */
+export function isBoilerplate(text: string): boolean {
+  return BOILERPLATE.test(text);
+}
+
 // Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
 const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
+
+// How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
+
+const RELATION_BOOST: Readonly<Record<Exclude<QuestionIntent['kind'], 'other'>, number>> = {
+  definition: 1.6,
+  comparison: 1.3,
+  procedure: 1.25,
+  reason: 1.3,
+  list: 1.15,
+  number: 1.3,
+};
 
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
 export function asksForCode(question: string): boolean {
@@ -104,6 +130,7 @@ export async function scoreSourceSentences(
   sources: readonly Source[],
   embedding: EmbeddingProvider,
   _bm25?: Bm25Index,
+  intent: QuestionIntent = questionIntent(question),
 ): Promise<ScoredSentence[]> {
   const raw = sources.flatMap((s) =>
     chunkSentences(s).map((x, index) => ({ ...x, index, source: s.n, language: s.language as Language })),
@@ -157,8 +184,10 @@ export async function scoreSourceSentences(
       ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
       : 0;
     const lift = comparable[i] ? Math.max(0, dense[i]! - mean) / maxLift : 0;
+    const boilerplate = isBoilerplate(r.text);
+    const relation = holdsRelation(r.text, intent);
     let shape = 1;
-    if (r.kind === 'heading' || (r.kind === 'code' && !code)) shape = 0;
+    if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     else if (/\?\s*$/.test(r.text))
       shape = 0.3; // a question rarely answers a question
     else if (distinct.length < 3)
@@ -167,7 +196,9 @@ export async function scoreSourceSentences(
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
-    const score = relevance * (0.3 + 0.7 * novelty) * (prior.get(r.source) ?? 0.5) * shape;
+    // a sentence that holds the asked-for relation beats one that only repeats the question's words
+    const asked = intent.kind === 'other' ? 1 : relation ? RELATION_BOOST[intent.kind] : 0.85;
+    const score = relevance * (0.3 + 0.7 * novelty) * asked * (prior.get(r.source) ?? 0.5) * shape;
     return {
       source: r.source,
       text: r.text,
@@ -178,6 +209,8 @@ export async function scoreSourceSentences(
       dense: dense[i]!,
       lexical,
       novelty,
+      relation,
+      boilerplate,
       score,
       vector: vectors[i]!,
     };

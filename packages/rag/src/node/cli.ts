@@ -6,10 +6,12 @@ import { writeJsonAtomic } from '@crp/common/node';
 import type { AnswerGenerator } from '../answer/llm-answer.js';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import { HashEmbedding } from '../embeddings/hash-embedding.js';
+import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
+import type { FileOrigin } from '../store/snapshot.js';
 import { ChromaVectorStore } from './chroma-vector-store.js';
 import { startRagServer } from './http-server.js';
-import { createLlmGenerator, defaultGenerator, type LlmProviderName } from './llm-generator.js';
+import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
 import { OpenAICompatibleEmbedding } from './openai-compatible-embedding.js';
 import { downloadPaper } from './paper-download.js';
 import { RagEngine } from './rag-folder.js';
@@ -38,10 +40,14 @@ Options:
                          | openai:<model>@<base-url>   (remembered by \`index\`; ask and serve use the remembered one)
   --chroma <url>         keep the vectors in a Chroma server and search it: http://HOST:PORT[/collection]
                          (remembered by \`index\`)
-  --llm <spec>           groq[:model] | openai[:model] | ollama[:model] | none
-                         (default: groq when GROQ_API_KEY is set, else none = extractive, offline)
+  --llm <spec>           ollama[:model] (a server on this machine, OLLAMA_HOST) | llama-cpp:<file.gguf>
+                         (node-llama-cpp, a model file you have) | groq[:model] | openai[:model] | none
+                         (default: CRP_RAG_LLM, else groq when GROQ_API_KEY is set, else none = extractive,
+                         offline); generated answers stream as they are written
   --top-k <n>            number of sources (default 5)
-  --json                 ask: print the full answer (sources, grounding, explanation data) as JSON
+  --json                 ask: print the full answer (sources, grounding; with --explain the explanation) as JSON
+  --explain              ask: also compute why each source was found (shared words; with --json the
+                         embedding map and sentence heatmaps); plain answers skip it and come faster
   --host <host>          serve: bind address (default 127.0.0.1)
   --port <port>          serve: port (default 8080)
   --corpus <dir>         add: folder to save the paper in (default: the folder the index was built from)
@@ -67,20 +73,6 @@ export function embeddingFromSpec(spec: string): EmbeddingProvider {
     'invalid-argument',
     `Unknown embedding "${spec}"; valid: use-lite, use-lite-contextual, hash, transformers:<model-dir>, transformers-hub:<model-id>, openai:<model>@<base-url>.`,
   );
-}
-
-/** Builds an answer generator from a CLI spec `provider[:model]`; `none` gives undefined (extractive). */
-export function generatorFromSpec(spec: string): AnswerGenerator | undefined {
-  if (spec === 'none' || spec === 'extractive') return undefined;
-  const i = spec.indexOf(':');
-  const provider = (i < 0 ? spec : spec.slice(0, i)) as LlmProviderName;
-  if (!['openai', 'groq', 'ollama'].includes(provider)) {
-    throw new CrpError(
-      'invalid-argument',
-      `Unknown --llm "${spec}"; valid: groq[:model], openai[:model], ollama[:model], none.`,
-    );
-  }
-  return createLlmGenerator({ provider, ...(i >= 0 ? { model: spec.slice(i + 1) } : {}) });
 }
 
 /** What `index` remembers in the index folder for `ask` and `serve`. */
@@ -121,6 +113,212 @@ function reportLine(r: IndexReport, files: number): string {
   );
 }
 
+const CLI_OPTIONS = {
+  index: { type: 'string', default: '.crp-rag' },
+  embedding: { type: 'string' },
+  chroma: { type: 'string' },
+  llm: { type: 'string' },
+  'top-k': { type: 'string', default: '5' },
+  json: { type: 'boolean', default: false },
+  explain: { type: 'boolean', default: false },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8080' },
+  corpus: { type: 'string' },
+  name: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+  'max-bytes': { type: 'string' },
+  overwrite: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const COMMANDS = ['index', 'add', 'ask', 'serve'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function parseCliArgs(argv: readonly string[]) {
+  return parseArgs({ args: [...argv], allowPositionals: true, options: CLI_OPTIONS });
+}
+
+type CliValues = ReturnType<typeof parseCliArgs>['values'];
+
+/** What every command works with: the index folder and the embedding, vector store and answerer it uses. */
+interface CliContext {
+  readonly values: CliValues;
+  /** Positional arguments after the command. */
+  readonly rest: readonly string[];
+  readonly indexDir: string;
+  readonly embeddingSpec: string;
+  readonly chromaUrl: string | undefined;
+  readonly embedding: EmbeddingProvider;
+  readonly chroma: ChromaVectorStore | undefined;
+  readonly topK: number;
+  readonly generator: AnswerGenerator | undefined;
+}
+
+/** Resolves the options of a command against what `index` remembered in the index folder. */
+async function resolveContext(values: CliValues, rest: readonly string[]): Promise<CliContext> {
+  const indexDir = path.resolve(values.index);
+  const settings = await readSettings(indexDir);
+  const embeddingSpec = values.embedding ?? settings.embedding ?? 'use-lite';
+  const chromaUrl = values.chroma ?? settings.chroma;
+  const topK = Number(values['top-k']);
+  if (!Number.isInteger(topK) || topK < 1 || topK > 50)
+    throw new CrpError(
+      'invalid-argument',
+      `--top-k must be an integer from 1 to 50; got "${values['top-k']}".`,
+    );
+  const generator = values.llm !== undefined ? generatorFromSpec(values.llm) : defaultGenerator();
+  const embedding = embeddingFromSpec(embeddingSpec);
+  const chroma = chromaUrl ? ChromaVectorStore.fromUrl(chromaUrl) : undefined;
+  return { values, rest, indexDir, embeddingSpec, chromaUrl, embedding, chroma, topK, generator };
+}
+
+/** Opens the engine of the index folder; `answering: false` for indexing (no language model needed). */
+function openEngine(ctx: CliContext, answering: boolean): Promise<RagEngine> {
+  return RagEngine.open({
+    dir: ctx.indexDir,
+    embedding: ctx.embedding,
+    generator: answering ? (ctx.generator ?? null) : null,
+    ...(ctx.chroma ? { vectorStore: { key: ctx.chroma.key, store: ctx.chroma } } : {}),
+  });
+}
+
+/** A non-negative integer option, or undefined when absent. */
+function countOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CrpError('invalid-argument', `--${name} must be a non-negative integer; got "${value}".`);
+  return n;
+}
+
+/** `add`: downloads the paper into the corpus folder; returns the folder to index and the file's origin. */
+async function downloadForAdd(
+  ctx: CliContext,
+  engine: RagEngine,
+  io: CliIo,
+): Promise<{ folder: string; origins: Record<string, FileOrigin> }> {
+  if (ctx.rest.length !== 1)
+    throw new CrpError('invalid-argument', 'add needs one URL or arXiv id: crp-rag add <url|arxiv:ID>.');
+  const corpus = ctx.values.corpus ?? engine.index.snapshot.sourceDir;
+  if (!corpus) {
+    throw new CrpError(
+      'invalid-argument',
+      `add needs the corpus folder: --corpus <dir>, or an index built with \`crp-rag index <dir>\` in ${ctx.indexDir}.`,
+    );
+  }
+  const timeoutMs = countOption(ctx.values.timeout, 'timeout');
+  const retries = countOption(ctx.values.retries, 'retries');
+  const maxBytes = countOption(ctx.values['max-bytes'], 'max-bytes');
+  const paper = await downloadPaper(ctx.rest[0]!, {
+    corpusDir: corpus,
+    ...(ctx.values.name ? { fileName: ctx.values.name } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(retries !== undefined ? { retries } : {}),
+    ...(maxBytes !== undefined ? { maxBytes } : {}),
+    overwrite: ctx.values.overwrite,
+  });
+  io.out(
+    `${paper.written ? 'downloaded' : 'already there:'} ${paper.path} (${paper.origin.bytes} bytes, sha256 ${paper.origin.sha256})\n`,
+  );
+  return { folder: corpus, origins: { [paper.file]: paper.origin } };
+}
+
+/** `index <dir>` and `add <url>`: brings the index in line with the folder and remembers the settings. */
+async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): Promise<void> {
+  const engine = await openEngine(ctx, false);
+  let folder: string;
+  let origins: Record<string, FileOrigin> = {};
+  if (command === 'add') ({ folder, origins } = await downloadForAdd(ctx, engine, io));
+  else {
+    if (ctx.rest.length !== 1)
+      throw new CrpError('invalid-argument', 'index needs exactly one folder: crp-rag index <dir>.');
+    folder = ctx.rest[0]!;
+  }
+  const r = await engine.update(folder, { onProgress: progressBar(io), origins });
+  if (io.isTTY) io.err('\n');
+  await writeJsonAtomic(path.join(ctx.indexDir, SETTINGS), {
+    embedding: ctx.embeddingSpec,
+    ...(ctx.chromaUrl ? { chroma: ctx.chromaUrl } : {}),
+  } satisfies CliSettings);
+  io.out(reportLine(r, Object.keys(engine.index.files).length));
+  for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
+  for (const w of r.warnings) io.err(`warning: ${w}\n`);
+  const added = Object.keys(origins)[0];
+  const skipped = added !== undefined ? r.skipped.find((s) => s.file === added) : undefined;
+  if (skipped)
+    throw new CrpError(
+      skipped.code as 'unsupported-format',
+      `${added} was downloaded but not indexed: ${skipped.message}`,
+    );
+}
+
+/** `ask "<question>"`: the answer as text (or JSON); the explanation views only with `--explain`. */
+async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
+  const question = ctx.rest.join(' ').trim();
+  if (!question) throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
+  const engine = await openEngine(ctx, true);
+  // a model's answer is shown as it is written (text output), then checked against the sources
+  let streamed = false;
+  const onToken = ctx.values.json
+    ? undefined
+    : (t: string) => {
+        streamed = true;
+        io.out(t);
+      };
+  const a = await engine.ask(question, {
+    topK: ctx.topK,
+    explain: ctx.values.explain,
+    ...(onToken ? { onToken } : {}),
+  });
+  if (ctx.values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
+  else printAnswer(a, io, streamed);
+}
+
+/** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
+function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
+  if (streamed) io.out(`\n\nWith citations:\n${a.answer}\n\n`);
+  else io.out(`${a.answer || '(no answer found)'}\n\n`);
+  const glossed = a.sentences.filter((s) => s.gloss);
+  if (glossed.length)
+    io.out(
+      `Word-by-word gloss from the dictionary (not a translation):\n${glossed.map((s) => `  ${s.gloss}`).join('\n')}\n\n`,
+    );
+  io.out(
+    `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
+  );
+  for (const s of a.sentences.filter((x) => !x.supported))
+    io.out(`unsupported: ${s.text}${s.notes ? ` (${s.notes.join('; ')})` : ''}\n`);
+  io.out('Sources:\n');
+  for (const s of a.sources) {
+    io.out(`  ${s.n}. ${s.citation} ${s.title} [${s.language}] (score ${s.score.toFixed(3)})\n`);
+    const k = a.explanation?.keywords.find((x) => x.source === s.n);
+    if (k?.shared.length)
+      io.out(
+        `     shared words: ${k.shared.map((w) => (w.translated ? `${w.word}⇄` : w.word)).join(', ')}\n`,
+      );
+  }
+}
+
+/** `serve`: the web page and its API on the loopback interface (or `--host`); returns how to stop it. */
+async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>> {
+  const port = Number(ctx.values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CrpError(
+      'invalid-argument',
+      `--port must be an integer from 0 to 65535; got "${ctx.values.port}".`,
+    );
+  const engine = await openEngine(ctx, true);
+  const server = await startRagServer(engine, { host: ctx.values.host, port });
+  io.out(
+    `serving ${engine.index.chunks.length} chunks on ${server.url}/${ctx.chroma ? ` (vectors in ${ctx.chroma.key})` : ''}\n`,
+  );
+  return async () => {
+    await server.close();
+    await ctx.embedding.dispose?.();
+  };
+}
+
 /**
  * Runs the CLI with arguments (without `node` and script). Returns the exit code; `serve` returns a
  * function that stops the server instead of ending.
@@ -129,32 +327,9 @@ export async function runCli(
   argv: readonly string[],
   io: CliIo,
 ): Promise<{ code: number; stop?: () => Promise<void> }> {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        index: { type: 'string', default: '.crp-rag' },
-        embedding: { type: 'string' },
-        chroma: { type: 'string' },
-        llm: { type: 'string' },
-        'top-k': { type: 'string', default: '5' },
-        json: { type: 'boolean', default: false },
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        corpus: { type: 'string' },
-        name: { type: 'string' },
-        timeout: { type: 'string' },
-        retries: { type: 'string' },
-        'max-bytes': { type: 'string' },
-        overwrite: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  }
+  let parsed: ReturnType<typeof parseCliArgs>;
   try {
-    parsed = parse();
+    parsed = parseCliArgs(argv);
   } catch (error) {
     io.err(`${describeError(error)}\n\n${CLI_USAGE}\n`);
     return { code: 2 };
@@ -165,148 +340,27 @@ export async function runCli(
     io.out(`${CLI_USAGE}\n`);
     return { code: values.help ? 0 : 2 };
   }
-  if (!['index', 'add', 'ask', 'serve'].includes(command)) {
-    io.err(`Unknown command "${command}"; valid: index, add, ask, serve.\n\n${CLI_USAGE}\n`);
+  if (!COMMANDS.includes(command as Command)) {
+    io.err(`Unknown command "${command}"; valid: ${COMMANDS.join(', ')}.\n\n${CLI_USAGE}\n`);
     return { code: 2 };
   }
-  const indexDir = path.resolve(values.index!);
-  let embedding: EmbeddingProvider | undefined;
+  let ctx: CliContext | undefined;
+  let serving = false;
   try {
-    const settings = await readSettings(indexDir);
-    const spec = values.embedding ?? settings.embedding ?? 'use-lite';
-    const chromaUrl = values.chroma ?? settings.chroma;
-    embedding = embeddingFromSpec(spec);
-    const chroma = chromaUrl ? ChromaVectorStore.fromUrl(chromaUrl) : undefined;
-    const vectorStore = chroma ? { vectorStore: { key: chroma.key, store: chroma } } : {};
-    const topK = Number(values['top-k']);
-    if (!Number.isInteger(topK) || topK < 1 || topK > 50)
-      throw new CrpError(
-        'invalid-argument',
-        `--top-k must be an integer from 1 to 50; got "${values['top-k']}".`,
-      );
-    const generator = values.llm !== undefined ? generatorFromSpec(values.llm) : defaultGenerator();
-    const remember = () =>
-      writeJsonAtomic(path.join(indexDir, SETTINGS), {
-        embedding: spec,
-        ...(chromaUrl ? { chroma: chromaUrl } : {}),
-      });
-    if (command === 'index' || command === 'add') {
-      const engine = await RagEngine.open({ dir: indexDir, embedding, generator: null, ...vectorStore });
-      let origins = {};
-      let folder: string;
-      if (command === 'add') {
-        if (rest.length !== 1)
-          throw new CrpError(
-            'invalid-argument',
-            'add needs one URL or arXiv id: crp-rag add <url|arxiv:ID>.',
-          );
-        const corpus = values.corpus ?? engine.index.snapshot.sourceDir;
-        if (!corpus) {
-          throw new CrpError(
-            'invalid-argument',
-            `add needs the corpus folder: --corpus <dir>, or an index built with \`crp-rag index <dir>\` in ${indexDir}.`,
-          );
-        }
-        const num = (v: string | undefined, name: string) => {
-          if (v === undefined) return undefined;
-          const n = Number(v);
-          if (!Number.isInteger(n) || n < 0)
-            throw new CrpError('invalid-argument', `--${name} must be a non-negative integer; got "${v}".`);
-          return n;
-        };
-        const timeoutMs = num(values.timeout, 'timeout');
-        const retries = num(values.retries, 'retries');
-        const maxBytes = num(values['max-bytes'], 'max-bytes');
-        const paper = await downloadPaper(rest[0]!, {
-          corpusDir: corpus,
-          ...(values.name ? { fileName: values.name } : {}),
-          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-          ...(retries !== undefined ? { retries } : {}),
-          ...(maxBytes !== undefined ? { maxBytes } : {}),
-          overwrite: values.overwrite!,
-        });
-        io.out(
-          `${paper.written ? 'downloaded' : 'already there:'} ${paper.path} (${paper.origin.bytes} bytes, sha256 ${paper.origin.sha256})\n`,
-        );
-        origins = { [paper.file]: paper.origin };
-        folder = corpus;
-      } else {
-        if (rest.length !== 1)
-          throw new CrpError('invalid-argument', 'index needs exactly one folder: crp-rag index <dir>.');
-        folder = rest[0]!;
-      }
-      const r = await engine.update(folder, { onProgress: progressBar(io), origins });
-      if (io.isTTY) io.err('\n');
-      await remember();
-      io.out(reportLine(r, Object.keys(engine.index.files).length));
-      for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
-      for (const w of r.warnings) io.err(`warning: ${w}\n`);
-      if (command === 'add') {
-        const file = Object.keys(origins)[0]!;
-        const skipped = r.skipped.find((s) => s.file === file);
-        if (skipped)
-          throw new CrpError(
-            skipped.code as 'unsupported-format',
-            `${file} was downloaded but not indexed: ${skipped.message}`,
-          );
-      }
-      return { code: 0 };
+    ctx = await resolveContext(values, rest);
+    if (command === 'serve') {
+      const stop = await runServe(ctx, io);
+      serving = true; // the server keeps using the embedding until stopped
+      return { code: 0, stop };
     }
-    if (command === 'ask') {
-      const question = rest.join(' ').trim();
-      if (!question)
-        throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
-      const engine = await RagEngine.open({
-        dir: indexDir,
-        embedding,
-        generator: generator ?? null,
-        ...vectorStore,
-      });
-      const a = await engine.ask(question, { topK, explain: values.json ? { embeddingMap: true } : false });
-      if (values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
-      else {
-        io.out(`${a.answer || '(no answer found)'}\n\n`);
-        io.out(
-          `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
-        );
-        for (const s of a.sentences.filter((x) => !x.supported))
-          io.out(`unsupported: ${s.text}${s.notes ? ` (${s.notes.join('; ')})` : ''}\n`);
-        io.out('Sources:\n');
-        for (const s of a.sources)
-          io.out(`  ${s.n}. ${s.citation} ${s.title} [${s.language}] (score ${s.score.toFixed(3)})\n`);
-      }
-      return { code: 0 };
-    }
-    const engine = await RagEngine.open({
-      dir: indexDir,
-      embedding,
-      generator: generator ?? null,
-      ...vectorStore,
-    });
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new CrpError(
-        'invalid-argument',
-        `--port must be an integer from 0 to 65535; got "${values.port}".`,
-      );
-    const server = await startRagServer(engine, { host: values.host!, port });
-    io.out(
-      `serving ${engine.index.chunks.length} chunks on ${server.url}/${chroma ? ` (vectors in ${chroma.key})` : ''}\n`,
-    );
-    const emb = embedding;
-    embedding = undefined; // the server keeps using it
-    return {
-      code: 0,
-      stop: async () => {
-        await server.close();
-        await emb.dispose?.();
-      },
-    };
+    if (command === 'ask') await runAsk(ctx, io);
+    else await runIndex(command as 'index' | 'add', ctx, io);
+    return { code: 0 };
   } catch (error) {
     const code = isCrpError(error) ? error.code : 'error';
     io.err(`crp-rag: ${code}: ${describeError(error)}\n`);
     return { code: 1 };
   } finally {
-    await embedding?.dispose?.();
+    if (!serving) await ctx?.embedding.dispose?.();
   }
 }

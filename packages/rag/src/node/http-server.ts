@@ -156,7 +156,7 @@ export async function startRagServer(engine: RagEngine, options: RagServerOption
         );
       }
       const text = await readBody(req, maxBody);
-      let body: { question?: unknown; topK?: unknown };
+      let body: { question?: unknown; topK?: unknown; explain?: unknown };
       try {
         body = JSON.parse(text) as typeof body;
       } catch {
@@ -179,9 +179,14 @@ export async function startRagServer(engine: RagEngine, options: RagServerOption
       const topK = body.topK === undefined ? 5 : Number(body.topK);
       if (!Number.isInteger(topK) || topK < 1 || topK > 20)
         throw new HttpError(400, 'invalid-argument', 'topK must be an integer from 1 to 20.');
+      if (body.explain !== undefined && typeof body.explain !== 'boolean')
+        throw new HttpError(400, 'invalid-argument', 'explain must be true or false.');
+      // the page asks for the answer first and for the (slower) explanation views after it
+      const explain = body.explain ?? true;
       const run = queue.then(() =>
         engine.ask(question, {
           topK,
+          explain,
           ...(options.generator !== undefined ? { generator: options.generator } : {}),
         }),
       );

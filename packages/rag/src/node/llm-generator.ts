@@ -5,6 +5,7 @@ import { OpenAI } from '@llamaindex/openai';
 import { type AnswerGenerator, buildPrompt, redact, SYSTEM_PROMPT } from '../answer/llm-answer.js';
 import type { Source } from '../answer/source.js';
 import type { Language } from '../types.js';
+import { llamaCppGenerator } from './local-model.js';
 
 /** LLM providers reachable through llamaindex adapters. Groq goes through the OpenAI adapter. */
 export type LlmProviderName = 'openai' | 'groq' | 'ollama';
@@ -52,24 +53,50 @@ export class LlamaIndexAnswerGenerator implements AnswerGenerator {
   }
   async generate(question: string, sources: readonly Source[], language?: Language): Promise<string> {
     try {
-      const res = await this.#llm.chat({
-        messages: [
-          { role: 'system', content: SYSTEM_PROMPT },
-          { role: 'user', content: buildPrompt(question, sources, language) },
-        ],
-      });
-      const content = res.message.content;
-      return typeof content === 'string'
-        ? content
-        : content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+      const res = await this.#llm.chat({ messages: messagesFor(question, sources, language) });
+      const text = contentText(res.message.content);
+      if (typeof text !== 'string') throw new Error('the answer has no text');
+      return text;
     } catch (error) {
-      const message = redact(describeError(error), this.#secrets);
-      const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(
-        message,
-      );
-      throw new CrpError(down ? 'unreachable' : 'provider-failed', `${this.name} failed: ${message}`);
+      throw this.#failure(error);
     }
   }
+
+  async *stream(question: string, sources: readonly Source[], language?: Language): AsyncIterable<string> {
+    try {
+      const chunks = await this.#llm.chat({
+        messages: messagesFor(question, sources, language),
+        stream: true,
+      });
+      for await (const chunk of chunks) {
+        if (typeof chunk?.delta !== 'string') throw new Error('a streamed piece has no text');
+        if (chunk.delta) yield chunk.delta;
+      }
+    } catch (error) {
+      throw this.#failure(error);
+    }
+  }
+
+  #failure(error: unknown): CrpError {
+    const message = redact(describeError(error), this.#secrets);
+    const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(message);
+    return new CrpError(down ? 'unreachable' : 'provider-failed', `${this.name} failed: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+function messagesFor(question: string, sources: readonly Source[], language?: Language) {
+  return [
+    { role: 'system' as const, content: SYSTEM_PROMPT },
+    { role: 'user' as const, content: buildPrompt(question, sources, language) },
+  ];
+}
+
+function contentText(content: unknown): string | undefined {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return undefined;
+  return content.map((p: { text?: unknown }) => (typeof p?.text === 'string' ? p.text : '')).join('');
 }
 
 /**
@@ -115,11 +142,40 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
 }
 
 /**
- * The generator to use when none is named, as the seed app does: Groq when `GROQ_API_KEY` is set, else none
- * (extractive answers, offline).
+ * The generator to use when none is named: the spec in `CRP_RAG_LLM` (`ollama:llama3.1`,
+ * `llama-cpp:/models/x.gguf`, `groq`, ... see `generatorFromSpec`), else Groq when `GROQ_API_KEY` is set (as
+ * the seed app does), else none (extractive answers, offline).
  */
 export function defaultGenerator(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): AnswerGenerator | undefined {
+  if (env.CRP_RAG_LLM) return generatorFromSpec(env.CRP_RAG_LLM, env);
   return env.GROQ_API_KEY ? createLlmGenerator({ provider: 'groq', env }) : undefined;
+}
+
+/**
+ * An answerer from a spec: `groq[:model]`, `openai[:model]`, `ollama[:model]` (a server on this machine,
+ * `OLLAMA_HOST`), `llama-cpp:<file.gguf>` (node-llama-cpp with a model file you have), or `none` (undefined:
+ * extractive answers).
+ */
+export function generatorFromSpec(
+  spec: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): AnswerGenerator | undefined {
+  if (spec === 'none' || spec === 'extractive') return undefined;
+  const i = spec.indexOf(':');
+  const provider = i < 0 ? spec : spec.slice(0, i);
+  const rest = i < 0 ? undefined : spec.slice(i + 1);
+  if (provider === 'llama-cpp') {
+    if (!rest)
+      throw new CrpError('invalid-argument', 'llama-cpp needs the model file: --llm llama-cpp:<file.gguf>.');
+    return llamaCppGenerator(rest);
+  }
+  if (!['openai', 'groq', 'ollama'].includes(provider)) {
+    throw new CrpError(
+      'invalid-argument',
+      `Unknown --llm "${spec}"; valid: groq[:model], openai[:model], ollama[:model], llama-cpp:<file.gguf>, none.`,
+    );
+  }
+  return createLlmGenerator({ provider: provider as LlmProviderName, env, ...(rest ? { model: rest } : {}) });
 }

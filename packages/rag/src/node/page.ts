@@ -7,11 +7,23 @@ export const PAGE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <style>
-body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 16px; color: #222; }
-form { display: flex; gap: 8px; margin-bottom: 16px; }
-#question { flex: 1; font-size: 16px; padding: 8px; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 16px; color: #222; overflow-wrap: anywhere; }
+form { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 4px; }
+#question { flex: 1 1 240px; min-width: 0; font-size: 16px; padding: 8px; }
 button { font-size: 16px; padding: 8px 16px; }
-.grid { display: grid; grid-template-columns: minmax(0, 1fr) 660px; gap: 24px; }
+#count { color: #666; font-size: 12px; min-height: 1.2em; }
+#count.over { color: #a00; font-weight: 600; }
+.grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 660px); gap: 24px; }
+@media (max-width: 900px) {
+  .grid { grid-template-columns: minmax(0, 1fr); }
+  h1 { font-size: 24px; }
+  body { padding: 8px; }
+}
+.context { color: #666; }
+.highlight { background: #fff3b0; }
+.gloss { color: #555; font-size: 13px; margin: 4px 0; }
+.gloss b { font-weight: 600; }
 #answer { font-size: 17px; line-height: 1.5; background: #f6f8fa; padding: 12px; border-radius: 6px; min-height: 1em; }
 .lang { display: inline-block; font-size: 12px; font-weight: 600; color: #fff; background: #5470c6; border-radius: 4px; padding: 1px 6px; margin-left: 6px; vertical-align: middle; }
 .lang.de { background: #c0392b; }
@@ -32,9 +44,10 @@ svg { max-width: 100%; height: auto; }
 <body>
 <h1>Ask the papers</h1>
 <form id="ask-form">
-  <input id="question" name="question" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" required maxlength="2000">
+  <input id="question" name="question" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" required>
   <button id="ask" type="submit">Ask</button>
 </form>
+<div id="count" aria-live="polite"></div>
 <div id="status" role="status"></div>
 <div class="grid">
   <section>
@@ -62,23 +75,41 @@ export const APP_JS = `
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const LANG = { en: 'English', de: 'German' };
+const MAX = 2000;
+// a long question is never cut: the page says how long it is and what is allowed
+function countChars() {
+  const n = $('question').value.trim().length;
+  const over = n > MAX;
+  $('count').className = over ? 'over' : '';
+  $('count').textContent = over ? 'Your question has ' + n + ' characters; at most ' + MAX + ' are allowed. Please shorten it.' : n > MAX * 0.8 ? n + ' / ' + MAX + ' characters' : '';
+  $('ask').disabled = over;
+  return !over;
+}
+$('question').addEventListener('input', countChars);
 const lang = (l, cls) => '<span class="lang ' + esc(l) + '" data-lang="' + esc(l) + '"' + (cls ? ' id="' + cls + '"' : '') + ' title="' + esc(LANG[l] || l) + '">' + esc(LANG[l] || l) + '</span>';
 $('ask-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const question = $('question').value.trim();
   $('status').textContent = question ? 'Thinking…' : 'Please type a question.';
-  if (!question) return;
+  if (!question || !countChars()) return;
   $('ask').disabled = true;
+  const ask = (explain) => fetch('/api/ask', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question, explain }) });
   try {
-    const res = await fetch('/api/ask', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question }) });
+    // the answer first; the explanation views (map, heatmaps, keywords) come after it
+    const res = await ask(false);
     const data = await res.json();
     if (!res.ok) { $('status').textContent = data.error ? data.error.message : 'Request failed'; return; }
     show(data);
+    $('map').innerHTML = '<p>computing the map…</p>';
+    $('heatmaps').innerHTML = '';
     $('status').textContent = '';
+    const more = await ask(true);
+    if (more.ok && $('question').value.trim() === question) explain(await more.json());
   } catch (e) {
     $('status').textContent = 'Request failed: ' + e.message;
   } finally {
     $('ask').disabled = false;
+    countChars();
   }
 });
 function sourceBody(s) {
@@ -91,19 +122,23 @@ function sourceBody(s) {
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
-  $('answer').innerHTML = a.sentences.map((s) => '<span class="' + esc(s.label) + '">' + esc(s.text) + '</span>').join(' ') || esc(a.answer || '(no answer found)');
+  $('answer').innerHTML = (a.sentences.map((s) => '<span class="' + esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '') + '">' + esc(s.text) + '</span>').join(' ') || esc(a.answer || '(no answer found)')) +
+    a.sentences.filter((s) => s.gloss).map((s) => '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b> ' + esc(s.gloss) + '</div>').join('');
   $('grounding').innerHTML = a.sentences.map((s) => {
     if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
     if (s.label === 'no-claim') return '<div class="support">· no claim to check</div>';
     const sup = s.support ? ' best support (source ' + s.support.source + ', score ' + s.support.score.toFixed(2) + '): “' + esc(s.support.sentence) + '”' : '';
     return '<div class="support">' + (s.supported ? '✔ supported;' : '✘ unsupported' + (s.notes ? ' (' + esc(s.notes.join('; ')) + ')' : '') + ';') + sup + '</div>';
   }).join('');
-  const ex = a.explanation || { svg: { sentenceHeatmaps: [], keywords: [] } };
   $('sources').innerHTML = a.sources.map((s, i) =>
     '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc(s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section) : '') + ' ' + lang(s.language) + '</h3>' +
     '<div class="scores">fused ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
-    '<div class="keywords">' + (ex.svg.keywords[i] || '') + '</div>' +
+    '<div class="keywords" id="keywords-' + s.n + '"></div>' +
     '<details><summary>text</summary>' + sourceBody(s) + '</details></div>').join('');
+}
+function explain(a) {
+  const ex = a.explanation || { svg: { sentenceHeatmaps: [], keywords: [] } };
+  a.sources.forEach((s, i) => { const k = $('keywords-' + s.n); if (k) k.innerHTML = ex.svg.keywords[i] || ''; });
   $('map').innerHTML = ex.svg.embeddingMap || '<p>(no map)</p>';
   $('heatmaps').innerHTML = ex.svg.sentenceHeatmaps.join('');
 }

@@ -24,6 +24,29 @@ export function tidyLines(text: string): string {
     .trim();
 }
 
+// pdf.js parses in a "fake worker" in this thread. On some damaged files it rejects an internal promise
+// that nobody awaits, after the same failure already reached us (as a rejected getDocument/getPage, which
+// becomes a corrupt-file CrpError). Node would end the process on that unhandled rejection, so it is
+// contained here: pdf.js's own exceptions are ignored; anything else is thrown on as Node would, unless
+// the application listens for unhandled rejections itself.
+let containing = false;
+function containPdfJsRejections(): void {
+  if (containing) return;
+  containing = true;
+  process.on('unhandledRejection', (reason) => {
+    if (isPdfJsInternal(reason)) return;
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  });
+}
+
+function isPdfJsInternal(reason: unknown): boolean {
+  const stack =
+    reason instanceof Error || (typeof reason === 'object' && reason !== null)
+      ? String((reason as Error).stack ?? '')
+      : '';
+  return /pdfjs-dist[\\/]/.test(stack) && /pdf\.worker\.m?js/.test(stack);
+}
+
 /**
  * Extracts the text of every page of a PDF with pdf.js (no worker, no fonts, no network).
  * Throws a `CrpError` with code `corrupt-file` when the bytes are not a readable PDF. Pages without a text
@@ -39,16 +62,18 @@ export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<Pd
       { details: { file: name } },
     );
   }
+  containPdfJsRejections();
   let doc: Awaited<ReturnType<typeof getDocument>['promise']> | undefined;
+  const task = getDocument({
+    data: new Uint8Array(data),
+    useSystemFonts: false,
+    disableFontFace: true,
+    isEvalSupported: false,
+    verbosity: 0,
+    stopAtErrors: true,
+  });
   try {
-    doc = await getDocument({
-      data: new Uint8Array(data),
-      useSystemFonts: false,
-      disableFontFace: true,
-      isEvalSupported: false,
-      verbosity: 0,
-      stopAtErrors: true,
-    }).promise;
+    doc = await task.promise;
     const pageLines: PdfLine[][] = [];
     for (let p = 1; p <= doc.numPages; p++) {
       const page = await doc.getPage(p);
@@ -81,6 +106,7 @@ export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<Pd
       details: { file: name },
     });
   } finally {
-    await doc?.destroy();
+    // a document that failed to open still has a loading task (and its worker side) to end
+    await (doc ?? task).destroy().catch(() => undefined);
   }
 }

@@ -40,15 +40,23 @@ export function renderEmbeddingMapSvg(
   const circles = pts
     .map((p) => {
       const title = `${p.file}${p.page !== undefined ? `, p. ${p.page}` : ''} (similarity ${p.similarity.toFixed(2)})`;
-      const label =
-        p.source !== undefined
-          ? `<text x="${fmt(sx(p.x) + 8)}" y="${fmt(sy(p.y) + 4)}" font-size="11" fill="#8b0000">${p.source}</text>`
-          : '';
-      return `<circle class="pt ${p.kind}" cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" ${style[p.kind]}><title>${escapeXml(title)}</title></circle>${label}`;
+      return `<circle class="pt ${p.kind}" cx="${fmt(sx(p.x))}" cy="${fmt(sy(p.y))}" ${style[p.kind]}><title>${escapeXml(title)}</title></circle>`;
     })
     .join('');
   const qx = sx(map.query.x);
   const qy = sy(map.query.y);
+  const numbered = pts
+    .filter((p) => p.source !== undefined)
+    .map((p) => ({ x: sx(p.x), y: sy(p.y), source: p.source! }));
+  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h)
+    .map(
+      (l) =>
+        `<text class="source-label" x="${fmt(l.x)}" y="${fmt(l.y + 9)}" font-size="11" fill="#8b0000">${escapeXml(l.text)}</text>` +
+        (l.leader
+          ? `<line x1="${fmt(l.leader.x)}" y1="${fmt(l.leader.y)}" x2="${fmt(l.x)}" y2="${fmt(l.y + 5)}" stroke="#8b0000" stroke-width="0.6"/>`
+          : ''),
+    )
+    .join('');
   const star = Array.from({ length: 10 }, (_, i) => {
     const r = i % 2 ? 4 : 10;
     const a = (Math.PI / 5) * i - Math.PI / 2;
@@ -63,8 +71,75 @@ export function renderEmbeddingMapSvg(
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" class="embedding-map" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="Embedding map (UMAP, seed ${map.seed})">` +
     `<rect width="${w}" height="${h}" fill="#fff"/>${circles}` +
-    `<polygon class="query" points="${star}" fill="#1f77b4" stroke="#fff" stroke-width="1"><title>question</title></polygon>${legend}</svg>`
+    `<polygon class="query" points="${star}" fill="#1f77b4" stroke="#fff" stroke-width="1"><title>question</title></polygon>${labels}${legend}</svg>`
   );
+}
+
+/** A source-number label on the map: top-left corner of its text box, and a leader line when moved away. */
+export interface MapLabel {
+  readonly text: string;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  readonly leader?: { readonly x: number; readonly y: number };
+}
+
+/**
+ * Lays out the source numbers of the map so they stay readable: sources at (nearly) the same spot share one
+ * label ("1, 3"); each label takes the first place around its point where it overlaps no other label, no
+ * source point and not the question's star, further out (with a leader line) when the near places are taken.
+ */
+export function placeSourceLabels(
+  points: readonly { x: number; y: number; source: number }[],
+  star: { x: number; y: number },
+  width: number,
+  height: number,
+): MapLabel[] {
+  const groups: { x: number; y: number; sources: number[] }[] = [];
+  for (const p of [...points].sort((a, b) => a.source - b.source)) {
+    const g = groups.find((q) => Math.hypot(q.x - p.x, q.y - p.y) < 8);
+    if (g) g.sources.push(p.source);
+    else groups.push({ x: p.x, y: p.y, sources: [p.source] });
+  }
+  type Box = { x: number; y: number; width: number; height: number };
+  const taken: Box[] = [
+    ...points.map((p) => ({ x: p.x - 7, y: p.y - 7, width: 14, height: 14 })),
+    { x: star.x - 10, y: star.y - 10, width: 20, height: 20 },
+  ];
+  const hits = (a: Box, b: Box) =>
+    a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const out: MapLabel[] = [];
+  for (const g of groups) {
+    const text = g.sources.join(', ');
+    const bw = 6.5 * text.length + 2;
+    const bh = 11;
+    let placed: MapLabel | undefined;
+    for (let ring = 0; ring < 6 && !placed; ring++) {
+      const d = 9 + ring * 12;
+      const offsets = [
+        [d, -bh / 2],
+        [-d - bw, -bh / 2],
+        [-bw / 2, -d - bh],
+        [-bw / 2, d],
+        [d, -d - bh / 2],
+        [-d - bw, -d - bh / 2],
+        [d, d - bh / 2],
+        [-d - bw, d - bh / 2],
+      ];
+      for (const [dx, dy] of offsets) {
+        const box = { x: g.x + dx!, y: g.y + dy!, width: bw, height: bh };
+        if (box.x < 0 || box.y < 0 || box.x + bw > width || box.y + bh > height) continue;
+        if (taken.some((t) => hits(t, box))) continue;
+        placed = { text, ...box, ...(ring > 0 ? { leader: { x: g.x, y: g.y } } : {}) };
+        break;
+      }
+    }
+    placed ??= { text, x: Math.min(g.x + 9, width - bw), y: g.y - bh / 2, width: bw, height: bh };
+    taken.push(placed);
+    out.push(placed);
+  }
+  return out;
 }
 
 function wrap(text: string, width: number): string[] {

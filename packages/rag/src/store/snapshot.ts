@@ -28,6 +28,18 @@ export interface FileRecord {
   readonly warnings?: readonly string[];
 }
 
+/**
+ * The analysed chunks (index terms), saved so that opening an index does not analyse every chunk again:
+ * `chunks[i]` lists the term ids of chunk i in order (`vocabulary[id]` is the term), `lengths[i]` its length
+ * for BM25 (compound parts not counted). Valid only for the analysis `key` it was made with.
+ */
+export interface ChunkTerms {
+  readonly key: string;
+  readonly vocabulary: readonly string[];
+  readonly chunks: readonly (readonly number[])[];
+  readonly lengths: readonly number[];
+}
+
 /** Everything an index holds; `vectors[i]` belongs to `chunks[i]`. */
 export interface IndexSnapshot {
   readonly embeddingId: string;
@@ -41,6 +53,8 @@ export interface IndexSnapshot {
   readonly vectors: readonly Float32Array[];
   /** Keys of external vector stores that hold all of these vectors. */
   readonly syncedStores: readonly string[];
+  /** The chunks' index terms (absent in older indexes: then they are analysed on opening). */
+  readonly terms?: ChunkTerms;
   readonly updatedAt: string;
 }
 

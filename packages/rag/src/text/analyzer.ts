@@ -26,9 +26,25 @@ const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
 /** The index term of one lower-case word (`en:rule`), or undefined for a stop word (checked before and after stemming). */
 export function termOf(word: string, language: Language): string | undefined {
+  // memoised: the same words recur in every chunk, and stemming them again was most of opening an index
+  const memo = TERM_MEMO[language];
+  const known = memo.get(word);
+  if (known !== undefined) return known === '' ? undefined : known;
   const s = stemOf(word, language);
-  return s === undefined ? undefined : tagTerm(language, s);
+  const term = s === undefined ? undefined : tagTerm(language, s);
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(word, term ?? '');
+  return term;
 }
+
+// Bounded memos of pure functions of a word ('' and null stand for "none").
+const MEMO_LIMIT = 200_000;
+const TERM_MEMO: Record<Language, Map<string, string>> = { en: new Map(), de: new Map() };
+/** Where a German compound splits: the spans of its two parts in the word. */
+export interface CompoundSplit {
+  readonly spans: [[number, number], [number, number]];
+}
+const SPLIT_MEMO = new WeakMap<ReadonlySet<string>, Map<string, CompoundSplit | null>>();
 
 /** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
 export function stemOf(word: string, language: Language): string | undefined {
@@ -132,11 +148,23 @@ const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
  * "Einbettungen" is neither "ein" + "Bettungen" nor "Einbett" + "ungen"; words shorter than 8 letters are not
  * split.
  */
-export function splitCompound(
-  word: string,
-  lexicon: ReadonlySet<string>,
-): { spans: [[number, number], [number, number]] } | undefined {
-  if (word.length < 8 || !/^\p{L}+$/u.test(word)) return undefined;
+export function splitCompound(word: string, lexicon: ReadonlySet<string>): CompoundSplit | undefined {
+  if (word.length < 8) return undefined;
+  let memo = SPLIT_MEMO.get(lexicon);
+  if (!memo) {
+    memo = new Map();
+    SPLIT_MEMO.set(lexicon, memo);
+  }
+  const known = memo.get(word);
+  if (known !== undefined) return known ?? undefined;
+  const split = findCompoundSplit(word, lexicon);
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(word, split ?? null);
+  return split;
+}
+
+function findCompoundSplit(word: string, lexicon: ReadonlySet<string>): CompoundSplit | undefined {
+  if (!/^\p{L}+$/u.test(word)) return undefined;
   for (let cut = 4; cut <= word.length - 4; cut++) {
     const tail = stem(word.slice(cut), 'de');
     if (tail.length < 3 || SUFFIXES.has(tail) || !lexicon.has(tail)) continue; // a suffix ("-ungen") is no word

@@ -14,6 +14,8 @@ export interface QueryTranslatorOptions {
   readonly maxPerTerm?: number;
   /** Where the pairs come from, shown in explanations; default "dictionary". */
   readonly source?: string;
+  /** Pairs [German stem, English stem] to leave out (false friends, stem collisions; see `FALSE_FRIENDS`). */
+  readonly exclude?: readonly (readonly [string, string])[];
 }
 
 /**
@@ -54,6 +56,7 @@ export class QueryTranslator {
       throw new CrpError('invalid-argument', 'fromStemPairs needs the pairs as one string, a pair per line.');
     }
     const raw: Record<Language, Map<string, [string, number][]>> = { de: new Map(), en: new Map() };
+    const excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
     let lines = 0;
     let at = 0;
     while (at < pairs.length) {
@@ -65,7 +68,7 @@ export class QueryTranslator {
         const de = pairs.slice(at, t1);
         const en = pairs.slice(t1 + 1, t2 > t1 && t2 < end ? t2 : end);
         const weight = t2 > t1 && t2 < end ? Number(pairs.slice(t2 + 1, end)) || 1 : 1;
-        if (en) {
+        if (en && !(excluded.size > 0 && excluded.has(`${de}\t${en}`))) {
           lines++;
           push(raw.de, de, en, weight);
           push(raw.en, en, de, weight);

@@ -1,0 +1,98 @@
+/**
+ * What a question asks for: a `definition` ("What is X?"), a `comparison` of two named things ("How does X
+ * differ from Y?", "When should I use X instead of Y?"), a `procedure` ("How do I ...?"), a `reason`
+ * ("Why ...?"), a `list` ("Which ...?"), a `number` ("How many ...?"), or `other`.
+ */
+export type QuestionKind = 'definition' | 'comparison' | 'procedure' | 'reason' | 'list' | 'number' | 'other';
+
+/** The kind of a question and the words of its subject (the X of "What is X?"). */
+export interface QuestionIntent {
+  readonly kind: QuestionKind;
+  /** Lower-case words of the thing to define, for `definition`; empty otherwise. */
+  readonly subject: readonly string[];
+}
+
+// First match wins: a comparison is often phrased as "how" or "when", a number as "how".
+const KINDS: readonly [QuestionKind, RegExp][] = [
+  [
+    'comparison',
+    /\b(differ\w*|difference|compared?|comparison|versus|vs\.?|instead of|rather than|unlike|better than|unterschied\w*|unterscheid\w*|im vergleich|statt|anstatt|anders als|besser als)\b/i,
+  ],
+  [
+    'number',
+    /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))\b/i,
+  ],
+  ['reason', /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|aus welchem grund)\b/i],
+  [
+    'procedure',
+    /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,
+  ],
+  ['list', /\b(which|what are the|what (kinds?|types?|ways)|list|name the|welche[mnrs]?|was für|nenne)\b/i],
+  [
+    'definition',
+    /(^|[,:]\s*)(what|who|was|wer)\s+(is|are|was|does .+ (mean|stand for)|ist|sind|bedeutet|bezeichnet|macht|versteht man unter)\b/i,
+  ],
+];
+
+// "What is (a|an|the) X?" / "Was ist (ein|eine|der|die|das) X?"
+const SUBJECT =
+  /(?:^|[,:]\s*)(?:what|who|was|wer)\s+(?:is|are|was|ist|sind|bedeutet|bezeichnet|macht)\s+(?:(?:a|an|the|ein|eine|einen|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|for|of|according to|laut)\s+.*)?\s*\??\s*$/i;
+
+/** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
+export function questionIntent(question: string): QuestionIntent {
+  const q = question.trim();
+  const kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
+  if (kind !== 'definition') return { kind, subject: [] };
+  const m = SUBJECT.exec(q);
+  const subject = m
+    ? m[1]!
+        .toLowerCase()
+        .split(/[^\p{L}\p{N}_-]+/u)
+        .filter(Boolean)
+    : [];
+  return { kind, subject };
+}
+
+// Words that carry the relation each kind asks for, in either language.
+const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
+  comparison:
+    /\b(whereas|while|unlike|instead|in contrast|rather than|differs?|different|difference|compared|than|but|only|however|whilst|when|if|wenn|falls|während|im gegensatz|anders als|statt|anstatt|unterscheid\w*|unterschied\w*|hingegen|jedoch|aber|als)\b/i,
+  number:
+    /\d|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/i,
+  reason:
+    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
+  procedure:
+    /\b(you (can|need|must|should|have to)|set|use|pass|call|run|install|add|change|enable|disable|reduce|increase|try|simply|to do this|by (setting|using|calling)|sie (können|müssen|sollten)|man kann|verwenden sie|rufen sie|setzen sie|mit der option|indem)\b/i,
+  list: /[,;:]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise)\b/i,
+};
+
+// A copula or defining verb right after the subject: "X is ...", "X, a rule for ...", "X: Eine Person, ...".
+const DEFINES =
+  /^\s*(?:is|are|refers to|means|denotes|describes|represents|returns|computes|takes|defines|ist|sind|bezeichnet|bedeutet|beschreibt|[,:–-])/i;
+
+/**
+ * Whether a sentence holds the relation the question asks for: for a definition, the subject followed by a
+ * defining verb ("A Node is ...", "ZBox, an LRP rule ..."); for the other kinds, a word that carries the
+ * relation (because/weil for reasons, whereas/unlike for comparisons, an instruction for procedures, a
+ * number, an enumeration). Always false for `other`.
+ */
+export function holdsRelation(sentence: string, intent: QuestionIntent): boolean {
+  if (intent.kind === 'other') return false;
+  if (intent.kind === 'definition') {
+    if (intent.subject.length === 0)
+      return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);
+    // a word of the subject among the first words, followed by a defining verb
+    const head = sentence.toLowerCase().slice(0, 80);
+    return intent.subject.some((word) => {
+      const at = head.search(new RegExp(`\\b${escapeRegExp(word)}`, 'u'));
+      if (at < 0) return false;
+      const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
+      return DEFINES.test(after);
+    });
+  }
+  return RELATION[intent.kind].test(sentence);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

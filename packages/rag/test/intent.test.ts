@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { holdsRelation, questionIntent } from '../src/answer/question-intent.js';
+import { isBoilerplate } from '../src/answer/sentence-scorer.js';
+import { QueryTranslator } from '../src/index.js';
+import { glossSentence } from '../src/translate/gloss.js';
+import { TINY_DICTIONARY } from './helpers/corpus.js';
+
+describe('what a question asks for', () => {
+  it('tells definitions, comparisons, procedures, reasons, lists and numbers apart', () => {
+    const kind = (q: string) => questionIntent(q).kind;
+    expect(questionIntent('What is a Node in LlamaIndex?')).toEqual({
+      kind: 'definition',
+      subject: ['node'],
+    });
+    expect(questionIntent('In Debian, who is a sponsor?')).toEqual({
+      kind: 'definition',
+      subject: ['sponsor'],
+    });
+    expect(questionIntent('Was ist ein Mentor bei Debian?')).toEqual({
+      kind: 'definition',
+      subject: ['mentor'],
+    });
+    expect(kind('When should I use alpha-beta instead of epsilon?')).toBe('comparison');
+    expect(kind('Worin unterscheiden sich globale und lokale Erklärungen?')).toBe('comparison');
+    expect(kind('How do I set the target argument?')).toBe('procedure');
+    expect(kind('Why does Zennit need canonizers?')).toBe('reason');
+    expect(kind('Wozu dient pbuilder?')).toBe('reason');
+    expect(kind('Which vector databases are popular?')).toBe('list');
+    expect(kind('How many threads does the backend use?')).toBe('number');
+    expect(kind('What weight shard size does the converter write?')).toBe('number');
+    expect(kind('Tell me about LRP.')).toBe('other');
+  });
+
+  it('finds the sentence that holds the asked-for relation, not one that repeats the words', () => {
+    const def = questionIntent('What is a Node in LlamaIndex?');
+    expect(holdsRelation('A Node is the atomic unit of data in LlamaIndex.', def)).toBe(true);
+    expect(
+      holdsRelation('ZBox, an LRP rule for bounded inputs.', questionIntent('What is the ZBox rule?')),
+    ).toBe(true);
+    expect(
+      holdsRelation('Sponsor: Eine Person, die Betreuern hilft.', questionIntent('Who is a sponsor?')),
+    ).toBe(true);
+    expect(holdsRelation('Every document is parsed into many nodes.', def)).toBe(false);
+    const why = questionIntent('Why are embeddings stored in a vector database?');
+    expect(holdsRelation('We store them there because models accept few tokens.', why)).toBe(true);
+    expect(holdsRelation('Embeddings are stored in a vector database.', why)).toBe(false);
+    const cmp = questionIntent('When should I use alpha-beta instead of epsilon?');
+    expect(holdsRelation('Use alpha-beta when negative evidence matters.', cmp)).toBe(true);
+    expect(holdsRelation('Six composites are built in.', cmp)).toBe(false);
+    expect(holdsRelation('Anything.', questionIntent('Tell me about LRP.'))).toBe(false);
+  });
+
+  it('never lets navigation stand as an answer', () => {
+    expect(isBoilerplate('2.8 Das erste nicht native Debian-Paket . . . . . . . . 12')).toBe(true);
+    expect(isBoilerplate('View colab tutorial | View source | Paper')).toBe(true);
+    expect(
+      isBoilerplate('License: MIT (see LICENSES/ in this corpus). Converted to PDF for the corpus.'),
+    ).toBe(true);
+    expect(isBoilerplate('The epsilon rule adds a small term to the denominator.')).toBe(false);
+  });
+});
+
+describe('word-by-word gloss', () => {
+  it('follows each content word with its dictionary stem in brackets; stop words and unknown words stay', () => {
+    const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    expect(glossSentence('Wir speichern unsere Einbettungen in Vektor-Datenbanken.', 'de', tr)).toBe(
+      'Wir speichern [store] unsere Einbettungen [embed] in Vektor-Datenbanken [vector databas].',
+    );
+    expect(glossSentence('Die Regel gilt 2 mal.', 'de', tr)).toBe('Die Regel [rule] gilt 2 mal.');
+  });
+});
