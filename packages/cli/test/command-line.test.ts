@@ -138,7 +138,9 @@ describe('arguments are checked before any work', () => {
   it('a layer that the model does not have: exit 2 with the layers it has', async () => {
     const r = await crp(...atlas('--layers', 'conv1,conv9'));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--layers: unknown layer 'conv9'; the model's layers are: .*conv1/);
+    expect(r.stderr).toMatch(
+      /--layers: unknown layer 'conv9' \(nearest: conv1, [^)]*\); the model's layers are: .*conv1/,
+    );
     const concept = await crp(
       'decompose',
       '--model',

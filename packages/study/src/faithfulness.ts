@@ -124,7 +124,18 @@ export async function studyFaithfulness(
 
 const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
 
-/** The report's section "How faithful are these explanations", one sentence per plot saying what it means. */
+type Series = { criterion: string; points: { fraction: number; accuracy: number }[] };
+
+/** The plottable part of each curve: a value can be undefined (NaN), e.g. the rank correlation of a constant
+ * explanation in MPRT; such points are left out, and a curve without any point with them. */
+function finiteSeries(series: Series[]): Series[] {
+  return series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.accuracy)) }))
+    .filter((s) => s.points.length > 0);
+}
+
+/** The report's section "How faithful are these explanations", one sentence per plot saying what it means;
+ * undefined values (NaN) are left out of the plots and named in the text. */
 export function faithfulnessSections(f: StudyFaithfulness, regionText: string): ReportSection[] {
   const sections: ReportSection[] = [];
   const [method] = f.methods;
@@ -134,25 +145,29 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
     title: 'How faithful are these explanations: pixel flipping',
     description: `On the first ${f.samples} samples of the class, the pixels each method calls most relevant are removed first (set to the image's minimum, ${f.pixelFlipping[0]?.featuresInStep ?? 0} values a step) and the model's probability for the class is recorded. **The faster the curve falls, the more the model depends on what the explanation shows**; a method no better than the random map explains nothing. Here the curve falls fastest for ${byAuc[0]?.method} (area ${byAuc.map((p) => `${p.method} ${p.auc.toFixed(2)}`).join(', ')}; lower is better). Removing pixels makes images the model never saw, so part of any drop is that.`,
     plot: pruningCurveChart(
-      f.pixelFlipping.map((p) => ({
-        criterion: p.method,
-        points: p.curve.map((v, j) => ({ fraction: (j + 1) / p.curve.length, accuracy: v })),
-      })),
+      finiteSeries(
+        f.pixelFlipping.map((p) => ({
+          criterion: p.method,
+          points: p.curve.map((v, j) => ({ fraction: (j + 1) / p.curve.length, accuracy: v })),
+        })),
+      ),
       { xTitle: 'Share of the input removed, most relevant first', yTitle: 'Probability of the class' },
     ),
   });
   sections.push({
     kind: 'plot',
     title: 'Sanity check: model parameter randomisation (MPRT)',
-    description: `The model's layers are replaced by random weights one after another, from the output down, and each explanation is compared with the original one (Spearman rank correlation). **An explanation that stays similar does not depend on what the model learned**: it should fall towards 0, as it does not for the random map (which ignores the model and stays at 1). ${method} ends at ${(f.mprt[0]?.similarity.at(-1) ?? Number.NaN).toFixed(2)} after the last layer.`,
+    description: `The model's layers are replaced by random weights one after another, from the output down, and each explanation is compared with the original one (Spearman rank correlation). **An explanation that stays similar does not depend on what the model learned**: it should fall towards 0, as it does not for the random map (which ignores the model and stays at 1). ${mprtEnd(f, method)}`,
     plot: pruningCurveChart(
-      f.mprt.map((m) => ({
-        criterion: m.method,
-        points: m.similarity.map((v, j) => ({
-          fraction: j / Math.max(m.similarity.length - 1, 1),
-          accuracy: v,
+      finiteSeries(
+        f.mprt.map((m) => ({
+          criterion: m.method,
+          points: m.similarity.map((v, j) => ({
+            fraction: j / Math.max(m.similarity.length - 1, 1),
+            accuracy: v,
+          })),
         })),
-      })),
+      ),
       {
         xTitle: 'Share of the layers randomised (from the output)',
         yTitle: 'Similarity to the original explanation',
@@ -163,7 +178,7 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
     kind: 'table',
     title: `Relevance inside ${regionText}`,
     description:
-      "The share of each method's relevance that falls inside the study's region (relevance mass accuracy), mean over the samples. **A method that explains what the region shows puts more of its relevance there than the random map does**; it says where the evidence is, not that it is the right evidence.",
+      "**method**: the study's composite, gradient x input, or the random map; **relevance inside the region**: the share of the method's relevance that falls inside the study's region (Quantus's relevance mass accuracy: the signed sum inside over the signed sum of the whole map, so a map with negative parts can exceed 100%), mean over the samples. **A method that explains what the region shows puts more of its relevance there than the random map does**; it says where the evidence is, not that it is the right evidence.",
     columns: ['method', 'relevance inside the region'],
     rows: f.regionMass.map((r) => [r.method, pct(r.value)]),
   });
@@ -174,14 +189,16 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
       title: `Concept deletion: the atlas's top concepts of ${d.layer}`,
       description: `The atlas's top concepts of ${d.layer} are deleted one after another (their channels set to zero) in the order of their CRP relevance, in the reverse order, and in random orders, and the mean logit of the class is recorded. **If the model depends on the concepts CRP calls relevant, the logit falls faster when they go first**: area between the curves ${d.abpc.toFixed(3)} (least minus most relevant first; above 0 is the expected sign)${d.abpcRandom === undefined ? '' : `, ${d.abpcRandom.toFixed(3)} against the random orders`}.`,
       plot: pruningCurveChart(
-        d.curves.map((cv) => ({
-          criterion: cv.order,
-          // relative to the intact model's logit, so the axis reads as a share
-          points: cv.logit.map((v, j) => ({
-            fraction: j / Math.max(cv.logit.length - 1, 1),
-            accuracy: v / cv.logit[0]!,
+        finiteSeries(
+          d.curves.map((cv) => ({
+            criterion: cv.order,
+            // relative to the intact model's logit, so the axis reads as a share
+            points: cv.logit.map((v, j) => ({
+              fraction: j / Math.max(cv.logit.length - 1, 1),
+              accuracy: v / cv.logit[0]!,
+            })),
           })),
-        })),
+        ),
         {
           xTitle: 'Share of the top concepts deleted',
           yTitle: "Mean class logit (share of the intact model's)",
@@ -190,4 +207,16 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
     });
   }
   return sections;
+}
+
+/** The MPRT sentence on the study's method: where its similarity ends, or why it is undefined. */
+function mprtEnd(f: StudyFaithfulness, method: string | undefined): string {
+  const undefinedFor = f.mprt.filter((m) => !m.similarity.some(Number.isFinite)).map((m) => m.method);
+  const last = f.mprt[0]?.similarity.at(-1) ?? Number.NaN;
+  const end = Number.isFinite(last)
+    ? `${method} ends at ${last.toFixed(2)} after the last layer.`
+    : `${method}'s similarity is undefined after the last layer.`;
+  return undefinedFor.length === 0
+    ? end
+    : `${end} Undefined for ${undefinedFor.join(', ')}: the rank correlation of an explanation that is constant (e.g. zero everywhere) has no value, so those curves are not drawn.`;
 }
