@@ -77,7 +77,9 @@ interface TrainArgs {
   hidden: string | undefined;
   batchNorm: boolean;
   inputShape: [number | null, number | null, number];
-  trainImages: number | undefined;
+  /** --train, parsed when the data loads (after the backend line, as before the split) */
+  trainImages: string | undefined;
+  mnistData: boolean;
   validation: number;
   seed: number;
   epochs: string;
@@ -135,7 +137,8 @@ function parseTrainArgs(argv: string[]): TrainArgs {
     hidden: values.hidden,
     batchNorm: values['batch-norm']!,
     inputShape: [height ?? (mnistData ? 28 : null), width ?? (mnistData ? 28 : null), channels],
-    trainImages: intArg('train', values.train, 1) ?? (mnistData ? 1000 : undefined),
+    trainImages: values.train,
+    mnistData,
     validation,
     seed,
     epochs: values.epochs!,
@@ -247,7 +250,7 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
   workStarts();
   const { data, holdOut } = await loadData(args.dataSpec, {
     inputShape: args.inputShape,
-    samples: args.trainImages,
+    samples: intArg('train', args.trainImages, 1) ?? (args.mnistData ? 1000 : undefined),
     holdOut: args.validation,
     seed: args.seed,
   });
