@@ -11,9 +11,11 @@ import {
   type RegionAtlas,
   regionAtlas,
   regionAtlasStrategy,
+  type ShardContext,
 } from '@crp/attribution';
 import { writeJsonAtomic } from '@crp/common/node';
-import { disposeDataset } from '@crp/models';
+import type { ModelGraph } from '@crp/lrp';
+import { type Dataset, disposeDataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, checkRegion, graphInputSize, targetArg } from '../checks.js';
@@ -22,6 +24,7 @@ import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
 import {
   HELP,
+  type ModelInputOptions,
   modelDataHelp,
   modelDataOptions,
   modelInputArgs,
@@ -29,7 +32,12 @@ import {
   targetOption,
 } from '../model-data.js';
 import { progressCallback } from '../progress.js';
-import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
+import {
+  type Distribution,
+  distributionHelp,
+  distributionOptions,
+  parseDistribution,
+} from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const atlasUsage = `crp atlas --model M --data DIR|mnist --target CLASS [--region center:SIZE] [options]
@@ -63,7 +71,26 @@ export interface AtlasOutput {
   atlas: ConceptAtlas | RegionAtlas;
 }
 
-export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput | ShardOutput> {
+/** The command line of `crp atlas`, checked. */
+interface AtlasArgs {
+  modelPath: string;
+  dataSpec: string;
+  targetSpec: string;
+  /** --region as given (it names the region in messages) and parsed */
+  regionSpec: string | undefined;
+  region: Region | undefined;
+  layers: string[] | undefined;
+  topK: number;
+  dist: Distribution;
+  input: ModelInputOptions;
+  compositeName: string;
+  samples: number | undefined;
+  seed: number;
+  out: string;
+}
+
+/** Parses and checks every argument that needs neither the model nor the data. */
+function parseAtlasArgs(argv: string[]): AtlasArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -86,74 +113,111 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
   const input = modelInputArgs(values);
   const samples = intArg('samples', values.samples, 1);
   const seed = intArg('seed', values.seed)!;
-  await checkWritable('--out', values.out!, 'file');
-  const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+  return {
+    modelPath,
+    dataSpec,
+    targetSpec,
+    regionSpec: values.region,
+    region,
+    layers,
+    topK,
+    dist,
     input,
-    composite: values.composite!,
+    compositeName: values.composite!,
     samples,
     seed,
+    out: values.out!,
+  };
+}
+
+/** The class of --target, after checking --layers and --region against the model. */
+function checkAgainstModel(args: AtlasArgs, graph: ModelGraph, classes: Dataset['classes']): number {
+  const target = targetArg(args.targetSpec, graph, classes);
+  checkLayers('layers', args.layers, graph);
+  const size = graphInputSize(graph);
+  if (args.region !== undefined && size !== undefined) checkRegion(args.regionSpec!, args.region, size);
+  return target;
+}
+
+/** The (region) atlas, here or beyond this process; the shard's output when it computed one part. */
+async function computeAtlas(
+  args: AtlasArgs,
+  ctx: ShardContext,
+  target: number,
+  json: boolean,
+): Promise<ConceptAtlas | RegionAtlas | ShardOutput> {
+  const { region, dist } = args;
+  const label = region === undefined ? 'atlas' : 'region atlas';
+  const onProgress = progressCallback(label, json);
+  const common = {
+    topK: args.topK,
+    onProgress,
+    ...(args.layers === undefined ? {} : { layers: args.layers }),
+  };
+  if (dist.mode === 'local') {
+    const shards = dist.shardSize === undefined ? {} : { shardSize: dist.shardSize };
+    return region === undefined
+      ? conceptAtlas(ctx.crp, ctx.dataset, { ...common, ...shards, target })
+      : regionAtlas(ctx.crp, ctx.dataset, { ...common, ...shards, target, region });
+  }
+  // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
+  const spec = cliJobSpec(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    ...(args.samples === undefined ? {} : { samples: args.samples }),
+    seed: args.seed,
+  });
+  const { onProgress: _p, ...plain } = common;
+  const beyond =
+    region === undefined
+      ? await runBeyond(atlasStrategy, { ...plain, target }, dist, spec, ctx, args.out, label, json)
+      : await runBeyond(
+          regionAtlasStrategy,
+          { ...plain, target, region },
+          dist,
+          spec,
+          ctx,
+          args.out,
+          label,
+          json,
+        );
+  return 'result' in beyond ? beyond.result : beyond;
+}
+
+function printAtlas(args: AtlasArgs, target: number, result: ConceptAtlas | RegionAtlas): void {
+  console.log(
+    `concept atlas of class ${target}${args.regionSpec ? ` in ${args.regionSpec}` : ''} over ${result.samples} samples -> ${args.out}`,
+  );
+  for (const layer of result.layerOrder) {
+    const top = result.layers[layer]!.ranking.slice(0, args.topK);
+    console.log(
+      `  ${layer}: ${top.map((e) => `${e.concept} (${formatVotes(e, result)} samples, ${e.percent.toFixed(1)}%)`).join(', ')}`,
+    );
+  }
+}
+
+/** `crp atlas`: check everything, load, compute the atlas (here or beyond), write it as JSON. */
+export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput | ShardOutput> {
+  const args = parseAtlasArgs(argv);
+  await checkWritable('--out', args.out, 'file');
+  const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    samples: args.samples,
+    seed: args.seed,
   });
   try {
-    const graph = crp.attributor.graph;
-    const target = targetArg(targetSpec, graph, data.classes);
-    checkLayers('layers', layers, graph);
-    const size = graphInputSize(graph);
-    if (region !== undefined && size !== undefined) checkRegion(values.region!, region, size);
+    const target = checkAgainstModel(args, crp.attributor.graph, data.classes);
     workStarts();
-    const source = fromTensors(data);
-    const onProgress = progressCallback(region === undefined ? 'atlas' : 'region atlas', json);
-    const common = { topK, onProgress, ...(layers === undefined ? {} : { layers }) };
-    let result: ConceptAtlas | RegionAtlas;
-    if (dist.mode === 'local') {
-      const shards = dist.shardSize === undefined ? {} : { shardSize: dist.shardSize };
-      result =
-        region === undefined
-          ? await conceptAtlas(crp, source, { ...common, ...shards, target })
-          : await regionAtlas(crp, source, { ...common, ...shards, target, region });
-    } else {
-      // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
-      const spec = cliJobSpec(modelPath, dataSpec, {
-        input,
-        composite: values.composite!,
-        ...(samples === undefined ? {} : { samples }),
-        seed,
-      });
-      const { onProgress: _p, ...plain } = common;
-      const ctx = { crp, model, dataset: source };
-      const label = region === undefined ? 'atlas' : 'region atlas';
-      const beyond =
-        region === undefined
-          ? await runBeyond(atlasStrategy, { ...plain, target }, dist, spec, ctx, values.out!, label, json)
-          : await runBeyond(
-              regionAtlasStrategy,
-              { ...plain, target, region },
-              dist,
-              spec,
-              ctx,
-              values.out!,
-              label,
-              json,
-            );
-      if (!('result' in beyond)) {
-        reportShard(beyond, json);
-        return beyond;
-      }
-      result = beyond.result;
+    const result = await computeAtlas(args, { crp, model, dataset: fromTensors(data) }, target, json);
+    if ('partial' in result) {
+      reportShard(result, json);
+      return result;
     }
-    await mkdir(dirname(values.out!), { recursive: true });
-    await writeJsonAtomic(values.out!, result);
-    if (!json) {
-      console.log(
-        `concept atlas of class ${target}${values.region ? ` in ${values.region}` : ''} over ${result.samples} samples -> ${values.out}`,
-      );
-      for (const layer of result.layerOrder) {
-        const top = result.layers[layer]!.ranking.slice(0, topK);
-        console.log(
-          `  ${layer}: ${top.map((e) => `${e.concept} (${formatVotes(e, result)} samples, ${e.percent.toFixed(1)}%)`).join(', ')}`,
-        );
-      }
-    }
-    return { file: values.out!, atlas: result };
+    await mkdir(dirname(args.out), { recursive: true });
+    await writeJsonAtomic(args.out, result);
+    if (!json) printAtlas(args, target, result);
+    return { file: args.out, atlas: result };
   } finally {
     crp.dispose();
     model.dispose();

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
+import type { Composite, ModelGraph } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, targetArg } from '../checks.js';
@@ -14,6 +15,7 @@ import {
   compositeArg,
   HELP,
   inputRange,
+  type ModelInputOptions,
   modelHelp,
   modelInputArgs,
   modelOptions,
@@ -44,7 +46,24 @@ export interface DecomposeOutput {
   graph: AttributionGraph;
 }
 
-export async function decompose(argv: string[], json: boolean): Promise<DecomposeOutput> {
+/** The command line of `crp decompose`, checked. */
+interface DecomposeArgs {
+  modelPath: string;
+  image: string;
+  targetSpec: string;
+  layer: string;
+  concept: number;
+  depth: number;
+  width: number;
+  input: ModelInputOptions;
+  composite: Composite;
+  out: string;
+  svgFile: string;
+  mermaidFile: string | undefined;
+}
+
+/** Parses and checks every argument that does not need the model. */
+function parseDecomposeArgs(argv: string[]): DecomposeArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -71,48 +90,88 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   const composite = compositeArg(values.composite!, inputRange(input));
   const out = values.out!;
   const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
-  await checkWritable('--out', out, 'file');
-  await checkWritable('--svg', svgFile, 'file');
-  if (values.mermaid !== undefined) await checkWritable('--mermaid', values.mermaid, 'file');
-  const model = await openModel(modelPath, input.inputSize);
-  const crp = new CondAttribution(model, { composite });
+  const mermaidFile = values.mermaid;
+  return {
+    modelPath,
+    image,
+    targetSpec,
+    layer,
+    concept,
+    depth,
+    width,
+    input,
+    composite,
+    out,
+    svgFile,
+    mermaidFile,
+  };
+}
+
+/** The class of --target, after checking that --concept is a channel of --layer. */
+function checkConcept(args: DecomposeArgs, g: ModelGraph): number {
+  const target = targetArg(args.targetSpec, g, undefined);
+  checkLayers('layer', [args.layer], g);
+  const channels = g.node(args.layer).outputShape.at(-1);
+  if (typeof channels === 'number' && args.concept >= channels) {
+    throw new UsageError(
+      `--concept ${args.concept}: layer ${args.layer} has ${channels} channels (0 to ${channels - 1})`,
+    );
+  }
+  return target;
+}
+
+/** The attribution graph of the concept in --image. */
+async function decomposeImage(
+  args: DecomposeArgs,
+  crp: CondAttribution,
+  target: number,
+): Promise<AttributionGraph> {
+  const picture = await readModelInput(args.image, crp.attributor.graph.inputShape, meanStd(args.input));
   try {
-    const g = crp.attributor.graph;
-    const target = targetArg(targetSpec, g, undefined);
-    checkLayers('layer', [layer], g);
-    const channels = g.node(layer).outputShape.at(-1);
-    if (typeof channels === 'number' && concept >= channels) {
-      throw new UsageError(
-        `--concept ${concept}: layer ${layer} has ${channels} channels (0 to ${channels - 1})`,
-      );
-    }
+    const { layer, concept, depth, width } = args;
+    return decomposeConcept(crp, picture.tensor, { target, layer, concept, depth, width });
+  } finally {
+    picture.tensor.dispose();
+  }
+}
+
+/** The graph as JSON, SVG and (with --mermaid) Mermaid; returns the Mermaid text. */
+async function writeGraph(args: DecomposeArgs, graph: AttributionGraph): Promise<string> {
+  await mkdir(dirname(args.out), { recursive: true });
+  await mkdir(dirname(args.svgFile), { recursive: true });
+  await writeJsonAtomic(args.out, graph);
+  await writeFileAtomic(args.svgFile, toSvg(graph));
+  const mermaid = toMermaid(graph);
+  if (args.mermaidFile !== undefined) {
+    await mkdir(dirname(args.mermaidFile), { recursive: true });
+    await writeFileAtomic(args.mermaidFile, `${mermaid}\n`);
+  }
+  return mermaid;
+}
+
+/** `crp decompose`: check everything, open the model, decompose the concept in the image, write the graph. */
+export async function decompose(argv: string[], json: boolean): Promise<DecomposeOutput> {
+  const args = parseDecomposeArgs(argv);
+  await checkWritable('--out', args.out, 'file');
+  await checkWritable('--svg', args.svgFile, 'file');
+  if (args.mermaidFile !== undefined) await checkWritable('--mermaid', args.mermaidFile, 'file');
+  const model = await openModel(args.modelPath, args.input.inputSize);
+  const crp = new CondAttribution(model, { composite: args.composite });
+  try {
+    const target = checkConcept(args, crp.attributor.graph);
     workStarts();
-    const picture = await readModelInput(image, g.inputShape, meanStd(input));
-    let graph: AttributionGraph;
-    try {
-      graph = decomposeConcept(crp, picture.tensor, { target, layer, concept, depth, width });
-    } finally {
-      picture.tensor.dispose();
-    }
-    await mkdir(dirname(out), { recursive: true });
-    await mkdir(dirname(svgFile), { recursive: true });
-    await writeJsonAtomic(out, graph);
-    await writeFileAtomic(svgFile, toSvg(graph));
-    const mermaid = toMermaid(graph);
-    if (values.mermaid !== undefined) {
-      await mkdir(dirname(values.mermaid), { recursive: true });
-      await writeFileAtomic(values.mermaid, `${mermaid}\n`);
-    }
+    const graph = await decomposeImage(args, crp, target);
+    const mermaid = await writeGraph(args, graph);
     if (!json) {
       console.log(
-        `attribution graph of ${layer}:${concept} for class ${target} (${graph.nodes.length} nodes) -> ${out}, ${svgFile}`,
+        `attribution graph of ${args.layer}:${args.concept} for class ${target} (${graph.nodes.length} nodes) -> ${args.out}, ${args.svgFile}`,
       );
       console.log(mermaid);
     }
     return {
-      file: out,
-      svg: svgFile,
-      ...(values.mermaid === undefined ? {} : { mermaid: values.mermaid }),
+      file: args.out,
+      svg: args.svgFile,
+      ...(args.mermaidFile === undefined ? {} : { mermaid: args.mermaidFile }),
       graph,
     };
   } finally {

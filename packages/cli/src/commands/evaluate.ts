@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { regionMask } from '@crp/attribution';
+import { type Region, regionMask } from '@crp/attribution';
 import { CrpError, isCrpError, type ProgressCallback } from '@crp/common';
 import { writeJsonAtomic } from '@crp/common/node';
 import {
@@ -19,9 +19,11 @@ import { disposeDataset } from '@crp/models';
 import { pruningCurveChart } from '@crp/vis';
 import { writePlot } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { intArg, listArg } from '../args.js';
 import {
   inputRange,
+  type ModelInputOptions,
   modelDataHelp,
   modelDataOptions,
   modelInputArgs,
@@ -77,7 +79,37 @@ function progressByPhase(quiet: boolean): ProgressCallback {
   };
 }
 
-export async function evaluate(argv: string[], json: boolean): Promise<EvaluateOutput> {
+/** The command line of `crp evaluate`, checked. */
+interface EvaluateArgs {
+  modelPath: string;
+  dataSpec: string;
+  target: number;
+  composites: string[];
+  region: Region | undefined;
+  metrics: string[];
+  steps: number;
+  batchSize: number;
+  input: ModelInputOptions;
+  samples: number | undefined;
+  seed: number | undefined;
+  out: string;
+}
+
+/** --metrics (default: pixel flipping, MPRT and sparseness, and relevance mass accuracy with a region). */
+function metricNames(spec: string | undefined, region: Region | undefined): string[] {
+  try {
+    return (
+      listArg(spec) ?? ['PixelFlipping', 'MPRT', 'Sparseness', ...(region ? ['RelevanceMassAccuracy'] : [])]
+    ).map(metricByName);
+  } catch (err) {
+    // a misspelt metric is a mistake of the command line: usage error, with the nearest names
+    if (isCrpError(err, 'unknown-metric')) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Parses and checks every argument that needs neither the model nor the data. */
+function parseEvaluateArgs(argv: string[]): EvaluateArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -102,83 +134,108 @@ export async function evaluate(argv: string[], json: boolean): Promise<EvaluateO
     }
   }
   const region = values.region === undefined ? undefined : parseRegion(values.region);
-  let names: string[];
-  try {
-    names = (
-      listArg(values.metrics) ?? [
-        'PixelFlipping',
-        'MPRT',
-        'Sparseness',
-        ...(region ? ['RelevanceMassAccuracy'] : []),
-      ]
-    ).map(metricByName);
-  } catch (err) {
-    // a misspelt metric is a mistake of the command line: usage error, with the nearest names
-    if (isCrpError(err, 'unknown-metric')) throw new UsageError(err.message);
-    throw err;
-  }
-  const steps = intArg('steps', values.steps, 2)!;
-  const batchSize = intArg('batch-size', values['batch-size'], 1)!;
-  const input = modelInputArgs(values);
-  const { model, crp, data } = await openModelAndData(values.model, values.data, {
-    composite: 'epsilon_plus_flat',
+  const metrics = metricNames(values.metrics, region);
+  return {
+    modelPath: values.model,
+    dataSpec: values.data,
+    target,
+    composites,
+    region,
+    metrics,
+    steps: intArg('steps', values.steps, 2)!,
+    batchSize: intArg('batch-size', values['batch-size'], 1)!,
+    input: modelInputArgs(values),
     samples: intArg('samples', values.samples, 1),
     seed: intArg('seed', values.seed, 0),
-    input,
+    out: values.out!,
+  };
+}
+
+/** The model and the images of the target class (`picked`: their indices in the data). */
+async function loadClassImages(args: EvaluateArgs) {
+  const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
+    composite: 'epsilon_plus_flat',
+    samples: args.samples,
+    seed: args.seed,
+    input: args.input,
   });
   crp.dispose();
-  const picked = data.labels.flatMap((l, i) => (l === target ? [i] : []));
+  const picked = data.labels.flatMap((l, i) => (l === args.target ? [i] : []));
   const x = tf.tidy(() => tf.gather(data.images, picked)) as tf.Tensor4D;
   disposeDataset(data);
+  return { model, x, picked };
+}
+
+/** The LRP composites of --composites, gradient x input and a random map (the baseline). */
+function explainersOf(args: EvaluateArgs): Record<string, Explainer> {
+  const range = inputRange(args.input);
+  const explainers: Record<string, Explainer> = {};
+  for (const name of args.composites) explainers[name] = lrpExplainer(compositeByName(name, range));
+  explainers.gradient_x_input = gradientXInput();
+  explainers.random = randomExplainer(0);
+  return explainers;
+}
+
+/** The metrics with the options that depend on the images (pixel-flipping step) or the model (classes). */
+function metricSpecs(names: string[], k: number, model: tfl.LayersModel): MetricSpec[] {
+  return names.map((name): MetricSpec => {
+    if (name === 'PixelFlipping') return { name, options: { featuresInStep: k } };
+    if (name === 'RandomLogit')
+      return { name, options: { numClasses: model.outputs[0]!.shape[1] as number } };
+    return name as MetricSpec;
+  });
+}
+
+/** Per method and metric, the mean score. */
+function summarize(result: Evaluation): EvaluateOutput['summary'] {
+  return Object.fromEntries(
+    result.methods.map((m) => [
+      m,
+      Object.fromEntries(result.metrics.map((q) => [q, result.results[m]![q]!.aggregate])),
+    ]),
+  );
+}
+
+function printSummary(summary: EvaluateOutput['summary'], file: string, plots: string[]): void {
+  for (const [m, s] of Object.entries(summary)) {
+    console.log(
+      `${m}: ${Object.entries(s)
+        .map(([q, v]) => `${q} ${v.toFixed(4)}`)
+        .join(', ')}`,
+    );
+  }
+  console.log(`-> ${file}${plots.length ? `, ${plots.join(', ')}` : ''}`);
+}
+
+/** `crp evaluate`: check everything, load the class's images, evaluate every method, write JSON and plots. */
+export async function evaluate(argv: string[], json: boolean): Promise<EvaluateOutput> {
+  const args = parseEvaluateArgs(argv);
+  const { model, x, picked } = await loadClassImages(args);
   let mask: tf.Tensor | undefined;
   try {
     if (picked.length === 0) {
       throw new CrpError(
         'empty-data',
-        `no images of class ${target} in ${values.data}; give a class that has images`,
+        `no images of class ${args.target} in ${args.dataSpec}; give a class that has images`,
       );
     }
     const [n, h, w, c] = x.shape;
-    if (region !== undefined) {
-      const m = regionMask(region, h, w);
+    if (args.region !== undefined) {
+      const m = regionMask(args.region, h, w);
       mask = tf.tidy(() => tf.tile(tf.tensor3d(m, [1, h, w]), [n, 1, 1]));
     }
-    const range = inputRange(input);
-    const explainers: Record<string, Explainer> = {};
-    for (const name of composites) explainers[name] = lrpExplainer(compositeByName(name, range));
-    explainers.gradient_x_input = gradientXInput();
-    explainers.random = randomExplainer(0);
-    const k = featuresInStep(h, w, c, steps);
-    const specs = names.map((name): MetricSpec => {
-      if (name === 'PixelFlipping') return { name, options: { featuresInStep: k } };
-      if (name === 'RandomLogit')
-        return { name, options: { numClasses: model.outputs[0]!.shape[1] as number } };
-      return name as MetricSpec;
-    });
+    const explainers = explainersOf(args);
+    const k = featuresInStep(h, w, c, args.steps);
     const result = await evaluateMethods(
-      { model, x, labels: picked.map(() => target), explainers, ...(mask ? { mask } : {}) },
-      specs,
-      { batchSize, onProgress: progressByPhase(json) },
+      { model, x, labels: picked.map(() => args.target), explainers, ...(mask ? { mask } : {}) },
+      metricSpecs(args.metrics, k, model),
+      { batchSize: args.batchSize, onProgress: progressByPhase(json) },
     );
-    const file = join(values.out!, 'evaluation.json');
-    await writeJsonAtomic(file, { target, samples: n, featuresInStep: k, ...result });
-    const plots = await writePlots(result, values.out!);
-    const summary = Object.fromEntries(
-      result.methods.map((m) => [
-        m,
-        Object.fromEntries(result.metrics.map((q) => [q, result.results[m]![q]!.aggregate])),
-      ]),
-    );
-    if (!json) {
-      for (const [m, s] of Object.entries(summary)) {
-        console.log(
-          `${m}: ${Object.entries(s)
-            .map(([q, v]) => `${q} ${v.toFixed(4)}`)
-            .join(', ')}`,
-        );
-      }
-      console.log(`-> ${file}${plots.length ? `, ${plots.join(', ')}` : ''}`);
-    }
+    const file = join(args.out, 'evaluation.json');
+    await writeJsonAtomic(file, { target: args.target, samples: n, featuresInStep: k, ...result });
+    const plots = await writePlots(result, args.out);
+    const summary = summarize(result);
+    if (!json) printSummary(summary, file, plots);
     return { file, plots, samples: n, summary };
   } finally {
     x.dispose();

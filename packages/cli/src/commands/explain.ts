@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Attributor, disposeResult } from '@crp/lrp';
+import { Attributor, type Composite, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,9 +9,17 @@ import { numberArg } from '../args.js';
 import { workStarts } from '../banner.js';
 import { targetArg } from '../checks.js';
 import { checkWritable } from '../files.js';
-import { meanStd, readModelInput } from '../images.js';
+import { type ImageInput, meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
-import { compositeArg, HELP, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
+import {
+  compositeArg,
+  HELP,
+  inputRange,
+  type ModelInputOptions,
+  modelHelp,
+  modelInputArgs,
+  modelOptions,
+} from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
@@ -37,7 +45,20 @@ export interface ExplainedImage {
   overlay: string;
 }
 
-export async function explain(argv: string[], json: boolean): Promise<ExplainedImage[]> {
+/** The command line of `crp explain`, checked. */
+interface ExplainArgs {
+  modelPath: string;
+  images: string[];
+  input: ModelInputOptions;
+  normalize: ReturnType<typeof meanStd>;
+  composite: Composite;
+  targetSpec: string;
+  cmap: string;
+  out: string;
+}
+
+/** Parses and checks every argument that does not need the model. */
+function parseExplainArgs(argv: string[]): ExplainArgs {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -60,61 +81,90 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
     values.low === undefined
       ? inputRange(input)
       : { low: numberArg('low', values.low)!, high: numberArg('high', values.high)! };
-  const composite = compositeArg(values.composite!, bounds);
-  await checkWritable('--out', values.out!, 'folder');
+  return {
+    modelPath: values.model,
+    images: positionals,
+    input,
+    normalize,
+    composite: compositeArg(values.composite!, bounds),
+    targetSpec: values.target!,
+    cmap: values.cmap!,
+    out: values.out!,
+  };
+}
 
-  const model = await openModel(values.model, input.inputSize);
-  const lrp = new Attributor(model, { composite });
+/** <stem>.heatmap.png (the relevance summed over channels) and <stem>.overlay.png (it over the image). */
+async function writeHeatmapAndOverlay(
+  args: ExplainArgs,
+  path: string,
+  raster: ImageInput['raster'],
+  heat: tf.Tensor,
+): Promise<{ heatmap: string; overlay: string }> {
+  const stem = basename(path, extname(path));
+  const heatmapFile = join(args.out, `${stem}.heatmap.png`);
+  const overlayFile = join(args.out, `${stem}.overlay.png`);
+  const heatData = tf.tidy(() => tf.squeeze(heat, [0]));
+  await writePng(heatmapFile, imgify(heatData, { cmap: args.cmap, symmetric: true }));
+  const resized = tf.tidy(() =>
+    tf.squeeze(
+      tf.image.resizeBilinear(tf.expandDims(heatData, -1) as tf.Tensor3D, [raster.height, raster.width]),
+      [2],
+    ),
+  );
+  await writePng(overlayFile, overlayHeatmap(raster, resized, { cmap: args.cmap, weighted: true }));
+  tf.dispose([heatData, resized]);
+  return { heatmap: heatmapFile, overlay: overlayFile };
+}
+
+/** One image: its prediction, the relevance of the target class (default: the predicted one), its PNGs. */
+async function explainImage(
+  args: ExplainArgs,
+  lrp: Attributor,
+  path: string,
+  target: number | undefined,
+): Promise<ExplainedImage> {
+  const input = await readModelInput(path, lrp.graph.inputShape, args.normalize);
+  try {
+    const logits = lrp.forward(input.tensor);
+    const predicted = tf.tidy(() => tf.argMax(logits.prediction, -1).dataSync()[0]!);
+    logits.dispose();
+    const cls = target ?? predicted;
+    const result = lrp.attribute(input.tensor, { target: cls });
+    try {
+      const heat = tf.tidy(() => tf.sum(result.relevance, -1));
+      const files = await writeHeatmapAndOverlay(args, path, input.raster, heat);
+      const explained = {
+        image: path,
+        predicted,
+        target: cls,
+        logit: result.prediction.dataSync()[cls]!,
+        relevanceSum: tf.tidy(() => tf.sum(heat).dataSync()[0]!),
+        ...files,
+      };
+      heat.dispose();
+      return explained;
+    } finally {
+      disposeResult(result);
+    }
+  } finally {
+    input.tensor.dispose();
+  }
+}
+
+/** `crp explain`: check everything, open the model, explain image by image, list what was written. */
+export async function explain(argv: string[], json: boolean): Promise<ExplainedImage[]> {
+  const args = parseExplainArgs(argv);
+  await checkWritable('--out', args.out, 'folder');
+  const model = await openModel(args.modelPath, args.input.inputSize);
+  const lrp = new Attributor(model, { composite: args.composite });
   const results: ExplainedImage[] = [];
   try {
-    const target = values.target === 'pred' ? undefined : targetArg(values.target!, lrp.graph, undefined);
+    const target = args.targetSpec === 'pred' ? undefined : targetArg(args.targetSpec, lrp.graph, undefined);
     workStarts();
-    await mkdir(values.out!, { recursive: true });
-    const progress = new ProgressBar('explain', positionals.length, process.stderr, json);
-    for (const [i, path] of positionals.entries()) {
-      const input = await readModelInput(path, lrp.graph.inputShape, normalize);
-      try {
-        const logits = lrp.forward(input.tensor);
-        const predicted = tf.tidy(() => tf.argMax(logits.prediction, -1).dataSync()[0]!);
-        logits.dispose();
-        const cls = target ?? predicted;
-        const result = lrp.attribute(input.tensor, { target: cls });
-        try {
-          const heat = tf.tidy(() => tf.sum(result.relevance, -1));
-          const stem = basename(path, extname(path));
-          const heatmapFile = join(values.out!, `${stem}.heatmap.png`);
-          const overlayFile = join(values.out!, `${stem}.overlay.png`);
-          const heatData = tf.tidy(() => tf.squeeze(heat, [0]));
-          await writePng(heatmapFile, imgify(heatData, { cmap: values.cmap!, symmetric: true }));
-          const resized = tf.tidy(() =>
-            tf.squeeze(
-              tf.image.resizeBilinear(tf.expandDims(heatData, -1) as tf.Tensor3D, [
-                input.raster.height,
-                input.raster.width,
-              ]),
-              [2],
-            ),
-          );
-          await writePng(
-            overlayFile,
-            overlayHeatmap(input.raster, resized, { cmap: values.cmap!, weighted: true }),
-          );
-          results.push({
-            image: path,
-            predicted,
-            target: cls,
-            logit: result.prediction.dataSync()[cls]!,
-            relevanceSum: tf.tidy(() => tf.sum(heat).dataSync()[0]!),
-            heatmap: heatmapFile,
-            overlay: overlayFile,
-          });
-          tf.dispose([heat, heatData, resized]);
-        } finally {
-          disposeResult(result);
-        }
-      } finally {
-        input.tensor.dispose();
-      }
+    await mkdir(args.out, { recursive: true });
+    const progress = new ProgressBar('explain', args.images.length, process.stderr, json);
+    for (const [i, path] of args.images.entries()) {
+      results.push(await explainImage(args, lrp, path, target));
       progress.update(i + 1, basename(path));
     }
   } finally {

@@ -7,10 +7,13 @@ import {
   maximization,
   maximizationStrategy,
   type PixelBox,
+  type ReferenceImages,
   referenceImages,
+  type ShardContext,
 } from '@crp/attribution';
 import { writeReferenceGrid } from '@crp/attribution/node';
 import { writeJsonAtomic } from '@crp/common/node';
+import type { ModelGraph } from '@crp/lrp';
 import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
@@ -18,9 +21,20 @@ import { checkLayers } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { checkWritable } from '../files.js';
 import { cliJobSpec } from '../job-loader.js';
-import { modelDataHelp, modelDataOptions, modelInputArgs, openModelAndData } from '../model-data.js';
+import {
+  type ModelInputOptions,
+  modelDataHelp,
+  modelDataOptions,
+  modelInputArgs,
+  openModelAndData,
+} from '../model-data.js';
 import { progressCallback } from '../progress.js';
-import { distributionHelp, distributionOptions, parseDistribution } from '../queue-options.js';
+import {
+  type Distribution,
+  distributionHelp,
+  distributionOptions,
+  parseDistribution,
+} from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const refsUsage = `crp refs --model M --data DIR|mnist --layer L --out DIR [options]
@@ -53,7 +67,24 @@ export interface RefsOutput {
   channels: Record<number, RefSample[]>;
 }
 
-export async function refs(argv: string[], json: boolean): Promise<RefsOutput | ShardOutput> {
+/** The command line of `crp refs`, checked. */
+interface RefsArgs {
+  modelPath: string;
+  dataSpec: string;
+  layer: string;
+  channels: number[] | undefined;
+  topK: number;
+  kind: 'relevance' | 'activation';
+  dist: Distribution;
+  input: ModelInputOptions;
+  compositeName: string;
+  samples: number | undefined;
+  seed: number;
+  out: string;
+}
+
+/** Parses and checks every argument that needs neither the model nor the data. */
+function parseRefsArgs(argv: string[]): RefsArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -79,89 +110,124 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
   const input = modelInputArgs(values);
   const samples = intArg('samples', values.samples, 1);
   const seed = intArg('seed', values.seed)!;
-  await checkWritable('--out', values.out!, 'folder');
-  const { model, crp, data } = await openModelAndData(modelPath, dataSpec, {
+  return {
+    modelPath,
+    dataSpec,
+    layer,
+    channels,
+    topK,
+    kind,
+    dist,
     input,
-    composite: values.composite!,
+    compositeName: values.composite!,
     samples,
     seed,
+    out: values.out!,
+  };
+}
+
+/** --layer must be a layer of the model and --channels channels of it. */
+function checkLayerChannels(args: RefsArgs, graph: ModelGraph): void {
+  checkLayers('layer', [args.layer], graph);
+  const count = graph.node(args.layer).outputShape.at(-1);
+  const outside = args.channels?.find((c) => typeof count === 'number' && c >= count);
+  if (outside !== undefined) {
+    throw new UsageError(
+      `--channels ${outside}: layer ${args.layer} has ${count} channels (0 to ${Number(count) - 1})`,
+    );
+  }
+}
+
+/** The maximisation of the layer, here or beyond this process; the shard's output when it computed one part. */
+async function maximize(
+  args: RefsArgs,
+  ctx: ShardContext,
+  json: boolean,
+): Promise<MaximizationResult | ShardOutput> {
+  const { dist, layer, topK } = args;
+  if (dist.mode === 'local') {
+    return maximization(ctx.crp, ctx.dataset, {
+      layers: [layer],
+      topK,
+      onProgress: progressCallback('maximization', json),
+      ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
+    });
+  }
+  const spec = cliJobSpec(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    ...(args.samples === undefined ? {} : { samples: args.samples }),
+    seed: args.seed,
+  });
+  const beyond = await runBeyond(
+    maximizationStrategy,
+    { layers: [layer], topK },
+    dist,
+    spec,
+    ctx,
+    args.out,
+    'maximization',
+    json,
+  );
+  return 'result' in beyond ? beyond.result : beyond;
+}
+
+/** The reference grid as <layer>.png and the samples behind it as refs-<layer>.json. */
+async function writeRefs(args: RefsArgs, images: ReferenceImages): Promise<RefsOutput> {
+  await mkdir(args.out, { recursive: true });
+  const safe = args.layer.replace(/[^\w.-]+/g, '_');
+  const grid = join(args.out, `${safe}.png`);
+  await writeReferenceGrid(grid, images);
+  const result: RefsOutput = {
+    layer: images.layer,
+    kind: images.kind,
+    grid,
+    file: join(args.out, `refs-${safe}.json`),
+    channels: Object.fromEntries(
+      Object.entries(images.channels).map(([c, samples]) => [
+        c,
+        samples.map((s) => ({
+          sample: s.sample,
+          label: s.label,
+          score: s.score,
+          box: s.box,
+          heatmapShareInBox: s.heatmapShareInBox,
+        })),
+      ]),
+    ),
+  };
+  await writeJsonAtomic(result.file, result);
+  return result;
+}
+
+/** `crp refs`: check everything, load, maximise (here or beyond), crop the reference images, write them. */
+export async function refs(argv: string[], json: boolean): Promise<RefsOutput | ShardOutput> {
+  const args = parseRefsArgs(argv);
+  await checkWritable('--out', args.out, 'folder');
+  const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    samples: args.samples,
+    seed: args.seed,
   });
   try {
-    const graph = crp.attributor.graph;
-    checkLayers('layer', [layer], graph);
-    const count = graph.node(layer).outputShape.at(-1);
-    const outside = channels?.find((c) => typeof count === 'number' && c >= count);
-    if (outside !== undefined) {
-      throw new UsageError(
-        `--channels ${outside}: layer ${layer} has ${count} channels (0 to ${Number(count) - 1})`,
-      );
-    }
+    checkLayerChannels(args, crp.attributor.graph);
     workStarts();
     const source = fromTensors(data);
-    let max: MaximizationResult;
-    if (dist.mode === 'local') {
-      max = await maximization(crp, source, {
-        layers: [layer],
-        topK,
-        onProgress: progressCallback('maximization', json),
-        ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
-      });
-    } else {
-      const spec = cliJobSpec(modelPath, dataSpec, {
-        input,
-        composite: values.composite!,
-        ...(samples === undefined ? {} : { samples }),
-        seed,
-      });
-      const ctx = { crp, model, dataset: source };
-      const beyond = await runBeyond(
-        maximizationStrategy,
-        { layers: [layer], topK },
-        dist,
-        spec,
-        ctx,
-        values.out!,
-        'maximization',
-        json,
-      );
-      if (!('result' in beyond)) {
-        reportShard(beyond, json);
-        return beyond;
-      }
-      max = beyond.result;
+    const max = await maximize(args, { crp, model, dataset: source }, json);
+    if ('partial' in max) {
+      reportShard(max, json);
+      return max;
     }
     const images = await referenceImages(crp, source, max, {
-      layer,
-      topK,
-      kind,
-      ...(channels === undefined ? {} : { channels }),
+      layer: args.layer,
+      topK: args.topK,
+      kind: args.kind,
+      ...(args.channels === undefined ? {} : { channels: args.channels }),
     });
-    const out = values.out!;
-    await mkdir(out, { recursive: true });
-    const safe = layer.replace(/[^\w.-]+/g, '_');
-    const grid = join(out, `${safe}.png`);
-    await writeReferenceGrid(grid, images);
-    const result: RefsOutput = {
-      layer: images.layer,
-      kind: images.kind,
-      grid,
-      file: join(out, `refs-${safe}.json`),
-      channels: Object.fromEntries(
-        Object.entries(images.channels).map(([c, samples]) => [
-          c,
-          samples.map((s) => ({
-            sample: s.sample,
-            label: s.label,
-            score: s.score,
-            box: s.box,
-            heatmapShareInBox: s.heatmapShareInBox,
-          })),
-        ]),
-      ),
-    };
-    await writeJsonAtomic(result.file, result);
+    const result = await writeRefs(args, images);
     if (!json) {
-      console.log(`reference images of ${layer} (${kind}) -> ${grid}`);
+      console.log(`reference images of ${args.layer} (${args.kind}) -> ${result.grid}`);
       for (const [c, samples] of Object.entries(result.channels)) {
         console.log(`  channel ${c}: samples ${samples.map((s) => s.sample).join(', ')}`);
       }

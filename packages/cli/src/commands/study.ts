@@ -47,37 +47,37 @@ ${HELP.normalize}
   --restart             forget the parts of an earlier run in DIR
   --out DIR             output folder (default out/study)`;
 
-/** Parses and checks the command line completely: nothing is loaded before it is valid. */
-export function parseStudyArgs(argv: string[]): StudyFilesOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      data: { type: 'string' },
-      target: { type: 'string' },
-      'input-size': { type: 'string' },
-      normalize: { type: 'string' },
-      mean: { type: 'string' },
-      std: { type: 'string' },
-      samples: { type: 'string' },
-      region: { type: 'string' },
-      layers: { type: 'string' },
-      'top-k': { type: 'string' },
-      'fine-tune': { type: 'string' },
-      'learning-rate': { type: 'string' },
-      validation: { type: 'string' },
-      'batch-size': { type: 'string' },
-      'train-layers': { type: 'string' },
-      'prune-layers': { type: 'string' },
-      'prune-k': { type: 'string' },
-      'reference-layers': { type: 'string' },
-      composite: { type: 'string' },
-      'limit-per-class': { type: 'string' },
-      seed: { type: 'string' },
-      restart: { type: 'boolean', default: false },
-      out: { type: 'string', default: join('out', 'study') },
-    },
-  });
+const studyOptions = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  target: { type: 'string' },
+  'input-size': { type: 'string' },
+  normalize: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
+  samples: { type: 'string' },
+  region: { type: 'string' },
+  layers: { type: 'string' },
+  'top-k': { type: 'string' },
+  'fine-tune': { type: 'string' },
+  'learning-rate': { type: 'string' },
+  validation: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'train-layers': { type: 'string' },
+  'prune-layers': { type: 'string' },
+  'prune-k': { type: 'string' },
+  'reference-layers': { type: 'string' },
+  composite: { type: 'string' },
+  'limit-per-class': { type: 'string' },
+  seed: { type: 'string' },
+  restart: { type: 'boolean', default: false },
+  out: { type: 'string', default: join('out', 'study') },
+} as const;
+
+type StudyValues = ReturnType<typeof parseArgs<{ args: string[]; options: typeof studyOptions }>>['values'];
+
+/** --model, --data and --target: given, the model and the data folder there. */
+function checkModelDataTarget(values: StudyValues): { model: string; data: string; target: string } {
   const model = required('model', values.model);
   const data = required('data', values.data);
   const target = required('target', values.target);
@@ -88,6 +88,54 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   if (!existsSync(data) || !statSync(data).isDirectory()) {
     throw new UsageError(`--data: '${data}' is not a folder (give one sub-folder of images per class)`);
   }
+  return { model, data, target };
+}
+
+/** The options given beyond the required ones, each checked, in the order the study lists them. */
+function setOptional(
+  options: StudyFilesOptions,
+  values: StudyValues,
+  checked: {
+    mean: StudyFilesOptions['mean'] | undefined;
+    std: StudyFilesOptions['std'] | undefined;
+    validation: number | undefined;
+    learningRate: number | undefined;
+  },
+): void {
+  const set = <K extends keyof StudyFilesOptions>(key: K, value: StudyFilesOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  const inputSize = inputSizeArg(values['input-size']);
+  set('inputSize', inputSize);
+  set('mean', checked.mean);
+  set('std', checked.std);
+  set('samples', intArg('samples', values.samples, 1));
+  if (values.region !== undefined) {
+    // the region must fit the input before the study fine-tunes and evaluates
+    const region = parseRegion(values.region);
+    const size = declaredInputSize(options.model, inputSize);
+    if (size !== undefined) checkRegion(values.region, region, size);
+    set('region', region);
+  }
+  set('layers', listArg(values.layers));
+  set('topK', intArg('top-k', values['top-k'], 1));
+  set('fineTune', intArg('fine-tune', values['fine-tune'], 0));
+  set('learningRate', checked.learningRate);
+  set('validation', checked.validation);
+  set('trainBatchSize', intArg('batch-size', values['batch-size'], 1));
+  const trainLayers = listArg(values['train-layers']);
+  set('trainLayers', trainLayers?.length === 1 && trainLayers[0] === 'all' ? 'all' : trainLayers);
+  set('pruneLayers', listArg(values['prune-layers']));
+  set('pruneConcepts', intArg('prune-k', values['prune-k'], 1));
+  set('referenceLayers', listArg(values['reference-layers']));
+  set('limitPerClass', intArg('limit-per-class', values['limit-per-class'], 1));
+  set('seed', intArg('seed', values.seed, 0));
+}
+
+/** Parses and checks the command line completely: nothing is loaded before it is valid. */
+export function parseStudyArgs(argv: string[]): StudyFilesOptions {
+  const { values } = parseArgs({ args: argv, options: studyOptions });
+  const { model, data, target } = checkModelDataTarget(values);
   const { mean, std } = normalizationArgs(values);
   const composite = values.composite ?? 'epsilon_plus_flat';
   if (!(COMPOSITE_NAMES as readonly string[]).includes(composite)) {
@@ -109,34 +157,7 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
     composite,
     restart: values.restart === true,
   };
-  const set = <K extends keyof StudyFilesOptions>(key: K, value: StudyFilesOptions[K] | undefined) => {
-    if (value !== undefined) options[key] = value;
-  };
-  const inputSize = inputSizeArg(values['input-size']);
-  set('inputSize', inputSize);
-  set('mean', mean);
-  set('std', std);
-  set('samples', intArg('samples', values.samples, 1));
-  if (values.region !== undefined) {
-    // the region must fit the input before the study fine-tunes and evaluates
-    const region = parseRegion(values.region);
-    const size = declaredInputSize(model, inputSize);
-    if (size !== undefined) checkRegion(values.region, region, size);
-    set('region', region);
-  }
-  set('layers', listArg(values.layers));
-  set('topK', intArg('top-k', values['top-k'], 1));
-  set('fineTune', intArg('fine-tune', values['fine-tune'], 0));
-  set('learningRate', learningRate);
-  set('validation', validation);
-  set('trainBatchSize', intArg('batch-size', values['batch-size'], 1));
-  const trainLayers = listArg(values['train-layers']);
-  set('trainLayers', trainLayers?.length === 1 && trainLayers[0] === 'all' ? 'all' : trainLayers);
-  set('pruneLayers', listArg(values['prune-layers']));
-  set('pruneConcepts', intArg('prune-k', values['prune-k'], 1));
-  set('referenceLayers', listArg(values['reference-layers']));
-  set('limitPerClass', intArg('limit-per-class', values['limit-per-class'], 1));
-  set('seed', intArg('seed', values.seed, 0));
+  setOptional(options, values, { mean, std, validation, learningRate });
   return options;
 }
 

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '@crp/common/node';
 import {
+  type Dataset,
   disposeDataset,
   type EpochLog,
   Lamb,
   smallVgg,
+  type TrainResult,
   train as trainModel,
   VGG_CONFIGS,
   type VggName,
@@ -66,7 +68,29 @@ function parseBlocks(value: string): number[][] {
   return blocks;
 }
 
-export async function train(argv: string[], json: boolean): Promise<TrainSummary> {
+/** The command line of `crp train`; the model's and the training's numbers stay strings until they are used. */
+interface TrainArgs {
+  dataSpec: string;
+  out: string;
+  arch: string;
+  blocks: string | undefined;
+  hidden: string | undefined;
+  batchNorm: boolean;
+  inputShape: [number | null, number | null, number];
+  /** --train, parsed when the data loads (after the backend line, as before the split) */
+  trainImages: string | undefined;
+  mnistData: boolean;
+  validation: number;
+  seed: number;
+  epochs: string;
+  batchSize: string;
+  lr: string;
+  patience: string | undefined;
+  checkpoints: string | undefined;
+}
+
+/** Parses and checks the arguments the data needs; the others are checked where they are used. */
+function parseTrainArgs(argv: string[]): TrainArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -104,93 +128,141 @@ export async function train(argv: string[], json: boolean): Promise<TrainSummary
   const channels = intArg('channels', values.channels, 1) ?? (mnistData ? 1 : 3);
   if (channels !== 1 && channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channels}`);
   const seed = intArg('seed', values.seed)!;
-  const validationCount = numberArg('validation', values.validation) ?? (mnistData ? 200 : 0.2);
-  workStarts();
-  const { data, holdOut } = await loadData(dataSpec, {
+  const validation = numberArg('validation', values.validation) ?? (mnistData ? 200 : 0.2);
+  return {
+    dataSpec,
+    out,
+    arch,
+    blocks: values.blocks,
+    hidden: values.hidden,
+    batchNorm: values['batch-norm']!,
     inputShape: [height ?? (mnistData ? 28 : null), width ?? (mnistData ? 28 : null), channels],
-    samples: intArg('train', values.train, 1) ?? (mnistData ? 1000 : undefined),
-    holdOut: validationCount,
+    trainImages: values.train,
+    mnistData,
+    validation,
     seed,
+    epochs: values.epochs!,
+    batchSize: values['batch-size']!,
+    lr: values.lr!,
+    patience: values.patience,
+    checkpoints: values.checkpoints,
+  };
+}
+
+/** The VGG of --arch (or --blocks) for the data's image shape and classes. */
+function buildModel(args: TrainArgs, data: Dataset): tfl.Sequential {
+  const [, h, w, c] = data.images.shape;
+  const options: VggOptions = {
+    inputShape: [h, w, c],
+    classes: data.classes!.length, // mnist and image folders always name their classes
+    batchNorm: args.batchNorm,
+    seed: args.seed,
+    ...(args.hidden === undefined ? {} : { hidden: numberListArg('hidden', args.hidden, true)! }),
+    ...(args.arch === 'blocks' ? { dropout: 0 } : {}),
+  };
+  return args.arch === 'small-vgg'
+    ? smallVgg(options)
+    : args.arch === 'blocks'
+      ? vggFromBlocks(parseBlocks(args.blocks!), { hidden: [], ...options })
+      : vgg(args.arch as VggName, options);
+}
+
+/** Trains with LAMB, showing the loss per batch and the validation accuracy per epoch. */
+async function fitModel(
+  args: TrainArgs,
+  model: tfl.Sequential,
+  data: Dataset,
+  holdOut: Dataset | undefined,
+  json: boolean,
+): Promise<TrainResult> {
+  const epochs = intArg('epochs', args.epochs, 1)!;
+  const batchSize = intArg('batch-size', args.batchSize, 1)!;
+  const patience = intArg('patience', args.patience);
+  const batches = Math.ceil(data.images.shape[0] / batchSize);
+  const progress = new ProgressBar('train', epochs * batches, process.stderr, json);
+  return trainModel(model, data, {
+    epochs,
+    batchSize,
+    seed: args.seed,
+    optimizer: new Lamb({ learningRate: numberArg('lr', args.lr)! }),
+    ...(holdOut === undefined ? {} : { validation: holdOut }),
+    ...(patience === undefined ? {} : { earlyStopping: { patience } }),
+    ...(args.checkpoints === undefined ? {} : { checkpoints: fileCheckpoints(args.checkpoints) }),
+    onProgress: (p) => {
+      const note =
+        p.phase === 'epoch'
+          ? `epoch ${p.epoch}: loss ${p.loss.toFixed(3)}${p.valAccuracy === undefined ? '' : `, val acc ${p.valAccuracy.toFixed(3)}`}`
+          : `loss ${p.loss.toFixed(3)}`;
+      progress.update((p.epoch - 1) * batches + p.batch, note, p.etaMs);
+    },
+  });
+}
+
+/** What train.json holds: the model's file, architecture, data, history and validation. */
+function summarize(
+  args: TrainArgs,
+  data: Dataset,
+  holdOut: Dataset | undefined,
+  result: TrainResult,
+): TrainSummary {
+  const [, h, w, c] = data.images.shape;
+  return {
+    model: join(args.out, 'model.json'),
+    arch: args.arch === 'blocks' ? `blocks ${args.blocks}` : args.arch,
+    inputShape: [h, w, c],
+    classes: [...data.classes!],
+    trainImages: data.images.shape[0],
+    validationImages: holdOut?.images.shape[0] ?? 0,
+    epochs: result.history.length,
+    history: result.history,
+    stoppedEarly: result.stoppedEarly,
+    ...(result.validation === undefined
+      ? {}
+      : {
+          validation: {
+            loss: result.validation.loss,
+            accuracy: result.validation.accuracy,
+            confusionMatrix: result.validation.confusionMatrix,
+          },
+        }),
+  };
+}
+
+function printSummary(summary: TrainSummary): void {
+  console.log(`model saved to ${summary.model} (${summary.epochs} epochs on ${summary.trainImages} images)`);
+  if (summary.validation === undefined) return;
+  console.log(
+    `validation accuracy ${summary.validation.accuracy.toFixed(4)} on ${summary.validationImages} images`,
+  );
+  console.log('confusion matrix (rows: true class, columns: predicted):');
+  const width = Math.max(4, ...summary.classes.map((k) => k.length));
+  console.log(`${''.padStart(width)} ${summary.classes.map((k) => k.padStart(width)).join(' ')}`);
+  summary.validation.confusionMatrix.forEach((row, i) => {
+    console.log(
+      `${summary.classes[i]!.padStart(width)} ${row.map((v) => String(v).padStart(width)).join(' ')}`,
+    );
+  });
+}
+
+/** `crp train`: check the arguments, load the data, build and train the model, save it with train.json. */
+export async function train(argv: string[], json: boolean): Promise<TrainSummary> {
+  const args = parseTrainArgs(argv);
+  workStarts();
+  const { data, holdOut } = await loadData(args.dataSpec, {
+    inputShape: args.inputShape,
+    samples: intArg('train', args.trainImages, 1) ?? (args.mnistData ? 1000 : undefined),
+    holdOut: args.validation,
+    seed: args.seed,
   });
   let model: tfl.Sequential | undefined;
   try {
-    const [, h, w, c] = data.images.shape;
-    const options: VggOptions = {
-      inputShape: [h, w, c],
-      classes: data.classes!.length, // mnist and image folders always name their classes
-      batchNorm: values['batch-norm']!,
-      seed,
-      ...(values.hidden === undefined ? {} : { hidden: numberListArg('hidden', values.hidden, true)! }),
-      ...(arch === 'blocks' ? { dropout: 0 } : {}),
-    };
-    model =
-      arch === 'small-vgg'
-        ? smallVgg(options)
-        : arch === 'blocks'
-          ? vggFromBlocks(parseBlocks(values.blocks!), { hidden: [], ...options })
-          : vgg(arch as VggName, options);
-    const epochs = intArg('epochs', values.epochs, 1)!;
-    const batchSize = intArg('batch-size', values['batch-size'], 1)!;
-    const patience = intArg('patience', values.patience);
-    const batches = Math.ceil(data.images.shape[0] / batchSize);
-    const progress = new ProgressBar('train', epochs * batches, process.stderr, json);
-    const result = await trainModel(model, data, {
-      epochs,
-      batchSize,
-      seed,
-      optimizer: new Lamb({ learningRate: numberArg('lr', values.lr)! }),
-      ...(holdOut === undefined ? {} : { validation: holdOut }),
-      ...(patience === undefined ? {} : { earlyStopping: { patience } }),
-      ...(values.checkpoints === undefined ? {} : { checkpoints: fileCheckpoints(values.checkpoints) }),
-      onProgress: (p) => {
-        const note =
-          p.phase === 'epoch'
-            ? `epoch ${p.epoch}: loss ${p.loss.toFixed(3)}${p.valAccuracy === undefined ? '' : `, val acc ${p.valAccuracy.toFixed(3)}`}`
-            : `loss ${p.loss.toFixed(3)}`;
-        progress.update((p.epoch - 1) * batches + p.batch, note, p.etaMs);
-      },
-    });
-    await mkdir(out, { recursive: true });
-    await model.save(fileSystem(out));
-    const summary: TrainSummary = {
-      model: join(out, 'model.json'),
-      arch: arch === 'blocks' ? `blocks ${values.blocks}` : arch,
-      inputShape: [h, w, c],
-      classes: [...data.classes!],
-      trainImages: data.images.shape[0],
-      validationImages: holdOut?.images.shape[0] ?? 0,
-      epochs: result.history.length,
-      history: result.history,
-      stoppedEarly: result.stoppedEarly,
-      ...(result.validation === undefined
-        ? {}
-        : {
-            validation: {
-              loss: result.validation.loss,
-              accuracy: result.validation.accuracy,
-              confusionMatrix: result.validation.confusionMatrix,
-            },
-          }),
-    };
-    await writeFileAtomic(join(out, 'train.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    if (!json) {
-      console.log(
-        `model saved to ${summary.model} (${summary.epochs} epochs on ${summary.trainImages} images)`,
-      );
-      if (summary.validation !== undefined) {
-        console.log(
-          `validation accuracy ${summary.validation.accuracy.toFixed(4)} on ${summary.validationImages} images`,
-        );
-        console.log('confusion matrix (rows: true class, columns: predicted):');
-        const width = Math.max(4, ...summary.classes.map((k) => k.length));
-        console.log(`${''.padStart(width)} ${summary.classes.map((k) => k.padStart(width)).join(' ')}`);
-        summary.validation.confusionMatrix.forEach((row, i) => {
-          console.log(
-            `${summary.classes[i]!.padStart(width)} ${row.map((v) => String(v).padStart(width)).join(' ')}`,
-          );
-        });
-      }
-    }
+    model = buildModel(args, data);
+    const result = await fitModel(args, model, data, holdOut, json);
+    await mkdir(args.out, { recursive: true });
+    await model.save(fileSystem(args.out));
+    const summary = summarize(args, data, holdOut, result);
+    await writeFileAtomic(join(args.out, 'train.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    if (!json) printSummary(summary);
     return summary;
   } finally {
     model?.dispose();
