@@ -71,12 +71,12 @@ const MUTANTS = [
   },
   {
     id: 'exact-sum',
-    pkg: 'attribution',
+    pkg: 'common',
     file: 'src/exact-sum.ts',
     bug: 'the exact sum that merges shards drops its rounding errors (a plain floating-point sum)',
     find: '    if (lo !== 0) sum[kept++] = lo;',
     replace: '',
-    tests: ['test/sharding.test.ts'],
+    tests: ['test/exact-sum.test.ts'],
   },
   {
     id: 'queue-merge',
