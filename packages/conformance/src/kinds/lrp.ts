@@ -124,6 +124,30 @@ export function tensorOf(g: GoldenTensor): tf.Tensor {
   return tf.tensor(goldenData(g), g.shape);
 }
 
+/** The part of a golden LRP case that any model source shares: attribute `input` for the case's targets, recording
+ * every layer the case has relevance for, and log the logits and each relevance against the golden values. */
+export async function compareRelevances(
+  attributor: lrp.Attributor,
+  input: tf.Tensor,
+  c: Pick<LrpCase, 'targets' | 'logitsDuringAttribution' | 'relevance'>,
+  log: DeviationLog,
+): Promise<void> {
+  const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
+  const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
+  try {
+    log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
+    log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
+    for (const layer of layers) {
+      log.add(
+        layer,
+        deviation(await result.relevances[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
+      );
+    }
+  } finally {
+    lrp.disposeResult(result);
+  }
+}
+
 async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as LrpCase;
   const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, c.model));
@@ -138,20 +162,7 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const input = tensorOf(c.input);
   try {
     if (builtIn) checkRuleAssignment(attributor, c.rules, log);
-    const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
-    const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
-    try {
-      log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
-      log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
-      for (const layer of layers) {
-        log.add(
-          layer,
-          deviation(await result.relevances[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
-        );
-      }
-    } finally {
-      lrp.disposeResult(result);
-    }
+    await compareRelevances(attributor, input, c, log);
   } finally {
     input.dispose();
     attributor.dispose();

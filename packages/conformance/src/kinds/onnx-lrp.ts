@@ -5,7 +5,7 @@ import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compa
 import { discoverCaseFiles } from '../discover.js';
 import { joinPath } from '../reference-files.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
-import { builtInComposite, tensorOf } from './lrp.js';
+import { builtInComposite, compareRelevances, tensorOf } from './lrp.js';
 
 /** An LRP case on a model given as ONNX (`onnx/` of the reference: models exported by torch.onnx, relevances
  * by zennit; format of the `lrp` cases, the model in `models/<model>.onnx`). */
@@ -36,20 +36,7 @@ async function runOnnxLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     const plain = model.predict(input) as tf.Tensor;
     log.add('logits (plain model)', deviation(await plain.data(), goldenData(c.logits)));
     plain.dispose();
-    const layers = Object.keys(c.relevance).filter((k) => k !== 'input');
-    const result = attributor.attribute(input, { target: c.targets, recordLayers: layers });
-    try {
-      log.add('logits', deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)));
-      log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input!, c.relevance)));
-      for (const layer of layers) {
-        log.add(
-          layer,
-          deviation(await result.relevances[layer]!.data(), goldenData(c.relevance[layer]!, c.relevance)),
-        );
-      }
-    } finally {
-      lrp.disposeResult(result);
-    }
+    await compareRelevances(attributor, input, c, log);
   } finally {
     input.dispose();
     attributor.dispose();
