@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { preset } from './preset-initializer.js';
 import { parseStateDict, type StateDict } from './state-dict.js';
-import { reverseAxes } from './torch-vgg.js';
+import { describeStateDict, reverseAxes } from './torch-vgg.js';
 
 /** Options of {@link importTorchResNet}. */
 export interface TorchResNetOptions {
@@ -140,20 +140,6 @@ export function torchResNetShapes(spec: TorchResNetSpec): Map<string, number[]> 
   return shapes;
 }
 
-/** Says what a state dict that is no ResNet holds: its top-level modules and a few tensors. */
-function whatIsIn(sd: StateDict): string {
-  const modules: string[] = [];
-  for (const n of sd.names) {
-    const top = n.split('.')[0]!;
-    if (!modules.includes(top)) modules.push(top);
-  }
-  const examples = sd.names
-    .slice(0, 4)
-    .map((n) => `${n} [${sd.entry(n).shape.join(', ')}]`)
-    .join(', ');
-  return `it has ${sd.names.length} tensors in the modules ${modules.slice(0, 12).join(', ')}${modules.length > 12 ? ', ...' : ''}, e.g. ${examples}`;
-}
-
 /** Whether a state dict has the tensors of a torchvision ResNet (`layerS.B.convK.weight` beside `conv1` and `fc`). */
 export function looksLikeTorchResNet(sd: StateDict): boolean {
   return sd.names.some((n) => /(^|\.)layer1\.0\.conv1\.weight$/.test(n));
@@ -168,7 +154,7 @@ function findPrefix(sd: StateDict): string {
     if (sd.has(`${prefix}conv1.weight`) && sd.has(`${prefix}fc.weight`)) return prefix;
   }
   return unsupported(
-    `no torchvision ResNet: no 'conv1.weight', 'layer1.0.conv1.weight' and 'fc.weight' tensors; ${whatIsIn(sd)}. ${SUPPORTED}`,
+    `no torchvision ResNet: no 'conv1.weight', 'layer1.0.conv1.weight' and 'fc.weight' tensors; ${describeStateDict(sd)}. ${SUPPORTED}`,
   );
 }
 

@@ -87,8 +87,9 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Says what a state dict that is no VGG holds: its top-level modules and a few tensors. */
-function whatIsIn(sd: StateDict): string {
+/** Says what a state dict holds: its tensor count, its top-level modules and a few tensors with their shapes
+ * (for the errors of the torchvision importers, which name what was found). */
+export function describeStateDict(sd: StateDict): string {
   const modules: string[] = [];
   for (const n of sd.names) {
     const top = n.split('.')[0]!;
@@ -98,10 +99,15 @@ function whatIsIn(sd: StateDict): string {
     .slice(0, 4)
     .map((n) => `${n} [${sd.entry(n).shape.join(', ')}]`)
     .join(', ');
+  return `it has ${sd.names.length} tensors in the modules ${modules.slice(0, 12).join(', ')}${modules.length > 12 ? ', ...' : ''}, e.g. ${examples}`;
+}
+
+/** Says what a state dict that is no VGG holds, and which other architecture it looks like. */
+function whatIsIn(sd: StateDict): string {
   const resnet = sd.names.some((n) => /(^|\.)layer\d+\.\d+\.conv\d\.weight$/.test(n));
   const densenet = sd.names.some((n) => /(^|\.)denseblock\d+\./.test(n));
   const kind = resnet ? ' (this looks like a ResNet)' : densenet ? ' (this looks like a DenseNet)' : '';
-  return `it has ${sd.names.length} tensors in the modules ${modules.slice(0, 12).join(', ')}${modules.length > 12 ? ', ...' : ''}, e.g. ${examples}${kind}`;
+  return `${describeStateDict(sd)}${kind}`;
 }
 
 /** Finds the prefix before `features.` (`''`, `'model.'`, `'module.'`, ...). */
