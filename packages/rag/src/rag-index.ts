@@ -160,7 +160,7 @@ export class RagIndex {
 
   /** What the saved terms depend on: the analysis version and the German lexicon (compound splitting). */
   #analysisKey(): string {
-    return `${PIPELINE_VERSION}:${this.translator ? `${this.translator.source}:${this.translator.size.de}` : 'none'}`;
+    return `${PIPELINE_VERSION}:${this.translator ? this.translator.fingerprint : 'none'}`;
   }
 
   /**
