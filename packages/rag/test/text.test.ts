@@ -63,6 +63,38 @@ describe('analyzer', () => {
   });
 });
 
+describe('BM25 from saved term ids', () => {
+  it('scores exactly as the index built from term strings (what an opened index uses)', () => {
+    let seed = 3;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const docs = Array.from({ length: 60 }, () => Array.from({ length: 5 + rand(30) }, () => `t${rand(40)}`));
+    const vocabulary: string[] = [];
+    const idOf = new Map<string, number>();
+    const ids = docs.map((d) =>
+      d.map((t) => {
+        if (!idOf.has(t)) {
+          idOf.set(t, vocabulary.length);
+          vocabulary.push(t);
+        }
+        return idOf.get(t)!;
+      }),
+    );
+    const lengths = docs.map((d) => d.length - (d.length % 3));
+    const fromStrings = new Bm25Index(docs, {}, lengths);
+    const fromIds = new Bm25Index({ vocabulary, chunks: ids }, {}, lengths);
+    for (const query of [['t1'], ['t2', 't7', 't7'], ['t39', 'nothing'], vocabulary]) {
+      expect([...fromIds.scoreAll(query)]).toEqual([...fromStrings.scoreAll(query)]);
+    }
+    for (let d = 0; d < docs.length; d += 7)
+      for (const t of ['t0', 't5', 't33'])
+        expect(fromIds.termFrequency(t, d)).toBe(fromStrings.termFrequency(t, d));
+    expect(fromIds.documentFrequency('t4')).toBe(fromStrings.documentFrequency('t4'));
+  });
+});
+
 describe('cross-lingual query concepts', () => {
   const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY, { source: 'test' });
 
