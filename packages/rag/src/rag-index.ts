@@ -308,32 +308,15 @@ export class RagIndex {
     }
     const { vectors, todo } = await this.#embedMissing(chunks, kept, old.dimensions, onProgress);
     const removedFiles = [...changed, ...deleted, ...skipped.map((s) => s.file).filter((f) => old.files[f])];
-    const next: IndexSnapshot = {
-      embeddingId: this.embedding.id,
-      dimensions: vectors[0]?.length ?? old.dimensions,
-      chunking: this.chunking,
-      pipeline: PIPELINE_VERSION,
-      ...(options.sourceDir !== undefined
-        ? { sourceDir: options.sourceDir }
-        : old.sourceDir
-          ? { sourceDir: old.sourceDir }
-          : {}),
-      files: records,
-      chunks,
-      vectors,
-      syncedStores: sameSettings && removedFiles.length === 0 && added.length === 0 ? old.syncedStores : [],
-      updatedAt: new Date().toISOString(),
-    };
-    const change: IndexChange = {
-      removedFiles,
-      newChunks: todo,
-      unchanged:
-        removedFiles.length === 0 &&
-        added.length === 0 &&
-        sameSettings &&
-        old.sourceDir === next.sourceDir &&
-        !Object.entries(records).some(([f, r]) => r !== old.files[f]),
-    };
+    const { next, change } = this.#nextSnapshot(
+      old,
+      { records, chunks, vectors, todo, removedFiles },
+      {
+        sameSettings,
+        added: added.length > 0,
+        sourceDir: options.sourceDir,
+      },
+    );
     const analysed = this.#withTerms(next);
     const final = (await options.commit?.(analysed, change)) ?? analysed;
     this.#snapshot = final;
@@ -351,6 +334,48 @@ export class RagIndex {
       pagesLoaded: batch.pagesLoaded,
       seconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /** Step 3 of `updateFiles`: the new snapshot and what changed (for an external store's sync). */
+  #nextSnapshot(
+    old: IndexSnapshot,
+    content: {
+      records: Record<string, FileRecord>;
+      chunks: Chunk[];
+      vectors: Float32Array[];
+      todo: number[];
+      removedFiles: string[];
+    },
+    how: { sameSettings: boolean; added: boolean; sourceDir: string | undefined },
+  ): { next: IndexSnapshot; change: IndexChange } {
+    const { records, chunks, vectors, todo, removedFiles } = content;
+    const next: IndexSnapshot = {
+      embeddingId: this.embedding.id,
+      dimensions: vectors[0]?.length ?? old.dimensions,
+      chunking: this.chunking,
+      pipeline: PIPELINE_VERSION,
+      ...(how.sourceDir !== undefined
+        ? { sourceDir: how.sourceDir }
+        : old.sourceDir
+          ? { sourceDir: old.sourceDir }
+          : {}),
+      files: records,
+      chunks,
+      vectors,
+      syncedStores: how.sameSettings && removedFiles.length === 0 && !how.added ? old.syncedStores : [],
+      updatedAt: new Date().toISOString(),
+    };
+    const change: IndexChange = {
+      removedFiles,
+      newChunks: todo,
+      unchanged:
+        removedFiles.length === 0 &&
+        !how.added &&
+        how.sameSettings &&
+        old.sourceDir === next.sourceDir &&
+        !Object.entries(records).some(([f, r]) => r !== old.files[f]),
+    };
+    return { next, change };
   }
 
   /**
