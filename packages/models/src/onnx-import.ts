@@ -4,6 +4,7 @@ import { ConversionContext } from './onnx-ops/context.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
 import {
   type OnnxDim,
+  type OnnxGraph,
   type OnnxModel,
   type OnnxNode,
   type OnnxValueInfo,
@@ -48,8 +49,40 @@ function checkOpset(onnx: OnnxModel): void {
   }
 }
 
-/** The Keras input of the graph's one image (or vector) input, its dynamic sizes fixed by `inputSize`. */
-function modelInput(input: OnnxValueInfo, cx: ConversionContext, inputSize: OnnxImportOptions['inputSize']) {
+const LAYOUT_NEUTRAL = new Set(['Identity', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'Clip', 'Cast']);
+
+/**
+ * Whether a 4-D graph input is channels-last, as a TF model converted by tf2onnx takes it: every path from it
+ * (through element-wise operators such as a `Rescaling`) meets a Transpose with perm [0, 3, 1, 2] before any
+ * operator that reads a layout. Nothing is guessed from the sizes.
+ */
+function isChannelsLastInput(graph: OnnxGraph, name: string): boolean {
+  let sawTranspose = false;
+  const seen = new Set<string>();
+  const visit = (value: string): boolean =>
+    graph.nodes
+      .filter((n) => n.inputs.includes(value))
+      .every((n) => {
+        if (n.opType === 'Transpose') {
+          const perm = n.attributes.get('perm')?.ints ?? [];
+          sawTranspose = perm.join() === '0,3,1,2';
+          return sawTranspose;
+        }
+        if (!LAYOUT_NEUTRAL.has(n.opType) || seen.has(n.outputs[0]!)) return LAYOUT_NEUTRAL.has(n.opType);
+        seen.add(n.outputs[0]!);
+        return visit(n.outputs[0]!);
+      });
+  return visit(name) && sawTranspose;
+}
+
+/** The Keras input of the graph's one image (or vector) input, its dynamic sizes fixed by `inputSize`. An image
+ * input is [N, C, H, W], or [N, H, W, C] for a channels-last one (see {@link isChannelsLastInput}). */
+function modelInput(
+  input: OnnxValueInfo,
+  cx: ConversionContext,
+  inputSize: OnnxImportOptions['inputSize'],
+  channelsLast: boolean,
+) {
   const dims: OnnxDim[] = input.shape ?? [];
   const size =
     inputSize === undefined ? undefined : typeof inputSize === 'number' ? [inputSize, inputSize] : inputSize;
@@ -71,9 +104,11 @@ function modelInput(input: OnnxValueInfo, cx: ConversionContext, inputSize: Onnx
     );
   };
   if (dims.length === 4) {
-    const c = fixed(dims[1]!, 1, 'channel count');
-    const h = fixed(dims[2]!, 2, 'height');
-    const w = fixed(dims[3]!, 3, 'width');
+    // fixed() numbers the axes as NCHW: 1 channels, 2 height, 3 width
+    const [ci, hi, wi] = channelsLast ? [3, 1, 2] : [1, 2, 3];
+    const c = fixed(dims[ci]!, 1, 'channel count');
+    const h = fixed(dims[hi]!, 2, 'height');
+    const w = fixed(dims[wi]!, 3, 'width');
     return tfl.input({ shape: [h, w, c], name: cx.takeName('input') });
   }
   if (dims.length === 2)
@@ -120,11 +155,16 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
       `the ONNX graph has ${realInputs.length} inputs and ${g.outputs.length} outputs; the toolkit explains models with one input and one output`,
     );
   }
-  const inputTensor = modelInput(realInputs[0]!, cx, options.inputSize);
-  cx.define(realInputs[0]!.name, { kind: 'tensor', sym: inputTensor });
+  const input = realInputs[0]!;
+  const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
+  const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
+  cx.define(input.name, { kind: 'tensor', sym: inputTensor, ...(channelsLast ? { nhwc: true } : {}) });
 
+  // constants first: a converter that fuses a pattern (x * a + b) may need a Constant listed after its node
+  const isConstant = (n: OnnxNode) => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
+  for (const node of g.nodes.filter(isConstant)) converters.get('Constant')!(node, cx);
   for (const node of g.nodes) {
-    if (cx.isSkipped(node)) continue;
+    if (cx.isSkipped(node) || isConstant(node)) continue;
     const convert = node.domain === '' || node.domain === 'ai.onnx' ? converters.get(node.opType) : undefined;
     if (convert === undefined) unknownOp(node);
     convert(node, cx);

@@ -47,7 +47,9 @@ export type ActivationName =
   | 'softsign'
   | 'swish'
   | 'leakyRelu'
-  | 'gelu';
+  | 'gelu'
+  | 'hardSigmoid'
+  | 'hardSwish';
 
 export type Padding = 'same' | 'valid';
 
@@ -96,7 +98,7 @@ export type NodeParams =
   | { kind: 'input' }
   | ({ kind: 'conv2d' | 'depthwiseConv2d' } & ConvParams)
   | ({ kind: 'dense' } & DenseParams)
-  | { kind: 'activation'; alpha?: number }
+  | { kind: 'activation'; alpha?: number; beta?: number }
   | ({ kind: 'maxPool2d' | 'avgPool2d' } & PoolParams)
   /** PyTorch's AdaptiveAvgPool2d (the `AdaptiveAveragePooling2D` layer of @crp/models): [oh, ow] output. */
   | { kind: 'adaptiveAvgPool2d'; outputSize: [number, number] }

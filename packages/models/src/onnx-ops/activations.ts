@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { HardSigmoid, HardSwish } from '../hard-activations.js';
 import type { OnnxNode } from '../onnx-proto.js';
 import { attrFloat, attrInt, type ConversionContext, type OnnxConverter, refuse } from './context.js';
 
@@ -67,3 +68,29 @@ export const convertSoftmax: OnnxConverter = (node, cx) => {
     refuse(node, 'softmax is supported over the classes of a [N, classes] output only');
   cx.set(node, { kind: 'tensor', sym: cx.apply(tfl.layers.softmax({ name: cx.layerName(node) }), x.sym) });
 };
+
+const isTorchHardSigmoid = (alpha: number, beta: number) =>
+  Math.fround(alpha) === Math.fround(1 / 6) && Math.fround(beta) === Math.fround(0.5);
+
+/** HardSigmoid(alpha, beta); `x * HardSigmoid(x)` with PyTorch's alpha 1/6 and beta 1/2 (how torch.onnx exports
+ * nn.Hardswish below opset 14) is one HardSwish, its Mul skipped. */
+export const convertHardSigmoid: OnnxConverter = (node, cx) => {
+  const x = cx.tensorIn(node);
+  const alpha = attrFloat(node, 'alpha', 0.2);
+  const beta = attrFloat(node, 'beta', 0.5);
+  const mul = cx.onlyConsumer(node.outputs[0]!);
+  if (
+    isTorchHardSigmoid(alpha, beta) &&
+    mul?.opType === 'Mul' &&
+    mul.inputs.includes(node.inputs[0]!) &&
+    mul.inputs.includes(node.outputs[0]!)
+  ) {
+    cx.skip(mul);
+    cx.set(mul, { ...x, sym: cx.apply(new HardSwish({ name: cx.layerName(node) }), x.sym) });
+    return;
+  }
+  cx.set(node, { ...x, sym: cx.apply(new HardSigmoid({ name: cx.layerName(node), alpha, beta }), x.sym) });
+};
+
+/** HardSwish (opset 14): x * max(0, min(1, x / 6 + 1 / 2)). */
+export const convertHardSwish = activation((_, name) => new HardSwish({ name: name() }));

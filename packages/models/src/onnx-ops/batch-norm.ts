@@ -2,12 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { OnnxNode } from '../onnx-proto.js';
 import { preset } from '../preset-initializer.js';
-import { attrFloat, type ConversionContext, type OnnxConverter, refuse } from './context.js';
+import { attrFloat, type ConversionContext, nchwOnly, type OnnxConverter, refuse } from './context.js';
 
 /** BatchNormalization in inference mode (constant scale, bias, mean, variance): `BatchNormalization` over the
  * channel axis (the canonizers merge it into a neighbouring conv before attribution). */
 export const convertBatchNormalization: OnnxConverter = (node: OnnxNode, cx: ConversionContext) => {
   const x = cx.tensorIn(node);
+  if (x.nhwc === true) nchwOnly(node);
   const parts = [1, 2, 3, 4].map((k) => cx.constIn(node, k)!);
   if (parts.some((p) => p === undefined)) refuse(node, 'scale, bias, mean and variance must be constants');
   if (node.outputs.filter((o) => o !== '').length > 1)

@@ -13,12 +13,15 @@ import {
 export type ConstValue = { kind: 'const'; dims: number[]; data: Float64Array };
 /** A tensor of the model being built. 4-D ONNX values (NCHW) are NHWC Keras tensors; `squeezed` marks a Keras
  * [N, C] tensor that stands for ONNX's [N, C, 1, 1] (after a global pool); `flat` marks the output of a
- * flatten of a (c, h, w) map, whose Gemm rows need the (h, w, c) order. */
+ * flatten of a (c, h, w) map, whose Gemm rows need the (h, w, c) order; `nhwc` marks a 4-D ONNX value that is
+ * itself channels-last (a tf2onnx graph's input and what it computes before its Transpose to NCHW), so the
+ * Keras tensor is the ONNX value as it is. */
 export type TensorValue = {
   kind: 'tensor';
   sym: tfl.SymbolicTensor;
   squeezed?: boolean;
   flat?: [number, number, number];
+  nhwc?: boolean;
 };
 export type Value = ConstValue | TensorValue;
 
@@ -82,6 +85,9 @@ export function moduleName(node: OnnxNode, weightName: string | undefined, funct
     }
     return path;
   }
+  // tf2onnx keeps TF's op names, `<model>/<keras layer>/<op>` (`model/conv2d/Conv2D`): the Keras layer name
+  const tf = node.name.split('/');
+  if (tf.length >= 3) return tf[tf.length - 2]!;
   return node.name !== '' ? node.name : node.opType.toLowerCase();
 }
 
@@ -98,10 +104,11 @@ class Names {
   }
 }
 
-/** NCHW shape of a tensor value ([N, C] for 2-D ones; squeezed ones as [N, C, 1, 1]). */
+/** ONNX shape of a tensor value: NCHW for 4-D ones (NHWC for `nhwc` ones), [N, C] for 2-D ones, squeezed ones as
+ * [N, C, 1, 1]. */
 export function onnxShape(v: TensorValue): number[] {
   const s = v.sym.shape.map((d) => (d === null ? -1 : d));
-  if (s.length === 4) return [s[0]!, s[3]!, s[1]!, s[2]!];
+  if (s.length === 4) return v.nhwc === true ? s : [s[0]!, s[3]!, s[1]!, s[2]!];
   if (v.squeezed === true) return [s[0]!, s[1]!, 1, 1];
   return s;
 }
@@ -211,8 +218,9 @@ export class ConversionContext {
   apply(layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor {
     return layer.apply(x) as tfl.SymbolicTensor;
   }
-  /** A value as a 4-D NHWC tensor (a squeezed [N, C] one gets a reshape to [N, 1, 1, C]). */
+  /** An NCHW image value as its 4-D NHWC Keras tensor (a squeezed [N, C] one gets a reshape to [N, 1, 1, C]). */
   as4d(node: OnnxNode, v: TensorValue): tfl.SymbolicTensor {
+    if (v.nhwc === true) nchwOnly(node);
     if (v.sym.shape.length === 4) return v.sym;
     if (v.squeezed === true) {
       const c = v.sym.shape[1] as number;
@@ -233,6 +241,14 @@ export class ConversionContext {
       x,
     );
   }
+}
+
+/** Refuses an operator that ONNX defines on NCHW (conv, pooling, batch norm, ...) given a channels-last value. */
+export function nchwOnly(node: OnnxNode): never {
+  return refuse(
+    node,
+    `${node.opType} is applied to a channels-last [N, H, W, C] tensor, which ONNX's ${node.opType} reads as NCHW; supported: NCHW tensors (tf2onnx puts a Transpose with perm [0, 3, 1, 2] before it)`,
+  );
 }
 
 /** TF's 'same' padding [before, after] of one spatial axis. */

@@ -1,12 +1,15 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { OnnxNode } from '../onnx-proto.js';
+import { constantAffine } from './constant-affine.js';
 import {
   attrInt,
+  type ConstValue,
   type ConversionContext,
   type OnnxConverter,
   onnxShape,
   refuse,
   type TensorValue,
+  type Value,
 } from './context.js';
 
 /** The inputs of an Add, Mul or Concat, all tensors computed from the model input. */
@@ -15,9 +18,21 @@ function tensorsIn(node: OnnxNode, cx: ConversionContext): TensorValue[] {
   if (ins.some((v) => v.kind !== 'tensor'))
     refuse(
       node,
-      `${node.opType} with a constant operand is not supported (except the bias after a MatMul); supported: ${node.opType} of tensors computed from the input`,
+      `${node.opType} with a constant operand is not supported; supported: ${node.opType} of tensors computed from the input`,
     );
   return ins as TensorValue[];
+}
+
+/** A binary Add, Sub, Mul or Div of a tensor and a constant becomes a per-channel affine map; true if so. */
+function withConstant(node: OnnxNode, cx: ConversionContext): boolean {
+  if (node.inputs.length !== 2) return false;
+  const [a, b] = node.inputs.map((n) => cx.get(node, n)) as [Value, Value];
+  if (a.kind === 'const' && b.kind === 'const')
+    refuse(node, `${node.opType} of two constants is not supported`);
+  if (a.kind === b.kind) return false;
+  if (a.kind === 'tensor') constantAffine(node, cx, a, b as ConstValue, false);
+  else constantAffine(node, cx, b as TensorValue, a, true);
+  return true;
 }
 
 /** Two operands and their NCHW shapes. */
@@ -33,8 +48,20 @@ export const convertConcat: OnnxConverter = (node, cx) => {
   const name = cx.layerName(node, undefined, true);
   const axis = attrInt(node, 'axis', 1);
   const rank = onnxShape(ts[0]!).length;
-  if (axis !== 1 && axis !== 1 - rank)
-    refuse(node, `Concat over axis ${axis} is not supported; supported: the channel axis 1`);
+  const nhwc = ts.every((t) => t.nhwc === true);
+  if (!nhwc && ts.some((t) => t.nhwc === true))
+    refuse(node, 'Concat of channels-last and channels-first tensors');
+  const channelAxis = nhwc ? rank - 1 : 1;
+  if (axis !== channelAxis && axis !== channelAxis - rank)
+    refuse(node, `Concat over axis ${axis} is not supported; supported: the channel axis ${channelAxis}`);
+  if (nhwc) {
+    const sym = cx.apply(
+      tfl.layers.concatenate({ name, axis: -1 }),
+      ts.map((t) => t.sym),
+    );
+    cx.set(node, { kind: 'tensor', sym, nhwc });
+    return;
+  }
   const syms = ts.every((t) => t.squeezed === true || t.sym.shape.length === 2)
     ? ts.map((t) => t.sym)
     : ts.map((t) => cx.as4d(node, t));
@@ -45,8 +72,19 @@ export const convertConcat: OnnxConverter = (node, cx) => {
   });
 };
 
-/** Add of two tensors of equal shape: an `Add` layer (a residual addition, its own node for the rules). */
+/** Sub and Div of a tensor and a constant: a per-channel affine map (see {@link constantAffine}). */
+export const convertSubDiv: OnnxConverter = (node, cx) => {
+  if (!withConstant(node, cx))
+    refuse(
+      node,
+      `${node.opType} of two tensors is not supported; supported: ${node.opType} of a tensor and a constant`,
+    );
+};
+
+/** Add of two tensors of equal shape: an `Add` layer (a residual addition, its own node for the rules); of a
+ * tensor and a constant: a per-channel affine map (see {@link constantAffine}). */
 export const convertAdd: OnnxConverter = (node, cx) => {
+  if (withConstant(node, cx)) return;
   const ts = tensorsIn(node, cx);
   const name = cx.layerName(node, undefined, true);
   const { a, b, sa, sb } = pair(node, ts);
@@ -66,8 +104,10 @@ export const convertAdd: OnnxConverter = (node, cx) => {
 };
 
 /** Mul of a feature map and a gate broadcast over its height and width (squeeze-excitation): a `Multiply`
- * whose first input is the feature branch (relevance goes to it, see the README). */
+ * whose first input is the feature branch (relevance goes to it, see the README); of a tensor and a constant: a
+ * per-channel affine map (see {@link constantAffine}). */
 export const convertMul: OnnxConverter = (node, cx) => {
+  if (withConstant(node, cx)) return;
   const ts = tensorsIn(node, cx);
   const name = cx.layerName(node, undefined, true);
   const { a, b, sa, sb } = pair(node, ts);

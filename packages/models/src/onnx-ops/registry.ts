@@ -1,6 +1,8 @@
 import {
   convertClip,
   convertElu,
+  convertHardSigmoid,
+  convertHardSwish,
   convertLeakyRelu,
   convertRelu,
   convertSigmoid,
@@ -11,7 +13,8 @@ import { convertBatchNormalization } from './batch-norm.js';
 import type { OnnxConverter } from './context.js';
 import { convertConv } from './conv.js';
 import { convertGemm } from './dense.js';
-import { convertAdd, convertConcat, convertMul } from './elementwise.js';
+import { convertAdd, convertConcat, convertMul, convertSubDiv } from './elementwise.js';
+import { convertSqueeze, convertTranspose, convertUnsqueeze } from './layout.js';
 import { convertGlobalPool, convertPool } from './pooling.js';
 import { convertConstant, convertIdentity, convertPad, convertReshape } from './shape.js';
 
@@ -45,4 +48,11 @@ export const ONNX_CONVERTERS: Readonly<Record<string, OnnxConverter>> = {
   Identity: convertIdentity,
   Dropout: convertIdentity,
   Constant: convertConstant,
+  HardSigmoid: convertHardSigmoid,
+  HardSwish: convertHardSwish,
+  Sub: convertSubDiv,
+  Div: convertSubDiv,
+  Transpose: convertTranspose,
+  Squeeze: convertSqueeze,
+  Unsqueeze: convertUnsqueeze,
 };

@@ -60,7 +60,9 @@ export const convertReshape: OnnxConverter = (node, cx) => {
   else if (rest.length === 1 && x.sym.shape.length === 4) {
     const [, h, wd, c] = x.sym.shape as [null, number, number, number];
     const sym = cx.apply(tfl.layers.flatten({ name: cx.layerName(node, undefined, true) }), x.sym);
-    y = { kind: 'tensor', sym, ...(h * wd > 1 ? { flat: [c, h, wd] as [number, number, number] } : {}) };
+    // a channels-last value flattens in TF's own order; an NCHW one in (c, h, w), which the next Gemm reorders
+    const reorder = h * wd > 1 && x.nhwc !== true;
+    y = { kind: 'tensor', sym, ...(reorder ? { flat: [c, h, wd] as [number, number, number] } : {}) };
   } else if (rest.length === 1 && x.squeezed === true) y = { kind: 'tensor', sym: x.sym };
   else if (rest.length === 3 && rest[1] === 1 && rest[2] === 1 && x.sym.shape.length === 2)
     y = { kind: 'tensor', sym: x.sym, squeezed: true };
