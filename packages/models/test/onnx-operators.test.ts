@@ -99,6 +99,16 @@ describe('importOnnx: HardSwish, HardSigmoid and constant operands (mobile_like)
   });
 });
 
+describe('importOnnx: dilated convolutions (dilated_net)', () => {
+  it('a Conv2D with the dilation rate, its pads from the dilated span; logits as torch', () => {
+    const model = importOnnx(bytes('dilated_net.onnx'));
+    const config = model.getLayer('features.3').getConfig();
+    expect([config.dilationRate, config.padding]).toEqual([[2, 1], 'same']);
+    expect(logitsDeviation(model, caseOf('onnx_lrp_EpsilonPlusFlat__dilated_net'))).toBeLessThan(1e-5);
+    model.dispose();
+  });
+});
+
 describe('importOnnx: tf2onnx graphs (channels-last input)', () => {
   it('takes the NHWC input as it is: no layer for the Transposes, Keras layer names, logits as computed', () => {
     for (const name of ['tf2onnx_gap', 'tf2onnx_flatten']) {
@@ -176,6 +186,43 @@ describe('bad input for the new operators', () => {
     // without the Transpose the input reads as NCHW [N, 16, 16, 3]: 16 channels for a conv of 3
     expect(thrown(() => importOnnx(m)).message).toMatch(
       /^ONNX node 'model\/conv2d\/BiasAdd' \(Conv\): weight \[8, 3, 3, 3\] does not fit an input of 16 channels/,
+    );
+  });
+
+  const ints = (name: string, values: number[]) => ({ name, type: 7, floats: [], ints: values });
+
+  it('dilations: refused with a stride, on a depthwise conv and on pooling, saying what is valid', () => {
+    const strided = parseOnnxModel(bytes('dilated_net.onnx'));
+    const conv = strided.graph.nodes.filter((n) => n.opType === 'Conv')[2]!;
+    conv.attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(strided)).message).toBe(
+      `ONNX node '${conv.name}' (Conv): dilations [2, 2] with strides [2, 2] are not supported (TF.js convolves with either a stride or a dilation); supported: dilations with strides [1, 1]`,
+    );
+    const depthwise = mobile();
+    node(depthwise, '/features/features.3/Conv').attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(depthwise)).message).toMatch(
+      /^ONNX node '\/features\/features.3\/Conv' \(Conv\): a depthwise convolution with dilations \[2, 2\] is not supported .*; supported: dilations of convolutions with group 1$/,
+    );
+    const pool = parseOnnxModel(bytes('densenet_like.onnx'));
+    const maxPool = pool.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+    maxPool.attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(pool)).message).toBe(
+      `ONNX node '${maxPool.name}' (MaxPool): dilations [2, 2] of MaxPool are not supported (the LRP engine has no dilated pooling); supported: [1, 1]`,
+    );
+  });
+
+  it('ceil_mode that changes the output size and an unknown auto_pad are refused', () => {
+    const m = parseOnnxModel(bytes('densenet_like.onnx'));
+    const maxPool = m.graph.nodes.find((n) => n.opType === 'MaxPool')!; // 3/2 pad 1 on 16 px: 8, ceil 9
+    maxPool.attributes.set('ceil_mode', { name: 'ceil_mode', type: 2, i: 1, floats: [], ints: [] });
+    expect(thrown(() => importOnnx(m)).message).toBe(
+      `ONNX node '${maxPool.name}' (MaxPool): ceil_mode = 1 changes the output size here; supported: ceil_mode = 0 (or sizes where it makes no difference)`,
+    );
+    const d = parseOnnxModel(bytes('dilated_net.onnx'));
+    const conv = d.graph.nodes.find((n) => n.opType === 'Conv')!;
+    conv.attributes.set('auto_pad', { name: 'auto_pad', type: 3, s: 'SAME_LEFT', floats: [], ints: [] });
+    expect(thrown(() => importOnnx(d)).message).toBe(
+      `ONNX node '${conv.name}' (Conv): auto_pad 'SAME_LEFT' is unknown`,
     );
   });
 

@@ -6,6 +6,7 @@ make_onnx_golden.py; it adds its models and cases to the same index.json):
   input normalisation `(x - mean) / std` inside the model (Sub, Div by per-channel constants), Hardswish (ONNX
   HardSwish at opset 14, `x * HardSigmoid(x)` below), a depthwise conv, a squeeze-excitation whose gate is a
   Hardsigmoid, and a constant scale and shift after a conv (Mul, Add by scalars);
+* `dilated_net` (opset 13): convs with dilation 2 and (2, 1);
 * `tf2onnx_gap` and `tf2onnx_flatten`: graphs shaped as tf2onnx emits a Keras CNN (NHWC input, a Rescaling's Mul
   and Add, a Transpose [0, 3, 1, 2] before the first Conv, convs with TF's 'same' pads written out, batch norms
   folded into the convs, ReLU6 as Clip(0, 6) with constant inputs, GlobalAveragePooling2D as GlobalAveragePool +
@@ -118,6 +119,27 @@ class MobileLike(torch.nn.Module):
 
     canonizers = staticmethod(lambda: [ExactNamedMergeBatchNorm(
         [(['features.0'], 'features.1'), (['features.3'], 'features.4'), (['features.7'], 'features.8')])])
+
+
+class DilatedNet(torch.nn.Module):
+    """Dilated convolutions (DeepLab-style): conv 3x3 dilation 2 (padding 2) + BN + ReLU, conv 3x3 with dilation
+    (2, 1) (padding (2, 1)) + BN + ReLU, conv 3x3 stride 2 + BN + ReLU, global pool, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=2, dilation=2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 8, 3, padding=(2, 1), dilation=(2, 1)), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 12, 3, stride=2, padding=1), torch.nn.BatchNorm2d(12), torch.nn.ReLU(),
+        )
+        self.avgpool = torch.nn.AdaptiveAvgPool2d(1)
+        self.classifier = torch.nn.Linear(12, CLASSES)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    canonizers = staticmethod(lambda: [ExactNamedMergeBatchNorm(
+        [(['features.0'], 'features.1'), (['features.3'], 'features.4'), (['features.6'], 'features.7')])])
 
 
 class Rescaling(torch.nn.Module):
@@ -247,6 +269,7 @@ def main():
     specs = [
         # name, model, seed, layers recorded (torch names), torch name -> layer name, how it is written
         ('mobile_like', MobileLike, 21, ['features.3', 'features.5', 'features.6', 'features.7'], {'features.6': 'features.6.mul'}, 14),
+        ('dilated_net', DilatedNet, 24, ['features.0', 'features.3'], {}, 13),
         ('tf2onnx_gap', lambda: TfLike('gap'), 22, ['conv2d', 'conv2d_1'], {}, 'tf2onnx'),
         ('tf2onnx_flatten', lambda: TfLike('flatten'), 23, ['conv2d_1'], {}, 'tf2onnx'),
     ]

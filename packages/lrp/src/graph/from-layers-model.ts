@@ -326,13 +326,6 @@ function describeConvolution(
 ): Described {
   requireChannelsLast(config, layer);
   const dilation = pair(config.dilationRate ?? 1, 'dilationRate', layer);
-  if (dilation[0] !== 1 || dilation[1] !== 1) {
-    throw new CrpError(
-      'unsupported-layer',
-      `layer '${layer.name}' (${cls}) uses dilationRate ${JSON.stringify(dilation)}; only 1 is supported. ` +
-        'Give it a rule through options.customLayers or rebuild it without dilation.',
-    );
-  }
   const kind = cls === 'Conv2D' ? 'conv2d' : 'depthwiseConv2d';
   return {
     kind,
@@ -343,6 +336,7 @@ function describeConvolution(
       bias: config.useBias === false ? null : (weights[1] ?? null),
       strides: pair(config.strides ?? 1, 'strides', layer),
       padding: padding(config.padding, layer),
+      ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {}),
     },
   };
 }

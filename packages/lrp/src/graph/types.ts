@@ -61,6 +61,9 @@ export interface ConvParams {
   kernel: Tensor;
   bias: Tensor | null;
   strides: [number, number];
+  /** Distance between the kernel's taps (TF's dilationRate, PyTorch's and ONNX's dilation); absent: [1, 1]. The
+   * engine runs a dilated conv as a conv with the kernel spread out by zeros, so every rule sees only the taps. */
+  dilations?: [number, number];
   /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
    * ZeroPadding2D into the convolution after it, as PyTorch's `Conv2d(padding=p)`). */
   padding: Padding | ExplicitPadding;

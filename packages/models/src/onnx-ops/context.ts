@@ -259,20 +259,36 @@ export function samePads(size: number, kernel: number, stride: number): [number,
 }
 
 export interface Window {
+  /** the span of the window: (k - 1) d + 1 for a dilated conv's kernel k */
   kernel: [number, number];
   strides: [number, number];
   /** [top, left, bottom, right] as ONNX writes them */
   pads: [number, number, number, number];
 }
 
-/** The window of a conv or pool node: strides, and pads from `pads` or `auto_pad`. */
+/** The dilations of a conv node ([1, 1] when absent); a dilated conv must have stride 1 (TF.js runs either). */
+export function dilationsOf(node: OnnxNode): [number, number] {
+  const dilations = attrInts(node, 'dilations') ?? [1, 1];
+  const strides = attrInts(node, 'strides') ?? [1, 1];
+  if (dilations.length !== 2 || dilations.some((d) => !Number.isInteger(d) || d < 1))
+    refuse(node, `dilations [${dilations.join(', ')}] are not supported; supported: two positive integers`);
+  if (dilations.some((d) => d !== 1) && strides.some((s) => s !== 1))
+    refuse(
+      node,
+      `dilations [${dilations.join(', ')}] with strides [${strides.join(', ')}] are not supported (TF.js convolves with either a stride or a dilation); supported: dilations with strides [1, 1]`,
+    );
+  return dilations as [number, number];
+}
+
+/** The window of a conv or pool node: strides, and pads from `pads` or `auto_pad`. `kernel` is the span of the
+ * window (a dilated kernel's, see {@link dilationsOf}); pooling with dilations is refused. */
 export function windowOf(node: OnnxNode, kernel: [number, number], size: [number, number]): Window {
   const strides = (attrInts(node, 'strides') ?? [1, 1]) as [number, number];
   const dilations = attrInts(node, 'dilations') ?? [1, 1];
-  if (dilations.some((d) => d !== 1)) {
+  if (node.opType !== 'Conv' && dilations.some((d) => d !== 1)) {
     refuse(
       node,
-      `dilations [${dilations.join(', ')}] are not supported (the LRP engine has no dilated convolution or pooling); supported: [1, 1]`,
+      `dilations [${dilations.join(', ')}] of ${node.opType} are not supported (the LRP engine has no dilated pooling); supported: [1, 1]`,
     );
   }
   const autoPad = node.attributes.get('auto_pad')?.s ?? 'NOTSET';

@@ -6,6 +6,7 @@ import {
   attrInt,
   type ConversionContext,
   convKernel,
+  dilationsOf,
   type OnnxConverter,
   paddingOf,
   refuse,
@@ -32,7 +33,8 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
   const sym = cx.as4d(node, x);
   const [h, wd, cin] = sym.shape.slice(1) as [number, number, number];
   const group = attrInt(node, 'group', 1);
-  const win = windowOf(node, [kh, kw], [h, wd]);
+  const dilationRate = dilationsOf(node);
+  const win = windowOf(node, [(kh - 1) * dilationRate[0] + 1, (kw - 1) * dilationRate[1] + 1], [h, wd]);
   const padding = paddingOf(win, [h, wd]);
   const input = Array.isArray(padding) ? cx.pad(node, sym, padding) : sym;
   const name = cx.layerName(node, node.inputs[1]);
@@ -41,6 +43,7 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
     name,
     kernelSize: [kh, kw] as [number, number],
     strides: win.strides,
+    dilationRate,
     padding: Array.isArray(padding) ? ('valid' as const) : padding,
     useBias: bias !== null,
     ...(bias === null ? {} : { biasInitializer: preset(() => tf.tensor1d(bias), 'zeros') }),
@@ -55,6 +58,11 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
       kernelInitializer: preset(() => convKernel(w.data, out, cin, kh, kw), 'glorotUniform'),
     });
   } else if (group === cin && perGroup === 1 && out % cin === 0) {
+    if (dilationRate[0] !== 1 || dilationRate[1] !== 1)
+      refuse(
+        node,
+        `a depthwise convolution with dilations [${dilationRate.join(', ')}] is not supported (TF.js's DepthwiseConv2D layer ignores its dilation rate); supported: dilations of convolutions with group 1`,
+      );
     const m = out / cin;
     layer = tfl.layers.depthwiseConv2d({
       ...common,
