@@ -445,6 +445,7 @@ export async function faithfulnessStep(
       topK: opts.topK,
       batchSize: opts.batchSize,
       onProgress: run.progress('faithfulness'),
+      onDeletionProgress: run.progress('concept deletion'),
     }),
   );
 }
