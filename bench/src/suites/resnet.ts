@@ -18,13 +18,15 @@ import '@crp/models/node';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
+import { type BenchResult, median, result, type SuiteContext, timeRuns } from '../measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 interface AnchorFigure {
   median: number;
   runs: number[];
+  /** CPU time of each run (all threads) */
+  cpuMs: number[];
 }
 
 /** What bench/anchors/zennit_resnet.py prints. */
@@ -92,10 +94,36 @@ function anchor(log: (s: string) => void, model: string, size: number, threads: 
   return figures;
 }
 
-function ratio(ours: number, theirs: AnchorFigure | undefined, name: string, why: string): string {
-  return theirs === undefined
-    ? `${name}: not run (${why})`
-    : `${name} ${theirs.median.toFixed(0)} ms in this run; ours/${name} ${(ours / theirs.median).toFixed(2)}`;
+/** Ours beside the anchor's figure: wall and CPU times and their ratios. */
+function ratio(
+  ours: { median: number; cpu: number },
+  theirs: AnchorFigure | undefined,
+  name: string,
+  why: string,
+): string {
+  const cpu = `CPU ${ours.cpu.toFixed(0)} ms`;
+  if (theirs === undefined) return `${cpu}; ${name}: not run (${why})`;
+  const theirCpu = median(theirs.cpuMs);
+  return (
+    `${cpu}; ${name} ${theirs.median.toFixed(0)} ms (CPU ${theirCpu.toFixed(0)} ms) in this run; ` +
+    `ours/${name} wall ${(ours.median / theirs.median).toFixed(2)}, CPU ${(ours.cpu / theirCpu).toFixed(2)}`
+  );
+}
+
+/** timeRuns with the CPU time of every run (all threads of the process: wasm's workers too): on a loaded machine
+ * the wall time is mostly waiting for a core, the CPU time is not. */
+async function timeRunsCpu(
+  fn: () => Promise<void> | void,
+): Promise<{ median: number; runs: number[]; cpu: number }> {
+  const cpu: number[] = [];
+  const timed = await timeRuns(async () => {
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  });
+  // the first call was the warm-up
+  return { ...timed, cpu: median(cpu.slice(1)) };
 }
 
 /** The state dict as .pth bytes (what torch.save writes for it). */
@@ -123,7 +151,7 @@ function anchorResult(name: string, figure: AnchorFigure, a: Anchor, what: strin
     name,
     'ms',
     figure.runs,
-    `${what}, torch ${a.torch} CPU, ${a.threads} threads, load average ${a.loadAverage.start.join('/')} -> ${a.loadAverage.end.join('/')}`,
+    `${what}, torch ${a.torch} CPU, ${a.threads} threads, CPU ${median(figure.cpuMs).toFixed(0)} ms, load average ${a.loadAverage.start.join('/')} -> ${a.loadAverage.end.join('/')}`,
   );
 }
 
@@ -147,20 +175,15 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
 
   log(`${name}: .pth bytes...`);
   const bytes = pthBytes(formulaStateDict(torchResNetShapes(spec), 50) as StateDict);
-  // CPU time beside the wall time: on a loaded machine the wall time is mostly waiting for a core
-  let cpuMs = 0;
-  const load = await timeRuns(async () => {
-    const c0 = process.cpuUsage();
+  const load = await timeRunsCpu(async () => {
     (await importTorchResNet(bytes, { inputSize: size })).dispose();
-    const c = process.cpuUsage(c0);
-    cpuMs = (c.user + c.system) / 1000;
   });
   results.push(
     result(
       `resnet.${name}.pth_load_ms`,
       'ms',
       load.runs,
-      `${(bytes.length / 2 ** 20).toFixed(0)} MiB in memory, parse + build the model (goal < 1 s), CPU time of the last run ${cpuMs.toFixed(0)} ms; ${ratio(load.median, zennit?.pthLoadMs, 'torch.load', why)}`,
+      `${(bytes.length / 2 ** 20).toFixed(0)} MiB in memory, parse + build the model (goal < 1 s); ${ratio(load, zennit?.pthLoadMs, 'torch.load', why)}`,
     ),
   );
 
@@ -170,7 +193,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   );
   log(`${name} ${size}px: LRP heatmap (EpsilonPlusFlat, ResNet canonizer)...`);
   const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
-  const heatmap = await timeRuns(() => {
+  const heatmap = await timeRunsCpu(() => {
     const r = lrp.attribute(image, { target: 0 });
     r.relevance.dataSync();
     disposeResult(r);
@@ -181,7 +204,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
       `${key}.epsilon_plus_flat.latency_ms`,
       'ms',
       heatmap.runs,
-      `one image; ${ratio(heatmap.median, zennit?.heatmapMs, 'zennit', why)} (goal <= 1)`,
+      `one image; ${ratio(heatmap, zennit?.heatmapMs, 'zennit', why)} (goal <= 1)`,
     ),
   );
 
@@ -190,7 +213,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   const last = convs[convs.length - 1]!;
   const conditions = Array.from({ length: 8 }, (_, k) => ({ y: [k % 3], [last]: [k * 7] }));
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
-  const crp8 = await timeRuns(() => {
+  const crp8 = await timeRunsCpu(() => {
     const r = crp.run(image, conditions, { recordLayers: convs });
     r.heatmap!.dataSync();
     disposeCondResult(r);
@@ -200,7 +223,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
       `${key}.crp_8_conditions_record_all_convs_ms`,
       'ms',
       crp8.runs,
-      `${convs.length} convs recorded, conditions on ${last}; ${ratio(crp8.median, zennit?.crp8RecordAllConvsMs, 'zennit-crp', why)} (goal <= 0.5)`,
+      `${convs.length} convs recorded, conditions on ${last}; ${ratio(crp8, zennit?.crp8RecordAllConvsMs, 'zennit-crp', why)} (goal <= 0.5)`,
     ),
   );
 
@@ -212,7 +235,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   );
   const data = fromTensors(image, [0]);
   const region = { centerSquare: Math.round(size / 2) };
-  const atlas = await timeRuns(async () => {
+  const atlas = await timeRunsCpu(async () => {
     await regionAtlas(crp, data, { target: 0, region, layers: convs, batchSize: 1 });
   });
   crp.dispose();
@@ -222,7 +245,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
       `${key}.region_atlas_all_conv_channels_ms`,
       'ms',
       atlas.runs,
-      `one image, centre ${region.centerSquare}x${region.centerSquare}, ${channels} channels of ${convs.length} convs (goal < 5,000)` +
+      `one image, centre ${region.centerSquare}x${region.centerSquare}, ${channels} channels of ${convs.length} convs (goal < 5,000), CPU ${atlas.cpu.toFixed(0)} ms` +
         (perCondition === undefined
           ? ''
           : `; zennit-crp one backward pass per channel: ~${Math.round((perCondition * channels) / 1000)} s extrapolated`),
