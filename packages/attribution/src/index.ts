@@ -30,6 +30,8 @@ export {
 } from './atlas.js';
 // transformers (ViTs): each block's concept layers (heads, MLP neurons, MLP output, block output)
 export {
+  type PatchEmbedding,
+  patchEmbedding,
   type TransformerBlockLayers,
   transformerBlocks,
   transformerConceptLayers,

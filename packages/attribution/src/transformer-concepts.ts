@@ -68,3 +68,33 @@ export function transformerConceptLayers(graph: ModelGraph): string[] | undefine
     [b.heads, b.mlpNeurons, b.mlpOutput, b.output].filter((x): x is string => x !== undefined),
   );
 }
+
+/** Where a ViT turns pixels into tokens: its patch embedding layer and the patch grid. */
+export interface PatchEmbedding {
+  /** the convolution with kernel = stride (`conv_proj`), whose output [rows, cols, D] is one token per patch */
+  layer: string;
+  /** patches: [rows, columns] */
+  grid: [number, number];
+  /** pixels per patch: [height, width] */
+  patch: [number, number];
+}
+
+/**
+ * The patch embedding of a transformer ({@link transformerBlocks} not empty): its first convolution whose kernel
+ * equals its stride, so that each output position is one patch. Its output relevance, summed over the features, is
+ * the token heatmap at patch resolution (one value per patch; what reaches the class token and the position
+ * embeddings, learned parameters rather than patches, is not in it). Undefined for a CNN.
+ */
+export function patchEmbedding(graph: ModelGraph): PatchEmbedding | undefined {
+  if (transformerBlocks(graph).length === 0) return undefined;
+  for (const n of graph.nodes) {
+    const p = n.params;
+    if (p.kind !== 'conv2d') continue;
+    const [kh, kw] = p.kernel.shape as [number, number];
+    const [rows, cols] = n.outputShape as [number, number];
+    if (kh === p.strides[0] && kw === p.strides[1] && typeof rows === 'number' && typeof cols === 'number') {
+      return { layer: n.id, grid: [rows, cols], patch: [kh, kw] };
+    }
+  }
+  return undefined;
+}

@@ -19,6 +19,7 @@ import {
   decompose,
   fromTensors,
   maximization,
+  patchEmbedding,
   type Region,
   receptiveFieldBox,
   receptiveFieldGeometry,
@@ -26,7 +27,7 @@ import {
   regionRelevances,
   transformerBlocks,
 } from '../src/index.js';
-import { mulberry32, uniform, useWasm } from './helpers.js';
+import { mulberry32, tinyModel, uniform, useWasm } from './helpers.js';
 
 useWasm();
 
@@ -89,6 +90,12 @@ describe('the concept layers of a ViT', () => {
     expect(conceptLayers(crp.attributor.graph)).toEqual([HEADS, MLP, MLP_OUT, OUT]);
     expect(defaultConcept(crp.attributor.graph, HEADS)).toBeInstanceOf(HeadConcept);
     expect(defaultConcept(crp.attributor.graph, MLP).name).toBe('ChannelConcept');
+    expect(patchEmbedding(crp.attributor.graph)).toEqual({ layer: 'conv_proj', grid: [2, 2], patch: [4, 4] });
+    const cnn = new CondAttribution(tinyModel());
+    expect(transformerBlocks(cnn.attributor.graph)).toEqual([]);
+    expect(patchEmbedding(cnn.attributor.graph)).toBeUndefined();
+    expect(conceptLayers(cnn.attributor.graph)).toEqual(['c1', 'c2', 'd1']);
+    cnn.dispose();
   });
 });
 
