@@ -190,6 +190,10 @@ function targetsOf(crp: CondAttribution, options: RegionRelevanceOptions, images
  * layer) and one adjoint pass replace one backward pass per concept; B_L only covers what lies below L, as
  * zennit-crp's default `exclude_parallel` (on models with branches the concepts of a layer then need not add
  * up to `total`; on chains they do).
+ *
+ * On a ViT the region is pixels too, and a concept is what `defaultConcept` says (a head at an attention product,
+ * else a channel summed over the tokens): a patch partly inside the region counts with the relevance of its pixels
+ * inside, as the patch embedding's rule spreads its token's relevance over them.
  */
 export function regionRelevances(
   crp: CondAttribution,
