@@ -1,5 +1,5 @@
 /** Pixels onto canvases: images as the model sees them and heatmaps coloured as zennit colours them. */
-import { imgify, type RasterImage, toRgba } from '@crp/vis';
+import { drawPatchGrid, imgify, type RasterImage, resize, toRgba } from '@crp/vis';
 import type { Heatmap } from './explainer.js';
 
 /** Draws an 8-bit image at its own size (CSS scales it up, pixelated). */
@@ -20,6 +20,24 @@ export function heatmapImage(heatmap: Heatmap, vmax?: number): RasterImage {
   if (vmax !== undefined && vmax > 0) return imgify(input, { cmap: 'bwr', vmin: -vmax, vmax });
   if (!heatmap.data.some((v) => v !== 0)) return imgify(input, { cmap: 'bwr', vmin: -1, vmax: 1 });
   return imgify(input, { cmap: 'bwr', symmetric: true });
+}
+
+/**
+ * A ViT's token heatmap for display: one value per patch (`tokens` is the patch grid), coloured as
+ * {@link heatmapImage}, each patch upsampled to its block of an `size.width` x `size.height` picture (nearest: one
+ * colour per token) and the patch grid drawn over it, so the canvas shows which token is where.
+ */
+export function tokenHeatmapImage(
+  tokens: Heatmap,
+  size: { width: number; height: number },
+  vmax?: number,
+): RasterImage {
+  const up = resize(heatmapImage(tokens, vmax), {
+    width: size.width,
+    height: size.height,
+    method: 'nearest',
+  });
+  return drawPatchGrid(up, { grid: [tokens.height, tokens.width] });
 }
 
 /** The model's input as a picture: each channel min-max scaled to bytes. */

@@ -8,12 +8,14 @@ import {
   conceptLayers,
   decompose,
   layerBelow,
+  type PatchEmbedding,
+  patchEmbedding,
   type RegionBox,
   type RegionRelevance,
   regionRelevance,
 } from '@crp/attribution';
 import { CrpError } from '@crp/common';
-import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import { CondAttribution, type Condition, defaultConcept, disposeCondResult } from '@crp/core';
 import { type CompositeName, compositeByName } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -53,6 +55,9 @@ export interface ConceptScore {
 /** The class explanation: the LRP heatmap, and the concepts of one layer ranked. */
 export interface ClassExplanation {
   heatmap: Heatmap;
+  /** For a ViT, relevance per token at patch resolution (the patch embedding's output summed over its
+   * features): `height` x `width` is the patch grid. */
+  tokens?: Heatmap;
   /** Sum of the heatmap (the relevance that reached the input). */
   total: number;
   /** Every channel of the layer, largest relevance first. */
@@ -100,8 +105,6 @@ function classCount(model: tfl.LayersModel): number {
   return classes;
 }
 
-const channelConcept = new ChannelConcept();
-
 /** Whether the model's last layer applies softmax, so that its outputs are probabilities already. */
 function endsInSoftmax(model: tfl.LayersModel): boolean {
   const last = model.layers.at(-1);
@@ -130,6 +133,8 @@ export function predict(model: tfl.LayersModel, x: tf.Tensor): Prediction {
 export class Explainer {
   readonly crp: CondAttribution;
   readonly summary: ModelSummary;
+  /** A ViT's patch embedding (undefined for a CNN). */
+  readonly embedding: PatchEmbedding | undefined;
 
   /**
    * @param range - the value range of the model's input after preprocessing (for the z-box rule of
@@ -147,9 +152,12 @@ export class Explainer {
       composite: compositeByName(composite, { low: range.low, high: range.high }),
     });
     const graph = this.crp.attributor.graph;
+    this.embedding = patchEmbedding(graph);
+    // a concept is a channel, or an attention head at a ViT's attention product (defaultConcept)
     const layers = conceptLayers(graph).map((id) => {
       const node = graph.node(id);
-      return { name: id, kind: node.kind, channels: Number(node.outputShape.at(-1)) };
+      const channels = defaultConcept(graph, id).count(node.outputShape.map(Number));
+      return { name: id, kind: node.kind, channels };
     });
     this.summary = { inputShape, classes, layers, layerCount: model.layers.length };
   }
@@ -180,15 +188,21 @@ export class Explainer {
 
   /** The LRP heatmap of class `target` and the ranked concepts of `layer` (one forward, one backward pass). */
   explainClass(x: tf.Tensor, target: number, layer: string | undefined): ClassExplanation {
-    const result = this.crp.run(x, [{ y: [target] }], { recordLayers: layer === undefined ? [] : [layer] });
+    const embedding = this.embedding?.layer;
+    const recordLayers = [
+      ...(layer === undefined ? [] : [layer]),
+      ...(embedding === undefined ? [] : [embedding]),
+    ];
+    const result = this.crp.run(x, [{ y: [target] }], { recordLayers });
     try {
       const heatmap = heatmapOf(result.heatmap!, 0);
       let concepts: ConceptScore[] = [];
       if (layer !== undefined) {
         const relevance = result.relevances[layer]!;
+        const concept = defaultConcept(this.crp.attributor.graph, layer);
         const [raw, shares] = tf.tidy(() => [
-          channelConcept.attribute(relevance, { absNorm: false }),
-          channelConcept.attribute(relevance, { absNorm: true }),
+          concept.attribute(relevance, { absNorm: false }),
+          concept.attribute(relevance, { absNorm: true }),
         ]);
         const r = raw.dataSync();
         const s = shares.dataSync();
@@ -197,7 +211,13 @@ export class Explainer {
           (a, b) => b.relevance - a.relevance || a.channel - b.channel,
         );
       }
-      return { heatmap, total: heatmap.data.reduce((a, b) => a + b, 0), concepts };
+      const total = heatmap.data.reduce((a, b) => a + b, 0);
+      if (embedding === undefined) return { heatmap, total, concepts };
+      // [1, rows, cols, D] summed over the features: one value per patch
+      const perPatch = tf.tidy(() => tf.sum(result.relevances[embedding]!, -1) as tf.Tensor3D);
+      const tokens = heatmapOf(perPatch, 0);
+      perPatch.dispose();
+      return { heatmap, tokens, total, concepts };
     } finally {
       disposeCondResult(result);
     }

@@ -4,9 +4,21 @@
  * what to do instead of TF.js's own.
  */
 import { CrpError, describeError } from '@crp/common';
+import { transformerLayers } from '@crp/lrp';
 import { importOnnx, parseOnnxModel } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+
+/**
+ * Makes sure @crp/lrp's transformer layers (ClassToken, PositionEmbedding, MatMul, SelectToken, which a ViT's
+ * model.json names) are registered with tf.serialization before a model is built: their module registers them when
+ * it loads, and using it here keeps the bundler from leaving it out.
+ */
+function registerTransformerLayers(): void {
+  if (typeof transformerLayers.classToken !== 'function') {
+    throw new CrpError('unsupported-model', 'the transformer layers of @crp/lrp are missing from this build');
+  }
+}
 
 /** A loaded model and where it came from. */
 export interface LoadedModel {
@@ -96,6 +108,7 @@ export async function loadModelFromFiles(files: readonly File[]): Promise<Loaded
   }
   const weights = files.filter((f) => f !== jsonFile && weightFilesOf(json).some((p) => p.endsWith(f.name)));
   try {
+    registerTransformerLayers();
     const model = await tfl.loadLayersModel(tf.io.browserFiles([jsonFile, ...weights]));
     return { model, name: jsonFile.name };
   } catch (err) {
@@ -156,6 +169,7 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
     }
   }
   try {
+    registerTransformerLayers();
     const model = await tfl.loadLayersModel(url);
     return { model, name: url.split('/').slice(-2).join('/') };
   } catch (err) {

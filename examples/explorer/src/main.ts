@@ -11,7 +11,7 @@ import { isCrpError } from '@crp/common';
 import { COMPOSITE_NAMES, type CompositeName } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, type BackendName, startBackend } from './backend.js';
-import { drawRaster, heatmapImage, inputImage } from './draw.js';
+import { drawRaster, heatmapImage, inputImage, tokenHeatmapImage } from './draw.js';
 import {
   type ClassExplanation,
   type ConceptLayer,
@@ -364,8 +364,14 @@ async function explain(): Promise<void> {
   if (generation !== state.generation) return;
   const explanation = e.explainClass(x, target, layer?.name);
   state.explanation = { ...explanation, target, layer };
-  drawRaster(el.heatmap, heatmapImage(explanation.heatmap));
-  el.heatmapCaption.textContent = `class ${target}, ${COMPOSITES[currentComposite()][0]}`;
+  // a ViT: relevance per token with the patch grid, at the input's size
+  drawRaster(
+    el.heatmap,
+    explanation.tokens === undefined
+      ? heatmapImage(explanation.heatmap)
+      : tokenHeatmapImage(explanation.tokens, explanation.heatmap),
+  );
+  el.heatmapCaption.textContent = `class ${target}, ${COMPOSITES[currentComposite()][0]}${explanation.tokens === undefined ? '' : ', per token (patch grid)'}`;
   if (layer === undefined) {
     el.conceptsTitle.textContent = 'Concepts';
     el.concepts.replaceChildren(emptyNote('This model has no concept layer.'));

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '@crp/common';
+import { setVitWeights, vit } from '@crp/models';
 import { browserTestPlan, GPU_COMPUTE_ARGS, HEADLESS_CHROMIUM_ARGS } from '@crp/testing/chromium';
 import { encodePng } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
@@ -362,6 +364,63 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     expect(await flat.locator('h1').textContent()).toBe('Concept explorer');
     await flat.screenshot({ path: join(artifacts, 'explorer-no-channels.png'), fullPage: true });
     await flat.close();
+  });
+
+  it('shows the token heatmap of a ViT with the patch grid', async () => {
+    // 28x28 digits in 4x4 patches of 7 pixels, 1 block, 2 heads, seeded weights
+    const config = {
+      imageSize: 28,
+      patchSize: 7,
+      numLayers: 1,
+      numHeads: 2,
+      hiddenDim: 16,
+      mlpDim: 32,
+      numClasses: 10,
+      channels: 1,
+    };
+    const model = vit(config);
+    const rng = mulberry32(4);
+    setVitWeights(model, config, (name, shape) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const [lo, hi] = /ln(_\d)?\.weight$/.test(name) ? [0.8, 1.2] : [-0.3, 0.3];
+      return Float32Array.from({ length: n }, () => lo + (hi - lo) * rng());
+    });
+    const files = await modelFiles(model);
+    model.dispose();
+    const page = await open();
+    let n = await actionsDone(page);
+    await page.setInputFiles('#model-files', [
+      { name: 'model.json', mimeType: 'application/json', buffer: files.json },
+      { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: files.weights },
+    ]);
+    await settled(page, n + 1);
+    n = await actionsDone(page);
+    await page.selectOption('#composite', 'attn_lrp');
+    await settled(page, n + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#heatmap-caption').textContent()).toMatch(
+      /AttnLRP, per token \(patch grid\)$/,
+    );
+    // the canvas: one colour per 7x7 patch, grid lines on the first row and column of patches 2-4
+    const pixels = await page.locator('#heatmap').evaluate((canvas: HTMLCanvasElement) => {
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      return { width: canvas.width, data: Array.from(data) };
+    });
+    expect(pixels.width).toBe(28);
+    const rgb = (x: number, y: number) => pixels.data.slice((y * 28 + x) * 4, (y * 28 + x) * 4 + 3);
+    for (const line of [7, 14, 21]) {
+      for (let i = 0; i < 28; i++) {
+        expect(rgb(line, i)).toEqual([64, 64, 64]);
+        expect(rgb(i, line)).toEqual([64, 64, 64]);
+      }
+    }
+    // inside a patch: one colour
+    expect(rgb(1, 1)).toEqual(rgb(6, 6));
+    expect(rgb(8, 1)).toEqual(rgb(13, 6));
+    // the concepts of the last concept layer (the block's output dimensions) are listed
+    expect(await page.locator('#concepts .concept').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(artifacts, 'explorer-vit.png'), fullPage: true });
+    await page.close();
   });
 
   it('logged no console error and threw no uncaught exception', () => {

@@ -7,11 +7,12 @@ import {
   type ProgressCallback,
   vectorValues,
 } from '@crp/common';
-import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
+import { type CondAttribution, defaultConcept, disposeCondResult } from '@crp/core';
 import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
+import { transformerConceptLayers } from './transformer-concepts.js';
 
 /** One concept of a layer in an atlas. */
 export interface AtlasEntry {
@@ -81,8 +82,11 @@ export interface AtlasOptions {
 }
 
 /** The conv and dense layers (by node id) from the input towards the output, without the output layer
- * itself (its only relevant unit is the explained class). */
+ * itself (its only relevant unit is the explained class); for a transformer, each block's heads, MLP neurons, MLP
+ * output and block output ({@link transformerConceptLayers}). */
 export function conceptLayers(graph: ModelGraph): string[] {
+  const transformer = transformerConceptLayers(graph);
+  if (transformer !== undefined) return transformer;
   return graph.nodes
     .filter((n) => PARAMETRIC_KINDS.includes(n.kind) && n.id !== graph.outputId)
     .map((n) => n.id);
@@ -192,7 +196,6 @@ export function atlasBatch(
 ): AtlasPartial {
   const rows = images.shape[0]!;
   const partial: AtlasPartial = { samples: rows, layers: {} };
-  const concept = new ChannelConcept();
   const result = crp.run(
     images,
     Array.from({ length: rows }, () => ({ y: [options.target] })),
@@ -200,6 +203,8 @@ export function atlasBatch(
   );
   try {
     for (const layer of options.layers) {
+      // channels, or the heads of an attention product (defaultConcept)
+      const concept = defaultConcept(crp.attributor.graph, layer);
       const scores = concept.attribute(result.relevances[layer]!, { absNorm: options.absNorm });
       const data = scores.dataSync();
       scores.dispose();

@@ -28,6 +28,14 @@ export {
   conceptLayers,
   formatVotes,
 } from './atlas.js';
+// transformers (ViTs): each block's concept layers (heads, MLP neurons, MLP output, block output)
+export {
+  type PatchEmbedding,
+  patchEmbedding,
+  type TransformerBlockLayers,
+  transformerBlocks,
+  transformerConceptLayers,
+} from './transformer-concepts.js';
 export {
   type AttributionGraph,
   type AttributionGraphEdge,

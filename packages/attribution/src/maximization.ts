@@ -33,7 +33,8 @@ export interface RankedSample {
   /** index in the data set */
   sample: number;
   score: number;
-  /** flat spatial index h * W + w of the channel map's largest value in that sample (0 for dense layers) */
+  /** flat spatial index h * W + w of the channel map's largest value in that sample (the token for a layer of
+   * tokens, 0 for dense layers) */
   argmaxPosition: number;
 }
 
@@ -42,7 +43,7 @@ export interface MaximizationTable {
   layer: string;
   kind: 'relevance' | 'activation';
   channels: number;
-  /** [H, W] of the channel maps ([1, 1] for dense layers) */
+  /** [H, W] of the channel maps ([tokens, 1] for a layer of tokens, [1, 1] for dense layers) */
   mapSize: [number, number];
   /** per channel, the best samples, highest score first (ties: lower sample index first) */
   top: RankedSample[][];
@@ -148,7 +149,16 @@ export function resolveMaximizationOptions(
   const layers = [...options.layers];
   if (layers.length === 0)
     throw new CrpError('invalid-argument', 'maximization needs at least one layer in options.layers');
-  for (const l of layers) crp.attributor.graph.node(l); // unknown names fail with the valid ones
+  for (const l of layers) {
+    const node = crp.attributor.graph.node(l); // unknown names fail with the valid ones
+    if (node.kind === 'matMul') {
+      // its concepts are heads (HeadConcept), which the per-channel tables below cannot rank
+      throw new CrpError(
+        'invalid-argument',
+        `maximization ranks channels; '${l}' is an attention product whose concepts are heads, which it does not rank yet. Give a token layer instead (a block's mlp.0 for MLP neurons, add_2 for its output dimensions)`,
+      );
+    }
+  }
   const maxTarget = options.maxTarget ?? 'sum';
   if (maxTarget !== 'sum' && maxTarget !== 'max') {
     throw new CrpError('invalid-argument', `maxTarget must be 'sum' or 'max', got '${String(maxTarget)}'`);
@@ -190,7 +200,9 @@ export function maximizationBatch(
         const maps = kind === 'relevance' ? result.relevances[layer]! : result.activations[layer]!;
         const key = `${kind}:${layer}`;
         const c = maps.shape[maps.rank - 1]!;
-        const mapSize: [number, number] = maps.rank === 4 ? [maps.shape[1]!, maps.shape[2]!] : [1, 1];
+        // tokens [b, T, C] (a ViT) are a T x 1 map: argmaxPosition is the token
+        const mapSize: [number, number] =
+          maps.rank === 4 ? [maps.shape[1]!, maps.shape[2]!] : maps.rank === 3 ? [maps.shape[1]!, 1] : [1, 1];
         const { scores, argmax } = scoreMaps(maps, options.maxTarget, options.absNorm);
         onScores?.(key, scores);
         const top: RankedSample[][] = Array.from({ length: c }, (_, ch) =>

@@ -72,6 +72,8 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
     else {
       const node = graph.node(id);
       if (node.kind === 'add' || node.kind === 'concatenate') g = union(id, node.inputs.map(geometryOf));
+      // a product of two activations (attention) mixes every token: each position sees the whole input
+      else if (node.kind === 'matMul') g = { ...geometryOf(node.inputs[0]!), spatial: false };
       else if (node.kind === 'multiply' || node.inputs.length === 1)
         g = step(id, geometryOf(node.inputs[0]!));
       else {
@@ -165,12 +167,15 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
 
 /**
  * The input pixels seen by one position of a layer (flat index h * W + w or [h, w]), clipped to the image.
- * For a layer without spatial axes, the whole input.
+ * For a layer without spatial axes, the whole input (whatever the position: the token of a ViT's token layer).
  */
 export function receptiveFieldBox(
   geometry: ReceptiveFieldGeometry,
   position: number | readonly [number, number],
 ): PixelBox {
+  const [ih, iw] = geometry.input;
+  // a layer without spatial axes (dense, or the tokens of a ViT after attention) sees the whole input
+  if (!geometry.spatial) return { x: 0, y: 0, width: iw, height: ih };
   const [mh, mw] = geometry.map;
   const [h, w] = typeof position === 'number' ? [Math.floor(position / mw), position % mw] : position;
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0 || h >= mh || w >= mw) {
@@ -179,7 +184,6 @@ export function receptiveFieldBox(
       `position ${JSON.stringify(position)} is outside the ${mh}x${mw} map of '${geometry.layer}'`,
     );
   }
-  const [ih, iw] = geometry.input;
   const y0 = geometry.stride[0] * h + geometry.offset[0];
   const x0 = geometry.stride[1] * w + geometry.offset[1];
   const top = Math.max(0, y0);

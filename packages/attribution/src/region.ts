@@ -1,6 +1,6 @@
 import { CrpError, type Progress } from '@crp/common';
 import type { CondAttribution, Condition } from '@crp/core';
-import { disposeCondResult } from '@crp/core';
+import { defaultConcept, disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasPartial,
@@ -136,10 +136,14 @@ export interface RegionRelevanceOptions {
   chunkSize?: number;
 }
 
+/** Concepts of a layer: its channels, or the heads of an attention product (defaultConcept of @crp/core). */
 function channelsOf(crp: CondAttribution, layer: string): number {
-  const c = crp.attributor.graph.node(layer).outputShape.at(-1);
-  if (typeof c !== 'number')
-    throw new CrpError('invalid-argument', `layer '${layer}' has no fixed channel count`);
+  const g = crp.attributor.graph;
+  const shape = g.node(layer).outputShape;
+  const c = shape.every((d) => typeof d === 'number')
+    ? defaultConcept(g, layer).count(shape as number[])
+    : null;
+  if (c === null) throw new CrpError('invalid-argument', `layer '${layer}' has no fixed channel count`);
   return c;
 }
 
@@ -186,6 +190,10 @@ function targetsOf(crp: CondAttribution, options: RegionRelevanceOptions, images
  * layer) and one adjoint pass replace one backward pass per concept; B_L only covers what lies below L, as
  * zennit-crp's default `exclude_parallel` (on models with branches the concepts of a layer then need not add
  * up to `total`; on chains they do).
+ *
+ * On a ViT the region is pixels too, and a concept is what `defaultConcept` says (a head at an attention product,
+ * else a channel summed over the tokens): a patch partly inside the region counts with the relevance of its pixels
+ * inside, as the patch embedding's rule spreads its token's relevance over them.
  */
 export function regionRelevances(
   crp: CondAttribution,
@@ -270,11 +278,9 @@ function adjointBatch(
     owned.push(total);
     const totals = total.dataSync();
     const perLayer = ids.map((id) => {
-      const s = tf.tidy(() => {
-        const product = tf.mul(adjoint.get(id)!, relevance.get(id)!);
-        const spatial = product.shape.slice(1, -1).map((_, i) => i + 1);
-        return spatial.length === 0 ? product : tf.sum(product, spatial);
-      });
+      // per concept: G_L * R_L summed over what the concept spans (positions, or tokens and dimensions of a head)
+      const concept = defaultConcept(g, id);
+      const s = tf.tidy(() => concept.attribute(tf.mul(adjoint.get(id)!, relevance.get(id)!)));
       const data = s.dataSync();
       s.dispose();
       return data;

@@ -3,7 +3,7 @@ import { CondAttribution } from '@crp/core';
 import { type Composite, compositeByName } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { inputSizeArg, normalizationArgs } from './args.js';
+import { inputSizeArg, intArg, normalizationArgs } from './args.js';
 import { loadData } from './data.js';
 import { openModel } from './load-model.js';
 import { UsageError } from './usage-error.js';
@@ -12,6 +12,7 @@ import { UsageError } from './usage-error.js';
 export const modelOptions = {
   model: { type: 'string' },
   'input-size': { type: 'string' },
+  heads: { type: 'string' },
   normalize: { type: 'string' },
   mean: { type: 'string' },
   std: { type: 'string' },
@@ -33,6 +34,8 @@ export const targetOption = { target: { type: 'string' } } as const;
 export interface ModelInputOptions {
   /** input size of an imported PyTorch model */
   inputSize?: number | [number, number];
+  /** attention heads of an imported ViT that is none of torchvision's configurations */
+  numHeads?: number;
   mean?: number[];
   std?: number[];
 }
@@ -40,12 +43,18 @@ export interface ModelInputOptions {
 /** `--input-size`, `--normalize` / `--mean` `--std` of {@link modelDataOptions}, checked. */
 export function modelInputArgs(values: {
   'input-size'?: string | undefined;
+  heads?: string | undefined;
   normalize?: string | undefined;
   mean?: string | undefined;
   std?: string | undefined;
 }): ModelInputOptions {
   const inputSize = inputSizeArg(values['input-size']);
-  return { ...(inputSize === undefined ? {} : { inputSize }), ...normalizationArgs(values) };
+  const numHeads = intArg('heads', values.heads, 1);
+  return {
+    ...(inputSize === undefined ? {} : { inputSize }),
+    ...(numHeads === undefined ? {} : { numHeads }),
+    ...normalizationArgs(values),
+  };
 }
 
 /** The composite named by `--composite`; an unknown name is a usage error that lists the valid ones. */
@@ -72,6 +81,7 @@ export const HELP = {
                       model) or as .safetensors (layers keep PyTorch's names)`,
   inputSize: `  --input-size N|HxW  input size of a PyTorch model (default 224) or of an .onnx whose input size is dynamic;
                       images are resized to the model's input`,
+  heads: `  --heads N           attention heads of a .pth ViT that is none of torchvision's vit_b/l/h configurations`,
   normalize: `  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)`,
   composite: `  --composite NAME    LRP composite (default epsilon_plus_flat)`,
   target: `  --target CLASS      the class: its name (a sub-folder of --data; mnist: the digit) or its index`,
@@ -81,7 +91,7 @@ export const HELP = {
 } as const;
 
 /** Help of {@link modelOptions}. */
-export const modelHelp = [HELP.model, HELP.inputSize, HELP.normalize, HELP.composite].join('\n');
+export const modelHelp = [HELP.model, HELP.inputSize, HELP.heads, HELP.normalize, HELP.composite].join('\n');
 
 /** Help of {@link modelDataOptions}. */
 export const modelDataHelp = [modelHelp, HELP.data, HELP.samples, HELP.seed].join('\n');
@@ -100,7 +110,7 @@ export async function openModelAndData(
 ): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
   const input = options.input ?? {};
   const composite = compositeArg(options.composite, inputRange(input));
-  const model = await openModel(modelPath, input.inputSize);
+  const model = await openModel(modelPath, input);
   let crp: CondAttribution | undefined;
   try {
     crp = new CondAttribution(model, { composite });

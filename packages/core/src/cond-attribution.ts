@@ -2,8 +2,8 @@ import { CrpError, listNames, type ProgressCallback, progressTracker } from '@cr
 import { Attributor, type AttributorOptions, type ForwardPass } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { ChannelConcept } from './concepts/channel-concept.js';
 import type { Concept } from './concepts/concept.js';
+import { defaultConcept } from './concepts/default-concept.js';
 import {
   type Condition,
   type ConditionGroup,
@@ -25,7 +25,8 @@ export interface CondRunOptions {
    * Rows of conditions with `y` then keep only their `y` entries.
    */
   initRelevance?: tf.Tensor | number | ((prediction: tf.Tensor) => tf.Tensor);
-  /** The concept of each conditioned layer; default ChannelConcept everywhere. */
+  /** The concept of each conditioned layer; default {@link defaultConcept}: the heads of an attention product
+   * (HeadConcept), channels (ChannelConcept) everywhere else. */
   maskMap?: Readonly<Record<string, Concept>> | ((layer: string) => Concept);
   /** Condition rows per backward pass; default chosen from the model's size (memory, e.g. wasm's 4 GiB heap). */
   chunkSize?: number;
@@ -75,8 +76,6 @@ export function disposeCondResult(result: CondAttributionResult): void {
   for (const t of Object.values(result.relevances)) t.dispose();
   for (const t of Object.values(result.activations)) t.dispose();
 }
-
-const channelConcept = new ChannelConcept();
 
 interface Plan {
   startId: string;
@@ -297,9 +296,9 @@ export class CondAttribution {
     const total = groups.reduce((s, x) => s + x.rows.length, 0);
     const maskMap = options.maskMap;
     const concept = (layer: string): Concept => {
-      if (maskMap === undefined) return channelConcept;
+      if (maskMap === undefined) return defaultConcept(g, layer);
       if (typeof maskMap === 'function') return maskMap(layer);
-      return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? channelConcept;
+      return maskMap[layer] ?? maskMap[g.node(layer).layerName] ?? defaultConcept(g, layer);
     };
     const chunkSize = options.chunkSize ?? this.attributor.rowsThatFit(undefined, above);
     if (!Number.isInteger(chunkSize) || chunkSize < 1) {

@@ -14,7 +14,8 @@ export {
 // conditions, as zennit-crp writes them: { y: [class], layer: [concepts] }, and the rows a run returns
 export { type Condition, OUTPUT_KEY, type PlannedRow } from './conditions.js';
 
-// concepts: what a condition's indices mean at a layer (channels by default)
+// concepts: what a condition's indices mean at a layer (channels by default, heads of attention products)
 export { ChannelConcept, NeuronConcept } from './concepts/channel-concept.js';
+export { defaultConcept } from './concepts/default-concept.js';
 export { HeadConcept } from './concepts/head-concept.js';
 export type { Concept, ConceptAttributeOptions, ConceptMask } from './concepts/concept.js';

@@ -91,6 +91,8 @@ export interface LoadModelOptions {
   inputSize?: number | [number, number];
   /** Input [height, width, channels] of an imported torchvision VGG or ResNet (instead of `inputSize`). */
   inputShape?: [number, number, number];
+  /** Attention heads of an imported ViT that is none of torchvision's configurations (see `TorchVitOptions`). */
+  numHeads?: number;
 }
 
 /**
@@ -118,6 +120,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const torch: TorchModelOptions = {};
     if (options.inputSize !== undefined) torch.inputSize = options.inputSize;
     if (options.inputShape !== undefined) torch.inputShape = options.inputShape;
+    if (options.numHeads !== undefined) torch.numHeads = options.numHeads;
     return readTorchModel(path, torch);
   }
   const json = isDir ? join(path, 'model.json') : path;

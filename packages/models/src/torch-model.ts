@@ -10,6 +10,9 @@ export interface TorchModelOptions {
   inputSize?: number | [number, number];
   /** Input [height, width, channels] (instead of `inputSize`). */
   inputShape?: [number, number, number];
+  /** Attention heads of a ViT that is none of torchvision's configurations (not stored in the weights; see
+   * `TorchVitOptions.numHeads`). Ignored for VGGs and ResNets. */
+  numHeads?: number;
 }
 
 /**
@@ -30,7 +33,10 @@ export async function importTorchModel(
     const size = options.inputShape
       ? ([options.inputShape[0], options.inputShape[1]] as [number, number])
       : options.inputSize;
-    return torchVitFromStateDict(sd, size === undefined ? {} : { imageSize: size });
+    return torchVitFromStateDict(sd, {
+      ...(size === undefined ? {} : { imageSize: size }),
+      ...(options.numHeads === undefined ? {} : { numHeads: options.numHeads }),
+    });
   }
   return looksLikeTorchResNet(sd)
     ? torchResNetFromStateDict(sd, options)

@@ -76,6 +76,8 @@ export interface StudyFilesOptions extends StudyOptions {
   out: string;
   /** Input size of an imported PyTorch model (one side or [height, width]); images of another size are resized. */
   inputSize?: number | [number, number];
+  /** Attention heads of an imported ViT that is none of torchvision's configurations (not stored in the weights). */
+  numHeads?: number;
   /** Per-channel normalisation after scaling to [0, 1], e.g. `IMAGENET`; default none. */
   mean?: readonly number[];
   std?: readonly number[];
@@ -198,10 +200,10 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
   const identity = await prepare(options);
   log(`model: ${options.model}`);
   const t0 = performance.now();
-  const model: LayersModel = await loadModel(
-    options.model,
-    options.inputSize === undefined ? {} : { inputSize: options.inputSize },
-  );
+  const model: LayersModel = await loadModel(options.model, {
+    ...(options.inputSize === undefined ? {} : { inputSize: options.inputSize }),
+    ...(options.numHeads === undefined ? {} : { numHeads: options.numHeads }),
+  });
   log(`model loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   let current = model;
   let data: Awaited<ReturnType<typeof imageFolder>> | undefined;
@@ -212,6 +214,7 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
       identity: JSON.stringify({
         identity,
         inputSize: options.inputSize,
+        numHeads: options.numHeads,
         mean: options.mean,
         std: options.std,
       }),

@@ -1,7 +1,13 @@
 import type { Region } from '@crp/attribution';
-import { conceptLayers } from '@crp/attribution';
-import { CrpError, listNames } from '@crp/common';
+import { conceptLayers, transformerBlocks } from '@crp/attribution';
+import { CrpError, listNames, nearestNames } from '@crp/common';
 import type { ModelGraph } from '@crp/lrp';
+
+/** A model with products of two activations (attention): explained with AttnLRP by default. */
+function isTransformer(graph: ModelGraph): boolean {
+  return graph.nodes.some((n) => n.kind === 'matMul');
+}
+
 import type { TrainLayers } from '@crp/models';
 
 /** What the concept study does; every field but `target` has the seed's default. */
@@ -18,7 +24,8 @@ export interface StudyOptions {
   layers?: readonly string[];
   /** Concepts per layer reported and voted for by each sample. Default 5 (the seed's top-5). */
   topK?: number;
-  /** LRP composite by name. Default `epsilon_plus_flat` (zennit-crp's README composite). */
+  /** LRP composite by name. Default `epsilon_plus_flat` (zennit-crp's README composite); `attn_lrp` (LXT's
+   * AttnLRP) for a transformer (a model with products of two activations, e.g. a ViT of @crp/models). */
   composite?: string;
   /** Fine-tune the model with LAMB for this many epochs first (0: no fine-tuning). Default 0. */
   fineTune?: number;
@@ -111,13 +118,32 @@ function studyLayers(
   const layerIds = (names: readonly string[] | undefined, what: string): string[] | undefined =>
     names?.map((n) => {
       if (!graph.has(n)) {
-        throw new CrpError('unknown-layer', `${what}: unknown layer '${n}'; valid: ${listNames(all)}`);
+        throw new CrpError(
+          'unknown-layer',
+          `${what}: unknown layer '${n}' (nearest: ${nearestNames(n, graph.ids).join(', ')}); valid: ${listNames(all)}`,
+        );
       }
       return graph.node(n).id;
     });
   const layers = layerIds(options.layers, 'layers') ?? all;
   if (layers.length === 0)
     throw new CrpError('invalid-argument', 'the model has no conv or dense layer to study');
+  const blocks = transformerBlocks(graph);
+  if (blocks.length > 0) {
+    // a ViT: MLP neurons are pruned (a zeroed unit of mlp.0 is GELU(0) = 0 for every token, so the neuron is
+    // gone), in the first and the last block; references for the last block's MLP neurons and output dimensions
+    const mlp = blocks.map((b) => b.mlpNeurons).filter((x): x is string => x !== undefined);
+    const last = blocks.at(-1)!;
+    return {
+      layers,
+      pruneLayers:
+        layerIds(options.pruneLayers, 'pruneLayers') ??
+        (mlp.length > 0 ? [...new Set([mlp[0]!, mlp.at(-1)!])] : [layers[0]!]),
+      referenceLayers:
+        layerIds(options.referenceLayers, 'referenceLayers') ??
+        [last.mlpNeurons, last.output].filter((x): x is string => x !== undefined),
+    };
+  }
   const convs = all.filter(
     (id) => graph.node(id).kind === 'conv2d' || graph.node(id).kind === 'depthwiseConv2d',
   );
@@ -172,7 +198,7 @@ export function resolveStudyOptions(
     region: options.region ?? { centerSquare: side },
     layers,
     topK: positiveInt('topK', options.topK, 5),
-    composite: options.composite ?? 'epsilon_plus_flat',
+    composite: options.composite ?? (isTransformer(graph) ? 'attn_lrp' : 'epsilon_plus_flat'),
     fineTune: positiveInt('fineTune', options.fineTune, 0, 0),
     validation,
     learningRate,

@@ -6,6 +6,7 @@ import {
   layerBelow,
   type MaximizationResult,
   maximization,
+  patchEmbedding,
   referenceGrid,
   referenceImages,
   regionAtlas,
@@ -35,6 +36,7 @@ import type {
   StudyResult,
 } from './result.js';
 import { keepImage, type StudyRun } from './study-run.js';
+import { tokenOverlay } from './token-heatmap.js';
 
 /** The study's steps, in the order runStudy takes them; each stores its part through {@link StudyRun.part}. */
 
@@ -324,6 +326,13 @@ export function targetLogits(
   return values;
 }
 
+/** The layer whose top concepts the faithfulness step deletes: the atlas's highest layer with weights (a ViT's
+ * highest concept layer is a residual addition, whose dimensions cannot be deleted; its MLP output below is). */
+function deletionLayer(model: LayersModel, atlas: StudyResult['atlas']): string | undefined {
+  const withWeights = atlas.layerOrder.filter((l) => model.getLayer(l).getWeights().length > 0);
+  return withWeights.at(-1) ?? atlas.layerOrder.at(-1);
+}
+
 /** LRP heatmaps of the first (up to 6) studied samples, for the report. */
 export async function heatmapsStep(
   run: StudyRun,
@@ -349,13 +358,21 @@ async function heatmapPictures(
 ): Promise<StudyResult['heatmaps']> {
   const x = gatherDataset(data, shown);
   const out: StudyResult['heatmaps'] = [];
+  // a ViT shows its tokens: relevance per patch with the patch grid
+  const embedding = patchEmbedding(crp.attributor.graph);
   try {
-    const r = crp.attributor.attribute(x.images, { target: run.opts.target });
+    const r = crp.attributor.attribute(x.images, {
+      target: run.opts.target,
+      ...(embedding === undefined ? {} : { recordLayers: [embedding.layer] }),
+    });
     try {
       for (let i = 0; i < shown.length; i++) {
         const pixels = tf.tidy(() => tf.squeeze(tf.slice(x.images, i, 1), [0]) as tf.Tensor3D);
         const heat = tf.tidy(() => tf.squeeze(tf.sum(tf.slice(r.relevance, i, 1), -1), [0]) as tf.Tensor2D);
-        const picture = overlayHeatmap(toImage(pixels), heat, { alpha: 0.6 });
+        const picture =
+          embedding === undefined
+            ? overlayHeatmap(toImage(pixels), heat, { alpha: 0.6 })
+            : tokenOverlay(toImage(pixels), r.relevances[embedding.layer]!, i, embedding);
         tf.dispose([pixels, heat]);
         const name = `heatmaps/sample-${shown[i]}.png`;
         run.images.set(name, picture);
@@ -441,7 +458,7 @@ export async function faithfulnessStep(
       composite: compositeFor(opts.composite, data),
       region: opts.region,
       atlas,
-      layer: atlas.layerOrder.at(-1),
+      layer: deletionLayer(model, atlas),
       topK: opts.topK,
       batchSize: opts.batchSize,
       // one bar per method and metric (their phases): a single 'faithfulness' bar finished with the first

@@ -66,7 +66,7 @@ describe('options', () => {
       });
       expect(() =>
         resolveStudyOptions({ target: 0, layers: ['features.99'] }, lrp.graph, ['a', 'b']),
-      ).toThrow(/unknown layer 'features.99'; valid: features.0/);
+      ).toThrow(/unknown layer 'features.99' \(nearest: features.9, .*\); valid: features.0/);
       expect(() => resolveStudyOptions({ target: 0, samples: 0 }, lrp.graph, ['a', 'b'])).toThrow(/samples/);
       expect(() => resolveStudyOptions({ target: 0 }, lrp.graph, ['a', 'b', 'c'])).toThrow(
         /the model has 2 outputs but the data has 3 classes/,

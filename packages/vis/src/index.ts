@@ -27,6 +27,7 @@ export type { ImageGridOptions } from './raster/grid.js';
 export { imageGrid } from './raster/grid.js';
 export type { ResizeOptions } from './raster/resize.js';
 export { resize } from './raster/resize.js';
+export { drawPatchGrid, type PatchGridOptions } from './raster/patch-grid.js';
 export { rasterToNdarray } from './raster/ndarray.js';
 
 // colour: zennit's colour maps, heatmaps as images, overlays and relevance-weighted opacity

@@ -155,7 +155,7 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   await checkWritable('--out', args.out, 'file');
   await checkWritable('--svg', args.svgFile, 'file');
   if (args.mermaidFile !== undefined) await checkWritable('--mermaid', args.mermaidFile, 'file');
-  const model = await openModel(args.modelPath, args.input.inputSize);
+  const model = await openModel(args.modelPath, args.input);
   const crp = new CondAttribution(model, { composite: args.composite });
   try {
     const target = checkConcept(args, crp.attributor.graph);

@@ -155,7 +155,7 @@ async function explainImage(
 export async function explain(argv: string[], json: boolean): Promise<ExplainedImage[]> {
   const args = parseExplainArgs(argv);
   await checkWritable('--out', args.out, 'folder');
-  const model = await openModel(args.modelPath, args.input.inputSize);
+  const model = await openModel(args.modelPath, args.input);
   const lrp = new Attributor(model, { composite: args.composite });
   const results: ExplainedImage[] = [];
   try {

@@ -30,7 +30,7 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
   if (values.model === undefined) throw new UsageError('--model is required');
   const input = modelInputArgs(values);
   const composite = compositeArg(values.composite!, inputRange(input));
-  const model = await openModel(values.model, input.inputSize);
+  const model = await openModel(values.model, input);
   workStarts();
   const lrp = new Attributor(model, { composite });
   try {

@@ -342,7 +342,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
   const args = parsePruneArgs(argv);
   await checkWritable('--out', args.out, 'folder');
   if (args.exportDir !== undefined) await checkWritable('--export', args.exportDir, 'folder');
-  const model = await openModel(args.modelPath, args.input.inputSize);
+  const model = await openModel(args.modelPath, args.input);
   let samples: { reference: Dataset; test: Dataset } | undefined;
   try {
     checkLayers('layers', args.layers, graphFromLayersModel(model));

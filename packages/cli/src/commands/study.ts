@@ -28,6 +28,7 @@ ${HELP.model}
                         RGBA images converted to RGB (alpha over white)
 ${HELP.target}
 ${HELP.inputSize}
+${HELP.heads}
 ${HELP.normalize}
   --samples N           images of the target class the strategies look at (default 40)
   --region SPEC         center:SIZE or box:X,Y,W,H (default: the centre square of a third of the input)
@@ -41,7 +42,8 @@ ${HELP.normalize}
   --prune-layers a,b    layers for concept pruning (default: the first and the last conv layer)
   --prune-k N           concepts of each class pruned per layer (default 3)
   --reference-layers a,b  layers with reference images (default: the last conv and the first hidden dense)
-  --composite NAME      LRP composite (default epsilon_plus_flat; ${COMPOSITE_NAMES.join(', ')})
+  --composite NAME      LRP composite (default epsilon_plus_flat, attn_lrp for a ViT;
+                        ${COMPOSITE_NAMES.join(', ')})
   --limit-per-class N   read at most N images per class
   --seed N              seed of the validation split and the training (default 0)
   --restart             forget the parts of an earlier run in DIR
@@ -52,6 +54,7 @@ const studyOptions = {
   data: { type: 'string' },
   target: { type: 'string' },
   'input-size': { type: 'string' },
+  heads: { type: 'string' },
   normalize: { type: 'string' },
   mean: { type: 'string' },
   std: { type: 'string' },
@@ -107,6 +110,7 @@ function setOptional(
   };
   const inputSize = inputSizeArg(values['input-size']);
   set('inputSize', inputSize);
+  set('numHeads', intArg('heads', values.heads, 1));
   set('mean', checked.mean);
   set('std', checked.std);
   set('samples', intArg('samples', values.samples, 1));
@@ -137,8 +141,9 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
   const { values } = parseArgs({ args: argv, options: studyOptions });
   const { model, data, target } = checkModelDataTarget(values);
   const { mean, std } = normalizationArgs(values);
-  const composite = values.composite ?? 'epsilon_plus_flat';
-  if (!(COMPOSITE_NAMES as readonly string[]).includes(composite)) {
+  // none given: the study picks by model (attn_lrp for a transformer, epsilon_plus_flat otherwise)
+  const composite = values.composite;
+  if (composite !== undefined && !(COMPOSITE_NAMES as readonly string[]).includes(composite)) {
     throw new UsageError(`--composite must be one of ${COMPOSITE_NAMES.join(', ')}, got '${composite}'`);
   }
   const validation = numberArg('validation', values.validation);
@@ -154,7 +159,7 @@ export function parseStudyArgs(argv: string[]): StudyFilesOptions {
     data,
     target,
     out: values.out!,
-    composite,
+    ...(composite === undefined ? {} : { composite }),
     restart: values.restart === true,
   };
   setOptional(options, values, { mean, std, validation, learningRate });

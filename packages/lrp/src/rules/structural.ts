@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
+import { forwardNode } from '../forward.js';
 import {
   TRANSFORMER_STRUCTURAL_KINDS,
   transformerStructuralAdjoint,
@@ -213,7 +214,8 @@ export function gradient(): Rule {
       }
       if (p.kind === 'add') {
         return {
-          backward: (r) => ctx.inputs.map(() => r),
+          // one tensor per input: the engine accumulates and frees each input's relevance on its own
+          backward: (r) => ctx.inputs.map(() => tf.clone(r)),
           adjoint: (values) => {
             const given = values.filter((v): v is tf.Tensor => v !== null);
             return given.length === 0 ? zeroOut() : given.length === 1 ? given[0]! : tf.addN(given);
@@ -262,6 +264,31 @@ export function gradient(): Rule {
           dispose: () => scale.dispose(),
         };
       }
+      // the transformer kinds whose gradient is not an element-wise factor or one linear map (LayerNorm's division
+      // by the deviation, a product of two activations, softmax over tokens): autodiff of the node's own forward
+      if (
+        p.kind === 'layerNorm' ||
+        p.kind === 'matMul' ||
+        (p.kind === 'activation' && node.activation === 'softmax')
+      ) {
+        const f = (...xs: tf.Tensor[]) => forwardNode(node, xs).output;
+        return {
+          backward: (r) => {
+            // one forward pass serves several rows of relevance (conditions): repeat a batch of 1 to the rows
+            const xs = ctx.inputs.map((t) =>
+              t.shape[0] === r.shape[0] ? t : tf.tile(t, [r.shape[0]!, ...t.shape.slice(1).map(() => 1)]),
+            );
+            return tf.grads(f)(xs, r);
+          },
+          adjoint: () => {
+            throw new CrpError(
+              'invalid-rule',
+              `the plain gradient of '${node.id}' (${node.className}) has no adjoint; region relevance needs an LRP composite (attn_lrp for transformers)`,
+            );
+          },
+          dispose: noDispose,
+        };
+      }
       // the activation's derivative (fused activations of linear layers included)
       const act = node.activation;
       const derivative = tidyKeep(
@@ -270,6 +297,12 @@ export function gradient(): Rule {
           if (act === 'linear') return null;
           if (act === 'relu') return tf.cast(tf.greater(z, 0), 'float32');
           if (act === 'relu6') return tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 6)), 'float32');
+          if (act === 'gelu') {
+            // d/dz z Phi(z) = Phi(z) + z phi(z), the exact (erf) GELU of applyActivation
+            const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.div(z, Math.SQRT2))));
+            const pdf = tf.mul(1 / Math.sqrt(2 * Math.PI), tf.exp(tf.mul(-0.5, tf.square(z))));
+            return tf.add(cdf, tf.mul(z, pdf));
+          }
           throw new CrpError(
             'invalid-rule',
             `no plain gradient for activation '${act}' of '${node.id}'; map activations to rules.pass() in the composite`,

@@ -1,0 +1,220 @@
+/**
+ * A ViT through the whole CLI: `crp study --model vit.pth` end to end (fine-tuning of the head, evaluation, the
+ * three atlases over heads, MLP neurons and block outputs, reference images, pruning of MLP neurons, AttnLRP token
+ * heatmaps with the patch grid in the report), and every command (`explain`, `atlas`, `decompose`, `refs`,
+ * `prune`, `evaluate`) on the same file, with PyTorch's layer names and the nearest names on a typo. The model is a
+ * torchvision-layout ViT (48x48 images, 2x2 patches of 24 pixels, 1 block, 2 heads) written by the repository's
+ * .pth writer (tiny-vit.ts).
+ */
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readPng } from '@crp/vis/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crp } from './run.js';
+import { writeTinyVit } from './tiny-vit.js';
+
+const PATCHES = join(import.meta.dirname, '..', '..', 'study', 'test', 'fixtures', 'patches');
+const B = 'encoder.layers.encoder_layer_0.';
+let dir: string;
+let model: string;
+let data: string;
+const vit = () => ['--model', model, '--heads', '2', '--normalize', 'imagenet'];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crp-vit-'));
+  model = join(dir, 'vit.pth');
+  data = join(dir, 'patches');
+  await writeTinyVit(model);
+  await cp(PATCHES, data, { recursive: true });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('crp study on a ViT', () => {
+  it('runs every part with AttnLRP; concepts are heads, MLP neurons and block outputs; token heatmaps show the patch grid', async () => {
+    const out = join(dir, 'study');
+    const r = await crp(
+      'study',
+      ...vit(),
+      '--data',
+      data,
+      '--target',
+      'mitosis',
+      '--samples',
+      '6',
+      '--fine-tune',
+      '1',
+      '--out',
+      out,
+    );
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(await readFile(join(out, 'study.json'), 'utf8')) as {
+      options: { composite: string; pruneLayers: string[]; referenceLayers: string[] };
+      model: { layers: string[] };
+      atlas: { layers: Record<string, { concepts: number }> };
+      pruning: { rows: unknown[] };
+      references: unknown[];
+      heatmaps: { image: string }[];
+    };
+    expect(json.options.composite).toBe('attn_lrp');
+    expect(json.model.layers).toEqual([`${B}self_attention.context`, `${B}mlp.0`, `${B}mlp.3`, `${B}add_2`]);
+    expect(json.atlas.layers[`${B}self_attention.context`]!.concepts).toBe(2); // heads
+    expect(json.atlas.layers[`${B}mlp.0`]!.concepts).toBe(32); // MLP neurons
+    expect(json.options.pruneLayers).toEqual([`${B}mlp.0`]);
+    expect(json.options.referenceLayers).toEqual([`${B}mlp.0`, `${B}add_2`]);
+    expect(json.pruning.rows.length).toBeGreaterThan(0);
+    expect(json.references.length).toBe(2);
+    // the report's heatmaps: one colour per 24 px patch, the grid line on the first row and column of the second
+    // patch
+    const heat = await readPng(join(out, json.heatmaps[0]!.image));
+    expect([heat.width, heat.height]).toEqual([48, 48]);
+    const at = (x: number, y: number) =>
+      Array.from(heat.data.subarray((y * 48 + x) * heat.channels, (y * 48 + x) * heat.channels + 3));
+    for (let i = 0; i < 48; i++) {
+      expect(at(24, i)).toEqual([64, 64, 64]);
+      expect(at(i, 24)).toEqual([64, 64, 64]);
+    }
+    expect(at(23, 5)).not.toEqual([64, 64, 64]);
+  }, 120_000);
+
+  it('names the nearest layers on a typo', async () => {
+    const r = await crp(
+      'study',
+      ...vit(),
+      '--data',
+      data,
+      '--target',
+      'mitosis',
+      '--layers',
+      `${B}mlp0`,
+      '--out',
+      join(dir, 'typo'),
+    );
+    expect(r.code).toBe(2); // a usage error, before anything is loaded or computed
+    expect(r.stderr).toContain(`unknown layer '${B}mlp0' (nearest: ${B}mlp.0`);
+  });
+});
+
+describe('every command on a ViT', () => {
+  it('explain, atlas (global and region), decompose, refs, prune and evaluate', async () => {
+    const image = join(data, 'mitosis', 'mitosis-00.png');
+    const attn = ['--composite', 'attn_lrp'];
+    const explain = await crp(
+      'explain',
+      ...vit(),
+      ...attn,
+      image,
+      '--target',
+      '0',
+      '--out',
+      join(dir, 'explain'),
+    );
+    expect(explain.code, explain.stderr).toBe(0);
+    const atlas = await crp(
+      'atlas',
+      ...vit(),
+      ...attn,
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--target',
+      'mitosis',
+      '--out',
+      join(dir, 'atlas.json'),
+    );
+    expect(atlas.code, atlas.stderr).toBe(0);
+    const layers = JSON.parse(await readFile(join(dir, 'atlas.json'), 'utf8')) as { layerOrder: string[] };
+    expect(layers.layerOrder).toContain(`${B}self_attention.context`);
+    const region = await crp(
+      'atlas',
+      ...vit(),
+      ...attn,
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--target',
+      'mitosis',
+      '--region',
+      'box:0,0,24,24',
+      '--out',
+      join(dir, 'region.json'),
+    );
+    expect(region.code, region.stderr).toBe(0);
+    const decompose = await crp(
+      'decompose',
+      ...vit(),
+      ...attn,
+      '--image',
+      image,
+      '--target',
+      '0',
+      '--layer',
+      `${B}mlp.3`,
+      '--concept',
+      '3',
+      '--depth',
+      '1',
+      '--out',
+      join(dir, 'graph.json'),
+    );
+    expect(decompose.code, decompose.stderr).toBe(0);
+    const refs = await crp(
+      'refs',
+      ...vit(),
+      ...attn,
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--layer',
+      `${B}mlp.0`,
+      '--channels',
+      '0,1',
+      '--top-k',
+      '2',
+      '--out',
+      join(dir, 'refs'),
+    );
+    expect(refs.code, refs.stderr).toBe(0);
+    const prune = await crp(
+      'prune',
+      ...vit(),
+      ...attn,
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--test',
+      '6',
+      '--criteria',
+      'relevance,random',
+      '--fractions',
+      '0,0.5',
+      '--layers',
+      `${B}mlp.0`,
+      '--out',
+      join(dir, 'prune'),
+    );
+    expect(prune.code, prune.stderr).toBe(0);
+    const evaluate = await crp(
+      'evaluate',
+      ...vit(),
+      '--composites',
+      'attn_lrp,cp_lrp',
+      '--data',
+      data,
+      '--samples',
+      '3',
+      '--target',
+      '0',
+      '--out',
+      join(dir, 'evaluate'),
+    );
+    expect(evaluate.code, evaluate.stderr).toBe(0);
+  }, 180_000);
+});
