@@ -16,6 +16,8 @@ export interface SuiteContext {
   log: (s: string) => void;
   /** Small workloads only (smoke test of the benchmark code; the numbers are not comparable). */
   quick: boolean;
+  /** Threads of the TF.js backend (an anchor on another library runs with as many). */
+  threads: number;
 }
 
 export function median(values: readonly number[]): number {
