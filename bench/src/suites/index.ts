@@ -7,6 +7,7 @@ import { evaluationSuite } from './evaluation.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
 import { resnetSuite } from './resnet.js';
+import { vitSuite } from './vit.js';
 
 /** Every benchmark suite, by name; each runs in a process of its own (suite-process.ts). */
 export const suites: Record<string, (context: SuiteContext) => Promise<BenchResult[]>> = {
@@ -18,4 +19,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   evaluation: evaluationSuite,
   browser: browserSuite,
   resnet: resnetSuite,
+  vit: vitSuite,
 };
