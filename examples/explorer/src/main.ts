@@ -16,10 +16,12 @@ import {
   type ClassExplanation,
   type ConceptLayer,
   Explainer,
+  type Heatmap,
   imageInputShape,
   type Prediction,
   predict,
 } from './explainer.js';
+import { type FlippingCurve, flippingChart, pixelFlippingCurves } from './faithfulness.js';
 import {
   decodeImageBlob,
   fetchImage,
@@ -91,6 +93,8 @@ const el = {
   decompositionHelp: $('decomposition-help'),
   decomposition: $('decomposition'),
   region: $('region'),
+  pixelFlipping: $('pixel-flipping'),
+  pixelFlippingSummary: $('pixel-flipping-summary'),
 };
 
 interface Box {
@@ -359,13 +363,16 @@ async function explain(): Promise<void> {
   const layer = layerName === '' ? undefined : e.conceptLayer(layerName);
   const k = Math.min(Number(el.topK.value), layer?.channels ?? 0);
   const chunks = Math.ceil(k / 2);
-  const steps = 1 + chunks;
+  const steps = 2 + chunks;
   await progress('LRP heatmap and concept relevance', 0, steps);
   if (generation !== state.generation) return;
   const explanation = e.explainClass(x, target, layer?.name);
   state.explanation = { ...explanation, target, layer };
   drawRaster(el.heatmap, heatmapImage(explanation.heatmap));
   el.heatmapCaption.textContent = `class ${target}, ${COMPOSITES[currentComposite()][0]}`;
+  await progress('Pixel flipping: the heatmap beside a random map', 1, steps);
+  if (generation !== state.generation) return;
+  await showPixelFlipping(x, target, explanation.heatmap, generation);
   if (layer === undefined) {
     el.conceptsTitle.textContent = 'Concepts';
     el.concepts.replaceChildren(emptyNote('This model has no concept layer.'));
@@ -379,7 +386,7 @@ async function explain(): Promise<void> {
   );
   el.concepts.replaceChildren(...cards.map((c) => c.root));
   for (let i = 0; i < chunks; i++) {
-    await progress(`Conditional heatmaps of ${layer.name}`, 1 + i, steps);
+    await progress(`Conditional heatmaps of ${layer.name}`, 2 + i, steps);
     if (generation !== state.generation) return;
     const part = top.slice(i * 2, i * 2 + 2);
     const maps = e.conditionalHeatmaps(
@@ -391,6 +398,23 @@ async function explain(): Promise<void> {
     });
   }
   if (state.box !== undefined) await select(state.selected ?? top[0]!.channel);
+}
+
+/** The pixel-flipping curve of the current heatmap beside a random map's, computed on the loaded model. */
+async function showPixelFlipping(x: tf.Tensor4D, target: number, heatmap: Heatmap, generation: number) {
+  const composite = currentComposite();
+  const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
+  const svg = await flippingChart(curves);
+  if (generation !== state.generation) return;
+  el.pixelFlipping.innerHTML = svg;
+  // the numbers behind the chart, for whoever reads the page programmatically (the browser test does)
+  el.pixelFlipping.dataset.curves = JSON.stringify(curves);
+  const [ours, random] = curves as [FlippingCurve, FlippingCurve];
+  const verdict =
+    ours.auc < random.auc
+      ? 'falls faster than the random map: the model depends on what the heatmap shows'
+      : 'does not fall faster than the random map: for this image the heatmap explains no more than chance';
+  el.pixelFlippingSummary.textContent = `Area ${ours.auc.toFixed(3)} for ${composite}, ${random.auc.toFixed(3)} for the random map (class ${target}, ${ours.curve.length} steps): the heatmap's curve ${verdict}.`;
 }
 
 function emptyNote(text: string): HTMLElement {
