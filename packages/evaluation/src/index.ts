@@ -80,7 +80,13 @@ export {
 } from './concepts.js';
 
 // the parts: explainers, baselines, normalisation, randomness, the numerical kernels, batched prediction
-export { type Explainer, gradientXInput, lrpExplainer, randomExplainer } from './explainer.js';
+export {
+  type Explainer,
+  type ExplainerSession,
+  gradientXInput,
+  lrpExplainer,
+  randomExplainer,
+} from './explainer.js';
 export { BLUR_KERNEL_SIZE, blurAt, PERTURB_BASELINES, type PerturbBaseline } from './baselines.js';
 export type { ExplanationProcessing, NormaliseName } from './normalise.js';
 export { type RandomSource, seededRandom } from './random.js';
