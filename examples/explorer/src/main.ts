@@ -16,7 +16,6 @@ import {
   type ClassExplanation,
   type ConceptLayer,
   Explainer,
-  type Heatmap,
   imageInputShape,
   type Prediction,
   predict,
@@ -94,6 +93,7 @@ const el = {
   decomposition: $('decomposition'),
   region: $('region'),
   pixelFlipping: $('pixel-flipping'),
+  pixelFlippingRun: $<HTMLButtonElement>('pixel-flipping-run'),
   pixelFlippingSummary: $('pixel-flipping-summary'),
 };
 
@@ -363,16 +363,17 @@ async function explain(): Promise<void> {
   const layer = layerName === '' ? undefined : e.conceptLayer(layerName);
   const k = Math.min(Number(el.topK.value), layer?.channels ?? 0);
   const chunks = Math.ceil(k / 2);
-  const steps = 2 + chunks;
+  const steps = 1 + chunks;
   await progress('LRP heatmap and concept relevance', 0, steps);
   if (generation !== state.generation) return;
   const explanation = e.explainClass(x, target, layer?.name);
   state.explanation = { ...explanation, target, layer };
+  // a curve shown belongs to the heatmap before: cleared until asked for again
+  el.pixelFlipping.replaceChildren();
+  delete el.pixelFlipping.dataset.curves;
+  el.pixelFlippingSummary.textContent = '';
   drawRaster(el.heatmap, heatmapImage(explanation.heatmap));
   el.heatmapCaption.textContent = `class ${target}, ${COMPOSITES[currentComposite()][0]}`;
-  await progress('Pixel flipping: the heatmap beside a random map', 1, steps);
-  if (generation !== state.generation) return;
-  await showPixelFlipping(x, target, explanation.heatmap, generation);
   if (layer === undefined) {
     el.conceptsTitle.textContent = 'Concepts';
     el.concepts.replaceChildren(emptyNote('This model has no concept layer.'));
@@ -386,7 +387,7 @@ async function explain(): Promise<void> {
   );
   el.concepts.replaceChildren(...cards.map((c) => c.root));
   for (let i = 0; i < chunks; i++) {
-    await progress(`Conditional heatmaps of ${layer.name}`, 2 + i, steps);
+    await progress(`Conditional heatmaps of ${layer.name}`, 1 + i, steps);
     if (generation !== state.generation) return;
     const part = top.slice(i * 2, i * 2 + 2);
     const maps = e.conditionalHeatmaps(
@@ -400,8 +401,17 @@ async function explain(): Promise<void> {
   if (state.box !== undefined) await select(state.selected ?? top[0]!.channel);
 }
 
-/** The pixel-flipping curve of the current heatmap beside a random map's, computed on the loaded model. */
-async function showPixelFlipping(x: tf.Tensor4D, target: number, heatmap: Heatmap, generation: number) {
+/** The pixel-flipping curve of the current heatmap beside a random map's, computed on the loaded model when asked
+ * (it costs a forward pass per step and map, more than the explanation itself). */
+async function showPixelFlipping(): Promise<void> {
+  const e = state.explanation;
+  if (state.x === undefined || state.model === undefined || e === undefined) {
+    throw new Error('explain an image first: pixel flipping removes what its heatmap calls relevant');
+  }
+  const generation = state.generation;
+  const { heatmap, target } = e;
+  const x = state.x;
+  await progress('Pixel flipping: the heatmap beside a random map', 0, 1);
   const composite = currentComposite();
   const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
   const svg = await flippingChart(curves);
@@ -704,6 +714,7 @@ function setupControls(): void {
   for (const select of [el.composite, el.layer, el.target, el.topK]) {
     select.addEventListener('change', () => act('Explain', explainIfPossible));
   }
+  el.pixelFlippingRun.addEventListener('click', () => void act('Pixel flipping', showPixelFlipping));
   el.explain.addEventListener('click', () =>
     act('Explain', async () => {
       clearMessages();
