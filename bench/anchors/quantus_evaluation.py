@@ -29,6 +29,8 @@ ap.add_argument('--quantus', required=True)
 ap.add_argument('--zennit', required=True)
 ap.add_argument('--threads', type=int, default=2)
 ap.add_argument('--runs', type=int, default=3)
+ap.add_argument('--only', choices=['pixel-flipping', 'mprt'], help='time one workload (PixelFlipping on VGG16 takes '
+                'about half an hour on 2 loaded cores)')
 ap.add_argument('--out', default=str(Path(__file__).resolve().parent / 'quantus-evaluation.json'))
 args = ap.parse_args()
 sys.path[:0] = [args.quantus, args.zennit]
@@ -89,21 +91,24 @@ x = rng.uniform(0, 1, (1, 3, 224, 224)).astype(np.float32)
 a = rng.uniform(-1, 1, (1, 1, 224, 224)).astype(np.float32)
 y = np.array([0])
 pf = quantus.PixelFlipping(features_in_step=784, disable_warnings=True)
-print('PixelFlipping, VGG16, 192 steps...', file=sys.stderr)
 pf_warm = quantus.PixelFlipping(features_in_step=50176, disable_warnings=True)
-results['pixelFlippingVgg16'] = timed(
-    lambda: pf(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True),
-    lambda: pf_warm(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True))
+if args.only in (None, 'pixel-flipping'):
+    print('PixelFlipping, VGG16, 192 steps...', file=sys.stderr)
+    results['pixelFlippingVgg16'] = timed(
+        lambda: pf(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True),
+        lambda: pf_warm(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True))
 
 small = small_vgg()
 xs = rng.uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
 mprt = quantus.MPRT(layer_order='top_down', disable_warnings=True)
-print('MPRT cascading, small VGG...', file=sys.stderr)
 mprt_warm = quantus.MPRT(layer_order='top_down', skip_layers=True, disable_warnings=True)
-results['mprtSmallVgg'] = timed(
-    lambda: mprt(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True, explain_func=explain),
-    lambda: mprt_warm(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
-                      explain_func=explain))
+if args.only in (None, 'mprt'):
+    print('MPRT cascading, small VGG...', file=sys.stderr)
+    results['mprtSmallVgg'] = timed(
+        lambda: mprt(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
+                     explain_func=explain),
+        lambda: mprt_warm(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
+                          explain_func=explain))
 
 results['about'] = {
     'loadAverage': list(os.getloadavg()), 'runs': args.runs,

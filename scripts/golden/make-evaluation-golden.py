@@ -472,6 +472,118 @@ for cid, cls in [('max-sensitivity', quantus.MaxSensitivity), ('avg-sensitivity'
          [float(v) for v in scores], 'heatmap', extra={'random': {'noise': noise}})
 
 
+# ---- the 'blur' perturbation (Quantus's baseline_replacement_by_blur: a box kernel of blur_kernel_size, zero
+# padding, the mean over the window of the array before the step). Quantus's batched metrics call perturb_func
+# with flat (batch, features) arrays and no indexed_axes, which baseline_replacement_by_blur cannot take (a
+# Quantus limitation): the wrapper only reshapes each sample to (C, H, W), unravels the flat indices and calls
+# Quantus's function with a (1, k, k) kernel, i.e. a k x k blur of each colour channel.
+def batched_blur(shape, kernel):
+    def perturb(arr, indices, **kw):
+        out = np.array(arr, copy=True)
+        for b in range(arr.shape[0]):
+            idx = np.unravel_index(np.asarray(indices[b]), shape)
+            idx = tuple(i.reshape(-1, 1, 1) for i in idx)  # ndim 3 each: pointwise indices, no meshgrid
+            out[b] = qperturb.baseline_replacement_by_blur(
+                arr=arr[b].reshape(shape), indices=idx, indexed_axes=[0, 1, 2],
+                blur_kernel_size=[1, kernel, kernel]).reshape(-1)
+        return out
+    return perturb
+
+
+m = quantus.PixelFlipping(features_in_step=16, perturb_func=batched_blur((C, H, W), 15), disable_warnings=True)
+scores = run(m, a_batch=A_FULL.copy())
+case('pixel-flipping-blur', 'PixelFlipping', {'featuresInStep': 16, 'perturbBaseline': 'blur'},
+     'PixelFlipping(features_in_step=16, perturb_func=baseline_replacement_by_blur(blur_kernel_size=15) per sample)',
+     as_list(scores), 'relevance',
+     extra={'expectedAuc': [float(v) for v in qutils.calculate_auc(np.array(scores), batched=True)]})
+# patch 5 on 16: edge-padded to 20 x 20 (2 before, 2 after), the blur sees the padded array; an even kernel
+m = quantus.RegionPerturbation(patch_size=5, order='morf', regions_evaluation=10,
+                               perturb_func=batched_blur((C, 20, 20), 4), disable_warnings=True)
+scores = run(m, a_batch=A_HEAT.copy())
+case('region-perturbation-blur', 'RegionPerturbation',
+     {'patchSize': 5, 'order': 'morf', 'regionsEvaluation': 10, 'perturbBaseline': 'blur', 'blurKernelSize': 4},
+     'RegionPerturbation(patch_size=5, regions_evaluation=10, perturb_func=baseline_replacement_by_blur('
+     'blur_kernel_size=4) per sample)', as_list(scores), 'heatmap')
+
+# ---- ROAD: noisy linear imputation of the top p% features, accuracy per percentage. Quantus's
+# noisy_linear_imputation indexes a mask of H*W pixels with indices of the C*H*W features, so ROAD only runs on
+# one-channel inputs (a Quantus defect): the cases use the grey input and the model fed it three times, as IROF,
+# with that model's own predictions as the labels (`labels` of the case), so that the accuracy starts at 1.
+with torch.no_grad():
+    y_grey = irof_model(torch.from_numpy(x_grey)).numpy().argmax(1)
+for cid, kw in [('road', dict()), ('road-few-noiseless', dict(percentages=[5, 25, 50, 75, 95], noise=0.0))]:
+    noise = []
+    imputed = []  # the first calls' removed pixels and Quantus's imputed image, to compare the imputation itself
+
+    def note(kw_, out):
+        noise.append(np.random.randn(1, len(kw_['indices'])).ravel().tolist())
+        if len(imputed) < 12:
+            imputed.append({'indices': np.asarray(kw_['indices']).tolist(), 'normal': noise[-1],
+                            'image': tensor(nhwc(out[None])[0], 'HWC')})
+
+    m = quantus.ROAD(**kw, disable_warnings=True)
+    m.perturb_func = recording(m.perturb_func, note)
+    per_sample = []
+    post = m.custom_postprocess
+
+    def keep(**k):
+        per_sample.append(np.array(m.evaluation_scores[0], dtype=float).tolist())
+        return post(**k)
+
+    m.custom_postprocess = keep
+    np.random.seed(13)
+    scores = m(model=irof_model, x_batch=x_grey, y_batch=y_grey, a_batch=A_HEAT.copy(), channel_first=True)
+    opts = {}
+    if 'percentages' in kw:
+        opts = {'percentages': kw['percentages'], 'noise': kw['noise']}
+    case(cid, 'ROAD', opts, f'ROAD({kw})', per_sample[0], 'heatmap',
+         extra={'input': 'greyInput', 'model': 'tiny_vgg repeated over 3 channels', 'labels': y_grey.tolist(),
+                'expectedAccuracy': [float(v) for v in scores.values()],
+                'percentages': [float(p) for p in scores.keys()],
+                'noiseScale': kw.get('noise', 0.01), 'imputed': imputed,
+                'random': {'normal': noise} if kw.get('noise', 0.01) != 0 else {}})
+
+# ---- IROF with its own segmentation: Quantus's SLIC (skimage's slic(img, start_label=0) on the H x W x C image
+# as double), computed by the toolkit; the same values as the 'irof' case
+c = dict(cases[[k['id'] for k in cases].index('irof')])
+c.pop('segments')
+c['id'] = 'irof-slic'
+c['options'] = {'perturbBaseline': 'mean', 'segmentation': 'slic'}
+cases.append(c)
+
+# ---- SLIC superpixels: skimage's label maps (start_label=0 as Quantus), the toolkit's must be equal
+from skimage.segmentation import slic  # noqa: E402
+import skimage  # noqa: E402
+
+rng = np.random.RandomState(23)
+
+
+def blobs(h, w, ch):
+    """A smooth image of a few coloured discs on a gradient, with a little noise, in [0, 1]."""
+    yy, xx = np.mgrid[:h, :w]
+    img = np.stack([(yy / h) * 0.5 + 0.2 * c for c in range(ch)], -1)
+    for _ in range(6):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(3, h / 3)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 1, ch)
+    return np.clip(img + rng.normal(0, 0.03, img.shape), 0, 1)
+
+
+slic_images = [
+    ('slic-rgb', blobs(32, 40, 3), {}),
+    ('slic-rgb-few-compact', blobs(30, 30, 3), {'n_segments': 12, 'compactness': 25.0}),
+    ('slic-rgb-soft', blobs(24, 36, 3), {'n_segments': 40, 'compactness': 1.0, 'max_num_iter': 20}),
+    ('slic-grey', blobs(28, 28, 1), {}),
+    ('slic-two-channel', blobs(20, 24, 2), {'n_segments': 30, 'compactness': 0.5}),
+    ('slic-input-rgb', nhwc(x_batch)[0].astype(np.float64), {}),
+]
+camel = {'n_segments': 'nSegments', 'compactness': 'compactness', 'max_num_iter': 'maxNumIter'}
+for cid, img, kw in slic_images:
+    labels = slic(img, start_label=0, **kw)
+    case(cid, 'SLIC', {camel[k]: v for k, v in kw.items()}, f'skimage.segmentation.slic(image, start_label=0, {kw})',
+         np.asarray(labels).ravel().tolist(), 'none',
+         extra={'image': tensor(img, 'HWC'), 'labelShape': list(labels.shape),
+                'skimage': skimage.__version__})
+
 def sha_tree(path):
     h = hashlib.sha256()
     for f in sorted(Path(path).rglob('*.py')):

@@ -20,6 +20,7 @@ import {
   type Prediction,
   predict,
 } from './explainer.js';
+import { type FlippingCurve, flippingChart, pixelFlippingCurves } from './faithfulness.js';
 import {
   decodeImageBlob,
   fetchImage,
@@ -91,6 +92,9 @@ const el = {
   decompositionHelp: $('decomposition-help'),
   decomposition: $('decomposition'),
   region: $('region'),
+  pixelFlipping: $('pixel-flipping'),
+  pixelFlippingRun: $<HTMLButtonElement>('pixel-flipping-run'),
+  pixelFlippingSummary: $('pixel-flipping-summary'),
 };
 
 interface Box {
@@ -364,6 +368,10 @@ async function explain(): Promise<void> {
   if (generation !== state.generation) return;
   const explanation = e.explainClass(x, target, layer?.name);
   state.explanation = { ...explanation, target, layer };
+  // a curve shown belongs to the heatmap before: cleared until asked for again
+  el.pixelFlipping.replaceChildren();
+  delete el.pixelFlipping.dataset.curves;
+  el.pixelFlippingSummary.textContent = '';
   // a ViT: relevance per token with the patch grid, at the input's size
   drawRaster(
     el.heatmap,
@@ -397,6 +405,32 @@ async function explain(): Promise<void> {
     });
   }
   if (state.box !== undefined) await select(state.selected ?? top[0]!.channel);
+}
+
+/** The pixel-flipping curve of the current heatmap beside a random map's, computed on the loaded model when asked
+ * (it costs a forward pass per step and map, more than the explanation itself). */
+async function showPixelFlipping(): Promise<void> {
+  const e = state.explanation;
+  if (state.x === undefined || state.model === undefined || e === undefined) {
+    throw new Error('explain an image first: pixel flipping removes what its heatmap calls relevant');
+  }
+  const generation = state.generation;
+  const { heatmap, target } = e;
+  const x = state.x;
+  await progress('Pixel flipping: the heatmap beside a random map', 0, 1);
+  const composite = currentComposite();
+  const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
+  const svg = await flippingChart(curves);
+  if (generation !== state.generation) return;
+  el.pixelFlipping.innerHTML = svg;
+  // the numbers behind the chart, for whoever reads the page programmatically (the browser test does)
+  el.pixelFlipping.dataset.curves = JSON.stringify(curves);
+  const [ours, random] = curves as [FlippingCurve, FlippingCurve];
+  const verdict =
+    ours.auc < random.auc
+      ? 'falls faster than the random map: the model depends on what the heatmap shows'
+      : 'does not fall faster than the random map: for this image the heatmap explains no more than chance';
+  el.pixelFlippingSummary.textContent = `Area ${ours.auc.toFixed(3)} for ${composite}, ${random.auc.toFixed(3)} for the random map (class ${target}, ${ours.curve.length} steps): the heatmap's curve ${verdict}.`;
 }
 
 function emptyNote(text: string): HTMLElement {
@@ -686,6 +720,7 @@ function setupControls(): void {
   for (const select of [el.composite, el.layer, el.target, el.topK]) {
     select.addEventListener('change', () => act('Explain', explainIfPossible));
   }
+  el.pixelFlippingRun.addEventListener('click', () => void act('Pixel flipping', showPixelFlipping));
   el.explain.addEventListener('click', () =>
     act('Explain', async () => {
       clearMessages();

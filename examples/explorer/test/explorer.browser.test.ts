@@ -272,6 +272,42 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     await page.close();
   });
 
+  it('shows the pixel-flipping curve of the current image beside a random map, with its area', async () => {
+    const page = await open();
+    const n = await actionsDone(page);
+    await page.locator('#pixel-flipping-run').click();
+    await settled(page, n + 1);
+    const summary = (await page.locator('#pixel-flipping-summary').textContent()) ?? '';
+    const m = summary.match(
+      /^Area (\d\.\d{3}) for epsilon_plus_flat, (\d\.\d{3}) for the random map \(class 0, 16 steps\)/,
+    );
+    expect(m, summary).not.toBeNull();
+    const curves = JSON.parse(
+      (await page.locator('#pixel-flipping').getAttribute('data-curves')) ?? '[]',
+    ) as {
+      method: string;
+      curve: number[];
+      auc: number;
+    }[];
+    expect(curves.map((c) => c.method)).toEqual(['epsilon_plus_flat', 'random map']);
+    for (const c of curves) {
+      expect(c.curve).toHaveLength(16);
+      // the area is the trapezoid under the curve over the share removed
+      const trapezoid = c.curve.slice(1).reduce((s, v, j) => s + (v + c.curve[j]!) / 2, 0);
+      expect(c.auc).toBeCloseTo(trapezoid / 16, 6);
+    }
+    // after the last step every pixel is removed whatever the order: both curves end at the same image
+    expect(curves[0]!.curve.at(-1)).toBeCloseTo(curves[1]!.curve.at(-1)!, 5);
+    // the LRP heatmap of the bundled digit model finds what the model needs: its curve falls faster
+    expect(curves[0]!.auc).toBeLessThan(curves[1]!.auc);
+    expect(summary).toContain('falls faster than the random map');
+    // the chart: one line per method
+    expect(await page.locator('#pixel-flipping svg').count()).toBe(1);
+    expect(await page.locator('#pixel-flipping svg .mark-line path').count()).toBe(2);
+    await page.locator('#faithfulness').screenshot({ path: join(artifacts, 'explorer-pixel-flipping.png') });
+    await page.close();
+  });
+
   it('falls back to WebAssembly and explains there too', async () => {
     const page = await open('?backend=wasm');
     expect(await page.locator('#backend').textContent()).toBe('WebAssembly');

@@ -21,7 +21,7 @@ describe.each([
   ['torch-logits', 2],
   ['torch-lrp', 12],
   ['torch-crp', 6],
-  ['evaluation', 28],
+  ['evaluation', 39],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', { timeout: 900_000 }, async () => {
     const summary = await runConformance([refDir], { kinds: [kind] });

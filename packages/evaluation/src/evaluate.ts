@@ -36,6 +36,7 @@ import {
   topKIntersection,
 } from './metrics/localisation.js';
 import { type MprtOptions, mprt, type RandomLogitOptions, randomLogit } from './metrics/randomisation.js';
+import { type RoadOptions, road } from './metrics/road.js';
 import { avgSensitivity, maxSensitivity, type SensitivityOptions } from './metrics/robustness.js';
 import type { ExplanationProcessing } from './normalise.js';
 import type { MetricInput, MetricResult, RunOptions } from './types.js';
@@ -51,6 +52,7 @@ export const METRIC_NAMES = [
   'FaithfulnessCorrelation',
   'FaithfulnessEstimate',
   'MonotonicityCorrelation',
+  'ROAD',
   // randomisation
   'MPRT',
   'RandomLogit',
@@ -84,6 +86,7 @@ export interface MetricOptionsMap {
   FaithfulnessCorrelation: FaithfulnessCorrelationOptions;
   FaithfulnessEstimate: FaithfulnessEstimateOptions;
   MonotonicityCorrelation: MonotonicityCorrelationOptions;
+  ROAD: RoadOptions;
   MPRT: Omit<MprtOptions, 'randomiseLayer'>;
   RandomLogit: RandomLogitOptions;
   PointingGame: ExplanationProcessing;
@@ -122,7 +125,7 @@ export interface EvaluateInput {
   explainers?: Record<string, Explainer>;
   /** Region masks [N, H, W] (localisation metrics). */
   mask?: tf.Tensor;
-  /** Superpixels per sample (IROF). */
+  /** Superpixels per sample (IROF); default SLIC of each input. */
   segments?: ArrayLike<number>[];
 }
 
@@ -185,15 +188,15 @@ export async function runMetric(
     case 'Selectivity':
       return selectivity(input, o, run);
     case 'IROF':
-      if (input.segments === undefined)
-        throw new CrpError('invalid-argument', 'IROF needs superpixels (segments); none were given');
-      return irof(input, { ...o, segments: input.segments }, run);
+      return irof(input, input.segments === undefined ? o : { ...o, segments: input.segments }, run);
     case 'FaithfulnessCorrelation':
       return faithfulnessCorrelation(input, o, run);
     case 'FaithfulnessEstimate':
       return faithfulnessEstimate(input, o, run);
     case 'MonotonicityCorrelation':
       return monotonicityCorrelation(input, o, run);
+    case 'ROAD':
+      return road(input, o, run);
     case 'MPRT':
       return mprt(r, explainer!, o, run);
     case 'RandomLogit':

@@ -8,42 +8,77 @@ import { seededRandom } from './random.js';
  * Explains a batch for given classes (Quantus's `explain_func`): returns an explanation of `x` ([N, H, W]
  * heatmap, [N, H, W, 1] or [N, H, W, C]) that the caller then owns. The randomisation and robustness metrics call
  * it on changed models or inputs; it must build what it needs from `model` each time (a randomised model has
- * new weights).
+ * new weights). It may offer a `session` (see {@link ExplainerSession}), which MPRT uses to keep what it derived
+ * from the layers it has not randomised yet.
  */
-export type Explainer = (
+export type Explainer = ((
   model: tfl.LayersModel,
   x: tf.Tensor4D,
   targets: readonly number[],
-) => tf.Tensor | Promise<tf.Tensor>;
+) => tf.Tensor | Promise<tf.Tensor>) & {
+  session?: (model: tfl.LayersModel) => ExplainerSession;
+};
+
+/** An explainer bound to one model whose layers' weights change in place between calls (MPRT's copy): after
+ * `changed(layers)` it explains with the new weights, keeping what it derived from the other layers. The same
+ * explanations as the explainer itself on the changed model. */
+export interface ExplainerSession {
+  explain(x: tf.Tensor4D, targets: readonly number[]): tf.Tensor;
+  changed(layers: readonly string[]): void;
+  dispose(): void;
+}
+
+/** The one-hot output relevance of `targets` (zennit's `Gradient` attributor as Quantus calls it). */
+function oneHotOf(targets: readonly number[]) {
+  return (prediction: tf.Tensor) =>
+    tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'));
+}
 
 /**
  * An {@link Explainer} from the LRP engine: the relevance of the input for each sample's target under a
  * composite (a built-in name such as `'epsilon_plus_flat'`, or a `Composite`), summed over the colour channels
  * (a heatmap) unless `heatmap` is false. The backward pass starts from 1 at the target (a one-hot output
  * relevance, as zennit's `Gradient` attributor is called with Quantus), not from the target's logit, so the
- * explanations of different samples are on the same scale (Quantus normalises over the batch).
+ * explanations of different samples are on the same scale (Quantus normalises over the batch). Its `session`
+ * keeps one attributor and refreshes only the derived parameters of the layers that changed.
  */
 export function lrpExplainer(composite: Composite | string, options: { heatmap?: boolean } = {}): Explainer {
-  return (model, x, targets) => {
-    const lrp = new Attributor(model, {
+  const build = (model: tfl.LayersModel) =>
+    new Attributor(model, {
       composite: typeof composite === 'string' ? compositeByName(composite) : composite,
     });
+  const explain = (lrp: Attributor, x: tf.Tensor4D, targets: readonly number[]) => {
+    const result = lrp.attribute(x, { initRelevance: oneHotOf(targets) });
+    result.prediction.dispose();
+    for (const r of Object.values(result.relevances)) r.dispose();
+    if (options.heatmap === false) return result.relevance;
+    const heatmap = tf.sum(result.relevance, 3);
+    result.relevance.dispose();
+    return heatmap;
+  };
+  const explainer: Explainer = (model, x, targets) => {
+    const lrp = build(model);
     try {
-      const initRelevance = (prediction: tf.Tensor) =>
-        tf.tidy(() =>
-          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
-        );
-      const result = lrp.attribute(x, { initRelevance });
-      result.prediction.dispose();
-      for (const r of Object.values(result.relevances)) r.dispose();
-      if (options.heatmap === false) return result.relevance;
-      const heatmap = tf.sum(result.relevance, 3);
-      result.relevance.dispose();
-      return heatmap;
+      return explain(lrp, x, targets);
     } finally {
       lrp.dispose();
     }
   };
+  explainer.session = (model) => {
+    let lrp = build(model);
+    return {
+      explain: (x, targets) => explain(lrp, x, targets),
+      changed: (layers) => {
+        // a layer merged by a canonizer (e.g. a batch norm) cannot be refreshed: build everything again
+        if (!lrp.refreshLayers(model, layers)) {
+          lrp.dispose();
+          lrp = build(model);
+        }
+      },
+      dispose: () => lrp.dispose(),
+    };
+  };
+  return explainer;
 }
 
 /**
@@ -58,11 +93,7 @@ export function gradientXInput(options: { heatmap?: boolean } = {}): Explainer {
       canonizers: [],
     });
     try {
-      const initRelevance = (prediction: tf.Tensor) =>
-        tf.tidy(() =>
-          tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'),
-        );
-      const result = lrp.attribute(x, { initRelevance });
+      const result = lrp.attribute(x, { initRelevance: oneHotOf(targets) });
       result.prediction.dispose();
       for (const r of Object.values(result.relevances)) r.dispose();
       const gx = tf.tidy(() => {

@@ -35,6 +35,8 @@ export {
   type SelectivityOptions,
   selectivity,
 } from './metrics/faithfulness.js';
+export { noisyLinearImputation, type RoadOptions, road } from './metrics/road.js';
+export { type SlicImage, type SlicOptions, slic } from './slic.js';
 
 // randomisation: does the explanation change when the model or the class does?
 export {
@@ -78,8 +80,14 @@ export {
 } from './concepts.js';
 
 // the parts: explainers, baselines, normalisation, randomness, the numerical kernels, batched prediction
-export { type Explainer, gradientXInput, lrpExplainer, randomExplainer } from './explainer.js';
-export { PERTURB_BASELINES, type PerturbBaseline } from './baselines.js';
+export {
+  type Explainer,
+  type ExplainerSession,
+  gradientXInput,
+  lrpExplainer,
+  randomExplainer,
+} from './explainer.js';
+export { BLUR_KERNEL_SIZE, blurAt, PERTURB_BASELINES, type PerturbBaseline } from './baselines.js';
 export type { ExplanationProcessing, NormaliseName } from './normalise.js';
 export { type RandomSource, seededRandom } from './random.js';
 export { argsort, auc, pearson, ranks, spearman, ssim } from './numeric.js';

@@ -27,7 +27,8 @@ function run(model: Classifier, x: tf.Tensor4D): tf.Tensor {
 /**
  * The output for `label` of each input, in order, computed in forward passes of `batchSize` inputs taken from
  * `inputs` as it yields them (so at most one batch of perturbed inputs is in memory). `softmax` applies the
- * softmax first (Quantus's `softmax=True`). A NaN or infinite output is refused with a {@link CrpError}
+ * softmax first (Quantus's `softmax=True`); `correct` reads instead whether `label` is the predicted class (1 or
+ * 0; the first largest output, as numpy's argmax). A NaN or infinite output is refused with a {@link CrpError}
  * (`invalid-value`) whose message comes from `describe(index)`.
  */
 export async function predictTargets(
@@ -35,7 +36,12 @@ export async function predictTargets(
   shape: readonly [number, number, number],
   inputs: Iterable<ScoredInput>,
   total: number,
-  options: PredictOptions & { softmax: boolean; phase: string; describe: (index: number) => string },
+  options: PredictOptions & {
+    softmax: boolean;
+    correct?: boolean;
+    phase: string;
+    describe: (index: number) => string;
+  },
 ): Promise<Float64Array> {
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
@@ -69,7 +75,11 @@ export async function predictTargets(
         );
       }
       const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
-      return tf.sum(tf.mul(y, oneHot), 1);
+      const target = tf.sum(tf.mul(y, oneHot), 1);
+      if (!options.correct) return target;
+      // a non-finite output stays non-finite, so that it is refused below
+      const hit = tf.cast(tf.equal(tf.argMax(y, 1), tf.tensor1d(labels, 'int32')), 'float32');
+      return tf.add(hit, tf.mul(target, 0));
     });
     const values = await picked.data();
     picked.dispose();

@@ -8,6 +8,8 @@ import { mulberry32, permutation } from '@crp/common';
 export interface RandomSource {
   /** `count` values uniform in [low, high) (a perturbation's noise, a `uniform` baseline per sample). */
   uniform(count: number, low: number, high: number): Float64Array;
+  /** `count` standard normal values (numpy's `randn`: ROAD's imputation noise). */
+  normal(count: number): Float64Array;
   /** `k` distinct indices of 0..n-1 (numpy's `choice(n, k, replace=False)`). */
   subset(n: number, k: number): Int32Array;
   /** A permutation of 0..n-1 (numpy's `permutation(n)`). */
@@ -23,6 +25,15 @@ export function seededRandom(seed: number): RandomSource {
     uniform(count, low, high) {
       const out = new Float64Array(count);
       for (let i = 0; i < count; i++) out[i] = low + (high - low) * next();
+      return out;
+    },
+    normal(count) {
+      // Box-Muller from two uniform draws per value
+      const out = new Float64Array(count);
+      for (let i = 0; i < count; i++) {
+        const u = 1 - next();
+        out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+      }
       return out;
     },
     subset(n, k) {

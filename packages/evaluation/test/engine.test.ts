@@ -151,6 +151,19 @@ describe('randomisation and robustness', () => {
     expect(independent.layers!.logits).toEqual(r.layers!.logits);
   });
 
+  it("MPRT with the LRP explainer's session (derived weights kept until a layer changes) equals a fresh explainer per layer", async () => {
+    const withSession = lrpExplainer('epsilon_plus_flat', { heatmap: false });
+    // the same explainer without its session: MPRT then builds everything again for every layer
+    const fresh: typeof withSession = (m, xs, t) => withSession(m, xs, t);
+    for (const layerOrder of ['top_down', 'independent', 'bottom_up'] as const) {
+      const before = tf.memory().numTensors;
+      const a = await mprt({ model, x, labels }, withSession, { layerOrder });
+      expect(tf.memory().numTensors).toBe(before);
+      const b = await mprt({ model, x, labels }, fresh, { layerOrder });
+      expect(a.layers).toEqual(b.layers);
+    }
+  });
+
   it('RandomLogit explains another class than the label', async () => {
     const r = await randomLogit(
       { model, x, labels, explanation: heatmap },

@@ -599,6 +599,42 @@ export class Attributor {
     return tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d(targets, 'int32'), classes), prediction));
   }
 
+  /**
+   * After the weights of `layers` of `model` (the model this attributor was built on) changed in place, e.g. by
+   * `layer.setWeights`: drops the parameters the rules derived from them, so that the next pass uses the new
+   * weights while keeping what was derived from the other layers (MPRT randomises one layer at a time). Returns
+   * false and changes nothing when a layer's node does not read the layer's own weights (a canonizer merged them,
+   * e.g. a batch norm into a convolution, or the layer is not a conv or dense layer): build a new attributor then.
+   */
+  refreshLayers(model: LayersModel, layers: readonly string[]): boolean {
+    this.assertLive();
+    const nodes: GraphNode[] = [];
+    for (const name of layers) {
+      if (!this.graph.has(name)) return false;
+      const node = this.graph.node(name);
+      const p = node.params;
+      const live = model.getLayer(name).getWeights();
+      // tfjs-layers hands out the layer's variables themselves, which setWeights assigns in place
+      if (p.kind !== 'conv2d' && p.kind !== 'dense') return false;
+      if (p.kernel !== live[0] || (p.bias ?? undefined) !== live[1]) return false;
+      nodes.push(node);
+    }
+    for (const node of nodes) {
+      for (const [key, cached] of [...this.paramCache]) {
+        if (!key.startsWith(`${node.id}|`)) continue;
+        this.paramCache.delete(key);
+        for (const t of [cached.weight, cached.bias, cached.back]) {
+          const at = t === null ? -1 : this.ownedParams.indexOf(t);
+          if (at >= 0) {
+            this.ownedParams.splice(at, 1);
+            t!.dispose();
+          }
+        }
+      }
+    }
+    return true;
+  }
+
   private assertLive(): void {
     if (this.disposed) throw new CrpError('disposed', 'this Attributor was disposed');
   }

@@ -450,14 +450,17 @@ export async function faithfulnessStep(
   samples: Dataset,
   indices: number[],
   atlas: StudyResult['atlas'],
+  regionAtlas?: StudyResult['regionAtlas'],
 ): Promise<NonNullable<StudyResult['faithfulness']>> {
   const { opts } = run;
-  return run.part('faithfulness', [indices, opts.region, opts.topK], () =>
+  // 'region-deletion': parts cached before the region atlas's concept deletion existed are computed again
+  return run.part('faithfulness', [indices, opts.region, opts.topK, 'region-deletion'], () =>
     studyFaithfulness(model, samples.images, opts.target, {
       compositeName: opts.composite,
       composite: compositeFor(opts.composite, data),
       region: opts.region,
       atlas,
+      ...(regionAtlas === undefined ? {} : { regionAtlas }),
       layer: deletionLayer(model, atlas),
       topK: opts.topK,
       batchSize: opts.batchSize,

@@ -77,7 +77,15 @@ export async function runStudy(
       crp.dispose();
       crpAlive = false;
       const pruning = await pruningStep(run, model, data, evalData, counts);
-      const faithfulness = await faithfulnessStep(run, model, data, samples, indices, concepts.atlas);
+      const faithfulness = await faithfulnessStep(
+        run,
+        model,
+        data,
+        samples,
+        indices,
+        concepts.atlas,
+        concepts.regionAtlas,
+      );
       const parts = { evaluation, ...concepts, references, pruning, faithfulness, heatmaps };
       return {
         result: studyResult(run, { model, inputShape, data, classes, counts, tuned, indices, logits }, parts),

@@ -119,6 +119,18 @@ describe('runStudy in memory', () => {
     // the random map ignores the model: randomising its layers leaves it as it was
     for (const v of f.mprt[2]!.similarity) expect(v).toBeCloseTo(1, 12);
     expect(f.pixelFlipping.every((p) => p.curve.every(Number.isFinite))).toBe(true);
+    // concept deletion of what the region atlas picked, beside the global atlas's: the region's top concepts of
+    // the same layer, deleted in the order of their relevance inside the region, from the same intact model
+    const g = f.conceptDeletion!;
+    const r = f.regionConceptDeletion!;
+    expect(r.layer).toBe(g.layer);
+    const regionTop = b.result.regionAtlas.layers[r.layer]!.ranking.slice(0, 5).map((e) => e.concept);
+    const most = r.curves.find((cv) => cv.order === 'most-relevant-first')!;
+    expect(most.concepts).toEqual(regionTop);
+    expect(most.logit[0]).toBeCloseTo(g.curves[0]!.logit[0]!, 5);
+    // every order deletes the same set, so every curve ends at the same point
+    for (const cv of r.curves) expect(cv.logit.at(-1)).toBeCloseTo(most.logit.at(-1)!, 5);
+    expect(titles).toContain(`Concept deletion: what the 16x16 centre shows (${r.layer})`);
   });
 
   it('fine-tunes only the layers named by trainLayers, and refuses an unknown one before any work', async () => {

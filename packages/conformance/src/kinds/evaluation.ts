@@ -5,8 +5,11 @@ import {
   type MetricResult,
   type MetricSpec,
   mprt,
+  noisyLinearImputation,
   type RandomSource,
+  road,
   runMetric,
+  slic,
 } from '@crp/evaluation';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -38,12 +41,23 @@ interface EvaluationCase {
   metric: string;
   options: Record<string, unknown>;
   quantus: string;
-  explanation: 'heatmap' | 'relevance' | 'explainer: heatmap';
+  explanation: 'heatmap' | 'relevance' | 'explainer: heatmap' | 'none';
   expected: Values;
   expectedAuc?: number[];
   input?: 'greyInput';
+  /** The case's own labels (ROAD: the grey-input model's predictions) instead of the bundle's. */
+  labels?: number[];
   segments?: GoldenTensor;
+  /** ROAD: Quantus's accuracy per percentage (the mean of the per-sample curves). */
+  expectedAccuracy?: number[];
+  /** SLIC: the image (HWC) and the label map's shape. */
+  image?: GoldenTensor;
+  labelShape?: number[];
+  /** ROAD: Quantus's first imputations (in call order: percentages, then samples) and the noise they drew. */
+  imputed?: { indices: number[]; normal: number[]; image: GoldenTensor }[];
+  noiseScale?: number;
   random?: {
+    normal?: number[][];
     subsets?: number[][][];
     permutations?: number[][];
     uniform?: number[][];
@@ -67,6 +81,7 @@ function replay(c: EvaluationCase, labels: readonly number[]): RandomSource {
   ];
   // RandomLogit records the off-target class; the metric draws its index among the other classes
   const offIndices = (r.offTargets ?? []).map((off, i) => (off < labels[i]! ? off : off - 1));
+  const normals = [...(r.normal ?? [])];
   const take = <T>(queue: T[], what: string): T => {
     const v = queue.shift();
     if (v === undefined) throw new Error(`the metric drew more ${what} than Quantus recorded`);
@@ -76,6 +91,11 @@ function replay(c: EvaluationCase, labels: readonly number[]): RandomSource {
     uniform: (count) => {
       const v = take(uniforms, 'uniform values');
       if (v.length !== count) throw new Error(`uniform draw of ${count}, Quantus recorded ${v.length}`);
+      return Float64Array.from(v);
+    },
+    normal: (count) => {
+      const v = take(normals, 'normal values');
+      if (v.length !== count) throw new Error(`normal draw of ${count}, Quantus recorded ${v.length}`);
       return Float64Array.from(v);
     },
     subset: () => Int32Array.from(take(subsets, 'subsets')),
@@ -108,9 +128,23 @@ function compareValues(
   if (finite.length > 0) log.add(name, deviation(finite, goldenFinite));
 }
 
+/** A SLIC case: skimage's label map, equal label for label (no relabelling: the toolkit follows skimage's scan
+ * order, so the labels are skimage's own). */
+function runSlicCase(c: EvaluationCase): CaseOutcome {
+  const [height, width, channels] = c.image!.shape as [number, number, number];
+  const labels = slic({ data: goldenData(c.image!), height, width, channels }, c.options);
+  const expected = c.expected as number[];
+  let differ = 0;
+  for (let q = 0; q < expected.length; q++) if (labels[q] !== expected[q]) differ++;
+  const passed = differ === 0 && labels.length === expected.length;
+  const detail = `${differ} of ${expected.length} labels differ from skimage's (${new Set(expected).size} superpixels)`;
+  return { id: c.id, kind: 'evaluation', passed, worst: passed ? 0 : Number.POSITIVE_INFINITY, detail };
+}
+
 async function runEvaluationCase(ref: CaseRef): Promise<CaseOutcome> {
   const { bundle, c } = (await ref.load()) as { bundle: EvaluationBundle; c: EvaluationCase };
   if (bundle.format !== FORMAT) throw new Error(`case format '${bundle.format}', expected '${FORMAT}'`);
+  if (c.metric === 'SLIC') return runSlicCase(c);
   const model = buildReferenceModel(await readReferenceModel(ref.files, ref.dir, bundle.model));
   const grey = c.input === 'greyInput';
   const x = tensorOf(grey ? bundle.greyInput : bundle.input) as tf.Tensor4D;
@@ -122,15 +156,39 @@ async function runEvaluationCase(ref: CaseRef): Promise<CaseOutcome> {
     const random = replay(c, bundle.labels);
     const options: Record<string, unknown> = { ...c.options };
     let result: MetricResult;
+    // Quantus ran IROF and ROAD on the first colour channel, the model fed that channel three times
+    const classifier = (t: tf.Tensor4D) => model.predict(tf.tile(t, [1, 1, 1, 3])) as tf.Tensor;
     if (c.metric === 'IROF') {
-      // Quantus ran IROF on the first colour channel, the model fed that channel three times
-      const classifier = (t: tf.Tensor4D) => model.predict(tf.tile(t, [1, 1, 1, 3])) as tf.Tensor;
-      const segments = splitSegments(c.segments!);
+      // with the recorded segments, or (segmentation 'slic') with the toolkit's own SLIC
+      const { segmentation, ...rest } = options;
+      const segments = segmentation === 'slic' ? {} : { segments: splitSegments(c.segments!) };
       result = await irof(
         { model: classifier, x, labels: bundle.labels, explanation },
-        { ...options, segments },
+        { ...rest, ...segments },
         { random },
       );
+    } else if (c.metric === 'ROAD') {
+      result = await road({ model: classifier, x, labels: c.labels!, explanation }, options, { random });
+      const curves = result.curves!;
+      const accuracy = curves[0]!.map((_, t) => curves.reduce((s, cur) => s + cur[t]!, 0) / curves.length);
+      compareValues(log, 'accuracy', accuracy, c.expectedAccuracy!);
+      // the imputation itself: the 0/1 curves alone would hide a slightly wrong one
+      const [n, h, w, ch] = x.shape;
+      const xs = await x.data<'float32'>();
+      for (const [e, im] of (c.imputed ?? []).entries()) {
+        const i = e % n;
+        const sample = xs.subarray(i * h * w * ch, (i + 1) * h * w * ch);
+        const ours = noisyLinearImputation(
+          sample,
+          h,
+          w,
+          ch,
+          im.indices,
+          c.noiseScale!,
+          Float64Array.from(im.normal),
+        );
+        compareValues(log, `imputed[${e}]`, Array.from(ours), Array.from(goldenData(im.image)));
+      }
     } else if (c.metric === 'MPRT') {
       // Quantus computed the explanations itself (a_batch=None) and randomised with torch: its weights replayed
       const randomiseLayer = (layer: tfl.layers.Layer) => {

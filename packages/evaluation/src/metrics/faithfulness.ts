@@ -1,11 +1,19 @@
 import { CrpError } from '@crp/common';
-import { baselineValue, checkBaseline, drawUniform, type PerturbBaseline } from '../baselines.js';
+import {
+  BLUR_KERNEL_SIZE,
+  baselineValue,
+  blurAt,
+  checkBaseline,
+  drawUniform,
+  type PerturbBaseline,
+} from '../baselines.js';
 import { perFeature, type Samples } from '../data.js';
 import type { ExplanationProcessing } from '../normalise.js';
 import { argsort, auc, pearson, spearman } from '../numeric.js';
 import { predictTargets, type ScoredInput } from '../predict.js';
 import { checkInteger, type Prepared, prepare, randomOf } from '../prepare.js';
 import type { RandomSource } from '../random.js';
+import { slic } from '../slic.js';
 import { type MetricInput, type MetricResult, mean, type RunOptions } from '../types.js';
 
 /** Options shared by the perturbation metrics. */
@@ -14,6 +22,8 @@ export interface PerturbationOptions extends ExplanationProcessing {
   perturbBaseline?: PerturbBaseline;
   /** Read the softmax of the output instead of the logit (Quantus `softmax`; the metric's default). */
   softmax?: boolean;
+  /** Side of the box kernel of the `blur` baseline (Quantus `blur_kernel_size`); default 15. */
+  blurKernelSize?: number;
 }
 
 /** Correlation used by FaithfulnessCorrelation, FaithfulnessEstimate and MonotonicityCorrelation. */
@@ -121,7 +131,8 @@ export async function pixelFlipping(
   const k = options.featuresInStep ?? 1;
   checkFeaturesInStep(metric, k, p.s);
   const baseline = options.perturbBaseline ?? 'black';
-  checkBaseline(baseline, metric);
+  const kernel = options.blurKernelSize ?? BLUR_KERNEL_SIZE;
+  checkBaseline(baseline, metric, kernel);
   const random = randomOf(run);
   const orders = p.a.values.map((a) => argsort(perFeature(a, p.a.channels, p.s.channels), true));
   const steps = Math.ceil(p.s.features / k);
@@ -131,9 +142,13 @@ export async function pixelFlipping(
     steps,
     (i) => Float32Array.from(p.s.x[i]!),
     (t, i, cur, u) => {
+      const removed = orders[i]!.subarray(t * k, Math.min((t + 1) * k, orders[i]!.length));
+      if (baseline === 'blur') {
+        blurAt(cur, removed, p.s.height, p.s.width, p.s.channels, kernel);
+        return cur;
+      }
       const value = baselineValue(baseline, cur, () => u![i]!);
-      const order = orders[i]!;
-      for (let j = t * k; j < Math.min((t + 1) * k, order.length); j++) cur[order[j]!] = value;
+      for (const f of removed) cur[f] = value;
       return cur;
     },
     () => drawUniform(baseline, random, p.s.n),
@@ -237,6 +252,7 @@ async function patchCurves(
   orders: Int32Array[],
   steps: number,
   baseline: PerturbBaseline,
+  blurKernelSize: number,
   random: RandomSource,
   softmax: boolean,
   run: RunOptions,
@@ -248,8 +264,14 @@ async function patchCurves(
     steps,
     (i) => padEdge(p.s.x[i]!, p.s, g),
     (t, i, cur, u) => {
+      const patch = g.patches[orders[i]![t]!]!;
+      if (baseline === 'blur') {
+        // as in Quantus, the blur sees the edge-padded array
+        blurAt(cur, patch, g.hp, g.wp, p.s.channels, blurKernelSize);
+        return crop(cur, p.s, g);
+      }
       const value = baselineValue(baseline, cur, () => u![i]!);
-      for (const j of g.patches[orders[i]![t]!]!) cur[j] = value;
+      for (const j of patch) cur[j] = value;
       return crop(cur, p.s, g);
     },
     () => drawUniform(baseline, random, p.s.n),
@@ -292,7 +314,8 @@ export async function regionPerturbation(
     throw new CrpError('invalid-argument', `${metric}: unknown order '${order}'; valid: morf, lerf, random`);
   }
   const baseline = options.perturbBaseline ?? 'black';
-  checkBaseline(baseline, metric);
+  const kernel = options.blurKernelSize ?? BLUR_KERNEL_SIZE;
+  checkBaseline(baseline, metric, kernel);
   const softmax = options.softmax ?? true;
   const random = randomOf(run);
   const g = patchGrid(p.s, patchSize);
@@ -302,7 +325,19 @@ export async function regionPerturbation(
       : p.a.values.map((a) => argsort(patchSums(a, p.a.channels, p.s, g), order === 'morf'));
   const y = await originalOutputs(input, p, softmax, run, metric);
   const steps = Math.min(regions, g.patches.length);
-  const outputs = await patchCurves(input, p, g, orders, steps, baseline, random, softmax, run, metric);
+  const outputs = await patchCurves(
+    input,
+    p,
+    g,
+    orders,
+    steps,
+    baseline,
+    kernel,
+    random,
+    softmax,
+    run,
+    metric,
+  );
   const curves = outputs.map((c, i) => c.map((v) => y[i]! - v));
   return result(metric, curves.map(auc), order !== 'lerf', curves);
 }
@@ -346,7 +381,8 @@ export async function selectivity(
   const patchSize = options.patchSize ?? 8;
   checkInteger(metric, 'patchSize', patchSize, 1, Math.min(p.s.height, p.s.width));
   const baseline = options.perturbBaseline ?? 'black';
-  checkBaseline(baseline, metric);
+  const kernel = options.blurKernelSize ?? BLUR_KERNEL_SIZE;
+  checkBaseline(baseline, metric, kernel);
   const g = patchGrid(p.s, patchSize);
   const orders = p.a.values.map((a) => argsort(patchSums(a, p.a.channels, p.s, g), true));
   const curves = await patchCurves(
@@ -356,6 +392,7 @@ export async function selectivity(
     orders,
     g.patches.length,
     baseline,
+    kernel,
     randomOf(run),
     options.softmax ?? true,
     run,
@@ -371,9 +408,9 @@ const QUANTUS_BATCH = 64;
 
 /** Options of {@link irof} (Quantus `IROF`). */
 export interface IrofOptions extends PerturbationOptions {
-  /** Superpixels [N, H, W] with labels 0..S-1 per sample (Quantus computes SLIC segments with scikit-image;
-   * the toolkit takes the segmentation as input, see the guide). */
-  segments: ArrayLike<number>[];
+  /** Superpixels [N, H, W] with labels 0..S-1 per sample; default: {@link slic} of each input with
+   * scikit-image's defaults, Quantus's `segmentation_method='slic'`. */
+  segments?: ArrayLike<number>[];
 }
 
 /**
@@ -391,12 +428,14 @@ export async function irof(
   const metric = 'IROF';
   const p = await prepare(input, options, { normalise: true, abs: false });
   const { s } = p;
-  const segs = options.segments;
-  if (segs === undefined || segs.length !== s.n || segs.some((g) => g.length !== s.height * s.width)) {
+  const segs =
+    options.segments ??
+    s.x.map((x) => slic({ data: x, height: s.height, width: s.width, channels: s.channels }));
+  if (segs.length !== s.n || segs.some((g) => g.length !== s.height * s.width)) {
     throw new CrpError(
       'invalid-shape',
       `${metric}: segments must be ${s.n} maps of ${s.height} x ${s.width} labels (one per input); got ` +
-        `${segs === undefined ? 'none' : `${segs.length} of sizes ${[...new Set(Array.from(segs, (g) => g.length))].join(', ')}`}`,
+        `${segs.length} of sizes ${[...new Set(Array.from(segs, (g) => g.length))].join(', ')}`,
     );
   }
   const baseline = options.perturbBaseline ?? 'mean';

@@ -143,27 +143,46 @@ export async function mprt(
   const s = await readSamples(input.x);
   checkLabels(input.labels, s.n);
   const defaults = { normalise: true, abs: true };
-  const explain = async (model: tfl.LayersModel, what: string) =>
-    processAttributions(await explainAs(explainer, model, input.x, input.labels, s, what), options, defaults);
   const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
-  const original = await explain(input.model, 'explanation of the original model');
-  const a = given === undefined ? original : processAttributions(given, options, defaults);
   const copy = await cloneModel(input.model);
-  const layersOut: Record<string, number[]> = { original: compare(a, original, sim) };
+  // with a session, what the explainer derived from a layer is kept until that layer is randomised
+  const session = explainer.session?.(copy);
+  const explain = async (what: string) => {
+    const bound: Explainer = session === undefined ? explainer : () => session.explain(input.x, input.labels);
+    return processAttributions(
+      await explainAs(bound, copy, input.x, input.labels, s, what),
+      options,
+      defaults,
+    );
+  };
+  const layersOut: Record<string, number[]> = {};
+  let a: Attributions | undefined;
   try {
+    // the copy has the original weights until the first randomisation
+    const original = await explain('explanation of the original model');
+    a = given === undefined ? original : processAttributions(given, options, defaults);
+    layersOut.original = compare(a, original, sim);
     let layers = copy.layers.filter((l) => l.getWeights().length > 0);
     if (order === 'top_down') layers = layers.reverse();
     const originals = new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]));
     const randomise = options.randomiseLayer ?? resetParameters;
     const started = performance.now();
+    const changed = new Set<string>();
     try {
       for (const [k, layer] of layers.entries()) {
-        if (order === 'independent') for (const l of layers) l.setWeights(originals.get(l.name)!);
+        // independent: the layer randomised before goes back to its original weights
+        if (order === 'independent' && k > 0) {
+          layers[k - 1]!.setWeights(originals.get(layers[k - 1]!.name)!);
+          changed.add(layers[k - 1]!.name);
+        }
         const fresh = randomise(layer, seed);
         layer.setWeights(fresh);
         for (const t of fresh) t.dispose();
+        changed.add(layer.name);
         if (options.skipLayers && k + 1 < layers.length) continue;
-        const b = await explain(copy, `explanation after randomising ${layer.name}`);
+        session?.changed([...changed]);
+        changed.clear();
+        const b = await explain(`explanation after randomising ${layer.name}`);
         layersOut[layer.name] = compare(a, b, sim);
         const elapsedMs = performance.now() - started;
         run.onProgress?.({
@@ -179,11 +198,12 @@ export async function mprt(
       for (const ws of originals.values()) for (const w of ws) w.dispose();
     }
   } finally {
+    session?.dispose();
     copy.dispose();
   }
   const entries = Object.values(layersOut);
   const scores = options.returnAverageCorrelation
-    ? a.values.map((_, i) => mean(entries.map((e) => e[i]!)))
+    ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
     : entries[entries.length - 1]!;
   return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
 }
