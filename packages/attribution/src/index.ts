@@ -27,6 +27,7 @@ export {
   conceptAtlas,
   conceptLayers,
   formatVotes,
+  votedConcepts,
 } from './atlas.js';
 export {
   type AttributionGraph,
