@@ -8,7 +8,8 @@ import {
   vectorValues,
 } from '@crp/common';
 import { ChannelConcept, type CondAttribution, disposeCondResult } from '@crp/core';
-import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import type { ModelGraph } from '@crp/lrp';
+import { PARAMETRIC_KINDS } from '@crp/lrp/internal';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';

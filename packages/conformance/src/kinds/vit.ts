@@ -1,6 +1,7 @@
 import { CondAttribution, type Condition, disposeCondResult, HeadConcept } from '@crp/core';
 import * as lrp from '@crp/lrp';
-import { type StateDict, setVitWeights, torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
+import { type StateDict, torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
+import { setVitWeights } from '@crp/models/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compare.js';
