@@ -8,7 +8,7 @@
  * (the answer contains at least 50% of the supporting passage's content words), also per language group
  * (English, German, cross-lingual), and for questions with `key_terms` the key-term coverage (the answer
  * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
- * default QA files: its `qa.json`, `qa-extra.json` and `qa-natural.json`.
+ * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json` and `qa-heldout-2.json` (each reported on its own).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
@@ -69,7 +69,7 @@ const { values } = parseArgs({
 const corpus = path.resolve(values.corpus!);
 const qaFiles =
   values.qa?.map((f) => path.resolve(f)) ??
-  ['qa.json', 'qa-extra.json', 'qa-natural.json']
+  ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
 const topK = Number(values['top-k']);

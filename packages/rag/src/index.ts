@@ -114,7 +114,14 @@ export {
   renderKeywordChipsSvg,
   renderSentenceHeatmapSvg,
 } from './render/svg.js';
-export { type Bm25Hit, Bm25Index, type Bm25Options, type ConceptMatch, topK } from './retrieval/bm25.js';
+export {
+  type Bm25Hit,
+  Bm25Index,
+  type Bm25Options,
+  type ConceptMatch,
+  type TermIds,
+  topK,
+} from './retrieval/bm25.js';
 export { DenseIndex } from './retrieval/dense-index.js';
 export { type FusedResult, fuseScores, resolveHybrid } from './retrieval/hybrid-fusion.js';
 export type { HybridOptions, SearchHit } from './retrieval/search-hit.js';
@@ -141,6 +148,7 @@ export {
   tagTerm,
   termOf,
   tokenize,
+  type WordSet,
 } from './text/analyzer.js';
 export { detectLanguage, LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 export {
@@ -156,7 +164,7 @@ export { type Sentence, splitSentences } from './text/sentences.js';
 export { stem } from './text/stemmer.js';
 export { isStopStem, isStopWord, stopWords } from './text/stop-words.js';
 export { FALSE_FRIENDS, KNOWN_TRANSLATIONS } from './translate/false-friends.js';
-export { glossSentence } from './translate/gloss.js';
+export { glossOnly, glossSentence } from './translate/gloss.js';
 export {
   QueryTranslator,
   type QueryTranslatorOptions,

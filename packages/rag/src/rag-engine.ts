@@ -146,6 +146,7 @@ export class RagEngine {
       index.embedding,
       index.bm25,
       intent,
+      index.translator,
     );
     const generator = options.generator === null ? undefined : (options.generator ?? this.generator);
     let composed: ComposedAnswer;

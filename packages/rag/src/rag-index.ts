@@ -131,8 +131,8 @@ export class RagIndex {
   #snapshot: IndexSnapshot;
   #bm25!: Bm25Index;
   #dense!: DenseIndex;
-  #terms: string[][] = [];
-  #analysed = new Map<string, { text: string; terms: string[]; length: number }>();
+  /** Chunks analysed before, by id (for `updateFiles`); made from the snapshot when first needed. */
+  #analysed: Map<string, { text: string; terms: readonly string[]; length: number }> | undefined;
   #byId = new Map<string, number>();
   #version = 0;
 
@@ -160,14 +160,14 @@ export class RagIndex {
 
   /** What the saved terms depend on: the analysis version and the German lexicon (compound splitting). */
   #analysisKey(): string {
-    return `${PIPELINE_VERSION}:${this.translator ? `${this.translator.source}:${this.translator.size.de}` : 'none'}`;
+    return `${PIPELINE_VERSION}:${this.translator ? this.translator.fingerprint : 'none'}`;
   }
 
   /**
    * The index terms of every chunk of a snapshot: the saved ones when they were made with the same analysis,
    * else analysed now (chunks analysed before, by id, are not analysed again).
    */
-  #chunkTerms(s: IndexSnapshot): { terms: string[][]; lengths: number[] } {
+  #chunkTerms(s: IndexSnapshot): { terms: (readonly string[])[]; lengths: number[] } {
     const key = this.#analysisKey();
     const saved = s.terms;
     if (saved && saved.key === key && saved.chunks.length === s.chunks.length) {
@@ -177,11 +177,11 @@ export class RagIndex {
       };
     }
     const germanLexicon = this.translator?.lexicon('de');
-    const terms: string[][] = [];
+    const terms: (readonly string[])[] = [];
     const lengths: number[] = [];
     for (const c of s.chunks) {
       const text = chunkContextText(c);
-      let known = this.#analysed.get(c.id);
+      let known = this.#analysedBefore().get(c.id);
       if (!known || known.text !== text) {
         const ts = tokenize(text, c.metadata.language, germanLexicon ? { germanLexicon } : {});
         // compound parts make German words findable by their parts without making the chunk longer
@@ -210,19 +210,31 @@ export class RagIndex {
     return { ...s, terms: { key: this.#analysisKey(), vocabulary: [...ids.keys()], chunks, lengths } };
   }
 
+  #analysedBefore(): Map<string, { text: string; terms: readonly string[]; length: number }> {
+    if (!this.#analysed) {
+      const s = this.#snapshot;
+      // saved terms of another analysis (dictionary, pipeline) are no cache
+      const valid = s.terms?.key === this.#analysisKey() && s.terms.chunks.length === s.chunks.length;
+      this.#analysed = new Map(
+        (valid ? s.chunks : []).map((c, i) => [
+          c.id,
+          { text: chunkContextText(c), terms: this.termsAt(i), length: s.terms?.lengths[i] ?? 0 },
+        ]),
+      );
+    }
+    return this.#analysed;
+  }
+
   #rebuild(): void {
     let s = this.#snapshot;
-    const { terms, lengths } = this.#chunkTerms(s);
-    this.#terms = terms;
-    this.#analysed = new Map(
-      s.chunks.map((c, i) => [c.id, { text: chunkContextText(c), terms: terms[i]!, length: lengths[i]! }]),
-    );
     // an index saved without (or with stale) terms gets them, so the next save opens fast
     if (s.terms?.key !== this.#analysisKey() && s.chunks.length > 0) {
       s = this.#withTerms(s);
       this.#snapshot = s;
     }
-    this.#bm25 = new Bm25Index(this.#terms, {}, lengths);
+    this.#analysed = undefined;
+    // the saved term ids feed BM25 directly (no term strings per chunk)
+    this.#bm25 = s.terms ? new Bm25Index(s.terms, {}, s.terms.lengths) : new Bm25Index([], {});
     this.#dense = new DenseIndex(s.vectors, s.dimensions);
     this.#byId = new Map(s.chunks.map((c, i) => [c.id, i]));
     this.#version++;
@@ -249,7 +261,8 @@ export class RagIndex {
   }
   /** Index terms of the chunk at a position (title, section and text, stemmed). */
   termsAt(index: number): readonly string[] {
-    return this.#terms[index] ?? [];
+    const t = this.#snapshot.terms;
+    return t?.chunks[index]?.map((id) => t.vocabulary[id]!) ?? [];
   }
   /** Position of a chunk by id. */
   indexOf(id: string): number | undefined {
@@ -275,36 +288,127 @@ export class RagIndex {
   async updateFiles(files: readonly SourceFile[], options: UpdateOptions = {}): Promise<IndexReport> {
     const t0 = performance.now();
     const onProgress = options.onProgress as ((p: IndexProgress) => void) | undefined;
-    const load = options.load ?? ((file: string, bytes: Uint8Array) => loadDocument(file, bytes));
     const old = this.#snapshot;
     const sameSettings =
       old.embeddingId === this.embedding.id &&
       old.chunking.chunkSize === this.chunking.chunkSize &&
       old.chunking.chunkOverlap === this.chunking.chunkOverlap &&
       old.pipeline === PIPELINE_VERSION;
-    const oldChunks = new Map(old.chunks.map((c, i) => [c.id, i]));
-    const added: string[] = [];
-    const changed: string[] = [];
-    const unchanged: string[] = [];
-    const skipped: SkippedFile[] = [];
-    const warnings: string[] = [];
-    const records: Record<string, FileRecord> = {};
-    const perFile = new Map<string, { chunks: Chunk[]; vectors: (Float32Array | undefined)[] }>();
-    const given = new Set(files.map((f) => f.file));
-    let pagesLoaded = 0;
-    const tick = progressTracker(files.length, onProgress, { unit: 'files', phase: 'load' });
+    const batch = await this.#loadFiles(files, old, sameSettings, options);
+    if (options.removeMissing === false) keepMissing(batch, old, new Set(files.map((f) => f.file)));
+    const { records, perFile, added, changed, skipped } = batch;
+    const deleted = Object.keys(old.files).filter((f) => !records[f] && !skipped.some((s) => s.file === f));
+    // chunks of all files in file order, with the vectors kept from the old index
+    const chunks: Chunk[] = [];
+    const kept: (Float32Array | undefined)[] = [];
+    for (const file of Object.keys(records).sort()) {
+      const e = perFile.get(file)!;
+      chunks.push(...e.chunks);
+      kept.push(...e.vectors);
+    }
+    const { vectors, todo } = await this.#embedMissing(chunks, kept, old.dimensions, onProgress);
+    const removedFiles = [...changed, ...deleted, ...skipped.map((s) => s.file).filter((f) => old.files[f])];
+    const { next, change } = this.#nextSnapshot(
+      old,
+      { records, chunks, vectors, todo, removedFiles },
+      {
+        sameSettings,
+        added: added.length > 0,
+        sourceDir: options.sourceDir,
+      },
+    );
+    const analysed = this.#withTerms(next);
+    const final = (await options.commit?.(analysed, change)) ?? analysed;
+    this.#snapshot = final;
+    this.#rebuild();
+    return {
+      added,
+      changed,
+      unchanged: batch.unchanged,
+      deleted,
+      skipped,
+      warnings: batch.warnings,
+      embeddedChunks: todo.length,
+      chunkCount: chunks.length,
+      pageCount: this.pageCount,
+      pagesLoaded: batch.pagesLoaded,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  /** Step 3 of `updateFiles`: the new snapshot and what changed (for an external store's sync). */
+  #nextSnapshot(
+    old: IndexSnapshot,
+    content: {
+      records: Record<string, FileRecord>;
+      chunks: Chunk[];
+      vectors: Float32Array[];
+      todo: number[];
+      removedFiles: string[];
+    },
+    how: { sameSettings: boolean; added: boolean; sourceDir: string | undefined },
+  ): { next: IndexSnapshot; change: IndexChange } {
+    const { records, chunks, vectors, todo, removedFiles } = content;
+    const next: IndexSnapshot = {
+      embeddingId: this.embedding.id,
+      dimensions: vectors[0]?.length ?? old.dimensions,
+      chunking: this.chunking,
+      pipeline: PIPELINE_VERSION,
+      ...(how.sourceDir !== undefined
+        ? { sourceDir: how.sourceDir }
+        : old.sourceDir
+          ? { sourceDir: old.sourceDir }
+          : {}),
+      files: records,
+      chunks,
+      vectors,
+      syncedStores: how.sameSettings && removedFiles.length === 0 && !how.added ? old.syncedStores : [],
+      updatedAt: new Date().toISOString(),
+    };
+    const change: IndexChange = {
+      removedFiles,
+      newChunks: todo,
+      unchanged:
+        removedFiles.length === 0 &&
+        !how.added &&
+        how.sameSettings &&
+        old.sourceDir === next.sourceDir &&
+        !Object.entries(records).some(([f, r]) => r !== old.files[f]),
+    };
+    return { next, change };
+  }
+
+  /**
+   * Step 1 of `updateFiles`: unchanged files (same hash and settings) keep their chunks and vectors; new and
+   * changed ones are loaded and chunked (vectors to come); files that cannot be loaded are skipped.
+   */
+  async #loadFiles(
+    files: readonly SourceFile[],
+    old: IndexSnapshot,
+    sameSettings: boolean,
+    options: UpdateOptions,
+  ): Promise<FileBatch> {
+    const load = options.load ?? ((file: string, bytes: Uint8Array) => loadDocument(file, bytes));
+    const batch: FileBatch = {
+      records: {},
+      perFile: new Map(),
+      added: [],
+      changed: [],
+      unchanged: [],
+      skipped: [],
+      warnings: [],
+      pagesLoaded: 0,
+    };
+    const tick = progressTracker(files.length, options.onProgress, { unit: 'files', phase: 'load' });
     for (const { file, bytes, origin } of files) {
       const hash = await sha256(bytes);
       const prev = old.files[file];
       const keepOrigin = origin ?? (prev?.origin?.sha256 === hash ? prev.origin : undefined);
       if (prev && prev.hash === hash && sameSettings) {
-        records[file] = keepOrigin && !prev.origin ? { ...prev, origin: keepOrigin } : prev;
-        perFile.set(file, {
-          chunks: prev.chunkIds.map((id) => old.chunks[oldChunks.get(id)!]!),
-          vectors: prev.chunkIds.map((id) => old.vectors[oldChunks.get(id)!]),
-        });
-        unchanged.push(file);
-        warnings.push(...(prev.warnings ?? []));
+        batch.records[file] = keepOrigin && !prev.origin ? { ...prev, origin: keepOrigin } : prev;
+        batch.perFile.set(file, keptChunks(old, prev));
+        batch.unchanged.push(file);
+        batch.warnings.push(...(prev.warnings ?? []));
         tick(1);
         continue;
       }
@@ -314,7 +418,7 @@ export class RagIndex {
         if (chunks.length === 0) {
           throw new CrpError('empty-data', `${file} has no text to index.`, { details: { file } });
         }
-        records[file] = {
+        batch.records[file] = {
           hash,
           title: doc.title,
           format: doc.format,
@@ -325,34 +429,30 @@ export class RagIndex {
           ...(keepOrigin ? { origin: keepOrigin } : {}),
           ...(doc.warnings?.length ? { warnings: doc.warnings } : {}),
         };
-        warnings.push(...(doc.warnings ?? []));
-        perFile.set(file, { chunks, vectors: chunks.map(() => undefined) });
-        pagesLoaded += doc.pages;
-        (prev ? changed : added).push(file);
+        batch.warnings.push(...(doc.warnings ?? []));
+        batch.perFile.set(file, { chunks, vectors: chunks.map(() => undefined) });
+        batch.pagesLoaded += doc.pages;
+        (prev ? batch.changed : batch.added).push(file);
       } catch (error) {
         const code = isCrpError(error) ? error.code : 'corrupt-file';
-        skipped.push({ file, code, message: describeError(error) });
+        batch.skipped.push({ file, code, message: describeError(error) });
       }
       tick(1);
     }
-    const keptMissing =
-      options.removeMissing === false ? Object.keys(old.files).filter((f) => !given.has(f)) : [];
-    for (const f of keptMissing) {
-      const prev = old.files[f]!;
-      records[f] = prev;
-      perFile.set(f, {
-        chunks: prev.chunkIds.map((id) => old.chunks[oldChunks.get(id)!]!),
-        vectors: prev.chunkIds.map((id) => old.vectors[oldChunks.get(id)!]),
-      });
-    }
-    const deleted = Object.keys(old.files).filter((f) => !records[f] && !skipped.some((s) => s.file === f));
-    const chunks: Chunk[] = [];
-    const vectors: (Float32Array | undefined)[] = [];
-    for (const file of Object.keys(records).sort()) {
-      const e = perFile.get(file)!;
-      chunks.push(...e.chunks);
-      vectors.push(...e.vectors);
-    }
+    return batch;
+  }
+
+  /**
+   * Step 2 of `updateFiles`: embeds the chunks without a vector; all vectors must have the same size. Returns
+   * the vectors of all chunks and the positions of the newly embedded ones.
+   */
+  async #embedMissing(
+    chunks: readonly Chunk[],
+    kept: readonly (Float32Array | undefined)[],
+    oldDimensions: number,
+    onProgress: ((p: IndexProgress) => void) | undefined,
+  ): Promise<{ vectors: Float32Array[]; todo: number[] }> {
+    const vectors = [...kept];
     const todo = vectors.flatMap((v, i) => (v ? [] : [i]));
     if (todo.length > 0) {
       let embedded: Float32Array[];
@@ -375,57 +475,14 @@ export class RagIndex {
         vectors[ci] = embedded[k];
       });
     }
-    const dimensions = vectors[0]?.length ?? old.dimensions;
+    const dimensions = vectors[0]?.length ?? oldDimensions;
     if (vectors.some((v) => !v || v.length !== dimensions)) {
       throw new CrpError(
         'embedding-failed',
         `Embedding provider ${this.embedding.id} returned vectors of differing sizes or too few; expected ${dimensions} dimensions for each of ${vectors.length} chunks.`,
       );
     }
-    const removedFiles = [...changed, ...deleted, ...skipped.map((s) => s.file).filter((f) => old.files[f])];
-    const next: IndexSnapshot = {
-      embeddingId: this.embedding.id,
-      dimensions,
-      chunking: this.chunking,
-      pipeline: PIPELINE_VERSION,
-      ...(options.sourceDir !== undefined
-        ? { sourceDir: options.sourceDir }
-        : old.sourceDir
-          ? { sourceDir: old.sourceDir }
-          : {}),
-      files: records,
-      chunks,
-      vectors: vectors as Float32Array[],
-      syncedStores: sameSettings && removedFiles.length === 0 && added.length === 0 ? old.syncedStores : [],
-      updatedAt: new Date().toISOString(),
-    };
-    const change: IndexChange = {
-      removedFiles,
-      newChunks: todo,
-      unchanged:
-        removedFiles.length === 0 &&
-        added.length === 0 &&
-        sameSettings &&
-        old.sourceDir === next.sourceDir &&
-        !Object.entries(records).some(([f, r]) => r !== old.files[f]),
-    };
-    const analysed = this.#withTerms(next);
-    const final = (await options.commit?.(analysed, change)) ?? analysed;
-    this.#snapshot = final;
-    this.#rebuild();
-    return {
-      added,
-      changed,
-      unchanged,
-      deleted,
-      skipped,
-      warnings,
-      embeddedChunks: todo.length,
-      chunkCount: chunks.length,
-      pageCount: this.pageCount,
-      pagesLoaded,
-      seconds: (performance.now() - t0) / 1000,
-    };
+    return { vectors: vectors as Float32Array[], todo };
   }
 
   /** Embeds a question with the index's provider. */
@@ -518,5 +575,44 @@ export class RagIndex {
       ...(f.denseRank !== undefined ? { denseRank: f.denseRank } : {}),
       ...(f.lexicalRank !== undefined ? { lexicalRank: f.lexicalRank } : {}),
     }));
+  }
+}
+
+/** What `updateFiles` gathers per file before embedding. */
+interface FileBatch {
+  readonly records: Record<string, FileRecord>;
+  readonly perFile: Map<string, { chunks: Chunk[]; vectors: (Float32Array | undefined)[] }>;
+  readonly added: string[];
+  readonly changed: string[];
+  readonly unchanged: string[];
+  readonly skipped: SkippedFile[];
+  readonly warnings: string[];
+  pagesLoaded: number;
+}
+
+// position of each chunk id in a snapshot, made once per snapshot
+const POSITIONS = new WeakMap<IndexSnapshot, Map<string, number>>();
+
+/** The chunks and vectors a file has in an index. */
+function keptChunks(
+  old: IndexSnapshot,
+  record: FileRecord,
+): { chunks: Chunk[]; vectors: (Float32Array | undefined)[] } {
+  let byId = POSITIONS.get(old);
+  if (!byId) {
+    byId = new Map(old.chunks.map((c, i) => [c.id, i]));
+    POSITIONS.set(old, byId);
+  }
+  const positions = record.chunkIds.map((id) => byId.get(id)!);
+  return { chunks: positions.map((i) => old.chunks[i]!), vectors: positions.map((i) => old.vectors[i]) };
+}
+
+/** `removeMissing: false`: files of the old index that were not given stay as they are. */
+function keepMissing(batch: FileBatch, old: IndexSnapshot, given: ReadonlySet<string>): void {
+  for (const f of Object.keys(old.files)) {
+    if (given.has(f)) continue;
+    const prev = old.files[f]!;
+    batch.records[f] = prev;
+    batch.perFile.set(f, keptChunks(old, prev));
   }
 }

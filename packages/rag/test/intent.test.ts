@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { holdsRelation, questionIntent } from '../src/answer/question-intent.js';
-import { isBoilerplate } from '../src/answer/sentence-scorer.js';
-import { QueryTranslator } from '../src/index.js';
-import { glossSentence } from '../src/translate/gloss.js';
+import { isBoilerplate, scoreSourceSentences } from '../src/answer/sentence-scorer.js';
+import { analyzeQuery, dot, HashEmbedding, QueryTranslator } from '../src/index.js';
+import { glossOnly, glossSentence } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('what a question asks for', () => {
@@ -67,5 +67,51 @@ describe('word-by-word gloss', () => {
       'Wir speichern [store] unsere Einbettungen [embed] in Vektor-Datenbanken [vector databas].',
     );
     expect(glossSentence('Die Regel gilt 2 mal.', 'de', tr)).toBe('Die Regel [rule] gilt 2 mal.');
+  });
+
+  it('glossOnly says the sentence with the stems alone, for a monolingual embedding', () => {
+    const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    expect(glossOnly('Wir speichern unsere Einbettungen in Vektor-Datenbanken.', 'de', tr)).toBe(
+      'store embed vector databas.',
+    );
+  });
+
+  it('lets the embedding compare an English question with German sentences through their glosses', async () => {
+    const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'Where do we store the embed vectors?';
+    const [qv] = await embedding.embed([question]);
+    const text = 'Die Regel gilt hier. Wir speichern unsere Einbettungen in Vektor-Datenbanken.';
+    const source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'v.md',
+      title: 'v',
+      language: 'de' as const,
+      citation: '[v.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    };
+    const query = analyzeQuery(question, { translator: tr });
+    const without = await scoreSourceSentences(question, qv!, query, [source], embedding);
+    const withGloss = await scoreSourceSentences(
+      question,
+      qv!,
+      query,
+      [source],
+      embedding,
+      undefined,
+      undefined,
+      tr,
+    );
+    // the gloss ("store embed vector databas.") shares the question's words; the German text does not
+    const [glossed] = await embedding.embed(['store embed vector databas.']);
+    expect(withGloss[1]!.dense).toBeCloseTo(dot(qv!, glossed!), 6);
+    expect(withGloss[1]!.dense).toBeGreaterThan(without[1]!.dense);
+    // only with the gloss does the answering sentence get the embedding's lift on top of the shared words
+    expect(withGloss[1]!.score).toBeGreaterThan(without[1]!.score);
+    expect(withGloss[1]!.score).toBeGreaterThan(withGloss[0]!.score);
   });
 });

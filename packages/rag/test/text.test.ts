@@ -63,6 +63,38 @@ describe('analyzer', () => {
   });
 });
 
+describe('BM25 from saved term ids', () => {
+  it('scores exactly as the index built from term strings (what an opened index uses)', () => {
+    let seed = 3;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const docs = Array.from({ length: 60 }, () => Array.from({ length: 5 + rand(30) }, () => `t${rand(40)}`));
+    const vocabulary: string[] = [];
+    const idOf = new Map<string, number>();
+    const ids = docs.map((d) =>
+      d.map((t) => {
+        if (!idOf.has(t)) {
+          idOf.set(t, vocabulary.length);
+          vocabulary.push(t);
+        }
+        return idOf.get(t)!;
+      }),
+    );
+    const lengths = docs.map((d) => d.length - (d.length % 3));
+    const fromStrings = new Bm25Index(docs, {}, lengths);
+    const fromIds = new Bm25Index({ vocabulary, chunks: ids }, {}, lengths);
+    for (const query of [['t1'], ['t2', 't7', 't7'], ['t39', 'nothing'], vocabulary]) {
+      expect([...fromIds.scoreAll(query)]).toEqual([...fromStrings.scoreAll(query)]);
+    }
+    for (let d = 0; d < docs.length; d += 7)
+      for (const t of ['t0', 't5', 't33'])
+        expect(fromIds.termFrequency(t, d)).toBe(fromStrings.termFrequency(t, d));
+    expect(fromIds.documentFrequency('t4')).toBe(fromStrings.documentFrequency('t4'));
+  });
+});
+
 describe('cross-lingual query concepts', () => {
   const tr = QueryTranslator.fromStemPairs(TINY_DICTIONARY, { source: 'test' });
 
@@ -74,6 +106,37 @@ describe('cross-lingual query concepts', () => {
     ]);
     expect(tr.translate('nothing', 'en')).toEqual([]);
     expect(() => QueryTranslator.fromStemPairs('')).toThrow(/no pairs/);
+  });
+
+  it('looks pairs up in the raw lines as a plain parse of them would (many keys, shared keys, exclusions)', () => {
+    // a seeded dictionary of 3,000 lines: 400 German and 300 English keys, so keys repeat and hash slots collide
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const lines = Array.from({ length: 3000 }, () => `d${rand(400)}\te${rand(300)}\t${1 + rand(9)}`);
+    const exclude: [string, string][] = [[lines[0]!.split('\t')[0]!, lines[0]!.split('\t')[1]!]];
+    const t = QueryTranslator.fromStemPairs(`${lines.join('\n')}\nbroken line\n`, { exclude, maxPerTerm: 4 });
+    const reference = (term: string, from: 'de' | 'en') => {
+      const got: [string, number][] = [];
+      for (const l of lines) {
+        const [de, en, w] = l.split('\t') as [string, string, string];
+        if (de === exclude[0]![0] && en === exclude[0]![1]) continue;
+        if ((from === 'de' ? de : en) === term) got.push([from === 'de' ? en : de, Number(w)]);
+      }
+      got.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+      return got.slice(0, 4).map(([x, w]) => ({ term: x, weight: w / got[0]![1] }));
+    };
+    for (let k = 0; k < 400; k += 7) expect(t.translate(`d${k}`, 'de')).toEqual(reference(`d${k}`, 'de'));
+    for (let k = 0; k < 300; k += 5) expect(t.translate(`e${k}`, 'en')).toEqual(reference(`e${k}`, 'en'));
+    expect(t.lexicon('de').has('d1')).toBe(false); // shorter than 3 letters
+    expect(t.lexicon('de').has('d10')).toBe(reference('d10', 'de').length > 0);
+    expect(t.size).toEqual({
+      de: new Set(lines.map((l) => l.split('\t')[0])).size,
+      en: new Set(lines.map((l) => l.split('\t')[1])).size,
+    });
+    expect(t.fingerprint).not.toBe(QueryTranslator.fromStemPairs(lines.join('\n')).fingerprint);
   });
 
   it('a question word becomes one concept with its stems and its translations (weight 0.8)', () => {

@@ -3,6 +3,8 @@ import type { BlockKind } from '../ingest/block.js';
 import type { Bm25Index } from '../retrieval/bm25.js';
 import { analyze } from '../text/analyzer.js';
 import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
+import { glossOnly } from '../translate/gloss.js';
+import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { chunkSentences } from './passage-sentences.js';
 import { holdsRelation, type QuestionIntent, questionIntent } from './question-intent.js';
@@ -117,8 +119,10 @@ export function asksForCode(question: string): boolean {
  * Relevance is the share of the question's concepts a sentence contains, each concept weighted by how rare it
  * is *among the candidate sentences* (a word every candidate has does not pick one), with concepts that name
  * the source document (found in its title or section heading) counting a third; plus the lift of the
- * sentence's embedding similarity over the other candidates (only when all candidates are in the question's
- * language, unless the embedding is multilingual); times the source's rank prior 1 / (1 + (n - 1) / 4).
+ * sentence's embedding similarity over the other candidates of its language (a sentence in the other language
+ * than the question's is embedded through its dictionary gloss, `glossOnly`, when a monolingual embedding and a
+ * `translator` are given; without a translator such candidates get no embedding part); times the source's rank
+ * prior 1 / (1 + (n - 1) / 4).
  * Novelty, the share of the sentence's own words, keeps
  * headings and lines that restate the question from winning. Used for the extractive answer, grounding and
  * the sentence heatmaps.
@@ -131,12 +135,19 @@ export async function scoreSourceSentences(
   embedding: EmbeddingProvider,
   _bm25?: Bm25Index,
   intent: QuestionIntent = questionIntent(question),
+  translator?: QueryTranslator,
 ): Promise<ScoredSentence[]> {
   const raw = sources.flatMap((s) =>
     chunkSentences(s).map((x, index) => ({ ...x, index, source: s.n, language: s.language as Language })),
   );
   if (raw.length === 0) return [];
-  const vectors = await embedding.embed(raw.map((r) => r.text));
+  // A monolingual embedding compares a sentence in the other language than the question's through its gloss
+  // (its words put into the question's language by the dictionary), so both languages compete on meaning.
+  const across = (r: (typeof raw)[number]) =>
+    r.language !== query.language && embedding.multilingual !== true && translator !== undefined;
+  const vectors = await embedding.embed(
+    raw.map((r) => (across(r) ? glossOnly(r.text, r.language, translator!) : r.text)),
+  );
   const termSets = raw.map((r) => new Set(analyze(r.text, r.language)));
   const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
     let best = 0;
@@ -159,13 +170,21 @@ export async function scoreSourceSentences(
   const questionTerms = new Set(query.concepts.flatMap((c) => c.terms.map((t) => t.term)));
   const code = asksForCode(question);
   const dense = vectors.map((v) => dot(questionVector, v));
-  // The embedding compares the question with sentences of its own language only (unless multilingual); if some
-  // candidates are in the other language, no sentence gets the embedding's part, so none is favoured for its language.
+  // The embedding compares the question with sentences of its own language (or their glosses, see above); without
+  // a dictionary and with candidates in the other language, no sentence gets the embedding's part, so none is
+  // favoured for its language.
   const sameLanguage = raw.every((r) => r.language === query.language);
-  const comparable = raw.map(() => embedding.multilingual === true || sameLanguage);
-  const same = dense.filter((_, i) => comparable[i]);
-  const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
-  const maxLift = Math.max(...same.map((d) => d - mean), 1e-9);
+  const comparable = raw.map(
+    () => embedding.multilingual === true || sameLanguage || translator !== undefined,
+  );
+  // the lift is taken within each language (glosses score lower than native sentences on the whole), so it
+  // says which sentence of a language means most what the question asks, and never favours a language
+  const liftOf = new Map<Language, { mean: number; max: number }>();
+  for (const language of new Set(raw.map((r) => r.language))) {
+    const same = dense.filter((_, i) => comparable[i] && raw[i]!.language === language);
+    const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
+    liftOf.set(language, { mean, max: Math.max(...same.map((d) => d - mean), 1e-9) });
+  }
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
@@ -183,7 +202,8 @@ export async function scoreSourceSentences(
     const novelty = distinct.length
       ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
       : 0;
-    const lift = comparable[i] ? Math.max(0, dense[i]! - mean) / maxLift : 0;
+    const norm = liftOf.get(r.language)!;
+    const lift = comparable[i] ? Math.max(0, dense[i]! - norm.mean) / norm.max : 0;
     const boilerplate = isBoilerplate(r.text);
     const relation = holdsRelation(r.text, intent);
     let shape = 1;

@@ -9,11 +9,9 @@ import { HashEmbedding } from '../embeddings/hash-embedding.js';
 import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
 import type { FileOrigin } from '../store/snapshot.js';
-import { ChromaVectorStore } from './chroma-vector-store.js';
-import { startRagServer } from './http-server.js';
+import type { ChromaVectorStore } from './chroma-vector-store.js';
 import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
 import { OpenAICompatibleEmbedding } from './openai-compatible-embedding.js';
-import { downloadPaper } from './paper-download.js';
 import { RagEngine } from './rag-folder.js';
 import { TransformersEmbedding } from './transformers-embedding.js';
 import { UseLiteEmbedding } from './use-lite-embedding.js';
@@ -169,7 +167,10 @@ async function resolveContext(values: CliValues, rest: readonly string[]): Promi
     );
   const generator = values.llm !== undefined ? generatorFromSpec(values.llm) : defaultGenerator();
   const embedding = embeddingFromSpec(embeddingSpec);
-  const chroma = chromaUrl ? ChromaVectorStore.fromUrl(chromaUrl) : undefined;
+  // llamaindex and the Chroma client load only when a Chroma store is used (their import takes seconds)
+  const chroma = chromaUrl
+    ? (await import('./chroma-vector-store.js')).ChromaVectorStore.fromUrl(chromaUrl)
+    : undefined;
   return { values, rest, indexDir, embeddingSpec, chromaUrl, embedding, chroma, topK, generator };
 }
 
@@ -210,6 +211,7 @@ async function downloadForAdd(
   const timeoutMs = countOption(ctx.values.timeout, 'timeout');
   const retries = countOption(ctx.values.retries, 'retries');
   const maxBytes = countOption(ctx.values['max-bytes'], 'max-bytes');
+  const { downloadPaper } = await import('./paper-download.js');
   const paper = await downloadPaper(ctx.rest[0]!, {
     corpusDir: corpus,
     ...(ctx.values.name ? { fileName: ctx.values.name } : {}),
@@ -309,6 +311,7 @@ async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>
       `--port must be an integer from 0 to 65535; got "${ctx.values.port}".`,
     );
   const engine = await openEngine(ctx, true);
+  const { startRagServer } = await import('./http-server.js');
   const server = await startRagServer(engine, { host: ctx.values.host, port });
   io.out(
     `serving ${engine.index.chunks.length} chunks on ${server.url}/${ctx.chroma ? ` (vectors in ${ctx.chroma.key})` : ''}\n`,

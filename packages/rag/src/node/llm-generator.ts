@@ -1,7 +1,5 @@
 import { CrpError, describeError } from '@crp/common';
 import type { LLM } from '@llamaindex/core/llms';
-import { Ollama } from '@llamaindex/ollama';
-import { OpenAI } from '@llamaindex/openai';
 import { type AnswerGenerator, buildPrompt, redact, SYSTEM_PROMPT } from '../answer/llm-answer.js';
 import type { Source } from '../answer/source.js';
 import type { Language } from '../types.js';
@@ -41,19 +39,27 @@ export const DEFAULT_MODELS: Readonly<Record<LlmProviderName, string>> = {
 
 export const GROQ_BASE_URL = 'https://api.groq.com/openai/v1';
 
-/** An {@link AnswerGenerator} over any llamaindex `LLM`. */
+/**
+ * An {@link AnswerGenerator} over any llamaindex `LLM`, or over a function that makes one when it is first
+ * needed (the adapters take seconds to import, which a plain extractive `ask` should not pay).
+ */
 export class LlamaIndexAnswerGenerator implements AnswerGenerator {
   readonly name: string;
-  readonly #llm: LLM;
+  readonly #make: () => Promise<LLM>;
+  #llm: Promise<LLM> | undefined;
   readonly #secrets: readonly (string | undefined)[];
-  constructor(llm: LLM, name: string, secrets: readonly (string | undefined)[] = []) {
-    this.#llm = llm;
+  constructor(llm: LLM | (() => Promise<LLM>), name: string, secrets: readonly (string | undefined)[] = []) {
+    this.#make = typeof llm === 'function' ? llm : () => Promise.resolve(llm);
     this.name = name;
     this.#secrets = secrets;
   }
+  #model(): Promise<LLM> {
+    this.#llm ??= this.#make();
+    return this.#llm;
+  }
   async generate(question: string, sources: readonly Source[], language?: Language): Promise<string> {
     try {
-      const res = await this.#llm.chat({ messages: messagesFor(question, sources, language) });
+      const res = await (await this.#model()).chat({ messages: messagesFor(question, sources, language) });
       const text = contentText(res.message.content);
       if (typeof text !== 'string') throw new Error('the answer has no text');
       return text;
@@ -64,7 +70,7 @@ export class LlamaIndexAnswerGenerator implements AnswerGenerator {
 
   async *stream(question: string, sources: readonly Source[], language?: Language): AsyncIterable<string> {
     try {
-      const chunks = await this.#llm.chat({
+      const chunks = await (await this.#model()).chat({
         messages: messagesFor(question, sources, language),
         stream: true,
       });
@@ -117,7 +123,10 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
   const timeout = options.timeoutMs ?? 60_000;
   if (provider === 'ollama') {
     const host = options.baseURL ?? env.OLLAMA_HOST ?? 'http://127.0.0.1:11434';
-    const llm = new Ollama({ model, config: { host }, options: { temperature } });
+    const llm = async () => {
+      const { Ollama } = await import('@llamaindex/ollama');
+      return new Ollama({ model, config: { host }, options: { temperature } });
+    };
     return new LlamaIndexAnswerGenerator(llm, `ollama:${model}`);
   }
   const envName = API_KEY_ENV[provider]!;
@@ -130,14 +139,17 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
   }
   const baseURL =
     options.baseURL ?? (provider === 'groq' ? (env.GROQ_BASE_URL ?? GROQ_BASE_URL) : env.OPENAI_BASE_URL);
-  const llm = new OpenAI({
-    model,
-    apiKey,
-    temperature,
-    timeout,
-    maxRetries: 1,
-    ...(baseURL ? { baseURL } : {}),
-  });
+  const llm = async () => {
+    const { OpenAI } = await import('@llamaindex/openai');
+    return new OpenAI({
+      model,
+      apiKey,
+      temperature,
+      timeout,
+      maxRetries: 1,
+      ...(baseURL ? { baseURL } : {}),
+    });
+  };
   return new LlamaIndexAnswerGenerator(llm, `${provider}:${model}`, [apiKey]);
 }
 

@@ -1,8 +1,7 @@
 import type { ProgressCallback } from '@crp/common';
 import { CrpError } from '@crp/common';
-import { OpenAIEmbedding } from '@llamaindex/openai';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
-import { LlamaIndexEmbedding } from './llamaindex-embedding.js';
+import type { LlamaIndexEmbedding } from './llamaindex-embedding.js';
 
 /** Options of {@link OpenAICompatibleEmbedding}. */
 export interface OpenAICompatibleEmbeddingOptions {
@@ -28,7 +27,8 @@ export interface OpenAICompatibleEmbeddingOptions {
  */
 export class OpenAICompatibleEmbedding implements EmbeddingProvider {
   readonly id: string;
-  readonly #inner: LlamaIndexEmbedding;
+  readonly #inner: () => Promise<LlamaIndexEmbedding>;
+  #loaded: Promise<LlamaIndexEmbedding> | undefined;
   constructor(options: OpenAICompatibleEmbeddingOptions) {
     if (!options?.baseURL || !/^https?:\/\//.test(options.baseURL)) {
       throw new CrpError(
@@ -41,18 +41,26 @@ export class OpenAICompatibleEmbedding implements EmbeddingProvider {
     const envName = options.apiKeyEnv ?? 'OPENAI_API_KEY';
     // Local servers often need no key; the client insists on one, so a placeholder is sent then.
     const apiKey = process.env[envName] || 'no-key';
-    const model = new OpenAIEmbedding({
-      model: options.model,
-      baseURL: options.baseURL,
-      apiKey,
-      maxRetries: options.maxRetries ?? 2,
-      timeout: options.timeoutMs ?? 60_000,
-      ...(options.dimensions !== undefined ? { dimensions: options.dimensions } : {}),
-    });
     this.id = `openai-compatible:${options.model}${options.dimensions ? `:${options.dimensions}` : ''}@${options.baseURL}`;
-    this.#inner = new LlamaIndexEmbedding(model, { id: this.id, batchSize: options.batchSize ?? 32 });
+    // the llamaindex client loads on first use (its import takes seconds)
+    this.#inner = async () => {
+      const [{ OpenAIEmbedding }, { LlamaIndexEmbedding }] = await Promise.all([
+        import('@llamaindex/openai'),
+        import('./llamaindex-embedding.js'),
+      ]);
+      const model = new OpenAIEmbedding({
+        model: options.model,
+        baseURL: options.baseURL,
+        apiKey,
+        maxRetries: options.maxRetries ?? 2,
+        timeout: options.timeoutMs ?? 60_000,
+        ...(options.dimensions !== undefined ? { dimensions: options.dimensions } : {}),
+      });
+      return new LlamaIndexEmbedding(model, { id: this.id, batchSize: options.batchSize ?? 32 });
+    };
   }
-  embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]> {
-    return this.#inner.embed(texts, onProgress);
+  async embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]> {
+    this.#loaded ??= this.#inner();
+    return (await this.#loaded).embed(texts, onProgress);
   }
 }

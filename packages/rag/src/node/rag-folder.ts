@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
-import { NodeRelationship, TextNode } from '@llamaindex/core/schema';
-import { VectorStoreQueryMode } from '@llamaindex/core/vector-store';
 import type { AnswerGenerator } from '../answer/llm-answer.js';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import type { EmbeddingMapOptions } from '../explain/embedding-map.js';
@@ -22,7 +20,6 @@ import type { IndexProgress } from '../types.js';
 import { loadDefaultTranslator } from './default-translator.js';
 import { readIndexFile, writeIndexFile } from './index-file.js';
 import { defaultGenerator } from './llm-generator.js';
-import { extractPdfText } from './pdf-loader.js';
 import { scanFolder } from './scan-folder.js';
 import { UseLiteEmbedding } from './use-lite-embedding.js';
 
@@ -112,7 +109,9 @@ export class RagIndex extends CoreRagIndex {
     const report = await this.updateFiles(files, {
       sourceDir: root,
       ...(onProgress ? { onProgress } : {}),
-      load: (file, bytes) => loadDocument(file, bytes, { pdf: extractPdfText }),
+      // pdf.js loads only when a PDF is indexed (it takes a while to import)
+      load: async (file, bytes) =>
+        loadDocument(file, bytes, { pdf: (await import('./pdf-loader.js')).extractPdfText }),
       commit: (next, change) => this.#commit(next, change, onProgress),
     });
     const gone = new Set(unreadable.map((u) => u.file));
@@ -161,6 +160,8 @@ export class RagIndex extends CoreRagIndex {
     if (!ext) return super.denseScores(query, pool);
     let res: Awaited<ReturnType<typeof ext.store.query>>;
     try {
+      // llamaindex loads only with an external store (its import takes seconds)
+      const { VectorStoreQueryMode } = await import('@llamaindex/core/vector-store');
       res = await ext.store.query({
         queryEmbedding: Array.from(query),
         similarityTopK: pool,
@@ -197,6 +198,7 @@ async function syncExternal(
     phase: 'sync',
   });
   try {
+    const { NodeRelationship, TextNode } = await import('@llamaindex/core/schema');
     for (const file of removeFiles) {
       await ext.store.delete(file);
       tick(1);

@@ -26,9 +26,15 @@ export interface ConceptMatch {
   readonly matched: readonly string[];
 }
 
+/** Documents as term ids: `chunks[d]` lists the ids of document d's terms, `vocabulary[id]` is the term. */
+export interface TermIds {
+  readonly vocabulary: readonly string[];
+  readonly chunks: readonly (readonly number[])[];
+}
+
 interface Posting {
-  readonly docs: number[];
-  readonly tfs: number[];
+  readonly docs: { readonly length: number; readonly [i: number]: number };
+  readonly tfs: { readonly length: number; readonly [i: number]: number };
 }
 
 /**
@@ -42,32 +48,42 @@ export class Bm25Index {
   readonly b: number;
   readonly #postings = new Map<string, Posting>();
   readonly #lengths: Float64Array;
-  readonly #avgLength: number;
+  readonly #avgLength: number = 0;
 
   /**
-   * @param documents the terms of each document
+   * @param documents the terms of each document, or the documents as term ids into a vocabulary (as an index
+   *   saves them): counted with integer tables instead of a map per document, which opens a large index faster
    * @param lengths length of each document for the length normalisation; default the number of its terms
    *   (pass fewer where some terms are extra forms of the same word, such as the parts of a compound)
    */
   constructor(
-    documents: readonly (readonly string[])[],
+    documents: readonly (readonly string[])[] | TermIds,
     options: Bm25Options = {},
     lengths?: ArrayLike<number>,
   ) {
     this.k1 = options.k1 ?? 1.2;
     this.b = options.b ?? 0.75;
+    if (!Array.isArray(documents)) {
+      const { vocabulary, chunks } = documents as TermIds;
+      this.#lengths = Float64Array.from(chunks, (ids, d) => lengths?.[d] ?? ids.length);
+      this.#avgLength = chunks.length ? this.#lengths.reduce((a, b) => a + b, 0) / chunks.length : 0;
+      this.#postingsFromIds(vocabulary, chunks);
+      return;
+    }
     this.#lengths = new Float64Array(documents.length);
+    const growing = new Map<string, { docs: number[]; tfs: number[] }>();
     let total = 0;
-    documents.forEach((terms, d) => {
+    (documents as readonly (readonly string[])[]).forEach((terms, d) => {
       const length = lengths?.[d] ?? terms.length;
       this.#lengths[d] = length;
       total += length;
       const tf = new Map<string, number>();
       for (const t of terms) tf.set(t, (tf.get(t) ?? 0) + 1);
       for (const [t, n] of tf) {
-        let p = this.#postings.get(t);
+        let p = growing.get(t);
         if (!p) {
           p = { docs: [], tfs: [] };
+          growing.set(t, p);
           this.#postings.set(t, p);
         }
         p.docs.push(d);
@@ -75,6 +91,37 @@ export class Bm25Index {
       }
     });
     this.#avgLength = documents.length ? total / documents.length : 0;
+  }
+
+  #postingsFromIds(vocabulary: readonly string[], chunks: readonly (readonly number[])[]): void {
+    // two passes over typed arrays (no array per term while counting): document frequencies, then the
+    // postings of all terms in one buffer, each term's slice in ascending document order
+    const count = new Int32Array(vocabulary.length);
+    const df = new Int32Array(vocabulary.length + 1);
+    for (const ids of chunks) {
+      for (const id of ids) if (count[id]!++ === 0) df[id]!++;
+      for (const id of ids) count[id] = 0;
+    }
+    const offsets = new Int32Array(vocabulary.length + 1);
+    for (let id = 0; id < vocabulary.length; id++) offsets[id + 1] = offsets[id]! + df[id]!;
+    const docs = new Int32Array(offsets[vocabulary.length]!);
+    const tfs = new Int32Array(docs.length);
+    const fill = offsets.slice(0, vocabulary.length);
+    chunks.forEach((ids, d) => {
+      for (const id of ids) count[id]!++;
+      for (const id of ids) {
+        if (count[id] === 0) continue;
+        docs[fill[id]!] = d;
+        tfs[fill[id]!++] = count[id]!;
+        count[id] = 0;
+      }
+    });
+    // vocabulary ids are numbered in order of first occurrence, so the map's order matches the string path's
+    vocabulary.forEach((term, id) => {
+      const from = offsets[id]!;
+      const to = offsets[id + 1]!;
+      if (to > from) this.#postings.set(term, { docs: docs.subarray(from, to), tfs: tfs.subarray(from, to) });
+    });
   }
 
   /** Number of documents. */

@@ -9,10 +9,25 @@ export class DenseIndex {
   constructor(vectors: readonly Float32Array[], dimensions: number) {
     this.dimensions = dimensions;
     this.size = vectors.length;
-    this.#matrix = new Float32Array(vectors.length * dimensions);
-    vectors.forEach((v, i) => {
-      this.#matrix.set(v.subarray(0, dimensions), i * dimensions);
-    });
+    // vectors read from an index file are consecutive views of one buffer: use it as it is
+    const first = vectors[0];
+    const contiguous =
+      first !== undefined &&
+      first.byteOffset + vectors.length * dimensions * 4 <= first.buffer.byteLength &&
+      vectors.every(
+        (v, i) =>
+          v.length === dimensions &&
+          v.buffer === first.buffer &&
+          v.byteOffset === first.byteOffset + i * dimensions * 4,
+      );
+    if (contiguous)
+      this.#matrix = new Float32Array(first.buffer, first.byteOffset, vectors.length * dimensions);
+    else {
+      this.#matrix = new Float32Array(vectors.length * dimensions);
+      vectors.forEach((v, i) => {
+        this.#matrix.set(v.subarray(0, dimensions), i * dimensions);
+      });
+    }
   }
 
   /** Cosine similarity of the query to every vector. */

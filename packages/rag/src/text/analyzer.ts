@@ -44,7 +44,12 @@ const TERM_MEMO: Record<Language, Map<string, string>> = { en: new Map(), de: ne
 export interface CompoundSplit {
   readonly spans: [[number, number], [number, number]];
 }
-const SPLIT_MEMO = new WeakMap<ReadonlySet<string>, Map<string, CompoundSplit | null>>();
+/** A set of words that only needs to answer `has` (a `Set`, or a dictionary's lexicon looked up per word). */
+export interface WordSet {
+  has(word: string): boolean;
+}
+
+const SPLIT_MEMO = new WeakMap<WordSet, Map<string, CompoundSplit | null>>();
 
 /** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
 export function stemOf(word: string, language: Language): string | undefined {
@@ -119,7 +124,7 @@ export interface AnalyzeOptions {
    * German stems that are words of their own (e.g. the German side of the dictionary): German compounds are then
    * also indexed by their two parts ("Paketnamen" by "paket" and "nam"), so "package name" finds them.
    */
-  readonly germanLexicon?: ReadonlySet<string>;
+  readonly germanLexicon?: WordSet;
 }
 
 /** Stems of German derivational suffixes: a "part" that is one of these is a suffix, not a word. */
@@ -148,7 +153,7 @@ const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
  * "Einbettungen" is neither "ein" + "Bettungen" nor "Einbett" + "ungen"; words shorter than 8 letters are not
  * split.
  */
-export function splitCompound(word: string, lexicon: ReadonlySet<string>): CompoundSplit | undefined {
+export function splitCompound(word: string, lexicon: WordSet): CompoundSplit | undefined {
   if (word.length < 8) return undefined;
   let memo = SPLIT_MEMO.get(lexicon);
   if (!memo) {
@@ -163,7 +168,7 @@ export function splitCompound(word: string, lexicon: ReadonlySet<string>): Compo
   return split;
 }
 
-function findCompoundSplit(word: string, lexicon: ReadonlySet<string>): CompoundSplit | undefined {
+function findCompoundSplit(word: string, lexicon: WordSet): CompoundSplit | undefined {
   if (!/^\p{L}+$/u.test(word)) return undefined;
   for (let cut = 4; cut <= word.length - 4; cut++) {
     const tail = stem(word.slice(cut), 'de');

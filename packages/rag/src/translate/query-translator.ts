@@ -1,4 +1,5 @@
 import { CrpError } from '@crp/common';
+import type { WordSet } from '../text/analyzer.js';
 import type { Language } from '../types.js';
 
 /** A translation of a term: the other language's stem (or stems joined by a space) and its weight. */
@@ -31,21 +32,26 @@ export interface QueryTranslatorOptions {
  */
 export class QueryTranslator {
   readonly source: string;
-  readonly #raw: Record<Language, Map<string, [string, number][]>>;
+  readonly #pairs: string;
+  readonly #excluded: ReadonlySet<string>;
   readonly #done: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
   readonly #max: number;
-  readonly #lexicons: Partial<Record<Language, ReadonlySet<string>>> = {};
+  readonly #lexicons: Partial<Record<Language, WordSet>> = {};
+  #table: PairTable | undefined;
 
-  private constructor(raw: Record<Language, Map<string, [string, number][]>>, max: number, source: string) {
-    this.#raw = raw;
+  private constructor(pairs: string, excluded: ReadonlySet<string>, max: number, source: string) {
+    this.#pairs = pairs;
+    this.#excluded = excluded;
     this.#max = max;
     this.source = source;
   }
 
   /**
-   * Builds a translator from lines `german TAB english TAB weight` (stems, lower case; phrases are stems
-   * joined by one space), the format of `@crp/rag-dictionary-de-en`. The translations of a term are sorted
-   * when it is first looked up, so building stays fast for a dictionary of 300,000 pairs.
+   * A translator over lines `german TAB english TAB weight` (stems, lower case; phrases are stems joined by one
+   * space), the format of `@crp/rag-dictionary-de-en`. Nothing is parsed here: the first lookup indexes the
+   * lines in one pass over the string (hash tables of line numbers, no per-pair objects), and each term's
+   * translations are read and sorted when it is first looked up, so a process that asks one question pays for
+   * the entries it needs, not for 300,000 pairs.
    */
   static fromStemPairs(pairs: string, options: QueryTranslatorOptions = {}): QueryTranslator {
     const max = options.maxPerTerm ?? 6;
@@ -55,73 +61,209 @@ export class QueryTranslator {
     if (typeof pairs !== 'string') {
       throw new CrpError('invalid-argument', 'fromStemPairs needs the pairs as one string, a pair per line.');
     }
-    const raw: Record<Language, Map<string, [string, number][]>> = { de: new Map(), en: new Map() };
-    const excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
-    let lines = 0;
-    let at = 0;
-    while (at < pairs.length) {
-      let end = pairs.indexOf('\n', at);
-      if (end < 0) end = pairs.length;
-      const t1 = pairs.indexOf('\t', at);
-      if (t1 > at && t1 < end) {
-        const t2 = pairs.indexOf('\t', t1 + 1);
-        const de = pairs.slice(at, t1);
-        const en = pairs.slice(t1 + 1, t2 > t1 && t2 < end ? t2 : end);
-        const weight = t2 > t1 && t2 < end ? Number(pairs.slice(t2 + 1, end)) || 1 : 1;
-        if (en && !(excluded.size > 0 && excluded.has(`${de}\t${en}`))) {
-          lines++;
-          push(raw.de, de, en, weight);
-          push(raw.en, en, de, weight);
-        }
-      }
-      at = end + 1;
-    }
-    if (lines === 0) {
+    if (!/[^\t\n]\t[^\t\n]/.test(pairs)) {
       throw new CrpError(
         'invalid-argument',
         'The dictionary has no pairs; each line must be "german<TAB>english<TAB>weight".',
       );
     }
-    return new QueryTranslator(raw, max, options.source ?? 'dictionary');
+    const excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
+    return new QueryTranslator(pairs, excluded, max, options.source ?? 'dictionary');
+  }
+
+  #index(): PairTable {
+    this.#table ??= PairTable.build(this.#pairs);
+    return this.#table;
   }
 
   /** Translations of a stem (or of stems joined by a space) from `from` into the other language. */
   translate(term: string, from: Language): readonly Translation[] {
     const done = this.#done[from].get(term);
     if (done) return done;
-    const list = this.#raw[from].get(term);
-    if (!list) return [];
-    const sorted = [...list].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    const best = sorted[0]![1];
+    const list: [string, number][] = [];
+    const table = this.#index();
+    for (const line of table.lines(term, from)) {
+      const [de, en, weight] = table.pair(line);
+      if (this.#excluded.size > 0 && this.#excluded.has(`${de}\t${en}`)) continue;
+      list.push([from === 'de' ? en : de, weight]);
+    }
+    const sorted = list.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const best = sorted[0]?.[1] ?? 1;
     const out = sorted.slice(0, this.#max).map(([t, weight]) => ({ term: t, weight: weight / best }));
+    if (this.#done[from].size >= 100_000) this.#done[from].clear();
     this.#done[from].set(term, out);
     return out;
   }
 
   /**
-   * The single-word stems of a language that the dictionary knows (German: for splitting compounds). Built
-   * once, on first use.
+   * The single-word stems of a language (at least 3 letters) that the dictionary translates (German: for
+   * splitting compounds). Looked up per word, nothing is listed.
    */
-  lexicon(language: Language): ReadonlySet<string> {
-    let set = this.#lexicons[language];
-    if (!set) {
-      set = new Set([...this.#raw[language].keys()].filter((k) => !k.includes(' ') && k.length >= 3));
-      this.#lexicons[language] = set;
+  lexicon(language: Language): WordSet {
+    let lexicon = this.#lexicons[language];
+    if (!lexicon) {
+      lexicon = {
+        has: (stem: string) =>
+          stem.length >= 3 && !stem.includes(' ') && this.translate(stem, language).length > 0,
+      };
+      this.#lexicons[language] = lexicon;
     }
-    return set;
+    return lexicon;
   }
 
-  /** Number of terms with translations, per source language. */
+  /** Number of distinct terms in the dictionary, per source language (indexes both languages). */
   get size(): Readonly<Record<Language, number>> {
-    return { de: this.#raw.de.size, en: this.#raw.en.size };
+    const t = this.#index();
+    t.side('de');
+    t.side('en');
+    return { de: t.distinct.de, en: t.distinct.en };
+  }
+
+  /**
+   * Identifies the dictionary and its exclusions without indexing it (what saved index terms depend on): the
+   * source, the length of the pairs and the excluded pairs.
+   */
+  get fingerprint(): string {
+    return `${this.source}:${this.#pairs.length}:${hashString([...this.#excluded].sort().join('\n')).toString(36)}`;
   }
 }
 
-function push(m: Map<string, [string, number][]>, key: string, value: string, weight: number): void {
-  let list = m.get(key);
-  if (!list) {
-    list = [];
-    m.set(key, list);
+const SLOTS = 1 << 20; // open addressing; a dictionary of up to ~500,000 distinct terms per language
+
+/**
+ * Line numbers of a pairs string, by German and by English key: for each language a hash table from the key to
+ * its first line and, per line, the next line with the same key. Built in one pass of character codes.
+ */
+class PairTable {
+  readonly distinct: Record<Language, number> = { de: 0, en: 0 };
+  readonly #heads: Partial<Record<Language, Int32Array>> = {};
+  readonly #next: Partial<Record<Language, Int32Array>> = {};
+  private constructor(
+    readonly text: string,
+    readonly count: number,
+    readonly starts: Int32Array,
+    readonly tab1: Int32Array,
+    readonly tab2: Int32Array,
+    readonly ends: Int32Array,
+  ) {}
+
+  /** Finds the lines and their tabs; the hash table of a language is built when it is first looked up. */
+  static build(text: string): PairTable {
+    // one scan of character codes (String#indexOf from an offset is slow on a string this long)
+    const length = text.length;
+    let n = 1;
+    for (let i = 0; i < length; i++) if (text.charCodeAt(i) === 10) n++;
+    const starts = new Int32Array(n);
+    const tab1 = new Int32Array(n);
+    const tab2 = new Int32Array(n);
+    const ends = new Int32Array(n);
+    let lines = 0;
+    let start = 0;
+    let t1 = -1;
+    let t2 = -1;
+    for (let i = 0; i <= length; i++) {
+      const c = i < length ? text.charCodeAt(i) : 10;
+      if (c === 9) {
+        if (t1 < 0) t1 = i;
+        else if (t2 < 0) t2 = i;
+      } else if (c === 10) {
+        const enEnd = t2 < 0 ? i : t2;
+        // a pair needs both sides: "german TAB english [TAB weight]"
+        if (t1 > start && enEnd > t1 + 1) {
+          starts[lines] = start;
+          tab1[lines] = t1;
+          tab2[lines] = enEnd;
+          ends[lines] = i;
+          lines++;
+        }
+        start = i + 1;
+        t1 = -1;
+        t2 = -1;
+      }
+    }
+    return new PairTable(text, lines, starts, tab1, tab2, ends);
   }
-  list.push([value, weight]);
+
+  #from(language: Language, line: number): number {
+    return language === 'de' ? this.starts[line]! : this.tab1[line]! + 1;
+  }
+  #to(language: Language, line: number): number {
+    return language === 'de' ? this.tab1[line]! : this.tab2[line]!;
+  }
+
+  /** The hash table of one language's keys: first line per key and, per line, the next line of its key. */
+  side(language: Language): { heads: Int32Array; next: Int32Array } {
+    let heads = this.#heads[language];
+    let next = this.#next[language];
+    if (!heads || !next) {
+      heads = new Int32Array(SLOTS).fill(-1);
+      next = new Int32Array(this.count).fill(-1);
+      for (let line = 0; line < this.count; line++) {
+        const from = this.#from(language, line);
+        const to = this.#to(language, line);
+        for (let slot = hashRange(this.text, from, to) & (SLOTS - 1); ; slot = (slot + 1) & (SLOTS - 1)) {
+          const head = heads[slot]!;
+          if (head < 0) {
+            heads[slot] = line;
+            this.distinct[language]++;
+            break;
+          }
+          const hf = this.#from(language, head);
+          if (this.#to(language, head) - hf === to - from && sameRange(this.text, from, hf, to - from)) {
+            // the new line heads its key's chain (translate sorts a key's lines, so their order does not matter)
+            next[line] = head;
+            heads[slot] = line;
+            break;
+          }
+        }
+      }
+      this.#heads[language] = heads;
+      this.#next[language] = next;
+    }
+    return { heads, next };
+  }
+
+  /** The lines whose `language` side is `term`. */
+  *lines(term: string, language: Language): Generator<number> {
+    const { heads, next } = this.side(language);
+    for (let slot = hashString(term) & (SLOTS - 1); heads[slot]! >= 0; slot = (slot + 1) & (SLOTS - 1)) {
+      const head = heads[slot]!;
+      const from = this.#from(language, head);
+      if (this.#to(language, head) - from === term.length && this.text.startsWith(term, from)) {
+        for (let line = head; line >= 0; line = next[line]!) yield line;
+        return;
+      }
+    }
+  }
+
+  /** German side, English side and weight of a line. */
+  pair(line: number): [string, string, number] {
+    const t2 = this.tab2[line]!;
+    const end = this.ends[line]!;
+    const weight = t2 < end ? Number(this.text.slice(t2 + 1, end)) || 1 : 1;
+    return [
+      this.text.slice(this.starts[line]!, this.tab1[line]!),
+      this.text.slice(this.tab1[line]! + 1, t2),
+      weight,
+    ];
+  }
+}
+
+// FNV-1a over UTF-16 code units; a range of the pairs string and a term hash alike
+function hashRange(text: string, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function hashString(s: string): number {
+  return hashRange(s, 0, s.length);
+}
+
+function sameRange(text: string, a: number, b: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false;
+  return true;
 }
