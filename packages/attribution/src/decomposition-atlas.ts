@@ -252,9 +252,8 @@ export function decompositionBatch(
   images: tf.Tensor,
   options: ResolvedDecompositionOptions,
 ): DecompositionPartial {
-  const lrp = crp.attributor;
+  const [lrp, n] = [crp.attributor, images.shape[0]!];
   const g = lrp.graph;
-  const n = images.shape[0]!;
   const partial: DecompositionPartial = { samples: n, layers: {} };
   const pass = lrp.forward(images);
   const owned: tf.Tensor[] = [];

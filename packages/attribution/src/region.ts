@@ -271,8 +271,7 @@ function adjointBatch(
     owned.push(...adjoint.values());
     const total = tf.tidy(() => tf.sum(tf.mul(adjoint.get(g.outputId)!, init), -1));
     owned.push(total);
-    const totals = total.dataSync();
-    const predicted = prediction.dataSync();
+    const [totals, predicted] = [total.dataSync(), prediction.dataSync()];
     const perLayer = ids.map((id) => {
       const s = tf.tidy(() => {
         const product = tf.mul(adjoint.get(id)!, relevance.get(id)!);
@@ -284,7 +283,7 @@ function adjointBatch(
       return data;
     });
     return Array.from({ length: n }, (_, i) => {
-      const logit = predicted[i * classes + targets[i]!]!;
+      const logit = predicted[i * classes + targets[i]!]!; // the relevance starts as the target's logit
       const result: RegionRelevance = { total: totals[i]! + 0, logit, layers: {} };
       layers.forEach((layer, j) => {
         const data = perLayer[ids.indexOf(g.node(layer).id)]!;
