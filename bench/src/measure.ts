@@ -16,6 +16,8 @@ export interface SuiteContext {
   log: (s: string) => void;
   /** Small workloads only (smoke test of the benchmark code; the numbers are not comparable). */
   quick: boolean;
+  /** Threads of the backend the suite runs on (anchors in another runtime are given the same). */
+  threads: number;
 }
 
 export function median(values: readonly number[]): number {

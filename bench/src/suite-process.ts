@@ -30,7 +30,7 @@ const threads = threadsArg === 'auto' ? 'auto' : Number(threadsArg);
 const choice = await selectBackend({ prefer: [backend as 'wasm' | 'cpu'], threads });
 const log = (s: string) => process.stderr.write(`[${name}] ${s}\n`);
 log(`backend: ${tf.getBackend()} (${choice.threads} thread${choice.threads === 1 ? '' : 's'})`);
-const results = await suite({ log, quick: quick === '1' });
+const results = await suite({ log, quick: quick === '1', threads: choice.threads });
 const report: SuiteReport = {
   suite: name!,
   backend: choice.backend,

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fromTensors, regionAtlas } from '@crp/attribution';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import {
@@ -11,41 +13,117 @@ import {
   type TorchTensor,
   torchResNetShapes,
 } from '@crp/models';
+// as a Node user reads a file: node:zlib's native CRC-32 for the zip entries
+import '@crp/models/node';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
+import { type BenchResult, median, result, type SuiteContext, timeRuns } from '../measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** zennit's figures of the same workloads, measured now by bench/anchor/zennit_resnet.py when CRP_ZENNIT_SRC and
- * CRP_ZENNIT_CRP_SRC name the reference sources; undefined (and said so in the notes) otherwise. */
-function anchor(
-  log: (s: string) => void,
-  model: string,
-  size: number,
-): { heatmapMs: number; crp8RecordAllConvsMs: number; pthLoadMs: number } | undefined {
-  const zennit = process.env.CRP_ZENNIT_SRC;
-  const crp = process.env.CRP_ZENNIT_CRP_SRC;
-  if (zennit === undefined || crp === undefined) return undefined;
-  log(`anchor: zennit on PyTorch (${model}, ${size}px)...`);
-  const script = join(here, '..', '..', 'anchor', 'zennit_resnet.py');
+interface AnchorFigure {
+  median: number;
+  runs: number[];
+  /** CPU time of each run (all threads) */
+  cpuMs: number[];
+}
+
+/** What bench/anchors/zennit_resnet.py prints. */
+interface Anchor {
+  torch: string;
+  threads: number;
+  loadAverage: { start: number[]; end: number[] };
+  heatmapMs: AnchorFigure;
+  crp8RecordAllConvsMs: AnchorFigure;
+  pthLoadMs: AnchorFigure;
+}
+
+/** The zennit and zennit-crp source trees: CRP_ZENNIT_SRC / CRP_ZENNIT_CRP_SRC, else /tmp/zennit/src and
+ * /tmp/zennit-crp (bench/README.md). Undefined, with the reason, when either is not there. */
+function anchorSources(): { zennit: string; crp: string } | { missing: string } {
+  const zennit = process.env.CRP_ZENNIT_SRC ?? '/tmp/zennit/src';
+  const crp = process.env.CRP_ZENNIT_CRP_SRC ?? '/tmp/zennit-crp';
+  const missing = [
+    [zennit, 'zennit', 'CRP_ZENNIT_SRC'],
+    [crp, 'crp', 'CRP_ZENNIT_CRP_SRC'],
+  ].filter(([dir, pkg]) => !existsSync(join(dir!, pkg!, '__init__.py')));
+  if (missing.length > 0) {
+    return {
+      missing: missing.map(([dir, pkg, env]) => `no ${pkg}/__init__.py under ${dir} (set ${env})`).join('; '),
+    };
+  }
+  return { zennit, crp };
+}
+
+/** zennit's and zennit-crp's figures of the same workloads, measured now (before ours) by
+ * bench/anchors/zennit_resnet.py on Debian's PyTorch with our thread count; a reason instead when it cannot run. */
+function anchor(log: (s: string) => void, model: string, size: number, threads: number): Anchor | string {
+  const sources = anchorSources();
+  if ('missing' in sources) {
+    log(`anchor not run: zennit / zennit-crp sources absent: ${sources.missing}`);
+    return `zennit sources absent: ${sources.missing}`;
+  }
+  const python = process.env.CRP_PYTHON ?? '/usr/bin/python3';
+  log(`anchor: zennit / zennit-crp on PyTorch CPU (${model}, ${size}px, ${threads} threads)...`);
+  const script = join(here, '..', '..', 'anchors', 'zennit_resnet.py');
   const run = spawnSync(
-    'python3',
-    [script, '--zennit', zennit, '--crp', crp, '--model', model, '--size', String(size)],
+    python,
+    [
+      script,
+      '--zennit',
+      sources.zennit,
+      '--crp',
+      sources.crp,
+      '--model',
+      model,
+      '--size',
+      String(size),
+      '--threads',
+      String(threads),
+    ],
     { encoding: 'utf8' },
   );
   if (run.status !== 0) {
-    log(`anchor failed: ${run.stderr.slice(-500)}`);
-    return undefined;
+    const why = `${python} ${script} failed (exit ${run.status ?? run.signal}): ${(run.stderr ?? String(run.error)).slice(-500)}`;
+    log(`anchor not run: ${why}`);
+    return why;
   }
-  return JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+  const figures = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Anchor;
+  log(`anchor: torch ${figures.torch}, load average ${figures.loadAverage.start.join('/')}`);
+  return figures;
 }
 
-function ratio(ours: number, theirs: number | undefined, name: string): string {
-  return theirs === undefined
-    ? `${name}: anchor not run (set CRP_ZENNIT_SRC and CRP_ZENNIT_CRP_SRC)`
-    : `${name} ${theirs.toFixed(0)} ms this run; ratio ours/zennit ${(ours / theirs).toFixed(2)}`;
+/** Ours beside the anchor's figure: wall and CPU times and their ratios. */
+function ratio(
+  ours: { median: number; cpu: number },
+  theirs: AnchorFigure | undefined,
+  name: string,
+  why: string,
+): string {
+  const cpu = `CPU ${ours.cpu.toFixed(0)} ms`;
+  if (theirs === undefined) return `${cpu}; ${name}: not run (${why})`;
+  const theirCpu = median(theirs.cpuMs);
+  return (
+    `${cpu}; ${name} ${theirs.median.toFixed(0)} ms (CPU ${theirCpu.toFixed(0)} ms) in this run; ` +
+    `ours/${name} wall ${(ours.median / theirs.median).toFixed(2)}, CPU ${(ours.cpu / theirCpu).toFixed(2)}`
+  );
+}
+
+/** timeRuns with the CPU time of every run (all threads of the process: wasm's workers too): on a loaded machine
+ * the wall time is mostly waiting for a core, the CPU time is not. */
+async function timeRunsCpu(
+  fn: () => Promise<void> | void,
+): Promise<{ median: number; runs: number[]; cpu: number }> {
+  const cpu: number[] = [];
+  const timed = await timeRuns(async () => {
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  });
+  // the first call was the warm-up
+  return { ...timed, cpu: median(cpu.slice(1)) };
 }
 
 /** The state dict as .pth bytes (what torch.save writes for it). */
@@ -67,20 +145,37 @@ function convLayers(model: LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
 }
 
-/** torchvision ResNets from .pth: load time, LRP heatmap, CRP with 8 conditions recording every conv. Weights of the
- * seeded formula (@crp/testing/torch-weights), 10 classes. */
-export async function resnetSuite({ log, quick }: SuiteContext): Promise<BenchResult[]> {
+/** An anchor's figure as a result of its own (its runs kept beside ours in results.json). */
+function anchorResult(name: string, figure: AnchorFigure, a: Anchor, what: string): BenchResult {
+  return result(
+    name,
+    'ms',
+    figure.runs,
+    `${what}, torch ${a.torch} CPU, ${a.threads} threads, CPU ${median(figure.cpuMs).toFixed(0)} ms, load average ${a.loadAverage.start.join('/')} -> ${a.loadAverage.end.join('/')}`,
+  );
+}
+
+/**
+ * torchvision ResNets from .pth (issue 21, deliverable 7): load time, LRP heatmap, CRP with 8 conditions recording
+ * every conv, and the region atlas of one image over every channel of every conv; zennit's and zennit-crp's
+ * figures of the same workloads measured in the same run (bench/anchors/zennit_resnet.py). Weights of the seeded
+ * formula (@crp/testing/torch-weights), 10 classes.
+ */
+export async function resnetSuite({ log, quick, threads }: SuiteContext): Promise<BenchResult[]> {
   const name = quick ? 'resnet18' : 'resnet50';
   const size = quick ? 64 : 224;
   const spec: TorchResNetSpec = quick
     ? { block: 'basic', layers: [2, 2, 2, 2], classes: 10 }
     : { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 };
   const results: BenchResult[] = [];
-  const zennit = anchor(log, name, size);
+  const ran = anchor(log, name, size, threads);
+  const zennit = typeof ran === 'string' ? undefined : ran;
+  const why = typeof ran === 'string' ? ran : '';
+  const key = `resnet.${name}_${size}`;
 
   log(`${name}: .pth bytes...`);
   const bytes = pthBytes(formulaStateDict(torchResNetShapes(spec), 50) as StateDict);
-  const load = await timeRuns(async () => {
+  const load = await timeRunsCpu(async () => {
     (await importTorchResNet(bytes, { inputSize: size })).dispose();
   });
   results.push(
@@ -88,7 +183,7 @@ export async function resnetSuite({ log, quick }: SuiteContext): Promise<BenchRe
       `resnet.${name}.pth_load_ms`,
       'ms',
       load.runs,
-      `${(bytes.length / 2 ** 20).toFixed(0)} MiB in memory, parse + build (goal < 1 s); ${ratio(load.median, zennit?.pthLoadMs, 'torch.load')}`,
+      `${(bytes.length / 2 ** 20).toFixed(0)} MiB in memory, parse + build the model (goal < 1 s); ${ratio(load, zennit?.pthLoadMs, 'torch.load', why)}`,
     ),
   );
 
@@ -98,7 +193,7 @@ export async function resnetSuite({ log, quick }: SuiteContext): Promise<BenchRe
   );
   log(`${name} ${size}px: LRP heatmap (EpsilonPlusFlat, ResNet canonizer)...`);
   const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
-  const heatmap = await timeRuns(() => {
+  const heatmap = await timeRunsCpu(() => {
     const r = lrp.attribute(image, { target: 0 });
     r.relevance.dataSync();
     disposeResult(r);
@@ -106,10 +201,10 @@ export async function resnetSuite({ log, quick }: SuiteContext): Promise<BenchRe
   lrp.dispose();
   results.push(
     result(
-      `resnet.${name}_${size}.epsilon_plus_flat.latency_ms`,
+      `${key}.epsilon_plus_flat.latency_ms`,
       'ms',
       heatmap.runs,
-      ratio(heatmap.median, zennit?.heatmapMs, 'zennit'),
+      `one image; ${ratio(heatmap, zennit?.heatmapMs, 'zennit', why)} (goal <= 1)`,
     ),
   );
 
@@ -118,20 +213,56 @@ export async function resnetSuite({ log, quick }: SuiteContext): Promise<BenchRe
   const last = convs[convs.length - 1]!;
   const conditions = Array.from({ length: 8 }, (_, k) => ({ y: [k % 3], [last]: [k * 7] }));
   const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
-  const crp8 = await timeRuns(() => {
+  const crp8 = await timeRunsCpu(() => {
     const r = crp.run(image, conditions, { recordLayers: convs });
     r.heatmap!.dataSync();
     disposeCondResult(r);
   });
-  crp.dispose();
   results.push(
     result(
-      `resnet.${name}_${size}.crp_8_conditions_record_all_convs_ms`,
+      `${key}.crp_8_conditions_record_all_convs_ms`,
       'ms',
       crp8.runs,
-      `${convs.length} convs recorded; ${ratio(crp8.median, zennit?.crp8RecordAllConvsMs, 'zennit-crp')} (goal >= 2x faster)`,
+      `${convs.length} convs recorded, conditions on ${last}; ${ratio(crp8, zennit?.crp8RecordAllConvsMs, 'zennit-crp', why)} (goal <= 0.5)`,
     ),
   );
+
+  // zennit-crp's region relevance of a concept is one conditional backward pass per channel; ours gives every
+  // channel of every layer from one forward, one backward and one adjoint pass
+  const channels = convs.reduce((n, l) => n + (model.getLayer(l).outputShape.at(-1) as number), 0);
+  log(
+    `${name} ${size}px: region atlas of one image, every channel of all ${convs.length} convs (${channels})...`,
+  );
+  const data = fromTensors(image, [0]);
+  const region = { centerSquare: Math.round(size / 2) };
+  const atlas = await timeRunsCpu(async () => {
+    await regionAtlas(crp, data, { target: 0, region, layers: convs, batchSize: 1 });
+  });
+  crp.dispose();
+  const perCondition = zennit === undefined ? undefined : zennit.crp8RecordAllConvsMs.median / 8;
+  results.push(
+    result(
+      `${key}.region_atlas_all_conv_channels_ms`,
+      'ms',
+      atlas.runs,
+      `one image, centre ${region.centerSquare}x${region.centerSquare}, ${channels} channels of ${convs.length} convs (goal < 5,000), CPU ${atlas.cpu.toFixed(0)} ms` +
+        (perCondition === undefined
+          ? ''
+          : `; zennit-crp one backward pass per channel: ~${Math.round((perCondition * channels) / 1000)} s extrapolated`),
+    ),
+  );
+  if (zennit !== undefined) {
+    results.push(
+      anchorResult(`${key}.zennit.epsilon_plus_flat.latency_ms`, zennit.heatmapMs, zennit, 'zennit 0.5.1'),
+      anchorResult(
+        `${key}.zennit_crp.crp_8_conditions_record_all_convs_ms`,
+        zennit.crp8RecordAllConvsMs,
+        zennit,
+        'zennit-crp',
+      ),
+      anchorResult(`resnet.${name}.torch_load_ms`, zennit.pthLoadMs, zennit, 'torch.load of the same bytes'),
+    );
+  }
   image.dispose();
   model.dispose();
   return results;

@@ -110,7 +110,9 @@ export function receptiveFieldGeometry(graph: ModelGraph, layer: string): Recept
       case 'conv2d':
       case 'depthwiseConv2d': {
         const ks = p.kernel.shape;
-        k = [ks[0]!, ks[1]!];
+        const d = p.dilations ?? [1, 1];
+        // a dilated kernel spans (k - 1) d + 1 pixels
+        k = [(ks[0]! - 1) * d[0] + 1, (ks[1]! - 1) * d[1] + 1];
         s = p.strides;
         pad = [padBefore(p.padding, size[0], k[0], s[0], 0), padBefore(p.padding, size[1], k[1], s[1], 1)];
         break;

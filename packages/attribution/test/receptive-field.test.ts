@@ -136,6 +136,29 @@ describe('receptive fields', () => {
     model.dispose();
   });
 
+  it('a dilated conv sees its dilated span, (k - 1) d + 1 pixels', () => {
+    // 12x12x3 -> c1 3x3 dilation (2, 1) same -> c2 3x3 dilation 3 valid
+    const x = tfl.input({ shape: [12, 12, 3] });
+    const c1 = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, dilationRate: [2, 1], padding: 'same', name: 'c1' })
+      .apply(x) as tfl.SymbolicTensor;
+    const c2 = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, dilationRate: 3, name: 'c2' })
+      .apply(c1) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: x, outputs: c2 });
+    const crp = new CondAttribution(model);
+    const g = crp.attributor.graph;
+    // c1 spans 5 x 3 pixels, 'same' pads 2 x 1 before; c2 adds (3 - 1) * 3 = 6 on each axis
+    expect(receptiveFieldGeometry(g, 'c1')).toMatchObject({ stride: [1, 1], offset: [-2, -1], size: [5, 3] });
+    expect(receptiveFieldGeometry(g, 'c2')).toMatchObject({
+      stride: [1, 1],
+      offset: [-2, -1],
+      size: [11, 9],
+    });
+    crp.dispose();
+    model.dispose();
+  });
+
   it('arithmetic of conv, pool, stride, same/valid padding and zero padding', () => {
     const model = geometryModel('avg');
     const crp = new CondAttribution(model);

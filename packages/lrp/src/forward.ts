@@ -13,7 +13,7 @@ import type { PreparedRule } from './rules/rule.js';
 export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.Tensor; linear?: tf.Tensor } {
   const x = inputs[0]!;
   const p = node.params;
-  const alpha = p.kind === 'activation' ? p.alpha : undefined;
+  const [alpha, beta] = p.kind === 'activation' ? [p.alpha, p.beta] : [];
   switch (p.kind) {
     case 'input':
       return { output: x };
@@ -25,7 +25,7 @@ export function forwardNode(node: GraphNode, inputs: tf.Tensor[]): { output: tf.
       return { output: applyActivation(node.activation, linear), linear };
     }
     case 'activation':
-      return { output: applyActivation(node.activation, x, alpha) };
+      return { output: applyActivation(node.activation, x, alpha, beta) };
     case 'maxPool2d': {
       // explicit pads never win a window (tf.maxPool skips them), as PyTorch's -inf padding
       const pad =

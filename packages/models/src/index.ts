@@ -110,3 +110,4 @@ export {
   type PaddedMaxPooling2DArgs,
   paddedMaxPooling2d,
 } from './padded-max-pooling-2d.js';
+export { HardSigmoid, type HardSigmoidArgs, HardSwish } from './hard-activations.js';

@@ -63,22 +63,63 @@ export function useNativeZip(zlib: NativeZip): void {
   if (typeof zlib.inflateRawSync === 'function') native.inflateRawSync = zlib.inflateRawSync;
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
+/** Tables of CRC-32 slicing-by-8: CRC_TABLES[0] is the byte-at-a-time table, CRC_TABLES[k][n] the CRC of byte n
+ * followed by k zero bytes, so that 8 bytes are folded in per step. */
+const CRC_TABLES = (() => {
+  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
+  const t0 = tables[0]!;
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    t0[n] = c >>> 0;
   }
-  return table;
+  for (let k = 1; k < 8; k++) {
+    const prev = tables[k - 1]!;
+    const t = tables[k]!;
+    for (let n = 0; n < 256; n++) t[n] = (prev[n]! >>> 8) ^ t0[prev[n]! & 0xff]!;
+  }
+  return tables;
 })();
 
-/** CRC-32 (IEEE) of `bytes`: node:zlib's native one where there is one (Node >= 20.15), else a table loop. */
+/**
+ * CRC-32 (IEEE) without node:zlib (browsers): slicing-by-8, several times faster than a byte-at-a-time loop,
+ * which took ~2 s of resnet50's 94 MB .pth load.
+ */
+export function crc32Portable(bytes: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+  ];
+  let c = MAX32;
+  const n = bytes.length;
+  const end8 = n - (n % 8);
+  let i = 0;
+  for (; i < end8; i += 8) {
+    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    c =
+      t7[c & 0xff]! ^
+      t6[(c >>> 8) & 0xff]! ^
+      t5[(c >>> 16) & 0xff]! ^
+      t4[c >>> 24]! ^
+      t3[bytes[i + 4]!]! ^
+      t2[bytes[i + 5]!]! ^
+      t1[bytes[i + 6]!]! ^
+      t0[bytes[i + 7]!]!;
+  }
+  for (; i < n; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ MAX32) >>> 0;
+}
+
+/** CRC-32 (IEEE) of `bytes`: node:zlib's native one where there is one (Node >= 20.15), else {@link crc32Portable}. */
 export function crc32(bytes: Uint8Array): number {
   if (native.crc32 !== undefined) return native.crc32(bytes) >>> 0;
-  let c = MAX32;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ MAX32) >>> 0;
+  return crc32Portable(bytes);
 }
 
 /**

@@ -4,13 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import zlib from 'node:zlib';
 import { expectCrpError, expectCrpErrorAsync } from '@crp/testing';
 import { describe, expect, it } from 'vitest';
 import { PthFile, parseStateDict, SafetensorsFile } from '../src/index.js';
 import { sniffFormat } from '../src/internal.js';
 import { readStateDict } from '../src/node.js';
 import { unpickle } from '../src/pickle.js';
-import { ZipArchive } from '../src/zip-archive.js';
+import { crc32Portable, ZipArchive } from '../src/zip-archive.js';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'pth');
 const bytes = (name: string) => readFileSync(join(DIR, name));
@@ -315,5 +316,26 @@ describe('ZipArchive', () => {
       'damaged.pth',
       'central directory entry 0 is damaged',
     );
+  });
+
+  it('computes the CRC-32 without node:zlib as zlib does (known values; every length 0..40; offsets)', () => {
+    const text = (t: string) => new TextEncoder().encode(t);
+    // the standard check value of CRC-32/ISO-HDLC, and the empty input
+    expect(crc32Portable(text('123456789'))).toBe(0xcbf43926);
+    expect(crc32Portable(new Uint8Array(0))).toBe(0);
+    const data = new Uint8Array(4096);
+    let x = 7;
+    for (let i = 0; i < data.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      data[i] = x >>> 24;
+    }
+    // lengths around the 8-byte steps, from odd offsets (views not aligned to 4 or 8)
+    for (let n = 0; n <= 40; n++) {
+      for (const at of [0, 1, 3]) {
+        const part = data.subarray(at, at + n);
+        expect(crc32Portable(part), `length ${n} at ${at}`).toBe(zlib.crc32(part) >>> 0);
+      }
+    }
+    expect(crc32Portable(data)).toBe(zlib.crc32(data) >>> 0);
   });
 });

@@ -59,6 +59,8 @@ export async function studyFaithfulness(
     topK: number;
     batchSize: number;
     onProgress?: ProgressCallback;
+    /** Progress of the concept deletion curves (a forward pass of the samples per deleted concept and order). */
+    onDeletionProgress?: ProgressCallback;
   },
 ): Promise<StudyFaithfulness> {
   const x = tf.slice(images, 0, Math.min(FAITHFULNESS_SAMPLES, images.shape[0])) as tf.Tensor4D;
@@ -95,6 +97,7 @@ export async function studyFaithfulness(
           concepts: top.map((t) => t.concept),
           randomOrders: 3,
           batchSize: options.batchSize,
+          ...(options.onDeletionProgress ? { onProgress: options.onDeletionProgress } : {}),
         },
       );
     }

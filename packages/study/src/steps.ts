@@ -444,7 +444,14 @@ export async function faithfulnessStep(
       layer: atlas.layerOrder.at(-1),
       topK: opts.topK,
       batchSize: opts.batchSize,
-      onProgress: run.progress('faithfulness'),
+      // one bar per method and metric (their phases): a single 'faithfulness' bar finished with the first
+      // metric while MPRT went on for minutes on a ResNet
+      onProgress: (p) =>
+        run.env.onProgress?.({
+          ...p,
+          phase: p.phase === undefined ? 'faithfulness' : `faithfulness ${p.phase}`,
+        }),
+      onDeletionProgress: run.progress('concept deletion'),
     }),
   );
 }

@@ -1,6 +1,13 @@
 import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import * as lrp from '@crp/lrp';
-import { type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
+import {
+  importOnnx,
+  type OnnxModel,
+  parseOnnxModel,
+  type StateDict,
+  torchResNetFromStateDict,
+  torchResNetShapes,
+} from '@crp/models';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -13,7 +20,8 @@ import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
  * Golden cases of torchvision ResNets (vendor/reference/resnet, made by scripts/golden/make_resnet_golden.py with
  * torchvision's resnet18/resnet50 constructors, zennit and zennit-crp). Weights and inputs are not stored: both
  * sides compute them from the seeded formula of @crp/testing/torch-weights; the model goes through the .pth
- * importer's `torchResNetFromStateDict`, so the cases check the import and the engine together.
+ * importer's `torchResNetFromStateDict`, so the cases check the import and the engine together, and every case
+ * runs a second time through the ONNX importer (`models/<name>.onnx`, see {@link goldenResNetFromOnnx}).
  */
 
 /** The folder of the cases inside a reference directory. */
@@ -31,6 +39,54 @@ export function goldenResNet(name: string, inputSize: number): tfl.LayersModel {
   const sd = formulaStateDict(torchResNetShapes(m.spec), m.seed) as StateDict;
   return torchResNetFromStateDict(sd, { inputSize });
 }
+
+/**
+ * The case's model through the ONNX importer: `resnet/models/<name>.onnx` is torch.onnx.export's graph of the same
+ * torchvision model with its initializers stripped (scripts/golden/onnx/export_resnet_onnx.py; resnet50's weights
+ * are ~94 MB), which this fills from the same formula by their names, the state-dict keys. So the same case files
+ * check the .onnx path too. The caller disposes the model.
+ */
+export async function goldenResNetFromOnnx(
+  ref: CaseRef,
+  name: string,
+  inputSize: number,
+): Promise<tfl.LayersModel> {
+  const m = MODELS[name];
+  if (m === undefined) throw new Error(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}`);
+  const file = joinPath(ref.dir, `models/${name}.onnx`);
+  const bytes = await ref.files.readBytes(file);
+  if (bytes === undefined) throw new Error(`${file} does not exist`);
+  const onnx: OnnxModel = parseOnnxModel(bytes);
+  const sd = formulaStateDict(torchResNetShapes(m.spec), m.seed);
+  for (const t of onnx.graph.initializers) {
+    if (!sd.has(t.name)) continue; // shapes of Reshape and the like keep their data
+    const shape = sd.entry(t.name).shape;
+    if (shape.join() !== t.dims.join())
+      throw new Error(`${file}: '${t.name}' is [${t.dims}], the formula's [${shape}]`);
+    const values = sd.float32(t.name);
+    t.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    t.floatData = [];
+  }
+  return importOnnx(onnx, { inputSize });
+}
+
+/** How a case's model is built: from the .pth state dict, or from the .onnx of the same model. */
+interface Build {
+  prefix: string;
+  model: (ref: CaseRef, name: string, inputSize: number) => Promise<tfl.LayersModel>;
+  /** the layer of a PyTorch module name (a block's output is its last ReLU) */
+  layer: (module: string, model: string) => string;
+}
+const BUILDS: Build[] = [
+  { prefix: '', model: async (_ref, name, size) => goldenResNet(name, size), layer: (n) => layerOf(n) },
+  {
+    // torch.onnx names a module's second and third call by scope: a block's ReLU after the addition is relu_1
+    // (BasicBlock) or relu_2 (Bottleneck)
+    prefix: 'onnx: ',
+    model: goldenResNetFromOnnx,
+    layer: (n, model) => (/^layer\d+\.\d+$/.test(n) ? `${n}.relu_${model === 'resnet50' ? 2 : 1}` : n),
+  },
+];
 
 /** The golden input image: the formula's NCHW values as NHWC. */
 export function goldenInput(size: number): tf.Tensor4D {
@@ -73,18 +129,19 @@ interface LogitsCase {
 async function runLogitsCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as LogitsCase;
   const log = new DeviationLog();
-  for (const [size, golden] of Object.entries(c.logits)) {
-    const model = goldenResNet(c.model, Number(size));
-    const x = goldenInput(Number(size));
-    try {
-      const y = model.predict(x) as tf.Tensor;
-      log.add(`logits.${size}`, deviation(await y.data(), goldenData(golden)));
-      y.dispose();
-    } finally {
-      x.dispose();
-      model.dispose();
+  for (const build of BUILDS)
+    for (const [size, golden] of Object.entries(c.logits)) {
+      const model = await build.model(ref, c.model, Number(size));
+      const x = goldenInput(Number(size));
+      try {
+        const y = model.predict(x) as tf.Tensor;
+        log.add(`${build.prefix}logits.${size}`, deviation(await y.data(), goldenData(golden)));
+        y.dispose();
+      } finally {
+        x.dispose();
+        model.dispose();
+      }
     }
-  }
   return { id: c.id, kind: 'torch-logits', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
 }
 
@@ -102,25 +159,31 @@ interface LrpCase {
 
 async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as LrpCase;
-  const model = goldenResNet(c.model, c.inputSize);
+  const log = new DeviationLog();
+  for (const build of BUILDS) await lrpWith(build, ref, c, log);
+  return { id: c.id, kind: 'torch-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+async function lrpWith(build: Build, ref: CaseRef, c: LrpCase, log: DeviationLog): Promise<void> {
+  const layerOf = (n: string) => build.layer(n, c.model);
+  const model = await build.model(ref, c.model, c.inputSize);
   const attributor = new lrp.Attributor(model, attributorOptions(c.composite));
   const x = goldenInput(c.inputSize);
-  const log = new DeviationLog();
   try {
     const layers = Object.keys(c.channelRelevance);
     const result = attributor.attribute(x, { target: c.target, recordLayers: layers.map(layerOf) });
     try {
       log.add(
-        'logitsDuringAttribution',
+        `${build.prefix}logitsDuringAttribution`,
         deviation(await result.prediction.data(), goldenData(c.logitsDuringAttribution)),
       );
       const heatmap = tf.sum(result.relevance, 3);
-      log.add('heatmap', deviation(await heatmap.data(), goldenData(c.heatmap)));
+      log.add(`${build.prefix}heatmap`, deviation(await heatmap.data(), goldenData(c.heatmap)));
       heatmap.dispose();
       for (const layer of layers) {
         const sums = channelSums(result.relevances[layerOf(layer)]!);
         log.add(
-          `channelRelevance.${layer}`,
+          `${build.prefix}channelRelevance.${layer}`,
           deviation(await sums.data(), goldenData(c.channelRelevance[layer]!)),
         );
         sums.dispose();
@@ -133,7 +196,6 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     attributor.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'torch-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
 }
 
 interface CrpCase {
@@ -150,10 +212,16 @@ interface CrpCase {
 
 async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as CrpCase;
-  const model = goldenResNet(c.model, c.inputSize);
+  const log = new DeviationLog();
+  for (const build of BUILDS) await crpWith(build, ref, c, log);
+  return { id: c.id, kind: 'torch-crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+}
+
+async function crpWith(build: Build, ref: CaseRef, c: CrpCase, log: DeviationLog): Promise<void> {
+  const layerOf = (n: string) => build.layer(n, c.model);
+  const model = await build.model(ref, c.model, c.inputSize);
   const crp = new CondAttribution(model, attributorOptions('EpsilonPlusFlat'));
   const x = goldenInput(c.inputSize);
-  const log = new DeviationLog();
   const concept = new ChannelConcept();
   // a conditioned layer is recorded before its own mask in zennit-crp (torch 1.13): compare it on the
   // condition's channels only, as the reference README says
@@ -164,21 +232,27 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
       excludeParallel: c.excludeParallel,
     });
     try {
-      log.add('heatmap', deviation(await result.heatmap!.data(), goldenData(c.heatmap)));
-      log.add('prediction', deviation(await result.prediction.data(), goldenData(c.prediction)));
+      log.add(`${build.prefix}heatmap`, deviation(await result.heatmap!.data(), goldenData(c.heatmap)));
+      log.add(
+        `${build.prefix}prediction`,
+        deviation(await result.prediction.data(), goldenData(c.prediction)),
+      );
       for (const layer of c.recordLayer) {
         const scores = concept.attribute(result.relevances[layerOf(layer)]!, { absNorm: false });
         const ours = await scores.data();
         scores.dispose();
         const golden = goldenData(c.channelRelevance[layer]!);
         if (!masked.has(layer)) {
-          log.add(`channelRelevance.${layer}`, deviation(ours, golden));
+          log.add(`${build.prefix}channelRelevance.${layer}`, deviation(ours, golden));
         } else {
           const channels = golden.length / c.conditions.length;
           const row = (i: number) => c.conditions[Math.floor(i / channels)]!;
           const pick = (a: ArrayLike<number>) =>
             Array.from(a).filter((_, i) => (row(i)[layer] as number[] | undefined)?.includes(i % channels));
-          log.add(`channelRelevance.${layer}[condition channels]`, deviation(pick(ours), pick(golden)));
+          log.add(
+            `${build.prefix}channelRelevance.${layer}[condition channels]`,
+            deviation(pick(ours), pick(golden)),
+          );
         }
       }
     } finally {
@@ -189,7 +263,6 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
     crp.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'torch-crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
 }
 
 function runner(kind: string, run: (ref: CaseRef) => Promise<CaseOutcome>): KindRunner {

@@ -50,6 +50,8 @@ const SUPPORTED_CLASSES = [
   'AveragePooling2D',
   'AdaptiveAveragePooling2D',
   'PaddedMaxPooling2D',
+  'HardSigmoid',
+  'HardSwish',
   'GlobalAveragePooling2D',
   'GlobalMaxPooling2D',
   'Flatten',
@@ -181,6 +183,19 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       };
     case 'ELU':
       return { kind: 'activation', activation: 'elu', params: { kind: 'activation' } };
+    // HardSigmoid and HardSwish: layer classes of @crp/models (known here by their names and configs only)
+    case 'HardSigmoid':
+      return {
+        kind: 'activation',
+        activation: 'hardSigmoid',
+        params: {
+          kind: 'activation',
+          alpha: Number(config.alpha ?? 1 / 6),
+          beta: Number(config.beta ?? 0.5),
+        },
+      };
+    case 'HardSwish':
+      return { kind: 'activation', activation: 'hardSwish', params: { kind: 'activation' } };
     case 'Softmax': {
       const axis = Number(config.axis ?? -1);
       if (axis !== -1 && axis !== outputRank - 1) {
@@ -311,13 +326,6 @@ function describeConvolution(
 ): Described {
   requireChannelsLast(config, layer);
   const dilation = pair(config.dilationRate ?? 1, 'dilationRate', layer);
-  if (dilation[0] !== 1 || dilation[1] !== 1) {
-    throw new CrpError(
-      'unsupported-layer',
-      `layer '${layer.name}' (${cls}) uses dilationRate ${JSON.stringify(dilation)}; only 1 is supported. ` +
-        'Give it a rule through options.customLayers or rebuild it without dilation.',
-    );
-  }
   const kind = cls === 'Conv2D' ? 'conv2d' : 'depthwiseConv2d';
   return {
     kind,
@@ -328,6 +336,7 @@ function describeConvolution(
       bias: config.useBias === false ? null : (weights[1] ?? null),
       strides: pair(config.strides ?? 1, 'strides', layer),
       padding: padding(config.padding, layer),
+      ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {}),
     },
   };
 }

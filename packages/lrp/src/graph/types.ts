@@ -47,7 +47,9 @@ export type ActivationName =
   | 'softsign'
   | 'swish'
   | 'leakyRelu'
-  | 'gelu';
+  | 'gelu'
+  | 'hardSigmoid'
+  | 'hardSwish';
 
 export type Padding = 'same' | 'valid';
 
@@ -59,6 +61,9 @@ export interface ConvParams {
   kernel: Tensor;
   bias: Tensor | null;
   strides: [number, number];
+  /** Distance between the kernel's taps (TF's dilationRate, PyTorch's and ONNX's dilation); absent: [1, 1]. The
+   * engine runs a dilated conv as a conv with the kernel spread out by zeros, so every rule sees only the taps. */
+  dilations?: [number, number];
   /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
    * ZeroPadding2D into the convolution after it, as PyTorch's `Conv2d(padding=p)`). */
   padding: Padding | ExplicitPadding;
@@ -96,7 +101,7 @@ export type NodeParams =
   | { kind: 'input' }
   | ({ kind: 'conv2d' | 'depthwiseConv2d' } & ConvParams)
   | ({ kind: 'dense' } & DenseParams)
-  | { kind: 'activation'; alpha?: number }
+  | { kind: 'activation'; alpha?: number; beta?: number }
   | ({ kind: 'maxPool2d' | 'avgPool2d' } & PoolParams)
   /** PyTorch's AdaptiveAvgPool2d (the `AdaptiveAveragePooling2D` layer of @crp/models): [oh, ow] output. */
   | { kind: 'adaptiveAvgPool2d'; outputSize: [number, number] }

@@ -28,11 +28,33 @@ function addBias(y: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
   return bias === null ? y : tf.add(y, bias);
 }
 
+/** A kernel [kh, kw, ...] with its taps `d` apart: zeros between them, [(kh - 1) dh + 1, (kw - 1) dw + 1, ...]. */
+export function dilateKernel(w: tf.Tensor, [dh, dw]: [number, number]): tf.Tensor4D {
+  const [kh, kw, a, b] = w.shape as [number, number, number, number];
+  if (dh === 1 && dw === 1) return w as tf.Tensor4D;
+  return tf.tidy(() => {
+    const spread = tf.pad(tf.reshape(w, [kh, 1, kw, 1, a, b]), [
+      [0, 0],
+      [0, dh - 1],
+      [0, 0],
+      [0, dw - 1],
+      [0, 0],
+      [0, 0],
+    ]);
+    const full = tf.reshape(spread, [kh * dh, kw * dw, a, b]);
+    return tf.slice(full, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, a, b]) as tf.Tensor4D;
+  });
+}
+
 function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const p = node.params;
   if (p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d') throw new Error('not a conv node');
   const depthwise = p.kind === 'depthwiseConv2d';
-  const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
+  const dilations = p.dilations ?? [1, 1];
+  const dilated = dilations[0] !== 1 || dilations[1] !== 1;
+  const [kh0, kw0, cin, cout] = p.kernel.shape as [number, number, number, number];
+  // the size of the spread kernel: a dilated conv runs as a plain one
+  const [kh, kw] = [(kh0 - 1) * dilations[0] + 1, (kw0 - 1) * dilations[1] + 1];
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   const [sh, sw] = p.strides;
   const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
@@ -45,15 +67,17 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const padRight = w + kw - 1 - ((wo - 1) * sw + 1) - padLeft;
   const map: LinearMap = {
     forward(x, q) {
-      const y = depthwise
-        ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad)
-        : tf.conv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad);
-      return addBias(y, q.bias);
+      const conv = (w: tf.Tensor4D) =>
+        depthwise
+          ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad)
+          : tf.conv2d(x as tf.Tensor4D, w, p.strides, pad);
+      if (!dilated) return addBias(conv(q.weight as tf.Tensor4D), q.bias);
+      return tf.tidy(() => addBias(conv(dilateKernel(q.weight!, dilations)), q.bias));
     },
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
-        const flipped = tf.reverse(weight, [0, 1]);
+        const flipped = tf.reverse(dilateKernel(weight, dilations), [0, 1]);
         // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
         return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
       });

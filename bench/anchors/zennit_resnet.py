@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Anchor figures for the `resnet` bench suite: zennit and zennit-crp on PyTorch CPU, the same workloads, the same
-hour. Prints one JSON object (milliseconds, medians of 3 timed runs after one warm-up):
+"""Anchor figures for the `resnet` bench suite: zennit and zennit-crp on PyTorch CPU, the same workloads, in the
+same run. Prints one JSON object (milliseconds: every timed run and their median, 3 runs after one warm-up, and the
+load average before and after):
 
-    python3 bench/anchor/zennit_resnet.py --zennit <zennit>/src --crp <zennit-crp> [--model resnet50] [--size 224]
+    /usr/bin/python3 bench/anchors/zennit_resnet.py --zennit <zennit>/src --crp <zennit-crp> [--model resnet50]
+        [--size 224] [--threads 2]
 
-The bench runs it itself when CRP_ZENNIT_SRC and CRP_ZENNIT_CRP_SRC name the two source trees (the commits of
-vendor/reference/PROVENANCE.md). Weights: the seeded formula of scripts/golden/make_resnet_golden.py.
+The suite (bench/src/suites/resnet.ts) runs it itself before its own figures, with the threads of our backend; it
+finds the sources through CRP_ZENNIT_SRC and CRP_ZENNIT_CRP_SRC or at /tmp/zennit/src and /tmp/zennit-crp (the
+commits of vendor/reference/PROVENANCE.md; bench/README.md says how to get them). Weights: the seeded formula of
+scripts/golden/make_resnet_golden.py (the same values as @crp/testing/torch-weights), 10 classes.
 """
 import argparse
 import io
@@ -20,12 +24,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'scripts'
 
 def timed(fn, runs=3):
     fn()
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        cpu.append((time.process_time() - c0) * 1000)
+    # CPU time of every thread of the process: on a loaded machine the wall time is mostly waiting for a core
+    return {'median': statistics.median(times), 'runs': times, 'cpuMs': cpu}
 
 
 def main():
@@ -71,9 +77,12 @@ def main():
     def load():
         torch.load(io.BytesIO(data))
 
+    start = os.getloadavg()
+    figures = {'heatmapMs': timed(heatmap), 'crp8RecordAllConvsMs': timed(crp8), 'pthLoadMs': timed(load)}
     print(json.dumps({
         'model': args.model, 'size': args.size, 'threads': args.threads, 'torch': torch.__version__,
-        'heatmapMs': timed(heatmap), 'crp8RecordAllConvsMs': timed(crp8), 'pthLoadMs': timed(load),
+        'loadAverage': {'start': [round(x, 2) for x in start], 'end': [round(x, 2) for x in os.getloadavg()]},
+        **figures,
     }))
 
 

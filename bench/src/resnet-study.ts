@@ -1,0 +1,102 @@
+/**
+ * The whole concept study on a torchvision ResNet, timed (issue 21, deliverable 4): writes the state dict of a
+ * seeded ResNet (the weight formula of @crp/testing/torch-weights, 2 classes) to a temporary `.pth` with the
+ * repository's writer, and runs `crp study --model <it>` on the study's fixture patches (2 classes, the first 12 images of each by default)
+ * as a user would: fine-tuning, evaluation, the three atlases, reference images and concept pruning. Prints the
+ * wall time of each part (from the CLI's progress lines) and the total.
+ *
+ *   pnpm --filter @crp/bench resnet-study [--model resnet50|resnet18] [--size 64] [--samples 8]
+ *     [--fine-tune 1] [--limit-per-class 12] [--keep]
+ *
+ * Needs `pnpm turbo run build --filter=@crp/cli...` first (it runs packages/cli/dist/bin.js).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { encodeTorchStateDict, type TorchResNetSpec, type TorchTensor, torchResNetShapes } from '@crp/models';
+import { formulaStateDict } from '@crp/testing/torch-weights';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+
+const SPECS: Record<string, TorchResNetSpec> = {
+  resnet18: { block: 'basic', layers: [2, 2, 2, 2], classes: 2 },
+  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 2 },
+};
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'resnet50' },
+    size: { type: 'string', default: '64' },
+    samples: { type: 'string', default: '8' },
+    'fine-tune': { type: 'string', default: '1' },
+    'limit-per-class': { type: 'string', default: '12' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const spec = SPECS[values.model];
+if (spec === undefined) {
+  console.error(`unknown --model '${values.model}'; valid: ${Object.keys(SPECS).join(', ')}`);
+  process.exit(2);
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'crp-resnet-study-'));
+const pth = join(dir, `${values.model}.pth`);
+const sd = formulaStateDict(torchResNetShapes(spec), 50);
+const tensors = new Map<string, TorchTensor>();
+for (const name of sd.names) {
+  const shape = sd.entry(name).shape;
+  tensors.set(
+    name,
+    name.endsWith('num_batches_tracked')
+      ? { shape, data: new BigInt64Array(1) }
+      : { shape, data: sd.float32(name) },
+  );
+}
+await writeFile(pth, encodeTorchStateDict(tensors));
+
+const args = [
+  join(repoRoot, 'packages', 'cli', 'dist', 'bin.js'),
+  'study',
+  '--model',
+  pth,
+  '--data',
+  join(repoRoot, 'packages', 'study', 'test', 'fixtures', 'patches'),
+  '--target',
+  'mitosis',
+  '--input-size',
+  values.size,
+  '--normalize',
+  'imagenet',
+  '--samples',
+  values.samples,
+  '--region',
+  `center:${Math.round(Number(values.size) / 2)}`,
+  '--fine-tune',
+  values['fine-tune'],
+  '--limit-per-class',
+  values['limit-per-class'],
+  '--out',
+  join(dir, 'out'),
+];
+console.log(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join('/')}; crp ${args.slice(1).join(' ')}`,
+);
+const t0 = performance.now();
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('close', (c) => resolve(c ?? 1));
+});
+const seconds = (performance.now() - t0) / 1000;
+console.log(
+  `${values.model} ${values.size}px study: exit ${code}, ${seconds.toFixed(1)} s wall; load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join('/')}${values.keep ? `; outputs in ${dir}` : ''}`,
+);
+if (!values.keep) await rm(dir, { recursive: true, force: true });
+process.exit(code);

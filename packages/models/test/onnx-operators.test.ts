@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CrpError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HardSigmoid, HardSwish, importOnnx, type OnnxModel, parseOnnxModel } from '../src/index.js';
+
+/**
+ * The operators of scripts/golden/onnx/make_onnx_ops.py (vendor/reference/onnx): HardSwish, HardSigmoid, constant
+ * Sub/Div/Mul/Add (mobile_like, exported by torch.onnx at opsets 14 and 13) and tf2onnx's channels-last graphs
+ * (tf2onnx_gap, tf2onnx_flatten). Their logits and zennit relevances are checked for every case by
+ * onnx-import.test.ts and `pnpm conformance --kind onnx-lrp`; here: what the importer builds from them, the opset-13
+ * form of Hardswish, hand-computed values of the new layers, and bad input.
+ */
+const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx');
+const bytes = (name: string) => new Uint8Array(readFileSync(join(REF, 'models', name)));
+interface Case {
+  input: { shape: number[]; data: number[] };
+  logits: { data: number[] };
+}
+const caseOf = (id: string) => JSON.parse(readFileSync(join(REF, 'cases', `${id}.json`), 'utf8')) as Case;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function thrown(f: () => unknown): CrpError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(CrpError);
+    return err as CrpError;
+  }
+  throw new Error('no error thrown');
+}
+
+/** max |ours - torch| / max |torch| of the logits of a case */
+function logitsDeviation(model: { predict(x: tf.Tensor): unknown }, c: Case): number {
+  const y = tf.tidy(() => model.predict(tf.tensor(c.input.data, c.input.shape)) as tf.Tensor);
+  const got = y.dataSync();
+  y.dispose();
+  const scale = Math.max(...c.logits.data.map(Math.abs));
+  return Math.max(...c.logits.data.map((v, i) => Math.abs(got[i]! - v))) / scale;
+}
+
+const layersOf = (model: { layers: { name: string; getClassName(): string }[] }) =>
+  model.layers.map((l) => `${l.name}:${l.getClassName()}`);
+
+describe('HardSigmoid and HardSwish layers', () => {
+  it('compute max(0, min(1, alpha x + beta)) and x * max(0, min(1, x / 6 + 1/2)), by hand', () => {
+    const x = tf.tensor1d([-4, -3, -1.5, 0, 1.5, 3, 4]);
+    const swish = new HardSwish({}).apply(x) as tf.Tensor;
+    // -1.5: -1.5 * 0.25; 1.5: 1.5 * 0.75
+    expect(Array.from(swish.dataSync())).toEqual([-0, -0, -0.375, 0, 1.125, 3, 4]);
+    const torch = new HardSigmoid({}).apply(x) as tf.Tensor;
+    expect(Array.from(torch.dataSync()).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([
+      0, 0, 0.25, 0.5, 0.75, 1, 1,
+    ]);
+    const onnxDefault = new HardSigmoid({ alpha: 0.2, beta: 0.5 }).apply(x) as tf.Tensor;
+    expect(Array.from(onnxDefault.dataSync()).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([
+      0, 0, 0.2, 0.5, 0.8, 1, 1,
+    ]);
+    tf.dispose([x, swish, torch, onnxDefault]);
+  });
+});
+
+describe('importOnnx: HardSwish, HardSigmoid and constant operands (mobile_like)', () => {
+  const c = caseOf('onnx_lrp_EpsilonPlusFlat__mobile_like');
+
+  it('opset 14: HardSwish layers; (x - mean) / std and x * 0.5 + 0.25 each one per-channel affine layer', () => {
+    const model = importOnnx(bytes('mobile_like.onnx'));
+    const layers = layersOf(model);
+    expect(layers).toContain('normalize.sub:BatchNormalization');
+    expect(layers).toContain('features.8.mul:BatchNormalization');
+    expect(layers.filter((l) => l.endsWith(':BatchNormalization'))).toHaveLength(2);
+    expect(layers.filter((l) => l.endsWith(':HardSwish'))).toEqual([
+      'features.2:HardSwish',
+      'features.5:HardSwish',
+      'features.9:HardSwish',
+    ]);
+    expect(layers).toContain('features.6.hardsigmoid:HardSigmoid');
+    // (x - mean) / std: scale 1 / std, offset -mean / std
+    const norm = model.getLayer('normalize.sub').getWeights();
+    const [gamma, beta] = [norm[0]!.dataSync(), norm[1]!.dataSync()];
+    expect(gamma[0]).toBeCloseTo(1 / 0.229, 5);
+    expect(beta[2]).toBeCloseTo(-0.406 / 0.225, 5);
+    expect(logitsDeviation(model, c)).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
+  it("opset 13: x * HardSigmoid(x), torch's export of Hardswish, becomes the same HardSwish layer", () => {
+    const model = importOnnx(bytes('mobile_like_opset13.onnx'));
+    const layers = layersOf(model);
+    expect(layers.filter((l) => l.endsWith(':HardSwish'))).toHaveLength(3);
+    expect(layers.filter((l) => l.endsWith(':Multiply'))).toHaveLength(1); // the squeeze-excitation only
+    expect(logitsDeviation(model, c)).toBeLessThan(1e-5);
+    model.dispose();
+  });
+});
+
+describe('importOnnx: dilated convolutions (dilated_net)', () => {
+  it('a Conv2D with the dilation rate, its pads from the dilated span; logits as torch', () => {
+    const model = importOnnx(bytes('dilated_net.onnx'));
+    const config = model.getLayer('features.3').getConfig();
+    expect([config.dilationRate, config.padding]).toEqual([[2, 1], 'same']);
+    expect(logitsDeviation(model, caseOf('onnx_lrp_EpsilonPlusFlat__dilated_net'))).toBeLessThan(1e-5);
+    model.dispose();
+  });
+});
+
+describe('importOnnx: tf2onnx graphs (channels-last input)', () => {
+  it('takes the NHWC input as it is: no layer for the Transposes, Keras layer names, logits as computed', () => {
+    for (const name of ['tf2onnx_gap', 'tf2onnx_flatten']) {
+      const model = importOnnx(bytes(`${name}.onnx`));
+      expect(model.inputs[0]!.shape).toEqual([null, 16, 16, 3]);
+      const layers = layersOf(model);
+      expect(layers).toEqual(
+        expect.arrayContaining([
+          'rescaling:BatchNormalization',
+          'conv2d:Conv2D',
+          'conv2d_1:Conv2D',
+          'dense:Dense',
+        ]),
+      );
+      expect(layers.some((l) => /Permute|Reshape/.test(l))).toBe(false);
+      expect(logitsDeviation(model, caseOf(`onnx_lrp_EpsilonPlusFlat__${name}`)), name).toBeLessThan(1e-5);
+      model.dispose();
+    }
+  });
+
+  it('importing and disposing the new models leaves no tensors behind', () => {
+    importOnnx(bytes('mobile_like.onnx')).dispose();
+    const before = tf.memory().numTensors;
+    for (const name of ['mobile_like', 'mobile_like_opset13', 'tf2onnx_gap', 'tf2onnx_flatten'])
+      importOnnx(bytes(`${name}.onnx`)).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('bad input for the new operators', () => {
+  const mobile = () => parseOnnxModel(bytes('mobile_like.onnx'));
+  const node = (m: OnnxModel, name: string) => m.graph.nodes.find((n) => n.name === name)!;
+  const initializer = (m: OnnxModel, name: string) => m.graph.initializers.find((t) => t.name === name)!;
+
+  it('a constant of a shape that does not broadcast per channel: the node, the shapes and what is valid', () => {
+    const m = mobile();
+    const sub = node(m, '/normalize/Sub');
+    const mean = initializer(m, sub.inputs[1]!);
+    mean.dims = [1, 1, 16, 16]; // one value per pixel: not a per-channel affine map
+    mean.rawData = new Uint8Array(new Float32Array(256).fill(0.5).buffer);
+    mean.floatData = [];
+    const e = thrown(() => importOnnx(m));
+    expect([e.code, e.message]).toEqual([
+      'unsupported-layer',
+      "ONNX node '/normalize/Sub' (Sub): Sub of a tensor [-1, 3, 16, 16] and a constant of shape [1, 1, 16, 16] is not supported; supported: a scalar or one value per channel ([C, 1, 1] or [1, C, 1, 1])",
+    ]);
+    expect(e.details).toMatchObject({ opType: 'Sub', node: '/normalize/Sub' });
+  });
+
+  it('a constant divided by a tensor is not affine: refused', () => {
+    const m = mobile();
+    const div = node(m, '/normalize/Div');
+    div.inputs.reverse();
+    expect(thrown(() => importOnnx(m)).message).toBe(
+      "ONNX node '/normalize/Div' (Div): Div of a constant by a tensor (c / x) is not supported; supported: x / c, x * c, x + c, x - c, c - x",
+    );
+  });
+
+  it('a Transpose that is not a layout change between NCHW and NHWC is refused with the valid ones', () => {
+    const m = parseOnnxModel(bytes('tf2onnx_gap.onnx'));
+    node(m, 'model/conv2d/BiasAdd__6').attributes.get('perm')!.ints = [0, 3, 2, 1];
+    const e = thrown(() => importOnnx(m));
+    expect(e.code).toBe('unsupported-layer');
+    expect(e.message).toContain(
+      'supported: [0, 3, 1, 2] of a channels-last and [0, 2, 3, 1] of a channels-first',
+    );
+  });
+
+  it('a channels-last tensor given to an NCHW operator (no Transpose before the Conv) is refused', () => {
+    const m = parseOnnxModel(bytes('tf2onnx_gap.onnx'));
+    const transpose = node(m, 'model/conv2d/BiasAdd__6');
+    const conv = node(m, 'model/conv2d/BiasAdd');
+    conv.inputs[0] = transpose.inputs[0]!;
+    m.graph.nodes = m.graph.nodes.filter((n) => n !== transpose);
+    // without the Transpose the input reads as NCHW [N, 16, 16, 3]: 16 channels for a conv of 3
+    expect(thrown(() => importOnnx(m)).message).toMatch(
+      /^ONNX node 'model\/conv2d\/BiasAdd' \(Conv\): weight \[8, 3, 3, 3\] does not fit an input of 16 channels/,
+    );
+  });
+
+  const ints = (name: string, values: number[]) => ({ name, type: 7, floats: [], ints: values });
+
+  it('dilations: refused with a stride, on a depthwise conv and on pooling, saying what is valid', () => {
+    const strided = parseOnnxModel(bytes('dilated_net.onnx'));
+    const conv = strided.graph.nodes.filter((n) => n.opType === 'Conv')[2]!;
+    conv.attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(strided)).message).toBe(
+      `ONNX node '${conv.name}' (Conv): dilations [2, 2] with strides [2, 2] are not supported (TF.js convolves with either a stride or a dilation); supported: dilations with strides [1, 1]`,
+    );
+    const depthwise = mobile();
+    node(depthwise, '/features/features.3/Conv').attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(depthwise)).message).toMatch(
+      /^ONNX node '\/features\/features.3\/Conv' \(Conv\): a depthwise convolution with dilations \[2, 2\] is not supported .*; supported: dilations of convolutions with group 1$/,
+    );
+    const pool = parseOnnxModel(bytes('densenet_like.onnx'));
+    const maxPool = pool.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+    maxPool.attributes.set('dilations', ints('dilations', [2, 2]));
+    expect(thrown(() => importOnnx(pool)).message).toBe(
+      `ONNX node '${maxPool.name}' (MaxPool): dilations [2, 2] of MaxPool are not supported (the LRP engine has no dilated pooling); supported: [1, 1]`,
+    );
+  });
+
+  it('ceil_mode that changes the output size and an unknown auto_pad are refused', () => {
+    const m = parseOnnxModel(bytes('densenet_like.onnx'));
+    const maxPool = m.graph.nodes.find((n) => n.opType === 'MaxPool')!; // 3/2 pad 1 on 16 px: 8, ceil 9
+    maxPool.attributes.set('ceil_mode', { name: 'ceil_mode', type: 2, i: 1, floats: [], ints: [] });
+    expect(thrown(() => importOnnx(m)).message).toBe(
+      `ONNX node '${maxPool.name}' (MaxPool): ceil_mode = 1 changes the output size here; supported: ceil_mode = 0 (or sizes where it makes no difference)`,
+    );
+    const d = parseOnnxModel(bytes('dilated_net.onnx'));
+    const conv = d.graph.nodes.find((n) => n.opType === 'Conv')!;
+    conv.attributes.set('auto_pad', { name: 'auto_pad', type: 3, s: 'SAME_LEFT', floats: [], ints: [] });
+    expect(thrown(() => importOnnx(d)).message).toBe(
+      `ONNX node '${conv.name}' (Conv): auto_pad 'SAME_LEFT' is unknown`,
+    );
+  });
+
+  it("x * HardSigmoid(x) with other constants than PyTorch's is no HardSwish: the product of two maps is refused", () => {
+    const m = parseOnnxModel(bytes('mobile_like_opset13.onnx'));
+    const first = m.graph.nodes.find((n) => n.opType === 'HardSigmoid')!;
+    first.attributes.get('alpha')!.f = 0.2;
+    const e = thrown(() => importOnnx(m));
+    expect(e.message).toMatch(
+      /^ONNX node '.+' \(Mul\): Mul of shapes \[-1, 8, 16, 16\] and \[-1, 8, 16, 16\] is not supported; supported: a feature map/,
+    );
+  });
+});
