@@ -8,7 +8,8 @@ import {
   vectorValues,
 } from '@crp/common';
 import { type CondAttribution, defaultConcept, disposeCondResult } from '@crp/core';
-import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import type { ModelGraph } from '@crp/lrp';
+import { PARAMETRIC_KINDS } from '@crp/lrp/internal';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
@@ -17,7 +18,8 @@ import { transformerConceptLayers } from './transformer-concepts.js';
 /** One concept of a layer in an atlas. */
 export interface AtlasEntry {
   concept: number;
-  /** samples that have the concept among their top-k of the layer */
+  /** samples that vote for the concept: it is among their top-k of the layer by evidence for the class and its
+   * relevance is not 0 (see {@link votedConcepts}) */
   votes: number;
   /** mean over all samples of the concept's relevance (abs-normalised per sample when `absNorm`) */
   meanRelevance: number;
@@ -117,6 +119,35 @@ export function topIndices(values: ArrayLike<number>, k: number): number[] {
     .slice(0, k);
 }
 
+/**
+ * The concepts one sample votes for: its top k by evidence for the class, i.e. relevance times the sign of the
+ * sample's target logit (relevance starts as the logit, as in zennit-crp, and LRP is linear in it, so under a
+ * negative logit the evidence for the class is the negative relevance; with a positive logit this is the
+ * ranking by relevance), less the concepts whose relevance is exactly 0 (dead: no evidence either way), so a
+ * sample may vote for fewer than k. Returns positions in `relevance`; ties: lower concept first (`concepts[i]`,
+ * the concept at position i, default i).
+ */
+export function votedConcepts(
+  relevance: ArrayLike<number>,
+  k: number,
+  logit: number,
+  concepts?: readonly number[],
+): number[] {
+  const sign = logit < 0 ? -1 : 1;
+  const id = (i: number) => (concepts === undefined ? i : concepts[i]!);
+  return Array.from({ length: relevance.length }, (_, i) => i)
+    .sort((a, b) => sign * (relevance[b]! - relevance[a]!) || id(a) - id(b))
+    .slice(0, k)
+    .filter((i) => relevance[i] !== 0);
+}
+
+/** Each row's logit of `target` from a prediction [rows, classes]. */
+export function targetLogits(prediction: tf.Tensor, target: number): Float32Array {
+  const classes = prediction.shape[prediction.rank - 1]!;
+  const all = prediction.dataSync();
+  return Float32Array.from({ length: all.length / classes }, (_, r) => all[r * classes + target]!);
+}
+
 export interface ResolvedAtlasOptions {
   target: number;
   layers: string[];
@@ -156,14 +187,16 @@ export function resolveAtlasOptions(crp: CondAttribution, options: AtlasOptions)
   };
 }
 
-/** Adds each sample's top-k votes and its scores ([rows, C] values) to a partial's layer. */
+/** Adds each sample's votes ({@link votedConcepts}, by its target logit in `logits`) and its scores ([rows, C]
+ * values) to a partial's layer. */
 export function voteInto(
   partial: AtlasPartial,
   layer: string,
   scores: ArrayLike<number>,
-  rows: number,
+  logits: ArrayLike<number>,
   topK: number,
 ): void {
+  const rows = logits.length;
   const c = scores.length / rows;
   let entry = partial.layers[layer];
   if (entry === undefined) {
@@ -176,7 +209,7 @@ export function voteInto(
   }
   for (let r = 0; r < rows; r++) {
     const row = Array.prototype.slice.call(scores, r * c, (r + 1) * c) as number[];
-    for (const k of topIndices(row, topK)) entry.votes[k]! += 1;
+    for (const k of votedConcepts(row, topK, logits[r]!)) entry.votes[k]! += 1;
     const norm = row.reduce((s, x) => s + Math.abs(x), 0) + 1e-10;
     for (let k = 0; k < c; k++) {
       entry.sums[k]! += row[k]!;
@@ -202,13 +235,14 @@ export function atlasBatch(
     { recordLayers: options.layers, heatmap: false, chunkSize: options.batchSize },
   );
   try {
+    const logits = targetLogits(result.prediction, options.target);
     for (const layer of options.layers) {
       // channels, or the heads of an attention product (defaultConcept)
       const concept = defaultConcept(crp.attributor.graph, layer);
       const scores = concept.attribute(result.relevances[layer]!, { absNorm: options.absNorm });
       const data = scores.dataSync();
       scores.dispose();
-      voteInto(partial, layer, data, rows, options.topK);
+      voteInto(partial, layer, data, logits, options.topK);
     }
   } finally {
     disposeCondResult(result);

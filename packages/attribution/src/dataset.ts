@@ -84,6 +84,7 @@ function keepFilter(options: SubsetOptions): (index: number, label: number) => b
 }
 
 /** Loads the images of some data-set positions as one NHWC float32 tensor (caller owns it). */
+/** Loads the images of the samples at `positions` as one tensor [n, H, W, C] (the caller owns it). */
 export type Loader = (positions: readonly number[]) => Promise<tf.Tensor>;
 
 class IndexedDataset implements LabelledDataset {
@@ -161,6 +162,30 @@ export function indexedDataset(
 export interface TensorDatasetOptions {
   /** samples per batch (default 16) */
   batchSize?: number;
+}
+
+/**
+ * A data set whose images are loaded on demand, batch by batch: `load(positions)` returns the images of those
+ * samples ([n, H, W, C], the caller's to dispose) and `labels[i]` is sample i's label. With the image-folder
+ * functions of `@crp/models/node` this is an image folder read lazily (the folder is listed once, files are read
+ * per batch):
+ *
+ * ```ts
+ * const { files, labels } = await listImageFolder('patches/');
+ * const data = fromLoader((p) => readImages(p.map((i) => files[i]!), { inputSize: [224, 224] }), labels);
+ * ```
+ */
+export function fromLoader(
+  load: Loader,
+  labels: readonly number[],
+  options: TensorDatasetOptions = {},
+): LabelledDataset {
+  return indexedDataset(
+    load,
+    labels.map((_, i) => i),
+    labels,
+    options.batchSize ?? 16,
+  );
 }
 
 /**

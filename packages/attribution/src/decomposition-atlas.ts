@@ -19,7 +19,8 @@ import {
   conceptAtlas,
   conceptLayers,
   resolveAtlasOptions,
-  topIndices,
+  targetLogits,
+  votedConcepts,
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { layerBelow } from './decomposition.js';
@@ -251,9 +252,8 @@ export function decompositionBatch(
   images: tf.Tensor,
   options: ResolvedDecompositionOptions,
 ): DecompositionPartial {
-  const lrp = crp.attributor;
+  const [lrp, n] = [crp.attributor, images.shape[0]!];
   const g = lrp.graph;
-  const n = images.shape[0]!;
   const partial: DecompositionPartial = { samples: n, layers: {} };
   const pass = lrp.forward(images);
   const owned: tf.Tensor[] = [];
@@ -262,6 +262,7 @@ export function decompositionBatch(
     const classes = prediction.shape[prediction.rank - 1]!;
     const init = tf.tidy(() => tf.mul(tf.oneHot(tf.fill([n], options.target, 'int32'), classes), prediction));
     owned.push(init);
+    const logits = targetLogits(prediction, options.target);
     const ids = options.layers;
     const stops = ids.filter((id) => !ids.some((o) => o !== id && g.ancestorsOf(id).has(o)));
     const relevance = lrp.backward(pass, { from: g.outputId, relevance: init, record: ids, stopAt: stops });
@@ -291,7 +292,7 @@ export function decompositionBatch(
           const row = Array.from(values.subarray(i * childChannels, (i + 1) * childChannels));
           const parent = parentSums[i * channels + c]!;
           entry.parent += parent;
-          for (const k of topIndices(row, options.topK)) entry.votes[k]! += 1;
+          for (const k of votedConcepts(row, options.topK, logits[i]!)) entry.votes[k]! += 1;
           for (let k = 0; k < childChannels; k++) {
             entry.sums[k]! += row[k]!;
             entry.shares[k]! += parent === 0 ? 0 : row[k]! / parent;

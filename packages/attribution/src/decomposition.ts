@@ -1,6 +1,7 @@
 import { CrpError } from '@crp/common';
 import { ChannelConcept, type CondAttribution, type Condition, disposeCondResult } from '@crp/core';
-import { type ModelGraph, PARAMETRIC_KINDS } from '@crp/lrp';
+import type { ModelGraph } from '@crp/lrp';
+import { PARAMETRIC_KINDS } from '@crp/lrp/internal';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
 

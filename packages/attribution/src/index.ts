@@ -4,13 +4,16 @@
 // packages of the toolkit share (shard JSON, sample selection, the strategy table) is in
 // '@crp/attribution/internal' (unstable).
 
-// where samples come from: tensors or a Dataset of @crp/models, any (async) iterator, subsets of them
+// where samples come from: tensors or a Dataset of @crp/models, a loader (an image folder read lazily), any
+// (async) iterator, subsets of them
 export {
   fromIterator,
+  fromLoader,
   fromTensors,
   type LabelledBatch,
   type LabelledDataset,
   type LabelledSource,
+  type Loader,
   type OwnedBatch,
   type SubsetOptions,
   sizeOf,
@@ -27,6 +30,7 @@ export {
   conceptAtlas,
   conceptLayers,
   formatVotes,
+  votedConcepts,
 } from './atlas.js';
 // transformers (ViTs): each block's concept layers (heads, MLP neurons, MLP output, block output)
 export {

@@ -140,7 +140,7 @@ async function loadSetup(setup: JobSetup): Promise<JobContext & { strategies: An
   if (!isLabelledDataset(ctx?.dataset) || typeof ctx?.crp?.run !== 'function') {
     throw new CrpError(
       'invalid-argument',
-      `'${name}' of ${setup.module} must return { crp: CondAttribution, dataset: LabelledDataset } (e.g. fromTensors, fromImageFolder)`,
+      `'${name}' of ${setup.module} must return { crp: CondAttribution, dataset: LabelledDataset } (e.g. fromTensors, fromLoader)`,
     );
   }
   const extra = Array.isArray(mod.strategies) ? (mod.strategies as AnyShardedStrategy[]) : [];

@@ -2,9 +2,6 @@
 // @crp/attribution/node: the Node-only part of @crp/attribution (file system, worker threads). Browser bundles
 // import '@crp/attribution' only.
 
-// data sets read from an image folder, batch by batch
-export { type FromImageFolderOptions, fromImageFolder, type ImageFolderDataset } from './image-folder.js';
-
 // any sharded strategy (the concept atlas, ...) as a resumable job (a JSON-lines file), optionally on worker threads
 export {
   type AtlasJobOptions,

@@ -1,5 +1,6 @@
 import { CrpError } from '@crp/common';
-import { type ModelGraph, type PoolParams, windowPadding } from '@crp/lrp';
+import type { ModelGraph, PoolParams } from '@crp/lrp';
+import { windowPadding } from '@crp/lrp/internal';
 
 /**
  * How positions of a layer map to input pixels, per axis (rows, columns): position `o` sees input indices

@@ -15,6 +15,7 @@ import {
   resolveLayers,
   roundAtlasShard,
   toAtlasShard,
+  votedConcepts,
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
@@ -111,6 +112,8 @@ export interface LayerRegionRelevance {
 export interface RegionRelevance {
   /** sum over the region of the class's heatmap `{ y: [target] }` */
   total: number;
+  /** the image's logit of the target, where the relevance starts (negative: relevance for the class is negative) */
+  logit: number;
   layers: Record<string, LayerRegionRelevance>;
 }
 
@@ -276,7 +279,7 @@ function adjointBatch(
     owned.push(...adjoint.values());
     const total = tf.tidy(() => tf.sum(tf.mul(adjoint.get(g.outputId)!, init), -1));
     owned.push(total);
-    const totals = total.dataSync();
+    const [totals, predicted] = [total.dataSync(), prediction.dataSync()];
     const perLayer = ids.map((id) => {
       // per concept: G_L * R_L summed over what the concept spans (positions, or tokens and dimensions of a head)
       const concept = defaultConcept(g, id);
@@ -286,7 +289,8 @@ function adjointBatch(
       return data;
     });
     return Array.from({ length: n }, (_, i) => {
-      const result: RegionRelevance = { total: totals[i]! + 0, layers: {} };
+      const logit = predicted[i * classes + targets[i]!]!; // the relevance starts as the target's logit
+      const result: RegionRelevance = { total: totals[i]! + 0, logit, layers: {} };
       layers.forEach((layer, j) => {
         const data = perLayer[ids.indexOf(g.node(layer).id)]!;
         const channels = data.length / n;
@@ -321,10 +325,13 @@ function perConcept(
     for (const k of lists[i]!) conditions.push({ y: [target], [layer]: [k] });
   });
   const sums = new Float64Array(conditions.length);
+  let logit = 0;
   const maskT = tf.tensor3d(mask, [1, h, w]);
   try {
     for (const chunk of crp.chunks(image, conditions, chunkSize === undefined ? {} : { chunkSize })) {
       try {
+        // every row is the one image: its prediction is the same
+        logit = chunk.prediction.dataSync()[target]!;
         const s = tf.tidy(() => tf.sum(tf.mul(chunk.heatmap!, maskT), [1, 2]));
         const v = s.dataSync();
         s.dispose();
@@ -338,7 +345,7 @@ function perConcept(
   } finally {
     maskT.dispose();
   }
-  const result: RegionRelevance = { total: sums[0]!, layers: {} };
+  const result: RegionRelevance = { total: sums[0]!, logit, layers: {} };
   let at = 1;
   layers.forEach((layer, i) => {
     const concepts = lists[i]!;
@@ -477,10 +484,7 @@ export function regionAtlasBatch(
       const votes = new Array<number>(c).fill(0);
       const sums = new Array<number>(c).fill(0);
       const shares = new Array<number>(c).fill(0);
-      const order = scores
-        .map((_, i) => i)
-        .sort((a, b) => scores[b]! - scores[a]! || concepts[a]! - concepts[b]!);
-      for (const i of order.slice(0, options.topK)) votes[concepts[i]!] = 1;
+      for (const i of votedConcepts(scores, options.topK, r.logit, concepts)) votes[concepts[i]!] = 1;
       const absSum = relevance.reduce((s, x) => s + Math.abs(x), 0) + 1e-10;
       concepts.forEach((k, i) => {
         sums[k] = scores[i]!;

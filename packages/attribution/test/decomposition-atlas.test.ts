@@ -7,7 +7,6 @@ import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topIndices } from '../src/atlas.js';
 import { conceptAtlas, decompose, decompositionAtlas, formatVotes, fromTensors } from '../src/index.js';
 import { expectCrpError, tinyImages, tinyModel, useWasm } from './helpers.js';
 
@@ -53,12 +52,17 @@ describe('decompositionAtlas', () => {
         for (const i of class1) {
           const one = tf.slice(images, i, 1);
           const g = decompose(crp, one, { target: 1, layer, concept: parent.concept, width: channels });
+          const logits = model.predict(one) as tf.Tensor;
+          const sign = logits.dataSync()[1]! < 0 ? -1 : 1;
+          logits.dispose();
           one.dispose();
           const root = g.nodes[0]!;
           parentSum += root.relevance;
           const values = new Array<number>(channels).fill(0);
           for (const n of g.nodes.slice(1)) values[n.concept] = n.relevance;
-          for (const k of topIndices(values, 2)) votes[k]! += 1;
+          // top 2 by evidence for the class (relevance times the logit's sign), never a relevance of exactly 0
+          const order = values.map((_, k) => k).sort((a, b) => sign * (values[b]! - values[a]!) || a - b);
+          for (const k of order.slice(0, 2)) if (values[k] !== 0) votes[k]! += 1;
           values.forEach((v, k) => {
             sums[k]! += v;
             shares[k]! += root.relevance === 0 ? 0 : v / root.relevance;

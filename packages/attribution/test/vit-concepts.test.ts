@@ -9,7 +9,8 @@
  */
 import { CondAttribution, defaultConcept, disposeCondResult, HeadConcept } from '@crp/core';
 import { attnLrp } from '@crp/lrp';
-import { setVitWeights, type VitConfig, vit } from '@crp/models';
+import { type VitConfig, vit } from '@crp/models';
+import { setVitWeights } from '@crp/models/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

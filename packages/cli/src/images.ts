@@ -23,7 +23,7 @@ export interface ImageInput {
 
 /**
  * Reads an image file and makes it the model's input with `preprocess` of @crp/models (the definition that
- * `imageFolder` and `fromImageFolder` use too): resized to the model's input size where it is fixed, with the
+ * `imageFolder` and `readImages` use too): resized to the model's input size where it is fixed, with the
  * model's channels, scaled to [0, 1], then normalised.
  */
 export async function readModelInput(

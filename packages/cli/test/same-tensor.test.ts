@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromImageFolder } from '@crp/attribution/node';
+import { fromLoader } from '@crp/attribution';
 import { IMAGENET } from '@crp/models';
-import { imageFolder } from '@crp/models/node';
+import { imageFolder, listImageFolder, readImages } from '@crp/models/node';
 import type { RasterImage } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelInput } from '../src/images.js';
 
 /**
- * One PNG, one tensor: the CLI's image loader, @crp/models' imageFolder and @crp/attribution's fromImageFolder
- * all go through preprocess of @crp/models, so they must agree to the last bit, for RGB, RGBA (alpha over
+ * One PNG, one tensor: the CLI's image loader, @crp/models' imageFolder and a folder read lazily through
+ * @crp/attribution's fromLoader (listImageFolder + readImages) all go through preprocess of @crp/models, so they must agree to the last bit, for RGB, RGBA (alpha over
  * white), grey (repeated, or kept for one-channel models) and an image that needs resizing.
  */
 let root: string;
@@ -67,7 +67,15 @@ describe('the same PNG gives the same tensor in the CLI, @crp/models and @crp/at
       const fromModels = rows(models.images);
       models.images.dispose();
 
-      const dataset = await fromImageFolder(root, { ...options, mean, std });
+      const listing = await listImageFolder(root);
+      const dataset = fromLoader(
+        (p) =>
+          readImages(
+            p.map((i) => listing.files[i]!),
+            { ...options, mean, std },
+          ),
+        listing.labels,
+      );
       const batch = await dataset.slice(0, files.length);
       const fromAttribution = rows(batch.images);
       batch.images.dispose();

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CondAttribution, disposeCondResult, HeadConcept } from '@crp/core';
-import { setVitWeights, type VitConfig, vit } from '@crp/models';
+import { type VitConfig, vit } from '@crp/models';
+import { setVitWeights } from '@crp/models/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/backend.js';

@@ -1,5 +1,6 @@
 // biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 // @crp/lrp: Layer-wise Relevance Propagation for TensorFlow.js models, matching zennit; in Node and in browsers.
+// The engine's ops and layer-kind tables that other packages of the toolkit reuse are in '@crp/lrp/internal'.
 
 // attributing: relevance of the input (and of recorded layers) for target classes
 export {
@@ -91,7 +92,6 @@ export type {
   PoolParams,
   TransformerNodeParams,
 } from './graph/types.js';
-export { TRANSFORMER_CLASSES } from './graph/transformer-layers.js';
 
 // transformer layers for TF.js models that the engine explains (ViT: class token, position embedding, products
 // of two activations, the class-token head)
@@ -105,13 +105,5 @@ export {
   type SelectTokenArgs,
   transformerLayers,
 } from './layers/transformer.js';
-export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
-export { ForwardPass, forwardNode } from './forward.js';
-export {
-  adaptiveAvgPool2d,
-  adaptiveAvgPool2dTranspose,
-  adaptivePoolWindows,
-} from './ops/adaptive-avg-pool.js';
+export { ForwardPass } from './forward.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';
-export { linearMapOf } from './ops/linear.js';
-export { windowPadding } from './ops/strided.js';

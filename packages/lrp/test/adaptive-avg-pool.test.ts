@@ -9,16 +9,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
+import { Attributor, defaultRuleFor, type GraphNode, graphFromLayersModel } from '../src/index.js';
 import {
-  Attributor,
   adaptiveAvgPool2d,
   adaptiveAvgPool2dTranspose,
   adaptivePoolWindows,
-  defaultRuleFor,
-  type GraphNode,
-  graphFromLayersModel,
   linearMapOf,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { expectClose, mulberry32, uniform, useBackend, values } from './helpers.js';
 
 useBackend('cpu');

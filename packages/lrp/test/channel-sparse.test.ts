@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { Attributor, linearMapOf } from '../src/index.js';
+import { Attributor } from '../src/index.js';
+import { linearMapOf } from '../src/internal.js';
 import { mulberry32, randomizeWeights, uniform, useBackend } from './helpers.js';
 
 useBackend('wasm');

@@ -14,10 +14,10 @@ import {
   epsilonGammaBox,
   epsilonPlusFlat,
   graphFromLayersModel,
-  linearMapOf,
   mergeZeroPadding,
   resnetCanonizer,
 } from '../src/index.js';
+import { linearMapOf } from '../src/internal.js';
 import { mulberry32, randomizeWeights, uniform, useBackend, values } from './helpers.js';
 
 useBackend('cpu');

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { describe, expect, test } from 'vitest';
-import { type GraphNode, linearMapOf, type NodeParams } from '../src/index.js';
+import type { GraphNode, NodeParams } from '../src/index.js';
+import { linearMapOf } from '../src/internal.js';
 import { expectClose, mulberry32, uniform, useBackend, values } from './helpers.js';
 
 useBackend('cpu');

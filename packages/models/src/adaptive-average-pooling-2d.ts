@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { adaptiveAvgPool2d } from '@crp/lrp';
+import { adaptiveAvgPool2d } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 

@@ -1,6 +1,7 @@
 // biome-ignore-all assist/source/organizeImports: the exports are grouped by topic, as a table of contents
 // @crp/models: models, data and training for the CRP toolkit, in Node and in browsers. Reading and writing files
-// (image folders, MNIST, model and weight files, checkpoints) is in '@crp/models/node'.
+// (image folders, MNIST, model and weight files, checkpoints) is in '@crp/models/node'; importer plumbing that only
+// the toolkit's own packages and tests need is in '@crp/models/internal' (unstable).
 
 // labelled images in memory: the Dataset of the whole toolkit, and ways to cut it
 export {
@@ -17,17 +18,7 @@ export { IMAGENET, type PreprocessOptions, preprocess } from './preprocess.js';
 
 // model builders: the VGG family, Vision Transformers (torchvision's names, layers the engine explains)
 export { smallVgg, VGG_CONFIGS, type VggName, type VggOptions, vgg, vggFromBlocks } from './vgg.js';
-export {
-  setVitWeights,
-  VIT_CONFIGS,
-  type VitConfig,
-  type VitName,
-  vit,
-  vitBlockPrefix,
-  vitParameterSlots,
-  vitPatchGrid,
-  tokenHeatmap,
-} from './vit.js';
+export { VIT_CONFIGS, type VitConfig, type VitName, vit, tokenHeatmap } from './vit.js';
 
 // torchvision VGGs from PyTorch weights: .pth files of torch.save (read without Python) and safetensors, told
 // apart by their bytes; PyTorch's adaptive average pool for any input size
@@ -50,7 +41,6 @@ export {
 // PyTorch's module names
 export {
   importTorchResNet,
-  looksLikeTorchResNet,
   type TorchResNetBlock,
   type TorchResNetLayout,
   type TorchResNetOptions,
@@ -63,8 +53,7 @@ export { importTorchModel, type TorchModelOptions } from './torch-model.js';
 // back to PyTorch: a state_dict .pth from a model with PyTorch's layer names
 export { encodeTorchStateDict, type TorchTensor, torchStateDictOf } from './pth-writer.js';
 export { parseStateDict, type StateDict } from './state-dict.js';
-export { type StateDictFormat, sniffFormat } from './weights-format.js';
-export { PTH_FLOAT_DTYPES, type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
+export { type PthContent, type PthEntry, PthFile, type TorchDtype } from './pth.js';
 export {
   SAFETENSORS_DTYPES,
   type SafetensorsDtype,
@@ -107,7 +96,6 @@ export {
 // any CNN from ONNX (torch.onnx.export, tf2onnx; opsets 11-18), read by a small protobuf decoder
 export { importOnnx, ONNX_OPSETS, ONNX_SUPPORTED_OPS, type OnnxImportOptions } from './onnx-import.js';
 export {
-  ONNX_DATA_TYPES,
   type OnnxAttribute,
   type OnnxDim,
   type OnnxGraph,
@@ -115,7 +103,6 @@ export {
   type OnnxNode,
   type OnnxTensor,
   type OnnxValueInfo,
-  onnxTensorValues,
   parseOnnxModel,
 } from './onnx-proto.js';
 export {

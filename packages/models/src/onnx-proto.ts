@@ -15,7 +15,7 @@ export const ONNX_DATA_TYPES = {
   DOUBLE: 11,
 } as const;
 
-/** An initializer or constant tensor. Data stays undecoded until {@link onnxTensorValues} reads it. */
+/** An initializer or constant tensor. Data stays undecoded until `onnxTensorValues` (of `@crp/models/internal`) reads it. */
 export interface OnnxTensor {
   name: string;
   dims: number[];

@@ -155,84 +155,177 @@ function unquote(text: string): string {
  *   out-of-band buffers)
  */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
-  const { source } = options;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = bytes.byteLength;
-  const decoder = new TextDecoder('utf-8');
-  const latin1 = new TextDecoder('latin1');
-  let pos = 0;
-  let opcodeAt = 0;
-  let opcode = 0;
+  return new PickleMachine(bytes, options).run();
+}
 
-  const corrupt = (what: string): never => {
+const STOP = 0x2e;
+
+/** The machine's state: the bytes and where it reads, the stack (and the stacks MARK put aside), the memo. */
+class PickleMachine {
+  readonly view: DataView;
+  readonly n: number;
+  readonly decoder = new TextDecoder('utf-8');
+  readonly latin1 = new TextDecoder('latin1');
+  pos = 0;
+  opcodeAt = 0;
+  opcode = 0;
+  stack: unknown[] = [];
+  readonly metastack: unknown[][] = [];
+  readonly memo = new Map<number, unknown>();
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly options: UnpickleOptions,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.n = bytes.byteLength;
+  }
+
+  /** Runs opcode after opcode until STOP, whose value is the result. */
+  run(): unknown {
+    for (;;) {
+      if (this.pos >= this.n)
+        this.corrupt(`ends at byte ${this.n} before its STOP opcode (the data is truncated)`);
+      this.opcodeAt = this.pos;
+      this.opcode = this.bytes[this.pos++]!;
+      if (this.opcode === STOP) return this.pop();
+      const op = OPCODES[this.opcode];
+      if (op === undefined) this.unknownOpcode();
+      else op(this);
+    }
+  }
+
+  corrupt(what: string): never {
+    const { source } = this.options;
     throw new CrpError('corrupt-file', `${source}: the pickle ${what}`, {
-      details: { source, offset: opcodeAt },
+      details: { source, offset: this.opcodeAt },
     });
-  };
-  const opName = () => OPCODE_NAMES[opcode] ?? `0x${opcode.toString(16)}`;
-  const need = (k: number) => {
+  }
+
+  opName(): string {
+    return OPCODE_NAMES[this.opcode] ?? `0x${this.opcode.toString(16)}`;
+  }
+
+  /** An opcode outside the table: one that needs more than data, or none at all. */
+  unknownOpcode(): never {
+    const { source } = this.options;
+    if (this.opcode >= 0x82 && this.opcode <= 0x84) {
+      throw new CrpError(
+        'unsupported-format',
+        `${source}: the pickle uses the copyreg extension registry (${this.opName()}), which is not read`,
+      );
+    }
+    if (this.opcode === 0x97 || this.opcode === 0x98) {
+      throw new CrpError(
+        'unsupported-format',
+        `${source}: the pickle uses out-of-band buffers (${this.opName()}), which are not read`,
+      );
+    }
+    return this.corrupt(
+      `has the unknown opcode 0x${this.opcode.toString(16).padStart(2, '0')} at byte ${this.opcodeAt}`,
+    );
+  }
+
+  // reading arguments
+
+  need(k: number): void {
     // a negative length would move backwards and re-read the same opcode for ever
-    if (k < 0) corrupt(`has a negative ${opName()} length at byte ${opcodeAt}`);
-    if (pos + k > n) corrupt(`ends inside ${opName()} at byte ${opcodeAt} (it needs ${k} more bytes)`);
-  };
-  const take = (k: number): Uint8Array => {
-    need(k);
-    const out = bytes.subarray(pos, pos + k);
-    pos += k;
+    if (k < 0) this.corrupt(`has a negative ${this.opName()} length at byte ${this.opcodeAt}`);
+    if (this.pos + k > this.n) {
+      this.corrupt(`ends inside ${this.opName()} at byte ${this.opcodeAt} (it needs ${k} more bytes)`);
+    }
+  }
+
+  take(k: number): Uint8Array {
+    this.need(k);
+    const out = this.bytes.subarray(this.pos, this.pos + k);
+    this.pos += k;
     return out;
-  };
+  }
+
   /** Moves past a field of `k` bytes and returns where it starts. */
-  const field = (k: number) => {
-    need(k);
-    pos += k;
-    return pos - k;
-  };
-  const u8 = () => bytes[field(1)]!;
-  const u16 = () => view.getUint16(field(2), true);
-  const i32 = () => view.getInt32(field(4), true);
-  const u32 = () => view.getUint32(field(4), true);
-  const u64 = () => {
-    const v = view.getBigUint64(field(8), true);
-    if (v > BigInt(n))
-      corrupt(`has a ${opName()} length of ${v} bytes at byte ${opcodeAt}, beyond its ${n} bytes`);
+  field(k: number): number {
+    this.need(k);
+    this.pos += k;
+    return this.pos - k;
+  }
+
+  u8 = (): number => this.bytes[this.field(1)]!;
+  u16 = (): number => this.view.getUint16(this.field(2), true);
+  i32 = (): number => this.view.getInt32(this.field(4), true);
+  u32 = (): number => this.view.getUint32(this.field(4), true);
+
+  u64(): number {
+    const v = this.view.getBigUint64(this.field(8), true);
+    if (v > BigInt(this.n)) {
+      this.corrupt(
+        `has a ${this.opName()} length of ${v} bytes at byte ${this.opcodeAt}, beyond its ${this.n} bytes`,
+      );
+    }
     return Number(v);
-  };
-  const line = (): string => {
-    const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) corrupt(`ends inside ${opName()} at byte ${opcodeAt} (no end of line)`);
-    const text = latin1.decode(bytes.subarray(pos, end));
-    pos = end + 1;
+  }
+
+  line(): string {
+    const end = this.bytes.indexOf(0x0a, this.pos);
+    if (end < 0) this.corrupt(`ends inside ${this.opName()} at byte ${this.opcodeAt} (no end of line)`);
+    const text = this.latin1.decode(this.bytes.subarray(this.pos, end));
+    this.pos = end + 1;
     return text.endsWith('\r') ? text.slice(0, -1) : text;
-  };
+  }
 
-  let stack: unknown[] = [];
-  const metastack: unknown[][] = [];
-  const memo = new Map<number, unknown>();
-  // a function, not stack.push: `stack.push(popMark())` would push onto the stack that popMark replaces
-  const push = (v: unknown) => {
-    stack.push(v);
-  };
-  const pop = (): unknown => {
-    if (stack.length === 0) corrupt(`pops an empty stack at ${opName()} (byte ${opcodeAt})`);
-    return stack.pop();
-  };
-  const top = (): unknown => {
-    if (stack.length === 0) corrupt(`reads an empty stack at ${opName()} (byte ${opcodeAt})`);
-    return stack[stack.length - 1];
-  };
-  const popMark = (): unknown[] => {
-    const items = stack;
-    const outer = metastack.pop();
-    if (outer === undefined) corrupt(`has ${opName()} without a MARK (byte ${opcodeAt})`);
-    stack = outer!;
+  // the stack and the memo
+
+  // a method, not stack.push: `stack.push(popMark())` would push onto the stack that popMark replaces
+  push(v: unknown): void {
+    this.stack.push(v);
+  }
+
+  pop(): unknown {
+    if (this.stack.length === 0)
+      this.corrupt(`pops an empty stack at ${this.opName()} (byte ${this.opcodeAt})`);
+    return this.stack.pop();
+  }
+
+  top(): unknown {
+    if (this.stack.length === 0)
+      this.corrupt(`reads an empty stack at ${this.opName()} (byte ${this.opcodeAt})`);
+    return this.stack[this.stack.length - 1];
+  }
+
+  popMark(): unknown[] {
+    const items = this.stack;
+    const outer = this.metastack.pop();
+    if (outer === undefined) this.corrupt(`has ${this.opName()} without a MARK (byte ${this.opcodeAt})`);
+    this.stack = outer!;
     return items;
-  };
-  const get = (key: number) => {
-    if (!memo.has(key)) corrupt(`refers to memo entry ${key}, which was never stored (byte ${opcodeAt})`);
-    return memo.get(key);
-  };
+  }
 
-  const resolve = (rawModule: string, name: string): unknown => {
+  get(key: number): unknown {
+    if (!this.memo.has(key)) {
+      this.corrupt(`refers to memo entry ${key}, which was never stored (byte ${this.opcodeAt})`);
+    }
+    return this.memo.get(key);
+  }
+
+  // containers
+
+  setItems(target: unknown, items: readonly unknown[]): void {
+    if (!(target instanceof PyDict)) this.corrupt(`sets items on a non-dict at byte ${this.opcodeAt}`);
+    if (items.length % 2 !== 0)
+      this.corrupt(`has an odd number of items for SETITEMS at byte ${this.opcodeAt}`);
+    for (let i = 0; i < items.length; i += 2) (target as PyDict).map.set(items[i], items[i + 1]);
+  }
+
+  appendItems(target: unknown, items: readonly unknown[]): void {
+    if (Array.isArray(target)) for (const item of items) target.push(item);
+    else if (target instanceof Set) for (const item of items) target.add(item);
+    else this.corrupt(`appends to a non-list at byte ${this.opcodeAt}`);
+  }
+
+  // globals, through the allow-list only
+
+  resolve(rawModule: string, name: string): unknown {
+    const { options } = this;
     const module = PY2_MODULES[rawModule] ?? rawModule;
     const qualified = `${module}.${name}`;
     if (Object.hasOwn(options.constants, qualified)) return options.constants[qualified];
@@ -249,14 +342,16 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       `${[...Object.keys(options.functions), ...Object.keys(options.constants)].join(', ')}, and classes of ${options.classModules.join(', ')} as plain data`;
     throw new CrpError(
       'unsafe-content',
-      `${source} refers to the Python global '${qualified}', which is outside the allowed set, so it was not loaded (nothing in the file was executed). ` +
+      `${options.source} refers to the Python global '${qualified}', which is outside the allowed set, so it was not loaded (nothing in the file was executed). ` +
         `Allowed: ${allowed}.${options.unsafeHint === undefined ? '' : ` ${options.unsafeHint}`}`,
-      { details: { source, global: qualified } },
+      { details: { source: options.source, global: qualified } },
     );
-  };
-  const instantiate = (cls: unknown, args: readonly unknown[]): PyObject => {
+  }
+
+  instantiate(cls: unknown, args: readonly unknown[]): PyObject {
     if (!(cls instanceof PyGlobal) || cls.kind !== 'class') {
       const what = cls instanceof PyGlobal ? cls.qualifiedName : typeof cls;
+      const { source } = this.options;
       throw new CrpError(
         'unsafe-content',
         `${source}: the pickle creates an object of ${what}, which is not an allowed class; nothing was executed`,
@@ -264,332 +359,255 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       );
     }
     return new PyObject(cls.qualifiedName, args);
-  };
-  const setItems = (target: unknown, items: readonly unknown[]) => {
-    if (!(target instanceof PyDict)) corrupt(`sets items on a non-dict at byte ${opcodeAt}`);
-    if (items.length % 2 !== 0) corrupt(`has an odd number of items for SETITEMS at byte ${opcodeAt}`);
-    for (let i = 0; i < items.length; i += 2) (target as PyDict).map.set(items[i], items[i + 1]);
-  };
-  const appendItems = (target: unknown, items: readonly unknown[]) => {
-    if (Array.isArray(target)) for (const item of items) target.push(item);
-    else if (target instanceof Set) for (const item of items) target.add(item);
-    else corrupt(`appends to a non-list at byte ${opcodeAt}`);
-  };
+  }
 
-  for (;;) {
-    if (pos >= n) corrupt(`ends at byte ${n} before its STOP opcode (the data is truncated)`);
-    opcodeAt = pos;
-    opcode = bytes[pos++]!;
-    switch (opcode) {
-      case 0x80: // PROTO
-        if (u8() > 5) corrupt(`uses protocol ${bytes[pos - 1]}; protocols 0 to 5 are read`);
-        break;
-      case 0x95: // FRAME: a length prefix only
-        u64();
-        break;
-      case 0x2e: // STOP
-        return pop();
-      case 0x28: // MARK
-        metastack.push(stack);
-        stack = [];
-        break;
-      case 0x30: // POP
-        if (stack.length > 0) stack.pop();
-        else popMark();
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        push(top());
-        break;
-      case 0x4e: // NONE
-        push(null);
-        break;
-      case 0x88: // NEWTRUE
-        push(true);
-        break;
-      case 0x89: // NEWFALSE
-        push(false);
-        break;
-      case 0x4a: // BININT
-        push(i32());
-        break;
-      case 0x4b: // BININT1
-        push(u8());
-        break;
-      case 0x4d: // BININT2
-        push(u16());
-        break;
-      case 0x8a: // LONG1
-        push(decodeLong(take(u8())));
-        break;
-      case 0x8b: // LONG4 (a signed length: need() refuses a negative one)
-        push(decodeLong(take(i32())));
-        break;
-      case 0x49: {
-        // INT (text; also True/False as 01/00)
-        const text = line();
-        if (text === '01') push(true);
-        else if (text === '00') push(false);
-        else {
-          const v = Number.parseInt(text, 10);
-          if (Number.isNaN(v)) corrupt(`has INT '${text}' at byte ${opcodeAt}`);
-          push(v);
-        }
-        break;
-      }
-      case 0x4c: {
-        // LONG (text)
-        const text = line().replace(/L$/, '');
-        if (!/^-?\d+$/.test(text)) corrupt(`has LONG '${text}' at byte ${opcodeAt}`);
-        const v = BigInt(text);
-        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        break;
-      }
-      case 0x47: // BINFLOAT (big-endian double)
-        need(8);
-        push(view.getFloat64(pos, false));
-        pos += 8;
-        break;
-      case 0x46: {
-        // FLOAT (text)
-        const v = Number(line());
-        push(v);
-        break;
-      }
-      case 0x58: // BINUNICODE
-        push(decoder.decode(take(u32())));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        push(decoder.decode(take(u8())));
-        break;
-      case 0x8d: // BINUNICODE8
-        push(decoder.decode(take(u64())));
-        break;
-      case 0x56: // UNICODE (raw-unicode-escape text)
-        push(
-          line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) =>
-            String.fromCharCode(Number.parseInt(h, 16)),
-          ),
-        );
-        break;
-      case 0x54: // BINSTRING (Python 2 str)
-        push(latin1.decode(take(i32())));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        push(latin1.decode(take(u8())));
-        break;
-      case 0x53: // STRING (text, quoted)
-        push(unquote(line()));
-        break;
-      case 0x42: // BINBYTES
-        push(take(u32()).slice());
-        break;
-      case 0x43: // SHORT_BINBYTES
-        push(take(u8()).slice());
-        break;
-      case 0x8e: // BINBYTES8
-      case 0x96: // BYTEARRAY8
-        push(take(u64()).slice());
-        break;
-      case 0x29: // EMPTY_TUPLE
-        push(new PyTuple([]));
-        break;
-      case 0x74: // TUPLE
-        push(new PyTuple(popMark()));
-        break;
-      case 0x85: // TUPLE1
-        push(new PyTuple([pop()]));
-        break;
-      case 0x86: {
-        // TUPLE2
-        const b = pop();
-        const a = pop();
-        push(new PyTuple([a, b]));
-        break;
-      }
-      case 0x87: {
-        // TUPLE3
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        push(new PyTuple([a, b, c]));
-        break;
-      }
-      case 0x5d: // EMPTY_LIST
-        push([]);
-        break;
-      case 0x6c: // LIST
-        push(popMark());
-        break;
-      case 0x61: {
-        // APPEND
-        const item = pop();
-        appendItems(top(), [item]);
-        break;
-      }
-      case 0x65: {
-        // APPENDS
-        const items = popMark();
-        appendItems(top(), items);
-        break;
-      }
-      case 0x7d: // EMPTY_DICT
-        push(new PyDict());
-        break;
-      case 0x64: {
-        // DICT
-        const d = new PyDict();
-        setItems(d, popMark());
-        push(d);
-        break;
-      }
-      case 0x73: {
-        // SETITEM
-        const value = pop();
-        const key = pop();
-        setItems(top(), [key, value]);
-        break;
-      }
-      case 0x75: {
-        // SETITEMS
-        const items = popMark();
-        setItems(top(), items);
-        break;
-      }
-      case 0x8f: // EMPTY_SET
-        push(new Set());
-        break;
-      case 0x90: {
-        // ADDITEMS
-        const items = popMark();
-        appendItems(top(), items);
-        break;
-      }
-      case 0x91: // FROZENSET
-        push(new Set(popMark()));
-        break;
-      case 0x70: // PUT
-        memo.set(Number.parseInt(line(), 10), top());
-        break;
-      case 0x71: // BINPUT
-        memo.set(u8(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
-        break;
-      case 0x67: // GET
-        push(get(Number.parseInt(line(), 10)));
-        break;
-      case 0x68: // BINGET
-        push(get(u8()));
-        break;
-      case 0x6a: // LONG_BINGET
-        push(get(u32()));
-        break;
-      case 0x63: {
-        // GLOBAL
-        const module = line();
-        const name = line();
-        push(resolve(module, name));
-        break;
-      }
-      case 0x93: {
-        // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string')
-          corrupt(`has STACK_GLOBAL without two strings at byte ${opcodeAt}`);
-        push(resolve(module as string, name as string));
-        break;
-      }
-      case 0x52: {
-        // REDUCE: only our own functions are ever applied
-        const args = pop();
-        const callable = pop();
-        if (!(args instanceof PyTuple)) corrupt(`has REDUCE without an argument tuple at byte ${opcodeAt}`);
-        if (!(callable instanceof PyGlobal) || callable.apply === undefined) {
-          const what =
-            callable instanceof PyGlobal ? callable.qualifiedName : 'a value that is not a function';
-          throw new CrpError(
-            'unsafe-content',
-            `${source}: the pickle calls ${what}, which would run code; it is not in the allowed set and was not executed`,
-            { details: { source, global: what } },
-          );
-        }
-        push(callable.apply((args as PyTuple).items));
-        break;
-      }
-      case 0x81: {
-        // NEWOBJ: cls.__new__(cls, *args) of an allowed class, as an inert stub
-        const args = pop();
-        const cls = pop();
-        push(instantiate(cls, args instanceof PyTuple ? args.items : []));
-        break;
-      }
-      case 0x92: {
-        // NEWOBJ_EX
-        pop(); // kwargs
-        const args = pop();
-        const cls = pop();
-        push(instantiate(cls, args instanceof PyTuple ? args.items : []));
-        break;
-      }
-      case 0x69: {
-        // INST (protocol 0): module, name, then the marked arguments
-        const cls = resolve(line(), line());
-        push(instantiate(cls, popMark()));
-        break;
-      }
-      case 0x6f: {
-        // OBJ (protocol 1): the class is the first marked item
-        const items = popMark();
-        push(instantiate(items[0], items.slice(1)));
-        break;
-      }
-      case 0x62: {
-        // BUILD: __setstate__ / __dict__.update, recorded, never run
-        const state = pop();
-        const target = top();
-        if (target instanceof PyObject) target.state = state;
-        else if (target instanceof PyDict) target.attributes = state;
-        else if (state !== null) {
-          corrupt(`sets the state of a ${target === null ? 'None' : typeof target} at byte ${opcodeAt}`);
-        }
-        break;
-      }
-      case 0x50: // PERSID
-      case 0x51: {
-        // BINPERSID
-        const pid = opcode === 0x50 ? line() : pop();
-        if (options.persistentLoad === undefined) {
-          throw new CrpError(
-            'unsupported-format',
-            `${source}: the pickle refers to external data (a persistent id), which this reader does not resolve`,
-          );
-        }
-        push(options.persistentLoad(pid));
-        break;
-      }
-      case 0x82:
-      case 0x83:
-      case 0x84:
-        throw new CrpError(
-          'unsupported-format',
-          `${source}: the pickle uses the copyreg extension registry (${opName()}), which is not read`,
-        );
-      case 0x97:
-      case 0x98:
-        throw new CrpError(
-          'unsupported-format',
-          `${source}: the pickle uses out-of-band buffers (${opName()}), which are not read`,
-        );
-      default:
-        corrupt(`has the unknown opcode 0x${opcode.toString(16).padStart(2, '0')} at byte ${opcodeAt}`);
+  /** REDUCE: only our own functions are ever applied. */
+  reduce(): void {
+    const args = this.pop();
+    const callable = this.pop();
+    if (!(args instanceof PyTuple))
+      this.corrupt(`has REDUCE without an argument tuple at byte ${this.opcodeAt}`);
+    if (!(callable instanceof PyGlobal) || callable.apply === undefined) {
+      const what = callable instanceof PyGlobal ? callable.qualifiedName : 'a value that is not a function';
+      const { source } = this.options;
+      throw new CrpError(
+        'unsafe-content',
+        `${source}: the pickle calls ${what}, which would run code; it is not in the allowed set and was not executed`,
+        { details: { source, global: what } },
+      );
+    }
+    this.push(callable.apply((args as PyTuple).items));
+  }
+
+  /** BUILD: __setstate__ / __dict__.update, recorded, never run. */
+  build(): void {
+    const state = this.pop();
+    const target = this.top();
+    if (target instanceof PyObject) target.state = state;
+    else if (target instanceof PyDict) target.attributes = state;
+    else if (state !== null) {
+      this.corrupt(
+        `sets the state of a ${target === null ? 'None' : typeof target} at byte ${this.opcodeAt}`,
+      );
     }
   }
+
+  /** PERSID / BINPERSID: resolved by the caller (torch: storages), or refused. */
+  persistent(): void {
+    const pid = this.opcode === 0x50 ? this.line() : this.pop();
+    if (this.options.persistentLoad === undefined) {
+      throw new CrpError(
+        'unsupported-format',
+        `${this.options.source}: the pickle refers to external data (a persistent id), which this reader does not resolve`,
+      );
+    }
+    this.push(this.options.persistentLoad(pid));
+  }
 }
+
+type Op = (m: PickleMachine) => void;
+
+/** A protocol-0 INT: decimal text, or True/False as 01/00. */
+function intText(m: PickleMachine): void {
+  const text = m.line();
+  if (text === '01') m.push(true);
+  else if (text === '00') m.push(false);
+  else {
+    const v = Number.parseInt(text, 10);
+    if (Number.isNaN(v)) m.corrupt(`has INT '${text}' at byte ${m.opcodeAt}`);
+    m.push(v);
+  }
+}
+
+/** A protocol-0 LONG: decimal text with an optional L, a number up to 2^53 and a bigint beyond. */
+function longText(m: PickleMachine): void {
+  const text = m.line().replace(/L$/, '');
+  if (!/^-?\d+$/.test(text)) m.corrupt(`has LONG '${text}' at byte ${m.opcodeAt}`);
+  const v = BigInt(text);
+  m.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+}
+
+/** Protocol, framing, marks and the stack itself. */
+const CONTROL_OPS: Record<number, Op> = {
+  128: (m) => {
+    // PROTO
+    if (m.u8() > 5) m.corrupt(`uses protocol ${m.bytes[m.pos - 1]}; protocols 0 to 5 are read`);
+  },
+  149: (m) => void m.u64(), // FRAME: a length prefix only
+  40: (m) => {
+    // MARK
+    m.metastack.push(m.stack);
+    m.stack = [];
+  },
+  48: (m) => {
+    // POP
+    if (m.stack.length > 0) m.stack.pop();
+    else m.popMark();
+  },
+  49: (m) => void m.popMark(), // POP_MARK
+  50: (m) => m.push(m.top()), // DUP
+};
+
+/** None, booleans, integers and floats. */
+const NUMBER_OPS: Record<number, Op> = {
+  78: (m) => m.push(null), // NONE
+  136: (m) => m.push(true), // NEWTRUE
+  137: (m) => m.push(false), // NEWFALSE
+  74: (m) => m.push(m.i32()), // BININT
+  75: (m) => m.push(m.u8()), // BININT1
+  77: (m) => m.push(m.u16()), // BININT2
+  138: (m) => m.push(decodeLong(m.take(m.u8()))), // LONG1
+  139: (m) => m.push(decodeLong(m.take(m.i32()))), // LONG4 (a signed length: need() refuses a negative one)
+  73: intText, // INT
+  76: longText, // LONG
+  71: (m) => {
+    // BINFLOAT (big-endian double)
+    m.need(8);
+    m.push(m.view.getFloat64(m.pos, false));
+    m.pos += 8;
+  },
+  70: (m) => m.push(Number(m.line())), // FLOAT (text)
+};
+
+/** Strings (unicode and Python 2 str) and bytes. */
+const TEXT_OPS: Record<number, Op> = {
+  88: (m) => m.push(m.decoder.decode(m.take(m.u32()))), // BINUNICODE
+  140: (m) => m.push(m.decoder.decode(m.take(m.u8()))), // SHORT_BINUNICODE
+  141: (m) => m.push(m.decoder.decode(m.take(m.u64()))), // BINUNICODE8
+  86: (m) =>
+    // UNICODE (raw-unicode-escape text)
+    m.push(
+      m.line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+    ),
+  84: (m) => m.push(m.latin1.decode(m.take(m.i32()))), // BINSTRING (Python 2 str)
+  85: (m) => m.push(m.latin1.decode(m.take(m.u8()))), // SHORT_BINSTRING
+  83: (m) => m.push(unquote(m.line())), // STRING (text, quoted)
+  66: (m) => m.push(m.take(m.u32()).slice()), // BINBYTES
+  67: (m) => m.push(m.take(m.u8()).slice()), // SHORT_BINBYTES
+  142: (m) => m.push(m.take(m.u64()).slice()), // BINBYTES8
+  150: (m) => m.push(m.take(m.u64()).slice()), // BYTEARRAY8
+};
+
+/** Tuples, lists, dicts and sets, and adding to them. */
+const CONTAINER_OPS: Record<number, Op> = {
+  41: (m) => m.push(new PyTuple([])), // EMPTY_TUPLE
+  116: (m) => m.push(new PyTuple(m.popMark())), // TUPLE
+  133: (m) => m.push(new PyTuple([m.pop()])), // TUPLE1
+  134: (m) => {
+    // TUPLE2
+    const b = m.pop();
+    const a = m.pop();
+    m.push(new PyTuple([a, b]));
+  },
+  135: (m) => {
+    // TUPLE3
+    const c = m.pop();
+    const b = m.pop();
+    const a = m.pop();
+    m.push(new PyTuple([a, b, c]));
+  },
+  93: (m) => m.push([]), // EMPTY_LIST
+  108: (m) => m.push(m.popMark()), // LIST
+  97: (m) => {
+    // APPEND
+    const item = m.pop();
+    m.appendItems(m.top(), [item]);
+  },
+  101: (m) => {
+    // APPENDS
+    const items = m.popMark();
+    m.appendItems(m.top(), items);
+  },
+  125: (m) => m.push(new PyDict()), // EMPTY_DICT
+  100: (m) => {
+    // DICT
+    const d = new PyDict();
+    m.setItems(d, m.popMark());
+    m.push(d);
+  },
+  115: (m) => {
+    // SETITEM
+    const value = m.pop();
+    const key = m.pop();
+    m.setItems(m.top(), [key, value]);
+  },
+  117: (m) => {
+    // SETITEMS
+    const items = m.popMark();
+    m.setItems(m.top(), items);
+  },
+  143: (m) => m.push(new Set()), // EMPTY_SET
+  144: (m) => {
+    // ADDITEMS
+    const items = m.popMark();
+    m.appendItems(m.top(), items);
+  },
+  145: (m) => m.push(new Set(m.popMark())), // FROZENSET
+};
+
+/** The memo: storing and fetching values by key. */
+const MEMO_OPS: Record<number, Op> = {
+  112: (m) => void m.memo.set(Number.parseInt(m.line(), 10), m.top()), // PUT
+  113: (m) => void m.memo.set(m.u8(), m.top()), // BINPUT
+  114: (m) => void m.memo.set(m.u32(), m.top()), // LONG_BINPUT
+  148: (m) => void m.memo.set(m.memo.size, m.top()), // MEMOIZE
+  103: (m) => m.push(m.get(Number.parseInt(m.line(), 10))), // GET
+  104: (m) => m.push(m.get(m.u8())), // BINGET
+  106: (m) => m.push(m.get(m.u32())), // LONG_BINGET
+};
+
+/** Globals, calls, objects and their state, persistent ids: through the allow-list only. */
+const OBJECT_OPS: Record<number, Op> = {
+  99: (m) => {
+    // GLOBAL
+    const module = m.line();
+    const name = m.line();
+    m.push(m.resolve(module, name));
+  },
+  147: (m) => {
+    // STACK_GLOBAL
+    const name = m.pop();
+    const module = m.pop();
+    if (typeof module !== 'string' || typeof name !== 'string') {
+      m.corrupt(`has STACK_GLOBAL without two strings at byte ${m.opcodeAt}`);
+    }
+    m.push(m.resolve(module as string, name as string));
+  },
+  82: (m) => m.reduce(), // REDUCE
+  129: (m) => {
+    // NEWOBJ: cls.__new__(cls, *args) of an allowed class, as an inert stub
+    const args = m.pop();
+    const cls = m.pop();
+    m.push(m.instantiate(cls, args instanceof PyTuple ? args.items : []));
+  },
+  146: (m) => {
+    // NEWOBJ_EX
+    m.pop(); // kwargs
+    const args = m.pop();
+    const cls = m.pop();
+    m.push(m.instantiate(cls, args instanceof PyTuple ? args.items : []));
+  },
+  105: (m) => {
+    // INST (protocol 0): module, name, then the marked arguments
+    const cls = m.resolve(m.line(), m.line());
+    m.push(m.instantiate(cls, m.popMark()));
+  },
+  111: (m) => {
+    // OBJ (protocol 1): the class is the first marked item
+    const items = m.popMark();
+    m.push(m.instantiate(items[0], items.slice(1)));
+  },
+  98: (m) => m.build(), // BUILD
+  80: (m) => m.persistent(), // PERSID
+  81: (m) => m.persistent(), // BINPERSID
+};
+
+/** Every opcode the machine runs (STOP ends the run), by byte. */
+const OPCODES: Record<number, Op> = {
+  ...CONTROL_OPS,
+  ...NUMBER_OPS,
+  ...TEXT_OPS,
+  ...CONTAINER_OPS,
+  ...MEMO_OPS,
+  ...OBJECT_OPS,
+};

@@ -135,7 +135,7 @@ export function resizeAndNormalize(x: tf.Tensor4D, options: PreprocessOptions): 
 /**
  * Turns decoded images (`RasterImage`s of `@crp/vis`: `decodeImage`, or `readImage` of `@crp/vis/node`) into
  * model input [N, H, W, C], float32. The one preprocessing definition of the toolkit: `imageFolder`,
- * `@crp/attribution`'s `fromImageFolder` and the `crp` command all call it, so the same file gives the same
+ * `readImages` and the `crp` command all call it, so the same file gives the same
  * tensor everywhere. In this order:
  *
  * 1. **channels**: alpha is blended over white (a transparent pixel becomes white; PIL's `convert('RGB')`, which

@@ -67,7 +67,7 @@ export function vitPatchGrid(c: VitConfig): [number, number] {
  * `self_attention.out_proj`, `add_1`, `ln_2`, `mlp.0`, `mlp.1` (GELU), `mlp.3`, `add_2`; then `encoder.ln`,
  * `class_token_select` (SelectToken 0) and `heads.head` (logits). New weights are TF.js's defaults (Glorot-uniform
  * kernels, zero biases, LayerNorm scale 1) and zeros for the class token and the position embedding; set trained
- * ones with {@link setVitWeights}, or read a torchvision file with `importTorchVit`.
+ * ones with `setVitWeights` (of `@crp/models/internal`), or read a torchvision file with `importTorchVit`.
  */
 export function vit(config: VitConfig): tfl.LayersModel {
   const c = config;

@@ -22,7 +22,8 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PTH_FLOAT_DTYPES, PthFile, SafetensorsFile, vggFromBlocks } from '../src/index.js';
+import { PthFile, SafetensorsFile, vggFromBlocks } from '../src/index.js';
+import { PTH_FLOAT_DTYPES } from '../src/internal.js';
 import { loadModel } from '../src/node.js';
 import { unpickle } from '../src/pickle.js';
 import { useNativeZip, ZipArchive } from '../src/zip-archive.js';

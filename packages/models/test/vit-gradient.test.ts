@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { mulberry32 } from '@crp/common';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerTrainingKernels, setVitWeights, type VitConfig, vit } from '../src/index.js';
+import { registerTrainingKernels, type VitConfig, vit } from '../src/index.js';
+import { setVitWeights } from '../src/internal.js';
 
 const CONFIG: VitConfig = {
   imageSize: 8,

@@ -17,13 +17,12 @@ import {
   importTorchVit,
   PthFile,
   type StateDict,
-  setVitWeights,
   tokenHeatmap,
   torchVitLayout,
   type VitConfig,
   vit,
-  vitPatchGrid,
 } from '../src/index.js';
+import { setVitWeights, vitPatchGrid } from '../src/internal.js';
 import { loadModel } from '../src/node.js';
 
 const PTH = join(import.meta.dirname, 'fixtures', 'pth', 'tiny-vit.pth');

@@ -1,4 +1,5 @@
-import { Attributor, forwardNode, graphFromLayersModel } from '@crp/lrp';
+import { Attributor, graphFromLayersModel } from '@crp/lrp';
+import { forwardNode } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -4,7 +4,8 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { forwardNode, graphFromLayersModel } from '@crp/lrp';
+import { graphFromLayersModel } from '@crp/lrp';
+import { forwardNode } from '@crp/lrp/internal';
 import { mulberry32, seedWeights, uniform } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';

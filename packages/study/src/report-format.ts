@@ -63,7 +63,7 @@ export function cautions(result: StudyResult): string[] {
   const negative = logits.filter((v) => v < 0);
   if (negative.length > 0) {
     out.push(
-      `⚠ The logit of **${name}** is negative on **${negative.length} of ${logits.length}** studied samples (lowest ${num(Math.min(...negative))}). There the relevance that reaches the concepts is mostly negative: voting on signed relevance then puts concepts without relevance (0%) or against the class near the top. Read negative shares as evidence against ${name}.`,
+      `⚠ The logit of **${name}** is negative on **${negative.length} of ${logits.length}** studied samples (lowest ${num(Math.min(...negative))}). There the relevance starts negative (it starts as the logit) and the signs of the shares are reversed: such a sample votes for the concepts with the most negative relevance, its evidence for ${name}, so a voted concept can show a negative share.`,
     );
   }
   const dead: string[] = [];
@@ -79,7 +79,7 @@ export function cautions(result: StudyResult): string[] {
   }
   if (dead.length > 0) {
     out.push(
-      `⚠ ${dead.length} of the concepts listed are **dead** on these samples (relevance 0 in every one, shown as 0%): ${dead.join(', ')}. A dead concept gets votes only where fewer than top-${result.options.topK} concepts have positive relevance.`,
+      `⚠ ${dead.length} of the concepts listed are **dead** on these samples (relevance 0 in every one, shown as 0%): ${dead.join(', ')}. A concept whose relevance is exactly 0 never gets a vote: it is listed only because fewer than ${result.options.topK} concepts of its layer got votes.`,
     );
   }
   return out;

@@ -29,7 +29,11 @@ const regionText = (r: StudyResult['options']['region']): string =>
 
 /** What "share" means wherever the report shows one. */
 const SHARE_DEFINITION =
-  "**share**: the concept's relevance divided by the sum of the absolute relevances of all concepts of the layer, per sample (zennit-crp's `abs_norm`), averaged over the samples; positive (red) is evidence for the class, negative (blue) against it, and per sample the shares' absolute values add up to 100%";
+  "**share**: the concept's relevance divided by the sum of the absolute relevances of all concepts of the layer, per sample (zennit-crp's `abs_norm`), averaged over the samples; positive (red) is evidence for the class, negative (blue) against it, and per sample the shares' absolute values add up to 100%; relevance starts as the class's logit (zennit-crp), so on a sample whose logit is negative the signs are reversed";
+
+/** What a vote ranks by wherever the report counts votes. */
+const EVIDENCE_DEFINITION =
+  "evidence for the class (the concept's relevance times the sign of the sample's logit of the class, which is the ranking by relevance wherever the logit is positive; a concept whose relevance is exactly 0 never gets a vote, so a sample may vote for fewer)";
 
 function trainingChart(result: StudyResult): VegaLiteSpec | undefined {
   const history = result.fineTune?.history ?? [];
@@ -79,7 +83,7 @@ function studiedSection(result: StudyResult): ReportSection[] {
       markdown: [
         `Model **${result.model.name}** (${result.model.parameters.toLocaleString('en')} parameters, input ${result.model.inputShape.join('x')}), composite \`${o.composite}\`.`,
         `Data: ${result.data.classes.map((c, i) => `**${c}** ${result.data.counts[i]} images`).join(', ')}.${skipped.length > 0 ? ` ${skipped.length} file(s) could not be read and were skipped: ${skipped.map((s) => `\`${s.path}\` (${s.reason})`).join('; ')}.` : ''}`,
-        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. A concept is a channel (conv) or unit (dense); "k/${n}" counts the samples that have it among their top-${o.topK} by relevance; ${SHARE_DEFINITION}.`,
+        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. A concept is a channel (conv) or unit (dense); "k/${n}" counts the samples that vote for it: it is among their top-${o.topK} by ${EVIDENCE_DEFINITION}; ${SHARE_DEFINITION}.`,
         '**Most voted concept per layer:**',
         findings.join('\n'),
       ].join('\n\n'),
@@ -147,7 +151,7 @@ function globalAtlasSections(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Global concept atlas',
-      description: `Per layer, the top-${o.topK} concepts of ${atlas.samples} samples by voting. **votes**: samples that have the concept among their top-${o.topK} by relevance / samples; ${SHARE_DEFINITION}; **note**: *dead* when its relevance is 0 in every sample, *against the class* when its share is negative.`,
+      description: `Per layer, the top-${o.topK} concepts of ${atlas.samples} samples by voting. **votes**: samples that have the concept among their top-${o.topK} by ${EVIDENCE_DEFINITION} / samples; ${SHARE_DEFINITION}; **note**: *dead* when its relevance is 0 in every sample, *against the class* when its share is negative.`,
       columns: [
         'layer',
         { title: 'concept', align: 'right', digits: 0 },
@@ -201,7 +205,7 @@ function regionAtlasSection(result: StudyResult, images: ReadonlyMap<string, Ras
   sections.push({
     kind: 'table',
     title: `Region atlas: ${regionText(o.region)}`,
-    description: `The same voting on the relevance inside ${regionText(o.region)} of the input (every concept computed exactly, through the adjoint pass). **votes**: samples that have the concept among their top-${o.topK} by relevance inside the region / samples; **share in the region**: as the global atlas's share, of the relevance inside the region; **in global top-${o.topK}**: the concept is also among the global atlas's top-${o.topK}. Overlap of the two top-${o.topK} sets (Jaccard index) per layer: ${region.layerOrder.map((l) => `${l} ${cmp.get(l) === undefined ? '–' : pct(cmp.get(l)!.jaccard, 0)}`).join(', ')}.`,
+    description: `The same voting on the relevance inside ${regionText(o.region)} of the input (every concept computed exactly, through the adjoint pass). **votes**: samples that have the concept among their top-${o.topK} by ${EVIDENCE_DEFINITION}, of the relevance inside the region / samples; **share in the region**: as the global atlas's share, of the relevance inside the region; **in global top-${o.topK}**: the concept is also among the global atlas's top-${o.topK}. Overlap of the two top-${o.topK} sets (Jaccard index) per layer: ${region.layerOrder.map((l) => `${l} ${cmp.get(l) === undefined ? '–' : pct(cmp.get(l)!.jaccard, 0)}`).join(', ')}.`,
     columns: [
       'layer',
       { title: 'concept', align: 'right', digits: 0 },

@@ -1,7 +1,7 @@
 /**
  * The report's numbers read right: on the hand model of hand-computed.test.ts, explained for class 'b' (whose
- * logit is negative on one of its images, and whose relevance skips channels), the report warns about the
- * negative logit and names the dead concepts, writes every share with its sign and never as "-0.0%", defines
+ * logit is negative on one of its images, and whose relevance skips channels), the atlas votes by evidence for
+ * the class and never for the dead channel, the report warns about the negative logit, writes every share with its sign and never as "-0.0%", defines
  * every column of its tables, labels each reference row and draws the region. In headless Chromium (when
  * there is one, see @crp/testing/chromium) it loads without errors; the screenshot is kept in test-artifacts/.
  */
@@ -19,7 +19,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStudyStore, runStudy, type StudyResult, studyReport } from '../src/index.js';
-import { signedShare } from '../src/report-format.js';
+import { cautions, signedShare } from '../src/report-format.js';
 import { handModel } from './hand-model.js';
 
 useBackend('wasm');
@@ -61,20 +61,39 @@ describe('the report of a study whose target logit is negative on a sample', () 
     expect(result.samples.targetLogits.filter((v) => v < 0)).toHaveLength(1);
   });
 
-  it('warns about the negative logit and names the dead concepts it lists', () => {
+  it('votes by evidence for the class: the dead channel gets no vote, the negative-logit sample votes against the sign', () => {
+    // R(c2) of b is [0, 2 mean(h1), -mean(h2)] per sample (relevance starts as the logit 2 mean(h1) - mean(h2)):
+    //   [0, 2, -1/2], [0, 1, -3/8], [0, 2, -1/2] (logits 3/2, 5/8, 3/2), and [0, 0, -1/2] (logit -1/2).
+    // Top-2 by relevance times the logit's sign, never a relevance of exactly 0: channel 1 three times, channel 2
+    // once (the last sample: its evidence for b is [0, 0, 1/2]); channel 0 never (it used to get all 4 votes).
+    const c2 = result.atlas.layers.c2!.ranking;
+    expect(c2.map((e) => [e.concept, e.votes])).toEqual([
+      [1, 3],
+      [2, 1],
+      [0, 0],
+    ]);
+    // shares (abs_norm, mean over the 4 samples): [0.8, 0.7273, 0.8, 0] and [-0.2, -0.2727, -0.2, -1]
+    expect(c2[0]!.percent).toBeCloseTo((100 * (0.8 + 1 / 1.375 + 0.8)) / 4, 3);
+    expect(c2[1]!.percent).toBeCloseTo((100 * -(0.2 + 0.375 / 1.375 + 0.2 + 1)) / 4, 3);
+    expect([c2[2]!.meanRelevance, c2[2]!.percent]).toEqual([0, 0]);
+  });
+
+  it('warns about the negative logit; a dead concept is named only where it is listed', () => {
     const caution = report.sections.find((s) => s.title === 'Read with care');
     expect(caution?.kind).toBe('text');
     const markdown = caution?.kind === 'text' ? caution.markdown : '';
     expect(markdown).toContain('negative on **1 of 4** studied samples (lowest -0.50)');
-    // for b, R(c2) is proportional to [0, 2 g1, -g2]: channel 0 never has relevance, and with top-2 votes it
-    // is voted wherever channel 1 leads
-    const c2 = result.atlas.layers.c2!.ranking.find((e) => e.concept === 0)!;
-    expect([c2.meanRelevance, c2.percent, c2.votes]).toEqual([0, 0, 4]);
-    expect(markdown).toMatch(/\*\*dead\*\*.*0 in c2 \(global, 4\/4\)/);
+    expect(markdown).toContain('a voted concept can show a negative share');
+    // the dead channel 0 of c2 has no vote, so the top-2 rows do not list it
+    expect(markdown).not.toMatch(/dead/);
     const rows = table('Global concept atlas').rows;
-    const dead = rows.find((r, i) => r[1] === 0 && (r[0] === 'c2' || rows[i - 1]?.[0] === 'c2'))!;
-    expect(text(dead[3])).toBe('0%');
-    expect(text(dead.at(-1))).toContain('dead');
+    expect(rows.filter((r) => text(r.at(-1)).includes('dead'))).toEqual([]);
+    // listed it is, with its 0 votes, where fewer than top-k concepts of its layer have votes
+    const fewer = structuredClone(result);
+    fewer.atlas.layers.c2!.ranking = fewer.atlas.layers.c2!.ranking.filter((e) => e.concept !== 2);
+    expect(cautions(fewer).join('\n')).toMatch(
+      /\*\*dead\*\*.*0 in c2 \(global, 0\/4\)\. A concept whose relevance is exactly 0 never gets a vote: it is listed only because fewer than 2 concepts of its layer got votes\./,
+    );
   });
 
   it('writes shares with their sign and never as a signed zero', () => {

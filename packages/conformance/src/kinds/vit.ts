@@ -1,6 +1,7 @@
 import { CondAttribution, type Condition, disposeCondResult, HeadConcept } from '@crp/core';
 import * as lrp from '@crp/lrp';
-import { setVitWeights, torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
+import { torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
+import { setVitWeights } from '@crp/models/internal';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
