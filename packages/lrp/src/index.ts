@@ -105,6 +105,8 @@ export {
   type SelectTokenArgs,
   transformerLayers,
 } from './layers/transformer.js';
+// PyTorch's Conv2d(groups=g) as a serialisable TF.js layer (ResNeXt)
+export { GroupedConv2D, type GroupedConv2DArgs } from './layers/grouped-conv.js';
 export { CONV_KINDS, PARAMETRIC_KINDS } from './graph/types.js';
 export { ForwardPass, forwardNode } from './forward.js';
 export {

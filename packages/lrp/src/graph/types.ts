@@ -55,8 +55,12 @@ export type Padding = 'same' | 'valid';
 export type ExplicitPadding = [[number, number], [number, number]];
 
 export interface ConvParams {
-  /** [kh, kw, in, out] for conv2d, [kh, kw, in, multiplier] for depthwiseConv2d */
+  /** [kh, kw, in, out] for conv2d ([kh, kw, in / groups, out] when grouped), [kh, kw, in, multiplier] for
+   * depthwiseConv2d */
   kernel: Tensor;
+  /** conv2d only: PyTorch's `groups` (the `GroupedConv2D` layer): the input and output channels in this many
+   * consecutive groups, group k's outputs computed from group k's inputs alone. Default 1. */
+  groups?: number;
   bias: Tensor | null;
   strides: [number, number];
   /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
