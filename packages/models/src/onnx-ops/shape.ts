@@ -1,0 +1,114 @@
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { OnnxNode } from '../onnx-proto.js';
+import {
+  attrInt,
+  type ConversionContext,
+  type OnnxConverter,
+  onnxShape,
+  refuse,
+  type TensorValue,
+} from './context.js';
+
+/** A `Constant` node: its tensor `value` as a constant. */
+export const convertConstant: OnnxConverter = (node, cx) => {
+  const t = node.attributes.get('value')?.t;
+  if (t === undefined) refuse(node, 'a Constant without a tensor `value` is not supported');
+  cx.set(node, cx.constOf(t));
+};
+
+/** Identity and Dropout (inference): the input itself, no layer. */
+export const convertIdentity: OnnxConverter = (node, cx) => {
+  cx.set(node, cx.get(node, node.inputs[0]));
+};
+
+/** The target shape of a Reshape (0 copies the input's dimension, -1 is inferred; the batch axis kept). */
+function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): number[] {
+  const t = cx.constIn(node, 1);
+  if (t === undefined) refuse(node, 'the target shape must be a constant');
+  const raw = Array.from(t.data);
+  const known = shape.slice(1).reduce((a, b) => a * b, 1);
+  let target = raw.map((d, i) => (d === 0 ? shape[i]! : d));
+  const fixedPart = target
+    .slice(1)
+    .filter((d) => d !== -1)
+    .reduce((a, b) => a * b, 1);
+  target = target.map((d, i) => (i > 0 && d === -1 ? known / fixedPart : d));
+  if (target[0] !== -1 && target[0] !== shape[0] && shape[0] !== -1 && target[0] !== 1)
+    refuse(
+      node,
+      `a reshape that changes the batch axis ([${shape.join(', ')}] -> [${raw.join(', ')}]) is not supported`,
+    );
+  target[0] = shape[0]!;
+  return target;
+}
+
+/** Flatten (axis 1) and Reshape: flattening [N, C, H, W] to [N, C*H*W] (a `Flatten`, remembered as `flat` so a
+ * following Gemm reorders its rows) and [N, C] <-> [N, C, 1, 1] (no layer); anything else is refused. */
+export const convertReshape: OnnxConverter = (node, cx) => {
+  const x = cx.tensorIn(node);
+  const shape = onnxShape(x);
+  let target: number[];
+  if (node.opType === 'Flatten') {
+    const axis = attrInt(node, 'axis', 1);
+    if (axis !== 1) refuse(node, `Flatten over axis ${axis} is not supported; supported: axis 1`);
+    target = [shape[0]!, shape.slice(1).reduce((a, b) => a * b, 1)];
+  } else target = reshapeTarget(node, cx, shape);
+  const rest = target.slice(1);
+  const same = rest.length === shape.length - 1 && rest.every((d, i) => d === shape[i + 1]);
+  let y: TensorValue;
+  if (same) y = x;
+  else if (rest.length === 1 && x.sym.shape.length === 4) {
+    const [, h, wd, c] = x.sym.shape as [null, number, number, number];
+    const sym = cx.apply(tfl.layers.flatten({ name: cx.layerName(node, undefined, true) }), x.sym);
+    y = { kind: 'tensor', sym, ...(h * wd > 1 ? { flat: [c, h, wd] as [number, number, number] } : {}) };
+  } else if (rest.length === 1 && x.squeezed === true) y = { kind: 'tensor', sym: x.sym };
+  else if (rest.length === 3 && rest[1] === 1 && rest[2] === 1 && x.sym.shape.length === 2)
+    y = { kind: 'tensor', sym: x.sym, squeezed: true };
+  else
+    refuse(
+      node,
+      `reshape of [${shape.join(', ')}] to [${target.join(', ')}] is not supported; supported: flattening [N, C, H, W] to [N, C*H*W] and [N, C] <-> [N, C, 1, 1]`,
+    );
+  cx.set(node, y);
+};
+
+/** Pad: constant zero padding of height and width, a `ZeroPadding2D` (all-zero pads: nothing). */
+export const convertPad: OnnxConverter = (node, cx) => {
+  const x = cx.tensorIn(node);
+  const mode = node.attributes.get('mode')?.s ?? 'constant';
+  const pads = cx.constIn(node, 1)?.data;
+  const value = cx.constIn(node, 2)?.data[0] ?? 0;
+  if (node.inputs[3] !== undefined && node.inputs[3] !== '') refuse(node, 'Pad with axes is not supported');
+  if (mode !== 'constant' || value !== 0)
+    refuse(node, `Pad mode '${mode}' with value ${value} is not supported; supported: constant zero padding`);
+  if (pads === undefined || pads.length !== 8)
+    refuse(node, 'the pads of a 4-D tensor must be a constant of 8 values');
+  const [n0, c0, t, l, n1, c1, b, r] = Array.from(pads) as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (n0 !== 0 || c0 !== 0 || n1 !== 0 || c1 !== 0 || [t, l, b, r].some((p) => p < 0))
+    refuse(
+      node,
+      `pads [${Array.from(pads).join(', ')}] are not supported; supported: non-negative pads of height and width`,
+    );
+  if (t === 0 && l === 0 && b === 0 && r === 0) {
+    cx.set(node, x); // torch exports AvgPool2d at opset 11 with an all-zero Pad before it
+    return;
+  }
+  const sym = cx.as4d(node, x);
+  const layer = tfl.layers.zeroPadding2d({
+    name: cx.layerName(node),
+    padding: [
+      [t, b],
+      [l, r],
+    ],
+  });
+  cx.set(node, { kind: 'tensor', sym: cx.apply(layer, sym) });
+};
