@@ -22,6 +22,7 @@ import {
   type Rule,
   rules,
 } from '../src/index.js';
+import { blockDiagonalKernel, groupedBackKernel, groupedConv2d } from '../src/ops/grouped-conv.js';
 import {
   expectClose,
   gridValues,
@@ -174,6 +175,28 @@ describe('the grouped linear map', () => {
         tf.slice(tf.tensor4d(Array.from(L.back(w, gr)), [1, 8, 8, 4]), [0, 1, 1, 0], [1, 6, 6, 4]),
       );
       expectClose(back, full, 1e-5);
+    });
+  });
+});
+
+describe('the two forms of the grouped transpose', () => {
+  test('per group (large kernels) and block-diagonal (the default) both equal the loops, forward and back', () => {
+    const g: ConvGeom = { h: 5, w: 5, cin: 6, kh: 3, kw: 3, cout: 9, padding: 'same' };
+    const L = groupedConvLin(g, 3);
+    const rng = mulberry32(330);
+    const w = uniform(rng, 3 * 3 * 2 * 9);
+    const x = uniform(rng, L.nIn);
+    const gr = uniform(rng, L.nOut);
+    tf.tidy(() => {
+      const kernel = tf.tensor4d(Array.from(w), [3, 3, 2, 9]);
+      const back = groupedBackKernel(tf.reverse(kernel, [0, 1]) as tf.Tensor4D, 3);
+      expect(back.shape).toEqual([3, 3, 3, 6]);
+      const gt = tf.tensor4d(Array.from(gr), [1, 5, 5, 9]);
+      expectClose(groupedConv2d(gt, back, [1, 1], 'same', 3, 0), L.back(w, gr), 1e-5);
+      expectClose(tf.conv2d(gt, blockDiagonalKernel(back, 3), 1, 'same'), L.back(w, gr), 1e-5);
+      const xt = tf.tensor4d(Array.from(x), [1, 5, 5, 6]);
+      expectClose(tf.conv2d(xt, blockDiagonalKernel(kernel, 3), 1, 'same'), L.forward(x, w, null), 1e-5);
+      expectClose(groupedConv2d(xt, kernel, [1, 1], 'same', 3, 0), L.forward(x, w, null), 1e-5);
     });
   });
 });

@@ -2,7 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
-import { type ConvPad, groupedBackKernel, groupedConv2d } from './grouped-conv.js';
+import {
+  BLOCK_DIAGONAL_MAX,
+  blockDiagonalKernel,
+  type ConvPad,
+  groupedBackKernel,
+  groupedConv2d,
+} from './grouped-conv.js';
 import { axisPadding, convPad, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
@@ -33,11 +39,14 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const p = node.params;
   if (p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d') throw new Error('not a conv node');
   const depthwise = p.kind === 'depthwiseConv2d';
-  // a grouped kernel is [kh, kw, in / groups, out]; its transpose is a grouped conv as well (grouped-conv.ts)
+  // a grouped kernel is [kh, kw, in / groups, out] (grouped-conv.ts); its transpose runs as one dense conv on
+  // the block-diagonal kernel, made once in backWeight (the rules cache it; the transpose is what CRP repeats
+  // per condition), unless that kernel is too large (then per group, as groupedConv2d)
   const groups = p.kind === 'conv2d' ? (p.groups ?? 1) : 1;
-  const conv = (a: tf.Tensor4D, k: tf.Tensor4D, s: [number, number] | 1, pad: ConvPad) =>
-    groups === 1 ? tf.conv2d(a, k, s, pad) : groupedConv2d(a, k, s === 1 ? [1, 1] : s, pad, groups);
   const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
+  const denseBack = groups === 1 || kh * kw * cin * groups * cout <= BLOCK_DIAGONAL_MAX;
+  const conv = (a: tf.Tensor4D, k: tf.Tensor4D, pad: ConvPad) =>
+    denseBack ? tf.conv2d(a, k, 1, pad) : groupedConv2d(a, k, [1, 1], pad, groups, 0);
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   const [sh, sw] = p.strides;
   const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
@@ -52,14 +61,17 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
     forward(x, q) {
       const y = depthwise
         ? tf.depthwiseConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad)
-        : conv(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad);
+        : groupedConv2d(x as tf.Tensor4D, q.weight as tf.Tensor4D, p.strides, pad, groups);
       return addBias(y, q.bias);
     },
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
         const flipped = tf.reverse(weight, [0, 1]);
-        if (groups > 1) return groupedBackKernel(flipped as tf.Tensor4D, groups);
+        if (groups > 1) {
+          const back = groupedBackKernel(flipped as tf.Tensor4D, groups);
+          return denseBack ? blockDiagonalKernel(back, groups) : back;
+        }
         // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
         return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
       });
@@ -78,17 +90,17 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
             [padLeft, right],
             [0, 0],
           ];
-          return conv(spreadG, back as tf.Tensor4D, 1, pads);
+          return conv(spreadG, back as tf.Tensor4D, pads);
         }
         const gp = padOrCrop(spreadG, padTop, bottom, padLeft, right);
-        if (!depthwise) return conv(gp, back as tf.Tensor4D, 1, 'valid');
+        if (!depthwise) return conv(gp, back as tf.Tensor4D, 'valid');
         const y = tf.depthwiseConv2d(gp, back as tf.Tensor4D, 1, 'valid');
         const [b, hh, ww] = y.shape;
         return tf.sum(tf.reshape(y, [b, hh, ww, cin, cout]), 4);
       });
     },
   };
-  if (!depthwise && groups === 1) {
+  if (!depthwise && denseBack) {
     // the flipped kernel is [kh, kw, out, in]: keep the rows of the used output channels
     map.transposeChannels = (g, back, channels) =>
       tf.tidy(() => map.transpose(tf.gather(g, channels, 3), tf.gather(back as tf.Tensor4D, channels, 2)));
