@@ -6,11 +6,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  encodeTorchStateDict,
+  parseStateDict,
   type StateDict,
   type TorchResNetSpec,
   torchResNetFromStateDict,
   torchResNetLayout,
   torchResNetShapes,
+  torchStateDictOf,
 } from '../src/index.js';
 import { readTorchResNet } from '../src/node.js';
 
@@ -225,5 +228,30 @@ describe('torchResNetFromStateDict', () => {
     tf.dispose([x, y]);
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('writes a ResNeXt back as its torchvision state dict (grouped weights [out, in / groups, kh, kw])', () => {
+    const spec: TorchResNetSpec = {
+      block: 'bottleneck',
+      layers: [1, 1, 1, 1],
+      classes: 3,
+      groups: 4,
+      widthPerGroup: 4,
+    };
+    const sd = formulaStateDict(torchResNetShapes(spec), 3) as StateDict;
+    const model = torchResNetFromStateDict(sd, { inputSize: 32 });
+    const back = parseStateDict(encodeTorchStateDict(torchStateDictOf(model)));
+    expect([...back.names].sort()).toEqual([...sd.names].sort());
+    expect(back.entry('layer2.0.conv2.weight').shape).toEqual([32, 8, 3, 3]);
+    for (const name of sd.names) {
+      if (name.endsWith('num_batches_tracked')) continue;
+      const [a, b] = [back.float32(name), sd.float32(name)];
+      expect(a.length, name).toBe(b.length);
+      expect(
+        a.findIndex((v, i) => v !== b[i]),
+        name,
+      ).toBe(-1);
+    }
+    model.dispose();
   });
 });
