@@ -48,18 +48,24 @@ export function blockDiagonalKernel(kernel: tf.Tensor4D, groups: number): tf.Ten
   });
 }
 
-/** Largest block-diagonal kernel (values) {@link groupedConv2d} makes: 64 MB (resnext50's widest conv2 is 9.4M,
- * resnext101_32x8d's 37.7M); above it the convolution runs per group. */
+/** Largest block-diagonal kernel (values) made once for a grouped conv's transpose (cached by the rules): 64 MB
+ * (resnext50's widest conv2 is 9.4M, resnext101_32x8d's 37.7M); above it the transpose runs per group. */
 export const BLOCK_DIAGONAL_MAX = 2 ** 24;
+
+/** Largest block-diagonal kernel (values) {@link groupedConv2d} makes in a call: 1M, resnext50's conv2 of layer1
+ * and layer2 (widths 128, 256); wider ones run per group, since making their kernel costs more than it saves. */
+export const BLOCK_DIAGONAL_PER_CALL_MAX = 2 ** 20;
 
 /**
  * PyTorch's grouped convolution in NHWC: the input's channels in `groups` consecutive groups, each convolved
  * with its share of the kernel's output channels, the results concatenated in group order. `kernel` is
- * [kh, kw, in / groups, out]. One tf.conv2d on the block-diagonal kernel ({@link blockDiagonalKernel}); when
- * that kernel would exceed {@link BLOCK_DIAGONAL_MAX} values, one tf.conv2d per group on the split input. On
- * 2-thread wasm the single conv was 3-10x faster than the per-group convs at every resnext50_32x4d conv2 shape
- * (bench suite `grouped-conv`), the kernel's construction included. Both are differentiable (pad, split,
- * concat and conv2d have gradients), so a layer built on it trains.
+ * [kh, kw, in / groups, out]. One tf.conv2d on the block-diagonal kernel ({@link blockDiagonalKernel}) when that
+ * kernel has at most `maxBlockDiagonal` values, else one tf.conv2d per group on the split input. Measured on
+ * 2-thread wasm at resnext50_32x4d's conv2 shapes (bench suite `grouped-conv`, 224 px, under load): with the
+ * kernel made in the call, block-diagonal 373 vs 612 ms (width 128) and 185 vs 397 ms (256), per group 438 vs
+ * 583 ms (512) and 238 vs 2835 ms (1024); with the kernel made once (the engine's transpose), block-diagonal won
+ * at every width but 1024 (262 vs 238 ms), e.g. 110 vs 397 ms at 256. Both forms are differentiable (pad, split, concat and
+ * conv2d have gradients), so a layer built on it trains.
  */
 export function groupedConv2d(
   x: tf.Tensor4D,
@@ -67,8 +73,8 @@ export function groupedConv2d(
   strides: [number, number],
   pad: ConvPad,
   groups: number,
-  /** tests set 0 to run the per-group form */
-  maxBlockDiagonal = BLOCK_DIAGONAL_MAX,
+  /** 0: always per group (tests) */
+  maxBlockDiagonal = BLOCK_DIAGONAL_PER_CALL_MAX,
 ): tf.Tensor4D {
   if (groups === 1) return tf.conv2d(x, kernel, strides, pad);
   return tf.tidy(() => {

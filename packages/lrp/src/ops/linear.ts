@@ -41,7 +41,7 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const depthwise = p.kind === 'depthwiseConv2d';
   // a grouped kernel is [kh, kw, in / groups, out] (grouped-conv.ts); its transpose runs as one dense conv on
   // the block-diagonal kernel, made once in backWeight (the rules cache it; the transpose is what CRP repeats
-  // per condition), unless that kernel is too large (then per group, as groupedConv2d)
+  // per condition), unless that kernel is too large (then per group)
   const groups = p.kind === 'conv2d' ? (p.groups ?? 1) : 1;
   const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
   const denseBack = groups === 1 || kh * kw * cin * groups * cout <= BLOCK_DIAGONAL_MAX;
