@@ -7,7 +7,9 @@ from their public sources at the commits recorded in vendor/reference/PROVENANCE
     python3 scripts/golden/make_resnet_golden.py --zennit /tmp/zennit/src --crp /tmp/zennit-crp \
         --out vendor/reference/resnet
 
-The models are torchvision's own constructors (resnet18 and resnet50, 10 classes, eval mode). Their weights and
+The models are torchvision's own constructors (resnet18, resnet50 and resnext50_32x4d, 10 classes, eval mode).
+`--models resnext50_32x4d` makes the cases of the named models only and keeps the other models' cases in
+index.json (each model's cases depend on that model alone). Their weights and
 the inputs come from a seeded formula that @crp/testing/torch-weights computes identically in TypeScript, so no
 weight file is committed (resnet50 has 25M parameters): u(name, i) = h32((fnv1a(name) ^ seed) + h32(i)) / 2^32.
 One small real .pth is written as well (resnet18 in float16 is 22 MB, too large; see `--pth`).
@@ -115,7 +117,7 @@ def tree_sha256(root):
     return h.hexdigest()
 
 
-MODELS = {'resnet18': 18, 'resnet50': 50}
+MODELS = {'resnet18': 18, 'resnet50': 50, 'resnext50_32x4d': 32}
 CLASSES = 10
 # layers whose relevance (summed over space: one value per channel) is recorded, in both branches of a block
 RECORD = ['conv1', 'layer1.0.conv1', 'layer2.0.conv2', 'layer2.0.downsample.0', 'layer3.1.conv1', 'layer3.1.conv2',
@@ -227,7 +229,12 @@ def main():
     parser.add_argument('--zennit', required=True, help='zennit source tree: its src/ folder')
     parser.add_argument('--crp', required=True, help='zennit-crp source tree (the folder holding crp/)')
     parser.add_argument('--out', required=True)
+    parser.add_argument('--models', default=','.join(MODELS), help=f'comma-separated subset of {", ".join(MODELS)}')
     args = parser.parse_args()
+    selected = args.models.split(',')
+    unknown = [m for m in selected if m not in MODELS]
+    if unknown:
+        parser.error(f'unknown models {unknown}; valid: {", ".join(MODELS)}')
     sys.path.insert(0, args.zennit)
     sys.path.insert(0, args.crp)
     import torch
@@ -239,6 +246,8 @@ def main():
 
     models = {}
     for name, seed in MODELS.items():
+        if name not in selected:
+            continue
         model = getattr(torchvision.models, name)(num_classes=CLASSES).eval()
         fill(model, seed)
         for p in model.parameters():
@@ -285,6 +294,13 @@ def main():
         write(crp_case(name, model, size, 'layer4.0.downsample.0', conditions, record))
         write(crp_case(name, model, size, 'layer4.0.downsample.0', conditions, record, exclude_parallel=False))
 
+    index_path = os.path.join(args.out, 'index.json')
+    if os.path.exists(index_path):
+        # cases of models not made in this run stay, in their place before the new ones
+        with open(index_path) as fh:
+            kept = [c for c in json.load(fh)['cases'] if c['model'] not in selected]
+        cases[:0] = kept
+    seeds = ', '.join(f'{k}: {v}' for k, v in MODELS.items())
     index = {
         'format': 'lrp-golden-index/1',
         'split': 'resnet',
@@ -298,11 +314,11 @@ def main():
             'numpy': np.__version__,
             'python': sys.version.split()[0],
             'torchThreads': 1,
-            'weights': 'u(name, i) = h32((fnv1a(name) ^ seed) + h32(i)) / 2^32; seeds resnet18: 18, resnet50: 50',
+            'weights': f'u(name, i) = h32((fnv1a(name) ^ seed) + h32(i)) / 2^32; seeds {seeds}',
         },
         'cases': cases,
     }
-    with open(os.path.join(args.out, 'index.json'), 'w') as fh:
+    with open(index_path, 'w') as fh:
         json.dump(index, fh, indent=1)
 
 

@@ -4,6 +4,7 @@ import { browserSuite } from './browser.js';
 import { crpSuite } from './crp.js';
 import { distributedSuite } from './distributed.js';
 import { evaluationSuite } from './evaluation.js';
+import { groupedConvSuite } from './grouped-conv.js';
 import { lrpSuite } from './lrp.js';
 import { regionSuite } from './region.js';
 import { resnetSuite } from './resnet.js';
@@ -20,4 +21,5 @@ export const suites: Record<string, (context: SuiteContext) => Promise<BenchResu
   browser: browserSuite,
   resnet: resnetSuite,
   vit: vitSuite,
+  'grouped-conv': groupedConvSuite,
 };

@@ -18,9 +18,9 @@ describe.each([
   ['relmax', 1],
   ['region', 2],
   ['vit', 4],
-  ['torch-logits', 2],
-  ['torch-lrp', 12],
-  ['torch-crp', 6],
+  ['torch-logits', 3],
+  ['torch-lrp', 18],
+  ['torch-crp', 9],
   ['evaluation', 39],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', { timeout: 900_000 }, async () => {

@@ -105,5 +105,7 @@ export {
   type SelectTokenArgs,
   transformerLayers,
 } from './layers/transformer.js';
+// PyTorch's Conv2d(groups=g) as a serialisable TF.js layer (ResNeXt)
+export { GroupedConv2D, type GroupedConv2DArgs } from './layers/grouped-conv.js';
 export { ForwardPass } from './forward.js';
 export type { LinearMap, LinearParams } from './ops/linear.js';

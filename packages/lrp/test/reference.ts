@@ -321,3 +321,63 @@ export function addNormRef(xs: F[], r: F, eps = 1e-6): F[] {
   const s = divStab(r, total, eps);
   return xs.map((x) => mul(x, s));
 }
+
+/**
+ * PyTorch's `Conv2d(groups)` in NHWC by loops: the kernel is [kh, kw, cin / groups, cout]; output channel o of
+ * group k = floor(o / (cout / groups)) reads only the input channels of group k. `g.cin` and `g.cout` are the
+ * layer's full channel counts.
+ */
+export function groupedConvLin(g: ConvGeom, groups: number): ConvLin {
+  const { h, w, cin, kh, kw, cout, padding } = g;
+  const sh = g.sh ?? 1;
+  const sw = g.sw ?? 1;
+  const [pt, ho] = window1d(h, kh, sh, padding);
+  const [pl, wo] = window1d(w, kw, sw, padding);
+  const ipg = cin / groups;
+  const opg = cout / groups;
+  const each = (fn: (xi: number, yi: number, wi: number) => void) => {
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++)
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky - pt;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx - pl;
+            if (ix < 0 || ix >= w) continue;
+            for (let o = 0; o < cout; o++) {
+              const k = Math.floor(o / opg);
+              for (let i = 0; i < ipg; i++) {
+                const ci = k * ipg + i;
+                fn(
+                  (iy * w + ix) * cin + ci,
+                  (oy * wo + ox) * cout + o,
+                  ((ky * kw + kx) * ipg + i) * cout + o,
+                );
+              }
+            }
+          }
+        }
+  };
+  return {
+    nIn: h * w * cin,
+    nOut: ho * wo * cout,
+    ho,
+    wo,
+    co: cout,
+    forward(x, wt, b) {
+      const y = new Float64Array(ho * wo * cout);
+      each((xi, yi, wi) => {
+        y[yi]! += x[xi]! * wt[wi]!;
+      });
+      if (b !== null) for (let i = 0; i < y.length; i++) y[i]! += b[i % cout]!;
+      return y;
+    },
+    back(wt, gr) {
+      const x = new Float64Array(h * w * cin);
+      each((xi, yi, wi) => {
+        x[xi]! += gr[yi]! * wt[wi]!;
+      });
+      return x;
+    },
+  };
+}

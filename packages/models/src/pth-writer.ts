@@ -187,7 +187,8 @@ function inputShapeOf(layer: tfl.layers.Layer): number[] {
 
 /**
  * The `state_dict` of a model whose layer names are PyTorch's (as the VGG and ResNet importers of this package
- * give them, after fine-tuning or `exportPruned`): per Conv2D `<name>.weight` [out, in, kh, kw] (and `.bias`),
+ * give them, after fine-tuning or `exportPruned`): per Conv2D `<name>.weight` [out, in, kh, kw] (and `.bias`; a
+ * GroupedConv2D's is [out, in / groups, kh, kw], as torch's `Conv2d(groups)`),
  * per Dense `<name>.weight` [out, in] (rows of a Dense after a Flatten back in torch's (c, h, w) order) and
  * `.bias`, per BatchNormalization `weight`, `bias`, `running_mean`, `running_var` and `num_batches_tracked` (0).
  * Layers without weights (activations, pools, padding, Add) have no tensors, as in PyTorch.
@@ -203,7 +204,8 @@ export function torchStateDictOf(model: tfl.LayersModel): Map<string, TorchTenso
     const name = layer.name;
     const cls = layer.getClassName();
     const config = layer.getConfig();
-    if (cls === 'Conv2D') {
+    // a GroupedConv2D kernel [kh, kw, in / groups, out] is torch's Conv2d(groups) weight [out, in / groups, kh, kw]
+    if (cls === 'Conv2D' || cls === 'GroupedConv2D') {
       const [kh, kw, cin, cout] = weights[0]!.shape as [number, number, number, number];
       out.set(`${name}.weight`, {
         shape: [cout, cin, kh, kw],
@@ -237,7 +239,7 @@ export function torchStateDictOf(model: tfl.LayersModel): Map<string, TorchTenso
     } else {
       throw new CrpError(
         'unsupported-model',
-        `layer '${name}' (${cls}) has weights that have no PyTorch counterpart here; writable: Conv2D, Dense, BatchNormalization`,
+        `layer '${name}' (${cls}) has weights that have no PyTorch counterpart here; writable: Conv2D, GroupedConv2D, Dense, BatchNormalization`,
       );
     }
   }

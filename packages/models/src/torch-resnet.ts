@@ -1,4 +1,5 @@
 import { CrpError } from '@crp/common';
+import { GroupedConv2D } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { preset } from './preset-initializer.js';
@@ -309,18 +310,14 @@ function inputSizeOf(options: TorchResNetOptions, inChannels: number): [number, 
  * result takes NHWC input with the PyTorch model's preprocessing and gives its logits.
  *
  * @returns a new model that the caller owns (`dispose()` it)
- * @throws CrpError `unsupported-model` (see {@link torchResNetLayout}; also for grouped convolutions, i.e.
- *   ResNeXt, which the engine cannot run yet), `invalid-shape` for an input with the wrong channels,
+ * ResNeXt's grouped `conv2` (torchvision's `groups`, `width_per_group`) is a `GroupedConv2D` layer of @crp/lrp.
+ *
+ * @throws CrpError `unsupported-model` (see {@link torchResNetLayout}), `invalid-shape` for an input with the
+ *   wrong channels,
  *   `invalid-argument` for bad options
  */
 export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOptions = {}): tfl.LayersModel {
   const layout = torchResNetLayout(sd);
-  const grouped = layout.blocks.find((b) => b.groups > 1);
-  if (grouped !== undefined) {
-    unsupported(
-      `${layout.torchvision ?? 'this ResNeXt'} has grouped convolutions (${grouped.name}.conv2: ${grouped.groups} groups), which @crp/models cannot build yet; export the model to ONNX once grouped convolutions are supported there, or use a ResNet without groups`,
-    );
-  }
   const { prefix } = layout;
   const [height, width] = inputSizeOf(options, layout.inChannels);
   if (![height, width].every((v) => Number.isInteger(v) && v >= 1)) {
@@ -334,7 +331,7 @@ export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOpti
     return tf.tensor4d(reverseAxes(w, out, cin, kh * kw), [kh, kw, cin, out]);
   };
   type T = tfl.SymbolicTensor;
-  const conv = (x: T, name: string, stride: number, pad: number): T => {
+  const conv = (x: T, name: string, stride: number, pad: number, groups = 1): T => {
     const [filters, , kh, kw] = sd.entry(`${prefix}${name}.weight`).shape as number[];
     // stride 1 with padding (k-1)/2 is TF's 'same'; otherwise pad symmetrically, as PyTorch, then 'valid'
     const same = stride === 1 && pad > 0 && kh === 2 * pad + 1 && kw === 2 * pad + 1;
@@ -342,17 +339,18 @@ export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOpti
     if (pad > 0 && !same) {
       input = tfl.layers.zeroPadding2d({ name: `${name}.pad`, padding: pad }).apply(x) as T;
     }
-    return tfl.layers
-      .conv2d({
-        name,
-        filters: filters!,
-        kernelSize: [kh!, kw!],
-        strides: stride,
-        padding: same ? 'same' : 'valid',
-        useBias: false,
-        kernelInitializer: preset(kernelOf(name), 'glorotUniform'),
-      })
-      .apply(input) as T;
+    const args = {
+      name,
+      filters: filters!,
+      kernelSize: [kh!, kw!] as [number, number],
+      strides: stride,
+      padding: same ? ('same' as const) : ('valid' as const),
+      useBias: false,
+      kernelInitializer: preset(kernelOf(name), 'glorotUniform'),
+    };
+    // ResNeXt's conv2: PyTorch's Conv2d(groups), kernel [kh, kw, width / groups, width]
+    const layer = groups > 1 ? new GroupedConv2D({ ...args, groups }) : tfl.layers.conv2d(args);
+    return layer.apply(input) as T;
   };
   const bn = (x: T, name: string): T =>
     tfl.layers
@@ -380,7 +378,7 @@ export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOpti
       out = bn(conv(out, `${n}.conv2`, 1, 1), `${n}.bn2`);
     } else {
       out = relu(bn(conv(x, `${n}.conv1`, 1, 0), `${n}.bn1`), `${n}.relu1`);
-      out = relu(bn(conv(out, `${n}.conv2`, block.stride, 1), `${n}.bn2`), `${n}.relu2`);
+      out = relu(bn(conv(out, `${n}.conv2`, block.stride, 1, block.groups), `${n}.bn2`), `${n}.relu2`);
       out = bn(conv(out, `${n}.conv3`, 1, 0), `${n}.bn3`);
     }
     const identity = block.downsample

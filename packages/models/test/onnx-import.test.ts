@@ -108,3 +108,23 @@ describe('importOnnx on torch.onnx.export models', () => {
     }
   }
 });
+
+describe('grouped convolutions through ONNX (resnext_like: Conv with 1 < group < channels)', () => {
+  it('become GroupedConv2D layers with the ONNX weights per group and PyTorch’s module names', () => {
+    const model = importOnnx(onnxBytes('models/resnext_like.onnx'));
+    try {
+      for (const [name, groups, width] of [
+        ['layer1.0.conv2', 4, 16],
+        ['layer2.0.conv2', 8, 32],
+      ] as const) {
+        const layer = model.getLayer(name);
+        expect(layer.getClassName()).toBe('GroupedConv2D');
+        expect(layer.getConfig().groups).toBe(groups);
+        expect(layer.getWeights()[0]!.shape).toEqual([3, 3, width / groups, width]);
+      }
+      expect(model.getLayer('layer1.0.conv1').getClassName()).toBe('Conv2D');
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -6,11 +6,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  encodeTorchStateDict,
+  parseStateDict,
   type StateDict,
   type TorchResNetSpec,
   torchResNetFromStateDict,
   torchResNetLayout,
   torchResNetShapes,
+  torchStateDictOf,
 } from '../src/index.js';
 import { readTorchResNet } from '../src/node.js';
 
@@ -34,6 +37,16 @@ const TORCHVISION: [string, TorchResNetSpec, number][] = [
     'resnext50_32x4d',
     { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 1000, groups: 32, widthPerGroup: 4 },
     25028904,
+  ],
+  [
+    'resnext101_32x8d',
+    { block: 'bottleneck', layers: [3, 4, 23, 3], classes: 1000, groups: 32, widthPerGroup: 8 },
+    88791336,
+  ],
+  [
+    'resnext101_64x4d',
+    { block: 'bottleneck', layers: [3, 4, 23, 3], classes: 1000, groups: 64, widthPerGroup: 4 },
+    83455272,
   ],
 ];
 
@@ -173,13 +186,7 @@ describe('torchResNetFromStateDict', () => {
     }
   });
 
-  it('refuses grouped convolutions (ResNeXt) and inputs with the wrong channels, and leaks no tensor', () => {
-    const resnext = formulaStateDict(torchResNetShapes(TORCHVISION[6]![1]), 1) as StateDict;
-    expectCrpError(
-      () => torchResNetFromStateDict(resnext),
-      'unsupported-model',
-      'resnext50_32x4d has grouped convolutions (layer1.0.conv2: 32 groups)',
-    );
+  it('refuses inputs with the wrong channels, and leaks no tensor', () => {
     const sd = formulaStateDict(
       torchResNetShapes({ block: 'basic', layers: [1, 1, 1, 1], classes: 3 }),
       2,
@@ -192,5 +199,59 @@ describe('torchResNetFromStateDict', () => {
     const before = tf.memory().numTensors;
     for (let k = 0; k < 2; k++) torchResNetFromStateDict(sd, { inputSize: 32 }).dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('builds ResNeXt (resnext50_32x4d): grouped conv2 layers, PyTorch’s logits at 64 pixels (torchvision)', async () => {
+    const golden = JSON.parse(readFileSync(join(GOLDEN, 'resnet_logits__resnext50_32x4d.json'), 'utf8')) as {
+      logits: Record<string, { data: number[] }>;
+    };
+    const spec: TorchResNetSpec = { ...TORCHVISION[6]![1], classes: 10 };
+    const sd = formulaStateDict(torchResNetShapes(spec), 32) as StateDict;
+    const before = tf.memory().numTensors;
+    const model = torchResNetFromStateDict(sd, { inputSize: 64 });
+    expect(model.name).toBe('resnext50_32x4d');
+    const conv2 = model.getLayer('layer3.1.conv2');
+    expect(conv2.getClassName()).toBe('GroupedConv2D');
+    expect(conv2.getConfig().groups).toBe(32);
+    // [kh, kw, width / groups, width]: 512 / 32 = 16 input channels per group
+    expect(conv2.getWeights()[0]!.shape).toEqual([3, 3, 16, 512]);
+    expect(model.getLayer('layer3.1.conv1').getClassName()).toBe('Conv2D');
+    const x = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(formulaInput([1, 3, 64, 64], 64), [1, 3, 64, 64]), [0, 2, 3, 1]),
+    );
+    const y = model.predict(x) as tf.Tensor;
+    const ours = await y.data();
+    const theirs = golden.logits['64']!.data;
+    const scale = Math.max(...theirs.map(Math.abs));
+    for (let i = 0; i < theirs.length; i++)
+      expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThan(1e-5 * scale);
+    tf.dispose([x, y]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('writes a ResNeXt back as its torchvision state dict (grouped weights [out, in / groups, kh, kw])', () => {
+    const spec: TorchResNetSpec = {
+      block: 'bottleneck',
+      layers: [1, 1, 1, 1],
+      classes: 3,
+      groups: 4,
+      widthPerGroup: 4,
+    };
+    const sd = formulaStateDict(torchResNetShapes(spec), 3) as StateDict;
+    const model = torchResNetFromStateDict(sd, { inputSize: 32 });
+    const back = parseStateDict(encodeTorchStateDict(torchStateDictOf(model)));
+    expect([...back.names].sort()).toEqual([...sd.names].sort());
+    expect(back.entry('layer2.0.conv2.weight').shape).toEqual([32, 8, 3, 3]);
+    for (const name of sd.names) {
+      if (name.endsWith('num_batches_tracked')) continue;
+      const [a, b] = [back.float32(name), sd.float32(name)];
+      expect(a.length, name).toBe(b.length);
+      expect(
+        a.findIndex((v, i) => v !== b[i]),
+        name,
+      ).toBe(-1);
+    }
+    model.dispose();
   });
 });

@@ -11,8 +11,9 @@ export interface PrunableLayer {
   channels: number;
 }
 
-/** The layer classes whose output channels can be pruned (the Keras classes of @crp/lrp's PARAMETRIC_KINDS). */
-const PRUNABLE = ['Conv2D', 'Dense', 'DepthwiseConv2D'];
+/** The layer classes whose output channels can be pruned (the Keras classes of @crp/lrp's PARAMETRIC_KINDS, and
+ * its `GroupedConv2D`, kernel [kh, kw, in / groups, out]). */
+const PRUNABLE = ['Conv2D', 'Dense', 'DepthwiseConv2D', 'GroupedConv2D'];
 
 /**
  * Output channels of a prunable layer from its class and kernel shape: filters of a Conv2D (kernel
@@ -146,6 +147,11 @@ export function channelFlow(graph: ModelGraph, id: string, strict: boolean): Cha
       const next = graph.node(c);
       if (next.kind === 'conv2d' || next.kind === 'dense') {
         if (next.kind === 'conv2d' && flattened) refuse(next, 'a convolution after a Flatten');
+        if (next.params.kind === 'conv2d' && (next.params.groups ?? 1) > 1)
+          refuse(
+            next,
+            `a grouped convolution (${next.params.groups} groups would no longer have equal widths)`,
+          );
         if (!flow.readers.some((r) => r.node === next)) flow.readers.push({ node: next, flatten });
       } else if (
         (CHANNELWISE.includes(next.kind) && !flattened) ||

@@ -33,6 +33,12 @@ export function planPruning(graph: ModelGraph, mask: ChannelMask): PrunePlan {
         `cannot remove channels of '${layer}' (${node.className}) physically; export supports Conv2D and Dense layers, use the masked model for others`,
       );
     }
+    if (node.params.kind === 'conv2d' && (node.params.groups ?? 1) > 1) {
+      throw new CrpError(
+        'unsupported-layer',
+        `cannot remove channels of '${layer}' physically: it is a grouped convolution (${node.params.groups} groups), whose groups would no longer have equal widths; use the masked model for it`,
+      );
+    }
     if (!keepsZero(node.activation)) {
       throw new CrpError(
         'unsupported-model',

@@ -18,7 +18,7 @@ import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
 
 /**
  * Golden cases of torchvision ResNets (vendor/reference/resnet, made by scripts/golden/make_resnet_golden.py with
- * torchvision's resnet18/resnet50 constructors, zennit and zennit-crp). Weights and inputs are not stored: both
+ * torchvision's resnet18/resnet50/resnext50_32x4d constructors, zennit and zennit-crp). Weights and inputs are not stored: both
  * sides compute them from the seeded formula of @crp/testing/torch-weights; the model goes through the .pth
  * importer's `torchResNetFromStateDict`, so the cases check the import and the engine together, and every case
  * runs a second time through the ONNX importer (`models/<name>.onnx`, see {@link goldenResNetFromOnnx}).
@@ -30,6 +30,11 @@ const CLASSES = 10;
 const MODELS: Record<string, { spec: Parameters<typeof torchResNetShapes>[0]; seed: number }> = {
   resnet18: { spec: { block: 'basic', layers: [2, 2, 2, 2], classes: CLASSES }, seed: 18 },
   resnet50: { spec: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: CLASSES }, seed: 50 },
+  // grouped 3x3 convolutions (32 groups of 4 channels in layer1): the GroupedConv2D layer of @crp/lrp
+  resnext50_32x4d: {
+    spec: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: CLASSES, groups: 32, widthPerGroup: 4 },
+    seed: 32,
+  },
 };
 
 /** The case's model as the importer builds it from the formula's state dict (the caller disposes it). */

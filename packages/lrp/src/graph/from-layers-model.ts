@@ -40,6 +40,7 @@ const SUPPORTED_CLASSES = [
   'InputLayer',
   'Conv2D',
   'DepthwiseConv2D',
+  'GroupedConv2D',
   'Dense',
   'ReLU',
   'LeakyReLU',
@@ -148,6 +149,7 @@ function describe(layer: LayerLike, options: GraphOptions, outputRank: number): 
       return { kind: 'input', activation: 'linear', params: { kind: 'input' } };
     case 'Conv2D':
     case 'DepthwiseConv2D':
+    case 'GroupedConv2D':
       return describeConvolution(layer, cls, config, weights);
     case 'Dense':
       return {
@@ -326,12 +328,15 @@ function describeConvolution(
 ): Described {
   requireChannelsLast(config, layer);
   const dilation = pair(config.dilationRate ?? 1, 'dilationRate', layer);
-  const kind = cls === 'Conv2D' ? 'conv2d' : 'depthwiseConv2d';
+  const kind = cls === 'DepthwiseConv2D' ? 'depthwiseConv2d' : 'conv2d';
+  // GroupedConv2D (layers/grouped-conv.ts): a conv2d node with PyTorch's groups
+  const groups = cls === 'GroupedConv2D' ? { groups: Number(config.groups) } : {};
   return {
     kind,
     activation: activationOf(layer, config.activation),
     params: {
       kind,
+      ...groups,
       kernel: weights[0]!,
       bias: config.useBias === false ? null : (weights[1] ?? null),
       strides: pair(config.strides ?? 1, 'strides', layer),

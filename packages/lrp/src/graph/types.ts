@@ -57,8 +57,12 @@ export type Padding = 'same' | 'valid';
 export type ExplicitPadding = [[number, number], [number, number]];
 
 export interface ConvParams {
-  /** [kh, kw, in, out] for conv2d, [kh, kw, in, multiplier] for depthwiseConv2d */
+  /** [kh, kw, in, out] for conv2d ([kh, kw, in / groups, out] when grouped), [kh, kw, in, multiplier] for
+   * depthwiseConv2d */
   kernel: Tensor;
+  /** conv2d only: PyTorch's `groups` (the `GroupedConv2D` layer): the input and output channels in this many
+   * consecutive groups, group k's outputs computed from group k's inputs alone. Default 1. */
+  groups?: number;
   bias: Tensor | null;
   strides: [number, number];
   /** Distance between the kernel's taps (TF's dilationRate, PyTorch's and ONNX's dilation); absent: [1, 1]. The

@@ -2,6 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
+import {
+  BLOCK_DIAGONAL_MAX,
+  blockDiagonalKernel,
+  type ConvPad,
+  groupedBackKernel,
+  groupedConv2d,
+} from './grouped-conv.js';
 import { axisPadding, convPad, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
@@ -52,9 +59,16 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const depthwise = p.kind === 'depthwiseConv2d';
   const dilations = p.dilations ?? [1, 1];
   const dilated = dilations[0] !== 1 || dilations[1] !== 1;
+  // a grouped kernel is [kh, kw, in / groups, out] (grouped-conv.ts); its transpose runs as one dense conv on
+  // the block-diagonal kernel, made once in backWeight (the rules cache it; the transpose is what CRP repeats
+  // per condition), unless that kernel is too large (then per group)
+  const groups = p.kind === 'conv2d' ? (p.groups ?? 1) : 1;
   const [kh0, kw0, cin, cout] = p.kernel.shape as [number, number, number, number];
   // the size of the spread kernel: a dilated conv runs as a plain one
   const [kh, kw] = [(kh0 - 1) * dilations[0] + 1, (kw0 - 1) * dilations[1] + 1];
+  const denseBack = groups === 1 || kh * kw * cin * groups * cout <= BLOCK_DIAGONAL_MAX;
+  const conv = (a: tf.Tensor4D, k: tf.Tensor4D, pad: ConvPad) =>
+    denseBack ? tf.conv2d(a, k, 1, pad) : groupedConv2d(a, k, [1, 1], pad, groups, 0);
   const [h, w] = [inputShape[1]!, inputShape[2]!];
   const [sh, sw] = p.strides;
   const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
@@ -67,17 +81,21 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const padRight = w + kw - 1 - ((wo - 1) * sw + 1) - padLeft;
   const map: LinearMap = {
     forward(x, q) {
-      const conv = (w: tf.Tensor4D) =>
+      const run = (w: tf.Tensor4D) =>
         depthwise
           ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad)
-          : tf.conv2d(x as tf.Tensor4D, w, p.strides, pad);
-      if (!dilated) return addBias(conv(q.weight as tf.Tensor4D), q.bias);
-      return tf.tidy(() => addBias(conv(dilateKernel(q.weight!, dilations)), q.bias));
+          : groupedConv2d(x as tf.Tensor4D, w, p.strides, pad, groups);
+      if (!dilated) return addBias(run(q.weight as tf.Tensor4D), q.bias);
+      return tf.tidy(() => addBias(run(dilateKernel(q.weight!, dilations)), q.bias));
     },
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
-        const flipped = tf.reverse(dilateKernel(weight, dilations), [0, 1]);
+        const flipped = tf.reverse(dilated ? dilateKernel(weight, dilations) : weight, [0, 1]);
+        if (groups > 1) {
+          const back = groupedBackKernel(flipped as tf.Tensor4D, groups);
+          return denseBack ? blockDiagonalKernel(back, groups) : back;
+        }
         // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
         return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
       });
@@ -96,17 +114,17 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
             [padLeft, right],
             [0, 0],
           ];
-          return tf.conv2d(spreadG, back as tf.Tensor4D, 1, pads);
+          return conv(spreadG, back as tf.Tensor4D, pads);
         }
         const gp = padOrCrop(spreadG, padTop, bottom, padLeft, right);
-        if (!depthwise) return tf.conv2d(gp, back as tf.Tensor4D, 1, 'valid');
+        if (!depthwise) return conv(gp, back as tf.Tensor4D, 'valid');
         const y = tf.depthwiseConv2d(gp, back as tf.Tensor4D, 1, 'valid');
         const [b, hh, ww] = y.shape;
         return tf.sum(tf.reshape(y, [b, hh, ww, cin, cout]), 4);
       });
     },
   };
-  if (!depthwise) {
+  if (!depthwise && denseBack) {
     // the flipped kernel is [kh, kw, out, in]: keep the rows of the used output channels
     map.transposeChannels = (g, back, channels) =>
       tf.tidy(() => map.transpose(tf.gather(g, channels, 3), tf.gather(back as tf.Tensor4D, channels, 2)));

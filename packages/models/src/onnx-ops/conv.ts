@@ -1,3 +1,4 @@
+import { GroupedConv2D } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { OnnxNode } from '../onnx-proto.js';
@@ -23,7 +24,8 @@ function depthwiseKernel(w: Float64Array, cin: number, m: number, kh: number, kw
   return tf.tensor4d(k, [kh, kw, cin, m]);
 }
 
-/** Conv (2-D): group 1 as `Conv2D`, group = channels as `DepthwiseConv2D`; pads TF's 'same' cannot express
+/** Conv (2-D): group 1 as `Conv2D`, group = channels as `DepthwiseConv2D`, other groups as @crp/lrp's
+ * `GroupedConv2D`; pads TF's 'same' cannot express
  * become a `ZeroPadding2D` before it. */
 export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext) => {
   const x = cx.tensorIn(node);
@@ -69,10 +71,18 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
       depthMultiplier: m,
       depthwiseInitializer: preset(() => depthwiseKernel(w.data, cin, m, kh, kw), 'glorotUniform'),
     });
+  } else if (group > 1 && cin % group === 0 && out % group === 0 && perGroup === cin / group) {
+    // PyTorch's Conv2d(groups) (ResNeXt): weight [out, in / group, kh, kw] -> [kh, kw, in / group, out]
+    layer = new GroupedConv2D({
+      ...common,
+      filters: out,
+      groups: group,
+      kernelInitializer: preset(() => convKernel(w.data, out, perGroup, kh, kw), 'glorotUniform'),
+    });
   } else {
     refuse(
       node,
-      `grouped convolution (group ${group} of ${cin} channels) is not supported yet; supported: group 1 and depthwise (group = channels)`,
+      `group ${group} with weight [${w.dims.join(', ')}] does not fit an input of ${cin} channels; supported: group 1, grouped (input and output channels divisible by group) and depthwise (group = channels)`,
     );
   }
   cx.set(node, { kind: 'tensor', sym: cx.apply(layer, input) });
