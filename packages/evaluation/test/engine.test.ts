@@ -151,6 +151,28 @@ describe('randomisation and robustness', () => {
     expect(independent.layers!.logits).toEqual(r.layers!.logits);
   });
 
+  it('MPRT explainAtMost: every layer still randomised in order, explained at evenly spaced steps with equal values', async () => {
+    const full = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'));
+    const some = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 2 });
+    // 3 layers, 2 explanations: after steps round(1.5) - 1 = 1 (conv2) and 2 (conv1, the last)
+    expect(Object.keys(some.layers!)).toEqual(['original', 'conv2', 'conv1']);
+    // the cascade is the same: logits was randomised before conv2 although not explained
+    expect(some.layers!.conv2).toEqual(full.layers!.conv2);
+    expect(some.layers!.conv1).toEqual(full.layers!.conv1);
+    expect(some.scores).toEqual(full.scores);
+    const all = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 5 });
+    expect(all.layers).toEqual(full.layers);
+    await expect(
+      mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 0 }),
+    ).rejects.toThrow(/explainAtMost must be a positive integer, got 0/);
+    await expect(
+      mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), {
+        explainAtMost: 2,
+        returnAverageCorrelation: true,
+      }),
+    ).rejects.toThrow(/excludes explainAtMost/);
+  });
+
   it("MPRT with the LRP explainer's session (derived weights kept until a layer changes) equals a fresh explainer per layer", async () => {
     const withSession = lrpExplainer('epsilon_plus_flat', { heatmap: false });
     // the same explainer without its session: MPRT then builds everything again for every layer

@@ -14,6 +14,9 @@ import { pruningCurveChart, type ReportSection } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
+/** Explanations MPRT computes per method at most (evenly spaced over the cascade; see `explainAtMost`). */
+const MPRT_EXPLANATIONS = 12;
+
 /** Samples the faithfulness part evaluates (the first of the study's): MPRT explains them once per layer and
  * method, so the part's cost grows with them; a handful shows the curves' shape. */
 export const FAITHFULNESS_SAMPLES = 4;
@@ -26,8 +29,9 @@ export interface StudyFaithfulness {
   methods: string[];
   /** Pixel flipping (most relevant first, black baseline, softmax): the mean curve over the samples. */
   pixelFlipping: { method: string; featuresInStep: number; curve: number[]; auc: number }[];
-  /** MPRT cascading from the output: mean Spearman similarity to the original explanation per layer. */
-  mprt: { method: string; layers: string[]; similarity: number[] }[];
+  /** MPRT cascading from the output: mean Spearman similarity to the original explanation after each explained
+   * layer, and the share of the model's weighted layers randomised by then (0 for the original). */
+  mprt: { method: string; layers: string[]; randomised: number[]; similarity: number[] }[];
   /** Relevance mass inside the study's region, mean over the samples. */
   regionMass: { method: string; value: number }[];
   /** Deleting the atlas's top concepts of one layer: the class logit falls faster in relevance order? */
@@ -77,11 +81,22 @@ export async function studyFaithfulness(
   };
   const mask = tf.tidy(() => tf.tile(tf.tensor3d(regionMask(options.region, h, w), [1, h, w]), [n, 1, 1]));
   const labels = Array.from({ length: n }, () => target);
+  // MPRT's order (top-down over the layers with weights), for the share randomised at each explanation
+  const topDown = model.layers
+    .filter((l) => l.getWeights().length > 0)
+    .map((l) => l.name)
+    .reverse();
   const k = stepFor(h, w, c, 24);
   try {
     const e = await evaluate(
       { model, x, labels, explainers, mask },
-      [{ name: 'PixelFlipping', options: { featuresInStep: k } }, 'MPRT', 'RelevanceMassAccuracy'],
+      [
+        { name: 'PixelFlipping', options: { featuresInStep: k } },
+        // every layer randomised, explained at most 12 times: one explanation per layer made MPRT the slowest
+        // part of a study on a ResNet-50 (107 layers with weights)
+        { name: 'MPRT', options: { explainAtMost: MPRT_EXPLANATIONS } },
+        'RelevanceMassAccuracy',
+      ],
       { batchSize: options.batchSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
     );
     const mean = (v: readonly number[]) => v.reduce((s, a) => s + a, 0) / v.length;
@@ -108,7 +123,11 @@ export async function studyFaithfulness(
       }),
       mprt: e.methods.map((m) => {
         const layers = e.results[m]!.MPRT!.layers!;
-        return { method: m, layers: Object.keys(layers), similarity: Object.values(layers).map(mean) };
+        const names = Object.keys(layers);
+        const randomised = names.map((name) =>
+          name === 'original' ? 0 : (topDown.indexOf(name) + 1) / topDown.length,
+        );
+        return { method: m, layers: names, randomised, similarity: Object.values(layers).map(mean) };
       }),
       regionMass: e.methods.map((m) => ({
         method: m,
@@ -193,7 +212,7 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
         f.mprt.map((m) => ({
           criterion: m.method,
           points: m.similarity.map((v, j) => ({
-            fraction: j / Math.max(m.similarity.length - 1, 1),
+            fraction: m.randomised[j]!,
             accuracy: v,
           })),
         })),

@@ -454,7 +454,7 @@ export async function faithfulnessStep(
 ): Promise<NonNullable<StudyResult['faithfulness']>> {
   const { opts } = run;
   // 'region-deletion': parts cached before the region atlas's concept deletion existed are computed again
-  return run.part('faithfulness', [indices, opts.region, opts.topK, 'region-deletion'], () =>
+  return run.part('faithfulness', [indices, opts.region, opts.topK, 'region-deletion', 'mprt-at-most-12'], () =>
     studyFaithfulness(model, samples.images, opts.target, {
       compositeName: opts.composite,
       composite: compositeFor(opts.composite, data),

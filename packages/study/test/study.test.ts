@@ -118,6 +118,13 @@ describe('runStudy in memory', () => {
     expect(f.methods).toEqual(['epsilon_plus_flat', 'gradient x input', 'random map']);
     // the random map ignores the model: randomising its layers leaves it as it was
     for (const v of f.mprt[2]!.similarity) expect(v).toBeCloseTo(1, 12);
+    // the x axis of the MPRT plot: the share of the weighted layers randomised, from the original (0) to all (1)
+    const weighted = b.model.layers.filter((l) => l.getWeights().length > 0).length;
+    for (const m of f.mprt) {
+      expect(m.randomised[0]).toBe(0);
+      expect(m.randomised.at(-1)).toBe(1);
+      expect(m.randomised.length).toBe(Math.min(weighted, 12) + 1);
+    }
     expect(f.pixelFlipping.every((p) => p.curve.every(Number.isFinite))).toBe(true);
     // concept deletion of what the region atlas picked, beside the global atlas's: the region's top concepts of
     // the same layer, deleted in the order of their relevance inside the region, from the same intact model

@@ -99,6 +99,11 @@ export interface MprtOptions extends ExplanationProcessing {
   returnLastCorrelation?: boolean;
   /** Explain only after the last randomisation (Quantus `skip_layers`). */
   skipLayers?: boolean;
+  /** Explain after at most this many randomisations, evenly spaced and always after the last (not in Quantus):
+   * every layer is still randomised in Quantus's order, so each similarity equals Quantus's value at that layer;
+   * only the explanations in between are skipped. A ResNet-50 has 107 layers with weights, and one explanation
+   * per layer makes the test the slowest part of a study. Default: after every layer. */
+  explainAtMost?: number;
   /** New weights of a layer; default {@link resetParameters}. Returned tensors are disposed by the metric. */
   randomiseLayer?: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[];
 }
@@ -138,6 +143,19 @@ export async function mprt(
       `${metric}: returnAverageCorrelation needs every layer; it excludes skipLayers`,
     );
   }
+  const most = options.explainAtMost;
+  if (most !== undefined && (!Number.isInteger(most) || most < 1)) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: explainAtMost must be a positive integer, got ${most}`,
+    );
+  }
+  if (most !== undefined && options.returnAverageCorrelation) {
+    throw new CrpError(
+      'invalid-argument',
+      `${metric}: returnAverageCorrelation needs every layer; it excludes explainAtMost`,
+    );
+  }
   const sim = similarityOf(options.similarity ?? 'spearman');
   const seed = options.seed ?? 42;
   const s = await readSamples(input.x);
@@ -166,6 +184,7 @@ export async function mprt(
     if (order === 'top_down') layers = layers.reverse();
     const originals = new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]));
     const randomise = options.randomiseLayer ?? resetParameters;
+    const explained = explainedSteps(layers.length, options.skipLayers ? 1 : most);
     const started = performance.now();
     const changed = new Set<string>();
     try {
@@ -179,7 +198,7 @@ export async function mprt(
         layer.setWeights(fresh);
         for (const t of fresh) t.dispose();
         changed.add(layer.name);
-        if (options.skipLayers && k + 1 < layers.length) continue;
+        if (!explained.has(k)) continue;
         session?.changed([...changed]);
         changed.clear();
         const b = await explain(`explanation after randomising ${layer.name}`);
@@ -206,6 +225,12 @@ export async function mprt(
     ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
     : entries[entries.length - 1]!;
   return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
+}
+
+/** The steps (0-based) after which MPRT explains: all, or `most` evenly spaced ending with the last. */
+function explainedSteps(layers: number, most: number | undefined): Set<number> {
+  if (most === undefined || most >= layers) return new Set(Array.from({ length: layers }, (_, k) => k));
+  return new Set(Array.from({ length: most }, (_, j) => Math.round(((j + 1) * layers) / most) - 1));
 }
 
 /** Options of {@link randomLogit} (Quantus `RandomLogit`). */
