@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The .onnx of the golden ResNets (vendor/reference/resnet): torchvision's resnet18 and resnet50 (10 classes, eval
+"""The .onnx of the golden ResNets (vendor/reference/resnet): torchvision's resnet18, resnet50 and resnext50_32x4d (10 classes, eval
 mode) exported by torch.onnx.export (opset 17, batch/height/width dynamic) with their initializers STRIPPED: each
 keeps its name (the state-dict key), dims and type, but no data. resnet50's weights alone are ~94 MB; the
 conformance runner fills them from the same seeded formula as the .pth cases (@crp/testing/torch-weights), so the
@@ -21,7 +21,7 @@ import torchvision
 torch.set_num_threads(1)
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'vendor/reference/resnet/models'
 os.makedirs(OUT, exist_ok=True)
-for name in ['resnet18', 'resnet50']:
+for name in ['resnet18', 'resnet50', 'resnext50_32x4d']:
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(num_classes=10).eval()
     with torch.no_grad():  # distinct values everywhere: the exporter merges equal initializers (fresh BN ones/zeros)
