@@ -453,25 +453,28 @@ export async function faithfulnessStep(
   regionAtlas?: StudyResult['regionAtlas'],
 ): Promise<NonNullable<StudyResult['faithfulness']>> {
   const { opts } = run;
-  // 'region-deletion': parts cached before the region atlas's concept deletion existed are computed again
-  return run.part('faithfulness', [indices, opts.region, opts.topK, 'region-deletion', 'mprt-at-most-12'], () =>
-    studyFaithfulness(model, samples.images, opts.target, {
-      compositeName: opts.composite,
-      composite: compositeFor(opts.composite, data),
-      region: opts.region,
-      atlas,
-      ...(regionAtlas === undefined ? {} : { regionAtlas }),
-      layer: deletionLayer(model, atlas),
-      topK: opts.topK,
-      batchSize: opts.batchSize,
-      // one bar per method and metric (their phases): a single 'faithfulness' bar finished with the first
-      // metric while MPRT went on for minutes on a ResNet
-      onProgress: (p) =>
-        run.env.onProgress?.({
-          ...p,
-          phase: p.phase === undefined ? 'faithfulness' : `faithfulness ${p.phase}`,
-        }),
-      onDeletionProgress: run.progress('concept deletion'),
-    }),
+  // 'region-deletion', 'mprt-at-most-12': parts cached before these changes are computed again
+  return run.part(
+    'faithfulness',
+    [indices, opts.region, opts.topK, 'region-deletion', 'mprt-at-most-12'],
+    () =>
+      studyFaithfulness(model, samples.images, opts.target, {
+        compositeName: opts.composite,
+        composite: compositeFor(opts.composite, data),
+        region: opts.region,
+        atlas,
+        ...(regionAtlas === undefined ? {} : { regionAtlas }),
+        layer: deletionLayer(model, atlas),
+        topK: opts.topK,
+        batchSize: opts.batchSize,
+        // one bar per method and metric (their phases): a single 'faithfulness' bar finished with the first
+        // metric while MPRT went on for minutes on a ResNet
+        onProgress: (p) =>
+          run.env.onProgress?.({
+            ...p,
+            phase: p.phase === undefined ? 'faithfulness' : `faithfulness ${p.phase}`,
+          }),
+        onDeletionProgress: run.progress('concept deletion'),
+      }),
   );
 }
