@@ -56,8 +56,8 @@ const MUTANTS = [
     pkg: 'attribution',
     file: 'src/atlas.ts',
     bug: 'each sample votes for one concept fewer than topK',
-    find: 'for (const k of topIndices(row, topK)) entry.votes[k]! += 1;',
-    replace: 'for (const k of topIndices(row, topK - 1)) entry.votes[k]! += 1;',
+    find: 'for (const k of votedConcepts(row, topK, logits[r]!)) entry.votes[k]! += 1;',
+    replace: 'for (const k of votedConcepts(row, topK - 1, logits[r]!)) entry.votes[k]! += 1;',
     tests: ['test/atlas.test.ts'],
   },
   {
