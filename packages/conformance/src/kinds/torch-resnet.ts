@@ -86,10 +86,11 @@ const BUILDS: Build[] = [
   { prefix: '', model: async (_ref, name, size) => goldenResNet(name, size), layer: (n) => layerOf(n) },
   {
     // torch.onnx names a module's second and third call by scope: a block's ReLU after the addition is relu_1
-    // (BasicBlock) or relu_2 (Bottleneck)
+    // (BasicBlock) or relu_2 (Bottleneck: resnet50 and resnext50)
     prefix: 'onnx: ',
     model: goldenResNetFromOnnx,
-    layer: (n, model) => (/^layer\d+\.\d+$/.test(n) ? `${n}.relu_${model === 'resnet50' ? 2 : 1}` : n),
+    layer: (n, model) =>
+      /^layer\d+\.\d+$/.test(n) ? `${n}.relu_${MODELS[model]?.spec.block === 'bottleneck' ? 2 : 1}` : n,
   },
 ];
 
