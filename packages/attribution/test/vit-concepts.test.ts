@@ -110,6 +110,8 @@ describe('concept atlas on a ViT', () => {
     });
     const samples = labels.flatMap((l, i) => (l === 0 ? [i] : []));
     expect(atlas.samples).toBe(3);
+    const logits = tf.tidy(() => (model.predict(images) as tf.Tensor).arraySync() as number[][]);
+    const sign = logits.map((row) => (row[0]! < 0 ? -1 : 1));
     // heads: R at the context layer is [rows, heads 2, tokens 5, d 4]
     const heads = recorded(HEADS, 0);
     expect(heads.shape).toEqual([4, 2, 5, 4]);
@@ -123,9 +125,12 @@ describe('concept atlas on a ViT', () => {
       const e = atlas.layers[HEADS]!.ranking.find((x) => x.concept === h)!;
       const mean = samples.reduce((s, i) => s + perHead(i, h), 0) / 3;
       expect(e.meanRelevance).toBeCloseTo(mean, 5);
-      const votes = samples.filter(
-        (i) => perHead(i, h) > perHead(i, 1 - h) || (perHead(i, h) === perHead(i, 1 - h) && h === 0),
-      ).length;
+      // a sample votes for the head with more evidence for the class: relevance times the sign of its target
+      // logit (relevance starts from the logit, as in zennit-crp)
+      const votes = samples.filter((i) => {
+        const [a, b] = [sign[i]! * perHead(i, h), sign[i]! * perHead(i, 1 - h)];
+        return a !== 0 && (a > b || (a === b && h === 0));
+      }).length;
       expect(e.votes).toBe(votes);
     }
     expect(atlas.layers[HEADS]!.concepts).toBe(2);
