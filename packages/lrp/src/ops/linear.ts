@@ -9,7 +9,16 @@ import {
   groupedBackKernel,
   groupedConv2d,
 } from './grouped-conv.js';
-import { axisPadding, convPad, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
+import {
+  axisPadding,
+  convPad,
+  packPhaseKernels,
+  padOrCrop,
+  placeAtOffset,
+  spread,
+  subPixelConvTranspose,
+  windowPadding,
+} from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
 export interface LinearParams {
@@ -74,6 +83,8 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
   const [pl, , wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
   const pad = convPad(p.padding);
+  // a strided conv's transpose runs per output phase (subPixelConvTranspose) on the phase kernels, packed once
+  const phased = !depthwise && (sh > 1 || sw > 1);
   // transpose of a strided conv = stride-1 correlation of the spread gradient with the flipped kernel
   const padTop = kh - 1 - pt;
   const padLeft = kw - 1 - pl;
@@ -92,17 +103,25 @@ function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
         const flipped = tf.reverse(dilated ? dilateKernel(weight, dilations) : weight, [0, 1]);
+        let back: tf.Tensor4D;
         if (groups > 1) {
-          const back = groupedBackKernel(flipped as tf.Tensor4D, groups);
-          return denseBack ? blockDiagonalKernel(back, groups) : back;
+          const grouped = groupedBackKernel(flipped as tf.Tensor4D, groups);
+          back = denseBack ? blockDiagonalKernel(grouped, groups) : grouped;
+        } else {
+          // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
+          back = depthwise
+            ? tf.reshape(flipped, [kh, kw, cin * cout, 1])
+            : (tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D);
         }
-        // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
-        return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
+        return phased ? packPhaseKernels(back, [sh, sw]) : back;
       });
     },
     transpose(g, back) {
       return tf.tidy(() => {
         const g4 = g as tf.Tensor4D;
+        if (phased) {
+          return subPixelConvTranspose(g4, back as tf.Tensor4D, [kh, kw], [h, w], [sh, sw], [pt, pl], conv);
+        }
         const spreadG = spread(g4, sh, sw);
         const bottom = padBottom - (sh - 1);
         const right = padRight - (sw - 1);
