@@ -20,7 +20,7 @@ if (!browser.run) console.warn(browser.reason);
 
 /** The kinds checked in the page. The torchvision ResNet kinds (torch-logits, torch-lrp, torch-crp: resnet18 and
  * resnet50) run in Node only: on SwiftShader's software WebGL they would take longer than this test may. */
-const BROWSER_KINDS = ['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp', 'vit', 'evaluation'];
+const BROWSER_KINDS = ['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp', 'onnx-crp', 'vit', 'evaluation'];
 
 describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
   const dirs = [defaultReferenceDir()];

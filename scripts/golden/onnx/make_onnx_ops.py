@@ -301,6 +301,7 @@ def main():
     index['cases'] = [c for c in index['cases'] if c['id'] not in ids] + new_cases
     with open(f'{OUT}/index.json', 'w') as f:
         json.dump(index, f, indent=1)
+        f.write('\n')
 
 
 if __name__ == '__main__':
