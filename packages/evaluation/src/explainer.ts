@@ -1,4 +1,11 @@
-import { Attributor, type Composite, compositeByName, gradient, layerMapComposite } from '@crp/lrp';
+import {
+  Attributor,
+  type Composite,
+  compositeByName,
+  type ForwardPass,
+  gradient,
+  layerMapComposite,
+} from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, readAttributions, type Samples } from './data.js';
@@ -47,14 +54,28 @@ export function lrpExplainer(composite: Composite | string, options: { heatmap?:
     new Attributor(model, {
       composite: typeof composite === 'string' ? compositeByName(composite) : composite,
     });
+  const asHeatmap = (relevance: tf.Tensor) => {
+    if (options.heatmap === false) return relevance;
+    const heatmap = tf.sum(relevance, 3);
+    relevance.dispose();
+    return heatmap;
+  };
   const explain = (lrp: Attributor, x: tf.Tensor4D, targets: readonly number[]) => {
     const result = lrp.attribute(x, { initRelevance: oneHotOf(targets) });
     result.prediction.dispose();
     for (const r of Object.values(result.relevances)) r.dispose();
-    if (options.heatmap === false) return result.relevance;
-    const heatmap = tf.sum(result.relevance, 3);
-    result.relevance.dispose();
-    return heatmap;
+    return asHeatmap(result.relevance);
+  };
+  // attribute's one chunk, on a forward pass the session keeps or derives
+  const explainPass = (lrp: Attributor, pass: ForwardPass, targets: readonly number[]) => {
+    const init = oneHotOf(targets)(pass.prediction);
+    try {
+      const { graph } = lrp;
+      const out = lrp.backward(pass, { from: graph.outputId, relevance: init, stopAt: [graph.inputId] });
+      return asHeatmap(out.get(graph.inputId)!);
+    } finally {
+      init.dispose();
+    }
   };
   const explainer: Explainer = (model, x, targets) => {
     const lrp = build(model);
@@ -66,16 +87,44 @@ export function lrpExplainer(composite: Composite | string, options: { heatmap?:
   };
   explainer.session = (model) => {
     let lrp = build(model);
+    // the first explained forward pass, kept: later passes on the same input recompute only the layers that
+    // depend on a layer changed since (MPRT from the top: the layers above the randomised one)
+    let base: ForwardPass | undefined;
+    const since = new Set<string>();
+    const drop = () => {
+      base?.dispose();
+      base = undefined;
+    };
     return {
-      explain: (x, targets) => explain(lrp, x, targets),
+      explain: (x, targets) => {
+        if (base !== undefined && base.input !== x) drop();
+        // an input larger than one chunk goes through attribute's chunks, without reuse
+        if (x.shape[0] > lrp.rowsThatFit()) return explain(lrp, x, targets);
+        if (base === undefined) {
+          base = lrp.forward(x);
+          since.clear();
+          return explainPass(lrp, base, targets);
+        }
+        const pass = lrp.forward(x, { reuse: { pass: base, changed: [...since] } });
+        try {
+          return explainPass(lrp, pass, targets);
+        } finally {
+          pass.dispose();
+        }
+      },
       changed: (layers) => {
+        for (const name of layers) since.add(name);
         // a layer merged by a canonizer (e.g. a batch norm) cannot be refreshed: build everything again
         if (!lrp.refreshLayers(model, layers)) {
+          drop();
           lrp.dispose();
           lrp = build(model);
         }
       },
-      dispose: () => lrp.dispose(),
+      dispose: () => {
+        drop();
+        lrp.dispose();
+      },
     };
   };
   return explainer;
