@@ -74,16 +74,23 @@ def explain(model, inputs, targets, **kwargs):
 
 
 def timed(fn, warmup):
+    """Wall and CPU time (process_time: every thread of the process) per run, with the load average and the
+    time of day beside them: on a shared machine the claim is the ratio to ours measured in the same hour."""
     warmup()
-    runs = []
+    runs, cpu = [], []
+    load = list(os.getloadavg())
     for _ in range(args.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         runs.append((time.perf_counter() - t0) * 1000)
-    return {'medianMs': statistics.median(runs), 'runsMs': runs}
+        cpu.append((time.process_time() - c0) * 1000)
+    return {'medianMs': statistics.median(runs), 'runsMs': runs, 'medianCpuMs': statistics.median(cpu),
+            'cpuMs': cpu, 'loadAverage': [load, list(os.getloadavg())],
+            'ranAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
 
-results = {}
+# with --only, the other workload's figures already in --out are kept
+results = json.loads(Path(args.out).read_text()) if args.only and Path(args.out).exists() else {}
 rng = np.random.default_rng(7)
 
 vgg16 = he(torchvision.models.vgg16())

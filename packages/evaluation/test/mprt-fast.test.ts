@@ -10,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../src/data.js';
 import { type Explainer, explainAs } from '../src/explainer.js';
-import { lrpExplainer, mprt, resetParameters, spearman, ssim } from '../src/index.js';
+import { gradientXInput, lrpExplainer, mprt, resetParameters, spearman, ssim } from '../src/index.js';
 import { processAttributions } from '../src/normalise.js';
 import { images, mulberry32, smallCnn, useBackend } from './helpers.js';
 
@@ -65,11 +65,11 @@ afterAll(() => {
  * randomised so far when cascading, only this one when independent), explained without any session. */
 async function straightforward(
   model: tfl.LayersModel,
+  explainer: Explainer,
   order: 'top_down' | 'independent',
   similarity: 'spearman' | 'ssim',
 ): Promise<Record<string, number[]>> {
-  const lrp = lrpExplainer('epsilon_plus_flat');
-  const plain: Explainer = (m, xs, t) => lrp(m, xs, t);
+  const plain: Explainer = (m, xs, t) => explainer(m, xs, t);
   const s = await readSamples(x);
   const sim = similarity === 'spearman' ? spearman : ssim;
   const explainOn = async (m: tfl.LayersModel) =>
@@ -99,22 +99,32 @@ async function straightforward(
 }
 
 describe('MPRT fast path', () => {
+  const explainers = {
+    epsilon_plus_flat: () => lrpExplainer('epsilon_plus_flat'),
+    gradient_x_input: () => gradientXInput(),
+  };
   for (const name of ['smallCnn', 'withBatchNorm'] as const) {
-    for (const layerOrder of ['top_down', 'independent'] as const) {
-      for (const similarity of ['spearman', 'ssim'] as const) {
-        it(`${name}, ${layerOrder}, ${similarity}: equal to a fresh model per step, no tensor leaked`, async () => {
-          const model = models[name];
-          const explainer = lrpExplainer('epsilon_plus_flat');
-          await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
-          const before = tf.memory().numTensors;
-          const fast = await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
-          expect(tf.memory().numTensors).toBe(before);
-          const expected = await straightforward(model, layerOrder, similarity);
-          expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
-          expect(fast.layers).toEqual(expected);
-          // the randomisation changed the explanations: the comparison is not of equal constants
-          expect(new Set(Object.values(expected).flat()).size).toBeGreaterThan(3);
-        });
+    for (const method of ['epsilon_plus_flat', 'gradient_x_input'] as const) {
+      for (const layerOrder of ['top_down', 'independent'] as const) {
+        // SSIM's similarity is the other kernel of the same comparison: once per model and order
+        const similarities =
+          method === 'epsilon_plus_flat' ? (['spearman', 'ssim'] as const) : (['spearman'] as const);
+        for (const similarity of similarities) {
+          it(`${name}, ${method}, ${layerOrder}, ${similarity}: equal to a fresh model per step, no tensor leaked`, async () => {
+            const model = models[name];
+            const explainer = explainers[method]();
+            expect(explainer.session).toBeDefined();
+            await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
+            const before = tf.memory().numTensors;
+            const fast = await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
+            expect(tf.memory().numTensors).toBe(before);
+            const expected = await straightforward(model, explainer, layerOrder, similarity);
+            expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
+            expect(fast.layers).toEqual(expected);
+            // the randomisation changed the explanations: the comparison is not of equal constants
+            expect(new Set(Object.values(expected).flat()).size).toBeGreaterThan(3);
+          });
+        }
       }
     }
   }
