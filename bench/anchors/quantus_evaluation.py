@@ -85,12 +85,14 @@ def timed(fn, warmup):
         runs.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.process_time() - c0) * 1000)
     return {'medianMs': statistics.median(runs), 'runsMs': runs, 'medianCpuMs': statistics.median(cpu),
-            'cpuMs': cpu, 'loadAverage': [load, list(os.getloadavg())],
+            'cpuMs': cpu, 'loadAverage': [load, list(os.getloadavg())], 'threads': args.threads,
+            'ompWaitPolicy': os.environ.get('OMP_WAIT_POLICY', 'default'),
             'ranAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
 
-# with --only, the other workload's figures already in --out are kept
+# with --only, the other workload's figures already in --out are kept, with the `about` of their run
 results = json.loads(Path(args.out).read_text()) if args.only and Path(args.out).exists() else {}
+kept_about = results.get('about')
 rng = np.random.default_rng(7)
 
 vgg16 = he(torchvision.models.vgg16())
@@ -117,7 +119,7 @@ if args.only in (None, 'mprt'):
         lambda: mprt_warm(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
                           explain_func=explain))
 
-results['about'] = {
+results['about'] = kept_about or {
     'loadAverage': list(os.getloadavg()), 'runs': args.runs,
     'quantus': quantus.__version__, 'torch': torch.__version__, 'threads': args.threads,
     'ranAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
