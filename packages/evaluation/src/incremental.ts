@@ -115,15 +115,15 @@ const area = (b: Box): number => (b.y1 - b.y0) * (b.x1 - b.x0);
  */
 export class IncrementalForward {
   private readonly stages: Stage[];
-  private readonly head: GraphNode[];
+  private readonly headNodes: GraphNode[];
   private readonly headCost: number;
   private readonly maps: Float32Array[];
-  /** The output for the input held in maps[0], once there is one. */
-  private lastOutput: Float32Array | undefined;
+  /** Whether maps[] hold an image's last input and its stage outputs. */
+  private started = false;
 
   private constructor(stages: Stage[], head: GraphNode[], headCost: number) {
     this.stages = stages;
-    this.head = head;
+    this.headNodes = head;
     this.headCost = headCost;
     this.maps = stages.map((s) => new Float32Array(s.outShape[0] * s.outShape[1] * s.outShape[2]));
   }
@@ -227,38 +227,54 @@ export class IncrementalForward {
     );
   }
 
-  /** Forgets the last image: the next {@link IncrementalForward.run} is a full pass. */
+  /** Forgets the last image: the next input is computed in full. */
   reset(): void {
-    this.lastOutput = undefined;
+    this.started = false;
   }
 
-  /** The model's output [1, classes] for `input` (one image, NHWC values), recomputing only what changed since
-   * the previous input of the same image. The caller owns the returned tensor; `input` is copied. */
-  run(input: Float32Array): tf.Tensor {
+  /**
+   * The input of the model's head (the last stage's output, a copy) for `input` (one image, NHWC values),
+   * recomputing only what changed since the previous input of the same image. Steps are sequential, the head
+   * is not: {@link IncrementalForward.head} runs it on many steps at once (its weights, e.g. VGG16's 400 MB
+   * first dense layer, read once per batch instead of once per step).
+   */
+  features(input: Float32Array): Float32Array {
     const [h, w] = this.stages[0]!.outShape;
     // the first input of an image is computed in full (a map's border may depend on no input: zero padding)
-    const first = this.lastOutput === undefined;
-    const box = first ? { y0: 0, y1: h, x0: 0, x1: w } : changedBox(this.maps[0]!, input, h, w);
+    const box = this.started ? changedBox(this.maps[0]!, input, h, w) : { y0: 0, y1: h, x0: 0, x1: w };
     if (box !== undefined) {
       this.maps[0]!.set(input);
-      const boxes = first
-        ? this.stages.map((st) => ({ y0: 0, y1: st.outShape[0], x0: 0, x1: st.outShape[1] }))
-        : this.boxes(box);
+      const boxes = this.started
+        ? this.boxes(box)
+        : this.stages.map((st) => ({ y0: 0, y1: st.outShape[0], x0: 0, x1: st.outShape[1] }));
       for (let k = 1; k < this.stages.length; k++) {
         const b = boxes[k];
         if (b !== undefined) this.recompute(k, b);
       }
-      const last = this.stages[this.stages.length - 1]!;
-      const y = tf.tidy(() => {
-        let t: tf.Tensor = tf.tensor4d(this.maps[this.maps.length - 1]!, [1, ...last.outShape]);
-        for (const node of this.head) t = forwardNode(node, [t]).output;
-        return t;
-      });
-      this.lastOutput = Float32Array.from(y.dataSync() as Float32Array);
-      y.dispose();
+      this.started = true;
     }
-    const out = this.lastOutput!;
-    return tf.tensor2d(out, [1, out.length]);
+    return Float32Array.from(this.maps[this.maps.length - 1]!);
+  }
+
+  /** The model's output [batch, classes] for a batch of {@link IncrementalForward.features}. The caller owns
+   * the tensor. */
+  head(features: readonly Float32Array[]): tf.Tensor {
+    const shape = this.stages[this.stages.length - 1]!.outShape;
+    const size = shape[0] * shape[1] * shape[2];
+    const batch = new Float32Array(features.length * size);
+    features.forEach((f, i) => {
+      batch.set(f, i * size);
+    });
+    return tf.tidy(() => {
+      let y: tf.Tensor = tf.tensor4d(batch, [features.length, ...shape]);
+      for (const node of this.headNodes) y = forwardNode(node, [y]).output;
+      return y;
+    });
+  }
+
+  /** The model's output [1, classes] for `input`: {@link IncrementalForward.features}, then the head. */
+  run(input: Float32Array): tf.Tensor {
+    return this.head([this.features(input)]);
   }
 
   /** Recomputes stage k's output inside `box` from the stored output of stage k - 1. */

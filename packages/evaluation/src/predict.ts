@@ -28,6 +28,14 @@ export interface ScoredInput {
   label: number;
 }
 
+function batchSizeOf(options: PredictOptions): number {
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CrpError('invalid-argument', `batchSize is ${batchSize}; give an integer >= 1`);
+  }
+  return batchSize;
+}
+
 function run(model: Classifier, x: tf.Tensor4D): tf.Tensor {
   return typeof model === 'function' ? model(x) : (model.predict(x) as tf.Tensor);
 }
@@ -51,10 +59,7 @@ export async function predictTargets(
     describe: (index: number) => string;
   },
 ): Promise<Float64Array> {
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new CrpError('invalid-argument', `batchSize is ${batchSize}; give an integer >= 1`);
-  }
+  const batchSize = batchSizeOf(options);
   const features = shape[0] * shape[1] * shape[2];
   const out = new Float64Array(total);
   const tick = progressTracker(total, options.onProgress, { unit: 'inputs', phase: options.phase });
@@ -128,7 +133,8 @@ function finite(v: number, index: number, describe: (index: number) => string): 
 /**
  * The output for `labels[i]` of each input of `n` sequences of `steps` inputs, run through `forward` image by
  * image (sequence i's inputs in order, each differing from the one before in a few places), in the layout of
- * {@link predictTargets}: the output of input t of sequence i at t * n + i. Progress counts inputs.
+ * {@link predictTargets}: the output of input t of sequence i at t * n + i. The head runs on `batchSize` steps
+ * at a time. Progress counts inputs.
  */
 export async function predictIncremental(
   forward: IncrementalForward,
@@ -140,17 +146,29 @@ export async function predictIncremental(
 ): Promise<Float64Array> {
   const out = new Float64Array(n * steps);
   const tick = progressTracker(n * steps, options.onProgress, { unit: 'inputs', phase: options.phase });
+  const batchSize = batchSizeOf(options);
   for (let i = 0; i < n; i++) {
     forward.reset();
     let t = 0;
-    for (const input of sequence(i)) {
-      const picked = tf.tidy(() => pickTargets(forward.run(input), [labels[i]!], options.softmax, false));
-      const [v] = await picked.data();
+    let pending: Float32Array[] = [];
+    const flush = async (): Promise<void> => {
+      const targets = pending.map(() => labels[i]!);
+      const picked = tf.tidy(() => pickTargets(forward.head(pending), targets, options.softmax, false));
+      const values = await picked.data();
       picked.dispose();
-      out[t * n + i] = finite(v!, t * n + i, options.describe);
+      const from = t - pending.length;
+      for (let j = 0; j < pending.length; j++) {
+        out[(from + j) * n + i] = finite(values[j]!, (from + j) * n + i, options.describe);
+      }
+      pending = [];
+    };
+    for (const input of sequence(i)) {
+      pending.push(forward.features(input));
       t++;
+      if (pending.length === batchSize) await flush();
       tick(1);
     }
+    if (pending.length > 0) await flush();
     if (t !== steps) throw new Error(`internal: ${t} inputs of sequence ${i} scored, ${steps} planned`);
   }
   forward.reset();

@@ -54,9 +54,11 @@ function vggLike(seed = 5): tfl.LayersModel {
     return state / 4294967296;
   };
   // batch norm's moving variance must stay positive: every weight in (0.1, 1.1) there, (-0.5, 0.5) elsewhere
+  const names = model.weights.map((v) => v.originalName);
+  expect(names.filter((n) => n.includes('moving_variance'))).toHaveLength(1);
   model.setWeights(
-    model.getWeights().map((w) => {
-      const positive = w.name.includes('moving_variance') || w.name.includes('gamma');
+    model.getWeights().map((w, k) => {
+      const positive = /moving_variance|gamma/.test(names[k]!);
       return tf.tensor(
         Float32Array.from({ length: w.size }, () => (positive ? 0.1 + next() : next() - 0.5)),
         w.shape,
@@ -133,7 +135,7 @@ describe('IncrementalForward equals a full forward pass', () => {
   it('for cumulative perturbations in a seeded random order, and for an unchanged input', () => {
     const model = vggLike(9);
     const x = images(1, H, W, 3, 4);
-    let cur = Float32Array.from(x.dataSync());
+    let cur: Float32Array = Float32Array.from(x.dataSync());
     const inputs: Float32Array[] = [cur];
     let state = 7;
     for (let t = 0; t < 40; t++) {
