@@ -54,6 +54,8 @@ function axesOf(node: GraphNode, inShape: [number, number, number]): [Axis, Axis
   ) {
     return undefined;
   }
+  // a grouped conv (PyTorch's groups) runs through the same engine op, but is not covered by the tests: refused
+  if (p.kind === 'conv2d' && (p.groups ?? 1) !== 1) return undefined;
   let size: readonly number[];
   let dil: readonly number[] = [1, 1];
   if ('poolSize' in p) size = p.poolSize;

@@ -15,7 +15,7 @@ useBackend('cpu');
 const H = 20;
 const W = 18;
 
-/** 'same' convs (one strided, one dilated), zero padding before a 'valid' conv, batch norm, max pools with and
+/** 'same' convs (one strided, one dilated, one depthwise), zero padding before a 'valid' conv, batch norm, max pools with and
  * without the stride grid matching the map ('same' 3x3 stride 2), a 'valid' average pool, then a dense head. */
 
 function vggLike(seed = 5): tfl.LayersModel {
@@ -32,6 +32,7 @@ function vggLike(seed = 5): tfl.LayersModel {
       tfl.layers.batchNormalization({}),
       tfl.layers.reLU({}),
       tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }),
+      tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2 }),
       tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'same', dilationRate: 2, activation: 'relu' }),
       tfl.layers.zeroPadding2d({
         padding: [
