@@ -11,6 +11,8 @@ depend on the values):
   * PixelFlipping on VGG16 (224x224x3, 1000 classes), one image, features_in_step 784: 192 steps (Quantus
     requires a divisor of 224 * 224; 768 = one 16x16 patch x 3 channels is not one, 784 is the nearest), softmax,
     baseline black, a precomputed explanation;
+  * RegionPerturbation (most relevant first) on the same VGG16, image and explanation with 16x16 patches,
+    `--regions` steps (default 196), one forward pass per step and one of the original;
   * Selectivity on the same VGG16, image and explanation with 16x16 patches: 196 steps (the issue's "pixel
     flipping in 16x16 patches"; Quantus's PixelFlipping has no patches), one forward pass per step as Quantus runs it;
   * MPRT cascading top-down over every layer of the small VGG (conv 32-32-M-64-64-M-128-M, dense 8192->128->10
@@ -32,11 +34,12 @@ ap.add_argument('--quantus', required=True)
 ap.add_argument('--zennit', required=True)
 ap.add_argument('--threads', type=int, default=2)
 ap.add_argument('--runs', type=int, default=3)
-ap.add_argument('--only', help='comma-separated workloads to time: pixel-flipping, selectivity, mprt (PixelFlipping on '
+ap.add_argument('--regions', type=int, default=196, help='steps of the region-perturbation workload')
+ap.add_argument('--only', help='comma-separated workloads to time: pixel-flipping, selectivity, region-perturbation, mprt (PixelFlipping on '
                 'VGG16 takes about half an hour on 2 loaded cores)')
 ap.add_argument('--out', default=str(Path(__file__).resolve().parent / 'quantus-evaluation.json'))
 args = ap.parse_args()
-WORKLOADS = ['pixel-flipping', 'selectivity', 'mprt']
+WORKLOADS = ['pixel-flipping', 'selectivity', 'region-perturbation', 'mprt']
 only = WORKLOADS if args.only is None else args.only.split(',')
 if any(w not in WORKLOADS for w in only):
     ap.error(f'unknown workload in --only {args.only}; valid: {", ".join(WORKLOADS)}')
@@ -119,6 +122,15 @@ if 'selectivity' in only:
     results['selectivityVgg16'] = timed(
         lambda: sel(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True),
         lambda: sel_warm(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True))
+
+rp = quantus.RegionPerturbation(patch_size=16, regions_evaluation=args.regions, disable_warnings=True)
+rp_warm = quantus.RegionPerturbation(patch_size=16, regions_evaluation=1, disable_warnings=True)
+if 'region-perturbation' in only:
+    print(f'RegionPerturbation, VGG16, 16x16 patches, {args.regions} steps...', file=sys.stderr)
+    results['regionPerturbationVgg16'] = {
+        **timed(lambda: rp(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True),
+                lambda: rp_warm(model=vgg16, x_batch=x, y_batch=y, a_batch=a.copy(), channel_first=True)),
+        'regions': args.regions}
 
 small = small_vgg()
 xs = rng.uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
