@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lrpExplainer, mprt, pixelFlipping, selectivity } from '@crp/evaluation';
+import { lrpExplainer, mprt, pixelFlipping, regionPerturbation, selectivity } from '@crp/evaluation';
 import { smallVgg, vgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
@@ -11,6 +11,7 @@ import { type BenchResult, result, type SuiteContext, timeRuns } from '../measur
 interface Anchor {
   pixelFlippingVgg16?: { medianMs: number; cpuMs?: number[] };
   selectivityVgg16?: { medianMs: number; cpuMs?: number[] };
+  regionPerturbationVgg16?: { medianMs: number; cpuMs?: number[]; regions: number };
   mprtSmallVgg?: { medianMs: number };
   about?: { ranAt: string; threads: number };
 }
@@ -55,7 +56,8 @@ async function timedWithCpu(
  * step: Quantus needs a divisor of 224 * 224; the random explanation scatters each step over the whole image,
  * so the incremental forward does not pay and the perturbed inputs are batched through the model);
  * Selectivity on VGG16 with 16x16 patches, 196 steps (pixel flipping in patches: each step changes one patch,
- * so the incremental forward recomputes only the windows it reaches); MPRT cascading over every weighted layer
+ * so the incremental forward recomputes only the windows it reaches); RegionPerturbation on VGG16 with 20 such
+ * patches (the same, short enough for a loaded hour); MPRT cascading over every weighted layer
  * of the small VGG with LRP explanations.
  */
 export async function evaluationSuite({ log, quick }: SuiteContext): Promise<BenchResult[]> {
@@ -91,6 +93,21 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
         'ms',
         sel.runs,
         `${versus(sel.median, anchor.selectivityVgg16?.medianMs, anchor)}; ${sel.cpu}`,
+      ),
+    );
+    // the anchor's short workload for a loaded machine: 20 patches, most relevant first
+    const regions = 20;
+    log(`RegionPerturbation on VGG16 (224x224x3), 16x16 patches, ${regions} steps, incremental forward...`);
+    const rp = await timedWithCpu(async () => {
+      await regionPerturbation(input, { patchSize: 16, regionsEvaluation: regions }, { batchSize: 16 });
+    });
+    const rpAnchor = anchor.regionPerturbationVgg16;
+    results.push(
+      result(
+        `evaluation.region_perturbation.vgg16_224.${regions}_patches_ms`,
+        'ms',
+        rp.runs,
+        `${versus(rp.median, rpAnchor?.regions === regions ? rpAnchor.medianMs : undefined, anchor)}; ${rp.cpu}`,
       ),
     );
     tf.dispose([x, explanation]);
