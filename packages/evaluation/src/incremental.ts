@@ -297,10 +297,18 @@ export class IncrementalForward {
     const inWindow = readBox(this.maps[k - 1]!, w, c, win);
     const y = tf.tidy(() => {
       const window = st.window!;
+      let x: tf.Tensor = tf.tensor4d(inWindow, [1, win.y1 - win.y0, win.x1 - win.x0, c]);
+      let pad: string | [[number, number], [number, number]] = padding;
+      if (window.kind === 'conv2d' || window.kind === 'depthwiseConv2d') {
+        // zeros padded here and a 'valid' conv: one conv op per layer whatever the window's border (the WASM
+        // backend keeps a packed copy of the weights per padding it has seen)
+        x = tf.pad(x, [[0, 0], padding[0], padding[1], [0, 0]]);
+        pad = 'valid';
+      }
       // average pooling takes no explicit padding, and is only accepted where it has none (axesOf)
-      const pad = window.kind === 'avgPool2d' ? 'valid' : padding;
+      if (window.kind === 'avgPool2d') pad = 'valid';
       const node = { ...window, params: { ...window.params, padding: pad } } as GraphNode;
-      let y = forwardNode(node, [tf.tensor4d(inWindow, [1, win.y1 - win.y0, win.x1 - win.x0, c])]).output;
+      let y = forwardNode(node, [x]).output;
       for (const p of st.pointwise) y = forwardNode(p, [y]).output;
       const expected = [1, box.y1 - box.y0, box.x1 - box.x0, st.outShape[2]];
       if (y.shape.some((d, a) => d !== expected[a])) {
