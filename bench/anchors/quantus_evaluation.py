@@ -144,6 +144,7 @@ if 'mprt' in only:
         lambda: mprt_warm(model=small, x_batch=xs, y_batch=np.array([3]), a_batch=None, channel_first=True,
                           explain_func=explain))
 
+# 'about' describes the last run; each workload's figures carry their own ranAt and load averages
 results['about'] = {
     'loadAverage': list(os.getloadavg()), 'runs': args.runs,
     'quantus': quantus.__version__, 'torch': torch.__version__, 'threads': args.threads,
