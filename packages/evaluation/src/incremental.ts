@@ -171,7 +171,8 @@ export class IncrementalForward {
       const out = mapShape(node.outputShape);
       if (out === undefined) break;
       if (POINTWISE.has(node.kind) && node.activation !== 'softmax') {
-        if (out.some((d, a) => d !== prev.outShape[a])) return undefined;
+        // an element-wise layer on the input itself has no window op to follow: not handled
+        if (prev.window === undefined || out.some((d, a) => d !== prev.outShape[a])) return undefined;
         prev.pointwise.push(node);
         prev.perPosition += out[2];
         continue;

@@ -171,10 +171,19 @@ describe('IncrementalForward equals a full forward pass', () => {
     model.dispose();
   });
 
-  it('refuses what it cannot reproduce: a function, a model of another input size', () => {
+  it('refuses what it cannot reproduce: a function, a model of another input size, a layer on the input itself', () => {
     const model = vggLike();
     expect(IncrementalForward.of((t) => model.predict(t) as tf.Tensor, [H, W, 3])).toBeUndefined();
     expect(IncrementalForward.of(model, [H, W + 1, 3])).toBeUndefined();
+    const normalised = tfl.sequential({
+      layers: [
+        tfl.layers.batchNormalization({ inputShape: [H, W, 3] }),
+        tfl.layers.conv2d({ filters: 2, kernelSize: 3 }),
+        tfl.layers.flatten({}),
+      ],
+    });
+    expect(IncrementalForward.of(normalised, [H, W, 3])).toBeUndefined();
+    normalised.dispose();
     model.dispose();
   });
 
