@@ -194,11 +194,7 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
   checkOpset(onnx);
   const g = onnx.graph;
   const cx = new ConversionContext(g, options.externalData);
-  const initializerNames = new Set<string>();
-  for (const t of g.initializers) {
-    cx.define(t.name, cx.constOf(t));
-    initializerNames.add(t.name);
-  }
+  const initializerNames = new Set(g.initializers.map((t) => t.name));
   const realInputs = g.inputs.filter((i) => !initializerNames.has(i.name));
   if (realInputs.length !== 1 || g.outputs.length !== 1) {
     throw new CrpError(
@@ -209,6 +205,7 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
   const input = realInputs[0]!;
   const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
   if (isTransformerGraph(g, (t) => cx.constOf(t))) return vitFromOnnx(g, input, cx, options, name);
+  for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
   cx.define(input.name, { kind: 'tensor', sym: inputTensor, ...(channelsLast ? { nhwc: true } : {}) });

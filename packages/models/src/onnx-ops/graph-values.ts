@@ -272,6 +272,8 @@ export class GraphReader {
   readonly producer = new Map<string, OnnxNode>();
   private readonly consumerList = new Map<string, OnnxNode[]>();
   private readonly known = new Map<string, GraphValue>();
+  /** Initializers, decoded when first read (a ViT-B's weights are 86M values). */
+  private readonly initializers = new Map<string, OnnxTensor>();
   /** The nodes read (folded or matched). */
   readonly used = new Set<OnnxNode>();
 
@@ -279,7 +281,7 @@ export class GraphReader {
     readonly graph: OnnxGraph,
     private readonly constOf: (t: OnnxTensor) => ConstValue,
   ) {
-    for (const t of graph.initializers) this.known.set(t.name, this.tensor(t));
+    for (const t of graph.initializers) this.initializers.set(t.name, t);
     for (const n of graph.nodes) {
       for (const o of n.outputs) this.producer.set(o, n);
       for (const i of n.inputs) this.consumerList.set(i, [...(this.consumerList.get(i) ?? []), n]);
@@ -306,6 +308,12 @@ export class GraphReader {
   value(name: string, at: OnnxNode): GraphValue {
     const v = this.known.get(name);
     if (v !== undefined) return v;
+    const t = this.initializers.get(name);
+    if (t !== undefined) {
+      const c = this.tensor(t);
+      this.known.set(name, c);
+      return c;
+    }
     const p = this.producer.get(name);
     if (p === undefined) refuse(at, `input '${name}' is not produced by any node`);
     const fold = p.domain === '' || p.domain === 'ai.onnx' ? FOLD[p.opType] : undefined;
@@ -332,6 +340,7 @@ export class GraphReader {
   isConstant(name: string): boolean {
     const v = this.known.get(name);
     if (v !== undefined) return v.kind === 'const';
+    if (this.initializers.has(name)) return true;
     const p = this.producer.get(name);
     if (p === undefined || FOLD[p.opType] === undefined) return false;
     if (p.opType === 'Shape') return true;
