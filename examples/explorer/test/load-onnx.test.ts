@@ -55,6 +55,11 @@ describe('opening an .onnx in the explorer', () => {
       expect(explainer.summary.layers.map((l) => l.name)).toContain(
         'encoder.layers.encoder_layer_1.self_attention.context',
       );
+      const x = tf.randomUniform([1, 16, 16, 3], -1, 1, 'float32', 5);
+      const explained = explainer.explainClass(x, 2, undefined);
+      x.dispose();
+      expect([explained.tokens?.height, explained.tokens?.width]).toEqual([4, 4]);
+      expect(explained.tokens!.data.every(Number.isFinite)).toBe(true);
     } finally {
       explainer.dispose();
       model.dispose();

@@ -180,6 +180,11 @@ function vitFromOnnx(
  * `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`), else the ONNX node names. Nothing is approximated: an
  * operator or attribute outside {@link ONNX_SUPPORTED_OPS} is refused by name.
  *
+ * A graph with a product of two activations (attention) is read as torchvision's Vision Transformer instead,
+ * pattern by pattern (patch embedding, LayerNorm, multi-head self-attention, GELU, head), into the same model as
+ * `importTorchVit` builds from the `.pth`, with torchvision's layer names; a node outside those patterns is refused
+ * by name.
+ *
  * The model takes NHWC input [N, H, W, C] with the same preprocessing as the ONNX model (which takes NCHW) and
  * gives the same outputs.
  *
@@ -187,7 +192,8 @@ function vitFromOnnx(
  * @throws CrpError `corrupt-file` for bytes that are not an ONNX model (truncated, damaged); `unsupported-format`
  *   for an opset outside 11-18; `unsupported-layer` for an unsupported operator or attribute (with the
  *   operator, the node and the supported list); `invalid-shape` for a dynamic spatial input size without
- *   `inputSize`; `not-found` for external data that `externalData` does not provide
+ *   `inputSize` or a ViT whose position embeddings do not fit the image size; `not-found` for external data that
+ *   `externalData` does not provide
  */
 export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOptions = {}): tfl.LayersModel {
   const onnx = source instanceof Uint8Array ? parseOnnxModel(source) : source;

@@ -274,6 +274,7 @@ export class GraphReader {
   private readonly known = new Map<string, GraphValue>();
   /** Initializers, decoded when first read (a ViT-B's weights are 86M values). */
   private readonly initializers = new Map<string, OnnxTensor>();
+  private readonly constness = new Map<string, boolean>();
   /** The nodes read (folded or matched). */
   readonly used = new Set<OnnxNode>();
 
@@ -341,10 +342,16 @@ export class GraphReader {
     const v = this.known.get(name);
     if (v !== undefined) return v.kind === 'const';
     if (this.initializers.has(name)) return true;
+    // memoised: without it, the residual branches make the walk back to the input exponential in the depth
+    const seen = this.constness.get(name);
+    if (seen !== undefined) return seen;
     const p = this.producer.get(name);
-    if (p === undefined || FOLD[p.opType] === undefined) return false;
-    if (p.opType === 'Shape') return true;
-    return p.inputs.filter((i) => i !== '').every((i) => this.isConstant(i));
+    const constant =
+      p !== undefined &&
+      FOLD[p.opType] !== undefined &&
+      (p.opType === 'Shape' || p.inputs.filter((i) => i !== '').every((i) => this.isConstant(i)));
+    this.constness.set(name, constant);
+    return constant;
   }
 
   /** The nodes that read `name` and compute with its values (not `Shape`, which reads only its shape). */
