@@ -202,7 +202,9 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
   try {
     await checkVitCase(c, model, input, log, '', false);
     // the same case through the model's ONNX exports, with the same expected values
-    for (const build of await onnxBuilds(ref, c.model, file)) {
+    // vit_b_16's logits are the same in each of its case files: its ONNX export is checked once, in the AttnLRP one
+    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
+    for (const build of once ? await onnxBuilds(ref, c.model, file) : []) {
       try {
         await checkVitCase(c, build.model, input, log, build.label, file.formula !== undefined);
       } finally {

@@ -198,6 +198,14 @@ const FOLD: Record<string, (node: OnnxNode, r: GraphReader) => Const> = {
     const rank = c.dims.length;
     const perm = attrInts(node, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
     const dims = perm.map((p) => c.dims[p]!);
+    if (rank === 2 && perm[0] === 1) {
+      // a Linear's weight [out, in] -> [in, out]: the common case, tens of millions of values in a ViT-B
+      const [rows, cols] = c.dims as [number, number];
+      const data = new Float64Array(c.data.length);
+      for (let r = 0; r < rows; r++)
+        for (let k = 0; k < cols; k++) data[k * rows + r] = c.data[r * cols + k]!;
+      return { ...c, dims, data };
+    }
     const src = strides(c.dims);
     const out = strides(dims);
     const data = new Float64Array(c.data.length);

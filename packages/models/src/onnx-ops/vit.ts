@@ -67,7 +67,7 @@ class VitWalk {
     return n.outputs[k]!;
   }
   set(key: string, values: ArrayLike<number>): void {
-    this.weights.set(key, Float32Array.from(values));
+    this.weights.set(key, new Float32Array(values));
   }
 
   /** Reshape of `x` whose target must come out as `want` (the target is folded: shapes of activations known). */
