@@ -1,6 +1,7 @@
 /**
  * torchvision ViTs through ONNX: the golden generator's small ViT exported by torch.onnx.export (Debian torch 1.13;
- * scripts/golden/onnx/export_vit_onnx.py) at opset 17 (LayerNormalization) and 14 (LayerNorm decomposed) is read
+ * scripts/golden/onnx/export_vit_onnx.py) at opset 17 (LayerNormalization), 14 (LayerNorm decomposed) and with the
+ * exporter's defaults (constants folded) is read
  * into the same model as its `.pth`: the same layer names, the same weights bit for bit, PyTorch's logits. Attention
  * variants the engine does not know and image sizes the position embeddings do not fit are refused by name. The
  * AttnLRP/CP-LRP/CRP golden cases run through these files in the conformance suite (kind `vit`).
@@ -16,7 +17,9 @@ import { importOnnx, importTorchVit, type OnnxModel, PthFile, parseOnnxModel } f
 
 const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'vit');
 const PTH = join(import.meta.dirname, 'fixtures', 'pth', 'tiny-vit.pth');
-const FILES = ['tiny_vit.onnx', 'tiny_vit.opset14.onnx'];
+// opset 17 (LayerNormalization), opset 14 (LayerNorm decomposed), torch.onnx.export's defaults (constants folded,
+// batch fixed at 1, folded weights under generated names)
+const FILES = ['tiny_vit.onnx', 'tiny_vit.opset14.onnx', 'tiny_vit.folded.onnx'];
 const onnxOf = (file: string): OnnxModel => parseOnnxModel(new Uint8Array(readFileSync(join(GOLDEN, file))));
 const golden = JSON.parse(readFileSync(join(GOLDEN, 'cases', 'attn_lrp__tiny_vit.json'), 'utf8')) as {
   input: { shape: number[]; data: number[] };

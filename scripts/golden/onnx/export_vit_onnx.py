@@ -8,6 +8,8 @@ do_constant_folding=False, batch dynamic), so the `vit` golden cases also run th
   vit/tiny_vit.json) at opset 17 (LayerNormalization), weights kept (about 30 KB).
 - vit/tiny_vit.opset14.onnx: the same at opset 14, where torch writes LayerNorm as ReduceMean/Sub/Pow/Add/Sqrt/Div/
   Mul/Add.
+- vit/tiny_vit.folded.onnx: the same exported with torch.onnx.export's defaults (constant folding, batch fixed at
+  1, generated names such as `onnx::MatMul_222` for the folded weights), as users' files mostly are.
 - vit-b-16/vit/vit_b_16_formula.onnx: vit_b_16 at 224 with the seeded formula's weights (lxt_vit.formula_weights),
   initializers STRIPPED as in export_resnet_onnx.py: each keeps its name (the state-dict key), dims and type, no
   data; the conformance runner fills them from the same formula (@crp/testing/vit-formula).
@@ -31,12 +33,15 @@ lxt_vit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lxt_vit)  # no LXT needed: make_weights and formula_weights are plain torch
 
 
-def export(model, size, path, opset, strip):
-    torch.onnx.export(
-        model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=['input'],
-        output_names=['logits'], do_constant_folding=False,
-        dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
-    )
+def export(model, size, path, opset, strip, defaults=False):
+    if defaults:  # what a user gets from torch.onnx.export(model, x, path): constant folding, batch fixed at 1
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset)
+    else:
+        torch.onnx.export(
+            model, torch.zeros(1, 3, size, size), path, opset_version=opset, input_names=['input'],
+            output_names=['logits'], do_constant_folding=False,
+            dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
+        )
     m = onnx.load(path)
     if strip:
         for t in m.graph.initializer:
@@ -56,6 +61,7 @@ tiny.load_state_dict(lxt_vit.make_weights(20240622), strict=True)
 os.makedirs(f'{OUT}/vit', exist_ok=True)
 export(tiny, c['imageSize'], f'{OUT}/vit/tiny_vit.onnx', 17, False)
 export(tiny, c['imageSize'], f'{OUT}/vit/tiny_vit.opset14.onnx', 14, False)
+export(tiny, c['imageSize'], f'{OUT}/vit/tiny_vit.folded.onnx', 17, False, defaults=True)
 
 if '--no-vit-b-16' not in sys.argv:
     big = dict(imageSize=224, patchSize=16, hiddenDim=768, numHeads=12, mlpDim=3072, numLayers=12, numClasses=1000)

@@ -79,7 +79,8 @@ async function perToken(t: tf.Tensor): Promise<Float32Array> {
 
 /**
  * The ONNX exports of a case's model (scripts/golden/onnx/export_vit_onnx.py): `<model>.onnx` (opset 17,
- * LayerNormalization) and `<model>.opset14.onnx` (LayerNorm decomposed), where they exist. A stripped export (no
+ * LayerNormalization), `<model>.opset14.onnx` (LayerNorm decomposed) and `<model>.folded.onnx` (torch.onnx.export's
+ * defaults: constants folded, batch fixed at 1), where they exist. A stripped export (no
  * initializer data: vit_b_16's 330 MB) is filled from the seeded formula by the initializers' names, the state-dict
  * keys. The caller disposes each model.
  */
@@ -89,7 +90,7 @@ async function onnxBuilds(
   file: VitModelFile,
 ): Promise<{ label: string; model: tfl.LayersModel }[]> {
   const builds: { label: string; model: tfl.LayersModel }[] = [];
-  for (const suffix of ['.onnx', '.opset14.onnx']) {
+  for (const suffix of ['.onnx', '.opset14.onnx', '.folded.onnx']) {
     const path = joinPath(ref.dir, `${name}${suffix}`);
     const bytes = await ref.files.readBytes(path);
     if (bytes === undefined) continue;
@@ -105,7 +106,10 @@ async function onnxBuilds(
         t.floatData = [];
       }
     }
-    builds.push({ label: `onnx${suffix === '.onnx' ? '' : ' opset 14'}: `, model: importOnnx(onnx) });
+    builds.push({
+      label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `,
+      model: importOnnx(onnx),
+    });
   }
   return builds;
 }
