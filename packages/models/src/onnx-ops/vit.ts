@@ -131,11 +131,50 @@ function transposed(v: ArrayLike<number>, rows: number, cols: number): Float64Ar
   return out;
 }
 
+type AxisCheck = (n: OnnxNode, axes: number[] | undefined) => void;
+
+/** torch's LayerNorm below opset 17, from its first ReduceMean: (x - mean) / sqrt(mean((x - mean)^2) + eps) * w + b. */
+function decomposedLayerNorm(
+  w: VitWalk,
+  first: OnnxNode,
+  x: string,
+  key: string,
+  lastAxis: AxisCheck,
+): { y: string; eps: number } {
+  const s = w.r.shape(x, first);
+  const reduced = [...s.slice(0, -1), 1];
+  const axesOf = (n: OnnxNode) =>
+    attrInts(n, 'axes') ?? (n.inputs[1] ? Array.from(w.r.constant(n.inputs[1], n).data) : undefined);
+  w.expect(first, ['ReduceMean'], `${key} mean`);
+  lastAxis(first, axesOf(first));
+  const mean = w.out(first, reduced);
+  const sub = w.next(mean, ['Sub'], `${key}: x - mean`, first);
+  if (sub.inputs[0] !== x) refuse(sub, `${key}: expected x - mean`);
+  const centred = w.out(sub, s);
+  const pow = w.r.consumers(centred).find((n) => n.opType === 'Pow');
+  if (pow === undefined) refuse(sub, `${key}: expected (x - mean) ^ 2`);
+  w.expect(pow, ['Pow'], `${key} square`);
+  w.scalar(pow, centred, 2, `${key} square`);
+  const variance = w.next(w.out(pow, s), ['ReduceMean'], `${key} variance`, pow);
+  lastAxis(variance, axesOf(variance));
+  const v = w.out(variance, reduced);
+  const addEps = w.next(v, ['Add'], `${key} + epsilon`, variance);
+  const eps = w.other(addEps, v).data;
+  if (eps.length !== 1) refuse(addEps, `${key}: the epsilon must be one number`);
+  const sqrt = w.next(w.out(addEps, reduced), ['Sqrt'], `${key} sqrt`, addEps);
+  const div = w.next(w.out(sqrt, reduced), ['Div'], `${key} division`, sqrt);
+  if (div.inputs[0] !== centred) refuse(div, `${key}: expected (x - mean) / sqrt(variance + epsilon)`);
+  const mul = w.next(w.out(div, s), ['Mul'], `${key} weight`, div);
+  w.set(`${key}.weight`, w.other(mul, div.outputs[0]!).data);
+  const add = w.next(w.out(mul, s), ['Add'], `${key} bias`, mul);
+  w.set(`${key}.bias`, w.other(add, mul.outputs[0]!).data);
+  return { y: w.out(add, s), eps: eps[0]! };
+}
+
 /** LayerNormalization over the last axis (the operator, or torch's decomposition below opset 17). */
 function layerNorm(w: VitWalk, x: string, key: string, at: OnnxNode): string {
   const s = w.r.shape(x, at);
-  const d = s[s.length - 1]!;
-  const lastAxis = (n: OnnxNode, axes: number[] | undefined) => {
+  const lastAxis: AxisCheck = (n, axes) => {
     if (axes === undefined || axes.length !== 1 || (axes[0] !== -1 && axes[0] !== s.length - 1))
       refuse(n, `${key}: a normalisation over axes [${axes?.join(', ') ?? 'all'}]; supported: the last axis`);
   };
@@ -156,38 +195,10 @@ function layerNorm(w: VitWalk, x: string, key: string, at: OnnxNode): string {
     eps = attrFloat(first, 'epsilon', 1e-5);
     w.set(`${key}.weight`, w.r.constant(first.inputs[1]!, first).data);
     const bias = first.inputs[2];
-    w.set(
-      `${key}.bias`,
-      bias === undefined || bias === '' ? new Float64Array(d) : w.r.constant(bias, first).data,
-    );
+    const d = s[s.length - 1]!;
+    w.set(`${key}.bias`, bias ? w.r.constant(bias, first).data : new Float64Array(d));
     y = w.out(first, s);
-  } else {
-    const axesOf = (n: OnnxNode) =>
-      attrInts(n, 'axes') ?? (n.inputs[1] ? Array.from(w.r.constant(n.inputs[1], n).data) : undefined);
-    w.expect(first, ['ReduceMean'], `${key} mean`);
-    lastAxis(first, axesOf(first));
-    const mean = w.out(first, [...s.slice(0, -1), 1]);
-    const sub = w.next(mean, ['Sub'], `${key}: x - mean`, first);
-    if (sub.inputs[0] !== x) refuse(sub, `${key}: expected x - mean`);
-    const centred = w.out(sub, s);
-    const pow = w.r.consumers(centred).find((n) => n.opType === 'Pow');
-    if (pow === undefined) refuse(sub, `${key}: expected (x - mean) ^ 2`);
-    w.expect(pow, ['Pow'], `${key} square`);
-    w.scalar(pow, centred, 2, `${key} square`);
-    const variance = w.next(w.out(pow, s), ['ReduceMean'], `${key} variance`, pow);
-    lastAxis(variance, axesOf(variance));
-    const v = w.out(variance, [...s.slice(0, -1), 1]);
-    const addEps = w.next(v, ['Add'], `${key} + epsilon`, variance);
-    eps = w.other(addEps, v).data[0]!;
-    const sqrt = w.next(w.out(addEps, [...s.slice(0, -1), 1]), ['Sqrt'], `${key} sqrt`, addEps);
-    const div = w.next(w.out(sqrt, [...s.slice(0, -1), 1]), ['Div'], `${key} division`, sqrt);
-    if (div.inputs[0] !== centred) refuse(div, `${key}: expected (x - mean) / sqrt(variance + epsilon)`);
-    const mul = w.next(w.out(div, s), ['Mul'], `${key} weight`, div);
-    w.set(`${key}.weight`, w.other(mul, div.outputs[0]!).data);
-    const add = w.next(w.out(mul, s), ['Add'], `${key} bias`, mul);
-    w.set(`${key}.bias`, w.other(add, mul.outputs[0]!).data);
-    y = w.out(add, s);
-  }
+  } else ({ y, eps } = decomposedLayerNorm(w, first, x, key, lastAxis));
   if (w.epsilon !== undefined && Math.fround(eps) !== Math.fround(w.epsilon))
     refuse(
       first,
@@ -263,14 +274,10 @@ function splitQkv(w: VitWalk, x: string, d: number, at: OnnxNode): [string, stri
   return found as [string, string, string];
 }
 
-/** torchvision's MultiheadAttention (batch_first, packed in_proj, no mask) of a [B, T, D] activation. Returns
- * the [B, T, D] output and the number of heads. */
-function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: string; heads: number } {
-  const [B, T, D] = w.r.shape(y, at) as [number, number, number];
-  const a = `${b}self_attention.`;
-  const seq = w.transpose(y, [1, 0, 2], 'attention input to [tokens, batch, features]', at);
+/** The packed in-projection (MatMul + Add, [D, 3D]), its weight split into the q, k, v Dense layers. */
+function inProjection(w: VitWalk, seq: string, a: string, D: number, at: OnnxNode): string {
   const packed = w.linear(seq, `${a}in_proj`, at);
-  const inW = w.weights.get(`${a}in_proj.weight`)!; // [D, 3D]
+  const inW = w.weights.get(`${a}in_proj.weight`)!; // [D, 3D]: columns are q, k, v outputs
   const inB = w.weights.get(`${a}in_proj.bias`)!;
   w.weights.delete(`${a}in_proj.weight`);
   w.weights.delete(`${a}in_proj.bias`);
@@ -280,18 +287,33 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
     w.set(`${a}${p}_proj.weight`, kernel);
     w.set(`${a}${p}_proj.bias`, inB.subarray(i * D, (i + 1) * D));
   });
-  const [q, k, v] = splitQkv(w, packed, D, at);
+  return packed;
+}
+
+/** The number of heads, from the reshape of the queries [T, B, D] into [T, B * heads, D / heads]. */
+function headsOf(w: VitWalk, q: string, [T, B, D]: [number, number, number], at: OnnxNode): number {
   const qr = w.r.consumers(q)[0];
   if (qr === undefined || qr.opType !== 'Reshape')
     refuse(at, `expected the queries '${q}' reshaped into heads`);
   const target = resolveReshape(qr, [T, B, D], Array.from(w.r.constant(qr.inputs[1]!, qr).data));
   const heads = target[1]! / B;
-  const dh = D / heads;
   if (target.length !== 3 || !Number.isInteger(heads) || target[2]! * heads !== D)
     refuse(
       qr,
       `the queries are reshaped to [${target.join(', ')}]; expected [tokens, batch * heads, ${D} / heads]`,
     );
+  return heads;
+}
+
+/** torchvision's MultiheadAttention (batch_first, packed in_proj, no mask) of a [B, T, D] activation. Returns
+ * the [B, T, D] output and the number of heads. */
+function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: string; heads: number } {
+  const [B, T, D] = w.r.shape(y, at) as [number, number, number];
+  const a = `${b}self_attention.`;
+  const seq = w.transpose(y, [1, 0, 2], 'attention input to [tokens, batch, features]', at);
+  const [q, k, v] = splitQkv(w, inProjection(w, seq, a, D, at), D, at);
+  const heads = headsOf(w, q, [T, B, D], at);
+  const dh = D / heads;
   const split = [T, B * heads, dh];
   const qh = w.transpose(
     w.reshape(q, split, 'queries into heads', at),
@@ -345,14 +367,8 @@ function residual(w: VitWalk, branch: string, x: string, what: string, at: OnnxN
   return w.out(add, w.r.shape(x, add));
 }
 
-/** Conv (patch x patch, stride patch) -> Reshape [B, D, T] -> Transpose [B, T, D]; Concat of the class token;
- * Add of the position embedding, whose token count must be the image's patches plus one. */
-function embedding(
-  w: VitWalk,
-  input: string,
-  size: [number, number],
-  inputNode: OnnxNode,
-): { x: string; patch: number } {
+/** conv_proj: a square patch x patch Conv with stride patch, its kernel in TF.js's layout. */
+function patchConv(w: VitWalk, input: string, inputNode: OnnxNode): { conv: OnnxNode; D: number; p: number } {
   const conv = w.next(input, ['Conv'], 'conv_proj (the patch embedding)', inputNode);
   const weight = w.r.constant(conv.inputs[1]!, conv);
   const [D, C, p, pw] = weight.dims as [number, number, number, number];
@@ -369,12 +385,6 @@ function embedding(
       conv,
       `conv_proj must be a square patch x patch convolution with stride patch, no padding, one group; kernel ${p}x${pw}, strides [${strides.join(', ')}]`,
     );
-  if (size[0] % p !== 0 || size[1] % p !== 0)
-    throw new CrpError(
-      'invalid-shape',
-      `image size ${size[0]}x${size[1]} is not a multiple of the ONNX ViT's patch size ${p}; valid: multiples of ${p}`,
-    );
-  const [gh, gw] = [size[0] / p, size[1] / p];
   // [D, C, p, p] -> [p, p, C, D]
   const k = new Float32Array(weight.data.length);
   for (let o = 0; o < D; o++)
@@ -384,6 +394,24 @@ function embedding(
           k[((y * p + x) * C + i) * D + o] = weight.data[((o * C + i) * p + y) * p + x]!;
   w.weights.set('conv_proj.weight', k);
   w.set('conv_proj.bias', conv.inputs[2] ? w.r.constant(conv.inputs[2], conv).data : new Float64Array(D));
+  return { conv, D, p };
+}
+
+/** Conv (patch x patch, stride patch) -> Reshape [B, D, T] -> Transpose [B, T, D]; Concat of the class token;
+ * Add of the position embedding, whose token count must be the image's patches plus one. */
+function embedding(
+  w: VitWalk,
+  input: string,
+  size: [number, number],
+  inputNode: OnnxNode,
+): { x: string; patch: number } {
+  const { conv, D, p } = patchConv(w, input, inputNode);
+  if (size[0] % p !== 0 || size[1] % p !== 0)
+    throw new CrpError(
+      'invalid-shape',
+      `image size ${size[0]}x${size[1]} is not a multiple of the ONNX ViT's patch size ${p}; valid: multiples of ${p}`,
+    );
+  const [gh, gw] = [size[0] / p, size[1] / p];
   const B = w.batch;
   const flat = w.reshape(w.out(conv, [B, D, gh, gw]), [B, D, gh * gw], 'patches to tokens', conv);
   const tokens = w.transpose(flat, [0, 2, 1], 'tokens [batch, patches, features]', conv);
@@ -437,6 +465,20 @@ function encoderBlock(
   return { x: residual(w, y, mid, `${b}add_2`, at), heads, mlp: s[s.length - 1]! };
 }
 
+/** Gather of the class token (token 0 of axis 1), then the head, whose output must be the graph's. Returns the
+ * width D. */
+function classTokenHead(w: VitWalk, x: string, g: OnnxGraph, at: OnnxNode): number {
+  const gather = w.next(x, ['Gather'], 'the class token (Gather index 0 of axis 1)', at);
+  const index = w.r.constant(gather.inputs[1]!, gather);
+  if (attrInt(gather, 'axis', 0) !== 1 || index.data.length !== 1 || index.data[0] !== 0)
+    refuse(gather, 'expected Gather of token 0 (the class token) on axis 1');
+  const [B, , D] = w.r.shape(x, gather) as [number, number, number];
+  const logits = w.linear(w.out(gather, [B, D]), 'heads.head', gather);
+  if (g.outputs[0]?.name !== logits)
+    refuse(gather, `the head's output '${logits}' is not the graph's output`);
+  return D;
+}
+
 /**
  * Reads a torchvision ViT from its ONNX graph (see {@link ONNX_VIT_SUPPORTED}) and builds the same model as
  * `importTorchVit` does from the `.pth`: layers named as torchvision's modules (`encoder.layers.encoder_layer_3.mlp.0`),
@@ -470,15 +512,7 @@ export function vitFromOnnxGraph(
     heads.add(block.heads);
     mlp.add(block.mlp);
   }
-  x = layerNorm(w, x, 'encoder.ln', inputNode);
-  const gather = w.next(x, ['Gather'], 'the class token (Gather index 0 of axis 1)', inputNode);
-  const index = r.constant(gather.inputs[1]!, gather);
-  if (attrInt(gather, 'axis', 0) !== 1 || index.data.length !== 1 || index.data[0] !== 0)
-    refuse(gather, 'expected Gather of token 0 (the class token) on axis 1');
-  const [B, , D] = r.shape(x, gather) as [number, number, number];
-  const logits = w.linear(w.out(gather, [B, D]), 'heads.head', gather);
-  if (g.outputs[0]?.name !== logits)
-    refuse(gather, `the head's output '${logits}' is not the graph's output`);
+  const D = classTokenHead(w, layerNorm(w, x, 'encoder.ln', inputNode), g, inputNode);
   if (heads.size > 1 || mlp.size > 1)
     refuse(
       inputNode,
