@@ -114,6 +114,39 @@ async function onnxBuilds(
   return builds;
 }
 
+type Check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>) => Deviation;
+
+/** The reference's tolerance (1e-4 of the largest value), or the case's own where it states one (vit_b_16). */
+function toleranceCheck(c: VitCase): Check {
+  return (name, ours, golden) => {
+    const t = c.float32?.tolerance[name];
+    if (t === undefined) return deviation(ours, golden);
+    return t.metric === 'relativeL2'
+      ? relativeL2Deviation(ours, golden, t.value)
+      : deviation(ours, golden, t.value);
+  };
+}
+
+/** The relevance compared at layers: whole tensors (small model) or per token (vit_b_16). */
+async function compareVitLayers(
+  c: VitCase,
+  relevances: Record<string, tf.Tensor>,
+  log: DeviationLog,
+  prefix: string,
+  check: Check,
+): Promise<void> {
+  for (const layer of Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'))
+    log.add(
+      `${prefix}${layer}`,
+      deviation(await relevances[layer]!.data(), goldenData(c.relevance![layer]!)),
+    );
+  for (const [layer, golden] of Object.entries(c.tokenRelevance ?? {}))
+    log.add(
+      `${prefix}${layer} per token`,
+      check(`${layer} per token`, await perToken(relevances[layer]!), goldenData(golden)),
+    );
+}
+
 /** One case on one build of its model; every compared tensor goes into `log` under `prefix`. With `logitsOnly`,
  * the prediction alone (vit_b_16's ONNX builds: the layers are those of the .pth build, whose relevances the case
  * checks in full; running them again would double the kind's minutes). */
@@ -125,14 +158,7 @@ async function checkVitCase(
   prefix: string,
   logitsOnly: boolean,
 ): Promise<void> {
-  // the reference's tolerance (1e-4 of the largest value), or the case's own where it states one (vit_b_16)
-  const check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>): Deviation => {
-    const t = c.float32?.tolerance[name];
-    if (t === undefined) return deviation(ours, golden);
-    return t.metric === 'relativeL2'
-      ? relativeL2Deviation(ours, golden, t.value)
-      : deviation(ours, golden, t.value);
-  };
+  const check = toleranceCheck(c);
   if (logitsOnly) {
     const logits = model.predict(input) as tf.Tensor;
     log.add(`${prefix}logits`, check('logits', await logits.data(), goldenData(c.logits)));
@@ -140,19 +166,8 @@ async function checkVitCase(
     return;
   }
   const options = { composite: c.composite, canonizers: [] };
-  // the relevance compared at layers: whole tensors (small model) or per token (vit_b_16)
-  const compareLayers = async (relevances: Record<string, tf.Tensor>) => {
-    for (const layer of Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'))
-      log.add(
-        `${prefix}${layer}`,
-        deviation(await relevances[layer]!.data(), goldenData(c.relevance![layer]!)),
-      );
-    for (const [layer, golden] of Object.entries(c.tokenRelevance ?? {}))
-      log.add(
-        `${prefix}${layer} per token`,
-        check(`${layer} per token`, await perToken(relevances[layer]!), goldenData(golden)),
-      );
-  };
+  const compareLayers = (relevances: Record<string, tf.Tensor>) =>
+    compareVitLayers(c, relevances, log, prefix, check);
   const recorded = [
     ...Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'),
     ...Object.keys(c.tokenRelevance ?? {}),
