@@ -4,11 +4,14 @@ import { isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Explainer } from '../src/explainer.js';
 import { loadModelFromFiles } from '../src/load-model.js';
 
 /** The explorer opens an .onnx picked in the file dialog (with its external data file), as it would in a page. */
 const MODELS = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
-const file = (name: string) => new File([readFileSync(join(MODELS, name))], name);
+const file = (name: string, dir = MODELS) => new File([readFileSync(join(dir, name))], name);
+/** torchvision ViTs exported by torch.onnx (scripts/golden/onnx/export_vit_onnx.py). */
+const VIT = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'vit');
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -40,6 +43,27 @@ describe('opening an .onnx in the explorer', () => {
     expect((missing as Error).message).toMatch(
       /external file 'se_net_external.onnx.data', which was not found/,
     );
+  });
+
+  it('opens a torchvision ViT .onnx as a ViT: torchvision names, the patch grid, token heatmaps', async () => {
+    const { model } = await loadModelFromFiles([file('tiny_vit.onnx', VIT)]);
+    expect(model.layers.map((l) => l.name)).toContain('encoder.layers.encoder_layer_1.mlp.0');
+    const explainer = new Explainer(model, 'attn_lrp', { low: -3, high: 3 });
+    try {
+      // 16x16 pixels in 4x4 patches: the heatmap is drawn on a 4x4 grid
+      expect(explainer.embedding).toEqual({ layer: 'conv_proj', grid: [4, 4], patch: [4, 4] });
+      expect(explainer.summary.layers.map((l) => l.name)).toContain(
+        'encoder.layers.encoder_layer_1.self_attention.context',
+      );
+      const x = tf.randomUniform([1, 16, 16, 3], -1, 1, 'float32', 5);
+      const explained = explainer.explainClass(x, 2, undefined);
+      x.dispose();
+      expect([explained.tokens?.height, explained.tokens?.width]).toEqual([4, 4]);
+      expect(explained.tokens!.data.every(Number.isFinite)).toBe(true);
+    } finally {
+      explainer.dispose();
+      model.dispose();
+    }
   });
 
   it('refuses an operator it cannot explain, by name', async () => {

@@ -2,6 +2,7 @@ import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ConversionContext } from './onnx-ops/context.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
+import { isTransformerGraph, vitFromOnnxGraph } from './onnx-ops/vit.js';
 import {
   type OnnxDim,
   type OnnxGraph,
@@ -119,6 +120,56 @@ function modelInput(
   );
 }
 
+/** A transformer graph (a product of two activations): a torchvision ViT, recognised pattern by pattern by
+ * `vitFromOnnxGraph`. The batch size only fixes the shapes that torch's shape computations read (2 when dynamic). */
+function vitFromOnnx(
+  g: OnnxGraph,
+  input: OnnxValueInfo,
+  cx: ConversionContext,
+  options: OnnxImportOptions,
+  name: string,
+): tfl.LayersModel {
+  const dims = input.shape ?? [];
+  if (dims.length !== 4)
+    throw new CrpError(
+      'unsupported-model',
+      `the ONNX input '${input.name}' of a transformer has shape [${dims.map(String).join(', ')}]; supported: images [N, C, H, W]`,
+    );
+  const fixed = (d: OnnxDim) => (typeof d === 'number' && d > 0 ? d : undefined);
+  const size =
+    options.inputSize === undefined
+      ? undefined
+      : typeof options.inputSize === 'number'
+        ? [options.inputSize, options.inputSize]
+        : options.inputSize;
+  const hw = [2, 3].map((a) => {
+    const d = fixed(dims[a]!);
+    const given = size?.[a - 2];
+    if (d !== undefined && given !== undefined && d !== given)
+      throw new CrpError(
+        'invalid-argument',
+        `inputSize ${size![0]}x${size![1]} does not fit the ONNX input '${input.name}', whose ${a === 2 ? 'height' : 'width'} is fixed at ${d}`,
+      );
+    const v = d ?? given;
+    if (v === undefined)
+      throw new CrpError(
+        'invalid-shape',
+        `the ONNX input '${input.name}' has a dynamic ${a === 2 ? 'height' : 'width'} in its shape [${dims.map(String).join(', ')}]; give the input size: inputSize: [height, width] (crp: --input-size HxW)`,
+        { details: { input: input.name, shape: dims } },
+      );
+    return v;
+  }) as [number, number];
+  const channels = fixed(dims[1]!);
+  if (channels === undefined)
+    throw new CrpError('invalid-shape', `the ONNX input '${input.name}' has a dynamic channel count`);
+  return vitFromOnnxGraph(
+    g,
+    (t) => cx.constOf(t),
+    { name: input.name, batch: fixed(dims[0]!) ?? 2, channels, size: hw },
+    name,
+  );
+}
+
 /**
  * Imports an ONNX model of a CNN (from `torch.onnx.export`, `tf2onnx`, ...; opsets 11-18) as a functional
  * TF.js `LayersModel` of layers the LRP engine knows: NCHW becomes NHWC (conv kernels transposed, the rows of a
@@ -129,6 +180,11 @@ function modelInput(
  * `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`), else the ONNX node names. Nothing is approximated: an
  * operator or attribute outside {@link ONNX_SUPPORTED_OPS} is refused by name.
  *
+ * A graph with a product of two activations (attention) is read as torchvision's Vision Transformer instead,
+ * pattern by pattern (patch embedding, LayerNorm, multi-head self-attention, GELU, head), into the same model as
+ * `importTorchVit` builds from the `.pth`, with torchvision's layer names; a node outside those patterns is refused
+ * by name.
+ *
  * The model takes NHWC input [N, H, W, C] with the same preprocessing as the ONNX model (which takes NCHW) and
  * gives the same outputs.
  *
@@ -136,18 +192,15 @@ function modelInput(
  * @throws CrpError `corrupt-file` for bytes that are not an ONNX model (truncated, damaged); `unsupported-format`
  *   for an opset outside 11-18; `unsupported-layer` for an unsupported operator or attribute (with the
  *   operator, the node and the supported list); `invalid-shape` for a dynamic spatial input size without
- *   `inputSize`; `not-found` for external data that `externalData` does not provide
+ *   `inputSize` or a ViT whose position embeddings do not fit the image size; `not-found` for external data that
+ *   `externalData` does not provide
  */
 export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOptions = {}): tfl.LayersModel {
   const onnx = source instanceof Uint8Array ? parseOnnxModel(source) : source;
   checkOpset(onnx);
   const g = onnx.graph;
   const cx = new ConversionContext(g, options.externalData);
-  const initializerNames = new Set<string>();
-  for (const t of g.initializers) {
-    cx.define(t.name, cx.constOf(t));
-    initializerNames.add(t.name);
-  }
+  const initializerNames = new Set(g.initializers.map((t) => t.name));
   const realInputs = g.inputs.filter((i) => !initializerNames.has(i.name));
   if (realInputs.length !== 1 || g.outputs.length !== 1) {
     throw new CrpError(
@@ -156,6 +209,9 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
     );
   }
   const input = realInputs[0]!;
+  const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
+  if (isTransformerGraph(g, (t) => cx.constOf(t))) return vitFromOnnx(g, input, cx, options, name);
+  for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
   cx.define(input.name, { kind: 'tensor', sym: inputTensor, ...(channelsLast ? { nhwc: true } : {}) });
@@ -177,6 +233,5 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
       `the ONNX output '${g.outputs[0]!.name}' is not computed from the input`,
     );
   }
-  const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
   return tfl.model({ inputs: inputTensor, outputs: out.sym, name });
 }

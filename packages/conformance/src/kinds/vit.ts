@@ -1,6 +1,6 @@
 import { CondAttribution, type Condition, disposeCondResult, HeadConcept } from '@crp/core';
 import * as lrp from '@crp/lrp';
-import { torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
+import { importOnnx, parseOnnxModel, torchVitFromStateDict, type VitConfig, vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
@@ -77,72 +77,157 @@ async function perToken(t: tf.Tensor): Promise<Float32Array> {
   return data;
 }
 
-async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
-  const c = (await ref.load()) as VitCase;
-  if (c.format !== FORMAT) throw new Error(`case format '${c.format}', expected '${FORMAT}'`);
-  const { model, file } = await readVit(ref, c.model);
-  const input = c.input === undefined ? vitFormulaImage(file.config) : tensorOf(c.input);
-  const log = new DeviationLog();
-  // the reference's tolerance (1e-4 of the largest value), or the case's own where it states one (vit_b_16)
-  const check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>): Deviation => {
+/**
+ * The ONNX exports of a case's model (scripts/golden/onnx/export_vit_onnx.py): `<model>.onnx` (opset 17,
+ * LayerNormalization), `<model>.opset14.onnx` (LayerNorm decomposed) and `<model>.folded.onnx` (torch.onnx.export's
+ * defaults: constants folded, batch fixed at 1), where they exist. A stripped export (no
+ * initializer data: vit_b_16's 330 MB) is filled from the seeded formula by the initializers' names, the state-dict
+ * keys. The caller disposes each model.
+ */
+async function onnxBuilds(
+  ref: CaseRef,
+  name: string,
+  file: VitModelFile,
+): Promise<{ label: string; model: tfl.LayersModel }[]> {
+  const builds: { label: string; model: tfl.LayersModel }[] = [];
+  for (const suffix of ['.onnx', '.opset14.onnx', '.folded.onnx']) {
+    const path = joinPath(ref.dir, `${name}${suffix}`);
+    const bytes = await ref.files.readBytes(path);
+    if (bytes === undefined) continue;
+    const onnx = parseOnnxModel(bytes);
+    if (file.formula !== undefined) {
+      const sd = vitFormulaStateDict(file.config);
+      for (const t of onnx.graph.initializers) {
+        if (!sd.has(t.name)) continue; // shapes and scalars keep their data
+        if (sd.entry(t.name).shape.join() !== t.dims.join())
+          throw new Error(`${path}: '${t.name}' is [${t.dims}], the formula's [${sd.entry(t.name).shape}]`);
+        const values = sd.float32(t.name);
+        t.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+        t.floatData = [];
+      }
+    }
+    builds.push({
+      label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `,
+      model: importOnnx(onnx),
+    });
+  }
+  return builds;
+}
+
+type Check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>) => Deviation;
+
+/** The reference's tolerance (1e-4 of the largest value), or the case's own where it states one (vit_b_16). */
+function toleranceCheck(c: VitCase): Check {
+  return (name, ours, golden) => {
     const t = c.float32?.tolerance[name];
     if (t === undefined) return deviation(ours, golden);
     return t.metric === 'relativeL2'
       ? relativeL2Deviation(ours, golden, t.value)
       : deviation(ours, golden, t.value);
   };
+}
+
+/** The relevance compared at layers: whole tensors (small model) or per token (vit_b_16). */
+async function compareVitLayers(
+  c: VitCase,
+  relevances: Record<string, tf.Tensor>,
+  log: DeviationLog,
+  prefix: string,
+  check: Check,
+): Promise<void> {
+  for (const layer of Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'))
+    log.add(
+      `${prefix}${layer}`,
+      deviation(await relevances[layer]!.data(), goldenData(c.relevance![layer]!)),
+    );
+  for (const [layer, golden] of Object.entries(c.tokenRelevance ?? {}))
+    log.add(
+      `${prefix}${layer} per token`,
+      check(`${layer} per token`, await perToken(relevances[layer]!), goldenData(golden)),
+    );
+}
+
+/** One case on one build of its model; every compared tensor goes into `log` under `prefix`. With `logitsOnly`,
+ * the prediction alone (vit_b_16's ONNX builds: the layers are those of the .pth build, whose relevances the case
+ * checks in full; running them again would double the kind's minutes). */
+async function checkVitCase(
+  c: VitCase,
+  model: tfl.LayersModel,
+  input: tf.Tensor,
+  log: DeviationLog,
+  prefix: string,
+  logitsOnly: boolean,
+): Promise<void> {
+  const check = toleranceCheck(c);
+  if (logitsOnly) {
+    const logits = model.predict(input) as tf.Tensor;
+    log.add(`${prefix}logits`, check('logits', await logits.data(), goldenData(c.logits)));
+    logits.dispose();
+    return;
+  }
   const options = { composite: c.composite, canonizers: [] };
-  // the relevance compared at layers: whole tensors (small model) or per token (vit_b_16)
-  const compareLayers = async (relevances: Record<string, tf.Tensor>) => {
-    for (const layer of Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'))
-      log.add(layer, deviation(await relevances[layer]!.data(), goldenData(c.relevance![layer]!)));
-    for (const [layer, golden] of Object.entries(c.tokenRelevance ?? {}))
-      log.add(
-        `${layer} per token`,
-        check(`${layer} per token`, await perToken(relevances[layer]!), goldenData(golden)),
-      );
-  };
-  try {
-    const recorded = [
-      ...Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'),
-      ...Object.keys(c.tokenRelevance ?? {}),
-    ];
-    if (c.condition === undefined) {
-      const attributor = new lrp.Attributor(model, options);
+  const compareLayers = (relevances: Record<string, tf.Tensor>) =>
+    compareVitLayers(c, relevances, log, prefix, check);
+  const recorded = [
+    ...Object.keys(c.relevance ?? {}).filter((k) => k !== 'input'),
+    ...Object.keys(c.tokenRelevance ?? {}),
+  ];
+  if (c.condition === undefined) {
+    const attributor = new lrp.Attributor(model, options);
+    try {
+      const result = attributor.attribute(input, { target: c.targets, recordLayers: recorded });
       try {
-        const result = attributor.attribute(input, { target: c.targets, recordLayers: recorded });
-        try {
-          log.add('logits', check('logits', await result.prediction.data(), goldenData(c.logits)));
-          if (c.relevance?.input !== undefined) {
-            log.add('input', deviation(await result.relevance.data(), goldenData(c.relevance.input)));
-          }
-          const heatmap = tf.sum(result.relevance, -1);
-          log.add('heatmap', check('heatmap', await heatmap.data(), goldenData(c.heatmap)));
-          heatmap.dispose();
-          await compareLayers(result.relevances);
-        } finally {
-          lrp.disposeResult(result);
+        log.add(`${prefix}logits`, check('logits', await result.prediction.data(), goldenData(c.logits)));
+        if (c.relevance?.input !== undefined) {
+          log.add(`${prefix}input`, deviation(await result.relevance.data(), goldenData(c.relevance.input)));
         }
+        const heatmap = tf.sum(result.relevance, -1);
+        log.add(`${prefix}heatmap`, check('heatmap', await heatmap.data(), goldenData(c.heatmap)));
+        heatmap.dispose();
+        await compareLayers(result.relevances);
       } finally {
-        attributor.dispose();
+        lrp.disposeResult(result);
       }
-    } else {
-      // one condition per image (paired), as zennit-crp runs a batch of conditions on a batch of images
-      const { layer, axis, index } = c.condition;
-      const conditions: Condition[] = c.targets.map((y) => ({ y: [y], [layer]: [index] }));
-      const crp = new CondAttribution(model, options);
+    } finally {
+      attributor.dispose();
+    }
+    return;
+  }
+  // one condition per image (paired), as zennit-crp runs a batch of conditions on a batch of images
+  const { layer, axis, index } = c.condition;
+  const conditions: Condition[] = c.targets.map((y) => ({ y: [y], [layer]: [index] }));
+  const crp = new CondAttribution(model, options);
+  try {
+    const maskMap = axis === 1 ? { [layer]: new HeadConcept() } : {};
+    const result = crp.run(input, conditions, { recordLayers: recorded, maskMap });
+    try {
+      log.add(`${prefix}prediction`, check('logits', await result.prediction.data(), goldenData(c.logits)));
+      log.add(`${prefix}heatmap`, check('heatmap', await result.heatmap!.data(), goldenData(c.heatmap)));
+      await compareLayers(result.relevances);
+    } finally {
+      disposeCondResult(result);
+    }
+  } finally {
+    crp.dispose();
+  }
+}
+
+async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
+  const c = (await ref.load()) as VitCase;
+  if (c.format !== FORMAT) throw new Error(`case format '${c.format}', expected '${FORMAT}'`);
+  const { model, file } = await readVit(ref, c.model);
+  const input = c.input === undefined ? vitFormulaImage(file.config) : tensorOf(c.input);
+  const log = new DeviationLog();
+  try {
+    await checkVitCase(c, model, input, log, '', false);
+    // the same case through the model's ONNX exports, with the same expected values
+    // vit_b_16's logits are the same in each of its case files: its ONNX export is checked once, in the AttnLRP one
+    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
+    for (const build of once ? await onnxBuilds(ref, c.model, file) : []) {
       try {
-        const maskMap = axis === 1 ? { [layer]: new HeadConcept() } : {};
-        const result = crp.run(input, conditions, { recordLayers: recorded, maskMap });
-        try {
-          log.add('prediction', check('logits', await result.prediction.data(), goldenData(c.logits)));
-          log.add('heatmap', check('heatmap', await result.heatmap!.data(), goldenData(c.heatmap)));
-          await compareLayers(result.relevances);
-        } finally {
-          disposeCondResult(result);
-        }
+        await checkVitCase(c, build.model, input, log, build.label, file.formula !== undefined);
       } finally {
-        crp.dispose();
+        build.model.dispose();
       }
     }
   } finally {

@@ -1,0 +1,174 @@
+/**
+ * torchvision ViTs through ONNX: the golden generator's small ViT exported by torch.onnx.export (Debian torch 1.13;
+ * scripts/golden/onnx/export_vit_onnx.py) at opset 17 (LayerNormalization), 14 (LayerNorm decomposed) and with the
+ * exporter's defaults (constants folded) is read
+ * into the same model as its `.pth`: the same layer names, the same weights bit for bit, PyTorch's logits. Attention
+ * variants the engine does not know and image sizes the position embeddings do not fit are refused by name. The
+ * AttnLRP/CP-LRP/CRP golden cases run through these files in the conformance suite (kind `vit`).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { importOnnx, importTorchVit, type OnnxModel, PthFile, parseOnnxModel } from '../src/index.js';
+
+const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'vit');
+const PTH = join(import.meta.dirname, 'fixtures', 'pth', 'tiny-vit.pth');
+// opset 17 (LayerNormalization), opset 14 (LayerNorm decomposed), torch.onnx.export's defaults (constants folded,
+// batch fixed at 1, folded weights under generated names)
+const FILES = ['tiny_vit.onnx', 'tiny_vit.opset14.onnx', 'tiny_vit.folded.onnx'];
+const onnxOf = (file: string): OnnxModel => parseOnnxModel(new Uint8Array(readFileSync(join(GOLDEN, file))));
+const golden = JSON.parse(readFileSync(join(GOLDEN, 'cases', 'attn_lrp__tiny_vit.json'), 'utf8')) as {
+  input: { shape: number[]; data: number[] };
+  logits: { data: number[] };
+};
+
+beforeAll(async () => {
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+});
+
+/** The error a call throws (fails the test when it returns). */
+function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+}
+
+describe.each(FILES)('the small ViT from %s', (file) => {
+  it('has the .pth model’s layers, names and weights (bit for bit) and PyTorch’s logits', async () => {
+    const model = importOnnx(onnxOf(file));
+    const pth = await importTorchVit(PthFile.parse(readFileSync(PTH), 'tiny-vit.pth'), { numHeads: 2 });
+    try {
+      expect(model.layers.map((l) => l.name)).toEqual(pth.layers.map((l) => l.name));
+      expect(model.layers.map((l) => l.name)).toContain('encoder.layers.encoder_layer_1.mlp.0');
+      for (const layer of pth.layers) {
+        const ours = model.getLayer(layer.name).getWeights();
+        const theirs = layer.getWeights();
+        expect(
+          ours.map((w) => w.shape),
+          layer.name,
+        ).toEqual(theirs.map((w) => w.shape));
+        for (let k = 0; k < theirs.length; k++)
+          expect(Array.from(ours[k]!.dataSync()), `${layer.name}[${k}]`).toEqual(
+            Array.from(theirs[k]!.dataSync()),
+          );
+      }
+      const x = tf.tensor(golden.input.data, golden.input.shape);
+      const y = model.predict(x) as tf.Tensor;
+      const got = await y.data();
+      const scale = Math.max(...golden.logits.data.map(Math.abs));
+      for (let i = 0; i < got.length; i++)
+        expect(Math.abs(got[i]! - golden.logits.data[i]!)).toBeLessThan(1e-5 * scale);
+      tf.dispose([x, y]);
+    } finally {
+      model.dispose();
+      pth.dispose();
+    }
+  });
+});
+
+/** Puts `node` before the node named `before` (graph order is topological). */
+function insertBefore(onnx: OnnxModel, before: string, node: OnnxModel['graph']['nodes'][number]): void {
+  const at = onnx.graph.nodes.findIndex((n) => n.name === before);
+  expect(at).toBeGreaterThan(0);
+  onnx.graph.nodes.splice(at, 0, node);
+}
+
+describe('bad input is refused by name', () => {
+  it('an attention variant the engine does not know: a relative position bias added to the scores', () => {
+    for (const file of FILES) {
+      const onnx = onnxOf(file);
+      const a = '/encoder/layers/encoder_layer_1/self_attention/';
+      const softmax = onnx.graph.nodes.find((n) => n.name === `${a}Softmax`)!;
+      const scores = softmax.inputs[0]!;
+      onnx.graph.initializers.push({
+        name: 'relative_position_bias',
+        dims: [1, 17, 17],
+        dataType: 1,
+        floatData: new Array(17 * 17).fill(0.5),
+        int32Data: [],
+        int64Data: [],
+        doubleData: [],
+      } as unknown as OnnxModel['graph']['initializers'][number]);
+      const name = `${a}relative_position_bias/Add`;
+      insertBefore(onnx, softmax.name, {
+        name,
+        opType: 'Add',
+        domain: '',
+        inputs: [scores, 'relative_position_bias'],
+        outputs: ['biased_scores'],
+        attributes: new Map(),
+      });
+      softmax.inputs[0] = 'biased_scores';
+      const e = thrown(() => importOnnx(onnx));
+      expect(isCrpError(e, 'unsupported-layer'), e.message).toBe(true);
+      expect(e.message).toContain(`'${name}' (Add)`);
+      expect(e.message).toMatch(/expected Softmax \(softmax of the scores/);
+      expect(e.message).toMatch(/Supported: torchvision's VisionTransformer/);
+    }
+  });
+
+  it('an image size whose patches do not match the position embeddings (no interpolation)', () => {
+    const onnx = onnxOf('tiny_vit.onnx');
+    const input = onnx.graph.inputs[0]!;
+    expect(input.shape).toEqual(['batch', 3, 16, 16]);
+    input.shape = ['batch', 3, 'height', 'width'];
+    // 20 / 4 = 5 x 5 patches, the position embeddings hold 4 x 4 and the class token
+    const e = thrown(() => importOnnx(onnx, { inputSize: 20 }));
+    expect(isCrpError(e, 'invalid-shape'), e.message).toBe(true);
+    expect(e.message).toMatch(/position embedding .* holds 17 tokens: 16 patches of 4x4 pixels/);
+    expect(e.message).toMatch(/gives 25 patches\. Position embeddings are not interpolated; .* e\.g\. 16/);
+    const odd = thrown(() => importOnnx(onnx, { inputSize: 18 }));
+    expect(isCrpError(odd, 'invalid-shape')).toBe(true);
+    expect(odd.message).toMatch(/18x18 is not a multiple of the ONNX ViT's patch size 4/);
+    const dynamic = thrown(() => importOnnx(onnx));
+    expect(isCrpError(dynamic, 'invalid-shape')).toBe(true);
+    expect(dynamic.message).toMatch(/give the input size: inputSize/);
+    // the size it was trained for
+    const ok = importOnnx(onnx, { inputSize: 16 });
+    expect(ok.inputs[0]!.shape).toEqual([null, 16, 16, 3]);
+    ok.dispose();
+  });
+
+  it('a tanh-approximated GELU (not the exact one the .pth has) and a node outside the pattern', () => {
+    const onnx = onnxOf('tiny_vit.onnx');
+    const m = '/encoder/layers/encoder_layer_0/mlp/mlp.1/';
+    const erf = onnx.graph.nodes.find((n) => n.name === `${m}Erf`)!;
+    erf.opType = 'Tanh';
+    const e = thrown(() => importOnnx(onnx));
+    expect(isCrpError(e, 'unsupported-layer')).toBe(true);
+    expect(e.message).toContain(`'${m}Erf' (Tanh)`);
+    expect(e.message).toMatch(/expected Erf/);
+
+    // a dead branch: an activation read by a node that is no part of the ViT
+    const extra = onnxOf('tiny_vit.onnx');
+    const ln = extra.graph.nodes.find((n) => n.opType === 'LayerNormalization')!;
+    extra.graph.nodes.push({
+      name: '/probe/Relu',
+      opType: 'Relu',
+      domain: '',
+      inputs: [ln.outputs[0]!],
+      outputs: ['probe'],
+      attributes: new Map(),
+    });
+    const e2 = thrown(() => importOnnx(extra));
+    expect(isCrpError(e2, 'unsupported-layer')).toBe(true);
+    expect(e2.message).toContain("'/probe/Relu'");
+  });
+
+  it('leaves no tensor behind, imported or refused', () => {
+    const before = tf.memory().numTensors;
+    const model: tfl.LayersModel = importOnnx(onnxOf('tiny_vit.onnx'));
+    model.dispose();
+    const onnx = onnxOf('tiny_vit.onnx');
+    onnx.graph.inputs[0]!.shape = ['batch', 3, 'height', 'width'];
+    expect(() => importOnnx(onnx, { inputSize: 20 })).toThrow();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
