@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @crp/rag bench [--corpus DIR] [--chunks N] [--queries N] [--runs N]`
+ * `pnpm --filter @crp/rag bench [--corpus DIR] [--chunks N] [--queries N] [--runs N] [--skip-indexing] [--keep-index DIR]`
  * 1. Indexing speed: chunks/s and pages/s of a full (non-incremental) index of the corpus with the default
  *    embedding (static USE-lite; its piece table is computed or read from the cache before timing), the
  *    median of `--runs` runs (default 3). Loading (PDF text, clean-up, chunking) and embedding are included.
@@ -41,6 +41,8 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '200' },
     runs: { type: 'string', default: '3' },
     'skip-indexing': { type: 'boolean', default: false },
+    /** Write the synthetic index here and keep it (to profile `crp-rag ask` on it). */
+    'keep-index': { type: 'string' },
   },
 });
 interface Result {
@@ -126,7 +128,9 @@ try {
     });
     vectors.push(normalizeVector(Float32Array.from({ length: 512 }, () => rand() * 2 - 1)));
   }
-  const synthDir = path.join(tmp, 'synthetic-index');
+  const synthDir = values['keep-index']
+    ? path.resolve(values['keep-index'])
+    : path.join(tmp, 'synthetic-index');
   await writeIndexFile(synthDir, {
     embeddingId: embedding.id,
     dimensions: 512,
