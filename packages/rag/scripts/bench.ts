@@ -55,6 +55,7 @@ interface Result {
   runs?: number[];
 }
 const results: Result[] = [];
+const loadAtStart = os.loadavg()[0]!;
 const embedding = new UseLiteEmbedding();
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'crp-rag-bench-'));
 const pct = (xs: number[], p: number) => {
@@ -257,6 +258,15 @@ try {
   await rm(tmp, { recursive: true, force: true });
 }
 
+// wall times on a shared machine are mostly waiting: the load says how much (CPU times say more)
+const loadAtEnd = os.loadavg()[0]!;
+results.push({
+  name: 'rag.load_average_1min',
+  note: 'the 1-minute load average when the bench started and ended (2 cores here); median of the two',
+  value: (loadAtStart + loadAtEnd) / 2,
+  runs: [loadAtStart, loadAtEnd],
+  unit: 'load',
+});
 const round = (x: number) => Number(x.toFixed(3));
 const rounded = results.map(({ value, runs, ...r }) => ({
   ...r,
