@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @crp/rag bench [--corpus DIR] [--chunks N] [--queries N] [--runs N]`
+ * `pnpm --filter @crp/rag bench [--corpus DIR] [--chunks N] [--queries N] [--runs N] [--skip-indexing] [--keep-index DIR]`
  * 1. Indexing speed: chunks/s and pages/s of a full (non-incremental) index of the corpus with the default
  *    embedding (static USE-lite; its piece table is computed or read from the cache before timing), the
  *    median of `--runs` runs (default 3). Loading (PDF text, clean-up, chunking) and embedding are included.
@@ -41,6 +41,8 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '200' },
     runs: { type: 'string', default: '3' },
     'skip-indexing': { type: 'boolean', default: false },
+    /** Write the synthetic index here and keep it (to profile `crp-rag ask` on it). */
+    'keep-index': { type: 'string' },
   },
 });
 interface Result {
@@ -53,6 +55,7 @@ interface Result {
   runs?: number[];
 }
 const results: Result[] = [];
+const loadAtStart = os.loadavg()[0]!;
 const embedding = new UseLiteEmbedding();
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'crp-rag-bench-'));
 const pct = (xs: number[], p: number) => {
@@ -126,7 +129,9 @@ try {
     });
     vectors.push(normalizeVector(Float32Array.from({ length: 512 }, () => rand() * 2 - 1)));
   }
-  const synthDir = path.join(tmp, 'synthetic-index');
+  const synthDir = values['keep-index']
+    ? path.resolve(values['keep-index'])
+    : path.join(tmp, 'synthetic-index');
   await writeIndexFile(synthDir, {
     embeddingId: embedding.id,
     dimensions: 512,
@@ -253,6 +258,15 @@ try {
   await rm(tmp, { recursive: true, force: true });
 }
 
+// wall times on a shared machine are mostly waiting: the load says how much (CPU times say more)
+const loadAtEnd = os.loadavg()[0]!;
+results.push({
+  name: 'rag.load_average_1min',
+  note: 'the 1-minute load average when the bench started and ended (2 cores here); median of the two',
+  value: (loadAtStart + loadAtEnd) / 2,
+  runs: [loadAtStart, loadAtEnd],
+  unit: 'load',
+});
 const round = (x: number) => Number(x.toFixed(3));
 const rounded = results.map(({ value, runs, ...r }) => ({
   ...r,

@@ -62,6 +62,7 @@ export {
   type MapPoint,
 } from './explain/embedding-map.js';
 export { type KeywordOverlap, keywordOverlap, type SharedKeyword } from './explain/keyword-overlap.js';
+export { MeaningSpace, type MeaningSpaceOptions } from './explain/meaning-space.js';
 export { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
 export { type Block, type BlockKind, type ChunkBlock, decodeEntities, tableRowText } from './ingest/block.js';
 export {

@@ -10,6 +10,7 @@ import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
 import { type Source, toSources } from './answer/source.js';
 import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explain/embedding-map.js';
 import { type KeywordOverlap, keywordOverlap } from './explain/keyword-overlap.js';
+import { MeaningSpace } from './explain/meaning-space.js';
 import { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
 import type { RagIndex } from './rag-index.js';
 import { renderEmbeddingMapSvg, renderKeywordChipsSvg, renderSentenceHeatmapSvg } from './render/svg.js';
@@ -108,7 +109,7 @@ export class RagEngine {
   readonly index: RagIndex;
   readonly generator: AnswerGenerator | undefined;
   readonly #mapOptions: EmbeddingMapOptions;
-  #map: { version: number; map: FittedMap } | undefined;
+  #map: { version: number; map: FittedMap; space: MeaningSpace | undefined } | undefined;
 
   constructor(index: RagIndex, options: RagEngineOptions = {}) {
     this.index = index;
@@ -118,10 +119,23 @@ export class RagEngine {
 
   /** The fitted embedding map of the current index content (fitted once per index version). */
   fittedMap(): FittedMap {
-    if (!this.#map || this.#map.version !== this.index.version) {
-      this.#map = { version: this.index.version, map: FittedMap.fit(this.index.vectors, this.#mapOptions) };
+    return this.#fitted().map;
+  }
+
+  #fitted(): { map: FittedMap; space: MeaningSpace | undefined } {
+    const index = this.index;
+    if (!this.#map || this.#map.version !== index.version) {
+      const space =
+        (this.#mapOptions.space ?? 'meaning') === 'meaning'
+          ? new MeaningSpace(
+              index.chunks.map((_, i) => index.termsAt(i)),
+              index.translator,
+            )
+          : undefined;
+      const map = FittedMap.fit(space ? space.vectors : index.vectors, this.#mapOptions);
+      this.#map = { version: index.version, map, space };
     }
-    return this.#map.map;
+    return this.#map;
   }
 
   /** Answers a question from the index, with sources, grounding and explanation. */
@@ -188,15 +202,23 @@ export class RagEngine {
         keywordOverlap(query, index.indexOf(s.chunkId) ?? -1, s.n, s.chunkId, index.bm25),
       );
       const wantMap = explainOpt === true || explainOpt.embeddingMap !== false;
-      const map =
-        wantMap && index.chunks.length >= 3
-          ? this.fittedMap().project(
+      let map: EmbeddingMap | undefined;
+      if (wantMap && index.chunks.length >= 3) {
+        const { map: fitted, space } = this.#fitted();
+        map = space
+          ? fitted.project(
+              index.chunks,
+              space.vectors,
+              space.embedQuery(query),
+              sources.map((s) => s.chunkId),
+            )
+          : fitted.project(
               index.chunks,
               index.vectors,
               qv,
               sources.map((s) => s.chunkId),
-            )
-          : undefined;
+            );
+      }
       explanation = {
         ...(map ? { embeddingMap: map } : {}),
         sentenceHeatmaps: heatmaps,

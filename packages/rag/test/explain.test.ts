@@ -108,3 +108,74 @@ describe('source numbers on the map', () => {
     expect(labels[3]!.leader).toBeUndefined();
   });
 });
+
+describe('the map by meaning', () => {
+  const pairs = 'regel\trule\t1\nschicht\tlayer\t1\n';
+  const chunkTerms = [['en:rule', 'en:rule', 'en:layer'], ['de:regel', 'de:schicht'], ['en:cat']];
+
+  it('puts a German chunk on the English concepts of its dictionary translations (TF-IDF, hand-computed)', async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    const space = new MeaningSpace(chunkTerms, QueryTranslator.fromStemPairs(pairs));
+    const [a, b, c] = space.vectors as [Float32Array, Float32Array, Float32Array];
+    // A = {rule: 2, layer: 1}, B = {rule: 1, layer: 1}: rule and layer share one idf, so cosine =
+    // (ln3 ln2 + ln2 ln2) / (sqrt(ln3^2 + ln2^2) sqrt(2) ln2) = (ln3 + ln2) / (sqrt(ln3^2 + ln2^2) sqrt(2))
+    const ln2 = Math.log(2);
+    const ln3 = Math.log(3);
+    expect(dot(a, b)).toBeCloseTo((ln3 + ln2) / (Math.sqrt(ln3 * ln3 + ln2 * ln2) * Math.SQRT2), 6);
+    expect(dot(a, c)).toBe(0);
+    expect(dot(a, a)).toBeCloseTo(1, 6);
+    // without the dictionary the German chunk shares nothing with the English one
+    const plain = new MeaningSpace(chunkTerms);
+    expect(dot(plain.vectors[0]!, plain.vectors[1]!)).toBe(0);
+  });
+
+  it('places a German question on the same concepts as an English chunk about it', async () => {
+    const { MeaningSpace, QueryTranslator, analyzeQuery, dot } = await import('../src/index.js');
+    const translator = QueryTranslator.fromStemPairs(pairs);
+    const space = new MeaningSpace(chunkTerms, translator);
+    const q = space.embedQuery(analyzeQuery('Welche Regel gilt?', { language: 'de', translator }));
+    // the question is the concept "rule" alone (gilt is not in the dictionary nor in any chunk)
+    expect(dot(q, space.vectors[1]!)).toBeCloseTo(1 / Math.SQRT2, 6);
+    expect(dot(q, space.vectors[0]!)).toBeCloseTo(Math.log(3) / Math.hypot(Math.log(3), Math.log(2)), 6);
+    expect(dot(q, space.vectors[2]!)).toBe(0);
+  });
+
+  it('the engine fits its map in the meaning space unless told to use the embeddings', async () => {
+    const a = await engine.ask('Why are embeddings stored in a vector database?', { topK: 2 });
+    expect(a.explanation!.embeddingMap!.space).toBe('meaning');
+    const dense = new RagEngine(engine.index, { embeddingMap: { space: 'embedding' } });
+    const b = await dense.ask('Why are embeddings stored in a vector database?', { topK: 2 });
+    expect(b.explanation!.embeddingMap!.space).toBe('embedding');
+    expect(b.explanation!.embeddingMap!.points.map((p) => p.chunkId).sort()).toEqual(
+      a.explanation!.embeddingMap!.points.map((p) => p.chunkId).sort(),
+    );
+  });
+});
+
+describe('source numbers on a crowded map', () => {
+  it('ten sources around the star in a 24 px square: every number shown once, no label overlaps another, a point or the star', async () => {
+    const { placeSourceLabels } = await import('../src/index.js');
+    // by meaning, a question's sources lie together: the crowded case is the usual one now
+    const points = Array.from({ length: 10 }, (_, i) => ({
+      x: 200 + ((i * 7) % 24),
+      y: 150 + ((i * 11) % 24),
+      source: i + 1,
+    }));
+    const star = { x: 212, y: 162 };
+    const labels = placeSourceLabels(points, star, 640, 440);
+    const shown = labels.flatMap((l) => l.text.split(', ').map(Number)).sort((a, b) => a - b);
+    expect(shown).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    type Box = { x: number; y: number; width: number; height: number };
+    const overlap = (a: Box, b: Box) =>
+      a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    for (const [i, a] of labels.entries()) {
+      for (const b of labels.slice(i + 1)) expect(overlap(a, b), `${a.text} / ${b.text}`).toBe(false);
+      for (const p of points)
+        expect(overlap(a, { x: p.x - 6, y: p.y - 6, width: 12, height: 12 })).toBe(false);
+      expect(overlap(a, { x: star.x - 9, y: star.y - 9, width: 18, height: 18 })).toBe(false);
+      expect(a.x >= 0 && a.y >= 0 && a.x + a.width <= 640 && a.y + a.height <= 440).toBe(true);
+      // a label moved away from its point is tied to it by a leader line
+      if (a.leader) expect(Math.hypot(a.leader.x - a.x, a.leader.y - a.y)).toBeGreaterThan(0);
+    }
+  });
+});

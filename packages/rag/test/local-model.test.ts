@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isCrpError } from '@crp/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RagEngine, RagIndex } from '../src/index.js';
+import type { NodeLlamaCppApi } from '../src/node/local-model.js';
 import {
   createLlmGenerator,
   generatorFromSpec,
@@ -188,4 +189,36 @@ describe('crp-rag ask with a local model', () => {
       await server.close();
     }
   });
+});
+
+describe('node-llama-cpp, the real package (installed as a dev dependency; no model is loaded)', () => {
+  it('exports what the adapter calls, with the types the adapter assumes', async () => {
+    const real = await import('node-llama-cpp');
+    // compile-time: the installed package's types fit the hand-written interface the adapter uses
+    const api: NodeLlamaCppApi = real;
+    expect(typeof api.getLlama).toBe('function');
+    expect(typeof real.LlamaChatSession.prototype.prompt).toBe('function');
+    expect(typeof real.LlamaModel.prototype.createContext).toBe('function');
+    expect(typeof real.LlamaModel.prototype.dispose).toBe('function');
+    expect(typeof real.LlamaContext.prototype.getSequence).toBe('function');
+    expect(typeof real.LlamaContext.prototype.dispose).toBe('function');
+    // `build: 'never'` is a valid option of the installed version (prebuilt binaries only, never a build)
+    const options: import('node-llama-cpp').LlamaOptions = { build: 'never' };
+    expect(options).toEqual({ build: 'never' });
+  });
+
+  it('a .gguf file that is no model is corrupt-file from the real package, with prebuilt binaries only', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const file = path.join(dir, 'broken.gguf');
+      await writeFile(file, new Uint8Array(1024).fill(7));
+      const generator = llamaCppGenerator(file);
+      const error = await generator.generate('What is LRP?', []).catch((e: unknown) => e);
+      expect(isCrpError(error) && error.code).toBe('corrupt-file');
+      expect(String((error as Error).message)).toMatch(/could not load .*broken\.gguf as a GGUF model/);
+      await generator.dispose();
+    } finally {
+      await cleanup();
+    }
+  }, 120_000);
 });

@@ -148,8 +148,32 @@ describe('saved index terms', () => {
     const again = new RagIndex({ embedding, translator: null, snapshot: stale });
     expect(await ask(again)).toEqual(await ask(index));
     expect(again.snapshot.terms!.key).toBe(saved.key);
-    // and they survive the file format
-    expect(decodeSnapshot(concat(encodeSnapshot(index.snapshot))).terms).toEqual(saved);
+    // and they survive the file format (ids as int32 after the vectors, not in the JSON)
+    const bytes = concat(encodeSnapshot(index.snapshot));
+    expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG02');
+    expect(decodeSnapshot(bytes).terms).toEqual(saved);
+    expect(new TextDecoder().decode(bytes)).not.toContain('"chunks":[[');
+    // an index written before (version 1: the term ids in the JSON) still opens, with the same terms
+    const { vectors, ...rest } = index.snapshot;
+    const json = new TextEncoder().encode(JSON.stringify(rest));
+    const head = new Uint8Array(20);
+    head.set(new TextEncoder().encode('CRPRAG01'));
+    new DataView(head.buffer).setUint32(8, json.byteLength, true);
+    new DataView(head.buffer).setUint32(12, index.snapshot.dimensions, true);
+    new DataView(head.buffer).setUint32(16, vectors.length, true);
+    const data = new Float32Array(vectors.flatMap((v) => [...v]));
+    const v1 = concat([
+      head,
+      json,
+      new Uint8Array((4 - (json.byteLength % 4)) % 4),
+      new Uint8Array(data.buffer),
+    ]);
+    const old = decodeSnapshot(v1);
+    expect(old.terms).toEqual(saved);
+    expect(old.vectors.map((v) => [...v])).toEqual(vectors.map((v) => [...v]));
+    // a term section that does not add up is a corrupt file
+    const cut = bytes.slice(0, bytes.length - 4);
+    expect(() => decodeSnapshot(cut)).toThrow(expect.objectContaining({ code: 'corrupt-file' }));
   });
 });
 

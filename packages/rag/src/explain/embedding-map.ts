@@ -15,6 +15,14 @@ export interface EmbeddingMapOptions {
   readonly maxPoints?: number;
   /** How many nearest non-retrieved chunks to mark; default 5. */
   readonly neighbors?: number;
+  /** The query's star sits at the weighted mean of this many most similar chunks; default 5. */
+  readonly starNeighbors?: number;
+  /**
+   * What the map is fitted on: `meaning` (default), each chunk's concepts in one language-neutral space
+   * ({@link MeaningSpace}: German terms through the dictionary), so chunks group by topic across languages;
+   * `embedding`, the index's embedding vectors (with an English embedding model these group by language).
+   */
+  readonly space?: 'meaning' | 'embedding';
 }
 
 /** A point of the map. */
@@ -28,7 +36,7 @@ export interface MapPoint {
   readonly kind: 'retrieved' | 'neighbor' | 'other';
   /** Source number for retrieved chunks. */
   readonly source?: number;
-  /** Cosine similarity to the query. */
+  /** Cosine similarity to the query (in the map's space). */
   readonly similarity: number;
 }
 
@@ -38,6 +46,8 @@ export interface EmbeddingMap {
   readonly query: { readonly x: number; readonly y: number };
   readonly seed: number;
   readonly method: 'umap';
+  /** The vectors the map was fitted on (see {@link EmbeddingMapOptions.space}). */
+  readonly space: 'meaning' | 'embedding';
 }
 
 /** A fitted UMAP model of an index's vectors, reusable for many queries. */
@@ -91,6 +101,41 @@ export class FittedMap {
     return new FittedMap(umap, coords, fitted, seed, options);
   }
 
+  /**
+   * The star: the similarity-weighted mean position of the query's most similar fitted chunks (by exact
+   * cosine). umap-js' `transform` searches its approximate neighbour graph, which for a short question's
+   * sparse vector often lands far from the chunks the question is nearest to.
+   */
+  #place(sims: readonly number[]): [number, number] {
+    const k = Math.min(this.#options.starNeighbors ?? 5, this.#fitted.length);
+    const best = this.#fitted
+      .map((doc, i) => ({ s: sims[doc]!, i }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, k);
+    const w = best.map((b) => Math.max(b.s, 0) + 1e-6);
+    const at = best.map((b) => this.#coords[b.i]!);
+    // the medoid of the most similar chunks (weighted), then the weighted mean of those near it: the
+    // star stays in the group the question is nearest to instead of between two groups
+    const cost = at.map((p) =>
+      at.reduce((sum, o, j) => sum + w[j]! * Math.hypot(p[0]! - o[0]!, p[1]! - o[1]!), 0),
+    );
+    const medoid = at[cost.indexOf(Math.min(...cost))]!;
+    const dist = at.map((o) => Math.hypot(medoid[0]! - o[0]!, medoid[1]! - o[1]!));
+    const radius = [...dist].sort((a, b) => a - b)[Math.floor(dist.length / 2)]!;
+    let x = 0;
+    let y = 0;
+    let total = 0;
+    at.forEach((o, j) => {
+      if (dist[j]! > radius) return;
+      x += w[j]! * o[0]!;
+      y += w[j]! * o[1]!;
+      total += w[j]!;
+    });
+    x /= total;
+    y /= total;
+    return [x, y];
+  }
+
   /** Places the query and marks retrieved chunks and the nearest non-retrieved ones. */
   project(
     chunks: readonly Chunk[],
@@ -112,11 +157,10 @@ export class FittedMap {
       .map((e) => e.i);
     const neighborSet = new Set(neighbors);
     const extra = [...retrievedIdx.keys(), ...neighbors].filter((d) => !this.#position.has(d));
-    const projected = this.#umap.transform([
-      Array.from(query),
-      ...extra.map((d) => Array.from(vectors[d]!)),
-    ]) as number[][];
-    const extraPos = new Map(extra.map((d, i) => [d, projected[i + 1]!]));
+    const projected = extra.length
+      ? (this.#umap.transform(extra.map((d) => Array.from(vectors[d]!))) as number[][])
+      : [];
+    const extraPos = new Map(extra.map((d, i) => [d, projected[i]!]));
     const docs = [...this.#fitted, ...extra];
     const points: MapPoint[] = docs.map((doc) => {
       const xy = this.#position.has(doc) ? this.#coords[this.#position.get(doc)!]! : extraPos.get(doc)!;
@@ -133,7 +177,13 @@ export class FittedMap {
         similarity: sims[doc]!,
       };
     });
-    const q = projected[0]!;
-    return { points, query: { x: q[0]!, y: q[1]! }, seed: this.seed, method: 'umap' };
+    const q = this.#place(sims);
+    return {
+      points,
+      query: { x: q[0]!, y: q[1]! },
+      seed: this.seed,
+      method: 'umap',
+      space: this.#options.space ?? 'meaning',
+    };
   }
 }

@@ -270,7 +270,8 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
       };
   const a = await engine.ask(question, {
     topK: ctx.topK,
-    explain: ctx.values.explain,
+    // text output shows only the shared words: the map is fitted only for --json
+    explain: ctx.values.explain && (ctx.values.json || { embeddingMap: false }),
     ...(onToken ? { onToken } : {}),
   });
   if (ctx.values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);

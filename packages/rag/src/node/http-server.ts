@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { type CrpErrorCode, isCrpError } from '@crp/common';
 import type { AnswerGenerator } from '../answer/llm-answer.js';
-import type { RagEngine } from '../rag-engine.js';
+import type { RagAnswer, RagEngine } from '../rag-engine.js';
 import { APP_JS, PAGE_HTML } from './page.js';
 
 /** Options of {@link startRagServer}. */
@@ -100,8 +100,45 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
 }
 
 /**
+ * The answer as server-sent events over the POST response: `token` events (`{"text"}`) while a language model
+ * writes, then one `answer` event (the {@link RagAnswer}, every sentence checked against the sources). The
+ * status line waits for the first event, so a question refused before any text (unsupported language, a
+ * model that is down) is still a plain 4xx/5xx JSON error; a failure mid-answer is an `error` event.
+ */
+async function streamAnswer(
+  res: ServerResponse,
+  ask: (onToken: (text: string) => void) => Promise<RagAnswer>,
+): Promise<void> {
+  const event = (name: string, data: unknown) => {
+    if (!res.headersSent) {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'self'",
+      });
+    }
+    res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  let answer: RagAnswer;
+  try {
+    answer = await ask((text) => event('token', { text }));
+  } catch (error) {
+    if (!res.headersSent) throw error;
+    const code = isCrpError(error) ? error.code : 'internal';
+    const message = isCrpError(error) ? error.message : 'The server failed to answer; see its log.';
+    event('error', { error: { code, message } });
+    res.end();
+    return;
+  }
+  event('answer', answer);
+  res.end();
+}
+
+/**
  * Serves the web page (`/`), its script (`/app.js`), `GET /api/health` and `POST /api/ask`
- * (`{"question": "...", "topK": 5}` → the {@link RagAnswer} as JSON). Binds to 127.0.0.1 by default.
+ * (`{"question": "...", "topK": 5}` → the {@link RagAnswer} as JSON; with `"stream": true` as server-sent events
+ * (`token` events while a model writes, then one `answer` event); `"generate": false` answers without the model). Binds to 127.0.0.1 by default.
  * Bad requests get 4xx JSON errors `{error: {code, message}}`.
  */
 export async function startRagServer(engine: RagEngine, options: RagServerOptions = {}): Promise<RagServer> {
@@ -156,7 +193,13 @@ export async function startRagServer(engine: RagEngine, options: RagServerOption
         );
       }
       const text = await readBody(req, maxBody);
-      let body: { question?: unknown; topK?: unknown; explain?: unknown };
+      let body: {
+        question?: unknown;
+        topK?: unknown;
+        explain?: unknown;
+        stream?: unknown;
+        generate?: unknown;
+      };
       try {
         body = JSON.parse(text) as typeof body;
       } catch {
@@ -181,17 +224,27 @@ export async function startRagServer(engine: RagEngine, options: RagServerOption
         throw new HttpError(400, 'invalid-argument', 'topK must be an integer from 1 to 20.');
       if (body.explain !== undefined && typeof body.explain !== 'boolean')
         throw new HttpError(400, 'invalid-argument', 'explain must be true or false.');
-      // the page asks for the answer first and for the (slower) explanation views after it
+      for (const key of ['stream', 'generate'] as const)
+        if (body[key] !== undefined && typeof body[key] !== 'boolean')
+          throw new HttpError(400, 'invalid-argument', `${key} must be true or false.`);
+      // the page asks for the answer first and for the (slower) explanation views after it; that second
+      // request says generate: false, so a language model does not write the answer twice
       const explain = body.explain ?? true;
-      const run = queue.then(() =>
-        engine.ask(question, {
-          topK,
-          explain,
-          ...(options.generator !== undefined ? { generator: options.generator } : {}),
-        }),
-      );
-      queue = run.catch(() => undefined);
-      const answer = await run;
+      const generator = body.generate === false ? null : options.generator;
+      const ask = (onToken?: (text: string) => void) => {
+        const run = queue.then(() =>
+          engine.ask(question, {
+            topK,
+            explain,
+            ...(generator !== undefined ? { generator } : {}),
+            ...(onToken ? { onToken } : {}),
+          }),
+        );
+        queue = run.catch(() => undefined);
+        return run;
+      };
+      if (body.stream === true) return streamAnswer(res, ask);
+      const answer = await ask();
       return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
     }
     throw new HttpError(

@@ -117,11 +117,16 @@ export function llamaCppGenerator(file: string): LocalModelAnswerGenerator {
   );
 }
 
-// The part of node-llama-cpp (v3) used here; it is an optional package, so it is typed by hand.
-interface NodeLlamaCpp {
-  getLlama(): Promise<{ loadModel(o: { modelPath: string }): Promise<LlamaModelLike> }>;
+/**
+ * The part of node-llama-cpp (v3, checked against 3.22.1's types by a test) that the adapter calls; the
+ * package is an optional peer dependency, so it is typed here by hand.
+ */
+export interface NodeLlamaCppApi {
+  getLlama(options: {
+    build: 'never';
+  }): Promise<{ loadModel(o: { modelPath: string }): Promise<LlamaModelLike> }>;
   LlamaChatSession: new (o: {
-    contextSequence: unknown;
+    contextSequence: never;
     systemPrompt?: string;
   }) => {
     prompt(text: string, o?: { onTextChunk?: (t: string) => void }): Promise<string>;
@@ -133,10 +138,10 @@ interface LlamaModelLike {
 }
 
 async function openLlamaCpp(modelPath: string): Promise<LocalCompletionModel> {
-  let lib: NodeLlamaCpp;
+  let lib: NodeLlamaCppApi;
   const name = 'node-llama-cpp';
   try {
-    lib = (await import(name)) as NodeLlamaCpp;
+    lib = (await import(name)) as NodeLlamaCppApi;
   } catch (error) {
     throw new CrpError(
       'provider-config',
@@ -144,8 +149,28 @@ async function openLlamaCpp(modelPath: string): Promise<LocalCompletionModel> {
       { cause: error },
     );
   }
-  const llama = await lib.getLlama();
-  const model = await llama.loadModel({ modelPath });
+  let llama: Awaited<ReturnType<NodeLlamaCppApi['getLlama']>>;
+  try {
+    // prebuilt binaries only (the npm packages @node-llama-cpp/<platform>): with its default, node-llama-cpp
+    // would clone llama.cpp from GitHub and compile it when no prebuilt binary loads
+    llama = await lib.getLlama({ build: 'never' });
+  } catch (error) {
+    throw new CrpError(
+      'provider-config',
+      `node-llama-cpp has no prebuilt binary that loads on ${process.platform}-${process.arch} (${describeError(error)}); reinstall it with its optional dependencies, or build it yourself: npx --no node-llama-cpp source build.`,
+      { cause: error },
+    );
+  }
+  let model: LlamaModelLike;
+  try {
+    model = await llama.loadModel({ modelPath });
+  } catch (error) {
+    throw new CrpError(
+      'corrupt-file',
+      `node-llama-cpp could not load ${modelPath} as a GGUF model (${describeError(error)}); name a complete .gguf model file.`,
+      { cause: error, details: { path: modelPath } },
+    );
+  }
   return {
     name: path.basename(modelPath),
     async complete(system, user, onText) {
@@ -153,7 +178,7 @@ async function openLlamaCpp(modelPath: string): Promise<LocalCompletionModel> {
       const context = await model.createContext();
       try {
         const session = new lib.LlamaChatSession({
-          contextSequence: context.getSequence(),
+          contextSequence: context.getSequence() as never,
           systemPrompt: system,
         });
         return await session.prompt(user, onText ? { onTextChunk: onText } : {});

@@ -30,6 +30,7 @@ button { font-size: 16px; padding: 8px 16px; }
 .quotation { border-left: 3px solid #9aa7b0; padding-left: 4px; }
 .quotation::before { content: '“'; color: #777; }
 .quotation::after { content: '”'; color: #777; }
+.streaming::after { content: '▍'; color: #888; }
 .unsupported { background: #ffe0e0; text-decoration: underline wavy #c00; }
 .support { color: #555; font-size: 13px; margin: 2px 0 8px 16px; }
 .source { border-top: 1px solid #ddd; padding: 8px 0; }
@@ -93,17 +94,18 @@ $('ask-form').addEventListener('submit', async (ev) => {
   $('status').textContent = question ? 'Thinking…' : 'Please type a question.';
   if (!question || !countChars()) return;
   $('ask').disabled = true;
-  const ask = (explain) => fetch('/api/ask', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question, explain }) });
+  const ask = (body) => fetch('/api/ask', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ question, ...body }) });
   try {
-    // the answer first; the explanation views (map, heatmaps, keywords) come after it
-    const res = await ask(false);
-    const data = await res.json();
-    if (!res.ok) { $('status').textContent = data.error ? data.error.message : 'Request failed'; return; }
+    // the answer first, streamed while a model writes it; the explanation views (map, heatmaps, keywords)
+    // come after it, from a request that does not run the model again
+    const res = await ask({ explain: false, stream: true });
+    if (!res.ok) { const err = await res.json().catch(() => ({})); $('status').textContent = err.error ? err.error.message : 'Request failed'; return; }
+    const data = (res.headers.get('content-type') || '').startsWith('text/event-stream') ? await readEvents(res) : await res.json();
     show(data);
     $('map').innerHTML = '<p>computing the map…</p>';
     $('heatmaps').innerHTML = '';
     $('status').textContent = '';
-    const more = await ask(true);
+    const more = await ask({ explain: true, generate: false });
     if (more.ok && $('question').value.trim() === question) explain(await more.json());
   } catch (e) {
     $('status').textContent = 'Request failed: ' + e.message;
@@ -112,6 +114,40 @@ $('ask-form').addEventListener('submit', async (ev) => {
     countChars();
   }
 });
+// server-sent events of POST /api/ask: 'token' pieces are shown as they come (not yet checked); 'answer' is
+// the finished answer, each sentence checked against the sources, which show() then draws
+async function readEvents(res) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let written = '';
+  let answer;
+  $('answer').textContent = '';
+  $('grounding').innerHTML = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\\n\\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const name = (/^event: (.*)$/m.exec(block) || [])[1];
+      const data = JSON.parse((/^data: (.*)$/m.exec(block) || [])[1] || 'null');
+      if (name === 'token') {
+        written += data.text;
+        $('answer').className = 'streaming';
+        $('answer').textContent = written;
+        $('mode').textContent = '(writing… the check against the sources follows)';
+        $('status').textContent = '';
+      } else if (name === 'answer') answer = data;
+      else if (name === 'error') throw new Error(data.error.message);
+    }
+  }
+  $('answer').className = '';
+  if (!answer) throw new Error('the answer stream ended early');
+  return answer;
+}
 function sourceBody(s) {
   const blocks = s.blocks || [{ kind: 'paragraph', start: 0, end: s.text.length }];
   return blocks.map((b) => {

@@ -3,11 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { selectBackend } from '@crp/backend';
 import { CrpError, describeError, type ProgressCallback, progressTracker } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
-import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
-import * as tf from '@tensorflow/tfjs-core';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type * as Tf from '@tensorflow/tfjs-core';
 import { type EmbeddingProvider, normalizeVector } from '../embeddings/embedding-provider.js';
 import { UseTokenizer, type UseVocabulary } from '../embeddings/use-tokenizer.js';
 
@@ -18,14 +17,24 @@ import { UseTokenizer, type UseVocabulary } from '../embeddings/use-tokenizer.js
  */
 export type TfBackendChoice = 'auto' | 'keep' | 'wasm' | 'cpu';
 
+// TF.js loads only when the model runs (contextual mode, or computing the static piece table once): the
+// static mode with a cached table needs none of it, and importing it was about 0.4 s CPU of every `crp-rag ask`
+let tfModule: Promise<typeof Tf> | undefined;
+function loadTf(): Promise<typeof Tf> {
+  tfModule ??= import('@tensorflow/tfjs-core');
+  return tfModule;
+}
+
 /** Makes sure a TF.js backend is active for the embedding model and returns its name. */
 export async function ensureBackend(choice: TfBackendChoice = 'auto'): Promise<string> {
+  const tf = await loadTf();
   const current = tf.engine().backendName as string | undefined;
   if (choice === 'keep' || (choice === 'auto' && current)) {
     await tf.ready();
     return tf.getBackend();
   }
   try {
+    const { selectBackend } = await import('@crp/backend');
     const picked = await selectBackend(choice === 'auto' ? {} : { prefer: [choice] });
     return picked.backend;
   } catch (error) {
@@ -69,6 +78,7 @@ const RESERVED_PIECES = 6;
 
 /** The model's vector of every vocabulary piece alone (rows of 512), computed in batches of 512 pieces. */
 async function pieceTable(model: GraphModel, pieces: number): Promise<Float32Array> {
+  const tf = await loadTf();
   const table = new Float32Array(pieces * DIMS);
   for (let start = RESERVED_PIECES; start < pieces; start += 512) {
     const ids = Array.from({ length: Math.min(512, pieces - start) }, (_, i) => start + i);
@@ -78,9 +88,9 @@ async function pieceTable(model: GraphModel, pieces: number): Promise<Float32Arr
       'int32',
     );
     const values = tf.tensor1d(ids, 'int32');
-    let out: tf.Tensor | undefined;
+    let out: Tf.Tensor | undefined;
     try {
-      out = (await model.executeAsync({ indices, values })) as tf.Tensor;
+      out = (await model.executeAsync({ indices, values })) as Tf.Tensor;
       table.set((await out.data()) as Float32Array, start * DIMS);
     } finally {
       tf.dispose([indices, values]);
@@ -137,9 +147,9 @@ async function loadModel(dir: string): Promise<Loaded> {
   try {
     const manifest = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as {
       modelTopology: object;
-      weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+      weightsManifest: { paths: string[]; weights: Tf.io.WeightsManifestEntry[] }[];
     };
-    const specs: tf.io.WeightsManifestEntry[] = [];
+    const specs: Tf.io.WeightsManifestEntry[] = [];
     const buffers: Buffer[] = [];
     for (const group of manifest.weightsManifest) {
       specs.push(...group.weights);
@@ -148,6 +158,7 @@ async function loadModel(dir: string): Promise<Loaded> {
     const all = Buffer.concat(buffers);
     const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
     // An IOHandler that reads the files itself: nothing is fetched.
+    const { loadGraphModel } = await import('@tensorflow/tfjs-converter');
     const model = await loadGraphModel({
       load: async () => ({ modelTopology: manifest.modelTopology, weightSpecs: specs, weightData }),
     });
@@ -258,6 +269,7 @@ export class UseLiteEmbedding implements EmbeddingProvider {
       });
     }
     const { model, tokenizer } = await this.#load();
+    const tf = await loadTf();
     const maxTokens = this.#options.maxTokens ?? 320;
     const batchSize = this.#options.batchSize ?? 16;
     const encoded = texts.map((t) => {
@@ -280,9 +292,9 @@ export class UseLiteEmbedding implements EmbeddingProvider {
       });
       const indices = tf.tensor2d(coords, [values.length, 2], 'int32');
       const vals = tf.tensor1d(values, 'int32');
-      let result: tf.Tensor | undefined;
+      let result: Tf.Tensor | undefined;
       try {
-        result = (await model.executeAsync({ indices, values: vals })) as tf.Tensor;
+        result = (await model.executeAsync({ indices, values: vals })) as Tf.Tensor;
         const data = (await result.data()) as Float32Array;
         const dim = result.shape[1] ?? this.dimensions;
         idx.forEach((i, row) => {

@@ -65,8 +65,12 @@ export interface IndexSnapshot {
  */
 export const PIPELINE_VERSION = 6;
 
-const MAGIC = 'CRPRAG01';
+// 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening)
+const MAGIC = 'CRPRAG02';
+const MAGIC_V1 = 'CRPRAG01';
 const HEADER = 8 + 4 * 3;
+// version 2 adds the number of term ids after the three counts
+const HEADER_V2 = HEADER + 4;
 
 /** Name of the index file inside an index folder. */
 export const INDEX_FILE = 'index.crprag';
@@ -90,19 +94,30 @@ export function emptySnapshot(
 }
 
 /**
- * Serialises a snapshot as byte parts: magic `CRPRAG01`, JSON length, dimensions, vector count (uint32 LE),
- * the JSON (files, chunks, settings), padding to 4 bytes, and the vectors as little-endian float32.
+ * Serialises a snapshot as byte parts: magic `CRPRAG02`; JSON length, dimensions, vector count and the term
+ * section's length in int32 (uint32 LE); the JSON (files, chunks, settings, the terms' vocabulary and
+ * lengths), padding to 4 bytes;
+ * the vectors as float32; the chunks' term ids one after the other, then each chunk's end offset, as int32.
  */
 export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
-  const { vectors, ...rest } = s;
-  const json = new TextEncoder().encode(JSON.stringify(rest));
+  const { vectors, terms, ...rest } = s;
+  const ids = terms ? terms.chunks.reduce((n, c) => n + c.length, 0) : 0;
+  const json = new TextEncoder().encode(
+    JSON.stringify(
+      terms
+        ? { ...rest, terms: { key: terms.key, vocabulary: terms.vocabulary, lengths: terms.lengths } }
+        : rest,
+    ),
+  );
   const pad = (4 - (json.byteLength % 4)) % 4;
-  const header = new Uint8Array(HEADER);
+  const header = new Uint8Array(HEADER_V2);
   header.set(new TextEncoder().encode(MAGIC), 0);
   const view = new DataView(header.buffer);
   view.setUint32(8, json.byteLength, true);
   view.setUint32(12, s.dimensions, true);
   view.setUint32(16, vectors.length, true);
+  const termData = new Int32Array(terms ? ids + terms.chunks.length : 0);
+  view.setUint32(20, termData.length, true);
   const data = new Float32Array(vectors.length * s.dimensions);
   vectors.forEach((v, i) => {
     if (v.length !== s.dimensions) {
@@ -113,16 +128,41 @@ export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
     }
     data.set(v, i * s.dimensions);
   });
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (!littleEndian()) {
-    for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  if (terms) {
+    let at = 0;
+    terms.chunks.forEach((c, i) => {
+      termData.set(c, at);
+      at += c.length;
+      termData[ids + i] = at;
+    });
   }
-  return [header, json, new Uint8Array(pad), bytes];
+  const parts = [data, termData].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  if (!littleEndian()) {
+    for (const bytes of parts) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  }
+  return [header, json, new Uint8Array(pad), ...parts];
 }
 
 const littleEndian = () => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Parses what {@link encodeSnapshot} wrote; `corrupt-file` if the bytes are not a whole index. */
+/** Little-endian 32-bit values of `bytes` as a typed array: in place when aligned on a little-endian machine. */
+function view32<T extends Float32Array | Int32Array>(
+  Type: { new (b: ArrayBufferLike, o: number, n: number): T; new (n: number): T },
+  bytes: Uint8Array,
+): T {
+  const n = bytes.byteLength / 4;
+  if (littleEndian() && bytes.byteOffset % 4 === 0) return new Type(bytes.buffer, bytes.byteOffset, n);
+  const out = new Type(n);
+  const raw = new Uint8Array(out.buffer);
+  raw.set(bytes);
+  if (!littleEndian()) for (let i = 0; i < raw.length; i += 4) raw.subarray(i, i + 4).reverse();
+  return out;
+}
+
+/**
+ * Parses what {@link encodeSnapshot} wrote (and the version-1 files before it, whose term ids are in the
+ * JSON); `corrupt-file` if the bytes are not a whole index.
+ */
 export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   const bad = (why: string): never => {
     throw new CrpError(
@@ -134,18 +174,26 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
     );
   };
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.byteLength < HEADER || new TextDecoder('latin1').decode(buf.subarray(0, 8)) !== MAGIC)
-    bad('wrong header');
+  const magic = buf.byteLength >= HEADER ? new TextDecoder('latin1').decode(buf.subarray(0, 8)) : '';
+  if (magic !== MAGIC && magic !== MAGIC_V1) bad('wrong header');
+  const v2 = magic === MAGIC;
+  if (v2 && buf.byteLength < HEADER_V2) bad('wrong header');
+  const head = v2 ? HEADER_V2 : HEADER;
   const jsonLength = view.getUint32(8, true);
   const dims = view.getUint32(12, true);
   const count = view.getUint32(16, true);
-  const jsonEnd = HEADER + jsonLength;
+  // the term section: every chunk's ids, then each chunk's end offset
+  const termInts = v2 ? view.getUint32(20, true) : 0;
+  const ids = termInts - count;
+  const jsonEnd = head + jsonLength;
   const dataStart = jsonEnd + ((4 - (jsonLength % 4)) % 4);
-  if (buf.byteLength !== dataStart + count * dims * 4)
-    bad(`expected ${dataStart + count * dims * 4} bytes, found ${buf.byteLength}`);
+  const termStart = dataStart + count * dims * 4;
+  const termBytes = termInts * 4;
+  if (buf.byteLength !== termStart + termBytes)
+    bad(`expected ${termStart + termBytes} bytes, found ${buf.byteLength}`);
   let rest: Omit<IndexSnapshot, 'vectors'>;
   try {
-    rest = JSON.parse(new TextDecoder().decode(buf.subarray(HEADER, jsonEnd))) as Omit<
+    rest = JSON.parse(new TextDecoder().decode(buf.subarray(head, jsonEnd))) as Omit<
       IndexSnapshot,
       'vectors'
     >;
@@ -154,12 +202,21 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   }
   if (!Array.isArray(rest.chunks) || rest.chunks.length !== count)
     bad(`${rest.chunks?.length} chunks but ${count} vectors`);
-  const all = new Float32Array(count * dims);
-  const raw = new Uint8Array(all.buffer);
-  raw.set(buf.subarray(dataStart, dataStart + count * dims * 4));
-  if (!littleEndian()) {
-    for (let i = 0; i < raw.length; i += 4) raw.subarray(i, i + 4).reverse();
-  }
+  // the vectors stay in the file's buffer (no copy of what is most of the file)
+  const all = view32(Float32Array, buf.subarray(dataStart, termStart));
   const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dims, (i + 1) * dims));
+  if (v2 && rest.terms) {
+    if (termInts < count) bad('term ids missing');
+    const t = view32(Int32Array, buf.subarray(termStart, termStart + termBytes));
+    let at = 0;
+    const chunks = Array.from({ length: count }, (_, i) => {
+      const end = t[ids + i]!;
+      if (end < at || end > ids) bad('term ids out of range');
+      const c = Array.from(t.subarray(at, end));
+      at = end;
+      return c;
+    });
+    return { ...rest, terms: { ...rest.terms, chunks }, vectors };
+  }
   return { ...rest, vectors };
 }
