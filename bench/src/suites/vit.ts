@@ -80,8 +80,9 @@ export async function vitSuite({ log, quick, threads }: SuiteContext): Promise<B
     numClasses: 1000,
     layerNormEpsilon: 1e-6,
   };
-  // a vit_b_16 attribution takes a minute on two loaded cores: CRP_BENCH_VIT_RUNS=1 gives single-run figures
-  // without warm-up (the first call's overhead is small next to a minute), ours and LXT's alike
+  // a vit_b_16 attribution takes a minute on two loaded cores: CRP_BENCH_VIT_RUNS=1 drops the warm-up of the
+  // heatmap (the first call's overhead is small next to a minute) and gives LXT single runs; ours are still the
+  // median of timeRuns' minimum of 3
   const runs = quick ? 1 : Number(process.env.CRP_BENCH_VIT_RUNS ?? 3);
   const lxt = anchor(log, quick, threads, runs);
   const model = torchVitFromStateDict(vitFormulaStateDict(config), { numHeads: config.numHeads });
