@@ -20,7 +20,7 @@ if (!browser.run) console.warn(browser.reason);
 
 /** The kinds checked in the page. The torchvision ResNet kinds (torch-logits, torch-lrp, torch-crp: resnet18 and
  * resnet50) run in Node only: on SwiftShader's software WebGL they would take longer than this test may. */
-const BROWSER_KINDS = ['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp', 'vit', 'evaluation'];
+const BROWSER_KINDS = ['lrp', 'crp', 'relmax', 'region', 'vis', 'onnx-lrp', 'onnx-crp', 'vit', 'evaluation'];
 
 describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
   const dirs = [defaultReferenceDir()];
@@ -41,17 +41,13 @@ describe.skipIf(!browser.run)('golden cases in headless Chromium', () => {
     });
     // really on WebGL2 with float32 textures
     expect(description).toMatch(/WEBGL_VERSION=2, WEBGL_RENDER_FLOAT32_ENABLED=true/);
-    // known: SwiftShader's WebGL (headless Chromium without a GPU) fails to compile the fragment shader of the
-    // dilated conv's spread kernel; the case passes in Node (wasm). Held here so a fix shows up as a pass.
-    const knownWebglFailure = (o: CaseOutcome) =>
-      o.id.endsWith('__dilated_net') && !o.passed && /Failed to compile fragment shader/.test(o.detail ?? '');
-    for (const o of outcomes)
-      if (!knownWebglFailure(o)) expect(o.passed, `${o.kind} ${o.id}: ${o.detail}`).toBe(true);
-    const known = outcomes.filter(knownWebglFailure).length;
+    // every case, the dilated convs (`__dilated_net`) too: they run on TF.js's own dilations, whose shader
+    // SwiftShader compiles (the zero-spread kernel's did not)
+    for (const o of outcomes) expect(o.passed, `${o.kind} ${o.id}: ${o.detail}`).toBe(true);
     const node = await runConformance(dirs, { kinds: BROWSER_KINDS });
     expect(outcomes.map((o) => o.id)).toEqual(node.outcomes.map((o) => o.id));
     expect(new Set(outcomes.map((o) => o.kind))).toEqual(new Set(BROWSER_KINDS));
-    expect(result).toEqual({ status: 'done', passed: outcomes.length - known, failed: known });
+    expect(result).toEqual({ status: 'done', passed: outcomes.length, failed: 0 });
   });
 
   it('fails a case whose numbers are wrong, in the page too', { timeout: 300_000 }, async () => {

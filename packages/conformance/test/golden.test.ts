@@ -21,6 +21,7 @@ describe.each([
   ['torch-logits', 3],
   ['torch-lrp', 18],
   ['torch-crp', 9],
+  ['onnx-crp', 5],
   ['evaluation', 39],
 ])('%s golden cases (wasm)', (kind, count) => {
   it('every case passes within the reference tolerance', { timeout: 900_000 }, async () => {

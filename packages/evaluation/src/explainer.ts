@@ -1,4 +1,11 @@
-import { Attributor, type Composite, compositeByName, gradient, layerMapComposite } from '@crp/lrp';
+import {
+  Attributor,
+  type Composite,
+  compositeByName,
+  type ForwardPass,
+  gradient,
+  layerMapComposite,
+} from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, readAttributions, type Samples } from './data.js';
@@ -35,26 +42,32 @@ function oneHotOf(targets: readonly number[]) {
 }
 
 /**
- * An {@link Explainer} from the LRP engine: the relevance of the input for each sample's target under a
- * composite (a built-in name such as `'epsilon_plus_flat'`, or a `Composite`), summed over the colour channels
- * (a heatmap) unless `heatmap` is false. The backward pass starts from 1 at the target (a one-hot output
- * relevance, as zennit's `Gradient` attributor is called with Quantus), not from the target's logit, so the
- * explanations of different samples are on the same scale (Quantus normalises over the batch). Its `session`
- * keeps one attributor and refreshes only the derived parameters of the layers that changed.
+ * An {@link Explainer} on an {@link Attributor} that `build` makes for a model: the input relevance of a one-hot
+ * output relevance at each sample's target, turned into the explanation by `finish` (which owns the relevance).
+ * Its `session` keeps one attributor and the first explained forward pass: after `changed(layers)` it refreshes
+ * only the derived parameters of those layers, and later passes on the same input recompute only the layers that
+ * depend on a changed one (MPRT from the top: the layers above the randomised one).
  */
-export function lrpExplainer(composite: Composite | string, options: { heatmap?: boolean } = {}): Explainer {
-  const build = (model: tfl.LayersModel) =>
-    new Attributor(model, {
-      composite: typeof composite === 'string' ? compositeByName(composite) : composite,
-    });
+function attributorExplainer(
+  build: (model: tfl.LayersModel) => Attributor,
+  finish: (relevance: tf.Tensor, x: tf.Tensor4D) => tf.Tensor,
+): Explainer {
   const explain = (lrp: Attributor, x: tf.Tensor4D, targets: readonly number[]) => {
     const result = lrp.attribute(x, { initRelevance: oneHotOf(targets) });
     result.prediction.dispose();
     for (const r of Object.values(result.relevances)) r.dispose();
-    if (options.heatmap === false) return result.relevance;
-    const heatmap = tf.sum(result.relevance, 3);
-    result.relevance.dispose();
-    return heatmap;
+    return finish(result.relevance, x);
+  };
+  // attribute's one chunk, on a forward pass the session keeps or derives
+  const explainPass = (lrp: Attributor, pass: ForwardPass, targets: readonly number[]) => {
+    const init = oneHotOf(targets)(pass.prediction);
+    try {
+      const { graph } = lrp;
+      const out = lrp.backward(pass, { from: graph.outputId, relevance: init, stopAt: [graph.inputId] });
+      return finish(out.get(graph.inputId)!, pass.input as tf.Tensor4D);
+    } finally {
+      init.dispose();
+    }
   };
   const explainer: Explainer = (model, x, targets) => {
     const lrp = build(model);
@@ -66,46 +79,88 @@ export function lrpExplainer(composite: Composite | string, options: { heatmap?:
   };
   explainer.session = (model) => {
     let lrp = build(model);
+    let base: ForwardPass | undefined;
+    // the layers changed since `base` was run
+    const since = new Set<string>();
+    const drop = () => {
+      base?.dispose();
+      base = undefined;
+    };
     return {
-      explain: (x, targets) => explain(lrp, x, targets),
+      explain: (x, targets) => {
+        if (base !== undefined && base.input !== x) drop();
+        // an input larger than one chunk goes through attribute's chunks, without reuse
+        if (x.shape[0] > lrp.rowsThatFit()) return explain(lrp, x, targets);
+        if (base === undefined) {
+          base = lrp.forward(x);
+          since.clear();
+          return explainPass(lrp, base, targets);
+        }
+        const pass = lrp.forward(x, { reuse: { pass: base, changed: [...since] } });
+        try {
+          return explainPass(lrp, pass, targets);
+        } finally {
+          pass.dispose();
+        }
+      },
       changed: (layers) => {
+        for (const name of layers) since.add(name);
         // a layer merged by a canonizer (e.g. a batch norm) cannot be refreshed: build everything again
         if (!lrp.refreshLayers(model, layers)) {
+          drop();
           lrp.dispose();
           lrp = build(model);
         }
       },
-      dispose: () => lrp.dispose(),
+      dispose: () => {
+        drop();
+        lrp.dispose();
+      },
     };
   };
   return explainer;
 }
 
 /**
+ * An {@link Explainer} from the LRP engine: the relevance of the input for each sample's target under a
+ * composite (a built-in name such as `'epsilon_plus_flat'`, or a `Composite`), summed over the colour channels
+ * (a heatmap) unless `heatmap` is false. The backward pass starts from 1 at the target (a one-hot output
+ * relevance, as zennit's `Gradient` attributor is called with Quantus), not from the target's logit, so the
+ * explanations of different samples are on the same scale (Quantus normalises over the batch). Its `session`
+ * (MPRT) keeps what it derived from the layers that did not change.
+ */
+export function lrpExplainer(composite: Composite | string, options: { heatmap?: boolean } = {}): Explainer {
+  const rules = typeof composite === 'string' ? compositeByName(composite) : composite;
+  return attributorExplainer(
+    (model) => new Attributor(model, { composite: rules }),
+    (relevance) => {
+      if (options.heatmap === false) return relevance;
+      const heatmap = tf.sum(relevance, 3);
+      relevance.dispose();
+      return heatmap;
+    },
+  );
+}
+
+/**
  * Gradient x input (summed over the colour channels unless `heatmap` is false), as an {@link Explainer}: the
  * gradient of the target's output comes from the LRP engine with the plain-gradient rule on every layer, so it
  * runs on every backend (TF.js's wasm backend has no kernel for the filter gradient that `tf.grad` would need).
+ * Its `session` (MPRT) keeps what it derived from the layers that did not change.
  */
 export function gradientXInput(options: { heatmap?: boolean } = {}): Explainer {
-  return (model, x, targets) => {
-    const lrp = new Attributor(model, {
-      composite: layerMapComposite([[() => true, gradient()]], 'Gradient'),
-      canonizers: [],
-    });
-    try {
-      const result = lrp.attribute(x, { initRelevance: oneHotOf(targets) });
-      result.prediction.dispose();
-      for (const r of Object.values(result.relevances)) r.dispose();
+  const rules = layerMapComposite([[() => true, gradient()]], 'Gradient');
+  return attributorExplainer(
+    (model) => new Attributor(model, { composite: rules, canonizers: [] }),
+    (relevance, x) => {
       const gx = tf.tidy(() => {
-        const product = tf.mul(result.relevance, x);
+        const product = tf.mul(relevance, x);
         return options.heatmap === false ? product : tf.sum(product, 3);
       });
-      result.relevance.dispose();
+      relevance.dispose();
       return gx;
-    } finally {
-      lrp.dispose();
-    }
-  };
+    },
+  );
 }
 
 /** Calls an explainer and reads its explanation of `s` (checked like any explanation). */

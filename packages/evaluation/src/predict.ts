@@ -1,6 +1,7 @@
 import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { IncrementalForward } from './incremental.js';
 
 /** The model under evaluation: a `tf.LayersModel` whose output is the logits, or a function from an NHWC batch
  * to logits [batch, classes] (the caller keeps ownership of the input; the returned tensor is disposed here). */
@@ -12,12 +13,27 @@ export interface PredictOptions {
   batchSize?: number;
   /** Receives `Progress` (`unit: 'inputs'`) after every forward pass. */
   onProgress?: ProgressCallback;
+  /**
+   * Whether PixelFlipping, RegionPerturbation and Selectivity run the model incrementally, image by image,
+   * recomputing after each step only the window of each layer that the step changed (exact; see
+   * `IncrementalForward`): `false` never, `true` whenever the model is a sequential CNN it understands; default
+   * (undefined) when in addition the estimated work is at most half of the full forward passes'.
+   */
+  incremental?: boolean;
 }
 
 /** One input to score: its values (NHWC, one sample) and the class whose output is read. */
 export interface ScoredInput {
   input: Float32Array;
   label: number;
+}
+
+function batchSizeOf(options: PredictOptions): number {
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CrpError('invalid-argument', `batchSize is ${batchSize}; give an integer >= 1`);
+  }
+  return batchSize;
 }
 
 function run(model: Classifier, x: tf.Tensor4D): tf.Tensor {
@@ -43,10 +59,7 @@ export async function predictTargets(
     describe: (index: number) => string;
   },
 ): Promise<Float64Array> {
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new CrpError('invalid-argument', `batchSize is ${batchSize}; give an integer >= 1`);
-  }
+  const batchSize = batchSizeOf(options);
   const features = shape[0] * shape[1] * shape[2];
   const out = new Float64Array(total);
   const tick = progressTracker(total, options.onProgress, { unit: 'inputs', phase: options.phase });
@@ -58,44 +71,18 @@ export async function predictTargets(
     if (count === 0) return;
     const picked = tf.tidy(() => {
       const x = tf.tensor4d(buffer.subarray(0, count * features), [count, ...shape]);
-      let y = run(model, x);
+      const y = run(model, x);
       if (y.rank !== 2) {
         throw new CrpError(
           'invalid-shape',
           `the model's output has shape [${y.shape.join(', ')}]; expected [batch, classes]`,
         );
       }
-      if (options.softmax) y = tf.softmax(y);
-      const classes = y.shape[1]!;
-      const bad = labels.findIndex((l) => l >= classes);
-      if (bad >= 0) {
-        throw new CrpError(
-          'invalid-target',
-          `class ${labels[bad]} does not exist; the model has classes 0..${classes - 1}`,
-        );
-      }
-      const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
-      const target = tf.sum(tf.mul(y, oneHot), 1);
-      if (!options.correct) return target;
-      // a non-finite output stays non-finite, so that it is refused below
-      const hit = tf.cast(tf.equal(tf.argMax(y, 1), tf.tensor1d(labels, 'int32')), 'float32');
-      return tf.add(hit, tf.mul(target, 0));
+      return pickTargets(y, labels, options.softmax, options.correct ?? false);
     });
     const values = await picked.data();
     picked.dispose();
-    for (let i = 0; i < count; i++) {
-      const v = values[i]!;
-      if (!Number.isFinite(v)) {
-        throw new CrpError(
-          'invalid-value',
-          `the model's output is ${v} for ${options.describe(done + i)}; the metric needs finite outputs`,
-          {
-            details: { index: done + i },
-          },
-        );
-      }
-      out[done + i] = v;
-    }
+    for (let i = 0; i < count; i++) out[done + i] = finite(values[i]!, done + i, options.describe);
     done += count;
     labels = [];
     tick(count);
@@ -110,5 +97,80 @@ export async function predictTargets(
   }
   await flush();
   if (done !== total) throw new Error(`internal: ${done} inputs scored, ${total} planned`);
+  return out;
+}
+
+/** The output for each label of the rows of `y` [batch, classes] (after the softmax if asked), or whether the
+ * label is the predicted class (a non-finite output stays non-finite, so that it is refused). */
+function pickTargets(y: tf.Tensor, labels: number[], softmax: boolean, correct: boolean): tf.Tensor {
+  const out = softmax ? tf.softmax(y) : y;
+  const classes = out.shape[1]!;
+  const bad = labels.findIndex((l) => l >= classes);
+  if (bad >= 0) {
+    throw new CrpError(
+      'invalid-target',
+      `class ${labels[bad]} does not exist; the model has classes 0..${classes - 1}`,
+    );
+  }
+  const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+  const target = tf.sum(tf.mul(out, oneHot), 1);
+  if (!correct) return target;
+  const hit = tf.cast(tf.equal(tf.argMax(out, 1), tf.tensor1d(labels, 'int32')), 'float32');
+  return tf.add(hit, tf.mul(target, 0));
+}
+
+function finite(v: number, index: number, describe: (index: number) => string): number {
+  if (!Number.isFinite(v)) {
+    throw new CrpError(
+      'invalid-value',
+      `the model's output is ${v} for ${describe(index)}; the metric needs finite outputs`,
+      { details: { index } },
+    );
+  }
+  return v;
+}
+
+/**
+ * The output for `labels[i]` of each input of `n` sequences of `steps` inputs, run through `forward` image by
+ * image (sequence i's inputs in order, each differing from the one before in a few places), in the layout of
+ * {@link predictTargets}: the output of input t of sequence i at t * n + i. The head runs on `batchSize` steps
+ * at a time. Progress counts inputs.
+ */
+export async function predictIncremental(
+  forward: IncrementalForward,
+  sequence: (i: number) => Iterable<Float32Array>,
+  n: number,
+  steps: number,
+  labels: readonly number[],
+  options: PredictOptions & { softmax: boolean; phase: string; describe: (index: number) => string },
+): Promise<Float64Array> {
+  const out = new Float64Array(n * steps);
+  const tick = progressTracker(n * steps, options.onProgress, { unit: 'inputs', phase: options.phase });
+  const batchSize = batchSizeOf(options);
+  for (let i = 0; i < n; i++) {
+    forward.reset();
+    let t = 0;
+    let pending: Float32Array[] = [];
+    const flush = async (): Promise<void> => {
+      const targets = pending.map(() => labels[i]!);
+      const picked = tf.tidy(() => pickTargets(forward.head(pending), targets, options.softmax, false));
+      const values = await picked.data();
+      picked.dispose();
+      const from = t - pending.length;
+      for (let j = 0; j < pending.length; j++) {
+        out[(from + j) * n + i] = finite(values[j]!, (from + j) * n + i, options.describe);
+      }
+      pending = [];
+    };
+    for (const input of sequence(i)) {
+      pending.push(forward.features(input));
+      t++;
+      if (pending.length === batchSize) await flush();
+      tick(1);
+    }
+    if (pending.length > 0) await flush();
+    if (t !== steps) throw new Error(`internal: ${t} inputs of sequence ${i} scored, ${steps} planned`);
+  }
+  forward.reset();
   return out;
 }

@@ -159,12 +159,32 @@ export class Attributor {
   }
 
   /** Runs the model forward (up to `upTo`, default the output) and keeps the activations for backward
-   * passes. The caller owns the returned pass (dispose it); `input` stays the caller's. */
-  forward(input: tf.Tensor, options: { upTo?: string } = {}): ForwardPass {
+   * passes. The caller owns the returned pass (dispose it); `input` stays the caller's.
+   *
+   * `reuse`: a pass of this attributor on the same input tensor, after which the weights of the layers
+   * `changed` changed (and were refreshed with {@link Attributor.refreshLayers}); the layers that depend on none
+   * of them are taken from that pass, activations and prepared rules, instead of computed again. That pass keeps
+   * owning them: dispose it after this one. */
+  forward(
+    input: tf.Tensor,
+    options: { upTo?: string; reuse?: { pass: ForwardPass; changed: readonly string[] } } = {},
+  ): ForwardPass {
     this.assertLive();
-    validateInput(this.graph, input);
     const top = options.upTo === undefined ? this.graph.outputId : this.graph.node(options.upTo).id;
-    return runForward(this.graph, input, top);
+    const reuse = options.reuse;
+    if (reuse === undefined) {
+      validateInput(this.graph, input);
+      return runForward(this.graph, input, top);
+    }
+    reuse.pass.assertLive();
+    if (reuse.pass.graph !== this.graph || reuse.pass.input !== input) {
+      throw new CrpError(
+        'invalid-argument',
+        'forward: reuse needs a pass of this attributor on the same input tensor',
+      );
+    }
+    const changed = reuse.changed.map((name) => this.graph.node(name).id);
+    return runForward(this.graph, input, top, { pass: reuse.pass, changed });
   }
 
   private cachedParams(

@@ -81,6 +81,8 @@ export class ForwardPass {
   /** Rules prepared against this pass, by node id (created by the attributor on first use). */
   readonly prepared = new Map<string, PreparedRule>();
   private readonly nonNegative = new Map<string, boolean>();
+  /** Nodes whose output, linear output and prepared rule belong to another pass (see {@link runForward}). */
+  private readonly borrowed = new Set<string>();
   private disposed = false;
 
   constructor(
@@ -123,6 +125,18 @@ export class ForwardPass {
     return v;
   }
 
+  /** Takes node `id`'s output, linear output and prepared rule from `from` (which keeps owning them). */
+  borrow(id: string, from: ForwardPass): void {
+    this.outputs.set(id, from.output(id));
+    const linear = from.linearOutputs.get(id);
+    if (linear !== undefined) this.linearOutputs.set(id, linear);
+    const prepared = from.prepared.get(id);
+    if (prepared !== undefined) this.prepared.set(id, prepared);
+    const nonNegative = from.nonNegative.get(id);
+    if (nonNegative !== undefined) this.nonNegative.set(id, nonNegative);
+    this.borrowed.add(id);
+  }
+
   assertLive(): void {
     if (this.disposed) throw new CrpError('disposed', 'this forward pass was disposed');
   }
@@ -130,9 +144,11 @@ export class ForwardPass {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.prepared.values()) p.dispose();
+    for (const [id, p] of this.prepared) if (!this.borrowed.has(id)) p.dispose();
     const seen = new Set<tf.Tensor>();
-    for (const t of [...this.outputs.values(), ...this.linearOutputs.values()]) {
+    const own = (m: Map<string, tf.Tensor>) =>
+      [...m].filter(([id]) => !this.borrowed.has(id)).map(([, t]) => t);
+    for (const t of [...own(this.outputs), ...own(this.linearOutputs)]) {
       // the input node's output is the caller's input tensor
       if (t !== this.input && !seen.has(t)) {
         seen.add(t);
@@ -144,13 +160,30 @@ export class ForwardPass {
   }
 }
 
-/** Runs the graph forward on `input` up to node `top` (inclusive). */
-export function runForward(graph: ModelGraph, input: tf.Tensor, top: string): ForwardPass {
+/**
+ * Runs the graph forward on `input` up to node `top` (inclusive). With `reuse`, a pass on the same input whose
+ * nodes have since changed only in `reuse.changed` (and what depends on them): every other node's output and
+ * prepared rule is borrowed from that pass instead of computed again (MPRT randomising a model from the top
+ * recomputes only the layers above the one it changed). The borrowed tensors stay owned by `reuse.pass`, which
+ * must outlive this pass.
+ */
+export function runForward(
+  graph: ModelGraph,
+  input: tf.Tensor,
+  top: string,
+  reuse?: { pass: ForwardPass; changed: readonly string[] },
+): ForwardPass {
   const pass = new ForwardPass(graph, input, top);
   const needed = graph.ancestorsOf(top);
+  const stale = new Set<string>();
+  for (const id of reuse?.changed ?? []) for (const d of graph.descendantsOf(id)) stale.add(d);
   try {
     for (const node of graph.nodes) {
       if (!needed.has(node.id)) continue;
+      if (reuse !== undefined && !stale.has(node.id) && reuse.pass.outputs.has(node.id)) {
+        pass.borrow(node.id, reuse.pass);
+        continue;
+      }
       const inputs = node.kind === 'input' ? [input] : node.inputs.map((i) => pass.outputs.get(i)!);
       const { output, linear } = tf.tidy(() => {
         const r = forwardNode(node, inputs);

@@ -78,6 +78,9 @@ export interface ConvGeom {
   sw?: number;
   padding: 'same' | 'valid';
   depthwise?: boolean;
+  /** distance between the kernel's taps (default 1): the window spans (k - 1) d + 1 inputs */
+  dh?: number;
+  dw?: number;
 }
 
 export interface ConvLin extends Lin {
@@ -92,8 +95,10 @@ export function convLin(g: ConvGeom): ConvLin {
   const { h, w, cin, kh, kw, cout, padding } = g;
   const sh = g.sh ?? 1;
   const sw = g.sw ?? 1;
-  const [pt, ho] = window1d(h, kh, sh, padding);
-  const [pl, wo] = window1d(w, kw, sw, padding);
+  const dh = g.dh ?? 1;
+  const dwx = g.dw ?? 1;
+  const [pt, ho] = window1d(h, (kh - 1) * dh + 1, sh, padding);
+  const [pl, wo] = window1d(w, (kw - 1) * dwx + 1, sw, padding);
   const dw = g.depthwise === true;
   const co = dw ? cin * cout : cout;
   // visits every (input index, output index, kernel index) triple of the convolution
@@ -101,10 +106,10 @@ export function convLin(g: ConvGeom): ConvLin {
     for (let oy = 0; oy < ho; oy++) {
       for (let ox = 0; ox < wo; ox++) {
         for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh + ky - pt;
+          const iy = oy * sh + ky * dh - pt;
           if (iy < 0 || iy >= h) continue;
           for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw + kx - pl;
+            const ix = ox * sw + kx * dwx - pl;
             if (ix < 0 || ix >= w) continue;
             for (let ci = 0; ci < cin; ci++) {
               const xi = (iy * w + ix) * cin + ci;
@@ -331,18 +336,20 @@ export function groupedConvLin(g: ConvGeom, groups: number): ConvLin {
   const { h, w, cin, kh, kw, cout, padding } = g;
   const sh = g.sh ?? 1;
   const sw = g.sw ?? 1;
-  const [pt, ho] = window1d(h, kh, sh, padding);
-  const [pl, wo] = window1d(w, kw, sw, padding);
+  const dh = g.dh ?? 1;
+  const dwx = g.dw ?? 1;
+  const [pt, ho] = window1d(h, (kh - 1) * dh + 1, sh, padding);
+  const [pl, wo] = window1d(w, (kw - 1) * dwx + 1, sw, padding);
   const ipg = cin / groups;
   const opg = cout / groups;
   const each = (fn: (xi: number, yi: number, wi: number) => void) => {
     for (let oy = 0; oy < ho; oy++)
       for (let ox = 0; ox < wo; ox++)
         for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh + ky - pt;
+          const iy = oy * sh + ky * dh - pt;
           if (iy < 0 || iy >= h) continue;
           for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw + kx - pl;
+            const ix = ox * sw + kx * dwx - pl;
             if (ix < 0 || ix >= w) continue;
             for (let o = 0; o < cout; o++) {
               const k = Math.floor(o / opg);

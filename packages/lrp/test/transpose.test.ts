@@ -81,6 +81,12 @@ describe('conv2d', () => {
     [[7, 8, 2], [3, 1, 2, 2], [2, 1], 'same'],
     [[5, 5, 3], [1, 1, 3, 4], [1, 1], 'valid'],
     [[9, 9, 1], [5, 5, 1, 2], [3, 3], 'same'],
+    // strided transposes run per output phase: kernels smaller than, equal to and larger than the stride
+    [[9, 9, 2], [1, 1, 2, 3], [2, 2], 'valid'],
+    [[8, 8, 2], [1, 1, 2, 2], [2, 2], 'same'],
+    [[10, 11, 2], [2, 2, 2, 2], [3, 3], 'same'],
+    [[11, 9, 2], [7, 7, 2, 2], [2, 2], 'same'],
+    [[10, 13, 2], [3, 5, 2, 2], [3, 2], 'valid'],
   ];
   cases.forEach(([inShape, kShape, strides, padding], i) => {
     test(`in ${inShape} kernel ${kShape} strides ${strides} ${padding}`, () => {

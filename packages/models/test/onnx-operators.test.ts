@@ -9,7 +9,8 @@ import { HardSigmoid, HardSwish, importOnnx, type OnnxModel, parseOnnxModel } fr
 /**
  * The operators of scripts/golden/onnx/make_onnx_ops.py (vendor/reference/onnx): HardSwish, HardSigmoid, constant
  * Sub/Div/Mul/Add (mobile_like, exported by torch.onnx at opsets 14 and 13) and tf2onnx's channels-last graphs
- * (tf2onnx_gap, tf2onnx_flatten). Their logits and zennit relevances are checked for every case by
+ * (tf2onnx_gap, tf2onnx_flatten; tf2onnx_se: a channels-last squeeze-excitation and a standalone batch norm;
+ * tf2onnx_dw: a dilated depthwise conv). Their logits and zennit relevances are checked for every case by
  * onnx-import.test.ts and `pnpm conformance --kind onnx-lrp`; here: what the importer builds from them, the opset-13
  * form of Hardswish, hand-computed values of the new layers, and bad input.
  */
@@ -129,10 +130,48 @@ describe('importOnnx: tf2onnx graphs (channels-last input)', () => {
     }
   });
 
+  it('a channels-last squeeze-excitation (Reshape((1, 1, C)) gate times the NHWC map) and a standalone batch norm after it', () => {
+    const model = importOnnx(bytes('tf2onnx_se.onnx'));
+    const layers = layersOf(model);
+    expect(layers).toEqual(
+      expect.arrayContaining([
+        'reshape:Reshape',
+        'multiply:Multiply',
+        'batch_normalization:BatchNormalization',
+      ]),
+    );
+    // the Multiply's first input is the feature map (relevance goes to it), the second the [N, 1, 1, C] gate
+    const mul = model.getLayer('multiply');
+    const inputs = mul.inboundNodes[0]!.inputTensors.map((t) => t.shape);
+    expect(inputs).toEqual([
+      [null, 16, 16, 8],
+      [null, 1, 1, 8],
+    ]);
+    expect(layers.some((l) => /Permute/.test(l))).toBe(false);
+    expect(logitsDeviation(model, caseOf('onnx_lrp_EpsilonPlusFlat__tf2onnx_se'))).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
+  it('a dilated depthwise conv (group = channels, dilations 2) becomes a GroupedConv2D with the dilation rate', () => {
+    const model = importOnnx(bytes('tf2onnx_dw.onnx'));
+    const config = model.getLayer('depthwise_conv2d').getConfig();
+    expect(model.getLayer('depthwise_conv2d').getClassName()).toBe('GroupedConv2D');
+    expect([config.groups, config.dilationRate, config.padding]).toEqual([8, [2, 2], 'same']);
+    expect(logitsDeviation(model, caseOf('onnx_lrp_EpsilonPlusFlat__tf2onnx_dw'))).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
   it('importing and disposing the new models leaves no tensors behind', () => {
     importOnnx(bytes('mobile_like.onnx')).dispose();
     const before = tf.memory().numTensors;
-    for (const name of ['mobile_like', 'mobile_like_opset13', 'tf2onnx_gap', 'tf2onnx_flatten'])
+    for (const name of [
+      'mobile_like',
+      'mobile_like_opset13',
+      'tf2onnx_gap',
+      'tf2onnx_flatten',
+      'tf2onnx_se',
+      'tf2onnx_dw',
+    ])
       importOnnx(bytes(`${name}.onnx`)).dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -191,7 +230,7 @@ describe('bad input for the new operators', () => {
 
   const ints = (name: string, values: number[]) => ({ name, type: 7, floats: [], ints: values });
 
-  it('dilations: refused with a stride, on a depthwise conv and on pooling, saying what is valid', () => {
+  it('dilations: refused with a stride and on pooling, saying what is valid; a dilated depthwise conv imports', () => {
     const strided = parseOnnxModel(bytes('dilated_net.onnx'));
     const conv = strided.graph.nodes.filter((n) => n.opType === 'Conv')[2]!;
     conv.attributes.set('dilations', ints('dilations', [2, 2]));
@@ -200,9 +239,12 @@ describe('bad input for the new operators', () => {
     );
     const depthwise = mobile();
     node(depthwise, '/features/features.3/Conv').attributes.set('dilations', ints('dilations', [2, 2]));
-    expect(thrown(() => importOnnx(depthwise)).message).toMatch(
-      /^ONNX node '\/features\/features.3\/Conv' \(Conv\): a depthwise convolution with dilations \[2, 2\] is not supported .*; supported: dilations of convolutions with group 1$/,
-    );
+    // torch's padding 1 with dilation 2 shrinks the map to 14 x 14 (the SE product after it broadcasts as before)
+    const dilated = importOnnx(depthwise);
+    const layer = dilated.getLayer('features.3');
+    expect([layer.getClassName(), layer.getConfig().dilationRate]).toEqual(['GroupedConv2D', [2, 2]]);
+    expect(layer.outputShape).toEqual([null, 14, 14, 8]);
+    dilated.dispose();
     const pool = parseOnnxModel(bytes('densenet_like.onnx'));
     const maxPool = pool.graph.nodes.find((n) => n.opType === 'MaxPool')!;
     maxPool.attributes.set('dilations', ints('dilations', [2, 2]));
@@ -232,7 +274,8 @@ describe('bad input for the new operators', () => {
     first.attributes.get('alpha')!.f = 0.2;
     const e = thrown(() => importOnnx(m));
     expect(e.message).toMatch(
-      /^ONNX node '.+' \(Mul\): Mul of shapes \[-1, 8, 16, 16\] and \[-1, 8, 16, 16\] is not supported; supported: a feature map/,
+      /^ONNX node '.+' \(Mul\): Mul of two tensors of shapes \[-1, 8, 16, 16\] and \[-1, 8, 16, 16\] is not supported; supported: a feature map times a gate .* A product of two full-size maps has no LRP convention in zennit for splitting its relevance between the factors, so it is not guessed$/,
     );
+    expect(e.details).toEqual({ opType: 'Mul', node: expect.stringMatching(/Mul/) });
   });
 });

@@ -5,10 +5,24 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';
 import { type CheckMaskOptions, channelFlow, checkMask, outputChannels } from './layers.js';
 
+/** Every Keras `*_initializer` entry of a topology set to Zeros: the weights are overwritten right after, and
+ * drawing them (VGG's truncated normals run in JavaScript) took most of a clone's time. */
+function zeroInitializers(config: unknown): unknown {
+  if (Array.isArray(config)) return config.map(zeroInitializers);
+  if (config === null || typeof config !== 'object') return config;
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) =>
+      key.endsWith('_initializer') && value !== null && typeof value === 'object'
+        ? [key, { class_name: 'Zeros', config: {} }]
+        : [key, zeroInitializers(value)],
+    ),
+  );
+}
+
 /** A new model with the topology of `model` (through its JSON) and copies of its weights. The caller owns
  * it (`dispose()`); `model` is not changed. */
 export async function cloneModel(model: tfl.LayersModel): Promise<tfl.LayersModel> {
-  const topology = model.toJSON(null, false) as unknown as tf.io.ModelJSON['modelTopology'];
+  const topology = zeroInitializers(model.toJSON(null, false)) as tf.io.ModelJSON['modelTopology'];
   const clone = await tfl.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
   const weights = model.getWeights();
   clone.setWeights(weights);

@@ -8,7 +8,8 @@
  * (the answer contains at least 50% of the supporting passage's content words), also per language group
  * (English, German, cross-lingual), and for questions with `key_terms` the key-term coverage (the answer
  * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
- * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json` and `qa-heldout-2.json` (each reported on its own).
+ * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json` and `qa-heldout-3.json`
+ * (each reported on its own and by language group).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
@@ -69,7 +70,7 @@ const { values } = parseArgs({
 const corpus = path.resolve(values.corpus!);
 const qaFiles =
   values.qa?.map((f) => path.resolve(f)) ??
-  ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']
+  ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json', 'qa-heldout-3.json']
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
@@ -109,17 +110,39 @@ for (const s of report.skipped) console.log(`skipped ${s.file}: ${s.message}`);
 
 const indexedPrefix = path.relative(corpus, docsDir).split(path.sep).join('/');
 const toQaPath = (file: string) => (indexedPrefix ? `${indexedPrefix}/${file}` : file);
-const sets: { name: string; outcomes: QuestionOutcome[] }[] = [];
+/**
+ * Where the supporting passage is for a question, to tell retrieval misses apart: `top-k` (inside a retrieved
+ * chunk), `rank 6-20` / `rank 21-50` (inside a chunk ranked there), `beyond 50` (inside a chunk ranked lower),
+ * `split` (no single chunk holds it: the chunker cut it apart).
+ */
+type PassageMiss = 'top-k' | 'rank 6-20' | 'rank 21-50' | 'beyond 50' | 'split';
+const DIAGNOSE_DEPTH = 50;
+function passageMiss(
+  q: QaQuestion,
+  hits: readonly { chunk: { text: string; metadata: { file: string } } }[],
+  k: number,
+): PassageMiss {
+  const holds = (c: { text: string; metadata: { file: string } }) =>
+    toQaPath(c.metadata.file) === q.supporting_passage.file &&
+    passageInTexts(q.supporting_passage.text, [c.text]);
+  const at = hits.findIndex((h) => holds(h.chunk));
+  if (at >= 0) return at < k ? 'top-k' : at < 20 ? 'rank 6-20' : 'rank 21-50';
+  return engine.index.chunks.some(holds) ? 'beyond 50' : 'split';
+}
+const misses = new Map<string, Map<PassageMiss, number>>();
+const sets: { name: string; outcomes: QuestionOutcome[]; groups: Map<QuestionGroup, QuestionOutcome[]> }[] =
+  [];
 const groups = new Map<QuestionGroup, QuestionOutcome[]>();
 const latencies: number[] = [];
 const details: unknown[] = [];
 for (const qaFile of qaFiles) {
   const qa = JSON.parse(await readFile(qaFile, 'utf8')) as { questions: QaQuestion[] };
   const outcomes: QuestionOutcome[] = [];
+  const setGroups = new Map<QuestionGroup, QuestionOutcome[]>();
   console.log(`\n# ${path.basename(qaFile)} (${qa.questions.length} questions)`);
   for (const q of qa.questions) {
     const t = performance.now();
-    const hits = await engine.index.search(q.question, { topK: Math.max(10, topK) });
+    const hits = await engine.index.search(q.question, { topK: Math.max(DIAGNOSE_DEPTH, topK) });
     latencies.push(performance.now() - t);
     const files = hits.map((h) => toQaPath(h.chunk.metadata.file));
     const rank = firstRelevantRank(files, q.relevant_files);
@@ -130,6 +153,7 @@ for (const qaFile of qaFiles) {
         .filter((h) => toQaPath(h.chunk.metadata.file) === q.supporting_passage.file)
         .map((h) => h.chunk.text),
     );
+    const miss = passageMiss(q, hits, topK);
     const a = await engine.ask(q.question, { topK, explain: false });
     const answerText = a.sentences.map((s) => s.text).join(' ');
     const coverage = answerCoverage(answerText, q.supporting_passage.text, engine.index.translator);
@@ -151,12 +175,17 @@ for (const qaFile of qaFiles) {
     outcomes.push(outcome);
     const group = questionGroup(q.question_language ?? a.questionLanguage, documentLanguage);
     groups.set(group, [...(groups.get(group) ?? []), outcome]);
+    setGroups.set(group, [...(setGroups.get(group) ?? []), outcome]);
+    const tally = misses.get(`${path.basename(qaFile)}|${group}`) ?? new Map<PassageMiss, number>();
+    tally.set(miss, (tally.get(miss) ?? 0) + 1);
+    misses.set(`${path.basename(qaFile)}|${group}`, tally);
     details.push({
       set: path.basename(qaFile),
       id: q.id,
       question: q.question,
       rank,
       passageFound: found,
+      passage: miss,
       coverage,
       keyTerms,
       answer: a.answer,
@@ -166,11 +195,11 @@ for (const qaFile of qaFiles) {
       ? `${top[0].chunk.metadata.file}${top[0].chunk.metadata.page ? ` p.${top[0].chunk.metadata.page}` : ''}`
       : '-';
     console.log(
-      `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} answer=${(coverage * 100).toFixed(0).padStart(3)}%${keyTerms !== undefined ? ` keys=${(keyTerms * 100).toFixed(0).padStart(3)}%` : ''} top1=${where} | ${q.question.slice(0, 70)}`,
+      `${q.id} ${mark} rank=${rank ?? '-'} passage=${found ? 'yes' : 'no '} (${miss}) answer=${(coverage * 100).toFixed(0).padStart(3)}%${keyTerms !== undefined ? ` keys=${(keyTerms * 100).toFixed(0).padStart(3)}%` : ''} top1=${where} | ${q.question.slice(0, 70)}`,
     );
     if (values.verbose) console.log(`    -> ${a.answer.slice(0, 400)}`);
   }
-  sets.push({ name: path.basename(qaFile), outcomes });
+  sets.push({ name: path.basename(qaFile), outcomes, groups: setGroups });
 }
 const line = (name: string, m: RetrievalMetrics) =>
   `${name.padEnd(18)} questions=${String(m.questions).padStart(3)} hit@1=${m.hitAt1.toFixed(3)} hit@5=${m.hitAt5.toFixed(3)} mrr@10=${m.mrrAt10.toFixed(3)} passage-found=${m.passageFound.toFixed(3)} answer-coverage=${m.answerCovered.toFixed(3)} (mean ${m.meanAnswerCoverage.toFixed(3)})` +
@@ -178,7 +207,13 @@ const line = (name: string, m: RetrievalMetrics) =>
     ? ` key-terms=${m.keyTermsCovered.toFixed(3)} (mean ${m.meanKeyTermCoverage.toFixed(3)}, ${m.keyTermQuestions} questions)`
     : '');
 console.log('');
-for (const s of sets) console.log(line(s.name, aggregateMetrics(s.outcomes)));
+for (const s of sets) {
+  console.log(line(s.name, aggregateMetrics(s.outcomes)));
+  for (const g of ['en', 'de', 'cross-lingual'] as const) {
+    const o = s.groups.get(g);
+    if (o) console.log(line(`  ${g}`, aggregateMetrics(o)));
+  }
+}
 const all = aggregateMetrics(sets.flatMap((s) => s.outcomes));
 if (sets.length > 1) console.log(line('all', all));
 console.log('');
@@ -186,6 +221,16 @@ for (const g of ['en', 'de', 'cross-lingual'] as const) {
   const o = groups.get(g);
   if (o) console.log(line(`all, ${g}`, aggregateMetrics(o)));
 }
+console.log(
+  '\nwhere the supporting passage is (top-k: inside a retrieved chunk; split: in no single chunk):',
+);
+for (const [key, tally] of misses)
+  console.log(
+    `  ${key.padEnd(34)} ${[...tally]
+      .sort()
+      .map(([m, n]) => `${m}=${n}`)
+      .join(' ')}`,
+  );
 latencies.sort((a, b) => a - b);
 console.log(
   `search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`,
@@ -195,7 +240,11 @@ if (values.json)
     values.json,
     `${JSON.stringify(
       {
-        sets: sets.map((s) => ({ name: s.name, metrics: aggregateMetrics(s.outcomes) })),
+        sets: sets.map((s) => ({
+          name: s.name,
+          metrics: aggregateMetrics(s.outcomes),
+          groups: [...s.groups].map(([name, o]) => ({ name, metrics: aggregateMetrics(o) })),
+        })),
         groups: [...groups].map(([name, o]) => ({ name, metrics: aggregateMetrics(o) })),
         all,
         details,

@@ -5,7 +5,8 @@ import type { LoadedDocument } from './ingest/document.js';
 import { loadDocument } from './ingest/load-document.js';
 import { Bm25Index } from './retrieval/bm25.js';
 import { DenseIndex } from './retrieval/dense-index.js';
-import { fuseScores, resolveHybrid } from './retrieval/hybrid-fusion.js';
+import { type FusedResult, fuseScores, resolveHybrid } from './retrieval/hybrid-fusion.js';
+import { passageCoverage } from './retrieval/passage-rerank.js';
 import type { HybridOptions, SearchHit } from './retrieval/search-hit.js';
 import {
   emptySnapshot,
@@ -16,9 +17,10 @@ import {
 } from './store/snapshot.js';
 import { tokenize } from './text/analyzer.js';
 import { LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
-import { type AnalyzedQuery, analyzeQuery } from './text/query.js';
+import { type AnalyzedQuery, analyzeQuery, type QueryConcept } from './text/query.js';
+import { glossOnly } from './translate/gloss.js';
 import type { QueryTranslator } from './translate/query-translator.js';
-import type { Chunk, IndexProgress } from './types.js';
+import type { Chunk, IndexProgress, Language } from './types.js';
 
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {
@@ -554,6 +556,56 @@ export class RagIndex {
     return this.#dense.scoreAll(query);
   }
 
+  /**
+   * Dense scores for a question against chunks of both languages. A monolingual embedding cannot compare a
+   * question with chunks in the other language, so with a dictionary those chunks are compared with the
+   * question's gloss in their language (`glossOnly`: its content words put into the other language), and each
+   * chunk gets the score from the vector of its own language. `sides` marks the chunks scored through the gloss
+   * (1), so the fusion takes each side's lift over its own mean.
+   */
+  async #denseBothLanguages(
+    question: string,
+    language: Language,
+    query: Float32Array,
+    pool: number,
+  ): Promise<{ dense: ArrayLike<number>; sides?: Uint8Array; glossVector?: Float32Array }> {
+    const same = await this.denseScores(query, pool);
+    const tr = this.translator;
+    const chunks = this.#snapshot.chunks;
+    if (!tr || this.embedding.multilingual === true) return { dense: same };
+    const sides = Uint8Array.from(chunks, (c) => (c.metadata.language === language ? 0 : 1));
+    if (!sides.includes(1)) return { dense: same };
+    const gloss = glossOnly(question, language, tr);
+    if (!gloss) return { dense: same };
+    const [glossVector] = await this.embedding.embed([gloss]);
+    const across = await this.denseScores(glossVector!, pool);
+    const dense = Float64Array.from(chunks, (_, i) => (sides[i] ? across[i]! : same[i]!));
+    return { dense, sides, glossVector: glossVector! };
+  }
+
+  /**
+   * Passage-level re-ranking of the best `pool` fused results: each score is multiplied by
+   * `0.5 + 0.5 * passageCoverage` (concepts weighted by their IDF), so a chunk whose words for the question stand
+   * together in one passage goes before one that has them scattered (an introduction naming every topic).
+   */
+  #rerank(
+    fused: FusedResult[],
+    concepts: readonly QueryConcept[],
+    pool: number,
+  ): (FusedResult & { passageCoverage?: number })[] {
+    if (pool === 0) return fused;
+    const weights = concepts.map((c) => this.#bm25.conceptIdf(c));
+    const germanLexicon = this.translator?.lexicon('de');
+    const head = fused.slice(0, pool).map((f) => {
+      const coverage = passageCoverage(this.#snapshot.chunks[f.doc]!, concepts, weights, {
+        ...(germanLexicon ? { germanLexicon } : {}),
+      });
+      return { ...f, score: f.score * (0.5 + 0.5 * coverage), passageCoverage: coverage };
+    });
+    head.sort((a, b) => b.score - a.score || a.doc - b.doc);
+    return [...head, ...fused.slice(pool)];
+  }
+
   /** Hybrid search with an already embedded question. */
   async searchWithVector(
     question: string,
@@ -565,12 +617,26 @@ export class RagIndex {
     if (!Number.isInteger(topK) || topK < 1)
       throw new CrpError('invalid-argument', `topK must be a positive integer; got ${topK}.`);
     const hybrid = resolveHybrid({ ...this.hybrid, ...options.hybrid });
-    const dense = await this.denseScores(query, Math.max(hybrid.candidates, topK));
-    const lexical = this.#bm25.scoreConcepts(this.analyzeQuestion(question).concepts);
-    return fuseScores(dense, lexical, hybrid, topK).map((f) => ({
+    const analyzed = this.analyzeQuestion(question);
+    const { dense, sides, glossVector } = await this.#denseBothLanguages(
+      question,
+      analyzed.language,
+      query,
+      Math.max(hybrid.candidates, topK),
+    );
+    const lexical = this.#bm25.scoreConcepts(analyzed.concepts);
+    const fused = this.#rerank(
+      fuseScores(dense, lexical, hybrid, Math.max(topK, hybrid.rerank), sides),
+      analyzed.concepts,
+      hybrid.rerank,
+    ).slice(0, topK);
+    return fused.map((f) => ({
       chunk: this.#snapshot.chunks[f.doc]!,
       score: f.score,
-      denseScore: Number.isNaN(dense[f.doc]!) ? dot(this.#dense.vector(f.doc), query) : dense[f.doc]!,
+      ...(f.passageCoverage !== undefined ? { passageCoverage: f.passageCoverage } : {}),
+      denseScore: Number.isNaN(dense[f.doc]!)
+        ? dot(this.#dense.vector(f.doc), sides?.[f.doc] && glossVector ? glossVector : query)
+        : dense[f.doc]!,
       lexicalScore: lexical[f.doc] ?? 0,
       ...(f.denseRank !== undefined ? { denseRank: f.denseRank } : {}),
       ...(f.lexicalRank !== undefined ? { lexicalRank: f.lexicalRank } : {}),

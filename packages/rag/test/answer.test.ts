@@ -201,6 +201,25 @@ describe('extractive answers', () => {
       ],
       sources,
     );
+    // a sentence that shares no word with the question does not anchor the answer when another one does
+    const shared = composeExtractiveAnswer(
+      [
+        s(0, 'Embeddings of this kind look alike for any text at all.', 0.9),
+        s(1, 'Installation is described in the next chapter of this guide.', 0.1),
+        s(2, 'The epsilon rule adds a small term to the denominator.', 0.5, { lexical: 0.6 }),
+      ],
+      sources,
+    );
+    expect(shared.text).toBe('The epsilon rule adds a small term to the denominator. [a.md]');
+    // a sentence that opens by referring back ("Wenn dies der Fall ist, ...") comes with the one before it
+    const conditional = composeExtractiveAnswer(
+      [
+        s(0, 'Lintian meldet manchmal eine Ausnahme als Fehler.', 0.9),
+        s(1, 'Wenn dies der Fall ist, unterdrückt eine Datei overrides die Meldung.', 0.1),
+      ],
+      sources,
+    );
+    expect(conditional.sentences).toHaveLength(2);
     expect(many.sentences.filter((x) => x.citations[0] === 1)).toHaveLength(4);
     expect(many.sentences.filter((x) => x.citations[0] === 2).map((x) => x.text)).toEqual([
       'Flat spreads relevance uniformly over the receptive field. [b.md]',

@@ -104,6 +104,7 @@ def main():
         print(case['id'], file=sys.stderr)
     with open(f'{out}/index.json', 'w') as f:
         json.dump(index, f, indent=1)
+        f.write('\n')
 
 
 if __name__ == '__main__':

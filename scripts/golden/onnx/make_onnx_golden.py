@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Golden LRP values for ONNX models: a DenseNet-like, a squeeze-excitation and a ResNet-like CNN.
+"""Golden LRP and CRP values for ONNX models: a DenseNet-like, a squeeze-excitation and a ResNet-like CNN.
 
 Each model is a small PyTorch module with seeded random weights. It is exported with torch.onnx.export
 (Debian python3-torch, eval mode; the exporter folds every batch norm that follows a conv into the conv) and
 explained with zennit on the same torch model (zennit 0.5.1 imported from source, as the other reference cases:
 see vendor/reference/README.md). Written to vendor/reference/onnx/ (format: its README.md):
 
-    ZENNIT_SRC=<zennit 0.5.1 tree>/src python3 scripts/golden/onnx/make_onnx_golden.py vendor/reference/onnx
+    ZENNIT_SRC=<zennit 0.5.1 tree>/src CRP_SRC=<zennit-crp tree> \
+        python3 scripts/golden/onnx/make_onnx_golden.py vendor/reference/onnx
 
-Deterministic: seeded, one thread. Also writes the bad-input fixtures (an unsupported operator, a dynamic input
+(then make_onnx_ops.py and make_grouped_onnx_golden.py, which add their models to the same index.json).
+CRP cases (kind onnx-crp): zennit-crp's CondAttribution on the DenseNet-like and the squeeze-excitation model, with
+the same composites and canonizers as the LRP cases. Deterministic: seeded, one thread. Also writes the bad-input fixtures (an unsupported operator, a dynamic input
 size, external data).
 
 Conventions of the zennit run, matching the toolkit's engine:
@@ -32,6 +35,8 @@ import torch
 
 sys.path.insert(0, os.environ.get('ZENNIT_SRC', '/tmp/onnx-ref/zennit/src'))
 import zennit  # noqa: E402
+# zennit-crp (imported where used, so the scripts that import this one as helpers do not need it)
+sys.path.insert(0, os.environ.get('CRP_SRC', '/tmp/zennit-crp'))
 from zennit.attribution import Gradient  # noqa: E402
 from zennit.canonizers import NamedMergeBatchNorm, SequentialMergeBatchNorm  # noqa: E402
 from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlusFlat  # noqa: E402
@@ -338,6 +343,102 @@ def lrp_case(name, model, composite_name, record, seed):
     }
 
 
+# CRP: conditions on a conv inside the dense block (the concatenation's other input is the parallel branch) and
+# on the conv before the squeeze-excitation product (the gate branch and the feature branch both start after it)
+CRP_SPECS = {
+    'densenet_like': {
+        'record': ['features.conv0', 'features.pool0', 'features.denseblock1.denselayer1.conv1',
+                   'features.denseblock1.denselayer2.conv1', 'features.transition1.conv'],
+        'conditions': [
+            # (condition layer, exclude_parallel values)
+            ('features.denseblock1.denselayer1.conv1', [True, False]),
+            ('features.denseblock1.denselayer2.conv1', [True, False]),
+        ],
+        'notes': 'Concatenation: each input gets the slice of the relevance of its channels (autograd, as zennit). '
+                 'The condition layer is one input of a dense layer\'s torch.cat, the block\'s input (pool0, and '
+                 'for denselayer2 also denselayer1\'s output) the other: with exclude_parallel=True relevance '
+                 'reaches the layers below only through the condition layer (zennit-crp starts a second backward '
+                 'pass at its masked output); with False the unmasked relevance of the concatenation\'s other '
+                 'input flows down too.',
+    },
+    'se_net': {
+        'record': ['features.0', 'features.3', 'features.5', 'features.6.fc1', 'features.6.fc2'],
+        'conditions': [('features.3', [True])],
+        'notes': 'Squeeze-excitation y = x * g (torchvision SqueezeExcitation, features.6): the feature branch x '
+                 '(features.5, the ReLU after the conditioned conv) gets all the relevance of the product, the '
+                 'gate branch (features.6.fc1, features.6.fc2) none: zennit has no rule for a product of two '
+                 'tensors, and the generator\'s autograd function for the product gives the feature branch the '
+                 'incoming relevance unchanged and the gate zero (PassToFeature, the toolkit\'s default for a '
+                 'gated product). Everything below features.3 is reached through it alone, so exclude_parallel '
+                 'changes nothing here (not applicable).',
+    },
+}
+
+
+def top_channels(model, x, target, layer, k):
+    """The k channels of `layer` with the largest |relevance| for the target (zennit-crp, condition y alone)."""
+    from crp.attribution import CondAttribution
+    set_zennit(model, True)
+    attribution = CondAttribution(model, no_param_grad=True)
+    result = attribution(x.clone().requires_grad_(True), [{'y': [target]}],
+                         EpsilonPlusFlat(canonizers=model.canonizers()), record_layer=[layer])
+    set_zennit(model, False)
+    rel = result.relevances[layer].sum((2, 3))[0].abs()
+    return [int(i) for i in rel.argsort(descending=True)[:k]]
+
+
+def crp_case(name, model, layer, exclude_parallel, seed):
+    """zennit-crp's CondAttribution with EpsilonPlusFlat (the model's canonizers): two conditions on `layer`
+    (its top channel; its second and third channels together), relevance recorded at the spec's layers."""
+    spec = CRP_SPECS[name]
+    # the first image of the model's EpsilonPlusFlat LRP case (same seed): a random input can put an average-pool
+    # window's sum near zero (DenseNet's transition pool, Norm rule), where float32's rounding of the conv below is
+    # amplified past the 1e-4 tolerance (seed 1111: a window sums to 4e-4 from values of +-0.7, 1.3e-3 relative)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 3, SIZE, SIZE, generator=g).clamp(-3, 3)[:1]
+    with torch.no_grad():
+        target = int(model(x).argmax(1))
+    a, b, c = top_channels(model, x, target, layer, 3)
+    conditions = [{'y': [target], layer: [a]}, {'y': [target], layer: [b, c]}]
+    from crp.attribution import CondAttribution
+    set_zennit(model, True)
+    attribution = CondAttribution(model, no_param_grad=True)
+    result = attribution(x.clone().requires_grad_(True), conditions, EpsilonPlusFlat(canonizers=model.canonizers()),
+                         record_layer=spec['record'], exclude_parallel=exclude_parallel)
+    set_zennit(model, False)
+    short = layer.replace('features.denseblock1.', '')
+    return {
+        'id': f'onnx_crp_{short}{"" if exclude_parallel else "_parallel"}__{name}',
+        'kind': 'onnx-crp',
+        'model': name,
+        'compositePython': 'EpsilonPlusFlat(canonizers=[...])',
+        'notes': spec['notes'],
+        'input': tensor(x, 'NHWC'),
+        'inputSeed': seed,
+        'conditions': conditions,
+        'recordLayer': spec['record'],
+        'excludeParallel': exclude_parallel,
+        'heatmap': {'layout': 'NHW', 'shape': list(result.heatmap.shape),
+                    'data': [f32(v) for v in result.heatmap.detach().numpy().reshape(-1)]},
+        'prediction': tensor(result.prediction, 'NC'),
+        # zennit-crp records a conditioned layer before its own mask (torch 1.13): compare it on the condition's
+        # channels only
+        'relevances': {k: tensor(v, 'NHWC' if v.dim() == 4 else 'NC') for k, v in result.relevances.items()},
+    }
+
+
+def write_crp_cases(models, index):
+    for name, model in models.items():
+        seed = {'densenet_like': 1100, 'se_net': 1200}[name]
+        for layer, excludes in CRP_SPECS[name]['conditions']:
+            for exclude in excludes:
+                case = crp_case(name, model, layer, exclude, seed)
+                file = f'cases/{case["id"]}.json'
+                with open(f'{OUT}/{file}', 'w') as f:
+                    json.dump(case, f, separators=(',', ':'))
+                index['cases'].append({'id': case['id'], 'kind': 'onnx-crp', 'model': name, 'file': file})
+
+
 def main():
     global CLASSES
     os.makedirs(f'{OUT}/models', exist_ok=True)
@@ -349,9 +450,12 @@ def main():
         ('resnet_like', ResNetLike, 13, 17, ['layer1.0.conv2', 'layer2.0.downsample.0']),
     ]
     index = {'format': 'lrp-golden-index/1', 'provenance': provenance(), 'models': [], 'cases': []}
+    crp_models = {}
     for name, cls, seed, opset, record in specs:
         torch.manual_seed(seed)
         model = init_weights(cls(), seed)
+        if name in CRP_SPECS:
+            crp_models[name] = model
         path = f'{OUT}/models/{name}.onnx'
         export(model, path, opset)
         index['models'].append({'name': name, 'file': f'models/{name}.onnx', 'opset': opset,
@@ -362,6 +466,7 @@ def main():
             with open(f'{OUT}/{file}', 'w') as f:
                 json.dump(case, f, separators=(',', ':'))
             index['cases'].append({'id': case['id'], 'kind': 'onnx-lrp', 'model': name, 'file': file})
+    write_crp_cases(crp_models, index)
 
     # bad inputs and variants
     torch.manual_seed(14)
@@ -382,6 +487,7 @@ def main():
                     all_tensors_to_one_file=True, location='se_net_external.onnx.data', size_threshold=0)
     with open(f'{OUT}/index.json', 'w') as f:
         json.dump(index, f, indent=1)
+        f.write('\n')
 
 
 def provenance():
@@ -393,12 +499,15 @@ def provenance():
                     with open(os.path.join(root, fn), 'rb') as f:
                         h.update(f.read())
         return h.hexdigest()
+    import crp
     import onnx
     return {
         'zennit': {'version': zennit.__version__ if hasattr(zennit, '__version__') else '0.5.1',
                    'commit': os.environ.get('ZENNIT_COMMIT', '3121bb223061506834ca68abad3eefc792dea999'),
                    'sourceSha256': tree_sha(os.path.dirname(zennit.__file__))},
         'torch': torch.__version__, 'onnx': onnx.__version__, 'numpy': np.__version__,
+        'zennitCrp': {'commit': os.environ.get('CRP_COMMIT', '5117f31d942e1076d853f15ca873ed53f335d089'),
+                      'sourceSha256': tree_sha(os.path.dirname(crp.__file__))},
         'python': sys.version.split()[0], 'torchThreads': 1,
     }
 

@@ -12,7 +12,10 @@ make_onnx_golden.py; it adds its models and cases to the same index.json):
   folded into the convs, ReLU6 as Clip(0, 6) with constant inputs, GlobalAveragePooling2D as GlobalAveragePool +
   Squeeze, a Dense as MatMul + Add, Flatten as Transpose [0, 2, 3, 1] + Reshape), written with onnx.helper (no
   TensorFlow here) from a torch model of the same function, whose logits (the expected outputs) and zennit
-  relevances are computed in NCHW.
+  relevances are computed in NCHW;
+* `tf2onnx_se` and `tf2onnx_dw`: the same kind of graphs with a squeeze-excitation block written channels-last
+  (a Reshape((1, 1, C)) gate times the feature map transposed back to NHWC), a standalone batch norm read through a
+  Transpose [0, 3, 1, 2], and a dilated depthwise conv (group = channels, dilations [2, 2]).
 
     ZENNIT_SRC=<zennit 0.5.1 tree>/src python3 scripts/golden/onnx/make_onnx_ops.py vendor/reference/onnx
 
@@ -255,6 +258,188 @@ def tf2onnx_graph(model, name):
     onnx.save(m, f'{OUT}/models/{name}.onnx')
 
 
+class NhwcGate(torch.nn.Module):
+    """Keras's Multiply([x, gate]) of a squeeze-excitation block: PassToFeature for zennit (as the SE products of
+    make_onnx_golden.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.zennit = False
+
+    def forward(self, x, g):
+        return GatedProduct.apply(x, g) if self.zennit else x * g
+
+
+class TfSE(torch.nn.Module):
+    """The Keras CNN behind `tf2onnx_se`, in NCHW: conv 3x3 'same' + BN + ReLU, a squeeze-excitation block written
+    channels-last (GlobalAveragePooling2D, Dense 8->4 ReLU, Dense 4->8 sigmoid, Reshape((1, 1, 8)), Multiply), a
+    standalone BatchNormalization of the product (no conv before it: zennit's Pass, as the importer's), global
+    average pool, Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.re_lu = torch.nn.ReLU()
+        self.global_average_pooling2d = torch.nn.AdaptiveAvgPool2d(1)
+        self.dense = torch.nn.Linear(8, 4)
+        self.re_lu_1 = torch.nn.ReLU()
+        self.dense_1 = torch.nn.Linear(4, 8)
+        self.sigmoid = torch.nn.Sigmoid()
+        self.multiply = NhwcGate()
+        self.batch_normalization = torch.nn.BatchNorm2d(8)
+        self.global_average_pooling2d_1 = torch.nn.AdaptiveAvgPool2d(1)
+        self.dense_2 = torch.nn.Linear(8, CLASSES)
+
+    def forward(self, x):
+        x = self.re_lu(self.bn(self.conv2d(x)))
+        g = self.global_average_pooling2d(x).flatten(1)
+        g = self.sigmoid(self.dense_1(self.re_lu_1(self.dense(g))))
+        x = self.batch_normalization(self.multiply(x, g.view(-1, 8, 1, 1)))
+        return self.dense_2(self.global_average_pooling2d_1(x).flatten(1))
+
+    canonizers = staticmethod(lambda: [ExactNamedMergeBatchNorm([(['conv2d'], 'bn')])])
+
+
+class TfDilatedDepthwise(torch.nn.Module):
+    """The Keras CNN behind `tf2onnx_dw`, in NCHW: conv 3x3 'same' + ReLU, DepthwiseConv2D 3x3 with dilation_rate 2
+    'same' (padding 2) + BN + ReLU, global average pool, Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.re_lu = torch.nn.ReLU()
+        self.depthwise_conv2d = torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.re_lu_1 = torch.nn.ReLU()
+        self.global_average_pooling2d = torch.nn.AdaptiveAvgPool2d(1)
+        self.dense = torch.nn.Linear(8, CLASSES)
+
+    def forward(self, x):
+        x = self.re_lu_1(self.bn(self.depthwise_conv2d(self.re_lu(self.conv2d(x)))))
+        return self.dense(self.global_average_pooling2d(x).flatten(1))
+
+    canonizers = staticmethod(lambda: [ExactNamedMergeBatchNorm([(['depthwise_conv2d'], 'bn')])])
+
+
+def numpy_of(t):
+    return t.detach().numpy().astype(np.float32)
+
+
+def save_tf2onnx(nodes, init, name):
+    graph = helper.make_graph(
+        nodes, 'tf2onnx', [helper.make_tensor_value_info('input_1', TensorProto.FLOAT, ['unk__16', SIZE, SIZE, 3])],
+        [helper.make_tensor_value_info('dense', TensorProto.FLOAT, ['unk__17', CLASSES])], init)
+    m = helper.make_model(graph, producer_name='tf2onnx', producer_version='1.16.1 15c810', opset_imports=[helper.make_opsetid('', 13)])
+    onnx.checker.check_model(m)
+    onnx.save(m, f'{OUT}/models/{name}.onnx')
+
+
+def tf2onnx_se_graph(model, name):
+    """`tf2onnx_se`: the SE gate computed as a [N, C] vector (GlobalAveragePool + Squeeze, two Dense as MatMul +
+    Add, Sigmoid) and reshaped to Keras's channels-last [N, 1, 1, C] (Reshape((1, 1, 8))); the feature map goes
+    back to channels-last (Transpose [0, 2, 3, 1]) for the Mul, as tf2onnx leaves a Multiply whose other input is
+    not a constant; the standalone BatchNormalization of the product reads it through Transpose [0, 3, 1, 2]
+    (tf2onnx's conv_convert_inputs for an NHWC FusedBatchNormV3)."""
+    w1, b1 = folded(model.conv2d, model.bn)
+    bn = model.batch_normalization
+    init = [
+        numpy_helper.from_array(w1, 'model/conv2d/Conv2D_weights_fused_bn'),
+        numpy_helper.from_array(b1, 'model/conv2d/Conv2D_bias_fused_bn'),
+        numpy_helper.from_array(np.array([2, 3], dtype=np.int64), 'model/global_average_pooling2d/Mean_axes'),
+        numpy_helper.from_array(numpy_of(model.dense.weight).T.copy(), 'model/dense/MatMul/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.dense.bias), 'model/dense/BiasAdd/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.dense_1.weight).T.copy(), 'model/dense_1/MatMul/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.dense_1.bias), 'model/dense_1/BiasAdd/ReadVariableOp:0'),
+        numpy_helper.from_array(np.array([-1, 1, 1, 8], dtype=np.int64), 'model/reshape/Reshape/shape_Concat__21:0'),
+        numpy_helper.from_array(numpy_of(bn.weight), 'model/batch_normalization/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(bn.bias), 'model/batch_normalization/ReadVariableOp_1:0'),
+        numpy_helper.from_array(numpy_of(bn.running_mean), 'model/batch_normalization/FusedBatchNormV3/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(bn.running_var), 'model/batch_normalization/FusedBatchNormV3/ReadVariableOp_1:0'),
+        numpy_helper.from_array(np.array([2, 3], dtype=np.int64), 'model/global_average_pooling2d_1/Mean_axes'),
+        numpy_helper.from_array(numpy_of(model.dense_2.weight).T.copy(), 'model/dense_2/MatMul/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.dense_2.bias), 'model/dense_2/BiasAdd/ReadVariableOp:0'),
+    ]
+    n = helper.make_node
+
+    def dense(layer, x):
+        return [
+            n('MatMul', [x, f'model/{layer}/MatMul/ReadVariableOp:0'], [f'model/{layer}/MatMul:0'], name=f'model/{layer}/MatMul'),
+            n('Add', [f'model/{layer}/MatMul:0', f'model/{layer}/BiasAdd/ReadVariableOp:0'],
+              ['dense' if layer == 'dense_2' else f'model/{layer}/BiasAdd:0'], name=f'model/{layer}/BiasAdd'),
+        ]
+
+    nodes = [
+        n('Transpose', ['input_1'], ['model/conv2d/BiasAdd__6:0'], name='model/conv2d/BiasAdd__6', perm=[0, 3, 1, 2]),
+        n('Conv', ['model/conv2d/BiasAdd__6:0', 'model/conv2d/Conv2D_weights_fused_bn', 'model/conv2d/Conv2D_bias_fused_bn'],
+          ['model/bn/FusedBatchNormV3:0'], name='model/conv2d/BiasAdd',
+          dilations=[1, 1], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], group=1),
+        n('Relu', ['model/bn/FusedBatchNormV3:0'], ['model/re_lu/Relu:0'], name='model/re_lu/Relu'),
+        n('GlobalAveragePool', ['model/re_lu/Relu:0'], ['model/global_average_pooling2d/Mean:0'],
+          name='model/global_average_pooling2d/Mean'),
+        n('Squeeze', ['model/global_average_pooling2d/Mean:0', 'model/global_average_pooling2d/Mean_axes'],
+          ['model/global_average_pooling2d/Mean_Squeeze__12:0'], name='model/global_average_pooling2d/Mean_Squeeze__12'),
+        *dense('dense', 'model/global_average_pooling2d/Mean_Squeeze__12:0'),
+        n('Relu', ['model/dense/BiasAdd:0'], ['model/dense/Relu:0'], name='model/dense/Relu'),
+        *dense('dense_1', 'model/dense/Relu:0'),
+        n('Sigmoid', ['model/dense_1/BiasAdd:0'], ['model/dense_1/Sigmoid:0'], name='model/dense_1/Sigmoid'),
+        n('Reshape', ['model/dense_1/Sigmoid:0', 'model/reshape/Reshape/shape_Concat__21:0'], ['model/reshape/Reshape:0'],
+          name='model/reshape/Reshape'),
+        n('Transpose', ['model/re_lu/Relu:0'], ['model/re_lu/Relu__15:0'], name='model/re_lu/Relu__15', perm=[0, 2, 3, 1]),
+        n('Mul', ['model/re_lu/Relu__15:0', 'model/reshape/Reshape:0'], ['model/multiply/mul:0'], name='model/multiply/mul'),
+        n('Transpose', ['model/multiply/mul:0'], ['model/batch_normalization/FusedBatchNormV3__18:0'],
+          name='model/batch_normalization/FusedBatchNormV3__18', perm=[0, 3, 1, 2]),
+        n('BatchNormalization', ['model/batch_normalization/FusedBatchNormV3__18:0', 'model/batch_normalization/ReadVariableOp:0',
+                                 'model/batch_normalization/ReadVariableOp_1:0',
+                                 'model/batch_normalization/FusedBatchNormV3/ReadVariableOp:0',
+                                 'model/batch_normalization/FusedBatchNormV3/ReadVariableOp_1:0'],
+          ['model/batch_normalization/FusedBatchNormV3:0'], name='model/batch_normalization/FusedBatchNormV3',
+          epsilon=bn.eps),
+        n('GlobalAveragePool', ['model/batch_normalization/FusedBatchNormV3:0'], ['model/global_average_pooling2d_1/Mean:0'],
+          name='model/global_average_pooling2d_1/Mean'),
+        n('Squeeze', ['model/global_average_pooling2d_1/Mean:0', 'model/global_average_pooling2d_1/Mean_axes'],
+          ['model/global_average_pooling2d_1/Mean_Squeeze__24:0'], name='model/global_average_pooling2d_1/Mean_Squeeze__24'),
+        *dense('dense_2', 'model/global_average_pooling2d_1/Mean_Squeeze__24:0'),
+    ]
+    save_tf2onnx(nodes, init, name)
+
+
+def tf2onnx_dw_graph(model, name):
+    """`tf2onnx_dw`: a Keras DepthwiseConv2D(3, dilation_rate=2, padding='same') as tf2onnx writes it: Conv with
+    group = channels, dilations [2, 2], TF's 'same' pads written out ([2, 2, 2, 2]), the batch norm folded in."""
+    w2, b2 = folded(model.depthwise_conv2d, model.bn)
+    init = [
+        numpy_helper.from_array(numpy_of(model.conv2d.weight), 'model/conv2d/Conv2D/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.conv2d.bias), 'model/conv2d/BiasAdd/ReadVariableOp:0'),
+        numpy_helper.from_array(w2, 'model/depthwise_conv2d/depthwise_weights_fused_bn'),
+        numpy_helper.from_array(b2, 'model/depthwise_conv2d/depthwise_bias_fused_bn'),
+        numpy_helper.from_array(np.array([2, 3], dtype=np.int64), 'model/global_average_pooling2d/Mean_axes'),
+        numpy_helper.from_array(numpy_of(model.dense.weight).T.copy(), 'model/dense/MatMul/ReadVariableOp:0'),
+        numpy_helper.from_array(numpy_of(model.dense.bias), 'model/dense/BiasAdd/ReadVariableOp:0'),
+    ]
+    n = helper.make_node
+    nodes = [
+        n('Transpose', ['input_1'], ['model/conv2d/BiasAdd__6:0'], name='model/conv2d/BiasAdd__6', perm=[0, 3, 1, 2]),
+        n('Conv', ['model/conv2d/BiasAdd__6:0', 'model/conv2d/Conv2D/ReadVariableOp:0', 'model/conv2d/BiasAdd/ReadVariableOp:0'],
+          ['model/conv2d/BiasAdd:0'], name='model/conv2d/BiasAdd',
+          dilations=[1, 1], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], group=1),
+        n('Relu', ['model/conv2d/BiasAdd:0'], ['model/re_lu/Relu:0'], name='model/re_lu/Relu'),
+        n('Conv', ['model/re_lu/Relu:0', 'model/depthwise_conv2d/depthwise_weights_fused_bn',
+                   'model/depthwise_conv2d/depthwise_bias_fused_bn'],
+          ['model/bn/FusedBatchNormV3:0'], name='model/depthwise_conv2d/depthwise',
+          dilations=[2, 2], kernel_shape=[3, 3], strides=[1, 1], pads=[2, 2, 2, 2], group=8),
+        n('Relu', ['model/bn/FusedBatchNormV3:0'], ['model/re_lu_1/Relu:0'], name='model/re_lu_1/Relu'),
+        n('GlobalAveragePool', ['model/re_lu_1/Relu:0'], ['model/global_average_pooling2d/Mean:0'],
+          name='model/global_average_pooling2d/Mean'),
+        n('Squeeze', ['model/global_average_pooling2d/Mean:0', 'model/global_average_pooling2d/Mean_axes'],
+          ['model/global_average_pooling2d/Mean_Squeeze__12:0'], name='model/global_average_pooling2d/Mean_Squeeze__12'),
+        n('MatMul', ['model/global_average_pooling2d/Mean_Squeeze__12:0', 'model/dense/MatMul/ReadVariableOp:0'],
+          ['model/dense/MatMul:0'], name='model/dense/MatMul'),
+        n('Add', ['model/dense/MatMul:0', 'model/dense/BiasAdd/ReadVariableOp:0'], ['dense'], name='model/dense/BiasAdd'),
+    ]
+    save_tf2onnx(nodes, init, name)
+
+
 def rename(case, names):
     """Relevance keys from torch module names to the imported layers' names (tf2onnx: the Keras layer names)."""
     case['relevance'] = {names.get(k, k): v for k, v in case['relevance'].items()}
@@ -272,6 +457,9 @@ def main():
         ('dilated_net', DilatedNet, 24, ['features.0', 'features.3'], {}, 13),
         ('tf2onnx_gap', lambda: TfLike('gap'), 22, ['conv2d', 'conv2d_1'], {}, 'tf2onnx'),
         ('tf2onnx_flatten', lambda: TfLike('flatten'), 23, ['conv2d_1'], {}, 'tf2onnx'),
+        # the SE gate channels-last and a standalone NHWC batch norm; a dilated depthwise conv (tf2onnx_graphs below)
+        ('tf2onnx_se', TfSE, 25, ['conv2d', 'dense', 'multiply'], {}, tf2onnx_se_graph),
+        ('tf2onnx_dw', TfDilatedDepthwise, 26, ['conv2d', 'depthwise_conv2d'], {}, tf2onnx_dw_graph),
     ]
     for name, cls, seed, record, names, how in specs:
         torch.manual_seed(seed)
@@ -279,8 +467,8 @@ def main():
         for m in model.modules():
             if isinstance(m, ScaleShift):
                 m.set_constants()  # init_weights drew them as a batch norm's
-        if how == 'tf2onnx':
-            tf2onnx_graph(model, name)
+        if how == 'tf2onnx' or callable(how):
+            (tf2onnx_graph if how == 'tf2onnx' else how)(model, name)
             new_models.append({'name': name, 'file': f'models/{name}.onnx', 'opset': 13, 'layout': 'NHWC',
                                'producer': 'tf2onnx-shaped (onnx.helper)', 'inputShape': [SIZE, SIZE, 3], 'classes': CLASSES})
         else:
@@ -301,6 +489,7 @@ def main():
     index['cases'] = [c for c in index['cases'] if c['id'] not in ids] + new_cases
     with open(f'{OUT}/index.json', 'w') as f:
         json.dump(index, f, indent=1)
+        f.write('\n')
 
 
 if __name__ == '__main__':

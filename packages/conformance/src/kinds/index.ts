@@ -2,6 +2,7 @@ import type { KindRunner } from '../types.js';
 import { crpRunner } from './crp.js';
 import { evaluationRunner } from './evaluation.js';
 import { lrpRunner } from './lrp.js';
+import { onnxCrpRunner } from './onnx-crp.js';
 import { onnxLrpRunner } from './onnx-lrp.js';
 import { regionRunner } from './region.js';
 import { relmaxRunner } from './relmax.js';
@@ -22,6 +23,7 @@ export const runners: KindRunner[] = [
   regionRunner,
   visRunner,
   onnxLrpRunner,
+  onnxCrpRunner,
   vitRunner,
   torchLogitsRunner,
   torchLrpRunner,

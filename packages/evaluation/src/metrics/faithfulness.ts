@@ -8,9 +8,10 @@ import {
   type PerturbBaseline,
 } from '../baselines.js';
 import { perFeature, type Samples } from '../data.js';
+import { changedBox, IncrementalForward } from '../incremental.js';
 import type { ExplanationProcessing } from '../normalise.js';
 import { argsort, auc, pearson, spearman } from '../numeric.js';
-import { predictTargets, type ScoredInput } from '../predict.js';
+import { predictIncremental, predictTargets, type ScoredInput } from '../predict.js';
 import { checkInteger, type Prepared, prepare, randomOf } from '../prepare.js';
 import type { RandomSource } from '../random.js';
 import { slic } from '../slic.js';
@@ -65,9 +66,14 @@ function checkFeaturesInStep(metric: string, k: number, s: Samples): void {
   }
 }
 
-/** Runs `steps` perturbation steps on every sample in lockstep (Quantus's batched loop): `step(t, i, random
- * draws)` changes sample i's array in place; every sample's array is scored after every step. Returns the
- * outputs as curves[i][t]. */
+/** Below this share of the full passes' estimated work the incremental forward is used by default: a window
+ * costs more per multiply-add than a batched full pass (small GEMMs, copies in and out). */
+const INCREMENTAL_SHARE = 0.5;
+
+/** Runs `steps` perturbation steps on every sample (Quantus's batched loop): `step(t, i, random draws)` changes
+ * sample i's array in place and returns the input to score; every sample is scored after every step. Where the
+ * model allows it and the steps are local enough (`run.incremental`), sample by sample through the incremental
+ * forward, else all samples in lockstep, batched. Returns the outputs as curves[i][t]. */
 async function lockstepCurves(
   input: MetricInput,
   p: Prepared,
@@ -78,22 +84,61 @@ async function lockstepCurves(
   softmax: boolean,
   run: RunOptions,
   metric: string,
+  incremental = false,
 ): Promise<number[][]> {
   const n = p.s.n;
-  const state = Array.from({ length: n }, (_, i) => start(i));
-  function* inputs(): Generator<ScoredInput> {
-    for (let t = 0; t < steps; t++) {
-      const u = draw(t);
-      for (let i = 0; i < n; i++) yield { input: step(t, i, state[i]!, u), label: p.labels[i]! };
+  const describe = (k: number) => `sample ${k % n} perturbed in step ${Math.floor(k / n) + 1} of ${metric}`;
+  const options = { ...run, softmax, phase: metric, describe };
+  const forward =
+    incremental && run.incremental !== false ? IncrementalForward.of(input.model, shapeOf(p.s)) : undefined;
+  // with a choice of paths, drawn up front in the order of the lockstep loop, so that both see the same draws
+  const drawn = forward === undefined ? undefined : Array.from({ length: steps }, (_, t) => draw(t));
+  const drawAt = drawn === undefined ? draw : (t: number) => drawn[t];
+  function* sequence(i: number): Generator<Float32Array> {
+    const cur = start(i);
+    for (let t = 0; t < steps; t++) yield step(t, i, cur, drawAt(t));
+  }
+  let out: Float64Array;
+  if (
+    forward !== undefined &&
+    (run.incremental === true || worthIncremental(forward, p.s, n, steps, sequence))
+  ) {
+    out = await predictIncremental(forward, sequence, n, steps, p.labels, options);
+  } else {
+    const state = Array.from({ length: n }, (_, i) => start(i));
+    function* inputs(): Generator<ScoredInput> {
+      for (let t = 0; t < steps; t++) {
+        const u = drawAt(t);
+        for (let i = 0; i < n; i++) yield { input: step(t, i, state[i]!, u), label: p.labels[i]! };
+      }
+    }
+    out = await predictTargets(input.model, shapeOf(p.s), inputs(), steps * n, options);
+  }
+  forward?.dispose();
+  return Array.from({ length: n }, (_, i) => Array.from({ length: steps }, (_, t) => out[t * n + i]!));
+}
+
+/** Whether the incremental forward's estimated work for these steps (a dry run of the perturbations, which
+ * finds each step's changed box) is at most {@link INCREMENTAL_SHARE} of the full passes'. */
+function worthIncremental(
+  forward: IncrementalForward,
+  s: Samples,
+  n: number,
+  steps: number,
+  sequence: (i: number) => Iterable<Float32Array>,
+): boolean {
+  let work = 0;
+  const budget = INCREMENTAL_SHARE * n * steps * forward.fullCost;
+  for (let i = 0; i < n; i++) {
+    let prev: Float32Array | undefined;
+    for (const x of sequence(i)) {
+      work += prev === undefined ? forward.fullCost : forward.cost(changedBox(prev, x, s.height, s.width));
+      if (work > budget) return false;
+      if (prev === undefined) prev = Float32Array.from(x);
+      else prev.set(x);
     }
   }
-  const out = await predictTargets(input.model, shapeOf(p.s), inputs(), steps * n, {
-    ...run,
-    softmax,
-    phase: metric,
-    describe: (k) => `sample ${k % n} perturbed in step ${Math.floor(k / n) + 1} of ${metric}`,
-  });
-  return Array.from({ length: n }, (_, i) => Array.from({ length: steps }, (_, t) => out[t * n + i]!));
+  return true;
 }
 
 function result(
@@ -155,6 +200,7 @@ export async function pixelFlipping(
     options.softmax ?? true,
     run,
     metric,
+    true,
   );
   return result(metric, curves.map(auc), false, curves);
 }
@@ -278,6 +324,7 @@ async function patchCurves(
     softmax,
     run,
     metric,
+    true,
   );
 }
 

@@ -66,7 +66,8 @@ export interface ConvParams {
   bias: Tensor | null;
   strides: [number, number];
   /** Distance between the kernel's taps (TF's dilationRate, PyTorch's and ONNX's dilation); absent: [1, 1]. The
-   * engine runs a dilated conv as a conv with the kernel spread out by zeros, so every rule sees only the taps. */
+   * engine runs a stride-1 dilated conv with TF.js's own dilations, a strided one (TF.js allows dilations only with
+   * stride 1) as a conv with the kernel spread out by zeros; either way every rule sees only the taps. */
   dilations?: [number, number];
   /** TF's 'same' / 'valid', or explicit zeros around the input (set by {@link mergeZeroPadding}, which folds a
    * ZeroPadding2D into the convolution after it, as PyTorch's `Conv2d(padding=p)`). */

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { CrpError } from '../errors.js';
 import { checkGroups, groupedConv2d } from '../ops/grouped-conv.js';
+import { dilateKernel } from '../ops/linear.js';
 
 /** Arguments of {@link GroupedConv2D}, named as tfjs-layers' `conv2d` arguments. */
 export interface GroupedConv2DArgs {
@@ -15,6 +16,10 @@ export interface GroupedConv2DArgs {
   /** The input and output channels fall into this many consecutive groups (both must divide by it). */
   groups: number;
   strides?: number | [number, number];
+  /** Distance between the kernel's taps (PyTorch's and ONNX's dilation); default 1. With strides 1 the conv runs on
+   * TF.js's own dilations (whose gradient TF.js does not have, as for Keras's Conv2D), else on the kernel spread
+   * out by zeros. */
+  dilationRate?: number | [number, number];
   /** TF's 'same' or 'valid' (PyTorch's symmetric padding: a ZeroPadding2D before a 'valid' layer). */
   padding?: 'same' | 'valid';
   useBias?: boolean;
@@ -37,6 +42,7 @@ export class GroupedConv2D extends tfl.layers.Layer {
   readonly kernelSize: [number, number];
   readonly groups: number;
   readonly strides: [number, number];
+  readonly dilationRate: [number, number];
   readonly padding: 'same' | 'valid';
   readonly useBias: boolean;
   private readonly kernelInit: Initializer;
@@ -50,6 +56,7 @@ export class GroupedConv2D extends tfl.layers.Layer {
     this.kernelSize = pairOf(args.kernelSize);
     this.groups = args.groups;
     this.strides = pairOf(args.strides ?? 1);
+    this.dilationRate = pairOf(args.dilationRate ?? 1);
     this.padding = args.padding ?? 'valid';
     this.useBias = args.useBias ?? true;
     if (!Number.isInteger(this.groups) || this.groups < 1 || this.filters % this.groups !== 0) {
@@ -90,12 +97,16 @@ export class GroupedConv2D extends tfl.layers.Layer {
 
   override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as (number | null)[];
-    const out = (size: number | null, k: number, st: number) =>
-      size === null ? null : this.padding === 'same' ? Math.ceil(size / st) : Math.ceil((size - k + 1) / st);
+    const out = (size: number | null, k: number, st: number, d: number) =>
+      size === null
+        ? null
+        : this.padding === 'same'
+          ? Math.ceil(size / st)
+          : Math.ceil((size - (k - 1) * d) / st);
     return [
       s[0]!,
-      out(s[1]!, this.kernelSize[0], this.strides[0]),
-      out(s[2]!, this.kernelSize[1], this.strides[1]),
+      out(s[1]!, this.kernelSize[0], this.strides[0], this.dilationRate[0]),
+      out(s[2]!, this.kernelSize[1], this.strides[1], this.dilationRate[1]),
       this.filters,
     ];
   }
@@ -105,7 +116,13 @@ export class GroupedConv2D extends tfl.layers.Layer {
       const x = (Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D;
       const kernel = this.kernel!.read() as tf.Tensor4D;
       checkGroups(`GroupedConv2D '${this.name}'`, x.shape[3], kernel.shape, this.groups);
-      const y = groupedConv2d(x, kernel, this.strides, this.padding, this.groups);
+      const [dh, dw] = this.dilationRate;
+      const [sh, sw] = this.strides;
+      // TF.js's conv2d takes dilations only with strides 1 (as the engine's linear map, ops/linear.ts)
+      const native = sh === 1 && sw === 1;
+      const y = native
+        ? groupedConv2d(x, kernel, this.strides, this.padding, this.groups, undefined, [dh, dw])
+        : groupedConv2d(x, dilateKernel(kernel, [dh, dw]), this.strides, this.padding, this.groups);
       return this.bias === undefined ? y : tf.add(y, this.bias.read());
     });
   }
@@ -117,6 +134,9 @@ export class GroupedConv2D extends tfl.layers.Layer {
       kernelSize: this.kernelSize,
       groups: this.groups,
       strides: this.strides,
+      ...(this.dilationRate[0] !== 1 || this.dilationRate[1] !== 1
+        ? { dilationRate: this.dilationRate }
+        : {}),
       padding: this.padding,
       useBias: this.useBias,
     };

@@ -75,16 +75,18 @@ export function groupedConv2d(
   groups: number,
   /** 0: always per group (tests) */
   maxBlockDiagonal = BLOCK_DIAGONAL_PER_CALL_MAX,
+  /** tf.conv2d's dilations (TF.js: only with strides [1, 1]) */
+  dilations: [number, number] = [1, 1],
 ): tf.Tensor4D {
-  if (groups === 1) return tf.conv2d(x, kernel, strides, pad);
+  if (groups === 1) return tf.conv2d(x, kernel, strides, pad, 'NHWC', dilations);
   return tf.tidy(() => {
     if (kernel.size * groups <= maxBlockDiagonal) {
-      return tf.conv2d(x, blockDiagonalKernel(kernel, groups), strides, pad);
+      return tf.conv2d(x, blockDiagonalKernel(kernel, groups), strides, pad, 'NHWC', dilations);
     }
     const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
     const ks = tf.split(kernel, groups, 3) as tf.Tensor4D[];
     return tf.concat4d(
-      xs.map((xi, i) => tf.conv2d(xi, ks[i]!, strides, pad)),
+      xs.map((xi, i) => tf.conv2d(xi, ks[i]!, strides, pad, 'NHWC', dilations)),
       3,
     );
   });

@@ -10,7 +10,16 @@ import {
   groupedConv2d,
 } from './grouped-conv.js';
 import { patchConvMap } from './patch-conv.js';
-import { axisPadding, convPad, padOrCrop, placeAtOffset, spread, windowPadding } from './strided.js';
+import {
+  axisPadding,
+  convPad,
+  packPhaseKernels,
+  padOrCrop,
+  placeAtOffset,
+  spread,
+  subPixelConvTranspose,
+  windowPadding,
+} from './strided.js';
 
 /** Weight and bias of an affine node; both null for parameter-free linear maps (average pooling). */
 export interface LinearParams {
@@ -62,22 +71,35 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
   const depthwise = p.kind === 'depthwiseConv2d';
   const dilations = p.dilations ?? [1, 1];
   const dilated = dilations[0] !== 1 || dilations[1] !== 1;
+  const [sh, sw] = p.strides;
+  // a stride-1 dilated conv and its transpose run on TF.js's own dilations (the kernel as it is: SwiftShader's
+  // WebGL failed to compile the shader of the zero-spread kernel). TF.js refuses dilations with a stride > 1,
+  // so a strided dilated conv (ONNX allows it) runs as a plain conv on the spread kernel. Either way the rules
+  // modify the kernel's taps only: Flat sees the taps, not the zeros between them, as zennit.
+  const native = dilated && sh === 1 && sw === 1;
+  const rate: [number, number] = native ? dilations : [1, 1];
+  const kernelOf = (w: tf.Tensor): tf.Tensor4D =>
+    dilated && !native ? dilateKernel(w, dilations) : (w as tf.Tensor4D);
   // a grouped kernel is [kh, kw, in / groups, out] (grouped-conv.ts); its transpose runs as one dense conv on
   // the block-diagonal kernel, made once in backWeight (the rules cache it; the transpose is what CRP repeats
   // per condition), unless that kernel is too large (then per group)
   const groups = p.kind === 'conv2d' ? (p.groups ?? 1) : 1;
   const [kh0, kw0, cin, cout] = p.kernel.shape as [number, number, number, number];
-  // the size of the spread kernel: a dilated conv runs as a plain one
+  // the size of the window the kernel spans (the spread kernel's size), and of the kernel the convs get
   const [kh, kw] = [(kh0 - 1) * dilations[0] + 1, (kw0 - 1) * dilations[1] + 1];
-  const denseBack = groups === 1 || kh * kw * cin * groups * cout <= BLOCK_DIAGONAL_MAX;
+  const [khRun, kwRun] = native ? [kh0, kw0] : [kh, kw];
+  const denseBack = groups === 1 || khRun * kwRun * cin * groups * cout <= BLOCK_DIAGONAL_MAX;
   const conv = (a: tf.Tensor4D, k: tf.Tensor4D, pad: ConvPad) =>
-    denseBack ? tf.conv2d(a, k, 1, pad) : groupedConv2d(a, k, [1, 1], pad, groups, 0);
+    denseBack ? tf.conv2d(a, k, 1, pad, 'NHWC', rate) : groupedConv2d(a, k, [1, 1], pad, groups, 0, rate);
   const [h, w] = [inputShape[1]!, inputShape[2]!];
-  const [sh, sw] = p.strides;
   const [pt, , ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
   const [pl, , wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
   const pad = convPad(p.padding);
-  // transpose of a strided conv = stride-1 correlation of the spread gradient with the flipped kernel
+  // a strided conv's transpose runs per output phase (subPixelConvTranspose) on the phase kernels, packed once
+  // (a strided dilated conv is never native, so its phases are those of the spread kernel)
+  const phased = !depthwise && (sh > 1 || sw > 1);
+  // transpose of a stride-1 conv = stride-1 correlation of the spread gradient with the flipped kernel = stride-1 correlation of the spread gradient with the flipped kernel (a dilated
+  // kernel flips to the dilated flipped kernel, so the same dilations serve the transpose)
   const padTop = kh - 1 - pt;
   const padLeft = kw - 1 - pl;
   const padBottom = h + kh - 1 - ((ho - 1) * sh + 1) - padTop;
@@ -86,26 +108,34 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
     forward(x, q) {
       const run = (w: tf.Tensor4D) =>
         depthwise
-          ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad)
-          : groupedConv2d(x as tf.Tensor4D, w, p.strides, pad, groups);
-      if (!dilated) return addBias(run(q.weight as tf.Tensor4D), q.bias);
-      return tf.tidy(() => addBias(run(dilateKernel(q.weight!, dilations)), q.bias));
+          ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad, 'NHWC', rate)
+          : groupedConv2d(x as tf.Tensor4D, w, p.strides, pad, groups, undefined, rate);
+      if (!dilated || native) return addBias(run(q.weight as tf.Tensor4D), q.bias);
+      return tf.tidy(() => addBias(run(kernelOf(q.weight!)), q.bias));
     },
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
-        const flipped = tf.reverse(dilated ? dilateKernel(weight, dilations) : weight, [0, 1]);
+        const flipped = tf.reverse(kernelOf(weight), [0, 1]);
+        let back: tf.Tensor4D;
         if (groups > 1) {
-          const back = groupedBackKernel(flipped as tf.Tensor4D, groups);
-          return denseBack ? blockDiagonalKernel(back, groups) : back;
+          const grouped = groupedBackKernel(flipped as tf.Tensor4D, groups);
+          back = denseBack ? blockDiagonalKernel(grouped, groups) : grouped;
+        } else {
+          // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
+          back = depthwise
+            ? tf.reshape(flipped, [khRun, kwRun, cin * cout, 1])
+            : (tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D);
         }
-        // conv2d: [kh, kw, out, in]; depthwise: one filter per (channel, multiplier) pair
-        return depthwise ? tf.reshape(flipped, [kh, kw, cin * cout, 1]) : tf.transpose(flipped, [0, 1, 3, 2]);
+        return phased ? packPhaseKernels(back, [sh, sw]) : back;
       });
     },
     transpose(g, back) {
       return tf.tidy(() => {
         const g4 = g as tf.Tensor4D;
+        if (phased) {
+          return subPixelConvTranspose(g4, back as tf.Tensor4D, [kh, kw], [h, w], [sh, sw], [pt, pl], conv);
+        }
         const spreadG = spread(g4, sh, sw);
         const bottom = padBottom - (sh - 1);
         const right = padRight - (sw - 1);
@@ -121,7 +151,7 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
         }
         const gp = padOrCrop(spreadG, padTop, bottom, padLeft, right);
         if (!depthwise) return conv(gp, back as tf.Tensor4D, 'valid');
-        const y = tf.depthwiseConv2d(gp, back as tf.Tensor4D, 1, 'valid');
+        const y = tf.depthwiseConv2d(gp, back as tf.Tensor4D, 1, 'valid', 'NHWC', rate);
         const [b, hh, ww] = y.shape;
         return tf.sum(tf.reshape(y, [b, hh, ww, cin, cout]), 4);
       });

@@ -121,7 +121,11 @@ export function placeAtOffset(
   return padOrCrop(s, i, h - hs - i, j, w - ws - j);
 }
 
-/** The strided window read `x[:, i::sh, j::sw, :]` limited to [Ho, Wo] positions. */
+/**
+ * The strided window read `x[:, i::sh, j::sw, :]` limited to [Ho, Wo] positions: a plain slice of the window
+ * grid, then every s-th row and column by a reshape (the wasm backend's tf.stridedSlice is a generic
+ * element-by-element loop, 5x slower here; max pooling's relevance reads 9 of these per layer).
+ */
 export function readAtOffset(
   x: tf.Tensor4D,
   i: number,
@@ -131,11 +135,113 @@ export function readAtOffset(
   ho: number,
   wo: number,
 ): tf.Tensor4D {
-  const [b, , , c] = x.shape;
-  return tf.stridedSlice(
-    x,
-    [0, i, j, 0],
-    [b, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c],
-    [1, sh, sw, 1],
-  ) as tf.Tensor4D;
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    // the rows and columns added here lie after the last one read
+    const grid = padOrCrop(x, 0, Math.max(i + ho * sh - h, 0), 0, Math.max(j + wo * sw - w, 0));
+    const window = tf.slice(grid, [0, i, j, 0], [b, ho * sh, wo * sw, c]);
+    if (sh === 1 && sw === 1) return window;
+    const rows = tf.reshape(window, [b * ho, sh, wo, sw * c]);
+    return tf.reshape(tf.slice(rows, [0, 0, 0, 0], [b * ho, 1, wo, c]), [b, ho, wo, c]);
+  });
+}
+
+/** The kernel rows (or columns) that output phase r of a stride-s transpose uses: every s-th of a flipped kernel
+ * of size k, from (k - 1 - r) mod s on; none when the kernel is smaller than the phase. */
+function phaseTaps(k: number, s: number, r: number): number[] {
+  const taps = r > k - 1 ? 0 : Math.floor((k - 1 - r) / s) + 1;
+  const first = (((k - 1 - r) % s) + s) % s;
+  return Array.from({ length: taps }, (_, m) => first + s * m);
+}
+
+/**
+ * The flipped kernel [kh, kw, a, b] of a strided conv split into its sh·sw phase kernels, packed as
+ * [sum of mh·mw, 1, a, b] (phases row-major, each [mh, mw] flattened): made once per weight (the rules cache
+ * it) so that a transpose slices contiguous blocks instead of gathering taps per call.
+ */
+export function packPhaseKernels(back: tf.Tensor4D, [sh, sw]: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, a, b] = back.shape;
+    const parts: tf.Tensor[] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      const rows = phaseTaps(kh, sh, rh);
+      for (let rw = 0; rw < sw; rw++) {
+        const cols = phaseTaps(kw, sw, rw);
+        if (rows.length === 0 || cols.length === 0) continue;
+        const k = tf.gather(tf.gather(back, rows, 0), cols, 1);
+        parts.push(tf.reshape(k, [rows.length * cols.length, 1, a, b]));
+      }
+    }
+    return tf.concat(parts, 0) as tf.Tensor4D;
+  });
+}
+
+/** One axis of a sub-pixel transpose: the common grid of phase rows (from `lo`, `n` of them) and, per phase,
+ * its taps and the padding that aligns its stride-1 correlation with that grid. */
+function subPixelAxis(k: number, s: number, pad: number, size: number, outSize: number) {
+  const lo = Math.floor(pad / s);
+  const n = Math.floor((pad + size - 1) / s) - lo + 1;
+  const phases = Array.from({ length: s }, (_, r) => {
+    const taps = phaseTaps(k, s, r).length;
+    const before = taps - 1 - lo;
+    return { taps, before, after: n + taps - 1 - outSize - before };
+  });
+  return { lo, n, phases };
+}
+
+/**
+ * The transpose of a conv with strides (sh, sw) as sh·sw stride-1 convs, one per output phase, instead of one
+ * conv over the gradient spread apart by zeros: padded row y + pt = Y·s + r receives only the kernel rows
+ * k ≡ r (mod s), so phase r correlates g with every s-th row of the flipped kernel. The same sums with about
+ * sh·sw times fewer multiplications (at stride 2, 3/4 of a spread gradient's products are with zeros).
+ * `packed` holds the phase kernels ({@link packPhaseKernels}) of a flipped [kh, kw, out, in] kernel; `conv`
+ * runs a stride-1 correlation; the result is [B, h, w, in] for an input of spatial size [h, w] with leading
+ * padding (pt, pl).
+ */
+export function subPixelConvTranspose(
+  g: tf.Tensor4D,
+  packed: tf.Tensor4D,
+  [kh, kw]: [number, number],
+  [h, w]: [number, number],
+  [sh, sw]: [number, number],
+  [pt, pl]: [number, number],
+  conv: (
+    x: tf.Tensor4D,
+    k: tf.Tensor4D,
+    pad: 'valid' | [[0, 0], [number, number], [number, number], [0, 0]],
+  ) => tf.Tensor4D,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, ho, wo] = g.shape;
+    const [, , out, cin] = packed.shape;
+    const rows = subPixelAxis(kh, sh, pt, h, ho);
+    const cols = subPixelAxis(kw, sw, pl, w, wo);
+    let offset = 0;
+    const bands = rows.phases.map((ph) => {
+      const phases = cols.phases.map((pw) => {
+        const taps = ph.taps * pw.taps;
+        if (taps === 0) return tf.zeros([b, rows.n, cols.n, cin]) as tf.Tensor4D;
+        const k = tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [taps, 1, out, cin]), [
+          ph.taps,
+          pw.taps,
+          out,
+          cin,
+        ]) as tf.Tensor4D;
+        offset += taps;
+        if (ph.before >= 0 && ph.after >= 0 && pw.before >= 0 && pw.after >= 0) {
+          return conv(g, k, [
+            [0, 0],
+            [ph.before, ph.after],
+            [pw.before, pw.after],
+            [0, 0],
+          ]);
+        }
+        return conv(padOrCrop(g, ph.before, ph.after, pw.before, pw.after), k, 'valid');
+      });
+      // [B, n, m, sw, C]: the columns of the phases interleaved
+      return tf.reshape(tf.stack(phases, 3), [b, rows.n, cols.n * sw, cin]);
+    });
+    const full = tf.reshape(tf.stack(bands, 2), [b, rows.n * sh, cols.n * sw, cin]) as tf.Tensor4D;
+    return tf.slice(full, [0, pt - rows.lo * sh, pl - cols.lo * sw, 0], [b, h, w, cin]);
+  });
 }

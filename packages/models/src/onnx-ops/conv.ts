@@ -36,6 +36,7 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
   const [h, wd, cin] = sym.shape.slice(1) as [number, number, number];
   const group = attrInt(node, 'group', 1);
   const dilationRate = dilationsOf(node);
+  const dilated = dilationRate[0] !== 1 || dilationRate[1] !== 1;
   const win = windowOf(node, [(kh - 1) * dilationRate[0] + 1, (kw - 1) * dilationRate[1] + 1], [h, wd]);
   const padding = paddingOf(win, [h, wd]);
   const input = Array.isArray(padding) ? cx.pad(node, sym, padding) : sym;
@@ -59,12 +60,7 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
       filters: out,
       kernelInitializer: preset(() => convKernel(w.data, out, cin, kh, kw), 'glorotUniform'),
     });
-  } else if (group === cin && perGroup === 1 && out % cin === 0) {
-    if (dilationRate[0] !== 1 || dilationRate[1] !== 1)
-      refuse(
-        node,
-        `a depthwise convolution with dilations [${dilationRate.join(', ')}] is not supported (TF.js's DepthwiseConv2D layer ignores its dilation rate); supported: dilations of convolutions with group 1`,
-      );
+  } else if (group === cin && perGroup === 1 && out % cin === 0 && !dilated) {
     const m = out / cin;
     layer = tfl.layers.depthwiseConv2d({
       ...common,
@@ -72,7 +68,9 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
       depthwiseInitializer: preset(() => depthwiseKernel(w.data, cin, m, kh, kw), 'glorotUniform'),
     });
   } else if (group > 1 && cin % group === 0 && out % group === 0 && perGroup === cin / group) {
-    // PyTorch's Conv2d(groups) (ResNeXt): weight [out, in / group, kh, kw] -> [kh, kw, in / group, out]
+    // PyTorch's Conv2d(groups) (ResNeXt): weight [out, in / group, kh, kw] -> [kh, kw, in / group, out]. A dilated
+    // depthwise conv (group = channels) comes here too: TF.js's DepthwiseConv2D layer ignores its dilation rate,
+    // and a grouped conv with one input channel per group is the same map (output c * m + j reads channel c)
     layer = new GroupedConv2D({
       ...common,
       filters: out,

@@ -104,28 +104,43 @@ export const convertAdd: OnnxConverter = (node, cx) => {
 };
 
 /** Mul of a feature map and a gate broadcast over its height and width (squeeze-excitation): a `Multiply`
- * whose first input is the feature branch (relevance goes to it, see the README); of a tensor and a constant: a
- * per-channel affine map (see {@link constantAffine}). */
+ * whose first input is the feature branch (relevance goes to it, see the README). The gate is [N, C, 1, 1] of an
+ * NCHW map, or Keras's channels-last [N, 1, 1, C] of a channels-last map (tf2onnx: a Reshape((1, 1, C)) gate
+ * times the map transposed back to NHWC). Of a tensor and a constant: a per-channel affine map (see
+ * {@link constantAffine}). A product of two full maps is refused: no zennit rule or convention says how its
+ * relevance splits between the factors. */
 export const convertMul: OnnxConverter = (node, cx) => {
   if (withConstant(node, cx)) return;
   const ts = tensorsIn(node, cx);
   const name = cx.layerName(node, undefined, true);
   const { a, b, sa, sb } = pair(node, ts);
+  // [N, C, 1, 1] against [N, C, H, W] (NCHW), or [N, 1, 1, C] against [N, H, W, C] (both channels-last)
+  const nhwc = a.nhwc === true && b.nhwc === true;
+  const [c, h, w] = nhwc ? [3, 1, 2] : [1, 2, 3];
   const isGate = (s: number[], full: number[]) =>
     s.length === 4 &&
     full.length === 4 &&
-    s[1] === full[1] &&
-    s[2] === 1 &&
-    s[3] === 1 &&
-    (full[2]! > 1 || full[3]! > 1);
-  const [feature, gate] = isGate(sb, sa) ? [a, b] : isGate(sa, sb) ? [b, a] : [undefined, undefined];
+    s[c] === full[c] &&
+    s[h] === 1 &&
+    s[w] === 1 &&
+    (full[h]! > 1 || full[w]! > 1);
+  const mixed = (a.nhwc === true) !== (b.nhwc === true);
+  const [feature, gate] = mixed
+    ? [undefined, undefined]
+    : isGate(sb, sa)
+      ? [a, b]
+      : isGate(sa, sb)
+        ? [b, a]
+        : [undefined, undefined];
   if (feature === undefined || gate === undefined)
     refuse(
       node,
-      `Mul of shapes [${sa.join(', ')}] and [${sb.join(', ')}] is not supported; supported: a feature map [N, C, H, W] times a gate [N, C, 1, 1] (squeeze-excitation) and x * sigmoid(x) (SiLU)`,
+      `Mul of ${mixed ? 'a channels-last and a channels-first tensor' : 'two tensors'} of shapes [${sa.join(', ')}] and [${sb.join(', ')}] is not supported; supported: a feature map times a gate broadcast over height and width ([N, C, H, W] * [N, C, 1, 1], or channels-last [N, H, W, C] * [N, 1, 1, C]: squeeze-excitation, relevance to the feature map), x * sigmoid(x) (SiLU) and a product with a constant. A product of two full-size maps has no LRP convention in zennit for splitting its relevance between the factors, so it is not guessed`,
     );
+  const syms = nhwc ? [feature.sym, gate.sym] : [cx.as4d(node, feature), cx.as4d(node, gate)];
   cx.set(node, {
     kind: 'tensor',
-    sym: cx.apply(tfl.layers.multiply({ name }), [cx.as4d(node, feature), cx.as4d(node, gate)]),
+    sym: cx.apply(tfl.layers.multiply({ name }), syms),
+    ...(nhwc ? { nhwc: true } : {}),
   });
 };

@@ -43,7 +43,8 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
 }
 
 /** Flatten (axis 1) and Reshape: flattening [N, C, H, W] to [N, C*H*W] (a `Flatten`, remembered as `flat` so a
- * following Gemm reorders its rows) and [N, C] <-> [N, C, 1, 1] (no layer); anything else is refused. */
+ * following Gemm reorders its rows), [N, C] <-> [N, C, 1, 1] (no layer) and [N, C] -> channels-last [N, 1, 1, C]
+ * (a Keras `Reshape`); anything else is refused. */
 export const convertReshape: OnnxConverter = (node, cx) => {
   const x = cx.tensorIn(node);
   const shape = onnxShape(x);
@@ -66,10 +67,14 @@ export const convertReshape: OnnxConverter = (node, cx) => {
   } else if (rest.length === 1 && x.squeezed === true) y = { kind: 'tensor', sym: x.sym };
   else if (rest.length === 3 && rest[1] === 1 && rest[2] === 1 && x.sym.shape.length === 2)
     y = { kind: 'tensor', sym: x.sym, squeezed: true };
-  else
+  else if (rest.length === 3 && rest[0] === 1 && rest[1] === 1 && x.sym.shape.length === 2) {
+    // Keras's Reshape((1, 1, C)) of a [N, C] vector (a squeeze-excitation gate in a tf2onnx graph): channels-last
+    const layer = tfl.layers.reshape({ name: cx.layerName(node), targetShape: [1, 1, rest[2]!] });
+    y = { kind: 'tensor', sym: cx.apply(layer, x.sym), nhwc: true };
+  } else
     refuse(
       node,
-      `reshape of [${shape.join(', ')}] to [${target.join(', ')}] is not supported; supported: flattening [N, C, H, W] to [N, C*H*W] and [N, C] <-> [N, C, 1, 1]`,
+      `reshape of [${shape.join(', ')}] to [${target.join(', ')}] is not supported; supported: flattening [N, C, H, W] to [N, C*H*W], [N, C] <-> [N, C, 1, 1] and [N, C] -> channels-last [N, 1, 1, C]`,
     );
   cx.set(node, y);
 };

@@ -42,7 +42,7 @@ export interface ComposedAnswer {
 
 // A sentence that starts like this leans on the one before it ("However, ...", "Dabei ...").
 const NEEDS_PREVIOUS =
-  /^(however|but|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|as a result|for this reason|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso)\b/i;
+  /^(however|but|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso)\b/i;
 
 function contentTerms(text: string): Set<string> {
   return new Set(analyze(text, detectLanguage(text)));
@@ -118,7 +118,12 @@ export function composeExtractiveAnswer(
     code,
     listing: options.intent?.kind === 'list',
   };
-  const ranked = scored.filter((s) => s.score > 0 && answerable(s, code)).sort((a, b) => b.score - a.score);
+  // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
+  // may be context around an answer, but it anchors one only when no candidate shares a word
+  const anyShared = scored.some((s) => s.lexical > 0 && s.score > 0 && answerable(s, code));
+  const ranked = scored
+    .filter((s) => s.score > 0 && answerable(s, code) && (s.lexical > 0 || !anyShared))
+    .sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (!best) return { text: '', sentences: [] };
   const bySource = new Map<number, ScoredSentence[]>();

@@ -177,14 +177,22 @@ export async function scoreSourceSentences(
   const comparable = raw.map(
     () => embedding.multilingual === true || sameLanguage || translator !== undefined,
   );
-  // the lift is taken within each language (glosses score lower than native sentences on the whole), so it
-  // says which sentence of a language means most what the question asks, and never favours a language
-  const liftOf = new Map<Language, { mean: number; max: number }>();
+  // the lift is taken within each language (glosses score lower than native sentences on the whole), in that
+  // language's standard deviations, and divided by the best lift of all: it says how far a sentence stands out
+  // among the sentences of its language, and never favours a language. (Scaling each language to its own best
+  // gave the best of two or three unrelated sentences in the other language a full lift.)
+  const liftOf = new Map<Language, { mean: number; spread: number }>();
   for (const language of new Set(raw.map((r) => r.language))) {
     const same = dense.filter((_, i) => comparable[i] && raw[i]!.language === language);
     const mean = same.length ? same.reduce((a, b) => a + b, 0) / same.length : 0;
-    liftOf.set(language, { mean, max: Math.max(...same.map((d) => d - mean), 1e-9) });
+    const variance = same.length ? same.reduce((a, d) => a + (d - mean) ** 2, 0) / same.length : 0;
+    liftOf.set(language, { mean, spread: variance > 0 ? Math.sqrt(variance) : 1 });
   }
+  const standing = dense.map((d, i) => {
+    const norm = liftOf.get(raw[i]!.language)!;
+    return comparable[i] ? Math.max(0, (d - norm.mean) / norm.spread) : 0;
+  });
+  const bestStanding = Math.max(...standing, 1e-9);
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
@@ -202,8 +210,7 @@ export async function scoreSourceSentences(
     const novelty = distinct.length
       ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
       : 0;
-    const norm = liftOf.get(r.language)!;
-    const lift = comparable[i] ? Math.max(0, dense[i]! - norm.mean) / norm.max : 0;
+    const lift = standing[i]! / bestStanding;
     const boilerplate = isBoilerplate(r.text);
     const relation = holdsRelation(r.text, intent);
     let shape = 1;

@@ -25,7 +25,11 @@ export function resolveHybrid(options: HybridOptions = {}): Required<HybridOptio
   }
   const rrfK = options.rrfK ?? 60;
   if (!(rrfK > 0)) throw new CrpError('invalid-argument', `rrfK must be positive; got ${rrfK}.`);
-  return { fusion, denseWeight, candidates, rrfK };
+  const rerank = options.rerank ?? 20;
+  if (!Number.isInteger(rerank) || rerank < 0) {
+    throw new CrpError('invalid-argument', `rerank must be a non-negative integer; got ${rerank}.`);
+  }
+  return { fusion, denseWeight, candidates, rrfK, rerank };
 }
 
 /** 1-based ranks of the documents by score (highest first); documents scoring `<= floor` get no rank. */
@@ -47,31 +51,44 @@ function ranks(scores: ArrayLike<number>, floor: number): Int32Array {
  * dense score counts by how far a chunk stands out from the corpus (`cos - mean`, divided by the best such
  * lift, negatives 0), because raw cosines of sentence encoders sit in a narrow band above 0 for any text.
  * `dense` may hold `NaN` for documents without a dense score (an external store returned only its best);
- * they count as the mean.
+ * they count as the mean. With `sides` (0 or 1 per document: scored against the question itself or against its
+ * gloss in the other language), each side's lift is taken over its own mean.
  */
 export function fuseScores(
   dense: ArrayLike<number>,
   lexical: ArrayLike<number>,
   options: Required<HybridOptions>,
   topK: number,
+  sides?: ArrayLike<number>,
 ): FusedResult[] {
   const n = lexical.length;
-  let mean = 0;
-  let known = 0;
+  // the mean of each side (0, 1): scores against a question's gloss sit at another level than against itself
+  const sum = [0, 0];
+  const known = [0, 0];
   for (let i = 0; i < n; i++) {
     const d = dense[i]!;
     if (!Number.isNaN(d)) {
-      mean += d;
-      known++;
+      const g = sides?.[i] ?? 0;
+      sum[g]! += d;
+      known[g]!++;
     }
   }
-  mean = known ? mean / known : 0;
+  const mean = sum.map((x, g) => (known[g] ? x / known[g]! : 0));
+  // and its spread: a side's lift counts in its own standard deviations (one side: the same ranking as before)
+  const square = [0, 0];
+  for (let i = 0; i < n; i++) {
+    const d = dense[i]!;
+    const g = sides?.[i] ?? 0;
+    if (!Number.isNaN(d)) square[g]! += (d - mean[g]!) ** 2;
+  }
+  const spread = square.map((x, g) => (known[g] && x > 0 ? Math.sqrt(x / known[g]!) : 1));
   const lift = new Float64Array(n);
   let maxLift = 0;
   let maxLex = 0;
   for (let i = 0; i < n; i++) {
     const d = dense[i]!;
-    lift[i] = Number.isNaN(d) ? 0 : Math.max(0, d - mean);
+    const g = sides?.[i] ?? 0;
+    lift[i] = Number.isNaN(d) ? 0 : Math.max(0, (d - mean[g]!) / spread[g]!);
     if (lift[i]! > maxLift) maxLift = lift[i]!;
     if (lexical[i]! > maxLex) maxLex = lexical[i]!;
   }

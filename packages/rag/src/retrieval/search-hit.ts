@@ -3,8 +3,10 @@ import type { Chunk } from '../types.js';
 /** A retrieved chunk with the scores that put it where it is. */
 export interface SearchHit {
   readonly chunk: Chunk;
-  /** Fused score used for the ranking. */
+  /** Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked. */
   readonly score: number;
+  /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
+  readonly passageCoverage?: number;
   /** Cosine similarity of chunk and question embeddings. */
   readonly denseScore: number;
   /** BM25 score of the chunk for the question's concepts (0 when none is shared). */
@@ -29,4 +31,9 @@ export interface HybridOptions {
   readonly candidates?: number;
   /** RRF constant; default 60. */
   readonly rrfK?: number;
+  /**
+   * The best this many fused results are re-ranked by their best passage (`passageCoverage`: how much of the
+   * question two consecutive sentences hold together); default 20, 0 switches it off.
+   */
+  readonly rerank?: number;
 }

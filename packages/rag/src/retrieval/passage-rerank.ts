@@ -1,0 +1,50 @@
+import { chunkSentences } from '../answer/passage-sentences.js';
+import { type AnalyzeOptions, analyze } from '../text/analyzer.js';
+import type { QueryConcept } from '../text/query.js';
+import type { Chunk } from '../types.js';
+
+/** Options of {@link passageCoverage}. */
+export interface PassageCoverageOptions extends AnalyzeOptions {
+  /** Sentences in a window; default 2. */
+  readonly window?: number;
+}
+
+/** How strongly a set of terms holds a concept: its best matching term's weight (a translation counts less). */
+function strength(concept: QueryConcept, terms: ReadonlySet<string>): number {
+  let best = 0;
+  for (const t of concept.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
+  return Math.min(1, best);
+}
+
+/**
+ * The share of a question's concepts (weighted by `weights`, e.g. their IDF) that one passage of the chunk
+ * holds together: the best window of `window` consecutive sentences (code blocks left out). A chunk that
+ * mentions the question's words in different places scores lower than one with a passage that holds them
+ * together, which is what an answer quotes. Concepts that the chunk's title or section heading hold name the
+ * document, not a passage, and are left out; with no other concept the coverage is 1.
+ */
+export function passageCoverage(
+  chunk: Chunk,
+  concepts: readonly QueryConcept[],
+  weights: readonly number[],
+  options: PassageCoverageOptions = {},
+): number {
+  const language = chunk.metadata.language;
+  const naming = new Set(
+    analyze(`${chunk.metadata.title}\n${chunk.metadata.section ?? ''}`, language, options),
+  );
+  const asked = concepts.flatMap((c, k) => (strength(c, naming) > 0 ? [] : [{ c, w: weights[k] ?? 0 }]));
+  const total = asked.reduce((s, a) => s + a.w, 0);
+  if (asked.length === 0 || total <= 0) return 1;
+  const sentences = chunkSentences(chunk)
+    .filter((s) => s.kind !== 'code')
+    .map((s) => new Set(analyze(s.text, language, options)));
+  const size = Math.max(1, options.window ?? 2);
+  let best = 0;
+  for (let i = 0; i < Math.max(1, sentences.length - size + 1); i++) {
+    const terms = new Set(sentences.slice(i, i + size).flatMap((s) => [...s]));
+    const held = asked.reduce((s, a) => s + a.w * strength(a.c, terms), 0) / total;
+    if (held > best) best = held;
+  }
+  return best;
+}

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Chunk,
+  conceptsOfTerms,
+  type EmbeddingProvider,
+  fuseScores,
+  glossOnly,
+  HashEmbedding,
+  QueryTranslator,
+  RagIndex,
+  resolveHybrid,
+} from '../src/index.js';
+import { passageCoverage } from '../src/retrieval/passage-rerank.js';
+import { TINY_DICTIONARY } from './helpers/corpus.js';
+
+const chunk = (text: string, title = 'Notes', section?: string): Chunk => ({
+  id: 'c1',
+  text,
+  metadata: {
+    file: 'notes.md',
+    title,
+    ...(section ? { section } : {}),
+    startChar: 0,
+    endChar: text.length,
+    language: 'en',
+  },
+});
+
+describe('passage-level re-ranking', () => {
+  // three sentences; concepts alpha (weight 1), gamma (2), delta (3): total 6
+  const text = 'Alpha beta here. Gamma zeta there. Delta alpha again.';
+  const concepts = conceptsOfTerms(['en:alpha', 'en:gamma', 'en:delta']);
+  const weights = [1, 2, 3];
+
+  it('scores the best window of consecutive sentences by the weighted share of concepts it holds (hand-counted)', () => {
+    // one-sentence windows: 1/6, 2/6, (3 + 1)/6 -> 4/6
+    expect(passageCoverage(chunk(text), concepts, weights, { window: 1 })).toBeCloseTo(4 / 6, 12);
+    // two-sentence windows: (1 + 2)/6, (2 + 3 + 1)/6 -> 1
+    expect(passageCoverage(chunk(text), concepts, weights, { window: 2 })).toBe(1);
+  });
+
+  it('leaves out the concepts the title or section names (they name the document, not a passage)', () => {
+    // delta is in the title: total 3; one-sentence windows 1/3, 2/3, 1/3
+    expect(passageCoverage(chunk(text, 'Delta guide'), concepts, weights, { window: 1 })).toBeCloseTo(
+      2 / 3,
+      12,
+    );
+    // every concept named by the section: nothing left to hold, coverage 1
+    expect(passageCoverage(chunk(text, 'Notes', 'Alpha gamma delta'), concepts, weights, { window: 1 })).toBe(
+      1,
+    );
+  });
+
+  it('counts a concept matched through a translation by the translation weight', () => {
+    const translated = [
+      {
+        word: 'Regel',
+        start: 0,
+        end: 5,
+        terms: [{ term: 'en:rule', weight: 0.8, via: 'translation' as const, language: 'en' as const }],
+      },
+    ];
+    expect(passageCoverage(chunk('The rule applies.'), translated, [2])).toBeCloseTo(0.8, 12);
+  });
+
+  it("fusion takes the lift of each side (question / its gloss) over that side's own mean and spread", () => {
+    const dense = [0.9, 0.5, 0.1, 0.3];
+    const lexical = [0, 0, 0, 0];
+    const options = resolveHybrid({ denseWeight: 0.3 });
+    // one side: mean 0.45, lifts 0.45, 0.05, 0, 0 -> docs 0 and 1
+    expect(fuseScores(dense, lexical, options, 4).map((f) => f.doc)).toEqual([0, 1]);
+    // sides 0 0 1 1: means 0.7 and 0.2, spreads 0.2 and 0.1 -> lifts 1, 0, 0, 1 (best lift 1): docs 0 and 3 score 0.3
+    const fused = fuseScores(dense, lexical, options, 4, [0, 0, 1, 1]);
+    expect(fused.map((f) => f.doc)).toEqual([0, 3]);
+    for (const f of fused) expect(f.score).toBeCloseTo(0.3, 12);
+  });
+
+  it("search reports each hit's passage coverage when re-ranking, and nothing with rerank: 0", async () => {
+    const index = new RagIndex({ embedding: new HashEmbedding() });
+    const encode = (s: string) => new TextEncoder().encode(s);
+    await index.updateFiles([
+      {
+        file: 'a.md',
+        bytes: encode(
+          '# Rules\n\nThe epsilon rule adds a stabilizer to the denominator. Other text follows here.\n',
+        ),
+      },
+      {
+        file: 'b.md',
+        bytes: encode('# Other\n\nThe epsilon value is small. The rule is named elsewhere.\n'),
+      },
+    ]);
+    const hits = await index.search('What does the epsilon rule add?', { topK: 2 });
+    expect(hits.map((h) => h.chunk.metadata.file)).toEqual(['a.md', 'b.md']);
+    for (const h of hits) expect(h.passageCoverage).toBeGreaterThan(0);
+    expect(hits[0]!.passageCoverage).toBe(1);
+    const plain = await index.search('What does the epsilon rule add?', { topK: 2, hybrid: { rerank: 0 } });
+    for (const h of plain) expect(h.passageCoverage).toBeUndefined();
+    expect(() => resolveHybrid({ rerank: -1 })).toThrow(/rerank must be a non-negative integer/);
+  });
+
+  it('compares a question with chunks in the other language through its gloss, and only those chunks', async () => {
+    const seen: string[] = [];
+    const inner = new HashEmbedding();
+    const embedding: EmbeddingProvider = {
+      id: inner.id,
+      embed: async (texts) => {
+        seen.push(...texts);
+        return inner.embed(texts);
+      },
+    };
+    const translator = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    const index = new RagIndex({ embedding, translator });
+    const encode = (s: string) => new TextEncoder().encode(s);
+    await index.updateFiles([
+      { file: 'de.md', bytes: encode('# Daten\n\nWir speichern Einbettungen in einer Datenbank.\n') },
+      { file: 'en.md', bytes: encode('# Data\n\nThe rule keeps embeddings in memory.\n') },
+    ]);
+    seen.length = 0;
+    const question = 'Where are embeddings stored?';
+    const hits = await index.search(question, { topK: 2 });
+    const gloss = glossOnly(question, 'en', translator);
+    expect(gloss).toBe('einbett speich?');
+    expect(seen).toEqual([question, gloss]);
+    // each chunk's dense score is against the vector of its own language
+    const [q, g] = await inner.embed([question, gloss]);
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+    for (const h of hits) {
+      const i = index.indexOf(h.chunk.id)!;
+      const v = index.vectors[i]!;
+      expect(h.denseScore).toBeCloseTo(dot(v, h.chunk.metadata.language === 'de' ? g! : q!), 6);
+    }
+    // a German question is glossed into English for the English chunk
+    seen.length = 0;
+    const german = 'Wo werden Einbettungen gespeichert?';
+    await index.search(german, { topK: 1 });
+    expect(seen).toEqual([german, glossOnly(german, 'de', translator)]);
+    expect(seen[1]).toMatch(/^embed /);
+    // without a chunk in the other language the question alone is embedded
+    const english = new RagIndex({ embedding, translator });
+    await english.updateFiles([{ file: 'en.md', bytes: encode('# Data\n\nThe rule keeps embeddings.\n') }]);
+    seen.length = 0;
+    await english.search(question, { topK: 1 });
+    expect(seen).toEqual([question]);
+  });
+});
