@@ -14,7 +14,7 @@ own explicit models are; see that script for why not LXT's model wrappers):
 * `crp8BatchedMs`: the same 8 conditions as zennit-crp runs them: the image repeated 8 times in one batch, one
   forward, one backward to the block, the masks, one backward down.
 
-Prints one JSON line (also `peakRssMiB`: the process's peak resident memory, `threads`, `torch`).
+Prints one JSON line (also the CPU time of every timed run, `*CpuMs`; `peakRssMiB`: the process's peak resident memory; `threads`, `torch`).
 """
 import argparse
 import json
@@ -84,19 +84,22 @@ def main():
     def timed(fn):
         for _ in range(a.warmup):
             fn()
-        runs = []
+        runs, cpu = [], []
         for _ in range(a.runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             runs.append((time.perf_counter() - t0) * 1000)
-        return sorted(runs)[len(runs) // 2], runs
+            # CPU time of every thread of the process: on a loaded machine the wall time is mostly waiting
+            cpu.append((time.process_time() - c0) * 1000)
+        return sorted(runs)[len(runs) // 2], runs, cpu
 
-    hm, hm_runs = timed(heatmap)
-    one_ms, one_runs = timed(one)
-    batched_ms, batched_runs = timed(batched)
+    hm, hm_runs, hm_cpu = timed(heatmap)
+    one_ms, one_runs, one_cpu = timed(one)
+    batched_ms, batched_runs, batched_cpu = timed(batched)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({'heatmapMs': hm, 'heatmapRuns': hm_runs, 'crp1Ms': one_ms, 'crp1Runs': one_runs,
-                      'crp8BatchedMs': batched_ms, 'crp8BatchedRuns': batched_runs, 'peakRssMiB': peak,
+    print(json.dumps({'heatmapMs': hm, 'heatmapRuns': hm_runs, 'heatmapCpuMs': hm_cpu, 'crp1Ms': one_ms,
+                      'crp1Runs': one_runs, 'crp1CpuMs': one_cpu, 'crp8BatchedMs': batched_ms,
+                      'crp8BatchedRuns': batched_runs, 'crp8BatchedCpuMs': batched_cpu, 'peakRssMiB': peak,
                       'threads': a.threads, 'torch': torch.__version__, 'layers': c['numLayers'],
                       'condition': last + 'mlp.1', 'neurons': NEURONS}))
 

@@ -57,6 +57,23 @@ export async function timeRuns(
   return { median: median(runs), runs };
 }
 
+/** timeRuns with the CPU time of every run (all threads of the process: wasm's workers too): on a loaded machine
+ * the wall time is mostly waiting for a core, the CPU time is not. */
+export async function timeRunsCpu(
+  fn: () => Promise<void> | void,
+  options: TimingOptions = {},
+): Promise<{ median: number; runs: number[]; cpu: number }> {
+  const cpu: number[] = [];
+  const timed = await timeRuns(async () => {
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }, options);
+  // the first calls were the warm-up
+  return { ...timed, cpu: median(cpu.slice(options.warmup ?? 1)) };
+}
+
 /** A result from timed runs, each converted (e.g. ms -> per-sample ms, or -> samples per second). */
 export function result(
   name: string,

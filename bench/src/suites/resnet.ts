@@ -18,7 +18,7 @@ import '@crp/models/node';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type BenchResult, median, result, type SuiteContext, timeRuns } from '../measure.js';
+import { type BenchResult, median, result, type SuiteContext, timeRunsCpu } from '../measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -108,22 +108,6 @@ function ratio(
     `${cpu}; ${name} ${theirs.median.toFixed(0)} ms (CPU ${theirCpu.toFixed(0)} ms) in this run; ` +
     `ours/${name} wall ${(ours.median / theirs.median).toFixed(2)}, CPU ${(ours.cpu / theirCpu).toFixed(2)}`
   );
-}
-
-/** timeRuns with the CPU time of every run (all threads of the process: wasm's workers too): on a loaded machine
- * the wall time is mostly waiting for a core, the CPU time is not. */
-async function timeRunsCpu(
-  fn: () => Promise<void> | void,
-): Promise<{ median: number; runs: number[]; cpu: number }> {
-  const cpu: number[] = [];
-  const timed = await timeRuns(async () => {
-    const c0 = process.cpuUsage();
-    await fn();
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
-  });
-  // the first call was the warm-up
-  return { ...timed, cpu: median(cpu.slice(1)) };
 }
 
 /** The state dict as .pth bytes (what torch.save writes for it). */

@@ -481,6 +481,11 @@ export class CondAttribution {
       return tf.tensor(data, [count, ...masks[0]!.shape]);
     };
     const base = pass.output(plan.startId);
+    const yOf = (row: PlannedRow) => [...(conditions[row.condition]![OUTPUT_KEY] ?? [])].sort().join();
+    // the rows of one image with the same output mask start with the same relevance: the backward pass above
+    // the first conditioned layer runs once (batch 1), and the first mask spreads it to the rows
+    const shared = !paired && count > 1 && rows.every((r) => yOf(r) === yOf(rows[0]!));
+    const rowsOf = shared ? 1 : count;
     const init = tf.tidy(() => {
       const given = options.initRelevance;
       let r: tf.Tensor;
@@ -500,14 +505,14 @@ export class CondAttribution {
             ? tf.broadcastTo(given, base.shape)
             : tf.gather(given, tf.tensor1d(paired ? rows.map((x) => x.image) : [rows[0]!.image], 'int32'));
       }
-      r = perRow(r);
+      if (!shared) r = perRow(r);
       if (options.startLayer === undefined && group.keys.includes(OUTPUT_KEY)) {
         const classes = base.shape[base.rank - 1]!;
-        const mask = new Float32Array(count * classes);
-        rows.forEach((row, k) => {
+        const mask = new Float32Array(rowsOf * classes);
+        rows.slice(0, rowsOf).forEach((row, k) => {
           for (const c of conditions[row.condition]![OUTPUT_KEY]!) mask[k * classes + c] = 1;
         });
-        r = tf.mul(r, tf.tensor(mask, [count, classes]));
+        r = tf.mul(r, tf.tensor(mask, [rowsOf, classes]));
       }
       return r;
     });
@@ -519,6 +524,18 @@ export class CondAttribution {
         masks.set(id, rowMask(key, pass.output(id).shape.slice(1)));
       }
       const out = this.conditionalBackward(pass, init, plan, segments, masks);
+      if (shared) {
+        // what no mask reached (recorded above the first conditioned layer, or only on a parallel branch)
+        // is still one row: the same for every row
+        const spread = new Map<tf.Tensor, tf.Tensor>();
+        for (const [name, t] of out) {
+          if (t.shape[0] !== 1) continue;
+          // one tensor may stand under two names (a recorded stop)
+          if (!spread.has(t)) spread.set(t, perRow(t));
+          out.set(name, spread.get(t)!);
+        }
+        for (const t of spread.keys()) t.dispose();
+      }
       let heatmap: tf.Tensor3D | null = null;
       if (options.heatmap !== false) {
         const inputRelevance = out.get(g.inputId)!;

@@ -248,3 +248,92 @@ describe('heatmap: false', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('rows of one image with the same y', () => {
+  /** EpsilonPlusFlat whose rules note the batch of the relevance each layer receives. */
+  function batchRecording(): { composite: Composite; batch: Map<string, number> } {
+    const base = epsilonPlusFlat();
+    const batch = new Map<string, number>();
+    const composite: Composite = {
+      name: 'batch-recording EpsilonPlusFlat',
+      ruleFor(node, graph) {
+        const rule = base.ruleFor(node, graph);
+        if (rule === undefined) return undefined;
+        return {
+          name: rule.name,
+          params: rule.params,
+          prepare(ctx) {
+            const prepared = rule.prepare(ctx);
+            return {
+              backward(r, hint) {
+                batch.set(node.id, r.shape[0]!);
+                return prepared.backward(r, hint);
+              },
+              dispose: () => prepared.dispose(),
+            };
+          },
+        };
+      },
+    };
+    return { composite, batch };
+  }
+
+  test('share one backward pass above the first conditioned layer; each row equals its own run', () => {
+    const conditions: Condition[] = [
+      { y: [1], conv2: [0] },
+      { y: [1], conv2: [2] },
+      { y: [1], conv2: [1, 3] },
+    ];
+    const layers = ['dense1', 'pool', 'conv2', 'conv1'];
+    const alone = conditions.map((condition) => {
+      const one = crp.run(x0, [condition], { recordLayers: layers });
+      const got = {
+        heatmap: values(one.heatmap!),
+        ...Object.fromEntries(layers.map((l) => [l, values(one.relevances[l]!)])),
+      };
+      disposeCondResult(one);
+      return got as Record<string, Float64Array>;
+    });
+    const before = tf.memory().numTensors;
+    const { composite, batch } = batchRecording();
+    const shared = new CondAttribution(model, { composite });
+    const result = shared.run(x0, conditions, { recordLayers: layers });
+    try {
+      // above conv2 the rows are equal: one row; from conv2's mask down, three
+      expect(batch.get('dense1')).toBe(1);
+      expect(batch.get('dense2')).toBe(1);
+      expect(batch.get('conv1')).toBe(3);
+      expect(result.heatmap!.shape[0]).toBe(3);
+      for (const layer of layers) expect(result.relevances[layer]!.shape[0]).toBe(3);
+      alone.forEach((expected, r) => {
+        expectClose(row(result.heatmap!, r), expected.heatmap!, 1e-6);
+        for (const layer of layers) expectClose(row(result.relevances[layer]!, r), expected[layer]!, 1e-6);
+      });
+    } finally {
+      disposeCondResult(result);
+      shared.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('different y: every row from the output on, with the same numbers as alone', () => {
+    const { composite, batch } = batchRecording();
+    const separate = new CondAttribution(model, { composite });
+    const conditions: Condition[] = [
+      { y: [1], conv2: [0] },
+      { y: [2], conv2: [0] },
+    ];
+    const result = separate.run(x0, conditions);
+    try {
+      expect(batch.get('dense1')).toBe(2);
+      conditions.forEach((condition, r) => {
+        const alone = crp.run(x0, [condition]);
+        expectClose(row(result.heatmap!, r), values(alone.heatmap!), 1e-6);
+        disposeCondResult(alone);
+      });
+    } finally {
+      disposeCondResult(result);
+      separate.dispose();
+    }
+  });
+});

@@ -9,6 +9,7 @@ import {
   groupedBackKernel,
   groupedConv2d,
 } from './grouped-conv.js';
+import { patchConvMap } from './patch-conv.js';
 import {
   axisPadding,
   convPad,
@@ -62,7 +63,9 @@ export function dilateKernel(w: tf.Tensor, [dh, dw]: [number, number]): tf.Tenso
   });
 }
 
-function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
+/** The general conv path (any stride, padding, dilation, groups); {@link linearMapOf} takes the patch-embedding
+ * path instead where the windows tile the input. */
+export function convMap(node: GraphNode, inputShape: readonly number[]): LinearMap {
   const p = node.params;
   if (p.kind !== 'conv2d' && p.kind !== 'depthwiseConv2d') throw new Error('not a conv node');
   const depthwise = p.kind === 'depthwiseConv2d';
@@ -297,6 +300,7 @@ function globalAvgPoolMap(inputShape: readonly number[]): LinearMap {
 export function linearMapOf(node: GraphNode, inputShape: readonly number[]): LinearMap | undefined {
   switch (node.kind) {
     case 'conv2d':
+      return patchConvMap(node, inputShape) ?? convMap(node, inputShape);
     case 'depthwiseConv2d':
       return convMap(node, inputShape);
     case 'dense':

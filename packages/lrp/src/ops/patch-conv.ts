@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphNode } from '../graph/types.js';
+import type { LinearMap } from './linear.js';
+import { axisPadding, windowPadding } from './strided.js';
+
+/**
+ * The patches of an NHWC input for a conv whose windows tile it (kernel = strides): [B * Ho * Wo, kh * kw * C],
+ * row (b, i, j) holding window (i, j) in the kernel's [kh, kw, C] order. Rows and columns past the last whole
+ * window are dropped, as a 'valid' conv drops them.
+ */
+export function patchify(x: tf.Tensor4D, [kh, kw]: [number, number]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const [ho, wo] = [Math.floor(h / kh), Math.floor(w / kw)];
+    const whole = ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
+    // rank 4 at most: [B Ho, kh, Wo, kw C] -> [B Ho, Wo, kh, kw C]
+    const rows = tf.transpose(tf.reshape(whole, [b * ho, kh, wo, kw * c]), [0, 2, 1, 3]);
+    return tf.reshape(rows, [b * ho * wo, kh * kw * c]) as tf.Tensor2D;
+  });
+}
+
+/** The transpose of {@link patchify}: patches [B * Ho * Wo, kh * kw * C] back to an NHWC map [B, H, W, C]
+ * (zeros where no window reaches). */
+export function unpatchify(
+  patches: tf.Tensor2D,
+  [b, h, w, c]: readonly [number, number, number, number],
+  [kh, kw]: [number, number],
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [ho, wo] = [Math.floor(h / kh), Math.floor(w / kw)];
+    const grid = tf.transpose(tf.reshape(patches, [b * ho, wo, kh, kw * c]), [0, 2, 1, 3]);
+    const whole = tf.reshape(grid, [b, ho * kh, wo * kw, c]) as tf.Tensor4D;
+    if (ho * kh === h && wo * kw === w) return whole;
+    return tf.pad(whole, [
+      [0, 0],
+      [0, h - ho * kh],
+      [0, w - wo * kw],
+      [0, 0],
+    ]);
+  });
+}
+
+/**
+ * The linear map of a patch embedding: a plain conv (no groups, no dilation) with kernel = strides and no
+ * padding, so its windows tile the input without overlap. Forward is patches x W [kh kw C, D]; the transpose
+ * is G [B N, D] x W^T, un-patchified. The general conv path runs the transpose as a stride-1 conv over the
+ * gradient spread by zeros, whose taps are zero in all but 1 / (kh kw) of the places: for vit_b_16's
+ * `conv_proj` that was 17 of the 20 s of a backward pass. Undefined for any other conv.
+ */
+export function patchConvMap(node: GraphNode, inputShape: readonly number[]): LinearMap | undefined {
+  const p = node.params;
+  if (p.kind !== 'conv2d' || (p.groups ?? 1) !== 1) return undefined;
+  const [dh, dw] = p.dilations ?? [1, 1];
+  const [kh, kw, cin, cout] = p.kernel.shape as [number, number, number, number];
+  const [sh, sw] = p.strides;
+  if (dh !== 1 || dw !== 1 || kh !== sh || kw !== sw || inputShape.length !== 4) return undefined;
+  const [h, w] = [inputShape[1]!, inputShape[2]!];
+  const [top, bottom, ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
+  const [left, right, wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
+  // zeros around the input would sit inside windows; 'valid' (or 'same' on a multiple of the stride) has none
+  if (top !== 0 || bottom !== 0 || left !== 0 || right !== 0 || ho < 1 || wo < 1) return undefined;
+  const k = kh * kw * cin;
+  const flatKernel = (weight: tf.Tensor) => tf.reshape(weight, [k, cout]) as tf.Tensor2D;
+  const tokens = (y: tf.Tensor, b: number, d: number) => tf.reshape(y, [b, ho, wo, d]);
+  const back = (g: tf.Tensor, wt: tf.Tensor2D) =>
+    tf.tidy(() => {
+      const b = g.shape[0]!;
+      const patches = tf.matMul(tf.reshape(g, [b * ho * wo, wt.shape[0]]) as tf.Tensor2D, wt) as tf.Tensor2D;
+      return unpatchify(patches, [b, h, w, cin], [kh, kw]);
+    });
+  return {
+    forward(x, q) {
+      return tf.tidy(() => {
+        const b = x.shape[0]!;
+        const y = tokens(tf.matMul(patchify(x as tf.Tensor4D, [kh, kw]), flatKernel(q.weight!)), b, cout);
+        return q.bias === null ? y : tf.add(y, q.bias);
+      });
+    },
+    // W^T [D, kh kw C] once (the rules cache it): wasm's matMul with transposeB is much slower than on a copy
+    backWeight: (weight) => tf.tidy(() => tf.transpose(flatKernel(weight!))),
+    transpose: (g, wt) => back(g, wt as tf.Tensor2D),
+    transposeChannels: (g, wt, channels) =>
+      tf.tidy(() => back(tf.gather(g, channels, 3), tf.gather(wt as tf.Tensor2D, channels, 0))),
+  };
+}
