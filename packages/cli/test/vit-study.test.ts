@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPng } from '@crp/vis/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crp } from './run.js';
+import { crp, resultOf } from './run.js';
 import { writeTinyVit } from './tiny-vit.js';
 
 const PATCHES = join(import.meta.dirname, '..', '..', 'study', 'test', 'fixtures', 'patches');
@@ -99,9 +99,10 @@ describe('crp study on a ViT', () => {
 });
 
 describe('every command on a ViT', () => {
-  it('explain, atlas (global and region), decompose, refs, prune and evaluate', async () => {
+  it('explain, atlas (global and region), decompose, refs, prune and evaluate, with AttnLRP by default', async () => {
     const image = join(data, 'mitosis', 'mitosis-00.png');
-    const attn = ['--composite', 'attn_lrp'];
+    // no --composite: every command explains a ViT with attn_lrp, as the study does
+    const attn: string[] = [];
     const explain = await crp(
       'explain',
       ...vit(),
@@ -204,8 +205,6 @@ describe('every command on a ViT', () => {
     const evaluate = await crp(
       'evaluate',
       ...vit(),
-      '--composites',
-      'attn_lrp,cp_lrp',
       '--data',
       data,
       '--samples',
@@ -216,5 +215,88 @@ describe('every command on a ViT', () => {
       join(dir, 'evaluate'),
     );
     expect(evaluate.code, evaluate.stderr).toBe(0);
-  }, 180_000);
+    // a ViT's default pair: AttnLRP and CP-LRP
+    const evaluation = JSON.parse(await readFile(join(dir, 'evaluate', 'evaluation.json'), 'utf8')) as {
+      methods: string[];
+    };
+    expect(evaluation.methods).toEqual(['attn_lrp', 'cp_lrp', 'gradient_x_input', 'random']);
+    // the default is attn_lrp itself: the same heatmap and atlas as with --composite attn_lrp
+    const explicit = ['--composite', 'attn_lrp'];
+    expect(
+      (await crp('explain', ...vit(), ...explicit, image, '--target', '0', '--out', join(dir, 'explain-a')))
+        .code,
+    ).toBe(0);
+    for (const file of ['mitosis-00.heatmap.png', 'mitosis-00.overlay.png']) {
+      expect(await readFile(join(dir, 'explain', file))).toEqual(
+        await readFile(join(dir, 'explain-a', file)),
+      );
+    }
+    const atlasArgs = ['--data', data, '--samples', '4', '--target', 'mitosis'];
+    const a = await crp('atlas', ...vit(), ...explicit, ...atlasArgs, '--out', join(dir, 'atlas-a.json'));
+    expect(a.code, a.stderr).toBe(0);
+    expect(await readFile(join(dir, 'atlas-a.json'), 'utf8')).toBe(
+      await readFile(join(dir, 'atlas.json'), 'utf8'),
+    );
+    // the rules: LXT's
+    const listed = await crp('layers', ...vit(), '--json');
+    const rules = Object.fromEntries(
+      resultOf<{ name: string; rule: string }[]>(listed.stdout).map((r) => [r.name, r.rule]),
+    );
+    expect([rules[`${B}mlp.0`], rules[`${B}self_attention.softmax`], rules[`${B}ln_1`]]).toEqual([
+      'LinearEpsilon',
+      'SoftmaxDT',
+      'LayerNormEpsilon',
+    ]);
+  }, 240_000);
+
+  it('refuses a CNN composite on a ViT in every command, naming the composites that fit', async () => {
+    const image = join(data, 'mitosis', 'mitosis-00.png');
+    const cnn = ['--composite', 'epsilon_plus_flat'];
+    const d = ['--data', data, '--samples', '4'];
+    const runs: [string, string[]][] = [
+      ['layers', []],
+      ['explain', [image, '--out', join(dir, 'no')]],
+      ['atlas', [...d, '--target', 'mitosis', '--out', join(dir, 'no.json')]],
+      [
+        'decompose',
+        [
+          '--image',
+          image,
+          '--target',
+          '0',
+          '--layer',
+          `${B}mlp.3`,
+          '--concept',
+          '3',
+          '--out',
+          join(dir, 'no.json'),
+        ],
+      ],
+      ['refs', [...d, '--layer', `${B}mlp.0`, '--out', join(dir, 'no')]],
+      ['prune', [...d, '--criteria', 'random', '--out', join(dir, 'no')]],
+      ['study', ['--data', data, '--target', 'mitosis', '--out', join(dir, 'no')]],
+    ];
+    for (const [command, rest] of runs) {
+      const r = await crp(command, ...vit(), ...cnn, ...rest);
+      expect(r.code, `${command}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(
+        `crp ${command}: --composite: composite 'epsilon_plus_flat' is for CNNs; this model is a transformer`,
+      );
+      expect(r.stderr).toContain('explained with attn_lrp or cp_lrp');
+    }
+    const evaluate = await crp(
+      'evaluate',
+      ...vit(),
+      '--composites',
+      'attn_lrp,epsilon_alpha2_beta1',
+      '--data',
+      data,
+      '--target',
+      '0',
+      '--out',
+      join(dir, 'no'),
+    );
+    expect(evaluate.code, evaluate.stderr).toBe(2);
+    expect(evaluate.stderr).toContain("composite 'epsilon_alpha2_beta1' is for CNNs");
+  }, 120_000);
 });

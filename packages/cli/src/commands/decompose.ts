@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import type { Composite, ModelGraph } from '@crp/lrp';
+import type { ModelGraph } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, targetArg } from '../checks.js';
@@ -12,10 +12,12 @@ import { checkWritable } from '../files.js';
 import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
 import {
+  type CompositeChoice,
   compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
+  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
@@ -56,7 +58,7 @@ interface DecomposeArgs {
   depth: number;
   width: number;
   input: ModelInputOptions;
-  composite: Composite;
+  composite: CompositeChoice;
   out: string;
   svgFile: string;
   mermaidFile: string | undefined;
@@ -87,7 +89,7 @@ function parseDecomposeArgs(argv: string[]): DecomposeArgs {
   const depth = intArg('depth', values.depth, 1)!;
   const width = intArg('width', values.width, 1)!;
   const input = modelInputArgs(values);
-  const composite = compositeArg(values.composite!, inputRange(input));
+  const composite = compositeArg(values.composite, inputRange(input));
   const out = values.out!;
   const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
   const mermaidFile = values.mermaid;
@@ -156,7 +158,13 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   await checkWritable('--svg', args.svgFile, 'file');
   if (args.mermaidFile !== undefined) await checkWritable('--mermaid', args.mermaidFile, 'file');
   const model = await openModel(args.modelPath, args.input);
-  const crp = new CondAttribution(model, { composite: args.composite });
+  let crp: CondAttribution;
+  try {
+    crp = new CondAttribution(model, { composite: modelComposite(model, args.composite).composite });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   try {
     const target = checkConcept(args, crp.attributor.graph);
     workStarts();
