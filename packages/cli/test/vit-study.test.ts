@@ -249,6 +249,64 @@ describe('every command on a ViT', () => {
     ]);
   }, 240_000);
 
+  it('decomposes and shows heads: a head into the block input, a block output into MLP neurons, head references', async () => {
+    const image = join(data, 'mitosis', 'mitosis-00.png');
+    const heads = `${B}self_attention.context`;
+    const decompose = (layer: string, concept: string, out: string) =>
+      crp(
+        'decompose',
+        ...vit(),
+        '--image',
+        image,
+        '--target',
+        '0',
+        '--layer',
+        layer,
+        '--concept',
+        concept,
+        '--depth',
+        '1',
+        '--out',
+        join(dir, out),
+      );
+    const head = await decompose(heads, '1', 'head.json');
+    expect(head.code, head.stderr).toBe(0);
+    const headGraph = JSON.parse(await readFile(join(dir, 'head.json'), 'utf8')) as {
+      nodes: { layer: string; concept: number }[];
+    };
+    expect(headGraph.nodes[0]).toMatchObject({ layer: heads, concept: 1 });
+    expect(new Set(headGraph.nodes.slice(1).map((n) => n.layer))).toEqual(new Set(['encoder.pos_embedding']));
+    const output = await decompose(`${B}add_2`, '3', 'output.json');
+    expect(output.code, output.stderr).toBe(0);
+    const outputGraph = JSON.parse(await readFile(join(dir, 'output.json'), 'utf8')) as {
+      nodes: { layer: string }[];
+    };
+    expect(new Set(outputGraph.nodes.slice(1).map((n) => n.layer))).toEqual(new Set([`${B}mlp.0`]));
+    const bad = await decompose(heads, '2', 'bad.json');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`--concept 2: layer ${heads} has 2 heads (0 to 1)`);
+    const refs = await crp(
+      'refs',
+      ...vit(),
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--layer',
+      heads,
+      '--top-k',
+      '2',
+      '--out',
+      join(dir, 'head-refs'),
+    );
+    expect(refs.code, refs.stderr).toBe(0);
+    const written = JSON.parse(await readFile(join(dir, 'head-refs', `refs-${heads}.json`), 'utf8')) as {
+      channels: Record<string, unknown[]>;
+    };
+    expect(Object.keys(written.channels)).toEqual(['0', '1']);
+    expect(written.channels['0']!.length).toBe(2);
+  }, 120_000);
+
   it('refuses a CNN composite on a ViT in every command, naming the composites that fit', async () => {
     const image = join(data, 'mitosis', 'mitosis-00.png');
     const cnn = ['--composite', 'epsilon_plus_flat'];

@@ -49,7 +49,9 @@ function seeded(): tfl.LayersModel {
   const rng = mulberry32(5);
   setVitWeights(m, CONFIG, (name, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    return /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6);
+    return Float32Array.from(
+      /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6),
+    );
   });
   return m;
 }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
-import { CondAttribution } from '@crp/core';
+import { CondAttribution, defaultConcept } from '@crp/core';
 import type { ModelGraph } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
@@ -34,7 +34,7 @@ ${modelHelp}
   --image FILE        PNG or JPEG (resized to the model's input)
 ${HELP.target} (required)
   --layer L           layer of the concept (see crp layers)
-  --concept K         channel of that layer
+  --concept K         channel of that layer (a head at a ViT's self_attention.context)
   --depth N           levels (default 2)
   --width N           sub-concepts per node (default 3)
   --out FILE          the graph as JSON (default out/graph.json)
@@ -109,14 +109,18 @@ function parseDecomposeArgs(argv: string[]): DecomposeArgs {
   };
 }
 
-/** The class of --target, after checking that --concept is a channel of --layer. */
+/** The class of --target, after checking that --concept is a concept (channel or head) of --layer. */
 function checkConcept(args: DecomposeArgs, g: ModelGraph): number {
   const target = targetArg(args.targetSpec, g, undefined);
   checkLayers('layer', [args.layer], g);
-  const channels = g.node(args.layer).outputShape.at(-1);
-  if (typeof channels === 'number' && args.concept >= channels) {
+  // a channel, or a head at an attention product (the layer's default concept)
+  const shape = g.node(args.layer).outputShape;
+  const concept = defaultConcept(g, args.layer);
+  const count = shape.every((d) => typeof d === 'number') ? concept.count(shape as number[]) : undefined;
+  const unit = concept.name === 'HeadConcept' ? 'heads' : 'channels';
+  if (count !== undefined && args.concept >= count) {
     throw new UsageError(
-      `--concept ${args.concept}: layer ${args.layer} has ${channels} channels (0 to ${channels - 1})`,
+      `--concept ${args.concept}: layer ${args.layer} has ${count} ${unit} (0 to ${count - 1})`,
     );
   }
   return target;
