@@ -53,7 +53,7 @@ describe('crp study on a ViT', () => {
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(await readFile(join(out, 'study.json'), 'utf8')) as {
       options: { composite: string; pruneLayers: string[]; referenceLayers: string[] };
-      model: { layers: string[] };
+      model: { layers: string[]; concepts: Record<string, string> };
       atlas: { layers: Record<string, { concepts: number }> };
       pruning: { rows: unknown[] };
       references: unknown[];
@@ -62,6 +62,16 @@ describe('crp study on a ViT', () => {
     expect(json.options.composite).toBe('attn_lrp');
     expect(json.model.layers).toEqual([`${B}self_attention.context`, `${B}mlp.0`, `${B}mlp.3`, `${B}add_2`]);
     expect(json.atlas.layers[`${B}self_attention.context`]!.concepts).toBe(2); // heads
+    // the report says what a concept is here: not "a channel (conv) or unit (dense)"
+    expect(json.model.concepts).toEqual({
+      [`${B}self_attention.context`]: 'attention head',
+      [`${B}mlp.0`]: 'MLP neuron',
+      [`${B}mlp.3`]: 'd_model channel',
+      [`${B}add_2`]: 'd_model channel',
+    });
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('A concept is an attention head at');
+    expect(html).not.toContain('A concept is a channel (conv) or unit (dense)');
     expect(json.atlas.layers[`${B}mlp.0`]!.concepts).toBe(32); // MLP neurons
     expect(json.options.pruneLayers).toEqual([`${B}mlp.0`]);
     expect(json.options.referenceLayers).toEqual([`${B}mlp.0`, `${B}add_2`]);

@@ -211,3 +211,29 @@ export function resolveStudyOptions(
     seed: positiveInt('seed', options.seed, 0, 0),
   };
 }
+
+/** What a concept is at a layer of a transformer (see {@link transformerConceptKinds}). */
+export type TransformerConceptKind = 'attention head' | 'MLP neuron' | 'd_model channel' | 'channel';
+
+/**
+ * What a concept is at each of `layers` of a transformer: an attention head at an attention product
+ * (`self_attention.context`), an MLP neuron at a block's first MLP layer (`mlp.0`), a d_model channel at the MLP's
+ * output and the block's output (`mlp.3`, `add_2`), a channel elsewhere; neurons and channels are summed over the
+ * tokens. Undefined for a model without attention, whose concepts are channels (conv) and units (dense).
+ */
+export function transformerConceptKinds(
+  graph: ModelGraph,
+  layers: readonly string[],
+): Record<string, TransformerConceptKind> | undefined {
+  const blocks = transformerBlocks(graph);
+  if (blocks.length === 0) return undefined;
+  const kindOf = (id: string): TransformerConceptKind => {
+    for (const b of blocks) {
+      if (id === b.heads) return 'attention head';
+      if (id === b.mlpNeurons) return 'MLP neuron';
+      if (id === b.mlpOutput || id === b.output) return 'd_model channel';
+    }
+    return 'channel';
+  };
+  return Object.fromEntries(layers.map((l) => [l, kindOf(graph.node(l).id)]));
+}
