@@ -137,7 +137,12 @@ export function predict(model: tfl.LayersModel, x: tf.Tensor): Prediction {
 
 /** `wanted` if it fits the model, else the model's own (attn_lrp for a ViT: the CNN composites do not fit it). */
 export function fittingComposite(model: tfl.LayersModel, wanted: CompositeName): CompositeName {
-  const graph = graphFromLayersModel(model);
+  let graph: ReturnType<typeof graphFromLayersModel>;
+  try {
+    graph = graphFromLayersModel(model);
+  } catch {
+    return wanted; // a layer LRP has no rule for: the Explainer says so, with the prediction still shown
+  }
   try {
     return compositeNameFor(graph, wanted);
   } catch {
