@@ -40,6 +40,12 @@ export function tokenHeatmapImage(
   return drawPatchGrid(up, { grid: [tokens.height, tokens.width] });
 }
 
+/** A conditional heatmap as a concept card shows it: per token with the patch grid for a ViT (at the heatmap's
+ * size), else per pixel. */
+export function conceptImage(map: { heatmap: Heatmap; tokens?: Heatmap }): RasterImage {
+  return map.tokens === undefined ? heatmapImage(map.heatmap) : tokenHeatmapImage(map.tokens, map.heatmap);
+}
+
 /** The model's input as a picture: each channel min-max scaled to bytes. */
 export function inputImage(
   values: Float32Array,

@@ -5,9 +5,9 @@
  */
 import {
   type AttributionGraph,
+  conceptLayerBelow,
   conceptLayers,
   decompose,
-  layerBelow,
   type PatchEmbedding,
   patchEmbedding,
   type RegionBox,
@@ -16,7 +16,7 @@ import {
 } from '@crp/attribution';
 import { CrpError } from '@crp/common';
 import { CondAttribution, type Condition, defaultConcept, disposeCondResult } from '@crp/core';
-import { type CompositeName, compositeByName } from '@crp/lrp';
+import { type CompositeName, compositeByName, compositeNameFor, graphFromLayersModel } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
@@ -50,6 +50,12 @@ export interface ConceptScore {
   relevance: number;
   /** Relevance over the sum of |relevance| of the layer (zennit-crp's `abs_norm`), in [-1, 1]. */
   share: number;
+}
+
+/** A conditional heatmap, and for a ViT its relevance per token at patch resolution. */
+export interface ConditionalHeatmap {
+  heatmap: Heatmap;
+  tokens?: Heatmap;
 }
 
 /** The class explanation: the LRP heatmap, and the concepts of one layer ranked. */
@@ -129,6 +135,23 @@ export function predict(model: tfl.LayersModel, x: tf.Tensor): Prediction {
   };
 }
 
+/** `wanted` if it fits the model, else the model's own (attn_lrp for a ViT: the CNN composites do not fit it). */
+export function fittingComposite(model: tfl.LayersModel, wanted: CompositeName): CompositeName {
+  let graph: ReturnType<typeof graphFromLayersModel>;
+  try {
+    graph = graphFromLayersModel(model);
+  } catch {
+    return wanted; // a layer LRP has no rule for: the Explainer says so, with the prediction still shown
+  }
+  try {
+    return compositeNameFor(graph, wanted);
+  } catch {
+    return compositeNameFor(graph);
+  } finally {
+    graph.dispose();
+  }
+}
+
 /** Explains one model under one composite. Holds derived weights: `dispose()` when done. */
 export class Explainer {
   readonly crp: CondAttribution;
@@ -152,6 +175,12 @@ export class Explainer {
       composite: compositeByName(composite, { low: range.low, high: range.high }),
     });
     const graph = this.crp.attributor.graph;
+    try {
+      compositeNameFor(graph, composite); // a CNN composite on a ViT: refused with the ones that fit
+    } catch (err) {
+      this.crp.dispose();
+      throw err;
+    }
     this.embedding = patchEmbedding(graph);
     // a concept is a channel, or an attention head at a ViT's attention product (defaultConcept)
     const layers = conceptLayers(graph).map((id) => {
@@ -223,19 +252,31 @@ export class Explainer {
     }
   }
 
-  /** Conditional heatmaps: one per condition (e.g. `{ y: [7], conv: [12] }`), in order. */
-  conditionalHeatmaps(x: tf.Tensor, conditions: Condition[]): Heatmap[] {
-    const result = this.crp.run(x, conditions, {});
+  /** Conditional heatmaps: one per condition (e.g. `{ y: [7], conv: [12] }`), in order; for a ViT with the
+   * relevance per token as well (`tokens`, as {@link ClassExplanation.tokens}). */
+  conditionalHeatmaps(x: tf.Tensor, conditions: Condition[]): ConditionalHeatmap[] {
+    const embedding = this.embedding?.layer;
+    const result = this.crp.run(x, conditions, embedding === undefined ? {} : { recordLayers: [embedding] });
     try {
-      return conditions.map((_, i) => heatmapOf(result.heatmap!, i));
+      const perPatch =
+        embedding === undefined
+          ? undefined
+          : tf.tidy(() => tf.sum(result.relevances[embedding]!, -1) as tf.Tensor3D);
+      const maps = conditions.map((_, i) => ({
+        heatmap: heatmapOf(result.heatmap!, i),
+        ...(perPatch === undefined ? {} : { tokens: heatmapOf(perPatch, i) }),
+      }));
+      perPatch?.dispose();
+      return maps;
     } finally {
       disposeCondResult(result);
     }
   }
 
-  /** The conv/dense layer below `layer`, or undefined when only the input lies below. */
+  /** The layer whose concepts a concept of `layer` decomposes into (a ViT: block output -> MLP neurons -> heads ->
+   * the block's input; else the conv/dense layer below), or undefined when only the input lies below. */
   layerBelow(layer: string): string | undefined {
-    return layerBelow(this.crp.attributor.graph, layer);
+    return conceptLayerBelow(this.crp.attributor.graph, layer);
   }
 
   /** Concept `channel` of `layer` decomposed into its `width` largest sub-concepts of the layer below. */

@@ -11,11 +11,12 @@ import { isCrpError } from '@crp/common';
 import { COMPOSITE_NAMES, type CompositeName } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, type BackendName, startBackend } from './backend.js';
-import { drawRaster, heatmapImage, inputImage, tokenHeatmapImage } from './draw.js';
+import { conceptImage, drawRaster, heatmapImage, inputImage, tokenHeatmapImage } from './draw.js';
 import {
   type ClassExplanation,
   type ConceptLayer,
   Explainer,
+  fittingComposite,
   imageInputShape,
   type Prediction,
   predict,
@@ -249,6 +250,8 @@ async function useModel(loaded: LoadedModel): Promise<void> {
   el.modelSummary.textContent = `${loaded.name}: ${h}×${w}×${c} input, ${classes} classes, ${loaded.model.layers.length} layers`;
   el.modelDefault.hidden = loaded.name === 'digits/model.json';
   if (c === 1 && currentScaling() === 'imagenet') el.scaling.value = 'unit';
+  // a ViT is explained with AttnLRP unless a transformer composite is chosen (compositeNameFor of @crp/lrp)
+  el.composite.value = fittingComposite(loaded.model, currentComposite());
   let e: Explainer | undefined;
   try {
     e = explainer();
@@ -401,7 +404,7 @@ async function explain(): Promise<void> {
       part.map((c) => ({ y: [target], [layer.name]: [c.channel] })),
     );
     maps.forEach((m, j) => {
-      drawRaster(cards[i * 2 + j]!.canvas, heatmapImage(m));
+      drawRaster(cards[i * 2 + j]!.canvas, conceptImage(m));
     });
   }
   if (state.box !== undefined) await select(state.selected ?? top[0]!.channel);
@@ -485,7 +488,7 @@ async function select(channel: number): Promise<void> {
   let done = 0;
   if (below === undefined) {
     el.decompositionTitle.textContent = 'Decomposition';
-    el.decompositionHelp.textContent = `${layer.name} is the lowest conv or dense layer: there is no layer below to decompose it into.`;
+    el.decompositionHelp.textContent = `${layer.name} is the lowest concept layer: there is no layer below to decompose it into.`;
     el.decomposition.replaceChildren();
   } else {
     el.decompositionTitle.textContent = `Decomposition into ${below}`;
@@ -505,7 +508,7 @@ async function select(channel: number): Promise<void> {
       subs.map((n) => ({ y: [ex.target], [layer.name]: [channel], [below]: [n.concept] })),
     );
     maps.forEach((m, i) => {
-      drawRaster(cards[i]!.canvas, heatmapImage(m));
+      drawRaster(cards[i]!.canvas, conceptImage(m));
     });
   }
   if (state.box === undefined) {

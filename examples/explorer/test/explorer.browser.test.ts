@@ -431,9 +431,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
       { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: files.weights },
     ]);
     await settled(page, n + 1);
-    n = await actionsDone(page);
-    await page.selectOption('#composite', 'attn_lrp');
-    await settled(page, n + 1);
+    // a ViT is explained with AttnLRP without asking (the select was on zennit's epsilon_plus_flat)
+    expect(await page.locator('#composite').inputValue()).toBe('attn_lrp');
     expect(await messages(page)).toEqual([]);
     expect(await page.locator('#heatmap-caption').textContent()).toMatch(
       /AttnLRP, per token \(patch grid\)$/,
@@ -454,9 +453,52 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     // inside a patch: one colour
     expect(rgb(1, 1)).toEqual(rgb(6, 6));
     expect(rgb(8, 1)).toEqual(rgb(13, 6));
-    // the concepts of the last concept layer (the block's output dimensions) are listed
+    // the concepts of the last concept layer (the block's output dimensions) are listed, each card with its
+    // conditional relevance per token on the patch grid
     expect(await page.locator('#concepts .concept').count()).toBeGreaterThan(0);
+    const gridded = async (selector: string) => {
+      const cards = await page.locator(selector).evaluateAll((canvases: HTMLCanvasElement[]) =>
+        canvases.map((canvas) => {
+          const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+          return { width: canvas.width, data: Array.from(data) };
+        }),
+      );
+      expect(cards.length).toBeGreaterThan(0);
+      for (const card of cards) {
+        expect(card.width).toBe(28);
+        const at = (x: number, y: number) => card.data.slice((y * 28 + x) * 4, (y * 28 + x) * 4 + 3);
+        for (const line of [7, 14, 21]) {
+          for (let i = 0; i < 28; i++) {
+            expect(at(line, i)).toEqual([64, 64, 64]);
+            expect(at(i, line)).toEqual([64, 64, 64]);
+          }
+        }
+        expect(at(1, 1)).toEqual(at(6, 6));
+        expect(at(15, 22)).toEqual(at(20, 27));
+      }
+      return cards.length;
+    };
+    await gridded('#concepts .concept canvas');
+    // heads: two cards; a head decomposes into the d_model channels of the block's input, also on the grid
+    n = await actionsDone(page);
+    await page.selectOption('#layer', 'encoder.layers.encoder_layer_0.self_attention.context');
+    await settled(page, n + 1);
+    expect(await page.locator('#concepts .concept').count()).toBe(2);
+    expect(await gridded('#concepts .concept canvas')).toBe(2);
+    n = await actionsDone(page);
+    await page.locator('#concepts .concept').first().click();
+    await settled(page, n + 1);
+    expect(await page.locator('#decomposition-title').textContent()).toBe(
+      'Decomposition into encoder.pos_embedding',
+    );
+    expect(await gridded('#decomposition .concept canvas')).toBe(5);
+    expect(await messages(page)).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'explorer-vit.png'), fullPage: true });
+    // a CNN composite on the ViT: refused, naming the ones that fit
+    n = await actionsDone(page);
+    await page.selectOption('#composite', 'epsilon_plus_flat');
+    await settled(page, n + 1);
+    expect((await messages(page)).join('\n')).toMatch(/'epsilon_plus_flat' is for CNNs.*attn_lrp or cp_lrp/);
     await page.close();
   });
 

@@ -1,9 +1,10 @@
 import { CrpError } from '@crp/common';
-import { ChannelConcept, type CondAttribution, type Condition, disposeCondResult } from '@crp/core';
+import { type CondAttribution, type Condition, defaultConcept, disposeCondResult } from '@crp/core';
 import type { ModelGraph } from '@crp/lrp';
 import { PARAMETRIC_KINDS } from '@crp/lrp/internal';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
+import { transformerConceptBelow } from './transformer-concepts.js';
 
 /**
  * The conv/dense layer directly below `layer`: the nearest parametric node reached through the layer's inputs
@@ -36,7 +37,7 @@ export interface DecomposeOptions {
   target?: number;
   /** the layer of the concept */
   layer: string;
-  /** the concept (channel) */
+  /** the concept: a channel, or a head at an attention product (the layer's default concept) */
   concept: number;
   /** levels of sub-concepts (default 1: only the layer below) */
   depth?: number;
@@ -49,11 +50,19 @@ export interface DecomposeOptions {
   fullPass?: boolean;
 }
 
-const channels = new ChannelConcept();
+/**
+ * Where the sub-concepts of a concept of `layer` are: in a transformer the concept layer below
+ * (`transformerConceptBelow`: block output -> MLP neurons -> heads -> the block's input), else the conv/dense
+ * layer below ({@link layerBelow}).
+ */
+export function conceptLayerBelow(graph: ModelGraph, layer: string): string | undefined {
+  return transformerConceptBelow(graph, layer) ?? layerBelow(graph, layer);
+}
 
-/** Per row, the channel sums of a recorded relevance ([rows, C] values). */
-function channelSums(t: tf.Tensor): { values: Float32Array; c: number } {
-  const s = channels.attribute(t);
+/** Per row, the concept sums of a recorded relevance ([rows, concepts] values): channels summed over positions
+ * (tokens), or heads summed over tokens and features (the layer's default concept). */
+function conceptSums(graph: ModelGraph, layer: string, t: tf.Tensor): { values: Float32Array; c: number } {
+  const s = defaultConcept(graph, layer).attribute(t);
   const values = s.dataSync() as Float32Array;
   const c = s.shape[1];
   s.dispose();
@@ -63,7 +72,8 @@ function channelSums(t: tf.Tensor): { values: Float32Array; c: number } {
 /**
  * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
  * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
- * the conv/dense layer below, whose channels are the sub-concepts, each with its share of the concept's
+ * the layer below ({@link conceptLayerBelow}; in a ViT a head's sub-concepts are the d_model channels of its
+ * block's input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the concept's
  * relevance. Recursively, each kept sub-concept is decomposed with the whole chain as condition, to `depth`
  * levels and `width` sub-concepts per node. All nodes of one level share one forward and one backward pass.
  *
@@ -110,7 +120,11 @@ export function decompose(
       `decompose a concept of a layer below the output, not the output '${rootLayer}'`,
     );
   }
-  const rootChannels = g.node(rootLayer).outputShape.at(-1);
+  const rootShape = g.node(rootLayer).outputShape;
+  const rootChannels = rootShape.every((d) => typeof d === 'number')
+    ? defaultConcept(g, rootLayer).count(rootShape as number[])
+    : rootShape.at(-1);
+  const unit = defaultConcept(g, rootLayer).name === 'HeadConcept' ? 'heads' : 'channels';
   if (
     !Number.isInteger(options.concept) ||
     options.concept < 0 ||
@@ -118,7 +132,7 @@ export function decompose(
   ) {
     throw new CrpError(
       'invalid-argument',
-      `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} channels (valid: 0..${Number(rootChannels) - 1})`,
+      `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} ${unit} (valid: 0..${Number(rootChannels) - 1})`,
     );
   }
   const nodes: AttributionGraphNode[] = [];
@@ -133,7 +147,7 @@ export function decompose(
     node: AttributionGraphNode;
     condition: Condition;
   }
-  const below0 = layerBelow(g, rootLayer);
+  const below0 = conceptLayerBelow(g, rootLayer);
   // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
   const rootCondition: Condition = { y: [y], [rootLayer]: [options.concept] };
   const first = crp.run(
@@ -144,7 +158,7 @@ export function decompose(
   let frontier: Frontier[];
   let pending: { sums: Float32Array; c: number } | undefined;
   try {
-    const rootSums = channelSums(first.relevances[rootLayer]!);
+    const rootSums = conceptSums(g, rootLayer, first.relevances[rootLayer]!);
     const root: AttributionGraphNode = {
       id: 'n0',
       layer: rootLayer,
@@ -155,7 +169,7 @@ export function decompose(
     nodes.push(root);
     frontier = [{ node: root, condition: rootCondition }];
     if (below0 !== undefined) {
-      const s = channelSums(first.relevances[below0]!);
+      const s = conceptSums(g, below0, first.relevances[below0]!);
       pending = { sums: s.values, c: s.c };
     }
   } finally {
@@ -163,7 +177,7 @@ export function decompose(
   }
   let layer = rootLayer;
   for (let d = 0; d < depth; d++) {
-    const below = layerBelow(g, layer);
+    const below = conceptLayerBelow(g, layer);
     if (below === undefined) break;
     let sums: Float32Array;
     let c: number;
@@ -178,7 +192,7 @@ export function decompose(
       );
       try {
         // rows of a single image come in condition order
-        const s = channelSums(r.relevances[below]!);
+        const s = conceptSums(g, below, r.relevances[below]!);
         sums = s.values;
         c = s.c;
       } finally {

@@ -1,6 +1,6 @@
 import { CrpError, type ProgressCallback } from '@crp/common';
 import type { CondAttribution } from '@crp/core';
-import { disposeCondResult } from '@crp/core';
+import { defaultConcept, disposeCondResult, HeadConcept } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LabelledSource } from './dataset.js';
 import { runShardedPartial, type ShardedStrategy } from './sharding.js';
@@ -149,16 +149,7 @@ export function resolveMaximizationOptions(
   const layers = [...options.layers];
   if (layers.length === 0)
     throw new CrpError('invalid-argument', 'maximization needs at least one layer in options.layers');
-  for (const l of layers) {
-    const node = crp.attributor.graph.node(l); // unknown names fail with the valid ones
-    if (node.kind === 'matMul') {
-      // its concepts are heads (HeadConcept), which the per-channel tables below cannot rank
-      throw new CrpError(
-        'invalid-argument',
-        `maximization ranks channels; '${l}' is an attention product whose concepts are heads, which it does not rank yet. Give a token layer instead (a block's mlp.0 for MLP neurons, add_2 for its output dimensions)`,
-      );
-    }
-  }
+  for (const l of layers) crp.attributor.graph.node(l); // unknown names fail with the valid ones
   const maxTarget = options.maxTarget ?? 'sum';
   if (maxTarget !== 'sum' && maxTarget !== 'max') {
     throw new CrpError('invalid-argument', `maxTarget must be 'sum' or 'max', got '${String(maxTarget)}'`);
@@ -196,14 +187,19 @@ export function maximizationBatch(
   });
   try {
     for (const layer of layers) {
+      const heads = defaultConcept(crp.attributor.graph, layer) instanceof HeadConcept;
       for (const kind of ['relevance', 'activation'] as const) {
-        const maps = kind === 'relevance' ? result.relevances[layer]! : result.activations[layer]!;
+        const recorded = kind === 'relevance' ? result.relevances[layer]! : result.activations[layer]!;
+        // heads [b, H, T, d]: per head a map of tokens, its d features summed ([b, T, H]), so that a head's
+        // score is HeadConcept's (the sum over tokens and features) and its argmax is a token
+        const maps = heads ? tf.tidy(() => tf.transpose(tf.sum(recorded, -1), [0, 2, 1])) : recorded;
         const key = `${kind}:${layer}`;
         const c = maps.shape[maps.rank - 1]!;
         // tokens [b, T, C] (a ViT) are a T x 1 map: argmaxPosition is the token
         const mapSize: [number, number] =
           maps.rank === 4 ? [maps.shape[1]!, maps.shape[2]!] : maps.rank === 3 ? [maps.shape[1]!, 1] : [1, 1];
         const { scores, argmax } = scoreMaps(maps, options.maxTarget, options.absNorm);
+        if (heads) maps.dispose();
         onScores?.(key, scores);
         const top: RankedSample[][] = Array.from({ length: c }, (_, ch) =>
           batch.indices

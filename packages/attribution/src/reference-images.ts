@@ -1,8 +1,8 @@
 import { CrpError } from '@crp/common';
 import {
-  ChannelConcept,
   type CondAttribution,
   type CondAttributionResult,
+  defaultConcept,
   disposeCondResult,
   NeuronConcept,
 } from '@crp/core';
@@ -308,7 +308,10 @@ function localizingRun(
       ...chunk,
       startLayer: layer,
       excludeParallel: false,
-      maskMap: { [layer]: geometry.spatial ? new NeuronConcept() : new ChannelConcept() },
+      // without positions the neuron is the whole concept: a channel, or a head at an attention product
+      maskMap: {
+        [layer]: geometry.spatial ? new NeuronConcept() : defaultConcept(crp.attributor.graph, layer),
+      },
     },
   );
 }

@@ -98,3 +98,35 @@ export function patchEmbedding(graph: ModelGraph): PatchEmbedding | undefined {
   }
   return undefined;
 }
+
+/** The input of the block whose heads are `heads`: what its value projection reads, before the block's LayerNorm
+ * (the previous block's output, or the embedded tokens for the first block). */
+function blockInput(graph: ModelGraph, heads: string): string | undefined {
+  let id = graph.node(heads).inputs[1];
+  while (id !== undefined) {
+    const node = graph.node(id);
+    if (node.kind === 'dense') break;
+    if (node.kind !== 'permute' && node.kind !== 'reshape') return undefined;
+    id = node.inputs[0];
+  }
+  if (id === undefined) return undefined;
+  const normed = graph.node(graph.node(id).inputs[0]!);
+  return normed.kind === 'layerNorm' ? normed.inputs[0] : normed.id;
+}
+
+/**
+ * The concept layer below a transformer concept layer, where its decomposition's sub-concepts are: a block's
+ * output (`add_2`, d_model channels) into its MLP neurons (`mlp.0`), the MLP neurons into the block's heads, the
+ * heads into the d_model channels of the block's input (the previous block's output, or the embedded tokens of
+ * the first block), the MLP output (`mlp.3`) into the MLP neurons. Undefined for a layer that is none of these (or
+ * a CNN): there the conv/dense layer below applies (`layerBelow`).
+ */
+export function transformerConceptBelow(graph: ModelGraph, layer: string): string | undefined {
+  const id = graph.node(layer).id;
+  for (const b of transformerBlocks(graph)) {
+    if (id === b.output || id === b.mlpOutput) return b.mlpNeurons;
+    if (id === b.mlpNeurons) return b.heads;
+    if (id === b.heads) return blockInput(graph, b.heads);
+  }
+  return undefined;
+}

@@ -5,9 +5,17 @@
  * output dimensions (adjoint) equal to zennit-crp's definition (per concept) and to the conditional heatmap summed
  * by hand over the region's pixels, for a region of whole patches and for one that cuts a patch in half;
  * decomposition of the MLP output into MLP neurons; reference images of MLP neurons (tokens as a T x 1 map, the
- * whole image as receptive field, cropped to the relevance); no tensor left behind.
+ * whole image as receptive field, cropped to the relevance) and of heads (ranked by hand, localised by the head's
+ * own heatmap); no tensor left behind.
  */
-import { CondAttribution, defaultConcept, disposeCondResult, HeadConcept } from '@crp/core';
+import {
+  ChannelConcept,
+  type Concept,
+  CondAttribution,
+  defaultConcept,
+  disposeCondResult,
+  HeadConcept,
+} from '@crp/core';
 import { attnLrp } from '@crp/lrp';
 import { type VitConfig, vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
@@ -236,6 +244,73 @@ describe('decomposition and reference images on a ViT', () => {
     });
   });
 
+  it('decomposes a block output into MLP neurons, MLP neurons into heads, heads into the block input (summed by hand)', () => {
+    const one = tf.slice(images, 2, 1);
+    const EMBEDDED = 'encoder.pos_embedding';
+    // the conditional relevance of every concept layer under a condition, summed per concept by hand
+    const sums = (condition: Record<string, number[]>, layer: string, heads: boolean) => {
+      const r = crp.run(one, [condition], { recordLayers: [layer], heatmap: false });
+      const v = r.relevances[layer]!.dataSync();
+      const shape = r.relevances[layer]!.shape;
+      disposeCondResult(r);
+      if (heads) {
+        const [, h, t, d] = shape as number[];
+        return Array.from({ length: h! }, (_, k) => {
+          let s = 0;
+          for (let i = 0; i < t! * d!; i++) s += v[k * t! * d! + i]!;
+          return s;
+        });
+      }
+      const [, t, c] = shape as number[];
+      return Array.from({ length: c! }, (_, k) => {
+        let s = 0;
+        for (let i = 0; i < t!; i++) s += v[i * c! + k]!;
+        return s;
+      });
+    };
+    const top = (v: number[], n: number) =>
+      v
+        .map((x, k) => [x, k] as const)
+        .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+        .slice(0, n);
+    const graph = decompose(crp, one, { layer: OUT, concept: 5, target: 0, depth: 3, width: 2 });
+    const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+    const childrenOf = (id: string) => graph.edges.filter((e) => e.from === id).map((e) => nodes.get(e.to)!);
+    // level 1: MLP neurons of { y: 0, add_2: 5 }
+    const c0 = { y: [0], [OUT]: [5] };
+    expect(graph.nodes[0]!.relevance).toBeCloseTo(sums({ y: [0] }, OUT, false)[5]!, 5);
+    const level1 = childrenOf('n0');
+    const want1 = top(sums(c0, MLP, false), 2);
+    expect(level1.map((n) => [n.layer, n.concept])).toEqual(want1.map(([, k]) => [MLP, k]));
+    level1.forEach((n, i) => {
+      expect(n.relevance).toBeCloseTo(want1[i]![0], 5);
+    });
+    // level 2: the heads under { y: 0, add_2: 5, mlp.0: k }, summed over tokens and features
+    const first = level1[0]!;
+    const level2 = childrenOf(first.id);
+    const want2 = top(sums({ ...c0, [MLP]: [first.concept] }, HEADS, true), 2);
+    expect(level2.map((n) => [n.layer, n.concept])).toEqual(want2.map(([, k]) => [HEADS, k]));
+    level2.forEach((n, i) => {
+      expect(n.relevance).toBeCloseTo(want2[i]![0], 5);
+    });
+    // level 3: the d_model channels of the block's input (the embedded tokens) under the whole chain
+    const head = level2[0]!;
+    const level3 = childrenOf(head.id);
+    const want3 = top(sums({ ...c0, [MLP]: [first.concept], [HEADS]: [head.concept] }, EMBEDDED, false), 2);
+    expect(level3.map((n) => [n.layer, n.concept])).toEqual(want3.map(([, k]) => [EMBEDDED, k]));
+    level3.forEach((n, i) => {
+      expect(n.relevance).toBeCloseTo(want3[i]![0], 5);
+    });
+    // a head as the root: its relevance summed over tokens and features; heads out of range name the heads
+    const rootHead = decompose(crp, one, { layer: HEADS, concept: 1, target: 0, width: 8 });
+    expect(rootHead.nodes[0]!.relevance).toBeCloseTo(sums({ y: [0] }, HEADS, true)[1]!, 5);
+    expect(rootHead.edges.length).toBe(8);
+    expect(() => decompose(crp, one, { layer: HEADS, concept: 2, target: 0 })).toThrow(
+      /concept 2 is out of range .* it has 2 heads \(valid: 0\.\.1\)/,
+    );
+    one.dispose();
+  });
+
   it('shows MLP neurons: the strongest token ranks, the receptive field is the whole image, the crop follows the heatmap', async () => {
     const source = fromTensors(images, labels);
     const max = await maximization(crp, source, { layers: [MLP], topK: 2 });
@@ -260,17 +335,67 @@ describe('decomposition and reference images on a ViT', () => {
     }
   });
 
-  it('refuses to rank the heads of an attention product in a maximisation, naming the layers to use', async () => {
-    await expect(maximization(crp, fromTensors(images, labels), { layers: [HEADS] })).rejects.toThrow(
-      /mlp\.0/,
-    );
+  it("ranks heads (each sample for its label, summed over tokens and features, as HeadConcept) and shows them cropped to the head's own heatmap", async () => {
+    const source = fromTensors(images, labels);
+    const max = await maximization(crp, source, { layers: [HEADS], topK: 2, absNorm: false });
+    const table = max.relevance[HEADS]!;
+    expect([table.channels, table.mapSize]).toEqual([2, [5, 1]]);
+    // by hand: R at the context layer [rows, 2, 5, 4] of each sample for its own label
+    const byTarget = [recorded(HEADS, 0), recorded(HEADS, 1)];
+    const perToken = (i: number, h: number, t: number) => {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += byTarget[labels[i]!]!.data[((i * 2 + h) * 5 + t) * 4 + k]!;
+      return s;
+    };
+    for (const h of [0, 1]) {
+      const scores = labels.map((_, i) => [0, 1, 2, 3, 4].reduce((s, t) => s + perToken(i, h, t), 0));
+      const order = [0, 1, 2, 3].sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, 2);
+      expect(table.top[h]!.map((t) => t.sample)).toEqual(order);
+      table.top[h]!.forEach((t, r) => {
+        expect(t.score).toBeCloseTo(scores[order[r]!]!, 5);
+        const tokens = [0, 1, 2, 3, 4].map((k) => perToken(t.sample, h, k));
+        expect(t.argmaxPosition).toBe(tokens.indexOf(Math.max(...tokens)));
+      });
+    }
+    // references: the heatmap of the head (HeadConcept from the layer), not of feature h of its last axis
+    const refs = await referenceImages(crp, source, max, { layer: HEADS, topK: 2 });
+    for (const h of [0, 1]) {
+      expect(refs.channels[h]!.map((s) => s.sample)).toEqual(table.top[h]!.map((t) => t.sample));
+      for (const ref of refs.channels[h]!) {
+        const one = tf.slice(images, ref.sample, 1);
+        const heat = (maskMap: Record<string, Concept>) => {
+          const r = crp.run(one, [{ [HEADS]: [h] }], { startLayer: HEADS, excludeParallel: false, maskMap });
+          const v = Array.from(r.heatmap!.dataSync());
+          disposeCondResult(r);
+          return v;
+        };
+        const head = heat({ [HEADS]: new HeadConcept() });
+        const feature = heat({ [HEADS]: new ChannelConcept() });
+        one.dispose();
+        const share = (v: number[]) => {
+          let inside = 0;
+          let all = 0;
+          v.forEach((x, p) => {
+            const [y, xx] = [Math.floor(p / 8), p % 8];
+            const b = ref.box;
+            all += Math.abs(x);
+            if (y >= b.y && y < b.y + b.height && xx >= b.x && xx < b.x + b.width) inside += Math.abs(x);
+          });
+          return inside / all;
+        };
+        expect(ref.heatmapShareInBox).toBeCloseTo(share(head), 6);
+        expect(head.some((x, p) => Math.abs(x - feature[p]!) > 1e-6)).toBe(true);
+      }
+    }
   });
 
   it('leaves no tensor behind', async () => {
     await conceptAtlas(crp, fromTensors(images, labels), { target: 0, layers: [HEADS, MLP, OUT] });
     regionRelevances(crp, images, { centerSquare: 4 }, { target: 0, layers: [HEADS, MLP] });
+    await maximization(crp, fromTensors(images, labels), { layers: [HEADS], topK: 1 });
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
+      await maximization(crp, fromTensors(images, labels), { layers: [HEADS], topK: 1 });
       await conceptAtlas(crp, fromTensors(images, labels), { target: 0, layers: [HEADS, MLP, OUT] });
       regionRelevances(crp, images, { centerSquare: 4 }, { target: 0, layers: [HEADS, MLP] });
     }

@@ -1,6 +1,13 @@
 import { isCrpError } from '@crp/common';
 import { CondAttribution } from '@crp/core';
-import { type Composite, compositeByName } from '@crp/lrp';
+import {
+  COMPOSITE_NAMES,
+  type Composite,
+  type CompositeName,
+  compositeByName,
+  compositeNameFor,
+  graphFromLayersModel,
+} from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { inputSizeArg, intArg, normalizationArgs } from './args.js';
@@ -16,7 +23,8 @@ export const modelOptions = {
   normalize: { type: 'string' },
   mean: { type: 'string' },
   std: { type: 'string' },
-  composite: { type: 'string', default: 'epsilon_plus_flat' },
+  // no default here: the model decides once it is loaded (modelComposite)
+  composite: { type: 'string' },
 } as const;
 
 /** Options shared by the commands that explain a model over a data set. */
@@ -57,14 +65,45 @@ export function modelInputArgs(values: {
   };
 }
 
-/** The composite named by `--composite`; an unknown name is a usage error that lists the valid ones. */
-export function compositeArg(name: string, bounds: { low: number; high: number }): Composite {
-  try {
-    return compositeByName(name, bounds);
-  } catch (err) {
-    if (isCrpError(err, 'unknown-composite')) throw new UsageError(`--composite: ${err.message}`);
-    throw err;
+/** `--composite` as given (undefined: the model's default) and the input range EpsilonGammaBox needs. */
+export interface CompositeChoice {
+  name: string | undefined;
+  bounds: { low: number; high: number };
+}
+
+/** `--composite`, checked before anything is loaded: an unknown name is a usage error that lists the valid ones. */
+export function compositeArg(
+  name: string | undefined,
+  bounds: { low: number; high: number },
+): CompositeChoice {
+  if (name !== undefined && !(COMPOSITE_NAMES as readonly string[]).includes(name)) {
+    throw new UsageError(
+      `--composite: unknown composite '${name}'; valid names: ${COMPOSITE_NAMES.join(', ')}`,
+    );
   }
+  return { name, bounds };
+}
+
+/**
+ * The composite for the loaded model, decided where the study decides it (`compositeNameFor` of @crp/lrp): the
+ * one given, else attn_lrp for a transformer and epsilon_plus_flat otherwise. A CNN composite given for a
+ * transformer is a usage error that lists the composites that fit.
+ */
+export function modelComposite(
+  model: tfl.LayersModel,
+  choice: CompositeChoice,
+): { name: CompositeName; composite: Composite } {
+  const graph = graphFromLayersModel(model);
+  let name: CompositeName;
+  try {
+    name = compositeNameFor(graph, choice.name);
+  } catch (err) {
+    if (isCrpError(err, 'unsupported-composite')) throw new UsageError(`--composite: ${err.message}`);
+    throw err;
+  } finally {
+    graph.dispose();
+  }
+  return { name, composite: compositeByName(name, choice.bounds) };
 }
 
 /** The value range of images in [0, 1] after the normalisation (EpsilonGammaBox's bounds). */
@@ -83,7 +122,8 @@ export const HELP = {
                       images are resized to the model's input`,
   heads: `  --heads N           attention heads of a .pth ViT that is none of torchvision's vit_b/l/h configurations`,
   normalize: `  --normalize imagenet  torchvision's ImageNet mean/std after scaling to [0, 1] (or --mean a,b,c --std a,b,c)`,
-  composite: `  --composite NAME    LRP composite (default epsilon_plus_flat)`,
+  composite: `  --composite NAME    LRP composite (default attn_lrp for a ViT, epsilon_plus_flat otherwise; a ViT takes
+                      attn_lrp or cp_lrp)`,
   target: `  --target CLASS      the class: its name (a sub-folder of --data; mnist: the digit) or its index`,
   data: `  --data SPEC         'mnist' (bundled digits) or a folder with one sub-folder per class`,
   samples: `  --samples N         mnist: images to use (default 500); folder: at most N per class`,
@@ -101,18 +141,27 @@ export async function openModelAndData(
   modelPath: string,
   dataSpec: string,
   options: {
-    composite: string;
+    /** --composite as given; undefined: the model's default */
+    composite: string | undefined;
     samples?: number | undefined;
     seed?: number | undefined;
     holdOut?: number;
     input?: ModelInputOptions;
   },
-): Promise<{ model: tfl.LayersModel; crp: CondAttribution; data: Dataset; holdOut: Dataset | undefined }> {
+): Promise<{
+  model: tfl.LayersModel;
+  crp: CondAttribution;
+  /** the composite's name, decided for the model when none was given (what a job spec carries) */
+  compositeName: CompositeName;
+  data: Dataset;
+  holdOut: Dataset | undefined;
+}> {
   const input = options.input ?? {};
-  const composite = compositeArg(options.composite, inputRange(input));
+  const choice = compositeArg(options.composite, inputRange(input));
   const model = await openModel(modelPath, input);
   let crp: CondAttribution | undefined;
   try {
+    const { name: compositeName, composite } = modelComposite(model, choice);
     crp = new CondAttribution(model, { composite });
     const { data, holdOut } = await loadData(dataSpec, {
       inputShape: crp.attributor.graph.inputShape,
@@ -121,7 +170,7 @@ export async function openModelAndData(
       ...(options.holdOut === undefined ? {} : { holdOut: options.holdOut }),
       ...(input.mean === undefined ? {} : { mean: input.mean, std: input.std! }),
     });
-    return { model, crp, data, holdOut };
+    return { model, crp, compositeName, data, holdOut };
   } catch (err) {
     crp?.dispose();
     model.dispose();

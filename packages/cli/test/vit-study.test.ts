@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPng } from '@crp/vis/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crp } from './run.js';
+import { crp, resultOf } from './run.js';
 import { writeTinyVit } from './tiny-vit.js';
 
 const PATCHES = join(import.meta.dirname, '..', '..', 'study', 'test', 'fixtures', 'patches');
@@ -53,7 +53,7 @@ describe('crp study on a ViT', () => {
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(await readFile(join(out, 'study.json'), 'utf8')) as {
       options: { composite: string; pruneLayers: string[]; referenceLayers: string[] };
-      model: { layers: string[] };
+      model: { layers: string[]; concepts: Record<string, string> };
       atlas: { layers: Record<string, { concepts: number }> };
       pruning: { rows: unknown[] };
       references: unknown[];
@@ -62,6 +62,16 @@ describe('crp study on a ViT', () => {
     expect(json.options.composite).toBe('attn_lrp');
     expect(json.model.layers).toEqual([`${B}self_attention.context`, `${B}mlp.0`, `${B}mlp.3`, `${B}add_2`]);
     expect(json.atlas.layers[`${B}self_attention.context`]!.concepts).toBe(2); // heads
+    // the report says what a concept is here: not "a channel (conv) or unit (dense)"
+    expect(json.model.concepts).toEqual({
+      [`${B}self_attention.context`]: 'attention head',
+      [`${B}mlp.0`]: 'MLP neuron',
+      [`${B}mlp.3`]: 'd_model channel',
+      [`${B}add_2`]: 'd_model channel',
+    });
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('A concept is an attention head at');
+    expect(html).not.toContain('A concept is a channel (conv) or unit (dense)');
     expect(json.atlas.layers[`${B}mlp.0`]!.concepts).toBe(32); // MLP neurons
     expect(json.options.pruneLayers).toEqual([`${B}mlp.0`]);
     expect(json.options.referenceLayers).toEqual([`${B}mlp.0`, `${B}add_2`]);
@@ -99,9 +109,10 @@ describe('crp study on a ViT', () => {
 });
 
 describe('every command on a ViT', () => {
-  it('explain, atlas (global and region), decompose, refs, prune and evaluate', async () => {
+  it('explain, atlas (global and region), decompose, refs, prune and evaluate, with AttnLRP by default', async () => {
     const image = join(data, 'mitosis', 'mitosis-00.png');
-    const attn = ['--composite', 'attn_lrp'];
+    // no --composite: every command explains a ViT with attn_lrp, as the study does
+    const attn: string[] = [];
     const explain = await crp(
       'explain',
       ...vit(),
@@ -204,8 +215,6 @@ describe('every command on a ViT', () => {
     const evaluate = await crp(
       'evaluate',
       ...vit(),
-      '--composites',
-      'attn_lrp,cp_lrp',
       '--data',
       data,
       '--samples',
@@ -216,5 +225,146 @@ describe('every command on a ViT', () => {
       join(dir, 'evaluate'),
     );
     expect(evaluate.code, evaluate.stderr).toBe(0);
-  }, 180_000);
+    // a ViT's default pair: AttnLRP and CP-LRP
+    const evaluation = JSON.parse(await readFile(join(dir, 'evaluate', 'evaluation.json'), 'utf8')) as {
+      methods: string[];
+    };
+    expect(evaluation.methods).toEqual(['attn_lrp', 'cp_lrp', 'gradient_x_input', 'random']);
+    // the default is attn_lrp itself: the same heatmap and atlas as with --composite attn_lrp
+    const explicit = ['--composite', 'attn_lrp'];
+    expect(
+      (await crp('explain', ...vit(), ...explicit, image, '--target', '0', '--out', join(dir, 'explain-a')))
+        .code,
+    ).toBe(0);
+    for (const file of ['mitosis-00.heatmap.png', 'mitosis-00.overlay.png']) {
+      expect(await readFile(join(dir, 'explain', file))).toEqual(
+        await readFile(join(dir, 'explain-a', file)),
+      );
+    }
+    const atlasArgs = ['--data', data, '--samples', '4', '--target', 'mitosis'];
+    const a = await crp('atlas', ...vit(), ...explicit, ...atlasArgs, '--out', join(dir, 'atlas-a.json'));
+    expect(a.code, a.stderr).toBe(0);
+    expect(await readFile(join(dir, 'atlas-a.json'), 'utf8')).toBe(
+      await readFile(join(dir, 'atlas.json'), 'utf8'),
+    );
+    // the rules: LXT's
+    const listed = await crp('layers', ...vit(), '--json');
+    const rules = Object.fromEntries(
+      resultOf<{ name: string; rule: string }[]>(listed.stdout).map((r) => [r.name, r.rule]),
+    );
+    expect([rules[`${B}mlp.0`], rules[`${B}self_attention.softmax`], rules[`${B}ln_1`]]).toEqual([
+      'LinearEpsilon',
+      'SoftmaxDT',
+      'LayerNormEpsilon',
+    ]);
+  }, 240_000);
+
+  it('decomposes and shows heads: a head into the block input, a block output into MLP neurons, head references', async () => {
+    const image = join(data, 'mitosis', 'mitosis-00.png');
+    const heads = `${B}self_attention.context`;
+    const decompose = (layer: string, concept: string, out: string) =>
+      crp(
+        'decompose',
+        ...vit(),
+        '--image',
+        image,
+        '--target',
+        '0',
+        '--layer',
+        layer,
+        '--concept',
+        concept,
+        '--depth',
+        '1',
+        '--out',
+        join(dir, out),
+      );
+    const head = await decompose(heads, '1', 'head.json');
+    expect(head.code, head.stderr).toBe(0);
+    const headGraph = JSON.parse(await readFile(join(dir, 'head.json'), 'utf8')) as {
+      nodes: { layer: string; concept: number }[];
+    };
+    expect(headGraph.nodes[0]).toMatchObject({ layer: heads, concept: 1 });
+    expect(new Set(headGraph.nodes.slice(1).map((n) => n.layer))).toEqual(new Set(['encoder.pos_embedding']));
+    const output = await decompose(`${B}add_2`, '3', 'output.json');
+    expect(output.code, output.stderr).toBe(0);
+    const outputGraph = JSON.parse(await readFile(join(dir, 'output.json'), 'utf8')) as {
+      nodes: { layer: string }[];
+    };
+    expect(new Set(outputGraph.nodes.slice(1).map((n) => n.layer))).toEqual(new Set([`${B}mlp.0`]));
+    const bad = await decompose(heads, '2', 'bad.json');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`--concept 2: layer ${heads} has 2 heads (0 to 1)`);
+    const refs = await crp(
+      'refs',
+      ...vit(),
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--layer',
+      heads,
+      '--top-k',
+      '2',
+      '--out',
+      join(dir, 'head-refs'),
+    );
+    expect(refs.code, refs.stderr).toBe(0);
+    const written = JSON.parse(await readFile(join(dir, 'head-refs', `refs-${heads}.json`), 'utf8')) as {
+      channels: Record<string, unknown[]>;
+    };
+    expect(Object.keys(written.channels)).toEqual(['0', '1']);
+    expect(written.channels['0']!.length).toBe(2);
+  }, 120_000);
+
+  it('refuses a CNN composite on a ViT in every command, naming the composites that fit', async () => {
+    const image = join(data, 'mitosis', 'mitosis-00.png');
+    const cnn = ['--composite', 'epsilon_plus_flat'];
+    const d = ['--data', data, '--samples', '4'];
+    const runs: [string, string[]][] = [
+      ['layers', []],
+      ['explain', [image, '--out', join(dir, 'no')]],
+      ['atlas', [...d, '--target', 'mitosis', '--out', join(dir, 'no.json')]],
+      [
+        'decompose',
+        [
+          '--image',
+          image,
+          '--target',
+          '0',
+          '--layer',
+          `${B}mlp.3`,
+          '--concept',
+          '3',
+          '--out',
+          join(dir, 'no.json'),
+        ],
+      ],
+      ['refs', [...d, '--layer', `${B}mlp.0`, '--out', join(dir, 'no')]],
+      ['prune', [...d, '--criteria', 'random', '--out', join(dir, 'no')]],
+      ['study', ['--data', data, '--target', 'mitosis', '--out', join(dir, 'no')]],
+    ];
+    for (const [command, rest] of runs) {
+      const r = await crp(command, ...vit(), ...cnn, ...rest);
+      expect(r.code, `${command}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(
+        `crp ${command}: --composite: composite 'epsilon_plus_flat' is for CNNs; this model is a transformer`,
+      );
+      expect(r.stderr).toContain('explained with attn_lrp or cp_lrp');
+    }
+    const evaluate = await crp(
+      'evaluate',
+      ...vit(),
+      '--composites',
+      'attn_lrp,epsilon_alpha2_beta1',
+      '--data',
+      data,
+      '--target',
+      '0',
+      '--out',
+      join(dir, 'no'),
+    );
+    expect(evaluate.code, evaluate.stderr).toBe(2);
+    expect(evaluate.stderr).toContain("composite 'epsilon_alpha2_beta1' is for CNNs");
+  }, 120_000);
 });

@@ -15,6 +15,8 @@
  * Models and rules:
  * - `unsupported-layer`, `unsupported-activation`, `unsupported-model`: something the engine cannot explain or
  *   import (the message says what is supported and how to extend it);
+ * - `unsupported-composite`: a composite named for a model it does not fit (a CNN composite on a transformer; the
+ *   message lists the composites that fit);
  * - `invalid-rule`: a rule applied where it cannot work, or built wrongly;
  * - `no-adjoint`: a rule that cannot provide the transposed (adjoint) relevance map;
  * - `disposed`: an object used after `dispose()`;
@@ -45,6 +47,7 @@ export const CRP_ERROR_CODES = [
   'invalid-colormap',
   'unknown-layer',
   'unknown-composite',
+  'unsupported-composite',
   'unknown-metric',
   'unsupported-layer',
   'unsupported-activation',

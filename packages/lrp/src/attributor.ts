@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type Canonizer, mergeBatchNorm, mergeZeroPadding } from './canonizers.js';
-import { type Composite, compositeByName, defaultRuleFor } from './composites.js';
+import { type Composite, compositeByName, compositeNameFor, defaultRuleFor } from './composites.js';
 import { CrpError, listNames } from './errors.js';
 import { type ForwardPass, runForward } from './forward.js';
 import { type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
@@ -13,7 +13,9 @@ import type { CachedParams, Rule, RuleContext } from './rules/rule.js';
 import { gradient, isStructural, pass, structuralAdjoint, structuralBackward } from './rules/structural.js';
 
 export interface AttributorOptions extends GraphOptions {
-  /** A composite or the name of a built-in one. Default `'epsilon_plus_flat'`. */
+  /** A composite or the name of a built-in one. Default: the model's ({@link compositeNameFor}:
+   * `'attn_lrp'` for a transformer, `'epsilon_plus_flat'` otherwise); a CNN composite named for a transformer is
+   * refused. */
   composite?: Composite | string;
   /** Graph rewrites applied before attribution. Default `[mergeBatchNorm(), mergeZeroPadding()]` (both exact:
    * batch norms folded into the conv before them, as zennit-crp's README does; a ZeroPadding2D folded into the
@@ -131,11 +133,12 @@ export class Attributor {
   private disposed = false;
 
   constructor(model: LayersModel, options: AttributorOptions = {}) {
-    const composite = options.composite ?? 'epsilon_plus_flat';
-    this.composite = typeof composite === 'string' ? compositeByName(composite) : composite;
     let graph = graphFromLayersModel(model, options);
     for (const c of options.canonizers ?? [mergeBatchNorm(), mergeZeroPadding()]) graph = c.apply(graph);
     this.graph = graph;
+    const composite = options.composite;
+    this.composite =
+      typeof composite === 'object' ? composite : compositeByName(compositeNameFor(graph, composite));
   }
 
   /** The rule applied at a layer (by layer name or node id). */

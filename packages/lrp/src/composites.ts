@@ -256,6 +256,40 @@ export const COMPOSITE_NAMES = [
 ] as const;
 export type CompositeName = (typeof COMPOSITE_NAMES)[number];
 
+/** The built-in composites written for transformers (LXT's rules for LayerNorm, softmax and products of two
+ * activations); the others are zennit's composites for CNNs. */
+export const TRANSFORMER_COMPOSITES = ['attn_lrp', 'cp_lrp'] as const satisfies readonly CompositeName[];
+
+/** A model with products of two activations (attention), such as a ViT of @crp/models. */
+export function isTransformer(graph: ModelGraph): boolean {
+  return graph.nodes.some((n) => n.kind === 'matMul');
+}
+
+/**
+ * The built-in composite a model is explained with: `name` if given and it fits, else the model's default
+ * (`attn_lrp` for a transformer, `epsilon_plus_flat`, zennit-crp's README composite, otherwise). The one place
+ * that decides it: the Attributor, the study and every `crp` command ask here. A CNN composite on a transformer
+ * is refused (`unsupported-composite`, listing the composites that fit): its rules leave softmax and LayerNorm
+ * to defaults that LXT does not use.
+ */
+export function compositeNameFor(graph: ModelGraph, name?: string): CompositeName {
+  const transformer = isTransformer(graph);
+  if (name === undefined) return transformer ? 'attn_lrp' : 'epsilon_plus_flat';
+  if (!(COMPOSITE_NAMES as readonly string[]).includes(name)) compositeByName(name); // throws unknown-composite
+  const known = name as CompositeName;
+  if (transformer && !(TRANSFORMER_COMPOSITES as readonly string[]).includes(known)) {
+    const products = graph.nodes.filter((n) => n.kind === 'matMul').map((n) => n.id);
+    throw new CrpError(
+      'unsupported-composite',
+      `composite '${known}' is for CNNs; this model is a transformer (products of two activations: ` +
+        `${products.slice(0, 2).join(', ')}${products.length > 2 ? ', ...' : ''}), explained with ` +
+        `${TRANSFORMER_COMPOSITES.join(' or ')}`,
+      { details: { composite: known, valid: [...TRANSFORMER_COMPOSITES] } },
+    );
+  }
+  return known;
+}
+
 /** A built-in composite by name. `epsilon_gamma_box` needs `{ low, high }`. */
 export function compositeByName(name: string, options: Partial<GammaBoxOptions> = {}): Composite {
   switch (name as CompositeName) {

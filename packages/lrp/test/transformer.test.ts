@@ -14,11 +14,14 @@ import {
   attnLrp,
   COMPOSITE_NAMES,
   type Composite,
+  compositeNameFor,
   cpLrp,
   disposeResult,
   graphFromLayersModel,
+  isTransformer,
   layerMapComposite,
   rules,
+  TRANSFORMER_COMPOSITES,
   transformerLayers,
 } from '../src/index.js';
 import { expectClose, mulberry32, randomizeWeights, uniform, useBackend, values } from './helpers.js';
@@ -560,5 +563,48 @@ describe('refusals', () => {
     ]);
     a.dispose();
     c.dispose();
+  });
+
+  test('a transformer defaults to attn_lrp; a CNN composite named for it is refused with the ones that fit', () => {
+    const model = tinyVit({ blocks: 1 });
+    const graph = graphFromLayersModel(model);
+    expect(isTransformer(graph)).toBe(true);
+    expect(compositeNameFor(graph)).toBe('attn_lrp');
+    expect(compositeNameFor(graph, 'cp_lrp')).toBe('cp_lrp');
+    const byDefault = new Attributor(model);
+    expect(byDefault.composite.name).toBe('AttnLRP');
+    byDefault.dispose();
+    for (const cnn of COMPOSITE_NAMES.filter(
+      (n) => !(TRANSFORMER_COMPOSITES as readonly string[]).includes(n),
+    )) {
+      let error: unknown;
+      try {
+        new Attributor(model, { composite: cnn });
+      } catch (e) {
+        error = e;
+      }
+      expect(error, cnn).toBeInstanceOf(CrpError);
+      expect((error as CrpError).code).toBe('unsupported-composite');
+      expect((error as CrpError).message).toContain(`composite '${cnn}' is for CNNs`);
+      expect((error as CrpError).message).toContain('b0.scores');
+      expect((error as CrpError).message).toContain('attn_lrp or cp_lrp');
+    }
+    // an unknown name stays an unknown name; a Composite object is the caller's own choice and is kept
+    expect(() => compositeNameFor(graph, 'attn')).toThrow(/unknown composite 'attn'/);
+    const own = layerMapComposite([['dense', rules.epsilon()]], 'Own');
+    const a = new Attributor(model, { composite: own });
+    expect(a.composite).toBe(own);
+    a.dispose();
+    // a CNN: epsilon_plus_flat by default, and any composite (attn_lrp too: LinearEpsilon on every layer)
+    const cnn = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [3], units: 2, name: 'fc' })],
+    });
+    const cnnGraph = graphFromLayersModel(cnn);
+    expect([isTransformer(cnnGraph), compositeNameFor(cnnGraph)]).toEqual([false, 'epsilon_plus_flat']);
+    expect(compositeNameFor(cnnGraph, 'attn_lrp')).toBe('attn_lrp');
+    const plain = new Attributor(cnn);
+    expect(plain.composite.name).toBe('EpsilonPlusFlat');
+    plain.dispose();
+    cnn.dispose();
   });
 });

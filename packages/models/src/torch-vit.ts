@@ -1,7 +1,7 @@
 import { CrpError } from '@crp/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { parseStateDict, type StateDict } from './state-dict.js';
-import { setVitWeights, VIT_CONFIGS, type VitConfig, vit, vitBlockPrefix } from './vit.js';
+import { buildVit, setVitWeights, VIT_CONFIGS, type VitConfig, vitBlockPrefix } from './vit.js';
 
 /** Options of {@link importTorchVit}. */
 export interface TorchVitOptions {
@@ -198,7 +198,8 @@ export function torchVitFromStateDict(sd: StateDict, options: TorchVitOptions = 
     layerNormEpsilon: options.layerNormEpsilon ?? 1e-6,
     name,
   };
-  const model = vit(config);
+  // the weights are set below: no random initialisation first
+  const model = buildVit(config, false);
   const d = layout.hiddenDim;
   const p = layout.patchSize;
   const c = layout.channels;

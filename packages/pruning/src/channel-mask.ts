@@ -2,7 +2,7 @@
 export interface ChannelMaskJSON {
   format: 'crp-channel-mask';
   version: 1;
-  /** Masked channels (conv filters, dense units) per layer name, ascending. */
+  /** Masked channels (conv filters, dense units; heads at an attention product) per layer name, ascending. */
   layers: Record<string, number[]>;
 }
 

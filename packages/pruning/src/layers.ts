@@ -2,6 +2,7 @@ import { CrpError, listNames } from '@crp/common';
 import type { ActivationName, GraphNode, ModelGraph } from '@crp/lrp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ChannelMask } from './channel-mask.js';
+import { type HeadLayer, headLayers } from './heads.js';
 
 /** A layer whose output channels can be pruned. */
 export interface PrunableLayer {
@@ -50,15 +51,22 @@ export interface CheckMaskOptions {
  */
 export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckMaskOptions = {}): void {
   const prunable = new Map(prunableLayers(model).map((l) => [l.name, l]));
+  // attention heads: a mask's index at an attention product is a head (HeadLayer)
+  const heads = mask.layers.some((l) => !prunable.has(l))
+    ? new Map(headLayers(model).map((h) => [h.name, h]))
+    : new Map<string, HeadLayer>();
+  const valid = [...prunable.keys(), ...heads.keys()];
   for (const name of mask.layers) {
-    const info = prunable.get(name);
+    const head = heads.get(name);
+    const info = prunable.get(name) ?? (head && { channels: head.heads });
+    const unit = head === undefined ? 'channel' : 'head';
     if (info === undefined) {
       const exists = model.layers.some((l) => l.name === name);
       throw new CrpError(
         'unknown-layer',
         exists
-          ? `layer '${name}' has no prunable channels (only Conv2D, DepthwiseConv2D and Dense layers do); prunable layers: ${listNames([...prunable.keys()])}`
-          : `unknown layer '${name}'; prunable layers of the model: ${listNames([...prunable.keys()])}`,
+          ? `layer '${name}' has no prunable channels (only Conv2D, DepthwiseConv2D and Dense layers do, and the heads of an attention product whose values come from a Dense split into heads); prunable layers: ${listNames(valid)}`
+          : `unknown layer '${name}'; prunable layers of the model: ${listNames(valid)}`,
       );
     }
     const channels = mask.channels(name);
@@ -66,13 +74,13 @@ export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckM
     if (bad !== undefined) {
       throw new CrpError(
         'invalid-argument',
-        `channel ${bad} is out of range for layer '${name}': it has ${info.channels} channels (valid: 0..${info.channels - 1})`,
+        `${unit} ${bad} is out of range for layer '${name}': it has ${info.channels} ${unit}s (valid: 0..${info.channels - 1})`,
       );
     }
     if (channels.length === info.channels && options.force !== true) {
       throw new CrpError(
         'invalid-argument',
-        `the mask prunes all ${info.channels} channels of layer '${name}', which cuts the model there; keep at least one or pass { force: true }`,
+        `the mask prunes all ${info.channels} ${unit}s of layer '${name}', which cuts the model there; keep at least one or pass { force: true }`,
       );
     }
   }
@@ -81,6 +89,7 @@ export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckM
 /** Activations with f(0) = 0: a zeroed channel stays zero after them. */
 const ZERO_PRESERVING: readonly ActivationName[] = [
   'linear',
+  'gelu', // x * Phi(x): 0 at 0 (a ViT's MLP)
   'relu',
   'relu6',
   'tanh',

@@ -3,6 +3,7 @@ import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';
+import { type HeadLayer, headLayersOfGraph } from './heads.js';
 import { type CheckMaskOptions, channelFlow, checkMask, outputChannels } from './layers.js';
 
 /** Every Keras `*_initializer` entry of a topology set to Zeros: the weights are overwritten right after, and
@@ -145,16 +146,28 @@ export class MaskedModel {
     }
   }
 
-  /** Per layer, the channels to zero: the masked layers themselves and the batch norms their channels reach. */
+  /** Per layer, the channels to zero: the masked layers themselves and the batch norms their channels reach; for
+   * masked heads, their columns of the value projection (see {@link HeadLayer}). */
   private zeroMap(mask: ChannelMask): Map<string, Set<number>> {
     const zero = new Map<string, Set<number>>();
+    const heads = new Map(headLayersOfGraph(this.graph).layers.map((h) => [h.name, h]));
     for (const name of mask.layers) {
-      const channels = mask.channels(name);
+      const head = heads.get(name);
+      const channels =
+        head === undefined
+          ? mask.channels(name)
+          : mask
+              .channels(name)
+              .flatMap((h) => Array.from({ length: head.headDim }, (_, j) => h * head.headDim + j));
       const add = (layer: string) => {
         const set = zero.get(layer) ?? new Set<number>();
         for (const c of channels) set.add(c);
         zero.set(layer, set);
       };
+      if (head !== undefined) {
+        add(head.valueLayer);
+        continue;
+      }
       add(name);
       for (const n of channelFlow(this.graph, this.graph.node(name).id, false).channelwise) {
         if (n.kind === 'batchNorm') add(n.layerName);

@@ -1,6 +1,7 @@
 import { CrpError } from '@crp/common';
 import type { ModelGraph } from '@crp/lrp';
 import type { ChannelMask } from './channel-mask.js';
+import { headLayersOfGraph } from './heads.js';
 import { channelFlow, keepsZero } from './layers.js';
 
 /** Which indices survive when the masked channels are removed physically. Keys are graph node ids. */
@@ -25,8 +26,16 @@ function range(n: number): number[] {
  */
 export function planPruning(graph: ModelGraph, mask: ChannelMask): PrunePlan {
   const plan: PrunePlan = { keepOut: new Map(), keepIn: new Map(), keepChannels: new Map() };
+  const heads = new Map(headLayersOfGraph(graph).layers.map((h) => [h.name, h]));
   for (const layer of mask.layers) {
     const node = graph.node(layer);
+    const head = heads.get(layer);
+    if (head !== undefined) {
+      throw new CrpError(
+        'unsupported-model',
+        `cannot remove heads of '${layer}' physically: the query, key and value projections are split into ${head.heads} heads of ${head.headDim} features by fixed reshapes, and out_proj reads all of them; use the masked model (MaskedModel), which zeroes a head's values so its slice of the attention output is exactly 0`,
+      );
+    }
     if (node.kind !== 'conv2d' && node.kind !== 'dense') {
       throw new CrpError(
         'unsupported-layer',

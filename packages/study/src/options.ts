@@ -1,12 +1,7 @@
 import type { Region } from '@crp/attribution';
 import { conceptLayers, transformerBlocks } from '@crp/attribution';
 import { CrpError, listNames, nearestNames } from '@crp/common';
-import type { ModelGraph } from '@crp/lrp';
-
-/** A model with products of two activations (attention): explained with AttnLRP by default. */
-function isTransformer(graph: ModelGraph): boolean {
-  return graph.nodes.some((n) => n.kind === 'matMul');
-}
+import { compositeNameFor, type ModelGraph } from '@crp/lrp';
 
 import type { TrainLayers } from '@crp/models';
 
@@ -25,7 +20,8 @@ export interface StudyOptions {
   /** Concepts per layer reported and voted for by each sample. Default 5 (the seed's top-5). */
   topK?: number;
   /** LRP composite by name. Default `epsilon_plus_flat` (zennit-crp's README composite); `attn_lrp` (LXT's
-   * AttnLRP) for a transformer (a model with products of two activations, e.g. a ViT of @crp/models). */
+   * AttnLRP) for a transformer (a model with products of two activations, e.g. a ViT of @crp/models), where a CNN
+   * composite is refused (`compositeNameFor` of @crp/lrp). */
   composite?: string;
   /** Fine-tune the model with LAMB for this many epochs first (0: no fine-tuning). Default 0. */
   fineTune?: number;
@@ -198,7 +194,7 @@ export function resolveStudyOptions(
     region: options.region ?? { centerSquare: side },
     layers,
     topK: positiveInt('topK', options.topK, 5),
-    composite: options.composite ?? (isTransformer(graph) ? 'attn_lrp' : 'epsilon_plus_flat'),
+    composite: compositeNameFor(graph, options.composite),
     fineTune: positiveInt('fineTune', options.fineTune, 0, 0),
     validation,
     learningRate,
@@ -214,4 +210,30 @@ export function resolveStudyOptions(
     batchSize: positiveInt('batchSize', options.batchSize, 8),
     seed: positiveInt('seed', options.seed, 0, 0),
   };
+}
+
+/** What a concept is at a layer of a transformer (see {@link transformerConceptKinds}). */
+export type TransformerConceptKind = 'attention head' | 'MLP neuron' | 'd_model channel' | 'channel';
+
+/**
+ * What a concept is at each of `layers` of a transformer: an attention head at an attention product
+ * (`self_attention.context`), an MLP neuron at a block's first MLP layer (`mlp.0`), a d_model channel at the MLP's
+ * output and the block's output (`mlp.3`, `add_2`), a channel elsewhere; neurons and channels are summed over the
+ * tokens. Undefined for a model without attention, whose concepts are channels (conv) and units (dense).
+ */
+export function transformerConceptKinds(
+  graph: ModelGraph,
+  layers: readonly string[],
+): Record<string, TransformerConceptKind> | undefined {
+  const blocks = transformerBlocks(graph);
+  if (blocks.length === 0) return undefined;
+  const kindOf = (id: string): TransformerConceptKind => {
+    for (const b of blocks) {
+      if (id === b.heads) return 'attention head';
+      if (id === b.mlpNeurons) return 'MLP neuron';
+      if (id === b.mlpOutput || id === b.output) return 'd_model channel';
+    }
+    return 'channel';
+  };
+  return Object.fromEntries(layers.map((l) => [l, kindOf(graph.node(l).id)]));
 }

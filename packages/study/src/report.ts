@@ -83,7 +83,7 @@ function studiedSection(result: StudyResult): ReportSection[] {
       markdown: [
         `Model **${result.model.name}** (${result.model.parameters.toLocaleString('en')} parameters, input ${result.model.inputShape.join('x')}), composite \`${o.composite}\`.`,
         `Data: ${result.data.classes.map((c, i) => `**${c}** ${result.data.counts[i]} images`).join(', ')}.${skipped.length > 0 ? ` ${skipped.length} file(s) could not be read and were skipped: ${skipped.map((s) => `\`${s.path}\` (${s.reason})`).join('; ')}.` : ''}`,
-        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. A concept is a channel (conv) or unit (dense); "k/${n}" counts the samples that vote for it: it is among their top-${o.topK} by ${EVIDENCE_DEFINITION}; ${SHARE_DEFINITION}.`,
+        `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. ${conceptSentence(result)}; "k/${n}" counts the samples that vote for it: it is among their top-${o.topK} by ${EVIDENCE_DEFINITION}; ${SHARE_DEFINITION}.`,
         '**Most voted concept per layer:**',
         findings.join('\n'),
       ].join('\n\n'),
@@ -181,6 +181,20 @@ function globalAtlasSections(result: StudyResult): ReportSection[] {
     });
   }
   return sections;
+}
+
+/** What a concept is for the model at hand: a channel or unit of a CNN; per layer of a transformer a head, an MLP
+ * neuron or a d_model channel (summed over the tokens). */
+function conceptSentence(result: StudyResult): string {
+  const kinds = result.model.concepts;
+  if (kinds === undefined) return 'A concept is a channel (conv) or unit (dense)';
+  const byKind = new Map<string, string[]>();
+  for (const [layer, kind] of Object.entries(kinds)) byKind.set(kind, [...(byKind.get(kind) ?? []), layer]);
+  const article = (kind: string) => (/^[aeiouAEIOUM]/.test(kind) ? 'an' : 'a');
+  const parts = [...byKind].map(
+    ([kind, layers]) => `${article(kind)} ${kind} at ${layers.map((l) => `\`${l}\``).join(', ')}`,
+  );
+  return `A concept is ${parts.join('; ')} (neurons and channels summed over the tokens)`;
 }
 
 /** Where the region is (drawn on the first samples' heatmaps), then the region atlas. */

@@ -78,7 +78,15 @@ export interface StudyResult {
   format: 'crp-study/1';
   target: { index: number; name: string };
   options: ResolvedStudyOptions;
-  model: { name: string; parameters: number; inputShape: (number | null)[]; layers: string[] };
+  model: {
+    name: string;
+    parameters: number;
+    inputShape: (number | null)[];
+    layers: string[];
+    /** a transformer's concepts per layer (attention head, MLP neuron, d_model channel); absent for a CNN, whose
+     * concepts are channels (conv) and units (dense) */
+    concepts?: Record<string, 'attention head' | 'MLP neuron' | 'd_model channel' | 'channel'>;
+  };
   data: StudyData;
   fineTune?: StudyFineTune;
   evaluation: StudyEvaluation;

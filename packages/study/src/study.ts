@@ -5,7 +5,13 @@ import { type Dataset, disposeDataset, gatherDataset, selectTrainLayers } from '
 import { type RasterImage, toRasterImage } from '@crp/vis';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type ResolvedStudyOptions, resolveStudyOptions, type StudyOptions } from './options.js';
+import {
+  type ResolvedStudyOptions,
+  resolveStudyOptions,
+  type StudyOptions,
+  type TransformerConceptKind,
+  transformerConceptKinds,
+} from './options.js';
 import type { StudyData, StudyEnvironment, StudyResult } from './result.js';
 import {
   compositeFor,
@@ -65,6 +71,7 @@ export async function runStudy(
     const toImage = env.toImage ?? defaultToImage;
     try {
       const inputShape = [...crp.attributor.graph.inputShape];
+      const conceptKinds = transformerConceptKinds(crp.attributor.graph, opts.layers);
       const on = tuned.held === undefined ? ('all' as const) : ('validation' as const);
       const evaluation = await evaluationStep(run, model, evalData, on);
       const logits = targetLogits(model, samples, opts.target, opts.batchSize);
@@ -88,7 +95,11 @@ export async function runStudy(
       );
       const parts = { evaluation, ...concepts, references, pruning, faithfulness, heatmaps };
       return {
-        result: studyResult(run, { model, inputShape, data, classes, counts, tuned, indices, logits }, parts),
+        result: studyResult(
+          run,
+          { model, inputShape, conceptKinds, data, classes, counts, tuned, indices, logits },
+          parts,
+        ),
         model,
         images: run.images,
       };
@@ -153,6 +164,7 @@ function studyResult(
   ran: {
     model: LayersModel;
     inputShape: (number | null)[];
+    conceptKinds: Record<string, TransformerConceptKind> | undefined;
     data: Dataset & { skipped?: StudyData['skipped'] };
     classes: string[];
     counts: number[];
@@ -173,6 +185,7 @@ function studyResult(
       parameters: model.countParams(),
       inputShape: ran.inputShape,
       layers: opts.layers,
+      ...(ran.conceptKinds === undefined ? {} : { concepts: ran.conceptKinds }),
     },
     data: {
       classes: ran.classes,

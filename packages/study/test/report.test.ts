@@ -96,6 +96,28 @@ describe('the report of a study whose target logit is negative on a sample', () 
     );
   });
 
+  it('says what a concept is for the model at hand: a channel or unit of a CNN, heads, neurons and channels of a ViT', () => {
+    const overview = (r: StudyResult) => {
+      const md = studyReport(r, new Map())
+        .sections.map((x) => (x.kind === 'text' ? x.markdown : ''))
+        .join('\n');
+      return md.match(/A concept is [^;"]*(;[^"]*)?"k\//)?.[0] ?? '';
+    };
+    expect(result.model.concepts).toBeUndefined();
+    expect(overview(result)).toBe('A concept is a channel (conv) or unit (dense); "k/');
+    const vit = structuredClone(result);
+    const b = 'encoder.layers.encoder_layer_0.';
+    vit.model.concepts = {
+      [`${b}self_attention.context`]: 'attention head',
+      [`${b}mlp.0`]: 'MLP neuron',
+      [`${b}mlp.3`]: 'd_model channel',
+      [`${b}add_2`]: 'd_model channel',
+    };
+    expect(overview(vit)).toBe(
+      `A concept is an attention head at \`${b}self_attention.context\`; an MLP neuron at \`${b}mlp.0\`; a d_model channel at \`${b}mlp.3\`, \`${b}add_2\` (neurons and channels summed over the tokens); "k/`,
+    );
+  });
+
   it('writes shares with their sign and never as a signed zero', () => {
     expect([12.34, -0.04, 0.004, -0.0004, 0, 0.5].map(signedShare)).toEqual([
       '+12.3%',

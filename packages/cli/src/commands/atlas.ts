@@ -83,7 +83,8 @@ interface AtlasArgs {
   topK: number;
   dist: Distribution;
   input: ModelInputOptions;
-  compositeName: string;
+  /** --composite as given, then the name decided for the loaded model (what a job spec carries) */
+  compositeName: string | undefined;
   samples: number | undefined;
   seed: number;
   out: string;
@@ -123,7 +124,7 @@ function parseAtlasArgs(argv: string[]): AtlasArgs {
     topK,
     dist,
     input,
-    compositeName: values.composite!,
+    compositeName: values.composite,
     samples,
     seed,
     out: values.out!,
@@ -141,7 +142,7 @@ function checkAgainstModel(args: AtlasArgs, graph: ModelGraph, classes: Dataset[
 
 /** The (region) atlas, here or beyond this process; the shard's output when it computed one part. */
 async function computeAtlas(
-  args: AtlasArgs,
+  args: AtlasArgs & { compositeName: string },
   ctx: ShardContext,
   target: number,
   json: boolean,
@@ -198,14 +199,15 @@ function printAtlas(args: AtlasArgs, target: number, result: ConceptAtlas | Regi
 
 /** `crp atlas`: check everything, load, compute the atlas (here or beyond), write it as JSON. */
 export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput | ShardOutput> {
-  const args = parseAtlasArgs(argv);
-  await checkWritable('--out', args.out, 'file');
-  const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
-    input: args.input,
-    composite: args.compositeName,
-    samples: args.samples,
-    seed: args.seed,
+  const given = parseAtlasArgs(argv);
+  await checkWritable('--out', given.out, 'file');
+  const { model, crp, compositeName, data } = await openModelAndData(given.modelPath, given.dataSpec, {
+    input: given.input,
+    composite: given.compositeName,
+    samples: given.samples,
+    seed: given.seed,
   });
+  const args = { ...given, compositeName };
   try {
     const target = checkAgainstModel(args, crp.attributor.graph, data.classes);
     workStarts();

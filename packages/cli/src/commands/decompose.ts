@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AttributionGraph, decompose as decomposeConcept, toMermaid, toSvg } from '@crp/attribution';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
-import { CondAttribution } from '@crp/core';
-import type { Composite, ModelGraph } from '@crp/lrp';
+import { CondAttribution, defaultConcept } from '@crp/core';
+import type { ModelGraph } from '@crp/lrp';
 import { intArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, targetArg } from '../checks.js';
@@ -12,10 +12,12 @@ import { checkWritable } from '../files.js';
 import { meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
 import {
+  type CompositeChoice,
   compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
+  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
@@ -32,7 +34,7 @@ ${modelHelp}
   --image FILE        PNG or JPEG (resized to the model's input)
 ${HELP.target} (required)
   --layer L           layer of the concept (see crp layers)
-  --concept K         channel of that layer
+  --concept K         channel of that layer (a head at a ViT's self_attention.context)
   --depth N           levels (default 2)
   --width N           sub-concepts per node (default 3)
   --out FILE          the graph as JSON (default out/graph.json)
@@ -56,7 +58,7 @@ interface DecomposeArgs {
   depth: number;
   width: number;
   input: ModelInputOptions;
-  composite: Composite;
+  composite: CompositeChoice;
   out: string;
   svgFile: string;
   mermaidFile: string | undefined;
@@ -87,7 +89,7 @@ function parseDecomposeArgs(argv: string[]): DecomposeArgs {
   const depth = intArg('depth', values.depth, 1)!;
   const width = intArg('width', values.width, 1)!;
   const input = modelInputArgs(values);
-  const composite = compositeArg(values.composite!, inputRange(input));
+  const composite = compositeArg(values.composite, inputRange(input));
   const out = values.out!;
   const svgFile = values.svg ?? `${out.replace(/\.json$/i, '')}.svg`;
   const mermaidFile = values.mermaid;
@@ -107,14 +109,18 @@ function parseDecomposeArgs(argv: string[]): DecomposeArgs {
   };
 }
 
-/** The class of --target, after checking that --concept is a channel of --layer. */
+/** The class of --target, after checking that --concept is a concept (channel or head) of --layer. */
 function checkConcept(args: DecomposeArgs, g: ModelGraph): number {
   const target = targetArg(args.targetSpec, g, undefined);
   checkLayers('layer', [args.layer], g);
-  const channels = g.node(args.layer).outputShape.at(-1);
-  if (typeof channels === 'number' && args.concept >= channels) {
+  // a channel, or a head at an attention product (the layer's default concept)
+  const shape = g.node(args.layer).outputShape;
+  const concept = defaultConcept(g, args.layer);
+  const count = shape.every((d) => typeof d === 'number') ? concept.count(shape as number[]) : undefined;
+  const unit = concept.name === 'HeadConcept' ? 'heads' : 'channels';
+  if (count !== undefined && args.concept >= count) {
     throw new UsageError(
-      `--concept ${args.concept}: layer ${args.layer} has ${channels} channels (0 to ${channels - 1})`,
+      `--concept ${args.concept}: layer ${args.layer} has ${count} ${unit} (0 to ${count - 1})`,
     );
   }
   return target;
@@ -156,7 +162,13 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   await checkWritable('--svg', args.svgFile, 'file');
   if (args.mermaidFile !== undefined) await checkWritable('--mermaid', args.mermaidFile, 'file');
   const model = await openModel(args.modelPath, args.input);
-  const crp = new CondAttribution(model, { composite: args.composite });
+  let crp: CondAttribution;
+  try {
+    crp = new CondAttribution(model, { composite: modelComposite(model, args.composite).composite });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   try {
     const target = checkConcept(args, crp.attributor.graph);
     workStarts();

@@ -14,7 +14,7 @@ import {
   metricByName,
   randomExplainer,
 } from '@crp/evaluation';
-import { COMPOSITE_NAMES, compositeByName } from '@crp/lrp';
+import { COMPOSITE_NAMES, TRANSFORMER_COMPOSITES } from '@crp/lrp';
 import { disposeDataset } from '@crp/models';
 import { pruningCurveChart } from '@crp/vis';
 import { writePlot } from '@crp/vis/node';
@@ -24,6 +24,7 @@ import { intArg, listArg } from '../args.js';
 import {
   inputRange,
   type ModelInputOptions,
+  modelComposite,
   modelDataHelp,
   modelDataOptions,
   modelInputArgs,
@@ -40,7 +41,8 @@ images of class C with Quantus's metrics (@crp/evaluation) and writes evaluation
 
 ${modelDataHelp}
   --target C          the class whose images are explained (their label must be C)
-  --composites LIST   LRP composites to compare, comma-separated (default epsilon_plus_flat,epsilon_alpha2_beta1)
+  --composites LIST   LRP composites to compare, comma-separated (default epsilon_plus_flat,epsilon_alpha2_beta1;
+                      a ViT: attn_lrp,cp_lrp, and only those)
   --metrics LIST      metrics, comma-separated (default PixelFlipping,MPRT,Sparseness; with --region also
                       RelevanceMassAccuracy). Valid: ${METRIC_NAMES.join(', ')}
   --region SPEC       center:SIZE or box:X,Y,W,H: the region of the localisation metrics
@@ -84,7 +86,8 @@ interface EvaluateArgs {
   modelPath: string;
   dataSpec: string;
   target: number;
-  composites: string[];
+  /** --composites as given; undefined: the model's default pair */
+  composites: string[] | undefined;
   region: Region | undefined;
   metrics: string[];
   steps: number;
@@ -115,7 +118,8 @@ function parseEvaluateArgs(argv: string[]): EvaluateArgs {
     options: {
       ...modelDataOptions,
       target: { type: 'string' },
-      composites: { type: 'string', default: 'epsilon_plus_flat,epsilon_alpha2_beta1' },
+      // no default here: it depends on the model (explainersOf)
+      composites: { type: 'string' },
       metrics: { type: 'string' },
       region: { type: 'string' },
       steps: { type: 'string', default: '32' },
@@ -127,8 +131,8 @@ function parseEvaluateArgs(argv: string[]): EvaluateArgs {
   if (values.data === undefined) throw new UsageError('--data is required');
   const target = intArg('target', values.target, 0);
   if (target === undefined) throw new UsageError('--target is required (a class index)');
-  const composites = listArg(values.composites) ?? [];
-  for (const c of composites) {
+  const composites = listArg(values.composites);
+  for (const c of composites ?? []) {
     if (!(COMPOSITE_NAMES as readonly string[]).includes(c)) {
       throw new UsageError(`unknown composite '${c}' in --composites; valid: ${COMPOSITE_NAMES.join(', ')}`);
     }
@@ -154,7 +158,7 @@ function parseEvaluateArgs(argv: string[]): EvaluateArgs {
 /** The model and the images of the target class (`picked`: their indices in the data). */
 async function loadClassImages(args: EvaluateArgs) {
   const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
-    composite: 'epsilon_plus_flat',
+    composite: undefined,
     samples: args.samples,
     seed: args.seed,
     input: args.input,
@@ -166,11 +170,19 @@ async function loadClassImages(args: EvaluateArgs) {
   return { model, x, picked };
 }
 
-/** The LRP composites of --composites, gradient x input and a random map (the baseline). */
-function explainersOf(args: EvaluateArgs): Record<string, Explainer> {
-  const range = inputRange(args.input);
+/** The LRP composites of --composites (each checked against the model; by default a transformer's two, AttnLRP and
+ * CP-LRP, or two of zennit's for a CNN), gradient x input and a random map (the baseline). */
+function explainersOf(args: EvaluateArgs, model: tfl.LayersModel): Record<string, Explainer> {
+  const bounds = inputRange(args.input);
+  const byDefault = modelComposite(model, { name: undefined, bounds }).name;
+  const names =
+    args.composites ??
+    ((TRANSFORMER_COMPOSITES as readonly string[]).includes(byDefault)
+      ? [...TRANSFORMER_COMPOSITES]
+      : ['epsilon_plus_flat', 'epsilon_alpha2_beta1']);
   const explainers: Record<string, Explainer> = {};
-  for (const name of args.composites) explainers[name] = lrpExplainer(compositeByName(name, range));
+  for (const name of names)
+    explainers[name] = lrpExplainer(modelComposite(model, { name, bounds }).composite);
   explainers.gradient_x_input = gradientXInput();
   explainers.random = randomExplainer(0);
   return explainers;
@@ -224,7 +236,7 @@ export async function evaluate(argv: string[], json: boolean): Promise<EvaluateO
       const m = regionMask(args.region, h, w);
       mask = tf.tidy(() => tf.tile(tf.tensor3d(m, [1, h, w]), [n, 1, 1]));
     }
-    const explainers = explainersOf(args);
+    const explainers = explainersOf(args, model);
     const k = featuresInStep(h, w, c, args.steps);
     const result = await evaluateMethods(
       { model, x, labels: picked.map(() => args.target), explainers, ...(mask ? { mask } : {}) },

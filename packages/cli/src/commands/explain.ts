@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Attributor, type Composite, disposeResult } from '@crp/lrp';
+import { Attributor, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
 import { writePng } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,10 +12,12 @@ import { checkWritable } from '../files.js';
 import { type ImageInput, meanStd, readModelInput } from '../images.js';
 import { openModel } from '../load-model.js';
 import {
+  type CompositeChoice,
   compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
+  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
@@ -51,7 +53,7 @@ interface ExplainArgs {
   images: string[];
   input: ModelInputOptions;
   normalize: ReturnType<typeof meanStd>;
-  composite: Composite;
+  composite: CompositeChoice;
   targetSpec: string;
   cmap: string;
   out: string;
@@ -86,7 +88,7 @@ function parseExplainArgs(argv: string[]): ExplainArgs {
     images: positionals,
     input,
     normalize,
-    composite: compositeArg(values.composite!, bounds),
+    composite: compositeArg(values.composite, bounds),
     targetSpec: values.target!,
     cmap: values.cmap!,
     out: values.out!,
@@ -156,7 +158,13 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
   const args = parseExplainArgs(argv);
   await checkWritable('--out', args.out, 'folder');
   const model = await openModel(args.modelPath, args.input);
-  const lrp = new Attributor(model, { composite: args.composite });
+  let lrp: Attributor;
+  try {
+    lrp = new Attributor(model, { composite: modelComposite(model, args.composite).composite });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   const results: ExplainedImage[] = [];
   try {
     const target = args.targetSpec === 'pred' ? undefined : targetArg(args.targetSpec, lrp.graph, undefined);

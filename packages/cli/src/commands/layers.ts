@@ -2,7 +2,14 @@ import { parseArgs } from 'node:util';
 import { Attributor } from '@crp/lrp';
 import { workStarts } from '../banner.js';
 import { openModel } from '../load-model.js';
-import { compositeArg, inputRange, modelHelp, modelInputArgs, modelOptions } from '../model-data.js';
+import {
+  compositeArg,
+  inputRange,
+  modelComposite,
+  modelHelp,
+  modelInputArgs,
+  modelOptions,
+} from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
 export const layersUsage = `crp layers --model M [options]
@@ -29,10 +36,16 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
   });
   if (values.model === undefined) throw new UsageError('--model is required');
   const input = modelInputArgs(values);
-  const composite = compositeArg(values.composite!, inputRange(input));
+  const choice = compositeArg(values.composite, inputRange(input));
   const model = await openModel(values.model, input);
+  let lrp: Attributor;
+  try {
+    lrp = new Attributor(model, { composite: modelComposite(model, choice).composite });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   workStarts();
-  const lrp = new Attributor(model, { composite });
   try {
     const rows = lrp.graph.nodes.map((n) => {
       const rule = lrp.ruleOf(n.id);

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
-import { graphFromLayersModel } from '@crp/lrp';
+import { compositeByName, graphFromLayersModel } from '@crp/lrp';
 import { type Dataset, disposeDataset } from '@crp/models';
 import { saveModel } from '@crp/models/node';
 import {
@@ -37,6 +37,7 @@ import {
   HELP,
   inputRange,
   type ModelInputOptions,
+  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
@@ -112,13 +113,17 @@ interface PruneArgs {
   samples: number | undefined;
   test: number;
   input: ModelInputOptions;
-  compositeName: string;
+  /** --composite as given, then (prune) the name decided for the loaded model */
+  compositeName: string | undefined;
   out: string;
   exportDir: string | undefined;
   fraction: number;
   exportCriterion: CriterionName;
   dist: Distribution;
 }
+
+/** The arguments once the model is loaded: the composite decided for it. */
+type LoadedPruneArgs = PruneArgs & { compositeName: string };
 
 /** Parses and checks every argument that needs neither the model nor the data. */
 function parsePruneArgs(argv: string[]): PruneArgs {
@@ -163,7 +168,7 @@ function parsePruneArgs(argv: string[]): PruneArgs {
   }
   const mnistData = dataSpec === 'mnist';
   const input = modelInputArgs(values);
-  compositeArg(values.composite!, inputRange(input)); // an unknown name is refused here
+  compositeArg(values.composite, inputRange(input)); // an unknown name is refused here
   return {
     modelPath: required('model', values.model),
     dataSpec,
@@ -176,7 +181,7 @@ function parsePruneArgs(argv: string[]): PruneArgs {
     samples: intArg('samples', values.samples, 1) ?? (mnistData ? 200 : undefined),
     test: numberArg('test', values.test) ?? (mnistData ? 200 : 0.5),
     input,
-    compositeName: values.composite!,
+    compositeName: values.composite,
     out: values.out!,
     exportDir: values.export,
     fraction: numberArg('fraction', values.fraction)!,
@@ -202,10 +207,10 @@ async function loadPruneData(args: PruneArgs, model: tfl.LayersModel) {
 }
 
 /** Options of every criterion: the seed, the LRP composite and the shard size. */
-function criterionOptionsOf(args: PruneArgs) {
+function criterionOptionsOf(args: LoadedPruneArgs) {
   return {
     seed: args.seed,
-    attributor: { composite: compositeArg(args.compositeName, inputRange(args.input)) },
+    attributor: { composite: compositeByName(args.compositeName, inputRange(args.input)) },
     ...(args.dist.shardSize === undefined ? {} : { shardSize: args.dist.shardSize }),
   };
 }
@@ -215,7 +220,7 @@ function criterionOptionsOf(args: PruneArgs) {
  * scores, or the shard's output when this process computed one part only.
  */
 async function scoreBeyond(
-  args: PruneArgs,
+  args: LoadedPruneArgs,
   model: tfl.LayersModel,
   reference: Dataset,
   json: boolean,
@@ -259,7 +264,7 @@ async function scoreBeyond(
 
 /** Pruning curves of the criteria on the test samples, written as curves.json / .md / .svg. */
 async function measureCurves(
-  args: PruneArgs,
+  args: LoadedPruneArgs,
   model: tfl.LayersModel,
   samples: { reference: Dataset; test: Dataset },
   precomputed: Map<string, ChannelScores>,
@@ -301,7 +306,7 @@ async function measureCurves(
 
 /** The model with the lowest-scoring fraction of channels removed physically, saved with its mask. */
 async function exportModel(
-  args: PruneArgs,
+  args: LoadedPruneArgs,
   model: tfl.LayersModel,
   samples: { reference: Dataset; test: Dataset },
   precomputed: Map<string, ChannelScores>,
@@ -339,13 +344,21 @@ async function exportModel(
 
 /** `crp prune`: check everything, load, score beyond this process if asked, measure the curves, export. */
 export async function prune(argv: string[], json: boolean): Promise<PruneOutput | ShardOutput> {
-  const args = parsePruneArgs(argv);
-  await checkWritable('--out', args.out, 'folder');
-  if (args.exportDir !== undefined) await checkWritable('--export', args.exportDir, 'folder');
-  const model = await openModel(args.modelPath, args.input);
+  const given = parsePruneArgs(argv);
+  await checkWritable('--out', given.out, 'folder');
+  if (given.exportDir !== undefined) await checkWritable('--export', given.exportDir, 'folder');
+  const model = await openModel(given.modelPath, given.input);
   let samples: { reference: Dataset; test: Dataset } | undefined;
   try {
-    checkLayers('layers', args.layers, graphFromLayersModel(model));
+    // the criteria and the job specs carry the composite decided for this model
+    const choice = compositeArg(given.compositeName, inputRange(given.input));
+    const args: LoadedPruneArgs = { ...given, compositeName: modelComposite(model, choice).name };
+    const graph = graphFromLayersModel(model);
+    try {
+      checkLayers('layers', args.layers, graph);
+    } finally {
+      graph.dispose();
+    }
     samples = await loadPruneData(args, model);
     workStarts();
     const precomputed = await scoreBeyond(args, model, samples.reference, json);

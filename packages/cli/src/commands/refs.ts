@@ -77,7 +77,8 @@ interface RefsArgs {
   kind: 'relevance' | 'activation';
   dist: Distribution;
   input: ModelInputOptions;
-  compositeName: string;
+  /** --composite as given, then the name decided for the loaded model (what a job spec carries) */
+  compositeName: string | undefined;
   samples: number | undefined;
   seed: number;
   out: string;
@@ -119,7 +120,7 @@ function parseRefsArgs(argv: string[]): RefsArgs {
     kind,
     dist,
     input,
-    compositeName: values.composite!,
+    compositeName: values.composite,
     samples,
     seed,
     out: values.out!,
@@ -140,7 +141,7 @@ function checkLayerChannels(args: RefsArgs, graph: ModelGraph): void {
 
 /** The maximisation of the layer, here or beyond this process; the shard's output when it computed one part. */
 async function maximize(
-  args: RefsArgs,
+  args: RefsArgs & { compositeName: string },
   ctx: ShardContext,
   json: boolean,
 ): Promise<MaximizationResult | ShardOutput> {
@@ -202,14 +203,15 @@ async function writeRefs(args: RefsArgs, images: ReferenceImages): Promise<RefsO
 
 /** `crp refs`: check everything, load, maximise (here or beyond), crop the reference images, write them. */
 export async function refs(argv: string[], json: boolean): Promise<RefsOutput | ShardOutput> {
-  const args = parseRefsArgs(argv);
-  await checkWritable('--out', args.out, 'folder');
-  const { model, crp, data } = await openModelAndData(args.modelPath, args.dataSpec, {
-    input: args.input,
-    composite: args.compositeName,
-    samples: args.samples,
-    seed: args.seed,
+  const given = parseRefsArgs(argv);
+  await checkWritable('--out', given.out, 'folder');
+  const { model, crp, compositeName, data } = await openModelAndData(given.modelPath, given.dataSpec, {
+    input: given.input,
+    composite: given.compositeName,
+    samples: given.samples,
+    seed: given.seed,
   });
+  const args = { ...given, compositeName };
   try {
     checkLayerChannels(args, crp.attributor.graph);
     workStarts();

@@ -210,6 +210,7 @@ export async function study(argv: string[], json: boolean): Promise<StudyOutput>
     if (isCrpError(err, 'invalid-target') || isCrpError(err, 'unknown-layer')) {
       throw new UsageError(err.message);
     }
+    if (isCrpError(err, 'unsupported-composite')) throw new UsageError(`--composite: ${err.message}`);
     throw err;
   });
   if (!json) {
