@@ -98,8 +98,9 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
   // a strided conv's transpose runs per output phase (subPixelConvTranspose) on the phase kernels, packed once
   // (a strided dilated conv is never native, so its phases are those of the spread kernel)
   const phased = !depthwise && (sh > 1 || sw > 1);
-  // transpose of a stride-1 conv = stride-1 correlation of the spread gradient with the flipped kernel = stride-1 correlation of the spread gradient with the flipped kernel (a dilated
-  // kernel flips to the dilated flipped kernel, so the same dilations serve the transpose)
+  // otherwise (stride 1, or depthwise) the transpose is a stride-1 correlation of the gradient (spread apart by
+  // the strides for a strided depthwise conv) with the flipped kernel; a dilated kernel flips to the dilated
+  // flipped kernel, so the same dilations serve the transpose
   const padTop = kh - 1 - pt;
   const padLeft = kw - 1 - pl;
   const padBottom = h + kh - 1 - ((ho - 1) * sh + 1) - padTop;
