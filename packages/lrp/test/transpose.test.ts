@@ -104,6 +104,68 @@ describe('conv2d', () => {
   });
 });
 
+describe("conv2d with PyTorch's explicit padding", () => {
+  // [top, bottom], [left, right]: asymmetric, larger than the stride (the phases' common grid starts past row 0)
+  const cases: [number[], number[], [number, number], [[number, number], [number, number]]][] = [
+    [
+      [9, 8, 2],
+      [3, 3, 2, 3],
+      [2, 2],
+      [
+        [1, 1],
+        [1, 1],
+      ],
+    ],
+    [
+      [11, 10, 2],
+      [7, 7, 2, 2],
+      [2, 2],
+      [
+        [3, 3],
+        [3, 3],
+      ],
+    ],
+    [
+      [9, 9, 2],
+      [3, 2, 2, 2],
+      [2, 3],
+      [
+        [2, 0],
+        [0, 3],
+      ],
+    ],
+    [
+      [10, 7, 1],
+      [1, 1, 1, 2],
+      [3, 2],
+      [
+        [4, 1],
+        [2, 2],
+      ],
+    ],
+  ];
+  cases.forEach(([inShape, kShape, strides, padding], i) => {
+    test(`in ${inShape} kernel ${kShape} strides ${strides} pads ${JSON.stringify(padding)}`, () => {
+      const kernel = rand(kShape, 5000 + i);
+      const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding });
+      const pad: [[0, 0], [number, number], [number, number], [0, 0]] = [
+        [0, 0],
+        padding[0],
+        padding[1],
+        [0, 0],
+      ];
+      checkTranspose(
+        n,
+        [2, ...inShape],
+        (x) => tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, strides, pad),
+        kernel,
+        6000 + i,
+      );
+      kernel.dispose();
+    });
+  });
+});
+
 describe('depthwiseConv2d', () => {
   const cases: [number[], number[], [number, number], Pad][] = [
     [[6, 6, 2], [3, 3, 2, 2], [1, 1], 'same'],
