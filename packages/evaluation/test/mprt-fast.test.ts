@@ -301,3 +301,25 @@ describe('MPRT top-down cascade in batches (one sample)', () => {
     x.dispose();
   });
 });
+
+describe('resetParameters', () => {
+  it("draws mulberry32(seed + 1) in order over kernel and bias, uniform in +-1/sqrt(fan_in) (PyTorch's bound)", () => {
+    const model = vggLike();
+    for (const [name, fanIn] of [
+      ['c2', 3 * 3 * 4],
+      ['fc1', 6],
+    ] as const) {
+      const layer = model.getLayer(name);
+      const fresh = resetParameters(layer, 42);
+      const next = mulberry32(43);
+      const bound = 1 / Math.sqrt(fanIn);
+      for (const t of fresh) {
+        const expected = Float32Array.from({ length: t.size }, () => (2 * next() - 1) * bound);
+        expect(t.dataSync()).toEqual(expected);
+      }
+      expect(fresh.map((t) => t.shape)).toEqual(layer.getWeights().map((w) => w.shape));
+      tf.dispose(fresh);
+    }
+    model.dispose();
+  });
+});
