@@ -85,7 +85,7 @@ function float32Order(values: Float32Array): Int32Array | undefined {
   const packed = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const v = values[i]!;
-    if (v !== v) return undefined;
+    if (Number.isNaN(v)) return undefined;
     const b = bits[i]!;
     // negative: all bits flipped (larger magnitude first); non-negative: above every negative
     const key = b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;

@@ -26,7 +26,8 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 /** Superpixels of an 8 x 8 image: 2 x 4 blocks, labelled in a shuffled order per sample (8 segments). */
 function blocks(shift: number): Int32Array {
   const seg = new Int32Array(64);
-  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) seg[y * 8 + x] = ((y >> 1) * 2 + (x >> 2) + shift) % 8;
+  for (let y = 0; y < 8; y++)
+    for (let x = 0; x < 8; x++) seg[y * 8 + x] = ((y >> 1) * 2 + (x >> 2) + shift) % 8;
   return seg;
 }
 

@@ -543,7 +543,7 @@ export async function irof(
       const state = group.map((i) => Float32Array.from(s.x[i]!));
       for (let t = 0; t < steps; t++) {
         values.push(groupBaseline(baseline, state));
-        state.forEach((cur, j) => remove(t, j, cur, values[t]!, undefined));
+        for (const [j, cur] of state.entries()) remove(t, j, cur, values[t]!, undefined);
       }
     }
     const out = await lockstepCurves(
