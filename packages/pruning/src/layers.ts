@@ -195,7 +195,7 @@ export function channelFlow(graph: ModelGraph, id: string, strict: boolean): Cha
 }
 
 /** Kinds that map a zero channel to a zero channel on the way back from a residual sum to the layers that make
- * it (batch norms are zeroed with their conv: see {@link MaskedModel}). */
+ * it (batch norms are zeroed with their conv by `MaskedModel`). */
 const ZERO_CARRYING = ['identity', 'maxPool2d', 'avgPool2d', 'zeroPadding2d', 'batchNorm'];
 
 /** The additions of a model whose output channels can be masked (a ResNet block's `layerS.B.add`), with their
@@ -249,7 +249,7 @@ export function sumSources(graph: ModelGraph, id: string): string[] {
 }
 
 /**
- * The prunable layers whose channels {@link exportPruned} can remove physically: those whose channels reach only
+ * The prunable layers whose channels `exportPruned` can remove physically: those whose channels reach only
  * channel-wise layers and the layers that read them (in a ResNet: the inner convs of a block, not its last conv,
  * its downsample or the stem, whose channels are added to a shortcut), and that are not grouped convolutions.
  */
