@@ -179,3 +179,39 @@ describe('source numbers on a crowded map', () => {
     }
   });
 });
+
+describe('source numbers in a crowded corner of the drawn map', () => {
+  it('ten sources with the star in the bottom-left corner: every number shown, none on the legend row', () => {
+    // 40 chunks spread over the plane, the question's ten sources packed into its bottom-left corner (UMAP puts
+    // a topic's chunks at the edge of the map as often as in its middle)
+    const points = [
+      ...Array.from({ length: 40 }, (_, i) => ({
+        chunkId: `o${i}`,
+        file: 'o.md',
+        x: (i * 37) % 100,
+        y: (i * 53) % 100,
+        kind: 'other' as const,
+        similarity: 0,
+      })),
+      ...Array.from({ length: 10 }, (_, i) => ({
+        chunkId: `s${i}`,
+        file: 's.md',
+        x: (i * 7) % 4,
+        y: (i * 3) % 4,
+        kind: 'retrieved' as const,
+        source: i + 1,
+        similarity: 0.5,
+      })),
+    ];
+    const svg = renderEmbeddingMapSvg(
+      { points, query: { x: 1.5, y: 1.5 }, seed: 1, method: 'umap', space: 'meaning' },
+      { width: 640, height: 440 },
+    );
+    const labels = [...svg.matchAll(/<text class="source-label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)<\/text>/g)];
+    const shown = labels.flatMap((m) => m[3]!.split(', ').map(Number)).sort((a, b) => a - b);
+    expect(shown).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
+    // label's text is drawn 9 px below its box's top and the box is 11 px high
+    for (const m of labels) expect(Number(m[2]) - 9 + 11, m[3]).toBeLessThanOrEqual(440 - 24);
+  });
+});

@@ -48,7 +48,8 @@ export function renderEmbeddingMapSvg(
   const numbered = pts
     .filter((p) => p.source !== undefined)
     .map((p) => ({ x: sx(p.x), y: sy(p.y), source: p.source! }));
-  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h)
+  // labels stay above the legend row (it starts 24 px above the bottom edge)
+  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h - 26)
     .map(
       (l) =>
         `<text class="source-label" x="${fmt(l.x)}" y="${fmt(l.y + 9)}" font-size="11" fill="#8b0000">${escapeXml(l.text)}</text>` +
