@@ -106,6 +106,10 @@ describe('source numbers on the map', () => {
     // a lone source keeps its label right beside it, without a leader line
     expect(labels[3]!.x).toBe(309);
     expect(labels[3]!.leader).toBeUndefined();
+    // unless a nearest chunk not retrieved (an orange point) sits there: then the next free place, left of it
+    const moved = placeSourceLabels(points, { x: 130, y: 100 }, 640, 440, [{ x: 312, y: 200 }]);
+    expect(moved[3]!.x + moved[3]!.width).toBe(300 - 9);
+    expect(overlap(moved[3]!, { x: 306, y: 194, width: 12, height: 12 })).toBe(false);
   });
 });
 
