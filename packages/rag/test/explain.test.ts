@@ -133,6 +133,30 @@ describe('the map by meaning', () => {
     expect(dot(plain.vectors[0]!, plain.vectors[1]!)).toBe(0);
   });
 
+  it('oneLanguageWeight weighs concepts only one language brings in (hand-computed)', async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    // "cat" only English chunks have, "katz" (not in the dictionary) only German ones; "rule" both (through regel)
+    const terms = [
+      ['en:rule', 'en:cat'],
+      ['de:regel', 'de:katz'],
+    ];
+    const translator = QueryTranslator.fromStemPairs(pairs);
+    const ln2 = Math.log(2); // idf of rule (in 2 of 2 chunks) and log1p(1) of every count
+    const ln3 = Math.log(3); // idf of cat and katz (1 of 2)
+    const all = new MeaningSpace(terms, translator);
+    expect(dot(all.vectors[0]!, all.vectors[1]!)).toBeCloseTo((ln2 * ln2) / (ln2 * ln2 + ln3 * ln3), 6);
+    const half = new MeaningSpace(terms, translator, { oneLanguageWeight: 0.5 });
+    const c = 0.5 * ln3;
+    expect(dot(half.vectors[0]!, half.vectors[1]!)).toBeCloseTo((ln2 * ln2) / (ln2 * ln2 + c * c), 6);
+    // left out, the two chunks are the concept "rule" alone
+    const aligned = new MeaningSpace(terms, translator, { oneLanguageWeight: 0 });
+    expect(dot(aligned.vectors[0]!, aligned.vectors[1]!)).toBeCloseTo(1, 6);
+    // a chunk of one-language concepts only keeps them rather than become the zero vector
+    const lone = new MeaningSpace([...terms, ['de:katz']], translator, { oneLanguageWeight: 0 });
+    expect(dot(lone.vectors[2]!, lone.vectors[2]!)).toBeCloseTo(1, 6);
+    expect(dot(lone.vectors[2]!, lone.vectors[0]!)).toBe(0);
+  });
+
   it('places a German question on the same concepts as an English chunk about it', async () => {
     const { MeaningSpace, QueryTranslator, analyzeQuery, dot } = await import('../src/index.js');
     const translator = QueryTranslator.fromStemPairs(pairs);

@@ -227,44 +227,54 @@ export function principalCoordinates(
   groups?: readonly string[],
 ): number[][] {
   const d = rows[0]?.length ?? 0;
-  const means = new Map<string, Float64Array>();
-  const counts = new Map<string, number>();
-  rows.forEach((_, i) => {
-    const g = groups?.[i] ?? '';
-    counts.set(g, (counts.get(g) ?? 0) + 1);
+  // rows kept sparse (the meaning space's are mostly zeros) and centred implicitly: (x - m) . v = x . v - m . v
+  const sparse = rows.map((r) => {
+    const at = r.flatMap((x, j) => (x !== 0 ? [j] : []));
+    return { at, values: at.map((j) => r[j]!) };
   });
-  rows.forEach((r, i) => {
-    const g = groups?.[i] ?? '';
-    const m = means.get(g) ?? new Float64Array(d);
-    means.set(g, m);
-    for (let j = 0; j < d; j++) m[j]! += r[j]! / counts.get(g)!;
+  const names = [...new Set(rows.map((_, i) => groups?.[i] ?? ''))];
+  const group = rows.map((_, i) => names.indexOf(groups?.[i] ?? ''));
+  const counts = names.map((_, g) => group.filter((x) => x === g).length);
+  const means = names.map(() => new Float64Array(d));
+  sparse.forEach((r, i) => {
+    const m = means[group[i]!]!;
+    r.at.forEach((j, k) => {
+      m[j]! += r.values[k]! / counts[group[i]!]!;
+    });
   });
-  const centred = rows.map((r, i) => {
-    const m = means.get(groups?.[i] ?? '')!;
-    return Float64Array.from(r, (x, j) => x - m[j]!);
-  });
-  // the total variance: an eigenvalue far below it is rounding
+  const dotMean = (m: Float64Array, v: Float64Array) => m.reduce((sum, x, j) => sum + x * v[j]!, 0);
+  const project = (v: Float64Array) => {
+    const mv = means.map((m) => dotMean(m, v));
+    return sparse.map((r, i) => r.at.reduce((sum, j, k) => sum + r.values[k]! * v[j]!, 0) - mv[group[i]!]!);
+  };
+  // the total variance, sum of |x - m|^2 = sum of |x|^2 - sum of n_g |m_g|^2: an eigenvalue far below it is rounding
   let total = 0;
-  for (const r of centred) for (let j = 0; j < d; j++) total += r[j]! * r[j]!;
+  for (const r of sparse) for (const x of r.values) total += x * x;
+  means.forEach((m, g) => {
+    total -= counts[g]! * dotMean(m, m);
+  });
   const components: Float64Array[] = [];
   for (let c = 0; c < 2; c++) {
     let v = Float64Array.from({ length: d }, () => random() - 0.5);
-    for (let it = 0; it < 100; it++) {
-      // v <- X^T X v, without the components found before
+    for (let it = 0; it < 200; it++) {
+      // v <- X^T X v (X centred), without the components found before
+      const s = project(v);
       const next = new Float64Array(d);
-      for (const r of centred) {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += r[j]! * v[j]!;
-        for (let j = 0; j < d; j++) next[j]! += s * r[j]!;
-      }
+      const perGroup = names.map(() => 0);
+      sparse.forEach((r, i) => {
+        r.at.forEach((j, k) => {
+          next[j]! += s[i]! * r.values[k]!;
+        });
+        perGroup[group[i]!]! += s[i]!;
+      });
+      means.forEach((m, g) => {
+        for (let j = 0; j < d; j++) next[j]! -= perGroup[g]! * m[j]!;
+      });
       for (const u of components) {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += next[j]! * u[j]!;
-        for (let j = 0; j < d; j++) next[j]! -= s * u[j]!;
+        const along = dotMean(next, u);
+        for (let j = 0; j < d; j++) next[j]! -= along * u[j]!;
       }
-      let norm = 0;
-      for (let j = 0; j < d; j++) norm += next[j]! * next[j]!;
-      norm = Math.sqrt(norm);
+      const norm = Math.sqrt(dotMean(next, next));
       if (norm <= 1e-9 * total) {
         // no variance left (rounding only): the component is zero
         v = new Float64Array(d);
@@ -276,19 +286,13 @@ export function principalCoordinates(
         change += Math.abs(next[j]! - v[j]!);
       }
       v = next;
-      if (change < 1e-9) break;
+      if (change < 1e-7) break;
     }
     components.push(v);
   }
-  const coords = centred.map((r) =>
-    components.map((u) => {
-      let s = 0;
-      for (let j = 0; j < d; j++) s += r[j]! * u[j]!;
-      return s;
-    }),
-  );
-  const max = Math.max(...coords.flat().map(Math.abs)) || 1;
-  return coords.map((xy) => xy.map((x) => (10 * x) / max + 1e-4 * gaussian(random)));
+  const [first, second] = components.map(project) as [number[], number[]];
+  const max = Math.max(...first.map(Math.abs), ...second.map(Math.abs)) || 1;
+  return first.map((x, i) => [x, second[i]!].map((c) => (10 * c) / max + 1e-4 * gaussian(random)));
 }
 
 /** A standard normal number (Box-Muller). */
