@@ -1,18 +1,25 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--dims N] [--neighbors N]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--weights 1,0] [--init random,pca] [--neighbors 15] [--gloss]`
  *
- * Does the embedding map group by meaning or by language? Fits the map (seeded UMAP) of an index once on the
- * embedding vectors (`space: 'embedding'`, the map before issue 24) and once in the language-neutral
- * {@link MeaningSpace} (`space: 'meaning'`), and reports for each:
- * - for the cross-lingual questions of the QA files: the **star's rank** of its supporting chunk, i.e. how
- *   many map points lie nearer to the projected question than the nearest chunk holding the supporting
- *   passage (1 = it is the nearest point), as median and share within the nearest 10 / 50;
- * - the **language mixing** of the map: the share of a German chunk's 10 nearest map neighbours that are
- *   English chunks (0 when the languages form two islands).
- * - for each German document, the English document nearest to most of its chunks on the map.
- * A third row, `gloss`, is the alternative that was tried and not taken: German chunks embedded through their
- * dictionary gloss with the (English) embedding, English ones as indexed.
- * The index is the one `pnpm rag:eval` builds (default: its cache folder); it is only read.
+ * Does the embedding map group by meaning or by language? Fits the map (seeded UMAP) of an index on the embedding
+ * vectors (`embedding`, the map before issue 24) and in the language-neutral {@link MeaningSpace} once per
+ * `--weights` value of its `oneLanguageWeight` (`meaning w=1`: every concept, the map of the second round;
+ * `meaning w=0`: concepts only one language's chunks bring in left out, the default now). For each it reports:
+ * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
+ *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
+ *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
+ *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
+ *   neighbours that come from other documents of its family (a document is always partly an island of its own).
+ * - for the cross-lingual questions of the QA files (and, as a check, the others): the **star's rank** of its
+ *   supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
+ *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
+ *   star's nearest;
+ * - for each German document, the English documents nearest to most of its chunks on the map.
+ * First it prints why German chunks stay apart: the share of German terms without a dictionary translation (the
+ * most frequent ones) and the share of a chunk's weight on concepts only its language brings in.
+ * `--gloss` adds the alternative that was tried and not taken: German chunks embedded through their dictionary
+ * gloss with the (English) embedding. The index is the one `pnpm rag:eval` builds (default: its cache folder);
+ * it is only read.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -36,14 +43,44 @@ const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
   options: {
     index: { type: 'string', default: path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512') },
-    dims: { type: 'string', default: '1024' },
+    weights: { type: 'string', default: '1,0' },
     neighbors: { type: 'string', default: '15' },
     corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
+    gloss: { type: 'boolean', default: false },
+    init: { type: 'string', default: 'random,pca-by-language' },
+    'skip-embedding': { type: 'boolean', default: false },
+    seed: { type: 'string', default: '42' },
   },
 });
+const K = 10;
 const index = await RagIndex.open({ dir: path.resolve(values.index!), embedding: new UseLiteEmbedding() });
 const chunks = index.chunks;
-console.log(`${chunks.length} chunks (${chunks.filter((c) => c.metadata.language === 'de').length} German)`);
+const translator = index.translator;
+const lang = chunks.map((c) => c.metadata.language);
+const file = chunks.map((c) => c.metadata.file);
+console.log(`${chunks.length} chunks (${lang.filter((l) => l === 'de').length} German)`);
+
+// topics of the documents, as the corpus manifest gives them
+const topicOf = new Map<string, string>();
+const manifest = path.join(values.corpus!, 'MANIFEST.json');
+if (existsSync(manifest)) {
+  const m = JSON.parse(await readFile(manifest, 'utf8')) as { documents: { file: string; topic: string }[] };
+  for (const d of m.documents) topicOf.set(d.file.replace(/^docs\//, ''), d.topic);
+}
+const topic = file.map((f) => topicOf.get(f) ?? f);
+const family = topic.map((t) => t.split('-')[0]!);
+// a document's language: that of most of its chunks (a few chunks of a document may be detected otherwise)
+const documentLanguage = new Map<string, string>();
+for (const f of new Set(file)) {
+  const de = chunks.filter((_, i) => file[i] === f && lang[i] === 'de').length;
+  documentLanguage.set(f, 2 * de > chunks.filter((_, i) => file[i] === f).length ? 'de' : 'en');
+}
+// chunks of German documents whose topic family has English documents: where a map by meaning should mix
+const overlapping = chunks.map(
+  (_, i) =>
+    documentLanguage.get(file[i]!) === 'de' &&
+    [...documentLanguage].some(([f, l]) => l === 'en' && family[file.indexOf(f)] === family[i]),
+);
 
 interface Question {
   question: string;
@@ -51,108 +88,212 @@ interface Question {
   supporting_passage: { file: string; text: string };
 }
 const questions: Question[] = [];
-for (const f of ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']) {
-  const file = path.join(values.corpus!, f);
-  if (!existsSync(file)) continue;
-  const qa = JSON.parse(await readFile(file, 'utf8')) as { questions: Question[] };
-  questions.push(...qa.questions.filter((q) => q.cross_lingual));
+for (const f of ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json', 'qa-heldout-3.json']) {
+  const p = path.join(values.corpus!, f);
+  if (existsSync(p))
+    questions.push(...(JSON.parse(await readFile(p, 'utf8')) as { questions: Question[] }).questions);
 }
 
-const space = new MeaningSpace(
-  chunks.map((_, i) => index.termsAt(i)),
-  index.translator,
-  { dimensions: Number(values.dims) },
-);
-const fileOf = new Map(chunks.map((c) => [c.id, c.metadata.file]));
+const fmt = (x: number) => x.toFixed(3);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-// experiment: German chunks embedded through their gloss (English stems), English ones as indexed
-const glossVectors = [...index.vectors];
-const de = chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.metadata.language === 'de');
-const deVecs = await index.embedding.embed(
-  de.map(({ c }) => glossOnly(chunkContextText(c), 'de', index.translator!)),
-);
-de.forEach(({ i }, j) => {
-  glossVectors[i] = deVecs[j]!;
-});
-for (const which of ['embedding', 'meaning', 'gloss'] as const) {
-  const vectors = which === 'meaning' ? space.vectors : which === 'gloss' ? glossVectors : index.vectors;
-  const t = performance.now();
-  const map = FittedMap.fit(vectors, {
-    space: which === 'gloss' ? 'embedding' : which,
-    nNeighbors: Number(values.neighbors),
+
+// why German chunks stay apart: untranslated German terms, and weight on one-language concepts
+{
+  let total = 0;
+  const untranslated = new Map<string, number>();
+  chunks.forEach((_, i) => {
+    for (const term of index.termsAt(i)) {
+      if (!term.startsWith('de:')) continue;
+      total++;
+      const stem = term.slice(3);
+      if (!translator || translator.translate(stem, 'de').length === 0)
+        untranslated.set(stem, (untranslated.get(stem) ?? 0) + 1);
+    }
   });
-  const fitMs = performance.now() - t;
-  const ranks: number[] = [];
-  const spaceRanks: number[] = [];
-  const fileRanks: number[] = [];
-  const spaceFileRanks: number[] = [];
-  for (const q of questions) {
-    const file = q.supporting_passage.file.replace(/^docs\//, '');
-    const supporting = new Set(
-      chunks
-        .map((c, i) => ({ c, i }))
-        .filter(({ c }) => c.metadata.file === file && passageInTexts(q.supporting_passage.text, [c.text]))
-        .map(({ c }) => c.id),
-    );
-    if (supporting.size === 0) continue;
-    const qv =
-      which === 'meaning'
-        ? space.embedQuery(index.analyzeQuestion(q.question))
-        : which === 'gloss' && index.analyzeQuestion(q.question).language === 'de'
-          ? (await index.embedding.embed([glossOnly(q.question, 'de', index.translator!)]))[0]!
-          : await index.embedQuery(q.question);
-    const sims = vectors.map((v, i) => ({ id: chunks[i]!.id, s: dot(v, qv) })).sort((a, b) => b.s - a.s);
-    spaceRanks.push(sims.findIndex((p) => supporting.has(p.id)) + 1);
-    spaceFileRanks.push([...new Set(sims.map((p) => fileOf.get(p.id)!))].indexOf(file) + 1);
-    const m = map.project(chunks, vectors, qv, []);
-    const d = m.points.map((p) => ({ id: p.chunkId, d: Math.hypot(p.x - m.query.x, p.y - m.query.y) }));
-    d.sort((a, b) => a.d - b.d);
-    ranks.push(d.findIndex((p) => supporting.has(p.id)) + 1);
-    // documents in the order of their nearest point to the star
-    const files = [...new Set(d.map((p) => fileOf.get(p.id)!))];
-    fileRanks.push(files.indexOf(file) + 1);
-  }
-  // language mixing: German chunks' nearest map neighbours
-  const m = map.project(chunks, vectors, vectors[0]!, []);
-  const lang = new Map(chunks.map((c) => [c.id, c.metadata.language]));
-  let shares = 0;
-  let german = 0;
-  for (const p of m.points) {
-    if (lang.get(p.chunkId) !== 'de') continue;
-    const near = m.points
-      .filter((o) => o !== p)
-      .map((o) => ({ o, d: Math.hypot(o.x - p.x, o.y - p.y) }))
-      .sort((a, b) => a.d - b.d)
-      .slice(0, 10);
-    shares += near.filter((n) => lang.get(n.o.chunkId) === 'en').length / near.length;
-    german++;
-  }
-  // for each German document: the English document nearest to most of its chunks on the map
-  const nearestEnglish = new Map<string, Map<string, number>>();
-  const english = m.points.filter((o) => lang.get(o.chunkId) === 'en');
-  for (const p of m.points) {
-    if (lang.get(p.chunkId) !== 'de') continue;
-    let best = english[0]!;
-    for (const o of english)
-      if (Math.hypot(o.x - p.x, o.y - p.y) < Math.hypot(best.x - p.x, best.y - p.y)) best = o;
-    const tally = nearestEnglish.get(p.file) ?? new Map<string, number>();
-    tally.set(best.file, (tally.get(best.file) ?? 0) + 1);
-    nearestEnglish.set(p.file, tally);
-  }
-  for (const [file, tally] of nearestEnglish) {
-    const top = [...tally].sort((a, b) => b[1] - a[1]).slice(0, 2);
-    const n = [...tally.values()].reduce((a, b) => a + b, 0);
-    console.log(
-      `  ${which} ${file}: nearest English ${top.map(([f, k]) => `${f} ${((100 * k) / n).toFixed(0)}%`).join(', ')}`,
-    );
-  }
+  const n = [...untranslated.values()].reduce((a, b) => a + b, 0);
   console.log(
-    `${which.padEnd(9)}: ${ranks.length} cross-lingual questions; the supporting document is the star's nearest: ${(fileRanks.filter((r) => r === 1).length / fileRanks.length).toFixed(3)}, among its 3 nearest: ${(fileRanks.filter((r) => r <= 3).length / fileRanks.length).toFixed(3)} (median rank ${median(fileRanks)} of ${new Set(fileOf.values()).size}); star's rank of its supporting chunk: median ${median(ranks)}, ` +
-      `within 10: ${(ranks.filter((r) => r <= 10).length / ranks.length).toFixed(3)}, within 50: ${(ranks.filter((r) => r <= 50).length / ranks.length).toFixed(3)}; ` +
-      `English share of a German chunk's 10 map neighbours: ${(shares / german).toFixed(3)}; ` +
-      `by cosine before the map: supporting document first ${(spaceFileRanks.filter((r) => r === 1).length / spaceFileRanks.length).toFixed(3)}, chunk rank median ${median(spaceRanks)}, within 10: ${(spaceRanks.filter((r) => r <= 10).length / spaceRanks.length).toFixed(3)} (fit ${(fitMs / 1000).toFixed(1)} s, ${m.points.length} points)`,
+    `German term occurrences without a dictionary translation: ${fmt(n / total)} of ${total}; most frequent: ${[
+      ...untranslated,
+    ]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 30)
+      .map(([t, k]) => `${t} ${k}`)
+      .join(', ')}`,
   );
+  const space = new MeaningSpace(
+    chunks.map((_, i) => index.termsAt(i)),
+    translator,
+    { oneLanguageWeight: 1 },
+  );
+  const aligned = new MeaningSpace(
+    chunks.map((_, i) => index.termsAt(i)),
+    translator,
+    { oneLanguageWeight: 0 },
+  );
+  // a unit vector's squared weight on the concepts the aligned space keeps is dot(v, aligned)^2
+  for (const l of ['de', 'en'] as const) {
+    const shares = chunks
+      .map((_, i) => i)
+      .filter((i) => lang[i] === l)
+      .map((i) => 1 - dot(space.vectors[i]!, aligned.vectors[i]!) ** 2);
+    console.log(
+      `${l} chunks: mean share of squared weight on concepts only ${l} chunks have: ${fmt(mean(shares))}`,
+    );
+  }
+}
+
+/** Indices of each chunk's K nearest chunks by a distance of two chunk indices. */
+function nearest(distance: (i: number, j: number) => number): number[][] {
+  return chunks.map((_, i) => {
+    const d = chunks.map((__, j) => ({ j, d: j === i ? Number.POSITIVE_INFINITY : distance(i, j) }));
+    d.sort((a, b) => a.d - b.d);
+    return d.slice(0, K).map((e) => e.j);
+  });
+}
+
+/** Neighbour shares of German and English chunks. */
+function mixing(near: number[][]): string {
+  const share = (i: number, test: (j: number) => boolean) => near[i]!.filter(test).length / K;
+  const parts: string[] = [];
+  for (const l of ['de', 'en'] as const) {
+    const mine = chunks.map((_, i) => i).filter((i) => lang[i] === l);
+    parts.push(
+      `${l}: other language ${fmt(mean(mine.map((i) => share(i, (j) => lang[j] !== l))))}, same document ${fmt(
+        mean(mine.map((i) => share(i, (j) => file[j] === file[i]))),
+      )}, same topic ${fmt(mean(mine.map((i) => share(i, (j) => topic[j] === topic[i]))))}`,
+    );
+  }
+  const de = chunks.map((_, i) => i).filter((i) => overlapping[i]);
+  const en = chunks.map((_, i) => i).filter((i) => documentLanguage.get(file[i]!) === 'en');
+  const otherDocSameFamily = (i: number) => share(i, (j) => file[j] !== file[i] && family[j] === family[i]);
+  parts.push(
+    `chunks of German documents whose topic English documents share (${de.length}): English ${fmt(
+      mean(de.map((i) => share(i, (j) => lang[j] === 'en'))),
+    )}, other document of the topic family ${fmt(mean(de.map(otherDocSameFamily)))} (chunks of English documents: ${fmt(
+      mean(en.map(otherDocSameFamily)),
+    )})`,
+  );
+  return parts.join('; ');
+}
+
+const spaces: {
+  name: string;
+  vectors: readonly Float32Array[];
+  query: (q: string) => Promise<Float32Array>;
+}[] = values['skip-embedding']
+  ? []
+  : [{ name: 'embedding', vectors: index.vectors, query: (q) => index.embedQuery(q) }];
+for (const w of values.weights!.split(',').map(Number)) {
+  const space = new MeaningSpace(
+    chunks.map((_, i) => index.termsAt(i)),
+    translator,
+    { oneLanguageWeight: w },
+  );
+  spaces.push({
+    name: `meaning w=${w}`,
+    vectors: space.vectors,
+    query: async (q) => space.embedQuery(index.analyzeQuestion(q)),
+  });
+}
+if (values.gloss && translator) {
+  const vectors = [...index.vectors];
+  const de = chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.metadata.language === 'de');
+  const glossed = await index.embedding.embed(
+    de.map(({ c }) => glossOnly(chunkContextText(c), 'de', translator)),
+  );
+  de.forEach(({ i }, j) => {
+    vectors[i] = glossed[j]!;
+  });
+  spaces.push({
+    name: 'gloss',
+    vectors,
+    query: async (q) =>
+      index.analyzeQuestion(q).language === 'de'
+        ? (await index.embedding.embed([glossOnly(q, 'de', translator)]))[0]!
+        : index.embedQuery(q),
+  });
+}
+
+const supportingOf = questions.map((q) => {
+  const f = q.supporting_passage.file.replace(/^docs\//, '');
+  const ids = new Set(
+    chunks
+      .filter((c) => c.metadata.file === f && passageInTexts(q.supporting_passage.text, [c.text]))
+      .map((c) => c.id),
+  );
+  return { file: f, ids };
+});
+
+for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
+  for (const [s, init] of spaces.flatMap((s) => values.init!.split(',').map((i) => [s, i] as const))) {
+    const t = performance.now();
+    const map = FittedMap.fit(
+      s.vectors,
+      {
+        space: s.name === 'embedding' ? 'embedding' : 'meaning',
+        nNeighbors,
+        seed: Number(values.seed),
+        init: init === 'random' ? 'random' : 'pca',
+      },
+      init === 'pca-by-language' ? lang : undefined,
+    );
+    const fitS = (performance.now() - t) / 1000;
+    const plane = map.project(chunks, s.vectors, s.vectors[0]!, []);
+    const at = new Map(plane.points.map((p) => [p.chunkId, p]));
+    const xy = chunks.map((c) => at.get(c.id)!);
+    const label = `${s.name} (UMAP from ${init}, ${nNeighbors} neighbours)`;
+    console.log(`\n${label}, fitted in ${fitS.toFixed(1)} s`);
+    console.log(`  space (cosine): ${mixing(nearest((i, j) => -dot(s.vectors[i]!, s.vectors[j]!)))}`);
+    console.log(
+      `  map (distance): ${mixing(nearest((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y)))}`,
+    );
+    // stars of the questions
+    const groups = new Map<string, { ranks: number[]; firstFile: number }>();
+    for (const [qi, q] of questions.entries()) {
+      const sup = supportingOf[qi]!;
+      if (sup.ids.size === 0) continue;
+      const qv = await s.query(q.question);
+      const m = map.project(chunks, s.vectors, qv, []);
+      const d = m.points
+        .map((p) => ({ id: p.chunkId, file: p.file, d: Math.hypot(p.x - m.query.x, p.y - m.query.y) }))
+        .sort((a, b) => a.d - b.d);
+      const key = q.cross_lingual ? 'cross-lingual' : 'same language';
+      const g = groups.get(key) ?? { ranks: [], firstFile: 0 };
+      g.ranks.push(d.findIndex((p) => sup.ids.has(p.id)) + 1);
+      if (d[0]!.file === sup.file) g.firstFile++;
+      groups.set(key, g);
+    }
+    for (const [key, g] of groups) {
+      console.log(
+        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(g.firstFile / g.ranks.length)}; star's rank of the supporting chunk median ${median(g.ranks)}, within 10 ${fmt(g.ranks.filter((r) => r <= 10).length / g.ranks.length)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}`,
+      );
+    }
+    // for each German document: the English documents nearest to most of its chunks on the map
+    const english = chunks.map((_, i) => i).filter((i) => lang[i] === 'en');
+    const tallies = new Map<string, Map<string, number>>();
+    chunks.forEach((_, i) => {
+      if (lang[i] !== 'de' || !file[i]!.startsWith('de-')) return;
+      let best = english[0]!;
+      for (const j of english)
+        if (
+          Math.hypot(xy[j]!.x - xy[i]!.x, xy[j]!.y - xy[i]!.y) <
+          Math.hypot(xy[best]!.x - xy[i]!.x, xy[best]!.y - xy[i]!.y)
+        )
+          best = j;
+      const tally = tallies.get(file[i]!) ?? new Map<string, number>();
+      tally.set(file[best]!, (tally.get(file[best]!) ?? 0) + 1);
+      tallies.set(file[i]!, tally);
+    });
+    for (const [f, tally] of tallies) {
+      const n = [...tally.values()].reduce((a, b) => a + b, 0);
+      const top = [...tally].sort((a, b) => b[1] - a[1]).slice(0, 3);
+      console.log(
+        `  ${f} (${topicOf.get(f) ?? '?'}): nearest English ${top.map(([g, k]) => `${g} (${topicOf.get(g) ?? '?'}) ${((100 * k) / n).toFixed(0)}%`).join(', ')}`,
+      );
+    }
+  }
 }

@@ -132,7 +132,11 @@ export class RagEngine {
               index.translator,
             )
           : undefined;
-      const map = FittedMap.fit(space ? space.vectors : index.vectors, this.#mapOptions);
+      const map = FittedMap.fit(
+        space ? space.vectors : index.vectors,
+        this.#mapOptions,
+        index.chunks.map((c) => c.metadata.language),
+      );
       this.#map = { version: index.version, map, space };
     }
     return this.#map;

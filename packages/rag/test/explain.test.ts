@@ -106,6 +106,10 @@ describe('source numbers on the map', () => {
     // a lone source keeps its label right beside it, without a leader line
     expect(labels[3]!.x).toBe(309);
     expect(labels[3]!.leader).toBeUndefined();
+    // unless a nearest chunk not retrieved (an orange point) sits there: then the next free place, left of it
+    const moved = placeSourceLabels(points, { x: 130, y: 100 }, 640, 440, [{ x: 312, y: 200 }]);
+    expect(moved[3]!.x + moved[3]!.width).toBe(300 - 9);
+    expect(overlap(moved[3]!, { x: 306, y: 194, width: 12, height: 12 })).toBe(false);
   });
 });
 
@@ -127,6 +131,30 @@ describe('the map by meaning', () => {
     // without the dictionary the German chunk shares nothing with the English one
     const plain = new MeaningSpace(chunkTerms);
     expect(dot(plain.vectors[0]!, plain.vectors[1]!)).toBe(0);
+  });
+
+  it('oneLanguageWeight weighs concepts only one language brings in (hand-computed)', async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    // "cat" only English chunks have, "katz" (not in the dictionary) only German ones; "rule" both (through regel)
+    const terms = [
+      ['en:rule', 'en:cat'],
+      ['de:regel', 'de:katz'],
+    ];
+    const translator = QueryTranslator.fromStemPairs(pairs);
+    const ln2 = Math.log(2); // idf of rule (in 2 of 2 chunks) and log1p(1) of every count
+    const ln3 = Math.log(3); // idf of cat and katz (1 of 2)
+    const all = new MeaningSpace(terms, translator);
+    expect(dot(all.vectors[0]!, all.vectors[1]!)).toBeCloseTo((ln2 * ln2) / (ln2 * ln2 + ln3 * ln3), 6);
+    const half = new MeaningSpace(terms, translator, { oneLanguageWeight: 0.5 });
+    const c = 0.5 * ln3;
+    expect(dot(half.vectors[0]!, half.vectors[1]!)).toBeCloseTo((ln2 * ln2) / (ln2 * ln2 + c * c), 6);
+    // left out, the two chunks are the concept "rule" alone
+    const aligned = new MeaningSpace(terms, translator, { oneLanguageWeight: 0 });
+    expect(dot(aligned.vectors[0]!, aligned.vectors[1]!)).toBeCloseTo(1, 6);
+    // a chunk of one-language concepts only keeps them rather than become the zero vector
+    const lone = new MeaningSpace([...terms, ['de:katz']], translator, { oneLanguageWeight: 0 });
+    expect(dot(lone.vectors[2]!, lone.vectors[2]!)).toBeCloseTo(1, 6);
+    expect(dot(lone.vectors[2]!, lone.vectors[0]!)).toBe(0);
   });
 
   it('places a German question on the same concepts as an English chunk about it', async () => {
@@ -177,5 +205,97 @@ describe('source numbers on a crowded map', () => {
       // a label moved away from its point is tied to it by a leader line
       if (a.leader) expect(Math.hypot(a.leader.x - a.x, a.leader.y - a.y)).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('source numbers in a crowded corner of the drawn map', () => {
+  it('ten sources with the star in the bottom-left corner: every number shown, none on the legend row', () => {
+    // 40 chunks spread over the plane, the question's ten sources packed into its bottom-left corner (UMAP puts
+    // a topic's chunks at the edge of the map as often as in its middle)
+    const points = [
+      ...Array.from({ length: 40 }, (_, i) => ({
+        chunkId: `o${i}`,
+        file: 'o.md',
+        x: (i * 37) % 100,
+        y: (i * 53) % 100,
+        kind: 'other' as const,
+        similarity: 0,
+      })),
+      ...Array.from({ length: 10 }, (_, i) => ({
+        chunkId: `s${i}`,
+        file: 's.md',
+        x: (i * 7) % 4,
+        y: (i * 3) % 4,
+        kind: 'retrieved' as const,
+        source: i + 1,
+        similarity: 0.5,
+      })),
+    ];
+    const svg = renderEmbeddingMapSvg(
+      { points, query: { x: 1.5, y: 1.5 }, seed: 1, method: 'umap', space: 'meaning' },
+      { width: 640, height: 440 },
+    );
+    const labels = [
+      ...svg.matchAll(/<text class="source-label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)<\/text>/g),
+    ];
+    const shown = labels.flatMap((m) => m[3]!.split(', ').map(Number)).sort((a, b) => a - b);
+    expect(shown).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
+    // label's text is drawn 9 px below its box's top and the box is 11 px high
+    for (const m of labels) expect(Number(m[2]) - 9 + 11, m[3]).toBeLessThanOrEqual(440 - 24);
+  });
+});
+
+describe('where the map starts (principal components)', () => {
+  it('points on a line: the first component is the line, scaled so the largest coordinate is 10 (hand-computed)', async () => {
+    const { principalCoordinates } = await import('../src/explain/embedding-map.js');
+    const { mulberry32 } = await import('@crp/common');
+    // rows t * (1, 2, 0) + (3, 3, 3): centred, the projection on (1, 2, 0)/sqrt(5) is t sqrt(5); the largest,
+    // 2 sqrt(5), becomes 10, so t maps to 5t; nothing varies across the line, so the second coordinate is 0
+    const rows = [-2, -1, 0, 1, 2].map((t) => [t + 3, 2 * t + 3, 3]);
+    const xy = principalCoordinates(rows, mulberry32(1));
+    const sign = Math.sign(xy[4]![0]!);
+    xy.forEach(([x, y], i) => {
+      expect(sign * x!).toBeCloseTo(5 * (i - 2), 3); // within the 1e-4 noise
+      expect(Math.abs(y!)).toBeLessThan(1e-3);
+    });
+  });
+
+  it('centred per language, an offset between the languages is no component: the same pattern lands on itself', async () => {
+    const { principalCoordinates } = await import('../src/explain/embedding-map.js');
+    const { mulberry32 } = await import('@crp/common');
+    // two languages with the same topics (spread along axis 0) but shifted along axis 2 by 20 (the "language")
+    const topics = [-2, -1, 0, 1, 2];
+    const rows = [...topics.map((t) => [t, 0, 0]), ...topics.map((t) => [t, 0, 20])];
+    const groups = [...topics.map(() => 'en'), ...topics.map(() => 'de')];
+    const together = principalCoordinates(rows, mulberry32(1), groups);
+    topics.forEach((_, i) => {
+      // German topic i starts where English topic i starts
+      expect(
+        Math.hypot(together[i]![0]! - together[i + 5]![0]!, together[i]![1]! - together[i + 5]![1]!),
+      ).toBeLessThan(1e-3);
+    });
+    // centred as one, the language offset is the first component: the two languages start 20 units apart
+    const apart = principalCoordinates(rows, mulberry32(1));
+    expect(Math.abs(apart[0]![0]! - apart[5]![0]!)).toBeCloseTo(10 * (20 / 10), 2);
+  });
+
+  it('the map is deterministic and fits from its languages', () => {
+    const vectors = Array.from({ length: 12 }, (_, i) =>
+      Float32Array.from({ length: 4 }, (_, j) => Math.sin(i * 1.3 + j) + (i < 6 ? 0 : 2)),
+    );
+    const languages = vectors.map((_, i) => (i < 6 ? 'en' : 'de'));
+    const a = FittedMap.fit(vectors, { seed: 3, nEpochs: 30 }, languages);
+    const b = FittedMap.fit(vectors, { seed: 3, nEpochs: 30 }, languages);
+    const chunks = vectors.map((_, i) => ({
+      id: `c${i}`,
+      text: 't',
+      metadata: { file: 'f.md', title: 't', startChar: 0, endChar: 1, language: languages[i] as 'en' | 'de' },
+    }));
+    expect(a.project(chunks, vectors, vectors[0]!, [])).toEqual(b.project(chunks, vectors, vectors[0]!, []));
+    const random = FittedMap.fit(vectors, { seed: 3, nEpochs: 30, init: 'random' }, languages);
+    expect(random.project(chunks, vectors, vectors[0]!, [])).not.toEqual(
+      a.project(chunks, vectors, vectors[0]!, []),
+    );
   });
 });

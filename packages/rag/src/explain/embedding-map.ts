@@ -23,6 +23,13 @@ export interface EmbeddingMapOptions {
    * `embedding`, the index's embedding vectors (with an English embedding model these group by language).
    */
   readonly space?: 'meaning' | 'embedding';
+  /**
+   * Where UMAP starts: `pca` (default), the first two principal components, scaled as umap-learn's
+   * `init="pca"` does, of the vectors with each language's mean removed when {@link FittedMap.fit} is given
+   * the chunks' languages (else the first component was the language); `random`, umap-js' own random
+   * positions (the map before: where each group landed relative to the others was left to chance).
+   */
+  readonly init?: 'pca' | 'random';
 }
 
 /** A point of the map. */
@@ -76,8 +83,15 @@ export class FittedMap {
     this.#options = options;
   }
 
-  /** Fits UMAP (seeded) to the vectors, or to an even sample of at most `maxPoints` of them. */
-  static fit(vectors: readonly Float32Array[], options: EmbeddingMapOptions = {}): FittedMap {
+  /**
+   * Fits UMAP (seeded) to the vectors, or to an even sample of at most `maxPoints` of them.
+   * @param languages each vector's language (or any group): the start positions are centred per language
+   */
+  static fit(
+    vectors: readonly Float32Array[],
+    options: EmbeddingMapOptions = {},
+    languages?: readonly string[],
+  ): FittedMap {
     const nEpochs = options.nEpochs ?? 150;
     if (!Number.isInteger(nEpochs) || nEpochs < 3 || nEpochs % 3 !== 0) {
       throw new CrpError(
@@ -96,9 +110,22 @@ export class FittedMap {
     const count = Math.min(vectors.length, Math.max(3, max));
     const fitted = Array.from({ length: count }, (_, k) => Math.floor((k * vectors.length) / count));
     const nNeighbors = Math.max(2, Math.min(options.nNeighbors ?? 15, fitted.length - 1));
-    const umap = new UMAP({ nComponents: 2, nNeighbors, nEpochs, minDist: 0.1, random: mulberry32(seed) });
-    const coords = umap.fit(fitted.map((i) => Array.from(vectors[i]!)));
-    return new FittedMap(umap, coords, fitted, seed, options);
+    const random = mulberry32(seed);
+    const umap = new UMAP({ nComponents: 2, nNeighbors, nEpochs, minDist: 0.1, random });
+    const rows = fitted.map((i) => Array.from(vectors[i]!));
+    const epochs = umap.initializeFit(rows);
+    if ((options.init ?? 'pca') === 'pca') {
+      // umap-js starts from random positions, which keeps each group's neighbourhood but places the groups
+      // anywhere: start from the first two principal components instead (umap-learn's `init="pca"`)
+      const start = umap.getEmbedding();
+      const groups = languages ? fitted.map((i) => languages[i]!) : undefined;
+      principalCoordinates(rows, random, groups).forEach((xy, i) => {
+        start[i]![0] = xy[0]!;
+        start[i]![1] = xy[1]!;
+      });
+    }
+    for (let e = 0; e < epochs; e++) umap.step();
+    return new FittedMap(umap, umap.getEmbedding(), fitted, seed, options);
   }
 
   /**
@@ -186,4 +213,89 @@ export class FittedMap {
       space: this.#options.space ?? 'meaning',
     };
   }
+}
+
+/**
+ * The rows' first two principal components (power iteration, deflated; seeded start), scaled so the largest
+ * coordinate is 10 and with noise of 1e-4, as umap-learn's `noisy_scale_coords` starts a PCA-initialised layout.
+ * With `groups`, each group's own mean is removed instead of the overall one (per-language centring, as
+ * cross-lingual embeddings are aligned): an offset between the groups is then no component.
+ */
+export function principalCoordinates(
+  rows: readonly number[][],
+  random: () => number,
+  groups?: readonly string[],
+): number[][] {
+  const d = rows[0]?.length ?? 0;
+  // rows kept sparse (the meaning space's are mostly zeros) and centred implicitly: (x - m) . v = x . v - m . v
+  const sparse = rows.map((r) => {
+    const at = r.flatMap((x, j) => (x !== 0 ? [j] : []));
+    return { at, values: at.map((j) => r[j]!) };
+  });
+  const names = [...new Set(rows.map((_, i) => groups?.[i] ?? ''))];
+  const group = rows.map((_, i) => names.indexOf(groups?.[i] ?? ''));
+  const counts = names.map((_, g) => group.filter((x) => x === g).length);
+  const means = names.map(() => new Float64Array(d));
+  sparse.forEach((r, i) => {
+    const m = means[group[i]!]!;
+    r.at.forEach((j, k) => {
+      m[j]! += r.values[k]! / counts[group[i]!]!;
+    });
+  });
+  const dotMean = (m: Float64Array, v: Float64Array) => m.reduce((sum, x, j) => sum + x * v[j]!, 0);
+  const project = (v: Float64Array) => {
+    const mv = means.map((m) => dotMean(m, v));
+    return sparse.map((r, i) => r.at.reduce((sum, j, k) => sum + r.values[k]! * v[j]!, 0) - mv[group[i]!]!);
+  };
+  // the total variance, sum of |x - m|^2 = sum of |x|^2 - sum of n_g |m_g|^2: an eigenvalue far below it is rounding
+  let total = 0;
+  for (const r of sparse) for (const x of r.values) total += x * x;
+  means.forEach((m, g) => {
+    total -= counts[g]! * dotMean(m, m);
+  });
+  const components: Float64Array[] = [];
+  for (let c = 0; c < 2; c++) {
+    let v = Float64Array.from({ length: d }, () => random() - 0.5);
+    for (let it = 0; it < 200; it++) {
+      // v <- X^T X v (X centred), without the components found before
+      const s = project(v);
+      const next = new Float64Array(d);
+      const perGroup = names.map(() => 0);
+      sparse.forEach((r, i) => {
+        r.at.forEach((j, k) => {
+          next[j]! += s[i]! * r.values[k]!;
+        });
+        perGroup[group[i]!]! += s[i]!;
+      });
+      means.forEach((m, g) => {
+        for (let j = 0; j < d; j++) next[j]! -= perGroup[g]! * m[j]!;
+      });
+      for (const u of components) {
+        const along = dotMean(next, u);
+        for (let j = 0; j < d; j++) next[j]! -= along * u[j]!;
+      }
+      const norm = Math.sqrt(dotMean(next, next));
+      if (norm <= 1e-9 * total) {
+        // no variance left (rounding only): the component is zero
+        v = new Float64Array(d);
+        break;
+      }
+      let change = 0;
+      for (let j = 0; j < d; j++) {
+        next[j] = next[j]! / norm;
+        change += Math.abs(next[j]! - v[j]!);
+      }
+      v = next;
+      if (change < 1e-7) break;
+    }
+    components.push(v);
+  }
+  const [first, second] = components.map(project) as [number[], number[]];
+  const max = Math.max(...first.map(Math.abs), ...second.map(Math.abs)) || 1;
+  return first.map((x, i) => [x, second[i]!].map((c) => (10 * c) / max + 1e-4 * gaussian(random)));
+}
+
+/** A standard normal number (Box-Muller). */
+function gaussian(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }

@@ -8,6 +8,16 @@ export interface MeaningSpaceOptions {
   readonly dimensions?: number;
   /** Dictionary translations a German term is spread over (by their weights); default 3. */
   readonly translations?: number;
+  /**
+   * Weight of a concept that the chunks of only one language bring in (its idf is multiplied by it) when a
+   * dictionary is given and the index has chunks in both languages; default 1. Such a concept (a German word
+   * the dictionary does not know, a compound whose parts are indexed too, a name only English texts use) cannot
+   * bring a German chunk near an English one: German-only concepts hold 73% of a German chunk's squared weight.
+   * Leaving them out (`0`) was measured (`scripts/map-eval.ts`): a German chunk's English neighbours in the space
+   * rose only from 0.017 to 0.066 and the map stayed in islands, while English questions lost their names
+   * ("zennit") and stars moved away from their sources, so it is not the default.
+   */
+  readonly oneLanguageWeight?: number;
 }
 
 /**
@@ -28,6 +38,8 @@ export class MeaningSpace {
   readonly #translations: number;
   readonly #idf = new Map<string, number>();
   readonly #keys = new Map<string, readonly (readonly [string, number])[]>();
+  /** Concepts weighed other than 1: those only one language's chunks bring in. */
+  readonly #weight = new Map<string, number>();
   readonly #count: number;
   /** One unit vector per chunk. */
   readonly vectors: readonly Float32Array[];
@@ -45,10 +57,19 @@ export class MeaningSpace {
     this.#translations = options.translations ?? 3;
     this.#translator = translator;
     this.#count = chunkTerms.length;
-    const bags = chunkTerms.map((terms) => this.#bag(terms));
+    const oneLanguageWeight = options.oneLanguageWeight ?? 1;
+    // the languages whose terms bring in each concept
+    const languages = new Map<string, string>();
+    const bags = chunkTerms.map((terms) => this.#bag(terms, languages));
+    const seen = new Set(languages.values());
+    // without a dictionary nothing aligns the languages but shared spellings: keep every concept
+    const align = !!translator && (seen.has('both') || seen.size > 1) && oneLanguageWeight !== 1;
     const df = new Map<string, number>();
     for (const bag of bags) for (const key of bag.keys()) df.set(key, (df.get(key) ?? 0) + 1);
-    for (const [key, n] of df) this.#idf.set(key, Math.log(1 + this.#count / n));
+    for (const [key, n] of df) {
+      this.#idf.set(key, Math.log(1 + this.#count / n));
+      if (align && languages.get(key) !== 'both') this.#weight.set(key, oneLanguageWeight);
+    }
     this.vectors = bags.map((bag) => this.#hash(bag));
   }
 
@@ -68,11 +89,20 @@ export class MeaningSpace {
     return this.#hash(bag);
   }
 
-  /** The English concepts of a chunk's terms with their counts (a German term spread over its translations). */
-  #bag(terms: readonly string[]): Map<string, number> {
+  /**
+   * The English concepts of a chunk's terms with their counts (a German term spread over its translations);
+   * notes in `languages` which language's terms bring in each concept (`en`, `de` or `both`).
+   */
+  #bag(terms: readonly string[], languages: Map<string, string>): Map<string, number> {
     const bag = new Map<string, number>();
     for (const term of terms) {
-      for (const [key, w] of this.#neutral(term)) bag.set(key, (bag.get(key) ?? 0) + w);
+      const language = term.slice(0, term.indexOf(':'));
+      for (const [key, w] of this.#neutral(term)) {
+        bag.set(key, (bag.get(key) ?? 0) + w);
+        const seen = languages.get(key);
+        if (seen === undefined) languages.set(key, language);
+        else if (seen !== language) languages.set(key, 'both');
+      }
     }
     return bag;
   }
@@ -94,12 +124,25 @@ export class MeaningSpace {
 
   #hash(bag: ReadonlyMap<string, number>): Float32Array {
     const v = new Float32Array(this.dimensions);
+    let aligned = false;
     for (const [key, tf] of bag) {
       // a concept no chunk has (only in a question) cannot bring a question nearer to any chunk
       const idf = this.#idf.get(key);
       if (idf === undefined) continue;
+      const weight = this.#weight.get(key) ?? 1;
+      if (weight === 0) continue;
+      aligned ||= weight === 1;
       const h = fnv1a(key);
-      v[h % this.dimensions]! += (h & 0x80000000 ? -1 : 1) * Math.log1p(tf) * idf;
+      v[h % this.dimensions]! += (h & 0x80000000 ? -1 : 1) * Math.log1p(tf) * idf * weight;
+    }
+    // a text of one-language concepts only keeps them rather than become the zero vector
+    if (!aligned && this.#weight.size) {
+      for (const [key, tf] of bag) {
+        const idf = this.#idf.get(key);
+        if (idf === undefined || this.#weight.get(key) !== 0) continue;
+        const h = fnv1a(key);
+        v[h % this.dimensions]! += (h & 0x80000000 ? -1 : 1) * Math.log1p(tf) * idf;
+      }
     }
     return normalizeVector(v);
   }

@@ -48,7 +48,9 @@ export function renderEmbeddingMapSvg(
   const numbered = pts
     .filter((p) => p.source !== undefined)
     .map((p) => ({ x: sx(p.x), y: sy(p.y), source: p.source! }));
-  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h)
+  // labels stay above the legend row (it starts 24 px above the bottom edge) and off the orange points
+  const near = pts.filter((p) => p.kind === 'neighbor').map((p) => ({ x: sx(p.x), y: sy(p.y) }));
+  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h - 26, near)
     .map(
       (l) =>
         `<text class="source-label" x="${fmt(l.x)}" y="${fmt(l.y + 9)}" font-size="11" fill="#8b0000">${escapeXml(l.text)}</text>` +
@@ -88,13 +90,15 @@ export interface MapLabel {
 /**
  * Lays out the source numbers of the map so they stay readable: sources at (nearly) the same spot share one
  * label ("1, 3"); each label takes the first place around its point where it overlaps no other label, no
- * source point and not the question's star, further out (with a leader line) when the near places are taken.
+ * source point, no point in `avoid` (the nearest chunks not retrieved) and not the question's star, further out
+ * (with a leader line) when the near places are taken.
  */
 export function placeSourceLabels(
   points: readonly { x: number; y: number; source: number }[],
   star: { x: number; y: number },
   width: number,
   height: number,
+  avoid: readonly { x: number; y: number }[] = [],
 ): MapLabel[] {
   const groups: { x: number; y: number; sources: number[] }[] = [];
   for (const p of [...points].sort((a, b) => a.source - b.source)) {
@@ -104,7 +108,7 @@ export function placeSourceLabels(
   }
   type Box = { x: number; y: number; width: number; height: number };
   const taken: Box[] = [
-    ...points.map((p) => ({ x: p.x - 7, y: p.y - 7, width: 14, height: 14 })),
+    ...[...points, ...avoid].map((p) => ({ x: p.x - 7, y: p.y - 7, width: 14, height: 14 })),
     { x: star.x - 10, y: star.y - 10, width: 20, height: 20 },
   ];
   const hits = (a: Box, b: Box) =>
