@@ -15,7 +15,15 @@ import { expectClose, mulberry32, switchBackend, uniform, useBackend, values } f
 useBackend('wasm');
 
 function random(rng: () => number, shape: number[]): tf.Tensor {
-  return tf.tensor(Array.from(uniform(rng, shape.reduce((a, b) => a * b, 1))), shape);
+  return tf.tensor(
+    Array.from(
+      uniform(
+        rng,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    ),
+    shape,
+  );
 }
 
 // [R, ...heads, M, P] against a shared factor [1, ...heads, P, Q]: M, P, Q and the heads all differ

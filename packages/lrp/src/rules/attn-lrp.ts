@@ -172,7 +172,10 @@ export function uniformMatmul(eps = 1e-8): Rule {
         'the product of two activations (MatMul)',
       );
       const m = matMulParts(ctx);
-      const denominator = tf.tidy(() => lxtStabilize(tf.mul(m.product(), 2), eps));
+      // without a scale the node's output is the product itself (attention x values): not computed again
+      const denominator = tf.tidy(() =>
+        lxtStabilize(tf.mul(m.scale === 1 ? ctx.output : m.product(), 2), eps),
+      );
       return {
         backward: (r) => {
           const rn = tf.div(r, denominator);
