@@ -8,10 +8,10 @@
  * attention [rows, heads, tokens, d] runs its plain scalar loop on one thread. So on wasm the product runs per
  * head as one 2-D product: head h of every relevance row stacked into one [R * M, P] operand times the head's
  * shared [P, Q] factor, which XNNPACK packs once and keeps for as long as that tensor lives. The heads are taken
- * apart in JavaScript (one copy out of the heap, one in per head): on wasm `tf.slice` and `tf.split` copy their
- * whole input out of the heap for every piece, and `tf.gather` / `tf.stridedSlice` cost more than the product
- * they feed (measured on [8, 12, 197, 197]: 220 and 378 ms CPU against 190 ms for the product). Other backends
- * keep `tf.matMul`.
+ * apart by one transpose (heads first) and a tensor per head written from the heap: on wasm `tf.slice` and
+ * `tf.split` copy their whole input out of the heap for every piece, and `tf.gather` / `tf.stridedSlice` cost
+ * more than the product they feed (measured on [8, 12, 197, 197]: 220 and 378 ms CPU against 190 ms for the
+ * product). Other backends keep `tf.matMul`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -54,44 +54,38 @@ interface HeapBackend {
 }
 
 /**
- * The values of x. On wasm a copy out of the heap view: `dataSync` copies with TypedArray.slice, which is about
- * 50x slower than `set` on the threaded build's shared memory (4.4 vs 0.1 ms for 1.9 MB, measured).
+ * The values of t, read in place where that is safe. The threaded wasm build's heap is shared memory, which never
+ * detaches when it grows, so a view of it stays valid while new tensors are allocated; copying it out as
+ * `dataSync` does (TypedArray.slice on shared memory) is slow: 75 ms for 15 MB, measured. Elsewhere `dataSync`.
  */
-function valuesOf(x: tf.Tensor): Float32Array {
-  const heap = (tf.backend() as HeapBackend).typedArrayFromHeap?.(x);
-  if (heap === undefined || heap.length !== x.size) return x.dataSync() as Float32Array;
-  const copy = new Float32Array(x.size);
-  copy.set(heap);
-  return copy;
+function heapValues(t: tf.Tensor): Float32Array {
+  const heap = (tf.backend() as HeapBackend).typedArrayFromHeap?.(t);
+  const shared = typeof SharedArrayBuffer === 'function' && heap?.buffer instanceof SharedArrayBuffer;
+  return shared && heap.length === t.size ? heap : (t.dataSync() as Float32Array);
 }
 
 /**
  * The [M, P] blocks of x [R, H, M, P] for head h (of x [R, H, P, M] transposed when `transpose`), stacked as
- * [R * M, P]: read out of the heap once and written back per head.
+ * [R * M, P]: one transpose puts the heads first ([H, R, M, P], each head's blocks then contiguous), and each
+ * head is written into a tensor of its own from the heap.
  */
 function headBlocks(x: tf.Tensor, transpose = false): tf.Tensor2D[] {
-  const [a, b] = x.shape.slice(-2) as [number, number];
-  const [m, p] = transpose ? [b, a] : [a, b];
-  const rows = x.shape[0]!;
-  const h = x.size / (rows * m * p);
-  const values = valuesOf(x);
-  const block = m * p;
-  return Array.from({ length: h }, (_, k) => {
-    if (rows === 1 && !transpose) return tf.tensor2d(values.subarray(k * block, (k + 1) * block), [m, p]);
-    const stacked = new Float32Array(rows * block);
-    for (let r = 0; r < rows; r++) {
-      const from = (r * h + k) * block;
-      if (!transpose) {
-        stacked.set(values.subarray(from, from + block), r * block);
-        continue;
-      }
-      // x's block is [p, m]: element (j, i) goes to (i, j)
-      for (let j = 0; j < p; j++) {
-        const src = from + j * m;
-        for (let i = 0; i < m; i++) stacked[r * block + i * p + j] = values[src + i]!;
-      }
-    }
-    return tf.tensor2d(stacked, [rows * m, p]);
+  return tf.tidy(() => {
+    const [a, b] = x.shape.slice(-2) as [number, number];
+    const [m, p] = transpose ? [b, a] : [a, b];
+    const rows = x.shape[0]!;
+    const h = x.size / (rows * m * p);
+    const grouped = tf.reshape(x, [rows, h, a, b]);
+    // with one row and no transpose the heads are first already
+    const laid =
+      rows === 1 && !transpose
+        ? grouped
+        : tf.transpose(grouped, [1, 0, transpose ? 3 : 2, transpose ? 2 : 3]);
+    const values = heapValues(laid);
+    const size = rows * m * p;
+    return Array.from({ length: h }, (_, k) =>
+      tf.tensor2d(values.subarray(k * size, (k + 1) * size), [rows * m, p]),
+    );
   });
 }
 
