@@ -60,10 +60,12 @@ function ratio(
   theirs: { wall: number; cpu: number } | undefined,
   name: string,
 ): string {
-  const cpu = `CPU ${ours.cpu.toFixed(0)} ms`;
+  // CPU / wall: how many of the threads were busy on average (2 at most with 2 threads; on a loaded machine less,
+  // since wall time then includes waiting for a core)
+  const cpu = `CPU ${ours.cpu.toFixed(0)} ms, CPU/wall ${(ours.cpu / ours.median).toFixed(2)}`;
   return theirs === undefined
     ? `${cpu}; ${name}: anchor not run (set CRP_LXT_SRC to LXT's source tree)`
-    : `${cpu}; ${name} ${theirs.wall.toFixed(0)} ms (CPU ${theirs.cpu.toFixed(0)} ms) this run; ours/${name} wall ${(ours.median / theirs.wall).toFixed(2)}, CPU ${(ours.cpu / theirs.cpu).toFixed(2)}`;
+    : `${cpu}; ${name} ${theirs.wall.toFixed(0)} ms (CPU ${theirs.cpu.toFixed(0)} ms, CPU/wall ${(theirs.cpu / theirs.wall).toFixed(2)}) this run; ours/${name} wall ${(ours.median / theirs.wall).toFixed(2)}, CPU ${(ours.cpu / theirs.cpu).toFixed(2)}`;
 }
 
 /** vit_b_16 (torchvision, weights of the seeded formula of scripts/golden/lxt_vit.py) with AttnLRP: one heatmap,

@@ -20,3 +20,6 @@ export { windowPadding } from './ops/strided.js';
 
 // a linear layer's map and its transpose
 export { linearMapOf } from './ops/linear.js';
+
+// the products of attention per head (XNNPACK on wasm), for the bench's comparison with tf.matMul
+export { matMulShared, type SharedFactor, sharedFactor } from './ops/head-matmul.js';

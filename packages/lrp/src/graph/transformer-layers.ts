@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
+import { matMulShared } from '../ops/head-matmul.js';
 import type { GraphNode, NodeKind, TransformerNodeParams } from './types.js';
 
 /** The TF.js layer classes of transformer blocks that the engine knows, beside the CNN classes:
@@ -97,7 +98,7 @@ export function layerNorm(
 /** The product of two activations, `scale * a b` (or `scale * a b^T`), batched over the leading axes. */
 export function matMulActivations(a: tf.Tensor, b: tf.Tensor, transposeB: boolean, scale: number): tf.Tensor {
   return tf.tidy(() => {
-    const z = tf.matMul(a, b, false, transposeB);
+    const z = matMulShared(a, b, transposeB);
     return scale === 1 ? z : tf.mul(z, scale);
   });
 }

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode } from '../graph/types.js';
+import { sharedFactor } from '../ops/head-matmul.js';
 import { basicRule } from './basic-rule.js';
 import { paramModifiers } from './modifiers.js';
 import type { PreparedRule, Rule, RuleContext } from './rule.js';
@@ -123,22 +124,33 @@ export function softmaxDT(): Rule {
   };
 }
 
-/** The inputs of a matMul node and the map beta -> a op(beta) (op: transpose when `transposeB`). */
+/**
+ * The inputs of a matMul node and the products its rules take: a op(b) (op: transpose when `transposeB`) and the
+ * gradients of <g, a op(b)> in a and in b, for g of any batch. The forward activations a and b are one image's,
+ * shared by every row of g: on wasm they run per head on XNNPACK (`ops/head-matmul.ts`).
+ */
 function matMulParts(ctx: RuleContext) {
   const p = ctx.node.params;
   if (p.kind !== 'matMul') throw new Error('unreachable');
   const [a, b] = [ctx.inputs[0]!, ctx.inputs[1]!];
   const t = p.transposeB;
+  const [sharedA, sharedB] = [sharedFactor(a), sharedFactor(b)];
   return {
     a,
     b,
     scale: p.scale,
-    /** a op(beta) */
+    /** a op(b) */
+    product: () => (t ? sharedB.timesTransposed(a) : sharedB.times(a)),
+    /** alpha op(beta) */
     timesB: (alpha: tf.Tensor, beta: tf.Tensor) => tf.matMul(alpha, beta, false, t),
     /** the gradient of <g, alpha op(b)> in alpha: g op(b)^T */
-    backA: (g: tf.Tensor) => tf.matMul(g, b, false, !t),
+    backA: (g: tf.Tensor) => (t ? sharedB.times(g) : sharedB.timesTransposed(g)),
     /** the gradient of <g, a op(beta)> in beta: a^T g, or g^T a when transposed */
-    backB: (g: tf.Tensor) => (t ? tf.matMul(g, a, true, false) : tf.matMul(a, g, true, false)),
+    backB: (g: tf.Tensor) => (t ? sharedA.times(g, true) : sharedA.transposedTimes(g)),
+    dispose: () => {
+      sharedA.dispose();
+      sharedB.dispose();
+    },
   };
 }
 
@@ -160,7 +172,10 @@ export function uniformMatmul(eps = 1e-8): Rule {
         'the product of two activations (MatMul)',
       );
       const m = matMulParts(ctx);
-      const denominator = tf.tidy(() => lxtStabilize(tf.mul(m.timesB(m.a, m.b), 2), eps));
+      // without a scale the node's output is the product itself (attention x values): not computed again
+      const denominator = tf.tidy(() =>
+        lxtStabilize(tf.mul(m.scale === 1 ? ctx.output : m.product(), 2), eps),
+      );
       return {
         backward: (r) => {
           const rn = tf.div(r, denominator);
@@ -173,7 +188,10 @@ export function uniformMatmul(eps = 1e-8): Rule {
           if (terms.length === 0) return tf.zerosLike(ctx.output);
           return tf.div(terms.length === 1 ? terms[0]! : tf.add(terms[0]!, terms[1]!), denominator);
         },
-        dispose: () => denominator.dispose(),
+        dispose: () => {
+          denominator.dispose();
+          m.dispose();
+        },
       };
     },
   };
@@ -199,7 +217,10 @@ export function cpMatmul(eps = 1e-6): Rule {
           return [tf.zeros([r.shape[0]!, ...m.a.shape.slice(1)]), tf.mul(m.b, m.backB(rn))];
         },
         adjoint: ([, vb]) => (vb ? tf.mul(factor, m.timesB(m.a, tf.mul(vb, m.b))) : tf.zerosLike(ctx.output)),
-        dispose: () => factor.dispose(),
+        dispose: () => {
+          factor.dispose();
+          m.dispose();
+        },
       };
     },
   };
