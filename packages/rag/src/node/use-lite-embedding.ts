@@ -119,7 +119,10 @@ async function cachedPieceTable(
   try {
     const buf = await readFile(file);
     if (buf.byteLength === pieces * DIMS * 4) {
-      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+      // a file this large is read into a buffer of its own: use it in place (a 16 MB copy was 80 ms per start)
+      return buf.byteOffset % 4 === 0
+        ? new Float32Array(buf.buffer, buf.byteOffset, pieces * DIMS)
+        : new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
     }
   } catch {
     // not cached yet
