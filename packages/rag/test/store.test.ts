@@ -153,8 +153,9 @@ describe('saved index terms', () => {
     expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG02');
     // each chunk's ids come back as a view into the file's bytes (no array per chunk), with the same ids
     const decoded = decodeSnapshot(bytes).terms!;
-    expect(decoded.chunks[0]).toBeInstanceOf(Int32Array);
-    expect(decoded.chunks[0]!.buffer).toBe(decoded.chunks[1]!.buffer);
+    const [first, second] = decoded.chunks as Int32Array[];
+    expect(first).toBeInstanceOf(Int32Array);
+    expect(first!.buffer).toBe(second!.buffer);
     expect({ ...decoded, chunks: decoded.chunks.map((c) => Array.from(c)) }).toEqual(saved);
     expect(new TextDecoder().decode(bytes)).not.toContain('"chunks":[[');
     // an index written before (version 1: the term ids in the JSON) still opens, with the same terms
