@@ -176,7 +176,8 @@ function view32<T extends Float32Array | Int32Array>(
 }
 
 /**
- * Parses what {@link encodeSnapshot} wrote (and the version-1 files before it, whose term ids are in the
+ * Parses what {@link encodeSnapshot} wrote (and the version-2 files before it, whose texts are in the JSON, and
+ * the version-1 files before those, whose term ids are in the
  * JSON); `corrupt-file` if the bytes are not a whole index.
  */
 export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {

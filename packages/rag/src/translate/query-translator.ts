@@ -83,7 +83,8 @@ export class QueryTranslator {
 
   /**
    * The same translator over a dictionary file's raw bytes (`dictionary.json` of `@crp/rag-dictionary-de-en`)
-   * and its precomputed index (`dictionary.index`, see {@link PairIndex}): nothing is parsed or hashed, a term
+   * and its precomputed index (`dictionary.index`: the pairs' byte offsets sorted by each language, built by
+   * `pnpm --filter @crp/rag-dictionary-de-en build-index`): nothing is parsed or hashed, a term
    * is found by binary search. Translations and fingerprint equal those of `fromStemPairs` over the file's
    * pairs. Throws `corrupt-file` when the index is damaged or was built from another dictionary file.
    */
