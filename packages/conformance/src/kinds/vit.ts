@@ -16,6 +16,7 @@ import {
 import { discoverCaseFiles, readJson } from '../discover.js';
 import { joinPath } from '../reference-files.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+import { fillInitializers } from './case-helpers.js';
 import { tensorOf } from './lrp.js';
 
 /** A case of `vit/` (format vit-golden/1): AttnLRP / CP-LRP on a small ViT, from LXT's explicit rules. */
@@ -95,17 +96,7 @@ async function onnxBuilds(
     const bytes = await ref.files.readBytes(path);
     if (bytes === undefined) continue;
     const onnx = parseOnnxModel(bytes);
-    if (file.formula !== undefined) {
-      const sd = vitFormulaStateDict(file.config);
-      for (const t of onnx.graph.initializers) {
-        if (!sd.has(t.name)) continue; // shapes and scalars keep their data
-        if (sd.entry(t.name).shape.join() !== t.dims.join())
-          throw new Error(`${path}: '${t.name}' is [${t.dims}], the formula's [${sd.entry(t.name).shape}]`);
-        const values = sd.float32(t.name);
-        t.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-        t.floatData = [];
-      }
-    }
+    if (file.formula !== undefined) fillInitializers(onnx, vitFormulaStateDict(file.config), path);
     builds.push({
       label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `,
       model: importOnnx(onnx),
@@ -234,7 +225,7 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
     input.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'vit', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'vit');
 }
 
 /** AttnLRP, CP-LRP and CRP (an MLP neuron, an attention head) on a small ViT, against LXT (vit/index.json). */
