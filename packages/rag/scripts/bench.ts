@@ -216,9 +216,11 @@ try {
   // `crp-rag ask` as a user runs it: a new process that loads the CLI, the dictionary and the embedding model,
   // opens the index and answers (extractive, no explanation views); its own CPU time is reported at exit
   // the package's bin (the bundled CLI), as `npx crp-rag` runs it
-  const bin = (JSON.parse(await readFile(path.resolve(here, '../package.json'), 'utf8')) as {
-    bin: Record<string, string>;
-  }).bin['crp-rag']!;
+  const bin = (
+    JSON.parse(await readFile(path.resolve(here, '../package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    }
+  ).bin['crp-rag']!;
   const cli = path.resolve(here, '..', bin);
   if (existsSync(cli)) {
     const wall: number[] = [];
