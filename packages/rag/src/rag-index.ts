@@ -183,7 +183,7 @@ export class RagIndex {
     const saved = s.terms;
     if (saved && saved.key === key && saved.chunks.length === s.chunks.length) {
       return {
-        terms: saved.chunks.map((ids) => ids.map((id) => saved.vocabulary[id]!)),
+        terms: saved.chunks.map((ids) => Array.from(ids, (id) => saved.vocabulary[id]!)),
         lengths: [...saved.lengths],
       };
     }
@@ -273,7 +273,8 @@ export class RagIndex {
   /** Index terms of the chunk at a position (title, section and text, stemmed). */
   termsAt(index: number): readonly string[] {
     const t = this.#snapshot.terms;
-    return t?.chunks[index]?.map((id) => t.vocabulary[id]!) ?? [];
+    const ids = t?.chunks[index];
+    return ids ? Array.from(ids, (id) => t.vocabulary[id]!) : [];
   }
   /** Position of a chunk by id. */
   indexOf(id: string): number | undefined {

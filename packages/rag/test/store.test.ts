@@ -54,6 +54,63 @@ describe('on-disk store', () => {
     expect(() => decodeSnapshot(Buffer.from('hello world, not an index'))).toThrow(/not a readable/);
   });
 
+  it('version 3 keeps the texts out of the JSON and decodes one when it is read; version 2 files still open', () => {
+    const texts = ['Größe der Vektoren', 'emoji 🙂 and “quotes”', '', 'plain'];
+    const s = {
+      ...snap('x'),
+      dimensions: 2,
+      chunks: texts.map((text, i) => ({
+        id: `a.md#0:${i}`,
+        text,
+        metadata: { file: 'a.md', title: 'A', startChar: i, endChar: i + 1, language: 'de' as const },
+      })),
+      vectors: texts.map((_, i) => new Float32Array([i, -i])),
+    };
+    const bytes = concat(encodeSnapshot(s));
+    const json = new TextDecoder().decode(
+      bytes.subarray(28, 28 + new DataView(bytes.buffer).getUint32(8, true)),
+    );
+    expect(json).not.toContain('Vektoren');
+    const back = decodeSnapshot(bytes);
+    expect(Object.getOwnPropertyDescriptor(back.chunks[0], 'text')?.get).toBeTypeOf('function');
+    expect(back.chunks.map((c) => c.text)).toEqual(texts);
+    expect(back.chunks).toEqual(s.chunks);
+    // key order and serialisation as a chunk written before
+    expect(JSON.stringify(back.chunks)).toBe(JSON.stringify(s.chunks));
+    expect(back.vectors.map((v) => Array.from(v))).toEqual([
+      [0, -0],
+      [1, -1],
+      [2, -2],
+      [3, -3],
+    ]);
+    // offsets that do not add up are a corrupt file
+    const broken = bytes.slice();
+    const textBytes = new DataView(bytes.buffer).getUint32(24, true);
+    // the third text's start, past the fourth's
+    new DataView(broken.buffer).setInt32(bytes.byteLength - textBytes - 5 * 4 + 2 * 4, 9999, true);
+    expect(() => decodeSnapshot(broken)).toThrow(expect.objectContaining({ code: 'corrupt-file' }));
+    // version 2 (the texts in the JSON, no texts section) as the previous release wrote it
+    const { vectors, ...rest } = s;
+    const json2 = new TextEncoder().encode(JSON.stringify(rest));
+    const head = new Uint8Array(24);
+    head.set(new TextEncoder().encode('CRPRAG02'));
+    const view = new DataView(head.buffer);
+    view.setUint32(8, json2.byteLength, true);
+    view.setUint32(12, 2, true);
+    view.setUint32(16, vectors.length, true);
+    view.setUint32(20, 0, true);
+    const data = new Float32Array(vectors.flatMap((v) => [...v]));
+    const v2 = concat([
+      head,
+      json2,
+      new Uint8Array((4 - (json2.byteLength % 4)) % 4),
+      new Uint8Array(data.buffer),
+    ]);
+    const old = decodeSnapshot(v2);
+    expect(old.chunks).toEqual(s.chunks);
+    expect(old.vectors.map((v) => Array.from(v))).toEqual(back.vectors.map((v) => Array.from(v)));
+  });
+
   it('returns undefined when a folder has no index yet', async () => {
     expect(await readIndexFile(path.join(dir, 'empty'))).toBeUndefined();
   });
@@ -134,7 +191,7 @@ describe('saved index terms', () => {
     expect(saved.chunks).toHaveLength(index.chunks.length);
     // the saved ids spell the same terms the analyser gives
     index.chunks.forEach((_, i) => {
-      expect(saved.chunks[i]!.map((id) => saved.vocabulary[id])).toEqual(index.termsAt(i));
+      expect(Array.from(saved.chunks[i]!, (id) => saved.vocabulary[id])).toEqual(index.termsAt(i));
     });
     const ask = (x: InstanceType<typeof RagIndex>) =>
       x.search('epsilon rule', { topK: 2 }).then((hits) => hits.map((h) => [h.chunk.id, h.score]));
@@ -150,8 +207,13 @@ describe('saved index terms', () => {
     expect(again.snapshot.terms!.key).toBe(saved.key);
     // and they survive the file format (ids as int32 after the vectors, not in the JSON)
     const bytes = concat(encodeSnapshot(index.snapshot));
-    expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG02');
-    expect(decodeSnapshot(bytes).terms).toEqual(saved);
+    expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG03');
+    // each chunk's ids come back as a view into the file's bytes (no array per chunk), with the same ids
+    const decoded = decodeSnapshot(bytes).terms!;
+    const [first, second] = decoded.chunks as Int32Array[];
+    expect(first).toBeInstanceOf(Int32Array);
+    expect(first!.buffer).toBe(second!.buffer);
+    expect({ ...decoded, chunks: decoded.chunks.map((c) => Array.from(c)) }).toEqual(saved);
     expect(new TextDecoder().decode(bytes)).not.toContain('"chunks":[[');
     // an index written before (version 1: the term ids in the JSON) still opens, with the same terms
     const { vectors, ...rest } = index.snapshot;

@@ -1,3 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { describeError } from '@crp/common';
 import { FALSE_FRIENDS } from '../translate/false-friends.js';
 import { QueryTranslator } from '../translate/query-translator.js';
 
@@ -7,17 +11,36 @@ let loading: Promise<QueryTranslator | undefined> | undefined;
  * The English-German translator from the optional package `@crp/rag-dictionary-de-en` (Ding, GPL-2.0-or-later),
  * or `undefined` when it is not installed (then search is monolingual). Known false friends and stem
  * collisions (`FALSE_FRIENDS`) are left out. Loaded once per process.
+ *
+ * The package's `dictionary.index` (offsets of the pairs sorted by each language, built from
+ * `dictionary.json`) lets the dictionary open without parsing its 10 MB of JSON or building hash tables. When
+ * the index is missing or stale, the JSON is parsed instead (same translations, slower) and a warning says
+ * how to rebuild it.
  */
 export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
   loading ??= (async () => {
+    let dir: string;
+    try {
+      dir = path.dirname(createRequire(import.meta.url).resolve('@crp/rag-dictionary-de-en/package.json'));
+    } catch {
+      return undefined;
+    }
+    const options = { exclude: FALSE_FRIENDS };
+    try {
+      const [dictionary, index] = await Promise.all(
+        ['dictionary.json', 'dictionary.index'].map((f) => readFile(path.join(dir, f))),
+      );
+      return QueryTranslator.fromPairIndex(dictionary!, index!, options);
+    } catch (error) {
+      process.emitWarning(
+        `@crp/rag-dictionary-de-en: ${describeError(error)} Parsing dictionary.json instead (slower).`,
+      );
+    }
     try {
       const mod = (await import('@crp/rag-dictionary-de-en')) as {
         default: { pairs: string; source: string };
       };
-      return QueryTranslator.fromStemPairs(mod.default.pairs, {
-        source: mod.default.source,
-        exclude: FALSE_FRIENDS,
-      });
+      return QueryTranslator.fromStemPairs(mod.default.pairs, { source: mod.default.source, ...options });
     } catch {
       return undefined;
     }

@@ -29,7 +29,7 @@ export interface ConceptMatch {
 /** Documents as term ids: `chunks[d]` lists the ids of document d's terms, `vocabulary[id]` is the term. */
 export interface TermIds {
   readonly vocabulary: readonly string[];
-  readonly chunks: readonly (readonly number[])[];
+  readonly chunks: readonly (readonly number[] | Int32Array)[];
 }
 
 interface Posting {
@@ -93,14 +93,15 @@ export class Bm25Index {
     this.#avgLength = documents.length ? total / documents.length : 0;
   }
 
-  #postingsFromIds(vocabulary: readonly string[], chunks: readonly (readonly number[])[]): void {
+  #postingsFromIds(vocabulary: readonly string[], chunks: TermIds['chunks']): void {
     // two passes over typed arrays (no array per term while counting): document frequencies, then the
     // postings of all terms in one buffer, each term's slice in ascending document order
     const count = new Int32Array(vocabulary.length);
     const df = new Int32Array(vocabulary.length + 1);
+    // indexed loops: the ids are views of an index file's bytes, and for-of over typed arrays is slower
     for (const ids of chunks) {
-      for (const id of ids) if (count[id]!++ === 0) df[id]!++;
-      for (const id of ids) count[id] = 0;
+      for (let k = 0; k < ids.length; k++) if (count[ids[k]!]!++ === 0) df[ids[k]!]!++;
+      for (let k = 0; k < ids.length; k++) count[ids[k]!] = 0;
     }
     const offsets = new Int32Array(vocabulary.length + 1);
     for (let id = 0; id < vocabulary.length; id++) offsets[id + 1] = offsets[id]! + df[id]!;
@@ -108,8 +109,9 @@ export class Bm25Index {
     const tfs = new Int32Array(docs.length);
     const fill = offsets.slice(0, vocabulary.length);
     chunks.forEach((ids, d) => {
-      for (const id of ids) count[id]!++;
-      for (const id of ids) {
+      for (let k = 0; k < ids.length; k++) count[ids[k]!]!++;
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!;
         if (count[id] === 0) continue;
         docs[fill[id]!] = d;
         tfs[fill[id]!++] = count[id]!;

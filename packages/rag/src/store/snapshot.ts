@@ -31,12 +31,13 @@ export interface FileRecord {
 /**
  * The analysed chunks (index terms), saved so that opening an index does not analyse every chunk again:
  * `chunks[i]` lists the term ids of chunk i in order (`vocabulary[id]` is the term), `lengths[i]` its length
- * for BM25 (compound parts not counted). Valid only for the analysis `key` it was made with.
+ * for BM25 (compound parts not counted). Valid only for the analysis `key` it was made with. An opened index
+ * holds each chunk's ids as a view into the file's bytes (`Int32Array`).
  */
 export interface ChunkTerms {
   readonly key: string;
   readonly vocabulary: readonly string[];
-  readonly chunks: readonly (readonly number[])[];
+  readonly chunks: readonly (readonly number[] | Int32Array)[];
   readonly lengths: readonly number[];
 }
 
@@ -65,12 +66,16 @@ export interface IndexSnapshot {
  */
 export const PIPELINE_VERSION = 6;
 
-// 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening)
-const MAGIC = 'CRPRAG02';
+// 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening);
+// 03 keeps the chunks' texts as UTF-8 after them, decoded when a chunk's text is first read (a search reads
+// few: parsing 10,000 texts was most of opening an index, and their strings most of its garbage collection)
+const MAGIC = 'CRPRAG03';
+const MAGIC_V2 = 'CRPRAG02';
 const MAGIC_V1 = 'CRPRAG01';
 const HEADER = 8 + 4 * 3;
-// version 2 adds the number of term ids after the three counts
+// version 2 adds the number of term ids after the three counts, version 3 the length of the texts in bytes
 const HEADER_V2 = HEADER + 4;
+const HEADER_V3 = HEADER_V2 + 4;
 
 /** Name of the index file inside an index folder. */
 export const INDEX_FILE = 'index.crprag';
@@ -94,23 +99,31 @@ export function emptySnapshot(
 }
 
 /**
- * Serialises a snapshot as byte parts: magic `CRPRAG02`; JSON length, dimensions, vector count and the term
- * section's length in int32 (uint32 LE); the JSON (files, chunks, settings, the terms' vocabulary and
- * lengths), padding to 4 bytes;
- * the vectors as float32; the chunks' term ids one after the other, then each chunk's end offset, as int32.
+ * Serialises a snapshot as byte parts: magic `CRPRAG03`; JSON length, dimensions, vector count, the term
+ * section's length in int32 and the texts' length in bytes (uint32 LE); the JSON (files, chunks without their
+ * texts, settings, the terms' vocabulary and lengths), padding to 4 bytes; the vectors as float32; the chunks'
+ * term ids one after the other, then each chunk's end offset, as int32; each chunk's text's start in the
+ * texts and their end (int32); the texts as UTF-8.
  */
 export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
-  const { vectors, terms, ...rest } = s;
+  const { vectors, terms, chunks: withText, ...rest } = s;
   const ids = terms ? terms.chunks.reduce((n, c) => n + c.length, 0) : 0;
-  const json = new TextEncoder().encode(
+  const encoder = new TextEncoder();
+  const texts = withText.map((c) => encoder.encode(c.text));
+  const textOffsets = new Int32Array(texts.length + 1);
+  texts.forEach((t, i) => {
+    textOffsets[i + 1] = textOffsets[i]! + t.byteLength;
+  });
+  const chunks = withText.map(({ text: _, ...c }) => c);
+  const json = encoder.encode(
     JSON.stringify(
       terms
-        ? { ...rest, terms: { key: terms.key, vocabulary: terms.vocabulary, lengths: terms.lengths } }
-        : rest,
+        ? { ...rest, chunks, terms: { key: terms.key, vocabulary: terms.vocabulary, lengths: terms.lengths } }
+        : { ...rest, chunks },
     ),
   );
   const pad = (4 - (json.byteLength % 4)) % 4;
-  const header = new Uint8Array(HEADER_V2);
+  const header = new Uint8Array(HEADER_V3);
   header.set(new TextEncoder().encode(MAGIC), 0);
   const view = new DataView(header.buffer);
   view.setUint32(8, json.byteLength, true);
@@ -118,6 +131,7 @@ export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
   view.setUint32(16, vectors.length, true);
   const termData = new Int32Array(terms ? ids + terms.chunks.length : 0);
   view.setUint32(20, termData.length, true);
+  view.setUint32(24, textOffsets[texts.length]!, true);
   const data = new Float32Array(vectors.length * s.dimensions);
   vectors.forEach((v, i) => {
     if (v.length !== s.dimensions) {
@@ -136,11 +150,13 @@ export function encodeSnapshot(s: IndexSnapshot): Uint8Array[] {
       termData[ids + i] = at;
     });
   }
-  const parts = [data, termData].map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  const parts = [data, termData, textOffsets].map(
+    (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+  );
   if (!littleEndian()) {
     for (const bytes of parts) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
   }
-  return [header, json, new Uint8Array(pad), ...parts];
+  return [header, json, new Uint8Array(pad), ...parts, ...texts];
 }
 
 const littleEndian = () => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -160,7 +176,8 @@ function view32<T extends Float32Array | Int32Array>(
 }
 
 /**
- * Parses what {@link encodeSnapshot} wrote (and the version-1 files before it, whose term ids are in the
+ * Parses what {@link encodeSnapshot} wrote (and the version-2 files before it, whose texts are in the JSON, and
+ * the version-1 files before those, whose term ids are in the
  * JSON); `corrupt-file` if the bytes are not a whole index.
  */
 export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
@@ -175,10 +192,11 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   };
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = buf.byteLength >= HEADER ? new TextDecoder('latin1').decode(buf.subarray(0, 8)) : '';
-  if (magic !== MAGIC && magic !== MAGIC_V1) bad('wrong header');
-  const v2 = magic === MAGIC;
-  if (v2 && buf.byteLength < HEADER_V2) bad('wrong header');
-  const head = v2 ? HEADER_V2 : HEADER;
+  if (magic !== MAGIC && magic !== MAGIC_V2 && magic !== MAGIC_V1) bad('wrong header');
+  const v3 = magic === MAGIC;
+  const v2 = v3 || magic === MAGIC_V2;
+  if (buf.byteLength < (v3 ? HEADER_V3 : v2 ? HEADER_V2 : HEADER)) bad('wrong header');
+  const head = v3 ? HEADER_V3 : v2 ? HEADER_V2 : HEADER;
   const jsonLength = view.getUint32(8, true);
   const dims = view.getUint32(12, true);
   const count = view.getUint32(16, true);
@@ -189,8 +207,12 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   const dataStart = jsonEnd + ((4 - (jsonLength % 4)) % 4);
   const termStart = dataStart + count * dims * 4;
   const termBytes = termInts * 4;
-  if (buf.byteLength !== termStart + termBytes)
-    bad(`expected ${termStart + termBytes} bytes, found ${buf.byteLength}`);
+  // version 3: the texts' offsets (int32) and the texts after the term section
+  const textStart = termStart + termBytes;
+  const textBytes = v3 ? view.getUint32(24, true) : 0;
+  const textsStart = textStart + (v3 ? (count + 1) * 4 : 0);
+  if (buf.byteLength !== textsStart + textBytes)
+    bad(`expected ${textsStart + textBytes} bytes, found ${buf.byteLength}`);
   let rest: Omit<IndexSnapshot, 'vectors'>;
   try {
     rest = JSON.parse(new TextDecoder().decode(buf.subarray(head, jsonEnd))) as Omit<
@@ -202,6 +224,7 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
   }
   if (!Array.isArray(rest.chunks) || rest.chunks.length !== count)
     bad(`${rest.chunks?.length} chunks but ${count} vectors`);
+  if (v3) rest = { ...rest, chunks: lazyTexts(rest.chunks, buf, textStart, textsStart, textBytes, bad) };
   // the vectors stay in the file's buffer (no copy of what is most of the file)
   const all = view32(Float32Array, buf.subarray(dataStart, termStart));
   const vectors = Array.from({ length: count }, (_, i) => all.subarray(i * dims, (i + 1) * dims));
@@ -212,11 +235,46 @@ export function decodeSnapshot(buf: Uint8Array, name = 'index'): IndexSnapshot {
     const chunks = Array.from({ length: count }, (_, i) => {
       const end = t[ids + i]!;
       if (end < at || end > ids) bad('term ids out of range');
-      const c = Array.from(t.subarray(at, end));
+      // a view, not a copy: 10,000 chunks' arrays of ids were a tenth of opening an index
+      const c = t.subarray(at, end);
       at = end;
       return c;
     });
     return { ...rest, terms: { ...rest.terms, chunks }, vectors };
   }
   return { ...rest, vectors };
+}
+
+/**
+ * The chunks of a version-3 file with their texts read from the file's bytes when first asked for (an
+ * enumerable getter, so spreading or serialising a chunk sees its text as before).
+ */
+function lazyTexts(
+  chunks: readonly Chunk[],
+  buf: Uint8Array,
+  offsetsStart: number,
+  textsStart: number,
+  textBytes: number,
+  bad: (why: string) => never,
+): Chunk[] {
+  const offsets = view32(Int32Array, buf.subarray(offsetsStart, textsStart));
+  const texts = buf.subarray(textsStart, textsStart + textBytes);
+  const decoder = new TextDecoder();
+  if (offsets[0] !== 0 || offsets[chunks.length] !== textBytes) bad('text offsets out of range');
+  return chunks.map(({ id, ...more }, i) => {
+    const from = offsets[i]!;
+    const to = offsets[i + 1]!;
+    if (to < from) bad('text offsets out of range');
+    let text: string | undefined;
+    // `id` first and `text` second, as a chunk is written
+    const chunk = { id } as Chunk;
+    Object.defineProperty(chunk, 'text', {
+      enumerable: true,
+      get: () => {
+        text ??= decoder.decode(texts.subarray(from, to));
+        return text;
+      },
+    });
+    return Object.assign(chunk, more);
+  });
 }

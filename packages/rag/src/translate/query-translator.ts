@@ -1,6 +1,7 @@
 import { CrpError } from '@crp/common';
 import type { WordSet } from '../text/analyzer.js';
 import type { Language } from '../types.js';
+import { PairIndex } from './pair-index.js';
 
 /** A translation of a term: the other language's stem (or stems joined by a space) and its weight. */
 export interface Translation {
@@ -32,17 +33,25 @@ export interface QueryTranslatorOptions {
  */
 export class QueryTranslator {
   readonly source: string;
-  readonly #pairs: string;
+  /** Length of the pairs string (UTF-16 code units), part of the fingerprint. */
+  readonly #pairsLength: number;
+  readonly #lookup: () => PairLookup;
   readonly #excluded: ReadonlySet<string>;
   readonly #done: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
   readonly #max: number;
   readonly #lexicons: Partial<Record<Language, WordSet>> = {};
-  #table: PairTable | undefined;
+  #table: PairLookup | undefined;
 
-  private constructor(pairs: string, excluded: ReadonlySet<string>, max: number, source: string) {
-    this.#pairs = pairs;
-    this.#excluded = excluded;
-    this.#max = max;
+  private constructor(
+    pairsLength: number,
+    lookup: () => PairLookup,
+    options: QueryTranslatorOptions,
+    source: string,
+  ) {
+    this.#pairsLength = pairsLength;
+    this.#lookup = lookup;
+    this.#excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
+    this.#max = maxPerTerm(options);
     this.source = source;
   }
 
@@ -54,10 +63,7 @@ export class QueryTranslator {
    * the entries it needs, not for 300,000 pairs.
    */
   static fromStemPairs(pairs: string, options: QueryTranslatorOptions = {}): QueryTranslator {
-    const max = options.maxPerTerm ?? 6;
-    if (!Number.isInteger(max) || max < 1) {
-      throw new CrpError('invalid-argument', `maxPerTerm must be a positive integer; got ${max}.`);
-    }
+    maxPerTerm(options);
     if (typeof pairs !== 'string') {
       throw new CrpError('invalid-argument', 'fromStemPairs needs the pairs as one string, a pair per line.');
     }
@@ -67,12 +73,38 @@ export class QueryTranslator {
         'The dictionary has no pairs; each line must be "german<TAB>english<TAB>weight".',
       );
     }
-    const excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
-    return new QueryTranslator(pairs, excluded, max, options.source ?? 'dictionary');
+    return new QueryTranslator(
+      pairs.length,
+      () => PairTable.build(pairs),
+      options,
+      options.source ?? 'dictionary',
+    );
   }
 
-  #index(): PairTable {
-    this.#table ??= PairTable.build(this.#pairs);
+  /**
+   * The same translator over a dictionary file's raw bytes (`dictionary.json` of `@crp/rag-dictionary-de-en`)
+   * and its precomputed index (`dictionary.index`: the pairs' byte offsets sorted by each language, built by
+   * `pnpm --filter @crp/rag-dictionary-de-en build-index`): nothing is parsed or hashed, a term
+   * is found by binary search. Translations and fingerprint equal those of `fromStemPairs` over the file's
+   * pairs. Throws `corrupt-file` when the index is damaged or was built from another dictionary file.
+   */
+  static fromPairIndex(
+    dictionary: Uint8Array,
+    index: Uint8Array,
+    options: QueryTranslatorOptions = {},
+  ): QueryTranslator {
+    maxPerTerm(options);
+    const table = PairIndex.open(dictionary, index);
+    return new QueryTranslator(
+      table.header.pairsLength,
+      () => table,
+      options,
+      options.source ?? table.header.source,
+    );
+  }
+
+  #index(): PairLookup {
+    this.#table ??= this.#lookup();
     return this.#table;
   }
 
@@ -113,10 +145,8 @@ export class QueryTranslator {
 
   /** Number of distinct terms in the dictionary, per source language (indexes both languages). */
   get size(): Readonly<Record<Language, number>> {
-    const t = this.#index();
-    t.side('de');
-    t.side('en');
-    return { de: t.distinct.de, en: t.distinct.en };
+    const { de, en } = this.#index().distinct;
+    return { de, en };
   }
 
   /**
@@ -124,8 +154,24 @@ export class QueryTranslator {
    * source, the length of the pairs and the excluded pairs.
    */
   get fingerprint(): string {
-    return `${this.source}:${this.#pairs.length}:${hashString([...this.#excluded].sort().join('\n')).toString(36)}`;
+    return `${this.source}:${this.#pairsLength}:${hashString([...this.#excluded].sort().join('\n')).toString(36)}`;
   }
+}
+
+function maxPerTerm(options: QueryTranslatorOptions): number {
+  const max = options.maxPerTerm ?? 6;
+  if (!Number.isInteger(max) || max < 1) {
+    throw new CrpError('invalid-argument', `maxPerTerm must be a positive integer; got ${max}.`);
+  }
+  return max;
+}
+
+/** Where a translator finds its pairs: the lines of a term, and a line's German side, English side and weight. */
+interface PairLookup {
+  lines(term: string, language: Language): Iterable<number>;
+  pair(line: number): [string, string, number];
+  /** Number of distinct terms per source language. */
+  readonly distinct: Readonly<Record<Language, number>>;
 }
 
 const SLOTS = 1 << 20; // open addressing; a dictionary of up to ~500,000 distinct terms per language
@@ -134,8 +180,8 @@ const SLOTS = 1 << 20; // open addressing; a dictionary of up to ~500,000 distin
  * Line numbers of a pairs string, by German and by English key: for each language a hash table from the key to
  * its first line and, per line, the next line with the same key. Built in one pass of character codes.
  */
-class PairTable {
-  readonly distinct: Record<Language, number> = { de: 0, en: 0 };
+class PairTable implements PairLookup {
+  readonly #distinct: Record<Language, number> = { de: 0, en: 0 };
   readonly #heads: Partial<Record<Language, Int32Array>> = {};
   readonly #next: Partial<Record<Language, Int32Array>> = {};
   private constructor(
@@ -184,6 +230,12 @@ class PairTable {
     return new PairTable(text, lines, starts, tab1, tab2, ends);
   }
 
+  get distinct(): Readonly<Record<Language, number>> {
+    this.side('de');
+    this.side('en');
+    return this.#distinct;
+  }
+
   #from(language: Language, line: number): number {
     return language === 'de' ? this.starts[line]! : this.tab1[line]! + 1;
   }
@@ -205,7 +257,7 @@ class PairTable {
           const head = heads[slot]!;
           if (head < 0) {
             heads[slot] = line;
-            this.distinct[language]++;
+            this.#distinct[language]++;
             break;
           }
           const hf = this.#from(language, head);

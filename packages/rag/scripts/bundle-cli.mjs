@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * Bundles the `crp-rag` command (dist/node/cli-main.js, as tsc built it) into dist/bin/crp-rag.js, the
+ * package's `bin`. Node resolves, reads and links every module of an unbundled CLI on each start, and loads the
+ * CommonJS stemmers, stop-word lists and UMAP through its ES-module translators (a syntax probe and an export
+ * scan of each, ~0.9 MB of source): together about a third of a second of CPU per `crp-rag ask`. One file
+ * parses once. Heavy optional packages (TF.js, pdf.js, llamaindex, Chroma, Transformers.js, node-llama-cpp)
+ * stay external and load only where the code imports them lazily (code splitting keeps those imports lazy);
+ * the GPL dictionary package stays external (data, read from its own files).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// small pure-JS packages the plain-text `ask` needs at start; every other package stays external
+const BUNDLED = /^(@crp\/common|snowball-stemmers|stopword|umap-js|ml-[\w-]+|is-any-array)(\/|$)/;
+
+await build({
+  absWorkingDir: root,
+  entryPoints: { 'crp-rag': 'dist/node/cli-main.js' },
+  outdir: 'dist/bin',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // bundled CommonJS may `require` Node's own modules
+  banner: {
+    js: "import { createRequire as __crpCreateRequire } from 'node:module';\nconst require = __crpCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+  plugins: [
+    {
+      name: 'external-packages',
+      setup(b) {
+        b.onResolve({ filter: /^[^./]/ }, (args) =>
+          BUNDLED.test(args.path) ? undefined : { path: args.path, external: true },
+        );
+      },
+    },
+  ],
+});

@@ -1,0 +1,274 @@
+import { CrpError } from '@crp/common';
+import type { Language } from '../types.js';
+
+/**
+ * A precomputed lookup index over the raw bytes of a dictionary file in the format of
+ * `@crp/rag-dictionary-de-en` (`dictionary.json`, whose `pairs` string holds lines
+ * `german \t english \t weight`, written with JSON's `\t` and `\n` escapes). The index holds byte offsets of the pairs'
+ * lines, sorted by their German and by their English side (UTF-8 byte order), so a term is found by binary
+ * search in the file's bytes: opening a dictionary costs reading two files, with no JSON parse and no hash
+ * tables. Built by `buildPairIndex` (script: `pnpm --filter @crp/rag-dictionary-de-en build-index`).
+ *
+ * File layout (little-endian): magic `CRPDIX01`, u32 length of a JSON header, the header
+ * ({@link PairIndexHeader}), zero padding to 4 bytes, then int32 line offsets sorted by German, then the same
+ * offsets sorted by English.
+ */
+export interface PairIndexHeader {
+  readonly format: 1;
+  /** Size and checksum of the dictionary file the index was built from (a stale index is refused). */
+  readonly dictionaryBytes: number;
+  readonly checksum: number;
+  /** Byte range of the pairs string's content inside the dictionary file. */
+  readonly pairsStart: number;
+  readonly pairsEnd: number;
+  /** Length of the decoded pairs string in UTF-16 code units (part of the translator's fingerprint). */
+  readonly pairsLength: number;
+  /** The dictionary's `source` member. */
+  readonly source: string;
+  /** Number of pairs (lines with both sides). */
+  readonly lines: number;
+}
+
+const MAGIC = 'CRPDIX01';
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const T = 0x74;
+const N = 0x6e;
+
+/** A 32-bit checksum of every byte (FNV-1a over 32-bit words, then the tail): a few ms for 10 MB. */
+export function dictionaryChecksum(bytes: Uint8Array): number {
+  const words = Math.floor(bytes.byteLength / 4);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words; i++) h = Math.imul(h ^ view.getUint32(i * 4, true), 0x01000193);
+  for (let i = words * 4; i < bytes.byteLength; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Byte offsets of one line: its start, the end of the German side, the English side and the line. */
+interface LineRanges {
+  deEnd: number;
+  enStart: number;
+  enEnd: number;
+  end: number;
+}
+
+/**
+ * Builds the index of a dictionary file's bytes (see {@link PairIndexHeader}). Refuses a file whose pairs hold
+ * escapes other than `\t` and `\n` (the index reads the bytes as they are).
+ */
+export function buildPairIndex(dictionary: Uint8Array): Uint8Array {
+  const parsed = JSON.parse(new TextDecoder().decode(dictionary)) as { pairs?: unknown; source?: unknown };
+  if (typeof parsed.pairs !== 'string' || typeof parsed.source !== 'string')
+    throw new CrpError('invalid-argument', 'The dictionary needs string members "pairs" and "source".');
+  // the pairs string's content: after `"pairs":"` up to the first unescaped quote
+  const key = new TextEncoder().encode('"pairs":"');
+  let pairsStart = -1;
+  for (let i = 0; i + key.length <= dictionary.byteLength && pairsStart < 0; i++)
+    if (key.every((b, j) => dictionary[i + j] === b)) pairsStart = i + key.length;
+  let pairsEnd = pairsStart;
+  while (pairsEnd >= 0 && pairsEnd < dictionary.byteLength && dictionary[pairsEnd] !== QUOTE)
+    pairsEnd += dictionary[pairsEnd] === BACKSLASH ? 2 : 1;
+  const raw = pairsStart < 0 ? '' : new TextDecoder().decode(dictionary.subarray(pairsStart, pairsEnd));
+  if (
+    pairsStart < 0 ||
+    /\\[^tn]/.test(raw) ||
+    raw.replace(/\\t/g, '\t').replace(/\\n/g, '\n') !== parsed.pairs
+  ) {
+    throw new CrpError(
+      'invalid-argument',
+      'The dictionary\'s member "pairs" must be written with no escapes but \\t and \\n (as build-dictionary.mjs writes it).',
+    );
+  }
+  const starts: number[] = [];
+  for (let at = pairsStart; at < pairsEnd; ) {
+    const r = lineRanges(dictionary, at, pairsEnd);
+    // a pair needs both sides (as QueryTranslator.fromStemPairs reads the string)
+    if (r.deEnd > at && r.enEnd > r.enStart) starts.push(at);
+    at = r.end + 2;
+  }
+  const side = (language: Language) => (at: number) => {
+    const r = lineRanges(dictionary, at, pairsEnd);
+    return language === 'de' ? dictionary.subarray(at, r.deEnd) : dictionary.subarray(r.enStart, r.enEnd);
+  };
+  const sorted = (language: Language) => {
+    const keyOf = side(language);
+    // one char per byte: string order is then UTF-8 byte order, and native string compares are fast
+    const keys = new Map(starts.map((s) => [s, String.fromCharCode(...keyOf(s))]));
+    return Int32Array.from(
+      [...starts].sort((a, b) => {
+        const ka = keys.get(a)!;
+        const kb = keys.get(b)!;
+        return ka < kb ? -1 : ka > kb ? 1 : a - b;
+      }),
+    );
+  };
+  const header: PairIndexHeader = {
+    format: 1,
+    dictionaryBytes: dictionary.byteLength,
+    checksum: dictionaryChecksum(dictionary),
+    pairsStart,
+    pairsEnd,
+    pairsLength: parsed.pairs.length,
+    source: parsed.source,
+    lines: starts.length,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const head = 12 + json.byteLength;
+  const offset = head + ((4 - (head % 4)) % 4);
+  const out = new Uint8Array(offset + starts.length * 8);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(8, json.byteLength, true);
+  out.set(json, 12);
+  const put = (values: Int32Array, at: number) =>
+    values.forEach((v, i) => {
+      view.setInt32(at + i * 4, v, true);
+    });
+  put(sorted('de'), offset);
+  put(sorted('en'), offset + starts.length * 4);
+  return out;
+}
+
+/** Ranges of the line that starts at `at` (escapes `\t` and `\n` are two bytes). */
+function lineRanges(bytes: Uint8Array, at: number, limit: number): LineRanges {
+  let deEnd = -1;
+  let tab2 = -1;
+  let i = at;
+  for (; i < limit; i++) {
+    if (bytes[i] !== BACKSLASH) continue;
+    const c = bytes[i + 1];
+    if (c === N) break;
+    if (c === T) {
+      if (deEnd < 0) deEnd = i;
+      else if (tab2 < 0) tab2 = i;
+    }
+    i++;
+  }
+  if (deEnd < 0) return { deEnd: at, enStart: i, enEnd: i, end: i };
+  return { deEnd, enStart: deEnd + 2, enEnd: tab2 < 0 ? i : tab2, end: i };
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** Lookups in a dictionary file through its {@link buildPairIndex} index. */
+export class PairIndex {
+  readonly header: PairIndexHeader;
+  readonly #bytes: Uint8Array;
+  readonly #sorted: Record<Language, Int32Array>;
+  readonly #decoder = new TextDecoder();
+  readonly #encoder = new TextEncoder();
+  #distinct: Record<Language, number> | undefined;
+
+  private constructor(bytes: Uint8Array, header: PairIndexHeader, de: Int32Array, en: Int32Array) {
+    this.#bytes = bytes;
+    this.header = header;
+    this.#sorted = { de, en };
+  }
+
+  /**
+   * Opens the index `index` of the dictionary file `dictionary`; throws `corrupt-file` when the index is not
+   * one or was built from another dictionary file (then rebuild it with
+   * `pnpm --filter @crp/rag-dictionary-de-en build-index`).
+   */
+  static open(dictionary: Uint8Array, index: Uint8Array): PairIndex {
+    const magic = index.byteLength >= 12 ? new TextDecoder('latin1').decode(index.subarray(0, 8)) : '';
+    if (magic !== MAGIC)
+      throw new CrpError('corrupt-file', `The dictionary index has no ${MAGIC} header; rebuild it.`);
+    const view = new DataView(index.buffer, index.byteOffset, index.byteLength);
+    const jsonLength = view.getUint32(8, true);
+    let header: PairIndexHeader;
+    try {
+      header = JSON.parse(new TextDecoder().decode(index.subarray(12, 12 + jsonLength))) as PairIndexHeader;
+    } catch (error) {
+      throw new CrpError('corrupt-file', 'The dictionary index header is not JSON; rebuild it.', {
+        cause: error,
+      });
+    }
+    const head = 12 + jsonLength;
+    const offset = head + ((4 - (head % 4)) % 4);
+    if (header.format !== 1 || index.byteLength !== offset + header.lines * 8)
+      throw new CrpError('corrupt-file', 'The dictionary index has an unknown format or size; rebuild it.');
+    if (
+      header.dictionaryBytes !== dictionary.byteLength ||
+      header.checksum !== dictionaryChecksum(dictionary)
+    )
+      throw new CrpError(
+        'corrupt-file',
+        'The dictionary index was built from another dictionary.json; rebuild it with `pnpm --filter @crp/rag-dictionary-de-en build-index`.',
+      );
+    const ints = (at: number) => {
+      // in place when aligned on a little-endian machine (a file read whole is)
+      if (littleEndian && (index.byteOffset + at) % 4 === 0)
+        return new Int32Array(index.buffer, index.byteOffset + at, header.lines);
+      const out = new Int32Array(header.lines);
+      for (let i = 0; i < header.lines; i++) out[i] = view.getInt32(at + i * 4, true);
+      return out;
+    };
+    return new PairIndex(dictionary, header, ints(offset), ints(offset + header.lines * 4));
+  }
+
+  /** Compares the `language` key of the line at `at` with `term` (UTF-8), byte by byte. */
+  #compare(at: number, language: Language, term: Uint8Array): number {
+    const b = this.#bytes;
+    let i = at;
+    if (language === 'en') i = lineRanges(b, at, this.header.pairsEnd).enStart;
+    let j = 0;
+    for (; j < term.length; i++, j++) {
+      const c = b[i]!;
+      if (c === BACKSLASH || i >= this.header.pairsEnd) return -1; // the key ended first
+      if (c !== term[j]) return c - term[j]!;
+    }
+    return b[i] === BACKSLASH || i >= this.header.pairsEnd ? 0 : 1;
+  }
+
+  /** Line offsets whose `language` side is `term`. */
+  *lines(term: string, language: Language): Generator<number> {
+    const sorted = this.#sorted[language];
+    const key = this.#encoder.encode(term);
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#compare(sorted[mid]!, language, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < sorted.length && this.#compare(sorted[i]!, language, key) === 0; i++)
+      yield sorted[i]!;
+  }
+
+  /** German side, English side and weight of the line at `at`. */
+  pair(at: number): [string, string, number] {
+    const b = this.#bytes;
+    const r = lineRanges(b, at, this.header.pairsEnd);
+    const decode = (from: number, to: number) => this.#decoder.decode(b.subarray(from, to));
+    const weight = r.enEnd < r.end ? Number(decode(r.enEnd + 2, r.end).replace(/\\t/g, '\t')) || 1 : 1;
+    return [decode(at, r.deEnd), decode(r.enStart, r.enEnd), weight];
+  }
+
+  /** Number of distinct keys per language (counted once, when first asked). */
+  get distinct(): Record<Language, number> {
+    if (!this.#distinct) {
+      const count = (language: Language) => {
+        const s = this.#sorted[language];
+        const keyOf = (at: number) => {
+          const r = lineRanges(this.#bytes, at, this.header.pairsEnd);
+          return language === 'de'
+            ? this.#bytes.subarray(at, r.deEnd)
+            : this.#bytes.subarray(r.enStart, r.enEnd);
+        };
+        let n = 0;
+        for (let i = 0; i < s.length; i++)
+          if (i === 0 || compareBytes(keyOf(s[i - 1]!), keyOf(s[i]!)) !== 0) n++;
+        return n;
+      };
+      this.#distinct = { de: count('de'), en: count('en') };
+    }
+    return this.#distinct;
+  }
+}

@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/node.js';
+import { writeSmallCorpus } from './helpers/corpus.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(
+  pkg,
+  (JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin[
+    'crp-rag'
+  ]!,
+);
+
+let root = '';
+let cleanup: () => Promise<void> = async () => {};
+beforeAll(async () => {
+  ({ dir: root, cleanup } = await tempDir());
+  await writeSmallCorpus(path.join(root, 'docs'));
+});
+afterAll(() => cleanup());
+
+async function inProcess(args: string[]) {
+  let out = '';
+  let err = '';
+  const r = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code: r.code, out, err };
+}
+
+describe('the bundled crp-rag command (package bin)', () => {
+  it('answers exactly as the CLI module does, in a process of its own; errors exit 2 with the same message', async () => {
+    expect(existsSync(bin), `${bin} is missing: build the package (pnpm --filter @crp/rag build)`).toBe(true);
+    const index = path.join(root, 'idx');
+    expect(
+      (await inProcess(['index', path.join(root, 'docs'), '--index', index, '--embedding', 'hash'])).code,
+    ).toBe(0);
+    for (const args of [
+      ['ask', 'What shard size does the converter create by default?', '--index', index, '--llm', 'none'],
+      ['ask', 'Wie werden Vektoren gespeichert?', '--index', index, '--llm', 'none', '--explain'],
+      [
+        'ask',
+        'What shard size does the converter create?',
+        '--index',
+        index,
+        '--llm',
+        'none',
+        '--json',
+        '--explain',
+      ],
+      ['ask', '?!', '--index', index, '--llm', 'none'],
+      ['ask', 'x', '--index', index, '--top-k', '99'],
+    ]) {
+      const want = await inProcess(args);
+      const got = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+      // timings in --json differ between two runs; everything else is the same answer
+      const stable = (s: string) => s.replace(/"(retrieveMs|answerMs|explainMs)": [\d.e-]+/g, '"$1": 0');
+      expect(stable(got.stdout), args.join(' ')).toBe(stable(want.out));
+      expect(got.status, got.stderr).toBe(want.code);
+      if (want.code !== 0) expect(got.stderr).toContain(want.err.trim());
+    }
+  }, 120_000);
+});

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { QueryTranslator } from '../src/index.js';
+import { buildPairIndex, PairIndex } from '../src/translate/pair-index.js';
+
+const dictionaryDir = path.dirname(
+  createRequire(import.meta.url).resolve('@crp/rag-dictionary-de-en/package.json'),
+);
+const REBUILD = 'pnpm --filter @crp/rag build && pnpm --filter @crp/rag-dictionary-de-en build-index';
+
+/** A dictionary file as build-dictionary.mjs writes it (the pairs escaped by JSON.stringify, then a newline). */
+const fileOf = (pairs: string, source = 'test') =>
+  new TextEncoder().encode(`${JSON.stringify({ name: 'test', source, count: 0, pairs })}\n`);
+
+describe('dictionary index (precomputed lookups in dictionary.json)', () => {
+  it('translates exactly as a parse of the pairs does: shared keys, exclusions, weights, non-ASCII, broken lines', () => {
+    // seeded: 2,000 lines over 150 German and 120 English keys (some with umlauts and a typographic apostrophe)
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const de = (k: number) => ['d', 'ä', 'ö', 'ß'][k % 4]! + k;
+    const en = (k: number) => ['e', 'é', 'o’', 'z'][k % 4]! + k;
+    const lines = Array.from(
+      { length: 2000 },
+      () => `${de(rand(150))}\t${en(rand(120))}\t${1 + rand(9) / 4}`,
+    );
+    // lines a parse skips or reads specially: no tab, an empty side, no weight, a non-numeric weight
+    const pairs = `${lines.join('\n')}\nbroken line\n\tonly english\t1\nonly german\t\t1\nmulti wort\tmulti word\nd3\te7\tx\t2\n`;
+    const exclude: [string, string][] = [[lines[5]!.split('\t')[0]!, lines[5]!.split('\t')[1]!]];
+    const options = { exclude, maxPerTerm: 4 };
+    const file = fileOf(pairs);
+    const fast = QueryTranslator.fromPairIndex(file, buildPairIndex(file), options);
+    const plain = QueryTranslator.fromStemPairs(pairs, { ...options, source: 'test' });
+    const terms = (i: 0 | 1) => new Set(pairs.split('\n').map((l) => l.split('\t')[i] ?? ''));
+    for (const term of [...terms(0), 'multi wort', 'd', 'ä1x', ''])
+      expect(fast.translate(term, 'de')).toEqual(plain.translate(term, 'de'));
+    for (const term of [...terms(1), 'multi word', 'e', 'é'])
+      expect(fast.translate(term, 'en')).toEqual(plain.translate(term, 'en'));
+    // hand-checked lines: a pair without weight weighs 1, a non-numeric weight too
+    expect(fast.translate('multi wort', 'de')).toEqual([{ term: 'multi word', weight: 1 }]);
+    expect(fast.translate('only german', 'de')).toEqual([]);
+    expect(fast.translate('only english', 'en')).toEqual([]);
+    expect(fast.size).toEqual(plain.size);
+    expect(fast.fingerprint).toBe(plain.fingerprint);
+    expect(fast.lexicon('de').has(de(10))).toBe(plain.lexicon('de').has(de(10)));
+  });
+
+  it('refuses an index of another dictionary file (stale) and a damaged one, naming the script that rebuilds it', () => {
+    const file = fileOf('haus\thouse\t1\nregel\trule\t1');
+    const index = buildPairIndex(file);
+    const changed = fileOf('haus\thouse\t1\nregel\trulf\t1'); // same size, one byte differs
+    expect(() => PairIndex.open(changed, index)).toThrow(/build-index/);
+    expect(() => PairIndex.open(file, index.subarray(0, index.byteLength - 4))).toThrow(
+      expect.objectContaining({ code: 'corrupt-file' }),
+    );
+    expect(() => PairIndex.open(file, new Uint8Array(16))).toThrow(
+      expect.objectContaining({ code: 'corrupt-file' }),
+    );
+    // pairs with escapes other than \t and \n cannot be read as raw bytes
+    expect(() => buildPairIndex(fileOf('say "hi"\thallo\t1'))).toThrow(/escapes/);
+  });
+
+  it('the committed dictionary.index equals a fresh build from dictionary.json', () => {
+    const dictionary = new Uint8Array(readFileSync(path.join(dictionaryDir, 'dictionary.json')));
+    const committed = new Uint8Array(readFileSync(path.join(dictionaryDir, 'dictionary.index')));
+    const fresh = buildPairIndex(dictionary);
+    // compared as a whole (a per-byte diff of 2.5 MB would bury the message)
+    expect(
+      Buffer.from(committed).equals(Buffer.from(fresh)),
+      `packages/rag-dictionary-de-en/dictionary.index is stale; rebuild it: ${REBUILD}`,
+    ).toBe(true);
+  }, 120_000);
+
+  it('the real dictionary through its index translates as the parsed JSON does (every 40th pair)', async () => {
+    const { loadDefaultTranslator, FALSE_FRIENDS } = await import('../src/node.js');
+    const warn = vi.spyOn(process, 'emitWarning');
+    const fast = await loadDefaultTranslator();
+    expect(warn, 'the index is used, not the JSON fallback').not.toHaveBeenCalled();
+    const json = JSON.parse(readFileSync(path.join(dictionaryDir, 'dictionary.json'), 'utf8')) as {
+      pairs: string;
+      source: string;
+    };
+    const plain = QueryTranslator.fromStemPairs(json.pairs, { source: json.source, exclude: FALSE_FRIENDS });
+    expect(fast!.fingerprint).toBe(plain.fingerprint);
+    const lines = json.pairs.split('\n').filter((_, i) => i % 40 === 0);
+    for (const line of lines) {
+      const [de, en] = line.split('\t') as [string, string];
+      expect(fast!.translate(de, 'de')).toEqual(plain.translate(de, 'de'));
+      expect(fast!.translate(en, 'en')).toEqual(plain.translate(en, 'en'));
+    }
+    expect(lines.length).toBeGreaterThan(8000);
+  }, 120_000);
+});
