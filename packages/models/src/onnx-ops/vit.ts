@@ -3,11 +3,35 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { OnnxGraph, OnnxNode, OnnxTensor } from '../onnx-proto.js';
 import { setVitWeights, type VitConfig, vit, vitBlockPrefix } from '../vit.js';
 import { attrFloat, attrInt, attrInts, type ConstValue, refuse } from './context.js';
-import { GraphReader, resolveReshape, sliceSpec } from './graph-values.js';
+import { GraphReader, ONNX_FOLDED_OPS, resolveReshape, sliceSpec } from './graph-values.js';
+
+/** The operators of the patterns {@link vitFromOnnxGraph} recognises (the shape computations torch writes, such
+ * as Shape/Gather/Unsqueeze/Concat, are folded to constants and listed in {@link ONNX_FOLDED_OPS}). */
+export const ONNX_VIT_OPS: readonly string[] = [
+  'Conv',
+  'Reshape',
+  'Transpose',
+  'Concat',
+  'Add',
+  'LayerNormalization',
+  'ReduceMean',
+  'Sub',
+  'Pow',
+  'Sqrt',
+  'Div',
+  'Mul',
+  'MatMul',
+  'Gemm',
+  'Slice',
+  'Split',
+  'Softmax',
+  'Erf',
+  'Gelu',
+  'Gather',
+];
 
 /** What the recogniser reads, for the messages. */
-export const ONNX_VIT_SUPPORTED =
-  "torchvision's VisionTransformer as torch.onnx.export writes it (opsets 14-18): Conv patch embedding -> Reshape -> Transpose, Concat of the class token, Add of the position embedding; per block LayerNormalization (or ReduceMean/Sub/Pow/Add/Sqrt/Div/Mul/Add), multi-head self-attention (MatMul by the packed in_proj + Add, Slice or Split into q/k/v, Reshape/Transpose into heads, q / sqrt(d), MatMul q k^T, Softmax, MatMul by v, Transpose/Reshape, out_proj), residual Add, LayerNorm, MLP (MatMul + Add, exact GELU as Div/Erf/Add/Mul/Mul, MatMul + Add), residual Add; the final LayerNorm, Gather of the class token, the head (Gemm or MatMul + Add)";
+export const ONNX_VIT_SUPPORTED = `torchvision's VisionTransformer as torch.onnx.export writes it (opsets 11-20): Conv patch embedding -> Reshape -> Transpose, Concat of the class token, Add of the position embedding; per block LayerNormalization (or ReduceMean/Sub/Pow/Add/Sqrt/Div/Mul/Add), multi-head self-attention (MatMul by the packed in_proj + Add, Slice or Split into q/k/v, Reshape/Transpose into heads, q / sqrt(d), MatMul q k^T, Softmax over the keys, MatMul by v, Transpose/Reshape, out_proj), residual Add, LayerNorm, MLP (MatMul + Add, exact GELU as Div/Erf/Add/Mul/Mul or Gelu with approximate 'none', MatMul + Add), residual Add; the final LayerNorm, Gather of the class token, the head (Gemm or MatMul + Add). Operators: ${ONNX_VIT_OPS.join(', ')}; folded shape computations: ${ONNX_FOLDED_OPS.join(', ')}`;
 
 /** Whether the graph holds a product of two activations (attention): then it is read as a transformer. */
 export function isTransformerGraph(g: OnnxGraph, constOf: (t: OnnxTensor) => ConstValue): boolean {
@@ -28,6 +52,8 @@ class VitWalk {
   constructor(
     readonly r: GraphReader,
     readonly batch: number,
+    /** The default domain's opset: Softmax's semantics changed at 13. */
+    readonly opset: number,
   ) {}
 
   /** The one node that computes with activation `x` (a residual branch point has two: use {@link consumers}). */
@@ -208,9 +234,23 @@ function layerNorm(w: VitWalk, x: string, key: string, at: OnnxNode): string {
   return y;
 }
 
-/** GELU, exact: x * (erf(x / sqrt 2) + 1) * 0.5 as torch writes it (Div, Erf, Add, Mul, Mul). */
+/** GELU, exact: the `Gelu` operator (opset 20) with approximate 'none', or x * (erf(x / sqrt 2) + 1) * 0.5 as torch
+ * writes it (Div, Erf, Add, Mul, Mul). */
 function gelu(w: VitWalk, x: string, key: string, at: OnnxNode): string {
   const s = w.r.shape(x, at);
+  const op = w.r.consumers(x).find((n) => n.opType === 'Gelu');
+  if (op !== undefined) {
+    w.next(x, ['Gelu'], `${key} GELU`, at);
+    const approximate = op.attributes.get('approximate')?.s ?? 'none';
+    // the engine's GELU is the exact one, and LXT's identity rule passes relevance through it unchanged: the
+    // tanh form would give other activations, so it is refused rather than approximated
+    if (approximate !== 'none')
+      refuse(
+        op,
+        `${key}: Gelu with approximate '${approximate}' (0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))) is not supported; supported: the exact GELU, approximate 'none' (0.5 x (1 + erf(x / sqrt 2)))`,
+      );
+    return w.out(op, s);
+  }
   const div = w.r
     .consumers(x)
     .find(
@@ -345,8 +385,7 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
     'softmax of the scores q k^T / sqrt(d) (an attention variant that adds a bias or a mask to the scores is not supported)',
     scores,
   );
-  const axis = attrInt(sm, 'axis', -1);
-  if (axis !== -1 && axis !== 2) refuse(sm, `softmax over axis ${axis}; supported: the keys (last axis)`);
+  softmaxOverKeys(sm, w.opset);
   const ctx = w.next(w.out(sm, [B * heads, T, T]), ['MatMul'], 'attention times values', sm);
   if (ctx.inputs[0] !== sm.outputs[0] || ctx.inputs[1] !== vh) refuse(ctx, 'expected MatMul(softmax, v)');
   const merged = w.reshape(
@@ -358,6 +397,23 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
   const projected = w.linear(merged, `${a}out_proj`, ctx);
   const back = w.reshape(projected, [T, B, D], 'out_proj to [tokens, batch, features]', ctx);
   return { out: w.transpose(back, [1, 0, 2], 'attention output to [batch, tokens, features]', ctx), heads };
+}
+
+/**
+ * Checks that a Softmax of the rank-3 scores [batch * heads, queries, keys] normalises over the keys alone. From
+ * opset 13 `axis` (default -1) is that one axis; before, the input is coerced to 2-D at `axis` (default 1) and
+ * normalised over all axes from `axis` on, which is the keys alone only for axis 2 (or -1).
+ */
+function softmaxOverKeys(sm: OnnxNode, opset: number): void {
+  const raw = attrInt(sm, 'axis', opset >= 13 ? -1 : 1);
+  const axis = raw < 0 ? raw + 3 : raw;
+  if (axis === 2) return;
+  refuse(
+    sm,
+    opset >= 13
+      ? `softmax over axis ${raw} of the scores; supported: the keys (axis 2 or -1)`
+      : `softmax with axis ${raw}${sm.attributes.has('axis') ? '' : ' (the default before opset 13)'} at opset ${opset} normalises over axes ${axis} to 2 of the scores jointly (its input coerced to 2-D); supported: the keys alone (axis 2 or -1)`,
+  );
 }
 
 /** The residual addition of `branch` and `x`. */
@@ -490,9 +546,10 @@ export function vitFromOnnxGraph(
   constOf: (t: OnnxTensor) => ConstValue,
   input: { name: string; batch: number; channels: number; size: [number, number] },
   name: string,
+  opset: number,
 ): tfl.LayersModel {
   const r = new GraphReader(g, constOf);
-  const w = new VitWalk(r, input.batch);
+  const w = new VitWalk(r, input.batch, opset);
   const inputNode: OnnxNode = {
     name: input.name,
     opType: 'input',
@@ -519,8 +576,14 @@ export function vitFromOnnxGraph(
       `blocks with different head counts (${[...heads]}) or MLP widths (${[...mlp]}) are not supported`,
     );
   const unread = g.nodes.find((n) => !r.used.has(n) && n.opType !== 'Constant');
-  if (unread !== undefined)
-    refuse(unread, `is not part of a torchvision ViT. Supported: ${ONNX_VIT_SUPPORTED}`);
+  if (unread !== undefined) {
+    const known = ONNX_VIT_OPS.includes(unread.opType) || ONNX_FOLDED_OPS.includes(unread.opType);
+    refuse(
+      unread,
+      `${known ? 'is not part of a torchvision ViT' : `operator ${unread.opType} is not supported in a Vision Transformer`}. Supported: ${ONNX_VIT_SUPPORTED}`,
+      { supported: [...ONNX_VIT_OPS] },
+    );
+  }
   const config: VitConfig = {
     imageSize: input.size,
     patchSize: patch,
