@@ -99,6 +99,59 @@ describe.each(FILES)('the small ViT from %s', (file) => {
   });
 });
 
+describe('a timm-style ViT (one qkv Linear on [batch, tokens, features], unbind, k.transpose(-2, -1))', () => {
+  // scripts/golden/onnx/export_timm_style_vit.py: timm's VisionTransformer layout, seeded weights, PyTorch's logits
+  const FIXTURE = join(import.meta.dirname, 'fixtures', 'onnx');
+  const timm = JSON.parse(readFileSync(join(FIXTURE, 'timm_style_vit.json'), 'utf8')) as typeof golden;
+  const timmOnnx = () => parseOnnxModel(new Uint8Array(readFileSync(join(FIXTURE, 'timm_style_vit.onnx'))));
+
+  it("is read into the same vit() layers (torchvision's names) with PyTorch's logits", async () => {
+    const model = importOnnx(timmOnnx());
+    try {
+      expect(model.layers.map((l) => l.name)).toContain(
+        'encoder.layers.encoder_layer_1.self_attention.v_proj',
+      );
+      const x = tf.tensor(timm.input.data, timm.input.shape);
+      const y = model.predict(x) as tf.Tensor;
+      const got = await y.data();
+      tf.dispose([x, y]);
+      const scale = Math.max(...timm.logits.data.map(Math.abs));
+      expect(got).toHaveLength(timm.logits.data.length);
+      for (let i = 0; i < got.length; i++)
+        expect(Math.abs(got[i]! - timm.logits.data[i]!)).toBeLessThan(1e-5 * scale);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('the logits test can tell q from k: with their rows of qkv swapped the logits differ', async () => {
+    const onnx = timmOnnx();
+    // q k^T = (k q^T)^T: swapping q and k transposes every attention map of block 0, which changes the logits
+    const w = onnx.graph.initializers.find((t) => t.name === 'blocks.0.attn.qkv.weight')!;
+    expect(w.dims).toEqual([48, 16]);
+    const raw = w.rawData!;
+    const rows = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const swapped = new Float32Array(rows);
+    swapped.set(rows.subarray(256, 512), 0);
+    swapped.set(rows.subarray(0, 256), 256);
+    w.rawData = new Uint8Array(swapped.buffer);
+    const b = onnx.graph.initializers.find((t) => t.name === 'blocks.0.attn.qkv.bias')!;
+    const bias = new Float32Array(b.rawData!.slice().buffer);
+    b.rawData = new Uint8Array(
+      Float32Array.from([...bias.subarray(16, 32), ...bias.subarray(0, 16), ...bias.subarray(32)]).buffer,
+    );
+    const model = importOnnx(onnx);
+    const x = tf.tensor(timm.input.data, timm.input.shape);
+    const y = model.predict(x) as tf.Tensor;
+    const got = await y.data();
+    tf.dispose([x, y]);
+    model.dispose();
+    const scale = Math.max(...timm.logits.data.map(Math.abs));
+    const worst = Math.max(...Array.from(got, (v, i) => Math.abs(v - timm.logits.data[i]!)));
+    expect(worst / scale).toBeGreaterThan(1e-3);
+  });
+});
+
 /** Puts `node` before the node named `before` (graph order is topological). */
 function insertBefore(onnx: OnnxModel, before: string, node: OnnxModel['graph']['nodes'][number]): void {
   const at = onnx.graph.nodes.findIndex((n) => n.name === before);
@@ -266,9 +319,11 @@ describe('bad input is refused by name', () => {
       });
     }
     // every operator of the fixtures is in the list (or folded), and the list has none the reader never meets
-    const used = new Set(FILES.flatMap((f) => onnxOf(f).graph.nodes.map((n) => n.opType)));
-    for (const op of ONNX_VIT_SUPPORTED_OPS.filter((o) => o !== 'Split' && o !== 'Gemm'))
-      expect(used.has(op), op).toBe(true);
+    const timm = parseOnnxModel(
+      new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'timm_style_vit.onnx'))),
+    );
+    const used = new Set([...FILES.map(onnxOf), timm].flatMap((m) => m.graph.nodes.map((n) => n.opType)));
+    for (const op of ONNX_VIT_SUPPORTED_OPS) expect(used.has(op), op).toBe(true);
   });
 
   it('leaves no tensor behind, imported or refused', () => {
