@@ -105,23 +105,61 @@ describe('a timm-style ViT (one qkv Linear on [batch, tokens, features], unbind,
   const timm = JSON.parse(readFileSync(join(FIXTURE, 'timm_style_vit.json'), 'utf8')) as typeof golden;
   const timmOnnx = () => parseOnnxModel(new Uint8Array(readFileSync(join(FIXTURE, 'timm_style_vit.onnx'))));
 
-  it("is read into the same vit() layers (torchvision's names) with PyTorch's logits", async () => {
-    const model = importOnnx(timmOnnx());
-    try {
-      expect(model.layers.map((l) => l.name)).toContain(
-        'encoder.layers.encoder_layer_1.self_attention.v_proj',
-      );
-      const x = tf.tensor(timm.input.data, timm.input.shape);
-      const y = model.predict(x) as tf.Tensor;
-      const got = await y.data();
-      tf.dispose([x, y]);
-      const scale = Math.max(...timm.logits.data.map(Math.abs));
-      expect(got).toHaveLength(timm.logits.data.length);
-      for (let i = 0; i < got.length; i++)
-        expect(Math.abs(got[i]! - timm.logits.data[i]!)).toBeLessThan(1e-5 * scale);
-    } finally {
-      model.dispose();
+  // opset 17: Split sizes and Squeeze axes as inputs; opset 11: as attributes, Softmax axis 3 of 4 coerced to 2-D
+  it.each(['timm_style_vit.onnx', 'timm_style_vit.opset11.onnx'])(
+    "%s is read into the same vit() layers (torchvision's names) with PyTorch's logits",
+    async (file) => {
+      const model = importOnnx(timmOnnx(file));
+      try {
+        expect(model.layers.map((l) => l.name)).toContain(
+          'encoder.layers.encoder_layer_1.self_attention.v_proj',
+        );
+        const x = tf.tensor(timm.input.data, timm.input.shape);
+        const y = model.predict(x) as tf.Tensor;
+        const got = await y.data();
+        tf.dispose([x, y]);
+        const scale = Math.max(...timm.logits.data.map(Math.abs));
+        expect(got).toHaveLength(timm.logits.data.length);
+        for (let i = 0; i < got.length; i++)
+          expect(Math.abs(got[i]! - timm.logits.data[i]!)).toBeLessThan(1e-5 * scale);
+      } finally {
+        model.dispose();
+      }
+    },
+  );
+
+  it('q, k, v taken by three Gathers (qkv[0], qkv[1], qkv[2]) instead of unbind: the same logits', async () => {
+    const onnx = timmOnnx();
+    for (const b of [0, 1]) {
+      const a = `/blocks/blocks.${b}/attn/`;
+      const split = onnx.graph.nodes.find((n) => n.name === `${a}Split`)!;
+      onnx.graph.nodes.splice(onnx.graph.nodes.indexOf(split), 1);
+      ['Squeeze', 'Squeeze_1', 'Squeeze_2'].forEach((name, i) => {
+        const sq = onnx.graph.nodes.find((n) => n.name === `${a}${name}`)!;
+        const index = `${a}index_${i}`;
+        onnx.graph.initializers.push({
+          name: index,
+          dims: [],
+          dataType: 7,
+          floatData: [],
+          int32Data: [],
+          int64Data: [i],
+          doubleData: [],
+        });
+        sq.opType = 'Gather';
+        sq.inputs = [split.inputs[0]!, index];
+        sq.attributes = new Map([['axis', { name: 'axis', type: 2, i: 0 } as never]]);
+      });
     }
+    const model = importOnnx(onnx);
+    const x = tf.tensor(timm.input.data, timm.input.shape);
+    const y = model.predict(x) as tf.Tensor;
+    const got = await y.data();
+    tf.dispose([x, y]);
+    model.dispose();
+    const scale = Math.max(...timm.logits.data.map(Math.abs));
+    for (let i = 0; i < got.length; i++)
+      expect(Math.abs(got[i]! - timm.logits.data[i]!)).toBeLessThan(1e-5 * scale);
   });
 
   it('the logits test can tell q from k: with their rows of qkv swapped the logits differ', async () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A timm-style ViT (timm's `VisionTransformer` layout, written out here: timm is not packaged for Debian), exported
-by torch.onnx.export (Debian torch 1.13, opset 17), to test that the ONNX ViT reader takes timm's attention
+by torch.onnx.export (Debian torch 1.13, opsets 17 and 11), to test that the ONNX ViT reader takes timm's attention
 layout too. Beside it, `timm_style_vit.json`: an input (torch.manual_seed(7), NHWC) and PyTorch's logits.
 
     /usr/bin/python3 scripts/golden/onnx/export_timm_style_vit.py packages/models/test/fixtures/onnx
@@ -93,7 +93,6 @@ class TimmStyleViT(nn.Module):
 
 
 os.makedirs(OUT, exist_ok=True)
-path = f'{OUT}/timm_style_vit.onnx'
 model = TimmStyleViT().eval()
 with torch.no_grad():  # larger q/k weights than nn.Linear's default, so the softmax is far from uniform
     for b in model.blocks:
@@ -105,9 +104,11 @@ with torch.no_grad():
 with open(f'{OUT}/timm_style_vit.json', 'w') as f:
     json.dump({'input': {'shape': [2, 16, 16, 3], 'data': x.permute(0, 2, 3, 1).reshape(-1).tolist()},
                'logits': {'shape': list(logits.shape), 'data': logits.reshape(-1).tolist()}}, f)
-torch.onnx.export(model, torch.zeros(1, 3, 16, 16), path, opset_version=17, input_names=['input'],
-                  output_names=['logits'], do_constant_folding=False,
-                  dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
-m = onnx.load(path)
-onnx.checker.check_model(m, full_check=True)
-print(path, os.path.getsize(path), 'bytes;', sorted({n.op_type for n in m.graph.node}))
+# opset 17 (Split sizes and Squeeze axes as inputs) and opset 11 (as attributes, Softmax's pre-13 semantics)
+for opset, path in ((17, f'{OUT}/timm_style_vit.onnx'), (11, f'{OUT}/timm_style_vit.opset11.onnx')):
+    torch.onnx.export(model, torch.zeros(1, 3, 16, 16), path, opset_version=opset, input_names=['input'],
+                      output_names=['logits'], do_constant_folding=False,
+                      dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    print(path, os.path.getsize(path), 'bytes;', sorted({n.op_type for n in m.graph.node}))

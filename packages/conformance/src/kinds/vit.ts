@@ -91,16 +91,15 @@ const ONNX_SUFFIXES = [
 ];
 
 /**
- * The ONNX exports of a case's model ({@link ONNX_SUFFIXES}), where they exist. A stripped export (no
+ * The ONNX exports of a case's model ({@link ONNX_SUFFIXES}), where they exist, built one at a time. A stripped export (no
  * initializer data: vit_b_16's 330 MB) is filled from the seeded formula by the initializers' names, the state-dict
  * keys. The caller disposes each model.
  */
-async function onnxBuilds(
+async function* onnxBuilds(
   ref: CaseRef,
   name: string,
   file: VitModelFile,
-): Promise<{ label: string; model: tfl.LayersModel }[]> {
-  const builds: { label: string; model: tfl.LayersModel }[] = [];
+): AsyncGenerator<{ label: string; model: tfl.LayersModel }> {
   for (const suffix of ONNX_SUFFIXES) {
     const path = joinPath(ref.dir, `${name}${suffix}`);
     const bytes = await ref.files.readBytes(path);
@@ -117,12 +116,8 @@ async function onnxBuilds(
         t.floatData = [];
       }
     }
-    builds.push({
-      label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `,
-      model: importOnnx(onnx),
-    });
+    yield { label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `, model: importOnnx(onnx) };
   }
-  return builds;
 }
 
 type Check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>) => Deviation;
@@ -221,20 +216,25 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
   const input = c.input === undefined ? vitFormulaImage(file.config) : tensorOf(c.input);
   const log = new DeviationLog();
   try {
-    await checkVitCase(c, model, input, log, '');
-    // the same case through the model's ONNX exports, with the same expected values. vit_b_16's (a minute per
-    // case) runs in the AttnLRP case alone, in full: logits, heatmap and relevance per token after every block
-    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
-    for (const build of once ? await onnxBuilds(ref, c.model, file) : []) {
-      try {
-        await checkVitCase(c, build.model, input, log, build.label);
-      } finally {
-        build.model.dispose();
-      }
+    try {
+      await checkVitCase(c, model, input, log, '');
+    } finally {
+      model.dispose();
     }
+    // the same case through the model's ONNX exports, with the same expected values, one build alive at a time
+    // (vit_b_16's peak memory is one model's). vit_b_16's (a minute per case) runs in the AttnLRP case alone, in
+    // full: logits, heatmap and relevance per token after every block
+    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
+    if (once)
+      for await (const build of onnxBuilds(ref, c.model, file)) {
+        try {
+          await checkVitCase(c, build.model, input, log, build.label);
+        } finally {
+          build.model.dispose();
+        }
+      }
   } finally {
     input.dispose();
-    model.dispose();
   }
   return { id: c.id, kind: 'vit', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
 }

@@ -401,9 +401,10 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
 }
 
 /**
- * Checks that a Softmax of the rank-3 scores [batch * heads, queries, keys] normalises over the keys alone. From
- * opset 13 `axis` (default -1) is that one axis; before, the input is coerced to 2-D at `axis` (default 1) and
- * normalised over all axes from `axis` on, which is the keys alone only for axis 2 (or -1).
+ * Checks that a Softmax of the scores (rank 3, [batch * heads, queries, keys], torchvision; rank 4, [batch, heads,
+ * queries, keys], timm) normalises over the keys alone. From opset 13 `axis` (default -1) is that one axis; before,
+ * the input is coerced to 2-D at `axis` (default 1) and normalised over all axes from `axis` on, which is the keys
+ * alone only for the last axis (or -1).
  */
 function softmaxOverKeys(sm: OnnxNode, opset: number, rank = 3): void {
   const raw = attrInt(sm, 'axis', opset >= 13 ? -1 : 1);
