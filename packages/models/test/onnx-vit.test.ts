@@ -103,7 +103,8 @@ describe('a timm-style ViT (one qkv Linear on [batch, tokens, features], unbind,
   // scripts/golden/onnx/export_timm_style_vit.py: timm's VisionTransformer layout, seeded weights, PyTorch's logits
   const FIXTURE = join(import.meta.dirname, 'fixtures', 'onnx');
   const timm = JSON.parse(readFileSync(join(FIXTURE, 'timm_style_vit.json'), 'utf8')) as typeof golden;
-  const timmOnnx = () => parseOnnxModel(new Uint8Array(readFileSync(join(FIXTURE, 'timm_style_vit.onnx'))));
+  const timmOnnx = (file = 'timm_style_vit.onnx') =>
+    parseOnnxModel(new Uint8Array(readFileSync(join(FIXTURE, file))));
 
   // opset 17: Split sizes and Squeeze axes as inputs; opset 11: as attributes, Softmax axis 3 of 4 coerced to 2-D
   it.each(['timm_style_vit.onnx', 'timm_style_vit.opset11.onnx'])(
