@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { installWasmSlice } from './wasm-slice.js';
 import { enableWasmThreads } from './wasm-threads.js';
 
 /** What {@link selectBackend} chose. */
@@ -58,6 +59,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
         notes.push('wasm threads unavailable; single-threaded');
       if (await tf.setBackend('wasm')) {
         await tf.ready();
+        installWasmSlice();
         return { backend: 'wasm', threads: getThreadsCount(), notes };
       }
       notes.push('the wasm backend failed to initialise');

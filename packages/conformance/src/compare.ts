@@ -1,3 +1,4 @@
+import type { CaseOutcome } from './types.js';
 /** Golden tensors as written by the reference generator: row-major `data` in `layout`, or `sameAs` another
  * entry of the same map whose data is identical. */
 export interface GoldenTensor {
@@ -116,6 +117,11 @@ export class DeviationLog {
 
   get worst(): number {
     return this.failures.length > 0 && this.worstRatio <= 1 ? Number.POSITIVE_INFINITY : this.worstRatio;
+  }
+
+  /** The case's outcome: it passes when every comparison is within tolerance and no check failed. */
+  outcome(id: string, kind: string): CaseOutcome {
+    return { id, kind, passed: this.worst <= 1, worst: this.worst, detail: this.summary() };
   }
 
   summary(): string {

@@ -1,3 +1,4 @@
+import { CrpError } from '@crp/common';
 import {
   Attributor,
   type Composite,
@@ -33,12 +34,145 @@ export interface ExplainerSession {
   explain(x: tf.Tensor4D, targets: readonly number[]): tf.Tensor;
   changed(layers: readonly string[]): void;
   dispose(): void;
+  /** MPRT's top-down cascade with the steps' explanations batched (see {@link CascadeSteps}); `undefined`,
+   * before anything is randomised, where the model is not a chain of layers whose weights can be refreshed. */
+  cascade?(x: tf.Tensor4D, targets: readonly number[], steps: CascadeSteps): tf.Tensor[] | undefined;
+}
+
+/** The steps of a top-down cascade: `layers[k]` is randomised in place by `randomise(k)`, in this order (each
+ * below the one before), and the model is explained after step k where `explained(k)`. `onStep(k)` reports
+ * progress. */
+export interface CascadeSteps {
+  layers: readonly string[];
+  randomise(k: number): void;
+  explained(k: number): boolean;
+  onStep?(k: number): void;
 }
 
 /** The one-hot output relevance of `targets` (zennit's `Gradient` attributor as Quantus calls it). */
 function oneHotOf(targets: readonly number[]) {
   return (prediction: tf.Tensor) =>
     tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d([...targets], 'int32'), prediction.shape[1]!), 'float32'));
+}
+
+/**
+ * Whether MPRT's cascade can batch its steps on this attributor: the graph is a chain (each node has one input
+ * and one consumer, so the relevance at a randomised layer's input is all that flows further down), and every
+ * randomised layer is a conv or dense node of its own, in order from the top, whose kernel is the model's
+ * variable (refreshed in place; a batch norm merged into its conv is not).
+ */
+function cascades(lrp: Attributor, model: tfl.LayersModel, layers: readonly string[]): boolean {
+  const g = lrp.graph;
+  if (g.nodes.some((n) => n.inputs.length > 1 || g.consumersOf(n.id).length > 1)) return false;
+  let below = g.nodes.length;
+  for (const name of layers) {
+    if (!g.has(name)) return false;
+    const node = g.node(name);
+    const p = node.params;
+    if (node.layerName !== name || (p.kind !== 'conv2d' && p.kind !== 'dense')) return false;
+    if (p.kernel !== model.getLayer(name).getWeights()[0]) return false;
+    const at = g.nodes.indexOf(node);
+    if (at >= below) return false;
+    below = at;
+  }
+  return true;
+}
+
+/**
+ * MPRT's top-down cascade on one sample, its explanations batched. Step k's model has the layers above its
+ * boundary (the input of `layers[k]`) randomised and those below original, so below the boundary its backward
+ * pass is the original model's, on the original forward pass: a linear map of the relevance at the boundary
+ * that all steps share. Each step runs only its randomised top (forward from the reused original pass, backward
+ * down to its boundary) and adds its relevance there as a row; the rows go down together through the original
+ * layers, each layer just before it is randomised. The same operations as step by step, in batches. Returns the
+ * original model's explanation, then one per explained step ([1, ...] each; the caller owns them).
+ */
+function cascadeOne(
+  lrp: Attributor,
+  model: tfl.LayersModel,
+  x: tf.Tensor4D,
+  targets: readonly number[],
+  steps: CascadeSteps,
+  finish: (relevance: tf.Tensor, x: tf.Tensor4D) => tf.Tensor,
+): tf.Tensor[] {
+  const g = lrp.graph;
+  const oneHot = oneHotOf(targets);
+  // memory bound: the rows are relevances of the largest layer below the top
+  const rowCap = lrp.rowsThatFit();
+  const base = lrp.forward(x);
+  const done: tf.Tensor[] = [];
+  // relevance of the explained steps not yet finished, at the output of `at`
+  let rows: tf.Tensor | undefined;
+  let at = g.outputId;
+  const down = (to: string) => {
+    if (rows === undefined || at === to) return;
+    const out = lrp.backward(base, { from: at, relevance: rows, stopAt: [to] });
+    const next = out.get(to)!;
+    if (next !== rows) rows.dispose();
+    rows = next;
+    at = to;
+  };
+  const flush = () => {
+    down(g.inputId);
+    if (rows !== undefined) done.push(finish(rows, x));
+    rows = undefined;
+  };
+  const add = (r: tf.Tensor, where: string) => {
+    if (rows === undefined) {
+      rows = r;
+      at = where;
+    } else {
+      const both = tf.concat([rows, r]);
+      tf.dispose([rows, r]);
+      rows = both;
+    }
+    if (rows.shape[0] >= rowCap) flush();
+  };
+  try {
+    add(oneHot(base.prediction), g.outputId);
+    const randomised: string[] = [];
+    for (const [k, name] of steps.layers.entries()) {
+      const boundary = g.node(name).inputs[0]!;
+      // the rows so far pass this layer while it has its original weights
+      down(boundary);
+      steps.randomise(k);
+      randomised.push(name);
+      if (!lrp.refreshLayers(model, [name])) {
+        throw new CrpError(
+          'invalid-argument',
+          `MPRT cascade: layer '${name}' could not be refreshed in place`,
+        );
+      }
+      if (steps.explained(k)) {
+        const pass = lrp.forward(x, { reuse: { pass: base, changed: randomised } });
+        try {
+          const init = oneHot(pass.prediction);
+          try {
+            add(
+              lrp.backward(pass, { from: g.outputId, relevance: init, stopAt: [boundary] }).get(boundary)!,
+              boundary,
+            );
+          } finally {
+            init.dispose();
+          }
+        } finally {
+          pass.dispose();
+        }
+      }
+      steps.onStep?.(k);
+    }
+    flush();
+    const all = done.length === 1 ? done[0]! : tf.concat(done);
+    if (done.length > 1) tf.dispose(done);
+    done.length = 0;
+    const out = tf.split(all, all.shape[0]);
+    all.dispose();
+    return out;
+  } finally {
+    if (rows !== undefined) rows.dispose();
+    tf.dispose(done);
+    base.dispose();
+  }
 }
 
 /**
@@ -111,6 +245,14 @@ function attributorExplainer(
           lrp.dispose();
           lrp = build(model);
         }
+      },
+      cascade: (x, targets, steps) => {
+        // one sample: the steps' rows share its forward pass of batch 1 (the engine sends any number of rows
+        // through a pass of batch 1, but for a larger batch only as many rows as it has)
+        if (x.shape[0] !== 1 || !cascades(lrp, model, steps.layers)) return undefined;
+        drop();
+        since.clear();
+        return cascadeOne(lrp, model, x, targets, steps, finish);
       },
       dispose: () => {
         drop();

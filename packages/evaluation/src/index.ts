@@ -81,6 +81,7 @@ export {
 
 // the parts: explainers, baselines, normalisation, randomness, the numerical kernels, batched prediction
 export {
+  type CascadeSteps,
   type Explainer,
   type ExplainerSession,
   gradientXInput,

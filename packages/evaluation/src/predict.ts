@@ -14,7 +14,7 @@ export interface PredictOptions {
   /** Receives `Progress` (`unit: 'inputs'`) after every forward pass. */
   onProgress?: ProgressCallback;
   /**
-   * Whether PixelFlipping, RegionPerturbation and Selectivity run the model incrementally, image by image,
+   * Whether PixelFlipping, RegionPerturbation, Selectivity and IROF run the model incrementally, image by image,
    * recomputing after each step only the window of each layer that the step changed (exact; see
    * `IncrementalForward`): `false` never, `true` whenever the model is a sequential CNN it understands; default
    * (undefined) when in addition the estimated work is at most half of the full forward passes'.

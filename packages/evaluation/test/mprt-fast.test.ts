@@ -49,15 +49,15 @@ function withBatchNorm(seed = 9): tfl.LayersModel {
 }
 
 const models: Record<'smallCnn' | 'withBatchNorm', tfl.LayersModel> = {} as never;
-let x: tf.Tensor4D;
-const labels = [2, 0, 1];
+let xAll: tf.Tensor4D;
+const labelsAll = [2, 0, 1];
 beforeAll(() => {
   models.smallCnn = smallCnn(5);
   models.withBatchNorm = withBatchNorm();
-  x = images(3, 8, 8, 3, 4);
+  xAll = images(3, 8, 8, 3, 4);
 });
 afterAll(() => {
-  x.dispose();
+  xAll.dispose();
   for (const m of Object.values(models)) m.dispose();
 });
 
@@ -68,6 +68,8 @@ async function straightforward(
   explainer: Explainer,
   order: 'top_down' | 'independent',
   similarity: 'spearman' | 'ssim',
+  x: tf.Tensor4D = xAll,
+  labels: readonly number[] = labelsAll,
 ): Promise<Record<string, number[]>> {
   const plain: Explainer = (m, xs, t) => explainer(m, xs, t);
   const s = await readSamples(x);
@@ -114,9 +116,12 @@ describe('MPRT fast path', () => {
             const model = models[name];
             const explainer = explainers[method]();
             expect(explainer.session).toBeDefined();
-            await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
+            await mprt({ model, x: xAll, labels: labelsAll }, explainer, { layerOrder, similarity });
             const before = tf.memory().numTensors;
-            const fast = await mprt({ model, x, labels }, explainer, { layerOrder, similarity });
+            const fast = await mprt({ model, x: xAll, labels: labelsAll }, explainer, {
+              layerOrder,
+              similarity,
+            });
             expect(tf.memory().numTensors).toBe(before);
             const expected = await straightforward(model, explainer, layerOrder, similarity);
             expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
@@ -141,12 +146,180 @@ describe('MPRT fast path', () => {
       return resetParameters(layer, seed);
     };
     await expect(
-      mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { randomiseLayer: failing }),
+      mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'), {
+        randomiseLayer: failing,
+      }),
     ).rejects.toThrow(/randomiser failed/);
     expect(calls).toBe(3);
     expect(weights()).toEqual(before);
     expect(tf.memory().numTensors).toBe(tensors);
-    await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'));
+    await mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'));
     expect(weights()).toEqual(before);
+  });
+});
+
+/** A VGG-like chain: convs, ReLUs, both pools, two dense layers (every kind of layer the cascade passes). */
+function vggLike(seed = 12): tfl.LayersModel {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, padding: 'same', name: 'c1' }),
+      tfl.layers.reLU({ name: 'r1' }),
+      tfl.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', name: 'c2' }),
+      tfl.layers.reLU({ name: 'r2' }),
+      tfl.layers.maxPooling2d({ poolSize: 2, name: 'p1' }),
+      tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', name: 'c3' }),
+      tfl.layers.reLU({ name: 'r3' }),
+      tfl.layers.averagePooling2d({ poolSize: 2, name: 'p2' }),
+      tfl.layers.flatten({ name: 'flat' }),
+      tfl.layers.dense({ units: 7, activation: 'relu', name: 'fc1' }),
+      tfl.layers.dense({ units: 3, name: 'logits' }),
+    ],
+  });
+  const next = mulberry32(seed);
+  model.setWeights(
+    model.getWeights().map((w) =>
+      tf.tensor(
+        Float32Array.from({ length: w.size }, () => next() - 0.4),
+        w.shape,
+      ),
+    ),
+  );
+  return model;
+}
+
+/** A chain of `n` small dense layers: more steps than the cascade keeps as rows at once. */
+function deepDense(n: number, seed = 13): tfl.LayersModel {
+  const layers: tfl.layers.Layer[] = [tfl.layers.flatten({ inputShape: [2, 2, 1], name: 'flat' })];
+  for (let i = 0; i < n; i++) layers.push(tfl.layers.dense({ units: 4, activation: 'relu', name: `d${i}` }));
+  layers.push(tfl.layers.dense({ units: 3, name: 'logits' }));
+  const model = tfl.sequential({ layers });
+  const next = mulberry32(seed);
+  model.setWeights(
+    model.getWeights().map((w) =>
+      tf.tensor(
+        Float32Array.from({ length: w.size }, () => next() - 0.3),
+        w.shape,
+      ),
+    ),
+  );
+  return model;
+}
+
+/** The explainer, recording whether its session's cascade took MPRT's steps. */
+function watched(explainer: Explainer): { explainer: Explainer; cascaded: () => boolean | undefined } {
+  let used: boolean | undefined;
+  const open = explainer.session!;
+  explainer.session = (model) => {
+    const session = open(model);
+    const cascade = session.cascade!.bind(session);
+    session.cascade = (...args) => {
+      const out = cascade(...args);
+      used = out !== undefined;
+      return out;
+    };
+    return session;
+  };
+  return { explainer, cascaded: () => used };
+}
+
+describe('MPRT top-down cascade in batches (one sample)', () => {
+  const one = () => tf.slice(xAll, 1, 1) as tf.Tensor4D;
+  const cases = [
+    ['smallCnn', () => smallCnn(5)],
+    ['vggLike', () => vggLike()],
+  ] as const;
+  for (const [name, make] of cases) {
+    for (const method of ['epsilon_plus_flat', 'gradient_x_input'] as const) {
+      for (const similarity of ['spearman', 'ssim'] as const) {
+        it(`${name}, ${method}, ${similarity}: batched, equal to a fresh model per step, no tensor leaked`, async () => {
+          const model = make();
+          const x = one();
+          const make2 = () => (method === 'epsilon_plus_flat' ? lrpExplainer(method) : gradientXInput());
+          const { explainer, cascaded } = watched(make2());
+          await mprt({ model, x, labels: [2] }, explainer, { similarity });
+          const before = tf.memory().numTensors;
+          const fast = await mprt({ model, x, labels: [2] }, explainer, { similarity });
+          expect(tf.memory().numTensors).toBe(before);
+          expect(cascaded()).toBe(true);
+          const expected = await straightforward(model, make2(), 'top_down', similarity, x, [2]);
+          expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
+          expect(fast.layers).toEqual(expected);
+          expect(new Set(Object.values(expected).flat()).size).toBeGreaterThan(3);
+          x.dispose();
+          model.dispose();
+        });
+      }
+    }
+  }
+
+  it('explains only the steps asked for (explainAtMost, skipLayers), with the same values', async () => {
+    const model = vggLike();
+    const x = one();
+    const { explainer, cascaded } = watched(lrpExplainer('epsilon_plus_flat'));
+    const all = await straightforward(
+      model,
+      lrpExplainer('epsilon_plus_flat'),
+      'top_down',
+      'spearman',
+      x,
+      [1],
+    );
+    const some = await mprt({ model, x, labels: [1] }, explainer, { explainAtMost: 2 });
+    expect(cascaded()).toBe(true);
+    // 4 weighted layers, 2 explanations: after the 2nd and the 4th randomisation (from the top)
+    expect(some.layers).toEqual({ original: all.original, c3: all.c3, c1: all.c1 });
+    const last = await mprt({ model, x, labels: [1] }, explainer, { skipLayers: true });
+    expect(last.layers).toEqual({ original: all.original, c1: all.c1 });
+    x.dispose();
+    model.dispose();
+  });
+
+  it('keeps at most rowsThatFit rows: a chain of 70 layers gives the step-by-step values', async () => {
+    const model = deepDense(70);
+    const x = tf.tensor4d([0.3, -0.8, 0.5, 0.9], [1, 2, 2, 1]);
+    const { explainer, cascaded } = watched(gradientXInput());
+    const before = tf.memory().numTensors;
+    const fast = await mprt({ model, x, labels: [0] }, explainer, { similarity: 'spearman' });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(cascaded()).toBe(true);
+    const expected = await straightforward(model, gradientXInput(), 'top_down', 'spearman', x, [0]);
+    expect(Object.keys(fast.layers!)).toHaveLength(72);
+    expect(fast.layers).toEqual(expected);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('falls back to step by step where a batch norm is merged into its conv, with the same values', async () => {
+    const model = models.withBatchNorm;
+    const x = one();
+    const { explainer, cascaded } = watched(lrpExplainer('epsilon_plus_flat'));
+    const fast = await mprt({ model, x, labels: [0] }, explainer);
+    expect(cascaded()).toBe(false);
+    expect(fast.layers).toEqual(
+      await straightforward(model, lrpExplainer('epsilon_plus_flat'), 'top_down', 'spearman', x, [0]),
+    );
+    x.dispose();
+  });
+});
+
+describe('resetParameters', () => {
+  it("draws mulberry32(seed + 1) in order over kernel and bias, uniform in +-1/sqrt(fan_in) (PyTorch's bound)", () => {
+    const model = vggLike();
+    for (const [name, fanIn] of [
+      ['c2', 3 * 3 * 4],
+      ['fc1', 6],
+    ] as const) {
+      const layer = model.getLayer(name);
+      const fresh = resetParameters(layer, 42);
+      const next = mulberry32(43);
+      const bound = 1 / Math.sqrt(fanIn);
+      for (const t of fresh) {
+        const expected = Float32Array.from({ length: t.size }, () => (2 * next() - 1) * bound);
+        expect(t.dataSync()).toEqual(expected);
+      }
+      expect(fresh.map((t) => t.shape)).toEqual(layer.getWeights().map((w) => w.shape));
+      tf.dispose(fresh);
+    }
+    model.dispose();
   });
 });

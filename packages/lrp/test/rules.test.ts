@@ -538,6 +538,15 @@ describe('MaxPool: the plain gradient with the first-maximum tie-break', () => {
       { h: 5, w: 5, c: 2, kh: 3, kw: 3, sh: 2, sw: 2, padding: 'same' },
     ],
     ['3x3 stride 1 same, 4x4x1', { h: 4, w: 4, c: 1, kh: 3, kw: 3, sh: 1, sw: 1, padding: 'same' }],
+    // phases that no window offset reaches (the kernel is smaller than the stride), and rows no window reads
+    [
+      '2x2 stride 3 valid, 8x8x1 (gaps between windows)',
+      { h: 8, w: 8, c: 1, kh: 2, kw: 2, sh: 3, sw: 3, padding: 'valid' },
+    ],
+    [
+      '3x3 stride 2 valid, 8x8x1 (last row unread)',
+      { h: 8, w: 8, c: 1, kh: 3, kw: 3, sh: 2, sw: 2, padding: 'valid' },
+    ],
     ['[2,3] strides [1,2] same, 5x6x1', { h: 5, w: 6, c: 1, kh: 2, kw: 3, sh: 1, sw: 2, padding: 'same' }],
   ];
   geoms.forEach(([label, g], gi) => {

@@ -289,3 +289,161 @@ test('non-linear kinds have no linear map', () => {
   ).toBeUndefined();
   expect(linearMapOf(node('activation', { kind: 'activation' }), [1, 4])).toBeUndefined();
 });
+
+type AnyPad = Pad | [[number, number], [number, number]];
+
+/**
+ * A conv built from plain primitives, independent of the engine's paths (and of TF.js's dilated conv, which has no
+ * gradient): the input zero-padded explicitly (TF's 'same': total (out - 1) * s + (k - 1) * d + 1 - in, the
+ * smaller half on top); per group, the sum over taps (i, j) of the input shifted by (i * d, j * d) times the tap's
+ * [cin, cout] matrix (a 1x1 conv), which is the stride-1 conv; every s-th output kept (a strided conv's outputs
+ * are the stride-1 outputs it lands on); the groups concatenated.
+ */
+function referenceConv(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: [number, number],
+  dilations: [number, number],
+  padding: AnyPad,
+  groups: number,
+): tf.Tensor {
+  const [, h, w, c] = x.shape;
+  const [kh, kw, , out] = kernel.shape;
+  const same = (size: number, k: number, s: number, d: number): [number, number] => {
+    const total = Math.max((Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)];
+  };
+  const pads: [[number, number], [number, number]] =
+    padding === 'valid'
+      ? [
+          [0, 0],
+          [0, 0],
+        ]
+      : padding === 'same'
+        ? [same(h, kh, strides[0], dilations[0]), same(w, kw, strides[1], dilations[1])]
+        : padding;
+  const xp = tf.pad(x, [[0, 0], pads[0], pads[1], [0, 0]]);
+  const [cin, cout] = [c / groups, out / groups];
+  // the stride-1 output's size; each tap (i, j) reads the padded input shifted by (i * d, j * d)
+  const [h1, w1] = [xp.shape[1]! - (kh - 1) * dilations[0], xp.shape[2]! - (kw - 1) * dilations[1]];
+  const every = (size: number, step: number) =>
+    tf.tensor1d(
+      Array.from({ length: Math.ceil(size / step) }, (_, j) => j * step),
+      'int32',
+    );
+  const parts: tf.Tensor[] = [];
+  for (let k = 0; k < groups; k++) {
+    let y: tf.Tensor | undefined;
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const xs = tf.slice(xp, [0, i * dilations[0], j * dilations[1], k * cin], [-1, h1, w1, cin]);
+        const tap = tf.slice(kernel, [i, j, 0, k * cout], [1, 1, cin, cout]) as tf.Tensor4D;
+        const term = tf.conv2d(xs as tf.Tensor4D, tap, 1, 'valid');
+        y = y === undefined ? term : tf.add(y, term);
+      }
+    }
+    // every s-th row and column (a gather: stridedSlice has no gradient in TF.js)
+    parts.push(tf.gather(tf.gather(y!, every(h1, strides[0]), 1), every(w1, strides[1]), 2));
+  }
+  return parts.length === 1 ? parts[0]! : tf.concat(parts, 3);
+}
+
+/** The dot-product test of a transpose: <T g, x> = <g, F x> for random x and g (in float64 sums). */
+function dotProductTest(n: GraphNode, inputShape: number[], weight: tf.Tensor, seed: number): void {
+  tf.tidy(() => {
+    const map = linearMapOf(n, inputShape)!;
+    const x = rand(inputShape, seed);
+    const params = { weight, bias: null };
+    const y = map.forward(x, params);
+    const g = rand(y.shape, seed + 1);
+    const back = map.transpose(g, map.backWeight(weight));
+    const dot = (a: tf.Tensor, b: tf.Tensor) => {
+      const [u, v] = [values(a), values(b)];
+      return u.reduce((s, ui, i) => s + ui * v[i]!, 0);
+    };
+    const [lhs, rhs] = [dot(back, x), dot(g, y)];
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-5 * Math.max(1, Math.abs(rhs)));
+  });
+}
+
+describe('grouped conv2d (PyTorch groups)', () => {
+  // input [h, w, cin], kernel [kh, kw, cin / groups, cout], groups, strides, dilations, padding
+  const cases: [number[], number[], number, [number, number], [number, number], AnyPad][] = [
+    [[6, 6, 4], [3, 3, 2, 4], 2, [1, 1], [1, 1], 'same'],
+    [[7, 6, 6], [3, 2, 2, 6], 3, [1, 1], [1, 1], 'valid'],
+    [[9, 8, 4], [3, 3, 1, 8], 4, [2, 2], [1, 1], 'same'],
+    [
+      [9, 9, 4],
+      [3, 3, 2, 4],
+      2,
+      [2, 2],
+      [1, 1],
+      [
+        [1, 1],
+        [1, 1],
+      ],
+    ],
+    [[10, 11, 6], [1, 1, 3, 4], 2, [3, 2], [1, 1], 'valid'],
+    [[9, 9, 4], [3, 3, 2, 6], 2, [1, 1], [2, 2], 'same'],
+    [
+      [11, 10, 4],
+      [3, 3, 2, 4],
+      2,
+      [2, 2],
+      [2, 1],
+      [
+        [2, 2],
+        [1, 0],
+      ],
+    ],
+  ];
+  cases.forEach(([inShape, kShape, groups, strides, dilations, padding], i) => {
+    test(`in ${inShape} kernel ${kShape} groups ${groups} strides ${strides} dilations ${dilations} ${JSON.stringify(padding)}`, () => {
+      const kernel = rand(kShape, 11000 + i) as tf.Tensor4D;
+      const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding, groups, dilations });
+      const f = (x: tf.Tensor) =>
+        referenceConv(x as tf.Tensor4D, kernel, strides, dilations, padding, groups);
+      checkTranspose(n, [2, ...inShape], f, kernel, 12000 + i);
+      dotProductTest(n, [2, ...inShape], kernel, 13000 + i);
+      kernel.dispose();
+    });
+  });
+});
+
+describe('strided dilated conv2d (TF.js refuses both at once: the kernel spread by zeros)', () => {
+  const cases: [number[], number[], [number, number], [number, number], AnyPad][] = [
+    [[9, 9, 2], [3, 3, 2, 3], [2, 2], [2, 2], 'valid'],
+    [[10, 10, 2], [3, 3, 2, 2], [2, 2], [2, 2], 'same'],
+    [[11, 9, 1], [3, 2, 1, 2], [2, 3], [3, 2], 'same'],
+    [
+      [12, 12, 2],
+      [3, 3, 2, 2],
+      [3, 3],
+      [2, 2],
+      [
+        [2, 2],
+        [2, 2],
+      ],
+    ],
+    [
+      [13, 10, 2],
+      [2, 3, 2, 2],
+      [2, 2],
+      [3, 1],
+      [
+        [3, 1],
+        [0, 2],
+      ],
+    ],
+  ];
+  cases.forEach(([inShape, kShape, strides, dilations, padding], i) => {
+    test(`in ${inShape} kernel ${kShape} strides ${strides} dilations ${dilations} ${JSON.stringify(padding)}`, () => {
+      const kernel = rand(kShape, 14000 + i) as tf.Tensor4D;
+      const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding, dilations });
+      const f = (x: tf.Tensor) => referenceConv(x as tf.Tensor4D, kernel, strides, dilations, padding, 1);
+      checkTranspose(n, [2, ...inShape], f, kernel, 15000 + i);
+      dotProductTest(n, [2, ...inShape], kernel, 16000 + i);
+      kernel.dispose();
+    });
+  });
+});

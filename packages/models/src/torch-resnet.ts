@@ -24,8 +24,11 @@ export interface TorchResNetBlock {
   /** PyTorch name of the block: `layer2.0`. */
   name: string;
   inChannels: number;
-  /** Width of the inner convolutions (bottleneck: conv1 and conv2; basic: both). */
+  /** Filters of conv1 (torchvision: the width of the inner convolutions). */
   width: number;
+  /** Filters of a bottleneck's conv2 (torchvision: equal to `width`; a channel-pruned model may differ); a basic
+   * block's: `width`. */
+  midWidth: number;
   outChannels: number;
   /** Stride of the block (torchvision: 2 in the first block of layer2-4, on conv2 of a bottleneck, conv1 of a
    * basic block and on the downsample). */
@@ -49,7 +52,7 @@ export interface TorchResNetLayout {
   blocks: TorchResNetBlock[];
   /** Channels of the input (those of `conv1`). */
   inChannels: number;
-  /** Filters of the stem (`conv1`; 64 in torchvision). */
+  /** Filters of the stem (`conv1`; 64 in torchvision, fewer in a slimmed ResNet). */
   stemChannels: number;
   /** Channels of the last feature map (fc's input). */
   channels: number;
@@ -58,7 +61,7 @@ export interface TorchResNetLayout {
 }
 
 const SUPPORTED =
-  "valid: a state dict of a torchvision ResNet (resnet18/34/50/101/152, wide_resnet50_2/101_2, resnext50_32x4d/101_32x8d/101_64x4d, any class count): 'conv1.weight', 'bn1.*', 'layerS.B.convK.weight', 'layerS.B.bnK.*', 'layerS.B.downsample.0/1.*', 'fc.weight/bias', optionally under a prefix such as 'module.' or 'model.'; for other architectures export the model to ONNX";
+  "valid: a state dict of a torchvision ResNet (resnet18/34/50/101/152, wide_resnet50_2/101_2, resnext50_32x4d/101_32x8d/101_64x4d, any class count, or torchvision's ResNet class with other widths, as a slimmed or channel-pruned ResNet has): 'conv1.weight', 'bn1.*', 'layerS.B.convK.weight', 'layerS.B.bnK.*', 'layerS.B.downsample.0/1.*', 'fc.weight/bias', optionally under a prefix such as 'module.' or 'model.'; for other architectures export the model to ONNX";
 
 function unsupported(message: string, details?: Record<string, unknown>): never {
   throw new CrpError('unsupported-model', message, details === undefined ? {} : { details });
@@ -80,7 +83,8 @@ const TORCHVISION: readonly [string, 'basic' | 'bottleneck', number[], number, n
   ['resnext101_64x4d', 'bottleneck', [3, 4, 23, 3], 64, 4],
 ];
 
-/** A ResNet described by torchvision's constructor arguments, for {@link torchResNetShapes}. */
+/** A ResNet described by torchvision's constructor arguments, for {@link torchResNetShapes}; `stemChannels`,
+ * `stageWidths` and `stageChannels` describe a slimmed ResNet (torchvision's class with other widths). */
 export interface TorchResNetSpec {
   block: 'basic' | 'bottleneck';
   layers: readonly number[];
@@ -91,54 +95,99 @@ export interface TorchResNetSpec {
   widthPerGroup?: number;
   /** Input channels (default 3). */
   inChannels?: number;
+  /** Filters of `conv1` (default torchvision's 64). */
+  stemChannels?: number;
+  /** Per stage, the filters of the inner convolutions (default torchvision's: a basic block's `planes`, a
+   * bottleneck's `planes * width_per_group / 64 * groups`). */
+  stageWidths?: readonly number[];
+  /** Per stage, the output channels of its blocks (default torchvision's `planes * expansion`). */
+  stageChannels?: readonly number[];
 }
 
-/**
- * The names and shapes of the state dict of `torchvision.models.resnet.ResNet(block, layers, num_classes, groups,
- * width_per_group)`, in torchvision's order (the order of `model.state_dict()`), `num_batches_tracked` included
- * (shape []). The importer checks a file against this list; tests and benches fill it with weights.
- */
-export function torchResNetShapes(spec: TorchResNetSpec): Map<string, number[]> {
-  const groups = spec.groups ?? 1;
-  const widthPerGroup = spec.widthPerGroup ?? 64;
-  const expansion = spec.block === 'basic' ? 1 : 4;
+/** The state dict's names and shapes for a stem, blocks and fc, in torchvision's order (`num_batches_tracked`
+ * included, shape []). The one place that knows which tensors a torchvision ResNet has. */
+function shapesOfBlocks(
+  kind: 'basic' | 'bottleneck',
+  inChannels: number,
+  stem: number,
+  blocks: readonly TorchResNetBlock[],
+  classes: number,
+): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
   const bn = (name: string, c: number) => {
     for (const part of BN_PARTS) shapes.set(`${name}.${part}`, [c]);
     shapes.set(`${name}.num_batches_tracked`, []);
   };
-  shapes.set('conv1.weight', [64, spec.inChannels ?? 3, 7, 7]);
-  bn('bn1', 64);
-  let inplanes = 64;
+  shapes.set('conv1.weight', [stem, inChannels, 7, 7]);
+  bn('bn1', stem);
+  for (const b of blocks) {
+    const n = b.name;
+    shapes.set(`${n}.conv1.weight`, [
+      b.width,
+      b.inChannels,
+      kind === 'basic' ? 3 : 1,
+      kind === 'basic' ? 3 : 1,
+    ]);
+    bn(`${n}.bn1`, b.width);
+    if (kind === 'basic') {
+      shapes.set(`${n}.conv2.weight`, [b.outChannels, b.width, 3, 3]);
+      bn(`${n}.bn2`, b.outChannels);
+    } else {
+      shapes.set(`${n}.conv2.weight`, [b.midWidth, b.width / b.groups, 3, 3]);
+      bn(`${n}.bn2`, b.midWidth);
+      shapes.set(`${n}.conv3.weight`, [b.outChannels, b.midWidth, 1, 1]);
+      bn(`${n}.bn3`, b.outChannels);
+    }
+    if (b.downsample) {
+      shapes.set(`${n}.downsample.0.weight`, [b.outChannels, b.inChannels, 1, 1]);
+      bn(`${n}.downsample.1`, b.outChannels);
+    }
+  }
+  const last = blocks[blocks.length - 1]?.outChannels ?? stem;
+  shapes.set('fc.weight', [classes, last]);
+  shapes.set('fc.bias', [classes]);
+  return shapes;
+}
+
+/** torchvision's rule: a block has a downsample branch when its stride or its width changes the residual. */
+const needsDownsample = (stride: number, inChannels: number, outChannels: number) =>
+  stride !== 1 || inChannels !== outChannels;
+
+/**
+ * The names and shapes of the state dict of `torchvision.models.resnet.ResNet(block, layers, num_classes, groups,
+ * width_per_group)`, or of that class with the widths of a slimmed spec, in torchvision's order (the order of
+ * `model.state_dict()`), `num_batches_tracked` included (shape []). The importer checks a file against this
+ * list; tests and benches fill it with weights.
+ */
+export function torchResNetShapes(spec: TorchResNetSpec): Map<string, number[]> {
+  const groups = spec.groups ?? 1;
+  const widthPerGroup = spec.widthPerGroup ?? 64;
+  const expansion = spec.block === 'basic' ? 1 : 4;
+  const stem = spec.stemChannels ?? 64;
+  const blocks: TorchResNetBlock[] = [];
+  let inplanes = stem;
   spec.layers.forEach((count, s) => {
     const planes = 64 * 2 ** s;
+    const width =
+      spec.stageWidths?.[s] ??
+      (spec.block === 'basic' ? planes : Math.floor(planes * (widthPerGroup / 64)) * groups);
+    const out = spec.stageChannels?.[s] ?? (spec.block === 'basic' ? width : planes * expansion);
     for (let b = 0; b < count; b++) {
-      const name = `layer${s + 1}.${b}`;
       const stride = b === 0 && s > 0 ? 2 : 1;
-      if (spec.block === 'basic') {
-        shapes.set(`${name}.conv1.weight`, [planes, inplanes, 3, 3]);
-        bn(`${name}.bn1`, planes);
-        shapes.set(`${name}.conv2.weight`, [planes, planes, 3, 3]);
-        bn(`${name}.bn2`, planes);
-      } else {
-        const width = Math.floor(planes * (widthPerGroup / 64)) * groups;
-        shapes.set(`${name}.conv1.weight`, [width, inplanes, 1, 1]);
-        bn(`${name}.bn1`, width);
-        shapes.set(`${name}.conv2.weight`, [width, width / groups, 3, 3]);
-        bn(`${name}.bn2`, width);
-        shapes.set(`${name}.conv3.weight`, [planes * expansion, width, 1, 1]);
-        bn(`${name}.bn3`, planes * expansion);
-      }
-      if (b === 0 && (stride !== 1 || inplanes !== planes * expansion)) {
-        shapes.set(`${name}.downsample.0.weight`, [planes * expansion, inplanes, 1, 1]);
-        bn(`${name}.downsample.1`, planes * expansion);
-      }
-      inplanes = planes * expansion;
+      blocks.push({
+        name: `layer${s + 1}.${b}`,
+        inChannels: inplanes,
+        width,
+        midWidth: width,
+        outChannels: out,
+        stride,
+        groups: spec.block === 'basic' ? 1 : groups,
+        downsample: needsDownsample(stride, inplanes, out),
+      });
+      inplanes = out;
     }
   });
-  shapes.set('fc.weight', [spec.classes, inplanes]);
-  shapes.set('fc.bias', [spec.classes]);
-  return shapes;
+  return shapesOfBlocks(spec.block, spec.inChannels ?? 3, stem, blocks, spec.classes);
 }
 
 /** Whether a state dict has the tensors of a torchvision ResNet (`layerS.B.convK.weight` beside `conv1` and `fc`). */
@@ -168,11 +217,20 @@ function shape4(sd: StateDict, key: string): [number, number, number, number] {
   return s as [number, number, number, number];
 }
 
+/** The filters of a conv of the file, or 0 when the key is missing (reported with the other keys later). */
+function filtersOf(sd: StateDict, key: string): number {
+  return sd.has(key) ? shape4(sd, key)[0] : 0;
+}
+
 /**
  * Infers the layout of a torchvision ResNet from the names and shapes of its state dict: key prefix, block kind
- * (a `conv3` makes a bottleneck), blocks per stage, widths and groups (from conv2's weight: in = width / groups),
- * class count. Then checks the file against the state dict torchvision would write for that layout: a missing or
- * an extra tensor, or a wrong shape, is named. Strides are torchvision's (2 in the first block of layer2-4).
+ * (a `conv3` makes a bottleneck), blocks per stage, and every width from the weights' shapes: the stem's filters,
+ * each block's inner widths and output channels, the groups of a bottleneck's conv2 (in = width / groups), the
+ * class count. Widths need not be torchvision's: a slimmed or channel-pruned ResNet (torchvision's class with
+ * narrower convolutions, each block's input the previous block's output) reads as well. Then checks the file
+ * against the state dict that layout has: a missing or an extra tensor, or a shape that does not fit, is named.
+ * Strides and downsample branches are torchvision's (stride 2 in the first block of layer2-4; a downsample where
+ * the stride or the width changes).
  *
  * @throws CrpError `unsupported-model` for a state dict of another architecture (the message says what it holds
  *   and suggests ONNX), a missing or extra key (named) or a shape that does not fit
@@ -181,6 +239,7 @@ export function torchResNetLayout(sd: StateDict): TorchResNetLayout {
   const prefix = findPrefix(sd);
   const key = (name: string) => `${prefix}${name}`;
   const bottleneck = sd.has(key('layer1.0.conv3.weight'));
+  const kind = bottleneck ? 'bottleneck' : 'basic';
   const layers: number[] = [];
   for (let s = 1; sd.has(key(`layer${s}.0.conv1.weight`)); s++) {
     let b = 0;
@@ -188,27 +247,43 @@ export function torchResNetLayout(sd: StateDict): TorchResNetLayout {
     layers.push(b);
   }
   const [stem, inChannels] = shape4(sd, key('conv1.weight'));
-  if (stem !== 64) unsupported(`conv1 has ${stem} filters; torchvision's ResNets have 64. ${SUPPORTED}`);
-  const conv2 = shape4(sd, key('layer1.0.conv2.weight'));
-  const groups = bottleneck ? conv2[0] / conv2[1] : 1;
-  if (!Number.isInteger(groups) || groups < 1) {
-    unsupported(
-      `layer1.0.conv2.weight has shape [${conv2.join(', ')}]: its channels do not divide into groups`,
-    );
-  }
   const fc = sd.entry(key('fc.weight')).shape;
   if (fc.length !== 2)
     unsupported(`fc.weight has shape [${fc.join(', ')}]; a Linear weight [out, in] is needed`);
-  const widthPerGroup = bottleneck ? shape4(sd, key('layer1.0.conv1.weight'))[0] / groups : 64;
-  const spec: TorchResNetSpec = {
-    block: bottleneck ? 'bottleneck' : 'basic',
-    layers,
-    classes: fc[0]!,
-    groups,
-    widthPerGroup,
-    inChannels,
-  };
-  const expected = torchResNetShapes(spec);
+  const blocks: TorchResNetBlock[] = [];
+  let channels = stem;
+  layers.forEach((count, s) => {
+    for (let b = 0; b < count; b++) {
+      const name = `layer${s + 1}.${b}`;
+      const stride = b === 0 && s > 0 ? 2 : 1;
+      const width = filtersOf(sd, key(`${name}.conv1.weight`));
+      let midWidth = width;
+      let groups = 1;
+      if (bottleneck && sd.has(key(`${name}.conv2.weight`))) {
+        const conv2 = shape4(sd, key(`${name}.conv2.weight`));
+        midWidth = conv2[0];
+        groups = width / conv2[1];
+        if (!Number.isInteger(groups) || groups < 1 || midWidth % groups !== 0) {
+          unsupported(
+            `${key(`${name}.conv2.weight`)} has shape [${conv2.join(', ')}] after conv1's ${width} filters: its channels do not divide into groups`,
+          );
+        }
+      }
+      const out = filtersOf(sd, key(`${name}.${bottleneck ? 'conv3' : 'conv2'}.weight`));
+      blocks.push({
+        name,
+        inChannels: channels,
+        width,
+        midWidth,
+        outChannels: out,
+        stride,
+        groups,
+        downsample: needsDownsample(stride, channels, out),
+      });
+      channels = out;
+    }
+  });
+  const expected = shapesOfBlocks(kind, inChannels, stem, blocks, fc[0]!);
   const missing = [...expected.keys()].filter((n) => !n.endsWith('num_batches_tracked') && !sd.has(key(n)));
   const extra = sd.names.filter((n) => !n.startsWith(prefix) || !expected.has(n.slice(prefix.length)));
   if (missing.length > 0 || extra.length > 0) {
@@ -228,7 +303,7 @@ export function torchResNetLayout(sd: StateDict): TorchResNetLayout {
           .join(', ')}${extra.length > 8 ? ` and ${extra.length - 8} more` : ''}`,
       );
     unsupported(
-      `the state dict is not that of a torchvision ResNet (${spec.block} blocks ${layers.join('-')}): ${parts.join('; ')}. ${SUPPORTED}`,
+      `the state dict is not that of a torchvision ResNet (${kind} blocks ${layers.join('-')}): ${parts.join('; ')}. ${SUPPORTED}`,
       { missing, extra },
     );
   }
@@ -237,41 +312,30 @@ export function torchResNetLayout(sd: StateDict): TorchResNetLayout {
     const found = sd.entry(key(name)).shape;
     if (found.length !== shape.length || found.some((d, i) => d !== shape[i])) {
       unsupported(
-        `${key(name)} has shape [${found.join(', ')}]; the ${spec.block} ResNet ${layers.join('-')} read from the other tensors needs [${shape.join(', ')}]`,
+        `${key(name)} has shape [${found.join(', ')}]; the ${kind} ResNet ${layers.join('-')} read from the other tensors needs [${shape.join(', ')}] (each block reads the previous block's output channels)`,
       );
     }
   }
-  const blocks: TorchResNetBlock[] = [];
-  let channels = 64;
-  layers.forEach((count, s) => {
-    for (let b = 0; b < count; b++) {
-      const name = `layer${s + 1}.${b}`;
-      const last = bottleneck ? `${name}.conv3.weight` : `${name}.conv2.weight`;
-      const out = shape4(sd, key(last))[0];
-      blocks.push({
-        name,
-        inChannels: channels,
-        width: shape4(sd, key(`${name}.conv1.weight`))[0],
-        outChannels: out,
-        stride: b === 0 && s > 0 ? 2 : 1,
-        groups,
-        downsample: sd.has(key(`${name}.downsample.0.weight`)),
-      });
-      channels = out;
-    }
-  });
-  const torchvision = TORCHVISION.find(
-    ([, kind, counts, g, w]) =>
-      kind === spec.block &&
-      counts.join() === layers.join() &&
-      g === groups &&
-      (kind === 'basic' || w === widthPerGroup),
-  )?.[0];
+  // the torchvision constructor whose state dict has exactly these shapes, if any
+  const torchvision =
+    inChannels === 3
+      ? TORCHVISION.find(([, k, counts, g, w]) => {
+          if (k !== kind || counts.join() !== layers.join()) return false;
+          const tv = torchResNetShapes({
+            block: k,
+            layers: counts,
+            classes: fc[0]!,
+            groups: g,
+            widthPerGroup: w,
+          });
+          return [...tv].every(([n, s]) => s.join() === expected.get(n)?.join());
+        })?.[0]
+      : undefined;
   return {
     prefix,
-    block: spec.block,
+    block: kind,
     layers,
-    torchvision: inChannels === 3 ? torchvision : undefined,
+    torchvision,
     blocks,
     inChannels,
     stemChannels: stem,

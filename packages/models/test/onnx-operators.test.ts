@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrpError } from '@crp/common';
+import { graphFromLayersModel } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HardSigmoid, HardSwish, importOnnx, type OnnxModel, parseOnnxModel } from '../src/index.js';
@@ -230,13 +232,58 @@ describe('bad input for the new operators', () => {
 
   const ints = (name: string, values: number[]) => ({ name, type: 7, floats: [], ints: values });
 
-  it('dilations: refused with a stride and on pooling, saying what is valid; a dilated depthwise conv imports', () => {
+  it('a conv with dilations and strides (group 1) is a one-group GroupedConv2D with ONNX’s semantics', () => {
     const strided = parseOnnxModel(bytes('dilated_net.onnx'));
     const conv = strided.graph.nodes.filter((n) => n.opType === 'Conv')[2]!;
+    // features.6: 3x3, stride 2, pads 1; with dilations 2 its span is 5, so the 16-pixel map gives 7 (not 8)
     conv.attributes.set('dilations', ints('dilations', [2, 2]));
-    expect(thrown(() => importOnnx(strided)).message).toBe(
-      `ONNX node '${conv.name}' (Conv): dilations [2, 2] with strides [2, 2] are not supported (TF.js convolves with either a stride or a dilation); supported: dilations with strides [1, 1]`,
-    );
+    const before = tf.memory().numTensors;
+    const model = importOnnx(strided);
+    const layer = model.getLayer('features.6');
+    expect([layer.getClassName(), layer.getConfig().groups, layer.getConfig().dilationRate]).toEqual([
+      'GroupedConv2D',
+      1,
+      [2, 2],
+    ]);
+    expect(layer.outputShape).toEqual([null, 7, 7, 12]);
+    // the layer against the definition, from its (padded) input: y[i, j] = sum over taps (p, q) of
+    // x[2i + 2p, 2j + 2q] . W[p, q], written out in loops
+    const probe = tfl.model({
+      inputs: model.inputs,
+      outputs: [layer.input as tfl.SymbolicTensor, layer.output as tfl.SymbolicTensor],
+    });
+    const c = caseOf('onnx_lrp_EpsilonPlusFlat__dilated_net');
+    const [xin, yout] = tf.tidy(() => probe.predict(tf.tensor(c.input.data, c.input.shape)) as tf.Tensor[]);
+    const [, H, W, C] = xin!.shape as number[];
+    const x = xin!.dataSync();
+    const y = yout!.dataSync();
+    const weights = layer.getWeights();
+    const k = weights[0]!.dataSync(); // [3, 3, C, 12]
+    const bias = weights[1]?.dataSync();
+    let worst = 0;
+    for (let i = 0; i < 7; i++)
+      for (let j = 0; j < 7; j++)
+        for (let o = 0; o < 12; o++) {
+          let sum = bias?.[o] ?? 0;
+          for (let p = 0; p < 3; p++)
+            for (let q = 0; q < 3; q++)
+              for (let ci = 0; ci < C!; ci++)
+                sum +=
+                  x[((2 * i + 2 * p) * W! + 2 * j + 2 * q) * C! + ci]! * k[((p * 3 + q) * C! + ci) * 12 + o]!;
+          worst = Math.max(worst, Math.abs(sum - y[(i * 7 + j) * 12 + o]!));
+        }
+    expect([H, W]).toEqual([18, 18]); // the 16-pixel map padded by 1 on each side
+    expect(worst).toBeLessThan(1e-4);
+    tf.dispose([xin!, yout!]);
+    // the LRP engine reads it as one conv with both (its transposes: lrp's transpose tests)
+    const graph = graphFromLayersModel(model);
+    expect(graph.node('features.6').params).toMatchObject({ strides: [2, 2], dilations: [2, 2], groups: 1 });
+    graph.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('dilations: refused on pooling, saying what is valid; a dilated depthwise conv imports', () => {
     const depthwise = mobile();
     node(depthwise, '/features/features.3/Conv').attributes.set('dilations', ints('dilations', [2, 2]));
     // torch's padding 1 with dilation 2 shrinks the map to 14 x 14 (the SE product after it broadcasts as before)

@@ -255,3 +255,125 @@ describe('torchResNetFromStateDict', () => {
     model.dispose();
   });
 });
+
+/** torch's logits and shapes of the slimmed ResNets (fixtures-src/make-slim-resnets.py). */
+interface SlimFixture {
+  seed: number;
+  shapes: Record<string, number[]>;
+  logits: Record<string, number[]>;
+}
+const SLIM = JSON.parse(
+  readFileSync(join(import.meta.dirname, 'fixtures', 'pth', 'slim-resnets.json'), 'utf8'),
+) as { models: Record<string, SlimFixture> };
+
+/** The specs that describe the script's slimmed ResNets. */
+const SLIM_SPECS: [string, TorchResNetSpec][] = [
+  [
+    'slim-resnet-basic',
+    {
+      block: 'basic',
+      layers: [2, 1, 1, 1],
+      classes: 2,
+      stemChannels: 8,
+      stageWidths: [8, 12, 16, 20],
+      stageChannels: [8, 12, 16, 20],
+    },
+  ],
+  [
+    'slim-resnet-bottleneck',
+    {
+      block: 'bottleneck',
+      layers: [1, 2, 1, 1],
+      classes: 3,
+      groups: 2,
+      stemChannels: 8,
+      stageWidths: [4, 8, 8, 12],
+      stageChannels: [16, 24, 32, 40],
+    },
+  ],
+];
+
+describe('slimmed ResNets (torchvision’s class with other widths)', () => {
+  it.each(SLIM_SPECS)('%s: torchResNetShapes gives the keys and shapes torch wrote', (name, spec) => {
+    const shapes = torchResNetShapes(spec);
+    expect(Object.fromEntries(shapes)).toEqual(SLIM.models[name]!.shapes);
+    // torchvision's order, as model.state_dict()
+    expect([...shapes.keys()]).toEqual(Object.keys(SLIM.models[name]!.shapes));
+  });
+
+  it.each(SLIM_SPECS)(
+    '%s: widths read from the .pth, PyTorch’s logits at 32 and 48 pixels',
+    async (name, spec) => {
+      const file = join(import.meta.dirname, 'fixtures', 'pth', `${name}.pth`);
+      const sd = parseStateDict(readFileSync(file));
+      const layout = torchResNetLayout(sd);
+      expect(layout.torchvision).toBeUndefined();
+      expect(layout.stemChannels).toBe(8);
+      expect(layout.layers).toEqual(spec.layers);
+      expect(layout.blocks.map((b) => [b.name, b.width, b.outChannels, b.groups, b.downsample])).toEqual(
+        spec.block === 'basic'
+          ? [
+              ['layer1.0', 8, 8, 1, false],
+              ['layer1.1', 8, 8, 1, false],
+              ['layer2.0', 12, 12, 1, true],
+              ['layer3.0', 16, 16, 1, true],
+              ['layer4.0', 20, 20, 1, true],
+            ]
+          : [
+              ['layer1.0', 4, 16, 2, true],
+              ['layer2.0', 8, 24, 2, true],
+              ['layer2.1', 8, 24, 2, false],
+              ['layer3.0', 8, 32, 2, true],
+              ['layer4.0', 12, 40, 2, true],
+            ],
+      );
+      // the file holds the formula's weights: the TypeScript state dict of the same spec is the same model
+      const formula = formulaStateDict(torchResNetShapes(spec), SLIM.models[name]!.seed) as StateDict;
+      expect(sd.float32('layer2.0.conv2.weight')).toEqual(formula.float32('layer2.0.conv2.weight'));
+      const before = tf.memory().numTensors;
+      for (const size of [32, 48]) {
+        const model = await readTorchResNet(file, { inputSize: size });
+        if (spec.block === 'bottleneck')
+          expect(model.getLayer('layer2.1.conv2').getClassName()).toBe('GroupedConv2D');
+        const x = tf.tidy(() =>
+          tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
+        );
+        const y = model.predict(x) as tf.Tensor;
+        const ours = await y.data();
+        const theirs = SLIM.models[name]!.logits[String(size)]!;
+        expect(ours.length).toBe(spec.classes);
+        const scale = Math.max(...theirs.map(Math.abs));
+        for (let i = 0; i < theirs.length; i++)
+          expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThan(1e-5 * scale);
+        tf.dispose([x, y]);
+        model.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it('reads a channel-pruned bottleneck (conv2 narrower than conv1) and names a block that does not chain', () => {
+    const shapes = torchResNetShapes(SLIM_SPECS[1]![1]);
+    // layer2.1: conv2 keeps 6 of 8 filters (conv3 reads 6); groups stay 2 (conv1's 8 / conv2's 4 inputs per group)
+    shapes.set('layer2.1.conv2.weight', [6, 4, 3, 3]);
+    for (const part of ['weight', 'bias', 'running_mean', 'running_var'])
+      shapes.set(`layer2.1.bn2.${part}`, [6]);
+    shapes.set('layer2.1.conv3.weight', [24, 6, 1, 1]);
+    const layout = torchResNetLayout(formulaStateDict(shapes, 1) as StateDict);
+    expect(layout.blocks[2]).toMatchObject({
+      name: 'layer2.1',
+      width: 8,
+      midWidth: 6,
+      groups: 2,
+      outChannels: 24,
+    });
+    // a block whose conv1 does not read the previous block's 24 channels
+    shapes.set('layer2.1.conv1.weight', [8, 20, 1, 1]);
+    expectCrpError(
+      () => torchResNetLayout(formulaStateDict(shapes, 1) as StateDict),
+      'unsupported-model',
+      'layer2.1.conv1.weight has shape [8, 20, 1, 1]',
+      'needs [8, 24, 1, 1]',
+    );
+  });
+});

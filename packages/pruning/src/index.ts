@@ -76,5 +76,13 @@ export {
 } from './experiments.js';
 export { exportPruned } from './export.js';
 export { type FineTuneOptions, type FineTuneProgress, type FineTuneResult, fineTune } from './fine-tune.js';
-export { type CheckMaskOptions, checkMask, type PrunableLayer, prunableLayers } from './layers.js';
+export {
+  type CheckMaskOptions,
+  checkMask,
+  type PrunableLayer,
+  prunableLayers,
+  removableLayers,
+  residualSums,
+  sumSources,
+} from './layers.js';
 export { type HeadLayer, headLayers } from './heads.js';

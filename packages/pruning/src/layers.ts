@@ -1,5 +1,5 @@
 import { CrpError, listNames } from '@crp/common';
-import type { ActivationName, GraphNode, ModelGraph } from '@crp/lrp';
+import { type ActivationName, type GraphNode, graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ChannelMask } from './channel-mask.js';
 import { type HeadLayer, headLayers } from './heads.js';
@@ -51,21 +51,31 @@ export interface CheckMaskOptions {
  */
 export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckMaskOptions = {}): void {
   const prunable = new Map(prunableLayers(model).map((l) => [l.name, l]));
+  const other = mask.layers.some((l) => !prunable.has(l));
   // attention heads: a mask's index at an attention product is a head (HeadLayer)
-  const heads = mask.layers.some((l) => !prunable.has(l))
-    ? new Map(headLayers(model).map((h) => [h.name, h]))
-    : new Map<string, HeadLayer>();
-  const valid = [...prunable.keys(), ...heads.keys()];
+  const heads = other ? new Map(headLayers(model).map((h) => [h.name, h])) : new Map<string, HeadLayer>();
+  // a residual block's addition: a mask's index is a channel of its output (see sumSources)
+  const sums = new Map<string, PrunableLayer>();
+  if (mask.layers.some((l) => !prunable.has(l) && !heads.has(l))) {
+    const graph = graphFromLayersModel(model);
+    try {
+      for (const s of residualSums(graph)) sums.set(s.name, s);
+      for (const name of mask.layers) if (sums.has(name)) sumSources(graph, graph.node(name).id);
+    } finally {
+      graph.dispose();
+    }
+  }
+  const valid = [...prunable.keys(), ...heads.keys(), ...sums.keys()];
   for (const name of mask.layers) {
     const head = heads.get(name);
-    const info = prunable.get(name) ?? (head && { channels: head.heads });
+    const info = prunable.get(name) ?? sums.get(name) ?? (head && { channels: head.heads });
     const unit = head === undefined ? 'channel' : 'head';
     if (info === undefined) {
       const exists = model.layers.some((l) => l.name === name);
       throw new CrpError(
         'unknown-layer',
         exists
-          ? `layer '${name}' has no prunable channels (only Conv2D, DepthwiseConv2D and Dense layers do, and the heads of an attention product whose values come from a Dense split into heads); prunable layers: ${listNames(valid)}`
+          ? `layer '${name}' has no prunable channels (only Conv2D, DepthwiseConv2D and Dense layers do, residual sums (Add) and the heads of an attention product whose values come from a Dense split into heads); prunable layers: ${listNames(valid)}`
           : `unknown layer '${name}'; prunable layers of the model: ${listNames(valid)}`,
       );
     }
@@ -182,4 +192,85 @@ export function channelFlow(graph: ModelGraph, id: string, strict: boolean): Cha
   };
   visit(id, undefined);
   return flow;
+}
+
+/** Kinds that map a zero channel to a zero channel on the way back from a residual sum to the layers that make
+ * it (batch norms are zeroed with their conv by `MaskedModel`). */
+const ZERO_CARRYING = ['identity', 'maxPool2d', 'avgPool2d', 'zeroPadding2d', 'batchNorm'];
+
+/** The additions of a model whose output channels can be masked (a ResNet block's `layerS.B.add`), with their
+ * channels. */
+export function residualSums(graph: ModelGraph): PrunableLayer[] {
+  return graph.nodes
+    .filter((n) => n.kind === 'add' && typeof n.outputShape[n.outputShape.length - 1] === 'number')
+    .map((n) => ({
+      name: n.layerName,
+      className: n.className,
+      channels: n.outputShape[n.outputShape.length - 1] as number,
+    }));
+}
+
+/**
+ * The layers whose channel c must be zeroed for channel c of the addition `id` to be exactly zero: from each
+ * addend back through batch norms, ReLUs, pools and paddings to the conv or dense layer that makes it. Through an
+ * identity shortcut the addend is an earlier block's output (a ReLU of its addition): that addition's addends are
+ * zeroed too, back to where the residual stream starts (a downsample or the stem's conv). So a mask on
+ * `layer2.1.add` zeroes the channel of the stream from its start through `layer2.1`; later blocks add to it again.
+ *
+ * @throws CrpError `unsupported-model` where an addend comes from something else (the model input, a
+ *   concatenation, an activation with f(0) != 0)
+ */
+export function sumSources(graph: ModelGraph, id: string): string[] {
+  const sources: string[] = [];
+  const seen = new Set<string>();
+  const visit = (nodeId: string) => {
+    if (seen.has(nodeId)) return;
+    seen.add(nodeId);
+    const node = graph.node(nodeId);
+    const linear = node.kind === 'conv2d' || node.kind === 'dense';
+    if (linear && keepsZero(node.activation)) {
+      sources.push(node.layerName);
+      return;
+    }
+    const passes =
+      node.kind === 'add' ||
+      ZERO_CARRYING.includes(node.kind) ||
+      (node.kind === 'activation' && keepsZero(node.activation));
+    if (!passes || node.inputs.length === 0) {
+      throw new CrpError(
+        'unsupported-model',
+        `cannot mask channels of '${id}': they come from '${node.id}' (${node.className}), which masking weights cannot zero; a residual sum's channels can be masked where every addend comes from a Conv2D or Dense through batch norms, activations with f(0) = 0, pools, paddings or earlier residual sums`,
+      );
+    }
+    for (const input of node.inputs) visit(input);
+  };
+  for (const input of graph.node(id).inputs) visit(input);
+  return sources;
+}
+
+/**
+ * The prunable layers whose channels `exportPruned` can remove physically: those whose channels reach only
+ * channel-wise layers and the layers that read them (in a ResNet: the inner convs of a block, not its last conv,
+ * its downsample or the stem, whose channels are added to a shortcut), and that are not grouped convolutions.
+ */
+export function removableLayers(model: LayersModel): string[] {
+  const graph = graphFromLayersModel(model);
+  try {
+    return prunableLayers(model)
+      .map((l) => l.name)
+      .filter((name) => {
+        const node = graph.node(name);
+        if (node.kind !== 'conv2d' && node.kind !== 'dense') return false;
+        if (node.params.kind === 'conv2d' && (node.params.groups ?? 1) > 1) return false;
+        if (!keepsZero(node.activation)) return false;
+        try {
+          channelFlow(graph, node.id, true);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+  } finally {
+    graph.dispose();
+  }
 }

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ChannelMask } from './channel-mask.js';
 import { type HeadLayer, headLayersOfGraph } from './heads.js';
-import { type CheckMaskOptions, channelFlow, checkMask, outputChannels } from './layers.js';
+import { type CheckMaskOptions, channelFlow, checkMask, outputChannels, sumSources } from './layers.js';
 
 /** Every Keras `*_initializer` entry of a topology set to Zeros: the weights are overwritten right after, and
  * drawing them (VGG's truncated normals run in JavaScript) took most of a clone's time. */
@@ -147,7 +147,8 @@ export class MaskedModel {
   }
 
   /** Per layer, the channels to zero: the masked layers themselves and the batch norms their channels reach; for
-   * masked heads, their columns of the value projection (see {@link HeadLayer}). */
+   * masked heads, their columns of the value projection (see {@link HeadLayer}); for a masked residual sum, the
+   * layers that make its addends (see {@link sumSources}). */
   private zeroMap(mask: ChannelMask): Map<string, Set<number>> {
     const zero = new Map<string, Set<number>>();
     const heads = new Map(headLayersOfGraph(this.graph).layers.map((h) => [h.name, h]));
@@ -168,9 +169,14 @@ export class MaskedModel {
         add(head.valueLayer);
         continue;
       }
-      add(name);
-      for (const n of channelFlow(this.graph, this.graph.node(name).id, false).channelwise) {
-        if (n.kind === 'batchNorm') add(n.layerName);
+      // a residual sum's channel: zeroed in every layer that makes its addends (sumSources)
+      const node = this.graph.node(name);
+      const linear = node.kind === 'add' ? sumSources(this.graph, node.id) : [name];
+      for (const layer of linear) {
+        add(layer);
+        for (const n of channelFlow(this.graph, this.graph.node(layer).id, false).channelwise) {
+          if (n.kind === 'batchNorm') add(n.layerName);
+        }
       }
     }
     return zero;

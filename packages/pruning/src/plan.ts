@@ -36,6 +36,12 @@ export function planPruning(graph: ModelGraph, mask: ChannelMask): PrunePlan {
         `cannot remove heads of '${layer}' physically: the query, key and value projections are split into ${head.heads} heads of ${head.headDim} features by fixed reshapes, and out_proj reads all of them; use the masked model (MaskedModel), which zeroes a head's values so its slice of the attention output is exactly 0`,
       );
     }
+    if (node.kind === 'add') {
+      throw new CrpError(
+        'unsupported-model',
+        `cannot remove channels of '${layer}' physically: they are channels of the residual stream, which the shortcut carries through the following blocks and each of them adds to; use the masked model (MaskedModel), which zeroes the channel in every layer that makes the sum`,
+      );
+    }
     if (node.kind !== 'conv2d' && node.kind !== 'dense') {
       throw new CrpError(
         'unsupported-layer',

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CondAttribution } from '@crp/core';
+import { graphFromLayersModel } from '@crp/lrp';
 import {
   encodeTorchStateDict,
   type StateDict,
@@ -20,7 +21,14 @@ import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChannelMask, exportPruned, MaskedModel } from '../src/index.js';
+import {
+  ChannelMask,
+  exportPruned,
+  MaskedModel,
+  removableLayers,
+  residualSums,
+  sumSources,
+} from '../src/index.js';
 import { expectCrpError, useBackend } from './helpers.js';
 
 useBackend('wasm');
@@ -80,6 +88,102 @@ describe('pruning channels of residual blocks', () => {
     }
     expect(changed).toBeGreaterThan(0);
     masked.dispose();
+  });
+
+  /** Checks that channels `zero` of each output in `zeroAt` are exactly 0 (and some other value is not), and that
+   * the outputs in `sameAt` equal the unmasked model's everywhere; with `othersSame`, so do the other channels of
+   * `zeroAt`. */
+  function expectChannels(
+    masked: tfl.LayersModel,
+    zeroAt: string[],
+    sameAt: string[],
+    zero: number[],
+    othersSame = false,
+  ): void {
+    const got = outputsOf(masked, x, [...zeroAt, ...sameAt]);
+    zeroAt.forEach((layer, k) => {
+      const C = model.getLayer(layer).outputShape.at(-1) as number;
+      const values = got[k]!;
+      let nonzero = 0;
+      for (let i = 0; i < values.length; i++) {
+        if (zero.includes(i % C)) expect(values[i], `${layer} channel ${i % C}`).toBe(0);
+        else if (values[i] !== 0) nonzero++;
+      }
+      expect(nonzero, layer).toBeGreaterThan(0);
+    });
+    if (othersSame) {
+      const plain = outputsOf(model, x, zeroAt);
+      zeroAt.forEach((layer, k) => {
+        const C = model.getLayer(layer).outputShape.at(-1) as number;
+        const others = (v: Float32Array) => v.filter((_, i) => !zero.includes(i % C));
+        expect(others(got[k]!), layer).toEqual(others(plain[k]!));
+      });
+    }
+    if (sameAt.length === 0) return;
+    const plain = outputsOf(model, x, sameAt);
+    sameAt.forEach((layer, k) => {
+      expect(got[zeroAt.length + k], layer).toEqual(plain[k]);
+    });
+  }
+
+  it('a masked channel of an inner conv (layer2.0.conv1) is exactly zero after its batch norm and ReLU', async () => {
+    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.conv1': [3, 100] }));
+    expectChannels(masked.model, ['layer2.0.conv1', 'layer2.0.bn1', 'layer2.0.relu1'], [], [3, 100]);
+    masked.dispose();
+  });
+
+  it('a mask on a block’s addition (layer2.0.add) zeroes the channel after the addition and the ReLU, and only it', async () => {
+    const graph = graphFromLayersModel(model);
+    expect(residualSums(graph).map((s) => [s.name, s.channels])).toEqual([
+      ['layer1.0.add', 64],
+      ['layer2.0.add', 128],
+    ]);
+    // the block has a downsample: the channel is zeroed in both addends
+    expect(sumSources(graph, 'layer2.0.add').sort()).toEqual(['layer2.0.conv2', 'layer2.0.downsample.0']);
+    // an identity shortcut: back to where the residual stream starts, the stem's conv
+    expect(sumSources(graph, 'layer1.0.add').sort()).toEqual(['conv1', 'layer1.0.conv2']);
+    graph.dispose();
+    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.add': [5, 77] }));
+    // zero in both branches, after the addition and after the block's ReLU; the block's other channels and the
+    // model before the block as they were
+    expectChannels(
+      masked.model,
+      ['layer2.0.bn2', 'layer2.0.downsample.1', 'layer2.0.add', 'layer2.0.relu'],
+      ['layer2.0.relu1', 'layer1.0.relu'],
+      [5, 77],
+      true,
+    );
+    masked.dispose();
+  });
+
+  it('a mask on an addition after an identity shortcut (layer1.0.add) zeroes the stream from the stem', async () => {
+    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer1.0.add': [2] }));
+    expectChannels(
+      masked.model,
+      ['bn1', 'relu', 'maxpool', 'layer1.0.bn2', 'layer1.0.add', 'layer1.0.relu'],
+      [],
+      [2],
+    );
+    masked.dispose();
+  });
+
+  it('removes only the inner convs physically; a residual sum’s channels are refused with the reason', async () => {
+    expect(removableLayers(model)).toEqual(['layer1.0.conv1', 'layer2.0.conv1']);
+    await expectCrpError(
+      () => exportPruned(model, ChannelMask.of({ 'layer2.0.add': [5] })),
+      'unsupported-model',
+      "cannot remove channels of 'layer2.0.add' physically: they are channels of the residual stream",
+    );
+    await expectCrpError(
+      async () => MaskedModel.create(model, ChannelMask.of({ 'layer2.0.add': [128] })),
+      'invalid-argument',
+      "channel 128 is out of range for layer 'layer2.0.add': it has 128 channels (valid: 0..127)",
+    );
+    await expectCrpError(
+      async () => MaskedModel.create(model, ChannelMask.of({ 'layer2.0.ad': [1] })),
+      'unknown-layer',
+      'layer2.0.add',
+    );
   });
 
   it('a condition on a layer the ResNet does not have names the nearest layers', async () => {

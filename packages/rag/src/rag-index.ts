@@ -22,6 +22,12 @@ import { glossOnly } from './translate/gloss.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, IndexProgress, Language } from './types.js';
 
+/**
+ * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
+ * opening without embedding it again). 1: German inflected forms also indexed by their base form.
+ */
+const ANALYSIS_VERSION = 1;
+
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {
   /** Embedding provider (in Node, `@crp/rag/node` defaults to `UseLiteEmbedding`). */
@@ -160,9 +166,12 @@ export class RagIndex {
     this.#rebuild();
   }
 
-  /** What the saved terms depend on: the analysis version and the German lexicon (compound splitting). */
+  /**
+   * What the saved terms depend on: the pipeline and analysis versions and the German lexicon (compound
+   * splitting, base forms).
+   */
   #analysisKey(): string {
-    return `${PIPELINE_VERSION}:${this.translator ? this.translator.fingerprint : 'none'}`;
+    return `${PIPELINE_VERSION}.${ANALYSIS_VERSION}:${this.translator ? this.translator.fingerprint : 'none'}`;
   }
 
   /**

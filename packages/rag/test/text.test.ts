@@ -12,6 +12,7 @@ import {
   tokenize,
   unsupportedLanguage,
 } from '../src/index.js';
+import { germanBaseForms, germanLemmaTerm } from '../src/text/analyzer.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('analyzer', () => {
@@ -269,6 +270,80 @@ describe('German compounds', () => {
       ['de:paket', true],
       ['de:nam', true],
     ]);
+  });
+});
+
+describe('German inflected forms', () => {
+  // the stems of base forms only, as a dictionary lists them
+  const lexicon = new Set(
+    ['erstellen', 'ausführen', 'hochladen', 'installieren', 'problem', 'speichern', 'schreiben', 'paket'].map(
+      (w) => stem(w, 'de'),
+    ),
+  );
+
+  it('guesses the base forms of regular verb forms, participles, zu-infinitives and plurals', () => {
+    expect(germanBaseForms('erstellt')).toContain('erstellen');
+    expect(germanBaseForms('verwendet')).toContain('verwenden');
+    expect(germanBaseForms('installierten')).toContain('installieren');
+    expect(germanBaseForms('ausgeführt')).toContain('ausführen');
+    expect(germanBaseForms('hinzugefügt')).toContain('hinzufügen');
+    expect(germanBaseForms('gespeichert')).toContain('speichern');
+    expect(germanBaseForms('hochzuladen')).toContain('hochladen');
+    expect(germanBaseForms('probleme')).toContain('problem');
+    expect(germanBaseForms('erstellt')).not.toContain('erstellt');
+  });
+
+  it('gives the base form term only when the lexicon knows it and not the word itself', () => {
+    // Snowball stems none of these to the base form's stem
+    for (const [word, base] of [
+      ['erstellt', 'erstellen'],
+      ['installierten', 'installieren'],
+      ['ausgeführt', 'ausführen'],
+      ['gespeichert', 'speichern'],
+      ['hochzuladen', 'hochladen'],
+      ['probleme', 'problem'],
+    ] as const) {
+      expect(stem(word, 'de'), word).not.toBe(stem(base, 'de'));
+      expect(germanLemmaTerm(word, lexicon), word).toBe(`de:${stem(base, 'de')}`);
+    }
+    expect(germanLemmaTerm('erstellen', lexicon)).toBeUndefined(); // known as it is
+    expect(germanLemmaTerm('geschrieben', lexicon)).toBeUndefined(); // ablaut is not guessed
+    expect(germanLemmaTerm('verwendet', lexicon)).toBeUndefined(); // base form not in the lexicon
+    expect(germanLemmaTerm('Paket-Name', lexicon)).toBeUndefined(); // words of letters only
+  });
+
+  it('indexes an inflected word also by its base form, as an extra term that does not lengthen the text', () => {
+    const tokens = tokenize('Das Paket wird erstellt.', 'de', { germanLexicon: lexicon });
+    expect(tokens.map((t) => [t.term, t.surface, t.extra ?? false])).toEqual([
+      [`de:${stem('paket', 'de')}`, 'Paket', false],
+      [`de:${stem('erstellt', 'de')}`, 'erstellt', false],
+      [`de:${stem('erstellen', 'de')}`, 'erstellt', true],
+    ]);
+    // without a lexicon nothing is added
+    expect(tokenize('Das Paket wird erstellt.', 'de').map((t) => t.term)).toEqual([
+      `de:${stem('paket', 'de')}`,
+      `de:${stem('erstellt', 'de')}`,
+    ]);
+  });
+
+  it('translates an inflected question word by its base form, and an English question finds the inflected German text', () => {
+    const tr = QueryTranslator.fromStemPairs(`${stem('erstellen', 'de')}\tcreat\t1\npaket\tpackag\t1\n`);
+    const q = analyzeQuery('Wie wird das Paket erstellt?', { translator: tr, language: 'de' });
+    const created = q.concepts.find((c) => c.word === 'erstellt')!;
+    // its own stem, the same letters as an English word (the existing rule for untranslated words), the translation
+    expect(created.terms.map((t) => t.term)).toEqual([
+      `de:${stem('erstellt', 'de')}`,
+      'en:erstellt',
+      'en:creat',
+    ]);
+    // BM25 over a German chunk indexed with the dictionary's lexicon: "create" matches "erstellt"
+    const chunk = analyze('Das Paket wird mit dpkg erstellt.', 'de', { germanLexicon: tr.lexicon('de') });
+    const other = analyze('Ein Paket ist eine Datei.', 'de', { germanLexicon: tr.lexicon('de') });
+    const bm = new Bm25Index([chunk, other]);
+    const en = analyzeQuery('How is it created?', { translator: tr, language: 'en' });
+    const scores = bm.scoreConcepts(en.concepts);
+    expect(scores[0]).toBeGreaterThan(0);
+    expect(scores[1]).toBe(0);
   });
 });
 

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
+import { listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
@@ -17,6 +18,7 @@ import {
   exportPruned,
   type PruningCurvesResult,
   pruningCurves,
+  removableLayers,
   SUMMED_CRITERIA,
   type SummedCriterion,
   scoreChannels,
@@ -67,7 +69,9 @@ ${HELP.data}
   --scope S           layer (default: the fraction of every layer) or global
   --layers a,b        layers to prune (default: every conv/dense layer but the output)
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
-  --export DIR        save the pruned model there (with --fraction and --criterion)
+  --export DIR        save the pruned model there (with --fraction and --criterion); only layers whose channels
+                      can be removed physically (in a ResNet the inner convs, not a block's last conv, its
+                      downsample or the stem, whose channels are added to a shortcut) are pruned for it
   --fraction X        fraction to prune for --export (default 0.3)
   --criterion NAME    criterion for --export (default relevance)
 ${distributionHelp}
@@ -304,6 +308,18 @@ async function measureCurves(
   return { curves, files };
 }
 
+/** For `--export`: the named layers (or, by default, some layer) can lose channels physically. */
+function checkRemovable(model: tfl.LayersModel, layers: readonly string[] | undefined): void {
+  const removable = removableLayers(model);
+  const bad = (layers ?? []).filter((l) => !removable.includes(l));
+  if (removable.length === 0 || bad.length > 0) {
+    const which = bad.length > 0 ? bad.map((l) => `'${l}'`).join(', ') : 'no layer of this model';
+    throw new UsageError(
+      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
+    );
+  }
+}
+
 /** The model with the lowest-scoring fraction of channels removed physically, saved with its mask. */
 async function exportModel(
   args: LoadedPruneArgs,
@@ -320,7 +336,14 @@ async function exportModel(
       data: samples.reference,
       ...(args.layers === undefined ? {} : { layers: args.layers }),
     });
-  const mask = selectLowest(scores, args.fraction, { scope: args.scope });
+  // the export removes channels physically: only layers where that keeps the model's function (checked before
+  // any work for named --layers; by default the others are left out here, while the curves mask them all)
+  const removable = new Set(removableLayers(model));
+  const exportable = {
+    ...scores,
+    layers: Object.fromEntries(Object.entries(scores.layers).filter(([name]) => removable.has(name))),
+  };
+  const mask = selectLowest(exportable, args.fraction, { scope: args.scope });
   const small = await exportPruned(model, mask);
   try {
     const saved = await saveModel(small, dir);
@@ -359,6 +382,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     } finally {
       graph.dispose();
     }
+    if (args.exportDir !== undefined) checkRemovable(model, args.layers);
     samples = await loadPruneData(args, model);
     workStarts();
     const precomputed = await scoreBeyond(args, model, samples.reference, json);

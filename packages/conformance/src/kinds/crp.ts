@@ -4,7 +4,8 @@ import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compa
 import { discoverCaseFiles } from '../discover.js';
 import { buildReferenceModel, readReferenceModel } from '../reference-model.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
-import { builtInComposite, canonizersOf, tensorOf } from './lrp.js';
+import { compositeOf } from './case-helpers.js';
+import { canonizersOf, tensorOf } from './lrp.js';
 
 interface CrpCase {
   id: string;
@@ -22,8 +23,7 @@ interface CrpCase {
 
 /** `EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])` -> composite and canonizers. */
 export function crpAttributionOptions(python: string): lrp.AttributorOptions {
-  const composite = builtInComposite(python);
-  if (composite === undefined) throw new Error(`composite '${python}' has no counterpart`);
+  const composite = compositeOf(python);
   const canonizers = /SequentialMergeBatchNorm/.test(python)
     ? canonizersOf(['SequentialMergeBatchNorm'])
     : [];
@@ -71,7 +71,7 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
     crp.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'crp');
 }
 
 export const crpRunner: KindRunner = {

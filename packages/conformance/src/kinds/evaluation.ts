@@ -225,7 +225,7 @@ async function runEvaluationCase(ref: CaseRef): Promise<CaseOutcome> {
     mask.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'evaluation', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'evaluation');
 }
 
 function splitSegments(t: GoldenTensor): Int32Array[] {

@@ -168,7 +168,7 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     attributor.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'lrp');
 }
 
 export const lrpRunner: KindRunner = {

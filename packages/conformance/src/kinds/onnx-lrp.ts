@@ -5,7 +5,8 @@ import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compa
 import { discoverCaseFiles } from '../discover.js';
 import { joinPath } from '../reference-files.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
-import { builtInComposite, compareRelevances, tensorOf } from './lrp.js';
+import { compositeOf, readModelBytes } from './case-helpers.js';
+import { compareRelevances, tensorOf } from './lrp.js';
 
 /** An LRP case on a model given as ONNX (`onnx/` of the reference: models exported by torch.onnx, relevances
  * by zennit; format of the `lrp` cases, the model in `models/<model>.onnx`). */
@@ -22,12 +23,8 @@ interface OnnxLrpCase {
 
 async function runOnnxLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as OnnxLrpCase;
-  const file = joinPath(ref.dir, `models/${c.model}.onnx`);
-  const bytes = await ref.files.readBytes(file);
-  if (bytes === undefined) throw new Error(`${file} does not exist`);
-  const composite = builtInComposite(c.compositePython);
-  if (composite === undefined) throw new Error(`no built-in composite for ${c.compositePython}`);
-  const model = importOnnx(bytes);
+  const composite = compositeOf(c.compositePython);
+  const model = importOnnx(await readModelBytes(ref, c.model));
   const log = new DeviationLog();
   // the exporter folded the batch norms after convs exactly; the ones left (before a conv) get Pass
   const attributor = new lrp.Attributor(model, { composite, canonizers: [lrp.mergeBatchNorm()] });
@@ -42,7 +39,7 @@ async function runOnnxLrpCase(ref: CaseRef): Promise<CaseOutcome> {
     attributor.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'onnx-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'onnx-lrp');
 }
 
 export const onnxLrpRunner: KindRunner = {

@@ -65,7 +65,7 @@ async function runRegionCase(ref: CaseRef): Promise<CaseOutcome> {
     crp.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'region', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'region');
 }
 
 /** Region relevance of every concept of the listed layers (crp-golden-region/1). */

@@ -100,7 +100,7 @@ async function runRelmaxCase(ref: CaseRef): Promise<CaseOutcome> {
     crp.dispose();
     model.dispose();
   }
-  return { id: c.id, kind: 'relmax', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'relmax');
 }
 
 export const relmaxRunner: KindRunner = {

@@ -1,13 +1,6 @@
 import { ChannelConcept, CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import * as lrp from '@crp/lrp';
-import {
-  importOnnx,
-  type OnnxModel,
-  parseOnnxModel,
-  type StateDict,
-  torchResNetFromStateDict,
-  torchResNetShapes,
-} from '@crp/models';
+import { importOnnx, type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -15,6 +8,7 @@ import { DeviationLog, deviation, type GoldenTensor, goldenData } from '../compa
 import { discoverCaseFiles } from '../discover.js';
 import { joinPath } from '../reference-files.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+import { logConditionedRelevance, parseWithFormula, readModelBytes } from './case-helpers.js';
 
 /**
  * Golden cases of torchvision ResNets (vendor/reference/resnet, made by scripts/golden/make_resnet_golden.py with
@@ -58,20 +52,8 @@ export async function goldenResNetFromOnnx(
 ): Promise<tfl.LayersModel> {
   const m = MODELS[name];
   if (m === undefined) throw new Error(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}`);
-  const file = joinPath(ref.dir, `models/${name}.onnx`);
-  const bytes = await ref.files.readBytes(file);
-  if (bytes === undefined) throw new Error(`${file} does not exist`);
-  const onnx: OnnxModel = parseOnnxModel(bytes);
   const sd = formulaStateDict(torchResNetShapes(m.spec), m.seed);
-  for (const t of onnx.graph.initializers) {
-    if (!sd.has(t.name)) continue; // shapes of Reshape and the like keep their data
-    const shape = sd.entry(t.name).shape;
-    if (shape.join() !== t.dims.join())
-      throw new Error(`${file}: '${t.name}' is [${t.dims}], the formula's [${shape}]`);
-    const values = sd.float32(t.name);
-    t.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    t.floatData = [];
-  }
+  const onnx = parseWithFormula(await readModelBytes(ref, name), sd, `${SUBDIR}/models/${name}.onnx`);
   return importOnnx(onnx, { inputSize });
 }
 
@@ -148,7 +130,7 @@ async function runLogitsCase(ref: CaseRef): Promise<CaseOutcome> {
         model.dispose();
       }
     }
-  return { id: c.id, kind: 'torch-logits', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'torch-logits');
 }
 
 interface LrpCase {
@@ -167,7 +149,7 @@ async function runLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as LrpCase;
   const log = new DeviationLog();
   for (const build of BUILDS) await lrpWith(build, ref, c, log);
-  return { id: c.id, kind: 'torch-lrp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'torch-lrp');
 }
 
 async function lrpWith(build: Build, ref: CaseRef, c: LrpCase, log: DeviationLog): Promise<void> {
@@ -220,7 +202,7 @@ async function runCrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as CrpCase;
   const log = new DeviationLog();
   for (const build of BUILDS) await crpWith(build, ref, c, log);
-  return { id: c.id, kind: 'torch-crp', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'torch-crp');
 }
 
 async function crpWith(build: Build, ref: CaseRef, c: CrpCase, log: DeviationLog): Promise<void> {
@@ -229,9 +211,6 @@ async function crpWith(build: Build, ref: CaseRef, c: CrpCase, log: DeviationLog
   const crp = new CondAttribution(model, attributorOptions('EpsilonPlusFlat'));
   const x = goldenInput(c.inputSize);
   const concept = new ChannelConcept();
-  // a conditioned layer is recorded before its own mask in zennit-crp (torch 1.13): compare it on the
-  // condition's channels only, as the reference README says
-  const masked = new Set(c.conditions.flatMap((cond) => Object.keys(cond).filter((k) => k !== 'y')));
   try {
     const result = crp.run(x, c.conditions, {
       recordLayers: c.recordLayer.map(layerOf),
@@ -248,18 +227,15 @@ async function crpWith(build: Build, ref: CaseRef, c: CrpCase, log: DeviationLog
         const ours = await scores.data();
         scores.dispose();
         const golden = goldenData(c.channelRelevance[layer]!);
-        if (!masked.has(layer)) {
-          log.add(`${build.prefix}channelRelevance.${layer}`, deviation(ours, golden));
-        } else {
-          const channels = golden.length / c.conditions.length;
-          const row = (i: number) => c.conditions[Math.floor(i / channels)]!;
-          const pick = (a: ArrayLike<number>) =>
-            Array.from(a).filter((_, i) => (row(i)[layer] as number[] | undefined)?.includes(i % channels));
-          log.add(
-            `${build.prefix}channelRelevance.${layer}[condition channels]`,
-            deviation(pick(ours), pick(golden)),
-          );
-        }
+        logConditionedRelevance(
+          log,
+          `${build.prefix}channelRelevance.${layer}`,
+          layer,
+          c.conditions,
+          golden.length / c.conditions.length,
+          ours,
+          golden,
+        );
       }
     } finally {
       disposeCondResult(result);

@@ -16,6 +16,7 @@ import {
 import { discoverCaseFiles, readJson } from '../discover.js';
 import { joinPath } from '../reference-files.js';
 import type { CaseOutcome, CaseRef, KindRunner } from '../types.js';
+import { fillInitializers } from './case-helpers.js';
 import { tensorOf } from './lrp.js';
 
 /** A case of `vit/` (format vit-golden/1): AttnLRP / CP-LRP on a small ViT, from LXT's explicit rules. */
@@ -105,17 +106,7 @@ async function* onnxBuilds(
     const bytes = await ref.files.readBytes(path);
     if (bytes === undefined) continue;
     const onnx = parseOnnxModel(bytes);
-    if (file.formula !== undefined) {
-      const sd = vitFormulaStateDict(file.config);
-      for (const t of onnx.graph.initializers) {
-        if (!sd.has(t.name)) continue; // shapes and scalars keep their data
-        if (sd.entry(t.name).shape.join() !== t.dims.join())
-          throw new Error(`${path}: '${t.name}' is [${t.dims}], the formula's [${sd.entry(t.name).shape}]`);
-        const values = sd.float32(t.name);
-        t.rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-        t.floatData = [];
-      }
-    }
+    if (file.formula !== undefined) fillInitializers(onnx, vitFormulaStateDict(file.config), path);
     yield { label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `, model: importOnnx(onnx) };
   }
 }
@@ -221,9 +212,9 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
     } finally {
       model.dispose();
     }
-    // the same case through the model's ONNX exports, with the same expected values, one build alive at a time
-    // (vit_b_16's peak memory is one model's). vit_b_16's (a minute per case) runs in the AttnLRP case alone, in
-    // full: logits, heatmap and relevance per token after every block
+    // the same case through the model's ONNX exports, with the same expected values, one model alive at a time.
+    // vit_b_16's (a minute per case) runs in the AttnLRP case alone, in full: logits, heatmap and relevance per
+    // token after every block
     const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
     if (once)
       for await (const build of onnxBuilds(ref, c.model, file)) {
@@ -236,7 +227,7 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
   } finally {
     input.dispose();
   }
-  return { id: c.id, kind: 'vit', passed: log.worst <= 1, worst: log.worst, detail: log.summary() };
+  return log.outcome(c.id, 'vit');
 }
 
 /** AttnLRP, CP-LRP and CRP (an MLP neuron, an attention head) on a small ViT, against LXT (vit/index.json). */

@@ -516,38 +516,47 @@ export async function irof(
   for (let from = 0; from < s.n; from += QUANTUS_BATCH) {
     const group = Array.from({ length: Math.min(QUANTUS_BATCH, s.n - from) }, (_, j) => from + j);
     const steps = Math.max(...group.map((i) => orders[i]!.length));
-    const state = group.map((i) => Float32Array.from(s.x[i]!));
     const sub: Prepared = {
-      s: { ...s, n: group.length, x: state },
+      s: { ...s, n: group.length, x: group.map((i) => s.x[i]!) },
       a: p.a,
       labels: group.map((i) => p.labels[i]!),
     };
-    let value = 0;
+    // removes step t's segment of sample j (cumulatively: `cur` holds the steps before)
+    const remove = (t: number, j: number, cur: Float32Array, value: number, u: Float64Array | undefined) => {
+      const seg = segs[group[j]!]!;
+      const label = orders[group[j]!]![t];
+      if (label === undefined) return cur;
+      for (let q = 0; q < seg.length; q++) {
+        if (seg[q] !== label) continue;
+        for (let c = 0; c < s.channels; c++) {
+          const f = q * s.channels + c;
+          // 'uniform' without a batch axis: Quantus draws one value per element
+          cur[f] = u === undefined ? value : Math.fround(u[j * s.features + f]!);
+        }
+      }
+      return cur;
+    };
+    // one baseline for the whole group, from its arrays before each step: computed up front, steps in lockstep,
+    // so that each sample's sequence can then run on its own (the incremental forward runs them one by one)
+    const values: number[] = [];
+    if (baseline !== 'uniform') {
+      const state = group.map((i) => Float32Array.from(s.x[i]!));
+      for (let t = 0; t < steps; t++) {
+        values.push(groupBaseline(baseline, state));
+        for (const [j, cur] of state.entries()) remove(t, j, cur, values[t]!, undefined);
+      }
+    }
     const out = await lockstepCurves(
       input,
       sub,
       steps,
-      (j) => state[j]!,
-      (t, j, cur, u) => {
-        // one baseline for the whole group, from its arrays before this step (taken at the group's first sample)
-        if (j === 0 && u === undefined) value = groupBaseline(baseline, state);
-        const seg = segs[group[j]!]!;
-        const label = orders[group[j]!]![t];
-        if (label === undefined) return cur;
-        for (let q = 0; q < seg.length; q++) {
-          if (seg[q] !== label) continue;
-          for (let c = 0; c < s.channels; c++) {
-            const f = q * s.channels + c;
-            // 'uniform' without a batch axis: Quantus draws one value per element
-            cur[f] = u === undefined ? value : Math.fround(u[j * s.features + f]!);
-          }
-        }
-        return cur;
-      },
+      (j) => Float32Array.from(s.x[group[j]!]!),
+      (t, j, cur, u) => remove(t, j, cur, values[t] ?? 0, u),
       () => (baseline === 'uniform' ? random.uniform(group.length * s.features, 0, 1) : undefined),
       softmax,
       run,
       metric,
+      true,
     );
     group.forEach((i, j) => {
       const real = orders[i]!.length;

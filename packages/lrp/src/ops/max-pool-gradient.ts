@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PoolParams } from '../graph/types.js';
-import { axisPadding, padOrCrop, placeAtOffset, readAtOffset, windowPadding } from './strided.js';
+import { axisPadding, padOrCrop, readAtOffset, windowPadding } from './strided.js';
 
 /** A max-pool gradient prepared for one pooling input: the first-maximum masks are computed once and
  * reused for every batch of relevance. */
@@ -19,16 +19,19 @@ export interface PreparedMaxPoolGradient {
  */
 export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedMaxPoolGradient {
   const [b, h, w, c] = x.shape;
-  const [kh, kw] = p.poolSize;
-  const [sh, sw] = p.strides;
-  const [pt, pb, ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
-  const [pl, pr, wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
-  const tiles = sh === kh && sw === kw && pt + pb + pl + pr === 0;
+  const geometry = poolGeometry(x, p);
+  const { kh, kw, sh, sw, ho, wo } = geometry;
+  const tiles = sh === kh && sw === kw && geometry.hp === h && geometry.wp === w;
   if (!tiles) {
+    // overlapping or padded windows (ResNet's 3x3 / 2 with padding 1): the first-maximum masks once, here, not
+    // on every backward pass (CRP runs one per batch of conditions)
+    const firsts = tf.tidy(() => firstMaxima(x, geometry));
     return {
-      backward: (r) => maxPoolGradient(x, r, p),
-      adjoint: (v) => maxPoolGradientAdjoint(x, v, p),
-      dispose: () => {},
+      backward: (r) => tf.tidy(() => placeAtFirsts(r, firsts, geometry)),
+      adjoint: (v) => tf.tidy(() => readAtFirsts(v, firsts, geometry)),
+      dispose: () => {
+        for (const t of firsts) t.dispose();
+      },
     };
   }
   const k = kh * kw;
@@ -81,66 +84,120 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
  */
 export function maxPoolGradient(x: tf.Tensor4D, r: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
   return tf.tidy(() => {
-    const { firsts, geometry: g } = firstMaxima(x, p);
-    let sum: tf.Tensor4D | undefined;
-    firsts.forEach((first, k) => {
-      const [i, j] = [Math.floor(k / g.kw), k % g.kw];
-      const placed = placeAtOffset(tf.mul(r, first) as tf.Tensor4D, i, j, g.sh, g.sw, g.hp, g.wp);
-      sum = sum === undefined ? placed : (tf.add(sum, placed) as tf.Tensor4D);
-    });
-    return padOrCrop(sum!, -g.pt, -g.pb, -g.pl, -g.pr);
+    const geometry = poolGeometry(x, p);
+    return placeAtFirsts(r, firstMaxima(x, geometry), geometry);
   });
 }
 
 /** The transpose of {@link maxPoolGradient}: every window reads `v` at its first maximum. */
 export function maxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
   return tf.tidy(() => {
-    const { firsts, geometry: g } = firstMaxima(x, p);
-    const vp = padOrCrop(v, g.pt, g.pb, g.pl, g.pr);
-    let sum: tf.Tensor4D | undefined;
-    firsts.forEach((first, k) => {
-      const [i, j] = [Math.floor(k / g.kw), k % g.kw];
-      const read = tf.mul(readAtOffset(vp, i, j, g.sh, g.sw, g.ho, g.wo), first) as tf.Tensor4D;
-      sum = sum === undefined ? read : (tf.add(sum, read) as tf.Tensor4D);
-    });
-    return sum!;
+    const geometry = poolGeometry(x, p);
+    return readAtFirsts(v, firstMaxima(x, geometry), geometry);
   });
 }
 
-/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]). */
-function firstMaxima(x: tf.Tensor4D, p: PoolParams) {
+/** The window geometry of a max pool on the padded input grid [hp, wp]. */
+interface PoolGeometry {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pb: number;
+  pl: number;
+  pr: number;
+  ho: number;
+  wo: number;
+  hp: number;
+  wp: number;
+}
+
+/**
+ * Sends each window's relevance to its first maximum: `r * first(i, j)` lands at (oh·sh + i, ow·sw + j) of the
+ * padded grid. Computed per output phase (y mod sh, x mod sw), where offset i = q·sh + ρ adds its term shifted by q
+ * rows to phase ρ; the phases are then interleaved by a reshape. So nothing is computed on a grid spread apart by
+ * zeros (at stride 2, 3/4 of it), and the only full-size ops are the interleave and the crop of the padding.
+ */
+function placeAtFirsts(r: tf.Tensor4D, firsts: readonly tf.Tensor4D[], g: PoolGeometry): tf.Tensor4D {
+  const qh = Math.floor((g.kh - 1) / g.sh);
+  const qw = Math.floor((g.kw - 1) / g.sw);
+  const nh = Math.max(Math.ceil(g.hp / g.sh), g.ho + qh);
+  const nw = Math.max(Math.ceil(g.wp / g.sw), g.wo + qw);
+  const shares = firsts.map((first) => tf.mul(r, first) as tf.Tensor4D);
+  const [b, , , c] = shares[0]!.shape;
+  const phase = (rh: number, rw: number): tf.Tensor4D => {
+    let sum: tf.Tensor4D | undefined;
+    for (let i = rh; i < g.kh; i += g.sh)
+      for (let j = rw; j < g.kw; j += g.sw) {
+        const [di, dj] = [Math.floor(i / g.sh), Math.floor(j / g.sw)];
+        const term = padOrCrop(shares[i * g.kw + j]!, di, nh - g.ho - di, dj, nw - g.wo - dj);
+        sum = sum === undefined ? term : (tf.add(sum, term) as tf.Tensor4D);
+      }
+    return sum ?? (tf.zeros([b, nh, nw, c]) as tf.Tensor4D);
+  };
+  const rows = Array.from({ length: g.sh }, (_, rh) =>
+    // [B, nh, nw, sw, C]: the phases of one row phase, interleaved along the columns
+    tf.stack(
+      Array.from({ length: g.sw }, (_, rw) => phase(rh, rw)),
+      3,
+    ),
+  );
+  const grid = tf.reshape(tf.stack(rows, 2), [b, nh * g.sh, nw * g.sw, c]) as tf.Tensor4D;
+  // the input's own rows and columns: the padding and the phases' surplus cut off
+  const [h, w] = [g.hp - g.pt - g.pb, g.wp - g.pl - g.pr];
+  return padOrCrop(grid, -g.pt, h + g.pt - nh * g.sh, -g.pl, w + g.pl - nw * g.sw);
+}
+
+/** The transpose of {@link placeAtFirsts}: every window reads `v` at its first maximum. */
+function readAtFirsts(v: tf.Tensor4D, firsts: readonly tf.Tensor4D[], g: PoolGeometry): tf.Tensor4D {
+  const vp = padOrCrop(v, g.pt, g.pb, g.pl, g.pr);
+  let sum: tf.Tensor4D | undefined;
+  firsts.forEach((first, k) => {
+    const [i, j] = [Math.floor(k / g.kw), k % g.kw];
+    const read = tf.mul(readAtOffset(vp, i, j, g.sh, g.sw, g.ho, g.wo), first) as tf.Tensor4D;
+    sum = sum === undefined ? read : (tf.add(sum, read) as tf.Tensor4D);
+  });
+  return sum!;
+}
+
+/** The windows of a max pool over `x`: sizes, strides, padding and the padded grid. */
+function poolGeometry(x: tf.Tensor4D, p: PoolParams): PoolGeometry {
   const [, h, w] = x.shape;
   const [kh, kw] = p.poolSize;
   const [sh, sw] = p.strides;
   const [pt, pb, ho] = windowPadding(h, kh, sh, axisPadding(p.padding, 0));
   const [pl, pr, wo] = windowPadding(w, kw, sw, axisPadding(p.padding, 1));
+  return { kh, kw, sh, sw, pt, pb, pl, pr, ho, wo, hp: h + pt + pb, wp: w + pl + pr };
+}
+
+/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]). */
+function firstMaxima(x: tf.Tensor4D, g: PoolGeometry): tf.Tensor4D[] {
   const xp =
-    pt + pb + pl + pr > 0
+    g.pt + g.pb + g.pl + g.pr > 0
       ? tf.pad(
           x,
           [
             [0, 0],
-            [pt, pb],
-            [pl, pr],
+            [g.pt, g.pb],
+            [g.pl, g.pr],
             [0, 0],
           ],
           Number.NEGATIVE_INFINITY,
         )
       : x;
-  const geometry = { kh, kw, sh, sw, pt, pb, pl, pr, ho, wo, hp: h + pt + pb, wp: w + pl + pr };
   const reads: tf.Tensor4D[] = [];
-  for (let i = 0; i < kh; i++)
-    for (let j = 0; j < kw; j++) reads.push(readAtOffset(xp, i, j, sh, sw, ho, wo));
+  for (let i = 0; i < g.kh; i++)
+    for (let j = 0; j < g.kw; j++) reads.push(readAtOffset(xp, i, j, g.sh, g.sw, g.ho, g.wo));
   let windowMax = reads[0]!;
   for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
   // 1 where a window's maximum has not been claimed by an earlier element of the window
   let unclaimed: tf.Tensor = tf.onesLike(windowMax);
-  const firsts = reads.map((read) => {
-    const first = tf.mul(tf.cast(tf.equal(read, windowMax), 'float32'), unclaimed);
+  return reads.map((read) => {
+    const first = tf.mul(tf.cast(tf.equal(read, windowMax), 'float32'), unclaimed) as tf.Tensor4D;
     unclaimed = tf.sub(unclaimed, first);
     return first;
   });
-  return { firsts, geometry };
 }
 
 /** Plain gradient of global max pooling with the same first-maximum tie-break; `r` is [B, C]. */

@@ -266,17 +266,12 @@ export interface Window {
   pads: [number, number, number, number];
 }
 
-/** The dilations of a conv node ([1, 1] when absent); a dilated conv must have stride 1 (TF.js runs either). */
+/** The dilations of a conv node ([1, 1] when absent). With strides too, the conv is a `GroupedConv2D` (see
+ * convertConv): TF.js's own conv takes dilations only with stride 1. */
 export function dilationsOf(node: OnnxNode): [number, number] {
   const dilations = attrInts(node, 'dilations') ?? [1, 1];
-  const strides = attrInts(node, 'strides') ?? [1, 1];
   if (dilations.length !== 2 || dilations.some((d) => !Number.isInteger(d) || d < 1))
     refuse(node, `dilations [${dilations.join(', ')}] are not supported; supported: two positive integers`);
-  if (dilations.some((d) => d !== 1) && strides.some((s) => s !== 1))
-    refuse(
-      node,
-      `dilations [${dilations.join(', ')}] with strides [${strides.join(', ')}] are not supported (TF.js convolves with either a stride or a dilation); supported: dilations with strides [1, 1]`,
-    );
   return dilations as [number, number];
 }
 

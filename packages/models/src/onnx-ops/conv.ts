@@ -24,8 +24,8 @@ function depthwiseKernel(w: Float64Array, cin: number, m: number, kh: number, kw
   return tf.tensor4d(k, [kh, kw, cin, m]);
 }
 
-/** Conv (2-D): group 1 as `Conv2D`, group = channels as `DepthwiseConv2D`, other groups as @crp/lrp's
- * `GroupedConv2D`; pads TF's 'same' cannot express
+/** Conv (2-D): group 1 as `Conv2D` (with both dilations and strides as a one-group `GroupedConv2D`), group =
+ * channels as `DepthwiseConv2D`, other groups as @crp/lrp's `GroupedConv2D`; pads TF's 'same' cannot express
  * become a `ZeroPadding2D` before it. */
 export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext) => {
   const x = cx.tensorIn(node);
@@ -51,8 +51,19 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
     useBias: bias !== null,
     ...(bias === null ? {} : { biasInitializer: preset(() => tf.tensor1d(bias), 'zeros') }),
   };
+  const strided = win.strides[0] !== 1 || win.strides[1] !== 1;
   let layer: tfl.layers.Layer;
-  if (group === 1) {
+  if (group === 1 && dilated && strided) {
+    // TF.js's Conv2D takes dilations only with stride 1; GroupedConv2D (one group) runs the kernel spread by zeros
+    if (perGroup !== cin)
+      refuse(node, `weight [${w.dims.join(', ')}] does not fit an input of ${cin} channels`);
+    layer = new GroupedConv2D({
+      ...common,
+      filters: out,
+      groups: 1,
+      kernelInitializer: preset(() => convKernel(w.data, out, cin, kh, kw), 'glorotUniform'),
+    });
+  } else if (group === 1) {
     if (perGroup !== cin)
       refuse(node, `weight [${w.dims.join(', ')}] does not fit an input of ${cin} channels`);
     layer = tfl.layers.conv2d({

@@ -50,6 +50,7 @@ export interface WordSet {
 }
 
 const SPLIT_MEMO = new WeakMap<WordSet, Map<string, CompoundSplit | null>>();
+const LEMMA_MEMO = new WeakMap<WordSet, Map<string, string | null>>();
 
 /** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
 export function stemOf(word: string, language: Language): string | undefined {
@@ -94,6 +95,17 @@ export function tokenize(text: string, language: Language, options: AnalyzeOptio
           end: start + offset + length,
         });
         const split = lexicon ? splitCompound(part, lexicon) : undefined;
+        // an inflected verb or noun the dictionary knows only in its base form ("installiert", "Probleme")
+        const lemma = lexicon && !split ? germanLemmaTerm(part, lexicon) : undefined;
+        if (lemma !== undefined && lemma !== term) {
+          out.push({
+            surface: written[i]?.normalize('NFKC') ?? part,
+            term: lemma,
+            start: start + offset,
+            end: start + offset + length,
+            extra: true,
+          });
+        }
         if (split) {
           for (const [a, b] of split.spans) {
             const t = termOf(part.slice(a, b), 'de');
@@ -193,4 +205,106 @@ function findCompoundSplit(word: string, lexicon: WordSet): CompoundSplit | unde
 /** The index terms of a text, in order, with repetitions (for term frequencies). */
 export function analyze(text: string, language: Language, options: AnalyzeOptions = {}): string[] {
   return tokenize(text, language, options).map((t) => t.term);
+}
+
+/**
+ * Separable verb prefixes, longest first: "ge" of a participle and "zu" of an infinitive stand after them
+ * ("aus|ge|führt", "hoch|zu|laden").
+ */
+const SEPARABLE = [
+  'zusammen',
+  'heraus',
+  'zurück',
+  'vorbei',
+  'weiter',
+  'hinzu',
+  'voran',
+  'durch',
+  'fest',
+  'hoch',
+  'nach',
+  'dar',
+  'her',
+  'hin',
+  'mit',
+  'auf',
+  'aus',
+  'bei',
+  'ein',
+  'vor',
+  'weg',
+  'ab',
+  'an',
+  'um',
+  'zu',
+];
+
+/**
+ * Base forms a German word may be an inflection of, most likely first: regular verb forms ("erstellt",
+ * "verwendet", "installierten" -> "erstellen", "verwenden", "installieren"), participles and zu-infinitives
+ * after a separable prefix ("ausgeführt", "hochzuladen" -> "ausführen", "hochladen") and noun plurals
+ * ("Probleme" -> "Problem"). Snowball stems none of these to its base form's stem. Irregular (ablaut) forms
+ * such as "geschrieben" are not guessed.
+ */
+export function germanBaseForms(word: string): string[] {
+  const out: string[] = [];
+  const push = (w: string) => {
+    if (w.length >= 4 && w !== word && !out.includes(w)) out.push(w);
+  };
+  // the word, and without an adjective or plural ending
+  const forms = [word];
+  for (const e of ['en', 'er', 'es', 'em', 'e', 'n', 's']) {
+    if (word.endsWith(e) && word.length - e.length >= 4) forms.push(word.slice(0, -e.length));
+  }
+  for (const form of forms) {
+    if (form !== word) push(form);
+    const splits: [string, string][] = [['', form]];
+    for (const p of SEPARABLE)
+      if (form.startsWith(p) && form.length - p.length >= 4) splits.push([p, form.slice(p.length)]);
+    for (const [prefix, rest] of splits) {
+      const cores = [rest];
+      if (rest.startsWith('ge') && rest.length >= 6) cores.push(rest.slice(2));
+      if (prefix && rest.startsWith('zu') && rest.length >= 6) cores.push(rest.slice(2));
+      for (const [k, core] of cores.entries()) {
+        if (core.endsWith('iert')) push(`${prefix}${core.slice(0, -4)}ieren`);
+        if (core.endsWith('et')) push(`${prefix}${core.slice(0, -2)}en`);
+        if (core.endsWith('t')) {
+          push(`${prefix}${core.slice(0, -1)}en`);
+          push(`${prefix}${core.slice(0, -1)}n`);
+        }
+        // "gemessen", "hochzuladen": the infinitive itself once "ge" or "zu" is gone
+        if (k > 0 && core.endsWith('en')) push(`${prefix}${core}`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The index term of the base form of an inflected German word when the lexicon knows the base form but not the
+ * word's own stem ("installiert" -> `de:install` as "installieren" stems); undefined otherwise.
+ */
+export function germanLemmaTerm(word: string, lexicon: WordSet): string | undefined {
+  if (word.length < 5 || !/^\p{L}+$/u.test(word)) return undefined;
+  let memo = LEMMA_MEMO.get(lexicon);
+  if (!memo) {
+    memo = new Map();
+    LEMMA_MEMO.set(lexicon, memo);
+  }
+  const known = memo.get(word);
+  if (known !== undefined) return known ?? undefined;
+  let found: string | undefined;
+  const own = stemOf(word, 'de');
+  if (own !== undefined && !lexicon.has(own)) {
+    for (const base of germanBaseForms(word)) {
+      const s = stemOf(base, 'de');
+      if (s !== undefined && s !== own && lexicon.has(s)) {
+        found = tagTerm('de', s);
+        break;
+      }
+    }
+  }
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(word, found ?? null);
+  return found;
 }

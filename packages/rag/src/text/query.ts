@@ -1,6 +1,6 @@
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import { germanLemmaTerm, splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
 import { detectLanguage } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
@@ -83,14 +83,23 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     concepts.push(c);
   };
   for (const t of tokens) {
-    const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
     const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
     const name = looksLikeName(t.surface, language, sentenceStart);
-    const translations = (name ? [] : (tr?.translate(stemOfTerm(t.term), language) ?? [])).map((x) => ({
-      term: tagTerm(target, x.term),
-      weight: x.weight,
-      phrase: x.term.includes(' '),
-    }));
+    // an inflected German word the dictionary knows only in its base form is translated by that ("erstellt" as
+    // "erstellen"); searched as written (German chunks index it by its base form too, for the translations of
+    // an English question)
+    const lemma =
+      language === 'de' && tr && !name
+        ? germanLemmaTerm(t.surface.toLowerCase(), tr.lexicon('de'))
+        : undefined;
+    const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
+    const translations = (name ? [] : (tr?.translate(stemOfTerm(lemma ?? t.term), language) ?? [])).map(
+      (x) => ({
+        term: tagTerm(target, x.term),
+        weight: x.weight,
+        phrase: x.term.includes(' '),
+      }),
+    );
     // The word as the other language would stem it, for names and terms used untranslated ("Retrieval",
     // "Embeddings" in German text): only when the other language has no word of that form. If it has one, that
     // word is either a translation (then it is among the translations) or a false friend (German "Stand" is
@@ -98,7 +107,11 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     const foreign = termOf(t.surface.toLowerCase(), target);
     // a word the question's language neither knows nor translates is taken as the other language's word
     // ("Integrated Gradients" in a German question), even where that language has it in its dictionary
-    const unknownHere = !!tr && translations.length === 0 && !tr.lexicon(language).has(stemOfTerm(t.term));
+    const unknownHere =
+      !!tr &&
+      translations.length === 0 &&
+      lemma === undefined &&
+      !tr.lexicon(language).has(stemOfTerm(t.term));
     if (
       foreign !== undefined &&
       (name || !tr || unknownHere || tr.translate(stemOfTerm(foreign), target).length === 0)

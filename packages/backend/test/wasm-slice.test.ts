@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { copyBox } from '../src/wasm-slice.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+describe('copyBox', () => {
+  it('copies a box of a [2, 3, 4] array, hand-checked', () => {
+    const src = Float32Array.from({ length: 24 }, (_, i) => i);
+    const out = new Float32Array(2 * 2 * 2);
+    copyBox(src, [2, 3, 4], [0, 1, 2], [2, 2, 2], out);
+    // rows 1-2, columns 2-3 of both planes
+    expect(Array.from(out)).toEqual([6, 7, 10, 11, 18, 19, 22, 23]);
+  });
+
+  it('joins full trailing axes into one run: a crop of H in NHWC, a slice along the first axis', () => {
+    const src = Float32Array.from({ length: 2 * 4 * 3 * 2 }, (_, i) => i);
+    const crop = new Float32Array(2 * 2 * 3 * 2);
+    copyBox(src, [2, 4, 3, 2], [0, 1, 0, 0], [2, 2, 3, 2], crop);
+    expect(Array.from(crop)).toEqual([
+      6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
+    ]);
+    const first = new Float32Array(24);
+    copyBox(src, [2, 4, 3, 2], [1, 0, 0, 0], [1, 4, 3, 2], first);
+    expect(Array.from(first)).toEqual(Array.from({ length: 24 }, (_, i) => 24 + i));
+  });
+});
+
+describe('the wasm Slice kernel of selectBackend', () => {
+  it('equals the cpu backend on 300 random boxes (ranks 1-5, float32/int32/bool, -1 and empty sizes) and after the heap grew', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'slice-fuzz.ts')], {
+      cwd: join(here, '..'),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const { installed, cases, grown } = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+      installed: boolean;
+      cases: { shape: number[]; begin: number[]; size: number[]; wasm: number[]; cpu: number[] }[];
+      grown: { wasm: number[]; cpu: number[] };
+    };
+    expect(installed).toBe(true);
+    expect(cases).toHaveLength(300);
+    for (const c of cases) expect(c.wasm, JSON.stringify([c.shape, c.begin, c.size])).toEqual(c.cpu);
+    expect(cases.some((c) => c.wasm.length === 0)).toBe(true);
+    expect(grown.wasm).toHaveLength(5 * 7 * 9);
+    expect(grown.wasm).toEqual(grown.cpu);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * `crp prune --export` on a ResNet read from a `.pth`: the export removes channels physically, so only the
+ * layers where that keeps the model's function lose channels (a block's inner convs; not its last conv, its
+ * downsample or the stem, whose channels are added to a shortcut), and the exported model computes what the
+ * masked model computes. A named layer that cannot lose channels is a usage error before any work. The model is
+ * the slim torchvision ResNet of packages/models/fixtures-src/make-slim-resnets.py.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IMAGENET } from '@crp/models';
+import { fileSystem, imageFolder, readTorchResNet } from '@crp/models/node';
+import { ChannelMask, type ChannelMaskJSON, MaskedModel } from '@crp/pruning';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PruneOutput } from '../src/index.js';
+import { crp, resultOf } from './run.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const RESNET = join(ROOT, 'models', 'test', 'fixtures', 'pth', 'slim-resnet-basic.pth');
+const DATA = join(ROOT, 'study', 'test', 'fixtures', 'patches');
+const REMOVABLE = ['layer1.0.conv1', 'layer1.1.conv1', 'layer2.0.conv1', 'layer3.0.conv1', 'layer4.0.conv1'];
+
+describe('crp prune --export on a ResNet', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'crp-prune-resnet-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('removes channels of the inner convs only, with the masked model’s logits', async () => {
+    const exported = join(dir, 'pruned');
+    const common = ['--model', RESNET, '--input-size', '32', '--normalize', 'imagenet', '--data', DATA];
+    const { code, stdout, stderr } = await crp(
+      'prune',
+      ...common,
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+      '--fraction',
+      '0.5',
+      '--json',
+    );
+    expect(code, stderr).toBe(0);
+    expect(resultOf<PruneOutput>(stdout).export!.pruned).toBeGreaterThan(0);
+    const mask = ChannelMask.fromJSON(
+      JSON.parse(await readFile(join(exported, 'mask.json'), 'utf8')) as ChannelMaskJSON,
+    );
+    expect([...mask.layers].sort()).toEqual(REMOVABLE);
+    // half of each layer's filters, those with the smallest L1 norm
+    expect(mask.channels('layer3.0.conv1')).toHaveLength(8);
+    const model = await readTorchResNet(RESNET, { inputSize: 32 });
+    const small = await tfl.loadLayersModel(fileSystem(exported));
+    const masked = await MaskedModel.create(model, mask);
+    const data = await imageFolder(DATA, { inputSize: [32, 32], ...IMAGENET });
+    try {
+      expect(small.getLayer('layer3.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 12, 8]);
+      expect(small.getLayer('layer4.0.conv2').getWeights()[0]!.shape).toEqual([3, 3, 10, 20]);
+      const [a, b] = [
+        masked.model.predict(data.images) as tf.Tensor,
+        small.predict(data.images) as tf.Tensor,
+      ];
+      const [x, y] = [a.dataSync(), b.dataSync()];
+      const scale = Math.max(...Array.from(x, Math.abs));
+      for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(1e-5 * scale);
+      tf.dispose([a, b, data.images]);
+    } finally {
+      masked.dispose();
+      small.dispose();
+      model.dispose();
+    }
+  });
+
+  it('refuses to export a block’s last conv before any work, naming the removable layers', async () => {
+    const { code, stderr } = await crp(
+      'prune',
+      '--model',
+      RESNET,
+      '--input-size',
+      '32',
+      '--data',
+      DATA,
+      '--layers',
+      'layer3.0.conv1,layer4.0.conv2',
+      '--export',
+      join(dir, 'never'),
+    );
+    expect(code).toBe(2);
+    expect(stderr).toContain("'layer4.0.conv2' cannot lose channels that way: they reach an addition");
+    expect(stderr).toContain(`Removable layers: ${REMOVABLE.join(', ')}`);
+  });
+});

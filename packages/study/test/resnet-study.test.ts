@@ -1,0 +1,191 @@
+/**
+ * The whole study on a ResNet read from a `.pth`, as `crp study --model resnet.pth` runs it (`studyFiles`):
+ * fine-tuning, evaluation, the three atlases, reference images and concept pruning, with PyTorch's layer names in
+ * study.json; then the export of the pruned, fine-tuned model, whose logits must equal the masked model's. The
+ * model is torchvision's ResNet class with slim widths (stem 8, stages 8-12-16-20, BasicBlocks [2, 1, 1, 1]; made
+ * by torch: packages/models/fixtures-src/make-slim-resnets.py, whose logits the models tests check), so the study
+ * runs in seconds at 32 pixels.
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import {
+  disposeDataset,
+  encodeTorchStateDict,
+  IMAGENET,
+  parseStateDict,
+  torchResNetFromStateDict,
+  torchResNetLayout,
+  torchStateDictOf,
+} from '@crp/models';
+import { imageFolder, loadModel } from '@crp/models/node';
+import { ChannelMask, exportPruned, MaskedModel } from '@crp/pruning';
+import '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '@crp/testing';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StudyResult } from '../src/index.js';
+import { studyFiles } from '../src/node.js';
+
+useBackend('wasm');
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const RESNET = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'models',
+  'test',
+  'fixtures',
+  'pth',
+  'slim-resnet-basic.pth',
+);
+/** An inner conv (its channels can be removed) and a block's last conv (its channels are added to the shortcut). */
+const PRUNE_LAYERS = ['layer3.0.conv1', 'layer4.0.conv2'];
+
+/** Largest |a - b| relative to the largest |a|. */
+function relativeGap(a: tf.Tensor, b: tf.Tensor): number {
+  const [x, y] = [a.dataSync(), b.dataSync()];
+  expect(x.length).toBe(y.length);
+  let scale = 0;
+  let gap = 0;
+  for (let i = 0; i < x.length; i++) {
+    scale = Math.max(scale, Math.abs(x[i]!));
+    gap = Math.max(gap, Math.abs(x[i]! - y[i]!));
+  }
+  return gap / scale;
+}
+
+describe('crp study on a ResNet (.pth)', () => {
+  let out: string;
+  let result: StudyResult;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'crp-study-resnet-'));
+    const run = await studyFiles({
+      model: RESNET,
+      data: join(FIXTURES, 'patches'),
+      out,
+      target: 'mitosis',
+      inputSize: 32,
+      ...IMAGENET,
+      samples: 6,
+      region: { centerSquare: 12 },
+      topK: 3,
+      fineTune: 1,
+      learningRate: 1e-3,
+      pruneLayers: PRUNE_LAYERS,
+      pruneConcepts: 2,
+      referenceLayers: ['layer4.0.conv2', 'layer2.0.downsample.0'],
+      referenceSamples: 2,
+    });
+    result = JSON.parse(await readFile(run.json, 'utf8')) as StudyResult;
+  });
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('runs every part and names the layers as PyTorch does', async () => {
+    expect(result.model.name).toBe('slim-resnet-basic.pth');
+    // every conv below the output, in the TF.js model's order (a block's shortcut before its conv2), with PyTorch's
+    // module names
+    expect(result.options.layers).toEqual([
+      'conv1',
+      'layer1.0.conv1',
+      'layer1.0.conv2',
+      'layer1.1.conv1',
+      'layer1.1.conv2',
+      'layer2.0.conv1',
+      'layer2.0.downsample.0',
+      'layer2.0.conv2',
+      'layer3.0.conv1',
+      'layer3.0.downsample.0',
+      'layer3.0.conv2',
+      'layer4.0.conv1',
+      'layer4.0.downsample.0',
+      'layer4.0.conv2',
+    ]);
+    expect(result.model.layers).toEqual(result.options.layers);
+    expect(result.fineTune).toMatchObject({ epochs: 1, trainLayers: 'all' });
+    expect(result.fineTune!.history).toHaveLength(1);
+    // evaluated on the fine-tuning's held-out split: the accuracy is the confusion matrix's trace
+    const m = result.evaluation.confusionMatrix;
+    expect(result.evaluation.on).toBe('validation');
+    expect(m.flat().reduce((a, b) => a + b, 0)).toBe(result.evaluation.samples);
+    expect(result.evaluation.accuracy).toBeCloseTo((m[0]![0]! + m[1]![1]!) / result.evaluation.samples, 12);
+    for (const atlas of [result.atlas, result.regionAtlas]) {
+      expect(Object.keys(atlas.layers).sort()).toEqual([...result.options.layers].sort());
+    }
+    // decomposed: the convs with one conv below them in a chain; a conv that reads a block's output (a residual
+    // sum) or the stem's pooled map into two branches has no single layer below it
+    expect(Object.values(result.decomposition.layers).map((l) => [l.layer, l.below])).toEqual([
+      ['layer1.0.conv1', 'conv1'],
+      ['layer1.0.conv2', 'layer1.0.conv1'],
+      ['layer1.1.conv2', 'layer1.1.conv1'],
+      ['layer2.0.conv2', 'layer2.0.conv1'],
+      ['layer3.0.conv2', 'layer3.0.conv1'],
+      ['layer4.0.conv2', 'layer4.0.conv1'],
+    ]);
+    // the global atlas's top concepts of a block's last conv are channels of its 20 filters
+    for (const e of result.atlas.layers['layer4.0.conv2']!.ranking) expect(e.concept).toBeLessThan(20);
+    expect(result.references.map((r) => r.layer)).toEqual(['layer4.0.conv2', 'layer2.0.downsample.0']);
+    expect(result.references.every((r) => r.concepts.length > 0)).toBe(true);
+    expect(result.pruning.summary.map((s) => s.layer)).toEqual(PRUNE_LAYERS);
+    // each layer, each class: its top 2 concepts pruned
+    expect(result.pruning.rows.map((r) => `${r.layer}:${r.class}:${r.concepts.length}`).sort()).toEqual([
+      'layer3.0.conv1:0:2',
+      'layer3.0.conv1:1:2',
+      'layer4.0.conv2:0:2',
+      'layer4.0.conv2:1:2',
+    ]);
+    const files = await readdir(out);
+    expect(files).toEqual(expect.arrayContaining(['report.html', 'study.json', 'model']));
+    const report = await readFile(join(out, 'report.html'), 'utf8');
+    expect(report).toContain('Reference images: layer4.0.conv2');
+    expect(report).toContain('layer3.0.conv1');
+  });
+
+  it('exports the fine-tuned model pruned of the study’s concepts: the masked model’s logits, also back from .pth', async () => {
+    // the fine-tuned model the study stored, and every image at the model's input
+    const model = await loadModel(join(out, 'model'));
+    const data = await imageFolder(join(FIXTURES, 'patches'), { inputSize: [32, 32], ...IMAGENET });
+    const before = tf.memory().numTensors;
+    const row = result.pruning.rows.find((r) => r.layer === 'layer3.0.conv1' && r.class === 0)!;
+    const mask = ChannelMask.of({ 'layer3.0.conv1': row.concepts });
+    const masked = await MaskedModel.create(model, mask);
+    const pruned = await exportPruned(model, mask);
+    let back: tfl.LayersModel | undefined;
+    try {
+      expect(pruned.getLayer('layer3.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 12, 14]);
+      const a = masked.model.predict(data.images) as tf.Tensor;
+      const b = pruned.predict(data.images) as tf.Tensor;
+      expect(relativeGap(a, b)).toBeLessThan(1e-5);
+      // written as a state dict of torchvision's class with 14 filters in layer3.0.conv1, and read back
+      const sd = parseStateDict(encodeTorchStateDict(torchStateDictOf(pruned)));
+      const layout = torchResNetLayout(sd);
+      expect(layout.blocks.find((x) => x.name === 'layer3.0')).toMatchObject({ width: 14, outChannels: 16 });
+      back = torchResNetFromStateDict(sd, { inputSize: 32 });
+      const c = back.predict(data.images) as tf.Tensor;
+      expect(relativeGap(a, c)).toBeLessThan(1e-5);
+      tf.dispose([a, b, c]);
+    } finally {
+      back?.dispose();
+      pruned.dispose();
+      masked.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    // the concepts of a block's last conv are masked, not removed: their channels are added to the shortcut
+    const last = result.pruning.rows.find((r) => r.layer === 'layer4.0.conv2')!;
+    let err: unknown;
+    try {
+      await exportPruned(model, ChannelMask.of({ 'layer4.0.conv2': last.concepts }));
+    } catch (e) {
+      err = e;
+    }
+    expect(isCrpError(err, 'unsupported-model')).toBe(true);
+    expect((err as Error).message).toContain("they reach 'layer4.0.add' (Add)");
+    disposeDataset(data);
+    model.dispose();
+  });
+});
