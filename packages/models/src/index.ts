@@ -93,8 +93,14 @@ export {
   type TrainingMemoryPlan,
   type TrainLayers,
 } from './training-memory.js';
-// any CNN from ONNX (torch.onnx.export, tf2onnx; opsets 11-18), read by a small protobuf decoder
-export { importOnnx, ONNX_OPSETS, ONNX_SUPPORTED_OPS, type OnnxImportOptions } from './onnx-import.js';
+// any CNN or torchvision ViT from ONNX (torch.onnx.export, tf2onnx; opsets 11-20), read by a small protobuf decoder
+export {
+  importOnnx,
+  ONNX_OPSETS,
+  ONNX_SUPPORTED_OPS,
+  ONNX_VIT_SUPPORTED_OPS,
+  type OnnxImportOptions,
+} from './onnx-import.js';
 export {
   type OnnxAttribute,
   type OnnxDim,

@@ -2,7 +2,7 @@ import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ConversionContext } from './onnx-ops/context.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
-import { isTransformerGraph, vitFromOnnxGraph } from './onnx-ops/vit.js';
+import { isTransformerGraph, ONNX_VIT_OPS, vitFromOnnxGraph } from './onnx-ops/vit.js';
 import {
   type OnnxDim,
   type OnnxGraph,
@@ -12,12 +12,21 @@ import {
   parseOnnxModel,
 } from './onnx-proto.js';
 
-/** The ONNX operators {@link importOnnx} converts (default domain, opsets 11-18). Anything else is refused. */
+/** The ONNX operators {@link importOnnx} converts in a CNN (default domain, opsets 11-20), each node on its own.
+ * Anything else is refused. A Vision Transformer is read by patterns instead: {@link ONNX_VIT_SUPPORTED_OPS}. */
 export const ONNX_SUPPORTED_OPS: readonly string[] = Object.keys(ONNX_CONVERTERS);
 const converters = new Map(Object.entries(ONNX_CONVERTERS));
 
-/** The ONNX opsets (default domain) {@link importOnnx} reads. */
-export const ONNX_OPSETS = { min: 11, max: 18 } as const;
+/** The ONNX operators {@link importOnnx} reads in a Vision Transformer (a graph with a MatMul of two activations),
+ * only inside torchvision's patterns (patch embedding, LayerNorm, multi-head self-attention, GELU, MLP, class-token
+ * head); the shape computations torch writes around them are folded. A node outside the patterns is refused by
+ * name, with this list. */
+export const ONNX_VIT_SUPPORTED_OPS: readonly string[] = ONNX_VIT_OPS;
+
+/** The ONNX opsets (default domain) {@link importOnnx} reads. 19 and 20 changed no supported operator in a way
+ * the importer would misread: Pad's new 'wrap' mode and AveragePool's dilations are refused, `Gelu` (20) is read
+ * in a ViT. */
+export const ONNX_OPSETS = { min: 11, max: 20 } as const;
 
 export interface OnnxImportOptions {
   /** [height, width] for an input whose spatial size is dynamic (`dim_param`), e.g. from `dynamic_axes`. A
@@ -32,9 +41,10 @@ export interface OnnxImportOptions {
 
 function unknownOp(node: OnnxNode): never {
   const label = node.name === '' ? node.opType : `'${node.name}' (${node.opType})`;
+  const vitOnly = node.domain === '' && ONNX_VIT_SUPPORTED_OPS.includes(node.opType);
   throw new CrpError(
     'unsupported-layer',
-    `ONNX node ${label}${node.domain === '' ? '' : ` of domain '${node.domain}'`}: operator ${node.opType} is not supported. Supported operators: ${ONNX_SUPPORTED_OPS.join(', ')}`,
+    `ONNX node ${label}${node.domain === '' ? '' : ` of domain '${node.domain}'`}: operator ${node.opType} is not supported${vitOnly ? " in a CNN (it is read only inside torchvision's Vision Transformer, a graph with a MatMul of two activations)" : ''}. Supported operators: ${ONNX_SUPPORTED_OPS.join(', ')}`,
     { details: { opType: node.opType, node: node.name, supported: [...ONNX_SUPPORTED_OPS] } },
   );
 }
@@ -123,7 +133,7 @@ function modelInput(
 /** A transformer graph (a product of two activations): a torchvision ViT, recognised pattern by pattern by
  * `vitFromOnnxGraph`. The batch size only fixes the shapes that torch's shape computations read (2 when dynamic). */
 function vitFromOnnx(
-  g: OnnxGraph,
+  onnx: OnnxModel,
   input: OnnxValueInfo,
   cx: ConversionContext,
   options: OnnxImportOptions,
@@ -163,15 +173,16 @@ function vitFromOnnx(
   if (channels === undefined)
     throw new CrpError('invalid-shape', `the ONNX input '${input.name}' has a dynamic channel count`);
   return vitFromOnnxGraph(
-    g,
+    onnx.graph,
     (t) => cx.constOf(t),
     { name: input.name, batch: fixed(dims[0]!) ?? 2, channels, size: hw },
     name,
+    onnx.opsets.get('') ?? 0,
   );
 }
 
 /**
- * Imports an ONNX model of a CNN (from `torch.onnx.export`, `tf2onnx`, ...; opsets 11-18) as a functional
+ * Imports an ONNX model of a CNN (from `torch.onnx.export`, `tf2onnx`, ...; opsets 11-20) as a functional
  * TF.js `LayersModel` of layers the LRP engine knows: NCHW becomes NHWC (conv kernels transposed, the rows of a
  * Gemm after a flatten permuted from (c, h, w) to (h, w, c)), asymmetric or non-'same' pads become
  * `ZeroPadding2D`, a product with a broadcast gate (squeeze-excitation) a `Multiply` whose first input is the
@@ -190,7 +201,7 @@ function vitFromOnnx(
  *
  * @returns a new model that the caller owns (`dispose()` it)
  * @throws CrpError `corrupt-file` for bytes that are not an ONNX model (truncated, damaged); `unsupported-format`
- *   for an opset outside 11-18; `unsupported-layer` for an unsupported operator or attribute (with the
+ *   for an opset outside 11-20; `unsupported-layer` for an unsupported operator or attribute (with the
  *   operator, the node and the supported list); `invalid-shape` for a dynamic spatial input size without
  *   `inputSize` or a ViT whose position embeddings do not fit the image size; `not-found` for external data that
  *   `externalData` does not provide
@@ -210,7 +221,7 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
   }
   const input = realInputs[0]!;
   const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
-  if (isTransformerGraph(g, (t) => cx.constOf(t))) return vitFromOnnx(g, input, cx, options, name);
+  if (isTransformerGraph(g, (t) => cx.constOf(t))) return vitFromOnnx(onnx, input, cx, options, name);
   for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);

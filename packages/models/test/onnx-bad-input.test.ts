@@ -67,14 +67,27 @@ describe('bad ONNX input', () => {
     expect(e.details).toMatchObject({ opType: 'Softplus', node: '/act/Softplus' });
   });
 
-  it('an opset outside 11-18 is refused', () => {
-    const model = parseOnnxModel(bytes('se_net.onnx'));
-    model.opsets.set('', 9);
+  it('an opset outside 11-20 is refused', () => {
+    for (const opset of [9, 21]) {
+      const model = parseOnnxModel(bytes('se_net.onnx'));
+      model.opsets.set('', opset);
+      const e = thrown(() => importOnnx(model));
+      expect([e.code, e.message]).toEqual([
+        'unsupported-format',
+        `ONNX opset ${opset} is not supported; supported: 11 to 20 (re-export with torch.onnx.export(..., opset_version=17))`,
+      ]);
+    }
+  });
+
+  it('an operator read only in a ViT (LayerNormalization) is refused in a CNN, saying where it is read', () => {
+    const model = parseOnnxModel(bytes('unsupported_softplus.onnx'));
+    const node = model.graph.nodes.find((n) => n.opType === 'Softplus')!;
+    node.opType = 'LayerNormalization';
     const e = thrown(() => importOnnx(model));
-    expect([e.code, e.message]).toEqual([
-      'unsupported-format',
-      'ONNX opset 9 is not supported; supported: 11 to 18 (re-export with torch.onnx.export(..., opset_version=17))',
-    ]);
+    expect(e.code).toBe('unsupported-layer');
+    expect(e.message).toContain(
+      "(LayerNormalization): operator LayerNormalization is not supported in a CNN (it is read only inside torchvision's Vision Transformer, a graph with a MatMul of two activations). Supported operators: Conv, Gemm,",
+    );
   });
 
   it('a dynamic input size: names the input and says how to fix it; inputSize fixes it', () => {

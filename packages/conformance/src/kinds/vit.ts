@@ -78,31 +78,37 @@ async function perToken(t: tf.Tensor): Promise<Float32Array> {
   return data;
 }
 
+/** The ONNX exports of a model, by suffix (scripts/golden/onnx/export_vit_onnx.py): opset 17 (LayerNormalization),
+ * opset 14 (LayerNorm decomposed), torch.onnx.export's defaults (constants folded, batch fixed at 1), opsets 11-13
+ * (attributes for axes and split sizes, Softmax's pre-13 semantics), and the `Gelu` operator (opset 20). */
+const ONNX_SUFFIXES = [
+  '.onnx',
+  '.opset14.onnx',
+  '.folded.onnx',
+  '.opset11.onnx',
+  '.opset12.onnx',
+  '.opset13.onnx',
+  '.gelu.onnx',
+];
+
 /**
- * The ONNX exports of a case's model (scripts/golden/onnx/export_vit_onnx.py): `<model>.onnx` (opset 17,
- * LayerNormalization), `<model>.opset14.onnx` (LayerNorm decomposed) and `<model>.folded.onnx` (torch.onnx.export's
- * defaults: constants folded, batch fixed at 1), where they exist. A stripped export (no
+ * The ONNX exports of a case's model ({@link ONNX_SUFFIXES}), where they exist, built one at a time. A stripped export (no
  * initializer data: vit_b_16's 330 MB) is filled from the seeded formula by the initializers' names, the state-dict
  * keys. The caller disposes each model.
  */
-async function onnxBuilds(
+async function* onnxBuilds(
   ref: CaseRef,
   name: string,
   file: VitModelFile,
-): Promise<{ label: string; model: tfl.LayersModel }[]> {
-  const builds: { label: string; model: tfl.LayersModel }[] = [];
-  for (const suffix of ['.onnx', '.opset14.onnx', '.folded.onnx']) {
+): AsyncGenerator<{ label: string; model: tfl.LayersModel }> {
+  for (const suffix of ONNX_SUFFIXES) {
     const path = joinPath(ref.dir, `${name}${suffix}`);
     const bytes = await ref.files.readBytes(path);
     if (bytes === undefined) continue;
     const onnx = parseOnnxModel(bytes);
     if (file.formula !== undefined) fillInitializers(onnx, vitFormulaStateDict(file.config), path);
-    builds.push({
-      label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `,
-      model: importOnnx(onnx),
-    });
+    yield { label: `onnx${suffix.slice(0, -'.onnx'.length).replace('.', ' ')}: `, model: importOnnx(onnx) };
   }
-  return builds;
 }
 
 type Check = (name: string, ours: ArrayLike<number>, golden: ArrayLike<number>) => Deviation;
@@ -138,24 +144,15 @@ async function compareVitLayers(
     );
 }
 
-/** One case on one build of its model; every compared tensor goes into `log` under `prefix`. With `logitsOnly`,
- * the prediction alone (vit_b_16's ONNX builds: the layers are those of the .pth build, whose relevances the case
- * checks in full; running them again would double the kind's minutes). */
+/** One case on one build of its model; every compared tensor goes into `log` under `prefix`. */
 async function checkVitCase(
   c: VitCase,
   model: tfl.LayersModel,
   input: tf.Tensor,
   log: DeviationLog,
   prefix: string,
-  logitsOnly: boolean,
 ): Promise<void> {
   const check = toleranceCheck(c);
-  if (logitsOnly) {
-    const logits = model.predict(input) as tf.Tensor;
-    log.add(`${prefix}logits`, check('logits', await logits.data(), goldenData(c.logits)));
-    logits.dispose();
-    return;
-  }
   const options = { composite: c.composite, canonizers: [] };
   const compareLayers = (relevances: Record<string, tf.Tensor>) =>
     compareVitLayers(c, relevances, log, prefix, check);
@@ -210,20 +207,25 @@ async function runVitCase(ref: CaseRef): Promise<CaseOutcome> {
   const input = c.input === undefined ? vitFormulaImage(file.config) : tensorOf(c.input);
   const log = new DeviationLog();
   try {
-    await checkVitCase(c, model, input, log, '', false);
-    // the same case through the model's ONNX exports, with the same expected values
-    // vit_b_16's logits are the same in each of its case files: its ONNX export is checked once, in the AttnLRP one
-    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
-    for (const build of once ? await onnxBuilds(ref, c.model, file) : []) {
-      try {
-        await checkVitCase(c, build.model, input, log, build.label, file.formula !== undefined);
-      } finally {
-        build.model.dispose();
-      }
+    try {
+      await checkVitCase(c, model, input, log, '');
+    } finally {
+      model.dispose();
     }
+    // the same case through the model's ONNX exports, with the same expected values, one model alive at a time.
+    // vit_b_16's (a minute per case) runs in the AttnLRP case alone, in full: logits, heatmap and relevance per
+    // token after every block
+    const once = file.formula === undefined || (c.condition === undefined && c.composite === 'attn_lrp');
+    if (once)
+      for await (const build of onnxBuilds(ref, c.model, file)) {
+        try {
+          await checkVitCase(c, build.model, input, log, build.label);
+        } finally {
+          build.model.dispose();
+        }
+      }
   } finally {
     input.dispose();
-    model.dispose();
   }
   return log.outcome(c.id, 'vit');
 }

@@ -29,10 +29,10 @@ export type Value = ConstValue | TensorValue;
 export type OnnxConverter = (node: OnnxNode, cx: ConversionContext) => void;
 
 /** Refuses a node for a stated reason (an attribute value, a shape, an operand the engine cannot represent). */
-export function refuse(node: OnnxNode, why: string): never {
+export function refuse(node: OnnxNode, why: string, details: Record<string, unknown> = {}): never {
   const label = node.name === '' ? node.opType : `'${node.name}' (${node.opType})`;
   throw new CrpError('unsupported-layer', `ONNX node ${label}: ${why}`, {
-    details: { opType: node.opType, node: node.name },
+    details: { opType: node.opType, node: node.name, ...details },
   });
 }
 

@@ -227,6 +227,9 @@ const FOLD: Record<string, (node: OnnxNode, r: GraphReader) => Const> = {
   },
 };
 
+/** The operators a graph reader folds to constants (weights and shape computations). */
+export const ONNX_FOLDED_OPS: readonly string[] = Object.keys(FOLD);
+
 function arith(node: OnnxNode, r: GraphReader, f: (a: number, b: number) => number): Const {
   const [a, b] = [r.constant(node.inputs[0]!, node), r.constant(node.inputs[1]!, node)];
   return elementwise(node, [a, b], f, a.int && b.int);

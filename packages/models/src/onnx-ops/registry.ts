@@ -19,7 +19,7 @@ import { convertGlobalPool, convertPool } from './pooling.js';
 import { convertConstant, convertIdentity, convertPad, convertReshape } from './shape.js';
 
 /**
- * The converter of each ONNX operator (default domain, opsets 11-18), in the order the error message lists
+ * The converter of each ONNX operator (default domain, opsets 11-20), in the order the error message lists
  * them. One entry per operator; a family shares a converter that reads `node.opType`. An operator that is not
  * a key here is refused by name.
  */

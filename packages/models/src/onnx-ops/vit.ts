@@ -3,11 +3,36 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { OnnxGraph, OnnxNode, OnnxTensor } from '../onnx-proto.js';
 import { setVitWeights, type VitConfig, vit, vitBlockPrefix } from '../vit.js';
 import { attrFloat, attrInt, attrInts, type ConstValue, refuse } from './context.js';
-import { GraphReader, resolveReshape, sliceSpec } from './graph-values.js';
+import { GraphReader, ONNX_FOLDED_OPS, resolveReshape, sliceSpec } from './graph-values.js';
+
+/** The operators of the patterns {@link vitFromOnnxGraph} recognises (the shape computations torch writes, such
+ * as Shape/Gather/Unsqueeze/Concat, are folded to constants and listed in {@link ONNX_FOLDED_OPS}). */
+export const ONNX_VIT_OPS: readonly string[] = [
+  'Conv',
+  'Reshape',
+  'Transpose',
+  'Concat',
+  'Add',
+  'LayerNormalization',
+  'ReduceMean',
+  'Sub',
+  'Pow',
+  'Sqrt',
+  'Div',
+  'Mul',
+  'MatMul',
+  'Gemm',
+  'Slice',
+  'Split',
+  'Squeeze',
+  'Softmax',
+  'Erf',
+  'Gelu',
+  'Gather',
+];
 
 /** What the recogniser reads, for the messages. */
-export const ONNX_VIT_SUPPORTED =
-  "torchvision's VisionTransformer as torch.onnx.export writes it (opsets 14-18): Conv patch embedding -> Reshape -> Transpose, Concat of the class token, Add of the position embedding; per block LayerNormalization (or ReduceMean/Sub/Pow/Add/Sqrt/Div/Mul/Add), multi-head self-attention (MatMul by the packed in_proj + Add, Slice or Split into q/k/v, Reshape/Transpose into heads, q / sqrt(d), MatMul q k^T, Softmax, MatMul by v, Transpose/Reshape, out_proj), residual Add, LayerNorm, MLP (MatMul + Add, exact GELU as Div/Erf/Add/Mul/Mul, MatMul + Add), residual Add; the final LayerNorm, Gather of the class token, the head (Gemm or MatMul + Add)";
+export const ONNX_VIT_SUPPORTED = `torchvision's VisionTransformer as torch.onnx.export writes it (opsets 11-20): Conv patch embedding -> Reshape -> Transpose, Concat of the class token, Add of the position embedding; per block LayerNormalization (or ReduceMean/Sub/Pow/Add/Sqrt/Div/Mul/Add), multi-head self-attention (MatMul by the packed in_proj + Add, Slice or Split into q/k/v, Reshape/Transpose into heads, q / sqrt(d), MatMul q k^T, Softmax over the keys, MatMul by v, Transpose/Reshape, out_proj), or timm's layout (one qkv MatMul + Add on [batch, tokens, features], Reshape [batch, tokens, 3, heads, d], Transpose (2, 0, 3, 1, 4), Split + Squeeze or Gather into q/k/v, q * scale, MatMul by k transposed, Softmax, MatMul by v, Transpose, Reshape, proj), residual Add, LayerNorm, MLP (MatMul + Add, exact GELU as Div/Erf/Add/Mul/Mul or Gelu with approximate 'none', MatMul + Add), residual Add; the final LayerNorm, Gather of the class token, the head (Gemm or MatMul + Add). Operators: ${ONNX_VIT_OPS.join(', ')}; folded shape computations: ${ONNX_FOLDED_OPS.join(', ')}`;
 
 /** Whether the graph holds a product of two activations (attention): then it is read as a transformer. */
 export function isTransformerGraph(g: OnnxGraph, constOf: (t: OnnxTensor) => ConstValue): boolean {
@@ -28,6 +53,8 @@ class VitWalk {
   constructor(
     readonly r: GraphReader,
     readonly batch: number,
+    /** The default domain's opset: Softmax's semantics changed at 13. */
+    readonly opset: number,
   ) {}
 
   /** The one node that computes with activation `x` (a residual branch point has two: use {@link consumers}). */
@@ -208,9 +235,23 @@ function layerNorm(w: VitWalk, x: string, key: string, at: OnnxNode): string {
   return y;
 }
 
-/** GELU, exact: x * (erf(x / sqrt 2) + 1) * 0.5 as torch writes it (Div, Erf, Add, Mul, Mul). */
+/** GELU, exact: the `Gelu` operator (opset 20) with approximate 'none', or x * (erf(x / sqrt 2) + 1) * 0.5 as torch
+ * writes it (Div, Erf, Add, Mul, Mul). */
 function gelu(w: VitWalk, x: string, key: string, at: OnnxNode): string {
   const s = w.r.shape(x, at);
+  const op = w.r.consumers(x).find((n) => n.opType === 'Gelu');
+  if (op !== undefined) {
+    w.next(x, ['Gelu'], `${key} GELU`, at);
+    const approximate = op.attributes.get('approximate')?.s ?? 'none';
+    // the engine's GELU is the exact one, and LXT's identity rule passes relevance through it unchanged: the
+    // tanh form would give other activations, so it is refused rather than approximated
+    if (approximate !== 'none')
+      refuse(
+        op,
+        `${key}: Gelu with approximate '${approximate}' (0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))) is not supported; supported: the exact GELU, approximate 'none' (0.5 x (1 + erf(x / sqrt 2)))`,
+      );
+    return w.out(op, s);
+  }
   const div = w.r
     .consumers(x)
     .find(
@@ -345,8 +386,7 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
     'softmax of the scores q k^T / sqrt(d) (an attention variant that adds a bias or a mask to the scores is not supported)',
     scores,
   );
-  const axis = attrInt(sm, 'axis', -1);
-  if (axis !== -1 && axis !== 2) refuse(sm, `softmax over axis ${axis}; supported: the keys (last axis)`);
+  softmaxOverKeys(sm, w.opset);
   const ctx = w.next(w.out(sm, [B * heads, T, T]), ['MatMul'], 'attention times values', sm);
   if (ctx.inputs[0] !== sm.outputs[0] || ctx.inputs[1] !== vh) refuse(ctx, 'expected MatMul(softmax, v)');
   const merged = w.reshape(
@@ -358,6 +398,111 @@ function attention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: strin
   const projected = w.linear(merged, `${a}out_proj`, ctx);
   const back = w.reshape(projected, [T, B, D], 'out_proj to [tokens, batch, features]', ctx);
   return { out: w.transpose(back, [1, 0, 2], 'attention output to [batch, tokens, features]', ctx), heads };
+}
+
+/**
+ * Checks that a Softmax of the scores (rank 3, [batch * heads, queries, keys], torchvision; rank 4, [batch, heads,
+ * queries, keys], timm) normalises over the keys alone. From opset 13 `axis` (default -1) is that one axis; before,
+ * the input is coerced to 2-D at `axis` (default 1) and normalised over all axes from `axis` on, which is the keys
+ * alone only for the last axis (or -1).
+ */
+function softmaxOverKeys(sm: OnnxNode, opset: number, rank = 3): void {
+  const raw = attrInt(sm, 'axis', opset >= 13 ? -1 : 1);
+  const axis = raw < 0 ? raw + rank : raw;
+  const last = rank - 1;
+  if (axis === last) return;
+  refuse(
+    sm,
+    opset >= 13
+      ? `softmax over axis ${raw} of the scores; supported: the keys (axis ${last} or -1)`
+      : `softmax with axis ${raw}${sm.attributes.has('axis') ? '' : ' (the default before opset 13)'} at opset ${opset} normalises over axes ${axis} to ${last} of the scores jointly (its input coerced to 2-D); supported: the keys alone (axis ${last} or -1)`,
+  );
+}
+
+/** timm's `qkv.unbind(0)` of [3, B, H, T, d]: Split on axis 0 into three and a Squeeze of axis 0 each, or three
+ * Gathers of index 0, 1, 2 on axis 0 (`qkv[0]`). Returns q, k, v, each [B, H, T, d]. */
+function unbindQkv(w: VitWalk, qkv: string, part: number[], at: OnnxNode): [string, string, string] {
+  const parts = w.r.consumers(qkv);
+  const found: string[] = [];
+  const split = parts.length === 1 && parts[0]!.opType === 'Split' ? parts[0] : undefined;
+  if (split !== undefined) {
+    w.expect(split, ['Split'], 'q, k, v');
+    const sizes = split.inputs[1]
+      ? Array.from(w.r.constant(split.inputs[1], split).data)
+      : attrInts(split, 'split');
+    if (
+      attrInt(split, 'axis', 0) !== 0 ||
+      split.outputs.length !== 3 ||
+      (sizes !== undefined && !same(sizes, [1, 1, 1]))
+    )
+      refuse(split, 'expected a Split of [3, batch, heads, tokens, d] into q, k, v on axis 0');
+    split.outputs.forEach((o, i) => {
+      w.r.setAct(o, [1, ...part]);
+      const sq = w.next(o, ['Squeeze'], `${'qkv'[i]} without its axis 0`, split);
+      const axes = sq.inputs[1] ? Array.from(w.r.constant(sq.inputs[1], sq).data) : attrInts(sq, 'axes');
+      if (axes !== undefined && !same(axes, [0])) refuse(sq, 'expected a Squeeze of axis 0');
+      found[i] = w.out(sq, part);
+    });
+    return found as [string, string, string];
+  }
+  for (const g of parts) {
+    w.expect(g, ['Gather'], 'q, k or v (qkv[i])');
+    const index = w.r.constant(g.inputs[1]!, g);
+    if (attrInt(g, 'axis', 0) !== 0 || index.dims.length !== 0 || ![0, 1, 2].includes(index.data[0]!))
+      refuse(g, 'expected a Gather of one index 0, 1 or 2 on axis 0 (q, k or v)');
+    found[index.data[0]!] = w.out(g, part);
+  }
+  if (parts.length !== 3 || found.filter((f) => f !== undefined).length !== 3)
+    refuse(at, `'${qkv}' must be unbound into q, k and v (a Split and Squeezes, or three Gathers)`);
+  return found as [string, string, string];
+}
+
+/** timm's Attention of a [B, T, D] activation: the qkv Linear, Reshape [B, T, 3, heads, d], Transpose (2, 0, 3, 1,
+ * 4), unbind, q * scale, MatMul(q, k^T), Softmax, MatMul by v, Transpose (0, 2, 1, 3), Reshape [B, T, D], proj.
+ * The qkv columns are ordered (q|k|v, heads, d) like torchvision's packed in_proj, so the same q/k/v layers. */
+function timmAttention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: string; heads: number } {
+  const [B, T, D] = w.r.shape(y, at) as [number, number, number];
+  const a = `${b}self_attention.`;
+  const packed = inProjection(w, y, a, D, at);
+  const rn = w.next(packed, ['Reshape'], 'qkv to [batch, tokens, 3, heads, d]', at);
+  const target = resolveReshape(rn, [B, T, 3 * D], Array.from(w.r.constant(rn.inputs[1]!, rn).data));
+  const [, , three, heads, dh] = target as [number, number, number, number, number];
+  if (target.length !== 5 || target[0] !== B || target[1] !== T || three !== 3 || heads * dh !== D)
+    refuse(rn, `qkv is reshaped to [${target.join(', ')}]; expected [${B}, ${T}, 3, heads, ${D} / heads]`);
+  const perm = w.transpose(w.out(rn, target), [2, 0, 3, 1, 4], 'qkv to [3, batch, heads, tokens, d]', rn);
+  const [q, k, v] = unbindQkv(w, perm, [B, heads, T, dh], rn);
+  const scale = w.next(q, ['Mul', 'Div'], 'q * scale', rn);
+  w.scalar(scale, q, scale.opType === 'Div' ? Math.sqrt(dh) : 1 / Math.sqrt(dh), `q / sqrt(${dh})`);
+  const qs = w.out(scale, [B, heads, T, dh]);
+  const kt = w.transpose(k, [0, 1, 3, 2], 'keys [batch, heads, d, tokens]', rn);
+  const scores = w.next(qs, ['MatMul'], 'q k^T', scale);
+  if (scores.inputs[0] !== qs || scores.inputs[1] !== kt)
+    refuse(scores, 'expected the scores MatMul(q * scale, k^T)');
+  const sm = w.next(
+    w.out(scores, [B, heads, T, T]),
+    ['Softmax'],
+    'softmax of the scores q k^T / sqrt(d) (an attention variant that adds a bias or a mask to the scores is not supported)',
+    scores,
+  );
+  softmaxOverKeys(sm, w.opset, 4);
+  const ctx = w.next(w.out(sm, [B, heads, T, T]), ['MatMul'], 'attention times values', sm);
+  if (ctx.inputs[0] !== sm.outputs[0] || ctx.inputs[1] !== v) refuse(ctx, 'expected MatMul(softmax, v)');
+  const merged = w.reshape(
+    w.transpose(w.out(ctx, [B, heads, T, dh]), [0, 2, 1, 3], 'context [batch, tokens, heads, d]', ctx),
+    [B, T, D],
+    'heads merged',
+    ctx,
+  );
+  return { out: w.linear(merged, `${a}out_proj`, ctx), heads };
+}
+
+/** Multi-head self-attention of the LayerNorm output `y`: torchvision's (a Transpose to [tokens, batch, features]
+ * first) or timm's (the qkv Linear on [batch, tokens, features]). */
+function selfAttention(w: VitWalk, y: string, b: string, at: OnnxNode): { out: string; heads: number } {
+  const first = w.r.consumers(y);
+  return first.length === 1 && first[0]!.opType === 'MatMul'
+    ? timmAttention(w, y, b, at)
+    : attention(w, y, b, at);
 }
 
 /** The residual addition of `branch` and `x`. */
@@ -457,7 +602,7 @@ function encoderBlock(
   at: OnnxNode,
 ): { x: string; heads: number; mlp: number } {
   const b = vitBlockPrefix(i);
-  const { out, heads } = attention(w, layerNorm(w, x, `${b}ln_1`, at), b, at);
+  const { out, heads } = selfAttention(w, layerNorm(w, x, `${b}ln_1`, at), b, at);
   const mid = residual(w, out, x, `${b}add_1`, at);
   const h = w.linear(layerNorm(w, mid, `${b}ln_2`, at), `${b}mlp.0`, at);
   const y = w.linear(gelu(w, h, `${b}mlp.1`, at), `${b}mlp.3`, at);
@@ -490,9 +635,10 @@ export function vitFromOnnxGraph(
   constOf: (t: OnnxTensor) => ConstValue,
   input: { name: string; batch: number; channels: number; size: [number, number] },
   name: string,
+  opset: number,
 ): tfl.LayersModel {
   const r = new GraphReader(g, constOf);
-  const w = new VitWalk(r, input.batch);
+  const w = new VitWalk(r, input.batch, opset);
   const inputNode: OnnxNode = {
     name: input.name,
     opType: 'input',
@@ -519,8 +665,14 @@ export function vitFromOnnxGraph(
       `blocks with different head counts (${[...heads]}) or MLP widths (${[...mlp]}) are not supported`,
     );
   const unread = g.nodes.find((n) => !r.used.has(n) && n.opType !== 'Constant');
-  if (unread !== undefined)
-    refuse(unread, `is not part of a torchvision ViT. Supported: ${ONNX_VIT_SUPPORTED}`);
+  if (unread !== undefined) {
+    const known = ONNX_VIT_OPS.includes(unread.opType) || ONNX_FOLDED_OPS.includes(unread.opType);
+    refuse(
+      unread,
+      `${known ? 'is not part of a torchvision ViT' : `operator ${unread.opType} is not supported in a Vision Transformer`}. Supported: ${ONNX_VIT_SUPPORTED}`,
+      { supported: [...ONNX_VIT_OPS] },
+    );
+  }
   const config: VitConfig = {
     imageSize: input.size,
     patchSize: patch,
