@@ -259,6 +259,44 @@ describe('every command on a ViT', () => {
     ]);
   }, 240_000);
 
+  it('prunes heads: --layers names the attention product, every criterion scores its 2 heads', async () => {
+    const out = join(dir, 'prune-heads');
+    const r = await crp(
+      'prune',
+      ...vit(),
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--test',
+      '6',
+      '--criteria',
+      'relevance,activation,taylor,weight,random',
+      '--fractions',
+      '0,0.5',
+      '--layers',
+      `${B}self_attention.context`,
+      '--out',
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const curves = JSON.parse(await readFile(join(out, 'curves.json'), 'utf8')) as {
+      layers: string[];
+      channels: number;
+      curves: { criterion: string; points: { pruned: number }[] }[];
+    };
+    expect(curves.layers).toEqual([`${B}self_attention.context`]);
+    expect(curves.channels).toBe(2);
+    expect(curves.curves.map((c) => c.criterion)).toEqual([
+      'relevance',
+      'activation',
+      'taylor',
+      'weight',
+      'random',
+    ]);
+    for (const c of curves.curves) expect(c.points.map((p) => p.pruned)).toEqual([0, 1]);
+  });
+
   it('decomposes and shows heads: a head into the block input, a block output into MLP neurons, head references', async () => {
     const image = join(data, 'mitosis', 'mitosis-00.png');
     const heads = `${B}self_attention.context`;
