@@ -53,9 +53,12 @@ describe('crp study on a ViT', () => {
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(await readFile(join(out, 'study.json'), 'utf8')) as {
       options: { composite: string; pruneLayers: string[]; referenceLayers: string[] };
-      model: { layers: string[]; concepts: Record<string, string> };
+      model: { layers: string[]; concepts: Record<string, string>; parameters: number };
       atlas: { layers: Record<string, { concepts: number }> };
-      pruning: { rows: unknown[] };
+      pruning: {
+        rows: { layer: string; concepts: number[] }[];
+        sparsity: { layer: string; channels: number; pruned: number; weightShare: number; unit?: string }[];
+      };
       references: unknown[];
       heatmaps: { image: string }[];
     };
@@ -73,9 +76,17 @@ describe('crp study on a ViT', () => {
     expect(html).toContain('A concept is an attention head at');
     expect(html).not.toContain('A concept is a channel (conv) or unit (dense)');
     expect(json.atlas.layers[`${B}mlp.0`]!.concepts).toBe(32); // MLP neurons
-    expect(json.options.pruneLayers).toEqual([`${B}mlp.0`]);
+    // MLP neurons and heads pruned; of 2 heads one is pruned per class (a mask may not empty a layer)
+    expect(json.options.pruneLayers).toEqual([`${B}mlp.0`, `${B}self_attention.context`]);
     expect(json.options.referenceLayers).toEqual([`${B}mlp.0`, `${B}add_2`]);
-    expect(json.pruning.rows.length).toBeGreaterThan(0);
+    const headRows = json.pruning.rows.filter((r) => r.layer === `${B}self_attention.context`);
+    expect(headRows.length).toBeGreaterThan(0);
+    for (const r of headRows) expect(r.concepts.length).toBe(1);
+    // a head's weights: its 8 of v_proj's 16 columns (16 x 8 kernel entries and 8 biases) of the model's parameters
+    const heads = json.pruning.sparsity.find((x) => x.unit === 'head')!;
+    expect(heads).toMatchObject({ layer: `${B}self_attention.context`, channels: 2, pruned: 1 });
+    expect(heads.weightShare * json.model.parameters).toBeCloseTo(16 * 8 + 8, 6);
+    expect(html).toContain('1/2 heads');
     expect(json.references.length).toBe(2);
     // the report's heatmaps: one colour per 24 px patch, the grid line on the first row and column of the second
     // patch

@@ -9,6 +9,7 @@
  * tensor left.
  */
 
+import { CondAttribution } from '@crp/core';
 import { Attributor, graphFromLayersModel } from '@crp/lrp';
 import { forwardNode } from '@crp/lrp/internal';
 import { type VitConfig, vit } from '@crp/models';
@@ -18,7 +19,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   activationScores,
+  ChannelMask,
   CRITERIA,
+  classConceptScores,
+  conceptPruning,
+  MaskedModel,
   pruningCurves,
   relevanceScores,
   scoreChannels,
@@ -26,7 +31,15 @@ import {
   taylorScores,
   weightScores,
 } from '../src/index.js';
-import { expectClose, expectCrpError, mulberry32, uniform, useBackend, values } from './helpers.js';
+import {
+  expectClose,
+  expectCrpError,
+  mulberry32,
+  predictValues,
+  uniform,
+  useBackend,
+  values,
+} from './helpers.js';
 
 useBackend('cpu');
 
@@ -223,6 +236,44 @@ describe('criteria over attention heads, summed by hand', () => {
     for (const c of curves.curves) {
       expect(c.points.map((p) => p.pruned)).toEqual([0, 1]);
       expect(c.points[0]!.accuracy).toBe(curves.baseline);
+    }
+  });
+
+  it("concept pruning over heads: each class's top head by its atlas (abs-normalised head relevance), then the masked model", async () => {
+    // the class atlas by hand: per sample of the class, each head's relevance over its tokens and features,
+    // divided by the sum of both heads' |relevance|, summed over the samples
+    const lrp = new Attributor(model);
+    const r = lrp.attribute(images, { target: labels, recordLayers: [HEADS] });
+    const R = values(r.relevances[HEADS]!);
+    for (const t of [r.relevance, r.prediction, ...Object.values(r.relevances)]) t.dispose();
+    lrp.dispose();
+    const crp = new CondAttribution(model);
+    const top: number[] = [];
+    for (const cls of [0, 1, 2]) {
+      const expected = [0, 0];
+      for (let s = 0; s < N; s++) {
+        if (labels[s] !== cls) continue;
+        const head = [0, 1].map((h) =>
+          R.subarray((s * H + h) * PER_HEAD, (s * H + h + 1) * PER_HEAD).reduce((a, b) => a + b, 0),
+        );
+        const norm = Math.abs(head[0]!) + Math.abs(head[1]!) + 1e-10;
+        for (const h of [0, 1]) expected[h]! += head[h]! / norm;
+      }
+      const scores = classConceptScores(crp, { images, labels }, cls, [HEADS]).layers[HEADS]!;
+      expectClose(scores, expected, 1e-5);
+      top.push(expected[0]! >= expected[1]! ? 0 : 1);
+    }
+    crp.dispose();
+    // k = 3 asks for more heads than the block may lose: one head (the top one) is pruned per class
+    const test = { images, labels };
+    const result = await conceptPruning(model, { layers: [HEADS], k: 3, reference: test, test });
+    expect(result.rows.map((row) => row.concepts)).toEqual(top.map((h) => [h]));
+    for (const row of result.rows) {
+      const masked = await MaskedModel.create(model, ChannelMask.of({ [HEADS]: row.concepts }));
+      const logits = predictValues(masked.model, images);
+      masked.dispose();
+      const mine = labels.flatMap((y, s) => (y === row.class ? [logits[s * 3 + y]!] : []));
+      expect(row.after.target.meanTargetLogit).toBeCloseTo(mine.reduce((a, b) => a + b, 0) / mine.length, 5);
     }
   });
 
