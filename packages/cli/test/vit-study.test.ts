@@ -61,6 +61,7 @@ describe('crp study on a ViT', () => {
       };
       references: unknown[];
       heatmaps: { image: string }[];
+      decomposition: { layerOrder: string[]; layers: Record<string, { below: string }> };
     };
     expect(json.options.composite).toBe('attn_lrp');
     expect(json.model.layers).toEqual([`${B}self_attention.context`, `${B}mlp.0`, `${B}mlp.3`, `${B}add_2`]);
@@ -87,6 +88,15 @@ describe('crp study on a ViT', () => {
     expect(heads).toMatchObject({ layer: `${B}self_attention.context`, channels: 2, pruned: 1 });
     expect(heads.weightShare * json.model.parameters).toBeCloseTo(16 * 8 + 8, 6);
     expect(html).toContain('1/2 heads');
+    // the decomposition atlas follows the block: output -> MLP neurons -> heads -> the block input
+    expect(json.decomposition.layerOrder).toEqual([
+      `${B}self_attention.context`,
+      `${B}mlp.0`,
+      `${B}mlp.3`,
+      `${B}add_2`,
+    ]);
+    expect(json.decomposition.layers[`${B}mlp.0`]!.below).toBe(`${B}self_attention.context`);
+    expect(json.decomposition.layers[`${B}add_2`]!.below).toBe(`${B}mlp.0`);
     expect(json.references.length).toBe(2);
     // the report's heatmaps: one colour per 24 px patch, the grid line on the first row and column of the second
     // patch

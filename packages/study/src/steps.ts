@@ -2,8 +2,8 @@ import {
   type ConceptAtlas,
   compareAtlases,
   conceptAtlas,
+  conceptLayerBelow,
   decompositionAtlas,
-  layerBelow,
   type MaximizationResult,
   maximization,
   patchEmbedding,
@@ -170,12 +170,13 @@ export function evaluationStep(
   });
 }
 
-/** The layers with a conv or dense layer directly below them in a chain (the others cannot be decomposed). */
+/** The layers with a concept layer directly below them (a conv or dense layer in a chain; in a ViT block output ->
+ * MLP neurons -> heads -> block input): the others cannot be decomposed. */
 function decomposable(crp: CondAttribution, layers: readonly string[]): string[] {
   const g = crp.attributor.graph;
   return layers.filter((l) => {
     try {
-      return layerBelow(g, l) !== undefined;
+      return conceptLayerBelow(g, l) !== undefined;
     } catch {
       return false;
     }
