@@ -10,7 +10,7 @@ import {
   type Progress,
   vectorValues,
 } from '@crp/common';
-import type { CondAttribution } from '@crp/core';
+import { type Concept, type CondAttribution, defaultConcept } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasOptions,
@@ -23,14 +23,15 @@ import {
   votedConcepts,
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
-import { layerBelow } from './decomposition.js';
+import { conceptLayerBelow } from './decomposition.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
   /** the class explained */
   target?: number;
   /** parent layers to decompose (default: every conv and dense layer below the output that has a conv or
-   * dense layer below it in a chain) */
+   * dense layer below it in a chain; in a ViT every concept layer with a concept layer below: block output ->
+   * MLP neurons -> heads -> the block's input channels, as `decompose`) */
   layers?: readonly string[];
   /** dominant concepts per layer, taken from the atlas by votes (default 5) */
   concepts?: number;
@@ -124,7 +125,7 @@ function parentLayers(crp: CondAttribution, layers: readonly string[] | undefine
     const id = g.node(name).id;
     let under: string | undefined;
     try {
-      under = layerBelow(g, id);
+      under = conceptLayerBelow(g, id);
     } catch (err) {
       if (explicit) throw err;
       continue;
@@ -178,11 +179,21 @@ export function resolveDecompositionOptions(
   return { target, topK, batchSize, below, dominant, layers: Object.keys(below) };
 }
 
+/** Per row, the concept sums of a relevance ([rows, concepts] values): channels summed over positions (tokens),
+ * heads over tokens and features (the layer's default concept, as `decompose` and the atlas). */
+function conceptSums(concept: Concept, t: tf.Tensor): { values: Float32Array; concepts: number } {
+  const s = concept.attribute(t);
+  const values = s.dataSync() as Float32Array;
+  const concepts = s.shape[1];
+  s.dispose();
+  return { values, concepts };
+}
+
 /**
- * Per dominant concept c: the channel sums at the layer below of the short backward pass from `layer` (relevance
- * `r` masked to channel c), as [n images * C'] values. The mask is applied by the engine's transform, so the
- * layer's transpose runs on the few non-zero channels only; with one image all concepts share one pass (one
- * row each), with several images each concept gets one pass of one row per image.
+ * Per dominant concept c: the concept sums at the layer below of the short backward pass from `layer` (relevance
+ * `r` masked to concept c: a channel, or a head), as [n images * C'] values. The mask is applied by the engine's
+ * transform, so the layer's transpose runs on the few non-zero channels only; with one image all concepts share
+ * one pass (one row each), with several images each concept gets one pass of one row per image.
  */
 function decomposeLayer(
   lrp: CondAttribution['attributor'],
@@ -193,8 +204,10 @@ function decomposeLayer(
   dominant: readonly number[],
 ): { values: Float32Array; channels: number }[] {
   const n = r.shape[0]!;
-  const channels = r.shape[r.rank - 1]!;
-  const ones = r.shape.slice(1, -1).map(() => 1);
+  const g = lrp.graph;
+  const concept = defaultConcept(g, layer);
+  const childConcept = defaultConcept(g, below);
+  const sampleShape = r.shape.slice(1);
   const run = (relevance: tf.Tensor, mask: tf.Tensor): { values: Float32Array; channels: number } => {
     const out = lrp.backward(pass, {
       from: layer,
@@ -203,24 +216,22 @@ function decomposeLayer(
       transform: (id, x) => (id === layer ? tf.mul(x, mask) : undefined),
     });
     try {
-      const child = out.get(below)!;
-      const spatial = child.shape.slice(1, -1).map((_, i) => i + 1);
-      const sums = tf.tidy(() => (spatial.length === 0 ? tf.clone(child) : tf.sum(child, spatial)));
-      const values = sums.dataSync() as Float32Array;
-      sums.dispose();
-      return { values, channels: child.shape[child.rank - 1]! };
+      const { values, concepts } = conceptSums(childConcept, out.get(below)!);
+      return { values, channels: concepts };
     } finally {
       for (const t of out.values()) t.dispose();
     }
   };
   if (n === 1) {
     const k = dominant.length;
-    const data = new Float32Array(k * channels);
-    dominant.forEach((c, j) => {
-      data[j * channels + c] = 1;
+    const masks = dominant.map((c) => concept.mask([c], sampleShape));
+    const size = masks[0]!.data.length;
+    const data = new Float32Array(k * size);
+    masks.forEach((m, j) => {
+      data.set(m.data, j * size);
     });
-    const mask = tf.tensor(data, [k, ...ones, channels]);
-    const rows = tf.tidy(() => tf.mul(tf.ones([k, ...ones, 1]), r));
+    const mask = tf.tensor(data, [k, ...masks[0]!.shape]);
+    const rows = tf.tidy(() => tf.mul(tf.ones([k, ...sampleShape.map(() => 1)]), r));
     try {
       const { values, channels: cc } = run(rows, mask);
       return dominant.map((_, j) => ({ values: values.slice(j * cc, (j + 1) * cc), channels: cc }));
@@ -229,9 +240,8 @@ function decomposeLayer(
     }
   }
   return dominant.map((c) => {
-    const data = new Float32Array(channels);
-    data[c] = 1;
-    const mask = tf.tensor(data, [1, ...ones, channels]);
+    const m = concept.mask([c], sampleShape);
+    const mask = tf.tensor(m.data, [1, ...m.shape]);
     try {
       return run(r, mask);
     } finally {
@@ -270,11 +280,7 @@ export function decompositionBatch(
     for (const layer of ids) {
       const below = options.below[layer]!;
       const r = relevance.get(layer)!;
-      const channels = r.shape[r.rank - 1]!;
-      const spatial = r.shape.slice(1, -1).map((_, i) => i + 1);
-      const parents = tf.tidy(() => (spatial.length === 0 ? tf.clone(r) : tf.sum(r, spatial)));
-      const parentSums = parents.dataSync();
-      parents.dispose();
+      const { values: parentSums, concepts: channels } = conceptSums(defaultConcept(g, layer), r);
       const byConcept: DecompositionPartial['layers'][string] = {};
       partial.layers[layer] = byConcept;
       const dominant = options.dominant[layer]!;

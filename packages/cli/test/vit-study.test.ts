@@ -53,11 +53,15 @@ describe('crp study on a ViT', () => {
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(await readFile(join(out, 'study.json'), 'utf8')) as {
       options: { composite: string; pruneLayers: string[]; referenceLayers: string[] };
-      model: { layers: string[]; concepts: Record<string, string> };
+      model: { layers: string[]; concepts: Record<string, string>; parameters: number };
       atlas: { layers: Record<string, { concepts: number }> };
-      pruning: { rows: unknown[] };
+      pruning: {
+        rows: { layer: string; concepts: number[] }[];
+        sparsity: { layer: string; channels: number; pruned: number; weightShare: number; unit?: string }[];
+      };
       references: unknown[];
       heatmaps: { image: string }[];
+      decomposition: { layerOrder: string[]; layers: Record<string, { below: string }> };
     };
     expect(json.options.composite).toBe('attn_lrp');
     expect(json.model.layers).toEqual([`${B}self_attention.context`, `${B}mlp.0`, `${B}mlp.3`, `${B}add_2`]);
@@ -73,9 +77,26 @@ describe('crp study on a ViT', () => {
     expect(html).toContain('A concept is an attention head at');
     expect(html).not.toContain('A concept is a channel (conv) or unit (dense)');
     expect(json.atlas.layers[`${B}mlp.0`]!.concepts).toBe(32); // MLP neurons
-    expect(json.options.pruneLayers).toEqual([`${B}mlp.0`]);
+    // MLP neurons and heads pruned; of 2 heads one is pruned per class (a mask may not empty a layer)
+    expect(json.options.pruneLayers).toEqual([`${B}mlp.0`, `${B}self_attention.context`]);
     expect(json.options.referenceLayers).toEqual([`${B}mlp.0`, `${B}add_2`]);
-    expect(json.pruning.rows.length).toBeGreaterThan(0);
+    const headRows = json.pruning.rows.filter((r) => r.layer === `${B}self_attention.context`);
+    expect(headRows.length).toBeGreaterThan(0);
+    for (const r of headRows) expect(r.concepts.length).toBe(1);
+    // a head's weights: its 8 of v_proj's 16 columns (16 x 8 kernel entries and 8 biases) of the model's parameters
+    const heads = json.pruning.sparsity.find((x) => x.unit === 'head')!;
+    expect(heads).toMatchObject({ layer: `${B}self_attention.context`, channels: 2, pruned: 1 });
+    expect(heads.weightShare * json.model.parameters).toBeCloseTo(16 * 8 + 8, 6);
+    expect(html).toContain('1/2 heads');
+    // the decomposition atlas follows the block: output -> MLP neurons -> heads -> the block input
+    expect(json.decomposition.layerOrder).toEqual([
+      `${B}self_attention.context`,
+      `${B}mlp.0`,
+      `${B}mlp.3`,
+      `${B}add_2`,
+    ]);
+    expect(json.decomposition.layers[`${B}mlp.0`]!.below).toBe(`${B}self_attention.context`);
+    expect(json.decomposition.layers[`${B}add_2`]!.below).toBe(`${B}mlp.0`);
     expect(json.references.length).toBe(2);
     // the report's heatmaps: one colour per 24 px patch, the grid line on the first row and column of the second
     // patch
@@ -258,6 +279,44 @@ describe('every command on a ViT', () => {
       'LayerNormEpsilon',
     ]);
   }, 240_000);
+
+  it('prunes heads: --layers names the attention product, every criterion scores its 2 heads', async () => {
+    const out = join(dir, 'prune-heads');
+    const r = await crp(
+      'prune',
+      ...vit(),
+      '--data',
+      data,
+      '--samples',
+      '4',
+      '--test',
+      '6',
+      '--criteria',
+      'relevance,activation,taylor,weight,random',
+      '--fractions',
+      '0,0.5',
+      '--layers',
+      `${B}self_attention.context`,
+      '--out',
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const curves = JSON.parse(await readFile(join(out, 'curves.json'), 'utf8')) as {
+      layers: string[];
+      channels: number;
+      curves: { criterion: string; points: { pruned: number }[] }[];
+    };
+    expect(curves.layers).toEqual([`${B}self_attention.context`]);
+    expect(curves.channels).toBe(2);
+    expect(curves.curves.map((c) => c.criterion)).toEqual([
+      'relevance',
+      'activation',
+      'taylor',
+      'weight',
+      'random',
+    ]);
+    for (const c of curves.curves) expect(c.points.map((p) => p.pruned)).toEqual([0, 1]);
+  });
 
   it('decomposes and shows heads: a head into the block input, a block output into MLP neurons, head references', async () => {
     const image = join(data, 'mitosis', 'mitosis-00.png');

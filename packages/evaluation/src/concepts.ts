@@ -1,7 +1,8 @@
 import { CrpError, type ProgressCallback, progressTracker } from '@crp/common';
-import { ChannelMask, MaskedModel, prunableLayers } from '@crp/pruning';
+import { ChannelMask, MaskedModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { deletableLayers } from './concept-layers.js';
 import { argsort, auc } from './numeric.js';
 import { seededRandom } from './random.js';
 
@@ -10,14 +11,15 @@ export type ConceptOrder = 'most-relevant-first' | 'least-relevant-first' | `ran
 
 /** Options of {@link conceptDeletion}. */
 export interface ConceptDeletionOptions {
-  /** The layer whose concepts (output channels) are deleted. */
+  /** The layer whose concepts are deleted: output channels, or heads at a ViT's attention product
+   * (`encoder.layers.encoder_layer_N.self_attention.context`, masked as `MaskedModel` of @crp/pruning does). */
   layer: string;
   /** The class whose logit is followed. */
   target: number;
-  /** CRP relevance of each channel of `layer` for `target` (e.g. `classConceptScores` of @crp/pruning, or an
+  /** CRP relevance of each channel (head) of `layer` for `target` (e.g. `classConceptScores` of @crp/pruning, or an
    * atlas's summed relevance); the deletion orders follow it. */
   relevance: ArrayLike<number>;
-  /** The concepts to delete (e.g. the ones the region atlas picked); default every channel of the layer. */
+  /** The concepts to delete (e.g. the ones the region atlas picked); default every concept of the layer. */
   concepts?: readonly number[];
   /** Random orders beside the two relevance orders; default 3. */
   randomOrders?: number;
@@ -56,9 +58,9 @@ export interface ConceptDeletionResult {
 }
 
 /**
- * Concept-level faithfulness (not in Quantus): delete the concepts (output channels) of `layer` one after another
- * in the order of their CRP relevance for `target` (most relevant first, least relevant first, and random
- * orders), using the pruning package's masks on a copy of the model, and record the mean target logit and the
+ * Concept-level faithfulness (not in Quantus): delete the concepts (output channels, or a ViT's heads) of `layer`
+ * one after another in the order of their CRP relevance for `target` (most relevant first, least relevant first,
+ * and random orders), using the pruning package's masks on a copy of the model, and record the mean target logit and the
  * accuracy on `x` after each deletion. If CRP's relevance means something, the logit falls faster when the most
  * relevant concepts go first. The curves do not depend on `batchSize` (image by image or in batches).
  */
@@ -67,7 +69,7 @@ export async function conceptDeletion(
   data: { x: tf.Tensor4D; labels: readonly number[] },
   options: ConceptDeletionOptions,
 ): Promise<ConceptDeletionResult> {
-  const layers = prunableLayers(model);
+  const layers = deletableLayers(model);
   const layer = layers.find((l) => l.name === options.layer);
   if (layer === undefined) {
     throw new CrpError(
@@ -75,11 +77,11 @@ export async function conceptDeletion(
       `unknown layer '${options.layer}'; layers with concepts: ${layers.map((l) => l.name).join(', ')}`,
     );
   }
-  const channels = layer.channels;
+  const channels = layer.concepts;
   if (options.relevance.length !== channels) {
     throw new CrpError(
       'invalid-shape',
-      `relevance has ${options.relevance.length} values; layer '${layer.name}' has ${channels} channels`,
+      `relevance has ${options.relevance.length} values; layer '${layer.name}' has ${channels} ${layer.unit}s`,
     );
   }
   const n = data.x.shape[0];
@@ -95,7 +97,7 @@ export async function conceptDeletion(
   if (badConcept !== undefined) {
     throw new CrpError(
       'invalid-argument',
-      `concept ${badConcept} is not a channel of '${layer.name}' (0..${channels - 1})`,
+      `concept ${badConcept} is not a ${layer.unit} of '${layer.name}' (0..${channels - 1})`,
     );
   }
   if (concepts.length === 0) throw new CrpError('empty-data', 'no concepts to delete');
@@ -125,7 +127,7 @@ export async function conceptDeletion(
       const logit: number[] = [];
       const accuracy: number[] = [];
       for (let step = 0; step <= k; step++) {
-        // deleting every channel empties the layer: allowed here, it is the curve's end point
+        // deleting every concept empties the layer: allowed here, it is the curve's end point
         masked.setMask(ChannelMask.of({ [layer.name]: sequence.slice(0, step) }), { force: true });
         const { meanLogit, correct } = await score(
           masked.model,

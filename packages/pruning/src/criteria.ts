@@ -19,12 +19,13 @@ import {
   mergeCriterionPartials,
   type SummedCriterion,
 } from './criterion-sums.js';
+import { type HeadLayer, headLayers } from './heads.js';
 import { prunableLayers } from './layers.js';
 
 /** Importance of every channel of some layers under one criterion; plain JSON. Higher means more important. */
 export interface ChannelScores {
   criterion: string;
-  /** Per layer name, one score per output channel. */
+  /** Per layer name, one score per output channel (per head at an attention product, see {@link HeadLayer}). */
   layers: Record<string, number[]>;
 }
 
@@ -32,7 +33,9 @@ export type CriterionName = 'relevance' | 'activation' | 'weight' | 'taylor' | '
 export const CRITERIA: readonly CriterionName[] = ['relevance', 'activation', 'weight', 'taylor', 'random'];
 
 export interface CriterionOptions {
-  /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. */
+  /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. An
+   * attention product whose heads can be masked (`headLayers`, e.g. a ViT's `self_attention.context`) is scored
+   * per head. */
   layers?: readonly string[];
   /** Reference samples (relevance, activation and Taylor need them). Owned by the caller. */
   data?: Dataset;
@@ -78,7 +81,7 @@ export function defaultScoredLayers(model: LayersModel): string[] {
 
 export function resolveLayers(model: LayersModel, options: Pick<CriterionOptions, 'layers'>): string[] {
   const layers = [...(options.layers ?? defaultScoredLayers(model))];
-  const prunable = prunableLayers(model).map((l) => l.name);
+  const prunable = [...prunableLayers(model).map((l) => l.name), ...headsOf(model, layers).keys()];
   for (const l of layers) {
     if (!prunable.includes(l)) {
       throw new CrpError(
@@ -133,13 +136,25 @@ export function finish(
   return { criterion, layers: out };
 }
 
+/** The head layers of `model`, looked up only when `layers` names a layer that is not a prunable layer. */
+function headsOf(model: LayersModel, layers: readonly string[]): Map<string, HeadLayer> {
+  const prunable = new Set(prunableLayers(model).map((l) => l.name));
+  if (layers.every((l) => prunable.has(l))) return new Map();
+  return new Map(headLayers(model).map((h) => [h.name, h]));
+}
+
+/** Units a criterion scores at `layer`: its output channels, or its heads at an attention product. */
 export function channelsOf(model: LayersModel, layer: string): number {
-  return prunableLayers(model).find((l) => l.name === layer)!.channels;
+  return (
+    prunableLayers(model).find((l) => l.name === layer)?.channels ?? headsOf(model, [layer]).get(layer)!.heads
+  );
 }
 
 /**
  * LRP/CRP relevance (Yeom et al., "Pruning by Explaining", 2021): per channel, the sum of |relevance| at the
- * layer's output over all positions and reference samples, each sample explained for its label. Uses
+ * layer's output over all positions and reference samples, each sample explained for its label (per head at an
+ * attention product: the sum over the head's tokens and features, `HeadConcept`'s relevance of @crp/core with
+ * |relevance|). Uses
  * `CondAttribution` (@crp/core) with `recordLayers` and `heatmap: false`, so the backward pass stops at the lowest
  * scored layer.
  */
@@ -199,37 +214,55 @@ function gradientAttributor(model: LayersModel): Attributor {
 }
 
 /** Activation magnitude: per channel, the mean |activation| of the layer's own output (after its fused
- * activation, before any following batch norm) over positions and reference samples. */
+ * activation, before any following batch norm) over positions and reference samples; per head, the mean
+ * |attention output| of the head over its tokens and features. */
 export function activationScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   return summedScores('activation', model, options);
 }
 
-/** Weight magnitude: per output channel, the L1 norm of its kernel column (no data needed). */
+/** Per output channel, the L1 norm of a kernel's column (a DepthwiseConv2D's in x multiplier channels). */
+function weightL1(kernel: tf.Tensor, className = 'Dense'): Float64Array {
+  const flat = tf.tidy(() => {
+    const k =
+      className === 'DepthwiseConv2D' ? tf.reshape(kernel, [kernel.shape[0]!, kernel.shape[1]!, -1]) : kernel;
+    return tf.sum(
+      tf.abs(k),
+      k.shape.slice(0, -1).map((_, i) => i),
+    );
+  });
+  const out = Float64Array.from(flat.dataSync());
+  flat.dispose();
+  return out;
+}
+
+/** Weight magnitude: per output channel, the L1 norm of its kernel column (no data needed); per head, the L1
+ * norm of its value-projection kernel columns (the weights its mask zeroes). */
 export function weightScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   const layers = resolveLayers(model, options);
+  const heads = headsOf(model, layers);
   const sums = new Map<string, Float64Array>();
   for (const l of layers) {
-    const layer = model.getLayer(l);
-    const kernel = layer.getWeights()[0]!;
-    const flat = tf.tidy(() => {
-      const k =
-        layer.getClassName() === 'DepthwiseConv2D'
-          ? tf.reshape(kernel, [kernel.shape[0]!, kernel.shape[1]!, -1])
-          : kernel;
-      return tf.sum(
-        tf.abs(k),
-        k.shape.slice(0, -1).map((_, i) => i),
+    const head = heads.get(l);
+    if (head !== undefined) {
+      const columns = weightL1(model.getLayer(head.valueLayer).getWeights()[0]!);
+      sums.set(
+        l,
+        Float64Array.from({ length: head.heads }, (_, h) =>
+          columns.subarray(h * head.headDim, (h + 1) * head.headDim).reduce((a, b) => a + b, 0),
+        ),
       );
-    });
-    sums.set(l, Float64Array.from(flat.dataSync()));
-    flat.dispose();
+      continue;
+    }
+    const layer = model.getLayer(l);
+    sums.set(l, weightL1(layer.getWeights()[0]!, layer.getClassName()));
   }
   return finish('weight', layers, sums, options.normalize ?? true);
 }
 
 /**
  * Taylor (Molchanov et al. 2017): per channel, |mean over positions of activation x gradient| per sample,
- * averaged over the reference samples. The gradient (of the cross-entropy loss, or of the label's logit) is
+ * averaged over the reference samples. Per head, the positions are the head's tokens and features (Michel et
+ * al. 2019's head importance, |attention output x gradient| summed per sample, divided by tokens x features). The gradient (of the cross-entropy loss, or of the label's logit) is
  * computed by the LRP engine with the plain-gradient rule everywhere, so it runs on every backend (wasm has
  * no Conv2DBackpropFilter kernel, which tf.grad through a model would need for weights, and needs no
  * registered gradients).

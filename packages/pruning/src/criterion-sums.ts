@@ -1,5 +1,5 @@
 import { addExact, CrpError, type ExactVector, exactVector, mergeVector, vectorValues } from '@crp/common';
-import { type CondAttribution, disposeCondResult } from '@crp/core';
+import { CondAttribution, defaultConcept, disposeCondResult, HeadConcept } from '@crp/core';
 import type { Attributor, ModelGraph } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -34,14 +34,23 @@ export function mergeCriterionPartials(a: CriterionPartial, b: CriterionPartial)
   return a;
 }
 
-/** Per channel: sum of |t| over every axis but the last, as one exact term each. */
-function sumAbs(t: tf.Tensor): ExactVector {
-  const s = tf.tidy(() =>
-    tf.sum(
-      tf.abs(t),
-      t.shape.slice(0, -1).map((_, i) => i),
-    ),
-  );
+/**
+ * The axis of a layer's output [rows, ...] whose indices are the units a criterion scores: axis 1 of an attention
+ * product whose concepts are heads ([rows, heads, tokens, d], `HeadConcept` of @crp/core, the concept the rest of
+ * the toolkit gives that layer), else the last axis (channels, units, MLP neurons).
+ */
+export function unitAxis(graph: ModelGraph, layer: string, rank: number): number {
+  return defaultConcept(graph, layer) instanceof HeadConcept ? 1 : rank - 1;
+}
+
+/** Every axis of a rank-`rank` tensor but `keep`. */
+function allBut(rank: number, keep: number): number[] {
+  return Array.from({ length: rank }, (_, i) => i).filter((i) => i !== keep);
+}
+
+/** Per unit (the indices of `axis`): sum of |t| over every other axis, as one exact term each. */
+function sumAbs(t: tf.Tensor, axis: number): ExactVector {
+  const s = tf.tidy(() => tf.sum(tf.abs(t), allBut(t.rank, axis)));
   const v = s.dataSync();
   s.dispose();
   return Array.from(v, (x) => addExact([], x));
@@ -69,6 +78,8 @@ export function criterionBatch(
 ): CriterionPartial {
   const rows = images.shape[0]!;
   const partial: CriterionPartial = { samples: rows, layers: {}, positions: {} };
+  const graph = engine instanceof CondAttribution ? engine.attributor.graph : engine.graph;
+  const axisOf = (l: string, t: tf.Tensor) => unitAxis(graph, l, t.rank);
   if (criterion === 'relevance') {
     const crp = engine as CondAttribution;
     const result = crp.run(
@@ -77,7 +88,10 @@ export function criterionBatch(
       { recordLayers: layers, heatmap: false, chunkSize: rows },
     );
     try {
-      for (const l of layers) partial.layers[l] = sumAbs(result.relevances[l]!);
+      for (const l of layers) {
+        const r = result.relevances[l]!;
+        partial.layers[l] = sumAbs(r, axisOf(l, r));
+      }
     } finally {
       disposeCondResult(result);
     }
@@ -89,8 +103,9 @@ export function criterionBatch(
     if (criterion === 'activation') {
       for (const l of layers) {
         const a = pass.output(l);
-        partial.positions[l] = a.size / a.shape[0]! / a.shape[a.rank - 1]!;
-        partial.layers[l] = sumAbs(a);
+        const axis = axisOf(l, a);
+        partial.positions[l] = a.size / a.shape[0]! / a.shape[axis]!;
+        partial.layers[l] = sumAbs(a, axis);
       }
       return partial;
     }
@@ -116,7 +131,8 @@ export function criterionBatch(
       for (const l of layers) {
         const s = tf.tidy(() => {
           const ag = tf.mul(pass.output(l), grads!.get(l)!);
-          const spatial = ag.shape.slice(1, -1).map((_, i) => i + 1);
+          // positions: every axis but the samples and the units (a head's tokens x features)
+          const spatial = allBut(ag.rank, axisOf(l, ag)).slice(1);
           const perSample = spatial.length > 0 ? tf.mean(ag, spatial) : ag;
           return tf.sum(tf.abs(perSample), 0);
         });

@@ -1,5 +1,5 @@
 import { CrpError, type Progress, progressTracker } from '@crp/common';
-import { ChannelConcept, CondAttribution, disposeCondResult } from '@crp/core';
+import { CondAttribution, defaultConcept, disposeCondResult } from '@crp/core';
 import type { AttributorOptions } from '@crp/lrp';
 import type { Dataset } from '@crp/models';
 import { pruningCurveChart, type VegaLiteSpec } from '@crp/vis';
@@ -288,7 +288,8 @@ export function curvesChart(
 /**
  * Concept-atlas ranking of one class: relevance of each channel of `layers` for class `cls`, summed over the
  * samples of that class (each sample's channel relevances normalised by their absolute sum, as zennit-crp's
- * ChannelConcept.attribute with abs_norm). Returns per layer the summed scores (highest = most relevant).
+ * ChannelConcept.attribute with abs_norm). At an attention product the concepts are heads (`HeadConcept` of
+ * @crp/core, the layer's `defaultConcept`). Returns per layer the summed scores (highest = most relevant).
  */
 export function classConceptScores(
   crp: CondAttribution,
@@ -303,7 +304,8 @@ export function classConceptScores(
     throw new CrpError('invalid-argument', `no reference samples of class ${cls} to rank its concepts`);
   }
   const x = tf.tidy(() => tf.gather(data.images, tf.tensor1d(idx, 'int32')));
-  const concept = new ChannelConcept();
+  // a layer's concepts as everywhere else: channels, or the heads of an attention product (HeadConcept)
+  const concepts = new Map(layers.map((l) => [l, defaultConcept(crp.attributor.graph, l)]));
   const sums = new Map<string, Float64Array>();
   try {
     const conditions = idx.map(() => ({ y: [cls] }));
@@ -314,7 +316,9 @@ export function classConceptScores(
     })) {
       try {
         for (const l of layers) {
-          const s = tf.tidy(() => tf.sum(concept.attribute(chunk.relevances[l]!, { absNorm: true }), 0));
+          const s = tf.tidy(() =>
+            tf.sum(concepts.get(l)!.attribute(chunk.relevances[l]!, { absNorm: true }), 0),
+          );
           const v = s.dataSync();
           const acc = sums.get(l) ?? new Float64Array(v.length);
           for (let c = 0; c < v.length; c++) acc[c]! += v[c]!;
@@ -335,9 +339,10 @@ export function classConceptScores(
 }
 
 export interface ConceptPruningOptions {
-  /** Layers to prune in, one at a time (e.g. a low and a high one). */
+  /** Layers to prune in, one at a time (e.g. a low and a high one); a ViT's attention product
+   * (`self_attention.context`) prunes heads. */
   layers: readonly string[];
-  /** Concepts pruned per class and layer. */
+  /** Concepts pruned per class and layer (at most all but one of the layer's). */
   k: number;
   /** Samples the class atlases are computed on (the samples of each class). */
   reference: Dataset;
@@ -405,7 +410,8 @@ export async function conceptPruning(
     for (const cls of classes) {
       const scores = classConceptScores(crp, options.reference, cls, options.layers, options.batchSize);
       for (const layer of options.layers) {
-        const concepts = topChannels(scores, layer, options.k);
+        // at most all but one concept of the layer (a mask may not empty it): a ViT block has few heads
+        const concepts = topChannels(scores, layer, Math.min(options.k, scores.layers[layer]!.length - 1));
         masked.setMask(ChannelMask.of({ [layer]: concepts }));
         const out = predictAll(masked.model, options.test.images);
         rows.push({ layer, class: cls, concepts, before: split(baseOut, cls), after: split(out, cls) });

@@ -36,7 +36,8 @@ export interface StudyOptions {
    * `classifier.N` of a torchvision VGG; the layers before the first trained one run once, as at inference.
    */
   trainLayers?: TrainLayers;
-  /** Layers to prune concepts in: default the first and the last conv layer (a low and a high layer). */
+  /** Layers to prune concepts in: default the first and the last conv layer (a low and a high layer); on a ViT
+   * the MLP neurons of the first and the last block and the last block's heads (`self_attention.context`). */
   pruneLayers?: readonly string[];
   /** Concepts of each class pruned per layer. Default 3. */
   pruneConcepts?: number;
@@ -127,14 +128,15 @@ function studyLayers(
   const blocks = transformerBlocks(graph);
   if (blocks.length > 0) {
     // a ViT: MLP neurons are pruned (a zeroed unit of mlp.0 is GELU(0) = 0 for every token, so the neuron is
-    // gone), in the first and the last block; references for the last block's MLP neurons and output dimensions
+    // gone), in the first and the last block, and the last block's heads (masked through their v_proj columns);
+    // references for the last block's MLP neurons and output dimensions
     const mlp = blocks.map((b) => b.mlpNeurons).filter((x): x is string => x !== undefined);
     const last = blocks.at(-1)!;
     return {
       layers,
       pruneLayers:
         layerIds(options.pruneLayers, 'pruneLayers') ??
-        (mlp.length > 0 ? [...new Set([mlp[0]!, mlp.at(-1)!])] : [layers[0]!]),
+        (mlp.length > 0 ? [...new Set([mlp[0]!, mlp.at(-1)!, last.heads])] : [layers[0]!, last.heads]),
       referenceLayers:
         layerIds(options.referenceLayers, 'referenceLayers') ??
         [last.mlpNeurons, last.output].filter((x): x is string => x !== undefined),

@@ -338,8 +338,7 @@ function pruningSummarySection(result: StudyResult): ReportSection[] {
     {
       kind: 'table',
       title: 'Pruning: effect and sparsity per layer',
-      description:
-        "**class acc. drop**: mean over the classes of the accuracy lost on the class whose concepts were pruned; **others acc. drop**: mean of the accuracy lost on the other classes; **specificity** = class acc. drop − others acc. drop (high when pruning a class's concepts hurts that class only, negative when it hurts the others more); **channels pruned**: the channels one class's pruning removes, of the layer's channels; **weights pruned**: their share of the model's parameters (kernel slices and biases).",
+      description: `**class acc. drop**: mean over the classes of the accuracy lost on the class whose concepts were pruned; **others acc. drop**: mean of the accuracy lost on the other classes; **specificity** = class acc. drop − others acc. drop (high when pruning a class's concepts hurts that class only, negative when it hurts the others more); **channels pruned**: the channels one class's pruning removes, of the layer's channels; **weights pruned**: their share of the model's parameters (kernel slices and biases).${p.sparsity.some((x) => x.unit === 'head') ? " At an attention product the concepts are heads: a pruned head's values are zeroed (its columns of `v_proj`, the weights counted), so its attention output is 0; at most all but one head of a block is pruned." : ''}`,
       columns: [
         'layer',
         'class acc. drop',
@@ -355,7 +354,7 @@ function pruningSummarySection(result: StudyResult): ReportSection[] {
           pct(s.targetAccuracyDrop),
           pct(s.otherAccuracyDrop),
           pct(s.specificity),
-          sp === undefined ? '–' : `${sp.pruned}/${sp.channels}`,
+          sp === undefined ? '–' : `${sp.pruned}/${sp.channels}${sp.unit === 'head' ? ' heads' : ''}`,
           sp === undefined ? '–' : pct(sp.weightShare, 3),
         ];
       }),

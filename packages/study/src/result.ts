@@ -69,8 +69,9 @@ export interface StudyReferenceLayer {
 
 /** Concept pruning: the effect per class, and how much of the model was removed. */
 export interface StudyPruning extends ConceptPruningResult {
-  /** per layer: channels pruned per class out of the layer's channels, and the share of the model's weights */
-  sparsity: { layer: string; channels: number; pruned: number; weightShare: number }[];
+  /** per layer: channels pruned per class out of the layer's channels, and the share of the model's weights;
+   * `unit: 'head'` where the layer's concepts are attention heads (channels and pruned then count heads) */
+  sparsity: { layer: string; channels: number; pruned: number; weightShare: number; unit?: 'head' }[];
 }
 
 /** Everything the study found, as plain JSON (what `study.json` holds and `report.html` shows). */

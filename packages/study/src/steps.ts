@@ -2,8 +2,8 @@ import {
   type ConceptAtlas,
   compareAtlases,
   conceptAtlas,
+  conceptLayerBelow,
   decompositionAtlas,
-  layerBelow,
   type MaximizationResult,
   maximization,
   patchEmbedding,
@@ -23,7 +23,7 @@ import {
   splitDataset,
   train,
 } from '@crp/models';
-import { conceptPruning } from '@crp/pruning';
+import { conceptPruning, headLayers } from '@crp/pruning';
 import { overlayHeatmap, type RasterImage } from '@crp/vis';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -170,12 +170,13 @@ export function evaluationStep(
   });
 }
 
-/** The layers with a conv or dense layer directly below them in a chain (the others cannot be decomposed). */
+/** The layers with a concept layer directly below them (a conv or dense layer in a chain; in a ViT block output ->
+ * MLP neurons -> heads -> block input): the others cannot be decomposed. */
 function decomposable(crp: CondAttribution, layers: readonly string[]): string[] {
   const g = crp.attributor.graph;
   return layers.filter((l) => {
     try {
-      return layerBelow(g, l) !== undefined;
+      return conceptLayerBelow(g, l) !== undefined;
     } catch {
       return false;
     }
@@ -427,16 +428,25 @@ export function pruningStep(
   });
 }
 
-/** Channels pruned per class and layer, and the share of the model's weights they hold (kernel slice + bias). */
+/** Channels (heads) pruned per class and layer, and the share of the model's weights they hold: kernel slice +
+ * bias; a head's are its columns of the value projection, which its mask zeroes. */
 function pruningSparsity(model: LayersModel, layers: readonly string[], k: number): StudyPruning['sparsity'] {
   const total = model.countParams();
+  const heads = new Map(headLayers(model).map((h) => [h.name, h]));
   return layers.map((name) => {
-    const layer = model.getLayer(name);
-    const [kernel, bias] = layer.getWeights();
-    const channels = kernel!.shape.at(-1)!;
-    const perChannel = kernel!.size / channels + (bias === undefined ? 0 : 1);
-    const pruned = Math.min(k, channels);
-    return { layer: name, channels, pruned, weightShare: (pruned * perChannel) / total };
+    const head = heads.get(name);
+    const [kernel, bias] = model.getLayer(head?.valueLayer ?? name).getWeights();
+    const channels = head?.heads ?? kernel!.shape.at(-1)!;
+    const perChannel = kernel!.size / channels + (bias === undefined ? 0 : (head?.headDim ?? 1));
+    // conceptPruning prunes at most all but one concept of a layer
+    const pruned = Math.min(k, channels - 1);
+    return {
+      layer: name,
+      channels,
+      pruned,
+      weightShare: (pruned * perChannel) / total,
+      ...(head === undefined ? {} : { unit: 'head' as const }),
+    };
   });
 }
 

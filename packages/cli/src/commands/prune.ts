@@ -67,7 +67,8 @@ ${HELP.data}
   --criteria a,b      ${CRITERIA.join(', ')}
   --fractions x,y     fractions to prune (default 0,0.1,...,0.9)
   --scope S           layer (default: the fraction of every layer) or global
-  --layers a,b        layers to prune (default: every conv/dense layer but the output)
+  --layers a,b        layers to prune (default: every conv/dense layer but the output); a ViT's attention
+                      product (encoder.layers.encoder_layer_N.self_attention.context) prunes its heads
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion); only layers whose channels
                       can be removed physically (in a ResNet the inner convs, not a block's last conv, its
