@@ -49,3 +49,25 @@ describe('the wasm Slice kernel of selectBackend', () => {
     expect(grown.wasm).toEqual(grown.cpu);
   });
 });
+
+describe('the wasm Slice kernel on what random boxes miss', () => {
+  it('slices reshape aliases, a disposed input, int32 / bool, under tidy and a gradient tape, after a second install and a cpu round trip, and into a grown heap', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'slice-edge.ts')], {
+      cwd: join(here, '..'),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>> & {
+      backend: string;
+      leak: number;
+    };
+    expect(r.backend).toBe('wasm');
+    for (const k of ['alias', 'disposed', 'dtypes', 'grad']) expect(r[k]!.got, k).toEqual(r[k]!.want);
+    expect(r.leak).toBe(0);
+    // TF.js's wasm backend has no Complex kernel: complex64 never reaches Slice there
+    expect(r.complex).toEqual({ error: "Kernel 'Complex' not registered for backend 'wasm'" });
+    expect(r.twice).toEqual({ again: true, marked: true, onCpu: [2, 3], onWasm: [3, 4], backend: 'wasm' });
+    expect(r.large).toMatchObject({ grew: true, bad: 0 });
+  });
+});
