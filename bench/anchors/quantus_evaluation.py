@@ -155,5 +155,5 @@ results['about'] = kept_about or {
     'ranAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
     'pixelFlippingSteps': 192, 'selectivitySteps': 196, 'mprtLayers': 7,
 }
-out.write_text(json.dumps(results, indent=2) + '\n')
+Path(args.out).write_text(json.dumps(results, indent=2) + '\n')
 print(json.dumps(results, indent=2))
