@@ -10,14 +10,14 @@
  *
  * Needs `pnpm turbo run build --filter=@crp/cli...` first (it runs packages/cli/dist/bin.js).
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { encodeTorchStateDict, type TorchResNetSpec, type TorchTensor, torchResNetShapes } from '@crp/models';
+import { type TorchResNetSpec, torchResNetShapes } from '@crp/models';
 import { formulaStateDict } from '@crp/testing/torch-weights';
+import { timeStudy, writePth } from './torch-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -46,17 +46,7 @@ if (spec === undefined) {
 const dir = await mkdtemp(join(tmpdir(), 'crp-resnet-study-'));
 const pth = join(dir, `${values.model}.pth`);
 const sd = formulaStateDict(torchResNetShapes(spec), 50);
-const tensors = new Map<string, TorchTensor>();
-for (const name of sd.names) {
-  const shape = sd.entry(name).shape;
-  tensors.set(
-    name,
-    name.endsWith('num_batches_tracked')
-      ? { shape, data: new BigInt64Array(1) }
-      : { shape, data: sd.float32(name) },
-  );
-}
-await writeFile(pth, encodeTorchStateDict(tensors));
+await writePth(pth, sd);
 
 const args = [
   join(repoRoot, 'packages', 'cli', 'dist', 'bin.js'),
@@ -82,21 +72,4 @@ const args = [
   '--out',
   join(dir, 'out'),
 ];
-console.log(
-  `load average ${loadavg()
-    .map((x) => x.toFixed(2))
-    .join('/')}; crp ${args.slice(1).join(' ')}`,
-);
-const t0 = performance.now();
-const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  child.on('close', (c) => resolve(c ?? 1));
-});
-const seconds = (performance.now() - t0) / 1000;
-console.log(
-  `${values.model} ${values.size}px study: exit ${code}, ${seconds.toFixed(1)} s wall; load average ${loadavg()
-    .map((x) => x.toFixed(2))
-    .join('/')}${values.keep ? `; outputs in ${dir}` : ''}`,
-);
-if (!values.keep) await rm(dir, { recursive: true, force: true });
-process.exit(code);
+await timeStudy(`${values.model} ${values.size}px`, args, dir, values.keep);

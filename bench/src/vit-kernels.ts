@@ -14,6 +14,7 @@ import { CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
+import { vitB16Config } from './torch-fixtures.js';
 
 const { values } = parseArgs({
   options: {
@@ -56,16 +57,7 @@ for (const k of tf.getKernelsForBackend('wasm')) {
   };
 }
 
-const config: VitConfig = {
-  imageSize: 224,
-  patchSize: 16,
-  hiddenDim: 768,
-  numHeads: 12,
-  mlpDim: 3072,
-  numLayers: Number(values.layers),
-  numClasses: 1000,
-  layerNormEpsilon: 1e-6,
-};
+const config: VitConfig = vitB16Config({ numLayers: Number(values.layers) });
 const model = torchVitFromStateDict(vitFormulaStateDict(config), { numHeads: config.numHeads });
 const image = vitFormulaImage(config);
 const crp = new CondAttribution(model, { composite: 'attn_lrp', canonizers: [] });

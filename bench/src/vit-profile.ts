@@ -12,6 +12,7 @@ import { CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
+import { vitB16Config } from './torch-fixtures.js';
 
 const { values } = parseArgs({
   options: { threads: { type: 'string', default: 'auto' }, layers: { type: 'string', default: '12' } },
@@ -22,16 +23,7 @@ const choice = await selectBackend({
 });
 console.log(`backend ${tf.getBackend()} x${choice.threads}`);
 
-const config: VitConfig = {
-  imageSize: 224,
-  patchSize: 16,
-  hiddenDim: 768,
-  numHeads: 12,
-  mlpDim: 3072,
-  numLayers: Number(values.layers),
-  numClasses: 1000,
-  layerNormEpsilon: 1e-6,
-};
+const config: VitConfig = vitB16Config({ numLayers: Number(values.layers) });
 const model = torchVitFromStateDict(vitFormulaStateDict(config), { numHeads: config.numHeads });
 const image = vitFormulaImage(config);
 const crp = new CondAttribution(model, { composite: 'attn_lrp', canonizers: [] });

@@ -9,14 +9,13 @@
  *
  * Needs `pnpm turbo run build --filter=@crp/cli...` first (it runs packages/cli/dist/bin.js).
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { encodeTorchStateDict, type TorchTensor } from '@crp/models';
 import { vitFormulaStateDict } from '@crp/testing/vit-formula';
+import { timeStudy, vitB16Config, writePth } from './torch-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -32,17 +31,7 @@ const { values } = parseArgs({
 
 const dir = await mkdtemp(join(tmpdir(), 'crp-vit-study-'));
 const pth = join(dir, 'vit_b_16.pth');
-const sd = vitFormulaStateDict({
-  imageSize: 224,
-  patchSize: 16,
-  hiddenDim: 768,
-  mlpDim: 3072,
-  numLayers: 12,
-  numClasses: 2,
-});
-const tensors = new Map<string, TorchTensor>();
-for (const name of sd.names) tensors.set(name, { shape: sd.entry(name).shape, data: sd.float32(name) });
-await writeFile(pth, encodeTorchStateDict(tensors));
+await writePth(pth, vitFormulaStateDict(vitB16Config({ numClasses: 2 })));
 
 const args = [
   join(repoRoot, 'packages', 'cli', 'dist', 'bin.js'),
@@ -66,19 +55,4 @@ const args = [
   '--out',
   join(dir, 'out'),
 ];
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join('/');
-console.log(`load average ${load()}; crp ${args.slice(1).join(' ')}`);
-const t0 = performance.now();
-const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  child.on('close', (c) => resolve(c ?? 1));
-});
-const seconds = (performance.now() - t0) / 1000;
-console.log(
-  `vit_b_16 224px study: exit ${code}, ${seconds.toFixed(1)} s wall; load average ${load()}${values.keep ? `; outputs in ${dir}` : ''}`,
-);
-if (!values.keep) await rm(dir, { recursive: true, force: true });
-process.exit(code);
+await timeStudy('vit_b_16 224px', args, dir, values.keep);

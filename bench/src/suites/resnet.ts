@@ -5,20 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { fromTensors, regionAtlas } from '@crp/attribution';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
-import {
-  encodeTorchStateDict,
-  importTorchResNet,
-  type StateDict,
-  type TorchResNetSpec,
-  type TorchTensor,
-  torchResNetShapes,
-} from '@crp/models';
+import { importTorchResNet, type TorchResNetSpec, torchResNetShapes } from '@crp/models';
 // as a Node user reads a file: node:zlib's native CRC-32 for the zip entries
 import '@crp/models/node';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type BenchResult, median, result, type SuiteContext, timeRunsCpu } from '../measure.js';
+import { pthBytes } from '../torch-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -110,21 +104,6 @@ function ratio(
   );
 }
 
-/** The state dict as .pth bytes (what torch.save writes for it). */
-function pthBytes(sd: StateDict): Uint8Array {
-  const tensors = new Map<string, TorchTensor>();
-  for (const name of sd.names) {
-    const shape = sd.entry(name).shape;
-    tensors.set(
-      name,
-      name.endsWith('num_batches_tracked')
-        ? { shape, data: new BigInt64Array(1) }
-        : { shape, data: sd.float32(name) },
-    );
-  }
-  return encodeTorchStateDict(tensors);
-}
-
 function convLayers(model: LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
 }
@@ -158,7 +137,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   const key = `resnet.${name}_${size}`;
 
   log(`${name}: .pth bytes...`);
-  const bytes = pthBytes(formulaStateDict(torchResNetShapes(spec), 50) as StateDict);
+  const bytes = pthBytes(formulaStateDict(torchResNetShapes(spec), 50));
   const load = await timeRunsCpu(async () => {
     (await importTorchResNet(bytes, { inputSize: size })).dispose();
   });

@@ -6,6 +6,7 @@ import { Attributor, disposeResult } from '@crp/lrp';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import { type BenchResult, median, result, type SuiteContext, timeRunsCpu } from '../measure.js';
+import { vitB16Config } from '../torch-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -72,16 +73,7 @@ function ratio(
  * and CRP on 8 MLP neurons of the last block in one batch vs one condition at a time; LXT on PyTorch CPU beside
  * (bench/anchors/lxt_vit.py, in the same run). Peak memory is the suite process's (results.json). */
 export async function vitSuite({ log, quick, threads }: SuiteContext): Promise<BenchResult[]> {
-  const config: VitConfig = {
-    imageSize: 224,
-    patchSize: 16,
-    hiddenDim: 768,
-    numHeads: 12,
-    mlpDim: 3072,
-    numLayers: quick ? 2 : 12,
-    numClasses: 1000,
-    layerNormEpsilon: 1e-6,
-  };
+  const config: VitConfig = vitB16Config({ numLayers: quick ? 2 : 12 });
   // a vit_b_16 attribution takes a minute on two loaded cores: CRP_BENCH_VIT_RUNS=1 drops the warm-up of the
   // heatmap (the first call's overhead is small next to a minute) and gives LXT single runs; ours are still the
   // median of timeRuns' minimum of 3
