@@ -13,9 +13,12 @@ export interface PreparedMaxPoolGradient {
 }
 
 /**
- * Prepares the max-pool gradient (see {@link maxPoolGradient}). Windows that tile the input (stride = pool
- * size, no padding; VGG's 2x2 pools) take a fast path through reshapes: wasm's strided slices and
- * depth-to-space are slow, its transposes fast.
+ * Prepares the plain gradient of max pooling for the pooling input `x` (batch 1 or the batch of the relevance),
+ * computed explicitly: each window's relevance goes entirely to the **first** maximal element in row-major window
+ * order (PyTorch's tie-break, which the reference values need). TF.js's own MaxPoolGrad is not used: on wasm it
+ * is wrong for windows whose maximum is <= 0. Windows that tile the input (stride = pool size, no padding; VGG's
+ * 2x2 pools) take a fast path through reshapes: wasm's strided slices and depth-to-space are slow, its
+ * transposes fast.
  */
 export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedMaxPoolGradient {
   const [b, h, w, c] = x.shape;
@@ -75,28 +78,6 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
   };
 }
 
-/**
- * The plain gradient of max pooling, computed explicitly: each window's relevance goes entirely to the
- * **first** maximal element in row-major window order (PyTorch's tie-break, which the reference values
- * need). TF.js's own MaxPoolGrad is not used: on wasm it is wrong for windows whose maximum is <= 0.
- *
- * `x` is the pooling input (batch 1 or the batch of `r`), `r` the relevance at the pooling output.
- */
-export function maxPoolGradient(x: tf.Tensor4D, r: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
-  return tf.tidy(() => {
-    const geometry = poolGeometry(x, p);
-    return placeAtFirsts(r, firstMaxima(x, geometry), geometry);
-  });
-}
-
-/** The transpose of {@link maxPoolGradient}: every window reads `v` at its first maximum. */
-export function maxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D, p: PoolParams): tf.Tensor4D {
-  return tf.tidy(() => {
-    const geometry = poolGeometry(x, p);
-    return readAtFirsts(v, firstMaxima(x, geometry), geometry);
-  });
-}
-
 /** The window geometry of a max pool on the padded input grid [hp, wp]. */
 interface PoolGeometry {
   kh: number;
@@ -149,7 +130,7 @@ function placeAtFirsts(r: tf.Tensor4D, firsts: readonly tf.Tensor4D[], g: PoolGe
   return padOrCrop(grid, -g.pt, h + g.pt - nh * g.sh, -g.pl, w + g.pl - nw * g.sw);
 }
 
-/** The transpose of {@link placeAtFirsts}: every window reads `v` at its first maximum. */
+/** The transpose of `placeAtFirsts`: every window reads `v` at its first maximum. */
 function readAtFirsts(v: tf.Tensor4D, firsts: readonly tf.Tensor4D[], g: PoolGeometry): tf.Tensor4D {
   const vp = padOrCrop(v, g.pt, g.pb, g.pl, g.pr);
   let sum: tf.Tensor4D | undefined;
