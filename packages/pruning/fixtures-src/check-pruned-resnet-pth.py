@@ -4,8 +4,10 @@
 The test `test/residual.test.ts` ("writes the pruned ResNet as a state_dict.pth ...") writes
 test-artifacts/pruned-resnet18.pth: torchvision resnet18 (3 classes, weights of the seeded formula of
 scripts/golden/make_resnet_golden.py, seed 3) with channels of layer1.0.conv1, layer3.1.conv1 and layer4.0.conv1
-removed by exportPruned. This script builds torchvision.models.resnet18(num_classes=3), gives every conv and
-batch norm the channel counts found in the file, calls torch.load + load_state_dict(strict=True), runs the
+removed by exportPruned, and channels of the residual streams of layer2 and layer4 (masks on layer2.1.add and
+layer4.1.add: every conv writing or reading the stream, its batch norms and fc lose them). This script builds
+torchvision.models.resnet18(num_classes=3), gives every conv, batch norm and fc the channel counts found in the
+file, calls torch.load + load_state_dict(strict=True), runs the
 formula's 32x32 input (seed 32) and writes test/fixtures/pruned-resnet18-pth.json: the SHA-256 of the bytes torch
 accepted and torch's logits. The test then checks that the toolkit writes exactly those bytes and that the
 pruned TF.js model gives those logits; no Python is needed to run it.
@@ -41,6 +43,11 @@ def main(path, out):
                 pruned[name] = [int(out_c), int(in_c)]
                 setattr(parent, attr, torch.nn.Conv2d(in_c, out_c, module.kernel_size, module.stride, module.padding,
                                                       bias=False))
+        elif isinstance(module, torch.nn.Linear):
+            out_f, in_f = state[f'{name}.weight'].shape
+            if (out_f, in_f) != (module.out_features, module.in_features):
+                pruned[name] = [int(out_f), int(in_f)]
+                setattr(parent, attr, torch.nn.Linear(in_f, out_f))
         elif isinstance(module, torch.nn.BatchNorm2d):
             c = state[f'{name}.weight'].shape[0]
             if c != module.num_features:

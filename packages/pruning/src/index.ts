@@ -83,6 +83,7 @@ export {
   prunableLayers,
   removableLayers,
   residualSums,
+  streamSums,
   sumSources,
 } from './layers.js';
 export { type HeadLayer, headLayers } from './heads.js';

@@ -130,7 +130,8 @@ const CHANNELWISE = [
 /** Where the channels of a pruned layer go: the channel-wise nodes on the way, an optional flatten, and the
  * conv/dense layers that read them. */
 export interface ChannelFlow {
-  /** Channel-wise nodes reached (activations, pools, paddings, batch norms, identities). */
+  /** Channel-wise nodes reached (activations, pools, paddings, batch norms, identities; additions with
+   * `throughSums`). */
   channelwise: GraphNode[];
   /** Flatten nodes reached (after them each channel is spread over the positions, h-w-c order). */
   flattens: GraphNode[];
@@ -143,9 +144,15 @@ export interface ChannelFlow {
  * Follows the output of node `id` through channel-wise nodes and flattens to the linear layers that consume
  * it. With `strict`, anything else on the way (Add, Concatenate, Reshape, a depthwise conv, an activation with
  * f(0) != 0, the model output) is a CrpError, because removing the channels physically would change the model
- * there; without, the walk stops at such nodes.
+ * there; without, the walk stops at such nodes. With `throughSums`, additions are followed too (for a residual
+ * stream's channel, which every addend loses: see {@link sumSources}).
  */
-export function channelFlow(graph: ModelGraph, id: string, strict: boolean): ChannelFlow {
+export function channelFlow(
+  graph: ModelGraph,
+  id: string,
+  strict: boolean,
+  throughSums = false,
+): ChannelFlow {
   const flow: ChannelFlow = { channelwise: [], flattens: [], readers: [] };
   const refuse = (node: GraphNode, why: string) => {
     if (strict) {
@@ -182,6 +189,10 @@ export function channelFlow(graph: ModelGraph, id: string, strict: boolean): Cha
         }
         if (!flow.channelwise.includes(next)) flow.channelwise.push(next);
         visit(c, flatten);
+      } else if (next.kind === 'add' && throughSums && !flattened) {
+        // a residual stream's channel, removed from every addend (see sumSources): the sum carries it on
+        if (!flow.channelwise.includes(next)) flow.channelwise.push(next);
+        visit(c, flatten);
       } else if (next.kind === 'flatten' && !flattened) {
         flow.flattens.push(next);
         visit(c, next);
@@ -210,12 +221,51 @@ export function residualSums(graph: ModelGraph): PrunableLayer[] {
     }));
 }
 
+/** Follows the output of node `id` forward through the nodes that carry a channel unchanged in place (ReLUs,
+ * identities): the additions reached are later blocks adding to the same residual stream (identity shortcuts). */
+function nextSums(graph: ModelGraph, id: string): string[] {
+  const out: string[] = [];
+  for (const c of graph.consumersOf(id)) {
+    const next = graph.node(c);
+    if (next.kind === 'add') out.push(c);
+    else if (next.kind === 'identity' || (next.kind === 'activation' && keepsZero(next.activation)))
+      out.push(...nextSums(graph, c));
+  }
+  return out;
+}
+
 /**
- * The layers whose channel c must be zeroed for channel c of the addition `id` to be exactly zero: from each
- * addend back through batch norms, ReLUs, pools and paddings to the conv or dense layer that makes it. Through an
- * identity shortcut the addend is an earlier block's output (a ReLU of its addition): that addition's addends are
- * zeroed too, back to where the residual stream starts (a downsample or the stem's conv). So a mask on
- * `layer2.1.add` zeroes the channel of the stream from its start through `layer2.1`; later blocks add to it again.
+ * The additions (layer names, in model order) of the residual stream that the addition `id` belongs to: those linked to it by identity
+ * shortcuts, from where the stream starts (a downsample or the stem's conv makes its first addend) to where a
+ * downsample or a conv re-projects it (the next stage, the classifier). In a ResNet, one stage's blocks.
+ */
+export function streamSums(graph: ModelGraph, id: string): string[] {
+  const sums = new Set<string>();
+  const seen = new Set<string>();
+  const back = (nodeId: string) => {
+    if (seen.has(nodeId)) return;
+    seen.add(nodeId);
+    const node = graph.node(nodeId);
+    if (node.kind === 'add') {
+      sums.add(nodeId);
+      for (const next of nextSums(graph, nodeId)) back(next);
+    }
+    if (node.kind === 'add' || ZERO_CARRYING.includes(node.kind) || node.kind === 'activation') {
+      for (const input of node.inputs) back(input);
+    }
+  };
+  back(graph.node(id).id);
+  return graph.nodes.filter((n) => sums.has(n.id)).map((n) => n.layerName);
+}
+
+/**
+ * The layers whose channel c must be zeroed for channel c of the addition `id` to be exactly zero, and to stay
+ * zero in the whole residual stream the addition belongs to ({@link streamSums}): from each addend of each of
+ * the stream's additions back through batch norms, ReLUs, pools and paddings to the conv or dense layer that makes
+ * it. In a ResNet: the last conv of every block of the stage, and its first block's downsample (or, in the first
+ * stage, the stem's `conv1`). So a mask on `layer2.1.add` removes the channel from the stream of `layer2`: zero
+ * after every block of the stage, and the stream's readers (the blocks' first convs, the next stage's conv1 and
+ * downsample, or the classifier after the pool) read zero there, which is what lets `exportPruned` remove it.
  *
  * @throws CrpError `unsupported-model` where an addend comes from something else (the model input, a
  *   concatenation, an activation with f(0) != 0)
@@ -244,32 +294,48 @@ export function sumSources(graph: ModelGraph, id: string): string[] {
     }
     for (const input of node.inputs) visit(input);
   };
-  for (const input of graph.node(id).inputs) visit(input);
+  for (const sum of streamSums(graph, id)) visit(graph.node(sum).id);
   return sources;
 }
 
+/** Whether the output channels of the Conv2D/Dense `node` can be removed as such, and the layers they reach
+ * allow it (with `throughSums`, through the additions of a residual stream). */
+function removable(graph: ModelGraph, node: GraphNode, throughSums: boolean): boolean {
+  if (node.kind !== 'conv2d' && node.kind !== 'dense') return false;
+  if (node.params.kind === 'conv2d' && (node.params.groups ?? 1) > 1) return false;
+  if (!keepsZero(node.activation)) return false;
+  try {
+    channelFlow(graph, node.id, true, throughSums);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The prunable layers whose channels `exportPruned` can remove physically: those whose channels reach only
- * channel-wise layers and the layers that read them (in a ResNet: the inner convs of a block, not its last conv,
- * its downsample or the stem, whose channels are added to a shortcut), and that are not grouped convolutions.
+ * The layers whose channels `exportPruned` can remove physically, in model order: prunable layers whose channels
+ * reach only channel-wise layers and the layers that read them (in a ResNet: the inner convs of a block, not its
+ * last conv, its downsample or the stem, whose channels are added to a shortcut), and that are not grouped
+ * convolutions; and the residual sums (`layer2.0.add`) whose stream can lose a channel in every layer that writes
+ * it and every layer that reads it (see {@link sumSources}).
  */
 export function removableLayers(model: LayersModel): string[] {
   const graph = graphFromLayersModel(model);
   try {
-    return prunableLayers(model)
-      .map((l) => l.name)
-      .filter((name) => {
-        const node = graph.node(name);
-        if (node.kind !== 'conv2d' && node.kind !== 'dense') return false;
-        if (node.params.kind === 'conv2d' && (node.params.groups ?? 1) > 1) return false;
-        if (!keepsZero(node.activation)) return false;
-        try {
-          channelFlow(graph, node.id, true);
-          return true;
-        } catch {
-          return false;
-        }
-      });
+    const names = new Set(
+      prunableLayers(model)
+        .map((l) => l.name)
+        .filter((name) => removable(graph, graph.node(name), false)),
+    );
+    for (const sum of residualSums(graph)) {
+      try {
+        const writers = sumSources(graph, graph.node(sum.name).id);
+        if (writers.every((w) => removable(graph, graph.node(w), true))) names.add(sum.name);
+      } catch {
+        // an addend that masking cannot zero: not even maskable
+      }
+    }
+    return model.layers.map((l) => l.name).filter((name) => names.has(name));
   } finally {
     graph.dispose();
   }

@@ -167,13 +167,13 @@ describe('pruning channels of residual blocks', () => {
     masked.dispose();
   });
 
-  it('removes only the inner convs physically; a residual sum’s channels are refused with the reason', async () => {
-    expect(removableLayers(model)).toEqual(['layer1.0.conv1', 'layer2.0.conv1']);
-    await expectCrpError(
-      () => exportPruned(model, ChannelMask.of({ 'layer2.0.add': [5] })),
-      'unsupported-model',
-      "cannot remove channels of 'layer2.0.add' physically: they are channels of the residual stream",
-    );
+  it('removes the inner convs and the residual streams (through their sums) physically; checks sums’ channels', async () => {
+    expect(removableLayers(model)).toEqual([
+      'layer1.0.conv1',
+      'layer1.0.add',
+      'layer2.0.conv1',
+      'layer2.0.add',
+    ]);
     await expectCrpError(
       async () => MaskedModel.create(model, ChannelMask.of({ 'layer2.0.add': [128] })),
       'invalid-argument',
@@ -236,6 +236,10 @@ describe('pruning channels of residual blocks', () => {
       'layer1.0.conv1': [0, 1, 2, 3, 4, 5, 6, 7],
       'layer3.1.conv1': every(256, 3),
       'layer4.0.conv1': [5, 6],
+      // residual streams: a quarter of layer2's (every block's conv2, the downsample, their batch norms; the
+      // readers layer2.1.conv1, layer3.0.conv1 and layer3.0.downsample.0), three of layer4's (fc loses rows)
+      'layer2.1.add': every(128, 4),
+      'layer4.1.add': [0, 100, 511],
     });
     const pruned = await exportPruned(full, mask);
     const bytes = encodeTorchStateDict(torchStateDictOf(pruned));
@@ -251,6 +255,12 @@ describe('pruning channels of residual blocks', () => {
     };
     expect(torch.prunedModules['layer3.1.conv1']).toEqual([256 - 86, 256]);
     expect(torch.prunedModules['layer3.1.conv2']).toEqual([256, 256 - 86]);
+    expect(torch.prunedModules['layer2.0.downsample.0']).toEqual([96, 64]);
+    expect(torch.prunedModules['layer2.0.downsample.1']).toEqual([96]);
+    expect(torch.prunedModules['layer2.1.conv2']).toEqual([96, 128]);
+    expect(torch.prunedModules['layer3.0.downsample.0']).toEqual([256, 96]);
+    expect(torch.prunedModules['layer4.1.conv2']).toEqual([509, 512]);
+    expect(torch.prunedModules.fc).toEqual([3, 509]);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(torch.sha256);
     const input = tf.tidy(() =>
       tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
