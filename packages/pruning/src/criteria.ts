@@ -20,7 +20,7 @@ import {
   type SummedCriterion,
 } from './criterion-sums.js';
 import { type HeadLayer, headLayers } from './heads.js';
-import { prunableLayers } from './layers.js';
+import { type PrunableLayer, prunableLayers, residualSums, sumSources } from './layers.js';
 
 /** Importance of every channel of some layers under one criterion; plain JSON. Higher means more important. */
 export interface ChannelScores {
@@ -35,7 +35,7 @@ export const CRITERIA: readonly CriterionName[] = ['relevance', 'activation', 'w
 export interface CriterionOptions {
   /** Layers to score; default every prunable layer (Conv2D, DepthwiseConv2D, Dense) but the model output. An
    * attention product whose heads can be masked (`headLayers`, e.g. a ViT's `self_attention.context`) is scored
-   * per head. */
+   * per head, a residual sum (`residualSums`, e.g. a ResNet's `layer2.0.add`) per channel of its output. */
   layers?: readonly string[];
   /** Reference samples (relevance, activation and Taylor need them). Owned by the caller. */
   data?: Dataset;
@@ -81,7 +81,11 @@ export function defaultScoredLayers(model: LayersModel): string[] {
 
 export function resolveLayers(model: LayersModel, options: Pick<CriterionOptions, 'layers'>): string[] {
   const layers = [...(options.layers ?? defaultScoredLayers(model))];
-  const prunable = [...prunableLayers(model).map((l) => l.name), ...headsOf(model, layers).keys()];
+  const prunable = [
+    ...prunableLayers(model).map((l) => l.name),
+    ...headsOf(model, layers).keys(),
+    ...sumsOf(model, layers).keys(),
+  ];
   for (const l of layers) {
     if (!prunable.includes(l)) {
       throw new CrpError(
@@ -143,10 +147,26 @@ function headsOf(model: LayersModel, layers: readonly string[]): Map<string, Hea
   return new Map(headLayers(model).map((h) => [h.name, h]));
 }
 
-/** Units a criterion scores at `layer`: its output channels, or its heads at an attention product. */
+/** The residual sums of `model` (`layer2.0.add`), looked up only when `layers` names a layer that is not a
+ * prunable layer. */
+function sumsOf(model: LayersModel, layers: readonly string[]): Map<string, PrunableLayer> {
+  const prunable = new Set(prunableLayers(model).map((l) => l.name));
+  if (layers.every((l) => prunable.has(l))) return new Map();
+  const graph = graphFromLayersModel(model);
+  try {
+    return new Map(residualSums(graph).map((s) => [s.name, s]));
+  } finally {
+    graph.dispose();
+  }
+}
+
+/** Units a criterion scores at `layer`: its output channels, its heads at an attention product, the channels
+ * of a residual sum. */
 export function channelsOf(model: LayersModel, layer: string): number {
   return (
-    prunableLayers(model).find((l) => l.name === layer)?.channels ?? headsOf(model, [layer]).get(layer)!.heads
+    prunableLayers(model).find((l) => l.name === layer)?.channels ??
+    headsOf(model, [layer]).get(layer)?.heads ??
+    sumsOf(model, [layer]).get(layer)!.channels
   );
 }
 
@@ -154,7 +174,8 @@ export function channelsOf(model: LayersModel, layer: string): number {
  * LRP/CRP relevance (Yeom et al., "Pruning by Explaining", 2021): per channel, the sum of |relevance| at the
  * layer's output over all positions and reference samples, each sample explained for its label (per head at an
  * attention product: the sum over the head's tokens and features, `HeadConcept`'s relevance of @crp/core with
- * |relevance|). Uses
+ * |relevance|; at a residual sum, the CRP relevance of the channel at the sum's output, which the ReLU after it
+ * passes unchanged). Uses
  * `CondAttribution` (@crp/core) with `recordLayers` and `heatmap: false`, so the backward pass stops at the lowest
  * scored layer.
  */
@@ -215,7 +236,8 @@ function gradientAttributor(model: LayersModel): Attributor {
 
 /** Activation magnitude: per channel, the mean |activation| of the layer's own output (after its fused
  * activation, before any following batch norm) over positions and reference samples; per head, the mean
- * |attention output| of the head over its tokens and features. */
+ * |attention output| of the head over its tokens and features; at a residual sum, the mean activation after the
+ * ReLU that follows it (max(0, sum): a ResNet block's output; |sum| where no ReLU follows). */
 export function activationScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   return summedScores('activation', model, options);
 }
@@ -236,12 +258,19 @@ function weightL1(kernel: tf.Tensor, className = 'Dense'): Float64Array {
 }
 
 /** Weight magnitude: per output channel, the L1 norm of its kernel column (no data needed); per head, the L1
- * norm of its value-projection kernel columns (the weights its mask zeroes). */
+ * norm of its value-projection kernel columns; per channel of a residual sum, the sum of the L1 norms of the
+ * kernel columns of every layer writing to its stream (`sumSources`). Each is the weights its mask zeroes. As
+ * for any conv, the batch norm after a kernel is not merged in. */
 export function weightScores(model: LayersModel, options: CriterionOptions = {}): ChannelScores {
   const layers = resolveLayers(model, options);
   const heads = headsOf(model, layers);
+  const residual = sumsOf(model, layers);
   const sums = new Map<string, Float64Array>();
   for (const l of layers) {
+    if (residual.has(l)) {
+      sums.set(l, writerL1(model, l));
+      continue;
+    }
     const head = heads.get(l);
     if (head !== undefined) {
       const columns = weightL1(model.getLayer(head.valueLayer).getWeights()[0]!);
@@ -259,10 +288,31 @@ export function weightScores(model: LayersModel, options: CriterionOptions = {})
   return finish('weight', layers, sums, options.normalize ?? true);
 }
 
+/** Per channel of the residual sum `layer`, the sum of the L1 norms of its writers' kernel columns. */
+function writerL1(model: LayersModel, layer: string): Float64Array {
+  const graph = graphFromLayersModel(model);
+  let writers: string[];
+  try {
+    writers = sumSources(graph, layer);
+  } finally {
+    graph.dispose();
+  }
+  const total = new Float64Array(channelsOf(model, layer));
+  for (const w of writers) {
+    const l = model.getLayer(w);
+    const column = weightL1(l.getWeights()[0]!, l.getClassName());
+    for (let c = 0; c < total.length; c++) total[c] = total[c]! + column[c]!;
+  }
+  return total;
+}
+
 /**
  * Taylor (Molchanov et al. 2017): per channel, |mean over positions of activation x gradient| per sample,
  * averaged over the reference samples. Per head, the positions are the head's tokens and features (Michel et
- * al. 2019's head importance, |attention output x gradient| summed per sample, divided by tokens x features). The gradient (of the cross-entropy loss, or of the label's logit) is
+ * al. 2019's head importance, |attention output x gradient| summed per sample, divided by tokens x features). At
+ * a residual sum, the activation is the sum's output and the gradient the loss's gradient there (the same product
+ * as after the ReLU: where the sum is negative the gradient is 0). The gradient (of the cross-entropy loss, or of
+ * the label's logit) is
  * computed by the LRP engine with the plain-gradient rule everywhere, so it runs on every backend (wasm has
  * no Conv2DBackpropFilter kernel, which tf.grad through a model would need for weights, and needs no
  * registered gradients).

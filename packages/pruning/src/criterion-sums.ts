@@ -56,6 +56,17 @@ function sumAbs(t: tf.Tensor, axis: number): ExactVector {
   return Array.from(v, (x) => addExact([], x));
 }
 
+/** Whether `layer` is a sum read only through a ReLU (a ResNet block's `add` and `relu`). */
+function reluFollows(graph: ModelGraph, layer: string): boolean {
+  const node = graph.node(layer);
+  const readers = graph.consumersOf(node.id).map((c) => graph.node(c));
+  return (
+    node.kind === 'add' &&
+    readers.length > 0 &&
+    readers.every((r) => r.kind === 'activation' && r.activation === 'relu')
+  );
+}
+
 /** Of `layers`, those with no other of them below: where a backward pass recording all of them can stop. */
 function lowest(graph: ModelGraph, layers: readonly string[]): string[] {
   const ids = layers.map((l) => graph.node(l).id);
@@ -65,7 +76,7 @@ function lowest(graph: ModelGraph, layers: readonly string[]): string[] {
 /**
  * The criterion's sums over one batch. `engine` is a `CondAttribution` for `relevance` (|relevance| at each
  * layer's output, each sample explained for its label) and a plain-gradient `Attributor` for `activation`
- * (|activation|) and `taylor` (per sample |mean over positions of activation x gradient| of the loss or the
+ * (|activation|; max(0, sum) at a residual sum that a ReLU follows) and `taylor` (per sample |mean over positions of activation x gradient| of the loss or the
  * label's logit).
  */
 export function criterionBatch(
@@ -105,7 +116,14 @@ export function criterionBatch(
         const a = pass.output(l);
         const axis = axisOf(l, a);
         partial.positions[l] = a.size / a.shape[0]! / a.shape[axis]!;
-        partial.layers[l] = sumAbs(a, axis);
+        if (reluFollows(graph, l)) {
+          // a residual sum with a ReLU after it: the activation after the ReLU (the block's output)
+          const post = tf.relu(a);
+          partial.layers[l] = sumAbs(post, axis);
+          post.dispose();
+        } else {
+          partial.layers[l] = sumAbs(a, axis);
+        }
       }
       return partial;
     }
