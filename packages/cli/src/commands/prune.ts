@@ -71,8 +71,10 @@ ${HELP.data}
                       product (encoder.layers.encoder_layer_N.self_attention.context) prunes its heads
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion); only layers whose channels
-                      can be removed physically (in a ResNet the inner convs, not a block's last conv, its
-                      downsample or the stem, whose channels are added to a shortcut) are pruned for it
+                      can be removed physically are pruned for it: in a ResNet the inner convs and, when named
+                      in --layers, the additions (layer2.1.add: a channel of the stage's residual stream, removed
+                      from every conv writing or reading it); not a block's last conv, its downsample or the
+                      stem alone, whose channels are added to the stream
   --fraction X        fraction to prune for --export (default 0.3)
   --criterion NAME    criterion for --export (default relevance)
 ${distributionHelp}
@@ -316,7 +318,7 @@ function checkRemovable(model: tfl.LayersModel, layers: readonly string[] | unde
   if (removable.length === 0 || bad.length > 0) {
     const which = bad.length > 0 ? bad.map((l) => `'${l}'`).join(', ') : 'no layer of this model';
     throw new UsageError(
-      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
+      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut: prune the residual stream through its addition, e.g. layer2.1.add, instead), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
     );
   }
 }
