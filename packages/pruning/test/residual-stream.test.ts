@@ -165,4 +165,24 @@ describe('removing channels of a residual stream', () => {
       "cannot remove channels of 'conv1' physically: they reach 'layer1.0.add' (Add)",
     );
   });
+
+  it('exports a bottleneck ResNet’s stream (its writers are the downsample and conv3)', async () => {
+    const shapes = torchResNetShapes({ block: 'bottleneck', layers: [1, 1], classes: 3 });
+    const bottleneck = torchResNetFromStateDict(formulaStateDict(shapes, 12) as StateDict, { inputSize: 32 });
+    const mask = ChannelMask.of({ 'layer1.0.add': [0, 255] });
+    const graph = graphFromLayersModel(bottleneck);
+    expect(sumSources(graph, 'layer1.0.add').sort()).toEqual(['layer1.0.conv3', 'layer1.0.downsample.0']);
+    graph.dispose();
+    const masked = await MaskedModel.create(bottleneck, mask);
+    const pruned = await exportPruned(bottleneck, mask);
+    expect(kernel(pruned, 'layer1.0.conv3')).toEqual([1, 1, 64, 254]);
+    expect(kernel(pruned, 'layer1.0.downsample.0')).toEqual([1, 1, 64, 254]);
+    expect(kernel(pruned, 'layer2.0.conv1')).toEqual([1, 1, 254, 128]);
+    expect(kernel(pruned, 'layer2.0.downsample.0')).toEqual([1, 1, 254, 512]);
+    expect(kernel(pruned, 'conv1')).toEqual([7, 7, 3, 64]); // the stem is not in layer1's stream here
+    expectClose(predict(pruned, x), predict(masked.model, x));
+    pruned.dispose();
+    masked.dispose();
+    bottleneck.dispose();
+  });
 });
