@@ -19,6 +19,7 @@ import {
   criterionStrategy,
   exportPruned,
   MaskedModel,
+  pruningCurves,
   randomScores,
   relevanceScores,
   scoreChannels,
@@ -252,6 +253,21 @@ describe('criteria at the additions of a torchvision ResNet', () => {
       ]!,
       perSample,
     );
+  });
+
+  it('pruning curves over a sum: the stream loses its channels, with the exported model’s parameters', async () => {
+    const data = { images: x, labels };
+    const curves = await pruningCurves(model, {
+      criteria: ['weight'],
+      layers: ['layer2.0.add'],
+      reference: data,
+      test: data,
+      fractions: [0, 0.5],
+    });
+    const [none, half] = curves.curves[0]!.points;
+    expect(half!.pruned).toBe(64);
+    // 64 of layer2's 128 stream channels: conv2 3*3*128*64 + bn2 4*64, downsample 64*64 + 4*64, fc 64*3 rows
+    expect(none!.params! - half!.params!).toBe(3 * 3 * 128 * 64 + 4 * 64 + 64 * 64 + 4 * 64 + 64 * 3);
   });
 
   it('scores a sum without leaking tensors', () => {
