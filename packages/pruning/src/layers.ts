@@ -56,11 +56,18 @@ export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckM
   const heads = other ? new Map(headLayers(model).map((h) => [h.name, h])) : new Map<string, HeadLayer>();
   // a residual block's addition: a mask's index is a channel of its output (see sumSources)
   const sums = new Map<string, PrunableLayer>();
+  // the channels masked in each residual stream, joined over its sums (by the stream's first sum)
+  const streams = new Map<string, Set<number>>();
   if (mask.layers.some((l) => !prunable.has(l) && !heads.has(l))) {
     const graph = graphFromLayersModel(model);
     try {
       for (const s of residualSums(graph)) sums.set(s.name, s);
-      for (const name of mask.layers) if (sums.has(name)) sumSources(graph, graph.node(name).id);
+      for (const name of mask.layers) {
+        if (!sums.has(name)) continue;
+        sumSources(graph, graph.node(name).id);
+        const key = streamSums(graph, name)[0]!;
+        streams.set(key, new Set([...(streams.get(key) ?? []), ...mask.channels(name)]));
+      }
     } finally {
       graph.dispose();
     }
@@ -91,6 +98,15 @@ export function checkMask(model: LayersModel, mask: ChannelMask, options: CheckM
       throw new CrpError(
         'invalid-argument',
         `the mask prunes all ${info.channels} ${unit}s of layer '${name}', which cuts the model there; keep at least one or pass { force: true }`,
+      );
+    }
+  }
+  for (const [first, channels] of streams) {
+    const count = sums.get(first)!.channels;
+    if (channels.size === count && options.force !== true) {
+      throw new CrpError(
+        'invalid-argument',
+        `the mask prunes all ${count} channels of the residual stream of '${first}' (its sums' masks together), which cuts the model there; keep at least one or pass { force: true }`,
       );
     }
   }
@@ -235,9 +251,10 @@ function nextSums(graph: ModelGraph, id: string): string[] {
 }
 
 /**
- * The additions (layer names, in model order) of the residual stream that the addition `id` belongs to: those linked to it by identity
- * shortcuts, from where the stream starts (a downsample or the stem's conv makes its first addend) to where a
- * downsample or a conv re-projects it (the next stage, the classifier). In a ResNet, one stage's blocks.
+ * The additions (layer names, in model order) of the residual stream that the addition `id` belongs to: those
+ * linked to it by identity shortcuts, from where the stream starts (a downsample or the stem's conv makes its
+ * first addend) to where a downsample or a conv re-projects it (the next stage, the classifier). In a ResNet, one
+ * stage's blocks.
  */
 export function streamSums(graph: ModelGraph, id: string): string[] {
   const sums = new Set<string>();

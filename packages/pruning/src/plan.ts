@@ -119,13 +119,8 @@ export function planPruning(graph: ModelGraph, mask: ChannelMask): PrunePlan {
     const kept = range(channels).filter((c) => !masked.has(c));
     for (const writer of sumSources(graph, sum)) {
       const node = graph.node(writer);
+      // (a writer masked by itself was refused above: its channels reach the sum)
       checkLinear(node, writer);
-      if (plan.keepOut.has(node.id)) {
-        throw new CrpError(
-          'invalid-argument',
-          `the mask prunes '${writer}' and the residual stream it writes to ('${graph.node(sum).layerName}'); prune the stream through its sum only`,
-        );
-      }
       plan.keepOut.set(node.id, kept);
       planReaders(graph, plan, channelFlow(graph, node.id, true, true), kept, channels);
     }

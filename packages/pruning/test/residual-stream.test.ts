@@ -151,7 +151,7 @@ describe('removing channels of a residual stream', () => {
     masked.dispose();
   });
 
-  it('joins masks on two sums of one stream; refuses a stream together with one of its writers', async () => {
+  it('joins masks on two sums of one stream (never emptying it); refuses a stream together with one of its writers', async () => {
     const mask = ChannelMask.of({ 'layer1.0.add': [1], 'layer1.1.add': [4] });
     const masked = await MaskedModel.create(model, mask);
     const pruned = await exportPruned(model, mask);
@@ -159,6 +159,16 @@ describe('removing channels of a residual stream', () => {
     expectClose(predict(pruned, x), predict(masked.model, x));
     pruned.dispose();
     masked.dispose();
+    const halves = Array.from({ length: 32 }, (_, i) => i);
+    await expectCrpError(
+      async () =>
+        MaskedModel.create(
+          model,
+          ChannelMask.of({ 'layer1.0.add': halves, 'layer1.1.add': halves.map((c) => c + 32) }),
+        ),
+      'invalid-argument',
+      "the mask prunes all 64 channels of the residual stream of 'layer1.0.add' (its sums' masks together)",
+    );
     await expectCrpError(
       () => exportPruned(model, ChannelMask.of({ 'layer1.0.add': [1], conv1: [3] })),
       'unsupported-model',
