@@ -30,12 +30,15 @@ function fresh(t: tf.Tensor): tf.Tensor {
  * Builds the physically pruned model: the masked filters/units are removed from their Conv2D/Dense layers, the
  * matching input channels from the next Conv2D (through activations, pooling, padding, batch norm and dropout),
  * the matching rows from the first Dense after a Flatten ((h, w, c) order), and the matching entries from any
- * BatchNormalization on the way. The result computes what the masked model computes (see
+ * BatchNormalization on the way. A masked channel of a residual sum is removed from its whole residual stream:
+ * from every layer writing to it and every layer reading it (see `planPruning`). The result computes what the
+ * masked model computes (see
  * {@link MaskedModel}), with fewer parameters and multiply-adds ({@link modelCost}). A new model owned by the
  * caller; `model` is not changed.
  *
- * @throws CrpError where removing channels would change the model (Add, Concatenate, Reshape, a depthwise conv,
- *   an activation with f(0) != 0, the model output; use the masked model there), or for an invalid mask.
+ * @throws CrpError where removing channels would change the model (an Add after a pruned conv or dense layer,
+ *   Concatenate, Reshape, a depthwise conv, an activation with f(0) != 0, the model output; use the masked model
+ *   there), or for an invalid mask.
  */
 export async function exportPruned(
   model: tfl.LayersModel,
