@@ -42,7 +42,7 @@ export interface ComposedAnswer {
 
 // A sentence that starts like this leans on the one before it ("However, ...", "Dabei ...").
 const NEEDS_PREVIOUS =
-  /^(however|but|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso)\b/i;
+  /^(however|but|the latter|the former|in the meantime|meanwhile|the (?:command|example|code|call|method|function|steps?) above|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso|letztere[rs]?|erstere[rs]?)\b/i;
 
 function contentTerms(text: string): Set<string> {
   return new Set(analyze(text, detectLanguage(text)));
@@ -64,12 +64,15 @@ function answerable(s: ScoredSentence, code: boolean): boolean {
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ...") or the
  * predecessor also answers, and forward when the anchor announces what follows (":"), the next sentence refers
- * back, also answers, or (list questions) continues the list.
+ * back, also answers, or (list questions) continues the list. Then, while there is room, it takes in a
+ * neighbour that brings what the passage still lacks: the asked-for relation (the reason, the instruction, the
+ * number, ...) when no sentence of the passage holds it, or a question concept none of its sentences holds
+ * (the other thing of a comparison, the fix after the problem); the next sentence before the previous one.
  */
 function passageAround(
   anchor: ScoredSentence,
   list: readonly ScoredSentence[],
-  opts: { max: number; cutoff: number; code: boolean; listing: boolean },
+  opts: { max: number; cutoff: number; code: boolean; listing: boolean; asks: boolean },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
   const at = list.findIndex((x) => x.index === anchor.index);
@@ -94,6 +97,20 @@ function passageAround(
     if (!continues) break;
     hi++;
   }
+  const held = new Set(list.slice(lo, hi + 1).flatMap((s) => s.concepts ?? []));
+  let related = list.slice(lo, hi + 1).some((s) => s.relation);
+  const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
+    ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
+  while (hi - lo + 1 < opts.max) {
+    const next = list[hi + 1];
+    const prev = list[lo - 1];
+    const step = adds(next) ? next : adds(prev) ? prev : undefined;
+    if (!step) break;
+    if (step === next) hi++;
+    else lo--;
+    for (const c of step.concepts ?? []) held.add(c);
+    related ||= step.relation;
+  }
   return list.slice(lo, hi + 1);
 }
 
@@ -117,28 +134,29 @@ export function composeExtractiveAnswer(
     cutoff: options.relativeCutoff ?? 0.6,
     code,
     listing: options.intent?.kind === 'list',
+    asks: options.intent !== undefined && options.intent.kind !== 'other',
   };
   // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
   // may be context around an answer, but it anchors one only when no candidate shares a word
   const anyShared = scored.some((s) => s.lexical > 0 && s.score > 0 && answerable(s, code));
+  const bySource = new Map<number, ScoredSentence[]>();
+  for (const s of scored) bySource.set(s.source, [...(bySource.get(s.source) ?? []), s]);
+  for (const list of bySource.values()) list.sort((a, b) => a.index - b.index);
   const ranked = scored
     .filter((s) => s.score > 0 && answerable(s, code) && (s.lexical > 0 || !anyShared))
     .sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (!best) return { text: '', sentences: [] };
-  const bySource = new Map<number, ScoredSentence[]>();
-  for (const s of scored) bySource.set(s.source, [...(bySource.get(s.source) ?? []), s]);
-  for (const list of bySource.values()) list.sort((a, b) => a.index - b.index);
   const passages = [passageAround(best, bySource.get(best.source)!, opts)];
-  const said = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
+  const saidTerms = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
   for (const s of ranked) {
     if (s.score < best.score * Math.max(opts.cutoff, 0.75)) break;
     if (s.source === best.source) continue;
     const terms = contentTerms(s.text);
-    const fresh = [...terms].filter((t) => !said.has(t)).length;
+    const fresh = [...terms].filter((t) => !saidTerms.has(t)).length;
     // it has to add something: most of its content words are new
     if (terms.size === 0 || fresh / terms.size < 0.5) continue;
-    passages.push(passageAround(s, bySource.get(s.source)!, opts, said));
+    passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }
   const sentences: AnswerSentence[] = [];

@@ -22,7 +22,7 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'number',
     /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))\b/i,
   ],
-  ['reason', /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|aus welchem grund)\b/i],
+  ['reason', /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|wofür|aus welchem grund)(?![\p{L}])/iu],
   [
     'procedure',
     /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,

@@ -33,6 +33,12 @@ export interface ScoredSentence {
   readonly novelty: number;
   /** Whether the sentence holds the relation the question asks for (a definition of its subject, a reason, ...). */
   readonly relation: boolean;
+  /**
+   * Indices (into the analysed question's concepts) of the question's concepts the sentence holds, leaving out
+   * those that name its document or that every candidate holds: what it contributes to answering. The passage
+   * around the best sentence reaches to a neighbour that brings one the passage lacks.
+   */
+  readonly concepts?: readonly number[];
   /** Navigation rather than prose: a table-of-contents line, a link list, a source/licence note. Never an answer. */
   readonly boilerplate: boolean;
   /**
@@ -200,10 +206,13 @@ export async function scoreSourceSentences(
     const names = naming.get(r.source)!;
     let total = 0;
     let hit = 0;
+    const held: number[] = [];
     query.concepts.forEach((c, k) => {
       const w = local[k]! * (names[k] ? 1 / 3 : 1);
+      const m = matches(c, set);
       total += w;
-      hit += w * matches(c, set);
+      hit += w * m;
+      if (m > 0 && local[k]! > 0 && !names[k]) held.push(k);
     });
     const lexical = total > 0 ? hit / total : 0;
     const distinct = [...set];
@@ -237,6 +246,7 @@ export async function scoreSourceSentences(
       lexical,
       novelty,
       relation,
+      concepts: held,
       boilerplate,
       score,
       vector: vectors[i]!,
