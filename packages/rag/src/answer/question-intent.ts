@@ -57,10 +57,11 @@ export function questionIntent(question: string): QuestionIntent {
 const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
   comparison:
     /\b(whereas|while|unlike|instead|in contrast|rather than|differs?|different|difference|compared|than|but|only|however|whilst|when|if|wenn|falls|während|im gegensatz|anders als|statt|anstatt|unterscheid\w*|unterschied\w*|hingegen|jedoch|aber|als)\b/i,
+  // a quantity stands alone ("4 MB", "89 %", "2.15"), not inside a name ("group1-shard1of1.bin", "mixed4d")
   number:
-    /\d|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/i,
+    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/iu,
   reason:
-    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
+    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
   procedure:
     /\b(you (can|need|must|should|have to)|set|use|pass|call|run|install|add|change|enable|disable|reduce|increase|try|simply|to do this|by (setting|using|calling)|sie (können|müssen|sollten)|man kann|verwenden sie|rufen sie|setzen sie|mit der option|indem)\b/i,
   list: /[,;:]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise)\b/i,
@@ -84,7 +85,8 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
     // a word of the subject among the first words, followed by a defining verb
     const head = sentence.toLowerCase().slice(0, 80);
     return intent.subject.some((word) => {
-      const at = head.search(new RegExp(`\\b${escapeRegExp(word)}`, 'u'));
+      // the word itself, not part of a file or identifier name ("Paket.lintian-overrides" does not define lintian)
+      const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
       if (at < 0) return false;
       const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
       return DEFINES.test(after);
