@@ -32,23 +32,32 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'definition',
     /(^|[,:]\s*)(what|who|was|wer)\s+(is|are|was|does .+ (mean|stand for)|ist|sind|bedeutet|bezeichnet|macht|versteht man unter)\b/i,
   ],
+  // "What does X do / return / store?": what X does says what it is (not "what do I need")
+  ['definition', /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i],
 ];
 
 // "What is (a|an|the) X?" / "Was ist (ein|eine|der|die|das) X?"
 const SUBJECT =
   /(?:^|[,:]\s*)(?:what|who|was|wer)\s+(?:is|are|was|ist|sind|bedeutet|bezeichnet|macht)\s+(?:(?:a|an|the|ein|eine|einen|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|for|of|according to|laut)\s+.*)?\s*\??\s*$/i;
 
+// "What does (a|the) X do?": X runs up to the verb, a trailing ", according to ..." left out
+const ACTOR =
+  /(?:^|[,:]\s*)what\s+(?:does|do)\s+(?:(?:a|an|the)\s+)?(.+?)\s+(?:do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i;
+
+const LINKING = new Set(['of', 'the', 'a', 'an', 'in', 'for', 'and', 'der', 'die', 'das', 'des', 'von', 'und']);
+
 /** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
 export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
   const kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
   if (kind !== 'definition') return { kind, subject: [] };
-  const m = SUBJECT.exec(q);
+  const m = SUBJECT.exec(q) ?? ACTOR.exec(q);
   const subject = m
     ? m[1]!
         .toLowerCase()
         .split(/[^\p{L}\p{N}_-]+/u)
-        .filter(Boolean)
+        // linking words of a long subject ("component of the dashboard") do not name it
+        .filter((w) => w && !LINKING.has(w))
     : [];
   return { kind, subject };
 }
@@ -84,6 +93,9 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
       return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);
     // a word of the subject among the first words, followed by a defining verb
     const head = sentence.toLowerCase().slice(0, 80);
+    // or the subject opens the sentence: "A response synthesizer generates ...", "SummaryIndexRetriever will fetch ..."
+    const opening = /^\s*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(head)?.[1];
+    if (opening !== undefined && intent.subject.includes(opening)) return true;
     return intent.subject.some((word) => {
       // the word itself, not part of a file or identifier name ("Paket.lintian-overrides" does not define lintian)
       const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
