@@ -67,7 +67,8 @@ function answerable(s: ScoredSentence, code: boolean): boolean {
  * back, also answers, or (list questions) continues the list. Then, while there is room, it takes in a
  * neighbour that brings what the passage still lacks: the asked-for relation (the reason, the instruction, the
  * number, ...) when no sentence of the passage holds it, or a question concept none of its sentences holds
- * (the other thing of a comparison, the fix after the problem); the next sentence before the previous one.
+ * (the other thing of a comparison, the fix after the problem); the next sentence before the previous one, and
+ * one sentence further when the one between fits too.
  */
 function passageAround(
   anchor: ScoredSentence,
@@ -101,15 +102,19 @@ function passageAround(
   let related = list.slice(lo, hi + 1).some((s) => s.relation);
   const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
     ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
+  const take = (from: number, to: number) => {
+    for (const s of list.slice(from, to + 1)) {
+      for (const c of s.concepts ?? []) held.add(c);
+      related ||= s.relation;
+    }
+  };
   while (hi - lo + 1 < opts.max) {
-    const next = list[hi + 1];
-    const prev = list[lo - 1];
-    const step = adds(next) ? next : adds(prev) ? prev : undefined;
-    if (!step) break;
-    if (step === next) hi++;
-    else lo--;
-    for (const c of step.concepts ?? []) held.add(c);
-    related ||= step.relation;
+    if (adds(list[hi + 1])) take(hi + 1, ++hi);
+    else if (adds(list[lo - 1])) take(--lo, lo);
+    // one sentence further, when there is room for the one between ("X will ... Ideal for ... Y will ...")
+    else if (hi - lo + 2 < opts.max && ok(list[hi + 1]) && adds(list[hi + 2])) take(hi + 1, (hi += 2));
+    else if (hi - lo + 2 < opts.max && ok(list[lo - 1]) && adds(list[lo - 2])) take((lo -= 2), lo + 1);
+    else break;
   }
   return list.slice(lo, hi + 1);
 }
