@@ -19,8 +19,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  aggregateMetrics,
   ANSWER_COVERAGE_THRESHOLD,
+  aggregateMetrics,
   answerCoverage,
   chunkSentences,
   embeddingFromSpec,
@@ -76,7 +76,14 @@ const { values } = parseArgs({
 const corpus = path.resolve(values.corpus!);
 const qaFiles =
   values.qa?.map((f) => path.resolve(f)) ??
-  ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json', 'qa-heldout-3.json', 'qa-heldout-4.json']
+  [
+    'qa.json',
+    'qa-extra.json',
+    'qa-natural.json',
+    'qa-heldout-2.json',
+    'qa-heldout-3.json',
+    'qa-heldout-4.json',
+  ]
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
@@ -146,8 +153,7 @@ function answerMiss(q: QaQuestion, a: RagAnswer, coverage: number): AnswerMiss {
   if (coverage >= ANSWER_COVERAGE_THRESHOLD) return 'covered';
   const holding = a.sources.filter(
     (s) =>
-      toQaPath(s.file) === q.supporting_passage.file &&
-      passageInTexts(q.supporting_passage.text, [s.text]),
+      toQaPath(s.file) === q.supporting_passage.file && passageInTexts(q.supporting_passage.text, [s.text]),
   );
   if (holding.length === 0) return 'not-retrieved';
   const quoted = a.sentences.filter((s) => holding.some((h) => h.n === s.support?.source));
@@ -157,9 +163,7 @@ function answerMiss(q: QaQuestion, a: RagAnswer, coverage: number): AnswerMiss {
   // the passage's first sentence: the one holding the passage's first words
   const head = q.supporting_passage.text.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim().slice(0, 30);
   const at = sentences.findIndex((s) => s.text.replace(/[`*$]/g, '').replace(/\s+/g, ' ').includes(head));
-  const spans = quoted.map((s) =>
-    sentences.findIndex((x) => x.text.trim() === s.support!.sentence?.trim()),
-  );
+  const spans = quoted.map((s) => sentences.findIndex((x) => x.text.trim() === s.support!.sentence?.trim()));
   if (at < 0 || spans.some((i) => i < 0)) return 'window-far';
   const gap = Math.min(...spans.map((i) => Math.abs(i - at)));
   return gap <= 3 ? 'window-near' : 'window-far';

@@ -102,19 +102,23 @@ function passageAround(
   let related = list.slice(lo, hi + 1).some((s) => s.relation);
   const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
     ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
-  const take = (from: number, to: number) => {
+  const room = (n: number) => hi - lo + 1 + n <= opts.max;
+  while (room(1)) {
+    // the next or previous sentence, else one sentence further when the one between fits too
+    // ("X will ... Ideal for ... Y will ...")
+    let from: number;
+    let to: number;
+    if (adds(list[hi + 1])) [from, to] = [hi + 1, hi + 1];
+    else if (adds(list[lo - 1])) [from, to] = [lo - 1, lo - 1];
+    else if (room(2) && ok(list[hi + 1]) && adds(list[hi + 2])) [from, to] = [hi + 1, hi + 2];
+    else if (room(2) && ok(list[lo - 1]) && adds(list[lo - 2])) [from, to] = [lo - 2, lo - 1];
+    else break;
     for (const s of list.slice(from, to + 1)) {
       for (const c of s.concepts ?? []) held.add(c);
       related ||= s.relation;
     }
-  };
-  while (hi - lo + 1 < opts.max) {
-    if (adds(list[hi + 1])) take(hi + 1, ++hi);
-    else if (adds(list[lo - 1])) take(--lo, lo);
-    // one sentence further, when there is room for the one between ("X will ... Ideal for ... Y will ...")
-    else if (hi - lo + 2 < opts.max && ok(list[hi + 1]) && adds(list[hi + 2])) take(hi + 1, (hi += 2));
-    else if (hi - lo + 2 < opts.max && ok(list[lo - 1]) && adds(list[lo - 2])) take((lo -= 2), lo + 1);
-    else break;
+    lo = Math.min(lo, from);
+    hi = Math.max(hi, to);
   }
   return list.slice(lo, hi + 1);
 }

@@ -22,7 +22,10 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'number',
     /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))\b/i,
   ],
-  ['reason', /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|wofür|aus welchem grund)(?![\p{L}])/iu],
+  [
+    'reason',
+    /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|wofür|aus welchem grund)(?![\p{L}])/iu,
+  ],
   [
     'procedure',
     /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,
@@ -33,7 +36,10 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     /(^|[,:]\s*)(what|who|was|wer)\s+(is|are|was|does .+ (mean|stand for)|ist|sind|bedeutet|bezeichnet|macht|versteht man unter)\b/i,
   ],
   // "What does X do / return / store?": what X does says what it is (not "what do I need")
-  ['definition', /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i],
+  [
+    'definition',
+    /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i,
+  ],
 ];
 
 // "What is (a|an|the) X?" / "Was ist (ein|eine|der|die|das) X?"
@@ -44,7 +50,21 @@ const SUBJECT =
 const ACTOR =
   /(?:^|[,:]\s*)what\s+(?:does|do)\s+(?:(?:a|an|the)\s+)?(.+?)\s+(?:do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i;
 
-const LINKING = new Set(['of', 'the', 'a', 'an', 'in', 'for', 'and', 'der', 'die', 'das', 'des', 'von', 'und']);
+const LINKING = new Set([
+  'of',
+  'the',
+  'a',
+  'an',
+  'in',
+  'for',
+  'and',
+  'der',
+  'die',
+  'das',
+  'des',
+  'von',
+  'und',
+]);
 
 /** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
 export function questionIntent(question: string): QuestionIntent {
