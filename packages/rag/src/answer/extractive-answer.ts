@@ -1,5 +1,6 @@
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
+import { leansBack } from './passage-sentences.js';
 import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
 import type { Source } from './source.js';
@@ -39,10 +40,6 @@ export interface ComposedAnswer {
   readonly text: string;
   readonly sentences: AnswerSentence[];
 }
-
-// A sentence that starts like this leans on the one before it ("However, ...", "Dabei ...").
-const NEEDS_PREVIOUS =
-  /^(however|but|the latter|the former|in the meantime|meanwhile|the (?:command|example|code|call|method|function|steps?) above|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso|letztere[rs]?|erstere[rs]?)\b/i;
 
 function contentTerms(text: string): Set<string> {
   return new Set(analyze(text, detectLanguage(text)));
@@ -84,15 +81,14 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (NEEDS_PREVIOUS.test(list[lo]!.text.trim()) || /:\s*$/.test(prev.text) || strong(prev)))
-    lo--;
+  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
     if (!ok(next)) break;
     const continues =
       /:\s*$/.test(cur.text) ||
-      NEEDS_PREVIOUS.test(next.text.trim()) ||
+      leansBack(next.text) ||
       strong(next) ||
       (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
     if (!continues) break;
