@@ -8,7 +8,7 @@
  * (the answer contains at least 50% of the supporting passage's content words), also per language group
  * (English, German, cross-lingual), and for questions with `key_terms` the key-term coverage (the answer
  * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
- * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json` and `qa-heldout-3.json`
+ * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`, `qa-heldout-3.json` and `qa-heldout-4.json`
  * (each reported on its own and by language group).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
@@ -19,8 +19,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  ANSWER_COVERAGE_THRESHOLD,
   aggregateMetrics,
   answerCoverage,
+  chunkSentences,
   embeddingFromSpec,
   firstRelevantRank,
   formatSummaryLine,
@@ -31,6 +33,8 @@ import {
   type QuestionGroup,
   type QuestionOutcome,
   questionGroup,
+  questionIntent,
+  type RagAnswer,
   RagEngine,
   type RetrievalMetrics,
 } from '../src/node.js';
@@ -45,6 +49,8 @@ interface QaQuestion {
   cross_lingual?: boolean;
   /** Words the answer should contain (qa-natural.json); scored by keyTermCoverage. */
   key_terms?: string[];
+  /** What the question asks for, as its author saw it (definition, comparison, procedure, reason, list, number). */
+  question_kind?: string;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -70,7 +76,14 @@ const { values } = parseArgs({
 const corpus = path.resolve(values.corpus!);
 const qaFiles =
   values.qa?.map((f) => path.resolve(f)) ??
-  ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json', 'qa-heldout-3.json']
+  [
+    'qa.json',
+    'qa-extra.json',
+    'qa-natural.json',
+    'qa-heldout-2.json',
+    'qa-heldout-3.json',
+    'qa-heldout-4.json',
+  ]
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
 const topK = Number(values['top-k']);
@@ -129,6 +142,35 @@ function passageMiss(
   if (at >= 0) return at < k ? 'top-k' : at < 20 ? 'rank 6-20' : 'rank 21-50';
   return engine.index.chunks.some(holds) ? 'beyond 50' : 'split';
 }
+/**
+ * Why an answer misses a passage that was retrieved: `other-source` (no answer sentence is quoted from a source
+ * holding the passage), `window-near` (it is, but the passage starts within 3 sentences of the quoted stretch:
+ * the window was placed or cut wrongly) or `window-far` (farther: another sentence of that chunk was chosen).
+ * `covered` when the answer covers it, `not-retrieved` when no source holds it.
+ */
+type AnswerMiss = 'covered' | 'not-retrieved' | 'other-source' | 'window-near' | 'window-far';
+function answerMiss(q: QaQuestion, a: RagAnswer, coverage: number): AnswerMiss {
+  if (coverage >= ANSWER_COVERAGE_THRESHOLD) return 'covered';
+  const holding = a.sources.filter(
+    (s) =>
+      toQaPath(s.file) === q.supporting_passage.file && passageInTexts(q.supporting_passage.text, [s.text]),
+  );
+  if (holding.length === 0) return 'not-retrieved';
+  const quoted = a.sentences.filter((s) => holding.some((h) => h.n === s.support?.source));
+  if (quoted.length === 0) return 'other-source';
+  const source = holding.find((h) => h.n === quoted[0]!.support!.source)!;
+  const sentences = chunkSentences(source);
+  // the passage's first sentence: the one holding the passage's first words
+  const head = q.supporting_passage.text.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim().slice(0, 30);
+  const at = sentences.findIndex((s) => s.text.replace(/[`*$]/g, '').replace(/\s+/g, ' ').includes(head));
+  const spans = quoted.map((s) => sentences.findIndex((x) => x.text.trim() === s.support!.sentence?.trim()));
+  if (at < 0 || spans.some((i) => i < 0)) return 'window-far';
+  const gap = Math.min(...spans.map((i) => Math.abs(i - at)));
+  return gap <= 3 ? 'window-near' : 'window-far';
+}
+const categories = new Map<string, Map<AnswerMiss, number>>();
+/** Questions whose author's kind (`question_kind`) differs from `questionIntent`'s, per set. */
+const misread = new Map<string, { misread: number; of: number; misreadCovered: number }>();
 const misses = new Map<string, Map<PassageMiss, number>>();
 const sets: { name: string; outcomes: QuestionOutcome[]; groups: Map<QuestionGroup, QuestionOutcome[]> }[] =
   [];
@@ -176,6 +218,21 @@ for (const qaFile of qaFiles) {
     const group = questionGroup(q.question_language ?? a.questionLanguage, documentLanguage);
     groups.set(group, [...(groups.get(group) ?? []), outcome]);
     setGroups.set(group, [...(setGroups.get(group) ?? []), outcome]);
+    const category = answerMiss(q, a, coverage);
+    const catKey = `${path.basename(qaFile)}|${group}`;
+    const cats = categories.get(catKey) ?? new Map<AnswerMiss, number>();
+    cats.set(category, (cats.get(category) ?? 0) + 1);
+    categories.set(catKey, cats);
+    const intentKind = questionIntent(q.question).kind;
+    if (q.question_kind) {
+      const m = misread.get(path.basename(qaFile)) ?? { misread: 0, of: 0, misreadCovered: 0 };
+      m.of++;
+      if (q.question_kind !== intentKind) {
+        m.misread++;
+        if (category === 'covered') m.misreadCovered++;
+      }
+      misread.set(path.basename(qaFile), m);
+    }
     const tally = misses.get(`${path.basename(qaFile)}|${group}`) ?? new Map<PassageMiss, number>();
     tally.set(miss, (tally.get(miss) ?? 0) + 1);
     misses.set(`${path.basename(qaFile)}|${group}`, tally);
@@ -187,7 +244,11 @@ for (const qaFile of qaFiles) {
       passageFound: found,
       passage: miss,
       coverage,
+      category,
+      kind: q.question_kind,
+      intent: intentKind,
       keyTerms,
+      sentences: a.sentences.length,
       answer: a.answer,
     });
     const mark = rank !== undefined && rank <= topK ? 'HIT ' : 'MISS';
@@ -231,6 +292,18 @@ for (const [key, tally] of misses)
       .map(([m, n]) => `${m}=${n}`)
       .join(' ')}`,
   );
+console.log(
+  '\nwhy answers miss (covered; not-retrieved; other-source: the passage was retrieved, another source quoted; window-near/far: its chunk quoted, the passage within 3 sentences of the quote or farther):',
+);
+const order: AnswerMiss[] = ['covered', 'not-retrieved', 'other-source', 'window-near', 'window-far'];
+for (const [key, tally] of categories)
+  console.log(`  ${key.padEnd(34)} ${order.map((c) => `${c}=${tally.get(c) ?? 0}`).join(' ')}`);
+const total = new Map<AnswerMiss, number>();
+for (const tally of categories.values()) for (const [c, n] of tally) total.set(c, (total.get(c) ?? 0) + n);
+console.log(`  ${'all'.padEnd(34)} ${order.map((c) => `${c}=${total.get(c) ?? 0}`).join(' ')}`);
+console.log('question kind read differently from the author (questionIntent vs question_kind):');
+for (const [set, m] of misread)
+  console.log(`  ${set.padEnd(34)} ${m.misread} of ${m.of} (covered anyway: ${m.misreadCovered})`);
 latencies.sort((a, b) => a - b);
 console.log(
   `search latency p50=${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms (question embedding included)`,
@@ -247,6 +320,7 @@ if (values.json)
         })),
         groups: [...groups].map(([name, o]) => ({ name, metrics: aggregateMetrics(o) })),
         all,
+        categories: Object.fromEntries([...categories].map(([k, t]) => [k, Object.fromEntries(t)])),
         details,
       },
       null,

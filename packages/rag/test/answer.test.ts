@@ -227,6 +227,79 @@ describe('extractive answers', () => {
   });
 });
 
+describe('the passage brings what the question asks for', () => {
+  const sources = [source(1, 'a.md')];
+  const s = (index: number, text: string, score: number, extra: Partial<ScoredSentence> = {}) =>
+    ({
+      source: 1,
+      index,
+      text,
+      score,
+      kind: 'paragraph',
+      start: 0,
+      end: text.length,
+      dense: 0,
+      lexical: 0.5,
+      novelty: 1,
+      relation: false,
+      concepts: [],
+      boilerplate: false,
+      vector: new Float32Array(),
+      ...extra,
+    }) as ScoredSentence;
+  const texts = (a: { sentences: readonly { text: string }[] }) => a.sentences.map((x) => x.text);
+
+  it('reaches to the next sentence that holds the asked-for relation when the best one does not', () => {
+    const procedure = { kind: 'procedure' as const, subject: [] };
+    const sentences = [
+      s(0, 'Perturbations are processed one after another by default.', 1, { concepts: [0] }),
+      s(1, 'Pass perturbations_per_eval to process several in one batch.', 0.1, { relation: true }),
+      s(2, 'Memory grows with the batch.', 0.1, { relation: true }),
+    ];
+    expect(texts(composeExtractiveAnswer(sentences, sources, { intent: procedure }))).toEqual([
+      'Perturbations are processed one after another by default.',
+      'Pass perturbations_per_eval to process several in one batch. [a.md]',
+    ]);
+    // without an intent there is no relation to complete
+    expect(texts(composeExtractiveAnswer(sentences, sources))).toHaveLength(1);
+  });
+
+  it('reaches to a neighbour that brings a question concept the passage lacks, also one sentence on', () => {
+    const comparison = { kind: 'comparison' as const, subject: [] };
+    const answer = composeExtractiveAnswer(
+      [
+        s(0, 'Retrievers fetch nodes.', 0.1, { concepts: [] }),
+        s(1, 'VectorRetriever will fetch the top-k most similar nodes.', 1, { concepts: [1] }),
+        s(2, 'Ideal for dense retrieval.', 0.1),
+        s(3, 'SummaryRetriever will fetch all nodes no matter the query.', 0.5, { concepts: [0] }),
+        s(4, 'VectorRetriever is the default.', 0.4, { concepts: [1] }),
+      ],
+      sources,
+      { intent: comparison },
+    );
+    // the first sentence and the last bring nothing new: they stay out
+    expect(texts(answer)).toEqual([
+      'VectorRetriever will fetch the top-k most similar nodes.',
+      'Ideal for dense retrieval.',
+      'SummaryRetriever will fetch all nodes no matter the query. [a.md]',
+    ]);
+    expect(answer.sentences.map((x) => x.highlight)).toEqual([true, false, false]);
+  });
+
+  it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {
+    for (const opening of ['The latter', 'In the meantime,', 'The command above']) {
+      const answer = composeExtractiveAnswer(
+        [
+          s(0, 'You can set the number of steps with n_steps.', 0.1),
+          s(1, `${opening} trades speed for accuracy.`, 1),
+        ],
+        sources,
+      );
+      expect(texts(answer)).toHaveLength(2);
+    }
+  });
+});
+
 describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
   const chat = (content: string) => ({
     id: 'x',

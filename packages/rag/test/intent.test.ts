@@ -50,6 +50,94 @@ describe('what a question asks for', () => {
     expect(holdsRelation('Anything.', questionIntent('Tell me about LRP.'))).toBe(false);
   });
 
+  it('reads "what does X do" as a definition of X, and "wofür" as a reason', () => {
+    expect(questionIntent('What does a response synthesizer do?')).toEqual({
+      kind: 'definition',
+      subject: ['response', 'synthesizer'],
+    });
+    // linking words of a long subject do not name it
+    expect(questionIntent('What does the heat map of the dashboard show?').subject).toEqual([
+      'heat',
+      'map',
+      'dashboard',
+    ]);
+    expect(questionIntent('What do I need before I can start?').kind).not.toBe('definition');
+    expect(questionIntent('Wofür braucht man das Argument target?').kind).toBe('reason');
+    // a sentence that opens with the subject says what it does
+    const does = questionIntent('What does the SummaryRetriever do?');
+    expect(holdsRelation('SummaryRetriever will fetch all nodes.', does)).toBe(true);
+    expect(holdsRelation('The SummaryRetriever returns every node.', does)).toBe(true);
+    expect(holdsRelation('All nodes are fetched by the SummaryRetriever.', does)).toBe(false);
+  });
+
+  it('finds the subject and the quantity as words of their own, not inside names', () => {
+    const lintian = questionIntent('Was ist lintian?');
+    expect(holdsRelation('lintian ist ein Paket-Prüfer.', lintian)).toBe(true);
+    expect(holdsRelation('Paket.lintian-overrides ist für das Binärpaket.', lintian)).toBe(false);
+    const size = questionIntent('What shard size does the converter produce?');
+    expect(size.kind).toBe('number');
+    expect(holdsRelation('It creates shards of 4 MB by default.', size)).toBe(true);
+    expect(holdsRelation('Version 2.15 works.', size)).toBe(true);
+    expect(holdsRelation('All weights go to group1-shard1of1.bin in mixed4d.', size)).toBe(false);
+  });
+
+  it('matches a sentence that refers back with the words of the one before it', async () => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'What does a vector store keep?';
+    const [qv] = await embedding.embed([question]);
+    const src = (n: number, text: string) => ({
+      n,
+      chunkId: `c${n}`,
+      file: `v${n}.md`,
+      title: 'notes',
+      language: 'en' as const,
+      citation: `[v${n}.md]`,
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    });
+    const sources = [
+      src(1, 'A vector store is a kind of database. It keeps numeric representations of documents.'),
+      src(2, 'Tables hold rows. It keeps numeric representations of documents.'),
+    ];
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), sources, embedding);
+    const [, after, , alone] = scored;
+    expect(after!.text).toBe(alone!.text);
+    // "It" is the vector store: the sentence holds the question's words through its predecessor
+    expect(after!.lexical).toBeGreaterThan(alone!.lexical);
+    expect(after!.novelty).toBe(alone!.novelty);
+  });
+
+  it('damps bibliography entries, but not prose with a citation in parentheses', async () => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'What does the Sparseness metric use?';
+    const [qv] = await embedding.embed([question]);
+    const text = [
+      'Sparseness (Chalasani et al., 2020): uses the Gini index of the attributions.',
+      'Sparseness: uses the Gini index of the attributions.',
+      'Sparseness uses Gini, see Chalasani et al. Concise explanations, ICML 2020.',
+    ].join(' ');
+    const source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'q.md',
+      title: 'q',
+      language: 'en' as const,
+      citation: '[q.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    };
+    const query = analyzeQuery(question);
+    const [cited, plain, entry] = await scoreSourceSentences(question, qv!, query, [source], embedding);
+    expect(cited!.lexical).toBe(plain!.lexical);
+    // the citation in parentheses costs (almost) nothing; an entry that cites is damped to 0.3
+    expect(cited!.score / plain!.score).toBeGreaterThan(0.7);
+    expect(entry!.score / plain!.score).toBeLessThan(0.6);
+  });
+
   it('never lets navigation stand as an answer', () => {
     expect(isBoilerplate('2.8 Das erste nicht native Debian-Paket . . . . . . . . 12')).toBe(true);
     expect(isBoilerplate('View colab tutorial | View source | Paper')).toBe(true);

@@ -1,5 +1,6 @@
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
+import { leansBack } from './passage-sentences.js';
 import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
 import type { Source } from './source.js';
@@ -40,10 +41,6 @@ export interface ComposedAnswer {
   readonly sentences: AnswerSentence[];
 }
 
-// A sentence that starts like this leans on the one before it ("However, ...", "Dabei ...").
-const NEEDS_PREVIOUS =
-  /^(however|but|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso)\b/i;
-
 function contentTerms(text: string): Set<string> {
   return new Set(analyze(text, detectLanguage(text)));
 }
@@ -64,12 +61,16 @@ function answerable(s: ScoredSentence, code: boolean): boolean {
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ...") or the
  * predecessor also answers, and forward when the anchor announces what follows (":"), the next sentence refers
- * back, also answers, or (list questions) continues the list.
+ * back, also answers, or (list questions) continues the list. Then, while there is room, it takes in a
+ * neighbour that brings what the passage still lacks: the asked-for relation (the reason, the instruction, the
+ * number, ...) when no sentence of the passage holds it, or a question concept none of its sentences holds
+ * (the other thing of a comparison, the fix after the problem); the next sentence before the previous one, and
+ * one sentence further when the one between fits too.
  */
 function passageAround(
   anchor: ScoredSentence,
   list: readonly ScoredSentence[],
-  opts: { max: number; cutoff: number; code: boolean; listing: boolean },
+  opts: { max: number; cutoff: number; code: boolean; listing: boolean; asks: boolean },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
   const at = list.findIndex((x) => x.index === anchor.index);
@@ -80,19 +81,40 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (NEEDS_PREVIOUS.test(list[lo]!.text.trim()) || /:\s*$/.test(prev.text) || strong(prev)))
-    lo--;
+  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
     if (!ok(next)) break;
     const continues =
       /:\s*$/.test(cur.text) ||
-      NEEDS_PREVIOUS.test(next.text.trim()) ||
+      leansBack(next.text) ||
       strong(next) ||
       (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
     if (!continues) break;
     hi++;
+  }
+  const held = new Set(list.slice(lo, hi + 1).flatMap((s) => s.concepts ?? []));
+  let related = list.slice(lo, hi + 1).some((s) => s.relation);
+  const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
+    ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
+  const room = (n: number) => hi - lo + 1 + n <= opts.max;
+  while (room(1)) {
+    // the next or previous sentence, else one sentence further when the one between fits too
+    // ("X will ... Ideal for ... Y will ...")
+    let from: number;
+    let to: number;
+    if (adds(list[hi + 1])) [from, to] = [hi + 1, hi + 1];
+    else if (adds(list[lo - 1])) [from, to] = [lo - 1, lo - 1];
+    else if (room(2) && ok(list[hi + 1]) && adds(list[hi + 2])) [from, to] = [hi + 1, hi + 2];
+    else if (room(2) && ok(list[lo - 1]) && adds(list[lo - 2])) [from, to] = [lo - 2, lo - 1];
+    else break;
+    for (const s of list.slice(from, to + 1)) {
+      for (const c of s.concepts ?? []) held.add(c);
+      related ||= s.relation;
+    }
+    lo = Math.min(lo, from);
+    hi = Math.max(hi, to);
   }
   return list.slice(lo, hi + 1);
 }
@@ -117,28 +139,29 @@ export function composeExtractiveAnswer(
     cutoff: options.relativeCutoff ?? 0.6,
     code,
     listing: options.intent?.kind === 'list',
+    asks: options.intent !== undefined && options.intent.kind !== 'other',
   };
   // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
   // may be context around an answer, but it anchors one only when no candidate shares a word
   const anyShared = scored.some((s) => s.lexical > 0 && s.score > 0 && answerable(s, code));
+  const bySource = new Map<number, ScoredSentence[]>();
+  for (const s of scored) bySource.set(s.source, [...(bySource.get(s.source) ?? []), s]);
+  for (const list of bySource.values()) list.sort((a, b) => a.index - b.index);
   const ranked = scored
     .filter((s) => s.score > 0 && answerable(s, code) && (s.lexical > 0 || !anyShared))
     .sort((a, b) => b.score - a.score);
   const best = ranked[0];
   if (!best) return { text: '', sentences: [] };
-  const bySource = new Map<number, ScoredSentence[]>();
-  for (const s of scored) bySource.set(s.source, [...(bySource.get(s.source) ?? []), s]);
-  for (const list of bySource.values()) list.sort((a, b) => a.index - b.index);
   const passages = [passageAround(best, bySource.get(best.source)!, opts)];
-  const said = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
+  const saidTerms = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
   for (const s of ranked) {
     if (s.score < best.score * Math.max(opts.cutoff, 0.75)) break;
     if (s.source === best.source) continue;
     const terms = contentTerms(s.text);
-    const fresh = [...terms].filter((t) => !said.has(t)).length;
+    const fresh = [...terms].filter((t) => !saidTerms.has(t)).length;
     // it has to add something: most of its content words are new
     if (terms.size === 0 || fresh / terms.size < 0.5) continue;
-    passages.push(passageAround(s, bySource.get(s.source)!, opts, said));
+    passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }
   const sentences: AnswerSentence[] = [];

@@ -22,7 +22,10 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'number',
     /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))\b/i,
   ],
-  ['reason', /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|aus welchem grund)\b/i],
+  [
+    'reason',
+    /\b(why|for what reason|what for|warum|weshalb|wieso|wozu|wofür|aus welchem grund)(?![\p{L}])/iu,
+  ],
   [
     'procedure',
     /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,
@@ -32,23 +35,49 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'definition',
     /(^|[,:]\s*)(what|who|was|wer)\s+(is|are|was|does .+ (mean|stand for)|ist|sind|bedeutet|bezeichnet|macht|versteht man unter)\b/i,
   ],
+  // "What does X do / return / store?": what X does says what it is (not "what do I need")
+  [
+    'definition',
+    /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i,
+  ],
 ];
 
 // "What is (a|an|the) X?" / "Was ist (ein|eine|der|die|das) X?"
 const SUBJECT =
   /(?:^|[,:]\s*)(?:what|who|was|wer)\s+(?:is|are|was|ist|sind|bedeutet|bezeichnet|macht)\s+(?:(?:a|an|the|ein|eine|einen|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|for|of|according to|laut)\s+.*)?\s*\??\s*$/i;
 
+// "What does (a|the) X do?": X runs up to the verb, a trailing ", according to ..." left out
+const ACTOR =
+  /(?:^|[,:]\s*)what\s+(?:does|do)\s+(?:(?:a|an|the)\s+)?(.+?)\s+(?:do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i;
+
+const LINKING = new Set([
+  'of',
+  'the',
+  'a',
+  'an',
+  'in',
+  'for',
+  'and',
+  'der',
+  'die',
+  'das',
+  'des',
+  'von',
+  'und',
+]);
+
 /** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
 export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
   const kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
   if (kind !== 'definition') return { kind, subject: [] };
-  const m = SUBJECT.exec(q);
+  const m = SUBJECT.exec(q) ?? ACTOR.exec(q);
   const subject = m
     ? m[1]!
         .toLowerCase()
         .split(/[^\p{L}\p{N}_-]+/u)
-        .filter(Boolean)
+        // linking words of a long subject ("component of the dashboard") do not name it
+        .filter((w) => w && !LINKING.has(w))
     : [];
   return { kind, subject };
 }
@@ -57,10 +86,11 @@ export function questionIntent(question: string): QuestionIntent {
 const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
   comparison:
     /\b(whereas|while|unlike|instead|in contrast|rather than|differs?|different|difference|compared|than|but|only|however|whilst|when|if|wenn|falls|während|im gegensatz|anders als|statt|anstatt|unterscheid\w*|unterschied\w*|hingegen|jedoch|aber|als)\b/i,
+  // a quantity stands alone ("4 MB", "89 %", "2.15"), not inside a name ("group1-shard1of1.bin", "mixed4d")
   number:
-    /\d|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/i,
+    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/iu,
   reason:
-    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
+    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
   procedure:
     /\b(you (can|need|must|should|have to)|set|use|pass|call|run|install|add|change|enable|disable|reduce|increase|try|simply|to do this|by (setting|using|calling)|sie (können|müssen|sollten)|man kann|verwenden sie|rufen sie|setzen sie|mit der option|indem)\b/i,
   list: /[,;:]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise)\b/i,
@@ -83,8 +113,12 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
       return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);
     // a word of the subject among the first words, followed by a defining verb
     const head = sentence.toLowerCase().slice(0, 80);
+    // or the subject opens the sentence: "A response synthesizer generates ...", "SummaryIndexRetriever will fetch ..."
+    const opening = /^\s*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(head)?.[1];
+    if (opening !== undefined && intent.subject.includes(opening)) return true;
     return intent.subject.some((word) => {
-      const at = head.search(new RegExp(`\\b${escapeRegExp(word)}`, 'u'));
+      // the word itself, not part of a file or identifier name ("Paket.lintian-overrides" does not define lintian)
+      const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
       if (at < 0) return false;
       const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
       return DEFINES.test(after);

@@ -6,7 +6,7 @@ import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { chunkSentences } from './passage-sentences.js';
+import { chunkSentences, leansBack } from './passage-sentences.js';
 import { holdsRelation, type QuestionIntent, questionIntent } from './question-intent.js';
 import type { Source } from './source.js';
 
@@ -33,6 +33,12 @@ export interface ScoredSentence {
   readonly novelty: number;
   /** Whether the sentence holds the relation the question asks for (a definition of its subject, a reason, ...). */
   readonly relation: boolean;
+  /**
+   * Indices (into the analysed question's concepts) of the question's concepts the sentence holds, leaving out
+   * those that name its document or that every candidate holds: what it contributes to answering. The passage
+   * around the best sentence reaches to a neighbour that brings one the passage lacks.
+   */
+  readonly concepts?: readonly number[];
   /** Navigation rather than prose: a table-of-contents line, a link list, a source/licence note. Never an answer. */
   readonly boilerplate: boolean;
   /**
@@ -96,6 +102,9 @@ export function isBoilerplate(text: string): boolean {
 
 // Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
 const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
+
+// An in-text citation: "(Chalasani et al., 2020)", "(Hedström et. al., 2023)".
+const CITATION = /\([^()]*\bet\.? al\.?,?\s*\d{4}[a-z]?\)/gi;
 
 // How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
 
@@ -196,17 +205,26 @@ export async function scoreSourceSentences(
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
-    const set = termSets[i]!;
+    // a sentence that refers back ("Sie speichert ...", "The latter ...") is about what its predecessor names:
+    // it is matched with the predecessor's words too (the passage brings the predecessor along)
+    const prev = raw[i - 1];
+    const set =
+      prev && prev.source === r.source && leansBack(r.text)
+        ? new Set([...termSets[i]!, ...termSets[i - 1]!])
+        : termSets[i]!;
     const names = naming.get(r.source)!;
     let total = 0;
     let hit = 0;
+    const held: number[] = [];
     query.concepts.forEach((c, k) => {
       const w = local[k]! * (names[k] ? 1 / 3 : 1);
+      const m = matches(c, set);
       total += w;
-      hit += w * matches(c, set);
+      hit += w * m;
+      if (m > 0 && local[k]! > 0 && !names[k]) held.push(k);
     });
     const lexical = total > 0 ? hit / total : 0;
-    const distinct = [...set];
+    const distinct = [...termSets[i]!];
     const novelty = distinct.length
       ? distinct.filter((t) => !questionTerms.has(t)).length / distinct.length
       : 0;
@@ -219,7 +237,8 @@ export async function scoreSourceSentences(
       shape = 0.3; // a question rarely answers a question
     else if (distinct.length < 3)
       shape = 0.6; // fragments
-    else if (REFERENCE.test(r.text)) shape = 0.3; // bibliography entries, footnotes with links
+    // bibliography entries, footnotes with links; a citation in parentheses ("(Chalasani et al., 2020)") is prose
+    else if (REFERENCE.test(r.text.replace(CITATION, ''))) shape = 0.3;
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
@@ -237,6 +256,7 @@ export async function scoreSourceSentences(
       lexical,
       novelty,
       relation,
+      concepts: held,
       boilerplate,
       score,
       vector: vectors[i]!,
