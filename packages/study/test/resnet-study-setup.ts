@@ -42,12 +42,17 @@ export interface StudyRun {
   cleanup(): Promise<void>;
 }
 
-/** Runs the study of `model` on the patch fixture with {@link STUDY_OPTIONS} and `options`. */
-export async function runResNetStudy(model: string, options: Partial<StudyOptions>): Promise<StudyRun> {
+/** Runs the study of `model` on `data` (default: the two-class patch fixture) with {@link STUDY_OPTIONS} and
+ * `options`. */
+export async function runResNetStudy(
+  model: string,
+  options: Partial<StudyOptions>,
+  data = join(FIXTURES, 'patches'),
+): Promise<StudyRun> {
   const out = await mkdtemp(join(tmpdir(), 'crp-study-resnet-'));
   const run = await studyFiles({
     model,
-    data: join(FIXTURES, 'patches'),
+    data,
     out,
     ...STUDY_OPTIONS,
     ...options,
