@@ -11,7 +11,10 @@
  * a's share is what reaches a through the sum alone: a also feeds b, so the relevance recorded at a's output would
  * hold what comes down through b as well.
  */
-import { CondAttribution } from '@crp/core';
+import { join } from 'node:path';
+import { CondAttribution, disposeCondResult } from '@crp/core';
+import { readTorchResNet } from '@crp/models/node';
+import { formulaInput } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +158,73 @@ describe('the layer below on a residual graph', () => {
       }
       // conservation through the sum: both branches' channel i add up to the sum's channel i
       expect(rel('b', i) + rel('a', i)).toBeCloseTo(parent.relevance, 5);
+    }
+  });
+});
+
+describe('decomposition on the slim ResNet fixture of @crp/models', () => {
+  it('goes from a block’s conv1 into the previous addition, and from there into both branches, conserving', async () => {
+    const file = join(
+      import.meta.dirname,
+      '..',
+      '..',
+      'models',
+      'test',
+      'fixtures',
+      'pth',
+      'slim-resnet-basic.pth',
+    );
+    const resnet = await readTorchResNet(file, { inputSize: 32 });
+    const rc = new CondAttribution(resnet, { composite: 'epsilon_plus_flat' });
+    const x = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
+    );
+    try {
+      const g = rc.attributor.graph;
+      expect(layersBelow(g, 'layer2.0.conv1')).toEqual(['layer1.1.add']);
+      expect(layersBelow(g, 'layer2.0.downsample.0')).toEqual(['layer1.1.add']);
+      // an identity shortcut: the block's last conv (its batch norm passed) and the previous block's addition
+      // (in the addition's input order, which is the importer's)
+      expect(layersBelow(g, 'layer1.1.add').sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
+      // layer1.0: its shortcut is the stem's pooled map
+      expect(layersBelow(g, 'layer1.0.add').sort()).toEqual(['conv1', 'layer1.0.conv2']);
+      // every conv has a layer below but the stem's
+      const convs = g.nodes.filter((n) => n.kind === 'conv2d').map((n) => n.id);
+      expect(convs.filter((c) => layersBelow(g, c).length !== 1)).toEqual(['conv1']);
+
+      // the predicted class (a positive logit) and its most relevant channel of layer2.0.conv1
+      const logits = tf.tidy(() => (resnet.predict(x) as tf.Tensor).arraySync() as number[][])[0]!;
+      const y = logits.indexOf(Math.max(...logits));
+      const r = rc.run(x, [{ y: [y] }], { recordLayers: ['layer2.0.conv1'], heatmap: false });
+      const sums = tf.tidy(() => tf.sum(r.relevances['layer2.0.conv1']!, [0, 1, 2]).arraySync() as number[]);
+      disposeCondResult(r);
+      const concept = sums.indexOf(Math.max(...sums));
+      expect(sums[concept]!).toBeGreaterThan(0);
+      const graph = decompose(rc, x, {
+        target: y,
+        layer: 'layer2.0.conv1',
+        concept,
+        depth: 2,
+        width: [2, 8],
+      });
+      const adds = graph.nodes.filter((n) => n.depth === 1);
+      expect(adds.map((n) => n.layer)).toEqual(['layer1.1.add', 'layer1.1.add']);
+      for (const a of adds) {
+        const kids = graph.edges
+          .filter((e) => e.from === a.id)
+          .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+        expect([...new Set(kids.map((k) => k.layer))].sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
+        // the addition is element-wise: its channel goes to the same channel of each branch, and zennit's Sum rule
+        // conserves it (all 8 channels of each branch kept, the others carry 0)
+        for (const k of kids.filter((k) => Math.abs(k.relevance) > 1e-9)) expect(k.concept).toBe(a.concept);
+        expect(Math.abs(a.relevance)).toBeGreaterThan(1e-6);
+        const total = kids.reduce((s, k) => s + k.relevance, 0);
+        expect(Math.abs(total - a.relevance)).toBeLessThan(1e-4 * Math.abs(a.relevance));
+      }
+    } finally {
+      x.dispose();
+      rc.dispose();
+      resnet.dispose();
     }
   });
 });
