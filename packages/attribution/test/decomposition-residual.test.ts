@@ -10,15 +10,25 @@
  * proportion to the addends, b_i(p) / (b_i(p) + a_i(p) + eps), so the two branches' channel i add up to R_sum[i].
  * a's share is what reaches a through the sum alone: a also feeds b, so the relevance recorded at a's output would
  * hold what comes down through b as well.
+ *
+ * Then the same on real graphs: the slim ResNet fixture of @crp/models (conservation through the residual sums), and
+ * the DenseNet-like and squeeze-excitation ONNX models of the reference cases (a concatenation, a gated product).
  */
 import { join } from 'node:path';
 import { CondAttribution, disposeCondResult } from '@crp/core';
-import { readTorchResNet } from '@crp/models/node';
+import { readOnnx, readTorchResNet } from '@crp/models/node';
 import { formulaInput } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decompose, layerBelow, layersBelow } from '../src/index.js';
+import {
+  conceptLayers,
+  decompose,
+  decompositionAtlas,
+  fromTensors,
+  layerBelow,
+  layersBelow,
+} from '../src/index.js';
 import { expectCrpError, mulberry32, uniform, useWasm } from './helpers.js';
 
 useWasm();
@@ -225,6 +235,54 @@ describe('decomposition on the slim ResNet fixture of @crp/models', () => {
       x.dispose();
       rc.dispose();
       resnet.dispose();
+    }
+  });
+});
+
+describe('the layer below in concatenating and gated ONNX graphs (vendor/reference/onnx)', () => {
+  const onnx = (name: string) =>
+    readOnnx(
+      join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models', `${name}.onnx`),
+    );
+
+  it('a DenseNet layer’s conv reads the concatenation; the decomposition atlas takes every conv but the first', async () => {
+    const m = await onnx('densenet_like');
+    const dc = new CondAttribution(m, { composite: 'epsilon_plus_flat' });
+    const x = tf.tidy(() => tf.tensor4d(uniform(mulberry32(3), 2 * 16 * 16 * 3, 0, 1), [2, 16, 16, 3]));
+    try {
+      const g = dc.attributor.graph;
+      const below = Object.fromEntries(conceptLayers(g).map((l) => [l, layersBelow(g, l)]));
+      expect(below).toEqual({
+        'features.conv0': [],
+        'features.denseblock1.denselayer1.conv1': ['features.conv0'],
+        'features.denseblock1.denselayer2.conv1': ['features.denseblock1.denselayer1.concat'],
+        'features.transition1.conv': ['features.denseblock1.denselayer2.concat'],
+      });
+      // a concatenation has one layer below per part: the previous features and the new layer's conv
+      expect(layersBelow(g, 'features.denseblock1.denselayer1.concat').sort()).toEqual([
+        'features.conv0',
+        'features.denseblock1.denselayer1.conv1',
+      ]);
+      const d = await decompositionAtlas(dc, fromTensors(x, [0, 0]), { target: 0, concepts: 2, topK: 2 });
+      expect(d.layerOrder).toEqual(Object.keys(below).filter((l) => l !== 'features.conv0'));
+    } finally {
+      x.dispose();
+      dc.dispose();
+      m.dispose();
+    }
+  });
+
+  it('a layer after a squeeze-excitation block reads the gated product', async () => {
+    const m = await onnx('se_net');
+    const sc = new CondAttribution(m, { composite: 'epsilon_plus_flat' });
+    try {
+      const g = sc.attributor.graph;
+      expect(layersBelow(g, 'classifier.0')).toEqual(['features.6.mul']);
+      // the product's two factors: the feature map and the gate (which gets no relevance under PassToFeature)
+      expect(layersBelow(g, 'features.6.mul')).toEqual(['features.3', 'features.6.fc2']);
+    } finally {
+      sc.dispose();
+      m.dispose();
     }
   });
 });
