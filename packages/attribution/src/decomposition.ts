@@ -48,9 +48,6 @@ export function layerBelow(graph: ModelGraph, layer: string): string | undefined
   return found[0];
 }
 
-/** The part of a conditional attribution result that the decomposition reads. */
-type CondResultLike = { relevances: Record<string, tf.Tensor> };
-
 export interface DecomposeOptions {
   /** the class explained; required */
   target?: number;
@@ -88,25 +85,110 @@ function conceptSums(graph: ModelGraph, layer: string, t: tf.Tensor): { values: 
   return { values, c };
 }
 
+/** The part of a conditional attribution result that the decomposition reads. */
+type CondResultLike = { relevances: Record<string, tf.Tensor> };
+/** Per frontier row: each layer below -> its concept sums. */
+type RowSums = Map<string, number[]>[];
+/** A node of the attribution graph still to decompose, with the chain of conditions that leads to it. */
+interface Frontier {
+  node: AttributionGraphNode;
+  condition: Condition;
+}
+/** How each pass runs: which layers it records, whether it goes on to the input, rows per pass. */
+type RunOptions = (record: string[]) => { recordLayers: string[]; heatmap: boolean; chunkSize?: number };
+
+/** The layers below a node: in a ViT the concept layer below, else one per input branch (an addition's concept
+ * decomposes into both addends' layers, as zennit-crp's AttributionGraph follows every input layer). */
+function conceptLayersBelow(graph: ModelGraph, layer: string): string[] {
+  const t = transformerConceptBelow(graph, layer);
+  return t === undefined ? layersBelow(graph, layer) : [t];
+}
+
+/** Per row of a result, each layer's concept sums. */
+function rowSums(graph: ModelGraph, r: CondResultLike, layers: readonly string[], rows: number): RowSums {
+  const out = Array.from({ length: rows }, () => new Map<string, number[]>());
+  for (const l of layers) {
+    const { values, c } = conceptSums(graph, l, r.relevances[l]!);
+    for (let row = 0; row < rows; row++)
+      out[row]!.set(l, Array.from(values.subarray(row * c, (row + 1) * c)));
+  }
+  return out;
+}
+
 /**
- * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
- * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
- * the layers below ({@link layersBelow}; in a ViT a head's sub-concepts are the d_model channels of its block's
- * input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the
- * concept's relevance. A conv has one layer below (a conv, or the addition or concatenation it reads); an
- * addition's concept decomposes into both branches, `width` sub-concepts in each (zennit-crp's AttributionGraph
- * does the same for every input layer). Recursively, each kept sub-concept is decomposed with the whole chain as
- * condition, to `depth` levels and `width` sub-concepts per node and layer below. All nodes of one level share one
- * forward and one backward pass.
- *
- * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
- * share is the child's relevance over the parent's.
+ * A joining layer's concept into its branches: the relevance that reaches each addend through the join alone.
+ * The recorded relevance of a branch's layer would not do: an identity shortcut's source (the previous block's
+ * addition) also feeds the other branch, so its recorded relevance holds what came down through that branch as
+ * well. So: the join's relevance under the chain above it (recorded before its own mask), masked to the concept,
+ * taken down by the engine's short pass that stops at every branch.
  */
-export function decompose(
+function branchSums(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  f: Frontier,
+  branches: readonly string[],
+  runOptions: RunOptions,
+): Map<string, number[]> {
+  const g = crp.attributor.graph;
+  const layer = f.node.layer;
+  const r = crp.run(image, [f.condition], runOptions([layer]));
+  const pass = crp.attributor.forward(image);
+  try {
+    const at = r.relevances[layer]!;
+    const m = defaultConcept(g, layer).mask([f.node.concept], at.shape.slice(1));
+    const masked = tf.tidy(() => tf.mul(at, tf.tensor(m.data, [1, ...m.shape])));
+    const out = crp.attributor.backward(pass, { from: layer, relevance: masked, stopAt: [...branches] });
+    masked.dispose();
+    try {
+      return rowSums(g, { relevances: Object.fromEntries(out) }, branches, 1)[0]!;
+    } finally {
+      for (const t of out.values()) t.dispose();
+    }
+  } finally {
+    pass.dispose();
+    disposeCondResult(r);
+  }
+}
+
+/** The concept sums of one level: rows with one layer below share one conditional pass; a join's rows go down
+ * each branch ({@link branchSums}). */
+function levelSums(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  frontier: readonly Frontier[],
+  belowRows: readonly string[][],
+  runOptions: RunOptions,
+): RowSums {
+  const level: RowSums = frontier.map(() => new Map());
+  const chain = frontier.map((_, row) => row).filter((row) => belowRows[row]!.length === 1);
+  if (chain.length > 0) {
+    const record = [...new Set(chain.map((row) => belowRows[row]![0]!))];
+    const r = crp.run(
+      image,
+      chain.map((row) => frontier[row]!.condition),
+      runOptions(record),
+    );
+    try {
+      // rows of a single image come in condition order
+      rowSums(crp.attributor.graph, r, record, chain.length).forEach((m, j) => {
+        level[chain[j]!] = m;
+      });
+    } finally {
+      disposeCondResult(r);
+    }
+  }
+  frontier.forEach((f, row) => {
+    if (belowRows[row]!.length > 1) level[row] = branchSums(crp, image, f, belowRows[row]!, runOptions);
+  });
+  return level;
+}
+
+/** Checks decompose's options against the model: the root layer's id, the class, the width of each level. */
+function checkDecompose(
   crp: CondAttribution,
   image: tf.Tensor,
   options: DecomposeOptions,
-): AttributionGraph {
+): { rootLayer: string; y: number; widths: number[] } {
   const g = crp.attributor.graph;
   if (image.rank < 2 || image.shape[0] !== 1) {
     throw new CrpError(
@@ -157,68 +239,45 @@ export function decompose(
       `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} ${unit} (valid: 0..${Number(rootChannels) - 1})`,
     );
   }
+  return { rootLayer, y, widths };
+}
+
+/**
+ * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
+ * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
+ * the layers below ({@link layersBelow}; in a ViT a head's sub-concepts are the d_model channels of its block's
+ * input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the
+ * concept's relevance. A conv has one layer below (a conv, or the addition or concatenation it reads); an
+ * addition's concept decomposes into both branches, `width` sub-concepts in each (zennit-crp's AttributionGraph
+ * does the same for every input layer). Recursively, each kept sub-concept is decomposed with the whole chain as
+ * condition, to `depth` levels and `width` sub-concepts per node and layer below. All nodes of one level share one
+ * forward and one backward pass.
+ *
+ * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
+ * share is the child's relevance over the parent's.
+ */
+export function decompose(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  options: DecomposeOptions,
+): AttributionGraph {
+  const g = crp.attributor.graph;
+  const { rootLayer, y, widths } = checkDecompose(crp, image, options);
+  const depth = widths.length;
   const nodes: AttributionGraphNode[] = [];
   const edges: AttributionGraphEdge[] = [];
-  const runOptions = (record: string[]) => ({
+  const runOptions: RunOptions = (record) => ({
     recordLayers: record,
     heatmap: options.fullPass === true,
     ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
   });
-
-  interface Frontier {
-    node: AttributionGraphNode;
-    condition: Condition;
-  }
-  // the layers below a node: in a ViT the concept layer below, else one per input branch (an addition's concept
-  // decomposes into both addends' layers, as zennit-crp's AttributionGraph follows every input layer)
-  const belowOf = (layer: string): string[] => {
-    const t = transformerConceptBelow(g, layer);
-    return t === undefined ? layersBelow(g, layer) : [t];
-  };
-  /** Per row of a result, each layer's concept sums: row -> layer -> values. */
-  const rowSums = (r: CondResultLike, layers: readonly string[], rows: number): Map<string, number[]>[] => {
-    const out = Array.from({ length: rows }, () => new Map<string, number[]>());
-    for (const l of layers) {
-      const { values, c } = conceptSums(g, l, r.relevances[l]!);
-      for (let row = 0; row < rows; row++)
-        out[row]!.set(l, Array.from(values.subarray(row * c, (row + 1) * c)));
-    }
-    return out;
-  };
-  /**
-   * A joining layer's concept into its branches: the relevance that reaches each addend through the join alone.
-   * The recorded relevance of a branch's layer would not do: an identity shortcut's source (the previous block's
-   * addition) also feeds the other branch, so its recorded relevance holds what came down through that branch as
-   * well. So: the join's relevance under the chain above it (recorded before its own mask), masked to the concept,
-   * taken down by the engine's short pass that stops at every branch.
-   */
-  const branchSums = (f: Frontier, branches: readonly string[]): Map<string, number[]> => {
-    const layer = f.node.layer;
-    const r = crp.run(image, [f.condition], runOptions([layer]));
-    const pass = crp.attributor.forward(image);
-    try {
-      const at = r.relevances[layer]!;
-      const m = defaultConcept(g, layer).mask([f.node.concept], at.shape.slice(1));
-      const masked = tf.tidy(() => tf.mul(at, tf.tensor(m.data, [1, ...m.shape])));
-      const out = crp.attributor.backward(pass, { from: layer, relevance: masked, stopAt: [...branches] });
-      masked.dispose();
-      try {
-        return rowSums({ relevances: Object.fromEntries(out) }, branches, 1)[0]!;
-      } finally {
-        for (const t of out.values()) t.dispose();
-      }
-    } finally {
-      pass.dispose();
-      disposeCondResult(r);
-    }
-  };
-  const below0 = belowOf(rootLayer);
+  const below0 = conceptLayersBelow(g, rootLayer);
   const rootJoins = below0.length > 1;
   // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
   const rootCondition: Condition = { y: [y], [rootLayer]: [options.concept] };
   const first = crp.run(image, [rootCondition], runOptions(rootJoins ? [rootLayer] : [rootLayer, ...below0]));
   let frontier: Frontier[];
-  let pending: Map<string, number[]>[] | undefined;
+  let pending: RowSums | undefined;
   try {
     const rootSums = conceptSums(g, rootLayer, first.relevances[rootLayer]!);
     const root: AttributionGraphNode = {
@@ -230,40 +289,15 @@ export function decompose(
     };
     nodes.push(root);
     frontier = [{ node: root, condition: rootCondition }];
-    if (!rootJoins) pending = rowSums(first, below0, 1);
+    if (!rootJoins) pending = rowSums(g, first, below0, 1);
   } finally {
     disposeCondResult(first);
   }
   for (let d = 0; d < depth; d++) {
-    const belowRows = frontier.map((f) => belowOf(f.node.layer));
+    const belowRows = frontier.map((f) => conceptLayersBelow(g, f.node.layer));
     if (belowRows.every((b) => b.length === 0)) break;
-    let sums = pending;
+    const sums = pending ?? levelSums(crp, image, frontier, belowRows, runOptions);
     pending = undefined;
-    if (sums === undefined) {
-      const level: Map<string, number[]>[] = frontier.map(() => new Map());
-      // rows with one layer below share one conditional pass; a join's rows go down each branch
-      const chain = frontier.map((_, row) => row).filter((row) => belowRows[row]!.length === 1);
-      if (chain.length > 0) {
-        const record = [...new Set(chain.map((row) => belowRows[row]![0]!))];
-        const r = crp.run(
-          image,
-          chain.map((row) => frontier[row]!.condition),
-          runOptions(record),
-        );
-        try {
-          // rows of a single image come in condition order
-          rowSums(r, record, chain.length).forEach((m, j) => {
-            level[chain[j]!] = m;
-          });
-        } finally {
-          disposeCondResult(r);
-        }
-      }
-      frontier.forEach((f, row) => {
-        if (belowRows[row]!.length > 1) level[row] = branchSums(f, belowRows[row]!);
-      });
-      sums = level;
-    }
     const next: Frontier[] = [];
     frontier.forEach((f, row) => {
       for (const below of belowRows[row]!) {
