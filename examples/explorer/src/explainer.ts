@@ -274,7 +274,8 @@ export class Explainer {
   }
 
   /** The layer whose concepts a concept of `layer` decomposes into (a ViT: block output -> MLP neurons -> heads ->
-   * the block's input; else the conv/dense layer below), or undefined when only the input lies below. */
+   * the block's input; else the conv/dense layer below, or the addition or concatenation the layer reads, e.g. a
+   * ResNet block's `layer1.1.add`), or undefined when only the input lies below. */
   layerBelow(layer: string): string | undefined {
     return conceptLayerBelow(this.crp.attributor.graph, layer);
   }

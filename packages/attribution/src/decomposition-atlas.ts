@@ -29,8 +29,8 @@ import { runSharded, type ShardedStrategy } from './sharding.js';
 export interface DecompositionAtlasOptions {
   /** the class explained */
   target?: number;
-  /** parent layers to decompose (default: every conv and dense layer below the output that has a conv or
-   * dense layer below it in a chain; in a ViT every concept layer with a concept layer below: block output ->
+  /** parent layers to decompose (default: every conv and dense layer below the output that has a layer below
+   * it, `layersBelow`: a conv or dense layer, or the addition or concatenation it reads; in a ViT every concept layer with a concept layer below: block output ->
    * MLP neurons -> heads -> the block's input channels, as `decompose`) */
   layers?: readonly string[];
   /** dominant concepts per layer, taken from the atlas by votes (default 5) */
@@ -116,7 +116,8 @@ export interface ResolvedDecompositionOptions {
   layers: string[];
 }
 
-/** Parent layers with their layer below: explicit ones must have one, defaults skip branching layers. */
+/** Parent layers with their layer below: explicit ones must have one, defaults skip layers without one (a first
+ * conv) and joining layers (several branches below). */
 function parentLayers(crp: CondAttribution, layers: readonly string[] | undefined): Record<string, string> {
   const g = crp.attributor.graph;
   const below: Record<string, string> = {};
@@ -134,7 +135,7 @@ function parentLayers(crp: CondAttribution, layers: readonly string[] | undefine
       if (explicit) {
         throw new CrpError(
           'invalid-argument',
-          `layer '${name}' has no conv or dense layer below it to decompose into; choose a higher layer`,
+          `layer '${name}' has no layer below it to decompose into (only the input); choose a higher layer`,
         );
       }
       continue;
@@ -144,7 +145,7 @@ function parentLayers(crp: CondAttribution, layers: readonly string[] | undefine
   if (Object.keys(below).length === 0) {
     throw new CrpError(
       'invalid-argument',
-      'no layer to decompose: the model has no two conv/dense layers in a chain',
+      'no layer to decompose: no conv or dense layer of the model has a conv, dense or joining layer below it',
     );
   }
   return below;

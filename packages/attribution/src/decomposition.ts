@@ -2,34 +2,50 @@ import { CrpError } from '@crp/common';
 import { type CondAttribution, type Condition, defaultConcept, disposeCondResult } from '@crp/core';
 import type { ModelGraph } from '@crp/lrp';
 import { PARAMETRIC_KINDS } from '@crp/lrp/internal';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { AttributionGraph, AttributionGraphEdge, AttributionGraphNode } from './attribution-graph.js';
 import { transformerConceptBelow } from './transformer-concepts.js';
 
 /**
- * The conv/dense layer directly below `layer`: the nearest parametric node reached through the layer's inputs
- * (passing activations, pooling, flatten, ...), or undefined when only the input lies below.
+ * The layers directly below `layer`, one per input branch: following each input down through layers of one input
+ * (activations, pooling, padding, batch norm, flatten, ...) to the nearest conv/dense layer or the nearest layer
+ * that joins branches (an addition, a concatenation, a gated product). A joining layer is a layer below in its own
+ * right: its channels (a ResNet's residual stream after `layer2.0.add`, a DenseNet's concatenated features) are the
+ * sub-concepts of a conv that reads it. So a conv or dense layer has exactly one layer below (or none: only the
+ * input), and a joining layer one per branch (`layer2.0.add`: `layer2.0.conv2` and `layer2.0.downsample.0`; an
+ * identity shortcut: the previous block's addition).
+ *
+ * zennit-crp's `ModelGraph.find_input_layers` gives the same when the joining layers are among its `layer_names`
+ * (the `canonizer_sum` modules that zennit's ResNet canonizer adds); with convs and linears only, it passes
+ * through the sums and returns every conv behind them (for `layer2.0.conv1` of a resnet18: `layer1.1.conv2`,
+ * `layer1.0.conv2` and `conv1`, back along the identity shortcuts).
+ */
+export function layersBelow(graph: ModelGraph, layer: string): string[] {
+  const found: string[] = [];
+  for (const input of graph.node(layer).inputs) {
+    let node = graph.node(input);
+    while (!PARAMETRIC_KINDS.includes(node.kind) && node.inputs.length === 1)
+      node = graph.node(node.inputs[0]!);
+    if (node.inputs.length > 0 && !found.includes(node.id)) found.push(node.id);
+  }
+  return found;
+}
+
+/**
+ * The one layer directly below `layer` ({@link layersBelow}): for a conv or dense layer the nearest conv/dense
+ * layer or joining layer (addition, concatenation) below it, or undefined when only the input lies below.
+ *
+ * @throws CrpError `invalid-argument` for a joining layer with several branches below (name them)
  */
 export function layerBelow(graph: ModelGraph, layer: string): string | undefined {
-  const start = graph.node(layer);
-  const found = new Set<string>();
-  const seen = new Set<string>();
-  const stack = [...start.inputs];
-  while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    const node = graph.node(id);
-    if (PARAMETRIC_KINDS.includes(node.kind)) found.add(id);
-    else stack.push(...node.inputs);
-  }
-  if (found.size > 1) {
+  const found = layersBelow(graph, layer);
+  if (found.length > 1) {
     throw new CrpError(
       'invalid-argument',
-      `layer '${start.id}' has several conv/dense layers directly below it (${[...found].join(', ')}); decompose within a chain of layers`,
+      `layer '${graph.node(layer).id}' joins several branches, each with its own layer below (${found.join(', ')}); decompose a layer of one branch, or use decompose(), which follows every branch`,
     );
   }
-  return found.values().next().value;
+  return found[0];
 }
 
 export interface DecomposeOptions {
@@ -69,22 +85,110 @@ function conceptSums(graph: ModelGraph, layer: string, t: tf.Tensor): { values: 
   return { values, c };
 }
 
+/** The part of a conditional attribution result that the decomposition reads. */
+type CondResultLike = { relevances: Record<string, tf.Tensor> };
+/** Per frontier row: each layer below -> its concept sums. */
+type RowSums = Map<string, number[]>[];
+/** A node of the attribution graph still to decompose, with the chain of conditions that leads to it. */
+interface Frontier {
+  node: AttributionGraphNode;
+  condition: Condition;
+}
+/** How each pass runs: which layers it records, whether it goes on to the input, rows per pass. */
+type RunOptions = (record: string[]) => { recordLayers: string[]; heatmap: boolean; chunkSize?: number };
+
+/** The layers below a node: in a ViT the concept layer below, else one per input branch (an addition's concept
+ * decomposes into both addends' layers, as zennit-crp's AttributionGraph follows every input layer). */
+function conceptLayersBelow(graph: ModelGraph, layer: string): string[] {
+  const t = transformerConceptBelow(graph, layer);
+  return t === undefined ? layersBelow(graph, layer) : [t];
+}
+
+/** Per row of a result, each layer's concept sums. */
+function rowSums(graph: ModelGraph, r: CondResultLike, layers: readonly string[], rows: number): RowSums {
+  const out = Array.from({ length: rows }, () => new Map<string, number[]>());
+  for (const l of layers) {
+    const { values, c } = conceptSums(graph, l, r.relevances[l]!);
+    for (let row = 0; row < rows; row++)
+      out[row]!.set(l, Array.from(values.subarray(row * c, (row + 1) * c)));
+  }
+  return out;
+}
+
 /**
- * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
- * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
- * the layer below ({@link conceptLayerBelow}; in a ViT a head's sub-concepts are the d_model channels of its
- * block's input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the concept's
- * relevance. Recursively, each kept sub-concept is decomposed with the whole chain as condition, to `depth`
- * levels and `width` sub-concepts per node. All nodes of one level share one forward and one backward pass.
- *
- * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
- * share is the child's relevance over the parent's.
+ * A joining layer's concept into its branches: the relevance that reaches each addend through the join alone.
+ * The recorded relevance of a branch's layer would not do: an identity shortcut's source (the previous block's
+ * addition) also feeds the other branch, so its recorded relevance holds what came down through that branch as
+ * well. So: the join's relevance under the chain above it (recorded before its own mask), masked to the concept,
+ * taken down by the engine's short pass that stops at every branch.
  */
-export function decompose(
+function branchSums(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  f: Frontier,
+  branches: readonly string[],
+  runOptions: RunOptions,
+): Map<string, number[]> {
+  const g = crp.attributor.graph;
+  const layer = f.node.layer;
+  const r = crp.run(image, [f.condition], runOptions([layer]));
+  const pass = crp.attributor.forward(image);
+  try {
+    const at = r.relevances[layer]!;
+    const m = defaultConcept(g, layer).mask([f.node.concept], at.shape.slice(1));
+    const masked = tf.tidy(() => tf.mul(at, tf.tensor(m.data, [1, ...m.shape])));
+    const out = crp.attributor.backward(pass, { from: layer, relevance: masked, stopAt: [...branches] });
+    masked.dispose();
+    try {
+      return rowSums(g, { relevances: Object.fromEntries(out) }, branches, 1)[0]!;
+    } finally {
+      for (const t of out.values()) t.dispose();
+    }
+  } finally {
+    pass.dispose();
+    disposeCondResult(r);
+  }
+}
+
+/** The concept sums of one level: rows with one layer below share one conditional pass; a join's rows go down
+ * each branch ({@link branchSums}). */
+function levelSums(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  frontier: readonly Frontier[],
+  belowRows: readonly string[][],
+  runOptions: RunOptions,
+): RowSums {
+  const level: RowSums = frontier.map(() => new Map());
+  const chain = frontier.map((_, row) => row).filter((row) => belowRows[row]!.length === 1);
+  if (chain.length > 0) {
+    const record = [...new Set(chain.map((row) => belowRows[row]![0]!))];
+    const r = crp.run(
+      image,
+      chain.map((row) => frontier[row]!.condition),
+      runOptions(record),
+    );
+    try {
+      // rows of a single image come in condition order
+      rowSums(crp.attributor.graph, r, record, chain.length).forEach((m, j) => {
+        level[chain[j]!] = m;
+      });
+    } finally {
+      disposeCondResult(r);
+    }
+  }
+  frontier.forEach((f, row) => {
+    if (belowRows[row]!.length > 1) level[row] = branchSums(crp, image, f, belowRows[row]!, runOptions);
+  });
+  return level;
+}
+
+/** Checks decompose's options against the model: the root layer's id, the class, the width of each level. */
+function checkDecompose(
   crp: CondAttribution,
   image: tf.Tensor,
   options: DecomposeOptions,
-): AttributionGraph {
+): { rootLayer: string; y: number; widths: number[] } {
   const g = crp.attributor.graph;
   if (image.rank < 2 || image.shape[0] !== 1) {
     throw new CrpError(
@@ -135,28 +239,45 @@ export function decompose(
       `concept ${options.concept} is out of range for layer '${rootLayer}': it has ${rootChannels} ${unit} (valid: 0..${Number(rootChannels) - 1})`,
     );
   }
+  return { rootLayer, y, widths };
+}
+
+/**
+ * Decomposition (attribution fragmentation) of concept `concept` of `layer` for class `target` in one image:
+ * the backward pass restarts from that concept (condition `{ y: [target], layer: [concept] }`) and stops at
+ * the layers below ({@link layersBelow}; in a ViT a head's sub-concepts are the d_model channels of its block's
+ * input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the
+ * concept's relevance. A conv has one layer below (a conv, or the addition or concatenation it reads); an
+ * addition's concept decomposes into both branches, `width` sub-concepts in each (zennit-crp's AttributionGraph
+ * does the same for every input layer). Recursively, each kept sub-concept is decomposed with the whole chain as
+ * condition, to `depth` levels and `width` sub-concepts per node and layer below. All nodes of one level share one
+ * forward and one backward pass.
+ *
+ * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
+ * share is the child's relevance over the parent's.
+ */
+export function decompose(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  options: DecomposeOptions,
+): AttributionGraph {
+  const g = crp.attributor.graph;
+  const { rootLayer, y, widths } = checkDecompose(crp, image, options);
+  const depth = widths.length;
   const nodes: AttributionGraphNode[] = [];
   const edges: AttributionGraphEdge[] = [];
-  const runOptions = (record: string[]) => ({
+  const runOptions: RunOptions = (record) => ({
     recordLayers: record,
     heatmap: options.fullPass === true,
     ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
   });
-
-  interface Frontier {
-    node: AttributionGraphNode;
-    condition: Condition;
-  }
-  const below0 = conceptLayerBelow(g, rootLayer);
+  const below0 = conceptLayersBelow(g, rootLayer);
+  const rootJoins = below0.length > 1;
   // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
   const rootCondition: Condition = { y: [y], [rootLayer]: [options.concept] };
-  const first = crp.run(
-    image,
-    [rootCondition],
-    runOptions(below0 === undefined ? [rootLayer] : [rootLayer, below0]),
-  );
+  const first = crp.run(image, [rootCondition], runOptions(rootJoins ? [rootLayer] : [rootLayer, ...below0]));
   let frontier: Frontier[];
-  let pending: { sums: Float32Array; c: number } | undefined;
+  let pending: RowSums | undefined;
   try {
     const rootSums = conceptSums(g, rootLayer, first.relevances[rootLayer]!);
     const root: AttributionGraphNode = {
@@ -168,64 +289,43 @@ export function decompose(
     };
     nodes.push(root);
     frontier = [{ node: root, condition: rootCondition }];
-    if (below0 !== undefined) {
-      const s = conceptSums(g, below0, first.relevances[below0]!);
-      pending = { sums: s.values, c: s.c };
-    }
+    if (!rootJoins) pending = rowSums(g, first, below0, 1);
   } finally {
     disposeCondResult(first);
   }
-  let layer = rootLayer;
   for (let d = 0; d < depth; d++) {
-    const below = conceptLayerBelow(g, layer);
-    if (below === undefined) break;
-    let sums: Float32Array;
-    let c: number;
-    if (pending !== undefined) {
-      ({ sums, c } = pending);
-      pending = undefined;
-    } else {
-      const r = crp.run(
-        image,
-        frontier.map((f) => f.condition),
-        runOptions([below]),
-      );
-      try {
-        // rows of a single image come in condition order
-        const s = conceptSums(g, below, r.relevances[below]!);
-        sums = s.values;
-        c = s.c;
-      } finally {
-        disposeCondResult(r);
-      }
-    }
+    const belowRows = frontier.map((f) => conceptLayersBelow(g, f.node.layer));
+    if (belowRows.every((b) => b.length === 0)) break;
+    const sums = pending ?? levelSums(crp, image, frontier, belowRows, runOptions);
+    pending = undefined;
     const next: Frontier[] = [];
     frontier.forEach((f, row) => {
-      const values = Array.from(sums.subarray(row * c, (row + 1) * c));
-      const order = values
-        .map((_, k) => k)
-        .sort((a, b) => values[b]! - values[a]! || a - b)
-        .slice(0, widths[d]!);
-      for (const k of order) {
-        const child: AttributionGraphNode = {
-          id: `n${nodes.length}`,
-          layer: below,
-          concept: k,
-          relevance: values[k]!,
-          depth: d + 1,
-        };
-        nodes.push(child);
-        edges.push({
-          from: f.node.id,
-          to: child.id,
-          relevance: values[k]!,
-          share: f.node.relevance === 0 ? 0 : values[k]! / f.node.relevance,
-        });
-        next.push({ node: child, condition: { ...f.condition, [below]: [k] } });
+      for (const below of belowRows[row]!) {
+        const values = sums[row]!.get(below)!;
+        const order = values
+          .map((_, k) => k)
+          .sort((a, b) => values[b]! - values[a]! || a - b)
+          .slice(0, widths[d]!);
+        for (const k of order) {
+          const child: AttributionGraphNode = {
+            id: `n${nodes.length}`,
+            layer: below,
+            concept: k,
+            relevance: values[k]!,
+            depth: d + 1,
+          };
+          nodes.push(child);
+          edges.push({
+            from: f.node.id,
+            to: child.id,
+            relevance: values[k]!,
+            share: f.node.relevance === 0 ? 0 : values[k]! / f.node.relevance,
+          });
+          next.push({ node: child, condition: { ...f.condition, [below]: [k] } });
+        }
       }
     });
     frontier = next;
-    layer = below;
   }
   return { target: y, root: 'n0', nodes, edges };
 }

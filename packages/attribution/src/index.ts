@@ -68,7 +68,13 @@ export {
 } from './region.js';
 
 // decomposition of a concept into sub-concepts, as attribution graphs (JSON, Mermaid, SVG)
-export { conceptLayerBelow, type DecomposeOptions, decompose, layerBelow } from './decomposition.js';
+export {
+  conceptLayerBelow,
+  type DecomposeOptions,
+  decompose,
+  layerBelow,
+  layersBelow,
+} from './decomposition.js';
 // each layer's dominant concepts decomposed into the layer below, voted over samples
 export {
   type DecomposedConcept,

@@ -113,7 +113,7 @@ describe('decompositionAtlas', () => {
     await expectCrpError(
       () => decompositionAtlas(crp, ds, { target: 1, layers: ['c1'] }),
       'invalid-argument',
-      /no conv or dense layer below/,
+      /no layer below it to decompose into \(only the input\)/,
     );
     await expectCrpError(
       () => decompositionAtlas(crp, ds, { target: 1, layers: ['zz'] }),

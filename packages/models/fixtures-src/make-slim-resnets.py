@@ -2,7 +2,7 @@
 """Writes the slimmed-ResNet fixtures of @crp/models (test/fixtures/pth/slim-resnet-*.pth and slim-resnets.json).
 
 Documentation only: the package and its tests never run this script. Run it once with Debian's PyTorch
-(python3-torch 1.13, python3-torchvision 0.14):
+(python3-torch 1.13, python3-torchvision 0.14, python3-onnx):
 
     /usr/bin/python3 packages/models/fixtures-src/make-slim-resnets.py packages/models/test/fixtures/pth
 
@@ -20,6 +20,13 @@ keys and the slim shapes:
 Weights are the seeded formula of scripts/golden/make_resnet_golden.py (the `fill` below, seed 7 and 11), so the
 tests can also rebuild the state dicts in TypeScript (@crp/testing/torch-weights). slim-resnets.json holds torch's
 logits (eval mode) for the formula's NCHW input of 32 and 48 pixels (seed = the size), and each file's SHA-256.
+
+Each model is also written as ONNX (test/fixtures/onnx/slim-resnet-*.onnx, beside the pth folder) the way a user
+exports one: `torch.onnx.export` of the eval-mode model with the exporter's defaults (training=EVAL,
+do_constant_folding: every batch norm folded into its conv, whose weights get generated initializer names such as
+`onnx::Conv_123`), opset 13, 32x32 input, dynamic batch. The layer names survive only in the node names
+(`/layer1/layer1.0/conv1/Conv`), which is what the study from `.onnx` must map back to PyTorch's module names.
+slim-resnets.json records each .onnx's SHA-256 (`onnx_sha256`); its logits are the model's above.
 """
 import hashlib
 import json
@@ -79,6 +86,12 @@ def main(out_dir):
         torch.save(model.state_dict(), path)
         with open(path, 'rb') as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
+        onnx_path = os.path.join(out_dir, '..', 'onnx', f'{name}.onnx')
+        torch.onnx.export(model, formula_input((1, 3, 32, 32), 32), onnx_path, opset_version=13,
+                          input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+        with open(onnx_path, 'rb') as fh:
+            onnx_digest = hashlib.sha256(fh.read()).hexdigest()
         logits = {}
         with torch.no_grad():
             for size in (32, 48):
@@ -86,6 +99,7 @@ def main(out_dir):
         summary['models'][name] = {
             'seed': seed,
             'sha256': digest,
+            'onnx_sha256': onnx_digest,
             'shapes': {k: list(v.shape) for k, v in model.state_dict().items()},
             'logits': logits,
         }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expectCrpError, expectCrpErrorAsync } from '@crp/testing';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,7 +16,7 @@ import {
   torchResNetShapes,
   torchStateDictOf,
 } from '../src/index.js';
-import { readTorchResNet } from '../src/node.js';
+import { readOnnx, readTorchResNet } from '../src/node.js';
 
 beforeAll(async () => {
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
@@ -348,6 +349,36 @@ describe('slimmed ResNets (torchvision’s class with other widths)', () => {
         tf.dispose([x, y]);
         model.dispose();
       }
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it.each(SLIM_SPECS)(
+    '%s from .onnx (torch.onnx.export defaults, batch norms folded): PyTorch’s conv names and logits at 32 pixels',
+    async (name) => {
+      const onnx = join(import.meta.dirname, 'fixtures', 'onnx', `${name}.onnx`);
+      const pth = join(import.meta.dirname, 'fixtures', 'pth', `${name}.pth`);
+      const before = tf.memory().numTensors;
+      const model = await readOnnx(onnx);
+      const reference = await readTorchResNet(pth, { inputSize: 32 });
+      // the folded weights have generated names (onnx::Conv_136): the names come from the node scopes
+      const convs = (m: tfl.LayersModel) =>
+        m.layers.filter((l) => /Conv2D$/.test(l.getClassName())).map((l) => l.name);
+      // the same names; the order is each graph's (the exporter writes a block's shortcut after its last conv)
+      expect(convs(model).sort()).toEqual(convs(reference).sort());
+      expect(convs(model)).toContain('layer2.0.downsample.0');
+      const x = tf.tidy(() =>
+        tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
+      );
+      const y = model.predict(x) as tf.Tensor;
+      const ours = await y.data();
+      const theirs = SLIM.models[name]!.logits['32']!;
+      const scale = Math.max(...theirs.map(Math.abs));
+      for (let i = 0; i < theirs.length; i++)
+        expect(Math.abs(ours[i]! - theirs[i]!)).toBeLessThan(1e-5 * scale);
+      tf.dispose([x, y]);
+      model.dispose();
+      reference.dispose();
       expect(tf.memory().numTensors).toBe(before);
     },
   );

@@ -67,8 +67,10 @@ export function fileStudyStore(dir: string): StudyStore {
 
 /** Options of {@link studyFiles}: the study's options, plus where the model and images are and how to read them. */
 export interface StudyFilesOptions extends StudyOptions {
-  /** The model: a `.pth`/`.pt` (torch.save) or `.safetensors` torchvision VGG, any CNN as `.onnx`, or a TF.js
-   * model.json (or its folder). */
+  /** The model: a torchvision VGG, ResNet (resnet18 ... 152, wide and ResNeXt variants, or of any widths) or
+   * ViT saved by torch.save (`.pth`/`.pt`: state dict or whole model) or as `.safetensors`; any CNN as `.onnx`
+   * (`torch.onnx.export`, tf2onnx; layers keep the PyTorch module names the exporter kept); or a TF.js model.json
+   * (or its folder). */
   model: string;
   /** A folder with one sub-folder of images per class (class names sorted, as torchvision's ImageFolder). */
   data: string;

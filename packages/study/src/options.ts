@@ -33,7 +33,7 @@ export interface StudyOptions {
   trainBatchSize?: number;
   /**
    * Layers fine-tuned: `'all'` (default) or names and dotted groups, e.g. `['classifier']` for every
-   * `classifier.N` of a torchvision VGG; the layers before the first trained one run once, as at inference.
+   * `classifier.N` of a torchvision VGG, `['layer4', 'fc']` for a ResNet's last stage and head; the layers before the first trained one run once, as at inference.
    */
   trainLayers?: TrainLayers;
   /** Layers to prune concepts in: default the first and the last conv layer (a low and a high layer); on a ViT

@@ -170,8 +170,9 @@ export function evaluationStep(
   });
 }
 
-/** The layers with a concept layer directly below them (a conv or dense layer in a chain; in a ViT block output ->
- * MLP neurons -> heads -> block input): the others cannot be decomposed. */
+/** The layers with a concept layer directly below them (the conv or dense layer under them, or the addition or
+ * concatenation they read, e.g. a ResNet block's `layer2.0.add`; in a ViT block output -> MLP neurons -> heads ->
+ * block input): the others (a first conv, with only the input below) cannot be decomposed. */
 function decomposable(crp: CondAttribution, layers: readonly string[]): string[] {
   const g = crp.attributor.graph;
   return layers.filter((l) => {

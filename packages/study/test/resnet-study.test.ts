@@ -6,8 +6,7 @@
  * by torch: packages/models/fixtures-src/make-slim-resnets.py, whose logits the models tests check), so the study
  * runs in seconds at 32 pixels.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isCrpError } from '@crp/common';
 import {
@@ -27,120 +26,47 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudyResult } from '../src/index.js';
-import { studyFiles } from '../src/node.js';
+import {
+  BASIC_DECOMPOSITION,
+  BASIC_LAYERS,
+  expectCompleteStudy,
+  FIXTURES,
+  relativeGap,
+  runResNetStudy,
+  type StudyRun,
+  slimResNet,
+} from './resnet-study-setup.js';
 
 useBackend('wasm');
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
-const RESNET = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'models',
-  'test',
-  'fixtures',
-  'pth',
-  'slim-resnet-basic.pth',
-);
 /** An inner conv (its channels can be removed) and a block's last conv (its channels are added to the shortcut). */
 const PRUNE_LAYERS = ['layer3.0.conv1', 'layer4.0.conv2'];
 
-/** Largest |a - b| relative to the largest |a|. */
-function relativeGap(a: tf.Tensor, b: tf.Tensor): number {
-  const [x, y] = [a.dataSync(), b.dataSync()];
-  expect(x.length).toBe(y.length);
-  let scale = 0;
-  let gap = 0;
-  for (let i = 0; i < x.length; i++) {
-    scale = Math.max(scale, Math.abs(x[i]!));
-    gap = Math.max(gap, Math.abs(x[i]! - y[i]!));
-  }
-  return gap / scale;
-}
-
 describe('crp study on a ResNet (.pth)', () => {
+  let run: StudyRun;
   let out: string;
   let result: StudyResult;
   beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'crp-study-resnet-'));
-    const run = await studyFiles({
-      model: RESNET,
-      data: join(FIXTURES, 'patches'),
-      out,
-      target: 'mitosis',
-      inputSize: 32,
-      ...IMAGENET,
-      samples: 6,
-      region: { centerSquare: 12 },
-      topK: 3,
-      fineTune: 1,
-      learningRate: 1e-3,
+    run = await runResNetStudy(slimResNet('basic', 'pth'), {
       pruneLayers: PRUNE_LAYERS,
-      pruneConcepts: 2,
       referenceLayers: ['layer4.0.conv2', 'layer2.0.downsample.0'],
-      referenceSamples: 2,
     });
-    result = JSON.parse(await readFile(run.json, 'utf8')) as StudyResult;
+    ({ out, result } = run);
   });
   afterAll(async () => {
-    await rm(out, { recursive: true, force: true });
+    await run.cleanup();
   });
 
   it('runs every part and names the layers as PyTorch does', async () => {
     expect(result.model.name).toBe('slim-resnet-basic.pth');
-    // every conv below the output, in the TF.js model's order (a block's shortcut before its conv2), with PyTorch's
-    // module names
-    expect(result.options.layers).toEqual([
-      'conv1',
-      'layer1.0.conv1',
-      'layer1.0.conv2',
-      'layer1.1.conv1',
-      'layer1.1.conv2',
-      'layer2.0.conv1',
-      'layer2.0.downsample.0',
-      'layer2.0.conv2',
-      'layer3.0.conv1',
-      'layer3.0.downsample.0',
-      'layer3.0.conv2',
-      'layer4.0.conv1',
-      'layer4.0.downsample.0',
-      'layer4.0.conv2',
-    ]);
-    expect(result.model.layers).toEqual(result.options.layers);
-    expect(result.fineTune).toMatchObject({ epochs: 1, trainLayers: 'all' });
-    expect(result.fineTune!.history).toHaveLength(1);
-    // evaluated on the fine-tuning's held-out split: the accuracy is the confusion matrix's trace
-    const m = result.evaluation.confusionMatrix;
-    expect(result.evaluation.on).toBe('validation');
-    expect(m.flat().reduce((a, b) => a + b, 0)).toBe(result.evaluation.samples);
-    expect(result.evaluation.accuracy).toBeCloseTo((m[0]![0]! + m[1]![1]!) / result.evaluation.samples, 12);
-    for (const atlas of [result.atlas, result.regionAtlas]) {
-      expect(Object.keys(atlas.layers).sort()).toEqual([...result.options.layers].sort());
-    }
-    // decomposed: the convs with one conv below them in a chain; a conv that reads a block's output (a residual
-    // sum) or the stem's pooled map into two branches has no single layer below it
-    expect(Object.values(result.decomposition.layers).map((l) => [l.layer, l.below])).toEqual([
-      ['layer1.0.conv1', 'conv1'],
-      ['layer1.0.conv2', 'layer1.0.conv1'],
-      ['layer1.1.conv2', 'layer1.1.conv1'],
-      ['layer2.0.conv2', 'layer2.0.conv1'],
-      ['layer3.0.conv2', 'layer3.0.conv1'],
-      ['layer4.0.conv2', 'layer4.0.conv1'],
-    ]);
+    await expectCompleteStudy(run, BASIC_LAYERS, PRUNE_LAYERS);
+    expect(result.options.layers).toEqual(BASIC_LAYERS);
+    expect(Object.values(result.decomposition.layers).map((l) => [l.layer, l.below])).toEqual(
+      BASIC_DECOMPOSITION,
+    );
     // the global atlas's top concepts of a block's last conv are channels of its 20 filters
     for (const e of result.atlas.layers['layer4.0.conv2']!.ranking) expect(e.concept).toBeLessThan(20);
     expect(result.references.map((r) => r.layer)).toEqual(['layer4.0.conv2', 'layer2.0.downsample.0']);
-    expect(result.references.every((r) => r.concepts.length > 0)).toBe(true);
-    expect(result.pruning.summary.map((s) => s.layer)).toEqual(PRUNE_LAYERS);
-    // each layer, each class: its top 2 concepts pruned
-    expect(result.pruning.rows.map((r) => `${r.layer}:${r.class}:${r.concepts.length}`).sort()).toEqual([
-      'layer3.0.conv1:0:2',
-      'layer3.0.conv1:1:2',
-      'layer4.0.conv2:0:2',
-      'layer4.0.conv2:1:2',
-    ]);
-    const files = await readdir(out);
-    expect(files).toEqual(expect.arrayContaining(['report.html', 'study.json', 'model']));
     const report = await readFile(join(out, 'report.html'), 'utf8');
     expect(report).toContain('Reference images: layer4.0.conv2');
     expect(report).toContain('layer3.0.conv1');

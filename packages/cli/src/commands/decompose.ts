@@ -36,7 +36,7 @@ ${HELP.target} (required)
   --layer L           layer of the concept (see crp layers)
   --concept K         channel of that layer (a head at a ViT's self_attention.context)
   --depth N           levels (default 2)
-  --width N           sub-concepts per node (default 3)
+  --width N           sub-concepts per node (default 3; per branch below an addition)
   --out FILE          the graph as JSON (default out/graph.json)
   --svg FILE          the graph as SVG (default: the JSON's path with .svg)
   --mermaid FILE      the graph as a Mermaid flowchart (printed on stdout without --json)`;

@@ -1,0 +1,150 @@
+/**
+ * The whole study on a bottleneck ResNet read from a `.pth`: the slim bottleneck fixture of @crp/models
+ * (torchvision's `ResNet(Bottleneck, [1, 2, 1, 1], groups=2)` with stem 8, inner widths 4-8-8-12, block outputs
+ * 16-24-32-40; 3 classes), so every block has a 1x1 - grouped 3x3 - 1x1 branch and layer2.1 an identity shortcut.
+ * The model has 3 outputs: the study's two-class patches are split into three classes (the normal patches halved).
+ */
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import { disposeDataset, IMAGENET } from '@crp/models';
+import { imageFolder, loadModel } from '@crp/models/node';
+import { ChannelMask, exportPruned, MaskedModel, removableLayers } from '@crp/pruning';
+import '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '@crp/testing';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  expectCompleteStudy,
+  FIXTURES,
+  relativeGap,
+  runResNetStudy,
+  type StudyRun,
+  slimResNet,
+} from './resnet-study-setup.js';
+
+useBackend('wasm');
+
+/** A first block's inner 1x1 conv and the last block's expanding 1x1 conv (added to the shortcut). */
+const PRUNE_LAYERS = ['layer2.1.conv1', 'layer4.0.conv3'];
+
+const BLOCKS: [string, boolean][] = [
+  ['layer1.0', true],
+  ['layer2.0', true],
+  ['layer2.1', false],
+  ['layer3.0', true],
+  ['layer4.0', true],
+];
+const LAYERS = [
+  'conv1',
+  ...BLOCKS.flatMap(([b, down]) => [
+    `${b}.conv1`,
+    `${b}.conv2`,
+    `${b}.conv3`,
+    ...(down ? [`${b}.downsample.0`] : []),
+  ]),
+];
+
+/** [layer, the layer below]: every conv but the stem's. A block's conv1 and downsample read the previous
+ * block's addition (the first block's, the stem's conv through the max pool); conv2 and conv3 the conv before. */
+const DECOMPOSITION = [
+  ['layer1.0.conv1', 'conv1'],
+  ['layer1.0.conv2', 'layer1.0.conv1'],
+  ['layer1.0.conv3', 'layer1.0.conv2'],
+  ['layer1.0.downsample.0', 'conv1'],
+  ['layer2.0.conv1', 'layer1.0.add'],
+  ['layer2.0.conv2', 'layer2.0.conv1'],
+  ['layer2.0.conv3', 'layer2.0.conv2'],
+  ['layer2.0.downsample.0', 'layer1.0.add'],
+  ['layer2.1.conv1', 'layer2.0.add'],
+  ['layer2.1.conv2', 'layer2.1.conv1'],
+  ['layer2.1.conv3', 'layer2.1.conv2'],
+  ['layer3.0.conv1', 'layer2.1.add'],
+  ['layer3.0.conv2', 'layer3.0.conv1'],
+  ['layer3.0.conv3', 'layer3.0.conv2'],
+  ['layer3.0.downsample.0', 'layer2.1.add'],
+  ['layer4.0.conv1', 'layer3.0.add'],
+  ['layer4.0.conv2', 'layer4.0.conv1'],
+  ['layer4.0.conv3', 'layer4.0.conv2'],
+  ['layer4.0.downsample.0', 'layer3.0.add'],
+];
+
+describe('crp study on a bottleneck ResNet (.pth)', () => {
+  let data: string;
+  let run: StudyRun;
+  beforeAll(async () => {
+    // three classes: mitosis, and the normal patches halved into normal and stroma
+    data = await mkdtemp(join(tmpdir(), 'crp-study-3class-'));
+    const normal = (await readdir(join(FIXTURES, 'patches', 'normal'))).sort();
+    const split: Record<string, [string, string[]]> = {
+      mitosis: ['mitosis', await readdir(join(FIXTURES, 'patches', 'mitosis'))],
+      normal: ['normal', normal.slice(0, normal.length / 2)],
+      stroma: ['normal', normal.slice(normal.length / 2)],
+    };
+    for (const [cls, [from, files]] of Object.entries(split)) {
+      await mkdir(join(data, cls));
+      for (const f of files) await copyFile(join(FIXTURES, 'patches', from, f), join(data, cls, f));
+    }
+    run = await runResNetStudy(
+      slimResNet('bottleneck', 'pth'),
+      {
+        pruneLayers: PRUNE_LAYERS,
+        referenceLayers: ['layer4.0.conv3', 'layer2.1.conv2'],
+      },
+      data,
+    );
+  });
+  afterAll(async () => {
+    await run?.cleanup();
+    await rm(data, { recursive: true, force: true });
+  });
+
+  it('runs every part with PyTorch’s names and decomposes every conv but the stem’s', async () => {
+    const { result } = run;
+    expect(result.model.name).toBe('slim-resnet-bottleneck.pth');
+    await expectCompleteStudy(run, LAYERS, PRUNE_LAYERS);
+    const decomposed = Object.values(result.decomposition.layers).map((l) => [l.layer, l.below]);
+    expect(decomposed.sort()).toEqual([...DECOMPOSITION].sort());
+    // the grouped conv's concepts are its 8 filters
+    for (const e of result.atlas.layers['layer2.1.conv2']!.ranking) expect(e.concept).toBeLessThan(8);
+    expect(result.references.map((r) => r.layer)).toEqual(['layer4.0.conv3', 'layer2.1.conv2']);
+  });
+
+  it('exports the fine-tuned model pruned of the stem’s concepts with the masked model’s logits', async () => {
+    const model = await loadModel(join(run.out, 'model'));
+    // a bottleneck's inner convs feed or are grouped convs: their channels are masked, not removed
+    expect(removableLayers(model)).toEqual(['conv1']);
+    let err: unknown;
+    try {
+      const row = run.result.pruning.rows.find((r) => r.layer === 'layer2.1.conv1')!;
+      await exportPruned(model, ChannelMask.of({ 'layer2.1.conv1': row.concepts }));
+    } catch (e) {
+      err = e;
+    }
+    expect(isCrpError(err, 'unsupported-model')).toBe(true);
+    expect((err as Error).message).toContain(
+      "they reach 'layer2.1.conv2' (GroupedConv2D), a grouped convolution",
+    );
+    const images = await imageFolder(data, { inputSize: [32, 32], ...IMAGENET });
+    const before = tf.memory().numTensors;
+    // the stem's two most relevant concepts of the class 'mitosis' in the global atlas
+    const top = run.result.atlas.layers.conv1!.ranking.slice(0, 2).map((e) => e.concept);
+    const mask = ChannelMask.of({ conv1: top });
+    const masked = await MaskedModel.create(model, mask);
+    const pruned = await exportPruned(model, mask);
+    try {
+      expect(pruned.getLayer('conv1').getWeights()[0]!.shape).toEqual([7, 7, 3, 6]);
+      const a = masked.model.predict(images.images) as tf.Tensor;
+      const b = pruned.predict(images.images) as tf.Tensor;
+      expect(relativeGap(a, b)).toBeLessThan(1e-5);
+      tf.dispose([a, b]);
+    } finally {
+      pruned.dispose();
+      masked.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    disposeDataset(images);
+    model.dispose();
+  });
+});
