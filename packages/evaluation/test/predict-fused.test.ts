@@ -59,7 +59,7 @@ describe('fused forward', () => {
       const model = make();
       const forward = fusedForward(model);
       expect(forward).toBeDefined();
-      const x = images(5, ...shape, 4);
+      const x = images(5, shape[0], shape[1], shape[2], 4);
       const expected = model.predict(x) as tf.Tensor;
       const before = tf.memory().numTensors;
       const y = forward!(x);
@@ -70,7 +70,7 @@ describe('fused forward', () => {
       expect(new Set(y.dataSync()).size).toBe(y.size);
       const classes = expected.shape[1]!;
       const labels = [0, 1, 2, 1, 0];
-      const values = x.dataSync();
+      const values = x.dataSync() as Float32Array;
       const features = shape[0] * shape[1] * shape[2];
       const scored = await predictTargets(
         model,
