@@ -184,7 +184,8 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
   const loadAfter = loadavg();
   xs.dispose();
   small.dispose();
-  const mprtAnchor = anchor.mprtSmallVgg;
+  // --quick explains only after the last layer: not the anchor's workload
+  const mprtAnchor = quick ? undefined : anchor.mprtSmallVgg;
   const timedAnchor = {
     ...anchor,
     about: { threads: anchor.about?.threads ?? 0, ranAt: mprtAnchor?.ranAt ?? anchor.about?.ranAt ?? '?' },
@@ -202,7 +203,9 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
   const cpuRuns = cpuMs.slice(1);
   const cpuNote =
     mprtAnchor?.medianCpuMs === undefined
-      ? 'no CPU time in the Quantus anchor'
+      ? quick
+        ? '--quick: one explanation (skipLayers), not comparable with the anchor'
+        : 'no CPU time in the Quantus anchor'
       : `Quantus+zennit/PyTorch CPU ${mprtAnchor.medianCpuMs.toFixed(0)} ms; ratio ${(mprtAnchor.medianCpuMs / median(cpuRuns)).toFixed(2)}x`;
   results.push(result('evaluation.mprt.small_vgg_64.cascading_cpu_ms', 'ms', cpuRuns, `${cpuNote}; ${load}`));
   return results;
