@@ -268,13 +268,16 @@ function cascadeRows(
       // the model as the last step left it, on a pass of its own: rules prepared on a layer that a pass
       // borrowed from another would not be freed with either (@crp/lrp's ForwardPass.dispose skips them)
       for (const [i, s] of samples.entries()) s.pass = track(lrp.forward(xs[i]!));
-      for (let p = pending.pop(); p !== undefined; p = pending.pop()) {
+      // the highest boundary first; an entry stays in `pending` (freed on failure) until its rows are handed on
+      while (pending.length > 0) {
+        const p = pending[pending.length - 1]!;
         for (const [i, s] of samples.entries()) {
+          s.down(p.at);
           const r = p.rows[i]!;
           p.rows[i] = undefined;
-          s.down(p.at);
           s.add(r, p.at, p.k);
         }
+        pending.pop();
       }
     }
     for (const s of samples) s.flush();
