@@ -36,20 +36,47 @@ function versus(ours: number, quantus: number | undefined, anchor: Anchor): stri
   return `Quantus+zennit/PyTorch ${quantus.toFixed(0)} ms (${anchor.about?.threads} threads, ${anchor.about?.ranAt}); speed-up ${(quantus / ours).toFixed(2)}x; goal >= 3x`;
 }
 
-/** Runs `fn` timed, with the process's CPU time and the load average beside the wall times. */
+/** The CPU-time ratio to the anchor's median CPU time per run, where it recorded one. */
+function cpuVersus(ours: number, quantusCpu: readonly number[] | undefined): string {
+  if (quantusCpu === undefined || quantusCpu.length === 0)
+    return 'CPU time per run; no CPU time in the Quantus anchor';
+  const q = median(quantusCpu);
+  return `CPU time per run; Quantus+zennit/PyTorch CPU ${q.toFixed(0)} ms; ratio ${(q / ours).toFixed(2)}x; goal >= 3x`;
+}
+
+/** Runs `fn` timed (one run in `--quick`, which only checks that the workload runs), with the process's CPU
+ * time per run (every thread: wasm's workers too) and the load average beside the wall times. */
 async function timedWithCpu(
   fn: () => Promise<void>,
-): Promise<{ runs: number[]; median: number; cpu: string }> {
-  const c0 = process.cpuUsage();
+  quick: boolean,
+): Promise<{ runs: number[]; median: number; cpuRuns: number[]; cpu: string }> {
+  const cpuRuns: number[] = [];
   const load0 = loadavg()[0]!;
-  const t = await timeRuns(fn, { warmup: 0 });
-  const c = process.cpuUsage(c0);
-  const cpuMs = (c.user + c.system) / 1000 / t.runs.length;
+  const once = async () => {
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    cpuRuns.push((c.user + c.system) / 1000);
+  };
+  let t: { runs: number[]; median: number };
+  if (quick) {
+    const t0 = performance.now();
+    await once();
+    t = { runs: [performance.now() - t0], median: performance.now() - t0 };
+  } else {
+    t = await timeRuns(once, { warmup: 0 });
+  }
+  const cpuMs = median(cpuRuns);
   return {
     ...t,
+    cpuRuns,
     cpu: `CPU ${(cpuMs / 1000).toFixed(1)} s a run on ${cpus().length} cores, load ${load0.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}`,
   };
 }
+
+/** Images per forward pass of PixelFlipping's batched full passes on VGG16 (see bench/README.md: CPU time per
+ * image at 2 threads hardly changes above 8). */
+const PIXEL_FLIPPING_BATCH = 16;
 
 /**
  * The evaluation metrics' heavy workloads, per image: PixelFlipping on VGG16 with 192 steps (784 features a
@@ -58,61 +85,88 @@ async function timedWithCpu(
  * Selectivity on VGG16 with 16x16 patches, 196 steps (pixel flipping in patches: each step changes one patch,
  * so the incremental forward recomputes only the windows it reaches); RegionPerturbation on VGG16 with 20 such
  * patches (the same, short enough for a loaded hour); MPRT cascading over every weighted layer
- * of the small VGG with LRP explanations.
+ * of the small VGG with LRP explanations. Each VGG16 workload records its wall time and its CPU time
+ * (`_cpu_ms`), and VGG16's forward pass its CPU time per image at PixelFlipping's batch size. `--quick` runs
+ * Selectivity's 196 steps once and PixelFlipping with 48 steps (3 batches): a check that finishes in minutes.
  */
 export async function evaluationSuite({ log, quick }: SuiteContext): Promise<BenchResult[]> {
   const anchor = readAnchor();
   const results: BenchResult[] = [];
+  const big = vgg('vgg16', { seed: 1 });
+  const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+  const explanation = tf.randomUniform([1, 224, 224], -1, 1, 'float32', 8);
+  const input = { model: big, x, labels: [0], explanation };
+  // Quantus's PixelFlipping counts features over the channels too: 3 * 224 * 224 / 784 = 192 steps
+  const pfSteps = quick ? 48 : 192;
+  log(`PixelFlipping on VGG16 (224x224x3), ${pfSteps} steps, batches of ${PIXEL_FLIPPING_BATCH}...`);
+  // warm-up on 3 steps (kernels compiled, weights uploaded), then full runs
+  await pixelFlipping(input, { featuresInStep: 50176 });
+  const pf = await timedWithCpu(async () => {
+    await pixelFlipping(
+      input,
+      { featuresInStep: (3 * 50176) / pfSteps },
+      { batchSize: PIXEL_FLIPPING_BATCH },
+    );
+  }, quick);
+  const pfName = `evaluation.pixel_flipping.vgg16_224.${pfSteps}_steps`;
+  const pfAnchor = quick ? undefined : anchor.pixelFlippingVgg16;
+  results.push(
+    result(`${pfName}_ms`, 'ms', pf.runs, `${versus(pf.median, pfAnchor?.medianMs, anchor)}; ${pf.cpu}`),
+    result(`${pfName}_cpu_ms`, 'ms', pf.cpuRuns, cpuVersus(median(pf.cpuRuns), pfAnchor?.cpuMs)),
+    // a step is one forward pass of one perturbed image; the rest (ordering, perturbing) is under 1%
+    result(
+      'evaluation.pixel_flipping.vgg16_224.cpu_ms_per_step',
+      'ms',
+      pf.cpuRuns,
+      `CPU time per step: about one VGG16 forward pass of one image in batches of ${PIXEL_FLIPPING_BATCH}`,
+      (ms) => ms / pfSteps,
+    ),
+  );
+  log('Selectivity on VGG16 (224x224x3), 16x16 patches, 196 steps, incremental forward...');
+  await selectivity(input, { patchSize: 224 });
+  const sel = await timedWithCpu(async () => {
+    await selectivity(input, { patchSize: 16 }, { batchSize: 16 });
+  }, quick);
+  results.push(
+    result(
+      'evaluation.selectivity.vgg16_224.196_patches_ms',
+      'ms',
+      sel.runs,
+      `${versus(sel.median, anchor.selectivityVgg16?.medianMs, anchor)}; ${sel.cpu}`,
+    ),
+    result(
+      'evaluation.selectivity.vgg16_224.196_patches_cpu_ms',
+      'ms',
+      sel.cpuRuns,
+      cpuVersus(median(sel.cpuRuns), anchor.selectivityVgg16?.cpuMs),
+    ),
+  );
   if (!quick) {
-    log('PixelFlipping on VGG16 (224x224x3), 192 steps...');
-    const big = vgg('vgg16', { seed: 1 });
-    const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
-    const explanation = tf.randomUniform([1, 224, 224], -1, 1, 'float32', 8);
-    const input = { model: big, x, labels: [0], explanation };
-    // warm-up on a few steps (kernels compiled, weights uploaded), then full runs
-    await pixelFlipping(input, { featuresInStep: 50176 });
-    const pf = await timedWithCpu(async () => {
-      await pixelFlipping(input, { featuresInStep: 784 }, { batchSize: 16 });
-    });
-    results.push(
-      result(
-        'evaluation.pixel_flipping.vgg16_224.192_steps_ms',
-        'ms',
-        pf.runs,
-        `${versus(pf.median, anchor.pixelFlippingVgg16?.medianMs, anchor)}; ${pf.cpu}`,
-      ),
-    );
-    log('Selectivity on VGG16 (224x224x3), 16x16 patches, 196 steps, incremental forward...');
-    await selectivity(input, { patchSize: 224 });
-    const sel = await timedWithCpu(async () => {
-      await selectivity(input, { patchSize: 16 }, { batchSize: 16 });
-    });
-    results.push(
-      result(
-        'evaluation.selectivity.vgg16_224.196_patches_ms',
-        'ms',
-        sel.runs,
-        `${versus(sel.median, anchor.selectivityVgg16?.medianMs, anchor)}; ${sel.cpu}`,
-      ),
-    );
     // the anchor's short workload for a loaded machine: 20 patches, most relevant first
     const regions = 20;
     log(`RegionPerturbation on VGG16 (224x224x3), 16x16 patches, ${regions} steps, incremental forward...`);
     const rp = await timedWithCpu(async () => {
       await regionPerturbation(input, { patchSize: 16, regionsEvaluation: regions }, { batchSize: 16 });
-    });
+    }, quick);
     const rpAnchor = anchor.regionPerturbationVgg16;
+    const same = rpAnchor?.regions === regions ? rpAnchor : undefined;
     results.push(
       result(
         `evaluation.region_perturbation.vgg16_224.${regions}_patches_ms`,
         'ms',
         rp.runs,
-        `${versus(rp.median, rpAnchor?.regions === regions ? rpAnchor.medianMs : undefined, anchor)}; ${rp.cpu}`,
+        `${versus(rp.median, same?.medianMs, anchor)}; ${rp.cpu}`,
+      ),
+      result(
+        `evaluation.region_perturbation.vgg16_224.${regions}_patches_cpu_ms`,
+        'ms',
+        rp.cpuRuns,
+        cpuVersus(median(rp.cpuRuns), same?.cpuMs),
       ),
     );
-    tf.dispose([x, explanation]);
-    big.dispose();
   }
+  tf.dispose([x, explanation]);
+  big.dispose();
   log('MPRT cascading, small VGG (64x64x3), every layer...');
   const small = smallVgg({ seed: 2 });
   const xs = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
@@ -130,7 +184,8 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
   const loadAfter = loadavg();
   xs.dispose();
   small.dispose();
-  const mprtAnchor = anchor.mprtSmallVgg;
+  // --quick explains only after the last layer: not the anchor's workload
+  const mprtAnchor = quick ? undefined : anchor.mprtSmallVgg;
   const timedAnchor = {
     ...anchor,
     about: { threads: anchor.about?.threads ?? 0, ranAt: mprtAnchor?.ranAt ?? anchor.about?.ranAt ?? '?' },
@@ -148,7 +203,9 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
   const cpuRuns = cpuMs.slice(1);
   const cpuNote =
     mprtAnchor?.medianCpuMs === undefined
-      ? 'no CPU time in the Quantus anchor'
+      ? quick
+        ? '--quick: one explanation (skipLayers), not comparable with the anchor'
+        : 'no CPU time in the Quantus anchor'
       : `Quantus+zennit/PyTorch CPU ${mprtAnchor.medianCpuMs.toFixed(0)} ms; ratio ${(mprtAnchor.medianCpuMs / median(cpuRuns)).toFixed(2)}x`;
   results.push(result('evaluation.mprt.small_vgg_64.cascading_cpu_ms', 'ms', cpuRuns, `${cpuNote}; ${load}`));
   return results;

@@ -34,19 +34,25 @@ export interface ExplainerSession {
   explain(x: tf.Tensor4D, targets: readonly number[]): tf.Tensor;
   changed(layers: readonly string[]): void;
   dispose(): void;
-  /** MPRT's top-down cascade with the steps' explanations batched (see {@link CascadeSteps}); `undefined`,
-   * before anything is randomised, where the model is not a chain of layers whose weights can be refreshed. */
+  /** MPRT's cascade with the steps' explanations batched (see {@link CascadeSteps}); `undefined`, before
+   * anything is randomised, where the model is not a chain of layers whose weights can be refreshed. */
   cascade?(x: tf.Tensor4D, targets: readonly number[], steps: CascadeSteps): tf.Tensor[] | undefined;
 }
 
-/** The steps of a top-down cascade: `layers[k]` is randomised in place by `randomise(k)`, in this order (each
- * below the one before), and the model is explained after step k where `explained(k)`. `onStep(k)` reports
- * progress. */
+/** The steps of an MPRT cascade: `layers[k]` is randomised in place by `randomise(k)` (Quantus's order: from
+ * the output for `top_down`, from the input for `bottom_up`, the model's order for `independent`), and the model
+ * is explained after step k where `explained(k)`. `independent` puts each layer back with `restore(k)` before
+ * the next is randomised; the session may take the steps in another order then (each step's values do not
+ * depend on it). `onStep(done)` reports progress: how many steps were taken. */
 export interface CascadeSteps {
   layers: readonly string[];
+  /** Default `top_down`. */
+  order?: 'top_down' | 'bottom_up' | 'independent';
   randomise(k: number): void;
+  /** `independent`: give `layers[k]` its original weights back. */
+  restore?(k: number): void;
   explained(k: number): boolean;
-  onStep?(k: number): void;
+  onStep?(done: number): void;
 }
 
 /** The one-hot output relevance of `targets` (zennit's `Gradient` attributor as Quantus calls it). */
@@ -56,123 +62,251 @@ function oneHotOf(targets: readonly number[]) {
 }
 
 /**
- * Whether MPRT's cascade can batch its steps on this attributor: the graph is a chain (each node has one input
- * and one consumer, so the relevance at a randomised layer's input is all that flows further down), and every
- * randomised layer is a conv or dense node of its own, in order from the top, whose kernel is the model's
- * variable (refreshed in place; a batch norm merged into its conv is not).
+ * The order in which MPRT's cascade can batch its steps on this attributor (indices into `steps.layers`), or
+ * `undefined`: the graph must be a chain (each node has one input and one consumer, so the relevance at a
+ * boundary is all that flows further down), and every randomised layer a conv or dense node of its own whose
+ * kernel is the model's variable (refreshed in place; a batch norm merged into its conv is not). The cascading
+ * orders must randomise in depth order; `independent` is taken from the top.
  */
-function cascades(lrp: Attributor, model: tfl.LayersModel, layers: readonly string[]): boolean {
+function cascadeOrder(lrp: Attributor, model: tfl.LayersModel, steps: CascadeSteps): number[] | undefined {
   const g = lrp.graph;
-  if (g.nodes.some((n) => n.inputs.length > 1 || g.consumersOf(n.id).length > 1)) return false;
-  let below = g.nodes.length;
-  for (const name of layers) {
-    if (!g.has(name)) return false;
+  if (g.nodes.some((n) => n.inputs.length > 1 || g.consumersOf(n.id).length > 1)) return undefined;
+  const depth: number[] = [];
+  for (const name of steps.layers) {
+    if (!g.has(name)) return undefined;
     const node = g.node(name);
     const p = node.params;
-    if (node.layerName !== name || (p.kind !== 'conv2d' && p.kind !== 'dense')) return false;
-    if (p.kernel !== model.getLayer(name).getWeights()[0]) return false;
-    const at = g.nodes.indexOf(node);
-    if (at >= below) return false;
-    below = at;
+    if (node.layerName !== name || (p.kind !== 'conv2d' && p.kind !== 'dense')) return undefined;
+    if (p.kernel !== model.getLayer(name).getWeights()[0]) return undefined;
+    depth.push(g.nodes.indexOf(node));
   }
-  return true;
+  const ks = steps.layers.map((_, k) => k);
+  const order = steps.order ?? 'top_down';
+  if (order === 'independent') {
+    if (steps.restore === undefined) return undefined;
+    ks.sort((a, b) => depth[b]! - depth[a]!);
+  }
+  const up = order === 'bottom_up';
+  for (let j = 1; j < ks.length; j++) {
+    const [a, b] = [depth[ks[j - 1]!]!, depth[ks[j]!]!];
+    if (up ? b <= a : b >= a) return undefined;
+  }
+  return ks;
+}
+
+/** Relevance rows of one sample on its own forward pass of batch 1, going down a chain: rows added at a node
+ * join those that already reached it; `flush` sends them to the input and finishes them. */
+class SampleRows {
+  private rows: tf.Tensor | undefined;
+  private at: string;
+  private ids: number[] = [];
+  readonly done: { ids: number[]; explanation: tf.Tensor }[] = [];
+
+  constructor(
+    private readonly lrp: Attributor,
+    public pass: ForwardPass,
+    private readonly x: tf.Tensor4D,
+    private readonly rowCap: number,
+    private readonly finish: (relevance: tf.Tensor, x: tf.Tensor4D) => tf.Tensor,
+  ) {
+    this.at = lrp.graph.outputId;
+  }
+
+  down(to: string): void {
+    if (this.rows === undefined || this.at === to) return;
+    const out = this.lrp.backward(this.pass, { from: this.at, relevance: this.rows, stopAt: [to] });
+    const next = out.get(to)!;
+    if (next !== this.rows) this.rows.dispose();
+    this.rows = next;
+    this.at = to;
+  }
+
+  /** Takes `r` (one row, owned) at the output of `where`, which the rows so far have reached. */
+  add(r: tf.Tensor, where: string, id: number): void {
+    if (this.rows === undefined) {
+      this.rows = r;
+      this.at = where;
+    } else {
+      const both = tf.concat([this.rows, r]);
+      tf.dispose([this.rows, r]);
+      this.rows = both;
+    }
+    this.ids.push(id);
+    if (this.rows.shape[0]! >= this.rowCap) this.flush();
+  }
+
+  flush(): void {
+    if (this.rows === undefined) return;
+    this.down(this.lrp.graph.inputId);
+    const rows = this.rows;
+    this.rows = undefined;
+    this.done.push({ ids: this.ids, explanation: this.finish(rows, this.x) });
+    this.ids = [];
+  }
+
+  dispose(): void {
+    this.rows?.dispose();
+    this.rows = undefined;
+    for (const d of this.done) d.explanation.dispose();
+    this.done.length = 0;
+  }
 }
 
 /**
- * MPRT's top-down cascade on one sample, its explanations batched. Step k's model has the layers above its
- * boundary (the input of `layers[k]`) randomised and those below original, so below the boundary its backward
- * pass is the original model's, on the original forward pass: a linear map of the relevance at the boundary
- * that all steps share. Each step runs only its randomised top (forward from the reused original pass, backward
- * down to its boundary) and adds its relevance there as a row; the rows go down together through the original
- * layers, each layer just before it is randomised. The same operations as step by step, in batches. Returns the
- * original model's explanation, then one per explained step ([1, ...] each; the caller owns them).
+ * MPRT's cascades with their explanations batched (the same operations as step by step, in batches).
+ *
+ * `top_down`: step k's model has the layers above its boundary (the input of `layers[k]`) randomised and those
+ * below original, so below the boundary its backward pass is the original model's, on the original forward
+ * pass: a linear map of the relevance at the boundary that all steps share. Each step runs only its randomised
+ * top (forward from the reused original pass, backward down to its boundary) and adds its relevance there as a
+ * row; the rows go down together through the original layers, each layer just before it is randomised.
+ * `independent` is the same taken from the top layer down, each layer put back before the next is randomised.
+ * `bottom_up` is the mirror image: below a step's boundary (the output of `layers[k]`) the model is as it will
+ * be at the end, all randomised layers included, so the rows are kept at their boundaries and go down together
+ * on the final forward pass; each step's forward pass starts from the one before.
+ *
+ * Several samples: the tops run on the whole batch, the rows of each sample go down on that sample's own
+ * forward pass of batch 1 (the engine sends any number of rows through a pass of batch 1).
+ *
+ * Returns the original model's explanation, then one per explained step in the order of `steps.layers`
+ * ([N, ...] each; the caller owns them).
  */
-function cascadeOne(
+function cascadeRows(
   lrp: Attributor,
   model: tfl.LayersModel,
   x: tf.Tensor4D,
   targets: readonly number[],
   steps: CascadeSteps,
+  ks: readonly number[],
   finish: (relevance: tf.Tensor, x: tf.Tensor4D) => tf.Tensor,
 ): tf.Tensor[] {
   const g = lrp.graph;
+  const n = x.shape[0];
+  const order = steps.order ?? 'top_down';
   const oneHot = oneHotOf(targets);
-  // memory bound: the rows are relevances of the largest layer below the top
-  const rowCap = lrp.rowsThatFit();
-  const base = lrp.forward(x);
-  const done: tf.Tensor[] = [];
-  // relevance of the explained steps not yet finished, at the output of `at`
-  let rows: tf.Tensor | undefined;
-  let at = g.outputId;
-  const down = (to: string) => {
-    if (rows === undefined || at === to) return;
-    const out = lrp.backward(base, { from: at, relevance: rows, stopAt: [to] });
-    const next = out.get(to)!;
-    if (next !== rows) rows.dispose();
-    rows = next;
-    at = to;
+  const oneHotSample = targets.map((t) => oneHotOf([t]));
+  // memory bound: the rows of all samples are relevances of the largest layer below the top
+  const rowCap = Math.max(1, Math.floor(lrp.rowsThatFit() / n));
+  const xs = n === 1 ? [x] : (tf.split(x, n) as tf.Tensor4D[]);
+  const passes: ForwardPass[] = [];
+  const samples: SampleRows[] = [];
+  const pending: { k: number; at: string; rows: (tf.Tensor | undefined)[] }[] = [];
+  const track = (pass: ForwardPass) => {
+    passes.push(pass);
+    return pass;
   };
-  const flush = () => {
-    down(g.inputId);
-    if (rows !== undefined) done.push(finish(rows, x));
-    rows = undefined;
-  };
-  const add = (r: tf.Tensor, where: string) => {
-    if (rows === undefined) {
-      rows = r;
-      at = where;
-    } else {
-      const both = tf.concat([rows, r]);
-      tf.dispose([rows, r]);
-      rows = both;
+  // step k's relevance at `boundary`, one row per sample (owned)
+  const top = (pass: ForwardPass, boundary: string): tf.Tensor[] => {
+    let r = oneHot(pass.prediction);
+    if (boundary !== g.outputId) {
+      const init = r;
+      try {
+        r = lrp.backward(pass, { from: g.outputId, relevance: init, stopAt: [boundary] }).get(boundary)!;
+      } finally {
+        if (r !== init) init.dispose();
+      }
     }
-    if (rows.shape[0] >= rowCap) flush();
+    if (n === 1) return [r];
+    const rows = tf.split(r, n);
+    r.dispose();
+    return rows;
   };
   try {
-    add(oneHot(base.prediction), g.outputId);
-    const randomised: string[] = [];
-    for (const [k, name] of steps.layers.entries()) {
-      const boundary = g.node(name).inputs[0]!;
-      // the rows so far pass this layer while it has its original weights
-      down(boundary);
+    const base = track(lrp.forward(x));
+    const start = n === 1 ? [base] : xs.map((xi) => track(lrp.forward(xi)));
+    for (const [i, pass] of start.entries()) {
+      samples.push(new SampleRows(lrp, pass, xs[i]!, rowCap, finish));
+      samples[i]!.add(oneHotSample[i]!(pass.prediction), g.outputId, -1);
+    }
+    // bottom_up: the original explanation goes down the original model now
+    if (order === 'bottom_up') for (const s of samples) s.flush();
+    let reference = base;
+    let since: string[] = [];
+    let previous: number | undefined;
+    for (const [done, k] of ks.entries()) {
+      const name = steps.layers[k]!;
+      const node = g.node(name);
+      const boundary = order === 'bottom_up' ? node.id : node.inputs[0]!;
+      // top_down, independent: the rows so far pass this layer while it has its original weights
+      if (order !== 'bottom_up') for (const s of samples) s.down(boundary);
+      const refreshed = [name];
+      if (order === 'independent' && previous !== undefined) {
+        steps.restore!(previous);
+        refreshed.push(steps.layers[previous]!);
+      }
       steps.randomise(k);
-      randomised.push(name);
-      if (!lrp.refreshLayers(model, [name])) {
+      if (!lrp.refreshLayers(model, refreshed)) {
         throw new CrpError(
           'invalid-argument',
           `MPRT cascade: layer '${name}' could not be refreshed in place`,
         );
       }
+      previous = k;
+      // the layers changed since `reference`: all randomised so far (top_down), this one (independent: the
+      // one before is back to its weights and lies above), those since the last pass (bottom_up)
+      since = order === 'independent' ? [name] : [...since, name];
       if (steps.explained(k)) {
-        const pass = lrp.forward(x, { reuse: { pass: base, changed: randomised } });
+        const pass = lrp.forward(x, { reuse: { pass: reference, changed: since } });
+        let rows: tf.Tensor[];
         try {
-          const init = oneHot(pass.prediction);
-          try {
-            add(
-              lrp.backward(pass, { from: g.outputId, relevance: init, stopAt: [boundary] }).get(boundary)!,
-              boundary,
-            );
-          } finally {
-            init.dispose();
-          }
+          rows = top(pass, boundary);
         } finally {
-          pass.dispose();
+          if (order === 'bottom_up') track(pass);
+          else pass.dispose();
+        }
+        if (order === 'bottom_up') {
+          pending.push({ k, at: boundary, rows });
+          reference = pass;
+          since = [];
+        } else {
+          for (const [i, s] of samples.entries()) s.add(rows[i]!, boundary, k);
         }
       }
-      steps.onStep?.(k);
+      steps.onStep?.(done + 1);
     }
-    flush();
-    const all = done.length === 1 ? done[0]! : tf.concat(done);
-    if (done.length > 1) tf.dispose(done);
-    done.length = 0;
-    const out = tf.split(all, all.shape[0]);
-    all.dispose();
-    return out;
+    if (order === 'bottom_up') {
+      // the model as the last step left it, on a pass of its own: rules prepared on a layer that a pass
+      // borrowed from another would not be freed with either (@crp/lrp's ForwardPass.dispose skips them)
+      for (const [i, s] of samples.entries()) s.pass = track(lrp.forward(xs[i]!));
+      // the highest boundary first; an entry stays in `pending` (freed on failure) until its rows are handed on
+      while (pending.length > 0) {
+        const p = pending[pending.length - 1]!;
+        for (const [i, s] of samples.entries()) {
+          s.down(p.at);
+          const r = p.rows[i]!;
+          p.rows[i] = undefined;
+          s.add(r, p.at, p.k);
+        }
+        pending.pop();
+      }
+    }
+    for (const s of samples) s.flush();
+    const wanted = [-1, ...steps.layers.map((_, k) => k).filter((k) => steps.explained(k))];
+    return collect(samples, wanted);
   } finally {
-    if (rows !== undefined) rows.dispose();
-    tf.dispose(done);
-    base.dispose();
+    for (const s of samples) s.dispose();
+    for (const p of pending) for (const r of p.rows) r?.dispose();
+    for (const p of passes.reverse()) p.dispose();
+    if (n > 1) tf.dispose(xs);
   }
+}
+
+/** The finished explanations of every sample, one tensor per entry of `wanted` (a step, -1 the original
+ * model) with the samples as its batch. */
+function collect(samples: readonly SampleRows[], wanted: readonly number[]): tf.Tensor[] {
+  return tf.tidy(() => {
+    const perSample = samples.map((s) => {
+      const ids = s.done.flatMap((d) => d.ids);
+      const all = tf.concat(s.done.map((d) => d.explanation));
+      return tf.gather(
+        all,
+        wanted.map((id) => ids.indexOf(id)),
+      );
+    });
+    if (perSample.length === 1) return tf.split(perSample[0]!, wanted.length);
+    // [steps, samples, ...]
+    return tf.unstack(tf.stack(perSample, 1));
+  });
 }
 
 /**
@@ -247,12 +381,12 @@ function attributorExplainer(
         }
       },
       cascade: (x, targets, steps) => {
-        // one sample: the steps' rows share its forward pass of batch 1 (the engine sends any number of rows
-        // through a pass of batch 1, but for a larger batch only as many rows as it has)
-        if (x.shape[0] !== 1 || !cascades(lrp, model, steps.layers)) return undefined;
+        // a batch larger than one chunk goes step by step (through attribute's chunks)
+        const ks = x.shape[0] > lrp.rowsThatFit() ? undefined : cascadeOrder(lrp, model, steps);
+        if (ks === undefined) return undefined;
         drop();
         since.clear();
-        return cascadeOne(lrp, model, x, targets, steps, finish);
+        return cascadeRows(lrp, model, x, targets, steps, ks, finish);
       },
       dispose: () => {
         drop();

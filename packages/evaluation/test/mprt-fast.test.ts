@@ -66,7 +66,7 @@ afterAll(() => {
 async function straightforward(
   model: tfl.LayersModel,
   explainer: Explainer,
-  order: 'top_down' | 'independent',
+  order: 'top_down' | 'bottom_up' | 'independent',
   similarity: 'spearman' | 'ssim',
   x: tf.Tensor4D = xAll,
   labels: readonly number[] = labelsAll,
@@ -83,12 +83,12 @@ async function straightforward(
   const a = await explainOn(model);
   const compare = (b: { values: Float32Array[] }) => a.values.map((v, i) => sim(v, b.values[i]!));
   const out: Record<string, number[]> = { original: compare(a) };
-  // Quantus: top_down from the output; independent in the model's order
+  // Quantus: top_down from the output; bottom_up and independent in the model's order
   const weighted = model.layers.filter((l) => l.getWeights().length > 0);
   const layers = order === 'top_down' ? weighted.reverse() : weighted;
   for (const [k, layer] of layers.entries()) {
     const copy = await cloneModel(model);
-    for (const randomised of order === 'top_down' ? layers.slice(0, k + 1) : [layer]) {
+    for (const randomised of order === 'independent' ? [layer] : layers.slice(0, k + 1)) {
       const target = copy.getLayer(randomised.name);
       const fresh = resetParameters(target, 42);
       target.setWeights(fresh);
@@ -107,15 +107,14 @@ describe('MPRT fast path', () => {
   };
   for (const name of ['smallCnn', 'withBatchNorm'] as const) {
     for (const method of ['epsilon_plus_flat', 'gradient_x_input'] as const) {
-      for (const layerOrder of ['top_down', 'independent'] as const) {
+      for (const layerOrder of ['top_down', 'bottom_up', 'independent'] as const) {
         // SSIM's similarity is the other kernel of the same comparison: once per model and order
         const similarities =
           method === 'epsilon_plus_flat' ? (['spearman', 'ssim'] as const) : (['spearman'] as const);
         for (const similarity of similarities) {
           it(`${name}, ${method}, ${layerOrder}, ${similarity}: equal to a fresh model per step, no tensor leaked`, async () => {
             const model = models[name];
-            const explainer = explainers[method]();
-            expect(explainer.session).toBeDefined();
+            const { explainer, cascaded } = watched(explainers[method]());
             await mprt({ model, x: xAll, labels: labelsAll }, explainer, { layerOrder, similarity });
             const before = tf.memory().numTensors;
             const fast = await mprt({ model, x: xAll, labels: labelsAll }, explainer, {
@@ -123,7 +122,9 @@ describe('MPRT fast path', () => {
               similarity,
             });
             expect(tf.memory().numTensors).toBe(before);
-            const expected = await straightforward(model, explainer, layerOrder, similarity);
+            // a batch norm merged into its conv takes the step-by-step path
+            expect(cascaded()).toBe(name === 'smallCnn');
+            const expected = await straightforward(model, explainers[method](), layerOrder, similarity);
             expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
             expect(fast.layers).toEqual(expected);
             // the randomisation changed the explanations: the comparison is not of equal constants
@@ -222,72 +223,91 @@ function watched(explainer: Explainer): { explainer: Explainer; cascaded: () => 
   return { explainer, cascaded: () => used };
 }
 
-describe('MPRT top-down cascade in batches (one sample)', () => {
+describe('MPRT cascades in batches', () => {
   const one = () => tf.slice(xAll, 1, 1) as tf.Tensor4D;
   const cases = [
     ['smallCnn', () => smallCnn(5)],
     ['vggLike', () => vggLike()],
   ] as const;
+  const orders = ['top_down', 'bottom_up', 'independent'] as const;
   for (const [name, make] of cases) {
-    for (const method of ['epsilon_plus_flat', 'gradient_x_input'] as const) {
-      for (const similarity of ['spearman', 'ssim'] as const) {
-        it(`${name}, ${method}, ${similarity}: batched, equal to a fresh model per step, no tensor leaked`, async () => {
-          const model = make();
-          const x = one();
-          const make2 = () => (method === 'epsilon_plus_flat' ? lrpExplainer(method) : gradientXInput());
-          const { explainer, cascaded } = watched(make2());
-          await mprt({ model, x, labels: [2] }, explainer, { similarity });
-          const before = tf.memory().numTensors;
-          const fast = await mprt({ model, x, labels: [2] }, explainer, { similarity });
-          expect(tf.memory().numTensors).toBe(before);
-          expect(cascaded()).toBe(true);
-          const expected = await straightforward(model, make2(), 'top_down', similarity, x, [2]);
-          expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
-          expect(fast.layers).toEqual(expected);
-          expect(new Set(Object.values(expected).flat()).size).toBeGreaterThan(3);
-          x.dispose();
-          model.dispose();
-        });
+    for (const layerOrder of orders) {
+      for (const samples of [1, 3]) {
+        for (const method of ['epsilon_plus_flat', 'gradient_x_input'] as const) {
+          // SSIM's similarity is the other comparison of the same explanations: once per model and order
+          for (const similarity of method === 'epsilon_plus_flat'
+            ? (['spearman', 'ssim'] as const)
+            : (['spearman'] as const)) {
+            it(`${name}, ${layerOrder}, ${samples} sample(s), ${method}, ${similarity}: batched, equal to a fresh model per step, no tensor leaked`, async () => {
+              const model = make();
+              const x = samples === 1 ? one() : xAll.clone();
+              const labels = samples === 1 ? [2] : labelsAll;
+              const make2 = () => (method === 'epsilon_plus_flat' ? lrpExplainer(method) : gradientXInput());
+              const { explainer, cascaded } = watched(make2());
+              await mprt({ model, x, labels }, explainer, { similarity, layerOrder });
+              const before = tf.memory().numTensors;
+              const fast = await mprt({ model, x, labels }, explainer, { similarity, layerOrder });
+              expect(tf.memory().numTensors).toBe(before);
+              expect(cascaded()).toBe(true);
+              const expected = await straightforward(model, make2(), layerOrder, similarity, x, labels);
+              expect(Object.keys(fast.layers!)).toEqual(Object.keys(expected));
+              expect(fast.layers).toEqual(expected);
+              expect(new Set(Object.values(expected).flat()).size).toBeGreaterThan(3);
+              x.dispose();
+              model.dispose();
+            });
+          }
+        }
       }
     }
   }
 
-  it('explains only the steps asked for (explainAtMost, skipLayers), with the same values', async () => {
-    const model = vggLike();
-    const x = one();
-    const { explainer, cascaded } = watched(lrpExplainer('epsilon_plus_flat'));
-    const all = await straightforward(
-      model,
-      lrpExplainer('epsilon_plus_flat'),
-      'top_down',
-      'spearman',
-      x,
-      [1],
-    );
-    const some = await mprt({ model, x, labels: [1] }, explainer, { explainAtMost: 2 });
-    expect(cascaded()).toBe(true);
-    // 4 weighted layers, 2 explanations: after the 2nd and the 4th randomisation (from the top)
-    expect(some.layers).toEqual({ original: all.original, c3: all.c3, c1: all.c1 });
-    const last = await mprt({ model, x, labels: [1] }, explainer, { skipLayers: true });
-    expect(last.layers).toEqual({ original: all.original, c1: all.c1 });
-    x.dispose();
-    model.dispose();
-  });
+  for (const layerOrder of orders) {
+    it(`${layerOrder}: explains only the steps asked for (explainAtMost, skipLayers), with the same values`, async () => {
+      const model = vggLike();
+      const x = one();
+      const { explainer, cascaded } = watched(lrpExplainer('epsilon_plus_flat'));
+      const all = await straightforward(
+        model,
+        lrpExplainer('epsilon_plus_flat'),
+        layerOrder,
+        'spearman',
+        x,
+        [1],
+      );
+      const some = await mprt({ model, x, labels: [1] }, explainer, { explainAtMost: 2, layerOrder });
+      expect(cascaded()).toBe(true);
+      // 5 weighted layers, 2 explanations: after the 3rd and the 5th randomisation (in Quantus's order)
+      const [third, fifth] = layerOrder === 'top_down' ? ['c3', 'c1'] : ['c3', 'logits'];
+      expect(some.layers).toEqual({ original: all.original, [third]: all[third], [fifth]: all[fifth] });
+      const last = await mprt({ model, x, labels: [1] }, explainer, { skipLayers: true, layerOrder });
+      expect(last.layers).toEqual({ original: all.original, [fifth]: all[fifth] });
+      x.dispose();
+      model.dispose();
+    });
 
-  it('keeps at most rowsThatFit rows: a chain of 70 layers gives the step-by-step values', async () => {
-    const model = deepDense(70);
-    const x = tf.tensor4d([0.3, -0.8, 0.5, 0.9], [1, 2, 2, 1]);
-    const { explainer, cascaded } = watched(gradientXInput());
-    const before = tf.memory().numTensors;
-    const fast = await mprt({ model, x, labels: [0] }, explainer, { similarity: 'spearman' });
-    expect(tf.memory().numTensors).toBe(before);
-    expect(cascaded()).toBe(true);
-    const expected = await straightforward(model, gradientXInput(), 'top_down', 'spearman', x, [0]);
-    expect(Object.keys(fast.layers!)).toHaveLength(72);
-    expect(fast.layers).toEqual(expected);
-    x.dispose();
-    model.dispose();
-  });
+    it(`${layerOrder}: keeps at most rowsThatFit rows: a chain of 70 layers, 3 samples, gives the step-by-step values`, async () => {
+      const model = deepDense(70);
+      const x = tf.tensor4d([0.3, -0.8, 0.5, 0.9, -0.2, 0.7, 0.1, -0.6, 0.4, 0.2, -0.9, 0.8], [3, 2, 2, 1]);
+      const { explainer, cascaded } = watched(gradientXInput());
+      const before = tf.memory().numTensors;
+      const progress: number[] = [];
+      const fast = await mprt(
+        { model, x, labels: [0, 2, 1] },
+        explainer,
+        { similarity: 'spearman', layerOrder },
+        { onProgress: (p) => progress.push(p.done) },
+      );
+      expect(tf.memory().numTensors).toBe(before);
+      expect(cascaded()).toBe(true);
+      expect(progress).toEqual(Array.from({ length: 71 }, (_, k) => k + 1));
+      const expected = await straightforward(model, gradientXInput(), layerOrder, 'spearman', x, [0, 2, 1]);
+      expect(Object.keys(fast.layers!)).toHaveLength(72);
+      expect(fast.layers).toEqual(expected);
+      x.dispose();
+      model.dispose();
+    });
+  }
 
   it('falls back to step by step where a batch norm is merged into its conv, with the same values', async () => {
     const model = models.withBatchNorm;

@@ -186,13 +186,13 @@ export async function mprt(
   const randomise = options.randomiseLayer ?? resetParameters;
   const explained = explainedSteps(layers.length, options.skipLayers ? 1 : most);
   const started = performance.now();
-  const progress = (k: number) => {
+  const progress = (done: number) => {
     const elapsedMs = performance.now() - started;
     run.onProgress?.({
-      done: k + 1,
+      done,
       total: layers.length,
       elapsedMs,
-      etaMs: (elapsedMs / (k + 1)) * (layers.length - k - 1),
+      etaMs: (elapsedMs / done) * (layers.length - done),
       unit: 'layers',
       phase: metric,
     });
@@ -202,21 +202,24 @@ export async function mprt(
     layers[k]!.setWeights(fresh);
     for (const t of fresh) t.dispose();
   };
+  // independent: each layer goes back to its original weights before the next is randomised
+  const originals =
+    order === 'independent'
+      ? new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]))
+      : new Map<string, tf.Tensor[]>();
+  const restore = (k: number) => layers[k]!.setWeights(originals.get(layers[k]!.name)!);
   let a: Attributions | undefined;
   try {
-    // the top-down cascade in batches where the explainer can (one sample, a chain of layers): the same
-    // explanations as step by step below
-    const batched =
-      order === 'top_down'
-        ? session?.cascade?.(input.x, input.labels, {
-            layers: layers.map((l) => l.name),
-            randomise: randomiseAt,
-            explained: (k) => explained.has(k),
-            onStep: (k) => {
-              if (explained.has(k)) progress(k);
-            },
-          })
-        : undefined;
+    // the cascade in batches where the explainer can (a chain of layers): the same explanations as step by
+    // step below
+    const batched = session?.cascade?.(input.x, input.labels, {
+      layers: layers.map((l) => l.name),
+      order,
+      randomise: randomiseAt,
+      restore,
+      explained: (k) => explained.has(k),
+      onStep: progress,
+    });
     if (batched !== undefined) {
       const read = async (t: tf.Tensor, what: string) => {
         try {
@@ -244,29 +247,24 @@ export async function mprt(
       const original = await explain('explanation of the original model');
       a = given === undefined ? original : processAttributions(given, options, defaults);
       layersOut.original = compare(a, original, sim);
-      const originals = new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]));
       const changed = new Set<string>();
-      try {
-        for (const [k, layer] of layers.entries()) {
-          // independent: the layer randomised before goes back to its original weights
-          if (order === 'independent' && k > 0) {
-            layers[k - 1]!.setWeights(originals.get(layers[k - 1]!.name)!);
-            changed.add(layers[k - 1]!.name);
-          }
-          randomiseAt(k);
-          changed.add(layer.name);
-          if (!explained.has(k)) continue;
-          session?.changed([...changed]);
-          changed.clear();
-          const b = await explain(`explanation after randomising ${layer.name}`);
-          layersOut[layer.name] = compare(a, b, sim);
-          progress(k);
+      for (const [k, layer] of layers.entries()) {
+        if (order === 'independent' && k > 0) {
+          restore(k - 1);
+          changed.add(layers[k - 1]!.name);
         }
-      } finally {
-        for (const ws of originals.values()) for (const w of ws) w.dispose();
+        randomiseAt(k);
+        changed.add(layer.name);
+        if (!explained.has(k)) continue;
+        session?.changed([...changed]);
+        changed.clear();
+        const b = await explain(`explanation after randomising ${layer.name}`);
+        layersOut[layer.name] = compare(a, b, sim);
+        progress(k + 1);
       }
     }
   } finally {
+    for (const ws of originals.values()) for (const w of ws) w.dispose();
     session?.dispose();
     copy.dispose();
   }
