@@ -45,10 +45,11 @@ export interface MeaningText {
 
 /**
  * A language-neutral space for the embedding map: every chunk as TF-IDF over **English concepts**. An
- * English index term (`en:rule`) is its stem; a German one (`de:regel`) is replaced by its dictionary
- * translations' English stems (weighted as the dictionary weighs them); a term the dictionary does not know
- * (a name, an untranslated technical word) keeps its bare stem, which matches the same word in English text.
- * The vectors are feature-hashed to a fixed length and L2-normalised.
+ * English index term (`en:rule`) is its stem; a German one (`de:regel`) is replaced by its English concepts
+ * ({@link englishConcepts}: its dictionary translations, preferring those the English texts use, else its base
+ * form's, its compound parts', else the word as an English loan word: "Retrieval" -> `retriev`). The vectors
+ * are feature-hashed to a fixed length and L2-normalised, then centred by document (`documentCentering`), so
+ * that what a chunk says counts more than which document it is in.
  *
  * Why not the dense embeddings: the default embedding is an English model, so a German chunk's vector says
  * mostly "German" and UMAP laid the two languages out as two islands. Here a German chunk and an English
