@@ -239,6 +239,33 @@ describe('the map by meaning', () => {
     expect(new MeaningSpace(terms).vectors).toEqual(plain.vectors);
   });
 
+  it("centred by document, a German chunk is nearest the English chunk on its topic, not its own document's other chunk", async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    const translator = QueryTranslator.fromStemPairs('regel\trule\t1\nvektor\tvector\t1');
+    // every chunk repeats its document's three title words (as the analysed text with section names does)
+    const en = ['en:zennit', 'en:guid', 'en:chapter'];
+    const de = ['de:handbuch', 'de:kapitel', 'de:einleitung'];
+    const terms = [
+      [...en, 'en:rule'],
+      [...en, 'en:vector'],
+      [...de, 'de:regel'],
+      [...de, 'de:vektor'],
+    ];
+    const documents = ['en.md', 'en.md', 'de.md', 'de.md'];
+    // every concept is in 2 of 4 chunks (one idf), so with unit weights t (3 title concepts), r and v:
+    // uncentred, chunk 2 = t + r shares 3 with chunk 3 = t + v and 1 with chunk 0 (rule)
+    const plain = new MeaningSpace(terms, translator, { documents, documentCentering: 0 });
+    expect(dot(plain.vectors[2]!, plain.vectors[3]!)).toBeCloseTo(3 / 4, 6);
+    expect(dot(plain.vectors[2]!, plain.vectors[0]!)).toBeCloseTo(1 / 4, 6);
+    // centred by half the document mean t + (r + v)/2: 0.5 t + 0.75 r - 0.25 v (norm^2 0.75 + 0.625 = 1.375);
+    // with chunk 3 (0.5 t + 0.75 v - 0.25 r): 0.75 - 0.375 = 0.375; with chunk 0 (0.5 t' + 0.75 r - 0.25 v): 0.625
+    const centred = new MeaningSpace(terms, translator, { documents });
+    expect(dot(centred.vectors[2]!, centred.vectors[3]!)).toBeCloseTo(0.375 / 1.375, 6);
+    expect(dot(centred.vectors[2]!, centred.vectors[0]!)).toBeCloseTo(0.625 / 1.375, 6);
+    // a question is compared with the uncentred vectors
+    expect(centred.questionVectors).toEqual(plain.vectors);
+  });
+
   it('MeaningSpace.ofTexts analyses the texts without the extra terms of search, centred by document', async () => {
     const { MeaningSpace, analyze, dot } = await import('../src/index.js');
     const texts = [
