@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--weights 1,0] [--init random,pca] [--neighbors 15] [--gloss]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--weights 1,0] [--init random,pca] [--neighbors 15] [--centering 0.5] [--gloss]`
  *
  * Does the embedding map group by meaning or by language? Fits the map (seeded UMAP) of an index on the embedding
  * vectors (`embedding`, the map before issue 24) and in the language-neutral {@link MeaningSpace} once per
@@ -15,8 +15,10 @@
  *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
  *   star's nearest;
  * - for each German document, the English documents nearest to most of its chunks on the map.
- * First it prints why German chunks stay apart: the share of German terms without a dictionary translation (the
- * most frequent ones) and the share of a chunk's weight on concepts only its language brings in.
+ * First it prints why German chunks stay apart: the share of German words without a dictionary entry of their own
+ * (the most frequent ones), how {@link englishConcepts} reaches English for them (dictionary, base form, compound
+ * parts, loan word) and the share of a chunk's weight on concepts only its language brings in. `--centering` is
+ * the space's `documentCentering` (default 0.5, as the engine).
  * `--gloss` adds the alternative that was tried and not taken: German chunks embedded through their dictionary
  * gloss with the (English) embedding. The index is the one `pnpm rag:eval` builds (default: its cache folder);
  * it is only read.
@@ -28,8 +30,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  analyze,
   chunkContextText,
   dot,
+  englishConcepts,
   FittedMap,
   glossOnly,
   MeaningSpace,
@@ -50,6 +54,7 @@ const { values } = parseArgs({
     init: { type: 'string', default: 'random,pca-by-language' },
     'skip-embedding': { type: 'boolean', default: false },
     seed: { type: 'string', default: '42' },
+    centering: { type: 'string', default: '0.5' },
   },
 });
 const K = 10;
@@ -101,39 +106,48 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-// why German chunks stay apart: untranslated German terms, and weight on one-language concepts
+// why German chunks stay apart: how German words reach English concepts, and weight on one-language concepts
+const texts = chunks.map((c) => ({
+  text: chunkContextText(c),
+  language: c.metadata.language,
+  document: c.metadata.file,
+}));
 {
   let total = 0;
+  const routes = new Map<string, number>();
   const untranslated = new Map<string, number>();
-  chunks.forEach((_, i) => {
-    for (const term of index.termsAt(i)) {
+  const loans = new Map<string, number>();
+  const used = new Set<string>();
+  for (const t of texts)
+    for (const term of analyze(t.text, t.language)) if (term.startsWith('en:')) used.add(term.slice(3));
+  for (const t of texts) {
+    for (const term of analyze(t.text, t.language)) {
       if (!term.startsWith('de:')) continue;
       total++;
       const stem = term.slice(3);
       if (!translator || translator.translate(stem, 'de').length === 0)
         untranslated.set(stem, (untranslated.get(stem) ?? 0) + 1);
+      if (!translator) continue;
+      const { route } = englishConcepts(stem, translator, { used });
+      routes.set(route, (routes.get(route) ?? 0) + 1);
+      if (route === 'loan-word') loans.set(stem, (loans.get(stem) ?? 0) + 1);
     }
-  });
-  const n = [...untranslated.values()].reduce((a, b) => a + b, 0);
-  console.log(
-    `German term occurrences without a dictionary translation: ${fmt(n / total)} of ${total}; most frequent: ${[
-      ...untranslated,
-    ]
+  }
+  const top = (m: Map<string, number>) =>
+    [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 30)
       .map(([t, k]) => `${t} ${k}`)
-      .join(', ')}`,
+      .join(', ');
+  const n = [...untranslated.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `German word occurrences without a dictionary entry of their own: ${fmt(n / total)} of ${total}; most frequent: ${top(untranslated)}`,
   );
-  const space = new MeaningSpace(
-    chunks.map((_, i) => index.termsAt(i)),
-    translator,
-    { oneLanguageWeight: 1 },
+  console.log(
+    `how German words reach English concepts (englishConcepts): ${[...routes].map(([r, k]) => `${r} ${fmt(k / total)}`).join(', ')}; loan words (taken as spelt), most frequent: ${top(loans)}`,
   );
-  const aligned = new MeaningSpace(
-    chunks.map((_, i) => index.termsAt(i)),
-    translator,
-    { oneLanguageWeight: 0 },
-  );
+  const space = MeaningSpace.ofTexts(texts, translator, { oneLanguageWeight: 1, documentCentering: 0 });
+  const aligned = MeaningSpace.ofTexts(texts, translator, { oneLanguageWeight: 0, documentCentering: 0 });
   // a unit vector's squared weight on the concepts the aligned space keeps is dot(v, aligned)^2
   for (const l of ['de', 'en'] as const) {
     const shares = chunks
@@ -183,19 +197,22 @@ function mixing(near: number[][]): string {
 const spaces: {
   name: string;
   vectors: readonly Float32Array[];
+  /** What a question is compared with, when not `vectors` (the meaning space's uncentred vectors). */
+  compareWith?: readonly Float32Array[];
   query: (q: string) => Promise<Float32Array>;
 }[] = values['skip-embedding']
   ? []
   : [{ name: 'embedding', vectors: index.vectors, query: (q) => index.embedQuery(q) }];
 for (const w of values.weights!.split(',').map(Number)) {
-  const space = new MeaningSpace(
-    chunks.map((_, i) => index.termsAt(i)),
-    translator,
-    { oneLanguageWeight: w },
-  );
+  // as the engine builds it (MeaningSpace.ofTexts), centred by document as --centering says
+  const space = MeaningSpace.ofTexts(texts, translator, {
+    oneLanguageWeight: w,
+    documentCentering: Number(values.centering),
+  });
   spaces.push({
-    name: `meaning w=${w}`,
+    name: `meaning w=${w} centering ${values.centering}`,
     vectors: space.vectors,
+    compareWith: space.questionVectors,
     query: async (q) => space.embedQuery(index.analyzeQuestion(q)),
   });
 }
@@ -257,7 +274,7 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
       const sup = supportingOf[qi]!;
       if (sup.ids.size === 0) continue;
       const qv = await s.query(q.question);
-      const m = map.project(chunks, s.vectors, qv, []);
+      const m = map.project(chunks, s.vectors, qv, [], s.compareWith);
       const d = m.points
         .map((p) => ({ id: p.chunkId, file: p.file, d: Math.hypot(p.x - m.query.x, p.y - m.query.y) }))
         .sort((a, b) => a.d - b.d);

@@ -62,7 +62,7 @@ export {
   type MapPoint,
 } from './explain/embedding-map.js';
 export { type KeywordOverlap, keywordOverlap, type SharedKeyword } from './explain/keyword-overlap.js';
-export { MeaningSpace, type MeaningSpaceOptions } from './explain/meaning-space.js';
+export { MeaningSpace, type MeaningSpaceOptions, type MeaningText } from './explain/meaning-space.js';
 export { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
 export { type Block, type BlockKind, type ChunkBlock, decodeEntities, tableRowText } from './ingest/block.js';
 export {
@@ -142,6 +142,8 @@ export {
   type AnalyzeOptions,
   analyze,
   type CompoundSplit,
+  type DecompoundOptions,
+  decompound,
   splitCompound,
   stemOf,
   stemOfTerm,
@@ -164,6 +166,12 @@ export {
 export { type Sentence, splitSentences } from './text/sentences.js';
 export { stem } from './text/stemmer.js';
 export { isStopStem, isStopWord, stopWords } from './text/stop-words.js';
+export {
+  type ConceptRoute,
+  type EnglishConcepts,
+  type EnglishConceptsOptions,
+  englishConcepts,
+} from './translate/english-concepts.js';
 export { FALSE_FRIENDS, KNOWN_TRANSLATIONS } from './translate/false-friends.js';
 export { glossOnly, glossSentence } from './translate/gloss.js';
 export {

@@ -12,7 +12,7 @@ import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explai
 import { type KeywordOverlap, keywordOverlap } from './explain/keyword-overlap.js';
 import { MeaningSpace } from './explain/meaning-space.js';
 import { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
-import type { RagIndex } from './rag-index.js';
+import { chunkContextText, type RagIndex } from './rag-index.js';
 import { renderEmbeddingMapSvg, renderKeywordChipsSvg, renderSentenceHeatmapSvg } from './render/svg.js';
 import type { HybridOptions } from './retrieval/search-hit.js';
 import { detectLanguage } from './text/language.js';
@@ -127,8 +127,12 @@ export class RagEngine {
     if (!this.#map || this.#map.version !== index.version) {
       const space =
         (this.#mapOptions.space ?? 'meaning') === 'meaning'
-          ? new MeaningSpace(
-              index.chunks.map((_, i) => index.termsAt(i)),
+          ? MeaningSpace.ofTexts(
+              index.chunks.map((c) => ({
+                text: chunkContextText(c),
+                language: c.metadata.language,
+                document: c.metadata.file,
+              })),
               index.translator,
             )
           : undefined;
@@ -215,6 +219,7 @@ export class RagEngine {
               space.vectors,
               space.embedQuery(query),
               sources.map((s) => s.chunkId),
+              space.questionVectors,
             )
           : fitted.project(
               index.chunks,

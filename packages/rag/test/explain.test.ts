@@ -168,6 +168,121 @@ describe('the map by meaning', () => {
     expect(dot(q, space.vectors[2]!)).toBe(0);
   });
 
+  it('englishConcepts: a German stem through its own entry, its base form, its compound parts, else as a loan word', async () => {
+    const { englishConcepts, QueryTranslator, stem } = await import('../src/index.js');
+    const tr = QueryTranslator.fromStemPairs(
+      ['regel\trule\t1', 'regel\tregul\t0.5', 'vektor\tvector\t1', 'datenbank\tdatabas\t1', 'verwend\tuse\t1']
+        .concat(['einbett\tembed\t1', 'einbett\tbed\t1', 'rag\trage\t1'])
+        .join('\n'),
+    );
+    // weights of one word sum to 1: rule 1/1.5, regul 0.5/1.5
+    expect(englishConcepts('regel', tr)).toEqual({
+      route: 'dictionary',
+      concepts: [
+        ['rule', 1 / 1.5],
+        ['regul', 0.5 / 1.5],
+      ],
+    });
+    // "verwendet": Snowball's stem is the word itself; its base form "verwenden" is in the dictionary
+    expect(englishConcepts(stem('verwendet', 'de'), tr)).toEqual({
+      route: 'base-form',
+      concepts: [['use', 1]],
+    });
+    // each part of a compound is half of the word
+    expect(englishConcepts(stem('vektordatenbanken', 'de'), tr)).toEqual({
+      route: 'compound',
+      concepts: [
+        ['vector', 0.5],
+        ['databas', 0.5],
+      ],
+    });
+    // a word no dictionary knows is stemmed as English, as an English text indexes it
+    expect(englishConcepts(stem('retrieval', 'de'), tr)).toEqual({
+      route: 'loan-word',
+      concepts: [['retriev', 1]],
+    });
+    // with the English texts' stems: their translation rather than one they never use ...
+    const used = new Set(['embed', 'rag', 'vector']);
+    expect(englishConcepts('einbett', tr, { used }).concepts).toEqual([['embed', 1]]);
+    // ... and a word they use as it is rather than a translation they do not use ("RAG" is no "rage")
+    expect(englishConcepts('rag', tr, { used })).toEqual({ route: 'loan-word', concepts: [['rag', 1]] });
+    expect(englishConcepts('rag', tr).concepts).toEqual([['rage', 1]]);
+    // a compound with a name splits by the text's own words ("Vektor-Sammlung" joined: vektorsammlung)
+    expect(englishConcepts('vektorsammlung', tr).route).toBe('loan-word');
+    const sammlung = stem('sammlung', 'de'); // a stem of the text, in no dictionary: it stays as spelt
+    expect(englishConcepts('vektorsammlung', tr, { context: new Set([sammlung]) })).toEqual({
+      route: 'compound',
+      concepts: [
+        ['vector', 0.5],
+        [stem(sammlung, 'en'), 0.5],
+      ],
+    });
+  });
+
+  it("documentCentering takes a share of its document's mean off each chunk (hand-computed)", async () => {
+    const { MeaningSpace, dot } = await import('../src/index.js');
+    // two chunks of document A on orthogonal concepts x and y, one of document B
+    const terms = [['en:x'], ['en:y'], ['en:z']];
+    const documents = ['a', 'a', 'b'];
+    const plain = new MeaningSpace(terms, undefined, { documents, documentCentering: 0 });
+    expect(dot(plain.vectors[0]!, plain.vectors[1]!)).toBe(0);
+    // share 1: x - (x + y)/2 = (x - y)/2 and (y - x)/2 point opposite ways
+    const full = new MeaningSpace(terms, undefined, { documents, documentCentering: 1 });
+    expect(dot(full.vectors[0]!, full.vectors[1]!)).toBeCloseTo(-1, 6);
+    // share 0.5: x - (x + y)/4 = (3x - y)/4, so cosine (3x - y).(3y - x) / 10 = -6 / 10
+    const half = new MeaningSpace(terms, undefined, { documents });
+    expect(dot(half.vectors[0]!, half.vectors[1]!)).toBeCloseTo(-0.6, 6);
+    expect(dot(half.vectors[0]!, plain.vectors[0]!)).toBeCloseTo(3 / Math.sqrt(10), 6);
+    // a document of one chunk keeps its direction (at share 1 it would be the zero vector)
+    expect(dot(full.vectors[2]!, plain.vectors[2]!)).toBeCloseTo(1, 6);
+    // without documents nothing is centred
+    expect(new MeaningSpace(terms).vectors).toEqual(plain.vectors);
+  });
+
+  it("centred by document, a German chunk is nearest the English chunk on its topic, not its own document's other chunk", async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    const translator = QueryTranslator.fromStemPairs('regel\trule\t1\nvektor\tvector\t1');
+    // every chunk repeats its document's three title words (as the analysed text with section names does)
+    const en = ['en:zennit', 'en:guid', 'en:chapter'];
+    const de = ['de:handbuch', 'de:kapitel', 'de:einleitung'];
+    const terms = [
+      [...en, 'en:rule'],
+      [...en, 'en:vector'],
+      [...de, 'de:regel'],
+      [...de, 'de:vektor'],
+    ];
+    const documents = ['en.md', 'en.md', 'de.md', 'de.md'];
+    // every concept is in 2 of 4 chunks (one idf), so with unit weights t (3 title concepts), r and v:
+    // uncentred, chunk 2 = t + r shares 3 with chunk 3 = t + v and 1 with chunk 0 (rule)
+    const plain = new MeaningSpace(terms, translator, { documents, documentCentering: 0 });
+    expect(dot(plain.vectors[2]!, plain.vectors[3]!)).toBeCloseTo(3 / 4, 6);
+    expect(dot(plain.vectors[2]!, plain.vectors[0]!)).toBeCloseTo(1 / 4, 6);
+    // centred by half the document mean t + (r + v)/2: 0.5 t + 0.75 r - 0.25 v (norm^2 0.75 + 0.625 = 1.375);
+    // with chunk 3 (0.5 t + 0.75 v - 0.25 r): 0.75 - 0.375 = 0.375; with chunk 0 (0.5 t' + 0.75 r - 0.25 v): 0.625
+    const centred = new MeaningSpace(terms, translator, { documents });
+    expect(dot(centred.vectors[2]!, centred.vectors[3]!)).toBeCloseTo(0.375 / 1.375, 6);
+    expect(dot(centred.vectors[2]!, centred.vectors[0]!)).toBeCloseTo(0.625 / 1.375, 6);
+    // a question is compared with the uncentred vectors
+    expect(centred.questionVectors).toEqual(plain.vectors);
+  });
+
+  it('MeaningSpace.ofTexts analyses the texts without the extra terms of search, centred by document', async () => {
+    const { MeaningSpace, analyze, dot } = await import('../src/index.js');
+    const texts = [
+      { text: 'The epsilon rule stabilises the denominator.', language: 'en' as const, document: 'a.md' },
+      { text: 'Die Epsilon-Regel stabilisiert den Nenner.', language: 'de' as const, document: 'b.md' },
+      { text: 'Composites map rules to layers.', language: 'en' as const, document: 'a.md' },
+    ];
+    const space = MeaningSpace.ofTexts(texts);
+    const same = new MeaningSpace(
+      texts.map((t) => analyze(t.text, t.language)),
+      undefined,
+      { documents: ['a.md', 'b.md', 'a.md'] },
+    );
+    expect(space.vectors).toEqual(same.vectors);
+    expect(dot(space.vectors[0]!, space.vectors[0]!)).toBeCloseTo(1, 6);
+  });
+
   it('the engine fits its map in the meaning space unless told to use the embeddings', async () => {
     const a = await engine.ask('Why are embeddings stored in a vector database?', { topK: 2 });
     expect(a.explanation!.embeddingMap!.space).toBe('meaning');

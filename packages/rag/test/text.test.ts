@@ -3,6 +3,7 @@ import {
   analyze,
   analyzeQuery,
   Bm25Index,
+  decompound,
   detectLanguage,
   isStopStem,
   QueryTranslator,
@@ -270,6 +271,52 @@ describe('German compounds', () => {
       ['de:paket', true],
       ['de:nam', true],
     ]);
+  });
+});
+
+describe('decompounding (any number of parts, joining letters)', () => {
+  // the lexicon holds Snowball stems, as the dictionary's German side does
+  const lexicon = new Set(
+    ['Relevanz', 'Propagation', 'Bildung', 'Startup', 'Datenbank', 'Daten', 'Bank', 'System', 'Verwaltung']
+      .concat(['Sonne', 'Energie', 'Wissen', 'Fenster'])
+      .map((w) => stem(w.toLowerCase(), 'de')),
+  );
+  const parts = (w: string, maxParts?: number) =>
+    decompound(w, lexicon, maxParts ? { maxParts } : {})?.map(([a, b]) => w.slice(a, b));
+
+  it('splits into dictionary words; a joining -s-/-es-/-n-/-en- stays with its part when Snowball strips it, else is left out', () => {
+    expect(parts('relevanzpropagation')).toEqual(['relevanz', 'propagation']);
+    // "bildungs", "wissens", "sonnen" stem to "bild", "wiss", "sonn": words of the lexicon with their joining letters
+    expect(parts('bildungsstartup')).toEqual(['bildungs', 'startup']);
+    expect(parts('wissensfenster')).toEqual(['wissens', 'fenster']);
+    expect(parts('sonnenenergie')).toEqual(['sonnen', 'energie']);
+    // Snowball keeps an -s after "z" ("relevanzs"): the joining letter is left out
+    expect(parts('relevanzspropagation')).toEqual(['relevanz', 'propagation']);
+  });
+
+  it('takes the fewest parts, then the longest last part; three parts where two do not do', () => {
+    // "datenbank" is a word, so not daten + bank + system
+    expect(parts('datenbanksystem')).toEqual(['datenbank', 'system']);
+    expect(parts('datenbankverwaltungssystem')).toEqual(['datenbank', 'verwaltungs', 'system']);
+    expect(parts('datenbankverwaltungssystem', 2)).toBeUndefined();
+    expect(parts('bankrelevanzsystem')).toEqual(['bank', 'relevanz', 'system']);
+  });
+
+  it('does not split short words, words with digits or words with a part outside the lexicon', () => {
+    expect(parts('datenbank')).toEqual(['daten', 'bank']); // 9 letters, both parts words
+    expect(parts('bankfoto')).toBeUndefined(); // "foto" is no word of this lexicon
+    expect(parts('gpt4daten')).toBeUndefined();
+    expect(parts('system')).toBeUndefined();
+  });
+
+  it('splitCompound is decompound with at most two parts', () => {
+    for (const w of [
+      'relevanzpropagation',
+      'bildungsstartup',
+      'datenbanksystem',
+      'datenbankverwaltungssystem',
+    ])
+      expect(splitCompound(w, lexicon)?.spans, w).toEqual(decompound(w, lexicon, { maxParts: 2 }));
   });
 });
 

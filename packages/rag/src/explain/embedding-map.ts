@@ -163,14 +163,20 @@ export class FittedMap {
     return [x, y];
   }
 
-  /** Places the query and marks retrieved chunks and the nearest non-retrieved ones. */
+  /**
+   * Places the query and marks retrieved chunks and the nearest non-retrieved ones.
+   * @param vectors the vectors the map was fitted on
+   * @param compareWith the chunk vectors the query is compared with, when not `vectors` (a
+   *   {@link MeaningSpace}'s `questionVectors`: a question has no document to be centred by)
+   */
   project(
     chunks: readonly Chunk[],
     vectors: readonly Float32Array[],
     query: Float32Array,
     retrieved: readonly string[],
+    compareWith: readonly Float32Array[] = vectors,
   ): EmbeddingMap {
-    const sims = vectors.map((v) => dot(v, query));
+    const sims = compareWith.map((v) => dot(v, query));
     const retrievedIdx = new Map<number, number>();
     retrieved.forEach((id, i) => {
       const doc = chunks.findIndex((c) => c.id === id);

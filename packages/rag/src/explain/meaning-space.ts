@@ -1,6 +1,9 @@
 import { normalizeVector } from '../embeddings/embedding-provider.js';
+import { analyze, type WordSet } from '../text/analyzer.js';
 import type { AnalyzedQuery } from '../text/query.js';
+import { englishConcepts } from '../translate/english-concepts.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
+import type { Language } from '../types.js';
 
 /** Options of a {@link MeaningSpace}. */
 export interface MeaningSpaceOptions {
@@ -18,14 +21,35 @@ export interface MeaningSpaceOptions {
    * ("zennit") and stars moved away from their sources, so it is not the default.
    */
   readonly oneLanguageWeight?: number;
+  /**
+   * Each chunk's document (e.g. its file), for `documentCentering`; without it nothing is centred.
+   */
+  readonly documents?: readonly string[];
+  /**
+   * Share of its document's mean vector taken off each chunk vector (then normalised again); default 0.5. What
+   * all chunks of a document share (its title and section names, which every chunk's analysed text repeats, its
+   * names and house words) tied a chunk to its own document more than to another document about the same thing:
+   * 0.94 of a German chunk's 10 nearest were of its own document (English 0.79). Measured in the space
+   * (`scripts/map-eval.ts`), 0.5 took the English neighbours of German chunks whose topic English documents
+   * share from 0.02 to 0.34 (0.3: 0.16; 0.7: 0.49, but a chunk then keeps too little of its document).
+   */
+  readonly documentCentering?: number;
+}
+
+/** A text for {@link MeaningSpace.ofTexts}: a chunk's text with its section names, its language and document. */
+export interface MeaningText {
+  readonly text: string;
+  readonly language: Language;
+  readonly document: string;
 }
 
 /**
  * A language-neutral space for the embedding map: every chunk as TF-IDF over **English concepts**. An
- * English index term (`en:rule`) is its stem; a German one (`de:regel`) is replaced by its dictionary
- * translations' English stems (weighted as the dictionary weighs them); a term the dictionary does not know
- * (a name, an untranslated technical word) keeps its bare stem, which matches the same word in English text.
- * The vectors are feature-hashed to a fixed length and L2-normalised.
+ * English index term (`en:rule`) is its stem; a German one (`de:regel`) is replaced by its English concepts
+ * ({@link englishConcepts}: its dictionary translations, preferring those the English texts use, else its base
+ * form's, its compound parts', else the word as an English loan word: "Retrieval" -> `retriev`). The vectors
+ * are feature-hashed to a fixed length and L2-normalised, then centred by document (`documentCentering`), so
+ * that what a chunk says counts more than which document it is in.
  *
  * Why not the dense embeddings: the default embedding is an English model, so a German chunk's vector says
  * mostly "German" and UMAP laid the two languages out as two islands. Here a German chunk and an English
@@ -38,11 +62,20 @@ export class MeaningSpace {
   readonly #translations: number;
   readonly #idf = new Map<string, number>();
   readonly #keys = new Map<string, readonly (readonly [string, number])[]>();
+  /** German terms the dictionary does not reach by themselves (tried again as compounds with the text's words). */
+  readonly #loanWords = new Set<string>();
+  #used: WordSet | undefined;
   /** Concepts weighed other than 1: those only one language's chunks bring in. */
   readonly #weight = new Map<string, number>();
   readonly #count: number;
-  /** One unit vector per chunk. */
+  /** One unit vector per chunk, centred by document (`documentCentering`): what the map is fitted on. */
   readonly vectors: readonly Float32Array[];
+  /**
+   * The same vectors before centering, what a question is compared with ({@link MeaningSpace.embedQuery}): a
+   * question has no document, and compared with centred chunks it lost the documents it is about (the supporting
+   * document was the star's nearest for 0.44 of the cross-lingual questions instead of 0.53).
+   */
+  readonly questionVectors: readonly Float32Array[];
 
   /**
    * @param chunkTerms each chunk's index terms (`en:rule`, `de:regel`), repeated as often as they occur
@@ -60,6 +93,10 @@ export class MeaningSpace {
     const oneLanguageWeight = options.oneLanguageWeight ?? 1;
     // the languages whose terms bring in each concept
     const languages = new Map<string, string>();
+    // the English stems English texts use: a German word's translations are taken among them first
+    const used = new Set<string>();
+    for (const terms of chunkTerms) for (const t of terms) if (t.startsWith('en:')) used.add(t.slice(3));
+    this.#used = used;
     const bags = chunkTerms.map((terms) => this.#bag(terms, languages));
     const seen = new Set(languages.values());
     // without a dictionary nothing aligns the languages but shared spellings: keep every concept
@@ -70,7 +107,29 @@ export class MeaningSpace {
       this.#idf.set(key, Math.log(1 + this.#count / n));
       if (align && languages.get(key) !== 'both') this.#weight.set(key, oneLanguageWeight);
     }
-    this.vectors = bags.map((bag) => this.#hash(bag));
+    this.questionVectors = bags.map((bag) => this.#hash(bag));
+    const centering = options.documentCentering ?? 0.5;
+    this.vectors =
+      options.documents && centering > 0
+        ? centerByGroup(this.questionVectors, options.documents, centering)
+        : this.questionVectors;
+  }
+
+  /**
+   * The space of texts analysed for it: each chunk's words as index terms without the extra terms the index adds
+   * for search (compound parts, base forms; here a German word reaches English through
+   * {@link englishConcepts}, so they would count it twice), centred by document.
+   */
+  static ofTexts(
+    texts: readonly MeaningText[],
+    translator?: QueryTranslator,
+    options: MeaningSpaceOptions = {},
+  ): MeaningSpace {
+    return new MeaningSpace(
+      texts.map((t) => analyze(t.text, t.language)),
+      translator,
+      { documents: texts.map((t) => t.document), ...options },
+    );
   }
 
   /**
@@ -95,9 +154,11 @@ export class MeaningSpace {
    */
   #bag(terms: readonly string[], languages: Map<string, string>): Map<string, number> {
     const bag = new Map<string, number>();
+    // the text's own German stems: parts a compound with a name may split into ("debianleitfad")
+    const own = new Set(terms.filter((t) => t.startsWith('de:')).map((t) => t.slice(3)));
     for (const term of terms) {
       const language = term.slice(0, term.indexOf(':'));
-      for (const [key, w] of this.#neutral(term)) {
+      for (const [key, w] of this.#neutral(term, own)) {
         bag.set(key, (bag.get(key) ?? 0) + w);
         const seen = languages.get(key);
         if (seen === undefined) languages.set(key, language);
@@ -107,18 +168,35 @@ export class MeaningSpace {
     return bag;
   }
 
-  #neutral(term: string): readonly (readonly [string, number])[] {
+  /**
+   * A term's English concepts: an English term is its stem; a German one goes through the dictionary
+   * ({@link englishConcepts}: its translations, its base form's, its compound parts', else itself as a loan word
+   * stemmed as English); without a dictionary a German term keeps its stem.
+   */
+  #neutral(term: string, context?: WordSet): readonly (readonly [string, number])[] {
     let keys = this.#keys.get(term);
-    if (keys) return keys;
-    const colon = term.indexOf(':');
-    const stem = term.slice(colon + 1);
-    keys = [[stem, 1]];
-    if (term.startsWith('de:') && this.#translator) {
-      const list = this.#translator.translate(stem, 'de').slice(0, this.#translations);
-      const total = list.reduce((s, t) => s + t.weight, 0);
-      if (total > 0) keys = list.map((t) => [t.term, t.weight / total] as const);
+    if (!keys) {
+      const stem = term.slice(term.indexOf(':') + 1);
+      keys = [[stem, 1]];
+      if (term.startsWith('de:') && this.#translator) {
+        const found = englishConcepts(stem, this.#translator, {
+          translations: this.#translations,
+          ...(this.#used ? { used: this.#used } : {}),
+        });
+        keys = found.concepts;
+        if (found.route === 'loan-word') this.#loanWords.add(term);
+      }
+      this.#keys.set(term, keys);
     }
-    this.#keys.set(term, keys);
+    // a compound of a name and a word ("Debian-Leitfaden"), split by the text's own words
+    if (context && this.#translator && this.#loanWords.has(term)) {
+      const found = englishConcepts(term.slice(3), this.#translator, {
+        translations: this.#translations,
+        context,
+        ...(this.#used ? { used: this.#used } : {}),
+      });
+      if (found.route === 'compound') return found.concepts;
+    }
     return keys;
   }
 
@@ -146,6 +224,32 @@ export class MeaningSpace {
     }
     return normalizeVector(v);
   }
+}
+
+/** Each unit vector with `share` of its group's mean taken off, normalised again. */
+function centerByGroup(
+  vectors: readonly Float32Array[],
+  groups: readonly string[],
+  share: number,
+): Float32Array[] {
+  const sums = new Map<string, { n: number; sum: Float64Array }>();
+  vectors.forEach((v, i) => {
+    const key = groups[i] ?? '';
+    let g = sums.get(key);
+    if (!g) {
+      g = { n: 0, sum: new Float64Array(v.length) };
+      sums.set(key, g);
+    }
+    g.n++;
+    for (let d = 0; d < v.length; d++) g.sum[d]! += v[d]!;
+  });
+  return vectors.map((v, i) => {
+    const g = sums.get(groups[i] ?? '')!;
+    const centred = new Float32Array(v.length);
+    for (let d = 0; d < v.length; d++) centred[d] = v[d]! - (share * g.sum[d]!) / g.n;
+    // a document of one chunk (or of identical chunks) keeps its vector rather than become zero
+    return centred.some((x) => Math.abs(x) > 1e-6) ? normalizeVector(centred) : v;
+  });
 }
 
 /** 32-bit FNV-1a hash of a string (unsigned). */

@@ -163,7 +163,7 @@ const LINKS = ['', 's', 'es', 'n', 'en', 'e'];
  * joining letter after the first part; the split with the longest second part wins ("kleinbuchstaben" ->
  * "klein" + "buchstaben"). Parts have at least 4 letters, the first is no stop word and the second no suffix, so
  * "Einbettungen" is neither "ein" + "Bettungen" nor "Einbett" + "ungen"; words shorter than 8 letters are not
- * split.
+ * split. This is {@link decompound} with at most two parts.
  */
 export function splitCompound(word: string, lexicon: WordSet): CompoundSplit | undefined {
   if (word.length < 8) return undefined;
@@ -174,32 +174,76 @@ export function splitCompound(word: string, lexicon: WordSet): CompoundSplit | u
   }
   const known = memo.get(word);
   if (known !== undefined) return known ?? undefined;
-  const split = findCompoundSplit(word, lexicon);
+  const spans = decompound(word, lexicon, { maxParts: 2 });
+  const split: CompoundSplit | undefined = spans ? { spans: [spans[0]!, spans[1]!] } : undefined;
   if (memo.size >= MEMO_LIMIT) memo.clear();
   memo.set(word, split ?? null);
   return split;
 }
 
-function findCompoundSplit(word: string, lexicon: WordSet): CompoundSplit | undefined {
-  if (!/^\p{L}+$/u.test(word)) return undefined;
-  for (let cut = 4; cut <= word.length - 4; cut++) {
-    const tail = stem(word.slice(cut), 'de');
-    if (tail.length < 3 || SUFFIXES.has(tail) || !lexicon.has(tail)) continue; // a suffix ("-ungen") is no word
+/** Options of {@link decompound}. */
+export interface DecompoundOptions {
+  /** Most parts a word is split into; default 4. */
+  readonly maxParts?: number;
+  /** Fewest letters of a part; default 4 (shorter German stems are mostly prefixes or suffixes). */
+  readonly minPart?: number;
+}
+
+/**
+ * Splits a lower-case German word (or a German stem) into parts that are all in the lexicon (as Snowball stems),
+ * with the joining letters German puts between them (-s-, -es-, -n-, -en-, -e-): "Relevanzpropagation" ->
+ * "relevanz" + "propagation", "Datenbankverwaltungssystem" -> "datenbank" + "verwaltungs" + "system". Returns the
+ * parts' spans, or undefined when no split exists. A joining letter stays with its part when the part's stem is a
+ * word (Snowball strips most of them: "bildungs" stems as "Bildung"), else it is left out ("relevanz|s|..."). Fewest
+ * parts win, then the longest last part, then the longest parts before it. No part is a stop word or a
+ * derivational suffix ("-ung", "-heit", ...); words shorter than 8 letters are not split.
+ */
+export function decompound(
+  word: string,
+  lexicon: WordSet,
+  options: DecompoundOptions = {},
+): [number, number][] | undefined {
+  const maxParts = options.maxParts ?? 4;
+  const minPart = options.minPart ?? 4;
+  if (word.length < 8 || !/^\p{L}+$/u.test(word)) return undefined;
+  for (let parts = 2; parts <= maxParts; parts++) {
+    const spans = splitInto(word, word.length, parts, true, lexicon, minPart);
+    if (spans) return spans;
+  }
+  return undefined;
+}
+
+/** `word.slice(0, end)` as exactly `parts` parts (the last one the word's final part when `final`), or undefined. */
+function splitInto(
+  word: string,
+  end: number,
+  parts: number,
+  final: boolean,
+  lexicon: WordSet,
+  minPart: number,
+): [number, number][] | undefined {
+  if (parts === 1) return isPart(word.slice(0, end), final, lexicon, minPart) ? [[0, end]] : undefined;
+  // the longest last part first
+  for (let cut = minPart; cut <= end - minPart; cut++) {
+    if (!isPart(word.slice(cut, end), final, lexicon, minPart)) continue;
     for (const link of LINKS) {
       const headEnd = cut - link.length;
-      if (headEnd < 4 || word.slice(headEnd, cut) !== link) continue;
-      const head = word.slice(0, headEnd);
-      if (!isStopWord(head, 'de') && lexicon.has(stem(head, 'de'))) {
-        return {
-          spans: [
-            [0, headEnd],
-            [cut, word.length],
-          ],
-        };
-      }
+      if (headEnd < minPart || word.slice(headEnd, cut) !== link) continue;
+      const head = splitInto(word, headEnd, parts - 1, false, lexicon, minPart);
+      if (head) return [...head, [cut, end]];
     }
   }
   return undefined;
+}
+
+/** Whether a piece of a compound is a word of the lexicon that can stand there (the last part may be inflected). */
+function isPart(piece: string, final: boolean, lexicon: WordSet, minPart: number): boolean {
+  if (piece.length < minPart) return false;
+  const s = stem(piece, 'de');
+  if (SUFFIXES.has(s)) return false; // "-ungen" is no word
+  // a first or middle part is no stop word ("ein" + "bettungen"); the last part's stem has 3 letters at least
+  if (final ? s.length < 3 : isStopWord(piece, 'de')) return false;
+  return lexicon.has(s);
 }
 
 /** The index terms of a text, in order, with repetitions (for term frequencies). */
