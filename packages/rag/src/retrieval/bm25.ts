@@ -30,7 +30,7 @@ export interface ConceptMatch {
 export interface TermIds {
   readonly vocabulary: readonly string[];
   readonly chunks: readonly (readonly number[] | Int32Array)[];
-  /** The inverted lists of these chunks as an index file holds them (see {@link termPostings}); else counted. */
+  /** The inverted lists of these chunks as an index file holds them; counted when absent. */
   readonly postings?: TermPostings;
 }
 
