@@ -121,6 +121,7 @@ export {
   type Bm25Options,
   type ConceptMatch,
   type TermIds,
+  type TermPostings,
   topK,
 } from './retrieval/bm25.js';
 export { DenseIndex } from './retrieval/dense-index.js';

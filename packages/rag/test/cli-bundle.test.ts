@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stemCacheFile } from '../src/node/stem-cache.js';
 import { runCli } from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -17,11 +18,18 @@ const bin = path.join(
 
 let root = '';
 let cleanup: () => Promise<void> = async () => {};
+const cacheBefore = process.env.CRP_RAG_CACHE_DIR;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
+  // the stems the processes remember go to this test's folder (the command's and the in-process CLI's)
+  process.env.CRP_RAG_CACHE_DIR = path.join(root, 'cache');
 });
-afterAll(() => cleanup());
+afterAll(async () => {
+  if (cacheBefore === undefined) delete process.env.CRP_RAG_CACHE_DIR;
+  else process.env.CRP_RAG_CACHE_DIR = cacheBefore;
+  await cleanup();
+});
 
 async function inProcess(args: string[]) {
   let out = '';
@@ -54,12 +62,25 @@ describe('the bundled crp-rag command (package bin)', () => {
       ['ask', 'x', '--index', index, '--top-k', '99'],
     ]) {
       const want = await inProcess(args);
-      const got = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
       // timings in --json differ between two runs; everything else is the same answer
       const stable = (s: string) => s.replace(/"(retrieveMs|answerMs|explainMs)": [\d.e-]+/g, '"$1": 0');
-      expect(stable(got.stdout), args.join(' ')).toBe(stable(want.out));
-      expect(got.status, got.stderr).toBe(want.code);
-      if (want.code !== 0) expect(got.stderr).toContain(want.err.trim());
+      // the same answer whatever the stem cache holds: nothing, this question's stems, or a damaged file
+      for (const cache of ['as left', 'warm', 'damaged']) {
+        if (cache === 'damaged')
+          writeFileSync(stemCacheFile(process.env.CRP_RAG_CACHE_DIR!), 'crp-rag stems 1 \u0000');
+        const got = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+        expect(stable(got.stdout), `${args.join(' ')} (${cache})`).toBe(stable(want.out));
+        expect(got.status, got.stderr).toBe(want.code);
+        if (want.code !== 0) expect(got.stderr).toContain(want.err.trim());
+      }
     }
+    // a damaged file is replaced by the next answer's stems
+    const ok = spawnSync(process.execPath, [bin, 'ask', 'How are vectors stored?', '--index', index], {
+      encoding: 'utf8',
+    });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(stemCacheFile(process.env.CRP_RAG_CACHE_DIR!), 'utf8')).toMatch(
+      /^crp-rag stems 1 snowball-stemmers@[\d.]+\n(en|de)\t/,
+    );
   }, 120_000);
 });

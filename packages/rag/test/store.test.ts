@@ -207,13 +207,14 @@ describe('saved index terms', () => {
     expect(again.snapshot.terms!.key).toBe(saved.key);
     // and they survive the file format (ids as int32 after the vectors, not in the JSON)
     const bytes = concat(encodeSnapshot(index.snapshot));
-    expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG03');
+    expect(new TextDecoder('latin1').decode(bytes.subarray(0, 8))).toBe('CRPRAG04');
     // each chunk's ids come back as a view into the file's bytes (no array per chunk), with the same ids
     const decoded = decodeSnapshot(bytes).terms!;
     const [first, second] = decoded.chunks as Int32Array[];
     expect(first).toBeInstanceOf(Int32Array);
     expect(first!.buffer).toBe(second!.buffer);
-    expect({ ...decoded, chunks: decoded.chunks.map((c) => Array.from(c)) }).toEqual(saved);
+    const { postings: _, ...decodedTerms } = decoded;
+    expect({ ...decodedTerms, chunks: decodedTerms.chunks.map((c) => Array.from(c)) }).toEqual(saved);
     expect(new TextDecoder().decode(bytes)).not.toContain('"chunks":[[');
     // an index written before (version 1: the term ids in the JSON) still opens, with the same terms
     const { vectors, ...rest } = index.snapshot;
@@ -236,6 +237,80 @@ describe('saved index terms', () => {
     // a term section that does not add up is a corrupt file
     const cut = bytes.slice(0, bytes.length - 4);
     expect(() => decodeSnapshot(cut)).toThrow(expect.objectContaining({ code: 'corrupt-file' }));
+  });
+});
+
+describe('saved inverted lists (version 4)', () => {
+  it('BM25 opens from the postings in the file and scores exactly as when it counts them; version 3 files still open; damaged postings are a corrupt file', async () => {
+    const { Bm25Index, HashEmbedding, RagIndex, analyzeQuery } = await import('../src/index.js');
+    const { termPostings } = await import('../src/retrieval/bm25.js');
+    const index = new RagIndex({ embedding: new HashEmbedding(), translator: null });
+    await index.updateFiles([
+      {
+        file: 'a.md',
+        bytes: new TextEncoder().encode(
+          '# Rules\n\nThe epsilon rule stabilises relevance. The epsilon rule adds epsilon.\n\n## Gamma\n\nThe gamma rule favours positive contributions.',
+        ),
+      },
+      { file: 'b.md', bytes: new TextEncoder().encode('# Vektoren\n\nDie Datenbank speichert Vektoren.') },
+      { file: 'c.md', bytes: new TextEncoder().encode('Relevance of a rule, relevance of a concept.') },
+    ]);
+    const saved = index.snapshot.terms!;
+    const bytes = concat(encodeSnapshot(index.snapshot));
+    const decoded = decodeSnapshot(bytes);
+    const postings = decoded.terms!.postings!;
+    // views of the file's bytes, as counted from the chunks' ids
+    expect(postings.docs.buffer).toBe(bytes.buffer);
+    const counted = termPostings(saved.vocabulary.length, saved.chunks);
+    expect([...postings.offsets]).toEqual([...counted.offsets]);
+    expect([...postings.docs]).toEqual([...counted.docs]);
+    expect([...postings.tfs]).toEqual([...counted.tfs]);
+    // hand-checked: "epsilon" is in the first chunk only, three times
+    const epsilon = saved.vocabulary.indexOf('en:epsilon');
+    const at = postings.offsets[epsilon]!;
+    expect(postings.offsets[epsilon + 1]! - at).toBe(1);
+    expect(postings.tfs[at]).toBe(3);
+    const fromFile = new Bm25Index(decoded.terms!, {}, decoded.terms!.lengths);
+    const fromIds = new Bm25Index({ vocabulary: saved.vocabulary, chunks: saved.chunks }, {}, saved.lengths);
+    for (const q of ['epsilon rule relevance', 'gamma positive', 'Vektoren Datenbank', 'nothing here']) {
+      const { concepts } = analyzeQuery(q);
+      expect([...fromFile.scoreConcepts(concepts)], q).toEqual([...fromIds.scoreConcepts(concepts)]);
+    }
+    const search = (x: InstanceType<typeof RagIndex>) =>
+      x.search('epsilon rule relevance', { topK: 3 }).then((hits) => hits.map((h) => [h.chunk.id, h.score]));
+    const reopened = new RagIndex({ embedding: new HashEmbedding(), translator: null, snapshot: decoded });
+    expect(await search(reopened)).toEqual(await search(index));
+    // version 3, as the previous release wrote it: no postings section, a 28-byte header
+    const view = new DataView(bytes.buffer);
+    const postingBytes = view.getUint32(28, true) * 4;
+    const textBytes = view.getUint32(24, true);
+    const textsStart = bytes.byteLength - textBytes;
+    const v3 = concat([
+      bytes.subarray(0, 28),
+      bytes.subarray(32, textsStart - postingBytes),
+      bytes.subarray(textsStart),
+    ]);
+    v3.set(new TextEncoder().encode('CRPRAG03'));
+    // (the padding after the JSON depends only on its length: the sections stay aligned)
+    const old = decodeSnapshot(v3);
+    expect(old.terms!.postings).toBeUndefined();
+    expect(
+      await search(new RagIndex({ embedding: new HashEmbedding(), translator: null, snapshot: old })),
+    ).toEqual(await search(index));
+    // a document number past the last chunk, or frequencies of 0, are a corrupt file
+    const postingStart = textsStart - postingBytes;
+    const docsStart = postingStart + (saved.vocabulary.length + 1) * 4;
+    for (const [offset, value] of [
+      [docsStart, 99],
+      [docsStart + postings.docs.length * 4, 0],
+      [postingStart, 1],
+    ] as const) {
+      const broken = bytes.slice();
+      new DataView(broken.buffer).setInt32(offset, value, true);
+      expect(() => decodeSnapshot(broken), `${offset}`).toThrow(
+        expect.objectContaining({ code: 'corrupt-file' }),
+      );
+    }
   });
 });
 

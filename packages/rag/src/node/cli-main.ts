@@ -14,5 +14,13 @@ if (result.stop) {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 } else {
-  process.exitCode = result.code;
+  // exit once stdout and stderr are written rather than when the event loop runs dry: by then V8 had started
+  // a full garbage collection of a heap about to be dropped (~50 ms CPU, 0.1-0.3 s on a loaded machine)
+  const code = result.code;
+  let open = 2;
+  const written = () => {
+    if (--open === 0) process.exit(code);
+  };
+  process.stdout.write('', written);
+  process.stderr.write('', written);
 }
