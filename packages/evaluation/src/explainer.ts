@@ -222,6 +222,7 @@ function cascadeRows(
     if (order === 'bottom_up') for (const s of samples) s.flush();
     let reference = base;
     let since: string[] = [];
+    const randomised: string[] = [];
     let previous: number | undefined;
     for (const [done, k] of ks.entries()) {
       const name = steps.layers[k]!;
@@ -235,6 +236,7 @@ function cascadeRows(
         refreshed.push(steps.layers[previous]!);
       }
       steps.randomise(k);
+      randomised.push(name);
       if (!lrp.refreshLayers(model, refreshed)) {
         throw new CrpError(
           'invalid-argument',
@@ -265,9 +267,13 @@ function cascadeRows(
       steps.onStep?.(done + 1);
     }
     if (order === 'bottom_up') {
-      // the model as the last step left it, on a pass of its own: rules prepared on a layer that a pass
-      // borrowed from another would not be freed with either (@crp/lrp's ForwardPass.dispose skips them)
-      for (const [i, s] of samples.entries()) s.pass = track(lrp.forward(xs[i]!));
+      // the model as the last step left it, reusing what is unchanged: one sample, the last step's pass (only the
+      // layers randomised after it are computed again); several, each sample's own pass of the original model
+      // (the layers below the first randomised one are kept)
+      for (const [i, s] of samples.entries()) {
+        const reuse = n === 1 ? { pass: reference, changed: since } : { pass: s.pass, changed: randomised };
+        s.pass = track(lrp.forward(xs[i]!, { reuse }));
+      }
       // the highest boundary first; an entry stays in `pending` (freed on failure) until its rows are handed on
       while (pending.length > 0) {
         const p = pending[pending.length - 1]!;

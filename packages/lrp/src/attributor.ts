@@ -219,7 +219,7 @@ export class Attributor {
   }
 
   private prepared(pass: ForwardPass, node: GraphNode) {
-    let prepared = pass.prepared.get(node.id);
+    let prepared = pass.preparedRule(node.id);
     if (prepared === undefined) {
       const inputs = node.inputs.map((i) => pass.output(i));
       const output = pass.output(node.id);
@@ -239,7 +239,7 @@ export class Attributor {
             dispose: () => {},
           }
         : this.ruleOf(node.id).prepare(ctx);
-      pass.prepared.set(node.id, prepared);
+      pass.keepPrepared(node.id, prepared);
     }
     return prepared;
   }

@@ -78,11 +78,14 @@ export class ForwardPass {
   readonly outputs = new Map<string, tf.Tensor>();
   /** Output of the linear part of nodes with a fused activation. */
   readonly linearOutputs = new Map<string, tf.Tensor>();
-  /** Rules prepared against this pass, by node id (created by the attributor on first use). */
+  /** Rules prepared against this pass's own activations, by node id (created by the attributor on first use;
+   * a rule of a borrowed node is kept by the pass that owns it, see {@link ForwardPass.preparedRule}). */
   readonly prepared = new Map<string, PreparedRule>();
   private readonly nonNegative = new Map<string, boolean>();
-  /** Nodes whose output, linear output and prepared rule belong to another pass (see {@link runForward}). */
-  private readonly borrowed = new Set<string>();
+  /** The pass that owns each borrowed node's output, linear output and prepared rule (see {@link runForward}). */
+  private readonly owners = new Map<string, ForwardPass>();
+  /** The distinct passes of `owners`, checked by {@link ForwardPass.assertLive}. */
+  private readonly lenders = new Set<ForwardPass>();
   private disposed = false;
 
   constructor(
@@ -115,6 +118,8 @@ export class ForwardPass {
 
   /** Whether every element of node `id`'s output is >= 0; computed once. */
   isNonNegative(id: string): boolean {
+    const owner = this.owners.get(id);
+    if (owner !== undefined) return owner.isNonNegative(id);
     let v = this.nonNegative.get(id);
     if (v === undefined) {
       const m = tf.tidy(() => tf.min(this.output(id)));
@@ -125,29 +130,52 @@ export class ForwardPass {
     return v;
   }
 
-  /** Takes node `id`'s output, linear output and prepared rule from `from` (which keeps owning them). */
-  borrow(id: string, from: ForwardPass): void {
-    this.outputs.set(id, from.output(id));
-    const linear = from.linearOutputs.get(id);
-    if (linear !== undefined) this.linearOutputs.set(id, linear);
-    const prepared = from.prepared.get(id);
-    if (prepared !== undefined) this.prepared.set(id, prepared);
-    const nonNegative = from.nonNegative.get(id);
-    if (nonNegative !== undefined) this.nonNegative.set(id, nonNegative);
-    this.borrowed.add(id);
+  /** The rule prepared at node `id` against this pass's activations, if any (a borrowed node's is its owner's). */
+  preparedRule(id: string): PreparedRule | undefined {
+    return (this.owners.get(id) ?? this).prepared.get(id);
   }
 
+  /** Keeps a rule prepared at node `id` with the pass that owns the node's activations: it is built on them, so
+   * it lives and is freed with them, also when a borrowing pass prepared it. */
+  keepPrepared(id: string, rule: PreparedRule): void {
+    (this.owners.get(id) ?? this).prepared.set(id, rule);
+  }
+
+  /** Takes node `id`'s output and linear output from `from`, or from the pass `from` took them from; that pass
+   * keeps owning them, and the rule prepared at `id`. */
+  borrow(id: string, from: ForwardPass): void {
+    const owner = from.owners.get(id) ?? from;
+    this.outputs.set(id, owner.output(id));
+    const linear = owner.linearOutputs.get(id);
+    if (linear !== undefined) this.linearOutputs.set(id, linear);
+    this.owners.set(id, owner);
+    this.lenders.add(owner);
+  }
+
+  /** Throws 'disposed' when this pass, or a pass it borrowed layers from, was disposed. */
   assertLive(): void {
     if (this.disposed) throw new CrpError('disposed', 'this forward pass was disposed');
+    for (const owner of this.lenders) {
+      if (owner.disposed) {
+        const layers = [...this.owners].filter(([, o]) => o === owner).map(([id]) => `'${id}'`);
+        throw new CrpError(
+          'disposed',
+          `the forward pass this one borrowed ${layers.join(', ')} from was disposed; dispose a pass made with reuse before the pass it reuses`,
+        );
+      }
+    }
   }
 
+  /** Frees what this pass computed and the rules prepared on it; borrowed layers stay their owner's. Also safe
+   * after the owner was disposed. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const [id, p] of this.prepared) if (!this.borrowed.has(id)) p.dispose();
+    for (const p of this.prepared.values()) p.dispose();
+    this.prepared.clear();
     const seen = new Set<tf.Tensor>();
     const own = (m: Map<string, tf.Tensor>) =>
-      [...m].filter(([id]) => !this.borrowed.has(id)).map(([, t]) => t);
+      [...m].filter(([id]) => !this.owners.has(id)).map(([, t]) => t);
     for (const t of [...own(this.outputs), ...own(this.linearOutputs)]) {
       // the input node's output is the caller's input tensor
       if (t !== this.input && !seen.has(t)) {
