@@ -298,6 +298,30 @@ describe('the passage brings what the question asks for', () => {
       expect(texts(answer)).toHaveLength(2);
     }
   });
+
+  it('a German word opening with "Er" and an umlaut ("Eröffnet", "Erübrigt") is no pronoun: it does not refer back', () => {
+    for (const text of [
+      'Eröffnet wird der Index mit RagIndex.open.',
+      'Erübrigt sich das Neuberechnen, bleibt der Index gleich.',
+    ]) {
+      const answer = composeExtractiveAnswer(
+        [s(0, 'Der Index speichert die Vektoren im Arbeitsspeicher.', 0.1), s(1, text, 1)],
+        sources,
+      );
+      expect(texts(answer), text).toEqual([`${text} [a.md]`]);
+    }
+    // the pronoun itself and openings ending in "für" do
+    for (const opening of ['Er', 'Dafür', 'Hierfür']) {
+      const answer = composeExtractiveAnswer(
+        [
+          s(0, 'Der Index speichert die Vektoren im Arbeitsspeicher.', 0.1),
+          s(1, `${opening} braucht etwa 4 MB pro tausend Passagen.`, 1),
+        ],
+        sources,
+      );
+      expect(texts(answer), opening).toHaveLength(2);
+    }
+  });
 });
 
 describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {

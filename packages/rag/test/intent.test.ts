@@ -63,6 +63,8 @@ describe('what a question asks for', () => {
     ]);
     expect(questionIntent('What do I need before I can start?').kind).not.toBe('definition');
     expect(questionIntent('Wofür braucht man das Argument target?').kind).toBe('reason');
+    // a question word ending in ß is a word of its own too (\b took the ß for a border only before a letter)
+    expect(questionIntent('Wie groß ist der Index auf der Platte?').kind).toBe('number');
     // a sentence that opens with the subject says what it does
     const does = questionIntent('What does the SummaryRetriever do?');
     expect(holdsRelation('SummaryRetriever will fetch all nodes.', does)).toBe(true);

@@ -39,9 +39,10 @@ export function chunkSentences(chunk: Pick<Chunk, 'text' | 'blocks'>): PassageSe
   return out;
 }
 
-// A sentence that starts like this leans on the one before it ("However, ...", "Dabei ...").
+// A sentence that starts like this leans on the one before it ("However, ...", "Dabei ..."). The opening ends
+// where no letter follows (not \b, which takes an umlaut for a border: "Eröffnet" is not "Er").
 const LEANS_BACK =
-  /^(however|but|the latter|the former|in the meantime|meanwhile|the (?:command|example|code|call|method|function|steps?) above|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso|letztere[rs]?|erstere[rs]?)\b/i;
+  /^(however|but|the latter|the former|in the meantime|meanwhile|the (?:command|example|code|call|method|function|steps?) above|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso|letztere[rs]?|erstere[rs]?)(?![\p{L}\p{N}_])/iu;
 
 /** Whether a sentence opens by referring to the one before it ("However, ...", "The latter ...", "Dabei ..."). */
 export function leansBack(text: string): boolean {

@@ -20,7 +20,8 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
   ],
   [
     'number',
-    /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))\b/i,
+    // ends where no letter follows: \b after "groß" would need one
+    /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))(?![\p{L}\p{N}_])/iu,
   ],
   [
     'reason',
