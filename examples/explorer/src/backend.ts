@@ -1,8 +1,10 @@
 /**
  * The page picks the TF.js backend (libraries never do): WebGL where the browser has it, else WebAssembly, else
  * plain JavaScript. The wasm binaries are assets of the build (Vite's `?url` imports give their final URLs), so
- * the page fetches them from its own origin and works offline.
+ * the page fetches them from its own origin and works offline. On wasm the page installs @crp/backend's in-place
+ * `Slice` kernel, as `selectBackend` does in Node: TF.js's own copies a slice's whole input out of the heap.
  */
+import { installWasmSlice, wasmSliceInstalled } from '@crp/backend/wasm-slice';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
@@ -25,6 +27,8 @@ export interface BackendChoice {
   name: BackendName;
   /** Why a preferred backend was not used (empty when the first choice worked). */
   notes: string[];
+  /** On wasm: whether the registered `Slice` kernel is @crp/backend's in-place one (read from TF.js's registry). */
+  inPlaceSlice: boolean;
 }
 
 /** Starts the first backend of `order` that works here. */
@@ -34,7 +38,8 @@ export async function startBackend(order: readonly BackendName[] = BACKENDS): Pr
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();
-        return { name, notes };
+        if (name === 'wasm') installWasmSlice();
+        return { name, notes, inPlaceSlice: name === 'wasm' && wasmSliceInstalled() };
       }
       notes.push(`${name} is not available in this browser`);
     } catch (err) {

@@ -751,6 +751,7 @@ async function start(): Promise<void> {
   el.backend.textContent =
     backend.name === 'webgl' ? 'WebGL' : backend.name === 'wasm' ? 'WebAssembly' : 'CPU';
   el.backend.title = `TF.js backend: ${backend.name}`;
+  document.body.dataset.inPlaceSlice = String(backend.inPlaceSlice);
   if (backend.notes.length > 0 && preferred === null) {
     message('info', `Computing on ${backend.name}: ${backend.notes.join('; ')}.`);
   }

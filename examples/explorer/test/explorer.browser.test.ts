@@ -312,6 +312,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
   it('falls back to WebAssembly and explains there too', async () => {
     const page = await open('?backend=wasm');
     expect(await page.locator('#backend').textContent()).toBe('WebAssembly');
+    // @crp/backend's in-place Slice kernel is the one registered for wasm (read from the page's TF.js registry)
+    expect(await page.evaluate(() => document.body.dataset.inPlaceSlice)).toBe('true');
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect((await canvasStats(page, '#heatmap')).red).toBeGreaterThan(20);
     expect(await messages(page)).toEqual([]);

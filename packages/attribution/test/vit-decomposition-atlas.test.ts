@@ -9,25 +9,17 @@
  */
 import { CondAttribution, disposeCondResult, HeadConcept } from '@crp/core';
 import { attnLrp } from '@crp/lrp';
-import { type VitConfig, vit } from '@crp/models';
+import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
+import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conceptLayerBelow, decompose, decompositionAtlas, fromTensors } from '../src/index.js';
-import { mulberry32, uniform, useWasm } from './helpers.js';
+import { useWasm } from './helpers.js';
 
 useWasm();
 
-const CONFIG: VitConfig = {
-  imageSize: 8,
-  patchSize: 4,
-  numLayers: 1,
-  numHeads: 2,
-  hiddenDim: 8,
-  mlpDim: 12,
-  numClasses: 3,
-};
 const B = 'encoder.layers.encoder_layer_0.';
 const HEADS = `${B}self_attention.context`;
 const MLP = `${B}mlp.0`;
@@ -40,14 +32,9 @@ let crp: CondAttribution;
 let images: tf.Tensor4D;
 
 beforeAll(() => {
-  model = vit(CONFIG);
-  const rng = mulberry32(5);
-  setVitWeights(model, CONFIG, (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6);
-  });
+  model = tinyVit({ vit, setVitWeights });
   crp = new CondAttribution(model, { composite: attnLrp() });
-  images = tf.tensor4d(uniform(mulberry32(9), labels.length * 8 * 8 * 3, 0, 1), [labels.length, 8, 8, 3]);
+  images = tinyVitImages(labels.length);
 });
 afterAll(() => {
   crp.dispose();

@@ -1,3 +1,7 @@
+/**
+ * The in-place wasm `Slice` kernel (entry point `@crp/backend/wasm-slice`): browser-safe, so that a page on TF.js's
+ * wasm backend installs it as `selectBackend` does in Node.
+ */
 import {
   type DataType,
   getKernel,
@@ -11,6 +15,7 @@ import {
   unregisterKernel,
   util,
 } from '@tensorflow/tfjs-core';
+import { copyBox } from './copy-box.js';
 
 /** What the slice needs of TF.js's wasm backend (public methods of `BackendWasm`). */
 interface WasmHeapBackend {
@@ -20,48 +25,6 @@ interface WasmHeapBackend {
 
 /** Marks the kernel function installed here, so that installing twice keeps one. */
 const MARK = Symbol.for('@crp/backend/wasm-slice');
-
-/**
- * Copies the box `begin`/`size` of a row-major array of `shape` into `out`, in runs as long as the box allows:
- * the trailing axes the box spans completely join the innermost run, so a crop of H and W in NHWC copies rows
- * of W·C values, and a slice along the first axis is one copy.
- */
-export function copyBox(
-  src: TypedArray,
-  shape: readonly number[],
-  begin: readonly number[],
-  size: readonly number[],
-  out: TypedArray,
-): void {
-  const rank = shape.length;
-  if (rank === 0) {
-    out[0] = src[0]!;
-    return;
-  }
-  const strides = util.computeStrides(shape as number[]);
-  const stride = (k: number) => (k === rank - 1 ? 1 : strides[k]!);
-  // the run: axis `inner` and every full axis after it
-  let inner = rank - 1;
-  while (inner > 0 && size[inner] === shape[inner]) inner--;
-  const run = size[inner]! * stride(inner);
-  const outer = size.slice(0, inner);
-  const count = outer.reduce((a, b) => a * b, 1);
-  const index = new Array<number>(inner).fill(0);
-  let base = begin[inner]! * stride(inner);
-  for (let k = 0; k < inner; k++) base += begin[k]! * stride(k);
-  let from = base;
-  for (let n = 0, to = 0; n < count; n++, to += run) {
-    out.set(src.subarray(from, from + run), to);
-    // next outer index (odometer, last outer axis fastest)
-    for (let k = inner - 1; k >= 0; k--) {
-      index[k]!++;
-      from += stride(k);
-      if (index[k]! < outer[k]!) break;
-      from -= index[k]! * stride(k);
-      index[k] = 0;
-    }
-  }
-}
 
 /**
  * Replaces the wasm backend's `Slice` kernel with one that reads the input in place. TF.js 4.22's copies the
@@ -90,4 +53,10 @@ export function installWasmSlice(): boolean {
   unregisterKernel(Slice, 'wasm');
   registerKernel({ ...original, kernelFunc });
   return true;
+}
+
+/** Whether the `Slice` kernel registered for wasm is {@link installWasmSlice}'s (false when wasm is not registered). */
+export function wasmSliceInstalled(): boolean {
+  const kernel = getKernel(Slice, 'wasm');
+  return kernel !== undefined && (kernel.kernelFunc as { [MARK]?: boolean })[MARK] === true;
 }

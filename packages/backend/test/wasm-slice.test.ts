@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { copyBox } from '../src/wasm-slice.js';
+import { copyBox } from '../src/copy-box.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -69,5 +69,24 @@ describe('the wasm Slice kernel on what random boxes miss', () => {
     expect(r.complex).toEqual({ error: "Kernel 'Complex' not registered for backend 'wasm'" });
     expect(r.twice).toEqual({ again: true, marked: true, onCpu: [2, 3], onWasm: [3, 4], backend: 'wasm' });
     expect(r.large).toMatchObject({ grew: true, bad: 0 });
+  });
+});
+
+describe('installWasmSlice without selectBackend (what a browser page calls)', () => {
+  it('registers the in-place kernel for wasm, and wasmSliceInstalled reads it from the registry', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { installWasmSlice, wasmSliceInstalled } = await import('../src/wasm-slice.js');
+    expect(wasmSliceInstalled()).toBe(false); // TF.js's own kernel
+    expect(await tf.setBackend('wasm')).toBe(true);
+    expect(installWasmSlice()).toBe(true);
+    expect(wasmSliceInstalled()).toBe(true);
+    const x = tf.tensor3d(
+      Array.from({ length: 24 }, (_, i) => i),
+      [2, 3, 4],
+    );
+    const y = tf.slice(x, [0, 1, 2], [2, 2, 2]);
+    expect(Array.from(y.dataSync())).toEqual([6, 7, 10, 11, 18, 19, 22, 23]);
+    tf.dispose([x, y]);
   });
 });

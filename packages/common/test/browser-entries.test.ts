@@ -14,10 +14,22 @@ import { describe, expect, it } from 'vitest';
 const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * The library packages whose root must be browser-safe. Not here: @crp/backend (picks a TF.js backend for Node
- * applications), @crp/cli (a Node command), @crp/testing and @crp/conformance (private).
+ * The library packages whose root must be browser-safe, and @crp/backend's one browser entry point (its root
+ * picks a TF.js backend for Node applications; a page installs the wasm Slice kernel from `/wasm-slice`). Not here:
+ * @crp/cli (a Node command), @crp/testing and @crp/conformance (private).
  */
-const LIBRARIES = ['common', 'lrp', 'core', 'vis', 'models', 'attribution', 'pruning', 'evaluation', 'rag'];
+const LIBRARIES = [
+  'common',
+  'lrp',
+  'core',
+  'vis',
+  'models',
+  'attribution',
+  'pruning',
+  'evaluation',
+  'rag',
+  'backend/wasm-slice',
+];
 
 const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 

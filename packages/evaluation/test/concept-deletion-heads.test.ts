@@ -5,9 +5,9 @@
  * accuracy of the model whose out_proj ignores the deleted heads' slices (its rows zeroed: the definition of a
  * head's deletion, computed here without the masks). Image by image and in batches give the same numbers.
  */
-import { type VitConfig, vit } from '@crp/models';
+import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
-import { mulberry32, uniform } from '@crp/testing';
+import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,15 +16,6 @@ import { expectCrpErrorAsync, useBackend } from './helpers.js';
 
 useBackend('cpu');
 
-const CONFIG: VitConfig = {
-  imageSize: 8,
-  patchSize: 4,
-  numLayers: 1,
-  numHeads: 4,
-  hiddenDim: 8,
-  mlpDim: 12,
-  numClasses: 3,
-};
 const A = 'encoder.layers.encoder_layer_0.self_attention.';
 const HEADS = `${A}context`;
 const DH = 2;
@@ -35,16 +26,9 @@ const relevance = [0.2, -0.5, 1.5, 0.7];
 let model: tfl.LayersModel;
 let x: tf.Tensor4D;
 
+/** The tiny ViT with 4 heads of 2 features. */
 function seeded(): tfl.LayersModel {
-  const m = vit(CONFIG);
-  const rng = mulberry32(5);
-  setVitWeights(m, CONFIG, (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return Float32Array.from(
-      /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6),
-    );
-  });
-  return m;
+  return tinyVit({ vit, setVitWeights }, { numHeads: 4 });
 }
 
 /** Mean logit of `target` and accuracy of a fresh copy of the model with out_proj's rows of `heads` zeroed. */
@@ -75,7 +59,7 @@ function withoutHeads(heads: readonly number[], target: number): { logit: number
 
 beforeAll(() => {
   model = seeded();
-  x = tf.tensor4d(uniform(mulberry32(9), N * 8 * 8 * 3, 0, 1), [N, 8, 8, 3]);
+  x = tinyVitImages(N);
 });
 afterAll(() => {
   model.dispose();

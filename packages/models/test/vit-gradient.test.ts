@@ -6,20 +6,10 @@
 import { Attributor, disposeResult, gradient, layerMapComposite } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { mulberry32 } from '@crp/common';
+import { tinyVit } from '@crp/testing/tiny-vit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerTrainingKernels, type VitConfig, vit } from '../src/index.js';
+import { registerTrainingKernels, vit } from '../src/index.js';
 import { setVitWeights } from '../src/internal.js';
-
-const CONFIG: VitConfig = {
-  imageSize: 8,
-  patchSize: 4,
-  numLayers: 2,
-  numHeads: 2,
-  hiddenDim: 8,
-  mlpDim: 12,
-  numClasses: 3,
-};
 
 beforeAll(async () => {
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
@@ -28,14 +18,7 @@ beforeAll(async () => {
 
 describe('the plain gradient through a ViT', () => {
   it('equals autodiff of the model for every input value', () => {
-    const model = vit(CONFIG);
-    const rng = mulberry32(3);
-    setVitWeights(model, CONFIG, (name, shape) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const lo = /ln(_\d)?\.weight$/.test(name) ? 0.8 : -0.6;
-      const hi = /ln(_\d)?\.weight$/.test(name) ? 1.2 : 0.6;
-      return Float32Array.from({ length: n }, () => lo + (hi - lo) * rng());
-    });
+    const model = tinyVit({ vit, setVitWeights }, { numLayers: 2, seed: 3 });
     const x = tf.tidy(() => tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 4));
     const targets = [2, 0];
     const lrp = new Attributor(model, {

@@ -12,8 +12,9 @@
 import { CondAttribution } from '@crp/core';
 import { Attributor, graphFromLayersModel } from '@crp/lrp';
 import { forwardNode } from '@crp/lrp/internal';
-import { type VitConfig, vit } from '@crp/models';
+import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
+import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,27 +32,10 @@ import {
   taylorScores,
   weightScores,
 } from '../src/index.js';
-import {
-  expectClose,
-  expectCrpError,
-  mulberry32,
-  predictValues,
-  uniform,
-  useBackend,
-  values,
-} from './helpers.js';
+import { expectClose, expectCrpError, predictValues, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
-const CONFIG: VitConfig = {
-  imageSize: 8,
-  patchSize: 4,
-  numLayers: 1,
-  numHeads: 2,
-  hiddenDim: 8,
-  mlpDim: 12,
-  numClasses: 3,
-};
 const B = 'encoder.layers.encoder_layer_0.';
 const HEADS = `${B}self_attention.context`;
 const N = 5;
@@ -63,15 +47,7 @@ let model: tfl.LayersModel;
 let images: tf.Tensor4D;
 
 function seeded(): tfl.LayersModel {
-  const m = vit(CONFIG);
-  const rng = mulberry32(5);
-  setVitWeights(m, CONFIG, (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return Float32Array.from(
-      /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6),
-    );
-  });
-  return m;
+  return tinyVit({ vit, setVitWeights });
 }
 
 /** Per head h of a flat [samples, heads, tokens, d] array: f over sample s's block of head h. */
@@ -106,7 +82,7 @@ function context(): Float64Array {
 
 beforeAll(() => {
   model = seeded();
-  images = tf.tensor4d(uniform(mulberry32(9), N * 8 * 8 * 3, 0, 1), [N, 8, 8, 3]);
+  images = tinyVitImages(N);
 });
 afterAll(() => {
   model.dispose();

@@ -7,33 +7,17 @@
  * Masks are checked (heads out of range, all heads); export refuses heads with a message that points to the masked
  * model, and removes MLP neurons physically (GELU maps 0 to 0) with the masked model's logits. No tensor is left.
  */
-import { type VitConfig, vit } from '@crp/models';
+import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
+import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelMask, checkMask, exportPruned, headLayers, MaskedModel } from '../src/index.js';
-import {
-  expectClose,
-  expectCrpError,
-  mulberry32,
-  predictValues,
-  uniform,
-  useBackend,
-  values,
-} from './helpers.js';
+import { expectClose, expectCrpError, predictValues, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
-const CONFIG: VitConfig = {
-  imageSize: 8,
-  patchSize: 4,
-  numLayers: 1,
-  numHeads: 2,
-  hiddenDim: 8,
-  mlpDim: 12,
-  numClasses: 3,
-};
 const B = 'encoder.layers.encoder_layer_0.';
 const A = `${B}self_attention.`;
 const HEADS = `${A}context`;
@@ -45,15 +29,7 @@ let model: tfl.LayersModel;
 let images: tf.Tensor4D;
 
 function seeded(): tfl.LayersModel {
-  const m = vit(CONFIG);
-  const rng = mulberry32(5);
-  setVitWeights(m, CONFIG, (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return Float32Array.from(
-      /ln(_\d)?\.weight$/.test(name) ? uniform(rng, n, 0.8, 1.2) : uniform(rng, n, -0.6, 0.6),
-    );
-  });
-  return m;
+  return tinyVit({ vit, setVitWeights });
 }
 
 /** Outputs of the named layers of `m` for the images, as float64 values. */
@@ -70,7 +46,7 @@ function outputsOf(m: tfl.LayersModel, layers: string[]): Float64Array[] {
 
 beforeAll(() => {
   model = seeded();
-  images = tf.tensor4d(uniform(mulberry32(9), 4 * 8 * 8 * 3, 0, 1), [4, 8, 8, 3]);
+  images = tinyVitImages(4);
 });
 afterAll(() => {
   model.dispose();

@@ -63,6 +63,10 @@ describe('UseLiteEmbedding (offline default)', () => {
     const again = await new UseLiteEmbedding({ cacheDir }).embed(texts);
     expect(Array.from(again[1]!)).toEqual(Array.from(b!));
     await emb.dispose();
+    // Where the time goes (house4, load 16-21): computing the 8,000-piece table in the fresh cache, 16 batches of 512
+    // one-piece inputs at 250-340 ms CPU each on 2 wasm threads (BatchMatMul on XNNPACK ~40% of kernel time, TF.js's
+    // SplitV ~20%: it copies its whole input out of the heap per piece; an in-place SplitV measured 283 -> 238 ms per
+    // batch), plus ~0.8 s loading the model: about 5 s CPU, 14-28 s wall at load 21, so over 60 s near load 30.
   }, 60_000);
 
   it('says which folder is wrong when the model is missing', async () => {

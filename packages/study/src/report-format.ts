@@ -112,3 +112,79 @@ export function outlineRegion(image: RasterImage, region: StudyResult['options']
   }
   return { ...image, data };
 }
+
+/**
+ * A transformer's layers by block, in their order: a layer `prefix<i>.name` is `name` in block i (torchvision's
+ * `encoder.layers.encoder_layer_<i>.`), and blocks with the same prefix and the same layer names and kinds join
+ * one group, so twelve blocks of four concept layers read as one line instead of 48 names. A layer without a
+ * block number stays a group of its own (`blocks` empty, `names` its full name).
+ */
+export interface BlockGroup {
+  prefix: string;
+  blocks: number[];
+  /** The layer names after the block's prefix, in the model's order. */
+  names: string[];
+}
+
+/** Block i's prefix and the layer's name in it, or undefined for a layer outside the numbered blocks. */
+export function splitBlock(layer: string): { prefix: string; block: number; name: string } | undefined {
+  const m = /^(.*?)(\d+)\.(.+)$/.exec(layer);
+  return m === null ? undefined : { prefix: m[1]!, block: Number(m[2]), name: m[3]! };
+}
+
+/** {@link BlockGroup}s of `layers`; `kind` tells layers apart that share a name (two blocks group only when the
+ * same names have the same kinds). */
+export function blockGroups(
+  layers: readonly string[],
+  kind: (layer: string) => string = () => '',
+): BlockGroup[] {
+  const perBlock = new Map<string, { prefix: string; block: number; names: string[] }>();
+  const order: ({ prefix: string; block: number } | string)[] = [];
+  for (const layer of layers) {
+    const s = splitBlock(layer);
+    if (s === undefined) {
+      order.push(layer);
+      continue;
+    }
+    const key = `${s.prefix}\u0000${s.block}`;
+    let entry = perBlock.get(key);
+    if (entry === undefined) {
+      entry = { prefix: s.prefix, block: s.block, names: [] };
+      perBlock.set(key, entry);
+      order.push(entry);
+    }
+    entry.names.push(s.name);
+  }
+  const groups: BlockGroup[] = [];
+  const bySignature = new Map<string, BlockGroup>();
+  for (const item of order) {
+    if (typeof item === 'string') {
+      groups.push({ prefix: '', blocks: [], names: [item] });
+      continue;
+    }
+    const { prefix, block, names } = perBlock.get(`${item.prefix}\u0000${item.block}`)!;
+    const signature = `${prefix}\u0000${names.map((n) => `${n}\u0001${kind(`${prefix}${block}.${n}`)}`).join('\u0000')}`;
+    const group = bySignature.get(signature);
+    if (group === undefined) {
+      const made = { prefix, blocks: [block], names };
+      bySignature.set(signature, made);
+      groups.push(made);
+    } else group.blocks.push(block);
+  }
+  return groups;
+}
+
+/** Block numbers as runs: "block 3", "blocks 0–11", "blocks 0–3, 7, 10–11". */
+export function blockRange(blocks: readonly number[]): string {
+  const sorted = [...blocks].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    runs.push(
+      j === i ? String(sorted[i]) : j === i + 1 ? `${sorted[i]}, ${sorted[j]}` : `${sorted[i]}–${sorted[j]}`,
+    );
+    i = j + 1;
+  }
+  return `${sorted.length === 1 ? 'block' : 'blocks'} ${runs.join(', ')}`;
+}

@@ -10,6 +10,9 @@ import {
 import { faithfulnessSections } from './faithfulness.js';
 import {
   atlasRows,
+  type BlockGroup,
+  blockGroups,
+  blockRange,
   cautions,
   conceptNote,
   isDead,
@@ -64,15 +67,18 @@ type SectionBuilder = (result: StudyResult, images: ReadonlyMap<string, RasterIm
 function studiedSection(result: StudyResult): ReportSection[] {
   const { options: o, atlas } = result;
   const n = atlas.samples;
-  const findings = atlas.layerOrder.map((layer) => {
-    const ranking = atlas.layers[layer]?.ranking ?? [];
-    const top = ranking[0];
-    if (top === undefined) return `- ${layer}: no concept`;
-    const line = `- **concept ${top.concept} in ${layer}**: in the top-${o.topK} of ${formatVotes(top, atlas)} samples, share ${signedShare(top.percent)} of the layer's relevance`;
-    if (!isDead(top)) return line;
-    const alive = ranking.find((e) => !isDead(e));
-    return `${line} — ⚠ dead (no relevance in any sample)${alive === undefined ? '' : `; the most voted concept with relevance is ${alive.concept} (${formatVotes(alive, atlas)}, ${signedShare(alive.percent)})`}`;
-  });
+  const findings =
+    result.model.concepts === undefined
+      ? atlas.layerOrder.map((layer) => {
+          const ranking = atlas.layers[layer]?.ranking ?? [];
+          const top = ranking[0];
+          if (top === undefined) return `- ${layer}: no concept`;
+          const line = `- **concept ${top.concept} in ${layer}**: in the top-${o.topK} of ${formatVotes(top, atlas)} samples, share ${signedShare(top.percent)} of the layer's relevance`;
+          if (!isDead(top)) return line;
+          const alive = ranking.find((e) => !isDead(e));
+          return `${line} — ⚠ dead (no relevance in any sample)${alive === undefined ? '' : `; the most voted concept with relevance is ${alive.concept} (${formatVotes(alive, atlas)}, ${signedShare(alive.percent)})`}`;
+        })
+      : findingsByBlock(result);
   const skipped = result.data.skipped;
   const logits = result.samples.targetLogits;
   const meanLogit = logits.reduce((a, b) => a + b, 0) / Math.max(1, logits.length);
@@ -84,7 +90,9 @@ function studiedSection(result: StudyResult): ReportSection[] {
         `Model **${result.model.name}** (${result.model.parameters.toLocaleString('en')} parameters, input ${result.model.inputShape.join('x')}), composite \`${o.composite}\`.`,
         `Data: ${result.data.classes.map((c, i) => `**${c}** ${result.data.counts[i]} images`).join(', ')}.${skipped.length > 0 ? ` ${skipped.length} file(s) could not be read and were skipped: ${skipped.map((s) => `\`${s.path}\` (${s.reason})`).join('; ')}.` : ''}`,
         `The study follows the class **${result.target.name}** (index ${result.target.index}) through ${n} of its samples (its logit on them: mean ${num(meanLogit)}, lowest ${num(Math.min(...logits))}), in ${o.layers.length} layers. ${conceptSentence(result)}; "k/${n}" counts the samples that vote for it: it is among their top-${o.topK} by ${EVIDENCE_DEFINITION}; ${SHARE_DEFINITION}.`,
-        '**Most voted concept per layer:**',
+        result.model.concepts === undefined
+          ? '**Most voted concept per layer:**'
+          : `**Most voted concept per layer**, block by block: the concept, in how many samples' top-${o.topK} it is, and its share of the layer's relevance:`,
         findings.join('\n'),
       ].join('\n\n'),
     },
@@ -188,13 +196,51 @@ function globalAtlasSections(result: StudyResult): ReportSection[] {
 function conceptSentence(result: StudyResult): string {
   const kinds = result.model.concepts;
   if (kinds === undefined) return 'A concept is a channel (conv) or unit (dense)';
-  const byKind = new Map<string, string[]>();
-  for (const [layer, kind] of Object.entries(kinds)) byKind.set(kind, [...(byKind.get(kind) ?? []), layer]);
   const article = (kind: string) => (/^[aeiouAEIOUM]/.test(kind) ? 'an' : 'a');
-  const parts = [...byKind].map(
-    ([kind, layers]) => `${article(kind)} ${kind} at ${layers.map((l) => `\`${l}\``).join(', ')}`,
+  const parts = blockGroups(Object.keys(kinds), (l) => kinds[l]!).map((g) => {
+    const byKind = new Map<string, string[]>();
+    for (const name of g.names) {
+      const kind = kinds[layerIn(g, g.blocks[0], name)]!;
+      byKind.set(kind, [...(byKind.get(kind) ?? []), name]);
+    }
+    const what = [...byKind]
+      .map(([kind, names]) => `${article(kind)} ${kind} at ${names.map((l) => `\`${l}\``).join(' and ')}`)
+      .join(', ');
+    return g.blocks.length === 0 ? what : `${what} in ${blockRange(g.blocks)} (\`${blockPrefix(g)}\`)`;
+  });
+  return `A concept is ${parts.join('; ')}; neurons and channels are summed over the tokens`;
+}
+
+/** A layer's full name from its block group: `prefix<block>.name`, or the name of a layer outside the blocks. */
+function layerIn(g: BlockGroup, block: number | undefined, name: string): string {
+  return block === undefined ? name : `${g.prefix}${block}.${name}`;
+}
+
+/** The prefix of a group's layers: block i's own for one block, `prefix<i>.` for several. */
+function blockPrefix(g: BlockGroup): string {
+  return `${g.prefix}${g.blocks.length === 1 ? g.blocks[0] : '<i>'}.`;
+}
+
+/** A transformer's most voted concept per layer, one line per block (its layers by their names in the block). */
+function findingsByBlock(result: StudyResult): string[] {
+  const { atlas } = result;
+  const finding = (layer: string): string => {
+    const ranking = atlas.layers[layer]?.ranking ?? [];
+    const top = ranking[0];
+    if (top === undefined) return 'no concept';
+    const line = `**${top.concept}** (${formatVotes(top, atlas)}, ${signedShare(top.percent)})`;
+    if (!isDead(top)) return line;
+    const alive = ranking.find((e) => !isDead(e));
+    return `${line} ⚠ dead (no relevance in any sample)${alive === undefined ? '' : `, the most voted with relevance is **${alive.concept}** (${formatVotes(alive, atlas)}, ${signedShare(alive.percent)})`}`;
+  };
+  return blockGroups(atlas.layerOrder).flatMap((g) =>
+    g.blocks.length === 0
+      ? [`- \`${g.names[0]}\`: ${finding(g.names[0]!)}`]
+      : g.blocks.map(
+          (b) =>
+            `- **block ${b}**: ${g.names.map((n) => `\`${n}\` ${finding(layerIn(g, b, n))}`).join(' · ')}`,
+        ),
   );
-  return `A concept is ${parts.join('; ')} (neurons and channels summed over the tokens)`;
 }
 
 /** Where the region is (drawn on the first samples' heatmaps), then the region atlas. */

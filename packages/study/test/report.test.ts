@@ -19,7 +19,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStudyStore, runStudy, type StudyResult, studyReport } from '../src/index.js';
-import { cautions, signedShare } from '../src/report-format.js';
+import { blockGroups, blockRange, cautions, signedShare } from '../src/report-format.js';
 import { handModel } from './hand-model.js';
 
 useBackend('wasm');
@@ -114,8 +114,64 @@ describe('the report of a study whose target logit is negative on a sample', () 
       [`${b}add_2`]: 'd_model channel',
     };
     expect(overview(vit)).toBe(
-      `A concept is an attention head at \`${b}self_attention.context\`; an MLP neuron at \`${b}mlp.0\`; a d_model channel at \`${b}mlp.3\`, \`${b}add_2\` (neurons and channels summed over the tokens); "k/`,
+      `A concept is an attention head at \`self_attention.context\`, an MLP neuron at \`mlp.0\`, a d_model channel at \`mlp.3\` and \`add_2\` in block 0 (\`${b}\`); neurons and channels are summed over the tokens; "k/`,
     );
+  });
+
+  it("groups a transformer's layers by block: one sentence for 48 layers, one line of findings per block", () => {
+    const vit = structuredClone(result);
+    const kinds = {
+      'self_attention.context': 'attention head',
+      'mlp.0': 'MLP neuron',
+      'mlp.3': 'd_model channel',
+      add_2: 'd_model channel',
+    } as const;
+    const layer = (i: number, name: string) => `encoder.layers.encoder_layer_${i}.${name}`;
+    vit.model.concepts = {};
+    vit.atlas.layerOrder = [];
+    const top = vit.atlas.layers.c2!.ranking[0]!;
+    for (let i = 0; i < 12; i++) {
+      for (const [name, kind] of Object.entries(kinds)) {
+        vit.model.concepts[layer(i, name)] = kind;
+        vit.atlas.layerOrder.push(layer(i, name));
+        vit.atlas.layers[layer(i, name)] = {
+          layer: layer(i, name),
+          concepts: 3,
+          ranking: [{ ...top, concept: i }],
+        };
+      }
+    }
+    const md = studyReport(vit, new Map()).sections[0]!;
+    const text = md.kind === 'text' ? md.markdown : '';
+    expect(text).toContain(
+      'A concept is an attention head at `self_attention.context`, an MLP neuron at `mlp.0`, a d_model channel at `mlp.3` and `add_2` in blocks 0–11 (`encoder.layers.encoder_layer_<i>.`); neurons',
+    );
+    expect(text).not.toContain('encoder.layers.encoder_layer_11.');
+    const lines = text.split('\n').filter((l) => l.startsWith('- '));
+    expect(lines).toHaveLength(12);
+    const finding = (c: number) =>
+      `**${c}** (${top.votes}/${vit.atlas.samples}, ${signedShare(top.percent)})`;
+    expect(lines[11]).toBe(
+      `- **block 11**: \`self_attention.context\` ${finding(11)} · \`mlp.0\` ${finding(11)} · \`mlp.3\` ${finding(11)} · \`add_2\` ${finding(11)}`,
+    );
+    // blocks whose layers differ form their own group; a layer outside the blocks is named in full
+    delete vit.model.concepts[layer(11, 'self_attention.context')];
+    vit.model.concepts['encoder.ln'] = 'd_model channel';
+    const md2 = studyReport(vit, new Map()).sections[0]!;
+    expect(md2.kind === 'text' ? md2.markdown : '').toContain(
+      'in blocks 0–10 (`encoder.layers.encoder_layer_<i>.`); an MLP neuron at `mlp.0`, a d_model channel at `mlp.3` and `add_2` in block 11 (`encoder.layers.encoder_layer_11.`); a d_model channel at `encoder.ln`; neurons',
+    );
+  });
+
+  it('writes block numbers as runs', () => {
+    expect(blockRange([3])).toBe('block 3');
+    expect(blockRange([11, 0, 1, 2])).toBe('blocks 0–2, 11');
+    expect(blockRange([0, 1, 5, 7, 8, 9])).toBe('blocks 0, 1, 5, 7–9');
+    expect(blockGroups(['a.0.x', 'b', 'a.1.x', 'a.2.y'])).toEqual([
+      { prefix: 'a.', blocks: [0, 1], names: ['x'] },
+      { prefix: '', blocks: [], names: ['b'] },
+      { prefix: 'a.', blocks: [2], names: ['y'] },
+    ]);
   });
 
   it('writes shares with their sign and never as a signed zero', () => {

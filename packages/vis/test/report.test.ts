@@ -65,6 +65,29 @@ describe('renderReport', () => {
     expect(html).toContain('<nav class="toc">');
   });
 
+  it('lets a long dotted name in a table cell break after its dots, and nothing else', async () => {
+    const html = await renderReport({
+      title: 't',
+      sections: [
+        {
+          kind: 'table',
+          columns: ['layer', 'other'],
+          rows: [
+            ['encoder.layers.encoder_layer_11.self_attention.context', '1.89 → 1.46'],
+            ['features.25', 'a.b.c d'],
+            ['<b>.x.y', '0.5'],
+          ],
+        },
+      ],
+    });
+    expect(html).toContain(
+      '<td>encoder.<wbr>layers.<wbr>encoder_layer_11.<wbr>self_attention.<wbr>context</td><td>1.89 → 1.46</td>',
+    );
+    // one dot, or spaces to break at: as it was; the name is escaped before the breaks go in
+    expect(html).toContain('<td>features.25</td><td>a.b.c d</td>');
+    expect(html).toContain('<td>&lt;b&gt;.<wbr>x.<wbr>y</td><td>0.5</td>');
+  });
+
   it('rejects malformed sections with typed errors', async () => {
     const bad = renderReport({
       title: 't',

@@ -12,6 +12,15 @@
  * `tf.split` copy their whole input out of the heap for every piece, and `tf.gather` / `tf.stridedSlice` cost
  * more than the product they feed (measured on [8, 12, 197, 197]: 220 and 378 ms CPU against 190 ms for the
  * product). Other backends keep `tf.matMul`.
+ *
+ * Kept after @crp/backend's in-place wasm `Slice` (which `selectBackend` installs): `tf.slice` per head after the
+ * same transpose was measured against this copy (bench/src/vit-head-split.ts, vit_b_16 shapes, CPU ms per product,
+ * medians of 7 or 15 interleaved calls, four runs at load 18-27). Threaded (2): R k with 8 rows 50 / 52 / 65 / 64 here
+ * against 54 / 60 / 68 / 66 by slice; R v^T with 8 rows 81 / 111 / 91 / 103 against 84 / 112 / 105 / 117; A v with
+ * one row alike (10-18 ms both). So slicing is no faster where it matters, and it would be far slower wherever the
+ * application has not installed that kernel (TF.js's own copies the whole input for every head), which a library
+ * cannot know. One thread (no shared heap, so `heapValues` falls back to `dataSync`) was the exception: slice took
+ * 36-44 ms against 97-108 for R k, 89 against 105-124 for R v^T.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

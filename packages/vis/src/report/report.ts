@@ -150,6 +150,7 @@ body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.6 Inter,"Segoe UI
 .toc a:hover{color:var(--fg)}
 .card{background:var(--card);border:1px solid var(--line);border-radius:14px;padding:24px 28px 28px;margin-top:24px;box-shadow:0 1px 2px rgba(16,24,40,.05)}
 .card>h2{font-size:19px;line-height:1.3;margin:0 0 10px;letter-spacing:-.01em}
+.card>h2,.prose{overflow-wrap:break-word}
 .prose{max-width:75ch}
 .prose p{margin:0 0 12px}
 .prose p:last-child{margin-bottom:0}
@@ -165,7 +166,7 @@ figure{margin:0}
 figure img{display:block;width:100%;height:auto;border-radius:8px;background:#fff;box-shadow:0 0 0 1px var(--line)}
 img.pixelated{image-rendering:pixelated}
 figcaption{font-size:13px;color:var(--muted);margin-top:8px;text-align:center;line-height:1.35}
-.table-wrap{overflow-x:auto}
+.table-wrap{overflow-x:auto;background:linear-gradient(to right,var(--card) 30%,rgba(255,255,255,0)) left/32px 100% no-repeat local,linear-gradient(to left,var(--card) 30%,rgba(255,255,255,0)) right/32px 100% no-repeat local,radial-gradient(farthest-side at 0 50%,rgba(16,24,40,.18),rgba(16,24,40,0)) left/12px 100% no-repeat scroll,radial-gradient(farthest-side at 100% 50%,rgba(16,24,40,.18),rgba(16,24,40,0)) right/12px 100% no-repeat scroll}
 table{width:100%;border-collapse:collapse;font-size:14px}
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.05em;border-bottom:1px solid var(--line);padding:8px 12px;white-space:nowrap}
 td{padding:10px 12px;border-bottom:1px solid var(--line);vertical-align:middle}
@@ -225,6 +226,16 @@ function imagesHtml(section: ImagesSection): string {
   return `<div class="grid${columns === undefined ? '' : ' fixed'}" style="${style}">\n${figures.join('\n')}\n</div>`;
 }
 
+/**
+ * A table's text, where a long dotted name (a layer: `encoder.layers.encoder_layer_11.self_attention.context`) may
+ * break after its dots: one unbreakable name set a column's width and pushed a table past its box. Text with
+ * spaces breaks at them already; `<wbr>` leaves what is copied unchanged.
+ */
+function breakableName(text: string): string {
+  const html = escapeHtml(text);
+  return /^[^\s.]+(\.[^\s.]+){2,}$/.test(text) ? html.replaceAll('.', '.<wbr>') : html;
+}
+
 function tableHtml(section: TableSection): string {
   const columns = section.columns.map((c) => (typeof c === 'string' ? { title: c } : c));
   section.rows.forEach((row, r) => {
@@ -254,7 +265,7 @@ function tableHtml(section: TableSection): string {
       };
       if (cell === null) return td('', '');
       if (typeof cell === 'number') return td('num', escapeHtml(formatNumber(cell, column.digits)));
-      if (typeof cell === 'string') return td('', escapeHtml(cell));
+      if (typeof cell === 'string') return td('', breakableName(cell));
       if (isBarCell(cell)) {
         if (!Number.isFinite(cell.bar)) throw new CrpError('invalid-value', `table bar value is ${cell.bar}`);
         const max = cell.max ?? barMax[c]!;
