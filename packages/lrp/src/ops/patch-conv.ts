@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../graph/types.js';
+import { withFusedBias } from './fused-bias.js';
 import type { LinearMap } from './linear.js';
 import { axisPadding, windowPadding } from './strided.js';
 
@@ -72,8 +73,12 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
     forward(x, q) {
       return tf.tidy(() => {
         const b = x.shape[0]!;
-        const y = tokens(tf.matMul(patchify(x as tf.Tensor4D, [kh, kw]), flatKernel(q.weight!)), b, cout);
-        return q.bias === null ? y : tf.add(y, q.bias);
+        const a = patchify(x as tf.Tensor4D, [kh, kw]);
+        const k = flatKernel(q.weight!);
+        const bias = q.bias;
+        if (bias === null) return tokens(tf.matMul(a, k), b, cout);
+        const fused = withFusedBias(bias, () => tf.fused.matMul({ a, b: k, bias }));
+        return fused === undefined ? tf.add(tokens(tf.matMul(a, k), b, cout), bias) : tokens(fused, b, cout);
       });
     },
     // W^T [D, kh kw C] once (the rules cache it): wasm's matMul with transposeB is much slower than on a copy
