@@ -17,6 +17,34 @@ useBackend('wasm');
 
 const bits = (t: tf.Tensor) => Array.from(new Uint32Array(Float32Array.from(t.dataSync()).buffer));
 
+describe('stabilize', () => {
+  test('is where(z >= 0, z + eps, z - eps), bit for bit, on both signs, zeros, NaN and infinities', () => {
+    const z = tf.tensor1d([
+      0,
+      -0,
+      1e-30,
+      -1e-30,
+      1e-7,
+      -1e-7,
+      5e-7,
+      -5e-7,
+      3,
+      -3,
+      -65504,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]);
+    for (const eps of [1e-6, 0.25, 0]) {
+      const want = tf.where(tf.greaterEqual(z, 0), tf.add(z, eps), tf.sub(z, eps));
+      const got = stabilize(z, eps);
+      expect(bits(got), `eps ${eps}`).toEqual(bits(want));
+      tf.dispose([want, got]);
+    }
+    z.dispose();
+  });
+});
+
 describe('stabilizeNonNegative', () => {
   test('is stabilize, bit for bit, on z >= 0, -0 and NaN', () => {
     const z = tf.tensor1d([0, -0, 1e-30, 1e-7, 3, 65504, Number.NaN, Number.POSITIVE_INFINITY]);
