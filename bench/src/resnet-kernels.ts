@@ -14,6 +14,7 @@ import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import { importTorchResNet, torchResNetShapes } from '@crp/models';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
+import { tallyWasmKernels } from './kernel-tally.js';
 import { pthBytes } from './torch-fixtures.js';
 
 const { values } = parseArgs({
@@ -29,13 +30,6 @@ const choice = await selectBackend({
   threads: values.threads === 'auto' ? 'auto' : Number(values.threads),
 });
 
-interface Tally {
-  calls: number;
-  wall: number;
-  cpu: number;
-}
-const tallies = new Map<string, Tally>();
-let depth = 0;
 /** Conv2D and FusedConv2D by kernel size and stride, so the 1x1 convs show apart from the 3x3 ones. */
 function label(name: string, args: Parameters<tf.KernelFunc>[0]): string {
   if (name !== 'Conv2D' && name !== 'FusedConv2D') return name;
@@ -44,28 +38,7 @@ function label(name: string, args: Parameters<tf.KernelFunc>[0]): string {
   const s = Array.isArray(strides) ? strides[0] : strides;
   return `${name} ${filter.shape[0]}x${filter.shape[1]}/${s}`;
 }
-for (const k of tf.getKernelsForBackend('wasm')) {
-  const inner = k.kernelFunc;
-  (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
-    if (depth > 0) return inner(args);
-    depth++;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    try {
-      return inner(args);
-    } finally {
-      const wall = performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      depth--;
-      const name = label(k.kernelName, args);
-      const t = tallies.get(name) ?? { calls: 0, wall: 0, cpu: 0 };
-      t.calls++;
-      t.wall += wall;
-      t.cpu += (c.user + c.system) / 1000;
-      tallies.set(name, t);
-    }
-  };
-}
+const tallies = tallyWasmKernels(label);
 
 const size = Number(values.size);
 const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const;

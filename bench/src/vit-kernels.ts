@@ -14,6 +14,7 @@ import { CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
+import { tallyWasmKernels } from './kernel-tally.js';
 import { vitB16Config } from './torch-fixtures.js';
 
 const { values } = parseArgs({
@@ -28,34 +29,7 @@ const choice = await selectBackend({
   threads: values.threads === 'auto' ? 'auto' : Number(values.threads),
 });
 
-interface Tally {
-  calls: number;
-  wall: number;
-  cpu: number;
-}
-const tallies = new Map<string, Tally>();
-let depth = 0;
-for (const k of tf.getKernelsForBackend('wasm')) {
-  const inner = k.kernelFunc;
-  (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
-    if (depth > 0) return inner(args);
-    depth++;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    try {
-      return inner(args);
-    } finally {
-      const wall = performance.now() - t0;
-      const c = process.cpuUsage(c0);
-      depth--;
-      const t = tallies.get(k.kernelName) ?? { calls: 0, wall: 0, cpu: 0 };
-      t.calls++;
-      t.wall += wall;
-      t.cpu += (c.user + c.system) / 1000;
-      tallies.set(k.kernelName, t);
-    }
-  };
-}
+const tallies = tallyWasmKernels();
 
 const config: VitConfig = vitB16Config({ numLayers: Number(values.layers) });
 const model = torchVitFromStateDict(vitFormulaStateDict(config), { numHeads: config.numHeads });
