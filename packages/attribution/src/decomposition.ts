@@ -168,12 +168,13 @@ function carriedSums(
 ): void {
   const g = crp.attributor.graph;
   const fresh = new Map<number, tf.Tensor>();
-  const pass = crp.attributor.forward(image);
+  let pass: ReturnType<typeof crp.attributor.forward> | undefined;
   try {
     for (const row of rows) {
       if (frontier[row]!.carried === undefined)
         fresh.set(row, joinRelevance(crp, image, frontier[row]!, runOptions));
     }
+    pass = crp.attributor.forward(image);
     const layers = [...new Set(rows.map((row) => frontier[row]!.node.layer))];
     for (const layer of layers) {
       const group = rows.filter((row) => frontier[row]!.node.layer === layer);
@@ -198,7 +199,7 @@ function carriedSums(
       }
     }
   } finally {
-    pass.dispose();
+    pass?.dispose();
     for (const t of fresh.values()) t.dispose();
   }
 }
