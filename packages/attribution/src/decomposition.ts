@@ -61,8 +61,8 @@ export interface DecomposeOptions {
   width?: number | readonly number[];
   /** condition rows per backward pass (`chunkSize` of @crp/core; default: chosen from the model size) */
   chunkSize?: number;
-  /** Run every backward pass to the input (as CRP without early stopping does). Default false: each pass
-   * stops at the layer below. Same numbers; for comparisons only. */
+  /** Run the conditional backward passes to the input (as CRP without early stopping does). Default false: each
+   * pass stops at the layer below (the short passes below a join always do). Same numbers; for comparisons only. */
   fullPass?: boolean;
 }
 
