@@ -61,8 +61,8 @@ export interface DecomposeOptions {
   width?: number | readonly number[];
   /** condition rows per backward pass (`chunkSize` of @crp/core; default: chosen from the model size) */
   chunkSize?: number;
-  /** Run every backward pass to the input (as CRP without early stopping does). Default false: each pass
-   * stops at the layer below. Same numbers; for comparisons only. */
+  /** Run the conditional backward passes to the input (as CRP without early stopping does). Default false: each
+   * pass stops at the layer below (the short passes below a join always do). Same numbers; for comparisons only. */
   fullPass?: boolean;
 }
 
@@ -93,6 +93,15 @@ type RowSums = Map<string, number[]>[];
 interface Frontier {
   node: AttributionGraphNode;
   condition: Condition;
+  /** Below a join: the node's relevance at its layer's output, masked to its concept ([1, ...]), which its
+   * subtree splits. Owned by the frontier. */
+  carried?: tf.Tensor | undefined;
+}
+/** One level's concept sums and, for the rows below a join, each layer below's relevance tensor ([1, ...] per row,
+ * when the next level needs it). */
+interface Level {
+  sums: RowSums;
+  below: (Map<string, tf.Tensor> | undefined)[];
 }
 /** How each pass runs: which layers it records, whether it goes on to the input, rows per pass. */
 type RunOptions = (record: string[]) => { recordLayers: string[]; heatmap: boolean; chunkSize?: number };
@@ -115,52 +124,100 @@ function rowSums(graph: ModelGraph, r: CondResultLike, layers: readonly string[]
   return out;
 }
 
+/** `t` ([K, ...]) with every concept of `layer` but `concept` zeroed. */
+function maskTo(graph: ModelGraph, layer: string, t: tf.Tensor, concept: number): tf.Tensor {
+  const m = defaultConcept(graph, layer).mask([concept], t.shape.slice(1));
+  return tf.tidy(() => tf.mul(t, tf.tensor(m.data, [1, ...m.shape])));
+}
+
 /**
- * A joining layer's concept into its branches: the relevance that reaches each addend through the join alone.
- * The recorded relevance of a branch's layer would not do: an identity shortcut's source (the previous block's
- * addition) also feeds the other branch, so its recorded relevance holds what came down through that branch as
- * well. So: the join's relevance under the chain above it (recorded before its own mask), masked to the concept,
- * taken down by the engine's short pass that stops at every branch.
+ * A join reached by a pure chain: its relevance under the chain above it (recorded before its own mask), masked to
+ * its concept. Its subtree then carries this tensor down (see {@link carriedSums}): the recorded relevance of a
+ * branch's layer would not do, since an identity shortcut's source (the previous block's addition) also feeds the
+ * other branch, so its recorded relevance holds what came down through that branch as well.
  */
-function branchSums(
+function joinRelevance(
   crp: CondAttribution,
   image: tf.Tensor,
   f: Frontier,
-  branches: readonly string[],
   runOptions: RunOptions,
-): Map<string, number[]> {
-  const g = crp.attributor.graph;
+): tf.Tensor {
   const layer = f.node.layer;
   const r = crp.run(image, [f.condition], runOptions([layer]));
-  const pass = crp.attributor.forward(image);
   try {
-    const at = r.relevances[layer]!;
-    const m = defaultConcept(g, layer).mask([f.node.concept], at.shape.slice(1));
-    const masked = tf.tidy(() => tf.mul(at, tf.tensor(m.data, [1, ...m.shape])));
-    const out = crp.attributor.backward(pass, { from: layer, relevance: masked, stopAt: [...branches] });
-    masked.dispose();
-    try {
-      return rowSums(g, { relevances: Object.fromEntries(out) }, branches, 1)[0]!;
-    } finally {
-      for (const t of out.values()) t.dispose();
-    }
+    return maskTo(crp.attributor.graph, layer, r.relevances[layer]!, f.node.concept);
   } finally {
-    pass.dispose();
     disposeCondResult(r);
   }
 }
 
-/** The concept sums of one level: rows with one layer below share one conditional pass; a join's rows go down
- * each branch ({@link branchSums}). */
+/**
+ * The rows below a join (and the joins): each node's own relevance tensor taken down by the engine's short pass
+ * that stops at its layers below, so its children split exactly what reached it. One backward per layer (the
+ * rows of a layer batched), on one forward pass.
+ */
+function carriedSums(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  frontier: readonly Frontier[],
+  rows: readonly number[],
+  belowRows: readonly string[][],
+  runOptions: RunOptions,
+  keep: boolean,
+  level: Level,
+): void {
+  const g = crp.attributor.graph;
+  const fresh = new Map<number, tf.Tensor>();
+  let pass: ReturnType<typeof crp.attributor.forward> | undefined;
+  try {
+    for (const row of rows) {
+      if (frontier[row]!.carried === undefined)
+        fresh.set(row, joinRelevance(crp, image, frontier[row]!, runOptions));
+    }
+    pass = crp.attributor.forward(image);
+    const layers = [...new Set(rows.map((row) => frontier[row]!.node.layer))];
+    for (const layer of layers) {
+      const group = rows.filter((row) => frontier[row]!.node.layer === layer);
+      const below = belowRows[group[0]!]!;
+      const starts = group.map((row) => frontier[row]!.carried ?? fresh.get(row)!);
+      const relevance = starts.length === 1 ? starts[0]! : tf.concat(starts, 0);
+      let out: Map<string, tf.Tensor> | undefined;
+      try {
+        out = crp.attributor.backward(pass, { from: layer, relevance, stopAt: below });
+        const sums = rowSums(g, { relevances: Object.fromEntries(out) }, below, group.length);
+        group.forEach((row, j) => {
+          level.sums[row] = sums[j]!;
+          if (keep) {
+            level.below[row] = new Map(
+              below.map((b) => [b, tf.slice(out!.get(b)!, [j], [1])] as [string, tf.Tensor]),
+            );
+          }
+        });
+      } finally {
+        if (relevance !== starts[0]) relevance.dispose();
+        if (out !== undefined) for (const t of out.values()) t.dispose();
+      }
+    }
+  } finally {
+    pass?.dispose();
+    for (const t of fresh.values()) t.dispose();
+  }
+}
+
+/** The concept sums of one level: rows of a pure chain (one layer below, no join above) share one conditional
+ * pass; joins and every row below a join carry their relevance tensor down ({@link carriedSums}). `keep`: return
+ * the layers-below tensors of those rows for the next level. */
 function levelSums(
   crp: CondAttribution,
   image: tf.Tensor,
   frontier: readonly Frontier[],
   belowRows: readonly string[][],
   runOptions: RunOptions,
-): RowSums {
-  const level: RowSums = frontier.map(() => new Map());
-  const chain = frontier.map((_, row) => row).filter((row) => belowRows[row]!.length === 1);
+  keep: boolean,
+): Level {
+  const level: Level = { sums: frontier.map(() => new Map()), below: frontier.map(() => undefined) };
+  const isChain = (row: number) => belowRows[row]!.length === 1 && frontier[row]!.carried === undefined;
+  const chain = frontier.map((_, row) => row).filter(isChain);
   if (chain.length > 0) {
     const record = [...new Set(chain.map((row) => belowRows[row]![0]!))];
     const r = crp.run(
@@ -171,16 +228,31 @@ function levelSums(
     try {
       // rows of a single image come in condition order
       rowSums(crp.attributor.graph, r, record, chain.length).forEach((m, j) => {
-        level[chain[j]!] = m;
+        level.sums[chain[j]!] = m;
       });
     } finally {
       disposeCondResult(r);
     }
   }
-  frontier.forEach((f, row) => {
-    if (belowRows[row]!.length > 1) level[row] = branchSums(crp, image, f, belowRows[row]!, runOptions);
-  });
+  const carried = frontier.map((_, row) => row).filter((row) => belowRows[row]!.length > 0 && !isChain(row));
+  try {
+    if (carried.length > 0) carriedSums(crp, image, frontier, carried, belowRows, runOptions, keep, level);
+  } catch (err) {
+    disposeLevel(level);
+    throw err;
+  }
   return level;
+}
+
+function disposeFrontier(frontier: readonly Frontier[]): void {
+  for (const f of frontier) {
+    f.carried?.dispose();
+    f.carried = undefined;
+  }
+}
+
+function disposeLevel(level: Level): void {
+  for (const m of level.below) if (m !== undefined) for (const t of m.values()) t.dispose();
 }
 
 /** Checks decompose's options against the model: the root layer's id, the class, the width of each level. */
@@ -249,12 +321,15 @@ function checkDecompose(
  * input, a block output's are its MLP neurons), whose concepts are the sub-concepts, each with its share of the
  * concept's relevance. A conv has one layer below (a conv, or the addition or concatenation it reads); an
  * addition's concept decomposes into both branches, `width` sub-concepts in each (zennit-crp's AttributionGraph
- * does the same for every input layer). Recursively, each kept sub-concept is decomposed with the whole chain as
- * condition, to `depth` levels and `width` sub-concepts per node and layer below. All nodes of one level share one
- * forward and one backward pass.
+ * does the same for every input layer). Recursively, each kept sub-concept is decomposed, to `depth` levels and
+ * `width` sub-concepts per node and layer below: on a chain with the whole chain as condition (all such nodes of
+ * one level share one forward and one backward pass); below a join by carrying its own relevance tensor down.
  *
- * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`); an edge's
- * share is the child's relevance over the parent's.
+ * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`). Below a join it
+ * is the part that reaches the node through its parent alone (a shortcut's source also feeds the block's convs,
+ * whose relevance is not its parent's), and its children split exactly that: where the rules conserve (z+ without
+ * bias, zennit's Sum), each node's children in a layer below add up to it at every depth. An edge's share is the
+ * child's relevance over the parent's.
  */
 export function decompose(
   crp: CondAttribution,
@@ -293,39 +368,59 @@ export function decompose(
   } finally {
     disposeCondResult(first);
   }
-  for (let d = 0; d < depth; d++) {
-    const belowRows = frontier.map((f) => conceptLayersBelow(g, f.node.layer));
-    if (belowRows.every((b) => b.length === 0)) break;
-    const sums = pending ?? levelSums(crp, image, frontier, belowRows, runOptions);
-    pending = undefined;
-    const next: Frontier[] = [];
-    frontier.forEach((f, row) => {
-      for (const below of belowRows[row]!) {
-        const values = sums[row]!.get(below)!;
-        const order = values
-          .map((_, k) => k)
-          .sort((a, b) => values[b]! - values[a]! || a - b)
-          .slice(0, widths[d]!);
-        for (const k of order) {
-          const child: AttributionGraphNode = {
-            id: `n${nodes.length}`,
-            layer: below,
-            concept: k,
-            relevance: values[k]!,
-            depth: d + 1,
-          };
-          nodes.push(child);
-          edges.push({
-            from: f.node.id,
-            to: child.id,
-            relevance: values[k]!,
-            share: f.node.relevance === 0 ? 0 : values[k]! / f.node.relevance,
-          });
-          next.push({ node: child, condition: { ...f.condition, [below]: [k] } });
-        }
+  try {
+    for (let d = 0; d < depth; d++) {
+      const belowRows = frontier.map((f) => conceptLayersBelow(g, f.node.layer));
+      if (belowRows.every((b) => b.length === 0)) break;
+      // the last level's children are not decomposed: no tensors to carry for them
+      const level: Level = pending
+        ? { sums: pending, below: [] }
+        : levelSums(crp, image, frontier, belowRows, runOptions, d + 1 < depth);
+      pending = undefined;
+      const next: Frontier[] = [];
+      try {
+        frontier.forEach((f, row) => {
+          for (const below of belowRows[row]!) {
+            const values = level.sums[row]!.get(below)!;
+            const order = values
+              .map((_, k) => k)
+              .sort((a, b) => values[b]! - values[a]! || a - b)
+              .slice(0, widths[d]!);
+            const tensor = level.below[row]?.get(below);
+            for (const k of order) {
+              const child: AttributionGraphNode = {
+                id: `n${nodes.length}`,
+                layer: below,
+                concept: k,
+                relevance: values[k]!,
+                depth: d + 1,
+              };
+              nodes.push(child);
+              edges.push({
+                from: f.node.id,
+                to: child.id,
+                relevance: values[k]!,
+                share: f.node.relevance === 0 ? 0 : values[k]! / f.node.relevance,
+              });
+              next.push({
+                node: child,
+                condition: { ...f.condition, [below]: [k] },
+                ...(tensor === undefined ? {} : { carried: maskTo(g, below, tensor, k) }),
+              });
+            }
+          }
+        });
+      } catch (err) {
+        disposeFrontier(next);
+        throw err;
+      } finally {
+        disposeLevel(level);
+        disposeFrontier(frontier);
       }
-    });
-    frontier = next;
+      frontier = next;
+    }
+  } finally {
+    disposeFrontier(frontier);
   }
   return { target: y, root: 'n0', nodes, edges };
 }
