@@ -113,8 +113,16 @@ describe('crp study on a bottleneck ResNet (.pth)', () => {
 
   it('exports the fine-tuned model pruned of the stem’s concepts with the masked model’s logits', async () => {
     const model = await loadModel(join(run.out, 'model'));
-    // a bottleneck's inner convs feed or are grouped convs: their channels are masked, not removed
-    expect(removableLayers(model)).toEqual(['conv1']);
+    // a bottleneck's inner convs feed or are grouped convs: their channels are masked, not removed; the stem
+    // and the residual streams (named by their additions, every sum of the fixture's stages) are removable
+    expect(removableLayers(model)).toEqual([
+      'conv1',
+      'layer1.0.add',
+      'layer2.0.add',
+      'layer2.1.add',
+      'layer3.0.add',
+      'layer4.0.add',
+    ]);
     let err: unknown;
     try {
       const row = run.result.pruning.rows.find((r) => r.layer === 'layer2.1.conv1')!;
