@@ -9,6 +9,7 @@
  * Run it after every change of dictionary.json (build-dictionary.mjs does); a test of @crp/rag fails while the
  * committed index does not equal a fresh build.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const { buildPairIndex } = await import(join(here, '..', '..', 'rag', 'dist', 'translate', 'pair-index.js'));
 const out = join(here, '..', 'dictionary.index');
-const index = buildPairIndex(new Uint8Array(readFileSync(join(here, '..', 'dictionary.json'))));
+const dictionary = new Uint8Array(readFileSync(join(here, '..', 'dictionary.json')));
+// the digest lets @crp/rag/node check the dictionary natively at each start instead of by the JavaScript checksum
+const index = buildPairIndex(dictionary, { sha256: createHash('sha256').update(dictionary).digest('hex') });
 // atomic: a crash leaves the previous index, never half of one
 writeFileSync(`${out}.tmp`, index);
 renameSync(`${out}.tmp`, out);

@@ -559,11 +559,16 @@ export class RagIndex {
   }
 
   /**
-   * Dense similarity of the question to every chunk (`NaN` where unknown). The in-memory index computes all;
-   * an index mirrored in an external vector store may ask the store for its best `pool` instead.
+   * Dense similarity of the question to every chunk (`NaN` where unknown), or with `only` to the chunks it
+   * selects (the others may be `NaN`). The in-memory index computes all; an index mirrored in an external vector
+   * store may ask the store for its best `pool` instead.
    */
-  protected async denseScores(query: Float32Array, _pool: number): Promise<ArrayLike<number>> {
-    return this.#dense.scoreAll(query);
+  protected async denseScores(
+    query: Float32Array,
+    _pool: number,
+    only?: { readonly sides: ArrayLike<number>; readonly side: number },
+  ): Promise<ArrayLike<number>> {
+    return this.#dense.scoreAll(query, only);
   }
 
   /**
@@ -571,7 +576,8 @@ export class RagIndex {
    * question with chunks in the other language, so with a dictionary those chunks are compared with the
    * question's gloss in their language (`glossOnly`: its content words put into the other language), and each
    * chunk gets the score from the vector of its own language. `sides` marks the chunks scored through the gloss
-   * (1), so the fusion takes each side's lift over its own mean.
+   * (1), so the fusion takes each side's lift over its own mean. Each vector is compared only with the chunks
+   * whose score it gives (one pass over the matrix, not two).
    */
   async #denseBothLanguages(
     question: string,
@@ -579,16 +585,15 @@ export class RagIndex {
     query: Float32Array,
     pool: number,
   ): Promise<{ dense: ArrayLike<number>; sides?: Uint8Array; glossVector?: Float32Array }> {
-    const same = await this.denseScores(query, pool);
     const tr = this.translator;
     const chunks = this.#snapshot.chunks;
-    if (!tr || this.embedding.multilingual === true) return { dense: same };
+    if (!tr || this.embedding.multilingual === true) return { dense: await this.denseScores(query, pool) };
     const sides = Uint8Array.from(chunks, (c) => (c.metadata.language === language ? 0 : 1));
-    if (!sides.includes(1)) return { dense: same };
-    const gloss = glossOnly(question, language, tr);
-    if (!gloss) return { dense: same };
+    const gloss = sides.includes(1) ? glossOnly(question, language, tr) : undefined;
+    if (!gloss) return { dense: await this.denseScores(query, pool) };
+    const same = await this.denseScores(query, pool, { sides, side: 0 });
     const [glossVector] = await this.embedding.embed([gloss]);
-    const across = await this.denseScores(glossVector!, pool);
+    const across = await this.denseScores(glossVector!, pool, { sides, side: 1 });
     const dense = Float64Array.from(chunks, (_, i) => (sides[i] ? across[i]! : same[i]!));
     return { dense, sides, glossVector: glossVector! };
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,6 +14,7 @@ const REBUILD = 'pnpm --filter @crp/rag build && pnpm --filter @crp/rag-dictiona
 /** A dictionary file as build-dictionary.mjs writes it (the pairs escaped by JSON.stringify, then a newline). */
 const fileOf = (pairs: string, source = 'test') =>
   new TextEncoder().encode(`${JSON.stringify({ name: 'test', source, count: 0, pairs })}\n`);
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 describe('dictionary index (precomputed lookups in dictionary.json)', () => {
   it('translates exactly as a parse of the pairs does: shared keys, exclusions, weights, non-ASCII, broken lines', () => {
@@ -64,10 +66,36 @@ describe('dictionary index (precomputed lookups in dictionary.json)', () => {
     expect(() => buildPairIndex(fileOf('say "hi"\thallo\t1'))).toThrow(/escapes/);
   });
 
+  it('with a stored SHA-256 and a digest given, checks by the digest (stale still refused), else by the checksum', () => {
+    const file = fileOf('haus\thouse\t1\nregel\trule\t1');
+    const changed = fileOf('haus\thouse\t1\nregel\trulf\t1'); // same size, one byte differs
+    const index = buildPairIndex(file, { sha256: sha256(file) });
+    let digests = 0;
+    const counted = (bytes: Uint8Array) => {
+      digests++;
+      return sha256(bytes);
+    };
+    expect(PairIndex.open(file, index, { sha256: counted }).header.sha256).toBe(sha256(file));
+    expect(digests).toBe(1);
+    expect(() => PairIndex.open(changed, index, { sha256: counted })).toThrow(/build-index/);
+    expect(() => PairIndex.open(changed, index)).toThrow(/build-index/); // no digest: the checksum
+    expect(PairIndex.open(file, index).header.pairsEnd).toBeGreaterThan(0);
+    // the digest decides when both are there: an index whose stored digest is another file's is refused
+    const wrong = buildPairIndex(file, { sha256: sha256(changed) });
+    expect(() => PairIndex.open(file, wrong, { sha256 })).toThrow(
+      expect.objectContaining({ code: 'corrupt-file' }),
+    );
+    // an index without a digest (built before) is checked by the checksum even when a digest is given
+    expect(() => PairIndex.open(changed, buildPairIndex(file), { sha256 })).toThrow(/build-index/);
+    expect(QueryTranslator.fromPairIndex(file, index, { sha256 }).translate('regel', 'de')).toEqual([
+      { term: 'rule', weight: 1 },
+    ]);
+  });
+
   it('the committed dictionary.index equals a fresh build from dictionary.json', () => {
     const dictionary = new Uint8Array(readFileSync(path.join(dictionaryDir, 'dictionary.json')));
     const committed = new Uint8Array(readFileSync(path.join(dictionaryDir, 'dictionary.index')));
-    const fresh = buildPairIndex(dictionary);
+    const fresh = buildPairIndex(dictionary, { sha256: sha256(dictionary) });
     // compared as a whole (a per-byte diff of 2.5 MB would bury the message)
     expect(
       Buffer.from(committed).equals(Buffer.from(fresh)),

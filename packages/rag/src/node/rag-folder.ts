@@ -155,9 +155,14 @@ export class RagIndex extends CoreRagIndex {
     return final;
   }
 
-  protected override async denseScores(query: Float32Array, pool: number): Promise<ArrayLike<number>> {
+  protected override async denseScores(
+    query: Float32Array,
+    pool: number,
+    only?: { readonly sides: ArrayLike<number>; readonly side: number },
+  ): Promise<ArrayLike<number>> {
     const ext = this.#external;
-    if (!ext) return super.denseScores(query, pool);
+    // a store returns its best `pool` of all chunks (`only` is a saving the in-memory matrix can make)
+    if (!ext) return super.denseScores(query, pool, only);
     let res: Awaited<ReturnType<typeof ext.store.query>>;
     try {
       // llamaindex loads only with an external store (its import takes seconds)

@@ -30,12 +30,22 @@ export class DenseIndex {
     }
   }
 
-  /** Cosine similarity of the query to every vector. */
-  scoreAll(query: Float32Array): Float32Array {
+  /**
+   * Cosine similarity of the query to every vector, or with `only` to the vectors whose `sides` entry is `side`
+   * (the others are `NaN`: a question and its gloss each score only the chunks of their language).
+   */
+  scoreAll(
+    query: Float32Array,
+    only?: { readonly sides: ArrayLike<number>; readonly side: number },
+  ): Float32Array {
     const d = this.dimensions;
     const m = this.#matrix;
     const out = new Float32Array(this.size);
     for (let i = 0; i < this.size; i++) {
+      if (only && only.sides[i] !== only.side) {
+        out[i] = Number.NaN;
+        continue;
+      }
       let s = 0;
       const base = i * d;
       for (let j = 0; j < d; j++) s += m[base + j]! * query[j]!;

@@ -45,6 +45,40 @@ function ranks(scores: ArrayLike<number>, floor: number): Int32Array {
 }
 
 /**
+ * The rank {@link ranks} gives one document (0 when it scores `<= floor`), by counting the documents before it:
+ * for the few results this is a pass over the scores instead of sorting them all.
+ */
+function rankOf(scores: ArrayLike<number>, doc: number, floor: number): number {
+  const s = scores[doc]!;
+  if (!(s > floor)) return 0;
+  let before = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]!;
+    if (v > s || (v === s && i < doc)) before++;
+  }
+  return before + 1;
+}
+
+/**
+ * The `k` documents with the highest positive scores, best first, ties by document number: the first `k` of a
+ * full sort, kept in a short sorted list instead.
+ */
+function bestPositive(scores: ArrayLike<number>, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]!;
+    if (!(v > 0)) continue;
+    // a later document ties below an earlier one, so it enters only when strictly better than the last
+    if (best.length === k && !(v > scores[best[k - 1]!]!)) continue;
+    let at = best.length;
+    while (at > 0 && v > scores[best[at - 1]!]!) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
+/**
  * Fuses the dense and lexical scores of every document into one ranking and returns its `topK` best.
  *
  * Weighted fusion compares like with like: the lexical score is divided by the best lexical score, and the
@@ -92,13 +126,14 @@ export function fuseScores(
     if (lift[i]! > maxLift) maxLift = lift[i]!;
     if (lexical[i]! > maxLex) maxLex = lexical[i]!;
   }
-  const denseRanks = ranks(lift, 0);
-  const lexRanks = ranks(lexical, 0);
   const wd = options.denseWeight;
   const wl = 1 - wd;
   const fused = new Float64Array(n);
+  // reciprocal rank fusion needs every rank; the weighted sum only those of its results
+  const denseRanks = options.fusion === 'rrf' ? ranks(lift, 0) : undefined;
+  const lexRanks = options.fusion === 'rrf' ? ranks(lexical, 0) : undefined;
   for (let i = 0; i < n; i++) {
-    if (options.fusion === 'rrf') {
+    if (denseRanks && lexRanks) {
       const dr = denseRanks[i]!;
       const lr = lexRanks[i]!;
       fused[i] =
@@ -109,14 +144,14 @@ export function fuseScores(
         (maxLift > 0 ? (wd * lift[i]!) / maxLift : 0) + (maxLex > 0 ? (wl * lexical[i]!) / maxLex : 0);
     }
   }
-  const order = Array.from({ length: n }, (_, i) => i)
-    .filter((i) => fused[i]! > 0)
-    .sort((a, b) => fused[b]! - fused[a]! || a - b)
-    .slice(0, topK);
-  return order.map((doc) => ({
-    doc,
-    score: fused[doc]!,
-    ...(denseRanks[doc]! > 0 ? { denseRank: denseRanks[doc]! } : {}),
-    ...(lexRanks[doc]! > 0 ? { lexicalRank: lexRanks[doc]! } : {}),
-  }));
+  return bestPositive(fused, topK).map((doc) => {
+    const dr = denseRanks ? denseRanks[doc]! : rankOf(lift, doc, 0);
+    const lr = lexRanks ? lexRanks[doc]! : rankOf(lexical, doc, 0);
+    return {
+      doc,
+      score: fused[doc]!,
+      ...(dr > 0 ? { denseRank: dr } : {}),
+      ...(lr > 0 ? { lexicalRank: lr } : {}),
+    };
+  });
 }

@@ -18,6 +18,12 @@ export interface PairIndexHeader {
   /** Size and checksum of the dictionary file the index was built from (a stale index is refused). */
   readonly dictionaryBytes: number;
   readonly checksum: number;
+  /**
+   * SHA-256 (hex) of the dictionary file, when the builder was given it (the package's index has it). A runtime
+   * with a native digest (Node's `node:crypto`) checks this instead of `checksum`: ~5 ms for 10 MB, against ~25
+   * ms for the checksum in JavaScript that runs once per process, before V8 has optimised it.
+   */
+  readonly sha256?: string;
   /** Byte range of the pairs string's content inside the dictionary file. */
   readonly pairsStart: number;
   readonly pairsEnd: number;
@@ -58,7 +64,10 @@ interface LineRanges {
  * Builds the index of a dictionary file's bytes (see {@link PairIndexHeader}). Refuses a file whose pairs hold
  * escapes other than `\t` and `\n` (the index reads the bytes as they are).
  */
-export function buildPairIndex(dictionary: Uint8Array): Uint8Array {
+export function buildPairIndex(
+  dictionary: Uint8Array,
+  options: { readonly sha256?: string } = {},
+): Uint8Array {
   const parsed = JSON.parse(new TextDecoder().decode(dictionary)) as { pairs?: unknown; source?: unknown };
   if (typeof parsed.pairs !== 'string' || typeof parsed.source !== 'string')
     throw new CrpError('invalid-argument', 'The dictionary needs string members "pairs" and "source".');
@@ -108,6 +117,7 @@ export function buildPairIndex(dictionary: Uint8Array): Uint8Array {
     format: 1,
     dictionaryBytes: dictionary.byteLength,
     checksum: dictionaryChecksum(dictionary),
+    ...(options.sha256 !== undefined ? { sha256: options.sha256 } : {}),
     pairsStart,
     pairsEnd,
     pairsLength: parsed.pairs.length,
@@ -174,9 +184,14 @@ export class PairIndex {
   /**
    * Opens the index `index` of the dictionary file `dictionary`; throws `corrupt-file` when the index is not
    * one or was built from another dictionary file (then rebuild it with
-   * `pnpm --filter @crp/rag-dictionary-de-en build-index`).
+   * `pnpm --filter @crp/rag-dictionary-de-en build-index`). With `sha256` (a native SHA-256 in hex) and an index
+   * that stores the digest, the digest is compared instead of the slower {@link dictionaryChecksum}.
    */
-  static open(dictionary: Uint8Array, index: Uint8Array): PairIndex {
+  static open(
+    dictionary: Uint8Array,
+    index: Uint8Array,
+    options: { readonly sha256?: (bytes: Uint8Array) => string } = {},
+  ): PairIndex {
     const magic = index.byteLength >= 12 ? new TextDecoder('latin1').decode(index.subarray(0, 8)) : '';
     if (magic !== MAGIC)
       throw new CrpError('corrupt-file', `The dictionary index has no ${MAGIC} header; rebuild it.`);
@@ -194,10 +209,11 @@ export class PairIndex {
     const offset = head + ((4 - (head % 4)) % 4);
     if (header.format !== 1 || index.byteLength !== offset + header.lines * 8)
       throw new CrpError('corrupt-file', 'The dictionary index has an unknown format or size; rebuild it.');
-    if (
-      header.dictionaryBytes !== dictionary.byteLength ||
-      header.checksum !== dictionaryChecksum(dictionary)
-    )
+    const sameContent =
+      header.sha256 !== undefined && options.sha256
+        ? options.sha256(dictionary) === header.sha256
+        : header.checksum === dictionaryChecksum(dictionary);
+    if (header.dictionaryBytes !== dictionary.byteLength || !sameContent)
       throw new CrpError(
         'corrupt-file',
         'The dictionary index was built from another dictionary.json; rebuild it with `pnpm --filter @crp/rag-dictionary-de-en build-index`.',

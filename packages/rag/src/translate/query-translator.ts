@@ -91,10 +91,13 @@ export class QueryTranslator {
   static fromPairIndex(
     dictionary: Uint8Array,
     index: Uint8Array,
-    options: QueryTranslatorOptions = {},
+    options: QueryTranslatorOptions & {
+      /** A native SHA-256 (hex), to check the dictionary against the index faster (see `PairIndex.open`). */
+      readonly sha256?: (bytes: Uint8Array) => string;
+    } = {},
   ): QueryTranslator {
     maxPerTerm(options);
-    const table = PairIndex.open(dictionary, index);
+    const table = PairIndex.open(dictionary, index, options.sha256 ? { sha256: options.sha256 } : {});
     return new QueryTranslator(
       table.header.pairsLength,
       () => table,
