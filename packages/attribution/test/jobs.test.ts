@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ConceptAtlas,
-  conceptAtlas,
-  maximization,
-  maximizationStrategy,
-} from '../src/index.js';
+import { type ConceptAtlas, conceptAtlas, maximization, maximizationStrategy } from '../src/index.js';
 import { runAtlasJob, runJob } from '../src/node.js';
 import { setup } from './fixtures/job-setup.js';
 import { expectCrpError, useWasm } from './helpers.js';
