@@ -10,11 +10,12 @@
  * layers below are `a` alone.
  */
 import { CondAttribution } from '@crp/core';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompose, layersBelow } from '../src/index.js';
-import { mulberry32, uniform, useWasm } from './helpers.js';
+import { childrenOf, joinImage, joinModel } from './fixtures/joins.js';
+import { useWasm } from './helpers.js';
 
 useWasm();
 
@@ -22,37 +23,21 @@ let model: tfl.LayersModel;
 let crp: CondAttribution;
 let image: tf.Tensor4D;
 
-function concatModel(): tfl.LayersModel {
-  const input = tfl.input({ shape: [3, 3, 2], name: 'image' });
-  const conv = (name: string, filters: number, activation?: 'relu') =>
-    tfl.layers.conv2d({
-      name,
-      filters,
-      kernelSize: 1,
-      useBias: false,
-      ...(activation ? { activation } : {}),
-    });
-  const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
-  const c1 = tfl.layers.concatenate({ name: 'c1' }).apply([input, a]) as tfl.SymbolicTensor;
-  const b = conv('b', 2, 'relu').apply(c1) as tfl.SymbolicTensor;
-  const c2 = tfl.layers.concatenate({ name: 'c2' }).apply([c1, b]) as tfl.SymbolicTensor;
-  const d = conv('d', 2).apply(c2) as tfl.SymbolicTensor;
-  const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(d) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ name: 'out', units: 2, useBias: false }).apply(gap) as tfl.SymbolicTensor;
-  const m = tfl.model({ inputs: input, outputs: out });
-  const rng = mulberry32(17);
-  // positive weights and image: every unit alive, every channel of c2 gets relevance
-  m.getLayer('a').setWeights([tf.tensor4d(uniform(rng, 6, 0.1, 1), [1, 1, 2, 3])]);
-  m.getLayer('b').setWeights([tf.tensor4d(uniform(rng, 10, 0.1, 1), [1, 1, 5, 2])]);
-  m.getLayer('d').setWeights([tf.tensor4d(uniform(rng, 14, 0.1, 1), [1, 1, 7, 2])]);
-  m.getLayer('out').setWeights([tf.tensor2d(uniform(rng, 4, 0.1, 1), [2, 2])]);
-  return m;
-}
-
 beforeAll(() => {
-  model = concatModel();
+  // positive weights and image: every unit alive, every channel of c2 gets relevance
+  model = joinModel(
+    17,
+    (input, conv) => {
+      const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
+      const c1 = tfl.layers.concatenate({ name: 'c1' }).apply([input, a]) as tfl.SymbolicTensor;
+      const b = conv('b', 2, 'relu').apply(c1) as tfl.SymbolicTensor;
+      const c2 = tfl.layers.concatenate({ name: 'c2' }).apply([c1, b]);
+      return conv('d', 2).apply(c2) as tfl.SymbolicTensor;
+    },
+    { a: [0.1, 1], b: [0.1, 1], d: [0.1, 1], out: [0.1, 1] },
+  );
   crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-  image = tf.tensor4d(uniform(mulberry32(19), 18, 0.1, 1), [1, 3, 3, 2]);
+  image = joinImage(19, 0.1);
 });
 afterAll(() => {
   crp.dispose();
@@ -71,19 +56,15 @@ describe('a concatenation of a concatenation', () => {
 
   it('sends each concept of the outer concatenation whole to its branch, at its index there', () => {
     const graph = decompose(crp, image, { target: 0, layer: 'd', concept: 1, depth: 2, width: [7, 5] });
-    const level1 = graph.edges
-      .filter((e) => e.from === 'n0')
-      .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+    const root = graph.nodes[0]!;
+    const level1 = childrenOf(graph, root);
     expect(level1.map((n) => n.layer)).toEqual(Array(7).fill('c2'));
     // z+ on d, no bias: the channels of c2 add up to d's concept
-    const root = graph.nodes[0]!;
     expect(root.relevance).toBeGreaterThan(0);
     expect(level1.reduce((s, n) => s + n.relevance, 0)).toBeCloseTo(root.relevance, 5);
     for (const parent of level1) {
       expect(parent.relevance).toBeGreaterThan(0);
-      const kids = graph.edges
-        .filter((e) => e.from === parent.id)
-        .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+      const kids = childrenOf(graph, parent);
       // width 5 in each branch: all of c1's channels, both of b's
       expect(kids.map((n) => n.layer)).toEqual([...Array(5).fill('c1'), ...Array(2).fill('b')]);
       const [layer, index] = parent.concept < 5 ? ['c1', parent.concept] : ['b', parent.concept - 5];

@@ -12,52 +12,42 @@
  * channel i into b1's and a's channel i. s1 also feeds b2, so its recorded relevance under the chain condition holds
  * what comes down b2 as well; its node relevance (and its children) must be the shortcut's part only.
  */
-import { join } from 'node:path';
 import { CondAttribution, disposeCondResult } from '@crp/core';
-import { readTorchResNet } from '@crp/models/node';
-import { formulaInput } from '@crp/testing/torch-weights';
+import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import type { AttributionGraph, AttributionGraphNode } from '../src/index.js';
 import { decompose } from '../src/index.js';
-import { mulberry32, uniform, useWasm } from './helpers.js';
+import {
+  childrenOf,
+  joinImage,
+  joinModel,
+  pixels,
+  predictedClass,
+  slimResNet,
+  topConcept,
+} from './fixtures/joins.js';
+import { useWasm } from './helpers.js';
 
 useWasm();
 
 function twoBlockModel(): tfl.LayersModel {
-  const input = tfl.input({ shape: [3, 3, 2], name: 'image' });
-  const conv = (name: string, filters: number, activation?: 'relu') =>
-    tfl.layers.conv2d({
-      name,
-      filters,
-      kernelSize: 1,
-      useBias: false,
-      ...(activation ? { activation } : {}),
-    });
-  const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
-  const b1 = conv('b1', 3).apply(a) as tfl.SymbolicTensor;
-  const s1 = tfl.layers.add({ name: 's1' }).apply([b1, a]) as tfl.SymbolicTensor;
-  const r1 = tfl.layers.reLU({ name: 'r1' }).apply(s1) as tfl.SymbolicTensor;
-  const b2 = conv('b2', 3).apply(r1) as tfl.SymbolicTensor;
-  const s2 = tfl.layers.add({ name: 's2' }).apply([b2, r1]) as tfl.SymbolicTensor;
-  const r2 = tfl.layers.reLU({ name: 'r2' }).apply(s2) as tfl.SymbolicTensor;
-  const c = conv('c', 2).apply(r2) as tfl.SymbolicTensor;
-  const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(c) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ name: 'out', units: 2, useBias: false }).apply(gap) as tfl.SymbolicTensor;
-  const m = tfl.model({ inputs: input, outputs: out });
-  const rng = mulberry32(11);
   // a, c, out positive (units alive, z+ denominators non-zero); b1, b2 mostly positive so the sums stay positive
-  m.getLayer('a').setWeights([tf.tensor4d(uniform(rng, 6, 0.1, 1), [1, 1, 2, 3])]);
-  m.getLayer('b1').setWeights([tf.tensor4d(uniform(rng, 9, -0.2, 1), [1, 1, 3, 3])]);
-  m.getLayer('b2').setWeights([tf.tensor4d(uniform(rng, 9, -0.2, 1), [1, 1, 3, 3])]);
-  m.getLayer('c').setWeights([tf.tensor4d(uniform(rng, 6, 0.1, 1), [1, 1, 3, 2])]);
-  m.getLayer('out').setWeights([tf.tensor2d(uniform(rng, 4, 0.1, 1), [2, 2])]);
-  return m;
-}
-
-function childrenOf(graph: AttributionGraph, n: AttributionGraphNode): AttributionGraphNode[] {
-  return graph.edges.filter((e) => e.from === n.id).map((e) => graph.nodes.find((k) => k.id === e.to)!);
+  return joinModel(
+    11,
+    (input, conv) => {
+      const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
+      const b1 = conv('b1', 3).apply(a) as tfl.SymbolicTensor;
+      const s1 = tfl.layers.add({ name: 's1' }).apply([b1, a]);
+      const r1 = tfl.layers.reLU({ name: 'r1' }).apply(s1) as tfl.SymbolicTensor;
+      const b2 = conv('b2', 3).apply(r1) as tfl.SymbolicTensor;
+      const s2 = tfl.layers.add({ name: 's2' }).apply([b2, r1]);
+      const r2 = tfl.layers.reLU({ name: 'r2' }).apply(s2);
+      return conv('c', 2).apply(r2) as tfl.SymbolicTensor;
+    },
+    { a: [0.1, 1], b1: [-0.2, 1], b2: [-0.2, 1], c: [0.1, 1], out: [0.1, 1] },
+  );
 }
 
 /** Every node with children: all its children (every concept of every layer below kept; a join's branches together)
@@ -78,18 +68,11 @@ function expectConserving(graph: AttributionGraph, which: (n: AttributionGraphNo
   return checked;
 }
 
-/** Per-channel values of a [1, 3, 3, C] tensor as [position][channel]. */
-function pixels(t: tf.Tensor): number[][] {
-  const v = Array.from(t.dataSync());
-  const c = t.shape[3]!;
-  return Array.from({ length: v.length / c }, (_, p) => v.slice(p * c, (p + 1) * c));
-}
-
 describe('decompose below a join, by hand on two residual blocks', () => {
   it('a shortcut node keeps the shortcut’s relevance and its children add up to it (depth 3)', () => {
     const model = twoBlockModel();
     const crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-    const image = tf.tensor4d(uniform(mulberry32(4), 18, 0, 1), [1, 3, 3, 2]);
+    const image = joinImage(4);
     try {
       const options = { target: 1, layer: 'c', concept: 0, depth: 3, width: 3 };
       const graph = decompose(crp, image, options);
@@ -159,28 +142,12 @@ describe('decompose below a join, by hand on two residual blocks', () => {
 
 describe('decompose below a join on the slim ResNet fixture of @crp/models', () => {
   it('every addition node’s children add up to it at depth 3, and a node of relevance 0 has none', async () => {
-    const file = join(
-      import.meta.dirname,
-      '..',
-      '..',
-      'models',
-      'test',
-      'fixtures',
-      'pth',
-      'slim-resnet-basic.pth',
-    );
-    const resnet = await readTorchResNet(file, { inputSize: 32 });
+    const resnet = await slimResNet('basic');
     const rc = new CondAttribution(resnet, { composite: 'epsilon_plus_flat' });
-    const x = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
-    );
+    const x = formulaImage(1, 32, 32);
     try {
-      const logits = tf.tidy(() => (resnet.predict(x) as tf.Tensor).arraySync() as number[][])[0]!;
-      const y = logits.indexOf(Math.max(...logits));
-      const r = rc.run(x, [{ y: [y] }], { recordLayers: ['layer2.0.conv1'], heatmap: false });
-      const sums = tf.tidy(() => tf.sum(r.relevances['layer2.0.conv1']!, [0, 1, 2]).arraySync() as number[]);
-      disposeCondResult(r);
-      const concept = sums.indexOf(Math.max(...sums));
+      const y = predictedClass(resnet, x);
+      const { concept } = topConcept(rc, x, y, 'layer2.0.conv1');
       // the fixture's layer1 and stem have 8 channels: widths 64 keep every one, so children are complete sums
       const options = { target: y, layer: 'layer2.0.conv1', concept, depth: 3, width: [1, 64, 64] };
       const graph = decompose(rc, x, options);

@@ -15,9 +15,9 @@
  * the DenseNet-like and squeeze-excitation ONNX models of the reference cases (a concatenation, a gated product).
  */
 import { join } from 'node:path';
-import { CondAttribution, disposeCondResult } from '@crp/core';
-import { readOnnx, readTorchResNet } from '@crp/models/node';
-import { formulaInput } from '@crp/testing/torch-weights';
+import { CondAttribution } from '@crp/core';
+import { readOnnx } from '@crp/models/node';
+import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,15 @@ import {
   layerBelow,
   layersBelow,
 } from '../src/index.js';
+import {
+  childrenOf,
+  joinImage,
+  joinModel,
+  pixels,
+  predictedClass,
+  slimResNet,
+  topConcept,
+} from './fixtures/joins.js';
 import { expectCrpError, mulberry32, uniform, useWasm } from './helpers.js';
 
 useWasm();
@@ -37,50 +46,27 @@ let model: tfl.LayersModel;
 let crp: CondAttribution;
 let image: tf.Tensor4D;
 
-function residualModel(): tfl.LayersModel {
-  const input = tfl.input({ shape: [3, 3, 2], name: 'image' });
-  const conv = (name: string, filters: number, activation?: 'relu') =>
-    tfl.layers.conv2d({
-      name,
-      filters,
-      kernelSize: 1,
-      useBias: false,
-      ...(activation ? { activation } : {}),
-    });
-  const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
-  const b = conv('b', 3).apply(a) as tfl.SymbolicTensor;
-  const sum = tfl.layers.add({ name: 'sum' }).apply([b, a]) as tfl.SymbolicTensor;
-  const r = tfl.layers.reLU({ name: 'relu' }).apply(sum) as tfl.SymbolicTensor;
-  const c = conv('c', 2).apply(r) as tfl.SymbolicTensor;
-  const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(c) as tfl.SymbolicTensor;
-  const out = tfl.layers.dense({ name: 'out', units: 2, useBias: false }).apply(gap) as tfl.SymbolicTensor;
-  const m = tfl.model({ inputs: input, outputs: out });
-  const rng = mulberry32(5);
-  // a and c positive (every unit alive, z+ denominators non-zero); b mixed, so the branches split unevenly
-  m.getLayer('a').setWeights([tf.tensor4d(uniform(rng, 6, 0.1, 1), [1, 1, 2, 3])]);
-  m.getLayer('b').setWeights([tf.tensor4d(uniform(rng, 9, -0.5, 1), [1, 1, 3, 3])]);
-  m.getLayer('c').setWeights([tf.tensor4d(uniform(rng, 6, 0.1, 1), [1, 1, 3, 2])]);
-  m.getLayer('out').setWeights([tf.tensor2d(uniform(rng, 4, 0.1, 1), [2, 2])]);
-  return m;
-}
-
 beforeAll(() => {
-  model = residualModel();
+  // a and c positive (every unit alive, z+ denominators non-zero); b mixed, so the branches split unevenly
+  model = joinModel(
+    5,
+    (input, conv) => {
+      const a = conv('a', 3, 'relu').apply(input) as tfl.SymbolicTensor;
+      const b = conv('b', 3).apply(a) as tfl.SymbolicTensor;
+      const sum = tfl.layers.add({ name: 'sum' }).apply([b, a]);
+      const r = tfl.layers.reLU({ name: 'relu' }).apply(sum);
+      return conv('c', 2).apply(r) as tfl.SymbolicTensor;
+    },
+    { a: [0.1, 1], b: [-0.5, 1], c: [0.1, 1], out: [0.1, 1] },
+  );
   crp = new CondAttribution(model, { composite: 'epsilon_plus_flat' });
-  image = tf.tensor4d(uniform(mulberry32(9), 18, 0, 1), [1, 3, 3, 2]);
+  image = joinImage(9);
 });
 afterAll(() => {
   crp.dispose();
   model.dispose();
   image.dispose();
 });
-
-/** Per-channel values of a [1, 3, 3, C] tensor as [position][channel]. */
-function pixels(t: tf.Tensor): number[][] {
-  const v = Array.from(t.dataSync());
-  const c = t.shape[3]!;
-  return Array.from({ length: v.length / c }, (_, p) => v.slice(p * c, (p + 1) * c));
-}
 
 describe('the layer below on a residual graph', () => {
   it('a conv reading a sum has the sum below it; the sum has both branches; the first conv none', () => {
@@ -133,9 +119,7 @@ describe('the layer below on a residual graph', () => {
     expect(root.relevance).toBeCloseTo(rootHand, 5);
 
     // level 1: the three channels of the sum, relevances by hand, adding up to the root (z+: conservative)
-    const level1 = graph.edges
-      .filter((e) => e.from === 'n0')
-      .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+    const level1 = childrenOf(graph, root);
     expect(level1.map((n) => n.layer)).toEqual(['sum', 'sum', 'sum']);
     for (const n of level1) expect(n.relevance).toBeCloseTo(rSum[n.concept]!, 5);
     expect(level1.reduce((s, n) => s + n.relevance, 0)).toBeCloseTo(root.relevance, 5);
@@ -143,9 +127,7 @@ describe('the layer below on a residual graph', () => {
     // level 2: sum channel i into b's and a's channel i (the others carry nothing), Sum rule shares by hand
     for (const parent of level1) {
       const i = parent.concept;
-      const kids = graph.edges
-        .filter((e) => e.from === parent.id)
-        .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+      const kids = childrenOf(graph, parent);
       expect(kids.map((n) => n.layer)).toEqual(['b', 'b', 'b', 'a', 'a', 'a']);
       const rel = (layer: string, k: number) =>
         kids.find((n) => n.layer === layer && n.concept === k)!.relevance;
@@ -174,21 +156,9 @@ describe('the layer below on a residual graph', () => {
 
 describe('decomposition on the slim ResNet fixture of @crp/models', () => {
   it('goes from a block’s conv1 into the previous addition, and from there into both branches, conserving', async () => {
-    const file = join(
-      import.meta.dirname,
-      '..',
-      '..',
-      'models',
-      'test',
-      'fixtures',
-      'pth',
-      'slim-resnet-basic.pth',
-    );
-    const resnet = await readTorchResNet(file, { inputSize: 32 });
+    const resnet = await slimResNet('basic');
     const rc = new CondAttribution(resnet, { composite: 'epsilon_plus_flat' });
-    const x = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
-    );
+    const x = formulaImage(1, 32, 32);
     try {
       const g = rc.attributor.graph;
       expect(layersBelow(g, 'layer2.0.conv1')).toEqual(['layer1.1.add']);
@@ -203,13 +173,9 @@ describe('decomposition on the slim ResNet fixture of @crp/models', () => {
       expect(convs.filter((c) => layersBelow(g, c).length !== 1)).toEqual(['conv1']);
 
       // the predicted class (a positive logit) and its most relevant channel of layer2.0.conv1
-      const logits = tf.tidy(() => (resnet.predict(x) as tf.Tensor).arraySync() as number[][])[0]!;
-      const y = logits.indexOf(Math.max(...logits));
-      const r = rc.run(x, [{ y: [y] }], { recordLayers: ['layer2.0.conv1'], heatmap: false });
-      const sums = tf.tidy(() => tf.sum(r.relevances['layer2.0.conv1']!, [0, 1, 2]).arraySync() as number[]);
-      disposeCondResult(r);
-      const concept = sums.indexOf(Math.max(...sums));
-      expect(sums[concept]!).toBeGreaterThan(0);
+      const y = predictedClass(resnet, x);
+      const { concept, relevance } = topConcept(rc, x, y, 'layer2.0.conv1');
+      expect(relevance).toBeGreaterThan(0);
       const graph = decompose(rc, x, {
         target: y,
         layer: 'layer2.0.conv1',
@@ -220,9 +186,7 @@ describe('decomposition on the slim ResNet fixture of @crp/models', () => {
       const adds = graph.nodes.filter((n) => n.depth === 1);
       expect(adds.map((n) => n.layer)).toEqual(['layer1.1.add', 'layer1.1.add']);
       for (const a of adds) {
-        const kids = graph.edges
-          .filter((e) => e.from === a.id)
-          .map((e) => graph.nodes.find((n) => n.id === e.to)!);
+        const kids = childrenOf(graph, a);
         expect([...new Set(kids.map((k) => k.layer))].sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
         // the addition is element-wise: its channel goes to the same channel of each branch, and zennit's Sum rule
         // conserves it (all 8 channels of each branch kept, the others carry 0)

@@ -6,6 +6,7 @@
  * u(name, i) = h32(((fnv1a(name) ^ seed) + h32(i)) mod 2^32) / 2^32, in [0, 1), where h32 is the
  * "lowbias32" integer hash and fnv1a the 32-bit FNV-1a hash of the name's UTF-8 bytes.
  */
+import * as tf from '@tensorflow/tfjs-core';
 
 /** lowbias32: x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16 (all mod 2^32). */
 export function h32(value: number): number {
@@ -73,6 +74,14 @@ export function formulaInput(shape: readonly number[], seed: number): Float32Arr
     seed,
     4,
     -2,
+  );
+}
+
+/** {@link formulaInput} of NCHW shape [n, 3, size, size] as the NHWC tensor [n, size, size, 3] a TF.js model reads:
+ * the same image PyTorch sees. The caller owns the tensor. */
+export function formulaImage(n: number, size: number, seed: number): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.transpose(tf.tensor4d(formulaInput([n, 3, size, size], seed), [n, 3, size, size]), [0, 2, 3, 1]),
   );
 }
 
