@@ -11,10 +11,10 @@ import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
 import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelMask, checkMask, exportPruned, headLayers, MaskedModel } from '../src/index.js';
-import { expectClose, expectCrpError, predictValues, useBackend, values } from './helpers.js';
+import { expectClose, expectCrpError, layerOutputs, predictValues, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
@@ -32,18 +32,6 @@ function seeded(): tfl.LayersModel {
   return tinyVit({ vit, setVitWeights });
 }
 
-/** Outputs of the named layers of `m` for the images, as float64 values. */
-function outputsOf(m: tfl.LayersModel, layers: string[]): Float64Array[] {
-  const probe = tfl.model({
-    inputs: m.inputs,
-    outputs: layers.map((l) => m.getLayer(l).output as tfl.SymbolicTensor),
-  });
-  const outs = probe.predict(images) as tf.Tensor[];
-  const v = (Array.isArray(outs) ? outs : [outs]).map(values);
-  for (const t of Array.isArray(outs) ? outs : [outs]) t.dispose();
-  return v;
-}
-
 beforeAll(() => {
   model = seeded();
   images = tinyVitImages(4);
@@ -59,10 +47,10 @@ describe('attention heads in masks', () => {
   });
 
   it("zero exactly the masked head's attention output; out_proj sees its slice as 0 (summed by hand)", async () => {
-    const [context, merge] = outputsOf(model, [HEADS, `${A}merge`]);
+    const [context, merge] = layerOutputs(model, images, [HEADS, `${A}merge`]);
     const masked = await MaskedModel.create(model, ChannelMask.of({ [HEADS]: [1] }));
     try {
-      const [mContext, mOut] = outputsOf(masked.model, [HEADS, `${A}out_proj`]);
+      const [mContext, mOut] = layerOutputs(masked.model, images, [HEADS, `${A}out_proj`]);
       // context [4, heads, tokens, dh]: head 1 exactly 0, head 0 bit for bit the original's
       const per = TOKENS * DH;
       for (let s = 0; s < 4; s++) {
@@ -99,7 +87,7 @@ describe('attention heads in masks', () => {
       rows.dispose();
       // and back: the empty mask restores the original context
       masked.restore();
-      expect(Array.from(outputsOf(masked.model, [HEADS])[0]!)).toEqual(Array.from(context!));
+      expect(Array.from(layerOutputs(masked.model, images, [HEADS])[0]!)).toEqual(Array.from(context!));
     } finally {
       masked.dispose();
     }
@@ -108,7 +96,7 @@ describe('attention heads in masks', () => {
   it('combine with MLP neurons and are checked: range, all heads, unknown layers', async () => {
     const both = ChannelMask.of({ [HEADS]: [0], [`${B}mlp.0`]: [2, 7] });
     const masked = await MaskedModel.create(model, both);
-    const [context, mlp] = outputsOf(masked.model, [HEADS, `${B}mlp.0`]);
+    const [context, mlp] = layerOutputs(masked.model, images, [HEADS, `${B}mlp.0`]);
     for (let s = 0; s < 4; s++) {
       expect(
         Array.from(context!.subarray(s * 2 * TOKENS * DH, (s * 2 + 1) * TOKENS * DH)).every((v) => v === 0),

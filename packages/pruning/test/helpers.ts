@@ -6,7 +6,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { graphFromLayersModel } from '@crp/lrp';
 import { forwardNode } from '@crp/lrp/internal';
+import {
+  type StateDict,
+  type TorchResNetSpec,
+  torchResNetFromStateDict,
+  torchResNetShapes,
+} from '@crp/models';
 import { mulberry32, seedWeights, uniform } from '@crp/testing';
+import { formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
@@ -49,6 +56,18 @@ export function tinyModel(seed = 7): tfl.LayersModel {
 /** n seeded images [n, 6, 6, 3] in [-1, 1]. */
 export function tinyImages(n: number, seed = 11): tf.Tensor4D {
   return tf.tensor4d(uniform(mulberry32(seed), n * 6 * 6 * 3), [n, 6, 6, 3]);
+}
+
+/** A torchvision ResNet (or ResNeXt) of @crp/models with the seeded formula weights of @crp/testing. */
+export function formulaResNet(spec: TorchResNetSpec, seed: number, inputSize = 32): tfl.LayersModel {
+  return torchResNetFromStateDict(formulaStateDict(torchResNetShapes(spec), seed) as StateDict, {
+    inputSize,
+  });
+}
+
+/** The shape of a layer's kernel (its first weight). */
+export function kernelShape(model: tfl.LayersModel, layer: string): number[] {
+  return model.getLayer(layer).getWeights()[0]!.shape;
 }
 
 export function values(t: tf.Tensor): Float64Array {
@@ -127,6 +146,49 @@ export function expectClose(
     throw new Error(
       `max deviation ${worst} at ${at} exceeds ${bound} (actual ${actual[at]}, expected ${expected[at]})`,
     );
+  }
+}
+
+/** Two models give the same logits for `x`: within 1e-5 of the largest, which is not 0 (a model that outputs 0
+ * would match anything scaled by it). */
+export function expectSameLogits(got: tfl.LayersModel, want: tfl.LayersModel, x: tf.Tensor): void {
+  const expected = predictValues(want, x);
+  expect(maxAbs(expected)).toBeGreaterThan(1e-6);
+  expectClose(predictValues(got, x), expected, 1e-5);
+}
+
+/** The outputs of the named layers of `model` for `x`, as values (the tensors are disposed). */
+export function layerOutputs(
+  model: tfl.LayersModel,
+  x: tf.Tensor,
+  layers: readonly string[],
+): Float32Array[] {
+  const probe = tfl.model({
+    inputs: model.inputs,
+    outputs: layers.map((l) => model.getLayer(l).output as tfl.SymbolicTensor),
+  });
+  const out = probe.predict(x) as tf.Tensor | tf.Tensor[];
+  const ys = Array.isArray(out) ? out : [out];
+  const v = ys.map((y) => y.dataSync() as Float32Array);
+  tf.dispose(ys);
+  return v;
+}
+
+/** Each probed layer's output is exactly 0 in `channels` (of `width`, the last axis) and not 0 somewhere else. */
+export function expectChannelsZeroed(
+  model: tfl.LayersModel,
+  x: tf.Tensor,
+  probe: readonly string[],
+  channels: readonly number[],
+  width: number,
+): void {
+  for (const [k, v] of layerOutputs(model, x, probe).entries()) {
+    let nonzero = 0;
+    for (let i = 0; i < v.length; i++) {
+      if (channels.includes(i % width)) expect(v[i], `${probe[k]} at ${i}`).toBe(0);
+      else if (v[i] !== 0) nonzero++;
+    }
+    expect(nonzero).toBeGreaterThan(0);
   }
 }
 

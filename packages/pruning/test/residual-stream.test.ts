@@ -9,14 +9,12 @@ import { graphFromLayersModel } from '@crp/lrp';
 import {
   encodeTorchStateDict,
   parseStateDict,
-  type StateDict,
   torchResNetFromStateDict,
-  torchResNetShapes,
   torchStateDictOf,
 } from '@crp/models';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ChannelMask,
@@ -27,35 +25,23 @@ import {
   streamSums,
   sumSources,
 } from '../src/index.js';
-
-import { expectCrpError, useBackend } from './helpers.js';
+import {
+  expectChannelsZeroed,
+  expectCrpError,
+  expectSameLogits,
+  formulaResNet,
+  kernelShape,
+  useBackend,
+} from './helpers.js';
 
 useBackend('wasm');
-
-function predict(model: tfl.LayersModel, x: tf.Tensor): Float32Array {
-  const y = model.predict(x) as tf.Tensor;
-  const v = y.dataSync() as Float32Array;
-  y.dispose();
-  return v;
-}
-
-function expectClose(got: Float32Array, want: Float32Array): void {
-  expect(got.length).toBe(want.length);
-  const scale = Math.max(...Array.from(want, Math.abs));
-  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-5 * scale);
-}
-
-const kernel = (m: tfl.LayersModel, layer: string) => m.getLayer(layer).getWeights()[0]!.shape;
 
 describe('removing channels of a residual stream', () => {
   let model: tfl.LayersModel;
   let x: tf.Tensor;
   beforeAll(() => {
-    const shapes = torchResNetShapes({ block: 'basic', layers: [2, 1], classes: 3 });
-    model = torchResNetFromStateDict(formulaStateDict(shapes, 11) as StateDict, { inputSize: 32 });
-    x = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([2, 3, 32, 32], 6), [2, 3, 32, 32]), [0, 2, 3, 1]),
-    );
+    model = formulaResNet({ block: 'basic', layers: [2, 1], classes: 3 }, 11);
+    x = formulaImage(2, 32, 6);
   });
   afterAll(() => {
     model.dispose();
@@ -87,22 +73,7 @@ describe('removing channels of a residual stream', () => {
 
   it('a mask on the first sum of a stream zeroes the channel after every block of the stage', async () => {
     const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer1.0.add': [2, 7] }));
-    const probe = ['maxpool', 'layer1.0.relu', 'layer1.1.relu'];
-    const outputs = tfl.model({
-      inputs: masked.model.inputs,
-      outputs: probe.map((l) => masked.model.getLayer(l).output as tfl.SymbolicTensor),
-    });
-    const ys = outputs.predict(x) as tf.Tensor[];
-    for (const [k, y] of ys.entries()) {
-      const v = y.dataSync();
-      let nonzero = 0;
-      for (let i = 0; i < v.length; i++) {
-        if (i % 64 === 2 || i % 64 === 7) expect(v[i], `${probe[k]} at ${i}`).toBe(0);
-        else if (v[i] !== 0) nonzero++;
-      }
-      expect(nonzero).toBeGreaterThan(0);
-    }
-    tf.dispose(ys);
+    expectChannelsZeroed(masked.model, x, ['maxpool', 'layer1.0.relu', 'layer1.1.relu'], [2, 7], 64);
     masked.dispose();
   });
 
@@ -112,19 +83,19 @@ describe('removing channels of a residual stream', () => {
     const before = tf.memory().numTensors;
     const pruned = await exportPruned(model, mask);
     // writers lose outputs, readers inputs; the downsample does both (it reads stream 1 and writes stream 2)
-    expect(kernel(pruned, 'conv1')).toEqual([7, 7, 3, 62]);
+    expect(kernelShape(pruned, 'conv1')).toEqual([7, 7, 3, 62]);
     expect(pruned.getLayer('bn1').getWeights()[0]!.shape).toEqual([62]);
-    expect(kernel(pruned, 'layer1.0.conv1')).toEqual([3, 3, 62, 64]);
-    expect(kernel(pruned, 'layer1.0.conv2')).toEqual([3, 3, 64, 62]);
-    expect(kernel(pruned, 'layer1.1.conv1')).toEqual([3, 3, 62, 64]);
-    expect(kernel(pruned, 'layer1.1.conv2')).toEqual([3, 3, 64, 62]);
+    expect(kernelShape(pruned, 'layer1.0.conv1')).toEqual([3, 3, 62, 64]);
+    expect(kernelShape(pruned, 'layer1.0.conv2')).toEqual([3, 3, 64, 62]);
+    expect(kernelShape(pruned, 'layer1.1.conv1')).toEqual([3, 3, 62, 64]);
+    expect(kernelShape(pruned, 'layer1.1.conv2')).toEqual([3, 3, 64, 62]);
     expect(pruned.getLayer('layer1.1.bn2').getWeights()[0]!.shape).toEqual([62]);
-    expect(kernel(pruned, 'layer2.0.conv1')).toEqual([3, 3, 62, 128]);
-    expect(kernel(pruned, 'layer2.0.conv2')).toEqual([3, 3, 128, 127]);
-    expect(kernel(pruned, 'layer2.0.downsample.0')).toEqual([1, 1, 62, 127]);
+    expect(kernelShape(pruned, 'layer2.0.conv1')).toEqual([3, 3, 62, 128]);
+    expect(kernelShape(pruned, 'layer2.0.conv2')).toEqual([3, 3, 128, 127]);
+    expect(kernelShape(pruned, 'layer2.0.downsample.0')).toEqual([1, 1, 62, 127]);
     expect(pruned.getLayer('layer2.0.downsample.1').getWeights()[0]!.shape).toEqual([127]);
-    expect(kernel(pruned, 'fc')).toEqual([127, 3]);
-    expectClose(predict(pruned, x), predict(masked.model, x));
+    expect(kernelShape(pruned, 'fc')).toEqual([127, 3]);
+    expectSameLogits(pruned, masked.model, x);
 
     // by hand (convs have no bias; a batch norm has 4 numbers per channel; fc a bias per class):
     // stream 1 loses 2 channels: conv1 7*7*3*2 = 294, bn1 4*2 = 8, each block's conv2 3*3*64*2 = 1152 and bn2 8
@@ -144,7 +115,7 @@ describe('removing channels of a residual stream', () => {
     expect(sd.entry('layer2.0.downsample.0.weight').shape).toEqual([127, 62, 1, 1]);
     expect(sd.entry('fc.weight').shape).toEqual([3, 127]);
     const back = torchResNetFromStateDict(sd, { inputSize: 32 });
-    expectClose(predict(back, x), predict(masked.model, x));
+    expectSameLogits(back, masked.model, x);
     back.dispose();
     pruned.dispose();
     expect(tf.memory().numTensors).toBe(before);
@@ -155,8 +126,8 @@ describe('removing channels of a residual stream', () => {
     const mask = ChannelMask.of({ 'layer1.0.add': [1], 'layer1.1.add': [4] });
     const masked = await MaskedModel.create(model, mask);
     const pruned = await exportPruned(model, mask);
-    expect(kernel(pruned, 'layer1.1.conv2')).toEqual([3, 3, 64, 62]);
-    expectClose(predict(pruned, x), predict(masked.model, x));
+    expect(kernelShape(pruned, 'layer1.1.conv2')).toEqual([3, 3, 64, 62]);
+    expectSameLogits(pruned, masked.model, x);
     pruned.dispose();
     masked.dispose();
     const halves = Array.from({ length: 32 }, (_, i) => i);
@@ -177,20 +148,19 @@ describe('removing channels of a residual stream', () => {
   });
 
   it('exports a bottleneck ResNet’s stream (its writers are the downsample and conv3)', async () => {
-    const shapes = torchResNetShapes({ block: 'bottleneck', layers: [1, 1], classes: 3 });
-    const bottleneck = torchResNetFromStateDict(formulaStateDict(shapes, 12) as StateDict, { inputSize: 32 });
+    const bottleneck = formulaResNet({ block: 'bottleneck', layers: [1, 1], classes: 3 }, 12);
     const mask = ChannelMask.of({ 'layer1.0.add': [0, 255] });
     const graph = graphFromLayersModel(bottleneck);
     expect(sumSources(graph, 'layer1.0.add').sort()).toEqual(['layer1.0.conv3', 'layer1.0.downsample.0']);
     graph.dispose();
     const masked = await MaskedModel.create(bottleneck, mask);
     const pruned = await exportPruned(bottleneck, mask);
-    expect(kernel(pruned, 'layer1.0.conv3')).toEqual([1, 1, 64, 254]);
-    expect(kernel(pruned, 'layer1.0.downsample.0')).toEqual([1, 1, 64, 254]);
-    expect(kernel(pruned, 'layer2.0.conv1')).toEqual([1, 1, 254, 128]);
-    expect(kernel(pruned, 'layer2.0.downsample.0')).toEqual([1, 1, 254, 512]);
-    expect(kernel(pruned, 'conv1')).toEqual([7, 7, 3, 64]); // the stem is not in layer1's stream here
-    expectClose(predict(pruned, x), predict(masked.model, x));
+    expect(kernelShape(pruned, 'layer1.0.conv3')).toEqual([1, 1, 64, 254]);
+    expect(kernelShape(pruned, 'layer1.0.downsample.0')).toEqual([1, 1, 64, 254]);
+    expect(kernelShape(pruned, 'layer2.0.conv1')).toEqual([1, 1, 254, 128]);
+    expect(kernelShape(pruned, 'layer2.0.downsample.0')).toEqual([1, 1, 254, 512]);
+    expect(kernelShape(pruned, 'conv1')).toEqual([7, 7, 3, 64]); // the stem is not in layer1's stream here
+    expectSameLogits(pruned, masked.model, x);
     pruned.dispose();
     masked.dispose();
     bottleneck.dispose();

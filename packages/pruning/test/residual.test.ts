@@ -10,16 +10,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CondAttribution } from '@crp/core';
 import { graphFromLayersModel } from '@crp/lrp';
-import {
-  encodeTorchStateDict,
-  type StateDict,
-  torchResNetFromStateDict,
-  torchResNetShapes,
-  torchStateDictOf,
-} from '@crp/models';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { encodeTorchStateDict, torchStateDictOf } from '@crp/models';
+import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ChannelMask,
@@ -29,29 +23,13 @@ import {
   residualSums,
   sumSources,
 } from '../src/index.js';
-import { expectCrpError, useBackend } from './helpers.js';
+import { expectCrpError, formulaResNet, layerOutputs, useBackend } from './helpers.js';
 
 useBackend('wasm');
 
 /** torchvision's ResNet(BasicBlock, [1, 1], num_classes=3): conv1, layer1 (64), layer2 (128, downsample), fc. */
 function smallResNet(): tfl.LayersModel {
-  const sd = formulaStateDict(
-    torchResNetShapes({ block: 'basic', layers: [1, 1], classes: 3 }),
-    7,
-  ) as StateDict;
-  return torchResNetFromStateDict(sd, { inputSize: 32 });
-}
-
-/** The outputs of some layers of `model` for `x`. */
-function outputsOf(model: tfl.LayersModel, x: tf.Tensor, layers: string[]): Float32Array[] {
-  const probe = tfl.model({
-    inputs: model.inputs,
-    outputs: layers.map((l) => model.getLayer(l).output as tfl.SymbolicTensor),
-  });
-  const ys = probe.predict(x) as tf.Tensor[];
-  const out = ys.map((y) => y.dataSync() as Float32Array);
-  tf.dispose(ys);
-  return out;
+  return formulaResNet({ block: 'basic', layers: [1, 1], classes: 3 }, 7);
 }
 
 describe('pruning channels of residual blocks', () => {
@@ -59,9 +37,7 @@ describe('pruning channels of residual blocks', () => {
   let x: tf.Tensor;
   beforeAll(() => {
     model = smallResNet();
-    x = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([2, 3, 32, 32], 5), [2, 3, 32, 32]), [0, 2, 3, 1]),
-    );
+    x = formulaImage(2, 32, 5);
   });
   afterAll(() => {
     model.dispose();
@@ -71,8 +47,8 @@ describe('pruning channels of residual blocks', () => {
   it('a masked channel of layer2.0.conv2 is zero in the branch; after the block it is the shortcut alone', async () => {
     const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.conv2': [5, 77] }));
     const layers = ['layer2.0.bn2', 'layer2.0.downsample.1', 'layer2.0.relu'];
-    const [branch, shortcut, block] = outputsOf(masked.model, x, layers);
-    const [plainBranch, , plainBlock] = outputsOf(model, x, layers);
+    const [branch, shortcut, block] = layerOutputs(masked.model, x, layers);
+    const [plainBranch, , plainBlock] = layerOutputs(model, x, layers);
     const C = 128;
     let changed = 0;
     for (let i = 0; i < branch!.length; i++) {
@@ -100,7 +76,7 @@ describe('pruning channels of residual blocks', () => {
     zero: number[],
     othersSame = false,
   ): void {
-    const got = outputsOf(masked, x, [...zeroAt, ...sameAt]);
+    const got = layerOutputs(masked, x, [...zeroAt, ...sameAt]);
     zeroAt.forEach((layer, k) => {
       const C = model.getLayer(layer).outputShape.at(-1) as number;
       const values = got[k]!;
@@ -112,7 +88,7 @@ describe('pruning channels of residual blocks', () => {
       expect(nonzero, layer).toBeGreaterThan(0);
     });
     if (othersSame) {
-      const plain = outputsOf(model, x, zeroAt);
+      const plain = layerOutputs(model, x, zeroAt);
       zeroAt.forEach((layer, k) => {
         const C = model.getLayer(layer).outputShape.at(-1) as number;
         const others = (v: Float32Array) => v.filter((_, i) => !zero.includes(i % C));
@@ -120,7 +96,7 @@ describe('pruning channels of residual blocks', () => {
       });
     }
     if (sameAt.length === 0) return;
-    const plain = outputsOf(model, x, sameAt);
+    const plain = layerOutputs(model, x, sameAt);
     sameAt.forEach((layer, k) => {
       expect(got[zeroAt.length + k], layer).toEqual(plain[k]);
     });
@@ -223,13 +199,7 @@ describe('pruning channels of residual blocks', () => {
   });
 
   it('writes the pruned ResNet as a state_dict.pth that torch loads into torchvision’s resnet18 (same logits)', async () => {
-    const full = torchResNetFromStateDict(
-      formulaStateDict(
-        torchResNetShapes({ block: 'basic', layers: [2, 2, 2, 2], classes: 3 }),
-        3,
-      ) as StateDict,
-      { inputSize: 32 },
-    );
+    const full = formulaResNet({ block: 'basic', layers: [2, 2, 2, 2], classes: 3 }, 3);
     const every = (n: number, step: number) =>
       Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step);
     const mask = ChannelMask.of({
@@ -262,9 +232,7 @@ describe('pruning channels of residual blocks', () => {
     expect(torch.prunedModules['layer4.1.conv2']).toEqual([509, 512]);
     expect(torch.prunedModules.fc).toEqual([3, 509]);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(torch.sha256);
-    const input = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([1, 3, 32, 32], 32), [1, 3, 32, 32]), [0, 2, 3, 1]),
-    );
+    const input = formulaImage(1, 32, 32);
     const y = pruned.predict(input) as tf.Tensor;
     const ours = y.dataSync();
     const scale = Math.max(...torch.logits.map(Math.abs));

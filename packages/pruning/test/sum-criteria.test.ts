@@ -6,8 +6,7 @@ import { fromTensors, planShards } from '@crp/attribution';
 import { decodeShardJson, encodeShardJson, runShard, selectSamples } from '@crp/attribution/internal';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, gradient, layerMapComposite } from '@crp/lrp';
-import { type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +25,15 @@ import {
   taylorScores,
   weightScores,
 } from '../src/index.js';
-import { expectClose, expectCrpError, mulberry32, uniform, useBackend, values } from './helpers.js';
+import {
+  expectClose,
+  expectCrpError,
+  formulaResNet,
+  mulberry32,
+  uniform,
+  useBackend,
+  values,
+} from './helpers.js';
 
 useBackend('wasm');
 
@@ -173,11 +180,8 @@ describe('criteria at the additions of a torchvision ResNet', () => {
   const labels = [0, 2, 1, 1, 0];
   const layers = ['layer1.0.add', 'layer2.0.conv1', 'layer2.0.add'];
   beforeAll(() => {
-    const sd = formulaStateDict(torchResNetShapes({ block: 'basic', layers: [1, 1], classes: 3 }), 7);
-    model = torchResNetFromStateDict(sd as StateDict, { inputSize: 32 });
-    x = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(formulaInput([5, 3, 32, 32], 8), [5, 3, 32, 32]), [0, 2, 3, 1]),
-    ) as tf.Tensor4D;
+    model = formulaResNet({ block: 'basic', layers: [1, 1], classes: 3 }, 7);
+    x = formulaImage(5, 32, 8);
   });
   afterAll(() => {
     model.dispose();
