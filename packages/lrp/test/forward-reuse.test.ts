@@ -4,37 +4,13 @@
  * layers that depend on a changed one, and owns nothing it borrowed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { expect, test } from 'vitest';
 import { Attributor, type ForwardPass } from '../src/index.js';
-import { mulberry32, randomizeWeights, uniform, useBackend, values } from './helpers.js';
+import { explain, vggLike } from './fixtures/vgg-like.js';
+import { mulberry32, uniform, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
-
-function vggLike(): tfl.LayersModel {
-  const m = tfl.sequential();
-  m.add(
-    tfl.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, padding: 'same', name: 'conv1' }),
-  );
-  m.add(tfl.layers.reLU({ name: 'relu1' }));
-  m.add(tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'conv2' }));
-  m.add(tfl.layers.reLU({ name: 'relu2' }));
-  m.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool' }));
-  m.add(tfl.layers.flatten({ name: 'flat' }));
-  m.add(tfl.layers.dense({ units: 5, activation: 'relu', name: 'fc1' }));
-  m.add(tfl.layers.dense({ units: 3, name: 'out' }));
-  randomizeWeights(m, 7);
-  return m;
-}
-
-function explain(lrp: Attributor, pass: ForwardPass): Float64Array {
-  const init = tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d([1, 2], 'int32'), 3), pass.prediction));
-  const out = lrp.backward(pass, { from: 'out', relevance: init, stopAt: [lrp.graph.inputId] });
-  const r = out.get(lrp.graph.inputId)!;
-  const v = values(r);
-  tf.dispose([r, init]);
-  return v;
-}
 
 function explainReused(lrp: Attributor, base: ForwardPass, x: tf.Tensor, changed: string[]): void {
   const pass = lrp.forward(x, { reuse: { pass: base, changed } });
