@@ -7,21 +7,20 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCrpError } from '@crp/common';
-import { disposeDataset, IMAGENET } from '@crp/models';
-import { imageFolder, loadModel } from '@crp/models/node';
-import { ChannelMask, exportPruned, MaskedModel, removableLayers } from '@crp/pruning';
+import { disposeDataset } from '@crp/models';
+import { ChannelMask, exportPruned, removableLayers } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
-import { useBackend } from '@crp/testing';
-import * as tf from '@tensorflow/tfjs-core';
+import { expectCrpErrorAsync, useBackend } from '@crp/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectCompleteStudy,
+  expectExportAsMasked,
   FIXTURES,
-  relativeGap,
   runResNetStudy,
   type StudyRun,
   slimResNet,
+  storedModel,
+  studyImages,
 } from './resnet-study-setup.js';
 
 useBackend('wasm');
@@ -112,7 +111,7 @@ describe('crp study on a bottleneck ResNet (.pth)', () => {
   });
 
   it('exports the fine-tuned model pruned of the stem’s concepts with the masked model’s logits', async () => {
-    const model = await loadModel(join(run.out, 'model'));
+    const model = await storedModel(run);
     // a bottleneck's inner convs feed or are grouped convs: their channels are masked, not removed; the stem
     // and the residual streams (named by their additions, every sum of the fixture's stages) are removable
     expect(removableLayers(model)).toEqual([
@@ -123,35 +122,18 @@ describe('crp study on a bottleneck ResNet (.pth)', () => {
       'layer3.0.add',
       'layer4.0.add',
     ]);
-    let err: unknown;
-    try {
-      const row = run.result.pruning.rows.find((r) => r.layer === 'layer2.1.conv1')!;
-      await exportPruned(model, ChannelMask.of({ 'layer2.1.conv1': row.concepts }));
-    } catch (e) {
-      err = e;
-    }
-    expect(isCrpError(err, 'unsupported-model')).toBe(true);
-    expect((err as Error).message).toContain(
+    const row = run.result.pruning.rows.find((r) => r.layer === 'layer2.1.conv1')!;
+    await expectCrpErrorAsync(
+      () => exportPruned(model, ChannelMask.of({ 'layer2.1.conv1': row.concepts })),
+      'unsupported-model',
       "they reach 'layer2.1.conv2' (GroupedConv2D), a grouped convolution",
     );
-    const images = await imageFolder(data, { inputSize: [32, 32], ...IMAGENET });
-    const before = tf.memory().numTensors;
+    const images = await studyImages(data);
     // the stem's two most relevant concepts of the class 'mitosis' in the global atlas
     const top = run.result.atlas.layers.conv1!.ranking.slice(0, 2).map((e) => e.concept);
-    const mask = ChannelMask.of({ conv1: top });
-    const masked = await MaskedModel.create(model, mask);
-    const pruned = await exportPruned(model, mask);
-    try {
+    await expectExportAsMasked(model, images.images, ChannelMask.of({ conv1: top }), (pruned) => {
       expect(pruned.getLayer('conv1').getWeights()[0]!.shape).toEqual([7, 7, 3, 6]);
-      const a = masked.model.predict(images.images) as tf.Tensor;
-      const b = pruned.predict(images.images) as tf.Tensor;
-      expect(relativeGap(a, b)).toBeLessThan(1e-5);
-      tf.dispose([a, b]);
-    } finally {
-      pruned.dispose();
-      masked.dispose();
-    }
-    expect(tf.memory().numTensors).toBe(before);
+    });
     disposeDataset(images);
     model.dispose();
   });

@@ -10,23 +10,23 @@
  * no ONNX writer) and not as a torchvision state dict: with the batch norms folded the convs carry biases, which
  * torchvision's ResNet does not have.
  */
-import { join } from 'node:path';
-import { disposeDataset, IMAGENET } from '@crp/models';
-import { imageFolder, loadModel } from '@crp/models/node';
-import { ChannelMask, exportPruned, MaskedModel } from '@crp/pruning';
+import { disposeDataset } from '@crp/models';
+import { ChannelMask } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BASIC_DECOMPOSITION,
   BASIC_LAYERS,
   expectCompleteStudy,
-  FIXTURES,
+  expectExportAsMasked,
   relativeGap,
   runResNetStudy,
   type StudyRun,
   slimResNet,
+  storedModel,
+  studyImages,
 } from './resnet-study-setup.js';
 
 useBackend('wasm');
@@ -55,31 +55,25 @@ describe('crp study on a ResNet (.onnx)', () => {
   });
 
   it('exports the fine-tuned model pruned of the study’s concepts with the masked model’s logits', async () => {
-    const model = await loadModel(join(run.out, 'model'));
+    const model = await storedModel(run);
     // the folded batch norms: the stored model's convs have biases and there is no BatchNormalization layer
     expect(model.layers.some((l) => l.getClassName() === 'BatchNormalization')).toBe(false);
-    const data = await imageFolder(join(FIXTURES, 'patches'), { inputSize: [32, 32], ...IMAGENET });
-    const before = tf.memory().numTensors;
+    const data = await studyImages();
     const row = run.result.pruning.rows.find((r) => r.layer === 'layer2.0.conv1' && r.class === 0)!;
-    const mask = ChannelMask.of({ 'layer2.0.conv1': row.concepts });
-    const masked = await MaskedModel.create(model, mask);
-    const pruned = await exportPruned(model, mask);
-    try {
-      // 12 filters less the 2 pruned concepts; conv2 of the block reads 10 channels
-      expect(pruned.getLayer('layer2.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 8, 10]);
-      expect(pruned.getLayer('layer2.0.conv2').getWeights()[0]!.shape).toEqual([3, 3, 10, 12]);
-      const a = masked.model.predict(data.images) as tf.Tensor;
-      const b = pruned.predict(data.images) as tf.Tensor;
-      expect(relativeGap(a, b)).toBeLessThan(1e-5);
-      // and the pruning changed the model: the masked logits are not the unmasked ones
-      const c = model.predict(data.images) as tf.Tensor;
-      expect(relativeGap(c, a)).toBeGreaterThan(1e-4);
-      tf.dispose([a, b, c]);
-    } finally {
-      pruned.dispose();
-      masked.dispose();
-    }
-    expect(tf.memory().numTensors).toBe(before);
+    await expectExportAsMasked(
+      model,
+      data.images,
+      ChannelMask.of({ 'layer2.0.conv1': row.concepts }),
+      (pruned, a) => {
+        // 12 filters less the 2 pruned concepts; conv2 of the block reads 10 channels
+        expect(pruned.getLayer('layer2.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 8, 10]);
+        expect(pruned.getLayer('layer2.0.conv2').getWeights()[0]!.shape).toEqual([3, 3, 10, 12]);
+        // and the pruning changed the model: the masked logits are not the unmasked ones
+        const c = model.predict(data.images) as tf.Tensor;
+        expect(relativeGap(c, a)).toBeGreaterThan(1e-4);
+        c.dispose();
+      },
+    );
     disposeDataset(data);
     model.dispose();
   });

@@ -7,8 +7,11 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IMAGENET } from '@crp/models';
-import type * as tf from '@tensorflow/tfjs-core';
+import { type Dataset, IMAGENET } from '@crp/models';
+import { imageFolder, loadModel } from '@crp/models/node';
+import { type ChannelMask, exportPruned, MaskedModel } from '@crp/pruning';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
 import type { StudyOptions, StudyResult } from '../src/index.js';
 import { studyFiles } from '../src/node.js';
@@ -72,6 +75,45 @@ export function relativeGap(a: tf.Tensor, b: tf.Tensor): number {
     gap = Math.max(gap, Math.abs(x[i]! - y[i]!));
   }
   return gap / scale;
+}
+
+/** The fine-tuned model the study stored (`model/`, a TF.js model). */
+export function storedModel(run: StudyRun): Promise<tfl.LayersModel> {
+  return loadModel(join(run.out, 'model'));
+}
+
+/** The images of a patch folder (default: the study's fixture) at the study's input: 32 pixels, ImageNet's
+ * normalisation. */
+export function studyImages(dir = join(FIXTURES, 'patches')): Promise<Dataset> {
+  return imageFolder(dir, { inputSize: [32, 32], ...IMAGENET });
+}
+
+/**
+ * Exports `model` pruned by `mask` and checks that the pruned model's logits on `images` are the masked model's
+ * (within 1e-5 of the largest) and that no tensor is left behind. `check` is given the pruned model and the masked
+ * model's logits for what a test checks besides (both are disposed after it).
+ */
+export async function expectExportAsMasked(
+  model: tfl.LayersModel,
+  images: tf.Tensor,
+  mask: ChannelMask,
+  check: (pruned: tfl.LayersModel, maskedLogits: tf.Tensor) => void = () => {},
+): Promise<void> {
+  const before = tf.memory().numTensors;
+  const masked = await MaskedModel.create(model, mask);
+  const pruned = await exportPruned(model, mask);
+  const a = masked.model.predict(images) as tf.Tensor;
+  try {
+    const b = pruned.predict(images) as tf.Tensor;
+    expect(relativeGap(a, b)).toBeLessThan(1e-5);
+    b.dispose();
+    check(pruned, a);
+  } finally {
+    a.dispose();
+    pruned.dispose();
+    masked.dispose();
+  }
+  expect(tf.memory().numTensors).toBe(before);
 }
 
 /**

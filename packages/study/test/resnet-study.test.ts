@@ -8,33 +8,31 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isCrpError } from '@crp/common';
 import {
   disposeDataset,
   encodeTorchStateDict,
-  IMAGENET,
   parseStateDict,
   torchResNetFromStateDict,
   torchResNetLayout,
   torchStateDictOf,
 } from '@crp/models';
-import { imageFolder, loadModel } from '@crp/models/node';
-import { ChannelMask, exportPruned, MaskedModel } from '@crp/pruning';
+import { ChannelMask, exportPruned } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
-import { useBackend } from '@crp/testing';
-import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import { expectCrpErrorAsync, useBackend } from '@crp/testing';
+import type * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudyResult } from '../src/index.js';
 import {
   BASIC_DECOMPOSITION,
   BASIC_LAYERS,
   expectCompleteStudy,
-  FIXTURES,
+  expectExportAsMasked,
   relativeGap,
   runResNetStudy,
   type StudyRun,
   slimResNet,
+  storedModel,
+  studyImages,
 } from './resnet-study-setup.js';
 
 useBackend('wasm');
@@ -74,43 +72,36 @@ describe('crp study on a ResNet (.pth)', () => {
 
   it('exports the fine-tuned model pruned of the study’s concepts: the masked model’s logits, also back from .pth', async () => {
     // the fine-tuned model the study stored, and every image at the model's input
-    const model = await loadModel(join(out, 'model'));
-    const data = await imageFolder(join(FIXTURES, 'patches'), { inputSize: [32, 32], ...IMAGENET });
-    const before = tf.memory().numTensors;
+    const model = await storedModel(run);
+    const data = await studyImages();
     const row = result.pruning.rows.find((r) => r.layer === 'layer3.0.conv1' && r.class === 0)!;
-    const mask = ChannelMask.of({ 'layer3.0.conv1': row.concepts });
-    const masked = await MaskedModel.create(model, mask);
-    const pruned = await exportPruned(model, mask);
-    let back: tfl.LayersModel | undefined;
-    try {
-      expect(pruned.getLayer('layer3.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 12, 14]);
-      const a = masked.model.predict(data.images) as tf.Tensor;
-      const b = pruned.predict(data.images) as tf.Tensor;
-      expect(relativeGap(a, b)).toBeLessThan(1e-5);
-      // written as a state dict of torchvision's class with 14 filters in layer3.0.conv1, and read back
-      const sd = parseStateDict(encodeTorchStateDict(torchStateDictOf(pruned)));
-      const layout = torchResNetLayout(sd);
-      expect(layout.blocks.find((x) => x.name === 'layer3.0')).toMatchObject({ width: 14, outChannels: 16 });
-      back = torchResNetFromStateDict(sd, { inputSize: 32 });
-      const c = back.predict(data.images) as tf.Tensor;
-      expect(relativeGap(a, c)).toBeLessThan(1e-5);
-      tf.dispose([a, b, c]);
-    } finally {
-      back?.dispose();
-      pruned.dispose();
-      masked.dispose();
-    }
-    expect(tf.memory().numTensors).toBe(before);
+    await expectExportAsMasked(
+      model,
+      data.images,
+      ChannelMask.of({ 'layer3.0.conv1': row.concepts }),
+      (pruned, a) => {
+        expect(pruned.getLayer('layer3.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 12, 14]);
+        // written as a state dict of torchvision's class with 14 filters in layer3.0.conv1, and read back
+        const sd = parseStateDict(encodeTorchStateDict(torchStateDictOf(pruned)));
+        const layout = torchResNetLayout(sd);
+        expect(layout.blocks.find((x) => x.name === 'layer3.0')).toMatchObject({
+          width: 14,
+          outChannels: 16,
+        });
+        const back = torchResNetFromStateDict(sd, { inputSize: 32 });
+        const c = back.predict(data.images) as tf.Tensor;
+        expect(relativeGap(a, c)).toBeLessThan(1e-5);
+        c.dispose();
+        back.dispose();
+      },
+    );
     // the concepts of a block's last conv are masked, not removed: their channels are added to the shortcut
     const last = result.pruning.rows.find((r) => r.layer === 'layer4.0.conv2')!;
-    let err: unknown;
-    try {
-      await exportPruned(model, ChannelMask.of({ 'layer4.0.conv2': last.concepts }));
-    } catch (e) {
-      err = e;
-    }
-    expect(isCrpError(err, 'unsupported-model')).toBe(true);
-    expect((err as Error).message).toContain("they reach 'layer4.0.add' (Add)");
+    await expectCrpErrorAsync(
+      () => exportPruned(model, ChannelMask.of({ 'layer4.0.conv2': last.concepts })),
+      'unsupported-model',
+      "they reach 'layer4.0.add' (Add)",
+    );
     disposeDataset(data);
     model.dispose();
   });
