@@ -73,6 +73,66 @@ interface Loaded {
 }
 
 /**
+ * Loads the job `fingerprint` of queue `name` for a worker: its strategy, the loader's context for the job's spec,
+ * checked against the job's identity (strategy version, toolkit, model, data set, number of samples), and the
+ * samples it covers. The context is disposed again if a check fails.
+ */
+async function loadJob<Spec>(
+  redis: Redis,
+  name: string,
+  fingerprint: string,
+  options: WorkerOptions<Spec>,
+): Promise<Loaded> {
+  const text = await redis.get(keysOf(name).job(fingerprint));
+  if (text === null) {
+    throw new UnrecoverableError(
+      `the job ${fingerprint} is no longer on queue '${name}' (finished or reset)`,
+    );
+  }
+  const job = decodeShardJson<StoredJob>(text);
+  const id = job.identity;
+  const strategy = strategyOf(id.kind, options.strategies ?? QUEUE_STRATEGIES);
+  if (strategy.version !== id.version) {
+    throw new CrpError(
+      'job-mismatch',
+      `the job is ${id.kind} version ${id.version}, this worker runs version ${strategy.version}`,
+    );
+  }
+  const ctx = await options.loader.load(job.spec as Spec);
+  try {
+    // after loading: the loader picks the TF.js backend, which is part of the toolkit
+    const toolkit = toolkitVersion();
+    if (toolkit !== id.toolkit) {
+      throw new CrpError(
+        'job-mismatch',
+        `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`,
+      );
+    }
+    const ids = await options.loader.identify(job.spec as Spec, ctx);
+    for (const what of ['model', 'data'] as const) {
+      if (ids[what] !== id[what]) {
+        throw new CrpError(
+          'job-mismatch',
+          `the ${what === 'data' ? 'data set' : 'model'} this worker loaded (${ids[what]}) is not the job's (${id[what]})`,
+        );
+      }
+    }
+    const samples = selectSamples(strategy, ctx.dataset, id.options as { batchSize: number });
+    if (samples.size !== id.samples) {
+      throw new CrpError(
+        'job-mismatch',
+        `this worker's data set gives ${samples.size} samples, the job has ${id.samples}`,
+      );
+    }
+    options.onEvent?.({ type: 'loaded', fingerprint, kind: id.kind, samples: samples.size });
+    return { fingerprint, ctx, strategy, resolved: id.options as { batchSize: number }, samples };
+  } catch (err) {
+    disposeContext(options.loader as JobLoader<never>, ctx);
+    throw err;
+  }
+}
+
+/**
  * Starts a worker that computes shards of the jobs on a queue (see `runDistributed`): for each job it loads the
  * model and data set once through `loader` from the job's spec, checks them (and its toolkit) against the job's
  * fingerprint, then computes shards and stores their partials (first write wins). A shard that throws is
@@ -83,61 +143,10 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
   const name = options.name ?? DEFAULT_QUEUE_NAME;
   const keys = keysOf(name);
   const workerName = options.workerName ?? `${hostname()}:${process.pid}`;
-  const strategies = options.strategies ?? QUEUE_STRATEGIES;
   const redis: Redis = await connectRedis(target, options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
   redis.on('error', () => {}); // ioredis reconnects; commands fail (and shards retry) meanwhile
   let loaded: Promise<Loaded> | undefined;
   let current: Loaded | undefined;
-
-  const load = async (fingerprint: string): Promise<Loaded> => {
-    const text = await redis.get(keys.job(fingerprint));
-    if (text === null) {
-      throw new UnrecoverableError(
-        `the job ${fingerprint} is no longer on queue '${name}' (finished or reset)`,
-      );
-    }
-    const job = decodeShardJson<StoredJob>(text);
-    const id = job.identity;
-    const strategy = strategyOf(id.kind, strategies);
-    if (strategy.version !== id.version) {
-      throw new CrpError(
-        'job-mismatch',
-        `the job is ${id.kind} version ${id.version}, this worker runs version ${strategy.version}`,
-      );
-    }
-    const ctx = await options.loader.load(job.spec as Spec);
-    try {
-      // after loading: the loader picks the TF.js backend, which is part of the toolkit
-      const toolkit = toolkitVersion();
-      if (toolkit !== id.toolkit) {
-        throw new CrpError(
-          'job-mismatch',
-          `this worker runs ${toolkit}, the job was planned with ${id.toolkit}`,
-        );
-      }
-      const ids = await options.loader.identify(job.spec as Spec, ctx);
-      for (const what of ['model', 'data'] as const) {
-        if (ids[what] !== id[what]) {
-          throw new CrpError(
-            'job-mismatch',
-            `the ${what === 'data' ? 'data set' : 'model'} this worker loaded (${ids[what]}) is not the job's (${id[what]})`,
-          );
-        }
-      }
-      const samples = selectSamples(strategy, ctx.dataset, id.options as { batchSize: number });
-      if (samples.size !== id.samples) {
-        throw new CrpError(
-          'job-mismatch',
-          `this worker's data set gives ${samples.size} samples, the job has ${id.samples}`,
-        );
-      }
-      options.onEvent?.({ type: 'loaded', fingerprint, kind: id.kind, samples: samples.size });
-      return { fingerprint, ctx, strategy, resolved: id.options as { batchSize: number }, samples };
-    } catch (err) {
-      disposeContext(options.loader as JobLoader<never>, ctx);
-      throw err;
-    }
-  };
 
   const prepared = async (fingerprint: string): Promise<Loaded> => {
     if (loaded !== undefined) {
@@ -145,7 +154,7 @@ export async function startWorker<Spec>(options: WorkerOptions<Spec>): Promise<Q
       if (l?.fingerprint === fingerprint) return l;
     }
     // one job's context at a time: a new job replaces the last one's
-    const next = load(fingerprint);
+    const next = loadJob(redis, name, fingerprint, options);
     loaded = next;
     const l = await next.catch((err: unknown) => {
       loaded = undefined; // not cached: the next shard tries again (the file may be back)
