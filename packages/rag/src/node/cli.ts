@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CrpError, describeError, isCrpError, type Progress } from '@crp/common';
@@ -10,6 +9,7 @@ import { HashEmbedding } from '../embeddings/hash-embedding.js';
 import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
 import type { FileOrigin } from '../store/snapshot.js';
+import { ragCacheDir } from './cache-dir.js';
 import type { ChromaVectorStore } from './chroma-vector-store.js';
 import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
 import { OpenAICompatibleEmbedding } from './openai-compatible-embedding.js';
@@ -58,14 +58,9 @@ Options:
   --overwrite            add: replace a different file of the same name
   -h, --help             this text`;
 
-/** Where `crp-rag` keeps what it computes once per machine (piece table, stems): `CRP_RAG_CACHE_DIR`, else `<tmpdir>/crp-rag-cache`. */
-function cacheDir(): string {
-  return process.env.CRP_RAG_CACHE_DIR || path.join(tmpdir(), 'crp-rag-cache');
-}
-
 /** Builds an embedding provider from a CLI spec. */
 export function embeddingFromSpec(spec: string): EmbeddingProvider {
-  if (spec === 'use-lite') return new UseLiteEmbedding({ cacheDir: cacheDir() });
+  if (spec === 'use-lite') return new UseLiteEmbedding({ cacheDir: ragCacheDir() });
   if (spec === 'use-lite-contextual') return new UseLiteEmbedding({ mode: 'contextual' });
   if (spec === 'hash') return new HashEmbedding();
   if (spec.startsWith('transformers:'))
@@ -267,7 +262,7 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   const question = ctx.rest.join(' ').trim();
   if (!question) throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
   // the stems of the passages an earlier ask ranked: stemming them again was ~0.15 s of every process
-  await loadStemCache(cacheDir());
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, true);
   // a model's answer is shown as it is written (text output), then checked against the sources
   let streamed = false;
@@ -285,7 +280,7 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   });
   if (ctx.values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
   else printAnswer(a, io, streamed);
-  await saveStemCache(cacheDir());
+  await saveStemCache(ragCacheDir());
 }
 
 /** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
