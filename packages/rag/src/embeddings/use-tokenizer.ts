@@ -22,7 +22,6 @@ export class UseTokenizer {
   readonly #piece: Int32Array;
   readonly #length: Int32Array;
   readonly #score: Float64Array;
-  #nodes = 1;
 
   constructor(vocabulary: UseVocabulary) {
     let symbols = 0;
@@ -38,18 +37,42 @@ export class UseTokenizer {
     this.#piece = new Int32Array(nodes);
     this.#length = new Int32Array(nodes);
     this.#score = new Float64Array(nodes);
+    // one flat loop (no calls, no string iteration): it runs once per process, mostly before V8 optimises it
+    const slotNode = this.#slotNode;
+    const slotSymbol = this.#slotSymbol;
+    const slotChild = this.#slotChild;
+    const mask = this.#mask;
+    let next = 1;
     for (let i = RESERVED; i < vocabulary.length; i++) {
-      const [piece, score] = vocabulary[i]!;
+      const entry = vocabulary[i]!;
+      const piece = entry[0];
       let n = 0;
       let length = 0;
-      for (const s of piece) {
-        n = this.#childOrNew(n, s.codePointAt(0)!);
+      for (let k = 0; k < piece.length; k++) {
+        let symbol = piece.charCodeAt(k);
+        // a surrogate pair is one code point, as `[...piece]` counts it
+        if (symbol >= 0xd800 && symbol < 0xdc00 && k + 1 < piece.length) {
+          const low = piece.charCodeAt(k + 1);
+          if (low >= 0xdc00 && low < 0xe000) {
+            symbol = (symbol - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+            k++;
+          }
+        }
+        let slot = (Math.imul(n, 0x9e3779b1) ^ Math.imul(symbol, 0x85ebca6b)) & mask;
+        while (slotNode[slot] !== -1 && (slotNode[slot] !== n || slotSymbol[slot] !== symbol))
+          slot = (slot + 1) & mask;
+        if (slotNode[slot] === -1) {
+          slotNode[slot] = n;
+          slotSymbol[slot] = symbol;
+          slotChild[slot] = next++;
+        }
+        n = slotChild[slot]!;
         length++;
       }
       // a piece listed twice keeps its last entry
       this.#piece[n] = i;
       this.#length[n] = length;
-      this.#score[n] = score;
+      this.#score[n] = entry[1];
     }
   }
 
@@ -58,16 +81,6 @@ export class UseTokenizer {
     while (this.#slotNode[i] !== -1 && (this.#slotNode[i] !== node || this.#slotSymbol[i] !== symbol))
       i = (i + 1) & this.#mask;
     return i;
-  }
-
-  #childOrNew(node: number, symbol: number): number {
-    const i = this.#slot(node, symbol);
-    if (this.#slotNode[i] === -1) {
-      this.#slotNode[i] = node;
-      this.#slotSymbol[i] = symbol;
-      this.#slotChild[i] = this.#nodes++;
-    }
-    return this.#slotChild[i]!;
   }
 
   /** The child of `node` by `symbol`, or -1. */
