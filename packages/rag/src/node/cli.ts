@@ -230,6 +230,8 @@ async function downloadForAdd(
 
 /** `index <dir>` and `add <url>`: brings the index in line with the folder and remembers the settings. */
 async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): Promise<void> {
+  // analysing the chunks stems every word: words stemmed before (by any command) are remembered
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, false);
   let folder: string;
   let origins: Record<string, FileOrigin> = {};
@@ -246,6 +248,7 @@ async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): P
     ...(ctx.chromaUrl ? { chroma: ctx.chromaUrl } : {}),
   } satisfies CliSettings);
   io.out(reportLine(r, Object.keys(engine.index.files).length));
+  await saveStemCache(ragCacheDir());
   for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
   for (const w of r.warnings) io.err(`warning: ${w}\n`);
   const added = Object.keys(origins)[0];
@@ -316,6 +319,7 @@ async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>
       'invalid-argument',
       `--port must be an integer from 0 to 65535; got "${ctx.values.port}".`,
     );
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, true);
   const { startRagServer } = await import('./http-server.js');
   const server = await startRagServer(engine, { host: ctx.values.host, port });
@@ -324,6 +328,8 @@ async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>
   );
   return async () => {
     await server.close();
+    // the stems of the questions served, for the next process
+    await saveStemCache(ragCacheDir());
     await ctx.embedding.dispose?.();
   };
 }
