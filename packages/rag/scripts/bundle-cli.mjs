@@ -8,13 +8,19 @@
  * stay external and load only where the code imports them lazily (code splitting keeps those imports lazy);
  * the GPL dictionary package stays external (data, read from its own files).
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { keepSnowballLanguages } from './snowball-languages.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // small pure-JS packages the plain-text `ask` needs at start; every other package stays external
 const BUNDLED = /^(@crp\/common|snowball-stemmers|stopword|umap-js|ml-[\w-]+|is-any-array)(\/|$)/;
+// stopword's CommonJS build (its `main`) is one 320 KB module holding the lists of 62 languages; its ES-module
+// source (`module`, one file per language) lets the bundle keep only the English and German lists we import
+const stopwordSource = createRequire(import.meta.url).resolve('stopword/src/stopword.js');
 
 await build({
   absWorkingDir: root,
@@ -34,6 +40,12 @@ await build({
     {
       name: 'external-packages',
       setup(b) {
+        b.onResolve({ filter: /^stopword$/ }, () => ({ path: stopwordSource }));
+        // only the English and German stemmers (see snowball-languages.mjs)
+        b.onLoad({ filter: /[\\/]snowball-stemmers[\\/]snowball-stemmers\.js$/ }, async (args) => ({
+          contents: keepSnowballLanguages(await readFile(args.path, 'utf8')),
+          loader: 'js',
+        }));
         b.onResolve({ filter: /^[^./]/ }, (args) =>
           BUNDLED.test(args.path) ? undefined : { path: args.path, external: true },
         );

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stemCacheFile } from '../src/node/stem-cache.js';
 import {
   downloadPaper,
   embeddingFromSpec,
@@ -17,11 +18,18 @@ import { tempDir } from './helpers/temp-dir.js';
 
 let root = '';
 let cleanup: () => Promise<void> = async () => {};
+const cacheBefore = process.env.CRP_RAG_CACHE_DIR;
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
+  // what the commands remember (stems, the dictionary's checksum) goes to this test's folder
+  process.env.CRP_RAG_CACHE_DIR = path.join(root, 'cache');
 });
-afterAll(() => cleanup());
+afterAll(async () => {
+  if (cacheBefore === undefined) delete process.env.CRP_RAG_CACHE_DIR;
+  else process.env.CRP_RAG_CACHE_DIR = cacheBefore;
+  await cleanup();
+});
 
 async function run(args: string[]) {
   let out = '';
@@ -43,6 +51,9 @@ describe('CLI', () => {
     expect(i.code).toBe(0);
     expect(i.out).toMatch(/indexed \d+ chunks from 4 files \(5 pages\)/);
     expect(i.err).toContain('embed');
+    // index remembers the stems it computed, for the next command (ask, serve, index)
+    const stems = stemCacheFile(path.join(root, 'cache'));
+    expect(await readFile(stems, 'utf8')).toContain('en\tshards\tshard\n');
 
     const again = await run(['index', path.join(root, 'docs'), '--index', index]);
     expect(again.out).toContain('4 unchanged');
@@ -114,7 +125,16 @@ describe('CLI', () => {
     expect(s.out).toMatch(/serving \d+ chunks on http:\/\/127\.0\.0\.1:\d+\//);
     const url = /(http:\/\/\S+)\//.exec(s.out)![1]!;
     expect((await fetch(`${url}/api/health`)).status).toBe(200);
+    // serve remembers the stems of the questions it answered when it stops
+    await rm(stems);
+    const served = await fetch(`${url}/api/ask`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ question: 'Which flavours of zebrafish exist?', explain: false }),
+    });
+    expect(served.status).toBe(200);
     await s.stop!();
+    expect(await readFile(stems, 'utf8')).toContain('en\tzebrafish\tzebrafish\n');
   });
 
   it('says what is wrong with bad input', async () => {

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   dot,
@@ -12,6 +14,8 @@ import {
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { writeTinyModel } from './helpers/tiny-onnx-model.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 let root = '';
 let cleanup: () => Promise<void> = async () => {};
@@ -60,8 +64,21 @@ describe('UseLiteEmbedding (offline default)', () => {
     expect(cached).toHaveLength(1);
     expect(cached[0]).toMatch(/^use-lite-pieces-[0-9a-f]{16}\.f32$/);
     // a second instance reads the cache and gives the same vectors
-    const again = await new UseLiteEmbedding({ cacheDir }).embed(texts);
+    // (it reads only the rows of these texts' pieces from the file)
+    const second = new UseLiteEmbedding({ cacheDir });
+    const again = await second.embed(texts);
     expect(Array.from(again[1]!)).toEqual(Array.from(b!));
+    // a batch that needs many rows reads the whole table at once: the same vectors as row by row
+    const corpus = readFileSync(
+      path.resolve(here, '../../../vendor/rag-corpus/docs/captum-faq.md'),
+      'utf8',
+    ).split(/\n+/);
+    const batch = await new UseLiteEmbedding({ cacheDir }).embed([...texts, ...corpus]);
+    for (const k of [0, 1, 2]) expect(Array.from(batch[k]!)).toEqual(Array.from(again[k]!));
+    // and the row-by-row instance, given the same batch after its first rows, agrees too
+    const mixed = await second.embed([...corpus, ...texts]);
+    expect(Array.from(mixed[corpus.length + 2]!)).toEqual(Array.from(c!));
+    await second.dispose();
     await emb.dispose();
     // Where the time goes (house4, load 16-21): computing the 8,000-piece table in the fresh cache, 16 batches of 512
     // one-piece inputs at 250-340 ms CPU each on 2 wasm threads (BatchMatMul on XNNPACK ~40% of kernel time, TF.js's

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CrpError, describeError, isCrpError, type Progress } from '@crp/common';
@@ -10,6 +9,7 @@ import { HashEmbedding } from '../embeddings/hash-embedding.js';
 import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
 import type { FileOrigin } from '../store/snapshot.js';
+import { ragCacheDir } from './cache-dir.js';
 import type { ChromaVectorStore } from './chroma-vector-store.js';
 import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
 import { OpenAICompatibleEmbedding } from './openai-compatible-embedding.js';
@@ -58,14 +58,9 @@ Options:
   --overwrite            add: replace a different file of the same name
   -h, --help             this text`;
 
-/** Where `crp-rag` keeps what it computes once per machine (piece table, stems): `CRP_RAG_CACHE_DIR`, else `<tmpdir>/crp-rag-cache`. */
-function cacheDir(): string {
-  return process.env.CRP_RAG_CACHE_DIR || path.join(tmpdir(), 'crp-rag-cache');
-}
-
 /** Builds an embedding provider from a CLI spec. */
 export function embeddingFromSpec(spec: string): EmbeddingProvider {
-  if (spec === 'use-lite') return new UseLiteEmbedding({ cacheDir: cacheDir() });
+  if (spec === 'use-lite') return new UseLiteEmbedding({ cacheDir: ragCacheDir() });
   if (spec === 'use-lite-contextual') return new UseLiteEmbedding({ mode: 'contextual' });
   if (spec === 'hash') return new HashEmbedding();
   if (spec.startsWith('transformers:'))
@@ -235,6 +230,8 @@ async function downloadForAdd(
 
 /** `index <dir>` and `add <url>`: brings the index in line with the folder and remembers the settings. */
 async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): Promise<void> {
+  // analysing the chunks stems every word: words stemmed before (by any command) are remembered
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, false);
   let folder: string;
   let origins: Record<string, FileOrigin> = {};
@@ -251,6 +248,7 @@ async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): P
     ...(ctx.chromaUrl ? { chroma: ctx.chromaUrl } : {}),
   } satisfies CliSettings);
   io.out(reportLine(r, Object.keys(engine.index.files).length));
+  await saveStemCache(ragCacheDir());
   for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
   for (const w of r.warnings) io.err(`warning: ${w}\n`);
   const added = Object.keys(origins)[0];
@@ -267,7 +265,7 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   const question = ctx.rest.join(' ').trim();
   if (!question) throw new CrpError('invalid-argument', 'ask needs a question: crp-rag ask "<question>".');
   // the stems of the passages an earlier ask ranked: stemming them again was ~0.15 s of every process
-  await loadStemCache(cacheDir());
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, true);
   // a model's answer is shown as it is written (text output), then checked against the sources
   let streamed = false;
@@ -285,7 +283,7 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   });
   if (ctx.values.json) io.out(`${JSON.stringify(a, null, 2)}\n`);
   else printAnswer(a, io, streamed);
-  await saveStemCache(cacheDir());
+  await saveStemCache(ragCacheDir());
 }
 
 /** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
@@ -321,6 +319,7 @@ async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>
       'invalid-argument',
       `--port must be an integer from 0 to 65535; got "${ctx.values.port}".`,
     );
+  await loadStemCache(ragCacheDir());
   const engine = await openEngine(ctx, true);
   const { startRagServer } = await import('./http-server.js');
   const server = await startRagServer(engine, { host: ctx.values.host, port });
@@ -329,6 +328,8 @@ async function runServe(ctx: CliContext, io: CliIo): Promise<() => Promise<void>
   );
   return async () => {
     await server.close();
+    // the stems of the questions served, for the next process
+    await saveStemCache(ragCacheDir());
     await ctx.embedding.dispose?.();
   };
 }

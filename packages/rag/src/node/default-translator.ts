@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describeError } from '@crp/common';
 import { FALSE_FRIENDS } from '../translate/false-friends.js';
 import { QueryTranslator } from '../translate/query-translator.js';
+import { ragCacheDir } from './cache-dir.js';
+import { sha256Remembered } from './digest-cache.js';
 
 let loading: Promise<QueryTranslator | undefined> | undefined;
 
@@ -28,13 +29,15 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     }
     const options = { exclude: FALSE_FRIENDS };
     try {
-      const [dictionary, index] = await Promise.all(
-        ['dictionary.json', 'dictionary.index'].map((f) => readFile(path.join(dir, f))),
-      );
-      // the index is checked against the dictionary's SHA-256 natively (the JavaScript checksum costs ~20 ms more)
-      return QueryTranslator.fromPairIndex(dictionary!, index!, {
+      const file = path.join(dir, 'dictionary.json');
+      const [dictionary, index] = await Promise.all([
+        sha256Remembered(file, () => readFile(file), ragCacheDir()),
+        readFile(path.join(dir, 'dictionary.index')),
+      ]);
+      // the index is checked against the dictionary's SHA-256, remembered per file (see sha256Remembered)
+      return QueryTranslator.fromPairIndex(dictionary.bytes, index, {
         ...options,
-        sha256: (bytes) => createHash('sha256').update(bytes).digest('hex'),
+        sha256: () => dictionary.sha256,
       });
     } catch (error) {
       process.emitWarning(

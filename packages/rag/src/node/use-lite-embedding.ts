@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -101,15 +102,15 @@ async function pieceTable(model: GraphModel, pieces: number): Promise<Float32Arr
 }
 
 /**
- * The centred piece table from the cache folder, or computed with the model (loaded only then), centred and
- * cached (written atomically).
+ * The centred piece table's rows: from the cache file, read as they are needed, or all of it when computed now
+ * (written atomically to the cache).
  */
 async function cachedPieceTable(
   pieces: number,
   modelDir: string,
   cacheDir: string,
   model: () => Promise<GraphModel>,
-): Promise<Float32Array> {
+): Promise<PieceRows> {
   const stamp = createHash('sha256')
     .update(await readFile(path.join(modelDir, 'model.json')))
     .update(String(pieces))
@@ -118,20 +119,108 @@ async function cachedPieceTable(
     .digest('hex')
     .slice(0, 16);
   const file = path.join(cacheDir, `use-lite-pieces-${stamp}.f32`);
-  try {
-    const buf = await readFile(file);
-    if (buf.byteLength === pieces * DIMS * 4) {
-      // a file this large is read into a buffer of its own: use it in place (a 16 MB copy was 80 ms per start)
-      return buf.byteOffset % 4 === 0
-        ? new Float32Array(buf.buffer, buf.byteOffset, pieces * DIMS)
-        : new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-    }
-  } catch {
-    // not cached yet
-  }
+  const cached = PieceRows.open(file, pieces);
+  if (cached) return cached;
   const table = centre(await pieceTable(await model(), pieces), pieces);
   await writeFileAtomic(file, new Uint8Array(table.buffer)).catch(() => undefined); // a read-only cache only costs time
-  return table;
+  return PieceRows.of(table);
+}
+
+// a cached table's file stays open while its rows are read; closed by `dispose`, or when the rows are collected
+const openTables = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+});
+
+/**
+ * Rows of the piece table. A question needs a few dozen of its 8,000 rows, and reading all 16 MB from the cache
+ * was ~45 ms of every `crp-rag ask`: a cached table is read a row at a time as texts need them, and whole once
+ * a batch needs many rows (indexing). The file is content-addressed and replaced only by a rename, so the open
+ * file keeps the rows it had.
+ */
+class PieceRows {
+  #fd: number | undefined;
+  #table: Float32Array | undefined;
+  readonly #rows = new Map<number, Float32Array>();
+  readonly #pieces: number;
+  readonly #token = {};
+
+  private constructor(pieces: number, fd: number | undefined, table: Float32Array | undefined) {
+    this.#pieces = pieces;
+    this.#fd = fd;
+    this.#table = table;
+    if (fd !== undefined) openTables.register(this, fd, this.#token);
+  }
+
+  static of(table: Float32Array): PieceRows {
+    return new PieceRows(table.length / DIMS, undefined, table);
+  }
+
+  /** The cached table of `file`, or `undefined` when there is none of the right size. */
+  static open(file: string, pieces: number): PieceRows | undefined {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return undefined; // not cached yet
+    }
+    if (fstatSync(fd).size !== pieces * DIMS * 4) {
+      closeSync(fd);
+      return undefined;
+    }
+    return new PieceRows(pieces, fd, undefined);
+  }
+
+  /** Makes the rows of `ids` readable by {@link row}: each read alone when few are missing, else the whole table. */
+  need(ids: ReadonlySet<number>): void {
+    if (this.#table || this.#fd === undefined) return;
+    let missing = 0;
+    for (const id of ids) if (!this.#rows.has(id)) missing++;
+    if (missing === 0) return;
+    if (missing + this.#rows.size > 512) {
+      const table = new Float32Array(this.#pieces * DIMS);
+      readAll(this.#fd, new Uint8Array(table.buffer));
+      this.#table = table;
+      this.#rows.clear();
+      this.close();
+      return;
+    }
+    for (const id of ids) {
+      if (this.#rows.has(id)) continue;
+      const row = new Float32Array(DIMS);
+      readAll(this.#fd, new Uint8Array(row.buffer), id * DIMS * 4);
+      this.#rows.set(id, row);
+    }
+  }
+
+  /** Row `id` (after {@link need} was given it). */
+  row(id: number): Float32Array {
+    return this.#table ? this.#table.subarray(id * DIMS, (id + 1) * DIMS) : this.#rows.get(id)!;
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    openTables.unregister(this.#token);
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+/** Fills `into` from the file at `position` (a short read is a damaged cache file). */
+function readAll(fd: number, into: Uint8Array, position = 0): void {
+  let done = 0;
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0)
+      throw new CrpError(
+        'corrupt-file',
+        'The cached USE-lite piece table ended early; delete the cache folder.',
+      );
+    done += n;
+  }
 }
 
 /**
@@ -204,7 +293,7 @@ export class UseLiteEmbedding implements EmbeddingProvider {
   readonly mode: 'static' | 'contextual';
   readonly #options: UseLiteEmbeddingOptions;
   #loaded: Promise<Loaded> | undefined;
-  #table: Promise<{ table: Float32Array; weights: Float32Array; tokenizer: UseTokenizer }> | undefined;
+  #table: Promise<{ rows: PieceRows; weights: Float32Array; tokenizer: UseTokenizer }> | undefined;
 
   constructor(options: UseLiteEmbeddingOptions = {}) {
     const batchSize = options.batchSize ?? 16;
@@ -244,7 +333,7 @@ export class UseLiteEmbedding implements EmbeddingProvider {
         );
       }
       const cacheDir = this.#options.cacheDir ?? path.join(tmpdir(), 'crp-rag-cache');
-      const table = await cachedPieceTable(
+      const rows = await cachedPieceTable(
         vocabulary.length,
         dir,
         cacheDir,
@@ -255,7 +344,7 @@ export class UseLiteEmbedding implements EmbeddingProvider {
       const weights = Float32Array.from(vocabulary, ([, logp], i) =>
         i < RESERVED_PIECES ? 0 : a / (a + Math.exp(logp)),
       );
-      return { table, weights, tokenizer: new UseTokenizer(vocabulary) };
+      return { rows, weights, tokenizer: new UseTokenizer(vocabulary) };
     })();
     this.#table.catch(() => {
       this.#table = undefined;
@@ -265,15 +354,20 @@ export class UseLiteEmbedding implements EmbeddingProvider {
 
   async embed(texts: readonly string[], onProgress?: ProgressCallback): Promise<Float32Array[]> {
     if (this.mode === 'static') {
-      const { table, weights, tokenizer } = await this.#static();
+      const { rows, weights, tokenizer } = await this.#static();
       const tick = progressTracker(texts.length, onProgress, { unit: 'texts' });
-      return texts.map((t) => {
+      const encoded = texts.map((t) =>
+        tokenizer
+          .encode(t.replace(/\s+/g, ' ').trim().toLowerCase())
+          .filter((id) => (weights[id] ?? 0) !== 0),
+      );
+      rows.need(new Set(encoded.flat()));
+      return encoded.map((ids) => {
         const v = new Float32Array(DIMS);
-        for (const id of tokenizer.encode(t.replace(/\s+/g, ' ').trim().toLowerCase())) {
-          const w = weights[id] ?? 0;
-          if (w === 0) continue;
-          const row = id * DIMS;
-          for (let j = 0; j < DIMS; j++) v[j] = v[j]! + w * table[row + j]!;
+        for (const id of ids) {
+          const w = weights[id]!;
+          const row = rows.row(id);
+          for (let j = 0; j < DIMS; j++) v[j] = v[j]! + w * row[j]!;
         }
         tick(1);
         return normalizeVector(v);
@@ -321,7 +415,9 @@ export class UseLiteEmbedding implements EmbeddingProvider {
   }
 
   async dispose(): Promise<void> {
+    const table = this.#table;
     this.#table = undefined;
+    (await table?.catch(() => undefined))?.rows.close();
     if (!this.#loaded) return;
     const loaded = await this.#loaded.catch(() => undefined);
     loaded?.model.dispose();
