@@ -14,6 +14,7 @@ import {
   unsupportedLanguage,
 } from '../src/index.js';
 import { germanBaseForms, germanLemmaTerm } from '../src/text/analyzer.js';
+import { isCognate } from '../src/translate/cognates.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('analyzer', () => {
@@ -213,6 +214,86 @@ describe('cross-lingual query concepts', () => {
       via: 'translation',
       language: 'en',
     });
+  });
+});
+
+describe('cognate translations (the same technical word in both spellings)', () => {
+  it('recognises a stem pair that differs by spelling (c/z as k, ph as f, th as t, y as i, double letters) or an ending', () => {
+    expect(isCognate('metric', 'metrik')).toBe(true);
+    expect(isCognate('discrep', 'diskrepanz')).toBe(true); // an ending of up to 3 letters on a long stem
+    expect(isCognate('concept', 'konzept')).toBe(true); // c -> k, z -> k
+    expect(isCognate('photograph', 'fotograf')).toBe(true);
+    expect(isCognate('theori', 'theori')).toBe(true);
+    expect(isCognate('rate', 'rat')).toBe(true); // a short stem may differ by one letter
+    expect(isCognate('sponsor', 'sponsor')).toBe(true);
+  });
+
+  it('does not take different words, short look-alikes with longer endings or phrases for cognates', () => {
+    expect(isCognate('store', 'speich')).toBe(false);
+    expect(isCognate('actual', 'aktuell')).toBe(false); // "aktual" is not the start of "aktuel"
+    expect(isCognate('rat', 'ration')).toBe(false); // a short stem with a 3-letter ending
+    expect(isCognate('ab', 'ab')).toBe(false); // too short to tell
+    expect(isCognate('cosin', 'kosinus funktion')).toBe(false); // phrases are not single-term matches
+  });
+
+  it('translateAll lists every translation; translate keeps the heaviest maxPerTerm of them', () => {
+    const tr = QueryTranslator.fromStemPairs('mass\tmetric\t5\nkennzahl\tmetric\t4\nmetrik\tmetric\t1\n', {
+      maxPerTerm: 2,
+    });
+    expect(tr.translateAll('metric', 'en')).toEqual([
+      { term: 'mass', weight: 1 },
+      { term: 'kennzahl', weight: 0.8 },
+      { term: 'metrik', weight: 0.2 },
+    ]);
+    expect(tr.translate('metric', 'en')).toEqual(tr.translateAll('metric', 'en').slice(0, 2));
+  });
+
+  it('a question word searches its cognate at the best translation weight, even where the dictionary ranks it below the kept ones', () => {
+    const metric = stem('metric', 'en');
+    const rate = stem('rate', 'en');
+    const tr = QueryTranslator.fromStemPairs(
+      [
+        `mass\t${metric}\t5`,
+        `kennzahl\t${metric}\t4`,
+        `${stem('metrik', 'de')}\t${metric}\t1`,
+        `${stem('messgröße', 'de')}\t${metric}\t1`,
+        `kur\t${rate}\t3`,
+        `quot\t${rate}\t3`,
+        `${stem('rate', 'de')}\t${rate}\t1`,
+      ].join('\n'),
+      { maxPerTerm: 2 },
+    );
+    const q = analyzeQuery('Which metric rate?', { translator: tr });
+    const terms = (word: string) => q.concepts.find((c) => c.word === word)!.terms;
+    // the cognate is searched at 0.8 (the translation weight times 1), first among the translations
+    expect(terms('metric')).toContainEqual({
+      term: 'de:metrik',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    expect(terms('metric')).toContainEqual({
+      term: 'de:mass',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    // a translation beyond the kept two that is no cognate stays out
+    expect(terms('metric').map((t) => t.term)).not.toContain(`de:${stem('messgröße', 'de')}`);
+    expect(terms('rate')).toContainEqual({
+      term: `de:${stem('rate', 'de')}`,
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    // so BM25 finds the German text that uses the cognate, which the kept translations alone would miss
+    const bm25 = new Bm25Index([
+      analyze('Die Metrik misst die Güte.', 'de'),
+      analyze('Das Wetter ist gut.', 'de'),
+    ]);
+    const scores = bm25.scoreConcepts(q.concepts);
+    expect(scores[0]).toBeGreaterThan(0);
+    expect(scores[1]).toBe(0);
   });
 });
 

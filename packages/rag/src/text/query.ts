@@ -1,4 +1,5 @@
-import type { QueryTranslator } from '../translate/query-translator.js';
+import { isCognate } from '../translate/cognates.js';
+import type { QueryTranslator, Translation } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { germanLemmaTerm, splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
 import { detectLanguage } from './language.js';
@@ -93,7 +94,7 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
         ? germanLemmaTerm(t.surface.toLowerCase(), tr.lexicon('de'))
         : undefined;
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
-    const translations = (name ? [] : (tr?.translate(stemOfTerm(lemma ?? t.term), language) ?? [])).map(
+    const translations = (name ? [] : queryTranslations(tr, stemOfTerm(lemma ?? t.term), language)).map(
       (x) => ({
         term: tagTerm(target, x.term),
         weight: x.weight,
@@ -160,6 +161,26 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     }
   }
   return { language, concepts };
+}
+
+/**
+ * The translations a question word searches for: the dictionary's heaviest (`translate`), and every cognate
+ * among the rest at the best translation's weight ("rate" -> "Rate", "discrepancy" -> "Diskrepanz"): technical
+ * words are mostly shared by the two languages, and the dictionary orders a word's senses by how common they
+ * are in general language, so the cognate was often cut off or weighted as a rare sense.
+ */
+function queryTranslations(
+  tr: QueryTranslator | undefined,
+  stem: string,
+  language: Language,
+): readonly Translation[] {
+  if (!tr) return [];
+  const kept = tr.translate(stem, language);
+  const all = tr.translateAll(stem, language);
+  const cognates = all.filter((x) => isCognate(stem, x.term));
+  if (cognates.length === 0) return kept;
+  const cognate = new Set(cognates.map((x) => x.term));
+  return [...cognates.map((x) => ({ term: x.term, weight: 1 })), ...kept.filter((x) => !cognate.has(x.term))];
 }
 
 /** A query of plain index terms (one concept per distinct term), for callers that have terms only. */
