@@ -297,6 +297,42 @@ describe('cognate translations (the same technical word in both spellings)', () 
   });
 });
 
+describe('question words the dictionary lists under their base form', () => {
+  const pairs = [
+    `${stem('regeln', 'de')}\tregul\t1`,
+    `${stem('regel', 'de')}\t${stem('rule', 'en')}\t1`,
+    `${stem('billig', 'de')}\t${stem('cheap', 'en')}\t1`,
+    `${stem('groß', 'de')}\t${stem('large', 'en')}\t1`,
+    `${stem('groß', 'de')}\t${stem('big', 'en')}\t1`,
+    `${stem('einfach', 'de')}\t${stem('easy', 'en')}\t1`,
+  ].join('\n');
+  const tr = QueryTranslator.fromStemPairs(pairs);
+  const translations = (question: string, word: string) =>
+    analyzeQuery(question, { translator: tr })
+      .concepts.find((c) => c.word === word)!
+      .terms.filter((t) => t.via === 'translation')
+      .map((t) => t.term);
+
+  it("a German plural noun inside the sentence also searches its singular's translations (Regeln: regulate and rule)", () => {
+    expect(translations('Wie sind die Regeln umgesetzt?', 'Regeln')).toEqual([
+      'en:regul',
+      `en:${stem('rule', 'en')}`,
+    ]);
+    // the verb (lower case) and a capitalised word at the start of the sentence keep their own translations only
+    expect(translations('Wie kann man das regeln?', 'regeln')).toEqual(['en:regul']);
+    expect(translations('Regeln sie das?', 'Regeln')).toEqual(['en:regul']);
+  });
+
+  it('an English comparative or superlative the dictionary does not know is translated as its base form', () => {
+    expect(translations('Why is it cheaper?', 'cheaper')).toEqual([`de:${stem('billig', 'de')}`]);
+    expect(translations('Which one is larger?', 'larger')).toEqual([`de:${stem('groß', 'de')}`]);
+    expect(translations('Which one is bigger?', 'bigger')).toEqual([`de:${stem('groß', 'de')}`]);
+    expect(translations('Which is the easiest?', 'easiest')).toEqual([`de:${stem('einfach', 'de')}`]);
+    // a word that only looks like one ("number" is no comparative of "numb") gets nothing made up
+    expect(translations('Which number?', 'number')).toEqual([]);
+  });
+});
+
 describe('BM25 with concepts', () => {
   // three documents; hand-computed with k1 = 1.2, b = 0.75
   const docs = [['regel', 'regel', 'gamma'], ['rule', 'epsilon'], ['gamma']];

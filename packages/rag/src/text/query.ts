@@ -1,7 +1,7 @@
 import { isCognate } from '../translate/cognates.js';
 import type { QueryTranslator, Translation } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { germanLemmaTerm, splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import { germanLemmaTerm, splitCompound, stemOf, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
 import { detectLanguage } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
@@ -94,7 +94,12 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
         ? germanLemmaTerm(t.surface.toLowerCase(), tr.lexicon('de'))
         : undefined;
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
-    const translations = (name ? [] : queryTranslations(tr, stemOfTerm(lemma ?? t.term), language)).map(
+    const own = name ? [] : queryTranslations(tr, stemOfTerm(lemma ?? t.term), language);
+    // a form the dictionary does not list under its own stem: a German plural noun whose stem is a verb's
+    // ("Regeln": "regeln" to regulate, not "Regel" rule), an English comparative ("cheaper")
+    const base =
+      name || !tr ? undefined : baseFormStem(t.surface, language, sentenceStart, own.length > 0, tr);
+    const translations = mergeTranslations(own, base ? queryTranslations(tr, base, language) : []).map(
       (x) => ({
         term: tagTerm(target, x.term),
         weight: x.weight,
@@ -181,6 +186,57 @@ function queryTranslations(
   if (cognates.length === 0) return kept;
   const cognate = new Set(cognates.map((x) => x.term));
   return [...cognates.map((x) => ({ term: x.term, weight: 1 })), ...kept.filter((x) => !cognate.has(x.term))];
+}
+
+/** Translations of a word and of its base form, each term once at its higher weight, the word's first. */
+function mergeTranslations(a: readonly Translation[], b: readonly Translation[]): Translation[] {
+  const out = [...a];
+  for (const x of b) {
+    const at = out.findIndex((y) => y.term === x.term);
+    if (at < 0) out.push(x);
+    else if (out[at]!.weight < x.weight) out[at] = x;
+  }
+  return out;
+}
+
+const GERMAN_PLURAL = ['en', 'n', 'e', 'er', 's'];
+
+/**
+ * The stem of a question word's base form when the dictionary lists the word only under that form: a German
+ * noun (capitalised inside the sentence) in the plural whose own stem is another word's ("Regeln" -> "Regel"),
+ * or an English comparative or superlative the dictionary does not know ("cheaper" -> "cheap", "larger" ->
+ * "large", "bigger" -> "big", "easiest" -> "easy"). Undefined when there is none.
+ */
+function baseFormStem(
+  surface: string,
+  language: Language,
+  sentenceStart: boolean,
+  translated: boolean,
+  tr: QueryTranslator,
+): string | undefined {
+  const word = surface.toLowerCase();
+  const own = stemOf(word, language);
+  const candidates: string[] = [];
+  if (language === 'de') {
+    if (sentenceStart || !/^\p{Lu}/u.test(surface)) return undefined;
+    for (const e of GERMAN_PLURAL)
+      if (word.endsWith(e) && word.length - e.length >= 4) candidates.push(word.slice(0, -e.length));
+  } else {
+    if (translated) return undefined;
+    const m = /^(\p{L}{3,}?)(i?)(er|est)$/u.exec(word);
+    if (!m) return undefined;
+    const [, root, i] = m as unknown as [string, string, string];
+    if (i) candidates.push(`${root}y`);
+    else {
+      candidates.push(root, `${root}e`);
+      if (/(\p{L})\1$/u.test(root)) candidates.push(root.slice(0, -1));
+    }
+  }
+  for (const c of candidates) {
+    const st = stemOf(c, language);
+    if (st !== undefined && st !== own && tr.translate(st, language).length > 0) return st;
+  }
+  return undefined;
 }
 
 /** A query of plain index terms (one concept per distinct term), for callers that have terms only. */
