@@ -14,6 +14,7 @@ import {
   unsupportedLanguage,
 } from '../src/index.js';
 import { germanBaseForms, germanLemmaTerm } from '../src/text/analyzer.js';
+import { questionLanguage } from '../src/text/query.js';
 import { isCognate } from '../src/translate/cognates.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
@@ -330,6 +331,27 @@ describe('question words the dictionary lists under their base form', () => {
     expect(translations('Which is the easiest?', 'easiest')).toEqual([`de:${stem('einfach', 'de')}`]);
     // a word that only looks like one ("number" is no comparative of "numb") gets nothing made up
     expect(translations('Which number?', 'number')).toEqual([]);
+  });
+});
+
+describe('the language of a question without function words of one language only', () => {
+  const tr = QueryTranslator.fromStemPairs(
+    `${stem('berechnen', 'de')}\t${stem('compute', 'en')}\t1\nherausrag\t${stem('saliency', 'en')}\t1`,
+  );
+
+  it('is the language whose dictionary side alone knows more of its words, German on a tie', () => {
+    // "was" and "in" are words of both languages; "berechnet" is German (by its base form "berechnen"),
+    // "Saliency" English: a tie, and English technical words are common in German questions
+    expect(detectLanguage('Was berechnet Saliency in Captum?')).toBe('en');
+    expect(questionLanguage('Was berechnet Saliency in Captum?', tr)).toBe('de');
+    expect(analyzeQuery('Was berechnet Saliency in Captum?', { translator: tr }).language).toBe('de');
+    expect(questionLanguage('Saliency in Captum?', tr)).toBe('en');
+    expect(questionLanguage('Was berechnet Saliency in Captum?')).toBe('en'); // no dictionary: as before
+  });
+
+  it('leaves a question with function words of one language to detectLanguage', () => {
+    expect(questionLanguage('What does berechnet mean?', tr)).toBe('en');
+    expect(questionLanguage('Wie wird die Saliency berechnet?', tr)).toBe('de');
   });
 });
 

@@ -2,7 +2,7 @@ import { isCognate } from '../translate/cognates.js';
 import type { QueryTranslator, Translation } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { germanLemmaTerm, splitCompound, stemOf, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
-import { detectLanguage } from './language.js';
+import { detectLanguage, languageEvidence } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
 export interface WeightedTerm {
@@ -67,7 +67,7 @@ export function looksLikeName(surface: string, language: Language, sentenceStart
  * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
  */
 export function analyzeQuery(question: string, options: QueryOptions = {}): AnalyzedQuery {
-  const language = options.language ?? detectLanguage(question);
+  const language = options.language ?? questionLanguage(question, options.translator);
   const target = other(language);
   const tw = options.translationWeight ?? 0.8;
   const tr = options.translator;
@@ -186,6 +186,32 @@ function queryTranslations(
   if (cognates.length === 0) return kept;
   const cognate = new Set(cognates.map((x) => x.term));
   return [...cognates.map((x) => ({ term: x.term, weight: 1 })), ...kept.filter((x) => !cognate.has(x.term))];
+}
+
+/**
+ * The language of a question: {@link detectLanguage}, but when the question has no function word or letter
+ * that only one language has ("Was berechnet Saliency in Captum?": "was" and "in" are words of both), the
+ * language whose dictionary side knows more of its content words (also by a German word's base form) that the
+ * other side does not, German on a tie.
+ */
+export function questionLanguage(question: string, translator?: QueryTranslator): Language {
+  const evidence = languageEvidence(question);
+  if (!translator || evidence.en > 0 || evidence.de > 0) return detectLanguage(question);
+  let en = 0;
+  let de = 0;
+  for (const m of question.matchAll(/\p{L}+/gu)) {
+    const w = m[0].toLowerCase();
+    const enStem = stemOf(w, 'en');
+    const deStem = stemOf(w, 'de');
+    const knownEn = enStem !== undefined && translator.lexicon('en').has(enStem);
+    const knownDe =
+      deStem !== undefined &&
+      (translator.lexicon('de').has(deStem) || germanLemmaTerm(w, translator.lexicon('de')) !== undefined);
+    if (knownEn && !knownDe) en++;
+    else if (knownDe && !knownEn) de++;
+  }
+  // English technical words are common in German questions ("Saliency"), German words in English ones are not
+  return de > 0 && de >= en ? 'de' : 'en';
 }
 
 /** Translations of a word and of its base form, each term once at its higher weight, the word's first. */
