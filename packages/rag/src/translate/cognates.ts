@@ -17,7 +17,7 @@ function spelling(stem: string): string {
 
 /**
  * Whether two stems of English and German are the same word in the two spellings (a cognate): after
- * {@link spelling}, one is the start of the other and only an ending differs ("discrep"/"diskrepanz",
+ * the spelling above, one is the start of the other and only an ending differs ("discrep"/"diskrepanz",
  * "metric"/"metrik", "rate"/"rat", "sponsor"/"sponsor"). Only asked of pairs the dictionary gives as
  * translations, so look-alikes it does not pair ("actual"/"aktuell") never count; short stems must differ by
  * at most one letter.
