@@ -16,11 +16,11 @@ function spelling(stem: string): string {
 }
 
 /**
- * Whether two stems of English and German are the same word in the two spellings (a cognate): after
- * the spelling above, one is the start of the other and only an ending differs ("discrep"/"diskrepanz",
- * "metric"/"metrik", "rate"/"rat", "sponsor"/"sponsor"). Only asked of pairs the dictionary gives as
- * translations, so look-alikes it does not pair ("actual"/"aktuell") never count; short stems must differ by
- * at most one letter.
+ * Whether two stems of English and German are the same word in the two spellings (a cognate): with the
+ * spelling normalised (c and z as k, ph as f, ...), one is the start of the other and only an ending differs
+ * ("discrep"/"diskrepanz", "metric"/"metrik", "rate"/"rat", "sponsor"/"sponsor"). Only asked of pairs the
+ * dictionary gives as translations, so look-alikes it does not pair ("actual"/"aktuell") never count; short
+ * stems must differ by at most one letter.
  */
 export function isCognate(a: string, b: string): boolean {
   if (a.includes(' ') || b.includes(' ')) return false;
