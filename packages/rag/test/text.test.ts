@@ -14,6 +14,8 @@ import {
   unsupportedLanguage,
 } from '../src/index.js';
 import { germanBaseForms, germanLemmaTerm } from '../src/text/analyzer.js';
+import { questionLanguage } from '../src/text/query.js';
+import { isCognate } from '../src/translate/cognates.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('analyzer', () => {
@@ -213,6 +215,143 @@ describe('cross-lingual query concepts', () => {
       via: 'translation',
       language: 'en',
     });
+  });
+});
+
+describe('cognate translations (the same technical word in both spellings)', () => {
+  it('recognises a stem pair that differs by spelling (c/z as k, ph as f, th as t, y as i, double letters) or an ending', () => {
+    expect(isCognate('metric', 'metrik')).toBe(true);
+    expect(isCognate('discrep', 'diskrepanz')).toBe(true); // an ending of up to 3 letters on a long stem
+    expect(isCognate('concept', 'konzept')).toBe(true); // c -> k, z -> k
+    expect(isCognate('photograph', 'fotograf')).toBe(true);
+    expect(isCognate('theori', 'theori')).toBe(true);
+    expect(isCognate('rate', 'rat')).toBe(true); // a short stem may differ by one letter
+    expect(isCognate('sponsor', 'sponsor')).toBe(true);
+  });
+
+  it('does not take different words, short look-alikes with longer endings or phrases for cognates', () => {
+    expect(isCognate('store', 'speich')).toBe(false);
+    expect(isCognate('actual', 'aktuell')).toBe(false); // "aktual" is not the start of "aktuel"
+    expect(isCognate('rat', 'ration')).toBe(false); // a short stem with a 3-letter ending
+    expect(isCognate('ab', 'ab')).toBe(false); // too short to tell
+    expect(isCognate('cosin', 'kosinus funktion')).toBe(false); // phrases are not single-term matches
+  });
+
+  it('translateAll lists every translation; translate keeps the heaviest maxPerTerm of them', () => {
+    const tr = QueryTranslator.fromStemPairs('mass\tmetric\t5\nkennzahl\tmetric\t4\nmetrik\tmetric\t1\n', {
+      maxPerTerm: 2,
+    });
+    expect(tr.translateAll('metric', 'en')).toEqual([
+      { term: 'mass', weight: 1 },
+      { term: 'kennzahl', weight: 0.8 },
+      { term: 'metrik', weight: 0.2 },
+    ]);
+    expect(tr.translate('metric', 'en')).toEqual(tr.translateAll('metric', 'en').slice(0, 2));
+  });
+
+  it('a question word searches its cognate at the best translation weight, even where the dictionary ranks it below the kept ones', () => {
+    const metric = stem('metric', 'en');
+    const rate = stem('rate', 'en');
+    const tr = QueryTranslator.fromStemPairs(
+      [
+        `mass\t${metric}\t5`,
+        `kennzahl\t${metric}\t4`,
+        `${stem('metrik', 'de')}\t${metric}\t1`,
+        `${stem('messgröße', 'de')}\t${metric}\t1`,
+        `kur\t${rate}\t3`,
+        `quot\t${rate}\t3`,
+        `${stem('rate', 'de')}\t${rate}\t1`,
+      ].join('\n'),
+      { maxPerTerm: 2 },
+    );
+    const q = analyzeQuery('Which metric rate?', { translator: tr });
+    const terms = (word: string) => q.concepts.find((c) => c.word === word)!.terms;
+    // the cognate is searched at 0.8 (the translation weight times 1), first among the translations
+    expect(terms('metric')).toContainEqual({
+      term: 'de:metrik',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    expect(terms('metric')).toContainEqual({
+      term: 'de:mass',
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    // a translation beyond the kept two that is no cognate stays out
+    expect(terms('metric').map((t) => t.term)).not.toContain(`de:${stem('messgröße', 'de')}`);
+    expect(terms('rate')).toContainEqual({
+      term: `de:${stem('rate', 'de')}`,
+      weight: 0.8,
+      via: 'translation',
+      language: 'de',
+    });
+    // so BM25 finds the German text that uses the cognate, which the kept translations alone would miss
+    const bm25 = new Bm25Index([
+      analyze('Die Metrik misst die Güte.', 'de'),
+      analyze('Das Wetter ist gut.', 'de'),
+    ]);
+    const scores = bm25.scoreConcepts(q.concepts);
+    expect(scores[0]).toBeGreaterThan(0);
+    expect(scores[1]).toBe(0);
+  });
+});
+
+describe('question words the dictionary lists under their base form', () => {
+  const pairs = [
+    `${stem('regeln', 'de')}\tregul\t1`,
+    `${stem('regel', 'de')}\t${stem('rule', 'en')}\t1`,
+    `${stem('billig', 'de')}\t${stem('cheap', 'en')}\t1`,
+    `${stem('groß', 'de')}\t${stem('large', 'en')}\t1`,
+    `${stem('groß', 'de')}\t${stem('big', 'en')}\t1`,
+    `${stem('einfach', 'de')}\t${stem('easy', 'en')}\t1`,
+  ].join('\n');
+  const tr = QueryTranslator.fromStemPairs(pairs);
+  const translations = (question: string, word: string) =>
+    analyzeQuery(question, { translator: tr })
+      .concepts.find((c) => c.word === word)!
+      .terms.filter((t) => t.via === 'translation')
+      .map((t) => t.term);
+
+  it("a German plural noun inside the sentence also searches its singular's translations (Regeln: regulate and rule)", () => {
+    expect(translations('Wie sind die Regeln umgesetzt?', 'Regeln')).toEqual([
+      'en:regul',
+      `en:${stem('rule', 'en')}`,
+    ]);
+    // the verb (lower case) and a capitalised word at the start of the sentence keep their own translations only
+    expect(translations('Wie kann man das regeln?', 'regeln')).toEqual(['en:regul']);
+    expect(translations('Regeln sie das?', 'Regeln')).toEqual(['en:regul']);
+  });
+
+  it('an English comparative or superlative the dictionary does not know is translated as its base form', () => {
+    expect(translations('Why is it cheaper?', 'cheaper')).toEqual([`de:${stem('billig', 'de')}`]);
+    expect(translations('Which one is larger?', 'larger')).toEqual([`de:${stem('groß', 'de')}`]);
+    expect(translations('Which one is bigger?', 'bigger')).toEqual([`de:${stem('groß', 'de')}`]);
+    expect(translations('Which is the easiest?', 'easiest')).toEqual([`de:${stem('einfach', 'de')}`]);
+    // a word that only looks like one ("number" is no comparative of "numb") gets nothing made up
+    expect(translations('Which number?', 'number')).toEqual([]);
+  });
+});
+
+describe('the language of a question without function words of one language only', () => {
+  const tr = QueryTranslator.fromStemPairs(
+    `${stem('berechnen', 'de')}\t${stem('compute', 'en')}\t1\nherausrag\t${stem('saliency', 'en')}\t1`,
+  );
+
+  it('is the language whose dictionary side alone knows more of its words, German on a tie', () => {
+    // "was" and "in" are words of both languages; "berechnet" is German (by its base form "berechnen"),
+    // "Saliency" English: a tie, and English technical words are common in German questions
+    expect(detectLanguage('Was berechnet Saliency in Captum?')).toBe('en');
+    expect(questionLanguage('Was berechnet Saliency in Captum?', tr)).toBe('de');
+    expect(analyzeQuery('Was berechnet Saliency in Captum?', { translator: tr }).language).toBe('de');
+    expect(questionLanguage('Saliency in Captum?', tr)).toBe('en');
+    expect(questionLanguage('Was berechnet Saliency in Captum?')).toBe('en'); // no dictionary: as before
+  });
+
+  it('leaves a question with function words of one language to detectLanguage', () => {
+    expect(questionLanguage('What does berechnet mean?', tr)).toBe('en');
+    expect(questionLanguage('Wie wird die Saliency berechnet?', tr)).toBe('de');
   });
 });
 

@@ -23,6 +23,15 @@ function exclusiveStopWords() {
  * 4,000 characters; a short question is enough.
  */
 export function detectLanguage(text: string): Language {
+  const { en, de } = languageEvidence(text);
+  return de > en * 1.2 && de >= 1.5 ? 'de' : 'en';
+}
+
+/**
+ * What {@link detectLanguage} decides by: per language, the function words only it has, and for German half a
+ * point per word with ä, ö, ü or ß. Both 0 when the text gives no sign either way.
+ */
+export function languageEvidence(text: string): { en: number; de: number } {
   const { en: enOnly, de: deOnly } = exclusiveStopWords();
   let en = 0;
   let de = 0;
@@ -32,7 +41,7 @@ export function detectLanguage(text: string): Language {
     else if (deOnly.has(w)) de++;
     if (/[äöüß]/.test(w)) de += 0.5;
   }
-  return de > en * 1.2 && de >= 1.5 ? 'de' : 'en';
+  return { en, de };
 }
 
 /** English and German names of the languages, for display. */

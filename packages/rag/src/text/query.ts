@@ -1,7 +1,8 @@
-import type { QueryTranslator } from '../translate/query-translator.js';
+import { isCognate } from '../translate/cognates.js';
+import type { QueryTranslator, Translation } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { germanLemmaTerm, splitCompound, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
-import { detectLanguage } from './language.js';
+import { germanLemmaTerm, splitCompound, stemOf, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import { detectLanguage, languageEvidence } from './language.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
 export interface WeightedTerm {
@@ -66,7 +67,7 @@ export function looksLikeName(surface: string, language: Language, sentenceStart
  * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
  */
 export function analyzeQuery(question: string, options: QueryOptions = {}): AnalyzedQuery {
-  const language = options.language ?? detectLanguage(question);
+  const language = options.language ?? questionLanguage(question, options.translator);
   const target = other(language);
   const tw = options.translationWeight ?? 0.8;
   const tr = options.translator;
@@ -93,7 +94,12 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
         ? germanLemmaTerm(t.surface.toLowerCase(), tr.lexicon('de'))
         : undefined;
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
-    const translations = (name ? [] : (tr?.translate(stemOfTerm(lemma ?? t.term), language) ?? [])).map(
+    const own = name ? [] : queryTranslations(tr, stemOfTerm(lemma ?? t.term), language);
+    // a form the dictionary does not list under its own stem: a German plural noun whose stem is a verb's
+    // ("Regeln": "regeln" to regulate, not "Regel" rule), an English comparative ("cheaper")
+    const base =
+      name || !tr ? undefined : baseFormStem(t.surface, language, sentenceStart, own.length > 0, tr);
+    const translations = mergeTranslations(own, base ? queryTranslations(tr, base, language) : []).map(
       (x) => ({
         term: tagTerm(target, x.term),
         weight: x.weight,
@@ -160,6 +166,103 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     }
   }
   return { language, concepts };
+}
+
+/**
+ * The translations a question word searches for: the dictionary's heaviest (`translate`), and every cognate
+ * among the rest at the best translation's weight ("rate" -> "Rate", "discrepancy" -> "Diskrepanz"): technical
+ * words are mostly shared by the two languages, and the dictionary orders a word's senses by how common they
+ * are in general language, so the cognate was often cut off or weighted as a rare sense.
+ */
+function queryTranslations(
+  tr: QueryTranslator | undefined,
+  stem: string,
+  language: Language,
+): readonly Translation[] {
+  if (!tr) return [];
+  const kept = tr.translate(stem, language);
+  const all = tr.translateAll(stem, language);
+  const cognates = all.filter((x) => isCognate(stem, x.term));
+  if (cognates.length === 0) return kept;
+  const cognate = new Set(cognates.map((x) => x.term));
+  return [...cognates.map((x) => ({ term: x.term, weight: 1 })), ...kept.filter((x) => !cognate.has(x.term))];
+}
+
+/**
+ * The language of a question: {@link detectLanguage}, but when the question has no function word or letter
+ * that only one language has ("Was berechnet Saliency in Captum?": "was" and "in" are words of both), the
+ * language whose dictionary side knows more of its content words (also by a German word's base form) that the
+ * other side does not, German on a tie.
+ */
+export function questionLanguage(question: string, translator?: QueryTranslator): Language {
+  const evidence = languageEvidence(question);
+  if (!translator || evidence.en > 0 || evidence.de > 0) return detectLanguage(question);
+  let en = 0;
+  let de = 0;
+  for (const m of question.matchAll(/\p{L}+/gu)) {
+    const w = m[0].toLowerCase();
+    const enStem = stemOf(w, 'en');
+    const deStem = stemOf(w, 'de');
+    const knownEn = enStem !== undefined && translator.lexicon('en').has(enStem);
+    const knownDe =
+      deStem !== undefined &&
+      (translator.lexicon('de').has(deStem) || germanLemmaTerm(w, translator.lexicon('de')) !== undefined);
+    if (knownEn && !knownDe) en++;
+    else if (knownDe && !knownEn) de++;
+  }
+  // English technical words are common in German questions ("Saliency"), German words in English ones are not
+  return de > 0 && de >= en ? 'de' : 'en';
+}
+
+/** Translations of a word and of its base form, each term once at its higher weight, the word's first. */
+function mergeTranslations(a: readonly Translation[], b: readonly Translation[]): Translation[] {
+  const out = [...a];
+  for (const x of b) {
+    const at = out.findIndex((y) => y.term === x.term);
+    if (at < 0) out.push(x);
+    else if (out[at]!.weight < x.weight) out[at] = x;
+  }
+  return out;
+}
+
+const GERMAN_PLURAL = ['en', 'n', 'e', 'er', 's'];
+
+/**
+ * The stem of a question word's base form when the dictionary lists the word only under that form: a German
+ * noun (capitalised inside the sentence) in the plural whose own stem is another word's ("Regeln" -> "Regel"),
+ * or an English comparative or superlative the dictionary does not know ("cheaper" -> "cheap", "larger" ->
+ * "large", "bigger" -> "big", "easiest" -> "easy"). Undefined when there is none.
+ */
+function baseFormStem(
+  surface: string,
+  language: Language,
+  sentenceStart: boolean,
+  translated: boolean,
+  tr: QueryTranslator,
+): string | undefined {
+  const word = surface.toLowerCase();
+  const own = stemOf(word, language);
+  const candidates: string[] = [];
+  if (language === 'de') {
+    if (sentenceStart || !/^\p{Lu}/u.test(surface)) return undefined;
+    for (const e of GERMAN_PLURAL)
+      if (word.endsWith(e) && word.length - e.length >= 4) candidates.push(word.slice(0, -e.length));
+  } else {
+    if (translated) return undefined;
+    const m = /^(\p{L}{3,}?)(i?)(er|est)$/u.exec(word);
+    if (!m) return undefined;
+    const [, root, i] = m as unknown as [string, string, string];
+    if (i) candidates.push(`${root}y`);
+    else {
+      candidates.push(root, `${root}e`);
+      if (/(\p{L})\1$/u.test(root)) candidates.push(root.slice(0, -1));
+    }
+  }
+  for (const c of candidates) {
+    const st = stemOf(c, language);
+    if (st !== undefined && st !== own && tr.translate(st, language).length > 0) return st;
+  }
+  return undefined;
 }
 
 /** A query of plain index terms (one concept per distinct term), for callers that have terms only. */

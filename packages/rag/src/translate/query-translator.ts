@@ -38,6 +38,7 @@ export class QueryTranslator {
   readonly #lookup: () => PairLookup;
   readonly #excluded: ReadonlySet<string>;
   readonly #done: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
+  readonly #all: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
   readonly #max: number;
   readonly #lexicons: Partial<Record<Language, WordSet>> = {};
   #table: PairLookup | undefined;
@@ -111,9 +112,22 @@ export class QueryTranslator {
     return this.#table;
   }
 
-  /** Translations of a stem (or of stems joined by a space) from `from` into the other language. */
+  /**
+   * Translations of a stem (or of stems joined by a space) from `from` into the other language: the heaviest
+   * `maxPerTerm` of {@link translateAll}.
+   */
   translate(term: string, from: Language): readonly Translation[] {
     const done = this.#done[from].get(term);
+    if (done) return done;
+    const out = this.translateAll(term, from).slice(0, this.#max);
+    if (this.#done[from].size >= 100_000) this.#done[from].clear();
+    this.#done[from].set(term, out);
+    return out;
+  }
+
+  /** Every translation the dictionary has for a stem, heaviest first (ties by term), weights relative to the best. */
+  translateAll(term: string, from: Language): readonly Translation[] {
+    const done = this.#all[from].get(term);
     if (done) return done;
     const list: [string, number][] = [];
     const table = this.#index();
@@ -124,9 +138,9 @@ export class QueryTranslator {
     }
     const sorted = list.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     const best = sorted[0]?.[1] ?? 1;
-    const out = sorted.slice(0, this.#max).map(([t, weight]) => ({ term: t, weight: weight / best }));
-    if (this.#done[from].size >= 100_000) this.#done[from].clear();
-    this.#done[from].set(term, out);
+    const out = sorted.map(([t, weight]) => ({ term: t, weight: weight / best }));
+    if (this.#all[from].size >= 100_000) this.#all[from].clear();
+    this.#all[from].set(term, out);
     return out;
   }
 
