@@ -307,17 +307,15 @@ function decompositionSection(result: StudyResult): ReportSection[] {
             c.meanRelevance.toPrecision(3),
             dec.layers[layer]!.below.join(', '),
             // one layer below: its top k; at a join (several branches): the top k of each branch, named layer:channel
-            dec.layers[layer]!.below
-              .flatMap((b, _, all) =>
-                c.children
-                  .filter((s) => s.layer === b)
-                  .slice(0, o.topK)
-                  .map(
-                    (s) =>
-                      `${all.length > 1 ? `${b}:` : ''}${s.concept} (${s.votes}/${dec.samples}, ${signedShare(s.percent)}${mark(s.percent)})`,
-                  ),
-              )
-              .join(', '),
+            dec.layers[layer]!.below.flatMap((b, _, all) =>
+              c.children
+                .filter((s) => s.layer === b)
+                .slice(0, o.topK)
+                .map(
+                  (s) =>
+                    `${all.length > 1 ? `${b}:` : ''}${s.concept} (${s.votes}/${dec.samples}, ${signedShare(s.percent)}${mark(s.percent)})`,
+                ),
+            ).join(', '),
           ];
         }),
       ),
