@@ -5,14 +5,15 @@
  */
 import {
   type AttributionGraph,
-  conceptLayerBelow,
   conceptLayers,
+  conceptLayersBelow,
   decompose,
   type PatchEmbedding,
   patchEmbedding,
   type RegionBox,
   type RegionRelevance,
   regionRelevance,
+  transformerConceptLayers,
 } from '@crp/attribution';
 import { CrpError } from '@crp/common';
 import { CondAttribution, type Condition, defaultConcept, disposeCondResult } from '@crp/core';
@@ -20,7 +21,8 @@ import { type CompositeName, compositeByName, compositeNameFor, graphFromLayersM
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-/** A layer whose channels are concepts (conv and dense layers below the output). */
+/** A layer whose channels are concepts (conv and dense layers below the output; in a CNN with branches also the
+ * layers that join them: a ResNet block's addition, a DenseNet's concatenation). */
 export interface ConceptLayer {
   name: string;
   /** Kind of layer, as the graph names it (conv2d, dense, ...). */
@@ -152,6 +154,18 @@ export function fittingComposite(model: tfl.LayersModel, wanted: CompositeName):
   }
 }
 
+/** A sub-concept of a concept, with its relevance under the concept and its share of the concept's relevance. */
+export interface SubConceptShare {
+  layer: string;
+  concept: number;
+  relevance: number;
+  share: number;
+}
+
+/** Graph kinds that join branches and are concept layers of the page (a gated product is not: its gate is no
+ * concept of the feature map). */
+const JOIN_KINDS: readonly string[] = ['add', 'concatenate'];
+
 /** Explains one model under one composite. Holds derived weights: `dispose()` when done. */
 export class Explainer {
   readonly crp: CondAttribution;
@@ -182,8 +196,14 @@ export class Explainer {
       throw err;
     }
     this.embedding = patchEmbedding(graph);
-    // a concept is a channel, or an attention head at a ViT's attention product (defaultConcept)
-    const layers = conceptLayers(graph).map((id) => {
+    // a concept is a channel, or an attention head at a ViT's attention product (defaultConcept); a CNN's joins
+    // (additions, concatenations) are concept layers too: a residual block's output, decomposed into both branches
+    const convs = new Set(conceptLayers(graph));
+    const ids =
+      transformerConceptLayers(graph) !== undefined
+        ? [...convs]
+        : graph.nodes.filter((n) => convs.has(n.id) || JOIN_KINDS.includes(n.kind)).map((n) => n.id);
+    const layers = ids.map((id) => {
       const node = graph.node(id);
       const channels = defaultConcept(graph, id).count(node.outputShape.map(Number));
       return { name: id, kind: node.kind, channels };
@@ -273,16 +293,110 @@ export class Explainer {
     }
   }
 
-  /** The layer whose concepts a concept of `layer` decomposes into (a ViT: block output -> MLP neurons -> heads ->
+  /** The layers whose concepts a concept of `layer` decomposes into (a ViT: block output -> MLP neurons -> heads ->
    * the block's input; else the conv/dense layer below, or the addition or concatenation the layer reads, e.g. a
-   * ResNet block's `layer1.1.add`), or undefined when only the input lies below. */
-  layerBelow(layer: string): string | undefined {
-    return conceptLayerBelow(this.crp.attributor.graph, layer);
+   * ResNet block's `layer1.1.add`; an addition or concatenation has one per branch), none when only the input lies
+   * below. */
+  layersBelow(layer: string): string[] {
+    return conceptLayersBelow(this.crp.attributor.graph, layer);
   }
 
-  /** Concept `channel` of `layer` decomposed into its `width` largest sub-concepts of the layer below. */
+  /**
+   * The heatmap of each sub-concept (`layer`, `concept`) of concept `channel` of `layer`: the relevance that
+   * reaches it through that concept, taken on to the input. With one layer below it is the chain condition
+   * `{ y, layer: [channel], below: [k] }`. Below a join the chain would also count what reaches the sub-concept
+   * around the join (an identity shortcut's source feeds the block's convs as well), so, as `decompose` does for
+   * its node relevances, the concept's relevance is carried: masked to it, taken by a short pass to the layers
+   * below, masked to each sub-concept and taken to the input.
+   */
+  subConceptHeatmaps(
+    x: tf.Tensor,
+    target: number,
+    layer: string,
+    channel: number,
+    subs: readonly { layer: string; concept: number }[],
+  ): ConditionalHeatmap[] {
+    const below = this.layersBelow(layer);
+    if (below.length <= 1) {
+      return this.conditionalHeatmaps(
+        x,
+        subs.map((s) => ({ y: [target], [layer]: [channel], [s.layer]: [s.concept] })),
+      );
+    }
+    const lrp = this.crp.attributor;
+    const g = lrp.graph;
+    const masked = (l: string, t: tf.Tensor, k: number) => {
+      const m = defaultConcept(g, l).mask([k], t.shape.slice(1));
+      return tf.tidy(() => tf.mul(t, tf.tensor(m.data, [1, ...m.shape])));
+    };
+    // the concept's relevance under { y } (its own mask is what `masked` applies)
+    const r = this.crp.run(x, [{ y: [target] }], { recordLayers: [layer], heatmap: false });
+    const pass = lrp.forward(x);
+    const owned: tf.Tensor[] = [];
+    try {
+      const start = masked(layer, r.relevances[layer]!, channel);
+      owned.push(start);
+      const parts = lrp.backward(pass, { from: layer, relevance: start, stopAt: below });
+      owned.push(...parts.values());
+      const maps = new Array<ConditionalHeatmap>(subs.length);
+      for (const b of below) {
+        const rows = subs.flatMap((s, i) => (s.layer === b ? [i] : []));
+        if (rows.length === 0) continue;
+        const starts = rows.map((i) => masked(b, parts.get(b)!, subs[i]!.concept));
+        owned.push(...starts);
+        const relevance = tf.concat(starts, 0);
+        owned.push(relevance);
+        const input = lrp.backward(pass, { from: b, relevance });
+        owned.push(...input.values());
+        const heat = tf.tidy(() => tf.sum(input.get(g.inputId)!, -1) as tf.Tensor3D);
+        owned.push(heat);
+        rows.forEach((i, j) => {
+          maps[i] = { heatmap: heatmapOf(heat, j) };
+        });
+      }
+      return maps;
+    } finally {
+      tf.dispose(owned);
+      pass.dispose();
+      disposeCondResult(r);
+    }
+  }
+
+  /** Concept `channel` of `layer` decomposed into its `width` largest sub-concepts of each layer below. */
   decompose(x: tf.Tensor, target: number, layer: string, channel: number, width: number): AttributionGraph {
     return decompose(this.crp, x, { target, layer, concept: channel, width });
+  }
+
+  /**
+   * The sub-concepts concept `channel` of `layer` draws relevance from: per layer below (per branch at a join), its
+   * `width` largest with any relevance, largest first, each with its share of the concept's relevance. A join's
+   * branches are ranked over all their channels: at an addition only the concept's own channel of each branch has
+   * relevance, and a branch that works against the sum (a negative share) is shown as well.
+   */
+  subConcepts(
+    x: tf.Tensor,
+    target: number,
+    layer: string,
+    channel: number,
+    width: number,
+  ): SubConceptShare[] {
+    const below = this.layersBelow(layer);
+    const all =
+      below.length > 1
+        ? Math.max(
+            width,
+            ...below.map((b) => this.summary.layers.find((l) => l.name === b)?.channels ?? width),
+          )
+        : width;
+    const graph = this.decompose(x, target, layer, channel, all);
+    const kept = new Map<string, number>();
+    return graph.edges.flatMap((edge) => {
+      const node = graph.nodes.find((n) => n.id === edge.to)!;
+      const count = kept.get(node.layer) ?? 0;
+      if (edge.from !== graph.root || edge.relevance === 0 || count >= width) return [];
+      kept.set(node.layer, count + 1);
+      return [{ layer: node.layer, concept: node.concept, relevance: edge.relevance, share: edge.share }];
+    });
   }
 
   /** Relevance of every concept of `layer` inside `box`, computed through the adjoint pass. */

@@ -443,16 +443,19 @@ function emptyNote(text: string): HTMLElement {
   return p;
 }
 
-/** A concept's card: heatmap, index, share (the bar relative to `scale`, the largest share shown). */
+/** A concept's card: heatmap, index, share (the bar relative to `scale`, the largest share shown); `layer` (a
+ * sub-concept of one branch of a join) is kept in `data-layer`. */
 function conceptCard(
   channel: number,
   share: number,
   scale: number,
   onClick: (() => void) | undefined,
+  layer?: string,
 ): { root: HTMLElement; canvas: HTMLCanvasElement } {
   const root = document.createElement(onClick ? 'button' : 'div');
   root.className = 'concept';
   root.dataset.channel = String(channel);
+  if (layer !== undefined) root.dataset.layer = layer;
   if (onClick) {
     (root as HTMLButtonElement).type = 'button';
     root.addEventListener('click', onClick);
@@ -482,31 +485,50 @@ async function select(channel: number): Promise<void> {
   const score = ex.concepts.find((c) => c.channel === channel)!;
   el.detail.hidden = false;
   el.detailTitle.textContent = `Concept #${channel} of ${layer.name}: ${(score.share * 100).toFixed(1)}% of the layer's relevance for class ${ex.target}`;
-  const below = e.layerBelow(layer.name);
+  const below = e.layersBelow(layer.name);
   const width = 5;
-  const steps = (below === undefined ? 0 : 2) + (state.box === undefined ? 0 : 1);
+  const steps = (below.length === 0 ? 0 : 2) + (state.box === undefined ? 0 : 1);
   let done = 0;
-  if (below === undefined) {
+  if (below.length === 0) {
     el.decompositionTitle.textContent = 'Decomposition';
     el.decompositionHelp.textContent = `${layer.name} is the lowest concept layer: there is no layer below to decompose it into.`;
     el.decomposition.replaceChildren();
   } else {
-    el.decompositionTitle.textContent = `Decomposition into ${below}`;
-    el.decompositionHelp.textContent = `The sub-concepts of ${below} that concept #${channel} draws its relevance from, with their share of it and their heatmaps under the chain {class ${ex.target}, ${layer.name} #${channel}, ${below} #k}.`;
+    const joins = below.length > 1;
+    el.decompositionTitle.textContent = `Decomposition into ${below.join(' and ')}`;
+    el.decompositionHelp.textContent = joins
+      ? `${layer.name} joins ${below.length} branches. The sub-concepts of each branch that concept #${channel} draws its relevance from (up to ${width} per branch), with their share of it (where the rules conserve, the shares of all branches add up to 100%) and their heatmaps: the relevance that reaches each through ${layer.name} #${channel}.`
+      : `The sub-concepts of ${below[0]} that concept #${channel} draws its relevance from, with their share of it and their heatmaps under the chain {class ${ex.target}, ${layer.name} #${channel}, ${below[0]} #k}.`;
     await progress(`Decomposing concept #${channel}`, done++, steps);
     if (generation !== state.generation) return;
-    const graph = e.decompose(state.x, ex.target, layer.name, channel, width);
-    const edges = graph.edges.filter((edge) => edge.from === graph.root);
-    const subs = edges.map((edge) => graph.nodes.find((n) => n.id === edge.to)!);
-    const scale = Math.max(...edges.map((edge) => Math.abs(edge.share)), 1e-12);
-    const cards = subs.map((n, i) => conceptCard(n.concept, edges[i]!.share, scale, undefined));
-    el.decomposition.replaceChildren(...cards.map((c) => c.root));
+    const subs = e.subConcepts(state.x, ex.target, layer.name, channel, width);
+    const scale = Math.max(...subs.map((n) => Math.abs(n.share)), 1e-12);
+    const cards = subs.map((n) =>
+      conceptCard(n.concept, n.share, scale, undefined, joins ? n.layer : undefined),
+    );
+    if (joins) {
+      // one group per branch, headed by its layer (PyTorch's name)
+      el.decomposition.replaceChildren(
+        ...below.map((b) => {
+          const group = document.createElement('div');
+          group.className = 'branch';
+          group.dataset.layer = b;
+          const heading = document.createElement('h5');
+          heading.textContent = b;
+          const grid = document.createElement('div');
+          grid.className = 'subconcepts';
+          const mine = cards.filter((_, i) => subs[i]!.layer === b);
+          grid.append(
+            ...(mine.length > 0 ? mine.map((c) => c.root) : [emptyNote('no relevance from this branch')]),
+          );
+          group.append(heading, grid);
+          return group;
+        }),
+      );
+    } else el.decomposition.replaceChildren(...cards.map((c) => c.root));
     await progress(`Heatmaps of the sub-concepts`, done++, steps);
     if (generation !== state.generation) return;
-    const maps = e.conditionalHeatmaps(
-      state.x,
-      subs.map((n) => ({ y: [ex.target], [layer.name]: [channel], [below]: [n.concept] })),
-    );
+    const maps = e.subConceptHeatmaps(state.x, ex.target, layer.name, channel, subs);
     maps.forEach((m, i) => {
       drawRaster(cards[i]!.canvas, conceptImage(m));
     });

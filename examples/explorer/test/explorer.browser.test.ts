@@ -99,6 +99,19 @@ function oddSizedPng(): Buffer {
   return Buffer.from(encodePng({ width: w, height: h, channels: 3, data }));
 }
 
+/** A 32x32 RGB picture for a 32-pixel model: seeded noise under a bright diagonal bar. */
+function rgbPng32(): Buffer {
+  const rng = mulberry32(11);
+  const data = new Uint8Array(32 * 32 * 3);
+  for (let y = 0; y < 32; y++) {
+    for (let x = 0; x < 32; x++) {
+      const bar = Math.abs(x - y) < 4;
+      for (let c = 0; c < 3; c++) data[(y * 32 + x) * 3 + c] = bar ? 200 + c * 20 : Math.floor(rng() * 120);
+    }
+  }
+  return Buffer.from(encodePng({ width: 32, height: 32, channels: 3, data }));
+}
+
 /** Waits until the page has finished `count` actions (see `act` in main.ts) and is not busy. */
 async function settled(page: Page, count: number): Promise<void> {
   await page.waitForFunction(
@@ -501,6 +514,83 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     await page.selectOption('#composite', 'epsilon_plus_flat');
     await settled(page, n + 1);
     expect((await messages(page)).join('\n')).toMatch(/'epsilon_plus_flat' is for CNNs.*attn_lrp or cp_lrp/);
+    await page.close();
+  });
+
+  it('decomposes a ResNet block (.onnx) into both branches with PyTorch names', async () => {
+    // the slim torchvision ResNet of @crp/models, exported by torch.onnx.export
+    const onnx = readFileSync(
+      join(root, '..', '..', 'packages', 'models', 'test', 'fixtures', 'onnx', 'slim-resnet-basic.onnx'),
+    );
+    const page = await open();
+    let n = await actionsDone(page);
+    await page.setInputFiles('#model-files', [
+      { name: 'slim-resnet-basic.onnx', mimeType: 'application/octet-stream', buffer: onnx },
+    ]);
+    await settled(page, n + 1);
+    n = await actionsDone(page);
+    await page.setInputFiles('#image-file', [{ name: 'bar.png', mimeType: 'image/png', buffer: rgbPng32() }]);
+    await settled(page, n + 1);
+    expect(await page.locator('#model-summary').textContent()).toMatch(
+      /slim-resnet-basic\.onnx: 32×32×3 input/,
+    );
+    expect(await messages(page)).toEqual([]);
+    const options = await page
+      .locator('#layer option')
+      .evaluateAll((o: HTMLOptionElement[]) => o.map((x) => x.value));
+    expect(options).toEqual(
+      expect.arrayContaining(['layer1.1.add', 'layer2.0.add', 'layer2.0.downsample.0']),
+    );
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+
+    for (const [add, branches] of [
+      ['layer2.0.add', ['layer2.0.conv2', 'layer2.0.downsample.0']],
+      ['layer1.1.add', ['layer1.0.add', 'layer1.1.conv2']],
+    ] as const) {
+      n = await actionsDone(page);
+      await page.selectOption('#layer', add);
+      await settled(page, n + 1);
+      n = await actionsDone(page);
+      await page.locator('#concepts .concept').first().click();
+      await settled(page, n + 1);
+      const title = (await page.locator('#decomposition-title').textContent())!;
+      expect(title).toMatch(/^Decomposition into \S+ and \S+$/);
+      for (const b of branches) expect(title).toContain(b);
+      // one group per branch, headed by its layer; in each one card: the concept's own channel (an addition is
+      // element-wise)
+      const headings = await page.locator('#decomposition .branch h5').allInnerTexts();
+      expect([...headings].sort()).toEqual([...branches]);
+      const subs = page.locator('#decomposition .concept');
+      const cards = await subs.evaluateAll((els: HTMLElement[]) =>
+        els.map((el) => ({
+          layer: el.dataset.layer,
+          channel: el.dataset.channel,
+          group: el.closest<HTMLElement>('.branch')?.querySelector('h5')?.textContent,
+        })),
+      );
+      expect(cards.map((c) => c.layer).sort()).toEqual([...branches]);
+      const parent = await page.locator('#concepts .concept').first().getAttribute('data-channel');
+      for (const c of cards) {
+        expect(c.channel).toBe(parent);
+        expect(c.group).toBe(c.layer);
+      }
+      // zennit's Sum rule: the branches' shares add up to 100% (each rounded to 0.1)
+      const shares = (await subs.locator('.label b').allInnerTexts()).map((t) => Number.parseFloat(t));
+      expect(Math.abs(shares.reduce((a, b) => a + b, 0) - 100)).toBeLessThanOrEqual(0.2);
+      for (const b of branches) {
+        const s = await canvasStats(page, `#decomposition .concept[data-layer="${b}"] canvas`);
+        expect(s.width, `${b} heatmap`).toBe(32);
+        expect(s.distinct, `${b} heatmap`).toBeGreaterThan(3);
+      }
+      // again: nothing left behind
+      const before = await tensors();
+      n = await actionsDone(page);
+      await page.locator('#concepts .concept').first().click();
+      await settled(page, n + 1);
+      expect(await tensors()).toBe(before);
+      expect(await messages(page)).toEqual([]);
+      await page.screenshot({ path: join(artifacts, `explorer-resnet-${add}.png`), fullPage: true });
+    }
     await page.close();
   });
 

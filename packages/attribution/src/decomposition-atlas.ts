@@ -5,6 +5,7 @@ import {
   type ExactVector,
   exactValue,
   exactVector,
+  listNames,
   mergeExact,
   mergeVector,
   type Progress,
@@ -23,15 +24,17 @@ import {
   votedConcepts,
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
-import { conceptLayerBelow } from './decomposition.js';
+import { conceptLayersBelow } from './decomposition.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
   /** the class explained */
   target?: number;
-  /** parent layers to decompose (default: every conv and dense layer below the output that has a layer below
-   * it, `layersBelow`: a conv or dense layer, or the addition or concatenation it reads; in a ViT every concept layer with a concept layer below: block output ->
-   * MLP neurons -> heads -> the block's input channels, as `decompose`) */
+  /** Parent layers to decompose (default: every conv and dense layer below the output that has a layer below
+   * it, `layersBelow`: a conv or dense layer, or the addition or concatenation it reads; in a ViT every concept
+   * layer with a concept layer below: block output -> MLP neurons -> heads -> the block's input channels, as
+   * `decompose`). A joining layer given here (an addition such as `layer2.0.add`, a concatenation) decomposes
+   * into every branch, as `decompose` does. */
   layers?: readonly string[];
   /** dominant concepts per layer, taken from the atlas by votes (default 5) */
   concepts?: number;
@@ -52,8 +55,10 @@ export interface DecompositionAtlasOptions {
 
 /** A sub-concept of a dominant concept, voted over samples. */
 export interface SubConcept {
+  /** the layer below it belongs to (one of its parent layer's `below`: at a join, the branch) */
+  layer: string;
   concept: number;
-  /** samples that have it among the top-k sub-concepts of the parent */
+  /** samples that have it among the top-k sub-concepts of the parent in its layer below */
   votes: number;
   /** votes / samples */
   shareOfSamples: number;
@@ -71,14 +76,16 @@ export interface DecomposedConcept {
   percent: number;
   /** mean over samples of its relevance (the parent relevance the shares refer to) */
   meanRelevance: number;
-  /** sub-concepts with at least one vote, most votes first (then larger share) */
+  /** sub-concepts with at least one vote, of every layer below, most votes first (then larger share, then the
+   * order of `below`, then lower concept) */
   children: SubConcept[];
 }
 
 export interface DecompositionAtlasLayer {
   layer: string;
-  /** the layer whose concepts are the sub-concepts */
-  below: string;
+  /** The layers whose concepts are the sub-concepts (`layersBelow`): one for a conv or dense layer; one per
+   * branch for a joining layer (`layer2.0.add`: `layer2.0.conv2` and `layer2.0.downsample.0`). */
+  below: string[];
   concepts: DecomposedConcept[];
 }
 
@@ -94,13 +101,16 @@ export interface DecompositionAtlas {
   atlas: ConceptAtlas;
 }
 
-/** Sums of some samples (mergeable, exact once per sample): per layer and dominant concept, the children's
- * votes, shares and relevances, and the parent's relevance. */
+/** Sums of some samples (mergeable, exact once per sample): per layer and dominant concept, the parent's
+ * relevance and, per layer below, the children's votes, shares and relevances. */
 export interface DecompositionPartial {
   samples: number;
   layers: Record<
     string,
-    Record<string, { parent: number; votes: number[]; shares: number[]; sums: number[] }>
+    Record<
+      string,
+      { parent: number; below: Record<string, { votes: number[]; shares: number[]; sums: number[] }> }
+    >
   >;
 }
 
@@ -109,33 +119,27 @@ export interface ResolvedDecompositionOptions {
   target: number;
   topK: number;
   batchSize: number;
-  /** parent layer -> the layer below */
-  below: Record<string, string>;
+  /** parent layer -> its layers below (several at a join) */
+  below: Record<string, string[]>;
   /** parent layer -> dominant concepts */
   dominant: Record<string, number[]>;
   layers: string[];
 }
 
-/** Parent layers with their layer below: explicit ones must have one, defaults skip layers without one (a first
- * conv) and joining layers (several branches below). */
-function parentLayers(crp: CondAttribution, layers: readonly string[] | undefined): Record<string, string> {
+/** Parent layers with their layers below (one per branch at a join): explicit ones must have one, defaults skip
+ * layers without one (a first conv). */
+function parentLayers(crp: CondAttribution, layers: readonly string[] | undefined): Record<string, string[]> {
   const g = crp.attributor.graph;
-  const below: Record<string, string> = {};
-  const explicit = layers !== undefined;
+  const below: Record<string, string[]> = {};
   for (const name of layers ?? conceptLayers(g)) {
     const id = g.node(name).id;
-    let under: string | undefined;
-    try {
-      under = conceptLayerBelow(g, id);
-    } catch (err) {
-      if (explicit) throw err;
-      continue;
-    }
-    if (under === undefined) {
-      if (explicit) {
+    const under = conceptLayersBelow(g, id);
+    if (under.length === 0) {
+      if (layers !== undefined) {
+        const valid = conceptLayers(g).filter((l) => conceptLayersBelow(g, l).length > 0);
         throw new CrpError(
           'invalid-argument',
-          `layer '${name}' has no layer below it to decompose into (only the input); choose a higher layer`,
+          `layer '${name}' has no layer below it to decompose into (only the input); choose a higher layer, e.g. ${listNames(valid)}`,
         );
       }
       continue;
@@ -190,35 +194,44 @@ function conceptSums(concept: Concept, t: tf.Tensor): { values: Float32Array; co
   return { values, concepts };
 }
 
+/** Concept sums of one layer below, [n images * concepts] values. */
+interface ChildRows {
+  values: Float32Array;
+  channels: number;
+}
+
 /**
- * Per dominant concept c: the concept sums at the layer below of the short backward pass from `layer` (relevance
- * `r` masked to concept c: a channel, or a head), as [n images * C'] values. The mask is applied by the engine's
- * transform, so the layer's transpose runs on the few non-zero channels only; with one image all concepts share
- * one pass (one row each), with several images each concept gets one pass of one row per image.
+ * Per dominant concept c and layer below: the concept sums there of the short backward pass from `layer`
+ * (relevance `r` masked to concept c: a channel, or a head), as [n images * C'] values. The pass stops at every
+ * layer below, so at a join each branch gets what reaches it through the join alone (as `decompose`). The mask is
+ * applied by the engine's transform, so the layer's transpose runs on the few non-zero channels only; with one
+ * image all concepts share one pass (one row each), with several images each concept gets one pass of one row per
+ * image.
  */
 function decomposeLayer(
   lrp: CondAttribution['attributor'],
   pass: ReturnType<CondAttribution['attributor']['forward']>,
   r: tf.Tensor,
   layer: string,
-  below: string,
+  below: readonly string[],
   dominant: readonly number[],
-): { values: Float32Array; channels: number }[] {
+): ChildRows[][] {
   const n = r.shape[0]!;
   const g = lrp.graph;
   const concept = defaultConcept(g, layer);
-  const childConcept = defaultConcept(g, below);
   const sampleShape = r.shape.slice(1);
-  const run = (relevance: tf.Tensor, mask: tf.Tensor): { values: Float32Array; channels: number } => {
+  const run = (relevance: tf.Tensor, mask: tf.Tensor): ChildRows[] => {
     const out = lrp.backward(pass, {
       from: layer,
       relevance,
-      stopAt: [below],
+      stopAt: [...below],
       transform: (id, x) => (id === layer ? tf.mul(x, mask) : undefined),
     });
     try {
-      const { values, concepts } = conceptSums(childConcept, out.get(below)!);
-      return { values, channels: concepts };
+      return below.map((b) => {
+        const { values, concepts } = conceptSums(defaultConcept(g, b), out.get(b)!);
+        return { values, channels: concepts };
+      });
     } finally {
       for (const t of out.values()) t.dispose();
     }
@@ -234,8 +247,13 @@ function decomposeLayer(
     const mask = tf.tensor(data, [k, ...masks[0]!.shape]);
     const rows = tf.tidy(() => tf.mul(tf.ones([k, ...sampleShape.map(() => 1)]), r));
     try {
-      const { values, channels: cc } = run(rows, mask);
-      return dominant.map((_, j) => ({ values: values.slice(j * cc, (j + 1) * cc), channels: cc }));
+      const all = run(rows, mask);
+      return dominant.map((_, j) =>
+        all.map(({ values, channels }) => ({
+          values: values.slice(j * channels, (j + 1) * channels),
+          channels,
+        })),
+      );
     } finally {
       tf.dispose([mask, rows]);
     }
@@ -254,9 +272,10 @@ function decomposeLayer(
 /**
  * Decomposition votes of one batch of images. One forward pass and one backward pass give the relevance R_L
  * at every parent layer; each dominant concept c is then decomposed by the short backward pass from L down
- * to the layer below only, starting from R_L masked to channel c. That is the relevance of the condition
+ * to the layers below only, starting from R_L masked to channel c. That is the relevance of the condition
  * { y, L: [c] } at the layer below under zennit-crp's exclude_parallel (the default), at a fraction of a
- * conditional backward pass per concept.
+ * conditional backward pass per concept. At a join (L an addition or concatenation) the pass stops at every
+ * branch's layer below, so each branch gets what reaches it through L alone, as in `decompose`.
  */
 export function decompositionBatch(
   crp: CondAttribution,
@@ -285,26 +304,33 @@ export function decompositionBatch(
       const byConcept: DecompositionPartial['layers'][string] = {};
       partial.layers[layer] = byConcept;
       const dominant = options.dominant[layer]!;
-      // child channel sums [n images][K concepts][C'] of every dominant concept
+      // child concept sums [K concepts][layers below] of [n images * C'] values
       const childSums = decomposeLayer(lrp, pass, r, layer, below, dominant);
       dominant.forEach((c, j) => {
-        const { values, channels: childChannels } = childSums[j]!;
-        const entry = {
-          parent: 0,
-          votes: new Array<number>(childChannels).fill(0),
-          shares: new Array<number>(childChannels).fill(0),
-          sums: new Array<number>(childChannels).fill(0),
+        const parents = Array.from({ length: n }, (_, i) => parentSums[i * channels + c]!);
+        const entry: DecompositionPartial['layers'][string][string] = {
+          parent: parents.reduce((a, b) => a + b, 0),
+          below: {},
         };
-        for (let i = 0; i < n; i++) {
-          const row = Array.from(values.subarray(i * childChannels, (i + 1) * childChannels));
-          const parent = parentSums[i * channels + c]!;
-          entry.parent += parent;
-          for (const k of votedConcepts(row, options.topK, logits[i]!)) entry.votes[k]! += 1;
-          for (let k = 0; k < childChannels; k++) {
-            entry.sums[k]! += row[k]!;
-            entry.shares[k]! += parent === 0 ? 0 : row[k]! / parent;
+        // each sample votes for its top-k in every layer below (at a join: top-k per branch, as decompose's width)
+        below.forEach((b, bi) => {
+          const { values, channels: childChannels } = childSums[j]![bi]!;
+          const sums = {
+            votes: new Array<number>(childChannels).fill(0),
+            shares: new Array<number>(childChannels).fill(0),
+            sums: new Array<number>(childChannels).fill(0),
+          };
+          for (let i = 0; i < n; i++) {
+            const row = Array.from(values.subarray(i * childChannels, (i + 1) * childChannels));
+            const parent = parents[i]!;
+            for (const k of votedConcepts(row, options.topK, logits[i]!)) sums.votes[k]! += 1;
+            for (let k = 0; k < childChannels; k++) {
+              sums.sums[k]! += row[k]!;
+              sums.shares[k]! += parent === 0 ? 0 : row[k]! / parent;
+            }
           }
-        }
+          entry.below[b] = sums;
+        });
         byConcept[String(c)] = entry;
       });
     }
@@ -325,21 +351,25 @@ export function mergeDecompositionPartials(
     const into = a.layers[layer] ?? {};
     a.layers[layer] = into;
     for (const [c, e] of Object.entries(concepts)) {
+      into[c] ??= { parent: 0, below: {} };
       const t = into[c];
-      if (t === undefined) {
-        into[c] = { parent: e.parent, votes: [...e.votes], shares: [...e.shares], sums: [...e.sums] };
-        continue;
-      }
       t.parent += e.parent;
-      e.votes.forEach((v, k) => {
-        t.votes[k]! += v;
-      });
-      e.shares.forEach((v, k) => {
-        t.shares[k]! += v;
-      });
-      e.sums.forEach((v, k) => {
-        t.sums[k]! += v;
-      });
+      for (const [b, x] of Object.entries(e.below)) {
+        const y = t.below[b];
+        if (y === undefined) {
+          t.below[b] = { votes: [...x.votes], shares: [...x.shares], sums: [...x.sums] };
+          continue;
+        }
+        x.votes.forEach((v, k) => {
+          y.votes[k]! += v;
+        });
+        x.shares.forEach((v, k) => {
+          y.shares[k]! += v;
+        });
+        x.sums.forEach((v, k) => {
+          y.sums[k]! += v;
+        });
+      }
     }
   }
   return a;
@@ -358,19 +388,28 @@ export function finishDecompositionAtlas(
     const concepts = options.dominant[layer]!.map((c): DecomposedConcept => {
       const e = partial.layers[layer]?.[String(c)];
       const entry = ranking.find((r) => r.concept === c)!;
-      const children: SubConcept[] =
-        e === undefined
-          ? []
-          : e.votes
-              .map((votes, k) => ({
-                concept: k,
-                votes,
-                shareOfSamples: n === 0 ? 0 : votes / n,
-                percent: n === 0 ? 0 : (100 * e.shares[k]!) / n,
-                meanRelevance: n === 0 ? 0 : e.sums[k]! / n,
-              }))
-              .filter((s) => s.votes > 0)
-              .sort((a, b) => b.votes - a.votes || b.percent - a.percent || a.concept - b.concept);
+      const below = options.below[layer]!;
+      const children: SubConcept[] = below
+        .flatMap((b) => {
+          const x = e?.below[b];
+          if (x === undefined) return [];
+          return x.votes.map((votes, k) => ({
+            layer: b,
+            concept: k,
+            votes,
+            shareOfSamples: n === 0 ? 0 : votes / n,
+            percent: n === 0 ? 0 : (100 * x.shares[k]!) / n,
+            meanRelevance: n === 0 ? 0 : x.sums[k]! / n,
+          }));
+        })
+        .filter((s) => s.votes > 0)
+        .sort(
+          (a, b) =>
+            b.votes - a.votes ||
+            b.percent - a.percent ||
+            below.indexOf(a.layer) - below.indexOf(b.layer) ||
+            a.concept - b.concept,
+        );
       return {
         concept: c,
         votes: entry.votes,
@@ -379,7 +418,7 @@ export function finishDecompositionAtlas(
         children,
       };
     });
-    layers[layer] = { layer, below: options.below[layer]!, concepts };
+    layers[layer] = { layer, below: [...options.below[layer]!], concepts };
   }
   return {
     target: options.target,
@@ -397,9 +436,16 @@ export function finishDecompositionAtlas(
  * sub-concepts the samples vote for (top-k per sample) and what share of the parent's relevance each carries,
  * in percent. The seed's "attribution fragmentation" as a library function.
  *
+ * A joining layer (a ResNet's `layer2.0.add`, a DenseNet's concatenation) decomposes into every branch, as
+ * `decompose` does: its `below` lists one layer per branch (`layersBelow`), each sub-concept names its `layer`,
+ * and each sample votes for its top-k in each branch; where the rules conserve, the shares of all branches add up
+ * to 100%.
+ *
  * ```ts
  * const d = await decompositionAtlas(crp, data, { target: 1 });
  * d.layers['features.25'].concepts[0].children.slice(0, 3); // what the most voted concept is made of
+ * const r = await decompositionAtlas(resnetCrp, data, { target: 1, layers: ['layer2.0.add'] });
+ * r.layers['layer2.0.add'].below; // ['layer2.0.conv2', 'layer2.0.downsample.0']
  * ```
  */
 export async function decompositionAtlas(
@@ -452,7 +498,10 @@ export interface DecompositionShardPartial {
   samples: number;
   layers: Record<
     string,
-    Record<string, { parent: ExactSum; votes: number[]; shares: ExactVector; sums: ExactVector }>
+    Record<
+      string,
+      { parent: ExactSum; below: Record<string, { votes: number[]; shares: ExactVector; sums: ExactVector }> }
+    >
   >;
 }
 
@@ -471,7 +520,15 @@ export function toDecompositionShard(p: DecompositionPartial): DecompositionShar
     layers[layer] = Object.fromEntries(
       Object.entries(concepts).map(([c, e]) => [
         c,
-        { parent: one(e.parent), votes: [...e.votes], shares: e.shares.map(one), sums: e.sums.map(one) },
+        {
+          parent: one(e.parent),
+          below: Object.fromEntries(
+            Object.entries(e.below).map(([b, x]) => [
+              b,
+              { votes: [...x.votes], shares: x.shares.map(one), sums: x.sums.map(one) },
+            ]),
+          ),
+        },
       ]),
     );
   }
@@ -488,20 +545,19 @@ export function mergeDecompositionShards(
     const byConcept = into.layers[layer] ?? {};
     into.layers[layer] = byConcept;
     for (const [c, e] of Object.entries(concepts)) {
-      const n = e.votes.length;
-      byConcept[c] ??= {
-        parent: [],
-        votes: new Array<number>(n).fill(0),
-        shares: exactVector(n),
-        sums: exactVector(n),
-      };
+      byConcept[c] ??= { parent: [], below: {} };
       const t = byConcept[c];
-      e.votes.forEach((v, k) => {
-        t.votes[k]! += v;
-      });
       mergeExact(t.parent, e.parent);
-      mergeVector(t.shares, e.shares);
-      mergeVector(t.sums, e.sums);
+      for (const [b, x] of Object.entries(e.below)) {
+        const n = x.votes.length;
+        t.below[b] ??= { votes: new Array<number>(n).fill(0), shares: exactVector(n), sums: exactVector(n) };
+        const y = t.below[b];
+        x.votes.forEach((v, k) => {
+          y.votes[k]! += v;
+        });
+        mergeVector(y.shares, x.shares);
+        mergeVector(y.sums, x.sums);
+      }
     }
   }
   return into;
@@ -516,9 +572,12 @@ export function roundDecompositionShard(p: DecompositionShardPartial): Decomposi
         c,
         {
           parent: exactValue(e.parent),
-          votes: [...e.votes],
-          shares: vectorValues(e.shares),
-          sums: vectorValues(e.sums),
+          below: Object.fromEntries(
+            Object.entries(e.below).map(([b, x]) => [
+              b,
+              { votes: [...x.votes], shares: vectorValues(x.shares), sums: vectorValues(x.sums) },
+            ]),
+          ),
         },
       ]),
     );
@@ -537,7 +596,8 @@ export const decompositionStrategy: ShardedStrategy<
   DecompositionAtlas
 > = {
   kind: 'decomposition-atlas',
-  version: 1,
+  // 2: parents may be joins (several layers below), partials keep children per layer below
+  version: 2,
   resolve: (ctx, options) => {
     const target = options.target;
     if (options.atlas === undefined) {

@@ -108,7 +108,7 @@ type RunOptions = (record: string[]) => { recordLayers: string[]; heatmap: boole
 
 /** The layers below a node: in a ViT the concept layer below, else one per input branch (an addition's concept
  * decomposes into both addends' layers, as zennit-crp's AttributionGraph follows every input layer). */
-function conceptLayersBelow(graph: ModelGraph, layer: string): string[] {
+export function conceptLayersBelow(graph: ModelGraph, layer: string): string[] {
   const t = transformerConceptBelow(graph, layer);
   return t === undefined ? layersBelow(graph, layer) : [t];
 }

@@ -70,6 +70,7 @@ export {
 // decomposition of a concept into sub-concepts, as attribution graphs (JSON, Mermaid, SVG)
 export {
   conceptLayerBelow,
+  conceptLayersBelow,
   type DecomposeOptions,
   decompose,
   layerBelow,

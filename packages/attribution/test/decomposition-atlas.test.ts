@@ -34,11 +34,12 @@ describe('decompositionAtlas', () => {
     const d = await decompositionAtlas(crp, ds, { target: 1, concepts: 2, topK: 2, batchSize: 3 });
     expect(d.samples).toBe(5);
     expect(d.layerOrder).toEqual(['c2', 'd1']);
-    expect(d.layers.c2!.below).toBe('c1');
-    expect(d.layers.d1!.below).toBe('c2');
+    expect(d.layers.c2!.below).toEqual(['c1']);
+    expect(d.layers.d1!.below).toEqual(['c2']);
     const class1 = labels.flatMap((l, i) => (l === 1 ? [i] : []));
     for (const layer of d.layerOrder) {
-      const { below, concepts } = d.layers[layer]!;
+      const [below] = d.layers[layer]!.below as [string];
+      const { concepts } = d.layers[layer]!;
       // the dominant concepts are the atlas's top 2 by votes
       expect(concepts.map((c) => c.concept)).toEqual(
         d.atlas.layers[layer]!.ranking.slice(0, 2).map((e) => e.concept),
@@ -71,6 +72,7 @@ describe('decompositionAtlas', () => {
         expect(parent.meanRelevance).toBeCloseTo(parentSum / class1.length, 5);
         const voted = votes.flatMap((v, k) => (v > 0 ? [k] : []));
         expect(parent.children.map((c) => c.concept).sort()).toEqual(voted.sort());
+        for (const child of parent.children) expect(child.layer).toBe(below);
         for (const child of parent.children) {
           expect(child.votes).toBe(votes[child.concept]);
           expect(child.percent).toBeCloseTo((100 * shares[child.concept]!) / class1.length, 3);

@@ -55,16 +55,17 @@ describe('decompositionAtlas over heads', () => {
     });
     const graph = crp.attributor.graph;
     expect(d.layerOrder).toEqual(layers);
-    expect(d.layers[OUT]!.below).toBe(MLP);
-    expect(d.layers[MLP]!.below).toBe(HEADS);
+    expect(d.layers[OUT]!.below).toEqual([MLP]);
+    expect(d.layers[MLP]!.below).toEqual([HEADS]);
     const blockInput = conceptLayerBelow(graph, HEADS)!;
-    expect(d.layers[HEADS]!.below).toBe(blockInput);
+    expect(d.layers[HEADS]!.below).toEqual([blockInput]);
     expect(graph.node(blockInput).outputShape).toEqual([5, 8]); // tokens x d_model
     const class0 = labels.flatMap((l, i) => (l === TARGET ? [i] : []));
     expect(d.samples).toBe(class0.length);
     const heads = new HeadConcept();
     for (const layer of layers) {
-      const { below, concepts } = d.layers[layer]!;
+      const [below] = d.layers[layer]!.below as [string];
+      const { concepts } = d.layers[layer]!;
       const count = below === HEADS ? 2 : (graph.node(below).outputShape.at(-1) as number);
       expect(concepts.map((c) => c.concept)).toEqual(
         d.atlas.layers[layer]!.ranking.slice(0, 2).map((e) => e.concept),

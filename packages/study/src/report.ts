@@ -283,11 +283,14 @@ function decompositionSection(result: StudyResult): ReportSection[] {
   const { options: o, decomposition: dec, atlas } = result;
   // a share outside [0, 100] is offset by sub-concepts of the other sign: marked, and explained below
   const mark = (p: number) => (p > 100 || p < 0 ? ' †' : '');
+  const joins = dec.layerOrder.some((l) => dec.layers[l]!.below.length > 1)
+    ? ` An addition or concatenation has one layer below per branch: its sub-concepts are named layer:channel, each sample votes for its top-${o.topK} in each branch, the top ${o.topK} of each branch are listed, and the shares of all branches together add up to about 100%.`
+    : '';
   return [
     {
       kind: 'table',
       title: 'Decomposition atlas',
-      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below. **concept**: votes / samples and share of the layer (as in the global atlas); **mean relevance**: the concept's own relevance, mean over the samples, with its sign; **sub-concepts**: concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance, signed). In each sample the sub-concepts' relevances add up to the parent's (less what the layer's bias takes), so the shares of all sub-concepts add up to about 100%; a share above 100% or below 0 (†) is offset by sub-concepts of the other sign. A sample in which the parent has no relevance counts as 0% for every sub-concept. Only sub-concepts some sample votes for are listed.`,
+      description: `Each layer's ${o.topK} dominant concepts (global atlas) decomposed into the layer below. **concept**: votes / samples and share of the layer (as in the global atlas); **mean relevance**: the concept's own relevance, mean over the samples, with its sign; **sub-concepts**: concept (samples that have it among the parent's top-${o.topK} / ${dec.samples}, mean share of the parent's relevance, signed). In each sample the sub-concepts' relevances add up to the parent's (less what the layer's bias takes), so the shares of all sub-concepts add up to about 100%; a share above 100% or below 0 (†) is offset by sub-concepts of the other sign. A sample in which the parent has no relevance counts as 0% for every sub-concept. Only sub-concepts some sample votes for are listed.${joins}`,
       columns: [
         'layer',
         'concept',
@@ -302,14 +305,17 @@ function decompositionSection(result: StudyResult): ReportSection[] {
             layer,
             `${c.concept} (${c.votes}/${dec.samples}, ${signedShare(c.percent)})${entry !== undefined && isDead(entry) ? ` ${conceptNote(entry)}` : ''}`,
             c.meanRelevance.toPrecision(3),
-            dec.layers[layer]!.below,
-            c.children
-              .slice(0, o.topK)
-              .map(
-                (s) =>
-                  `${s.concept} (${s.votes}/${dec.samples}, ${signedShare(s.percent)}${mark(s.percent)})`,
-              )
-              .join(', '),
+            dec.layers[layer]!.below.join(', '),
+            // one layer below: its top k; at a join (several branches): the top k of each branch, named layer:channel
+            dec.layers[layer]!.below.flatMap((b, _, all) =>
+              c.children
+                .filter((s) => s.layer === b)
+                .slice(0, o.topK)
+                .map(
+                  (s) =>
+                    `${all.length > 1 ? `${b}:` : ''}${s.concept} (${s.votes}/${dec.samples}, ${signedShare(s.percent)}${mark(s.percent)})`,
+                ),
+            ).join(', '),
           ];
         }),
       ),

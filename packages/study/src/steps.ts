@@ -2,7 +2,7 @@ import {
   type ConceptAtlas,
   compareAtlases,
   conceptAtlas,
-  conceptLayerBelow,
+  conceptLayersBelow,
   decompositionAtlas,
   type MaximizationResult,
   maximization,
@@ -172,16 +172,11 @@ export function evaluationStep(
 
 /** The layers with a concept layer directly below them (the conv or dense layer under them, or the addition or
  * concatenation they read, e.g. a ResNet block's `layer2.0.add`; in a ViT block output -> MLP neurons -> heads ->
- * block input): the others (a first conv, with only the input below) cannot be decomposed. */
+ * block input; an addition or concatenation itself has one per branch): the others (a first conv, with only the
+ * input below) cannot be decomposed. */
 function decomposable(crp: CondAttribution, layers: readonly string[]): string[] {
   const g = crp.attributor.graph;
-  return layers.filter((l) => {
-    try {
-      return conceptLayerBelow(g, l) !== undefined;
-    } catch {
-      return false;
-    }
-  });
+  return layers.filter((l) => conceptLayersBelow(g, l).length > 0);
 }
 
 /** 3.-5. The global concept atlas, the region atlas (and how far the two agree) and the decomposition atlas. */
@@ -212,7 +207,8 @@ export async function conceptSteps(
     });
   });
   const comparison = compareAtlases(atlas, region, { topK: opts.topK });
-  const decomposition = await run.part('decomposition', [indices, common], async () => {
+  // 'branches': parts stored before a join's children named their layer are computed again
+  const decomposition = await run.part('decomposition', [indices, common, 'branches'], async () => {
     run.start('decomposition', indices.length);
     return decompositionAtlas(crp, samples, {
       target: opts.target,

@@ -186,7 +186,7 @@ describe('the study on a model computed by hand', () => {
 
   it("decomposes c2's top concept into c1 with the hand-computed shares of its relevance", () => {
     const dec = result.decomposition.layers.c2!;
-    expect(dec.below).toBe('c1');
+    expect(dec.below).toEqual(['c1']);
     expect(dec.concepts.map((c) => c.concept)).toEqual([0]);
     const shares = [0, 0];
     const votes = [0, 0];

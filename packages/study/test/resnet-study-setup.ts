@@ -171,22 +171,22 @@ export const BASIC_LAYERS = [
   'layer4.0.conv2',
 ];
 
-/** [layer, the layer below] of the basic fixture's decomposition atlas: every conv but the stem's (only the
+/** [layer, the layers below] of the basic fixture's decomposition atlas: every conv but the stem's (only the
  * input lies below it). A conv that reads a block's output decomposes into the block's addition (the residual
  * stream's channels: relevance through the ReLU after the sum is unchanged); a conv that reads the stem's pooled
  * map, into the stem's conv. */
 export const BASIC_DECOMPOSITION = [
-  ['layer1.0.conv1', 'conv1'],
-  ['layer1.0.conv2', 'layer1.0.conv1'],
-  ['layer1.1.conv1', 'layer1.0.add'],
-  ['layer1.1.conv2', 'layer1.1.conv1'],
-  ['layer2.0.conv1', 'layer1.1.add'],
-  ['layer2.0.downsample.0', 'layer1.1.add'],
-  ['layer2.0.conv2', 'layer2.0.conv1'],
-  ['layer3.0.conv1', 'layer2.0.add'],
-  ['layer3.0.downsample.0', 'layer2.0.add'],
-  ['layer3.0.conv2', 'layer3.0.conv1'],
-  ['layer4.0.conv1', 'layer3.0.add'],
-  ['layer4.0.downsample.0', 'layer3.0.add'],
-  ['layer4.0.conv2', 'layer4.0.conv1'],
+  ['layer1.0.conv1', ['conv1']],
+  ['layer1.0.conv2', ['layer1.0.conv1']],
+  ['layer1.1.conv1', ['layer1.0.add']],
+  ['layer1.1.conv2', ['layer1.1.conv1']],
+  ['layer2.0.conv1', ['layer1.1.add']],
+  ['layer2.0.downsample.0', ['layer1.1.add']],
+  ['layer2.0.conv2', ['layer2.0.conv1']],
+  ['layer3.0.conv1', ['layer2.0.add']],
+  ['layer3.0.downsample.0', ['layer2.0.add']],
+  ['layer3.0.conv2', ['layer3.0.conv1']],
+  ['layer4.0.conv1', ['layer3.0.add']],
+  ['layer4.0.downsample.0', ['layer3.0.add']],
+  ['layer4.0.conv2', ['layer4.0.conv1']],
 ];
