@@ -97,7 +97,7 @@ function encodeTensor(name: string, t: FloatTensor): Uint8Array {
   w.lengthDelimited(TENSOR_NAME, new TextEncoder().encode(name));
   const raw = new Uint8Array(t.data.length * 4);
   const view = new DataView(raw.buffer);
-  t.data.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
   return w.lengthDelimited(TENSOR_RAW_DATA, raw).finish();
 }
 
