@@ -4,12 +4,16 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { importOnnx, parseOnnxModel } from '@crp/models';
+import { loadModel } from '@crp/models/node';
 import type { StudyResult } from '@crp/study';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * `crp study --model x.onnx` as a user runs it: the built `crp` (dist/bin.js) in its own process, its exit code
- * and what it leaves in --out. The model is the slim torchvision ResNet of @crp/models exported by
+ * and what it leaves in --out, among it the fine-tuned model as `model.onnx` (the source graph, fine-tuned weights). The model is the slim torchvision ResNet of @crp/models exported by
  * torch.onnx.export with its defaults (batch norms folded, weights named `onnx::Conv_<n>`;
  * packages/models/fixtures-src/make-slim-resnets.py). A truncated file and an unsupported operator exit 1 with the
  * operator, the node and the supported list, and leave nothing in --out.
@@ -33,6 +37,8 @@ const PATCHES = resolve(here, '..', '..', 'study', 'test', 'fixtures', 'patches'
 let dir: string;
 
 beforeAll(async () => {
+  // only to read the written models back; the spawned crp picks its own backend
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
   dir = await mkdtemp(join(tmpdir(), 'crp-onnx-process-'));
 });
 afterAll(async () => {
@@ -125,7 +131,26 @@ describe('crp study --model x.onnx, the built command in its own process', () =>
     expect(s.references.map((x) => x.layer)).toEqual(['layer4.0.conv2']);
     expect(s.pruning.summary.map((x) => x.layer)).toEqual(['layer1.0.conv1', 'layer4.0.conv2']);
     const files = await filesUnder(out);
-    expect(files).toEqual(expect.arrayContaining(['report.html', 'study.json', 'model/model.json']));
+    expect(files).toEqual(
+      expect.arrayContaining(['report.html', 'study.json', 'model/model.json', 'model.onnx']),
+    );
+    // the fine-tuned model back in the user's format: the source graph with the fine-tuned weights
+    const source = new Uint8Array(await readFile(RESNET));
+    const written = new Uint8Array(await readFile(join(out, 'model.onnx')));
+    const [src, tuned] = [parseOnnxModel(source), parseOnnxModel(written)];
+    expect(tuned.graph.nodes).toEqual(src.graph.nodes);
+    expect(tuned.opsets).toEqual(src.opsets);
+    expect(written).not.toEqual(source); // fine-tuned weights
+    const stored = await loadModel(join(out, 'model'));
+    const back = importOnnx(written);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3);
+    const [a, b] = [stored.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+    const [ya, yb] = [a.dataSync(), b.dataSync()];
+    const scale = Math.max(...Array.from(ya, Math.abs));
+    for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i]! - yb[i]!)).toBeLessThan(1e-5 * scale);
+    tf.dispose([x, a, b]);
+    stored.dispose();
+    back.dispose();
     expect(files.some((f) => f.endsWith('.png'))).toBe(true);
     // whole files only
     expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
