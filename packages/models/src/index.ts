@@ -101,6 +101,8 @@ export {
   ONNX_VIT_SUPPORTED_OPS,
   type OnnxImportOptions,
 } from './onnx-import.js';
+// back to the user's format: the source .onnx with a fine-tuned or pruned model's weights
+export { encodeOnnx } from './onnx-writer.js';
 export {
   type OnnxAttribute,
   type OnnxDim,

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { CrpError, fileError } from '@crp/common';
+import { writeFileAtomic } from '@crp/common/node';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { importOnnx, type OnnxImportOptions } from './onnx-import.js';
 import { parseOnnxModel } from './onnx-proto.js';
+import { encodeOnnx } from './onnx-writer.js';
 
 /**
  * Reads an `.onnx` file into a TF.js model (see {@link importOnnx}), with the external data files its tensors
@@ -49,4 +51,26 @@ export async function readOnnx(
     }
   }
   return importOnnx(model, { ...options, externalData: (location) => files.get(location) });
+}
+
+/**
+ * Writes `model` (imported from the `.onnx` at `source`, then fine-tuned or pruned) as an `.onnx` file at `path`:
+ * the source graph with the model's weights (see {@link encodeOnnx}), written atomically (nothing half-written).
+ *
+ * @throws CrpError `not-found` / `read-failed` when the source cannot be read, `write-failed` when `path` cannot be
+ *   written, and the errors of {@link encodeOnnx}
+ */
+export async function writeOnnx(
+  model: tfl.LayersModel,
+  source: string,
+  path: string,
+  options: Omit<OnnxImportOptions, 'externalData'> = {},
+): Promise<void> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(source);
+  } catch (err) {
+    throw fileError('read', source, err, 'ONNX model');
+  }
+  await writeFileAtomic(path, encodeOnnx(bytes, model, options));
 }

@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ConversionContext } from './onnx-ops/context.js';
+import { ConversionContext, type OnnxWeightLink } from './onnx-ops/context.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
 import { isTransformerGraph, ONNX_VIT_OPS, vitFromOnnxGraph } from './onnx-ops/vit.js';
 import {
@@ -207,6 +207,15 @@ function vitFromOnnx(
  *   `externalData` does not provide
  */
 export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOptions = {}): tfl.LayersModel {
+  return importOnnxLinked(source, options).model;
+}
+
+/** {@link importOnnx}, and where each weight layer's weights came from (empty for a ViT). Internal: the ONNX
+ * writer's map back from layers to initializers. */
+export function importOnnxLinked(
+  source: Uint8Array | OnnxModel,
+  options: OnnxImportOptions = {},
+): { model: tfl.LayersModel; links: OnnxWeightLink[] } {
   const onnx = source instanceof Uint8Array ? parseOnnxModel(source) : source;
   checkOpset(onnx);
   const g = onnx.graph;
@@ -221,7 +230,8 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
   }
   const input = realInputs[0]!;
   const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
-  if (isTransformerGraph(g, (t) => cx.constOf(t))) return vitFromOnnx(onnx, input, cx, options, name);
+  if (isTransformerGraph(g, (t) => cx.constOf(t)))
+    return { model: vitFromOnnx(onnx, input, cx, options, name), links: [] };
   for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
@@ -244,5 +254,5 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
       `the ONNX output '${g.outputs[0]!.name}' is not computed from the input`,
     );
   }
-  return tfl.model({ inputs: inputTensor, outputs: out.sym, name });
+  return { model: tfl.model({ inputs: inputTensor, outputs: out.sym, name }), links: cx.links };
 }

@@ -89,7 +89,7 @@ const WIRE_32 = 5;
 
 const utf8 = new TextDecoder();
 
-class Reader {
+export class Reader {
   pos: number;
   constructor(
     readonly bytes: Uint8Array,

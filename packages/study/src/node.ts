@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { CrpError, describeError, isCrpError, type ProgressCallback } from '@crp/common';
 import { writeJsonAtomic } from '@crp/common/node';
 import { disposeDataset } from '@crp/models';
-import { imageFolder, listImageFolder, loadModel, saveModel } from '@crp/models/node';
+import { imageFolder, listImageFolder, loadModel, saveModel, writeOnnx } from '@crp/models/node';
 import { toRasterImage } from '@crp/vis';
 import { readPng, writePng, writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,10 +20,19 @@ import { runStudy } from './study.js';
 
 /**
  * A {@link StudyStore} in a folder: parts as `parts/<name>.json`, pictures as PNG under their name (e.g.
- * `references/features.25.png`), the fine-tuned model as `model/` (model.json + weights). Every file is written
- * atomically, so a killed study leaves whole files only.
+ * `references/features.25.png`), the fine-tuned model as `model/` (model.json + weights) and, for a model read
+ * from an `.onnx` (`options.onnxSource`), also as `model.onnx`: the source graph with the fine-tuned weights
+ * (`writeOnnx` of @crp/models/node). Every file is written atomically, so a killed study leaves whole files only.
  */
-export function fileStudyStore(dir: string): StudyStore {
+export function fileStudyStore(
+  dir: string,
+  options: {
+    /** The `.onnx` file the model was imported from. */
+    onnxSource?: string;
+    /** Its input size, when the file's is dynamic. */
+    inputSize?: number | [number, number];
+  } = {},
+): StudyStore {
   const partFile = (name: string) => join(dir, 'parts', `${name}.json`);
   return {
     async readPart(name) {
@@ -54,6 +63,11 @@ export function fileStudyStore(dir: string): StudyStore {
     },
     async saveModel(model) {
       await saveModel(model, join(dir, 'model'));
+      // back to the user's format: a folded-BN .onnx cannot become a torchvision state dict, but the same graph can
+      if (options.onnxSource !== undefined)
+        await writeOnnx(model, options.onnxSource, join(dir, 'model.onnx'), {
+          ...(options.inputSize === undefined ? {} : { inputSize: options.inputSize }),
+        });
     },
     async loadModel() {
       try {
@@ -64,6 +78,9 @@ export function fileStudyStore(dir: string): StudyStore {
     },
   };
 }
+
+/** Whether a model path names an `.onnx` file (as `loadModel` tells it apart). */
+const isOnnx = (path: string) => path.toLowerCase().endsWith('.onnx');
 
 /** Options of {@link studyFiles}: the study's options, plus where the model and images are and how to read them. */
 export interface StudyFilesOptions extends StudyOptions {
@@ -212,7 +229,10 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
   try {
     data = await readImages(model, options, log);
     const run = await runStudy(model, data, options, {
-      store: fileStudyStore(options.out),
+      store: fileStudyStore(options.out, {
+        ...(isOnnx(options.model) ? { onnxSource: options.model } : {}),
+        ...(options.inputSize === undefined ? {} : { inputSize: options.inputSize }),
+      }),
       identity: JSON.stringify({
         identity,
         inputSize: options.inputSize,

@@ -6,9 +6,10 @@
  * `.pth`.
  *
  * What the study of a `.onnx` writes: the fine-tuned model as a TF.js model (`model/`, model.json + weights), as for
- * every model; the pruned model is exported from it as a TF.js model (`exportPruned`). Not as ONNX (the toolkit has
- * no ONNX writer) and not as a torchvision state dict: with the batch norms folded the convs carry biases, which
- * torchvision's ResNet does not have.
+ * every model, and as `model.onnx` (the source graph with the fine-tuned weights; checked in @crp/cli's
+ * onnx-study-process.test.ts); the pruned model is exported from it as a TF.js model (`exportPruned`). Not as a
+ * torchvision state dict: with the batch norms folded the convs carry biases, which torchvision's ResNet does not
+ * have.
  */
 import { disposeDataset } from '@crp/models';
 import { ChannelMask } from '@crp/pruning';

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
 import { type Dataset, disposeDataset } from '@crp/models';
-import { saveModel } from '@crp/models/node';
+import { saveModel, writeOnnx } from '@crp/models/node';
 import {
   type ChannelScores,
   CRITERIA,
@@ -70,7 +70,9 @@ ${HELP.data}
   --layers a,b        layers to prune (default: every conv/dense layer but the output); a ViT's attention
                       product (encoder.layers.encoder_layer_N.self_attention.context) prunes its heads
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
-  --export DIR        save the pruned model there (with --fraction and --criterion); only layers whose channels
+  --export DIR        save the pruned model there (with --fraction and --criterion; a model read from an .onnx
+                      also as DIR/model.onnx: its graph, node and input/output names and opset, with the pruned
+                      weights); only layers whose channels
                       can be removed physically are pruned for it: in a ResNet the inner convs and, when named
                       in --layers, the additions (layer2.1.add: a channel of the stage's residual stream, removed
                       from every conv writing or reading it); not a block's last conv, its downsample or the
@@ -91,6 +93,8 @@ export interface PrunedExport {
   params: { before: number; after: number };
   flops: { before: number; after: number };
   totalBytes: number;
+  /** The pruned model as `.onnx` (the source graph, pruned initializers), for a model read from one. */
+  onnx?: string;
 }
 
 export interface PruneOutput {
@@ -98,6 +102,8 @@ export interface PruneOutput {
   curves?: PruningCurvesResult;
   export?: PrunedExport;
 }
+
+const isOnnxPath = (path: string) => path.toLowerCase().endsWith('.onnx');
 
 function criterionName(name: string): CriterionName {
   if (!(CRITERIA as readonly string[]).includes(name)) {
@@ -350,6 +356,13 @@ async function exportModel(
   const small = await exportPruned(model, mask);
   try {
     const saved = await saveModel(small, dir);
+    // back to the user's format: a model read from an .onnx is also written as one (the same graph, the pruned
+    // initializers), as a folded-BN ResNet cannot become a torchvision state dict
+    const onnx = isOnnxPath(args.modelPath) ? join(dir, 'model.onnx') : undefined;
+    if (onnx !== undefined)
+      await writeOnnx(small, args.modelPath, onnx, {
+        ...(args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize }),
+      });
     await writeFileAtomic(join(dir, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
     const cost = compareCost(model, mask);
     return {
@@ -362,6 +375,7 @@ async function exportModel(
       params: { before: cost.before.params, after: cost.after.params },
       flops: { before: cost.before.flops, after: cost.after.flops },
       totalBytes: saved.totalBytes,
+      ...(onnx === undefined ? {} : { onnx }),
     };
   } finally {
     small.dispose();
@@ -402,7 +416,11 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     if (args.exportDir !== undefined) {
       const e = await exportModel(args, model, samples, precomputed, output.curves?.baseline);
       output.export = e;
-      output.files.push(join(e.dir, 'model.json'), join(e.dir, 'mask.json'));
+      output.files.push(
+        join(e.dir, 'model.json'),
+        ...(e.onnx === undefined ? [] : [e.onnx]),
+        join(e.dir, 'mask.json'),
+      );
       if (!json) {
         console.log(
           `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir}`,

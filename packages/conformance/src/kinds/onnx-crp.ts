@@ -31,8 +31,11 @@ async function runOnnxCrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const c = (await ref.load()) as OnnxCrpCase;
   const composite = compositeOf(c.compositePython);
   const model = importOnnx(await readModelBytes(ref, c.model));
-  // as the onnx-lrp cases: the exporter folded the batch norms after convs; the ones left (before a conv) get Pass
-  const crp = new CondAttribution(model, { composite, canonizers: [lrp.mergeBatchNorm()] });
+  // as the onnx-lrp cases: batch norms and the importer's ZeroPadding2D folded into the convs
+  const crp = new CondAttribution(model, {
+    composite,
+    canonizers: [lrp.mergeBatchNorm(), lrp.mergeZeroPadding()],
+  });
   const input = tensorOf(c.input);
   const log = new DeviationLog();
   try {

@@ -26,8 +26,13 @@ async function runOnnxLrpCase(ref: CaseRef): Promise<CaseOutcome> {
   const composite = compositeOf(c.compositePython);
   const model = importOnnx(await readModelBytes(ref, c.model));
   const log = new DeviationLog();
-  // the exporter folded the batch norms after convs exactly; the ones left (before a conv) get Pass
-  const attributor = new lrp.Attributor(model, { composite, canonizers: [lrp.mergeBatchNorm()] });
+  // the exporter folded the batch norms after convs exactly; the ones left (before a conv) get Pass. An ONNX Conv
+  // pads inside the layer, as PyTorch's: the ZeroPadding2D the importer writes for pads TF's 'same' cannot express
+  // goes back into the conv, so Flat and ZBox see zeros there as zennit does (the engine's default canonizers)
+  const attributor = new lrp.Attributor(model, {
+    composite,
+    canonizers: [lrp.mergeBatchNorm(), lrp.mergeZeroPadding()],
+  });
   const input = tensorOf(c.input);
   try {
     const plain = model.predict(input) as tf.Tensor;

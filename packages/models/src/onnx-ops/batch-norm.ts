@@ -19,8 +19,19 @@ export const convertBatchNormalization: OnnxConverter = (node: OnnxNode, cx: Con
     Float32Array,
     Float32Array,
   ];
+  const name = cx.layerName(node, node.inputs[1]);
+  const [scale, bias, meanName, varName] = node.inputs.slice(1, 5) as [string, string, string, string];
+  cx.links.push({
+    kind: 'batchNorm',
+    layer: name,
+    node: node.name,
+    scale,
+    bias,
+    mean: meanName,
+    variance: varName,
+  });
   const layer = tfl.layers.batchNormalization({
-    name: cx.layerName(node, node.inputs[1]),
+    name,
     axis: -1,
     epsilon: attrFloat(node, 'epsilon', 1e-5),
     gammaInitializer: preset(() => tf.tensor1d(gamma), 'ones'),

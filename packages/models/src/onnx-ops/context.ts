@@ -25,6 +25,33 @@ export type TensorValue = {
 };
 export type Value = ConstValue | TensorValue;
 
+/** Where a layer's weights came from: the ONNX node, the graph values (initializers) its weights were read from
+ * and how they were laid out, so the ONNX writer can put a trained or pruned layer's weights back. */
+export type OnnxWeightLink =
+  | { kind: 'conv'; layer: string; node: string; weight: string; bias?: string }
+  | { kind: 'depthwise'; layer: string; node: string; weight: string; bias?: string }
+  | {
+      kind: 'dense';
+      layer: string;
+      node: string;
+      weight: string;
+      bias?: string;
+      transB: boolean;
+      alpha: number;
+      beta: number;
+      /** the (c, h, w) of a flattened map before it: TF's rows are in (h, w, c) order */
+      flat?: [number, number, number];
+    }
+  | {
+      kind: 'batchNorm';
+      layer: string;
+      node: string;
+      scale: string;
+      bias: string;
+      mean: string;
+      variance: string;
+    };
+
 /** Converts one ONNX node: reads its inputs from the context, adds Keras layers, sets its outputs. */
 export type OnnxConverter = (node: OnnxNode, cx: ConversionContext) => void;
 
@@ -123,6 +150,8 @@ export class ConversionContext {
   private readonly names = new Names();
   private readonly consumers = new Map<string, OnnxNode[]>();
   private readonly skipped = new Set<OnnxNode>();
+  /** The weight layers built so far and where their weights came from (for the ONNX writer). */
+  readonly links: OnnxWeightLink[] = [];
 
   constructor(
     private readonly graph: OnnxGraph,

@@ -94,5 +94,12 @@ export const convertConv: OnnxConverter = (node: OnnxNode, cx: ConversionContext
       `group ${group} with weight [${w.dims.join(', ')}] does not fit an input of ${cin} channels; supported: group 1, grouped (input and output channels divisible by group) and depthwise (group = channels)`,
     );
   }
+  cx.links.push({
+    kind: layer.getClassName() === 'DepthwiseConv2D' ? 'depthwise' : 'conv',
+    layer: name,
+    node: node.name,
+    weight: node.inputs[1]!,
+    ...(b === undefined ? {} : { bias: node.inputs[2]! }),
+  });
   cx.set(node, { kind: 'tensor', sym: cx.apply(layer, input) });
 };

@@ -64,12 +64,16 @@ export const convertGemm: OnnxConverter = (node: OnnxNode, cx: ConversionContext
   if (inF !== x.sym.shape[1])
     refuse(node, `weight [${w.dims.join(', ')}] does not fit ${x.sym.shape[1]} input features`);
   let biasData: Float64Array | undefined;
+  let biasName: string | undefined;
   let outNode = node;
-  if (isGemm) biasData = cx.constIn(node, 2)?.data;
-  else {
+  if (isGemm) {
+    biasData = cx.constIn(node, 2)?.data;
+    biasName = biasData === undefined ? undefined : node.inputs[2];
+  } else {
     const fused = fusedBias(node, cx, units);
     if (fused !== undefined) {
       biasData = fused.bias;
+      biasName = fused.add.inputs.find((n) => n !== node.outputs[0]);
       cx.skip(fused.add);
       outNode = fused.add;
     }
@@ -80,8 +84,20 @@ export const convertGemm: OnnxConverter = (node: OnnxNode, cx: ConversionContext
   }
   const kernel = denseKernel(x, w.data, inF, units, transB, alpha);
   const bias = biasData === undefined ? null : Float32Array.from(biasData, (v) => beta * v);
+  const name = cx.layerName(node, node.inputs[1]);
+  cx.links.push({
+    kind: 'dense',
+    layer: name,
+    node: node.name,
+    weight: node.inputs[1]!,
+    ...(biasName === undefined ? {} : { bias: biasName }),
+    transB,
+    alpha,
+    beta,
+    ...(x.flat === undefined ? {} : { flat: x.flat }),
+  });
   const layer = tfl.layers.dense({
-    name: cx.layerName(node, node.inputs[1]),
+    name,
     units,
     useBias: bias !== null,
     kernelInitializer: preset(() => tf.tensor2d(kernel, [inF, units]), 'glorotUniform'),

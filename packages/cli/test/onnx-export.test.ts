@@ -1,0 +1,86 @@
+/**
+ * Back to the user's format for an `.onnx` model: `crp prune --export DIR --model x.onnx` writes the pruned model
+ * as DIR/model.onnx too (besides TF.js's model.json): the source graph (node names, input and output names,
+ * opset) with the pruned initializers. Read back, it computes what the exported TF.js model computes. The model is
+ * the slim ResNet of packages/models/fixtures-src/make-slim-resnets.py exported by torch.onnx.export (batch norms
+ * folded into the convs, so a torchvision state dict of it is impossible).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importOnnx, parseOnnxModel } from '@crp/models';
+import { fileSystem } from '@crp/models/node';
+import { ChannelMask, type ChannelMaskJSON } from '@crp/pruning';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PruneOutput } from '../src/index.js';
+import { crp, resultOf } from './run.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const ONNX = join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'slim-resnet-basic.onnx');
+const DATA = join(ROOT, 'study', 'test', 'fixtures', 'patches');
+
+describe('crp prune --export on a ResNet from .onnx', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'crp-prune-onnx-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes DIR/model.onnx: the source graph with the pruned weights, the exported model’s logits', async () => {
+    const exported = join(dir, 'pruned');
+    const r = await crp(
+      'prune',
+      '--model',
+      ONNX,
+      '--normalize',
+      'imagenet',
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--layers',
+      'layer2.0.conv1,layer1.0.add,layer4.0.add',
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+      '--fraction',
+      '0.25',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const e = resultOf<PruneOutput>(r.stdout).export!;
+    expect(e.onnx).toBe(join(exported, 'model.onnx'));
+    expect(resultOf<PruneOutput>(r.stdout).files).toContain(join(exported, 'model.onnx'));
+    const mask = ChannelMask.fromJSON(
+      JSON.parse(await readFile(join(exported, 'mask.json'), 'utf8')) as ChannelMaskJSON,
+    );
+    expect([...mask.layers].sort()).toEqual(['layer1.0.add', 'layer2.0.conv1', 'layer4.0.add']);
+    const source = new Uint8Array(readFileSync(ONNX));
+    const written = new Uint8Array(readFileSync(join(exported, 'model.onnx')));
+    const [src, out] = [parseOnnxModel(source), parseOnnxModel(written)];
+    expect(out.graph.nodes).toEqual(src.graph.nodes);
+    expect(out.graph.inputs).toEqual(src.graph.inputs);
+    expect(out.graph.outputs).toEqual(src.graph.outputs);
+    expect(out.opsets).toEqual(src.opsets);
+    // a quarter of fc's 20 inputs (stream 4) are gone
+    const fc = out.graph.initializers.find((t) => t.name === 'fc.weight')!;
+    expect(fc.dims).toEqual([2, 20 - mask.channels('layer4.0.add').length]);
+    expect(mask.channels('layer4.0.add').length).toBe(5);
+    const small = await tfl.loadLayersModel(fileSystem(exported));
+    const back = importOnnx(written);
+    const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 11);
+    const [a, b] = [small.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+    const [ya, yb] = [a.dataSync(), b.dataSync()];
+    const scale = Math.max(...Array.from(ya, Math.abs));
+    for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i]! - yb[i]!)).toBeLessThan(1e-5 * scale);
+    tf.dispose([x, a, b]);
+    small.dispose();
+    back.dispose();
+  });
+});

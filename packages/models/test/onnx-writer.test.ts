@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
+import { writeOnnx } from '../src/node.js';
+
+/**
+ * The ONNX writer: the source `.onnx` with a model's weights. Written from the slim ResNet exported by
+ * torch.onnx.export (fixtures-src/make-slim-resnets.py) and from the reference cases' squeeze-excitation net (a
+ * Gemm after a flatten, a standalone batch norm). A pruned model's file is tested in @crp/pruning
+ * (test/onnx-export.test.ts, with logits from python3-onnx's reading of the written file).
+ */
+const RESNET = join(import.meta.dirname, 'fixtures', 'onnx', 'slim-resnet-basic.onnx');
+const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
+let dir: string;
+
+beforeAll(async () => {
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+  dir = await mkdtemp(join(tmpdir(), 'crp-onnx-writer-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A seeded input batch of the model's input shape. */
+function inputOf(model: { inputs: { shape: (number | null)[] }[] }): tf.Tensor {
+  const [, h, w, c] = model.inputs[0]!.shape as number[];
+  return tf.randomNormal([2, h!, w!, c!], 0, 1, 'float32', 7);
+}
+
+function maxGap(a: tf.Tensor, b: tf.Tensor): number {
+  const [x, y] = [a.dataSync(), b.dataSync()];
+  let gap = 0;
+  let scale = 0;
+  x.forEach((v, i) => {
+    gap = Math.max(gap, Math.abs(v - y[i]!));
+    scale = Math.max(scale, Math.abs(v));
+  });
+  return gap / scale;
+}
+
+/** Every weight scaled by a seeded factor per layer and shifted: a stand-in for fine-tuning. */
+function perturb(model: ReturnType<typeof importOnnx>): void {
+  model.layers.forEach((layer, k) => {
+    const ws = layer.getWeights();
+    if (ws.length === 0) return;
+    // a batch norm's variance must stay positive: scale only
+    const next = ws.map((w, j) =>
+      tf.tidy(() => tf.add(tf.mul(w, 1 + 0.1 * Math.sin(k + j)), j === 3 ? 0 : 0.01 * k)),
+    );
+    layer.setWeights(next);
+    for (const t of next) t.dispose();
+  });
+}
+
+describe('encodeOnnx', () => {
+  for (const [label, file] of [
+    ['the slim ResNet (torch.onnx.export, batch norms folded)', RESNET],
+    ['the squeeze-excitation net (Gemm after a flatten, Dropout, SiLU)', join(REF, 'se_net.onnx')],
+    ['the DenseNet-like (standalone batch norms)', join(REF, 'densenet_like.onnx')],
+  ] as const) {
+    it(`${label}: the written file reads back as the model, with the source's nodes, names and opsets`, () => {
+      const bytes = new Uint8Array(readFileSync(file));
+      const model = importOnnx(bytes);
+      const x = inputOf(model);
+      try {
+        // unchanged weights: the file's float32 values are the model's, so the logits are identical
+        const same = encodeOnnx(bytes, model);
+        const again = importOnnx(same);
+        const [y0, y1] = [model.predict(x) as tf.Tensor, again.predict(x) as tf.Tensor];
+        expect(maxGap(y0, y1)).toBe(0);
+        again.dispose();
+        y1.dispose();
+        // changed weights: the written file computes the changed model
+        perturb(model);
+        const written = encodeOnnx(bytes, model);
+        const back = importOnnx(written);
+        const [a, b] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+        expect(maxGap(a, b)).toBeLessThan(1e-5);
+        expect(maxGap(a, y0)).toBeGreaterThan(1e-2); // the weights did change
+        back.dispose();
+        tf.dispose([a, b, y0]);
+        const [src, out] = [parseOnnxModel(bytes), parseOnnxModel(written)];
+        expect(out.opsets).toEqual(src.opsets);
+        expect(out.irVersion).toBe(src.irVersion);
+        expect(out.producerName).toBe(src.producerName);
+        expect(out.graph.nodes).toEqual(src.graph.nodes);
+        expect(out.graph.inputs).toEqual(src.graph.inputs);
+        expect(out.graph.outputs).toEqual(src.graph.outputs);
+        expect(out.graph.initializers.map((t) => [t.name, t.dims])).toEqual(
+          src.graph.initializers.map((t) => [t.name, t.dims]),
+        );
+      } finally {
+        x.dispose();
+        model.dispose();
+      }
+    });
+  }
+
+  it('leaks no tensor', () => {
+    const bytes = new Uint8Array(readFileSync(RESNET));
+    const model = importOnnx(bytes);
+    const before = tf.memory().numTensors;
+    encodeOnnx(bytes, model);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('refuses a model that is not the one imported from the file, naming the missing layers', () => {
+    const model = importOnnx(new Uint8Array(readFileSync(join(REF, 'se_net.onnx'))));
+    try {
+      let caught: unknown;
+      try {
+        encodeOnnx(new Uint8Array(readFileSync(RESNET)), model);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isCrpError(caught) && caught.code).toBe('invalid-argument');
+      expect((caught as Error).message).toMatch(/lacks the layers .*layer1\.0\.conv1/);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('writeOnnx writes the file atomically beside nothing else', async () => {
+    const model = importOnnx(new Uint8Array(readFileSync(RESNET)));
+    try {
+      const path = join(dir, 'out.onnx');
+      await writeOnnx(model, RESNET, path);
+      expect(new Uint8Array(await readFile(path))).toEqual(
+        encodeOnnx(new Uint8Array(readFileSync(RESNET)), model),
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+});
