@@ -442,14 +442,46 @@ describe('source numbers in a crowded corner of the drawn map', () => {
       { points, query: { x: 1.5, y: 1.5 }, seed: 1, method: 'umap', space: 'meaning' },
       { width: 640, height: 440 },
     );
-    const labels = [
-      ...svg.matchAll(/<text class="source-label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)<\/text>/g),
+    const labelsOf = (group: string) => [
+      ...svg
+        .split(`<g class="${group}">`)[1]!
+        .split('</g>')[0]!
+        .matchAll(
+          /<text class="source-label" x="([\d.]+)" y="([\d.]+)" font-size="(\d+)"[^>]*>([^<]+)<\/text>/g,
+        ),
     ];
-    const shown = labels.flatMap((m) => m[3]!.split(', ').map(Number)).sort((a, b) => a - b);
-    expect(shown).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
-    // label's text is drawn 9 px below its box's top and the box is 11 px high
-    for (const m of labels) expect(Number(m[2]) - 9 + 11, m[3]).toBeLessThanOrEqual(440 - 24);
+    // the page shows the 11 px set, or below 600 px (where the map is drawn at about 0.6 of its size) the 20 px one
+    expect(svg).toMatch(/@media \(max-width:600px\)\{\.embedding-map \.labels-small\{display:none\}/);
+    for (const [group, size] of [
+      ['labels-small', 11],
+      ['labels-large', 20],
+    ] as const) {
+      const labels = labelsOf(group);
+      const shown = labels.flatMap((m) => m[4]!.split(', ').map(Number)).sort((a, b) => a - b);
+      expect(shown, group).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
+      // label's text is drawn 9/11 of its size below its box's top and the box is its size high
+      for (const m of labels) {
+        expect(Number(m[3]), group).toBe(size);
+        expect(Number(m[2]) - (9 * size) / 11 + size, m[4]).toBeLessThanOrEqual(440 - 24 + 0.01);
+      }
+      // no two boxes of a set overlap (width 6.5 px a character + 2, scaled with the size)
+      const boxes = labels.map((m) => {
+        const x = Number(m[1]);
+        const y = Number(m[2]) - (9 * size) / 11;
+        return { x, y, w: ((6.5 * m[4]!.length + 2) * size) / 11, h: size };
+      });
+      boxes.forEach((a, i) => {
+        boxes.slice(i + 1).forEach((b) => {
+          const overlap =
+            a.x < b.x + b.w - 0.01 &&
+            b.x < a.x + a.w - 0.01 &&
+            a.y < b.y + b.h - 0.01 &&
+            b.y < a.y + a.h - 0.01;
+          expect(overlap, `${group}: ${JSON.stringify(a)} ${JSON.stringify(b)}`).toBe(false);
+        });
+      });
+    }
   });
 });
 
