@@ -1,27 +1,31 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--weights 1,0] [--init random,pca] [--neighbors 15] [--centering 0.5] [--gloss]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--per-document]`
  *
- * Does the embedding map group by meaning or by language? Fits the map (seeded UMAP) of an index on the embedding
- * vectors (`embedding`, the map before issue 24) and in the language-neutral {@link MeaningSpace} once per
- * `--weights` value of its `oneLanguageWeight` (`meaning w=1`: every concept, the map of the second round;
- * `meaning w=0`: concepts only one language's chunks bring in left out, the default now). For each it reports:
+ * Does the embedding map group by meaning or by language, and does a question's star lie among its sources? Fits
+ * the map (seeded UMAP) once per `--variants` entry (`;`-separated): `embedding` (the index's embedding vectors,
+ * the map before issue 24), `gloss` (German chunks embedded through their dictionary gloss: tried, not taken), or
+ * a variant of the language-neutral {@link MeaningSpace} as comma-separated `key=value`: `w` (oneLanguageWeight,
+ * default 1), `doc` (documentCentering, default 0; the engine: 0.5), `lang` (languageCentering, default 0), `star`
+ * (`raw`: the question compared with the uncentred chunk vectors, as the engine; `centred`: centred by its
+ * language and compared with the map's vectors; `lang`: centred by its language and compared with the chunks
+ * centred by language only), `dense` (weight of the embedding vectors, each language's mean removed, joined to the
+ * meaning vectors) and `k` (the star's `starNeighbors`; the engine: 1). For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
  *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
  *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
  *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
  *   neighbours that come from other documents of its family (a document is always partly an island of its own).
- * - for the cross-lingual questions of the QA files (and, as a check, the others): the **star's rank** of its
- *   supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
+ * - for the cross-lingual and the same-language questions of every `qa*.json` of the corpus: the **star's rank**
+ *   of its supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
  *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
  *   star's nearest;
- * - for each German document, the English documents nearest to most of its chunks on the map.
+ * - with `--per-document`, for each German document the English documents nearest to most of its chunks.
+ * At the end, a table of every variant with the figures of the map trade-off: German chunks' own-document share
+ * (space and map), the English neighbours of German chunks of shared topics on the map, and both kinds of stars.
  * First it prints why German chunks stay apart: the share of German words without a dictionary entry of their own
  * (the most frequent ones), how {@link englishConcepts} reaches English for them (dictionary, base form, compound
- * parts, loan word) and the share of a chunk's weight on concepts only its language brings in. `--centering` is
- * the space's `documentCentering` (default 0.5, as the engine).
- * `--gloss` adds the alternative that was tried and not taken: German chunks embedded through their dictionary
- * gloss with the (English) embedding. The index is the one `pnpm rag:eval` builds (default: its cache folder);
- * it is only read.
+ * parts, loan word) and the share of a chunk's weight on concepts only its language brings in. The index is the
+ * one `pnpm rag:eval` builds (default: its cache folder); it is only read.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
