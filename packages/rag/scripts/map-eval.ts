@@ -9,7 +9,7 @@
  * (`raw`: the question compared with the uncentred chunk vectors, as the engine; `centred`: centred by its
  * language and compared with the map's vectors; `lang`: centred by its language and compared with the chunks
  * centred by language only), `dense` (weight of the embedding vectors, each language's mean removed, joined to the
- * meaning vectors) and `k` (the star's `starNeighbors`; the engine: 1). For each it reports:
+ * meaning vectors) and `k` (the star's `starNeighbors`; default the engine's, 1). For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
  *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
  *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
@@ -230,7 +230,7 @@ interface Variant {
   /** The vectors' dot products from a space's sparse form (as the engine fits the map). */
   similarities?: (indices: readonly number[]) => Float32Array;
   /** The star's `starNeighbors`. */
-  starNeighbors?: number;
+  starNeighbors?: number | undefined;
 }
 
 const unit = (v: Float32Array) => {
@@ -281,7 +281,7 @@ function spaceOf(w: number, doc: number, byLanguage: number): MeaningSpace {
  * uncentred chunk vectors; `centred`, centred by its language and compared with the map's vectors; `lang`,
  * centred by its language and compared with the chunk vectors centred by language only), `dense` (weight of the
  * index's embedding vectors, each language's mean removed, joined to the meaning vectors; default 0), `k` (the
- * star's `starNeighbors`, default 5).
+ * star's `starNeighbors`, default the engine's).
  */
 function meaningVariant(spec: string): Variant {
   const o = new Map(spec.split(',').map((kv) => kv.split('=') as [string, string]));
@@ -290,7 +290,8 @@ function meaningVariant(spec: string): Variant {
   const byLanguage = Number(o.get('lang') ?? 0);
   const star = o.get('star') ?? 'raw';
   const denseWeight = Number(o.get('dense') ?? 0);
-  const starNeighbors = Number(o.get('k') ?? 5);
+  // without `k`, the engine's default
+  const starNeighbors = o.has('k') ? Number(o.get('k')) : undefined;
   const space = spaceOf(w, doc, byLanguage);
   const compare =
     star === 'raw'
