@@ -1,30 +1,34 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--weights 1,0] [--init random,pca] [--neighbors 15] [--centering 0.5] [--gloss]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--per-document]`
  *
- * Does the embedding map group by meaning or by language? Fits the map (seeded UMAP) of an index on the embedding
- * vectors (`embedding`, the map before issue 24) and in the language-neutral {@link MeaningSpace} once per
- * `--weights` value of its `oneLanguageWeight` (`meaning w=1`: every concept, the map of the second round;
- * `meaning w=0`: concepts only one language's chunks bring in left out, the default now). For each it reports:
+ * Does the embedding map group by meaning or by language, and does a question's star lie among its sources? Fits
+ * the map (seeded UMAP) once per `--variants` entry (`;`-separated): `embedding` (the index's embedding vectors,
+ * the map before issue 24), `gloss` (German chunks embedded through their dictionary gloss: tried, not taken), or
+ * a variant of the language-neutral {@link MeaningSpace} as comma-separated `key=value`: `w` (oneLanguageWeight,
+ * default 1), `doc` (documentCentering, default 0; the engine: 0.5), `lang` (languageCentering, default 0), `star`
+ * (`raw`: the question compared with the uncentred chunk vectors, as the engine; `centred`: centred by its
+ * language and compared with the map's vectors; `lang`: centred by its language and compared with the chunks
+ * centred by language only), `dense` (weight of the embedding vectors, each language's mean removed, joined to the
+ * meaning vectors) and `k` (the star's `starNeighbors`; default the engine's, 1). For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
  *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
  *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
  *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
  *   neighbours that come from other documents of its family (a document is always partly an island of its own).
- * - for the cross-lingual questions of the QA files (and, as a check, the others): the **star's rank** of its
- *   supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
+ * - for the cross-lingual and the same-language questions of every `qa*.json` of the corpus: the **star's rank**
+ *   of its supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
  *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
  *   star's nearest;
- * - for each German document, the English documents nearest to most of its chunks on the map.
+ * - with `--per-document`, for each German document the English documents nearest to most of its chunks.
+ * At the end, a table of every variant with the figures of the map trade-off: German chunks' own-document share
+ * (space and map), the English neighbours of German chunks of shared topics on the map, and both kinds of stars.
  * First it prints why German chunks stay apart: the share of German words without a dictionary entry of their own
  * (the most frequent ones), how {@link englishConcepts} reaches English for them (dictionary, base form, compound
- * parts, loan word) and the share of a chunk's weight on concepts only its language brings in. `--centering` is
- * the space's `documentCentering` (default 0.5, as the engine).
- * `--gloss` adds the alternative that was tried and not taken: German chunks embedded through their dictionary
- * gloss with the (English) embedding. The index is the one `pnpm rag:eval` builds (default: its cache folder);
- * it is only read.
+ * parts, loan word) and the share of a chunk's weight on concepts only its language brings in. The index is the
+ * one `pnpm rag:eval` builds (default: its cache folder); it is only read.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,14 +51,12 @@ const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
   options: {
     index: { type: 'string', default: path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512') },
-    weights: { type: 'string', default: '1,0' },
+    variants: { type: 'string', default: 'doc=0.5' },
+    'per-document': { type: 'boolean', default: false },
     neighbors: { type: 'string', default: '15' },
     corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
-    gloss: { type: 'boolean', default: false },
     init: { type: 'string', default: 'random,pca-by-language' },
-    'skip-embedding': { type: 'boolean', default: false },
     seed: { type: 'string', default: '42' },
-    centering: { type: 'string', default: '0.5' },
   },
 });
 const K = 10;
@@ -93,11 +95,13 @@ interface Question {
   supporting_passage: { file: string; text: string };
 }
 const questions: Question[] = [];
-for (const f of ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json', 'qa-heldout-3.json']) {
+// every question set of the corpus (qa.json, qa-extra.json, qa-natural.json, qa-heldout-*.json, ...)
+const questionFiles = (await readdir(values.corpus!)).filter((f) => /^qa.*\.json$/.test(f)).sort();
+for (const f of questionFiles) {
   const p = path.join(values.corpus!, f);
-  if (existsSync(p))
-    questions.push(...(JSON.parse(await readFile(p, 'utf8')) as { questions: Question[] }).questions);
+  questions.push(...(JSON.parse(await readFile(p, 'utf8')) as { questions: Question[] }).questions);
 }
+console.log(`${questions.length} questions of ${questionFiles.join(', ')}`);
 
 const fmt = (x: number) => x.toFixed(3);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -169,70 +173,192 @@ function nearest(distance: (i: number, j: number) => number): number[][] {
   });
 }
 
+interface Mixing {
+  /** Share of the K nearest in the other language, the same document, the same topic, per language. */
+  readonly byLanguage: Record<'de' | 'en', { other: number; document: number; topic: number }>;
+  /** Chunks of German documents whose topic English documents share: share of English neighbours. */
+  readonly overlapEnglish: number;
+  readonly overlapFamily: number;
+  /** The reference: chunks of English documents, share of neighbours from other documents of their family. */
+  readonly englishFamily: number;
+  readonly overlapping: number;
+}
+
 /** Neighbour shares of German and English chunks. */
-function mixing(near: number[][]): string {
+function mixing(near: number[][]): Mixing {
   const share = (i: number, test: (j: number) => boolean) => near[i]!.filter(test).length / K;
-  const parts: string[] = [];
+  const byLanguage = {} as Mixing['byLanguage'];
   for (const l of ['de', 'en'] as const) {
     const mine = chunks.map((_, i) => i).filter((i) => lang[i] === l);
-    parts.push(
-      `${l}: other language ${fmt(mean(mine.map((i) => share(i, (j) => lang[j] !== l))))}, same document ${fmt(
-        mean(mine.map((i) => share(i, (j) => file[j] === file[i]))),
-      )}, same topic ${fmt(mean(mine.map((i) => share(i, (j) => topic[j] === topic[i]))))}`,
-    );
+    byLanguage[l] = {
+      other: mean(mine.map((i) => share(i, (j) => lang[j] !== l))),
+      document: mean(mine.map((i) => share(i, (j) => file[j] === file[i]))),
+      topic: mean(mine.map((i) => share(i, (j) => topic[j] === topic[i]))),
+    };
   }
   const de = chunks.map((_, i) => i).filter((i) => overlapping[i]);
   const en = chunks.map((_, i) => i).filter((i) => documentLanguage.get(file[i]!) === 'en');
   const otherDocSameFamily = (i: number) => share(i, (j) => file[j] !== file[i] && family[j] === family[i]);
-  parts.push(
-    `chunks of German documents whose topic English documents share (${de.length}): English ${fmt(
-      mean(de.map((i) => share(i, (j) => lang[j] === 'en'))),
-    )}, other document of the topic family ${fmt(mean(de.map(otherDocSameFamily)))} (chunks of English documents: ${fmt(
-      mean(en.map(otherDocSameFamily)),
-    )})`,
-  );
-  return parts.join('; ');
+  return {
+    byLanguage,
+    overlapEnglish: mean(de.map((i) => share(i, (j) => lang[j] === 'en'))),
+    overlapFamily: mean(de.map(otherDocSameFamily)),
+    englishFamily: mean(en.map(otherDocSameFamily)),
+    overlapping: de.length,
+  };
 }
 
-const spaces: {
+const describe = (m: Mixing) =>
+  [
+    ...(['de', 'en'] as const).map(
+      (l) =>
+        `${l}: other language ${fmt(m.byLanguage[l].other)}, same document ${fmt(m.byLanguage[l].document)}, same topic ${fmt(m.byLanguage[l].topic)}`,
+    ),
+    `chunks of German documents whose topic English documents share (${m.overlapping}): English ${fmt(m.overlapEnglish)}, other document of the topic family ${fmt(m.overlapFamily)} (chunks of English documents: ${fmt(m.englishFamily)})`,
+  ].join('; ');
+
+/**
+ * A map to measure: the vectors it is fitted on, and how a question is placed (its vector, and the chunk vectors
+ * it is compared with when not `vectors`).
+ */
+interface Variant {
   name: string;
+  space: 'meaning' | 'embedding';
   vectors: readonly Float32Array[];
-  /** What a question is compared with, when not `vectors` (the meaning space's uncentred vectors). */
   compareWith?: readonly Float32Array[];
   query: (q: string) => Promise<Float32Array>;
-}[] = values['skip-embedding']
-  ? []
-  : [{ name: 'embedding', vectors: index.vectors, query: (q) => index.embedQuery(q) }];
-for (const w of values.weights!.split(',').map(Number)) {
-  // as the engine builds it (MeaningSpace.ofTexts), centred by document as --centering says
-  const space = MeaningSpace.ofTexts(texts, translator, {
-    oneLanguageWeight: w,
-    documentCentering: Number(values.centering),
-  });
-  spaces.push({
-    name: `meaning w=${w} centering ${values.centering}`,
-    vectors: space.vectors,
-    compareWith: space.questionVectors,
-    query: async (q) => space.embedQuery(index.analyzeQuestion(q)),
-  });
+  /** The vectors' dot products from a space's sparse form (as the engine fits the map). */
+  similarities?: (indices: readonly number[]) => Float32Array;
+  /** The star's `starNeighbors`. */
+  starNeighbors?: number | undefined;
 }
-if (values.gloss && translator) {
-  const vectors = [...index.vectors];
-  const de = chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.metadata.language === 'de');
-  const glossed = await index.embedding.embed(
-    de.map(({ c }) => glossOnly(chunkContextText(c), 'de', translator)),
-  );
-  de.forEach(({ i }, j) => {
-    vectors[i] = glossed[j]!;
+
+const unit = (v: Float32Array) => {
+  const n = Math.sqrt(dot(v, v)) || 1;
+  return v.map((x) => x / n);
+};
+/** Each language's mean of unit vectors. */
+function languageMeans(vectors: readonly Float32Array[]): Map<string, Float32Array> {
+  const means = new Map<string, Float32Array>();
+  for (const l of new Set(lang)) {
+    const mine = vectors.filter((_, i) => lang[i] === l);
+    const m = new Float32Array(vectors[0]!.length);
+    for (const v of mine) for (let d = 0; d < m.length; d++) m[d]! += v[d]! / mine.length;
+    means.set(l, m);
+  }
+  return means;
+}
+const concat = (a: Float32Array, wa: number, b: Float32Array, wb: number) => {
+  const v = new Float32Array(a.length + b.length);
+  a.forEach((x, d) => {
+    v[d] = Math.sqrt(wa) * x;
   });
-  spaces.push({
-    name: 'gloss',
-    vectors,
-    query: async (q) =>
-      index.analyzeQuestion(q).language === 'de'
-        ? (await index.embedding.embed([glossOnly(q, 'de', translator)]))[0]!
-        : index.embedQuery(q),
+  b.forEach((x, d) => {
+    v[a.length + d] = Math.sqrt(wb) * x;
   });
+  return unit(v);
+};
+
+const spaceCache = new Map<string, MeaningSpace>();
+function spaceOf(w: number, doc: number, byLanguage: number): MeaningSpace {
+  const key = `${w} ${doc} ${byLanguage}`;
+  let space = spaceCache.get(key);
+  if (!space) {
+    // as the engine builds it (MeaningSpace.ofTexts)
+    space = MeaningSpace.ofTexts(texts, translator, {
+      oneLanguageWeight: w,
+      documentCentering: doc,
+      languageCentering: byLanguage,
+    });
+    spaceCache.set(key, space);
+  }
+  return space;
+}
+
+/**
+ * A variant of the map by meaning: `w` (oneLanguageWeight, default 1), `doc` (documentCentering, default 0),
+ * `lang` (languageCentering, default 0), `star` (how the question is placed: `raw`, its vector compared with the
+ * uncentred chunk vectors; `centred`, centred by its language and compared with the map's vectors; `lang`,
+ * centred by its language and compared with the chunk vectors centred by language only), `dense` (weight of the
+ * index's embedding vectors, each language's mean removed, joined to the meaning vectors; default 0), `k` (the
+ * star's `starNeighbors`, default the engine's).
+ */
+function meaningVariant(spec: string): Variant {
+  const o = new Map(spec.split(',').map((kv) => kv.split('=') as [string, string]));
+  const w = Number(o.get('w') ?? 1);
+  const doc = Number(o.get('doc') ?? 0);
+  const byLanguage = Number(o.get('lang') ?? 0);
+  const star = o.get('star') ?? 'raw';
+  const denseWeight = Number(o.get('dense') ?? 0);
+  // without `k`, the engine's default
+  const starNeighbors = o.has('k') ? Number(o.get('k')) : undefined;
+  const space = spaceOf(w, doc, byLanguage);
+  const compare =
+    star === 'raw'
+      ? space.questionVectors
+      : star === 'lang'
+        ? spaceOf(w, 0, byLanguage).vectors
+        : space.vectors;
+  const meaningQuery = (q: string) => {
+    const analysed = index.analyzeQuestion(q);
+    const v = space.embedQuery(analysed);
+    return star === 'raw' ? v : space.centerByLanguage(v, analysed.language);
+  };
+  if (denseWeight === 0)
+    return {
+      name: spec,
+      space: 'meaning',
+      vectors: space.vectors,
+      compareWith: compare,
+      query: async (q) => meaningQuery(q),
+      similarities: (indices) => space.similarities(indices),
+      starNeighbors,
+    };
+  const means = languageMeans(index.vectors);
+  const dense = index.vectors.map((v, i) => unit(v.map((x, d) => x - means.get(lang[i]!)![d]!)));
+  return {
+    name: spec,
+    space: 'meaning',
+    vectors: space.vectors.map((v, i) => concat(dense[i]!, denseWeight, v, 1 - denseWeight)),
+    compareWith: compare.map((v, i) => concat(dense[i]!, denseWeight, v, 1 - denseWeight)),
+    starNeighbors,
+    query: async (q) => {
+      const m = means.get(index.analyzeQuestion(q).language) ?? new Float32Array(dense[0]!.length);
+      const qv = unit((await index.embedQuery(q)).map((x, d) => x - m[d]!));
+      return concat(qv, denseWeight, meaningQuery(q), 1 - denseWeight);
+    },
+  };
+}
+
+const variants: Variant[] = [];
+for (const spec of values.variants!.split(';')) {
+  if (spec === 'embedding')
+    variants.push({
+      name: spec,
+      space: 'embedding',
+      vectors: index.vectors,
+      query: (q) => index.embedQuery(q),
+    });
+  else if (spec === 'gloss' && translator) {
+    // German chunks embedded through their dictionary gloss with the (English) embedding: tried, not taken
+    const vectors = [...index.vectors];
+    const de = chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.metadata.language === 'de');
+    const glossed = await index.embedding.embed(
+      de.map(({ c }) => glossOnly(chunkContextText(c), 'de', translator)),
+    );
+    de.forEach(({ i }, j) => {
+      vectors[i] = glossed[j]!;
+    });
+    variants.push({
+      name: spec,
+      space: 'embedding',
+      vectors,
+      query: async (q) =>
+        index.analyzeQuestion(q).language === 'de'
+          ? (await index.embedding.embed([glossOnly(q, 'de', translator)]))[0]!
+          : index.embedQuery(q),
+    });
+  } else variants.push(meaningVariant(spec));
 }
 
 const supportingOf = questions.map((q) => {
@@ -245,18 +371,28 @@ const supportingOf = questions.map((q) => {
   return { file: f, ids };
 });
 
+interface Row {
+  label: string;
+  fitS: number;
+  space: Mixing;
+  map: Mixing;
+  stars: Map<string, { n: number; firstFile: number; median: number; within10: number }>;
+}
+const rows: Row[] = [];
 for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
-  for (const [s, init] of spaces.flatMap((s) => values.init!.split(',').map((i) => [s, i] as const))) {
+  for (const [s, init] of variants.flatMap((s) => values.init!.split(',').map((i) => [s, i] as const))) {
     const t = performance.now();
     const map = FittedMap.fit(
       s.vectors,
       {
-        space: s.name === 'embedding' ? 'embedding' : 'meaning',
+        space: s.space,
         nNeighbors,
         seed: Number(values.seed),
         init: init === 'random' ? 'random' : 'pca',
+        ...(s.starNeighbors ? { starNeighbors: s.starNeighbors } : {}),
       },
       init === 'pca-by-language' ? lang : undefined,
+      s.similarities,
     );
     const fitS = (performance.now() - t) / 1000;
     const plane = map.project(chunks, s.vectors, s.vectors[0]!, []);
@@ -264,10 +400,10 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
     const xy = chunks.map((c) => at.get(c.id)!);
     const label = `${s.name} (UMAP from ${init}, ${nNeighbors} neighbours)`;
     console.log(`\n${label}, fitted in ${fitS.toFixed(1)} s`);
-    console.log(`  space (cosine): ${mixing(nearest((i, j) => -dot(s.vectors[i]!, s.vectors[j]!)))}`);
-    console.log(
-      `  map (distance): ${mixing(nearest((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y)))}`,
-    );
+    const inSpace = mixing(nearest((i, j) => -dot(s.vectors[i]!, s.vectors[j]!)));
+    const onMap = mixing(nearest((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y)));
+    console.log(`  space (cosine): ${describe(inSpace)}`);
+    console.log(`  map (distance): ${describe(onMap)}`);
     // stars of the questions
     const groups = new Map<string, { ranks: number[]; firstFile: number }>();
     for (const [qi, q] of questions.entries()) {
@@ -284,11 +420,21 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
       if (d[0]!.file === sup.file) g.firstFile++;
       groups.set(key, g);
     }
+    const stars: Row['stars'] = new Map();
     for (const [key, g] of groups) {
+      const star = {
+        n: g.ranks.length,
+        firstFile: g.firstFile / g.ranks.length,
+        median: median(g.ranks),
+        within10: g.ranks.filter((r) => r <= 10).length / g.ranks.length,
+      };
+      stars.set(key, star);
       console.log(
-        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(g.firstFile / g.ranks.length)}; star's rank of the supporting chunk median ${median(g.ranks)}, within 10 ${fmt(g.ranks.filter((r) => r <= 10).length / g.ranks.length)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}`,
+        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(star.firstFile)}; star's rank of the supporting chunk median ${star.median}, within 10 ${fmt(star.within10)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}`,
       );
     }
+    rows.push({ label, fitS, space: inSpace, map: onMap, stars });
+    if (!values['per-document']) continue;
     // for each German document: the English documents nearest to most of its chunks on the map
     const english = chunks.map((_, i) => i).filter((i) => lang[i] === 'en');
     const tallies = new Map<string, Map<string, number>>();
@@ -313,4 +459,19 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
       );
     }
   }
+}
+
+// the three figures of the map trade-off for every variant, then the map's own mixing
+const star = (r: Row, key: string) =>
+  r.stars.get(key) ?? { n: 0, firstFile: Number.NaN, median: Number.NaN, within10: Number.NaN };
+console.log(
+  '\n| variant | German chunks: own document of 10 nearest (space) | map | German chunks of shared topics: English neighbours on the map | cross-lingual star: supporting chunk median rank | within 10 | supporting doc nearest | same-language star: supporting doc nearest | median rank | fit s |',
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const r of rows) {
+  const x = star(r, 'cross-lingual');
+  const y = star(r, 'same language');
+  console.log(
+    `| ${r.label} | ${fmt(r.space.byLanguage.de.document)} | ${fmt(r.map.byLanguage.de.document)} | ${fmt(r.map.overlapEnglish)} | ${x.median} | ${fmt(x.within10)} | ${fmt(x.firstFile)} | ${fmt(y.firstFile)} | ${y.median} | ${r.fitS.toFixed(1)} |`,
+  );
 }

@@ -1,10 +1,10 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [question ...]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [--widths 400,1400] [question ...]`
  *
  * Looks at the map as a user sees it: serves the index (default: `pnpm rag:eval`'s cache folder, only read) on
  * 127.0.0.1 at a free port, asks each question in the page in headless Chromium (Debian's `chromium`; no browser
- * is downloaded) and saves a screenshot of the map to `<out>/map-<init>-<n>.png`. `--init random` draws the map
- * as it was before (UMAP from random positions), the default as it is now.
+ * is downloaded) and saves a screenshot of the map at each page width to `<out>/map-<init>-<width>-<n>.png`.
+ * `--init random` draws the map as it was before (UMAP from random positions), the default as it is now.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -20,6 +20,7 @@ const { values, positionals } = parseArgs({
     index: { type: 'string', default: path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512') },
     out: { type: 'string', default: 'test-artifacts' },
     init: { type: 'string', default: 'pca' },
+    widths: { type: 'string', default: '400,1400' },
   },
 });
 const questions = positionals.length
@@ -38,21 +39,24 @@ const browser = await chromium.launch({
 });
 try {
   await mkdir(values.out!, { recursive: true });
-  const page = await browser.newPage();
-  await page.setViewportSize({ width: 1400, height: 1000 });
-  await page.goto(`${server.url}/`);
-  for (const [n, q] of questions.entries()) {
-    // the previous question's map goes, so the one waited for is this question's
-    await page.evaluate(() => {
-      document.querySelector('#map')!.innerHTML = '';
-    });
-    await page.fill('#question', q);
-    await page.click('#ask');
-    await page.waitForSelector('#map svg circle.retrieved', { timeout: 600_000 });
-    const file = path.join(values.out!, `map-${values.init}-${n + 1}.png`);
-    await page.locator('#map svg').screenshot({ path: file });
-    const sources = await page.locator('#sources .source').allTextContents();
-    console.log(`${file}: ${q}\n  ${sources.map((s) => s.slice(0, 90).replace(/\s+/g, ' ')).join('\n  ')}`);
+  for (const width of values.widths!.split(',').map(Number)) {
+    const page = await browser.newPage();
+    await page.setViewportSize({ width, height: 1000 });
+    await page.goto(`${server.url}/`);
+    for (const [n, q] of questions.entries()) {
+      // the previous question's map goes, so the one waited for is this question's
+      await page.evaluate(() => {
+        document.querySelector('#map')!.innerHTML = '';
+      });
+      await page.fill('#question', q);
+      await page.click('#ask');
+      await page.waitForSelector('#map svg circle.retrieved', { timeout: 600_000 });
+      const file = path.join(values.out!, `map-${values.init}-${width}-${n + 1}.png`);
+      await page.locator('#map svg').screenshot({ path: file });
+      const sources = await page.locator('#sources .source').allTextContents();
+      console.log(`${file}: ${q}\n  ${sources.map((s) => s.slice(0, 90).replace(/\s+/g, ' ')).join('\n  ')}`);
+    }
+    await page.close();
   }
 } finally {
   await browser.close();

@@ -140,6 +140,7 @@ export class RagEngine {
         space ? space.vectors : index.vectors,
         this.#mapOptions,
         index.chunks.map((c) => c.metadata.language),
+        space ? (indices) => space.similarities(indices) : undefined,
       );
       this.#map = { version: index.version, map, space };
     }

@@ -283,6 +283,98 @@ describe('the map by meaning', () => {
     expect(dot(space.vectors[0]!, space.vectors[0]!)).toBeCloseTo(1, 6);
   });
 
+  it("languageCentering takes a share of its language's mean off each chunk, and off a question of that language (hand-computed)", async () => {
+    const { MeaningSpace, dot } = await import('../src/index.js');
+    // German chunks x + g and y + g share g (a German house word); the English chunk is x alone
+    const terms = [['en:x'], ['de:x', 'de:g'], ['de:y', 'de:g']];
+    const languages = ['en', 'de', 'de'];
+    const plain = new MeaningSpace(terms, undefined, { languages });
+    // without a dictionary de:x is the concept x too; every concept is in 2 of 3 chunks but y (1 of 3)
+    const idf2 = Math.log(1 + 3 / 2);
+    const idf1 = Math.log(1 + 3);
+    // chunk 1 = (x + g)/sqrt(2), chunk 2 = a y + b g with a, b its idf weights normalised
+    const n2 = Math.hypot(idf1, idf2);
+    const [a, b] = [idf1 / n2, idf2 / n2];
+    // centred fully by language: chunk 1 - mean = (x + g)/sqrt(2) - ((x + g)/sqrt(2) + a y + b g)/2
+    //   = x/(2 sqrt 2) + g (1/sqrt(2) - b)/2 - a y/2; the English chunk is alone in its language: kept
+    const full = new MeaningSpace(terms, undefined, { languages, languageCentering: 1 });
+    const c1 = [1 / (2 * Math.SQRT2), (1 / Math.SQRT2 - b) / 2, -a / 2]; // along x, g, y
+    expect(dot(full.vectors[1]!, full.vectors[0]!)).toBeCloseTo(c1[0]! / Math.hypot(...c1), 6);
+    expect(dot(full.vectors[0]!, plain.vectors[0]!)).toBeCloseTo(1, 6);
+    // uncentred, chunk 1 and the English chunk share x only: 1/sqrt(2)
+    expect(dot(plain.vectors[1]!, plain.vectors[0]!)).toBeCloseTo(1 / Math.SQRT2, 6);
+    // a German question x + g is centred by the German mean as the chunks are: it becomes chunk 1's vector
+    const q = plain.questionVectors[1]!;
+    expect(dot(full.centerByLanguage(q, 'de'), full.vectors[1]!)).toBeCloseTo(1, 6);
+    // an English question is centred by the English mean (itself: the fallback keeps it), unknown: unchanged
+    expect(full.centerByLanguage(plain.vectors[0]!, 'en')).toEqual(plain.vectors[0]);
+    expect(plain.centerByLanguage(q, 'de')).toBe(q);
+  });
+
+  it('similarities() are the dot products of the centred vectors, computed from the sparse form', async () => {
+    const { MeaningSpace, QueryTranslator, dot } = await import('../src/index.js');
+    const translator = QueryTranslator.fromStemPairs('regel\trule\t1\nvektor\tvector\t1\nbank\tbank\t1');
+    const terms = [
+      ['en:rule', 'en:epsilon', 'en:zennit'],
+      ['en:vector', 'en:zennit', 'en:zennit'],
+      ['de:regel', 'de:handbuch'],
+      ['de:vektor', 'de:bank', 'de:handbuch'],
+      ['en:lone'],
+    ];
+    const documents = ['a', 'a', 'b', 'b', 'c'];
+    const languages = ['en', 'en', 'de', 'de', 'en'];
+    for (const options of [
+      {},
+      { documentCentering: 0.5 },
+      { languageCentering: 1 },
+      { languageCentering: 0.5, documentCentering: 0.25 },
+      { languageCentering: 1, documentCentering: 1 },
+    ]) {
+      const space = new MeaningSpace(terms, translator, { documents, languages, ...options });
+      const n = terms.length;
+      const gram = space.similarities();
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++)
+          expect(gram[i * n + j]).toBeCloseTo(dot(space.vectors[i]!, space.vectors[j]!), 6);
+      // of a subset, in its order
+      const some = [4, 1, 2];
+      const part = space.similarities(some);
+      some.forEach((i, a) => {
+        some.forEach((j, b) => {
+          expect(part[a * 3 + b]).toBeCloseTo(gram[i * n + j]!, 7);
+        });
+      });
+    }
+  });
+
+  it("the map's start from a space's similarities is the start from its vectors", async () => {
+    const { MeaningSpace } = await import('../src/index.js');
+    const { principalCoordinates, principalCoordinatesOfGram } = await import(
+      '../src/explain/embedding-map.js'
+    );
+    const { mulberry32 } = await import('@crp/common');
+    const terms = Array.from({ length: 14 }, (_, i) => [
+      `en:t${i % 4}`,
+      `en:u${i % 3}`,
+      ...Array.from({ length: 1 + (i % 5) }, () => (i % 2 ? 'en:odd' : 'de:gerade')),
+      `de:d${Math.floor(i / 5)}`,
+      `en:own${i}`,
+    ]);
+    const documents = terms.map((_, i) => `doc${Math.floor(i / 5)}`);
+    const languages = terms.map((_, i) => (i % 2 ? 'en' : 'de'));
+    const space = new MeaningSpace(terms, undefined, { documents, languages, languageCentering: 1 });
+    const fromSparse = principalCoordinatesOfGram(space.similarities(), 14, mulberry32(1), languages);
+    const fromRows = principalCoordinates(
+      space.vectors.map((v) => Array.from(v)),
+      mulberry32(1),
+      languages,
+    );
+    fromSparse.forEach((xy, i) => {
+      expect(xy[0]).toBeCloseTo(fromRows[i]![0]!, 5);
+      expect(xy[1]).toBeCloseTo(fromRows[i]![1]!, 5);
+    });
+  });
+
   it('the engine fits its map in the meaning space unless told to use the embeddings', async () => {
     const a = await engine.ask('Why are embeddings stored in a vector database?', { topK: 2 });
     expect(a.explanation!.embeddingMap!.space).toBe('meaning');
@@ -350,14 +442,46 @@ describe('source numbers in a crowded corner of the drawn map', () => {
       { points, query: { x: 1.5, y: 1.5 }, seed: 1, method: 'umap', space: 'meaning' },
       { width: 640, height: 440 },
     );
-    const labels = [
-      ...svg.matchAll(/<text class="source-label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)<\/text>/g),
+    const labelsOf = (group: string) => [
+      ...svg
+        .split(`<g class="${group}">`)[1]!
+        .split('</g>')[0]!
+        .matchAll(
+          /<text class="source-label" x="([\d.]+)" y="([\d.]+)" font-size="(\d+)"[^>]*>([^<]+)<\/text>/g,
+        ),
     ];
-    const shown = labels.flatMap((m) => m[3]!.split(', ').map(Number)).sort((a, b) => a - b);
-    expect(shown).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
-    // label's text is drawn 9 px below its box's top and the box is 11 px high
-    for (const m of labels) expect(Number(m[2]) - 9 + 11, m[3]).toBeLessThanOrEqual(440 - 24);
+    // the page shows the 11 px set, or below 600 px (where the map is drawn at about 0.6 of its size) the 20 px one
+    expect(svg).toMatch(/@media \(max-width:600px\)\{\.embedding-map \.labels-small\{display:none\}/);
+    for (const [group, size] of [
+      ['labels-small', 11],
+      ['labels-large', 20],
+    ] as const) {
+      const labels = labelsOf(group);
+      const shown = labels.flatMap((m) => m[4]!.split(', ').map(Number)).sort((a, b) => a - b);
+      expect(shown, group).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // the legend's symbols start 24 px above the bottom (translate(24, 426), a star reaching 10 px up); a
+      // label's text is drawn 9/11 of its size below its box's top and the box is its size high
+      for (const m of labels) {
+        expect(Number(m[3]), group).toBe(size);
+        expect(Number(m[2]) - (9 * size) / 11 + size, m[4]).toBeLessThanOrEqual(440 - 24 + 0.01);
+      }
+      // no two boxes of a set overlap (width 6.5 px a character + 2, scaled with the size)
+      const boxes = labels.map((m) => {
+        const x = Number(m[1]);
+        const y = Number(m[2]) - (9 * size) / 11;
+        return { x, y, w: ((6.5 * m[4]!.length + 2) * size) / 11, h: size };
+      });
+      boxes.forEach((a, i) => {
+        boxes.slice(i + 1).forEach((b) => {
+          const overlap =
+            a.x < b.x + b.w - 0.01 &&
+            b.x < a.x + a.w - 0.01 &&
+            a.y < b.y + b.h - 0.01 &&
+            b.y < a.y + a.h - 0.01;
+          expect(overlap, `${group}: ${JSON.stringify(a)} ${JSON.stringify(b)}`).toBe(false);
+        });
+      });
+    }
   });
 });
 

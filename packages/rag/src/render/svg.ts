@@ -48,17 +48,23 @@ export function renderEmbeddingMapSvg(
   const numbered = pts
     .filter((p) => p.source !== undefined)
     .map((p) => ({ x: sx(p.x), y: sy(p.y), source: p.source! }));
-  // labels stay above the legend row (it starts 24 px above the bottom edge) and off the orange points
+  // labels stay above the legend row (it starts 24 px above the bottom edge) and off the orange points; a second
+  // set at nearly twice the size is shown instead when the page is narrow (the map is then drawn at about 0.6 of
+  // its size, and 11 px numbers became 6.5 px)
   const near = pts.filter((p) => p.kind === 'neighbor').map((p) => ({ x: sx(p.x), y: sy(p.y) }));
-  const labels = placeSourceLabels(numbered, { x: qx, y: qy }, w, h - 26, near)
-    .map(
-      (l) =>
-        `<text class="source-label" x="${fmt(l.x)}" y="${fmt(l.y + 9)}" font-size="11" fill="#8b0000">${escapeXml(l.text)}</text>` +
-        (l.leader
-          ? `<line x1="${fmt(l.leader.x)}" y1="${fmt(l.leader.y)}" x2="${fmt(l.x)}" y2="${fmt(l.y + 5)}" stroke="#8b0000" stroke-width="0.6"/>`
-          : ''),
-    )
-    .join('');
+  const labelSet = (fontSize: number) =>
+    placeSourceLabels(numbered, { x: qx, y: qy }, w, h - 26, near, fontSize)
+      .map(
+        (l) =>
+          `<text class="source-label" x="${fmt(l.x)}" y="${fmt(l.y + (9 * fontSize) / 11)}" font-size="${fontSize}" fill="#8b0000">${escapeXml(l.text)}</text>` +
+          (l.leader
+            ? `<line x1="${fmt(l.leader.x)}" y1="${fmt(l.leader.y)}" x2="${fmt(l.x)}" y2="${fmt(l.y + (5 * fontSize) / 11)}" stroke="#8b0000" stroke-width="${fmt((0.6 * fontSize) / 11)}"/>`
+            : ''),
+      )
+      .join('');
+  const labels =
+    '<style>.embedding-map .labels-large{display:none}@media (max-width:600px){.embedding-map .labels-small{display:none}.embedding-map .labels-large{display:inline}}</style>' +
+    `<g class="labels-small">${labelSet(11)}</g><g class="labels-large">${labelSet(20)}</g>`;
   const star = Array.from({ length: 10 }, (_, i) => {
     const r = i % 2 ? 4 : 10;
     const a = (Math.PI / 5) * i - Math.PI / 2;
@@ -91,7 +97,7 @@ export interface MapLabel {
  * Lays out the source numbers of the map so they stay readable: sources at (nearly) the same spot share one
  * label ("1, 3"); each label takes the first place around its point where it overlaps no other label, no
  * source point, no point in `avoid` (the nearest chunks not retrieved) and not the question's star, further out
- * (with a leader line) when the near places are taken.
+ * (with a leader line) when the near places are taken. `fontSize` (default 11) sizes the label boxes.
  */
 export function placeSourceLabels(
   points: readonly { x: number; y: number; source: number }[],
@@ -99,7 +105,9 @@ export function placeSourceLabels(
   width: number,
   height: number,
   avoid: readonly { x: number; y: number }[] = [],
+  fontSize = 11,
 ): MapLabel[] {
+  const scale = fontSize / 11;
   const groups: { x: number; y: number; sources: number[] }[] = [];
   for (const p of [...points].sort((a, b) => a.source - b.source)) {
     const g = groups.find((q) => Math.hypot(q.x - p.x, q.y - p.y) < 8);
@@ -116,11 +124,11 @@ export function placeSourceLabels(
   const out: MapLabel[] = [];
   for (const g of groups) {
     const text = g.sources.join(', ');
-    const bw = 6.5 * text.length + 2;
-    const bh = 11;
+    const bw = (6.5 * text.length + 2) * scale;
+    const bh = fontSize;
     let placed: MapLabel | undefined;
     for (let ring = 0; ring < 6 && !placed; ring++) {
-      const d = 9 + ring * 12;
+      const d = (9 + ring * 12) * scale;
       const offsets = [
         [d, -bh / 2],
         [-d - bw, -bh / 2],
@@ -139,7 +147,7 @@ export function placeSourceLabels(
         break;
       }
     }
-    placed ??= { text, x: Math.min(g.x + 9, width - bw), y: g.y - bh / 2, width: bw, height: bh };
+    placed ??= { text, x: Math.min(g.x + 9 * scale, width - bw), y: g.y - bh / 2, width: bw, height: bh };
     taken.push(placed);
     out.push(placed);
   }
