@@ -128,7 +128,10 @@ export class Attributor {
   readonly graph: ModelGraph;
   readonly composite: Composite;
   private readonly rules = new Map<string, Rule>();
-  private readonly paramCache = new Map<string, CachedParams>();
+  private readonly paramCache = new Map<
+    string,
+    CachedParams & { backMade(): tf.Tensor | null | undefined }
+  >();
   private readonly ownedParams: tf.Tensor[] = [];
   private disposed = false;
 
@@ -201,17 +204,35 @@ export class Attributor {
     if (cached === undefined) {
       const base = linearParamsOf(node);
       const map = linearMapOf(node, inputShape)!;
-      const made: CachedParams = tidyKeep(
-        () => {
-          const p = modify(base);
-          return { weight: p.weight, bias: p.bias, back: map.backWeight(p.weight) };
-        },
-        (m) => [m.weight, m.bias, m.back],
-      );
-      for (const t of [made.weight, made.bias, made.back]) {
+      const own = (t: tf.Tensor | null) => {
         if (t !== null && t !== base.weight && t !== base.bias && !this.ownedParams.includes(t))
           this.ownedParams.push(t);
-      }
+      };
+      const p = tidyKeep(
+        () => modify(base),
+        (m) => [m.weight, m.bias],
+      );
+      own(p.weight);
+      own(p.bias);
+      // the transpose's weight (a flipped, transposed kernel; W^T) is made on first use: a branch whose input
+      // is zero never transposes (z+'s negative weights after a ReLU), and MPRT refreshes every layer it
+      // randomises
+      let back: tf.Tensor | null | undefined;
+      const made: CachedParams & { backMade(): tf.Tensor | null | undefined } = {
+        weight: p.weight,
+        bias: p.bias,
+        get back() {
+          if (back === undefined) {
+            back = tidyKeep(
+              () => map.backWeight(p.weight),
+              (b) => [b],
+            );
+            own(back);
+          }
+          return back;
+        },
+        backMade: () => back,
+      };
       cached = made;
       this.paramCache.set(cacheKey, cached);
     }
@@ -646,7 +667,8 @@ export class Attributor {
       for (const [key, cached] of [...this.paramCache]) {
         if (!key.startsWith(`${node.id}|`)) continue;
         this.paramCache.delete(key);
-        for (const t of [cached.weight, cached.bias, cached.back]) {
+        // a transpose weight not made yet is not made now
+        for (const t of [cached.weight, cached.bias, cached.backMade() ?? null]) {
           const at = t === null ? -1 : this.ownedParams.indexOf(t);
           if (at >= 0) {
             this.ownedParams.splice(at, 1);

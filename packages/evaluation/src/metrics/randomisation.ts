@@ -5,7 +5,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, checkLabels, readAttributions, readSamples } from '../data.js';
 import { type Explainer, explainAs } from '../explainer.js';
 import { type ExplanationProcessing, processAttributions } from '../normalise.js';
-import { pearson, spearman, ssim } from '../numeric.js';
+import { pearson, ranks, spearman, ssim } from '../numeric.js';
 import { seededRandom } from '../random.js';
 import { type MetricResult, mean, type RunOptions } from '../types.js';
 
@@ -42,14 +42,18 @@ function similarityOf(name: SimilarityName): (a: Float32Array, b: Float32Array) 
   );
 }
 
-function compare(
-  a: Attributions,
-  b: Attributions,
-  sim: (a: Float32Array, b: Float32Array) => number,
-): number[] {
-  return a.values.map((v, i) =>
-    sim(flatChannelFirst(v, a.channels), flatChannelFirst(b.values[i]!, b.channels)),
-  );
+/** Compares explanations with `a`, which is prepared once: its values flattened and, for Spearman, ranked (MPRT
+ * compares every layer's explanation with the same one). */
+function comparerTo(a: Attributions, name: SimilarityName): (b: Attributions) => number[] {
+  const flatA = a.values.map((v) => flatChannelFirst(v, a.channels));
+  const flatB = (b: Attributions, i: number) => flatChannelFirst(b.values[i]!, b.channels);
+  if (name === 'spearman') {
+    // spearman(a, b) is pearson(ranks(a), ranks(b))
+    const ranked = flatA.map((v) => ranks(v));
+    return (b) => ranked.map((r, i) => pearson(r, ranks(flatB(b, i))));
+  }
+  const sim = similarityOf(name);
+  return (b) => flatA.map((v, i) => sim(v, flatB(b, i)));
 }
 
 /**
@@ -163,7 +167,8 @@ export async function mprt(
       `${metric}: returnAverageCorrelation needs every layer; it excludes explainAtMost`,
     );
   }
-  const sim = similarityOf(options.similarity ?? 'spearman');
+  const similarity = options.similarity ?? 'spearman';
+  similarityOf(similarity); // checked before any work
   const seed = options.seed ?? 42;
   const s = await readSamples(input.x);
   checkLabels(input.labels, s.n);
@@ -231,13 +236,14 @@ export async function mprt(
       try {
         const original = await read(batched[0]!, 'explanation of the original model');
         a = given === undefined ? original : processAttributions(given, options, defaults);
-        layersOut.original = compare(a, original, sim);
+        const compare = comparerTo(a, similarity);
+        layersOut.original = compare(original);
         let j = 1;
         for (const [k, layer] of layers.entries()) {
           if (!explained.has(k)) continue;
           const b = await read(batched[j]!, `explanation after randomising ${layer.name}`);
           j += 1;
-          layersOut[layer.name] = compare(a, b, sim);
+          layersOut[layer.name] = compare(b);
         }
       } finally {
         for (const t of batched) if (!t.isDisposed) t.dispose();
@@ -246,7 +252,8 @@ export async function mprt(
       // the copy has the original weights until the first randomisation
       const original = await explain('explanation of the original model');
       a = given === undefined ? original : processAttributions(given, options, defaults);
-      layersOut.original = compare(a, original, sim);
+      const compare = comparerTo(a, similarity);
+      layersOut.original = compare(original);
       const changed = new Set<string>();
       for (const [k, layer] of layers.entries()) {
         if (order === 'independent' && k > 0) {
@@ -259,7 +266,7 @@ export async function mprt(
         session?.changed([...changed]);
         changed.clear();
         const b = await explain(`explanation after randomising ${layer.name}`);
-        layersOut[layer.name] = compare(a, b, sim);
+        layersOut[layer.name] = compare(b);
         progress(k + 1);
       }
     }
@@ -320,7 +327,8 @@ export async function randomLogit(
       `${metric}: label ${input.labels[bad]} of sample ${bad} is not below numClasses ${numClasses}`,
     );
   }
-  const sim = similarityOf(options.similarity ?? 'ssim');
+  const similarity = options.similarity ?? 'ssim';
+  similarityOf(similarity);
   const random = run.random ?? seededRandom(options.seed ?? 42);
   // an index among the other classes, drawn per sample (Quantus: randint(0, num_classes - 1, N))
   const offTargets = input.labels.map((y) => {
@@ -341,6 +349,6 @@ export async function randomLogit(
     options,
     defaults,
   );
-  const scores = compare(a, b, sim);
+  const scores = comparerTo(a, similarity)(b);
   return { metric, scores, aggregate: mean(scores), higherIsBetter: false, details: { offTargets } };
 }

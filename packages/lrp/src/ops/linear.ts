@@ -117,7 +117,7 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');
       return tf.tidy(() => {
-        const flipped = tf.reverse(kernelOf(weight), [0, 1]);
+        const flipped = flipSpatial(kernelOf(weight));
         let back: tf.Tensor4D;
         if (groups > 1) {
           const grouped = groupedBackKernel(flipped as tf.Tensor4D, groups);
@@ -166,6 +166,34 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
   return map;
 }
 
+/** `tf.reverse(k, [0, 1])` of a [kh, kw, ...] kernel as one reverse of its kh * kw rows: (i, j) goes to
+ * (kh-1-i, kw-1-j), the row kh * kw - 1 - (i * kw + j). The same values; wasm's Reverse over two axes of a 4-D
+ * tensor is a per-element loop (5 ms of CPU for a 3x3x64x128 kernel, 3x more than the one-axis form). */
+export function flipSpatial(k: tf.Tensor): tf.Tensor {
+  const [kh, kw] = k.shape as [number, number];
+  if (kh * kw === 1) return tf.clone(k);
+  return tf.tidy(() => tf.reshape(tf.reverse(tf.reshape(k, [kh * kw, -1]), 0), k.shape));
+}
+
+/** Rows of the blocks {@link transpose2d} moves whole. */
+const TRANSPOSE_BLOCK = 128;
+
+/**
+ * W^T of a [rows, cols] matrix, a tall one in blocks of {@link TRANSPOSE_BLOCK} rows (each block transposed,
+ * then the blocks put side by side): the same values, but wasm's Transpose writes a tall matrix's columns with
+ * a stride of its whole height, and an 8192x128 dense kernel took 20 ms of CPU against 3.5 ms in blocks
+ * (measured on 2 threads).
+ */
+export function transpose2d(w: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = w.shape;
+  const b = TRANSPOSE_BLOCK;
+  if (rows <= b || rows % b !== 0) return tf.transpose(w);
+  return tf.tidy(() => {
+    const blocks = tf.transpose(tf.reshape(w, [rows / b, b, cols]), [0, 2, 1]);
+    return tf.reshape(tf.transpose(blocks, [1, 0, 2]), [cols, rows]);
+  });
+}
+
 /**
  * TF.js's WebGL matMul computes a product with one row and a shared dimension over 1000 as multiply + sum,
  * through a [1, K, N] temporary: 102.8M values (411 MB) for VGG16's fc1, more than a texture holds where
@@ -194,7 +222,7 @@ function denseMap(): LinearMap {
     },
     // W^T once: wasm's matMul with transposeB is 8-20x slower than on a transposed copy (measured:
     // VGG16 fc1 with 8 rows 1.7 s vs 0.21 s), worth the copy's memory
-    backWeight: (weight) => tf.transpose(weight as tf.Tensor2D),
+    backWeight: (weight) => transpose2d(weight as tf.Tensor2D),
     transpose(g, back) {
       const wt = back as tf.Tensor2D;
       const [nout, nin] = wt.shape;
