@@ -11,7 +11,7 @@ import { attribute, basicRule, nameMapComposite, type Rule, rules } from '../src
 import { linearMapOf } from '../src/ops/linear.js';
 import { paramModifiers as P } from '../src/rules/modifiers.js';
 import { stabilize, stabilizeNonNegative } from '../src/rules/stabilizer.js';
-import { gridValues, mulberry32, randomizeWeights, useBackend } from './helpers.js';
+import { gridValues, mulberry32, randomizeWeights, uniform, useBackend } from './helpers.js';
 
 useBackend('wasm');
 
@@ -193,4 +193,69 @@ describe('the conv forward with the bias in the product kernel', () => {
       tf.dispose([x, kernel, vector, view]);
     },
   );
+});
+
+describe('the patch path on values that round (not grid values)', () => {
+  const rng = mulberry32(23);
+  const random = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Float32Array.from(
+        uniform(
+          rng,
+          shape.reduce((a, b) => a * b, 1),
+          -scale,
+          scale,
+        ),
+      ),
+      shape,
+    );
+
+  test('a 1x1 conv with the fused bias stays within float32 error of the float64 sum, as the separate Add', () => {
+    // |fl(z) - z| <= gamma(K + 1) * (sum_k |x_k w_k| + |b|), gamma(n) = n u / (1 - n u), u = 2^-24
+    const [cin, cout] = [96, 8];
+    const x = random([1, 5, 5, cin]);
+    const kernel = random([1, 1, cin, cout], 0.2);
+    const bias = random([cout], 0.05);
+    const map = linearMapOf(convNode(kernel, bias, [1, 1]), x.shape)!;
+    const fused = map.forward(x, { weight: kernel, bias });
+    const separate = tf.tidy(() =>
+      tf.add(tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, 1, 'same'), bias),
+    );
+    const [xs, ks, bs, fs, ss] = [x, kernel, bias, fused, separate].map((t) => t.dataSync());
+    const u = 2 ** -24;
+    const gamma = ((cin + 1) * u) / (1 - (cin + 1) * u);
+    let worst = 0;
+    for (let p = 0; p < 25; p++) {
+      for (let o = 0; o < cout; o++) {
+        let z = bs![o]!;
+        let magnitude = Math.abs(bs![o]!);
+        for (let i = 0; i < cin; i++) {
+          z += xs![p * cin + i]! * ks![i * cout + o]!;
+          magnitude += Math.abs(xs![p * cin + i]! * ks![i * cout + o]!);
+        }
+        const bound = gamma * magnitude;
+        expect(Math.abs(fs![p * cout + o]! - z)).toBeLessThanOrEqual(bound);
+        expect(Math.abs(ss![p * cout + o]! - z)).toBeLessThanOrEqual(bound);
+        worst = Math.max(worst, Math.abs(fs![p * cout + o]! - ss![p * cout + o]!));
+      }
+    }
+    // both are float32 sums of the same terms in different orders: they differ, by rounding only
+    expect(worst).toBeGreaterThan(0);
+    tf.dispose([x, kernel, bias, fused, separate]);
+  });
+
+  test('a patch embedding with windows (4x4, stride 4) keeps the separate Add, bit for bit', () => {
+    const x = random([1, 8, 8, 3]);
+    const kernel = random([4, 4, 3, 16], 0.3);
+    const bias = random([16], 0.05);
+    const same = convNode(kernel, bias, [4, 4]);
+    const node: GraphNode = { ...same, params: { ...same.params, padding: 'valid' } as GraphNode['params'] };
+    const got = linearMapOf(node, x.shape)!.forward(x, { weight: kernel, bias });
+    const want = tf.tidy(() => {
+      const patches = tf.reshape(tf.transpose(tf.reshape(x, [2, 4, 2, 12]), [0, 2, 1, 3]), [4, 48]);
+      return tf.reshape(tf.add(tf.matMul(patches, tf.reshape(kernel, [48, 16])), bias), [1, 2, 2, 16]);
+    });
+    expect(bits(got)).toEqual(bits(want));
+    tf.dispose([x, kernel, bias, got, want]);
+  });
 });
