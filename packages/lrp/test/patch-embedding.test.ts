@@ -38,6 +38,13 @@ const GEOMS: Record<string, Geom> = {
   'vit-like 4x4 patches': { shape: [2, 8, 12, 3], kernel: [4, 4, 3, 6], padding: 'valid' },
   'rectangular 3x2 patches, leftovers': { shape: [2, 10, 7, 2], kernel: [3, 2, 2, 5], padding: 'valid' },
   "'same' on a multiple of the stride": { shape: [1, 8, 8, 3], kernel: [2, 2, 3, 4], padding: 'same' },
+  // one row per window: patches without a transpose
+  "1x1 (a ResNet bottleneck's conv1 and conv3)": {
+    shape: [2, 5, 6, 3],
+    kernel: [1, 1, 3, 4],
+    padding: 'valid',
+  },
+  '1x2 windows, a column left over': { shape: [1, 4, 7, 2], kernel: [1, 2, 2, 3], padding: 'valid' },
   'explicit zero padding': {
     shape: [1, 6, 6, 2],
     kernel: [3, 3, 2, 3],

@@ -127,6 +127,45 @@ describe('AttnLRP rules equal LXT’s formulas (float64 loops)', () => {
     x.dispose();
   });
 
+  test('LayerNormEpsilon divides by y + eps without a sign: an output within float32 noise of -eps decides the token', () => {
+    // vit_b_16, block 0's ln_2, token 28, feature 657: float64 y = 7.5508e-7; PyTorch float32 -4.0191e-7; this
+    // engine 4.3213e-7 with the separate bias Add on the patch embedding, -1.0114e-6 with the fused one (the rms
+    // float32 error of that layer is 1.5e-6 to 2.1e-6). Here feature 2 is that output: x - mean is exactly 0
+    // there, so y_2 is exactly beta_2, and the relevance reaching it is y_2 v_2 (a Dense above gives x * W^T(...)).
+    const input = tfl.input({ shape: [1, 4], name: 'x' });
+    const out = tfl.layers.layerNormalization({ epsilon: 1e-6, name: 'ln' }).apply(input);
+    const model = tfl.model({ inputs: input, outputs: sym(out) });
+    const x = tf.tensor([1, -1, 0, 0], [1, 1, 4]);
+    const v = [0.3, -0.2, 0.7, 0.1];
+    const relevanceAtFeature0 = (y2: number) => {
+      const beta = [0.1, -0.1, Math.fround(y2), 0.2];
+      model.getLayer('ln').setWeights([tf.ones([4]), tf.tensor1d(beta)]);
+      const y = outputOf(model, x, 'ln');
+      const r = Float64Array.from(y, (yj, j) => yj * v[j]!);
+      const got = backwardTo(model, attnLrp(), x, 'ln', r, ['x'])[0]!;
+      // LXT: g_j = R_j / (y_j + 1e-6) / std, R_in_0 = x_0 (g_0 - mean(g))
+      const row = [1, -1, 0, 0];
+      const mean = row.reduce((a, b) => a + b, 0) / 4;
+      const std = Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / 4 + 1e-6);
+      const g = Array.from(y, (yj, j) => r[j]! / (yj + 1e-6) / std);
+      const want = row[0]! * (g[0]! - g.reduce((a, b) => a + b, 0) / 4);
+      expect(y[2]).toBe(Math.fround(y2));
+      expect(Math.abs(got[0]! - want)).toBeLessThan(1e-5 * Math.abs(want));
+      return got[0]!;
+    };
+    const float64 = relevanceAtFeature0(7.5508e-7);
+    const pytorch = relevanceAtFeature0(-4.0191e-7);
+    const separate = relevanceAtFeature0(4.3213e-7);
+    const fused = relevanceAtFeature0(-1.0114e-6);
+    // y_2 / (y_2 + eps) is 0.43, -0.67, 0.30 and 88 for the four: R_in_0 is 0.247 (float64), 0.520 (PyTorch),
+    // 0.279 (separate Add) and -21.6 (fused), from outputs at most 1.8e-6 apart: one float32 realization can land
+    // next to the pole, and the whole token's relevance follows (mean(g) reaches every feature)
+    expect(Math.abs(separate - float64)).toBeLessThan(0.2 * Math.abs(float64));
+    expect(Math.abs(pytorch - float64)).toBeLessThan(2 * Math.abs(float64));
+    expect(fused).toBeLessThan(-50 * Math.abs(float64));
+    x.dispose();
+  });
+
   test('SoftmaxDT over the last axis: R_in = x * (R - s * sum R) (LXT softmax)', () => {
     const input = tfl.input({ shape: [T, D], name: 'x' });
     const out = tfl.layers.softmax({ axis: -1, name: 'sm' }).apply(input);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
 import type { GraphNode, PoolParams } from '../graph/types.js';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dTranspose } from './adaptive-avg-pool.js';
+import { withFusedBias } from './fused-bias.js';
 import {
   BLOCK_DIAGONAL_MAX,
   blockDiagonalKernel,
@@ -107,12 +108,29 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
   const padRight = w + kw - 1 - ((wo - 1) * sw + 1) - padLeft;
   const map: LinearMap = {
     forward(x, q) {
-      const run = (w: tf.Tensor4D) =>
-        depthwise
-          ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad, 'NHWC', rate)
-          : groupedConv2d(x as tf.Tensor4D, w, p.strides, pad, groups, undefined, rate);
-      if (!dilated || native) return addBias(run(q.weight as tf.Tensor4D), q.bias);
-      return tf.tidy(() => addBias(run(kernelOf(q.weight!)), q.bias));
+      const run = (w: tf.Tensor4D) => {
+        if (!depthwise && groups === 1 && q.bias !== null) {
+          const bias = q.bias;
+          const fused = withFusedBias(bias, () =>
+            tf.fused.conv2d({
+              x: x as tf.Tensor4D,
+              filter: w,
+              strides: p.strides,
+              pad,
+              dilations: rate,
+              bias,
+            }),
+          );
+          if (fused !== undefined) return fused;
+        }
+        return addBias(
+          depthwise
+            ? tf.depthwiseConv2d(x as tf.Tensor4D, w, p.strides, pad, 'NHWC', rate)
+            : groupedConv2d(x as tf.Tensor4D, w, p.strides, pad, groups, undefined, rate),
+          q.bias,
+        );
+      };
+      return tf.tidy(() => run(kernelOf(q.weight!)));
     },
     backWeight(weight) {
       if (weight === null) throw new Error('conv without weight');

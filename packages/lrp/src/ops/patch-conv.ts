@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../graph/types.js';
+import { withFusedBias } from './fused-bias.js';
 import type { LinearMap } from './linear.js';
 import { axisPadding, windowPadding } from './strided.js';
 
@@ -13,6 +14,8 @@ export function patchify(x: tf.Tensor4D, [kh, kw]: [number, number]): tf.Tensor2
     const [b, h, w, c] = x.shape;
     const [ho, wo] = [Math.floor(h / kh), Math.floor(w / kw)];
     const whole = ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
+    // with one row per window (1x1 and 1xk kernels) the rows are already in place: a reshape, no copy
+    if (kh === 1) return tf.reshape(whole, [b * ho * wo, kw * c]) as tf.Tensor2D;
     // rank 4 at most: [B Ho, kh, Wo, kw C] -> [B Ho, Wo, kh, kw C]
     const rows = tf.transpose(tf.reshape(whole, [b * ho, kh, wo, kw * c]), [0, 2, 1, 3]);
     return tf.reshape(rows, [b * ho * wo, kh * kw * c]) as tf.Tensor2D;
@@ -28,7 +31,8 @@ export function unpatchify(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [ho, wo] = [Math.floor(h / kh), Math.floor(w / kw)];
-    const grid = tf.transpose(tf.reshape(patches, [b * ho, wo, kh, kw * c]), [0, 2, 1, 3]);
+    const grid =
+      kh === 1 ? patches : tf.transpose(tf.reshape(patches, [b * ho, wo, kh, kw * c]), [0, 2, 1, 3]);
     const whole = tf.reshape(grid, [b, ho * kh, wo * kw, c]) as tf.Tensor4D;
     if (ho * kh === h && wo * kw === w) return whole;
     return tf.pad(whole, [
@@ -60,6 +64,7 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
   // zeros around the input would sit inside windows; 'valid' (or 'same' on a multiple of the stride) has none
   if (top !== 0 || bottom !== 0 || left !== 0 || right !== 0 || ho < 1 || wo < 1) return undefined;
   const k = kh * kw * cin;
+  const pointwise = kh === 1 && kw === 1;
   const flatKernel = (weight: tf.Tensor) => tf.reshape(weight, [k, cout]) as tf.Tensor2D;
   const tokens = (y: tf.Tensor, b: number, d: number) => tf.reshape(y, [b, ho, wo, d]);
   const back = (g: tf.Tensor, wt: tf.Tensor2D) =>
@@ -72,8 +77,16 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
     forward(x, q) {
       return tf.tidy(() => {
         const b = x.shape[0]!;
-        const y = tokens(tf.matMul(patchify(x as tf.Tensor4D, [kh, kw]), flatKernel(q.weight!)), b, cout);
-        return q.bias === null ? y : tf.add(y, q.bias);
+        const a = patchify(x as tf.Tensor4D, [kh, kw]);
+        const k = flatKernel(q.weight!);
+        const bias = q.bias;
+        if (bias === null) return tokens(tf.matMul(a, k), b, cout);
+        // the fused bias rounds differently (XNNPACK starts each sum at the bias); on vit_b_16's 16x16 patch
+        // embedding that moved one LayerNorm output of block 0 across AttnLRP's pole at -eps (LXT's z + eps has no
+        // sign) and the golden heatmap by 14% (bench/README.md, "The fused bias and vit_b_16"), so only 1x1 convs
+        // (ResNet's, where it pays) take it
+        const fused = pointwise ? withFusedBias(bias, () => tf.fused.matMul({ a, b: k, bias })) : undefined;
+        return fused === undefined ? tf.add(tokens(tf.matMul(a, k), b, cout), bias) : tokens(fused, b, cout);
       });
     },
     // W^T [D, kh kw C] once (the rules cache it): wasm's matMul with transposeB is much slower than on a copy

@@ -45,6 +45,21 @@ export interface BasicRuleSpec {
 
 const ZERO = Symbol('zero input');
 
+/** Branch outputs that are zero by construction: a zero input (the negative part of a non-negative input) through
+ * parameters without bias. */
+const zeroOutputs = new WeakSet<tf.Tensor>();
+
+/**
+ * a + b for a gradient mapper's branch outputs, without the addition when one of them is zero by construction
+ * (ZPlus and AlphaBeta on a layer after a ReLU: x- W- is all zero). The values are those of `tf.add`, up to the
+ * sign of a zero sum (-0 + 0 is +0), which no stabiliser tells apart: `-0 >= 0` holds.
+ */
+export function addOutputs(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (zeroOutputs.has(b)) return a;
+  if (zeroOutputs.has(a)) return b;
+  return tf.add(a, b);
+}
+
 /** The channels (last axis) of `r` that are not all zero, when they are at most half of them. */
 function nonzeroChannels(r: tf.Tensor): tf.Tensor1D | undefined {
   const c = r.shape[r.rank - 1]!;
@@ -202,12 +217,11 @@ class BasicRule implements Rule {
         const input = ins[k]!;
         let z: tf.Tensor;
         if (input === x && b.params.key === 'identity') z = ctx.linearOutput;
-        else if (input === ZERO)
-          z =
-            params[k]!.bias === null
-              ? tf.zerosLike(ctx.linearOutput)
-              : tf.add(tf.zerosLike(ctx.linearOutput), params[k]!.bias!);
-        else z = map.forward(input, params[k]!);
+        else if (input === ZERO) {
+          z = tf.zerosLike(ctx.linearOutput);
+          if (params[k]!.bias === null) zeroOutputs.add(z);
+          else z = tf.add(z, params[k]!.bias!);
+        } else z = map.forward(input, params[k]!);
         return b.output ? b.output(z) : z;
       });
       inputs = ins.map((t) => (t === ZERO ? ZERO : keep(t)));

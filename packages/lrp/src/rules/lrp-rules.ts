@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CrpError } from '../errors.js';
-import { basicRule } from './basic-rule.js';
+import { addOutputs, basicRule } from './basic-rule.js';
 import { paramModifiers as P } from './modifiers.js';
 import type { Rule } from './rule.js';
-import { stabilize } from './stabilizer.js';
+import { stabilize, stabilizeNonNegative } from './stabilizer.js';
 
 /** Default stabiliser of every rule except Epsilon (zennit's 1e-6). */
 export const DEFAULT_STABILIZER = 1e-6;
@@ -36,8 +36,9 @@ export function zPlus(stabilizer = DEFAULT_STABILIZER): Rule {
       { input: 'positive', params: P.positive(true) },
       { input: 'negative', params: P.negative(false) },
     ],
+    // x+ W+ + b+ and x- W- are sums of non-negative products
     gradientMapper: (r, [a, b]) => {
-      const s = tf.div(r, stabilize(tf.add(a!, b!), stabilizer));
+      const s = tf.div(r, stabilizeNonNegative(addOutputs(a!, b!), stabilizer));
       return [s, s];
     },
     reducer: [{ branch: 0 }, { branch: 1 }],
@@ -59,8 +60,9 @@ export function alphaBeta(alpha = 2, beta = 1, stabilizer = DEFAULT_STABILIZER):
       { input: 'negative', params: P.positive(false) },
     ],
     gradientMapper: (r, [a, b, c, d]) => {
-      const sp = tf.div(r, stabilize(tf.add(a!, b!), stabilizer));
-      const sn = tf.div(r, stabilize(tf.add(c!, d!), stabilizer));
+      // the positive part cannot be negative; the negative part can be +0, which sign0 counts as positive
+      const sp = tf.div(r, stabilizeNonNegative(addOutputs(a!, b!), stabilizer));
+      const sn = tf.div(r, stabilize(addOutputs(c!, d!), stabilizer));
       return [sp, sp, sn, sn];
     },
     reducer: [
@@ -90,11 +92,11 @@ export function gamma(g = 0.25, stabilizer = DEFAULT_STABILIZER): Rule {
     gradientMapper: (r, [pp, nn, pn, np, z]) => {
       const gp = tf.div(
         tf.mul(r, tf.cast(tf.greater(z!, 0), 'float32')),
-        stabilize(tf.add(pp!, nn!), stabilizer),
+        stabilize(addOutputs(pp!, nn!), stabilizer),
       );
       const gn = tf.div(
         tf.mul(r, tf.cast(tf.less(z!, 0), 'float32')),
-        stabilize(tf.add(pn!, np!), stabilizer),
+        stabilize(addOutputs(pn!, np!), stabilizer),
       );
       return [gp, gp, gn, gn, null];
     },
@@ -109,7 +111,7 @@ export function flat(stabilizer = DEFAULT_STABILIZER): Rule {
     name: 'Flat',
     params: { stabilizer },
     branches: [{ input: 'ones', params: P.ones }],
-    gradientMapper: (r, [o]) => [tf.div(r, stabilize(o!, stabilizer))],
+    gradientMapper: (r, [o]) => [tf.div(r, stabilizeNonNegative(o!, stabilizer))],
     reducer: [{ branch: 0, timesInput: false }],
   });
 }
@@ -122,7 +124,7 @@ export function wSquare(stabilizer = DEFAULT_STABILIZER): Rule {
     name: 'WSquare',
     params: { stabilizer },
     branches: [{ input: 'ones', params: P.square }],
-    gradientMapper: (r, [o]) => [tf.div(r, stabilize(o!, stabilizer))],
+    gradientMapper: (r, [o]) => [tf.div(r, stabilizeNonNegative(o!, stabilizer))],
     reducer: [{ branch: 0, timesInput: false }],
   });
 }

@@ -1,0 +1,85 @@
+/**
+ * Which TF.js wasm kernels a resnet50 LRP heatmap (EpsilonPlusFlat under the ResNet canonizer, one image, the
+ * `resnet` suite's workload) spends its time in, wall and CPU (all threads) per kernel, convs split by kernel
+ * size and stride. Manual (the profile of bench/README.md's `resnet` section):
+ *
+ *   pnpm --filter @crp/bench resnet-kernels [--threads N] [--size 224] [--runs 3] [--top K]
+ *
+ * Every kernel registered for wasm is wrapped (kernels that a kernel calls directly count in the caller); the
+ * time outside kernels (JavaScript: graph walk, rule bookkeeping) is the rest. Figures are means per heatmap.
+ */
+import { parseArgs } from 'node:util';
+import { selectBackend } from '@crp/backend';
+import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
+import { importTorchResNet, torchResNetShapes } from '@crp/models';
+import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import { tallyWasmKernels } from './kernel-tally.js';
+import { pthBytes } from './torch-fixtures.js';
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: 'auto' },
+    size: { type: 'string', default: '224' },
+    runs: { type: 'string', default: '3' },
+    top: { type: 'string', default: '20' },
+  },
+});
+const choice = await selectBackend({
+  prefer: ['wasm'],
+  threads: values.threads === 'auto' ? 'auto' : Number(values.threads),
+});
+
+/** Conv2D and FusedConv2D by kernel size and stride, so the 1x1 convs show apart from the 3x3 ones. */
+function label(name: string, args: Parameters<tf.KernelFunc>[0]): string {
+  if (name !== 'Conv2D' && name !== 'FusedConv2D') return name;
+  const filter = args.inputs.filter as tf.TensorInfo;
+  const strides = (args.attrs as { strides: number | number[] }).strides;
+  const s = Array.isArray(strides) ? strides[0] : strides;
+  return `${name} ${filter.shape[0]}x${filter.shape[1]}/${s}`;
+}
+const tallies = tallyWasmKernels(label);
+
+const size = Number(values.size);
+const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const;
+const model = await importTorchResNet(pthBytes(formulaStateDict(torchResNetShapes(spec), 50)), {
+  inputSize: size,
+});
+const image = tf.tidy(() =>
+  tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
+);
+const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
+let sum = 0;
+const heatmap = () => {
+  const r = lrp.attribute(image, { target: 0 });
+  sum = tf.tidy(() => tf.sum(r.relevance).dataSync()[0]!);
+  disposeResult(r);
+};
+heatmap(); // untimed: the attributor's one-time derivations and XNNPACK's operator set-up
+const before = tf.memory().numTensors;
+tallies.clear();
+const runs = Number(values.runs);
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+for (let i = 0; i < runs; i++) heatmap();
+const wall = (performance.now() - t0) / runs;
+const c = process.cpuUsage(c0);
+const cpu = (c.user + c.system) / 1000 / runs;
+const rows = [...tallies].sort((a, b) => b[1].cpu - a[1].cpu);
+const inKernels = rows.reduce((s, [, t]) => s + t.wall, 0) / runs;
+const inKernelsCpu = rows.reduce((s, [, t]) => s + t.cpu, 0) / runs;
+console.log(
+  `backend ${tf.getBackend()} x${choice.threads}, resnet50 at ${size}, relevance sum ${sum}, tensors ${before} -> ${tf.memory().numTensors}`,
+);
+console.log(
+  `per heatmap (mean of ${runs}): ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU; outside kernels ${(wall - inKernels).toFixed(0)} ms wall, ${(cpu - inKernelsCpu).toFixed(0)} ms CPU`,
+);
+console.log('  kernel                 calls   wall ms    CPU ms  CPU/wall  share of kernel CPU');
+for (const [k, t] of rows.slice(0, Number(values.top))) {
+  console.log(
+    `  ${k.padEnd(20)} ${String(t.calls / runs).padStart(7)} ${(t.wall / runs).toFixed(1).padStart(9)} ${(t.cpu / runs).toFixed(1).padStart(9)} ${(t.cpu / t.wall).toFixed(2).padStart(9)} ${((100 * t.cpu) / runs / inKernelsCpu).toFixed(1).padStart(8)} %`,
+  );
+}
+lrp.dispose();
+image.dispose();
+model.dispose();

@@ -1,0 +1,40 @@
+import {
+  getKernel,
+  Identity,
+  type KernelFunc,
+  registerKernel,
+  type TensorInfo,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
+
+/** What the identity needs of TF.js's wasm backend (public methods of `BackendWasm`). */
+interface RefCountingBackend {
+  incRef(dataId: object): void;
+}
+
+/** Marks the kernel function installed here, so that installing twice keeps one. */
+const MARK = Symbol.for('@crp/backend/wasm-identity');
+
+/**
+ * Replaces the wasm backend's `Identity` kernel with one that shares its input's data, as the cpu backend's does
+ * and as the wasm `Reshape` already does (one more reference; the data is freed with the last tensor). TF.js
+ * 4.22's copies the whole tensor, and `tf.clone`, a `Transpose` that only moves axes of size 1 and a one-input
+ * `Concat` all run it: in a ResNet-50 LRP heatmap 271 copies per image, among them the input and gradient of
+ * every 1x1 convolution (patches of a 1x1 window). Tensors are immutable, so no kernel can tell the two apart.
+ * Strings are left to the original. Returns false when the wasm backend's kernel is not registered.
+ */
+export function installWasmIdentity(): boolean {
+  const original = getKernel(Identity, 'wasm');
+  if (original === undefined) return false;
+  if ((original.kernelFunc as { [MARK]?: boolean })[MARK] === true) return true;
+  const kernelFunc = ((args) => {
+    const x = args.inputs.x as TensorInfo;
+    if (x.dtype === 'string') return original.kernelFunc(args);
+    (args.backend as unknown as RefCountingBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }) as KernelFunc & { [MARK]?: boolean };
+  kernelFunc[MARK] = true;
+  unregisterKernel(Identity, 'wasm');
+  registerKernel({ ...original, kernelFunc });
+  return true;
+}
