@@ -105,11 +105,13 @@ describe('dilated convolution', () => {
     expect(d.shape).toEqual([4, 5, 2, 3]);
     const got = d.arraySync();
     const taps = w.arraySync();
+    const gap = [
+      [0, 0, 0],
+      [0, 0, 0],
+    ];
     for (let i = 0; i < 4; i++)
       for (let j = 0; j < 5; j++)
-        expect(got[i]![j], `(${i}, ${j})`).toEqual(
-          i % 3 === 0 && j % 2 === 0 ? taps[i / 3]![j / 2] : [[0, 0, 0], [0, 0, 0]],
-        );
+        expect(got[i]![j], `(${i}, ${j})`).toEqual(i % 3 === 0 && j % 2 === 0 ? taps[i / 3]![j / 2] : gap);
     tf.dispose([w, d]);
     expect(tf.memory().numTensors).toBe(before);
   });
