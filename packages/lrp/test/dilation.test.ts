@@ -90,6 +90,32 @@ describe('dilated convolution', () => {
     tf.dispose([w, d]);
   });
 
+  test("dilateKernel runs on tensors of rank 4 at most (TF.js's WebGL pad does not compile above rank 4)", async () => {
+    const before = tf.memory().numTensors;
+    // [2, 3, 2, 3] taps, dilations [3, 2]: hand-spread, every tap at (3 i, 2 j)
+    const w = tf.tensor4d(
+      Array.from({ length: 36 }, (_, i) => i + 1),
+      [2, 3, 2, 3],
+    );
+    const profile = await tf.profile(() => dilateKernel(w, [3, 2]));
+    const d = profile.result as tf.Tensor4D;
+    for (const k of profile.kernels)
+      for (const shape of [...k.inputShapes, ...k.outputShapes])
+        expect(shape.length, `${k.name} ${JSON.stringify(shape)}`).toBeLessThanOrEqual(4);
+    expect(d.shape).toEqual([4, 5, 2, 3]);
+    const got = d.arraySync();
+    const taps = w.arraySync();
+    const gap = [
+      [0, 0, 0],
+      [0, 0, 0],
+    ];
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 5; j++)
+        expect(got[i]![j], `(${i}, ${j})`).toEqual(i % 3 === 0 && j % 2 === 0 ? taps[i / 3]![j / 2] : gap);
+    tf.dispose([w, d]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   for (const padding of [
     'same',
     'valid',

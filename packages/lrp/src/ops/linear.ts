@@ -50,16 +50,22 @@ function addBias(y: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
 export function dilateKernel(w: tf.Tensor, [dh, dw]: [number, number]): tf.Tensor4D {
   const [kh, kw, a, b] = w.shape as [number, number, number, number];
   if (dh === 1 && dw === 1) return w as tf.Tensor4D;
+  // rows, then columns, each a rank-4 pad: TF.js's WebGL pad (4.22) does not compile above rank 4 (its shader
+  // calls lessThan on the ivec5/ivec6 structs), as one rank-6 pad of [kh, 1, kw, 1, a, b] did here
   return tf.tidy(() => {
-    const spread = tf.pad(tf.reshape(w, [kh, 1, kw, 1, a, b]), [
+    const rows = tf.pad(tf.reshape(w, [kh, 1, kw, a * b]), [
       [0, 0],
       [0, dh - 1],
       [0, 0],
-      [0, dw - 1],
-      [0, 0],
       [0, 0],
     ]);
-    const full = tf.reshape(spread, [kh * dh, kw * dw, a, b]);
+    const cols = tf.pad(tf.reshape(rows, [kh * dh, kw, 1, a * b]), [
+      [0, 0],
+      [0, 0],
+      [0, dw - 1],
+      [0, 0],
+    ]);
+    const full = tf.reshape(cols, [kh * dh, kw * dw, a, b]);
     return tf.slice(full, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, a, b]) as tf.Tensor4D;
   });
 }
@@ -73,8 +79,8 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
   const dilations = p.dilations ?? [1, 1];
   const dilated = dilations[0] !== 1 || dilations[1] !== 1;
   const [sh, sw] = p.strides;
-  // a stride-1 dilated conv and its transpose run on TF.js's own dilations (the kernel as it is: SwiftShader's
-  // WebGL failed to compile the shader of the zero-spread kernel). TF.js refuses dilations with a stride > 1,
+  // a stride-1 dilated conv and its transpose run on TF.js's own dilations (the kernel as it is, no spread
+  // copy). TF.js refuses dilations with a stride > 1,
   // so a strided dilated conv (ONNX allows it) runs as a plain conv on the spread kernel. Either way the rules
   // modify the kernel's taps only: Flat sees the taps, not the zeros between them, as zennit.
   const native = dilated && sh === 1 && sw === 1;
