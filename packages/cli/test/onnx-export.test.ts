@@ -84,12 +84,12 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     back.dispose();
   });
   it('writes nothing when the .onnx cannot hold the pruned model (a pruned conv before x * a + b constants)', async () => {
-    // fixtures-src/make-conv-affine-onnx.py: conv -> Mul -> Add (read as a batch norm) -> ReLU -> pool -> Gemm
+    // @crp/models fixtures-src/make-conv-affine-onnx.py: conv -> Mul -> Add (read as a batch norm) -> ReLU -> pool -> Gemm
     const exported = join(dir, 'refused');
     const r = await crp(
       'prune',
       '--model',
-      join(import.meta.dirname, 'fixtures', 'conv-affine.onnx'),
+      join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'conv-affine.onnx'),
       '--data',
       DATA,
       '--samples',

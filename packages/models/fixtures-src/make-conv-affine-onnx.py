@@ -1,7 +1,7 @@
 """A conv followed by x * a + b as two element-wise constants (the importer reads them as a batch norm), then ReLU,
 global average pooling and a Gemm to 2 classes, for 32x32 RGB patches: pruning the conv changes the affine map,
-which the .onnx holds as constants of Mul and Add, so `crp prune --export` cannot write it back as .onnx. Run from
-packages/cli: /usr/bin/python3 fixtures-src/make-conv-affine-onnx.py (python3-onnx; a fixed formula, no seed)."""
+which the .onnx holds as constants of Mul and Add, so neither `crp prune --export` nor the study can write it back as .onnx. Run from
+packages/models: /usr/bin/python3 fixtures-src/make-conv-affine-onnx.py (python3-onnx; a fixed formula, no seed)."""
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -33,4 +33,4 @@ graph = helper.make_graph(
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='crp-fixture')
 model.ir_version = 7
 onnx.checker.check_model(model, full_check=True)
-onnx.save(model, 'test/fixtures/conv-affine.onnx')
+onnx.save(model, 'test/fixtures/onnx/conv-affine.onnx')
