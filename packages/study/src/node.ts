@@ -22,7 +22,8 @@ import { runStudy } from './study.js';
  * A {@link StudyStore} in a folder: parts as `parts/<name>.json`, pictures as PNG under their name (e.g.
  * `references/features.25.png`), the fine-tuned model as `model/` (model.json + weights) and, for a model read
  * from an `.onnx` (`options.onnxSource`), also as `model.onnx`: the source graph with the fine-tuned weights
- * (`writeOnnx` of @crp/models/node). Every file is written atomically, so a killed study leaves whole files only.
+ * (`encodeOnnx` of @crp/models, encoded before `model/` is saved, so a graph that cannot hold the model leaves
+ * neither). Every file is written atomically, so a killed study leaves whole files only.
  */
 export function fileStudyStore(
   dir: string,
