@@ -31,7 +31,7 @@ export interface DecompositionAtlasOptions {
   /** the class explained */
   target?: number;
   /** Parent layers to decompose (default: every conv and dense layer below the output that has a layer below
-   * it, `layersBelow`: a conv or dense layer, or the addition or concatenation it reads; in a ViT every concept
+   * it, `conceptLayersBelow`: a conv or dense layer, or the addition or concatenation it reads; in a ViT every concept
    * layer with a concept layer below: block output -> MLP neurons -> heads -> the block's input channels, as
    * `decompose`). A joining layer given here (an addition such as `layer2.0.add`, a concatenation) decomposes
    * into every branch, as `decompose` does. */
@@ -83,8 +83,9 @@ export interface DecomposedConcept {
 
 export interface DecompositionAtlasLayer {
   layer: string;
-  /** The layers whose concepts are the sub-concepts (`layersBelow`): one for a conv or dense layer; one per
-   * branch for a joining layer (`layer2.0.add`: `layer2.0.conv2` and `layer2.0.downsample.0`). */
+  /** The layers whose concepts are the sub-concepts (`conceptLayersBelow`): one for a conv or dense layer (in a
+   * ViT the concept layer below); one per branch for a joining layer (`layer2.0.add`: `layer2.0.conv2` and
+   * `layer2.0.downsample.0`). */
   below: string[];
   concepts: DecomposedConcept[];
 }

@@ -18,9 +18,10 @@ const MARK = Symbol.for('@crp/backend/wasm-identity');
 /**
  * Replaces the wasm backend's `Identity` kernel with one that shares its input's data, as the cpu backend's does
  * and as the wasm `Reshape` already does (one more reference; the data is freed with the last tensor). TF.js
- * 4.22's copies the whole tensor, and `tf.clone`, a `Transpose` that only moves axes of size 1 and a one-input
- * `Concat` all run it: in a ResNet-50 LRP heatmap 271 copies per image, among them the input and gradient of
- * every 1x1 convolution (patches of a 1x1 window). Tensors are immutable, so no kernel can tell the two apart.
+ * 4.22's copies the whole tensor, and `tf.clone` runs it. A `Transpose` that only moves axes of size 1 and a
+ * one-input `Concat` copy too, but they call the wasm module's own identity function, not the registered kernel,
+ * so they still copy (as the README says; @crp/lrp reshapes a 1x1 window's patches instead). Tensors are
+ * immutable, so no kernel can tell the two apart.
  * Strings are left to the original. Returns false when the wasm backend's kernel is not registered.
  */
 export function installWasmIdentity(): boolean {

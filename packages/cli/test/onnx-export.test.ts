@@ -6,7 +6,7 @@
  * folded into the convs, so a torchvision state dict of it is impossible).
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importOnnx, parseOnnxModel } from '@crp/models';
@@ -82,5 +82,30 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     tf.dispose([x, a, b]);
     small.dispose();
     back.dispose();
+  });
+  it('writes nothing when the .onnx cannot hold the pruned model (a pruned conv before x * a + b constants)', async () => {
+    // @crp/models fixtures-src/make-conv-affine-onnx.py: conv -> Mul -> Add (read as a batch norm) -> ReLU -> pool -> Gemm
+    const exported = join(dir, 'refused');
+    const r = await crp(
+      'prune',
+      '--model',
+      join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'conv-affine.onnx'),
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--layers',
+      'conv',
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+      '--fraction',
+      '0.25',
+    );
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toMatch(/element-wise operators/);
+    // not a TF.js model without its mask.json or .onnx beside it
+    expect(await readdir(exported).catch(() => [])).toEqual([]);
   });
 });

@@ -163,8 +163,21 @@ function initializersOf(layer: tfl.layers.Layer, link: OnnxWeightLink): Map<stri
     }
     case 'dense': {
       const [k, b] = values;
-      out.set(link.weight, denseWeight(k!.data, k!.shape, link));
-      if (link.bias !== undefined) out.set(link.bias, vector(b!, link.beta));
+      // alpha or beta 0 switches A*B or C off: the importer made zeros of them, and the source's values stay
+      // (dividing by 0 would write NaN); a model that no longer has zeros there has no such file
+      const scaled = (name: string, v: { data: Float32Array }, factor: number, what: string) => {
+        if (factor !== 0) return true;
+        if (v.data.every((x) => x === 0)) return false;
+        throw new CrpError(
+          'unsupported-model',
+          `the ${what} of '${layer.name}' is no longer zero, but the Gemm '${link.node}' has ${what === 'bias' ? 'beta' : 'alpha'} 0, which ignores its ${name}; export the model again from PyTorch`,
+          { details: { layer: layer.name, node: link.node } },
+        );
+      };
+      if (scaled(link.weight, k!, link.alpha, 'kernel'))
+        out.set(link.weight, denseWeight(k!.data, k!.shape, link));
+      if (link.bias !== undefined && scaled(link.bias, b!, link.beta, 'bias'))
+        out.set(link.bias, vector(b!, link.beta));
       break;
     }
     case 'batchNorm': {
@@ -269,8 +282,8 @@ function rewriteGraph(graph: Uint8Array, replace: Map<string, FloatTensor>): Uin
  * ```
  *
  * @throws CrpError `invalid-argument` when `model` lacks layers of the imported source; `unsupported-model` for
- *   a ViT, a changed weight the file holds as an element-wise constant, a source whose weights are not float32
- *   initializers, or a written graph the importer refuses; and the errors of {@link importOnnx} for `source`
+ *   a ViT, a changed weight the file holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with
+ *   beta (alpha) 0, a source whose weights are not float32 initializers, or a written graph the importer refuses; and the errors of {@link importOnnx} for `source`
  */
 export function encodeOnnx(
   source: Uint8Array,

@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
 import { writeOnnx } from '../src/node.js';
+import { onnxTensorValues } from '../src/onnx-proto.js';
 
 /**
  * The ONNX writer: the source `.onnx` with a model's weights. Written from the slim ResNet exported by
@@ -101,6 +102,50 @@ describe('encodeOnnx', () => {
       }
     });
   }
+
+  it('a Gemm with beta 0 (C switched off) and alpha 2: C is kept, not divided by beta; a bias it cannot hold is refused', () => {
+    const bytes = new Uint8Array(
+      readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'gemm-beta-zero.onnx')),
+    );
+    const model = importOnnx(bytes);
+    const x = inputOf(model);
+    try {
+      const fc = model.layers.find((l) => l.getClassName() === 'Dense')!;
+      const y0 = model.predict(x) as tf.Tensor;
+      const same = importOnnx(encodeOnnx(bytes, model));
+      const y1 = same.predict(x) as tf.Tensor;
+      expect(maxGap(y0, y1)).toBe(0); // was NaN: C / beta = 0 / 0
+      tf.dispose([y0, y1]);
+      same.dispose();
+      // the kernel changed (divided by alpha on the way back), the bias still zero: written
+      const [k, b] = fc.getWeights();
+      const k2 = tf.mul(k!, 1.5);
+      fc.setWeights([k2, b!]);
+      const written = encodeOnnx(bytes, model);
+      const c = parseOnnxModel(written).graph.initializers.find((t) => t.name === 'c')!;
+      expect(Array.from(onnxTensorValues(c))).toEqual([1, 2, 3, 4, 5]); // the source's C, which beta 0 ignores
+      const back = importOnnx(written);
+      const [a, a2] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+      expect(maxGap(a, a2)).toBeLessThan(1e-6);
+      tf.dispose([a, a2]);
+      back.dispose();
+      // a non-zero bias has no place in a Gemm whose beta is 0
+      const b2 = tf.onesLike(b!);
+      fc.setWeights([k2, b2]);
+      let caught: unknown;
+      try {
+        encodeOnnx(bytes, model);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toMatch(/beta 0/);
+      tf.dispose([k2, b2]);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
 
   it('leaks no tensor', () => {
     const bytes = new Uint8Array(readFileSync(RESNET));

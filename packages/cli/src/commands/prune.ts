@@ -1,13 +1,13 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
-import { listNames } from '@crp/common';
+import { fileError, listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
-import { type Dataset, disposeDataset } from '@crp/models';
-import { saveModel, writeOnnx } from '@crp/models/node';
+import { type Dataset, disposeDataset, encodeOnnx } from '@crp/models';
+import { saveModel } from '@crp/models/node';
 import {
   type ChannelScores,
   CRITERIA,
@@ -355,14 +355,22 @@ async function exportModel(
   const mask = selectLowest(exportable, args.fraction, { scope: args.scope });
   const small = await exportPruned(model, mask);
   try {
-    const saved = await saveModel(small, dir);
     // back to the user's format: a model read from an .onnx is also written as one (the same graph, the pruned
-    // initializers), as a folded-BN ResNet cannot become a torchvision state dict
+    // initializers), as a folded-BN ResNet cannot become a torchvision state dict. Encoded first, so a graph that
+    // cannot hold the pruned model is refused before anything is in DIR (writeOnnx's steps, split)
     const onnx = isOnnxPath(args.modelPath) ? join(dir, 'model.onnx') : undefined;
-    if (onnx !== undefined)
-      await writeOnnx(small, args.modelPath, onnx, {
-        ...(args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize }),
-      });
+    const onnxBytes =
+      onnx === undefined
+        ? undefined
+        : encodeOnnx(
+            await readFile(args.modelPath).catch((err: unknown) => {
+              throw fileError('read', args.modelPath, err, 'ONNX model');
+            }),
+            small,
+            args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize },
+          );
+    const saved = await saveModel(small, dir);
+    if (onnx !== undefined && onnxBytes !== undefined) await writeFileAtomic(onnx, onnxBytes);
     await writeFileAtomic(join(dir, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
     const cost = compareCost(model, mask);
     return {
