@@ -297,7 +297,7 @@ export class Explainer {
    * the block's input; else the conv/dense layer below, or the addition or concatenation the layer reads, e.g. a
    * ResNet block's `layer1.1.add`; an addition or concatenation has one per branch), none when only the input lies
    * below. */
-  layersBelow(layer: string): string[] {
+  conceptLayersBelow(layer: string): string[] {
     return conceptLayersBelow(this.crp.attributor.graph, layer);
   }
 
@@ -316,7 +316,7 @@ export class Explainer {
     channel: number,
     subs: readonly { layer: string; concept: number }[],
   ): ConditionalHeatmap[] {
-    const below = this.layersBelow(layer);
+    const below = this.conceptLayersBelow(layer);
     if (below.length <= 1) {
       return this.conditionalHeatmaps(
         x,
@@ -380,7 +380,7 @@ export class Explainer {
     channel: number,
     width: number,
   ): SubConceptShare[] {
-    const below = this.layersBelow(layer);
+    const below = this.conceptLayersBelow(layer);
     const all =
       below.length > 1
         ? Math.max(

@@ -485,7 +485,7 @@ async function select(channel: number): Promise<void> {
   const score = ex.concepts.find((c) => c.channel === channel)!;
   el.detail.hidden = false;
   el.detailTitle.textContent = `Concept #${channel} of ${layer.name}: ${(score.share * 100).toFixed(1)}% of the layer's relevance for class ${ex.target}`;
-  const below = e.layersBelow(layer.name);
+  const below = e.conceptLayersBelow(layer.name);
   const width = 5;
   const steps = (below.length === 0 ? 0 : 2) + (state.box === undefined ? 0 : 1);
   let done = 0;

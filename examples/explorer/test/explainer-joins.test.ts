@@ -60,9 +60,12 @@ describe('a ResNet block in the explorer', () => {
     // a block's addition comes after the convs it adds
     expect(names.indexOf('layer2.0.add')).toBeGreaterThan(names.indexOf('layer2.0.conv2'));
     expect(names.indexOf('layer2.0.add')).toBeGreaterThan(names.indexOf('layer2.0.downsample.0'));
-    expect([...e.layersBelow('layer2.0.add')].sort()).toEqual(['layer2.0.conv2', 'layer2.0.downsample.0']);
-    expect([...e.layersBelow('layer1.1.add')].sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
-    expect(e.layersBelow('conv1')).toEqual([]);
+    expect([...e.conceptLayersBelow('layer2.0.add')].sort()).toEqual([
+      'layer2.0.conv2',
+      'layer2.0.downsample.0',
+    ]);
+    expect([...e.conceptLayersBelow('layer1.1.add')].sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
+    expect(e.conceptLayersBelow('conv1')).toEqual([]);
   });
 
   for (const add of ['layer2.0.add', 'layer1.1.add']) {
@@ -70,7 +73,7 @@ describe('a ResNet block in the explorer', () => {
       const c = topConcept(add);
       const subs = e.subConcepts(x, y, add, c, 3);
       // element-wise: channel c of each branch (whatever its sign), and (zennit's Sum rule) together the concept
-      expect(subs.map((n) => n.layer).sort()).toEqual([...e.layersBelow(add)].sort());
+      expect(subs.map((n) => n.layer).sort()).toEqual([...e.conceptLayersBelow(add)].sort());
       for (const n of subs) expect(n.concept).toBe(c);
       expect(subs[0]!.share + subs[1]!.share).toBeCloseTo(1, 4);
 

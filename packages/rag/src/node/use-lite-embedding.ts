@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CrpError, describeError, type ProgressCallback, progressTracker } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
@@ -10,6 +9,7 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type * as Tf from '@tensorflow/tfjs-core';
 import { type EmbeddingProvider, normalizeVector } from '../embeddings/embedding-provider.js';
 import { UseTokenizer, type UseVocabulary } from '../embeddings/use-tokenizer.js';
+import { ragCacheDir } from './cache-dir.js';
 
 /**
  * Which TF.js backend runs the model. `auto` (default): the application's backend if it chose one, else
@@ -64,7 +64,7 @@ export interface UseLiteEmbeddingOptions {
    * the evaluation questions. `contextual`: the full model on each text (about 10 texts/s on two cores).
    */
   readonly mode?: 'static' | 'contextual';
-  /** Where the static piece table is cached; default `<os tmpdir>/crp-rag-cache`. */
+  /** Where the static piece table is cached; default `CRP_RAG_CACHE_DIR`, else `<os tmpdir>/crp-rag-cache` (as the CLI). */
   readonly cacheDir?: string;
 }
 
@@ -332,7 +332,7 @@ export class UseLiteEmbedding implements EmbeddingProvider {
           },
         );
       }
-      const cacheDir = this.#options.cacheDir ?? path.join(tmpdir(), 'crp-rag-cache');
+      const cacheDir = this.#options.cacheDir ?? ragCacheDir();
       const rows = await cachedPieceTable(
         vocabulary.length,
         dir,
