@@ -42,3 +42,42 @@ export function tallyWasmKernels(
   }
   return tallies;
 }
+
+/** The tally's wall and CPU time summed over all kernels (ms). */
+export function kernelTotals(tallies: Map<string, KernelTally>): { wall: number; cpu: number } {
+  let wall = 0;
+  let cpu = 0;
+  for (const t of tallies.values()) {
+    wall += t.wall;
+    cpu += t.cpu;
+  }
+  return { wall, cpu };
+}
+
+/**
+ * Prints the tally as a table, per run (the tally divided by `runs`), the `top` kernels by `sortBy` time; the
+ * last column is each kernel's share of `shareOf` (ms per run, default: all kernels' time) in `sortBy` time.
+ */
+export function printKernelTable(
+  tallies: Map<string, KernelTally>,
+  options: {
+    runs?: number;
+    sortBy?: 'cpu' | 'wall';
+    top?: number;
+    nameWidth?: number;
+    shareOf?: number;
+    shareLabel?: string;
+  } = {},
+): void {
+  const { runs = 1, sortBy = 'cpu', top = 20, nameWidth = 20 } = options;
+  const rows = [...tallies].sort((a, b) => b[1][sortBy] - a[1][sortBy]);
+  const shareOf = options.shareOf ?? kernelTotals(tallies)[sortBy] / runs;
+  const shareLabel = options.shareLabel ?? `share of kernel ${sortBy === 'cpu' ? 'CPU' : 'wall'}`;
+  console.log(`  ${'kernel'.padEnd(nameWidth)}   calls   wall ms    CPU ms  CPU/wall  ${shareLabel}`);
+  for (const [k, t] of rows.slice(0, top)) {
+    const [calls, wall, cpu] = [t.calls / runs, t.wall / runs, t.cpu / runs];
+    console.log(
+      `  ${k.padEnd(nameWidth)} ${calls.toFixed(0).padStart(7)} ${wall.toFixed(1).padStart(9)} ${cpu.toFixed(1).padStart(9)} ${(t.cpu / t.wall).toFixed(2).padStart(9)} ${((100 * (sortBy === 'cpu' ? cpu : wall)) / shareOf).toFixed(1).padStart(8)} %`,
+    );
+  }
+}

@@ -10,7 +10,7 @@ import { selectBackend } from '@crp/backend';
 import { lrpExplainer, mprt } from '@crp/evaluation';
 import { smallVgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
-import { tallyWasmKernels } from './kernel-tally.js';
+import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
 import { median } from './measure.js';
 
 const { values } = parseArgs({
@@ -65,12 +65,7 @@ console.log(
   }),
 );
 if (tallies !== undefined) {
-  const rows = [...tallies.entries()].sort((a, b) => b[1].cpu - a[1].cpu);
-  const total = rows.reduce((s, [, t]) => s + t.cpu, 0);
   const runs = Number(values.runs);
-  console.log(`kernels: ${(total / runs).toFixed(1)} ms CPU per run`);
-  for (const [name, t] of rows.slice(0, values.shapes ? 60 : 25))
-    console.log(
-      `${name.padEnd(values.shapes ? 60 : 28)} calls ${(t.calls / runs).toFixed(0).padStart(5)}  cpu ${(t.cpu / runs).toFixed(2).padStart(8)} ms  wall ${(t.wall / runs).toFixed(2).padStart(8)} ms`,
-    );
+  console.log(`kernels: ${(kernelTotals(tallies).cpu / runs).toFixed(1)} ms CPU per run`);
+  printKernelTable(tallies, { runs, top: values.shapes ? 60 : 25, nameWidth: values.shapes ? 60 : 28 });
 }

@@ -14,7 +14,7 @@ import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import { importTorchResNet, torchResNetShapes } from '@crp/models';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
-import { tallyWasmKernels } from './kernel-tally.js';
+import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
 import { pthBytes } from './torch-fixtures.js';
 
 const { values } = parseArgs({
@@ -65,21 +65,14 @@ for (let i = 0; i < runs; i++) heatmap();
 const wall = (performance.now() - t0) / runs;
 const c = process.cpuUsage(c0);
 const cpu = (c.user + c.system) / 1000 / runs;
-const rows = [...tallies].sort((a, b) => b[1].cpu - a[1].cpu);
-const inKernels = rows.reduce((s, [, t]) => s + t.wall, 0) / runs;
-const inKernelsCpu = rows.reduce((s, [, t]) => s + t.cpu, 0) / runs;
+const inKernels = kernelTotals(tallies);
 console.log(
   `backend ${tf.getBackend()} x${choice.threads}, resnet50 at ${size}, relevance sum ${sum}, tensors ${before} -> ${tf.memory().numTensors}`,
 );
 console.log(
-  `per heatmap (mean of ${runs}): ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU; outside kernels ${(wall - inKernels).toFixed(0)} ms wall, ${(cpu - inKernelsCpu).toFixed(0)} ms CPU`,
+  `per heatmap (mean of ${runs}): ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU; outside kernels ${(wall - inKernels.wall / runs).toFixed(0)} ms wall, ${(cpu - inKernels.cpu / runs).toFixed(0)} ms CPU`,
 );
-console.log('  kernel                 calls   wall ms    CPU ms  CPU/wall  share of kernel CPU');
-for (const [k, t] of rows.slice(0, Number(values.top))) {
-  console.log(
-    `  ${k.padEnd(20)} ${String(t.calls / runs).padStart(7)} ${(t.wall / runs).toFixed(1).padStart(9)} ${(t.cpu / runs).toFixed(1).padStart(9)} ${(t.cpu / t.wall).toFixed(2).padStart(9)} ${((100 * t.cpu) / runs / inKernelsCpu).toFixed(1).padStart(8)} %`,
-  );
-}
+printKernelTable(tallies, { runs, top: Number(values.top) });
 lrp.dispose();
 image.dispose();
 model.dispose();

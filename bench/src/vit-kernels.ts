@@ -14,7 +14,7 @@ import { CondAttribution, type Condition, disposeCondResult } from '@crp/core';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
 import { vitFormulaImage, vitFormulaStateDict } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
-import { tallyWasmKernels } from './kernel-tally.js';
+import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
 import { vitB16Config } from './torch-fixtures.js';
 
 const { values } = parseArgs({
@@ -45,18 +45,16 @@ function profile(name: string, fn: () => void): void {
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
   const cpu = (c.user + c.system) / 1000;
-  const rows = [...tallies].sort((a, b) => b[1].wall - a[1].wall);
-  const inKernels = rows.reduce((s, [, t]) => s + t.wall, 0);
-  const inKernelsCpu = rows.reduce((s, [, t]) => s + t.cpu, 0);
+  const inKernels = kernelTotals(tallies);
   console.log(
-    `\n${name}: ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU (CPU/wall ${(cpu / wall).toFixed(2)}); outside kernels ${(wall - inKernels).toFixed(0)} ms wall, ${(cpu - inKernelsCpu).toFixed(0)} ms CPU`,
+    `\n${name}: ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU (CPU/wall ${(cpu / wall).toFixed(2)}); outside kernels ${(wall - inKernels.wall).toFixed(0)} ms wall, ${(cpu - inKernels.cpu).toFixed(0)} ms CPU`,
   );
-  console.log('  kernel                 calls   wall ms    CPU ms  CPU/wall  share of wall');
-  for (const [k, t] of rows.slice(0, Number(values.top))) {
-    console.log(
-      `  ${k.padEnd(20)} ${String(t.calls).padStart(7)} ${t.wall.toFixed(0).padStart(9)} ${t.cpu.toFixed(0).padStart(9)} ${(t.cpu / t.wall).toFixed(2).padStart(9)} ${((100 * t.wall) / wall).toFixed(1).padStart(8)} %`,
-    );
-  }
+  printKernelTable(tallies, {
+    sortBy: 'wall',
+    top: Number(values.top),
+    shareOf: wall,
+    shareLabel: 'share of wall',
+  });
 }
 
 const heatmap = () => {
