@@ -11,7 +11,7 @@ import {
   type Progress,
   vectorValues,
 } from '@crp/common';
-import { type Concept, type CondAttribution, defaultConcept } from '@crp/core';
+import { type CondAttribution, defaultConcept } from '@crp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AtlasOptions,
@@ -24,7 +24,7 @@ import {
   votedConcepts,
 } from './atlas.js';
 import { type LabelledDataset, type LabelledSource, subset } from './dataset.js';
-import { conceptLayersBelow } from './decomposition.js';
+import { conceptLayersBelow, conceptSums } from './decomposition.js';
 import { runSharded, type ShardedStrategy } from './sharding.js';
 
 export interface DecompositionAtlasOptions {
@@ -185,16 +185,6 @@ export function resolveDecompositionOptions(
   return { target, topK, batchSize, below, dominant, layers: Object.keys(below) };
 }
 
-/** Per row, the concept sums of a relevance ([rows, concepts] values): channels summed over positions (tokens),
- * heads over tokens and features (the layer's default concept, as `decompose` and the atlas). */
-function conceptSums(concept: Concept, t: tf.Tensor): { values: Float32Array; concepts: number } {
-  const s = concept.attribute(t);
-  const values = s.dataSync() as Float32Array;
-  const concepts = s.shape[1];
-  s.dispose();
-  return { values, concepts };
-}
-
 /** Concept sums of one layer below, [n images * concepts] values. */
 interface ChildRows {
   values: Float32Array;
@@ -230,7 +220,7 @@ function decomposeLayer(
     });
     try {
       return below.map((b) => {
-        const { values, concepts } = conceptSums(defaultConcept(g, b), out.get(b)!);
+        const { values, concepts } = conceptSums(g, b, out.get(b)!);
         return { values, channels: concepts };
       });
     } finally {
@@ -301,7 +291,7 @@ export function decompositionBatch(
     for (const layer of ids) {
       const below = options.below[layer]!;
       const r = relevance.get(layer)!;
-      const { values: parentSums, concepts: channels } = conceptSums(defaultConcept(g, layer), r);
+      const { values: parentSums, concepts: channels } = conceptSums(g, layer, r);
       const byConcept: DecompositionPartial['layers'][string] = {};
       partial.layers[layer] = byConcept;
       const dominant = options.dominant[layer]!;

@@ -75,14 +75,19 @@ export function conceptLayerBelow(graph: ModelGraph, layer: string): string | un
   return transformerConceptBelow(graph, layer) ?? layerBelow(graph, layer);
 }
 
-/** Per row, the concept sums of a recorded relevance ([rows, concepts] values): channels summed over positions
- * (tokens), or heads summed over tokens and features (the layer's default concept). */
-function conceptSums(graph: ModelGraph, layer: string, t: tf.Tensor): { values: Float32Array; c: number } {
+/** Per row, the concept sums of a relevance at `layer` ([rows, concepts] values): channels summed over positions
+ * (tokens), or heads summed over tokens and features (the layer's default concept, as `decompose` and the
+ * decomposition atlas read it). */
+export function conceptSums(
+  graph: ModelGraph,
+  layer: string,
+  t: tf.Tensor,
+): { values: Float32Array; concepts: number } {
   const s = defaultConcept(graph, layer).attribute(t);
   const values = s.dataSync() as Float32Array;
-  const c = s.shape[1];
+  const concepts = s.shape[1];
   s.dispose();
-  return { values, c };
+  return { values, concepts };
 }
 
 /** The part of a conditional attribution result that the decomposition reads. */
@@ -117,7 +122,7 @@ export function conceptLayersBelow(graph: ModelGraph, layer: string): string[] {
 function rowSums(graph: ModelGraph, r: CondResultLike, layers: readonly string[], rows: number): RowSums {
   const out = Array.from({ length: rows }, () => new Map<string, number[]>());
   for (const l of layers) {
-    const { values, c } = conceptSums(graph, l, r.relevances[l]!);
+    const { values, concepts: c } = conceptSums(graph, l, r.relevances[l]!);
     for (let row = 0; row < rows; row++)
       out[row]!.set(l, Array.from(values.subarray(row * c, (row + 1) * c)));
   }
