@@ -8,8 +8,8 @@
  * (the answer contains at least 50% of the supporting passage's content words), also per language group
  * (English, German, cross-lingual), and for questions with `key_terms` the key-term coverage (the answer
  * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
- * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`, `qa-heldout-3.json`, `qa-heldout-4.json` and
- * `qa-heldout-5.json`
+ * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`, `qa-heldout-3.json`, `qa-heldout-4.json`,
+ * `qa-heldout-5.json` and `qa-heldout-6.json`
  * (each reported on its own and by language group).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
@@ -85,6 +85,7 @@ const qaFiles =
     'qa-heldout-3.json',
     'qa-heldout-4.json',
     'qa-heldout-5.json',
+    'qa-heldout-6.json',
   ]
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
