@@ -190,7 +190,11 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
       const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
       if (at < 0) return false;
       const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
-      return DEFINES.test(after);
+      const m = DEFINES.exec(after);
+      if (!m) return false;
+      // an apposition ("ZBox, an LRP rule", "Sponsor: Eine Person") defines only at the start of the sentence, not
+      // a list's last item ("including Feature Ablation and Occlusion, each perturbation ...")
+      return !/^\s*[,:–-]/.test(m[0]) || head.slice(0, at).trim().split(/\s+/).filter(Boolean).length <= 2;
     });
   }
   return RELATION[intent.kind].test(sentence);
