@@ -286,3 +286,42 @@ describe('reading what a question asks for: opening words, relative clauses, who
     expect(documentNamingWords('What does the epsilon rule do?').size).toBe(0);
   });
 });
+
+describe('the sentence scorer reads German sentences as the index does', () => {
+  it('a compound holds its parts: "Paketnamen" answers a question about a package name', async () => {
+    const translator = QueryTranslator.fromStemPairs('paket\tpackag\t1\nnam\tname\t1\nzeich\tcharact\t1');
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'Which characters may a package name hold?';
+    const [qv] = await embedding.embed([question]);
+    const source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'de-pakete.md',
+      title: 'Notizen',
+      language: 'de' as const,
+      citation: '[de-pakete.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: 'Paketnamen bestehen aus Kleinbuchstaben. Heute scheint die Sonne.',
+    };
+    const query = analyzeQuery(question, { translator });
+    const [compound, other] = await scoreSourceSentences(
+      question,
+      qv!,
+      query,
+      [source],
+      embedding,
+      undefined,
+      questionIntent(question),
+      translator,
+    );
+    // "package" and "name" both found in the compound
+    const named = query.concepts
+      .filter((c) => /package|name/.test(c.word))
+      .map((c) => query.concepts.indexOf(c));
+    expect(compound!.concepts).toEqual(expect.arrayContaining(named));
+    expect(compound!.lexical).toBeGreaterThan(0);
+    expect(other!.lexical).toBe(0);
+  });
+});

@@ -185,7 +185,12 @@ export async function scoreSourceSentences(
   const vectors = await embedding.embed(
     raw.map((r) => (across(r) ? glossOnly(r.text, r.language, translator!) : r.text)),
   );
-  const termSets = raw.map((r) => new Set(analyze(r.text, r.language)));
+  // German sentences as the index reads them: compounds also by their parts, inflected forms by their base form
+  // ("Paketnamen" holds "Paket" and "Namen"), so a question word matches the sentence that the retrieval matched
+  const germanLexicon = translator?.lexicon('de');
+  const termSets = raw.map(
+    (r) => new Set(analyze(r.text, r.language, germanLexicon ? { germanLexicon } : {})),
+  );
   const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
     let best = 0;
     for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
