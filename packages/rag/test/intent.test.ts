@@ -325,3 +325,51 @@ describe('the sentence scorer reads German sentences as the index does', () => {
     expect(other!.lexical).toBe(0);
   });
 });
+
+describe('a specific relation weighs against the source rank', () => {
+  const src = (n: number, text: string) => ({
+    n,
+    chunkId: `c${n}`,
+    file: `s${n}.md`,
+    title: 'notes',
+    language: 'en' as const,
+    citation: `[s${n}.md]`,
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const scores = async (question: string, sentence: string) => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const sources = [
+      src(1, sentence),
+      src(2, 'Weather is fine today.'),
+      src(3, 'Trains run late.'),
+      src(4, sentence),
+    ];
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), sources, embedding);
+    const of = (n: number) => scored.find((s) => s.source === n)!;
+    return { ratio: of(4).score / of(1).score, relation: of(1).relation };
+  };
+
+  it('a reason or a definition in source 4 keeps the square root of the rank prior (1 / 1.75), other sentences all of it', async () => {
+    const reason = await scores(
+      'Why is the cache cleared?',
+      'The cache is cleared because the index changed.',
+    );
+    expect(reason.relation).toBe(true);
+    expect(reason.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
+    const definition = await scores('What is a cache?', 'A cache is a store of recent results.');
+    expect(definition.relation).toBe(true);
+    expect(definition.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
+    // no relation: the whole prior
+    const plain = await scores('Why is the cache cleared?', 'The cache is cleared every day.');
+    expect(plain.relation).toBe(false);
+    expect(plain.ratio).toBeCloseTo(1 / 1.75, 10);
+    // a list's relation (any comma) is too loose to weigh against the rank
+    const list = await scores('Which caches are cleared?', 'Caches, indexes and logs are cleared.');
+    expect(list.relation).toBe(true);
+    expect(list.ratio).toBeCloseTo(1 / 1.75, 10);
+  });
+});

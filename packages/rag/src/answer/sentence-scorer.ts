@@ -145,6 +145,9 @@ export function translatedIntent(
   return { kind: intent.kind, subject: [...new Set(subject)] };
 }
 
+// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason.
+const SPECIFIC: ReadonlySet<QuestionIntent['kind']> = new Set(['definition', 'reason']);
+
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
 export function asksForCode(question: string): boolean {
   return CODE_INTENT.test(question);
@@ -290,7 +293,10 @@ export async function scoreSourceSentences(
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
     // a sentence that holds the asked-for relation beats one that only repeats the question's words
     const asked = intent.kind === 'other' ? 1 : relation ? RELATION_BOOST[intent.kind] : 0.85;
-    const score = relevance * (0.3 + 0.7 * novelty) * asked * (prior.get(r.source) ?? 0.5) * shape;
+    // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
+    // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
+    const rank = (prior.get(r.source) ?? 0.5) ** (relation && SPECIFIC.has(intent.kind) ? 0.5 : 1);
+    const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,
       text: r.text,
