@@ -24,9 +24,10 @@ import type { Chunk, IndexProgress, Language } from './types.js';
 
 /**
  * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
- * opening without embedding it again). 1: German inflected forms also indexed by their base form.
+ * opening without embedding it again). 1: German inflected forms also indexed by their base form; 2: also strong
+ * (ablaut) participles ("geschrieben" by "schreiben").
  */
-const ANALYSIS_VERSION = 1;
+const ANALYSIS_VERSION = 2;
 
 /**
  * The language a monolingual embedding reads (the bundled ones, USE-lite and the hash embedding, are English):

@@ -299,6 +299,36 @@ describe('the passage brings what the question asks for', () => {
     }
   });
 
+  it('the fix after the problem ("To resolve the issue ...", "Um das Problem zu ...") joins the passage', () => {
+    for (const fix of [
+      'To resolve the issue you can turn the cache off.',
+      'To avoid this, pass a smaller batch.',
+      'Um das Problem zu lösen, schalten Sie den Cache aus.',
+    ]) {
+      const answer = composeExtractiveAnswer(
+        [
+          s(0, 'In eval mode the backward pass fails with a cache error.', 1, { concepts: [0] }),
+          s(1, fix, 0.05),
+          s(2, 'The cache was added in version 2.', 0.05),
+        ],
+        sources,
+      );
+      expect(texts(answer), fix).toEqual([
+        'In eval mode the backward pass fails with a cache error.',
+        `${fix} [a.md]`,
+      ]);
+    }
+    // a plain instruction after it that does not refer back stays out
+    const plain = composeExtractiveAnswer(
+      [
+        s(0, 'In eval mode the backward pass fails with a cache error.', 1),
+        s(1, 'To train, call fit.', 0.05),
+      ],
+      sources,
+    );
+    expect(texts(plain)).toHaveLength(1);
+  });
+
   it('a German word opening with "Er" and an umlaut ("Eröffnet", "Erübrigt") is no pronoun: it does not refer back', () => {
     for (const text of [
       'Eröffnet wird der Index mit RagIndex.open.',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { holdsRelation, questionIntent } from '../src/answer/question-intent.js';
-import { isBoilerplate, scoreSourceSentences } from '../src/answer/sentence-scorer.js';
+import { documentNamingWords, holdsRelation, questionIntent } from '../src/answer/question-intent.js';
+import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
 import { analyzeQuery, dot, HashEmbedding, QueryTranslator } from '../src/index.js';
 import { glossOnly, glossSentence } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
@@ -203,5 +203,173 @@ describe('word-by-word gloss', () => {
     // only with the gloss does the answering sentence get the embedding's lift on top of the shared words
     expect(withGloss[1]!.score).toBeGreaterThan(without[1]!.score);
     expect(withGloss[1]!.score).toBeGreaterThan(withGloss[0]!.score);
+  });
+});
+
+describe('reading what a question asks for: opening words, relative clauses, who acts, how X works', () => {
+  const kind = (q: string) => questionIntent(q).kind;
+
+  it('a question opening with why asks for a reason even when it names an alternative', () => {
+    expect(kind('Why does the tutorial keep the index on disk instead of in memory?')).toBe('reason');
+    expect(kind('Warum nimmt man hier Adam statt SGD?')).toBe('reason');
+    // without the opening "why" the alternative still makes it a comparison
+    expect(kind('When should I keep the index on disk instead of in memory?')).toBe('comparison');
+  });
+
+  it('"which" of a relative clause asks for no list', () => {
+    expect(kind('What is the name of a program in which the user writes the rules?')).not.toBe('list');
+    expect(kind('Which optimisers does the trainer support?')).toBe('list');
+  });
+
+  it('"how can <a thing> make ..." asks how something comes about, "how can I ..." what to do', () => {
+    expect(kind('How can a skewed training set make a classifier unfair?')).not.toBe('procedure');
+    expect(kind('How can I make the classifier fairer?')).toBe('procedure');
+    expect(kind('How do I install the package?')).toBe('procedure');
+  });
+
+  it('"how does X work" / "wie funktioniert X" asks what X is and does', () => {
+    expect(questionIntent('How does the tokenizer work?')).toEqual({
+      kind: 'definition',
+      subject: ['tokenizer'],
+    });
+    expect(questionIntent('Wie funktioniert Occlusion in Captum?')).toEqual({
+      kind: 'definition',
+      subject: ['occlusion'],
+    });
+    const occlusion = questionIntent('Wie funktioniert Occlusion?');
+    expect(holdsRelation('Occlusion is a perturbation based approach.', occlusion)).toBe(true);
+    expect(holdsRelation('Occlusion, a perturbation based approach, ...', occlusion)).toBe(true);
+    // a list's last item followed by a comma is no apposition
+    expect(
+      holdsRelation('For methods including Feature Ablation and Occlusion, each input is run.', occlusion),
+    ).toBe(false);
+  });
+
+  it('"what does the lesson mean by X" defines X, not the lesson', () => {
+    const q = questionIntent('What does the course mean by the risk called data drift?');
+    expect(q).toEqual({ kind: 'definition', subject: ['data', 'drift'] });
+    expect(holdsRelation('Data drift: the inputs change after training.', q)).toBe(true);
+    expect(holdsRelation('The course covers several risks.', q)).toBe(false);
+  });
+
+  it('a purpose or a cause answers a why question as a "because" does', () => {
+    const why = questionIntent('Why do I need the target argument?');
+    expect(holdsRelation('The purpose of target is to select one output per example.', why)).toBe(true);
+    expect(holdsRelation('Another factor is that the models are black boxes.', why)).toBe(true);
+    expect(holdsRelation('Include a random explanation to verify the metric.', why)).toBe(true);
+    expect(holdsRelation('The target argument is an integer.', why)).toBe(false);
+  });
+
+  it('a definition subject in the other language: "das Ziel" is defined by "The goal of ... is"', () => {
+    const translator = QueryTranslator.fromStemPairs(`${TINY_DICTIONARY}\nziel\tgoal\t1`);
+    const question = 'Was ist das Ziel der Regel?';
+    const intent = questionIntent(question);
+    expect(intent.subject).toEqual(['ziel', 'regel']);
+    const query = analyzeQuery(question, { translator });
+    const english = translatedIntent(intent, query, 'en');
+    expect(english.subject).toEqual(expect.arrayContaining(['goal', 'rule']));
+    expect(holdsRelation('The goal of this rule is to keep relevance.', english)).toBe(true);
+    expect(holdsRelation('The goal of this rule is to keep relevance.', intent)).toBe(false);
+    // the question's own language keeps its words; other intents are left as they are
+    expect(translatedIntent(questionIntent('Warum gilt die Regel?'), query, 'en').kind).toBe('reason');
+  });
+
+  it('names the words with which a question names its document, not what it asks', () => {
+    expect([
+      ...documentNamingWords('What does a vector database store, according to the RAG lesson?'),
+    ]).toEqual(expect.arrayContaining(['rag', 'lesson']));
+    const named = documentNamingWords('Which kinds of harm does the model debugging lesson list?');
+    expect([...named].sort()).toEqual(['debugging', 'lesson', 'model']);
+    expect([
+      ...documentNamingWords('Auf welchen Grundsätzen beruht IG laut der Captum-Dokumentation?'),
+    ]).toEqual(expect.arrayContaining(['captum', 'dokumentation']));
+    expect(documentNamingWords('What does the epsilon rule do?').size).toBe(0);
+  });
+});
+
+describe('the sentence scorer reads German sentences as the index does', () => {
+  it('a compound holds its parts: "Paketnamen" answers a question about a package name', async () => {
+    const translator = QueryTranslator.fromStemPairs('paket\tpackag\t1\nnam\tname\t1\nzeich\tcharact\t1');
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'Which characters may a package name hold?';
+    const [qv] = await embedding.embed([question]);
+    const source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'de-pakete.md',
+      title: 'Notizen',
+      language: 'de' as const,
+      citation: '[de-pakete.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: 'Paketnamen bestehen aus Kleinbuchstaben. Heute scheint die Sonne.',
+    };
+    const query = analyzeQuery(question, { translator });
+    const [compound, other] = await scoreSourceSentences(
+      question,
+      qv!,
+      query,
+      [source],
+      embedding,
+      undefined,
+      questionIntent(question),
+      translator,
+    );
+    // "package" and "name" both found in the compound
+    const named = query.concepts
+      .filter((c) => /package|name/.test(c.word))
+      .map((c) => query.concepts.indexOf(c));
+    expect(compound!.concepts).toEqual(expect.arrayContaining(named));
+    expect(compound!.lexical).toBeGreaterThan(0);
+    expect(other!.lexical).toBe(0);
+  });
+});
+
+describe('a specific relation weighs against the source rank', () => {
+  const src = (n: number, text: string) => ({
+    n,
+    chunkId: `c${n}`,
+    file: `s${n}.md`,
+    title: 'notes',
+    language: 'en' as const,
+    citation: `[s${n}.md]`,
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const scores = async (question: string, sentence: string) => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const sources = [
+      src(1, sentence),
+      src(2, 'Weather is fine today.'),
+      src(3, 'Trains run late.'),
+      src(4, sentence),
+    ];
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), sources, embedding);
+    const of = (n: number) => scored.find((s) => s.source === n)!;
+    return { ratio: of(4).score / of(1).score, relation: of(1).relation };
+  };
+
+  it('a reason or a definition in source 4 keeps the square root of the rank prior (1 / 1.75), other sentences all of it', async () => {
+    const reason = await scores(
+      'Why is the cache cleared?',
+      'The cache is cleared because the index changed.',
+    );
+    expect(reason.relation).toBe(true);
+    expect(reason.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
+    const definition = await scores('What is a cache?', 'A cache is a store of recent results.');
+    expect(definition.relation).toBe(true);
+    expect(definition.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
+    // no relation: the whole prior
+    const plain = await scores('Why is the cache cleared?', 'The cache is cleared every day.');
+    expect(plain.relation).toBe(false);
+    expect(plain.ratio).toBeCloseTo(1 / 1.75, 10);
+    // a list's relation (any comma) is too loose to weigh against the rank
+    const list = await scores('Which caches are cleared?', 'Caches, indexes and logs are cleared.');
+    expect(list.relation).toBe(true);
+    expect(list.ratio).toBeCloseTo(1 / 1.75, 10);
   });
 });

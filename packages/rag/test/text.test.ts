@@ -493,9 +493,38 @@ describe('German inflected forms', () => {
       expect(germanLemmaTerm(word, lexicon), word).toBe(`de:${stem(base, 'de')}`);
     }
     expect(germanLemmaTerm('erstellen', lexicon)).toBeUndefined(); // known as it is
-    expect(germanLemmaTerm('geschrieben', lexicon)).toBeUndefined(); // ablaut is not guessed
+    expect(germanLemmaTerm('geschrieben', lexicon)).toBe(`de:${stem('schreiben', 'de')}`); // by its ablaut
     expect(germanLemmaTerm('verwendet', lexicon)).toBeUndefined(); // base form not in the lexicon
     expect(germanLemmaTerm('Paket-Name', lexicon)).toBeUndefined(); // words of letters only
+  });
+
+  it('guesses the infinitive of a strong participle by the ablaut series, after "ge" or an inseparable prefix', () => {
+    for (const [word, base] of [
+      ['geschrieben', 'schreiben'], // ie -> ei
+      ['gegriffen', 'greifen'], // i + doubled consonant -> ei
+      ['verglichen', 'vergleichen'], // inseparable prefix, no "ge"
+      ['gesprochen', 'sprechen'], // o -> e
+      ['empfohlen', 'empfehlen'],
+      ['geflogen', 'fliegen'], // o -> ie before g, b, t, r
+      ['begonnen', 'beginnen'], // o -> i
+      ['gefunden', 'finden'], // u -> i
+      ['geschlossen', 'schließen'], // oss -> ieß
+      ['genommen', 'nehmen'], // listed: the stem changes more than its vowel
+      ['angenommen', 'annehmen'], // after a separable prefix
+      ['entstanden', 'entstehen'],
+      ['gebracht', 'bringen'],
+    ] as const)
+      expect(germanBaseForms(word), word).toContain(base);
+    // a plain word is no participle: no ablaut is guessed without "ge" or an inseparable prefix
+    expect(germanBaseForms('norden')).not.toContain('nerden');
+    expect(germanBaseForms('boden')).not.toContain('bieden');
+    // only the infinitive the lexicon knows is taken ("begonnen" also guesses "begennen", "begiennen")
+    const verbs = new Set(['beginnen', 'empfehlen', 'fliegen', 'nehmen'].map((w) => stem(w, 'de')));
+    expect(germanLemmaTerm('begonnen', verbs)).toBe(`de:${stem('beginnen', 'de')}`);
+    expect(germanLemmaTerm('empfohlen', verbs)).toBe(`de:${stem('empfehlen', 'de')}`);
+    expect(germanLemmaTerm('geflogen', verbs)).toBe(`de:${stem('fliegen', 'de')}`);
+    expect(germanLemmaTerm('genommen', verbs)).toBe(`de:${stem('nehmen', 'de')}`);
+    expect(germanLemmaTerm('gefunden', verbs)).toBeUndefined(); // "finden" is not in this lexicon
   });
 
   it('indexes an inflected word also by its base form, as an extra term that does not lengthen the text', () => {

@@ -31,7 +31,11 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
     'procedure',
     /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,
   ],
-  ['list', /\b(which|what are the|what (kinds?|types?|ways)|list|name the|welche[mnrs]?|was für|nenne)\b/i],
+  // "which" of a relative clause ("an application in which ...") asks for nothing
+  [
+    'list',
+    /\b((?<!\b(?:in|by|of|on|at|from|with|through|under) )which|what are the|what (kinds?|types?|ways)|list|name the|welche[mnrs]?|was für|nenne)\b/i,
+  ],
   [
     'definition',
     /(^|[,:]\s*)(what|who|was|wer)\s+(is|are|was|does .+ (mean|stand for)|ist|sind|bedeutet|bezeichnet|macht|versteht man unter)\b/i,
@@ -67,20 +71,78 @@ const LINKING = new Set([
   'und',
 ]);
 
+// The question word that opens a question decides over relation words later in it: "Why does X use Y instead of Z?"
+// asks for a reason, not for a comparison.
+const OPENS_REASON = /^(?:why|warum|weshalb|wieso|wozu|wofür)(?![\p{L}])/iu;
+
+// "How does X work?", "Wie funktioniert X?": what X does and how, which its definition says.
+const WORKS =
+  /^(?:how\s+(?:does|do|did)\s+(?:(?:a|an|the)\s+)?(.+?)\s+work\b|wie\s+funktionier\w*\s+(?:(?:ein|eine|der|die|das)\s+)?(.+?)(?:\s+(?:in|im|bei|mit)\s+.*)?\s*\??\s*$)/iu;
+
+// "What does the lesson mean by X?", "Was versteht die Lektion unter X?": X is the subject, not the lesson.
+const MEANT =
+  /\b(?:mean|meant|understand)\s+by\s+(?:(?:the|a|an)\s+)?(?:\w+\s+called\s+)?(.+?)\s*\??\s*$|\bunter\s+(?:(?:einem|einer|dem|der|den)\s+)?(.+?)\s*\??\s*$/i;
+
+// A procedure is asked by whoever does it ("How do I ...", "How can one ...", "How is X installed?"); "How can an
+// unbalanced data set make a model biased?" asks how something comes about, not what to do.
+const PROCEDURE_SUBJECT =
+  /\bhow\s+(?:do|can|should|would|could|must)\s+(?!(?:i|we|you|one|users?)\b)(?:\S+\s+){1,5}?(?!be\b)(?:make|cause|lead|turn|affect|become|get|have)\b/i;
+
 /** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
 export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
-  const kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
+  const works = WORKS.exec(q);
+  if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
+  let kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
+  if (OPENS_REASON.test(q)) kind = 'reason';
+  else if (kind === 'procedure' && PROCEDURE_SUBJECT.test(q)) kind = 'other';
   if (kind !== 'definition') return { kind, subject: [] };
-  const m = SUBJECT.exec(q) ?? ACTOR.exec(q);
-  const subject = m
-    ? m[1]!
-        .toLowerCase()
-        .split(/[^\p{L}\p{N}_-]+/u)
-        // linking words of a long subject ("component of the dashboard") do not name it
-        .filter((w) => w && !LINKING.has(w))
-    : [];
-  return { kind, subject };
+  const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q);
+  return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
+}
+
+/** The lower-case words that name a subject, without the linking words of a long one. */
+function subjectWords(phrase: string): string[] {
+  return (
+    phrase
+      .toLowerCase()
+      .split(/[^\p{L}\p{N}_-]+/u)
+      // linking words of a long subject ("component of the dashboard") do not name it
+      .filter((w) => w && !LINKING.has(w))
+  );
+}
+
+// Nouns for a kind of document; the words joined to one ("Captum-Dokumentation") or before it in its noun phrase
+// ("the RAG lesson", "the Generative AI for Beginners lesson") name the document the question asks about.
+const DOCUMENT_KIND =
+  /^(?:lesson|lessons|documentation|docs|tutorial|guide|readme|faq|paper|article|chapter|course|manual|handbook|lektion|dokumentation|doku|anleitung|kapitel|artikel|kurs|handbuch|leitfaden)$/i;
+// Words that end the noun phrase before a document-kind noun, going back.
+const PHRASE_START =
+  /^(?:the|a|an|this|that|der|die|das|den|dem|des|ein|eine|einer|in|im|on|of|to|from|by|laut|gemäß|according|does|do|did|is|are|was|what|how|why|which|wie|was|warum|welche\w*|and|und|,)$/i;
+// "according to the X", "laut der X": everything after it, to the next comma or the end, names the source.
+const ACCORDING = /\b(?:according to|as described in|as explained in|laut|gemäß|nach angaben)\s+([^,?]+)/iu;
+
+/**
+ * The lower-case words with which a question names the document it asks about rather than what it asks: a
+ * document-kind noun ("lesson", "Dokumentation") with the words of its noun phrase before it or joined to it by
+ * a hyphen ("the Generative AI for Beginners RAG lesson", "Captum-Dokumentation"), and everything after
+ * "according to" / "laut". They choose the source (the retrieval has used them), not the sentence.
+ */
+export function documentNamingWords(question: string): Set<string> {
+  const out = new Set<string>();
+  const words = question.split(/[^\p{L}\p{N}_-]+/u).filter(Boolean);
+  words.forEach((word, i) => {
+    const parts = word.toLowerCase().split('-');
+    if (!parts.some((p) => DOCUMENT_KIND.test(p))) return;
+    for (const p of parts) out.add(p);
+    for (let j = i - 1; j >= 0 && i - j <= 5 && !PHRASE_START.test(words[j]!); j--)
+      for (const p of words[j]!.toLowerCase().split('-')) out.add(p);
+  });
+  const according = ACCORDING.exec(question);
+  if (according)
+    for (const w of according[1]!.toLowerCase().split(/[^\p{L}\p{N}_]+/u))
+      if (w && !LINKING.has(w)) out.add(w);
+  return out;
 }
 
 // Words that carry the relation each kind asks for, in either language.
@@ -90,8 +152,9 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
   // a quantity stands alone ("4 MB", "89 %", "2.15"), not inside a name ("group1-shard1of1.bin", "mixed4d")
   number:
     /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/iu,
+  // also purpose ("the purpose of X is to ...", "to verify ...", "dient dazu") and cause ("another factor is")
   reason:
-    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*)\b/i,
+    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|purpose|aim of|serves? to|to (?:verify|ensure|check|avoid|prevent|make sure)|factor|causes?d?|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*|zweck|dient|faktor|ursache)\b/i,
   procedure:
     /\b(you (can|need|must|should|have to)|set|use|pass|call|run|install|add|change|enable|disable|reduce|increase|try|simply|to do this|by (setting|using|calling)|sie (können|müssen|sollten)|man kann|verwenden sie|rufen sie|setzen sie|mit der option|indem)\b/i,
   list: /[,;:]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise)\b/i,
@@ -116,13 +179,22 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
     const head = sentence.toLowerCase().slice(0, 80);
     // or the subject opens the sentence: "A response synthesizer generates ...", "SummaryIndexRetriever will fetch ..."
     const opening = /^\s*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(head)?.[1];
-    if (opening !== undefined && intent.subject.includes(opening)) return true;
+    // (a subject word may be a stem, "librari" of a translation: it opens the word)
+    if (
+      opening !== undefined &&
+      intent.subject.some((w) => opening === w || (w.length >= 4 && opening.startsWith(w)))
+    )
+      return true;
     return intent.subject.some((word) => {
       // the word itself, not part of a file or identifier name ("Paket.lintian-overrides" does not define lintian)
       const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
       if (at < 0) return false;
       const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
-      return DEFINES.test(after);
+      const m = DEFINES.exec(after);
+      if (!m) return false;
+      // an apposition ("ZBox, an LRP rule", "Sponsor: Eine Person") defines only at the start of the sentence, not
+      // a list's last item ("including Feature Ablation and Occlusion, each perturbation ...")
+      return !/^\s*[,:–-]/.test(m[0]) || head.slice(0, at).trim().split(/\s+/).filter(Boolean).length <= 2;
     });
   }
   return RELATION[intent.kind].test(sentence);

@@ -1,13 +1,18 @@
 import { dot, type EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import type { BlockKind } from '../ingest/block.js';
 import type { Bm25Index } from '../retrieval/bm25.js';
-import { analyze } from '../text/analyzer.js';
+import { analyze, stemOfTerm } from '../text/analyzer.js';
 import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { chunkSentences, leansBack } from './passage-sentences.js';
-import { holdsRelation, type QuestionIntent, questionIntent } from './question-intent.js';
+import {
+  documentNamingWords,
+  holdsRelation,
+  type QuestionIntent,
+  questionIntent,
+} from './question-intent.js';
 import type { Source } from './source.js';
 
 /** A sentence of a source and how well it answers the question. */
@@ -117,6 +122,32 @@ const RELATION_BOOST: Readonly<Record<Exclude<QuestionIntent['kind'], 'other'>, 
   number: 1.3,
 };
 
+/**
+ * The intent with a definition's subject words replaced by their terms in `language` (the stems the query's
+ * concepts translate them to, which `holdsRelation` matches as word beginnings); other intents as they are.
+ */
+export function translatedIntent(
+  intent: QuestionIntent,
+  query: AnalyzedQuery,
+  language: Language,
+): QuestionIntent {
+  if (intent.kind !== 'definition' || intent.subject.length === 0) return intent;
+  const words = new Set(intent.subject);
+  const subject = query.concepts
+    .filter((c) =>
+      c.word
+        .toLowerCase()
+        .split(/\s+/)
+        .every((w) => words.has(w)),
+    )
+    .flatMap((c) => c.terms.filter((t) => t.language === language).map((t) => stemOfTerm(t.term)))
+    .filter((t) => t.length >= 3);
+  return { kind: intent.kind, subject: [...new Set(subject)] };
+}
+
+// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason.
+const SPECIFIC: ReadonlySet<QuestionIntent['kind']> = new Set(['definition', 'reason']);
+
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
 export function asksForCode(question: string): boolean {
   return CODE_INTENT.test(question);
@@ -157,7 +188,12 @@ export async function scoreSourceSentences(
   const vectors = await embedding.embed(
     raw.map((r) => (across(r) ? glossOnly(r.text, r.language, translator!) : r.text)),
   );
-  const termSets = raw.map((r) => new Set(analyze(r.text, r.language)));
+  // German sentences as the index reads them: compounds also by their parts, inflected forms by their base form
+  // ("Paketnamen" holds "Paket" and "Namen"), so a question word matches the sentence that the retrieval matched
+  const germanLexicon = translator?.lexicon('de');
+  const termSets = raw.map(
+    (r) => new Set(analyze(r.text, r.language, germanLexicon ? { germanLexicon } : {})),
+  );
   const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
     let best = 0;
     for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
@@ -169,11 +205,19 @@ export async function scoreSourceSentences(
     const df = termSets.filter((t) => matches(c, t) > 0).length;
     return df === 0 ? 0 : Math.log(1 + (n - df + 0.5) / (df + 0.5));
   });
-  // concepts that name the document (its title or section) say which source, not which sentence
+  // concepts that name the document (its title or section, or the question's words for it: "according to the
+  // RAG lesson") say which source, not which sentence
+  const namedBy = documentNamingWords(question);
+  const namesDocument = query.concepts.map((c) =>
+    c.word
+      .toLowerCase()
+      .split(/[\s-]+/)
+      .every((w) => namedBy.has(w)),
+  );
   const naming = new Map(
     sources.map((s) => {
       const terms = new Set(analyze(`${s.title}\n${s.section ?? ''}`, s.language));
-      return [s.n, query.concepts.map((c) => matches(c, terms) > 0)];
+      return [s.n, query.concepts.map((c, k) => namesDocument[k]! || matches(c, terms) > 0)];
     }),
   );
   const questionTerms = new Set(query.concepts.flatMap((c) => c.terms.map((t) => t.term)));
@@ -202,6 +246,11 @@ export async function scoreSourceSentences(
     return comparable[i] ? Math.max(0, (d - norm.mean) / norm.spread) : 0;
   });
   const bestStanding = Math.max(...standing, 1e-9);
+  // a definition's subject in the other language: its words' translations, as the query found them ("Ziel" ->
+  // "goal"), so that "The goal of this library is ..." defines "das Ziel der Bibliothek"
+  const intentIn = new Map<Language, QuestionIntent>([[query.language, intent]]);
+  for (const language of new Set(raw.map((r) => r.language)))
+    if (!intentIn.has(language)) intentIn.set(language, translatedIntent(intent, query, language));
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
@@ -230,7 +279,7 @@ export async function scoreSourceSentences(
       : 0;
     const lift = standing[i]! / bestStanding;
     const boilerplate = isBoilerplate(r.text);
-    const relation = holdsRelation(r.text, intent);
+    const relation = holdsRelation(r.text, intentIn.get(r.language)!);
     let shape = 1;
     if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     else if (/\?\s*$/.test(r.text))
@@ -244,7 +293,10 @@ export async function scoreSourceSentences(
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
     // a sentence that holds the asked-for relation beats one that only repeats the question's words
     const asked = intent.kind === 'other' ? 1 : relation ? RELATION_BOOST[intent.kind] : 0.85;
-    const score = relevance * (0.3 + 0.7 * novelty) * asked * (prior.get(r.source) ?? 0.5) * shape;
+    // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
+    // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
+    const rank = (prior.get(r.source) ?? 0.5) ** (relation && SPECIFIC.has(intent.kind) ? 0.5 : 1);
+    const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,
       text: r.text,

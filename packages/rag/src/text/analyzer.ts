@@ -283,12 +283,69 @@ const SEPARABLE = [
   'zu',
 ];
 
+/** Inseparable verb prefixes: their participles take no "ge" ("beschrieben", "verglichen", "empfohlen"). */
+const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=\p{L}{3})/u;
+
+/**
+ * Participle endings of the common verbs whose stem changes beyond one vowel ("genommen" -> "nehmen",
+ * "gebracht" -> "bringen"): the ending after "ge" (or the prefix) and the infinitive's.
+ */
+const IRREGULAR_PARTICIPLES: readonly [string, string][] = [
+  ['nommen', 'nehmen'],
+  ['zogen', 'ziehen'],
+  ['gangen', 'gehen'],
+  ['standen', 'stehen'],
+  ['bracht', 'bringen'],
+  ['dacht', 'denken'],
+  ['wusst', 'wissen'],
+  ['kannt', 'kennen'],
+  ['nannt', 'nennen'],
+  ['sandt', 'senden'],
+  ['wandt', 'wenden'],
+  ['sessen', 'sitzen'],
+  ['schnitten', 'schneiden'],
+  ['litten', 'leiden'],
+];
+
+// The ablaut series of strong verbs, participle vowel -> infinitive vowels: ie/i -> ei (geschrieben, gegriffen),
+// o -> e / ie / i (gesprochen, geflogen, begonnen), u -> i (gefunden), oss -> ieß (geschlossen).
+const ABLAUT: readonly [RegExp, readonly string[]][] = [
+  [/ie([^aeiouäöü]+)en$/u, ['ei$1en']],
+  // "griffen" -> "greifen": the doubled consonant after a short i is single after ei
+  [/i([^aeiouäöü])\1en$/u, ['ei$1en']],
+  [/i([^aeiouäöü]+)en$/u, ['ei$1en']],
+  [/oss(en)$/u, ['ieß$1']],
+  // -ogen, -oben, -oten, -oren mostly come from ie (biegen, schieben, bieten, verlieren)
+  [/o([gbtr])en$/u, ['ie$1en', 'e$1en']],
+  [/o([^aeiouäöü]{2,}|[^aeiouäöügbtr])en$/u, ['e$1en', 'ie$1en', 'i$1en']],
+  [/u([^aeiouäöü]+)en$/u, ['i$1en']],
+];
+
+/**
+ * Infinitives a strong (ablaut) participle may belong to, without its "ge": "schrieben" -> "schreiben",
+ * "sprochen" -> "sprechen", "funden" -> "finden", "verglichen" -> "vergleichen", "griffen" -> "greifen"; a few
+ * verbs whose stem changes more are listed (`IRREGULAR_PARTICIPLES`).
+ * Only guesses: a caller keeps the one the dictionary knows.
+ */
+export function ablautInfinitives(core: string): string[] {
+  const out: string[] = [];
+  for (const [ending, infinitive] of IRREGULAR_PARTICIPLES)
+    if (core.endsWith(ending) && core.length >= ending.length)
+      out.push(`${core.slice(0, -ending.length)}${infinitive}`);
+  for (const [re, replacements] of ABLAUT) {
+    if (!re.test(core)) continue;
+    for (const r of replacements) out.push(core.replace(re, r));
+  }
+  return out;
+}
+
 /**
  * Base forms a German word may be an inflection of, most likely first: regular verb forms ("erstellt",
  * "verwendet", "installierten" -> "erstellen", "verwenden", "installieren"), participles and zu-infinitives
  * after a separable prefix ("ausgeführt", "hochzuladen" -> "ausführen", "hochladen") and noun plurals
- * ("Probleme" -> "Problem"). Snowball stems none of these to its base form's stem. Irregular (ablaut) forms
- * such as "geschrieben" are not guessed.
+ * ("Probleme" -> "Problem"), and participles of strong verbs by their ablaut ("geschrieben", "empfohlen",
+ * "verglichen" -> "schreiben", "empfehlen", "vergleichen", see {@link ablautInfinitives}). Snowball stems none
+ * of these to its base form's stem.
  */
 export function germanBaseForms(word: string): string[] {
   const out: string[] = [];
@@ -310,6 +367,9 @@ export function germanBaseForms(word: string): string[] {
       if (rest.startsWith('ge') && rest.length >= 6) cores.push(rest.slice(2));
       if (prefix && rest.startsWith('zu') && rest.length >= 6) cores.push(rest.slice(2));
       for (const [k, core] of cores.entries()) {
+        // a strong verb's participle: its infinitive by the ablaut series, after "ge" or an inseparable prefix
+        if (k > 0 || INSEPARABLE.test(core))
+          for (const base of ablautInfinitives(core)) push(`${prefix}${base}`);
         if (core.endsWith('iert')) push(`${prefix}${core.slice(0, -4)}ieren`);
         if (core.endsWith('et')) push(`${prefix}${core.slice(0, -2)}en`);
         if (core.endsWith('t')) {

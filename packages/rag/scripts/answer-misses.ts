@@ -1,0 +1,115 @@
+/**
+ * `pnpm --filter @crp/rag exec tsx scripts/answer-misses.ts [--corpus DIR] [--index DIR] [--qa FILE ...]`
+ *
+ * Why an answer misses a supporting passage that WAS retrieved (passage choice, not retrieval): for every
+ * question whose passage is inside one of the 5 sources but whose extractive answer does not cover it, it
+ * prints the question's intent (as `questionIntent` reads it, and the author's `question_kind`), the answer's
+ * sentences and the passage's sentences with their scores and the parts of the score (lexical share, novelty,
+ * relation, source), so the cause can be read off: intent misread, a sentence that repeats the question's
+ * words beating the one holding the relation, the window beside the passage, the second passage, a word form
+ * the stemmer does not join, words that name the document. Default QA files: the tuning sets (`qa.json`,
+ * `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`); the held-out sets are measured only by
+ * `pnpm rag:eval`, never read question by question.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  ANSWER_COVERAGE_THRESHOLD,
+  answerCoverage,
+  embeddingFromSpec,
+  passageInTexts,
+  questionIntent,
+  RagEngine,
+  scoreSourceSentences,
+  toSources,
+} from '../src/node.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../../..');
+const { values } = parseArgs({
+  options: {
+    corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
+    index: { type: 'string' },
+    qa: { type: 'string', multiple: true },
+  },
+});
+const corpus = path.resolve(values.corpus!);
+const qaFiles = (values.qa ?? ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']).map(
+  (f) => (path.isAbsolute(f) ? f : path.join(corpus, f)),
+);
+const embedding = embeddingFromSpec('use-lite');
+const engine = await RagEngine.open({
+  dir: path.resolve(values.index ?? path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512')),
+  embedding,
+  generator: null,
+});
+await engine.update(path.join(corpus, 'docs'));
+const index = engine.index;
+const clean = (s: string) => s.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim();
+let misses = 0;
+let asked = 0;
+for (const file of qaFiles) {
+  const qa = JSON.parse(await readFile(file, 'utf8')) as {
+    questions: {
+      id: string;
+      question: string;
+      question_kind?: string;
+      supporting_passage: { file: string; text: string };
+    }[];
+  };
+  for (const q of qa.questions) {
+    asked++;
+    const a = await engine.ask(q.question, { topK: 5, explain: false });
+    const text = a.sentences.map((s) => s.text).join(' ');
+    const coverage = answerCoverage(text, q.supporting_passage.text, index.translator);
+    if (coverage >= ANSWER_COVERAGE_THRESHOLD) continue;
+    const holding = a.sources.filter(
+      (s) =>
+        `docs/${s.file}` === q.supporting_passage.file && passageInTexts(q.supporting_passage.text, [s.text]),
+    );
+    if (holding.length === 0) continue;
+    misses++;
+    const intent = questionIntent(q.question);
+    console.log(
+      `\n${path.basename(file)} ${q.id} [intent ${intent.kind}${intent.subject.length ? ` (${intent.subject.join(' ')})` : ''}; author: ${q.question_kind ?? '-'}] coverage ${coverage.toFixed(2)}\n  Q: ${q.question}`,
+    );
+    console.log(
+      `  passage (source ${holding.map((h) => h.n).join(',')}): ${clean(q.supporting_passage.text)}`,
+    );
+    // the scores, as the engine computes them
+    const qv = await index.embedQuery(q.question);
+    const query = index.analyzeQuestion(q.question);
+    const hits = await index.searchWithVector(q.question, qv, { topK: 5 });
+    const scored = await scoreSourceSentences(
+      q.question,
+      qv,
+      query,
+      toSources(hits),
+      index.embedding,
+      index.bm25,
+      intent,
+      index.translator,
+    );
+    const best = Math.max(...scored.map((s) => s.score));
+    const head = clean(q.supporting_passage.text).slice(0, 40);
+    const row = (s: (typeof scored)[number], mark: string) =>
+      `  ${mark} [${s.source}.${s.index}] ${(s.score / best).toFixed(2)} lex=${s.lexical.toFixed(2)} nov=${s.novelty.toFixed(2)} rel=${s.relation ? 1 : 0} ${s.kind}: ${clean(s.text).slice(0, 150)}`;
+    const quoted = new Set(
+      a.sentences.map((s) => `${s.support?.source}|${clean(s.support?.sentence ?? '')}`),
+    );
+    for (const s of scored) {
+      const inAnswer = quoted.has(`${s.source}|${clean(s.text)}`);
+      const inPassage =
+        holding.some((h) => h.n === s.source) &&
+        clean(q.supporting_passage.text).includes(clean(s.text).slice(0, 60));
+      const starts = clean(s.text).includes(head);
+      if (inAnswer || inPassage || starts)
+        console.log(row(s, `${inAnswer ? 'A' : ' '}${inPassage || starts ? 'P' : ' '}`));
+    }
+  }
+}
+console.log(`\n${asked} questions; ${misses} answers miss a retrieved passage`);
+await embedding.dispose?.();
