@@ -6,8 +6,9 @@ reshape-net.onnx, from torch.onnx.export of `ReshapeNet` (input [2, 3, 8, 8]): c
 conv2 -> ReLU gives f [2, 8, 4, 4], read by three heads whose sum is the output:
   - fc_flat(torch.flatten(f, 1)): an ONNX Flatten, then a Gemm over 8 x 4 x 4 features in (c, h, w) order;
   - fc_view(f.reshape(-1, 128)): a Reshape to [-1, 128], its shape here a Constant node;
-  - fc_gap(global average pool of f, reshaped to [0, 8]): a Reshape whose shape is an initializer; 0 copies the
-    batch size (torch wrote the traced batch, 2; the script sets 0 so the file has both -1 and 0).
+  - fc_gap2(ReLU(fc_gap1(global average pool of f, reshaped to [0, 8]))): a Reshape whose shape is an
+    initializer; 0 copies the batch size (torch wrote the traced batch, 2; the script sets 0 so the file has both
+    -1 and 0). fc_gap1's bias is stored as [1, 6] (valid for Gemm's C, which broadcasts), torch writes [6].
 Pruning channels of conv2 changes 128 and 8; the writer must rewrite both constants. onnx.shape_inference adds
 `value_info` (shapes of every intermediate value), which the writer must keep consistent with the pruned shapes.
 
@@ -31,13 +32,14 @@ class ReshapeNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.fc_flat = nn.Linear(8 * 4 * 4, 5)
         self.fc_view = nn.Linear(8 * 4 * 4, 5)
-        self.fc_gap = nn.Linear(8, 5)
+        self.fc_gap1 = nn.Linear(8, 6)
+        self.fc_gap2 = nn.Linear(6, 5)
 
     def forward(self, x):
         f = F.relu(self.conv2(self.pool(F.relu(self.conv1(x)))))
         a = self.fc_flat(torch.flatten(f, 1))
         b = self.fc_view(f.reshape(-1, 8 * 4 * 4))
-        g = self.fc_gap(F.adaptive_avg_pool2d(f, 1).reshape(f.shape[0], 8))
+        g = self.fc_gap2(F.relu(self.fc_gap1(F.adaptive_avg_pool2d(f, 1).reshape(f.shape[0], 8))))
         return a + b + g
 
 
@@ -68,6 +70,9 @@ def reshape_net():
         else:  # fc_gap's: an initializer, batch 0 (copied from the input)
             assert list(value) == [2, 8], value
             g.initializer.append(numpy_helper.from_array(np.array([0, 8], dtype=np.int64), shape))
+    bias = next(t for t in g.initializer if t.name == 'fc_gap1.bias')
+    assert list(bias.dims) == [6]
+    bias.dims[:] = [1, 6]
     model = onnx.shape_inference.infer_shapes(model)
     assert len(model.graph.value_info) > 5
     onnx.checker.check_model(model, full_check=True)

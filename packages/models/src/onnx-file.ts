@@ -27,9 +27,7 @@ export async function readOnnx(
 
 /** The bytes of an `.onnx` file and a reader of the external data files beside it that its tensors name (a file
  * that does not exist reads as undefined: the importer and the writer name it and the tensor). */
-async function readOnnxFiles(
-  path: string,
-): Promise<{
+async function readOnnxFiles(path: string): Promise<{
   bytes: Uint8Array;
   parsed: OnnxModel;
   externalData: (location: string) => Uint8Array | undefined;

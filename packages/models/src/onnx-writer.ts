@@ -125,8 +125,8 @@ function encodeTensor(name: string, t: NewTensor): Uint8Array {
   w.lengthDelimited(TENSOR_NAME, new TextEncoder().encode(name));
   const raw = new Uint8Array(int ? t.int64.length * 8 : t.data.length * 4);
   const view = new DataView(raw.buffer);
-  if (int) t.int64.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  else t.data.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  if (int) for (let i = 0; i < t.int64.length; i++) view.setBigInt64(i * 8, BigInt(t.int64[i]!), true);
+  else for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
   return w.lengthDelimited(TENSOR_RAW_DATA, raw).finish();
 }
 
@@ -230,7 +230,8 @@ function denseWeight(
 function biasLike(v: FloatTensor, source: number[] | undefined): FloatTensor {
   if (source === undefined) return v;
   const size = source.reduce((a, b) => a * b, 1);
-  if (size === 1 && v.data.every((x) => x === v.data[0])) return { dims: source, data: v.data.subarray(0, 1) };
+  if (size === 1 && v.data.every((x) => x === v.data[0]))
+    return { dims: source, data: v.data.subarray(0, 1) };
   if (source.length > 0 && source.slice(0, -1).every((d) => d === 1))
     return { dims: [...source.slice(0, -1), v.data.length], data: v.data };
   return v;
@@ -320,7 +321,9 @@ function weightReplacements(
     );
   const linked = new Set(links.map((l) => l.layer));
   const unwritable = reference.layers
-    .filter((l) => !linked.has(l.name) && l.getWeights().length > 0 && !sameWeights(l, model.getLayer(l.name)))
+    .filter(
+      (l) => !linked.has(l.name) && l.getWeights().length > 0 && !sameWeights(l, model.getLayer(l.name)),
+    )
     .map((l) => l.name);
   if (unwritable.length > 0)
     throw new CrpError(
@@ -356,7 +359,7 @@ function shapeReplacements(
   model: tfl.LayersModel,
   { shapes, values }: OnnxImportLinks,
 ): Map<string, NewTensor> {
-  const wanted = new Map<string, { node: string; target: number[] }[]>();
+  const wanted = new Map<string, { node: string; target: number[]; source: number[] }[]>();
   for (const link of shapes) {
     const shapeIn = (m: tfl.LayersModel, name: string) => {
       const v = values.get(name);
@@ -367,42 +370,50 @@ function shapeReplacements(
       shapeIn(model, link.input),
       shapeIn(model, link.output),
     ];
-    if (before === undefined || input === undefined || output === undefined) continue;
-    if (before.join() === output.join()) continue;
-    const target = link.target.map((d, i) => {
-      if (i === 0 || d === -1) return d;
-      if (d === 0 && input[i] !== output[i])
-        refuse(
-          link.node,
-          `its target shape [${link.target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
-        );
-      return d === 0 ? 0 : output[i]!;
-    });
-    wanted.set(link.shape, [...(wanted.get(link.shape) ?? []), { node: link.node, target }]);
+    // a Reshape whose output kept its shape needs its target as it is (one that shares it may not)
+    const unchanged =
+      before === undefined || input === undefined || output === undefined || before.join() === output.join();
+    const target = unchanged
+      ? link.target
+      : link.target.map((d, i) => {
+          if (i === 0 || d === -1) return d;
+          if (d === 0 && input[i] !== output[i])
+            refuse(
+              link.node,
+              `its target shape [${link.target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
+            );
+          return d === 0 ? 0 : output[i]!;
+        });
+    wanted.set(link.shape, [
+      ...(wanted.get(link.shape) ?? []),
+      { node: link.node, target, source: link.target },
+    ]);
   }
   const out = new Map<string, NewTensor>();
   const initializers = new Set(parsed.graph.initializers.map((t) => t.name));
   for (const [shape, uses] of wanted) {
-    const [first, ...rest] = uses;
-    const other = rest.find((u) => u.target.join() !== first!.target.join());
+    const changed = uses.filter((u) => u.target.join() !== u.source.join());
+    if (changed.length === 0) continue;
+    const first = changed[0]!;
+    const other = uses.find((u) => u.target.join() !== first.target.join());
     if (other !== undefined)
       refuse(
-        first!.node,
-        `its target shape '${shape}' is shared with the Reshape '${other.node}', and the pruning needs [${first!.target.join(', ')}] for one and [${other.target.join(', ')}] for the other; export the model with a shape constant per Reshape`,
+        first.node,
+        `its target shape '${shape}' is shared with the Reshape '${other.node}', and the pruning needs [${first.target.join(', ')}] for one and [${other.target.join(', ')}] for the other; export the model with a shape constant per Reshape`,
       );
     const readers = parsed.graph.nodes.filter((n) => n.inputs.includes(shape) && n.opType !== 'Reshape');
     if (readers.length > 0)
       refuse(
-        first!.node,
+        first.node,
         `its target shape '${shape}' is also read by ${listNames(readers.map(label))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
       );
     const producer = parsed.graph.nodes.find((n) => n.outputs.includes(shape));
     if (!initializers.has(shape) && producer?.opType !== 'Constant')
       refuse(
-        first!.node,
+        first.node,
         `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${label(producer)}`}, not an initializer or a Constant node, so the writer cannot rewrite it`,
       );
-    out.set(shape, { dims: [first!.target.length], int64: first!.target });
+    out.set(shape, { dims: [first.target.length], int64: first.target });
   }
   return out;
 }
