@@ -12,6 +12,8 @@ conv2 -> ReLU gives f [2, 8, 4, 4], read by three heads whose sum is the output:
 Pruning channels of conv2 changes 128 and 8; the writer must rewrite both constants. onnx.shape_inference adds
 `value_info` (shapes of every intermediate value), which the writer must keep consistent with the pruned shapes.
 
+reshape-net-external.onnx (+ .onnx.data): the same model with every initializer in an external data file.
+
 shared-shape.onnx, made with onnx.helper: two convs of the input (4 channels each), each globally pooled and
 reshaped to [-1, 4] by ONE shared shape initializer, then a Gemm each, added. Pruning one branch's conv alone
 asks two different values of the same constant (refused); pruning both alike asks one (rewritten).
@@ -77,6 +79,9 @@ def reshape_net():
     assert len(model.graph.value_info) > 5
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, 'test/fixtures/onnx/reshape-net.onnx')
+    # the same graph with every initializer (the int64 shape [0, 8] too) in one external data file
+    onnx.save_model(model, 'test/fixtures/onnx/reshape-net-external.onnx', save_as_external_data=True,
+                    all_tensors_to_one_file=True, location='reshape-net-external.onnx.data', size_threshold=0)
     print('reshape-net:', [(n.name, n.op_type, list(n.input)) for n in model.graph.node if n.op_type in ('Reshape', 'Flatten', 'Constant')])
 
 
