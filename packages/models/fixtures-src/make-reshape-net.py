@@ -17,7 +17,11 @@ reshape-net-external.onnx (+ .onnx.data): the same model with every initializer 
 shared-shape.onnx, made with onnx.helper: two convs of the input (4 channels each), each globally pooled and
 reshaped to [-1, 4] by ONE shared shape initializer, then a Gemm each, added. Pruning one branch's conv alone
 asks two different values of the same constant (refused); pruning both alike asks one (rewritten).
+
+identity-shape.onnx: the same, but branch a's Reshape reads its own [-1, 4] through an Identity node.
 """
+import os
+
 import numpy as np
 import onnx
 import torch
@@ -79,25 +83,32 @@ def reshape_net():
     assert len(model.graph.value_info) > 5
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, 'test/fixtures/onnx/reshape-net.onnx')
-    # the same graph with every initializer (the int64 shape [0, 8] too) in one external data file
+    # the same graph with every initializer (the int64 shape [0, 8] too) in one external data file (onnx appends
+    # to an existing one: remove it first)
+    if os.path.exists('test/fixtures/onnx/reshape-net-external.onnx.data'):
+        os.remove('test/fixtures/onnx/reshape-net-external.onnx.data')
     onnx.save_model(model, 'test/fixtures/onnx/reshape-net-external.onnx', save_as_external_data=True,
                     all_tensors_to_one_file=True, location='reshape-net-external.onnx.data', size_threshold=0)
     print('reshape-net:', [(n.name, n.op_type, list(n.input)) for n in model.graph.node if n.op_type in ('Reshape', 'Flatten', 'Constant')])
 
 
-def shared_shape():
+def shared_shape(identity=False):
     rng = np.random.default_rng(21)
     f32 = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
     tensors = {'wa': f32(4, 3, 3, 3), 'ba': f32(4), 'wb': f32(4, 3, 3, 3), 'bb': f32(4),
                'fa': f32(3, 4), 'fa_b': f32(3), 'fb': f32(3, 4), 'fb_b': f32(3),
                'shape': np.array([-1, 4], dtype=np.int64)}
     nodes = []
+    if identity:  # branch a reads its own target through an Identity, branch b the initializer 'shape'
+        tensors['shape_a'] = np.array([-1, 4], dtype=np.int64)
+        nodes.append(helper.make_node('Identity', ['shape_a'], ['shape_a_id'], name='shape_a_identity'))
     for k in 'ab':
         nodes += [
             helper.make_node('Conv', ['x', f'w{k}', f'b{k}'], [f'c{k}'], name=f'conv_{k}', pads=[1, 1, 1, 1]),
             helper.make_node('Relu', [f'c{k}'], [f'r{k}'], name=f'relu_{k}'),
             helper.make_node('GlobalAveragePool', [f'r{k}'], [f'p{k}'], name=f'pool_{k}'),
-            helper.make_node('Reshape', [f'p{k}', 'shape'], [f'v{k}'], name=f'reshape_{k}'),
+            helper.make_node('Reshape', [f'p{k}', 'shape_a_id' if identity and k == 'a' else 'shape'], [f'v{k}'],
+                             name=f'reshape_{k}'),
             helper.make_node('Gemm', [f'v{k}', f'f{k}', f'f{k}_b'], [f'y{k}'], name=f'fc_{k}', transB=1),
         ]
     nodes.append(helper.make_node('Add', ['ya', 'yb'], ['out'], name='add'))
@@ -108,10 +119,11 @@ def shared_shape():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='crp-fixture')
     model.ir_version = 7
     onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, 'test/fixtures/onnx/shared-shape.onnx')
+    onnx.save(model, f'test/fixtures/onnx/{"identity-shape" if identity else "shared-shape"}.onnx')
 
 
 if __name__ == '__main__':
     torch.set_num_threads(1)
     reshape_net()
     shared_shape()
+    shared_shape(identity=True)

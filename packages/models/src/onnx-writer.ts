@@ -348,9 +348,9 @@ function valueShape(model: tfl.LayersModel, v: OnnxValueLink): number[] | undefi
   return onnxShapeOf((Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[], v);
 }
 
-/** The shape constants of the Reshapes whose counts pruning changed, rewritten: each target dimension that is a
- * count becomes the pruned model's, -1 (inferred) and 0 (copied from the input) stay, and so does the batch
- * axis. Refused, naming the node: a constant that two nodes need with different values, one that another
+/** The shape constants of the Reshapes whose counts pruning changed, rewritten (through Identity nodes, at the
+ * initializer or Constant behind them): each target dimension that is a count becomes the pruned model's, -1
+ * (inferred) and 0 (copied from the input) stay, and so does the batch axis. Refused, naming the node: a constant that two nodes need with different values, one that another
  * operator reads too, one that is computed (not an initializer or a Constant node), and a 0 that would copy a
  * count the target no longer has. */
 function shapeReplacements(
@@ -359,6 +359,12 @@ function shapeReplacements(
   model: tfl.LayersModel,
   { shapes, values }: OnnxImportLinks,
 ): Map<string, NewTensor> {
+  // the tensor that holds a target: the initializer or Constant behind any Identity nodes
+  const producers = new Map(parsed.graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const stored = (name: string): string => {
+    const p = producers.get(name);
+    return p?.opType === 'Identity' ? stored(p.inputs[0]!) : name;
+  };
   const wanted = new Map<string, { node: string; target: number[]; source: number[] }[]>();
   for (const link of shapes) {
     const shapeIn = (m: tfl.LayersModel, name: string) => {
@@ -384,10 +390,8 @@ function shapeReplacements(
             );
           return d === 0 ? 0 : output[i]!;
         });
-    wanted.set(link.shape, [
-      ...(wanted.get(link.shape) ?? []),
-      { node: link.node, target, source: link.target },
-    ]);
+    const key = stored(link.shape);
+    wanted.set(key, [...(wanted.get(key) ?? []), { node: link.node, target, source: link.target }]);
   }
   const out = new Map<string, NewTensor>();
   const initializers = new Set(parsed.graph.initializers.map((t) => t.name));
@@ -401,7 +405,13 @@ function shapeReplacements(
         first.node,
         `its target shape '${shape}' is shared with the Reshape '${other.node}', and the pruning needs [${first.target.join(', ')}] for one and [${other.target.join(', ')}] for the other; export the model with a shape constant per Reshape`,
       );
-    const readers = parsed.graph.nodes.filter((n) => n.inputs.includes(shape) && n.opType !== 'Reshape');
+    // the names it goes by (Identity outputs), and who reads them
+    const names = new Set([shape]);
+    for (const n of parsed.graph.nodes)
+      if (n.opType === 'Identity' && names.has(n.inputs[0]!)) names.add(n.outputs[0]!);
+    const readers = parsed.graph.nodes.filter(
+      (n) => n.inputs.some((i) => names.has(i)) && n.opType !== 'Reshape' && n.opType !== 'Identity',
+    );
     if (readers.length > 0)
       refuse(
         first.node,

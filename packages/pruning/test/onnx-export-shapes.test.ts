@@ -176,4 +176,24 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       model.dispose();
     }
   });
+
+  it('identity-shape: a target read through an Identity node is rewritten at the initializer behind it', async () => {
+    const source = bytesOf('identity-shape.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      const r = await roundTrip(source, model, { conv_a: [1] }, x);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const out = parseOnnxModel(r.written);
+      const init = (name: string) => tensor(out.graph.initializers.find((t) => t.name === name));
+      expect([init('shape_a'), init('shape')]).toEqual([
+        [-1, 3],
+        [-1, 4],
+      ]);
+      expect(out.graph.nodes).toEqual(parseOnnxModel(source).graph.nodes);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
 });
