@@ -13,6 +13,7 @@ Pruning channels of conv2 changes 128 and 8; the writer must rewrite both consta
 `value_info` (shapes of every intermediate value), which the writer must keep consistent with the pruned shapes.
 
 reshape-net-external.onnx (+ .onnx.data): the same model with every initializer in an external data file.
+reshape-net-inputs.onnx: the same model with every initializer listed as a graph input too.
 
 shared-shape.onnx, made with onnx.helper: two convs of the input (4 channels each), each globally pooled and
 reshaped to [-1, 4] by ONE shared shape initializer, then a Gemm each, added. Pruning one branch's conv alone
@@ -83,6 +84,14 @@ def reshape_net():
     assert len(model.graph.value_info) > 5
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, 'test/fixtures/onnx/reshape-net.onnx')
+    # the same graph with every initializer listed as a graph input too (overridable, as
+    # keep_initializers_as_inputs=True writes it): the writer must update those inputs' shapes
+    inputs = onnx.ModelProto()
+    inputs.CopyFrom(model)
+    inputs.graph.input.extend(
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inputs.graph.initializer)
+    onnx.checker.check_model(inputs, full_check=True)
+    onnx.save(inputs, 'test/fixtures/onnx/reshape-net-inputs.onnx')
     # the same graph with every initializer (the int64 shape [0, 8] too) in one external data file (onnx appends
     # to an existing one: remove it first)
     if os.path.exists('test/fixtures/onnx/reshape-net-external.onnx.data'):

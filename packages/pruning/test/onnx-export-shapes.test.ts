@@ -196,4 +196,32 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       model.dispose();
     }
   });
+
+  it('reshape-net with its initializers listed as graph inputs: those inputs get the pruned dims, the others stay', async () => {
+    const source = bytesOf('reshape-net-inputs.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 33);
+    try {
+      const r = await roundTrip(source, model, { conv2: [1, 5], fc_gap1: [2] }, x);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const dims = new Map(out.graph.initializers.map((t) => [t.name, t.dims]));
+      // every input is kept, in order; an initializer's input has its new dims, the image input its own
+      expect(out.graph.inputs.map((i) => i.name)).toEqual(src.graph.inputs.map((i) => i.name));
+      for (const input of out.graph.inputs) {
+        const expected = dims.get(input.name) ?? src.graph.inputs.find((i) => i.name === input.name)!.shape;
+        expect([input.name, input.shape]).toEqual([input.name, expected]);
+      }
+      const shapeOf = (name: string) => out.graph.inputs.find((i) => i.name === name)!.shape;
+      expect([shapeOf('conv2.weight'), shapeOf('fc_flat.weight'), shapeOf('fc_gap1.bias')]).toEqual([
+        [6, 6, 3, 3],
+        [5, 96],
+        [1, 5],
+      ]);
+      expect(shapeOf('input')).toEqual([2, 3, 8, 8]);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
 });
