@@ -65,6 +65,23 @@ async function readOnnxFiles(path: string): Promise<{
 }
 
 /**
+ * {@link encodeOnnx} of the `.onnx` file at `source`, with the external data files beside it: the bytes
+ * {@link writeOnnx} writes, for a caller that writes them itself (after other files, or not at all when another
+ * step fails).
+ *
+ * @throws CrpError `not-found` / `read-failed` when the source or an external data file cannot be read,
+ *   `unsafe-content` for an external location outside the source's folder, and the errors of {@link encodeOnnx}
+ */
+export async function encodeOnnxFile(
+  model: tfl.LayersModel,
+  source: string,
+  options: Omit<OnnxImportOptions, 'externalData'> = {},
+): Promise<Uint8Array> {
+  const { bytes, externalData } = await readOnnxFiles(source);
+  return encodeOnnx(bytes, model, { ...options, externalData });
+}
+
+/**
  * Writes `model` (imported from the `.onnx` at `source`, then fine-tuned or pruned) as an `.onnx` file at `path`:
  * the source graph with the model's weights (see {@link encodeOnnx}), written atomically (nothing half-written).
  * Tensors the source keeps in external data files beside it are read from there and written into the one file.
@@ -79,6 +96,5 @@ export async function writeOnnx(
   path: string,
   options: Omit<OnnxImportOptions, 'externalData'> = {},
 ): Promise<void> {
-  const { bytes, externalData } = await readOnnxFiles(source);
-  await writeFileAtomic(path, encodeOnnx(bytes, model, { ...options, externalData }));
+  await writeFileAtomic(path, await encodeOnnxFile(model, source, options));
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
-import { readOnnx, writeOnnx } from '../src/node.js';
+import { encodeOnnxFile, readOnnx, writeOnnx } from '../src/node.js';
 import { onnxTensorValues } from '../src/onnx-proto.js';
 
 /**
@@ -212,10 +212,11 @@ describe('encodeOnnx', () => {
       expect(maxGap(a, b)).toBeLessThan(1e-5);
       tf.dispose([a, b]);
       back.dispose();
-      // writeOnnx reads the data file beside the source
+      // writeOnnx and encodeOnnxFile read the data file beside the source
       const path = join(dir, 'external-inlined.onnx');
       await writeOnnx(model, source, path);
       expect(new Uint8Array(await readFile(path))).toEqual(written);
+      expect(await encodeOnnxFile(model, source)).toEqual(written);
     } finally {
       x.dispose();
       model.dispose();
