@@ -140,7 +140,9 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
     try {
+      const before = tf.memory().numTensors;
       const written = encodeOnnx(source, model);
+      expect(tf.memory().numTensors).toBe(before); // the re-imported source and read-back model are disposed
       const [src, out] = [parseOnnxModel(source), parseOnnxModel(written)];
       expect(out.graph.valueInfo).toEqual(src.graph.valueInfo);
       expect(out.graph.nodes).toEqual(src.graph.nodes);
