@@ -6,10 +6,11 @@
  * folded into the convs, so a torchvision state dict of it is impossible).
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importOnnx, parseOnnxModel } from '@crp/models';
+import { onnxTensorValues } from '@crp/models/internal';
 import { fileSystem } from '@crp/models/node';
 import { ChannelMask, type ChannelMaskJSON } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
@@ -107,5 +108,49 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     expect(r.stderr).toMatch(/element-wise operators/);
     // not a TF.js model without its mask.json or .onnx beside it
     expect(await readdir(exported).catch(() => [])).toEqual([]);
+  });
+
+  it('writes a self-contained model.onnx from a source with external data and Reshape targets that name the pruned channels', async () => {
+    // @crp/models fixtures-src/make-reshape-net.py: conv2's 8 channels of a 4 x 4 map reach Gemms through a Flatten,
+    // a Reshape to [-1, 128] and a pooled Reshape to [0, 8]; every initializer is in reshape-net-external.onnx.data
+    const source = join(dir, 'external');
+    await mkdir(source);
+    for (const f of ['reshape-net-external.onnx', 'reshape-net-external.onnx.data'])
+      await copyFile(join(ROOT, 'models', 'test', 'fixtures', 'onnx', f), join(source, f));
+    const exported = join(dir, 'external-pruned');
+    const r = await crp(
+      'prune',
+      '--model',
+      join(source, 'reshape-net-external.onnx'),
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--layers',
+      'conv2',
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+      '--fraction',
+      '0.25',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const written = new Uint8Array(readFileSync(join(exported, 'model.onnx')));
+    const out = parseOnnxModel(written);
+    expect(out.graph.initializers.filter((t) => t.external !== undefined)).toEqual([]);
+    const shape = out.graph.nodes.find((n) => n.name === '/Reshape_shape')!.attributes.get('value')!.t!;
+    expect(Array.from(onnxTensorValues(shape))).toEqual([-1, 6 * 16]); // 2 of conv2's 8 channels gone
+    const small = await tfl.loadLayersModel(fileSystem(exported));
+    const back = importOnnx(written);
+    const x = tf.randomNormal([3, 8, 8, 3], 0, 1, 'float32', 11);
+    const [a, b] = [small.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+    const [ya, yb] = [a.dataSync(), b.dataSync()];
+    const scale = Math.max(...Array.from(ya, Math.abs));
+    for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i]! - yb[i]!)).toBeLessThan(1e-5 * scale);
+    tf.dispose([x, a, b]);
+    small.dispose();
+    back.dispose();
   });
 });

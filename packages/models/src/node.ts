@@ -30,7 +30,7 @@ export {
 } from './model-files.js';
 
 // any CNN in an .onnx file, with its external data files
-export { readOnnx, writeOnnx } from './onnx-file.js';
+export { encodeOnnxFile, readOnnx, writeOnnx } from './onnx-file.js';
 
 // models on disk: TF.js model.json + weights, torchvision VGGs in safetensors files
 export { type FileSystemOptions, fileSystem, registerFileSystemRouter } from './file-system.js';

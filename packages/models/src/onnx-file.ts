@@ -4,7 +4,7 @@ import { CrpError, fileError } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { importOnnx, type OnnxImportOptions } from './onnx-import.js';
-import { parseOnnxModel } from './onnx-proto.js';
+import { type OnnxModel, parseOnnxModel } from './onnx-proto.js';
 import { encodeOnnx } from './onnx-writer.js';
 
 /**
@@ -21,6 +21,17 @@ export async function readOnnx(
   path: string,
   options: Omit<OnnxImportOptions, 'externalData'> = {},
 ): Promise<tfl.LayersModel> {
+  const { parsed, externalData } = await readOnnxFiles(path);
+  return importOnnx(parsed, { ...options, externalData });
+}
+
+/** The bytes of an `.onnx` file and a reader of the external data files beside it that its tensors name (a file
+ * that does not exist reads as undefined: the importer and the writer name it and the tensor). */
+async function readOnnxFiles(path: string): Promise<{
+  bytes: Uint8Array;
+  parsed: OnnxModel;
+  externalData: (location: string) => Uint8Array | undefined;
+}> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -50,14 +61,33 @@ export async function readOnnx(
       // missing: importOnnx names the tensor and the file
     }
   }
-  return importOnnx(model, { ...options, externalData: (location) => files.get(location) });
+  return { bytes, parsed: model, externalData: (location) => files.get(location) };
+}
+
+/**
+ * {@link encodeOnnx} of the `.onnx` file at `source`, with the external data files beside it: the bytes
+ * {@link writeOnnx} writes, for a caller that writes them itself (after other files, or not at all when another
+ * step fails).
+ *
+ * @throws CrpError `not-found` / `read-failed` when the source or an external data file cannot be read,
+ *   `unsafe-content` for an external location outside the source's folder, and the errors of {@link encodeOnnx}
+ */
+export async function encodeOnnxFile(
+  model: tfl.LayersModel,
+  source: string,
+  options: Omit<OnnxImportOptions, 'externalData'> = {},
+): Promise<Uint8Array> {
+  const { bytes, externalData } = await readOnnxFiles(source);
+  return encodeOnnx(bytes, model, { ...options, externalData });
 }
 
 /**
  * Writes `model` (imported from the `.onnx` at `source`, then fine-tuned or pruned) as an `.onnx` file at `path`:
  * the source graph with the model's weights (see {@link encodeOnnx}), written atomically (nothing half-written).
+ * Tensors the source keeps in external data files beside it are read from there and written into the one file.
  *
- * @throws CrpError `not-found` / `read-failed` when the source cannot be read, `write-failed` when `path` cannot be
+ * @throws CrpError `not-found` / `read-failed` when the source or an external data file cannot be read,
+ *   `unsafe-content` for an external location outside the source's folder, `write-failed` when `path` cannot be
  *   written, and the errors of {@link encodeOnnx}
  */
 export async function writeOnnx(
@@ -66,11 +96,5 @@ export async function writeOnnx(
   path: string,
   options: Omit<OnnxImportOptions, 'externalData'> = {},
 ): Promise<void> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(source);
-  } catch (err) {
-    throw fileError('read', source, err, 'ONNX model');
-  }
-  await writeFileAtomic(path, encodeOnnx(bytes, model, options));
+  await writeFileAtomic(path, await encodeOnnxFile(model, source, options));
 }

@@ -1,6 +1,11 @@
 import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ConversionContext, type OnnxWeightLink } from './onnx-ops/context.js';
+import {
+  ConversionContext,
+  type OnnxShapeLink,
+  type OnnxValueLink,
+  type OnnxWeightLink,
+} from './onnx-ops/context.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
 import { isTransformerGraph, ONNX_VIT_OPS, vitFromOnnxGraph } from './onnx-ops/vit.js';
 import {
@@ -210,12 +215,20 @@ export function importOnnx(source: Uint8Array | OnnxModel, options: OnnxImportOp
   return importOnnxLinked(source, options).model;
 }
 
-/** {@link importOnnx}, and where each weight layer's weights came from (empty for a ViT). Internal: the ONNX
- * writer's map back from layers to initializers. */
+/** What the ONNX writer needs to map a model back onto its source graph: where each weight layer's weights came
+ * from, the Reshapes to constant targets, and the layer of every ONNX value (all empty for a ViT). */
+export interface OnnxImportLinks {
+  links: OnnxWeightLink[];
+  shapes: OnnxShapeLink[];
+  values: Map<string, OnnxValueLink>;
+}
+
+/** {@link importOnnx}, and the links of {@link OnnxImportLinks}. Internal: the ONNX writer's map back from layers
+ * to initializers, shape constants and value shapes. */
 export function importOnnxLinked(
   source: Uint8Array | OnnxModel,
   options: OnnxImportOptions = {},
-): { model: tfl.LayersModel; links: OnnxWeightLink[] } {
+): { model: tfl.LayersModel } & OnnxImportLinks {
   const onnx = source instanceof Uint8Array ? parseOnnxModel(source) : source;
   checkOpset(onnx);
   const g = onnx.graph;
@@ -231,7 +244,7 @@ export function importOnnxLinked(
   const input = realInputs[0]!;
   const name = (options.name ?? g.name).replace(/[^A-Za-z0-9_]/g, '_') || 'onnx_model';
   if (isTransformerGraph(g, (t) => cx.constOf(t)))
-    return { model: vitFromOnnx(onnx, input, cx, options, name), links: [] };
+    return { model: vitFromOnnx(onnx, input, cx, options, name), links: [], shapes: [], values: new Map() };
   for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
@@ -254,5 +267,10 @@ export function importOnnxLinked(
       `the ONNX output '${g.outputs[0]!.name}' is not computed from the input`,
     );
   }
-  return { model: tfl.model({ inputs: inputTensor, outputs: out.sym, name }), links: cx.links };
+  return {
+    model: tfl.model({ inputs: inputTensor, outputs: out.sym, name }),
+    links: cx.links,
+    shapes: cx.shapeLinks,
+    values: cx.valueLinks(),
+  };
 }

@@ -1,30 +1,57 @@
 import { CrpError, listNames } from '@crp/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { importOnnx, importOnnxLinked, type OnnxImportOptions } from './onnx-import.js';
-import type { OnnxWeightLink } from './onnx-ops/context.js';
-import { ONNX_DATA_TYPES, parseOnnxModel, Reader } from './onnx-proto.js';
+import { importOnnx, importOnnxLinked, type OnnxImportLinks, type OnnxImportOptions } from './onnx-import.js';
+import { externalBytes, type OnnxValueLink, type OnnxWeightLink, onnxShapeOf } from './onnx-ops/context.js';
+import { isTransformerGraph } from './onnx-ops/vit.js';
+import {
+  ONNX_DATA_TYPES,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  onnxTensorValues,
+  parseOnnxModel,
+  Reader,
+} from './onnx-proto.js';
 
 // Writes a model back as the `.onnx` it was imported from: the source file's bytes, field by field, with the
-// initializers of its weight layers replaced by the model's weights (a fine-tuned or pruned model). Everything
-// else (nodes and their names, graph input and output names, opsets, producer, metadata) is copied byte for byte,
-// so the written file is the user's graph. Field numbers from onnx/onnx.proto (the IR spec only ever adds fields).
+// initializers of its weight layers replaced by the model's weights (a fine-tuned or pruned model), the shape
+// constants of Reshapes and the shapes in `value_info` and the graph's inputs and outputs rewritten where pruning
+// changed a count they name. Everything else (nodes and their names, graph input and output names, opsets,
+// producer, metadata) is copied byte for byte, so the written file is the user's graph. Field numbers from
+// onnx/onnx.proto (the IR spec only ever adds fields).
 
 const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
+const GRAPH_OUTPUT = 12;
 const GRAPH_VALUE_INFO = 13;
+const NODE_OUTPUT = 2;
+const NODE_ATTRIBUTE = 5;
+const ATTRIBUTE_NAME = 1;
+const ATTRIBUTE_TENSOR = 5;
+const VALUE_INFO_NAME = 1;
+const VALUE_INFO_TYPE = 2;
+const TYPE_TENSOR = 1;
+const TYPE_TENSOR_SHAPE = 2;
+const SHAPE_DIM = 1;
+const DIM_VALUE = 1;
+const DIM_DENOTATION = 3;
 const TENSOR_DIMS = 1;
 const TENSOR_DATA_TYPE = 2;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
+const TENSOR_EXTERNAL_DATA = 13;
+const TENSOR_DATA_LOCATION = 14;
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
 
-/** A tensor to write: ONNX dims and float32 values in ONNX's (row-major NCHW) order. */
+/** A tensor to write: ONNX dims and float32 values in ONNX's (row-major NCHW) order, or int64 values (a shape). */
 interface FloatTensor {
   dims: number[];
   data: Float32Array;
 }
+type NewTensor = FloatTensor | { dims: number[]; int64: number[] };
 
 class Writer {
   private readonly chunks: Uint8Array[] = [];
@@ -90,15 +117,69 @@ function nameOf(message: Uint8Array, field: number): string {
   return f === undefined ? '' : new TextDecoder().decode(f.payload);
 }
 
-function encodeTensor(name: string, t: FloatTensor): Uint8Array {
+function encodeTensor(name: string, t: NewTensor): Uint8Array {
   const w = new Writer();
   for (const d of t.dims) w.key(TENSOR_DIMS, WIRE_VARINT).varint(d);
-  w.key(TENSOR_DATA_TYPE, WIRE_VARINT).varint(ONNX_DATA_TYPES.FLOAT);
+  const int = 'int64' in t;
+  w.key(TENSOR_DATA_TYPE, WIRE_VARINT).varint(int ? ONNX_DATA_TYPES.INT64 : ONNX_DATA_TYPES.FLOAT);
   w.lengthDelimited(TENSOR_NAME, new TextEncoder().encode(name));
-  const raw = new Uint8Array(t.data.length * 4);
+  const raw = new Uint8Array(int ? t.int64.length * 8 : t.data.length * 4);
   const view = new DataView(raw.buffer);
-  for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
+  if (int) for (let i = 0; i < t.int64.length; i++) view.setBigInt64(i * 8, BigInt(t.int64[i]!), true);
+  else for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
   return w.lengthDelimited(TENSOR_RAW_DATA, raw).finish();
+}
+
+/** An external-data tensor made self-contained: its fields with `external_data` and `data_location` dropped and
+ * its bytes as `raw_data`. */
+function inlineTensor(message: Uint8Array, data: Uint8Array): Uint8Array {
+  const w = new Writer();
+  for (const f of fieldsOf(message))
+    if (f.field !== TENSOR_EXTERNAL_DATA && f.field !== TENSOR_DATA_LOCATION) w.bytes(f.raw);
+  return w.lengthDelimited(TENSOR_RAW_DATA, data).finish();
+}
+
+/** A message with the payload of every length-delimited field `field` passed through `f` (undefined: dropped). */
+function mapField(
+  message: Uint8Array,
+  field: number,
+  f: (payload: Uint8Array) => Uint8Array | undefined,
+): Uint8Array {
+  const w = new Writer();
+  for (const x of fieldsOf(message)) {
+    if (x.field !== field || x.payload === undefined) w.bytes(x.raw);
+    else {
+      const next = f(x.payload);
+      if (next !== undefined) w.lengthDelimited(field, next);
+    }
+  }
+  return w.finish();
+}
+
+/** A ValueInfoProto with the `dim_value` of the dimensions in `dims` replaced (others, and `dim_param`s, kept). */
+function withDims(valueInfo: Uint8Array, dims: Map<number, number>): Uint8Array {
+  const shape = (s: Uint8Array) => {
+    let k = 0;
+    return mapField(s, SHAPE_DIM, (dim) => {
+      const next = dims.get(k++);
+      const fields = fieldsOf(dim);
+      if (next === undefined || !fields.some((f) => f.field === DIM_VALUE)) return dim;
+      const w = new Writer().key(DIM_VALUE, WIRE_VARINT).varint(next);
+      for (const f of fields) if (f.field === DIM_DENOTATION) w.bytes(f.raw);
+      return w.finish();
+    });
+  };
+  return mapField(valueInfo, VALUE_INFO_TYPE, (type) =>
+    mapField(type, TYPE_TENSOR, (tensor) => mapField(tensor, TYPE_TENSOR_SHAPE, shape)),
+  );
+}
+
+/** The number of dimensions of a ValueInfoProto's tensor shape (undefined without a shape). */
+function rankOf(valueInfo: Uint8Array): number | undefined {
+  const sub = (m: Uint8Array | undefined, field: number) =>
+    m === undefined ? undefined : fieldsOf(m).find((f) => f.field === field)?.payload;
+  const shape = sub(sub(sub(valueInfo, VALUE_INFO_TYPE), TYPE_TENSOR), TYPE_TENSOR_SHAPE);
+  return shape === undefined ? undefined : fieldsOf(shape).filter((f) => f.field === SHAPE_DIM).length;
 }
 
 /** TF [kh, kw, in, out] -> ONNX [out, in, kh, kw] (a conv's or grouped conv's kernel). */
@@ -144,8 +225,25 @@ function denseWeight(
   return { dims: link.transB ? [units!, inF!] : [inF!, units!], data };
 }
 
-/** The ONNX initializers of one weight layer of `model`, by initializer name. */
-function initializersOf(layer: tfl.layers.Layer, link: OnnxWeightLink): Map<string, FloatTensor> {
+/** A Gemm's (or MatMul's Add's) bias in the dims the source stored it: [units], [1, units], or one value broadcast
+ * to every unit while all units still share it ([1], a scalar); the unit count is the model's (pruned). */
+function biasLike(v: FloatTensor, source: number[] | undefined): FloatTensor {
+  if (source === undefined) return v;
+  const size = source.reduce((a, b) => a * b, 1);
+  if (size === 1 && v.data.every((x) => x === v.data[0]))
+    return { dims: source, data: v.data.subarray(0, 1) };
+  if (source.length > 0 && source.slice(0, -1).every((d) => d === 1))
+    return { dims: [...source.slice(0, -1), v.data.length], data: v.data };
+  return v;
+}
+
+/** The ONNX initializers of one weight layer of `model`, by initializer name; `biasDims` are a Gemm bias's dims in
+ * the source. */
+function initializersOf(
+  layer: tfl.layers.Layer,
+  link: OnnxWeightLink,
+  biasDims?: number[],
+): Map<string, FloatTensor> {
   const weights = layer.getWeights();
   const values = weights.map((w) => ({ shape: w.shape, data: w.dataSync() as Float32Array }));
   const out = new Map<string, FloatTensor>();
@@ -177,7 +275,7 @@ function initializersOf(layer: tfl.layers.Layer, link: OnnxWeightLink): Map<stri
       if (scaled(link.weight, k!, link.alpha, 'kernel'))
         out.set(link.weight, denseWeight(k!.data, k!.shape, link));
       if (link.bias !== undefined && scaled(link.bias, b!, link.beta, 'bias'))
-        out.set(link.bias, vector(b!, link.beta));
+        out.set(link.bias, biasLike(vector(b!, link.beta), biasDims));
       break;
     }
     case 'batchNorm': {
@@ -207,73 +305,264 @@ function sameWeights(a: tfl.layers.Layer, b: tfl.layers.Layer): boolean {
 /** The replacement initializers: every weight layer's weights from `model`. A layer the source has and `model`
  * lacks, or a layer whose weights changed and that has no initializers to hold them (an affine map the importer
  * fused from constants), is refused: the file would not be the model. */
-function replacements(source: Uint8Array, model: tfl.LayersModel, options: OnnxImportOptions) {
-  const { model: reference, links } = importOnnxLinked(source, options);
-  try {
-    if (links.length === 0)
-      throw new CrpError(
-        'unsupported-model',
-        'the ONNX writer writes CNNs; this model was read as a Vision Transformer, whose weights it cannot put back',
-      );
-    const names = new Set(model.layers.map((l) => l.name));
-    const missing = reference.layers.map((l) => l.name).filter((n) => !names.has(n));
-    if (missing.length > 0)
-      throw new CrpError(
-        'invalid-argument',
-        `the model is not the one imported from this .onnx: it lacks the layers ${listNames(missing)}; write a model imported from the same file (fine-tuned or pruned)`,
-        { details: { missing } },
-      );
-    const linked = new Set(links.map((l) => l.layer));
-    const unwritable = reference.layers
-      .filter(
-        (l) => !linked.has(l.name) && l.getWeights().length > 0 && !sameWeights(l, model.getLayer(l.name)),
-      )
-      .map((l) => l.name);
-    if (unwritable.length > 0)
-      throw new CrpError(
-        'unsupported-model',
-        `the weights of ${listNames(unwritable)} changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
-        { details: { layers: unwritable } },
-      );
-    const out = new Map<string, FloatTensor>();
-    for (const link of links) {
-      for (const [name, t] of initializersOf(model.getLayer(link.layer), link)) out.set(name, t);
-    }
-    return out;
-  } finally {
-    reference.dispose();
+function weightReplacements(
+  parsed: OnnxModel,
+  reference: tfl.LayersModel,
+  links: OnnxWeightLink[],
+  model: tfl.LayersModel,
+): Map<string, NewTensor> {
+  const names = new Set(model.layers.map((l) => l.name));
+  const missing = reference.layers.map((l) => l.name).filter((n) => !names.has(n));
+  if (missing.length > 0)
+    throw new CrpError(
+      'invalid-argument',
+      `the model is not the one imported from this .onnx: it lacks the layers ${listNames(missing)}; write a model imported from the same file (fine-tuned or pruned)`,
+      { details: { missing } },
+    );
+  const linked = new Set(links.map((l) => l.layer));
+  const unwritable = reference.layers
+    .filter(
+      (l) => !linked.has(l.name) && l.getWeights().length > 0 && !sameWeights(l, model.getLayer(l.name)),
+    )
+    .map((l) => l.name);
+  if (unwritable.length > 0)
+    throw new CrpError(
+      'unsupported-model',
+      `the weights of ${listNames(unwritable)} changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
+      { details: { layers: unwritable } },
+    );
+  const dims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));
+  const out = new Map<string, NewTensor>();
+  for (const link of links) {
+    const biasDims = link.kind === 'dense' && link.bias !== undefined ? dims.get(link.bias) : undefined;
+    for (const [name, t] of initializersOf(model.getLayer(link.layer), link, biasDims)) out.set(name, t);
   }
+  return out;
 }
 
-/** The graph with the initializers named in `replace` re-encoded in place, the graph inputs that list them
- * dropped (their shapes may have changed; an initializer needs no input from IR 4 on) and `value_info` dropped
- * (shape hints of intermediate values, stale after pruning; a reader infers them). */
-function rewriteGraph(graph: Uint8Array, replace: Map<string, FloatTensor>): Uint8Array {
+/** The ONNX shape of a value in `model` (undefined when `model` has no such layer). */
+function valueShape(model: tfl.LayersModel, v: OnnxValueLink): number[] | undefined {
+  const layer = model.layers.find((l) => l.name === v.layer);
+  if (layer === undefined) return undefined;
+  const shape = layer.outputShape;
+  return onnxShapeOf((Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[], v);
+}
+
+/** The shape constants of the Reshapes whose counts pruning changed, rewritten (through Identity nodes, at the
+ * initializer or Constant behind them): each target dimension that is a count becomes the pruned model's, -1
+ * (inferred) and 0 (copied from the input) stay, and so does the batch axis. Refused, naming the node: a constant that two nodes need with different values, one that another
+ * operator reads too, one that is computed (not an initializer or a Constant node), and a 0 that would copy a
+ * count the target no longer has. */
+function shapeReplacements(
+  parsed: OnnxModel,
+  reference: tfl.LayersModel,
+  model: tfl.LayersModel,
+  { shapes, values }: OnnxImportLinks,
+): Map<string, NewTensor> {
+  // the tensor that holds a target: the initializer or Constant behind any Identity nodes
+  const producers = new Map(parsed.graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const stored = (name: string): string => {
+    const p = producers.get(name);
+    return p?.opType === 'Identity' ? stored(p.inputs[0]!) : name;
+  };
+  const wanted = new Map<string, { node: string; target: number[]; source: number[] }[]>();
+  for (const link of shapes) {
+    const shapeIn = (m: tfl.LayersModel, name: string) => {
+      const v = values.get(name);
+      return v === undefined ? undefined : valueShape(m, v);
+    };
+    const [before, input, output] = [
+      shapeIn(reference, link.output),
+      shapeIn(model, link.input),
+      shapeIn(model, link.output),
+    ];
+    // a Reshape whose output kept its shape needs its target as it is (one that shares it may not)
+    const unchanged =
+      before === undefined || input === undefined || output === undefined || before.join() === output.join();
+    const target = unchanged
+      ? link.target
+      : link.target.map((d, i) => {
+          if (i === 0 || d === -1) return d;
+          if (d === 0 && input[i] !== output[i])
+            refuse(
+              link.node,
+              `its target shape [${link.target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
+            );
+          return d === 0 ? 0 : output[i]!;
+        });
+    const key = stored(link.shape);
+    wanted.set(key, [...(wanted.get(key) ?? []), { node: link.node, target, source: link.target }]);
+  }
+  const out = new Map<string, NewTensor>();
+  const initializers = new Set(parsed.graph.initializers.map((t) => t.name));
+  for (const [shape, uses] of wanted) {
+    const changed = uses.filter((u) => u.target.join() !== u.source.join());
+    if (changed.length === 0) continue;
+    const first = changed[0]!;
+    const other = uses.find((u) => u.target.join() !== first.target.join());
+    if (other !== undefined)
+      refuse(
+        first.node,
+        `its target shape '${shape}' is shared with the Reshape '${other.node}', and the pruning needs [${first.target.join(', ')}] for one and [${other.target.join(', ')}] for the other; export the model with a shape constant per Reshape`,
+      );
+    // the names it goes by (Identity outputs), and who reads them
+    const names = new Set([shape]);
+    for (const n of parsed.graph.nodes)
+      if (n.opType === 'Identity' && names.has(n.inputs[0]!)) names.add(n.outputs[0]!);
+    const readers = parsed.graph.nodes.filter(
+      (n) => n.inputs.some((i) => names.has(i)) && n.opType !== 'Reshape' && n.opType !== 'Identity',
+    );
+    if (readers.length > 0)
+      refuse(
+        first.node,
+        `its target shape '${shape}' is also read by ${listNames(readers.map(label))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
+      );
+    const producer = parsed.graph.nodes.find((n) => n.outputs.includes(shape));
+    if (!initializers.has(shape) && producer?.opType !== 'Constant')
+      refuse(
+        first.node,
+        `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${label(producer)}`}, not an initializer or a Constant node, so the writer cannot rewrite it`,
+      );
+    out.set(shape, { dims: [first.target.length], int64: first.target });
+  }
+  return out;
+}
+
+function label(n: OnnxNode): string {
+  return n.name === '' ? n.opType : `'${n.name}' (${n.opType})`;
+}
+
+function refuse(node: string, why: string): never {
+  throw new CrpError(
+    'unsupported-model',
+    `the ONNX writer cannot put the pruned model into the Reshape '${node}': ${why}`,
+    {
+      details: { node },
+    },
+  );
+}
+
+/** The dims to set in each ValueInfoProto of the graph (`value_info`, inputs, outputs) by value name, or null to
+ * drop it: a value of the model whose pruned shape differs gets the pruned counts; a replaced initializer listed
+ * as an input gets its new dims; a value the importer folded into a layer (a MatMul before its bias Add) cannot
+ * be checked and is dropped from `value_info` when any shape changed (a stale shape would be wrong, a missing one
+ * is only a missing hint). */
+function shapeUpdates(
+  reference: tfl.LayersModel,
+  model: tfl.LayersModel,
+  values: Map<string, OnnxValueLink>,
+  replaced: Map<string, NewTensor>,
+  sourceDims: Map<string, number[]>,
+): { dims: Map<string, { rank: number; set: Map<number, number> }>; unknownStale: boolean } {
+  const dims = new Map<string, { rank: number; set: Map<number, number> }>();
+  let changed = false;
+  for (const [name, v] of values) {
+    const [before, after] = [valueShape(reference, v), valueShape(model, v)];
+    if (before === undefined || after === undefined) continue;
+    const update = new Map<number, number>();
+    after.forEach((d, i) => {
+      if (d !== before[i] && d >= 0) update.set(i, d);
+    });
+    if (update.size > 0) {
+      dims.set(name, { rank: after.length, set: update });
+      changed = true;
+    }
+  }
+  for (const [name, t] of replaced) {
+    const before = sourceDims.get(name) ?? [];
+    if (before.join() === t.dims.join()) continue;
+    dims.set(name, { rank: t.dims.length, set: new Map(t.dims.map((d, i) => [i, d])) });
+    changed = true;
+  }
+  return { dims, unknownStale: changed };
+}
+
+/** The graph with the initializers (and Constant nodes) named in `replace` re-encoded in place, external-data
+ * tensors inlined, and the shapes of `value_info`, inputs and outputs updated as {@link shapeUpdates} says. */
+function rewriteGraph(
+  graph: Uint8Array,
+  replace: Map<string, NewTensor>,
+  external: Map<string, Uint8Array>,
+  shapes: ReturnType<typeof shapeUpdates>,
+  known: Set<string>,
+): Uint8Array {
   const w = new Writer();
   for (const f of fieldsOf(graph)) {
-    if (f.field === GRAPH_INITIALIZER && f.payload !== undefined) {
-      const name = nameOf(f.payload, TENSOR_NAME);
-      const t = replace.get(name);
-      if (t !== undefined) {
-        w.lengthDelimited(GRAPH_INITIALIZER, encodeTensor(name, t));
-        continue;
-      }
+    const payload = f.payload;
+    if (payload === undefined) {
+      w.bytes(f.raw);
+      continue;
     }
-    if (f.field === GRAPH_INPUT && f.payload !== undefined && replace.has(nameOf(f.payload, 1))) continue;
-    if (f.field === GRAPH_VALUE_INFO) continue;
-    w.bytes(f.raw);
+    if (f.field === GRAPH_INITIALIZER) {
+      const name = nameOf(payload, TENSOR_NAME);
+      const t = replace.get(name);
+      const data = external.get(name);
+      if (t !== undefined) w.lengthDelimited(GRAPH_INITIALIZER, encodeTensor(name, t));
+      else if (data !== undefined) w.lengthDelimited(GRAPH_INITIALIZER, inlineTensor(payload, data));
+      else w.bytes(f.raw);
+    } else if (f.field === GRAPH_NODE) {
+      w.lengthDelimited(GRAPH_NODE, rewriteConstant(payload, replace));
+    } else if (f.field === GRAPH_INPUT || f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO) {
+      const name = nameOf(payload, VALUE_INFO_NAME);
+      const dims = shapes.dims.get(name);
+      if (dims === undefined) {
+        // a value_info of a value the importer does not see as one (folded into a layer) may be stale
+        if (f.field === GRAPH_VALUE_INFO && shapes.unknownStale && !known.has(name)) continue;
+        w.bytes(f.raw);
+      } else if (rankOf(payload) === undefined) w.bytes(f.raw);
+      else if (rankOf(payload) !== dims.rank) {
+        // a shape of another rank than the model's: no hint rather than a wrong one (an input or output stays)
+        if (f.field === GRAPH_VALUE_INFO) continue;
+        w.bytes(f.raw);
+      } else w.lengthDelimited(f.field, withDims(payload, dims.set));
+    } else w.bytes(f.raw);
   }
   return w.finish();
+}
+
+/** A NodeProto: a Constant whose output is in `replace` gets the new tensor as its `value`; any other as it is. */
+function rewriteConstant(node: Uint8Array, replace: Map<string, NewTensor>): Uint8Array {
+  const output = fieldsOf(node).find((f) => f.field === NODE_OUTPUT)?.payload;
+  const name = output === undefined ? '' : new TextDecoder().decode(output);
+  const t = replace.get(name);
+  if (t === undefined) return node;
+  return mapField(node, NODE_ATTRIBUTE, (attribute) =>
+    nameOf(attribute, ATTRIBUTE_NAME) === 'value'
+      ? mapField(attribute, ATTRIBUTE_TENSOR, () => encodeTensor(name, t))
+      : attribute,
+  );
+}
+
+/** The external-data tensors of the source, read through `options.externalData`: refused up front, with the
+ * writer's own message, when a file is not given. */
+function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<string, Uint8Array> {
+  const tensors = parsed.graph.initializers.filter((t) => t.external !== undefined);
+  const missing = tensors.filter((t) => options.externalData?.(t.external!.location ?? '') === undefined);
+  if (missing.length > 0) {
+    const files = [...new Set(missing.map((t) => `'${t.external!.location ?? ''}'`))];
+    throw new CrpError(
+      'not-found',
+      `the ONNX writer writes a self-contained .onnx, and the tensors ${listNames(missing.map((t) => t.name))} keep their data in the external file${files.length > 1 ? 's' : ''} ${files.join(', ')}, which ${options.externalData === undefined ? 'were not given' : 'were not found'}: writeOnnx reads them beside the source .onnx; encodeOnnx takes them as options.externalData`,
+      { details: { tensors: missing.map((t) => t.name), files } },
+    );
+  }
+  return new Map(tensors.map((t) => [t.name, externalBytes(t, options.externalData)]));
 }
 
 /**
  * The `.onnx` a model was imported from, with the model's weights: `source` (the original file's bytes) copied
  * field by field, the initializers of every Conv, Gemm/MatMul (+ Add) and BatchNormalization replaced by the
  * weights of the layer {@link importOnnx} made of it (a fine-tuned model, or a pruned one with fewer channels:
- * the initializers get the new shapes). Node names, graph input and output names, opsets and metadata stay as they
- * are; `value_info` (optional shape hints) is dropped. The result is imported again before it is returned, so a
- * graph whose other constants no longer fit the new channel counts (a Reshape to a fixed channel count) is refused
- * instead of written.
+ * the initializers get the new shapes, a Gemm bias keeps its source's form, [units] or [1, units]).
+ *
+ * Where pruning changed a count the graph names elsewhere, that is rewritten too: a Reshape's target shape (an
+ * initializer or a Constant node; -1, 0 and the batch axis kept, e.g. [-1, 128] becomes [-1, 112] when a channel
+ * of a 4 x 4 map goes), and the dims of `value_info`, graph inputs and outputs (the others, and symbolic ones,
+ * kept). A `value_info` of a value the importer folded into a layer (a MatMul before its bias Add) is dropped when
+ * any shape changed, as it cannot be checked. Tensors in external data files are written into the `.onnx`, so the
+ * result is self-contained. Node names, graph input and output names, opsets and metadata stay as they are. The
+ * result is imported again before it is returned, so a graph the importer would not read back is refused instead
+ * of written.
  *
  * @example
  * ```ts
@@ -281,40 +570,58 @@ function rewriteGraph(graph: Uint8Array, replace: Map<string, FloatTensor>): Uin
  * const written = encodeOnnx(bytes, model);
  * ```
  *
- * @throws CrpError `invalid-argument` when `model` lacks layers of the imported source; `unsupported-model` for
- *   a ViT, a changed weight the file holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with
- *   beta (alpha) 0, a source whose weights are not float32 initializers, or a written graph the importer refuses; and the errors of {@link importOnnx} for `source`
+ * @throws CrpError `not-found` for an external data file `options.externalData` does not give; `invalid-argument`
+ *   when `model` lacks layers of the imported source; `unsupported-model` for a ViT, a changed weight the file
+ *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, a source whose
+ *   weights are not float32 initializers, a Reshape's target shape that cannot be rewritten (shared by Reshapes
+ *   that need different values, read by another operator, or computed), or a written graph the importer refuses;
+ *   and the errors of {@link importOnnx} for `source`
  */
 export function encodeOnnx(
   source: Uint8Array,
   model: tfl.LayersModel,
   options: OnnxImportOptions = {},
 ): Uint8Array {
-  const replace = replacements(source, model, options);
+  // the cheap checks first, on the one parse of the source, so a refusal is the writer's own
   const parsed = parseOnnxModel(source);
-  const byName = new Map(parsed.graph.initializers.map((t) => [t.name, t]));
-  const notFloat = [...replace.keys()].filter((n) => byName.get(n)?.dataType !== ONNX_DATA_TYPES.FLOAT);
-  if (notFloat.length > 0)
+  const external = externalTensors(parsed, options);
+  const constOf = (t: OnnxTensor) => ({
+    kind: 'const' as const,
+    dims: t.dims,
+    data: onnxTensorValues(t, external.get(t.name)),
+    int: false,
+  });
+  if (isTransformerGraph(parsed.graph, constOf))
     throw new CrpError(
       'unsupported-model',
-      `the weights ${listNames(notFloat)} are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only`,
-      { details: { tensors: notFloat } },
+      'the ONNX writer writes CNNs; this model is a Vision Transformer (a product of two activations), whose weights it cannot put back',
     );
-  const external = parsed.graph.initializers.filter((t) => t.external !== undefined && !replace.has(t.name));
-  if (external.length > 0)
-    throw new CrpError(
-      'unsupported-model',
-      `the tensors ${listNames(external.map((t) => t.name))} are kept in external data files; the writer writes self-contained files of models whose constants are in the .onnx`,
-    );
-  if (parsed.irVersion < 4 && parsed.graph.inputs.some((i) => replace.has(i.name)))
-    throw new CrpError(
-      'unsupported-model',
-      `ONNX IR version ${parsed.irVersion} lists initializers as graph inputs; the writer needs IR 4 or later (torch.onnx.export of torch >= 1.3)`,
-    );
+  const imported = importOnnxLinked(parsed, options);
+  const reference = imported.model;
+  let replace: Map<string, NewTensor>;
+  let shapes: ReturnType<typeof shapeUpdates>;
+  try {
+    replace = weightReplacements(parsed, reference, imported.links, model);
+    const byName = new Map(parsed.graph.initializers.map((t) => [t.name, t]));
+    const notFloat = [...replace.keys()].filter((n) => byName.get(n)?.dataType !== ONNX_DATA_TYPES.FLOAT);
+    if (notFloat.length > 0)
+      throw new CrpError(
+        'unsupported-model',
+        `the weights ${listNames(notFloat)} are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only`,
+        { details: { tensors: notFloat } },
+      );
+    const sourceDims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));
+    shapes = shapeUpdates(reference, model, imported.values, replace, sourceDims);
+    for (const [name, t] of shapeReplacements(parsed, reference, model, imported)) replace.set(name, t);
+  } finally {
+    reference.dispose();
+  }
+  const known = new Set([...imported.values.keys(), ...parsed.graph.initializers.map((t) => t.name)]);
+  for (const n of parsed.graph.nodes) if (n.opType === 'Constant') for (const o of n.outputs) known.add(o);
   const w = new Writer();
   for (const f of fieldsOf(source)) {
     if (f.field === MODEL_GRAPH && f.payload !== undefined)
-      w.lengthDelimited(MODEL_GRAPH, rewriteGraph(f.payload, replace));
+      w.lengthDelimited(MODEL_GRAPH, rewriteGraph(f.payload, replace, external, shapes, known));
     else w.bytes(f.raw);
   }
   const written = w.finish();
@@ -324,7 +631,7 @@ export function encodeOnnx(
   } catch (err) {
     throw new CrpError(
       'unsupported-model',
-      `the .onnx with the model's weights does not read back: ${(err as Error).message}; a constant of the graph (a Reshape's shape) may name a channel count the pruning changed`,
+      `the .onnx with the model's weights does not read back: ${(err as Error).message}; a constant of the graph may name a channel count the pruning changed`,
       { cause: err },
     );
   }

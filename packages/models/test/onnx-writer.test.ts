@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
-import { writeOnnx } from '../src/node.js';
+import { encodeOnnxFile, readOnnx, writeOnnx } from '../src/node.js';
 import { onnxTensorValues } from '../src/onnx-proto.js';
 
 /**
@@ -64,6 +64,10 @@ describe('encodeOnnx', () => {
     ['the slim ResNet (torch.onnx.export, batch norms folded)', RESNET],
     ['the squeeze-excitation net (Gemm after a flatten, Dropout, SiLU)', join(REF, 'se_net.onnx')],
     ['the DenseNet-like (standalone batch norms)', join(REF, 'densenet_like.onnx')],
+    [
+      'reshape-net (Reshapes to constant targets, value_info, a [1, units] Gemm bias, a sum of Gemm outputs)',
+      join(import.meta.dirname, 'fixtures', 'onnx', 'reshape-net.onnx'),
+    ],
   ] as const) {
     it(`${label}: the written file reads back as the model, with the source's nodes, names and opsets`, () => {
       const bytes = new Uint8Array(readFileSync(file));
@@ -167,6 +171,74 @@ describe('encodeOnnx', () => {
       }
       expect(isCrpError(caught) && caught.code).toBe('invalid-argument');
       expect((caught as Error).message).toMatch(/lacks the layers .*layer1\.0\.conv1/);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("an external-data source: refused with the writer's own message without its data, written self-contained with it", async () => {
+    // every initializer external, the Reshape's int64 target [0, 8] too, which the writer does not replace
+    const source = join(import.meta.dirname, 'fixtures', 'onnx', 'reshape-net-external.onnx');
+    const bytes = new Uint8Array(readFileSync(source));
+    const data = new Uint8Array(readFileSync(`${source}.data`));
+    const model = await readOnnx(source);
+    const x = inputOf(model);
+    try {
+      let caught: unknown;
+      try {
+        encodeOnnx(bytes, model);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isCrpError(caught) && caught.code).toBe('not-found');
+      expect((caught as Error).message).toMatch(
+        /^the ONNX writer writes a self-contained \.onnx, and the tensors .+ keep their data in the external file 'reshape-net-external\.onnx\.data', which were not given: writeOnnx reads them beside the source \.onnx; encodeOnnx takes them as options\.externalData$/,
+      );
+      perturb(model);
+      const externalData = (location: string) =>
+        location === 'reshape-net-external.onnx.data' ? data : undefined;
+      const written = encodeOnnx(bytes, model, { externalData });
+      const [src, out] = [parseOnnxModel(bytes), parseOnnxModel(written)];
+      expect(src.graph.initializers.some((t) => t.external !== undefined)).toBe(true);
+      expect(out.graph.initializers.filter((t) => t.external !== undefined)).toEqual([]);
+      expect(out.graph.initializers.map((t) => [t.name, t.dims])).toEqual(
+        src.graph.initializers.map((t) => [t.name, t.dims]),
+      );
+      // the tensor the writer did not replace keeps its type and values, now in the file
+      const shape = out.graph.initializers.find((t) => t.name === '/Constant_1_output_0')!;
+      expect([shape.dataType, Array.from(onnxTensorValues(shape))]).toEqual([7, [0, 8]]);
+      const back = importOnnx(written); // no external data needed any more
+      const [a, b] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+      expect(maxGap(a, b)).toBeLessThan(1e-5);
+      tf.dispose([a, b]);
+      back.dispose();
+      // writeOnnx and encodeOnnxFile read the data file beside the source
+      const path = join(dir, 'external-inlined.onnx');
+      await writeOnnx(model, source, path);
+      expect(new Uint8Array(await readFile(path))).toEqual(written);
+      expect(await encodeOnnxFile(model, source)).toEqual(written);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('refuses a Vision Transformer source before importing it', () => {
+    const model = importOnnx(new Uint8Array(readFileSync(RESNET)));
+    try {
+      let caught: unknown;
+      try {
+        encodeOnnx(
+          new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'timm_style_vit.onnx'))),
+          model,
+        );
+      } catch (err) {
+        caught = err;
+      }
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toMatch(
+        /^the ONNX writer writes CNNs; this model is a Vision Transformer/,
+      );
     } finally {
       model.dispose();
     }

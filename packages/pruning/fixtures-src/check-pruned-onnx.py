@@ -15,6 +15,13 @@ logits. The test then checks that the toolkit writes exactly those bytes and rea
 
     /usr/bin/python3 packages/pruning/fixtures-src/check-pruned-onnx.py \
         packages/pruning/test-artifacts/pruned-slim-resnet-basic.onnx packages/pruning/test/fixtures/pruned-slim-resnet-onnx.json
+
+The same for test/onnx-export-shapes.test.ts's pruned reshape-net (models/fixtures-src/make-reshape-net.py: its
+Reshape targets, value_info and a [1, units] Gemm bias rewritten by the writer; the full checker's shape inference
+compares every value_info with the shapes it infers), on an input of [2, 3, 8, 8]:
+
+    /usr/bin/python3 packages/pruning/fixtures-src/check-pruned-onnx.py \
+        packages/pruning/test-artifacts/pruned-reshape-net.onnx packages/pruning/test/fixtures/pruned-reshape-net-onnx.json 2,3,8,8
 """
 import hashlib
 import json
@@ -60,6 +67,11 @@ def run(model, x):
             y = i[0] + i[1]
         elif op == 'GlobalAveragePool':
             y = i[0].mean(dim=(2, 3), keepdim=True)
+        elif op == 'Constant':
+            y = torch.from_numpy(numpy_helper.to_array(a['value']).copy())
+        elif op == 'Reshape':
+            # ONNX: 0 copies the input's dimension, -1 is inferred
+            y = i[0].reshape([i[0].shape[k] if d == 0 else d for k, d in enumerate(i[1].tolist())])
         elif op == 'Flatten':
             y = torch.flatten(i[0], a.get('axis', 1))
         elif op == 'Gemm':
@@ -71,13 +83,13 @@ def run(model, x):
     return values[model.graph.output[0].name]
 
 
-def main(path, out):
+def main(path, out, shape=(2, 3, 32, 32)):
     torch.set_num_threads(1)
     with open(path, 'rb') as fh:
         data = fh.read()
     model = onnx.load_from_string(data)
     onnx.checker.check_model(model, full_check=True)
-    x = formula_input([2, 3, 32, 32], 33)
+    x = formula_input(list(shape), 33)
     with torch.no_grad():
         logits = run(model, x)
     result = {
@@ -87,7 +99,7 @@ def main(path, out):
         'onnx': onnx.__version__,
         'torch': torch.__version__,
         'initializers': {t.name: list(t.dims) for t in model.graph.initializer},
-        'input': 'formula_input([2, 3, 32, 32], 33) of scripts/golden/make_resnet_golden.py (NCHW)',
+        'input': f'formula_input({list(shape)}, 33) of scripts/golden/make_resnet_golden.py (NCHW)',
         'logits': shortest(logits.numpy().astype(np.float32)),
     }
     with open(out, 'w') as fh:
@@ -96,4 +108,4 @@ def main(path, out):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], *([tuple(int(d) for d in sys.argv[3].split(','))] if len(sys.argv) > 3 else []))

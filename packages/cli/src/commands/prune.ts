@@ -1,13 +1,13 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors } from '@crp/attribution';
-import { fileError, listNames } from '@crp/common';
+import { listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
-import { type Dataset, disposeDataset, encodeOnnx } from '@crp/models';
-import { saveModel } from '@crp/models/node';
+import { type Dataset, disposeDataset } from '@crp/models';
+import { encodeOnnxFile, saveModel } from '@crp/models/node';
 import {
   type ChannelScores,
   CRITERIA,
@@ -362,11 +362,9 @@ async function exportModel(
     const onnxBytes =
       onnx === undefined
         ? undefined
-        : encodeOnnx(
-            await readFile(args.modelPath).catch((err: unknown) => {
-              throw fileError('read', args.modelPath, err, 'ONNX model');
-            }),
+        : await encodeOnnxFile(
             small,
+            args.modelPath,
             args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize },
           );
     const saved = await saveModel(small, dir);

@@ -134,10 +134,64 @@ class Names {
 /** ONNX shape of a tensor value: NCHW for 4-D ones (NHWC for `nhwc` ones), [N, C] for 2-D ones, squeezed ones as
  * [N, C, 1, 1]. */
 export function onnxShape(v: TensorValue): number[] {
-  const s = v.sym.shape.map((d) => (d === null ? -1 : d));
+  return onnxShapeOf(v.sym.shape, v);
+}
+
+/** {@link onnxShape} of a Keras shape (a layer's output shape in another model with the same layer names: the
+ * ONNX writer's pruned model), a batch of null as -1. */
+export function onnxShapeOf(
+  shape: readonly (number | null)[],
+  v: { squeezed?: boolean; nhwc?: boolean },
+): number[] {
+  const s = shape.map((d) => (d === null ? -1 : d));
   if (s.length === 4) return v.nhwc === true ? s : [s[0]!, s[3]!, s[1]!, s[2]!];
   if (v.squeezed === true) return [s[0]!, s[1]!, 1, 1];
   return s;
+}
+
+/** Where an ONNX value lives in the model: the layer whose output it is, and how its Keras shape maps to ONNX's
+ * (see {@link TensorValue}). The ONNX writer reads the shapes of a pruned model's values from it. */
+export interface OnnxValueLink {
+  layer: string;
+  squeezed?: boolean;
+  nhwc?: boolean;
+}
+
+/** A Reshape whose target shape is a constant (an initializer or a `Constant` node): the values named by its
+ * data input, shape input and output, and the target as the file has it (-1 and 0 included), so the ONNX writer
+ * can rewrite the constant when pruning changes the counts it names. */
+export interface OnnxShapeLink {
+  node: string;
+  input: string;
+  shape: string;
+  output: string;
+  target: number[];
+}
+
+/** The bytes of an ONNX tensor kept in an external data file (`location`, `offset`, `length`), read through
+ * `externalData`. */
+export function externalBytes(
+  t: OnnxTensor,
+  externalData: ((location: string) => Uint8Array | undefined) | undefined,
+): Uint8Array {
+  const location = t.external?.location ?? '';
+  const file = externalData?.(location);
+  if (file === undefined) {
+    throw new CrpError(
+      'not-found',
+      `ONNX tensor '${t.name}' stores its data in the external file '${location}', which was not found; keep it beside the .onnx file (or pass options.externalData)`,
+      { details: { tensor: t.name, location } },
+    );
+  }
+  const offset = Number(t.external?.offset ?? 0);
+  const length = t.external?.length === undefined ? file.length - offset : Number(t.external.length);
+  if (offset + length > file.length) {
+    throw new CrpError(
+      'corrupt-file',
+      `ONNX tensor '${t.name}': bytes ${offset} to ${offset + length} of '${location}' are needed, the file has ${file.length}`,
+    );
+  }
+  return file.subarray(offset, offset + length);
 }
 
 /**
@@ -152,6 +206,8 @@ export class ConversionContext {
   private readonly skipped = new Set<OnnxNode>();
   /** The weight layers built so far and where their weights came from (for the ONNX writer). */
   readonly links: OnnxWeightLink[] = [];
+  /** The Reshapes to constant targets converted so far (for the ONNX writer). */
+  readonly shapeLinks: OnnxShapeLink[] = [];
 
   constructor(
     private readonly graph: OnnxGraph,
@@ -167,28 +223,22 @@ export class ConversionContext {
 
   /** A constant from an ONNX tensor (an initializer or a `Constant`), its external data resolved. */
   constOf(t: OnnxTensor): ConstValue {
-    let external: Uint8Array | undefined;
-    if (t.external !== undefined) {
-      const location = t.external.location ?? '';
-      const file = this.externalData?.(location);
-      if (file === undefined) {
-        throw new CrpError(
-          'not-found',
-          `ONNX tensor '${t.name}' stores its data in the external file '${location}', which was not found; keep it beside the .onnx file (or pass options.externalData)`,
-          { details: { tensor: t.name, location } },
-        );
-      }
-      const offset = Number(t.external.offset ?? 0);
-      const length = t.external.length === undefined ? file.length - offset : Number(t.external.length);
-      if (offset + length > file.length) {
-        throw new CrpError(
-          'corrupt-file',
-          `ONNX tensor '${t.name}': bytes ${offset} to ${offset + length} of '${location}' are needed, the file has ${file.length}`,
-        );
-      }
-      external = file.subarray(offset, offset + length);
-    }
+    const external = t.external === undefined ? undefined : externalBytes(t, this.externalData);
     return { kind: 'const', dims: t.dims, data: onnxTensorValues(t, external) };
+  }
+
+  /** Every ONNX value computed from the input, by name: the layer whose output it is (for the ONNX writer). */
+  valueLinks(): Map<string, OnnxValueLink> {
+    const out = new Map<string, OnnxValueLink>();
+    for (const [name, v] of this.values) {
+      if (v.kind !== 'tensor') continue;
+      out.set(name, {
+        layer: v.sym.sourceLayer.name,
+        ...(v.squeezed === true ? { squeezed: true } : {}),
+        ...(v.nhwc === true ? { nhwc: true } : {}),
+      });
+    }
+    return out;
   }
 
   /** The value named `name`, or undefined when nothing produced it (yet). */

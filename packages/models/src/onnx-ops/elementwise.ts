@@ -94,11 +94,14 @@ export const convertAdd: OnnxConverter = (node, cx) => {
       `Add of shapes [${sa.join(', ')}] and [${sb.join(', ')}]; supported: equal shapes (residual additions)`,
     );
   const flat = a.flat ?? b.flat;
-  const syms = a.squeezed === b.squeezed ? [a.sym, b.sym] : [cx.as4d(node, a), cx.as4d(node, b)];
+  // `squeezed` absent and false are the same (a sum of sums of vectors is a vector too)
+  const squeezed = a.squeezed === true && b.squeezed === true;
+  const syms =
+    (a.squeezed === true) === (b.squeezed === true) ? [a.sym, b.sym] : [cx.as4d(node, a), cx.as4d(node, b)];
   cx.set(node, {
     kind: 'tensor',
     sym: cx.apply(tfl.layers.add({ name }), syms),
-    squeezed: a.squeezed === true && b.squeezed === true,
+    ...(squeezed ? { squeezed } : {}),
     ...(flat === undefined ? {} : { flat }),
   });
 };

@@ -53,7 +53,16 @@ export const convertReshape: OnnxConverter = (node, cx) => {
     const axis = attrInt(node, 'axis', 1);
     if (axis !== 1) refuse(node, `Flatten over axis ${axis} is not supported; supported: axis 1`);
     target = [shape[0]!, shape.slice(1).reduce((a, b) => a * b, 1)];
-  } else target = reshapeTarget(node, cx, shape);
+  } else {
+    target = reshapeTarget(node, cx, shape);
+    cx.shapeLinks.push({
+      node: node.name,
+      input: node.inputs[0]!,
+      shape: node.inputs[1]!,
+      output: node.outputs[0]!,
+      target: Array.from(cx.constIn(node, 1)!.data),
+    });
+  }
   const rest = target.slice(1);
   const same = rest.length === shape.length - 1 && rest.every((d, i) => d === shape[i + 1]);
   let y: TensorValue;

@@ -1,0 +1,229 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isCrpError } from '@crp/common';
+import { encodeOnnx, importOnnx, type OnnxTensor, parseOnnxModel } from '@crp/models';
+import { onnxTensorValues } from '@crp/models/internal';
+import { formulaImage } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { describe, expect, it } from 'vitest';
+import { ChannelMask, exportPruned, MaskedModel } from '../src/index.js';
+import { useBackend } from './helpers.js';
+
+/**
+ * The ONNX writer on graphs whose other constants name a pruned count (encodeOnnx of @crp/models): the shape
+ * constants of Reshapes, `value_info`, a Gemm bias stored as [1, units], and a Gemm after the flatten of a
+ * 4 x 4 map. Fixtures from packages/models/fixtures-src/make-reshape-net.py (torch.onnx.export); the written
+ * pruned file was checked once by python3-onnx's full checker (fixtures-src/check-pruned-onnx.py), whose verdict
+ * and logits are in test/fixtures/pruned-reshape-net-onnx.json.
+ */
+const ONNX = join(import.meta.dirname, '..', '..', 'models', 'test', 'fixtures', 'onnx');
+const bytesOf = (file: string) => new Uint8Array(readFileSync(join(ONNX, file)));
+
+useBackend('wasm');
+
+function relativeGap(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let gap = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    gap = Math.max(gap, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  return gap / scale;
+}
+
+/** The pruned model written and read back: its logits, the pruned model's and the masked model's. */
+async function roundTrip(
+  source: Uint8Array,
+  model: tfl.LayersModel,
+  masks: Record<string, number[]>,
+  x: tf.Tensor,
+) {
+  const mask = ChannelMask.of(masks);
+  const masked = await MaskedModel.create(model, mask);
+  const pruned = await exportPruned(model, mask);
+  try {
+    const written = encodeOnnx(source, pruned);
+    const back = importOnnx(written);
+    const logits = [pruned, back, masked.model].map((m) => {
+      const y = m.predict(x) as tf.Tensor;
+      const v = y.dataSync().slice();
+      y.dispose();
+      return v;
+    });
+    back.dispose();
+    return { written, pruned: logits[0]!, back: logits[1]!, masked: logits[2]! };
+  } finally {
+    pruned.dispose();
+    masked.dispose();
+  }
+}
+
+const tensor = (t: OnnxTensor | undefined) => Array.from(onnxTensorValues(t!));
+
+describe('a pruned model whose shape constants name pruned counts, written as .onnx', () => {
+  it('reshape-net: the Reshape targets, value_info, the [1, units] bias and the flattened Gemm columns follow the pruning', async () => {
+    const source = bytesOf('reshape-net.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 33);
+    try {
+      // conv2 loses channels 1 and 5 of 8 (the 4 x 4 map each head reads), fc_gap1 unit 2 of 6
+      const r = await roundTrip(source, model, { conv2: [1, 5], fc_gap1: [2] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const init = (m: typeof out, name: string) => m.graph.initializers.find((t) => t.name === name);
+      // [-1, 128] (a Constant node) -> [-1, 6 * 16]; [0, 8] (an initializer) -> [0, 6]: -1 and 0 kept
+      const constant = out.graph.nodes.find((n) => n.name === '/Reshape_shape')!.attributes.get('value')!.t!;
+      expect([constant.dims, constant.dataType, tensor(constant)]).toEqual([[2], 7, [-1, 96]]);
+      expect(tensor(init(out, '/Constant_1_output_0'))).toEqual([0, 6]);
+      expect(init(out, '/Constant_1_output_0')!.dims).toEqual([2]);
+      // the bias torch would write as [6] is stored as [1, 6]: written as [1, 5], its values the kept units'
+      expect(init(out, 'fc_gap1.bias')!.dims).toEqual([1, 5]);
+      const bias = tensor(init(src, 'fc_gap1.bias'));
+      expect(tensor(init(out, 'fc_gap1.bias'))).toEqual([0, 1, 3, 4, 5].map((u) => Math.fround(bias[u]!)));
+      // the Gemm after the flatten of [8, 4, 4] in NCHW order: pruning channel c removes the 16 consecutive
+      // columns c * 16 ... c * 16 + 15 of each row, and the others keep their order
+      for (const name of ['fc_flat.weight', 'fc_view.weight']) {
+        const [w0, w1] = [tensor(init(src, name)), tensor(init(out, name))];
+        expect(init(out, name)!.dims).toEqual([5, 96]);
+        const kept = Array.from({ length: 128 }, (_, i) => i).filter(
+          (i) => ![1, 5].includes(Math.floor(i / 16)),
+        );
+        expect(w1).toEqual(Array.from({ length: 5 }, (_, u) => kept.map((i) => w0[u * 128 + i]!)).flat());
+      }
+      // value_info: the pruned counts replaced, every other dim (the batch of 2 torch traced) kept, none lost
+      const shapes = (m: typeof out) => new Map(m.graph.valueInfo.map((v) => [v.name, v.shape]));
+      const [before, after] = [shapes(src), shapes(out)];
+      expect([...after.keys()]).toEqual([...before.keys()]);
+      const expected = new Map(before);
+      for (const [name, shape] of Object.entries({
+        '/conv2/Conv_output_0': [2, 6, 4, 4],
+        '/Relu_1_output_0': [2, 6, 4, 4],
+        '/Flatten_output_0': [2, 96],
+        '/Reshape_output_0': [2, 96],
+        '/GlobalAveragePool_output_0': [2, 6, 1, 1],
+        '/Reshape_1_output_0': [2, 6],
+        '/fc_gap1/Gemm_output_0': [2, 5],
+        '/Relu_2_output_0': [2, 5],
+      }))
+        expected.set(name, shape);
+      expect(after).toEqual(expected);
+      // the nodes, inputs and outputs are the source's
+      expect(out.graph.nodes.filter((n) => n.opType !== 'Constant')).toEqual(
+        src.graph.nodes.filter((n) => n.opType !== 'Constant'),
+      );
+      expect([out.graph.inputs, out.graph.outputs]).toEqual([src.graph.inputs, src.graph.outputs]);
+
+      // the bytes python3-onnx's full checker passed once (fixtures-src/check-pruned-onnx.py)
+      await mkdir('test-artifacts', { recursive: true });
+      await writeFile(join('test-artifacts', 'pruned-reshape-net.onnx'), r.written);
+      const fixture = join(import.meta.dirname, 'fixtures', 'pruned-reshape-net-onnx.json');
+      expect(existsSync(fixture), 'run fixtures-src/check-pruned-onnx.py').toBe(true);
+      const python = JSON.parse(readFileSync(fixture, 'utf8')) as {
+        sha256: string;
+        checker: string;
+        logits: number[];
+      };
+      expect(createHash('sha256').update(r.written).digest('hex')).toBe(python.sha256);
+      expect(python.checker).toBe('onnx.checker.check_model(full_check=True): passed');
+      expect(relativeGap(python.logits, r.back)).toBeLessThan(1e-5);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
+    const source = bytesOf('reshape-net.onnx');
+    const model = importOnnx(source);
+    try {
+      const before = tf.memory().numTensors;
+      const written = encodeOnnx(source, model);
+      expect(tf.memory().numTensors).toBe(before); // the re-imported source and read-back model are disposed
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(written)];
+      expect(out.graph.valueInfo).toEqual(src.graph.valueInfo);
+      expect(out.graph.nodes).toEqual(src.graph.nodes);
+      expect(out.graph.initializers.map((t) => [t.name, t.dims])).toEqual(
+        src.graph.initializers.map((t) => [t.name, t.dims]),
+      );
+      expect(written).toEqual(source); // float32 weights written back as they were read
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('shared-shape: one shape constant for two Reshapes is rewritten when both need the same value, and refused, naming both, when not', async () => {
+    const source = bytesOf('shared-shape.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      const r = await roundTrip(source, model, { conv_a: [2], conv_b: [0] }, x);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const shape = parseOnnxModel(r.written).graph.initializers.find((t) => t.name === 'shape');
+      expect(tensor(shape)).toEqual([-1, 3]);
+
+      let caught: unknown;
+      await roundTrip(source, model, { conv_a: [2] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toBe(
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'shape' is shared with the Reshape 'reshape_b', and the pruning needs [-1, 3] for one and [-1, 4] for the other; export the model with a shape constant per Reshape",
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('identity-shape: a target read through an Identity node is rewritten at the initializer behind it', async () => {
+    const source = bytesOf('identity-shape.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      const r = await roundTrip(source, model, { conv_a: [1] }, x);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const out = parseOnnxModel(r.written);
+      const init = (name: string) => tensor(out.graph.initializers.find((t) => t.name === name));
+      expect([init('shape_a'), init('shape')]).toEqual([
+        [-1, 3],
+        [-1, 4],
+      ]);
+      expect(out.graph.nodes).toEqual(parseOnnxModel(source).graph.nodes);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('reshape-net with its initializers listed as graph inputs: those inputs get the pruned dims, the others stay', async () => {
+    const source = bytesOf('reshape-net-inputs.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 33);
+    try {
+      const r = await roundTrip(source, model, { conv2: [1, 5], fc_gap1: [2] }, x);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const dims = new Map(out.graph.initializers.map((t) => [t.name, t.dims]));
+      // every input is kept, in order; an initializer's input has its new dims, the image input its own
+      expect(out.graph.inputs.map((i) => i.name)).toEqual(src.graph.inputs.map((i) => i.name));
+      for (const input of out.graph.inputs) {
+        const expected = dims.get(input.name) ?? src.graph.inputs.find((i) => i.name === input.name)!.shape;
+        expect([input.name, input.shape]).toEqual([input.name, expected]);
+      }
+      const shapeOf = (name: string) => out.graph.inputs.find((i) => i.name === name)!.shape;
+      expect([shapeOf('conv2.weight'), shapeOf('fc_flat.weight'), shapeOf('fc_gap1.bias')]).toEqual([
+        [6, 6, 3, 3],
+        [5, 96],
+        [1, 5],
+      ]);
+      expect(shapeOf('input')).toEqual([2, 3, 8, 8]);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+});
