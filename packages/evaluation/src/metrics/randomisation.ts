@@ -201,7 +201,17 @@ export async function mprt(
     layers[k]!.setWeights(fresh);
     for (const t of fresh) t.dispose();
   };
+  // the similarities, in the order the explanations come: the original model's first (the reference, unless
+  // an explanation is given)
   let a: Attributions | undefined;
+  let compare: ((b: Attributions) => number[]) | undefined;
+  const record = (name: string, b: Attributions) => {
+    if (compare === undefined) {
+      a = given === undefined ? b : processAttributions(given, options, defaults);
+      compare = comparerTo(a, similarity);
+    }
+    layersOut[name] = compare(b);
+  };
   const batched = cascadeInPlace(input, explainer, {
     layers: weightedOf(input.model),
     order,
@@ -218,68 +228,26 @@ export async function mprt(
       }
     };
     try {
-      const original = await read(batched.explanations[0]!, 'explanation of the original model');
-      a = given === undefined ? original : processAttributions(given, options, defaults);
-      const compare = comparerTo(a, similarity);
-      layersOut.original = compare(original);
+      record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
       let j = 1;
       for (const [k, name] of batched.names.entries()) {
         if (!explained.has(k)) continue;
-        const b = await read(batched.explanations[j]!, `explanation after randomising ${name}`);
+        record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
         j += 1;
-        layersOut[name] = compare(b);
       }
     } finally {
       for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
     }
   } else {
-    // step by step, in a copy whose layers are randomised in place
-    const copy = await cloneModel(input.model);
-    const layers = weightedOf(copy);
-    const randomiseAt = randomiseIn(layers);
-    // with a session, what the explainer derived from a layer is kept until that layer is randomised
-    const session = explainer.session?.(copy);
-    const explain = async (what: string) => {
-      const bound: Explainer =
-        session === undefined ? explainer : () => session.explain(input.x, input.labels);
-      return processAttributions(
-        await explainAs(bound, copy, input.x, input.labels, s, what),
-        options,
-        defaults,
-      );
-    };
-    // independent: each layer goes back to its original weights before the next is randomised
-    const originals =
-      order === 'independent'
-        ? new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]))
-        : new Map<string, tf.Tensor[]>();
-    const restore = (k: number) => layers[k]!.setWeights(originals.get(layers[k]!.name)!);
-    try {
-      // the copy has the original weights until the first randomisation
-      const original = await explain('explanation of the original model');
-      a = given === undefined ? original : processAttributions(given, options, defaults);
-      const compare = comparerTo(a, similarity);
-      layersOut.original = compare(original);
-      const changed = new Set<string>();
-      for (const [k, layer] of layers.entries()) {
-        if (order === 'independent' && k > 0) {
-          restore(k - 1);
-          changed.add(layers[k - 1]!.name);
-        }
-        randomiseAt(k);
-        changed.add(layer.name);
-        if (!explained.has(k)) continue;
-        session?.changed([...changed]);
-        changed.clear();
-        const b = await explain(`explanation after randomising ${layer.name}`);
-        layersOut[layer.name] = compare(b);
-        progress(k + 1);
-      }
-    } finally {
-      for (const ws of originals.values()) for (const w of ws) w.dispose();
-      session?.dispose();
-      copy.dispose();
-    }
+    const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
+      processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
+    await stepByStep(
+      input,
+      explainer,
+      { order, weightedOf, randomiseIn, explained, progress },
+      explainProcessed,
+      record,
+    );
   }
   const entries = Object.values(layersOut);
   const scores = options.returnAverageCorrelation
@@ -292,6 +260,56 @@ export async function mprt(
 function explainedSteps(layers: number, most: number | undefined): Set<number> {
   if (most === undefined || most >= layers) return new Set(Array.from({ length: layers }, (_, k) => k));
   return new Set(Array.from({ length: most }, (_, j) => Math.round(((j + 1) * layers) / most) - 1));
+}
+
+/**
+ * MPRT step by step (where no session batches the cascade), in a copy of the model whose layers are randomised
+ * in place; with a session, what the explainer derived from a layer is kept until that layer is randomised.
+ * `record` gets each explanation, the original model's first.
+ */
+async function stepByStep(
+  input: RandomisationInput,
+  explainer: Explainer,
+  steps: {
+    order: 'top_down' | 'bottom_up' | 'independent';
+    weightedOf: (model: tfl.LayersModel) => tfl.layers.Layer[];
+    randomiseIn: (layers: readonly tfl.layers.Layer[]) => (k: number) => void;
+    explained: ReadonlySet<number>;
+    progress: (done: number) => void;
+  },
+  explain: (bound: Explainer, model: tfl.LayersModel, what: string) => Promise<Attributions>,
+  record: (name: string, b: Attributions) => void,
+): Promise<void> {
+  const copy = await cloneModel(input.model);
+  const layers = steps.weightedOf(copy);
+  const randomiseAt = steps.randomiseIn(layers);
+  const session = explainer.session?.(copy);
+  const bound: Explainer = session === undefined ? explainer : () => session.explain(input.x, input.labels);
+  // independent: each layer goes back to its original weights before the next is randomised
+  const originals =
+    steps.order === 'independent' ? layers.map((l) => l.getWeights().map((w) => w.clone())) : [];
+  try {
+    // the copy has the original weights until the first randomisation
+    record('original', await explain(bound, copy, 'explanation of the original model'));
+    const changed = new Set<string>();
+    for (const [k, layer] of layers.entries()) {
+      if (steps.order === 'independent' && k > 0) {
+        layers[k - 1]!.setWeights(originals[k - 1]!);
+        changed.add(layers[k - 1]!.name);
+      }
+      randomiseAt(k);
+      changed.add(layer.name);
+      if (!steps.explained.has(k)) continue;
+      session?.changed([...changed]);
+      changed.clear();
+      record(layer.name, await explain(bound, copy, `explanation after randomising ${layer.name}`));
+      steps.progress(k + 1);
+    }
+  } finally {
+    for (const ws of originals) tf.dispose(ws);
+    session?.dispose();
+    copy.dispose();
+  }
 }
 
 /**
