@@ -66,6 +66,9 @@ console.log(
 );
 if (tallies !== undefined) {
   const runs = Number(values.runs);
-  console.log(`kernels: ${(kernelTotals(tallies).cpu / runs).toFixed(1)} ms CPU per run`);
+  const calls = [...tallies.values()].reduce((sum, t) => sum + t.calls, 0) / runs;
+  console.log(
+    `kernels: ${(kernelTotals(tallies).cpu / runs).toFixed(1)} ms CPU, ${calls.toFixed(0)} calls per run`,
+  );
   printKernelTable(tallies, { runs, top: values.shapes ? 60 : 25, nameWidth: values.shapes ? 60 : 28 });
 }

@@ -3,10 +3,12 @@ import {
   Attributor,
   type Composite,
   compositeByName,
-  type ForwardPass,
+  ForwardPass,
+  type GraphNode,
   gradient,
   layerMapComposite,
 } from '@crp/lrp';
+import { forwardNode } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, readAttributions, type Samples } from './data.js';
@@ -43,13 +45,14 @@ export interface ExplainerSession {
  * the output for `top_down`, from the input for `bottom_up`, the model's order for `independent`), and the model
  * is explained after step k where `explained(k)`. `independent` puts each layer back with `restore(k)` before
  * the next is randomised; the session may take the steps in another order then (each step's values do not
- * depend on it). `onStep(done)` reports progress: how many steps were taken. */
+ * depend on it). Given `restore`, `top_down` may randomise every layer first and put them all back before the
+ * original model's part of the backward pass. `onStep(done)` reports progress: how many steps were taken. */
 export interface CascadeSteps {
   layers: readonly string[];
   /** Default `top_down`. */
   order?: 'top_down' | 'bottom_up' | 'independent';
   randomise(k: number): void;
-  /** `independent`: give `layers[k]` its original weights back. */
+  /** Give `layers[k]` its original weights back (`independent`; `top_down` batches its randomised tops with it). */
   restore?(k: number): void;
   explained(k: number): boolean;
   onStep?(done: number): void;
@@ -159,8 +162,8 @@ class SampleRows {
  * below original, so below the boundary its backward pass is the original model's, on the original forward
  * pass: a linear map of the relevance at the boundary that all steps share. Each step runs only its randomised
  * top (forward from the reused original pass, backward down to its boundary) and adds its relevance there as a
- * row; the rows go down together through the original layers, each layer just before it is randomised.
- * `independent` is the same taken from the top layer down, each layer put back before the next is randomised.
+ * row; the rows go down together through the original layers, each layer just before it is randomised (where
+ * the tops' rows do not fit {@link cascadeTopDown}'s memory bound or `restore` is missing). `independent` is the same taken from the top layer down, each layer put back before the next is randomised.
  * `bottom_up` is the mirror image: below a step's boundary (the output of `layers[k]`) the model is as it will
  * be at the end, all randomised layers included, so the rows are kept at their boundaries and go down together
  * on the final forward pass; each step's forward pass starts from the one before.
@@ -297,6 +300,187 @@ function cascadeRows(
   }
 }
 
+/** The nodes of a chain above `from` up to `top` (inclusive), in order. */
+function chainAbove(g: Attributor['graph'], from: string, top: string): GraphNode[] {
+  const nodes = g.nodes;
+  return nodes.slice(nodes.indexOf(g.node(from)) + 1, nodes.indexOf(g.node(top)) + 1);
+}
+
+/** A forward pass of a chain from `from`, whose output is `input` (its rows), up to `top`: the engine's pass
+ * (the backward pass takes it as any other), started part-way. `input` stays the caller's. */
+function forwardFrom(g: Attributor['graph'], from: string, input: tf.Tensor, top: string): ForwardPass {
+  const pass = new ForwardPass(g, input, top);
+  pass.outputs.set(from, input);
+  try {
+    let x = input;
+    for (const node of chainAbove(g, from, top)) {
+      const { output, linear } = tf.tidy(() => {
+        const r = forwardNode(node, [x]);
+        // an identity node returns its input: give it its own tensor, as the engine's forward pass does
+        return { output: r.output === x ? tf.clone(r.output) : r.output, linear: r.linear };
+      }) as { output: tf.Tensor; linear?: tf.Tensor };
+      pass.outputs.set(node.id, output);
+      if (linear !== undefined) pass.linearOutputs.set(node.id, linear);
+      x = output;
+    }
+  } catch (err) {
+    pass.dispose();
+    throw err;
+  }
+  return pass;
+}
+
+/**
+ * The randomised tops of MPRT's `top_down` cascade, all in one pass whose rows join part-way (the model fully
+ * randomised, its derived weights refreshed). Step k's model is the fully randomised one above its boundary
+ * (the input of `layers[k]`): the cascade randomises from the output, and a layer keeps its new weights in every
+ * later step. So one forward pass runs them all: it starts at the deepest explained step's boundary with the
+ * original model's activation there (`base`), and at each higher explained step's boundary that step's original
+ * activation joins as n more rows; on the way back from the output the rows leave at their boundaries in the
+ * opposite order. Each row computes the numbers of its step alone.
+ *
+ * Returns each explained step's relevance at its boundary ([n, ...], owned), by step.
+ */
+function randomisedTops(
+  lrp: Attributor,
+  base: ForwardPass,
+  targets: readonly number[],
+  steps: CascadeSteps,
+  explained: readonly number[],
+): Map<number, tf.Tensor> {
+  const g = lrp.graph;
+  const n = targets.length;
+  const boundary = (k: number) => g.node(steps.layers[k]!).inputs[0]!;
+  // from the deepest explained step up: segment j runs from step j's boundary to the next one up (the output)
+  const up = [...explained].reverse();
+  const segments: { pass: ForwardPass; from: string; top: string; k: number }[] = [];
+  const joined: tf.Tensor[] = [];
+  const out = new Map<number, tf.Tensor>();
+  let r: tf.Tensor | undefined;
+  try {
+    let below: tf.Tensor | undefined;
+    for (const [j, k] of up.entries()) {
+      const from = boundary(k);
+      const top = j + 1 < up.length ? boundary(up[j + 1]!) : g.outputId;
+      const own = base.output(from);
+      let input = own;
+      if (below !== undefined) {
+        input = tf.concat([below, own]);
+        joined.push(input);
+      }
+      const pass = forwardFrom(g, from, input, top);
+      segments.push({ pass, from, top, k });
+      below = pass.output(top);
+    }
+    // every row starts from 1 at its sample's target
+    const oneHot = oneHotOf(targets)(base.prediction);
+    r = up.length === 1 ? oneHot : tf.tile(oneHot, [up.length, 1]);
+    if (r !== oneHot) oneHot.dispose();
+    for (let j = segments.length - 1; j >= 0; j--) {
+      const { pass, from, top, k } = segments[j]!;
+      const relevance: tf.Tensor = r!;
+      r = undefined;
+      let at: tf.Tensor;
+      try {
+        at = lrp.backward(pass, { from: top, relevance, stopAt: [from] }).get(from)!;
+      } finally {
+        relevance.dispose();
+      }
+      // the step that joined last leaves: its rows are the last n
+      const rows = at.shape[0]!;
+      if (rows === n) out.set(k, at);
+      else {
+        const [rest, mine] = tf.split(at, [rows - n, n]);
+        at.dispose();
+        out.set(k, mine!);
+        r = rest;
+      }
+    }
+    return out;
+  } catch (err) {
+    for (const t of out.values()) t.dispose();
+    throw err;
+  } finally {
+    r?.dispose();
+    for (const s of segments.reverse()) s.pass.dispose();
+    tf.dispose(joined);
+  }
+}
+
+/**
+ * MPRT's `top_down` cascade with the randomised tops batched as well: every layer is randomised first (Quantus's
+ * order and draws), {@link randomisedTops} gives each explained step's relevance at its boundary, then the
+ * original weights are put back (`steps.restore`) and the steps' rows join the original model's backward pass
+ * at their boundaries, as in {@link cascadeRows}. `undefined`, before anything is randomised, where the tops'
+ * rows would not fit the memory bound (then {@link cascadeRows} takes the steps one by one).
+ */
+function cascadeTopDown(
+  lrp: Attributor,
+  model: tfl.LayersModel,
+  x: tf.Tensor4D,
+  targets: readonly number[],
+  steps: CascadeSteps,
+  ks: readonly number[],
+  finish: (relevance: tf.Tensor, x: tf.Tensor4D) => tf.Tensor,
+): tf.Tensor[] | undefined {
+  const g = lrp.graph;
+  const n = x.shape[0];
+  const explained = ks.filter((k) => steps.explained(k));
+  const deepest = g.node(steps.layers[explained[explained.length - 1]!]!).inputs[0]!;
+  const above = chainAbove(g, deepest, g.outputId).map((node) => node.id);
+  // rowsThatFit counts about 12 tensors of the largest layer a row; the tops keep about 3 a layer above the
+  // deepest boundary (output, linear output, the rule's denominator)
+  const fit = Math.floor(lrp.rowsThatFit(undefined, above) / Math.ceil((3 * above.length) / 12));
+  if (steps.restore === undefined || explained.length * n > fit) return undefined;
+  const rowCap = Math.max(1, Math.floor(lrp.rowsThatFit() / n));
+  const xs = n === 1 ? [x] : (tf.split(x, n) as tf.Tensor4D[]);
+  const passes: ForwardPass[] = [];
+  const samples: SampleRows[] = [];
+  let tops = new Map<number, tf.Tensor>();
+  const refresh = () => {
+    if (!lrp.refreshLayers(model, steps.layers)) {
+      throw new CrpError('invalid-argument', 'MPRT cascade: the layers could not be refreshed in place');
+    }
+  };
+  try {
+    const base = lrp.forward(x);
+    passes.push(base);
+    const start = n === 1 ? [base] : xs.map((xi) => lrp.forward(xi));
+    if (n > 1) passes.push(...start);
+    for (const k of ks) steps.randomise(k);
+    refresh();
+    tops = randomisedTops(lrp, base, targets, steps, explained);
+    for (const k of ks) steps.restore(k);
+    refresh();
+    const oneHotSample = targets.map((t) => oneHotOf([t]));
+    for (const [i, pass] of start.entries()) {
+      samples.push(new SampleRows(lrp, pass, xs[i]!, rowCap, finish));
+      samples[i]!.add(oneHotSample[i]!(pass.prediction), g.outputId, -1);
+    }
+    for (const [done, k] of ks.entries()) {
+      const r = tops.get(k);
+      if (r !== undefined) {
+        const at = g.node(steps.layers[k]!).inputs[0]!;
+        tops.delete(k);
+        const rows = n === 1 ? [r] : tf.split(r, n);
+        if (n > 1) r.dispose();
+        for (const [i, s] of samples.entries()) {
+          s.down(at);
+          s.add(rows[i]!, at, k);
+        }
+      }
+      steps.onStep?.(done + 1);
+    }
+    for (const s of samples) s.flush();
+    return collect(samples, [-1, ...explained]);
+  } finally {
+    for (const s of samples) s.dispose();
+    tf.dispose([...tops.values()]);
+    for (const p of passes.reverse()) p.dispose();
+    if (n > 1) tf.dispose(xs);
+  }
+}
+
 /** The finished explanations of every sample, one tensor per entry of `wanted` (a step, -1 the original
  * model) with the samples as its batch. */
 function collect(samples: readonly SampleRows[], wanted: readonly number[]): tf.Tensor[] {
@@ -392,7 +576,10 @@ function attributorExplainer(
         if (ks === undefined) return undefined;
         drop();
         since.clear();
-        return cascadeRows(lrp, model, x, targets, steps, ks, finish);
+        const order = steps.order ?? 'top_down';
+        const batched =
+          order === 'top_down' ? cascadeTopDown(lrp, model, x, targets, steps, ks, finish) : undefined;
+        return batched ?? cascadeRows(lrp, model, x, targets, steps, ks, finish);
       },
       dispose: () => {
         drop();

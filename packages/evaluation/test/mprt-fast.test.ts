@@ -135,28 +135,32 @@ describe('MPRT fast path', () => {
     }
   }
 
-  it("leaves the user's model as it was, also when a randomisation fails midway", async () => {
-    const model = models.withBatchNorm;
-    const weights = () => model.getWeights().map((w) => Array.from(w.dataSync()));
-    const before = weights();
-    const tensors = tf.memory().numTensors;
-    let calls = 0;
-    const failing = (layer: tfl.layers.Layer, seed: number) => {
-      calls += 1;
-      if (calls === 3) throw new Error('randomiser failed');
-      return resetParameters(layer, seed);
-    };
-    await expect(
-      mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'), {
-        randomiseLayer: failing,
-      }),
-    ).rejects.toThrow(/randomiser failed/);
-    expect(calls).toBe(3);
-    expect(weights()).toEqual(before);
-    expect(tf.memory().numTensors).toBe(tensors);
-    await mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'));
-    expect(weights()).toEqual(before);
-  });
+  // smallCnn: the batched cascade randomises the user's model itself and puts it back; withBatchNorm: a copy
+  it.each(['smallCnn', 'withBatchNorm'] as const)(
+    "%s: leaves the user's model as it was, also when a randomisation fails midway",
+    async (name) => {
+      const model = models[name];
+      const weights = () => model.getWeights().map((w) => Array.from(w.dataSync()));
+      const before = weights();
+      const tensors = tf.memory().numTensors;
+      let calls = 0;
+      const failing = (layer: tfl.layers.Layer, seed: number) => {
+        calls += 1;
+        if (calls === 3) throw new Error('randomiser failed');
+        return resetParameters(layer, seed);
+      };
+      await expect(
+        mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'), {
+          randomiseLayer: failing,
+        }),
+      ).rejects.toThrow(/randomiser failed/);
+      expect(calls).toBe(3);
+      expect(weights()).toEqual(before);
+      expect(tf.memory().numTensors).toBe(tensors);
+      await mprt({ model, x: xAll, labels: labelsAll }, lrpExplainer('epsilon_plus_flat'));
+      expect(weights()).toEqual(before);
+    },
+  );
 });
 
 /** A VGG-like chain: convs, ReLUs, both pools, two dense layers (every kind of layer the cascade passes). */

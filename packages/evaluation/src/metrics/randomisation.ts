@@ -3,7 +3,7 @@ import { cloneModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type Attributions, checkLabels, readAttributions, readSamples } from '../data.js';
-import { type Explainer, explainAs } from '../explainer.js';
+import { type CascadeSteps, type Explainer, explainAs } from '../explainer.js';
 import { type ExplanationProcessing, processAttributions } from '../normalise.js';
 import { pearson, ranks, spearman, ssim } from '../numeric.js';
 import { seededRandom } from '../random.js';
@@ -12,8 +12,9 @@ import { type MetricResult, mean, type RunOptions } from '../types.js';
 /** Similarity of two explanations in the randomisation metrics (Quantus's `similarity_func`). */
 export type SimilarityName = 'spearman' | 'pearson' | 'ssim';
 
-/** The input of the randomisation metrics: a `tf.LayersModel` (its layers are randomised in a copy), inputs,
- * labels and optionally the explanations (else the explainer computes them). The caller owns the tensors. */
+/** The input of the randomisation metrics: a `tf.LayersModel` (MPRT randomises its layers; the model is left
+ * as it was, also on failure), inputs, labels and optionally the explanations (else the explainer computes
+ * them). The caller owns the tensors. */
 export interface RandomisationInput {
   model: tfl.LayersModel;
   x: tf.Tensor4D;
@@ -121,9 +122,9 @@ export interface MprtOptions extends ExplanationProcessing {
 
 /**
  * Model parameter randomisation test (Adebayo et al. 2018): randomise the model's layers one after the other
- * (in a copy; `top_down` by default) and compare each explanation with the original one; an explanation that
- * stays similar does not depend on what the model learned (Quantus `MPRT`; defaults: Spearman, seed 42, abs,
- * normalise; lower is better). `layers` holds the similarity per layer, `original` first (the original model's
+ * (`top_down` by default; in place, batched, where the explainer's session can, else in a copy) and compare each
+ * explanation with the original one; an explanation that stays similar does not depend on what the model
+ * learned (Quantus `MPRT`; defaults: Spearman, seed 42, abs, normalise; lower is better). `layers` holds the similarity per layer, `original` first (the original model's
  * explanation compared with the given one). `scores` are the last layer's similarities unless
  * `returnAverageCorrelation` asks for the mean, which, as in Quantus, includes the `original` entry (Quantus
  * means to skip it but compares the key with 'orig').
@@ -174,106 +175,79 @@ export async function mprt(
   checkLabels(input.labels, s.n);
   const defaults = { normalise: true, abs: true };
   const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
-  const copy = await cloneModel(input.model);
-  // with a session, what the explainer derived from a layer is kept until that layer is randomised
-  const session = explainer.session?.(copy);
-  const explain = async (what: string) => {
-    const bound: Explainer = session === undefined ? explainer : () => session.explain(input.x, input.labels);
-    return processAttributions(
-      await explainAs(bound, copy, input.x, input.labels, s, what),
-      options,
-      defaults,
-    );
-  };
   const layersOut: Record<string, number[]> = {};
-  let layers = copy.layers.filter((l) => l.getWeights().length > 0);
-  if (order === 'top_down') layers = layers.reverse();
+  // Quantus's order: from the output for top_down, the model's order otherwise
+  const weightedOf = (model: tfl.LayersModel) => {
+    const weighted = model.layers.filter((l) => l.getWeights().length > 0);
+    return order === 'top_down' ? weighted.reverse() : weighted;
+  };
   const randomise = options.randomiseLayer ?? resetParameters;
-  const explained = explainedSteps(layers.length, options.skipLayers ? 1 : most);
+  const steps = weightedOf(input.model).length;
+  const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
   const started = performance.now();
   const progress = (done: number) => {
     const elapsedMs = performance.now() - started;
     run.onProgress?.({
       done,
-      total: layers.length,
+      total: steps,
       elapsedMs,
-      etaMs: (elapsedMs / done) * (layers.length - done),
+      etaMs: (elapsedMs / done) * (steps - done),
       unit: 'layers',
       phase: metric,
     });
   };
-  const randomiseAt = (k: number) => {
+  const randomiseIn = (layers: readonly tfl.layers.Layer[]) => (k: number) => {
     const fresh = randomise(layers[k]!, seed);
     layers[k]!.setWeights(fresh);
     for (const t of fresh) t.dispose();
   };
-  // independent: each layer goes back to its original weights before the next is randomised
-  const originals =
-    order === 'independent'
-      ? new Map(layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]))
-      : new Map<string, tf.Tensor[]>();
-  const restore = (k: number) => layers[k]!.setWeights(originals.get(layers[k]!.name)!);
+  // the similarities, in the order the explanations come: the original model's first (the reference, unless
+  // an explanation is given)
   let a: Attributions | undefined;
-  try {
-    // the cascade in batches where the explainer can (a chain of layers): the same explanations as step by
-    // step below
-    const batched = session?.cascade?.(input.x, input.labels, {
-      layers: layers.map((l) => l.name),
-      order,
-      randomise: randomiseAt,
-      restore,
-      explained: (k) => explained.has(k),
-      onStep: progress,
-    });
-    if (batched !== undefined) {
-      const read = async (t: tf.Tensor, what: string) => {
-        try {
-          return processAttributions(await readAttributions(t, s, what), options, defaults);
-        } finally {
-          t.dispose();
-        }
-      };
-      try {
-        const original = await read(batched[0]!, 'explanation of the original model');
-        a = given === undefined ? original : processAttributions(given, options, defaults);
-        const compare = comparerTo(a, similarity);
-        layersOut.original = compare(original);
-        let j = 1;
-        for (const [k, layer] of layers.entries()) {
-          if (!explained.has(k)) continue;
-          const b = await read(batched[j]!, `explanation after randomising ${layer.name}`);
-          j += 1;
-          layersOut[layer.name] = compare(b);
-        }
-      } finally {
-        for (const t of batched) if (!t.isDisposed) t.dispose();
-      }
-    } else {
-      // the copy has the original weights until the first randomisation
-      const original = await explain('explanation of the original model');
-      a = given === undefined ? original : processAttributions(given, options, defaults);
-      const compare = comparerTo(a, similarity);
-      layersOut.original = compare(original);
-      const changed = new Set<string>();
-      for (const [k, layer] of layers.entries()) {
-        if (order === 'independent' && k > 0) {
-          restore(k - 1);
-          changed.add(layers[k - 1]!.name);
-        }
-        randomiseAt(k);
-        changed.add(layer.name);
-        if (!explained.has(k)) continue;
-        session?.changed([...changed]);
-        changed.clear();
-        const b = await explain(`explanation after randomising ${layer.name}`);
-        layersOut[layer.name] = compare(b);
-        progress(k + 1);
-      }
+  let compare: ((b: Attributions) => number[]) | undefined;
+  const record = (name: string, b: Attributions) => {
+    if (compare === undefined) {
+      a = given === undefined ? b : processAttributions(given, options, defaults);
+      compare = comparerTo(a, similarity);
     }
-  } finally {
-    for (const ws of originals.values()) for (const w of ws) w.dispose();
-    session?.dispose();
-    copy.dispose();
+    layersOut[name] = compare(b);
+  };
+  const batched = cascadeInPlace(input, explainer, {
+    layers: weightedOf(input.model),
+    order,
+    randomise: randomiseIn,
+    explained: (k) => explained.has(k),
+    onStep: progress,
+  });
+  if (batched !== undefined) {
+    const read = async (t: tf.Tensor, what: string) => {
+      try {
+        return processAttributions(await readAttributions(t, s, what), options, defaults);
+      } finally {
+        t.dispose();
+      }
+    };
+    try {
+      record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
+      let j = 1;
+      for (const [k, name] of batched.names.entries()) {
+        if (!explained.has(k)) continue;
+        record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
+        j += 1;
+      }
+    } finally {
+      for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
+    }
+  } else {
+    const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
+      processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
+    await stepByStep(
+      input,
+      explainer,
+      { order, weightedOf, randomiseIn, explained, progress },
+      explainProcessed,
+      record,
+    );
   }
   const entries = Object.values(layersOut);
   const scores = options.returnAverageCorrelation
@@ -286,6 +260,95 @@ export async function mprt(
 function explainedSteps(layers: number, most: number | undefined): Set<number> {
   if (most === undefined || most >= layers) return new Set(Array.from({ length: layers }, (_, k) => k));
   return new Set(Array.from({ length: most }, (_, j) => Math.round(((j + 1) * layers) / most) - 1));
+}
+
+/**
+ * MPRT step by step (where no session batches the cascade), in a copy of the model whose layers are randomised
+ * in place; with a session, what the explainer derived from a layer is kept until that layer is randomised.
+ * `record` gets each explanation, the original model's first.
+ */
+async function stepByStep(
+  input: RandomisationInput,
+  explainer: Explainer,
+  steps: {
+    order: 'top_down' | 'bottom_up' | 'independent';
+    weightedOf: (model: tfl.LayersModel) => tfl.layers.Layer[];
+    randomiseIn: (layers: readonly tfl.layers.Layer[]) => (k: number) => void;
+    explained: ReadonlySet<number>;
+    progress: (done: number) => void;
+  },
+  explain: (bound: Explainer, model: tfl.LayersModel, what: string) => Promise<Attributions>,
+  record: (name: string, b: Attributions) => void,
+): Promise<void> {
+  const copy = await cloneModel(input.model);
+  const layers = steps.weightedOf(copy);
+  const randomiseAt = steps.randomiseIn(layers);
+  const session = explainer.session?.(copy);
+  const bound: Explainer = session === undefined ? explainer : () => session.explain(input.x, input.labels);
+  // independent: each layer goes back to its original weights before the next is randomised
+  const originals =
+    steps.order === 'independent' ? layers.map((l) => l.getWeights().map((w) => w.clone())) : [];
+  try {
+    // the copy has the original weights until the first randomisation
+    record('original', await explain(bound, copy, 'explanation of the original model'));
+    const changed = new Set<string>();
+    for (const [k, layer] of layers.entries()) {
+      if (steps.order === 'independent' && k > 0) {
+        layers[k - 1]!.setWeights(originals[k - 1]!);
+        changed.add(layers[k - 1]!.name);
+      }
+      randomiseAt(k);
+      changed.add(layer.name);
+      if (!steps.explained.has(k)) continue;
+      session?.changed([...changed]);
+      changed.clear();
+      record(layer.name, await explain(bound, copy, `explanation after randomising ${layer.name}`));
+      steps.progress(k + 1);
+    }
+  } finally {
+    for (const ws of originals) tf.dispose(ws);
+    session?.dispose();
+    copy.dispose();
+  }
+}
+
+/**
+ * MPRT's cascade batched by the explainer's session (see {@link ExplainerSession.cascade}), on the user's model
+ * itself: its layers are randomised in place and every one gets its original weights back (the saved values,
+ * bit for bit) before this returns, also on failure. The cascade runs synchronously, so no other code sees the
+ * randomised weights, and no copy of the model is made. `undefined` (nothing randomised) where the explainer has
+ * no session or its session cannot batch this model.
+ */
+function cascadeInPlace(
+  input: RandomisationInput,
+  explainer: Explainer,
+  steps: Omit<CascadeSteps, 'layers' | 'randomise' | 'restore'> & {
+    layers: readonly tfl.layers.Layer[];
+    randomise: (layers: readonly tfl.layers.Layer[]) => (k: number) => void;
+  },
+): { names: string[]; explanations: tf.Tensor[] } | undefined {
+  const session = explainer.session?.(input.model);
+  if (session?.cascade === undefined) {
+    session?.dispose();
+    return undefined;
+  }
+  const layers = steps.layers;
+  const originals = layers.map((l) => l.getWeights().map((w) => w.clone()));
+  const restore = (k: number) => layers[k]!.setWeights(originals[k]!);
+  try {
+    const names = layers.map((l) => l.name);
+    const explanations = session.cascade(input.x, input.labels, {
+      ...steps,
+      layers: names,
+      randomise: steps.randomise(layers),
+      restore,
+    });
+    return explanations === undefined ? undefined : { names, explanations };
+  } finally {
+    for (const k of layers.keys()) restore(k);
+    for (const ws of originals) tf.dispose(ws);
+    session.dispose();
+  }
 }
 
 /** Options of {@link randomLogit} (Quantus `RandomLogit`). */
