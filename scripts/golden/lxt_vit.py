@@ -309,6 +309,34 @@ def max_rel(ours, golden):
 FLOAT32_FACTOR = 3.0
 
 
+VIT_B_16_CONFIG = dict(imageSize=224, patchSize=16, hiddenDim=768, numHeads=12, mlpDim=3072, numLayers=12,
+                       numClasses=1000, layerNormEpsilon=1e-6)
+VIT_B_16_BLOCKS = ['encoder.pos_embedding'] + [f'encoder.layers.encoder_layer_{i}.add_2' for i in range(12)]
+
+
+def vit_b_16_runs():
+    """The vit_b_16 cases: (id, composite, CRP condition (layer, mask) or None, the condition as the case states it)."""
+    last = 'encoder.layers.encoder_layer_11.'
+    neuron_mask = torch.zeros(3072)
+    neuron_mask[42] = 1
+    head_mask = torch.zeros(1, 12, 1, 1)
+    head_mask[0, 5] = 1
+    return [('attn_lrp__vit_b_16', 'attn_lrp', None, None),
+            ('cp_lrp__vit_b_16', 'cp_lrp', None, None),
+            ('crp_mlp_neuron__vit_b_16', 'attn_lrp', (last + 'mlp.1', neuron_mask),
+             {'layer': last + 'mlp.1', 'axis': -1, 'index': 42, 'what': 'MLP neuron (GELU output, all tokens)'}),
+            ('crp_head__vit_b_16', 'attn_lrp', (last + 'self_attention.context', head_mask),
+             {'layer': last + 'self_attention.context', 'axis': 1, 'index': 5,
+              'what': 'attention head (attention-weighted values [batch, head, token, d])'})]
+
+
+def compared(logits, relevance, rel):
+    """The tensors a vit_b_16 case compares: logits, heatmap, relevance per token after the position embedding and
+    after every block (of the first image)."""
+    return {'logits': logits[:1], 'heatmap': relevance[:1].sum(1),
+            **{k + ' per token': rel[k][:1].sum(-1) for k in VIT_B_16_BLOCKS if rel.get(k) is not None}}
+
+
 def vit_b_16_cases(out):
     """vit_b_16 at 224 pixels, weights and the image from the formula: AttnLRP and CP-LRP heatmaps, relevance per
     token after the position embedding and after every block, CRP on an MLP neuron and on a head of block 11.
@@ -321,8 +349,7 @@ def vit_b_16_cases(out):
     values for two summation orders (the image alone, and the image twice in one batch), per compared tensor, and
     the tolerance a float32 engine is held to: FLOAT32_FACTOR times the worse of the two (relative L2 error for the
     heatmap and the per-token relevance, max |diff| / max |golden| for the logits), at least 1e-4."""
-    c = dict(imageSize=224, patchSize=16, hiddenDim=768, numHeads=12, mlpDim=3072, numLayers=12, numClasses=1000,
-             layerNormEpsilon=1e-6)
+    c = VIT_B_16_CONFIG
     w32 = formula_weights(c)
     w = {k: v.double() for k, v in w32.items()}
     # the image: formula('input', NHWC, 1.5), in NHWC row-major order
@@ -338,26 +365,9 @@ def vit_b_16_cases(out):
         json.dump({'format': FORMAT, 'name': 'vit_b_16_formula', 'config': c,
                    'formula': {'name': 'lowbias32', 'input': {'name': 'input', 'scale': 1.5},
                                'text': 'see scripts/golden/lxt_vit.py: formula, formula_weights'}}, f, indent=1)
-    blocks = ['encoder.pos_embedding'] + [f'encoder.layers.encoder_layer_{i}.add_2' for i in range(12)]
+    blocks = VIT_B_16_BLOCKS
     written = []
-    last = 'encoder.layers.encoder_layer_11.'
-    neuron_mask = torch.zeros(3072)
-    neuron_mask[42] = 1
-    head_mask = torch.zeros(1, 12, 1, 1)
-    head_mask[0, 5] = 1
-    runs = [('attn_lrp__vit_b_16', 'attn_lrp', None, None),
-            ('cp_lrp__vit_b_16', 'cp_lrp', None, None),
-            ('crp_mlp_neuron__vit_b_16', 'attn_lrp', (last + 'mlp.1', neuron_mask),
-             {'layer': last + 'mlp.1', 'axis': -1, 'index': 42, 'what': 'MLP neuron (GELU output, all tokens)'}),
-            ('crp_head__vit_b_16', 'attn_lrp', (last + 'self_attention.context', head_mask),
-             {'layer': last + 'self_attention.context', 'axis': 1, 'index': 5,
-              'what': 'attention head (attention-weighted values [batch, head, token, d])'})]
-
-    def compared(logits, relevance, rel):
-        return {'logits': logits[:1], 'heatmap': relevance[:1].sum(1),
-                **{k + ' per token': rel[k][:1].sum(-1) for k in blocks if rel.get(k) is not None}}
-
-    for case_id, mode, condition, described in runs:
+    for case_id, mode, condition, described in vit_b_16_runs():
         logits, relevance, rel = run_case(w, x, target, mode, condition, c)
         assert torch.allclose(logits, plain, atol=1e-4 * plain.abs().max()), (logits - plain).abs().max()
         golden = compared(logits, relevance, rel)
