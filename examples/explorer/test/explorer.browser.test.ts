@@ -605,7 +605,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
       await page.screenshot({ path: join(artifacts, `explorer-resnet-${add}.png`), fullPage: true });
     }
     await page.close();
-  });
+    // two decompositions on WebGL (SwiftShader without a GPU): 299 s at load 25 on 2 cores, near the default 300 s
+  }, 600_000);
 
   it('decomposes a sub-concept in turn, two levels below a ResNet block, with a breadcrumb back up', async () => {
     const page = await openResNet();
