@@ -16,6 +16,7 @@ import { conceptImage, drawRaster, heatmapImage, inputImage, tokenHeatmapImage }
 import {
   type ClassExplanation,
   type ConceptLayer,
+  type ConditionalHeatmap,
   Explainer,
   fittingComposite,
   imageInputShape,
@@ -578,26 +579,7 @@ async function showDecomposition(): Promise<void> {
     // the concept as a node of the path: its heatmap and its relevance (the sum of its heatmap where rules conserve)
     await progress(`Heatmap of ${stepName(node)}`, done++, steps);
     if (generation !== state.generation) return;
-    const map = e.pathHeatmap(x, ex.target, path);
-    const card = document.createElement('div');
-    card.className = 'concept';
-    card.dataset.layer = node.layer;
-    card.dataset.channel = String(node.concept);
-    card.dataset.heatmapSum = String(sumOf(map.heatmap.data));
-    const canvas = document.createElement('canvas');
-    canvas.className = 'pixel';
-    const label = document.createElement('div');
-    label.className = 'label';
-    label.textContent = stepName(node);
-    card.append(canvas, label);
-    drawRaster(canvas, conceptImage(map));
-    const text = document.createElement('p');
-    text.className = 'help';
-    text.textContent = `${stepName(node)} as reached through ${path
-      .slice(0, -1)
-      .map(stepName)
-      .join(' › ')}: its heatmap is the relevance that reaches it through that path, taken on to the input.`;
-    el.decompositionNode.replaceChildren(card, text);
+    showNode(path, e.pathHeatmap(x, ex.target, path));
   }
   if (below.length === 0) return;
   const joins = below.length > 1;
@@ -633,21 +615,12 @@ async function showDecomposition(): Promise<void> {
     // one group per branch, headed by its layer (PyTorch's name), side by side where the page is wide enough
     el.decomposition.style.setProperty('--branches', String(below.length));
     el.decomposition.replaceChildren(
-      ...below.map((b) => {
-        const group = document.createElement('div');
-        group.className = 'branch';
-        group.dataset.layer = b;
-        const heading = document.createElement('h5');
-        heading.textContent = b;
-        const grid = document.createElement('div');
-        grid.className = 'subconcepts';
-        const mine = cards.filter((_, i) => subs[i]!.layer === b);
-        grid.append(
-          ...(mine.length > 0 ? mine.map((c) => c.root) : [emptyNote('no relevance from this branch')]),
-        );
-        group.append(heading, grid);
-        return group;
-      }),
+      ...below.map((b) =>
+        branchGroup(
+          b,
+          cards.filter((_, i) => subs[i]!.layer === b),
+        ),
+      ),
     );
   } else el.decomposition.replaceChildren(...cards.map((c) => c.root));
   await progress('Heatmaps of the sub-concepts', done++, steps);
@@ -657,6 +630,46 @@ async function showDecomposition(): Promise<void> {
     cards[i]!.root.dataset.heatmapSum = String(sumOf(m.heatmap.data));
     drawRaster(cards[i]!.canvas, conceptImage(m));
   });
+}
+
+/** Below the first level, the concept being decomposed: its heatmap through the path and what that means. */
+function showNode(path: readonly ConceptStep[], map: ConditionalHeatmap): void {
+  const node = path.at(-1)!;
+  const card = document.createElement('div');
+  card.className = 'concept';
+  card.dataset.layer = node.layer;
+  card.dataset.channel = String(node.concept);
+  card.dataset.heatmapSum = String(sumOf(map.heatmap.data));
+  const canvas = document.createElement('canvas');
+  canvas.className = 'pixel';
+  const label = document.createElement('div');
+  label.className = 'label';
+  label.textContent = stepName(node);
+  card.append(canvas, label);
+  drawRaster(canvas, conceptImage(map));
+  const text = document.createElement('p');
+  text.className = 'help';
+  text.textContent = `${stepName(node)} as reached through ${path
+    .slice(0, -1)
+    .map(stepName)
+    .join(' › ')}: its heatmap is the relevance that reaches it through that path, taken on to the input.`;
+  el.decompositionNode.replaceChildren(card, text);
+}
+
+/** The sub-concepts of one branch of a join, headed by the branch's layer. */
+function branchGroup(layer: string, cards: readonly { root: HTMLElement }[]): HTMLElement {
+  const group = document.createElement('div');
+  group.className = 'branch';
+  group.dataset.layer = layer;
+  const heading = document.createElement('h5');
+  heading.textContent = layer;
+  const grid = document.createElement('div');
+  grid.className = 'subconcepts';
+  grid.append(
+    ...(cards.length > 0 ? cards.map((c) => c.root) : [emptyNote('no relevance from this branch')]),
+  );
+  group.append(heading, grid);
+  return group;
 }
 
 /** The sum of a heatmap: the relevance that reached the input (kept on each card for whoever reads the page
