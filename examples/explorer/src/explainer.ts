@@ -4,12 +4,13 @@
  * numbers and arrays come out; every tensor made here is disposed here.
  */
 import {
-  type AttributionGraph,
+  type ConceptStep,
   conceptLayers,
   conceptLayersBelow,
   decompose,
   type PatchEmbedding,
   patchEmbedding,
+  pathRelevance,
   type RegionBox,
   type RegionRelevance,
   regionRelevance,
@@ -302,25 +303,52 @@ export class Explainer {
   }
 
   /**
-   * The heatmap of each sub-concept (`layer`, `concept`) of concept `channel` of `layer`: the relevance that
-   * reaches it through that concept, taken on to the input. With one layer below it is the chain condition
-   * `{ y, layer: [channel], below: [k] }`. Below a join the chain would also count what reaches the sub-concept
-   * around the join (an identity shortcut's source feeds the block's convs as well), so, as `decompose` does for
-   * its node relevances, the concept's relevance is carried: masked to it, taken by a short pass to the layers
-   * below, masked to each sub-concept and taken to the input.
+   * The heatmap of the last concept of `path` (a concept of the page's layer, then the sub-concepts clicked through,
+   * {@link ConceptStep}): the relevance that reaches it through the concepts before it, taken on to the input. For a
+   * concept alone it is its conditional heatmap `{ y, layer: [concept] }`.
+   */
+  pathHeatmap(x: tf.Tensor, target: number, path: readonly ConceptStep[]): ConditionalHeatmap {
+    if (path.length === 1) {
+      const [{ layer, concept }] = path as [ConceptStep];
+      return this.conditionalHeatmaps(x, [{ y: [target], [layer]: [concept] }])[0]!;
+    }
+    const lrp = this.crp.attributor;
+    const start = pathRelevance(this.crp, x, { target, path });
+    const pass = lrp.forward(x);
+    let input: Map<string, tf.Tensor> | undefined;
+    try {
+      input = lrp.backward(pass, { from: path.at(-1)!.layer, relevance: start });
+      const heat = tf.tidy(() => tf.sum(input!.get(lrp.graph.inputId)!, -1) as tf.Tensor3D);
+      const map = heatmapOf(heat, 0);
+      heat.dispose();
+      return { heatmap: map };
+    } finally {
+      if (input !== undefined) tf.dispose([...input.values()]);
+      start.dispose();
+      pass.dispose();
+    }
+  }
+
+  /**
+   * The heatmap of each sub-concept (`layer`, `concept`) of the last concept of `path`: the relevance that reaches it
+   * through that concept, taken on to the input. For a concept of the page's layer with one layer below it is the
+   * chain condition `{ y, layer: [channel], below: [k] }`. Deeper, or below a join, the chain would also count what
+   * reaches the sub-concept around the path (an identity shortcut's source feeds the block's convs as well), so, as
+   * `decompose` does for its node relevances, the concept's relevance is carried down the path (`pathRelevance`),
+   * taken by a short pass to the layers below, masked to each sub-concept and taken to the input.
    */
   subConceptHeatmaps(
     x: tf.Tensor,
     target: number,
-    layer: string,
-    channel: number,
-    subs: readonly { layer: string; concept: number }[],
+    path: readonly ConceptStep[],
+    subs: readonly ConceptStep[],
   ): ConditionalHeatmap[] {
+    const { layer, concept } = path.at(-1)!;
     const below = this.conceptLayersBelow(layer);
-    if (below.length <= 1) {
+    if (path.length === 1 && below.length <= 1) {
       return this.conditionalHeatmaps(
         x,
-        subs.map((s) => ({ y: [target], [layer]: [channel], [s.layer]: [s.concept] })),
+        subs.map((s) => ({ y: [target], [layer]: [concept], [s.layer]: [s.concept] })),
       );
     }
     const lrp = this.crp.attributor;
@@ -329,13 +357,10 @@ export class Explainer {
       const m = defaultConcept(g, l).mask([k], t.shape.slice(1));
       return tf.tidy(() => tf.mul(t, tf.tensor(m.data, [1, ...m.shape])));
     };
-    // the concept's relevance under { y } (its own mask is what `masked` applies)
-    const r = this.crp.run(x, [{ y: [target] }], { recordLayers: [layer], heatmap: false });
+    const start = pathRelevance(this.crp, x, { target, path });
     const pass = lrp.forward(x);
-    const owned: tf.Tensor[] = [];
+    const owned: tf.Tensor[] = [start];
     try {
-      const start = masked(layer, r.relevances[layer]!, channel);
-      owned.push(start);
       const parts = lrp.backward(pass, { from: layer, relevance: start, stopAt: below });
       owned.push(...parts.values());
       const maps = new Array<ConditionalHeatmap>(subs.length);
@@ -358,45 +383,37 @@ export class Explainer {
     } finally {
       tf.dispose(owned);
       pass.dispose();
-      disposeCondResult(r);
     }
   }
 
-  /** Concept `channel` of `layer` decomposed into its `width` largest sub-concepts of each layer below. */
-  decompose(x: tf.Tensor, target: number, layer: string, channel: number, width: number): AttributionGraph {
-    return decompose(this.crp, x, { target, layer, concept: channel, width });
-  }
-
   /**
-   * The sub-concepts concept `channel` of `layer` draws relevance from: per layer below (per branch at a join), its
-   * `width` largest with any relevance, largest first, each with its share of the concept's relevance. A join's
-   * branches are ranked over all their channels: at an addition only the concept's own channel of each branch has
-   * relevance, and a branch that works against the sum (a negative share) is shown as well.
+   * The sub-concepts the last concept of `path` draws relevance from: per layer below (per branch at a join), its
+   * `width` largest shares of the concept's relevance with any relevance, largest first (as a node of the attribution
+   * graph of `path[0]`: its relevance is what reaches it through the path, `decompose`'s `path`). Ranked by share,
+   * not by relevance: a concept whose relevance is negative (it speaks against the class) draws it from its most
+   * negative sub-concepts. At an addition only the concept's own channel of each branch has relevance; a branch that
+   * works against the sum (a negative share) is shown as well.
    */
-  subConcepts(
-    x: tf.Tensor,
-    target: number,
-    layer: string,
-    channel: number,
-    width: number,
-  ): SubConceptShare[] {
+  subConcepts(x: tf.Tensor, target: number, path: readonly ConceptStep[], width: number): SubConceptShare[] {
+    const { layer, concept } = path.at(-1)!;
     const below = this.conceptLayersBelow(layer);
-    const all =
-      below.length > 1
-        ? Math.max(
-            width,
-            ...below.map((b) => this.summary.layers.find((l) => l.name === b)?.channels ?? width),
-          )
-        : width;
-    const graph = this.decompose(x, target, layer, channel, all);
-    const kept = new Map<string, number>();
-    return graph.edges.flatMap((edge) => {
+    // every sub-concept: decompose ranks by relevance, the page by share
+    const all = Math.max(
+      width,
+      ...below.map((b) => this.summary.layers.find((l) => l.name === b)?.channels ?? width),
+    );
+    const graph = decompose(this.crp, x, { target, layer, concept, width: all, path: path.slice(0, -1) });
+    const children = graph.edges.flatMap((edge) => {
       const node = graph.nodes.find((n) => n.id === edge.to)!;
-      const count = kept.get(node.layer) ?? 0;
-      if (edge.from !== graph.root || edge.relevance === 0 || count >= width) return [];
-      kept.set(node.layer, count + 1);
+      if (edge.from !== graph.root || edge.relevance === 0) return [];
       return [{ layer: node.layer, concept: node.concept, relevance: edge.relevance, share: edge.share }];
     });
+    return below.flatMap((b) =>
+      children
+        .filter((c) => c.layer === b)
+        .sort((p, q) => q.share - p.share || p.concept - q.concept)
+        .slice(0, width),
+    );
   }
 
   /** Relevance of every concept of `layer` inside `box`, computed through the adjoint pass. */

@@ -7,6 +7,7 @@
  * `target`, `backend` (webgl, wasm or cpu first).
  */
 import './style.css';
+import type { ConceptStep } from '@crp/attribution';
 import { isCrpError } from '@crp/common';
 import { COMPOSITE_NAMES, type CompositeName } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,6 +16,7 @@ import { conceptImage, drawRaster, heatmapImage, inputImage, tokenHeatmapImage }
 import {
   type ClassExplanation,
   type ConceptLayer,
+  type ConditionalHeatmap,
   Explainer,
   fittingComposite,
   imageInputShape,
@@ -89,6 +91,8 @@ const el = {
   concepts: $('concepts'),
   detail: $('detail'),
   detailTitle: $('detail-title'),
+  decompositionPath: $('decomposition-path'),
+  decompositionNode: $('decomposition-node'),
   decompositionTitle: $('decomposition-title'),
   decompositionHelp: $('decomposition-help'),
   decomposition: $('decomposition'),
@@ -116,6 +120,9 @@ const state: {
   prediction: Prediction | undefined;
   explanation: (ClassExplanation & { target: number; layer: ConceptLayer | undefined }) | undefined;
   selected: number | undefined;
+  /** The decomposition shown: the selected concept, then the sub-concepts clicked through (the last is
+   * decomposed). */
+  path: ConceptStep[];
   box: Box | undefined;
   /** Counts explanations started: a step of an older one stops when a newer one began. */
   generation: number;
@@ -129,6 +136,7 @@ const state: {
   prediction: undefined,
   explanation: undefined,
   selected: undefined,
+  path: [],
   box: undefined,
   generation: 0,
 };
@@ -244,6 +252,7 @@ async function useModel(loaded: LoadedModel): Promise<void> {
   state.unexplainable = undefined;
   state.explanation = undefined;
   state.selected = undefined;
+  state.path = [];
   state.box = undefined;
   const [h, w, c] = inputShape;
   const classes = Number(loaded.model.outputs[0]?.shape.at(-1));
@@ -332,6 +341,7 @@ function showPrediction(p: Prediction): void {
 function clearResults(): void {
   state.explanation = undefined;
   state.selected = undefined;
+  state.path = [];
   const ctx = el.heatmap.getContext('2d')!;
   ctx.clearRect(0, 0, el.heatmap.width, el.heatmap.height);
   el.heatmapCaption.textContent = '';
@@ -476,63 +486,20 @@ async function select(channel: number): Promise<void> {
   const ex = state.explanation;
   if (ex === undefined || ex.layer === undefined || state.x === undefined) return;
   const generation = state.generation;
-  const e = explainer();
   const layer = ex.layer;
   state.selected = channel;
+  // a new concept starts a new path; the same one (a region drawn) keeps where the user clicked through to
+  if (state.path[0]?.layer !== layer.name || state.path[0]?.concept !== channel) {
+    state.path = [{ layer: layer.name, concept: channel }];
+  }
   for (const card of el.concepts.querySelectorAll<HTMLElement>('.concept')) {
     card.classList.toggle('selected', card.dataset.channel === String(channel));
   }
   const score = ex.concepts.find((c) => c.channel === channel)!;
   el.detail.hidden = false;
   el.detailTitle.textContent = `Concept #${channel} of ${layer.name}: ${(score.share * 100).toFixed(1)}% of the layer's relevance for class ${ex.target}`;
-  const below = e.conceptLayersBelow(layer.name);
-  const width = 5;
-  const steps = (below.length === 0 ? 0 : 2) + (state.box === undefined ? 0 : 1);
-  let done = 0;
-  if (below.length === 0) {
-    el.decompositionTitle.textContent = 'Decomposition';
-    el.decompositionHelp.textContent = `${layer.name} is the lowest concept layer: there is no layer below to decompose it into.`;
-    el.decomposition.replaceChildren();
-  } else {
-    const joins = below.length > 1;
-    el.decompositionTitle.textContent = `Decomposition into ${below.join(' and ')}`;
-    el.decompositionHelp.textContent = joins
-      ? `${layer.name} joins ${below.length} branches. The sub-concepts of each branch that concept #${channel} draws its relevance from (up to ${width} per branch), with their share of it (where the rules conserve, the shares of all branches add up to 100%) and their heatmaps: the relevance that reaches each through ${layer.name} #${channel}.`
-      : `The sub-concepts of ${below[0]} that concept #${channel} draws its relevance from, with their share of it and their heatmaps under the chain {class ${ex.target}, ${layer.name} #${channel}, ${below[0]} #k}.`;
-    await progress(`Decomposing concept #${channel}`, done++, steps);
-    if (generation !== state.generation) return;
-    const subs = e.subConcepts(state.x, ex.target, layer.name, channel, width);
-    const scale = Math.max(...subs.map((n) => Math.abs(n.share)), 1e-12);
-    const cards = subs.map((n) =>
-      conceptCard(n.concept, n.share, scale, undefined, joins ? n.layer : undefined),
-    );
-    if (joins) {
-      // one group per branch, headed by its layer (PyTorch's name)
-      el.decomposition.replaceChildren(
-        ...below.map((b) => {
-          const group = document.createElement('div');
-          group.className = 'branch';
-          group.dataset.layer = b;
-          const heading = document.createElement('h5');
-          heading.textContent = b;
-          const grid = document.createElement('div');
-          grid.className = 'subconcepts';
-          const mine = cards.filter((_, i) => subs[i]!.layer === b);
-          grid.append(
-            ...(mine.length > 0 ? mine.map((c) => c.root) : [emptyNote('no relevance from this branch')]),
-          );
-          group.append(heading, grid);
-          return group;
-        }),
-      );
-    } else el.decomposition.replaceChildren(...cards.map((c) => c.root));
-    await progress(`Heatmaps of the sub-concepts`, done++, steps);
-    if (generation !== state.generation) return;
-    const maps = e.subConceptHeatmaps(state.x, ex.target, layer.name, channel, subs);
-    maps.forEach((m, i) => {
-      drawRaster(cards[i]!.canvas, conceptImage(m));
-    });
-  }
+  await showDecomposition();
+  if (generation !== state.generation) return;
   if (state.box === undefined) {
     el.region.replaceChildren(
       emptyNote(
@@ -541,9 +508,176 @@ async function select(channel: number): Promise<void> {
     );
     return;
   }
-  await progress('Region relevance (adjoint pass)', done++, steps);
+  await progress('Region relevance (adjoint pass)', 0, 1);
   if (generation !== state.generation) return;
   showRegion(channel);
+}
+
+/** `layer #concept`, how a step of the path is named on the page. */
+function stepName(s: ConceptStep): string {
+  return `${s.layer} #${s.concept}`;
+}
+
+/** The breadcrumb of the decomposition path: each step above the current one goes back up to it. */
+function showPath(path: readonly ConceptStep[]): void {
+  el.decompositionPath.hidden = path.length < 2;
+  el.decompositionPath.replaceChildren(
+    ...path.flatMap((s, i) => {
+      const last = i === path.length - 1;
+      const item = document.createElement(last ? 'span' : 'button');
+      item.className = 'crumb';
+      item.textContent = stepName(s);
+      item.dataset.level = String(i);
+      if (last) item.setAttribute('aria-current', 'step');
+      else {
+        (item as HTMLButtonElement).type = 'button';
+        item.title = `Back to the decomposition of ${stepName(s)}`;
+        item.addEventListener('click', () => {
+          state.path = state.path.slice(0, i + 1);
+          void act('Decomposition', showDecomposition);
+        });
+      }
+      if (i === 0) return [item];
+      const sep = document.createElement('span');
+      sep.className = 'sep';
+      sep.textContent = '›';
+      sep.setAttribute('aria-hidden', 'true');
+      return [sep, item];
+    }),
+  );
+}
+
+/**
+ * The decomposition of the last concept of `state.path` into the layers below (one group per branch at a join), each
+ * sub-concept with its share and heatmap; a sub-concept with layers below is a button that decomposes it in turn.
+ * Below the first level, the concept itself is shown first: its relevance (what reaches it through the path) and its
+ * heatmap.
+ */
+async function showDecomposition(): Promise<void> {
+  const ex = state.explanation;
+  if (ex === undefined || state.x === undefined || state.path.length === 0) return;
+  const generation = state.generation;
+  const e = explainer();
+  const path = [...state.path];
+  const node = path.at(-1)!;
+  const below = e.conceptLayersBelow(node.layer);
+  const width = 5;
+  const deep = path.length > 1;
+  showPath(path);
+  el.decompositionNode.replaceChildren();
+  el.decompositionNode.hidden = !deep;
+  if (below.length === 0) {
+    el.decompositionTitle.textContent = 'Decomposition';
+    el.decompositionHelp.textContent = `${node.layer} is the lowest concept layer: there is no layer below to decompose ${stepName(node)} into.`;
+    el.decomposition.replaceChildren();
+    el.decomposition.classList.remove('branches');
+  }
+  const steps = (below.length === 0 ? 0 : 2) + (deep ? 1 : 0);
+  let done = 0;
+  const x = state.x;
+  if (deep) {
+    // the concept as a node of the path: its heatmap and its relevance (the sum of its heatmap where rules conserve)
+    await progress(`Heatmap of ${stepName(node)}`, done++, steps);
+    if (generation !== state.generation) return;
+    showNode(path, e.pathHeatmap(x, ex.target, path));
+  }
+  if (below.length === 0) return;
+  const joins = below.length > 1;
+  el.decompositionTitle.textContent = `Decomposition into ${below.join(' and ')}`;
+  el.decompositionHelp.textContent = joins
+    ? `${node.layer} joins ${below.length} branches. The sub-concepts of each branch that ${stepName(node)} draws its relevance from (up to ${width} per branch), with their share of it (where the rules conserve, the shares of all branches add up to 100%) and their heatmaps: the relevance that reaches each through ${stepName(node)}. Click one to decompose it in turn.`
+    : `The sub-concepts of ${below[0]} that ${stepName(node)} draws its relevance from, with their share of it and their heatmaps: the relevance that reaches each through ${path.map(stepName).join(' › ')}. Click one to decompose it in turn.`;
+  await progress(`Decomposing ${stepName(node)}`, done++, steps);
+  if (generation !== state.generation) return;
+  const subs = e.subConcepts(x, ex.target, path, width);
+  const scale = Math.max(...subs.map((n) => Math.abs(n.share)), 1e-12);
+  const cards = subs.map((n) => {
+    const open = e.conceptLayersBelow(n.layer).length > 0;
+    const card = conceptCard(
+      n.concept,
+      n.share,
+      scale,
+      open
+        ? () => {
+            state.path = [...path, { layer: n.layer, concept: n.concept }];
+            void act('Decomposition', showDecomposition);
+          }
+        : undefined,
+      n.layer,
+    );
+    card.root.title = open
+      ? `${stepName(n)}: click to decompose it`
+      : `${stepName(n)}: the lowest concept layer (only the input lies below)`;
+    return card;
+  });
+  el.decomposition.classList.toggle('branches', joins);
+  if (joins) {
+    // one group per branch, headed by its layer (PyTorch's name), side by side where the page is wide enough
+    el.decomposition.style.setProperty('--branches', String(below.length));
+    el.decomposition.replaceChildren(
+      ...below.map((b) =>
+        branchGroup(
+          b,
+          cards.filter((_, i) => subs[i]!.layer === b),
+        ),
+      ),
+    );
+  } else el.decomposition.replaceChildren(...cards.map((c) => c.root));
+  await progress('Heatmaps of the sub-concepts', done++, steps);
+  if (generation !== state.generation) return;
+  const maps = e.subConceptHeatmaps(x, ex.target, path, subs);
+  maps.forEach((m, i) => {
+    cards[i]!.root.dataset.heatmapSum = String(sumOf(m.heatmap.data));
+    drawRaster(cards[i]!.canvas, conceptImage(m));
+  });
+}
+
+/** Below the first level, the concept being decomposed: its heatmap through the path and what that means. */
+function showNode(path: readonly ConceptStep[], map: ConditionalHeatmap): void {
+  const node = path.at(-1)!;
+  const card = document.createElement('div');
+  card.className = 'concept';
+  card.dataset.layer = node.layer;
+  card.dataset.channel = String(node.concept);
+  card.dataset.heatmapSum = String(sumOf(map.heatmap.data));
+  const canvas = document.createElement('canvas');
+  canvas.className = 'pixel';
+  const label = document.createElement('div');
+  label.className = 'label';
+  label.textContent = stepName(node);
+  card.append(canvas, label);
+  drawRaster(canvas, conceptImage(map));
+  const text = document.createElement('p');
+  text.className = 'help';
+  text.textContent = `${stepName(node)} as reached through ${path
+    .slice(0, -1)
+    .map(stepName)
+    .join(' › ')}: its heatmap is the relevance that reaches it through that path, taken on to the input.`;
+  el.decompositionNode.replaceChildren(card, text);
+}
+
+/** The sub-concepts of one branch of a join, headed by the branch's layer. */
+function branchGroup(layer: string, cards: readonly { root: HTMLElement }[]): HTMLElement {
+  const group = document.createElement('div');
+  group.className = 'branch';
+  group.dataset.layer = layer;
+  const heading = document.createElement('h5');
+  heading.textContent = layer;
+  const grid = document.createElement('div');
+  grid.className = 'subconcepts';
+  grid.append(
+    ...(cards.length > 0 ? cards.map((c) => c.root) : [emptyNote('no relevance from this branch')]),
+  );
+  group.append(heading, grid);
+  return group;
+}
+
+/** The sum of a heatmap: the relevance that reached the input (kept on each card for whoever reads the page
+ * programmatically; the browser test checks that the branches' sums add up to their concept's). */
+function sumOf(values: Float32Array): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
 }
 
 function showRegion(channel: number): void {

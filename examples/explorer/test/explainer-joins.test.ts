@@ -3,7 +3,8 @@
  * exported by torch.onnx (packages/models/test/fixtures/onnx), opened as the page opens it. Its additions are concept
  * layers, an addition's sub-concepts come from both branches under PyTorch's names, and their heatmaps are the
  * parent's heatmap split: LRP is linear in the relevance, so the heatmaps of every part of the parent's relevance
- * add up to the parent's own conditional heatmap.
+ * add up to the parent's own conditional heatmap. A sub-concept decomposes in turn (the page's click-through), a
+ * plain conv as well as a join reached through a path, with the same conservation at the deeper level.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,14 +72,14 @@ describe('a ResNet block in the explorer', () => {
   for (const add of ['layer2.0.add', 'layer1.1.add']) {
     it(`${add}: sub-concepts in both branches whose heatmaps add up to the concept's`, () => {
       const c = topConcept(add);
-      const subs = e.subConcepts(x, y, add, c, 3);
+      const subs = e.subConcepts(x, y, [{ layer: add, concept: c }], 3);
       // element-wise: channel c of each branch (whatever its sign), and (zennit's Sum rule) together the concept
       expect(subs.map((n) => n.layer).sort()).toEqual([...e.conceptLayersBelow(add)].sort());
       for (const n of subs) expect(n.concept).toBe(c);
       expect(subs[0]!.share + subs[1]!.share).toBeCloseTo(1, 4);
 
       const before = tf.memory().numTensors;
-      const maps = e.subConceptHeatmaps(x, y, add, c, subs);
+      const maps = e.subConceptHeatmaps(x, y, [{ layer: add, concept: c }], subs);
       expect(tf.memory().numTensors).toBe(before);
       const [parent] = e.conditionalHeatmaps(x, [{ y: [y], [add]: [c] }]);
       // linearity: the two parts' heatmaps are the concept's heatmap, pixel by pixel
@@ -110,4 +111,62 @@ describe('a ResNet block in the explorer', () => {
       }
     });
   }
+
+  /** Largest |sum of `parts` - whole| over the pixels, relative to the largest |whole|. */
+  function splitGap(parts: readonly Float32Array[], whole: Float32Array): number {
+    const scale = Math.max(...whole.map(Math.abs));
+    expect(scale).toBeGreaterThan(0);
+    let gap = 0;
+    for (let p = 0; p < whole.length; p++) {
+      gap = Math.max(gap, Math.abs(parts.reduce((t, m) => t + m[p]!, 0) - whole[p]!));
+    }
+    return gap / scale;
+  }
+
+  it('a sub-concept decomposes in turn: a conv, then a join below it, conserving at the deeper level', () => {
+    const c = topConcept('layer2.0.add');
+    const top = { layer: 'layer2.0.add', concept: c };
+    // level 1 -> 2: the shortcut's conv (a plain layer), whose layer below is the previous stage's output
+    const down = { layer: 'layer2.0.downsample.0', concept: c };
+    const level2 = e.subConcepts(x, y, [top, down], 3);
+    expect(level2.length).toBeGreaterThan(0);
+    for (const n of level2) expect(n.layer).toBe('layer1.1.add');
+    // the heatmap of the shortcut's conv through the join is what level 1 showed for it
+    const [shown] = e.subConceptHeatmaps(x, y, [top], [down]);
+    const own = e.pathHeatmap(x, y, [top, down]);
+    expect(splitGap([own.heatmap.data], shown!.heatmap.data)).toBeLessThan(1e-6);
+    // a conv reached through one branch only feeds its addition: the chain condition gives the same maps
+    const maps2 = e.subConceptHeatmaps(x, y, [top, down], level2);
+    const chain = e.conditionalHeatmaps(
+      x,
+      level2.map((n) => ({ y: [y], [top.layer]: [c], [down.layer]: [c], [n.layer]: [n.concept] })),
+    );
+    maps2.forEach((m, i) => {
+      expect(splitGap([m.heatmap.data], chain[i]!.heatmap.data)).toBeLessThan(1e-4);
+    });
+
+    // level 2 -> 3: the join, reached through the path; its branches split exactly what reached it
+    const join = { layer: 'layer1.1.add', concept: level2[0]!.concept };
+    const path = [top, down, join];
+    const before = tf.memory().numTensors;
+    const level3 = e.subConcepts(x, y, path, 3);
+    const maps3 = e.subConceptHeatmaps(x, y, path, level3);
+    const whole = e.pathHeatmap(x, y, path);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(level3.map((n) => n.layer).sort()).toEqual(['layer1.0.add', 'layer1.1.conv2']);
+    for (const n of level3) expect(n.concept).toBe(join.concept);
+    expect(level3[0]!.share + level3[1]!.share).toBeCloseTo(1, 4);
+    // the join's own heatmap is the one level 2 showed for it
+    expect(splitGap([whole.heatmap.data], maps2[0]!.heatmap.data)).toBeLessThan(1e-6);
+    expect(
+      splitGap(
+        maps3.map((m) => m.heatmap.data),
+        whole.heatmap.data,
+      ),
+    ).toBeLessThan(1e-4);
+    // level 3's shares are of the join's relevance through the path, which its heatmap carries to the input
+    const sharesTimesParent = level3.map((n) => n.relevance / n.share);
+    expect(sharesTimesParent[0]!).toBeCloseTo(sharesTimesParent[1]!, 5);
+    expect(sum(whole.heatmap.data)).not.toBe(0);
+  });
 });

@@ -517,8 +517,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     await page.close();
   });
 
-  it('decomposes a ResNet block (.onnx) into both branches with PyTorch names', async () => {
-    // the slim torchvision ResNet of @crp/models, exported by torch.onnx.export
+  /** The page with the slim torchvision ResNet of @crp/models (exported by torch.onnx.export) and a 32 px image. */
+  async function openResNet(): Promise<Page> {
     const onnx = readFileSync(
       join(root, '..', '..', 'packages', 'models', 'test', 'fixtures', 'onnx', 'slim-resnet-basic.onnx'),
     );
@@ -531,6 +531,19 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
     n = await actionsDone(page);
     await page.setInputFiles('#image-file', [{ name: 'bar.png', mimeType: 'image/png', buffer: rgbPng32() }]);
     await settled(page, n + 1);
+    return page;
+  }
+
+  /** Clicks `selector` and waits for the action it starts. */
+  async function clickAndSettle(page: Page, selector: string): Promise<void> {
+    const n = await actionsDone(page);
+    await page.locator(selector).first().click();
+    await settled(page, n + 1);
+  }
+
+  it('decomposes a ResNet block (.onnx) into both branches with PyTorch names', async () => {
+    const page = await openResNet();
+    let n: number;
     expect(await page.locator('#model-summary').textContent()).toMatch(
       /slim-resnet-basic\.onnx: 32×32×3 input/,
     );
@@ -592,7 +605,118 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', () => {
       await page.screenshot({ path: join(artifacts, `explorer-resnet-${add}.png`), fullPage: true });
     }
     await page.close();
-  });
+    // two decompositions on WebGL (SwiftShader without a GPU): 299 s at load 25 on 2 cores, near the default 300 s
+  }, 600_000);
+
+  it('decomposes a sub-concept in turn, two levels below a ResNet block, with a breadcrumb back up', async () => {
+    const page = await openResNet();
+    const n = await actionsDone(page);
+    await page.selectOption('#layer', 'layer2.0.add');
+    await settled(page, n + 1);
+    await clickAndSettle(page, '#concepts .concept');
+    const c = await page.locator('#concepts .concept').first().getAttribute('data-channel');
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+    const atLevel1 = await tensors();
+    expect(await page.locator('#decomposition-path').isVisible()).toBe(false);
+    // the branch groups side by side at 1400 px
+    const [conv2, down] = await Promise.all(
+      ['layer2.0.conv2', 'layer2.0.downsample.0'].map((b) =>
+        page.locator(`#decomposition > .branch[data-layer="${b}"]`).boundingBox(),
+      ),
+    );
+    expect(Math.abs(conv2!.y - down!.y)).toBeLessThan(2);
+    expect(Math.abs(conv2!.x - down!.x)).toBeGreaterThan(conv2!.width * 0.9);
+    const sumOf = (selector: string) =>
+      page
+        .locator(selector)
+        .first()
+        .evaluate((el: HTMLElement) => Number(el.dataset.heatmapSum));
+    const closeTo = (a: number, b: number, scale: number) =>
+      expect(Math.abs(a - b), `${a} vs ${b}`).toBeLessThanOrEqual(1e-4 * scale);
+
+    // level 2: the shortcut's conv, a plain layer: its sub-concepts are channels of layer1's output
+    const downCard = `#decomposition .concept[data-layer="layer2.0.downsample.0"]`;
+    const downSum = await sumOf(downCard);
+    await clickAndSettle(page, downCard);
+    expect(await page.locator('#decomposition-path').isVisible()).toBe(true);
+    expect(await page.locator('#decomposition-path .crumb').allInnerTexts()).toEqual([
+      `layer2.0.add #${c}`,
+      `layer2.0.downsample.0 #${c}`,
+    ]);
+    expect(await page.locator('#decomposition-title').textContent()).toBe('Decomposition into layer1.1.add');
+    // the concept's heatmap through the path is the one level 1 showed for it
+    closeTo(await sumOf('#decomposition-node .concept'), downSum, Math.abs(downSum));
+    const level2 = page.locator('#decomposition .concept[data-layer="layer1.1.add"]');
+    expect(await level2.count()).toBeGreaterThan(0);
+    expect(await level2.count()).toBeLessThanOrEqual(5);
+    const k = await level2.first().getAttribute('data-channel');
+    const joinSum = await sumOf('#decomposition .concept[data-layer="layer1.1.add"]');
+    expect((await canvasStats(page, '#decomposition-node canvas')).distinct).toBeGreaterThan(3);
+
+    // level 3: a join reached through the path: both branches, whose heatmaps add up to the join's
+    await clickAndSettle(page, '#decomposition .concept[data-layer="layer1.1.add"]');
+    expect(await page.locator('#decomposition-path .crumb').allInnerTexts()).toEqual([
+      `layer2.0.add #${c}`,
+      `layer2.0.downsample.0 #${c}`,
+      `layer1.1.add #${k}`,
+    ]);
+    expect(await page.locator('#decomposition-title').textContent()).toBe(
+      'Decomposition into layer1.1.conv2 and layer1.0.add',
+    );
+    const whole = await sumOf('#decomposition-node .concept');
+    closeTo(whole, joinSum, Math.abs(joinSum));
+    const cards = await page.locator('#decomposition .concept').evaluateAll((els: HTMLElement[]) =>
+      els.map((el) => ({
+        layer: el.dataset.layer,
+        channel: el.dataset.channel,
+        sum: Number(el.dataset.heatmapSum),
+      })),
+    );
+    // one group per branch; a branch whose addend is 0 at the channel everywhere (a dead ReLU before the identity
+    // shortcut) gets none of the relevance and no card
+    expect((await page.locator('#decomposition > .branch h5').allInnerTexts()).sort()).toEqual([
+      'layer1.0.add',
+      'layer1.1.conv2',
+    ]);
+    expect(cards.length).toBeGreaterThan(0);
+    for (const x of cards) {
+      expect(['layer1.0.add', 'layer1.1.conv2']).toContain(x.layer);
+      expect(x.channel).toBe(k);
+    }
+    const parts = cards.map((x) => x.sum);
+    const total = parts.reduce((t, v) => t + v, 0);
+    closeTo(total, whole, Math.max(Math.abs(whole), ...parts.map(Math.abs)));
+    const shares = (await page.locator('#decomposition .concept .label b').allInnerTexts()).map((t) =>
+      Number.parseFloat(t),
+    );
+    expect(Math.abs(shares.reduce((t, v) => t + v, 0) - 100)).toBeLessThanOrEqual(0.2);
+    expect(await messages(page)).toEqual([]);
+    await page.screenshot({ path: join(artifacts, 'explorer-resnet-depth-1400.png'), fullPage: true });
+
+    // narrow: the branches stacked
+    await page.setViewportSize({ width: 400, height: 900 });
+    const [a, b] = await Promise.all(
+      ['layer1.1.conv2', 'layer1.0.add'].map((l) =>
+        page.locator(`#decomposition > .branch[data-layer="${l}"]`).boundingBox(),
+      ),
+    );
+    const [upper, lower] = a!.y < b!.y ? [a!, b!] : [b!, a!];
+    expect(lower.y).toBeGreaterThanOrEqual(upper.y + upper.height - 1);
+    expect(Math.abs(a!.x - b!.x)).toBeLessThan(2);
+    await page.screenshot({ path: join(artifacts, 'explorer-resnet-depth-400.png'), fullPage: true });
+    await page.setViewportSize({ width: 1400, height: 1000 });
+
+    // the breadcrumb back up to the concept itself: level 1 again, and nothing left behind by the way down
+    await clickAndSettle(page, '#decomposition-path button.crumb[data-level="0"]');
+    expect(await page.locator('#decomposition-path').isVisible()).toBe(false);
+    // torch.onnx.export writes a block's last conv before its shortcut
+    expect(await page.locator('#decomposition-title').textContent()).toBe(
+      'Decomposition into layer2.0.conv2 and layer2.0.downsample.0',
+    );
+    expect(await tensors()).toBe(atLevel1);
+    expect(await messages(page)).toEqual([]);
+    await page.close();
+  }, 600_000);
 
   it('logged no console error and threw no uncaught exception', () => {
     expect(problems).toEqual([]);

@@ -61,9 +61,21 @@ export interface DecomposeOptions {
   width?: number | readonly number[];
   /** condition rows per backward pass (`chunkSize` of @crp/core; default: chosen from the model size) */
   chunkSize?: number;
+  /** The concept's ancestors in an attribution graph, from its root down (each step's layer one of the layers
+   * below the step before it, {@link conceptLayersBelow}; the concept's `layer` one below the last): the concept is
+   * decomposed as the node it is there, its relevance what reaches it through them ({@link pathRelevance}). Default
+   * none: the concept is the root, its relevance its own under `{ y }`. */
+  path?: readonly ConceptStep[];
   /** Run the conditional backward passes to the input (as CRP without early stopping does). Default false: each
    * pass stops at the layer below (the short passes below a join always do). Same numbers; for comparisons only. */
   fullPass?: boolean;
+}
+
+/** A concept of a layer: one step of a path down an attribution graph. */
+export interface ConceptStep {
+  layer: string;
+  /** the concept: a channel, or a head at an attention product (the layer's default concept) */
+  concept: number;
 }
 
 /**
@@ -153,6 +165,73 @@ function joinRelevance(
     return maskTo(crp.attributor.graph, layer, r.relevances[layer]!, f.node.concept);
   } finally {
     disposeCondResult(r);
+  }
+}
+
+/**
+ * The relevance of the last concept of `path` as a node of the attribution graph of the first ({@link decompose}):
+ * what reaches it through the concepts before it, at its layer's output, masked to it ([1, ...]; **the caller owns
+ * it**). The first concept's relevance is its own under `{ y: [target] }`; from there each step's relevance is taken
+ * by the engine's short pass that stops at the layers below the step (all of them, so at a join each branch gets
+ * its own part only: an identity shortcut's source does not also collect what comes down the block's convs) and
+ * masked to the next concept. On a chain this is zennit-crp's chain condition `{ y, L0: [c0], L1: [c1], ... }`
+ * under `exclude_parallel` (each segment restarts from the masked relevance); `decompose` gives a node the same.
+ *
+ * @throws CrpError `invalid-argument` for an empty path, a step whose layer is not below the one before (naming
+ * the layers below), or a concept out of range; `unknown-layer` for a layer the model does not have
+ */
+export function pathRelevance(
+  crp: CondAttribution,
+  image: tf.Tensor,
+  options: { target: number; path: readonly ConceptStep[] },
+): tf.Tensor {
+  const g = crp.attributor.graph;
+  const { path, target } = options;
+  if (path.length === 0) throw new CrpError('invalid-argument', 'path: give at least one concept');
+  const ids = path.map((s) => g.node(s.layer).id);
+  for (let k = 1; k < path.length; k++) {
+    const below = conceptLayersBelow(g, ids[k - 1]!);
+    if (!below.includes(ids[k]!)) {
+      throw new CrpError(
+        'invalid-argument',
+        `path: '${path[k]!.layer}' is not a layer below '${path[k - 1]!.layer}'; the layers below it: ${below.join(', ') || 'none (only the input)'}`,
+      );
+    }
+  }
+  const r = crp.run(image, [{ y: [target] }], { recordLayers: [ids[0]!], heatmap: false });
+  const step = (k: number, t: tf.Tensor) => {
+    defaultConcept(g, ids[k]!).validate([path[k]!.concept], t.shape.slice(1), path[k]!.layer);
+    return maskTo(g, ids[k]!, t, path[k]!.concept);
+  };
+  let current: tf.Tensor;
+  try {
+    current = step(0, r.relevances[ids[0]!]!);
+  } finally {
+    disposeCondResult(r);
+  }
+  if (path.length === 1) return current;
+  const pass = crp.attributor.forward(image);
+  try {
+    for (let k = 1; k < path.length; k++) {
+      const out = crp.attributor.backward(pass, {
+        from: ids[k - 1]!,
+        relevance: current,
+        stopAt: conceptLayersBelow(g, ids[k - 1]!),
+      });
+      try {
+        const next = step(k, out.get(ids[k]!)!);
+        current.dispose();
+        current = next;
+      } finally {
+        for (const t of out.values()) t.dispose();
+      }
+    }
+    return current;
+  } catch (err) {
+    current.dispose();
+    throw err;
+  } finally {
+    pass.dispose();
   }
 }
 
@@ -330,7 +409,8 @@ function checkDecompose(
  * `width` sub-concepts per node and layer below: on a chain with the whole chain as condition (all such nodes of
  * one level share one forward and one backward pass); below a join by carrying its own relevance tensor down.
  *
- * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`). Below a join it
+ * Node relevance is the concept's relevance under its ancestors' chain (the root: under `{ y }`; with `path`, the
+ * root is a node of a deeper graph and its relevance what reaches it through the path, {@link pathRelevance}). Below a join it
  * is the part that reaches the node through its parent alone (a shortcut's source also feeds the block's convs,
  * whose relevance is not its parent's), and its children split exactly that: where the rules conserve (z+ without
  * bias, zennit's Sum), each node's children in a layer below add up to it at every depth. An edge's share is the
@@ -353,25 +433,37 @@ export function decompose(
   });
   const below0 = conceptLayersBelow(g, rootLayer);
   const rootJoins = below0.length > 1;
-  // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
   const rootCondition: Condition = { y: [y], [rootLayer]: [options.concept] };
-  const first = crp.run(image, [rootCondition], runOptions(rootJoins ? [rootLayer] : [rootLayer, ...below0]));
+  const rootNode = (relevance: number): AttributionGraphNode => {
+    const root = { id: 'n0', layer: rootLayer, concept: options.concept, relevance, depth: 0 };
+    nodes.push(root);
+    return root;
+  };
   let frontier: Frontier[];
   let pending: RowSums | undefined;
-  try {
-    const rootSums = conceptSums(g, rootLayer, first.relevances[rootLayer]!);
-    const root: AttributionGraphNode = {
-      id: 'n0',
-      layer: rootLayer,
-      concept: options.concept,
-      relevance: rootSums.values[options.concept]!,
-      depth: 0,
-    };
-    nodes.push(root);
-    frontier = [{ node: root, condition: rootCondition }];
-    if (!rootJoins) pending = rowSums(g, first, below0, 1);
-  } finally {
-    disposeCondResult(first);
+  if (options.path !== undefined && options.path.length > 0) {
+    // a node of a deeper graph: its relevance is what reaches it through the path, carried down from there
+    const carried = pathRelevance(crp, image, {
+      target: y,
+      path: [...options.path, { layer: rootLayer, concept: options.concept }],
+    });
+    const root = rootNode(conceptSums(g, rootLayer, carried).values[options.concept]!);
+    frontier = [{ node: root, condition: rootCondition, carried }];
+  } else {
+    // level 0: the root's relevance (recorded before its mask) and, in the same pass, its sub-concepts
+    const first = crp.run(
+      image,
+      [rootCondition],
+      runOptions(rootJoins ? [rootLayer] : [rootLayer, ...below0]),
+    );
+    try {
+      const rootSums = conceptSums(g, rootLayer, first.relevances[rootLayer]!);
+      const root = rootNode(rootSums.values[options.concept]!);
+      frontier = [{ node: root, condition: rootCondition }];
+      if (!rootJoins) pending = rowSums(g, first, below0, 1);
+    } finally {
+      disposeCondResult(first);
+    }
   }
   try {
     for (let d = 0; d < depth; d++) {

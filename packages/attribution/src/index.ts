@@ -69,12 +69,14 @@ export {
 
 // decomposition of a concept into sub-concepts, as attribution graphs (JSON, Mermaid, SVG)
 export {
+  type ConceptStep,
   conceptLayerBelow,
   conceptLayersBelow,
   type DecomposeOptions,
   decompose,
   layerBelow,
   layersBelow,
+  pathRelevance,
 } from './decomposition.js';
 // each layer's dominant concepts decomposed into the layer below, voted over samples
 export {

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('crp study on an ONNX model', () => {
-  it("runs every part on a DenseNet-like model; its conv layers under PyTorch's module names", async () => {
+  it("runs every part on a DenseNet-like model; its conv layers and its dense block's output under PyTorch's module names", async () => {
     const out = join(dir, 'out');
     const r = await crp(
       'study',
@@ -61,6 +61,8 @@ describe('crp study on an ONNX model', () => {
       'features.conv0',
       'features.denseblock1.denselayer1.conv1',
       'features.denseblock1.denselayer2.conv1',
+      // the dense block's output, its last concatenation (the study's default for each stage of a CNN with branches)
+      'features.denseblock1.denselayer2.concat',
       'features.transition1.conv',
     ]);
     expect(json.references.length).toBeGreaterThan(0);

@@ -15,7 +15,9 @@ export interface StudyOptions {
    * (a 100x100 centre would be `{ centerSquare: 100 }`, as the seed's study on 300 px patches). */
   region?: Region;
   /** Layers to analyse. Default every conv and dense layer below the output (PyTorch names for imported
-   * models, e.g. `features.25`, `classifier.0`). */
+   * models, e.g. `features.25`, `classifier.0`) and, in a CNN with branches, each stage's output: the last
+   * addition or concatenation at each resolution (`layer1.1.add` ... `layer4.1.add` of a resnet18, the output of
+   * torchvision's `layer1` ... `layer4`; a DenseNet's dense blocks), decomposed into both branches. */
   layers?: readonly string[];
   /** Concepts per layer reported and voted for by each sample. Default 5 (the seed's top-5). */
   topK?: number;
@@ -106,6 +108,28 @@ export function resolveTarget(target: string | number, classes: readonly string[
   throw new CrpError('invalid-target', `target '${target}' is not a class; valid: ${valid}`);
 }
 
+/** Graph kinds that join branches whose channels are concepts (a gated product is not one: its gate is no concept
+ * of the feature map). */
+const JOIN_KINDS: readonly string[] = ['add', 'concatenate'];
+
+/**
+ * Each stage's output of a CNN with branches: in graph order, the last addition or concatenation of each run of
+ * joins at one resolution (height x width). In a torchvision ResNet that is each stage's last block's addition
+ * (`layer1.1.add` ... `layer4.1.add`): the output of `layer1` ... `layer4`, the modules a zennit-crp user names in
+ * `layer_names` (the ReLU after the sum passes relevance unchanged), whose decomposition splits a concept into the
+ * last block's residual branch (`conv2`, `conv3` in a bottleneck) and its shortcut (the previous block's addition,
+ * or the stage's `downsample.0` in a stage of one block). In a DenseNet, each dense block's last concatenation.
+ * Only the stage outputs, not every block's join: they are what each stage hands on, and cost a quarter of the
+ * additions (4 of a resnet50's 16).
+ */
+function stageOutputs(graph: ModelGraph): string[] {
+  const joins = graph.nodes.filter((n) => JOIN_KINDS.includes(n.kind) && n.id !== graph.outputId);
+  const resolution = (i: number) => joins[i]!.outputShape.slice(0, -1).join('x');
+  return joins
+    .filter((_, i) => i === joins.length - 1 || resolution(i) !== resolution(i + 1))
+    .map((n) => n.id);
+}
+
 /** The layers of the study: those given (checked against the graph) or the defaults of {@link StudyOptions}. */
 function studyLayers(
   options: StudyOptions,
@@ -152,7 +176,14 @@ function studyLayers(
   const referenceLayers = layerIds(options.referenceLayers, 'referenceLayers') ?? [
     ...new Set([convs.at(-1), denses[0]].filter((x): x is string => x !== undefined)),
   ];
-  return { layers, pruneLayers, referenceLayers };
+  if (options.layers !== undefined) return { layers, pruneLayers, referenceLayers };
+  // the defaults: the conv and dense layers and each stage's output, in graph order
+  const chosen = new Set([...all, ...stageOutputs(graph)]);
+  return {
+    layers: graph.nodes.filter((n) => chosen.has(n.id)).map((n) => n.id),
+    pruneLayers,
+    referenceLayers,
+  };
 }
 
 /** The model's outputs must be the data's classes. */

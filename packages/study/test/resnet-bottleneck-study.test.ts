@@ -35,6 +35,14 @@ const BLOCKS: [string, boolean][] = [
   ['layer3.0', true],
   ['layer4.0', true],
 ];
+/** Each stage's output (its last block's addition) and its two branches (sorted): the block's conv3 and its
+ * shortcut, the stage's downsample or (layer2's second block) the previous block's addition. */
+const STAGE_OUTPUTS: [string, string[]][] = [
+  ['layer1.0.add', ['layer1.0.conv3', 'layer1.0.downsample.0']],
+  ['layer2.1.add', ['layer2.0.add', 'layer2.1.conv3']],
+  ['layer3.0.add', ['layer3.0.conv3', 'layer3.0.downsample.0']],
+  ['layer4.0.add', ['layer4.0.conv3', 'layer4.0.downsample.0']],
+];
 const LAYERS = [
   'conv1',
   ...BLOCKS.flatMap(([b, down]) => [
@@ -43,11 +51,14 @@ const LAYERS = [
     `${b}.conv3`,
     ...(down ? [`${b}.downsample.0`] : []),
   ]),
+  ...STAGE_OUTPUTS.map(([l]) => l),
 ];
 
-/** [layer, the layer below]: every conv but the stem's. A block's conv1 and downsample read the previous
- * block's addition (the first block's, the stem's conv through the max pool); conv2 and conv3 the conv before. */
-const DECOMPOSITION = [
+/** [layer, the layers below]: every conv but the stem's, and each stage's output. A block's conv1 and downsample
+ * read the previous block's addition (the first block's, the stem's conv through the max pool); conv2 and conv3 the
+ * conv before. */
+const DECOMPOSITION: [string, string[]][] = [
+  ...STAGE_OUTPUTS,
   ['layer1.0.conv1', ['conv1']],
   ['layer1.0.conv2', ['layer1.0.conv1']],
   ['layer1.0.conv3', ['layer1.0.conv2']],
@@ -99,11 +110,11 @@ describe('crp study on a bottleneck ResNet (.pth)', () => {
     await rm(data, { recursive: true, force: true });
   });
 
-  it('runs every part with PyTorch’s names and decomposes every conv but the stem’s', async () => {
+  it('runs every part with PyTorch’s names and decomposes every conv but the stem’s and each stage’s output', async () => {
     const { result } = run;
     expect(result.model.name).toBe('slim-resnet-bottleneck.pth');
     await expectCompleteStudy(run, LAYERS, PRUNE_LAYERS);
-    const decomposed = Object.values(result.decomposition.layers).map((l) => [l.layer, l.below]);
+    const decomposed = Object.values(result.decomposition.layers).map((l) => [l.layer, [...l.below].sort()]);
     expect(decomposed.sort()).toEqual([...DECOMPOSITION].sort());
     // the grouped conv's concepts are its 8 filters
     for (const e of result.atlas.layers['layer2.1.conv2']!.ranking) expect(e.concept).toBeLessThan(8);

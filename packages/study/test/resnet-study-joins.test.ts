@@ -1,26 +1,28 @@
 /**
- * The study on a ResNet whose layers include additions (`crp study --layers ... layer2.0.add`): the decomposition
- * atlas decomposes each addition into both branches (the block's last conv and its shortcut: the downsample or the
- * previous block's addition), and the report names those sub-concepts layer:channel, the top-k of each branch.
+ * The study on a ResNet with its default layers (`crp study --model resnet.pth` without `--layers`): besides every
+ * conv, each stage's output, the last addition of torchvision's `layer1` ... `layer4`, is a concept layer, and the
+ * decomposition atlas splits each of its concepts into the last block's residual branch (conv2) and its shortcut (the
+ * previous block's addition, or the stage's downsample): zennit's Sum rule conserves, so where both branches are
+ * listed they add up to the parent. The report names those sub-concepts layer:channel, the top-k of each branch.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runResNetStudy, type StudyRun, slimResNet } from './resnet-study-setup.js';
+import {
+  BASIC_LAYERS,
+  BASIC_STAGE_OUTPUTS,
+  runResNetStudy,
+  type StudyRun,
+  slimResNet,
+} from './resnet-study-setup.js';
 
 useBackend('wasm');
-
-const JOINS = {
-  'layer1.1.add': ['layer1.0.add', 'layer1.1.conv2'],
-  'layer2.0.add': ['layer2.0.conv2', 'layer2.0.downsample.0'],
-};
 
 let run: StudyRun;
 beforeAll(async () => {
   run = await runResNetStudy(slimResNet('basic', 'pth'), {
-    layers: ['conv1', 'layer1.1.add', 'layer2.0.conv1', 'layer2.0.add'],
     fineTune: 0,
     pruneLayers: ['layer2.0.conv1'],
     referenceLayers: ['layer2.0.conv1'],
@@ -30,12 +32,13 @@ afterAll(async () => {
   await run?.cleanup();
 });
 
-it('decomposes the additions it is given into both branches, conserving, and names them in the report', async () => {
+it('decomposes each stage’s output into both branches by default, conserving, and names them in the report', async () => {
   const dec = run.result.decomposition;
-  // the stem conv has only the input below it; the conv reads the previous block's addition
-  expect(dec.layerOrder).toEqual(['layer1.1.add', 'layer2.0.conv1', 'layer2.0.add']);
+  expect(run.result.options.layers).toEqual(BASIC_LAYERS);
+  // every layer but the stem conv, which has only the input below it; a block's conv1 reads the previous addition
+  expect(dec.layerOrder).toEqual(BASIC_LAYERS.slice(1));
   expect(dec.layers['layer2.0.conv1']!.below).toEqual(['layer1.1.add']);
-  for (const [add, branches] of Object.entries(JOINS)) {
+  for (const [add, branches] of Object.entries(BASIC_STAGE_OUTPUTS)) {
     const layer = dec.layers[add]!;
     expect([...layer.below].sort()).toEqual(branches);
     expect(layer.concepts).toHaveLength(3);

@@ -152,41 +152,59 @@ export async function expectCompleteStudy(
   expect(files).toEqual(expect.arrayContaining(['report.html', 'study.json', 'model']));
 }
 
-/** The convs of the basic fixture below the output, in the TF.js model's order (a block's shortcut before its
- * conv2), with PyTorch's module names: the same from the .pth and from the .onnx. */
+/** The study's default layers on the basic fixture, in the TF.js model's order (a block's shortcut before its
+ * conv2), with PyTorch's module names, the same from the .pth and from the .onnx: the convs below the output and each
+ * stage's output, its last addition (the output of torchvision's `layer1` ... `layer4`). */
 export const BASIC_LAYERS = [
   'conv1',
   'layer1.0.conv1',
   'layer1.0.conv2',
   'layer1.1.conv1',
   'layer1.1.conv2',
+  'layer1.1.add',
   'layer2.0.conv1',
   'layer2.0.downsample.0',
   'layer2.0.conv2',
+  'layer2.0.add',
   'layer3.0.conv1',
   'layer3.0.downsample.0',
   'layer3.0.conv2',
+  'layer3.0.add',
   'layer4.0.conv1',
   'layer4.0.downsample.0',
   'layer4.0.conv2',
+  'layer4.0.add',
 ];
 
-/** [layer, the layers below] of the basic fixture's decomposition atlas: every conv but the stem's (only the
- * input lies below it). A conv that reads a block's output decomposes into the block's addition (the residual
- * stream's channels: relevance through the ReLU after the sum is unchanged); a conv that reads the stem's pooled
- * map, into the stem's conv. */
-export const BASIC_DECOMPOSITION = [
+/** Each stage's output of the basic fixture and its two branches (sorted): the last block's conv2 and its shortcut,
+ * the previous block's addition (identity) or the stage's downsample. */
+export const BASIC_STAGE_OUTPUTS: Record<string, string[]> = {
+  'layer1.1.add': ['layer1.0.add', 'layer1.1.conv2'],
+  'layer2.0.add': ['layer2.0.conv2', 'layer2.0.downsample.0'],
+  'layer3.0.add': ['layer3.0.conv2', 'layer3.0.downsample.0'],
+  'layer4.0.add': ['layer4.0.conv2', 'layer4.0.downsample.0'],
+};
+
+/** [layer, the layers below (sorted)] of the basic fixture's decomposition atlas: every conv but the stem's (only
+ * the input lies below it) and each stage's output. A conv that reads a block's output decomposes into the block's
+ * addition (the residual stream's channels: relevance through the ReLU after the sum is unchanged); a conv that
+ * reads the stem's pooled map, into the stem's conv; a stage's output into both branches. */
+export const BASIC_DECOMPOSITION: [string, string[]][] = [
   ['layer1.0.conv1', ['conv1']],
   ['layer1.0.conv2', ['layer1.0.conv1']],
   ['layer1.1.conv1', ['layer1.0.add']],
   ['layer1.1.conv2', ['layer1.1.conv1']],
+  ['layer1.1.add', BASIC_STAGE_OUTPUTS['layer1.1.add']!],
   ['layer2.0.conv1', ['layer1.1.add']],
   ['layer2.0.downsample.0', ['layer1.1.add']],
   ['layer2.0.conv2', ['layer2.0.conv1']],
+  ['layer2.0.add', BASIC_STAGE_OUTPUTS['layer2.0.add']!],
   ['layer3.0.conv1', ['layer2.0.add']],
   ['layer3.0.downsample.0', ['layer2.0.add']],
   ['layer3.0.conv2', ['layer3.0.conv1']],
+  ['layer3.0.add', BASIC_STAGE_OUTPUTS['layer3.0.add']!],
   ['layer4.0.conv1', ['layer3.0.add']],
   ['layer4.0.downsample.0', ['layer3.0.add']],
   ['layer4.0.conv2', ['layer4.0.conv1']],
+  ['layer4.0.add', BASIC_STAGE_OUTPUTS['layer4.0.add']!],
 ];

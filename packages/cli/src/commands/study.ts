@@ -32,7 +32,8 @@ ${HELP.heads}
 ${HELP.normalize}
   --samples N           images of the target class the strategies look at (default 40)
   --region SPEC         center:SIZE or box:X,Y,W,H (default: the centre square of a third of the input)
-  --layers a,b          layers to study (default: every conv and dense layer below the output)
+  --layers a,b          layers to study (default: every conv and dense layer below the output and, with
+                        branches, each stage's output: its last addition, e.g. layer4.1.add)
   --top-k N             concepts per layer and sample (default 5)
   --fine-tune EPOCHS    fine-tune with LAMB first (default 0: no fine-tuning)
   --learning-rate LR    LAMB learning rate (default 1e-4)
