@@ -4,10 +4,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CrpError, describeError, fileError, isCrpError, type ProgressCallback } from '@crp/common';
+import { CrpError, describeError, isCrpError, type ProgressCallback } from '@crp/common';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
-import { disposeDataset, encodeOnnx } from '@crp/models';
-import { imageFolder, listImageFolder, loadModel, saveModel } from '@crp/models/node';
+import { disposeDataset } from '@crp/models';
+import { encodeOnnxFile, imageFolder, listImageFolder, loadModel, saveModel } from '@crp/models/node';
 import { toRasterImage } from '@crp/vis';
 import { readPng, writePng, writeReport } from '@crp/vis/node';
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,7 +22,7 @@ import { runStudy } from './study.js';
  * A {@link StudyStore} in a folder: parts as `parts/<name>.json`, pictures as PNG under their name (e.g.
  * `references/features.25.png`), the fine-tuned model as `model/` (model.json + weights) and, for a model read
  * from an `.onnx` (`options.onnxSource`), also as `model.onnx`: the source graph with the fine-tuned weights
- * (`encodeOnnx` of @crp/models, encoded before `model/` is saved, so a graph that cannot hold the model leaves
+ * (`encodeOnnxFile` of @crp/models/node, with the source's external data if it has any; encoded before `model/` is saved, so a graph that cannot hold the model leaves
  * neither). Every file is written atomically, so a killed study leaves whole files only.
  */
 export function fileStudyStore(
@@ -68,11 +68,9 @@ export function fileStudyStore(
       const onnx =
         options.onnxSource === undefined
           ? undefined
-          : encodeOnnx(
-              await readFile(options.onnxSource).catch((err: unknown) => {
-                throw fileError('read', options.onnxSource!, err, 'ONNX model');
-              }),
+          : await encodeOnnxFile(
               model,
+              options.onnxSource,
               options.inputSize === undefined ? {} : { inputSize: options.inputSize },
             );
       await saveModel(model, join(dir, 'model'));

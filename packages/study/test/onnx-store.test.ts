@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCrpError } from '@crp/common';
 import { importOnnx } from '@crp/models';
+import { loadModel } from '@crp/models/node';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,7 +19,10 @@ import { fileStudyStore } from '../src/node.js';
 useBackend('wasm');
 
 // @crp/models fixtures-src/make-conv-affine-onnx.py: conv -> Mul -> Add (read as a batch norm) -> ReLU -> pool -> Gemm
-const ONNX = join(import.meta.dirname, '..', '..', 'models', 'test', 'fixtures', 'onnx', 'conv-affine.onnx');
+const FIXTURES = join(import.meta.dirname, '..', '..', 'models', 'test', 'fixtures', 'onnx');
+const ONNX = join(FIXTURES, 'conv-affine.onnx');
+// make-reshape-net.py: every initializer in reshape-net-external.onnx.data beside it
+const EXTERNAL = join(FIXTURES, 'reshape-net-external.onnx');
 
 describe('fileStudyStore with onnxSource', () => {
   let dir: string;
@@ -70,6 +74,22 @@ describe('fileStudyStore with onnxSource', () => {
       expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
       expect(existsSync(join(out, 'model'))).toBe(false);
       expect(existsSync(join(out, 'model.onnx'))).toBe(false);
+    } finally {
+      model.dispose();
+    }
+  });
+  it('writes a self-contained model.onnx for a source that keeps its weights in an external data file', async () => {
+    const out = join(dir, 'external');
+    const model = await loadModel(EXTERNAL);
+    try {
+      await fileStudyStore(out, { onnxSource: EXTERNAL }).saveModel!(model);
+      expect((await readdir(out)).sort()).toEqual(['model', 'model.onnx']);
+      const back = importOnnx(new Uint8Array(readFileSync(join(out, 'model.onnx'))));
+      const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 5);
+      const [y0, y1] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+      expect(Array.from(y1.dataSync())).toEqual(Array.from(y0.dataSync()));
+      tf.dispose([x, y0, y1]);
+      back.dispose();
     } finally {
       model.dispose();
     }
