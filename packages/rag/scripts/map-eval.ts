@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--per-document]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;doc=0.5,xk=0;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--questions tuning|all] [--per-document]`
  *
  * Does the embedding map group by meaning or by language, and does a question's star lie among its sources? Fits
  * the map (seeded UMAP) once per `--variants` entry (`;`-separated): `embedding` (the index's embedding vectors,
@@ -9,16 +9,22 @@
  * (`raw`: the question compared with the uncentred chunk vectors, as the engine; `centred`: centred by its
  * language and compared with the map's vectors; `lang`: centred by its language and compared with the chunks
  * centred by language only), `dense` (weight of the embedding vectors, each language's mean removed, joined to the
- * meaning vectors) and `k` (the star's `starNeighbors`; default the engine's, 1). For each it reports:
+ * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
+ * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
+ * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
+ * `crossLingualNeighbors`; default the engine's, 3; `xk=0` is the map without them) and `k` (the star's
+ * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
+ * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
  *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
  *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
  *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
  *   neighbours that come from other documents of its family (a document is always partly an island of its own).
- * - for the cross-lingual and the same-language questions of every `qa*.json` of the corpus: the **star's rank**
- *   of its supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
- *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
- *   star's nearest;
+ * - the **cross-lingual layout rank** ({@link layoutRanks}), in the space and on the map;
+ * - for the cross-lingual and the same-language questions: the **star's rank** of its supporting chunk, i.e. how
+ *   many map points lie nearer to the projected question than the nearest chunk holding the supporting passage
+ *   (1 = it is the nearest point); whether the supporting document is the star's nearest; the share of the
+ *   question's 5 sources (the engine's search) among the star's 20 nearest points;
  * - with `--per-document`, for each German document the English documents nearest to most of its chunks.
  * At the end, a table of every variant with the figures of the map trade-off: German chunks' own-document share
  * (space and map), the English neighbours of German chunks of shared topics on the map, and both kinds of stars.
@@ -307,8 +313,9 @@ interface Variant {
   similarities?: (indices: readonly number[]) => Float32Array;
   /** The star's `starNeighbors`. */
   starNeighbors?: number | undefined;
-  /** The map's `crossLingualNeighbors`. */
+  /** The map's `crossLingualNeighbors` and `crossLingualFloor`. */
   crossLingualNeighbors?: number | undefined;
+  crossLingualFloor?: number | undefined;
 }
 
 const unit = (v: Float32Array) => {
@@ -371,6 +378,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
   // without `k`, the engine's default
   const starNeighbors = o.has('k') ? Number(o.get('k')) : undefined;
   const crossLingualNeighbors = o.has('xk') ? Number(o.get('xk')) : undefined;
+  const crossLingualFloor = o.has('xfloor') ? Number(o.get('xfloor')) : undefined;
   const from = o.get('from') ?? 'index';
   const space = spaceOf(w, doc, byLanguage);
   const compare =
@@ -394,6 +402,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
       similarities: (indices) => space.similarities(indices),
       starNeighbors,
       crossLingualNeighbors,
+      crossLingualFloor,
     };
   // the dense part: the index's vectors (`from=index`), German chunks through their gloss (`from=gloss`), or
   // German chunks' vectors mapped into the English ones by the dictionary's Procrustes map (`from=procrustes`)
@@ -408,6 +417,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
     compareWith: compare.map((v, i) => concat(dense[i]!, denseWeight, v, 1 - denseWeight)),
     starNeighbors,
     crossLingualNeighbors,
+    crossLingualFloor,
     query: async (q) => {
       const language = index.analyzeQuestion(q).language;
       const qv = centre(await denseOf.query(q, language), language);
@@ -573,12 +583,17 @@ const supportingOf = questions.map((q) => {
   return { file: f, ids };
 });
 
+// the 5 sources `ask` shows for each question (the engine's default search), for "sources around the star"
+const sourcesOf: string[][] = [];
+for (const q of questions)
+  sourcesOf.push((await index.search(q.question, { topK: 5 })).map((h) => h.chunk.id));
+
 interface Row {
   label: string;
   fitS: number;
   space: Mixing;
   map: Mixing;
-  stars: Map<string, { n: number; firstFile: number; median: number; within10: number }>;
+  stars: Map<string, { n: number; firstFile: number; median: number; within10: number; around: number }>;
   rankSpace: LayoutRank[];
   rankMap: LayoutRank[];
 }
@@ -595,6 +610,7 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         init: init === 'random' ? 'random' : 'pca',
         ...(s.starNeighbors ? { starNeighbors: s.starNeighbors } : {}),
         ...(s.crossLingualNeighbors !== undefined ? { crossLingualNeighbors: s.crossLingualNeighbors } : {}),
+        ...(s.crossLingualFloor !== undefined ? { crossLingualFloor: s.crossLingualFloor } : {}),
       },
       init === 'pca-by-language' ? lang : undefined,
       s.similarities,
@@ -614,7 +630,7 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
     console.log(`  cross-lingual layout rank, space: ${describeRanks(rankSpace)}`);
     console.log(`  cross-lingual layout rank, map: ${describeRanks(rankMap)}`);
     // stars of the questions
-    const groups = new Map<string, { ranks: number[]; firstFile: number }>();
+    const groups = new Map<string, { ranks: number[]; firstFile: number; around: number[] }>();
     for (const [qi, q] of questions.entries()) {
       const sup = supportingOf[qi]!;
       if (sup.ids.size === 0) continue;
@@ -624,7 +640,11 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         .map((p) => ({ id: p.chunkId, file: p.file, d: Math.hypot(p.x - m.query.x, p.y - m.query.y) }))
         .sort((a, b) => a.d - b.d);
       const key = q.cross_lingual ? 'cross-lingual' : 'same language';
-      const g = groups.get(key) ?? { ranks: [], firstFile: 0 };
+      const g = groups.get(key) ?? { ranks: [], firstFile: 0, around: [] };
+      // sources around the star: the share of the question's 5 sources among the star's 20 nearest points
+      const near = new Set(d.slice(0, 20).map((p) => p.id));
+      const sources = sourcesOf[qi]!;
+      g.around.push(sources.filter((id) => near.has(id)).length / Math.max(1, sources.length));
       g.ranks.push(d.findIndex((p) => sup.ids.has(p.id)) + 1);
       if (d[0]!.file === sup.file) g.firstFile++;
       groups.set(key, g);
@@ -636,10 +656,11 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         firstFile: g.firstFile / g.ranks.length,
         median: median(g.ranks),
         within10: g.ranks.filter((r) => r <= 10).length / g.ranks.length,
+        around: mean(g.around),
       };
       stars.set(key, star);
       console.log(
-        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(star.firstFile)}; star's rank of the supporting chunk median ${star.median}, within 10 ${fmt(star.within10)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}`,
+        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(star.firstFile)}; star's rank of the supporting chunk median ${star.median}, within 10 ${fmt(star.within10)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}; its 5 sources among the star's 20 nearest ${fmt(star.around)}`,
       );
     }
     rows.push({ label, fitS, space: inSpace, map: onMap, stars, rankSpace, rankMap });
@@ -672,17 +693,23 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
 
 // the three figures of the map trade-off for every variant, then the map's own mixing
 const star = (r: Row, key: string) =>
-  r.stars.get(key) ?? { n: 0, firstFile: Number.NaN, median: Number.NaN, within10: Number.NaN };
+  r.stars.get(key) ?? {
+    n: 0,
+    firstFile: Number.NaN,
+    median: Number.NaN,
+    within10: Number.NaN,
+    around: Number.NaN,
+  };
 console.log(
-  `\n| variant | German chunks: own document of 10 nearest (space) | map | German chunks of shared topics: English neighbours on the map | ${rows[0]!.rankMap.map((r) => `layout rank, map: ${r.label.split(' ')[0]} median | within 10`).join(' | ')} | cross-lingual star: supporting chunk median rank | within 10 | supporting doc nearest | same-language star: supporting doc nearest | median rank | fit s |`,
+  `\n| variant | German chunks: own document of 10 nearest (space) | map | German chunks of shared topics: English neighbours on the map | ${rows[0]!.rankMap.map((r) => `layout rank, map: ${r.label.split(' ')[0]} median | within 10`).join(' | ')} | cross-lingual star: supporting chunk median rank | within 10 | supporting doc nearest | sources among its 20 nearest | same-language star: supporting doc nearest | median rank | sources among its 20 nearest | fit s |`,
 );
 console.log(
-  `| --- | ---: | ---: | ---: | ${rows[0]!.rankMap.map(() => '---: | ---:').join(' | ')} | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  `| --- | ---: | ---: | ---: | ${rows[0]!.rankMap.map(() => '---: | ---:').join(' | ')} | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
 );
 for (const r of rows) {
   const x = star(r, 'cross-lingual');
   const y = star(r, 'same language');
   console.log(
-    `| ${r.label} | ${fmt(r.space.byLanguage.de.document)} | ${fmt(r.map.byLanguage.de.document)} | ${fmt(r.map.overlapEnglish)} | ${r.rankMap.map((k) => `${k.median} | ${fmt(k.within10)}`).join(' | ')} | ${x.median} | ${fmt(x.within10)} | ${fmt(x.firstFile)} | ${fmt(y.firstFile)} | ${y.median} | ${r.fitS.toFixed(1)} |`,
+    `| ${r.label} | ${fmt(r.space.byLanguage.de.document)} | ${fmt(r.map.byLanguage.de.document)} | ${fmt(r.map.overlapEnglish)} | ${r.rankMap.map((k) => `${k.median} | ${fmt(k.within10)}`).join(' | ')} | ${x.median} | ${fmt(x.within10)} | ${fmt(x.firstFile)} | ${fmt(x.around)} | ${fmt(y.firstFile)} | ${y.median} | ${fmt(y.around)} | ${r.fitS.toFixed(1)} |`,
   );
 }

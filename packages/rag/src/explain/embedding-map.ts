@@ -49,6 +49,8 @@ export interface EmbeddingMapOptions {
    * With 3 it is 3 (English chunks of RAG texts to another English RAG text: 4 -> 5; `scripts/map-eval.ts`).
    */
   readonly crossLingualNeighbors?: number;
+  /** The least dot product (cosine for unit vectors) of a cross-lingual pair; default 0. */
+  readonly crossLingualFloor?: number;
 }
 
 /** A point of the map. */
@@ -136,6 +138,7 @@ export class FittedMap {
         gram,
         fitted.map((i) => languages[i]!),
         mutual,
+        options.crossLingualFloor ?? 0,
       );
     umap.setPrecomputedKNN(knn.indices, knn.distances);
     const epochs = umap.initializeFit(rows.map((r) => Array.from(r)));
@@ -313,6 +316,7 @@ export function withCrossLingualNeighbors(
   gram: Float32Array,
   languages: readonly string[],
   m: number,
+  floor = 0,
 ): void {
   const n = languages.length;
   const distance = (i: number, j: number) =>
@@ -343,7 +347,9 @@ export function withCrossLingualNeighbors(
   );
   const pairs = Array.from({ length: n }, (_, i) =>
     names.flatMap((_, l) =>
-      nearestOf[i]![l]!.filter((j) => nearestOf[j]![names.indexOf(languages[i]!)]!.includes(i)),
+      nearestOf[i]![l]!.filter(
+        (j) => gram[i * n + j]! >= floor && nearestOf[j]![names.indexOf(languages[i]!)]!.includes(i),
+      ),
     ),
   );
   for (let i = 0; i < n; i++) {
