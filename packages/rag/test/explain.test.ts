@@ -604,6 +604,50 @@ describe('cross-lingual neighbours in the map', () => {
     });
   });
 
+  it('a floor keeps out pairs whose dot product is below it (hand-computed)', async () => {
+    const { gramOf, withCrossLingualNeighbors } = await import('../src/explain/embedding-map.js');
+    const rows = [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [10, 0],
+      [10, 1],
+      [10, 2],
+    ];
+    const knn = () => ({
+      indices: [
+        [0, 1, 2],
+        [1, 0, 2],
+        [2, 1, 0],
+        [3, 4, 5],
+        [4, 3, 5],
+        [5, 4, 3],
+      ],
+      distances: [
+        [0, 1, 2],
+        [0, 1, 1],
+        [0, 1, 2],
+        [0, 1, 2],
+        [0, 1, 1],
+        [0, 1, 2],
+      ],
+    });
+    // the pairs 0-3, 1-4, 2-5 have dot products 0, 1 and 4: a floor of 0.5 keeps out 0-3, of 5 all three
+    const half = knn();
+    withCrossLingualNeighbors(half, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, 0.5);
+    expect(half.indices).toEqual([
+      [0, 1, 2],
+      [1, 0, 4],
+      [2, 1, 5],
+      [3, 4, 5],
+      [4, 3, 1],
+      [5, 4, 2],
+    ]);
+    const none = knn();
+    withCrossLingualNeighbors(none, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, 5);
+    expect(none).toEqual(knn());
+  });
+
   it('with them, UMAP lays a German group out beside the English group of its topic, not as an island', () => {
     // two topics (axes 0, 1) in two languages (axes 2, 3, three times as far apart as the topics), 8 chunks each
     const vectors: Float32Array[] = [];
