@@ -12,7 +12,8 @@
  * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
  * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
  * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
- * `crossLingualNeighbors`; default the engine's, 3; `xk=0` is the map without them) and `k` (the star's
+ * `crossLingualNeighbors`; default the engine's, 3; `xk=0` is the map without them), `xfloor`, `xratio` and `xrank` (its
+ * `crossLingualFloor`, `crossLingualRatio` and `crossLingualRank`) and `k` (the star's
  * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
  * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
@@ -316,6 +317,10 @@ interface Variant {
   /** The map's `crossLingualNeighbors` and `crossLingualFloor`. */
   crossLingualNeighbors?: number | undefined;
   crossLingualFloor?: number | undefined;
+  /** The map's `crossLingualRatio`. */
+  crossLingualRatio?: number | undefined;
+  /** The map's `crossLingualRank`. */
+  crossLingualRank?: number | undefined;
 }
 
 const unit = (v: Float32Array) => {
@@ -379,6 +384,8 @@ async function meaningVariant(spec: string): Promise<Variant> {
   const starNeighbors = o.has('k') ? Number(o.get('k')) : undefined;
   const crossLingualNeighbors = o.has('xk') ? Number(o.get('xk')) : undefined;
   const crossLingualFloor = o.has('xfloor') ? Number(o.get('xfloor')) : undefined;
+  const crossLingualRatio = o.has('xratio') ? Number(o.get('xratio')) : undefined;
+  const crossLingualRank = o.has('xrank') ? Number(o.get('xrank')) : undefined;
   const from = o.get('from') ?? 'index';
   const space = spaceOf(w, doc, byLanguage);
   const compare =
@@ -403,6 +410,8 @@ async function meaningVariant(spec: string): Promise<Variant> {
       starNeighbors,
       crossLingualNeighbors,
       crossLingualFloor,
+      crossLingualRatio,
+      crossLingualRank,
     };
   // the dense part: the index's vectors (`from=index`), German chunks through their gloss (`from=gloss`), or
   // German chunks' vectors mapped into the English ones by the dictionary's Procrustes map (`from=procrustes`)
@@ -418,6 +427,8 @@ async function meaningVariant(spec: string): Promise<Variant> {
     starNeighbors,
     crossLingualNeighbors,
     crossLingualFloor,
+    crossLingualRatio,
+    crossLingualRank,
     query: async (q) => {
       const language = index.analyzeQuestion(q).language;
       const qv = centre(await denseOf.query(q, language), language);
@@ -611,6 +622,8 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         ...(s.starNeighbors ? { starNeighbors: s.starNeighbors } : {}),
         ...(s.crossLingualNeighbors !== undefined ? { crossLingualNeighbors: s.crossLingualNeighbors } : {}),
         ...(s.crossLingualFloor !== undefined ? { crossLingualFloor: s.crossLingualFloor } : {}),
+        ...(s.crossLingualRatio !== undefined ? { crossLingualRatio: s.crossLingualRatio } : {}),
+        ...(s.crossLingualRank !== undefined ? { crossLingualRank: s.crossLingualRank } : {}),
       },
       init === 'pca-by-language' ? lang : undefined,
       s.similarities,

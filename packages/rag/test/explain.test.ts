@@ -648,6 +648,91 @@ describe('cross-lingual neighbours in the map', () => {
     expect(none).toEqual(knn());
   });
 
+  it('a ratio or a rank bound keeps out pairs much less alike than each side is to its own language (hand-computed)', async () => {
+    const { withCrossLingualNeighbors } = await import('../src/explain/embedding-map.js');
+    // cosines (unit vectors): English 0, 1, 2 loosely alike (0.55-0.6); German 3 as loose, German 4, 5, 6 a
+    // tight group (0.85-0.9, as a long document on a topic of its own); the mutual pairs (m = 1) are 0-3 and
+    // 2-5, both at 0.5, every other cross-lingual cosine 0.1
+    const n = 7;
+    const cos: Record<string, number> = {
+      '0,1': 0.6,
+      '0,2': 0.55,
+      '1,2': 0.6,
+      '3,4': 0.6,
+      '3,5': 0.55,
+      '3,6': 0.5,
+      '4,5': 0.9,
+      '4,6': 0.85,
+      '5,6': 0.9,
+      '0,3': 0.5,
+      '2,5': 0.5,
+    };
+    const gram = new Float32Array(n * n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++)
+        gram[i * n + j] = i === j ? 1 : (cos[`${Math.min(i, j)},${Math.max(i, j)}`] ?? 0.1);
+    const d = (c: number) => Math.sqrt(2 - 2 * c);
+    // each chunk's 2 nearest (itself first), from the cosines above
+    const knn = () => ({
+      indices: [
+        [0, 1, 2],
+        [1, 0, 2],
+        [2, 1, 0],
+        [3, 4, 5],
+        [4, 5, 6],
+        [5, 4, 6],
+        [6, 5, 4],
+      ],
+      distances: [
+        [0, d(0.6), d(0.55)],
+        [0, d(0.6), d(0.6)],
+        [0, d(0.6), d(0.55)],
+        [0, d(0.6), d(0.55)],
+        [0, d(0.9), d(0.85)],
+        [0, d(0.9), d(0.9)],
+        [0, d(0.9), d(0.85)],
+      ],
+    });
+    const languages = ['en', 'en', 'en', 'de', 'de', 'de', 'de'];
+    // the own language's 2nd nearest: 0, 2 and 3 at 0.55, 5 at 0.9 (4 and 6). Pair 0-3: 0.5 / 0.55 = 0.91 on
+    // both sides; pair 2-5: 0.91 for 2 but 0.5 / 0.9 = 0.56 for 5. So 0.8 keeps 0-3 and drops 2-5
+    const kept = knn();
+    withCrossLingualNeighbors(kept, gram, languages, 1, 0, 0.8);
+    const expected = knn();
+    expected.indices[0] = [0, 1, 3];
+    expected.distances[0] = [0, d(0.6), d(0.6)];
+    expected.indices[3] = [3, 4, 0];
+    expected.distances[3] = [0, d(0.6), d(0.6)];
+    expect(kept.indices).toEqual(expected.indices);
+    kept.distances.forEach((row, i) => {
+      row.forEach((x, j) => {
+        expect(x).toBeCloseTo(expected.distances[i]![j]!, 6);
+      });
+    });
+    // 0.5 keeps both (as no ratio), 0.95 neither
+    const both = knn();
+    withCrossLingualNeighbors(both, gram, languages, 1, 0, 0.5);
+    const plain = knn();
+    withCrossLingualNeighbors(plain, gram, languages, 1);
+    expect(both.indices).toEqual(plain.indices);
+    expect(both.indices[2]).toEqual([2, 1, 5]);
+    expect(both.indices[5]).toEqual([5, 4, 2]);
+    const none = knn();
+    withCrossLingualNeighbors(none, gram, languages, 1, 0, 0.95);
+    expect(none).toEqual(knn());
+    // ranks among all languages: 3 is 0's 3rd nearest (after 1, 2) and 0 is 3's 3rd (after 4, 5; 6 ties with
+    // 0); 5 is 2's 3rd, but 2 is 5's 4th (after 4, 6, 3). So a rank bound of 3 keeps 0-3 only, 4 both, 2 neither
+    const byRank = knn();
+    withCrossLingualNeighbors(byRank, gram, languages, 1, 0, 0, 3);
+    expect(byRank.indices).toEqual(expected.indices);
+    const byRank4 = knn();
+    withCrossLingualNeighbors(byRank4, gram, languages, 1, 0, 0, 4);
+    expect(byRank4.indices).toEqual(plain.indices);
+    const byRank2 = knn();
+    withCrossLingualNeighbors(byRank2, gram, languages, 1, 0, 0, 2);
+    expect(byRank2).toEqual(knn());
+  });
+
   it('with them, UMAP lays a German group out beside the English group of its topic, not as an island', () => {
     // two topics (axes 0, 1) in two languages (axes 2, 3, three times as far apart as the topics), 8 chunks each
     const vectors: Float32Array[] = [];

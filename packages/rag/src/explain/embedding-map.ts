@@ -51,6 +51,18 @@ export interface EmbeddingMapOptions {
   readonly crossLingualNeighbors?: number;
   /** The least dot product (cosine for unit vectors) of a cross-lingual pair; default 0. */
   readonly crossLingualFloor?: number;
+  /**
+   * A relative floor for cross-lingual pairs: `i` and `j` are kept only when their cosine is at least this share
+   * of each one's cosine with its own language's `nNeighbors - 1`-th nearest (as near as the chunks UMAP would
+   * join it to anyway); default 0, none. Unlike {@link crossLingualFloor} it adapts to how tight a chunk's own
+   * neighbourhood is.
+   */
+  readonly crossLingualRatio?: number;
+  /**
+   * A rank bound for cross-lingual pairs: `i` and `j` are kept only when each is among the other's
+   * `crossLingualRank` nearest of all languages (ties counted in its favour); default 0, none.
+   */
+  readonly crossLingualRank?: number;
 }
 
 /** A point of the map. */
@@ -139,6 +151,8 @@ export class FittedMap {
         fitted.map((i) => languages[i]!),
         mutual,
         options.crossLingualFloor ?? 0,
+        options.crossLingualRatio ?? 0,
+        options.crossLingualRank ?? 0,
       );
     umap.setPrecomputedKNN(knn.indices, knn.distances);
     const epochs = umap.initializeFit(rows.map((r) => Array.from(r)));
@@ -309,7 +323,9 @@ function nearestByGram(
  * first): UMAP weighs an edge by how much farther it is than the chunk's nearest, and the raw cross-lingual
  * distance, a step larger than the own-language ones, gave it almost no weight. (Distances scaled by how far
  * each language lies from the chunk, as CSLS does for word translation, were measured too: the German RAG
- * chunks' rank of their nearest English RAG chunk on the map 17 with 3 pairs, 6 with 5.)
+ * chunks' rank of their nearest English RAG chunk on the map 17 with 3 pairs, 6 with 5.) `floor`, `ratio` and
+ * `rank` are {@link EmbeddingMapOptions.crossLingualFloor}, {@link EmbeddingMapOptions.crossLingualRatio} and
+ * {@link EmbeddingMapOptions.crossLingualRank}; a pair must pass each that is set.
  */
 export function withCrossLingualNeighbors(
   knn: { indices: number[][]; distances: number[][] },
@@ -317,27 +333,34 @@ export function withCrossLingualNeighbors(
   languages: readonly string[],
   m: number,
   floor = 0,
+  ratio = 0,
+  rank = 0,
 ): void {
   const n = languages.length;
   const distance = (i: number, j: number) =>
     Math.sqrt(Math.max(0, gram[i * n + i]! + gram[j * n + j]! - 2 * gram[i * n + j]!));
+  const cosine = (i: number, j: number) =>
+    gram[i * n + j]! / Math.sqrt(Math.max(1e-30, gram[i * n + i]! * gram[j * n + j]!));
   const names = [...new Set(languages)];
-  // nearestOf[i][l]: i's m nearest of language l (none of its own), nearest first
+  // with a ratio, the own language's (k-1)-th nearest too (the list holds the chunk itself first)
+  const own = ratio > 0 ? (knn.indices[0]?.length ?? 1) - 1 : 0;
+  // nearestOf[i][l]: i's m nearest of language l (of its own: its `own` nearest, itself left out), nearest first
   const nearestOf = Array.from({ length: n }, (_, i) =>
     names.map((l) => {
-      if (l === languages[i]) return [] as number[];
-      // the m nearest kept sorted (ties by index), as nearestByGram
+      const size = l === languages[i] ? own : m;
+      if (size === 0) return [] as number[];
+      // the nearest kept sorted (ties by index), as nearestByGram
       const best: number[] = [];
       const dist: number[] = [];
       for (let j = 0; j < n; j++) {
-        if (languages[j] !== l) continue;
+        if (languages[j] !== l || j === i) continue;
         const d = distance(i, j);
-        if (best.length === m && d >= dist[m - 1]!) continue;
+        if (best.length === size && d >= dist[size - 1]!) continue;
         let at = best.length;
         while (at > 0 && dist[at - 1]! > d) at--;
         best.splice(at, 0, j);
         dist.splice(at, 0, d);
-        if (best.length > m) {
+        if (best.length > size) {
           best.pop();
           dist.pop();
         }
@@ -345,11 +368,30 @@ export function withCrossLingualNeighbors(
       return best;
     }),
   );
+  // how near a chunk's own language comes: the cosine of its farthest own-language neighbour kept above
+  const ownCosine = nearestOf.map((lists, i) => {
+    const mine = lists[names.indexOf(languages[i]!)]!;
+    return mine.length > 0 ? cosine(i, mine[mine.length - 1]!) : Number.NEGATIVE_INFINITY;
+  });
+  // j's rank among i's neighbours of every language: 1 + how many lie strictly nearer
+  const rankOf = (i: number, j: number) => {
+    const d = distance(i, j);
+    let r = 1;
+    for (let o = 0; o < n; o++) if (o !== i && o !== j && distance(i, o) < d) r++;
+    return r;
+  };
   const pairs = Array.from({ length: n }, (_, i) =>
-    names.flatMap((_, l) =>
-      nearestOf[i]![l]!.filter(
-        (j) => gram[i * n + j]! >= floor && nearestOf[j]![names.indexOf(languages[i]!)]!.includes(i),
-      ),
+    names.flatMap((l, li) =>
+      l === languages[i]
+        ? []
+        : nearestOf[i]![li]!.filter(
+            (j) =>
+              gram[i * n + j]! >= floor &&
+              (ratio <= 0 ||
+                (cosine(i, j) >= ratio * ownCosine[i]! && cosine(i, j) >= ratio * ownCosine[j]!)) &&
+              nearestOf[j]![names.indexOf(languages[i]!)]!.includes(i) &&
+              (rank <= 0 || (rankOf(i, j) <= rank && rankOf(j, i) <= rank)),
+          ),
     ),
   );
   for (let i = 0; i < n; i++) {
