@@ -22,6 +22,8 @@
  *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
  *   neighbours that come from other documents of its family (a document is always partly an island of its own).
  * - the **cross-lingual layout rank** ({@link layoutRanks}), in the space and on the map;
+ * - for each German document, the median cosine of its chunks' `nNeighbors - 1`-th nearest German chunk and of
+ *   their nearest English chunk (what `xratio` compares);
  * - for the cross-lingual and the same-language questions: the **star's rank** of its supporting chunk, i.e. how
  *   many map points lie nearer to the projected question than the nearest chunk holding the supporting passage
  *   (1 = it is the nearest point); whether the supporting document is the star's nearest; the share of the
@@ -642,6 +644,30 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
     const rankMap = layoutRanks((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y));
     console.log(`  cross-lingual layout rank, space: ${describeRanks(rankSpace)}`);
     console.log(`  cross-lingual layout rank, map: ${describeRanks(rankMap)}`);
+    // what the relative criteria (crossLingualRatio) see, per German document: the cosine of a chunk's
+    // (nNeighbors - 1)-th nearest German chunk and of its nearest English one, medians
+    const own = nNeighbors - 1;
+    const perDocument = new Map<string, { own: number[]; english: number[] }>();
+    chunks.forEach((_, i) => {
+      if (lang[i] !== 'de') return;
+      const sims = (l: string) =>
+        chunks
+          .map((_, j) => j)
+          .filter((j) => j !== i && lang[j] === l)
+          .map((j) => dot(s.vectors[i]!, s.vectors[j]!))
+          .sort((a, b) => b - a);
+      const entry = perDocument.get(file[i]!) ?? { own: [], english: [] };
+      entry.own.push(sims('de')[own - 1] ?? Number.NaN);
+      entry.english.push(sims('en')[0] ?? Number.NaN);
+      perDocument.set(file[i]!, entry);
+    });
+    console.log(
+      `  cosines (medians) of a German chunk's ${own}th nearest German chunk / nearest English chunk: ${[
+        ...perDocument,
+      ]
+        .map(([f, e]) => `${f} ${median(e.own).toFixed(3)} / ${median(e.english).toFixed(3)}`)
+        .join('; ')}`,
+    );
     // stars of the questions
     const groups = new Map<string, { ranks: number[]; firstFile: number; around: number[] }>();
     for (const [qi, q] of questions.entries()) {

@@ -54,7 +54,7 @@ export interface EmbeddingMapOptions {
   /**
    * A relative floor for cross-lingual pairs: `i` and `j` are kept only when their cosine is at least this share
    * of each one's cosine with its own language's `nNeighbors - 1`-th nearest (as near as the chunks UMAP would
-   * join it to anyway); default 0, none. Unlike {@link crossLingualFloor} it adapts to how tight a chunk's own
+   * join it to anyway); default 0, none. Unlike {@link EmbeddingMapOptions.crossLingualFloor} it adapts to how tight a chunk's own
    * neighbourhood is.
    */
   readonly crossLingualRatio?: number;
