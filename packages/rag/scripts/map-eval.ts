@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--per-document]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-eval.ts [--index DIR] [--corpus DIR] [--variants 'doc=0.5;doc=0.5,xk=0;lang=1,k=1;embedding;gloss'] [--init random,pca,pca-by-language] [--neighbors 15] [--seed 42] [--questions tuning|all] [--per-document]`
  *
  * Does the embedding map group by meaning or by language, and does a question's star lie among its sources? Fits
  * the map (seeded UMAP) once per `--variants` entry (`;`-separated): `embedding` (the index's embedding vectors,
@@ -9,16 +9,25 @@
  * (`raw`: the question compared with the uncentred chunk vectors, as the engine; `centred`: centred by its
  * language and compared with the map's vectors; `lang`: centred by its language and compared with the chunks
  * centred by language only), `dense` (weight of the embedding vectors, each language's mean removed, joined to the
- * meaning vectors) and `k` (the star's `starNeighbors`; default the engine's, 1). For each it reports:
+ * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
+ * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
+ * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
+ * `crossLingualNeighbors`; default the engine's, 3; `xk=0` is the map without them), `xfloor`, `xratio` and `xrank` (its
+ * `crossLingualFloor`, `crossLingualRatio` and `crossLingualRank`) and `k` (the star's
+ * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
+ * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
  *   nearest, the share in the other language, in the same document and about the same topic (the `topic` of the
  *   corpus' `MANIFEST.json`). For German chunks whose topic family (`rag`, `xai`, ...) has English documents, the
  *   share of English neighbours, next to the reference it should approach: the share of an English chunk's
  *   neighbours that come from other documents of its family (a document is always partly an island of its own).
- * - for the cross-lingual and the same-language questions of every `qa*.json` of the corpus: the **star's rank**
- *   of its supporting chunk, i.e. how many map points lie nearer to the projected question than the nearest chunk
- *   holding the supporting passage (1 = it is the nearest point); whether the supporting document is the
- *   star's nearest;
+ * - the **cross-lingual layout rank** ({@link layoutRanks}), in the space and on the map;
+ * - for each German document, the median cosine of its chunks' `nNeighbors - 1`-th nearest German chunk and of
+ *   their nearest English chunk (what `xratio` compares);
+ * - for the cross-lingual and the same-language questions: the **star's rank** of its supporting chunk, i.e. how
+ *   many map points lie nearer to the projected question than the nearest chunk holding the supporting passage
+ *   (1 = it is the nearest point); whether the supporting document is the star's nearest; the share of the
+ *   question's 5 sources (the engine's search) among the star's 20 nearest points;
  * - with `--per-document`, for each German document the English documents nearest to most of its chunks.
  * At the end, a table of every variant with the figures of the map trade-off: German chunks' own-document share
  * (space and map), the English neighbours of German chunks of shared topics on the map, and both kinds of stars.
@@ -57,6 +66,7 @@ const { values } = parseArgs({
     corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
     init: { type: 'string', default: 'random,pca-by-language' },
     seed: { type: 'string', default: '42' },
+    questions: { type: 'string', default: 'tuning' },
   },
 });
 const K = 10;
@@ -96,7 +106,11 @@ interface Question {
 }
 const questions: Question[] = [];
 // every question set of the corpus (qa.json, qa-extra.json, qa-natural.json, qa-heldout-*.json, ...)
-const questionFiles = (await readdir(values.corpus!)).filter((f) => /^qa.*\.json$/.test(f)).sort();
+// the tuning sets (as named in the README's fifth round of answer selection) unless `--questions all`
+const TUNING = ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json'];
+const questionFiles = (await readdir(values.corpus!))
+  .filter((f) => /^qa.*\.json$/.test(f) && (values.questions === 'all' || TUNING.includes(f)))
+  .sort();
 for (const f of questionFiles) {
   const p = path.join(values.corpus!, f);
   questions.push(...(JSON.parse(await readFile(p, 'utf8')) as { questions: Question[] }).questions);
@@ -218,6 +232,77 @@ const describe = (m: Mixing) =>
   ].join('; ');
 
 /**
+ * The cross-lingual layout rank (the README's definition): for each chunk of a German document, all other chunks
+ * (its own document's too) ordered by distance from it; its rank is the position of the first English chunk of
+ * its topic (the manifest's `topic`; the topic family, e.g. `xai`, when no English document has the exact topic;
+ * any English chunk for a document whose family no English document shares: the control, where a small rank is
+ * wrong). Per German document: median rank and share within 10; the reference, English chunks of the topics
+ * German documents share, with the English chunks of other documents of their topic as peers: how near a
+ * chunk lies to another document on its subject when language is not in the way.
+ */
+interface LayoutRank {
+  readonly label: string;
+  readonly n: number;
+  readonly median: number;
+  readonly within10: number;
+}
+const peerRule = (i: number): ((j: number) => boolean) => {
+  const english = (j: number) => documentLanguage.get(file[j]!) === 'en';
+  const exact = chunks.some((_, j) => english(j) && topic[j] === topic[i]);
+  const familyShared = chunks.some((_, j) => english(j) && family[j] === family[i]);
+  if (exact) return (j) => english(j) && topic[j] === topic[i];
+  if (familyShared) return (j) => english(j) && family[j] === family[i];
+  return english;
+};
+const germanDocuments = [...documentLanguage].filter(([, l]) => l === 'de').map(([f]) => f);
+const sharedTopics = new Set(
+  chunks
+    .map((_, i) => i)
+    .filter(
+      (i) =>
+        documentLanguage.get(file[i]!) === 'de' &&
+        chunks.some((__, j) => documentLanguage.get(file[j]!) === 'en' && topic[j] === topic[i]),
+    )
+    .map((i) => topic[i]!),
+);
+function layoutRanks(distance: (i: number, j: number) => number): LayoutRank[] {
+  const rankOf = (i: number, peer: (j: number) => boolean) => {
+    const others = chunks
+      .map((_, j) => j)
+      .filter((j) => j !== i)
+      .map((j) => ({ j, d: distance(i, j) }))
+      .sort((a, b) => a.d - b.d || a.j - b.j);
+    return others.findIndex((e) => peer(e.j)) + 1;
+  };
+  const summary = (label: string, members: number[], peer: (i: number) => (j: number) => boolean) => {
+    const ranks = members.map((i) => rankOf(i, peer(i)));
+    return {
+      label,
+      n: ranks.length,
+      median: median(ranks),
+      within10: ranks.filter((r) => r <= 10).length / Math.max(1, ranks.length),
+    };
+  };
+  const all = chunks.map((_, i) => i);
+  return [
+    ...germanDocuments.map((f) =>
+      summary(
+        `${f} (${topicOf.get(f) ?? '?'})`,
+        all.filter((i) => file[i] === f),
+        peerRule,
+      ),
+    ),
+    summary(
+      `reference: English chunks of ${[...sharedTopics].join(', ')}`,
+      all.filter((i) => documentLanguage.get(file[i]!) === 'en' && sharedTopics.has(topic[i]!)),
+      (i) => (j) => file[j] !== file[i] && documentLanguage.get(file[j]!) === 'en' && topic[j] === topic[i],
+    ),
+  ];
+}
+const describeRanks = (ranks: readonly LayoutRank[]) =>
+  ranks.map((r) => `${r.label} (${r.n}): median ${r.median}, within 10 ${fmt(r.within10)}`).join('; ');
+
+/**
  * A map to measure: the vectors it is fitted on, and how a question is placed (its vector, and the chunk vectors
  * it is compared with when not `vectors`).
  */
@@ -231,6 +316,13 @@ interface Variant {
   similarities?: (indices: readonly number[]) => Float32Array;
   /** The star's `starNeighbors`. */
   starNeighbors?: number | undefined;
+  /** The map's `crossLingualNeighbors` and `crossLingualFloor`. */
+  crossLingualNeighbors?: number | undefined;
+  crossLingualFloor?: number | undefined;
+  /** The map's `crossLingualRatio`. */
+  crossLingualRatio?: number | undefined;
+  /** The map's `crossLingualRank`. */
+  crossLingualRank?: number | undefined;
 }
 
 const unit = (v: Float32Array) => {
@@ -283,7 +375,7 @@ function spaceOf(w: number, doc: number, byLanguage: number): MeaningSpace {
  * index's embedding vectors, each language's mean removed, joined to the meaning vectors; default 0), `k` (the
  * star's `starNeighbors`, default the engine's).
  */
-function meaningVariant(spec: string): Variant {
+async function meaningVariant(spec: string): Promise<Variant> {
   const o = new Map(spec.split(',').map((kv) => kv.split('=') as [string, string]));
   const w = Number(o.get('w') ?? 1);
   const doc = Number(o.get('doc') ?? 0);
@@ -292,6 +384,11 @@ function meaningVariant(spec: string): Variant {
   const denseWeight = Number(o.get('dense') ?? 0);
   // without `k`, the engine's default
   const starNeighbors = o.has('k') ? Number(o.get('k')) : undefined;
+  const crossLingualNeighbors = o.has('xk') ? Number(o.get('xk')) : undefined;
+  const crossLingualFloor = o.has('xfloor') ? Number(o.get('xfloor')) : undefined;
+  const crossLingualRatio = o.has('xratio') ? Number(o.get('xratio')) : undefined;
+  const crossLingualRank = o.has('xrank') ? Number(o.get('xrank')) : undefined;
+  const from = o.get('from') ?? 'index';
   const space = spaceOf(w, doc, byLanguage);
   const compare =
     star === 'raw'
@@ -313,21 +410,149 @@ function meaningVariant(spec: string): Variant {
       query: async (q) => meaningQuery(q),
       similarities: (indices) => space.similarities(indices),
       starNeighbors,
+      crossLingualNeighbors,
+      crossLingualFloor,
+      crossLingualRatio,
+      crossLingualRank,
     };
-  const means = languageMeans(index.vectors);
-  const dense = index.vectors.map((v, i) => unit(v.map((x, d) => x - means.get(lang[i]!)![d]!)));
+  // the dense part: the index's vectors (`from=index`), German chunks through their gloss (`from=gloss`), or
+  // German chunks' vectors mapped into the English ones by the dictionary's Procrustes map (`from=procrustes`)
+  const denseOf = await densePart(from);
+  const means = languageMeans(denseOf.vectors);
+  const centre = (v: Float32Array, l: string) => unit(v.map((x, d) => x - (means.get(l)?.[d] ?? 0)));
+  const dense = denseOf.vectors.map((v, i) => centre(v, lang[i]!));
   return {
     name: spec,
     space: 'meaning',
     vectors: space.vectors.map((v, i) => concat(dense[i]!, denseWeight, v, 1 - denseWeight)),
     compareWith: compare.map((v, i) => concat(dense[i]!, denseWeight, v, 1 - denseWeight)),
     starNeighbors,
+    crossLingualNeighbors,
+    crossLingualFloor,
+    crossLingualRatio,
+    crossLingualRank,
     query: async (q) => {
-      const m = means.get(index.analyzeQuestion(q).language) ?? new Float32Array(dense[0]!.length);
-      const qv = unit((await index.embedQuery(q)).map((x, d) => x - m[d]!));
+      const language = index.analyzeQuestion(q).language;
+      const qv = centre(await denseOf.query(q, language), language);
       return concat(qv, denseWeight, meaningQuery(q), 1 - denseWeight);
     },
   };
+}
+
+const denseCache = new Map<string, Promise<DensePart>>();
+interface DensePart {
+  readonly vectors: readonly Float32Array[];
+  readonly query: (q: string, language: string) => Promise<Float32Array>;
+}
+function densePart(from: string): Promise<DensePart> {
+  let part = denseCache.get(from);
+  if (!part) {
+    part = (async (): Promise<DensePart> => {
+      if (from === 'index' || !translator)
+        return { vectors: index.vectors, query: (q) => index.embedQuery(q) };
+      if (from === 'gloss') {
+        // German text said in English words, word by word, then embedded by the English model
+        const vectors = [...index.vectors];
+        const de = chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.metadata.language === 'de');
+        const glossed = await index.embedding.embed(
+          de.map(({ c }) => glossOnly(chunkContextText(c), 'de', translator)),
+        );
+        de.forEach(({ i }, j) => {
+          vectors[i] = glossed[j]!;
+        });
+        return {
+          vectors,
+          query: async (q, l) =>
+            l === 'de'
+              ? (await index.embedding.embed([glossOnly(q, 'de', translator)]))[0]!
+              : index.embedQuery(q),
+        };
+      }
+      if (from === 'procrustes') {
+        const w = await procrustesMap();
+        return {
+          vectors: index.vectors.map((v, i) => (lang[i] === 'de' ? unit(w(v)) : v)),
+          query: async (q, l) => {
+            const v = await index.embedQuery(q);
+            return l === 'de' ? unit(w(v)) : v;
+          },
+        };
+      }
+      throw new Error(`unknown dense part "${from}"; valid: index, gloss, procrustes`);
+    })();
+    denseCache.set(from, part);
+  }
+  return part;
+}
+
+/**
+ * The orthogonal map W that takes the embedding of a German word to that of its English translation, learnt
+ * from the dictionary's pairs (orthogonal Procrustes, as MUSE refines its word translation: W = U V^T of the SVD
+ * of sum y x^T). The pairs: each German stem of the German chunks with a dictionary translation, paired with its
+ * first (highest-weight) translation, each pair once; both sides embedded as text by the index's embedding. The
+ * polar factor U V^T is computed by the Newton-Schulz iteration A <- 1.5 A - 0.5 A A^T A from A = M / |M|_F
+ * (only products; every singular value goes to 1).
+ */
+async function procrustesMap(): Promise<(v: Float32Array) => Float32Array> {
+  const counts = new Map<string, number>();
+  for (const t of texts)
+    if (t.language === 'de')
+      for (const term of analyze(t.text, 'de'))
+        counts.set(term.slice(3), (counts.get(term.slice(3)) ?? 0) + 1);
+  const pairs: [string, string][] = [];
+  for (const [stem] of [...counts].sort((a, b) => b[1] - a[1])) {
+    const best = translator!.translate(stem, 'de')[0];
+    if (best && best.term !== stem) pairs.push([stem, best.term]);
+  }
+  const x = await index.embedding.embed(pairs.map((p) => p[0]));
+  const y = await index.embedding.embed(pairs.map((p) => p[1]));
+  const d = x[0]!.length;
+  // M = sum_k y_k x_k^T (d x d, row-major)
+  let a = new Float64Array(d * d);
+  for (let k = 0; k < pairs.length; k++) {
+    const xk = x[k]!;
+    const yk = y[k]!;
+    for (let i = 0; i < d; i++) {
+      const yi = yk[i]!;
+      for (let j = 0; j < d; j++) a[i * d + j]! += yi * xk[j]!;
+    }
+  }
+  const frobenius = Math.sqrt(a.reduce((sum, v) => sum + v * v, 0));
+  a = a.map((v) => v / frobenius);
+  const times = (p: Float64Array, q: Float64Array, transposeP: boolean) => {
+    // transposeP ? p^T q : p q
+    const out = new Float64Array(d * d);
+    for (let i = 0; i < d; i++)
+      for (let k = 0; k < d; k++) {
+        const pik = transposeP ? p[k * d + i]! : p[i * d + k]!;
+        if (pik === 0) continue;
+        for (let j = 0; j < d; j++) out[i * d + j]! += pik * q[k * d + j]!;
+      }
+    return out;
+  };
+  let change = 1;
+  let it = 0;
+  for (; it < 60 && change > 1e-6; it++) {
+    const ata = times(a, a, true);
+    const next = times(a, ata, false).map((v, e) => 1.5 * a[e]! - 0.5 * v);
+    change = Math.sqrt(next.reduce((sum, v, e) => sum + (v - a[e]!) ** 2, 0));
+    a = next;
+  }
+  // the fit: mean cosine of W x and y over the pairs, and of x and y without the map
+  const apply = (v: Float32Array) => {
+    const out = new Float32Array(d);
+    for (let i = 0; i < d; i++) {
+      let sum = 0;
+      for (let j = 0; j < d; j++) sum += a[i * d + j]! * v[j]!;
+      out[i] = sum;
+    }
+    return out;
+  };
+  const cos = (p: Float32Array, q: Float32Array) => dot(p, q) / (Math.sqrt(dot(p, p) * dot(q, q)) || 1);
+  console.log(
+    `Procrustes map from ${pairs.length} dictionary pairs, ${it} Newton-Schulz steps (last change ${change.toExponential(1)}): mean cosine of a pair ${fmt(mean(pairs.map((_, k) => cos(x[k]!, y[k]!))))} -> ${fmt(mean(pairs.map((_, k) => cos(apply(x[k]!), y[k]!))))}`,
+  );
+  return apply;
 }
 
 const variants: Variant[] = [];
@@ -358,7 +583,7 @@ for (const spec of values.variants!.split(';')) {
           ? (await index.embedding.embed([glossOnly(q, 'de', translator)]))[0]!
           : index.embedQuery(q),
     });
-  } else variants.push(meaningVariant(spec));
+  } else variants.push(await meaningVariant(spec));
 }
 
 const supportingOf = questions.map((q) => {
@@ -371,12 +596,19 @@ const supportingOf = questions.map((q) => {
   return { file: f, ids };
 });
 
+// the 5 sources `ask` shows for each question (the engine's default search), for "sources around the star"
+const sourcesOf: string[][] = [];
+for (const q of questions)
+  sourcesOf.push((await index.search(q.question, { topK: 5 })).map((h) => h.chunk.id));
+
 interface Row {
   label: string;
   fitS: number;
   space: Mixing;
   map: Mixing;
-  stars: Map<string, { n: number; firstFile: number; median: number; within10: number }>;
+  stars: Map<string, { n: number; firstFile: number; median: number; within10: number; around: number }>;
+  rankSpace: LayoutRank[];
+  rankMap: LayoutRank[];
 }
 const rows: Row[] = [];
 for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
@@ -390,6 +622,10 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         seed: Number(values.seed),
         init: init === 'random' ? 'random' : 'pca',
         ...(s.starNeighbors ? { starNeighbors: s.starNeighbors } : {}),
+        ...(s.crossLingualNeighbors !== undefined ? { crossLingualNeighbors: s.crossLingualNeighbors } : {}),
+        ...(s.crossLingualFloor !== undefined ? { crossLingualFloor: s.crossLingualFloor } : {}),
+        ...(s.crossLingualRatio !== undefined ? { crossLingualRatio: s.crossLingualRatio } : {}),
+        ...(s.crossLingualRank !== undefined ? { crossLingualRank: s.crossLingualRank } : {}),
       },
       init === 'pca-by-language' ? lang : undefined,
       s.similarities,
@@ -404,8 +640,36 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
     const onMap = mixing(nearest((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y)));
     console.log(`  space (cosine): ${describe(inSpace)}`);
     console.log(`  map (distance): ${describe(onMap)}`);
+    const rankSpace = layoutRanks((i, j) => -dot(s.vectors[i]!, s.vectors[j]!));
+    const rankMap = layoutRanks((i, j) => Math.hypot(xy[i]!.x - xy[j]!.x, xy[i]!.y - xy[j]!.y));
+    console.log(`  cross-lingual layout rank, space: ${describeRanks(rankSpace)}`);
+    console.log(`  cross-lingual layout rank, map: ${describeRanks(rankMap)}`);
+    // what the relative criteria (crossLingualRatio) see, per German document: the cosine of a chunk's
+    // (nNeighbors - 1)-th nearest German chunk and of its nearest English one, medians
+    const own = nNeighbors - 1;
+    const perDocument = new Map<string, { own: number[]; english: number[] }>();
+    chunks.forEach((_, i) => {
+      if (lang[i] !== 'de') return;
+      const sims = (l: string) =>
+        chunks
+          .map((_, j) => j)
+          .filter((j) => j !== i && lang[j] === l)
+          .map((j) => dot(s.vectors[i]!, s.vectors[j]!))
+          .sort((a, b) => b - a);
+      const entry = perDocument.get(file[i]!) ?? { own: [], english: [] };
+      entry.own.push(sims('de')[own - 1] ?? Number.NaN);
+      entry.english.push(sims('en')[0] ?? Number.NaN);
+      perDocument.set(file[i]!, entry);
+    });
+    console.log(
+      `  cosines (medians) of a German chunk's ${own}th nearest German chunk / nearest English chunk: ${[
+        ...perDocument,
+      ]
+        .map(([f, e]) => `${f} ${median(e.own).toFixed(3)} / ${median(e.english).toFixed(3)}`)
+        .join('; ')}`,
+    );
     // stars of the questions
-    const groups = new Map<string, { ranks: number[]; firstFile: number }>();
+    const groups = new Map<string, { ranks: number[]; firstFile: number; around: number[] }>();
     for (const [qi, q] of questions.entries()) {
       const sup = supportingOf[qi]!;
       if (sup.ids.size === 0) continue;
@@ -415,7 +679,11 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         .map((p) => ({ id: p.chunkId, file: p.file, d: Math.hypot(p.x - m.query.x, p.y - m.query.y) }))
         .sort((a, b) => a.d - b.d);
       const key = q.cross_lingual ? 'cross-lingual' : 'same language';
-      const g = groups.get(key) ?? { ranks: [], firstFile: 0 };
+      const g = groups.get(key) ?? { ranks: [], firstFile: 0, around: [] };
+      // sources around the star: the share of the question's 5 sources among the star's 20 nearest points
+      const near = new Set(d.slice(0, 20).map((p) => p.id));
+      const sources = sourcesOf[qi]!;
+      g.around.push(sources.filter((id) => near.has(id)).length / Math.max(1, sources.length));
       g.ranks.push(d.findIndex((p) => sup.ids.has(p.id)) + 1);
       if (d[0]!.file === sup.file) g.firstFile++;
       groups.set(key, g);
@@ -427,13 +695,14 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         firstFile: g.firstFile / g.ranks.length,
         median: median(g.ranks),
         within10: g.ranks.filter((r) => r <= 10).length / g.ranks.length,
+        around: mean(g.around),
       };
       stars.set(key, star);
       console.log(
-        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(star.firstFile)}; star's rank of the supporting chunk median ${star.median}, within 10 ${fmt(star.within10)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}`,
+        `  ${key} questions (${g.ranks.length}): supporting document nearest the star ${fmt(star.firstFile)}; star's rank of the supporting chunk median ${star.median}, within 10 ${fmt(star.within10)}, within 50 ${fmt(g.ranks.filter((r) => r <= 50).length / g.ranks.length)}; its 5 sources among the star's 20 nearest ${fmt(star.around)}`,
       );
     }
-    rows.push({ label, fitS, space: inSpace, map: onMap, stars });
+    rows.push({ label, fitS, space: inSpace, map: onMap, stars, rankSpace, rankMap });
     if (!values['per-document']) continue;
     // for each German document: the English documents nearest to most of its chunks on the map
     const english = chunks.map((_, i) => i).filter((i) => lang[i] === 'en');
@@ -463,15 +732,23 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
 
 // the three figures of the map trade-off for every variant, then the map's own mixing
 const star = (r: Row, key: string) =>
-  r.stars.get(key) ?? { n: 0, firstFile: Number.NaN, median: Number.NaN, within10: Number.NaN };
+  r.stars.get(key) ?? {
+    n: 0,
+    firstFile: Number.NaN,
+    median: Number.NaN,
+    within10: Number.NaN,
+    around: Number.NaN,
+  };
 console.log(
-  '\n| variant | German chunks: own document of 10 nearest (space) | map | German chunks of shared topics: English neighbours on the map | cross-lingual star: supporting chunk median rank | within 10 | supporting doc nearest | same-language star: supporting doc nearest | median rank | fit s |',
+  `\n| variant | German chunks: own document of 10 nearest (space) | map | German chunks of shared topics: English neighbours on the map | ${rows[0]!.rankMap.map((r) => `layout rank, map: ${r.label.split(' ')[0]} median | within 10`).join(' | ')} | cross-lingual star: supporting chunk median rank | within 10 | supporting doc nearest | sources among its 20 nearest | same-language star: supporting doc nearest | median rank | sources among its 20 nearest | fit s |`,
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  `| --- | ---: | ---: | ---: | ${rows[0]!.rankMap.map(() => '---: | ---:').join(' | ')} | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+);
 for (const r of rows) {
   const x = star(r, 'cross-lingual');
   const y = star(r, 'same language');
   console.log(
-    `| ${r.label} | ${fmt(r.space.byLanguage.de.document)} | ${fmt(r.map.byLanguage.de.document)} | ${fmt(r.map.overlapEnglish)} | ${x.median} | ${fmt(x.within10)} | ${fmt(x.firstFile)} | ${fmt(y.firstFile)} | ${y.median} | ${r.fitS.toFixed(1)} |`,
+    `| ${r.label} | ${fmt(r.space.byLanguage.de.document)} | ${fmt(r.map.byLanguage.de.document)} | ${fmt(r.map.overlapEnglish)} | ${r.rankMap.map((k) => `${k.median} | ${fmt(k.within10)}`).join(' | ')} | ${x.median} | ${fmt(x.within10)} | ${fmt(x.firstFile)} | ${fmt(x.around)} | ${fmt(y.firstFile)} | ${y.median} | ${fmt(y.around)} | ${r.fitS.toFixed(1)} |`,
   );
 }

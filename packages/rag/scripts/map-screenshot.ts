@@ -1,10 +1,12 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [--widths 400,1400] [question ...]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [--cross-lingual N] [--widths 400,1400] [question ...]`
  *
  * Looks at the map as a user sees it: serves the index (default: `pnpm rag:eval`'s cache folder, only read) on
  * 127.0.0.1 at a free port, asks each question in the page in headless Chromium (Debian's `chromium`; no browser
  * is downloaded) and saves a screenshot of the map at each page width to `<out>/map-<init>-<width>-<n>.png`.
- * `--init random` draws the map as it was before (UMAP from random positions), the default as it is now.
+ * `--init random` draws the map as it was before (UMAP from random positions), the default as it is now;
+ * `--cross-lingual N` sets the map's `crossLingualNeighbors` (0: the map without cross-lingual neighbours), and
+ * the file is then `map-<init>-x<N>-<width>-<n>.png`.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -21,6 +23,7 @@ const { values, positionals } = parseArgs({
     out: { type: 'string', default: 'test-artifacts' },
     init: { type: 'string', default: 'pca' },
     widths: { type: 'string', default: '400,1400' },
+    'cross-lingual': { type: 'string' },
   },
 });
 const questions = positionals.length
@@ -28,7 +31,12 @@ const questions = positionals.length
   : ['Why are embeddings stored in a vector database?', 'Wie funktioniert die Regel Epsilon bei LRP?'];
 const index = await RagIndex.open({ dir: path.resolve(values.index!), embedding: new UseLiteEmbedding() });
 const engine = new RagEngine(index, {
-  embeddingMap: { init: values.init === 'random' ? 'random' : 'pca' },
+  embeddingMap: {
+    init: values.init === 'random' ? 'random' : 'pca',
+    ...(values['cross-lingual'] !== undefined
+      ? { crossLingualNeighbors: Number(values['cross-lingual']) }
+      : {}),
+  },
 });
 const server = await startRagServer(engine, { port: 0 });
 const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -51,7 +59,9 @@ try {
       await page.fill('#question', q);
       await page.click('#ask');
       await page.waitForSelector('#map svg circle.retrieved', { timeout: 600_000 });
-      const file = path.join(values.out!, `map-${values.init}-${width}-${n + 1}.png`);
+      const variant =
+        values['cross-lingual'] !== undefined ? `${values.init}-x${values['cross-lingual']}` : values.init;
+      const file = path.join(values.out!, `map-${variant}-${width}-${n + 1}.png`);
       await page.locator('#map svg').screenshot({ path: file });
       const sources = await page.locator('#sources .source').allTextContents();
       console.log(`${file}: ${q}\n  ${sources.map((s) => s.slice(0, 90).replace(/\s+/g, ' ')).join('\n  ')}`);
