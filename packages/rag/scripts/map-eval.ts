@@ -12,7 +12,7 @@
  * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
  * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
  * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
- * `crossLingualNeighbors`; default the engine's, 3; `xk=0` is the map without them), `xfloor`, `xratio` and `xrank` (its
+ * `crossLingualNeighbors`; default the engine's, 0; `xk=3` is ragmap3's map with them), `xfloor`, `xratio` and `xrank` (its
  * `crossLingualFloor`, `crossLingualRatio` and `crossLingualRank`) and `k` (the star's
  * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
  * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:

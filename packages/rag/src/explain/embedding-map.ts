@@ -43,10 +43,13 @@ export interface EmbeddingMapOptions {
    * Cross-lingual neighbours in UMAP's neighbour graph: a chunk and a chunk of another language that are each
    * among the other's `crossLingualNeighbors` nearest of that language (mutual nearest neighbours, as single-cell
    * analyses merge batches) become neighbours in the graph, at the distance of the chunk's nearest neighbour;
-   * default 3, 0 for none. Needs the chunks' languages ({@link FittedMap.fit}). In the meaning space a German
+   * default 0, none. Needs the chunks' languages ({@link FittedMap.fit}). In the meaning space a German
    * chunk of the RAG text already had an English RAG chunk among its nearest (median rank 5.5), but its 15
    * nearest were mostly German, so UMAP laid the German documents out as islands (on the map, median rank 22).
    * With 3 it is 3 (English chunks of RAG texts to another English RAG text: 4 -> 5; `scripts/map-eval.ts`).
+   * Not the default: a document no English one shares a topic with (the corpus's Debian guide) is pulled among
+   * unrelated English chunks too (its rank 41 -> 5), and a cross-lingual question's star lies a little farther
+   * from its sources (median rank 15 -> 22); no floor, ratio or rank criterion separated the two cases.
    */
   readonly crossLingualNeighbors?: number;
   /** The least dot product (cosine for unit vectors) of a cross-lingual pair; default 0. */
@@ -143,7 +146,7 @@ export class FittedMap {
     // time), which a space may compute from its sparse form
     const gram = similarities ? similarities(fitted) : gramOf(rows);
     const knn = nearestByGram(gram, fitted.length, nNeighbors);
-    const mutual = options.crossLingualNeighbors ?? 3;
+    const mutual = options.crossLingualNeighbors ?? 0;
     if (mutual > 0 && languages)
       withCrossLingualNeighbors(
         knn,
