@@ -3,10 +3,11 @@
  * `resnet` suite's workload) spends its time in, wall and CPU (all threads) per kernel, convs split by kernel
  * size and stride. Manual (the profile of bench/README.md's `resnet` section):
  *
- *   pnpm --filter @crp/bench resnet-kernels [--threads N] [--size 224] [--runs 3] [--top K]
+ *   pnpm --filter @crp/bench resnet-kernels [--threads N] [--size 224] [--runs 3] [--top K] [--shapes]
  *
  * Every kernel registered for wasm is wrapped (kernels that a kernel calls directly count in the caller); the
  * time outside kernels (JavaScript: graph walk, rule bookkeeping) is the rest. Figures are means per heatmap.
+ * `--shapes` splits every kernel by its input shapes (which conv, which product).
  */
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -37,7 +38,7 @@ function label(name: string, args: Parameters<tf.KernelFunc>[0]): string {
     values.shapes
       ? ` ${Object.values(args.inputs)
           .filter((t) => t !== undefined && t !== null)
-          .map((t) => `[${(t as tf.TensorInfo).shape.join(",")}]`)
+          .map((t) => `[${(t as tf.TensorInfo).shape.join(',')}]`)
           .join(' ')}`
       : '';
   if (name !== 'Conv2D' && name !== 'FusedConv2D') return `${name}${shapes()}`;
