@@ -3,10 +3,11 @@
  * `resnet` suite's workload) spends its time in, wall and CPU (all threads) per kernel, convs split by kernel
  * size and stride. Manual (the profile of bench/README.md's `resnet` section):
  *
- *   pnpm --filter @crp/bench resnet-kernels [--threads N] [--size 224] [--runs 3] [--top K]
+ *   pnpm --filter @crp/bench resnet-kernels [--threads N] [--size 224] [--runs 3] [--top K] [--shapes]
  *
  * Every kernel registered for wasm is wrapped (kernels that a kernel calls directly count in the caller); the
  * time outside kernels (JavaScript: graph walk, rule bookkeeping) is the rest. Figures are means per heatmap.
+ * `--shapes` splits every kernel by its input shapes (which conv, which product).
  */
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '224' },
     runs: { type: 'string', default: '3' },
     top: { type: 'string', default: '20' },
+    shapes: { type: 'boolean', default: false },
   },
 });
 const choice = await selectBackend({
@@ -32,11 +34,18 @@ const choice = await selectBackend({
 
 /** Conv2D and FusedConv2D by kernel size and stride, so the 1x1 convs show apart from the 3x3 ones. */
 function label(name: string, args: Parameters<tf.KernelFunc>[0]): string {
-  if (name !== 'Conv2D' && name !== 'FusedConv2D') return name;
+  const shapes = () =>
+    values.shapes
+      ? ` ${Object.values(args.inputs)
+          .filter((t) => t !== undefined && t !== null)
+          .map((t) => `[${(t as tf.TensorInfo).shape.join(',')}]`)
+          .join(' ')}`
+      : '';
+  if (name !== 'Conv2D' && name !== 'FusedConv2D') return `${name}${shapes()}`;
   const filter = args.inputs.filter as tf.TensorInfo;
   const strides = (args.attrs as { strides: number | number[] }).strides;
   const s = Array.isArray(strides) ? strides[0] : strides;
-  return `${name} ${filter.shape[0]}x${filter.shape[1]}/${s}`;
+  return `${name} ${filter.shape[0]}x${filter.shape[1]}/${s}${shapes()}`;
 }
 const tallies = tallyWasmKernels(label);
 

@@ -8,6 +8,7 @@ import { type GraphOptions, graphFromLayersModel } from './graph/from-layers-mod
 import type { ModelGraph } from './graph/model-graph.js';
 import type { GraphNode } from './graph/types.js';
 import { type LinearParams, linearMapOf, linearParamsOf } from './ops/linear.js';
+import { releasePhaseKernels, retainPhaseKernels } from './ops/strided.js';
 import { tidyKeep } from './ops/tidy.js';
 import type { CachedParams, Rule, RuleContext } from './rules/rule.js';
 import { gradient, isStructural, pass, structuralAdjoint, structuralBackward } from './rules/structural.js';
@@ -228,6 +229,8 @@ export class Attributor {
               (b) => [b],
             );
             own(back);
+            // a strided conv's phase kernels, cut once (a transpose that cuts them costs wasm a new operator)
+            if (back !== null) retainPhaseKernels(back);
           }
           return back;
         },
@@ -672,6 +675,7 @@ export class Attributor {
           const at = t === null ? -1 : this.ownedParams.indexOf(t);
           if (at >= 0) {
             this.ownedParams.splice(at, 1);
+            releasePhaseKernels(t!);
             t!.dispose();
           }
         }
@@ -688,7 +692,10 @@ export class Attributor {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.ownedParams) t.dispose();
+    for (const t of this.ownedParams) {
+      releasePhaseKernels(t);
+      t.dispose();
+    }
     this.paramCache.clear();
     this.graph.dispose();
   }

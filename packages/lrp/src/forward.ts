@@ -122,9 +122,17 @@ export class ForwardPass {
     if (owner !== undefined) return owner.isNonNegative(id);
     let v = this.nonNegative.get(id);
     if (v === undefined) {
-      const m = tf.tidy(() => tf.min(this.output(id)));
-      v = m.dataSync()[0]! >= 0;
-      m.dispose();
+      const node = this.graph.node(id);
+      if (node.activation === 'relu' || node.activation === 'relu6') {
+        // by construction: no reduction over the map, no read back (a ResNet asks this of 50 maps a pass)
+        v = true;
+      } else if (node.kind === 'maxPool2d' && this.isNonNegative(node.inputs[0]!)) {
+        v = true;
+      } else {
+        const m = tf.tidy(() => tf.min(this.output(id)));
+        v = m.dataSync()[0]! >= 0;
+        m.dispose();
+      }
       this.nonNegative.set(id, v);
     }
     return v;

@@ -84,6 +84,7 @@ function conv(g: ConvGeom, bias: boolean) {
   const common = {
     kernelSize: [g.kh, g.kw] as [number, number],
     strides: [g.sh ?? 1, g.sw ?? 1] as [number, number],
+    dilationRate: [g.dh ?? 1, g.dw ?? 1] as [number, number],
     padding: g.padding,
     inputShape: [g.h, g.w, g.cin],
     name: 'c',
@@ -347,6 +348,33 @@ describe('rules on small convolutions (reference loops)', () => {
     expectClose(lrpInput(model, filled(L.nIn, 1), at('c', rules.flat()), R), flatRef(L, 36, R), 1e-5);
     model.dispose();
   });
+
+  // Flat on a conv runs on one channel (cin * taps, the transpose of the channel sum): a stem-like 7x7 / 2 with 3
+  // inputs and 4 outputs, and a dilated 3x3; the relevance of negative R included, no tensor left behind
+  const FLAT_GEOMS: [string, ConvGeom][] = [
+    [
+      '7x7 stride 2 same, 3 -> 4',
+      { h: 11, w: 12, cin: 3, kh: 7, kw: 7, cout: 4, sh: 2, sw: 2, padding: 'same' },
+    ],
+    [
+      '3x3 dilation 2 same, 2 -> 3',
+      { h: 7, w: 6, cin: 2, kh: 3, kw: 3, cout: 3, dh: 2, dw: 2, padding: 'same' },
+    ],
+  ];
+  for (const [label, g] of FLAT_GEOMS) {
+    test(`Flat on one channel: ${label}`, () => {
+      const L = convLin(g);
+      const model = conv(g, true);
+      const nW = g.kh * g.kw * g.cin * g.cout;
+      setWeights(model, 'c', gridValues(mulberry32(11), nW), gridValues(mulberry32(12), g.cout));
+      const R = uniform(mulberry32(13), L.nOut, -1, 1);
+      const x = gridValues(mulberry32(14), L.nIn, 2);
+      const before = tf.memory().numTensors;
+      expectClose(lrpInput(model, x, at('c', rules.flat()), R), flatRef(L, nW, R), 1e-5);
+      expect(tf.memory().numTensors).toBe(before);
+      model.dispose();
+    });
+  }
 });
 
 function poolModel(kind: 'max' | 'avg', g: PoolGeom) {

@@ -20,7 +20,12 @@ export interface PreparedMaxPoolGradient {
  * 2x2 pools) take a fast path through reshapes: wasm's strided slices and depth-to-space are slow, its
  * transposes fast.
  */
-export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedMaxPoolGradient {
+export function prepareMaxPoolGradient(
+  x: tf.Tensor4D,
+  p: PoolParams,
+  /** The pooling's forward output, when the caller has it: each window's maximum, not computed again. */
+  pooled?: tf.Tensor4D,
+): PreparedMaxPoolGradient {
   const [b, h, w, c] = x.shape;
   const geometry = poolGeometry(x, p);
   const { kh, kw, sh, sw, ho, wo } = geometry;
@@ -28,7 +33,7 @@ export function prepareMaxPoolGradient(x: tf.Tensor4D, p: PoolParams): PreparedM
   if (!tiles) {
     // overlapping or padded windows (ResNet's 3x3 / 2 with padding 1): the first-maximum masks once, here, not
     // on every backward pass (CRP runs one per batch of conditions)
-    const firsts = tf.tidy(() => firstMaxima(x, geometry));
+    const firsts = tf.tidy(() => firstMaxima(x, geometry, pooled));
     return {
       backward: (r) => tf.tidy(() => placeAtFirsts(r, firsts, geometry)),
       adjoint: (v) => tf.tidy(() => readAtFirsts(v, firsts, geometry)),
@@ -152,8 +157,9 @@ function poolGeometry(x: tf.Tensor4D, p: PoolParams): PoolGeometry {
   return { kh, kw, sh, sw, pt, pb, pl, pr, ho, wo, hp: h + pt + pb, wp: w + pl + pr };
 }
 
-/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]). */
-function firstMaxima(x: tf.Tensor4D, g: PoolGeometry): tf.Tensor4D[] {
+/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]).
+ * `pooled`: the max pool's output (the window maxima: the same values, a maximum is exact). */
+function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.Tensor4D[] {
   const xp =
     g.pt + g.pb + g.pl + g.pr > 0
       ? tf.pad(
@@ -170,8 +176,8 @@ function firstMaxima(x: tf.Tensor4D, g: PoolGeometry): tf.Tensor4D[] {
   const reads: tf.Tensor4D[] = [];
   for (let i = 0; i < g.kh; i++)
     for (let j = 0; j < g.kw; j++) reads.push(readAtOffset(xp, i, j, g.sh, g.sw, g.ho, g.wo));
-  let windowMax = reads[0]!;
-  for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
+  let windowMax = pooled ?? reads[0]!;
+  if (pooled === undefined) for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
   // 1 where a window's maximum has not been claimed by an earlier element of the window
   let unclaimed: tf.Tensor = tf.onesLike(windowMax);
   return reads.map((read) => {

@@ -154,15 +154,24 @@ function phaseTaps(k: number, s: number, r: number): number[] {
   return Array.from({ length: taps }, (_, m) => first + s * m);
 }
 
+/** Where each phase kernel lies in a kernel {@link packPhaseKernels} packed: [first row, mh, mw] per phase that
+ * has taps, in the order the transpose uses them. Plain numbers; no tensors. */
+const phaseLayouts = new WeakMap<tf.Tensor, [number, number, number][]>();
+
+/** The phase kernels cut out of a packed kernel by {@link retainPhaseKernels}, until {@link releasePhaseKernels}. */
+const retainedPhases = new WeakMap<tf.Tensor, tf.Tensor4D[]>();
+
 /**
  * The flipped kernel [kh, kw, a, b] of a strided conv split into its sh·sw phase kernels, packed as
  * [sum of mh·mw, 1, a, b] (phases row-major, each [mh, mw] flattened): made once per weight (the rules cache
  * it) so that a transpose slices contiguous blocks instead of gathering taps per call.
  */
 export function packPhaseKernels(back: tf.Tensor4D, [sh, sw]: [number, number]): tf.Tensor4D {
-  return tf.tidy(() => {
+  const layout: [number, number, number][] = [];
+  const packed = tf.tidy(() => {
     const [kh, kw, a, b] = back.shape;
     const parts: tf.Tensor[] = [];
+    let offset = 0;
     for (let rh = 0; rh < sh; rh++) {
       const rows = phaseTaps(kh, sh, rh);
       for (let rw = 0; rw < sw; rw++) {
@@ -170,10 +179,42 @@ export function packPhaseKernels(back: tf.Tensor4D, [sh, sw]: [number, number]):
         if (rows.length === 0 || cols.length === 0) continue;
         const k = tf.gather(tf.gather(back, rows, 0), cols, 1);
         parts.push(tf.reshape(k, [rows.length * cols.length, 1, a, b]));
+        layout.push([offset, rows.length, cols.length]);
+        offset += rows.length * cols.length;
       }
     }
     return tf.concat(parts, 0) as tf.Tensor4D;
   });
+  phaseLayouts.set(packed, layout);
+  return packed;
+}
+
+/**
+ * Cuts a packed kernel of {@link packPhaseKernels} into its phase kernels once, for a holder that keeps it (the
+ * attributor's cached transpose weights); no-op for any other tensor. Without this every transpose cuts them
+ * again, and a new filter tensor costs wasm's Conv2D a new XNNPACK operator: the kernel is transposed and packed
+ * again on every call (measured on ResNet-50's layer4.0: 47 ms of CPU for its downsample's transpose, 12 ms with
+ * the phase kernel kept). The holder frees them with {@link releasePhaseKernels} before the packed kernel.
+ */
+export function retainPhaseKernels(packed: tf.Tensor): void {
+  const layout = phaseLayouts.get(packed);
+  if (layout === undefined || retainedPhases.has(packed)) return;
+  const [, , a, b] = packed.shape as [number, number, number, number];
+  // kept: the first transpose, inside the engine's tidy, asks for them
+  const phases = layout.map(([offset, mh, mw]) =>
+    tf.keep(
+      tf.tidy(() => tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [mh * mw, 1, a, b]), [mh, mw, a, b])),
+    ),
+  ) as tf.Tensor4D[];
+  retainedPhases.set(packed, phases);
+}
+
+/** Frees the phase kernels {@link retainPhaseKernels} cut out of `packed`, if any. */
+export function releasePhaseKernels(packed: tf.Tensor): void {
+  const phases = retainedPhases.get(packed);
+  if (phases === undefined) return;
+  retainedPhases.delete(packed);
+  for (const k of phases) k.dispose();
 }
 
 /** One axis of a sub-pixel transpose: the common grid of phase rows (from `lo`, `n` of them) and, per phase,
@@ -216,18 +257,23 @@ export function subPixelConvTranspose(
     const [, , out, cin] = packed.shape;
     const rows = subPixelAxis(kh, sh, pt, h, ho);
     const cols = subPixelAxis(kw, sw, pl, w, wo);
+    const retained = retainedPhases.get(packed);
     let offset = 0;
+    let phase = 0;
     const bands = rows.phases.map((ph) => {
       const phases = cols.phases.map((pw) => {
         const taps = ph.taps * pw.taps;
         if (taps === 0) return tf.zeros([b, rows.n, cols.n, cin]) as tf.Tensor4D;
-        const k = tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [taps, 1, out, cin]), [
-          ph.taps,
-          pw.taps,
-          out,
-          cin,
-        ]) as tf.Tensor4D;
+        const k =
+          retained?.[phase] ??
+          (tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [taps, 1, out, cin]), [
+            ph.taps,
+            pw.taps,
+            out,
+            cin,
+          ]) as tf.Tensor4D);
         offset += taps;
+        phase++;
         if (ph.before >= 0 && ph.after >= 0 && pw.before >= 0 && pw.after >= 0) {
           return conv(g, k, [
             [0, 0],

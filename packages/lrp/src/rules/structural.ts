@@ -197,7 +197,7 @@ export function gradient(): Rule {
       const p = node.params;
       const zeroOut = () => tf.zerosLike(ctx.output);
       if (p.kind === 'maxPool2d') {
-        const prepared = prepareMaxPoolGradient(x as tf.Tensor4D, p);
+        const prepared = prepareMaxPoolGradient(x as tf.Tensor4D, p, ctx.output as tf.Tensor4D);
         return {
           backward: (r) => [prepared.backward(r as tf.Tensor4D)],
           adjoint: ([v]) => (v ? prepared.adjoint(v as tf.Tensor4D) : zeroOut()),
