@@ -12,41 +12,22 @@
  * `pnpm rag:eval`, never read question by question.
  */
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   ANSWER_COVERAGE_THRESHOLD,
   answerCoverage,
-  embeddingFromSpec,
   passageInTexts,
   questionIntent,
-  RagEngine,
   scoreSourceSentences,
   toSources,
 } from '../src/node.js';
+import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
-  options: {
-    corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
-    index: { type: 'string' },
-    qa: { type: 'string', multiple: true },
-  },
+  options: { ...TUNING_ARG_OPTIONS },
 });
-const corpus = path.resolve(values.corpus!);
-const qaFiles = (values.qa ?? ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']).map(
-  (f) => (path.isAbsolute(f) ? f : path.join(corpus, f)),
-);
-const embedding = embeddingFromSpec('use-lite');
-const engine = await RagEngine.open({
-  dir: path.resolve(values.index ?? path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512')),
-  embedding,
-  generator: null,
-});
-await engine.update(path.join(corpus, 'docs'));
+const { qaFiles, engine } = await openTuningEngine(values);
 const index = engine.index;
 const clean = (s: string) => s.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim();
 let misses = 0;
@@ -112,4 +93,4 @@ for (const file of qaFiles) {
   }
 }
 console.log(`\n${asked} questions; ${misses} answers miss a retrieved passage`);
-await embedding.dispose?.();
+await engine.index.embedding.dispose?.();

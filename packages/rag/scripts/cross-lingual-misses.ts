@@ -13,41 +13,14 @@
  * the held-out sets are measured only by `pnpm rag:eval`.
  */
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  chunkContextText,
-  embeddingFromSpec,
-  type Language,
-  passageInTexts,
-  RagEngine,
-  stemOfTerm,
-  tokenize,
-} from '../src/node.js';
+import { chunkContextText, type Language, passageInTexts, stemOfTerm, tokenize } from '../src/node.js';
+import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
-  options: {
-    corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
-    index: { type: 'string' },
-    qa: { type: 'string', multiple: true },
-    'all-groups': { type: 'boolean', default: false },
-  },
+  options: { ...TUNING_ARG_OPTIONS, 'all-groups': { type: 'boolean', default: false } },
 });
-const corpus = path.resolve(values.corpus!);
-const qaFiles = (values.qa ?? ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']).map(
-  (f) => (path.isAbsolute(f) ? f : path.join(corpus, f)),
-);
-const embedding = embeddingFromSpec('use-lite');
-const engine = await RagEngine.open({
-  dir: path.resolve(values.index ?? path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512')),
-  embedding,
-  generator: null,
-});
-await engine.update(path.join(corpus, 'docs'));
+const { qaFiles, engine } = await openTuningEngine(values);
 const index = engine.index;
 const tr = index.translator;
 const tally = new Map<string, number>();
@@ -131,4 +104,4 @@ for (const file of qaFiles) {
 }
 console.log(`\n${asked} questions asked; misses by cause (a question can have several):`);
 for (const [k, n] of [...tally].sort((a, b) => b[1] - a[1])) console.log(`  ${k}: ${n}`);
-await embedding.dispose?.();
+await engine.index.embedding.dispose?.();

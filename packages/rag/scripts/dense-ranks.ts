@@ -9,32 +9,14 @@
  * passages in the top 5. The held-out sets are measured only by `pnpm rag:eval`.
  */
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { embeddingFromSpec, type Language, passageInTexts, RagEngine } from '../src/node.js';
+import { type Language, passageInTexts } from '../src/node.js';
+import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../../..');
 const { values } = parseArgs({
-  options: {
-    corpus: { type: 'string', default: path.join(repoRoot, 'vendor/rag-corpus') },
-    index: { type: 'string' },
-    qa: { type: 'string', multiple: true },
-  },
+  options: { ...TUNING_ARG_OPTIONS },
 });
-const corpus = path.resolve(values.corpus!);
-const qaFiles = (values.qa ?? ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json']).map(
-  (f) => (path.isAbsolute(f) ? f : path.join(corpus, f)),
-);
-const embedding = embeddingFromSpec('use-lite');
-const engine = await RagEngine.open({
-  dir: path.resolve(values.index ?? path.join(os.tmpdir(), 'crp-rag-eval-use-lite-static-512')),
-  embedding,
-  generator: null,
-});
-await engine.update(path.join(corpus, 'docs'));
+const { qaFiles, engine } = await openTuningEngine(values);
 const index = engine.index;
 const n = index.chunks.length;
 const groups = new Map<string, { dense: number[]; fused: number[] }>();
@@ -78,4 +60,4 @@ for (const key of ['en', 'de', 'en->de', 'de->en']) {
     `${key.padEnd(7)} questions=${String(g.dense.length).padStart(3)} dense rank median=${String(median(g.dense)).padStart(5)} dense top-20=${share(g.dense, 20).toFixed(3)} fused rank median=${String(median(g.fused)).padStart(4)} passage top-5=${share(g.fused, 5).toFixed(3)} MRR@20=${(g.fused.reduce((a, r) => a + (r <= 20 ? 1 / r : 0), 0) / g.fused.length).toFixed(3)}`,
   );
 }
-await embedding.dispose?.();
+await engine.index.embedding.dispose?.();

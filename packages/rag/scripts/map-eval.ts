@@ -54,6 +54,7 @@ import {
   RagIndex,
   UseLiteEmbedding,
 } from '../src/node.js';
+import { TUNING_SETS } from './tuning-engine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
@@ -106,10 +107,9 @@ interface Question {
 }
 const questions: Question[] = [];
 // every question set of the corpus (qa.json, qa-extra.json, qa-natural.json, qa-heldout-*.json, ...)
-// the tuning sets (as named in the README's fifth round of answer selection) unless `--questions all`
-const TUNING = ['qa.json', 'qa-extra.json', 'qa-natural.json', 'qa-heldout-2.json'];
+// the tuning sets (TUNING_SETS, as named in the README's fifth round of answer selection) unless `--questions all`
 const questionFiles = (await readdir(values.corpus!))
-  .filter((f) => /^qa.*\.json$/.test(f) && (values.questions === 'all' || TUNING.includes(f)))
+  .filter((f) => /^qa.*\.json$/.test(f) && (values.questions === 'all' || TUNING_SETS.includes(f)))
   .sort();
 for (const f of questionFiles) {
   const p = path.join(values.corpus!, f);
