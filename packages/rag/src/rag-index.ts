@@ -212,15 +212,12 @@ export class RagIndex {
   }
 
   /**
-   * What the vectors of chunks in another language than {@link ENCODER_LANGUAGE} are made from: the analysis
-   * version and the dictionary (its fingerprint) whose gloss a monolingual embedding reads, or `none` (their own text). Vectors made another
+   * What the vectors of chunks in another language than {@link ENCODER_LANGUAGE} are made from: the dictionary
+   * (its fingerprint) whose gloss a monolingual embedding reads, or `none` (their own text). Vectors made another
    * way are embedded again by the next update.
    */
   #denseGlossKey(): string {
-    // The gloss depends on the analysis (base forms, compounds) as well as on the dictionary.
-    return this.translator && this.embedding.multilingual !== true
-      ? `${ANALYSIS_VERSION}:${this.translator.fingerprint}`
-      : 'none';
+    return this.translator && this.embedding.multilingual !== true ? this.translator.fingerprint : 'none';
   }
 
   /**
