@@ -18,7 +18,7 @@ import {
 import { tokenize } from './text/analyzer.js';
 import { LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 import { type AnalyzedQuery, analyzeQuery, type QueryConcept } from './text/query.js';
-import { glossOnly, stemsOnly } from './translate/gloss.js';
+import { glossOnly } from './translate/gloss.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, IndexProgress, Language } from './types.js';
 
@@ -28,12 +28,6 @@ import type { Chunk, IndexProgress, Language } from './types.js';
  * (ablaut) participles ("geschrieben" by "schreiben").
  */
 const ANALYSIS_VERSION = 2;
-
-/**
- * The language a monolingual embedding reads (the bundled ones, USE-lite and the hash embedding, are English):
- * chunks in another language are embedded through their dictionary gloss into it.
- */
-const ENCODER_LANGUAGE: Language = 'en';
 
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {
@@ -211,30 +205,6 @@ export class RagIndex {
     return { terms, lengths };
   }
 
-  /**
-   * What the vectors of chunks in another language than {@link ENCODER_LANGUAGE} are made from: the dictionary
-   * (its fingerprint) whose gloss a monolingual embedding reads, or `none` (their own text). Vectors made another
-   * way are embedded again by the next update.
-   */
-  #denseGlossKey(): string {
-    return this.translator && this.embedding.multilingual !== true ? this.translator.fingerprint : 'none';
-  }
-
-  /**
-   * The text a chunk's vector is made from: its context text, or, for a chunk in another language than a
-   * monolingual embedding reads, that text's gloss (`glossOnly`: its content words as their best translation's
-   * stem). USE-lite gives German text almost no usable similarity, to a question in either language; through
-   * its gloss a German chunk is compared in the encoder's language (see `#denseBothLanguages`).
-   */
-  #embeddingText(chunk: Chunk): string {
-    const text = chunkContextText(chunk);
-    const tr = this.translator;
-    if (!tr || this.embedding.multilingual === true || chunk.metadata.language === ENCODER_LANGUAGE)
-      return text;
-    // a text whose words the dictionary all drops (a code listing of stop words) keeps its own vector
-    return glossOnly(text, chunk.metadata.language, tr) || text;
-  }
-
   /** The snapshot with its chunks' index terms, to be saved with it. */
   #withTerms(s: IndexSnapshot): IndexSnapshot {
     const { terms, lengths } = this.#chunkTerms(s);
@@ -336,8 +306,7 @@ export class RagIndex {
       old.embeddingId === this.embedding.id &&
       old.chunking.chunkSize === this.chunking.chunkSize &&
       old.chunking.chunkOverlap === this.chunking.chunkOverlap &&
-      old.pipeline === PIPELINE_VERSION &&
-      (old.denseGloss ?? 'none') === this.#denseGlossKey();
+      old.pipeline === PIPELINE_VERSION;
     const batch = await this.#loadFiles(files, old, sameSettings, options);
     if (options.removeMissing === false) keepMissing(batch, old, new Set(files.map((f) => f.file)));
     const { records, perFile, added, changed, skipped } = batch;
@@ -398,7 +367,6 @@ export class RagIndex {
       dimensions: vectors[0]?.length ?? old.dimensions,
       chunking: this.chunking,
       pipeline: PIPELINE_VERSION,
-      ...(this.#denseGlossKey() !== 'none' ? { denseGloss: this.#denseGlossKey() } : {}),
       ...(how.sourceDir !== undefined
         ? { sourceDir: how.sourceDir }
         : old.sourceDir
@@ -503,7 +471,7 @@ export class RagIndex {
       let embedded: Float32Array[];
       try {
         embedded = await this.embedding.embed(
-          todo.map((i) => this.#embeddingText(chunks[i]!)),
+          todo.map((i) => chunkContextText(chunks[i]!)),
           (p) => onProgress?.({ ...p, phase: 'embed', unit: 'chunks' }),
         );
       } catch (error) {
@@ -605,38 +573,30 @@ export class RagIndex {
   }
 
   /**
-   * Dense scores for a question against chunks of both languages. A monolingual embedding reads one language
-   * (English), so with a dictionary a chunk in the other language holds the vector of its English gloss (see
-   * `#embeddingText`) and is compared with the question said the same way, as stems: an English question by its
-   * content words' stems (`stemsOnly`), a German one by its gloss (`glossOnly`), so that stems meet stems.
-   * English chunks are compared with an English question itself, or with a German question's gloss. `sides`
-   * marks the chunks compared through stems (1), so the fusion takes each side's lift over its own mean and
-   * spread (stem texts are closer to each other than prose is); `vectors[side]` is the question's vector for
-   * that side. Each vector is compared only with the chunks whose score it gives (one pass over the matrix).
+   * Dense scores for a question against chunks of both languages. A monolingual embedding cannot compare a
+   * question with chunks in the other language, so with a dictionary those chunks are compared with the
+   * question's gloss in their language (`glossOnly`: its content words put into the other language), and each
+   * chunk gets the score from the vector of its own language. `sides` marks the chunks scored through the gloss
+   * (1), so the fusion takes each side's lift over its own mean. Each vector is compared only with the chunks
+   * whose score it gives (one pass over the matrix, not two).
    */
   async #denseBothLanguages(
     question: string,
     language: Language,
     query: Float32Array,
     pool: number,
-  ): Promise<{ dense: ArrayLike<number>; sides?: Uint8Array; vectors?: readonly Float32Array[] }> {
+  ): Promise<{ dense: ArrayLike<number>; sides?: Uint8Array; glossVector?: Float32Array }> {
     const tr = this.translator;
     const chunks = this.#snapshot.chunks;
     if (!tr || this.embedding.multilingual === true) return { dense: await this.denseScores(query, pool) };
-    const sides = Uint8Array.from(chunks, (c) => (c.metadata.language === ENCODER_LANGUAGE ? 0 : 1));
-    const english = language === ENCODER_LANGUAGE;
-    // an English question meets English chunks as it is; what meets the other chunks is its stems
-    if (english && !sides.includes(1)) return { dense: await this.denseScores(query, pool) };
-    const stems = english ? stemsOnly(question, language) : glossOnly(question, language, tr);
-    if (!stems) return { dense: await this.denseScores(query, pool) };
-    const [stemVector] = await this.embedding.embed([stems]);
-    const vectors = [english ? query : stemVector!, stemVector!];
-    if (vectors[0] === vectors[1])
-      return { dense: await this.denseScores(stemVector!, pool), sides, vectors };
-    const same = await this.denseScores(vectors[0]!, pool, { sides, side: 0 });
-    const across = await this.denseScores(vectors[1]!, pool, { sides, side: 1 });
+    const sides = Uint8Array.from(chunks, (c) => (c.metadata.language === language ? 0 : 1));
+    const gloss = sides.includes(1) ? glossOnly(question, language, tr) : undefined;
+    if (!gloss) return { dense: await this.denseScores(query, pool) };
+    const same = await this.denseScores(query, pool, { sides, side: 0 });
+    const [glossVector] = await this.embedding.embed([gloss]);
+    const across = await this.denseScores(glossVector!, pool, { sides, side: 1 });
     const dense = Float64Array.from(chunks, (_, i) => (sides[i] ? across[i]! : same[i]!));
-    return { dense, sides, vectors };
+    return { dense, sides, glossVector: glossVector! };
   }
 
   /**
@@ -674,7 +634,7 @@ export class RagIndex {
       throw new CrpError('invalid-argument', `topK must be a positive integer; got ${topK}.`);
     const hybrid = resolveHybrid({ ...this.hybrid, ...options.hybrid });
     const analyzed = this.analyzeQuestion(question);
-    const { dense, sides, vectors } = await this.#denseBothLanguages(
+    const { dense, sides, glossVector } = await this.#denseBothLanguages(
       question,
       analyzed.language,
       query,
@@ -691,7 +651,7 @@ export class RagIndex {
       score: f.score,
       ...(f.passageCoverage !== undefined ? { passageCoverage: f.passageCoverage } : {}),
       denseScore: Number.isNaN(dense[f.doc]!)
-        ? dot(this.#dense.vector(f.doc), vectors?.[sides?.[f.doc] ?? 0] ?? query)
+        ? dot(this.#dense.vector(f.doc), sides?.[f.doc] && glossVector ? glossVector : query)
         : dense[f.doc]!,
       lexicalScore: lexical[f.doc] ?? 0,
       ...(f.denseRank !== undefined ? { denseRank: f.denseRank } : {}),

@@ -54,11 +54,6 @@ export interface IndexSnapshot {
   readonly chunking: { readonly chunkSize: number; readonly chunkOverlap: number };
   /** Version of ingestion and analysis that made the chunks; a different one re-indexes every file. */
   readonly pipeline?: number;
-  /**
-   * The dictionary (its fingerprint) through whose gloss the vectors of chunks in another language than the
-   * embedding reads were made; absent: from their own text (no dictionary, or a multilingual embedding).
-   */
-  readonly denseGloss?: string;
   readonly sourceDir?: string;
   readonly files: Readonly<Record<string, FileRecord>>;
   readonly chunks: readonly Chunk[];

@@ -34,19 +34,6 @@ export function glossOnly(text: string, from: Language, translator: QueryTransla
     .trim();
 }
 
-/**
- * The text said with its content words' stems only, stop words left out, words with digits kept ("How does the
- * retriever find similar chunks?" -> "retriev find similar chunk?"): the same-language counterpart of
- * {@link glossOnly}, so that a question meets a chunk's gloss as stems meet stems in a monolingual embedding.
- */
-export function stemsOnly(text: string, language: Language): string {
-  return text
-    .replace(WORD, (word) => (/\d/.test(word) ? word : (stemOf(word.toLowerCase(), language) ?? '')))
-    .replace(/[ \t]{2,}/g, ' ')
-    .replace(/ ([.,;:!?])/g, '$1')
-    .trim();
-}
-
 /** The gloss of one word: its best translation's stem, part by part for a hyphenated word; undefined if unknown. */
 function glossWord(word: string, from: Language, translator: QueryTranslator): string | undefined {
   const best = (w: string) => {
