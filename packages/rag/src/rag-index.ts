@@ -25,9 +25,9 @@ import type { Chunk, IndexProgress, Language } from './types.js';
 /**
  * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
  * opening without embedding it again). 1: German inflected forms also indexed by their base form; 2: also strong
- * (ablaut) participles ("geschrieben" by "schreiben").
+ * (ablaut) participles ("geschrieben" by "schreiben"); 3: "gekommen" by "kommen" (2 read it as "kimmen").
  */
-const ANALYSIS_VERSION = 2;
+const ANALYSIS_VERSION = 3;
 
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {

@@ -527,6 +527,20 @@ describe('German inflected forms', () => {
     expect(germanLemmaTerm('gefunden', verbs)).toBeUndefined(); // "finden" is not in this lexicon
   });
 
+  it('reads "gekommen" as "kommen", not as the ablaut guess "kimmen" (Kimme, a word of the dictionary)', () => {
+    // the o -> i guess (begonnen -> beginnen) came before the unchanged infinitive, and "kommen" is a stop word
+    // (no term), so the guess won: the default dictionary knows 'kimm', and "gekommen" was indexed as de:kimm
+    const lexicon = new Set(['kimmen', 'kommen'].map((w) => stem(w, 'de')));
+    expect(germanBaseForms('gekommen')[0]).toBe('kommen');
+    // a form of a stop word gets no term, as the stop word itself
+    expect(germanLemmaTerm('gekommen', lexicon)).toBeUndefined();
+    expect(germanLemmaTerm('gekommene', lexicon)).toBeUndefined();
+    // with a separable prefix, as before
+    expect(germanLemmaTerm('angekommen', new Set([stem('ankommen', 'de')]))).toBe(
+      `de:${stem('ankommen', 'de')}`,
+    );
+  });
+
   it('indexes an inflected word also by its base form, as an extra term that does not lengthen the text', () => {
     const tokens = tokenize('Das Paket wird erstellt.', 'de', { germanLexicon: lexicon });
     expect(tokens.map((t) => [t.term, t.surface, t.extra ?? false])).toEqual([

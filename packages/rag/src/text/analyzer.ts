@@ -288,10 +288,13 @@ const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=
 
 /**
  * Participle endings of the common verbs whose stem changes beyond one vowel ("genommen" -> "nehmen",
- * "gebracht" -> "bringen"): the ending after "ge" (or the prefix) and the infinitive's.
+ * "gebracht" -> "bringen"), and of "kommen", whose vowel the ablaut series would change: the ending after "ge"
+ * (or the prefix) and the infinitive's.
  */
 const IRREGULAR_PARTICIPLES: readonly [string, string][] = [
   ['nommen', 'nehmen'],
+  // unchanged, but listed so that the o -> i guess ("kimmen", Kimme: a dictionary word) does not come first
+  ['kommen', 'kommen'],
   ['zogen', 'ziehen'],
   ['gangen', 'gehen'],
   ['standen', 'stehen'],
@@ -401,6 +404,9 @@ export function germanLemmaTerm(word: string, lexicon: WordSet): string | undefi
   const own = stemOf(word, 'de');
   if (own !== undefined && !lexicon.has(own)) {
     for (const base of germanBaseForms(word)) {
+      // a form of a stop word ("gekommen" of "kommen") gets no term, as the stop word gets none; the guesses
+      // after it are less likely ("kimmen")
+      if (isStopWord(base, 'de')) break;
       const s = stemOf(base, 'de');
       if (s !== undefined && s !== own && lexicon.has(s)) {
         found = tagTerm('de', s);
