@@ -136,12 +136,16 @@ function studyLayers(
   graph: ModelGraph,
 ): Pick<ResolvedStudyOptions, 'layers' | 'pruneLayers' | 'referenceLayers'> {
   const all = conceptLayers(graph);
+  // what a study decomposes: the conv and dense layers and the additions and concatenations, in graph order
+  const valid = graph.nodes
+    .filter((n) => all.includes(n.id) || (JOIN_KINDS.includes(n.kind) && n.id !== graph.outputId))
+    .map((n) => n.id);
   const layerIds = (names: readonly string[] | undefined, what: string): string[] | undefined =>
     names?.map((n) => {
       if (!graph.has(n)) {
         throw new CrpError(
           'unknown-layer',
-          `${what}: unknown layer '${n}' (nearest: ${nearestNames(n, graph.ids).join(', ')}); valid: ${listNames(all)}`,
+          `${what}: unknown layer '${n}' (nearest: ${nearestNames(n, graph.ids).join(', ')}); valid: ${listNames(valid)}`,
         );
       }
       return graph.node(n).id;
