@@ -68,7 +68,9 @@ describe('the study’s default layers with branches', () => {
         // given layers are taken as they are
         expect(defaultLayers(graph, ['layer2.0.conv1'])).toEqual(['layer2.0.conv1']);
         // an unknown name is answered with the valid ones, the additions among them
-        expect(() => defaultLayers(graph, ['layer2.0.ad'])).toThrow(/unknown layer 'layer2\.0\.ad'.*valid: .*layer2\.0\.add/);
+        expect(() => defaultLayers(graph, ['layer2.0.ad'])).toThrow(
+          /unknown layer 'layer2\.0\.ad'.*valid: .*layer2\.0\.add/,
+        );
       } finally {
         graph.dispose();
         model.dispose();
