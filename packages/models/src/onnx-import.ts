@@ -2,6 +2,7 @@ import { CrpError } from '@crp/common';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
   ConversionContext,
+  nodeLabel,
   type OnnxShapeLink,
   type OnnxValueLink,
   type OnnxWeightLink,
@@ -45,11 +46,10 @@ export interface OnnxImportOptions {
 }
 
 function unknownOp(node: OnnxNode): never {
-  const label = node.name === '' ? node.opType : `'${node.name}' (${node.opType})`;
   const vitOnly = node.domain === '' && ONNX_VIT_SUPPORTED_OPS.includes(node.opType);
   throw new CrpError(
     'unsupported-layer',
-    `ONNX node ${label}${node.domain === '' ? '' : ` of domain '${node.domain}'`}: operator ${node.opType} is not supported${vitOnly ? " in a CNN (it is read only inside torchvision's Vision Transformer, a graph with a MatMul of two activations)" : ''}. Supported operators: ${ONNX_SUPPORTED_OPS.join(', ')}`,
+    `ONNX node ${nodeLabel(node)}${node.domain === '' ? '' : ` of domain '${node.domain}'`}: operator ${node.opType} is not supported${vitOnly ? " in a CNN (it is read only inside torchvision's Vision Transformer, a graph with a MatMul of two activations)" : ''}. Supported operators: ${ONNX_SUPPORTED_OPS.join(', ')}`,
     { details: { opType: node.opType, node: node.name, supported: [...ONNX_SUPPORTED_OPS] } },
   );
 }

@@ -1,12 +1,17 @@
 import { CrpError, listNames } from '@crp/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { importOnnx, importOnnxLinked, type OnnxImportLinks, type OnnxImportOptions } from './onnx-import.js';
-import { externalBytes, type OnnxValueLink, type OnnxWeightLink, onnxShapeOf } from './onnx-ops/context.js';
+import {
+  externalBytes,
+  nodeLabel,
+  type OnnxValueLink,
+  type OnnxWeightLink,
+  onnxShapeOf,
+} from './onnx-ops/context.js';
 import { isTransformerGraph } from './onnx-ops/vit.js';
 import {
   ONNX_DATA_TYPES,
   type OnnxModel,
-  type OnnxNode,
   type OnnxTensor,
   onnxTensorValues,
   parseOnnxModel,
@@ -415,21 +420,17 @@ function shapeReplacements(
     if (readers.length > 0)
       refuse(
         first.node,
-        `its target shape '${shape}' is also read by ${listNames(readers.map(label))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
+        `its target shape '${shape}' is also read by ${listNames(readers.map(nodeLabel))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
       );
     const producer = parsed.graph.nodes.find((n) => n.outputs.includes(shape));
     if (!initializers.has(shape) && producer?.opType !== 'Constant')
       refuse(
         first.node,
-        `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${label(producer)}`}, not an initializer or a Constant node, so the writer cannot rewrite it`,
+        `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${nodeLabel(producer)}`}, not an initializer or a Constant node, so the writer cannot rewrite it`,
       );
     out.set(shape, { dims: [first.target.length], int64: first.target });
   }
   return out;
-}
-
-function label(n: OnnxNode): string {
-  return n.name === '' ? n.opType : `'${n.name}' (${n.opType})`;
 }
 
 function refuse(node: string, why: string): never {

@@ -55,10 +55,14 @@ export type OnnxWeightLink =
 /** Converts one ONNX node: reads its inputs from the context, adds Keras layers, sets its outputs. */
 export type OnnxConverter = (node: OnnxNode, cx: ConversionContext) => void;
 
+/** How messages name a node: `'name' (OpType)`, or the operator alone for an unnamed node. */
+export function nodeLabel(node: OnnxNode): string {
+  return node.name === '' ? node.opType : `'${node.name}' (${node.opType})`;
+}
+
 /** Refuses a node for a stated reason (an attribute value, a shape, an operand the engine cannot represent). */
 export function refuse(node: OnnxNode, why: string, details: Record<string, unknown> = {}): never {
-  const label = node.name === '' ? node.opType : `'${node.name}' (${node.opType})`;
-  throw new CrpError('unsupported-layer', `ONNX node ${label}: ${why}`, {
+  throw new CrpError('unsupported-layer', `ONNX node ${nodeLabel(node)}: ${why}`, {
     details: { opType: node.opType, node: node.name, ...details },
   });
 }
