@@ -356,6 +356,22 @@ describe('the passage brings what the question asks for', () => {
     }
   });
 
+  it('an object pronoun for what the sentence before names ("... set it", "use them") brings that sentence', () => {
+    const before = s(0, 'By default the backend uses the number of logical cores as its thread count.', 0.3);
+    for (const text of [
+      'You can call setThreadsCount to manually set it (before setBackend).',
+      'Pass the option if you want to change it.',
+      'Workers use them only when the page is cross-origin isolated.',
+    ])
+      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
+    // "it" as the subject of its own clause names nothing before
+    for (const text of [
+      'You can call setThreadsCount, and it takes one number.',
+      'Call setThreadsCount first.',
+    ])
+      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(1);
+  });
+
   it('the fix after the problem ("To resolve the issue ...", "Um das Problem zu ...") joins the passage', () => {
     for (const fix of [
       'To resolve the issue you can turn the cache off.',

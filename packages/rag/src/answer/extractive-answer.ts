@@ -8,6 +8,11 @@ import type { Source } from './source.js';
 // A second passage that completes the first (see composeExtractiveAnswer) needs at least this share of the best score.
 const SECOND_FLOOR = 0.5;
 
+// An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
+// ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood.
+const REFERS_BACK =
+  /\b(?:it|them)\s*[.)(]|\b(?:set|change|use|call|enable|disable|pass|get|read|install) (?:it|them)\b/i;
+
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {
   /** At most this many sentences in a passage; default 4. */
@@ -84,7 +89,11 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
+  if (
+    ok(prev) &&
+    (leansBack(list[lo]!.text) || REFERS_BACK.test(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))
+  )
+    lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
