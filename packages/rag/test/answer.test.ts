@@ -286,6 +286,37 @@ describe('the passage brings what the question asks for', () => {
     expect(answer.sentences.map((x) => x.highlight)).toEqual([true, false, false]);
   });
 
+  it('a second source joins below 75% of the best score only when it completes the first passage', () => {
+    const two = [source(1, 'a.md'), source(2, 'b.md')];
+    const reason = { kind: 'reason' as const, subject: [] };
+    const first = s(0, 'Relevance is conserved from layer to layer.', 1, { concepts: [0] });
+    const second = (extra: Partial<ScoredSentence>, score = 0.6) =>
+      ({
+        ...s(0, 'Negative evidence is kept apart by the beta term.', score, extra),
+        source: 2,
+      }) as ScoredSentence;
+    const sources2 = (x: ScoredSentence) =>
+      texts(composeExtractiveAnswer([first, x], two, { intent: reason }));
+    // a question concept the first passage lacks
+    expect(sources2(second({ concepts: [1] }))).toHaveLength(2);
+    // the asked-for relation, which the first passage lacks
+    expect(sources2(second({ concepts: [0], relation: true }))).toHaveLength(2);
+    // nothing the first passage lacks: only at 75% of the best score
+    expect(sources2(second({ concepts: [0] }))).toHaveLength(1);
+    expect(sources2(second({ concepts: [0] }, 0.8))).toHaveLength(2);
+    // below half of the best score, never
+    expect(sources2(second({ concepts: [1], relation: true }, 0.45))).toHaveLength(1);
+    // the relation completes nothing when the first passage holds it already
+    const related = { ...first, relation: true };
+    expect(
+      texts(
+        composeExtractiveAnswer([related, second({ concepts: [0], relation: true })], two, {
+          intent: reason,
+        }),
+      ),
+    ).toHaveLength(1);
+  });
+
   it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {
     for (const opening of ['The latter', 'In the meantime,', 'The command above']) {
       const answer = composeExtractiveAnswer(
@@ -297,6 +328,48 @@ describe('the passage brings what the question asks for', () => {
       );
       expect(texts(answer)).toHaveLength(2);
     }
+  });
+
+  it('a connective after the first words ("Fehler sind jedoch ...", "Errors, however, ...") brings the one before', () => {
+    for (const text of [
+      'Fehler sind jedoch oft nicht gleichmäßig über die Daten verteilt.',
+      'Das Modell ist daher in manchen Regionen unzuverlässig.',
+      'Errors, however, are rarely spread evenly.',
+      'The dashboard, as a result, shows each cohort.',
+    ]) {
+      const answer = composeExtractiveAnswer(
+        [s(0, 'Ein Modell mit 89 % Genauigkeit gilt als gut.', 0.1), s(1, text, 1)],
+        sources,
+      );
+      expect(texts(answer), text).toHaveLength(2);
+    }
+    // the connective must stand among the first words, and a plain sentence does not lean back
+    for (const text of [
+      'Kennzahlen wie Genauigkeit, Präzision, Recall und F1 messen das Modell jedoch nur im Mittel.',
+      'Errors are rarely spread evenly.',
+    ]) {
+      const answer = composeExtractiveAnswer(
+        [s(0, 'Ein Modell mit 89 % Genauigkeit gilt als gut.', 0.1), s(1, text, 1)],
+        sources,
+      );
+      expect(texts(answer), text).toHaveLength(1);
+    }
+  });
+
+  it('an object pronoun for what the sentence before names ("... set it", "use them") brings that sentence', () => {
+    const before = s(0, 'By default the backend uses the number of logical cores as its thread count.', 0.3);
+    for (const text of [
+      'You can call setThreadsCount to manually set it (before setBackend).',
+      'Pass the option if you want to change it.',
+      'Workers use them only when the page is cross-origin isolated.',
+    ])
+      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
+    // "it" as the subject of its own clause names nothing before
+    for (const text of [
+      'You can call setThreadsCount, and it takes one number.',
+      'Call setThreadsCount first.',
+    ])
+      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(1);
   });
 
   it('the fix after the problem ("To resolve the issue ...", "Um das Problem zu ...") joins the passage', () => {

@@ -541,6 +541,25 @@ describe('German inflected forms', () => {
     );
   });
 
+  it('takes no ablaut guess the dictionary does not settle: "gelogen" is no form of "liegen", "gelitten" none of "leiten"', () => {
+    // the participle vowel o guesses ie and e ("liegen", "legen"), never ü ("lügen"): two known guesses are a coin toss
+    const lying = new Set(['liegen', 'legen', 'lügen', 'logen'].map((w) => stem(w, 'de')));
+    expect(germanBaseForms('gelogen')).toEqual(expect.arrayContaining(['liegen', 'legen', 'logen']));
+    expect(germanLemmaTerm('gelogen', lying)).toBeUndefined();
+    expect(germanLemmaTerm('gelogene', lying)).toBeUndefined();
+    // one known guess is taken, as before
+    expect(germanLemmaTerm('gelogen', new Set([stem('liegen', 'de')]))).toBe(`de:${stem('liegen', 'de')}`);
+    // "litten" is listed as "leiden" (a stop stem, no term): the i + doubled consonant guess "leiten" is not tried
+    const leading = new Set(['leiten', 'leiden'].map((w) => stem(w, 'de')));
+    expect(germanBaseForms('gelitten').slice(0, 2)).toEqual(['leiden', 'leiten']);
+    expect(germanLemmaTerm('gelitten', leading)).toBeUndefined();
+    // the unchanged core is no fallback once the series settled it, but still is when the series knows nothing
+    expect(germanLemmaTerm('gerufen', new Set([stem('rufen', 'de')]))).toBe(`de:${stem('rufen', 'de')}`);
+    expect(germanLemmaTerm('geschnitten', new Set([stem('schneiden', 'de'), stem('schneiten', 'de')]))).toBe(
+      `de:${stem('schneiden', 'de')}`,
+    );
+  });
+
   it('indexes an inflected word also by its base form, as an extra term that does not lengthen the text', () => {
     const tokens = tokenize('Das Paket wird erstellt.', 'de', { germanLexicon: lexicon });
     expect(tokens.map((t) => [t.term, t.surface, t.extra ?? false])).toEqual([

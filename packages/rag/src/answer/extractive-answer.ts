@@ -5,6 +5,14 @@ import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
 import type { Source } from './source.js';
 
+// A second passage that completes the first (see composeExtractiveAnswer) needs at least this share of the best score.
+const SECOND_FLOOR = 0.5;
+
+// An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
+// ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood.
+const REFERS_BACK =
+  /\b(?:it|them)\s*[.)(]|\b(?:set|change|use|call|enable|disable|pass|get|read|install) (?:it|them)\b/i;
+
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {
   /** At most this many sentences in a passage; default 4. */
@@ -81,7 +89,11 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
+  if (
+    ok(prev) &&
+    (leansBack(list[lo]!.text) || REFERS_BACK.test(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))
+  )
+    lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
@@ -123,8 +135,10 @@ function passageAround(
  * Composes an answer without a language model: the best passage (a contiguous stretch of 1-4 sentences of
  * one source, in reading order, around the best scoring sentence, see `scoreSourceSentences`: relevant, holding
  * the relation the question asks for, and adding something to the question) with the sentences that answer
- * marked `highlight`, and at most one more passage from another source when it is nearly as good (at least
- * 75% of the best score) and says something the first does not (covers other content words). Headings,
+ * marked `highlight`, and at most one more passage from another source when it says something the first does
+ * not (mostly other content words) and is nearly as good (at least 75% of the best score) or, at half the best
+ * score, completes the first: holds a question concept or the asked-for relation that no sentence of the first
+ * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks). Headings,
  * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
  * passage is followed by its citation `[file, p. N]`.
  */
@@ -154,13 +168,20 @@ export function composeExtractiveAnswer(
   if (!best) return { text: '', sentences: [] };
   const passages = [passageAround(best, bySource.get(best.source)!, opts)];
   const saidTerms = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
+  const heldConcepts = new Set(passages[0]!.flatMap((s) => s.concepts ?? []));
+  const related = passages[0]!.some((s) => s.relation);
   for (const s of ranked) {
-    if (s.score < best.score * Math.max(opts.cutoff, 0.75)) break;
+    if (s.score < best.score * SECOND_FLOOR) break;
     if (s.source === best.source) continue;
     const terms = contentTerms(s.text);
     const fresh = [...terms].filter((t) => !saidTerms.has(t)).length;
     // it has to add something: most of its content words are new
     if (terms.size === 0 || fresh / terms.size < 0.5) continue;
+    // and be nearly as good, or bring what the first passage lacks: a question concept none of its sentences
+    // holds, or the asked-for relation
+    const completes =
+      (s.concepts ?? []).some((c) => !heldConcepts.has(c)) || (opts.asks && s.relation && !related);
+    if (s.score < best.score * Math.max(opts.cutoff, 0.75) && !completes) continue;
     passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }

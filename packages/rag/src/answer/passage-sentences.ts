@@ -44,7 +44,16 @@ export function chunkSentences(chunk: Pick<Chunk, 'text' | 'blocks'>): PassageSe
 const LEANS_BACK =
   /^(however|but|the latter|the former|in the meantime|meanwhile|the (?:command|example|code|call|method|function|steps?) above|this|these|that|those|it|its|they|their|thus|therefore|hence|so|also|moreover|furthermore|in contrast|instead|otherwise|such|here|then|both|unlike|in this case|in that case|if so|to do so|in doing so|to this end|to (?:resolve|fix|solve|avoid|address|prevent|circumvent|work around) (?:this|that|these|it|the (?:issue|problem|error|bug))|um (?:dies|das|dieses problem|das problem|den fehler|diesen fehler) zu|as a result|for this reason|wenn dies|wenn das|falls dies|falls das|in diesem fall|in dem fall|dazu|hierzu|dafür|dies|diese|dieser|dieses|das|dabei|damit|dadurch|daher|deshalb|deswegen|jedoch|allerdings|aber|außerdem|zudem|sie|er|es|hierbei|hierfür|somit|stattdessen|trotzdem|ebenso|letztere[rs]?|erstere[rs]?)(?![\p{L}\p{N}_])/iu;
 
-/** Whether a sentence opens by referring to the one before it ("However, ...", "The latter ...", "Dabei ..."). */
+// The same connectives after the first words: German puts them behind the verb ("Fehler sind jedoch oft ...",
+// "Das Modell ist daher ..."), English sets them off by commas ("Errors, however, are ...").
+const LEANS_BACK_INSIDE =
+  /^(?:[\p{L}\p{N}%.,-]+\s+){1,4}(?:jedoch|allerdings|daher|deshalb|deswegen|dennoch|trotzdem|somit|folglich|nämlich)(?![\p{L}\p{N}_])|^[^,.;:!?]{1,60},\s*(?:however|therefore|though|in turn|in contrast|instead|as a result|for this reason),/iu;
+
+/**
+ * Whether a sentence refers to the one before it: by how it opens ("However, ...", "The latter ...", "Dabei ...")
+ * or by a connective among its first words ("Fehler sind jedoch ...", "Errors, however, ...").
+ */
 export function leansBack(text: string): boolean {
-  return LEANS_BACK.test(text.trim());
+  const t = text.trim();
+  return LEANS_BACK.test(t) || LEANS_BACK_INSIDE.test(t);
 }

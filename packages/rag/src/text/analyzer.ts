@@ -331,13 +331,23 @@ const ABLAUT: readonly [RegExp, readonly string[]][] = [
  * Only guesses: a caller keeps the one the dictionary knows.
  */
 export function ablautInfinitives(core: string): string[] {
-  const out: string[] = [];
+  return ablautCandidates(core).map((c) => c.form);
+}
+
+/** A base form guessed from a participle's core, and whether a listed irregular verb gave it. */
+interface AblautCandidate {
+  readonly form: string;
+  readonly listed: boolean;
+}
+
+function ablautCandidates(core: string): AblautCandidate[] {
+  const out: AblautCandidate[] = [];
   for (const [ending, infinitive] of IRREGULAR_PARTICIPLES)
     if (core.endsWith(ending) && core.length >= ending.length)
-      out.push(`${core.slice(0, -ending.length)}${infinitive}`);
+      out.push({ form: `${core.slice(0, -ending.length)}${infinitive}`, listed: true });
   for (const [re, replacements] of ABLAUT) {
     if (!re.test(core)) continue;
-    for (const r of replacements) out.push(core.replace(re, r));
+    for (const r of replacements) out.push({ form: core.replace(re, r), listed: false });
   }
   return out;
 }
@@ -351,9 +361,25 @@ export function ablautInfinitives(core: string): string[] {
  * of these to its base form's stem.
  */
 export function germanBaseForms(word: string): string[] {
-  const out: string[] = [];
-  const push = (w: string) => {
-    if (w.length >= 4 && w !== word && !out.includes(w)) out.push(w);
+  return germanBaseFormCandidates(word).map((c) => c.form);
+}
+
+/**
+ * A guessed base form: `ablaut` names the participle core (prefix|core) whose ablaut series gave it (undefined
+ * for the regular endings), `listed` says the core's ending is one of `IRREGULAR_PARTICIPLES`.
+ */
+interface BaseFormCandidate {
+  readonly form: string;
+  readonly ablaut?: string;
+  readonly listed?: boolean;
+  /** The core whose own form this is, when "ge" or "zu" was taken off it. */
+  readonly unchanged?: string;
+}
+
+function germanBaseFormCandidates(word: string): BaseFormCandidate[] {
+  const out: BaseFormCandidate[] = [];
+  const push = (c: BaseFormCandidate) => {
+    if (c.form.length >= 4 && c.form !== word && !out.some((o) => o.form === c.form)) out.push(c);
   };
   // the word, and without an adjective or plural ending
   const forms = [word];
@@ -361,7 +387,7 @@ export function germanBaseForms(word: string): string[] {
     if (word.endsWith(e) && word.length - e.length >= 4) forms.push(word.slice(0, -e.length));
   }
   for (const form of forms) {
-    if (form !== word) push(form);
+    if (form !== word) push({ form });
     const splits: [string, string][] = [['', form]];
     for (const p of SEPARABLE)
       if (form.startsWith(p) && form.length - p.length >= 4) splits.push([p, form.slice(p.length)]);
@@ -372,15 +398,17 @@ export function germanBaseForms(word: string): string[] {
       for (const [k, core] of cores.entries()) {
         // a strong verb's participle: its infinitive by the ablaut series, after "ge" or an inseparable prefix
         if (k > 0 || INSEPARABLE.test(core))
-          for (const base of ablautInfinitives(core)) push(`${prefix}${base}`);
-        if (core.endsWith('iert')) push(`${prefix}${core.slice(0, -4)}ieren`);
-        if (core.endsWith('et')) push(`${prefix}${core.slice(0, -2)}en`);
+          for (const c of ablautCandidates(core))
+            push({ form: `${prefix}${c.form}`, ablaut: `${prefix}|${core}`, listed: c.listed });
+        if (core.endsWith('iert')) push({ form: `${prefix}${core.slice(0, -4)}ieren` });
+        if (core.endsWith('et')) push({ form: `${prefix}${core.slice(0, -2)}en` });
         if (core.endsWith('t')) {
-          push(`${prefix}${core.slice(0, -1)}en`);
-          push(`${prefix}${core.slice(0, -1)}n`);
+          push({ form: `${prefix}${core.slice(0, -1)}en` });
+          push({ form: `${prefix}${core.slice(0, -1)}n` });
         }
-        // "gemessen", "hochzuladen": the infinitive itself once "ge" or "zu" is gone
-        if (k > 0 && core.endsWith('en')) push(`${prefix}${core}`);
+        // "gemessen", "hochzuladen": the infinitive itself once "ge" or "zu" is gone (not when the ablaut series
+        // already settled this core: "gelogen" is no form of "logen")
+        if (k > 0 && core.endsWith('en')) push({ form: `${prefix}${core}`, unchanged: `${prefix}|${core}` });
       }
     }
   }
@@ -403,12 +431,36 @@ export function germanLemmaTerm(word: string, lexicon: WordSet): string | undefi
   let found: string | undefined;
   const own = stemOf(word, 'de');
   if (own !== undefined && !lexicon.has(own)) {
-    for (const base of germanBaseForms(word)) {
+    const candidates = germanBaseFormCandidates(word);
+    const known = (form: string) => {
+      const s = stemOf(form, 'de');
+      return s !== undefined && s !== own && lexicon.has(s) ? s : undefined;
+    };
+    // Ablaut guesses are taken only when they are unambiguous: a listed irregular verb settles its core even when
+    // its infinitive has no term ("gelitten" is "leiden", whose stem is a stop stem, never "leiten"), and a core
+    // whose series gives two known infinitives gets none ("gelogen": "liegen" or "legen", but it is "lügen").
+    const settled = new Set<string>();
+    for (const c of candidates) {
       // a form of a stop word ("gekommen" of "kommen") gets no term, as the stop word gets none; the guesses
       // after it are less likely ("kimmen")
-      if (isStopWord(base, 'de')) break;
-      const s = stemOf(base, 'de');
-      if (s !== undefined && s !== own && lexicon.has(s)) {
+      if (isStopWord(c.form, 'de')) break;
+      if (c.unchanged !== undefined && settled.has(c.unchanged)) continue;
+      if (c.ablaut !== undefined) {
+        if (settled.has(c.ablaut)) continue;
+        if (c.listed) settled.add(c.ablaut);
+        else {
+          const stems = new Set(
+            candidates.filter((o) => o.ablaut === c.ablaut && !o.listed).map((o) => known(o.form)),
+          );
+          stems.delete(undefined);
+          if (stems.size > 1) {
+            settled.add(c.ablaut);
+            continue;
+          }
+        }
+      }
+      const s = known(c.form);
+      if (s !== undefined) {
         found = tagTerm('de', s);
         break;
       }
