@@ -8,6 +8,7 @@ import {
   refuse,
   type TensorValue,
 } from './context.js';
+import { resolveReshape } from './graph-values.js';
 
 /** A `Constant` node: its tensor `value` as a constant. */
 export const convertConstant: OnnxConverter = (node, cx) => {
@@ -42,10 +43,32 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
   return target;
 }
 
+/** A Reshape of a constant (torch.onnx.export without constant folding writes a weight's `w.view(1, -1, 1, 1)`
+ * so): the constant in its new shape, no layer. Linked for the ONNX writer, as its target may be shared. */
+function foldReshape(node: OnnxNode, cx: ConversionContext): void {
+  const c = cx.constIn(node, 0)!;
+  const t = cx.constIn(node, 1);
+  if (t === undefined) refuse(node, 'the target shape must be a constant');
+  const target = Array.from(t.data);
+  cx.shapeLinks.push({
+    node: node.name,
+    input: node.inputs[0]!,
+    shape: node.inputs[1]!,
+    output: node.outputs[0]!,
+    target,
+    constant: true,
+  });
+  cx.set(node, { kind: 'const', dims: resolveReshape(node, c.dims, target), data: c.data });
+}
+
 /** Flatten (axis 1) and Reshape: flattening [N, C, H, W] to [N, C*H*W] (a `Flatten`, remembered as `flat` so a
  * following Gemm reorders its rows), [N, C] <-> [N, C, 1, 1] (no layer) and [N, C] -> channels-last [N, 1, 1, C]
- * (a Keras `Reshape`); anything else is refused. */
+ * (a Keras `Reshape`), and a Reshape of a constant (folded); anything else is refused. */
 export const convertReshape: OnnxConverter = (node, cx) => {
+  if (node.opType === 'Reshape' && cx.get(node, node.inputs[0]).kind === 'const') {
+    foldReshape(node, cx);
+    return;
+  }
   const x = cx.tensorIn(node);
   const shape = onnxShape(x);
   let target: number[];
