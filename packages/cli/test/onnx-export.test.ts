@@ -110,6 +110,30 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     expect(await readdir(exported).catch(() => [])).toEqual([]);
   });
 
+  it('refuses --export of a Vision Transformer .onnx before any work, saying what runs instead, and writes nothing', async () => {
+    // the ONNX writer puts back CNNs; @crp/models' timm-style ViT fixture (torch.onnx.export)
+    const vit = join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'timm_style_vit.onnx');
+    const exported = join(dir, 'vit');
+    const r = await crp(
+      'prune',
+      '--model',
+      vit,
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+    );
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toBe(
+      `crp prune: --export writes a pruned .onnx for CNNs only, and '${vit}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed)`,
+    );
+    expect(await readdir(exported).catch(() => [])).toEqual([]);
+  });
+
   it('writes a self-contained model.onnx from a source with external data and Reshape targets that name the pruned channels', async () => {
     // @crp/models fixtures-src/make-reshape-net.py: conv2's 8 channels of a 4 x 4 map reach Gemms through a Flatten,
     // a Reshape to [-1, 128] and a pooled Reshape to [0, 8]; every initializer is in reshape-net-external.onnx.data
