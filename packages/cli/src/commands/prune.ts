@@ -406,7 +406,7 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       if (args.exportDir !== undefined && isOnnxPath(args.modelPath) && transformerBlocks(graph).length > 0)
         throw new CrpError(
           'unsupported-model',
-          `--export writes a pruned .onnx for CNNs only, and '${args.modelPath}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed)`,
+          `--export writes a pruned .onnx for CNNs only, and '${args.modelPath}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed), or prune the same ViT read from its torchvision .pth, whose --export writes the pruned TF.js model`,
         );
     } finally {
       graph.dispose();
