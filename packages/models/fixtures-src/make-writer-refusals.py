@@ -10,6 +10,9 @@ shape-read-by-squeeze.onnx: two convs of the input (3 channels), each globally p
   reshaped by `dims` [2, 3] (the batch of 2 and the 3 channels), branch b's squeezed over the axes `dims`
   ([2, 3] again, opset 13's Squeeze input); Gemms, added. Pruning conv_a asks [2, 2] of `dims`, which the Squeeze
   reads as its axes.
+tied-weights.onnx: two convs of the input (3 channels), each pooled, flattened and read by a Gemm; both Gemms
+  read the one initializer `f` (tied weights), which the importer makes two Dense layers of: the writer must refuse
+  when their weights differ.
 computed-shape.onnx: branch a's Reshape reads its target [-1, 3] from a Reshape of the constant `target_2d`
   ([[-1, 3]] reshaped to [-1]), which the importer folds: a computed target the writer cannot rewrite.
 """
@@ -79,4 +82,16 @@ for name, target in [('shape-read-by-squeeze', 'dims'), ('computed-shape', 'targ
               helper.make_node('Gemm', ['vb', 'fb', 'fb_b'], ['yb'], name='fc_b', transB=1),
               helper.make_node('Add', ['ya', 'yb'], ['out'], name='add')]
     save(nodes, name, image(2, 3, 6, 6), out(2, 2), tensors)
+tensors = {'wa': f32(3, 3, 3, 3), 'ba': f32(3), 'wb': f32(3, 3, 3, 3), 'bb': f32(3), 'f': f32(2, 3), 'f_b': f32(2)}
+nodes = []
+for k in 'ab':
+    nodes += [
+        helper.make_node('Conv', ['x', f'w{k}', f'b{k}'], [f'c{k}'], name=f'conv_{k}', pads=[1, 1, 1, 1]),
+        helper.make_node('Relu', [f'c{k}'], [f'r{k}'], name=f'relu_{k}'),
+        helper.make_node('GlobalAveragePool', [f'r{k}'], [f'p{k}'], name=f'pool_{k}'),
+        helper.make_node('Flatten', [f'p{k}'], [f'v{k}'], name=f'flatten_{k}', axis=1),
+        helper.make_node('Gemm', [f'v{k}', 'f', 'f_b'], [f'y{k}'], name=f'fc_{k}', transB=1),
+    ]
+nodes.append(helper.make_node('Add', ['ya', 'yb'], ['out'], name='add'))
+save(nodes, 'tied-weights', image(2, 3, 6, 6), out(2, 2), tensors)
 print('written')

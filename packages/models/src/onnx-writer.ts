@@ -295,6 +295,11 @@ function initializersOf(
   return out;
 }
 
+function sameTensor(a: NewTensor, b: NewTensor): boolean {
+  const [x, y] = ['data' in a ? a.data : a.int64, 'data' in b ? b.data : b.int64];
+  return a.dims.join() === b.dims.join() && x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
 /** Whether two layers hold the same weights (shapes and values). */
 function sameWeights(a: tfl.layers.Layer, b: tfl.layers.Layer): boolean {
   const [wa, wb] = [a.getWeights(), b.getWeights()];
@@ -338,9 +343,22 @@ function weightReplacements(
     );
   const dims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));
   const out = new Map<string, NewTensor>();
+  // an initializer that two nodes read (tied weights) became a layer each: the file holds one tensor for both
+  const writer = new Map<string, OnnxWeightLink>();
   for (const link of links) {
     const biasDims = link.kind === 'dense' && link.bias !== undefined ? dims.get(link.bias) : undefined;
-    for (const [name, t] of initializersOf(model.getLayer(link.layer), link, biasDims)) out.set(name, t);
+    for (const [name, t] of initializersOf(model.getLayer(link.layer), link, biasDims)) {
+      const before = out.get(name);
+      const first = writer.get(name);
+      if (before !== undefined && first !== undefined && !sameTensor(before, t))
+        throw new CrpError(
+          'unsupported-model',
+          `the nodes '${first.node}' and '${link.node}' share the initializer '${name}', and their layers '${first.layer}' and '${link.layer}' now hold different weights (fine-tuned or pruned apart), which one tensor cannot hold; keep their weights equal, or export the model with a weight per node`,
+          { details: { initializer: name, nodes: [first.node, link.node] } },
+        );
+      out.set(name, t);
+      writer.set(name, link);
+    }
   }
   return out;
 }
@@ -601,7 +619,8 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  *
  * @throws CrpError `not-found` for an external data file `options.externalData` does not give; `invalid-argument`
  *   when `model` lacks layers of the imported source; `unsupported-model` for a ViT, a changed weight the file
- *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, a source whose
+ *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, an initializer
+ *   two nodes share whose layers now hold different weights, a source whose
  *   weights are not float32 initializers, a Reshape's target shape that cannot be rewritten (shared by Reshapes
  *   that need different values, a folded Reshape of a constant among them, read by another operator, computed, or
  *   naming a count the pruned output leaves open), or a written graph the importer refuses;

@@ -337,6 +337,37 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
     }
   });
 
+  it('tied weights (one initializer read by two Gemms, two layers here) that now differ', () => {
+    const bytes = fixture('tied-weights.onnx');
+    const model = importOnnx(bytes);
+    const setKernel = (layer: string, f: (k: tf.Tensor) => tf.Tensor) => {
+      const [k, b] = model.getLayer(layer).getWeights();
+      const k2 = f(k!);
+      model.getLayer(layer).setWeights([k2, b!]);
+      k2.dispose();
+    };
+    try {
+      expect(encodeOnnx(bytes, model)).toEqual(bytes);
+      // changed alike: one tensor holds both
+      for (const layer of ['fc_a', 'fc_b']) setKernel(layer, (k) => tf.mul(k, 2));
+      const f = parseOnnxModel(encodeOnnx(bytes, model)).graph.initializers.find((t) => t.name === 'f')!;
+      expect(Array.from(onnxTensorValues(f))).toEqual(
+        Array.from(
+          onnxTensorValues(parseOnnxModel(bytes).graph.initializers.find((t) => t.name === 'f')!),
+        ).map((v) => Math.fround(Math.fround(v) * 2)),
+      );
+      // fc_b alone changed: the file would silently hold one of them (before: the last node's)
+      setKernel('fc_b', (k) => tf.add(k, 0.5));
+      const e = thrown(() => encodeOnnx(bytes, model));
+      expect(e.code).toBe('unsupported-model');
+      expect(e.message).toBe(
+        "the nodes 'fc_a' and 'fc_b' share the initializer 'f', and their layers 'fc_a' and 'fc_b' now hold different weights (fine-tuned or pruned apart), which one tensor cannot hold; keep their weights equal, or export the model with a weight per node",
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('a Reshape target: a 0 that would copy a count the pruned output no longer has, or a count the pruned output leaves open', () => {
     // counts follow the output, -1 and 0 stay, the batch axis too
     expect(prunedTarget('r', [-1, 128], [-1, 6, 4, 4], [-1, 96])).toEqual([-1, 96]);
