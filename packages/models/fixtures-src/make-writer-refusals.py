@@ -13,6 +13,11 @@ shape-read-by-squeeze.onnx: two convs of the input (3 channels), each globally p
 tied-weights.onnx: two convs of the input (3 channels), each pooled, flattened and read by a Gemm; both Gemms
   read the one initializer `f` (tied weights), which the importer makes two Dense layers of: the writer must refuse
   when their weights differ.
+shape-reshaped.onnx: reshape_a's target `shape` [-1, 3] is also the data of reshape_shape (a Reshape of a
+  constant, folded by the importer, to [-1]), whose output is reshape_b's target: rewriting `shape` for a pruned
+  conv_a would change reshape_b's target too, which the written file would get wrong.
+batch-mixing-reshape.onnx (an import refusal): conv (3 channels) -> global average pool [2, 3, 1, 1] -> Reshape to
+  [-1, 2], which ONNX reads as [3, 2] (elements of two samples in one row) -> Gemm.
 computed-shape.onnx: branch a's Reshape reads its target [-1, 3] from a Reshape of the constant `target_2d`
   ([[-1, 3]] reshaped to [-1]), which the importer folds: a computed target the writer cannot rewrite.
 """
@@ -57,7 +62,7 @@ save([helper.make_node('Constant', [], ['w_const'], name='conv_weight',
       helper.make_node('Gemm', ['f', 'g', 'c'], ['out'], name='fc', transB=1)],
      'weights-not-float32', image(1, 3, 4, 4), out(1, 5), {'b': f32(2), 'g': f32(5, 2), 'c': f32(5)})
 
-for name, target in [('shape-read-by-squeeze', 'dims'), ('computed-shape', 'target')]:
+for name in ['shape-read-by-squeeze', 'computed-shape', 'shape-reshaped']:
     tensors = {'wa': f32(3, 3, 3, 3), 'ba': f32(3), 'wb': f32(3, 3, 3, 3), 'bb': f32(3),
                'fa': f32(2, 3), 'fa_b': f32(2), 'fb': f32(2, 3), 'fb_b': f32(2)}
     nodes = []
@@ -71,6 +76,12 @@ for name, target in [('shape-read-by-squeeze', 'dims'), ('computed-shape', 'targ
         tensors['dims'] = np.array([2, 3], dtype=np.int64)
         nodes += [helper.make_node('Reshape', ['pa', 'dims'], ['va'], name='reshape_a'),
                   helper.make_node('Squeeze', ['pb', 'dims'], ['vb'], name='squeeze_b')]
+    elif name == 'shape-reshaped':
+        tensors['shape'] = np.array([-1, 3], dtype=np.int64)
+        tensors['flat'] = np.array([-1], dtype=np.int64)
+        nodes += [helper.make_node('Reshape', ['pa', 'shape'], ['va'], name='reshape_a'),
+                  helper.make_node('Reshape', ['shape', 'flat'], ['shape_b'], name='reshape_shape'),
+                  helper.make_node('Reshape', ['pb', 'shape_b'], ['vb'], name='reshape_b')]
     else:
         tensors['target_2d'] = np.array([[-1, 3]], dtype=np.int64)
         tensors['flat'] = np.array([-1], dtype=np.int64)
@@ -94,4 +105,10 @@ for k in 'ab':
     ]
 nodes.append(helper.make_node('Add', ['ya', 'yb'], ['out'], name='add'))
 save(nodes, 'tied-weights', image(2, 3, 6, 6), out(2, 2), tensors)
+save([helper.make_node('Conv', ['x', 'w', 'b'], ['y'], name='conv', pads=[1, 1, 1, 1]),
+      helper.make_node('GlobalAveragePool', ['y'], ['p'], name='pool'),
+      helper.make_node('Reshape', ['p', 'shape'], ['v'], name='reshape'),
+      helper.make_node('Gemm', ['v', 'g', 'c'], ['out'], name='fc', transB=1)],
+     'batch-mixing-reshape', image(2, 3, 4, 4), out(3, 4),
+     {'w': f32(3, 3, 3, 3), 'b': f32(3), 'shape': np.array([-1, 2], dtype=np.int64), 'g': f32(4, 2), 'c': f32(4)})
 print('written')

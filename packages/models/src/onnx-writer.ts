@@ -434,8 +434,11 @@ function shapeReplacements(
     const names = new Set([shape]);
     for (const n of parsed.graph.nodes)
       if (n.opType === 'Identity' && names.has(n.inputs[0]!)) names.add(n.outputs[0]!);
+    // a Reshape reads it as its target (input 1); as its data (a folded Reshape of the constant) it is a reader
     const readers = parsed.graph.nodes.filter(
-      (n) => n.inputs.some((i) => names.has(i)) && n.opType !== 'Reshape' && n.opType !== 'Identity',
+      (n) =>
+        n.opType !== 'Identity' &&
+        n.inputs.some((i, k) => names.has(i) && !(n.opType === 'Reshape' && k === 1)),
     );
     if (readers.length > 0)
       refuse(

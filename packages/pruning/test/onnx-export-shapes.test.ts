@@ -239,6 +239,26 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('shape-reshaped: a target that a folded Reshape reads as its data (making another Reshape’s target) is refused, not rewritten under that Reshape', async () => {
+    // fixtures-src/make-writer-refusals.py: reshape_a's `shape` [-1, 3] is reshaped (folded) into reshape_b's target
+    const source = bytesOf('shape-reshaped.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      let caught: unknown;
+      await roundTrip(source, model, { conv_a: [1] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toBe(
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'shape' is also read by 'reshape_shape' (Reshape), whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape",
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('identity-shape: a target read through an Identity node is rewritten at the initializer behind it', async () => {
     const source = bytesOf('identity-shape.onnx');
     const model = importOnnx(source);

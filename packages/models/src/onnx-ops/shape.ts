@@ -34,6 +34,13 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
     .filter((d) => d !== -1)
     .reduce((a, b) => a * b, 1);
   target = target.map((d, i) => (i > 0 && d === -1 ? known / fixedPart : d));
+  // a target whose sample size is not the input's moves elements between samples (ONNX's [2, 3] -> [-1, 2] is
+  // [3, 2]); the batch axis below is the input's, so that would be read wrong
+  if (target.slice(1).reduce((a, b) => a * b, 1) !== known)
+    refuse(
+      node,
+      `a reshape of [${shape.join(', ')}] to [${raw.join(', ')}] mixes the elements of the samples (${known} per sample, the target rows hold ${target.slice(1).reduce((a, b) => a * b, 1)}); supported: targets that keep each sample's elements together`,
+    );
   if (target[0] !== -1 && target[0] !== shape[0] && shape[0] !== -1 && target[0] !== 1)
     refuse(
       node,
