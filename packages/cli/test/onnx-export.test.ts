@@ -18,6 +18,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PruneOutput } from '../src/index.js';
 import { crp, resultOf } from './run.js';
+import { writeTinyVit } from './tiny-vit.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ONNX = join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'slim-resnet-basic.onnx');
@@ -108,6 +109,51 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     expect(r.stderr).toMatch(/element-wise operators/);
     // not a TF.js model without its mask.json or .onnx beside it
     expect(await readdir(exported).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses --export of a Vision Transformer .onnx before any work, saying what runs instead, and writes nothing', async () => {
+    // the ONNX writer puts back CNNs; @crp/models' timm-style ViT fixture (torch.onnx.export)
+    const vit = join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'timm_style_vit.onnx');
+    const exported = join(dir, 'vit');
+    const r = await crp(
+      'prune',
+      '--model',
+      vit,
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--export',
+      exported,
+      '--criterion',
+      'weight',
+    );
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toBe(
+      `crp prune: --export writes a pruned .onnx for CNNs only, and '${vit}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed), or prune the same ViT read from its torchvision .pth, whose --export writes the pruned TF.js model`,
+    );
+    expect(await readdir(exported).catch(() => [])).toEqual([]);
+    // what the message offers: a ViT from its .pth is pruned and exported (as TF.js, with its mask)
+    const pth = join(dir, 'vit.pth');
+    await writeTinyVit(pth);
+    const fromPth = join(dir, 'vit-pth');
+    const ok = await crp(
+      'prune',
+      '--model',
+      pth,
+      '--heads',
+      '2',
+      '--data',
+      DATA,
+      '--samples',
+      '4',
+      '--export',
+      fromPth,
+      '--criterion',
+      'weight',
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await readdir(fromPth)).sort()).toEqual(['mask.json', 'model.json', 'weights.bin']);
   });
 
   it('writes a self-contained model.onnx from a source with external data and Reshape targets that name the pruned channels', async () => {

@@ -295,6 +295,11 @@ function initializersOf(
   return out;
 }
 
+function sameTensor(a: NewTensor, b: NewTensor): boolean {
+  const [x, y] = ['data' in a ? a.data : a.int64, 'data' in b ? b.data : b.int64];
+  return a.dims.join() === b.dims.join() && x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
 /** Whether two layers hold the same weights (shapes and values). */
 function sameWeights(a: tfl.layers.Layer, b: tfl.layers.Layer): boolean {
   const [wa, wb] = [a.getWeights(), b.getWeights()];
@@ -333,14 +338,27 @@ function weightReplacements(
   if (unwritable.length > 0)
     throw new CrpError(
       'unsupported-model',
-      `the weights of ${listNames(unwritable)} changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
+      `the weights of ${listNames(unwritable.map((n) => `'${n}'`))} changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
       { details: { layers: unwritable } },
     );
   const dims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));
   const out = new Map<string, NewTensor>();
+  // an initializer that two nodes read (tied weights) became a layer each: the file holds one tensor for both
+  const writer = new Map<string, OnnxWeightLink>();
   for (const link of links) {
     const biasDims = link.kind === 'dense' && link.bias !== undefined ? dims.get(link.bias) : undefined;
-    for (const [name, t] of initializersOf(model.getLayer(link.layer), link, biasDims)) out.set(name, t);
+    for (const [name, t] of initializersOf(model.getLayer(link.layer), link, biasDims)) {
+      const before = out.get(name);
+      const first = writer.get(name);
+      if (before !== undefined && first !== undefined && !sameTensor(before, t))
+        throw new CrpError(
+          'unsupported-model',
+          `the nodes '${first.node}' and '${link.node}' share the initializer '${name}', and their layers '${first.layer}' and '${link.layer}' now hold different weights (fine-tuned or pruned apart), which one tensor cannot hold; keep their weights equal, or export the model with a weight per node`,
+          { details: { initializer: name, nodes: [first.node, link.node] } },
+        );
+      out.set(name, t);
+      writer.set(name, link);
+    }
   }
   return out;
 }
@@ -354,10 +372,9 @@ function valueShape(model: tfl.LayersModel, v: OnnxValueLink): number[] | undefi
 }
 
 /** The shape constants of the Reshapes whose counts pruning changed, rewritten (through Identity nodes, at the
- * initializer or Constant behind them): each target dimension that is a count becomes the pruned model's, -1
- * (inferred) and 0 (copied from the input) stay, and so does the batch axis. Refused, naming the node: a constant that two nodes need with different values, one that another
- * operator reads too, one that is computed (not an initializer or a Constant node), and a 0 that would copy a
- * count the target no longer has. */
+ * initializer or Constant behind them) as {@link prunedTarget} says. Refused, naming the node: a constant that two
+ * Reshapes need with different values (a folded Reshape of a constant needs its own as it is), one that another
+ * operator reads too, one that is computed (not an initializer or a Constant node), and what prunedTarget refuses. */
 function shapeReplacements(
   parsed: OnnxModel,
   reference: tfl.LayersModel,
@@ -370,7 +387,7 @@ function shapeReplacements(
     const p = producers.get(name);
     return p?.opType === 'Identity' ? stored(p.inputs[0]!) : name;
   };
-  const wanted = new Map<string, { node: string; target: number[]; source: number[] }[]>();
+  const wanted = new Map<string, { node: string; target: number[]; source: number[]; constant: boolean }[]>();
   for (const link of shapes) {
     const shapeIn = (m: tfl.LayersModel, name: string) => {
       const v = values.get(name);
@@ -381,22 +398,20 @@ function shapeReplacements(
       shapeIn(model, link.input),
       shapeIn(model, link.output),
     ];
-    // a Reshape whose output kept its shape needs its target as it is (one that shares it may not)
+    // a Reshape whose output kept its shape needs its target as it is (one that shares it may not), and so does
+    // the Reshape of a constant the importer folded (no constant changes shape)
     const unchanged =
-      before === undefined || input === undefined || output === undefined || before.join() === output.join();
-    const target = unchanged
-      ? link.target
-      : link.target.map((d, i) => {
-          if (i === 0 || d === -1) return d;
-          if (d === 0 && input[i] !== output[i])
-            refuse(
-              link.node,
-              `its target shape [${link.target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
-            );
-          return d === 0 ? 0 : output[i]!;
-        });
+      link.constant === true ||
+      before === undefined ||
+      input === undefined ||
+      output === undefined ||
+      before.join() === output.join();
+    const target = unchanged ? link.target : prunedTarget(link.node, link.target, input, output);
     const key = stored(link.shape);
-    wanted.set(key, [...(wanted.get(key) ?? []), { node: link.node, target, source: link.target }]);
+    wanted.set(key, [
+      ...(wanted.get(key) ?? []),
+      { node: link.node, target, source: link.target, constant: link.constant === true },
+    ]);
   }
   const out = new Map<string, NewTensor>();
   const initializers = new Set(parsed.graph.initializers.map((t) => t.name));
@@ -405,6 +420,11 @@ function shapeReplacements(
     if (changed.length === 0) continue;
     const first = changed[0]!;
     const other = uses.find((u) => u.target.join() !== first.target.join());
+    if (other?.constant === true)
+      refuse(
+        first.node,
+        `its target shape '${shape}' is shared with the Reshape '${other.node}' of a constant, which needs it as it is ([${other.target.join(', ')}]), while the pruning needs [${first.target.join(', ')}] here; export the model with a shape constant per Reshape (or with torch.onnx.export's do_constant_folding=True, which folds the constant's Reshape)`,
+      );
     if (other !== undefined)
       refuse(
         first.node,
@@ -414,8 +434,11 @@ function shapeReplacements(
     const names = new Set([shape]);
     for (const n of parsed.graph.nodes)
       if (n.opType === 'Identity' && names.has(n.inputs[0]!)) names.add(n.outputs[0]!);
+    // a Reshape reads it as its target (input 1); as its data (a folded Reshape of the constant) it is a reader
     const readers = parsed.graph.nodes.filter(
-      (n) => n.inputs.some((i) => names.has(i)) && n.opType !== 'Reshape' && n.opType !== 'Identity',
+      (n) =>
+        n.opType !== 'Identity' &&
+        n.inputs.some((i, k) => names.has(i) && !(n.opType === 'Reshape' && k === 1)),
     );
     if (readers.length > 0)
       refuse(
@@ -431,6 +454,32 @@ function shapeReplacements(
     out.set(shape, { dims: [first.target.length], int64: first.target });
   }
   return out;
+}
+
+/** The target shape a Reshape needs in the pruned model, from its source target and its pruned input and output
+ * (ONNX shapes, -1 where the model leaves a dimension open): each count becomes the output's, -1 (inferred) and
+ * 0 (copied from the input) stay, and so does the batch axis. Refused: a 0 that would copy a count the output no
+ * longer has, and a count the pruned output leaves open (writing -1 there would make a second -1, invalid). */
+export function prunedTarget(
+  node: string,
+  target: readonly number[],
+  input: readonly number[],
+  output: readonly number[],
+): number[] {
+  return target.map((d, i) => {
+    if (i === 0 || d === -1) return d;
+    if (d === 0 && input[i] !== output[i])
+      refuse(
+        node,
+        `its target shape [${target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
+      );
+    if (d !== 0 && !(output[i]! > 0))
+      refuse(
+        node,
+        `its target shape [${target.join(', ')}] names ${d} at dimension ${i}, which the pruned output [${output.join(', ')}] leaves open; the writer rewrites a count only to a fixed one (-1 may appear once in a target)`,
+      );
+    return d === 0 ? 0 : output[i]!;
+  });
 }
 
 function refuse(node: string, why: string): never {
@@ -573,9 +622,11 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  *
  * @throws CrpError `not-found` for an external data file `options.externalData` does not give; `invalid-argument`
  *   when `model` lacks layers of the imported source; `unsupported-model` for a ViT, a changed weight the file
- *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, a source whose
+ *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, an initializer
+ *   two nodes share whose layers now hold different weights, a source whose
  *   weights are not float32 initializers, a Reshape's target shape that cannot be rewritten (shared by Reshapes
- *   that need different values, read by another operator, or computed), or a written graph the importer refuses;
+ *   that need different values, a folded Reshape of a constant among them, read by another operator, computed, or
+ *   naming a count the pruned output leaves open), or a written graph the importer refuses;
  *   and the errors of {@link importOnnx} for `source`
  */
 export function encodeOnnx(
@@ -608,7 +659,7 @@ export function encodeOnnx(
     if (notFloat.length > 0)
       throw new CrpError(
         'unsupported-model',
-        `the weights ${listNames(notFloat)} are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only`,
+        `the weights ${listNames(notFloat.map((n) => `'${n}'`))} of ${listNames(parsed.graph.nodes.filter((n) => n.inputs.some((i) => notFloat.includes(i))).map(nodeLabel))} are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only`,
         { details: { tensors: notFloat } },
       );
     const sourceDims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));

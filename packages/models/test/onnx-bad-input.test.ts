@@ -67,6 +67,16 @@ describe('bad ONNX input', () => {
     expect(e.details).toMatchObject({ opType: 'Softplus', node: '/act/Softplus' });
   });
 
+  it('a Reshape that mixes the elements of the samples is refused, not read as a flatten', () => {
+    // fixtures-src/make-writer-refusals.py: [2, 3, 1, 1] to [-1, 2] is ONNX's [3, 2]
+    const model = readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'batch-mixing-reshape.onnx'));
+    const e = thrown(() => importOnnx(new Uint8Array(model)));
+    expect(e.code).toBe('unsupported-layer');
+    expect(e.message).toBe(
+      "ONNX node 'reshape' (Reshape): a reshape of [-1, 3, 1, 1] to [-1, 2] mixes the elements of the samples (3 per sample, the target rows hold 2); supported: targets that keep each sample's elements together",
+    );
+  });
+
   it('an opset outside 11-20 is refused', () => {
     for (const opset of [9, 21]) {
       const model = parseOnnxModel(bytes('se_net.onnx'));

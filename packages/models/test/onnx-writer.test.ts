@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCrpError } from '@crp/common';
+import { type CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
 import { encodeOnnxFile, readOnnx, writeOnnx } from '../src/node.js';
 import { onnxTensorValues } from '../src/onnx-proto.js';
+import { prunedTarget } from '../src/onnx-writer.js';
 
 /**
  * The ONNX writer: the source `.onnx` with a model's weights. Written from the slim ResNet exported by
@@ -17,6 +18,19 @@ import { onnxTensorValues } from '../src/onnx-proto.js';
  * (test/onnx-export.test.ts, with logits from python3-onnx's reading of the written file).
  */
 const RESNET = join(import.meta.dirname, 'fixtures', 'onnx', 'slim-resnet-basic.onnx');
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'onnx');
+const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
+
+/** The CrpError `f` throws. */
+function thrown(f: () => unknown): CrpError {
+  try {
+    f();
+  } catch (err) {
+    expect(isCrpError(err), String(err)).toBe(true);
+    return err as CrpError;
+  }
+  throw new Error('no error thrown');
+}
 const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
 let dir: string;
 
@@ -253,6 +267,169 @@ describe('encodeOnnx', () => {
         encodeOnnx(new Uint8Array(readFileSync(RESNET)), model),
       );
     } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('encodeOnnx refuses what the file cannot hold, naming the node and what is valid', () => {
+  it('a changed weight the file holds as an element-wise constant (x * a + b read as a batch norm)', () => {
+    // fixtures-src/make-conv-affine-onnx.py: conv -> Mul -> Add (one BatchNormalization layer 'mul') -> ...
+    const bytes = fixture('conv-affine.onnx');
+    const model = importOnnx(bytes);
+    try {
+      expect(encodeOnnx(bytes, model)).toEqual(bytes); // unchanged: written back as it was
+      const affine = model.layers.find((l) => l.getClassName() === 'BatchNormalization')!;
+      const ws = affine.getWeights();
+      const scaled = ws.map((w, j) => (j === 0 ? tf.mul(w, 2) : w));
+      affine.setWeights(scaled);
+      scaled[0]!.dispose();
+      const e = thrown(() => encodeOnnx(bytes, model));
+      expect(e.code).toBe('unsupported-model');
+      expect(e.message).toBe(
+        `the weights of '${affine.name}' changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a non-zero kernel for a Gemm with alpha 0 (its B is kept while the kernel stays zero)', () => {
+    const bytes = fixture('gemm-alpha-zero.onnx');
+    const model = importOnnx(bytes);
+    try {
+      const fc = model.getLayer('fc');
+      const [k, b] = fc.getWeights();
+      expect(Array.from(k!.dataSync()).every((v) => v === 0)).toBe(true); // alpha 0: A*B is off
+      // a changed bias with the kernel still zero: written, B as it was
+      const b2 = tf.add(b!, 0.5);
+      fc.setWeights([k!, b2]);
+      const written = encodeOnnx(bytes, model);
+      const init = (name: string) => parseOnnxModel(written).graph.initializers.find((t) => t.name === name)!;
+      expect(Array.from(onnxTensorValues(init('g')))).toEqual(
+        Array.from(onnxTensorValues(parseOnnxModel(bytes).graph.initializers.find((t) => t.name === 'g')!)),
+      );
+      expect(Array.from(onnxTensorValues(init('c')))).toEqual(Array.from(b2.dataSync()));
+      const k2 = tf.onesLike(k!);
+      fc.setWeights([k2, b2]);
+      const e = thrown(() => encodeOnnx(bytes, model));
+      expect(e.code).toBe('unsupported-model');
+      expect(e.message).toBe(
+        "the kernel of 'fc' is no longer zero, but the Gemm 'fc' has alpha 0, which ignores its g; export the model again from PyTorch",
+      );
+      tf.dispose([b2, k2]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('weights that are not float32 initializers (a conv weight as a Constant node)', () => {
+    const bytes = fixture('weights-not-float32.onnx');
+    const model = importOnnx(bytes);
+    try {
+      const e = thrown(() => encodeOnnx(bytes, model));
+      expect(e.code).toBe('unsupported-model');
+      expect(e.message).toBe(
+        "the weights 'w_const' of 'conv' (Conv) are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only",
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('tied weights (one initializer read by two Gemms, two layers here) that now differ', () => {
+    const bytes = fixture('tied-weights.onnx');
+    const model = importOnnx(bytes);
+    const setKernel = (layer: string, f: (k: tf.Tensor) => tf.Tensor) => {
+      const [k, b] = model.getLayer(layer).getWeights();
+      const k2 = f(k!);
+      model.getLayer(layer).setWeights([k2, b!]);
+      k2.dispose();
+    };
+    try {
+      expect(encodeOnnx(bytes, model)).toEqual(bytes);
+      // changed alike: one tensor holds both
+      for (const layer of ['fc_a', 'fc_b']) setKernel(layer, (k) => tf.mul(k, 2));
+      const f = parseOnnxModel(encodeOnnx(bytes, model)).graph.initializers.find((t) => t.name === 'f')!;
+      expect(Array.from(onnxTensorValues(f))).toEqual(
+        Array.from(
+          onnxTensorValues(parseOnnxModel(bytes).graph.initializers.find((t) => t.name === 'f')!),
+        ).map((v) => Math.fround(Math.fround(v) * 2)),
+      );
+      // fc_b alone changed: the file would silently hold one of them (before: the last node's)
+      setKernel('fc_b', (k) => tf.add(k, 0.5));
+      const e = thrown(() => encodeOnnx(bytes, model));
+      expect(e.code).toBe('unsupported-model');
+      expect(e.message).toBe(
+        "the nodes 'fc_a' and 'fc_b' share the initializer 'f', and their layers 'fc_a' and 'fc_b' now hold different weights (fine-tuned or pruned apart), which one tensor cannot hold; keep their weights equal, or export the model with a weight per node",
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a Reshape target: a 0 that would copy a count the pruned output no longer has, or a count the pruned output leaves open', () => {
+    // counts follow the output, -1 and 0 stay, the batch axis too
+    expect(prunedTarget('r', [-1, 128], [-1, 6, 4, 4], [-1, 96])).toEqual([-1, 96]);
+    expect(prunedTarget('r', [2, 0, 1, 1], [-1, 6], [-1, 6, 1, 1])).toEqual([2, 0, 1, 1]);
+    expect(prunedTarget('r', [0, -1], [-1, 6, 1, 1], [-1, 6])).toEqual([0, -1]);
+    const copy = thrown(() => prunedTarget('reshape_3', [-1, 0], [-1, 8, 1, 1], [-1, 6]));
+    expect(copy.message).toBe(
+      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_3': its target shape [-1, 0] copies dimension 1 of its input (0), which is now 8, where the pruned output needs 6",
+    );
+    // a dimension the model leaves open (-1) must not become a second -1 of the target
+    const open = thrown(() => prunedTarget('reshape_4', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1]));
+    expect(open.message).toBe(
+      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_4': its target shape [-1, 8, 1, 1] names 8 at dimension 1, which the pruned output [-1, -1, 1, 1] leaves open; the writer rewrites a count only to a fixed one (-1 may appear once in a target)",
+    );
+    expect([copy.code, open.code, open.details]).toEqual([
+      'unsupported-model',
+      'unsupported-model',
+      { node: 'reshape_4' },
+    ]);
+  });
+});
+
+describe('a Reshape of a constant (folded by the importer) whose shape constant another Reshape shares', () => {
+  it('imports as the graph computes it and is written back unchanged when only weights change', () => {
+    // fixtures-src/make-folded-shape.py: reshape_scale folds `scale` [4] to [1, 4] with the `shape` that
+    // reshape_a uses; logits computed there with numpy
+    const bytes = fixture('folded-shape.onnx');
+    const c = JSON.parse(readFileSync(join(FIXTURES, 'folded-shape.json'), 'utf8')) as {
+      input: { shape: number[]; data: number[] };
+      logits: { data: number[] };
+    };
+    const model = importOnnx(bytes);
+    const x = tf.tidy(() => tf.transpose(tf.tensor(c.input.data, c.input.shape), [0, 2, 3, 1]));
+    try {
+      const expected = tf.tensor(c.logits.data, [2, 3]);
+      const y = model.predict(x) as tf.Tensor;
+      expect(maxGap(expected, y)).toBeLessThan(1e-5);
+      // the folded constant is the per-feature scale of mul_b (an affine layer), not a layer of its own
+      expect(model.layers.map((l) => l.name)).not.toContain('reshape_scale');
+      // fine-tuned convs (the affine layer of the constant stays: the file holds it as constants)
+      for (const name of ['conv_a', 'conv_b']) {
+        const next = model
+          .getLayer(name)
+          .getWeights()
+          .map((w) => tf.mul(w, 1.25));
+        model.getLayer(name).setWeights(next);
+        tf.dispose(next);
+      }
+      const written = encodeOnnx(bytes, model);
+      const [src, out] = [parseOnnxModel(bytes), parseOnnxModel(written)];
+      expect(out.graph.nodes).toEqual(src.graph.nodes);
+      const back = importOnnx(written);
+      const [a, b] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
+      expect(maxGap(a, b)).toBeLessThan(1e-6);
+      expect(maxGap(y, a)).toBeGreaterThan(0.01); // the change is in the file
+      tf.dispose([a, b]);
+      back.dispose();
+      const shape = (m: typeof out) => m.graph.initializers.find((t) => t.name === 'shape')!;
+      expect(Array.from(onnxTensorValues(shape(out)))).toEqual([-1, 4]);
+      tf.dispose([expected, y]);
+    } finally {
+      x.dispose();
       model.dispose();
     }
   });

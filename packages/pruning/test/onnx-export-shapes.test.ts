@@ -179,6 +179,86 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('folded-shape: a shape constant shared with the Reshape of a constant (folded by the importer) keeps its value for it, so a pruning that needs another is refused, naming both', async () => {
+    // fixtures-src/make-folded-shape.py: reshape_a (of conv_a's pooled map) and reshape_scale (of the constant
+    // `scale`, which the importer folds) share `shape` [-1, 4]; reshape_b has a constant of its own
+    const source = bytesOf('folded-shape.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      const before = tf.memory().numTensors;
+      let caught: unknown;
+      await roundTrip(source, model, { conv_a: [2] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toBe(
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'shape' is shared with the Reshape 'reshape_scale' of a constant, which needs it as it is ([-1, 4]), while the pruning needs [-1, 3] here; export the model with a shape constant per Reshape (or with torch.onnx.export's do_constant_folding=True, which folds the constant's Reshape)",
+      );
+      expect(tf.memory().numTensors).toBe(before); // the pruned and masked models disposed on the refusal
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('a shape constant the writer cannot rewrite is refused, naming the Reshape and why: read by another operator, or computed', async () => {
+    // fixtures-src/make-writer-refusals.py: reshape_a's target `dims` [2, 3] is squeeze_b's axes too; in
+    // computed-shape, reshape_a's target [-1, 3] is the folded Reshape of another constant
+    const cases = [
+      [
+        'shape-read-by-squeeze.onnx',
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'dims' is also read by 'squeeze_b' (Squeeze), whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape",
+      ],
+      [
+        'computed-shape.onnx',
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'target' is computed by 'reshape_target' (Reshape), not an initializer or a Constant node, so the writer cannot rewrite it",
+      ],
+    ] as const;
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      for (const [file, message] of cases) {
+        const source = bytesOf(file);
+        const model = importOnnx(source);
+        try {
+          // pruning branch b only leaves reshape_a's target as it is: written
+          const r = await roundTrip(source, model, { conv_b: [0] }, x);
+          expect(relativeGap(r.masked, r.back), file).toBeLessThan(1e-5);
+          let caught: unknown;
+          await roundTrip(source, model, { conv_a: [1] }, x).catch((err: unknown) => {
+            caught = err;
+          });
+          expect(isCrpError(caught) && caught.code, file).toBe('unsupported-model');
+          expect((caught as Error).message).toBe(message);
+        } finally {
+          model.dispose();
+        }
+      }
+    } finally {
+      x.dispose();
+    }
+  });
+
+  it('shape-reshaped: a target that a folded Reshape reads as its data (making another Reshape’s target) is refused, not rewritten under that Reshape', async () => {
+    // fixtures-src/make-writer-refusals.py: reshape_a's `shape` [-1, 3] is reshaped (folded) into reshape_b's target
+    const source = bytesOf('shape-reshaped.onnx');
+    const model = importOnnx(source);
+    const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));
+    try {
+      let caught: unknown;
+      await roundTrip(source, model, { conv_a: [1] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toBe(
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'shape' is also read by 'reshape_shape' (Reshape), whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape",
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('identity-shape: a target read through an Identity node is rewritten at the initializer behind it', async () => {
     const source = bytesOf('identity-shape.onnx');
     const model = importOnnx(source);

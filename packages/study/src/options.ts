@@ -1,7 +1,7 @@
 import type { Region } from '@crp/attribution';
 import { conceptLayers, transformerBlocks } from '@crp/attribution';
 import { CrpError, listNames, nearestNames } from '@crp/common';
-import { compositeNameFor, type ModelGraph } from '@crp/lrp';
+import { compositeNameFor, type GraphNode, type ModelGraph } from '@crp/lrp';
 
 import type { TrainLayers } from '@crp/models';
 
@@ -16,8 +16,9 @@ export interface StudyOptions {
   region?: Region;
   /** Layers to analyse. Default every conv and dense layer below the output (PyTorch names for imported
    * models, e.g. `features.25`, `classifier.0`) and, in a CNN with branches, each stage's output: the last
-   * addition or concatenation at each resolution (`layer1.1.add` ... `layer4.1.add` of a resnet18, the output of
-   * torchvision's `layer1` ... `layer4`; a DenseNet's dense blocks), decomposed into both branches. */
+   * addition of each run at one resolution and channel count, or the last concatenation at one resolution
+   * (`layer1.1.add` ... `layer4.1.add` of a resnet18, the output of torchvision's `layer1` ... `layer4`; a
+   * DenseNet's dense blocks), decomposed into both branches. */
   layers?: readonly string[];
   /** Concepts per layer reported and voted for by each sample. Default 5 (the seed's top-5). */
   topK?: number;
@@ -113,21 +114,26 @@ export function resolveTarget(target: string | number, classes: readonly string[
 const JOIN_KINDS: readonly string[] = ['add', 'concatenate'];
 
 /**
- * Each stage's output of a CNN with branches: in graph order, the last addition or concatenation of each run of
- * joins at one resolution (height x width). In a torchvision ResNet that is each stage's last block's addition
- * (`layer1.1.add` ... `layer4.1.add`): the output of `layer1` ... `layer4`, the modules a zennit-crp user names in
- * `layer_names` (the ReLU after the sum passes relevance unchanged), whose decomposition splits a concept into the
- * last block's residual branch (`conv2`, `conv3` in a bottleneck) and its shortcut (the previous block's addition,
- * or the stage's `downsample.0` in a stage of one block). In a DenseNet, each dense block's last concatenation.
- * Only the stage outputs, not every block's join: they are what each stage hands on, and cost a quarter of the
- * additions (4 of a resnet50's 16).
+ * Each stage's output of a CNN with branches: in graph order, the last join of each run of joins that one stage
+ * makes. Two consecutive joins belong to one stage when they are of one kind and resolution (height x width) and,
+ * for additions, of one channel count: a residual stream keeps its width through a stage, and the next stage
+ * starts with a block that changes the resolution or the channel count (torchvision's `downsample`), also at the
+ * same resolution. Concatenations are grouped by resolution alone, as a dense block's width grows with each one.
+ * In a torchvision ResNet that is each stage's last block's addition (`layer1.1.add` ... `layer4.1.add`): the
+ * output of `layer1` ... `layer4`, the modules a zennit-crp user names in `layer_names` (the ReLU after the sum
+ * passes relevance unchanged), whose decomposition splits a concept into the last block's residual branch
+ * (`conv2`, `conv3` in a bottleneck) and its shortcut (the previous block's addition, or the stage's
+ * `downsample.0` in a stage of one block). In a DenseNet, each dense block's last concatenation. Only the stage
+ * outputs, not every block's join: they are what each stage hands on, and cost a quarter of the additions (4 of a
+ * resnet50's 16).
  */
 function stageOutputs(graph: ModelGraph): string[] {
   const joins = graph.nodes.filter((n) => JOIN_KINDS.includes(n.kind) && n.id !== graph.outputId);
-  const resolution = (i: number) => joins[i]!.outputShape.slice(0, -1).join('x');
-  return joins
-    .filter((_, i) => i === joins.length - 1 || resolution(i) !== resolution(i + 1))
-    .map((n) => n.id);
+  const sameStage = (a: GraphNode, b: GraphNode) =>
+    a.kind === b.kind &&
+    a.outputShape.slice(0, -1).join('x') === b.outputShape.slice(0, -1).join('x') &&
+    (a.kind === 'concatenate' || a.outputShape.at(-1) === b.outputShape.at(-1));
+  return joins.filter((n, i) => i === joins.length - 1 || !sameStage(n, joins[i + 1]!)).map((n) => n.id);
 }
 
 /** The layers of the study: those given (checked against the graph) or the defaults of {@link StudyOptions}. */

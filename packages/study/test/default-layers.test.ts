@@ -1,8 +1,9 @@
 /**
  * The study's default layers on CNNs with branches: every conv and dense layer below the output and each stage's
- * output, the last addition or concatenation at each resolution (torchvision's `layer1` ... `layer4`; a DenseNet's
- * dense block), checked on the graphs alone (no study run): the slim ResNets of @crp/models and the DenseNet-like
- * `.onnx` of the conformance references. Given `layers` are taken as they are.
+ * output, the last addition of each run at one resolution and channel count (torchvision's `layer1` ... `layer4`)
+ * and the last concatenation at each resolution (a DenseNet's dense block), checked on the graphs alone (no study
+ * run): the slim ResNets of @crp/models, a net of two stages at one resolution and the DenseNet-like `.onnx` of
+ * the conformance references. Given `layers` are taken as they are.
  */
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-wasm';
@@ -10,6 +11,7 @@ import { conceptLayers, conceptLayersBelow } from '@crp/attribution';
 import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import { readOnnx, readTorchResNet } from '@crp/models/node';
 import { useBackend } from '@crp/testing';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { resolveStudyOptions } from '../src/index.js';
 import { slimResNet } from './resnet-study-setup.js';
@@ -75,6 +77,40 @@ describe('the study’s default layers with branches', () => {
         graph.dispose();
         model.dispose();
       }
+    }
+  });
+
+  it('two stages at one resolution (the second widened by a 1x1 downsample, as torchvision’s layer1 of a bottleneck ResNet after the stem): one output each', () => {
+    // stem conv (4 channels, 8 x 8) -> stage1: two identity blocks (4 channels) -> stage2: a block whose shortcut
+    // is a 1x1 conv to 6 channels, then an identity block (6 channels), all at 8 x 8 -> pool -> dense
+    const conv = (name: string, filters: number, kernel = 3) =>
+      tfl.layers.conv2d({ name, filters, kernelSize: kernel, padding: 'same', activation: 'relu' });
+    const input = tfl.input({ shape: [8, 8, 3], name: 'input' });
+    let x = conv('stem', 4).apply(input) as tfl.SymbolicTensor;
+    const block = (name: string, filters: number, shortcut: tfl.SymbolicTensor) => {
+      const branch = conv(`${name}.conv`, filters).apply(x) as tfl.SymbolicTensor;
+      return tfl.layers.add({ name: `${name}.add` }).apply([branch, shortcut]) as tfl.SymbolicTensor;
+    };
+    x = block('stage1.0', 4, x);
+    x = block('stage1.1', 4, x);
+    x = block('stage2.0', 6, conv('stage2.0.downsample', 6, 1).apply(x) as tfl.SymbolicTensor);
+    x = block('stage2.1', 6, x);
+    const pooled = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
+    const output = tfl.layers.dense({ name: 'fc', units: 2 }).apply(pooled) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: output });
+    const graph = graphFromLayersModel(model);
+    try {
+      const layers = defaultLayers(graph);
+      expect(layers.filter((l) => !conceptLayers(graph).includes(l))).toEqual([
+        'stage1.1.add',
+        'stage2.1.add',
+      ]);
+      // each after its stage's convs, in graph order
+      expect(layers.indexOf('stage1.1.add')).toBeGreaterThan(layers.indexOf('stage1.1.conv'));
+      expect(layers.indexOf('stage1.1.add')).toBeLessThan(layers.indexOf('stage2.0.conv'));
+    } finally {
+      graph.dispose();
+      model.dispose();
     }
   });
 

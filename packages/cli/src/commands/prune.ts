@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fromTensors } from '@crp/attribution';
-import { listNames } from '@crp/common';
+import { fromTensors, transformerBlocks } from '@crp/attribution';
+import { CrpError, listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
@@ -72,7 +72,7 @@ ${HELP.data}
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion; a model read from an .onnx
                       also as DIR/model.onnx: its graph, node and input/output names and opset, with the pruned
-                      weights); only layers whose channels
+                      weights; a CNN's only, a ViT's .onnx is refused); only layers whose channels
                       can be removed physically are pruned for it: in a ResNet the inner convs and, when named
                       in --layers, the additions (layer2.1.add: a channel of the stage's residual stream, removed
                       from every conv writing or reading it); not a block's last conv, its downsample or the
@@ -402,6 +402,12 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
     const graph = graphFromLayersModel(model);
     try {
       checkLayers('layers', args.layers, graph);
+      // the ONNX writer puts back CNNs only: said before any work, not after the scores
+      if (args.exportDir !== undefined && isOnnxPath(args.modelPath) && transformerBlocks(graph).length > 0)
+        throw new CrpError(
+          'unsupported-model',
+          `--export writes a pruned .onnx for CNNs only, and '${args.modelPath}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed), or prune the same ViT read from its torchvision .pth, whose --export writes the pruned TF.js model`,
+        );
     } finally {
       graph.dispose();
     }

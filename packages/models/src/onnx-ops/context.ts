@@ -163,13 +163,15 @@ export interface OnnxValueLink {
 
 /** A Reshape whose target shape is a constant (an initializer or a `Constant` node): the values named by its
  * data input, shape input and output, and the target as the file has it (-1 and 0 included), so the ONNX writer
- * can rewrite the constant when pruning changes the counts it names. */
+ * can rewrite the constant when pruning changes the counts it names. `constant`: the Reshape of a constant, which
+ * the importer folded; its target must stay as it is (pruning changes no constant's shape). */
 export interface OnnxShapeLink {
   node: string;
   input: string;
   shape: string;
   output: string;
   target: number[];
+  constant?: true;
 }
 
 /** The bytes of an ONNX tensor kept in an external data file (`location`, `offset`, `length`), read through

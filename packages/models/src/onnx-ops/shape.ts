@@ -8,6 +8,7 @@ import {
   refuse,
   type TensorValue,
 } from './context.js';
+import { resolveReshape } from './graph-values.js';
 
 /** A `Constant` node: its tensor `value` as a constant. */
 export const convertConstant: OnnxConverter = (node, cx) => {
@@ -33,6 +34,13 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
     .filter((d) => d !== -1)
     .reduce((a, b) => a * b, 1);
   target = target.map((d, i) => (i > 0 && d === -1 ? known / fixedPart : d));
+  // a target whose sample size is not the input's moves elements between samples (ONNX's [2, 3] -> [-1, 2] is
+  // [3, 2]); the batch axis below is the input's, so that would be read wrong
+  if (target.slice(1).reduce((a, b) => a * b, 1) !== known)
+    refuse(
+      node,
+      `a reshape of [${shape.join(', ')}] to [${raw.join(', ')}] mixes the elements of the samples (${known} per sample, the target rows hold ${target.slice(1).reduce((a, b) => a * b, 1)}); supported: targets that keep each sample's elements together`,
+    );
   if (target[0] !== -1 && target[0] !== shape[0] && shape[0] !== -1 && target[0] !== 1)
     refuse(
       node,
@@ -42,10 +50,32 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
   return target;
 }
 
+/** A Reshape of a constant (torch.onnx.export without constant folding writes a weight's `w.view(1, -1, 1, 1)`
+ * so): the constant in its new shape, no layer. Linked for the ONNX writer, as its target may be shared. */
+function foldReshape(node: OnnxNode, cx: ConversionContext): void {
+  const c = cx.constIn(node, 0)!;
+  const t = cx.constIn(node, 1);
+  if (t === undefined) refuse(node, 'the target shape must be a constant');
+  const target = Array.from(t.data);
+  cx.shapeLinks.push({
+    node: node.name,
+    input: node.inputs[0]!,
+    shape: node.inputs[1]!,
+    output: node.outputs[0]!,
+    target,
+    constant: true,
+  });
+  cx.set(node, { kind: 'const', dims: resolveReshape(node, c.dims, target), data: c.data });
+}
+
 /** Flatten (axis 1) and Reshape: flattening [N, C, H, W] to [N, C*H*W] (a `Flatten`, remembered as `flat` so a
  * following Gemm reorders its rows), [N, C] <-> [N, C, 1, 1] (no layer) and [N, C] -> channels-last [N, 1, 1, C]
- * (a Keras `Reshape`); anything else is refused. */
+ * (a Keras `Reshape`), and a Reshape of a constant (folded); anything else is refused. */
 export const convertReshape: OnnxConverter = (node, cx) => {
+  if (node.opType === 'Reshape' && cx.get(node, node.inputs[0]).kind === 'const') {
+    foldReshape(node, cx);
+    return;
+  }
   const x = cx.tensorIn(node);
   const shape = onnxShape(x);
   let target: number[];
