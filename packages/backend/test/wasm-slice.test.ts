@@ -28,23 +28,32 @@ describe('copyBox', () => {
   });
 });
 
-describe('the wasm Slice kernel of selectBackend', () => {
-  it('equals the cpu backend on 300 random boxes (ranks 1-5, float32/int32/bool, -1 and empty sizes) and after the heap grew', () => {
+describe('the wasm Slice and SplitV kernels of selectBackend', () => {
+  it('equal the cpu backend on 300 random boxes (ranks 1-5, float32/int32/bool, -1 and empty sizes), 100 random splits (empty parts too) and after the heap grew', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'slice-fuzz.ts')], {
       cwd: join(here, '..'),
       encoding: 'utf8',
       timeout: 120_000,
     });
     expect(run.status, run.stderr).toBe(0);
-    const { installed, cases, grown } = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+    const { installed, cases, splits, grown } = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
       installed: boolean;
       cases: { shape: number[]; begin: number[]; size: number[]; wasm: number[]; cpu: number[] }[];
+      splits: { shape: number[]; axis: number; sizes: number[]; wasm: number[][]; cpu: number[][] }[];
       grown: { wasm: number[]; cpu: number[] };
     };
     expect(installed).toBe(true);
     expect(cases).toHaveLength(300);
     for (const c of cases) expect(c.wasm, JSON.stringify([c.shape, c.begin, c.size])).toEqual(c.cpu);
     expect(cases.some((c) => c.wasm.length === 0)).toBe(true);
+    expect(splits).toHaveLength(100);
+    for (const c of splits) {
+      expect(c.wasm, JSON.stringify([c.shape, c.axis, c.sizes])).toEqual(c.cpu);
+      expect(c.wasm.map((p) => p.length)).toEqual(
+        c.sizes.map((s) => (s * c.shape.reduce((a, b) => a * b, 1)) / c.shape[c.axis]!),
+      );
+    }
+    expect(splits.some((c) => c.sizes.includes(0) && c.sizes.length > 1)).toBe(true);
     expect(grown.wasm).toHaveLength(5 * 7 * 9);
     expect(grown.wasm).toEqual(grown.cpu);
   });
@@ -73,7 +82,7 @@ describe('the wasm Slice kernel on what random boxes miss', () => {
 });
 
 describe('installWasmSlice without selectBackend (what a browser page calls)', () => {
-  it('registers the in-place kernel for wasm, and wasmSliceInstalled reads it from the registry', async () => {
+  it('registers the in-place kernels for wasm, and wasmSliceInstalled reads them from the registry', async () => {
     const tf = await import('@tensorflow/tfjs-core');
     await import('@tensorflow/tfjs-backend-wasm');
     const { installWasmSlice, wasmSliceInstalled } = await import('../src/wasm-slice.js');
@@ -87,6 +96,9 @@ describe('installWasmSlice without selectBackend (what a browser page calls)', (
     );
     const y = tf.slice(x, [0, 1, 2], [2, 2, 2]);
     expect(Array.from(y.dataSync())).toEqual([6, 7, 10, 11, 18, 19, 22, 23]);
-    tf.dispose([x, y]);
+    const [a, b] = tf.split(x, [1, 2], 1);
+    expect(Array.from(a!.dataSync())).toEqual([0, 1, 2, 3, 12, 13, 14, 15]);
+    expect(Array.from(b!.dataSync())).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23]);
+    tf.dispose([x, y, a!, b!]);
   });
 });

@@ -7,7 +7,7 @@ import { type ForwardPass, runForward } from './forward.js';
 import { type GraphOptions, graphFromLayersModel } from './graph/from-layers-model.js';
 import type { ModelGraph } from './graph/model-graph.js';
 import type { GraphNode } from './graph/types.js';
-import { type LinearParams, linearMapOf, linearParamsOf } from './ops/linear.js';
+import { type LinearParams, linearMapOf, linearParamsOf, releaseTransposedWeight } from './ops/linear.js';
 import { releasePhaseKernels, retainPhaseKernels } from './ops/strided.js';
 import { tidyKeep } from './ops/tidy.js';
 import type { CachedParams, Rule, RuleContext } from './rules/rule.js';
@@ -676,6 +676,7 @@ export class Attributor {
           if (at >= 0) {
             this.ownedParams.splice(at, 1);
             releasePhaseKernels(t!);
+            releaseTransposedWeight(t!);
             t!.dispose();
           }
         }
@@ -694,6 +695,7 @@ export class Attributor {
     this.disposed = true;
     for (const t of this.ownedParams) {
       releasePhaseKernels(t);
+      releaseTransposedWeight(t);
       t.dispose();
     }
     this.paramCache.clear();

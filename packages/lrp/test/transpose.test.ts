@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { describe, expect, test } from 'vitest';
 import type { GraphNode, NodeParams } from '../src/index.js';
 import { linearMapOf } from '../src/internal.js';
+import { DENSE_LEFT_ROWS, releaseTransposedWeight } from '../src/ops/linear.js';
 import { expectClose, mulberry32, uniform, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
@@ -278,6 +279,36 @@ describe('dense', () => {
     );
     kernel.dispose();
   });
+});
+
+describe('dense transpose: (W g^T)^T for few rows, g W^T (made once, released with its weight) for many', () => {
+  for (const rows of [1, DENSE_LEFT_ROWS, DENSE_LEFT_ROWS + 1, 50]) {
+    test(`${rows} rows: the same values as g W^T, bit for bit; W^T kept only for many rows, until released`, () => {
+      const kernel = rand([40, 24], 9200);
+      const n = node('dense', { kind: 'dense', kernel, bias: null });
+      const map = linearMapOf(n, [rows, 40])!;
+      const back = map.backWeight(kernel)!;
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const g = rand([rows, 24], 9201 + rows) as tf.Tensor2D;
+        const want = tf.matMul(g, tf.transpose(kernel) as tf.Tensor2D);
+        expect(Array.from(map.transpose(g, back).dataSync())).toEqual(Array.from(want.dataSync()));
+        const channels = tf.tensor1d([3, 0, 17, 23], 'int32');
+        const wantChannels = tf.matMul(
+          tf.gather(g, channels, 1) as tf.Tensor2D,
+          tf.gather(tf.transpose(kernel), channels, 0) as tf.Tensor2D,
+        );
+        expect(Array.from(map.transposeChannels!(g, back, channels).dataSync())).toEqual(
+          Array.from(wantChannels.dataSync()),
+        );
+      });
+      // W^T outlives the products' tidy (made once per weight), and only for more than DENSE_LEFT_ROWS rows
+      expect(tf.memory().numTensors - before).toBe(rows > DENSE_LEFT_ROWS ? 1 : 0);
+      releaseTransposedWeight(back);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([back, kernel]);
+    });
+  }
 });
 
 test('non-linear kinds have no linear map', () => {

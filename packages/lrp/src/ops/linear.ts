@@ -233,6 +233,53 @@ function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(a, b);
 }
 
+/**
+ * Rows up to which a dense layer's transpose runs as (W g^T)^T on W as it is, instead of g W^T: no W^T is made.
+ * Making W^T costs a transpose of the whole kernel, and wasm's XNNPACK packs every new right-hand matrix of a
+ * product (3.4 ms for an 8192x128 kernel, about 6x the product with 6 rows), which a kernel used once (a
+ * single heatmap, MPRT's randomised layers) never earns back; here the packed matrix is g^T, of the rows' size.
+ * The same sums in the same order (the shared axis is the output's either way): the same values, checked bit
+ * for bit on wasm and cpu. More rows (CRP's batches of conditions, the tokens of a ViT) take W^T, made once, and
+ * so do the GPU backends (WebGL would compute a one-column product through a [K, N] temporary, see
+ * {@link matMul}).
+ */
+export const DENSE_LEFT_ROWS = 16;
+
+const leftProducts = () => {
+  const backend = tf.getBackend();
+  return backend === 'wasm' || backend === 'cpu';
+};
+
+/** W^T of a dense transpose weight, made on the first product with more than {@link DENSE_LEFT_ROWS} rows and
+ * kept until {@link releaseTransposedWeight}. */
+const transposedWeights = new WeakMap<tf.Tensor, tf.Tensor2D>();
+
+function transposedWeight(w: tf.Tensor2D): tf.Tensor2D {
+  let wt = transposedWeights.get(w);
+  if (wt === undefined) {
+    wt = tf.keep(transpose2d(w));
+    transposedWeights.set(w, wt);
+  }
+  return wt;
+}
+
+/** Frees the W^T kept for a dense transpose weight (the holder calls it before disposing the weight); no-op
+ * for any other tensor. */
+export function releaseTransposedWeight(w: tf.Tensor): void {
+  const wt = transposedWeights.get(w);
+  if (wt === undefined) return;
+  transposedWeights.delete(w);
+  wt.dispose();
+}
+
+/** g W^T for g [rows, nout] and W [nin, nout] (see {@link DENSE_LEFT_ROWS}). */
+function timesTransposed(g: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (g.shape[0] <= DENSE_LEFT_ROWS && leftProducts()) {
+    return tf.tidy(() => tf.transpose(matMul(w, tf.transpose(g))));
+  }
+  return matMul(g, transposedWeight(w));
+}
+
 function denseMap(): LinearMap {
   const flat = (x: tf.Tensor, n: number) =>
     x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, n]) as tf.Tensor2D);
@@ -244,20 +291,25 @@ function denseMap(): LinearMap {
       const shaped = x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), nout]);
       return addBias(shaped, q.bias);
     },
-    // W^T once: wasm's matMul with transposeB is 8-20x slower than on a transposed copy (measured:
-    // VGG16 fc1 with 8 rows 1.7 s vs 0.21 s), worth the copy's memory
-    backWeight: (weight) => transpose2d(weight as tf.Tensor2D),
+    // W itself (a tensor of its own, sharing the data, so that its holder releases the W^T made for it);
+    // wasm's matMul with transposeB is 8-20x slower than on a transposed copy (measured: VGG16 fc1 with 8 rows
+    // 1.7 s vs 0.21 s), so a product of many rows takes W^T, made once
+    backWeight: (weight) => tf.clone(weight as tf.Tensor2D),
     transpose(g, back) {
-      const wt = back as tf.Tensor2D;
-      const [nout, nin] = wt.shape;
-      const y = matMul(flat(g, nout), wt);
+      const w = back as tf.Tensor2D;
+      const [nin, nout] = w.shape;
+      const y = timesTransposed(flat(g, nout), w);
       return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
     },
     transposeChannels(g, back, channels) {
       return tf.tidy(() => {
-        const nout = (back as tf.Tensor2D).shape[0];
-        const nin = (back as tf.Tensor2D).shape[1];
-        const y = matMul(tf.gather(flat(g, nout), channels, 1), tf.gather(back as tf.Tensor2D, channels, 0));
+        const w = back as tf.Tensor2D;
+        const [nin, nout] = w.shape;
+        const gc = tf.gather(flat(g, nout), channels, 1);
+        const y =
+          gc.shape[0] <= DENSE_LEFT_ROWS && leftProducts()
+            ? tf.transpose(matMul(tf.gather(w, channels, 1), tf.transpose(gc)))
+            : matMul(gc, tf.gather(transposedWeight(w), channels, 0));
         return g.rank === 2 ? y : tf.reshape(y, [...g.shape.slice(0, -1), nin]);
       });
     },

@@ -50,8 +50,10 @@ export function prepareMaxPoolGradient(
       tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
       [b, ho, wo, k, c],
     );
-    // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm)
-    const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, tf.max(windows, 3, true)), 0), 'float32');
+    // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm); the maxima are the pool's
+    // output where the caller has it (the same values: a maximum is one of its window's values)
+    const max = pooled === undefined ? tf.max(windows, 3, true) : tf.reshape(pooled, [b, ho, wo, 1, c]);
+    const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, max), 0), 'float32');
     // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
     // supports ranks up to 4 only
     const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
