@@ -12,8 +12,9 @@
  * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
  * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
  * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
- * `crossLingualNeighbors`; default the engine's, 0; `xk=3` is ragmap3's map with them), `xfloor`, `xratio`, `xrank` and
- * `xdoc` (its `crossLingualFloor`, `crossLingualRatio`, `crossLingualRank` and `crossLingualDocumentRatio`) and `k` (the star's
+ * `crossLingualNeighbors`; default the engine's, 5; `xk=0` is the map without cross-lingual pairs), `xfloor`, `xratio`,
+ * `xrank` and `xdoc` (its `crossLingualFloor`, `crossLingualRatio`, `crossLingualRank` and `crossLingualDocumentRatio`;
+ * `xdoc` default the engine's, 0.6; `xdoc=0`: pairs without the document gate) and `k` (the star's
  * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
  * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10

@@ -42,14 +42,11 @@ export interface EmbeddingMapOptions {
   /**
    * Cross-lingual neighbours in UMAP's neighbour graph: a chunk and a chunk of another language that are each
    * among the other's `crossLingualNeighbors` nearest of that language (mutual nearest neighbours, as single-cell
-   * analyses merge batches) become neighbours in the graph, at the distance of the chunk's nearest neighbour;
-   * default 0, none. Needs the chunks' languages ({@link FittedMap.fit}). In the meaning space a German
-   * chunk of the RAG text already had an English RAG chunk among its nearest (median rank 5.5), but its 15
-   * nearest were mostly German, so UMAP laid the German documents out as islands (on the map, median rank 22).
-   * With 3 it is 3 (English chunks of RAG texts to another English RAG text: 4 -> 5; `scripts/map-eval.ts`).
-   * Not the default: a document no English one shares a topic with (the corpus's Debian guide) is pulled among
-   * unrelated English chunks too (its rank 41 -> 5), and a cross-lingual question's star lies a little farther
-   * from its sources (median rank 15 -> 22); no floor, ratio or rank criterion separated the two cases.
+   * analyses merge batches) become neighbours in the graph, at the distance of the chunk's nearest neighbour,
+   * when their documents pass {@link EmbeddingMapOptions.crossLingualDocumentRatio}; default 5 (0: none). Needs
+   * the chunks' languages ({@link FittedMap.fit}). A German chunk of the RAG text had an English RAG chunk among
+   * its nearest in the meaning space, but its 15 nearest were mostly German, so UMAP laid it out as an island
+   * (`scripts/map-eval.ts`: its nearest English RAG chunk median 21st nearest on the map; with the pairs 4).
    */
   readonly crossLingualNeighbors?: number;
   /** The least dot product (cosine for unit vectors) of a cross-lingual pair; default 0. */
@@ -69,8 +66,11 @@ export interface EmbeddingMapOptions {
   /**
    * A document gate for cross-lingual pairs: `i` and `j` are kept only when their documents are alike, the
    * cosine of the documents' mean vectors at least this share of the reference, the median over documents of
-   * the cosine with their most alike document of the same language; default 0, none. Needs the chunks'
-   * documents ({@link FittedMap.fit}); without them no pair is kept.
+   * the cosine with their most alike document of the same language; default 0.6 (0: no gate). Without it a
+   * document no English one is about (the corpus's Debian guide) was pulled among unrelated English chunks by
+   * chunks that are only weakly alike (cosine 0.13-0.26); its mean is as far from every English document's
+   * (0.42 of the reference at most) as the RAG text's is near the LlamaIndex RAG text's (0.94). Needs the
+   * chunks' documents ({@link FittedMap.fit}); without them no pair is kept.
    */
   readonly crossLingualDocumentRatio?: number;
 }
@@ -156,7 +156,7 @@ export class FittedMap {
     // time), which a space may compute from its sparse form
     const gram = similarities ? similarities(fitted) : gramOf(rows);
     const knn = nearestByGram(gram, fitted.length, nNeighbors);
-    const mutual = options.crossLingualNeighbors ?? 0;
+    const mutual = options.crossLingualNeighbors ?? 5;
     if (mutual > 0 && languages)
       withCrossLingualNeighbors(
         knn,
@@ -167,7 +167,7 @@ export class FittedMap {
           floor: options.crossLingualFloor ?? 0,
           ratio: options.crossLingualRatio ?? 0,
           rank: options.crossLingualRank ?? 0,
-          documentRatio: options.crossLingualDocumentRatio ?? 0,
+          documentRatio: options.crossLingualDocumentRatio ?? 0.6,
           ...(documents ? { documents: fitted.map((i) => documents[i]!) } : {}),
         },
       );
