@@ -841,5 +841,15 @@ describe('cross-lingual neighbours in the map', () => {
       expect(withPairs).toBeLessThan(0.3);
       expect(withPairs).toBeLessThan(without / 2);
     }
+    // the default gate without the chunks' documents vouches for no pair: the map without pairs
+    const fit = (options: { crossLingualNeighbors?: number }) =>
+      FittedMap.fit(vectors, { seed: 1, nNeighbors: 5, ...options }, languages).project(
+        chunks,
+        vectors,
+        vectors[0]!,
+        [],
+      );
+    expect(fit({ crossLingualNeighbors: 1 })).toEqual(fit({ crossLingualNeighbors: 0 }));
+    expect(fit({})).toEqual(fit({ crossLingualNeighbors: 0 }));
   });
 });
