@@ -851,5 +851,8 @@ describe('cross-lingual neighbours in the map', () => {
       );
     expect(fit({ crossLingualNeighbors: 1 })).toEqual(fit({ crossLingualNeighbors: 0 }));
     expect(fit({})).toEqual(fit({ crossLingualNeighbors: 0 }));
+    expect(() => FittedMap.fit(vectors, { crossLingualDocumentRatio: -1 }, languages)).toThrow(
+      /crossLingualDocumentRatio must be a number >= 0 \(0: no document gate\); got -1/,
+    );
   });
 });

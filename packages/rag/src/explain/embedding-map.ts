@@ -156,6 +156,13 @@ export class FittedMap {
     // time), which a space may compute from its sparse form
     const gram = similarities ? similarities(fitted) : gramOf(rows);
     const knn = nearestByGram(gram, fitted.length, nNeighbors);
+    const documentRatio = options.crossLingualDocumentRatio ?? 0.6;
+    if (!Number.isFinite(documentRatio) || documentRatio < 0) {
+      throw new CrpError(
+        'invalid-argument',
+        `crossLingualDocumentRatio must be a number >= 0 (0: no document gate); got ${documentRatio}.`,
+      );
+    }
     const mutual = options.crossLingualNeighbors ?? 5;
     if (mutual > 0 && languages)
       withCrossLingualNeighbors(
@@ -167,7 +174,7 @@ export class FittedMap {
           floor: options.crossLingualFloor ?? 0,
           ratio: options.crossLingualRatio ?? 0,
           rank: options.crossLingualRank ?? 0,
-          documentRatio: options.crossLingualDocumentRatio ?? 0.6,
+          documentRatio,
           ...(documents ? { documents: fitted.map((i) => documents[i]!) } : {}),
         },
       );
