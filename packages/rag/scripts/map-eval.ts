@@ -12,8 +12,9 @@
  * meaning vectors), `from` (where that dense part comes from: `index`, the index's vectors; `gloss`, German chunks
  * and questions embedded through their dictionary gloss; `procrustes`, German ones mapped into the English space
  * by an orthogonal map learnt from the dictionary's word pairs, {@link procrustesMap}), `xk` (the map's
- * `crossLingualNeighbors`; default the engine's, 0; `xk=3` is ragmap3's map with them), `xfloor`, `xratio` and `xrank` (its
- * `crossLingualFloor`, `crossLingualRatio` and `crossLingualRank`) and `k` (the star's
+ * `crossLingualNeighbors`; default the engine's, 5; `xk=0` is the map without cross-lingual pairs), `xfloor`, `xratio`,
+ * `xrank` and `xdoc` (its `crossLingualFloor`, `crossLingualRatio`, `crossLingualRank` and `crossLingualDocumentRatio`;
+ * `xdoc` default the engine's, 0.6; `xdoc=0`: pairs without the document gate) and `k` (the star's
  * `starNeighbors`; default the engine's, 1). Questions: those of the tuning sets (`qa.json`, `qa-extra.json`,
  * `qa-natural.json`, `qa-heldout-2.json`), or of every `qa*.json` with `--questions all`. For each it reports:
  * - **neighbours**, in the space itself (cosine, before the map) and on the map (distance): of each chunk's 10
@@ -323,6 +324,8 @@ interface Variant {
   crossLingualRatio?: number | undefined;
   /** The map's `crossLingualRank`. */
   crossLingualRank?: number | undefined;
+  /** The map's `crossLingualDocumentRatio`. */
+  crossLingualDocumentRatio?: number | undefined;
 }
 
 const unit = (v: Float32Array) => {
@@ -388,6 +391,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
   const crossLingualFloor = o.has('xfloor') ? Number(o.get('xfloor')) : undefined;
   const crossLingualRatio = o.has('xratio') ? Number(o.get('xratio')) : undefined;
   const crossLingualRank = o.has('xrank') ? Number(o.get('xrank')) : undefined;
+  const crossLingualDocumentRatio = o.has('xdoc') ? Number(o.get('xdoc')) : undefined;
   const from = o.get('from') ?? 'index';
   const space = spaceOf(w, doc, byLanguage);
   const compare =
@@ -414,6 +418,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
       crossLingualFloor,
       crossLingualRatio,
       crossLingualRank,
+      crossLingualDocumentRatio,
     };
   // the dense part: the index's vectors (`from=index`), German chunks through their gloss (`from=gloss`), or
   // German chunks' vectors mapped into the English ones by the dictionary's Procrustes map (`from=procrustes`)
@@ -431,6 +436,7 @@ async function meaningVariant(spec: string): Promise<Variant> {
     crossLingualFloor,
     crossLingualRatio,
     crossLingualRank,
+    crossLingualDocumentRatio,
     query: async (q) => {
       const language = index.analyzeQuestion(q).language;
       const qv = centre(await denseOf.query(q, language), language);
@@ -626,9 +632,13 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         ...(s.crossLingualFloor !== undefined ? { crossLingualFloor: s.crossLingualFloor } : {}),
         ...(s.crossLingualRatio !== undefined ? { crossLingualRatio: s.crossLingualRatio } : {}),
         ...(s.crossLingualRank !== undefined ? { crossLingualRank: s.crossLingualRank } : {}),
+        ...(s.crossLingualDocumentRatio !== undefined
+          ? { crossLingualDocumentRatio: s.crossLingualDocumentRatio }
+          : {}),
       },
       init === 'pca-by-language' ? lang : undefined,
       s.similarities,
+      file,
     );
     const fitS = (performance.now() - t) / 1000;
     const plane = map.project(chunks, s.vectors, s.vectors[0]!, []);
@@ -666,6 +676,52 @@ for (const nNeighbors of values.neighbors!.split(',').map(Number)) {
         ...perDocument,
       ]
         .map(([f, e]) => `${f} ${median(e.own).toFixed(3)} / ${median(e.english).toFixed(3)}`)
+        .join('; ')}`,
+    );
+    // what the document gate (crossLingualDocumentRatio) sees: the cosine of the documents' mean vectors, each
+    // German document's most alike English ones, against the reference (median over documents of the cosine
+    // with their most alike document of the same language)
+    const sums = new Map<string, Float64Array>();
+    s.vectors.forEach((v, i) => {
+      const sum = sums.get(file[i]!) ?? new Float64Array(v.length);
+      for (let d = 0; d < v.length; d++) sum[d]! += v[d]!;
+      sums.set(file[i]!, sum);
+    });
+    const documentCosine = (f: string, g: string) => {
+      const a = sums.get(f)!;
+      const b = sums.get(g)!;
+      let ab = 0;
+      let aa = 0;
+      let bb = 0;
+      for (let d = 0; d < a.length; d++) {
+        ab += a[d]! * b[d]!;
+        aa += a[d]! ** 2;
+        bb += b[d]! ** 2;
+      }
+      return ab / Math.sqrt(aa * bb);
+    };
+    const documents = [...sums.keys()];
+    const reference = median(
+      documents.map((f) =>
+        Math.max(
+          ...documents
+            .filter((g) => g !== f && documentLanguage.get(g) === documentLanguage.get(f))
+            .map((g) => documentCosine(f, g)),
+        ),
+      ),
+    );
+    console.log(
+      `  documents' mean vectors: reference (median cosine with the most alike document of the same language) ${reference.toFixed(3)}; German documents' most alike English ones: ${germanDocuments
+        .map(
+          (f) =>
+            `${f} ${documents
+              .filter((g) => documentLanguage.get(g) === 'en')
+              .map((g) => ({ g, c: documentCosine(f, g) }))
+              .sort((a, b) => b.c - a.c)
+              .slice(0, 3)
+              .map((e) => `${e.g} ${e.c.toFixed(3)} (${(e.c / reference).toFixed(2)})`)
+              .join(', ')}`,
+        )
         .join('; ')}`,
     );
     // stars of the questions

@@ -1,12 +1,13 @@
 /**
- * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [--cross-lingual N] [--widths 400,1400] [question ...]`
+ * `pnpm --filter @crp/rag exec tsx scripts/map-screenshot.ts [--index DIR] [--out DIR] [--init pca|random] [--cross-lingual N] [--document-ratio R] [--widths 400,1400] [question ...]`
  *
  * Looks at the map as a user sees it: serves the index (default: `pnpm rag:eval`'s cache folder, only read) on
  * 127.0.0.1 at a free port, asks each question in the page in headless Chromium (Debian's `chromium`; no browser
  * is downloaded) and saves a screenshot of the map at each page width to `<out>/map-<init>-<width>-<n>.png`.
  * `--init random` draws the map as it was before (UMAP from random positions), the default as it is now;
  * `--cross-lingual N` sets the map's `crossLingualNeighbors` (0: the map without cross-lingual neighbours), and
- * the file is then `map-<init>-x<N>-<width>-<n>.png`.
+ * the file is then `map-<init>-x<N>-<width>-<n>.png`; `--document-ratio R` its `crossLingualDocumentRatio` (file
+ * `map-<init>[-x<N>]-d<R>-<width>-<n>.png`).
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -24,6 +25,7 @@ const { values, positionals } = parseArgs({
     init: { type: 'string', default: 'pca' },
     widths: { type: 'string', default: '400,1400' },
     'cross-lingual': { type: 'string' },
+    'document-ratio': { type: 'string' },
   },
 });
 const questions = positionals.length
@@ -35,6 +37,9 @@ const engine = new RagEngine(index, {
     init: values.init === 'random' ? 'random' : 'pca',
     ...(values['cross-lingual'] !== undefined
       ? { crossLingualNeighbors: Number(values['cross-lingual']) }
+      : {}),
+    ...(values['document-ratio'] !== undefined
+      ? { crossLingualDocumentRatio: Number(values['document-ratio']) }
       : {}),
   },
 });
@@ -59,8 +64,11 @@ try {
       await page.fill('#question', q);
       await page.click('#ask');
       await page.waitForSelector('#map svg circle.retrieved', { timeout: 600_000 });
-      const variant =
-        values['cross-lingual'] !== undefined ? `${values.init}-x${values['cross-lingual']}` : values.init;
+      const variant = [
+        values.init,
+        ...(values['cross-lingual'] !== undefined ? [`x${values['cross-lingual']}`] : []),
+        ...(values['document-ratio'] !== undefined ? [`d${values['document-ratio']}`] : []),
+      ].join('-');
       const file = path.join(values.out!, `map-${variant}-${width}-${n + 1}.png`);
       await page.locator('#map svg').screenshot({ path: file });
       const sources = await page.locator('#sources .source').allTextContents();

@@ -141,6 +141,7 @@ export class RagEngine {
         this.#mapOptions,
         index.chunks.map((c) => c.metadata.language),
         space ? (indices) => space.similarities(indices) : undefined,
+        index.chunks.map((c) => c.metadata.file),
       );
       this.#map = { version: index.version, map, space };
     }

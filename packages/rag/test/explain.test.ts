@@ -634,7 +634,7 @@ describe('cross-lingual neighbours in the map', () => {
     });
     // the pairs 0-3, 1-4, 2-5 have dot products 0, 1 and 4: a floor of 0.5 keeps out 0-3, of 5 all three
     const half = knn();
-    withCrossLingualNeighbors(half, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, 0.5);
+    withCrossLingualNeighbors(half, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, { floor: 0.5 });
     expect(half.indices).toEqual([
       [0, 1, 2],
       [1, 0, 4],
@@ -644,7 +644,7 @@ describe('cross-lingual neighbours in the map', () => {
       [5, 4, 2],
     ]);
     const none = knn();
-    withCrossLingualNeighbors(none, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, 5);
+    withCrossLingualNeighbors(none, gramOf(rows), ['en', 'en', 'en', 'de', 'de', 'de'], 1, { floor: 5 });
     expect(none).toEqual(knn());
   });
 
@@ -697,7 +697,7 @@ describe('cross-lingual neighbours in the map', () => {
     // the own language's 2nd nearest: 0, 2 and 3 at 0.55, 5 at 0.9 (4 and 6). Pair 0-3: 0.5 / 0.55 = 0.91 on
     // both sides; pair 2-5: 0.91 for 2 but 0.5 / 0.9 = 0.56 for 5. So 0.8 keeps 0-3 and drops 2-5
     const kept = knn();
-    withCrossLingualNeighbors(kept, gram, languages, 1, 0, 0.8);
+    withCrossLingualNeighbors(kept, gram, languages, 1, { ratio: 0.8 });
     const expected = knn();
     expected.indices[0] = [0, 1, 3];
     expected.distances[0] = [0, d(0.6), d(0.6)];
@@ -711,26 +711,82 @@ describe('cross-lingual neighbours in the map', () => {
     });
     // 0.5 keeps both (as no ratio), 0.95 neither
     const both = knn();
-    withCrossLingualNeighbors(both, gram, languages, 1, 0, 0.5);
+    withCrossLingualNeighbors(both, gram, languages, 1, { ratio: 0.5 });
     const plain = knn();
     withCrossLingualNeighbors(plain, gram, languages, 1);
     expect(both.indices).toEqual(plain.indices);
     expect(both.indices[2]).toEqual([2, 1, 5]);
     expect(both.indices[5]).toEqual([5, 4, 2]);
     const none = knn();
-    withCrossLingualNeighbors(none, gram, languages, 1, 0, 0.95);
+    withCrossLingualNeighbors(none, gram, languages, 1, { ratio: 0.95 });
     expect(none).toEqual(knn());
     // ranks among all languages: 3 is 0's 3rd nearest (after 1, 2) and 0 is 3's 3rd (after 4, 5; 6 ties with
     // 0); 5 is 2's 3rd, but 2 is 5's 4th (after 4, 6, 3). So a rank bound of 3 keeps 0-3 only, 4 both, 2 neither
     const byRank = knn();
-    withCrossLingualNeighbors(byRank, gram, languages, 1, 0, 0, 3);
+    withCrossLingualNeighbors(byRank, gram, languages, 1, { rank: 3 });
     expect(byRank.indices).toEqual(expected.indices);
     const byRank4 = knn();
-    withCrossLingualNeighbors(byRank4, gram, languages, 1, 0, 0, 4);
+    withCrossLingualNeighbors(byRank4, gram, languages, 1, { rank: 4 });
     expect(byRank4.indices).toEqual(plain.indices);
     const byRank2 = knn();
-    withCrossLingualNeighbors(byRank2, gram, languages, 1, 0, 0, 2);
+    withCrossLingualNeighbors(byRank2, gram, languages, 1, { rank: 2 });
     expect(byRank2).toEqual(knn());
+  });
+
+  it('the document gate keeps a German document with no English counterpart unpaired (hand-computed)', async () => {
+    const { gramOf, withCrossLingualNeighbors } = await import('../src/explain/embedding-map.js');
+    // dimensions: topics a, b, c (0-2), English and German (3, 4), one per chunk position (5-7). English
+    // documents A1, A2 on topic a and B1, B2 on b; German C on a (A's counterpart) and D on c, with a little of b
+    // (as the Debian guide has a little of everything). Each document three chunks
+    const chunk = (topic: number[], language: 3 | 4, p: number) => {
+      const v = [...topic, 0, 0, 0, 0, 0];
+      v[language] = 0.5;
+      v[5 + p] = 0.2;
+      return v;
+    };
+    const documents = ['A1', 'A2', 'B1', 'B2', 'C', 'D'];
+    const topicOf: Record<string, number[]> = {
+      A1: [1, 0, 0],
+      A2: [1, 0, 0],
+      B1: [0, 1, 0],
+      B2: [0, 1, 0],
+      C: [1, 0, 0],
+      D: [0, 0.3, 1],
+    };
+    const rows = documents.flatMap((d) => [0, 1, 2].map((p) => chunk(topicOf[d]!, d < 'C' ? 3 : 4, p)));
+    const languages = documents.flatMap((d) => [0, 1, 2].map(() => (d < 'C' ? 'en' : 'de')));
+    const chunkDocuments = documents.flatMap((d) => [d, d, d]);
+    // each chunk's 3 nearest (itself first): its own document's other chunks, as any order of them is
+    const knn = () => ({
+      indices: rows.map((_, i) => [
+        i,
+        ...[0, 1, 2].map((p) => 3 * Math.floor(i / 3) + p).filter((j) => j !== i),
+      ]),
+      distances: rows.map(() => [0, 0.2 * Math.SQRT2, 0.2 * Math.SQRT2]),
+    });
+    // without the gate D's chunks pair with B's: B . D = 0.3 + 0.04 beats B . C = 0.04, and D . B beats D . A
+    const plain = knn();
+    withCrossLingualNeighbors(plain, gramOf(rows), languages, 1);
+    const pairedWith = (lists: number[][], i: number) =>
+      lists[i]!.filter((j) => languages[j] !== languages[i]).map((j) => chunkDocuments[j]);
+    expect(pairedWith(plain.indices, 15)).toEqual(['B1']);
+    expect(pairedWith(plain.indices, 12)).toEqual(['A1']);
+    // cosines of the documents' mean vectors (each [topic, language 0.5, 0.2 / 3 at 5-7]): A1-A2 and B1-B2 1 (the
+    // same vectors), C-D 0.263 / (1.124 * 1.163) = 0.201, so the reference (median of each document's most alike
+    // of its language: 1, 1, 1, 1, 0.201, 0.201) is 1; C-A 1.013 / 1.263 = 0.80 passes 0.6, D-B 0.313 / (1.163 *
+    // 1.124) = 0.24 does not
+    const gated = knn();
+    withCrossLingualNeighbors(gated, gramOf(rows), languages, 1, {
+      documentRatio: 0.6,
+      documents: chunkDocuments,
+    });
+    for (const i of [15, 16, 17]) expect(gated.indices[i]).toEqual(knn().indices[i]);
+    for (const i of [6, 7, 8, 9, 10, 11]) expect(pairedWith(gated.indices, i)).toEqual([]);
+    for (const i of [12, 13, 14]) expect(pairedWith(gated.indices, i)).toEqual(pairedWith(plain.indices, i));
+    // without the documents the gate cannot vouch for any pair
+    const blind = knn();
+    withCrossLingualNeighbors(blind, gramOf(rows), languages, 1, { documentRatio: 0.6 });
+    expect(blind).toEqual(knn());
   });
 
   it('with them, UMAP lays a German group out beside the English group of its topic, not as an island', () => {
@@ -763,12 +819,10 @@ describe('cross-lingual neighbours in the map', () => {
     }));
     // for each German chunk: mean distance to the English chunks of its topic over that to the other topic's
     const ratio = (seed: number, crossLingualNeighbors: number) => {
-      const map = FittedMap.fit(vectors, { seed, nNeighbors: 5, crossLingualNeighbors }, languages).project(
-        chunks,
-        vectors,
-        vectors[0]!,
-        [],
-      );
+      // no document gate: here the languages lie three times as far apart as the topics, so the documents' means
+      // say only the language (the gate is tested on its own above)
+      const options = { seed, nNeighbors: 5, crossLingualNeighbors, crossLingualDocumentRatio: 0 };
+      const map = FittedMap.fit(vectors, options, languages).project(chunks, vectors, vectors[0]!, []);
       const at = map.points.map((p) => [p.x, p.y] as const);
       const english = at.map((_, j) => j).filter((j) => languages[j] === 'en');
       const meanTo = (i: number, same: boolean) => {
@@ -787,5 +841,18 @@ describe('cross-lingual neighbours in the map', () => {
       expect(withPairs).toBeLessThan(0.3);
       expect(withPairs).toBeLessThan(without / 2);
     }
+    // the default gate without the chunks' documents vouches for no pair: the map without pairs
+    const fit = (options: { crossLingualNeighbors?: number }) =>
+      FittedMap.fit(vectors, { seed: 1, nNeighbors: 5, ...options }, languages).project(
+        chunks,
+        vectors,
+        vectors[0]!,
+        [],
+      );
+    expect(fit({ crossLingualNeighbors: 1 })).toEqual(fit({ crossLingualNeighbors: 0 }));
+    expect(fit({})).toEqual(fit({ crossLingualNeighbors: 0 }));
+    expect(() => FittedMap.fit(vectors, { crossLingualDocumentRatio: -1 }, languages)).toThrow(
+      /crossLingualDocumentRatio must be a number >= 0 \(0: no document gate\); got -1/,
+    );
   });
 });

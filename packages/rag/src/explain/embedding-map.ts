@@ -42,14 +42,11 @@ export interface EmbeddingMapOptions {
   /**
    * Cross-lingual neighbours in UMAP's neighbour graph: a chunk and a chunk of another language that are each
    * among the other's `crossLingualNeighbors` nearest of that language (mutual nearest neighbours, as single-cell
-   * analyses merge batches) become neighbours in the graph, at the distance of the chunk's nearest neighbour;
-   * default 0, none. Needs the chunks' languages ({@link FittedMap.fit}). In the meaning space a German
-   * chunk of the RAG text already had an English RAG chunk among its nearest (median rank 5.5), but its 15
-   * nearest were mostly German, so UMAP laid the German documents out as islands (on the map, median rank 22).
-   * With 3 it is 3 (English chunks of RAG texts to another English RAG text: 4 -> 5; `scripts/map-eval.ts`).
-   * Not the default: a document no English one shares a topic with (the corpus's Debian guide) is pulled among
-   * unrelated English chunks too (its rank 41 -> 5), and a cross-lingual question's star lies a little farther
-   * from its sources (median rank 15 -> 22); no floor, ratio or rank criterion separated the two cases.
+   * analyses merge batches) become neighbours in the graph, at the distance of the chunk's nearest neighbour,
+   * when their documents pass {@link EmbeddingMapOptions.crossLingualDocumentRatio}; default 5 (0: none). Needs
+   * the chunks' languages ({@link FittedMap.fit}). A German chunk of the RAG text had an English RAG chunk among
+   * its nearest in the meaning space, but its 15 nearest were mostly German, so UMAP laid it out as an island
+   * (`scripts/map-eval.ts`: its nearest English RAG chunk median 21st nearest on the map; with the pairs 4).
    */
   readonly crossLingualNeighbors?: number;
   /** The least dot product (cosine for unit vectors) of a cross-lingual pair; default 0. */
@@ -66,6 +63,16 @@ export interface EmbeddingMapOptions {
    * `crossLingualRank` nearest of all languages (ties counted in its favour); default 0, none.
    */
   readonly crossLingualRank?: number;
+  /**
+   * A document gate for cross-lingual pairs: `i` and `j` are kept only when their documents are alike, the
+   * cosine of the documents' mean vectors at least this share of the reference, the median over documents of
+   * the cosine with their most alike document of the same language; default 0.6 (0: no gate). Without it a
+   * document no English one is about (the corpus's Debian guide) was pulled among unrelated English chunks by
+   * chunks that are only weakly alike (cosine 0.13-0.26); its mean is as far from every English document's
+   * (0.42 of the reference at most) as the RAG text's is near the LlamaIndex RAG text's (0.94). Needs the
+   * chunks' documents ({@link FittedMap.fit}); without them no pair is kept.
+   */
+  readonly crossLingualDocumentRatio?: number;
 }
 
 /** A point of the map. */
@@ -114,12 +121,15 @@ export class FittedMap {
   /**
    * Fits UMAP (seeded) to the vectors, or to an even sample of at most `maxPoints` of them.
    * @param languages each vector's language (or any group): the start positions are centred per language
+   * @param similarities the vectors' dot products for the given indices, when a space computes them faster
+   * @param documents each vector's document, for {@link EmbeddingMapOptions.crossLingualDocumentRatio}
    */
   static fit(
     vectors: readonly Float32Array[],
     options: EmbeddingMapOptions = {},
     languages?: readonly string[],
     similarities?: (indices: readonly number[]) => Float32Array,
+    documents?: readonly string[],
   ): FittedMap {
     const nEpochs = options.nEpochs ?? 150;
     if (!Number.isInteger(nEpochs) || nEpochs < 3 || nEpochs % 3 !== 0) {
@@ -146,16 +156,27 @@ export class FittedMap {
     // time), which a space may compute from its sparse form
     const gram = similarities ? similarities(fitted) : gramOf(rows);
     const knn = nearestByGram(gram, fitted.length, nNeighbors);
-    const mutual = options.crossLingualNeighbors ?? 0;
+    const documentRatio = options.crossLingualDocumentRatio ?? 0.6;
+    if (!Number.isFinite(documentRatio) || documentRatio < 0) {
+      throw new CrpError(
+        'invalid-argument',
+        `crossLingualDocumentRatio must be a number >= 0 (0: no document gate); got ${documentRatio}.`,
+      );
+    }
+    const mutual = options.crossLingualNeighbors ?? 5;
     if (mutual > 0 && languages)
       withCrossLingualNeighbors(
         knn,
         gram,
         fitted.map((i) => languages[i]!),
         mutual,
-        options.crossLingualFloor ?? 0,
-        options.crossLingualRatio ?? 0,
-        options.crossLingualRank ?? 0,
+        {
+          floor: options.crossLingualFloor ?? 0,
+          ratio: options.crossLingualRatio ?? 0,
+          rank: options.crossLingualRank ?? 0,
+          documentRatio,
+          ...(documents ? { documents: fitted.map((i) => documents[i]!) } : {}),
+        },
       );
     umap.setPrecomputedKNN(knn.indices, knn.distances);
     const epochs = umap.initializeFit(rows.map((r) => Array.from(r)));
@@ -318,6 +339,69 @@ function nearestByGram(
   return { indices, distances };
 }
 
+/** What a cross-lingual pair must pass besides being mutual (see {@link withCrossLingualNeighbors}). */
+export interface CrossLingualCriteria {
+  /** {@link EmbeddingMapOptions.crossLingualFloor}. */
+  readonly floor?: number;
+  /** {@link EmbeddingMapOptions.crossLingualRatio}. */
+  readonly ratio?: number;
+  /** {@link EmbeddingMapOptions.crossLingualRank}. */
+  readonly rank?: number;
+  /** {@link EmbeddingMapOptions.crossLingualDocumentRatio}, with each row's document in `documents`. */
+  readonly documentRatio?: number;
+  readonly documents?: readonly string[];
+}
+
+/**
+ * Which documents are alike enough for cross-lingual pairs between their chunks
+ * ({@link EmbeddingMapOptions.crossLingualDocumentRatio}), from the rows' dot products: the documents' mean
+ * vectors' cosine is sum(G[D, E]) / sqrt(sum(G[D, D]) sum(G[E, E])). The reference is the median over documents
+ * of the cosine with their most alike document of the same language (a document's language: most of its
+ * rows'; any language when no document shares one): how alike two documents on one subject are where language
+ * is not in the way. A chunk's document pairs with itself.
+ */
+function alikeDocuments(
+  gram: Float32Array,
+  languages: readonly string[],
+  documents: readonly string[],
+  ratio: number,
+): (i: number, j: number) => boolean {
+  const n = languages.length;
+  const names = [...new Set(documents)];
+  const d = names.length;
+  const of = documents.map((f) => names.indexOf(f));
+  const sums = new Float64Array(d * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sums[of[i]! * d + of[j]!]! += gram[i * n + j]!;
+  const cosine = (a: number, b: number) =>
+    sums[a * d + b]! / Math.sqrt(Math.max(1e-30, sums[a * d + a]! * sums[b * d + b]!));
+  const languageOf = names.map((_, a) => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < n; i++)
+      if (of[i] === a) counts.set(languages[i]!, (counts.get(languages[i]!) ?? 0) + 1);
+    return [...counts].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0]![0];
+  });
+  const nearest = (same: boolean) =>
+    names.flatMap((_, a) => {
+      const peers = names
+        .map((__, b) => b)
+        .filter((b) => b !== a && (!same || languageOf[b] === languageOf[a]));
+      return peers.length > 0 ? [Math.max(...peers.map((b) => cosine(a, b)))] : [];
+    });
+  const own = nearest(true);
+  const reference = median(own.length > 0 ? own : nearest(false));
+  // a single document: nothing to compare with, every pair is within it
+  if (reference === undefined) return () => true;
+  const threshold = ratio * reference;
+  return (i, j) => of[i] === of[j] || cosine(of[i]!, of[j]!) >= threshold;
+}
+
+function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
 /**
  * Adds the mutual nearest neighbours across languages to the neighbour lists (in place; see
  * {@link EmbeddingMapOptions.crossLingualNeighbors}): `i` and `j` of different languages are a pair when each is
@@ -326,20 +410,21 @@ function nearestByGram(
  * first): UMAP weighs an edge by how much farther it is than the chunk's nearest, and the raw cross-lingual
  * distance, a step larger than the own-language ones, gave it almost no weight. (Distances scaled by how far
  * each language lies from the chunk, as CSLS does for word translation, were measured too: the German RAG
- * chunks' rank of their nearest English RAG chunk on the map 17 with 3 pairs, 6 with 5.) `floor`, `ratio` and
- * `rank` are {@link EmbeddingMapOptions.crossLingualFloor}, {@link EmbeddingMapOptions.crossLingualRatio} and
- * {@link EmbeddingMapOptions.crossLingualRank}; a pair must pass each that is set.
+ * chunks' rank of their nearest English RAG chunk on the map 17 with 3 pairs, 6 with 5.) A pair must pass each
+ * of the `criteria` that is set.
  */
 export function withCrossLingualNeighbors(
   knn: { indices: number[][]; distances: number[][] },
   gram: Float32Array,
   languages: readonly string[],
   m: number,
-  floor = 0,
-  ratio = 0,
-  rank = 0,
+  criteria: CrossLingualCriteria = {},
 ): void {
+  const { floor = 0, ratio = 0, rank = 0, documentRatio = 0, documents } = criteria;
   const n = languages.length;
+  // without the documents the gate cannot vouch for any pair
+  if (documentRatio > 0 && !documents) return;
+  const alike = documentRatio > 0 ? alikeDocuments(gram, languages, documents!, documentRatio) : undefined;
   const distance = (i: number, j: number) =>
     Math.sqrt(Math.max(0, gram[i * n + i]! + gram[j * n + j]! - 2 * gram[i * n + j]!));
   const cosine = (i: number, j: number) =>
@@ -393,6 +478,7 @@ export function withCrossLingualNeighbors(
               (ratio <= 0 ||
                 (cosine(i, j) >= ratio * ownCosine[i]! && cosine(i, j) >= ratio * ownCosine[j]!)) &&
               nearestOf[j]![names.indexOf(languages[i]!)]!.includes(i) &&
+              (!alike || alike(i, j)) &&
               (rank <= 0 || (rankOf(i, j) <= rank && rankOf(j, i) <= rank)),
           ),
     ),
