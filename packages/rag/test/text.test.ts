@@ -52,6 +52,17 @@ describe('analyzer', () => {
     expect(analyze('being ours namely getting makes', 'en')).toEqual([]);
   });
 
+  it('indexes the nouns of the German stop list as the words they are: "Teil" and "Teile", "Weg" and "Wege" alike', () => {
+    expect(analyze('Teil Teile Weg Wege Suche Zeit', 'de')).toEqual([
+      `de:${stem('teil', 'de')}`,
+      `de:${stem('teil', 'de')}`,
+      `de:${stem('weg', 'de')}`,
+      `de:${stem('weg', 'de')}`,
+      `de:${stem('suche', 'de')}`,
+      `de:${stem('zeit', 'de')}`,
+    ]);
+  });
+
   it('gives each word one term, stemmed in the text language only (no English+German double counting)', () => {
     const en = tokenize('Embeddings are stored', 'en');
     expect(en.map((t) => t.term)).toEqual(['en:embed', 'en:store']);

@@ -26,9 +26,16 @@ mittels möchten selben solange unseren unserem unseres vieles weiterer wenigen`
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
+// Nouns on the `stopword` package's German list (Snowball's has none): matched by surface form, "Teil" and "Weg"
+// would be stop words while "Teile" and "Wege" are terms.
+const NOT_STOP_DE = new Set(
+  words(`beispiel ende gott jahr jahre jahren mann mensch menschen mittel ordnung sache schluss startseite suche tag tage
+tagen teil uhr weg zeit`),
+);
+
 const STOP: Record<Language, ReadonlySet<string>> = {
   en: new Set([...eng, ...words(EXTRA_EN)].map((w) => w.toLowerCase())),
-  de: new Set([...deu, ...words(EXTRA_DE)].map((w) => w.toLowerCase())),
+  de: new Set([...deu.filter((w) => !NOT_STOP_DE.has(w)), ...words(EXTRA_DE)].map((w) => w.toLowerCase())),
 };
 
 /**
