@@ -166,7 +166,7 @@ export {
 } from './text/query.js';
 export { type Sentence, splitSentences } from './text/sentences.js';
 export { stem } from './text/stemmer.js';
-export { isStopStem, isStopWord, stopWords } from './text/stop-words.js';
+export { isStopWord, stopWords } from './text/stop-words.js';
 export {
   type ConceptRoute,
   type EnglishConcepts,

@@ -75,6 +75,25 @@ describe('passage-level re-ranking', () => {
     for (const f of fused) expect(f.score).toBeCloseTo(0.3, 12);
   });
 
+  it('finds a chunk by a German noun whose stem is a stop word\'s ("Ebene" stems like "eben", issue 24)', async () => {
+    const index = new RagIndex({ embedding: new HashEmbedding(), translator: null });
+    const encode = (s: string) => new TextEncoder().encode(s);
+    await index.updateFiles([
+      {
+        file: 'ebene.md',
+        bytes: encode('# Aufbau\n\nDie Ebene der Abstraktion bestimmt den Entwurf der Schicht.\n'),
+      },
+      {
+        file: 'andere.md',
+        bytes: encode('# Anderes\n\nDer Entwurf der Schicht folgt eben den Regeln der Sprache.\n'),
+      },
+    ]);
+    const hits = await index.search('Welche Ebene?', { topK: 2 });
+    expect(hits[0]?.chunk.metadata.file).toBe('ebene.md');
+    // found by the word itself: the lexical (BM25) side ranks it first
+    expect(hits[0]?.lexicalRank).toBe(1);
+  });
+
   it("search reports each hit's passage coverage when re-ranking, and nothing with rerank: 0", async () => {
     const index = new RagIndex({ embedding: new HashEmbedding() });
     const encode = (s: string) => new TextEncoder().encode(s);

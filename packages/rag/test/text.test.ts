@@ -5,7 +5,6 @@ import {
   Bm25Index,
   decompound,
   detectLanguage,
-  isStopStem,
   QueryTranslator,
   splitCompound,
   splitSentences,
@@ -19,18 +18,48 @@ import { isCognate } from '../src/translate/cognates.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('analyzer', () => {
-  it('drops stop words before and after stemming: "why", "does", "not", "will", "one" never become keywords', () => {
+  it('drops stop words by their surface form: "why", "does", "not", "will", "one" never become keywords', () => {
     expect(analyze('Why does the rule not work and will one of them help?', 'en')).toEqual([
       'en:rule',
       'en:work',
       'en:help',
     ]);
-    // "doing" and "does" stem to stop-word stems; "ones" stems to "one"
-    expect(isStopStem('doe', 'en')).toBe(true);
-    expect(analyze('doing ones', 'en')).toEqual([]);
+    // inflected forms are on the list themselves
+    expect(analyze('doing ones getting', 'en')).toEqual([]);
     expect(analyze('Warum wurden die Regeln nicht gespeichert?', 'de')).toEqual([
       `de:${stem('regeln', 'de')}`,
       `de:${stem('gespeichert', 'de')}`,
+    ]);
+  });
+
+  it('keeps content words whose stem is a stop word\'s: "Ebene", "Seite", "Länge", "name" (issue 24)', () => {
+    // "Ebene" stems to "eben", "Seite" to "seit", "Länge" to "lang", "sicher" to "sich", "name" to "namely"'s stem
+    expect(stem('ebene', 'de')).toBe(stem('eben', 'de'));
+    expect(analyze('Auf der Ebene einer Seite ist die Länge sicher', 'de')).toEqual([
+      `de:${stem('ebene', 'de')}`,
+      `de:${stem('seite', 'de')}`,
+      `de:${stem('länge', 'de')}`,
+      `de:${stem('sicher', 'de')}`,
+    ]);
+    expect(analyze('the name is useful', 'en')).toEqual([
+      `en:${stem('name', 'en')}`,
+      `en:${stem('useful', 'en')}`,
+    ]);
+    // the stop words themselves and their inflected forms still get no term
+    expect(
+      analyze('eben seit eine einem einer eines der dem den unseren mehrere folgenden möchten', 'de'),
+    ).toEqual([]);
+    expect(analyze('being ours namely getting makes', 'en')).toEqual([]);
+  });
+
+  it('indexes the nouns of the German stop list as the words they are: "Teil" and "Teile", "Weg" and "Wege" alike', () => {
+    expect(analyze('Teil Teile Weg Wege Suche Zeit', 'de')).toEqual([
+      `de:${stem('teil', 'de')}`,
+      `de:${stem('teil', 'de')}`,
+      `de:${stem('weg', 'de')}`,
+      `de:${stem('weg', 'de')}`,
+      `de:${stem('suche', 'de')}`,
+      `de:${stem('zeit', 'de')}`,
     ]);
   });
 
@@ -402,9 +431,10 @@ describe('German compounds', () => {
 
   it('indexes the parts as extra terms (they do not lengthen the text) and keeps their places', () => {
     const tokens = tokenize('Nur Kleinbuchstaben im Paketnamen.', 'de', { germanLexicon: lexicon });
-    // "klein" is a German stop word (after stemming), so of "Kleinbuchstaben" only "Buchstaben" is added
+    // only the inflected "kleine", "kleiner", ... are stop words, so the part "klein" is a term (issue 24)
     expect(tokens.map((t) => [t.term, t.extra ?? false])).toEqual([
       [`de:${stem('kleinbuchstaben', 'de')}`, false],
+      ['de:klein', true],
       ['de:buchstab', true],
       [`de:${stem('paketnamen', 'de')}`, false],
       ['de:paket', true],
@@ -549,10 +579,11 @@ describe('German inflected forms', () => {
     expect(germanLemmaTerm('gelogene', lying)).toBeUndefined();
     // one known guess is taken, as before
     expect(germanLemmaTerm('gelogen', new Set([stem('liegen', 'de')]))).toBe(`de:${stem('liegen', 'de')}`);
-    // "litten" is listed as "leiden" (a stop stem, no term): the i + doubled consonant guess "leiten" is not tried
+    // "litten" is listed as "leiden": the i + doubled consonant guess "leiten" is not tried
     const leading = new Set(['leiten', 'leiden'].map((w) => stem(w, 'de')));
     expect(germanBaseForms('gelitten').slice(0, 2)).toEqual(['leiden', 'leiten']);
-    expect(germanLemmaTerm('gelitten', leading)).toBeUndefined();
+    expect(germanLemmaTerm('gelitten', leading)).toBe(`de:${stem('leiden', 'de')}`);
+    expect(germanLemmaTerm('gelitten', new Set([stem('leiten', 'de')]))).toBeUndefined();
     // the unchanged core is no fallback once the series settled it, but still is when the series knows nothing
     expect(germanLemmaTerm('gerufen', new Set([stem('rufen', 'de')]))).toBe(`de:${stem('rufen', 'de')}`);
     expect(germanLemmaTerm('geschnitten', new Set([stem('schneiden', 'de'), stem('schneiten', 'de')]))).toBe(

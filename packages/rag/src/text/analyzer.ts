@@ -1,6 +1,6 @@
 import type { Language } from '../types.js';
 import { stem } from './stemmer.js';
-import { isStopStem, isStopWord } from './stop-words.js';
+import { isStopWord } from './stop-words.js';
 
 /** A content word of a text: where it is and the one index term it stands for. */
 export interface Token {
@@ -24,7 +24,7 @@ export interface Token {
 // A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
-/** The index term of one lower-case word (`en:rule`), or undefined for a stop word (checked before and after stemming). */
+/** The index term of one lower-case word (`en:rule`), or undefined for a stop word (by its surface form). */
 export function termOf(word: string, language: Language): string | undefined {
   // memoised: the same words recur in every chunk, and stemming them again was most of opening an index
   const memo = TERM_MEMO[language];
@@ -52,13 +52,14 @@ export interface WordSet {
 const SPLIT_MEMO = new WeakMap<WordSet, Map<string, CompoundSplit | null>>();
 const LEMMA_MEMO = new WeakMap<WordSet, Map<string, string | null>>();
 
-/** The stem of one lower-case word, or undefined for a stop word (checked before and after stemming). */
+/**
+ * The stem of one lower-case word, or undefined for a stop word. The stop list is checked on the word as written,
+ * before stemming: a content word whose stem is a stop word's ("Ebene" -> "eben", "Seite" -> "seit") keeps it.
+ */
 export function stemOf(word: string, language: Language): string | undefined {
   if (word.length < 2 && !/\d/.test(word)) return undefined;
   if (isStopWord(word, language)) return undefined;
-  const s = stem(word, language);
-  if (isStopStem(s, language)) return undefined;
-  return s;
+  return stem(word, language);
 }
 
 /** An index term from a language and a stem: `en:rule`. */
@@ -69,7 +70,7 @@ export const stemOfTerm = (term: string) => term.slice(term.indexOf(':') + 1);
 
 /**
  * Splits a text into content tokens with one index term each: lower-cased, stop words of the text's language
- * removed (before and after stemming), stemmed with that language's Snowball stemmer. A hyphenated word
+ * removed by their surface form, then stemmed with that language's Snowball stemmer. A hyphenated word
  * gives its parts; in German also the joined compound ("Vektor-Datenbanken" also matches
  * "Vektordatenbanken"), as German writes compounds both ways.
  */
@@ -437,7 +438,7 @@ export function germanLemmaTerm(word: string, lexicon: WordSet): string | undefi
       return s !== undefined && s !== own && lexicon.has(s) ? s : undefined;
     };
     // Ablaut guesses are taken only when they are unambiguous: a listed irregular verb settles its core even when
-    // its infinitive has no term ("gelitten" is "leiden", whose stem is a stop stem, never "leiten"), and a core
+    // its infinitive has no term ("gelitten" is "leiden", never "leiten"), and a core
     // whose series gives two known infinitives gets none ("gelogen": "liegen" or "legen", but it is "lügen").
     const settled = new Set<string>();
     for (const c of candidates) {

@@ -62,7 +62,7 @@ export function looksLikeName(surface: string, language: Language, sentenceStart
 }
 
 /**
- * Turns a question into {@link QueryConcept}s: stop words removed (before and after stemming), each content
+ * Turns a question into {@link QueryConcept}s: stop words removed (by their surface form), each content
  * word with its stems in both languages and, with a translator, its translations; adjacent word pairs whose
  * translation is one word ("vector database" -> "Vektordatenbank") become concepts of their own.
  */

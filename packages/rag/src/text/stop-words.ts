@@ -1,6 +1,5 @@
 import { deu, eng } from 'stopword';
 import type { Language } from '../types.js';
-import { stem } from './stemmer.js';
 
 // The `stopword` package's English list is short (108 words): question words, auxiliaries and pronouns that
 // users type in every question ("why", "does", "not", "will", "one") were missing and became keywords.
@@ -18,35 +17,34 @@ such than that the their theirs them themselves then thence there thereafter the
 they this those though through throughout thus to together too toward towards under unless until up upon us use
 used uses using usually very via was we well were what whatever when whence whenever where whereas wherever
 whether which while whither who whoever whole whom whose why will with within without would yet you your yours
-yourself yourselves e.g i.e vs`;
+yourself yourselves e.g i.e vs becoming getting lets makes making takes taking ways`;
 const EXTRA_DE = `bzw sowie wird werden wurde wurden worden kann können konnte könnte muss müssen sollte sollen soll
 darf dürfen wofür wozu womit wodurch woran worauf worüber hierfür hierbei dabei dafür dazu darin daran darauf
-jedoch also bzw usw z.b d.h u.a beim zum zur vom ins ans`;
+jedoch also bzw usw z.b d.h u.a beim zum zur vom ins ans
+allgemeine folgenden folgendes folgendem fürs gerne gleiche gleichen heißt könnten mache mehrere mehreren mehrerer
+mittels möchten selben solange unseren unserem unseres vieles weiterer wenigen`;
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
+// Nouns on the `stopword` package's German list (Snowball's has none): matched by surface form, "Teil" and "Weg"
+// would be stop words while "Teile" and "Wege" are terms.
+const NOT_STOP_DE = new Set(
+  words(`beispiel ende gott jahr jahre jahren mann mensch menschen mittel ordnung sache schluss startseite suche tag tage
+tagen teil uhr weg zeit`),
+);
+
 const STOP: Record<Language, ReadonlySet<string>> = {
   en: new Set([...eng, ...words(EXTRA_EN)].map((w) => w.toLowerCase())),
-  de: new Set([...deu, ...words(EXTRA_DE)].map((w) => w.toLowerCase())),
+  de: new Set([...deu.filter((w) => !NOT_STOP_DE.has(w)), ...words(EXTRA_DE)].map((w) => w.toLowerCase())),
 };
 
-// Stems of the stop words: a word whose stem is one of these is a stop word too ("doe" from "does",
-// "wurd" from "wurden"), so inflected forms do not leak after stemming.
-const STOP_STEMS: Partial<Record<Language, ReadonlySet<string>>> = {};
-
-/** Whether a lower-case word is a stop word of the language. */
+/**
+ * Whether a lower-case word, as written, is a stop word of the language. Stop words are matched by their
+ * surface form, never by their stem: "Ebene", "Seite", "name" stem like "eben", "seit", "namely", and were lost
+ * when the check ran after stemming; the lists hold the inflected forms instead ("einem", "unseren", "getting").
+ */
 export function isStopWord(word: string, language: Language): boolean {
   return STOP[language].has(word);
-}
-
-/** Whether a stem is the stem of a stop word of the language (checked after stemming). */
-export function isStopStem(stemmed: string, language: Language): boolean {
-  let set = STOP_STEMS[language];
-  if (!set) {
-    set = new Set([...STOP[language]].filter((w) => /^\p{L}+$/u.test(w)).map((w) => stem(w, language)));
-    STOP_STEMS[language] = set;
-  }
-  return set.has(stemmed);
 }
 
 /** The stop words of a language (lower case). */
