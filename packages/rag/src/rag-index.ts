@@ -26,9 +26,10 @@ import type { Chunk, IndexProgress, Language } from './types.js';
  * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
  * opening without embedding it again). 1: German inflected forms also indexed by their base form; 2: also strong
  * (ablaut) participles ("geschrieben" by "schreiben"); 3: "gekommen" by "kommen" (2 read it as "kimmen"); 4: an
- * ablaut guess only when unambiguous ("gelogen" no longer by "liegen", "gelitten" no longer by "leiten").
+ * ablaut guess only when unambiguous ("gelogen" no longer by "liegen", "gelitten" no longer by "leiten"); 5: a
+ * listed participle ending settles only the listed verb ("geglitten" by "gleiten" again, as before 4).
  */
-const ANALYSIS_VERSION = 4;
+const ANALYSIS_VERSION = 5;
 
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {
