@@ -26,9 +26,10 @@ import type { Chunk, IndexProgress, Language } from './types.js';
  * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
  * opening without embedding it again). 1: German inflected forms also indexed by their base form; 2: also strong
  * (ablaut) participles ("geschrieben" by "schreiben"); 3: "gekommen" by "kommen" (2 read it as "kimmen"); 4: an
- * ablaut guess only when unambiguous ("gelogen" no longer by "liegen", "gelitten" no longer by "leiten"); 5: stop
- * words removed by their surface form, not their stem ("Ebene", "Seite", "name" were dropped as "eben", "seit",
- * "namely"), and the German list's nouns ("Teil", "Weg") are none.
+ * ablaut guess only when unambiguous ("gelogen" no longer by "liegen", "gelitten" no longer by "leiten"), a listed
+ * participle ending settling only the listed verb ("geglitten" still by "gleiten"); 5: stop words removed by their
+ * surface form, not their stem ("Ebene", "Seite", "name" were dropped as "eben", "seit", "namely"), and the German
+ * list's nouns ("Teil", "Weg") are none.
  */
 const ANALYSIS_VERSION = 5;
 

@@ -333,7 +333,8 @@ describe('the passage brings what the question asks for', () => {
   it('a connective after the first words ("Fehler sind jedoch ...", "Errors, however, ...") brings the one before', () => {
     for (const text of [
       'Fehler sind jedoch oft nicht gleichmäßig über die Daten verteilt.',
-      'Das Modell ist daher in manchen Regionen unzuverlässig.',
+      // not "Das Modell ...": an opening "Das" leans back by itself, whatever follows
+      'Ein Modell ist daher in manchen Regionen unzuverlässig.',
       'Errors, however, are rarely spread evenly.',
       'The dashboard, as a result, shows each cohort.',
     ]) {
@@ -356,18 +357,46 @@ describe('the passage brings what the question asks for', () => {
     }
   });
 
+  it('a connective that joins two clauses of its own sentence ("..., jedoch ungenau") does not bring the one before', () => {
+    for (const text of [
+      'Ein Verfahren ist schnell, jedoch ungenau.',
+      'Tiefe Netze sind langsam, daher dauert das Training lange.',
+      'Ein Modell ist klein und daher schnell.',
+    ]) {
+      const answer = composeExtractiveAnswer(
+        [s(0, 'Ein Modell mit 89 % Genauigkeit gilt als gut.', 0.1), s(1, text, 1)],
+        sources,
+      );
+      expect(texts(answer), text).toHaveLength(1);
+    }
+    // a relative clause holds the connective of its sentence's own reference back
+    const answer = composeExtractiveAnswer(
+      [
+        s(0, 'Ein Modell mit 89 % Genauigkeit gilt als gut.', 0.1),
+        s(1, 'Fehler, die jedoch selten sind, zählen mit.', 1),
+      ],
+      sources,
+    );
+    expect(texts(answer)).toHaveLength(2);
+  });
+
   it('an object pronoun for what the sentence before names ("... set it", "use them") brings that sentence', () => {
     const before = s(0, 'By default the backend uses the number of logical cores as its thread count.', 0.3);
     for (const text of [
       'You can call setThreadsCount to manually set it (before setBackend).',
       'Pass the option if you want to change it.',
       'Workers use them only when the page is cross-origin isolated.',
+      'Set it before the first tensor is made.',
+      'The backend reads it.',
     ])
       expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
-    // "it" as the subject of its own clause names nothing before
+    // "it" as the subject of its own clause names nothing before, nor does the acronym IT or the test function it
     for (const text of [
       'You can call setThreadsCount, and it takes one number.',
       'Call setThreadsCount first.',
+      'Ask your IT (help desk) team for a machine with more cores.',
+      'Each benchmark case is written with it.each or it() in the test file.',
+      'Tests use it.each for the thread counts.',
     ])
       expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(1);
   });

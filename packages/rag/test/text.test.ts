@@ -584,6 +584,13 @@ describe('German inflected forms', () => {
     expect(germanBaseForms('gelitten').slice(0, 2)).toEqual(['leiden', 'leiten']);
     expect(germanLemmaTerm('gelitten', leading)).toBe(`de:${stem('leiden', 'de')}`);
     expect(germanLemmaTerm('gelitten', new Set([stem('leiten', 'de')]))).toBeUndefined();
+    expect(germanLemmaTerm('erlitten', new Set(['erleiten', 'erleiden'].map((w) => stem(w, 'de'))))).toBe(
+      `de:${stem('erleiden', 'de')}`,
+    );
+    // a core that only ends like the listed one is another verb: "geglitten", "entglitten" are "(ent)gleiten"
+    const sliding = new Set(['gleiten', 'entgleiten', 'leiden'].map((w) => stem(w, 'de')));
+    expect(germanLemmaTerm('geglitten', sliding)).toBe(`de:${stem('gleiten', 'de')}`);
+    expect(germanLemmaTerm('entglitten', sliding)).toBe(`de:${stem('entgleiten', 'de')}`);
     // the unchanged core is no fallback once the series settled it, but still is when the series knows nothing
     expect(germanLemmaTerm('gerufen', new Set([stem('rufen', 'de')]))).toBe(`de:${stem('rufen', 'de')}`);
     expect(germanLemmaTerm('geschnitten', new Set([stem('schneiden', 'de'), stem('schneiten', 'de')]))).toBe(

@@ -115,10 +115,12 @@ const JOIN_KINDS: readonly string[] = ['add', 'concatenate'];
 
 /**
  * Each stage's output of a CNN with branches: in graph order, the last join of each run of joins that one stage
- * makes. Two consecutive joins belong to one stage when they are of one kind and resolution (height x width) and,
- * for additions, of one channel count: a residual stream keeps its width through a stage, and the next stage
- * starts with a block that changes the resolution or the channel count (torchvision's `downsample`), also at the
- * same resolution. Concatenations are grouped by resolution alone, as a dense block's width grows with each one.
+ * makes. A join belongs to the run before it when it is of the run's resolution (height x width) and, when it
+ * is an addition, of the channel count of the run's last addition: a residual stream keeps its width through a
+ * stage, and the next stage starts with a block that changes the resolution or the channel count (torchvision's
+ * `downsample`), also at the same resolution; such a run ends with its last addition. Concatenations are grouped
+ * by resolution alone: a dense block's width grows with each one, and an Inception-ResNet block concatenates its
+ * branches before its addition.
  * In a torchvision ResNet that is each stage's last block's addition (`layer1.1.add` ... `layer4.1.add`): the
  * output of `layer1` ... `layer4`, the modules a zennit-crp user names in `layer_names` (the ReLU after the sum
  * passes relevance unchanged), whose decomposition splits a concept into the last block's residual branch
@@ -129,11 +131,27 @@ const JOIN_KINDS: readonly string[] = ['add', 'concatenate'];
  */
 function stageOutputs(graph: ModelGraph): string[] {
   const joins = graph.nodes.filter((n) => JOIN_KINDS.includes(n.kind) && n.id !== graph.outputId);
-  const sameStage = (a: GraphNode, b: GraphNode) =>
-    a.kind === b.kind &&
-    a.outputShape.slice(0, -1).join('x') === b.outputShape.slice(0, -1).join('x') &&
-    (a.kind === 'concatenate' || a.outputShape.at(-1) === b.outputShape.at(-1));
-  return joins.filter((n, i) => i === joins.length - 1 || !sameStage(n, joins[i + 1]!)).map((n) => n.id);
+  const resolution = (n: GraphNode) => n.outputShape.slice(0, -1).join('x');
+  const width = (n: GraphNode) => Number(n.outputShape.at(-1));
+  const out: string[] = [];
+  // the current run: its last join, and its last addition, whose width parts additions only (a concatenation
+  // widens, and one inside a residual block, Inception-ResNet's branches, has another width than its addition)
+  let last: GraphNode | undefined;
+  let lastAdd: GraphNode | undefined;
+  for (const n of joins) {
+    if (last !== undefined && resolution(n) !== resolution(last)) {
+      out.push(last.id);
+      lastAdd = undefined;
+    } else if (n.kind === 'add' && lastAdd !== undefined && width(n) !== width(lastAdd)) {
+      // the stage ended with its last addition: the joins after it are the new stage's first block's
+      out.push(lastAdd.id);
+      lastAdd = undefined;
+    }
+    last = n;
+    if (n.kind === 'add') lastAdd = n;
+  }
+  if (last !== undefined) out.push(last.id);
+  return out;
 }
 
 /** The layers of the study: those given (checked against the graph) or the defaults of {@link StudyOptions}. */

@@ -114,6 +114,42 @@ describe('the study’s default layers with branches', () => {
     }
   });
 
+  it('joins of both kinds at one resolution (Inception-ResNet: a concatenation of branches inside each residual block): one output per stage', () => {
+    // stem (4 channels, 8 x 8) -> two blocks, each: two branch convs concatenated, a 1x1 conv to the block's
+    // width, added to its input (4 channels) -> a third block at 8 x 8 whose shortcut is a 1x1 conv to 6 channels
+    // (a new stage, its concatenation between the two additions) -> a stride-2 conv to 4 x 4 -> one more block
+    const conv = (name: string, filters: number, kernel = 3, strides = 1) =>
+      tfl.layers.conv2d({ name, filters, kernelSize: kernel, strides, padding: 'same', activation: 'relu' });
+    const input = tfl.input({ shape: [8, 8, 3], name: 'input' });
+    let x = conv('stem', 4).apply(input) as tfl.SymbolicTensor;
+    const block = (name: string, width: number, shortcut = x) => {
+      const a = conv(`${name}.a`, 2, 1).apply(x) as tfl.SymbolicTensor;
+      const b = conv(`${name}.b`, 2).apply(x) as tfl.SymbolicTensor;
+      const cat = tfl.layers.concatenate({ name: `${name}.cat` }).apply([a, b]) as tfl.SymbolicTensor;
+      const up = conv(`${name}.up`, width, 1).apply(cat) as tfl.SymbolicTensor;
+      return tfl.layers.add({ name: `${name}.add` }).apply([up, shortcut]) as tfl.SymbolicTensor;
+    };
+    x = block('block1', 4);
+    x = block('block2', 4);
+    x = block('wide', 6, conv('wide.downsample', 6, 1).apply(x) as tfl.SymbolicTensor);
+    x = conv('reduce', 6, 3, 2).apply(x) as tfl.SymbolicTensor;
+    x = block('block3', 6);
+    const pooled = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
+    const output = tfl.layers.dense({ name: 'fc', units: 2 }).apply(pooled) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: output });
+    const graph = graphFromLayersModel(model);
+    try {
+      expect(defaultLayers(graph).filter((l) => !conceptLayers(graph).includes(l))).toEqual([
+        'block2.add',
+        'wide.add',
+        'block3.add',
+      ]);
+    } finally {
+      graph.dispose();
+      model.dispose();
+    }
+  });
+
   it('a DenseNet-like graph: the dense block’s last concatenation, not the one inside it', async () => {
     const model = await readOnnx(DENSENET);
     const graph = graphFromLayersModel(model);

@@ -9,9 +9,10 @@ import type { Source } from './source.js';
 const SECOND_FLOOR = 0.5;
 
 // An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
-// ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood.
+// ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood. Lower case
+// only ("IT (...)" is the acronym), and not code ("it.each", "it()": a test function).
 const REFERS_BACK =
-  /\b(?:it|them)\s*[.)(]|\b(?:set|change|use|call|enable|disable|pass|get|read|install) (?:it|them)\b/i;
+  /\b(?:it|them)(?:\s*\.(?![\p{L}\p{N}_])|\s*\)|\s+\()|\b(?:[Ss]et|[Cc]hange|[Uu]se|[Cc]all|[Ee]nable|[Dd]isable|[Pp]ass|[Gg]et|[Rr]ead|[Ii]nstall) (?:it|them)(?![\p{L}\p{N}_(]|\.[\p{L}\p{N}_])/u;
 
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {

@@ -46,14 +46,22 @@ const LEANS_BACK =
 
 // The same connectives after the first words: German puts them behind the verb ("Fehler sind jedoch oft ...",
 // "Das Modell ist daher ..."), English sets them off by commas ("Errors, however, are ...").
-const LEANS_BACK_INSIDE =
-  /^(?:[\p{L}\p{N}%.,-]+\s+){1,4}(?:jedoch|allerdings|daher|deshalb|deswegen|dennoch|trotzdem|somit|folglich|nämlich)(?![\p{L}\p{N}_])|^[^,.;:!?]{1,60},\s*(?:however|therefore|though|in turn|in contrast|instead|as a result|for this reason),/iu;
+const LEANS_BACK_INSIDE_DE =
+  /^((?:[\p{L}\p{N}%.,-]+\s+){1,4})(?:jedoch|allerdings|daher|deshalb|deswegen|dennoch|trotzdem|somit|folglich|nämlich)(?![\p{L}\p{N}_])/iu;
+const LEANS_BACK_INSIDE_EN =
+  /^[^,.;:!?]{1,60},\s*(?:however|therefore|though|in turn|in contrast|instead|as a result|for this reason),/iu;
+// After a comma or "und"/"oder" the connective joins two clauses of its own sentence ("Das Verfahren ist schnell,
+// jedoch ungenau.", "Das Modell ist klein und daher schnell."): it points at the first clause, not back.
+const JOINS_OWN_CLAUSE = /(?:,|(?<![\p{L}\p{N}_])(?:und|oder|sowie))\s+$/iu;
 
 /**
  * Whether a sentence refers to the one before it: by how it opens ("However, ...", "The latter ...", "Dabei ...")
- * or by a connective among its first words ("Fehler sind jedoch ...", "Errors, however, ...").
+ * or by a connective among its first words ("Fehler sind jedoch ...", "Errors, however, ..."), unless that one
+ * joins two clauses of the sentence itself ("..., jedoch ungenau").
  */
 export function leansBack(text: string): boolean {
   const t = text.trim();
-  return LEANS_BACK.test(t) || LEANS_BACK_INSIDE.test(t);
+  if (LEANS_BACK.test(t) || LEANS_BACK_INSIDE_EN.test(t)) return true;
+  const inside = LEANS_BACK_INSIDE_DE.exec(t);
+  return inside !== null && !JOINS_OWN_CLAUSE.test(inside[1]!);
 }

@@ -286,6 +286,7 @@ const SEPARABLE = [
 
 /** Inseparable verb prefixes: their participles take no "ge" ("beschrieben", "verglichen", "empfohlen"). */
 const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=\p{L}{3})/u;
+const PREFIXES_ONLY = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)*$/u;
 
 /**
  * Participle endings of the common verbs whose stem changes beyond one vowel ("genommen" -> "nehmen",
@@ -344,8 +345,12 @@ interface AblautCandidate {
 function ablautCandidates(core: string): AblautCandidate[] {
   const out: AblautCandidate[] = [];
   for (const [ending, infinitive] of IRREGULAR_PARTICIPLES)
-    if (core.endsWith(ending) && core.length >= ending.length)
-      out.push({ form: `${core.slice(0, -ending.length)}${infinitive}`, listed: true });
+    if (core.endsWith(ending) && core.length >= ending.length) {
+      // the listed verb itself only after nothing or inseparable prefixes ("erlitten"); "glitten" ends alike
+      // but is "gleiten", so its "gleiden" is a guess like the series' own
+      const before = core.slice(0, -ending.length);
+      out.push({ form: `${before}${infinitive}`, listed: PREFIXES_ONLY.test(before) });
+    }
   for (const [re, replacements] of ABLAUT) {
     if (!re.test(core)) continue;
     for (const r of replacements) out.push({ form: core.replace(re, r), listed: false });
