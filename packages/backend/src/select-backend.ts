@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { installWasmConcat } from './wasm-concat.js';
 import { installWasmIdentity } from './wasm-identity.js';
 import { installWasmSlice } from './wasm-slice.js';
 import { enableWasmThreads } from './wasm-threads.js';
@@ -61,6 +62,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       if (await tf.setBackend('wasm')) {
         await tf.ready();
         installWasmSlice();
+        installWasmConcat();
         installWasmIdentity();
         return { backend: 'wasm', threads: getThreadsCount(), notes };
       }

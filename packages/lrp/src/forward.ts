@@ -126,7 +126,11 @@ export class ForwardPass {
       if (node.activation === 'relu' || node.activation === 'relu6') {
         // by construction: no reduction over the map, no read back (a ResNet asks this of 50 maps a pass)
         v = true;
-      } else if (node.kind === 'maxPool2d' && this.isNonNegative(node.inputs[0]!)) {
+      } else if (
+        (node.kind === 'maxPool2d' || node.kind === 'identity' || node.kind === 'zeroPadding2d') &&
+        this.isNonNegative(node.inputs[0]!)
+      ) {
+        // the input's values (and zeros): ResNet's padding before its max pool and strided convs
         v = true;
       } else {
         const m = tf.tidy(() => tf.min(this.output(id)));

@@ -2,7 +2,8 @@
  * Fuzz of the max-pool gradient (prepared masks, both the tiled and the per-phase path) against a float64
  * reference: random geometries (pool 1-4, strides 1-4 including stride > pool, 'same' / 'valid' / explicit
  * PyTorch padding), many ties, a relevance batch larger than the input's; plus the dot-product test of the
- * adjoint and a leak check.
+ * adjoint and a leak check. On the host backends overlapping or padded windows take the index path ('auto'); the
+ * mask path, which GPU backends take, is run on them too ('masks').
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
@@ -53,88 +54,106 @@ function reference(
   return out;
 }
 
-describe.each(['cpu', 'wasm'] as const)(
-  'max-pool gradient fuzz against a float64 reference (%s)',
-  (backend) => {
-    const cases = 300;
-    test(`${cases} random geometries: values, adjoint (dot-product test), no leaks`, async () => {
-      await switchBackend(backend);
-      const rng = mulberry32(20261205);
-      const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
-      let checked = 0;
-      // what the geometries reached: the per-phase path (not tiles), windows apart (stride > pool), explicit
-      // padding, a relevance batch larger than the input's
-      const reached = { phases: 0, apart: 0, explicit: 0, widerR: 0 };
-      for (let n = 0; n < cases; n++) {
-        const kh = int(1, 4);
-        const kw = int(1, 4);
-        const sh = int(1, 4);
-        const sw = int(1, 4);
-        const kind = int(0, 2);
-        const padding: Pad =
-          kind === 0
-            ? 'same'
-            : kind === 1
-              ? 'valid'
-              : [
-                  [int(0, Math.floor(kh / 2)), int(0, Math.floor(kh / 2))],
-                  [int(0, Math.floor(kw / 2)), int(0, Math.floor(kw / 2))],
-                ];
-        const H = int(kh, 9);
-        const W = int(kw, 9);
-        const C = int(1, 3);
-        const B = int(1, 2);
-        const RB = B === 1 ? int(1, 4) : B;
-        const p: PoolParams = { poolSize: [kh, kw], strides: [sh, sw], padding };
-        const ax = (a: 0 | 1) => (typeof padding === 'string' ? padding : padding[a]);
-        const ho = windowPadding(H, kh, sh, ax(0))[2];
-        const wo = windowPadding(W, kw, sw, ax(1))[2];
-        if (ho < 1 || wo < 1) continue;
-        // ties: small integers, a quarter of the cases all equal
-        const flat = int(0, 3) === 0;
-        const x = Float32Array.from({ length: B * H * W * C }, () => (flat ? -1 : int(-2, 2)));
-        const r = Float32Array.from({ length: RB * ho * wo * C }, () => Math.fround(rng() * 2 - 0.5));
-        const OB = Math.max(B, RB);
-        const v = Float32Array.from({ length: OB * H * W * C }, () => Math.fround(rng() * 2 - 1));
-        const label = JSON.stringify({ B, RB, H, W, C, ...p });
+describe.each([
+  ['cpu', 'auto'],
+  ['cpu', 'masks'],
+  ['wasm', 'auto'],
+  ['wasm', 'masks'],
+] as const)('max-pool gradient fuzz against a float64 reference (%s, first maxima %s)', (backend, method) => {
+  const cases = 300;
+  test(`${cases} random geometries: values, adjoint (dot-product test), no leaks`, async () => {
+    await switchBackend(backend);
+    const rng = mulberry32(20261205);
+    const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+    let checked = 0;
+    let byIndex = 0;
+    let byMasks = 0;
+    // what the geometries reached: the per-phase path (not tiles), windows apart (stride > pool), explicit
+    // padding, a relevance batch larger than the input's
+    const reached = { phases: 0, apart: 0, explicit: 0, widerR: 0 };
+    for (let n = 0; n < cases; n++) {
+      const kh = int(1, 4);
+      const kw = int(1, 4);
+      const sh = int(1, 4);
+      const sw = int(1, 4);
+      const kind = int(0, 2);
+      const padding: Pad =
+        kind === 0
+          ? 'same'
+          : kind === 1
+            ? 'valid'
+            : [
+                [int(0, Math.floor(kh / 2)), int(0, Math.floor(kh / 2))],
+                [int(0, Math.floor(kw / 2)), int(0, Math.floor(kw / 2))],
+              ];
+      const H = int(kh, 9);
+      const W = int(kw, 9);
+      const C = int(1, 3);
+      const B = int(1, 2);
+      const RB = B === 1 ? int(1, 4) : B;
+      const p: PoolParams = { poolSize: [kh, kw], strides: [sh, sw], padding };
+      const ax = (a: 0 | 1) => (typeof padding === 'string' ? padding : padding[a]);
+      const ho = windowPadding(H, kh, sh, ax(0))[2];
+      const wo = windowPadding(W, kw, sw, ax(1))[2];
+      if (ho < 1 || wo < 1) continue;
+      // ties: small integers, a quarter of the cases all equal
+      const flat = int(0, 3) === 0;
+      const x = Float32Array.from({ length: B * H * W * C }, () => (flat ? -1 : int(-2, 2)));
+      const r = Float32Array.from({ length: RB * ho * wo * C }, () => Math.fround(rng() * 2 - 0.5));
+      const OB = Math.max(B, RB);
+      const v = Float32Array.from({ length: OB * H * W * C }, () => Math.fround(rng() * 2 - 1));
+      const label = JSON.stringify({ B, RB, H, W, C, ...p });
 
-        const before = tf.memory().numTensors;
-        const xt = tf.tensor4d(x, [B, H, W, C]);
-        const rt = tf.tensor4d(r, [RB, ho, wo, C]);
-        const vt = tf.tensor4d(v, [OB, H, W, C]);
-        const prepared = prepareMaxPoolGradient(xt, p);
-        const back = prepared.backward(rt);
-        const adj = prepared.adjoint(vt);
-        expect(back.shape, label).toEqual([OB, H, W, C]);
-        expect(adj.shape, label).toEqual([OB, ho, wo, C]);
-        const got = back.dataSync();
-        const want = reference(x, [B, H, W, C], r, RB, p);
-        for (let k = 0; k < want.length; k++) {
-          if (Math.abs(got[k]! - want[k]!) > 1e-5) expect([k, got[k]], label).toEqual([k, want[k]]);
-        }
-        // <backward(r), v> == <r', adjoint(v)>, with r' the relevance broadcast to the output batch
-        const a = adj.dataSync();
-        let lhs = 0;
-        let rhs = 0;
-        for (let k = 0; k < got.length; k++) lhs += got[k]! * v[k]!;
-        const per = ho * wo * C;
-        for (let k = 0; k < a.length; k++) rhs += (r[RB === 1 ? k % per : k] ?? 0) * a[k]!;
-        expect(Math.abs(lhs - rhs), label).toBeLessThan(1e-4 * (1 + Math.abs(lhs)));
-        back.dispose();
-        adj.dispose();
-        prepared.dispose();
-        tf.dispose([xt, rt, vt]);
-        expect(tf.memory().numTensors, label).toBe(before);
-        checked++;
-        const [pt, pb] = windowPadding(H, kh, sh, ax(0));
-        const [pl, pr] = windowPadding(W, kw, sw, ax(1));
-        if (!(kh === sh && kw === sw && pt + pb + pl + pr === 0)) reached.phases++;
-        if (sh > kh || sw > kw) reached.apart++;
-        if (typeof padding !== 'string') reached.explicit++;
-        if (RB > B) reached.widerR++;
+      const before = tf.memory().numTensors;
+      const xt = tf.tensor4d(x, [B, H, W, C]);
+      const rt = tf.tensor4d(r, [RB, ho, wo, C]);
+      const vt = tf.tensor4d(v, [OB, H, W, C]);
+      // every other case with the pool's output, as the engine passes it (first maxima found by equality)
+      const pad =
+        typeof padding === 'string'
+          ? padding
+          : ([[0, 0], padding[0], padding[1], [0, 0]] as tf.backend_util.ExplicitPadding);
+      const pooled = n % 2 === 0 ? tf.maxPool(xt, [kh, kw], [sh, sw], pad) : undefined;
+      const prepared = prepareMaxPoolGradient(xt, p, pooled, method);
+      if (prepared.method === 'index') byIndex++;
+      else if (prepared.method === 'masks') byMasks++;
+      const back = prepared.backward(rt);
+      const adj = prepared.adjoint(vt);
+      expect(back.shape, label).toEqual([OB, H, W, C]);
+      expect(adj.shape, label).toEqual([OB, ho, wo, C]);
+      const got = back.dataSync();
+      const want = reference(x, [B, H, W, C], r, RB, p);
+      for (let k = 0; k < want.length; k++) {
+        if (Math.abs(got[k]! - want[k]!) > 1e-5) expect([k, got[k]], label).toEqual([k, want[k]]);
       }
-      expect(checked).toBeGreaterThan(cases * 0.8);
-      for (const [what, n] of Object.entries(reached)) expect(n, what).toBeGreaterThan(20);
-    });
-  },
-);
+      // <backward(r), v> == <r', adjoint(v)>, with r' the relevance broadcast to the output batch
+      const a = adj.dataSync();
+      let lhs = 0;
+      let rhs = 0;
+      for (let k = 0; k < got.length; k++) lhs += got[k]! * v[k]!;
+      const per = ho * wo * C;
+      for (let k = 0; k < a.length; k++) rhs += (r[RB === 1 ? k % per : k] ?? 0) * a[k]!;
+      expect(Math.abs(lhs - rhs), label).toBeLessThan(1e-4 * (1 + Math.abs(lhs)));
+      back.dispose();
+      adj.dispose();
+      prepared.dispose();
+      tf.dispose([xt, rt, vt]);
+      pooled?.dispose();
+      expect(tf.memory().numTensors, label).toBe(before);
+      checked++;
+      const [pt, pb] = windowPadding(H, kh, sh, ax(0));
+      const [pl, pr] = windowPadding(W, kw, sw, ax(1));
+      if (!(kh === sh && kw === sw && pt + pb + pl + pr === 0)) reached.phases++;
+      if (sh > kh || sw > kw) reached.apart++;
+      if (typeof padding !== 'string') reached.explicit++;
+      if (RB > B) reached.widerR++;
+    }
+    expect(checked).toBeGreaterThan(cases * 0.8);
+    // every geometry that does not tile took the path asked for
+    expect(method === 'auto' ? [byIndex, byMasks] : [0, byMasks], method).toEqual([
+      method === 'auto' ? reached.phases : 0,
+      method === 'auto' ? 0 : reached.phases,
+    ]);
+    for (const [what, n] of Object.entries(reached)) expect(n, what).toBeGreaterThan(20);
+  });
+});

@@ -10,6 +10,8 @@ export interface PreparedMaxPoolGradient {
    * [B, Ho, Wo, C]). */
   adjoint(v: tf.Tensor4D): tf.Tensor4D;
   dispose(): void;
+  /** How the first maxima were found: windows that tile the input, masks per window offset, or indices. */
+  readonly method: 'tiles' | 'masks' | 'index';
 }
 
 /**
@@ -25,16 +27,24 @@ export function prepareMaxPoolGradient(
   p: PoolParams,
   /** The pooling's forward output, when the caller has it: each window's maximum, not computed again. */
   pooled?: tf.Tensor4D,
+  /** How the first maxima are found: 'auto' (default) by index on backends that hold tensors in host memory,
+   * 'masks' by tensor ops on any backend (what GPU backends get). */
+  method: 'auto' | 'masks' = 'auto',
 ): PreparedMaxPoolGradient {
   const [b, h, w, c] = x.shape;
   const geometry = poolGeometry(x, p);
   const { kh, kw, sh, sw, ho, wo } = geometry;
   const tiles = sh === kh && sw === kw && geometry.hp === h && geometry.wp === w;
+  if (!tiles && method === 'auto' && HOST_BACKENDS.has(tf.getBackend())) {
+    const byIndex = firstMaximumIndices(x, geometry, pooled);
+    if (byIndex !== undefined) return byIndex;
+  }
   if (!tiles) {
     // overlapping or padded windows (ResNet's 3x3 / 2 with padding 1): the first-maximum masks once, here, not
     // on every backward pass (CRP runs one per batch of conditions)
     const firsts = tf.tidy(() => firstMaxima(x, geometry, pooled));
     return {
+      method: 'masks',
       backward: (r) => tf.tidy(() => placeAtFirsts(r, firsts, geometry)),
       adjoint: (v) => tf.tidy(() => readAtFirsts(v, firsts, geometry)),
       dispose: () => {
@@ -60,6 +70,7 @@ export function prepareMaxPoolGradient(
     return tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32'));
   });
   return {
+    method: 'tiles',
     backward: (r) =>
       tf.tidy(() => {
         const rb = r.shape[0];
@@ -83,6 +94,161 @@ export function prepareMaxPoolGradient(
       }),
     dispose: () => first.dispose(),
   };
+}
+
+/** Backends whose tensors live in host memory: reading a pooling input back is a copy there, not a download. */
+const HOST_BACKENDS = new Set(['cpu', 'wasm']);
+
+/**
+ * The max-pool gradient by index, for overlapping or padded windows on a host backend: the input is read back once
+ * and a loop finds, per window and channel, the flat input index of its first maximum (row-major in the window;
+ * padding never wins); backward scatters each window's relevance there (`tf.scatterND` sums where windows share
+ * a maximum), adjoint gathers. The mask form costs about 9 comparisons, 9 selections and 9 shifted sums over the
+ * output per layer plus the phases' interleave, all on one thread on wasm: 30-40 ms of a ResNet-50 heatmap, against
+ * a few ms here. Undefined when a window lies wholly in the padding (the mask form handles it).
+ */
+function firstMaximumIndices(
+  x: tf.Tensor4D,
+  g: PoolGeometry,
+  pooled?: tf.Tensor4D,
+): PreparedMaxPoolGradient | undefined {
+  const [b, h, w, c] = x.shape;
+  const { ho, wo } = g;
+  const plane = h * w * c;
+  const perImage = ho * wo * c;
+  const data = x.dataSync();
+  // flat index into x of each window's first maximum, [b, ho, wo, c] row-major
+  const at = new Int32Array(b * perImage);
+  const found =
+    pooled !== undefined
+      ? firstEqualTaps(data, pooled.dataSync(), at, x.shape, g)
+      : firstLargestTaps(data, at, x.shape, g);
+  if (!found) return undefined;
+  // the same windows within one image (a relevance batch over a one-image pass; an adjoint broadcast over images)
+  const indices = tf.tensor1d(at, 'int32');
+  const localIndices =
+    b === 1
+      ? indices
+      : tf.tensor1d(
+          at.map((i, k) => i - Math.floor(k / perImage) * plane),
+          'int32',
+        );
+  return {
+    method: 'index',
+    backward: (r) =>
+      tf.tidy(() => {
+        const rb = r.shape[0];
+        if (b === 1 && rb > 1) {
+          // row q's windows point into row q of the output
+          const rows = tf.range(0, rb * plane, plane, 'int32');
+          const idx = tf.add(tf.reshape(rows, [rb, 1]), tf.reshape(indices, [1, perImage]));
+          const placed = tf.scatterND(tf.reshape(idx, [rb * perImage, 1]), tf.reshape(r, [-1]), [rb * plane]);
+          return tf.reshape(placed, [rb, h, w, c]) as tf.Tensor4D;
+        }
+        // one relevance row for several images: each image gets it
+        const rows = rb === b ? r : tf.mul(r, tf.ones([b, 1, 1, 1]));
+        const placed = tf.scatterND(tf.reshape(indices, [b * perImage, 1]), tf.reshape(rows, [-1]), [
+          b * plane,
+        ]);
+        return tf.reshape(placed, [b, h, w, c]) as tf.Tensor4D;
+      }),
+    adjoint: (v) =>
+      tf.tidy(() => {
+        const vb = v.shape[0];
+        if (b === 1) return tf.reshape(tf.gather(tf.reshape(v, [vb, plane]), indices, 1), [vb, ho, wo, c]);
+        if (vb === b) return tf.reshape(tf.gather(tf.reshape(v, [-1]), indices), [b, ho, wo, c]);
+        return tf.reshape(tf.gather(tf.reshape(v, [plane]), localIndices), [b, ho, wo, c]);
+      }),
+    dispose: () => {
+      indices.dispose();
+      if (localIndices !== indices) localIndices.dispose();
+    },
+  };
+}
+
+/** For each window and channel, the flat index of the first tap (row-major) equal to the window's maximum, from
+ * `maxima` (the pool's output: a maximum is one of the values, exactly), into `at`; the search stops there, so a
+ * ResNet window reads about half its taps. A window without an equal tap (NaN) keeps its first. False when a window
+ * lies wholly in the padding. */
+function firstEqualTaps(
+  data: ArrayLike<number>,
+  maxima: ArrayLike<number>,
+  at: Int32Array,
+  [b, h, w, c]: readonly [number, number, number, number],
+  { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
+): boolean {
+  const plane = h * w * c;
+  for (let bb = 0; bb < b; bb++) {
+    for (let oh = 0; oh < ho; oh++) {
+      const y0 = Math.max(oh * sh - pt, 0);
+      const y1 = Math.min(oh * sh - pt + kh, h);
+      for (let ow = 0; ow < wo; ow++) {
+        const x0 = Math.max(ow * sw - pl, 0);
+        const x1 = Math.min(ow * sw - pl + kw, w);
+        if (y0 >= y1 || x0 >= x1) return false;
+        const out = ((bb * ho + oh) * wo + ow) * c;
+        const first = bb * plane + (y0 * w + x0) * c;
+        for (let ch = 0; ch < c; ch++) {
+          const max = maxima[out + ch]!;
+          let index = first + ch;
+          search: for (let y = y0; y < y1; y++) {
+            for (let xx = x0; xx < x1; xx++) {
+              const i = bb * plane + (y * w + xx) * c + ch;
+              if (data[i] === max) {
+                index = i;
+                break search;
+              }
+            }
+          }
+          at[out + ch] = index;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+/** {@link firstEqualTaps} without the maxima: each window's largest value is tracked over its taps. */
+function firstLargestTaps(
+  data: ArrayLike<number>,
+  at: Int32Array,
+  [b, h, w, c]: readonly [number, number, number, number],
+  { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
+): boolean {
+  const plane = h * w * c;
+  const best = new Float32Array(c);
+  for (let bb = 0; bb < b; bb++) {
+    for (let oh = 0; oh < ho; oh++) {
+      const y0 = Math.max(oh * sh - pt, 0);
+      const y1 = Math.min(oh * sh - pt + kh, h);
+      for (let ow = 0; ow < wo; ow++) {
+        const x0 = Math.max(ow * sw - pl, 0);
+        const x1 = Math.min(ow * sw - pl + kw, w);
+        if (y0 >= y1 || x0 >= x1) return false;
+        const out = ((bb * ho + oh) * wo + ow) * c;
+        // the first tap in bounds holds the maximum until a larger value comes (ties keep the earlier)
+        const first = bb * plane + (y0 * w + x0) * c;
+        for (let ch = 0; ch < c; ch++) {
+          best[ch] = data[first + ch]!;
+          at[out + ch] = first + ch;
+        }
+        for (let y = y0; y < y1; y++) {
+          for (let xx = x0; xx < x1; xx++) {
+            const tap = bb * plane + (y * w + xx) * c;
+            if (tap === first) continue;
+            for (let ch = 0; ch < c; ch++) {
+              const v = data[tap + ch]!;
+              if (v > best[ch]!) {
+                best[ch] = v;
+                at[out + ch] = tap + ch;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return true;
 }
 
 /** The window geometry of a max pool on the padded input grid [hp, wp]. */

@@ -260,34 +260,43 @@ export function subPixelConvTranspose(
     const retained = retainedPhases.get(packed);
     let offset = 0;
     let phase = 0;
-    const bands = rows.phases.map((ph) => {
-      const phases = cols.phases.map((pw) => {
-        const taps = ph.taps * pw.taps;
-        if (taps === 0) return tf.zeros([b, rows.n, cols.n, cin]) as tf.Tensor4D;
-        const k =
-          retained?.[phase] ??
-          (tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [taps, 1, out, cin]), [
-            ph.taps,
-            pw.taps,
-            out,
-            cin,
-          ]) as tf.Tensor4D);
-        offset += taps;
-        phase++;
-        if (ph.before >= 0 && ph.after >= 0 && pw.before >= 0 && pw.after >= 0) {
-          return conv(g, k, [
-            [0, 0],
-            [ph.before, ph.after],
-            [pw.before, pw.after],
-            [0, 0],
-          ]);
-        }
-        return conv(padOrCrop(g, ph.before, ph.after, pw.before, pw.after), k, 'valid');
+    const phaseOf = (ph: (typeof rows.phases)[number], pw: (typeof cols.phases)[number]) => {
+      const taps = ph.taps * pw.taps;
+      if (taps === 0) return tf.zeros([b, rows.n, cols.n, cin]) as tf.Tensor4D;
+      const k =
+        retained?.[phase] ??
+        (tf.reshape(tf.slice(packed, [offset, 0, 0, 0], [taps, 1, out, cin]), [
+          ph.taps,
+          pw.taps,
+          out,
+          cin,
+        ]) as tf.Tensor4D);
+      offset += taps;
+      phase++;
+      if (ph.before >= 0 && ph.after >= 0 && pw.before >= 0 && pw.after >= 0) {
+        return conv(g, k, [
+          [0, 0],
+          [ph.before, ph.after],
+          [pw.before, pw.after],
+          [0, 0],
+        ]);
+      }
+      return conv(padOrCrop(g, ph.before, ph.after, pw.before, pw.after), k, 'valid');
+    };
+    // a kernel smaller than the strides (ResNet's 1x1 / 2 downsample): phase (0, 0) alone has taps, so the grid is
+    // that phase spread apart by zeros (two pads), not the phases' stack with zero maps
+    const alone = (phases: { taps: number }[]) => phases.every((p, r) => r === 0 || p.taps === 0);
+    let full: tf.Tensor4D;
+    if (alone(rows.phases) && alone(cols.phases))
+      full = spread(phaseOf(rows.phases[0]!, cols.phases[0]!), sh, sw);
+    else {
+      const bands = rows.phases.map((ph) => {
+        const phases = cols.phases.map((pw) => phaseOf(ph, pw));
+        // [B, n, m, sw, C]: the columns of the phases interleaved
+        return tf.reshape(tf.stack(phases, 3), [b, rows.n, cols.n * sw, cin]);
       });
-      // [B, n, m, sw, C]: the columns of the phases interleaved
-      return tf.reshape(tf.stack(phases, 3), [b, rows.n, cols.n * sw, cin]);
-    });
-    const full = tf.reshape(tf.stack(bands, 2), [b, rows.n * sh, cols.n * sw, cin]) as tf.Tensor4D;
+      full = tf.reshape(tf.stack(bands, 2), [b, rows.n * sh, cols.n * sw, cin]) as tf.Tensor4D;
+    }
     return tf.slice(full, [0, pt - rows.lo * sh, pl - cols.lo * sw, 0], [b, h, w, cin]);
   });
 }
