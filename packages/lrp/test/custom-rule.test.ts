@@ -175,4 +175,43 @@ describe('custom rules', () => {
     expect((err as CrpError).message).toContain('mp');
     model.dispose();
   });
+  test('a function reducer gets zeros for an input that is zero by construction (the negative part after a ReLU)', () => {
+    // alpha1-beta1 written twice: with reducer terms and with a reducer function. After the ReLU the negative
+    // part of the input is zero by construction; the function must see zeros there, not the input itself.
+    const branches = [
+      { input: 'positive' as const, params: paramModifiers.positive(false) },
+      { input: 'negative' as const, params: paramModifiers.negative(false) },
+    ];
+    const gradientMapper = (r: tf.Tensor, [p, n]: (tf.Tensor | undefined)[]) => [
+      tf.div(r, stabilize(tf.add(p!, n!), 1e-6)),
+      tf.div(r, stabilize(tf.add(p!, n!), 1e-6)),
+    ];
+    const byTerms = basicRule({
+      name: 'Terms',
+      branches,
+      gradientMapper,
+      reducer: [{ branch: 0 }, { branch: 1 }],
+    });
+    const byFunction = basicRule({
+      name: 'Function',
+      branches,
+      gradientMapper,
+      reducer: ([xp, xn], [gp, gn]) => tf.add(tf.mul(xp!, gp!), tf.mul(xn!, gn!)),
+    });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: 3, inputShape: [3], name: 'a' }),
+        tfl.layers.reLU({ name: 'relu' }),
+        tfl.layers.dense({ units: 3, name: 'b' }),
+      ],
+    });
+    setWeights(model, 'a', [1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0]);
+    setWeights(model, 'b', W, B);
+    const x = [2, 1, 3];
+    const terms = lrpInput(model, x, nameMapComposite({ b: byTerms }), [1, 2, 3]);
+    const fn = lrpInput(model, x, nameMapComposite({ b: byFunction }), [1, 2, 3]);
+    expect(terms.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    expectClose(fn, terms, 1e-6);
+    model.dispose();
+  });
 });

@@ -93,7 +93,8 @@ class PreparedBasicRule implements PreparedRule {
     private readonly outputs: tf.Tensor[],
     private readonly params: CachedParams[],
     private readonly owned: tf.Tensor[],
-    private readonly zeroLike: tf.Tensor,
+    /** the layer's input (its shape: an input that is zero by construction is not kept) */
+    private readonly layerInput: tf.Tensor,
     private readonly where: string,
     /** the layer's output shape (a branch output that is zero by construction is a scalar) */
     private readonly outputShape: readonly number[],
@@ -111,7 +112,8 @@ class PreparedBasicRule implements PreparedRule {
         : this.map.transposeChannels!(grads[k]!, this.params[k]!.back, channels);
     const reducer = this.spec.reducer;
     if (typeof reducer === 'function') {
-      const inputs = this.inputs.map((x) => (x === ZERO ? this.zeroLike : x));
+      // an input that is zero by construction was never made: the function gets its zeros
+      const inputs = this.inputs.map((x) => (x === ZERO ? tf.zerosLike(this.layerInput) : x));
       const gradients = grads.map((g, k) => (g === null ? null : back(k)));
       return [reducer(inputs, gradients)];
     }
@@ -127,7 +129,7 @@ class PreparedBasicRule implements PreparedRule {
       sum = sum === undefined ? value : tf.add(sum, value);
     }
     // every term vanished (e.g. only negative-input branches on a ReLU output)
-    return [sum ?? tf.zeros([relevance.shape[0]!, ...this.zeroLike.shape.slice(1)])];
+    return [sum ?? tf.zeros([relevance.shape[0]!, ...this.layerInput.shape.slice(1)])];
   }
 
   /**
@@ -144,7 +146,7 @@ class PreparedBasicRule implements PreparedRule {
       );
     }
     const v = values[0];
-    const outShape = [v?.shape[0] ?? this.zeroLike.shape[0]!, ...this.outputShape.slice(1)];
+    const outShape = [v?.shape[0] ?? this.layerInput.shape[0]!, ...this.outputShape.slice(1)];
     if (v === null || v === undefined) return tf.zeros(outShape);
     const factors = this.adjointFactors();
     let sum: tf.Tensor | undefined;
