@@ -9,15 +9,18 @@ useWasm();
 describe('thousands of conditions', () => {
   it('run in bounded chunks with progress, and equal the one-by-one results', () => {
     const model = buildModel(3);
-    const crp = new CondAttribution(model);
     const image = tf.tensor4d(uniform(mulberry32(9), H * W * C_IN), [1, H, W, C_IN]);
+    const withoutAttribution = tf.memory().numTensors;
+    const crp = new CondAttribution(model);
     const conditions: Condition[] = Array.from({ length: 2000 }, (_, i) => ({
       y: [i % 3],
       conv2: [i % CONV_CHANNELS],
     }));
     const progress: Progress[] = [];
-    // the first run caches derived weights (W+, flipped kernels) in the attributor: count after it
+    // the first runs cache derived weights in the attributor (W+, flipped kernels, and a dense layer's W^T on its
+    // first product of more than 16 rows): count after them
     disposeCondResult(crp.run(image, conditions.slice(0, 1)));
+    disposeCondResult(crp.run(image, conditions.slice(0, 32)));
     // the 12 distinct conditions computed alone: the heatmap and prediction every duplicate must give
     const alone = new Map<string, { heatmap: Float32Array; prediction: Float32Array }>();
     for (let y = 0; y < 3; y++) {
@@ -65,8 +68,10 @@ describe('thousands of conditions', () => {
     expect(progress.every((p, i) => i === 0 || p.done > progress[i - 1]!.done)).toBe(true);
     expect(tf.memory().numTensors).toBe(before);
     expect(worst).toBeLessThanOrEqual(1e-5);
-    image.dispose();
     crp.dispose();
+    // and the attributor frees what it cached
+    expect(tf.memory().numTensors).toBe(withoutAttribution);
+    image.dispose();
     model.dispose();
   });
 });
