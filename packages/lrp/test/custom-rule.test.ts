@@ -182,7 +182,7 @@ describe('custom rules', () => {
       { input: 'positive' as const, params: paramModifiers.positive(false) },
       { input: 'negative' as const, params: paramModifiers.negative(false) },
     ];
-    const gradientMapper = (r: tf.Tensor, [p, n]: (tf.Tensor | undefined)[]) => [
+    const gradientMapper = (r: tf.Tensor, [p, n]: readonly tf.Tensor[]) => [
       tf.div(r, stabilize(tf.add(p!, n!), 1e-6)),
       tf.div(r, stabilize(tf.add(p!, n!), 1e-6)),
     ];
