@@ -3,30 +3,12 @@
  * point `@crp/backend/wasm-concat`): browser-safe, so that a page on TF.js's wasm backend installs them as
  * `selectBackend` does in Node.
  */
-import {
-  backend_util,
-  Concat,
-  type DataType,
-  getKernel,
-  type KernelConfig,
-  type KernelFunc,
-  Pack,
-  registerKernel,
-  type TensorInfo,
-  type TypedArray,
-  unregisterKernel,
-  util,
-} from '@tensorflow/tfjs-core';
+import { backend_util, Concat, getKernel, Pack, type TensorInfo, util } from '@tensorflow/tfjs-core';
 import { runCopier } from './copy-box.js';
+import { type WasmHeapBackend, wasmKernelReplacer } from './wasm-kernel.js';
 
-/** What the kernels need of TF.js's wasm backend (public methods of `BackendWasm`). */
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): TypedArray;
-}
-
-/** Marks the kernel functions installed here, so that installing twice keeps one. */
-const MARK = Symbol.for('@crp/backend/wasm-concat');
+/** The kernels installed here carry this mark, so that installing twice keeps one. */
+const kernels = wasmKernelReplacer('@crp/backend/wasm-concat');
 
 /**
  * Writes the inputs side by side along an axis: with `outer` the product of the axes before it, row b of the
@@ -57,13 +39,6 @@ function joinRows(
 const sameDtype = (inputs: readonly TensorInfo[]) =>
   inputs[0]!.dtype !== 'string' && inputs.every((t) => t.dtype === inputs[0]!.dtype);
 
-/** Installs `kernelFunc` for wasm in place of `original`, marked. */
-function replace(original: KernelConfig, kernelFunc: KernelFunc & { [MARK]?: boolean }): void {
-  kernelFunc[MARK] = true;
-  unregisterKernel(original.kernelName, 'wasm');
-  registerKernel({ ...original, kernelFunc });
-}
-
 /**
  * Replaces the wasm backend's `Concat` and `Pack` kernels with ones that copy each run of an input into the output
  * by `copyWithin` on the heap (runs of up to 16 elements one by one). TF.js 4.22's make a typed-array view of
@@ -77,7 +52,7 @@ export function installWasmConcat(): boolean {
   const pack = getKernel(Pack, 'wasm');
   if (concat === undefined || pack === undefined) return false;
   if (!wasmConcatInstalled()) {
-    replace(concat, (args) => {
+    kernels.replace(concat, (args) => {
       const inputs = args.inputs as unknown as TensorInfo[];
       if (inputs.length < 2 || !sameDtype(inputs)) return concat.kernelFunc(args);
       const shapes = inputs.map((t) => t.shape);
@@ -90,7 +65,7 @@ export function installWasmConcat(): boolean {
     });
   }
   if (!wasmPackInstalled()) {
-    replace(pack, (args) => {
+    kernels.replace(pack, (args) => {
       const inputs = args.inputs as unknown as TensorInfo[];
       const shape = inputs[0]?.shape ?? [];
       const rank = shape.length;
@@ -113,18 +88,13 @@ export function installWasmConcat(): boolean {
   return true;
 }
 
-const marked = (name: string) => {
-  const kernel = getKernel(name, 'wasm');
-  return kernel !== undefined && (kernel.kernelFunc as { [MARK]?: boolean })[MARK] === true;
-};
-
 /** Whether the `Concat` kernel registered for wasm is {@link installWasmConcat}'s (false when wasm is not
  * registered). */
 export function wasmConcatInstalled(): boolean {
-  return marked(Concat);
+  return kernels.installed(Concat);
 }
 
 /** Whether the `Pack` kernel registered for wasm is {@link installWasmConcat}'s. */
 function wasmPackInstalled(): boolean {
-  return marked(Pack);
+  return kernels.installed(Pack);
 }

@@ -1,19 +1,13 @@
-import {
-  getKernel,
-  Identity,
-  type KernelFunc,
-  registerKernel,
-  type TensorInfo,
-  unregisterKernel,
-} from '@tensorflow/tfjs-core';
+import { getKernel, Identity, type TensorInfo } from '@tensorflow/tfjs-core';
+import { wasmKernelReplacer } from './wasm-kernel.js';
 
 /** What the identity needs of TF.js's wasm backend (public methods of `BackendWasm`). */
 interface RefCountingBackend {
   incRef(dataId: object): void;
 }
 
-/** Marks the kernel function installed here, so that installing twice keeps one. */
-const MARK = Symbol.for('@crp/backend/wasm-identity');
+/** The kernel installed here carries this mark, so that installing twice keeps one. */
+const kernels = wasmKernelReplacer('@crp/backend/wasm-identity');
 
 /**
  * Replaces the wasm backend's `Identity` kernel with one that shares its input's data, as the cpu backend's does
@@ -27,15 +21,12 @@ const MARK = Symbol.for('@crp/backend/wasm-identity');
 export function installWasmIdentity(): boolean {
   const original = getKernel(Identity, 'wasm');
   if (original === undefined) return false;
-  if ((original.kernelFunc as { [MARK]?: boolean })[MARK] === true) return true;
-  const kernelFunc = ((args) => {
+  if (kernels.installed(Identity)) return true;
+  kernels.replace(original, (args) => {
     const x = args.inputs.x as TensorInfo;
     if (x.dtype === 'string') return original.kernelFunc(args);
     (args.backend as unknown as RefCountingBackend).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  }) as KernelFunc & { [MARK]?: boolean };
-  kernelFunc[MARK] = true;
-  unregisterKernel(Identity, 'wasm');
-  registerKernel({ ...original, kernelFunc });
+  });
   return true;
 }

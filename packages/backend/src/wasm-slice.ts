@@ -4,41 +4,20 @@
  */
 import {
   backend_util,
-  type DataType,
   getKernel,
-  type KernelConfig,
-  type KernelFunc,
-  registerKernel,
   Slice,
   type SliceAttrs,
   SplitV,
   type SplitVAttrs,
   slice_util,
   type TensorInfo,
-  type TypedArray,
-  unregisterKernel,
   util,
 } from '@tensorflow/tfjs-core';
 import { copyBox } from './copy-box.js';
+import { type WasmHeapBackend, wasmKernelReplacer } from './wasm-kernel.js';
 
-/** What the slice needs of TF.js's wasm backend (public methods of `BackendWasm`). */
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): TypedArray;
-}
-
-/** Marks the kernel function installed here, so that installing twice keeps one. */
-const MARK = Symbol.for('@crp/backend/wasm-slice');
-
-/** Registers `kernelFunc` for wasm in place of `original` (its other fields kept), marked as installed here. */
-function replace(original: KernelConfig, kernelFunc: KernelFunc & { [MARK]?: boolean }): void {
-  kernelFunc[MARK] = true;
-  unregisterKernel(original.kernelName, 'wasm');
-  registerKernel({ ...original, kernelFunc });
-}
-
-const installed = (kernel: KernelConfig | undefined) =>
-  kernel !== undefined && (kernel.kernelFunc as { [MARK]?: boolean })[MARK] === true;
+/** The kernels installed here carry this mark, so that installing twice keeps one. */
+const kernels = wasmKernelReplacer('@crp/backend/wasm-slice');
 
 /**
  * Replaces the wasm backend's `Slice` kernel with one that reads the input in place. TF.js 4.22's copies the
@@ -53,8 +32,8 @@ export function installWasmSlice(): boolean {
   const original = getKernel(Slice, 'wasm');
   const originalSplit = getKernel(SplitV, 'wasm');
   if (original === undefined || originalSplit === undefined) return false;
-  if (!installed(original)) {
-    replace(original, (args) => {
+  if (!kernels.installed(Slice)) {
+    kernels.replace(original, (args) => {
       const x = args.inputs.x as TensorInfo;
       if (x.dtype === 'string') return original.kernelFunc(args);
       const { begin, size } = args.attrs as unknown as SliceAttrs;
@@ -63,8 +42,8 @@ export function installWasmSlice(): boolean {
       return sliceBox(backend, x, from, extent);
     });
   }
-  if (!installed(originalSplit)) {
-    replace(originalSplit, (args) => {
+  if (!kernels.installed(SplitV)) {
+    kernels.replace(originalSplit, (args) => {
       const x = args.inputs.x as TensorInfo;
       if (x.dtype === 'string') return originalSplit.kernelFunc(args);
       const { numOrSizeSplits, axis } = args.attrs as unknown as SplitVAttrs;
@@ -96,5 +75,5 @@ function sliceBox(backend: WasmHeapBackend, x: TensorInfo, from: number[], exten
 /** Whether the `Slice` and `SplitV` kernels registered for wasm are {@link installWasmSlice}'s (false when wasm is
  * not registered). */
 export function wasmSliceInstalled(): boolean {
-  return installed(getKernel(Slice, 'wasm')) && installed(getKernel(SplitV, 'wasm'));
+  return kernels.installed(Slice) && kernels.installed(SplitV);
 }
