@@ -317,6 +317,32 @@ describe('the passage brings what the question asks for', () => {
     ).toHaveLength(1);
   });
 
+  it("a caller's relativeCutoff above 0.75 also raises the floor of a completing second passage", () => {
+    const two = [source(1, 'a.md'), source(2, 'b.md')];
+    const reason = { kind: 'reason' as const, subject: [] };
+    const first = s(0, 'Relevance is conserved from layer to layer.', 1, { concepts: [0] });
+    const completing = (score: number) =>
+      ({
+        ...s(0, 'Negative evidence is kept apart by the beta term.', score, { concepts: [1] }),
+        source: 2,
+      }) as ScoredSentence;
+    const count = (score: number, relativeCutoff?: number) =>
+      texts(
+        composeExtractiveAnswer([first, completing(score)], two, {
+          intent: reason,
+          ...(relativeCutoff !== undefined ? { relativeCutoff } : {}),
+        }),
+      ).length;
+    // default (and any cutoff up to 0.75): a completing passage joins from half the best score
+    expect(count(0.55)).toBe(2);
+    expect(count(0.55, 0.7)).toBe(2);
+    // a cutoff of 0.9 asks for 0.9 of a passage that only adds, and 0.65 of one that completes
+    expect(count(0.6, 0.9)).toBe(1);
+    expect(count(0.7, 0.9)).toBe(2);
+    expect(count(0.95, 1)).toBe(2);
+    expect(count(0.7, 1)).toBe(1);
+  });
+
   it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {
     for (const opening of ['The latter', 'In the meantime,', 'The command above']) {
       const answer = composeExtractiveAnswer(
@@ -397,8 +423,15 @@ describe('the passage brings what the question asks for', () => {
       'Ask your IT (help desk) team for a machine with more cores.',
       'Each benchmark case is written with it.each or it() in the test file.',
       'Tests use it.each for the thread counts.',
+      // what the pronoun names is in an earlier clause of its own sentence: a condition, a coordinated clause
+      'If the cache folder does not exist, the command will create it.',
+      'When a worker pool is missing, the backend will create it.',
+      'Download the model file and load it.',
     ])
       expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(1);
+    // a condition that names nothing ("if you want") leaves the pronoun pointing back
+    for (const text of ['If you want more threads, set it to 8.', 'Once started, create it.'])
+      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
   });
 
   it('the fix after the problem ("To resolve the issue ...", "Um das Problem zu ...") joins the passage', () => {

@@ -5,14 +5,32 @@ import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
 import type { Source } from './source.js';
 
-// A second passage that completes the first (see composeExtractiveAnswer) needs at least this share of the best score.
-const SECOND_FLOOR = 0.5;
+// A second passage from another source needs this share of the best score (or the caller's higher cutoff) ...
+const SECOND_NEARLY = 0.75;
+// ... or, when it completes the first (see composeExtractiveAnswer), this much less: a caller's cutoff above
+// SECOND_NEARLY raises both floors alike.
+const COMPLETION_ALLOWANCE = 0.25;
 
 // An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
 // ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood. Lower case
 // only ("IT (...)" is the acronym), and not code ("it.each", "it()": a test function).
 const REFERS_BACK =
   /\b(?:it|them)(?:\s*\.(?![\p{L}\p{N}_])|\s*\)|\s+\()|\b(?:[Ss]et|[Cc]hange|[Uu]se|[Cc]all|[Ee]nable|[Dd]isable|[Pp]ass|[Gg]et|[Rr]ead|[Ii]nstall) (?:it|them)(?![\p{L}\p{N}_(]|\.[\p{L}\p{N}_])/u;
+
+// ... unless an earlier clause of its own sentence names the thing: a condition ("If the folder does not exist, the
+// command will create it.") or a coordinated clause ("Download the model and load it."); then the pronoun points
+// there, not back.
+const NAMED = String.raw`\b(?:the|a|an|your|this|that|no|any|der|die|das|den|ein|eine|einen|kein|keine)\s+[\p{L}\p{N}_-]{2,}`;
+const NAMED_BEFORE = new RegExp(
+  String.raw`\b(?:if|when|whenever|unless|once|until|after|wenn|falls|sobald)\b[^,;:.]*?${NAMED}|${NAMED}[^;:.]*\b(?:and|or|then|und|oder|dann)\s+(?:\S+\s+){0,2}$`,
+  'iu',
+);
+
+/** Whether a sentence holds an object pronoun for what the sentence before it names. */
+function refersBack(text: string): boolean {
+  const m = REFERS_BACK.exec(text);
+  return m !== null && !NAMED_BEFORE.test(text.slice(0, m.index));
+}
 
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {
@@ -92,7 +110,7 @@ function passageAround(
   const prev = list[lo - 1];
   if (
     ok(prev) &&
-    (leansBack(list[lo]!.text) || REFERS_BACK.test(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))
+    (leansBack(list[lo]!.text) || refersBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))
   )
     lo--;
   while (hi - lo + 1 < opts.max) {
@@ -137,8 +155,8 @@ function passageAround(
  * one source, in reading order, around the best scoring sentence, see `scoreSourceSentences`: relevant, holding
  * the relation the question asks for, and adding something to the question) with the sentences that answer
  * marked `highlight`, and at most one more passage from another source when it says something the first does
- * not (mostly other content words) and is nearly as good (at least 75% of the best score) or, at half the best
- * score, completes the first: holds a question concept or the asked-for relation that no sentence of the first
+ * not (mostly other content words) and is nearly as good (at least 75% of the best score, or the caller's
+ * `relativeCutoff` when higher) or, 25 points lower (at half the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
  * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks). Headings,
  * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
  * passage is followed by its citation `[file, p. N]`.
@@ -171,8 +189,9 @@ export function composeExtractiveAnswer(
   const saidTerms = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
   const heldConcepts = new Set(passages[0]!.flatMap((s) => s.concepts ?? []));
   const related = passages[0]!.some((s) => s.relation);
+  const nearly = Math.max(opts.cutoff, SECOND_NEARLY);
   for (const s of ranked) {
-    if (s.score < best.score * SECOND_FLOOR) break;
+    if (s.score < best.score * (nearly - COMPLETION_ALLOWANCE)) break;
     if (s.source === best.source) continue;
     const terms = contentTerms(s.text);
     const fresh = [...terms].filter((t) => !saidTerms.has(t)).length;
@@ -182,7 +201,7 @@ export function composeExtractiveAnswer(
     // holds, or the asked-for relation
     const completes =
       (s.concepts ?? []).some((c) => !heldConcepts.has(c)) || (opts.asks && s.relation && !related);
-    if (s.score < best.score * Math.max(opts.cutoff, 0.75) && !completes) continue;
+    if (s.score < best.score * nearly && !completes) continue;
     passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }
