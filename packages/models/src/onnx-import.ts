@@ -248,6 +248,8 @@ export function importOnnxLinked(
   for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
+  const batch = input.shape?.[0];
+  cx.inputBatch = typeof batch === 'number' && batch > 0 ? batch : undefined;
   cx.define(input.name, { kind: 'tensor', sym: inputTensor, ...(channelsLast ? { nhwc: true } : {}) });
 
   // constants first: a converter that fuses a pattern (x * a + b) may need a Constant listed after its node

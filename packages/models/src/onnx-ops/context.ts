@@ -214,6 +214,9 @@ export class ConversionContext {
   readonly links: OnnxWeightLink[] = [];
   /** The Reshapes to constant targets converted so far (for the ONNX writer). */
   readonly shapeLinks: OnnxShapeLink[] = [];
+  /** The batch size the graph's input fixes, undefined when it is dynamic: a Reshape target may name it as its
+   * first count and still keep the batch axis. */
+  inputBatch: number | undefined = undefined;
 
   constructor(
     private readonly graph: OnnxGraph,
