@@ -172,6 +172,8 @@ export interface OnnxShapeLink {
   output: string;
   target: number[];
   constant?: true;
+  /** the Reshape's `allowzero` is 1: a 0 in its target is a count of 0, not a copy */
+  allowzero?: true;
 }
 
 /** The bytes of an ONNX tensor kept in an external data file (`location`, `offset`, `length`), read through

@@ -113,6 +113,7 @@ export const convertReshape: OnnxConverter = (node, cx) => {
       shape: node.inputs[1]!,
       output: node.outputs[0]!,
       target: Array.from(cx.constIn(node, 1)!.data),
+      ...(attrInt(node, 'allowzero', 0) === 1 ? { allowzero: true as const } : {}),
     });
   }
   const rest = target.slice(1);
