@@ -55,7 +55,13 @@ function unknownOp(node: OnnxNode): never {
 }
 
 function checkOpset(onnx: OnnxModel): void {
-  const opset = onnx.opsets.get('') ?? 0;
+  const opset = onnx.opsets.get('');
+  if (opset === undefined)
+    throw new CrpError(
+      'unsupported-format',
+      `the ONNX model imports no opset of the default domain ('' or 'ai.onnx'), only of ${[...onnx.opsets.keys()].map((d) => `'${d}'`).join(', ')}; supported: opsets ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max} of the default domain (re-export with torch.onnx.export(..., opset_version=17))`,
+      { details: { opsets: Object.fromEntries(onnx.opsets) } },
+    );
   if (opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max) {
     throw new CrpError(
       'unsupported-format',

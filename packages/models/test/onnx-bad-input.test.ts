@@ -5,7 +5,7 @@ import { CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importOnnx, parseOnnxModel } from '../src/index.js';
+import { importOnnx, ONNX_SUPPORTED_OPS, parseOnnxModel } from '../src/index.js';
 import { loadModel, readOnnx } from '../src/node.js';
 
 /** Bad ONNX input gets a CrpError that says what was wrong and how to fix it; nothing is guessed. Fixtures from
@@ -65,6 +65,11 @@ describe('bad ONNX input', () => {
       /ONNX node '\/act\/Softplus' \(Softplus\): operator Softplus is not supported. Supported operators: Conv, Gemm, MatMul, /,
     );
     expect(e.details).toMatchObject({ opType: 'Softplus', node: '/act/Softplus' });
+    // the whole list, as ONNX_SUPPORTED_OPS has it
+    expect(e.message.endsWith(`Supported operators: ${ONNX_SUPPORTED_OPS.join(', ')}`)).toBe(true);
+    expect(ONNX_SUPPORTED_OPS).toEqual(
+      expect.arrayContaining(['Conv', 'Gemm', 'BatchNormalization', 'Concat']),
+    );
   });
 
   it('a Reshape that mixes the elements of the samples is refused, not read as a flatten', () => {
@@ -174,7 +179,7 @@ describe('bad ONNX input', () => {
   });
 
   it('an opset outside 11-20 is refused', () => {
-    for (const opset of [9, 21]) {
+    for (const opset of [9, 10, 21]) {
       const model = parseOnnxModel(bytes('se_net.onnx'));
       model.opsets.set('', opset);
       const e = thrown(() => importOnnx(model));
@@ -183,6 +188,17 @@ describe('bad ONNX input', () => {
         `ONNX opset ${opset} is not supported; supported: 11 to 20 (re-export with torch.onnx.export(..., opset_version=17))`,
       ]);
     }
+  });
+
+  it('a model without an opset of the default domain is refused, naming the domains it imports', () => {
+    const model = parseOnnxModel(bytes('se_net.onnx'));
+    model.opsets.delete('');
+    model.opsets.set('com.microsoft', 1);
+    const e = thrown(() => importOnnx(model));
+    expect([e.code, e.message]).toEqual([
+      'unsupported-format',
+      "the ONNX model imports no opset of the default domain ('' or 'ai.onnx'), only of 'com.microsoft'; supported: opsets 11 to 20 of the default domain (re-export with torch.onnx.export(..., opset_version=17))",
+    ]);
   });
 
   it('an operator read only in a ViT (LayerNormalization) is refused in a CNN, saying where it is read', () => {
