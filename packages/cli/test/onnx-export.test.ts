@@ -6,7 +6,7 @@
  * folded into the convs, so a torchvision state dict of it is impossible).
  */
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importOnnx, parseOnnxModel } from '@crp/models';
@@ -115,12 +115,18 @@ describe('crp prune --export on a ResNet from .onnx', () => {
     // the ONNX writer puts back CNNs; @crp/models' timm-style ViT fixture (torch.onnx.export)
     const vit = join(ROOT, 'models', 'test', 'fixtures', 'onnx', 'timm_style_vit.onnx');
     const exported = join(dir, 'vit');
+    // a data folder whose reading fails (an image of each class is not an image): the refusal must come first
+    const unreadable = join(dir, 'unreadable-data');
+    for (const c of ['a', 'b']) {
+      await mkdir(join(unreadable, c), { recursive: true });
+      await writeFile(join(unreadable, c, 'x.png'), 'not a PNG');
+    }
     const r = await crp(
       'prune',
       '--model',
       vit,
       '--data',
-      DATA,
+      unreadable,
       '--samples',
       '4',
       '--export',
@@ -133,6 +139,20 @@ describe('crp prune --export on a ResNet from .onnx', () => {
       `crp prune: --export writes a pruned .onnx for CNNs only, and '${vit}' is a Vision Transformer, whose weights the ONNX writer cannot put back; leave out --export for its pruning curves (channels masked, not removed), or prune the same ViT read from its torchvision .pth, whose --export writes the pruned TF.js model`,
     );
     expect(await readdir(exported).catch(() => [])).toEqual([]);
+    // the same command without --export reads the data, and fails there
+    const loads = await crp(
+      'prune',
+      '--model',
+      vit,
+      '--data',
+      unreadable,
+      '--samples',
+      '4',
+      '--criteria',
+      'weight',
+    );
+    expect(loads.code, loads.stderr).toBe(1);
+    expect(loads.stderr).toMatch(/x\.png/);
     // what the message offers: a ViT from its .pth is pruned and exported (as TF.js, with its mask)
     const pth = join(dir, 'vit.pth');
     await writeTinyVit(pth);

@@ -20,6 +20,12 @@ reshaped to [-1, 4] by ONE shared shape initializer, then a Gemm each, added. Pr
 asks two different values of the same constant (refused); pruning both alike asks one (rewritten).
 
 identity-shape.onnx: the same, but branch a's Reshape reads its own [-1, 4] through an Identity node.
+
+reshape-targets.onnx, made with onnx.helper (opset 14, input [2, 3, 4, 4], the batch fixed at 2): conv (4 channels,
+padding 1) -> ReLU gives f [2, 4, 4, 4], read by five Gemms whose sum is the output, each through another form
+of target: reshape_a [0, -1], reshape_b [2, 64] (the batch the input fixes), reshape_c [0, 64], reshape_e [-1, 64]
+with allowzero 1, and, after a global average pool, reshape_d [-1, 0]. Pruning a channel of conv asks [0, -1],
+[2, 48], [0, 48], [-1, 48] and [-1, 0].
 """
 import os
 
@@ -131,8 +137,38 @@ def shared_shape(identity=False):
     onnx.save(model, f'test/fixtures/onnx/{"identity-shape" if identity else "shared-shape"}.onnx')
 
 
+def reshape_targets():
+    rng = np.random.default_rng(29)
+    f32 = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
+    tensors = {'w': f32(4, 3, 3, 3), 'b': f32(4)}
+    nodes = [helper.make_node('Conv', ['x', 'w', 'b'], ['c'], name='conv', pads=[1, 1, 1, 1]),
+             helper.make_node('Relu', ['c'], ['f'], name='relu'),
+             helper.make_node('GlobalAveragePool', ['f'], ['p'], name='pool')]
+    branches = {'a': ('f', [0, -1], 64, {}), 'b': ('f', [2, 64], 64, {}), 'c': ('f', [0, 64], 64, {}),
+                'd': ('p', [-1, 0], 4, {}), 'e': ('f', [-1, 64], 64, {'allowzero': 1})}
+    for k, (src, target, width, attrs) in branches.items():
+        tensors[f'shape_{k}'] = np.array(target, dtype=np.int64)
+        tensors[f'g{k}'] = f32(3, width)
+        tensors[f'g{k}_b'] = f32(3)
+        nodes += [helper.make_node('Reshape', [src, f'shape_{k}'], [f'v{k}'], name=f'reshape_{k}', **attrs),
+                  helper.make_node('Gemm', [f'v{k}', f'g{k}', f'g{k}_b'], [f'y{k}'], name=f'fc_{k}', transB=1)]
+    nodes += [helper.make_node('Add', ['ya', 'yb'], ['s1'], name='add_1'),
+              helper.make_node('Add', ['s1', 'yc'], ['s2'], name='add_2'),
+              helper.make_node('Add', ['s2', 'yd'], ['s3'], name='add_3'),
+              helper.make_node('Add', ['s3', 'ye'], ['out'], name='add_4')]
+    graph = helper.make_graph(
+        nodes, 'reshape_targets', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 3, 4, 4])],
+        [helper.make_tensor_value_info('out', TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(v, n) for n, v in tensors.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 14)], producer_name='crp-fixture')
+    model.ir_version = 7
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, 'test/fixtures/onnx/reshape-targets.onnx')
+
+
 if __name__ == '__main__':
     torch.set_num_threads(1)
     reshape_net()
     shared_shape()
     shared_shape(identity=True)
+    reshape_targets()

@@ -55,7 +55,13 @@ function unknownOp(node: OnnxNode): never {
 }
 
 function checkOpset(onnx: OnnxModel): void {
-  const opset = onnx.opsets.get('') ?? 0;
+  const opset = onnx.opsets.get('');
+  if (opset === undefined)
+    throw new CrpError(
+      'unsupported-format',
+      `the ONNX model imports no opset of the default domain ('' or 'ai.onnx'), only of ${[...onnx.opsets.keys()].map((d) => `'${d}'`).join(', ')}; supported: opsets ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max} of the default domain (re-export with torch.onnx.export(..., opset_version=17))`,
+      { details: { opsets: Object.fromEntries(onnx.opsets) } },
+    );
   if (opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max) {
     throw new CrpError(
       'unsupported-format',
@@ -248,6 +254,8 @@ export function importOnnxLinked(
   for (const t of g.initializers) cx.define(t.name, cx.constOf(t));
   const channelsLast = input.shape?.length === 4 && isChannelsLastInput(g, input.name);
   const inputTensor = modelInput(input, cx, options.inputSize, channelsLast);
+  const batch = input.shape?.[0];
+  cx.inputBatch = typeof batch === 'number' && batch > 0 ? batch : undefined;
   cx.define(input.name, { kind: 'tensor', sym: inputTensor, ...(channelsLast ? { nhwc: true } : {}) });
 
   // constants first: a converter that fuses a pattern (x * a + b) may need a Constant listed after its node

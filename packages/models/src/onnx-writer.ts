@@ -406,7 +406,9 @@ function shapeReplacements(
       input === undefined ||
       output === undefined ||
       before.join() === output.join();
-    const target = unchanged ? link.target : prunedTarget(link.node, link.target, input, output);
+    const target = unchanged
+      ? link.target
+      : prunedTarget(link.node, link.target, input, output, link.allowzero === true);
     const key = stored(link.shape);
     wanted.set(key, [
       ...(wanted.get(key) ?? []),
@@ -457,29 +459,39 @@ function shapeReplacements(
 }
 
 /** The target shape a Reshape needs in the pruned model, from its source target and its pruned input and output
- * (ONNX shapes, -1 where the model leaves a dimension open): each count becomes the output's, -1 (inferred) and
- * 0 (copied from the input) stay, and so does the batch axis. Refused: a 0 that would copy a count the output no
- * longer has, and a count the pruned output leaves open (writing -1 there would make a second -1, invalid). */
+ * (ONNX shapes, -1 where the model leaves a dimension open; the importer made sure the batch axis is kept), under
+ * ONNX's rules: a count must be the output's, a 0 copies the input's dimension (unless `allowzero`), one -1 is
+ * inferred from the rest. Each dimension keeps its source entry where that is still right (the batch axis's too:
+ * its -1, 0 or fixed batch size), else becomes the output's count, else a 0 where the input has the same count;
+ * a dimension that none of these fixes (the output leaves it open, or a 0 would copy the wrong count) takes the one
+ * -1, and the batch axis's -1 then becomes 0, which copies the batch. Refused, naming the node and the
+ * dimensions: two or more such dimensions (the output is ambiguous: ONNX infers one -1 only). */
 export function prunedTarget(
   node: string,
   target: readonly number[],
   input: readonly number[],
   output: readonly number[],
+  allowzero = false,
 ): number[] {
-  return target.map((d, i) => {
-    if (i === 0 || d === -1) return d;
-    if (d === 0 && input[i] !== output[i])
-      refuse(
-        node,
-        `its target shape [${target.join(', ')}] copies dimension ${i} of its input (0), which is now ${input[i]}, where the pruned output needs ${output[i]}`,
-      );
-    if (d !== 0 && !(output[i]! > 0))
-      refuse(
-        node,
-        `its target shape [${target.join(', ')}] names ${d} at dimension ${i}, which the pruned output [${output.join(', ')}] leaves open; the writer rewrites a count only to a fixed one (-1 may appear once in a target)`,
-      );
-    return d === 0 ? 0 : output[i]!;
+  // a 0 at dimension i gives the input's count there: right when it is the output's (the batch is the batch)
+  const copies = (i: number) =>
+    !allowzero && i < input.length && (i === 0 || (input[i]! > 0 && input[i] === output[i]));
+  // the entry that fixes dimension i without a -1, or undefined when none does
+  const pinned = target.map((d, i): number | undefined => {
+    if (i === 0) return d >= 0 ? d : copies(0) ? 0 : undefined;
+    if (d === 0 && copies(i)) return 0;
+    if (output[i]! > 0) return output[i]!;
+    return copies(i) ? 0 : undefined;
   });
+  const open = pinned.flatMap((p, i) => (p === undefined ? [i] : []));
+  if (open.length > 1)
+    refuse(
+      node,
+      `its target shape [${target.join(', ')}] would need a -1 at dimensions ${open.join(' and ')}, which the pruned output [${output.join(', ')}] leaves open${allowzero ? ' (allowzero 1: a 0 cannot copy the batch)' : ''} and no 0 can copy from the input [${input.join(', ')}]; ONNX infers one -1 only, so the pruned output is ambiguous there`,
+    );
+  // with every other dimension fixed, the -1 (the open one, else the source's own) is inferred right
+  const inferred = open[0] ?? target.indexOf(-1);
+  return pinned.map((p, i) => (i === inferred ? -1 : p!));
 }
 
 function refuse(node: string, why: string): never {
@@ -626,7 +638,7 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  *   two nodes share whose layers now hold different weights, a source whose
  *   weights are not float32 initializers, a Reshape's target shape that cannot be rewritten (shared by Reshapes
  *   that need different values, a folded Reshape of a constant among them, read by another operator, computed, or
- *   naming a count the pruned output leaves open), or a written graph the importer refuses;
+ *   needing two -1 where the pruned output leaves two dimensions open), or a written graph the importer refuses;
  *   and the errors of {@link importOnnx} for `source`
  */
 export function encodeOnnx(

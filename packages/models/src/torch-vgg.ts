@@ -77,7 +77,7 @@ export interface TorchVggLayout {
 }
 
 const SUPPORTED =
-  "valid: a state dict of a torchvision VGG (vgg11/13/16/19, with or without batch norm, any class count): 'features.N.weight/bias' and 'classifier.N.weight/bias' tensors, optionally under a prefix such as 'module.' or 'model.'";
+  "valid: a state dict of a torchvision VGG (vgg11/13/16/19, with or without batch norm, any class count): 'features.N.weight/bias' and 'classifier.N.weight/bias' tensors, optionally under a prefix such as 'module.' or 'model.'; for other architectures export the model to ONNX";
 
 function unsupported(message: string): never {
   throw new CrpError('unsupported-model', message);
@@ -103,15 +103,16 @@ export function describeStateDict(sd: StateDict): string {
 }
 
 /** Says what a state dict that is no VGG holds, and which other architecture it looks like. */
-function whatIsIn(sd: StateDict): string {
+export function whatIsIn(sd: StateDict): string {
   const resnet = sd.names.some((n) => /(^|\.)layer\d+\.\d+\.conv\d\.weight$/.test(n));
   const densenet = sd.names.some((n) => /(^|\.)denseblock\d+\./.test(n));
   const kind = resnet ? ' (this looks like a ResNet)' : densenet ? ' (this looks like a DenseNet)' : '';
   return `${describeStateDict(sd)}${kind}`;
 }
 
-/** Finds the prefix before `features.` (`''`, `'model.'`, `'module.'`, ...). */
-function findPrefix(sd: StateDict): string {
+/** The prefix before `features.` (`''`, `'model.'`, `'module.'`, ...) of a VGG-shaped state dict (`features.N`
+ * weights and `classifier.*` tensors under one prefix), or undefined when there is none. */
+function vggPrefix(sd: StateDict): string | undefined {
   for (const key of sd.names) {
     const m = /^(.*?)features\.\d+\.weight$/.exec(key);
     if (m === null) continue;
@@ -119,6 +120,18 @@ function findPrefix(sd: StateDict): string {
     if (prefix !== '' && !prefix.endsWith('.')) continue;
     if (sd.names.some((n) => n.startsWith(`${prefix}classifier.`))) return prefix;
   }
+  return undefined;
+}
+
+/** Whether a state dict has a VGG's `features.N` and `classifier` modules (the dispatch of importTorchModel). */
+export function looksLikeTorchVgg(sd: StateDict): boolean {
+  return vggPrefix(sd) !== undefined;
+}
+
+/** Finds the prefix before `features.`, or refuses a state dict that has none. */
+function findPrefix(sd: StateDict): string {
+  const prefix = vggPrefix(sd);
+  if (prefix !== undefined) return prefix;
   return unsupported(
     `no torchvision VGG: no 'features.N.weight' and 'classifier.N.weight' tensors; ${whatIsIn(sd)}. ${SUPPORTED}`,
   );

@@ -368,21 +368,34 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
     }
   });
 
-  it('a Reshape target: a 0 that would copy a count the pruned output no longer has, or a count the pruned output leaves open', () => {
-    // counts follow the output, -1 and 0 stay, the batch axis too
+  it('a Reshape target: every dimension fixed by a count, a copying 0 or the one -1 (ONNX Reshape rules)', () => {
+    // counts follow the output; -1, a 0 that copies the right count and the batch axis stay
     expect(prunedTarget('r', [-1, 128], [-1, 6, 4, 4], [-1, 96])).toEqual([-1, 96]);
+    expect(prunedTarget('r', [0, 128], [-1, 6, 4, 4], [-1, 96])).toEqual([0, 96]);
+    expect(prunedTarget('r', [2, -1], [-1, 6, 4, 4], [-1, 96])).toEqual([2, -1]);
     expect(prunedTarget('r', [2, 0, 1, 1], [-1, 6], [-1, 6, 1, 1])).toEqual([2, 0, 1, 1]);
     expect(prunedTarget('r', [0, -1], [-1, 6, 1, 1], [-1, 6])).toEqual([0, -1]);
-    const copy = thrown(() => prunedTarget('reshape_3', [-1, 0], [-1, 8, 1, 1], [-1, 6]));
-    expect(copy.message).toBe(
-      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_3': its target shape [-1, 0] copies dimension 1 of its input (0), which is now 8, where the pruned output needs 6",
+    expect(prunedTarget('r', [-1, 0], [-1, 6, 1, 1], [-1, 6])).toEqual([-1, 0]);
+    // a 0 that would copy another count than the output's becomes that count
+    expect(prunedTarget('r', [-1, 0], [-1, 8, 1, 1], [-1, 6])).toEqual([-1, 6]);
+    // a dimension the output leaves open takes the -1; the batch's -1 becomes 0 (a copy of the batch)
+    expect(prunedTarget('r', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1])).toEqual([0, -1, 1, 1]);
+    expect(prunedTarget('r', [0, 128], [-1, -1, 4, 4], [-1, -1])).toEqual([0, -1]);
+    expect(prunedTarget('r', [2, 128], [-1, -1, 4, 4], [-1, -1])).toEqual([2, -1]);
+    // ... or a 0 where the input has the output's count, when the -1 is needed elsewhere
+    expect(prunedTarget('r', [-1, 8, 4, 1], [-1, 8], [-1, 8, -1, 1])).toEqual([0, 8, -1, 1]);
+    // refused: two open dimensions (ONNX infers one -1)
+    const two = thrown(() => prunedTarget('reshape_4', [-1, 8, 4, 1], [-1, 8], [-1, -1, -1, 1]));
+    expect(two.message).toBe(
+      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_4': its target shape [-1, 8, 4, 1] would need a -1 at dimensions 1 and 2, which the pruned output [-1, -1, -1, 1] leaves open and no 0 can copy from the input [-1, 8]; ONNX infers one -1 only, so the pruned output is ambiguous there",
     );
-    // a dimension the model leaves open (-1) must not become a second -1 of the target
-    const open = thrown(() => prunedTarget('reshape_4', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1]));
-    expect(open.message).toBe(
-      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_4': its target shape [-1, 8, 1, 1] names 8 at dimension 1, which the pruned output [-1, -1, 1, 1] leaves open; the writer rewrites a count only to a fixed one (-1 may appear once in a target)",
+    // with allowzero 1 a 0 is a count of 0: the batch's -1 cannot give way to an open dimension
+    expect(prunedTarget('r', [-1, 128], [-1, 6, 4, 4], [-1, 96], true)).toEqual([-1, 96]);
+    const zero = thrown(() => prunedTarget('reshape_5', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1], true));
+    expect(zero.message).toBe(
+      "the ONNX writer cannot put the pruned model into the Reshape 'reshape_5': its target shape [-1, 8, 1, 1] would need a -1 at dimensions 0 and 1, which the pruned output [-1, -1, 1, 1] leaves open (allowzero 1: a 0 cannot copy the batch) and no 0 can copy from the input [-1, 8]; ONNX infers one -1 only, so the pruned output is ambiguous there",
     );
-    expect([copy.code, open.code, open.details]).toEqual([
+    expect([two.code, zero.code, two.details]).toEqual([
       'unsupported-model',
       'unsupported-model',
       { node: 'reshape_4' },

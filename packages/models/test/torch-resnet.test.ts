@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeTorchStateDict,
+  importTorchModel,
   parseStateDict,
   type StateDict,
   type TorchResNetSpec,
@@ -15,6 +16,7 @@ import {
   torchResNetLayout,
   torchResNetShapes,
   torchStateDictOf,
+  torchVggLayout,
 } from '../src/index.js';
 import { readOnnx, readTorchResNet } from '../src/node.js';
 
@@ -137,6 +139,47 @@ describe('torchResNetLayout', () => {
       'no torchvision ResNet',
       'in the modules features, classifier',
       'export the model to ONNX',
+    );
+  });
+});
+
+describe('importTorchModel of a state dict whose architecture cannot be inferred', () => {
+  it('names what it holds, the layouts it infers and ONNX, not only the VGG', async () => {
+    // torchvision densenet121's first keys: neither a VGG's classifier.N nor a ResNet's layerS.B.convK
+    const densenet = formulaStateDict(
+      new Map([
+        ['features.conv0.weight', [64, 3, 7, 7]],
+        ['features.norm0.weight', [64]],
+        ['features.denseblock1.denselayer1.conv1.weight', [128, 64, 1, 1]],
+        ['classifier.weight', [10, 1024]],
+      ]),
+      1,
+    ) as StateDict;
+    await expectCrpErrorAsync(
+      () => importTorchModel(densenet),
+      'unsupported-model',
+      'no architecture the toolkit infers from a state dict: it has 4 tensors in the modules features, classifier, e.g. features.conv0.weight [64, 3, 7, 7]',
+      '(this looks like a DenseNet)',
+      "torchvision's VGG ('features.N', 'classifier.N'), ResNet ('conv1', 'layerS.B.convK', 'fc'; also wide and ResNeXt) and ViT",
+      "for other architectures export the model to ONNX (torch.onnx.export(model, x, 'model.onnx', opset_version=17)) and read the .onnx",
+    );
+    // a VGG-shaped dict that does not fit a VGG keeps the VGG importer's own error
+    const odd = formulaStateDict(
+      new Map([
+        ['features.0.weight', [8, 3, 4, 4]],
+        ['classifier.0.weight', [10, 8]],
+      ]),
+      1,
+    ) as StateDict;
+    await expectCrpErrorAsync(
+      () => importTorchModel(odd),
+      'unsupported-model',
+      'features.0 has a 4x4 kernel; only odd kernels',
+    );
+    expectCrpError(
+      () => torchVggLayout(densenet),
+      'unsupported-model',
+      'for other architectures export the model to ONNX',
     );
   });
 });

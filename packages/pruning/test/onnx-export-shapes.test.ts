@@ -136,6 +136,33 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('reshape-targets: each form of target (0, -1, the fixed batch, a count, allowzero) is written as ONNX reads the pruned shape', async () => {
+    // make-reshape-net.py: conv's f [2, 4, 4, 4] read through [0, -1], [2, 64], [0, 64], [-1, 64] (allowzero 1)
+    // and, pooled, [-1, 0]
+    const source = bytesOf('reshape-targets.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 4, 35);
+    try {
+      const r = await roundTrip(source, model, { conv: [1] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const out = parseOnnxModel(r.written);
+      const target = (k: string) => tensor(out.graph.initializers.find((t) => t.name === `shape_${k}`));
+      // a count becomes the pruned one (3 channels of 4 x 4); 0 (batch or channels), -1 and the batch of 2 stay
+      expect(['a', 'b', 'c', 'd', 'e'].map(target)).toEqual([
+        [0, -1],
+        [2, 48],
+        [0, 48],
+        [-1, 0],
+        [-1, 48],
+      ]);
+      expect(out.graph.initializers.find((t) => t.name === 'ga')!.dims).toEqual([3, 48]);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);

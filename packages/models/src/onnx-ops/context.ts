@@ -172,6 +172,8 @@ export interface OnnxShapeLink {
   output: string;
   target: number[];
   constant?: true;
+  /** the Reshape's `allowzero` is 1: a 0 in its target is a count of 0, not a copy */
+  allowzero?: true;
 }
 
 /** The bytes of an ONNX tensor kept in an external data file (`location`, `offset`, `length`), read through
@@ -214,6 +216,9 @@ export class ConversionContext {
   readonly links: OnnxWeightLink[] = [];
   /** The Reshapes to constant targets converted so far (for the ONNX writer). */
   readonly shapeLinks: OnnxShapeLink[] = [];
+  /** The batch size the graph's input fixes, undefined when it is dynamic: a Reshape target may name it as its
+   * first count and still keep the batch axis. */
+  inputBatch: number | undefined = undefined;
 
   constructor(
     private readonly graph: OnnxGraph,

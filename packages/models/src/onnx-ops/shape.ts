@@ -22,32 +22,54 @@ export const convertIdentity: OnnxConverter = (node, cx) => {
   cx.set(node, cx.get(node, node.inputs[0]));
 };
 
-/** The target shape of a Reshape (0 copies the input's dimension, -1 is inferred; the batch axis kept). */
+/** The target shape of a Reshape of an activation [N, ...] (0 copies the input's dimension unless allowzero, one
+ * -1 is inferred), its batch axis N. Supported: targets that keep the batch axis, i.e. -1 or 0 there (or the batch
+ * size the graph's input fixes) and each sample's elements in the rest. Refused, naming the node: any other first
+ * count (`[8, -1]` on a dynamic batch is ONNX's [8, N * size / 8]: samples mixed), rest counts that do not hold
+ * one sample (`[-1, C]` of [N, C, H, W] folds the H * W positions into the batch axis), and what ONNX rejects. */
 function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): number[] {
   const t = cx.constIn(node, 1);
   if (t === undefined) refuse(node, 'the target shape must be a constant');
   const raw = Array.from(t.data);
+  const from = `a reshape of [${shape.join(', ')}] to [${raw.join(', ')}]`;
+  const batch = cx.inputBatch;
   const known = shape.slice(1).reduce((a, b) => a * b, 1);
-  let target = raw.map((d, i) => (d === 0 ? shape[i]! : d));
-  const fixedPart = target
-    .slice(1)
-    .filter((d) => d !== -1)
-    .reduce((a, b) => a * b, 1);
-  target = target.map((d, i) => (i > 0 && d === -1 ? known / fixedPart : d));
+  const kept = batch === undefined ? '-1 or 0' : `-1, 0 or ${batch} (the batch size the input fixes)`;
+  const supported = `supported: targets that keep the batch axis, with ${kept} first and each sample's ${known} elements in the rest`;
+  if (raw.filter((d) => d === -1).length > 1 || raw.some((d) => d < -1 || !Number.isInteger(d)))
+    refuse(node, `${from} is not valid ONNX: one -1 at most, the other counts 0 or positive`);
+  const zeroCopies = attrInt(node, 'allowzero', 0) === 0;
+  if (raw.includes(0) && !zeroCopies)
+    refuse(node, `${from} with allowzero 1 makes a dimension of size 0; ${supported}`);
+  if (raw.some((d, i) => d === 0 && i >= shape.length))
+    refuse(node, `${from} copies (0) a dimension the ${shape.length}-D input does not have`);
+  const first = raw[0];
+  if (first === undefined || (first !== -1 && first !== 0 && first !== batch))
+    refuse(
+      node,
+      `${from} changes the batch axis (its first count ${first ?? 'missing'}${batch === undefined ? ', while the batch size is dynamic' : `, while the input fixes the batch size at ${batch}`}), which mixes the samples; ${supported}`,
+      { target: raw },
+    );
+  // with the batch axis kept, each sample's elements fill the rest: a -1 there is inferred from them
+  const rest = raw.slice(1).map((d, i) => (d === 0 ? shape[i + 1]! : d));
+  const fixedPart = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const target = rest.map((d) => (d === -1 ? known / fixedPart : d));
+  const rows = target.reduce((a, b) => a * b, 1);
   // a target whose sample size is not the input's moves elements between samples (ONNX's [2, 3] -> [-1, 2] is
   // [3, 2]); the batch axis below is the input's, so that would be read wrong
-  if (target.slice(1).reduce((a, b) => a * b, 1) !== known)
+  if (target.some((d) => !Number.isInteger(d)))
     refuse(
       node,
-      `a reshape of [${shape.join(', ')}] to [${raw.join(', ')}] mixes the elements of the samples (${known} per sample, the target rows hold ${target.slice(1).reduce((a, b) => a * b, 1)}); supported: targets that keep each sample's elements together`,
+      `${from} mixes the elements of the samples (${known} per sample, which the fixed counts of the rest, ${fixedPart} per row, do not divide); ${supported}`,
+      { target: raw },
     );
-  if (target[0] !== -1 && target[0] !== shape[0] && shape[0] !== -1 && target[0] !== 1)
+  if (rows !== known)
     refuse(
       node,
-      `a reshape that changes the batch axis ([${shape.join(', ')}] -> [${raw.join(', ')}]) is not supported`,
+      `${from} mixes the elements of the samples (${known} per sample, the target rows hold ${rows}); ${supported}`,
+      { target: raw },
     );
-  target[0] = shape[0]!;
-  return target;
+  return [shape[0]!, ...target];
 }
 
 /** A Reshape of a constant (torch.onnx.export without constant folding writes a weight's `w.view(1, -1, 1, 1)`
@@ -91,6 +113,7 @@ export const convertReshape: OnnxConverter = (node, cx) => {
       shape: node.inputs[1]!,
       output: node.outputs[0]!,
       target: Array.from(cx.constIn(node, 1)!.data),
+      ...(attrInt(node, 'allowzero', 0) === 1 ? { allowzero: true as const } : {}),
     });
   }
   const rest = target.slice(1);
