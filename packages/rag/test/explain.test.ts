@@ -310,6 +310,32 @@ describe('the map by meaning', () => {
     expect(dot(heading.questionVectors[3]!, heading.questionVectors[0]!)).toBeGreaterThan(0);
   });
 
+  it('MeaningSpace.ofTexts leaves out the English function words of German text ("the", "for" of a quotation or code)', async () => {
+    const { MeaningSpace, analyze, stem } = await import('../src/index.js');
+    const texts = [
+      {
+        text: 'Das Modell heißt „Bag of Words“: # load the model and run it',
+        language: 'de' as const,
+        document: 'a.md',
+      },
+      // capitalised at the start of a quotation too; never in capitals ("IT"), nor a German noun ("die Not", "These")
+      { text: '„The model“ für IT in der Not: These', language: 'de' as const, document: 'b.md' },
+      // English text keeps its own stop list only: "die" is an English word there
+      { text: 'the die', language: 'en' as const, document: 'c.md' },
+    ];
+    const de = (w: string) => `de:${stem(w, 'de')}`;
+    const expected = [
+      [de('modell'), de('bag'), de('words'), de('load'), de('model'), de('run')],
+      [de('model'), de('it'), de('not'), de('these')],
+      [`en:${stem('die', 'en')}`],
+    ];
+    const space = MeaningSpace.ofTexts(texts);
+    const same = new MeaningSpace(expected, undefined, { documents: ['a.md', 'b.md', 'c.md'] });
+    expect(space.vectors).toEqual(same.vectors);
+    // the search index keeps them (dropped there they cost answers and won none)
+    expect(analyze(texts[0]!.text, 'de')).toContain(de('the'));
+  });
+
   it("languageCentering takes a share of its language's mean off each chunk, and off a question of that language (hand-computed)", async () => {
     const { MeaningSpace, dot } = await import('../src/index.js');
     // German chunks x + g and y + g share g (a German house word); the English chunk is x alone

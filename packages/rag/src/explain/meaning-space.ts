@@ -1,6 +1,7 @@
 import { normalizeVector } from '../embeddings/embedding-provider.js';
 import { termOf, tokenize, type WordSet } from '../text/analyzer.js';
 import { type AnalyzedQuery, looksLikeName } from '../text/query.js';
+import { isEnglishInGerman } from '../text/stop-words.js';
 import { englishConcepts } from '../translate/english-concepts.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
@@ -358,7 +359,8 @@ export class MeaningSpace {
 }
 
 /**
- * A text's terms for the {@link MeaningSpace}: its index terms (without the extra terms of search), but a name in
+ * A text's terms for the {@link MeaningSpace}: its index terms (without the extra terms of search, and in German
+ * text without English function words, {@link isEnglishInGerman}), but a name in
  * a German text, an acronym of up to five capitals ("RAG", "LLM"), a word with digits or underscores or a CamelCase word (see
  * {@link looksLikeName}), is the term English text gives it, as the search leaves names untranslated. Through the
  * dictionary German "RAG" was the noun "Rage", and once one English chunk used "fury" (a badge's URL,
@@ -366,7 +368,14 @@ export class MeaningSpace {
  * chunks use: its document's cosine with LlamaIndex's RAG concepts fell from 0.357 to 0.238.
  */
 export function meaningTerms(text: string, language: Language): string[] {
-  return tokenize(text, language).map((t) => (language === 'de' ? nameTerm(t.surface) : undefined) ?? t.term);
+  if (language !== 'de') return tokenize(text, language).map((t) => t.term);
+  return (
+    tokenize(text, language)
+      // an English function word of a quotation or code ("the", "for", "if") would be a German word here, and
+      // the dictionary has nothing for it but look-alikes ("and" as "Anden")
+      .filter((t) => !isEnglishInGerman(t.surface))
+      .map((t) => nameTerm(t.surface) ?? t.term)
+  );
 }
 
 /** The English term of a name as written in German text ({@link meaningTerms}); undefined for a word. */
