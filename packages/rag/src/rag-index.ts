@@ -29,9 +29,10 @@ import type { Chunk, IndexProgress, Language } from './types.js';
  * ablaut guess only when unambiguous ("gelogen" no longer by "liegen", "gelitten" no longer by "leiten"), a listed
  * participle ending settling only the listed verb ("geglitten" still by "gleiten"); 5: stop words removed by their
  * surface form, not their stem ("Ebene", "Seite", "name" were dropped as "eben", "seit", "namely"), and the German
- * list's nouns ("Teil", "Weg") are none.
+ * list's nouns ("Teil", "Weg") are none; 6: the German list's adjectives ("neue", "große", "möglich") are terms, in
+ * every form.
  */
-const ANALYSIS_VERSION = 5;
+const ANALYSIS_VERSION = 6;
 
 /** Options of a {@link RagIndex}. */
 export interface RagIndexOptions {

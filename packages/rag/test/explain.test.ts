@@ -283,6 +283,59 @@ describe('the map by meaning', () => {
     expect(dot(space.vectors[0]!, space.vectors[0]!)).toBeCloseTo(1, 6);
   });
 
+  it('MeaningSpace.ofTexts keeps an acronym in a German text as English text indexes it, not as a translation (hand-computed)', async () => {
+    const { MeaningSpace, QueryTranslator, analyzeQuery, dot } = await import('../src/index.js');
+    // German "Rage" is English "fury" (stem furi); once an English text used "fury", German "RAG" became it
+    const translator = QueryTranslator.fromStemPairs('rag\tfuri\t1\nvektor\tvector\t1\n');
+    const texts = [
+      { text: 'RAG stores vectors.', language: 'en' as const, document: 'a.md' },
+      { text: 'Fury grew.', language: 'en' as const, document: 'b.md' },
+      { text: 'RAG speichert Vektoren.', language: 'de' as const, document: 'c.md' },
+    ];
+    const space = MeaningSpace.ofTexts(texts, translator);
+    const [a, b, c] = space.questionVectors as [Float32Array, Float32Array, Float32Array];
+    // a = {rag, store, vector}, c = {rag, speichert (a loan word), vector}: rag and vector in 2 of 3 chunks
+    const shared = Math.log(1 + 3 / 2);
+    const own = Math.log(1 + 3);
+    expect(dot(a, c)).toBeCloseTo((2 * shared * shared) / (2 * shared * shared + own * own), 6);
+    expect(dot(b, c)).toBe(0);
+    // so is the acronym of a German question; a heading in capitals ("VEKTOREN") is still translated
+    const q = space.embedQuery(analyzeQuery('Wozu braucht RAG Vektoren?', { language: 'de', translator }));
+    expect(dot(q, b)).toBe(0);
+    expect(dot(q, a)).toBeGreaterThan(0.5);
+    const heading = MeaningSpace.ofTexts(
+      [...texts, { text: 'VEKTOREN', language: 'de', document: 'd.md' }],
+      translator,
+    );
+    expect(dot(heading.questionVectors[3]!, heading.questionVectors[0]!)).toBeGreaterThan(0);
+  });
+
+  it('MeaningSpace.ofTexts leaves out the English function words of German text ("the", "for" of a quotation or code)', async () => {
+    const { MeaningSpace, analyze, stem } = await import('../src/index.js');
+    const texts = [
+      {
+        text: 'Das Modell heißt „Bag of Words“: # load the model and run it',
+        language: 'de' as const,
+        document: 'a.md',
+      },
+      // capitalised at the start of a quotation too; never in capitals ("IT"), nor a German noun ("die Not", "These")
+      { text: '„The model“ für IT in der Not: These', language: 'de' as const, document: 'b.md' },
+      // English text keeps its own stop list only: "die" is an English word there
+      { text: 'the die', language: 'en' as const, document: 'c.md' },
+    ];
+    const de = (w: string) => `de:${stem(w, 'de')}`;
+    const expected = [
+      [de('modell'), de('bag'), de('words'), de('load'), de('model'), de('run')],
+      [de('model'), de('it'), de('not'), de('these')],
+      [`en:${stem('die', 'en')}`],
+    ];
+    const space = MeaningSpace.ofTexts(texts);
+    const same = new MeaningSpace(expected, undefined, { documents: ['a.md', 'b.md', 'c.md'] });
+    expect(space.vectors).toEqual(same.vectors);
+    // the search index keeps them (dropped there they cost answers and won none)
+    expect(analyze(texts[0]!.text, 'de')).toContain(de('the'));
+  });
+
   it("languageCentering takes a share of its language's mean off each chunk, and off a question of that language (hand-computed)", async () => {
     const { MeaningSpace, dot } = await import('../src/index.js');
     // German chunks x + g and y + g share g (a German house word); the English chunk is x alone

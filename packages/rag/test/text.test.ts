@@ -63,6 +63,17 @@ describe('analyzer', () => {
     ]);
   });
 
+  it('indexes every form of an adjective of the German stop list alike: "neue" as "neu", "große" as "groß"', () => {
+    // "neue" and "neuen" were on the list, "neu" and "neues" not: the same word was a term in one form only
+    const neu = `de:${stem('neu', 'de')}`;
+    expect(analyze('neu neue neuen neues', 'de')).toEqual([neu, neu, neu, neu]);
+    expect(analyze('große Modelle sind möglich', 'de')).toEqual([
+      `de:${stem('große', 'de')}`,
+      `de:${stem('modelle', 'de')}`,
+      `de:${stem('möglich', 'de')}`,
+    ]);
+  });
+
   it('gives each word one term, stemmed in the text language only (no English+German double counting)', () => {
     const en = tokenize('Embeddings are stored', 'en');
     expect(en.map((t) => t.term)).toEqual(['en:embed', 'en:store']);

@@ -1,6 +1,7 @@
 import { normalizeVector } from '../embeddings/embedding-provider.js';
-import { analyze, type WordSet } from '../text/analyzer.js';
-import type { AnalyzedQuery } from '../text/query.js';
+import { termOf, tokenize, type WordSet } from '../text/analyzer.js';
+import { type AnalyzedQuery, looksLikeName } from '../text/query.js';
+import { isEnglishInGerman } from '../text/stop-words.js';
 import { englishConcepts } from '../translate/english-concepts.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
@@ -187,7 +188,7 @@ export class MeaningSpace {
     options: MeaningSpaceOptions = {},
   ): MeaningSpace {
     return new MeaningSpace(
-      texts.map((t) => analyze(t.text, t.language)),
+      texts.map((t) => meaningTerms(t.text, t.language)),
       translator,
       { documents: texts.map((t) => t.document), languages: texts.map((t) => t.language), ...options },
     );
@@ -201,8 +202,11 @@ export class MeaningSpace {
     const bag = new Map<string, number>();
     for (const c of query.concepts) {
       const own = new Map<string, number>();
+      // a name's German stem is its English one, as in the chunks ({@link meaningTerms}): not "RAG" as "rage"
+      const name = nameTerm(c.word);
       for (const t of c.terms) {
-        for (const [key, w] of this.#neutral(t.term)) own.set(key, Math.max(own.get(key) ?? 0, w * t.weight));
+        const term = name !== undefined && t.language === 'de' && t.via === 'word' ? name : t.term;
+        for (const [key, w] of this.#neutral(term)) own.set(key, Math.max(own.get(key) ?? 0, w * t.weight));
       }
       for (const [key, w] of own) bag.set(key, (bag.get(key) ?? 0) + w);
     }
@@ -352,6 +356,35 @@ export class MeaningSpace {
     }
     return normalizeVector(v);
   }
+}
+
+/**
+ * A text's terms for the {@link MeaningSpace}: its index terms (without the extra terms of search, and in German
+ * text without English function words, {@link isEnglishInGerman}), but a name in
+ * a German text, an acronym of up to five capitals ("RAG", "LLM"), a word with digits or underscores or a CamelCase word (see
+ * {@link looksLikeName}), is the term English text gives it, as the search leaves names untranslated. Through the
+ * dictionary German "RAG" was the noun "Rage", and once one English chunk used "fury" (a badge's URL,
+ * `badge.fury.io`) the German RAG text's every title became the concept `furi` instead of `rag`, which 126 English
+ * chunks use: its document's cosine with LlamaIndex's RAG concepts fell from 0.357 to 0.238.
+ */
+export function meaningTerms(text: string, language: Language): string[] {
+  if (language !== 'de') return tokenize(text, language).map((t) => t.term);
+  return (
+    tokenize(text, language)
+      // an English function word of a quotation or code ("the", "for", "if") would be a German word here, and
+      // the dictionary has nothing for it but look-alikes ("and" as "Anden")
+      .filter((t) => !isEnglishInGerman(t.surface))
+      .map((t) => nameTerm(t.surface) ?? t.term)
+  );
+}
+
+/** The English term of a name as written in German text ({@link meaningTerms}); undefined for a word. */
+function nameTerm(surface: string): string | undefined {
+  if (!looksLikeName(surface, 'de', false)) return undefined;
+  // six capitals and more are a word set in capitals (a heading: "BESCHREIBUNG", "VERFASST"), no acronym
+  if (/^\p{Lu}{6,}$/u.test(surface)) return undefined;
+  // an English stop word ("IT", "US") stays the German term
+  return termOf(surface.toLowerCase(), 'en');
 }
 
 /** The mean vector of each group. */

@@ -33,10 +33,48 @@ const NOT_STOP_DE = new Set(
 tagen teil uhr weg zeit`),
 );
 
+// Adjectives on the `stopword` package's German list, with their forms there. They are content words (Snowball's
+// list has none): "neue Version", "große Modelle", "möglich" say something; and matched by surface form, "neue"
+// and "neuen" were stop words while "neu" and "neues" were terms. "hoch" stays: a verb prefix too, and as a part
+// of "hochladen" it would split that word into "hoch" and "laden".
+const ADJECTIVES_DE =
+  words(`bekannt besser besten ehrlich ernst gross grosse grossen grosser grosses groß große
+großen großer großes gut gute guter gutes kleine kleinen kleiner kleines kurz lang lange leicht möglich neue
+neuen offen richtig satt schlecht`);
+
 const STOP: Record<Language, ReadonlySet<string>> = {
   en: new Set([...eng, ...words(EXTRA_EN)].map((w) => w.toLowerCase())),
-  de: new Set([...deu.filter((w) => !NOT_STOP_DE.has(w)), ...words(EXTRA_DE)].map((w) => w.toLowerCase())),
+  de: new Set(
+    [...deu.filter((w) => !NOT_STOP_DE.has(w) && !ADJECTIVES_DE.includes(w)), ...words(EXTRA_DE)].map((w) =>
+      w.toLowerCase(),
+    ),
+  ),
 };
+
+// English function words as German text holds them in English quotations, titles and code ("Bag of Words",
+// "# load the model", "for x in"), for the map by meaning, where they were German words (`de:and`, `de:the`) that
+// the dictionary reaches only through look-alikes. The search index keeps them: dropped there they cost two
+// answers of the tuning sets (chunk lengths moved by a token or two) and won none. Those also German as written
+// are left out ("also", "was", "will", "an" are German stop words anyway).
+const ENGLISH_IN_GERMAN = new Set(
+  words(`a about across against along among and any are around as at be because been before being below between
+both but by can could did do does during each either every few for from had has have having he how i if into is it
+its itself many may me might more much my neither nor of off on onto or other others our should since some than
+that the their them themselves then there they this those though through to too toward towards until upon us very
+we were what when where whether which while who whom whose why with within without would yet you your`),
+);
+// ... and those that are German nouns when capitalised ("das All", "die Not", "die These"): only in lower case
+const ENGLISH_IN_GERMAN_LOWER = new Set(words('after all mine most not such these'));
+
+/**
+ * Whether a word as written in German text is an English function word: lower case ("the", "not") or capitalised
+ * ("The"), except the capitalised forms of German nouns ("Not", "These"); never in capitals ("IT", "ON").
+ */
+export function isEnglishInGerman(written: string): boolean {
+  const lower = written.toLowerCase();
+  if (written === lower) return ENGLISH_IN_GERMAN.has(lower) || ENGLISH_IN_GERMAN_LOWER.has(lower);
+  return written === lower.charAt(0).toUpperCase() + lower.slice(1) && ENGLISH_IN_GERMAN.has(lower);
+}
 
 /**
  * Whether a lower-case word, as written, is a stop word of the language. Stop words are matched by their
