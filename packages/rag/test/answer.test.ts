@@ -317,6 +317,41 @@ describe('the passage brings what the question asks for', () => {
     ).toHaveLength(1);
   });
 
+  it('a second source that brings only the relation the first lacks must name half as much of the question', () => {
+    // issue 24: "When should I use alpha-beta instead of epsilon?" got the composites list (alpha-beta and
+    // epsilon, no "when") and then a reason about the stabilizer that names only epsilon
+    const two = [source(1, 'a.md'), source(2, 'b.md')];
+    const choice = { kind: 'comparison' as const, subject: [], choice: true };
+    const list = s(
+      0,
+      'EpsilonAlpha2Beta1 uses AlphaBeta for convolutional and Epsilon for dense layers.',
+      1,
+      {
+        lexical: 1,
+        concepts: [0, 1, 2],
+      },
+    );
+    const second = (extra: Partial<ScoredSentence>) =>
+      ({
+        ...s(0, 'Epsilon uses another argument name due to its different intention.', 0.8, {
+          relation: true,
+          concepts: [2],
+          ...extra,
+        }),
+        source: 2,
+      }) as ScoredSentence;
+    const count = (x: ScoredSentence) =>
+      texts(composeExtractiveAnswer([list, x], two, { intent: choice })).length;
+    // a fifth of the question, no concept the list lacks: about something else, even at 80% of the best score
+    expect(count(second({ lexical: 0.2 }))).toBe(1);
+    // half of the list's share of the question: it joins
+    expect(count(second({ lexical: 0.5 }))).toBe(2);
+    // a concept the list lacks completes it whatever its share
+    expect(count(second({ lexical: 0.2, concepts: [3] }))).toBe(2);
+    // without the relation it joins as nearly as good (it adds, and the rule is about the relation alone)
+    expect(count(second({ lexical: 0.2, relation: false }))).toBe(2);
+  });
+
   it("a caller's relativeCutoff above 0.75 also raises the floor of a completing second passage", () => {
     const two = [source(1, 'a.md'), source(2, 'b.md')];
     const reason = { kind: 'reason' as const, subject: [] };

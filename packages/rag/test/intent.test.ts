@@ -398,6 +398,19 @@ describe('a choice between named things ("when should I use X instead of Y?")', 
       expect(questionIntent(q).choice, q).toBeUndefined();
   });
 
+  it('"over" as a place and "statt" as the particle of "stattfinden" ask for no choice', () => {
+    for (const q of [
+      'Why do we sum over the channels?',
+      'Why should the heatmap be computed over all classes?',
+      'Warum findet die Berechnung statt?',
+      'Wann sollte die Auswertung stattfinden?',
+    ])
+      expect(questionIntent(q).choice, q).toBeUndefined();
+    // nor is a question whose "statt" is the separated particle a comparison
+    expect(questionIntent('Wann findet die Auswertung statt?').kind).not.toBe('comparison');
+    expect(questionIntent('Warum wird die Relevanz statt des Gradienten verwendet?').choice).toBe(true);
+  });
+
   it('a condition, a preference or a reason holds it; a list naming both things does not', () => {
     const choice = questionIntent('When should I use alpha-beta instead of epsilon?');
     expect(holdsRelation('Alpha-beta is the better choice for convolutional layers.', choice)).toBe(true);

@@ -10,6 +10,10 @@ const SECOND_NEARLY = 0.75;
 // ... or, when it completes the first (see composeExtractiveAnswer), this much less: a caller's cutoff above
 // SECOND_NEARLY raises both floors alike.
 const COMPLETION_ALLOWANCE = 0.25;
+// A second passage whose only news is the asked-for relation (it holds no question concept the first lacks) needs
+// at least this share of the first's `lexical` (the share of the question's concepts): else it is about something
+// else that happens to give a reason or a condition.
+const ABOUT_SHARE = 0.5;
 
 // An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
 // ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood. Lower case
@@ -157,7 +161,8 @@ function passageAround(
  * marked `highlight`, and at most one more passage from another source when it says something the first does
  * not (mostly other content words) and is nearly as good (at least 75% of the best score, or the caller's
  * `relativeCutoff` when higher) or, 25 points lower (at half the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
- * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks). Headings,
+ * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks); one that
+ * brings only the relation names at least half as much of the question as the first passage. Headings,
  * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
  * passage is followed by its citation `[file, p. N]`.
  */
@@ -189,6 +194,7 @@ export function composeExtractiveAnswer(
   const saidTerms = new Set(passages[0]!.flatMap((s) => [...contentTerms(s.text)]));
   const heldConcepts = new Set(passages[0]!.flatMap((s) => s.concepts ?? []));
   const related = passages[0]!.some((s) => s.relation);
+  const anchorShare = Math.max(...passages[0]!.map((s) => s.lexical));
   const nearly = Math.max(opts.cutoff, SECOND_NEARLY);
   for (const s of ranked) {
     if (s.score < best.score * (nearly - COMPLETION_ALLOWANCE)) break;
@@ -199,9 +205,12 @@ export function composeExtractiveAnswer(
     if (terms.size === 0 || fresh / terms.size < 0.5) continue;
     // and be nearly as good, or bring what the first passage lacks: a question concept none of its sentences
     // holds, or the asked-for relation
-    const completes =
-      (s.concepts ?? []).some((c) => !heldConcepts.has(c)) || (opts.asks && s.relation && !related);
+    const bringsConcept = (s.concepts ?? []).some((c) => !heldConcepts.has(c));
+    const completes = bringsConcept || (opts.asks && s.relation && !related);
     if (s.score < best.score * nearly && !completes) continue;
+    // a relation alone must be about the question (issue 24: a reason about the stabilizer, naming only
+    // "epsilon", joined the answer to when to use alpha-beta instead of epsilon, at 80% of the best score)
+    if (!bringsConcept && s.relation && !related && s.lexical < anchorShare * ABOUT_SHARE) continue;
     passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }

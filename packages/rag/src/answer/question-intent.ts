@@ -21,7 +21,7 @@ export interface QuestionIntent {
 const KINDS: readonly [QuestionKind, RegExp][] = [
   [
     'comparison',
-    /\b(differ\w*|difference|compared?|comparison|versus|vs\.?|instead of|rather than|prefer\w*\s.+?\sover|unlike|better than|unterschied\w*|unterscheid\w*|im vergleich|statt|anstatt|anders als|besser als)\b/i,
+    /\b(differ\w*|difference|compared?|comparison|versus|vs\.?|instead of|rather than|prefer\w*\s.+?\sover|unlike|better than|unterschied\w*|unterscheid\w*|im vergleich|(?:an)?statt(?=\s+[^\s?.!,;:])|anders als|besser als)\b/i,
   ],
   [
     'number',
@@ -96,8 +96,10 @@ const PROCEDURE_SUBJECT =
 // A choice between named things: asked when or why (or what one should take), one thing preferred to another.
 const ASKS_CHOICE =
   /^(?:when|why|in which cases?|wann|warum|wieso|weshalb|in welchen fällen)(?![\p{L}])|\b(?:should|would|sollte|sollten|soll)\b/iu;
+// "over" only after "prefer" (a bare "over" is a place: "sum over the channels"); "statt" only before what it
+// replaces (at the end it is the particle of "stattfinden": "Wann findet die Auswertung statt?").
 const PREFERS =
-  /\b(?:instead of|rather than|prefer\w*|over|better than|statt|anstatt|lieber|vorziehen|besser als)(?![\p{L}])/iu;
+  /\b(?:instead of|rather than|prefer\w*|better than|(?:an)?statt(?=\s+[^\s?.!,;:])|lieber|vorziehen|besser als)(?![\p{L}])/iu;
 
 /** The kind of a question (see {@link QuestionKind}), for definitions its subject, and whether it asks for a choice. */
 export function questionIntent(question: string): QuestionIntent {
