@@ -8,12 +8,32 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type BenchResult, median, result, type SuiteContext, timeRuns } from '../measure.js';
 
 /** Quantus + zennit on PyTorch CPU, timed by bench/anchors/quantus_evaluation.py on this machine (if it ran). */
+interface AnchorEntry {
+  medianMs: number;
+  cpuMs?: number[];
+  ranAt?: string;
+}
 interface Anchor {
-  pixelFlippingVgg16?: { medianMs: number; cpuMs?: number[] };
-  selectivityVgg16?: { medianMs: number; cpuMs?: number[] };
-  regionPerturbationVgg16?: { medianMs: number; cpuMs?: number[]; regions: number };
-  mprtSmallVgg?: { medianMs: number; medianCpuMs?: number; ranAt?: string; loadAverage?: number[][] };
+  pixelFlippingVgg16?: AnchorEntry;
+  selectivityVgg16?: AnchorEntry;
+  regionPerturbationVgg16?: AnchorEntry & { regions: number };
+  mprtSmallVgg?: AnchorEntry & { medianCpuMs?: number; loadAverage?: number[][] };
   about?: { ranAt: string; threads: number };
+}
+
+/** How old an anchor's figure may be for a ratio: a peer timed on another day ran at another load, and the
+ * ratio of two such figures says nothing (see the bench README's traps). Run the anchor script just before
+ * this suite. */
+const SAME_HOUR_MS = 90 * 60 * 1000;
+
+/** The anchor's entry if it was timed within {@link SAME_HOUR_MS} before now, else why there is no ratio. */
+function sameHour<T extends AnchorEntry>(entry: T | undefined, about: Anchor['about']): T | string {
+  if (entry === undefined) return 'no Quantus anchor: run bench/anchors/quantus_evaluation.py';
+  const ranAt = entry.ranAt ?? about?.ranAt;
+  const age = ranAt === undefined ? Number.NaN : Date.now() - Date.parse(ranAt);
+  if (!(age >= 0 && age <= SAME_HOUR_MS))
+    return `Quantus anchor timed ${ranAt ?? 'at an unknown time'}, not in the hour before this run: no ratio (run bench/anchors/quantus_evaluation.py first)`;
+  return entry;
 }
 
 function readAnchor(): Anchor {
@@ -31,16 +51,18 @@ function readAnchor(): Anchor {
   }
 }
 
-function versus(ours: number, quantus: number | undefined, anchor: Anchor): string {
-  if (quantus === undefined) return 'no Quantus anchor: run bench/anchors/quantus_evaluation.py';
-  return `Quantus+zennit/PyTorch ${quantus.toFixed(0)} ms (${anchor.about?.threads} threads, ${anchor.about?.ranAt}); speed-up ${(quantus / ours).toFixed(2)}x; goal >= 3x`;
+function versus(ours: number, entry: AnchorEntry | undefined, anchor: Anchor): string {
+  const peer = sameHour(entry, anchor.about);
+  if (typeof peer === 'string') return peer;
+  return `Quantus+zennit/PyTorch ${peer.medianMs.toFixed(0)} ms (${anchor.about?.threads} threads, ${peer.ranAt ?? anchor.about?.ranAt}); speed-up ${(peer.medianMs / ours).toFixed(2)}x; goal >= 3x`;
 }
 
-/** The CPU-time ratio to the anchor's median CPU time per run, where it recorded one. */
-function cpuVersus(ours: number, quantusCpu: readonly number[] | undefined): string {
-  if (quantusCpu === undefined || quantusCpu.length === 0)
-    return 'CPU time per run; no CPU time in the Quantus anchor';
-  const q = median(quantusCpu);
+/** The CPU-time ratio to the anchor's median CPU time per run, where it recorded one in the same hour. */
+function cpuVersus(ours: number, entry: AnchorEntry | undefined, anchor: Anchor): string {
+  const peer = sameHour(entry, anchor.about);
+  if (typeof peer === 'string' || peer.cpuMs === undefined || peer.cpuMs.length === 0)
+    return 'CPU time per run; no CPU time of the same hour in the Quantus anchor';
+  const q = median(peer.cpuMs);
   return `CPU time per run; Quantus+zennit/PyTorch CPU ${q.toFixed(0)} ms; ratio ${(q / ours).toFixed(2)}x; goal >= 3x`;
 }
 
@@ -111,8 +133,8 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
   const pfName = `evaluation.pixel_flipping.vgg16_224.${pfSteps}_steps`;
   const pfAnchor = quick ? undefined : anchor.pixelFlippingVgg16;
   results.push(
-    result(`${pfName}_ms`, 'ms', pf.runs, `${versus(pf.median, pfAnchor?.medianMs, anchor)}; ${pf.cpu}`),
-    result(`${pfName}_cpu_ms`, 'ms', pf.cpuRuns, cpuVersus(median(pf.cpuRuns), pfAnchor?.cpuMs)),
+    result(`${pfName}_ms`, 'ms', pf.runs, `${versus(pf.median, pfAnchor, anchor)}; ${pf.cpu}`),
+    result(`${pfName}_cpu_ms`, 'ms', pf.cpuRuns, cpuVersus(median(pf.cpuRuns), pfAnchor, anchor)),
     // a step is one forward pass of one perturbed image; the rest (ordering, perturbing) is under 1%
     result(
       'evaluation.pixel_flipping.vgg16_224.cpu_ms_per_step',
@@ -132,13 +154,13 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
       'evaluation.selectivity.vgg16_224.196_patches_ms',
       'ms',
       sel.runs,
-      `${versus(sel.median, anchor.selectivityVgg16?.medianMs, anchor)}; ${sel.cpu}`,
+      `${versus(sel.median, anchor.selectivityVgg16, anchor)}; ${sel.cpu}`,
     ),
     result(
       'evaluation.selectivity.vgg16_224.196_patches_cpu_ms',
       'ms',
       sel.cpuRuns,
-      cpuVersus(median(sel.cpuRuns), anchor.selectivityVgg16?.cpuMs),
+      cpuVersus(median(sel.cpuRuns), anchor.selectivityVgg16, anchor),
     ),
   );
   if (!quick) {
@@ -155,13 +177,13 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
         `evaluation.region_perturbation.vgg16_224.${regions}_patches_ms`,
         'ms',
         rp.runs,
-        `${versus(rp.median, same?.medianMs, anchor)}; ${rp.cpu}`,
+        `${versus(rp.median, same, anchor)}; ${rp.cpu}`,
       ),
       result(
         `evaluation.region_perturbation.vgg16_224.${regions}_patches_cpu_ms`,
         'ms',
         rp.cpuRuns,
-        cpuVersus(median(rp.cpuRuns), same?.cpuMs),
+        cpuVersus(median(rp.cpuRuns), same, anchor),
       ),
     );
   }
@@ -196,17 +218,19 @@ export async function evaluationSuite({ log, quick }: SuiteContext): Promise<Ben
       'evaluation.mprt.small_vgg_64.cascading_ms',
       'ms',
       t.runs,
-      `${versus(t.median, mprtAnchor?.medianMs, timedAnchor)}; ${load}`,
+      `${versus(t.median, mprtAnchor, timedAnchor)}; ${load}`,
     ),
   );
   // the warm-up call is the first entry
   const cpuRuns = cpuMs.slice(1);
-  const cpuNote =
-    mprtAnchor?.medianCpuMs === undefined
-      ? quick
-        ? '--quick: one explanation (skipLayers), not comparable with the anchor'
-        : 'no CPU time in the Quantus anchor'
-      : `Quantus+zennit/PyTorch CPU ${mprtAnchor.medianCpuMs.toFixed(0)} ms; ratio ${(mprtAnchor.medianCpuMs / median(cpuRuns)).toFixed(2)}x`;
+  const mprtPeer = sameHour(mprtAnchor, anchor.about);
+  const cpuNote = quick
+    ? '--quick: one explanation (skipLayers), not comparable with the anchor'
+    : typeof mprtPeer === 'string'
+      ? mprtPeer
+      : mprtPeer.medianCpuMs === undefined
+        ? 'no CPU time in the Quantus anchor'
+        : `Quantus+zennit/PyTorch CPU ${mprtPeer.medianCpuMs.toFixed(0)} ms; ratio ${(mprtPeer.medianCpuMs / median(cpuRuns)).toFixed(2)}x`;
   results.push(result('evaluation.mprt.small_vgg_64.cascading_cpu_ms', 'ms', cpuRuns, `${cpuNote}; ${load}`));
   return results;
 }
