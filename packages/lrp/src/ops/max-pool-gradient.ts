@@ -166,6 +166,45 @@ function firstMaximumIndices(
   };
 }
 
+/** One pooling window, as {@link forEachWindow} hands it to a search: its taps in bounds are rows [y0, y1) and
+ * columns [x0, x1) of its image; `first` is the flat input index of the first of them (channel 0), `out` the flat
+ * output index of the window's channel 0. */
+interface PoolWindow {
+  y0: number;
+  y1: number;
+  x0: number;
+  x1: number;
+  out: number;
+  first: number;
+}
+
+/** Hands every window of the pool over an input [b, h, w, c] to `search` (one object, updated in place), in output
+ * order. False, and no further windows, when a window lies wholly in the padding. */
+function forEachWindow(
+  [b, h, w, c]: readonly [number, number, number, number],
+  { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
+  search: (window: PoolWindow) => void,
+): boolean {
+  const plane = h * w * c;
+  const win: PoolWindow = { y0: 0, y1: 0, x0: 0, x1: 0, out: 0, first: 0 };
+  for (let bb = 0; bb < b; bb++) {
+    const image = bb * plane;
+    for (let oh = 0; oh < ho; oh++) {
+      win.y0 = Math.max(oh * sh - pt, 0);
+      win.y1 = Math.min(oh * sh - pt + kh, h);
+      for (let ow = 0; ow < wo; ow++) {
+        win.x0 = Math.max(ow * sw - pl, 0);
+        win.x1 = Math.min(ow * sw - pl + kw, w);
+        if (win.y0 >= win.y1 || win.x0 >= win.x1) return false;
+        win.out = ((bb * ho + oh) * wo + ow) * c;
+        win.first = image + (win.y0 * w + win.x0) * c;
+        search(win);
+      }
+    }
+  }
+  return true;
+}
+
 /** For each window and channel, the flat index of the first tap (row-major) equal to the window's maximum, from
  * `maxima` (the pool's output: a maximum is one of the values, exactly), into `at`; the search stops there, so a
  * ResNet window reads about half its taps. A window without an equal tap (NaN) keeps its first. False when a window
@@ -174,81 +213,62 @@ function firstEqualTaps(
   data: ArrayLike<number>,
   maxima: ArrayLike<number>,
   at: Int32Array,
-  [b, h, w, c]: readonly [number, number, number, number],
-  { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
+  shape: readonly [number, number, number, number],
+  g: PoolGeometry,
 ): boolean {
-  const plane = h * w * c;
-  for (let bb = 0; bb < b; bb++) {
-    for (let oh = 0; oh < ho; oh++) {
-      const y0 = Math.max(oh * sh - pt, 0);
-      const y1 = Math.min(oh * sh - pt + kh, h);
-      for (let ow = 0; ow < wo; ow++) {
-        const x0 = Math.max(ow * sw - pl, 0);
-        const x1 = Math.min(ow * sw - pl + kw, w);
-        if (y0 >= y1 || x0 >= x1) return false;
-        const out = ((bb * ho + oh) * wo + ow) * c;
-        const first = bb * plane + (y0 * w + x0) * c;
-        for (let ch = 0; ch < c; ch++) {
-          const max = maxima[out + ch]!;
-          let index = first + ch;
-          search: for (let y = y0; y < y1; y++) {
-            for (let xx = x0; xx < x1; xx++) {
-              const i = bb * plane + (y * w + xx) * c + ch;
-              if (data[i] === max) {
-                index = i;
-                break search;
-              }
-            }
+  const [, , w, channels] = shape;
+  return forEachWindow(shape, g, ({ y0, y1, x0, x1, out, first }) => {
+    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+    const [values, max, taps, c, row] = [data, maxima, at, channels, w * channels];
+    const span = (x1 - x0) * c;
+    const end = first + (y1 - y0) * row;
+    for (let ch = 0; ch < c; ch++) {
+      const m = max[out + ch]!;
+      let index = first + ch;
+      search: for (let r = first + ch; r < end; r += row) {
+        for (let i = r; i < r + span; i += c) {
+          if (values[i] === m) {
+            index = i;
+            break search;
           }
-          at[out + ch] = index;
         }
       }
+      taps[out + ch] = index;
     }
-  }
-  return true;
+  });
 }
 
 /** {@link firstEqualTaps} without the maxima: each window's largest value is tracked over its taps. */
 function firstLargestTaps(
   data: ArrayLike<number>,
   at: Int32Array,
-  [b, h, w, c]: readonly [number, number, number, number],
-  { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
+  shape: readonly [number, number, number, number],
+  g: PoolGeometry,
 ): boolean {
-  const plane = h * w * c;
-  const best = new Float32Array(c);
-  for (let bb = 0; bb < b; bb++) {
-    for (let oh = 0; oh < ho; oh++) {
-      const y0 = Math.max(oh * sh - pt, 0);
-      const y1 = Math.min(oh * sh - pt + kh, h);
-      for (let ow = 0; ow < wo; ow++) {
-        const x0 = Math.max(ow * sw - pl, 0);
-        const x1 = Math.min(ow * sw - pl + kw, w);
-        if (y0 >= y1 || x0 >= x1) return false;
-        const out = ((bb * ho + oh) * wo + ow) * c;
-        // the first tap in bounds holds the maximum until a larger value comes (ties keep the earlier)
-        const first = bb * plane + (y0 * w + x0) * c;
+  const [, , w, channels] = shape;
+  const best = new Float32Array(channels);
+  return forEachWindow(shape, g, ({ y0, y1, x0, x1, out, first }) => {
+    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+    const [values, taps, largest, c, row] = [data, at, best, channels, w * channels];
+    // the first tap in bounds holds the maximum until a larger value comes (ties keep the earlier)
+    for (let ch = 0; ch < c; ch++) {
+      largest[ch] = values[first + ch]!;
+      taps[out + ch] = first + ch;
+    }
+    const span = (x1 - x0) * c;
+    const end = first + (y1 - y0) * row;
+    for (let r = first; r < end; r += row) {
+      for (let tap = r === first ? r + c : r; tap < r + span; tap += c) {
         for (let ch = 0; ch < c; ch++) {
-          best[ch] = data[first + ch]!;
-          at[out + ch] = first + ch;
-        }
-        for (let y = y0; y < y1; y++) {
-          for (let xx = x0; xx < x1; xx++) {
-            const tap = bb * plane + (y * w + xx) * c;
-            if (tap === first) continue;
-            for (let ch = 0; ch < c; ch++) {
-              const v = data[tap + ch]!;
-              if (v > best[ch]!) {
-                best[ch] = v;
-                at[out + ch] = tap + ch;
-              }
-            }
+          const v = values[tap + ch]!;
+          if (v > largest[ch]!) {
+            largest[ch] = v;
+            taps[out + ch] = tap + ch;
           }
         }
       }
     }
-  }
-  return true;
+  });
 }
 
 /** The window geometry of a max pool on the padded input grid [hp, wp]. */

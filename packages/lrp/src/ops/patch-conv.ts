@@ -45,6 +45,25 @@ export function unpatchify(
 }
 
 /**
+ * a [M, K] x b [K, N] (+ bias [N]) from operands of any shape with those sizes, as [1, M, N], by the product
+ * kernel itself: tf.matMul and tf.fused.matMul reshape both operands to rank 3 and the product back (three
+ * Reshape dispatches a product, six with ours around them, about 260 in a ResNet-50 heatmap's 1x1 convs). The
+ * same kernel with the same operands: the same values.
+ */
+function product(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  [m, k, n]: [number, number, number],
+  bias?: tf.Tensor,
+): tf.Tensor3D {
+  const inputs = { a: tf.reshape(a, [1, m, k]), b: tf.reshape(b, [1, k, n]) };
+  const attrs = { transposeA: false, transposeB: false };
+  if (bias === undefined) return tf.engine().runKernel(tf.BatchMatMul, inputs, attrs) as tf.Tensor3D;
+  const fusedAttrs = { ...attrs, activation: 'linear', leakyreluAlpha: 0.2 };
+  return tf.engine().runKernel(tf._FusedMatMul, { ...inputs, bias }, fusedAttrs) as tf.Tensor3D;
+}
+
+/**
  * The linear map of a patch embedding: a plain conv (no groups, no dilation) with kernel = strides and no
  * padding, so its windows tile the input without overlap. Forward is patches x W [kh kw C, D]; the transpose
  * is G [B N, D] x W^T, un-patchified. The general conv path runs the transpose as a stride-1 conv over the
@@ -70,23 +89,31 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
   const back = (g: tf.Tensor, wt: tf.Tensor2D) =>
     tf.tidy(() => {
       const b = g.shape[0]!;
-      const patches = tf.matMul(tf.reshape(g, [b * ho * wo, wt.shape[0]]) as tf.Tensor2D, wt) as tf.Tensor2D;
+      const rows = b * ho * wo;
+      if (pointwise) return tf.reshape(product(g, wt, [rows, wt.shape[0], cin]), [b, h, w, cin]);
+      const patches = tf.matMul(tf.reshape(g, [rows, wt.shape[0]]) as tf.Tensor2D, wt) as tf.Tensor2D;
       return unpatchify(patches, [b, h, w, cin], [kh, kw]);
     });
   return {
     forward(x, q) {
       return tf.tidy(() => {
         const b = x.shape[0]!;
+        // a 1x1 conv (stride 1, no padding: h = ho, w = wo) reads the map itself as its patches. Only it takes the
+        // fused bias, which rounds differently (XNNPACK starts each sum at the bias): on vit_b_16's 16x16 patch
+        // embedding that moved one LayerNorm output of block 0 across AttnLRP's pole at -eps (LXT's z + eps has no
+        // sign) and the golden heatmap by 14% (bench/README.md, "The fused bias and vit_b_16")
+        if (pointwise) {
+          const bias = q.bias === null || q.bias.rank !== 1 ? undefined : q.bias;
+          const fused =
+            bias && withFusedBias(bias, () => product(x, q.weight!, [b * h * w, cin, cout], bias));
+          if (fused !== undefined) return tokens(fused, b, cout);
+          const y = tokens(product(x, q.weight!, [b * h * w, cin, cout]), b, cout);
+          return q.bias === null ? y : tf.add(y, q.bias);
+        }
         const a = patchify(x as tf.Tensor4D, [kh, kw]);
         const k = flatKernel(q.weight!);
-        const bias = q.bias;
-        if (bias === null) return tokens(tf.matMul(a, k), b, cout);
-        // the fused bias rounds differently (XNNPACK starts each sum at the bias); on vit_b_16's 16x16 patch
-        // embedding that moved one LayerNorm output of block 0 across AttnLRP's pole at -eps (LXT's z + eps has no
-        // sign) and the golden heatmap by 14% (bench/README.md, "The fused bias and vit_b_16"), so only 1x1 convs
-        // (ResNet's, where it pays) take it
-        const fused = pointwise ? withFusedBias(bias, () => tf.fused.matMul({ a, b: k, bias })) : undefined;
-        return fused === undefined ? tf.add(tokens(tf.matMul(a, k), b, cout), bias) : tokens(fused, b, cout);
+        const y = tokens(tf.matMul(a, k), b, cout);
+        return q.bias === null ? y : tf.add(y, q.bias);
       });
     },
     // W^T [D, kh kw C] once (the rules cache it): wasm's matMul with transposeB is much slower than on a copy
