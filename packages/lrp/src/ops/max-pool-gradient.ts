@@ -118,25 +118,25 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry)
   const xs = x.dataSync() as Float32Array;
   const maxima = pooled.dataSync() as Float32Array;
   const first = new Float32Array(b * ho * wo * k * c);
-  // per channel: whether the window's first maximum was found yet
-  const found = new Uint8Array(c);
+  // where each window offset (i, j) starts in x, relative to the window's first element
+  const offsets = new Int32Array(k);
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * c;
   for (let n = 0; n < b; n++)
     for (let oh = 0; oh < ho; oh++)
       for (let ow = 0; ow < wo; ow++) {
         const window = (n * ho + oh) * wo + ow;
+        const from = ((n * h + oh * kh) * w + ow * kw) * c;
+        const to = window * k * c;
         const max = window * c;
-        found.fill(0);
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++) {
-            const from = ((n * h + oh * kh + i) * w + ow * kw + j) * c;
-            const to = (window * k + i * kw + j) * c;
-            for (let ch = 0; ch < c; ch++) {
-              if (found[ch] === 0 && xs[from + ch]! - maxima[max + ch]! >= 0) {
-                found[ch] = 1;
-                first[to + ch] = 1;
-              }
+        for (let ch = 0; ch < c; ch++) {
+          const m = maxima[max + ch]!;
+          for (let q = 0; q < k; q++) {
+            if (xs[from + offsets[q]! + ch]! - m >= 0) {
+              first[to + q * c + ch] = 1;
+              break;
             }
           }
+        }
       }
   return tf.tensor5d(first, [b, ho, wo, k, c]);
 }
