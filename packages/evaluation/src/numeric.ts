@@ -69,31 +69,51 @@ function averageRanks(values: ArrayLike<number>, order: Int32Array): Float64Arra
   return out;
 }
 
-/** Largest length whose indices fit beside a 32-bit key in a double's 53-bit integer. */
-const PACKED_MAX = 2 ** 21;
+/** Bits of the key a pass of {@link float32Order}'s radix sort places by (3 passes over 32 bits). */
+const RADIX_BITS = 11;
 
 /**
- * An ascending order of float32 values by one native numeric sort, without a comparator: each value's bits
- * become an unsigned key in the values' order, packed with the index into a double (key * 2^21 + index, exact).
- * The order differs from {@link argsort}'s only inside a run of equal values (-0 before 0), which share their
- * average rank anyway. `undefined` where the values hold a NaN or are too many (then the comparator sort).
+ * An ascending order of float32 values without a comparator: each value's bits become an unsigned key in the
+ * values' order, sorted by a stable least-significant-digit radix sort (3 counting passes), so equal keys keep
+ * their index order: the order of a sort by (key, index). It differs from {@link argsort}'s only inside a run of
+ * equal values (-0 before 0), which share their average rank anyway. 0.1 ms for a 64x64 heatmap, against
+ * 0.4-0.6 ms for one native sort of the keys packed with their indices into doubles (MPRT ranks one per
+ * layer). `undefined` where the values hold a NaN (then the comparator sort).
  */
 function float32Order(values: Float32Array): Int32Array | undefined {
   const n = values.length;
-  if (n > PACKED_MAX) return undefined;
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-  const packed = new Float64Array(n);
+  let keys = new Uint32Array(n);
+  let order = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    if (Number.isNaN(v)) return undefined;
+    if (Number.isNaN(values[i]!)) return undefined;
     const b = bits[i]!;
     // negative: all bits flipped (larger magnitude first); non-negative: above every negative
-    const key = b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-    packed[i] = key * PACKED_MAX + i;
+    keys[i] = b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    order[i] = i;
   }
-  packed.sort();
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = packed[i]! % PACKED_MAX;
+  let nextKeys = new Uint32Array(n);
+  let nextOrder = new Int32Array(n);
+  const mask = (1 << RADIX_BITS) - 1;
+  const counts = new Int32Array(1 << RADIX_BITS);
+  for (let shift = 0; shift < 32; shift += RADIX_BITS) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[(keys[i]! >>> shift) & mask]!++;
+    // counts become each digit's first place
+    let sum = 0;
+    for (let d = 0; d < counts.length; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = counts[(keys[i]! >>> shift) & mask]!++;
+      nextKeys[at] = keys[i]!;
+      nextOrder[at] = order[i]!;
+    }
+    [keys, nextKeys] = [nextKeys, keys];
+    [order, nextOrder] = [nextOrder, order];
+  }
   return order;
 }
 

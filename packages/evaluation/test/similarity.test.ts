@@ -1,5 +1,5 @@
 /**
- * The similarity kernels' fast paths give what their definitions give: float32 ranks from one native sort equal
+ * The similarity kernels' fast paths give what their definitions give: float32 ranks from a radix sort of their bits equal
  * the average ranks counted by hand (ties, -0 and 0, infinities, denormals, a view into a larger buffer), and a
  * NaN takes the comparator path unchanged.
  */
@@ -22,7 +22,7 @@ function ranksByCounting(values: ArrayLike<number>): number[] {
   return out;
 }
 
-describe('ranks of float32 values (one native sort)', () => {
+describe('ranks of float32 values (radix sort of their bits)', () => {
   it('equal the counted average ranks, with ties, signed zeros, infinities and denormals', () => {
     const next = mulberry32(21);
     const special = [0, -0, 1e-45, -1e-45, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 3.5, -3.5];

@@ -157,3 +157,55 @@ describe.each([
     for (const [what, n] of Object.entries(reached)) expect(n, what).toBeGreaterThan(20);
   });
 });
+
+describe.each(['cpu', 'wasm'] as const)(
+  'max-pool gradient on tiles, first maxima read back (%s)',
+  (backend) => {
+    test('the same masks as the tensor form, bit for bit: ties, signed zeros, infinities, NaN, cropped edges', async () => {
+      await switchBackend(backend);
+      const rng = mulberry32(20261206);
+      const pick = [-1, 0, -0, 1, 2, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 0.5];
+      let cases = 0;
+      for (const [kh, kw, H, W] of [
+        [2, 2, 8, 8],
+        [2, 2, 9, 7],
+        [3, 2, 6, 5],
+        [1, 3, 4, 9],
+      ] as const) {
+        for (const B of [1, 3]) {
+          const C = 5;
+          const x = Float32Array.from(
+            { length: B * H * W * C },
+            () => pick[Math.floor(rng() * pick.length)]!,
+          );
+          const before = tf.memory().numTensors;
+          const xt = tf.tensor4d(x, [B, H, W, C]);
+          const pooled = tf.maxPool(xt, [kh, kw], [kh, kw], 'valid');
+          const ho = pooled.shape[1];
+          const wo = pooled.shape[2];
+          const rt = tf.randomUniform([B, ho, wo, C], -1, 1, 'float32', 5) as tf.Tensor4D;
+          const vt = tf.randomUniform([B, H, W, C], -1, 1, 'float32', 6) as tf.Tensor4D;
+          const p: PoolParams = { poolSize: [kh, kw], strides: [kh, kw], padding: 'valid' };
+          const byLoop = prepareMaxPoolGradient(xt, p, pooled, 'auto');
+          const byOps = prepareMaxPoolGradient(xt, p, pooled, 'masks');
+          expect([byLoop.method, byOps.method]).toEqual(['tiles', 'tiles']);
+          const label = JSON.stringify({ kh, kw, H, W, B });
+          for (const [a, b] of [
+            [byLoop.backward(rt), byOps.backward(rt)],
+            [byLoop.adjoint(vt), byOps.adjoint(vt)],
+          ] as const) {
+            // Object.is: a signed zero or a NaN where the other has another value fails
+            expect(Array.from(a.dataSync()), label).toEqual(Array.from(b.dataSync()));
+            tf.dispose([a, b]);
+          }
+          byLoop.dispose();
+          byOps.dispose();
+          tf.dispose([xt, pooled, rt, vt]);
+          expect(tf.memory().numTensors, label).toBe(before);
+          cases++;
+        }
+      }
+      expect(cases).toBe(8);
+    });
+  },
+);

@@ -7,7 +7,8 @@ useBackend('wasm');
 
 // the transposes' weights are permutations of the kernel's values: bit-equal to the plain ops
 describe('weight permutations of the transposes', () => {
-  it('flipSpatial equals tf.reverse over the two spatial axes', () => {
+  it('flipSpatial equals tf.reverse over the two spatial axes, and frees what it makes', () => {
+    const before = tf.memory().numTensors;
     for (const shape of [
       [3, 3, 4, 5],
       [1, 3, 2, 2],
@@ -21,6 +22,7 @@ describe('weight permutations of the transposes', () => {
         expect(Array.from(got.dataSync())).toEqual(Array.from(tf.reverse(k, [0, 1]).dataSync()));
       });
     }
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('transpose2d equals tf.transpose, in blocks and not', () => {

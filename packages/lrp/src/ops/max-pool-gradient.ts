@@ -54,21 +54,25 @@ export function prepareMaxPoolGradient(
   }
   const k = kh * kw;
   // first[b, oh, ow, i*kw + j, c] = 1 where (i, j) is the first maximum of the window
-  const first = tf.tidy(() => {
-    const cropped = ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
-    const windows = tf.reshape(
-      tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
-      [b, ho, wo, k, c],
-    );
-    // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm); the maxima are the pool's
-    // output where the caller has it (the same values: a maximum is one of its window's values)
-    const max = pooled === undefined ? tf.max(windows, 3, true) : tf.reshape(pooled, [b, ho, wo, 1, c]);
-    const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, max), 0), 'float32');
-    // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
-    // supports ranks up to 4 only
-    const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
-    return tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32'));
-  });
+  const first =
+    method === 'auto' && pooled !== undefined && HOST_BACKENDS.has(tf.getBackend())
+      ? firstMaximumTiles(x, pooled, geometry)
+      : tf.tidy(() => {
+          const cropped =
+            ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
+          const windows = tf.reshape(
+            tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
+            [b, ho, wo, k, c],
+          );
+          // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm); the maxima are the pool's
+          // output where the caller has it (the same values: a maximum is one of its window's values)
+          const max = pooled === undefined ? tf.max(windows, 3, true) : tf.reshape(pooled, [b, ho, wo, 1, c]);
+          const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, max), 0), 'float32');
+          // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
+          // supports ranks up to 4 only
+          const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
+          return tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32'));
+        });
   return {
     method: 'tiles',
     backward: (r) =>
@@ -98,6 +102,44 @@ export function prepareMaxPoolGradient(
 
 /** Backends whose tensors live in host memory: reading a pooling input back is a copy there, not a download. */
 const HOST_BACKENDS = new Set(['cpu', 'wasm']);
+
+/**
+ * The tiles path's first-maximum masks ([B, Ho, Wo, kh * kw, C]) by a loop over the input read back, on a host
+ * backend: the mask form's subtraction, comparison, cumulative count, equality, cast and product are six passes
+ * over the windows (about 25 ms of CPU per MPRT run on the small VGG on wasm at 2 threads, more than a
+ * third in one Cumsum), against one read here. The same ones and zeros: x - max >= 0 marks a maximum as the
+ * mask form's float32 subtraction does (a difference's sign survives rounding; inf - inf is NaN in both), and
+ * the first such element in row-major window order wins, as its count of 1 does.
+ */
+function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry): tf.Tensor {
+  const [b, h, w, c] = x.shape;
+  const { kh, kw, ho, wo } = g;
+  const k = kh * kw;
+  const xs = x.dataSync() as Float32Array;
+  const maxima = pooled.dataSync() as Float32Array;
+  const first = new Float32Array(b * ho * wo * k * c);
+  // where each window offset (i, j) starts in x, relative to the window's first element
+  const offsets = new Int32Array(k);
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * c;
+  for (let n = 0; n < b; n++)
+    for (let oh = 0; oh < ho; oh++)
+      for (let ow = 0; ow < wo; ow++) {
+        const window = (n * ho + oh) * wo + ow;
+        const from = ((n * h + oh * kh) * w + ow * kw) * c;
+        const to = window * k * c;
+        const max = window * c;
+        for (let ch = 0; ch < c; ch++) {
+          const m = maxima[max + ch]!;
+          for (let q = 0; q < k; q++) {
+            if (xs[from + offsets[q]! + ch]! - m >= 0) {
+              first[to + q * c + ch] = 1;
+              break;
+            }
+          }
+        }
+      }
+  return tf.tensor5d(first, [b, ho, wo, k, c]);
+}
 
 /**
  * The max-pool gradient by index, for overlapping or padded windows on a host backend: the input is read back once

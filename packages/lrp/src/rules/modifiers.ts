@@ -18,6 +18,9 @@ export type InputModifier =
 export interface ParamModifier {
   readonly key: string;
   modify(p: LinearParams): LinearParams;
+  /** True when the modified bias is always null (e.g. W- without bias): a branch whose input is zero by
+   * construction then has a zero output without the parameters being made. */
+  readonly dropsBias?: boolean;
 }
 
 const mapBoth = (
@@ -26,6 +29,7 @@ const mapBoth = (
   bias: ((b: tf.Tensor) => tf.Tensor) | null,
 ): ParamModifier => ({
   key,
+  dropsBias: bias === null,
   modify: (p) => ({
     weight: p.weight === null ? null : weight(p.weight),
     bias: p.bias === null || bias === null ? null : bias(p.bias),
