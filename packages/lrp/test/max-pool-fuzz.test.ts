@@ -186,10 +186,24 @@ describe.each(['cpu', 'wasm'] as const)(
           const rt = tf.randomUniform([B, ho, wo, C], -1, 1, 'float32', 5) as tf.Tensor4D;
           const vt = tf.randomUniform([B, H, W, C], -1, 1, 'float32', 6) as tf.Tensor4D;
           const p: PoolParams = { poolSize: [kh, kw], strides: [kh, kw], padding: 'valid' };
-          const byLoop = prepareMaxPoolGradient(xt, p, pooled, 'auto');
-          const byOps = prepareMaxPoolGradient(xt, p, pooled, 'masks');
-          expect([byLoop.method, byOps.method]).toEqual(['tiles', 'tiles']);
           const label = JSON.stringify({ kh, kw, H, W, B });
+          // both are 'tiles': the kernels tell the loop (no tensor op but the mask's upload) from the ops
+          let byLoop: ReturnType<typeof prepareMaxPoolGradient> | undefined;
+          let byOps: ReturnType<typeof prepareMaxPoolGradient> | undefined;
+          const loopKernels = (
+            await tf.profile(() => {
+              byLoop = prepareMaxPoolGradient(xt, p, pooled, 'auto');
+            })
+          ).kernels.map((k) => k.name);
+          const opsKernels = (
+            await tf.profile(() => {
+              byOps = prepareMaxPoolGradient(xt, p, pooled, 'masks');
+            })
+          ).kernels.map((k) => k.name);
+          if (byLoop === undefined || byOps === undefined) throw new Error('not prepared');
+          expect([byLoop.method, byOps.method]).toEqual(['tiles', 'tiles']);
+          expect(loopKernels, label).not.toContain('Cumsum');
+          expect(opsKernels, label).toContain('Cumsum');
           for (const [a, b] of [
             [byLoop.backward(rt), byOps.backward(rt)],
             [byLoop.adjoint(vt), byOps.adjoint(vt)],
