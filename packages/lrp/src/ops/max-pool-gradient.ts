@@ -112,33 +112,32 @@ const HOST_BACKENDS = new Set(['cpu', 'wasm']);
  * the first such element in row-major window order wins, as its count of 1 does.
  */
 function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry): tf.Tensor {
-  const [b, h, w, c] = x.shape;
+  const [b, , w, channels] = x.shape;
   const { kh, kw, ho, wo } = g;
   const k = kh * kw;
   const xs = x.dataSync() as Float32Array;
   const maxima = pooled.dataSync() as Float32Array;
-  const first = new Float32Array(b * ho * wo * k * c);
+  const first = new Float32Array(b * ho * wo * k * channels);
   // where each window offset (i, j) starts in x, relative to the window's first element
   const offsets = new Int32Array(k);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * c;
-  for (let n = 0; n < b; n++)
-    for (let oh = 0; oh < ho; oh++)
-      for (let ow = 0; ow < wo; ow++) {
-        const window = (n * ho + oh) * wo + ow;
-        const from = ((n * h + oh * kh) * w + ow * kw) * c;
-        const to = window * k * c;
-        const max = window * c;
-        for (let ch = 0; ch < c; ch++) {
-          const m = maxima[max + ch]!;
-          for (let q = 0; q < k; q++) {
-            if (xs[from + offsets[q]! + ch]! - m >= 0) {
-              first[to + q * c + ch] = 1;
-              break;
-            }
-          }
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * channels;
+  // tiles lie inside the input: no window is wholly padding
+  forEachWindow(x.shape, g, ({ out, first: from }) => {
+    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+    const [values, max, mask, at, c] = [xs, maxima, first, offsets, channels];
+    // the window's mask rows [k, c] start at k times its output index
+    const to = out * k;
+    for (let ch = 0; ch < c; ch++) {
+      const m = max[out + ch]!;
+      for (let q = 0; q < k; q++) {
+        if (values[from + at[q]! + ch]! - m >= 0) {
+          mask[to + q * c + ch] = 1;
+          break;
         }
       }
-  return tf.tensor5d(first, [b, ho, wo, k, c]);
+    }
+  });
+  return tf.tensor5d(first, [b, ho, wo, k, channels]);
 }
 
 /**
