@@ -10,6 +10,7 @@ import {
   groupedBackKernel,
   groupedConv2d,
 } from './grouped-conv.js';
+import { onHostBackend } from './host-backend.js';
 import { patchConvMap } from './patch-conv.js';
 import {
   axisPadding,
@@ -202,11 +203,7 @@ export function flipSpatial(k: tf.Tensor): tf.Tensor {
   if (rows === 1) return tf.clone(k);
   return tf.tidy(() => {
     const flat = tf.reshape(k, [rows, -1]);
-    const backend = tf.getBackend();
-    const flipped =
-      backend === 'wasm' || backend === 'cpu'
-        ? tf.concat(tf.split(flat, rows, 0).reverse(), 0)
-        : tf.reverse(flat, 0);
+    const flipped = onHostBackend() ? tf.concat(tf.split(flat, rows, 0).reverse(), 0) : tf.reverse(flat, 0);
     return tf.reshape(flipped, k.shape);
   });
 }
@@ -257,10 +254,7 @@ function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  */
 export const DENSE_LEFT_ROWS = 16;
 
-const leftProducts = () => {
-  const backend = tf.getBackend();
-  return backend === 'wasm' || backend === 'cpu';
-};
+const leftProducts = onHostBackend;
 
 /** W^T of a dense transpose weight, made on the first product with more than {@link DENSE_LEFT_ROWS} rows and
  * kept until {@link releaseTransposedWeight}. */

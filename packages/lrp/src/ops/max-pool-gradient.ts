@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PoolParams } from '../graph/types.js';
+import { onHostBackend } from './host-backend.js';
 import { axisPadding, padOrCrop, readAtOffset, windowPadding } from './strided.js';
 
 /** A max-pool gradient prepared for one pooling input: the first-maximum masks are computed once and
@@ -35,7 +36,7 @@ export function prepareMaxPoolGradient(
   const geometry = poolGeometry(x, p);
   const { kh, kw, sh, sw, ho, wo } = geometry;
   const tiles = sh === kh && sw === kw && geometry.hp === h && geometry.wp === w;
-  if (!tiles && method === 'auto' && HOST_BACKENDS.has(tf.getBackend())) {
+  if (!tiles && method === 'auto' && onHostBackend()) {
     const byIndex = firstMaximumIndices(x, geometry, pooled);
     if (byIndex !== undefined) return byIndex;
   }
@@ -55,7 +56,7 @@ export function prepareMaxPoolGradient(
   const k = kh * kw;
   // first[b, oh, ow, i*kw + j, c] = 1 where (i, j) is the first maximum of the window
   const first =
-    method === 'auto' && pooled !== undefined && HOST_BACKENDS.has(tf.getBackend())
+    method === 'auto' && pooled !== undefined && onHostBackend()
       ? firstMaximumTiles(x, pooled, geometry)
       : tf.tidy(() => {
           const cropped =
@@ -99,9 +100,6 @@ export function prepareMaxPoolGradient(
     dispose: () => first.dispose(),
   };
 }
-
-/** Backends whose tensors live in host memory: reading a pooling input back is a copy there, not a download. */
-const HOST_BACKENDS = new Set(['cpu', 'wasm']);
 
 /**
  * The tiles path's first-maximum masks ([B, Ho, Wo, kh * kw, C]) by a loop over the input read back, on a host
