@@ -221,5 +221,25 @@ describe.each(['cpu', 'wasm'] as const)(
       }
       expect(cases).toBe(8);
     });
+
+    test('a window whose maximum is infinite sends its relevance to the first infinite element, as the index path and torch do', async () => {
+      await switchBackend(backend);
+      const inf = Number.POSITIVE_INFINITY;
+      // two 2x2 windows: [1, inf; inf, 0] (first maximum at row 0, column 1) and all -inf (the first element)
+      const x = tf.tensor4d([1, inf, -inf, -inf, inf, 0, -inf, -inf], [1, 2, 4, 1]);
+      const pooled = tf.maxPool(x, 2, 2, 'valid');
+      const r = tf.tensor4d([5, 7], [1, 1, 2, 1]);
+      const v = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 4, 1]);
+      const p: PoolParams = { poolSize: [2, 2], strides: [2, 2], padding: 'valid' };
+      for (const method of ['auto', 'masks'] as const) {
+        const g = prepareMaxPoolGradient(x, p, pooled, method);
+        const [back, read] = [g.backward(r), g.adjoint(v)];
+        expect(Array.from(back.dataSync()), method).toEqual([0, 5, 7, 0, 0, 0, 0, 0]);
+        expect(Array.from(read.dataSync()), method).toEqual([2, 3]);
+        tf.dispose([back, read]);
+        g.dispose();
+      }
+      tf.dispose([x, pooled, r, v]);
+    });
   },
 );

@@ -65,10 +65,12 @@ export function prepareMaxPoolGradient(
             tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
             [b, ho, wo, k, c],
           );
-          // x - max >= 0 exactly at the maxima (no broadcasting comparison: slow on wasm); the maxima are the pool's
-          // output where the caller has it (the same values: a maximum is one of its window's values)
+          // the maxima are the pool's output where the caller has it (the same values: a maximum is one of its
+          // window's values). Equality, as the other paths test: x - max >= 0, which avoided wasm's slow
+          // broadcasting comparison, is NaN for a maximum of +-inf, so such a window passed no relevance (the host
+          // backends, which that was for, take firstMaximumTiles)
           const max = pooled === undefined ? tf.max(windows, 3, true) : tf.reshape(pooled, [b, ho, wo, 1, c]);
-          const isMax = tf.cast(tf.greaterEqual(tf.sub(windows, max), 0), 'float32');
+          const isMax = tf.cast(tf.equal(windows, max), 'float32');
           // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
           // supports ranks up to 4 only
           const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
@@ -103,11 +105,10 @@ export function prepareMaxPoolGradient(
 
 /**
  * The tiles path's first-maximum masks ([B, Ho, Wo, kh * kw, C]) by a loop over the input read back, on a host
- * backend: the mask form's subtraction, comparison, cumulative count, equality, cast and product are six passes
- * over the windows (about 25 ms of CPU per MPRT run on the small VGG on wasm at 2 threads, more than a
- * third in one Cumsum), against one read here. The same ones and zeros: x - max >= 0 marks a maximum as the
- * mask form's float32 subtraction does (a difference's sign survives rounding; inf - inf is NaN in both), and
- * the first such element in row-major window order wins, as its count of 1 does.
+ * backend: the mask form's comparison, cast, cumulative count, equality, cast and product are six passes over
+ * the windows (about 25 ms of CPU per MPRT run on the small VGG on wasm at 2 threads, more than a
+ * third in one Cumsum), against one read here. The same ones and zeros: the first element in row-major window
+ * order equal to the window's maximum (an infinite one too; a NaN equals nothing) wins, as its count of 1 does.
  */
 function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry): tf.Tensor {
   const [b, , w, channels] = x.shape;
@@ -128,7 +129,7 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry)
     for (let ch = 0; ch < c; ch++) {
       const m = max[out + ch]!;
       for (let q = 0; q < k; q++) {
-        if (values[from + at[q]! + ch]! - m >= 0) {
+        if (values[from + at[q]! + ch] === m) {
           mask[to + q * c + ch] = 1;
           break;
         }
