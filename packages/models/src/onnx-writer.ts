@@ -462,10 +462,10 @@ function shapeReplacements(
  * (ONNX shapes, -1 where the model leaves a dimension open; the importer made sure the batch axis is kept), under
  * ONNX's rules: a count must be the output's, a 0 copies the input's dimension (unless `allowzero`), one -1 is
  * inferred from the rest. Each dimension keeps its source entry where that is still right (the batch axis's too:
- * its -1, 0 or fixed batch size), else becomes the output's count, else a 0 where the input has the same count;
- * a dimension that none of these fixes (the output leaves it open, or a 0 would copy the wrong count) takes the one
- * -1, and the batch axis's -1 then becomes 0, which copies the batch. Refused, naming the node and the
- * dimensions: two or more such dimensions (the output is ambiguous: ONNX infers one -1 only). */
+ * its -1, 0 or fixed batch size; a 0 that copies the output's count), else becomes the output's count; a dimension
+ * the pruned output leaves open (a 0 there would copy a fixed count) takes the one -1, and the batch axis's -1 then
+ * becomes 0, which copies the batch. Refused, naming the node and the dimensions: two or more open dimensions (the
+ * output is ambiguous: ONNX infers one -1 only). */
 export function prunedTarget(
   node: string,
   target: readonly number[],
@@ -480,8 +480,8 @@ export function prunedTarget(
   const pinned = target.map((d, i): number | undefined => {
     if (i === 0) return d >= 0 ? d : copies(0) ? 0 : undefined;
     if (d === 0 && copies(i)) return 0;
-    if (output[i]! > 0) return output[i]!;
-    return copies(i) ? 0 : undefined;
+    // (an open output dimension has no 0 that copies it: copies() needs the input's count to be the output's)
+    return output[i]! > 0 ? output[i]! : undefined;
   });
   const open = pinned.flatMap((p, i) => (p === undefined ? [i] : []));
   if (open.length > 1)
