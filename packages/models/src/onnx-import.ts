@@ -6,7 +6,10 @@ import {
   type OnnxShapeLink,
   type OnnxValueLink,
   type OnnxWeightLink,
+  onnxShape,
+  refuse,
 } from './onnx-ops/context.js';
+import { DYNAMIC_BATCH, GraphReader, ONNX_FOLDED_OPS } from './onnx-ops/graph-values.js';
 import { ONNX_CONVERTERS } from './onnx-ops/registry.js';
 import { isTransformerGraph, ONNX_VIT_OPS, vitFromOnnxGraph } from './onnx-ops/vit.js';
 import {
@@ -261,8 +264,36 @@ export function importOnnxLinked(
   // constants first: a converter that fuses a pattern (x * a + b) may need a Constant listed after its node
   const isConstant = (n: OnnxNode) => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
   for (const node of g.nodes.filter(isConstant)) converters.get('Constant')!(node, cx);
+  // shape computations (torch's `x.view(x.size(0), -1)`: Shape -> Gather -> Unsqueeze -> Concat -> a Reshape's
+  // target) are folded to constants by the graph reader a ViT is read with, the batch size DYNAMIC_BATCH when the
+  // input leaves it open
+  const reader = new GraphReader(g, (t) => cx.constOf(t), cx.inputBatch === undefined);
+  const shapeValues = new Set<string>();
+  const isTensor = (name: string) => cx.lookup(name)?.kind === 'tensor';
+  const isShapeComputation = (node: OnnxNode) =>
+    (node.domain === '' || node.domain === 'ai.onnx') &&
+    ONNX_FOLDED_OPS.includes(node.opType) &&
+    (node.opType === 'Shape' || (node.inputs.some((i) => shapeValues.has(i)) && !node.inputs.some(isTensor)));
   for (const node of g.nodes) {
     if (cx.isSkipped(node) || isConstant(node)) continue;
+    if (isShapeComputation(node)) {
+      const x = node.opType === 'Shape' ? cx.get(node, node.inputs[0]) : undefined;
+      if (x?.kind === 'tensor')
+        reader.setAct(node.inputs[0]!, [cx.inputBatch ?? DYNAMIC_BATCH, ...onnxShape(x).slice(1)]);
+      const c = reader.constant(node.outputs[0]!, node);
+      cx.set(node, { kind: 'const', dims: c.dims, data: c.data });
+      shapeValues.add(node.outputs[0]!);
+      continue;
+    }
+    // the dynamic batch size may only become the first count of a Reshape's target (see linkTarget)
+    node.inputs.forEach((i, k) => {
+      const v = shapeValues.has(i) ? cx.lookup(i) : undefined;
+      if (v?.kind === 'const' && v.data.some(Number.isNaN) && !(node.opType === 'Reshape' && k === 1))
+        refuse(
+          node,
+          `reads the batch size (input '${i}', computed from the input's shape), which is dynamic; supported: the batch size as the first count of a Reshape's target, or an input with a fixed batch size`,
+        );
+    });
     const convert = node.domain === '' || node.domain === 'ai.onnx' ? converters.get(node.opType) : undefined;
     if (convert === undefined) unknownOp(node);
     convert(node, cx);

@@ -163,6 +163,26 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('view-flatten: a flatten computed from the input shape (dynamic batch) needs no rewrite; the pruned file reads back', async () => {
+    // fixtures-src/make-view-flatten.py of @crp/models: `x.view(x.size(0), -1)` exported with a dynamic batch, its
+    // target Shape -> Gather -> Unsqueeze -> Concat([N], [-1]), which stays right for any channel count
+    const source = bytesOf('view-flatten-opset13.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 35);
+    try {
+      const r = await roundTrip(source, model, { 'features.3': [1, 4] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      expect(out.graph.nodes).toEqual(src.graph.nodes);
+      // 4 of the 6 channels of 4 x 4 left in the classifier's columns
+      expect(out.graph.initializers.find((t) => t.name === 'classifier.weight')!.dims).toEqual([5, 64]);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);

@@ -11,6 +11,25 @@ export type GraphValue =
   | { kind: 'act'; shape: number[] };
 type Const = Extract<GraphValue, { kind: 'const' }>;
 
+/** How a {@link GraphReader} built with `dynamicBatch` writes the batch size of a dynamic batch axis in a shape
+ * computation (`Shape(x)[0]`): NaN, which only the operators of {@link CARRIES_BATCH} may move around; any
+ * other use of it (arithmetic, an index, a count) is refused, so it never stands for anything but the batch. */
+export const DYNAMIC_BATCH = Number.NaN;
+
+/** The operators that move a shape's elements without computing with them, and the inputs they move (the
+ * others, indices and axes, must be known). */
+const CARRIES_BATCH: Record<string, 'all' | 'first'> = {
+  Concat: 'all',
+  Identity: 'first',
+  Cast: 'first',
+  Gather: 'first',
+  Unsqueeze: 'first',
+  Squeeze: 'first',
+  Slice: 'first',
+  Reshape: 'first',
+  Transpose: 'first',
+};
+
 const INT_TYPES = new Set<number>([2, 3, 4, 5, 6, 7, 9, 12, 13]);
 const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 const strides = (dims: readonly number[]) => {
@@ -289,9 +308,14 @@ export class GraphReader {
   /** The nodes read (folded or matched). */
   readonly used = new Set<OnnxNode>();
 
+  /**
+   * @param dynamicBatch the activations' batch axis is dynamic: {@link setAct} shapes have
+   *   {@link DYNAMIC_BATCH} first, and a fold that would compute with it is refused, naming the node
+   */
   constructor(
     readonly graph: OnnxGraph,
     private readonly constOf: (t: OnnxTensor) => ConstValue,
+    private readonly dynamicBatch = false,
   ) {
     for (const t of graph.initializers) this.initializers.set(t.name, t);
     for (const n of graph.nodes) {
@@ -334,11 +358,27 @@ export class GraphReader {
         at,
         `input '${name}' must be a constant (a weight, or a shape computed from constants); it is computed by '${p.name}' (${p.opType}), which is not part of the pattern here`,
       );
+    if (this.dynamicBatch) this.checkBatchUse(p, at);
     const c = fold(p, this);
     this.used.add(p);
     this.known.set(name, c);
     return c;
   }
+  /** Refuses a node that would compute with the dynamic batch size (see {@link DYNAMIC_BATCH}). */
+  private checkBatchUse(p: OnnxNode, at: OnnxNode): void {
+    if (p.opType === 'Shape') return;
+    const carries = CARRIES_BATCH[p.opType];
+    p.inputs.forEach((i, k) => {
+      if (i === '' || carries === 'all' || (carries === 'first' && k === 0)) return;
+      const v = this.value(i, at);
+      if (v.kind === 'const' && v.data.some(Number.isNaN))
+        refuse(
+          p,
+          `computes with the batch size (input '${i}'), which is dynamic; supported: a shape computation that only moves the batch size into a Reshape's target (Shape -> Gather -> Unsqueeze -> Concat), or an input with a fixed batch size`,
+        );
+    });
+  }
+
   constant(name: string, at: OnnxNode): Const {
     const v = this.value(name, at);
     if (v.kind !== 'const')

@@ -28,9 +28,7 @@ export const convertIdentity: OnnxConverter = (node, cx) => {
  * count (`[8, -1]` on a dynamic batch is ONNX's [8, N * size / 8]: samples mixed), rest counts that do not hold
  * one sample (`[-1, C]` of [N, C, H, W] folds the H * W positions into the batch axis), and what ONNX rejects. */
 function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): number[] {
-  const t = cx.constIn(node, 1);
-  if (t === undefined) refuse(node, 'the target shape must be a constant');
-  const raw = Array.from(t.data);
+  const raw = linkTarget(node, cx);
   const from = `a reshape of [${shape.join(', ')}] to [${raw.join(', ')}]`;
   const batch = cx.inputBatch;
   const known = shape.slice(1).reduce((a, b) => a * b, 1);
@@ -70,6 +68,29 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
       { target: raw },
     );
   return [shape[0]!, ...target];
+}
+
+/** The constant target of a Reshape as the file means it. A target computed from the input's shape with a dynamic
+ * batch (torch's `x.view(x.size(0), -1)`: Shape -> Gather -> Unsqueeze -> Concat, folded by the importer) has
+ * NaN (DYNAMIC_BATCH) for the batch size; first, that is the batch axis kept, which a 0 says as well (-1 under
+ * allowzero 1, where 0 is a count). Anywhere else it is refused, naming the node. */
+function linkTarget(node: OnnxNode, cx: ConversionContext): number[] {
+  const t = cx.constIn(node, 1);
+  if (t === undefined) refuse(node, 'the target shape must be a constant');
+  const raw = Array.from(t.data);
+  if (raw.slice(1).some(Number.isNaN))
+    refuse(
+      node,
+      `its target shape [${raw.map((d) => (Number.isNaN(d) ? 'N' : d)).join(', ')}] puts the batch size N, which is dynamic, after the first axis; supported: targets that keep the batch axis, with N, -1 or 0 first`,
+    );
+  if (!Number.isNaN(raw[0]!)) return raw;
+  const zeroCopies = attrInt(node, 'allowzero', 0) === 0;
+  if (!zeroCopies && raw.includes(-1))
+    refuse(
+      node,
+      `its target shape [N, ${raw.slice(1).join(', ')}] (N the dynamic batch size) with allowzero 1 and a -1 cannot be written as a constant; supported: allowzero 0, or no -1 after the batch`,
+    );
+  return [zeroCopies ? 0 : -1, ...raw.slice(1)];
 }
 
 /** A Reshape of a constant (torch.onnx.export without constant folding writes a weight's `w.view(1, -1, 1, 1)`
@@ -112,7 +133,7 @@ export const convertReshape: OnnxConverter = (node, cx) => {
       input: node.inputs[0]!,
       shape: node.inputs[1]!,
       output: node.outputs[0]!,
-      target: Array.from(cx.constIn(node, 1)!.data),
+      target: linkTarget(node, cx),
       ...(attrInt(node, 'allowzero', 0) === 1 ? { allowzero: true as const } : {}),
     });
   }

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CrpError, isCrpError } from '@crp/common';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeOnnx, importOnnx, type OnnxNode, parseOnnxModel } from '../src/index.js';
+
+/** A CNN whose flatten is `x.view(x.size(0), -1)`, exported with a dynamic batch: its Reshape's target is
+ * computed from the input's shape (Shape -> Gather -> Unsqueeze -> Concat), folded by the importer with the batch
+ * size kept symbolic. Fixtures and torch's logits: fixtures-src/make-view-flatten.py. */
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'onnx');
+const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
+const golden = JSON.parse(readFileSync(join(FIXTURES, 'view-flatten.json'), 'utf8')) as {
+  input: number[];
+  inputShape: [number, number, number, number];
+  logits: number[];
+};
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function thrown(f: () => unknown): CrpError {
+  try {
+    f();
+  } catch (err) {
+    if (isCrpError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a CrpError');
+}
+
+/** torch's NCHW input as the model's NHWC one, and the model's logits for it. */
+function logits(model: ReturnType<typeof importOnnx>): number[] {
+  return tf.tidy(() => {
+    const x = tf.transpose(tf.tensor4d(golden.input, golden.inputShape), [0, 2, 3, 1]);
+    return Array.from((model.predict(x) as tf.Tensor).dataSync());
+  });
+}
+
+const maxGap = (a: readonly number[], b: readonly number[]) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)', () => {
+  for (const opset of [13, 11]) {
+    const file = `view-flatten-opset${opset}.onnx`;
+    it(`opset ${opset}: the shape computation is folded; torch's logits, the module names kept`, () => {
+      const bytes = fixture(file);
+      const ops = parseOnnxModel(bytes).graph.nodes.map((n) => n.opType);
+      expect(ops).toEqual(expect.arrayContaining(['Shape', 'Gather', 'Unsqueeze', 'Concat', 'Reshape']));
+      const before = tf.memory().numTensors;
+      const model = importOnnx(bytes);
+      try {
+        expect(model.inputs[0]!.shape).toEqual([null, 8, 8, 3]); // the batch stays dynamic
+        const y = logits(model);
+        expect(y).toHaveLength(golden.logits.length);
+        expect(maxGap(y, golden.logits)).toBeLessThan(1e-5);
+        const names = model.layers.map((l) => l.name);
+        expect(names).toEqual(expect.arrayContaining(['features.0', 'features.3', 'classifier']));
+        expect(model.layers.filter((l) => l.getClassName() === 'Flatten')).toHaveLength(1);
+      } finally {
+        model.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('encodeOnnx writes changed weights back into the graph, its shape computation kept as it was', () => {
+    const bytes = fixture('view-flatten-opset13.onnx');
+    const model = importOnnx(bytes);
+    try {
+      const fc = model.getLayer('classifier');
+      const [k, b] = fc.getWeights();
+      const k2 = tf.mul(k!, 2);
+      fc.setWeights([k2, b!]);
+      k2.dispose();
+      const written = encodeOnnx(bytes, model);
+      expect(parseOnnxModel(written).graph.nodes).toEqual(parseOnnxModel(bytes).graph.nodes);
+      const back = importOnnx(written);
+      expect(maxGap(logits(back), logits(model))).toBeLessThan(1e-5);
+      expect(maxGap(logits(model), golden.logits)).toBeGreaterThan(1e-2); // the weights did change
+      back.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
+
+  describe('a shape computation that uses the dynamic batch size otherwise is refused, naming the node', () => {
+    /** The opset-13 graph with `edit` applied to its nodes. */
+    function edited(edit: (nodes: OnnxNode[]) => void) {
+      const model = parseOnnxModel(fixture('view-flatten-opset13.onnx'));
+      edit(model.graph.nodes);
+      return model;
+    }
+    const concat = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Concat')!;
+
+    it('the batch size after the first axis of the target ([-1, N])', () => {
+      const e = thrown(() =>
+        importOnnx(
+          edited((nodes) => {
+            concat(nodes).inputs.reverse();
+          }),
+        ),
+      );
+      expect(e.code).toBe('unsupported-layer');
+      expect(e.message).toMatch(
+        /^ONNX node '[^']+' \(Reshape\): its target shape \[-1, N\] puts the batch size N, which is dynamic, after the first axis; supported: targets that keep the batch axis, with N, -1 or 0 first$/,
+      );
+    });
+
+    it('arithmetic on the batch size ([N * 2, -1])', () => {
+      const e = thrown(() =>
+        importOnnx(
+          edited((nodes) => {
+            const g = nodes.find((n) => n.opType === 'Gather')!;
+            // the gathered batch size doubled: Add(g, g) before the Unsqueeze
+            const doubled = `${g.outputs[0]}_doubled`;
+            const add: OnnxNode = {
+              ...g,
+              name: 'double_batch',
+              opType: 'Add',
+              inputs: [g.outputs[0]!, g.outputs[0]!],
+              outputs: [doubled],
+              attributes: new Map(),
+            };
+            nodes.splice(nodes.indexOf(g) + 1, 0, add);
+            const u = nodes.find((n) => n.opType === 'Unsqueeze')!;
+            u.inputs[0] = doubled;
+          }),
+        ),
+      );
+      expect(e.code).toBe('unsupported-layer');
+      expect(e.message).toMatch(
+        /^ONNX node 'double_batch' \(Add\): computes with the batch size \(input '[^']+'\), which is dynamic; supported: a shape computation that only moves the batch size into a Reshape's target \(Shape -> Gather -> Unsqueeze -> Concat\), or an input with a fixed batch size$/,
+      );
+    });
+  });
+});
