@@ -3,6 +3,7 @@ import path from 'node:path';
 import { CrpError } from '@crp/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PdfLine, pdfPageBlocks, runningLines } from '../src/ingest/pdf-layout.js';
+import { loadDefaultTranslator } from '../src/node/default-translator.js';
 import {
   chunkDocument,
   dehyphenate,
@@ -13,6 +14,7 @@ import {
   resolveChunking,
   scanFolder,
 } from '../src/node.js';
+import { hyphenLexicon } from '../src/translate/hyphen-lexicon.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { makeImageOnlyPdf, makePdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -239,6 +241,35 @@ describe('PDF', () => {
   it('de-hyphenates words broken at line ends, keeps compounds', () => {
     expect(dehyphenate('wie-\nderherstellen')).toBe('wiederherstellen');
     expect(dehyphenate('Debian-\nPaket')).toBe('Debian-Paket');
+  });
+
+  it('keeps the hyphen of a compound split at a line end when only its parts are words', () => {
+    // a hand-made lexicon: joined words that are words, and English words that may be compound parts
+    const words = new Set(['wiederherstellen', 'rule', 'based', 'data', 'set', 'attribution', 'relevanz']);
+    const parts = new Set(['rule', 'based', 'data', 'set', 'attribution', 'wie']);
+    const lexicon = { isWord: (w: string) => words.has(w), isCompoundPart: (w: string) => parts.has(w) };
+    expect(dehyphenate('a rule-\nbased method', lexicon)).toBe('a rule-based method');
+    expect(dehyphenate('the data-\nset', lexicon)).toBe('the data-set');
+    // the joined word is a word: joined, even though "wie" is a part
+    expect(dehyphenate('wie-\nderherstellen', lexicon)).toBe('wiederherstellen');
+    // a part that is no word ("attri"): a word split by syllables, joined
+    expect(dehyphenate('attri-\nbution', lexicon)).toBe('attribution');
+    // German compounds are written closed: "Relevanz" is no English compound part
+    expect(dehyphenate('Relevanz-\nausbreitung', lexicon)).toBe('Relevanzausbreitung');
+    expect(dehyphenate('Debian-\nPaket', lexicon)).toBe('Debian-Paket');
+    // the whole words around the break are looked up, and case is kept
+    expect(dehyphenate('Rule-\nbased and Data-\n  set', lexicon)).toBe('Rule-based and Data-set');
+  });
+
+  it('asks the dictionary which split words are words', async () => {
+    const translator = await loadDefaultTranslator();
+    expect(translator, '@crp/rag-dictionary-de-en is installed in the workspace').toBeDefined();
+    const lexicon = hyphenLexicon(translator!);
+    expect(dehyphenate('rule-\nbased', lexicon)).toBe('rule-based');
+    expect(dehyphenate('wie-\nderherstellen', lexicon)).toBe('wiederherstellen');
+    expect(dehyphenate('Debian-\nPaket', lexicon)).toBe('Debian-Paket');
+    expect(dehyphenate('con-\nsider some-\nthing', lexicon)).toBe('consider something');
+    expect(dehyphenate('Netz-\nwerk', lexicon)).toBe('Netzwerk');
   });
 });
 

@@ -23,13 +23,38 @@ export interface PdfLine {
   readonly mono: boolean;
 }
 
+/** What {@link dehyphenate} asks of a lexicon (see `hyphenLexicon` over the cross-lingual dictionary). */
+export interface HyphenLexicon {
+  /** Whether a lower-case word is a word of English or German (a split word that is one is joined). */
+  isWord(word: string): boolean;
+  /**
+   * Whether a lower-case word may stand as a part of a hyphenated compound: an English word (German writes
+   * such compounds closed, "Relevanz-\nausbreitung" is "Relevanzausbreitung").
+   */
+  isCompoundPart(word: string): boolean;
+}
+
 /**
  * Joins words that a line break split with a hyphen ("wie-\nderherstellen" -> "wiederherstellen");
  * keeps the hyphen of compounds whose second part starts upper case ("Debian-\nPaket" -> "Debian-Paket").
+ * With a lexicon, a lower-case split also keeps its hyphen when the joined form is not a word but both parts
+ * are ("rule-\nbased" -> "rule-based", not "rulebased"); without one every lower-case split is joined.
  */
-export function dehyphenate(text: string): string {
+export function dehyphenate(text: string, lexicon?: HyphenLexicon): string {
   return text
-    .replace(/(\p{Ll})-[ \t]*\n[ \t]*(\p{Ll})/gu, '$1$2')
+    .replace(
+      /(\p{L}*)(\p{Ll})-[ \t]*\n[ \t]*(\p{Ll})(\p{L}*)/gu,
+      (_m, a: string, b: string, c: string, d: string) => {
+        const left = a + b;
+        const right = c + d;
+        const keep =
+          lexicon !== undefined &&
+          !lexicon.isWord((left + right).toLowerCase()) &&
+          lexicon.isCompoundPart(left.toLowerCase()) &&
+          lexicon.isCompoundPart(right.toLowerCase());
+        return keep ? `${left}-${right}` : left + right;
+      },
+    )
     .replace(/(\p{L})-[ \t]*\n[ \t]*(\p{Lu})/gu, '$1-$2');
 }
 
@@ -99,7 +124,11 @@ export function runningLines(pages: readonly (readonly PdfLine[])[]): Set<string
  * (lines kept); prose lines are joined (hyphenation at line ends undone). Lines in `drop` (running headers
  * and footers, see {@link runningLines}) are left out.
  */
-export function pdfPageBlocks(lines: readonly PdfLine[], drop: ReadonlySet<string> = new Set()): Block[] {
+export function pdfPageBlocks(
+  lines: readonly PdfLine[],
+  drop: ReadonlySet<string> = new Set(),
+  lexicon?: HyphenLexicon,
+): Block[] {
   const kept = lines.filter((l) => !drop.has(l.text.replace(/\d+/g, '#')));
   const gaps: number[] = [];
   for (let i = 1; i < kept.length; i++) {
@@ -130,7 +159,7 @@ export function pdfPageBlocks(lines: readonly PdfLine[], drop: ReadonlySet<strin
       if (code.trim()) blocks.push({ kind: 'code', text: code });
       continue;
     }
-    const text = squash(dehyphenate(g.map((l) => l.text).join('\n')));
+    const text = squash(dehyphenate(g.map((l) => l.text).join('\n'), lexicon));
     if (!/[\p{L}\p{N}]/u.test(text)) continue;
     const big = g[0]!.height > bodyHeight * 1.15;
     if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text))

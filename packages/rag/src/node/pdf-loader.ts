@@ -2,7 +2,14 @@ import { CrpError, describeError, isCrpError } from '@crp/common';
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { Block } from '../ingest/block.js';
 import type { PdfText } from '../ingest/load-document.js';
-import { dehyphenate, type PdfLine, pdfLines, pdfPageBlocks, runningLines } from '../ingest/pdf-layout.js';
+import {
+  dehyphenate,
+  type HyphenLexicon,
+  type PdfLine,
+  pdfLines,
+  pdfPageBlocks,
+  runningLines,
+} from '../ingest/pdf-layout.js';
 
 interface TextItemLike {
   readonly str?: string;
@@ -50,9 +57,14 @@ function isPdfJsInternal(reason: unknown): boolean {
 /**
  * Extracts the text of every page of a PDF with pdf.js (no worker, no fonts, no network).
  * Throws a `CrpError` with code `corrupt-file` when the bytes are not a readable PDF. Pages without a text
- * layer give empty strings (`loadDocument` reports them).
+ * layer give empty strings (`loadDocument` reports them). With `options.lexicon` (`hyphenLexicon` of the
+ * dictionary), a compound split at a line end keeps its hyphen ("rule-based"), see `dehyphenate`.
  */
-export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<PdfText> {
+export async function extractPdfText(
+  data: Uint8Array,
+  name = 'PDF',
+  options: { readonly lexicon?: HyphenLexicon } = {},
+): Promise<PdfText> {
   const head = new TextDecoder('latin1').decode(data.subarray(0, 1024));
   if (!head.includes('%PDF-')) {
     const looksHtml = /^\s*(<!doctype html|<html|<head|<body)/i.test(head);
@@ -93,7 +105,7 @@ export async function extractPdfText(data: Uint8Array, name = 'PDF'): Promise<Pd
       page.cleanup();
     }
     const drop = runningLines(pageLines);
-    const blocks: Block[][] = pageLines.map((lines) => pdfPageBlocks(lines, drop));
+    const blocks: Block[][] = pageLines.map((lines) => pdfPageBlocks(lines, drop, options.lexicon));
     const pages = blocks.map((bs) => bs.map((b) => b.text).join('\n\n'));
     const meta = await doc.getMetadata().catch(() => undefined);
     const info = meta?.info as { Title?: unknown } | undefined;

@@ -16,6 +16,7 @@ import {
 } from '../rag-index.js';
 import type { ExternalVectorStore } from '../store/external-vector-store.js';
 import type { FileOrigin, IndexSnapshot } from '../store/snapshot.js';
+import { hyphenLexicon } from '../translate/hyphen-lexicon.js';
 import type { IndexProgress } from '../types.js';
 import { loadDefaultTranslator } from './default-translator.js';
 import { readIndexFile, writeIndexFile } from './index-file.js';
@@ -92,6 +93,8 @@ export class RagIndex extends CoreRagIndex {
     const names = await scanFolder(root);
     progressTracker(names.length, onProgress, { unit: 'files', phase: 'scan' })(names.length);
     const files: SourceFile[] = [];
+    // compounds split at a line end keep their hyphen when the dictionary says so ("rule-based")
+    const lexicon = this.translator ? hyphenLexicon(this.translator) : undefined;
     const unreadable: SkippedFile[] = [];
     for (const file of names) {
       try {
@@ -110,8 +113,12 @@ export class RagIndex extends CoreRagIndex {
       sourceDir: root,
       ...(onProgress ? { onProgress } : {}),
       // pdf.js loads only when a PDF is indexed (it takes a while to import)
-      load: async (file, bytes) =>
-        loadDocument(file, bytes, { pdf: (await import('./pdf-loader.js')).extractPdfText }),
+      load: async (file, bytes) => {
+        const { extractPdfText } = await import('./pdf-loader.js');
+        return loadDocument(file, bytes, {
+          pdf: (data, name) => extractPdfText(data, name, lexicon ? { lexicon } : {}),
+        });
+      },
       commit: (next, change) => this.#commit(next, change, onProgress),
     });
     const gone = new Set(unreadable.map((u) => u.file));
