@@ -4,7 +4,14 @@ import { type CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { encodeOnnx, importOnnx, type OnnxNode, parseOnnxModel } from '../src/index.js';
+import {
+  encodeOnnx,
+  importOnnx,
+  type OnnxAttribute,
+  type OnnxModel,
+  type OnnxNode,
+  parseOnnxModel,
+} from '../src/index.js';
 
 /** A CNN whose flatten is `x.view(x.size(0), -1)`, exported with a dynamic batch: its Reshape's target is
  * computed from the input's shape (Shape -> Gather -> Unsqueeze -> Concat), folded by the importer with the batch
@@ -86,15 +93,63 @@ describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)'
     }
   });
 
-  describe('a shape computation that uses the dynamic batch size otherwise is refused, naming the node', () => {
-    /** The opset-13 graph with `edit` applied to its nodes. */
-    function edited(edit: (nodes: OnnxNode[]) => void) {
-      const model = parseOnnxModel(fixture('view-flatten-opset13.onnx'));
-      edit(model.graph.nodes);
-      return model;
-    }
-    const concat = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Concat')!;
+  /** The opset-13 graph with `edit` applied to its nodes (and graph). */
+  function edited(edit: (nodes: OnnxNode[], model: OnnxModel) => void) {
+    const model = parseOnnxModel(fixture('view-flatten-opset13.onnx'));
+    edit(model.graph.nodes, model);
+    return model;
+  }
+  const concat = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Concat')!;
+  const gather = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Gather')!;
+  const unsqueeze = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Unsqueeze')!;
+  const intAttr = (name: string, i: number): [string, OnnxAttribute] => [
+    name,
+    { name, type: 2, i, floats: [], ints: [] },
+  ];
+  /** A node inserted before `before` (topological order kept). */
+  function insert(
+    nodes: OnnxNode[],
+    before: OnnxNode,
+    n: Omit<OnnxNode, 'domain' | 'attributes'>,
+    attrs: [string, OnnxAttribute][] = [],
+  ) {
+    nodes.splice(nodes.indexOf(before), 0, { ...n, domain: '', attributes: new Map(attrs) });
+  }
 
+  it("a Cast of the batch size (to int32) moves it: torch's logits", () => {
+    const model = importOnnx(
+      edited((nodes) => {
+        const u = unsqueeze(nodes);
+        insert(
+          nodes,
+          u,
+          { name: 'cast_batch', opType: 'Cast', inputs: [u.inputs[0]!], outputs: ['batch_int32'] },
+          [intAttr('to', 6)],
+        );
+        u.inputs[0] = 'batch_int32';
+      }),
+    );
+    try {
+      expect(maxGap(logits(model), golden.logits)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("an input with a fixed batch size folds the computation to numbers (target [2, -1]): torch's logits", () => {
+    const model = importOnnx(
+      edited((_nodes, m) => {
+        m.graph.inputs[0]!.shape![0] = golden.inputShape[0];
+      }),
+    );
+    try {
+      expect(maxGap(logits(model), golden.logits)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  describe('a shape computation that uses the dynamic batch size otherwise is refused, naming the node', () => {
     it('the batch size after the first axis of the target ([-1, N])', () => {
       const e = thrown(() =>
         importOnnx(
@@ -133,6 +188,69 @@ describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)'
       expect(e.code).toBe('unsupported-layer');
       expect(e.message).toMatch(
         /^ONNX node 'double_batch' \(Add\): computes with the batch size \(input '[^']+'\), which is dynamic; supported: a shape computation that only moves the batch size into a Reshape's target \(Shape -> Gather -> Unsqueeze -> Concat\), or an input with a fixed batch size$/,
+      );
+    });
+
+    const computes = (node: string, op: string) =>
+      new RegExp(
+        `^ONNX node '${node}' \\(${op}\\): computes with the batch size \\(input '[^']+'\\), which is dynamic; supported: `,
+      );
+
+    it('the batch size as an index (Gather of the shape at N)', () => {
+      const e = thrown(() =>
+        importOnnx(
+          edited((nodes) => {
+            const u = unsqueeze(nodes);
+            const g = gather(nodes);
+            insert(nodes, u, {
+              name: 'gather_at_batch',
+              opType: 'Gather',
+              inputs: [g.inputs[0]!, g.outputs[0]!],
+              outputs: ['at_batch'],
+            });
+            u.inputs[0] = 'at_batch';
+          }),
+        ),
+      );
+      expect(e.message).toMatch(computes('gather_at_batch', 'Gather'));
+    });
+
+    it("the batch size as a Slice's end (shape[-1:N])", () => {
+      const e = thrown(() =>
+        importOnnx(
+          edited((nodes) => {
+            const c = concat(nodes);
+            const [batch, minusOne] = c.inputs as [string, string];
+            insert(nodes, c, {
+              name: 'slice_to_batch',
+              opType: 'Slice',
+              inputs: [gather(nodes).inputs[0]!, minusOne, batch],
+              outputs: ['sliced'],
+            });
+            c.inputs[1] = 'sliced';
+          }),
+        ),
+      );
+      expect(e.message).toMatch(computes('slice_to_batch', 'Slice'));
+    });
+
+    it('an operator the importer does not fold reading the batch size (Range(0, N, 1))', () => {
+      const e = thrown(() =>
+        importOnnx(
+          edited((nodes) => {
+            const c = concat(nodes);
+            const zero = gather(nodes).inputs[1]!;
+            insert(nodes, c, {
+              name: 'range_to_batch',
+              opType: 'Range',
+              inputs: [zero, gather(nodes).outputs[0]!, zero],
+              outputs: ['range'],
+            });
+          }),
+        ),
+      );
+      expect(e.message).toMatch(
+        /^ONNX node 'range_to_batch' \(Range\): reads the batch size \(input '[^']+', computed from the input's shape\), which is dynamic; supported: the batch size as the first count of a Reshape's target, or an input with a fixed batch size$/,
       );
     });
   });
