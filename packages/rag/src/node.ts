@@ -36,6 +36,8 @@ export {
   resolvePaperSource,
 } from './node/paper-download.js';
 export { dehyphenate, extractPdfText, tidyLines } from './node/pdf-loader.js';
+export type { HyphenLexicon } from './ingest/pdf-layout.js';
+export { hyphenLexicon } from './translate/hyphen-lexicon.js';
 export {
   type FolderUpdateOptions,
   RagEngine,
