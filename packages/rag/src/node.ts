@@ -3,6 +3,7 @@
 // OpenAI-compatible embeddings, LLM generators (Groq, OpenAI, Ollama), Chroma, the HTTP server, the CLI and
 // paper downloads. `RagIndex` and `RagEngine` here extend the root ones with `open` and `update`.
 export * from './index.js';
+export type { HyphenLexicon } from './ingest/pdf-layout.js';
 export { ChromaVectorStore, type ChromaVectorStoreOptions } from './node/chroma-vector-store.js';
 export { CLI_USAGE, type CliIo, embeddingFromSpec, runCli } from './node/cli.js';
 export { loadDefaultTranslator } from './node/default-translator.js';
@@ -36,8 +37,6 @@ export {
   resolvePaperSource,
 } from './node/paper-download.js';
 export { dehyphenate, extractPdfText, tidyLines } from './node/pdf-loader.js';
-export type { HyphenLexicon } from './ingest/pdf-layout.js';
-export { hyphenLexicon } from './translate/hyphen-lexicon.js';
 export {
   type FolderUpdateOptions,
   RagEngine,
@@ -54,3 +53,4 @@ export {
   UseLiteEmbedding,
   type UseLiteEmbeddingOptions,
 } from './node/use-lite-embedding.js';
+export { hyphenLexicon } from './translate/hyphen-lexicon.js';
