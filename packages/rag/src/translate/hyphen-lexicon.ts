@@ -5,7 +5,9 @@ import type { QueryTranslator } from './query-translator.js';
 /**
  * The words the cross-lingual dictionary knows, as {@link dehyphenate} asks for them: a word is one whose
  * Snowball stem (English or German) the dictionary translates; a compound part is an English one. Offline and
- * deterministic for a given dictionary (its fingerprint is part of the index's pipeline key).
+ * deterministic for a given dictionary. The dictionary's fingerprint keys only the saved terms, not the chunk
+ * text: a PDF indexed before the dictionary was installed or changed keeps its hyphen decisions until the file
+ * itself changes.
  */
 export function hyphenLexicon(translator: QueryTranslator): HyphenLexicon {
   const en = translator.lexicon('en');
