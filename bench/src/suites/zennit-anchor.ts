@@ -120,6 +120,9 @@ export function anchorResult(
   );
 }
 
+/** The relative L2 distance above which {@link heatmapAgreement} says the heatmaps disagree. */
+export const HEATMAP_AGREEMENT = 1e-3;
+
 /**
  * How far our heatmap is from the anchor's of the same workload: the largest absolute difference, also relative
  * to the largest |value| of the anchor's, and the relative L2 distance. `ours` is NHWC (an input relevance, compared
@@ -151,8 +154,13 @@ export function heatmapAgreement(
     diff2 += d * d;
     ref2 += ref[i]! * ref[i]!;
   }
+  const relL2 = Math.sqrt(diff2 / ref2);
   return (
     `heatmap vs ${peer}: max |diff| ${maxDiff.toExponential(2)} (${(maxDiff / maxRef).toExponential(2)} of max |R|), ` +
-    `rel. L2 ${Math.sqrt(diff2 / ref2).toExponential(2)}`
+    `rel. L2 ${relL2.toExponential(2)}` +
+    // float32 noise is 1e-7..1e-4 here (oneDNN against XNNPACK); more means other weights, images or rules
+    (relL2 > HEATMAP_AGREEMENT
+      ? `: DISAGREES (over ${HEATMAP_AGREEMENT}), the two sides do not do the same work`
+      : '')
   );
 }
