@@ -65,12 +65,11 @@ export async function lrpSuite({ log, quick, threads }: SuiteContext): Promise<B
         disposeResult(r);
       }, timing);
       const r = lrp.attribute(x, { target });
+      // without the anchor, ratio() already says why in the note
       const agreement =
-        zennit === undefined
-          ? `zennit: not run (${why})`
-          : heatmapAgreement(r.relevance, zennit.heatmaps[key]);
+        zennit === undefined ? '' : `; ${heatmapAgreement(r.relevance, zennit.heatmaps[key])}`;
       disposeResult(r);
-      log(`${key}: ${agreement}`);
+      if (zennit !== undefined) log(`${key}: ${agreement.slice(2)}`);
       return { ...timed, agreement };
     };
 
@@ -99,7 +98,7 @@ export async function lrpSuite({ log, quick, threads }: SuiteContext): Promise<B
           'lrp.vgg16_224.epsilon_plus_flat.latency_ms',
           'ms',
           heatmap.runs,
-          `${ratio(heatmap, zennit?.figures['vgg16_224.heatmap'], 'zennit', why)}; ${heatmap.agreement}`,
+          `${ratio(heatmap, zennit?.figures['vgg16_224.heatmap'], 'zennit', why)}${heatmap.agreement}`,
         ),
       );
     }
@@ -118,7 +117,7 @@ export async function lrpSuite({ log, quick, threads }: SuiteContext): Promise<B
           `lrp.small_vgg_64.per_sample_ms.batch${batch}`,
           'ms',
           t.runs,
-          `${ratio(ours, perSample(zennit?.figures[key], batch), 'zennit', why)}; ${t.agreement}`,
+          `${ratio(ours, perSample(zennit?.figures[key], batch), 'zennit', why)}${t.agreement}`,
           (ms) => ms / batch,
         ),
       );
