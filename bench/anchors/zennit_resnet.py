@@ -22,8 +22,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'scripts', 'golden'))
 
 
-def timed(fn, runs=3):
-    fn()
+def timed(fn, runs=3, warmup=1):
+    """`warmup` untimed calls, then `runs` timed ones: wall and CPU milliseconds of each, and the wall median."""
+    for _ in range(warmup):
+        fn()
     times, cpu = [], []
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -34,6 +36,16 @@ def timed(fn, runs=3):
     return {'median': statistics.median(times), 'runs': times, 'cpuMs': cpu}
 
 
+def use_sources(zennit, crp):
+    """Imports zennit and zennit-crp from their source trees (never installed ones)."""
+    sys.path.insert(0, zennit)
+    sys.path.insert(0, crp)
+
+
+def load_average():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--zennit', required=True)
@@ -42,8 +54,7 @@ def main():
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--threads', type=int, default=os.cpu_count())
     args = parser.parse_args()
-    sys.path.insert(0, args.zennit)
-    sys.path.insert(0, args.crp)
+    use_sources(args.zennit, args.crp)
     import torch
     import torchvision
     from crp.attribution import CondAttribution
@@ -77,11 +88,11 @@ def main():
     def load():
         torch.load(io.BytesIO(data))
 
-    start = os.getloadavg()
+    start = load_average()
     figures = {'heatmapMs': timed(heatmap), 'crp8RecordAllConvsMs': timed(crp8), 'pthLoadMs': timed(load)}
     print(json.dumps({
         'model': args.model, 'size': args.size, 'threads': args.threads, 'torch': torch.__version__,
-        'loadAverage': {'start': [round(x, 2) for x in start], 'end': [round(x, 2) for x in os.getloadavg()]},
+        'loadAverage': {'start': start, 'end': load_average()},
         **figures,
     }))
 

@@ -5,7 +5,16 @@
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { encodeTorchStateDict, type TorchTensor, VIT_CONFIGS, type VitConfig } from '@crp/models';
+import {
+  encodeTorchStateDict,
+  type TorchTensor,
+  torchVggFromStateDict,
+  VIT_CONFIGS,
+  type VitConfig,
+} from '@crp/models';
+import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Sequential } from '@tensorflow/tfjs-layers';
 
 /** torchvision's vit_b_16 at 224 px with 1000 classes (LayerNorm epsilon 1e-6), with `overrides`. */
 export function vitB16Config(overrides: Partial<VitConfig> = {}): VitConfig {
@@ -34,6 +43,84 @@ export function pthBytes(sd: {
 /** Writes {@link pthBytes} of the state dict to `path`. */
 export async function writePth(path: string, sd: Parameters<typeof pthBytes>[0]): Promise<void> {
   await writeFile(path, pthBytes(sd));
+}
+
+/** The VGGs of the `lrp` and `crp` suites and of their anchor, bench/anchors/zennit_vgg.py (which builds the same
+ * in PyTorch: keep the two in step): torchvision's vgg16 at 224 px, 1000 classes, and the small VGG of @crp/models
+ * (`smallVgg`) at 64 px, 10 classes, with their weight seeds. */
+export const BENCH_VGGS = {
+  vgg16_224: {
+    cfg: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'],
+    size: 224,
+    hidden: [4096, 4096],
+    classes: 1000,
+    dropout: true,
+    seed: 1,
+  },
+  small_vgg_64: {
+    cfg: [32, 32, 'M', 64, 64, 'M', 128, 'M'],
+    size: 64,
+    hidden: [128],
+    classes: 10,
+    dropout: false,
+    seed: 2,
+  },
+} as const satisfies Record<string, BenchVgg>;
+
+interface BenchVgg {
+  cfg: readonly (number | 'M')[];
+  size: number;
+  /** Widths of the hidden Linear layers of `classifier`. */
+  hidden: readonly number[];
+  classes: number;
+  /** Dropout after each hidden Linear's ReLU (torchvision's classifier): shifts the Linear layers' indices. */
+  dropout: boolean;
+  seed: number;
+}
+
+/** The state-dict names and shapes of a torchvision-style VGG (`features.N`, `classifier.N`; 3x3 convs, 3 input
+ * channels, no adaptive pool needed: the last feature map is what `classifier.0` takes). */
+function torchVggShapes(vgg: BenchVgg): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  let channels = 3;
+  let side = vgg.size;
+  let index = 0;
+  for (const v of vgg.cfg) {
+    if (v === 'M') {
+      side /= 2;
+      index += 1;
+      continue;
+    }
+    shapes.set(`features.${index}.weight`, [v, channels, 3, 3]);
+    shapes.set(`features.${index}.bias`, [v]);
+    channels = v;
+    index += 2; // the conv and its ReLU
+  }
+  let units = channels * side * side;
+  index = 0;
+  for (const out of [...vgg.hidden, vgg.classes]) {
+    shapes.set(`classifier.${index}.weight`, [out, units]);
+    shapes.set(`classifier.${index}.bias`, [out]);
+    units = out;
+    index += vgg.dropout ? 3 : 2; // Linear, ReLU[, Dropout]
+  }
+  return shapes;
+}
+
+/** One of {@link BENCH_VGGS} with the weights of the seeded formula of @crp/testing/torch-weights (the values
+ * zennit_vgg.py's `fill` gives the PyTorch model), with names in the style of `vgg()` (`block5_conv3`, `fc1`,
+ * `predictions`). The caller owns the model. */
+export function benchVgg(name: keyof typeof BENCH_VGGS): Sequential {
+  const vgg = BENCH_VGGS[name];
+  return torchVggFromStateDict(formulaStateDict(torchVggShapes(vgg), vgg.seed), {
+    inputSize: vgg.size,
+    layerNames: 'keras',
+  });
+}
+
+/** The image of a bench VGG's workload: zennit_vgg.py's formula_input((n, 3, size, size), seed), as NHWC. */
+export function benchVggImage(name: keyof typeof BENCH_VGGS, n: number, seed: number): tf.Tensor4D {
+  return formulaImage(n, BENCH_VGGS[name].size, seed);
 }
 
 const loadAverage = () =>

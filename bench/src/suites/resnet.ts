@@ -1,7 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromTensors, regionAtlas } from '@crp/attribution';
 import { CondAttribution, disposeCondResult } from '@crp/core';
 import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
@@ -11,111 +7,32 @@ import '@crp/models/node';
 import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type BenchResult, median, result, type SuiteContext, timeRunsCpu } from '../measure.js';
+import { type BenchResult, result, type SuiteContext, timeRunsCpu } from '../measure.js';
 import { pthBytes } from '../torch-fixtures.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-interface AnchorFigure {
-  median: number;
-  runs: number[];
-  /** CPU time of each run (all threads) */
-  cpuMs: number[];
-}
+import { type AnchorFigure, type AnchorRun, anchorResult, ratio, runZennitAnchor } from './zennit-anchor.js';
 
 /** What bench/anchors/zennit_resnet.py prints. */
-interface Anchor {
-  torch: string;
-  threads: number;
-  loadAverage: { start: number[]; end: number[] };
+interface Anchor extends AnchorRun {
   heatmapMs: AnchorFigure;
   crp8RecordAllConvsMs: AnchorFigure;
   pthLoadMs: AnchorFigure;
 }
 
-/** The zennit and zennit-crp source trees: CRP_ZENNIT_SRC / CRP_ZENNIT_CRP_SRC, else /tmp/zennit/src and
- * /tmp/zennit-crp (bench/README.md). Undefined, with the reason, when either is not there. */
-function anchorSources(): { zennit: string; crp: string } | { missing: string } {
-  const zennit = process.env.CRP_ZENNIT_SRC ?? '/tmp/zennit/src';
-  const crp = process.env.CRP_ZENNIT_CRP_SRC ?? '/tmp/zennit-crp';
-  const missing = [
-    [zennit, 'zennit', 'CRP_ZENNIT_SRC'],
-    [crp, 'crp', 'CRP_ZENNIT_CRP_SRC'],
-  ].filter(([dir, pkg]) => !existsSync(join(dir!, pkg!, '__init__.py')));
-  if (missing.length > 0) {
-    return {
-      missing: missing.map(([dir, pkg, env]) => `no ${pkg}/__init__.py under ${dir} (set ${env})`).join('; '),
-    };
-  }
-  return { zennit, crp };
-}
-
 /** zennit's and zennit-crp's figures of the same workloads, measured now (before ours) by
  * bench/anchors/zennit_resnet.py on Debian's PyTorch with our thread count; a reason instead when it cannot run. */
 function anchor(log: (s: string) => void, model: string, size: number, threads: number): Anchor | string {
-  const sources = anchorSources();
-  if ('missing' in sources) {
-    log(`anchor not run: zennit / zennit-crp sources absent: ${sources.missing}`);
-    return `zennit sources absent: ${sources.missing}`;
-  }
-  const python = process.env.CRP_PYTHON ?? '/usr/bin/python3';
-  log(`anchor: zennit / zennit-crp on PyTorch CPU (${model}, ${size}px, ${threads} threads)...`);
-  const script = join(here, '..', '..', 'anchors', 'zennit_resnet.py');
-  const run = spawnSync(
-    python,
-    [
-      script,
-      '--zennit',
-      sources.zennit,
-      '--crp',
-      sources.crp,
-      '--model',
-      model,
-      '--size',
-      String(size),
-      '--threads',
-      String(threads),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (run.status !== 0) {
-    const why = `${python} ${script} failed (exit ${run.status ?? run.signal}): ${(run.stderr ?? String(run.error)).slice(-500)}`;
-    log(`anchor not run: ${why}`);
-    return why;
-  }
-  const figures = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Anchor;
-  log(`anchor: torch ${figures.torch}, load average ${figures.loadAverage.start.join('/')}`);
-  return figures;
-}
-
-/** Ours beside the anchor's figure: wall and CPU times and their ratios. */
-function ratio(
-  ours: { median: number; cpu: number },
-  theirs: AnchorFigure | undefined,
-  name: string,
-  why: string,
-): string {
-  const cpu = `CPU ${ours.cpu.toFixed(0)} ms`;
-  if (theirs === undefined) return `${cpu}; ${name}: not run (${why})`;
-  const theirCpu = median(theirs.cpuMs);
-  return (
-    `${cpu}; ${name} ${theirs.median.toFixed(0)} ms (CPU ${theirCpu.toFixed(0)} ms) in this run; ` +
-    `ours/${name} wall ${(ours.median / theirs.median).toFixed(2)}, CPU ${(ours.cpu / theirCpu).toFixed(2)}`
-  );
+  return runZennitAnchor<Anchor>(log, 'zennit_resnet.py', [
+    '--model',
+    model,
+    '--size',
+    String(size),
+    '--threads',
+    String(threads),
+  ]);
 }
 
 function convLayers(model: LayersModel): string[] {
   return model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
-}
-
-/** An anchor's figure as a result of its own (its runs kept beside ours in results.json). */
-function anchorResult(name: string, figure: AnchorFigure, a: Anchor, what: string): BenchResult {
-  return result(
-    name,
-    'ms',
-    figure.runs,
-    `${what}, torch ${a.torch} CPU, ${a.threads} threads, CPU ${median(figure.cpuMs).toFixed(0)} ms, load average ${a.loadAverage.start.join('/')} -> ${a.loadAverage.end.join('/')}`,
-  );
 }
 
 /**
