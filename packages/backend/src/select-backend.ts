@@ -6,6 +6,7 @@ import { installWasmConcat } from './wasm-concat.js';
 import { installWasmIdentity } from './wasm-identity.js';
 import { installWasmSlice } from './wasm-slice.js';
 import { enableWasmThreads } from './wasm-threads.js';
+import { installWasmWinograd, uninstallWasmWinograd } from './wasm-winograd.js';
 
 /** What {@link selectBackend} chose. */
 export interface BackendChoice {
@@ -22,6 +23,12 @@ export interface SelectBackendOptions {
   prefer?: readonly ('tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu')[];
   /** wasm threads: a number, or 'auto' (default: one per core, at most 8). 1 disables threading. */
   threads?: number | 'auto';
+  /**
+   * wasm: run 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on the sizes where it measured faster
+   * (`winogradApplies`; VGG16's convs with 256 and 512 channels), default true; false keeps XNNPACK's direct
+   * convolution everywhere (the float32 results differ in the last bits).
+   */
+  winograd?: boolean;
 }
 
 async function tryImport(name: string): Promise<boolean> {
@@ -64,6 +71,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
         installWasmSlice();
         installWasmConcat();
         installWasmIdentity();
+        if (options.winograd ?? true) installWasmWinograd();
+        else uninstallWasmWinograd();
         return { backend: 'wasm', threads: getThreadsCount(), notes };
       }
       notes.push('the wasm backend failed to initialise');
