@@ -51,6 +51,7 @@ describe('the wasm Winograd F(4x4, 3x3) convolution', () => {
         freed: number;
       }[];
       ruled: { size: number[]; applies: boolean; err: number; scale: number }[];
+      defaultErr: number;
     };
     expect(r.cases).toHaveLength(60);
     for (const c of r.cases) {
@@ -76,5 +77,7 @@ describe('the wasm Winograd F(4x4, 3x3) convolution', () => {
     expect(r.ruled[0]!.err / r.ruled[0]!.scale).toBeLessThan(2e-5);
     expect(r.ruled[1]!.err).toBe(0);
     expect(r.ruled[2]!.err).toBe(0);
+    // selectBackend without { winograd: true } keeps the direct kernel even where the rule would take Winograd
+    expect(r.defaultErr).toBe(0);
   });
 });
