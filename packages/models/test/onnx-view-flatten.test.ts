@@ -63,6 +63,19 @@ describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)'
     });
   }
 
+  it("view-count (`x.view(x.size(0), 96)`, a Concat with a Constant [96]): torch's logits", () => {
+    const { logits: torchLogits } = JSON.parse(readFileSync(join(FIXTURES, 'view-count.json'), 'utf8')) as {
+      logits: number[];
+    };
+    const model = importOnnx(fixture('view-count-opset13.onnx'));
+    try {
+      expect(model.inputs[0]!.shape).toEqual([null, 8, 8, 3]);
+      expect(maxGap(logits(model), torchLogits)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('encodeOnnx writes changed weights back into the graph, its shape computation kept as it was', () => {
     const bytes = fixture('view-flatten-opset13.onnx');
     const model = importOnnx(bytes);
