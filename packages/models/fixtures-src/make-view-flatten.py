@@ -1,12 +1,20 @@
 """view-flatten-opset13.onnx, view-flatten-opset11.onnx: a small CNN whose flatten is `x.view(x.size(0), -1)`,
 exported by torch.onnx.export with a dynamic batch (dynamic_axes={'input': {0: 'batch'}}), so the Reshape's target
 is computed from the input's shape: Shape -> Gather(0) -> Unsqueeze -> Concat(with [-1]) -> Reshape.
-view-flatten.json: a seeded input [2, 3, 8, 8] and torch's logits. Run from packages/models:
+view-flatten.json: a seeded input [2, 3, 8, 8] and torch's logits.
+view-count-opset13.onnx: the same CNN with `x.view(x.size(0), 96)`, a fixed count: the Concat's second input is
+a Constant [96], which concept pruning of features.3 must rewrite (the ONNX writer); view-count.json: torch's
+logits for view-flatten.json's input.
+view-count-shared.onnx: two such branches (conv_a, conv_b of the input, each viewed as [N, 96], two Linears,
+added) whose Concats read one Constant [96] (shared by hand after the export: torch writes one per view), so
+pruning one branch needs a new constant for its Concat while the other keeps the shared one.
+Run from packages/models:
 /usr/bin/python3 fixtures-src/make-view-flatten.py (Debian python3-torch and python3-onnx; one thread).
 """
 import json
 
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn as nn
 
@@ -21,6 +29,38 @@ class ViewFlatten(nn.Module):
     def forward(self, x):
         x = self.features(x)
         return self.classifier(x.view(x.size(0), -1))
+
+
+class ViewCount(ViewFlatten):
+    def forward(self, x):
+        x = self.features(x)
+        return self.classifier(x.view(x.size(0), 96))
+
+
+class SharedCount(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_a = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.conv_b = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.fc_a = nn.Linear(96, 5)
+        self.fc_b = nn.Linear(96, 5)
+
+    def forward(self, x):
+        a = torch.relu(self.conv_a(x))
+        b = torch.relu(self.conv_b(x))
+        return self.fc_a(a.view(a.size(0), 96)) + self.fc_b(b.view(b.size(0), 96))
+
+
+def export(net, x, path):
+    torch.onnx.export(net, x, path, opset_version=13, input_names=['input'], output_names=['logits'],
+                      dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    return onnx.load(path)
+
+
+def count_constants(model):
+    """The Constant nodes that hold the [96] of each view's Concat."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    return [producers[c.input[1]] for c in model.graph.node if c.op_type == 'Concat']
 
 
 if __name__ == '__main__':
@@ -39,3 +79,25 @@ if __name__ == '__main__':
         y = net(x)
     with open('test/fixtures/onnx/view-flatten.json', 'w') as f:
         json.dump({'input': x.flatten().tolist(), 'inputShape': list(x.shape), 'logits': y.flatten().tolist()}, f)
+
+    torch.manual_seed(22)
+    net = ViewCount().eval()
+    path = 'test/fixtures/onnx/view-count-opset13.onnx'
+    model = export(net, x, path)
+    assert [onnx.numpy_helper.to_array(c.attribute[0].t).tolist() for c in count_constants(model)] == [[96]]
+    with torch.no_grad():
+        y = net(x)
+    with open('test/fixtures/onnx/view-count.json', 'w') as f:
+        json.dump({'logits': y.flatten().tolist()}, f)
+
+    torch.manual_seed(23)
+    path = 'test/fixtures/onnx/view-count-shared.onnx'
+    model = export(SharedCount().eval(), x, path)
+    first, second = count_constants(model)
+    for c in model.graph.node:
+        if c.op_type == 'Concat' and c.input[1] == second.output[0]:
+            c.input[1] = first.output[0]
+    model.graph.node.remove(second)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    print([n.op_type for n in model.graph.node])

@@ -12,6 +12,7 @@ import { isTransformerGraph } from './onnx-ops/vit.js';
 import {
   ONNX_DATA_TYPES,
   type OnnxModel,
+  type OnnxNode,
   type OnnxTensor,
   onnxTensorValues,
   parseOnnxModel,
@@ -31,6 +32,7 @@ const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const GRAPH_VALUE_INFO = 13;
+const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_ATTRIBUTE = 5;
 const ATTRIBUTE_NAME = 1;
@@ -371,16 +373,26 @@ function valueShape(model: tfl.LayersModel, v: OnnxValueLink): number[] | undefi
   return onnxShapeOf((Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[], v);
 }
 
+/** What the shapes of a pruned model change in the graph: constants rewritten in place (initializers and
+ * Constant nodes, by name), new int64 initializers, and node inputs pointed at them (input index -> name). */
+interface ShapeEdits {
+  replace: Map<string, NewTensor>;
+  added: Map<string, NewTensor>;
+  rewired: Map<OnnxNode, Map<number, string>>;
+}
+
 /** The shape constants of the Reshapes whose counts pruning changed, rewritten (through Identity nodes, at the
- * initializer or Constant behind them) as {@link prunedTarget} says. Refused, naming the node: a constant that two
- * Reshapes need with different values (a folded Reshape of a constant needs its own as it is), one that another
- * operator reads too, one that is computed (not an initializer or a Constant node), and what prunedTarget refuses. */
+ * initializer or Constant behind them) as {@link prunedTarget} says; a target computed by a Concat (a dynamic
+ * batch's `x.view(x.size(0), 96)`) at the constant parts the new counts fall in ({@link concatEdits}). Refused,
+ * naming the node: a constant that two Reshapes need with different values (a folded Reshape of a constant needs
+ * its own as it is), one that another operator reads too, one that is computed otherwise (not an initializer, a
+ * Constant node or a Concat with constant parts where the counts change), and what prunedTarget refuses. */
 function shapeReplacements(
   parsed: OnnxModel,
   reference: tfl.LayersModel,
   model: tfl.LayersModel,
   { shapes, values }: OnnxImportLinks,
-): Map<string, NewTensor> {
+): ShapeEdits {
   // the tensor that holds a target: the initializer or Constant behind any Identity nodes
   const producers = new Map(parsed.graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const stored = (name: string): string => {
@@ -416,6 +428,7 @@ function shapeReplacements(
     ]);
   }
   const out = new Map<string, NewTensor>();
+  const edits: PartEdit[] = [];
   const initializers = new Set(parsed.graph.initializers.map((t) => t.name));
   for (const [shape, uses] of wanted) {
     const changed = uses.filter((u) => u.target.join() !== u.source.join());
@@ -447,15 +460,123 @@ function shapeReplacements(
         first.node,
         `its target shape '${shape}' is also read by ${listNames(readers.map(nodeLabel))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
       );
-    const producer = parsed.graph.nodes.find((n) => n.outputs.includes(shape));
-    if (!initializers.has(shape) && producer?.opType !== 'Constant')
+    const producer = producers.get(shape);
+    if (initializers.has(shape) || producer?.opType === 'Constant')
+      out.set(shape, { dims: [first.target.length], int64: first.target });
+    else if (producer?.opType === 'Concat')
+      edits.push(...concatEdits(first, producer, parsed, producers, stored));
+    else
       refuse(
         first.node,
-        `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${nodeLabel(producer)}`}, not an initializer or a Constant node, so the writer cannot rewrite it`,
+        `its target shape '${shape}' is computed${producer === undefined ? '' : ` by ${nodeLabel(producer)}`}, not an initializer, a Constant node or a Concat of them, so the writer cannot rewrite it`,
       );
-    out.set(shape, { dims: [first.target.length], int64: first.target });
   }
-  return out;
+  const added = new Map<string, NewTensor>();
+  const rewired = new Map<OnnxNode, Map<number, string>>();
+  placePartEdits(edits, parsed, stored, out, added, rewired);
+  return { replace: out, added, rewired };
+}
+
+/** A constant input of a Concat that a Reshape's target is made of, and the values the pruning needs there. */
+interface PartEdit {
+  concat: OnnxNode;
+  input: number;
+  /** the initializer or Constant behind it (through Identity nodes) */
+  stored: string;
+  values: number[];
+}
+
+/** The length of a 1-D constant (an initializer, or a Constant node with a tensor `value`), or undefined when the
+ * value is not one the writer can rewrite. */
+function constantLength(name: string, parsed: OnnxModel, producer: OnnxNode | undefined): number | undefined {
+  const t =
+    parsed.graph.initializers.find((i) => i.name === name) ??
+    (producer?.opType === 'Constant' ? producer.attributes.get('value')?.t : undefined);
+  return t !== undefined && t.dims.length === 1 ? t.dims[0] : undefined;
+}
+
+/**
+ * A target computed by a Concat of 1-D parts (torch's `x.view(x.size(0), 96)` with a dynamic batch: the batch size
+ * from Shape -> Gather -> Unsqueeze, then a Constant [96]): the parts whose entries the pruning changes, each of
+ * which must be a constant. Refused, naming the Reshape: a change in a computed part, or parts whose lengths
+ * cannot be told (more than one computed part, or a Concat not over axis 0 of 1-D parts).
+ */
+function concatEdits(
+  use: { node: string; source: number[]; target: number[] },
+  concat: OnnxNode,
+  parsed: OnnxModel,
+  producers: Map<string, OnnxNode>,
+  stored: (name: string) => string,
+): PartEdit[] {
+  const lengths = concat.inputs.map((i) => constantLength(stored(i), parsed, producers.get(stored(i))));
+  const computed = lengths.flatMap((l, k) => (l === undefined ? [k] : []));
+  const rest = use.source.length - lengths.reduce<number>((a, l) => a + (l ?? 0), 0);
+  const axis = concat.attributes.get('axis')?.i ?? 0;
+  if ((axis !== 0 && axis !== -1) || computed.length > 1 || rest < 0 || (computed.length === 0 && rest !== 0))
+    refuse(
+      use.node,
+      `its target shape [${use.source.join(', ')}] is the Concat ${nodeLabel(concat)} of ${concat.inputs.length} parts, ${computed.length} of them computed, which the writer cannot tell apart; supported: a Concat over axis 0 of 1-D constants and at most one computed part (torch's x.view(x.size(0), count))`,
+    );
+  if (computed.length === 1) lengths[computed[0]!] = rest;
+  const edits: PartEdit[] = [];
+  let at = 0;
+  concat.inputs.forEach((name, k) => {
+    const n = lengths[k]!;
+    const [before, after] = [use.source.slice(at, at + n), use.target.slice(at, at + n)];
+    at += n;
+    if (before.join() === after.join()) return;
+    if (computed.includes(k)) {
+      const p = producers.get(stored(name));
+      refuse(
+        use.node,
+        `its target shape [${use.source.join(', ')}] is the Concat ${nodeLabel(concat)}, and the pruning needs [${use.target.join(', ')}], which changes its input '${name}', computed${p === undefined ? '' : ` by ${nodeLabel(p)}`}, not a constant the writer can rewrite`,
+      );
+    }
+    edits.push({ concat, input: k, stored: stored(name), values: after });
+  });
+  return edits;
+}
+
+/**
+ * Where each changed Concat part goes: rewritten in place when every node that reads its constant is a Concat
+ * that needs the same new values there; otherwise (a Concat that needs the old values, another operator, a
+ * graph output) a new int64 initializer per edit, its Concat's input pointed at it, the old constant kept.
+ */
+function placePartEdits(
+  edits: PartEdit[],
+  parsed: OnnxModel,
+  stored: (name: string) => string,
+  replace: Map<string, NewTensor>,
+  added: Map<string, NewTensor>,
+  rewired: Map<OnnxNode, Map<number, string>>,
+): void {
+  const taken = new Set([
+    ...parsed.graph.initializers.map((t) => t.name),
+    ...parsed.graph.inputs.map((v) => v.name),
+    ...parsed.graph.nodes.flatMap((n) => n.outputs),
+  ]);
+  const byConstant = new Map<string, PartEdit[]>();
+  for (const e of edits) byConstant.set(e.stored, [...(byConstant.get(e.stored) ?? []), e]);
+  for (const [constant, group] of byConstant) {
+    const reads = parsed.graph.nodes.flatMap((n) =>
+      n.opType === 'Identity'
+        ? []
+        : n.inputs.flatMap((i, k) => (i !== '' && stored(i) === constant ? [{ n, k }] : [])),
+    );
+    const edited = (r: { n: OnnxNode; k: number }) => group.some((e) => e.concat === r.n && e.input === r.k);
+    const output = parsed.graph.outputs.some((o) => stored(o.name) === constant);
+    if (!output && reads.every(edited) && group.every((e) => e.values.join() === group[0]!.values.join())) {
+      replace.set(constant, { dims: [group[0]!.values.length], int64: group[0]!.values });
+      continue;
+    }
+    for (const e of group) {
+      let name = `${constant}_pruned`;
+      for (let i = 1; taken.has(name); i++) name = `${constant}_pruned_${i}`;
+      taken.add(name);
+      added.set(name, { dims: [e.values.length], int64: e.values });
+      rewired.set(e.concat, new Map([...(rewired.get(e.concat) ?? []), [e.input, name]]));
+    }
+  }
 }
 
 /** The target shape a Reshape needs in the pruned model, from its source target and its pruned input and output
@@ -547,8 +668,11 @@ function rewriteGraph(
   external: Map<string, Uint8Array>,
   shapes: ReturnType<typeof shapeUpdates>,
   known: Set<string>,
+  { added, rewired }: Pick<ShapeEdits, 'added' | 'rewired'>,
+  nodes: readonly OnnxNode[],
 ): Uint8Array {
   const w = new Writer();
+  let nodeIndex = 0;
   for (const f of fieldsOf(graph)) {
     const payload = f.payload;
     if (payload === undefined) {
@@ -563,7 +687,9 @@ function rewriteGraph(
       else if (data !== undefined) w.lengthDelimited(GRAPH_INITIALIZER, inlineTensor(payload, data));
       else w.bytes(f.raw);
     } else if (f.field === GRAPH_NODE) {
-      w.lengthDelimited(GRAPH_NODE, rewriteConstant(payload, replace));
+      const inputs = rewired.get(nodes[nodeIndex++]!);
+      const node = inputs === undefined ? payload : rewireInputs(payload, inputs);
+      w.lengthDelimited(GRAPH_NODE, rewriteConstant(node, replace));
     } else if (f.field === GRAPH_INPUT || f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO) {
       const name = nameOf(payload, VALUE_INFO_NAME);
       const dims = shapes.dims.get(name);
@@ -578,6 +704,20 @@ function rewriteGraph(
         w.bytes(f.raw);
       } else w.lengthDelimited(f.field, withDims(payload, dims.set));
     } else w.bytes(f.raw);
+  }
+  // new shape constants after the source's fields (the order of a graph's initializers is free)
+  for (const [name, t] of added) w.lengthDelimited(GRAPH_INITIALIZER, encodeTensor(name, t));
+  return w.finish();
+}
+
+/** A NodeProto with the inputs at the indices of `inputs` renamed. */
+function rewireInputs(node: Uint8Array, inputs: Map<number, string>): Uint8Array {
+  const w = new Writer();
+  let k = 0;
+  for (const f of fieldsOf(node)) {
+    const name = f.field === NODE_INPUT && f.wire === WIRE_LEN ? inputs.get(k++) : undefined;
+    if (name === undefined) w.bytes(f.raw);
+    else w.lengthDelimited(NODE_INPUT, new TextEncoder().encode(name));
   }
   return w.finish();
 }
@@ -619,7 +759,8 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  *
  * Where pruning changed a count the graph names elsewhere, that is rewritten too: a Reshape's target shape (an
  * initializer or a Constant node; -1, 0 and the batch axis kept, e.g. [-1, 128] becomes [-1, 112] when a channel
- * of a 4 x 4 map goes), and the dims of `value_info`, graph inputs and outputs (the others, and symbolic ones,
+ * of a 4 x 4 map goes; a target a dynamic batch computes, Concat([N], [128]), at its constant part, rewritten in
+ * place when only that Concat reads it, else as a new initializer the Concat reads), and the dims of `value_info`, graph inputs and outputs (the others, and symbolic ones,
  * kept). A `value_info` of a value the importer folded into a layer (a MatMul before its bias Add) is dropped when
  * any shape changed, as it cannot be checked. Tensors in external data files are written into the `.onnx`, so the
  * result is self-contained. Node names, graph input and output names, opsets and metadata stay as they are. The
@@ -637,8 +778,9 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  *   holds as an element-wise constant, a non-zero bias (kernel) of a Gemm with beta (alpha) 0, an initializer
  *   two nodes share whose layers now hold different weights, a source whose
  *   weights are not float32 initializers, a Reshape's target shape that cannot be rewritten (shared by Reshapes
- *   that need different values, a folded Reshape of a constant among them, read by another operator, computed, or
- *   needing two -1 where the pruned output leaves two dimensions open), or a written graph the importer refuses;
+ *   that need different values, a folded Reshape of a constant among them, read by another operator, computed
+ *   other than by a Concat with constant parts where the counts change, or needing two -1 where the pruned output
+ *   leaves two dimensions open), or a written graph the importer refuses;
  *   and the errors of {@link importOnnx} for `source`
  */
 export function encodeOnnx(
@@ -664,6 +806,7 @@ export function encodeOnnx(
   const reference = imported.model;
   let replace: Map<string, NewTensor>;
   let shapes: ReturnType<typeof shapeUpdates>;
+  let shapeEdits: ShapeEdits;
   try {
     replace = weightReplacements(parsed, reference, imported.links, model);
     const byName = new Map(parsed.graph.initializers.map((t) => [t.name, t]));
@@ -676,7 +819,8 @@ export function encodeOnnx(
       );
     const sourceDims = new Map(parsed.graph.initializers.map((t) => [t.name, t.dims]));
     shapes = shapeUpdates(reference, model, imported.values, replace, sourceDims);
-    for (const [name, t] of shapeReplacements(parsed, reference, model, imported)) replace.set(name, t);
+    shapeEdits = shapeReplacements(parsed, reference, model, imported);
+    for (const [name, t] of shapeEdits.replace) replace.set(name, t);
   } finally {
     reference.dispose();
   }
@@ -685,7 +829,10 @@ export function encodeOnnx(
   const w = new Writer();
   for (const f of fieldsOf(source)) {
     if (f.field === MODEL_GRAPH && f.payload !== undefined)
-      w.lengthDelimited(MODEL_GRAPH, rewriteGraph(f.payload, replace, external, shapes, known));
+      w.lengthDelimited(
+        MODEL_GRAPH,
+        rewriteGraph(f.payload, replace, external, shapes, known, shapeEdits, parsed.graph.nodes),
+      );
     else w.bytes(f.raw);
   }
   const written = w.finish();

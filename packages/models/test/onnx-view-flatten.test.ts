@@ -63,6 +63,19 @@ describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)'
     });
   }
 
+  it("view-count (`x.view(x.size(0), 96)`, a Concat with a Constant [96]): torch's logits", () => {
+    const { logits: torchLogits } = JSON.parse(readFileSync(join(FIXTURES, 'view-count.json'), 'utf8')) as {
+      logits: number[];
+    };
+    const model = importOnnx(fixture('view-count-opset13.onnx'));
+    try {
+      expect(model.inputs[0]!.shape).toEqual([null, 8, 8, 3]);
+      expect(maxGap(logits(model), torchLogits)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('encodeOnnx writes changed weights back into the graph, its shape computation kept as it was', () => {
     const bytes = fixture('view-flatten-opset13.onnx');
     const model = importOnnx(bytes);
@@ -137,6 +150,53 @@ describe('ONNX CNN with a flatten computed from the input shape (dynamic batch)'
     } finally {
       model.dispose();
     }
+  });
+
+  const reshape = (nodes: OnnxNode[]) => nodes.find((n) => n.opType === 'Reshape')!;
+  const setAllowzero = (nodes: OnnxNode[]) => reshape(nodes).attributes.set(...intAttr('allowzero', 1));
+
+  it("[N, -1] with allowzero 1 (no 0 in the target: the same as allowzero 0): torch's logits", () => {
+    const model = importOnnx(edited(setAllowzero));
+    try {
+      expect(maxGap(logits(model), golden.logits)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('[N, 0, -1] with allowzero 1 (a 0 is a count of zero there, and invalid beside a -1) is refused, naming the node', () => {
+    expectCrpError(
+      () =>
+        importOnnx(
+          edited((nodes) => {
+            setAllowzero(nodes);
+            const c = concat(nodes);
+            insert(nodes, c, { name: 'zero_rest', opType: 'Constant', inputs: [], outputs: ['zero_rest'] }, [
+              [
+                'value',
+                {
+                  name: 'value',
+                  type: 4,
+                  t: {
+                    name: 'zero_rest',
+                    dims: [2],
+                    dataType: 7,
+                    int64Data: [0, -1],
+                    floatData: [],
+                    int32Data: [],
+                    doubleData: [],
+                  },
+                  floats: [],
+                  ints: [],
+                },
+              ],
+            ]);
+            c.inputs[1] = 'zero_rest';
+          }),
+        ),
+      'unsupported-layer',
+      /^ONNX node '[^']+' \(Reshape\): its target shape \[N, 0, -1\] \(N the dynamic batch size\) has allowzero 1, under which a 0 is a count of zero \(an empty dimension, and beside a -1 not valid ONNX\), not a copy of the input's dimension; supported: allowzero 0, or allowzero 1 with no 0 in the target \(the same meaning\)$/,
+    );
   });
 
   describe('a shape computation that uses the dynamic batch size otherwise is refused, naming the node', () => {

@@ -183,6 +183,78 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it("view-count: `x.view(x.size(0), 96)` on a dynamic batch gets its Concat's constant [96] rewritten to the pruned count", async () => {
+    // fixtures-src/make-view-flatten.py of @crp/models: Shape -> Gather -> Unsqueeze -> Concat(., Constant [96])
+    const source = bytesOf('view-count-opset13.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 35);
+    try {
+      const r = await roundTrip(source, model, { 'features.3': [1, 4] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const concat = out.graph.nodes.find((n) => n.opType === 'Concat')!;
+      const count = out.graph.nodes.find((n) => n.outputs[0] === concat.inputs[1])!;
+      // 4 of the 6 channels of 4 x 4, in place: only the Concat reads the constant
+      expect(count.opType).toBe('Constant');
+      expect(tensor(count.attributes.get('value')!.t)).toEqual([64]);
+      const others = (m: typeof out) => m.graph.nodes.filter((n) => n !== count && n.name !== count.name);
+      expect(others(out)).toEqual(others(src));
+      expect(out.graph.initializers.map((t) => t.name)).toEqual(src.graph.initializers.map((t) => t.name));
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('view-count-shared: a count constant two Concats read is rewritten in place when both need the new count, else a new one is written for the pruned branch', async () => {
+    const source = bytesOf('view-count-shared.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 36);
+    const counts = (m: ReturnType<typeof parseOnnxModel>) =>
+      m.graph.nodes
+        .filter((n) => n.opType === 'Concat')
+        .map((c) => {
+          const name = c.inputs[1]!;
+          const t =
+            m.graph.initializers.find((i) => i.name === name) ??
+            m.graph.nodes.find((n) => n.outputs[0] === name)!.attributes.get('value')!.t;
+          return [name, tensor(t)];
+        });
+    try {
+      const src = parseOnnxModel(source);
+      const [[shared]] = counts(src) as [[string, number[]]];
+      expect(counts(src)).toEqual([
+        [shared, [96]],
+        [shared, [96]],
+      ]);
+      // branch a alone: its Concat reads a new initializer [80], branch b's the shared [96]
+      const one = await roundTrip(source, model, { conv_a: [1] }, x);
+      expect(relativeGap(one.pruned, one.back)).toBeLessThan(1e-5);
+      expect(relativeGap(one.masked, one.back)).toBeLessThan(1e-5);
+      const written = parseOnnxModel(one.written);
+      expect(counts(written)).toEqual([
+        [`${shared}_pruned`, [80]],
+        [shared, [96]],
+      ]);
+      expect(written.graph.initializers.find((t) => t.name === `${shared}_pruned`)!.dataType).toBe(7); // int64
+      // both branches pruned by one channel: the one constant becomes [80], no new one
+      const both = await roundTrip(source, model, { conv_a: [1], conv_b: [4] }, x);
+      expect(relativeGap(both.masked, both.back)).toBeLessThan(1e-5);
+      const written2 = parseOnnxModel(both.written);
+      expect(counts(written2)).toEqual([
+        [shared, [80]],
+        [shared, [80]],
+      ]);
+      expect(written2.graph.initializers.map((t) => t.name)).toEqual(
+        src.graph.initializers.map((t) => t.name),
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
@@ -259,7 +331,7 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       ],
       [
         'computed-shape.onnx',
-        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'target' is computed by 'reshape_target' (Reshape), not an initializer or a Constant node, so the writer cannot rewrite it",
+        "the ONNX writer cannot put the pruned model into the Reshape 'reshape_a': its target shape 'target' is computed by 'reshape_target' (Reshape), not an initializer, a Constant node or a Concat of them, so the writer cannot rewrite it",
       ],
     ] as const;
     const x = tf.tidy(() => tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 5));

@@ -19,9 +19,10 @@ export interface PreparedMaxPoolGradient {
  * Prepares the plain gradient of max pooling for the pooling input `x` (batch 1 or the batch of the relevance),
  * computed explicitly: each window's relevance goes entirely to the **first** maximal element in row-major window
  * order (PyTorch's tie-break, which the reference values need). TF.js's own MaxPoolGrad is not used: on wasm it
- * is wrong for windows whose maximum is <= 0. Windows that tile the input (stride = pool size, no padding; VGG's
- * 2x2 pools) take a fast path through reshapes: wasm's strided slices and depth-to-space are slow, its
- * transposes fast.
+ * is wrong for windows whose maximum is <= 0. On the host backends a window holding a NaN sends its relevance to
+ * its last NaN, as PyTorch's does ({@link forEachWindow}); the tensor-op form GPU backends take has no rule for NaN.
+ * Windows that tile the input (stride = pool size, no padding; VGG's 2x2 pools) take a fast path through reshapes:
+ * wasm's strided slices and depth-to-space are slow, its transposes fast.
  */
 export function prepareMaxPoolGradient(
   x: tf.Tensor4D,
@@ -108,7 +109,8 @@ export function prepareMaxPoolGradient(
  * backend: the mask form's comparison, cast, cumulative count, equality, cast and product are six passes over
  * the windows (about 25 ms of CPU per MPRT run on the small VGG on wasm at 2 threads, more than a
  * third in one Cumsum), against one read here. The same ones and zeros: the first element in row-major window
- * order equal to the window's maximum (an infinite one too; a NaN equals nothing) wins, as its count of 1 does.
+ * order equal to the window's maximum (an infinite one too) wins, as its count of 1 does; a window holding a NaN
+ * gets its last NaN ({@link forEachWindow}), where the mask form has no rule.
  */
 function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry): tf.Tensor {
   const [b, , w, channels] = x.shape;
@@ -120,22 +122,35 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry)
   // where each window offset (i, j) starts in x, relative to the window's first element
   const offsets = new Int32Array(k);
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * channels;
-  // tiles lie inside the input: no window is wholly padding
-  forEachWindow(x.shape, g, ({ out, first: from }) => {
-    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
-    const [values, max, mask, at, c] = [xs, maxima, first, offsets, channels];
-    // the window's mask rows [k, c] start at k times its output index
+  // a NaN window's mask: the tap `tap` alone, (dy, dx) from the window's first
+  const takeNaN: TakeNaN = ({ out, first: from }, ch, tap) => {
     const to = out * k;
-    for (let ch = 0; ch < c; ch++) {
-      const m = max[out + ch]!;
-      for (let q = 0; q < k; q++) {
-        if (values[from + at[q]! + ch] === m) {
-          mask[to + q * c + ch] = 1;
-          break;
+    for (let q = 0; q < k; q++) first[to + q * channels + ch] = 0;
+    const rel = (tap - from - ch) / channels;
+    first[to + (Math.floor(rel / w) * kw + (rel % w)) * channels + ch] = 1;
+  };
+  // tiles lie inside the input: no window is wholly padding
+  forEachWindow(
+    xs,
+    x.shape,
+    g,
+    ({ out, first: from }) => {
+      // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+      const [values, max, mask, at, c] = [xs, maxima, first, offsets, channels];
+      // the window's mask rows [k, c] start at k times its output index
+      const to = out * k;
+      for (let ch = 0; ch < c; ch++) {
+        const m = max[out + ch]!;
+        for (let q = 0; q < k; q++) {
+          if (values[from + at[q]! + ch] === m) {
+            mask[to + q * c + ch] = 1;
+            break;
+          }
         }
       }
-    }
-  });
+    },
+    takeNaN,
+  );
   return tf.tensor5d(first, [b, ho, wo, k, channels]);
 }
 
@@ -218,14 +233,39 @@ interface PoolWindow {
   first: number;
 }
 
-/** Hands every window of the pool over an input [b, h, w, c] to `search` (one object, updated in place), in output
- * order. False, and no further windows, when a window lies wholly in the padding. */
+/** Where a window's NaN sends its relevance: `take(window, ch, tap)` is called after the search with the flat
+ * input index of the window's last NaN tap of channel `ch`, for each channel that has one. */
+type TakeNaN = (window: PoolWindow, ch: number, tap: number) => void;
+
+/** Whether `data` holds a NaN: one pass that stops at the first, so an input without NaN (the normal case) costs
+ * the walker one read of it and nothing per window. */
+function holdsNaN(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (Number.isNaN(data[i])) return true;
+  return false;
+}
+
+/**
+ * Hands every window of the pool over an input [b, h, w, c] to `search` (one object, updated in place), in output
+ * order. False, and no further windows, when a window lies wholly in the padding.
+ *
+ * The one rule for NaN, PyTorch's: max_pool2d propagates NaN, so a window holding a NaN has NaN for its maximum and
+ * its gradient goes to the **last** NaN in row-major window order (its CPU kernel takes a tap when
+ * `val > max || isnan(val)`, so each later NaN replaces the earlier; torch 1.13 measured: [1, NaN; 3, NaN] routes
+ * to index 3, [NaN, 2; NaN, 5] to index 2). The searches compare values (equality with the pool's output, which
+ * TF.js computes without NaN on cpu and as -inf or another tap's value on wasm, or `>`), so NaN windows are
+ * settled here, once, after the search: `takeNaN` gets each of them. ±inf are values like others: the first
+ * maximum.
+ */
 function forEachWindow(
+  data: ArrayLike<number>,
   [b, h, w, c]: readonly [number, number, number, number],
   { kh, kw, sh, sw, pt, pl, ho, wo }: PoolGeometry,
   search: (window: PoolWindow) => void,
+  takeNaN: TakeNaN,
 ): boolean {
   const plane = h * w * c;
+  const row = w * c;
+  const nan = holdsNaN(data);
   const win: PoolWindow = { y0: 0, y1: 0, x0: 0, x1: 0, out: 0, first: 0 };
   for (let bb = 0; bb < b; bb++) {
     const image = bb * plane;
@@ -239,6 +279,17 @@ function forEachWindow(
         win.out = ((bb * ho + oh) * wo + ow) * c;
         win.first = image + (win.y0 * w + win.x0) * c;
         search(win);
+        if (!nan) continue;
+        // the last NaN: the taps backwards from the window's last row and column
+        const span = (win.x1 - win.x0) * c;
+        for (let ch = 0; ch < c; ch++) {
+          scan: for (let r = win.first + (win.y1 - win.y0 - 1) * row + ch; r >= win.first; r -= row)
+            for (let i = r + span - c; i >= r; i -= c)
+              if (Number.isNaN(data[i])) {
+                takeNaN(win, ch, i);
+                break scan;
+              }
+        }
       }
     }
   }
@@ -247,8 +298,8 @@ function forEachWindow(
 
 /** For each window and channel, the flat index of the first tap (row-major) equal to the window's maximum, from
  * `maxima` (the pool's output: a maximum is one of the values, exactly), into `at`; the search stops there, so a
- * ResNet window reads about half its taps. A window without an equal tap (NaN) keeps its first. False when a window
- * lies wholly in the padding. */
+ * ResNet window reads about half its taps. A window without an equal tap keeps its first; one holding a NaN gets its
+ * last NaN ({@link forEachWindow}). False when a window lies wholly in the padding. */
 function firstEqualTaps(
   data: ArrayLike<number>,
   maxima: ArrayLike<number>,
@@ -257,25 +308,33 @@ function firstEqualTaps(
   g: PoolGeometry,
 ): boolean {
   const [, , w, channels] = shape;
-  return forEachWindow(shape, g, ({ y0, y1, x0, x1, out, first }) => {
-    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
-    const [values, max, taps, c, row] = [data, maxima, at, channels, w * channels];
-    const span = (x1 - x0) * c;
-    const end = first + (y1 - y0) * row;
-    for (let ch = 0; ch < c; ch++) {
-      const m = max[out + ch]!;
-      let index = first + ch;
-      search: for (let r = first + ch; r < end; r += row) {
-        for (let i = r; i < r + span; i += c) {
-          if (values[i] === m) {
-            index = i;
-            break search;
+  return forEachWindow(
+    data,
+    shape,
+    g,
+    ({ y0, y1, x0, x1, out, first }) => {
+      // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+      const [values, max, taps, c, row] = [data, maxima, at, channels, w * channels];
+      const span = (x1 - x0) * c;
+      const end = first + (y1 - y0) * row;
+      for (let ch = 0; ch < c; ch++) {
+        const m = max[out + ch]!;
+        let index = first + ch;
+        search: for (let r = first + ch; r < end; r += row) {
+          for (let i = r; i < r + span; i += c) {
+            if (values[i] === m) {
+              index = i;
+              break search;
+            }
           }
         }
+        taps[out + ch] = index;
       }
-      taps[out + ch] = index;
-    }
-  });
+    },
+    ({ out }, ch, tap) => {
+      at[out + ch] = tap;
+    },
+  );
 }
 
 /** {@link firstEqualTaps} without the maxima: each window's largest value is tracked over its taps. */
@@ -287,28 +346,36 @@ function firstLargestTaps(
 ): boolean {
   const [, , w, channels] = shape;
   const best = new Float32Array(channels);
-  return forEachWindow(shape, g, ({ y0, y1, x0, x1, out, first }) => {
-    // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
-    const [values, taps, largest, c, row] = [data, at, best, channels, w * channels];
-    // the first tap in bounds holds the maximum until a larger value comes (ties keep the earlier)
-    for (let ch = 0; ch < c; ch++) {
-      largest[ch] = values[first + ch]!;
-      taps[out + ch] = first + ch;
-    }
-    const span = (x1 - x0) * c;
-    const end = first + (y1 - y0) * row;
-    for (let r = first; r < end; r += row) {
-      for (let tap = r === first ? r + c : r; tap < r + span; tap += c) {
-        for (let ch = 0; ch < c; ch++) {
-          const v = values[tap + ch]!;
-          if (v > largest[ch]!) {
-            largest[ch] = v;
-            taps[out + ch] = tap + ch;
+  return forEachWindow(
+    data,
+    shape,
+    g,
+    ({ y0, y1, x0, x1, out, first }) => {
+      // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+      const [values, taps, largest, c, row] = [data, at, best, channels, w * channels];
+      // the first tap in bounds holds the maximum until a larger value comes (ties keep the earlier)
+      for (let ch = 0; ch < c; ch++) {
+        largest[ch] = values[first + ch]!;
+        taps[out + ch] = first + ch;
+      }
+      const span = (x1 - x0) * c;
+      const end = first + (y1 - y0) * row;
+      for (let r = first; r < end; r += row) {
+        for (let tap = r === first ? r + c : r; tap < r + span; tap += c) {
+          for (let ch = 0; ch < c; ch++) {
+            const v = values[tap + ch]!;
+            if (v > largest[ch]!) {
+              largest[ch] = v;
+              taps[out + ch] = tap + ch;
+            }
           }
         }
       }
-    }
-  });
+    },
+    ({ out }, ch, tap) => {
+      at[out + ch] = tap;
+    },
+  );
 }
 
 /** The window geometry of a max pool on the padded input grid [hp, wp]. */

@@ -36,7 +36,9 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
   const supported = `supported: targets that keep the batch axis, with ${kept} first and each sample's ${known} elements in the rest`;
   if (raw.filter((d) => d === -1).length > 1 || raw.some((d) => d < -1 || !Number.isInteger(d)))
     refuse(node, `${from} is not valid ONNX: one -1 at most, the other counts 0 or positive`);
-  const zeroCopies = attrInt(node, 'allowzero', 0) === 0;
+  // a computed batch size is the batch axis kept, which linkTarget marks 0 (a copy) under allowzero 1 too: it has
+  // refused a 0 elsewhere in such a target
+  const zeroCopies = attrInt(node, 'allowzero', 0) === 0 || Number.isNaN(cx.constIn(node, 1)?.data[0]);
   if (raw.includes(0) && !zeroCopies)
     refuse(node, `${from} with allowzero 1 makes a dimension of size 0; ${supported}`);
   if (raw.some((d, i) => d === 0 && i >= shape.length))
@@ -72,8 +74,11 @@ function reshapeTarget(node: OnnxNode, cx: ConversionContext, shape: number[]): 
 
 /** The constant target of a Reshape as the file means it. A target computed from the input's shape with a dynamic
  * batch (torch's `x.view(x.size(0), -1)`: Shape -> Gather -> Unsqueeze -> Concat, folded by the importer) has
- * NaN (DYNAMIC_BATCH) for the batch size; first, that is the batch axis kept, which a 0 says as well (-1 under
- * allowzero 1, where 0 is a count). Anywhere else it is refused, naming the node. */
+ * NaN (DYNAMIC_BATCH) for the batch size; first, that is the batch axis kept, marked 0 (the copy of the batch; the
+ * writer never writes it, as it lies in the Concat's computed part). Anywhere else it is refused, naming the node.
+ * Under allowzero 1 such a target is read only when it holds no 0 after the batch, where allowzero changes nothing
+ * (torch writes allowzero 0); a 0 there is a count of zero, which ONNX defines differently (and, beside a -1,
+ * rejects). */
 function linkTarget(node: OnnxNode, cx: ConversionContext): number[] {
   const t = cx.constIn(node, 1);
   if (t === undefined) refuse(node, 'the target shape must be a constant');
@@ -84,13 +89,13 @@ function linkTarget(node: OnnxNode, cx: ConversionContext): number[] {
       `its target shape [${raw.map((d) => (Number.isNaN(d) ? 'N' : d)).join(', ')}] puts the batch size N, which is dynamic, after the first axis; supported: targets that keep the batch axis, with N, -1 or 0 first`,
     );
   if (!Number.isNaN(raw[0]!)) return raw;
-  const zeroCopies = attrInt(node, 'allowzero', 0) === 0;
-  if (!zeroCopies && raw.includes(-1))
+  const rest = raw.slice(1);
+  if (attrInt(node, 'allowzero', 0) === 1 && rest.includes(0))
     refuse(
       node,
-      `its target shape [N, ${raw.slice(1).join(', ')}] (N the dynamic batch size) with allowzero 1 and a -1 cannot be written as a constant; supported: allowzero 0, or no -1 after the batch`,
+      `its target shape [N, ${rest.join(', ')}] (N the dynamic batch size) has allowzero 1, under which a 0 is a count of zero (an empty dimension${rest.includes(-1) ? ', and beside a -1 not valid ONNX' : ''}), not a copy of the input's dimension; supported: allowzero 0, or allowzero 1 with no 0 in the target (the same meaning)`,
     );
-  return [zeroCopies ? 0 : -1, ...raw.slice(1)];
+  return [0, ...rest];
 }
 
 /** A Reshape of a constant (torch.onnx.export without constant folding writes a weight's `w.view(1, -1, 1, 1)`
