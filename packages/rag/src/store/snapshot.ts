@@ -27,6 +27,11 @@ export interface FileRecord {
   readonly origin?: FileOrigin;
   /** Pages without a text layer and similar notes from loading. */
   readonly warnings?: readonly string[];
+  /**
+   * What the loaded text depended on besides the bytes and the pipeline (`UpdateOptions.loadKey`: a PDF's hyphen
+   * lexicon); absent when nothing did.
+   */
+  readonly loadKey?: string;
 }
 
 /**
