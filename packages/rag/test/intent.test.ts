@@ -118,35 +118,6 @@ describe('what a question asks for', () => {
     expect(after!.novelty).toBe(alone!.novelty);
   });
 
-  it('damps bibliography entries, but not prose with a citation in parentheses', async () => {
-    const embedding = new HashEmbedding({ dimensions: 64 });
-    const question = 'What does the Sparseness metric use?';
-    const [qv] = await embedding.embed([question]);
-    const text = [
-      'Sparseness (Chalasani et al., 2020): uses the Gini index of the attributions.',
-      'Sparseness: uses the Gini index of the attributions.',
-      'Sparseness uses Gini, see Chalasani et al. Concise explanations, ICML 2020.',
-    ].join(' ');
-    const source = {
-      n: 1,
-      chunkId: 'c',
-      file: 'q.md',
-      title: 'q',
-      language: 'en' as const,
-      citation: '[q.md]',
-      score: 1,
-      denseScore: 1,
-      lexicalScore: 1,
-      text,
-    };
-    const query = analyzeQuery(question);
-    const [cited, plain, entry] = await scoreSourceSentences(question, qv!, query, [source], embedding);
-    expect(cited!.lexical).toBe(plain!.lexical);
-    // the citation in parentheses costs (almost) nothing; an entry that cites is damped to 0.3
-    expect(cited!.score / plain!.score).toBeGreaterThan(0.7);
-    expect(entry!.score / plain!.score).toBeLessThan(0.6);
-  });
-
   it('never lets navigation stand as an answer', () => {
     expect(isBoilerplate('2.8 Das erste nicht native Debian-Paket . . . . . . . . 12')).toBe(true);
     expect(isBoilerplate('View colab tutorial | View source | Paper')).toBe(true);

@@ -105,12 +105,6 @@ export function isBoilerplate(text: string): boolean {
   return BOILERPLATE.test(text);
 }
 
-// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
-const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
-
-// An in-text citation: "(Chalasani et al., 2020)", "(Hedström et. al., 2023)".
-const CITATION = /\([^()]*\bet\.? al\.?,?\s*\d{4}[a-z]?\)/gi;
-
 // How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
 
 const RELATION_BOOST: Readonly<Record<Exclude<QuestionIntent['kind'], 'other'>, number>> = {
@@ -288,10 +282,7 @@ export async function scoreSourceSentences(
     if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     else if (/\?\s*$/.test(r.text))
       shape = 0.3; // a question rarely answers a question
-    else if (distinct.length < 3)
-      shape = 0.6; // fragments
-    // bibliography entries, footnotes with links; a citation in parentheses ("(Chalasani et al., 2020)") is prose
-    else if (REFERENCE.test(r.text.replace(CITATION, ''))) shape = 0.3;
+    else if (distinct.length < 3) shape = 0.6; // fragments
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
