@@ -90,34 +90,6 @@ describe('what a question asks for', () => {
     expect(holdsRelation('All weights go to group1-shard1of1.bin in mixed4d.', size)).toBe(false);
   });
 
-  it('matches a sentence that refers back with the words of the one before it', async () => {
-    const embedding = new HashEmbedding({ dimensions: 64 });
-    const question = 'What does a vector store keep?';
-    const [qv] = await embedding.embed([question]);
-    const src = (n: number, text: string) => ({
-      n,
-      chunkId: `c${n}`,
-      file: `v${n}.md`,
-      title: 'notes',
-      language: 'en' as const,
-      citation: `[v${n}.md]`,
-      score: 1,
-      denseScore: 1,
-      lexicalScore: 1,
-      text,
-    });
-    const sources = [
-      src(1, 'A vector store is a kind of database. It keeps numeric representations of documents.'),
-      src(2, 'Tables hold rows. It keeps numeric representations of documents.'),
-    ];
-    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), sources, embedding);
-    const [, after, , alone] = scored;
-    expect(after!.text).toBe(alone!.text);
-    // "It" is the vector store: the sentence holds the question's words through its predecessor
-    expect(after!.lexical).toBeGreaterThan(alone!.lexical);
-    expect(after!.novelty).toBe(alone!.novelty);
-  });
-
   it('never lets navigation stand as an answer', () => {
     expect(isBoilerplate('2.8 Das erste nicht native Debian-Paket . . . . . . . . 12')).toBe(true);
     expect(isBoilerplate('View colab tutorial | View source | Paper')).toBe(true);

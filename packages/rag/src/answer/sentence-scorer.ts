@@ -6,7 +6,7 @@ import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { chunkSentences, leansBack } from './passage-sentences.js';
+import { chunkSentences } from './passage-sentences.js';
 import {
   documentNamingWords,
   holdsRelation,
@@ -248,13 +248,7 @@ export async function scoreSourceSentences(
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
-    // a sentence that refers back ("Sie speichert ...", "The latter ...") is about what its predecessor names:
-    // it is matched with the predecessor's words too (the passage brings the predecessor along)
-    const prev = raw[i - 1];
-    const set =
-      prev && prev.source === r.source && leansBack(r.text)
-        ? new Set([...termSets[i]!, ...termSets[i - 1]!])
-        : termSets[i]!;
+    const set = termSets[i]!;
     const names = naming.get(r.source)!;
     let total = 0;
     let hit = 0;
