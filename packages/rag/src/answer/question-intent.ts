@@ -83,11 +83,6 @@ const WORKS =
 const MEANT =
   /\b(?:mean|meant|understand)\s+by\s+(?:(?:the|a|an)\s+)?(?:\w+\s+called\s+)?(.+?)\s*\??\s*$|\bunter\s+(?:(?:einem|einer|dem|der|den)\s+)?(.+?)\s*\??\s*$/i;
 
-// A procedure is asked by whoever does it ("How do I ...", "How can one ...", "How is X installed?"); "How can an
-// unbalanced data set make a model biased?" asks how something comes about, not what to do.
-const PROCEDURE_SUBJECT =
-  /\bhow\s+(?:do|can|should|would|could|must)\s+(?!(?:i|we|you|one|users?)\b)(?:\S+\s+){1,5}?(?!be\b)(?:make|cause|lead|turn|affect|become|get|have)\b/i;
-
 /** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
 export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
@@ -95,7 +90,6 @@ export function questionIntent(question: string): QuestionIntent {
   if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
   let kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
   if (OPENS_REASON.test(q)) kind = 'reason';
-  else if (kind === 'procedure' && PROCEDURE_SUBJECT.test(q)) kind = 'other';
   if (kind !== 'definition') return { kind, subject: [] };
   const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q);
   return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
