@@ -101,6 +101,12 @@ export interface UpdateOptions {
   readonly onProgress?: ProgressCallback;
   /** Loads a file's bytes into a document; default {@link loadDocument} (no PDF outside Node). */
   readonly load?: (file: string, bytes: Uint8Array) => Promise<LoadedDocument>;
+  /**
+   * What `load` makes of a file besides its bytes, as a key (a PDF's hyphen lexicon: the dictionary decides which
+   * compounds split at a line end keep their hyphen); undefined when nothing. A file whose saved key differs is
+   * loaded and chunked again, like a changed file.
+   */
+  readonly loadKey?: (file: string) => string | undefined;
   /** Remove files of the index that are not among the given ones (a folder's semantics); default true. */
   readonly removeMissing?: boolean;
   /** Source folder to remember in the snapshot. */
@@ -397,7 +403,7 @@ export class RagIndex {
   }
 
   /**
-   * Step 1 of `updateFiles`: unchanged files (same hash and settings) keep their chunks and vectors; new and
+   * Step 1 of `updateFiles`: unchanged files (same hash, settings and load key) keep their chunks and vectors; new and
    * changed ones are loaded and chunked (vectors to come); files that cannot be loaded are skipped.
    */
   async #loadFiles(
@@ -422,7 +428,8 @@ export class RagIndex {
       const hash = await sha256(bytes);
       const prev = old.files[file];
       const keepOrigin = origin ?? (prev?.origin?.sha256 === hash ? prev.origin : undefined);
-      if (prev && prev.hash === hash && sameSettings) {
+      const loadKey = options.loadKey?.(file);
+      if (prev && prev.hash === hash && sameSettings && prev.loadKey === loadKey) {
         batch.records[file] = keepOrigin && !prev.origin ? { ...prev, origin: keepOrigin } : prev;
         batch.perFile.set(file, keptChunks(old, prev));
         batch.unchanged.push(file);
@@ -446,6 +453,7 @@ export class RagIndex {
           chunkIds: chunks.map((c) => c.id),
           ...(keepOrigin ? { origin: keepOrigin } : {}),
           ...(doc.warnings?.length ? { warnings: doc.warnings } : {}),
+          ...(loadKey !== undefined ? { loadKey } : {}),
         };
         batch.warnings.push(...(doc.warnings ?? []));
         batch.perFile.set(file, { chunks, vectors: chunks.map(() => undefined) });

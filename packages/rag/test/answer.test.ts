@@ -321,7 +321,7 @@ describe('the passage brings what the question asks for', () => {
     // issue 24: "When should I use alpha-beta instead of epsilon?" got the composites list (alpha-beta and
     // epsilon, no "when") and then a reason about the stabilizer that names only epsilon
     const two = [source(1, 'a.md'), source(2, 'b.md')];
-    const choice = { kind: 'comparison' as const, subject: [], choice: true };
+    const choice = { kind: 'comparison' as const, subject: [] };
     const list = s(
       0,
       'EpsilonAlpha2Beta1 uses AlphaBeta for convolutional and Epsilon for dense layers.',
@@ -439,34 +439,6 @@ describe('the passage brings what the question asks for', () => {
       sources,
     );
     expect(texts(answer)).toHaveLength(2);
-  });
-
-  it('an object pronoun for what the sentence before names ("... set it", "use them") brings that sentence', () => {
-    const before = s(0, 'By default the backend uses the number of logical cores as its thread count.', 0.3);
-    for (const text of [
-      'You can call setThreadsCount to manually set it (before setBackend).',
-      'Pass the option if you want to change it.',
-      'Workers use them only when the page is cross-origin isolated.',
-      'Set it before the first tensor is made.',
-      'The backend reads it.',
-    ])
-      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
-    // "it" as the subject of its own clause names nothing before, nor does the acronym IT or the test function it
-    for (const text of [
-      'You can call setThreadsCount, and it takes one number.',
-      'Call setThreadsCount first.',
-      'Ask your IT (help desk) team for a machine with more cores.',
-      'Each benchmark case is written with it.each or it() in the test file.',
-      'Tests use it.each for the thread counts.',
-      // what the pronoun names is in an earlier clause of its own sentence: a condition, a coordinated clause
-      'If the cache folder does not exist, the command will create it.',
-      'When a worker pool is missing, the backend will create it.',
-      'Download the model file and load it.',
-    ])
-      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(1);
-    // a condition that names nothing ("if you want") leaves the pronoun pointing back
-    for (const text of ['If you want more threads, set it to 8.', 'Once started, create it.'])
-      expect(texts(composeExtractiveAnswer([before, s(1, text, 1)], sources)), text).toHaveLength(2);
   });
 
   it('the fix after the problem ("To resolve the issue ...", "Um das Problem zu ...") joins the passage', () => {

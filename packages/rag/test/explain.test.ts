@@ -310,6 +310,37 @@ describe('the map by meaning', () => {
     expect(dot(heading.questionVectors[3]!, heading.questionVectors[0]!)).toBeGreaterThan(0);
   });
 
+  it('meaningTerms: words of capitals set together with a long one are German words ("NEUE", "NAME"), acronyms stay names', async () => {
+    const { meaningTerms } = await import('../src/explain/meaning-space.js');
+    const { capitalsSpans } = await import('../src/text/query.js');
+    // headings and a form's labels of the Debian guide: every word is the German word, translated like any other
+    expect(meaningTerms('LEITFADEN FÜR NEUE PAKETBETREUER', 'de')).toEqual([
+      'de:leitfad',
+      'de:neu',
+      'de:paketbetreu',
+    ]);
+    expect(meaningTerms('VERSIONSGESCHICHTE NUMMER DATUM NAME', 'de')).toEqual([
+      'de:versionsgeschicht',
+      'de:numm',
+      'de:datum',
+      'de:nam',
+    ]);
+    expect(meaningTerms('VERFASST DURCH AUTOR', 'de')).toEqual(['de:verfasst', 'de:autor']);
+    // acronyms among ordinary words, or next to other short ones, keep the term English text gives them
+    expect(meaningTerms('RAG und LRP nutzen CRP, ONNX und die GPU.', 'de')).toEqual([
+      'en:rag',
+      'en:lrp',
+      'de:nutz',
+      'en:crp',
+      'en:onnx',
+      'en:gpu',
+    ]);
+    expect(meaningTerms('Lizenz: GNU GPL', 'de')).toEqual(['de:lizenz', 'en:gnu', 'en:gpl']);
+    // a lone word of capitals cannot be told from an acronym: it stays a name
+    expect(meaningTerms('AUTOR', 'de')).toEqual(['en:autor']);
+    expect(capitalsSpans('Siehe VERSIONSGESCHICHTE NAME; RAG LLM und GNU GPL')).toEqual([[6, 29]]);
+  });
+
   it('MeaningSpace.ofTexts leaves out the English function words of German text ("the", "for" of a quotation or code)', async () => {
     const { MeaningSpace, analyze, stem } = await import('../src/index.js');
     const texts = [

@@ -35,7 +35,7 @@ describe('Markdown and HTML to clean text', () => {
       [
         '# Guide',
         '',
-        'Read the [**zennit** docs](https://zennit.readthedocs.io) and `CondAttribution`; see ![a heatmap](h.png).[^1]',
+        'Read the [**zennit** docs](https://zennit.readthedocs.io) and `CondAttribution`; see ![a CRP heatmap](h.png).[^1]',
         '',
         '- first *item* with a',
         '  continuation line',
@@ -51,7 +51,7 @@ describe('Markdown and HTML to clean text', () => {
       { kind: 'heading', text: 'Guide', level: 1, section: 'Guide' },
       {
         kind: 'paragraph',
-        text: 'Read the zennit docs and CondAttribution; see a heatmap.',
+        text: 'Read the zennit docs and CondAttribution; see a CRP heatmap.',
         section: 'Guide',
       },
       { kind: 'list-item', text: 'first item with a continuation line', section: 'Guide' },
@@ -93,7 +93,7 @@ describe('Markdown and HTML to clean text', () => {
         '',
         '<table><tr><th>Name</th><th>Passes</th></tr><tr><td>LRP</td><td><b>1</b></td></tr></table>',
         '',
-        '<p align="center">Figure <img src="x.png" alt="CRP heatmap"> &amp; more</p>',
+        '<p align="center">Figure <img src="x.png" alt="a CRP heatmap"> &amp; more</p>',
       ].join('\n'),
     );
     expect(blocks).toEqual([
@@ -105,8 +105,46 @@ describe('Markdown and HTML to clean text', () => {
         section: 'Use',
       },
       { kind: 'table-row', text: 'Name: LRP; Passes: 1', section: 'Use' },
-      { kind: 'paragraph', text: 'Figure CRP heatmap & more', section: 'Use' },
+      { kind: 'paragraph', text: 'Figure a CRP heatmap & more', section: 'Use' },
     ]);
+  });
+
+  it('drops badges, image links, label-only images and bare address lines; keeps captions of three words', () => {
+    const { blocks } = markdownToBlocks(
+      [
+        '<div align="center">',
+        '  <img src="logo.svg" alt="Tool Logo" />',
+        '',
+        '[![Build Status](https://github.com/o/r/actions/workflows/ci.yml/badge.svg)](https://github.com/o/r/actions)',
+        '[![PyPI](https://img.shields.io/pypi/v/tool)](https://pypi.org/project/tool/) [![Python](https://img.shields.io/pypi/pyversions/tool.svg)](https://badge.fury.io/py/tool)',
+        '',
+        '![Different explanation methods on ImageNet.](https://example.org/grid.png)',
+        '</div>',
+        '',
+        '![Tests status](https://img.shields.io/badge/tests-passing-brightgreen) ![Input image.](in.png)',
+        '',
+        '- [Getting started](https://colab.research.google.com/x) <sub>[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/x)</sub>',
+        '- https://tool.readthedocs.io/en/latest/',
+        '',
+        'The documentation is at',
+        '<https://tool.readthedocs.io>',
+        'and in the repository.',
+        '',
+        'Alber et al. (2019). Tool neural networks! Journal of ML, 20.](https://jmlr.org/papers/v20/18-540.html)',
+        '',
+        'Infidelity is defined as follows: ![infidelity_eq](/img/infidelity_eq.png)',
+      ].join('\n'),
+    );
+    expect(blocks.map((b) => [b.kind, b.text])).toEqual([
+      ['paragraph', 'Different explanation methods on ImageNet.'],
+      ['list-item', 'Getting started'],
+      ['paragraph', 'The documentation is at and in the repository.'],
+      ['paragraph', 'Alber et al. (2019). Tool neural networks! Journal of ML, 20.'],
+      ['paragraph', 'Infidelity is defined as follows:'],
+    ]);
+    expect(blocks.some((b) => /shields|badge|https?:|Logo|Build Status|Tests status/.test(b.text))).toBe(
+      false,
+    );
   });
 
   it('reads HTML pages: title, headings, lists, pre as code; scripts, styles and comments dropped', () => {

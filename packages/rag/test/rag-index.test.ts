@@ -1,11 +1,18 @@
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RagIndex as MemoryIndex } from '../src/index.js';
-import { type EmbeddingProvider, HashEmbedding, INDEX_FILE, type Progress, RagIndex } from '../src/node.js';
+import {
+  type EmbeddingProvider,
+  HashEmbedding,
+  INDEX_FILE,
+  type Progress,
+  QueryTranslator,
+  RagIndex,
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { CountingEmbedding } from './helpers/counting-embedding.js';
-import { makeImageOnlyPdf } from './helpers/make-pdf.js';
+import { makeImageOnlyPdf, makePdf } from './helpers/make-pdf.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 let root = '';
@@ -21,6 +28,38 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 describe('RagIndex on disk', () => {
+  it('chunks PDFs again, and only them, when the dictionary that decides their hyphens comes or goes', async () => {
+    const folder = path.join(root, 'hyphens');
+    const dir = path.join(root, 'hyphens-index');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      path.join(folder, 'rules.pdf'),
+      makePdf([['The relevance is computed by a rule-', 'based method for every layer of the network.']]),
+    );
+    await writeFile(path.join(folder, 'notes.md'), '# Notes\n\nA rule-based method, in Markdown.\n');
+    // "rule" and "base" are English words of this dictionary, "rulebased" is none: the hyphen stays
+    const dictionary = QueryTranslator.fromStemPairs('regel\trule\t1\nbasis\tbase\t1\n', { source: 'small' });
+    const pdfText = (index: RagIndex) =>
+      index.snapshot.chunks
+        .filter((c) => c.metadata.file === 'rules.pdf')
+        .map((c) => c.text)
+        .join(' ');
+    const emb = new CountingEmbedding();
+    const without = await RagIndex.open({ dir, embedding: emb, translator: null });
+    expect((await without.update(folder)).added).toEqual(['notes.md', 'rules.pdf']);
+    expect(pdfText(without)).toContain('rulebased');
+    const withDictionary = await RagIndex.open({ dir, embedding: emb, translator: dictionary });
+    const installed = await withDictionary.update(folder);
+    expect(installed).toMatchObject({ changed: ['rules.pdf'], unchanged: ['notes.md'], added: [] });
+    expect(pdfText(withDictionary)).toContain('rule-based');
+    // the same dictionary again: nothing to do
+    const again = await RagIndex.open({ dir, embedding: emb, translator: dictionary });
+    expect(await again.update(folder)).toMatchObject({ changed: [], unchanged: ['notes.md', 'rules.pdf'] });
+    const removed = await RagIndex.open({ dir, embedding: emb, translator: null });
+    expect(await removed.update(folder)).toMatchObject({ changed: ['rules.pdf'], unchanged: ['notes.md'] });
+    expect(pdfText(removed)).toContain('rulebased');
+  });
+
   it('indexes a folder, reports progress with ETA in the toolkit Progress shape, and persists', async () => {
     const emb = new CountingEmbedding();
     const index = await RagIndex.open({ dir: store, embedding: emb });

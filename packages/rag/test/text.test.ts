@@ -230,6 +230,18 @@ describe('cross-lingual query concepts', () => {
     // a name is searched as it is written in the other language too
     expect(rule.terms.map((t) => t.term)).toEqual(['en:rule', 'de:rul']);
   });
+  it('a word of capitals among words set in capitals is translated; an acronym is not', () => {
+    const tr = QueryTranslator.fromStemPairs('nam\tname\t1\nrag\tfuri\t1\n');
+    const q = analyzeQuery('Was steht unter VERSIONSGESCHICHTE NAME über RAG?', {
+      language: 'de',
+      translator: tr,
+    });
+    const name = q.concepts.find((c) => c.word === 'NAME')!;
+    expect(name.terms.filter((t) => t.via === 'translation').map((t) => t.term)).toEqual(['en:name']);
+    const rag = q.concepts.find((c) => c.word === 'RAG')!;
+    expect(rag.terms.filter((t) => t.via === 'translation')).toEqual([]);
+  });
+
   it('a word its own language neither knows nor translates is searched as the other language word', () => {
     // "State" in a German question is English: German has no "stat", so English "state" is searched, although
     // English has that word in the dictionary (for an English question it would be a translation's look-alike)

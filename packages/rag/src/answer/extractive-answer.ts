@@ -15,27 +15,6 @@ const COMPLETION_ALLOWANCE = 0.25;
 // else that happens to give a reason or a condition.
 const ABOUT_SHARE = 0.5;
 
-// An object pronoun for what the previous sentence names: at a clause's end ("... to manually set it (must be
-// ...)") or after an action verb ("use them"). The anchor then needs its predecessor to be understood. Lower case
-// only ("IT (...)" is the acronym), and not code ("it.each", "it()": a test function).
-const REFERS_BACK =
-  /\b(?:it|them)(?:\s*\.(?![\p{L}\p{N}_])|\s*\)|\s+\()|\b(?:[Ss]et|[Cc]hange|[Uu]se|[Cc]all|[Ee]nable|[Dd]isable|[Pp]ass|[Gg]et|[Rr]ead|[Ii]nstall) (?:it|them)(?![\p{L}\p{N}_(]|\.[\p{L}\p{N}_])/u;
-
-// ... unless an earlier clause of its own sentence names the thing: a condition ("If the folder does not exist, the
-// command will create it.") or a coordinated clause ("Download the model and load it."); then the pronoun points
-// there, not back.
-const NAMED = String.raw`\b(?:the|a|an|your|this|that|no|any|der|die|das|den|ein|eine|einen|kein|keine)\s+[\p{L}\p{N}_-]{2,}`;
-const NAMED_BEFORE = new RegExp(
-  String.raw`\b(?:if|when|whenever|unless|once|until|after|wenn|falls|sobald)\b[^,;:.]*?${NAMED}|${NAMED}[^;:.]*\b(?:and|or|then|und|oder|dann)\s+(?:\S+\s+){0,2}$`,
-  'iu',
-);
-
-/** Whether a sentence holds an object pronoun for what the sentence before it names. */
-function refersBack(text: string): boolean {
-  const m = REFERS_BACK.exec(text);
-  return m !== null && !NAMED_BEFORE.test(text.slice(0, m.index));
-}
-
 /** Options of the extractive answer. */
 export interface ExtractiveOptions {
   /** At most this many sentences in a passage; default 4. */
@@ -112,11 +91,7 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (
-    ok(prev) &&
-    (leansBack(list[lo]!.text) || refersBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))
-  )
-    lo--;
+  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];

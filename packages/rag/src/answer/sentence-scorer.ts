@@ -6,7 +6,7 @@ import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { chunkSentences, leansBack } from './passage-sentences.js';
+import { chunkSentences } from './passage-sentences.js';
 import {
   documentNamingWords,
   holdsRelation,
@@ -105,12 +105,6 @@ export function isBoilerplate(text: string): boolean {
   return BOILERPLATE.test(text);
 }
 
-// Text that cites rather than says: a URL, a DOI, "et al.", an arXiv id, a footnote (starts with a superscript number).
-const REFERENCE = /https?:\/\/|\bdoi:|\bet al\.|\barxiv[:.]\s*\d|^\d*[⁰¹²³⁴⁵⁶⁷⁸⁹]/i;
-
-// An in-text citation: "(Chalasani et al., 2020)", "(Hedström et. al., 2023)".
-const CITATION = /\([^()]*\bet\.? al\.?,?\s*\d{4}[a-z]?\)/gi;
-
 // How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
 
 const RELATION_BOOST: Readonly<Record<Exclude<QuestionIntent['kind'], 'other'>, number>> = {
@@ -145,11 +139,7 @@ export function translatedIntent(
   return { kind: intent.kind, subject: [...new Set(subject)] };
 }
 
-// What decides a choice between named things ("when should I use X instead of Y?") is as specific as a definition.
-const CHOICE_BOOST = RELATION_BOOST.definition;
-
-// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason (and what
-// decides a choice, see `QuestionIntent.choice`).
+// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason.
 const SPECIFIC: ReadonlySet<QuestionIntent['kind']> = new Set(['definition', 'reason']);
 
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
@@ -258,13 +248,7 @@ export async function scoreSourceSentences(
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
   const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
   return raw.map((r, i) => {
-    // a sentence that refers back ("Sie speichert ...", "The latter ...") is about what its predecessor names:
-    // it is matched with the predecessor's words too (the passage brings the predecessor along)
-    const prev = raw[i - 1];
-    const set =
-      prev && prev.source === r.source && leansBack(r.text)
-        ? new Set([...termSets[i]!, ...termSets[i - 1]!])
-        : termSets[i]!;
+    const set = termSets[i]!;
     const names = naming.get(r.source)!;
     let total = 0;
     let hit = 0;
@@ -288,26 +272,15 @@ export async function scoreSourceSentences(
     if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     else if (/\?\s*$/.test(r.text))
       shape = 0.3; // a question rarely answers a question
-    else if (distinct.length < 3)
-      shape = 0.6; // fragments
-    // bibliography entries, footnotes with links; a citation in parentheses ("(Chalasani et al., 2020)") is prose
-    else if (REFERENCE.test(r.text.replace(CITATION, ''))) shape = 0.3;
+    else if (distinct.length < 3) shape = 0.6; // fragments
     const words = r.text.split(/\s+/).length;
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
     // a sentence that holds the asked-for relation beats one that only repeats the question's words
-    const asked =
-      intent.kind === 'other'
-        ? 1
-        : relation
-          ? intent.choice
-            ? CHOICE_BOOST
-            : RELATION_BOOST[intent.kind]
-          : 0.85;
+    const asked = intent.kind === 'other' ? 1 : relation ? RELATION_BOOST[intent.kind] : 0.85;
     // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
     // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
-    const rank =
-      (prior.get(r.source) ?? 0.5) ** (relation && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
+    const rank = (prior.get(r.source) ?? 0.5) ** (relation && SPECIFIC.has(intent.kind) ? 0.5 : 1);
     const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,

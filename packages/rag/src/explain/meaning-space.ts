@@ -1,6 +1,6 @@
 import { normalizeVector } from '../embeddings/embedding-provider.js';
 import { termOf, tokenize, type WordSet } from '../text/analyzer.js';
-import { type AnalyzedQuery, looksLikeName } from '../text/query.js';
+import { type AnalyzedQuery, capitalsSpans, looksLikeName } from '../text/query.js';
 import { isEnglishInGerman } from '../text/stop-words.js';
 import { englishConcepts } from '../translate/english-concepts.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
@@ -369,18 +369,26 @@ export class MeaningSpace {
  */
 export function meaningTerms(text: string, language: Language): string[] {
   if (language !== 'de') return tokenize(text, language).map((t) => t.term);
+  // "NAME" in "VERSIONSGESCHICHTE NUMMER DATUM NAME" is the German word, no acronym
+  const capitals = capitalsSpans(text);
   return (
     tokenize(text, language)
       // an English function word of a quotation or code ("the", "for", "if") would be a German word here, and
       // the dictionary has nothing for it but look-alikes ("and" as "Anden")
       .filter((t) => !isEnglishInGerman(t.surface))
-      .map((t) => nameTerm(t.surface) ?? t.term)
+      .map(
+        (t) =>
+          nameTerm(
+            t.surface,
+            capitals.some(([a, b]) => t.start >= a && t.start < b),
+          ) ?? t.term,
+      )
   );
 }
 
 /** The English term of a name as written in German text ({@link meaningTerms}); undefined for a word. */
-function nameTerm(surface: string): string | undefined {
-  if (!looksLikeName(surface, 'de', false)) return undefined;
+function nameTerm(surface: string, setInCapitals = false): string | undefined {
+  if (!looksLikeName(surface, 'de', false, setInCapitals)) return undefined;
   // six capitals and more are a word set in capitals (a heading: "BESCHREIBUNG", "VERFASST"), no acronym
   if (/^\p{Lu}{6,}$/u.test(surface)) return undefined;
   // an English stop word ("IT", "US") stays the German term

@@ -101,3 +101,18 @@ export function tableRowText(cells: readonly string[], header: readonly string[]
   });
   return parts.join('; ');
 }
+
+// Status badges and buttons: images whose address is a badge service or a badge file ("build passing",
+// "PyPI version", "Open In Colab"). They say nothing about the document.
+const BADGE_URL =
+  /(?:^|[/.])(?:shields\.io|badge\.fury\.io|badgen\.net|codecov\.io|travis-ci\.(?:org|com))\b|badge[\w-]*\.svg\b|\/badges?\//i;
+
+/**
+ * What an image leaves in the text: its alt text when that is a caption (at least three words, as "Different
+ * explanation methods on ImageNet.") and the image is no badge; nothing for labels and file names ("Logo",
+ * "Input image.", "IG_eq1", "text") or badges.
+ */
+export function imageText(alt: string, url: string): string {
+  if (BADGE_URL.test(url)) return '';
+  return (alt.match(/\p{L}[\p{L}\p{N}'’-]*/gu) ?? []).length >= 3 ? alt : '';
+}

@@ -1,4 +1,4 @@
-import { type Block, decodeEntities, squash, tableRowText } from './block.js';
+import { type Block, decodeEntities, imageText, squash, tableRowText } from './block.js';
 
 const DROP_CONTENT = new Set(['script', 'style', 'svg', 'math', 'noscript', 'template', 'iframe']);
 const BREAKS = new Set([
@@ -46,7 +46,7 @@ function attr(attrs: string, name: string): string | undefined {
 /**
  * Converts HTML (a page, or an HTML block inside Markdown) to clean blocks: headings, paragraphs, list items,
  * table rows with their header cells, code (`<pre>`) verbatim; link text without the link, images by their
- * alt text; scripts, styles, comments and SVG dropped. `sectionPath` is the heading path around the HTML.
+ * alt text when it is a caption (`imageText`); scripts, styles, comments and SVG dropped. `sectionPath` is the heading path around the HTML.
  */
 export function htmlToBlocks(html: string, sectionPath: readonly string[] = []): HtmlBlocks {
   const blocks: Block[] = [];
@@ -132,7 +132,8 @@ export function htmlToBlocks(html: string, sectionPath: readonly string[] = []):
     }
     if (name === 'img') {
       const alt = attr(m[2] ?? '', 'alt');
-      if (alt) addText(` ${alt} `);
+      const said = alt ? imageText(alt, attr(m[2] ?? '', 'src') ?? '') : '';
+      if (said) addText(` ${said} `);
       continue;
     }
     const hm = /^h([1-6])$/.exec(name);

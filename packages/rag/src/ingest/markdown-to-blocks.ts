@@ -1,4 +1,4 @@
-import { type Block, decodeEntities, squash, tableRowText } from './block.js';
+import { type Block, decodeEntities, imageText, squash, tableRowText } from './block.js';
 import { htmlToBlocks } from './html-to-blocks.js';
 
 /** Result of {@link markdownToBlocks}. */
@@ -16,18 +16,36 @@ const TABLE_SEP = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
 const REF_DEF = /^ {0,3}\[[^\]]+\]:\s*\S+/;
 const HTML_START = /^ {0,3}<(?:!--|\/?[a-zA-Z][\w-]*(?:\s|>|\/>|$))/;
 
+// A Markdown link's destination: no spaces, balanced parentheses one deep, an optional title.
+const DEST = String.raw`(?:[^()\s]|\([^)]*\))*(?:\s+"[^"]*")?`;
+const IMAGE_LINK = new RegExp(String.raw`\[\s*!\[[^\]]*\]\(${DEST}\)\s*\]\(${DEST}\)`, 'g');
+const IMAGE = new RegExp(String.raw`!\[([^\]]*)\]\((${DEST})\)`, 'g');
+const LINK = new RegExp(String.raw`\[([^\][]*)\]\(${DEST}\)`, 'g');
+
 /**
- * Markdown inline syntax to plain text: link and image syntax to their text, code spans and emphasis to their
+ * Markdown links and images to their text: an image that is a link (`[![alt](img)](url)`, a badge or a button)
+ * goes whole, an image leaves {@link imageText}, a link its text; the rest of a link whose opening bracket is
+ * missing ("... 20.](https://...)") goes too.
+ */
+export function cleanLinks(text: string): string {
+  let t = text.replace(IMAGE_LINK, '');
+  t = t.replace(IMAGE, (_m, alt: string, dest: string) => imageText(alt, dest.trim()));
+  t = t.replace(/!\[([^\]]*)\]\[[^\]]*\]/g, (_m, alt: string) => imageText(alt, ''));
+  t = t.replace(/\[\^[^\]]+\]/g, ''); // footnote references
+  for (let i = 0; i < 3; i++) t = t.replace(LINK, '$1');
+  t = t.replace(/\[([^\][]+)\]\[[^\]]*\]/g, '$1');
+  return t.replace(/\]\(https?:\/\/[^()\s]*\)/g, '');
+}
+
+// A line that is only an address (`https://...` or `<https://...>`): a link without words.
+const BARE_URL = /^\s*<?(?:https?:\/\/|www\.)\S+?>?\s*$/i;
+
+/**
+ * Markdown inline syntax to plain text: links and images by {@link cleanLinks}, code spans and emphasis to their
  * content, inline HTML tags removed (`<br>` to a space), footnote marks dropped, entities decoded.
  */
 export function cleanInline(text: string): string {
-  let t = text;
-  t = t.replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1'); // images: alt text
-  t = t.replace(/!\[([^\]]*)\]\[[^\]]*\]/g, '$1');
-  t = t.replace(/\[\^[^\]]+\]/g, ''); // footnote references
-  // links, also nested in images ([![alt](img)](url)) which the line above already reduced
-  for (let i = 0; i < 3; i++) t = t.replace(/\[([^\][]*)\]\((?:[^()\s]|\([^)]*\))*(?:\s+"[^"]*")?\)/g, '$1');
-  t = t.replace(/\[([^\][]+)\]\[[^\]]*\]/g, '$1');
+  let t = cleanLinks(text);
   t = t.replace(/<(https?:\/\/[^>\s]+)>/g, '$1');
   t = t.replace(/<br\s*\/?>/gi, ' ');
   t = t.replace(/<img\b[^>]*\balt\s*=\s*"([^"]*)"[^>]*>/gi, ' $1 ');
@@ -109,7 +127,7 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
   const path: string[] = [];
   const section = () => (path.length ? path.filter(Boolean).join(' > ') : undefined);
   const push = (b: Omit<Block, 'section'>) => {
-    if (b.kind !== 'code' && !/[\p{L}\p{N}]/u.test(b.text)) return;
+    if (b.kind !== 'code' && (!/[\p{L}\p{N}]/u.test(b.text) || BARE_URL.test(b.text))) return;
     const s = section();
     blocks.push(s ? { ...b, section: s } : b);
   };
@@ -236,7 +254,8 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
         i++;
         if (open ? depth <= 0 : !lines[i]?.trim()) break;
       }
-      const html = htmlToBlocks(body.join('\n'), path);
+      // GitHub reads Markdown between an HTML block's tags (iNNvestigate's badges sit in a <div>)
+      const html = htmlToBlocks((open === 'pre' ? body : body.map(cleanLinks)).join('\n'), path);
       for (const b of html.blocks) {
         if (b.kind === 'heading' && b.level) {
           heading(b.level, b.text);
@@ -269,12 +288,13 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
     }
     if (item && (/^\s+\S/.test(line) || para.length === 0)) {
       // continuation of the list item (indented, or a lazy continuation line)
-      if (line.length - line.trimStart().length >= itemIndent || !prevBlank) item.push(line.trim());
+      if ((line.length - line.trimStart().length >= itemIndent || !prevBlank) && !BARE_URL.test(line))
+        item.push(line.trim());
       i++;
       continue;
     }
     if (paraKind === 'quote') flushPara();
-    para.push(line.trim());
+    if (!BARE_URL.test(line)) para.push(line.trim());
     i++;
   }
   flush();

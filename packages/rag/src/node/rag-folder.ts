@@ -4,7 +4,8 @@ import { CrpError, describeError, isCrpError, type ProgressCallback, progressTra
 import type { AnswerGenerator } from '../answer/llm-answer.js';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import type { EmbeddingMapOptions } from '../explain/embedding-map.js';
-import { loadDocument } from '../ingest/load-document.js';
+import { EXTENSIONS } from '../ingest/document.js';
+import { extensionOf, loadDocument } from '../ingest/load-document.js';
 import { RagEngine as CoreRagEngine } from '../rag-engine.js';
 import {
   RagIndex as CoreRagIndex,
@@ -93,8 +94,10 @@ export class RagIndex extends CoreRagIndex {
     const names = await scanFolder(root);
     progressTracker(names.length, onProgress, { unit: 'files', phase: 'scan' })(names.length);
     const files: SourceFile[] = [];
-    // compounds split at a line end keep their hyphen when the dictionary says so ("rule-based")
+    // compounds split at a line end keep their hyphen when the dictionary says so ("rule-based"): a PDF's text
+    // depends on the dictionary, so a PDF indexed with another one (or none) is chunked again
     const lexicon = this.translator ? hyphenLexicon(this.translator) : undefined;
+    const hyphens = `hyphens:${this.translator ? this.translator.fingerprint : 'none'}`;
     const unreadable: SkippedFile[] = [];
     for (const file of names) {
       try {
@@ -119,6 +122,7 @@ export class RagIndex extends CoreRagIndex {
           pdf: (data, name) => extractPdfText(data, name, lexicon ? { lexicon } : {}),
         });
       },
+      loadKey: (file) => (EXTENSIONS[extensionOf(file)] === 'pdf' ? hyphens : undefined),
       commit: (next, change) => this.#commit(next, change, onProgress),
     });
     const gone = new Set(unreadable.map((u) => u.file));

@@ -27,6 +27,11 @@ export interface FileRecord {
   readonly origin?: FileOrigin;
   /** Pages without a text layer and similar notes from loading. */
   readonly warnings?: readonly string[];
+  /**
+   * What the loaded text depended on besides the bytes and the pipeline (`UpdateOptions.loadKey`: a PDF's hyphen
+   * lexicon); absent when nothing did.
+   */
+  readonly loadKey?: string;
 }
 
 /**
@@ -70,9 +75,10 @@ export interface IndexSnapshot {
  * Markdown/HTML, section-aware chunks with block spans; 3: PDF blocks from the page layout (headings, code,
  * running headers and footers dropped); 4: index terms carry their language (`en:rule`); 5: MkDocs admonitions;
  * 7: a PDF compound split at a line end keeps its hyphen when the dictionary knows both parts, not the joined
- * word ("rule-based", was "rulebased").
+ * word ("rule-based", was "rulebased"); 8: Markdown badges, image links, label-only images and bare address lines
+ * dropped (an image keeps its alt text when that is a caption of three words or more).
  */
-export const PIPELINE_VERSION = 7;
+export const PIPELINE_VERSION = 8;
 
 // 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening);
 // 03 keeps the chunks' texts as UTF-8 after them, decoded when a chunk's text is first read (a search reads

@@ -48,15 +48,39 @@ export interface QueryOptions {
 
 const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
 
+// Words of capitals next to each other (only spaces between them), one of them of six letters or more: a heading
+// or a form's labels set in capitals ("VERSIONSGESCHICHTE NUMMER DATUM NAME", "AKTION NAME DATUM UNTERSCHRIFT").
+// Acronyms stand among ordinary words ("RAG und LRP"), in lists ("CRP, ONNX") or next to short ones ("GNU GPL").
+const CAPITALS_RUN = /(?<![\p{L}\p{N}_-])\p{Lu}{2,}(?:[ \t]+\p{Lu}{2,})+(?![\p{L}\p{N}_-])/gu;
+
+/**
+ * The spans of a text set in capitals (see {@link looksLikeName}): runs of two or more words of capitals of which
+ * one has at least six letters.
+ */
+export function capitalsSpans(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  for (const m of text.matchAll(CAPITALS_RUN)) {
+    if (/\p{Lu}{6,}/u.test(m[0])) out.push([m.index, m.index + m[0].length]);
+  }
+  return out;
+}
+
 /**
  * Whether a word as written is a name rather than a word to translate: an acronym (RAG, AI), a word with
  * digits or underscores (tfjs2, dh_make), CamelCase (LlamaIndex), or, in English text, a capitalised word
  * that does not start the sentence (Captum, Token in "RAG-Token"). German capitalises every noun, so there
- * only the first three count.
+ * only the first three count. A word of capitals inside text set in capitals (`setInCapitals`, see
+ * {@link capitalsSpans}: "NAME" in "VERSIONSGESCHICHTE NUMMER DATUM NAME") is a word, not an acronym.
  */
-export function looksLikeName(surface: string, language: Language, sentenceStart: boolean): boolean {
+export function looksLikeName(
+  surface: string,
+  language: Language,
+  sentenceStart: boolean,
+  setInCapitals = false,
+): boolean {
   if (/[\d_]/.test(surface)) return true;
-  if (surface.length >= 2 && surface === surface.toUpperCase() && /\p{Lu}/u.test(surface)) return true;
+  if (surface.length >= 2 && surface === surface.toUpperCase() && /\p{Lu}/u.test(surface))
+    return !setInCapitals;
   if (/\p{Ll}\p{Lu}/u.test(surface)) return true;
   return language === 'en' && !sentenceStart && /^\p{Lu}/u.test(surface);
 }
@@ -72,6 +96,7 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
   const tw = options.translationWeight ?? 0.8;
   const tr = options.translator;
   const tokens = tokenize(question, language);
+  const capitals = capitalsSpans(question);
   const concepts: QueryConcept[] = [];
   const seen = new Set<string>();
   const add = (c: QueryConcept) => {
@@ -85,7 +110,12 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
   };
   for (const t of tokens) {
     const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
-    const name = looksLikeName(t.surface, language, sentenceStart);
+    const name = looksLikeName(
+      t.surface,
+      language,
+      sentenceStart,
+      capitals.some(([a, b]) => t.start >= a && t.start < b),
+    );
     // an inflected German word the dictionary knows only in its base form is translated by that ("erstellt" as
     // "erstellen"); searched as written (German chunks index it by its base form too, for the translations of
     // an English question)

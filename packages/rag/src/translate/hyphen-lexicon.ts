@@ -5,9 +5,8 @@ import type { QueryTranslator } from './query-translator.js';
 /**
  * The words the cross-lingual dictionary knows, as {@link dehyphenate} asks for them: a word is one whose
  * Snowball stem (English or German) the dictionary translates; a compound part is an English one. Offline and
- * deterministic for a given dictionary. The dictionary's fingerprint keys only the saved terms, not the chunk
- * text: a PDF indexed before the dictionary was installed or changed keeps its hyphen decisions until the file
- * itself changes.
+ * deterministic for a given dictionary. A folder index keys its PDFs by the dictionary's fingerprint
+ * (`UpdateOptions.loadKey`): installing, changing or removing the dictionary chunks them again, and only them.
  */
 export function hyphenLexicon(translator: QueryTranslator): HyphenLexicon {
   const en = translator.lexicon('en');
