@@ -321,7 +321,7 @@ describe('the passage brings what the question asks for', () => {
     // issue 24: "When should I use alpha-beta instead of epsilon?" got the composites list (alpha-beta and
     // epsilon, no "when") and then a reason about the stabilizer that names only epsilon
     const two = [source(1, 'a.md'), source(2, 'b.md')];
-    const choice = { kind: 'comparison' as const, subject: [] };
+    const choice = { kind: 'comparison' as const, subject: [], choice: true };
     const list = s(
       0,
       'EpsilonAlpha2Beta1 uses AlphaBeta for convolutional and Epsilon for dense layers.',

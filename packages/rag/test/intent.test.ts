@@ -317,3 +317,89 @@ describe('a specific relation weighs against the source rank', () => {
     expect(list.ratio).toBeCloseTo(1 / 1.75, 10);
   });
 });
+
+describe('a choice between named things ("when should I use X instead of Y?")', () => {
+  it('is read from when/why/should with instead of, rather than, over, statt', () => {
+    for (const q of [
+      'When should I use alpha-beta instead of epsilon?',
+      'Why use alpha-beta rather than epsilon?',
+      'Should I prefer EpsilonPlus over EpsilonAlpha2Beta1?',
+      'Wann sollte man alpha-beta statt epsilon verwenden?',
+    ])
+      expect(questionIntent(q).choice, q).toBe(true);
+    for (const q of [
+      'How does alpha-beta differ from epsilon?',
+      'Why does Zennit need canonizers?',
+      'Which algorithm works on a batch instead of a single example?',
+    ])
+      expect(questionIntent(q).choice, q).toBeUndefined();
+  });
+
+  it('"over" as a place and "statt" as the particle of "stattfinden" ask for no choice', () => {
+    for (const q of [
+      'Why do we sum over the channels?',
+      'Why should the heatmap be computed over all classes?',
+      'Warum findet die Berechnung statt?',
+      'Wann sollte die Auswertung stattfinden?',
+    ])
+      expect(questionIntent(q).choice, q).toBeUndefined();
+    // nor is a question whose "statt" is the separated particle a comparison
+    expect(questionIntent('Wann findet die Auswertung statt?').kind).not.toBe('comparison');
+    expect(questionIntent('Warum wird die Relevanz statt des Gradienten verwendet?').choice).toBe(true);
+  });
+
+  it('a condition, a preference or a reason holds it; a list naming both things does not', () => {
+    const choice = questionIntent('When should I use alpha-beta instead of epsilon?');
+    expect(holdsRelation('Alpha-beta is the better choice for convolutional layers.', choice)).toBe(true);
+    expect(holdsRelation('Use alpha-beta if negative evidence matters.', choice)).toBe(true);
+    expect(holdsRelation('Alpha-beta keeps evidence apart because it splits the terms.', choice)).toBe(true);
+    expect(
+      holdsRelation('The composites are EpsilonPlus, EpsilonAlpha2Beta1 and EpsilonGammaBox.', choice),
+    ).toBe(false);
+    // the looser words of a comparison ("different") decide nothing
+    expect(holdsRelation('Epsilon uses a different argument name than the stabilizer.', choice)).toBe(false);
+  });
+
+  it('the sentence that says when beats a higher-ranked list that names both things', async () => {
+    const embedding = new HashEmbedding({ dimensions: 256 });
+    const texts = [
+      // source 1: the list of composites that the issue's question got as its answer
+      'The built-in composites are EpsilonPlus, which uses ZPlus for convolutional layers and Epsilon for dense layers, EpsilonAlpha2Beta1, which uses AlphaBeta (alpha=2, beta=1) for convolutional layers and Epsilon for dense layers, and EpsilonGammaBox, which uses Gamma, Epsilon and ZBox.',
+      'A stabilizer argument may be given for every rule. It is the same as the epsilon argument of the epsilon rule, which uses a different name.',
+      'Heatmaps are drawn with a colour map. The alpha-beta rule is the better choice when positive and negative contributions should be weighted separately, as in the convolutional layers of image classifiers. Epsilon is enough for dense layers.',
+    ];
+    const sources: Source[] = texts.map((text, i) => ({
+      n: i + 1,
+      chunkId: `c${i + 1}`,
+      file: `f${i + 1}.md`,
+      title: 'rules',
+      language: 'en',
+      citation: `[f${i + 1}.md]`,
+      score: 1 - i * 0.2,
+      denseScore: 0,
+      lexicalScore: 0,
+      text,
+    }));
+    for (const question of [
+      'When should I use alpha-beta instead of epsilon?',
+      'Why use alpha-beta rather than epsilon?',
+    ]) {
+      const [qv] = await embedding.embed([question]);
+      const intent = questionIntent(question);
+      const scored = await scoreSourceSentences(
+        question,
+        qv!,
+        analyzeQuery(question),
+        sources,
+        embedding,
+        undefined,
+        intent,
+      );
+      const answer = composeExtractiveAnswer(scored, sources, { intent });
+      expect(answer.sentences[0]!.text, question).toMatch(/^The alpha-beta rule is the better choice when/);
+      expect(answer.sentences[0]!.citations).toEqual([3]);
+      // the unrelated stabilizer passage stays out
+      expect(answer.text).not.toContain('stabilizer');
+    }
+  });
+});

@@ -10,6 +10,11 @@ export interface QuestionIntent {
   readonly kind: QuestionKind;
   /** Lower-case words of the thing to define, for `definition`; empty otherwise. */
   readonly subject: readonly string[];
+  /**
+   * The question asks when or why to take one named thing rather than another ("When should I use X instead of
+   * Y?", "Why X rather than Y?"): a condition, a preference or a reason answers it, not a list naming both.
+   */
+  readonly choice?: boolean;
 }
 
 // First match wins: a comparison is often phrased as "how" or "when", a number as "how".
@@ -83,13 +88,23 @@ const WORKS =
 const MEANT =
   /\b(?:mean|meant|understand)\s+by\s+(?:(?:the|a|an)\s+)?(?:\w+\s+called\s+)?(.+?)\s*\??\s*$|\bunter\s+(?:(?:einem|einer|dem|der|den)\s+)?(.+?)\s*\??\s*$/i;
 
-/** The kind of a question (see {@link QuestionKind}) and, for definitions, its subject. */
+// A choice between named things: asked when or why (or what one should take), one thing preferred to another.
+const ASKS_CHOICE =
+  /^(?:when|why|in which cases?|wann|warum|wieso|weshalb|in welchen fällen)(?![\p{L}])|\b(?:should|would|sollte|sollten|soll)\b/iu;
+// "over" only after "prefer" (a bare "over" is a place: "sum over the channels"); "statt" only before what it
+// replaces (at the end it is the particle of "stattfinden": "Wann findet die Auswertung statt?").
+const PREFERS =
+  /\b(?:instead of|rather than|prefer\w*|better than|(?:an)?statt(?=\s+[^\s?.!,;:])|lieber|vorziehen|besser als)(?![\p{L}])/iu;
+
+/** The kind of a question (see {@link QuestionKind}), for definitions its subject, and whether it asks for a choice. */
 export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
   const works = WORKS.exec(q);
   if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
   let kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
   if (OPENS_REASON.test(q)) kind = 'reason';
+  if ((kind === 'comparison' || kind === 'reason') && ASKS_CHOICE.test(q) && PREFERS.test(q))
+    return { kind, subject: [], choice: true };
   if (kind !== 'definition') return { kind, subject: [] };
   const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q);
   return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
@@ -158,6 +173,12 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
 const DEFINES =
   /^\s*(?:is|are|refers to|means|denotes|describes|represents|returns|computes|takes|defines|ist|sind|bezeichnet|bedeutet|beschreibt|[,:–-])/i;
 
+// What decides a choice: a preference ("is better", "recommended", "suited"), a reason, and for a choice asked with
+// "when" (a comparison) also a condition; a sentence that merely names both things holds none of it.
+const PREFERENCE =
+  /\b(?:better|best|preferable|preferred|recommended|suited|suitable|ideal|advantages?|drawbacks?|besser|empfohlen|geeignet|vorteil\w*|nachteil\w*)(?![\p{L}])/iu;
+const CONDITION = /\b(?:when|whenever|if|unless|in case|wenn|falls|sofern)(?![\p{L}])/iu;
+
 /**
  * Whether a sentence holds the relation the question asks for: for a definition, the subject followed by a
  * defining verb ("A Node is ...", "ZBox, an LRP rule ..."); for the other kinds, a word that carries the
@@ -166,6 +187,12 @@ const DEFINES =
  */
 export function holdsRelation(sentence: string, intent: QuestionIntent): boolean {
   if (intent.kind === 'other') return false;
+  if (intent.choice)
+    return (
+      PREFERENCE.test(sentence) ||
+      RELATION.reason.test(sentence) ||
+      (intent.kind === 'comparison' && CONDITION.test(sentence))
+    );
   if (intent.kind === 'definition') {
     if (intent.subject.length === 0)
       return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);

@@ -139,7 +139,11 @@ export function translatedIntent(
   return { kind: intent.kind, subject: [...new Set(subject)] };
 }
 
-// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason.
+// What decides a choice between named things ("when should I use X instead of Y?") is as specific as a definition.
+const CHOICE_BOOST = RELATION_BOOST.definition;
+
+// Relations specific enough to weigh against the source's rank: a definition of the subject, a reason (and what
+// decides a choice, see `QuestionIntent.choice`).
 const SPECIFIC: ReadonlySet<QuestionIntent['kind']> = new Set(['definition', 'reason']);
 
 /** Whether a question asks for code (a snippet, a command, a call): then code blocks can answer it. */
@@ -277,10 +281,18 @@ export async function scoreSourceSentences(
     if (words > 60) shape *= Math.sqrt(60 / words); // run-on text (long rows, lists without stops)
     const relevance = comparable[i] ? 0.65 * lexical + 0.35 * lift : lexical;
     // a sentence that holds the asked-for relation beats one that only repeats the question's words
-    const asked = intent.kind === 'other' ? 1 : relation ? RELATION_BOOST[intent.kind] : 0.85;
+    const asked =
+      intent.kind === 'other'
+        ? 1
+        : relation
+          ? intent.choice
+            ? CHOICE_BOOST
+            : RELATION_BOOST[intent.kind]
+          : 0.85;
     // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
     // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
-    const rank = (prior.get(r.source) ?? 0.5) ** (relation && SPECIFIC.has(intent.kind) ? 0.5 : 1);
+    const rank =
+      (prior.get(r.source) ?? 0.5) ** (relation && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
     const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,
