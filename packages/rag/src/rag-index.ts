@@ -638,7 +638,9 @@ export class RagIndex {
    * A chunk that shares the question's words (the document's name, the topic of a whole section) but holds no
    * sentence that answers makes way for a lower one of the same document that does. Other documents are not
    * brought in: chosen freely among 20 chunks, the answer's own score put the passage among the sources more often
-   * but the answers quoted the newcomers instead of it.
+   * but the answers quoted the newcomers instead of it. Only chunks in the question's language take part; the
+   * others keep their places: scored through the dictionary's gloss, reordering them cost cross-lingual answers
+   * (98 -> 94 of 140 on the evaluation corpus).
    */
   async #answerRerank<T extends FusedResult & { passageCoverage?: number }>(
     fused: T[],
@@ -650,9 +652,11 @@ export class RagIndex {
     const head = fused.slice(0, pool);
     const chunks = this.#snapshot.chunks;
     const file = (f: T) => chunks[f.doc]!.metadata.file;
-    if (new Set(head.map(file)).size === head.length) return fused; // no document with two places: no change
+    const taking = head.filter((f) => chunks[f.doc]!.metadata.language === query.language);
+    // no document with two places among them: nothing to reorder
+    if (new Set(taking.map(file)).size === taking.length) return fused;
     const sources = toSources(
-      head.map((f) => ({ chunk: chunks[f.doc]!, score: f.score, denseScore: 0, lexicalScore: 0 })),
+      taking.map((f) => ({ chunk: chunks[f.doc]!, score: f.score, denseScore: 0, lexicalScore: 0 })),
     );
     const scored = await scoreSourceSentences(
       question,
@@ -665,19 +669,22 @@ export class RagIndex {
       this.translator,
       { rankPrior: false },
     );
-    const best = new Float64Array(head.length);
+    const best = new Float64Array(taking.length);
     for (const s of scored) if (s.score > best[s.source - 1]!) best[s.source - 1] = s.score;
     const top = Math.max(...best);
     if (!(top > 0)) return fused;
-    const reranked = head.map((f, i) => {
-      const answerScore = best[i]! / top;
-      return { ...f, score: f.score * (0.5 + 0.5 * answerScore), answerScore, passageScore: f.score };
-    });
-    const byFile = new Map<string, typeof reranked>();
-    for (const r of reranked) byFile.set(file(r), [...(byFile.get(file(r)) ?? []), r]);
+    const reranked = new Map(
+      taking.map((f, i) => {
+        const answerScore = best[i]! / top;
+        return [f, { ...f, score: f.score * (0.5 + 0.5 * answerScore), answerScore, passageScore: f.score }];
+      }),
+    );
+    const byFile = new Map<string, (T & { answerScore: number; passageScore: number })[]>();
+    for (const r of reranked.values()) byFile.set(file(r), [...(byFile.get(file(r)) ?? []), r]);
     for (const list of byFile.values()) list.sort((a, b) => b.score - a.score || a.doc - b.doc);
     const taken = new Map<string, number>();
     const placed = head.map((f) => {
+      if (!reranked.has(f)) return { ...f, passageScore: f.score }; // in its place, with what an answer numbers by
       const k = taken.get(file(f)) ?? 0;
       taken.set(file(f), k + 1);
       return byFile.get(file(f))![k]!;

@@ -176,6 +176,39 @@ describe('passage-level re-ranking', () => {
     expect(both.sources.map((s) => s.chunkId)).toEqual(plain.map((h) => h.chunk.id));
   });
 
+  it("leaves chunks in the other language than the question's in their places (their sentences are only glossed)", async () => {
+    const index = new RagIndex({ embedding: new HashEmbedding(), translator: null });
+    const german = [
+      '# Leitfaden',
+      '',
+      '## Tabellen',
+      '',
+      'Jede Tabelle nennt den Sponsor und die Seite des Sponsor.',
+      '',
+      '## Rollen',
+      '',
+      'Ein Sponsor ist eine Person, die Pakete für neue Betreuer hochlädt, nachdem sie den Inhalt geprüft hat.',
+      '',
+    ].join('\n');
+    await index.updateFiles([
+      { file: 'guide.md', bytes: encode(SPONSOR_GUIDE) },
+      { file: 'leitfaden.md', bytes: encode(german) },
+      { file: 'other.md', bytes: encode(OTHER) },
+    ]);
+    const question = 'What is a sponsor?';
+    const plain = await index.search(question, { topK: 5, hybrid: { answerRerank: false } });
+    const hits = await index.search(question, { topK: 5 });
+    const germanAt = plain.flatMap((h, i) => (h.chunk.metadata.language === 'de' ? [i] : []));
+    expect(germanAt.length).toBe(2);
+    expect(hits.some((h) => h.answerScore !== undefined)).toBe(true);
+    for (const i of germanAt) {
+      expect(hits[i]!.chunk.id).toBe(plain[i]!.chunk.id);
+      expect(hits[i]!.answerScore).toBeUndefined();
+      expect(hits[i]!.score).toBe(plain[i]!.score);
+      expect(hits[i]!.passageScore).toBe(plain[i]!.score);
+    }
+  });
+
   it('leaves the order alone when no document has two places (and embeds no sentence for it)', async () => {
     const seen: string[] = [];
     const inner = new HashEmbedding();

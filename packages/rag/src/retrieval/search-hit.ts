@@ -4,15 +4,16 @@ import type { Chunk } from '../types.js';
 export interface SearchHit {
   readonly chunk: Chunk;
   /**
-   * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked; within a
-   * document's places of the re-ranked results, its chunks go by this times `0.5 + 0.5 * answerScore`.
+   * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked, and with an
+   * `answerScore` also times `0.5 + 0.5 * answerScore` (which orders a document's chunks within its places).
    */
   readonly score: number;
   /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
   readonly passageCoverage?: number;
   /**
    * How well the chunk's best sentence answers the question (`scoreSourceSentences` without the source-rank
-   * prior), divided by the best of the re-ranked chunks (0..1; when re-ranked, see `HybridOptions.answerRerank`).
+   * prior), divided by the best of the re-ranked chunks in the question's language (0..1; set for those when
+   * re-ranked, see `HybridOptions.answerRerank`).
    */
   readonly answerScore?: number;
   /**
@@ -53,7 +54,8 @@ export interface HybridOptions {
    * Whether, among the re-ranked results, the places of a document go to its chunks by how well their best
    * sentence answers the question (the offline answer's own sentence score: the question's concepts, the
    * embedding, the asked-for relation, not a heading or a line that restates the question): score times
-   * `0.5 + 0.5 * answerScore`. Documents keep their places. Default true.
+   * `0.5 + 0.5 * answerScore`. Documents keep their places, and so do chunks in the other language than the
+   * question's (compared only through the dictionary's gloss). Default true.
    */
   readonly answerRerank?: boolean;
 }
