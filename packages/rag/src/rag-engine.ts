@@ -154,10 +154,22 @@ export class RagEngine {
     const index = this.index;
     index.checkQuestion(question);
     const qv = await index.embedQuery(question);
-    const hits = await index.searchWithVector(question, qv, {
+    const found = await index.searchWithVector(question, qv, {
       topK: options.topK ?? 5,
       ...(options.hybrid ? { hybrid: options.hybrid } : {}),
     });
+    // the sources are numbered in the retrieval's order before the answer re-ranking: that chose which chunks of a
+    // document are shown, not how much the answer trusts each (its source-rank prior); numbered by the re-ranked
+    // order, 6 tuning answers were lost (other sources quoted), numbered so, none
+    const reranked = found.filter((h) => h.passageScore !== undefined);
+    const hits = [
+      ...reranked.sort(
+        (a, b) =>
+          b.passageScore! - a.passageScore! ||
+          (index.indexOf(a.chunk.id) ?? 0) - (index.indexOf(b.chunk.id) ?? 0),
+      ),
+      ...found.filter((h) => h.passageScore === undefined),
+    ];
     const query = index.analyzeQuestion(question);
     const sources = toSources(hits);
     const t1 = performance.now();

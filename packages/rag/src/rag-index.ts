@@ -1,4 +1,7 @@
 import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
+import { questionIntent } from './answer/question-intent.js';
+import { scoreSourceSentences } from './answer/sentence-scorer.js';
+import { toSources } from './answer/source.js';
 import { dot, type EmbeddingProvider } from './embeddings/embedding-provider.js';
 import { type ChunkingOptions, chunkDocument, resolveChunking } from './ingest/chunker.js';
 import type { LoadedDocument } from './ingest/document.js';
@@ -635,6 +638,68 @@ export class RagIndex {
     return [...head, ...fused.slice(pool)];
   }
 
+  /**
+   * Second stage of the re-ranking, within each document: the best `pool` results keep the documents in their
+   * places, and the places of one document go to its chunks in the order of how well their best sentence answers
+   * the question, scored as the offline answer scores sentences (without the source-rank prior, since this decides
+   * the order): each score times `0.5 + 0.5 * answerScore`, the best sentence's score over the best of the pool.
+   * A chunk that shares the question's words (the document's name, the topic of a whole section) but holds no
+   * sentence that answers makes way for a lower one of the same document that does. Other documents are not
+   * brought in: chosen freely among 20 chunks, the answer's own score put the passage among the sources more often
+   * but the answers quoted the newcomers instead of it. Only chunks in the question's language take part; the
+   * others keep their places: scored through the dictionary's gloss, reordering them cost cross-lingual answers
+   * (98 -> 94 of 140 on the evaluation corpus).
+   */
+  async #answerRerank<T extends FusedResult & { passageCoverage?: number }>(
+    fused: T[],
+    question: string,
+    questionVector: Float32Array,
+    query: AnalyzedQuery,
+    pool: number,
+  ): Promise<(T & { answerScore?: number; passageScore?: number })[]> {
+    const head = fused.slice(0, pool);
+    const chunks = this.#snapshot.chunks;
+    const file = (f: T) => chunks[f.doc]!.metadata.file;
+    const taking = head.filter((f) => chunks[f.doc]!.metadata.language === query.language);
+    // no document with two places among them: nothing to reorder
+    if (new Set(taking.map(file)).size === taking.length) return fused;
+    const sources = toSources(
+      taking.map((f) => ({ chunk: chunks[f.doc]!, score: f.score, denseScore: 0, lexicalScore: 0 })),
+    );
+    const scored = await scoreSourceSentences(
+      question,
+      questionVector,
+      query,
+      sources,
+      this.embedding,
+      this.#bm25,
+      questionIntent(question),
+      this.translator,
+      { rankPrior: false },
+    );
+    const best = new Float64Array(taking.length);
+    for (const s of scored) if (s.score > best[s.source - 1]!) best[s.source - 1] = s.score;
+    const top = Math.max(...best);
+    if (!(top > 0)) return fused;
+    const reranked = new Map(
+      taking.map((f, i) => {
+        const answerScore = best[i]! / top;
+        return [f, { ...f, score: f.score * (0.5 + 0.5 * answerScore), answerScore, passageScore: f.score }];
+      }),
+    );
+    const byFile = new Map<string, (T & { answerScore: number; passageScore: number })[]>();
+    for (const r of reranked.values()) byFile.set(file(r), [...(byFile.get(file(r)) ?? []), r]);
+    for (const list of byFile.values()) list.sort((a, b) => b.score - a.score || a.doc - b.doc);
+    const taken = new Map<string, number>();
+    const placed = head.map((f) => {
+      if (!reranked.has(f)) return { ...f, passageScore: f.score }; // in its place, with what an answer numbers by
+      const k = taken.get(file(f)) ?? 0;
+      taken.set(file(f), k + 1);
+      return byFile.get(file(f))![k]!;
+    });
+    return [...placed, ...fused.slice(pool)];
+  }
+
   /** Hybrid search with an already embedded question. */
   async searchWithVector(
     question: string,
@@ -654,15 +719,23 @@ export class RagIndex {
       Math.max(hybrid.candidates, topK),
     );
     const lexical = this.#bm25.scoreConcepts(analyzed.concepts);
-    const fused = this.#rerank(
+    const covered = this.#rerank(
       fuseScores(dense, lexical, hybrid, Math.max(topK, hybrid.rerank), sides),
       analyzed.concepts,
       hybrid.rerank,
-    ).slice(0, topK);
+    );
+    const fused: (FusedResult & { passageCoverage?: number; answerScore?: number; passageScore?: number })[] =
+      (
+        hybrid.answerRerank && hybrid.rerank > 0
+          ? await this.#answerRerank(covered, question, query, analyzed, hybrid.rerank)
+          : covered
+      ).slice(0, topK);
     return fused.map((f) => ({
       chunk: this.#snapshot.chunks[f.doc]!,
       score: f.score,
       ...(f.passageCoverage !== undefined ? { passageCoverage: f.passageCoverage } : {}),
+      ...(f.answerScore !== undefined ? { answerScore: f.answerScore } : {}),
+      ...(f.passageScore !== undefined ? { passageScore: f.passageScore } : {}),
       denseScore: Number.isNaN(dense[f.doc]!)
         ? dot(this.#dense.vector(f.doc), sides?.[f.doc] && glossVector ? glossVector : query)
         : dense[f.doc]!,

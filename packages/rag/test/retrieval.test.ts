@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  analyzeQuery,
   type Chunk,
   conceptsOfTerms,
   type EmbeddingProvider,
@@ -7,8 +8,11 @@ import {
   glossOnly,
   HashEmbedding,
   QueryTranslator,
+  RagEngine,
   RagIndex,
   resolveHybrid,
+  type Source,
+  scoreSourceSentences,
 } from '../src/index.js';
 import { passageCoverage } from '../src/retrieval/passage-rerank.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
@@ -116,6 +120,154 @@ describe('passage-level re-ranking', () => {
     const plain = await index.search('What does the epsilon rule add?', { topK: 2, hybrid: { rerank: 0 } });
     for (const h of plain) expect(h.passageCoverage).toBeUndefined();
     expect(() => resolveHybrid({ rerank: -1 })).toThrow(/rerank must be a non-negative integer/);
+  });
+
+  // one guide with a short section that names "sponsor" without saying what one is, and a section that defines it
+  const SPONSOR_GUIDE = [
+    '# Guide',
+    '',
+    '## Tables',
+    '',
+    'Each table lists the sponsor.',
+    '',
+    '## Roles',
+    '',
+    'A sponsor is a person who uploads packages for new maintainers.',
+    '',
+  ].join('\n');
+  const OTHER = '# Packages\n\nPackages are uploaded to the archive. A sponsor may review them.\n';
+  const encode = (s: string) => new TextEncoder().encode(s);
+
+  it("gives a document's places among the re-ranked results to its chunk that answers, not the one that repeats the question's words", async () => {
+    // BM25 alone (dense weight 0), so that the test sets the order: the shorter chunk goes first
+    const index = new RagIndex({
+      embedding: new HashEmbedding(),
+      translator: null,
+      hybrid: { denseWeight: 0 },
+    });
+    await index.updateFiles([
+      { file: 'guide.md', bytes: encode(SPONSOR_GUIDE) },
+      { file: 'other.md', bytes: encode(OTHER) },
+    ]);
+    const question = 'What is a sponsor?';
+    const plain = await index.search(question, { topK: 3, hybrid: { answerRerank: false } });
+    const section = (h: { chunk: Chunk }) => `${h.chunk.metadata.file}:${h.chunk.metadata.section}`;
+    expect(plain.map(section)[0]).toBe('guide.md:Guide > Tables');
+    for (const h of plain) expect(h.answerScore).toBeUndefined();
+    const hits = await index.search(question, { topK: 3 });
+    expect(hits.map(section)[0]).toBe('guide.md:Guide > Roles');
+    // the documents keep their places; only the guide's two chunks traded theirs
+    expect(hits.map((h) => h.chunk.metadata.file)).toEqual(plain.map((h) => h.chunk.metadata.file));
+    expect(new Set(hits.map(section))).toEqual(new Set(plain.map(section)));
+    expect(hits[0]!.answerScore).toBe(1);
+    for (const h of hits) {
+      expect(h.answerScore).toBeGreaterThanOrEqual(0);
+      expect(h.answerScore).toBeLessThanOrEqual(1);
+      // the score before this stage is what the plain search ranked by
+      expect(h.passageScore).toBeCloseTo(plain.find((p) => section(p) === section(h))!.score, 12);
+      expect(h.score).toBeCloseTo(h.passageScore! * (0.5 + 0.5 * h.answerScore!), 12);
+    }
+    // with one source, that source is the defining chunk, and the answer quotes it
+    const answer = await new RagEngine(index).ask(question, { topK: 1, explain: false });
+    expect(answer.sources.map((s) => s.section)).toEqual(['Guide > Roles']);
+    expect(answer.answer).toContain('A sponsor is a person who uploads packages');
+    // with both, the answer numbers them in the order before this stage (its source-rank prior)
+    const both = await new RagEngine(index).ask(question, { topK: 3, explain: false });
+    expect(both.sources.map((s) => s.chunkId)).toEqual(plain.map((h) => h.chunk.id));
+  });
+
+  it("leaves chunks in the other language than the question's in their places (their sentences are only glossed)", async () => {
+    const index = new RagIndex({ embedding: new HashEmbedding(), translator: null });
+    const german = [
+      '# Leitfaden',
+      '',
+      '## Tabellen',
+      '',
+      'Jede Tabelle nennt den Sponsor und die Seite des Sponsor.',
+      '',
+      '## Rollen',
+      '',
+      'Ein Sponsor ist eine Person, die Pakete für neue Betreuer hochlädt, nachdem sie den Inhalt geprüft hat.',
+      '',
+    ].join('\n');
+    await index.updateFiles([
+      { file: 'guide.md', bytes: encode(SPONSOR_GUIDE) },
+      { file: 'leitfaden.md', bytes: encode(german) },
+      { file: 'other.md', bytes: encode(OTHER) },
+    ]);
+    const question = 'What is a sponsor?';
+    const plain = await index.search(question, { topK: 5, hybrid: { answerRerank: false } });
+    const hits = await index.search(question, { topK: 5 });
+    const germanAt = plain.flatMap((h, i) => (h.chunk.metadata.language === 'de' ? [i] : []));
+    expect(germanAt.length).toBe(2);
+    expect(hits.some((h) => h.answerScore !== undefined)).toBe(true);
+    for (const i of germanAt) {
+      expect(hits[i]!.chunk.id).toBe(plain[i]!.chunk.id);
+      expect(hits[i]!.answerScore).toBeUndefined();
+      expect(hits[i]!.score).toBe(plain[i]!.score);
+      expect(hits[i]!.passageScore).toBe(plain[i]!.score);
+    }
+  });
+
+  it('leaves the order alone when no document has two places (and embeds no sentence for it)', async () => {
+    const seen: string[] = [];
+    const inner = new HashEmbedding();
+    const embedding: EmbeddingProvider = {
+      id: inner.id,
+      embed: async (texts) => {
+        seen.push(...texts);
+        return inner.embed(texts);
+      },
+    };
+    const index = new RagIndex({ embedding, translator: null });
+    await index.updateFiles([
+      { file: 'a.md', bytes: encode('# A\n\nA sponsor is a person who uploads packages.\n') },
+      { file: 'b.md', bytes: encode(OTHER) },
+    ]);
+    seen.length = 0;
+    const hits = await index.search('What is a sponsor?', { topK: 2 });
+    expect(seen).toEqual(['What is a sponsor?']);
+    for (const h of hits) expect(h.answerScore).toBeUndefined();
+  });
+
+  it('scores sentences without the source-rank prior when asked (to rank the sources themselves)', async () => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const question = 'What is a sponsor?';
+    const [qv] = await embedding.embed([question]);
+    const text = 'A sponsor is a person who uploads packages.';
+    const src = (n: number): Source => ({
+      n,
+      chunkId: `c${n}`,
+      file: `s${n}.md`,
+      title: 'notes',
+      language: 'en',
+      citation: `[s${n}.md]`,
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    });
+    const query = analyzeQuery(question);
+    const sources = [src(1), src(2)];
+    const [first, second] = await scoreSourceSentences(question, qv!, query, sources, embedding);
+    // the same sentence in source 2 needs more: the prior 1 / (1 + 1/4), square-rooted for a definition
+    expect(second!.score).toBeCloseTo(first!.score / Math.sqrt(1.25), 12);
+    expect(first!.relation).toBe(true);
+    const [a, b] = await scoreSourceSentences(
+      question,
+      qv!,
+      query,
+      sources,
+      embedding,
+      undefined,
+      undefined,
+      undefined,
+      {
+        rankPrior: false,
+      },
+    );
+    expect(b!.score).toBe(a!.score);
+    expect(a!.score).toBe(first!.score);
   });
 
   it('compares a question with chunks in the other language through its gloss, and only those chunks', async () => {

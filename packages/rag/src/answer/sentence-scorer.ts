@@ -174,6 +174,13 @@ export async function scoreSourceSentences(
   _bm25?: Bm25Index,
   intent: QuestionIntent = questionIntent(question),
   translator?: QueryTranslator,
+  options: {
+    /**
+     * Whether a sentence of a lower-ranked source needs more (the prior 1 / (1 + (n - 1) / 4)); default true. Off
+     * when the scores re-rank the sources themselves, whose order they are to decide.
+     */
+    readonly rankPrior?: boolean;
+  } = {},
 ): Promise<ScoredSentence[]> {
   const raw = sources.flatMap((s) =>
     chunkSentences(s).map((x, index) => ({ ...x, index, source: s.n, language: s.language as Language })),
@@ -250,7 +257,9 @@ export async function scoreSourceSentences(
   for (const language of new Set(raw.map((r) => r.language)))
     if (!intentIn.has(language)) intentIn.set(language, translatedIntent(intent, query, language));
   // the retrieval ranked the sources on their whole text; a sentence of a lower-ranked source needs more
-  const prior = new Map(sources.map((s) => [s.n, 1 / (1 + 0.25 * (s.n - 1))]));
+  const prior = new Map(
+    sources.map((s) => [s.n, options.rankPrior === false ? 1 : 1 / (1 + 0.25 * (s.n - 1))]),
+  );
   return raw.map((r, i) => {
     const set = termSets[i]!;
     const names = naming.get(r.source)!;

@@ -29,7 +29,8 @@ export function resolveHybrid(options: HybridOptions = {}): Required<HybridOptio
   if (!Number.isInteger(rerank) || rerank < 0) {
     throw new CrpError('invalid-argument', `rerank must be a non-negative integer; got ${rerank}.`);
   }
-  return { fusion, denseWeight, candidates, rrfK, rerank };
+  const answerRerank = options.answerRerank ?? true;
+  return { fusion, denseWeight, candidates, rrfK, rerank, answerRerank };
 }
 
 /** 1-based ranks of the documents by score (highest first); documents scoring `<= floor` get no rank. */

@@ -3,10 +3,24 @@ import type { Chunk } from '../types.js';
 /** A retrieved chunk with the scores that put it where it is. */
 export interface SearchHit {
   readonly chunk: Chunk;
-  /** Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked. */
+  /**
+   * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked, and with an
+   * `answerScore` also times `0.5 + 0.5 * answerScore` (which orders a document's chunks within its places).
+   */
   readonly score: number;
   /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
   readonly passageCoverage?: number;
+  /**
+   * How well the chunk's best sentence answers the question (`scoreSourceSentences` without the source-rank
+   * prior), divided by the best of the re-ranked chunks in the question's language (0..1; set for those when
+   * re-ranked, see `HybridOptions.answerRerank`).
+   */
+  readonly answerScore?: number;
+  /**
+   * The score before the answer re-ranking (fused, times `0.5 + 0.5 * passageCoverage`): the order in which an
+   * answer numbers its sources.
+   */
+  readonly passageScore?: number;
   /** Cosine similarity of chunk and question embeddings. */
   readonly denseScore: number;
   /** BM25 score of the chunk for the question's concepts (0 when none is shared). */
@@ -36,4 +50,12 @@ export interface HybridOptions {
    * question two consecutive sentences hold together); default 20, 0 switches it off.
    */
   readonly rerank?: number;
+  /**
+   * Whether, among the re-ranked results, the places of a document go to its chunks by how well their best
+   * sentence answers the question (the offline answer's own sentence score: the question's concepts, the
+   * embedding, the asked-for relation, not a heading or a line that restates the question): score times
+   * `0.5 + 0.5 * answerScore`. Documents keep their places, and so do chunks in the other language than the
+   * question's (compared only through the dictionary's gloss). Default true.
+   */
+  readonly answerRerank?: boolean;
 }
