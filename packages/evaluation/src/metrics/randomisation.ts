@@ -8,6 +8,7 @@ import { type ExplanationProcessing, processAttributions } from '../normalise.js
 import { pearson, ranks, spearman, ssim } from '../numeric.js';
 import { seededRandom } from '../random.js';
 import { type MetricResult, mean, type RunOptions } from '../types.js';
+import { type DrawJob, fillDraws, startDraws } from '../weight-draws.js';
 
 /** Similarity of two explanations in the randomisation metrics (Quantus's `similarity_func`). */
 export type SimilarityName = 'spearman' | 'pearson' | 'ssim';
@@ -65,35 +66,63 @@ function comparerTo(a: Attributions, name: SimilarityName): (b: Attributions) =>
  * torch before each layer.
  */
 export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tensor[] {
-  const weights = layer.getWeights();
-  const cls = layer.getClassName();
-  if (cls === 'BatchNormalization') {
+  const plan = drawPlan(layer);
+  if (plan === undefined) {
     const names = layer.weights.map((w) => w.originalName ?? w.name);
-    return weights.map((w, i) =>
-      /gamma|moving_variance/.test(names[i]!) ? tf.onesLike(w) : tf.zerosLike(w),
-    );
+    return layer
+      .getWeights()
+      .map((w, i) => (/gamma|moving_variance/.test(names[i]!) ? tf.onesLike(w) : tf.zerosLike(w)));
   }
-  const kernelShape = weights[0]!.shape;
+  const values = plan.shapes.map((s) => new Float32Array(sizeOf(s)));
+  fillDraws(values, plan.bound, seed);
+  return values.map((v, i) => tf.tensor(v, plan.shapes[i]));
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** What {@link resetParameters} draws for a layer: its weights' shapes and the bound; `undefined` for a batch
+ * norm (reset to constants, no draws). */
+function drawPlan(layer: tfl.layers.Layer): { shapes: number[][]; bound: number } | undefined {
+  const cls = layer.getClassName();
+  if (cls === 'BatchNormalization') return undefined;
+  const shapes = layer.weights.map((w) => [...w.shape] as number[]);
+  const kernelShape = shapes[0]!;
   // fan_in: every kernel axis but the output one ([kh, kw, in, out], [in, out]); depthwise: kh * kw
   const fanIn =
-    cls === 'DepthwiseConv2D'
-      ? kernelShape[0]! * kernelShape[1]!
-      : kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
-  const bound = 1 / Math.sqrt(fanIn);
-  // mulberry32(seed + 1) inlined, its state a local int32 (the same bits): through the closure every draw
-  // stored a number above the small-integer range in its context, a heap allocation (25 ns a value, 33 ms for
-  // the small VGG's 1.3M weights, against about 4 ms here)
-  let state = (seed + 1) | 0;
-  return weights.map((w) => {
-    const values = new Float32Array(w.size);
-    for (let i = 0; i < values.length; i++) {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), state | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      values[i] = (2 * (((t ^ (t >>> 14)) >>> 0) / 4294967296) - 1) * bound;
-    }
-    return tf.tensor(values, w.shape);
-  });
+    cls === 'DepthwiseConv2D' ? kernelShape[0]! * kernelShape[1]! : sizeOf(kernelShape.slice(0, -1));
+  return { shapes, bound: 1 / Math.sqrt(fanIn) };
+}
+
+/**
+ * The default randomiser with every layer's draws started in the worker (see {@link startDraws}), in model
+ * order (the order the batched cascades need them); `undefined` where no worker can be used.
+ */
+async function drawnAhead(
+  model: tfl.LayersModel,
+  seed: number,
+): Promise<((layer: tfl.layers.Layer, seed: number) => tf.Tensor[]) | undefined> {
+  const layers = model.layers.filter((l) => l.getWeights().length > 0);
+  const plans = layers.map((l) => drawPlan(l));
+  const jobs: DrawJob[] = [];
+  // by name: the step-by-step path randomises a copy of the model
+  const jobOf = new Map<string, number>();
+  for (const [i, plan] of plans.entries()) {
+    if (plan === undefined) continue;
+    jobOf.set(layers[i]!.name, jobs.length);
+    jobs.push({ sizes: plan.shapes.map(sizeOf), bound: plan.bound });
+  }
+  if (jobs.length === 0) return undefined;
+  const pending = await startDraws(jobs, seed);
+  if (pending === undefined) return undefined;
+  const taken = new Set<number>();
+  return (layer, s) => {
+    const j = jobOf.get(layer.name);
+    // a batch norm, another seed, or a layer randomised again (independent): drawn in-line
+    if (j === undefined || s !== seed || taken.has(j)) return resetParameters(layer, s);
+    taken.add(j);
+    const shapes = drawPlan(layer)!.shapes;
+    return pending.take(j).map((v, i) => tf.tensor(v, shapes[i]));
+  };
 }
 
 /** Options of {@link mprt} (Quantus `MPRT`). */
@@ -118,6 +147,10 @@ export interface MprtOptions extends ExplanationProcessing {
   explainAtMost?: number;
   /** New weights of a layer; default {@link resetParameters}. Returned tensors are disposed by the metric. */
   randomiseLayer?: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[];
+  /** The default randomiser draws the new weights in a worker thread while the original model is explained
+   * (the same values; in Node and in a browser's workers, not in a window's main thread). Default true; false
+   * draws them in-line. */
+  drawInWorker?: boolean;
 }
 
 /**
@@ -171,6 +204,11 @@ export async function mprt(
   const similarity = options.similarity ?? 'spearman';
   similarityOf(similarity); // checked before any work
   const seed = options.seed ?? 42;
+  // the draws start now and overlap with what follows
+  const ahead =
+    options.randomiseLayer === undefined && options.drawInWorker !== false
+      ? await drawnAhead(input.model, seed)
+      : undefined;
   const s = await readSamples(input.x);
   checkLabels(input.labels, s.n);
   const defaults = { normalise: true, abs: true };
@@ -181,7 +219,7 @@ export async function mprt(
     const weighted = model.layers.filter((l) => l.getWeights().length > 0);
     return order === 'top_down' ? weighted.reverse() : weighted;
   };
-  const randomise = options.randomiseLayer ?? resetParameters;
+  const randomise = options.randomiseLayer ?? ahead ?? resetParameters;
   const steps = weightedOf(input.model).length;
   const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
   const started = performance.now();
@@ -218,6 +256,8 @@ export async function mprt(
     randomise: randomiseIn,
     explained: (k) => explained.has(k),
     onStep: progress,
+    // the default randomiser re-seeds every layer
+    anyOrder: options.randomiseLayer === undefined,
   });
   if (batched !== undefined) {
     const read = async (t: tf.Tensor, what: string) => {
