@@ -106,12 +106,25 @@ async function startThread(): Promise<DrawThread | undefined> {
   }
   if (typeof Worker === 'undefined') return undefined;
   const url = URL.createObjectURL(new Blob([workerSource(false)], { type: 'text/javascript' }));
+  let worker: Worker;
   try {
-    const worker = new Worker(url);
-    return { post: (m) => worker.postMessage(m), close: () => worker.terminate() };
-  } finally {
+    worker = new Worker(url);
+  } catch (err) {
     URL.revokeObjectURL(url);
+    throw err;
   }
+  worker.onerror = () => {
+    unavailable = true;
+    thread = undefined;
+  };
+  // the URL stays valid while the worker may still be loading its script
+  return {
+    post: (m) => worker.postMessage(m),
+    close: () => {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    },
+  };
 }
 
 /**

@@ -110,6 +110,12 @@ describe('MPRT with the draws in a worker', () => {
           expect(weights()).toEqual(original);
         }
         expect(new Set(Object.values(inline.layers!).flat()).size).toBeGreaterThan(3);
+        // a given randomiser takes the layers in Quantus's order, all before the tops (no anyOrder): the same
+        const given = await mprt({ model, x, labels }, explainer, {
+          layerOrder,
+          randomiseLayer: resetParameters,
+        });
+        expect(given.layers).toEqual(inline.layers);
         // the worker's weights for each layer are resetParameters'
         const weighted = model.layers.filter((l) => l.getWeights().length > 0);
         const pending = await startDraws(
