@@ -78,6 +78,20 @@ interface DrawThread {
 }
 
 let thread: DrawThread | undefined;
+
+/** The shared buffer kept between calls, at most {@link POOL_BYTES}: a fresh one costs its page faults on every
+ * call (about 1,300 pages for the small VGG). The worker handles one call's jobs at a time, so a buffer no
+ * tensor holds any more can take the next call's values. */
+let pool: { buffer: SharedArrayBuffer; busy: boolean } | undefined;
+const POOL_BYTES = 16 * 2 ** 20;
+
+function sharedBuffer(bytes: number): SharedArrayBuffer {
+  if (pool?.busy || bytes > POOL_BYTES) return new SharedArrayBuffer(bytes);
+  if (pool === undefined || pool.buffer.byteLength < bytes)
+    pool = { buffer: new SharedArrayBuffer(bytes), busy: false };
+  pool.busy = true;
+  return pool.buffer;
+}
 let unavailable = false;
 
 /** A thread may block on `Atomics.wait` in Node and in a browser's workers, not in a window. */
@@ -134,11 +148,16 @@ async function startThread(): Promise<DrawThread | undefined> {
 export function closeDrawWorker(): void {
   thread?.close();
   thread = undefined;
+  pool = undefined;
 }
 
 /** Draws that jobs' values, started in the worker: `take(j)` returns job j's arrays (one per size). */
 export interface PendingDraws {
+  /** Job j's values: views of the shared buffer (valid until `release`) or arrays drawn in-line. */
   take(j: number): Float32Array[];
+  /** Gives the shared buffer back for the next call: call it once no tensor holds a view `take` returned (a
+   * backend may keep the array it was given, e.g. cpu). */
+  release(): void;
   /** Whether the worker has drawn every job (a test's way to take the worker's values, not in-line ones). */
   drawn(): boolean;
 }
@@ -166,7 +185,7 @@ export async function startDraws(jobs: readonly DrawJob[], seed: number): Promis
     offsets.push(total);
     for (const n of job.sizes) total += n;
   }
-  const data = new SharedArrayBuffer(total * 4);
+  const data = sharedBuffer(total * 4);
   const status = new SharedArrayBuffer(4 * Math.max(1, jobs.length));
   const flags = new Int32Array(status);
   const plain = jobs.map((j) => ({ sizes: [...j.sizes], bound: j.bound }));
@@ -190,5 +209,8 @@ export async function startDraws(jobs: readonly DrawJob[], seed: number): Promis
       });
     },
     drawn: () => flags.every((f, j) => f === DONE || j >= jobs.length),
+    release: () => {
+      if (data === pool?.buffer) pool.busy = false;
+    },
   };
 }

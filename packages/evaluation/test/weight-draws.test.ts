@@ -59,6 +59,31 @@ describe('draws in a worker', () => {
       expect(pending!.take(j).map(bits)).toEqual(inLine(many[j]!, 3).map(bits));
   });
 
+  it("a released buffer takes the next call's values; one still in use is not shared", async () => {
+    closeDrawWorker();
+    const first = await startDraws(jobs, 42);
+    await until(() => first!.drawn());
+    const buffer = first!.take(1)[0]!.buffer;
+    first!.release();
+    // smaller than the first call's jobs: the same buffer
+    const other: DrawJob[] = [
+      { sizes: [900, 3], bound: 0.2 },
+      { sizes: [4000], bound: 0.05 },
+    ];
+    const second = await startDraws(other, 9);
+    // the pooled buffer is second's now: a call meanwhile gets a buffer of its own
+    const third = await startDraws(jobs, 42);
+    await until(() => second!.drawn() && third!.drawn());
+    expect(second!.take(1)[0]!.buffer).toBe(buffer);
+    expect(third!.take(1)[0]!.buffer).not.toBe(buffer);
+    for (const [j, job] of other.entries())
+      expect(second!.take(j).map(bits)).toEqual(inLine(job, 9).map(bits));
+    for (const [j, job] of jobs.entries())
+      expect(third!.take(j).map(bits)).toEqual(inLine(job, 42).map(bits));
+    second!.release();
+    third!.release();
+  });
+
   it('closeDrawWorker stops the thread; the next call starts another', async () => {
     closeDrawWorker();
     const pending = await startDraws(jobs, 5);
@@ -92,6 +117,22 @@ function chain(seed: number): tfl.LayersModel {
 }
 
 describe('MPRT with the draws in a worker', () => {
+  it('calls at the same time (one takes the pooled buffer, the other its own) give the in-line values', async () => {
+    const models = [smallCnn(5), chain(8), smallCnn(6)];
+    const x = images(2, 8, 8, 3, 4);
+    const labels = [2, 0];
+    const explainer = lrpExplainer('epsilon_plus_flat');
+    const inline = [];
+    for (const model of models)
+      inline.push(await mprt({ model, x, labels }, explainer, { drawInWorker: false }));
+    for (let i = 0; i < 2; i++) {
+      const together = await Promise.all(models.map((model) => mprt({ model, x, labels }, explainer)));
+      expect(together.map((r) => r.layers)).toEqual(inline.map((r) => r.layers));
+    }
+    x.dispose();
+    for (const m of models) m.dispose();
+  });
+
   for (const layerOrder of ['top_down', 'bottom_up', 'independent'] as const) {
     it(`${layerOrder}: the same scores and weights as in-line, no tensor leaked, the model unchanged`, async () => {
       for (const model of [smallCnn(5), chain(8)]) {

@@ -100,7 +100,9 @@ function drawPlan(layer: tfl.layers.Layer): { shapes: number[][]; bound: number 
 async function drawnAhead(
   model: tfl.LayersModel,
   seed: number,
-): Promise<((layer: tfl.layers.Layer, seed: number) => tf.Tensor[]) | undefined> {
+): Promise<
+  { randomise: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[]; release: () => void } | undefined
+> {
   const layers = model.layers.filter((l) => l.getWeights().length > 0);
   const plans = layers.map((l) => drawPlan(l));
   const jobs: DrawJob[] = [];
@@ -115,7 +117,7 @@ async function drawnAhead(
   const pending = await startDraws(jobs, seed);
   if (pending === undefined) return undefined;
   const taken = new Set<number>();
-  return (layer, s) => {
+  const randomise = (layer: tfl.layers.Layer, s: number) => {
     const j = jobOf.get(layer.name);
     // a batch norm, another seed, or a layer randomised again (independent): drawn in-line
     if (j === undefined || s !== seed || taken.has(j)) return resetParameters(layer, s);
@@ -123,6 +125,7 @@ async function drawnAhead(
     const shapes = drawPlan(layer)!.shapes;
     return pending.take(j).map((v, i) => tf.tensor(v, shapes[i]));
   };
+  return { randomise, release: () => pending.release() };
 }
 
 /** Options of {@link mprt} (Quantus `MPRT`). */
@@ -209,91 +212,99 @@ export async function mprt(
     options.randomiseLayer === undefined && options.drawInWorker !== false
       ? await drawnAhead(input.model, seed)
       : undefined;
-  const s = await readSamples(input.x);
-  checkLabels(input.labels, s.n);
-  const defaults = { normalise: true, abs: true };
-  const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
-  const layersOut: Record<string, number[]> = {};
-  // Quantus's order: from the output for top_down, the model's order otherwise
-  const weightedOf = (model: tfl.LayersModel) => {
-    const weighted = model.layers.filter((l) => l.getWeights().length > 0);
-    return order === 'top_down' ? weighted.reverse() : weighted;
-  };
-  const randomise = options.randomiseLayer ?? ahead ?? resetParameters;
-  const steps = weightedOf(input.model).length;
-  const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
-  const started = performance.now();
-  const progress = (done: number) => {
-    const elapsedMs = performance.now() - started;
-    run.onProgress?.({
-      done,
-      total: steps,
-      elapsedMs,
-      etaMs: (elapsedMs / done) * (steps - done),
-      unit: 'layers',
-      phase: metric,
-    });
-  };
-  const randomiseIn = (layers: readonly tfl.layers.Layer[]) => (k: number) => {
-    const fresh = randomise(layers[k]!, seed);
-    layers[k]!.setWeights(fresh);
-    for (const t of fresh) t.dispose();
-  };
-  // the similarities, in the order the explanations come: the original model's first (the reference, unless
-  // an explanation is given)
-  let a: Attributions | undefined;
-  let compare: ((b: Attributions) => number[]) | undefined;
-  const record = (name: string, b: Attributions) => {
-    if (compare === undefined) {
-      a = given === undefined ? b : processAttributions(given, options, defaults);
-      compare = comparerTo(a, similarity);
-    }
-    layersOut[name] = compare(b);
-  };
-  const batched = cascadeInPlace(input, explainer, {
-    layers: weightedOf(input.model),
-    order,
-    randomise: randomiseIn,
-    explained: (k) => explained.has(k),
-    onStep: progress,
-    // the default randomiser re-seeds every layer
-    anyOrder: options.randomiseLayer === undefined,
-  });
-  if (batched !== undefined) {
-    const read = async (t: tf.Tensor, what: string) => {
-      try {
-        return processAttributions(await readAttributions(t, s, what), options, defaults);
-      } finally {
-        t.dispose();
-      }
+  // the pooled buffer of the draws goes back once no tensor holds the drawn values (the weights restored)
+  const body = async (): Promise<MetricResult> => {
+    const s = await readSamples(input.x);
+    checkLabels(input.labels, s.n);
+    const defaults = { normalise: true, abs: true };
+    const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
+    const layersOut: Record<string, number[]> = {};
+    // Quantus's order: from the output for top_down, the model's order otherwise
+    const weightedOf = (model: tfl.LayersModel) => {
+      const weighted = model.layers.filter((l) => l.getWeights().length > 0);
+      return order === 'top_down' ? weighted.reverse() : weighted;
     };
-    try {
-      record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
-      let j = 1;
-      for (const [k, name] of batched.names.entries()) {
-        if (!explained.has(k)) continue;
-        record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
-        j += 1;
+    const randomise = options.randomiseLayer ?? ahead?.randomise ?? resetParameters;
+    const steps = weightedOf(input.model).length;
+    const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
+    const started = performance.now();
+    const progress = (done: number) => {
+      const elapsedMs = performance.now() - started;
+      run.onProgress?.({
+        done,
+        total: steps,
+        elapsedMs,
+        etaMs: (elapsedMs / done) * (steps - done),
+        unit: 'layers',
+        phase: metric,
+      });
+    };
+    const randomiseIn = (layers: readonly tfl.layers.Layer[]) => (k: number) => {
+      const fresh = randomise(layers[k]!, seed);
+      layers[k]!.setWeights(fresh);
+      for (const t of fresh) t.dispose();
+    };
+    // the similarities, in the order the explanations come: the original model's first (the reference, unless
+    // an explanation is given)
+    let a: Attributions | undefined;
+    let compare: ((b: Attributions) => number[]) | undefined;
+    const record = (name: string, b: Attributions) => {
+      if (compare === undefined) {
+        a = given === undefined ? b : processAttributions(given, options, defaults);
+        compare = comparerTo(a, similarity);
       }
-    } finally {
-      for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
+      layersOut[name] = compare(b);
+    };
+    const batched = cascadeInPlace(input, explainer, {
+      layers: weightedOf(input.model),
+      order,
+      randomise: randomiseIn,
+      explained: (k) => explained.has(k),
+      onStep: progress,
+      // the default randomiser re-seeds every layer
+      anyOrder: options.randomiseLayer === undefined,
+    });
+    if (batched !== undefined) {
+      const read = async (t: tf.Tensor, what: string) => {
+        try {
+          return processAttributions(await readAttributions(t, s, what), options, defaults);
+        } finally {
+          t.dispose();
+        }
+      };
+      try {
+        record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
+        let j = 1;
+        for (const [k, name] of batched.names.entries()) {
+          if (!explained.has(k)) continue;
+          record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
+          j += 1;
+        }
+      } finally {
+        for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
+      }
+    } else {
+      const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
+        processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
+      await stepByStep(
+        input,
+        explainer,
+        { order, weightedOf, randomiseIn, explained, progress },
+        explainProcessed,
+        record,
+      );
     }
-  } else {
-    const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
-      processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
-    await stepByStep(
-      input,
-      explainer,
-      { order, weightedOf, randomiseIn, explained, progress },
-      explainProcessed,
-      record,
-    );
+    const entries = Object.values(layersOut);
+    const scores = options.returnAverageCorrelation
+      ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
+      : entries[entries.length - 1]!;
+    return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
+  };
+  try {
+    return await body();
+  } finally {
+    ahead?.release();
   }
-  const entries = Object.values(layersOut);
-  const scores = options.returnAverageCorrelation
-    ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
-    : entries[entries.length - 1]!;
-  return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
 }
 
 /** The steps (0-based) after which MPRT explains: all, or `most` evenly spaced ending with the last. */
