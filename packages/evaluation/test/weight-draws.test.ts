@@ -2,6 +2,8 @@
  * MPRT's draws in a worker thread: the worker's values are the in-line draws to the last bit, whichever of the
  * two draws a layer, and MPRT gives the same scores with and without the worker, leaking no tensor.
  */
+
+import { switchBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -177,4 +179,28 @@ describe('MPRT with the draws in a worker', () => {
       }
     });
   }
+});
+
+describe('resetParameters on wasm (reused arrays: the backend copies the values at once)', () => {
+  it("each call's tensors keep their values after later calls, and equal the fresh arrays' values", async () => {
+    const model = chain(8);
+    const layers = model.layers.filter((l) => l.getWeights().length > 0);
+    // on cpu: fresh arrays, kept by the backend
+    const onCpu = layers.map((l) => resetParameters(l, 42));
+    const expected = onCpu.map((ts) => ts.map((t) => bits(t.dataSync() as Float32Array)));
+    tf.dispose(onCpu);
+    await switchBackend('wasm');
+    try {
+      const before = tf.memory().numTensors;
+      const drawn = layers.map((l) => resetParameters(l, 42));
+      // later draws reuse the same arrays
+      tf.dispose(layers.map((l) => resetParameters(l, 3)));
+      expect(drawn.map((ts) => ts.map((t) => bits(t.dataSync() as Float32Array)))).toEqual(expected);
+      tf.dispose(drawn);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      await switchBackend('cpu');
+      model.dispose();
+    }
+  });
 });
