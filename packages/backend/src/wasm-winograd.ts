@@ -87,11 +87,12 @@ let rule: WinogradRule = winogradApplies;
 const originals = new Map<string, KernelConfig>();
 
 /** Per backend: the constant tensors (input transform filters per channel count, scalars) and the transformed
- * weights per filter, freed with the filter's data. */
+ * weights per filter's data and input channel count (a reshape shares the data: [3, 3, 4, 2] and [3, 3, 2, 4]
+ * are two filters on one dataId), freed with the filter's data. */
 interface State {
   inputFilters: Map<number, TensorInfo>;
   scalars: Map<number, TensorInfo>;
-  weights: WeakMap<object, TensorInfo[]>;
+  weights: WeakMap<object, Map<number, TensorInfo[]>>;
 }
 const states = new WeakMap<object, State>();
 
@@ -112,10 +113,10 @@ function stateOf(backend: WinogradBackend): State {
     const weights = s.weights;
     backend.disposeData = (dataId, force) => {
       const freed = dispose(dataId, force);
-      const u = freed ? weights.get(dataId) : undefined;
-      if (u !== undefined) {
+      const byCin = freed ? weights.get(dataId) : undefined;
+      if (byCin !== undefined) {
         weights.delete(dataId);
-        for (const t of u) dispose(t.dataId, true);
+        for (const u of byCin.values()) for (const t of u) dispose(t.dataId, true);
       }
       return freed;
     };
@@ -152,11 +153,16 @@ function scalar(backend: WinogradBackend, s: State, v: number): TensorInfo {
 }
 
 /** U_k = (G g G^T)_k for k = 6p + q: 36 tensors [1, cin, cout], summed in float64 from the [3, 3, cin, cout]
- * filter. Cached per filter. */
+ * filter. Cached per filter's data and shape. */
 function weightsOf(backend: WinogradBackend, s: State, filter: TensorInfo): TensorInfo[] {
-  let u = s.weights.get(filter.dataId);
+  const [, , cin, cout] = filter.shape as [number, number, number, number];
+  let byCin = s.weights.get(filter.dataId);
+  if (byCin === undefined) {
+    byCin = new Map();
+    s.weights.set(filter.dataId, byCin);
+  }
+  let u = byCin.get(cin);
   if (u === undefined) {
-    const [, , cin, cout] = filter.shape as [number, number, number, number];
     const size = cin * cout;
     const acc = new Float64Array(size);
     u = [];
@@ -173,7 +179,7 @@ function weightsOf(backend: WinogradBackend, s: State, filter: TensorInfo): Tens
           }
         u.push(float32(backend, [1, cin, cout], (out) => out.set(acc)));
       }
-    s.weights.set(filter.dataId, u);
+    byCin.set(cin, u);
   }
   return u;
 }
@@ -327,7 +333,10 @@ function winogradInfo(
  * Replaces the wasm backend's `Conv2D` and `FusedConv2D` kernels with ones that run Winograd F(4x4, 3x3) where
  * {@link winogradApplies} (a fused conv only with a linear or ReLU activation) and the original kernels
  * elsewhere. Winograd's float32 results differ from the direct convolution's in the last bits (largest error
- * about 1.5e-5 of the largest output, direct about 1e-6). Returns false when the wasm backend's kernels are not
+ * about 1.5e-5 of the largest output, direct about 1e-6). A non-finite input spreads further than in the direct
+ * convolution: the transforms multiply it by 0 and mix it into every value of its 6x6 input tiles, so an Inf or
+ * NaN makes NaN in every output of the (up to 4) 4x4 output tiles it feeds, where direct gives Inf or NaN only in
+ * its 3x3 neighbourhood. Returns false when the wasm backend's kernels are not
  * registered. {@link uninstallWasmWinograd} puts the originals back.
  */
 export function installWasmWinograd(options: { applies?: WinogradRule } = {}): boolean {

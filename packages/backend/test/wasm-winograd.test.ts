@@ -51,6 +51,7 @@ describe('the wasm Winograd F(4x4, 3x3) convolution', () => {
         freed: number;
       }[];
       ruled: { size: number[]; applies: boolean; err: number; scale: number }[];
+      reshaped: { rel: number[]; freed: number };
       defaultErr: number;
     };
     expect(r.cases).toHaveLength(60);
@@ -77,6 +78,10 @@ describe('the wasm Winograd F(4x4, 3x3) convolution', () => {
     expect(r.ruled[0]!.err / r.ruled[0]!.scale).toBeLessThan(2e-5);
     expect(r.ruled[1]!.err).toBe(0);
     expect(r.ruled[2]!.err).toBe(0);
+    // a reshaped filter (same data, other Cin/Cout) gets its own transformed weights; both sets freed with the data
+    expect(r.reshaped.rel).toHaveLength(2);
+    for (const rel of r.reshaped.rel) expect(rel).toBeLessThan(2e-5);
+    expect(r.reshaped.freed).toBe(1 + 2 * 36);
     // selectBackend without { winograd: true } keeps the direct kernel even where the rule would take Winograd
     expect(r.defaultErr).toBe(0);
   });
