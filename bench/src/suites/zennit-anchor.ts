@@ -154,12 +154,14 @@ export function heatmapAgreement(
     diff2 += d * d;
     ref2 += ref[i]! * ref[i]!;
   }
-  const relL2 = Math.sqrt(diff2 / ref2);
+  // an all-zero anchor heatmap agrees only with an all-zero one
+  const relL2 = ref2 > 0 ? Math.sqrt(diff2 / ref2) : diff2 === 0 ? 0 : Number.POSITIVE_INFINITY;
   return (
     `heatmap vs ${peer}: max |diff| ${maxDiff.toExponential(2)} (${(maxDiff / maxRef).toExponential(2)} of max |R|), ` +
     `rel. L2 ${relL2.toExponential(2)}` +
-    // float32 noise is 1e-7..1e-4 here (oneDNN against XNNPACK); more means other weights, images or rules
-    (relL2 > HEATMAP_AGREEMENT
+    // float32 noise is 1e-7..1e-4 here (oneDNN against XNNPACK); more means other weights, images or rules. Not
+    // "> limit": a NaN on either side (a NaN distance) disagrees too
+    (!(relL2 <= HEATMAP_AGREEMENT)
       ? `: DISAGREES (over ${HEATMAP_AGREEMENT}), the two sides do not do the same work`
       : '')
   );

@@ -12,6 +12,7 @@ import {
   DepthwiseConv2dNative,
   FusedConv2D,
   type FusedConv2DAttrs,
+  findBackend,
   getKernel,
   type KernelConfig,
   type KernelFunc,
@@ -87,11 +88,12 @@ let rule: WinogradRule = winogradApplies;
 const originals = new Map<string, KernelConfig>();
 
 /** Per backend: the constant tensors (input transform filters per channel count, scalars) and the transformed
- * weights per filter, freed with the filter's data. */
+ * weights per filter's data and input channel count (a reshape shares the data: [3, 3, 4, 2] and [3, 3, 2, 4]
+ * are two filters on one dataId), freed with the filter's data or by {@link uninstallWasmWinograd}. */
 interface State {
   inputFilters: Map<number, TensorInfo>;
   scalars: Map<number, TensorInfo>;
-  weights: WeakMap<object, TensorInfo[]>;
+  weights: Map<object, Map<number, TensorInfo[]>>;
 }
 const states = new WeakMap<object, State>();
 
@@ -105,17 +107,17 @@ function float32(backend: WinogradBackend, shape: number[], fill: (out: Float32A
 function stateOf(backend: WinogradBackend): State {
   let s = states.get(backend);
   if (s === undefined) {
-    s = { inputFilters: new Map(), scalars: new Map(), weights: new WeakMap() };
+    s = { inputFilters: new Map(), scalars: new Map(), weights: new Map() };
     states.set(backend, s);
     // the transformed weights live as long as the filter's data
     const dispose = backend.disposeData.bind(backend);
     const weights = s.weights;
     backend.disposeData = (dataId, force) => {
       const freed = dispose(dataId, force);
-      const u = freed ? weights.get(dataId) : undefined;
-      if (u !== undefined) {
+      const byCin = freed ? weights.get(dataId) : undefined;
+      if (byCin !== undefined) {
         weights.delete(dataId);
-        for (const t of u) dispose(t.dataId, true);
+        for (const u of byCin.values()) for (const t of u) dispose(t.dataId, true);
       }
       return freed;
     };
@@ -152,11 +154,16 @@ function scalar(backend: WinogradBackend, s: State, v: number): TensorInfo {
 }
 
 /** U_k = (G g G^T)_k for k = 6p + q: 36 tensors [1, cin, cout], summed in float64 from the [3, 3, cin, cout]
- * filter. Cached per filter. */
+ * filter. Cached per filter's data and shape. */
 function weightsOf(backend: WinogradBackend, s: State, filter: TensorInfo): TensorInfo[] {
-  let u = s.weights.get(filter.dataId);
+  const [, , cin, cout] = filter.shape as [number, number, number, number];
+  let byCin = s.weights.get(filter.dataId);
+  if (byCin === undefined) {
+    byCin = new Map();
+    s.weights.set(filter.dataId, byCin);
+  }
+  let u = byCin.get(cin);
   if (u === undefined) {
-    const [, , cin, cout] = filter.shape as [number, number, number, number];
     const size = cin * cout;
     const acc = new Float64Array(size);
     u = [];
@@ -173,7 +180,7 @@ function weightsOf(backend: WinogradBackend, s: State, filter: TensorInfo): Tens
           }
         u.push(float32(backend, [1, cin, cout], (out) => out.set(acc)));
       }
-    s.weights.set(filter.dataId, u);
+    byCin.set(cin, u);
   }
   return u;
 }
@@ -327,7 +334,10 @@ function winogradInfo(
  * Replaces the wasm backend's `Conv2D` and `FusedConv2D` kernels with ones that run Winograd F(4x4, 3x3) where
  * {@link winogradApplies} (a fused conv only with a linear or ReLU activation) and the original kernels
  * elsewhere. Winograd's float32 results differ from the direct convolution's in the last bits (largest error
- * about 1.5e-5 of the largest output, direct about 1e-6). Returns false when the wasm backend's kernels are not
+ * about 1.5e-5 of the largest output, direct about 1e-6). A non-finite input spreads further than in the direct
+ * convolution: the transforms multiply it by 0 and mix it into every value of its 6x6 input tiles, so an Inf or
+ * NaN makes NaN in every output of the (up to 4) 4x4 output tiles it feeds, where direct gives Inf or NaN only in
+ * its 3x3 neighbourhood. Returns false when the wasm backend's kernels are not
  * registered. {@link uninstallWasmWinograd} puts the originals back.
  */
 export function installWasmWinograd(options: { applies?: WinogradRule } = {}): boolean {
@@ -379,11 +389,22 @@ export function installWasmWinograd(options: { applies?: WinogradRule } = {}): b
   return true;
 }
 
-/** Puts back the wasm kernels {@link installWasmWinograd} replaced (the direct convolution everywhere). */
+/** Puts back the wasm kernels {@link installWasmWinograd} replaced (the direct convolution everywhere) and frees
+ * what they keep: the transformed weights (36/9 = 4x the size of each filter they ran: VGG16's 94 MB at batch 1,
+ * 227 MB where all its 256- and 512-channel convs take Winograd), which would otherwise stay until their filters are disposed, and the constants. */
 export function uninstallWasmWinograd(): void {
   for (const [name, original] of originals) {
     if (!kernels.installed(name)) continue;
     unregisterKernel(name, 'wasm');
     registerKernel(original);
   }
+  const backend = findBackend('wasm') as unknown as WinogradBackend | null;
+  const s = backend === null ? undefined : states.get(backend);
+  if (backend === null || s === undefined) return;
+  const kept = [...s.inputFilters.values(), ...s.scalars.values()];
+  for (const byCin of s.weights.values()) for (const u of byCin.values()) kept.push(...u);
+  s.inputFilters.clear();
+  s.scalars.clear();
+  s.weights.clear();
+  for (const t of kept) backend.disposeData(t.dataId, true);
 }

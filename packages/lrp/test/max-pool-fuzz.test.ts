@@ -253,31 +253,41 @@ describe.each(['cpu', 'wasm'] as const)(
 describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infinities (%s)', (backend) => {
   const [nan, inf] = [Number.NaN, Number.POSITIVE_INFINITY];
 
-  test('tiles (2x2 / 2): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first', async () => {
-    await switchBackend(backend);
-    const before = tf.memory().numTensors;
-    // five windows side by side, one row each of [1, 2, 10, 1]
-    const x = tf.tensor4d(
-      [1, nan, nan, 2, inf, nan, 2, inf, -inf, -inf, 3, nan, nan, 5, inf, 1, inf, 1, -inf, -inf],
-      [1, 2, 10, 1],
-    );
-    const pooled = tf.maxPool(x, 2, 2, 'valid');
-    const r = tf.tensor4d([10, 20, 30, 40, 50], [1, 1, 5, 1]);
-    const v = tf.tensor4d(
-      Array.from({ length: 20 }, (_, i) => i + 1),
-      [1, 2, 10, 1],
-    );
-    const g = prepareMaxPoolGradient(x, { poolSize: [2, 2], strides: [2, 2], padding: 'valid' }, pooled);
-    expect(g.method).toBe('tiles');
-    const [back, read] = [g.backward(r), g.adjoint(v)];
-    expect(Array.from(back.dataSync())).toEqual([
-      0, 0, 0, 0, 0, 30, 0, 40, 50, 0, 0, 10, 20, 0, 0, 0, 0, 0, 0, 0,
-    ]);
-    expect(Array.from(read.dataSync())).toEqual([12, 13, 6, 8, 9]);
-    tf.dispose([back, read, x, pooled, r, v]);
-    g.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  test.each([
+    ['with', true],
+    ['without', false],
+  ])(
+    'tiles (2x2 / 2, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
+    async (_, withPooled) => {
+      await switchBackend(backend);
+      const before = tf.memory().numTensors;
+      // five windows side by side, one row each of [1, 2, 10, 1]
+      const x = tf.tensor4d(
+        [1, nan, nan, 2, inf, nan, 2, inf, -inf, -inf, 3, nan, nan, 5, inf, 1, inf, 1, -inf, -inf],
+        [1, 2, 10, 1],
+      );
+      const pooled = tf.maxPool(x, 2, 2, 'valid');
+      const r = tf.tensor4d([10, 20, 30, 40, 50], [1, 1, 5, 1]);
+      const v = tf.tensor4d(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        [1, 2, 10, 1],
+      );
+      const g = prepareMaxPoolGradient(
+        x,
+        { poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
+        withPooled ? pooled : undefined,
+      );
+      expect(g.method).toBe('tiles');
+      const [back, read] = [g.backward(r), g.adjoint(v)];
+      expect(Array.from(back.dataSync())).toEqual([
+        0, 0, 0, 0, 0, 30, 0, 40, 50, 0, 0, 10, 20, 0, 0, 0, 0, 0, 0, 0,
+      ]);
+      expect(Array.from(read.dataSync())).toEqual([12, 13, 6, 8, 9]);
+      tf.dispose([back, read, x, pooled, r, v]);
+      g.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 
   test.each([
     ['with', true],

@@ -20,7 +20,9 @@ export interface PreparedMaxPoolGradient {
  * computed explicitly: each window's relevance goes entirely to the **first** maximal element in row-major window
  * order (PyTorch's tie-break, which the reference values need). TF.js's own MaxPoolGrad is not used: on wasm it
  * is wrong for windows whose maximum is <= 0. On the host backends a window holding a NaN sends its relevance to
- * its last NaN, as PyTorch's does ({@link forEachWindow}); the tensor-op form GPU backends take has no rule for NaN.
+ * its last NaN, as PyTorch's does ({@link forEachWindow}); the tensor-op form the other backends take (GPU,
+ * tfjs-node) and `method: 'masks'` have no rule for NaN: such a window's relevance goes to its first tap equal to
+ * the backend's maximum, or nowhere when that maximum is NaN.
  * Windows that tile the input (stride = pool size, no padding; VGG's 2x2 pools) take a fast path through reshapes:
  * wasm's strided slices and depth-to-space are slow, its transposes fast.
  */
@@ -57,7 +59,7 @@ export function prepareMaxPoolGradient(
   const k = kh * kw;
   // first[b, oh, ow, i*kw + j, c] = 1 where (i, j) is the first maximum of the window
   const first =
-    method === 'auto' && pooled !== undefined && onHostBackend()
+    method === 'auto' && onHostBackend()
       ? firstMaximumTiles(x, pooled, geometry)
       : tf.tidy(() => {
           const cropped =
@@ -112,12 +114,16 @@ export function prepareMaxPoolGradient(
  * order equal to the window's maximum (an infinite one too) wins, as its count of 1 does; a window holding a NaN
  * gets its last NaN ({@link forEachWindow}), where the mask form has no rule.
  */
-function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D, g: PoolGeometry): tf.Tensor {
+function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: PoolGeometry): tf.Tensor {
   const [b, , w, channels] = x.shape;
   const { kh, kw, ho, wo } = g;
   const k = kh * kw;
   const xs = x.dataSync() as Float32Array;
-  const maxima = pooled.dataSync() as Float32Array;
+  // the pool's output where the caller has it, else pooled here (tiles: stride = pool size, no padding), so that
+  // NaN windows get the walker's rule either way, not the mask form's (which has none)
+  const own = pooled === undefined ? tf.maxPool(x, [kh, kw], [kh, kw], 'valid') : undefined;
+  const maxima = (pooled ?? own)!.dataSync() as Float32Array;
+  own?.dispose();
   const first = new Float32Array(b * ho * wo * k * channels);
   // where each window offset (i, j) starts in x, relative to the window's first element
   const offsets = new Int32Array(k);
