@@ -41,7 +41,7 @@ export function cleanLinks(text: string): string {
 const BARE_URL = /^\s*<?(?:https?:\/\/|www\.)\S+?>?\s*$/i;
 
 /**
- * Markdown inline syntax to plain text: links and images by {@link cleanLinks}, code spans and emphasis to their
+ * Markdown inline syntax to plain text: links and images by `cleanLinks`, code spans and emphasis to their
  * content, inline HTML tags removed (`<br>` to a space), footnote marks dropped, entities decoded.
  */
 export function cleanInline(text: string): string {
