@@ -179,7 +179,7 @@ export class RagEngine {
       qv,
       query,
       sources,
-      index.embedding,
+      index.sentenceEmbedding,
       index.bm25,
       intent,
       index.translator,
@@ -209,7 +209,7 @@ export class RagEngine {
         index.translator,
       );
     const sentences = await groundSentences(composed.sentences, scored, {
-      embedding: index.embedding,
+      embedding: index.sentenceEmbedding,
       bm25: index.bm25,
       sources,
       ...(index.translator ? { translator: index.translator } : {}),

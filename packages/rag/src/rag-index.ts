@@ -158,6 +158,27 @@ export class RagIndex {
   #analysed: Map<string, { text: string; terms: readonly string[]; length: number }> | undefined;
   #byId = new Map<string, number>();
   #version = 0;
+  /** Sentence vectors of the last answer re-ranking, by text: the answer scores many of the same sentences again. */
+  #sentenceVectors = new Map<string, Float32Array>();
+  /**
+   * The index's embedding, answering texts of the last search's answer re-ranking (`HybridOptions.answerRerank`)
+   * from what that embedded (copies: the same vectors, not recomputed); other texts go to `embedding`. The answer's
+   * sentence scores cannot be taken over from the search (they weigh each sentence against the other candidates,
+   * and the search scored other candidates without the rank prior), but the sentences' vectors can.
+   */
+  get sentenceEmbedding(): EmbeddingProvider {
+    const memo = this.#sentenceVectors;
+    return {
+      id: this.embedding.id,
+      ...(this.embedding.multilingual !== undefined ? { multilingual: this.embedding.multilingual } : {}),
+      embed: async (texts) => {
+        const missing = [...new Set(texts.filter((t) => !memo.has(t)))];
+        const fresh = missing.length ? await this.embedding.embed(missing) : [];
+        const got = new Map(missing.map((t, i) => [t, fresh[i]!]));
+        return texts.map((t) => (got.get(t) ?? memo.get(t)!).slice());
+      },
+    };
+  }
 
   constructor(options: RagIndexOptions) {
     if (!options?.embedding || typeof options.embedding.embed !== 'function') {
@@ -659,6 +680,7 @@ export class RagIndex {
   ): Promise<(T & { answerScore?: number; passageScore?: number })[]> {
     const head = fused.slice(0, pool);
     const chunks = this.#snapshot.chunks;
+    this.#sentenceVectors = new Map();
     const file = (f: T) => chunks[f.doc]!.metadata.file;
     const taking = head.filter((f) => chunks[f.doc]!.metadata.language === query.language);
     // no document with two places among them: nothing to reorder
@@ -671,7 +693,7 @@ export class RagIndex {
       questionVector,
       query,
       sources,
-      this.embedding,
+      this.#remembering(),
       this.#bm25,
       questionIntent(question),
       this.translator,
@@ -698,6 +720,20 @@ export class RagIndex {
       return byFile.get(file(f))![k]!;
     });
     return [...placed, ...fused.slice(pool)];
+  }
+
+  /** The embedding, keeping what it embeds in `#sentenceVectors` (see `sentenceEmbedding`). */
+  #remembering(): EmbeddingProvider {
+    const memo = this.#sentenceVectors;
+    return {
+      id: this.embedding.id,
+      ...(this.embedding.multilingual !== undefined ? { multilingual: this.embedding.multilingual } : {}),
+      embed: async (texts) => {
+        const vectors = await this.embedding.embed(texts);
+        for (const [i, t] of texts.entries()) memo.set(t, vectors[i]!.slice());
+        return vectors;
+      },
+    };
   }
 
   /** Hybrid search with an already embedded question. */

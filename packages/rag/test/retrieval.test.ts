@@ -176,6 +176,49 @@ describe('passage-level re-ranking', () => {
     expect(both.sources.map((s) => s.chunkId)).toEqual(plain.map((h) => h.chunk.id));
   });
 
+  it('embeds a sentence the answer re-ranking embedded only once per ask, with the same answer, and answerRerank false is the order before it', async () => {
+    const seen: string[] = [];
+    const inner = new HashEmbedding();
+    const counting: EmbeddingProvider = {
+      id: inner.id,
+      embed: async (texts) => {
+        seen.push(...texts);
+        return inner.embed(texts);
+      },
+    };
+    const index = new RagIndex({ embedding: counting, translator: null, hybrid: { denseWeight: 0 } });
+    await index.updateFiles([
+      { file: 'guide.md', bytes: encode(SPONSOR_GUIDE) },
+      { file: 'other.md', bytes: encode(OTHER) },
+    ]);
+    const question = 'What is a sponsor?';
+    seen.length = 0;
+    const answer = await new RagEngine(index).ask(question, { topK: 3, explain: false });
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.length).toBe(new Set(seen).size);
+    // the same answer as with the embedding itself, which embeds them again
+    const plainIndex = new RagIndex({ embedding: inner, translator: null, hybrid: { denseWeight: 0 } });
+    await plainIndex.updateFiles([
+      { file: 'guide.md', bytes: encode(SPONSOR_GUIDE) },
+      { file: 'other.md', bytes: encode(OTHER) },
+    ]);
+    Object.defineProperty(plainIndex, 'sentenceEmbedding', { value: inner });
+    const again = await new RagEngine(plainIndex).ask(question, { topK: 3, explain: false });
+    expect(again.answer).toBe(answer.answer);
+    expect(again.sentences).toEqual(answer.sentences);
+    // off: the order before the stage, which is the re-ranked hits sorted by their passage score (every place
+    // of the pool is among them; ties in index order, as the fusion orders them), and no score of the stage
+    const off = await index.search(question, { topK: 3, hybrid: { answerRerank: false } });
+    for (const h of off) expect(h.passageScore).toBeUndefined();
+    const on = await index.search(question, { topK: 3 });
+    const byPassage = [...on].sort(
+      (a, b) => b.passageScore! - a.passageScore! || index.indexOf(a.chunk.id)! - index.indexOf(b.chunk.id)!,
+    );
+    expect(off.map((h) => h.chunk.id)).toEqual(byPassage.map((h) => h.chunk.id));
+    expect(off.map((h) => h.score)).toEqual(byPassage.map((h) => h.passageScore));
+    expect(on.map((h) => h.chunk.id)).not.toEqual(off.map((h) => h.chunk.id));
+  });
+
   it("leaves chunks in the other language than the question's in their places (their sentences are only glossed)", async () => {
     const index = new RagIndex({ embedding: new HashEmbedding(), translator: null });
     const german = [

@@ -41,7 +41,22 @@ export function cleanLinks(text: string): string {
 const BARE_URL = /^\s*<?(?:https?:\/\/|www\.)\S+?>?\s*$/i;
 
 /**
- * Markdown inline syntax to plain text: links and images by {@link cleanLinks}, code spans and emphasis to their
+ * Whether a line of a paragraph or list item is a bare address to drop: not when a sentence runs through it (the
+ * line before ends without a stop or colon, the line after goes on in lower case), since where a line breaks
+ * must not change the text ("The documentation is at <https://...> and in the repository." on one line keeps it).
+ */
+function bareAddress(line: string, before: string | undefined, after: string | undefined): boolean {
+  if (!BARE_URL.test(line)) return false;
+  return !(
+    before !== undefined &&
+    !/[.:!?;]\s*$/.test(before) &&
+    after !== undefined &&
+    /^\s*\p{Ll}/u.test(after)
+  );
+}
+
+/**
+ * Markdown inline syntax to plain text: links and images by `cleanLinks`, code spans and emphasis to their
  * content, inline HTML tags removed (`<br>` to a space), footnote marks dropped, entities decoded.
  */
 export function cleanInline(text: string): string {
@@ -288,13 +303,16 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
     }
     if (item && (/^\s+\S/.test(line) || para.length === 0)) {
       // continuation of the list item (indented, or a lazy continuation line)
-      if ((line.length - line.trimStart().length >= itemIndent || !prevBlank) && !BARE_URL.test(line))
+      if (
+        (line.length - line.trimStart().length >= itemIndent || !prevBlank) &&
+        !bareAddress(line, item.at(-1), lines[i + 1])
+      )
         item.push(line.trim());
       i++;
       continue;
     }
     if (paraKind === 'quote') flushPara();
-    if (!BARE_URL.test(line)) para.push(line.trim());
+    if (!bareAddress(line, para.at(-1), lines[i + 1])) para.push(line.trim());
     i++;
   }
   flush();

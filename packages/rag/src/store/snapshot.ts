@@ -76,7 +76,8 @@ export interface IndexSnapshot {
  * running headers and footers dropped); 4: index terms carry their language (`en:rule`); 5: MkDocs admonitions;
  * 7: a PDF compound split at a line end keeps its hyphen when the dictionary knows both parts, not the joined
  * word ("rule-based", was "rulebased"); 8: Markdown badges, image links, label-only images and bare address lines
- * dropped (an image keeps its alt text when that is a caption of three words or more).
+ * dropped (an image keeps its alt text when that is a caption of three words or more; an address line that a
+ * sentence runs through stays).
  */
 export const PIPELINE_VERSION = 8;
 

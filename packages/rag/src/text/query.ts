@@ -70,7 +70,7 @@ export function capitalsSpans(text: string): [number, number][] {
  * digits or underscores (tfjs2, dh_make), CamelCase (LlamaIndex), or, in English text, a capitalised word
  * that does not start the sentence (Captum, Token in "RAG-Token"). German capitalises every noun, so there
  * only the first three count. A word of capitals inside text set in capitals (`setInCapitals`, see
- * {@link capitalsSpans}: "NAME" in "VERSIONSGESCHICHTE NUMMER DATUM NAME") is a word, not an acronym.
+ * `capitalsSpans`: "NAME" in "VERSIONSGESCHICHTE NUMMER DATUM NAME") is a word, not an acronym.
  */
 export function looksLikeName(
   surface: string,
