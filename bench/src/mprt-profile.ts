@@ -2,13 +2,8 @@
  * MPRT's cost on the small VGG, as the `evaluation` suite calls it: wall and CPU time per run (all threads), and
  * with `--kernels` a tally of the wasm kernels (calls, CPU) over the timed runs.
  *
- * `mainCpuMs` is the main thread's CPU alone (Linux), the part of the work no other thread can take: with the
- * draws in a worker it falls by what they cost, whatever the load. `--in-line` draws the weights on the main
- * thread, as before the worker.
- *
- *   pnpm --filter @crp/bench exec tsx src/mprt-profile.ts [--threads 2] [--runs 7] [--kernels] [--in-line]
+ *   pnpm --filter @crp/bench exec tsx src/mprt-profile.ts [--threads 2] [--runs 7] [--kernels]
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -25,17 +20,8 @@ const { values } = parseArgs({
     kernels: { type: 'boolean', default: false },
     order: { type: 'string', default: 'top_down' },
     shapes: { type: 'boolean', default: false },
-    'in-line': { type: 'boolean', default: false },
   },
 });
-/** This thread's CPU time in ms (Linux's schedstat, in ns), or NaN elsewhere. */
-const threadCpuMs = () => {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return Number.NaN;
-  }
-};
 await selectBackend({ prefer: ['wasm'], threads: Number(values.threads) });
 const shapeLabel = (name: string, args: Parameters<tf.KernelFunc>[0]) =>
   `${name} ${Object.values(args.inputs)
@@ -48,28 +34,21 @@ const explainer = lrpExplainer('epsilon_plus_flat');
 const layerOrder = values.order as 'top_down' | 'bottom_up' | 'independent';
 const once = async () => {
   const c0 = process.cpuUsage();
-  const m0 = threadCpuMs();
   const t0 = performance.now();
-  const r = await mprt({ model, x, labels: [3] }, explainer, {
-    layerOrder,
-    drawInWorker: !values['in-line'],
-  });
+  const r = await mprt({ model, x, labels: [3] }, explainer, { layerOrder });
   const wall = performance.now() - t0;
-  const main = threadCpuMs() - m0;
   const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1000, main, r };
+  return { wall, cpu: (c.user + c.system) / 1000, r };
 };
 const warm = await once();
 tallies?.clear();
 const before = tf.memory().numTensors;
 const walls: number[] = [];
 const cpus: number[] = [];
-const mains: number[] = [];
 for (let i = 0; i < Number(values.runs); i++) {
-  const { wall, cpu, main } = await once();
+  const { wall, cpu } = await once();
   walls.push(wall);
   cpus.push(cpu);
-  mains.push(main);
 }
 const load = loadavg()[0]!.toFixed(1);
 console.log(
@@ -78,8 +57,6 @@ console.log(
     order: layerOrder,
     wallMs: median(walls),
     cpuMs: median(cpus),
-    mainCpuMs: median(mains),
-    drawn: values['in-line'] ? 'in-line' : 'worker',
     walls: walls.map(Math.round),
     cpus: cpus.map(Math.round),
     load,

@@ -56,10 +56,6 @@ export interface CascadeSteps {
   restore?(k: number): void;
   explained(k: number): boolean;
   onStep?(done: number): void;
-  /** `randomise(k)` gives the same weights whatever the order of the calls (MPRT's default randomiser
-   * re-seeds every layer): `top_down` then randomises each layer just before its randomised top first uses it,
-   * from the input up, so that the draws of the layers above can still be under way (in a worker). */
-  anyOrder?: boolean;
 }
 
 /** The one-hot output relevance of `targets` (zennit's `Gradient` attributor as Quantus calls it). */
@@ -341,8 +337,7 @@ function forwardFrom(g: Attributor['graph'], from: string, input: tf.Tensor, top
  * later step. So one forward pass runs them all: it starts at the deepest explained step's boundary with the
  * original model's activation there (`base`), and at each higher explained step's boundary that step's original
  * activation joins as n more rows; on the way back from the output the rows leave at their boundaries in the
- * opposite order. Each row computes the numbers of its step alone. `entering(nodes)` is called before a segment's
- * nodes run (the layers among them must then have their randomised weights).
+ * opposite order. Each row computes the numbers of its step alone.
  *
  * Returns each explained step's relevance at its boundary ([n, ...], owned), by step.
  */
@@ -352,7 +347,6 @@ function randomisedTops(
   targets: readonly number[],
   steps: CascadeSteps,
   explained: readonly number[],
-  entering: (nodes: readonly GraphNode[]) => void = () => {},
 ): Map<number, tf.Tensor> {
   const g = lrp.graph;
   const n = targets.length;
@@ -374,7 +368,6 @@ function randomisedTops(
         input = tf.concat([below, own]);
         joined.push(input);
       }
-      entering(chainAbove(g, from, top));
       const pass = forwardFrom(g, from, input, top);
       segments.push({ pass, from, top, k });
       below = pass.output(top);
@@ -454,30 +447,9 @@ function cascadeTopDown(
     passes.push(base);
     const start = n === 1 ? [base] : xs.map((xi) => lrp.forward(xi));
     if (n > 1) passes.push(...start);
-    if (steps.anyOrder) {
-      // each layer just before the tops' forward pass reaches it (the draws above may still be under way)
-      const left = new Map(ks.map((k) => [steps.layers[k]!, k]));
-      const randomiseWithin = (nodes: readonly GraphNode[]) => {
-        const names: string[] = [];
-        for (const node of nodes) {
-          const k = left.get(node.layerName);
-          if (k === undefined) continue;
-          steps.randomise(k);
-          left.delete(node.layerName);
-          names.push(node.layerName);
-        }
-        if (names.length > 0 && !lrp.refreshLayers(model, names)) {
-          throw new CrpError('invalid-argument', 'MPRT cascade: the layers could not be refreshed in place');
-        }
-      };
-      tops = randomisedTops(lrp, base, targets, steps, explained, randomiseWithin);
-      // the layers below the deepest explained boundary: randomised as the steps say, seen by no explanation
-      for (const k of left.values()) steps.randomise(k);
-    } else {
-      for (const k of ks) steps.randomise(k);
-      refresh();
-      tops = randomisedTops(lrp, base, targets, steps, explained);
-    }
+    for (const k of ks) steps.randomise(k);
+    refresh();
+    tops = randomisedTops(lrp, base, targets, steps, explained);
     for (const k of ks) steps.restore(k);
     refresh();
     const oneHotSample = targets.map((t) => oneHotOf([t]));

@@ -8,7 +8,6 @@ import { type ExplanationProcessing, processAttributions } from '../normalise.js
 import { pearson, ranks, spearman, ssim } from '../numeric.js';
 import { seededRandom } from '../random.js';
 import { type MetricResult, mean, type RunOptions } from '../types.js';
-import { type DrawJob, fillDraws, startDraws } from '../weight-draws.js';
 
 /** Similarity of two explanations in the randomisation metrics (Quantus's `similarity_func`). */
 export type SimilarityName = 'spearman' | 'pearson' | 'ssim';
@@ -66,85 +65,35 @@ function comparerTo(a: Attributions, name: SimilarityName): (b: Attributions) =>
  * torch before each layer.
  */
 export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tensor[] {
-  const plan = drawPlan(layer);
-  if (plan === undefined) {
-    const names = layer.weights.map((w) => w.originalName ?? w.name);
-    return layer
-      .getWeights()
-      .map((w, i) => (/gamma|moving_variance/.test(names[i]!) ? tf.onesLike(w) : tf.zerosLike(w)));
-  }
-  const sizes = plan.shapes.map(sizeOf);
-  const values = drawArrays(sizes);
-  fillDraws(values, plan.bound, seed);
-  return values.map((v, i) => tf.tensor(v, plan.shapes[i]));
-}
-
-/** Reused arrays of the in-line draws, at most {@link SCRATCH_VALUES}: fresh ones cost their page faults on
- * every call (1.3 M values on the small VGG: 15-26 ms of CPU into fresh arrays, 3-8 ms into reused ones, at load
- * 22). Only where the backend copies a tensor's values at once (wasm, into its heap); cpu and webgl keep the
- * array they are given. */
-let scratch: Float32Array | undefined;
-const SCRATCH_VALUES = 4 * 2 ** 20;
-
-function drawArrays(sizes: readonly number[]): Float32Array[] {
-  const total = sizes.reduce((a, b) => a + b, 0);
-  if (tf.getBackend() !== 'wasm' || total > SCRATCH_VALUES) return sizes.map((n) => new Float32Array(n));
-  if (scratch === undefined || scratch.length < total) scratch = new Float32Array(total);
-  let at = 0;
-  return sizes.map((n) => {
-    at += n;
-    return scratch!.subarray(at - n, at);
-  });
-}
-
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** What {@link resetParameters} draws for a layer: its weights' shapes and the bound; `undefined` for a batch
- * norm (reset to constants, no draws). */
-function drawPlan(layer: tfl.layers.Layer): { shapes: number[][]; bound: number } | undefined {
+  const weights = layer.getWeights();
   const cls = layer.getClassName();
-  if (cls === 'BatchNormalization') return undefined;
-  const shapes = layer.weights.map((w) => [...w.shape] as number[]);
-  const kernelShape = shapes[0]!;
+  if (cls === 'BatchNormalization') {
+    const names = layer.weights.map((w) => w.originalName ?? w.name);
+    return weights.map((w, i) =>
+      /gamma|moving_variance/.test(names[i]!) ? tf.onesLike(w) : tf.zerosLike(w),
+    );
+  }
+  const kernelShape = weights[0]!.shape;
   // fan_in: every kernel axis but the output one ([kh, kw, in, out], [in, out]); depthwise: kh * kw
   const fanIn =
-    cls === 'DepthwiseConv2D' ? kernelShape[0]! * kernelShape[1]! : sizeOf(kernelShape.slice(0, -1));
-  return { shapes, bound: 1 / Math.sqrt(fanIn) };
-}
-
-/**
- * The default randomiser with every layer's draws started in the worker (see {@link startDraws}), in model
- * order (the order the batched cascades need them); `undefined` where no worker can be used.
- */
-async function drawnAhead(
-  model: tfl.LayersModel,
-  seed: number,
-): Promise<
-  { randomise: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[]; release: () => void } | undefined
-> {
-  const layers = model.layers.filter((l) => l.getWeights().length > 0);
-  const plans = layers.map((l) => drawPlan(l));
-  const jobs: DrawJob[] = [];
-  // by name: the step-by-step path randomises a copy of the model
-  const jobOf = new Map<string, number>();
-  for (const [i, plan] of plans.entries()) {
-    if (plan === undefined) continue;
-    jobOf.set(layers[i]!.name, jobs.length);
-    jobs.push({ sizes: plan.shapes.map(sizeOf), bound: plan.bound });
-  }
-  if (jobs.length === 0) return undefined;
-  const pending = await startDraws(jobs, seed);
-  if (pending === undefined) return undefined;
-  const taken = new Set<number>();
-  const randomise = (layer: tfl.layers.Layer, s: number) => {
-    const j = jobOf.get(layer.name);
-    // a batch norm, another seed, or a layer randomised again (independent): drawn in-line
-    if (j === undefined || s !== seed || taken.has(j)) return resetParameters(layer, s);
-    taken.add(j);
-    const shapes = drawPlan(layer)!.shapes;
-    return pending.take(j).map((v, i) => tf.tensor(v, shapes[i]));
-  };
-  return { randomise, release: () => pending.release() };
+    cls === 'DepthwiseConv2D'
+      ? kernelShape[0]! * kernelShape[1]!
+      : kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const bound = 1 / Math.sqrt(fanIn);
+  // mulberry32(seed + 1) inlined, its state a local int32 (the same bits): through the closure every draw
+  // stored a number above the small-integer range in its context, a heap allocation (25 ns a value, 33 ms for
+  // the small VGG's 1.3M weights, against about 4 ms here)
+  let state = (seed + 1) | 0;
+  return weights.map((w) => {
+    const values = new Float32Array(w.size);
+    for (let i = 0; i < values.length; i++) {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), state | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      values[i] = (2 * (((t ^ (t >>> 14)) >>> 0) / 4294967296) - 1) * bound;
+    }
+    return tf.tensor(values, w.shape);
+  });
 }
 
 /** Options of {@link mprt} (Quantus `MPRT`). */
@@ -169,10 +118,6 @@ export interface MprtOptions extends ExplanationProcessing {
   explainAtMost?: number;
   /** New weights of a layer; default {@link resetParameters}. Returned tensors are disposed by the metric. */
   randomiseLayer?: (layer: tfl.layers.Layer, seed: number) => tf.Tensor[];
-  /** The default randomiser draws the new weights in a worker thread while the original model is explained
-   * (the same values; in Node and in a browser's workers, not in a window's main thread). Default true; false
-   * draws them in-line. */
-  drawInWorker?: boolean;
 }
 
 /**
@@ -226,104 +171,89 @@ export async function mprt(
   const similarity = options.similarity ?? 'spearman';
   similarityOf(similarity); // checked before any work
   const seed = options.seed ?? 42;
-  // the draws start now and overlap with what follows
-  const ahead =
-    options.randomiseLayer === undefined && options.drawInWorker !== false
-      ? await drawnAhead(input.model, seed)
-      : undefined;
-  // the pooled buffer of the draws goes back once no tensor holds the drawn values (the weights restored)
-  const body = async (): Promise<MetricResult> => {
-    const s = await readSamples(input.x);
-    checkLabels(input.labels, s.n);
-    const defaults = { normalise: true, abs: true };
-    const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
-    const layersOut: Record<string, number[]> = {};
-    // Quantus's order: from the output for top_down, the model's order otherwise
-    const weightedOf = (model: tfl.LayersModel) => {
-      const weighted = model.layers.filter((l) => l.getWeights().length > 0);
-      return order === 'top_down' ? weighted.reverse() : weighted;
-    };
-    const randomise = options.randomiseLayer ?? ahead?.randomise ?? resetParameters;
-    const steps = weightedOf(input.model).length;
-    const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
-    const started = performance.now();
-    const progress = (done: number) => {
-      const elapsedMs = performance.now() - started;
-      run.onProgress?.({
-        done,
-        total: steps,
-        elapsedMs,
-        etaMs: (elapsedMs / done) * (steps - done),
-        unit: 'layers',
-        phase: metric,
-      });
-    };
-    const randomiseIn = (layers: readonly tfl.layers.Layer[]) => (k: number) => {
-      const fresh = randomise(layers[k]!, seed);
-      layers[k]!.setWeights(fresh);
-      for (const t of fresh) t.dispose();
-    };
-    // the similarities, in the order the explanations come: the original model's first (the reference, unless
-    // an explanation is given)
-    let a: Attributions | undefined;
-    let compare: ((b: Attributions) => number[]) | undefined;
-    const record = (name: string, b: Attributions) => {
-      if (compare === undefined) {
-        a = given === undefined ? b : processAttributions(given, options, defaults);
-        compare = comparerTo(a, similarity);
-      }
-      layersOut[name] = compare(b);
-    };
-    const batched = cascadeInPlace(input, explainer, {
-      layers: weightedOf(input.model),
-      order,
-      randomise: randomiseIn,
-      explained: (k) => explained.has(k),
-      onStep: progress,
-      // the default randomiser re-seeds every layer
-      anyOrder: options.randomiseLayer === undefined,
-    });
-    if (batched !== undefined) {
-      const read = async (t: tf.Tensor, what: string) => {
-        try {
-          return processAttributions(await readAttributions(t, s, what), options, defaults);
-        } finally {
-          t.dispose();
-        }
-      };
-      try {
-        record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
-        let j = 1;
-        for (const [k, name] of batched.names.entries()) {
-          if (!explained.has(k)) continue;
-          record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
-          j += 1;
-        }
-      } finally {
-        for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
-      }
-    } else {
-      const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
-        processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
-      await stepByStep(
-        input,
-        explainer,
-        { order, weightedOf, randomiseIn, explained, progress },
-        explainProcessed,
-        record,
-      );
-    }
-    const entries = Object.values(layersOut);
-    const scores = options.returnAverageCorrelation
-      ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
-      : entries[entries.length - 1]!;
-    return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
+  const s = await readSamples(input.x);
+  checkLabels(input.labels, s.n);
+  const defaults = { normalise: true, abs: true };
+  const given = input.explanation === undefined ? undefined : await readAttributions(input.explanation, s);
+  const layersOut: Record<string, number[]> = {};
+  // Quantus's order: from the output for top_down, the model's order otherwise
+  const weightedOf = (model: tfl.LayersModel) => {
+    const weighted = model.layers.filter((l) => l.getWeights().length > 0);
+    return order === 'top_down' ? weighted.reverse() : weighted;
   };
-  try {
-    return await body();
-  } finally {
-    ahead?.release();
+  const randomise = options.randomiseLayer ?? resetParameters;
+  const steps = weightedOf(input.model).length;
+  const explained = explainedSteps(steps, options.skipLayers ? 1 : most);
+  const started = performance.now();
+  const progress = (done: number) => {
+    const elapsedMs = performance.now() - started;
+    run.onProgress?.({
+      done,
+      total: steps,
+      elapsedMs,
+      etaMs: (elapsedMs / done) * (steps - done),
+      unit: 'layers',
+      phase: metric,
+    });
+  };
+  const randomiseIn = (layers: readonly tfl.layers.Layer[]) => (k: number) => {
+    const fresh = randomise(layers[k]!, seed);
+    layers[k]!.setWeights(fresh);
+    for (const t of fresh) t.dispose();
+  };
+  // the similarities, in the order the explanations come: the original model's first (the reference, unless
+  // an explanation is given)
+  let a: Attributions | undefined;
+  let compare: ((b: Attributions) => number[]) | undefined;
+  const record = (name: string, b: Attributions) => {
+    if (compare === undefined) {
+      a = given === undefined ? b : processAttributions(given, options, defaults);
+      compare = comparerTo(a, similarity);
+    }
+    layersOut[name] = compare(b);
+  };
+  const batched = cascadeInPlace(input, explainer, {
+    layers: weightedOf(input.model),
+    order,
+    randomise: randomiseIn,
+    explained: (k) => explained.has(k),
+    onStep: progress,
+  });
+  if (batched !== undefined) {
+    const read = async (t: tf.Tensor, what: string) => {
+      try {
+        return processAttributions(await readAttributions(t, s, what), options, defaults);
+      } finally {
+        t.dispose();
+      }
+    };
+    try {
+      record('original', await read(batched.explanations[0]!, 'explanation of the original model'));
+      let j = 1;
+      for (const [k, name] of batched.names.entries()) {
+        if (!explained.has(k)) continue;
+        record(name, await read(batched.explanations[j]!, `explanation after randomising ${name}`));
+        j += 1;
+      }
+    } finally {
+      for (const t of batched.explanations) if (!t.isDisposed) t.dispose();
+    }
+  } else {
+    const explainProcessed = async (bound: Explainer, model: tfl.LayersModel, what: string) =>
+      processAttributions(await explainAs(bound, model, input.x, input.labels, s, what), options, defaults);
+    await stepByStep(
+      input,
+      explainer,
+      { order, weightedOf, randomiseIn, explained, progress },
+      explainProcessed,
+      record,
+    );
   }
+  const entries = Object.values(layersOut);
+  const scores = options.returnAverageCorrelation
+    ? a!.values.map((_, i) => mean(entries.map((e) => e[i]!)))
+    : entries[entries.length - 1]!;
+  return { metric, scores, layers: layersOut, aggregate: mean(scores), higherIsBetter: false };
 }
 
 /** The steps (0-based) after which MPRT explains: all, or `most` evenly spaced ending with the last. */
