@@ -12,7 +12,7 @@ import {
   anchorResult,
   heatmapAgreement,
   ratio,
-  runZennitAnchor,
+  runVggAnchor,
 } from './zennit-anchor.js';
 
 /** Image seed of the workloads: zennit_vgg.py's CRP_IMAGE_SEED. */
@@ -68,17 +68,7 @@ export async function crpSuite({ log, quick, threads }: SuiteContext): Promise<B
   const results: BenchResult[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'crp-bench-crp-'));
   try {
-    const ran = runZennitAnchor<Anchor>(log, 'zennit_vgg.py', [
-      '--suite',
-      'crp',
-      '--threads',
-      String(threads),
-      '--heatmaps',
-      dir,
-      ...(quick ? ['--quick'] : []),
-    ]);
-    const zennit = typeof ran === 'string' ? undefined : ran;
-    const why = typeof ran === 'string' ? ran : '';
+    const { zennit, why } = runVggAnchor<Anchor>(log, 'crp', { threads, quick, dir });
     const workloads: [keyof typeof BENCH_VGGS, number][] = [['small_vgg_64', 30]];
     if (!quick) workloads.push(['vgg16_224', 3]);
     for (const [name, minRuns] of workloads) {

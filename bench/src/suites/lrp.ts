@@ -12,7 +12,7 @@ import {
   anchorResult,
   heatmapAgreement,
   ratio,
-  runZennitAnchor,
+  runVggAnchor,
 } from './zennit-anchor.js';
 
 /** Image seeds of the workloads: zennit_vgg.py's LRP_IMAGE_SEED and SMALL_IMAGE_SEED. */
@@ -40,17 +40,7 @@ export async function lrpSuite({ log, quick, threads }: SuiteContext): Promise<B
   const results: BenchResult[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'crp-bench-lrp-'));
   try {
-    const ran = runZennitAnchor<Anchor>(log, 'zennit_vgg.py', [
-      '--suite',
-      'lrp',
-      '--threads',
-      String(threads),
-      '--heatmaps',
-      dir,
-      ...(quick ? ['--quick'] : []),
-    ]);
-    const zennit = typeof ran === 'string' ? undefined : ran;
-    const why = typeof ran === 'string' ? ran : '';
+    const { zennit, why } = runVggAnchor<Anchor>(log, 'lrp', { threads, quick, dir });
     /** Times `attribute` and compares one more heatmap with zennit's. */
     const heatmapOf = async (
       lrp: Attributor,

@@ -58,6 +58,27 @@ function anchorSources(): { zennit: string; crp: string } | { missing: string } 
  * Runs `bench/anchors/<script>` (zennit / zennit-crp on Debian's PyTorch, `CRP_PYTHON`) with the sources and
  * `args`, and returns the JSON object it prints last; a reason instead (also logged) when it cannot run.
  */
+/**
+ * The VGG anchor of the `lrp` and `crp` suites (`zennit_vgg.py --suite <suite>`), writing its heatmaps into `dir`:
+ * its figures, or none and why (sources absent, script failed).
+ */
+export function runVggAnchor<T extends AnchorRun>(
+  log: (s: string) => void,
+  suite: 'lrp' | 'crp',
+  { threads, quick, dir }: { threads: number; quick: boolean; dir: string },
+): { zennit: T | undefined; why: string } {
+  const ran = runZennitAnchor<T>(log, 'zennit_vgg.py', [
+    '--suite',
+    suite,
+    '--threads',
+    String(threads),
+    '--heatmaps',
+    dir,
+    ...(quick ? ['--quick'] : []),
+  ]);
+  return typeof ran === 'string' ? { zennit: undefined, why: ran } : { zennit: ran, why: '' };
+}
+
 export function runZennitAnchor<T extends AnchorRun>(
   log: (s: string) => void,
   script: string,
