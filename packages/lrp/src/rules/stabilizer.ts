@@ -7,7 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
  * Computed as z + (-eps) * step(-1 * z, -1), where step(-1 * z, -1) is 1 where -z > 0 (z < 0) and -1 elsewhere
  * (-0 and NaN included): the values of `where(z >= 0, z + eps, z - eps)` to the bit, since z - eps = z + (-eps)
  * and -1 * -eps = eps exactly. On wasm that form took 5 to 7 times the CPU of these four element-wise kernels
- * (TF.js's GreaterEqual and Neg are generic loops; multiplying by -1 runs in XNNPACK).
+ * (TF.js's GreaterEqual and Select are generic loops). -1 * z and not `neg`: both are XNNPACK kernels of equal cost
+ * at 1 thread, but Neg splits the map over the pool's threads, which saved 0.03-0.04 ms a 56x56x256 map at load
+ * 5-8 and cost 0.3-0.6 ms at load 10-12, when other processes held the worker's core (ResNet-50 heatmap: 17 calls;
+ * bench/src/elementwise-threads.ts).
  */
 export function stabilize(z: tf.Tensor, epsilon: number): tf.Tensor {
   return tf.add(z, tf.mul(tf.step(tf.mul(z, -1), -1), -epsilon));
