@@ -196,6 +196,32 @@ describe('reading what a question asks for: opening words, relative clauses, who
     expect(holdsRelation('The course covers several risks.', q)).toBe(false);
   });
 
+  it('"was berechnet X?" and "was versteht die Lektion unter X?" define X, as "what does X compute?" does', () => {
+    expect(questionIntent('Was berechnet Saliency in Captum?')).toEqual({
+      kind: 'definition',
+      subject: ['saliency'],
+    });
+    expect(questionIntent('Was gibt der Retriever zurück?')).toEqual({
+      kind: 'definition',
+      subject: ['retriever'],
+    });
+    expect(questionIntent('Was versteht der Kurs unter Datendrift?')).toEqual({
+      kind: 'definition',
+      subject: ['datendrift'],
+    });
+    expect(questionIntent('What does the relevancy evaluator check?')).toEqual({
+      kind: 'definition',
+      subject: ['relevancy', 'evaluator'],
+    });
+    // the definition's subject opens the sentence that says what it computes
+    const saliency = questionIntent('Was berechnet Saliency?');
+    expect(holdsRelation('Saliency ist der Gradient der Ausgabe nach der Eingabe.', saliency)).toBe(true);
+    expect(holdsRelation('Captum bietet viele Verfahren.', saliency)).toBe(false);
+    // no X acts in "was gibt es", "was muss ich": no definition
+    expect(kind('Was gibt es für Retriever?')).not.toBe('definition');
+    expect(kind('Was muss ich vor dem Bauen tun?')).toBe('procedure');
+  });
+
   it('a purpose or a cause answers a why question as a "because" does', () => {
     const why = questionIntent('Why do I need the target argument?');
     expect(holdsRelation('The purpose of target is to select one output per example.', why)).toBe(true);
