@@ -296,6 +296,77 @@ describe('the sentence scorer reads German sentences as the index does', () => {
   });
 });
 
+describe('a monolingual encoder does not choose among German sentences for a German question', () => {
+  // the question and one sentence that shares none of its words get the same vector; every other text its own axis
+  const twin = 'Die Sonne scheint heute über dem Garten.';
+  const fake = (multilingual: boolean) => ({
+    id: 'fake',
+    multilingual,
+    embed: async (texts: readonly string[]) =>
+      texts.map((t, i) => {
+        const v = new Float32Array(16);
+        v[t === twin || t.endsWith('?') ? 0 : 1 + (i % 15)] = 1;
+        return v;
+      }),
+  });
+  const source = (language: 'en' | 'de', text: string) => ({
+    n: 1,
+    chunkId: 'c',
+    file: `${language}.md`,
+    title: 'Notizen',
+    language,
+    citation: `[${language}.md]`,
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const score = async (question: string, text: string, multilingual: boolean) => {
+    const embedding = fake(multilingual);
+    const [qv] = await embedding.embed([question]);
+    const query = analyzeQuery(question);
+    const language = query.language;
+    return scoreSourceSentences(question, qv!, query, [source(language, text)], embedding);
+  };
+
+  it("German question, German sentences: the sentence with the question's words wins, the embedding's twin scores 0", async () => {
+    const question = 'Womit werden Debian-Pakete gebaut?';
+    const text = `Debian-Pakete werden mit pdebuild gebaut. ${twin} Der Rest folgt später.`;
+    const [words, sun] = await score(question, text, false);
+    expect(sun!.text).toBe(twin);
+    expect(sun!.dense).toBeCloseTo(1, 6); // still embedded (grounding and heatmaps use it)
+    expect(sun!.score).toBe(0);
+    expect(words!.score).toBeGreaterThan(0);
+    // a multilingual encoder reads German: its similarity lifts the twin
+    const [, lifted] = await score(question, text, true);
+    expect(lifted!.score).toBeGreaterThan(0);
+  });
+
+  it("an English question over English sentences keeps the embedding's lift", async () => {
+    const englishTwin = 'The sun shines over the garden today.';
+    const question = 'How are Debian packages built?';
+    const embedding = {
+      id: 'fake',
+      embed: async (texts: readonly string[]) =>
+        texts.map((t, i) => {
+          const v = new Float32Array(16);
+          v[t === englishTwin || t.endsWith('?') ? 0 : 1 + (i % 15)] = 1;
+          return v;
+        }),
+    };
+    const [qv] = await embedding.embed([question]);
+    const scored = await scoreSourceSentences(
+      question,
+      qv!,
+      analyzeQuery(question),
+      [source('en', `Debian packages are built with pdebuild. ${englishTwin} More follows later.`)],
+      embedding,
+    );
+    expect(scored[1]!.text).toBe(englishTwin);
+    expect(scored[1]!.score).toBeGreaterThan(0);
+  });
+});
+
 describe('a specific relation weighs against the source rank', () => {
   const src = (n: number, text: string) => ({
     n,
