@@ -63,7 +63,18 @@ for (const file of qaFiles) {
     // the scores, as the engine computes them
     const qv = await index.embedQuery(q.question);
     const query = index.analyzeQuestion(q.question);
-    const hits = await index.searchWithVector(q.question, qv, { topK: 5 });
+    const found = await index.searchWithVector(q.question, qv, { topK: 5 });
+    // numbered as \`RagEngine.ask\` numbers them: in the retrieval's order before the answer re-ranking, on which
+    // the source-rank prior depends (numbered as the search returns them, the scores were not the answer's)
+    const reranked = found.filter((h) => h.passageScore !== undefined);
+    const hits = [
+      ...reranked.sort(
+        (a, b) =>
+          b.passageScore! - a.passageScore! ||
+          (index.indexOf(a.chunk.id) ?? 0) - (index.indexOf(b.chunk.id) ?? 0),
+      ),
+      ...found.filter((h) => h.passageScore === undefined),
+    ];
     const scored = await scoreSourceSentences(
       q.question,
       qv,

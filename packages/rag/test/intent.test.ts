@@ -196,6 +196,32 @@ describe('reading what a question asks for: opening words, relative clauses, who
     expect(holdsRelation('The course covers several risks.', q)).toBe(false);
   });
 
+  it('"was berechnet X?" and "was versteht die Lektion unter X?" define X, as "what does X compute?" does', () => {
+    expect(questionIntent('Was berechnet Saliency in Captum?')).toEqual({
+      kind: 'definition',
+      subject: ['saliency'],
+    });
+    expect(questionIntent('Was gibt der Retriever zurück?')).toEqual({
+      kind: 'definition',
+      subject: ['retriever'],
+    });
+    expect(questionIntent('Was versteht der Kurs unter Datendrift?')).toEqual({
+      kind: 'definition',
+      subject: ['datendrift'],
+    });
+    expect(questionIntent('What does the relevancy evaluator check?')).toEqual({
+      kind: 'definition',
+      subject: ['relevancy', 'evaluator'],
+    });
+    // the definition's subject opens the sentence that says what it computes
+    const saliency = questionIntent('Was berechnet Saliency?');
+    expect(holdsRelation('Saliency ist der Gradient der Ausgabe nach der Eingabe.', saliency)).toBe(true);
+    expect(holdsRelation('Captum bietet viele Verfahren.', saliency)).toBe(false);
+    // no X acts in "was gibt es", "was muss ich": no definition
+    expect(kind('Was gibt es für Retriever?')).not.toBe('definition');
+    expect(kind('Was muss ich vor dem Bauen tun?')).toBe('procedure');
+  });
+
   it('a purpose or a cause answers a why question as a "because" does', () => {
     const why = questionIntent('Why do I need the target argument?');
     expect(holdsRelation('The purpose of target is to select one output per example.', why)).toBe(true);
@@ -267,6 +293,77 @@ describe('the sentence scorer reads German sentences as the index does', () => {
     expect(compound!.concepts).toEqual(expect.arrayContaining(named));
     expect(compound!.lexical).toBeGreaterThan(0);
     expect(other!.lexical).toBe(0);
+  });
+});
+
+describe('a monolingual encoder does not choose among German sentences for a German question', () => {
+  // the question and one sentence that shares none of its words get the same vector; every other text its own axis
+  const twin = 'Die Sonne scheint heute über dem Garten.';
+  const fake = (multilingual: boolean) => ({
+    id: 'fake',
+    multilingual,
+    embed: async (texts: readonly string[]) =>
+      texts.map((t, i) => {
+        const v = new Float32Array(16);
+        v[t === twin || t.endsWith('?') ? 0 : 1 + (i % 15)] = 1;
+        return v;
+      }),
+  });
+  const source = (language: 'en' | 'de', text: string) => ({
+    n: 1,
+    chunkId: 'c',
+    file: `${language}.md`,
+    title: 'Notizen',
+    language,
+    citation: `[${language}.md]`,
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const score = async (question: string, text: string, multilingual: boolean) => {
+    const embedding = fake(multilingual);
+    const [qv] = await embedding.embed([question]);
+    const query = analyzeQuery(question);
+    const language = query.language;
+    return scoreSourceSentences(question, qv!, query, [source(language, text)], embedding);
+  };
+
+  it("German question, German sentences: the sentence with the question's words wins, the embedding's twin scores 0", async () => {
+    const question = 'Womit werden Debian-Pakete gebaut?';
+    const text = `Debian-Pakete werden mit pdebuild gebaut. ${twin} Der Rest folgt später.`;
+    const [words, sun] = await score(question, text, false);
+    expect(sun!.text).toBe(twin);
+    expect(sun!.dense).toBeCloseTo(1, 6); // still embedded (grounding and heatmaps use it)
+    expect(sun!.score).toBe(0);
+    expect(words!.score).toBeGreaterThan(0);
+    // a multilingual encoder reads German: its similarity lifts the twin
+    const [, lifted] = await score(question, text, true);
+    expect(lifted!.score).toBeGreaterThan(0);
+  });
+
+  it("an English question over English sentences keeps the embedding's lift", async () => {
+    const englishTwin = 'The sun shines over the garden today.';
+    const question = 'How are Debian packages built?';
+    const embedding = {
+      id: 'fake',
+      embed: async (texts: readonly string[]) =>
+        texts.map((t, i) => {
+          const v = new Float32Array(16);
+          v[t === englishTwin || t.endsWith('?') ? 0 : 1 + (i % 15)] = 1;
+          return v;
+        }),
+    };
+    const [qv] = await embedding.embed([question]);
+    const scored = await scoreSourceSentences(
+      question,
+      qv!,
+      analyzeQuery(question),
+      [source('en', `Debian packages are built with pdebuild. ${englishTwin} More follows later.`)],
+      embedding,
+    );
+    expect(scored[1]!.text).toBe(englishTwin);
+    expect(scored[1]!.score).toBeGreaterThan(0);
   });
 });
 

@@ -17,6 +17,11 @@ export interface QuestionIntent {
   readonly choice?: boolean;
 }
 
+// German "what does X do": "Was berechnet X?", "Was gibt X zurück?" (not "was macht man", "was gibt es": no X
+// acts there); the subject runs to a place or tool ("in Captum") or the particle at the end.
+const GERMAN_DOES =
+  /(?:^|[,:]\s*)was\s+(?:berechne[nt]|liefer[nt]|leiste[nt]|misst|messen|zeig[et]n?|prüf[et]n?|speicher[nt]|enthält|enthalten|erzeug[et]n?|bewirk[et]n?|tu[nt]|gib[t]|geben|beschreib[et]n?|mach[et]n?)\s+(?!(?:ich|man|wir|sie|du|es)\b)(?:(?:ein|eine|einen|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|für|laut|zurück|aus|an|dabei|genau)\b.*)?\s*\??\s*$/i;
+
 // First match wins: a comparison is often phrased as "how" or "when", a number as "how".
 const KINDS: readonly [QuestionKind, RegExp][] = [
   [
@@ -48,8 +53,12 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
   // "What does X do / return / store?": what X does says what it is (not "what do I need")
   [
     'definition',
-    /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i,
+    /(^|[,:]\s*)what\s+(does|do)\s+(?!(i|we|you|one)\b)\S.*\s(do|mean|return|store|show|hold|contain|compute|produce|output|measure|use|check|calculate|evaluate|represent|describe|provide)\b/i,
   ],
+  // the same in German, verb second ("Was berechnet Saliency?", "Was leistet das Modul?") and "Was versteht die
+  // Lektion unter X?"
+  ['definition', GERMAN_DOES],
+  ['definition', /(^|[,:]\s*)was\s+versteh\w*\s.+\bunter\s/i],
 ];
 
 // "What is (a|an|the) X?" / "Was ist (ein|eine|der|die|das) X?"
@@ -58,7 +67,7 @@ const SUBJECT =
 
 // "What does (a|the) X do?": X runs up to the verb, a trailing ", according to ..." left out
 const ACTOR =
-  /(?:^|[,:]\s*)what\s+(?:does|do)\s+(?:(?:a|an|the)\s+)?(.+?)\s+(?:do|mean|return|store|show|hold|contain|compute|produce|output|measure|use)\b/i;
+  /(?:^|[,:]\s*)what\s+(?:does|do)\s+(?:(?:a|an|the)\s+)?(.+?)\s+(?:do|mean|return|store|show|hold|contain|compute|produce|output|measure|use|check|calculate|evaluate|represent|describe|provide)\b/i;
 
 const LINKING = new Set([
   'of',
@@ -106,7 +115,7 @@ export function questionIntent(question: string): QuestionIntent {
   if ((kind === 'comparison' || kind === 'reason') && ASKS_CHOICE.test(q) && PREFERS.test(q))
     return { kind, subject: [], choice: true };
   if (kind !== 'definition') return { kind, subject: [] };
-  const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q);
+  const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q) ?? GERMAN_DOES.exec(q);
   return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
 }
 
