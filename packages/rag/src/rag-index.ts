@@ -1,5 +1,5 @@
 import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
-import { questionIntent } from './answer/question-intent.js';
+import { namingConcepts, questionIntent } from './answer/question-intent.js';
 import { scoreSourceSentences } from './answer/sentence-scorer.js';
 import { toSources } from './answer/source.js';
 import { dot, type EmbeddingProvider } from './embeddings/embedding-provider.js';
@@ -639,15 +639,20 @@ export class RagIndex {
   /**
    * Passage-level re-ranking of the best `pool` fused results: each score is multiplied by
    * `0.5 + 0.5 * passageCoverage` (concepts weighted by their IDF), so a chunk whose words for the question stand
-   * together in one passage goes before one that has them scattered (an introduction naming every topic).
+   * together in one passage goes before one that has them scattered (an introduction naming every topic). The
+   * concepts with which the question names its document (`naming`: "according to the RAG lesson") weigh nothing
+   * here: they chose the document, and a chunk saying "lesson" (the lesson's introduction or assignment) held them
+   * in the same window as the question's topic more often than the passage that answers.
    */
   #rerank(
     fused: FusedResult[],
     concepts: readonly QueryConcept[],
+    naming: readonly boolean[],
     pool: number,
   ): (FusedResult & { passageCoverage?: number })[] {
     if (pool === 0) return fused;
-    const weights = concepts.map((c) => this.#bm25.conceptIdf(c));
+    // the words with which the question names its document say which document, not which of its passages
+    const weights = concepts.map((c, k) => (naming[k] ? 0 : this.#bm25.conceptIdf(c)));
     const germanLexicon = this.translator?.lexicon('de');
     const head = fused.slice(0, pool).map((f) => {
       const coverage = passageCoverage(this.#snapshot.chunks[f.doc]!, concepts, weights, {
@@ -758,6 +763,7 @@ export class RagIndex {
     const covered = this.#rerank(
       fuseScores(dense, lexical, hybrid, Math.max(topK, hybrid.rerank), sides),
       analyzed.concepts,
+      namingConcepts(question, analyzed.concepts),
       hybrid.rerank,
     );
     const fused: (FusedResult & { passageCoverage?: number; answerScore?: number; passageScore?: number })[] =

@@ -122,6 +122,41 @@ describe('passage-level re-ranking', () => {
     expect(() => resolveHybrid({ rerank: -1 })).toThrow(/rerank must be a non-negative integer/);
   });
 
+  it('leaves the words naming the asked-about document out of passage coverage ("according to the lesson")', async () => {
+    // BM25 alone, without the answer re-ranking: the introduction, shorter, goes first on BM25, holding the
+    // retriever and the lesson; the passage holds the retriever and what it fetches
+    const index = new RagIndex({
+      embedding: new HashEmbedding(),
+      translator: null,
+      hybrid: { denseWeight: 0, answerRerank: false },
+    });
+    const lesson = [
+      '# Notes',
+      '',
+      '## Introduction',
+      '',
+      'This lesson shows the retriever.',
+      '',
+      '## Retrieval',
+      '',
+      'The retriever fetches the chunks that match the query from the vector index.',
+      '',
+    ].join('\n');
+    await index.updateFiles([{ file: 'lesson.md', bytes: new TextEncoder().encode(lesson) }]);
+    const question = 'What does the retriever fetch, according to the lesson?';
+    const hits = await index.search(question, { topK: 2 });
+    const section = (h: { chunk: Chunk }) => h.chunk.metadata.section;
+    expect(hits.map(section)).toEqual(['Notes > Retrieval', 'Notes > Introduction']);
+    // "lesson" counts for neither: the passage holds all that is asked, the introduction the retriever only
+    expect(hits[0]!.passageCoverage).toBe(1);
+    const concepts = index.analyzeQuestion(question).concepts;
+    const idf = (word: string) => index.bm25.conceptIdf(concepts.find((c) => c.word === word)!);
+    expect(hits[1]!.passageCoverage).toBeCloseTo(idf('retriever') / (idf('retriever') + idf('fetch')), 12);
+    // on BM25 alone the introduction is first
+    const plain = await index.search(question, { topK: 2, hybrid: { rerank: 0 } });
+    expect(plain.map(section)).toEqual(['Notes > Introduction', 'Notes > Retrieval']);
+  });
+
   // one guide with a short section that names "sponsor" without saying what one is, and a section that defines it
   const SPONSOR_GUIDE = [
     '# Guide',

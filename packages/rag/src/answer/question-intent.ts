@@ -154,6 +154,21 @@ export function documentNamingWords(question: string): Set<string> {
   return out;
 }
 
+/**
+ * For each concept of a question, whether it names the document asked about (every word of it is among
+ * {@link documentNamingWords}: "lesson" and "RAG" in "according to the RAG lesson", "Captum-Dokumentation").
+ */
+export function namingConcepts(question: string, concepts: readonly { readonly word: string }[]): boolean[] {
+  const namedBy = documentNamingWords(question);
+  if (namedBy.size === 0) return concepts.map(() => false);
+  return concepts.map((c) =>
+    c.word
+      .toLowerCase()
+      .split(/[\s-]+/)
+      .every((w) => namedBy.has(w)),
+  );
+}
+
 // Words that carry the relation each kind asks for, in either language.
 const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
   comparison:
