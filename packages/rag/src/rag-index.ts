@@ -1,5 +1,5 @@
 import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
-import { namingConcepts, questionIntent } from './answer/question-intent.js';
+import { documentKindConcepts, namingConcepts, questionIntent } from './answer/question-intent.js';
 import { scoreSourceSentences } from './answer/sentence-scorer.js';
 import { toSources } from './answer/source.js';
 import { dot, type EmbeddingProvider } from './embeddings/embedding-provider.js';
@@ -637,6 +637,28 @@ export class RagIndex {
   }
 
   /**
+   * BM25 scores of every chunk for the question's concepts. A document-kind noun ("the RAG lesson", "laut der
+   * Dokumentation", `documentKindConcepts`) chooses the document, not the passage: every chunk of a document gets
+   * that concept's best score among the document's chunks, so the chunk that says "lesson" (the lesson's
+   * introduction, its assignment) does not go before the passage that answers, and the document keeps its lead.
+   */
+  #lexicalScores(concepts: readonly QueryConcept[]): Float64Array {
+    const kind = documentKindConcepts(concepts);
+    if (!kind.includes(true)) return this.#bm25.scoreConcepts(concepts);
+    const scores = this.#bm25.scoreConcepts(concepts.filter((_, k) => !kind[k]));
+    const chunks = this.#snapshot.chunks;
+    for (const [k, concept] of concepts.entries()) {
+      if (!kind[k]) continue;
+      const own = this.#bm25.scoreConcepts([concept]);
+      const best = new Map<string, number>();
+      for (const [i, c] of chunks.entries())
+        if (own[i]! > (best.get(c.metadata.file) ?? 0)) best.set(c.metadata.file, own[i]!);
+      for (const [i, c] of chunks.entries()) scores[i] = scores[i]! + (best.get(c.metadata.file) ?? 0);
+    }
+    return scores;
+  }
+
+  /**
    * Passage-level re-ranking of the best `pool` fused results: each score is multiplied by
    * `0.5 + 0.5 * passageCoverage` (concepts weighted by their IDF), so a chunk whose words for the question stand
    * together in one passage goes before one that has them scattered (an introduction naming every topic). The
@@ -759,7 +781,7 @@ export class RagIndex {
       query,
       Math.max(hybrid.candidates, topK),
     );
-    const lexical = this.#bm25.scoreConcepts(analyzed.concepts);
+    const lexical = this.#lexicalScores(analyzed.concepts);
     const covered = this.#rerank(
       fuseScores(dense, lexical, hybrid, Math.max(topK, hybrid.rerank), sides),
       analyzed.concepts,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  documentKindConcepts,
   documentNamingWords,
   holdsRelation,
   namingConcepts,
@@ -233,6 +234,19 @@ describe('reading what a question asks for: opening words, relative clauses, who
       ...documentNamingWords('Auf welchen Grundsätzen beruht IG laut der Captum-Dokumentation?'),
     ]).toEqual(expect.arrayContaining(['captum', 'dokumentation']));
     expect(documentNamingWords('What does the epsilon rule do?').size).toBe(0);
+  });
+
+  it('marks the concepts that are document-kind nouns, in either language', () => {
+    const english = analyzeQuery('Which store does the RAG lesson recommend?').concepts;
+    expect(english.filter((_, k) => documentKindConcepts(english)[k]).map((c) => c.word)).toEqual(['lesson']);
+    const german = analyzeQuery('Was nennt die Dokumentation von Captum?').concepts;
+    expect(german.filter((_, k) => documentKindConcepts(german)[k]).map((c) => c.word)).toEqual([
+      'Dokumentation',
+    ]);
+    expect(documentKindConcepts(analyzeQuery('What does the epsilon rule do?').concepts)).toEqual([
+      false,
+      false,
+    ]);
   });
 
   it('marks the question concepts every word of which names the document (a hyphenated one too)', () => {

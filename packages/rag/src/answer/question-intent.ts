@@ -169,6 +169,19 @@ export function namingConcepts(question: string, concepts: readonly { readonly w
   );
 }
 
+/**
+ * For each concept, whether it is a document-kind noun ("lesson", "Lektion", "documentation", "article"): a word
+ * that says which document is meant and nothing about what is asked, wherever it stands in the question.
+ */
+export function documentKindConcepts(concepts: readonly { readonly word: string }[]): boolean[] {
+  return concepts.map((c) =>
+    c.word
+      .toLowerCase()
+      .split(/[\s-]+/)
+      .every((w) => DOCUMENT_KIND.test(w)),
+  );
+}
+
 // Words that carry the relation each kind asks for, in either language.
 const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
   comparison:

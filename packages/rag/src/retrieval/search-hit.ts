@@ -23,7 +23,10 @@ export interface SearchHit {
   readonly passageScore?: number;
   /** Cosine similarity of chunk and question embeddings. */
   readonly denseScore: number;
-  /** BM25 score of the chunk for the question's concepts (0 when none is shared). */
+  /**
+   * BM25 score of the chunk for the question's concepts (0 when none is shared); a document-kind noun ("the
+   * lesson") counts for every chunk of a document as at the document's best chunk for it.
+   */
   readonly lexicalScore: number;
   /** 1-based rank among all chunks by the dense score. */
   readonly denseRank?: number;
