@@ -251,7 +251,7 @@ describe('passage-level re-ranking', () => {
       expect(h.answerScore).toBeLessThanOrEqual(1);
       // the score before this stage is what the plain search ranked by
       expect(h.passageScore).toBeCloseTo(plain.find((p) => section(p) === section(h))!.score, 12);
-      expect(h.score).toBeCloseTo(h.passageScore! * (0.5 + 0.5 * h.answerScore!), 12);
+      expect(h.score).toBeCloseTo(h.passageScore! * (0.2 + 0.8 * h.answerScore!), 12);
     }
     // with one source, that source is the defining chunk, and the answer quotes it
     const answer = await new RagEngine(index).ask(question, { topK: 1, explain: false });

@@ -5,7 +5,7 @@ export interface SearchHit {
   readonly chunk: Chunk;
   /**
    * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked, and with an
-   * `answerScore` also times `0.5 + 0.5 * answerScore` (which orders a document's chunks within its places).
+   * `answerScore` also times `0.2 + 0.8 * answerScore` (which orders a document's chunks within its places).
    */
   readonly score: number;
   /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
@@ -57,7 +57,7 @@ export interface HybridOptions {
    * Whether, among the re-ranked results, the places of a document go to its chunks by how well their best
    * sentence answers the question (the offline answer's own sentence score: the question's concepts, the
    * embedding, the asked-for relation, not a heading or a line that restates the question): score times
-   * `0.5 + 0.5 * answerScore`. Documents keep their places, and so do chunks in the other language than the
+   * `0.2 + 0.8 * answerScore`. Documents keep their places, and so do chunks in the other language than the
    * question's (compared only through the dictionary's gloss). Default true.
    */
   readonly answerRerank?: boolean;
