@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { documentNamingWords, holdsRelation, questionIntent } from '../src/answer/question-intent.js';
+import {
+  documentKindConcepts,
+  documentNamingWords,
+  holdsRelation,
+  namingConcepts,
+  questionIntent,
+} from '../src/answer/question-intent.js';
 import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
 import {
   analyzeQuery,
@@ -254,6 +260,37 @@ describe('reading what a question asks for: opening words, relative clauses, who
       ...documentNamingWords('Auf welchen Grundsätzen beruht IG laut der Captum-Dokumentation?'),
     ]).toEqual(expect.arrayContaining(['captum', 'dokumentation']));
     expect(documentNamingWords('What does the epsilon rule do?').size).toBe(0);
+  });
+
+  it('marks the concepts that are document-kind nouns, in either language', () => {
+    const english = analyzeQuery('Which store does the RAG lesson recommend?').concepts;
+    expect(english.filter((_, k) => documentKindConcepts(english)[k]).map((c) => c.word)).toEqual(['lesson']);
+    const german = analyzeQuery('Was nennt die Dokumentation von Captum?').concepts;
+    expect(german.filter((_, k) => documentKindConcepts(german)[k]).map((c) => c.word)).toEqual([
+      'Dokumentation',
+    ]);
+    expect(documentKindConcepts(analyzeQuery('What does the epsilon rule do?').concepts)).toEqual([
+      false,
+      false,
+    ]);
+  });
+
+  it('marks the question concepts every word of which names the document (a hyphenated one too)', () => {
+    const question = 'Which index does the retriever use, according to the RAG lesson?';
+    const concepts = analyzeQuery(question).concepts;
+    const naming = namingConcepts(question, concepts);
+    expect(concepts.filter((_, k) => naming[k]).map((c) => c.word.toLowerCase())).toEqual(['rag', 'lesson']);
+    const german = 'Auf welchen Grundsätzen beruht IG laut der Captum-Dokumentation?';
+    const parts = analyzeQuery(german).concepts;
+    const named = parts.filter((_, k) => namingConcepts(german, parts)[k]).map((c) => c.word);
+    expect(named).toContain('Captum-Dokumentation');
+    expect(named).not.toContain('Grundsätzen');
+    expect(
+      namingConcepts(
+        'What does the epsilon rule do?',
+        analyzeQuery('What does the epsilon rule do?').concepts,
+      ),
+    ).toEqual([false, false]);
   });
 });
 

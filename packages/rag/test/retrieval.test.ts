@@ -11,6 +11,7 @@ import {
   RagEngine,
   RagIndex,
   resolveHybrid,
+  type SearchHit,
   type Source,
   scoreSourceSentences,
 } from '../src/index.js';
@@ -122,6 +123,91 @@ describe('passage-level re-ranking', () => {
     expect(() => resolveHybrid({ rerank: -1 })).toThrow(/rerank must be a non-negative integer/);
   });
 
+  it('leaves the words naming the asked-about document out of passage coverage ("according to Jones")', async () => {
+    // BM25 alone, without the answer re-ranking: the introduction, shorter, goes first on BM25, holding the
+    // retriever and the author the question names; the passage holds the retriever and what it fetches
+    const index = new RagIndex({
+      embedding: new HashEmbedding(),
+      translator: null,
+      hybrid: { denseWeight: 0, answerRerank: false },
+    });
+    const notes = [
+      '# Notes',
+      '',
+      '## Introduction',
+      '',
+      'Jones shows the retriever.',
+      '',
+      '## Retrieval',
+      '',
+      'The retriever fetches the chunks that match the query from the vector index.',
+      '',
+    ].join('\n');
+    await index.updateFiles([{ file: 'notes.md', bytes: new TextEncoder().encode(notes) }]);
+    const question = 'What does the retriever fetch, according to Jones?';
+    const hits = await index.search(question, { topK: 2 });
+    const section = (h: { chunk: Chunk }) => h.chunk.metadata.section;
+    expect(hits.map(section)).toEqual(['Notes > Retrieval', 'Notes > Introduction']);
+    // "Jones" counts for neither: the passage holds all that is asked, the introduction the retriever only
+    expect(hits[0]!.passageCoverage).toBe(1);
+    const concepts = index.analyzeQuestion(question).concepts;
+    const idf = (word: string) => index.bm25.conceptIdf(concepts.find((c) => c.word === word)!);
+    expect(hits[1]!.passageCoverage).toBeCloseTo(idf('retriever') / (idf('retriever') + idf('fetch')), 12);
+    // on BM25 alone the introduction is first
+    const plain = await index.search(question, { topK: 2, hybrid: { rerank: 0 } });
+    expect(plain.map(section)).toEqual(['Notes > Introduction', 'Notes > Retrieval']);
+  });
+
+  it("scores a document-kind noun ('the lesson') at its best chunk of the document, for every chunk of it", async () => {
+    // BM25 alone, no re-ranking: the order is the lexical scores'
+    const index = new RagIndex({
+      embedding: new HashEmbedding(),
+      translator: null,
+      hybrid: { denseWeight: 0, rerank: 0, answerRerank: false },
+    });
+    const lesson = [
+      '# Notes',
+      '',
+      '## Introduction',
+      '',
+      'This lesson is about embeddings.',
+      '',
+      '## Storage',
+      '',
+      'A vector database can store the embeddings of every chunk.',
+      '',
+    ].join('\n');
+    await index.updateFiles([
+      { file: 'lesson.md', bytes: new TextEncoder().encode(lesson) },
+      {
+        file: 'other.md',
+        bytes: new TextEncoder().encode('# Other\n\nEmbeddings are vectors of numbers.\n'),
+      },
+    ]);
+    const question = 'Where does the lesson store embeddings?';
+    const hits = await index.search(question, { topK: 3 });
+    const where = (h: { chunk: Chunk }) => `${h.chunk.metadata.file}:${h.chunk.metadata.section}`;
+    expect(hits.map(where)).toEqual([
+      'lesson.md:Notes > Storage',
+      'lesson.md:Notes > Introduction',
+      'other.md:Other',
+    ]);
+    // hand-summed from each concept's own BM25 match: "lesson" counts for the storage chunk as in the introduction
+    const concepts = index.analyzeQuestion(question).concepts;
+    const match = (word: string, h: { chunk: Chunk }) =>
+      index.bm25.conceptMatch(concepts.find((c) => c.word === word)!, index.indexOf(h.chunk.id)!)?.score ?? 0;
+    const [storage, intro, other] = hits as [SearchHit, SearchHit, SearchHit];
+    expect(match('lesson', storage)).toBe(0);
+    expect(match('lesson', intro)).toBeGreaterThan(0);
+    expect(storage.lexicalScore).toBeCloseTo(
+      match('store', storage) + match('embeddings', storage) + match('lesson', intro),
+      12,
+    );
+    expect(intro.lexicalScore).toBeCloseTo(match('embeddings', intro) + match('lesson', intro), 12);
+    // a document without the word gets nothing for it
+    expect(other.lexicalScore).toBeCloseTo(match('embeddings', other), 12);
+  });
+
   // one guide with a short section that names "sponsor" without saying what one is, and a section that defines it
   const SPONSOR_GUIDE = [
     '# Guide',
@@ -165,7 +251,7 @@ describe('passage-level re-ranking', () => {
       expect(h.answerScore).toBeLessThanOrEqual(1);
       // the score before this stage is what the plain search ranked by
       expect(h.passageScore).toBeCloseTo(plain.find((p) => section(p) === section(h))!.score, 12);
-      expect(h.score).toBeCloseTo(h.passageScore! * (0.5 + 0.5 * h.answerScore!), 12);
+      expect(h.score).toBeCloseTo(h.passageScore! * (0.2 + 0.8 * h.answerScore!), 12);
     }
     // with one source, that source is the defining chunk, and the answer quotes it
     const answer = await new RagEngine(index).ask(question, { topK: 1, explain: false });

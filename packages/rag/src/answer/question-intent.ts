@@ -163,6 +163,34 @@ export function documentNamingWords(question: string): Set<string> {
   return out;
 }
 
+/**
+ * For each concept of a question, whether it names the document asked about (every word of it is among
+ * {@link documentNamingWords}: "lesson" and "RAG" in "according to the RAG lesson", "Captum-Dokumentation").
+ */
+export function namingConcepts(question: string, concepts: readonly { readonly word: string }[]): boolean[] {
+  const namedBy = documentNamingWords(question);
+  if (namedBy.size === 0) return concepts.map(() => false);
+  return concepts.map((c) =>
+    c.word
+      .toLowerCase()
+      .split(/[\s-]+/)
+      .every((w) => namedBy.has(w)),
+  );
+}
+
+/**
+ * For each concept, whether it is a document-kind noun ("lesson", "Lektion", "documentation", "article"): a word
+ * that says which document is meant and nothing about what is asked, wherever it stands in the question.
+ */
+export function documentKindConcepts(concepts: readonly { readonly word: string }[]): boolean[] {
+  return concepts.map((c) =>
+    c.word
+      .toLowerCase()
+      .split(/[\s-]+/)
+      .every((w) => DOCUMENT_KIND.test(w)),
+  );
+}
+
 // Words that carry the relation each kind asks for, in either language.
 const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, RegExp>> = {
   comparison:

@@ -7,12 +7,7 @@ import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { chunkSentences } from './passage-sentences.js';
-import {
-  documentNamingWords,
-  holdsRelation,
-  type QuestionIntent,
-  questionIntent,
-} from './question-intent.js';
+import { holdsRelation, namingConcepts, type QuestionIntent, questionIntent } from './question-intent.js';
 import type { Source } from './source.js';
 
 /** A sentence of a source and how well it answers the question. */
@@ -213,13 +208,7 @@ export async function scoreSourceSentences(
   });
   // concepts that name the document (its title or section, or the question's words for it: "according to the
   // RAG lesson") say which source, not which sentence
-  const namedBy = documentNamingWords(question);
-  const namesDocument = query.concepts.map((c) =>
-    c.word
-      .toLowerCase()
-      .split(/[\s-]+/)
-      .every((w) => namedBy.has(w)),
-  );
+  const namesDocument = namingConcepts(question, query.concepts);
   const naming = new Map(
     sources.map((s) => {
       const terms = new Set(analyze(`${s.title}\n${s.section ?? ''}`, s.language));

@@ -5,7 +5,7 @@ export interface SearchHit {
   readonly chunk: Chunk;
   /**
    * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked, and with an
-   * `answerScore` also times `0.5 + 0.5 * answerScore` (which orders a document's chunks within its places).
+   * `answerScore` also times `0.2 + 0.8 * answerScore` (which orders a document's chunks within its places).
    */
   readonly score: number;
   /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
@@ -23,7 +23,10 @@ export interface SearchHit {
   readonly passageScore?: number;
   /** Cosine similarity of chunk and question embeddings. */
   readonly denseScore: number;
-  /** BM25 score of the chunk for the question's concepts (0 when none is shared). */
+  /**
+   * BM25 score of the chunk for the question's concepts (0 when none is shared); a document-kind noun ("the
+   * lesson") counts for every chunk of a document as at the document's best chunk for it.
+   */
   readonly lexicalScore: number;
   /** 1-based rank among all chunks by the dense score. */
   readonly denseRank?: number;
@@ -54,7 +57,7 @@ export interface HybridOptions {
    * Whether, among the re-ranked results, the places of a document go to its chunks by how well their best
    * sentence answers the question (the offline answer's own sentence score: the question's concepts, the
    * embedding, the asked-for relation, not a heading or a line that restates the question): score times
-   * `0.5 + 0.5 * answerScore`. Documents keep their places, and so do chunks in the other language than the
+   * `0.2 + 0.8 * answerScore`. Documents keep their places, and so do chunks in the other language than the
    * question's (compared only through the dictionary's gloss). Default true.
    */
   readonly answerRerank?: boolean;
