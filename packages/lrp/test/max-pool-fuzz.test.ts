@@ -8,7 +8,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import type { PoolParams } from '../src/graph/types.js';
-import { prepareMaxPoolGradient } from '../src/ops/max-pool-gradient.js';
+import {
+  globalMaxPoolGradient,
+  globalMaxPoolGradientAdjoint,
+  prepareMaxPoolGradient,
+} from '../src/ops/max-pool-gradient.js';
 import { windowPadding } from '../src/ops/strided.js';
 import { mulberry32, switchBackend } from './helpers.js';
 
@@ -341,4 +345,38 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
       expect(tf.memory().numTensors).toBe(before);
     },
   );
+
+  test('global max pooling (tensor ops, every backend): a NaN channel to its last NaN, the others to their first maximum', async () => {
+    await switchBackend(backend);
+    const before = tf.memory().numTensors;
+    // NCHW channels [1, NaN; 3, NaN], [5, 2; 5, 1], [NaN, 9; 1, 2], [-inf, -inf; -inf, -inf], [2, inf; inf, NaN]
+    const channels = [
+      [1, nan, 3, nan],
+      [5, 2, 5, 1],
+      [nan, 9, 1, 2],
+      [-inf, -inf, -inf, -inf],
+      [2, inf, inf, nan],
+    ];
+    const x = tf.tensor4d(
+      [0, 1, 2, 3].flatMap((q) => channels.map((ch) => ch[q]!)),
+      [1, 2, 2, 5],
+    );
+    const r = tf.tensor2d([10, 20, 30, 40, 50], [1, 5]);
+    const v = tf.tensor4d(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+      [1, 2, 2, 5],
+    );
+    const [back, read] = [globalMaxPoolGradient(x, r), globalMaxPoolGradientAdjoint(x, v)];
+    // torch 1.13's adaptive_max_pool2d(x, 1) backward (run once): taps 3, 0, 0, 0, 3 of each channel's 2 x 2
+    const taps = [3, 0, 0, 0, 3];
+    const got = Array.from(back.dataSync());
+    channels.forEach((_, c) => {
+      expect([0, 1, 2, 3].map((q) => got[q * 5 + c])).toEqual(
+        [0, 1, 2, 3].map((q) => (q === taps[c] ? 10 * (c + 1) : 0)),
+      );
+    });
+    expect(Array.from(read.dataSync())).toEqual(taps.map((t, c) => t * 5 + c + 1));
+    tf.dispose([back, read, x, r, v]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -488,26 +488,40 @@ function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.
   });
 }
 
-/** Plain gradient of global max pooling with the same first-maximum tie-break; `r` is [B, C]. */
+/**
+ * The tap each channel of global max pooling sends its gradient to, as a mask [B, H * W, C] of `x` flattened:
+ * PyTorch's rule (adaptive_max_pool2d and max_pool2d, torch 1.13 measured): the first maximum, and in a channel
+ * that holds a NaN (whose maximum is NaN) the last NaN, as the window walker does ({@link forEachWindow}). By
+ * tensor ops, so the rule is the same on every backend.
+ */
+function globalMaximumTaps(x: tf.Tensor4D): tf.Tensor3D {
+  const [b, h, w, c] = x.shape;
+  const flat = tf.reshape(x, [b, h * w, c]);
+  const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
+  // the first maximum is the one with cumulative count 1
+  const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+  const nans = tf.cast(tf.isNaN(flat), 'float32');
+  // the last NaN is the one with count 1 summed from the end
+  const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
+  return tf.where(tf.greater(tf.max(nans, 1, true), 0), lastNaN, first) as tf.Tensor3D;
+}
+
+/** Plain gradient of global max pooling with max pooling's tie-break and NaN rule ({@link globalMaximumTaps});
+ * `r` is [B, C]. */
 export function globalMaxPoolGradient(x: tf.Tensor4D, r: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
-    const flat = tf.reshape(x, [b, h * w, c]);
-    const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
-    // the first maximum is the one with cumulative count 1
-    const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+    const first = globalMaximumTaps(x);
     const [rb] = r.shape;
     return tf.reshape(tf.mul(first, tf.reshape(r, [rb, 1, c])), [Math.max(b, rb), h, w, c]);
   });
 }
 
-/** The transpose of {@link globalMaxPoolGradient}: each channel reads `v` at its first maximum; [B, C]. */
+/** The transpose of {@link globalMaxPoolGradient}: each channel reads `v` at its tap; [B, C]. */
 export function globalMaxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor2D {
   return tf.tidy(() => {
-    const [b, h, w, c] = x.shape;
-    const flat = tf.reshape(x, [b, h * w, c]);
-    const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
-    const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+    const [, h, w, c] = x.shape;
+    const first = globalMaximumTaps(x);
     const vb = v.shape[0];
     return tf.sum(tf.mul(first, tf.reshape(v, [vb, h * w, c])), 1) as tf.Tensor2D;
   });
