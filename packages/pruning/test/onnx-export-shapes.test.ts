@@ -255,6 +255,58 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('view-count-reader: a Concat count that a Reshape of a weight also reads gets a new initializer for the pruned branch; the weight keeps the old one', async () => {
+    // make-view-flatten.py: branch a's Concat reads the Constant [96] that gain_view (Reshape of the weight
+    // [6, 16] branch b is scaled by) reads as its target
+    const source = bytesOf('view-count-reader.onnx');
+    const { logits: torchLogits } = JSON.parse(
+      readFileSync(join(ONNX, 'view-count-reader.json'), 'utf8'),
+    ) as {
+      logits: number[];
+    };
+    const golden = JSON.parse(readFileSync(join(ONNX, 'view-flatten.json'), 'utf8')) as {
+      input: number[];
+      inputShape: [number, number, number, number];
+    };
+    const model = importOnnx(source);
+    const torchInput = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(golden.input, golden.inputShape), [0, 2, 3, 1]),
+    );
+    const x = formulaImage(2, 8, 37);
+    const countValue = (m: ReturnType<typeof parseOnnxModel>, name: string) =>
+      tensor(
+        m.graph.initializers.find((i) => i.name === name) ??
+          m.graph.nodes.find((n) => n.outputs[0] === name)!.attributes.get('value')!.t,
+      );
+    try {
+      const imported = tf.tidy(() => Array.from((model.predict(torchInput) as tf.Tensor).dataSync()));
+      expect(relativeGap(torchLogits, imported)).toBeLessThan(1e-5);
+      const src = parseOnnxModel(source);
+      const view = src.graph.nodes.find((n) => n.name === 'gain_view')!;
+      const count = view.inputs[1]!;
+      const concatA = src.graph.nodes.find((n) => n.opType === 'Concat' && n.inputs[1] === count)!;
+      expect(countValue(src, count)).toEqual([96]);
+      const r = await roundTrip(source, model, { conv_a: [1] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const out = parseOnnxModel(r.written);
+      // branch a's Concat reads a new int64 initializer [80] (5 of 6 channels of 4 x 4) ...
+      const concatOut = out.graph.nodes.find((n) => n.name === concatA.name)!;
+      expect(concatOut.inputs[1]).toBe(`${count}_pruned`);
+      const added = out.graph.initializers.find((t) => t.name === `${count}_pruned`)!;
+      expect([added.dataType, added.dims, tensor(added)]).toEqual([7, [1], [80]]);
+      // ... and the weight's Reshape reads the old Constant, still [96], the Constant node as it was
+      const viewOut = out.graph.nodes.find((n) => n.name === 'gain_view')!;
+      expect(viewOut.inputs).toEqual(view.inputs);
+      expect(countValue(out, count)).toEqual([96]);
+      const constant = (m: typeof src) => m.graph.nodes.find((n) => n.outputs[0] === count);
+      expect(constant(out)).toEqual(constant(src));
+    } finally {
+      tf.dispose([x, torchInput]);
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
