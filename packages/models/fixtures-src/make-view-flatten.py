@@ -12,7 +12,10 @@ view-count-reader.onnx: the same two branches, branch b's view through a Linear 
 `gain.view(96)`, which torch folds; written back by hand as the Reshape of the weight [6, 16] an export without folding has, its target branch
 a's Constant [96], so that count is also read by an operator that is no Concat: pruning branch a needs a new
 constant, and the Reshape of the weight keeps [96]. view-count-reader.json: torch's logits for view-flatten.json's input.
-Only some fixtures: /usr/bin/python3 fixtures-src/make-view-flatten.py view-count-reader
+view-count-int32.onnx: view-count-opset13.onnx with its target computed in int32 and cast to int64 before the
+Reshape, as tf2onnx writes a TensorFlow shape (int32; its Reshape handler inserts Cast(to int64) on the target):
+Gather -> Cast(int32) -> Unsqueeze -> Concat(., Constant int32 [96]) -> Cast(int64) -> Reshape; same logits.
+Only some fixtures: /usr/bin/python3 fixtures-src/make-view-flatten.py view-count-reader view-count-int32
 Run from packages/models:
 /usr/bin/python3 fixtures-src/make-view-flatten.py (Debian python3-torch and python3-onnx; one thread).
 """
@@ -107,14 +110,38 @@ def make_view_count_reader(x):
         json.dump({'logits': y.flatten().tolist()}, f)
 
 
+def make_view_count_int32():
+    path = 'test/fixtures/onnx/view-count-int32.onnx'
+    model = onnx.load('test/fixtures/onnx/view-count-opset13.onnx')
+    nodes = model.graph.node
+    gather = next(n for n in nodes if n.op_type == 'Gather')
+    unsqueeze = next(n for n in nodes if n.op_type == 'Unsqueeze' and n.input[0] == gather.output[0])
+    concat = next(n for n in nodes if n.op_type == 'Concat')
+    reshape = next(n for n in nodes if n.op_type == 'Reshape' and n.input[1] == concat.output[0])
+    (count,) = count_constants(model)
+    tensor = count.attribute[0].t
+    tensor.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor).astype('int32'), tensor.name))
+    to_int32 = onnx.helper.make_node('Cast', [gather.output[0]], ['batch_int32'], name='batch_int32', to=6)
+    unsqueeze.input[0] = 'batch_int32'
+    nodes.insert(list(nodes).index(unsqueeze), to_int32)
+    to_int64 = onnx.helper.make_node('Cast', [concat.output[0]], ['target_int64'], name='target_int64', to=7)
+    reshape.input[1] = 'target_int64'
+    nodes.insert(list(nodes).index(reshape), to_int64)
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    print([n.op_type for n in model.graph.node])
+
+
 if __name__ == '__main__':
     import sys
     torch.set_num_threads(1)
     torch.manual_seed(21)
     net = ViewFlatten().eval()
     x = torch.randn(2, 3, 8, 8)
-    if sys.argv[1:] == ['view-count-reader']:
+    if sys.argv[1:] == ['view-count-reader', 'view-count-int32']:
         make_view_count_reader(x)
+        make_view_count_int32()
         sys.exit(0)
     for opset in (13, 11):
         path = f'test/fixtures/onnx/view-flatten-opset{opset}.onnx'
@@ -150,3 +177,4 @@ if __name__ == '__main__':
     onnx.save(model, path)
     print([n.op_type for n in model.graph.node])
     make_view_count_reader(x)
+    make_view_count_int32()

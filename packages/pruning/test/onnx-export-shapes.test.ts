@@ -307,6 +307,41 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('view-count-int32 (tf2onnx: the target computed in int32, cast to int64 for the Reshape): torch’s logits; the int32 Constant [96] is rewritten as int32 [64]', async () => {
+    const source = bytesOf('view-count-int32.onnx');
+    const { logits: torchLogits } = JSON.parse(readFileSync(join(ONNX, 'view-count.json'), 'utf8')) as {
+      logits: number[];
+    };
+    const golden = JSON.parse(readFileSync(join(ONNX, 'view-flatten.json'), 'utf8')) as {
+      input: number[];
+      inputShape: [number, number, number, number];
+    };
+    const model = importOnnx(source);
+    const torchInput = tf.tidy(() =>
+      tf.transpose(tf.tensor4d(golden.input, golden.inputShape), [0, 2, 3, 1]),
+    );
+    const x = formulaImage(2, 8, 38);
+    try {
+      const imported = tf.tidy(() => Array.from((model.predict(torchInput) as tf.Tensor).dataSync()));
+      expect(relativeGap(torchLogits, imported)).toBeLessThan(1e-5);
+      const r = await roundTrip(source, model, { 'features.3': [1, 4] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const concat = out.graph.nodes.find((n) => n.opType === 'Concat')!;
+      const count = (m: typeof out) =>
+        m.graph.nodes.find((n) => n.outputs[0] === concat.inputs[1])!.attributes.get('value')!.t!;
+      expect([count(src).dataType, tensor(count(src))]).toEqual([6, [96]]);
+      // in place (only the Concat reads it), int32 as the Concat's other part; 4 of 6 channels of 4 x 4
+      expect([count(out).dataType, count(out).dims, tensor(count(out))]).toEqual([6, [1], [64]]);
+      const others = (m: typeof out) => m.graph.nodes.filter((n) => n.outputs[0] !== concat.inputs[1]);
+      expect(others(out)).toEqual(others(src));
+    } finally {
+      tf.dispose([x, torchInput]);
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
