@@ -63,6 +63,19 @@ async function roundTrip(
 
 const tensor = (t: OnnxTensor | undefined) => Array.from(onnxTensorValues(t!));
 
+/** The relative gap of the model's logits for view-flatten.json's input (make-view-flatten.py of @crp/models) to
+ * torch's in `logitsFile`. */
+function gapToTorch(model: tfl.LayersModel, logitsFile: string): number {
+  const read = (file: string) => JSON.parse(readFileSync(join(ONNX, file), 'utf8'));
+  const { input, inputShape } = read('view-flatten.json') as { input: number[]; inputShape: number[] };
+  const { logits } = read(logitsFile) as { logits: number[] };
+  const ours = tf.tidy(() => {
+    const x = tf.transpose(tf.tensor4d(input, inputShape as [number, number, number, number]), [0, 2, 3, 1]);
+    return (model.predict(x) as tf.Tensor).dataSync().slice();
+  });
+  return relativeGap(logits, ours);
+}
+
 describe('a pruned model whose shape constants name pruned counts, written as .onnx', () => {
   it('reshape-net: the Reshape targets, value_info, the [1, units] bias and the flattened Gemm columns follow the pruning', async () => {
     const source = bytesOf('reshape-net.onnx');
@@ -259,19 +272,7 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     // make-view-flatten.py: branch a's Concat reads the Constant [96] that gain_view (Reshape of the weight
     // [6, 16] branch b is scaled by) reads as its target
     const source = bytesOf('view-count-reader.onnx');
-    const { logits: torchLogits } = JSON.parse(
-      readFileSync(join(ONNX, 'view-count-reader.json'), 'utf8'),
-    ) as {
-      logits: number[];
-    };
-    const golden = JSON.parse(readFileSync(join(ONNX, 'view-flatten.json'), 'utf8')) as {
-      input: number[];
-      inputShape: [number, number, number, number];
-    };
     const model = importOnnx(source);
-    const torchInput = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(golden.input, golden.inputShape), [0, 2, 3, 1]),
-    );
     const x = formulaImage(2, 8, 37);
     const countValue = (m: ReturnType<typeof parseOnnxModel>, name: string) =>
       tensor(
@@ -279,8 +280,7 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
           m.graph.nodes.find((n) => n.outputs[0] === name)!.attributes.get('value')!.t,
       );
     try {
-      const imported = tf.tidy(() => Array.from((model.predict(torchInput) as tf.Tensor).dataSync()));
-      expect(relativeGap(torchLogits, imported)).toBeLessThan(1e-5);
+      expect(gapToTorch(model, 'view-count-reader.json')).toBeLessThan(1e-5);
       const src = parseOnnxModel(source);
       const view = src.graph.nodes.find((n) => n.name === 'gain_view')!;
       const count = view.inputs[1]!;
@@ -302,28 +302,17 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       const constant = (m: typeof src) => m.graph.nodes.find((n) => n.outputs[0] === count);
       expect(constant(out)).toEqual(constant(src));
     } finally {
-      tf.dispose([x, torchInput]);
+      x.dispose();
       model.dispose();
     }
   });
 
   it('view-count-int32 (tf2onnx: the target computed in int32, cast to int64 for the Reshape): torch’s logits; the int32 Constant [96] is rewritten as int32 [64]', async () => {
     const source = bytesOf('view-count-int32.onnx');
-    const { logits: torchLogits } = JSON.parse(readFileSync(join(ONNX, 'view-count.json'), 'utf8')) as {
-      logits: number[];
-    };
-    const golden = JSON.parse(readFileSync(join(ONNX, 'view-flatten.json'), 'utf8')) as {
-      input: number[];
-      inputShape: [number, number, number, number];
-    };
     const model = importOnnx(source);
-    const torchInput = tf.tidy(() =>
-      tf.transpose(tf.tensor4d(golden.input, golden.inputShape), [0, 2, 3, 1]),
-    );
     const x = formulaImage(2, 8, 38);
     try {
-      const imported = tf.tidy(() => Array.from((model.predict(torchInput) as tf.Tensor).dataSync()));
-      expect(relativeGap(torchLogits, imported)).toBeLessThan(1e-5);
+      expect(gapToTorch(model, 'view-count.json')).toBeLessThan(1e-5);
       const r = await roundTrip(source, model, { 'features.3': [1, 4] }, x);
       expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
       expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
@@ -337,7 +326,7 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       const others = (m: typeof out) => m.graph.nodes.filter((n) => n.outputs[0] !== concat.inputs[1]);
       expect(others(out)).toEqual(others(src));
     } finally {
-      tf.dispose([x, torchInput]);
+      x.dispose();
       model.dispose();
     }
   });
