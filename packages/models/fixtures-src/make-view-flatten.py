@@ -15,6 +15,8 @@ constant, and the Reshape of the weight keeps [96]. view-count-reader.json: torc
 view-count-int32.onnx: view-count-opset13.onnx with its target computed in int32 and cast to int64 before the
 Reshape, as tf2onnx writes a TensorFlow shape (int32; its Reshape handler inserts Cast(to int64) on the target):
 Gather -> Cast(int32) -> Unsqueeze -> Concat(., Constant int32 [96]) -> Cast(int64) -> Reshape; same logits.
+view-count-int32-read.onnx: the same with a Shape node that also reads the Concat's output (its result unused),
+so that rewriting the Concat's parts would change what another node reads.
 Only some fixtures: /usr/bin/python3 fixtures-src/make-view-flatten.py view-count-reader view-count-int32
 Run from packages/models:
 /usr/bin/python3 fixtures-src/make-view-flatten.py (Debian python3-torch and python3-onnx; one thread).
@@ -131,6 +133,10 @@ def make_view_count_int32():
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     print([n.op_type for n in model.graph.node])
+    nodes.insert(list(nodes).index(to_int64), onnx.helper.make_node('Shape', [concat.output[0]], ['target_length'],
+                                                                    name='target_length'))
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, 'test/fixtures/onnx/view-count-int32-read.onnx')
 
 
 if __name__ == '__main__':

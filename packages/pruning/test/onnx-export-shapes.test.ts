@@ -331,6 +331,26 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  it('view-count-int32-read: a cast Concat whose output another node reads too is refused, naming the Reshape, the Cast, the Concat and the reader', async () => {
+    const source = bytesOf('view-count-int32-read.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 39);
+    try {
+      expect(gapToTorch(model, 'view-count.json')).toBeLessThan(1e-5);
+      let caught: unknown;
+      await roundTrip(source, model, { 'features.3': [1, 4] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toMatch(
+        /^the ONNX writer cannot put the pruned model into the Reshape '[^']+': its target shape 'target_int64' is 'target_int64' \(Cast\) of '[^']+' \(Concat\), which 'target_length' \(Shape\) also reads, and the pruning changes its parts; export the model with a shape computation of its own for the Reshape$/,
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
