@@ -168,7 +168,7 @@ describe.each(['cpu', 'wasm'] as const)(
     test('the same masks as the tensor form, bit for bit: ties, signed zeros, infinities, cropped edges', async () => {
       await switchBackend(backend);
       const rng = mulberry32(20261206);
-      // no NaN: the loop follows PyTorch's rule for it (the last NaN, tested below), the tensor form has none
+      // no NaN: both follow PyTorch's rule for it (the last NaN), tested below on their own
       const pick = [-1, 0, -0, 1, 2, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.5];
       let cases = 0;
       for (const [kh, kw, H, W] of [
@@ -257,12 +257,14 @@ describe.each(['cpu', 'wasm'] as const)(
 describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infinities (%s)', (backend) => {
   const [nan, inf] = [Number.NaN, Number.POSITIVE_INFINITY];
 
-  test.each([
-    ['with', true],
-    ['without', false],
-  ])(
-    'tiles (2x2 / 2, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
-    async (_, withPooled) => {
+  // 'auto': the host walker; 'masks': the tensor-op form GPU backends take, by the same rule
+  const combos = (['auto', 'masks'] as const).flatMap((method) =>
+    [true, false].map((withPooled) => [method, withPooled ? 'with' : 'without', withPooled] as const),
+  );
+
+  test.each(combos)(
+    'tiles (2x2 / 2; %s, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
+    async (method, _, withPooled) => {
       await switchBackend(backend);
       const before = tf.memory().numTensors;
       // five windows side by side, one row each of [1, 2, 10, 1]
@@ -280,6 +282,7 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
         x,
         { poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
         withPooled ? pooled : undefined,
+        method,
       );
       expect(g.method).toBe('tiles');
       const [back, read] = [g.backward(r), g.adjoint(v)];
@@ -293,12 +296,9 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
     },
   );
 
-  test.each([
-    ['with', true],
-    ['without', false],
-  ])(
-    'overlapping, padded windows (3x3 / 2, padding 1; by index, %s the pool output): each NaN window to its last NaN, the others to their first maximum',
-    async (_, withPooled) => {
+  test.each(combos)(
+    'overlapping, padded windows (3x3 / 2, padding 1; %s, %s the pool output): each NaN window to its last NaN, the others to their first maximum',
+    async (method, _, withPooled) => {
       await switchBackend(backend);
       const before = tf.memory().numTensors;
       // channel 0 [3, 5] with NaN and infinities; channel 1 all 7 (ties: each window's first tap)
@@ -327,8 +327,8 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
         Array.from({ length: 30 }, (_, i) => i + 1),
         [1, 3, 5, 2],
       );
-      const g = prepareMaxPoolGradient(x, p, pooled);
-      expect(g.method).toBe('index');
+      const g = prepareMaxPoolGradient(x, p, pooled, method);
+      expect(g.method).toBe(method === 'auto' ? 'index' : 'masks');
       const [back, read] = [g.backward(r), g.adjoint(v)];
       const got = Array.from(back.dataSync());
       // torch: channel 0 [[0, 1, 0, 0, 3], [4, 0, 2, 0, 0], [0, 0, 0, 5, 6]], channel 1
