@@ -22,6 +22,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { installWasmWinograd, selectBackend, uninstallWasmWinograd } from '@crp/backend';
+import { WINOGRAD_F4 } from '@crp/backend/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import { printKernelTable, tallyWasmKernels } from './kernel-tally.js';
 import { median } from './measure.js';
@@ -53,33 +54,18 @@ const G2 = [
   [0.5, -0.5, 0.5],
   [0, 0, 1],
 ];
-// F(4x4, 3x3) with the points 0, +-1, +-2
-const BT4 = [
-  [4, 0, -5, 0, 1, 0],
-  [0, -4, -4, 1, 1, 0],
-  [0, 4, -4, -1, 1, 0],
-  [0, -2, -1, 2, 1, 0],
-  [0, 2, -1, -2, 1, 0],
-  [0, 4, 0, -5, 0, 1],
-];
-const G4 = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-];
+// F(4x4, 3x3) with the points 0, +-1, +-2: the backend's own matrices
+const { BT: BT4, G: G4 } = WINOGRAD_F4;
 
 /** Kronecker rows: coefficient (p, q) x (i, j) = M[p][i] * M[q][j], as [rows^2, cols^2]. */
-function kron(m: number[][]): number[][] {
+function kron(m: readonly number[][]): number[][] {
   const out: number[][] = [];
   for (const rp of m) for (const rq of m) out.push(rp.flatMap((a) => rq.map((b) => a * b)));
   return out;
 }
 
 /** U = G g G^T for every (Cin, Cout): [alpha^2, Cin, Cout]. Once per weight; not timed. */
-function transformWeights(w: tf.Tensor4D, g: number[][]): tf.Tensor3D {
+function transformWeights(w: tf.Tensor4D, g: readonly number[][]): tf.Tensor3D {
   const [, , cin, cout] = w.shape;
   const k = kron(g); // [alpha^2, 9]
   return tf.tidy(() =>
@@ -88,7 +74,7 @@ function transformWeights(w: tf.Tensor4D, g: number[][]): tf.Tensor3D {
 }
 
 /** Depthwise filter of one 1-D transform along rows or columns, multiplier m = transform rows. */
-function sepFilter(bt: number[][], cin: number, alongRows: boolean): tf.Tensor4D {
+function sepFilter(bt: readonly number[][], cin: number, alongRows: boolean): tf.Tensor4D {
   const a = bt.length;
   const data = new Float32Array(a * cin * a);
   // filter [a, 1, cin, a] or [1, a, cin, a]; entry (tap i, c, out p) = bt[p][i]

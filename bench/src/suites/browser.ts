@@ -10,8 +10,9 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findChromium, GPU_COMPUTE_ARGS, HEADLESS_CHROMIUM_ARGS } from '@crp/testing/chromium';
-import { build, type Plugin } from 'esbuild';
+import { bundlePage } from '@crp/testing/browser-page';
+import { findChromium, gpuPageLaunchOptions } from '@crp/testing/chromium';
+import type { Plugin } from 'esbuild';
 import { chromium } from 'playwright-core';
 import type { BenchMessage } from '../browser/page.js';
 import { type BenchResult, median, result, type SuiteContext } from '../measure.js';
@@ -30,17 +31,11 @@ const noNodeFs: Plugin = {
 };
 
 async function bundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [join(here, '..', 'browser', 'page.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    logLevel: 'silent',
-    plugins: [noNodeFs],
-  });
-  return out.outputFiles[0]!.text;
+  // esbuild's default NODE_ENV, as the suite's recorded figures were taken with
+  return bundlePage(
+    { entry: join(here, '..', 'browser', 'page.ts') },
+    { plugins: [noNodeFs], production: false },
+  );
 }
 
 const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>CRP bench</title><link rel="icon" href="data:,"></head>
@@ -80,10 +75,7 @@ export async function browserSuite({ log, quick }: SuiteContext): Promise<BenchR
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const browser = await chromium.launch({
-    executablePath: executable,
-    args: [...HEADLESS_CHROMIUM_ARGS, ...GPU_COMPUTE_ARGS],
-  });
+  const browser = await chromium.launch(gpuPageLaunchOptions(executable));
   const timings: Extract<BenchMessage, { type: 'timing' }>[] = [];
   const backends: Record<string, string> = {};
   try {

@@ -62,22 +62,27 @@ export const winogradApplies: WinogradRule = (batch, outHeight, outWidth, inChan
   batch * Math.ceil(outHeight / 4) * Math.ceil(outWidth / 4) * inChannels * outChannels >= 12e6;
 
 // F(4x4, 3x3) with the points 0, +-1, +-2 (Lavin & Gray 2016): Y = A^T [(G g G^T) . (B^T d B)] A
-const BT = [
-  [4, 0, -5, 0, 1, 0],
-  [0, -4, -4, 1, 1, 0],
-  [0, 4, -4, -1, 1, 0],
-  [0, -2, -1, 2, 1, 0],
-  [0, 2, -1, -2, 1, 0],
-  [0, 4, 0, -5, 0, 1],
-];
-const G = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-];
+/** The input transform B^T [6, 6] and filter transform G [6, 3] of F(4x4, 3x3); bench's winograd probe reads
+ * them too (through @crp/backend/internal). */
+export const WINOGRAD_F4: { readonly BT: readonly number[][]; readonly G: readonly number[][] } = {
+  BT: [
+    [4, 0, -5, 0, 1, 0],
+    [0, -4, -4, 1, 1, 0],
+    [0, 4, -4, -1, 1, 0],
+    [0, -2, -1, 2, 1, 0],
+    [0, 2, -1, -2, 1, 0],
+    [0, 4, 0, -5, 0, 1],
+  ],
+  G: [
+    [1 / 4, 0, 0],
+    [-1 / 6, -1 / 6, -1 / 6],
+    [-1 / 6, 1 / 6, -1 / 6],
+    [1 / 24, 1 / 12, 1 / 6],
+    [1 / 24, -1 / 12, 1 / 6],
+    [0, 0, 1],
+  ],
+};
+const { BT, G } = WINOGRAD_F4;
 const ALPHA = 6;
 const M = 4;
 const A2 = ALPHA * ALPHA;

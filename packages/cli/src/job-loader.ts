@@ -4,7 +4,9 @@ import { dirname, resolve } from 'node:path';
 import { fromTensors, type ShardContext } from '@crp/attribution';
 import { fileIdentity } from '@crp/common/node';
 import { type Dataset, disposeDataset } from '@crp/models';
-import { type ModelInputOptions, openModelAndData } from './model-data.js';
+import { intArg } from './args.js';
+import { type ModelInputOptions, modelInputArgs, openModelAndData } from './model-data.js';
+import { type Distribution, parseDistribution } from './queue-options.js';
 
 /**
  * A job's model and data set as the command line names them: what `crp worker` loads for each job. Paths are
@@ -30,6 +32,45 @@ export function cliJobSpec(
   options: Omit<CliJobSpec, 'model' | 'data'>,
 ): CliJobSpec {
   return { model: resolve(model), data: data === 'mnist' ? data : resolve(data), ...options };
+}
+
+/** What a command over a data set reads alike from modelDataOptions and distributionOptions (besides --model
+ * and --data): where it runs, the model's input, the composite as given, the samples and the seed. */
+export interface DatasetRunArgs {
+  dist: Distribution;
+  input: ModelInputOptions;
+  /** --composite as given, then the name decided for the loaded model (what a job spec carries) */
+  compositeName: string | undefined;
+  samples: number | undefined;
+  seed: number;
+}
+
+/** {@link DatasetRunArgs} from parsed options, checked in this order: the distribution, the input, --samples, --seed. */
+export function datasetRunArgs(
+  values: Parameters<typeof parseDistribution>[0] &
+    Parameters<typeof modelInputArgs>[0] & {
+      composite?: string | undefined;
+      samples?: string | undefined;
+      seed?: string | undefined;
+    },
+): DatasetRunArgs {
+  const dist = parseDistribution(values);
+  const input = modelInputArgs(values);
+  const samples = intArg('samples', values.samples, 1);
+  const seed = intArg('seed', values.seed)!;
+  return { dist, input, compositeName: values.composite, samples, seed };
+}
+
+/** The job spec of a command run beyond this process: its model, data, input, decided composite, samples, seed. */
+export function datasetJobSpec(
+  args: DatasetRunArgs & { modelPath: string; dataSpec: string; compositeName: string },
+): CliJobSpec {
+  return cliJobSpec(args.modelPath, args.dataSpec, {
+    input: args.input,
+    composite: args.compositeName,
+    ...(args.samples === undefined ? {} : { samples: args.samples }),
+    seed: args.seed,
+  });
 }
 
 const datasets = new WeakMap<object, Dataset>();

@@ -8,8 +8,8 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { browserTestPlan, GPU_COMPUTE_ARGS, HEADLESS_CHROMIUM_ARGS } from '@crp/testing/chromium';
-import { build } from 'esbuild';
+import { bundlePage } from '@crp/testing/browser-page';
+import { browserTestPlan, gpuPageLaunchOptions } from '@crp/testing/chromium';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 
@@ -69,17 +69,7 @@ describe.skipIf(!browser.run)('the transposed conv on webgl (kernel flipped by t
     timeout: 300_000,
   }, async () => {
     if (browser.executable === undefined) throw new Error(browser.reason);
-    const bundle = await build({
-      stdin: { contents: PAGE, resolveDir: import.meta.dirname, loader: 'js' },
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      logLevel: 'silent',
-      define: { 'process.env.NODE_ENV': '"production"' },
-    });
-    const script = bundle.outputFiles[0]!.text;
+    const script = await bundlePage({ contents: PAGE, resolveDir: import.meta.dirname });
     const server = createServer((req, res) => {
       if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
       else
@@ -90,10 +80,7 @@ describe.skipIf(!browser.run)('the transposed conv on webgl (kernel flipped by t
           );
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-    const b = await chromium.launch({
-      executablePath: browser.executable,
-      args: [...HEADLESS_CHROMIUM_ARGS, ...GPU_COMPUTE_ARGS],
-    });
+    const b = await chromium.launch(gpuPageLaunchOptions(browser.executable));
     try {
       const page = await b.newPage();
       const errors: string[] = [];

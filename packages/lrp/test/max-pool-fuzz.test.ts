@@ -8,7 +8,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import type { PoolParams } from '../src/graph/types.js';
-import { prepareMaxPoolGradient } from '../src/ops/max-pool-gradient.js';
+import {
+  globalMaxPoolGradient,
+  globalMaxPoolGradientAdjoint,
+  prepareMaxPoolGradient,
+} from '../src/ops/max-pool-gradient.js';
 import { windowPadding } from '../src/ops/strided.js';
 import { mulberry32, switchBackend } from './helpers.js';
 
@@ -164,7 +168,7 @@ describe.each(['cpu', 'wasm'] as const)(
     test('the same masks as the tensor form, bit for bit: ties, signed zeros, infinities, cropped edges', async () => {
       await switchBackend(backend);
       const rng = mulberry32(20261206);
-      // no NaN: the loop follows PyTorch's rule for it (the last NaN, tested below), the tensor form has none
+      // no NaN: both follow PyTorch's rule for it (the last NaN), tested below on their own
       const pick = [-1, 0, -0, 1, 2, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.5];
       let cases = 0;
       for (const [kh, kw, H, W] of [
@@ -253,12 +257,14 @@ describe.each(['cpu', 'wasm'] as const)(
 describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infinities (%s)', (backend) => {
   const [nan, inf] = [Number.NaN, Number.POSITIVE_INFINITY];
 
-  test.each([
-    ['with', true],
-    ['without', false],
-  ])(
-    'tiles (2x2 / 2, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
-    async (_, withPooled) => {
+  // 'auto': the host walker; 'masks': the tensor-op form GPU backends take, by the same rule
+  const combos = (['auto', 'masks'] as const).flatMap((method) =>
+    [true, false].map((withPooled) => [method, withPooled ? 'with' : 'without', withPooled] as const),
+  );
+
+  test.each(combos)(
+    'tiles (2x2 / 2; %s, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
+    async (method, _, withPooled) => {
       await switchBackend(backend);
       const before = tf.memory().numTensors;
       // five windows side by side, one row each of [1, 2, 10, 1]
@@ -276,6 +282,7 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
         x,
         { poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
         withPooled ? pooled : undefined,
+        method,
       );
       expect(g.method).toBe('tiles');
       const [back, read] = [g.backward(r), g.adjoint(v)];
@@ -289,12 +296,9 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
     },
   );
 
-  test.each([
-    ['with', true],
-    ['without', false],
-  ])(
-    'overlapping, padded windows (3x3 / 2, padding 1; by index, %s the pool output): each NaN window to its last NaN, the others to their first maximum',
-    async (_, withPooled) => {
+  test.each(combos)(
+    'overlapping, padded windows (3x3 / 2, padding 1; %s, %s the pool output): each NaN window to its last NaN, the others to their first maximum',
+    async (method, _, withPooled) => {
       await switchBackend(backend);
       const before = tf.memory().numTensors;
       // channel 0 [3, 5] with NaN and infinities; channel 1 all 7 (ties: each window's first tap)
@@ -323,8 +327,8 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
         Array.from({ length: 30 }, (_, i) => i + 1),
         [1, 3, 5, 2],
       );
-      const g = prepareMaxPoolGradient(x, p, pooled);
-      expect(g.method).toBe('index');
+      const g = prepareMaxPoolGradient(x, p, pooled, method);
+      expect(g.method).toBe(method === 'auto' ? 'index' : 'masks');
       const [back, read] = [g.backward(r), g.adjoint(v)];
       const got = Array.from(back.dataSync());
       // torch: channel 0 [[0, 1, 0, 0, 3], [4, 0, 2, 0, 0], [0, 0, 0, 5, 6]], channel 1
@@ -341,4 +345,38 @@ describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infiniti
       expect(tf.memory().numTensors).toBe(before);
     },
   );
+
+  test('global max pooling (tensor ops, every backend): a NaN channel to its last NaN, the others to their first maximum', async () => {
+    await switchBackend(backend);
+    const before = tf.memory().numTensors;
+    // NCHW channels [1, NaN; 3, NaN], [5, 2; 5, 1], [NaN, 9; 1, 2], [-inf, -inf; -inf, -inf], [2, inf; inf, NaN]
+    const channels = [
+      [1, nan, 3, nan],
+      [5, 2, 5, 1],
+      [nan, 9, 1, 2],
+      [-inf, -inf, -inf, -inf],
+      [2, inf, inf, nan],
+    ];
+    const x = tf.tensor4d(
+      [0, 1, 2, 3].flatMap((q) => channels.map((ch) => ch[q]!)),
+      [1, 2, 2, 5],
+    );
+    const r = tf.tensor2d([10, 20, 30, 40, 50], [1, 5]);
+    const v = tf.tensor4d(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+      [1, 2, 2, 5],
+    );
+    const [back, read] = [globalMaxPoolGradient(x, r), globalMaxPoolGradientAdjoint(x, v)];
+    // torch 1.13's adaptive_max_pool2d(x, 1) backward (run once): taps 3, 0, 0, 0, 3 of each channel's 2 x 2
+    const taps = [3, 0, 0, 0, 3];
+    const got = Array.from(back.dataSync());
+    channels.forEach((_, c) => {
+      expect([0, 1, 2, 3].map((q) => got[q * 5 + c])).toEqual(
+        [0, 1, 2, 3].map((q) => (q === taps[c] ? 10 * (c + 1) : 0)),
+      );
+    });
+    expect(Array.from(read.dataSync())).toEqual(taps.map((t, c) => t * 5 + c + 1));
+    tf.dispose([back, read, x, r, v]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -53,12 +53,18 @@ const TENSOR_DATA_LOCATION = 14;
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
 
-/** A tensor to write: ONNX dims and float32 values in ONNX's (row-major NCHW) order, or int64 values (a shape). */
+/** A tensor to write: ONNX dims and float32 values in ONNX's (row-major NCHW) order, or integers of a shape
+ * (int64; int32 for a part of a shape computed in int32, as tf2onnx writes one). */
 interface FloatTensor {
   dims: number[];
   data: Float32Array;
 }
-type NewTensor = FloatTensor | { dims: number[]; int64: number[] };
+interface IntTensor {
+  dims: number[];
+  ints: number[];
+  type: 'int64' | 'int32';
+}
+type NewTensor = FloatTensor | IntTensor;
 
 class Writer {
   private readonly chunks: Uint8Array[] = [];
@@ -127,13 +133,23 @@ function nameOf(message: Uint8Array, field: number): string {
 function encodeTensor(name: string, t: NewTensor): Uint8Array {
   const w = new Writer();
   for (const d of t.dims) w.key(TENSOR_DIMS, WIRE_VARINT).varint(d);
-  const int = 'int64' in t;
-  w.key(TENSOR_DATA_TYPE, WIRE_VARINT).varint(int ? ONNX_DATA_TYPES.INT64 : ONNX_DATA_TYPES.FLOAT);
+  const type = 'ints' in t ? t.type : 'float';
+  w.key(TENSOR_DATA_TYPE, WIRE_VARINT).varint(
+    type === 'int64'
+      ? ONNX_DATA_TYPES.INT64
+      : type === 'int32'
+        ? ONNX_DATA_TYPES.INT32
+        : ONNX_DATA_TYPES.FLOAT,
+  );
   w.lengthDelimited(TENSOR_NAME, new TextEncoder().encode(name));
-  const raw = new Uint8Array(int ? t.int64.length * 8 : t.data.length * 4);
+  const values = 'ints' in t ? t.ints : t.data;
+  const raw = new Uint8Array(values.length * (type === 'int64' ? 8 : 4));
   const view = new DataView(raw.buffer);
-  if (int) for (let i = 0; i < t.int64.length; i++) view.setBigInt64(i * 8, BigInt(t.int64[i]!), true);
-  else for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
+  for (let i = 0; i < values.length; i++) {
+    if (type === 'int64') view.setBigInt64(i * 8, BigInt(values[i]!), true);
+    else if (type === 'int32') view.setInt32(i * 4, values[i]!, true);
+    else view.setFloat32(i * 4, values[i]!, true);
+  }
   return w.lengthDelimited(TENSOR_RAW_DATA, raw).finish();
 }
 
@@ -298,7 +314,7 @@ function initializersOf(
 }
 
 function sameTensor(a: NewTensor, b: NewTensor): boolean {
-  const [x, y] = ['data' in a ? a.data : a.int64, 'data' in b ? b.data : b.int64];
+  const [x, y] = ['data' in a ? a.data : a.ints, 'data' in b ? b.data : b.ints];
   return a.dims.join() === b.dims.join() && x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
@@ -383,7 +399,8 @@ interface ShapeEdits {
 
 /** The shape constants of the Reshapes whose counts pruning changed, rewritten (through Identity nodes, at the
  * initializer or Constant behind them) as {@link prunedTarget} says; a target computed by a Concat (a dynamic
- * batch's `x.view(x.size(0), 96)`) at the constant parts the new counts fall in ({@link concatEdits}). Refused,
+ * batch's `x.view(x.size(0), 96)`), or by a Cast to int64 of such a Concat ({@link castConcat}), at the constant
+ * parts the new counts fall in ({@link concatEdits}). Refused,
  * naming the node: a constant that two Reshapes need with different values (a folded Reshape of a constant needs
  * its own as it is), one that another operator reads too, one that is computed otherwise (not an initializer, a
  * Constant node or a Concat with constant parts where the counts change), and what prunedTarget refuses. */
@@ -461,8 +478,10 @@ function shapeReplacements(
         `its target shape '${shape}' is also read by ${listNames(readers.map(nodeLabel))}, whose input the writer cannot rewrite; export the model with a shape constant of its own for the Reshape`,
       );
     const producer = producers.get(shape);
-    if (initializers.has(shape) || producer?.opType === 'Constant')
-      out.set(shape, { dims: [first.target.length], int64: first.target });
+    const concat = castConcat(first.node, shape, producer, parsed, producers, stored);
+    if (concat !== undefined) edits.push(...concatEdits(first, concat, parsed, producers, stored));
+    else if (initializers.has(shape) || producer?.opType === 'Constant')
+      out.set(shape, { dims: [first.target.length], ints: first.target, type: 'int64' });
     else if (producer?.opType === 'Concat')
       edits.push(...concatEdits(first, producer, parsed, producers, stored));
     else
@@ -477,22 +496,65 @@ function shapeReplacements(
   return { replace: out, added, rewired };
 }
 
+/**
+ * The Concat behind a target that a Cast to int64 makes of it: tf2onnx computes a TensorFlow shape in int32 and
+ * casts it before the Reshape (Concat(int32 parts) -> Cast(to int64) -> Reshape); undefined for any other target.
+ * Refused, naming the Reshape: a Concat whose output another node reads too (its parts are rewritten).
+ */
+function castConcat(
+  reshape: string,
+  target: string,
+  cast: OnnxNode | undefined,
+  parsed: OnnxModel,
+  producers: Map<string, OnnxNode>,
+  stored: (name: string) => string,
+): OnnxNode | undefined {
+  if (cast?.opType !== 'Cast' || cast.attributes.get('to')?.i !== ONNX_DATA_TYPES.INT64) return undefined;
+  const concat = producers.get(stored(cast.inputs[0]!));
+  if (concat?.opType !== 'Concat') return undefined;
+  const names = new Set([concat.outputs[0]!]);
+  for (const n of parsed.graph.nodes)
+    if (n.opType === 'Identity' && names.has(n.inputs[0]!)) names.add(n.outputs[0]!);
+  const others = parsed.graph.nodes.filter(
+    (n) => n !== cast && n.opType !== 'Identity' && n.inputs.some((i) => names.has(i)),
+  );
+  if (others.length > 0)
+    refuse(
+      reshape,
+      `its target shape '${target}' is ${nodeLabel(cast)} of ${nodeLabel(concat)}, which ${listNames(others.map(nodeLabel))} also read${others.length > 1 ? '' : 's'}, and the pruning changes its parts; export the model with a shape computation of its own for the Reshape`,
+    );
+  return concat;
+}
+
 /** A constant input of a Concat that a Reshape's target is made of, and the values the pruning needs there. */
 interface PartEdit {
   concat: OnnxNode;
   input: number;
   /** the initializer or Constant behind it (through Identity nodes) */
   stored: string;
+  /** its data type: int64, or int32 in a shape computed in int32 (tf2onnx) */
+  type: IntTensor['type'];
   values: number[];
 }
 
-/** The length of a 1-D constant (an initializer, or a Constant node with a tensor `value`), or undefined when the
- * value is not one the writer can rewrite. */
-function constantLength(name: string, parsed: OnnxModel, producer: OnnxNode | undefined): number | undefined {
+/** A 1-D integer constant (an initializer, or a Constant node with a tensor `value`): its length and type, or
+ * undefined when the value is not one the writer can rewrite. */
+function intConstant(
+  name: string,
+  parsed: OnnxModel,
+  producer: OnnxNode | undefined,
+): { length: number; type: IntTensor['type'] } | undefined {
   const t =
     parsed.graph.initializers.find((i) => i.name === name) ??
     (producer?.opType === 'Constant' ? producer.attributes.get('value')?.t : undefined);
-  return t !== undefined && t.dims.length === 1 ? t.dims[0] : undefined;
+  if (t === undefined || t.dims.length !== 1) return undefined;
+  const type =
+    t.dataType === ONNX_DATA_TYPES.INT64
+      ? 'int64'
+      : t.dataType === ONNX_DATA_TYPES.INT32
+        ? 'int32'
+        : undefined;
+  return type === undefined ? undefined : { length: t.dims[0]!, type };
 }
 
 /**
@@ -508,7 +570,8 @@ function concatEdits(
   producers: Map<string, OnnxNode>,
   stored: (name: string) => string,
 ): PartEdit[] {
-  const lengths = concat.inputs.map((i) => constantLength(stored(i), parsed, producers.get(stored(i))));
+  const parts = concat.inputs.map((i) => intConstant(stored(i), parsed, producers.get(stored(i))));
+  const lengths = parts.map((p) => p?.length);
   const computed = lengths.flatMap((l, k) => (l === undefined ? [k] : []));
   const rest = use.source.length - lengths.reduce<number>((a, l) => a + (l ?? 0), 0);
   const axis = concat.attributes.get('axis')?.i ?? 0;
@@ -532,7 +595,7 @@ function concatEdits(
         `its target shape [${use.source.join(', ')}] is the Concat ${nodeLabel(concat)}, and the pruning needs [${use.target.join(', ')}], which changes its input '${name}', computed${p === undefined ? '' : ` by ${nodeLabel(p)}`}, not a constant the writer can rewrite`,
       );
     }
-    edits.push({ concat, input: k, stored: stored(name), values: after });
+    edits.push({ concat, input: k, stored: stored(name), type: parts[k]!.type, values: after });
   });
   return edits;
 }
@@ -540,7 +603,8 @@ function concatEdits(
 /**
  * Where each changed Concat part goes: rewritten in place when every node that reads its constant is a Concat
  * that needs the same new values there; otherwise (a Concat that needs the old values, another operator, a
- * graph output) a new int64 initializer per edit, its Concat's input pointed at it, the old constant kept.
+ * graph output) a new initializer per edit (of the constant's type), its Concat's input pointed at it, the old
+ * constant kept.
  */
 function placePartEdits(
   edits: PartEdit[],
@@ -566,14 +630,18 @@ function placePartEdits(
     const edited = (r: { n: OnnxNode; k: number }) => group.some((e) => e.concat === r.n && e.input === r.k);
     const output = parsed.graph.outputs.some((o) => stored(o.name) === constant);
     if (!output && reads.every(edited) && group.every((e) => e.values.join() === group[0]!.values.join())) {
-      replace.set(constant, { dims: [group[0]!.values.length], int64: group[0]!.values });
+      replace.set(constant, {
+        dims: [group[0]!.values.length],
+        ints: group[0]!.values,
+        type: group[0]!.type,
+      });
       continue;
     }
     for (const e of group) {
       let name = `${constant}_pruned`;
       for (let i = 1; taken.has(name); i++) name = `${constant}_pruned_${i}`;
       taken.add(name);
-      added.set(name, { dims: [e.values.length], int64: e.values });
+      added.set(name, { dims: [e.values.length], ints: e.values, type: e.type });
       rewired.set(e.concat, new Map([...(rewired.get(e.concat) ?? []), [e.input, name]]));
     }
   }
@@ -760,7 +828,8 @@ function externalTensors(parsed: OnnxModel, options: OnnxImportOptions): Map<str
  * Where pruning changed a count the graph names elsewhere, that is rewritten too: a Reshape's target shape (an
  * initializer or a Constant node; -1, 0 and the batch axis kept, e.g. [-1, 128] becomes [-1, 112] when a channel
  * of a 4 x 4 map goes; a target a dynamic batch computes, Concat([N], [128]), at its constant part, rewritten in
- * place when only that Concat reads it, else as a new initializer the Concat reads), and the dims of `value_info`, graph inputs and outputs (the others, and symbolic ones,
+ * place when only that Concat reads it, else as a new initializer the Concat reads; the same behind a Cast to
+ * int64, tf2onnx's int32 shape computation, whose int32 constant stays int32), and the dims of `value_info`, graph inputs and outputs (the others, and symbolic ones,
  * kept). A `value_info` of a value the importer folded into a layer (a MatMul before its bias Add) is dropped when
  * any shape changed, as it cannot be checked. Tensors in external data files are written into the `.onnx`, so the
  * result is self-contained. Node names, graph input and output names, opsets and metadata stay as they are. The

@@ -63,6 +63,19 @@ async function roundTrip(
 
 const tensor = (t: OnnxTensor | undefined) => Array.from(onnxTensorValues(t!));
 
+/** The relative gap of the model's logits for view-flatten.json's input (make-view-flatten.py of @crp/models) to
+ * torch's in `logitsFile`. */
+function gapToTorch(model: tfl.LayersModel, logitsFile: string): number {
+  const read = (file: string) => JSON.parse(readFileSync(join(ONNX, file), 'utf8'));
+  const { input, inputShape } = read('view-flatten.json') as { input: number[]; inputShape: number[] };
+  const { logits } = read(logitsFile) as { logits: number[] };
+  const ours = tf.tidy(() => {
+    const x = tf.transpose(tf.tensor4d(input, inputShape as [number, number, number, number]), [0, 2, 3, 1]);
+    return (model.predict(x) as tf.Tensor).dataSync().slice();
+  });
+  return relativeGap(logits, ours);
+}
+
 describe('a pruned model whose shape constants name pruned counts, written as .onnx', () => {
   it('reshape-net: the Reshape targets, value_info, the [1, units] bias and the flattened Gemm columns follow the pruning', async () => {
     const source = bytesOf('reshape-net.onnx');
@@ -248,6 +261,89 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
       ]);
       expect(written2.graph.initializers.map((t) => t.name)).toEqual(
         src.graph.initializers.map((t) => t.name),
+      );
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('view-count-reader: a Concat count that a Reshape of a weight also reads gets a new initializer for the pruned branch; the weight keeps the old one', async () => {
+    // make-view-flatten.py: branch a's Concat reads the Constant [96] that gain_view (Reshape of the weight
+    // [6, 16] branch b is scaled by) reads as its target
+    const source = bytesOf('view-count-reader.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 37);
+    const countValue = (m: ReturnType<typeof parseOnnxModel>, name: string) =>
+      tensor(
+        m.graph.initializers.find((i) => i.name === name) ??
+          m.graph.nodes.find((n) => n.outputs[0] === name)!.attributes.get('value')!.t,
+      );
+    try {
+      expect(gapToTorch(model, 'view-count-reader.json')).toBeLessThan(1e-5);
+      const src = parseOnnxModel(source);
+      const view = src.graph.nodes.find((n) => n.name === 'gain_view')!;
+      const count = view.inputs[1]!;
+      const concatA = src.graph.nodes.find((n) => n.opType === 'Concat' && n.inputs[1] === count)!;
+      expect(countValue(src, count)).toEqual([96]);
+      const r = await roundTrip(source, model, { conv_a: [1] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const out = parseOnnxModel(r.written);
+      // branch a's Concat reads a new int64 initializer [80] (5 of 6 channels of 4 x 4) ...
+      const concatOut = out.graph.nodes.find((n) => n.name === concatA.name)!;
+      expect(concatOut.inputs[1]).toBe(`${count}_pruned`);
+      const added = out.graph.initializers.find((t) => t.name === `${count}_pruned`)!;
+      expect([added.dataType, added.dims, tensor(added)]).toEqual([7, [1], [80]]);
+      // ... and the weight's Reshape reads the old Constant, still [96], the Constant node as it was
+      const viewOut = out.graph.nodes.find((n) => n.name === 'gain_view')!;
+      expect(viewOut.inputs).toEqual(view.inputs);
+      expect(countValue(out, count)).toEqual([96]);
+      const constant = (m: typeof src) => m.graph.nodes.find((n) => n.outputs[0] === count);
+      expect(constant(out)).toEqual(constant(src));
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('view-count-int32 (tf2onnx: the target computed in int32, cast to int64 for the Reshape): torch’s logits; the int32 Constant [96] is rewritten as int32 [64]', async () => {
+    const source = bytesOf('view-count-int32.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 38);
+    try {
+      expect(gapToTorch(model, 'view-count.json')).toBeLessThan(1e-5);
+      const r = await roundTrip(source, model, { 'features.3': [1, 4] }, x);
+      expect(relativeGap(r.pruned, r.back)).toBeLessThan(1e-5);
+      expect(relativeGap(r.masked, r.back)).toBeLessThan(1e-5);
+      const [src, out] = [parseOnnxModel(source), parseOnnxModel(r.written)];
+      const concat = out.graph.nodes.find((n) => n.opType === 'Concat')!;
+      const count = (m: typeof out) =>
+        m.graph.nodes.find((n) => n.outputs[0] === concat.inputs[1])!.attributes.get('value')!.t!;
+      expect([count(src).dataType, tensor(count(src))]).toEqual([6, [96]]);
+      // in place (only the Concat reads it), int32 as the Concat's other part; 4 of 6 channels of 4 x 4
+      expect([count(out).dataType, count(out).dims, tensor(count(out))]).toEqual([6, [1], [64]]);
+      const others = (m: typeof out) => m.graph.nodes.filter((n) => n.outputs[0] !== concat.inputs[1]);
+      expect(others(out)).toEqual(others(src));
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('view-count-int32-read: a cast Concat whose output another node reads too is refused, naming the Reshape, the Cast, the Concat and the reader', async () => {
+    const source = bytesOf('view-count-int32-read.onnx');
+    const model = importOnnx(source);
+    const x = formulaImage(2, 8, 39);
+    try {
+      expect(gapToTorch(model, 'view-count.json')).toBeLessThan(1e-5);
+      let caught: unknown;
+      await roundTrip(source, model, { 'features.3': [1, 4] }, x).catch((err: unknown) => {
+        caught = err;
+      });
+      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+      expect((caught as Error).message).toMatch(
+        /^the ONNX writer cannot put the pruned model into the Reshape '[^']+': its target shape 'target_int64' is 'target_int64' \(Cast\) of '[^']+' \(Concat\), which 'target_length' \(Shape\) also reads, and the pruning changes its parts; export the model with a shape computation of its own for the Reshape$/,
       );
     } finally {
       x.dispose();

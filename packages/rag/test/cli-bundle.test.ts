@@ -2,11 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stemCacheFile } from '../src/node/stem-cache.js';
-import { runCli } from '../src/node.js';
-import { writeSmallCorpus } from './helpers/corpus.js';
-import { tempDir } from './helpers/temp-dir.js';
+import { runCliCaptured, useCliFolder } from './helpers/cli-folder.js';
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(
@@ -16,34 +14,14 @@ const bin = path.join(
   ]!,
 );
 
-let root = '';
-let cleanup: () => Promise<void> = async () => {};
-const cacheBefore = process.env.CRP_RAG_CACHE_DIR;
-beforeAll(async () => {
-  ({ dir: root, cleanup } = await tempDir());
-  await writeSmallCorpus(path.join(root, 'docs'));
-  // the stems the processes remember go to this test's folder (the command's and the in-process CLI's)
-  process.env.CRP_RAG_CACHE_DIR = path.join(root, 'cache');
-});
-afterAll(async () => {
-  if (cacheBefore === undefined) delete process.env.CRP_RAG_CACHE_DIR;
-  else process.env.CRP_RAG_CACHE_DIR = cacheBefore;
-  await cleanup();
-});
-
-async function inProcess(args: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code: r.code, out, err };
-}
+const inRoot = useCliFolder();
 
 describe('the bundled crp-rag command (package bin)', () => {
   it('answers exactly as the CLI module does, in a process of its own; errors exit 2 with the same message', async () => {
     expect(existsSync(bin), `${bin} is missing: build the package (pnpm --filter @crp/rag build)`).toBe(true);
-    const index = path.join(root, 'idx');
+    const index = inRoot('idx');
     expect(
-      (await inProcess(['index', path.join(root, 'docs'), '--index', index, '--embedding', 'hash'])).code,
+      (await runCliCaptured(['index', inRoot('docs'), '--index', index, '--embedding', 'hash'])).code,
     ).toBe(0);
     for (const args of [
       ['ask', 'What shard size does the converter create by default?', '--index', index, '--llm', 'none'],
@@ -61,7 +39,7 @@ describe('the bundled crp-rag command (package bin)', () => {
       ['ask', '?!', '--index', index, '--llm', 'none'],
       ['ask', 'x', '--index', index, '--top-k', '99'],
     ]) {
-      const want = await inProcess(args);
+      const want = await runCliCaptured(args);
       // timings in --json differ between two runs; everything else is the same answer
       const stable = (s: string) => s.replace(/"(retrieveMs|answerMs|explainMs)": [\d.e-]+/g, '"$1": 0');
       // the same answer whatever the stem cache holds: nothing, this question's stems, or a damaged file

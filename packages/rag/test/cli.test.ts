@@ -9,34 +9,12 @@ import {
   INDEX_FILE,
   readIndexFile,
   resolvePaperSource,
-  runCli,
 } from '../src/node.js';
-import { writeSmallCorpus } from './helpers/corpus.js';
+import { runCliCaptured, useCliFolder } from './helpers/cli-folder.js';
 import { json, startFakeServer } from './helpers/fake-server.js';
 import { makePdf } from './helpers/make-pdf.js';
-import { tempDir } from './helpers/temp-dir.js';
 
-let root = '';
-let cleanup: () => Promise<void> = async () => {};
-const cacheBefore = process.env.CRP_RAG_CACHE_DIR;
-beforeAll(async () => {
-  ({ dir: root, cleanup } = await tempDir());
-  await writeSmallCorpus(path.join(root, 'docs'));
-  // what the commands remember (stems, the dictionary's checksum) goes to this test's folder
-  process.env.CRP_RAG_CACHE_DIR = path.join(root, 'cache');
-});
-afterAll(async () => {
-  if (cacheBefore === undefined) delete process.env.CRP_RAG_CACHE_DIR;
-  else process.env.CRP_RAG_CACHE_DIR = cacheBefore;
-  await cleanup();
-});
-
-async function run(args: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { ...r, out, err };
-}
+const inRoot = useCliFolder();
 
 const PAPER = makePdf(
   [['Relevance maximisation picks reference samples by relevance, not by activation.']],
@@ -46,20 +24,20 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('CLI', () => {
   it('index, ask (text and --json) and serve', async () => {
-    const index = path.join(root, 'idx');
-    const i = await run(['index', path.join(root, 'docs'), '--index', index, '--embedding', 'hash']);
+    const index = inRoot('idx');
+    const i = await runCliCaptured(['index', inRoot('docs'), '--index', index, '--embedding', 'hash']);
     expect(i.code).toBe(0);
     expect(i.out).toMatch(/indexed \d+ chunks from 4 files \(5 pages\)/);
     expect(i.err).toContain('embed');
     // index remembers the stems it computed, for the next command (ask, serve, index)
-    const stems = stemCacheFile(path.join(root, 'cache'));
+    const stems = stemCacheFile(inRoot('cache'));
     expect(await readFile(stems, 'utf8')).toContain('en\tshards\tshard\n');
 
-    const again = await run(['index', path.join(root, 'docs'), '--index', index]);
+    const again = await runCliCaptured(['index', inRoot('docs'), '--index', index]);
     expect(again.out).toContain('4 unchanged');
     expect(again.out).toContain('0 chunks embedded');
 
-    const a = await run([
+    const a = await runCliCaptured([
       'ask',
       'What shard size does the converter create by default?',
       '--index',
@@ -72,7 +50,7 @@ describe('CLI', () => {
     expect(a.out).toContain('(extractive; answer in English)');
     expect(a.out).toMatch(/1\. \[shards\.pdf, p\. 2\] Converter Guide \[en\]/);
 
-    const de = await run([
+    const de = await runCliCaptured([
       'ask',
       'Why are embeddings stored in a vector database?',
       '--index',
@@ -83,7 +61,7 @@ describe('CLI', () => {
     expect(de.out).toContain('answer in German');
     expect(de.out).toMatch(/\[sub\/vektor\.md\] Vektordatenbanken \[de\]/);
 
-    const j = await run([
+    const j = await runCliCaptured([
       'ask',
       'Which rule is used for convolutional layers?',
       '--index',
@@ -104,7 +82,7 @@ describe('CLI', () => {
     expect(parsed.explanation.embeddingMap).toBeDefined();
     expect(parsed.language).toBe('en');
     // without --explain the explanation views are not computed (a plain answer comes faster)
-    const plain = await run([
+    const plain = await runCliCaptured([
       'ask',
       'Which rule is used for convolutional layers?',
       '--index',
@@ -112,7 +90,7 @@ describe('CLI', () => {
       '--json',
     ]);
     expect((JSON.parse(plain.out) as { explanation?: unknown }).explanation).toBeUndefined();
-    const why = await run([
+    const why = await runCliCaptured([
       'ask',
       'Which rule is used for convolutional layers?',
       '--index',
@@ -121,7 +99,7 @@ describe('CLI', () => {
     ]);
     expect(why.out).toMatch(/shared words: .*convolut/);
 
-    const s = await run(['serve', '--index', index, '--port', '0', '--llm', 'none']);
+    const s = await runCliCaptured(['serve', '--index', index, '--port', '0', '--llm', 'none']);
     expect(s.out).toMatch(/serving \d+ chunks on http:\/\/127\.0\.0\.1:\d+\//);
     const url = /(http:\/\/\S+)\//.exec(s.out)![1]!;
     expect((await fetch(`${url}/api/health`)).status).toBe(200);
@@ -138,16 +116,16 @@ describe('CLI', () => {
   });
 
   it('says what is wrong with bad input', async () => {
-    expect((await run([])).code).toBe(2);
-    expect((await run(['frobnicate'])).err).toContain('valid: index, add, ask, serve');
-    expect((await run(['ask', '', '--index', path.join(root, 'none'), '--embedding', 'hash'])).err).toContain(
-      'needs a question',
-    );
-    const empty = await run([
+    expect((await runCliCaptured([])).code).toBe(2);
+    expect((await runCliCaptured(['frobnicate'])).err).toContain('valid: index, add, ask, serve');
+    expect(
+      (await runCliCaptured(['ask', '', '--index', inRoot('none'), '--embedding', 'hash'])).err,
+    ).toContain('needs a question');
+    const empty = await runCliCaptured([
       'ask',
       'hello',
       '--index',
-      path.join(root, 'none'),
+      inRoot('none'),
       '--embedding',
       'hash',
       '--llm',
@@ -155,16 +133,16 @@ describe('CLI', () => {
     ]);
     expect(empty.code).toBe(1);
     expect(empty.err).toContain('crp-rag: empty-index:');
-    const long = await run(['ask', 'x'.repeat(10_000), '--index', path.join(root, 'idx'), '--llm', 'none']);
+    const long = await runCliCaptured(['ask', 'x'.repeat(10_000), '--index', inRoot('idx'), '--llm', 'none']);
     expect(long.code).toBe(1);
     expect(long.err).toContain(
       'invalid-argument: The question has 10000 characters; at most 2000 are allowed.',
     );
     expect(() => embeddingFromSpec('bert')).toThrow(/valid: use-lite, use-lite-contextual, hash/);
-    expect((await run(['ask', 'x', '--llm', 'claude:x', '--index', path.join(root, 'idx')])).err).toContain(
+    expect((await runCliCaptured(['ask', 'x', '--llm', 'claude:x', '--index', inRoot('idx')])).err).toContain(
       'groq[:model], openai[:model], ollama[:model], llama-cpp:<file.gguf>, none',
     );
-    expect((await run(['ask', 'x', '--top-k', '0', '--index', path.join(root, 'idx')])).err).toContain(
+    expect((await runCliCaptured(['ask', 'x', '--top-k', '0', '--index', inRoot('idx')])).err).toContain(
       '--top-k',
     );
   });
@@ -200,11 +178,11 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
   afterAll(() => server.close());
 
   it('downloads a paper into the corpus folder, indexes it and records its checksum in the index', async () => {
-    const index = path.join(root, 'idx');
-    const r = await run(['add', `${server.url}/paper.pdf`, '--index', index]);
+    const index = inRoot('idx');
+    const r = await runCliCaptured(['add', `${server.url}/paper.pdf`, '--index', index]);
     expect(r.err).not.toMatch(/skipped|crp-rag:/);
     expect(r.code).toBe(0);
-    const saved = path.join(root, 'docs', 'paper.pdf');
+    const saved = inRoot('docs', 'paper.pdf');
     expect(new Uint8Array(await readFile(saved))).toEqual(PAPER);
     expect(r.out).toContain(`downloaded ${saved} (${PAPER.byteLength} bytes, sha256 ${sha(PAPER)})`);
     expect(r.out).toContain('1 added');
@@ -216,9 +194,9 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
     });
     expect(snap!.files['paper.pdf']!.hash).toBe(sha(PAPER));
     // the next plain index run keeps the origin
-    await run(['index', path.join(root, 'docs'), '--index', index]);
+    await runCliCaptured(['index', inRoot('docs'), '--index', index]);
     expect((await readIndexFile(index))!.files['paper.pdf']!.origin?.sha256).toBe(sha(PAPER));
-    const a = await run([
+    const a = await runCliCaptured([
       'ask',
       'How are reference samples picked in relevance maximisation?',
       '--index',
@@ -235,7 +213,7 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
       fileName: 'arxiv-2101.00001v2.pdf',
     });
     expect(() => resolvePaperSource('arxiv:not-an-id')).toThrow(/valid: arxiv:2101.00001/);
-    const corpus = path.join(root, 'papers');
+    const corpus = inRoot('papers');
     const p = await downloadPaper('arxiv:2101.00001v2', { corpusDir: corpus, arxivBaseUrl: server.url });
     expect(p).toMatchObject({
       file: 'arxiv-2101.00001v2.pdf',
@@ -254,24 +232,31 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
   });
 
   it('an HTML page instead of a PDF, a 404, an over-large file and a timeout are clear errors; nothing is saved and the index is untouched', async () => {
-    const index = path.join(root, 'idx');
+    const index = inRoot('idx');
     const before = await readFile(path.join(index, INDEX_FILE));
     const mtime = (await stat(path.join(index, INDEX_FILE))).mtimeMs;
-    const files = await readdir(path.join(root, 'docs'));
+    const files = await readdir(inRoot('docs'));
 
-    const html = await run(['add', `${server.url}/login.pdf`, '--index', index]);
+    const html = await runCliCaptured(['add', `${server.url}/login.pdf`, '--index', index]);
     expect(html.code).toBe(1);
     expect(html.err).toMatch(
       /unsupported-format: .*login\.pdf returned an HTML page \(text\/html; charset=utf-8\), not a PDF/,
     );
 
-    const missing = await run(['add', `${server.url}/nope.pdf`, '--index', index]);
+    const missing = await runCliCaptured(['add', `${server.url}/nope.pdf`, '--index', index]);
     expect(missing.err).toMatch(/not-found: .*answered HTTP 404/);
 
-    const big = await run(['add', `${server.url}/big.pdf`, '--index', index, '--max-bytes', '1000']);
+    const big = await runCliCaptured([
+      'add',
+      `${server.url}/big.pdf`,
+      '--index',
+      index,
+      '--max-bytes',
+      '1000',
+    ]);
     expect(big.err).toMatch(/more than the limit of 1000 bytes/);
 
-    const slow = await run([
+    const slow = await runCliCaptured([
       'add',
       `${server.url}/slow.pdf`,
       '--index',
@@ -285,7 +270,7 @@ describe('crp-rag add (papers from a local HTTP server)', () => {
       /unreachable: Could not download .*slow\.pdf after 2 attempt\(s\): no answer within 200 ms/,
     );
 
-    expect(await readdir(path.join(root, 'docs'))).toEqual(files);
+    expect(await readdir(inRoot('docs'))).toEqual(files);
     expect(await readFile(path.join(index, INDEX_FILE))).toEqual(before);
     expect((await stat(path.join(index, INDEX_FILE))).mtimeMs).toBe(mtime);
   });

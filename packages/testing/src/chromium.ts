@@ -126,3 +126,17 @@ export function browserTestPlan(
   }
   return { run: true, executable, required, reason: '' };
 }
+
+/** Launch options (playwright-core's) of headless Chromium for a page that computes on WebGL or WebGPU: the
+ * browser tests, the conformance runner's browser mode and the bench's browser suite launch it so. */
+export function gpuPageLaunchOptions(executable: string): {
+  executablePath: string;
+  headless: true;
+  args: string[];
+} {
+  return {
+    executablePath: executable,
+    headless: true,
+    args: [...HEADLESS_CHROMIUM_ARGS, ...GPU_COMPUTE_ARGS],
+  };
+}

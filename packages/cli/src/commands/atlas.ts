@@ -21,23 +21,10 @@ import { workStarts } from '../banner.js';
 import { checkLayers, checkRegion, graphInputSize, targetArg } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { checkWritable } from '../files.js';
-import { cliJobSpec } from '../job-loader.js';
-import {
-  HELP,
-  type ModelInputOptions,
-  modelDataHelp,
-  modelDataOptions,
-  modelInputArgs,
-  openModelAndData,
-  targetOption,
-} from '../model-data.js';
+import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs } from '../job-loader.js';
+import { HELP, modelDataHelp, modelDataOptions, openModelAndData, targetOption } from '../model-data.js';
 import { progressCallback } from '../progress.js';
-import {
-  type Distribution,
-  distributionHelp,
-  distributionOptions,
-  parseDistribution,
-} from '../queue-options.js';
+import { distributionHelp, distributionOptions } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const atlasUsage = `crp atlas --model M --data DIR|mnist --target CLASS [--region center:SIZE] [options]
@@ -72,7 +59,7 @@ export interface AtlasOutput {
 }
 
 /** The command line of `crp atlas`, checked. */
-interface AtlasArgs {
+interface AtlasArgs extends DatasetRunArgs {
   modelPath: string;
   dataSpec: string;
   targetSpec: string;
@@ -81,12 +68,6 @@ interface AtlasArgs {
   region: Region | undefined;
   layers: string[] | undefined;
   topK: number;
-  dist: Distribution;
-  input: ModelInputOptions;
-  /** --composite as given, then the name decided for the loaded model (what a job spec carries) */
-  compositeName: string | undefined;
-  samples: number | undefined;
-  seed: number;
   out: string;
 }
 
@@ -110,10 +91,6 @@ function parseAtlasArgs(argv: string[]): AtlasArgs {
   const region = values.region === undefined ? undefined : parseRegion(values.region);
   const layers = listArg(values.layers);
   const topK = intArg('top-k', values['top-k'], 1)!;
-  const dist = parseDistribution(values);
-  const input = modelInputArgs(values);
-  const samples = intArg('samples', values.samples, 1);
-  const seed = intArg('seed', values.seed)!;
   return {
     modelPath,
     dataSpec,
@@ -122,11 +99,7 @@ function parseAtlasArgs(argv: string[]): AtlasArgs {
     region,
     layers,
     topK,
-    dist,
-    input,
-    compositeName: values.composite,
-    samples,
-    seed,
+    ...datasetRunArgs(values),
     out: values.out!,
   };
 }
@@ -162,12 +135,7 @@ async function computeAtlas(
       : regionAtlas(ctx.crp, ctx.dataset, { ...common, ...shards, target, region });
   }
   // beyond this process: the same analysis as a sharded strategy (queue workers or one part of n)
-  const spec = cliJobSpec(args.modelPath, args.dataSpec, {
-    input: args.input,
-    composite: args.compositeName,
-    ...(args.samples === undefined ? {} : { samples: args.samples }),
-    seed: args.seed,
-  });
+  const spec = datasetJobSpec(args);
   const { onProgress: _p, ...plain } = common;
   const beyond =
     region === undefined

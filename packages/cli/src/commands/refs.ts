@@ -20,21 +20,10 @@ import { workStarts } from '../banner.js';
 import { checkLayers } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { checkWritable } from '../files.js';
-import { cliJobSpec } from '../job-loader.js';
-import {
-  type ModelInputOptions,
-  modelDataHelp,
-  modelDataOptions,
-  modelInputArgs,
-  openModelAndData,
-} from '../model-data.js';
+import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs } from '../job-loader.js';
+import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
 import { progressCallback } from '../progress.js';
-import {
-  type Distribution,
-  distributionHelp,
-  distributionOptions,
-  parseDistribution,
-} from '../queue-options.js';
+import { distributionHelp, distributionOptions } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
 
 export const refsUsage = `crp refs --model M --data DIR|mnist --layer L --out DIR [options]
@@ -68,19 +57,13 @@ export interface RefsOutput {
 }
 
 /** The command line of `crp refs`, checked. */
-interface RefsArgs {
+interface RefsArgs extends DatasetRunArgs {
   modelPath: string;
   dataSpec: string;
   layer: string;
   channels: number[] | undefined;
   topK: number;
   kind: 'relevance' | 'activation';
-  dist: Distribution;
-  input: ModelInputOptions;
-  /** --composite as given, then the name decided for the loaded model (what a job spec carries) */
-  compositeName: string | undefined;
-  samples: number | undefined;
-  seed: number;
   out: string;
 }
 
@@ -107,10 +90,6 @@ function parseRefsArgs(argv: string[]): RefsArgs {
   if (kind !== 'relevance' && kind !== 'activation') {
     throw new UsageError(`--kind must be relevance or activation, got '${kind}'`);
   }
-  const dist = parseDistribution(values);
-  const input = modelInputArgs(values);
-  const samples = intArg('samples', values.samples, 1);
-  const seed = intArg('seed', values.seed)!;
   return {
     modelPath,
     dataSpec,
@@ -118,11 +97,7 @@ function parseRefsArgs(argv: string[]): RefsArgs {
     channels,
     topK,
     kind,
-    dist,
-    input,
-    compositeName: values.composite,
-    samples,
-    seed,
+    ...datasetRunArgs(values),
     out: values.out!,
   };
 }
@@ -154,12 +129,7 @@ async function maximize(
       ...(dist.shardSize === undefined ? {} : { shardSize: dist.shardSize }),
     });
   }
-  const spec = cliJobSpec(args.modelPath, args.dataSpec, {
-    input: args.input,
-    composite: args.compositeName,
-    ...(args.samples === undefined ? {} : { samples: args.samples }),
-    seed: args.seed,
-  });
+  const spec = datasetJobSpec(args);
   const beyond = await runBeyond(
     maximizationStrategy,
     { layers: [layer], topK },

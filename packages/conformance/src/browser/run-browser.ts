@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GPU_COMPUTE_ARGS, HEADLESS_CHROMIUM_ARGS } from '@crp/testing/chromium';
-import { build } from 'esbuild';
+import { bundlePage as bundle } from '@crp/testing/browser-page';
+import { gpuPageLaunchOptions } from '@crp/testing/chromium';
 import { chromium } from 'playwright-core';
 import type { CaseOutcome } from '../types.js';
 import { type BrowserBackend, type PageMessage, type PageRequest, REPORT_FUNCTION } from './protocol.js';
@@ -37,17 +37,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The page script, bundled for the browser: this folder's page.ts from the sources, page.js from dist. */
 async function bundlePage(): Promise<string> {
   const entry = join(here, `page${extname(fileURLToPath(import.meta.url))}`);
-  const out = await build({
-    entryPoints: [entry],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    logLevel: 'silent',
-    define: { 'process.env.NODE_ENV': '"production"' },
-  });
-  return out.outputFiles[0]!.text;
+  return bundle({ entry });
 }
 
 const html = `<!doctype html>
@@ -71,11 +61,7 @@ export async function runInBrowser(options: BrowserRunOptions): Promise<BrowserR
   const profile = await mkdtemp(join(tmpdir(), 'crp-conformance-chromium-'));
   let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: options.executable,
-      headless: true,
-      args: [...HEADLESS_CHROMIUM_ARGS, ...GPU_COMPUTE_ARGS],
-    });
+    context = await chromium.launchPersistentContext(profile, gpuPageLaunchOptions(options.executable));
     const page = context.pages()[0] ?? (await context.newPage());
     const idle = options.idleTimeoutMs ?? 600_000;
     return await new Promise<BrowserRunResult>((finish, fail) => {

@@ -30,11 +30,36 @@ async function withMasks(
   return { p, masks };
 }
 
-function result(metric: string, scores: number[]): MetricResult {
+/** A localisation metric's result: one score per sample from its explanation values and mask. */
+function scoreMasks(
+  metric: string,
+  { p, masks }: Awaited<ReturnType<typeof withMasks>>,
+  score: (a: Float32Array, m: Uint8Array, i: number) => number,
+): MetricResult {
+  const scores = p.a.values.map((a, i) => score(a, masks[i]!, i));
   return { metric, scores, aggregate: mean(scores), higherIsBetter: true };
 }
 
 const count = (m: Uint8Array) => m.reduce((s, v) => s + v, 0);
+
+/** The relevance inside the mask and in total, summed in index order. */
+function massInside(a: ArrayLike<number>, m: Uint8Array): { inside: number; total: number } {
+  let inside = 0;
+  let total = 0;
+  for (let j = 0; j < a.length; j++) {
+    total += a[j]!;
+    if (m[j]) inside += a[j]!;
+  }
+  return { inside, total };
+}
+
+/** How many of the k highest-relevance values (ties in argsort's order) lie inside the mask. */
+function topHits(a: ArrayLike<number>, m: Uint8Array, k: number): number {
+  const order = argsort(a, true);
+  let hits = 0;
+  for (let j = 0; j < k; j++) hits += m[order[j]!]!;
+  return hits;
+}
 
 /**
  * Pointing game (Zhang et al. 2018): 1 when the highest relevance (any of its ties) lies inside the mask, else 0
@@ -46,15 +71,13 @@ export async function pointingGame(
   input: MetricInput,
   options: ExplanationProcessing = {},
 ): Promise<MetricResult> {
-  const { p, masks } = await withMasks(input, options, { normalise: true, abs: false }, 'PointingGame');
-  const scores = p.a.values.map((a, i) => {
-    const m = masks[i]!;
+  const read = await withMasks(input, options, { normalise: true, abs: false }, 'PointingGame');
+  return scoreMasks('PointingGame', read, (a, m) => {
     if (count(m) === 0) return 1;
     let max = Number.NEGATIVE_INFINITY;
     for (const v of a) max = Math.max(max, v);
     return a.some((v, j) => v === max && m[j] === 1) ? 1 : 0;
   });
-  return result('PointingGame', scores);
 }
 
 /**
@@ -65,24 +88,13 @@ export async function relevanceMassAccuracy(
   input: MetricInput,
   options: ExplanationProcessing = {},
 ): Promise<MetricResult> {
-  const { p, masks } = await withMasks(
-    input,
-    options,
-    { normalise: true, abs: false },
-    'RelevanceMassAccuracy',
-  );
-  const scores = p.a.values.map((a, i) => {
-    const m = masks[i]!;
+  const metric = 'RelevanceMassAccuracy';
+  const read = await withMasks(input, options, { normalise: true, abs: false }, metric);
+  return scoreMasks(metric, read, (a, m) => {
     if (count(m) === 0) return Number.NaN;
-    let inside = 0;
-    let total = 0;
-    for (let j = 0; j < a.length; j++) {
-      total += a[j]!;
-      if (m[j]) inside += a[j]!;
-    }
+    const { inside, total } = massInside(a, m);
     return inside / total;
   });
-  return result('RelevanceMassAccuracy', scores);
 }
 
 /**
@@ -93,22 +105,12 @@ export async function relevanceRankAccuracy(
   input: MetricInput,
   options: ExplanationProcessing = {},
 ): Promise<MetricResult> {
-  const { p, masks } = await withMasks(
-    input,
-    options,
-    { normalise: true, abs: false },
-    'RelevanceRankAccuracy',
-  );
-  const scores = p.a.values.map((a, i) => {
-    const m = masks[i]!;
+  const metric = 'RelevanceRankAccuracy';
+  const read = await withMasks(input, options, { normalise: true, abs: false }, metric);
+  return scoreMasks(metric, read, (a, m) => {
     const k = count(m);
-    if (k === 0) return Number.NaN;
-    const order = argsort(a, true);
-    let hits = 0;
-    for (let j = 0; j < k; j++) hits += m[order[j]!]!;
-    return hits / k;
+    return k === 0 ? Number.NaN : topHits(a, m, k) / k;
   });
-  return result('RelevanceRankAccuracy', scores);
 }
 
 /** Options of {@link topKIntersection} (Quantus `TopKIntersection`). */
@@ -127,20 +129,15 @@ export async function topKIntersection(
   input: MetricInput,
   options: TopKIntersectionOptions = {},
 ): Promise<MetricResult> {
-  const { p, masks } = await withMasks(input, options, { normalise: true, abs: false }, 'TopKIntersection');
+  const read = await withMasks(input, options, { normalise: true, abs: false }, 'TopKIntersection');
   const k = options.k ?? 1000;
-  checkInteger('TopKIntersection', 'k', k, 1, p.a.values[0]!.length);
-  const scores = p.a.values.map((a, i) => {
-    const m = masks[i]!;
+  checkInteger('TopKIntersection', 'k', k, 1, read.p.a.values[0]!.length);
+  return scoreMasks('TopKIntersection', read, (a, m) => {
     const size = count(m);
     if (size === 0) return Number.NaN;
-    const order = argsort(a, true);
-    let hits = 0;
-    for (let j = 0; j < k; j++) hits += m[order[j]!]!;
-    const share = hits / k;
+    const share = topHits(a, m, k) / k;
     return options.conceptInfluence ? (share * a.length) / size : share;
   });
-  return result('TopKIntersection', scores);
 }
 
 /** Options of {@link attributionLocalisation} (Quantus `AttributionLocalisation`). */
@@ -161,21 +158,12 @@ export async function attributionLocalisation(
   input: MetricInput,
   options: AttributionLocalisationOptions = {},
 ): Promise<MetricResult> {
-  const { p, masks } = await withMasks(
-    input,
-    options,
-    { normalise: true, abs: true },
-    'AttributionLocalisation',
-  );
-  const scores = p.a.values.map((raw, i) => {
+  const metric = 'AttributionLocalisation';
+  const read = await withMasks(input, options, { normalise: true, abs: true }, metric);
+  const { p } = read;
+  return scoreMasks(metric, read, (raw, m, i) => {
     const a = options.positiveAttributions ? raw.map((v) => Math.max(v, 0)) : raw;
-    const m = masks[i]!;
-    let inside = 0;
-    let total = 0;
-    for (let j = 0; j < a.length; j++) {
-      total += a[j]!;
-      if (m[j]) inside += a[j]!;
-    }
+    const { inside, total } = massInside(a, m);
     const size = count(m);
     let ratio = inside / (total + 1e-9);
     if (size === 0 || ratio > 1) ratio = Number.NaN;
@@ -185,5 +173,4 @@ export async function attributionLocalisation(
     }
     return ratio;
   });
-  return result('AttributionLocalisation', scores);
 }

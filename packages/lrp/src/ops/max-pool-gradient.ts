@@ -19,10 +19,9 @@ export interface PreparedMaxPoolGradient {
  * Prepares the plain gradient of max pooling for the pooling input `x` (batch 1 or the batch of the relevance),
  * computed explicitly: each window's relevance goes entirely to the **first** maximal element in row-major window
  * order (PyTorch's tie-break, which the reference values need). TF.js's own MaxPoolGrad is not used: on wasm it
- * is wrong for windows whose maximum is <= 0. On the host backends a window holding a NaN sends its relevance to
- * its last NaN, as PyTorch's does ({@link forEachWindow}); the tensor-op form the other backends take (GPU,
- * tfjs-node) and `method: 'masks'` have no rule for NaN: such a window's relevance goes to its first tap equal to
- * the backend's maximum, or nowhere when that maximum is NaN.
+ * is wrong for windows whose maximum is <= 0. A window holding a NaN sends its relevance to its last NaN, as
+ * PyTorch's does ({@link forEachWindow}): on the host backends by the walker, in the tensor-op form the other
+ * backends take (GPU, tfjs-node) and `method: 'masks'` by the same rule in tensor ops.
  * Windows that tile the input (stride = pool size, no padding; VGG's 2x2 pools) take a fast path through reshapes:
  * wasm's strided slices and depth-to-space are slow, its transposes fast.
  */
@@ -77,7 +76,17 @@ export function prepareMaxPoolGradient(
           // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
           // supports ranks up to 4 only
           const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
-          return tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32'));
+          const first = tf.reshape(tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32')), [
+            b * ho * wo,
+            k,
+            c,
+          ]);
+          // a window holding a NaN: its last NaN (count 1 summed from the window's end), PyTorch's rule; on rank 3
+          // too, as WebGL's Where supports ranks up to 4 only
+          const nans = tf.reshape(tf.cast(tf.isNaN(windows), 'float32'), [b * ho * wo, k, c]);
+          const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
+          const holdsNaN = tf.greater(tf.max(nans, 1, true), 0);
+          return tf.reshape(tf.where(holdsNaN, lastNaN, first), [b, ho, wo, k, c]);
         });
   return {
     method: 'tiles',
@@ -112,7 +121,7 @@ export function prepareMaxPoolGradient(
  * the windows (about 25 ms of CPU per MPRT run on the small VGG on wasm at 2 threads, more than a
  * third in one Cumsum), against one read here. The same ones and zeros: the first element in row-major window
  * order equal to the window's maximum (an infinite one too) wins, as its count of 1 does; a window holding a NaN
- * gets its last NaN ({@link forEachWindow}), where the mask form has no rule.
+ * gets its last NaN ({@link forEachWindow}), as in the mask form.
  */
 function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: PoolGeometry): tf.Tensor {
   const [b, , w, channels] = x.shape;
@@ -120,7 +129,7 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: P
   const k = kh * kw;
   const xs = x.dataSync() as Float32Array;
   // the pool's output where the caller has it, else pooled here (tiles: stride = pool size, no padding), so that
-  // NaN windows get the walker's rule either way, not the mask form's (which has none)
+  // NaN windows get the walker's rule either way
   const own = pooled === undefined ? tf.maxPool(x, [kh, kw], [kh, kw], 'valid') : undefined;
   const maxima = (pooled ?? own)!.dataSync() as Float32Array;
   own?.dispose();
@@ -458,7 +467,8 @@ function poolGeometry(x: tf.Tensor4D, p: PoolParams): PoolGeometry {
   return { kh, kw, sh, sw, pt, pb, pl, pr, ho, wo, hp: h + pt + pb, wp: w + pl + pr };
 }
 
-/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]).
+/** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]), or in a
+ * window holding a NaN its last NaN (PyTorch's rule, {@link forEachWindow}).
  * `pooled`: the max pool's output (the window maxima: the same values, a maximum is exact). */
 function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.Tensor4D[] {
   const xp =
@@ -481,33 +491,56 @@ function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.
   if (pooled === undefined) for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
   // 1 where a window's maximum has not been claimed by an earlier element of the window
   let unclaimed: tf.Tensor = tf.onesLike(windowMax);
-  return reads.map((read) => {
+  const firsts = reads.map((read) => {
     const first = tf.mul(tf.cast(tf.equal(read, windowMax), 'float32'), unclaimed) as tf.Tensor4D;
     unclaimed = tf.sub(unclaimed, first);
     return first;
   });
+  // the last NaN: from the window's end, 1 where a NaN has no later one
+  const lastNaNs: tf.Tensor4D[] = new Array(reads.length);
+  let noLater: tf.Tensor = tf.onesLike(windowMax);
+  for (let i = reads.length - 1; i >= 0; i--) {
+    lastNaNs[i] = tf.mul(tf.cast(tf.isNaN(reads[i]!), 'float32'), noLater) as tf.Tensor4D;
+    noLater = tf.sub(noLater, lastNaNs[i]!);
+  }
+  const holdsNaN = tf.equal(noLater, 0);
+  return firsts.map((first, i) => tf.where(holdsNaN, lastNaNs[i]!, first) as tf.Tensor4D);
 }
 
-/** Plain gradient of global max pooling with the same first-maximum tie-break; `r` is [B, C]. */
+/**
+ * The tap each channel of global max pooling sends its gradient to, as a mask [B, H * W, C] of `x` flattened:
+ * PyTorch's rule (adaptive_max_pool2d and max_pool2d, torch 1.13 measured): the first maximum, and in a channel
+ * that holds a NaN (whose maximum is NaN) the last NaN, as the window walker does ({@link forEachWindow}). By
+ * tensor ops, so the rule is the same on every backend.
+ */
+function globalMaximumTaps(x: tf.Tensor4D): tf.Tensor3D {
+  const [b, h, w, c] = x.shape;
+  const flat = tf.reshape(x, [b, h * w, c]);
+  const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
+  // the first maximum is the one with cumulative count 1
+  const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+  const nans = tf.cast(tf.isNaN(flat), 'float32');
+  // the last NaN is the one with count 1 summed from the end
+  const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
+  return tf.where(tf.greater(tf.max(nans, 1, true), 0), lastNaN, first) as tf.Tensor3D;
+}
+
+/** Plain gradient of global max pooling with max pooling's tie-break and NaN rule ({@link globalMaximumTaps});
+ * `r` is [B, C]. */
 export function globalMaxPoolGradient(x: tf.Tensor4D, r: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
-    const flat = tf.reshape(x, [b, h * w, c]);
-    const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
-    // the first maximum is the one with cumulative count 1
-    const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+    const first = globalMaximumTaps(x);
     const [rb] = r.shape;
     return tf.reshape(tf.mul(first, tf.reshape(r, [rb, 1, c])), [Math.max(b, rb), h, w, c]);
   });
 }
 
-/** The transpose of {@link globalMaxPoolGradient}: each channel reads `v` at its first maximum; [B, C]. */
+/** The transpose of {@link globalMaxPoolGradient}: each channel reads `v` at its tap; [B, C]. */
 export function globalMaxPoolGradientAdjoint(x: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor2D {
   return tf.tidy(() => {
-    const [b, h, w, c] = x.shape;
-    const flat = tf.reshape(x, [b, h * w, c]);
-    const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
-    const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+    const [, h, w, c] = x.shape;
+    const first = globalMaximumTaps(x);
     const vb = v.shape[0];
     return tf.sum(tf.mul(first, tf.reshape(v, [vb, h * w, c])), 1) as tf.Tensor2D;
   });
