@@ -14,6 +14,3 @@ export { PTH_FLOAT_DTYPES } from './pth.js';
 
 // ONNX tensors: data types and decoded values
 export { ONNX_DATA_TYPES, onnxTensorValues } from './onnx-proto.js';
-
-// float32 tensors written straight into the wasm heap (no JavaScript array, no copy): MPRT's new weights
-export { writeFloat32 } from './backend-memory.js';

@@ -1,5 +1,5 @@
 import { CrpError } from '@crp/common';
-import { writeFloat32 } from '@crp/models/internal';
+import { writeFloat32 } from '@crp/lrp/internal';
 import { cloneModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
