@@ -22,7 +22,7 @@ const { values } = parseArgs({
     kernels: { type: 'boolean', default: false },
     order: { type: 'string', default: 'top_down' },
     shapes: { type: 'boolean', default: false },
-    // a V8 CPU profile of the timed runs only (not the start-up or the warm-up), for src/cpuprofile-table.ts
+    // a V8 CPU profile of the timed runs only (not the start-up or the warm-up), read by src/cpuprofile-table.ts
     'cpu-prof': { type: 'string' },
     'cpu-prof-interval': { type: 'string', default: '100' },
   },
