@@ -2,8 +2,10 @@
  * MPRT's cost on the small VGG, as the `evaluation` suite calls it: wall and CPU time per run (all threads), and
  * with `--kernels` a tally of the wasm kernels (calls, CPU) over the timed runs.
  *
- *   pnpm --filter @crp/bench exec tsx src/mprt-profile.ts [--threads 2] [--runs 7] [--kernels]
+ *   pnpm --filter @crp/bench exec tsx src/mprt-profile.ts [--threads 2] [--runs 7] [--kernels] [--cpu-prof FILE]
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -20,6 +22,9 @@ const { values } = parseArgs({
     kernels: { type: 'boolean', default: false },
     order: { type: 'string', default: 'top_down' },
     shapes: { type: 'boolean', default: false },
+    // a V8 CPU profile of the timed runs only (not the start-up or the warm-up), read by src/cpuprofile-table.ts
+    'cpu-prof': { type: 'string' },
+    'cpu-prof-interval': { type: 'string', default: '100' },
   },
 });
 await selectBackend({ prefer: ['wasm'], threads: Number(values.threads) });
@@ -45,10 +50,22 @@ tallies?.clear();
 const before = tf.memory().numTensors;
 const walls: number[] = [];
 const cpus: number[] = [];
+const profiler = values['cpu-prof'] === undefined ? undefined : new Session();
+if (profiler !== undefined) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: Number(values['cpu-prof-interval']) });
+  await profiler.post('Profiler.start');
+}
 for (let i = 0; i < Number(values.runs); i++) {
   const { wall, cpu } = await once();
   walls.push(wall);
   cpus.push(cpu);
+}
+if (profiler !== undefined) {
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync(values['cpu-prof']!, JSON.stringify(profile));
+  profiler.disconnect();
 }
 const load = loadavg()[0]!.toFixed(1);
 console.log(

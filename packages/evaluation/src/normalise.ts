@@ -27,21 +27,28 @@ export function processAttributions(
 ): Attributions {
   const normalise = options.normalise ?? defaults.normalise;
   const abs = options.abs ?? defaults.abs;
-  let values: Float32Array[] = a.values.map((v) => Float32Array.from(v));
+  // slice, not Float32Array.from: from goes through the iterator, element by element (MPRT processes 9 maps)
+  let values: Float32Array[] = a.values.map((v) => v.slice());
   if (normalise) values = (options.normaliseFunc ?? 'max') === 'max' ? byMax(values) : byNegative(values);
   if (abs) for (const v of values) for (let i = 0; i < v.length; i++) v[i] = Math.abs(v[i]!);
   return { channels: a.channels, values };
 }
 
 function allZero(values: Float32Array[]): boolean {
-  return values.every((v) => v.every((x) => x === 0));
+  for (const v of values) for (let i = 0; i < v.length; i++) if (v[i] !== 0) return false;
+  return true;
 }
 
 function byMax(values: Float32Array[]): Float32Array[] {
   if (allZero(values)) return values;
   let max = 0;
-  for (const v of values) for (const x of v) max = Math.max(max, Math.abs(x));
-  return values.map((v) => v.map((x) => x / max));
+  for (const v of values) for (let i = 0; i < v.length; i++) max = Math.max(max, Math.abs(v[i]!));
+  // a loop, not map's callback per value; the quotient is rounded to float32 on the store either way
+  return values.map((v) => {
+    const out = new Float32Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = v[i]! / max;
+    return out;
+  });
 }
 
 function byNegative(values: Float32Array[]): Float32Array[] {

@@ -23,3 +23,7 @@ export { linearMapOf } from './ops/linear.js';
 
 // the products of attention per head (XNNPACK on wasm), for the bench's comparison with tf.matMul
 export { matMulShared, type SharedFactor, sharedFactor } from './ops/head-matmul.js';
+
+// float32 tensors read and written in the wasm heap without a copy (LAMB's steps, MPRT's new weights, the max-pool
+// gradient's masks)
+export { exclusiveFloat32, readFloat32, wasmHeapBytes, writeFloat32 } from './ops/backend-memory.js';

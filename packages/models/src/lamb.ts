@@ -1,6 +1,6 @@
 import { CrpError } from '@crp/common';
+import { exclusiveFloat32, readFloat32, writeFloat32 } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
-import { exclusiveFloat32, readFloat32, writeFloat32 } from './backend-memory.js';
 
 /** Hyper-parameters of {@link Lamb}. */
 export interface LambConfig {

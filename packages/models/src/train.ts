@@ -1,7 +1,7 @@
 import { CrpError, mulberry32, type Progress, permutation } from '@crp/common';
+import { readFloat32, wasmHeapBytes } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { readFloat32, wasmHeapBytes } from './backend-memory.js';
 import {
   type CheckpointState,
   type CheckpointStore,

@@ -1,4 +1,5 @@
 import { CrpError } from '@crp/common';
+import { writeFloat32 } from '@crp/lrp/internal';
 import { cloneModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -82,18 +83,22 @@ export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tenso
   const bound = 1 / Math.sqrt(fanIn);
   // mulberry32(seed + 1) inlined, its state a local int32 (the same bits): through the closure every draw
   // stored a number above the small-integer range in its context, a heap allocation (25 ns a value, 33 ms for
-  // the small VGG's 1.3M weights, against about 4 ms here)
-  let state = (seed + 1) | 0;
-  return weights.map((w) => {
-    const values = new Float32Array(w.size);
-    for (let i = 0; i < values.length; i++) {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), state | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      values[i] = (2 * (((t ^ (t >>> 14)) >>> 0) / 4294967296) - 1) * bound;
-    }
-    return tf.tensor(values, w.shape);
-  });
+  // the small VGG's 1.3M weights, against about 4 ms here). The draws go straight into the wasm heap: a fresh
+  // array per weight and its copy into the heap cost 22 ms of CPU per MPRT on the small VGG (page faults, the
+  // garbage collector), written in place 7 ms
+  let seedState = (seed + 1) | 0;
+  return weights.map((w) =>
+    writeFloat32([...w.shape], (values) => {
+      let state = seedState;
+      for (let i = 0; i < values.length; i++) {
+        state = (state + 0x6d2b79f5) | 0;
+        let t = Math.imul(state ^ (state >>> 15), state | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        values[i] = (2 * (((t ^ (t >>> 14)) >>> 0) / 4294967296) - 1) * bound;
+      }
+      seedState = state;
+    }),
+  );
 }
 
 /** Options of {@link mprt} (Quantus `MPRT`). */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PoolParams } from '../graph/types.js';
+import { readFloat32, writeFloat32 } from './backend-memory.js';
 import { onHostBackend } from './host-backend.js';
 import { axisPadding, padOrCrop, readAtOffset, windowPadding } from './strided.js';
 
@@ -127,46 +128,51 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: P
   const [b, , w, channels] = x.shape;
   const { kh, kw, ho, wo } = g;
   const k = kh * kw;
-  const xs = x.dataSync() as Float32Array;
   // the pool's output where the caller has it, else pooled here (tiles: stride = pool size, no padding), so that
   // NaN windows get the walker's rule either way
   const own = pooled === undefined ? tf.maxPool(x, [kh, kw], [kh, kw], 'valid') : undefined;
-  const maxima = (pooled ?? own)!.dataSync() as Float32Array;
-  own?.dispose();
-  const first = new Float32Array(b * ho * wo * k * channels);
-  // where each window offset (i, j) starts in x, relative to the window's first element
-  const offsets = new Int32Array(k);
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * channels;
-  // a NaN window's mask: the tap `tap` alone, (dy, dx) from the window's first
-  const takeNaN: TakeNaN = ({ out, first: from }, ch, tap) => {
-    const to = out * k;
-    for (let q = 0; q < k; q++) first[to + q * channels + ch] = 0;
-    const rel = (tap - from - ch) / channels;
-    first[to + (Math.floor(rel / w) * kw + (rel % w)) * channels + ch] = 1;
-  };
-  // tiles lie inside the input: no window is wholly padding
-  forEachWindow(
-    xs,
-    x.shape,
-    g,
-    ({ out, first: from }) => {
-      // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
-      const [values, max, mask, at, c] = [xs, maxima, first, offsets, channels];
-      // the window's mask rows [k, c] start at k times its output index
+  // on wasm the mask is written into the heap and the input and maxima read there (views taken after the
+  // mask's allocation, which may move the heap): a new array per mask, its copy into the heap and two copies out
+  // (slow on the threaded build's shared memory) cost about a third of this function on MPRT's small VGG
+  const mask = writeFloat32([b, ho, wo, k, channels], (first) => {
+    first.fill(0);
+    const xs = readFloat32(x);
+    const maxima = readFloat32((pooled ?? own)!);
+    // where each window offset (i, j) starts in x, relative to the window's first element
+    const offsets = new Int32Array(k);
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * channels;
+    // a NaN window's mask: the tap `tap` alone, (dy, dx) from the window's first
+    const takeNaN: TakeNaN = ({ out, first: from }, ch, tap) => {
       const to = out * k;
-      for (let ch = 0; ch < c; ch++) {
-        const m = max[out + ch]!;
-        for (let q = 0; q < k; q++) {
-          if (values[from + at[q]! + ch] === m) {
-            mask[to + q * c + ch] = 1;
-            break;
+      for (let q = 0; q < k; q++) first[to + q * channels + ch] = 0;
+      const rel = (tap - from - ch) / channels;
+      first[to + (Math.floor(rel / w) * kw + (rel % w)) * channels + ch] = 1;
+    };
+    // tiles lie inside the input: no window is wholly padding
+    forEachWindow(
+      xs,
+      x.shape,
+      g,
+      ({ out, first: from }) => {
+        // locals, not the closure's variables, in the hot loop (V8 reloads those on every access)
+        const [values, max, m, at, c] = [xs, maxima, first, offsets, channels];
+        // the window's mask rows [k, c] start at k times its output index
+        const to = out * k;
+        for (let ch = 0; ch < c; ch++) {
+          const top = max[out + ch]!;
+          for (let q = 0; q < k; q++) {
+            if (values[from + at[q]! + ch] === top) {
+              m[to + q * c + ch] = 1;
+              break;
+            }
           }
         }
-      }
-    },
-    takeNaN,
-  );
-  return tf.tensor5d(first, [b, ho, wo, k, channels]);
+      },
+      takeNaN,
+    );
+  });
+  own?.dispose();
+  return mask;
 }
 
 /**
