@@ -650,8 +650,8 @@ export class RagIndex {
    * that concept's best score among the document's chunks, so the chunk that says "lesson" (the lesson's
    * introduction, its assignment) does not go before the passage that answers, and the document keeps its lead.
    */
-  #lexicalScores(concepts: readonly QueryConcept[]): Float64Array {
-    const kind = documentKindConcepts(concepts);
+  #lexicalScores(question: string, concepts: readonly QueryConcept[]): Float64Array {
+    const kind = documentKindConcepts(question, concepts);
     if (!kind.includes(true)) return this.#bm25.scoreConcepts(concepts);
     const scores = this.#bm25.scoreConcepts(concepts.filter((_, k) => !kind[k]));
     const chunks = this.#snapshot.chunks;
@@ -798,7 +798,7 @@ export class RagIndex {
       query,
       Math.max(hybrid.candidates, topK),
     );
-    const lexical = this.#lexicalScores(analyzed.concepts);
+    const lexical = this.#lexicalScores(question, analyzed.concepts);
     const covered = this.#rerank(
       fuseScores(dense, lexical, hybrid, Math.max(topK, hybrid.rerank), sides),
       analyzed.concepts,

@@ -263,15 +263,44 @@ describe('reading what a question asks for: opening words, relative clauses, who
   });
 
   it('marks the concepts that are document-kind nouns, in either language', () => {
-    const english = analyzeQuery('Which store does the RAG lesson recommend?').concepts;
-    expect(english.filter((_, k) => documentKindConcepts(english)[k]).map((c) => c.word)).toEqual(['lesson']);
-    const german = analyzeQuery('Was nennt die Dokumentation von Captum?').concepts;
-    expect(german.filter((_, k) => documentKindConcepts(german)[k]).map((c) => c.word)).toEqual([
-      'Dokumentation',
+    const kinds = (question: string) => {
+      const concepts = analyzeQuery(question).concepts;
+      const kind = documentKindConcepts(question, concepts);
+      return concepts.filter((_, k) => kind[k]).map((c) => c.word);
+    };
+    expect(kinds('Which store does the RAG lesson recommend?')).toEqual(['lesson']);
+    expect(kinds('Was nennt die Dokumentation von Captum?')).toEqual(['Dokumentation']);
+    expect(kinds('What does the epsilon rule do?')).toEqual([]);
+    // plurals and the German genitive are the same nouns
+    expect(kinds('What do the tutorials say about LRP?')).toEqual(['tutorials']);
+    expect(kinds('Was steht in den Lektionen über Chunking?')).toEqual(['Lektionen']);
+    expect(kinds('Was sagt die Anleitung des Kurses über Chunking?')).toEqual(['Anleitung', 'Kurses']);
+    expect(kinds('Welche Schritte nennen die Anleitungen?')).toEqual(['Anleitungen']);
+    // the same words where they name no document: an adverb, an experience, a verb, an adjective
+    expect(kinds('Is the relevance of course conserved?')).toEqual([]);
+    expect(kinds('What is a lesson learned from pruning?')).toEqual([]);
+    expect(kinds('How do relevance scores guide pruning?')).toEqual([]);
+    expect(kinds('How much manual annotation does the study need?')).toEqual([]);
+    expect(kinds('What does the RAG guide say about chunking?')).toEqual(['guide']);
+    expect(kinds('Which steps does our evaluation manual list?')).toEqual(['manual']);
+    expect(kinds('Was gilt, wenn der Leitfaden dem Policy Manual widerspricht?')).toEqual([
+      'Leitfaden',
+      'Manual',
     ]);
-    expect(documentKindConcepts(analyzeQuery('What does the epsilon rule do?').concepts)).toEqual([
-      false,
-      false,
+  });
+
+  it('names no document with a word that is not a document noun where it stands', () => {
+    expect(documentNamingWords('How do relevance scores guide pruning?').size).toBe(0);
+    expect(documentNamingWords('How much manual annotation does the study need?').size).toBe(0);
+    expect(documentNamingWords('Is the relevance of course conserved?').size).toBe(0);
+    expect(documentNamingWords('Which lessons learned does the study report?').size).toBe(0);
+    expect([...documentNamingWords('What does the RAG guide say about chunking?')].sort()).toEqual([
+      'guide',
+      'rag',
+    ]);
+    expect([...documentNamingWords('Was steht in den RAG-Lektionen über Chunking?')].sort()).toEqual([
+      'lektionen',
+      'rag',
     ]);
   });
 

@@ -130,30 +130,65 @@ function subjectWords(phrase: string): string[] {
   );
 }
 
-// Nouns for a kind of document; the words joined to one ("Captum-Dokumentation") or before it in its noun phrase
-// ("the RAG lesson", "the Generative AI for Beginners lesson") name the document the question asks about.
+// Nouns for a kind of document, singular and plural (German: and the genitive); the words joined to one
+// ("Captum-Dokumentation") or before it in its noun phrase ("the RAG lesson", "the Generative AI for Beginners
+// lesson") name the document the question asks about.
 const DOCUMENT_KIND =
-  /^(?:lesson|lessons|documentation|docs|tutorial|guide|readme|faq|paper|article|chapter|course|manual|handbook|lektion|dokumentation|doku|anleitung|kapitel|artikel|kurs|handbuch|leitfaden)$/i;
+  /^(?:(?:lesson|tutorial|guide|paper|article|chapter|course|manual|handbook|readme|faq)s?|docs|documentation|lektion(?:en)?|dokumentation(?:en)?|dokus?|anleitung(?:en)?|kapitels?|artikels?|kurs(?:e|en|es)?|handbuch(?:e?s)?|handbücher[n]?|leitfadens?|leitfäden)$/i;
+// English document nouns that are as often a verb or an adjective ("relevance scores guide pruning", "manual
+// annotation"): a document only after a determiner or preposition that opens its noun phrase ("the RAG guide",
+// and in a German question "dem Policy Manual").
+const HOMOGRAPH = /^(?:guides?|manual)$/i;
+const OPENS_NOUN =
+  /^(?:the|a|an|this|that|these|those|our|your|its|their|in|on|of|to|from|by|according|which|what|der|die|das|den|dem|des|ein|eine|einer|einem|eines|im|laut|gemäß|unser\w*|welche\w*)$/i;
 // Words that end the noun phrase before a document-kind noun, going back.
 const PHRASE_START =
   /^(?:the|a|an|this|that|der|die|das|den|dem|des|ein|eine|einer|in|im|on|of|to|from|by|laut|gemäß|according|does|do|did|is|are|was|what|how|why|which|wie|was|warum|welche\w*|and|und|,)$/i;
 // "according to the X", "laut der X": everything after it, to the next comma or the end, names the source.
 const ACCORDING = /\b(?:according to|as described in|as explained in|laut|gemäß|nach angaben)\s+([^,?]+)/iu;
 
+/** The words of a question as {@link documentNamingWords} reads them. */
+function questionWords(question: string): string[] {
+  return question.split(/[^\p{L}\p{N}_-]+/u).filter(Boolean);
+}
+
+/** Where the noun phrase ending at word `i` opens: the index of the word that ends it going back (-1: none). */
+function phraseOpener(words: readonly string[], i: number): number {
+  let j = i - 1;
+  while (j >= 0 && i - j <= 5 && !PHRASE_START.test(words[j]!)) j--;
+  return j;
+}
+
+/**
+ * Whether word `i` of a question is a document-kind noun where it stands: not the adverb "of course", not the
+ * "lesson(s) learned" of an experience, and a verb-or-adjective homograph ("guide", "manual") only in a noun
+ * phrase a determiner or preposition opens. A hyphenated word ("Captum-Dokumentation") is one by any part.
+ */
+function isDocumentKind(words: readonly string[], i: number): boolean {
+  const word = words[i]!;
+  if (word.includes('-')) return word.split('-').some((p) => DOCUMENT_KIND.test(p));
+  if (!DOCUMENT_KIND.test(word)) return false;
+  const [before, after] = [words[i - 1]?.toLowerCase(), words[i + 1]?.toLowerCase()];
+  if (/^courses?$/i.test(word) && before === 'of') return false;
+  if (/^lessons?$/i.test(word) && (after === 'learned' || after === 'learnt')) return false;
+  if (!HOMOGRAPH.test(word)) return true;
+  // the opener, or a possessive inside the phrase ("does our RAG guide")
+  return words.slice(Math.max(phraseOpener(words, i), 0), i).some((w) => OPENS_NOUN.test(w));
+}
+
 /**
  * The lower-case words with which a question names the document it asks about rather than what it asks: a
- * document-kind noun ("lesson", "Dokumentation") with the words of its noun phrase before it or joined to it by
- * a hyphen ("the Generative AI for Beginners RAG lesson", "Captum-Dokumentation"), and everything after
- * "according to" / "laut". They choose the source (the retrieval has used them), not the sentence.
+ * document-kind noun ("lesson", "Dokumentation"; {@link isDocumentKind}) with the words of its noun phrase before
+ * it or joined to it by a hyphen ("the Generative AI for Beginners RAG lesson", "Captum-Dokumentation"), and
+ * everything after "according to" / "laut". They choose the source (the retrieval has used them), not the sentence.
  */
 export function documentNamingWords(question: string): Set<string> {
   const out = new Set<string>();
-  const words = question.split(/[^\p{L}\p{N}_-]+/u).filter(Boolean);
+  const words = questionWords(question);
   words.forEach((word, i) => {
-    const parts = word.toLowerCase().split('-');
-    if (!parts.some((p) => DOCUMENT_KIND.test(p))) return;
-    for (const p of parts) out.add(p);
-    for (let j = i - 1; j >= 0 && i - j <= 5 && !PHRASE_START.test(words[j]!); j--)
+    if (!isDocumentKind(words, i)) return;
+    for (const p of word.toLowerCase().split('-')) out.add(p);
+    for (let j = i - 1; j > phraseOpener(words, i); j--)
       for (const p of words[j]!.toLowerCase().split('-')) out.add(p);
   });
   const according = ACCORDING.exec(question);
@@ -179,15 +214,23 @@ export function namingConcepts(question: string, concepts: readonly { readonly w
 }
 
 /**
- * For each concept, whether it is a document-kind noun ("lesson", "Lektion", "documentation", "article"): a word
- * that says which document is meant and nothing about what is asked, wherever it stands in the question.
+ * For each concept of a question, whether it is a document-kind noun where it stands in the question
+ * ({@link isDocumentKind}: "lesson", "Lektionen", "documentation", "article", not "of course" or "scores guide
+ * pruning"): a word that says which document is meant and nothing about what is asked.
  */
-export function documentKindConcepts(concepts: readonly { readonly word: string }[]): boolean[] {
+export function documentKindConcepts(
+  question: string,
+  concepts: readonly { readonly word: string }[],
+): boolean[] {
+  const words = questionWords(question);
+  const kinds = new Set(
+    words.flatMap((w, i) => (isDocumentKind(words, i) ? w.toLowerCase().split('-') : [])),
+  );
   return concepts.map((c) =>
     c.word
       .toLowerCase()
       .split(/[\s-]+/)
-      .every((w) => DOCUMENT_KIND.test(w)),
+      .every((w) => kinds.has(w) && DOCUMENT_KIND.test(w)),
   );
 }
 
