@@ -314,11 +314,9 @@ function forwardFrom(g: Attributor['graph'], from: string, input: tf.Tensor, top
   try {
     let x = input;
     for (const node of chainAbove(g, from, top)) {
-      const { output, linear } = tf.tidy(() => {
-        const r = forwardNode(node, [x]);
-        // an identity node returns its input: give it its own tensor, as the engine's forward pass does
-        return { output: r.output === x ? tf.clone(r.output) : r.output, linear: r.linear };
-      }) as { output: tf.Tensor; linear?: tf.Tensor };
+      // an identity node returns its input: the pass holds it under both ids and frees it once, as the engine's
+      // forward pass does
+      const { output, linear } = tf.tidy(() => forwardNode(node, [x]));
       pass.outputs.set(node.id, output);
       if (linear !== undefined) pass.linearOutputs.set(node.id, linear);
       x = output;

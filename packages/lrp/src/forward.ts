@@ -188,7 +188,15 @@ export class ForwardPass {
     this.disposed = true;
     for (const p of this.prepared.values()) p.dispose();
     this.prepared.clear();
+    // each tensor once (an identity node's output is its input's), and never a borrowed one (the lender's), also
+    // where an own node passed a borrowed input through
     const seen = new Set<tf.Tensor>();
+    for (const id of this.owners.keys()) {
+      for (const m of [this.outputs, this.linearOutputs]) {
+        const t = m.get(id);
+        if (t !== undefined) seen.add(t);
+      }
+    }
     const own = (m: Map<string, tf.Tensor>) =>
       [...m].filter(([id]) => !this.owners.has(id)).map(([, t]) => t);
     for (const t of [...own(this.outputs), ...own(this.linearOutputs)]) {
@@ -228,14 +236,10 @@ export function runForward(
         continue;
       }
       const inputs = node.kind === 'input' ? [input] : node.inputs.map((i) => pass.outputs.get(i)!);
-      const { output, linear } = tf.tidy(() => {
-        const r = forwardNode(node, inputs);
-        // identity nodes return their input tensor; give them their own so ownership stays simple
-        return {
-          output: inputs.includes(r.output) && node.kind !== 'input' ? tf.clone(r.output) : r.output,
-          linear: r.linear,
-        };
-      }) as { output: tf.Tensor; linear?: tf.Tensor };
+      // an identity node (a batch norm the canonizer merged) returns its input tensor: the pass holds it under both
+      // ids and frees it once (dispose). A clone cost a dispatch per node between the convs, about 50 in a
+      // ResNet-50 heatmap, where such small steps run with the caches cold (bench/src/resnet-js-profile.ts)
+      const { output, linear } = tf.tidy(() => forwardNode(node, inputs));
       pass.outputs.set(node.id, output);
       if (linear !== undefined) pass.linearOutputs.set(node.id, linear);
     }

@@ -118,15 +118,19 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
       const run = (w: tf.Tensor4D) => {
         if (!depthwise && groups === 1 && q.bias !== null) {
           const bias = q.bias;
-          const fused = withFusedBias(bias, () =>
-            tf.fused.conv2d({
-              x: x as tf.Tensor4D,
-              filter: w,
-              strides: p.strides,
-              pad,
-              dilations: rate,
-              bias,
-            }),
+          // the kernel itself, as tf.fused.conv2d runs it (the same inputs and attributes: the same values), without
+          // the op's custom gradient, which the LRP pass never takes: a second dispatch, a tidy and the shape checks
+          // per conv, JavaScript that runs between the convs with the caches cold (bench/src/cold-ops.ts)
+          const fused = withFusedBias(
+            bias,
+            () =>
+              tf
+                .engine()
+                .runKernel(
+                  tf.FusedConv2D,
+                  { x, filter: w, bias },
+                  { strides: p.strides, pad, dataFormat: 'NHWC', dilations: rate, activation: 'linear' },
+                ) as tf.Tensor4D,
           );
           if (fused !== undefined) return fused;
         }

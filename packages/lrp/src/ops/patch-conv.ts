@@ -45,6 +45,16 @@ export function unpatchify(
 }
 
 /**
+ * `t` as `shape` (the same elements): itself when it has that shape, else the Reshape kernel run directly. These
+ * run between the convs, where each step's JavaScript runs with the caches cold: tf.reshape's op wrapper (a scope,
+ * the shape's checks) costs about as much as the kernel's own bookkeeping there.
+ */
+function view(t: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  if (t.rank === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+  return tf.engine().runKernel(tf.Reshape, { x: t }, { shape: [...shape] }) as tf.Tensor;
+}
+
+/**
  * a [M, K] x b [K, N] (+ bias [N]) from operands of any shape with those sizes, as [1, M, N], by the product
  * kernel itself: tf.matMul and tf.fused.matMul reshape both operands to rank 3 and the product back (three
  * Reshape dispatches a product, six with ours around them, about 260 in a ResNet-50 heatmap's 1x1 convs). The
@@ -56,7 +66,7 @@ function product(
   [m, k, n]: [number, number, number],
   bias?: tf.Tensor,
 ): tf.Tensor3D {
-  const inputs = { a: tf.reshape(a, [1, m, k]), b: tf.reshape(b, [1, k, n]) };
+  const inputs = { a: view(a, [1, m, k]), b: view(b, [1, k, n]) };
   const attrs = { transposeA: false, transposeB: false };
   if (bias === undefined) return tf.engine().runKernel(tf.BatchMatMul, inputs, attrs) as tf.Tensor3D;
   const fusedAttrs = { ...attrs, activation: 'linear', leakyreluAlpha: 0.2 };
@@ -85,13 +95,15 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
   const k = kh * kw * cin;
   const pointwise = kh === 1 && kw === 1;
   const flatKernel = (weight: tf.Tensor) => tf.reshape(weight, [k, cout]) as tf.Tensor2D;
-  const tokens = (y: tf.Tensor, b: number, d: number) => tf.reshape(y, [b, ho, wo, d]);
-  const back = (g: tf.Tensor, wt: tf.Tensor2D) =>
+  const tokens = (y: tf.Tensor, b: number, d: number) => view(y, [b, ho, wo, d]);
+  // wt: W^T [D, kh kw C], for a 1x1 conv [1, D, C] (the product's own shape, so no reshape per call)
+  const back = (g: tf.Tensor, wt: tf.Tensor) =>
     tf.tidy(() => {
       const b = g.shape[0]!;
       const rows = b * ho * wo;
-      if (pointwise) return tf.reshape(product(g, wt, [rows, wt.shape[0], cin]), [b, h, w, cin]);
-      const patches = tf.matMul(tf.reshape(g, [rows, wt.shape[0]]) as tf.Tensor2D, wt) as tf.Tensor2D;
+      const d = wt.shape[wt.rank - 2]!;
+      if (pointwise) return view(product(g, wt, [rows, d, cin]), [b, h, w, cin]);
+      const patches = tf.matMul(tf.reshape(g, [rows, d]) as tf.Tensor2D, wt as tf.Tensor2D) as tf.Tensor2D;
       return unpatchify(patches, [b, h, w, cin], [kh, kw]);
     });
   return {
@@ -117,9 +129,13 @@ export function patchConvMap(node: GraphNode, inputShape: readonly number[]): Li
       });
     },
     // W^T [D, kh kw C] once (the rules cache it): wasm's matMul with transposeB is much slower than on a copy
-    backWeight: (weight) => tf.tidy(() => tf.transpose(flatKernel(weight!))),
-    transpose: (g, wt) => back(g, wt as tf.Tensor2D),
+    backWeight: (weight) =>
+      tf.tidy(() => {
+        const wt = tf.transpose(flatKernel(weight!));
+        return pointwise ? tf.reshape(wt, [1, cout, cin]) : wt;
+      }),
+    transpose: (g, wt) => back(g, wt!),
     transposeChannels: (g, wt, channels) =>
-      tf.tidy(() => back(tf.gather(g, channels, 3), tf.gather(wt as tf.Tensor2D, channels, 0))),
+      tf.tidy(() => back(tf.gather(g, channels, 3), tf.gather(wt!, channels, wt!.rank - 2))),
   };
 }

@@ -1,0 +1,92 @@
+/**
+ * The JavaScript between the kernels of a resnet50 LRP heatmap (issue 21 item 7): warms up, then runs `--runs`
+ * heatmaps and prints CPU and wall per heatmap, the relevance sum and a hash of the heatmap's bytes (the
+ * bit-identity check). `--prof FILE` writes a V8 CPU profile (100 us sampling) of the timed heatmaps only.
+ *
+ *   pnpm --filter @crp/bench exec tsx src/resnet-js-profile.ts [--threads 1] [--runs 5] [--size 224] [--prof out.cpuprofile]
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { parseArgs } from 'node:util';
+import { selectBackend } from '@crp/backend';
+import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
+import { importTorchResNet, torchResNetShapes } from '@crp/models';
+import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import * as tf from '@tensorflow/tfjs-core';
+import { pthBytes } from './torch-fixtures.js';
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '1' },
+    size: { type: 'string', default: '224' },
+    runs: { type: 'string', default: '5' },
+    warm: { type: 'string', default: '2' },
+    prof: { type: 'string' },
+  },
+});
+await selectBackend({
+  prefer: ['wasm'],
+  threads: values.threads === 'auto' ? 'auto' : Number(values.threads),
+});
+const size = Number(values.size);
+const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const;
+const model = await importTorchResNet(pthBytes(formulaStateDict(torchResNetShapes(spec), 50)), {
+  inputSize: size,
+});
+const image = tf.tidy(() =>
+  tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
+);
+const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
+let sum = 0;
+let hash = '';
+const heatmap = (check: boolean) => {
+  const r = lrp.attribute(image, { target: 0 });
+  if (check) {
+    const data = r.relevance.dataSync() as Float32Array;
+    hash = createHash('sha256')
+      .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+      .digest('hex');
+    sum = tf.tidy(() => tf.sum(r.relevance).dataSync()[0]!);
+  }
+  disposeResult(r);
+};
+for (let i = 0; i < Number(values.warm); i++) heatmap(i === 0);
+const before = tf.memory().numTensors;
+const runs = Number(values.runs);
+const session = values.prof === undefined ? undefined : new Session();
+const post = (method: string, params?: object) =>
+  new Promise<unknown>((ok, fail) =>
+    session!.post(method, params, (err, res) => (err ? fail(err) : ok(res))),
+  );
+if (session) {
+  session.connect();
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+}
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+for (let i = 0; i < runs; i++) heatmap(false);
+const wall = (performance.now() - t0) / runs;
+const c = process.cpuUsage(c0);
+if (session) {
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  writeFileSync(values.prof!, JSON.stringify(profile));
+}
+console.log(
+  JSON.stringify({
+    threads: values.threads,
+    cpuMs: (c.user + c.system) / 1000 / runs,
+    userMs: c.user / 1000 / runs,
+    sysMs: c.system / 1000 / runs,
+    wallMs: wall,
+    sum,
+    hash: hash.slice(0, 16),
+    tensors: `${before} -> ${tf.memory().numTensors}`,
+    load: (await import('node:os')).loadavg()[0],
+  }),
+);
+lrp.dispose();
+image.dispose();
+model.dispose();
