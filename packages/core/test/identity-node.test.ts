@@ -67,6 +67,7 @@ describe('a merged batch norm (identity node)', () => {
       const { activations: a, relevances: r } = result;
       for (const t of [a.bn!, a.c1!, r.bn!, r.c1!]) expect(t.isDisposed).toBe(false);
       expect(a.bn).not.toBe(a.c1);
+      expect(r.bn).not.toBe(r.c1);
       for (let i = 0; i < 3; i++) {
         expectClose(row(a.bn!, i), bnOut, 1e-5);
         expectIdentical(row(a.c1!, i), row(a.bn!, i));
