@@ -549,7 +549,8 @@ export class CondAttribution {
       for (const layer of options.recordActivations ?? []) activations[layer] = perRow(pass.output(layer));
       return { heatmap, prediction: perRow(base), relevances, activations, rows };
     } finally {
-      init.dispose();
+      // shared rows without an output mask start from the pass's own activation, which later chunks start from too
+      if (init !== base) init.dispose();
       for (const m of masks.values()) m.dispose();
     }
   }

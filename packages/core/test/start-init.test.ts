@@ -135,6 +135,27 @@ describe('startLayer', () => {
       expectClose(got.predictionRows[i]!, activationOf(model, 'conv2', image), 1e-6);
     });
   });
+  test('one image under several conditions, in chunks of one forward pass: each chunk starts from the activation', () => {
+    // the rows share one starting relevance (batch 1, the pass's own activation): a chunk must not free it, as
+    // the next chunk of the same pass starts from it again
+    const keeps = [[0], [3], [1, 2]];
+    const conditions: Condition[] = keeps.map((k) => ({ conv1: k }));
+    for (const chunkSize of [1, 2, 3]) {
+      const got = run(x0, conditions, { startLayer: 'conv2', chunkSize });
+      keeps.forEach((keep, i) => {
+        const hand = handChain(
+          crp.attributor,
+          x0,
+          (a) => tf.clone(a),
+          [{ layer: 'conv1', mask: maskOf(keep) }],
+          'conv2',
+        );
+        expectNonZero(hand.heatmap);
+        expectClose(got.heatmaps[i]!, hand.heatmap, 1e-5);
+        expectClose(got.predictionRows[i]!, activationOf(model, 'conv2', x0), 1e-6);
+      });
+    }
+  });
 });
 
 describe('initial relevance', () => {

@@ -5,6 +5,7 @@ interface WasmHeapBackend {
   refCount(dataId: tf.DataId): number;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): boolean;
   wasm: { HEAPU8: Uint8Array };
 }
 
@@ -15,6 +16,7 @@ function wasmHeap(): WasmHeapBackend | undefined {
   return typeof backend.typedArrayFromHeap === 'function' &&
     typeof backend.makeOutput === 'function' &&
     typeof backend.refCount === 'function' &&
+    typeof backend.disposeData === 'function' &&
     backend.wasm?.HEAPU8 !== undefined
     ? (backend as WasmHeapBackend)
     : undefined;
@@ -57,6 +59,12 @@ export function writeFloat32(shape: number[], fill: (values: Float32Array) => vo
     return tf.tensor(values, shape, 'float32');
   }
   const info = heap.makeOutput(shape, 'float32');
-  fill(heap.typedArrayFromHeap(info) as Float32Array);
+  try {
+    fill(heap.typedArrayFromHeap(info) as Float32Array);
+  } catch (err) {
+    // no tensor holds the memory yet: free it here, or the heap keeps it for good
+    heap.disposeData(info.dataId);
+    throw err;
+  }
   return tf.engine().makeTensorFromTensorInfo(info, tf.backend());
 }
