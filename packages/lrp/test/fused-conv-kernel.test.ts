@@ -1,8 +1,8 @@
 /**
- * A conv with a bias runs TF.js's FusedConv2D kernel directly (not through tf.fused.conv2d): the same values, bit
- * for bit, as the op with the same arguments, for every attribute the engine gives it (strides, dilations,
- * 'same'/'valid' and explicit asymmetric pads from a merged ZeroPadding2D), on cpu and wasm; and the values of a
- * plain conv plus bias up to rounding.
+ * A conv with a bias runs TF.js's FusedConv2D kernel (through tf.fused.conv2d, whose custom gradient tf.grad needs:
+ * TF.js registers none for the kernel): the same values, bit for bit, as the op with the same arguments, for every
+ * attribute the engine gives it (strides, dilations, 'same'/'valid' and explicit asymmetric pads from a merged
+ * ZeroPadding2D), on cpu and wasm; the values of a plain conv plus bias up to rounding; and tf.grad through it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -67,7 +67,7 @@ function convModel(c: Case): tfl.LayersModel {
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
-  describe(`FusedConv2D run directly (${backend})`, () => {
+  describe(`fused-bias conv (${backend})`, () => {
     useBackend(backend);
     for (const c of cases) {
       test(c.name, async () => {
@@ -113,7 +113,24 @@ for (const backend of ['cpu', 'wasm'] as const) {
           expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-5);
           expect(Math.abs(a[i]! - k[i]!)).toBeLessThan(1e-5);
         }
-        tf.dispose([ours, op, plain, keras, x]);
+        // tf.grad through the forward map (pruning's Taylor criterion differentiates the engine's forward pass), where
+        // tf.fused.conv2d has a gradient: not for dilations, not on wasm (no Conv2DBackpropFilter kernel)
+        if (backend === 'wasm' || c.dilation > 1) {
+          tf.dispose([ours, op, plain, keras, x]);
+          m.dispose();
+          return;
+        }
+        const grad = tf.grad((input: tf.Tensor) =>
+          tf.sum(map.forward(input, { weight: p.kernel, bias: p.bias })),
+        );
+        const plainGrad = tf.grad((input: tf.Tensor) =>
+          tf.sum(tf.conv2d(input as tf.Tensor4D, p.kernel as tf.Tensor4D, p.strides, pad, 'NHWC', dilations)),
+        );
+        const [g, pg] = [grad(x), plainGrad(x)];
+        const [gv, pgv] = [values(g), values(pg)];
+        expect(gv.length).toBe(pgv.length);
+        for (let i = 0; i < gv.length; i++) expect(Math.abs(gv[i]! - pgv[i]!)).toBeLessThan(1e-5);
+        tf.dispose([ours, op, plain, keras, x, g, pg]);
         m.dispose();
       });
     }

@@ -118,19 +118,17 @@ export function convMap(node: GraphNode, inputShape: readonly number[]): LinearM
       const run = (w: tf.Tensor4D) => {
         if (!depthwise && groups === 1 && q.bias !== null) {
           const bias = q.bias;
-          // the kernel itself, as tf.fused.conv2d runs it (the same inputs and attributes: the same values), without
-          // the op's custom gradient, which the LRP pass never takes: a second dispatch, a tidy and the shape checks
-          // per conv, JavaScript that runs between the convs with the caches cold (bench/src/cold-ops.ts)
-          const fused = withFusedBias(
-            bias,
-            () =>
-              tf
-                .engine()
-                .runKernel(
-                  tf.FusedConv2D,
-                  { x, filter: w, bias },
-                  { strides: p.strides, pad, dataFormat: 'NHWC', dilations: rate, activation: 'linear' },
-                ) as tf.Tensor4D,
+          // through the op, not its kernel run directly: TF.js registers no gradient for FusedConv2D, only the op's
+          // custom gradient, and tf.grad over this forward pass (pruning's Taylor criterion) needs one
+          const fused = withFusedBias(bias, () =>
+            tf.fused.conv2d({
+              x: x as tf.Tensor4D,
+              filter: w,
+              strides: p.strides,
+              pad,
+              dilations: rate,
+              bias,
+            }),
           );
           if (fused !== undefined) return fused;
         }
