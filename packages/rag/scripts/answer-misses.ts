@@ -11,18 +11,16 @@
  * `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`); the held-out sets are measured only by
  * `pnpm rag:eval`, never read question by question.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   ANSWER_COVERAGE_THRESHOLD,
   answerCoverage,
-  passageInTexts,
   questionIntent,
   scoreSourceSentences,
   toSources,
 } from '../src/node.js';
-import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
+import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values } = parseArgs({
   options: { ...TUNING_ARG_OPTIONS },
@@ -33,24 +31,13 @@ const clean = (s: string) => s.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim()
 let misses = 0;
 let asked = 0;
 for (const file of qaFiles) {
-  const qa = JSON.parse(await readFile(file, 'utf8')) as {
-    questions: {
-      id: string;
-      question: string;
-      question_kind?: string;
-      supporting_passage: { file: string; text: string };
-    }[];
-  };
-  for (const q of qa.questions) {
+  for (const q of await readQuestions(file)) {
     asked++;
     const a = await engine.ask(q.question, { topK: 5, explain: false });
     const text = a.sentences.map((s) => s.text).join(' ');
     const coverage = answerCoverage(text, q.supporting_passage.text, index.translator);
     if (coverage >= ANSWER_COVERAGE_THRESHOLD) continue;
-    const holding = a.sources.filter(
-      (s) =>
-        `docs/${s.file}` === q.supporting_passage.file && passageInTexts(q.supporting_passage.text, [s.text]),
-    );
+    const holding = a.sources.filter((s) => holdsPassage(q, s.file, s.text));
     if (holding.length === 0) continue;
     misses++;
     const intent = questionIntent(q.question);

@@ -12,10 +12,9 @@
  * Default QA files: the tuning sets (`qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`);
  * the held-out sets are measured only by `pnpm rag:eval`.
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { chunkContextText, type Language, passageInTexts, stemOfTerm, tokenize } from '../src/node.js';
-import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
+import { chunkContextText, stemOfTerm, tokenize } from '../src/node.js';
+import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values } = parseArgs({
   options: { ...TUNING_ARG_OPTIONS, 'all-groups': { type: 'boolean', default: false } },
@@ -27,22 +26,12 @@ const tally = new Map<string, number>();
 const count = (k: string) => tally.set(k, (tally.get(k) ?? 0) + 1);
 let asked = 0;
 for (const file of qaFiles) {
-  const qa = JSON.parse(await readFile(file, 'utf8')) as {
-    questions: {
-      id: string;
-      question: string;
-      question_language: Language;
-      answer_document_language: Language;
-      supporting_passage: { file: string; text: string };
-    }[];
-  };
-  for (const q of qa.questions) {
+  for (const q of await readQuestions(file)) {
     if (!values['all-groups'] && q.question_language === q.answer_document_language) continue;
     asked++;
     const hits = await index.search(q.question, { topK: index.chunks.length });
     const holds = (c: { text: string; metadata: { file: string } }) =>
-      `docs/${c.metadata.file}` === q.supporting_passage.file &&
-      passageInTexts(q.supporting_passage.text, [c.text]);
+      holdsPassage(q, c.metadata.file, c.text);
     const at = hits.findIndex((h) => holds(h.chunk));
     if (at >= 0 && at < 5) continue;
     const target = index.chunks.find(holds);

@@ -8,10 +8,8 @@
  * per group the median dense rank, the share within the dense top 20, the median fused rank and the share of
  * passages in the top 5. The held-out sets are measured only by `pnpm rag:eval`.
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type Language, passageInTexts } from '../src/node.js';
-import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
+import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values } = parseArgs({
   options: { ...TUNING_ARG_OPTIONS },
@@ -21,21 +19,9 @@ const index = engine.index;
 const n = index.chunks.length;
 const groups = new Map<string, { dense: number[]; fused: number[] }>();
 for (const file of qaFiles) {
-  const qa = JSON.parse(await readFile(file, 'utf8')) as {
-    questions: {
-      question: string;
-      question_language: Language;
-      answer_document_language: Language;
-      supporting_passage: { file: string; text: string };
-    }[];
-  };
-  for (const q of qa.questions) {
+  for (const q of await readQuestions(file)) {
     const hits = await index.search(q.question, { topK: n });
-    const at = hits.findIndex(
-      (h) =>
-        `docs/${h.chunk.metadata.file}` === q.supporting_passage.file &&
-        passageInTexts(q.supporting_passage.text, [h.chunk.text]),
-    );
+    const at = hits.findIndex((h) => holdsPassage(q, h.chunk.metadata.file, h.chunk.text));
     if (at < 0) continue; // split by the chunker: no chunk to rank
     const key =
       q.question_language === q.answer_document_language

@@ -12,10 +12,9 @@
  * With `--verbose`, per question the chunk's lexical, dense and pre-re-ranking ranks and the question concepts it
  * lacks. Default QA files: the tuning sets; the held-out sets are measured only by `pnpm rag:eval`.
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type Chunk, chunkContextText, type Language, passageInTexts, tokenize } from '../src/node.js';
-import { openTuningEngine, TUNING_ARG_OPTIONS } from './tuning-engine.js';
+import { type Chunk, chunkContextText, tokenize } from '../src/node.js';
+import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values } = parseArgs({
   options: { ...TUNING_ARG_OPTIONS, verbose: { type: 'boolean', default: false } },
@@ -33,20 +32,9 @@ const count = (table: string, key: string) => {
 };
 let asked = 0;
 for (const file of qaFiles) {
-  const qa = JSON.parse(await readFile(file, 'utf8')) as {
-    questions: {
-      id: string;
-      question: string;
-      question_language: Language;
-      answer_document_language: Language;
-      supporting_passage: { file: string; text: string };
-    }[];
-  };
-  for (const q of qa.questions) {
+  for (const q of await readQuestions(file)) {
     asked++;
-    const holds = (c: Chunk) =>
-      `docs/${c.metadata.file}` === q.supporting_passage.file &&
-      passageInTexts(q.supporting_passage.text, [c.text]);
+    const holds = (c: Chunk) => holdsPassage(q, c.metadata.file, c.text);
     const hits = await index.search(q.question, { topK: chunks.length });
     const at = hits.findIndex((h) => holds(h.chunk));
     if (at >= 0 && at < 5) continue;

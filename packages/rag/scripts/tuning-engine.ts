@@ -1,13 +1,15 @@
 /**
- * What the diagnosis scripts (`answer-misses`, `cross-lingual-misses`, `dense-ranks`) share: their command-line
- * options (`--corpus DIR`, `--index DIR`, `--qa FILE ...`) and the evaluation corpus's engine, opened on the
- * USE-lite index `pnpm rag:eval` builds and brought up to date. Their default QA files are the tuning sets; the
+ * What the diagnosis scripts (`answer-misses`, `cross-lingual-misses`, `dense-ranks`, `retrieval-misses`) share:
+ * their command-line options (`--corpus DIR`, `--index DIR`, `--qa FILE ...`), the evaluation corpus's engine,
+ * opened on the USE-lite index `pnpm rag:eval` builds and brought up to date, the QA files' questions and the test
+ * of whether a text holds a question's supporting passage. Their default QA files are the tuning sets; the
  * held-out sets are measured only by `pnpm rag:eval`.
  */
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { embeddingFromSpec, RagEngine } from '../src/node.js';
+import { embeddingFromSpec, type Language, passageInTexts, RagEngine } from '../src/node.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -44,4 +46,24 @@ export async function openTuningEngine(values: { corpus?: string; index?: string
   });
   await engine.update(path.join(corpus, 'docs'));
   return { corpus, qaFiles, engine };
+}
+
+/** A question of a QA file: the fields the diagnosis scripts read. */
+export interface TuningQuestion {
+  id: string;
+  question: string;
+  question_kind?: string;
+  question_language: Language;
+  answer_document_language: Language;
+  supporting_passage: { file: string; text: string };
+}
+
+/** The questions of one QA file. */
+export async function readQuestions(file: string): Promise<TuningQuestion[]> {
+  return (JSON.parse(await readFile(file, 'utf8')) as { questions: TuningQuestion[] }).questions;
+}
+
+/** Whether `text`, from the corpus document `file` (a path below `docs/`), holds the question's whole passage. */
+export function holdsPassage(q: TuningQuestion, file: string, text: string): boolean {
+  return `docs/${file}` === q.supporting_passage.file && passageInTexts(q.supporting_passage.text, [text]);
 }
