@@ -18,7 +18,6 @@ import {
   answerCoverage,
   questionIntent,
   scoreSourceSentences,
-  toSources,
 } from '../src/node.js';
 import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
@@ -47,26 +46,14 @@ for (const file of qaFiles) {
     console.log(
       `  passage (source ${holding.map((h) => h.n).join(',')}): ${clean(q.supporting_passage.text)}`,
     );
-    // the scores, as the engine computes them
+    // the scores, as the engine computes them, on the answer's own sources (numbered as `ask` numbers them)
     const qv = await index.embedQuery(q.question);
     const query = index.analyzeQuestion(q.question);
-    const found = await index.searchWithVector(q.question, qv, { topK: 5 });
-    // numbered as \`RagEngine.ask\` numbers them: in the retrieval's order before the answer re-ranking, on which
-    // the source-rank prior depends (numbered as the search returns them, the scores were not the answer's)
-    const reranked = found.filter((h) => h.passageScore !== undefined);
-    const hits = [
-      ...reranked.sort(
-        (a, b) =>
-          b.passageScore! - a.passageScore! ||
-          (index.indexOf(a.chunk.id) ?? 0) - (index.indexOf(b.chunk.id) ?? 0),
-      ),
-      ...found.filter((h) => h.passageScore === undefined),
-    ];
     const scored = await scoreSourceSentences(
       q.question,
       qv,
       query,
-      toSources(hits),
+      a.sources,
       index.embedding,
       index.bm25,
       intent,
