@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
 import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import { importTorchResNet, torchResNetShapes } from '@crp/models';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import { pthBytes } from './torch-fixtures.js';
 
@@ -34,9 +34,7 @@ const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const
 const model = await importTorchResNet(pthBytes(formulaStateDict(torchResNetShapes(spec), 50)), {
   inputSize: size,
 });
-const image = tf.tidy(() =>
-  tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
-);
+const image = formulaImage(1, size, size);
 const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
 let sum = 0;
 let hash = '';

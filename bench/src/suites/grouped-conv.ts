@@ -1,6 +1,6 @@
 import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import { type StateDict, torchResNetFromStateDict, torchResNetShapes } from '@crp/models';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BenchResult, result, type SuiteContext, timeRuns } from '../measure.js';
 
@@ -106,9 +106,7 @@ export async function groupedConvSuite(context: SuiteContext): Promise<BenchResu
     composite: 'epsilon_plus_flat',
     canonizers: [resnetCanonizer()],
   });
-  const input = tf.tidy(() =>
-    tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
-  );
+  const input = formulaImage(1, size, size);
   const heatmap = await timeRuns(() => {
     const r = attributor.attribute(input, { target: 0 });
     r.relevance.dataSync();

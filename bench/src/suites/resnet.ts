@@ -4,7 +4,7 @@ import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
 import { importTorchResNet, type TorchResNetSpec, torchResNetShapes } from '@crp/models';
 // as a Node user reads a file: node:zlib's native CRC-32 for the zip entries
 import '@crp/models/node';
-import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type BenchResult, result, type SuiteContext, timeRunsCpu } from '../measure.js';
@@ -68,9 +68,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   );
 
   const model = await importTorchResNet(bytes, { inputSize: size });
-  const image = tf.tidy(() =>
-    tf.transpose(tf.tensor4d(formulaInput([1, 3, size, size], size), [1, 3, size, size]), [0, 2, 3, 1]),
-  );
+  const image = formulaImage(1, size, size);
   log(`${name} ${size}px: LRP heatmap (EpsilonPlusFlat, ResNet canonizer)...`);
   const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
   const heatmap = await timeRunsCpu(() => {
