@@ -31,7 +31,14 @@ export function tallyWasmKernels(
         const wall = performance.now() - t0;
         const c = process.cpuUsage(c0);
         depth--;
-        const name = label(k.kernelName, args);
+        // a label that throws must not reach the caller: an op that catches kernel errors (the fused bias of
+        // @crp/lrp, which then adds the bias separately) would take another path than the one being measured
+        let name: string;
+        try {
+          name = label(k.kernelName, args);
+        } catch {
+          name = `${k.kernelName} (label failed)`;
+        }
         const t = tallies.get(name) ?? { calls: 0, wall: 0, cpu: 0 };
         t.calls++;
         t.wall += wall;

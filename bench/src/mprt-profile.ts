@@ -30,6 +30,8 @@ const { values } = parseArgs({
 await selectBackend({ prefer: ['wasm'], threads: Number(values.threads) });
 const shapeLabel = (name: string, args: Parameters<tf.KernelFunc>[0]) =>
   `${name} ${Object.values(args.inputs)
+    // FusedConv2D's absent inputs (no prelu weights) are undefined
+    .filter((t) => t !== undefined && t !== null)
     .map((t) => (t as tf.TensorInfo).shape.join('x'))
     .join(' ')}`;
 const tallies = values.kernels ? tallyWasmKernels(values.shapes ? shapeLabel : undefined) : undefined;

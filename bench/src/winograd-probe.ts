@@ -298,6 +298,8 @@ if (values.only !== 'vgg')
 const runs = Number(values.runs);
 const shapeLabel = (name: string, args: Parameters<tf.KernelFunc>[0]) =>
   `${name} ${Object.values(args.inputs)
+    // FusedConv2D's absent inputs (no prelu weights) are undefined
+    .filter((t) => t !== undefined && t !== null)
     .map((t) => (t as tf.TensorInfo).shape.join('x'))
     .join(' ')}`;
 const tallies = values.kernels ? tallyWasmKernels(shapeLabel) : undefined;

@@ -41,6 +41,31 @@ describe('resetParameters on wasm (draws in the heap)', () => {
     m.dispose();
   });
 
+  it('draws a million values bit for bit (the loop runs in the code V8 enters mid-loop)', () => {
+    const dense = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [1024], units: 1000 })] });
+    const layer = dense.layers[0]!;
+    // twice: the second call runs the loop compiled during the first
+    for (const seed of [3, 4]) {
+      const fresh = resetParameters(layer, seed);
+      const next = mulberry32(seed + 1);
+      const bound = 1 / Math.sqrt(1024);
+      let mismatches = 0;
+      let first = -1;
+      for (const t of fresh) {
+        const values = t.dataSync();
+        for (let i = 0; i < values.length; i++) {
+          if (!Object.is(values[i], Math.fround((2 * next() - 1) * bound))) {
+            mismatches++;
+            if (first < 0) first = i;
+          }
+        }
+      }
+      expect({ mismatches, first }).toEqual({ mismatches: 0, first: -1 });
+      tf.dispose(fresh);
+    }
+    dense.dispose();
+  });
+
   it('gives tensors a layer can own: set, read back, restored, none leaked', () => {
     const m = model();
     const layer = m.getLayer('fc');
