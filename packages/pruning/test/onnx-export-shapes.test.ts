@@ -351,6 +351,33 @@ describe('a pruned model whose shape constants name pruned counts, written as .o
     }
   });
 
+  // rewriting the Concat's parts would change a graph output; the writer imports its source first, and the
+  // importer takes one output only, so the refusal is the importer's (should it take more, the writer must refuse)
+  it.each([
+    { fixture: 'view-count-int32-output.onnx', output: 'the cast Concat' },
+    { fixture: 'view-count-int32-cast-output.onnx', output: 'the Cast of the Concat' },
+  ])(
+    '$fixture: a model whose Reshape target is $output, also a graph output, is refused',
+    async ({ fixture }) => {
+      // the model of the same graph with the logits only (same weights, same Reshape target)
+      const model = importOnnx(bytesOf('view-count-int32.onnx'));
+      const x = formulaImage(2, 8, 40);
+      try {
+        let caught: unknown;
+        await roundTrip(bytesOf(fixture), model, { 'features.3': [1, 4] }, x).catch((err: unknown) => {
+          caught = err;
+        });
+        expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
+        expect((caught as Error).message).toBe(
+          'the ONNX graph has 1 inputs and 2 outputs; the toolkit explains models with one input and one output',
+        );
+      } finally {
+        x.dispose();
+        model.dispose();
+      }
+    },
+  );
+
   it('reshape-net unpruned (fine-tuned): the shape constants, value_info and the [1, 6] bias are the source’s bytes', async () => {
     const source = bytesOf('reshape-net.onnx');
     const model = importOnnx(source);
