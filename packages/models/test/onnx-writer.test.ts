@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
 import { encodeOnnxFile, readOnnx, writeOnnx } from '../src/node.js';
@@ -31,7 +32,7 @@ function thrown(f: () => unknown): CrpError {
   }
   throw new Error('no error thrown');
 }
-const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
+const REF = referencePath('onnx', 'models');
 let dir: string;
 
 beforeAll(async () => {
