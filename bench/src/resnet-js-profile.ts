@@ -10,11 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
-import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
-import { importTorchResNet, torchResNetShapes } from '@crp/models';
-import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
+import { disposeResult } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
-import { pthBytes } from './torch-fixtures.js';
+import { BENCH_RESNETS, benchResNetHeatmap } from './torch-fixtures.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,12 +28,8 @@ await selectBackend({
   threads: values.threads === 'auto' ? 'auto' : Number(values.threads),
 });
 const size = Number(values.size);
-const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const;
-const model = await importTorchResNet(pthBytes(formulaStateDict(torchResNetShapes(spec), 50)), {
-  inputSize: size,
-});
-const image = formulaImage(1, size, size);
-const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
+const workload = await benchResNetHeatmap(BENCH_RESNETS.resnet50, size);
+const { image, lrp } = workload;
 let sum = 0;
 let hash = '';
 const heatmap = (check: boolean) => {
@@ -85,6 +79,4 @@ console.log(
     load: (await import('node:os')).loadavg()[0],
   }),
 );
-lrp.dispose();
-image.dispose();
-model.dispose();
+workload.dispose();

@@ -16,12 +16,10 @@
  */
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
-import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
-import { importTorchResNet, torchResNetShapes } from '@crp/models';
-import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
+import { disposeResult } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
-import { pthBytes } from './torch-fixtures.js';
+import { BENCH_RESNETS, benchResNetHeatmap } from './torch-fixtures.js';
 
 const { values } = parseArgs({
   options: {
@@ -83,12 +81,8 @@ function kernelClass(name: string, args: Parameters<tf.KernelFunc>[0]): string {
 const tallies = tallyWasmKernels(values.classes ? kernelClass : label);
 
 const size = Number(values.size);
-const spec = { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 } as const;
-const model = await importTorchResNet(pthBytes(formulaStateDict(torchResNetShapes(spec), 50)), {
-  inputSize: size,
-});
-const image = formulaImage(1, size, size);
-const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
+const workload = await benchResNetHeatmap(BENCH_RESNETS.resnet50, size);
+const { image, lrp } = workload;
 let sum = 0;
 const heatmap = () => {
   const r = lrp.attribute(image, { target: 0 });
@@ -113,6 +107,4 @@ console.log(
   `per heatmap (mean of ${runs}): ${wall.toFixed(0)} ms wall, ${cpu.toFixed(0)} ms CPU; outside kernels ${(wall - inKernels.wall / runs).toFixed(0)} ms wall, ${(cpu - inKernels.cpu / runs).toFixed(0)} ms CPU`,
 );
 printKernelTable(tallies, { runs, top: Number(values.top), nameWidth: values.classes ? 40 : 20 });
-lrp.dispose();
-image.dispose();
-model.dispose();
+workload.dispose();

@@ -15,16 +15,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type TorchResNetSpec, torchResNetShapes } from '@crp/models';
-import { formulaStateDict } from '@crp/testing/torch-weights';
-import { timeStudy, writePth } from './torch-fixtures.js';
+import type { TorchResNetSpec } from '@crp/models';
+import { BENCH_RESNETS, benchResNetStateDict, timeStudy, writePth } from './torch-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 
+// the bench ResNets with the fixture patches' 2 classes
 const SPECS: Record<string, TorchResNetSpec> = {
-  resnet18: { block: 'basic', layers: [2, 2, 2, 2], classes: 2 },
-  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 2 },
+  resnet18: { ...BENCH_RESNETS.resnet18, classes: 2 },
+  resnet50: { ...BENCH_RESNETS.resnet50, classes: 2 },
 };
 
 const { values } = parseArgs({
@@ -45,8 +45,7 @@ if (spec === undefined) {
 
 const dir = await mkdtemp(join(tmpdir(), 'crp-resnet-study-'));
 const pth = join(dir, `${values.model}.pth`);
-const sd = formulaStateDict(torchResNetShapes(spec), 50);
-await writePth(pth, sd);
+await writePth(pth, benchResNetStateDict(spec));
 
 const args = [
   join(repoRoot, 'packages', 'cli', 'dist', 'bin.js'),

@@ -1,20 +1,25 @@
 /**
  * What the bench scripts share to build torchvision models from seeded formulas (@crp/testing) and to run the
- * study on them: vit_b_16's shape, a state dict as the bytes torch.save writes, and a timed `crp study` process.
+ * study on them: vit_b_16's shape, the bench VGGs and ResNets, a state dict as the bytes torch.save writes, and a
+ * timed `crp study` process.
  */
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { Attributor, resnetCanonizer } from '@crp/lrp';
 import {
   encodeTorchStateDict,
+  importTorchResNet,
+  type TorchResNetSpec,
   type TorchTensor,
+  torchResNetShapes,
   torchVggFromStateDict,
   VIT_CONFIGS,
   type VitConfig,
 } from '@crp/models';
 import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Sequential } from '@tensorflow/tfjs-layers';
+import type { LayersModel, Sequential } from '@tensorflow/tfjs-layers';
 
 /** torchvision's vit_b_16 at 224 px with 1000 classes (LayerNorm epsilon 1e-6), with `overrides`. */
 export function vitB16Config(overrides: Partial<VitConfig> = {}): VitConfig {
@@ -121,6 +126,52 @@ export function benchVgg(name: keyof typeof BENCH_VGGS): Sequential {
 /** The image of a bench VGG's workload: zennit_vgg.py's formula_input((n, 3, size, size), seed), as NHWC. */
 export function benchVggImage(name: keyof typeof BENCH_VGGS, n: number, seed: number): tf.Tensor4D {
   return formulaImage(n, BENCH_VGGS[name].size, seed);
+}
+
+/** The ResNets of the bench's ResNet workloads (the `resnet` suite, resnet-kernels, resnet-js-profile; resnet-study
+ * with 2 classes) and of their anchor, bench/anchors/zennit_resnet.py: torchvision's layouts, 10 classes. */
+export const BENCH_RESNETS = {
+  resnet18: { block: 'basic', layers: [2, 2, 2, 2], classes: 10 },
+  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 },
+} as const satisfies Record<string, TorchResNetSpec>;
+
+/** A ResNet's state dict with the weights of the seeded formula of @crp/testing/torch-weights (seed 50, the values
+ * zennit_resnet.py gives the PyTorch model). */
+export function benchResNetStateDict(spec: TorchResNetSpec): ReturnType<typeof formulaStateDict> {
+  return formulaStateDict(torchResNetShapes(spec), 50);
+}
+
+/** The LRP heatmap workload of a bench ResNet: the model read from its .pth bytes, the formula image and the
+ * attributor; `dispose` frees all three. */
+export interface BenchResNetHeatmap {
+  model: LayersModel;
+  /** formula_input((1, 3, size, size)) as NHWC. */
+  image: tf.Tensor4D;
+  /** EpsilonPlusFlat under the ResNet canonizer. */
+  lrp: Attributor;
+  dispose(): void;
+}
+
+/** {@link BenchResNetHeatmap} of `spec` at `size` px, read from `bytes` (default: the .pth bytes of
+ * {@link benchResNetStateDict}). */
+export async function benchResNetHeatmap(
+  spec: TorchResNetSpec,
+  size: number,
+  bytes: Uint8Array = pthBytes(benchResNetStateDict(spec)),
+): Promise<BenchResNetHeatmap> {
+  const model = await importTorchResNet(bytes, { inputSize: size });
+  const image = formulaImage(1, size, size);
+  const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
+  return {
+    model,
+    image,
+    lrp,
+    dispose() {
+      lrp.dispose();
+      image.dispose();
+      model.dispose();
+    },
+  };
 }
 
 const loadAverage = () =>

@@ -8,13 +8,13 @@
  *   pnpm --filter @crp/bench exec tsx src/vit-spread.ts [--case attn_lrp] [--trials 7] [--threads 2]
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
 import { mulberry32 } from '@crp/common';
 import * as lrp from '@crp/lrp';
 import { torchVitFromStateDict, type VitConfig } from '@crp/models';
+import { referencePath } from '@crp/testing/reference';
 import { vitFormulaStateDict, vitFormulaValues } from '@crp/testing/vit-formula';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
   },
 });
-const dir = join(dirname(fileURLToPath(import.meta.url)), '../../vendor/reference/vit-b-16/vit');
+const dir = referencePath('vit-b-16', 'vit');
 interface Golden {
   data: number[];
 }

@@ -1,14 +1,12 @@
 import { fromTensors, regionAtlas } from '@crp/attribution';
 import { CondAttribution, disposeCondResult } from '@crp/core';
-import { Attributor, disposeResult, resnetCanonizer } from '@crp/lrp';
-import { importTorchResNet, type TorchResNetSpec, torchResNetShapes } from '@crp/models';
+import { disposeResult, resnetCanonizer } from '@crp/lrp';
+import { importTorchResNet } from '@crp/models';
 // as a Node user reads a file: node:zlib's native CRC-32 for the zip entries
 import '@crp/models/node';
-import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
-import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type BenchResult, result, type SuiteContext, timeRunsCpu } from '../measure.js';
-import { pthBytes } from '../torch-fixtures.js';
+import { BENCH_RESNETS, benchResNetHeatmap, benchResNetStateDict, pthBytes } from '../torch-fixtures.js';
 import { type AnchorFigure, type AnchorRun, anchorResult, ratio, runZennitAnchor } from './zennit-anchor.js';
 
 /** What bench/anchors/zennit_resnet.py prints. */
@@ -44,9 +42,7 @@ function convLayers(model: LayersModel): string[] {
 export async function resnetSuite({ log, quick, threads }: SuiteContext): Promise<BenchResult[]> {
   const name = quick ? 'resnet18' : 'resnet50';
   const size = quick ? 64 : 224;
-  const spec: TorchResNetSpec = quick
-    ? { block: 'basic', layers: [2, 2, 2, 2], classes: 10 }
-    : { block: 'bottleneck', layers: [3, 4, 6, 3], classes: 10 };
+  const spec = BENCH_RESNETS[name];
   const results: BenchResult[] = [];
   const ran = anchor(log, name, size, threads);
   const zennit = typeof ran === 'string' ? undefined : ran;
@@ -54,7 +50,7 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
   const key = `resnet.${name}_${size}`;
 
   log(`${name}: .pth bytes...`);
-  const bytes = pthBytes(formulaStateDict(torchResNetShapes(spec), 50));
+  const bytes = pthBytes(benchResNetStateDict(spec));
   const load = await timeRunsCpu(async () => {
     (await importTorchResNet(bytes, { inputSize: size })).dispose();
   });
@@ -67,10 +63,9 @@ export async function resnetSuite({ log, quick, threads }: SuiteContext): Promis
     ),
   );
 
-  const model = await importTorchResNet(bytes, { inputSize: size });
-  const image = formulaImage(1, size, size);
+  // the attributor goes after the heatmaps; model and image serve CRP and the region atlas too
+  const { model, image, lrp } = await benchResNetHeatmap(spec, size, bytes);
   log(`${name} ${size}px: LRP heatmap (EpsilonPlusFlat, ResNet canonizer)...`);
-  const lrp = new Attributor(model, { composite: 'epsilon_plus_flat', canonizers: [resnetCanonizer()] });
   const heatmap = await timeRunsCpu(() => {
     const r = lrp.attribute(image, { target: 0 });
     r.relevance.dataSync();

@@ -16,6 +16,7 @@
 import { join } from 'node:path';
 import { CondAttribution } from '@crp/core';
 import { readOnnx, readTorchResNet } from '@crp/models/node';
+import { referencePath } from '@crp/testing/reference';
 import { formulaInput } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -382,17 +383,7 @@ describe.each([
 
 describe('decompositionAtlas of a concatenation (the DenseNet-like ONNX model of vendor/reference/onnx)', () => {
   it('a channel of the concatenation lies in one part: its children are that part’s same channel, all of it', async () => {
-    const file = join(
-      import.meta.dirname,
-      '..',
-      '..',
-      '..',
-      'vendor',
-      'reference',
-      'onnx',
-      'models',
-      'densenet_like.onnx',
-    );
+    const file = referencePath('onnx', 'models', 'densenet_like.onnx');
     const m = await readOnnx(file);
     const dc = new CondAttribution(m, { composite: 'epsilon_plus_flat' });
     const x = tf.tidy(() => tf.tensor4d(uniform(mulberry32(3), 3 * 16 * 16 * 3, 0, 1), [3, 16, 16, 3]));

@@ -14,9 +14,9 @@
  * Then the same on real graphs: the slim ResNet fixture of @crp/models (conservation through the residual sums), and
  * the DenseNet-like and squeeze-excitation ONNX models of the reference cases (a concatenation, a gated product).
  */
-import { join } from 'node:path';
 import { CondAttribution } from '@crp/core';
 import { readOnnx } from '@crp/models/node';
+import { referencePath } from '@crp/testing/reference';
 import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -204,10 +204,7 @@ describe('decomposition on the slim ResNet fixture of @crp/models', () => {
 });
 
 describe('the layer below in concatenating and gated ONNX graphs (vendor/reference/onnx)', () => {
-  const onnx = (name: string) =>
-    readOnnx(
-      join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models', `${name}.onnx`),
-    );
+  const onnx = (name: string) => readOnnx(referencePath('onnx', 'models', `${name}.onnx`));
 
   it('a DenseNet layer’s conv reads the concatenation; the decomposition atlas takes every conv but the first', async () => {
     const m = await onnx('densenet_like');

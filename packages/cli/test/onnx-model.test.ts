@@ -1,11 +1,12 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { referencePath } from '@crp/testing/reference';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crp } from './run.js';
 
 /** `--model model.onnx` (fixtures of scripts/golden/onnx/make_onnx_golden.py): bad input exits 1, usage 2. */
-const MODELS = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
+const MODELS = referencePath('onnx', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'crp-cli-onnx-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

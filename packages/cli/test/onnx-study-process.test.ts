@@ -8,6 +8,7 @@ import { importOnnx, parseOnnxModel } from '@crp/models';
 import { loadModel } from '@crp/models/node';
 import type { StudyResult } from '@crp/study';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -22,17 +23,7 @@ const run = promisify(execFile);
 const here = import.meta.dirname;
 const BIN = resolve(here, '..', 'dist', 'bin.js');
 const RESNET = resolve(here, '..', '..', 'models', 'test', 'fixtures', 'onnx', 'slim-resnet-basic.onnx');
-const SOFTPLUS = resolve(
-  here,
-  '..',
-  '..',
-  '..',
-  'vendor',
-  'reference',
-  'onnx',
-  'models',
-  'unsupported_softplus.onnx',
-);
+const SOFTPLUS = referencePath('onnx', 'models', 'unsupported_softplus.onnx');
 const PATCHES = resolve(here, '..', '..', 'study', 'test', 'fixtures', 'patches');
 let dir: string;
 

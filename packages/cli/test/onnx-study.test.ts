@@ -1,22 +1,13 @@
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { referencePath } from '@crp/testing/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crp } from './run.js';
 
 /** `crp study --model model.onnx`: the whole study (fine-tuning, evaluation, atlases, references, pruning) on a
  * DenseNet-like CNN exported by torch.onnx (vendor/reference/onnx, made by scripts/golden/onnx). */
-const MODEL = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  'vendor',
-  'reference',
-  'onnx',
-  'models',
-  'densenet_like_2class_48.onnx',
-);
+const MODEL = referencePath('onnx', 'models', 'densenet_like_2class_48.onnx');
 const PATCHES = join(import.meta.dirname, '..', '..', 'study', 'test', 'fixtures', 'patches');
 let dir: string;
 

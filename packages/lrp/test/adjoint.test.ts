@@ -22,7 +22,7 @@ import {
   type Rule,
   rules,
 } from '../src/index.js';
-import { mulberry32, randomizeWeights, switchBackend, uniform, useBackend, values } from './helpers.js';
+import { randomizeWeights, switchBackend, uniformTensor, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
@@ -104,11 +104,6 @@ const RULES: [string, () => Rule][] = [
   ['gradient', () => rules.gradient()],
 ];
 
-function random(shape: number[], seed: number, lo = -1, hi = 1): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Array.from(uniform(mulberry32(seed), n, lo, hi)), shape);
-}
-
 /** <a, b> in float64, and the sum of |a * b| as the scale of its rounding error. */
 function dot(a: tf.Tensor, b: tf.Tensor): [number, number] {
   expect(a.shape).toEqual(b.shape);
@@ -130,10 +125,10 @@ function dotProductTest(lrp: Attributor, input: tf.Tensor, rows: number, seed: n
   const pass = lrp.forward(input);
   let checked = 0;
   try {
-    const v = random([rows, ...input.shape.slice(1)], seed);
+    const v = uniformTensor([rows, ...input.shape.slice(1)], seed);
     const adj = lrp.adjoint(pass, { values: v, record: layers });
     layers.forEach((layer, i) => {
-      const u = random([rows, ...pass.output(layer).shape.slice(1)], seed + 1 + i);
+      const u = uniformTensor([rows, ...pass.output(layer).shape.slice(1)], seed + 1 + i);
       const back = lrp.backward(pass, { from: layer, relevance: u });
       const bu = back.get(g.inputId)!;
       const [lhs, lhsScale] = dot(v, bu);
@@ -172,7 +167,7 @@ describe('dot-product test: the adjoint pass is the transpose of the backward pa
     test(`${name} on every layer of a Sequential model (batch-1 pass, 3 rows)`, () => {
       const before = tf.memory().numTensors;
       const lrp = new Attributor(seq, { composite: compositeWith(make()), canonizers: [] });
-      const x = random([1, 9, 9, 2], 11, -2, 2);
+      const x = uniformTensor([1, 9, 9, 2], 11, -2, 2);
       expect(dotProductTest(lrp, x, 3, 100)).toBe(12);
       x.dispose();
       lrp.dispose();
@@ -181,7 +176,7 @@ describe('dot-product test: the adjoint pass is the transpose of the backward pa
 
     test(`${name} on a functional model with Add, Concatenate, global pools and Reshape (batch-2 pass)`, () => {
       const lrp = new Attributor(fn, { composite: compositeWith(make()) });
-      const x = random([2, 6, 6, 2], 12, -2, 2);
+      const x = uniformTensor([2, 6, 6, 2], 12, -2, 2);
       expect(dotProductTest(lrp, x, 2, 200)).toBe(15);
       x.dispose();
       lrp.dispose();
@@ -193,7 +188,7 @@ describe('dot-product test: the adjoint pass is the transpose of the backward pa
       composite: compositeWith(rules.gradient(), rules.gradient()),
       canonizers: [],
     });
-    const x = random([1, 9, 9, 2], 13, -2, 2);
+    const x = uniformTensor([1, 9, 9, 2], 13, -2, 2);
     expect(dotProductTest(lrp, x, 2, 300)).toBe(12);
     x.dispose();
     lrp.dispose();
@@ -208,7 +203,7 @@ describe('dot-product test: the adjoint pass is the transpose of the backward pa
     ];
     for (const composite of composites) {
       const lrp = new Attributor(seq, { composite });
-      const x = random([1, 9, 9, 2], 14, -2, 2);
+      const x = uniformTensor([1, 9, 9, 2], 14, -2, 2);
       expect(dotProductTest(lrp, x, 2, 400)).toBe(12);
       x.dispose();
       lrp.dispose();
@@ -220,7 +215,7 @@ describe('dot-product test: the adjoint pass is the transpose of the backward pa
     await switchBackend('wasm');
     try {
       const lrp = new Attributor(fn, { composite: 'epsilon_plus_flat' });
-      const x = random([1, 6, 6, 2], 15, -2, 2);
+      const x = uniformTensor([1, 6, 6, 2], 15, -2, 2);
       expect(dotProductTest(lrp, x, 3, 500)).toBe(15);
       x.dispose();
       lrp.dispose();
@@ -239,9 +234,9 @@ describe('adjoint pass: recorded values and errors', () => {
   test('returns one tensor per recorded name (also when one layer is named twice) and frees the rest', () => {
     const start = tf.memory().numTensors;
     const lrp = new Attributor(seq);
-    const x = random([1, 9, 9, 2], 21);
+    const x = uniformTensor([1, 9, 9, 2], 21);
     const pass = lrp.forward(x);
-    const v = random([2, 9, 9, 2], 22);
+    const v = uniformTensor([2, 9, 9, 2], 22);
     const run = () => lrp.adjoint(pass, { values: v, record: ['c2', 'd1', 'c2', 'out'] });
     // the first call prepares the rules against the pass (kept by the pass until it is disposed)
     for (const t of run().values()) t.dispose();
@@ -264,9 +259,9 @@ describe('adjoint pass: recorded values and errors', () => {
     // B_L for L above c2 factors as B_{c2 below} B_{c2..L}: its transpose from c2 upwards with values
     // B_{c2 below}^T(v) gives the same as from the input with v
     const lrp = new Attributor(seq);
-    const x = random([1, 9, 9, 2], 23);
+    const x = uniformTensor([1, 9, 9, 2], 23);
     const pass = lrp.forward(x);
-    const v = random([1, 9, 9, 2], 24);
+    const v = uniformTensor([1, 9, 9, 2], 24);
     const full = lrp.adjoint(pass, { values: v, record: ['c2', 'd1'] });
     const part = lrp.adjoint(pass, { from: 'c2', values: full.get('c2')!, record: ['d1'] });
     expect(Array.from(values(part.get('d1')!))).toEqual(Array.from(values(full.get('d1')!)));
@@ -277,10 +272,10 @@ describe('adjoint pass: recorded values and errors', () => {
 
   test('bad shapes, layers below the start, and a rule without adjoint are typed errors', () => {
     const lrp = new Attributor(seq);
-    const x = random([1, 9, 9, 2], 25);
+    const x = uniformTensor([1, 9, 9, 2], 25);
     const pass = lrp.forward(x);
-    const v = random([1, 9, 9, 2], 26);
-    const wrong = random([1, 8, 9, 2], 27);
+    const v = uniformTensor([1, 9, 9, 2], 26);
+    const wrong = uniformTensor([1, 8, 9, 2], 27);
     expect(() => lrp.adjoint(pass, { values: wrong, record: ['c2'] })).toThrow(
       /must have shape \[batch, 9, 9, 2\]/,
     );

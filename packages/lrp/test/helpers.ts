@@ -11,7 +11,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
 import { type AttributorOptions, attribute, type Composite } from '../src/index.js';
 
-export { mulberry32, switchBackend, useBackend } from '@crp/testing';
+export { mulberry32, switchBackend, uniformTensor, useBackend } from '@crp/testing';
 
 /** n uniform values in [lo, hi), rounded to float32 (so a tensor made from them holds exactly these). */
 export function uniform(rng: () => number, n: number, lo = -1, hi = 1): Float64Array {

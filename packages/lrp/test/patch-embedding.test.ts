@@ -11,7 +11,16 @@ import type { ExplicitPadding, GraphNode, Padding, Rule } from '../src/index.js'
 import { nameMapComposite, rules } from '../src/index.js';
 import { convMap, linearMapOf } from '../src/ops/linear.js';
 import { patchConvMap, patchify, unpatchify } from '../src/ops/patch-conv.js';
-import { expectClose, lrpInput, mulberry32, setWeights, uniform, useBackend, values } from './helpers.js';
+import {
+  expectClose,
+  lrpInput,
+  mulberry32,
+  setWeights,
+  uniform,
+  uniformTensor,
+  useBackend,
+  values,
+} from './helpers.js';
 import {
   alphaBetaRef,
   type ConvGeom,
@@ -77,17 +86,6 @@ function convNode(g: Geom, extra: Partial<{ dilations: [number, number]; groups:
   };
 }
 
-const rand = (shape: number[], seed: number) =>
-  tf.tensor(
-    Array.from(
-      uniform(
-        mulberry32(seed),
-        shape.reduce((a, b) => a * b, 1),
-      ),
-    ),
-    shape,
-  );
-
 /** The weights a rule hands the linear map on the patch embedding: LinearEpsilon's and the gradient's W,
  * ZPlus/AlphaBeta's W+ and W-, Gamma's W + 0.25 W+, WSquare's W^2, Flat's ones. */
 const WEIGHTS: Record<string, (w: tf.Tensor) => tf.Tensor> = {
@@ -107,14 +105,14 @@ describe('the matrix-product path equals the conv path', () => {
       expect(patch).toBeDefined();
       const conv = convMap(node, g.shape);
       tf.tidy(() => {
-        const x = rand(g.shape, 1);
-        const bias = rand([g.kernel[3]], 2);
+        const x = uniformTensor(g.shape, 1);
+        const bias = uniformTensor([g.kernel[3]], 2);
         for (const [k, modify] of Object.entries(WEIGHTS)) {
-          const w = modify(rand(g.kernel, 3));
+          const w = modify(uniformTensor(g.kernel, 3));
           const y = conv.forward(x, { weight: w, bias });
           expect(patch!.forward(x, { weight: w, bias }).shape, k).toEqual(y.shape);
           expectClose(patch!.forward(x, { weight: w, bias }), values(y), 1e-5);
-          const r = rand(y.shape, 4);
+          const r = uniformTensor(y.shape, 4);
           const back = conv.transpose(r, conv.backWeight(w));
           expectClose(patch!.transpose(r, patch!.backWeight(w)), values(back), 1e-5);
           // CRP's masked relevance: the transpose on two channels alone
@@ -137,9 +135,9 @@ describe('un-patchify is the transpose of patchify', () => {
     test(`${name}: <unpatchify(P), X> = <P, patchify(X)>`, () => {
       const [kh, kw] = g.kernel;
       tf.tidy(() => {
-        const x = rand(g.shape, 5);
+        const x = uniformTensor(g.shape, 5);
         const px = patchify(x as tf.Tensor4D, [kh, kw]);
-        const p = rand(px.shape, 6);
+        const p = uniformTensor(px.shape, 6);
         const up = unpatchify(p as tf.Tensor2D, g.shape, [kh, kw]);
         expect(up.shape).toEqual(g.shape);
         const dot = (a: F, b: F) => a.reduce((s, v, i) => s + v * b[i]!, 0);
@@ -158,8 +156,8 @@ describe('which convs take the path', () => {
   const base = GEOMS['vit-like 4x4 patches']!;
   test('kernel = strides without padding: yes, and linearMapOf takes it', () => {
     const node = convNode(base);
-    const x = rand(base.shape, 9);
-    const w = rand(base.kernel, 10);
+    const x = uniformTensor(base.shape, 9);
+    const w = uniformTensor(base.kernel, 10);
     // the general path's transpose kernel is 4D [kh, kw, out, in]; the patch path's is 2D [out, kh kw in]
     const back = linearMapOf(node, base.shape)!.backWeight(w)!;
     expect(back.shape).toEqual([6, 4 * 4 * 3]);
@@ -257,8 +255,8 @@ describe('memory', () => {
     const g = GEOMS['rectangular 3x2 patches, leftovers']!;
     const node = convNode(g);
     const map = patchConvMap(node, g.shape)!;
-    const x = rand(g.shape, 7);
-    const w = rand(g.kernel, 8);
+    const x = uniformTensor(g.shape, 7);
+    const w = uniformTensor(g.kernel, 8);
     const channels = tf.tensor1d([0, 2], 'int32');
     const before = tf.memory().numTensors;
     const y = map.forward(x, { weight: w, bias: null });

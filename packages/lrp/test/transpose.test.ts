@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import type { GraphNode, NodeParams } from '../src/index.js';
 import { linearMapOf } from '../src/internal.js';
 import { DENSE_LEFT_ROWS, releaseTransposedWeight } from '../src/ops/linear.js';
-import { expectClose, mulberry32, uniform, useBackend, values } from './helpers.js';
+import { expectClose, uniformTensor, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
@@ -27,17 +27,6 @@ function node(kind: GraphNode['kind'], params: NodeParams): GraphNode {
   };
 }
 
-const rand = (shape: number[], seed: number) =>
-  tf.tensor(
-    Array.from(
-      uniform(
-        mulberry32(seed),
-        shape.reduce((a, b) => a * b, 1),
-      ),
-    ),
-    shape,
-  );
-
 /**
  * Checks forward against `f` and transpose against tf.grad of x -> sum(f(x) * g), with a random g, for a
  * batch-2 input.
@@ -50,13 +39,13 @@ function checkTranspose(
   seed: number,
 ) {
   tf.tidy(() => {
-    const x = rand(inputShape, seed);
+    const x = uniformTensor(inputShape, seed);
     const map = linearMapOf(n, inputShape);
     expect(map).toBeDefined();
     const y = f(x);
     const params = { weight, bias: null };
     expectClose(map!.forward(x, params), values(y), 1e-5);
-    const g = rand(y.shape, seed + 1);
+    const g = uniformTensor(y.shape, seed + 1);
     const vjp = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), g)))(x);
     const back = map!.transpose(g, map!.backWeight(weight));
     expect(back.shape).toEqual(inputShape);
@@ -91,7 +80,7 @@ describe('conv2d', () => {
   ];
   cases.forEach(([inShape, kShape, strides, padding], i) => {
     test(`in ${inShape} kernel ${kShape} strides ${strides} ${padding}`, () => {
-      const kernel = rand(kShape, 1000 + i);
+      const kernel = uniformTensor(kShape, 1000 + i);
       const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding });
       checkTranspose(
         n,
@@ -147,7 +136,7 @@ describe("conv2d with PyTorch's explicit padding", () => {
   ];
   cases.forEach(([inShape, kShape, strides, padding], i) => {
     test(`in ${inShape} kernel ${kShape} strides ${strides} pads ${JSON.stringify(padding)}`, () => {
-      const kernel = rand(kShape, 5000 + i);
+      const kernel = uniformTensor(kShape, 5000 + i);
       const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding });
       const pad: [[0, 0], [number, number], [number, number], [0, 0]] = [
         [0, 0],
@@ -178,7 +167,7 @@ describe('depthwiseConv2d', () => {
   ];
   cases.forEach(([inShape, kShape, strides, padding], i) => {
     test(`in ${inShape} kernel ${kShape} strides ${strides} ${padding}`, () => {
-      const kernel = rand(kShape, 3000 + i);
+      const kernel = uniformTensor(kShape, 3000 + i);
       const n = node('depthwiseConv2d', { kind: 'depthwiseConv2d', kernel, bias: null, strides, padding });
       checkTranspose(
         n,
@@ -227,7 +216,7 @@ describe('avgPool', () => {
       const n = node('avgPool2d', { kind: 'avgPool2d', poolSize: pool, strides, padding });
       // the composition is TF's average pooling
       tf.tidy(() => {
-        const x = rand([2, ...inShape], 5000 + i) as tf.Tensor4D;
+        const x = uniformTensor([2, ...inShape], 5000 + i) as tf.Tensor4D;
         expectClose(
           avgPoolComposed(x, pool, strides, padding),
           values(tf.avgPool(x, pool, strides, padding)),
@@ -262,13 +251,13 @@ test('globalAvgPool', () => {
 
 describe('dense', () => {
   test('rank-2 input', () => {
-    const kernel = rand([6, 4], 9000);
+    const kernel = uniformTensor([6, 4], 9000);
     const n = node('dense', { kind: 'dense', kernel, bias: null });
     checkTranspose(n, [3, 6], (x) => tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), kernel, 9001);
     kernel.dispose();
   });
   test('rank-3 input (dense on the last axis)', () => {
-    const kernel = rand([5, 3], 9100);
+    const kernel = uniformTensor([5, 3], 9100);
     const n = node('dense', { kind: 'dense', kernel, bias: null });
     checkTranspose(
       n,
@@ -284,13 +273,13 @@ describe('dense', () => {
 describe('dense transpose: (W g^T)^T for few rows, g W^T (made once, released with its weight) for many', () => {
   for (const rows of [1, DENSE_LEFT_ROWS, DENSE_LEFT_ROWS + 1, 50]) {
     test(`${rows} rows: the same values as g W^T, bit for bit; W^T kept only for many rows, until released`, () => {
-      const kernel = rand([40, 24], 9200);
+      const kernel = uniformTensor([40, 24], 9200);
       const n = node('dense', { kind: 'dense', kernel, bias: null });
       const map = linearMapOf(n, [rows, 40])!;
       const back = map.backWeight(kernel)!;
       const before = tf.memory().numTensors;
       tf.tidy(() => {
-        const g = rand([rows, 24], 9201 + rows) as tf.Tensor2D;
+        const g = uniformTensor([rows, 24], 9201 + rows) as tf.Tensor2D;
         const want = tf.matMul(g, tf.transpose(kernel) as tf.Tensor2D);
         expect(Array.from(map.transpose(g, back).dataSync())).toEqual(Array.from(want.dataSync()));
         const channels = tf.tensor1d([3, 0, 17, 23], 'int32');
@@ -383,10 +372,10 @@ function referenceConv(
 function dotProductTest(n: GraphNode, inputShape: number[], weight: tf.Tensor, seed: number): void {
   tf.tidy(() => {
     const map = linearMapOf(n, inputShape)!;
-    const x = rand(inputShape, seed);
+    const x = uniformTensor(inputShape, seed);
     const params = { weight, bias: null };
     const y = map.forward(x, params);
-    const g = rand(y.shape, seed + 1);
+    const g = uniformTensor(y.shape, seed + 1);
     const back = map.transpose(g, map.backWeight(weight));
     const dot = (a: tf.Tensor, b: tf.Tensor) => {
       const [u, v] = [values(a), values(b)];
@@ -430,7 +419,7 @@ describe('grouped conv2d (PyTorch groups)', () => {
   ];
   cases.forEach(([inShape, kShape, groups, strides, dilations, padding], i) => {
     test(`in ${inShape} kernel ${kShape} groups ${groups} strides ${strides} dilations ${dilations} ${JSON.stringify(padding)}`, () => {
-      const kernel = rand(kShape, 11000 + i) as tf.Tensor4D;
+      const kernel = uniformTensor(kShape, 11000 + i) as tf.Tensor4D;
       const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding, groups, dilations });
       const f = (x: tf.Tensor) =>
         referenceConv(x as tf.Tensor4D, kernel, strides, dilations, padding, groups);
@@ -469,7 +458,7 @@ describe('strided dilated conv2d (TF.js refuses both at once: the kernel spread 
   ];
   cases.forEach(([inShape, kShape, strides, dilations, padding], i) => {
     test(`in ${inShape} kernel ${kShape} strides ${strides} dilations ${dilations} ${JSON.stringify(padding)}`, () => {
-      const kernel = rand(kShape, 14000 + i) as tf.Tensor4D;
+      const kernel = uniformTensor(kShape, 14000 + i) as tf.Tensor4D;
       const n = node('conv2d', { kind: 'conv2d', kernel, bias: null, strides, padding, dilations });
       const f = (x: tf.Tensor) => referenceConv(x as tf.Tensor4D, kernel, strides, dilations, padding, 1);
       checkTranspose(n, [2, ...inShape], f, kernel, 15000 + i);

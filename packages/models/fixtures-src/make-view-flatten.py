@@ -17,7 +17,11 @@ Reshape, as tf2onnx writes a TensorFlow shape (int32; its Reshape handler insert
 Gather -> Cast(int32) -> Unsqueeze -> Concat(., Constant int32 [96]) -> Cast(int64) -> Reshape; same logits.
 view-count-int32-read.onnx: the same with a Shape node that also reads the Concat's output (its result unused),
 so that rewriting the Concat's parts would change what another node reads.
+view-count-int32-output.onnx, view-count-int32-cast-output.onnx: view-count-int32.onnx with the Concat's output
+(int32), or the Cast's (int64), also a graph output, so that rewriting the Concat's parts would change what the
+model gives out (the importer refuses a graph of two outputs, and so the writer, which imports its source).
 Only some fixtures: /usr/bin/python3 fixtures-src/make-view-flatten.py view-count-reader view-count-int32
+(or view-count-outputs)
 Run from packages/models:
 /usr/bin/python3 fixtures-src/make-view-flatten.py (Debian python3-torch and python3-onnx; one thread).
 """
@@ -137,6 +141,17 @@ def make_view_count_int32():
                                                                     name='target_length'))
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, 'test/fixtures/onnx/view-count-int32-read.onnx')
+    make_view_count_outputs()
+
+
+def make_view_count_outputs():
+    for name, op, dtype in (('output', 'Concat', onnx.TensorProto.INT32), ('cast-output', 'Cast', onnx.TensorProto.INT64)):
+        model = onnx.load('test/fixtures/onnx/view-count-int32.onnx')
+        node = next(n for n in model.graph.node if n.op_type == op and (op != 'Cast' or n.name == 'target_int64'))
+        model.graph.output.append(onnx.helper.make_tensor_value_info(node.output[0], dtype, [2]))
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, f'test/fixtures/onnx/view-count-int32-{name}.onnx')
+        print(name, [o.name for o in model.graph.output])
 
 
 if __name__ == '__main__':
@@ -148,6 +163,9 @@ if __name__ == '__main__':
     if sys.argv[1:] == ['view-count-reader', 'view-count-int32']:
         make_view_count_reader(x)
         make_view_count_int32()
+        sys.exit(0)
+    if sys.argv[1:] == ['view-count-outputs']:
+        make_view_count_outputs()
         sys.exit(0)
     for opset in (13, 11):
         path = f'test/fixtures/onnx/view-flatten-opset{opset}.onnx'

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { referencePath } from '@crp/testing/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx, ONNX_SUPPORTED_OPS, parseOnnxModel } from '../src/index.js';
 import { loadModel, readOnnx } from '../src/node.js';
 
 /** Bad ONNX input gets a CrpError that says what was wrong and how to fix it; nothing is guessed. Fixtures from
  * scripts/golden/onnx/make_onnx_golden.py (vendor/reference/onnx/models). */
-const MODELS = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
+const MODELS = referencePath('onnx', 'models');
 const CASES = join(MODELS, '..', 'cases');
 const bytes = (name: string) => new Uint8Array(readFileSync(join(MODELS, name)));
 const seCase = JSON.parse(readFileSync(join(CASES, 'onnx_lrp_EpsilonPlusFlat__se_net.json'), 'utf8')) as {

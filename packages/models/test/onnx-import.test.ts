@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as lrp from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importOnnx } from '../src/index.js';
 
@@ -13,7 +14,7 @@ import { importOnnx } from '../src/index.js';
  * must give torch's logits and, attributed by @crp/lrp, zennit's relevances (tolerance of
  * vendor/reference/README.md: max |ours - golden| <= 1e-4 * max |golden|).
  */
-const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx');
+const REF = referencePath('onnx');
 
 interface Golden {
   layout: string;

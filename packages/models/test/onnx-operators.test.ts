@@ -5,6 +5,7 @@ import { graphFromLayersModel } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
+import { referencePath } from '@crp/testing/reference';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HardSigmoid, HardSwish, importOnnx, type OnnxModel, parseOnnxModel } from '../src/index.js';
 
@@ -16,7 +17,7 @@ import { HardSigmoid, HardSwish, importOnnx, type OnnxModel, parseOnnxModel } fr
  * onnx-import.test.ts and `pnpm conformance --kind onnx-lrp`; here: what the importer builds from them, the opset-13
  * form of Hardswish, hand-computed values of the new layers, and bad input.
  */
-const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx');
+const REF = referencePath('onnx');
 const bytes = (name: string) => new Uint8Array(readFileSync(join(REF, 'models', name)));
 interface Case {
   input: { shape: number[]; data: number[] };

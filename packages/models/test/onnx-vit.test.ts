@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,7 +24,7 @@ import {
   parseOnnxModel,
 } from '../src/index.js';
 
-const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'vit');
+const GOLDEN = referencePath('vit');
 const PTH = join(import.meta.dirname, 'fixtures', 'pth', 'tiny-vit.pth');
 // opset 17 (LayerNormalization), opset 14 (LayerNorm decomposed), torch.onnx.export's defaults (constants folded,
 // batch fixed at 1, folded weights under generated names)

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CrpError, isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { expectCrpError } from '@crp/testing';
+import { referencePath } from '@crp/testing/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeOnnx, importOnnx, parseOnnxModel } from '../src/index.js';
 import { encodeOnnxFile, readOnnx, writeOnnx } from '../src/node.js';
@@ -21,17 +22,7 @@ const RESNET = join(import.meta.dirname, 'fixtures', 'onnx', 'slim-resnet-basic.
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'onnx');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
 
-/** The CrpError `f` throws. */
-function thrown(f: () => unknown): CrpError {
-  try {
-    f();
-  } catch (err) {
-    expect(isCrpError(err), String(err)).toBe(true);
-    return err as CrpError;
-  }
-  throw new Error('no error thrown');
-}
-const REF = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'onnx', 'models');
+const REF = referencePath('onnx', 'models');
 let dir: string;
 
 beforeAll(async () => {
@@ -150,14 +141,7 @@ describe('encodeOnnx', () => {
       // a non-zero bias has no place in a Gemm whose beta is 0
       const b2 = tf.onesLike(b!);
       fc.setWeights([k2, b2]);
-      let caught: unknown;
-      try {
-        encodeOnnx(bytes, model);
-      } catch (err) {
-        caught = err;
-      }
-      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
-      expect((caught as Error).message).toMatch(/beta 0/);
+      expectCrpError(() => encodeOnnx(bytes, model), 'unsupported-model', /beta 0/);
       tf.dispose([k2, b2]);
     } finally {
       x.dispose();
@@ -177,14 +161,11 @@ describe('encodeOnnx', () => {
   it('refuses a model that is not the one imported from the file, naming the missing layers', () => {
     const model = importOnnx(new Uint8Array(readFileSync(join(REF, 'se_net.onnx'))));
     try {
-      let caught: unknown;
-      try {
-        encodeOnnx(new Uint8Array(readFileSync(RESNET)), model);
-      } catch (err) {
-        caught = err;
-      }
-      expect(isCrpError(caught) && caught.code).toBe('invalid-argument');
-      expect((caught as Error).message).toMatch(/lacks the layers .*layer1\.0\.conv1/);
+      expectCrpError(
+        () => encodeOnnx(new Uint8Array(readFileSync(RESNET)), model),
+        'invalid-argument',
+        /lacks the layers .*layer1\.0\.conv1/,
+      );
     } finally {
       model.dispose();
     }
@@ -198,14 +179,9 @@ describe('encodeOnnx', () => {
     const model = await readOnnx(source);
     const x = inputOf(model);
     try {
-      let caught: unknown;
-      try {
-        encodeOnnx(bytes, model);
-      } catch (err) {
-        caught = err;
-      }
-      expect(isCrpError(caught) && caught.code).toBe('not-found');
-      expect((caught as Error).message).toMatch(
+      expectCrpError(
+        () => encodeOnnx(bytes, model),
+        'not-found',
         /^the ONNX writer writes a self-contained \.onnx, and the tensors .+ keep their data in the external file 'reshape-net-external\.onnx\.data', which were not given: writeOnnx reads them beside the source \.onnx; encodeOnnx takes them as options\.externalData$/,
       );
       perturb(model);
@@ -240,17 +216,15 @@ describe('encodeOnnx', () => {
   it('refuses a Vision Transformer source before importing it', () => {
     const model = importOnnx(new Uint8Array(readFileSync(RESNET)));
     try {
-      let caught: unknown;
-      try {
-        encodeOnnx(
-          new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'timm_style_vit.onnx'))),
-          model,
-        );
-      } catch (err) {
-        caught = err;
-      }
-      expect(isCrpError(caught) && caught.code).toBe('unsupported-model');
-      expect((caught as Error).message).toMatch(
+      expectCrpError(
+        () =>
+          encodeOnnx(
+            new Uint8Array(
+              readFileSync(join(import.meta.dirname, 'fixtures', 'onnx', 'timm_style_vit.onnx')),
+            ),
+            model,
+          ),
+        'unsupported-model',
         /^the ONNX writer writes CNNs; this model is a Vision Transformer/,
       );
     } finally {
@@ -284,8 +258,7 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
       const scaled = ws.map((w, j) => (j === 0 ? tf.mul(w, 2) : w));
       affine.setWeights(scaled);
       scaled[0]!.dispose();
-      const e = thrown(() => encodeOnnx(bytes, model));
-      expect(e.code).toBe('unsupported-model');
+      const e = expectCrpError(() => encodeOnnx(bytes, model), 'unsupported-model');
       expect(e.message).toBe(
         `the weights of '${affine.name}' changed, and the .onnx holds them as constants of element-wise operators, not as a layer's initializers; the writer puts back Conv, Gemm/MatMul and BatchNormalization weights only`,
       );
@@ -312,8 +285,7 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
       expect(Array.from(onnxTensorValues(init('c')))).toEqual(Array.from(b2.dataSync()));
       const k2 = tf.onesLike(k!);
       fc.setWeights([k2, b2]);
-      const e = thrown(() => encodeOnnx(bytes, model));
-      expect(e.code).toBe('unsupported-model');
+      const e = expectCrpError(() => encodeOnnx(bytes, model), 'unsupported-model');
       expect(e.message).toBe(
         "the kernel of 'fc' is no longer zero, but the Gemm 'fc' has alpha 0, which ignores its g; export the model again from PyTorch",
       );
@@ -327,8 +299,7 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
     const bytes = fixture('weights-not-float32.onnx');
     const model = importOnnx(bytes);
     try {
-      const e = thrown(() => encodeOnnx(bytes, model));
-      expect(e.code).toBe('unsupported-model');
+      const e = expectCrpError(() => encodeOnnx(bytes, model), 'unsupported-model');
       expect(e.message).toBe(
         "the weights 'w_const' of 'conv' (Conv) are not float32 initializers of the graph (a Constant node or another type); the writer replaces float32 initializers only",
       );
@@ -358,8 +329,7 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
       );
       // fc_b alone changed: the file would silently hold one of them (before: the last node's)
       setKernel('fc_b', (k) => tf.add(k, 0.5));
-      const e = thrown(() => encodeOnnx(bytes, model));
-      expect(e.code).toBe('unsupported-model');
+      const e = expectCrpError(() => encodeOnnx(bytes, model), 'unsupported-model');
       expect(e.message).toBe(
         "the nodes 'fc_a' and 'fc_b' share the initializer 'f', and their layers 'fc_a' and 'fc_b' now hold different weights (fine-tuned or pruned apart), which one tensor cannot hold; keep their weights equal, or export the model with a weight per node",
       );
@@ -385,13 +355,19 @@ describe('encodeOnnx refuses what the file cannot hold, naming the node and what
     // ... or a 0 where the input has the output's count, when the -1 is needed elsewhere
     expect(prunedTarget('r', [-1, 8, 4, 1], [-1, 8], [-1, 8, -1, 1])).toEqual([0, 8, -1, 1]);
     // refused: two open dimensions (ONNX infers one -1)
-    const two = thrown(() => prunedTarget('reshape_4', [-1, 8, 4, 1], [-1, 8], [-1, -1, -1, 1]));
+    const two = expectCrpError(
+      () => prunedTarget('reshape_4', [-1, 8, 4, 1], [-1, 8], [-1, -1, -1, 1]),
+      'unsupported-model',
+    );
     expect(two.message).toBe(
       "the ONNX writer cannot put the pruned model into the Reshape 'reshape_4': its target shape [-1, 8, 4, 1] would need a -1 at dimensions 1 and 2, which the pruned output [-1, -1, -1, 1] leaves open and no 0 can copy from the input [-1, 8]; ONNX infers one -1 only, so the pruned output is ambiguous there",
     );
     // with allowzero 1 a 0 is a count of 0: the batch's -1 cannot give way to an open dimension
     expect(prunedTarget('r', [-1, 128], [-1, 6, 4, 4], [-1, 96], true)).toEqual([-1, 96]);
-    const zero = thrown(() => prunedTarget('reshape_5', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1], true));
+    const zero = expectCrpError(
+      () => prunedTarget('reshape_5', [-1, 8, 1, 1], [-1, 8], [-1, -1, 1, 1], true),
+      'unsupported-model',
+    );
     expect(zero.message).toBe(
       "the ONNX writer cannot put the pruned model into the Reshape 'reshape_5': its target shape [-1, 8, 1, 1] would need a -1 at dimensions 0 and 1, which the pruned output [-1, -1, 1, 1] leaves open (allowzero 1: a 0 cannot copy the batch) and no 0 can copy from the input [-1, 8]; ONNX infers one -1 only, so the pruned output is ambiguous there",
     );

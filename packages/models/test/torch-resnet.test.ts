@@ -5,6 +5,7 @@ import { formulaInput, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeTorchStateDict,
@@ -53,7 +54,7 @@ const TORCHVISION: [string, TorchResNetSpec, number][] = [
   ],
 ];
 
-const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'resnet', 'cases');
+const GOLDEN = referencePath('resnet', 'cases');
 
 /** A state dict whose keys carry a prefix (as `nn.DataParallel` writes them), or that lacks / adds keys. */
 function edited(

@@ -11,6 +11,7 @@ import { Attributor, attnLrp, cpLrp, disposeResult } from '@crp/lrp';
 import { expectCrpErrorAsync } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { referencePath } from '@crp/testing/reference';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -26,7 +27,7 @@ import { setVitWeights, vitPatchGrid } from '../src/internal.js';
 import { loadModel } from '../src/node.js';
 
 const PTH = join(import.meta.dirname, 'fixtures', 'pth', 'tiny-vit.pth');
-const GOLDEN = join(import.meta.dirname, '..', '..', '..', 'vendor', 'reference', 'vit');
+const GOLDEN = referencePath('vit');
 
 interface Golden {
   shape: number[];

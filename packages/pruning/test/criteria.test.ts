@@ -1,5 +1,4 @@
 import { Attributor, graphFromLayersModel } from '@crp/lrp';
-import { forwardNode } from '@crp/lrp/internal';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import {
 import {
   expectClose,
   expectCrpError,
+  objectiveAt,
   runGraph,
   tinyImages,
   tinyModel,
@@ -93,21 +93,7 @@ describe('criteria against hand computations', () => {
           5,
           ...(graph.node(l).outputShape as number[]),
         ]);
-        const objectiveOf = (a: tf.Tensor): tf.Scalar => {
-          const outs = new Map<string, tf.Tensor>();
-          for (const node of graph.nodes) {
-            const inputs = node.kind === 'input' ? [x] : node.inputs.map((i) => outs.get(i)!);
-            outs.set(node.id, node.id === l ? a : forwardNode(node, inputs).output);
-          }
-          const logits = outs.get(graph.outputId)!;
-          const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 3);
-          return (
-            objective === 'loss'
-              ? tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))
-              : tf.sum(tf.mul(onehot, logits))
-          ) as tf.Scalar;
-        };
-        const g = tf.grad(objectiveOf)(a0);
+        const g = tf.grad(objectiveAt(graph, l, x, labels, objective))(a0);
         const ag = values(tf.mul(a0, g));
         const c = CHANNELS[l]!;
         const perSample = ag.length / 5;

@@ -11,7 +11,6 @@
 
 import { CondAttribution } from '@crp/core';
 import { Attributor, graphFromLayersModel } from '@crp/lrp';
-import { forwardNode } from '@crp/lrp/internal';
 import { vit } from '@crp/models';
 import { setVitWeights } from '@crp/models/internal';
 import { tinyVit, tinyVitImages } from '@crp/testing/tiny-vit';
@@ -32,7 +31,7 @@ import {
   taylorScores,
   weightScores,
 } from '../src/index.js';
-import { expectClose, expectCrpError, predictValues, useBackend, values } from './helpers.js';
+import { expectClose, expectCrpError, objectiveAt, predictValues, useBackend, values } from './helpers.js';
 
 useBackend('cpu');
 
@@ -128,21 +127,7 @@ describe('criteria over attention heads, summed by hand', () => {
         batchSize: 2,
       });
       // the objective as a function of the attention output, every other node run by lrp's forwardNode
-      const objectiveOf = (a: tf.Tensor): tf.Scalar => {
-        const outs = new Map<string, tf.Tensor>();
-        for (const node of graph.nodes) {
-          const inputs = node.kind === 'input' ? [images] : node.inputs.map((i) => outs.get(i)!);
-          outs.set(node.id, node.id === HEADS ? a : forwardNode(node, inputs).output);
-        }
-        const logits = outs.get(graph.outputId)!;
-        const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 3);
-        return (
-          objective === 'loss'
-            ? tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))
-            : tf.sum(tf.mul(onehot, logits))
-        ) as tf.Scalar;
-      };
-      const g = tf.grad(objectiveOf)(a0);
+      const g = tf.grad(objectiveAt(graph, HEADS, images, labels, objective))(a0);
       const ag = tf.mul(a0, g);
       const expected = perHead(
         values(ag),

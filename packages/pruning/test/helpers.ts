@@ -4,7 +4,7 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { graphFromLayersModel } from '@crp/lrp';
+import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import { forwardNode } from '@crp/lrp/internal';
 import {
   type StateDict,
@@ -106,6 +106,35 @@ export function runGraph(
   });
   graph.dispose();
   return result;
+}
+
+/**
+ * The Taylor criterion's objective as a function of node `at`'s output, for tf.grad: every other node of `graph`
+ * run by lrp's forwardNode on `x`, then the cross-entropy (`loss`) or the logit (`logit`) of each sample's label,
+ * summed over the samples.
+ */
+export function objectiveAt(
+  graph: ModelGraph,
+  at: string,
+  x: tf.Tensor,
+  labels: number[],
+  objective: 'loss' | 'logit',
+  classes = 3,
+): (a: tf.Tensor) => tf.Scalar {
+  return (a) => {
+    const outs = new Map<string, tf.Tensor>();
+    for (const node of graph.nodes) {
+      const inputs = node.kind === 'input' ? [x] : node.inputs.map((i) => outs.get(i)!);
+      outs.set(node.id, node.id === at ? a : forwardNode(node, inputs).output);
+    }
+    const logits = outs.get(graph.outputId)!;
+    const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+    return (
+      objective === 'loss'
+        ? tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))
+        : tf.sum(tf.mul(onehot, logits))
+    ) as tf.Scalar;
+  };
 }
 
 /** Zeroes channels (last axis) of a tensor. */

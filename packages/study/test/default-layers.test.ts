@@ -5,12 +5,12 @@
  * run): the slim ResNets of @crp/models, a net of two stages at one resolution and the DenseNet-like `.onnx` of
  * the conformance references. Given `layers` are taken as they are.
  */
-import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-wasm';
 import { conceptLayers, conceptLayersBelow } from '@crp/attribution';
 import { graphFromLayersModel, type ModelGraph } from '@crp/lrp';
 import { readOnnx, readTorchResNet } from '@crp/models/node';
 import { useBackend } from '@crp/testing';
+import { referencePath } from '@crp/testing/reference';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { resolveStudyOptions } from '../src/index.js';
@@ -18,17 +18,7 @@ import { slimResNet } from './resnet-study-setup.js';
 
 useBackend('wasm');
 
-const DENSENET = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  'vendor',
-  'reference',
-  'onnx',
-  'models',
-  'densenet_like.onnx',
-);
+const DENSENET = referencePath('onnx', 'models', 'densenet_like.onnx');
 
 function defaultLayers(graph: ModelGraph, layers?: string[]): string[] {
   const classes = Array.from(

@@ -19,4 +19,4 @@ export {
   randomInt,
   writeU32,
 } from './fuzz.js';
-export { mulberry32, seedWeights, uniform } from './seeded.js';
+export { mulberry32, seedWeights, uniform, uniformTensor } from './seeded.js';

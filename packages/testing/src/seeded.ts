@@ -14,6 +14,13 @@ export function uniform(rng: () => number, n: number, lo = -1, hi = 1): number[]
   return Array.from({ length: n }, () => Math.fround(lo + (hi - lo) * rng()));
 }
 
+/** A float32 tensor of `shape` filled with {@link uniform} values of `mulberry32(seed)` in [lo, hi), in order. The
+ * caller owns it. */
+export function uniformTensor(shape: readonly number[], seed: number, lo = -1, hi = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(uniform(mulberry32(seed), n, lo, hi), [...shape]);
+}
+
 /**
  * Sets every weight of a model from a seeded PRNG, layer by layer in getWeights order: the first weight of a
  * layer (the kernel) uniform in `kernel`, the others (bias) in `bias`. With `batchNorm`, the i-th weight of a

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { referencePath } from '@crp/testing/reference';
 
 /** A golden tensor of vis_golden.json. */
 export interface GoldenArray {
@@ -26,17 +25,8 @@ export interface ImgifyCase {
 }
 
 /** The golden reference vectors vendored in the repository (vendor/reference), as conformance reads. */
-export const referenceDir = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'vendor',
-  'reference',
-);
-
 export function loadGolden(): { palette: PaletteCase[]; imgify: ImgifyCase[] } {
-  const json = JSON.parse(readFileSync(resolve(referenceDir, 'vis', 'vis_golden.json'), 'utf8')) as {
+  const json = JSON.parse(readFileSync(referencePath('vis', 'vis_golden.json'), 'utf8')) as {
     cases: (PaletteCase | ImgifyCase)[];
   };
   return {

@@ -1,7 +1,7 @@
 /**
  * The page of `pnpm conformance --browser`: picks the TF.js backend asked for, runs the very runners of the Node
  * CLI (src/kinds/) on the reference data read over HTTP, and reports each case to the runner (run-browser.ts).
- * Bundled for the browser by esbuild when the command starts.
+ * Bundled when the command starts, by bundlePage of @crp/testing/browser-page.
  */
 import { isCrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
