@@ -99,6 +99,60 @@ describe('passage-level re-ranking', () => {
     expect(hits[0]?.lexicalRank).toBe(1);
   });
 
+  describe('a German question compound the index does not hold as a whole', () => {
+    const translator = QueryTranslator.fromStemPairs(['korrekt\tcorrect\t1', 'bewert\tevalu\t1'].join('\n'));
+    const encode = (s: string) => new TextEncoder().encode(s);
+    const files = [
+      // both parts, once each
+      { file: 'right.md', text: '# Checks\n\nThe correctness evaluator checks that an answer is correct.\n' },
+      // one part, many times: as synonyms of the whole, its frequency outweighed both parts together
+      {
+        file: 'evaluation.md',
+        text: '# Evaluation\n\nEvaluation runs: each evaluation reports evaluation metrics and evaluation logs.\n',
+      },
+      { file: 'setup.md', text: '# Setup\n\nInstall the package and start the server on a free port.\n' },
+      { file: 'usage.md', text: '# Usage\n\nCall the client with a question and read the reply.\n' },
+    ];
+
+    it('is searched by its parts, each a concept of its own with its translations', () => {
+      const q = analyzeQuery('Was prüft die Korrektheitsbewertung?', {
+        translator,
+        indexed: (term) => !term.includes('korrektheitsbewert'),
+      });
+      const parts = q.concepts.filter((c) => c.word !== 'prüft');
+      expect(parts.map((c) => c.word)).toEqual(['Korrektheits', 'bewertung']);
+      expect(parts.map((c) => c.terms.map((t) => [t.term, t.weight]))).toEqual([
+        [
+          ['de:korrekt', 1],
+          ['en:correct', 0.8],
+        ],
+        [
+          ['de:bewert', 1],
+          ['en:evalu', 0.8],
+        ],
+      ]);
+      // known as a whole (or without the hook): one concept, its parts synonyms at half weight
+      for (const options of [{ translator, indexed: () => true }, { translator }]) {
+        const whole = analyzeQuery('Was prüft die Korrektheitsbewertung?', options).concepts;
+        expect(whole.map((c) => c.word)).toEqual(['prüft', 'Korrektheitsbewertung']);
+        expect(whole[1]!.terms).toContainEqual({
+          term: 'de:bewert',
+          weight: 0.5,
+          via: 'word',
+          language: 'de',
+        });
+      }
+    });
+
+    it('ranks the chunk holding both parts before one repeating a single part', async () => {
+      const index = new RagIndex({ embedding: new HashEmbedding(), translator, hybrid: { denseWeight: 0 } });
+      await index.updateFiles(files.map((f) => ({ file: f.file, bytes: encode(f.text) })));
+      expect(index.bm25.documentFrequency('de:korrektheitsbewert')).toBe(0);
+      const hits = await index.search('Was prüft die Korrektheitsbewertung?', { topK: 2 });
+      expect(hits.map((h) => h.chunk.metadata.file)).toEqual(['right.md', 'evaluation.md']);
+    });
+  });
+
   it("search reports each hit's passage coverage when re-ranking, and nothing with rerank: 0", async () => {
     const index = new RagIndex({ embedding: new HashEmbedding() });
     const encode = (s: string) => new TextEncoder().encode(s);
