@@ -45,12 +45,14 @@ export interface QueryOptions {
   /** Weight of the best dictionary translation (others get less, by the dictionary's weights); default 0.8. */
   readonly translationWeight?: number;
   /**
-   * Whether the index holds a term (e.g. its document frequency is positive). With it, a German compound that
-   * neither the index nor the dictionary knows as a whole ("Konzeptmodul") is searched as its parts, each a word of
-   * its own; otherwise its parts are synonyms of the whole at half weight. As synonyms of an unknown whole, the
-   * parts made one concept whose document frequency was the union of both parts' and their translations' (every
-   * chunk saying "case", "fall" or "consist" for "Fallbestand"), so a chunk holding both parts scored like one
-   * holding either; as words of their own each counts by its own rarity, and a chunk holding both counts twice.
+   * Whether the index holds a term (e.g. its document frequency is positive). With it, a German compound for
+   * which the dictionary has no one-word translation that the index holds ("Konzeptmodul", "Suchindex") is
+   * searched as its parts, each a word of its own with its translations; otherwise (and without `indexed`) its
+   * parts are synonyms of the whole at half weight. As synonyms, the parts made one concept whose document frequency
+   * was the union of both parts' and their translations' (every chunk saying "case", "fall" or "consist" for
+   * "Fallbestand"), so a chunk holding both parts scored like one holding either; as words of their own each counts
+   * by its own rarity, and a chunk holding both counts twice. German chunks lose nothing by it: they are indexed
+   * by a compound's parts too.
    */
   readonly indexed?: (term: string) => boolean;
 }
@@ -167,13 +169,7 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     const split =
       language === 'de' && tr ? splitCompound(t.surface.toLowerCase(), tr.lexicon('de')) : undefined;
     const indexed = options.indexed;
-    if (
-      split &&
-      indexed &&
-      !name &&
-      !terms.some((y) => indexed(y.term)) &&
-      !translations.some((x) => !x.phrase && indexed(x.term))
-    ) {
+    if (split && indexed && !name && !translations.some((x) => !x.phrase && indexed(x.term))) {
       for (const part of compoundPartConcepts(t, split.spans, tr!, tw)) add(part);
       continue;
     }
