@@ -551,7 +551,9 @@ export class RagIndex {
 
   /** The question as the lexical search sees it: language, concepts with stems and translations. */
   analyzeQuestion(question: string): AnalyzedQuery {
-    return analyzeQuery(question, this.translator ? { translator: this.translator } : {});
+    // a German compound without a translation the index holds is searched by its parts (`QueryOptions.indexed`)
+    const indexed = (term: string) => this.#bm25.documentFrequency(term) > 0;
+    return analyzeQuery(question, this.translator ? { translator: this.translator, indexed } : {});
   }
 
   /**

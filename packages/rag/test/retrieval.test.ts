@@ -99,6 +99,82 @@ describe('passage-level re-ranking', () => {
     expect(hits[0]?.lexicalRank).toBe(1);
   });
 
+  describe('a German question compound without a one-word translation the index holds', () => {
+    const translator = QueryTranslator.fromStemPairs(
+      ['korrekt\tcorrect\t1', 'bewert\tevalu\t1', 'korrektheitsbewert\tgrade\t1'].join('\n'),
+    );
+    const encode = (s: string) => new TextEncoder().encode(s);
+    const files = [
+      // both parts, once each
+      { file: 'right.md', text: '# Checks\n\nThe correctness evaluator checks that an answer is correct.\n' },
+      // one part, many times: as synonyms of the whole, its frequency outweighed both parts together
+      {
+        file: 'evaluation.md',
+        text: '# Evaluation\n\nEvaluation runs: each evaluation reports evaluation metrics and evaluation logs.\n',
+      },
+      { file: 'setup.md', text: '# Setup\n\nInstall the package and start the server on a free port.\n' },
+      { file: 'usage.md', text: '# Usage\n\nCall the client with a question and read the reply.\n' },
+    ];
+    const question = 'Was prüft die Korrektheitsbewertung?';
+
+    it('is searched by its parts, each a concept of its own with its translations', () => {
+      // the German whole is indexed, its translation "grade" is not
+      const q = analyzeQuery(question, { translator, indexed: (term) => term !== 'en:grade' });
+      const parts = q.concepts.filter((c) => c.word !== 'prüft');
+      expect(parts.map((c) => c.word)).toEqual(['Korrektheits', 'bewertung']);
+      expect(parts.map((c) => c.terms.map((t) => [t.term, t.weight]))).toEqual([
+        [
+          ['de:korrekt', 1],
+          ['en:correct', 0.8],
+        ],
+        [
+          ['de:bewert', 1],
+          ['en:evalu', 0.8],
+        ],
+      ]);
+      // its translation indexed (or no `indexed`): one concept, the parts synonyms of the whole at half weight
+      for (const options of [{ translator, indexed: () => true }, { translator }]) {
+        const whole = analyzeQuery(question, options).concepts;
+        expect(whole.map((c) => c.word)).toEqual(['prüft', 'Korrektheitsbewertung']);
+        expect(whole[1]!.terms).toContainEqual({
+          term: 'en:grade',
+          weight: 0.8,
+          via: 'translation',
+          language: 'en',
+        });
+        expect(whole[1]!.terms).toContainEqual({
+          term: 'de:bewert',
+          weight: 0.5,
+          via: 'word',
+          language: 'de',
+        });
+      }
+    });
+
+    it('ranks the chunk holding both parts before one repeating a single part', async () => {
+      const index = new RagIndex({ embedding: new HashEmbedding(), translator, hybrid: { denseWeight: 0 } });
+      await index.updateFiles(files.map((f) => ({ file: f.file, bytes: encode(f.text) })));
+      expect(index.bm25.documentFrequency('en:grade')).toBe(0);
+      const hits = await index.search(question, { topK: 2 });
+      expect(hits.map((h) => h.chunk.metadata.file)).toEqual(['right.md', 'evaluation.md']);
+    });
+
+    it('still finds a German chunk by the whole compound (German chunks are indexed by its parts too)', async () => {
+      const index = new RagIndex({ embedding: new HashEmbedding(), translator, hybrid: { denseWeight: 0 } });
+      await index.updateFiles([
+        {
+          file: 'ganz.md',
+          bytes: encode('# Prüfen\n\nDie Korrektheitsbewertung vergleicht jede Antwort.\n'),
+        },
+        { file: 'teil.md', bytes: encode('# Noten\n\nDie Bewertung der Bewertung folgt einer Bewertung.\n') },
+        ...files.map((f) => ({ file: f.file, bytes: encode(f.text) })),
+      ]);
+      expect(index.analyzeQuestion(question).concepts.map((c) => c.word)).toContain('bewertung');
+      const hits = await index.search(question, { topK: 1 });
+      expect(hits[0]?.chunk.metadata.file).toBe('ganz.md');
+    });
+  });
+
   it("search reports each hit's passage coverage when re-ranking, and nothing with rerank: 0", async () => {
     const index = new RagIndex({ embedding: new HashEmbedding() });
     const encode = (s: string) => new TextEncoder().encode(s);

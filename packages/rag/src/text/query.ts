@@ -44,6 +44,17 @@ export interface QueryOptions {
   readonly translator?: QueryTranslator;
   /** Weight of the best dictionary translation (others get less, by the dictionary's weights); default 0.8. */
   readonly translationWeight?: number;
+  /**
+   * Whether the index holds a term (e.g. its document frequency is positive). With it, a German compound for
+   * which the dictionary has no one-word translation that the index holds ("Konzeptmodul", "Suchindex") is
+   * searched as its parts, each a word of its own with its translations; otherwise (and without `indexed`) its
+   * parts are synonyms of the whole at half weight. As synonyms, the parts made one concept whose document frequency
+   * was the union of both parts' and their translations' (every chunk saying "case", "fall" or "consist" for
+   * "Fallbestand"), so a chunk holding both parts scored like one holding either; as words of their own each counts
+   * by its own rarity, and a chunk holding both counts twice. German chunks lose nothing by it: they are indexed
+   * by a compound's parts too.
+   */
+  readonly indexed?: (term: string) => boolean;
 }
 
 const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
@@ -157,6 +168,11 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     // a German compound also matches its parts where a text writes them apart or in another compound
     const split =
       language === 'de' && tr ? splitCompound(t.surface.toLowerCase(), tr.lexicon('de')) : undefined;
+    const indexed = options.indexed;
+    if (split && indexed && !name && !translations.some((x) => !x.phrase && indexed(x.term))) {
+      for (const part of compoundPartConcepts(t, split.spans, tr!, tw)) add(part);
+      continue;
+    }
     for (const [a, b] of split?.spans ?? []) {
       const part = termOf(t.surface.toLowerCase().slice(a, b), 'de');
       if (part === undefined) continue;
@@ -196,6 +212,32 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     }
   }
   return { language, concepts };
+}
+
+/**
+ * The parts of a German question compound as words of their own (see `QueryOptions.indexed`): each part's stem
+ * and its translations (cognates as in {@link queryTranslations}) at the weights a word of the question has.
+ */
+function compoundPartConcepts(
+  token: { surface: string; start: number },
+  spans: readonly (readonly [number, number])[],
+  tr: QueryTranslator,
+  tw: number,
+): QueryConcept[] {
+  const word = token.surface.toLowerCase();
+  const out: QueryConcept[] = [];
+  for (const [a, b] of spans) {
+    const term = termOf(word.slice(a, b), 'de');
+    if (term === undefined) continue;
+    const terms: WeightedTerm[] = [{ term, weight: 1, via: 'word', language: 'de' }];
+    for (const x of queryTranslations(tr, stemOfTerm(term), 'de')) {
+      const en = tagTerm('en', x.term);
+      if (x.term.includes(' ') || terms.some((y) => y.term === en)) continue;
+      terms.push({ term: en, weight: tw * x.weight, via: 'translation', language: 'en' });
+    }
+    out.push({ word: token.surface.slice(a, b), start: token.start + a, end: token.start + b, terms });
+  }
+  return out;
 }
 
 /**
