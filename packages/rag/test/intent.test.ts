@@ -505,6 +505,10 @@ describe('the kinds the question authors label, read from the question', () => {
     expect(holdsRelation('Supported formats: SavedModel and Keras.', which)).toBe(true);
     // a lone comma of a clause is no enumeration
     expect(holdsRelation('If the model is large, the converter is slow.', which)).toBe(false);
+    // a German article is no quantity
+    const many = questionIntent('Wie viele Indizes legt das Werkzeug an?');
+    expect(holdsRelation('Das Werkzeug legt ein Verzeichnis an.', many)).toBe(false);
+    expect(holdsRelation('Das Werkzeug legt zwei Indizes an.', many)).toBe(true);
     const yesNo = questionIntent('Can I run it from several threads?');
     expect(holdsRelation('The hooks are not thread-safe.', yesNo)).toBe(true);
     expect(holdsRelation('The hooks store the gradient.', yesNo)).toBe(false);

@@ -301,7 +301,7 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
     /\b(whereas|while|unlike|instead|in contrast|rather than|differs?|different|difference|compared|than|but|only|however|whilst|when|if|wenn|falls|während|im gegensatz|anders als|statt|anstatt|unterscheid\w*|unterschied\w*|hingegen|jedoch|aber|als)\b/i,
   // a quantity stands alone ("4 MB", "89 %", "2.15"), not inside a name ("group1-shard1of1.bin", "mixed4d")
   number:
-    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/iu,
+    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|zwei|drei|vier|fünf|zehn|hundert|tausend|anzahl)\b/iu,
   // also purpose ("the purpose of X is to ...", "to verify ...", "dient dazu") and cause ("another factor is")
   reason:
     /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|purpose|aim of|serves? to|to (?:verify|ensure|check|avoid|prevent|make sure)|factor|causes?d?|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*|zweck|dient|faktor|ursache)\b/i,
