@@ -37,7 +37,7 @@ describe('what a question asks for', () => {
     expect(kind('Worin unterscheiden sich globale und lokale Erklärungen?')).toBe('comparison');
     expect(kind('How do I set the target argument?')).toBe('procedure');
     expect(kind('Why does Zennit need canonizers?')).toBe('reason');
-    expect(kind('Wozu dient pbuilder?')).toBe('reason');
+    expect(kind('Wozu braucht man pbuilder?')).toBe('reason');
     expect(kind('Which vector databases are popular?')).toBe('list');
     expect(kind('How many threads does the backend use?')).toBe('number');
     expect(kind('What weight shard size does the converter write?')).toBe('number');
@@ -433,6 +433,88 @@ describe('a monolingual encoder does not choose among German sentences for a Ger
   });
 });
 
+describe('the kinds the question authors label, read from the question', () => {
+  const kind = (q: string) => questionIntent(q).kind;
+
+  it('reads what a thing is for ("Wozu dient X?") as its definition, "Wofür braucht man X?" as a reason', () => {
+    expect(questionIntent('Wozu dient die Heatmap im Dashboard?')).toEqual({
+      kind: 'definition',
+      subject: ['heatmap'],
+    });
+    expect(questionIntent('Wofür ist das Modul zuständig?')).toEqual({
+      kind: 'definition',
+      subject: ['modul'],
+    });
+    expect(kind('Wofür braucht man das Modul?')).toBe('reason');
+  });
+
+  it('reads "which" of one thing as a definition and of several as a list', () => {
+    expect(kind('Which rule do I get from the default hook?')).toBe('definition');
+    expect(kind('Welcher Retriever holt die ähnlichsten Knoten?')).toBe('definition');
+    expect(kind('Which rules does the composite use?')).toBe('list');
+    // the head of "kinds of harm" is "kinds"
+    expect(kind('Which kinds of harm does the lesson name?')).toBe('list');
+    expect(kind('Welche Arten der Suche gibt es?')).toBe('list');
+    expect(kind('What fields does the struct hold?')).toBe('list');
+    expect(kind('What class does the struct hold?')).not.toBe('list');
+  });
+
+  it('reads quantities by name, also ending a German compound, and dates as numbers', () => {
+    expect(kind('What score range does the evaluator return?')).toBe('number');
+    expect(kind('Welche Python-Version braucht man?')).toBe('number');
+    expect(kind('Welchen Wertebereich hat der Score?')).toBe('number');
+    expect(kind('Until when does the model know about the world?')).toBe('number');
+  });
+
+  it('reads a relation between two named things as a comparison, an obligation of the asker as a procedure', () => {
+    expect(kind('How is Internal Influence related to Integrated Gradients?')).toBe('comparison');
+    expect(kind('What do I have to change in the server?')).toBe('procedure');
+    expect(kind('What must my site set up for threads?')).toBe('procedure');
+    expect(kind('Was kann man tun, wenn nichts gefunden wird?')).toBe('procedure');
+    expect(kind('Wie kann das Dashboard Kohorten bilden?')).toBe('procedure');
+  });
+
+  it('reads a question by its opening word when no relation word tells, and marks the kind as guessed', () => {
+    // a yes/no question: the reason for the yes or no answers it
+    expect(questionIntent('Can I compute attributions from several threads?')).toEqual({
+      kind: 'reason',
+      subject: [],
+      polar: true,
+      guessed: true,
+    });
+    expect(questionIntent('Kann man die Regeln ändern?').kind).toBe('reason');
+    expect(questionIntent('How does the library handle unknown layers?')).toEqual({
+      kind: 'procedure',
+      subject: [],
+      guessed: true,
+    });
+    // a relation word decides: not guessed
+    expect(questionIntent('Why does Zennit need canonizers?').guessed).toBeUndefined();
+    expect(kind('Tell me about LRP.')).toBe('other');
+  });
+
+  it('finds the relation each kind asks for: an instruction, an enumeration, a yes or no', () => {
+    const how = questionIntent('How can I make the attribution faster?');
+    expect(holdsRelation('To enable this, simply set the batch argument.', how)).toBe(true);
+    expect(holdsRelation('You can pass a larger batch.', how)).toBe(true);
+    expect(holdsRelation('Verwenden Sie eine größere Stapelgröße.', how)).toBe(true);
+    // "use" inside a statement is no instruction
+    expect(holdsRelation('Most methods use the gradient of the output.', how)).toBe(false);
+    const which = questionIntent('Which formats can the converter read?');
+    expect(holdsRelation('It reads SavedModel, Keras and TF Hub modules.', which)).toBe(true);
+    expect(holdsRelation('Supported formats: SavedModel and Keras.', which)).toBe(true);
+    // a lone comma of a clause is no enumeration
+    expect(holdsRelation('If the model is large, the converter is slow.', which)).toBe(false);
+    // a German article is no quantity
+    const many = questionIntent('Wie viele Indizes legt das Werkzeug an?');
+    expect(holdsRelation('Das Werkzeug legt ein Verzeichnis an.', many)).toBe(false);
+    expect(holdsRelation('Das Werkzeug legt zwei Indizes an.', many)).toBe(true);
+    const yesNo = questionIntent('Can I run it from several threads?');
+    expect(holdsRelation('The hooks are not thread-safe.', yesNo)).toBe(true);
+    expect(holdsRelation('The hooks store the gradient.', yesNo)).toBe(false);
+  });
+});
+
 describe('a specific relation weighs against the source rank', () => {
   const src = (n: number, text: string) => ({
     n,
@@ -474,7 +556,14 @@ describe('a specific relation weighs against the source rank', () => {
     const plain = await scores('Why is the cache cleared?', 'The cache is cleared every day.');
     expect(plain.relation).toBe(false);
     expect(plain.ratio).toBeCloseTo(1 / 1.75, 10);
-    // a list's relation (any comma) is too loose to weigh against the rank
+    // a reason of a kind guessed from the opening word ("Can ...?") does not weigh against the rank either
+    const guessed = await scores(
+      'Can the cache be cleared?',
+      'The cache is cleared because the index changed.',
+    );
+    expect(guessed.relation).toBe(true);
+    expect(guessed.ratio).toBeCloseTo(1 / 1.75, 10);
+    // a list's relation (an enumeration) is too loose to weigh against the rank
     const list = await scores('Which caches are cleared?', 'Caches, indexes and logs are cleared.');
     expect(list.relation).toBe(true);
     expect(list.ratio).toBeCloseTo(1 / 1.75, 10);

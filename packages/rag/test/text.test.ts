@@ -405,6 +405,28 @@ describe('the language of a question without function words of one language only
     expect(questionLanguage('What does berechnet mean?', tr)).toBe('en');
     expect(questionLanguage('Wie wird die Saliency berechnet?', tr)).toBe('de');
   });
+
+  it('takes a short question by one function word when the other language has none', () => {
+    // one German-only word ("ist", "wie", "sind") is too little for detectLanguage (1.5 points), not for a question
+    for (const q of ['Was ist LRP?', 'Wie funktioniert Occlusion?', 'Was sind Composites?']) {
+      expect(detectLanguage(q)).toBe('en');
+      expect(questionLanguage(q)).toBe('de');
+      expect(questionLanguage(q, tr)).toBe('de');
+    }
+    expect(questionLanguage('Is LRP fast?')).toBe('en');
+    // a German word in an English question does not outweigh the English function words
+    expect(questionLanguage('What is the Ansatz of LRP?')).toBe('en');
+  });
+
+  it('leaves out the verb of "how does X work" / "wie funktioniert X": it asks about X', () => {
+    const words = (q: string) => analyzeQuery(q, { translator: tr }).concepts.map((c) => c.word);
+    expect(words('Wie funktioniert Occlusion in Captum?')).toEqual(['Occlusion', 'Captum']);
+    expect(words('Wie funktionieren Composites?')).toEqual(['Composites']);
+    expect(words('How does Occlusion work?')).toEqual(['Occlusion']);
+    // "work" elsewhere is a word of the question
+    expect(words('How does the retriever work in LlamaIndex?')).toContain('work');
+    expect(words('Which work does LRP build on?')).toContain('work');
+  });
 });
 
 describe('BM25 with concepts', () => {

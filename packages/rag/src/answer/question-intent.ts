@@ -15,6 +15,17 @@ export interface QuestionIntent {
    * Y?", "Why X rather than Y?"): a condition, a preference or a reason answers it, not a list naming both.
    */
   readonly choice?: boolean;
+  /**
+   * The question asks yes or no ("Can I ...?", "Kann man ...?"): a sentence that says what cannot or only can be
+   * done, or why, answers it.
+   */
+  readonly polar?: boolean;
+  /**
+   * The kind was read from the question's opening word alone (a yes/no question as a `reason`, a "how" question
+   * as a `procedure`), no word of the relation in it: a sentence holding the relation is preferred, one without it
+   * is not held back.
+   */
+  readonly guessed?: boolean;
 }
 
 // German "what does X do": "Was berechnet X?", "Was gibt X zurück?" (not "was macht man", "was gibt es": no X
@@ -26,12 +37,13 @@ const GERMAN_DOES =
 const KINDS: readonly [QuestionKind, RegExp][] = [
   [
     'comparison',
-    /\b(differ\w*|difference|compared?|comparison|versus|vs\.?|instead of|rather than|prefer\w*\s.+?\sover|unlike|better than|unterschied\w*|unterscheid\w*|im vergleich|(?:an)?statt(?=\s+[^\s?.!,;:])|anders als|besser als)\b/i,
+    /\b(differ\w*|difference|compared?|comparison|versus|vs\.?|instead of|rather than|prefer\w*\s.+?\sover|unlike|better than|related to|relates? to|relationship between|unterschied\w*|unterscheid\w*|im vergleich|(?:an)?statt(?=\s+[^\s?.!,;:])|anders als|besser als|zusammenhang zwischen|hängt\s.+\smit\s.+\szusammen)\b/i,
   ],
   [
     'number',
     // ends where no letter follows: \b after "groß" would need one
-    /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage)|wie (viele?|lange|groß|oft|hoch)|welche (größe|anzahl|version))(?![\p{L}\p{N}_])/iu,
+    // a quantity by name, also at the end of a German compound ("Python-Version", "Wertebereich"), or a date
+    /\b(how (many|much|long|large|big|often)|what( \w+){0,3} (size|number|version|percentage|range)|(?:until|since) when|wie (viele?|lange|groß|oft|hoch)|(?:bis|seit) wann|welche[nmrs]?\s+(?:[\p{L}]+-)?(?:größe|anzahl|version|wertebereich|bereich))(?![\p{L}\p{N}_])/iu,
   ],
   [
     'reason',
@@ -39,7 +51,8 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
   ],
   [
     'procedure',
-    /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|which (setting|option|flag|step)|steps? to|wie (kann|muss|soll|lässt|macht) man|wie (kann|muss|soll) ich|was muss ich)\b/i,
+    // an obligation of the asker ("What do I have to change?", "What must my site set up?", "Was kann man tun?")
+    /\b(how (do|can|should|would|to)|what (do|should) i (do|change|set)|(?:i|we|you) (?:have|need) to|what must|which (setting|option|flag|step|command)|steps? to|wie (kann|können|muss|müssen|soll|lässt|macht)|was (kann|muss|soll) (ich|man))\b/i,
   ],
   // "which" of a relative clause ("an application in which ...") asks for nothing
   [
@@ -110,13 +123,61 @@ export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
   const works = WORKS.exec(q);
   if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
-  let kind = KINDS.find(([, re]) => re.test(q))?.[0] ?? 'other';
+  const purpose = PURPOSE.exec(q);
+  if (purpose) return { kind: 'definition', subject: subjectWords(purpose[1]!) };
+  let kind = KINDS.find(([, re]) => re.test(q))?.[0];
+  const guessed = kind === undefined && opening(q) !== 'other';
+  kind ??= opening(q);
   if (OPENS_REASON.test(q)) kind = 'reason';
+  // "Which X ...?" of one X asks what that one thing is, of several X for the list of them
+  if (kind === 'list' && asksForOne(q)) kind = 'definition';
+  else if (kind === 'other' && ASKS_FOR_SEVERAL.test(q)) kind = 'list';
   if ((kind === 'comparison' || kind === 'reason') && ASKS_CHOICE.test(q) && PREFERS.test(q))
     return { kind, subject: [], choice: true };
-  if (kind !== 'definition') return { kind, subject: [] };
+  const marks = {
+    ...(kind === 'reason' && OPENS_YES_NO.test(q) ? { polar: true } : {}),
+    ...(guessed ? { guessed: true } : {}),
+  };
+  if (kind !== 'definition') return { kind, subject: [], ...marks };
   const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q) ?? GERMAN_DOES.exec(q);
   return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
+}
+
+// A question that opens with a verb asks yes or no ("Can I ...?", "Is X the same as ...?", "Kann man ...?"): what
+// answers it is the reason for the yes or the no. One that opens with "how" and asks for no amount, comparison or
+// working of a thing asks how something is done ("How does X handle ...?", "How is X built?").
+const OPENS_YES_NO =
+  /^(?:(?:[\p{L}-]+\s+){0,3}[,:]\s*)?(?:can|could|is|are|was|were|do|does|did|will|would|should|must|may|has|have|kann|können|ist|sind|war|gibt|muss|müssen|darf|dürfen|hat|haben|wird|werden|lässt|soll|sollte)\s/iu;
+const OPENS_HOW = /^(?:how|wie)\s/i;
+
+// "Wozu dient X?", "Wofür ist X zuständig?": what a thing is for, which its definition says (not "Wofür braucht
+// man X?": there someone acts, for a reason).
+const PURPOSE =
+  /^(?:wozu|wofür)\s+(?:ist|sind|dient|dienen)\s+(?:(?:ein|eine|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|für|laut|gut|zuständig|nützlich|da)\b.*)?\s*\??\s*$/iu;
+// "Which X does ...": X is the noun phrase before the verb, its head the last word (before "of": "kinds of harm");
+// a plural head (English: ending in s) asks for several.
+const WHICH_ONE =
+  /^which\s+((?:[\w-]+\s+){0,3}?[\w-]+)\s+(?:do|does|did|is|was|has|can|could|will|would|should)\s/i;
+// German: the singular nominative or neuter of "welch-" opens the question ("Welcher Retriever holt ...?")
+const WELCHER_ONE = /^welch(?:er|es)\s/i;
+// "What fields does X hold?": "what" before a plural noun and a verb asks which ones
+const ASKS_FOR_SEVERAL =
+  /^what\s+(?:[\w-]+\s+){0,2}?[\w-]+[^s\s]s\s+(?:do|does|did|are|can|will|would|should)\s/i;
+
+/** Whether a "which" question asks for one thing rather than a list (see WHICH_ONE and WELCHER_ONE). */
+function asksForOne(q: string): boolean {
+  if (WELCHER_ONE.test(q)) return true;
+  const phrase = WHICH_ONE.exec(q)?.[1]
+    ?.split(/\s+of\s+/i)[0]
+    ?.split(/\s+/);
+  return phrase !== undefined && !/s$/i.test(phrase[phrase.length - 1]!);
+}
+
+/** The kind of a question that no relation word told: by the word that opens it, else `other`. */
+function opening(q: string): QuestionKind {
+  if (OPENS_YES_NO.test(q)) return 'reason';
+  if (OPENS_HOW.test(q)) return 'procedure';
+  return 'other';
 }
 
 /** The lower-case words that name a subject, without the linking words of a long one. */
@@ -240,13 +301,14 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
     /\b(whereas|while|unlike|instead|in contrast|rather than|differs?|different|difference|compared|than|but|only|however|whilst|when|if|wenn|falls|während|im gegensatz|anders als|statt|anstatt|unterscheid\w*|unterschied\w*|hingegen|jedoch|aber|als)\b/i,
   // a quantity stands alone ("4 MB", "89 %", "2.15"), not inside a name ("group1-shard1of1.bin", "mixed4d")
   number:
-    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|ein|zwei|drei|vier|fünf|zehn|anzahl)\b/iu,
+    /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|zwei|drei|vier|fünf|zehn|hundert|tausend|anzahl)\b/iu,
   // also purpose ("the purpose of X is to ...", "to verify ...", "dient dazu") and cause ("another factor is")
   reason:
     /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|purpose|aim of|serves? to|to (?:verify|ensure|check|avoid|prevent|make sure)|factor|causes?d?|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*|zweck|dient|faktor|ursache)\b/i,
   procedure:
-    /\b(you (can|need|must|should|have to)|set|use|pass|call|run|install|add|change|enable|disable|reduce|increase|try|simply|to do this|by (setting|using|calling)|sie (können|müssen|sollten)|man kann|verwenden sie|rufen sie|setzen sie|mit der option|indem)\b/i,
-  list: /[,;:]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise)\b/i,
+    /^\W*(?:to [^,]{1,40},\s*)?(?:(?:then|now|first|next|finally|simply|dann|zuerst|anschließend|danach)\W+)?(?:simply\s+)?(?:use|set|pass|call|run|install|add|change|enable|disable|reduce|increase|try|create|write|import|open|click|select|choose|specify|define|provide|remove|replace|configure|load|put|make sure)\b|^\W*[\p{L}]+en\s+sie\b|\b(?:you (?:can|need|must|should|have to|may)|one can|to do (?:this|so)|by (?:setting|using|calling|passing|adding)|(?:is|are) (?:often |also )?possible to|lässt sich|lassen sich|sie (?:können|müssen|sollten)|man (?:kann|muss|sollte)|mit der option|indem)\b/iu,
+  // an enumeration: "A, B and C", "A; B; C", "... such as", "the following: ...", not a lone comma of a clause
+  list: /:\s*\S|,[^,;.]+\b(?:and|or|und|oder)\b|[^,;]+[,;][^,;]+[,;]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|the following|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise|folgende\w*)\b/i,
 };
 
 // A copula or defining verb right after the subject: "X is ...", "X, a rule for ...", "X: Eine Person, ...".
@@ -257,6 +319,9 @@ const DEFINES =
 // "when" (a comparison) also a condition; a sentence that merely names both things holds none of it.
 const PREFERENCE =
   /\b(?:better|best|preferable|preferred|recommended|suited|suitable|ideal|advantages?|drawbacks?|besser|empfohlen|geeignet|vorteil\w*|nachteil\w*)(?![\p{L}])/iu;
+// What says yes or no: a negation, a limit ("only"), a need or a possibility
+const POLAR =
+  /\b(?:not|no|never|cannot|can't|only|must|required?|requires|supports?|possible|nicht|kein\w*|nie|nur|muss|müssen|erforderlich|unterstützt|möglich)(?![\p{L}])/iu;
 const CONDITION = /\b(?:when|whenever|if|unless|in case|wenn|falls|sofern)(?![\p{L}])/iu;
 
 /**
@@ -273,6 +338,7 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
       RELATION.reason.test(sentence) ||
       (intent.kind === 'comparison' && CONDITION.test(sentence))
     );
+  if (intent.polar && POLAR.test(sentence)) return true;
   if (intent.kind === 'definition') {
     if (intent.subject.length === 0)
       return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);

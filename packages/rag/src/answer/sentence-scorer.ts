@@ -292,11 +292,14 @@ export async function scoreSourceSentences(
           ? intent.choice
             ? CHOICE_BOOST
             : RELATION_BOOST[intent.kind]
-          : 0.85;
+          : intent.guessed
+            ? 1
+            : 0.85;
     // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
     // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
     const rank =
-      (prior.get(r.source) ?? 0.5) ** (relation && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
+      (prior.get(r.source) ?? 0.5) **
+      (relation && !intent.guessed && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
     const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,

@@ -96,6 +96,9 @@ export function looksLikeName(
   return language === 'en' && !sentenceStart && /^\p{Lu}/u.test(surface);
 }
 
+// The verb of "How does X work?" (ending the question) or "Wie funktioniert X?" (after the question word)
+const WORKS_VERB = /^\s*wie\s+(funktionier\p{L}*)|^\s*how\s+(?:does|do|did)\s+.+?\s+(work)(?=\s*\??\s*$)/iu;
+
 /**
  * Turns a question into {@link QueryConcept}s: stop words removed (by their surface form), each content
  * word with its stems in both languages and, with a translator, its translations; adjacent word pairs whose
@@ -119,7 +122,13 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     seen.add(key);
     concepts.push(c);
   };
+  // the verb of "How does X work?" / "Wie funktioniert X?" asks how X works, which the passage about X says: as a
+  // concept its translations ("function", "operate") match unrelated text
+  const works = WORKS_VERB.exec(question);
+  const worksVerb = works?.[1] ?? works?.[2];
+  const worksAt = works && worksVerb ? works.index + works[0].length - worksVerb.length : -1;
   for (const t of tokens) {
+    if (t.start === worksAt) continue;
     const sentenceStart = /^[\s"'“„(]*$|[.!?:]\s+$/.test(question.slice(0, t.start));
     const name = looksLikeName(
       t.surface,
@@ -268,6 +277,10 @@ function queryTranslations(
  */
 export function questionLanguage(question: string, translator?: QueryTranslator): Language {
   const evidence = languageEvidence(question);
+  // a function word of one language and none of the other decides a question, however short ("Was ist LRP?":
+  // "ist"), where a longer text needs more (detectLanguage)
+  if (evidence.de > 0 && evidence.en === 0) return 'de';
+  if (evidence.en > 0 && evidence.de === 0) return 'en';
   if (!translator || evidence.en > 0 || evidence.de > 0) return detectLanguage(question);
   let en = 0;
   let de = 0;
