@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { changedBox, IncrementalForward } from '../src/incremental.js';
 import { pixelFlipping, regionPerturbation, selectivity } from '../src/index.js';
 import { images, smallCnn, useBackend } from './helpers.js';
@@ -266,6 +266,33 @@ describe('the perturbation metrics with and without the incremental forward', ()
       model.dispose();
     });
   }
+
+  it('RegionPerturbation scores the unperturbed input as the first, full pass of the steps, not in a pass of its own', async () => {
+    const model = vggLike();
+    const x = images(2, H, W, 3, 6);
+    const a = tf.randomUniform([2, H, W], -1, 1, 'float32', 2);
+    const input = { model, x, labels: [1, 3], explanation: a };
+    const options = { patchSize: 3, regionsEvaluation: 5 };
+    const full = await regionPerturbation(input, options, { incremental: false });
+    const predict = vi.spyOn(model, 'predict');
+    const features = vi.spyOn(IncrementalForward.prototype, 'features');
+    const before = tf.memory().numTensors;
+    const inc = await regionPerturbation(input, options, { incremental: true });
+    expect(tf.memory().numTensors).toBe(before);
+    // no forward pass of the model itself: per sample, the unperturbed input, then the 5 steps
+    expect(predict).not.toHaveBeenCalled();
+    expect(features).toHaveBeenCalledTimes(2 * (1 + 5));
+    predict.mockRestore();
+    features.mockRestore();
+    // the curves are output drops from the unperturbed output: equal to the plain path's, and not constant
+    inc.curves!.forEach((c, i) => {
+      expectClose(c, full.curves![i]!, `sample ${i}`);
+      expect(new Set(c).size).toBeGreaterThan(1);
+    });
+    expectClose(inc.scores, full.scores, 'scores');
+    tf.dispose([x, a]);
+    model.dispose();
+  });
 
   it('by default only where it saves work: patches yes, scattered pixels no (both give the same numbers)', async () => {
     const model = smallCnn();
