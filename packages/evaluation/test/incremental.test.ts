@@ -155,6 +155,33 @@ describe('IncrementalForward equals a full forward pass', () => {
     model.dispose();
   });
 
+  it("runs a conv's ReLU inside the conv op and pads only windows at the map's border", async () => {
+    const model = vggLike();
+    const forward = IncrementalForward.of(model, [H, W, 3])!;
+    const x = images(1, H, W, 3, 3);
+    const base = Float32Array.from(x.dataSync());
+    forward.features(base);
+    const kernels = async (input: Float32Array) => {
+      const info = await tf.profile(() => {
+        forward.features(input);
+      });
+      return info.kernels.map((k) => k.name);
+    };
+    // a pixel in the middle: its windows stay inside the maps up to the first pool
+    const inner = await kernels(withPatch(base, 8, 8, 1, -1));
+    // of the five convs followed by a ReLU, two run it as a kernel of their own: the one with batch norm in
+    // between and the dilated one
+    expect(inner.filter((k) => k === 'Relu')).toHaveLength(2);
+    expect(inner.filter((k) => k === 'FusedConv2D').length).toBeGreaterThanOrEqual(3);
+    const pads = inner.filter((k) => k === 'PadV2').length;
+    // the corner pixel's windows meet the border in every layer: one pad per conv
+    const corner = await kernels(withPatch(base, 0, 0, 1, -1));
+    expect(corner.filter((k) => k === 'PadV2').length).toBeGreaterThan(pads);
+    forward.dispose();
+    x.dispose();
+    model.dispose();
+  });
+
   it('recomputes only the window a change reaches: a 1-pixel change dirties 3x3 after a 3x3 conv', () => {
     const model = vggLike();
     const forward = IncrementalForward.of(model, [H, W, 3])!;
