@@ -50,9 +50,9 @@ const once = async () => {
   const c = process.cpuUsage(c0);
   return { wall, cpu: (c.user + c.system) / 1000, r };
 };
-// warm-up: kernels compiled, weights uploaded, and the head's batched matMul packed (XNNPACK packs a weight
-// matrix once per kernel: the suite's one-step warm-up only packs the batch-1 path)
-await metric();
+// warm-up as the suite's: kernels compiled, weights uploaded, and the incremental head's batched matMul packed
+// (XNNPACK packs a weight matrix once per op; model.predict's passes use another)
+await selectivity(input, { patchSize: 112 }, { incremental: true });
 tallies?.clear();
 const before = tf.memory().numTensors;
 const walls: number[] = [];
