@@ -30,6 +30,9 @@ interface Stage {
   outShape: [number, number, number];
   /** Multiply-adds per output position (the cost estimate). */
   perPosition: number;
+  /** Whether the window is a conv whose ReLU (its own or the first element-wise node's) runs inside the conv
+   * op, as XNNPACK's output clamp: one kernel call less per window, the same values (max(x, 0) either way). */
+  fusedRelu: boolean;
 }
 
 const POINTWISE = new Set(['activation', 'batchNorm', 'identity']);
@@ -162,6 +165,7 @@ export class IncrementalForward {
         inShape: inputShape,
         outShape: inputShape,
         perPosition: 0,
+        fusedRelu: false,
       },
     ];
     let j = 1;
@@ -187,9 +191,11 @@ export class IncrementalForward {
         inShape: prev.outShape,
         outShape: out,
         perPosition: costOf(node, out[2]),
+        fusedRelu: false,
       });
     }
     if (stages.length < 2) return undefined;
+    for (const st of stages) st.fusedRelu = reluFusable(st);
     const head = nodes.slice(j);
     let headCost = 0;
     for (const node of head) {
@@ -302,15 +308,22 @@ export class IncrementalForward {
       let pad: string | [[number, number], [number, number]] = padding;
       if (window.kind === 'conv2d' || window.kind === 'depthwiseConv2d') {
         // zeros padded here and a 'valid' conv: one conv op per layer whatever the window's border (the WASM
-        // backend keeps a packed copy of the weights per padding it has seen)
-        x = tf.pad(x, [[0, 0], padding[0], padding[1], [0, 0]]);
+        // backend keeps a packed copy of the weights per padding it has seen); a window inside the map needs no
+        // pad (a copy)
+        if (padding.flat().some((q) => q > 0)) x = tf.pad(x, [[0, 0], padding[0], padding[1], [0, 0]]);
         pad = 'valid';
       }
       // average pooling takes no explicit padding, and is only accepted where it has none (axesOf)
       if (window.kind === 'avgPool2d') pad = 'valid';
       const node = { ...window, params: { ...window.params, padding: pad } } as GraphNode;
-      let y = forwardNode(node, [x]).output;
-      for (const p of st.pointwise) y = forwardNode(p, [y]).output;
+      let y: tf.Tensor;
+      let pointwise = st.pointwise;
+      if (st.fusedRelu) {
+        y = reluConv(node, x);
+        // the ReLU was the conv's own, or the first element-wise node
+        if (window.activation !== 'relu') pointwise = pointwise.slice(1);
+      } else y = forwardNode(node, [x]).output;
+      for (const p of pointwise) y = forwardNode(p, [y]).output;
       const expected = [1, box.y1 - box.y0, box.x1 - box.x0, st.outShape[2]];
       if (y.shape.some((d, a) => d !== expected[a])) {
         throw new Error(
@@ -328,6 +341,33 @@ export class IncrementalForward {
     this.reset();
     this.maps.length = 0;
   }
+}
+
+/** Whether a stage's window is a plain conv (bias, no groups or dilations: the forward pass's fused conv) whose
+ * output goes through a ReLU before anything else. */
+function reluFusable(st: Stage): boolean {
+  const node = st.window;
+  if (node === undefined || node.params.kind !== 'conv2d') return false;
+  const p = node.params;
+  if (p.bias === null || p.bias.rank !== 1 || (p.groups ?? 1) !== 1) return false;
+  if ((p.dilations ?? [1, 1]).some((d) => d !== 1)) return false;
+  if (node.activation === 'relu') return true;
+  const next = st.pointwise[0];
+  return node.activation === 'linear' && next?.kind === 'activation' && next.activation === 'relu';
+}
+
+/** A {@link reluFusable} stage's conv and ReLU as one op ('valid' padding: the window is padded already). */
+function reluConv(node: GraphNode, x: tf.Tensor): tf.Tensor {
+  const p = node.params;
+  if (p.kind !== 'conv2d') throw new Error(`internal: '${node.id}' is a ${p.kind}, not a conv2d`);
+  return tf.fused.conv2d({
+    x: x as tf.Tensor4D,
+    filter: p.kernel as tf.Tensor4D,
+    strides: p.strides as [number, number],
+    pad: 'valid',
+    bias: p.bias!,
+    activation: 'relu',
+  });
 }
 
 /** The bounding box of the pixels where `b` differs from `a` (both [H, W, C]), or undefined if they are equal. */

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { changedBox, IncrementalForward } from '../src/incremental.js';
 import { pixelFlipping, regionPerturbation, selectivity } from '../src/index.js';
 import { images, smallCnn, useBackend } from './helpers.js';
@@ -155,6 +155,33 @@ describe('IncrementalForward equals a full forward pass', () => {
     model.dispose();
   });
 
+  it("runs a conv's ReLU inside the conv op and pads only windows at the map's border", async () => {
+    const model = vggLike();
+    const forward = IncrementalForward.of(model, [H, W, 3])!;
+    const x = images(1, H, W, 3, 3);
+    const base = Float32Array.from(x.dataSync());
+    forward.features(base);
+    const kernels = async (input: Float32Array) => {
+      const info = await tf.profile(() => {
+        forward.features(input);
+      });
+      return info.kernels.map((k) => k.name);
+    };
+    // a pixel in the middle: its windows stay inside the maps up to the first pool
+    const inner = await kernels(withPatch(base, 8, 8, 1, -1));
+    // of the five convs followed by a ReLU, two run it as a kernel of their own: the one with batch norm in
+    // between and the dilated one
+    expect(inner.filter((k) => k === 'Relu')).toHaveLength(2);
+    expect(inner.filter((k) => k === 'FusedConv2D').length).toBeGreaterThanOrEqual(3);
+    const pads = inner.filter((k) => k === 'PadV2').length;
+    // the corner pixel's windows meet the border in every layer: one pad per conv
+    const corner = await kernels(withPatch(base, 0, 0, 1, -1));
+    expect(corner.filter((k) => k === 'PadV2').length).toBeGreaterThan(pads);
+    forward.dispose();
+    x.dispose();
+    model.dispose();
+  });
+
   it('recomputes only the window a change reaches: a 1-pixel change dirties 3x3 after a 3x3 conv', () => {
     const model = vggLike();
     const forward = IncrementalForward.of(model, [H, W, 3])!;
@@ -266,6 +293,33 @@ describe('the perturbation metrics with and without the incremental forward', ()
       model.dispose();
     });
   }
+
+  it('RegionPerturbation scores the unperturbed input as the first, full pass of the steps, not in a pass of its own', async () => {
+    const model = vggLike();
+    const x = images(2, H, W, 3, 6);
+    const a = tf.randomUniform([2, H, W], -1, 1, 'float32', 2);
+    const input = { model, x, labels: [1, 3], explanation: a };
+    const options = { patchSize: 3, regionsEvaluation: 5 };
+    const full = await regionPerturbation(input, options, { incremental: false });
+    const predict = vi.spyOn(model, 'predict');
+    const features = vi.spyOn(IncrementalForward.prototype, 'features');
+    const before = tf.memory().numTensors;
+    const inc = await regionPerturbation(input, options, { incremental: true });
+    expect(tf.memory().numTensors).toBe(before);
+    // no forward pass of the model itself: per sample, the unperturbed input, then the 5 steps
+    expect(predict).not.toHaveBeenCalled();
+    expect(features).toHaveBeenCalledTimes(2 * (1 + 5));
+    predict.mockRestore();
+    features.mockRestore();
+    // the curves are output drops from the unperturbed output: equal to the plain path's, and not constant
+    inc.curves!.forEach((c, i) => {
+      expectClose(c, full.curves![i]!, `sample ${i}`);
+      expect(new Set(c).size).toBeGreaterThan(1);
+    });
+    expectClose(inc.scores, full.scores, 'scores');
+    tf.dispose([x, a]);
+    model.dispose();
+  });
 
   it('by default only where it saves work: patches yes, scattered pixels no (both give the same numbers)', async () => {
     const model = smallCnn();

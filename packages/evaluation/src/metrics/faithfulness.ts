@@ -73,7 +73,10 @@ const INCREMENTAL_SHARE = 0.5;
 /** Runs `steps` perturbation steps on every sample (Quantus's batched loop): `step(t, i, random draws)` changes
  * sample i's array in place and returns the input to score; every sample is scored after every step. Where the
  * model allows it and the steps are local enough (`run.incremental`), sample by sample through the incremental
- * forward, else all samples in lockstep, batched. Returns the outputs as curves[i][t]. */
+ * forward, else all samples in lockstep, batched. Returns the outputs as curves[i][t]. With `original`, the
+ * incremental path also scores each sample's unperturbed input (`original(i)`) first, as the full pass that its
+ * steps start from (one full pass a sample fewer), and returns those outputs in `original`; the batched path
+ * leaves it undefined (the caller scores the unperturbed inputs itself). */
 async function lockstepCurves(
   input: MetricInput,
   p: Prepared,
@@ -85,7 +88,8 @@ async function lockstepCurves(
   run: RunOptions,
   metric: string,
   incremental = false,
-): Promise<number[][]> {
+  original?: (i: number) => Float32Array,
+): Promise<{ curves: number[][]; original?: number[] }> {
   const n = p.s.n;
   const describe = (k: number) => `sample ${k % n} perturbed in step ${Math.floor(k / n) + 1} of ${metric}`;
   const options = { ...run, softmax, phase: metric, describe };
@@ -99,11 +103,26 @@ async function lockstepCurves(
     for (let t = 0; t < steps; t++) yield step(t, i, cur, drawAt(t));
   }
   let out: Float64Array;
+  let originals: number[] | undefined;
   if (
     forward !== undefined &&
     (run.incremental === true || worthIncremental(forward, p.s, n, steps, sequence))
   ) {
-    out = await predictIncremental(forward, sequence, n, steps, p.labels, options);
+    if (original === undefined)
+      out = await predictIncremental(forward, sequence, n, steps, p.labels, options);
+    else {
+      function* fromOriginal(i: number): Generator<Float32Array> {
+        yield original!(i);
+        yield* sequence(i);
+      }
+      const describeFrom = (k: number) => (k < n ? `the unperturbed sample ${k}` : describe(k - n));
+      const all = await predictIncremental(forward, fromOriginal, n, steps + 1, p.labels, {
+        ...options,
+        describe: describeFrom,
+      });
+      originals = Array.from(all.subarray(0, n));
+      out = all.subarray(n);
+    }
   } else {
     const state = Array.from({ length: n }, (_, i) => start(i));
     function* inputs(): Generator<ScoredInput> {
@@ -115,7 +134,10 @@ async function lockstepCurves(
     out = await predictTargets(input.model, shapeOf(p.s), inputs(), steps * n, options);
   }
   forward?.dispose();
-  return Array.from({ length: n }, (_, i) => Array.from({ length: steps }, (_, t) => out[t * n + i]!));
+  const curves = Array.from({ length: n }, (_, i) =>
+    Array.from({ length: steps }, (_, t) => out[t * n + i]!),
+  );
+  return originals === undefined ? { curves } : { curves, original: originals };
 }
 
 /** Whether the incremental forward's estimated work for these steps (a dry run of the perturbations, which
@@ -181,7 +203,7 @@ export async function pixelFlipping(
   const random = randomOf(run);
   const orders = p.a.values.map((a) => argsort(perFeature(a, p.a.channels, p.s.channels), true));
   const steps = Math.ceil(p.s.features / k);
-  const curves = await lockstepCurves(
+  const { curves } = await lockstepCurves(
     input,
     p,
     steps,
@@ -290,7 +312,8 @@ function patchSums(a: Float32Array, aChannels: number, s: Samples, g: PatchGrid)
 }
 
 /** Perturbs patches in the given per-sample order, cumulatively, on the edge-padded input; returns the
- * output after each step. */
+ * output after each step, and with `original` the unperturbed inputs' outputs where the incremental forward
+ * computed them (see {@link lockstepCurves}). */
 async function patchCurves(
   input: MetricInput,
   p: Prepared,
@@ -303,7 +326,8 @@ async function patchCurves(
   softmax: boolean,
   run: RunOptions,
   metric: string,
-): Promise<number[][]> {
+  original = false,
+): Promise<{ curves: number[][]; original?: number[] }> {
   return lockstepCurves(
     input,
     p,
@@ -325,6 +349,7 @@ async function patchCurves(
     run,
     metric,
     true,
+    original ? (i) => p.s.x[i]! : undefined,
   );
 }
 
@@ -370,7 +395,6 @@ export async function regionPerturbation(
     order === 'random'
       ? p.a.values.map(() => random.permutation(g.patches.length))
       : p.a.values.map((a) => argsort(patchSums(a, p.a.channels, p.s, g), order === 'morf'));
-  const y = await originalOutputs(input, p, softmax, run, metric);
   const steps = Math.min(regions, g.patches.length);
   const outputs = await patchCurves(
     input,
@@ -384,8 +408,11 @@ export async function regionPerturbation(
     softmax,
     run,
     metric,
+    true,
   );
-  const curves = outputs.map((c, i) => c.map((v) => y[i]! - v));
+  // on the incremental forward the unperturbed outputs came with the steps (their first, full pass)
+  const y = outputs.original ?? (await originalOutputs(input, p, softmax, run, metric));
+  const curves = outputs.curves.map((c, i) => c.map((v) => y[i]! - v));
   return result(metric, curves.map(auc), order !== 'lerf', curves);
 }
 
@@ -432,7 +459,7 @@ export async function selectivity(
   checkBaseline(baseline, metric, kernel);
   const g = patchGrid(p.s, patchSize);
   const orders = p.a.values.map((a) => argsort(patchSums(a, p.a.channels, p.s, g), true));
-  const curves = await patchCurves(
+  const { curves } = await patchCurves(
     input,
     p,
     g,
@@ -510,7 +537,8 @@ export async function irof(
       true,
     );
   });
-  const y = await originalOutputs(input, p, softmax, run, metric);
+  // computed only if a group takes the batched path: the incremental forward scores them with the steps
+  let y: Float64Array | undefined;
   const scores: number[] = [];
   const curves: number[][] = [];
   for (let from = 0; from < s.n; from += QUANTUS_BATCH) {
@@ -557,10 +585,13 @@ export async function irof(
       run,
       metric,
       true,
+      (j) => s.x[group[j]!]!,
     );
+    if (out.original === undefined) y ??= await originalOutputs(input, p, softmax, run, metric);
     group.forEach((i, j) => {
       const real = orders[i]!.length;
-      const curve = out[j]!.map((v, t) => (t < real ? v / y[i]! : 0));
+      const original = out.original?.[j] ?? y![i]!;
+      const curve = out.curves[j]!.map((v, t) => (t < real ? v / original : 0));
       curves.push(curve.slice(0, real));
       scores.push(real - auc(curve));
     });
@@ -604,7 +635,7 @@ async function drops(
   metric: string,
 ): Promise<{ y: Float64Array; drops: number[][] }> {
   const y = await originalOutputs(input, p, softmax, run, metric);
-  const outputs = await lockstepCurves(
+  const { curves: outputs } = await lockstepCurves(
     input,
     p,
     steps,
