@@ -23,7 +23,11 @@ export function withFusedBias<T extends tf.Tensor>(bias: tf.Tensor, run: () => T
   }
 }
 
-/** The backend's refusal of a bias: wasm's FusedConv2D and _FusedMatMul throw "... rank-1 bias ..." or "... bias shape ...". */
+/**
+ * The backend's refusal of a bias: wasm's FusedConv2D and _FusedMatMul throw a plain Error "... rank-1 bias ..." or
+ * "... bias shape ...". A TypeError is a bug of the code inside, even when its message names a variable `bias`
+ * (Firefox: "bias is undefined", Safari: "evaluating 'bias.shape'").
+ */
 function isBiasRefusal(err: unknown): boolean {
-  return err instanceof Error && /\bbias\b/.test(err.message);
+  return err instanceof Error && err.name === 'Error' && /\bbias\b/.test(err.message);
 }
