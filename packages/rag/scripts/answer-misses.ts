@@ -7,7 +7,10 @@
  * sentences and the passage's sentences with their scores and the parts of the score (lexical share, novelty,
  * relation, source), so the cause can be read off: intent misread, a sentence that repeats the question's
  * words beating the one holding the relation, the window beside the passage, the second passage, a word form
- * the stemmer does not join, words that name the document. Default QA files: the tuning sets (`qa.json`,
+ * the stemmer does not join, words that name the document. For the misses where no sentence was quoted from a
+ * source holding the passage (`other-source` in `pnpm rag:eval`), it also says what made the quoted passage's
+ * best sentence beat the passage's best one (the relation, more of the question's words, more novelty, an earlier
+ * source, the language, the score ratio) and ends with a tally of those reasons. Default QA files: the tuning sets (`qa.json`,
  * `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`); the held-out sets are measured only by
  * `pnpm rag:eval`, never read question by question.
  */
@@ -25,10 +28,41 @@ const { values } = parseArgs({
   options: { ...TUNING_ARG_OPTIONS },
 });
 const { qaFiles, engine } = await openTuningEngine(values);
+
+type Scored = Awaited<ReturnType<typeof scoreSourceSentences>>[number];
+/**
+ * Why the quoted passage's best sentence beat the passage's best sentence: one tag per difference in the parts of
+ * the score (see `scoreSourceSentences`), the sources' order and language, and how far the passage was behind.
+ */
+function winsBy(
+  winner: Scored,
+  passage: Scored | undefined,
+  sources: readonly { readonly n: number; readonly language: string }[],
+  passages: number,
+): string[] {
+  if (!passage) return ['no scorable passage sentence (heading, code, a sentence split elsewhere)'];
+  const tags: string[] = [];
+  if (winner.relation && !passage.relation) tags.push('the relation (the passage lacks it)');
+  if (!winner.relation && passage.relation) tags.push('despite the passage holding the relation');
+  if (winner.lexical > passage.lexical + 0.05) tags.push("more of the question's words");
+  if (passage.lexical > winner.lexical + 0.05) tags.push("despite fewer of the question's words");
+  if (winner.novelty > passage.novelty + 0.1) tags.push('more novelty');
+  tags.push(winner.source < passage.source ? 'an earlier source' : 'a later source');
+  const language = (n: number) => sources.find((s) => s.n === n)?.language;
+  if (language(winner.source) !== language(passage.source))
+    tags.push(`language ${language(winner.source)} over ${language(passage.source)}`);
+  const ratio = passage.score / Math.max(winner.score, 1e-9);
+  tags.push(ratio >= 0.5 ? 'the passage at half the best or more' : 'the passage below half the best');
+  tags.push(passages > 1 ? 'a second passage from another source' : 'one passage');
+  return tags;
+}
 const index = engine.index;
 const clean = (s: string) => s.replace(/[`*$]/g, '').replace(/\s+/g, ' ').trim();
 let misses = 0;
 let asked = 0;
+// what made the quoted passage win over the passage's sentences, counted over the other-source misses
+const why = new Map<string, number>();
+let otherSource = 0;
 for (const file of qaFiles) {
   for (const q of await readQuestions(file)) {
     asked++;
@@ -66,6 +100,22 @@ for (const file of qaFiles) {
     const quoted = new Set(
       a.sentences.map((s) => `${s.support?.source}|${clean(s.support?.sentence ?? '')}`),
     );
+    const inPassage = (s: (typeof scored)[number]) =>
+      holding.some((h) => h.n === s.source) &&
+      clean(q.supporting_passage.text).includes(clean(s.text).slice(0, 60));
+    const quotedSources = new Set(a.sentences.map((s) => s.citations[0]));
+    const passageBest = scored
+      .filter(inPassage)
+      .reduce<(typeof scored)[number] | undefined>((x, y) => (!x || y.score > x.score ? y : x), undefined);
+    const winner = scored
+      .filter((s) => s.source === a.sentences[0]?.citations[0])
+      .reduce<(typeof scored)[number] | undefined>((x, y) => (!x || y.score > x.score ? y : x), undefined);
+    if (!holding.some((h) => quotedSources.has(h.n)) && winner) {
+      otherSource++;
+      const tags = winsBy(winner, passageBest, a.sources, quotedSources.size);
+      for (const t of tags) why.set(t, (why.get(t) ?? 0) + 1);
+      console.log(`  other-source: the quoted passage wins by ${tags.join(', ')}`);
+    }
     for (const s of scored) {
       const inAnswer = quoted.has(`${s.source}|${clean(s.text)}`);
       const inPassage =
@@ -78,4 +128,10 @@ for (const file of qaFiles) {
   }
 }
 console.log(`\n${asked} questions; ${misses} answers miss a retrieved passage`);
+console.log(
+  `${otherSource} of them quote no source holding the passage; the quoted passage won by: ${[...why]
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join('; ')}`,
+);
 await engine.index.embedding.dispose?.();
