@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 
 /** One figure of bench/results.json: the median of its runs (each run's value in `unit`). */
 export interface BenchResult {
@@ -96,4 +97,26 @@ export function peakRssMiB(): number {
     if (m) return Number(m[1]) / 1024;
   } catch {}
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Starts V8's sampling CPU profiler in this process (a profile of the timed runs only, read by
+ * src/cpuprofile-table.ts) when `file` is given; the returned function stops it and writes the profile there.
+ * Without a file both are no-ops.
+ */
+export async function startCpuProfile(
+  file: string | undefined,
+  intervalUs = 100,
+): Promise<() => Promise<void>> {
+  if (file === undefined) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }

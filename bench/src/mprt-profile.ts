@@ -4,8 +4,6 @@
  *
  *   pnpm --filter @crp/bench exec tsx src/mprt-profile.ts [--threads 2] [--runs 7] [--kernels] [--cpu-prof FILE]
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -13,7 +11,7 @@ import { lrpExplainer, mprt } from '@crp/evaluation';
 import { smallVgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
-import { median } from './measure.js';
+import { median, startCpuProfile } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,23 +50,13 @@ tallies?.clear();
 const before = tf.memory().numTensors;
 const walls: number[] = [];
 const cpus: number[] = [];
-const profiler = values['cpu-prof'] === undefined ? undefined : new Session();
-if (profiler !== undefined) {
-  profiler.connect();
-  await profiler.post('Profiler.enable');
-  await profiler.post('Profiler.setSamplingInterval', { interval: Number(values['cpu-prof-interval']) });
-  await profiler.post('Profiler.start');
-}
+const stopProfile = await startCpuProfile(values['cpu-prof'], Number(values['cpu-prof-interval']));
 for (let i = 0; i < Number(values.runs); i++) {
   const { wall, cpu } = await once();
   walls.push(wall);
   cpus.push(cpu);
 }
-if (profiler !== undefined) {
-  const { profile } = await profiler.post('Profiler.stop');
-  writeFileSync(values['cpu-prof']!, JSON.stringify(profile));
-  profiler.disconnect();
-}
+await stopProfile();
 const load = loadavg()[0]!.toFixed(1);
 console.log(
   JSON.stringify({

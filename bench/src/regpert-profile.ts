@@ -6,8 +6,6 @@
  *   pnpm --filter @crp/bench exec tsx src/regpert-profile.ts [--metric region|selectivity] [--threads 2]
  *     [--runs 3] [--kernels] [--cpu-prof FILE]
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
@@ -15,7 +13,7 @@ import { regionPerturbation, selectivity } from '@crp/evaluation';
 import { vgg } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { kernelTotals, printKernelTable, tallyWasmKernels } from './kernel-tally.js';
-import { median } from './measure.js';
+import { median, startCpuProfile } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,24 +56,14 @@ const before = tf.memory().numTensors;
 const walls: number[] = [];
 const cpus: number[] = [];
 let scores: number[] = [];
-const profiler = values['cpu-prof'] === undefined ? undefined : new Session();
-if (profiler !== undefined) {
-  profiler.connect();
-  await profiler.post('Profiler.enable');
-  await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
-  await profiler.post('Profiler.start');
-}
+const stopProfile = await startCpuProfile(values['cpu-prof']);
 for (let i = 0; i < Number(values.runs); i++) {
   const { wall, cpu, r } = await once();
   walls.push(wall);
   cpus.push(cpu);
   scores = r.scores;
 }
-if (profiler !== undefined) {
-  const { profile } = await profiler.post('Profiler.stop');
-  writeFileSync(values['cpu-prof']!, JSON.stringify(profile));
-  profiler.disconnect();
-}
+await stopProfile();
 console.log(
   JSON.stringify({
     metric: values.metric,

@@ -6,12 +6,11 @@
  *   pnpm --filter @crp/bench exec tsx src/resnet-js-profile.ts [--threads 1] [--runs 5] [--size 224] [--prof out.cpuprofile]
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@crp/backend';
 import { disposeResult } from '@crp/lrp';
 import * as tf from '@tensorflow/tfjs-core';
+import { startCpuProfile } from './measure.js';
 import { BENCH_RESNETS, benchResNetHeatmap } from './torch-fixtures.js';
 
 const { values } = parseArgs({
@@ -46,26 +45,13 @@ const heatmap = (check: boolean) => {
 for (let i = 0; i < Number(values.warm); i++) heatmap(i === 0);
 const before = tf.memory().numTensors;
 const runs = Number(values.runs);
-const session = values.prof === undefined ? undefined : new Session();
-const post = (method: string, params?: object) =>
-  new Promise<unknown>((ok, fail) =>
-    session!.post(method, params, (err, res) => (err ? fail(err) : ok(res))),
-  );
-if (session) {
-  session.connect();
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 100 });
-  await post('Profiler.start');
-}
+const stopProfile = await startCpuProfile(values.prof);
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < runs; i++) heatmap(false);
 const wall = (performance.now() - t0) / runs;
 const c = process.cpuUsage(c0);
-if (session) {
-  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-  writeFileSync(values.prof!, JSON.stringify(profile));
-}
+await stopProfile();
 console.log(
   JSON.stringify({
     threads: values.threads,
