@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -17,7 +18,8 @@ let loading: Promise<QueryTranslator | undefined> | undefined;
  * The package's `dictionary.index` (offsets of the pairs sorted by each language, built from
  * `dictionary.json`) lets the dictionary open without parsing its 10 MB of JSON or building hash tables. When
  * the index is missing or stale, the JSON is parsed instead (same translations, slower) and a warning says
- * how to rebuild it.
+ * how to rebuild it. The package's `forms.txt` (the pairs' words as Ding writes them) is read only when a gloss
+ * asks for a written form.
  */
 export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
   loading ??= (async () => {
@@ -27,7 +29,13 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     } catch {
       return undefined;
     }
-    const options = { exclude: FALSE_FRIENDS };
+    const options = {
+      exclude: FALSE_FRIENDS,
+      // the words as written, for glosses: read only when a gloss is made (~4 MB, a few ms)
+      writtenForms: () => readFileSync(path.join(dir, 'forms.txt'), 'utf8'),
+      onWrittenFormsError: (error: unknown) =>
+        process.emitWarning(`@crp/rag-dictionary-de-en: ${describeError(error)} Glosses show stems instead.`),
+    };
     try {
       const file = path.join(dir, 'dictionary.json');
       const [dictionary, index] = await Promise.all([

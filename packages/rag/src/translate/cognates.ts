@@ -30,3 +30,8 @@ export function isCognate(a: string, b: string): boolean {
   if (short.length < 3 || !long.startsWith(short)) return false;
   return long.length - short.length <= (short.length >= 5 ? 3 : 1);
 }
+
+/** Whether two stems of English and German are spelt alike once the spelling is normalised ("modul"/"modul"). */
+export function sameSpelling(a: string, b: string): boolean {
+  return spelling(a) === spelling(b);
+}
