@@ -138,7 +138,8 @@ writeForms();
  * the first letter, "N+tail" drops the stem's last N letters (N omitted when 0) and appends tail, "=form" is the
  * form whole ("databas" with "+e" is "database", "verknupf" with "^3+üpfung" is "Verknüpfung"). The first line
  * is a JSON header: the number of pairs and the length of the pairs string, to refuse forms of another
- * dictionary.json (@crp/rag: src/translate/written-forms.ts reads it).
+ * dictionary.json, and the byte offsets of every 64th line, so a reader finds a line without scanning the file
+ * (@crp/rag: src/translate/written-forms.ts reads it).
  */
 function writeForms() {
   const lines = sortedKeys.map((key) => {
@@ -153,13 +154,23 @@ function writeForms() {
       })
       .join('\t');
   });
+  // every STEP-th line's byte offset (from the line after the header): a reader walks at most STEP lines
+  const STEP = 64;
+  const offsets = [];
+  let at = 0;
+  lines.forEach((line, i) => {
+    if (i % STEP === 0) offsets.push(at);
+    at += Buffer.byteLength(line) + 1;
+  });
   const header = JSON.stringify({
     format: 'crp-written-forms 1',
     lines: pairs.length,
     pairsLength: data.pairs.length,
+    step: STEP,
+    offsets,
   });
   const file = join(dirname(out), 'forms.txt');
-  writeFileSync(file, `${header}\n${lines.join('\n')}\n`);
+  writeFileSync(file, `${header}\n${lines.map((l) => `${l}\n`).join('')}`);
   console.log(`written forms of ${lines.length} pairs -> ${file}`);
 }
 

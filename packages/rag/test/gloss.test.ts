@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { stem } from '../src/text/stemmer.js';
 import { glossOnly, glossSentence, inflects } from '../src/translate/gloss.js';
 import { QueryTranslator } from '../src/translate/query-translator.js';
-import { applyFormEdit, WrittenForms } from '../src/translate/written-forms.js';
+import { applyFormEdit, formatWrittenForms, WrittenForms } from '../src/translate/written-forms.js';
 
 // pairs (sorted, as build-dictionary.mjs writes them) and their written forms, line by line, as forms.txt has them
 const ROWS: [pair: string, forms: string][] = [
@@ -27,10 +27,12 @@ const ROWS: [pair: string, forms: string][] = [
   ['zerlumpt\trag\t1', '\t+ged'],
 ];
 const PAIRS = ROWS.map(([p]) => p).join('\n');
-const FORMS = [
-  JSON.stringify({ format: 'crp-written-forms 1', lines: ROWS.length, pairsLength: PAIRS.length }),
-  ...ROWS.map(([, f]) => f),
-].join('\n');
+// a checkpoint every 4 lines: most lines are found by walking from one
+const FORMS = formatWrittenForms(
+  ROWS.map(([, f]) => f),
+  PAIRS.length,
+  4,
+);
 const withForms = () => QueryTranslator.fromStemPairs(PAIRS, { writtenForms: () => FORMS });
 
 describe('written forms', () => {
@@ -60,7 +62,10 @@ describe('written forms', () => {
 
   it('of another dictionary are refused once, and glosses fall back to stems', () => {
     const onError = vi.fn();
-    const stale = FORMS.replace(`"lines":${ROWS.length}`, `"lines":${ROWS.length - 1}`);
+    const stale = formatWrittenForms(
+      ROWS.slice(1).map(([, f]) => f),
+      PAIRS.length,
+    );
     const tr = QueryTranslator.fromStemPairs(PAIRS, {
       writtenForms: () => stale,
       onWrittenFormsError: onError,
@@ -69,7 +74,13 @@ describe('written forms', () => {
     expect(glossSentence('Die Datenbank.', 'de', tr)).toBe('Die Datenbank [databas].');
     expect(onError).toHaveBeenCalledTimes(1);
     expect(String(onError.mock.calls[0]![0])).toMatch(/lines of forms|another dictionary/);
-    expect(() => WrittenForms.parse('no header\n')).toThrow(/JSON header/);
+    expect(() => WrittenForms.parse('no header\n')).toThrow(/need a header line/);
+    // offsets that do not fall on line starts
+    const shifted = FORMS.replace(/"offsets":\[0,(\d+)/, (_, n) => `"offsets":[0,${Number(n) + 1}`);
+    expect(() => WrittenForms.parse(shifted).forms(5, 'einbett', 'embed')).toThrow(
+      /do not match their header/,
+    );
+    expect(() => WrittenForms.parse(FORMS).forms(ROWS.length, 'a', 'b')).toThrow(/No pair 16/);
   });
 
   it('tell inflections of a dictionary word in each language', () => {
@@ -158,7 +169,7 @@ describe('written forms of the real dictionary', () => {
     const pairs = (
       JSON.parse(readFileSync(path.join(dir, 'dictionary.json'), 'utf8')) as { pairs: string }
     ).pairs.split('\n');
-    const forms = WrittenForms.parse(readFileSync(path.join(dir, 'forms.txt'), 'utf8'));
+    const forms = WrittenForms.parse(readFileSync(path.join(dir, 'forms.txt')));
     expect(forms.header.lines).toBe(pairs.length);
     const stems = (phrase: string, language: 'de' | 'en') =>
       phrase

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describeError } from '@crp/common';
 import { FALSE_FRIENDS } from '../translate/false-friends.js';
 import { QueryTranslator } from '../translate/query-translator.js';
+import type { ByteSource } from '../translate/written-forms.js';
 import { ragCacheDir } from './cache-dir.js';
 import { sha256Remembered } from './digest-cache.js';
 
@@ -31,8 +32,8 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     }
     const options = {
       exclude: FALSE_FRIENDS,
-      // the words as written, for glosses: read only when a gloss is made (~4 MB, a few ms)
-      writtenForms: () => readFileSync(path.join(dir, 'forms.txt'), 'utf8'),
+      // the words as written, for glosses: opened when a gloss is made, and only the lines it needs are read
+      writtenForms: () => fileBytes(path.join(dir, 'forms.txt')),
       onWrittenFormsError: (error: unknown) =>
         process.emitWarning(`@crp/rag-dictionary-de-en: ${describeError(error)} Glosses show stems instead.`),
     };
@@ -62,4 +63,28 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     }
   })();
   return loading;
+}
+
+/** Random access to a file: the descriptor stays open for the process (a gloss reads a few blocks at a time). */
+function fileBytes(file: string): ByteSource {
+  const fd = openSync(file, 'r');
+  try {
+    const byteLength = fstatSync(fd).size;
+    return {
+      byteLength,
+      read: (offset, length) => {
+        const out = new Uint8Array(Math.max(0, Math.min(length, byteLength - offset)));
+        let done = 0;
+        while (done < out.length) {
+          const n = readSync(fd, out, done, out.length - done, offset + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return out.subarray(0, done);
+      },
+    };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 }

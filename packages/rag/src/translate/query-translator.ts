@@ -2,7 +2,7 @@ import { CrpError } from '@crp/common';
 import type { WordSet } from '../text/analyzer.js';
 import type { Language } from '../types.js';
 import { PairIndex } from './pair-index.js';
-import { WrittenForms } from './written-forms.js';
+import { type ByteSource, WrittenForms } from './written-forms.js';
 
 /** A translation of a term: the other language's stem (or stems joined by a space) and its weight. */
 export interface Translation {
@@ -23,7 +23,7 @@ export interface QueryTranslatorOptions {
    * The dictionary's written forms (`forms.txt` of `@crp/rag-dictionary-de-en`, see `WrittenForms`), read when a
    * written form is first asked for ({@link QueryTranslator.writtenForms}); without it there are only stems.
    */
-  readonly writtenForms?: () => string;
+  readonly writtenForms?: () => Uint8Array | string | ByteSource;
   /** Called once when the written forms cannot be read or belong to another dictionary (then only stems). */
   readonly onWrittenFormsError?: (error: unknown) => void;
 }
