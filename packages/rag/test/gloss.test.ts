@@ -21,7 +21,9 @@ const ROWS: [pair: string, forms: string][] = [
   ['rag\tfuri\t1', '^+e\t+y'],
   ['rat\tadvic\t1', '^\t+e'],
   ['rat\trate\t0.5', '^+e\t'],
+  ['serv\tserver\t0.5', '^+er\t'],
   ['speich\tstore\t1', '+ern\t'],
+  ['tennisaufschlag\tserver\t1', '^2+äger\t'],
   ['verknupf\tlink\t2.6', '^3+üpfung\t'],
   ['vorsorg\tprovis\t1', '^+e\t+ion'],
   ['zerlumpt\trag\t1', '\t+ged'],
@@ -80,7 +82,9 @@ describe('written forms', () => {
     expect(() => WrittenForms.parse(shifted).forms(5, 'einbett', 'embed')).toThrow(
       /do not match their header/,
     );
-    expect(() => WrittenForms.parse(FORMS).forms(ROWS.length, 'a', 'b')).toThrow(/No pair 16/);
+    expect(() => WrittenForms.parse(FORMS).forms(ROWS.length, 'a', 'b')).toThrow(
+      new RegExp(`No pair ${ROWS.length} `),
+    );
   });
 
   it('tell inflections of a dictionary word in each language', () => {
@@ -149,6 +153,15 @@ describe('gloss for a reader', () => {
     expect(glossSentence('Die Modulation.', 'de', tr)).toBe('Die Modulation.');
     // short stems must be spelt alike: "Rat" (advice) is not "rate"
     expect(glossSentence('Ein Rat.', 'de', tr)).toBe('Ein Rat [advice].');
+    // stems that differ (German `serv`, English `server`) of words written alike: Server is server
+    expect(glossSentence('The server runs.', 'en', tr)).toBe('The server runs.');
+    expect(glossSentence('Der Server läuft.', 'de', tr)).toBe('Der Server läuft.');
+    expect(glossSentence('Two servers.', 'en', tr)).toBe('Two servers.');
+    // ... but only the word itself or its plural in -s: "Daten" is not a form of the loan word "Date"
+    const dates = QueryTranslator.fromStemPairs('dat\tdata\t1\ndat\tdate\t0.5', {
+      writtenForms: () => formatWrittenForms(['^+en\t', '^+e\t'], 'dat\tdata\t1\ndat\tdate\t0.5'.length),
+    });
+    expect(glossSentence('Die Daten.', 'de', dates)).toBe('Die Daten [data].');
   });
 
   it('without written forms shows stems, and glossOnly keeps stems with forms too', () => {

@@ -77,8 +77,18 @@ function glossForReader(
   const best = (w: string): { text: string; same: boolean } | undefined => {
     const stem = stemOf(w.toLowerCase(), from);
     if (stem === undefined) return undefined;
-    const same = translator.translateAll(stem, from).find((t) => sameWord(stem, t.term));
+    const all = translator.translateAll(stem, from);
+    const same = all.find((t) => sameWord(stem, t.term));
     if (same) return { text: translator.writtenForms(same, from)[0]?.translation ?? same.term, same: true };
+    // stems can hide it ("server" and German `serv`): a pair whose two words are written alike, this word one of
+    // them or its plural in -s (no other ending: "Daten" is no form of the loan word "Date", nor "based" of "Base")
+    const lower = w.toLowerCase();
+    for (const t of all)
+      for (const written of translator.writtenForms(t, from)) {
+        const form = written.word.toLowerCase();
+        if ((lower === form || lower === `${form}s`) && sameSpelling(form, written.translation))
+          return { text: written.translation, same: true };
+      }
     const top = bestForWord(w, translator.translate(stem, from), from, translator, !atStart);
     return top === undefined ? undefined : { text: top, same: false };
   };
