@@ -3,7 +3,20 @@
  * case, umlauts without their dots, c/z as k ("concept"/"Konzept", "metric"/"Metrik"), ph as f, th as t, y as
  * i, doubled letters once.
  */
-function spelling(stem: string): string {
+export function spelling(stem: string): string {
+  let out = spellings.get(stem);
+  if (out === undefined) {
+    out = respell(stem);
+    // a gloss asks for the same stems again and again (each word's translations)
+    if (spellings.size >= 50_000) spellings.clear();
+    spellings.set(stem, out);
+  }
+  return out;
+}
+
+const spellings = new Map<string, string>();
+
+function respell(stem: string): string {
   return stem
     .normalize('NFD')
     .replace(/\p{M}/gu, '')

@@ -1,7 +1,7 @@
 import { stemOf } from '../text/analyzer.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Language } from '../types.js';
-import { isCognate, sameSpelling } from './cognates.js';
+import { isCognate, sameSpelling, spelling } from './cognates.js';
 import type { QueryTranslator, Translation } from './query-translator.js';
 
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
@@ -34,9 +34,11 @@ function isName(word: string): boolean {
 }
 
 /** Whether a word (from `start` to `end`) is part of a file name, URL, path or dotted name: "pinecone.io", "a/b". */
+const JOINED = /[./\\@#:]/;
+const ALNUM = /[\p{L}\p{N}]/u;
+
 function inDottedName(text: string, start: number, end: number): boolean {
-  const joined = /[./\\@#:]/;
-  const alnum = /[\p{L}\p{N}]/u;
+  const [joined, alnum] = [JOINED, ALNUM];
   return (
     (joined.test(text[end] ?? ' ') && alnum.test(text[end + 1] ?? ' ')) ||
     (joined.test(text[start - 1] ?? ' ') && alnum.test(text[start - 2] ?? ' '))
@@ -83,7 +85,9 @@ function glossForReader(
     // stems can hide it ("server" and German `serv`): a pair whose two words are written alike, this word one of
     // them or its plural in -s (no other ending: "Daten" is no form of the loan word "Date", nor "based" of "Base")
     const lower = w.toLowerCase();
-    for (const t of all)
+    const start = spelling(stem).slice(0, 3);
+    // only translations that start alike can be written alike (their forms are read from disk)
+    for (const t of all.filter((t) => spelling(t.term).startsWith(start)))
       for (const written of translator.writtenForms(t, from)) {
         const form = written.word.toLowerCase();
         if ((lower === form || lower === `${form}s`) && sameSpelling(form, written.translation))
