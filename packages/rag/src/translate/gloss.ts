@@ -1,4 +1,5 @@
-import { stemOf } from '../text/analyzer.js';
+import { stemOf, stemOfTerm } from '../text/analyzer.js';
+import type { QueryConcept } from '../text/query.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Language } from '../types.js';
 import { isCognate, sameSpelling, spelling } from './cognates.js';
@@ -201,4 +202,32 @@ function glossStem(word: string, from: Language, translator: QueryTranslator): s
   if (parts.length === 1) return undefined;
   const glossed = parts.map((p) => best(p));
   return glossed.some(Boolean) ? glossed.map((g, i) => g ?? parts[i]).join('-') : undefined;
+}
+
+/**
+ * The question said in the other language as its search reads it, for a monolingual embedding of the chunks in
+ * that language: each concept of the analysed question (`analyzeQuery`, in question order) as its heaviest
+ * translation's stem, where a cognate counts as the best translation ("Metrik" -> "metric"), an inflected German
+ * word is translated by its base form ("braucht" as "brauchen": "need") and a German compound without a one-word
+ * translation by its parts ("Korrektheitsbewertung": "correct evalu"); a concept without translations (a name:
+ * "LlamaIndex", "Captum") as written. Left out: two-word phrase concepts (their words are there) and a hyphenated
+ * word whose parts are concepts of their own. `glossOnly` glosses each word as written by its first dictionary
+ * sense, so inflected German verbs stayed German ("braucht", "beruht", "dient") and compounds untranslated.
+ */
+export function questionGloss(concepts: readonly QueryConcept[], from: Language): string {
+  const to: Language = from === 'en' ? 'de' : 'en';
+  const words: string[] = [];
+  for (const c of concepts) {
+    // a phrase concept has only translations; a whole ("Python-Version") is said by its parts
+    if (!c.terms.some((t) => t.via === 'word')) continue;
+    const whole = concepts.some(
+      (d) => d !== c && d.start >= c.start && d.end <= c.end && d.end - d.start < c.end - c.start,
+    );
+    if (whole) continue;
+    let best: { term: string; weight: number } | undefined;
+    for (const t of c.terms)
+      if (t.via === 'translation' && t.language === to && (!best || t.weight > best.weight)) best = t;
+    words.push(best ? stemOfTerm(best.term) : c.word);
+  }
+  return words.join(' ');
 }
