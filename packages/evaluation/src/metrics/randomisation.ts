@@ -62,9 +62,9 @@ function comparerTo(a: Attributions, name: SimilarityName): (b: Attributions) =>
  * New weights for one layer, as PyTorch's `reset_parameters()` draws them after `torch.manual_seed(seed + 1)`:
  * kernel and bias uniform in +-1/sqrt(fan_in) (Kaiming-uniform with a = sqrt(5)), batch norm back to gamma 1,
  * beta 0, mean 0, variance 1. At fan_in 0 (a kernel without elements) the bias is zeros for a `Dense` layer
- * (nn.Linear) and kept as it was for the other layers (convolutions: _ConvNd). The values come from the toolkit's seeded generator (the same distribution as
- * PyTorch's, not PyTorch's numbers); every layer restarts the generator at the same seed, as Quantus re-seeds
- * torch before each layer.
+ * (nn.Linear) and kept as it was for the other layers (convolutions: _ConvNd). The values come from the toolkit's
+ * seeded generator (the same distribution as PyTorch's, not PyTorch's numbers); every layer restarts the
+ * generator at the same seed, as Quantus re-seeds torch before each layer.
  */
 export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tensor[] {
   const weights = layer.getWeights();
