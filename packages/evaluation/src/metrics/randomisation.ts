@@ -61,9 +61,10 @@ function comparerTo(a: Attributions, name: SimilarityName): (b: Attributions) =>
 /**
  * New weights for one layer, as PyTorch's `reset_parameters()` draws them after `torch.manual_seed(seed + 1)`:
  * kernel and bias uniform in +-1/sqrt(fan_in) (Kaiming-uniform with a = sqrt(5)), batch norm back to gamma 1,
- * beta 0, mean 0, variance 1. The values come from the toolkit's seeded generator (the same distribution as
- * PyTorch's, not PyTorch's numbers); every layer restarts the generator at the same seed, as Quantus re-seeds
- * torch before each layer.
+ * beta 0, mean 0, variance 1. At fan_in 0 (a kernel without elements) the bias is zeros for a `Dense` layer
+ * (nn.Linear) and kept as it was for the other layers (convolutions: _ConvNd). The values come from the toolkit's
+ * seeded generator (the same distribution as PyTorch's, not PyTorch's numbers); every layer restarts the
+ * generator at the same seed, as Quantus re-seeds torch before each layer.
  */
 export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tensor[] {
   const weights = layer.getWeights();
@@ -85,11 +86,18 @@ export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tenso
   // a fresh array per weight and its copy into the heap cost 22 ms of CPU per MPRT on the small VGG (page faults,
   // the garbage collector), written in place 7 ms, and 2 ms with the loop in drawUniform
   let state = (seed + 1) | 0;
-  return weights.map((w) =>
-    writeFloat32([...w.shape], (values) => {
-      state = drawUniform(values, state, bound);
-    }),
-  );
+  return weights.map((w, i) => {
+    // fan_in 0: the kernel has no element, so nothing is drawn for it (kaiming_uniform_ of a zero-element tensor
+    // is a no-op in PyTorch 1.13) and 1/sqrt(0) would make the bias +-Infinity. PyTorch's bias then: nn.Linear
+    // draws it in +-0 (`bound = ... if fan_in > 0 else 0`: zeros, and one draw a value consumed), _ConvNd leaves it
+    // as it was (`if fan_in != 0`, no draw)
+    if (fanIn === 0 && i > 0 && cls !== 'Dense') return w.clone();
+    return writeFloat32([...w.shape], (values) => {
+      state = drawUniform(values, state, fanIn === 0 ? 0 : bound);
+      // uniform in +-0 is +0 in PyTorch; (2u - 1) * 0 is -0 for u < 0.5
+      if (fanIn === 0) values.fill(0);
+    });
+  });
 }
 
 /**

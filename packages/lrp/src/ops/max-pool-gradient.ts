@@ -135,9 +135,11 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: P
   // mask's allocation, which may move the heap): a new array per mask, its copy into the heap and two copies out
   // (slow on the threaded build's shared memory) cost about a third of this function on MPRT's small VGG
   const mask = writeFloat32([b, ho, wo, k, channels], (first) => {
-    first.fill(0);
     const xs = readFloat32(x);
     const maxima = readFloat32((pooled ?? own)!);
+    // 2x2 (VGG's pools): every mask entry written by one branch-free pass, unless a NaN turns up
+    if (kh === 2 && kw === 2 && firstOfFour(xs, maxima, first, x.shape, ho, wo)) return;
+    first.fill(0);
     // where each window offset (i, j) starts in x, relative to the window's first element
     const offsets = new Int32Array(k);
     for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets[i * kw + j] = (i * w + j) * channels;
@@ -173,6 +175,53 @@ function firstMaximumTiles(x: tf.Tensor4D, pooled: tf.Tensor4D | undefined, g: P
   });
   own?.dispose();
   return mask;
+}
+
+/**
+ * {@link firstMaximumTiles} for 2x2 tiles without a NaN: each window's four taps read once, and its four mask
+ * entries written as the first tap equal to the maximum (1) and the others (0): no fill, no callback per window and
+ * no branch on which tap wins (MPRT's six pool preparations on the small VGG, 1 thread: 4.1-4.3 against 5.7-6.1 ms
+ * of CPU with the walker). The same ones and zeros as the search. False, with the mask partly written, when a tap
+ * is NaN (or a window holds both infinities): the caller then takes the walker, which gives NaN windows PyTorch's
+ * rule.
+ */
+function firstOfFour(
+  xs: Float32Array,
+  maxima: Float32Array,
+  first: Float32Array,
+  [b, h, w, c]: readonly [number, number, number, number],
+  ho: number,
+  wo: number,
+): boolean {
+  const row = w * c;
+  let nan = false;
+  for (let bb = 0; bb < b; bb++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        const out = ((bb * ho + oh) * wo + ow) * c;
+        const from = ((bb * h + 2 * oh) * w + 2 * ow) * c;
+        const to = out * 4;
+        for (let ch = 0; ch < c; ch++) {
+          const top = maxima[out + ch]!;
+          const t0 = xs[from + ch]!;
+          const t1 = xs[from + c + ch]!;
+          const t2 = xs[from + row + ch]!;
+          const t3 = xs[from + row + c + ch]!;
+          // NaN in the sum: a NaN tap (or +inf and -inf in one window, which the walker settles the same way)
+          nan = nan || Number.isNaN(t0 + t1 + t2 + t3);
+          const e0 = t0 === top ? 1 : 0;
+          const e1 = (t1 === top ? 1 : 0) & (e0 ^ 1);
+          const e2 = (t2 === top ? 1 : 0) & ((e0 | e1) ^ 1);
+          const e3 = (t3 === top ? 1 : 0) & ((e0 | e1 | e2) ^ 1);
+          first[to + ch] = e0;
+          first[to + c + ch] = e1;
+          first[to + 2 * c + ch] = e2;
+          first[to + 3 * c + ch] = e3;
+        }
+      }
+    }
+  }
+  return !nan;
 }
 
 /**
