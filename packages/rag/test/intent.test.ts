@@ -753,3 +753,40 @@ describe('a definition question prefers the sentence that defines its subject', 
     expect(defines!.score).toBeGreaterThan(uses!.score);
   });
 });
+
+describe('the question concepts weigh by a gentle rarity', () => {
+  it('two concepts half the candidates hold outweigh the one concept only one candidate holds', async () => {
+    // eight candidate sentences: "heatmap" in one, "dashboard" and "error" in four each (both in the second one)
+    const sentences = [
+      'The heatmap uses warm colours.',
+      'The dashboard lists every error by cohort.',
+      'The dashboard opens in a browser.',
+      'The dashboard runs locally.',
+      'The dashboard has tabs.',
+      'An error shows in red.',
+      'An error can be exported.',
+      'An error needs a cohort.',
+    ];
+    const question = 'What does the heatmap of the dashboard show about an error?';
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'en',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: sentences.join(' '),
+    };
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), [source], embedding);
+    const [rarest, together] = scored;
+    expect(rarest!.text).toContain('heatmap');
+    expect(together!.text).toContain('every error');
+    // with the inverse document frequency itself as the weight (ln 6 against 2 x ln 2) the rarest held 0.56
+    expect(together!.lexical).toBeGreaterThan(rarest!.lexical);
+  });
+});
