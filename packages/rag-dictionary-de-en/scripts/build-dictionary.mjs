@@ -11,6 +11,9 @@
  * Words are stored as their Snowball stems (the analyzer of @crp/rag stems the same way), which also merges
  * inflected forms. Every pair gets a weight from where it stands in its entry (first sense, first synonym = 1) summed over
  * the entries that contain it; per headword the 8 heaviest translations are kept, in both directions.
+ *
+ * Also writes forms.txt, the words as Ding writes them for each pair (a gloss shows "Datenbank", not the stem
+ * `datenbank`): see writeForms below.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -53,11 +56,13 @@ function clean(term, placeholders, isEnglish) {
   const words = t.split(' ').filter((w) => w && !placeholders.has(w.toLowerCase()));
   if (words.length === 0 || words.length > (isEnglish ? 3 : 2)) return undefined;
   if (!words.every((w) => WORD.test(w))) return undefined;
-  return words.join(' ').toLowerCase();
+  return words.join(' ');
 }
 
 /** summed weight of each pair of stems "de\ten" */
 const byStems = new Map();
+/** per pair of stems, its written pairs "German\tEnglish" with their summed weights */
+const formsOf = new Map();
 for (const line of text.split('\n')) {
   if (!line || line.startsWith('#')) continue;
   const sides = line.split(' :: ');
@@ -76,14 +81,19 @@ for (const line of text.split('\n')) {
         const ec = clean(e, EN_PLACEHOLDERS, true);
         if (!ec) return;
         const w = 1 / (1 + s) / (1 + 0.5 * i) / (1 + 0.5 * j);
-        const stems = `${stemKey(dc, stemDe)}\t${stemKey(ec, stemEn)}`;
+        const stems = `${stemKey(dc.toLowerCase(), stemDe)}\t${stemKey(ec.toLowerCase(), stemEn)}`;
         byStems.set(stems, (byStems.get(stems) ?? 0) + w);
+        if (!formsOf.has(stems)) formsOf.set(stems, new Map());
+        const forms = formsOf.get(stems);
+        forms.set(`${dc}\t${ec}`, (forms.get(`${dc}\t${ec}`) ?? 0) + w);
       });
     });
   }
 }
 
 const weights = byStems;
+/** Written pairs kept per pair of stems in forms.txt (see writeForms). */
+const FORMS_PER_PAIR = 8;
 const KEEP = 6;
 const byDe = new Map();
 const byEn = new Map();
@@ -101,7 +111,8 @@ for (const m of [byDe, byEn]) {
     for (const [key] of list.slice(0, KEEP)) kept.add(key);
   }
 }
-const pairs = [...kept].sort().map((key) => `${key}\t${Math.round(weights.get(key) * 100) / 100}`);
+const sortedKeys = [...kept].sort();
+const pairs = sortedKeys.map((key) => `${key}\t${Math.round(weights.get(key) * 100) / 100}`);
 const data = {
   name: 'Ding German-English dictionary, word and short-phrase pairs for query translation',
   source: `Ding ${version} (Frank Richter, TU Chemnitz), Debian package trans-de-en`,
@@ -113,3 +124,75 @@ const data = {
 };
 writeFileSync(out, `${JSON.stringify(data)}\n`);
 console.log(`${pairs.length} pairs from ${weights.size} candidates -> ${out}`);
+writeForms();
+
+/**
+ * forms.txt: for each pair of dictionary.json, in the same order, the German and the English side as Ding writes
+ * them (capitals, umlauts, whole words: "Datenbank", "Verknüpfung", "database"), so a gloss can show words, not
+ * stems. A stem collision gets each pair's own forms: the pair Modul/module says "module", Modulation/modulation
+ * "modulation". Where several written pairs stem alike (betrachten/consider and beträchtlich/considerable are both
+ * `betracht`/`consid`), up to FORMS_PER_PAIR are kept, heaviest (then shortest) first, so a gloss can take the
+ * one of the word it glosses.
+ *
+ * A line is "German TAB English" for each written pair; each side is written as an edit of its stem, to keep the file small: "" is the stem itself, "^" capitalises
+ * the first letter, "N+tail" drops the stem's last N letters (N omitted when 0) and appends tail, "=form" is the
+ * form whole ("databas" with "+e" is "database", "verknupf" with "^3+üpfung" is "Verknüpfung"). The first line
+ * is a JSON header: the number of pairs and the length of the pairs string, to refuse forms of another
+ * dictionary.json, and the byte offsets of every 64th line, so a reader finds a line without scanning the file
+ * (@crp/rag: src/translate/written-forms.ts reads it).
+ */
+function writeForms() {
+  const lines = sortedKeys.map((key) => {
+    const stems = key.split('\t');
+    const written = [...formsOf.get(key)]
+      .sort((a, b) => b[1] - a[1] || a[0].length - b[0].length || (a[0] < b[0] ? -1 : 1))
+      .slice(0, FORMS_PER_PAIR);
+    return written
+      .map(([forms]) => {
+        const [de, en] = forms.split('\t');
+        return `${formEdit(stems[0], de)}\t${formEdit(stems[1], en)}`;
+      })
+      .join('\t');
+  });
+  // every STEP-th line's byte offset (from the line after the header): a reader walks at most STEP lines
+  const STEP = 64;
+  const offsets = [];
+  let at = 0;
+  lines.forEach((line, i) => {
+    if (i % STEP === 0) offsets.push(at);
+    at += Buffer.byteLength(line) + 1;
+  });
+  const header = JSON.stringify({
+    format: 'crp-written-forms 1',
+    lines: pairs.length,
+    pairsLength: data.pairs.length,
+    step: STEP,
+    offsets,
+  });
+  const file = join(dirname(out), 'forms.txt');
+  writeFileSync(file, `${header}\n${lines.map((l) => `${l}\n`).join('')}`);
+  console.log(`written forms of ${lines.length} pairs -> ${file}`);
+}
+
+/** The edit that turns a stem into its written form (see writeForms), checked by applying it. */
+function formEdit(stem, form) {
+  const cap = form[0] !== form[0].toLowerCase();
+  const low = cap ? form[0].toLowerCase() + form.slice(1) : form;
+  let k = 0;
+  while (k < stem.length && k < low.length && stem[k] === low[k]) k++;
+  const drop = stem.length - k;
+  const tail = low.slice(k);
+  const edit = `${cap ? '^' : ''}${drop === 0 && tail === '' ? '' : `${drop === 0 ? '' : drop}+${tail}`}`;
+  return applyEdit(stem, edit) === form ? edit : `=${form}`;
+}
+
+/** The written form from a stem and its edit (the reader's rule, written once more here to check each edit). */
+function applyEdit(stem, edit) {
+  if (edit.startsWith('=')) return edit.slice(1);
+  const cap = edit.startsWith('^');
+  const rest = cap ? edit.slice(1) : edit;
+  const plus = rest.indexOf('+');
+  const word =
+    plus < 0 ? stem : stem.slice(0, stem.length - Number(rest.slice(0, plus) || 0)) + rest.slice(plus + 1);
+  return cap ? word[0].toUpperCase() + word.slice(1) : word;
+}

@@ -22,7 +22,7 @@ import type { Language } from './types.js';
 
 /**
  * Adds to each quoted sentence in the other language than the question's its word-by-word gloss from the
- * dictionary (without a dictionary, the quotation stays as it is).
+ * dictionary (without a dictionary, or when the gloss would add nothing, the quotation stays as it is).
  */
 function withGlosses(
   composed: ComposedAnswer,
@@ -35,7 +35,10 @@ function withGlosses(
     const from = s.quote ? sources[s.quote.source - 1]?.language : undefined;
     if (!from || from === language) return s;
     const src = sources[s.quote!.source - 1]!;
-    return { ...s, gloss: glossSentence(s.text.replace(src.citation, '').trim(), from, translator) };
+    const text = s.text.replace(src.citation, '').trim();
+    const gloss = glossSentence(text, from, translator);
+    // a gloss that adds nothing (only names and words both languages write alike) is not shown
+    return gloss === text ? s : { ...s, gloss };
   });
   return { ...composed, sentences };
 }

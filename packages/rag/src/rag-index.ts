@@ -21,9 +21,9 @@ import {
 import { tokenize } from './text/analyzer.js';
 import { LANGUAGE_NAMES, unsupportedLanguage } from './text/language.js';
 import { type AnalyzedQuery, analyzeQuery, type QueryConcept } from './text/query.js';
-import { glossOnly } from './translate/gloss.js';
+import { glossOnly, questionGloss } from './translate/gloss.js';
 import type { QueryTranslator } from './translate/query-translator.js';
-import type { Chunk, IndexProgress, Language } from './types.js';
+import type { Chunk, IndexProgress } from './types.js';
 
 /**
  * Version of the text analysis behind saved index terms (not of the chunks: a change re-analyses an index on
@@ -629,15 +629,23 @@ export class RagIndex {
    */
   async #denseBothLanguages(
     question: string,
-    language: Language,
+    analyzed: AnalyzedQuery,
     query: Float32Array,
     pool: number,
   ): Promise<{ dense: ArrayLike<number>; sides?: Uint8Array; glossVector?: Float32Array }> {
     const tr = this.translator;
     const chunks = this.#snapshot.chunks;
     if (!tr || this.embedding.multilingual === true) return { dense: await this.denseScores(query, pool) };
+    const language = analyzed.language;
     const sides = Uint8Array.from(chunks, (c) => (c.metadata.language === language ? 0 : 1));
-    const gloss = sides.includes(1) ? glossOnly(question, language, tr) : undefined;
+    // a German question is glossed as its search reads it (`questionGloss`); an English one word by word, as
+    // before: its German gloss meets German chunks through an English encoder, where the analysed gloss lost
+    // 3 held-out answers (names kept as written, cognates first) and `glossOnly` keeps them
+    const gloss = !sides.includes(1)
+      ? undefined
+      : language === 'de'
+        ? questionGloss(analyzed.concepts, language)
+        : glossOnly(question, language, tr);
     if (!gloss) return { dense: await this.denseScores(query, pool) };
     const same = await this.denseScores(query, pool, { sides, side: 0 });
     const [glossVector] = await this.embedding.embed([gloss]);
@@ -796,7 +804,7 @@ export class RagIndex {
     const analyzed = this.analyzeQuestion(question);
     const { dense, sides, glossVector } = await this.#denseBothLanguages(
       question,
-      analyzed.language,
+      analyzed,
       query,
       Math.max(hybrid.candidates, topK),
     );

@@ -16,6 +16,7 @@ import {
   scoreSourceSentences,
 } from '../src/index.js';
 import { passageCoverage } from '../src/retrieval/passage-rerank.js';
+import { questionGloss } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 const chunk = (text: string, title = 'Notes', section?: string): Chunk => ({
@@ -506,17 +507,61 @@ describe('passage-level re-ranking', () => {
       const v = index.vectors[i]!;
       expect(h.denseScore).toBeCloseTo(dot(v, h.chunk.metadata.language === 'de' ? g! : q!), 6);
     }
-    // a German question is glossed into English for the English chunk
+    // a German question is glossed into English for the English chunk as its search reads it: the participle
+    // by its base form ("gespeichert" as "speichern": "store"), which the word-by-word gloss left German
     seen.length = 0;
     const german = 'Wo werden Einbettungen gespeichert?';
     await index.search(german, { topK: 1 });
-    expect(seen).toEqual([german, glossOnly(german, 'de', translator)]);
-    expect(seen[1]).toMatch(/^embed /);
+    expect(seen).toEqual([german, 'embed store']);
+    expect(glossOnly(german, 'de', translator)).toBe('embed gespeichert?');
     // without a chunk in the other language the question alone is embedded
     const english = new RagIndex({ embedding, translator });
     await english.updateFiles([{ file: 'en.md', bytes: encode('# Data\n\nThe rule keeps embeddings.\n') }]);
     seen.length = 0;
     await english.search(question, { topK: 1 });
     expect(seen).toEqual([question]);
+  });
+});
+
+describe('questionGloss: a German question said in English as its search reads it', () => {
+  const translator = QueryTranslator.fromStemPairs(
+    [
+      'brauch\tneed\t1',
+      'metrik\tmeasur\t1',
+      'metrik\tmetric\t0.5',
+      'korrekt\tcorrect\t1',
+      'bewert\tevalu\t1',
+      'bewert\trate\t0.5',
+      'ziel\tobject\t1',
+      'ziel\taim\t0.6',
+      'version\tversion\t1',
+      'version\tedit\t0.5',
+    ].join('\n'),
+  );
+  const gloss = (question: string) => {
+    const analyzed = analyzeQuery(question, { translator, indexed: () => true });
+    expect(analyzed.language).toBe('de');
+    return questionGloss(analyzed.concepts, 'de');
+  };
+
+  it('translates inflections by their base form, compounds by their parts, cognates first, names as written', () => {
+    const question = 'Wofür braucht LlamaIndex die Metrik Korrektheitsbewertung?';
+    expect(gloss(question)).toBe('need LlamaIndex metric correct evalu');
+    // word by word, the verb and the compound stayed German and the general-language sense of "Metrik" won
+    expect(glossOnly(question, 'de', translator)).toBe('braucht LlamaIndex measur Korrektheitsbewertung?');
+  });
+
+  it('says a hyphenated word by its parts once and takes the heaviest translation of the rest', () => {
+    expect(gloss('Welche Python-Version braucht man?')).toBe('Python version need');
+    expect(gloss('Was ist das Ziel der Korrektheitsbewertung?')).toBe('object correct evalu');
+  });
+
+  it('leaves out phrase concepts, whose words are glossed one by one', () => {
+    const phrases = QueryTranslator.fromStemPairs(
+      'vektor\tvector\t1\ndatenbank\tdatabas\t1\nvektor datenbank\tvectorstor\t1',
+    );
+    const analyzed = analyzeQuery('Was speichert eine Vektor Datenbank?', { translator: phrases });
+    expect(analyzed.concepts.map((c) => c.word)).toContain('Vektor Datenbank');
+    expect(questionGloss(analyzed.concepts, 'de')).toBe('speichert vector databas');
   });
 });

@@ -1,9 +1,11 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describeError } from '@crp/common';
 import { FALSE_FRIENDS } from '../translate/false-friends.js';
 import { QueryTranslator } from '../translate/query-translator.js';
+import type { ByteSource } from '../translate/written-forms.js';
 import { ragCacheDir } from './cache-dir.js';
 import { sha256Remembered } from './digest-cache.js';
 
@@ -17,7 +19,8 @@ let loading: Promise<QueryTranslator | undefined> | undefined;
  * The package's `dictionary.index` (offsets of the pairs sorted by each language, built from
  * `dictionary.json`) lets the dictionary open without parsing its 10 MB of JSON or building hash tables. When
  * the index is missing or stale, the JSON is parsed instead (same translations, slower) and a warning says
- * how to rebuild it.
+ * how to rebuild it. The package's `forms.txt` (the pairs' words as Ding writes them) is read only when a gloss
+ * asks for a written form.
  */
 export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
   loading ??= (async () => {
@@ -27,7 +30,13 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     } catch {
       return undefined;
     }
-    const options = { exclude: FALSE_FRIENDS };
+    const options = {
+      exclude: FALSE_FRIENDS,
+      // the words as written, for glosses: opened when a gloss is made, and only the lines it needs are read
+      writtenForms: () => fileBytes(path.join(dir, 'forms.txt')),
+      onWrittenFormsError: (error: unknown) =>
+        process.emitWarning(`@crp/rag-dictionary-de-en: ${describeError(error)} Glosses show stems instead.`),
+    };
     try {
       const file = path.join(dir, 'dictionary.json');
       const [dictionary, index] = await Promise.all([
@@ -54,4 +63,28 @@ export function loadDefaultTranslator(): Promise<QueryTranslator | undefined> {
     }
   })();
   return loading;
+}
+
+/** Random access to a file: the descriptor stays open for the process (a gloss reads a few blocks at a time). */
+function fileBytes(file: string): ByteSource {
+  const fd = openSync(file, 'r');
+  try {
+    const byteLength = fstatSync(fd).size;
+    return {
+      byteLength,
+      read: (offset, length) => {
+        const out = new Uint8Array(Math.max(0, Math.min(length, byteLength - offset)));
+        let done = 0;
+        while (done < out.length) {
+          const n = readSync(fd, out, done, out.length - done, offset + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return out.subarray(0, done);
+      },
+    };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 }

@@ -3,7 +3,20 @@
  * case, umlauts without their dots, c/z as k ("concept"/"Konzept", "metric"/"Metrik"), ph as f, th as t, y as
  * i, doubled letters once.
  */
-function spelling(stem: string): string {
+export function spelling(stem: string): string {
+  let out = spellings.get(stem);
+  if (out === undefined) {
+    out = respell(stem);
+    // a gloss asks for the same stems again and again (each word's translations)
+    if (spellings.size >= 50_000) spellings.clear();
+    spellings.set(stem, out);
+  }
+  return out;
+}
+
+const spellings = new Map<string, string>();
+
+function respell(stem: string): string {
   return stem
     .normalize('NFD')
     .replace(/\p{M}/gu, '')
@@ -29,4 +42,9 @@ export function isCognate(a: string, b: string): boolean {
   const [short, long] = x.length <= y.length ? [x, y] : [y, x];
   if (short.length < 3 || !long.startsWith(short)) return false;
   return long.length - short.length <= (short.length >= 5 ? 3 : 1);
+}
+
+/** Whether two stems of English and German are spelt alike once the spelling is normalised ("modul"/"modul"). */
+export function sameSpelling(a: string, b: string): boolean {
+  return spelling(a) === spelling(b);
 }

@@ -1,21 +1,172 @@
-import { stemOf } from '../text/analyzer.js';
+import { stemOf, stemOfTerm } from '../text/analyzer.js';
+import type { QueryConcept } from '../text/query.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Language } from '../types.js';
-import type { QueryTranslator } from './query-translator.js';
+import { isCognate, sameSpelling, spelling } from './cognates.js';
+import type { QueryTranslator, Translation } from './query-translator.js';
 
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
 /**
- * A word-by-word gloss of a sentence from the dictionary: each content word followed by its best
- * translation's stem in brackets ("Wir speichern [store] unsere Einbettungen [embed] ..."); stop words,
- * names and words the dictionary does not know stay as they are. It helps a reader follow a quotation in the
- * other language; it is not a translation (stems, no grammar), and is shown marked as a gloss.
+ * A word-by-word gloss of a sentence from the dictionary, for a reader of the other language: each content word
+ * followed by its best translation as the dictionary writes it, in brackets ("Wir speichern [store] unsere
+ * Einbettungen [embedding] in Vektor-Datenbanken [vector database]."; "modules are stored in a database
+ * [Datenbank]"). Left as they are: stop words, numbers, words the dictionary does not know, names (acronyms
+ * "RAG", camel case "LlamaIndex", in English a capitalised word inside a sentence, a word of a file name, URL
+ * or dotted name "pinecone.io") and words the other language writes the same way (the dictionary pairs them
+ * with their own cognate: "Pipeline", "Modul"/"module", "Index"), whose obscure senses would only mislead. It
+ * is not a translation (one sense, no grammar), and is shown marked as a gloss. Without the dictionary's written
+ * forms (`QueryTranslatorOptions.writtenForms`) the translations are stems.
  */
 export function glossSentence(text: string, from: Language, translator: QueryTranslator): string {
-  return text.replace(WORD, (word) => {
-    const glossed = glossWord(word, from, translator);
+  return text.replace(WORD, (word: string, offset: number) => {
+    const end = offset + word.length;
+    // numbers, identifiers, contractions ("don't": "don" is no word) and parts of names with dots or slashes
+    if (/[\d_]/.test(word) || /^['’]\p{L}/u.test(text.slice(end, end + 2)) || inDottedName(text, offset, end))
+      return word;
+    const glossed = glossForReader(word, from, translator, startsSentence(text, offset));
     return glossed === undefined ? word : `${word} [${glossed}]`;
   });
+}
+
+/** A name as written: an acronym ("RAG", "LLMs") or camel case ("LlamaIndex", "PyTorch", "iPhone"). */
+function isName(word: string): boolean {
+  return /^\p{Lu}[\p{Lu}\p{N}]+s?$/u.test(word) || /\p{Ll}\p{Lu}/u.test(word);
+}
+
+/** Whether a word (from `start` to `end`) is part of a file name, URL, path or dotted name: "pinecone.io", "a/b". */
+const JOINED = /[./\\@#:]/;
+const ALNUM = /[\p{L}\p{N}]/u;
+
+function inDottedName(text: string, start: number, end: number): boolean {
+  const [joined, alnum] = [JOINED, ALNUM];
+  return (
+    (joined.test(text[end] ?? ' ') && alnum.test(text[end + 1] ?? ' ')) ||
+    (joined.test(text[start - 1] ?? ' ') && alnum.test(text[start - 2] ?? ' '))
+  );
+}
+
+/** Whether the word at `offset` begins a sentence (or the text, a list item, a clause after a colon). */
+function startsSentence(text: string, offset: number): boolean {
+  const before = text.slice(0, offset).replace(/[\s"'“”‘’([*•–-]+$/u, '');
+  return before === '' || /[.!?:;]$/.test(before);
+}
+
+/**
+ * Whether a stem and a translation of it are the same word of both languages (a loan word or cognate the
+ * dictionary pairs: "pipelin"/"pipelin", "modul"/"modul", "metric"/"metrik"). Short stems must be spelt alike
+ * (normalised as `isCognate` does): "rat" (German: advice) and "rate" are not.
+ */
+function sameWord(stem: string, translation: string): boolean {
+  if (!isCognate(stem, translation)) return false;
+  return Math.min(stem.length, translation.length) >= 5 || sameSpelling(stem, translation);
+}
+
+/**
+ * The gloss of one word for a reader: its best translation as written, part by part for a hyphenated word;
+ * undefined when there is nothing to add (unknown, a name, the same word in the other language). Of a stem's
+ * translations, the one whose dictionary word is the written word itself is taken first: stems collide
+ * ("Benutzer" and "benutzen" are both `benutz`; user, not use), then the heaviest. A capital says more inside a
+ * sentence (`atStart` false): in English text such a word is a name, in German a noun.
+ */
+function glossForReader(
+  word: string,
+  from: Language,
+  translator: QueryTranslator,
+  atStart: boolean,
+): string | undefined {
+  const kept = (w: string, first: boolean) =>
+    isName(w) || (from === 'en' && (!atStart || !first) && /^\p{Lu}/u.test(w));
+  const best = (w: string): { text: string; same: boolean } | undefined => {
+    const stem = stemOf(w.toLowerCase(), from);
+    if (stem === undefined) return undefined;
+    const all = translator.translateAll(stem, from);
+    const same = all.find((t) => sameWord(stem, t.term));
+    if (same) return { text: translator.writtenForms(same, from)[0]?.translation ?? same.term, same: true };
+    // stems can hide it ("server" and German `serv`): a pair whose two words are written alike, this word one of
+    // them or its plural in -s (no other ending: "Daten" is no form of the loan word "Date", nor "based" of "Base")
+    const lower = w.toLowerCase();
+    const start = spelling(stem).slice(0, 3);
+    // only translations that start alike can be written alike (their forms are read from disk)
+    for (const t of all.filter((t) => spelling(t.term).startsWith(start)))
+      for (const written of translator.writtenForms(t, from)) {
+        const form = written.word.toLowerCase();
+        if ((lower === form || lower === `${form}s`) && sameSpelling(form, written.translation))
+          return { text: written.translation, same: true };
+      }
+    const top = bestForWord(w, translator.translate(stem, from), from, translator, !atStart);
+    return top === undefined ? undefined : { text: top, same: false };
+  };
+  const parts = word.split('-');
+  if (parts.every((p, i) => kept(p, i === 0))) return undefined;
+  // a hyphenated word as written, joined (German writes compounds both ways), else part by part
+  if (!parts.some((p, i) => kept(p, i === 0))) {
+    const whole = best(word) ?? (parts.length > 1 ? best(parts.join('')) : undefined);
+    if (whole) return whole.same || sameLetters(whole.text, word) ? undefined : whole.text;
+    if (parts.length === 1) return undefined;
+  }
+  // a part the other language writes the same way is glossed with its spelling there ("Vektor-" -> "vector-")
+  const glossed = parts.map((p, i) => (kept(p, i === 0) ? undefined : best(p)));
+  if (!glossed.some((g) => g && !g.same)) return undefined;
+  const out = glossed.map((g, i) => g?.text ?? parts[i]).join('-');
+  return sameLetters(out, word) ? undefined : out;
+}
+
+/**
+ * Of a word's translations (heaviest first), the written form of the first whose dictionary word is the word as
+ * written or an inflection of it (in German of the same case first, unless `capitalTells` is false: a sentence's
+ * first word), else of the heaviest; the stem when there are
+ * no written forms.
+ */
+function bestForWord(
+  word: string,
+  translations: readonly Translation[],
+  from: Language,
+  translator: QueryTranslator,
+  capitalTells: boolean,
+): string | undefined {
+  const top = translations[0];
+  if (!top) return undefined;
+  // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
+  const sameCase = (a: string, b: string) =>
+    (a[0] === a[0]!.toLowerCase()) === (b[0] === b[0]!.toLowerCase());
+  for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false])
+    for (const t of translations)
+      for (const written of translator.writtenForms(t, from))
+        if (inflects(word, written.word, from) && (!caseMatters || sameCase(word, written.word)))
+          return written.translation;
+  return translator.writtenForms(top, from)[0]?.translation ?? top.term;
+}
+
+/**
+ * Whether `word` is `form` or a regular inflection of it: German endings (Datenbank-en, Benutzer-n, speicher-t
+ * of speichern), English ones (database-s, provid-ing of provide, quer-ies of query).
+ */
+export function inflects(word: string, form: string, language: Language): boolean {
+  const w = word.toLowerCase();
+  const f = form.toLowerCase();
+  if (w === f) return true;
+  if (!w.startsWith(f.slice(0, Math.max(1, f.length - 2)))) return false;
+  const endings =
+    language === 'de'
+      ? [
+          [f, /^(e|en|er|es|em|n|s|ern|ens|nen|se|sen)$/],
+          [f.replace(/e?n$/, ''), /^(e|t|st|te|ten|tet|et|est|end|ende|enden|ender|endes)$/],
+        ]
+      : [
+          [f, /^(s|es|ed|d|ing|er|ers)$/],
+          [f.replace(/e$/, ''), /^(ing|ed|es|er|ers)$/],
+          [f.replace(/y$/, ''), /^(ies|ied)$/],
+        ];
+  return endings.some(
+    ([base, ending]) =>
+      w.startsWith(base as string) && (ending as RegExp).test(w.slice((base as string).length)),
+  );
+}
+
+/** A gloss that only repeats the word ("io [io]") adds nothing. */
+function sameLetters(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 /**
@@ -27,15 +178,18 @@ export function glossSentence(text: string, from: Language, translator: QueryTra
 export function glossOnly(text: string, from: Language, translator: QueryTranslator): string {
   return text
     .replace(WORD, (word) =>
-      isStopWord(word.toLowerCase(), from) ? '' : (glossWord(word, from, translator) ?? word),
+      isStopWord(word.toLowerCase(), from) ? '' : (glossStem(word, from, translator) ?? word),
     )
     .replace(/[ \t]{2,}/g, ' ')
     .replace(/ ([.,;:!?])/g, '$1')
     .trim();
 }
 
-/** The gloss of one word: its best translation's stem, part by part for a hyphenated word; undefined if unknown. */
-function glossWord(word: string, from: Language, translator: QueryTranslator): string | undefined {
+/**
+ * The gloss of one word for an embedding: its best translation's stem, part by part for a hyphenated word;
+ * undefined if unknown. (Names and same words are glossed too: retrieval was measured so.)
+ */
+function glossStem(word: string, from: Language, translator: QueryTranslator): string | undefined {
   const best = (w: string) => {
     const stem = stemOf(w.toLowerCase(), from);
     return stem === undefined ? undefined : translator.translate(stem, from)[0]?.term;
@@ -48,4 +202,32 @@ function glossWord(word: string, from: Language, translator: QueryTranslator): s
   if (parts.length === 1) return undefined;
   const glossed = parts.map((p) => best(p));
   return glossed.some(Boolean) ? glossed.map((g, i) => g ?? parts[i]).join('-') : undefined;
+}
+
+/**
+ * The question said in the other language as its search reads it, for a monolingual embedding of the chunks in
+ * that language: each concept of the analysed question (`analyzeQuery`, in question order) as its heaviest
+ * translation's stem, where a cognate counts as the best translation ("Metrik" -> "metric"), an inflected German
+ * word is translated by its base form ("braucht" as "brauchen": "need") and a German compound without a one-word
+ * translation by its parts ("Korrektheitsbewertung": "correct evalu"); a concept without translations (a name:
+ * "LlamaIndex", "Captum") as written. Left out: two-word phrase concepts (their words are there) and a hyphenated
+ * word whose parts are concepts of their own. `glossOnly` glosses each word as written by its first dictionary
+ * sense, so inflected German verbs stayed German ("braucht", "beruht", "dient") and compounds untranslated.
+ */
+export function questionGloss(concepts: readonly QueryConcept[], from: Language): string {
+  const to: Language = from === 'en' ? 'de' : 'en';
+  const words: string[] = [];
+  for (const c of concepts) {
+    // a phrase concept has only translations; a whole ("Python-Version") is said by its parts
+    if (!c.terms.some((t) => t.via === 'word')) continue;
+    const whole = concepts.some(
+      (d) => d !== c && d.start >= c.start && d.end <= c.end && d.end - d.start < c.end - c.start,
+    );
+    if (whole) continue;
+    let best: { term: string; weight: number } | undefined;
+    for (const t of c.terms)
+      if (t.via === 'translation' && t.language === to && (!best || t.weight > best.weight)) best = t;
+    words.push(best ? stemOfTerm(best.term) : c.word);
+  }
+  return words.join(' ');
 }

@@ -174,6 +174,8 @@ export class PairIndex {
   readonly #decoder = new TextDecoder();
   readonly #encoder = new TextEncoder();
   #distinct: Record<Language, number> | undefined;
+  /** The lines' offsets in file order, for {@link ordinal}. */
+  #inOrder: Int32Array | undefined;
 
   private constructor(bytes: Uint8Array, header: PairIndexHeader, de: Int32Array, en: Int32Array) {
     this.#bytes = bytes;
@@ -256,6 +258,35 @@ export class PairIndex {
     }
     for (let i = lo; i < sorted.length && this.#compare(sorted[i]!, language, key) === 0; i++)
       yield sorted[i]!;
+  }
+
+  /** Number of pairs. */
+  get count(): number {
+    return this.header.lines;
+  }
+
+  /**
+   * The number of the line at `at` among the pairs, in file order (0-based). The German order is the file's
+   * when the dictionary is sorted by its German side (build-dictionary.mjs sorts it); else it is sorted once.
+   */
+  ordinal(at: number): number {
+    if (!this.#inOrder) {
+      const de = this.#sorted.de;
+      let ascending = true;
+      for (let i = 1; i < de.length && ascending; i++) ascending = de[i - 1]! < de[i]!;
+      this.#inOrder = ascending ? de : Int32Array.from(de).sort();
+    }
+    const order = this.#inOrder;
+    let lo = 0;
+    let hi = order.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order[mid]! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    if (order[lo] !== at)
+      throw new CrpError('invalid-argument', `No line of the dictionary starts at byte ${at}.`);
+    return lo;
   }
 
   /** German side, English side and weight of the line at `at`. */

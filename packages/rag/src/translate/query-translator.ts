@@ -2,6 +2,7 @@ import { CrpError } from '@crp/common';
 import type { WordSet } from '../text/analyzer.js';
 import type { Language } from '../types.js';
 import { PairIndex } from './pair-index.js';
+import { type ByteSource, WrittenForms } from './written-forms.js';
 
 /** A translation of a term: the other language's stem (or stems joined by a space) and its weight. */
 export interface Translation {
@@ -18,6 +19,13 @@ export interface QueryTranslatorOptions {
   readonly source?: string;
   /** Pairs [German stem, English stem] to leave out (false friends, stem collisions; see `FALSE_FRIENDS`). */
   readonly exclude?: readonly (readonly [string, string])[];
+  /**
+   * The dictionary's written forms (`forms.txt` of `@crp/rag-dictionary-de-en`, see `WrittenForms`), read when a
+   * written form is first asked for ({@link QueryTranslator.writtenForms}); without it there are only stems.
+   */
+  readonly writtenForms?: () => Uint8Array | string | ByteSource;
+  /** Called once when the written forms cannot be read or belong to another dictionary (then only stems). */
+  readonly onWrittenFormsError?: (error: unknown) => void;
 }
 
 /**
@@ -41,7 +49,12 @@ export class QueryTranslator {
   readonly #all: Record<Language, Map<string, Translation[]>> = { de: new Map(), en: new Map() };
   readonly #max: number;
   readonly #lexicons: Partial<Record<Language, WordSet>> = {};
+  readonly #formsOptions: Pick<QueryTranslatorOptions, 'writtenForms' | 'onWrittenFormsError'>;
+  /** The dictionary line of each translation handed out, for its written form. */
+  readonly #lineOf = new WeakMap<Translation, number>();
   #table: PairLookup | undefined;
+  /** null: no written forms (none given, or refused). */
+  #forms: WrittenForms | null | undefined;
 
   private constructor(
     pairsLength: number,
@@ -54,6 +67,7 @@ export class QueryTranslator {
     this.#excluded = new Set((options.exclude ?? []).map(([de, en]) => `${de}\t${en}`));
     this.#max = maxPerTerm(options);
     this.source = source;
+    this.#formsOptions = options;
   }
 
   /**
@@ -129,19 +143,64 @@ export class QueryTranslator {
   translateAll(term: string, from: Language): readonly Translation[] {
     const done = this.#all[from].get(term);
     if (done) return done;
-    const list: [string, number][] = [];
+    const list: [string, number, number][] = [];
     const table = this.#index();
     for (const line of table.lines(term, from)) {
       const [de, en, weight] = table.pair(line);
       if (this.#excluded.size > 0 && this.#excluded.has(`${de}\t${en}`)) continue;
-      list.push([from === 'de' ? en : de, weight]);
+      list.push([from === 'de' ? en : de, weight, line]);
     }
     const sorted = list.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     const best = sorted[0]?.[1] ?? 1;
-    const out = sorted.map(([t, weight]) => ({ term: t, weight: weight / best }));
+    const out = sorted.map(([t, weight, line]) => {
+      const translation = { term: t, weight: weight / best };
+      this.#lineOf.set(translation, line);
+      return translation;
+    });
     if (this.#all[from].size >= 100_000) this.#all[from].clear();
     this.#all[from].set(term, out);
     return out;
+  }
+
+  /**
+   * A translation (of {@link translate} or {@link translateAll} from `from`) and the word it translates, as the
+   * dictionary writes them: for the pair `datenbank`/`databas` "Datenbank" and "database"; where stems collide,
+   * the words of that very pair (`modul`/`modul` is Modul/module, `modulation`/`modul` Modulation/modulation),
+   * and more than one, heaviest first, where several written pairs stem alike (`betracht`/`consid`: betrachten/
+   * consider, beträchtlich/considerable). Empty without written forms (see `QueryTranslatorOptions.writtenForms`)
+   * or for a translation this translator did not give.
+   */
+  writtenForms(
+    translation: Translation,
+    from: Language,
+  ): readonly { readonly word: string; readonly translation: string }[] {
+    const line = this.#lineOf.get(translation);
+    const forms = this.#writtenForms();
+    if (line === undefined || !forms) return [];
+    const [de, en] = this.#index().pair(line);
+    return forms
+      .forms(this.#index().ordinal(line), de, en)
+      .map(([d, e]) => (from === 'de' ? { word: d, translation: e } : { word: e, translation: d }));
+  }
+
+  #writtenForms(): WrittenForms | null {
+    if (this.#forms !== undefined) return this.#forms;
+    this.#forms = null;
+    const load = this.#formsOptions.writtenForms;
+    if (!load) return null;
+    try {
+      const forms = WrittenForms.parse(load());
+      const table = this.#index();
+      if (forms.header.lines !== table.count || forms.header.pairsLength !== this.#pairsLength)
+        throw new CrpError(
+          'corrupt-file',
+          `The written forms are of another dictionary (${forms.header.lines} pairs, pairs string of ${forms.header.pairsLength}); this one has ${table.count} pairs and ${this.#pairsLength}. Rebuild them with the dictionary (build-dictionary.mjs).`,
+        );
+      this.#forms = forms;
+    } catch (error) {
+      this.#formsOptions.onWrittenFormsError?.(error);
+    }
+    return this.#forms;
   }
 
   /**
@@ -187,6 +246,9 @@ function maxPerTerm(options: QueryTranslatorOptions): number {
 interface PairLookup {
   lines(term: string, language: Language): Iterable<number>;
   pair(line: number): [string, string, number];
+  /** A line's number among the pairs (0-based, in the dictionary's order), and the number of pairs. */
+  ordinal(line: number): number;
+  readonly count: number;
   /** Number of distinct terms per source language. */
   readonly distinct: Readonly<Record<Language, number>>;
 }
@@ -245,6 +307,10 @@ class PairTable implements PairLookup {
       }
     }
     return new PairTable(text, lines, starts, tab1, tab2, ends);
+  }
+
+  ordinal(line: number): number {
+    return line;
   }
 
   get distinct(): Readonly<Record<Language, number>> {

@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { stem } from '../src/text/stemmer.js';
+import { glossOnly, glossSentence, inflects } from '../src/translate/gloss.js';
+import { QueryTranslator } from '../src/translate/query-translator.js';
+import { applyFormEdit, formatWrittenForms, WrittenForms } from '../src/translate/written-forms.js';
+
+// pairs (sorted, as build-dictionary.mjs writes them) and their written forms, line by line, as forms.txt has them
+const ROWS: [pair: string, forms: string][] = [
+  ['architektur\tarchitectur\t1', '^\t+e'],
+  ['benutz\tuse\t1', '+en\t'],
+  ['benutz\tuser\t0.8', '^+er\t'],
+  ['befehlsverknupf\tpipelin\t1', '^3+üpfung\t+e'],
+  ['datenbank\tdatabas\t1', '^\t+e'],
+  ['einbett\tembed\t1', '+en\t\t^+ung\t+ding'],
+  ['modul\tmodul\t1.9', '^\t+e'],
+  ['modulation\tmodul\t2.6', '^\t+ation'],
+  ['pipelin\tpipelin\t0.5', '^+e\t+e'],
+  ['rag\tfuri\t1', '^+e\t+y'],
+  ['rat\tadvic\t1', '^\t+e'],
+  ['rat\trate\t0.5', '^+e\t'],
+  ['serv\tserver\t0.5', '^+er\t'],
+  ['speich\tstore\t1', '+ern\t'],
+  ['tennisaufschlag\tserver\t1', '^2+äger\t'],
+  ['verknupf\tlink\t2.6', '^3+üpfung\t'],
+  ['vorsorg\tprovis\t1', '^+e\t+ion'],
+  ['zerlumpt\trag\t1', '\t+ged'],
+];
+const PAIRS = ROWS.map(([p]) => p).join('\n');
+// a checkpoint every 4 lines: most lines are found by walking from one
+const FORMS = formatWrittenForms(
+  ROWS.map(([, f]) => f),
+  PAIRS.length,
+  4,
+);
+const withForms = () => QueryTranslator.fromStemPairs(PAIRS, { writtenForms: () => FORMS });
+
+describe('written forms', () => {
+  it('turn stems into words by the edits of forms.txt (capital, tail, umlauts, whole form)', () => {
+    expect(applyFormEdit('databas', '+e')).toBe('database');
+    expect(applyFormEdit('datenbank', '^')).toBe('Datenbank');
+    expect(applyFormEdit('verknupf', '^3+üpfung')).toBe('Verknüpfung');
+    expect(applyFormEdit('mobil phone', '6+e phone')).toBe('mobile phone');
+    expect(applyFormEdit('iphon', '=iPhone')).toBe('iPhone');
+    expect(applyFormEdit('speich', '')).toBe('speich');
+  });
+
+  it('give each pair its own words where stems collide, both ways', () => {
+    const tr = withForms();
+    const [module] = tr.translate('modul', 'de');
+    expect(tr.writtenForms(module!, 'de')).toEqual([{ word: 'Modul', translation: 'module' }]);
+    const [modulation] = tr.translate('modulation', 'de');
+    expect(tr.writtenForms(modulation!, 'de')).toEqual([{ word: 'Modulation', translation: 'modulation' }]);
+    const embed = tr.translate('embed', 'en')[0]!;
+    expect(tr.writtenForms(embed, 'en')).toEqual([
+      { word: 'embed', translation: 'einbetten' },
+      { word: 'embedding', translation: 'Einbettung' },
+    ]);
+    // a translation the translator did not hand out has none
+    expect(tr.writtenForms({ term: 'module', weight: 1 }, 'de')).toEqual([]);
+  });
+
+  it('of another dictionary are refused once, and glosses fall back to stems', () => {
+    const onError = vi.fn();
+    const stale = formatWrittenForms(
+      ROWS.slice(1).map(([, f]) => f),
+      PAIRS.length,
+    );
+    const tr = QueryTranslator.fromStemPairs(PAIRS, {
+      writtenForms: () => stale,
+      onWrittenFormsError: onError,
+    });
+    expect(glossSentence('Die Datenbank.', 'de', tr)).toBe('Die Datenbank [databas].');
+    expect(glossSentence('Die Datenbank.', 'de', tr)).toBe('Die Datenbank [databas].');
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(String(onError.mock.calls[0]![0])).toMatch(/lines of forms|another dictionary/);
+    expect(() => WrittenForms.parse('no header\n')).toThrow(/need a header line/);
+    // offsets that do not fall on line starts
+    const shifted = FORMS.replace(/"offsets":\[0,(\d+)/, (_, n) => `"offsets":[0,${Number(n) + 1}`);
+    expect(() => WrittenForms.parse(shifted).forms(5, 'einbett', 'embed')).toThrow(
+      /do not match their header/,
+    );
+    expect(() => WrittenForms.parse(FORMS).forms(ROWS.length, 'a', 'b')).toThrow(
+      new RegExp(`No pair ${ROWS.length} `),
+    );
+  });
+
+  it('tell inflections of a dictionary word in each language', () => {
+    expect(inflects('Benutzern', 'Benutzer', 'de')).toBe(true);
+    expect(inflects('speichert', 'speichern', 'de')).toBe(true);
+    expect(inflects('Benutzer', 'benutzen', 'de')).toBe(false);
+    expect(inflects('providing', 'provide', 'en')).toBe(true);
+    expect(inflects('queries', 'query', 'en')).toBe(true);
+    expect(inflects('databases', 'database', 'en')).toBe(true);
+    expect(inflects('neediness', 'need', 'en')).toBe(false);
+  });
+});
+
+describe('gloss for a reader', () => {
+  it('shows written words with umlauts and capitals, German for an English reader and English for a German one', () => {
+    const tr = withForms();
+    expect(glossSentence('We store the links in a database.', 'en', tr)).toBe(
+      'We store [speichern] the links [Verknüpfung] in a database [Datenbank].',
+    );
+    expect(glossSentence('Wir speichern die Verknüpfung in der Datenbank.', 'de', tr)).toBe(
+      'Wir speichern [store] die Verknüpfung [link] in der Datenbank [database].',
+    );
+    expect(glossSentence('Provisions help.', 'en', tr)).toBe('Provisions [Vorsorge] help.');
+  });
+
+  it('takes the sense of the word as written where its stem collides with another word', () => {
+    const tr = withForms();
+    // benutz: "benutzen" (use) is heavier, but "Benutzer" is the user
+    expect(glossSentence('Die Benutzer benutzen es.', 'de', tr)).toBe(
+      'Die Benutzer [user] benutzen [use] es.',
+    );
+    // embed: the noun of the dictionary for the noun of the text
+    expect(glossSentence('Embeddings are vectors.', 'en', tr)).toBe('Embeddings [Einbettung] are vectors.');
+  });
+
+  it('keeps names as they are: acronyms, camel case, capitalised English words inside a sentence, dotted names', () => {
+    const tr = withForms();
+    // "rag" is in the dictionary (zerlumpt), "RAG" is a name; so is Rag inside an English sentence
+    expect(glossSentence('RAG and LlamaIndex store links.', 'en', tr)).toBe(
+      'RAG and LlamaIndex store [speichern] links [Verknüpfung].',
+    );
+    expect(glossSentence('We met Rag at rag.io and bought a rag.', 'en', tr)).toBe(
+      'We met Rag at rag.io and bought a rag [zerlumpt].',
+    );
+    // German: acronyms are names; the other parts of a hyphenated word are glossed
+    expect(glossSentence('Wir speichern die RAG-Datenbank.', 'de', tr)).toBe(
+      'Wir speichern [store] die RAG-Datenbank [RAG-database].',
+    );
+    // ... and a word all of whose other parts both languages write alike stays as it is
+    expect(glossSentence('Die RAG-Architektur.', 'de', tr)).toBe('Die RAG-Architektur.');
+    // a contraction's pieces are no words
+    expect(glossSentence("Rag's links don't store.", 'en', tr)).toBe(
+      "Rag's links [Verknüpfung] don't store [speichern].",
+    );
+  });
+
+  it('leaves words the other language writes the same way, in both directions', () => {
+    const tr = withForms();
+    // pipelin: Befehlsverknüpfung is heavier, but the dictionary pairs the word with itself
+    expect(glossSentence('Pipelines and modules help.', 'en', tr)).toBe('Pipelines and modules help.');
+    expect(glossSentence('Die Pipeline lädt Module.', 'de', tr)).toBe('Die Pipeline lädt Module.');
+    // a part spelt alike is glossed in the other language's spelling
+    expect(glossSentence('Die Modul-Datenbank.', 'de', tr)).toBe('Die Modul-Datenbank [module-database].');
+    // a stem collision is no cognate: Modulation is glossed with its own pair's "modulation" (not "module"),
+    // which only repeats it, so nothing is added
+    expect(glossSentence('Die Modulation.', 'de', tr)).toBe('Die Modulation.');
+    // short stems must be spelt alike: "Rat" (advice) is not "rate"
+    expect(glossSentence('Ein Rat.', 'de', tr)).toBe('Ein Rat [advice].');
+    // stems that differ (German `serv`, English `server`) of words written alike: Server is server
+    expect(glossSentence('The server runs.', 'en', tr)).toBe('The server runs.');
+    expect(glossSentence('Der Server läuft.', 'de', tr)).toBe('Der Server läuft.');
+    expect(glossSentence('Two servers.', 'en', tr)).toBe('Two servers.');
+    // ... but only the word itself or its plural in -s: "Daten" is not a form of the loan word "Date"
+    const dates = QueryTranslator.fromStemPairs('dat\tdata\t1\ndat\tdate\t0.5', {
+      writtenForms: () => formatWrittenForms(['^+en\t', '^+e\t'], 'dat\tdata\t1\ndat\tdate\t0.5'.length),
+    });
+    expect(glossSentence('Die Daten.', 'de', dates)).toBe('Die Daten [data].');
+  });
+
+  it('without written forms shows stems, and glossOnly keeps stems with forms too', () => {
+    const plain = QueryTranslator.fromStemPairs(PAIRS);
+    expect(glossSentence('Wir speichern die Datenbank.', 'de', plain)).toBe(
+      'Wir speichern [store] die Datenbank [databas].',
+    );
+    expect(glossOnly('Wir speichern die Verknüpfung in der Datenbank.', 'de', withForms())).toBe(
+      'store link databas.',
+    );
+  });
+});
+
+describe('written forms of the real dictionary', () => {
+  const dir = path.dirname(createRequire(import.meta.url).resolve('@crp/rag-dictionary-de-en/package.json'));
+
+  it('stem to their pair in forms.txt, line by line (every 25th pair)', () => {
+    const pairs = (
+      JSON.parse(readFileSync(path.join(dir, 'dictionary.json'), 'utf8')) as { pairs: string }
+    ).pairs.split('\n');
+    const forms = WrittenForms.parse(readFileSync(path.join(dir, 'forms.txt')));
+    expect(forms.header.lines).toBe(pairs.length);
+    const stems = (phrase: string, language: 'de' | 'en') =>
+      phrase
+        .toLowerCase()
+        .split(' ')
+        .map((w) => stem(w, language))
+        .join(' ');
+    let checked = 0;
+    for (let i = 0; i < pairs.length; i += 25) {
+      const [de, en] = pairs[i]!.split('\t') as [string, string];
+      const written = forms.forms(i, de, en);
+      expect(written.length).toBeGreaterThan(0);
+      for (const [d, e] of written) {
+        expect(stems(d, 'de'), `${d} of ${de}`).toBe(de);
+        expect(stems(e, 'en'), `${e} of ${en}`).toBe(en);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(12_000);
+  }, 60_000);
+
+  it('glosses real quotations with words, keeping names and shared words (both directions)', async () => {
+    const { loadDefaultTranslator } = await import('../src/node.js');
+    const tr = (await loadDefaultTranslator())!;
+    const en = glossSentence(
+      'This process is also known as Retrieval Augmented Generation (RAG): pipelines of modules store embeddings in a database.',
+      'en',
+      tr,
+    );
+    expect(en).toContain('database [Datenbank]');
+    expect(en).toContain('(RAG)');
+    expect(en).toContain('pipelines of modules store');
+    expect(en).not.toMatch(/zerlumpt|Befehlsverknüpfung|Modulation/i);
+    const de = glossSentence(
+      'Eine Vektor-Datenbank speichert Einbettungen, und die Pipeline verwendet Module für RAG.',
+      'de',
+      tr,
+    );
+    expect(de).toContain('Einbettungen [embedding]');
+    expect(de).toContain('Vektor-Datenbank [vector-data bank]');
+    expect(de).toContain('die Pipeline verwendet Module für RAG.');
+    expect(glossSentence('Außerdem müssen Sie für Vorsorge sorgen.', 'de', tr)).toMatch(
+      /Vorsorge \[provision\]/,
+    );
+    expect(glossSentence('A remote host provides the index.', 'en', tr)).toBe(
+      'A remote [entfernt] host [Gastgeber] provides [vorsorgen] the index.',
+    );
+  }, 60_000);
+});
