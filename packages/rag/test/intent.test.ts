@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  definesSubject,
   documentKindConcepts,
   documentNamingWords,
   holdsRelation,
@@ -653,5 +654,139 @@ describe('a choice between named things ("when should I use X instead of Y?")', 
       // the unrelated stabilizer passage stays out
       expect(answer.text).not.toContain('stabilizer');
     }
+  });
+});
+
+describe('a definition question prefers the sentence that defines its subject', () => {
+  const lrp = questionIntent('What is LRP?');
+  const zennit = questionIntent('What is Zennit?');
+  it('by a copula with an article, an apposition or a naming verb after the subject that opens the sentence', () => {
+    expect(
+      definesSubject('A Node is the atomic unit of data in LlamaIndex.', questionIntent('What is a Node?')),
+    ).toBe(true);
+    expect(definesSubject('Zennit (Zennit explains neural networks in torch) is a framework.', zennit)).toBe(
+      true,
+    );
+    expect(definesSubject('ZBox, an LRP rule for bounded inputs.', questionIntent('What is ZBox?'))).toBe(
+      true,
+    );
+    expect(definesSubject('LRP stands for layer-wise relevance propagation.', lrp)).toBe(true);
+    expect(
+      definesSubject(
+        'Eine Vektor-Datenbank ist, im Gegensatz zu traditionellen Datenbanken, eine spezialisierte Datenbank.',
+        questionIntent('Was ist eine Vektor-Datenbank?'),
+      ),
+    ).toBe(true);
+    // the subject used, not defined: after a preposition, as a modifier, in a passive or a state
+    expect(
+      definesSubject('For LRP, the gradient of MaxPool assigns values to the largest inputs.', lrp),
+    ).toBe(false);
+    expect(definesSubject('The most common composites for LRP are implemented in zennit.', lrp)).toBe(false);
+    expect(definesSubject('The LRP analyzer struct holds three fields.', lrp)).toBe(false);
+    expect(definesSubject('Zennit is currently under active development.', zennit)).toBe(false);
+    expect(definesSubject('Now that Zennit is installed, try an example.', zennit)).toBe(false);
+  });
+
+  it('by an acronym with its expansion as the subject or after a copula or naming verb', () => {
+    expect(
+      definesSubject('Layer-wise Relevance Propagation (LRP) is not implementation invariant.', lrp),
+    ).toBe(true);
+    expect(
+      definesSubject('LRP (Layer-wise Relevance Propagation) attributes relevance to inputs.', lrp),
+    ).toBe(true);
+    const rag = questionIntent('Was ist RAG?');
+    expect(definesSubject('This process is also known as Retrieval Augmented Generation (RAG).', rag)).toBe(
+      true,
+    );
+    expect(
+      definesSubject(
+        'A common use is Retrieval-Augmented Generation or RAG, in which data is retrieved.',
+        rag,
+      ),
+    ).toBe(true);
+    expect(
+      definesSubject(
+        'TCAV or Testing with Concept Activation Vectors consists in using a concept vector.',
+        questionIntent('What is TCAV?'),
+      ),
+    ).toBe(true);
+    // the expansion in passing, initials that do not spell the acronym, an acronym not written in capitals
+    expect(definesSubject('To learn more about Retrieval Augmented Generation (RAG), read on.', rag)).toBe(
+      false,
+    );
+    expect(definesSubject('Lots of Papers (LRP) is a list.', lrp)).toBe(false);
+    expect(definesSubject('Layer Relevance Propagation (lrp) is a method.', lrp)).toBe(false);
+    // and never for other kinds or a definition without a subject
+    expect(definesSubject('LRP is a method.', questionIntent('Why is LRP a method?'))).toBe(false);
+  });
+
+  it('a sentence that defines the subject is quoted before one that merely opens with it', async () => {
+    const question = 'What is LRP?';
+    // one vector for every text: no sentence stands out on the embedding, the words and the relation decide
+    const embedding = {
+      id: 'same',
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+    };
+    const qv = Float32Array.from([1, 0, 0]);
+    const text =
+      'The LRP analyzer struct holds three fields. Layer-wise Relevance Propagation (LRP) is an attribution method.';
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'en',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    };
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), [source], embedding);
+    const [uses, defines] = scored;
+    expect(uses!.relation).toBe(true); // the looser relation: the subject opens the sentence
+    expect(uses!.defines).toBeUndefined();
+    expect(defines!.defines).toBe(true);
+    // both hold the question's one concept; the definition weighs 1.3 times the looser relation
+    const ofNovelty = (s: typeof uses) => 0.3 + 0.7 * s!.novelty;
+    expect(defines!.score / ofNovelty(defines) / (uses!.score / ofNovelty(uses))).toBeCloseTo(1.3, 10);
+    expect(defines!.score).toBeGreaterThan(uses!.score);
+  });
+});
+
+describe('the question concepts weigh by a gentle rarity', () => {
+  it('two concepts half the candidates hold outweigh the one concept only one candidate holds', async () => {
+    // eight candidate sentences: "heatmap" in one, "dashboard" and "error" in four each (both in the second one)
+    const sentences = [
+      'The heatmap uses warm colours.',
+      'The dashboard lists every error by cohort.',
+      'The dashboard opens in a browser.',
+      'The dashboard runs locally.',
+      'The dashboard has tabs.',
+      'An error shows in red.',
+      'An error can be exported.',
+      'An error needs a cohort.',
+    ];
+    const question = 'What does the heatmap of the dashboard show about an error?';
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'en',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: sentences.join(' '),
+    };
+    const scored = await scoreSourceSentences(question, qv!, analyzeQuery(question), [source], embedding);
+    const [rarest, together] = scored;
+    expect(rarest!.text).toContain('heatmap');
+    expect(together!.text).toContain('every error');
+    // with the inverse document frequency itself as the weight (ln 6 against 2 x ln 2) the rarest held 0.56
+    expect(together!.lexical).toBeGreaterThan(rarest!.lexical);
   });
 });

@@ -367,6 +367,109 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
   return RELATION[intent.kind].test(sentence);
 }
 
+// What makes a sentence define its subject rather than use it: a copula with an article or a word of naming after
+// it ("X is a ...", "X are the ...", "X refers to", "X ist eine ..."), possibly after a comma-enclosed insertion
+// ("ist, im Gegensatz zu Y, eine ...").
+const DEFINING_PREDICATE =
+  /^\s*(?:(?:is|are|was|ist|sind)\b\s*(?:(?:also|often|usually|simply|basically|essentially|generally|auch|eigentlich|im grunde)\s+)?(?:,[^,]{1,60},\s*)?(?:a|an|the|one|ein|eine|einer|der|die|das|kind of|type of|known as|called|defined as)\b|(?:refers? to|stands? for|means|denotes|bezeichnet|bedeutet|steht für)\b)/iu;
+// An apposition at the start: "X, a rule for ...", "X – ein Werkzeug ...", "X: an LRP rule ...".
+const DEFINING_APPOSITION = /^\s*[,:–-]\s*(?:a|an|the|ein|eine|einer|der|die|das)\s/iu;
+// Linking and naming words that may stand between an expanded name and what defines it ("is also known as X").
+const NAMES_BEFORE =
+  /(?:^|\b(?:is|are|ist|sind|called|known as|named|termed|heißt|genannt|nennt man))\s*(?:(?:also|auch|often|oft|commonly)\s+)?(?:(?:the|a|an|der|die|das)\s+)?$/iu;
+
+/** The letters of an acronym (upper-case letters; digits and the rest left out): "BM25" -> "BM". */
+function acronymLetters(token: string): string {
+  return token.replace(/[^\p{Lu}]/gu, '');
+}
+
+/**
+ * Whether `phrase`'s words spell `letters` by their initials (each hyphenated part counts, small parts such as
+ * "wise" of "Layer-wise" or "with" of "Testing with Concept ..." may be skipped), from its first word to its last.
+ */
+function spells(phrase: readonly string[], letters: string): boolean {
+  const parts = phrase.flatMap((w) => w.split('-')).filter(Boolean);
+  if (parts.length < letters.length || parts.length > letters.length + 3) return false;
+  const initial = (p: string) => p[0]!.toUpperCase();
+  if (initial(parts[0]!) !== letters[0] || initial(parts[parts.length - 1]!) !== letters[letters.length - 1])
+    return false;
+  let k = 0;
+  for (const p of parts) if (k < letters.length && initial(p) === letters[k]) k++;
+  return k === letters.length;
+}
+
+/**
+ * Where a sentence gives an acronym of the subject with its expansion ("Layer-wise Relevance Propagation (LRP)",
+ * "Retrieval-Augmented Generation or RAG", "TCAV or Testing with Concept Activation Vectors", "LRP (Layer-wise
+ * Relevance Propagation)"): the character span of the expanded name, or undefined.
+ */
+function expansionAt(sentence: string, word: string): { start: number; end: number } | undefined {
+  const token = new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}(?![\\p{L}\\d_])`, 'giu');
+  for (const m of sentence.matchAll(token)) {
+    const letters = acronymLetters(m[0]);
+    // an acronym is written in capitals: two letters or more, all of its letters upper-case
+    if (letters.length < 2 || /\p{Ll}/u.test(m[0])) continue;
+    const at = m.index;
+    const end = at + m[0].length;
+    // the expansion before it: "Long Name (X)", "Long Name or X"
+    const before = /(?<![\p{L}\p{N}_-])((?:[\p{L}][\p{L}-]*\s+){1,7})(?:\(\s*$|(?:or|oder)\s+$)/u.exec(
+      sentence.slice(0, at),
+    );
+    if (before) {
+      const words = before[1]!.trim().split(/\s+/);
+      for (let i = 0; i < words.length; i++)
+        if (spells(words.slice(i), letters)) {
+          const start = before.index + before[1]!.split(/\s+/).slice(0, i).join(' ').length + (i > 0 ? 1 : 0);
+          return { start, end: end + (sentence[end] === ')' ? 1 : 0) };
+        }
+    }
+    // the expansion after it: "X (Long Name)", "X or Long Name"
+    const after = /^\s*(?:\(\s*|(?:or|oder)\s+)((?:[\p{L}][\p{L}-]*\s*){1,7})/u.exec(sentence.slice(end));
+    if (after) {
+      const words = after[1]!.trim().split(/\s+/);
+      for (let i = words.length; i > 0; i--)
+        if (spells(words.slice(0, i), letters)) return { start: at, end: end + after[0].length };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether a sentence defines the subject of a definition question, more than {@link holdsRelation} asks: the
+ * subject opens the sentence (after an article) and a copula with an article or a word of naming follows it, or an
+ * apposition ("X is a ...", "X (long name) is the ...", "X, an LRP rule for ...", "X refers to ...", "X ist eine
+ * ..."); or, for an acronym, the sentence gives its expansion as its subject or as what a copula or a naming verb
+ * says ("Layer-wise Relevance Propagation (LRP) is ...", "This is known as Retrieval-Augmented Generation (RAG)",
+ * "One use is Retrieval-Augmented Generation or RAG, in which ..."). A sentence that merely uses the name does
+ * not ("For LRP, the gradient ..."). Always false for other kinds and for a definition without a subject.
+ */
+export function definesSubject(sentence: string, intent: QuestionIntent): boolean {
+  if (intent.kind !== 'definition' || intent.subject.length === 0 || intent.choice) return false;
+  const text = sentence.replace(/\s+/g, ' ').trim();
+  const lower = text.toLowerCase();
+  const subject = (w: string) => intent.subject.some((s) => w === s || (s.length >= 4 && w.startsWith(s)));
+  // the subject's noun phrase at the start: an article, then subject words (the rest of a long subject's name may
+  // follow: "Integrated Gradients", "Concept Relevance Propagation"), a parenthesis, ", or Y,"
+  const opening = /^(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(lower);
+  if (opening && subject(opening[1]!)) {
+    let rest = lower.slice(opening[0].length).replace(/^[`'"*]+/, '');
+    for (let i = 0; i < 3; i++) {
+      const more = /^\s+([\p{L}\p{N}_-]+)/u.exec(rest);
+      if (!more || !subject(more[1]!)) break;
+      rest = rest.slice(more[0].length);
+    }
+    rest = rest.replace(/^\s*\([^)]{1,80}\)/, '').replace(/^\s*,\s*(?:or|oder)\s[^,]{1,60},/, '');
+    if (DEFINING_PREDICATE.test(rest) || DEFINING_APPOSITION.test(rest)) return true;
+  }
+  for (const word of intent.subject) {
+    const expanded = expansionAt(text, word);
+    if (!expanded) continue;
+    const before = text.slice(0, expanded.start);
+    if (/^\s*(?:(?:the|a|an|der|die|das)\s+)?$/i.test(before) || NAMES_BEFORE.test(before)) return true;
+  }
+  return false;
+}
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
