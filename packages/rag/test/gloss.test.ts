@@ -87,6 +87,33 @@ describe('written forms', () => {
     );
   });
 
+  it('cut short or not matching their header: one warning and stems, never a gloss that throws', () => {
+    // an interrupted copy: the last block's line cut off. Refused as a whole when opened, not at the first
+    // gloss that reads the missing block
+    const cut = FORMS.slice(0, -3);
+    expect(() => WrittenForms.parse(cut)).toThrow(/cut short/);
+    const onCut = vi.fn();
+    const truncated = QueryTranslator.fromStemPairs(PAIRS, {
+      writtenForms: () => cut,
+      onWrittenFormsError: onCut,
+    });
+    expect(glossSentence('Die Datenbank.', 'de', truncated)).toBe('Die Datenbank [databas].');
+    expect(glossSentence('Zerlumpt.', 'de', truncated)).toBe('Zerlumpt [rag].');
+    expect(onCut).toHaveBeenCalledTimes(1);
+    // a checkpoint off its line start is only seen when its block is read: that word and all after it get
+    // stems, with one warning, and the gloss is still made
+    const shifted = FORMS.replace(/"offsets":\[0,(\d+)/, (_, n) => `"offsets":[0,${Number(n) + 1}`);
+    const onShift = vi.fn();
+    const off = QueryTranslator.fromStemPairs(PAIRS, {
+      writtenForms: () => shifted,
+      onWrittenFormsError: onShift,
+    });
+    expect(glossSentence('Die Einbettungen.', 'de', off)).toBe('Die Einbettungen [embed].');
+    expect(glossSentence('Die Datenbank.', 'de', off)).toBe('Die Datenbank [databas].');
+    expect(onShift).toHaveBeenCalledTimes(1);
+    expect(String(onShift.mock.calls[0]![0])).toMatch(/do not match their header/);
+  });
+
   it('tell inflections of a dictionary word in each language', () => {
     expect(inflects('Benutzern', 'Benutzer', 'de')).toBe(true);
     expect(inflects('speichert', 'speichern', 'de')).toBe(true);

@@ -178,9 +178,17 @@ export class QueryTranslator {
     const forms = this.#writtenForms();
     if (line === undefined || !forms) return [];
     const [de, en] = this.#index().pair(line);
-    return forms
-      .forms(this.#index().ordinal(line), de, en)
-      .map(([d, e]) => (from === 'de' ? { word: d, translation: e } : { word: e, translation: d }));
+    let pairs: (readonly [string, string])[];
+    try {
+      pairs = forms.forms(this.#index().ordinal(line), de, en);
+    } catch (error) {
+      // a block that does not match the header (a file changed after it was opened): reported once, and stems
+      // from then on, as without forms; a gloss must not fail the answer it is part of
+      this.#forms = null;
+      this.#formsOptions.onWrittenFormsError?.(error);
+      return [];
+    }
+    return pairs.map(([d, e]) => (from === 'de' ? { word: d, translation: e } : { word: e, translation: d }));
   }
 
   #writtenForms(): WrittenForms | null {

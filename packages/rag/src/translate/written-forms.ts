@@ -82,7 +82,20 @@ export class WrittenForms {
         'corrupt-file',
         `The written forms need a header line {"format":"${FORMAT}","lines":N,"pairsLength":N,"step":N,"offsets":[one per step lines]}; got ${line.slice(0, 120)}.`,
       );
-    return new WrittenForms(source, header, first + 1);
+    // a file cut short (an interrupted copy or build) is refused here, as a whole, rather than at the first
+    // gloss that reads its missing blocks: the checkpoints ascend and lie inside it, and it ends with a newline
+    const body = first + 1;
+    const { offsets } = header;
+    const inside = offsets.every(
+      (o, i) =>
+        Number.isInteger(o) && o >= (i === 0 ? 0 : offsets[i - 1]! + 1) && body + o < source.byteLength,
+    );
+    if (!inside || (header.lines > 0 && source.read(source.byteLength - 1, 1)[0] !== NEWLINE))
+      throw new CrpError(
+        'corrupt-file',
+        `The written forms are cut short or their checkpoints lie outside them (${source.byteLength} bytes for ${header.lines} lines); rebuild them (build-dictionary.mjs).`,
+      );
+    return new WrittenForms(source, header, body);
   }
 
   /**
