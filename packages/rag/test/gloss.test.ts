@@ -37,6 +37,24 @@ const FORMS = formatWrittenForms(
 );
 const withForms = () => QueryTranslator.fromStemPairs(PAIRS, { writtenForms: () => FORMS });
 
+describe('the sense a gloss shows', () => {
+  it('is, of equally weighted translations, the one of fewest words (not the first in alphabetical order)', () => {
+    const pairs = ['datenbank\tdata bank\t1', 'datenbank\tdata warehous\t1', 'datenbank\tdatabas\t1'].join(
+      '\n',
+    );
+    const forms = formatWrittenForms(['^\t', '^\t+e', '^\t+e'], pairs.length, 4);
+    const tr = QueryTranslator.fromStemPairs(pairs, { writtenForms: () => forms });
+    expect(tr.translate('datenbank', 'de')[0]!.term).toBe('data bank');
+    expect(glossSentence('Die Datenbanken.', 'de', tr)).toBe('Die Datenbanken [database].');
+    // a heavier sense of two words still wins
+    const heavier = ['datenbank\tdata bank\t2', 'datenbank\tdatabas\t1'].join('\n');
+    const tr2 = QueryTranslator.fromStemPairs(heavier, {
+      writtenForms: () => formatWrittenForms(['^\t', '^\t+e'], heavier.length, 4),
+    });
+    expect(glossSentence('Die Datenbanken.', 'de', tr2)).toBe('Die Datenbanken [data bank].');
+  });
+});
+
 describe('written forms', () => {
   it('turn stems into words by the edits of forms.txt (capital, tail, umlauts, whole form)', () => {
     expect(applyFormEdit('databas', '+e')).toBe('database');
@@ -249,7 +267,7 @@ describe('written forms of the real dictionary', () => {
       tr,
     );
     expect(de).toContain('Einbettungen [embedding]');
-    expect(de).toContain('Vektor-Datenbank [vector-data bank]');
+    expect(de).toContain('Vektor-Datenbank [vector-database]');
     expect(de).toContain('die Pipeline verwendet Module für RAG.');
     expect(glossSentence('Außerdem müssen Sie für Vorsorge sorgen.', 'de', tr)).toMatch(
       /Vorsorge \[provision\]/,

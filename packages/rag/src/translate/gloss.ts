@@ -115,16 +115,20 @@ function glossForReader(
 /**
  * Of a word's translations (heaviest first), the written form of the first whose dictionary word is the word as
  * written or an inflection of it (in German of the same case first, unless `capitalTells` is false: a sentence's
- * first word), else of the heaviest; the stem when there are
- * no written forms.
+ * first word), else of the heaviest (of equal weights, the one of fewest words); the stem when there are no
+ * written forms.
  */
 function bestForWord(
   word: string,
-  translations: readonly Translation[],
+  byWeight: readonly Translation[],
   from: Language,
   translator: QueryTranslator,
   capitalTells: boolean,
 ): string | undefined {
+  // among equally weighted senses a single word reads best: Ding ranks "data bank", "data warehouse" and
+  // "database" alike for "Datenbank", and ties come in alphabetical order
+  const words = (t: Translation) => t.term.split(' ').length;
+  const translations = [...byWeight].sort((a, b) => b.weight - a.weight || words(a) - words(b));
   const top = translations[0];
   if (!top) return undefined;
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
