@@ -8,13 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import type { PoolParams } from '../src/graph/types.js';
-import {
-  globalMaxPoolGradient,
-  globalMaxPoolGradientAdjoint,
-  prepareMaxPoolGradient,
-} from '../src/ops/max-pool-gradient.js';
+import { prepareMaxPoolGradient } from '../src/ops/max-pool-gradient.js';
 import { windowPadding } from '../src/ops/strided.js';
 import { mulberry32, switchBackend } from './helpers.js';
+import { MAX_POOL_NAN_CASES } from './max-pool-nan-cases.js';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number]];
 
@@ -250,133 +247,15 @@ describe.each(['cpu', 'wasm'] as const)(
 );
 
 /**
- * NaN in a window, on the three searches of the host walker: PyTorch's max_pool2d propagates NaN and sends the
- * window's gradient to its **last** NaN in row-major order; ±inf are the first maximum like any value. Expected
- * values by hand, and equal to torch 1.13's `max_pool2d` backward for these inputs (run once).
+ * NaN in a window, on the three searches of the host walker and the tensor-op form (max-pool-nan-cases.ts, whose
+ * cases also run on webgl and webgpu in @crp/conformance's max-pool-nan-gpu.test.ts): PyTorch's max_pool2d
+ * propagates NaN and sends the window's gradient to its **last** NaN in row-major order; ±inf are the first
+ * maximum like any value.
  */
 describe.each(['cpu', 'wasm'] as const)('max-pool gradient with NaN and infinities (%s)', (backend) => {
-  const [nan, inf] = [Number.NaN, Number.POSITIVE_INFINITY];
-
-  // 'auto': the host walker; 'masks': the tensor-op form GPU backends take, by the same rule
-  const combos = (['auto', 'masks'] as const).flatMap((method) =>
-    [true, false].map((withPooled) => [method, withPooled ? 'with' : 'without', withPooled] as const),
-  );
-
-  test.each(combos)(
-    'tiles (2x2 / 2; %s, %s the pool output): [1, NaN; 3, NaN] -> the NaN at (1, 1), [NaN, 2; NaN, 5] -> (1, 0), [inf, NaN; inf, 1] -> (0, 1), [2, inf; inf, 1] -> the first inf, all -inf -> the first',
-    async (method, _, withPooled) => {
-      await switchBackend(backend);
-      const before = tf.memory().numTensors;
-      // five windows side by side, one row each of [1, 2, 10, 1]
-      const x = tf.tensor4d(
-        [1, nan, nan, 2, inf, nan, 2, inf, -inf, -inf, 3, nan, nan, 5, inf, 1, inf, 1, -inf, -inf],
-        [1, 2, 10, 1],
-      );
-      const pooled = tf.maxPool(x, 2, 2, 'valid');
-      const r = tf.tensor4d([10, 20, 30, 40, 50], [1, 1, 5, 1]);
-      const v = tf.tensor4d(
-        Array.from({ length: 20 }, (_, i) => i + 1),
-        [1, 2, 10, 1],
-      );
-      const g = prepareMaxPoolGradient(
-        x,
-        { poolSize: [2, 2], strides: [2, 2], padding: 'valid' },
-        withPooled ? pooled : undefined,
-        method,
-      );
-      expect(g.method).toBe('tiles');
-      const [back, read] = [g.backward(r), g.adjoint(v)];
-      expect(Array.from(back.dataSync())).toEqual([
-        0, 0, 0, 0, 0, 30, 0, 40, 50, 0, 0, 10, 20, 0, 0, 0, 0, 0, 0, 0,
-      ]);
-      expect(Array.from(read.dataSync())).toEqual([12, 13, 6, 8, 9]);
-      tf.dispose([back, read, x, pooled, r, v]);
-      g.dispose();
-      expect(tf.memory().numTensors).toBe(before);
-    },
-  );
-
-  test.each(combos)(
-    'overlapping, padded windows (3x3 / 2, padding 1; %s, %s the pool output): each NaN window to its last NaN, the others to their first maximum',
-    async (method, _, withPooled) => {
-      await switchBackend(backend);
-      const before = tf.memory().numTensors;
-      // channel 0 [3, 5] with NaN and infinities; channel 1 all 7 (ties: each window's first tap)
-      const c0 = [1, nan, 2, -inf, 4, inf, 0, nan, 3, -inf, 2, inf, 1, nan, nan];
-      const x = tf.tensor4d(
-        c0.flatMap((a) => [a, 7]),
-        [1, 3, 5, 2],
-      );
-      const p: PoolParams = {
-        poolSize: [3, 3],
-        strides: [2, 2],
-        padding: [
-          [1, 1],
-          [1, 1],
-        ],
-      };
-      const pad: tf.backend_util.ExplicitPadding = [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ];
-      const pooled = withPooled ? tf.maxPool(x, 3, 2, pad) : undefined;
-      const r = tf.tensor4d([1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60], [1, 2, 3, 2]);
-      const v = tf.tensor4d(
-        Array.from({ length: 30 }, (_, i) => i + 1),
-        [1, 3, 5, 2],
-      );
-      const g = prepareMaxPoolGradient(x, p, pooled, method);
-      expect(g.method).toBe(method === 'auto' ? 'index' : 'masks');
-      const [back, read] = [g.backward(r), g.adjoint(v)];
-      const got = Array.from(back.dataSync());
-      // torch: channel 0 [[0, 1, 0, 0, 3], [4, 0, 2, 0, 0], [0, 0, 0, 5, 6]], channel 1
-      // [[10, 20, 0, 30, 0], [40, 50, 0, 60, 0], [0, 0, 0, 0, 0]]
-      expect(got.filter((_, i) => i % 2 === 0)).toEqual([0, 1, 0, 0, 3, 4, 0, 2, 0, 0, 0, 0, 0, 5, 6]);
-      expect(got.filter((_, i) => i % 2 === 1)).toEqual([10, 20, 0, 30, 0, 40, 50, 0, 60, 0, 0, 0, 0, 0, 0]);
-      // each window reads v (i + 1 at flat index i) at the same taps
-      const taps0 = [1, 7, 4, 5, 13, 14];
-      const taps1 = [0, 1, 3, 5, 6, 8];
-      expect(Array.from(read.dataSync())).toEqual(taps0.flatMap((t, k) => [2 * t + 1, 2 * taps1[k]! + 2]));
-      tf.dispose([back, read, x, r, v]);
-      pooled?.dispose();
-      g.dispose();
-      expect(tf.memory().numTensors).toBe(before);
-    },
-  );
-
-  test('global max pooling (tensor ops, every backend): a NaN channel to its last NaN, the others to their first maximum', async () => {
+  test.each(MAX_POOL_NAN_CASES.map((c) => [c.name, c] as const))('%s', async (_, c) => {
     await switchBackend(backend);
-    const before = tf.memory().numTensors;
-    // NCHW channels [1, NaN; 3, NaN], [5, 2; 5, 1], [NaN, 9; 1, 2], [-inf, -inf; -inf, -inf], [2, inf; inf, NaN]
-    const channels = [
-      [1, nan, 3, nan],
-      [5, 2, 5, 1],
-      [nan, 9, 1, 2],
-      [-inf, -inf, -inf, -inf],
-      [2, inf, inf, nan],
-    ];
-    const x = tf.tensor4d(
-      [0, 1, 2, 3].flatMap((q) => channels.map((ch) => ch[q]!)),
-      [1, 2, 2, 5],
-    );
-    const r = tf.tensor2d([10, 20, 30, 40, 50], [1, 5]);
-    const v = tf.tensor4d(
-      Array.from({ length: 20 }, (_, i) => i + 1),
-      [1, 2, 2, 5],
-    );
-    const [back, read] = [globalMaxPoolGradient(x, r), globalMaxPoolGradientAdjoint(x, v)];
-    // torch 1.13's adaptive_max_pool2d(x, 1) backward (run once): taps 3, 0, 0, 0, 3 of each channel's 2 x 2
-    const taps = [3, 0, 0, 0, 3];
-    const got = Array.from(back.dataSync());
-    channels.forEach((_, c) => {
-      expect([0, 1, 2, 3].map((q) => got[q * 5 + c])).toEqual(
-        [0, 1, 2, 3].map((q) => (q === taps[c] ? 10 * (c + 1) : 0)),
-      );
-    });
-    expect(Array.from(read.dataSync())).toEqual(taps.map((t, c) => t * 5 + c + 1));
-    tf.dispose([back, read, x, r, v]);
-    expect(tf.memory().numTensors).toBe(before);
+    const got = await c.run();
+    expect(got).toEqual({ method: c.method.host, back: c.back, read: c.read, leaked: 0 });
   });
 });

@@ -29,7 +29,8 @@ export interface PreparedMaxPoolGradient {
 export function prepareMaxPoolGradient(
   x: tf.Tensor4D,
   p: PoolParams,
-  /** The pooling's forward output, when the caller has it: each window's maximum, not computed again. */
+  /** The pooling's forward output, when the caller has it: each window's maximum, not computed again by the host
+   * forms (the tensor-op forms take the maxima by `tf.maximum`: WebGL's max pool is wrong below -1e20). */
   pooled?: tf.Tensor4D,
   /** How the first maxima are found: 'auto' (default) by index on backends that hold tensors in host memory,
    * 'masks' by tensor ops on any backend (what GPU backends get). */
@@ -46,7 +47,7 @@ export function prepareMaxPoolGradient(
   if (!tiles) {
     // overlapping or padded windows (ResNet's 3x3 / 2 with padding 1): the first-maximum masks once, here, not
     // on every backward pass (CRP runs one per batch of conditions)
-    const firsts = tf.tidy(() => firstMaxima(x, geometry, pooled));
+    const firsts = tf.tidy(() => firstMaxima(x, geometry));
     return {
       method: 'masks',
       backward: (r) => tf.tidy(() => placeAtFirsts(r, firsts, geometry)),
@@ -64,30 +65,12 @@ export function prepareMaxPoolGradient(
       : tf.tidy(() => {
           const cropped =
             ho * kh === h && wo * kw === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kh, wo * kw, c]);
+          // each window's taps last ([b, ho, wo, c, k]) for the search, its mask back to [b, ho, wo, k, c]
           const windows = tf.reshape(
-            tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 2, 4, 5]),
-            [b, ho, wo, k, c],
-          );
-          // the maxima are the pool's output where the caller has it (the same values: a maximum is one of its
-          // window's values). Equality, as the other paths test: x - max >= 0, which avoided wasm's slow
-          // broadcasting comparison, is NaN for a maximum of +-inf, so such a window passed no relevance (the host
-          // backends, which that was for, take firstMaximumTiles)
-          const max = pooled === undefined ? tf.max(windows, 3, true) : tf.reshape(pooled, [b, ho, wo, 1, c]);
-          const isMax = tf.cast(tf.equal(windows, max), 'float32');
-          // the first maximum is the one with cumulative count 1; the count runs on rank 3 because WebGL's cumsum
-          // supports ranks up to 4 only
-          const counts = tf.reshape(tf.cumsum(tf.reshape(isMax, [b * ho * wo, k, c]), 1), [b, ho, wo, k, c]);
-          const first = tf.reshape(tf.mul(isMax, tf.cast(tf.equal(counts, 1), 'float32')), [
-            b * ho * wo,
-            k,
-            c,
-          ]);
-          // a window holding a NaN: its last NaN (count 1 summed from the window's end), PyTorch's rule; on rank 3
-          // too, as WebGL's Where supports ranks up to 4 only
-          const nans = tf.reshape(tf.cast(tf.isNaN(windows), 'float32'), [b * ho * wo, k, c]);
-          const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
-          const holdsNaN = tf.greater(tf.max(nans, 1, true), 0);
-          return tf.reshape(tf.where(holdsNaN, lastNaN, first), [b, ho, wo, k, c]);
+            tf.transpose(tf.reshape(cropped, [b, ho, kh, wo, kw, c]), [0, 1, 3, 5, 2, 4]),
+            [b * ho * wo * c, k],
+          ) as tf.Tensor2D;
+          return tf.transpose(tf.reshape(firstMaximumMask(windows), [b, ho, wo, c, k]), [0, 1, 2, 4, 3]);
         });
   return {
     method: 'tiles',
@@ -523,9 +506,8 @@ function poolGeometry(x: tf.Tensor4D, p: PoolParams): PoolGeometry {
 }
 
 /** Per window offset (row-major), 1 where that offset holds the window's first maximum ([B, Ho, Wo, C]), or in a
- * window holding a NaN its last NaN (PyTorch's rule, {@link forEachWindow}).
- * `pooled`: the max pool's output (the window maxima: the same values, a maximum is exact). */
-function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.Tensor4D[] {
+ * window holding a NaN its last NaN (PyTorch's rule, {@link forEachWindow}). */
+function firstMaxima(x: tf.Tensor4D, g: PoolGeometry): tf.Tensor4D[] {
   const xp =
     g.pt + g.pb + g.pl + g.pr > 0
       ? tf.pad(
@@ -542,8 +524,9 @@ function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.
   const reads: tf.Tensor4D[] = [];
   for (let i = 0; i < g.kh; i++)
     for (let j = 0; j < g.kw; j++) reads.push(readAtOffset(xp, i, j, g.sh, g.sw, g.ho, g.wo));
-  let windowMax = pooled ?? reads[0]!;
-  if (pooled === undefined) for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
+  // by tf.maximum, not the pool's output: see firstMaximumMask
+  let windowMax: tf.Tensor = reads[0]!;
+  for (const v of reads.slice(1)) windowMax = tf.maximum(windowMax, v);
   // 1 where a window's maximum has not been claimed by an earlier element of the window
   let unclaimed: tf.Tensor = tf.onesLike(windowMax);
   const firsts = reads.map((read) => {
@@ -563,21 +546,55 @@ function firstMaxima(x: tf.Tensor4D, g: PoolGeometry, pooled?: tf.Tensor4D): tf.
 }
 
 /**
+ * The largest value of each row of `t` ([n, k]) by a tree of `tf.maximum`, [n, 1]. Not `tf.max` nor the pool's
+ * output: TF.js's WebGL max reduce and max pool start from -1e20 (`-1.0 / 1e-20` in their shaders), so a window
+ * whose values all lie below (-inf, or finite below -1e20) got -1e20 for its maximum, which none of its taps
+ * equals, and passed no relevance (measured in headless Chromium, TF.js 4.22). `tf.maximum` compares the values
+ * themselves on every backend. A NaN row's maximum does not matter: {@link firstMaximumMask} gives it its last NaN.
+ */
+function rowMaximum(t: tf.Tensor2D): tf.Tensor2D {
+  const [n] = t.shape;
+  let rows = t;
+  while (rows.shape[1] > 1) {
+    const k = rows.shape[1];
+    const half = Math.floor(k / 2);
+    const pairs = tf.maximum(tf.slice(rows, [0, 0], [n, half]), tf.slice(rows, [0, half], [n, half]));
+    rows = (k % 2 === 0 ? pairs : tf.concat([pairs, tf.slice(rows, [0, k - 1], [n, 1])], 1)) as tf.Tensor2D;
+  }
+  return rows;
+}
+
+/**
+ * The tensor-op form of PyTorch's max-pool rule for windows laid out as rows of `windows` ([n, k], taps in
+ * row-major window order): 1 at each row's first maximum, or, in a row holding a NaN (whose maximum is NaN), at
+ * its last NaN ({@link forEachWindow}). The taps are the last axis, and the rank 2, so that the cumulative
+ * counts and reductions need no transpose: TF.js 4.22's WebGPU transpose of a tensor cast from bool does not
+ * compile (its cast to float32 keeps the int32 buffer; WGSL type mismatch), and WebGL's cumsum and select
+ * support ranks up to 4 only.
+ */
+function firstMaximumMask(windows: tf.Tensor2D): tf.Tensor2D {
+  const isMax = tf.cast(tf.equal(windows, rowMaximum(windows)), 'float32');
+  // the first maximum is the one with cumulative count 1
+  const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
+  const nans = tf.cast(tf.isNaN(windows), 'float32');
+  // the last NaN is the one with count 1 summed from the end
+  const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
+  return tf.where(tf.greater(tf.max(nans, 1, true), 0), lastNaN, first) as tf.Tensor2D;
+}
+
+/**
  * The tap each channel of global max pooling sends its gradient to, as a mask [B, H * W, C] of `x` flattened:
  * PyTorch's rule (adaptive_max_pool2d and max_pool2d, torch 1.13 measured): the first maximum, and in a channel
  * that holds a NaN (whose maximum is NaN) the last NaN, as the window walker does ({@link forEachWindow}). By
- * tensor ops, so the rule is the same on every backend.
+ * tensor ops ({@link firstMaximumMask}), so the rule is the same on every backend.
  */
 function globalMaximumTaps(x: tf.Tensor4D): tf.Tensor3D {
   const [b, h, w, c] = x.shape;
-  const flat = tf.reshape(x, [b, h * w, c]);
-  const isMax = tf.cast(tf.equal(flat, tf.max(flat, 1, true)), 'float32');
-  // the first maximum is the one with cumulative count 1
-  const first = tf.mul(isMax, tf.cast(tf.equal(tf.cumsum(isMax, 1), 1), 'float32'));
-  const nans = tf.cast(tf.isNaN(flat), 'float32');
-  // the last NaN is the one with count 1 summed from the end
-  const lastNaN = tf.mul(nans, tf.cast(tf.equal(tf.cumsum(nans, 1, false, true), 1), 'float32'));
-  return tf.where(tf.greater(tf.max(nans, 1, true), 0), lastNaN, first) as tf.Tensor3D;
+  const rows = tf.reshape(tf.transpose(tf.reshape(x, [b, h * w, c]), [0, 2, 1]), [
+    b * c,
+    h * w,
+  ]) as tf.Tensor2D;
+  return tf.transpose(tf.reshape(firstMaximumMask(rows), [b, c, h * w]), [0, 2, 1]) as tf.Tensor3D;
 }
 
 /** Plain gradient of global max pooling with max pooling's tie-break and NaN rule ({@link globalMaximumTaps});
