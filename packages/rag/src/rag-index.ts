@@ -1,5 +1,12 @@
 import { CrpError, describeError, isCrpError, type ProgressCallback, progressTracker } from '@crp/common';
-import { documentKindConcepts, namingConcepts, questionIntent } from './answer/question-intent.js';
+import { chunkSentences } from './answer/passage-sentences.js';
+import {
+  asksForName,
+  definesSubject,
+  documentKindConcepts,
+  namingConcepts,
+  questionIntent,
+} from './answer/question-intent.js';
 import { scoreSourceSentences } from './answer/sentence-scorer.js';
 import { toSources } from './answer/source.js';
 import { dot, type EmbeddingProvider } from './embeddings/embedding-provider.js';
@@ -776,6 +783,34 @@ export class RagIndex {
     return [...placed, ...fused.slice(pool)];
   }
 
+  /**
+   * For a question that asks what a name is and little more ("What is LRP?", "Was ist LRP?": `asksForName`), when
+   * none of the first `topK` results holds a sentence that defines the name (`definesSubject`, the answer's own
+   * test; headings and code left out), the best of the re-ranked `pool` that holds one takes the last of the
+   * `topK` places, with its own score. Without it the answer could only quote sentences that use the name: the
+   * documents that define a method in a line are rarely the ones that name it most.
+   */
+  #definitionIntoSources<T extends FusedResult>(
+    fused: T[],
+    question: string,
+    query: AnalyzedQuery,
+    topK: number,
+    pool: number,
+  ): T[] {
+    if (topK < 2 || fused.length <= topK) return fused;
+    const intent = questionIntent(question);
+    if (!asksForName(intent, query.concepts.length)) return fused;
+    const chunks = this.#snapshot.chunks;
+    const defines = (f: T) =>
+      chunkSentences(chunks[f.doc]!).some(
+        (s) => s.kind !== 'code' && s.kind !== 'heading' && definesSubject(s.text, intent),
+      );
+    if (fused.slice(0, topK).some(defines)) return fused;
+    const at = fused.findIndex((f, i) => i >= topK && i < Math.max(topK, pool) && defines(f));
+    if (at < 0) return fused;
+    return [...fused.slice(0, topK - 1), fused[at]!, ...fused.slice(topK - 1, at), ...fused.slice(at + 1)];
+  }
+
   /** The embedding, keeping what it embeds in `#sentenceVectors` (see `sentenceEmbedding`). */
   #remembering(): EmbeddingProvider {
     const memo = this.#sentenceVectors;
@@ -816,10 +851,14 @@ export class RagIndex {
       hybrid.rerank,
     );
     const fused: (FusedResult & { passageCoverage?: number; answerScore?: number; passageScore?: number })[] =
-      (
+      this.#definitionIntoSources(
         hybrid.answerRerank && hybrid.rerank > 0
           ? await this.#answerRerank(covered, question, query, analyzed, hybrid.rerank)
-          : covered
+          : covered,
+        question,
+        analyzed,
+        topK,
+        hybrid.rerank,
       ).slice(0, topK);
     return fused.map((f) => ({
       chunk: this.#snapshot.chunks[f.doc]!,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  asksForName,
   definesSubject,
   documentKindConcepts,
   documentNamingWords,
@@ -550,9 +551,16 @@ describe('a specific relation weighs against the source rank', () => {
     );
     expect(reason.relation).toBe(true);
     expect(reason.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
-    const definition = await scores('What is a cache?', 'A cache is a store of recent results.');
+    const definition = await scores(
+      'What is a cache in the index store?',
+      'A cache is a store of recent results.',
+    );
     expect(definition.relation).toBe(true);
     expect(definition.ratio).toBeCloseTo(Math.sqrt(1 / 1.75), 10);
+    // a question that asks what a name is and no more: its definition needs no rank at all (`asksForName`)
+    const name = await scores('What is a cache?', 'A cache is a store of recent results.');
+    expect(name.relation).toBe(true);
+    expect(name.ratio).toBe(1);
     // no relation: the whole prior
     const plain = await scores('Why is the cache cleared?', 'The cache is cleared every day.');
     expect(plain.relation).toBe(false);
@@ -718,6 +726,48 @@ describe('a definition question prefers the sentence that defines its subject', 
     expect(definesSubject('Layer Relevance Propagation (lrp) is a method.', lrp)).toBe(false);
     // and never for other kinds or a definition without a subject
     expect(definesSubject('LRP is a method.', questionIntent('Why is LRP a method?'))).toBe(false);
+  });
+
+  it('by a glossary entry (the name as a label, then what it does) or an introduction with an apposition', () => {
+    expect(
+      definesSubject('lrp.*: LRP attributes relevance to each input in proportion to its contribution.', lrp),
+    ).toBe(true);
+    const irof = questionIntent('What is IROF?');
+    expect(definesSubject('IROF (Rieger et al., 2020): computes the area over the curve.', irof)).toBe(true);
+    expect(
+      definesSubject(
+        'MPRT (Model Parameter Randomisation Test) (Adebayo et al., 2018): randomises the layers.',
+        questionIntent('Was ist MPRT?'),
+      ),
+    ).toBe(true);
+    expect(
+      definesSubject(
+        '🦊 Xplique (pronounced eks-plik) is a Python toolkit.',
+        questionIntent('What is Xplique?'),
+      ),
+    ).toBe(true);
+    const quantus = questionIntent('What is Quantus?');
+    expect(
+      definesSubject('Therefore, we developed Quantus, an easy-to-use toolbox for evaluation.', quantus),
+    ).toBe(true);
+    // a label without a verb after it, a list of labels, a use after an introducing verb without an apposition
+    expect(definesSubject('LRP: rule 2 of 5', lrp)).toBe(false);
+    expect(definesSubject('lrp.*: see the docs', lrp)).toBe(false);
+    expect(definesSubject('We developed Quantus further in 2023.', quantus)).toBe(false);
+    expect(definesSubject('We present results for Quantus, a toolbox.', quantus)).toBe(false);
+  });
+
+  it('asksForName: a definition question that is little more than a name of at most three words', () => {
+    expect(asksForName(lrp, 1)).toBe(true);
+    expect(asksForName(questionIntent('Was ist LRP?'), 1)).toBe(true);
+    // a hyphenated name read by the search as its parts
+    expect(asksForName(questionIntent('What is Grad-CAM?'), 2)).toBe(true);
+    // more search concepts than the name has words: the question asks more than the name
+    expect(asksForName(lrp, 2)).toBe(false);
+    expect(asksForName(questionIntent('Why is LRP conservative?'), 1)).toBe(false);
+    expect(asksForName(questionIntent('When should I use LRP instead of Integrated Gradients?'), 3)).toBe(
+      false,
+    );
   });
 
   it('a sentence that defines the subject is quoted before one that merely opens with it', async () => {

@@ -438,7 +438,8 @@ describe('passage-level re-ranking', () => {
 
   it('scores sentences without the source-rank prior when asked (to rank the sources themselves)', async () => {
     const embedding = new HashEmbedding({ dimensions: 64 });
-    const question = 'What is a sponsor?';
+    // asking more than the name: a definition of a name asked for alone would need no prior (`asksForName`)
+    const question = 'What is a sponsor in Debian packaging?';
     const [qv] = await embedding.embed([question]);
     const text = 'A sponsor is a person who uploads packages.';
     const src = (n: number): Source => ({
@@ -520,6 +521,76 @@ describe('passage-level re-ranking', () => {
     seen.length = 0;
     await english.search(question, { topK: 1 });
     expect(seen).toEqual([question]);
+  });
+});
+
+describe('a question that asks what a name is brings a chunk that defines the name among the sources', () => {
+  const encode = (s: string) => new TextEncoder().encode(s);
+  // four documents name ZQX; only the glossary, long and naming it twice, says what it is
+  const FILES = [
+    {
+      file: 'usage.md',
+      text: '# Usage\n\nZQX runs fast. Call ZQX with a model; ZQX then returns ZQX maps.\n',
+    },
+    {
+      file: 'tips.md',
+      text: '# Tips\n\nFor ZQX, set the batch size. ZQX maps look better with ZQX smoothing.\n',
+    },
+    { file: 'cache.md', text: '# Cache\n\nThe ZQX output is cached. ZQX caches live in memory.\n' },
+    {
+      file: 'glossary.md',
+      text:
+        '# Methods\n\n- zqx.*: ZQX attributes relevance to each input in proportion to its contribution, layer by ' +
+        'layer, from the output of the image classifier back to the pixels of the input image.\n',
+    },
+  ];
+  const build = async () => {
+    // BM25 alone (dense weight 0): the test sets the order, the glossary last (fewest mentions in the most words)
+    const index = new RagIndex({
+      embedding: new HashEmbedding(),
+      translator: null,
+      hybrid: { denseWeight: 0 },
+    });
+    await index.updateFiles(FILES.map((f) => ({ file: f.file, bytes: encode(f.text) })));
+    return index;
+  };
+  const files = (hits: readonly SearchHit[]) => hits.map((h) => h.chunk.metadata.file);
+
+  it('the best defining chunk of the re-ranked pool takes the last place, the others keep their order', async () => {
+    const index = await build();
+    // rerank 0: no pool, the order as fused
+    const plain = files(await index.search('What is ZQX?', { topK: 4, hybrid: { rerank: 0 } }));
+    expect(plain[3]).toBe('glossary.md');
+    for (const question of ['What is ZQX?', 'Was ist ZQX?']) {
+      const hits = await index.search(question, { topK: 3 });
+      expect(files(hits)).toEqual([plain[0], plain[1], 'glossary.md']);
+      // with its own score: it stands there for what it holds, not for a higher rank
+      expect(hits[2]!.score).toBeLessThan(hits[1]!.score);
+    }
+    // and the answer quotes its definition, though it is the last source
+    const answer = await new RagEngine(index).ask('What is ZQX?', { topK: 3, explain: false });
+    expect(answer.sources.map((s) => s.file)).toContain('glossary.md');
+    expect(answer.sentences[0]!.text).toContain('ZQX attributes relevance to each input');
+  });
+
+  it('not for a question that asks more than the name, nor with rerank 0, nor when a source defines it', async () => {
+    const index = await build();
+    const plain = files(await index.search('What is ZQX?', { topK: 4, hybrid: { rerank: 0 } }));
+    expect(files(await index.search('What is ZQX?', { topK: 3, hybrid: { rerank: 0 } }))).toEqual(
+      plain.slice(0, 3),
+    );
+    // "ZQX maps" is not the name asked for: two search concepts beyond a one-word subject
+    const more = 'Why does ZQX return maps?';
+    expect(files(await index.search(more, { topK: 3 }))).not.toContain('glossary.md');
+    await index.updateFiles([
+      {
+        file: 'cache.md',
+        bytes: encode('# Cache\n\nZQX is a method that caches maps. ZQX caches live in memory.\n'),
+      },
+    ]);
+    const hits = files(await index.search('What is ZQX?', { topK: 3 }));
+    expect(hits).toContain('cache.md');
+    expect(hits).not.toContain('glossary.md');
   });
 });
 

@@ -367,6 +367,18 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
   return RELATION[intent.kind].test(sentence);
 }
 
+/**
+ * Whether a definition question asks for what a name is and little more ("What is LRP?", "Was ist LRP?", "What
+ * is a canonizer?"): a subject of at most three words and no search concept beyond them (`concepts`: how many the
+ * search reads in the question; a hyphenated name may count as its parts). "What is the role of epsilon in LRP?"
+ * asks more.
+ */
+export function asksForName(intent: QuestionIntent, concepts: number): boolean {
+  if (intent.kind !== 'definition' || intent.choice || intent.subject.length === 0) return false;
+  const parts = intent.subject.flatMap((w) => w.split('-')).filter(Boolean).length;
+  return intent.subject.length <= 3 && concepts <= Math.max(intent.subject.length, parts);
+}
+
 // What makes a sentence define its subject rather than use it: a copula with an article or a word of naming after
 // it ("X is a ...", "X are the ...", "X refers to", "X ist eine ..."), possibly after a comma-enclosed insertion
 // ("ist, im Gegensatz zu Y, eine ...").
@@ -374,6 +386,11 @@ const DEFINING_PREDICATE =
   /^\s*(?:(?:is|are|was|ist|sind)\b\s*(?:(?:also|often|usually|simply|basically|essentially|generally|auch|eigentlich|im grunde)\s+)?(?:,[^,]{1,60},\s*)?(?:a|an|the|one|ein|eine|einer|der|die|das|kind of|type of|known as|called|defined as)\b|(?:refers? to|stands? for|means|denotes|bezeichnet|bedeutet|steht für)\b)/iu;
 // An apposition at the start: "X, a rule for ...", "X – ein Werkzeug ...", "X: an LRP rule ...".
 const DEFINING_APPOSITION = /^\s*[,:–-]\s*(?:a|an|the|ein|eine|einer|der|die|das)\s/iu;
+// What a glossary entry says after its label: a verb in the third person ("computes", "randomises", "attributes").
+const DEFINING_ENTRY = /^\p{Ll}{3,}s\s/u;
+// A verb that introduces a new thing by name ("we developed X, a ...", "we propose X, a method ...").
+const INTRODUCES =
+  /(?<![\p{L}\p{N}_])(?:developed|develop|introduce[ds]?|present(?:ed|s)?|propose[ds]?|entwickelt(?:en)?)\s+/gu;
 // Linking and naming words that may stand between an expanded name and what defines it ("is also known as X").
 const NAMES_BEFORE =
   /(?:^|\b(?:is|are|ist|sind|called|known as|named|termed|heißt|genannt|nennt man))\s*(?:(?:also|auch|often|oft|commonly)\s+)?(?:(?:the|a|an|der|die|das)\s+)?$/iu;
@@ -450,7 +467,9 @@ export function definesSubject(sentence: string, intent: QuestionIntent): boolea
   const subject = (w: string) => intent.subject.some((s) => w === s || (s.length >= 4 && w.startsWith(s)));
   // the subject's noun phrase at the start: an article, then subject words (the rest of a long subject's name may
   // follow: "Integrated Gradients", "Concept Relevance Propagation"), a parenthesis, ", or Y,"
-  const opening = /^(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(lower);
+  const opening = /^[^\p{L}\p{N}(]*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(
+    lower,
+  );
   if (opening && subject(opening[1]!)) {
     let rest = lower.slice(opening[0].length).replace(/^[`'"*]+/, '');
     for (let i = 0; i < 3; i++) {
@@ -458,8 +477,30 @@ export function definesSubject(sentence: string, intent: QuestionIntent): boolea
       if (!more || !subject(more[1]!)) break;
       rest = rest.slice(more[0].length);
     }
-    rest = rest.replace(/^\s*\([^)]{1,80}\)/, '').replace(/^\s*,\s*(?:or|oder)\s[^,]{1,60},/, '');
+    rest = rest.replace(/^(?:\s*\([^)]{1,80}\)){1,2}/, '').replace(/^\s*,\s*(?:or|oder)\s[^,]{1,60},/, '');
     if (DEFINING_PREDICATE.test(rest) || DEFINING_APPOSITION.test(rest)) return true;
+    // an entry of a glossary or a list of methods: "IROF (Rieger et al.): computes ...", "lrp.*: LRP attributes
+    // ..." (the name as a label, then what it does)
+    const entry = /^[^\s\p{L}\p{N}]{0,4}:\s+/u.exec(rest);
+    if (entry) {
+      let what = rest.slice(entry[0].length);
+      for (let i = 0; i < 3; i++) {
+        const more = /^[`'"*]*([\p{L}\p{N}_-]+)[`'"*]*\s+/u.exec(what);
+        if (!more || !subject(more[1]!)) break;
+        what = what.slice(more[0].length);
+      }
+      if (DEFINING_ENTRY.test(what)) return true;
+    }
+  }
+  // introduced with an apposition: "we developed Quantus, an easy-to-use toolbox ...", "we propose X, a method"
+  for (const m of lower.matchAll(INTRODUCES)) {
+    const word = /^[`'"*]*([\p{L}\p{N}_-]+)[`'"*]*/u.exec(lower.slice(m.index + m[0].length));
+    if (
+      word &&
+      subject(word[1]!) &&
+      DEFINING_APPOSITION.test(lower.slice(m.index + m[0].length + word[0].length))
+    )
+      return true;
   }
   for (const word of intent.subject) {
     const expanded = expansionAt(text, word);

@@ -8,6 +8,7 @@ import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { chunkSentences } from './passage-sentences.js';
 import {
+  asksForName,
   definesSubject,
   holdsRelation,
   namingConcepts,
@@ -279,6 +280,7 @@ export async function scoreSourceSentences(
   const prior = new Map(
     sources.map((s) => [s.n, options.rankPrior === false ? 1 : 1 / (1 + 0.25 * (s.n - 1))]),
   );
+  const namesOnly = asksForName(intent, query.concepts.length);
   return raw.map((r, i) => {
     const set = termSets[i]!;
     const names = naming.get(r.source)!;
@@ -322,9 +324,13 @@ export async function scoreSourceSentences(
             : 0.85;
     // a definition of the subject or a reason is specific enough to count against the source's rank: it needs less
     // of it (the looser relations, a comma of a list or a "use" of a procedure, do not)
+    // and a sentence defining the name a question asks for ("What is LRP?") needs none: the search brings one in
+    // below the sources that name it most, which is why it stands low
     const rank =
-      (prior.get(r.source) ?? 0.5) **
-      (relation && !intent.guessed && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
+      defines && namesOnly
+        ? 1
+        : (prior.get(r.source) ?? 0.5) **
+          (relation && !intent.guessed && (SPECIFIC.has(intent.kind) || intent.choice) ? 0.5 : 1);
     const score = relevance * (0.3 + 0.7 * novelty) * asked * rank * shape;
     return {
       source: r.source,
