@@ -76,17 +76,21 @@ export function resetParameters(layer: tfl.layers.Layer, seed: number): tf.Tenso
     );
   }
   const kernelShape = weights[0]!.shape;
-  // fan_in: every kernel axis but the output one ([kh, kw, in, out], [in, out]); depthwise: kh * kw
-  const fanIn =
-    cls === 'DepthwiseConv2D'
+  // fan_in: every kernel axis but the output one ([kh, kw, in, out], [in, out]); depthwise: kh * kw (PyTorch's
+  // Conv2d with groups = in). A separable conv is PyTorch's depthwise conv followed by a 1x1 conv: its depthwise
+  // kernel draws with kh * kw, its pointwise kernel and the bias (the 1x1 conv's) with in * depth multiplier
+  const pointwiseFanIn = cls === 'SeparableConv2D' ? weights[1]!.shape[2]! : undefined;
+  const kernelFanIn =
+    cls === 'DepthwiseConv2D' || cls === 'SeparableConv2D'
       ? kernelShape[0]! * kernelShape[1]!
       : kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
-  const bound = 1 / Math.sqrt(fanIn);
   // mulberry32(seed + 1), its state carried from one weight to the next. The draws go straight into the wasm heap:
   // a fresh array per weight and its copy into the heap cost 22 ms of CPU per MPRT on the small VGG (page faults,
   // the garbage collector), written in place 7 ms, and 2 ms with the loop in drawUniform
   let state = (seed + 1) | 0;
   return weights.map((w, i) => {
+    const fanIn = i > 0 && pointwiseFanIn !== undefined ? pointwiseFanIn : kernelFanIn;
+    const bound = 1 / Math.sqrt(fanIn);
     // fan_in 0: the kernel has no element, so nothing is drawn for it (kaiming_uniform_ of a zero-element tensor
     // is a no-op in PyTorch 1.13) and 1/sqrt(0) would make the bias +-Infinity. PyTorch's bias then: nn.Linear
     // draws it in +-0 (`bound = ... if fan_in > 0 else 0`: zeros, and one draw a value consumed), _ConvNd leaves it
