@@ -180,6 +180,7 @@ export {
   type QueryTranslatorOptions,
   type Translation,
 } from './translate/query-translator.js';
+export type { ByteSource } from './translate/written-forms.js';
 export type {
   Chunk,
   ChunkMetadata,
