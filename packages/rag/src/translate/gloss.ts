@@ -180,10 +180,11 @@ function bestForWord(
     }
     if (written.length === 0) continue;
     // the part of speech the word shows: an English "-ed"/"-ing" form of a dictionary word (not a word of its
-    // own: "embedding") is a verb or participle, so a German verb or adjective (written small) before a noun
+    // own: "embedding") is a verb or participle, so a German verb form (small, in -n, -nd or -t: "brauchen",
+    // "fehlend") before a noun or an adjective ("based" is no "geringwertig")
     const inflected =
       from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
-    const small = inflected ? written.filter((w) => /^\p{Ll}/u.test(w.text)) : [];
+    const small = inflected ? written.filter((w) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text)) : [];
     const chosen = pick(small.length > 0 ? small : written);
     // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
     const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
