@@ -14,29 +14,34 @@ import { MeaningSpace } from './explain/meaning-space.js';
 import { type SentenceHeatmap, sentenceHeatmaps } from './explain/sentence-heatmap.js';
 import { chunkContextText, type RagIndex } from './rag-index.js';
 import { renderEmbeddingMapSvg, renderKeywordChipsSvg, renderSentenceHeatmapSvg } from './render/svg.js';
+import type { Bm25Index } from './retrieval/bm25.js';
 import type { HybridOptions } from './retrieval/search-hit.js';
+import { tagTerm } from './text/analyzer.js';
 import { detectLanguage } from './text/language.js';
-import { glossSentence } from './translate/gloss.js';
+import { glossSentence, type TermUsage } from './translate/gloss.js';
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Language } from './types.js';
 
 /**
  * Adds to each quoted sentence in the other language than the question's its word-by-word gloss from the
- * dictionary (without a dictionary, or when the gloss would add nothing, the quotation stays as it is).
+ * dictionary (without a dictionary, or when the gloss would add nothing, the quotation stays as it is), in the
+ * senses the index's chunks use (`TermUsage`: document frequencies of the language's index terms).
  */
 function withGlosses(
   composed: ComposedAnswer,
   sources: readonly Source[],
   language: Language,
   translator: QueryTranslator | undefined,
+  bm25: Bm25Index,
 ): ComposedAnswer {
   if (!translator) return composed;
+  const usage: TermUsage = (stem, lang) => bm25.documentFrequency(tagTerm(lang, stem));
   const sentences = composed.sentences.map((s) => {
     const from = s.quote ? sources[s.quote.source - 1]?.language : undefined;
     if (!from || from === language) return s;
     const src = sources[s.quote!.source - 1]!;
     const text = s.text.replace(src.citation, '').trim();
-    const gloss = glossSentence(text, from, translator);
+    const gloss = glossSentence(text, from, translator, usage);
     // a gloss that adds nothing (only names and words both languages write alike) is not shown
     return gloss === text ? s : { ...s, gloss };
   });
@@ -210,6 +215,7 @@ export class RagEngine {
         sources,
         query.language,
         index.translator,
+        index.bm25,
       );
     const sentences = await groundSentences(composed.sentences, scored, {
       embedding: index.sentenceEmbedding,

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { stem } from '../src/text/stemmer.js';
-import { glossOnly, glossSentence, inflects } from '../src/translate/gloss.js';
+import { gerund, glossOnly, glossSentence, inflects, type TermUsage } from '../src/translate/gloss.js';
 import { QueryTranslator } from '../src/translate/query-translator.js';
 import { applyFormEdit, formatWrittenForms, WrittenForms } from '../src/translate/written-forms.js';
 
@@ -52,6 +52,181 @@ describe('the sense a gloss shows', () => {
       writtenForms: () => formatWrittenForms(['^\t', '^\t+e'], heavier.length, 4),
     });
     expect(glossSentence('Die Datenbanken.', 'de', tr2)).toBe('Die Datenbanken [data bank].');
+  });
+});
+
+/** A translator over pairs and their forms (one forms line per pair), and a corpus's usage from `language:stem` counts. */
+function tiny(rows: [pair: string, forms: string][]): QueryTranslator {
+  const pairs = rows.map(([p]) => p).join('\n');
+  const forms = formatWrittenForms(
+    rows.map(([, f]) => f),
+    pairs.length,
+    4,
+  );
+  return QueryTranslator.fromStemPairs(pairs, { writtenForms: () => forms });
+}
+const used =
+  (counts: Record<string, number>): TermUsage =>
+  (stem, language) =>
+    counts[`${language}:${stem}`] ?? 0;
+
+describe('the sense the corpus uses', () => {
+  const regel = tiny([
+    ['regel\tregim\t1.67', '^\t+e'],
+    ['regel\tregul\t1.44', '^\t+ation'],
+    ['regel\trule\t1', '^\t'],
+    ['regel\tnorm\t0.5', '^\t'],
+  ]);
+
+  it("is, of senses of comparable weight, the one the other language's documents use", () => {
+    // without a corpus, or where it uses none of them, Ding's heaviest
+    expect(glossSentence('Die Regel gilt.', 'de', regel)).toBe('Die Regel [regime] gilt.');
+    expect(glossSentence('Die Regel gilt.', 'de', regel, used({}))).toBe('Die Regel [regime] gilt.');
+    // rule: 0.6 * sqrt(10 documents) * 1 (its only German word); regulation: 1 document is no evidence
+    expect(glossSentence('Die Regel gilt.', 'de', regel, used({ 'en:rule': 10, 'en:regul': 1 }))).toBe(
+      'Die Regel [rule] gilt.',
+    );
+    // the usage of the same stem in the other language does not count (German documents use "regel")
+    expect(glossSentence('Die Regel gilt.', 'de', regel, used({ 'de:rule': 10, 'de:regel': 50 }))).toBe(
+      'Die Regel [regime] gilt.',
+    );
+  });
+
+  it('is never a sense of less than half the heaviest weight, however much it is used', () => {
+    expect(glossSentence('Die Regel gilt.', 'de', regel, used({ 'en:norm': 1000, 'en:regim': 1 }))).toBe(
+      'Die Regel [regime] gilt.',
+    );
+  });
+
+  it('replaces a heaviest sense the corpus uses only where another scores clearly (1.5 times) more', () => {
+    // regime: 1 * sqrt(4) = 2; rule: 0.6 * sqrt(16) = 2.4, not clearly more; 0.6 * sqrt(36) = 3.6 is
+    const usage = (rule: number) => used({ 'en:regim': 4, 'en:rule': rule });
+    expect(glossSentence('Die Regel gilt.', 'de', regel, usage(16))).toBe('Die Regel [regime] gilt.');
+    expect(glossSentence('Die Regel gilt.', 'de', regel, usage(36))).toBe('Die Regel [rule] gilt.');
+  });
+
+  it('reads no rare sense from the word as written', () => {
+    const neu = tiny([
+      ['neu\tnew\t1', '\t'],
+      ['neu\tnew member\t0.15', '^+e\t'],
+    ]);
+    // "Neue" is written so only in the rare pair; read as "neu" inflected
+    expect(glossSentence('Wir lesen die Neue.', 'de', neu)).toBe('Wir lesen die Neue [new].');
+  });
+
+  it('counts a word of many senses by its share of this one (a common word is mostly meant otherwise)', () => {
+    const host = tiny([
+      ['gastgeb\thost\t1.67', '^+er\t'],
+      ['hosting\thost\t1', '^\t'],
+      ['meng\tamount\t1.5', '^+e\t'],
+      ['meng\thost\t1', '^+e\t'],
+      ['meng\tquantiti\t1.5', '^+e\t+y'],
+      ['meng\tset\t1.5', '^+e\t'],
+    ]);
+    // Menge: 0.6 * sqrt(20 documents) * (0.67 of 3.67: host among amount, quantity, set) = 0.49;
+    // Hosting: 0.6 * sqrt(5) * 1 = 1.34; used in 400 documents, Menge has 2.18
+    expect(glossSentence('A host.', 'en', host, used({ 'de:meng': 20, 'de:hosting': 5 }))).toBe(
+      'A host [Hosting].',
+    );
+    expect(glossSentence('A host.', 'en', host, used({ 'de:meng': 400, 'de:hosting': 5 }))).toBe(
+      'A host [Menge].',
+    );
+    // a sense used once is no evidence
+    expect(glossSentence('A host.', 'en', host, used({ 'de:meng': 1, 'de:hosting': 1 }))).toBe(
+      'A host [Gastgeber].',
+    );
+    expect(glossSentence('A host.', 'en', host)).toBe('A host [Gastgeber].');
+  });
+
+  it('is no phrase chosen for its words (they may stand apart); a heaviest phrase counts its rarest word', () => {
+    const strasse = tiny([
+      ['strass\tstraight\t1', '^3+aße\t'],
+      ['strass\tstreet address\t1', '^3+aße\t'],
+    ]);
+    expect(glossSentence('Die Straße.', 'de', strasse, used({ 'en:street': 50, 'en:address': 50 }))).toBe(
+      'Die Straße [straight].',
+    );
+    const datenbank = tiny([
+      ['datenbank\tdata bas\t2', '^\t+e'],
+      ['datenbank\tdatabas\t1.5', '^\t+e'],
+    ]);
+    // data base: min(50, 3) documents -> 1 * sqrt(3) = 1.7; database: 0.75 * sqrt(4) = 1.5, not clearly more;
+    // with "base" in 1 document the phrase is no evidence, and database replaces it
+    const usage = (base: number) => used({ 'en:data': 50, 'en:bas': base, 'en:databas': 4 });
+    expect(glossSentence('Die Datenbank.', 'de', datenbank, usage(3))).toBe('Die Datenbank [data base].');
+    expect(glossSentence('Die Datenbank.', 'de', datenbank, usage(1))).toBe('Die Datenbank [database].');
+  });
+});
+
+describe('the part of speech a word shows', () => {
+  it('an English "-ed"/"-ing" form of a dictionary word: a German verb before a noun', () => {
+    const need = tiny([
+      ['bedarf\tneed\t1.67', '^\t'],
+      ['brauch\tneed\t1', '+en\t'],
+      ['einbett\tembed\t1', '+en\t\t^+ung\t+ding'],
+    ]);
+    expect(glossSentence('The need grows.', 'en', need)).toBe('The need [Bedarf] grows.');
+    expect(glossSentence('We needed it, needing more.', 'en', need)).toBe(
+      'We needed [brauchen] it, needing [brauchen] more.',
+    );
+    // a dictionary word of its own in "-ing" is that word
+    expect(glossSentence('The embedding.', 'en', need)).toBe('The embedding [Einbettung].');
+  });
+
+  it('a German noun only a verb matched: that verb as a noun, the English "-ing" form (from every sense)', () => {
+    // "write" is Ding's seventh sense of `schreib`: the search's heaviest six would miss it
+    const schreib = tiny([
+      ['schreib\tamanuensi\t1', '^+er\t+s'],
+      ['schreib\tauthor\t1.78', '^+er\t'],
+      ['schreib\tinscrib\t1', '+en\t+e'],
+      ['schreib\tpen\t1', '+en\t'],
+      ['schreib\tscribe\t1', '^+er\t'],
+      ['schreib\twrite\t1', '+en\t'],
+      ['schreib\twriter\t1.67', '^+er\t'],
+    ]);
+    const usage = used({ 'en:write': 30, 'en:author': 30 });
+    expect(glossSentence('Das Schreiben hilft.', 'de', schreib, usage)).toBe(
+      'Das Schreiben [writing] hilft.',
+    );
+    expect(glossSentence('Der Schreiber hilft.', 'de', schreib, usage)).toBe('Der Schreiber [author] hilft.');
+    // a small verb, and a sentence's first word (no noun by its capital), stay verbs
+    expect(glossSentence('Wir schreiben.', 'de', schreib, usage)).toBe('Wir schreiben [write].');
+    expect(glossSentence('Schreiben hilft.', 'de', schreib, usage)).toBe('Schreiben [write] hilft.');
+    // of equal weights Ding's first in alphabetical order, without a corpus
+    expect(glossSentence('Wir schreiben.', 'de', schreib)).toBe('Wir schreiben [inscribe].');
+  });
+
+  it('makes the "-ing" form of English verbs', () => {
+    const forms = [
+      'write',
+      'store',
+      'run',
+      'stop',
+      'plan',
+      'see',
+      'lie',
+      'edit',
+      'open',
+      'fix',
+      'show',
+      'use',
+    ];
+    expect(forms.map(gerund)).toEqual([
+      'writing',
+      'storing',
+      'running',
+      'stopping',
+      'planning',
+      'seeing',
+      'lying',
+      'editing',
+      'opening',
+      'fixing',
+      'showing',
+      'using',
+    ]);
+    expect(gerund('write in')).toBe('write in');
+    expect(gerund('being')).toBe('being');
   });
 });
 
