@@ -27,6 +27,10 @@ const text = readFileSync(source, 'utf8');
 const { newStemmer } = createRequire(
   join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rag', 'package.json'),
 )('snowball-stemmers');
+// forms.txt is written and its edits checked by @crp/rag's own reader code (build it first, as for build-index)
+const { applyFormEdit, formatWrittenForms } = await import(
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rag', 'dist', 'translate', 'written-forms.js')
+);
 const stemDe = newStemmer('german');
 const stemEn = newStemmer('english');
 const stemKey = (phrase, stemmer) =>
@@ -154,23 +158,8 @@ function writeForms() {
       })
       .join('\t');
   });
-  // every STEP-th line's byte offset (from the line after the header): a reader walks at most STEP lines
-  const STEP = 64;
-  const offsets = [];
-  let at = 0;
-  lines.forEach((line, i) => {
-    if (i % STEP === 0) offsets.push(at);
-    at += Buffer.byteLength(line) + 1;
-  });
-  const header = JSON.stringify({
-    format: 'crp-written-forms 1',
-    lines: pairs.length,
-    pairsLength: data.pairs.length,
-    step: STEP,
-    offsets,
-  });
   const file = join(dirname(out), 'forms.txt');
-  writeFileSync(file, `${header}\n${lines.map((l) => `${l}\n`).join('')}`);
+  writeFileSync(file, formatWrittenForms(lines, data.pairs.length));
   console.log(`written forms of ${lines.length} pairs -> ${file}`);
 }
 
@@ -183,16 +172,5 @@ function formEdit(stem, form) {
   const drop = stem.length - k;
   const tail = low.slice(k);
   const edit = `${cap ? '^' : ''}${drop === 0 && tail === '' ? '' : `${drop === 0 ? '' : drop}+${tail}`}`;
-  return applyEdit(stem, edit) === form ? edit : `=${form}`;
-}
-
-/** The written form from a stem and its edit (the reader's rule, written once more here to check each edit). */
-function applyEdit(stem, edit) {
-  if (edit.startsWith('=')) return edit.slice(1);
-  const cap = edit.startsWith('^');
-  const rest = cap ? edit.slice(1) : edit;
-  const plus = rest.indexOf('+');
-  const word =
-    plus < 0 ? stem : stem.slice(0, stem.length - Number(rest.slice(0, plus) || 0)) + rest.slice(plus + 1);
-  return cap ? word[0].toUpperCase() + word.slice(1) : word;
+  return applyFormEdit(stem, edit) === form ? edit : `=${form}`;
 }

@@ -153,7 +153,7 @@ function byteSource(file: Uint8Array | ByteSource): ByteSource {
 
 /**
  * A written-forms file from its lines (one per pair, in the dictionary's order), with the header that
- * {@link WrittenForms.parse} reads; `build-dictionary.mjs` of `@crp/rag-dictionary-de-en` writes the same.
+ * {@link WrittenForms.parse} reads; `build-dictionary.mjs` of `@crp/rag-dictionary-de-en` writes forms.txt with it.
  */
 export function formatWrittenForms(lines: readonly string[], pairsLength: number, step = 64): string {
   const offsets: number[] = [];
