@@ -9,12 +9,9 @@
  * tensor cast from bool does not compile, which broke the tensor-op form there. NaN itself is handled right by
  * both (isNaN, select, the comparisons).
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { bundlePage } from '@crp/testing/browser-page';
-import { browserTestPlan, gpuPageLaunchOptions } from '@crp/testing/chromium';
-import { chromium } from 'playwright-core';
+import { browserTestPlan } from '@crp/testing/chromium';
 import { describe, expect, it } from 'vitest';
+import { withGpuPage } from './gpu-page.js';
 
 const browser = browserTestPlan();
 if (!browser.run) console.warn(browser.reason);
@@ -54,24 +51,7 @@ describe.skipIf(!browser.run)(
       timeout: 300_000,
     }, async () => {
       if (browser.executable === undefined) throw new Error(browser.reason);
-      const script = await bundlePage({ contents: PAGE, resolveDir: import.meta.dirname });
-      const server = createServer((req, res) => {
-        if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-        else
-          res
-            .writeHead(200, { 'content-type': 'text/html' })
-            .end(
-              '<!doctype html><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>',
-            );
-      });
-      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-      const b = await chromium.launch(gpuPageLaunchOptions(browser.executable));
-      try {
-        const page = await b.newPage();
-        const errors: string[] = [];
-        page.on('pageerror', (e) => errors.push(e.message));
-        await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-        await page.waitForFunction(() => 'runCases' in window);
+      await withGpuPage(browser.executable, PAGE, 'runCases', async (page, errors) => {
         for (const backend of ['webgl', 'webgpu']) {
           const run = await page.evaluate(
             (name) =>
@@ -93,10 +73,7 @@ describe.skipIf(!browser.run)(
           for (const o of run.outcomes) expect(o.got, `${backend}: ${o.name}`).toEqual(o.want);
         }
         expect(errors).toEqual([]);
-      } finally {
-        await b.close();
-        server.close();
-      }
+      });
     });
   },
 );

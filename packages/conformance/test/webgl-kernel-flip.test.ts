@@ -6,12 +6,9 @@
  * (SwiftShader where there is no GPU) and on cpu in the same page; the relevances must agree and the webgl run
  * must have called Reverse (the cpu one must not).
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { bundlePage } from '@crp/testing/browser-page';
-import { browserTestPlan, gpuPageLaunchOptions } from '@crp/testing/chromium';
-import { chromium } from 'playwright-core';
+import { browserTestPlan } from '@crp/testing/chromium';
 import { describe, expect, it } from 'vitest';
+import { withGpuPage } from './gpu-page.js';
 
 const browser = browserTestPlan();
 if (!browser.run) console.warn(browser.reason);
@@ -69,24 +66,7 @@ describe.skipIf(!browser.run)('the transposed conv on webgl (kernel flipped by t
     timeout: 300_000,
   }, async () => {
     if (browser.executable === undefined) throw new Error(browser.reason);
-    const script = await bundlePage({ contents: PAGE, resolveDir: import.meta.dirname });
-    const server = createServer((req, res) => {
-      if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      else
-        res
-          .writeHead(200, { 'content-type': 'text/html' })
-          .end(
-            '<!doctype html><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>',
-          );
-    });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-    const b = await chromium.launch(gpuPageLaunchOptions(browser.executable));
-    try {
-      const page = await b.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-      await page.waitForFunction(() => 'explainBoth' in window);
+    await withGpuPage(browser.executable, PAGE, 'explainBoth', async (page, errors) => {
       const [webgl, cpu] = await page.evaluate(() =>
         (window as unknown as { explainBoth: () => Promise<[Run, Run]> }).explainBoth(),
       );
@@ -101,9 +81,6 @@ describe.skipIf(!browser.run)('the transposed conv on webgl (kernel flipped by t
       expect(scale).toBeGreaterThan(0);
       const gap = Math.max(...webgl.relevance.map((v, i) => Math.abs(v - cpu.relevance[i]!)));
       expect(gap / scale).toBeLessThan(1e-5);
-    } finally {
-      await b.close();
-      server.close();
-    }
+    });
   });
 });
