@@ -77,6 +77,8 @@ const skippedNames = [];
 /** Each failed test and failed file with the first lines of its message: the summary is what a CI log keeps when
  * it keeps only its end, and a failure must say there what failed. */
 const failures = [];
+/** Tests that passed only on a retry (a browser test in CI), with their first failure: flaky, never silent. */
+const flaky = [];
 const firstLines = (text) =>
   stripVTControlCharacters(String(text ?? ''))
     .split('\n')
@@ -100,6 +102,8 @@ for (const p of packages) {
       if (t.status === 'failed') {
         failedTests++;
         failures.push(`  ${p.name}: ${t.fullName}`, ...firstLines((t.failureMessages ?? []).join('\n')));
+      } else if (t.status === 'passed' && (t.failureMessages ?? []).length > 0) {
+        flaky.push(`  ${p.name}: ${t.fullName}`, ...firstLines(t.failureMessages.join('\n')));
       } else if (t.status !== 'passed') skippedNames.push(`${p.name}: ${t.fullName} (${t.status})`);
     }
     // a file that failed outside its tests (an import, a hook): its own message
@@ -117,6 +121,10 @@ if (strict && skipped > 0) {
   console.log(`CI: ${skipped} tests were skipped, and every test must run here:`);
   for (const name of skippedNames) console.log(`  ${name}`);
   broken += skipped;
+}
+if (flaky.length > 0) {
+  console.log('passed only on a retry (flaky; the first attempt failed with):');
+  for (const line of flaky) console.log(line);
 }
 if (failures.length > 0) {
   console.log('failed:');
