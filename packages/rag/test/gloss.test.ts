@@ -102,6 +102,28 @@ describe('the sense the corpus uses', () => {
     );
   });
 
+  it("is a heaviest phrase's head where that is a sense of comparable weight of its own", () => {
+    const datei = tiny([
+      ['datei\tcomput file\t1', '^\t=computer file'],
+      ['datei\tfile\t0.66', '^\t'],
+    ]);
+    expect(glossSentence('Die Datei.', 'de', datei)).toBe('Die Datei [file].');
+    // of less than half the phrase's weight it is no reading of the word
+    const rare = tiny([
+      ['datei\tcomput file\t1', '^\t=computer file'],
+      ['datei\tfile\t0.4', '^\t'],
+    ]);
+    expect(glossSentence('Die Datei.', 'de', rare)).toBe('Die Datei [computer file].');
+    // a compound's phrase says its parts
+    const satz = tiny([
+      ['dat\tdata\t1', '^+en\t+a'],
+      ['datensatz\tdata record\t1', '^\t'],
+      ['datensatz\trecord\t0.66', '^\t'],
+      ['satz\tsentenc\t1', '^\t+e'],
+    ]);
+    expect(glossSentence('Der Datensatz.', 'de', satz)).toBe('Der Datensatz [data record].');
+  });
+
   it('is never a sense of less than half the heaviest weight, however much it is used', () => {
     expect(glossSentence('Die Regel gilt.', 'de', regel, used({ 'en:norm': 1000, 'en:regim': 1 }))).toBe(
       'Die Regel [regime] gilt.',

@@ -1,4 +1,11 @@
-import { germanBaseForms, germanLemmaTerm, SEPARABLE, stemOf, stemOfTerm } from '../text/analyzer.js';
+import {
+  germanBaseForms,
+  germanLemmaTerm,
+  SEPARABLE,
+  splitCompound,
+  stemOf,
+  stemOfTerm,
+} from '../text/analyzer.js';
 import { languageEvidence } from '../text/language.js';
 import type { QueryConcept } from '../text/query.js';
 import { isStopWord } from '../text/stop-words.js';
@@ -383,8 +390,13 @@ function bestForWord(
   const translations = [...byWeight].sort((a, b) => b.weight - a.weight || words(a) - words(b));
   if (translations.length === 0) return undefined;
   const to: Language = from === 'en' ? 'de' : 'en';
-  const pick = <S extends { t: Translation; text: string }>(senses: readonly S[]): S =>
-    usage ? mostUsed(senses, stem, to, translator, usage) : senses[0]!;
+  const pick = <S extends { t: Translation; text: string }>(senses: readonly S[]): S => {
+    // a German compound's phrase says its parts ("Datensatz [data record]"); another word's only qualifies it
+    const compound =
+      from === 'de' && splitCompound(word.toLowerCase(), translator.lexicon('de')) !== undefined;
+    const ordered = compound ? senses : headFirst(senses);
+    return usage ? mostUsed(ordered, stem, to, translator, usage) : ordered[0]!;
+  };
   const small = (w: string) => w[0] === w[0]!.toLowerCase();
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
   const sameCase = (a: string, b: string) => small(a) === small(b);
@@ -444,6 +456,19 @@ function bestForWord(
   return pick(
     translations.map((t) => ({ t, text: translator.writtenForms(t, from)[0]?.translation ?? t.term })),
   ).text;
+}
+
+/**
+ * Senses (heaviest first) with a heaviest phrase's head put first when it is a sense of its own of comparable
+ * weight: "computer file" is a kind of file, and "Datei [file]" reads as the word; the phrase only qualifies it
+ * (not for a German compound, whose parts the phrase says: "Datensatz [data record]").
+ */
+function headFirst<S extends { readonly t: Translation }>(senses: readonly S[]): readonly S[] {
+  const first = senses[0];
+  if (first === undefined || !first.t.term.includes(' ')) return senses;
+  const head = first.t.term.slice(first.t.term.lastIndexOf(' ') + 1);
+  const word = senses.find((s) => s.t.term === head && s.t.weight >= COMPARABLE * first.t.weight);
+  return word === undefined ? senses : [word, ...senses.filter((s) => s !== word)];
 }
 
 /** English words after which a word is a noun: articles, possessives, quantifiers ("the size", "its rule"). */
