@@ -651,7 +651,7 @@ export class RagIndex {
     const gloss = !sides.includes(1)
       ? undefined
       : language === 'de'
-        ? questionGloss(analyzed.concepts, language)
+        ? questionGloss(analyzed.concepts, language, question)
         : glossOnly(question, language, tr);
     if (!gloss) return { dense: await this.denseScores(query, pool) };
     const same = await this.denseScores(query, pool, { sides, side: 0 });

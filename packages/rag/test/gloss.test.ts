@@ -2,8 +2,18 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { analyzeQuery } from '../src/text/query.js';
 import { stem } from '../src/text/stemmer.js';
-import { gerund, glossOnly, glossSentence, inflects, type TermUsage } from '../src/translate/gloss.js';
+import {
+  gerund,
+  glossOnly,
+  glossSentence,
+  inflects,
+  presentTenseInfinitives,
+  questionGloss,
+  type TermUsage,
+  verbOfGerund,
+} from '../src/translate/gloss.js';
 import { QueryTranslator } from '../src/translate/query-translator.js';
 import { applyFormEdit, formatWrittenForms, WrittenForms } from '../src/translate/written-forms.js';
 
@@ -90,6 +100,28 @@ describe('the sense the corpus uses', () => {
     expect(glossSentence('Die Regel gilt.', 'de', regel, used({ 'de:rule': 10, 'de:regel': 50 }))).toBe(
       'Die Regel [regime] gilt.',
     );
+  });
+
+  it("is a heaviest phrase's head where that is a sense of comparable weight of its own", () => {
+    const datei = tiny([
+      ['datei\tcomput file\t1', '^\t=computer file'],
+      ['datei\tfile\t0.66', '^\t'],
+    ]);
+    expect(glossSentence('Die Datei.', 'de', datei)).toBe('Die Datei [file].');
+    // of less than half the phrase's weight it is no reading of the word
+    const rare = tiny([
+      ['datei\tcomput file\t1', '^\t=computer file'],
+      ['datei\tfile\t0.4', '^\t'],
+    ]);
+    expect(glossSentence('Die Datei.', 'de', rare)).toBe('Die Datei [computer file].');
+    // a compound's phrase says its parts
+    const satz = tiny([
+      ['dat\tdata\t1', '^+en\t+a'],
+      ['datensatz\tdata record\t1', '^\t'],
+      ['datensatz\trecord\t0.66', '^\t'],
+      ['satz\tsentenc\t1', '^\t+e'],
+    ]);
+    expect(glossSentence('Der Datensatz.', 'de', satz)).toBe('Der Datensatz [data record].');
   });
 
   it('is never a sense of less than half the heaviest weight, however much it is used', () => {
@@ -227,6 +259,129 @@ describe('the part of speech a word shows', () => {
     ]);
     expect(gerund('write in')).toBe('write in');
     expect(gerund('being')).toBe('being');
+  });
+});
+
+describe('what is glossed as a word', () => {
+  const tr = tiny([
+    ['and\tchang\t1', '=ändern\t+e'],
+    ['betreu\tmaintain\t1', '^+er\t+er'],
+    ['feld\tfield\t1', '^\t'],
+    ['manuskript\tms\t1', '^\t'],
+    ['speich\tstore\t1', '+ern\t'],
+    ['universitatsdozent\tdon\t1', '=Universitätsdozent\t'],
+  ]);
+
+  it('is no function word of the other language, nor a word right next to one', () => {
+    // "and" stems as German `and` (ändern, change); "Changed-By" holds "by"
+    expect(glossSentence('Die Felder Maintainer and Changed-By passen.', 'de', tr)).toBe(
+      'Die Felder [field] Maintainer and Changed-By passen.',
+    );
+    expect(glossSentence('Die Felder and Werte.', 'de', tr)).toBe('Die Felder and Werte.');
+    // German "die", "in", "so" are English words too: they mark nothing
+    expect(glossSentence('Die Felder in Werte.', 'de', tr)).toBe('Die Felder [field] in Werte.');
+  });
+
+  it('is no part of a contraction, address or unit', () => {
+    expect(glossSentence("We don't store it in 10 ms at betreuer@store.io.", 'en', tr)).toBe(
+      "We don't store [speichern] it in 10 ms at betreuer@store.io.",
+    );
+  });
+
+  it("in glossOnly (retrieval's gloss) is no clitic nor the head of a negation, but a possessive's head", () => {
+    // before: "universitatsdozent't" for "Don't"; the apostrophes stay, as other punctuation does
+    expect(glossOnly("Don't store the don's links.", 'en', tr)).toBe("' speich universitatsdozent' links.");
+  });
+
+  it('in questionGloss is no word of an address in the question', () => {
+    const question = 'Wer speichert betreuer@debian.org?';
+    const analyzed = analyzeQuery(question, { translator: tr, language: 'de' });
+    expect(questionGloss(analyzed.concepts, 'de')).toBe('store maintain debian org');
+    expect(questionGloss(analyzed.concepts, 'de', question)).toBe('store betreuer debian org');
+  });
+});
+
+describe('German verb forms the dictionary lacks', () => {
+  const verbs = tiny([
+    ['ausfuhr\tcarri out\t1', '=ausführen\t=carry out'],
+    ['folg\tfollow\t1', '+en\t'],
+    ['fuhr\tlead\t1', '=führen\t'],
+    ['gefolg\thanger-on\t1', '^+e\t'],
+    ['glied\tmember\t1', '^\t'],
+    ['hochlad\tupload\t1', '^+en\t+ing\t^+en\t'],
+    ['les\tlectur\t1', '+en\t+e'],
+    ['les\tread\t1', '^+en\t+ing'],
+  ]);
+  const usage = used({ 'en:read': 10 });
+
+  it('are glossed by their base form, as the analyser finds it, that the dictionary writes in their case', () => {
+    expect(glossSentence('Der Befehl führt Skripte.', 'de', verbs)).toBe('Der Befehl führt [lead] Skripte.');
+    // "gefolgt" stems like Gefolge (hangers-on), which the dictionary writes as a noun: folgen it is
+    expect(glossSentence('Die Liste, gefolgt von Closes.', 'de', verbs)).toBe(
+      'Die Liste, gefolgt [follow] von Closes.',
+    );
+    // the present tense of a strong verb: liest is lesen
+    expect(glossSentence('Er liest es.', 'de', verbs, usage)).toBe('Er liest [read] es.');
+    // a noun after a verb particle: Mitglied as Glied
+    expect(glossSentence('Er ist Mitglied.', 'de', verbs)).toBe('Er ist Mitglied [member].');
+    // not a sentence's first word, which its capital does not make a noun ("Falls" is if, no Fall)
+    expect(glossSentence('Mitglied ist er.', 'de', verbs)).toBe('Mitglied ist er.');
+  });
+
+  it('take their separable particle from the end of the clause', () => {
+    expect(glossSentence('Der Befehl führt viele Skripte aus.', 'de', verbs)).toBe(
+      'Der Befehl führt [carry out] viele Skripte aus.',
+    );
+    expect(glossSentence('Führen Sie es aus, bitte.', 'de', verbs)).toBe(
+      'Führen [carry out] Sie es aus, bitte.',
+    );
+    // a particle inside the clause is a preposition
+    expect(glossSentence('Er führt aus dem Haus.', 'de', verbs)).toBe('Er führt [lead] aus dem Haus.');
+  });
+
+  it('a small verb that only the infinitive as a noun matched: the English verb, not its "-ing" form', () => {
+    expect(glossSentence('Sie können es hochladen.', 'de', verbs)).toBe('Sie können es hochladen [upload].');
+    // lecture and read weigh alike; the corpus reads
+    expect(glossSentence('Wir lesen es.', 'de', verbs, usage)).toBe('Wir lesen [read] es.');
+    expect(glossSentence('Das Lesen hilft.', 'de', verbs, usage)).toBe('Das Lesen [reading] hilft.');
+  });
+
+  it('guess infinitives of the present tense, and verbs of "-ing" forms', () => {
+    expect(presentTenseInfinitives('liest')).toContain('lesen');
+    expect(presentTenseInfinitives('hilft')).toContain('helfen');
+    expect(presentTenseInfinitives('lädt')).toContain('laden');
+    expect(presentTenseInfinitives('läuft')).toContain('laufen');
+    expect(presentTenseInfinitives('hält')).toContain('halten');
+    expect(presentTenseInfinitives('gibst')).toContain('geben');
+    expect(presentTenseInfinitives('macht')).toEqual([]);
+    const known = (w: string) => ['read', 'edit', 'use'].includes(w);
+    const verbsOf = ['reading', 'uploading', 'writing', 'running', 'editing', 'computing', 'using'].map((f) =>
+      verbOfGerund(f, known),
+    );
+    expect(verbsOf).toEqual(['read', 'upload', 'write', 'run', 'edit', 'compute', 'use']);
+    // without the dictionary's words: a single vowel and consonant take an "e"
+    expect(verbOfGerund('editing')).toBe('edite');
+    expect(verbOfGerund('reading')).toBe('read');
+    expect(verbOfGerund('king')).toBe('king');
+  });
+});
+
+describe('the part of speech of an English word', () => {
+  const tr = tiny([
+    ['derzeit\tcurrent\t1', '=derzeitig\t'],
+    ['stromung\tcurrent\t1', '=Strömung\t'],
+    ['vernetz\tnetwork\t1', '+en\t\t^+ung\t'],
+  ]);
+
+  it('of a base form is a noun first, of the same pair, unless a verb is asked for', () => {
+    expect(glossSentence('The original network.', 'en', tr)).toBe('The original network [Vernetzung].');
+    expect(glossSentence('We network daily.', 'en', tr)).toBe('We network [vernetzen] daily.');
+    expect(glossSentence('How to network.', 'en', tr)).toBe('How to network [vernetzen].');
+  });
+
+  it('is a noun after an article only where its phrase ends (else it is an adjective)', () => {
+    expect(glossSentence('The current is strong.', 'en', tr)).toBe('The current [Strömung] is strong.');
+    expect(glossSentence('For the current version.', 'en', tr)).toBe('For the current [derzeitig] version.');
   });
 });
 
@@ -443,7 +598,7 @@ describe('written forms of the real dictionary', () => {
     );
     expect(de).toContain('Einbettungen [embedding]');
     expect(de).toContain('Vektor-Datenbank [vector-database]');
-    expect(de).toContain('die Pipeline verwendet Module für RAG.');
+    expect(de).toContain('die Pipeline verwendet [use] Module für RAG.');
     expect(glossSentence('Außerdem müssen Sie für Vorsorge sorgen.', 'de', tr)).toMatch(
       /Vorsorge \[provision\]/,
     );

@@ -254,9 +254,9 @@ export function analyze(text: string, language: Language, options: AnalyzeOption
 
 /**
  * Separable verb prefixes, longest first: "ge" of a participle and "zu" of an infinitive stand after them
- * ("aus|ge|führt", "hoch|zu|laden").
+ * ("aus|ge|führt", "hoch|zu|laden"); in a main clause they stand alone at its end ("führt ... aus").
  */
-const SEPARABLE = [
+export const SEPARABLE: readonly string[] = [
   'zusammen',
   'heraus',
   'zurück',

@@ -1,4 +1,12 @@
-import { stemOf, stemOfTerm } from '../text/analyzer.js';
+import {
+  germanBaseForms,
+  germanLemmaTerm,
+  SEPARABLE,
+  splitCompound,
+  stemOf,
+  stemOfTerm,
+} from '../text/analyzer.js';
+import { languageEvidence } from '../text/language.js';
 import type { QueryConcept } from '../text/query.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Language } from '../types.js';
@@ -7,14 +15,28 @@ import type { QueryTranslator, Translation } from './query-translator.js';
 
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
+/** A word of a text and where it stands. */
+interface Span {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+const spans = (text: string): Span[] =>
+  [...text.matchAll(WORD)].map((m) => ({ text: m[0], start: m.index, end: m.index + m[0].length }));
+
 /**
  * A word-by-word gloss of a sentence from the dictionary, for a reader of the other language: each content word
  * followed by its best translation as the dictionary writes it, in brackets ("Wir speichern [store] unsere
  * Einbettungen [embedding] in Vektor-Datenbanken [vector database]."; "modules are stored in a database
  * [Datenbank]"). Left as they are: stop words, numbers, words the dictionary does not know, names (acronyms
- * "RAG", camel case "LlamaIndex", in English a capitalised word inside a sentence, a word of a file name, URL
- * or dotted name "pinecone.io") and words the other language writes the same way (the dictionary pairs them
- * with their own cognate: "Pipeline", "Modul"/"module", "Index"), whose obscure senses would only mislead. It
+ * "RAG", camel case "LlamaIndex", in English a capitalised word inside a sentence, a word of a file name, URL,
+ * e-mail address or dotted name "pinecone.io"), what is no word of its own (a contraction's parts "don't", a
+ * unit after a number "10 ms"), words of the other language (its function words, "Maintainer and Changed-By",
+ * and the words next to them) and words the other language writes the same way (the dictionary pairs them
+ * with their own cognate: "Pipeline", "Modul"/"module", "Index"), whose obscure senses would only mislead. A
+ * German verb is glossed with its separable particle from the clause's end ("führt ... aus": carry out) and
+ * from its base form when the dictionary lacks the inflected one ("liest": read; "installiert": install). It
  * is not a translation (one sense, no grammar), and is shown marked as a gloss. Without the dictionary's written
  * forms (`QueryTranslatorOptions.writtenForms`) the translations are stems. With `usage` (how many documents of
  * a corpus in a language use a stem: the index's document frequencies), of senses of comparable weight the one
@@ -26,14 +48,128 @@ export function glossSentence(
   translator: QueryTranslator,
   usage?: TermUsage,
 ): string {
-  return text.replace(WORD, (word: string, offset: number) => {
-    const end = offset + word.length;
-    // numbers, identifiers, contractions ("don't": "don" is no word) and parts of names with dots or slashes
-    if (/[\d_]/.test(word) || /^['’]\p{L}/u.test(text.slice(end, end + 2)) || inDottedName(text, offset, end))
-      return word;
-    const glossed = glossForReader(word, from, translator, startsSentence(text, offset), usage);
-    return glossed === undefined ? word : `${word} [${glossed}]`;
+  const words = spans(text);
+  const foreign = otherLanguage(text, words, from);
+  const particles = from === 'de' ? separableVerbs(text, words, translator) : new Map<number, string>();
+  let out = '';
+  let at = 0;
+  for (const [i, w] of words.entries()) {
+    out += text.slice(at, w.end);
+    at = w.end;
+    const joined = particles.get(i);
+    // a particle glossed with its verb says nothing more
+    if (foreign[i] || joined === '' || !isWord(text, w.start, w.end)) continue;
+    // the words next to it (only spaces between), for the part of speech; '' after it: punctuation or the end
+    const spaced = (a: Span, b: Span) => /^\s+$/.test(text.slice(a.end, b.start));
+    const previous = words[i - 1];
+    const next = words[i + 1];
+    const before = previous && spaced(previous, w) ? previous.text : undefined;
+    const after = next
+      ? spaced(w, next)
+        ? next.text
+        : /^\s*\p{L}/u.test(text.slice(w.end))
+          ? undefined
+          : ''
+      : '';
+    const glossed = glossForReader(
+      joined ?? w.text,
+      from,
+      translator,
+      startsSentence(text, w.start),
+      usage,
+      before,
+      after,
+    );
+    if (glossed !== undefined) out += ` [${glossed}]`;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * Whether the word from `start` to `end` is a word of its own, to gloss: not a number or identifier ("x_1",
+ * "3D"), not a part of a contraction ("don" and "t" of "don't", "s" of "Rag's"), of a file name, URL, e-mail
+ * address or dotted name ("pinecone.io", "a/b", "maintainer@debian.org"), nor a unit after a number ("10 ms").
+ */
+function isWord(text: string, start: number, end: number): boolean {
+  const word = text.slice(start, end);
+  if (/[\d_]/.test(word)) return false;
+  // nor a possessive's head, which may be a name at a sentence's start ("Rag's")
+  if (inContraction(text, start, end) || /^['’]\p{L}/u.test(text.slice(end, end + 2))) return false;
+  if (inDottedName(text, start, end)) return false;
+  return !(word.length <= 3 && /\d\s?$/.test(text.slice(Math.max(0, start - 2), start)));
+}
+
+/**
+ * Whether the word from `start` to `end` is a clitic ("t" of "don't", "s" of "it's") or the head of a negation
+ * ("don" of "don't", "can" of "can't"): a function word. The head of a possessive ("network" of "network's") is
+ * a word.
+ */
+function inContraction(text: string, start: number, end: number): boolean {
+  return (
+    /\p{L}['’]$/u.test(text.slice(Math.max(0, start - 2), start)) ||
+    /^['’]t\b/u.test(text.slice(end, end + 3))
+  );
+}
+
+/**
+ * Which words of a text in `from` are of the other language: its function words ("and", "for" in a German
+ * sentence; the words `languageEvidence` counts for it alone) and the words right next to one (only spaces
+ * between), which a quoted title or field name of the other language brings along ("Maintainer and Changed-By",
+ * "lesson on Neural Networks"). Glossed as words of `from` they were look-alikes: "and" as German `and`, change.
+ */
+function otherLanguage(text: string, words: readonly Span[], from: Language): boolean[] {
+  const other: Language = from === 'de' ? 'en' : 'de';
+  // a contraction's pieces ("s" of "Rag's") are no function words of either
+  const own = words.map((w) => {
+    if (!isWord(text, w.start, w.end)) return false;
+    const evidence = languageEvidence(w.text);
+    return evidence[other] >= 1 && evidence[from] === 0;
   });
+  const joined = (a: number, b: number) => /^\s+$/.test(text.slice(words[a]!.end, words[b]!.start));
+  return words.map(
+    (_, i) =>
+      own[i]! || (i > 0 && own[i - 1]! && joined(i - 1, i)) || (own[i + 1] === true && joined(i, i + 1)),
+  );
+}
+
+/**
+ * German verbs whose separable particle stands at the end of their clause ("Führen Sie lintian aus", "fügen
+ * Sie ... hinzu", "zeigt ... an"): per verb's position the verb with its particle ("ausführen" as "ausführt"),
+ * and '' at the particle's, which is glossed with it. The verb is the clause's first small word (or its first
+ * word) that makes, with the particle, a word the dictionary knows (directly or by its base form).
+ */
+function separableVerbs(
+  text: string,
+  words: readonly Span[],
+  translator: QueryTranslator,
+): Map<number, string> {
+  const out = new Map<number, string>();
+  const clauseEnd = /^\s*[.,;:!?)»«“”"]/u;
+  const clauseStart = /[.,;:!?(»«“”"]\s*$/u;
+  for (const [i, w] of words.entries()) {
+    const particle = w.text.toLowerCase();
+    if (
+      !SEPARABLE.includes(particle) ||
+      !(i === words.length - 1
+        ? /^\s*(?:[.,;:!?)»«“”"]|$)/u.test(text.slice(w.end))
+        : clauseEnd.test(text.slice(w.end, words[i + 1]!.start)))
+    )
+      continue;
+    if (i === 0 || !/^\s+$/.test(text.slice(words[i - 1]!.end, w.start))) continue;
+    let first = i;
+    while (first > 0 && !clauseStart.test(text.slice(words[first - 1]!.end, words[first]!.start))) first--;
+    for (let j = first; j < i; j++) {
+      const verb = words[j]!.text;
+      if (out.has(j) || !/^\p{L}+$/u.test(verb) || (j !== first && /^\p{Lu}/u.test(verb))) continue;
+      const joined = `${particle}${verb.toLowerCase()}`;
+      if (lookUp(joined, 'de', translator)) {
+        out.set(j, joined);
+        out.set(i, '');
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -88,13 +224,15 @@ function glossForReader(
   translator: QueryTranslator,
   atStart: boolean,
   usage: TermUsage | undefined,
+  before?: string,
+  after?: string,
 ): string | undefined {
   const kept = (w: string, first: boolean) =>
     isName(w) || (from === 'en' && (!atStart || !first) && /^\p{Lu}/u.test(w));
   const best = (w: string): { text: string; same: boolean } | undefined => {
-    const stem = stemOf(w.toLowerCase(), from);
-    if (stem === undefined) return undefined;
-    const all = translator.translateAll(stem, from);
+    const found = lookUp(w, from, translator, atStart && w === word.split('-')[0]);
+    if (found === undefined) return undefined;
+    const { stem, all } = found;
     const same = all.find((t) => sameWord(stem, t.term));
     if (same) return { text: translator.writtenForms(same, from)[0]?.translation ?? same.term, same: true };
     // stems can hide it ("server" and German `serv`): a pair whose two words are written alike, this word one of
@@ -109,7 +247,7 @@ function glossForReader(
           return { text: written.translation, same: true };
       }
     // every sense, not the search's heaviest few: Ding's sixth for "schreib" is already "author", not "write"
-    const top = bestForWord(w, stem, all, from, translator, !atStart, usage);
+    const top = bestForWord(found.word, stem, all, from, translator, !atStart, usage, before, after);
     return top === undefined ? undefined : { text: top, same: false };
   };
   const parts = word.split('-');
@@ -125,6 +263,90 @@ function glossForReader(
   if (!glossed.some((g) => g && !g.same)) return undefined;
   const out = glossed.map((g, i) => g?.text ?? parts[i]).join('-');
   return sameLetters(out, word) ? undefined : out;
+}
+
+/**
+ * A word's stem in the dictionary and its translations, with the word to read their written forms by: the word
+ * itself, or, for a German word the dictionary lacks, its base form (`germanBase`: "liest" as "lesen"; not
+ * for a sentence's first word, `atStart`); undefined when neither is known.
+ */
+function lookUp(
+  word: string,
+  from: Language,
+  translator: QueryTranslator,
+  atStart = false,
+): { stem: string; word: string; all: readonly Translation[] } | undefined {
+  const stem = stemOf(word.toLowerCase(), from);
+  if (stem === undefined) return undefined;
+  const all = translator.translateAll(stem, from);
+  if (all.length > 0) return { stem, word, all };
+  // a sentence's first word is no noun by its capital, nor clearly a verb ("Falls": if, not Fall)
+  if (from !== 'de' || atStart || !/^\p{L}+$/u.test(word)) return undefined;
+  const base = germanBase(word, translator);
+  const baseStem = base === undefined ? undefined : stemOf(base.toLowerCase(), 'de');
+  if (base === undefined || baseStem === undefined) return undefined;
+  const known = translator.translateAll(baseStem, 'de');
+  return known.length > 0 ? { stem: baseStem, word: base, all: known } : undefined;
+}
+
+/**
+ * The base form of a German word whose own stem the dictionary lacks, as the analyser finds it for the index
+ * (`germanLemmaTerm`: "installiert" installieren, "hochgeladen" hochladen, "Probleme" Problem); else of a strong
+ * verb's present tense ("liest" lesen, "hilft" helfen, see `presentTenseInfinitives`); else a noun without a
+ * verb particle it starts with ("Mitglied": Glied, member). A noun keeps its capital.
+ */
+function germanBase(word: string, translator: QueryTranslator): string | undefined {
+  const lower = word.toLowerCase();
+  const noun = /^\p{Lu}/u.test(word);
+  // the dictionary must write the base form so, as a word of the same case: "gefolgt" is folgen (follow),
+  // not Gefolge (hangers-on), though both stem alike
+  const written = (f: string) => {
+    const s = stemOf(f, 'de');
+    if (s === undefined) return false;
+    return translator
+      .translateAll(s, 'de')
+      .some((t) =>
+        translator
+          .writtenForms(t, 'de')
+          .some((w) => w.word.toLowerCase() === f && /^\p{Lu}/u.test(w.word) === noun),
+      );
+  };
+  const cased = (f: string) => (noun ? f[0]!.toUpperCase() + f.slice(1) : f);
+  const lexicon = translator.lexicon('de');
+  const term = germanLemmaTerm(lower, lexicon);
+  if (term !== undefined) {
+    const s = stemOfTerm(term);
+    const form = germanBaseForms(lower).find((f) => stemOf(f, 'de') === s && written(f));
+    if (form) return cased(form);
+  }
+  const guesses = noun
+    ? SEPARABLE.filter((p) => lower.startsWith(p) && lower.length - p.length >= 4).map((p) =>
+        lower.slice(p.length),
+      )
+    : [...germanBaseForms(lower), ...presentTenseInfinitives(lower)];
+  const form = guesses.find(written);
+  return form === undefined ? undefined : cased(form);
+}
+
+/**
+ * Infinitives a present-tense form of a strong German verb may have, whose vowel changes there: "liest" lesen,
+ * "gibst" geben, "hilft" helfen, "lädt" laden, "läuft" laufen, and "hält" halten (the t is the verb's). Only
+ * guesses: a caller keeps one the dictionary knows.
+ */
+export function presentTenseInfinitives(word: string): string[] {
+  const vowels: Record<string, string> = { äu: 'au', ie: 'e', ä: 'a', ö: 'o', i: 'e' };
+  const cores: string[] = [];
+  for (const ending of ['t', 'st']) if (word.endsWith(ending)) cores.push(word.slice(0, -ending.length));
+  if (word.endsWith('t')) cores.push(word);
+  const out: string[] = [];
+  for (const core of cores) {
+    const changed = core.replace(
+      /(äu|ie|ä|ö|i)([^aeiouäöü]*)$/u,
+      (_, v: string, rest: string) => `${vowels[v]}${rest}`,
+    );
+    if (changed !== core && !out.includes(`${changed}en`)) out.push(`${changed}en`);
+  }
+  return out;
 }
 
 /** Senses at least this share of the heaviest one's weight are of comparable weight (see `bestForWord`). */
@@ -146,8 +368,10 @@ const CLEARLY = 1.5;
  * words); the stem when there are no written forms. With `usage`, of those senses (written as the word, or all)
  * the one the corpus in the other language clearly uses most in this sense (see `mostUsed`): Ding's heaviest
  * sense is often the wrong one for a technical corpus ("Regel" regime before rule, "number" numerieren before
- * Anzahl). The written form also shows a part of speech: an English "-ed"/"-ing" form is glossed with a German
- * verb, a German noun only a verb's infinitive matched ("Schreiben") with the English "-ing" form.
+ * Anzahl). The written form also shows a part of speech (see `partOfSpeech`): an English verb ("-ed"/"-ing",
+ * after "to", a modal or a pronoun) is glossed with a German verb, an English noun after an article with a
+ * German noun, a German noun only a verb's infinitive matched ("Schreiben") with the English "-ing" form, and a
+ * small German verb that only the infinitive as a noun matched ("lesen": Lesen, reading) with the English verb.
  */
 function bestForWord(
   word: string,
@@ -157,6 +381,8 @@ function bestForWord(
   translator: QueryTranslator,
   capitalTells: boolean,
   usage: TermUsage | undefined,
+  before?: string,
+  after?: string,
 ): string | undefined {
   // among equally weighted senses a single word reads best: Ding ranks "data bank", "data warehouse" and
   // "database" alike for "Datenbank", and ties come in alphabetical order
@@ -164,35 +390,141 @@ function bestForWord(
   const translations = [...byWeight].sort((a, b) => b.weight - a.weight || words(a) - words(b));
   if (translations.length === 0) return undefined;
   const to: Language = from === 'en' ? 'de' : 'en';
-  const pick = <S extends { t: Translation; text: string }>(senses: readonly S[]): S =>
-    usage ? mostUsed(senses, stem, to, translator, usage) : senses[0]!;
+  const pick = <S extends { t: Translation; text: string }>(senses: readonly S[]): S => {
+    // a German compound's phrase says its parts ("Datensatz [data record]"); another word's only qualifies it
+    const compound =
+      from === 'de' && splitCompound(word.toLowerCase(), translator.lexicon('de')) !== undefined;
+    const ordered = compound ? senses : headFirst(senses);
+    return usage ? mostUsed(ordered, stem, to, translator, usage) : ordered[0]!;
+  };
+  const small = (w: string) => w[0] === w[0]!.toLowerCase();
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
-  const sameCase = (a: string, b: string) =>
-    (a[0] === a[0]!.toLowerCase()) === (b[0] === b[0]!.toLowerCase());
+  const sameCase = (a: string, b: string) => small(a) === small(b);
+  // a small German verb matches its infinitive as a noun ("lesen": "Lesen", reading), the only form of many pairs
+  const verbNoun = (f: string) => from === 'de' && small(word) && !small(f) && /en$/.test(f);
+  const speech = partOfSpeech(word, from, before, after);
+  const isVerb = (w: { text: string }) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text);
+  const isNoun = (w: { text: string }) => /^\p{Lu}/u.test(w.text);
   for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
     const written: { t: Translation; text: string; word: string }[] = [];
     // a rare sense written as the word is no reading of it ("Neue", new member)
     for (const t of translations.filter((t) => t.weight >= RARE * translations[0]!.weight)) {
-      const form = translator
+      const forms = translator
         .writtenForms(t, from)
-        .find((f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word)));
-      if (form) written.push({ t, text: form.translation, word: form.word });
+        .filter(
+          (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || verbNoun(f.word)),
+        )
+        .map((f) => ({ t, text: f.translation, word: f.word }));
+      // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
+      // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
+      // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)
+      const exact = forms.filter((f) => sameLetters(f.word, word));
+      const pool = exact.length > 0 ? exact : forms;
+      const form =
+        from === 'de'
+          ? (pool.find((f) => !capitalTells || sameCase(word, f.word)) ?? pool[0])
+          : speech === 'verb'
+            ? (forms.find(isVerb) ?? forms[0])
+            : speech === 'noun' || !/([^s]s|ed|ing)$/.test(word)
+              ? (pool.find(isNoun) ?? pool[0])
+              : forms[0];
+      if (form) written.push(form);
     }
     if (written.length === 0) continue;
-    // the part of speech the word shows: an English "-ed"/"-ing" form of a dictionary word (not a word of its
-    // own: "embedding") is a verb or participle, so a German verb form (small, in -n, -nd or -t: "brauchen",
-    // "fehlend") before a noun or an adjective ("based" is no "geringwertig")
+    // the part of speech the word shows: an English verb, or a participle (not a word of its own in "-ing":
+    // "embedding"), is glossed with a German verb form (small, in -n, -nd or -t: "brauchen", "fehlend") before a
+    // noun or an adjective ("based" is no "geringwertig"); a noun after an article with a German noun
     const inflected =
       from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
-    const small = inflected ? written.filter((w) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text)) : [];
-    const chosen = pick(small.length > 0 ? small : written);
+    const kind =
+      inflected || speech === 'verb'
+        ? written.filter(isVerb)
+        : speech === 'noun' && from === 'en'
+          ? written.filter(isNoun)
+          : [];
+    const chosen = pick(kind.length > 0 ? kind : written);
     // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
     const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
-    return verbAsNoun && /en$/.test(chosen.word) ? gerund(chosen.text) : chosen.text;
+    if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
+    if (!verbNoun(chosen.word)) return chosen.text;
+    // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
+    const english = translator.translateAll(chosen.t.term, to);
+    return verbOfGerund(chosen.text, (w) =>
+      english.some((t) => translator.writtenForms(t, to).some((f) => f.word === w)),
+    );
   }
   return pick(
     translations.map((t) => ({ t, text: translator.writtenForms(t, from)[0]?.translation ?? t.term })),
   ).text;
+}
+
+/**
+ * Senses (heaviest first) with a heaviest phrase's head put first when it is a sense of its own of comparable
+ * weight: "computer file" is a kind of file, and "Datei [file]" reads as the word; the phrase only qualifies it
+ * (not for a German compound, whose parts the phrase says: "Datensatz [data record]").
+ */
+function headFirst<S extends { readonly t: Translation }>(senses: readonly S[]): readonly S[] {
+  const first = senses[0];
+  if (first === undefined || !first.t.term.includes(' ')) return senses;
+  const head = first.t.term.slice(first.t.term.lastIndexOf(' ') + 1);
+  const word = senses.find((s) => s.t.term === head && s.t.weight >= COMPARABLE * first.t.weight);
+  return word === undefined ? senses : [word, ...senses.filter((s) => s !== word)];
+}
+
+/** English words after which a word is a noun: articles, possessives, quantifiers ("the size", "its rule"). */
+const NOUN_AFTER = new Set(
+  'a an the this these those its their our your my his each every another same such no'.split(' '),
+);
+/** English words after which a word is a verb: "to", modals, subject pronouns ("we store", "it returns"). */
+const VERB_AFTER = new Set(
+  'to can could will would should must may might shall cannot i we you they he she it does do did not'.split(
+    ' ',
+  ),
+);
+
+/**
+ * The part of speech an English word shows by its neighbours, or undefined: a noun after an article or the like
+ * (`NOUN_AFTER`) that ends its phrase (`after` is a function word, or '' for punctuation or the end: "the
+ * current development" is an adjective); a verb after "to", a modal or a pronoun (`VERB_AFTER`), but not an
+ * adverb ("to simply load") nor a form in "-s" after anything but he, she, it ("applied to images"). A German
+ * word shows it by its capital (see `bestForWord`).
+ */
+function partOfSpeech(
+  word: string,
+  from: Language,
+  before: string | undefined,
+  after: string | undefined,
+): 'noun' | 'verb' | undefined {
+  if (from !== 'en' || before === undefined) return undefined;
+  const b = before.toLowerCase();
+  if (NOUN_AFTER.has(b))
+    return after === '' || (after !== undefined && isStopWord(after.toLowerCase(), 'en'))
+      ? 'noun'
+      : undefined;
+  if (!VERB_AFTER.has(b) || /ly$/.test(word)) return undefined;
+  return /[^s]s$/.test(word) && !/^(he|she|it)$/.test(b) ? undefined : 'verb';
+}
+
+/**
+ * The English verb of an "-ing" form (the inverse of `gerund`): "reading" read, "uploading" upload, "writing"
+ * write, "running" run; of two candidates ("read", "reade") the one `known` (a word the dictionary writes), else
+ * the one with "e" after a single vowel and consonant ("computing" compute, but "editing" edit if known). Any
+ * other form is returned as it is.
+ */
+export function verbOfGerund(form: string, known: (word: string) => boolean = () => false): string {
+  if (!/^[a-z]{2,}ing$/.test(form)) return form;
+  const base = form.slice(0, -3);
+  const doubled = /(.)\1$/.test(base) ? base.slice(0, -1) : undefined;
+  const candidates = [doubled, base, `${base}e`].filter(
+    (c): c is string => c !== undefined && gerund(c) === form,
+  );
+  if (candidates.length <= 1) return candidates[0] ?? form;
+  return (
+    candidates.find(known) ??
+    (/[^aeiou][aeiou][^aeiouwxy]$/.test(base) && candidates.includes(`${base}e`)
+      ? `${base}e`
+      : candidates[0]!)
+  );
 }
 
 /**
@@ -289,8 +621,12 @@ function sameLetters(a: string, b: string): boolean {
  */
 export function glossOnly(text: string, from: Language, translator: QueryTranslator): string {
   return text
-    .replace(WORD, (word) =>
-      isStopWord(word.toLowerCase(), from) ? '' : (glossStem(word, from, translator) ?? word),
+    .replace(WORD, (word: string, offset: number) =>
+      // a clitic or negation is a function word, left out as stop words are (glossed, "don" of "don't" was a
+      // university lecturer); addresses are glossed, as retrieval was measured (keeping them lost 1 answer)
+      inContraction(text, offset, offset + word.length) || isStopWord(word.toLowerCase(), from)
+        ? ''
+        : (glossStem(word, from, translator) ?? word),
     )
     .replace(/[ \t]{2,}/g, ' ')
     .replace(/ ([.,;:!?])/g, '$1')
@@ -325,8 +661,10 @@ function glossStem(word: string, from: Language, translator: QueryTranslator): s
  * "LlamaIndex", "Captum") as written. Left out: two-word phrase concepts (their words are there) and a hyphenated
  * word whose parts are concepts of their own. `glossOnly` glosses each word as written by its first dictionary
  * sense, so inflected German verbs stayed German ("braucht", "beruht", "dient") and compounds untranslated.
+ * With the `question` the concepts were read from, a word of an address, URL or file name in it
+ * ("maintainer@debian.org") stays as written.
  */
-export function questionGloss(concepts: readonly QueryConcept[], from: Language): string {
+export function questionGloss(concepts: readonly QueryConcept[], from: Language, question?: string): string {
   const to: Language = from === 'en' ? 'de' : 'en';
   const words: string[] = [];
   for (const c of concepts) {
@@ -336,6 +674,10 @@ export function questionGloss(concepts: readonly QueryConcept[], from: Language)
       (d) => d !== c && d.start >= c.start && d.end <= c.end && d.end - d.start < c.end - c.start,
     );
     if (whole) continue;
+    if (question !== undefined && inDottedName(question, c.start, c.end)) {
+      words.push(c.word);
+      continue;
+    }
     let best: { term: string; weight: number } | undefined;
     for (const t of c.terms)
       if (t.via === 'translation' && t.language === to && (!best || t.weight > best.weight)) best = t;
