@@ -3,7 +3,10 @@ import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fromTensors, type ShardContext } from '@crp/attribution';
 import { fileIdentity } from '@crp/common/node';
+import type { CondAttribution } from '@crp/core';
+import type { CompositeName } from '@crp/lrp';
 import { type Dataset, disposeDataset } from '@crp/models';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { intArg } from './args.js';
 import { type ModelInputOptions, modelInputArgs, openModelAndData } from './model-data.js';
 import { type Distribution, parseDistribution } from './queue-options.js';
@@ -71,6 +74,32 @@ export function datasetJobSpec(
     ...(args.samples === undefined ? {} : { samples: args.samples }),
     seed: args.seed,
   });
+}
+
+/**
+ * Opens a command's model and data (openModelAndData), runs `body` on them with the arguments now carrying the
+ * composite decided for the model, and disposes the model, the CondAttribution and the data however it ends.
+ */
+export async function withDatasetRun<A extends DatasetRunArgs & { modelPath: string; dataSpec: string }, R>(
+  given: A,
+  body: (
+    args: A & { compositeName: CompositeName },
+    opened: { model: tfl.LayersModel; crp: CondAttribution; data: Dataset },
+  ) => Promise<R>,
+): Promise<R> {
+  const { model, crp, compositeName, data } = await openModelAndData(given.modelPath, given.dataSpec, {
+    input: given.input,
+    composite: given.compositeName,
+    samples: given.samples,
+    seed: given.seed,
+  });
+  try {
+    return await body({ ...given, compositeName }, { model, crp, data });
+  } finally {
+    crp.dispose();
+    model.dispose();
+    disposeDataset(data);
+  }
 }
 
 const datasets = new WeakMap<object, Dataset>();

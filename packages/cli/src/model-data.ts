@@ -106,6 +106,26 @@ export function modelComposite(
   return { name, composite: compositeByName(name, choice.bounds) };
 }
 
+/**
+ * Opens the model and builds what attributes over it (`make`: an Attributor or a CondAttribution) with the
+ * composite decided for it (modelComposite); the model is disposed when that fails, else the caller owns both.
+ */
+export async function openAttribution<T>(
+  modelPath: string,
+  input: ModelInputOptions,
+  choice: CompositeChoice,
+  make: (model: tfl.LayersModel, composite: Composite) => T,
+): Promise<{ model: tfl.LayersModel; attribution: T; compositeName: CompositeName }> {
+  const model = await openModel(modelPath, input);
+  try {
+    const { name, composite } = modelComposite(model, choice);
+    return { model, attribution: make(model, composite), compositeName: name };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
 /** The value range of images in [0, 1] after the normalisation (EpsilonGammaBox's bounds). */
 export function inputRange(input: ModelInputOptions): { low: number; high: number } {
   if (input.mean === undefined || input.std === undefined) return { low: 0, high: 1 };
@@ -158,11 +178,17 @@ export async function openModelAndData(
 }> {
   const input = options.input ?? {};
   const choice = compositeArg(options.composite, inputRange(input));
-  const model = await openModel(modelPath, input);
-  let crp: CondAttribution | undefined;
+  const {
+    model,
+    attribution: crp,
+    compositeName,
+  } = await openAttribution(
+    modelPath,
+    input,
+    choice,
+    (m, composite) => new CondAttribution(m, { composite }),
+  );
   try {
-    const { name: compositeName, composite } = modelComposite(model, choice);
-    crp = new CondAttribution(model, { composite });
     const { data, holdOut } = await loadData(dataSpec, {
       inputShape: crp.attributor.graph.inputShape,
       samples: options.samples,
@@ -172,7 +198,7 @@ export async function openModelAndData(
     });
     return { model, crp, compositeName, data, holdOut };
   } catch (err) {
-    crp?.dispose();
+    crp.dispose();
     model.dispose();
     throw err;
   }

@@ -3,8 +3,7 @@
  * position of one channel, and other concept kinds plugged in through `maskMap`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   ChannelConcept,
   type Concept,
@@ -25,10 +24,10 @@ import {
   expectNonZero,
   H,
   handChain,
-  imageAt,
   images,
   keepLogits,
   row,
+  useCondSetup,
   useWasm,
   values,
   W,
@@ -36,25 +35,8 @@ import {
 
 useWasm();
 
-let model: tfl.LayersModel;
-let crp: CondAttribution;
-let x: tf.Tensor;
-let x0: tf.Tensor;
+const setup = useCondSetup(3);
 const concept = new ChannelConcept();
-
-beforeAll(() => {
-  model = buildModel();
-  crp = new CondAttribution(model);
-  x = images(2, 3);
-  x0 = imageAt(x, 0);
-});
-
-afterAll(() => {
-  crp.dispose();
-  x.dispose();
-  x0.dispose();
-  model.dispose();
-});
 
 /** Per row and channel, the sum over all other axes, by hand. */
 function channelSums(t: tf.Tensor): number[][] {
@@ -77,7 +59,7 @@ function absNormalise(rows: number[][]): number[][] {
 }
 
 function run(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}) {
-  const result = crp.run(input, conditions, options);
+  const result = setup.crp.run(input, conditions, options);
   try {
     return {
       heatmap: row(result.heatmap!, 0),
@@ -124,7 +106,7 @@ describe('ChannelConcept.attribute', () => {
   });
 
   test('on recorded conv and dense relevances of a batched run', () => {
-    const result = crp.run(x, [{ y: [0] }, { y: [2], conv2: [1] }, { y: [1], dense1: [0, 2] }], {
+    const result = setup.crp.run(setup.x, [{ y: [0] }, { y: [2], conv2: [1] }, { y: [1], dense1: [0, 2] }], {
       recordLayers: ['conv2', 'conv1', 'dense1'],
     });
     try {
@@ -207,7 +189,7 @@ describe('ChannelConcept.receptiveField', () => {
     const before = tf.memory().numTensors;
     expectCrpError(
       () =>
-        crp.run(x0, [{ y: [0], conv2: [1] }], {
+        setup.crp.run(setup.x0, [{ y: [0], conv2: [1] }], {
           maskMap: { conv2: ChannelConcept.receptiveField(1, [H, 2]) },
         }),
       'invalid-argument',
@@ -219,7 +201,7 @@ describe('ChannelConcept.receptiveField', () => {
   test('the heatmap of one position of one channel equals the manual computation and stays in its receptive field', () => {
     const c = 1;
     // the position of conv2 with the largest relevance, so that the test is not vacuous
-    const yOnly = run(x0, [{ y: [c] }], { recordLayers: ['conv2'] });
+    const yOnly = run(setup.x0, [{ y: [c] }], { recordLayers: ['conv2'] });
     const conv2 = yOnly.relevances.conv2!;
     let best = 0;
     for (let i = 1; i < conv2.length; i++) if (Math.abs(conv2[i]!) > Math.abs(conv2[best]!)) best = i;
@@ -228,8 +210,11 @@ describe('ChannelConcept.receptiveField', () => {
     const [h, w] = [Math.floor(flat / W), flat % W];
     const rf = ChannelConcept.receptiveField(channel, [h, w]);
     for (const maskMap of [{ conv2: rf }, (layer: string) => (layer === 'conv2' ? rf : concept)]) {
-      const got = run(x0, [{ y: [c], conv2: [channel] }], { maskMap, recordLayers: ['conv2', 'conv1'] });
-      const hand = handChain(crp.attributor, x0, keepLogits([c]), [
+      const got = run(setup.x0, [{ y: [c], conv2: [channel] }], {
+        maskMap,
+        recordLayers: ['conv2', 'conv1'],
+      });
+      const hand = handChain(setup.crp.attributor, setup.x0, keepLogits([c]), [
         {
           layer: 'conv2',
           mask: (s) => {
@@ -290,27 +275,27 @@ describe('other concept kinds', () => {
   test('plug in through maskMap without touching the engine', () => {
     const pairs = new ChannelPairs();
     const got = run(
-      x0,
+      setup.x0,
       [
         { y: [2], conv2: [1] },
         { y: [2], conv2: [0, 1] },
       ],
       { maskMap: { conv2: pairs } },
     );
-    const same = run(x0, [
+    const same = run(setup.x0, [
       { y: [2], conv2: [2, 3] },
       { y: [2], conv2: [0, 1, 2, 3] },
     ]);
     expectNonZero(got.heatmaps[0]!);
     expectIdentical(got.heatmaps[0]!, same.heatmaps[0]!);
     expectIdentical(got.heatmaps[1]!, same.heatmaps[1]!);
-    const hand = handChain(crp.attributor, x0, keepLogits([2]), [
+    const hand = handChain(setup.crp.attributor, setup.x0, keepLogits([2]), [
       { layer: 'conv2', mask: (s) => channelMask(s, [2, 3]) },
     ]);
     expectClose(got.heatmaps[0]!, hand.heatmap, 1e-5);
     // the concept's own validation applies: pair 2 would be channels 4 and 5 of a 4-channel layer
     expectCrpError(
-      () => crp.run(x0, [{ y: [2], conv2: [2] }], { maskMap: { conv2: pairs } }),
+      () => setup.crp.run(setup.x0, [{ y: [2], conv2: [2] }], { maskMap: { conv2: pairs } }),
       'invalid-argument',
       '0..3',
     );

@@ -4,11 +4,9 @@
  */
 import { Attributor, disposeResult } from '@crp/lrp';
 import type * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CondAttribution, type Condition, disposeCondResult } from '../src/index.js';
+import { describe, expect, test } from 'vitest';
+import { type Condition, disposeCondResult } from '../src/index.js';
 import {
-  buildModel,
   CLASSES,
   CONV_CHANNELS,
   channelMask,
@@ -20,40 +18,22 @@ import {
   H,
   handChain,
   heatmapRows,
-  imageAt,
-  images,
   keepLogits,
   logitsOf,
   maxAbs,
   row,
+  useCondSetup,
   useWasm,
   W,
 } from './helpers.js';
 
 useWasm();
 
-let model: tfl.LayersModel;
-let crp: CondAttribution;
-let x: tf.Tensor;
-let x0: tf.Tensor;
-
-beforeAll(() => {
-  model = buildModel();
-  crp = new CondAttribution(model);
-  x = images(2);
-  x0 = imageAt(x, 0);
-});
-
-afterAll(() => {
-  crp.dispose();
-  x.dispose();
-  x0.dispose();
-  model.dispose();
-});
+const setup = useCondSetup();
 
 /** Heatmap rows of one run; the result is disposed. */
 function heatmaps(input: tf.Tensor, conditions: readonly Condition[]): Float64Array[] {
-  const result = crp.run(input, conditions);
+  const result = setup.crp.run(input, conditions);
   try {
     return heatmapRows(result);
   } finally {
@@ -74,14 +54,14 @@ const LAYER_SIZES: [string, number][] = [
 describe('a condition { y: [c] } alone', () => {
   test('reproduces Attributor.attribute(..., { target: c }) summed over the colour channels, for every image and class', () => {
     // an independent attributor with the same (default) composite and canonizers
-    const lrp = new Attributor(model);
+    const lrp = new Attributor(setup.model);
     const conditions = [{ y: [0] }, { y: [1] }, { y: [2] }];
-    const result = crp.run(x, conditions);
+    const result = setup.crp.run(setup.x, conditions);
     try {
       expect(result.heatmap!.shape).toEqual([2 * CLASSES, H, W]);
-      const logits = logitsOf(model, x);
+      const logits = logitsOf(setup.model, setup.x);
       for (let c = 0; c < CLASSES; c++) {
-        const plain = lrp.attribute(x, { target: c });
+        const plain = lrp.attribute(setup.x, { target: c });
         try {
           const expected = channelSum(plain.relevance);
           for (let image = 0; image < 2; image++) {
@@ -108,7 +88,7 @@ describe('a condition { y: [c] } alone', () => {
   });
 
   test('with several y indices keeps each logit: the heatmap is the sum of the single-index heatmaps', () => {
-    const [both, only0, only2] = heatmaps(x0, [{ y: [0, 2] }, { y: [0] }, { y: [2] }]) as [
+    const [both, only0, only2] = heatmaps(setup.x0, [{ y: [0, 2] }, { y: [0] }, { y: [2] }]) as [
       Float64Array,
       Float64Array,
       Float64Array,
@@ -117,7 +97,7 @@ describe('a condition { y: [c] } alone', () => {
     addInto(sum, only0);
     addInto(sum, only2);
     expectClose(both, sum, 1e-5);
-    const hand = handChain(crp.attributor, x0, keepLogits([0, 2]), []);
+    const hand = handChain(setup.crp.attributor, setup.x0, keepLogits([0, 2]), []);
     expectClose(both, hand.heatmap, 1e-5);
   });
 });
@@ -130,7 +110,7 @@ describe('linearity of the masked backward pass', () => {
           { y: [c] },
           ...Array.from({ length: size }, (_, k) => ({ y: [c], [layer]: [k] })),
         ];
-        const [full, ...parts] = heatmaps(x0, conditions) as [Float64Array, ...Float64Array[]];
+        const [full, ...parts] = heatmaps(setup.x0, conditions) as [Float64Array, ...Float64Array[]];
         expectNonZero(full, 'the y-only heatmap');
         // at least two channels contribute, and they differ: the masks do select something
         const contributing = parts.filter((p) => maxAbs(p) > 1e-6);
@@ -149,8 +129,8 @@ describe('linearity of the masked backward pass', () => {
       ['conv1', 3],
       ['dense1', 2],
     ] as const) {
-      const [got] = heatmaps(x0, [{ y: [1], [layer]: [k] }]) as [Float64Array];
-      const hand = handChain(crp.attributor, x0, keepLogits([1]), [
+      const [got] = heatmaps(setup.x0, [{ y: [1], [layer]: [k] }]) as [Float64Array];
+      const hand = handChain(setup.crp.attributor, setup.x0, keepLogits([1]), [
         { layer, mask: (s) => channelMask(s, [k]) },
       ]);
       expectNonZero(hand.heatmap, `hand heatmap through ${layer}:${k}`);
@@ -163,7 +143,7 @@ describe('all and no channels', () => {
   test('a condition listing every channel of a layer equals { y: [c] }', () => {
     for (const [layer, size] of LAYER_SIZES) {
       const all = Array.from({ length: size }, (_, k) => k);
-      const [yOnly, allChannels, reversed] = heatmaps(x0, [
+      const [yOnly, allChannels, reversed] = heatmaps(setup.x0, [
         { y: [1] },
         { y: [1], [layer]: all },
         { y: [1], [layer]: [...all].reverse() },
@@ -175,15 +155,15 @@ describe('all and no channels', () => {
 
   test('an empty list at a layer gives an all-zero heatmap (and the prediction is unchanged)', () => {
     for (const [layer] of LAYER_SIZES) {
-      const result = crp.run(x0, [{ y: [0], [layer]: [] }]);
+      const result = setup.crp.run(setup.x0, [{ y: [0], [layer]: [] }]);
       try {
         expect(Array.from(result.heatmap!.dataSync()).every((v) => v === 0)).toBe(true);
-        expectClose(result.prediction, logitsOf(model, x0), 1e-6);
+        expectClose(result.prediction, logitsOf(setup.model, setup.x0), 1e-6);
       } finally {
         disposeCondResult(result);
       }
     }
-    const [noClass] = heatmaps(x0, [{ y: [] }]) as [Float64Array];
+    const [noClass] = heatmaps(setup.x0, [{ y: [] }]) as [Float64Array];
     expect(noClass.every((v) => v === 0)).toBe(true);
   });
 });
@@ -214,17 +194,19 @@ describe('two masked layers', () => {
       },
     ];
     for (const { condition, steps } of cases) {
-      const [got] = heatmaps(x0, [condition]) as [Float64Array];
+      const [got] = heatmaps(setup.x0, [condition]) as [Float64Array];
       const hand = handChain(
-        crp.attributor,
-        x0,
+        setup.crp.attributor,
+        setup.x0,
         keepLogits(condition.y!),
         steps.map(([layer, keep]) => ({ layer, mask: (s: readonly number[]) => channelMask(s, keep) })),
       );
       expectNonZero(hand.heatmap, `hand heatmap for ${JSON.stringify(condition)}`);
       expectClose(got, hand.heatmap, 1e-5);
       // and the second mask matters: masking only the upper layer gives something else
-      const [upperOnly] = heatmaps(x0, [{ y: condition.y!, [steps[0]![0]]: steps[0]![1] }]) as [Float64Array];
+      const [upperOnly] = heatmaps(setup.x0, [{ y: condition.y!, [steps[0]![0]]: steps[0]![1] }]) as [
+        Float64Array,
+      ];
       expect(maxAbs(upperOnly.map((v, i) => v - got[i]!))).toBeGreaterThan(1e-6);
     }
   });
@@ -236,13 +218,13 @@ describe('two masked layers', () => {
       { dense1: [2], conv2: [1], y: [0] },
       { conv2: [1], dense1: [2], y: [0] },
     ];
-    const result = crp.run(x0, orders);
+    const result = setup.crp.run(setup.x0, orders);
     try {
       // one key set: one group, rows in the caller's order
       expect(result.rows).toEqual(orders.map((_, condition) => ({ image: 0, condition })));
       const rows = heatmapRows(result);
       for (const r of rows.slice(1)) expectIdentical(r, rows[0]!);
-      const hand = handChain(crp.attributor, x0, keepLogits([0]), [
+      const hand = handChain(setup.crp.attributor, setup.x0, keepLogits([0]), [
         { layer: 'dense1', mask: (s) => channelMask(s, [2]) },
         { layer: 'conv2', mask: (s) => channelMask(s, [1]) },
       ]);

@@ -7,8 +7,8 @@ import type { Attributor } from '@crp/lrp';
 import { mulberry32, seedWeights, uniform, useBackend } from '@crp/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { expect } from 'vitest';
-import type { CondAttributionResult } from '../src/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { CondAttribution, type CondAttributionResult } from '../src/index.js';
 
 export { mulberry32, uniform } from '@crp/testing';
 
@@ -60,6 +60,35 @@ export function images(n: number, seed = 11): tf.Tensor4D {
 /** One image of a batch, as a new [1, ...] tensor. */
 export function imageAt(batch: tf.Tensor, i: number): tf.Tensor {
   return tf.slice(batch, [i], [1]);
+}
+
+/** What a test file shares across its tests: {@link buildModel}, a CondAttribution over it with the default
+ * composite, two seeded {@link images} `x` and each of them as a batch of 1 (`x0`, `x1`). */
+export interface CondSetup {
+  model: tfl.LayersModel;
+  crp: CondAttribution;
+  x: tf.Tensor;
+  x0: tf.Tensor;
+  x1: tf.Tensor;
+}
+
+/** A {@link CondSetup} with images of `imageSeed`, made before the calling file's tests and disposed after them
+ * (read its fields in tests). */
+export function useCondSetup(imageSeed?: number): CondSetup {
+  const setup = {} as CondSetup;
+  beforeAll(() => {
+    setup.model = buildModel();
+    setup.crp = new CondAttribution(setup.model);
+    setup.x = images(2, imageSeed);
+    setup.x0 = imageAt(setup.x, 0);
+    setup.x1 = imageAt(setup.x, 1);
+  });
+  afterAll(() => {
+    setup.crp.dispose();
+    for (const t of [setup.x, setup.x0, setup.x1]) t.dispose();
+    setup.model.dispose();
+  });
+  return setup;
 }
 
 export function values(t: tf.Tensor): Float64Array {

@@ -3,12 +3,10 @@
  * tensor of batch 1 or one row per image), and several `y` indices keeping each logit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CondAttribution, type Condition, type CondRunOptions, disposeCondResult } from '../src/index.js';
+import { describe, expect, test } from 'vitest';
+import { type Condition, type CondRunOptions, disposeCondResult } from '../src/index.js';
 import {
   activationOf,
-  buildModel,
   CLASSES,
   channelMask,
   expectClose,
@@ -17,41 +15,22 @@ import {
   H,
   handChain,
   heatmapRows,
-  imageAt,
-  images,
   keepLogits,
   logitsOf,
   maxAbs,
   row,
+  useCondSetup,
   useWasm,
   W,
 } from './helpers.js';
 
 useWasm();
 
-let model: tfl.LayersModel;
-let crp: CondAttribution;
-let x: tf.Tensor;
-let x0: tf.Tensor;
-let x1: tf.Tensor;
-
-beforeAll(() => {
-  model = buildModel();
-  crp = new CondAttribution(model);
-  // image 0 has a negative logit at class 0 (so |logit| differs from the logit)
-  x = images(2, 11);
-  x0 = imageAt(x, 0);
-  x1 = imageAt(x, 1);
-});
-
-afterAll(() => {
-  crp.dispose();
-  for (const t of [x, x0, x1]) t.dispose();
-  model.dispose();
-});
+// image 0 has a negative logit at class 0 (so |logit| differs from the logit)
+const setup = useCondSetup(11);
 
 function run(input: tf.Tensor, conditions: readonly Condition[], options: CondRunOptions = {}) {
-  const result = crp.run(input, conditions, options);
+  const result = setup.crp.run(input, conditions, options);
   try {
     return {
       heatmaps: heatmapRows(result),
@@ -74,16 +53,16 @@ const maskOf = (keep: number[]) => (s: readonly number[]) => channelMask(s, keep
 
 describe('startLayer', () => {
   test('starts at the layer with its activation, ignores y, and predicts the activation', () => {
-    const got = run(x0, [{ y: [0] }, { y: [2] }, { y: [0, 1, 2] }], { startLayer: 'conv2' });
+    const got = run(setup.x0, [{ y: [0] }, { y: [2] }, { y: [0, 1, 2] }], { startLayer: 'conv2' });
     expect(got.prediction).toEqual([3, H, W, 4]);
-    const activation = activationOf(model, 'conv2', x0);
+    const activation = activationOf(setup.model, 'conv2', setup.x0);
     expectNonZero(activation);
     for (const p of got.predictionRows) expectClose(p, activation, 1e-6);
-    const hand = handChain(crp.attributor, x0, (a) => tf.clone(a), [], 'conv2');
+    const hand = handChain(setup.crp.attributor, setup.x0, (a) => tf.clone(a), [], 'conv2');
     expectNonZero(hand.heatmap);
     for (const h of got.heatmaps) expectClose(h, hand.heatmap, 1e-5);
     // and it is not the heatmap from the output
-    const fromOutput = handChain(crp.attributor, x0, keepLogits([0]), []);
+    const fromOutput = handChain(setup.crp.attributor, setup.x0, keepLogits([0]), []);
     expect(maxAbs(hand.heatmap.map((v, i) => v - fromOutput.heatmap[i]!))).toBeGreaterThan(1e-6);
   });
 
@@ -102,37 +81,37 @@ describe('startLayer', () => {
       },
     ];
     for (const { start, condition, steps } of cases) {
-      const got = run(x1, [condition], { startLayer: start });
+      const got = run(setup.x1, [condition], { startLayer: start });
       const hand = handChain(
-        crp.attributor,
-        x1,
+        setup.crp.attributor,
+        setup.x1,
         (a) => tf.clone(a),
         steps.map(([layer, keep]) => ({ layer, mask: maskOf(keep) })),
         start,
       );
       expectNonZero(hand.heatmap, `hand heatmap for ${start} ${JSON.stringify(condition)}`);
       expectClose(got.heatmaps[0]!, hand.heatmap, 1e-5);
-      expectClose(got.predictionRows[0]!, activationOf(model, start, x1), 1e-6);
+      expectClose(got.predictionRows[0]!, activationOf(setup.model, start, setup.x1), 1e-6);
     }
   });
 
   test('pairs and broadcasts images as without a start layer', () => {
     const conditions: Condition[] = [{ conv1: [0] }, { conv1: [3] }];
-    const got = run(x, conditions, { startLayer: 'conv2' });
+    const got = run(setup.x, conditions, { startLayer: 'conv2' });
     expect(got.rows).toEqual([
       { image: 0, condition: 0 },
       { image: 1, condition: 1 },
     ]);
-    [x0, x1].forEach((image, i) => {
+    [setup.x0, setup.x1].forEach((image, i) => {
       const hand = handChain(
-        crp.attributor,
+        setup.crp.attributor,
         image,
         (a) => tf.clone(a),
         [{ layer: 'conv1', mask: maskOf([i === 0 ? 0 : 3]) }],
         'conv2',
       );
       expectClose(got.heatmaps[i]!, hand.heatmap, 1e-5);
-      expectClose(got.predictionRows[i]!, activationOf(model, 'conv2', image), 1e-6);
+      expectClose(got.predictionRows[i]!, activationOf(setup.model, 'conv2', image), 1e-6);
     });
   });
   test('one image under several conditions, in chunks of one forward pass: each chunk starts from the activation', () => {
@@ -141,18 +120,18 @@ describe('startLayer', () => {
     const keeps = [[0], [3], [1, 2]];
     const conditions: Condition[] = keeps.map((k) => ({ conv1: k }));
     for (const chunkSize of [1, 2, 3]) {
-      const got = run(x0, conditions, { startLayer: 'conv2', chunkSize });
+      const got = run(setup.x0, conditions, { startLayer: 'conv2', chunkSize });
       keeps.forEach((keep, i) => {
         const hand = handChain(
-          crp.attributor,
-          x0,
+          setup.crp.attributor,
+          setup.x0,
           (a) => tf.clone(a),
           [{ layer: 'conv1', mask: maskOf(keep) }],
           'conv2',
         );
         expectNonZero(hand.heatmap);
         expectClose(got.heatmaps[i]!, hand.heatmap, 1e-5);
-        expectClose(got.predictionRows[i]!, activationOf(model, 'conv2', x0), 1e-6);
+        expectClose(got.predictionRows[i]!, activationOf(setup.model, 'conv2', setup.x0), 1e-6);
       });
     }
   });
@@ -160,8 +139,8 @@ describe('startLayer', () => {
 
 describe('initial relevance', () => {
   test('by default is the logit at each y index (recorded at the output layer)', () => {
-    const logits = logitsOf(model, x0);
-    const got = run(x0, [{ y: [0, 2] }, { y: [1] }], { recordLayers: ['dense2'] });
+    const logits = logitsOf(setup.model, setup.x0);
+    const got = run(setup.x0, [{ y: [0, 2] }, { y: [1] }], { recordLayers: ['dense2'] });
     expect(logits[0]! * logits[1]! * logits[2]!).not.toBe(0);
     expectClose(got.relevances.dense2![0]!, [logits[0]!, 0, logits[2]!], 1e-6);
     expectClose(got.relevances.dense2![1]!, [0, logits[1]!, 0], 1e-6);
@@ -174,18 +153,18 @@ describe('initial relevance', () => {
   });
 
   test('a number fills the output, then y keeps its entries', () => {
-    const got = run(x0, [{ y: [1] }, { y: [0, 2] }], { initRelevance: 1, recordLayers: ['dense2'] });
+    const got = run(setup.x0, [{ y: [1] }, { y: [0, 2] }], { initRelevance: 1, recordLayers: ['dense2'] });
     expect(Array.from(got.relevances.dense2![0]!)).toEqual([0, 1, 0]);
     expect(Array.from(got.relevances.dense2![1]!)).toEqual([1, 0, 1]);
-    const hand1 = handChain(crp.attributor, x0, () => tf.tensor2d([[0, 1, 0]]), []);
-    const hand2 = handChain(crp.attributor, x0, () => tf.tensor2d([[1, 0, 1]]), []);
+    const hand1 = handChain(setup.crp.attributor, setup.x0, () => tf.tensor2d([[0, 1, 0]]), []);
+    const hand2 = handChain(setup.crp.attributor, setup.x0, () => tf.tensor2d([[1, 0, 1]]), []);
     expectClose(got.heatmaps[0]!, hand1.heatmap, 1e-5);
     expectClose(got.heatmaps[1]!, hand2.heatmap, 1e-5);
     // at a start layer: the activation's shape filled with the number
-    const start = run(x0, [{ conv1: [1] }], { startLayer: 'conv2', initRelevance: 2 });
+    const start = run(setup.x0, [{ conv1: [1] }], { startLayer: 'conv2', initRelevance: 2 });
     const hand3 = handChain(
-      crp.attributor,
-      x0,
+      setup.crp.attributor,
+      setup.x0,
       (a) => tf.fill(a.shape, 2),
       [{ layer: 'conv1', mask: maskOf([1]) }],
       'conv2',
@@ -195,21 +174,25 @@ describe('initial relevance', () => {
   });
 
   test('a function is applied to the prediction (tf.abs gives |logit|)', () => {
-    const logits = logitsOf(model, x0);
+    const logits = logitsOf(setup.model, setup.x0);
     expect(logits[0]).toBeLessThan(0);
-    const got = run(x0, [{ y: [0, 1] }, { y: [0], conv2: [2] }], {
+    const got = run(setup.x0, [{ y: [0, 1] }, { y: [0], conv2: [2] }], {
       initRelevance: tf.abs,
       recordLayers: ['dense2'],
     });
     expectClose(got.relevances.dense2![0]!, [Math.abs(logits[0]!), Math.abs(logits[1]!), 0], 1e-6);
     const abs = (ys: number[]) => (p: tf.Tensor) => tf.tidy(() => keepLogits(ys)(tf.abs(p)));
-    const hand1 = handChain(crp.attributor, x0, abs([0, 1]), []);
-    const hand2 = handChain(crp.attributor, x0, abs([0]), [{ layer: 'conv2', mask: maskOf([2]) }]);
+    const hand1 = handChain(setup.crp.attributor, setup.x0, abs([0, 1]), []);
+    const hand2 = handChain(setup.crp.attributor, setup.x0, abs([0]), [
+      { layer: 'conv2', mask: maskOf([2]) },
+    ]);
     expectNonZero(hand2.heatmap);
     expectClose(got.heatmaps[0]!, hand1.heatmap, 1e-5);
     expectClose(got.heatmaps[1]!, hand2.heatmap, 1e-5);
     // |logit| at a negative logit flips the sign of the heatmap
-    const plain = handChain(crp.attributor, x0, keepLogits([0]), [{ layer: 'conv2', mask: maskOf([2]) }]);
+    const plain = handChain(setup.crp.attributor, setup.x0, keepLogits([0]), [
+      { layer: 'conv2', mask: maskOf([2]) },
+    ]);
     expectClose(
       hand2.heatmap,
       plain.heatmap.map((v) => -v),
@@ -236,14 +219,19 @@ describe('initial relevance', () => {
         [one, () => [0.5, -2, 3]],
         [perImage, (image: number) => (image === 0 ? [1, 2, 3] : [-4, 5, -6])],
       ] as const) {
-        const got = run(x, conditions, { initRelevance: given, recordLayers: ['dense2'] });
+        const got = run(setup.x, conditions, { initRelevance: given, recordLayers: ['dense2'] });
         expect(got.rows.length).toBe(8);
         got.rows.forEach(({ image, condition }, r) => {
           const c = conditions[condition]!;
           const init = rowOf(image).map((v, k) => (c.y!.includes(k) ? v : 0));
           expectClose(got.relevances.dense2![r]!, init, 0, 0);
           const steps = c.conv1 === undefined ? [] : [{ layer: 'conv1', mask: maskOf([...c.conv1]) }];
-          const hand = handChain(crp.attributor, image === 0 ? x0 : x1, () => tf.tensor2d([init]), steps);
+          const hand = handChain(
+            setup.crp.attributor,
+            image === 0 ? setup.x0 : setup.x1,
+            () => tf.tensor2d([init]),
+            steps,
+          );
           expectNonZero(hand.heatmap);
           expectClose(got.heatmaps[r]!, hand.heatmap, 1e-5);
         });
@@ -271,12 +259,12 @@ describe('initial relevance', () => {
     try {
       for (const given of [a, b]) {
         for (const conditions of [[{ conv1: [0] }, { conv1: [2] }], [{ conv1: [1] }]] as Condition[][]) {
-          const got = run(x, conditions, { startLayer: 'conv2', initRelevance: given });
+          const got = run(setup.x, conditions, { startLayer: 'conv2', initRelevance: given });
           got.rows.forEach(({ image, condition }, r) => {
             const init = () => tf.slice(given, [given.shape[0] === 1 ? 0 : image], [1]);
             const hand = handChain(
-              crp.attributor,
-              image === 0 ? x0 : x1,
+              setup.crp.attributor,
+              image === 0 ? setup.x0 : setup.x1,
               init,
               [{ layer: 'conv1', mask: maskOf([...conditions[condition]!.conv1!]) }],
               'conv2',
@@ -293,7 +281,7 @@ describe('initial relevance', () => {
   });
 
   test('several y indices keep each logit, with or without masks', () => {
-    const got = run(x1, [
+    const got = run(setup.x1, [
       { y: [0, 1, 2], dense1: [0] },
       { y: [0], dense1: [0] },
       { y: [1], dense1: [0] },

@@ -6,8 +6,7 @@
 
 import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   auc,
   conceptDeletion,
@@ -26,24 +25,12 @@ import {
   spearman,
   ssim,
 } from '../src/index.js';
-import { expectCrpErrorAsync, images, linearModel, smallCnn, useBackend } from './helpers.js';
+import { expectCrpErrorAsync, linearModel, useBackend, useSmallCnnCase } from './helpers.js';
 
 useBackend('cpu');
 
-let model: tfl.LayersModel;
-let x: tf.Tensor4D;
-let heatmap: tf.Tensor;
-const labels = [0, 1, 2, 1, 0];
-
-beforeAll(async () => {
-  model = smallCnn();
-  x = images(5, 8, 8, 3);
-  heatmap = await lrpExplainer('epsilon_plus_flat')(model, x, labels);
-});
-afterAll(() => {
-  tf.dispose([x, heatmap]);
-  model.dispose();
-});
+const small = useSmallCnnCase();
+const { labels } = small;
 
 describe('numerical kernels', () => {
   it('Pearson, Spearman with tied ranks, the trapezoid, SSIM', () => {
@@ -78,7 +65,7 @@ describe('explainers', () => {
 
 describe('batched forward passes', () => {
   it('PixelFlipping and RegionPerturbation give the same numbers for any batch size', async () => {
-    const input = { model, x, labels, explanation: heatmap };
+    const input = small.input;
     const one = await pixelFlipping(input, { featuresInStep: 16 }, { batchSize: 1 });
     const many = await pixelFlipping(input, { featuresInStep: 16 }, { batchSize: 7 });
     expect(many.curves).toEqual(one.curves);
@@ -90,7 +77,7 @@ describe('batched forward passes', () => {
   it('reports progress with done, total and an ETA', async () => {
     const events: Progress[] = [];
     await pixelFlipping(
-      { model, x, labels, explanation: heatmap },
+      small.input,
       { featuresInStep: 32 },
       {
         batchSize: 4,
@@ -106,27 +93,35 @@ describe('batched forward passes', () => {
   });
 
   it('leaks no tensor', async () => {
-    const input = { model, x, labels, explanation: heatmap, mask: tf.ones([5, 8, 8]) };
+    const input = {
+      model: small.model,
+      x: small.x,
+      labels,
+      explanation: small.heatmap,
+      mask: tf.ones([5, 8, 8]),
+    };
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       await evaluate(
         {
-          model,
-          x,
+          model: small.model,
+          x: small.x,
           labels,
-          explanations: { lrp: heatmap },
+          explanations: { lrp: small.heatmap },
           explainers: { gxi: gradientXInput() },
           mask: input.mask,
         },
         [{ name: 'PixelFlipping', options: { featuresInStep: 64 } }, 'RelevanceMassAccuracy', 'Sparseness'],
       );
-      await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { skipLayers: true });
-      await maxSensitivity({ model, x, labels, explanation: heatmap }, lrpExplainer('epsilon_plus_flat'), {
+      await mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'), {
+        skipLayers: true,
+      });
+      await maxSensitivity(small.input, lrpExplainer('epsilon_plus_flat'), {
         nrSamples: 2,
       });
       await conceptDeletion(
-        model,
-        { x, labels },
+        small.model,
+        { x: small.x, labels },
         { layer: 'conv1', target: 0, relevance: [1, 2, 3, 4], randomOrders: 1 },
       );
     }
@@ -137,36 +132,46 @@ describe('batched forward passes', () => {
 
 describe('randomisation and robustness', () => {
   it('MPRT: top-down through every weighted layer, the original first; the model is unchanged', async () => {
-    const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
-    const r = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'));
+    const weights = small.model.getWeights().map((w) => Array.from(w.dataSync()));
+    const r = await mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'));
     expect(Object.keys(r.layers!)).toEqual(['original', 'logits', 'conv2', 'conv1']);
     for (const v of r.layers!.original!) expect(v).toBeCloseTo(1, 12);
     expect(r.scores).toEqual(r.layers!.conv1);
-    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
-    const independent = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), {
-      layerOrder: 'independent',
-    });
+    expect(small.model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
+    const independent = await mprt(
+      { model: small.model, x: small.x, labels },
+      lrpExplainer('epsilon_plus_flat'),
+      {
+        layerOrder: 'independent',
+      },
+    );
     expect(Object.keys(independent.layers!)).toEqual(['original', 'conv1', 'conv2', 'logits']);
     // randomising only the last layer is the first step of both orders
     expect(independent.layers!.logits).toEqual(r.layers!.logits);
   });
 
   it('MPRT explainAtMost: every layer still randomised in order, explained at evenly spaced steps with equal values', async () => {
-    const full = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'));
-    const some = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 2 });
+    const full = await mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'));
+    const some = await mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'), {
+      explainAtMost: 2,
+    });
     // 3 layers, 2 explanations: after steps round(1.5) - 1 = 1 (conv2) and 2 (conv1, the last)
     expect(Object.keys(some.layers!)).toEqual(['original', 'conv2', 'conv1']);
     // the cascade is the same: logits was randomised before conv2 although not explained
     expect(some.layers!.conv2).toEqual(full.layers!.conv2);
     expect(some.layers!.conv1).toEqual(full.layers!.conv1);
     expect(some.scores).toEqual(full.scores);
-    const all = await mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 5 });
+    const all = await mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'), {
+      explainAtMost: 5,
+    });
     expect(all.layers).toEqual(full.layers);
     await expect(
-      mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), { explainAtMost: 0 }),
+      mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'), {
+        explainAtMost: 0,
+      }),
     ).rejects.toThrow(/explainAtMost must be a positive integer, got 0/);
     await expect(
-      mprt({ model, x, labels }, lrpExplainer('epsilon_plus_flat'), {
+      mprt({ model: small.model, x: small.x, labels }, lrpExplainer('epsilon_plus_flat'), {
         explainAtMost: 2,
         returnAverageCorrelation: true,
       }),
@@ -179,21 +184,17 @@ describe('randomisation and robustness', () => {
     const fresh: typeof withSession = (m, xs, t) => withSession(m, xs, t);
     for (const layerOrder of ['top_down', 'independent', 'bottom_up'] as const) {
       const before = tf.memory().numTensors;
-      const a = await mprt({ model, x, labels }, withSession, { layerOrder });
+      const a = await mprt({ model: small.model, x: small.x, labels }, withSession, { layerOrder });
       expect(tf.memory().numTensors).toBe(before);
-      const b = await mprt({ model, x, labels }, fresh, { layerOrder });
+      const b = await mprt({ model: small.model, x: small.x, labels }, fresh, { layerOrder });
       expect(a.layers).toEqual(b.layers);
     }
   });
 
   it('RandomLogit explains another class than the label', async () => {
-    const r = await randomLogit(
-      { model, x, labels, explanation: heatmap },
-      lrpExplainer('epsilon_plus_flat'),
-      {
-        numClasses: 3,
-      },
-    );
+    const r = await randomLogit(small.input, lrpExplainer('epsilon_plus_flat'), {
+      numClasses: 3,
+    });
     expect(r.details!.offTargets!.every((c, i) => c !== labels[i] && c >= 0 && c < 3)).toBe(true);
     expect(r.scores.every((s) => s <= 1)).toBe(true);
   });
@@ -219,8 +220,8 @@ describe('concept deletion', () => {
   it('the same curves image by image and in batches; deleting all concepts ends every order at one point', async () => {
     const relevance = [0.5, 2, -1, 3, 0.1, 1];
     const options = { layer: 'conv2', target: 1, relevance, randomOrders: 2, seed: 7 };
-    const one = await conceptDeletion(model, { x, labels }, { ...options, batchSize: 1 });
-    const all = await conceptDeletion(model, { x, labels }, { ...options, batchSize: 5 });
+    const one = await conceptDeletion(small.model, { x: small.x, labels }, { ...options, batchSize: 1 });
+    const all = await conceptDeletion(small.model, { x: small.x, labels }, { ...options, batchSize: 5 });
     expect(all).toEqual(one);
     expect(one.curves.map((c) => c.order)).toEqual([
       'most-relevant-first',
@@ -233,7 +234,7 @@ describe('concept deletion', () => {
     const ends = new Set(one.curves.map((c) => c.logit[c.logit.length - 1]));
     expect(ends.size).toBe(1);
     // the first point is the unmasked model's mean logit of class 1
-    const y = model.predict(x) as tf.Tensor;
+    const y = small.model.predict(small.x) as tf.Tensor;
     const mean = tf.mean(tf.slice(y, [0, 1], [-1, 1]));
     expect(one.curves[0]!.logit[0]).toBeCloseTo(mean.dataSync()[0]!, 5);
     tf.dispose([y, mean]);
@@ -245,7 +246,7 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
   it('an explanation of another shape than the inputs', async () => {
     const wrong = tf.zeros([5, 8, 7]);
     await expectCrpErrorAsync(
-      () => pixelFlipping({ model, x, labels, explanation: wrong }),
+      () => pixelFlipping({ model: small.model, x: small.x, labels, explanation: wrong }),
       'invalid-shape',
       'explanation has shape [5, 8, 7]',
       '[5, 8, 8] (a heatmap)',
@@ -256,7 +257,8 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
   it('a mask of the wrong size', async () => {
     const mask = tf.ones([5, 4, 4]);
     await expectCrpErrorAsync(
-      () => relevanceMassAccuracy({ model, x, labels, explanation: heatmap, mask }),
+      () =>
+        relevanceMassAccuracy({ model: small.model, x: small.x, labels, explanation: small.heatmap, mask }),
       'invalid-shape',
       'mask has shape [5, 4, 4]',
       'it must be [5, 8, 8]',
@@ -267,7 +269,7 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
   it('an empty batch', async () => {
     const empty = tf.zeros([0, 8, 8, 3]) as tf.Tensor4D;
     await expectCrpErrorAsync(
-      () => pixelFlipping({ model, x: empty, labels: [], explanation: tf.zeros([0, 8, 8]) }),
+      () => pixelFlipping({ model: small.model, x: empty, labels: [], explanation: tf.zeros([0, 8, 8]) }),
       'empty-data',
       'empty batch',
     );
@@ -279,7 +281,10 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
       /unknown metric 'PixelFliping'; did you mean PixelFlipping/,
     );
     await expectCrpErrorAsync(
-      () => evaluate({ model, x, labels, explanations: { lrp: heatmap } }, ['Sparsenes' as 'Sparseness']),
+      () =>
+        evaluate({ model: small.model, x: small.x, labels, explanations: { lrp: small.heatmap } }, [
+          'Sparsenes' as 'Sparseness',
+        ]),
       'unknown-metric',
       'did you mean Sparseness',
       'Valid metrics: PixelFlipping',
@@ -304,7 +309,7 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
   });
 
   it('options out of range and unknown baselines', async () => {
-    const input = { model, x, labels, explanation: heatmap };
+    const input = small.input;
     await expectCrpErrorAsync(
       () => pixelFlipping(input, { featuresInStep: 5 }),
       'invalid-argument',
@@ -316,7 +321,8 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
       "unknown perturbBaseline 'grey'; valid: black, white, mean, uniform",
     );
     await expectCrpErrorAsync(
-      () => conceptDeletion(model, { x, labels }, { layer: 'conv9', target: 0, relevance: [] }),
+      () =>
+        conceptDeletion(small.model, { x: small.x, labels }, { layer: 'conv9', target: 0, relevance: [] }),
       'unknown-layer',
       'layers with concepts: conv1, conv2, logits',
     );

@@ -3,6 +3,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll } from 'vitest';
+import { lrpExplainer } from '../src/index.js';
 
 export { expectCrpErrorAsync, mulberry32, useBackend } from '@crp/testing';
 
@@ -58,4 +60,35 @@ export function images(n: number, h: number, w: number, c: number, seed = 1): tf
     return (state / 4294967296) * 2 - 1;
   });
   return tf.tensor4d(data, [n, h, w, c]);
+}
+
+/** The case that a test file shares across its tests: {@link smallCnn}, five seeded 8 x 8 x 3 images, their labels
+ * and the images' epsilon_plus_flat heatmap. */
+export interface SmallCnnCase {
+  model: tfl.LayersModel;
+  x: tf.Tensor4D;
+  labels: number[];
+  heatmap: tf.Tensor;
+  /** A new `{ model, x, labels, explanation: heatmap }` at each read. */
+  readonly input: { model: tfl.LayersModel; x: tf.Tensor4D; labels: number[]; explanation: tf.Tensor };
+}
+
+/** A {@link SmallCnnCase}, made before the calling file's tests and disposed after them (read its fields in tests). */
+export function useSmallCnnCase(): SmallCnnCase {
+  const c = {
+    labels: [0, 1, 2, 1, 0],
+    get input() {
+      return { model: c.model, x: c.x, labels: c.labels, explanation: c.heatmap };
+    },
+  } as unknown as SmallCnnCase;
+  beforeAll(async () => {
+    c.model = smallCnn();
+    c.x = images(5, 8, 8, 3);
+    c.heatmap = await lrpExplainer('epsilon_plus_flat')(c.model, c.x, c.labels);
+  });
+  afterAll(() => {
+    tf.dispose([c.x, c.heatmap]);
+    c.model.dispose();
+  });
+  return c;
 }

@@ -4,36 +4,22 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   blurAt,
   faithfulnessCorrelation,
   irof,
-  lrpExplainer,
   noisyLinearImputation,
   road,
   runMetric,
   slic,
 } from '../src/index.js';
-import { expectCrpErrorAsync, images, smallCnn, useBackend } from './helpers.js';
+import { expectCrpErrorAsync, useBackend, useSmallCnnCase } from './helpers.js';
 
 useBackend('cpu');
 
-let model: tfl.LayersModel;
-let x: tf.Tensor4D;
-let heatmap: tf.Tensor;
-const labels = [0, 1, 2, 1, 0];
-
-beforeAll(async () => {
-  model = smallCnn();
-  x = images(5, 8, 8, 3);
-  heatmap = await lrpExplainer('epsilon_plus_flat')(model, x, labels);
-});
-afterAll(() => {
-  tf.dispose([x, heatmap]);
-  model.dispose();
-});
+const small = useSmallCnnCase();
+const { labels } = small;
 
 describe('the blur baseline (Quantus baseline_replacement_by_blur)', () => {
   // a 3 x 3 one-channel image 1..9
@@ -65,11 +51,7 @@ describe('the blur baseline (Quantus baseline_replacement_by_blur)', () => {
 
   it('is refused by a metric that cannot take it, with the ones that can', async () => {
     await expectCrpErrorAsync(
-      () =>
-        faithfulnessCorrelation(
-          { model, x, labels, explanation: heatmap },
-          { perturbBaseline: 'blur', subsetSize: 16 },
-        ),
+      () => faithfulnessCorrelation(small.input, { perturbBaseline: 'blur', subsetSize: 16 }),
       'invalid-argument',
       "perturbBaseline 'blur' is available for PixelFlipping, RegionPerturbation, Selectivity",
     );
@@ -99,10 +81,7 @@ describe("ROAD's noisy linear imputation", () => {
 
   it('ROAD: a 0/1 curve per sample over the percentages, its mean as the score; no tensor leaks', async () => {
     const before = tf.memory().numTensors;
-    const r = await road(
-      { model, x, labels, explanation: heatmap },
-      { percentages: [0, 10, 50, 90], noise: 0.01 },
-    );
+    const r = await road(small.input, { percentages: [0, 10, 50, 90], noise: 0.01 });
     expect(tf.memory().numTensors).toBe(before);
     expect(r.curves).toHaveLength(5);
     for (const [i, c] of r.curves!.entries()) {
@@ -110,16 +89,18 @@ describe("ROAD's noisy linear imputation", () => {
       expect(r.scores[i]).toBeCloseTo(c.reduce((s, v) => s + v, 0) / 4, 12);
     }
     // 0% imputes nothing: the curve starts at whether the model predicts the label on the input
-    const predicted = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1).arraySync() as number[]);
+    const predicted = tf.tidy(
+      () => tf.argMax(small.model.predict(small.x) as tf.Tensor, 1).arraySync() as number[],
+    );
     expect(r.curves!.map((c) => c[0])).toEqual(predicted.map((p, i) => (p === labels[i] ? 1 : 0)));
     const viaName = await runMetric(
       { name: 'ROAD', options: { percentages: [0, 10, 50, 90] } },
-      { model, x, labels, explanation: heatmap },
+      small.input,
       undefined,
     );
     expect(viaName.scores).toEqual(r.scores);
     await expectCrpErrorAsync(
-      () => road({ model, x, labels, explanation: heatmap }, { percentages: [120] }),
+      () => road(small.input, { percentages: [120] }),
       'invalid-argument',
       'percentages must be a non-empty list of numbers in 0..100',
     );
@@ -168,8 +149,8 @@ describe('SLIC superpixels (scikit-image slic)', () => {
   });
 
   it('IROF segments the inputs itself with SLIC when no segments are given', async () => {
-    const input = { model, x, labels, explanation: heatmap };
-    const xs = await x.data();
+    const input = small.input;
+    const xs = await small.x.data();
     const segments = Array.from({ length: 5 }, (_, i) =>
       slic({ data: xs.subarray(i * 192, (i + 1) * 192), height: 8, width: 8, channels: 3 }),
     );

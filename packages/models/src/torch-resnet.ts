@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { preset } from './preset-initializer.js';
 import { parseStateDict, type StateDict } from './state-dict.js';
-import { describeStateDict, reverseAxes } from './torch-vgg.js';
+import { describeStateDict, inputSizeOf, reverseAxes } from './torch-vgg.js';
 
 /** Options of {@link importTorchResNet}. */
 export interface TorchResNetOptions {
@@ -344,24 +344,6 @@ export function torchResNetLayout(sd: StateDict): TorchResNetLayout {
   };
 }
 
-function inputSizeOf(options: TorchResNetOptions, inChannels: number): [number, number] {
-  if (options.inputShape !== undefined && options.inputSize !== undefined) {
-    throw new CrpError('invalid-argument', 'give inputSize or inputShape, not both');
-  }
-  if (options.inputShape !== undefined) {
-    const [h, w, c] = options.inputShape;
-    if (c !== inChannels) {
-      throw new CrpError(
-        'invalid-shape',
-        `inputShape has ${c} channels but conv1 takes ${inChannels}; valid: [h, w, ${inChannels}]`,
-      );
-    }
-    return [h, w];
-  }
-  const size = options.inputSize ?? 224;
-  return typeof size === 'number' ? [size, size] : [size[0], size[1]];
-}
-
 /**
  * Builds a functional TF.js model from the state dict of a torchvision ResNet (see {@link torchResNetLayout}) with
  * PyTorch's exact semantics and names: `conv1` (7x7, stride 2, padding 3), `bn1`, `relu`, `maxpool` (3x3,
@@ -383,7 +365,7 @@ function inputSizeOf(options: TorchResNetOptions, inChannels: number): [number, 
 export function torchResNetFromStateDict(sd: StateDict, options: TorchResNetOptions = {}): tfl.LayersModel {
   const layout = torchResNetLayout(sd);
   const { prefix } = layout;
-  const [height, width] = inputSizeOf(options, layout.inChannels);
+  const [height, width] = inputSizeOf(options, layout.inChannels, 'conv1');
   if (![height, width].every((v) => Number.isInteger(v) && v >= 1)) {
     throw new CrpError('invalid-argument', `inputSize ${height}x${width}; positive integers are needed`);
   }

@@ -364,7 +364,13 @@ export function reverseAxes(src: Float32Array, A: number, B: number, C: number):
   return dst;
 }
 
-function inputSizeOf(options: TorchVggOptions, inChannels: number, firstConv: number): [number, number] {
+/** The [height, width] of an imported torchvision model's input: `inputShape` (its channels must be those of
+ * `firstLayer`, the layer that reads the input), else `inputSize`, else 224. */
+export function inputSizeOf(
+  options: Pick<TorchVggOptions, 'inputSize' | 'inputShape'>,
+  inChannels: number,
+  firstLayer: string,
+): [number, number] {
   if (options.inputShape !== undefined && options.inputSize !== undefined) {
     throw new CrpError('invalid-argument', 'give inputSize or inputShape, not both');
   }
@@ -373,7 +379,7 @@ function inputSizeOf(options: TorchVggOptions, inChannels: number, firstConv: nu
     if (c !== inChannels) {
       throw new CrpError(
         'invalid-shape',
-        `inputShape has ${c} channels but features.${firstConv} takes ${inChannels}; valid: [h, w, ${inChannels}]`,
+        `inputShape has ${c} channels but ${firstLayer} takes ${inChannels}; valid: [h, w, ${inChannels}]`,
       );
     }
     return [h, w];
@@ -407,7 +413,7 @@ export function torchVggFromStateDict(sd: StateDict, options: TorchVggOptions = 
   const layout = torchVggLayout(sd, options.cfg === undefined ? {} : { cfg: options.cfg });
   const { prefix, features, classifier, channels: c, poolSize: side } = layout;
   const convs = features.filter((f) => f.kind === 'conv');
-  const [height, width] = inputSizeOf(options, layout.inChannels, convs[0]!.index);
+  const [height, width] = inputSizeOf(options, layout.inChannels, `features.${convs[0]!.index}`);
   if (![height, width].every((v) => Number.isInteger(v) && v >= 1)) {
     throw new CrpError('invalid-argument', `inputSize ${height}x${width}; positive integers are needed`);
   }

@@ -13,10 +13,10 @@ import {
   torchResNetShapes,
 } from '@crp/models';
 import { mulberry32, seedWeights, uniform } from '@crp/testing';
-import { formulaStateDict } from '@crp/testing/torch-weights';
+import { formulaImage, formulaStateDict } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 export { mulberry32, uniform, useBackend } from '@crp/testing';
 
@@ -63,6 +63,26 @@ export function formulaResNet(spec: TorchResNetSpec, seed: number, inputSize = 3
   return torchResNetFromStateDict(formulaStateDict(torchResNetShapes(spec), seed) as StateDict, {
     inputSize,
   });
+}
+
+/** A {@link formulaResNet} of input size `inputSize` and two formula images of that size (`imageSeed`), made before
+ * the calling describe block's tests and disposed after them (read the fields in tests). */
+export function useFormulaResNet(
+  spec: TorchResNetSpec,
+  seed: number,
+  imageSeed: number,
+  inputSize = 32,
+): { model: tfl.LayersModel; x: tf.Tensor } {
+  const net = {} as { model: tfl.LayersModel; x: tf.Tensor };
+  beforeAll(() => {
+    net.model = formulaResNet(spec, seed, inputSize);
+    net.x = formulaImage(2, inputSize, imageSeed);
+  });
+  afterAll(() => {
+    net.model.dispose();
+    net.x.dispose();
+  });
+  return net;
 }
 
 /** The shape of a layer's kernel (its first weight). */

@@ -5,10 +5,8 @@
  * ResNet(BasicBlock, [3, 2]) (stem 8, stage widths 6 / 10, stage channels 8 / 12), seeded formula weights.
  */
 import { graphFromLayersModel } from '@crp/lrp';
-import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ChannelMask,
   compareCost,
@@ -22,35 +20,30 @@ import {
   expectChannelsZeroed,
   expectCrpError,
   expectSameLogits,
-  formulaResNet,
   kernelShape,
   useBackend,
+  useFormulaResNet,
 } from './helpers.js';
 
 useBackend('wasm');
 
 describe('residual streams of a three-block stage and a downsampled stage', () => {
-  let model: tfl.LayersModel;
-  let x: tf.Tensor;
-  beforeAll(() => {
-    const spec = {
+  const net = useFormulaResNet(
+    {
       block: 'basic',
       layers: [3, 2],
       classes: 3,
       stemChannels: 8,
       stageWidths: [6, 10],
       stageChannels: [8, 12],
-    } as const;
-    model = formulaResNet(spec, 21, 16);
-    x = formulaImage(2, 16, 4);
-  });
-  afterAll(() => {
-    model.dispose();
-    x.dispose();
-  });
+    },
+    21,
+    4,
+    16,
+  );
 
   it('the stem stream holds all three sums of layer1; layer2’s starts at its downsample', () => {
-    const graph = graphFromLayersModel(model);
+    const graph = graphFromLayersModel(net.model);
     try {
       const stage1 = ['layer1.0.add', 'layer1.1.add', 'layer1.2.add'];
       for (const s of stage1) {
@@ -73,7 +66,7 @@ describe('residual streams of a three-block stage and a downsampled stage', () =
     } finally {
       graph.dispose();
     }
-    expect(removableLayers(model)).toEqual([
+    expect(removableLayers(net.model)).toEqual([
       'layer1.0.conv1',
       'layer1.0.add',
       'layer1.1.conv1',
@@ -88,9 +81,9 @@ describe('residual streams of a three-block stage and a downsampled stage', () =
   });
 
   it('a mask on the middle sum zeroes the channel before the first block and after each of the three', async () => {
-    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer1.1.add': [5] }));
+    const masked = await MaskedModel.create(net.model, ChannelMask.of({ 'layer1.1.add': [5] }));
     const probe = ['maxpool', 'layer1.0.relu', 'layer1.1.relu', 'layer1.2.relu'];
-    expectChannelsZeroed(masked.model, x, probe, [5], 8);
+    expectChannelsZeroed(masked.model, net.x, probe, [5], 8);
     masked.dispose();
   });
 
@@ -103,9 +96,9 @@ describe('residual streams of a three-block stage and a downsampled stage', () =
       'layer2.0.conv1': [4, 9],
       'layer2.1.conv1': [1],
     });
-    const masked = await MaskedModel.create(model, mask);
+    const masked = await MaskedModel.create(net.model, mask);
     const before = tf.memory().numTensors;
-    const pruned = await exportPruned(model, mask);
+    const pruned = await exportPruned(net.model, mask);
     // stream 1 loses 2 of 8 channels: the stem, each block's conv2 (outputs), each block's conv1, layer2.0's
     // conv1 and downsample (inputs)
     expect(kernelShape(pruned, 'conv1')).toEqual([7, 7, 3, 6]);
@@ -126,8 +119,8 @@ describe('residual streams of a three-block stage and a downsampled stage', () =
     expect(kernelShape(pruned, 'layer2.1.conv1')).toEqual([3, 3, 10, 9]);
     expect(kernelShape(pruned, 'layer2.1.conv2')).toEqual([3, 3, 9, 10]);
     expect(kernelShape(pruned, 'fc')).toEqual([10, 3]);
-    expectSameLogits(pruned, masked.model, x);
-    expect(compareCost(model, mask).after.params).toBe(pruned.countParams());
+    expectSameLogits(pruned, masked.model, net.x);
+    expect(compareCost(net.model, mask).after.params).toBe(pruned.countParams());
     pruned.dispose();
     expect(tf.memory().numTensors).toBe(before);
     masked.dispose();
@@ -137,7 +130,7 @@ describe('residual streams of a three-block stage and a downsampled stage', () =
     await expectCrpError(
       async () =>
         MaskedModel.create(
-          model,
+          net.model,
           ChannelMask.of({ 'layer1.0.add': [0, 1, 2, 3], 'layer1.2.add': [4, 5, 6, 7] }),
         ),
       'invalid-argument',

@@ -14,7 +14,7 @@ import { encodeTorchStateDict, torchStateDictOf } from '@crp/models';
 import { formulaImage } from '@crp/testing/torch-weights';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ChannelMask,
   exportPruned,
@@ -23,32 +23,21 @@ import {
   residualSums,
   sumSources,
 } from '../src/index.js';
-import { expectCrpError, formulaResNet, layerOutputs, useBackend } from './helpers.js';
+import { expectCrpError, formulaResNet, layerOutputs, useBackend, useFormulaResNet } from './helpers.js';
 
 useBackend('wasm');
 
 /** torchvision's ResNet(BasicBlock, [1, 1], num_classes=3): conv1, layer1 (64), layer2 (128, downsample), fc. */
-function smallResNet(): tfl.LayersModel {
-  return formulaResNet({ block: 'basic', layers: [1, 1], classes: 3 }, 7);
-}
+const SMALL_RESNET = { block: 'basic', layers: [1, 1], classes: 3 } as const;
 
 describe('pruning channels of residual blocks', () => {
-  let model: tfl.LayersModel;
-  let x: tf.Tensor;
-  beforeAll(() => {
-    model = smallResNet();
-    x = formulaImage(2, 32, 5);
-  });
-  afterAll(() => {
-    model.dispose();
-    x.dispose();
-  });
+  const net = useFormulaResNet(SMALL_RESNET, 7, 5);
 
   it('a masked channel of layer2.0.conv2 is zero in the branch; after the block it is the shortcut alone', async () => {
-    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.conv2': [5, 77] }));
+    const masked = await MaskedModel.create(net.model, ChannelMask.of({ 'layer2.0.conv2': [5, 77] }));
     const layers = ['layer2.0.bn2', 'layer2.0.downsample.1', 'layer2.0.relu'];
-    const [branch, shortcut, block] = layerOutputs(masked.model, x, layers);
-    const [plainBranch, , plainBlock] = layerOutputs(model, x, layers);
+    const [branch, shortcut, block] = layerOutputs(masked.model, net.x, layers);
+    const [plainBranch, , plainBlock] = layerOutputs(net.model, net.x, layers);
     const C = 128;
     let changed = 0;
     for (let i = 0; i < branch!.length; i++) {
@@ -76,9 +65,9 @@ describe('pruning channels of residual blocks', () => {
     zero: number[],
     othersSame = false,
   ): void {
-    const got = layerOutputs(masked, x, [...zeroAt, ...sameAt]);
+    const got = layerOutputs(masked, net.x, [...zeroAt, ...sameAt]);
     zeroAt.forEach((layer, k) => {
-      const C = model.getLayer(layer).outputShape.at(-1) as number;
+      const C = net.model.getLayer(layer).outputShape.at(-1) as number;
       const values = got[k]!;
       let nonzero = 0;
       for (let i = 0; i < values.length; i++) {
@@ -88,28 +77,28 @@ describe('pruning channels of residual blocks', () => {
       expect(nonzero, layer).toBeGreaterThan(0);
     });
     if (othersSame) {
-      const plain = layerOutputs(model, x, zeroAt);
+      const plain = layerOutputs(net.model, net.x, zeroAt);
       zeroAt.forEach((layer, k) => {
-        const C = model.getLayer(layer).outputShape.at(-1) as number;
+        const C = net.model.getLayer(layer).outputShape.at(-1) as number;
         const others = (v: Float32Array) => v.filter((_, i) => !zero.includes(i % C));
         expect(others(got[k]!), layer).toEqual(others(plain[k]!));
       });
     }
     if (sameAt.length === 0) return;
-    const plain = layerOutputs(model, x, sameAt);
+    const plain = layerOutputs(net.model, net.x, sameAt);
     sameAt.forEach((layer, k) => {
       expect(got[zeroAt.length + k], layer).toEqual(plain[k]);
     });
   }
 
   it('a masked channel of an inner conv (layer2.0.conv1) is exactly zero after its batch norm and ReLU', async () => {
-    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.conv1': [3, 100] }));
+    const masked = await MaskedModel.create(net.model, ChannelMask.of({ 'layer2.0.conv1': [3, 100] }));
     expectChannels(masked.model, ['layer2.0.conv1', 'layer2.0.bn1', 'layer2.0.relu1'], [], [3, 100]);
     masked.dispose();
   });
 
   it('a mask on a block’s addition (layer2.0.add) zeroes the channel after the addition and the ReLU, and only it', async () => {
-    const graph = graphFromLayersModel(model);
+    const graph = graphFromLayersModel(net.model);
     expect(residualSums(graph).map((s) => [s.name, s.channels])).toEqual([
       ['layer1.0.add', 64],
       ['layer2.0.add', 128],
@@ -119,7 +108,7 @@ describe('pruning channels of residual blocks', () => {
     // an identity shortcut: back to where the residual stream starts, the stem's conv
     expect(sumSources(graph, 'layer1.0.add').sort()).toEqual(['conv1', 'layer1.0.conv2']);
     graph.dispose();
-    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer2.0.add': [5, 77] }));
+    const masked = await MaskedModel.create(net.model, ChannelMask.of({ 'layer2.0.add': [5, 77] }));
     // zero in both branches, after the addition and after the block's ReLU; the block's other channels and the
     // model before the block as they were
     expectChannels(
@@ -133,7 +122,7 @@ describe('pruning channels of residual blocks', () => {
   });
 
   it('a mask on an addition after an identity shortcut (layer1.0.add) zeroes the stream from the stem', async () => {
-    const masked = await MaskedModel.create(model, ChannelMask.of({ 'layer1.0.add': [2] }));
+    const masked = await MaskedModel.create(net.model, ChannelMask.of({ 'layer1.0.add': [2] }));
     expectChannels(
       masked.model,
       ['bn1', 'relu', 'maxpool', 'layer1.0.bn2', 'layer1.0.add', 'layer1.0.relu'],
@@ -144,28 +133,28 @@ describe('pruning channels of residual blocks', () => {
   });
 
   it('removes the inner convs and the residual streams (through their sums) physically; checks sums’ channels', async () => {
-    expect(removableLayers(model)).toEqual([
+    expect(removableLayers(net.model)).toEqual([
       'layer1.0.conv1',
       'layer1.0.add',
       'layer2.0.conv1',
       'layer2.0.add',
     ]);
     await expectCrpError(
-      async () => MaskedModel.create(model, ChannelMask.of({ 'layer2.0.add': [128] })),
+      async () => MaskedModel.create(net.model, ChannelMask.of({ 'layer2.0.add': [128] })),
       'invalid-argument',
       "channel 128 is out of range for layer 'layer2.0.add': it has 128 channels (valid: 0..127)",
     );
     await expectCrpError(
-      async () => MaskedModel.create(model, ChannelMask.of({ 'layer2.0.ad': [1] })),
+      async () => MaskedModel.create(net.model, ChannelMask.of({ 'layer2.0.ad': [1] })),
       'unknown-layer',
       'layer2.0.add',
     );
   });
 
   it('a condition on a layer the ResNet does not have names the nearest layers', async () => {
-    const crp = new CondAttribution(model);
+    const crp = new CondAttribution(net.model);
     await expectCrpError(
-      async () => crp.run(x, [{ y: [0], 'layer2.0.conv3': [1] }]),
+      async () => crp.run(net.x, [{ y: [0], 'layer2.0.conv3': [1] }]),
       'unknown-layer',
       "unknown layer 'layer2.0.conv3' (nearest: layer2.0.conv1, layer2.0.conv2",
     );
@@ -174,13 +163,13 @@ describe('pruning channels of residual blocks', () => {
 
   it('removes inner channels physically with the masked model’s logits, and refuses a block’s last conv', async () => {
     const mask = ChannelMask.of({ 'layer1.0.conv1': [0, 9], 'layer2.0.conv1': [1, 2, 3] });
-    const masked = await MaskedModel.create(model, mask);
-    const pruned = await exportPruned(model, mask);
+    const masked = await MaskedModel.create(net.model, mask);
+    const pruned = await exportPruned(net.model, mask);
     expect(pruned.getLayer('layer2.0.conv1').getWeights()[0]!.shape).toEqual([3, 3, 64, 125]);
     expect(pruned.getLayer('layer2.0.conv2').getWeights()[0]!.shape).toEqual([3, 3, 125, 128]);
     expect(pruned.getLayer('layer2.0.bn1').getWeights()[0]!.shape).toEqual([125]);
-    const a = masked.model.predict(x) as tf.Tensor;
-    const b = pruned.predict(x) as tf.Tensor;
+    const a = masked.model.predict(net.x) as tf.Tensor;
+    const b = pruned.predict(net.x) as tf.Tensor;
     const ya = a.dataSync();
     const yb = b.dataSync();
     const scale = Math.max(...Array.from(ya, Math.abs));
@@ -188,11 +177,11 @@ describe('pruning channels of residual blocks', () => {
     tf.dispose([a, b]);
     pruned.dispose();
     masked.dispose();
-    await expect(exportPruned(model, ChannelMask.of({ 'layer2.0.conv2': [5] }))).rejects.toThrow(
+    await expect(exportPruned(net.model, ChannelMask.of({ 'layer2.0.conv2': [5] }))).rejects.toThrow(
       /they reach 'layer2\.0\.add' \(Add\)/,
     );
     await expectCrpError(
-      () => exportPruned(model, ChannelMask.of({ 'layer2.0.conv2': [5] })),
+      () => exportPruned(net.model, ChannelMask.of({ 'layer2.0.conv2': [5] })),
       'unsupported-model',
       'use the masked model instead',
     );

@@ -16,18 +16,17 @@ import { ChannelMask } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
 import type * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BASIC_DECOMPOSITION,
   BASIC_LAYERS,
   expectCompleteStudy,
   expectExportAsMasked,
   relativeGap,
-  runResNetStudy,
-  type StudyRun,
   slimResNet,
   storedModel,
   studyImages,
+  useResNetStudy,
 } from './resnet-study-setup.js';
 
 useBackend('wasm');
@@ -35,15 +34,9 @@ useBackend('wasm');
 const PRUNE_LAYERS = ['layer2.0.conv1', 'layer4.0.conv2'];
 
 describe('crp study on a ResNet (.onnx)', () => {
-  let run: StudyRun;
-  beforeAll(async () => {
-    run = await runResNetStudy(slimResNet('basic', 'onnx'), {
-      pruneLayers: PRUNE_LAYERS,
-      referenceLayers: ['layer4.0.conv2', 'layer3.0.downsample.0'],
-    });
-  });
-  afterAll(async () => {
-    await run.cleanup();
+  const run = useResNetStudy(slimResNet('basic', 'onnx'), {
+    pruneLayers: PRUNE_LAYERS,
+    referenceLayers: ['layer4.0.conv2', 'layer3.0.downsample.0'],
   });
 
   it('runs every part with PyTorch’s module names, as from the .pth', async () => {

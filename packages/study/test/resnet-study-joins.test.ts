@@ -9,27 +9,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '@crp/testing';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  BASIC_LAYERS,
-  BASIC_STAGE_OUTPUTS,
-  runResNetStudy,
-  type StudyRun,
-  slimResNet,
-} from './resnet-study-setup.js';
+import { expect, it } from 'vitest';
+import { BASIC_LAYERS, BASIC_STAGE_OUTPUTS, slimResNet, useResNetStudy } from './resnet-study-setup.js';
 
 useBackend('wasm');
 
-let run: StudyRun;
-beforeAll(async () => {
-  run = await runResNetStudy(slimResNet('basic', 'pth'), {
-    fineTune: 0,
-    pruneLayers: ['layer2.0.conv1'],
-    referenceLayers: ['layer2.0.conv1'],
-  });
-});
-afterAll(async () => {
-  await run?.cleanup();
+const run = useResNetStudy(slimResNet('basic', 'pth'), {
+  fineTune: 0,
+  pruneLayers: ['layer2.0.conv1'],
+  referenceLayers: ['layer2.0.conv1'],
 });
 
 it('decomposes each stage’s output into both branches by default, conserving, and names them in the report', async () => {

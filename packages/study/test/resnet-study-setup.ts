@@ -12,7 +12,7 @@ import { imageFolder, loadModel } from '@crp/models/node';
 import { type ChannelMask, exportPruned, MaskedModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { StudyOptions, StudyResult } from '../src/index.js';
 import { studyFiles } from '../src/node.js';
 
@@ -62,6 +62,20 @@ export async function runResNetStudy(
   });
   const result = JSON.parse(await readFile(run.json, 'utf8')) as StudyResult;
   return { out, result, cleanup: () => rm(out, { recursive: true, force: true }) };
+}
+
+/** {@link runResNetStudy} before the calling file's (or describe block's) tests, its output removed after them: the
+ * run's fields are there when the tests read them. */
+export function useResNetStudy(model: string, options: Partial<StudyOptions>): StudyRun {
+  const run = {} as StudyRun;
+  beforeAll(async () => {
+    Object.assign(run, await runResNetStudy(model, options));
+  });
+  afterAll(async () => {
+    // a failed run has nothing to remove
+    if (run.cleanup !== undefined) await run.cleanup();
+  });
+  return run;
 }
 
 /** Largest |a - b| relative to the largest |a|. */

@@ -20,19 +20,17 @@ import { ChannelMask, exportPruned } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
 import { expectCrpErrorAsync, useBackend } from '@crp/testing';
 import type * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StudyResult } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
 import {
   BASIC_DECOMPOSITION,
   BASIC_LAYERS,
   expectCompleteStudy,
   expectExportAsMasked,
   relativeGap,
-  runResNetStudy,
-  type StudyRun,
   slimResNet,
   storedModel,
   studyImages,
+  useResNetStudy,
 } from './resnet-study-setup.js';
 
 useBackend('wasm');
@@ -41,31 +39,22 @@ useBackend('wasm');
 const PRUNE_LAYERS = ['layer3.0.conv1', 'layer4.0.conv2'];
 
 describe('crp study on a ResNet (.pth)', () => {
-  let run: StudyRun;
-  let out: string;
-  let result: StudyResult;
-  beforeAll(async () => {
-    run = await runResNetStudy(slimResNet('basic', 'pth'), {
-      pruneLayers: PRUNE_LAYERS,
-      referenceLayers: ['layer4.0.conv2', 'layer2.0.downsample.0'],
-    });
-    ({ out, result } = run);
-  });
-  afterAll(async () => {
-    await run.cleanup();
+  const run = useResNetStudy(slimResNet('basic', 'pth'), {
+    pruneLayers: PRUNE_LAYERS,
+    referenceLayers: ['layer4.0.conv2', 'layer2.0.downsample.0'],
   });
 
   it('runs every part and names the layers as PyTorch does', async () => {
-    expect(result.model.name).toBe('slim-resnet-basic.pth');
+    expect(run.result.model.name).toBe('slim-resnet-basic.pth');
     await expectCompleteStudy(run, BASIC_LAYERS, PRUNE_LAYERS);
-    expect(result.options.layers).toEqual(BASIC_LAYERS);
-    expect(Object.values(result.decomposition.layers).map((l) => [l.layer, [...l.below].sort()])).toEqual(
+    expect(run.result.options.layers).toEqual(BASIC_LAYERS);
+    expect(Object.values(run.result.decomposition.layers).map((l) => [l.layer, [...l.below].sort()])).toEqual(
       BASIC_DECOMPOSITION,
     );
     // the global atlas's top concepts of a block's last conv are channels of its 20 filters
-    for (const e of result.atlas.layers['layer4.0.conv2']!.ranking) expect(e.concept).toBeLessThan(20);
-    expect(result.references.map((r) => r.layer)).toEqual(['layer4.0.conv2', 'layer2.0.downsample.0']);
-    const report = await readFile(join(out, 'report.html'), 'utf8');
+    for (const e of run.result.atlas.layers['layer4.0.conv2']!.ranking) expect(e.concept).toBeLessThan(20);
+    expect(run.result.references.map((r) => r.layer)).toEqual(['layer4.0.conv2', 'layer2.0.downsample.0']);
+    const report = await readFile(join(run.out, 'report.html'), 'utf8');
     expect(report).toContain('Reference images: layer4.0.conv2');
     expect(report).toContain('layer3.0.conv1');
   });
@@ -74,7 +63,7 @@ describe('crp study on a ResNet (.pth)', () => {
     // the fine-tuned model the study stored, and every image at the model's input
     const model = await storedModel(run);
     const data = await studyImages();
-    const row = result.pruning.rows.find((r) => r.layer === 'layer3.0.conv1' && r.class === 0)!;
+    const row = run.result.pruning.rows.find((r) => r.layer === 'layer3.0.conv1' && r.class === 0)!;
     await expectExportAsMasked(
       model,
       data.images,
@@ -96,7 +85,7 @@ describe('crp study on a ResNet (.pth)', () => {
       },
     );
     // the concepts of a block's last conv are masked, not removed: their channels are added to the shortcut
-    const last = result.pruning.rows.find((r) => r.layer === 'layer4.0.conv2')!;
+    const last = run.result.pruning.rows.find((r) => r.layer === 'layer4.0.conv2')!;
     await expectCrpErrorAsync(
       () => exportPruned(model, ChannelMask.of({ 'layer4.0.conv2': last.concepts })),
       'unsupported-model',

@@ -63,6 +63,7 @@ export type {
   ScatterChartOptions,
   ScatterPoint,
   VegaLiteSpec,
+  XyChartOptions,
 } from './plots/charts.js';
 export {
   conceptRelevanceChart,

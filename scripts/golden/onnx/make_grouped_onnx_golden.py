@@ -11,7 +11,6 @@ helpers of make_onnx_golden.py (same directory; its cases and models are left as
 
 Deterministic: seeded, one thread.
 """
-import json
 import os
 import sys
 
@@ -83,28 +82,11 @@ class ResNeXtLike(torch.nn.Module):
 
 
 def main():
-    out = base.OUT
     torch.manual_seed(SEED)
     model = base.init_weights(ResNeXtLike(), SEED)
     assert model.layer2[0].conv2.groups == 8
-    base.export(model, f'{out}/models/{NAME}.onnx', OPSET)
-    with open(f'{out}/index.json') as f:
-        index = json.load(f)
-    index['models'] = [m for m in index['models'] if m['name'] != NAME]
-    index['cases'] = [c for c in index['cases'] if c['model'] != NAME]
-    index['models'].append({'name': NAME, 'file': f'models/{NAME}.onnx', 'opset': OPSET,
-                            'inputShape': [base.SIZE, base.SIZE, 3], 'classes': base.CLASSES})
-    record = ['layer1.0.conv2', 'layer2.0.conv2', 'layer2.0.downsample.0']
-    for k, composite in enumerate(base.COMPOSITES):
-        case = base.lrp_case(NAME, model, composite, record, 100 * SEED + k)
-        file = f'cases/{case["id"]}.json'
-        with open(f'{out}/{file}', 'w') as f:
-            json.dump(case, f, separators=(',', ':'))
-        index['cases'].append({'id': case['id'], 'kind': 'onnx-lrp', 'model': NAME, 'file': file})
-        print(case['id'], file=sys.stderr)
-    with open(f'{out}/index.json', 'w') as f:
-        json.dump(index, f, indent=1)
-        f.write('\n')
+    base.export(model, f'{base.OUT}/models/{NAME}.onnx', OPSET)
+    base.replace_model(NAME, OPSET, model, ['layer1.0.conv2', 'layer2.0.conv2', 'layer2.0.downsample.0'], SEED)
 
 
 if __name__ == '__main__':

@@ -439,6 +439,47 @@ def write_crp_cases(models, index):
                 index['cases'].append({'id': case['id'], 'kind': 'onnx-crp', 'model': name, 'file': file})
 
 
+def write_lrp_cases(name, model, record, seed, edit=lambda case: case):
+    """Writes the LRP case of each composite (seeds 100 * seed + k) to cases/ and returns their index entries;
+    `edit` may change a case before it is written (the layer names of make_onnx_ops.py)."""
+    entries = []
+    for k, composite in enumerate(COMPOSITES):
+        case = edit(lrp_case(name, model, composite, record, 100 * seed + k))
+        file = f'cases/{case["id"]}.json'
+        with open(f'{OUT}/{file}', 'w') as f:
+            json.dump(case, f, separators=(',', ':'))
+        entries.append({'id': case['id'], 'kind': 'onnx-lrp', 'model': name, 'file': file})
+        print(case['id'], file=sys.stderr)
+    return entries
+
+
+def model_entry(name, opset, **extra):
+    """The index entry of models/<name>.onnx (input SIZE x SIZE x 3, CLASSES classes)."""
+    return {'name': name, 'file': f'models/{name}.onnx', 'opset': opset, **extra,
+            'inputShape': [SIZE, SIZE, 3], 'classes': CLASSES}
+
+
+def read_index():
+    with open(f'{OUT}/index.json') as f:
+        return json.load(f)
+
+
+def write_index(index):
+    with open(f'{OUT}/index.json', 'w') as f:
+        json.dump(index, f, indent=1)
+        f.write('\n')
+
+
+def replace_model(name, opset, model, record, seed):
+    """For the scripts that add one model to the index: its entry and LRP cases replace any of the same name."""
+    index = read_index()
+    index['models'] = [m for m in index['models'] if m['name'] != name]
+    index['cases'] = [c for c in index['cases'] if c['model'] != name]
+    index['models'].append(model_entry(name, opset))
+    index['cases'] += write_lrp_cases(name, model, record, seed)
+    write_index(index)
+
+
 def main():
     global CLASSES
     os.makedirs(f'{OUT}/models', exist_ok=True)
@@ -458,14 +499,8 @@ def main():
             crp_models[name] = model
         path = f'{OUT}/models/{name}.onnx'
         export(model, path, opset)
-        index['models'].append({'name': name, 'file': f'models/{name}.onnx', 'opset': opset,
-                                'inputShape': [SIZE, SIZE, 3], 'classes': CLASSES})
-        for k, composite in enumerate(COMPOSITES):
-            case = lrp_case(name, model, composite, record, 100 * seed + k)
-            file = f'cases/{case["id"]}.json'
-            with open(f'{OUT}/{file}', 'w') as f:
-                json.dump(case, f, separators=(',', ':'))
-            index['cases'].append({'id': case['id'], 'kind': 'onnx-lrp', 'model': name, 'file': file})
+        index['models'].append(model_entry(name, opset))
+        index['cases'] += write_lrp_cases(name, model, record, seed)
     write_crp_cases(crp_models, index)
 
     # bad inputs and variants
@@ -485,9 +520,7 @@ def main():
     m = onnx.load(f'{OUT}/models/se_net.onnx')
     onnx.save_model(m, f'{OUT}/models/se_net_external.onnx', save_as_external_data=True,
                     all_tensors_to_one_file=True, location='se_net_external.onnx.data', size_threshold=0)
-    with open(f'{OUT}/index.json', 'w') as f:
-        json.dump(index, f, indent=1)
-        f.write('\n')
+    write_index(index)
 
 
 def provenance():

@@ -24,7 +24,6 @@ a constant affine map x * c + b after a conv is a batch norm merged into the con
 BatchNormalization of mean 0, variance 1, epsilon 0, which mergeBatchNorm merges); one that follows no conv (the
 input normalisation, a Rescaling) gets Pass, as the importer's batch norm does; the SE product PassToFeature.
 """
-import json
 import os
 import sys
 
@@ -35,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_onnx_golden as base  # noqa: E402
-from make_onnx_golden import CLASSES, SIZE, ExactNamedMergeBatchNorm, GatedProduct, init_weights, lrp_case  # noqa: E402
+from make_onnx_golden import CLASSES, SIZE, ExactNamedMergeBatchNorm, GatedProduct, init_weights  # noqa: E402
 
 torch.set_num_threads(1)
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'vendor/reference/onnx'
@@ -448,8 +447,7 @@ def rename(case, names):
 
 
 def main():
-    with open(f'{OUT}/index.json') as f:
-        index = json.load(f)
+    index = base.read_index()
     new_models, new_cases = [], []
     specs = [
         # name, model, seed, layers recorded (torch names), torch name -> layer name, how it is written
@@ -469,27 +467,18 @@ def main():
                 m.set_constants()  # init_weights drew them as a batch norm's
         if how == 'tf2onnx' or callable(how):
             (tf2onnx_graph if how == 'tf2onnx' else how)(model, name)
-            new_models.append({'name': name, 'file': f'models/{name}.onnx', 'opset': 13, 'layout': 'NHWC',
-                               'producer': 'tf2onnx-shaped (onnx.helper)', 'inputShape': [SIZE, SIZE, 3], 'classes': CLASSES})
+            new_models.append(base.model_entry(name, 13, layout='NHWC', producer='tf2onnx-shaped (onnx.helper)'))
         else:
             base.export(model, f'{OUT}/models/{name}.onnx', how)
-            new_models.append({'name': name, 'file': f'models/{name}.onnx', 'opset': how,
-                               'inputShape': [SIZE, SIZE, 3], 'classes': CLASSES})
+            new_models.append(base.model_entry(name, how))
             if name == 'mobile_like':
                 base.export(model, f'{OUT}/models/mobile_like_opset13.onnx', 13)
-        for k, composite in enumerate(base.COMPOSITES):
-            case = rename(lrp_case(name, model, composite, record, 100 * seed + k), names)
-            file = f'cases/{case["id"]}.json'
-            with open(f'{OUT}/{file}', 'w') as f:
-                json.dump(case, f, separators=(',', ':'))
-            new_cases.append({'id': case['id'], 'kind': 'onnx-lrp', 'model': name, 'file': file})
+        new_cases += base.write_lrp_cases(name, model, record, seed, lambda case: rename(case, names))
     ids = {c['id'] for c in new_cases}
     models = {m['name'] for m in new_models}
     index['models'] = [m for m in index['models'] if m['name'] not in models] + new_models
     index['cases'] = [c for c in index['cases'] if c['id'] not in ids] + new_cases
-    with open(f'{OUT}/index.json', 'w') as f:
-        json.dump(index, f, indent=1)
-        f.write('\n')
+    base.write_index(index)
 
 
 if __name__ == '__main__':

@@ -25,7 +25,6 @@ vendor/reference/onnx:
 There is no `.pth` form of this case: the toolkit reads torchvision architectures (VGG, ResNet, ViT) from a state
 dict, and this network is none. Deterministic: seeded, one thread.
 """
-import json
 import os
 import sys
 
@@ -95,10 +94,9 @@ def fuse_pad_into_conv(path, padding):
 
 
 def main():
-    out = base.OUT
     torch.manual_seed(SEED)
     model = base.init_weights(StridedDilated(), SEED)
-    file = f'{out}/models/{NAME}.onnx'
+    file = f'{base.OUT}/models/{NAME}.onnx'
     base.export(model, file, OPSET)
     pads = fuse_pad_into_conv(file, model.features[3].padding)
     assert pads == [0, 1, 1, 2], pads
@@ -107,23 +105,7 @@ def main():
     print([(n.name, a) for n, a in zip(convs, attrs)], file=sys.stderr)
     assert [a['strides'] for a in attrs] == [[2, 2], [2, 1], [2, 2]]
     assert [a['dilations'] for a in attrs] == [[2, 2], [1, 2], [2, 2]]
-    with open(f'{out}/index.json') as f:
-        index = json.load(f)
-    index['models'] = [m for m in index['models'] if m['name'] != NAME]
-    index['cases'] = [c for c in index['cases'] if c['model'] != NAME]
-    index['models'].append({'name': NAME, 'file': f'models/{NAME}.onnx', 'opset': OPSET,
-                            'inputShape': [base.SIZE, base.SIZE, 3], 'classes': base.CLASSES})
-    record = ['features.0', 'features.4', 'features.7']
-    for k, composite in enumerate(base.COMPOSITES):
-        case = base.lrp_case(NAME, model, composite, record, 100 * SEED + k)
-        case_file = f'cases/{case["id"]}.json'
-        with open(f'{out}/{case_file}', 'w') as f:
-            json.dump(case, f, separators=(',', ':'))
-        index['cases'].append({'id': case['id'], 'kind': 'onnx-lrp', 'model': NAME, 'file': case_file})
-        print(case['id'], file=sys.stderr)
-    with open(f'{out}/index.json', 'w') as f:
-        json.dump(index, f, indent=1)
-        f.write('\n')
+    base.replace_model(NAME, OPSET, model, ['features.0', 'features.4', 'features.7'], SEED)
 
 
 if __name__ == '__main__':

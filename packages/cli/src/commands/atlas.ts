@@ -15,14 +15,14 @@ import {
 } from '@crp/attribution';
 import { writeJsonAtomic } from '@crp/common/node';
 import type { ModelGraph } from '@crp/lrp';
-import { type Dataset, disposeDataset } from '@crp/models';
+import type { Dataset } from '@crp/models';
 import { intArg, listArg, numberListArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers, checkRegion, graphInputSize, targetArg } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { checkWritable } from '../files.js';
-import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs } from '../job-loader.js';
-import { HELP, modelDataHelp, modelDataOptions, openModelAndData, targetOption } from '../model-data.js';
+import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs, withDatasetRun } from '../job-loader.js';
+import { HELP, modelDataHelp, modelDataOptions, targetOption } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { distributionHelp, distributionOptions } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
@@ -169,14 +169,7 @@ function printAtlas(args: AtlasArgs, target: number, result: ConceptAtlas | Regi
 export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput | ShardOutput> {
   const given = parseAtlasArgs(argv);
   await checkWritable('--out', given.out, 'file');
-  const { model, crp, compositeName, data } = await openModelAndData(given.modelPath, given.dataSpec, {
-    input: given.input,
-    composite: given.compositeName,
-    samples: given.samples,
-    seed: given.seed,
-  });
-  const args = { ...given, compositeName };
-  try {
+  return withDatasetRun(given, async (args, { model, crp, data }) => {
     const target = checkAgainstModel(args, crp.attributor.graph, data.classes);
     workStarts();
     const result = await computeAtlas(args, { crp, model, dataset: fromTensors(data) }, target, json);
@@ -188,9 +181,5 @@ export async function atlas(argv: string[], json: boolean): Promise<AtlasOutput 
     await writeJsonAtomic(args.out, result);
     if (!json) printAtlas(args, target, result);
     return { file: args.out, atlas: result };
-  } finally {
-    crp.dispose();
-    model.dispose();
-    disposeDataset(data);
-  }
+  });
 }

@@ -10,17 +10,16 @@ import { workStarts } from '../banner.js';
 import { checkLayers, targetArg } from '../checks.js';
 import { checkWritable } from '../files.js';
 import { meanStd, readModelInput } from '../images.js';
-import { openModel } from '../load-model.js';
 import {
   type CompositeChoice,
   compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
-  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
+  openAttribution,
   targetOption,
 } from '../model-data.js';
 import { UsageError } from '../usage-error.js';
@@ -161,14 +160,12 @@ export async function decompose(argv: string[], json: boolean): Promise<Decompos
   await checkWritable('--out', args.out, 'file');
   await checkWritable('--svg', args.svgFile, 'file');
   if (args.mermaidFile !== undefined) await checkWritable('--mermaid', args.mermaidFile, 'file');
-  const model = await openModel(args.modelPath, args.input);
-  let crp: CondAttribution;
-  try {
-    crp = new CondAttribution(model, { composite: modelComposite(model, args.composite).composite });
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+  const { model, attribution: crp } = await openAttribution(
+    args.modelPath,
+    args.input,
+    args.composite,
+    (m, composite) => new CondAttribution(m, { composite }),
+  );
   try {
     const target = checkConcept(args, crp.attributor.graph);
     workStarts();

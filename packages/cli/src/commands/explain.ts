@@ -10,17 +10,16 @@ import { workStarts } from '../banner.js';
 import { targetArg } from '../checks.js';
 import { checkWritable } from '../files.js';
 import { type ImageInput, meanStd, readModelInput } from '../images.js';
-import { openModel } from '../load-model.js';
 import {
   type CompositeChoice,
   compositeArg,
   HELP,
   inputRange,
   type ModelInputOptions,
-  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
+  openAttribution,
 } from '../model-data.js';
 import { ProgressBar } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -157,14 +156,12 @@ async function explainImage(
 export async function explain(argv: string[], json: boolean): Promise<ExplainedImage[]> {
   const args = parseExplainArgs(argv);
   await checkWritable('--out', args.out, 'folder');
-  const model = await openModel(args.modelPath, args.input);
-  let lrp: Attributor;
-  try {
-    lrp = new Attributor(model, { composite: modelComposite(model, args.composite).composite });
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+  const { model, attribution: lrp } = await openAttribution(
+    args.modelPath,
+    args.input,
+    args.composite,
+    (m, composite) => new Attributor(m, { composite }),
+  );
   const results: ExplainedImage[] = [];
   try {
     const target = args.targetSpec === 'pred' ? undefined : targetArg(args.targetSpec, lrp.graph, undefined);

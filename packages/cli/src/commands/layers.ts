@@ -1,14 +1,13 @@
 import { parseArgs } from 'node:util';
 import { Attributor } from '@crp/lrp';
 import { workStarts } from '../banner.js';
-import { openModel } from '../load-model.js';
 import {
   compositeArg,
   inputRange,
-  modelComposite,
   modelHelp,
   modelInputArgs,
   modelOptions,
+  openAttribution,
 } from '../model-data.js';
 import { UsageError } from '../usage-error.js';
 
@@ -37,14 +36,12 @@ export async function layers(argv: string[], json: boolean): Promise<LayerRow[]>
   if (values.model === undefined) throw new UsageError('--model is required');
   const input = modelInputArgs(values);
   const choice = compositeArg(values.composite, inputRange(input));
-  const model = await openModel(values.model, input);
-  let lrp: Attributor;
-  try {
-    lrp = new Attributor(model, { composite: modelComposite(model, choice).composite });
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+  const { model, attribution: lrp } = await openAttribution(
+    values.model,
+    input,
+    choice,
+    (m, composite) => new Attributor(m, { composite }),
+  );
   workStarts();
   try {
     const rows = lrp.graph.nodes.map((n) => {

@@ -14,14 +14,13 @@ import {
 import { writeReferenceGrid } from '@crp/attribution/node';
 import { writeJsonAtomic } from '@crp/common/node';
 import type { ModelGraph } from '@crp/lrp';
-import { disposeDataset } from '@crp/models';
 import { intArg, numberListArg, required } from '../args.js';
 import { workStarts } from '../banner.js';
 import { checkLayers } from '../checks.js';
 import { reportShard, runBeyond, type ShardOutput } from '../distributed.js';
 import { checkWritable } from '../files.js';
-import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs } from '../job-loader.js';
-import { modelDataHelp, modelDataOptions, openModelAndData } from '../model-data.js';
+import { type DatasetRunArgs, datasetJobSpec, datasetRunArgs, withDatasetRun } from '../job-loader.js';
+import { modelDataHelp, modelDataOptions } from '../model-data.js';
 import { progressCallback } from '../progress.js';
 import { distributionHelp, distributionOptions } from '../queue-options.js';
 import { UsageError } from '../usage-error.js';
@@ -175,14 +174,7 @@ async function writeRefs(args: RefsArgs, images: ReferenceImages): Promise<RefsO
 export async function refs(argv: string[], json: boolean): Promise<RefsOutput | ShardOutput> {
   const given = parseRefsArgs(argv);
   await checkWritable('--out', given.out, 'folder');
-  const { model, crp, compositeName, data } = await openModelAndData(given.modelPath, given.dataSpec, {
-    input: given.input,
-    composite: given.compositeName,
-    samples: given.samples,
-    seed: given.seed,
-  });
-  const args = { ...given, compositeName };
-  try {
+  return withDatasetRun(given, async (args, { model, crp, data }) => {
     checkLayerChannels(args, crp.attributor.graph);
     workStarts();
     const source = fromTensors(data);
@@ -205,9 +197,5 @@ export async function refs(argv: string[], json: boolean): Promise<RefsOutput | 
       }
     }
     return result;
-  } finally {
-    crp.dispose();
-    model.dispose();
-    disposeDataset(data);
-  }
+  });
 }

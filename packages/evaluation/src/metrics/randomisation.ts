@@ -3,7 +3,7 @@ import { writeFloat32 } from '@crp/lrp/internal';
 import { cloneModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { type Attributions, checkLabels, readAttributions, readSamples } from '../data.js';
+import { type Attributions, checkLabels, readAttributions, readSamples, type Samples } from '../data.js';
 import { type CascadeSteps, type Explainer, explainAs } from '../explainer.js';
 import { type ExplanationProcessing, processAttributions } from '../normalise.js';
 import { pearson, ranks, spearman, ssim } from '../numeric.js';
@@ -21,6 +21,22 @@ export interface RandomisationInput {
   x: tf.Tensor4D;
   labels: readonly number[];
   explanation?: tf.Tensor;
+}
+
+/** The input's explanation, or the explainer's of its labels where it has none, processed (RandomLogit and the
+ * sensitivities: the explanation of the unperturbed input). */
+export async function givenOrExplained(
+  input: RandomisationInput,
+  explainer: Explainer,
+  s: Samples,
+  options: ExplanationProcessing,
+  defaults: { normalise: boolean; abs: boolean },
+): Promise<Attributions> {
+  const a =
+    input.explanation === undefined
+      ? await explainAs(explainer, input.model, input.x, input.labels, s, 'explanation')
+      : await readAttributions(input.explanation, s);
+  return processAttributions(a, options, defaults);
 }
 
 /** Values in the order Quantus flattens them: channel-first (NCHW) for a per-channel explanation, so that
@@ -427,14 +443,7 @@ export async function randomLogit(
     return k < y ? k : k + 1;
   });
   const defaults = { normalise: true, abs: false };
-  const a =
-    input.explanation === undefined
-      ? processAttributions(
-          await explainAs(explainer, input.model, input.x, input.labels, s, 'explanation'),
-          options,
-          defaults,
-        )
-      : processAttributions(await readAttributions(input.explanation, s), options, defaults);
+  const a = await givenOrExplained(input, explainer, s, options, defaults);
   const b = processAttributions(
     await explainAs(explainer, input.model, input.x, offTargets, s, 'explanation of the random class'),
     options,

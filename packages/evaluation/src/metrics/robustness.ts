@@ -1,12 +1,12 @@
 import { CrpError } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkLabels, readAttributions, readSamples } from '../data.js';
+import { checkLabels, readSamples } from '../data.js';
 import { type Explainer, explainAs } from '../explainer.js';
 import { type ExplanationProcessing, processAttributions } from '../normalise.js';
 import { nanMean, norm2 } from '../numeric.js';
 import { randomOf } from '../prepare.js';
 import { type MetricResult, mean, type RunOptions } from '../types.js';
-import type { RandomisationInput } from './randomisation.js';
+import { givenOrExplained, type RandomisationInput } from './randomisation.js';
 
 /** Options of {@link maxSensitivity} and {@link avgSensitivity} (Quantus `MaxSensitivity`, `AvgSensitivity`). */
 export interface SensitivityOptions extends ExplanationProcessing {
@@ -44,14 +44,7 @@ async function sensitivity(
   }
   const defaults = { normalise: false, abs: false };
   const random = randomOf(run);
-  const a =
-    input.explanation === undefined
-      ? processAttributions(
-          await explainAs(explainer, input.model, input.x, input.labels, s, 'explanation'),
-          options,
-          defaults,
-        )
-      : processAttributions(await readAttributions(input.explanation, s), options, defaults);
+  const a = await givenOrExplained(input, explainer, s, options, defaults);
   const denominators = a.values.map(norm2);
   const predicted = options.returnNanWhenPredictionChanges ? await argmaxes(input, s.x) : undefined;
   const values: number[][] = a.values.map(() => []);

@@ -207,8 +207,8 @@ export interface PruningCurve {
   }[];
 }
 
-/** Options of {@link pruningCurveChart}. */
-export interface PruningCurveChartOptions {
+/** Options of every chart with an x and a y axis: its title, size and axis titles. */
+export interface XyChartOptions {
   /** Chart title. */
   title?: string;
   /** Smaller line under the title. */
@@ -221,6 +221,10 @@ export interface PruningCurveChartOptions {
   xTitle?: string;
   /** Title of the y axis. */
   yTitle?: string;
+}
+
+/** Options of {@link pruningCurveChart}. */
+export interface PruningCurveChartOptions extends XyChartOptions {
   /** Accuracy of the unpruned model, drawn as a dashed line. */
   baseline?: number;
   /** Accuracy of chance level, drawn as a dotted line. */
@@ -325,19 +329,7 @@ export interface ScatterPoint {
 }
 
 /** Options of {@link scatterChart}. */
-export interface ScatterChartOptions {
-  /** Chart title. */
-  title?: string;
-  /** Smaller line under the title. */
-  subtitle?: string;
-  /** Width of the plot area in pixels. */
-  width?: number;
-  /** Height of the plot area in pixels. */
-  height?: number;
-  /** Title of the x axis. */
-  xTitle?: string;
-  /** Title of the y axis. */
-  yTitle?: string;
+export interface ScatterChartOptions extends XyChartOptions {
   /** Legend title of the groups; default 'Group'. */
   groupTitle?: string;
   /** Point area in px²; default 60. */
