@@ -8,6 +8,7 @@ import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
 import { chunkSentences } from './passage-sentences.js';
 import {
+  aboutSubject,
   asksForName,
   definesSubject,
   holdsRelation,
@@ -45,6 +46,11 @@ export interface ScoredSentence {
    * "X is a ...", "Long Name (X) is ..."); it then also holds the relation.
    */
   readonly defines?: boolean;
+  /**
+   * For a definition question, whether the subject opens the sentence (`aboutSubject`: "LRP attributes ...", not
+   * "For LRP, the gradient ..."): what it says is said of the subject. A second passage after a definition must be so.
+   */
+  readonly about?: boolean;
   /**
    * Indices (into the analysed question's concepts) of the question's concepts the sentence holds, leaving out
    * those that name its document or that every candidate holds: what it contributes to answering. The passage
@@ -227,7 +233,10 @@ export async function scoreSourceSentences(
   };
   // rarity of each concept among the candidate sentences; concepts no candidate has cannot choose between them
   const n = raw.length;
+  // the words that frame what is asked ("dienen" of "Wozu dienen X?") choose no sentence
+  const frame = new Set(intent.frame ?? []);
   const local = query.concepts.map((c) => {
+    if (frame.has(c.word.toLowerCase())) return 0;
     const df = termSets.filter((t) => matches(c, t) > 0).length;
     return df === 0 ? 0 : Math.log(1 + (n - df + 0.5) / (df + 0.5)) ** RARITY_EXPONENT;
   });
@@ -303,6 +312,7 @@ export async function scoreSourceSentences(
     const boilerplate = isBoilerplate(r.text);
     const defines = definesSubject(r.text, intentIn.get(r.language)!);
     const relation = defines || holdsRelation(r.text, intentIn.get(r.language)!);
+    const about = defines || aboutSubject(r.text, intentIn.get(r.language)!);
     let shape = 1;
     if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     else if (/\?\s*$/.test(r.text))
@@ -344,6 +354,7 @@ export async function scoreSourceSentences(
       novelty,
       relation,
       ...(defines ? { defines } : {}),
+      ...(about ? { about } : {}),
       concepts: held,
       boilerplate,
       score,
