@@ -999,3 +999,52 @@ describe('what a thing is for ("Wozu dienen X?", "What is X used for?")', () => 
     );
   });
 });
+
+describe('a loanword of the question meets the sentences of its language in their own words', () => {
+  it('"Embeddings" in a German question matches German "Einbettungen" (at half a translation\'s weight)', async () => {
+    const translator = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    const question = 'Wie speichert man Embeddings?';
+    const query = analyzeQuery(question, { translator });
+    const embeddings = query.concepts.find((c) => c.word === 'Embeddings')!;
+    // the search reads it as the English word, not as the German "Einbettungen"
+    expect(embeddings.terms.map((t) => t.term)).toContain('en:embed');
+    expect(embeddings.terms.map((t) => t.term)).not.toContain('de:einbett');
+    const embedding = {
+      id: 'same',
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+    };
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'de',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: 'Wir speichern unsere Einbettungen in einer Datenbank. Wir speichern die Dateien auf der Platte.',
+    };
+    const scored = await scoreSourceSentences(
+      question,
+      Float32Array.from([1, 0, 0]),
+      query,
+      [source],
+      embedding,
+      undefined,
+      questionIntent(question),
+      translator,
+    );
+    const [einbettungen, dateien] = scored;
+    expect(einbettungen!.lexical).toBeGreaterThan(dateien!.lexical);
+    // without the dictionary nothing links the two words
+    const bare = await scoreSourceSentences(
+      question,
+      Float32Array.from([1, 0, 0]),
+      query,
+      [source],
+      embedding,
+    );
+    expect(bare[0]!.lexical).toBe(bare[1]!.lexical);
+  });
+});
