@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { chromiumVersion, findChromium } from '../packages/testing/src/chromium.ts';
 
 const roots = ['packages', 'examples'];
@@ -73,6 +74,17 @@ let failed = 0;
 let skipped = 0;
 let broken = 0;
 const skippedNames = [];
+/** Each failed test and failed file with the first lines of its message: the summary is what a CI log keeps when
+ * it keeps only its end, and a failure must say there what failed. */
+const failures = [];
+/** Tests that passed only on a retry (a browser test in CI), with their first failure: flaky, never silent. */
+const flaky = [];
+const firstLines = (text) =>
+  stripVTControlCharacters(String(text ?? ''))
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/^\s*at (.*(node_modules|node:internal)|new Promise)/.test(line))
+    .slice(0, 6)
+    .map((line) => `      ${line.slice(0, 300)}`);
 for (const p of packages) {
   const report = join(p.dir, 'test-artifacts', 'vitest.json');
   if (!existsSync(report)) {
@@ -85,10 +97,18 @@ for (const p of packages) {
   failed += r.numFailedTests ?? 0;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   for (const file of r.testResults ?? []) {
+    let failedTests = 0;
     for (const t of file.assertionResults ?? []) {
-      if (t.status !== 'passed' && t.status !== 'failed')
-        skippedNames.push(`${p.name}: ${t.fullName} (${t.status})`);
+      if (t.status === 'failed') {
+        failedTests++;
+        failures.push(`  ${p.name}: ${t.fullName}`, ...firstLines((t.failureMessages ?? []).join('\n')));
+      } else if (t.status === 'passed' && (t.failureMessages ?? []).length > 0) {
+        flaky.push(`  ${p.name}: ${t.fullName}`, ...firstLines(t.failureMessages.join('\n')));
+      } else if (t.status !== 'passed') skippedNames.push(`${p.name}: ${t.fullName} (${t.status})`);
     }
+    // a file that failed outside its tests (an import, a hook): its own message
+    if (file.status === 'failed' && failedTests === 0)
+      failures.push(`  ${p.name}: ${file.name} (the file failed)`, ...firstLines(file.message));
   }
   const suitesFailed = r.numFailedTestSuites ?? 0;
   if (r.success === false && (r.numFailedTests ?? 0) === 0) broken++;
@@ -101,6 +121,14 @@ if (strict && skipped > 0) {
   console.log(`CI: ${skipped} tests were skipped, and every test must run here:`);
   for (const name of skippedNames) console.log(`  ${name}`);
   broken += skipped;
+}
+if (flaky.length > 0) {
+  console.log('passed only on a retry (flaky; the first attempt failed with):');
+  for (const line of flaky) console.log(line);
+}
+if (failures.length > 0) {
+  console.log('failed:');
+  for (const line of failures) console.log(line);
 }
 const extra = skipped > 0 ? `, ${skipped} skipped` : '';
 console.log(`${passed} passed, ${failed + broken} failed${extra}`);
