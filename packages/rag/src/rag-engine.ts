@@ -5,7 +5,7 @@ import {
 } from './answer/extractive-answer.js';
 import { type GroundedSentence, groundSentences, SUPPORT_THRESHOLD } from './answer/grounding.js';
 import { type AnswerGenerator, parseGeneratedAnswer } from './answer/llm-answer.js';
-import { questionIntent } from './answer/question-intent.js';
+import { asksForName, questionIntent, subjectAsWritten } from './answer/question-intent.js';
 import { asksForCode, scoreSourceSentences } from './answer/sentence-scorer.js';
 import { type Source, toSources } from './answer/source.js';
 import { type EmbeddingMap, type EmbeddingMapOptions, FittedMap } from './explain/embedding-map.js';
@@ -48,6 +48,13 @@ function withGlosses(
   return { ...composed, sentences };
 }
 
+/** What an answer to "What is X?" says before quoting a sentence that uses X without defining it. */
+function noDefinitionNote(name: string, language: Language): string {
+  return language === 'de'
+    ? `Keine Quelle definiert ${name}; die Stelle, die am meisten darüber sagt:`
+    : `No source defines ${name}; the passage that says most about it:`;
+}
+
 /** Why the sources were retrieved: data and rendered SVG pictures. */
 export interface RetrievalExplanation {
   /** Absent when the index has fewer than 3 chunks or `embeddingMap: false`. */
@@ -75,6 +82,12 @@ export interface RagAnswer {
   readonly sources: readonly Source[];
   /** True when no sentence is `unsupported` (quotations, supported sentences and sentences without a claim). */
   readonly grounded: boolean;
+  /**
+   * Said before the answer, in the question's language, when the answer is not what was asked: for a question that
+   * asks only what a name is ("What is CRP?") and no source defines it, "No source defines CRP; the passage that
+   * says most about it:" (the quotation that follows uses the name; it is not a definition). Extractive answers only.
+   */
+  readonly note?: string;
   readonly explanation?: RetrievalExplanation;
   readonly timings: { readonly retrieveMs: number; readonly answerMs: number; readonly explainMs: number };
 }
@@ -210,6 +223,7 @@ export class RagEngine {
         composeExtractiveAnswer(scored, sources, {
           allowCode: asksForCode(question),
           intent,
+          ...(asksForName(intent, query.concepts.length) ? { name: subjectAsWritten(question, intent) } : {}),
           ...options.extractive,
         }),
         sources,
@@ -273,6 +287,9 @@ export class RagEngine {
       sentences,
       sources,
       grounded: sentences.length > 0 && sentences.every((s) => s.supported),
+      ...(composed.undefinedName !== undefined && sentences.length > 0
+        ? { note: noDefinitionNote(composed.undefinedName, query.language) }
+        : {}),
       ...(explanation ? { explanation } : {}),
       timings: { retrieveMs: t1 - t0, answerMs: t2 - t1, explainMs: t3 - t2 },
     };

@@ -101,6 +101,17 @@ describe('extractive answers', () => {
     expect(md.answer).not.toMatch(/\*\*|\]\(/);
   });
 
+  it('"What is CRP?" when no source defines CRP: the passage that uses it, said not to be a definition', async () => {
+    const a = await engine.ask('What is CRP?', { explain: false });
+    expect(a.note).toBe('No source defines CRP; the passage that says most about it:');
+    expect(a.answer).toContain('CRP splits that heatmap');
+    expect((await engine.ask('Was ist CRP?', { explain: false })).note).toBe(
+      'Keine Quelle definiert CRP; die Stelle, die am meisten darüber sagt:',
+    );
+    // a question that asks more than the name gets no such note
+    expect((await engine.ask('How does CRP differ from LRP?', { explain: false })).note).toBeUndefined();
+  });
+
   it('uses code only when the question asks for code', async () => {
     const a = await engine.ask('Show the code that loads the CRP toolbox', { explain: false });
     expect(a.answer).toContain('attribution = CondAttribution(model)');

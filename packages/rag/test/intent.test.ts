@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  aboutSubject,
   asksForName,
   definesSubject,
   documentKindConcepts,
@@ -7,6 +8,7 @@ import {
   holdsRelation,
   namingConcepts,
   questionIntent,
+  subjectAsWritten,
 } from '../src/answer/question-intent.js';
 import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
 import {
@@ -439,11 +441,11 @@ describe('the kinds the question authors label, read from the question', () => {
   const kind = (q: string) => questionIntent(q).kind;
 
   it('reads what a thing is for ("Wozu dient X?") as its definition, "Wofür braucht man X?" as a reason', () => {
-    expect(questionIntent('Wozu dient die Heatmap im Dashboard?')).toEqual({
+    expect(questionIntent('Wozu dient die Heatmap im Dashboard?')).toMatchObject({
       kind: 'definition',
       subject: ['heatmap'],
     });
-    expect(questionIntent('Wofür ist das Modul zuständig?')).toEqual({
+    expect(questionIntent('Wofür ist das Modul zuständig?')).toMatchObject({
       kind: 'definition',
       subject: ['modul'],
     });
@@ -838,5 +840,211 @@ describe('the question concepts weigh by a gentle rarity', () => {
     expect(together!.text).toContain('every error');
     // with the inverse document frequency itself as the weight (ln 6 against 2 x ln 2) the rarest held 0.56
     expect(together!.lexical).toBeGreaterThan(rarest!.lexical);
+  });
+});
+
+describe('a definition is followed only by what adds to it, and a name no source defines is said to be so', () => {
+  // one vector for every text: no sentence stands out on the embedding, the words and the relation decide
+  const embedding = {
+    id: 'same',
+    embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+  };
+  const qv = Float32Array.from([1, 0, 0]);
+  const sourceOf = (n: number, text: string): Source => ({
+    n,
+    chunkId: `c${n}`,
+    file: `f${n}.md`,
+    title: 'notes',
+    language: 'en',
+    citation: `[f${n}.md]`,
+    score: 1 - n * 0.1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const answer = async (question: string, texts: readonly string[]) => {
+    const sources = texts.map((t, i) => sourceOf(i + 1, t));
+    const intent = questionIntent(question);
+    const query = analyzeQuery(question);
+    const scored = await scoreSourceSentences(question, qv, query, sources, embedding, undefined, intent);
+    const name = asksForName(intent, query.concepts.length) ? subjectAsWritten(question, intent) : undefined;
+    return composeExtractiveAnswer(scored, sources, { intent, ...(name ? { name } : {}) });
+  };
+
+  it('aboutSubject: the subject opens the sentence; named in passing it does not', () => {
+    const lrp = questionIntent('What is LRP?');
+    expect(aboutSubject('LRP attributes relevance to each input.', lrp)).toBe(true);
+    expect(aboutSubject('The LRP rules redistribute relevance layer by layer.', lrp)).toBe(true);
+    expect(aboutSubject('lrp.*: LRP attributes relevance recursively.', lrp)).toBe(true);
+    expect(aboutSubject('For LRP, the gradient of MaxPool assigns values to the largest inputs.', lrp)).toBe(
+      false,
+    );
+    expect(aboutSubject('With CRP, we propose a method.', questionIntent('What is CRP?'))).toBe(false);
+    expect(aboutSubject('LRP attributes relevance.', questionIntent('Why is LRP used?'))).toBe(false);
+  });
+
+  it('subjectAsWritten: the name as the question spells it', () => {
+    expect(subjectAsWritten('What is iNNvestigate?', questionIntent('What is iNNvestigate?'))).toBe(
+      'iNNvestigate',
+    );
+    expect(subjectAsWritten('What is Grad-CAM?', questionIntent('What is Grad-CAM?'))).toBe('Grad-CAM');
+    expect(
+      subjectAsWritten(
+        'Was ist die Integrated Gradients Methode?',
+        questionIntent('Was ist die Integrated Gradients Methode?'),
+      ),
+    ).toBe('Integrated Gradients Methode');
+  });
+
+  it('"What is LRP?": the definition, without a sentence of another source that only names LRP', async () => {
+    const composed = await answer('What is LRP?', [
+      'For LRP, the gradient of MaxPool assigns values only to the largest inputs.',
+      'Installation takes a minute. LRP is an attribution method that redistributes the prediction backwards.',
+    ]);
+    expect(composed.sentences.map((s) => s.text)).toEqual([
+      'LRP is an attribution method that redistributes the prediction backwards. [f2.md]',
+    ]);
+    expect(composed.undefinedName).toBeUndefined();
+    // a second passage that defines LRP too adds to the definition
+    const more = await answer('What is LRP?', [
+      'LRP is an attribution method that redistributes the prediction backwards.',
+      'LRP stands for layer-wise relevance propagation.',
+    ]);
+    expect(more.sentences.map((s) => s.citations[0])).toEqual([1, 2]);
+  });
+
+  it('"What is CRP?" with no defining sentence: the best passage that uses it, marked as no definition', async () => {
+    const composed = await answer('What is CRP?', [
+      'With CRP, we propose a method to disentangle attribution flows by concept.',
+      'With CRP, the top sample was predicted from its eyes.',
+    ]);
+    expect(composed.undefinedName).toBe('CRP');
+    expect(composed.sentences).toHaveLength(1);
+    expect(composed.sentences[0]!.text).toMatch(/^With CRP, we propose a method/);
+  });
+});
+
+describe('what a thing is for ("Wozu dienen X?", "What is X used for?")', () => {
+  it('reads the subject, marks the purpose and the words that frame it', () => {
+    expect(questionIntent('Wozu dienen Embeddings in der RAG-Lektion?')).toEqual({
+      kind: 'definition',
+      subject: ['embeddings'],
+      purpose: true,
+      frame: ['dienen'],
+    });
+    expect(questionIntent('Wofür ist das Einbettungsmodell in LlamaIndex zuständig?')).toMatchObject({
+      subject: ['einbettungsmodell'],
+      frame: ['zuständig'],
+    });
+    expect(questionIntent('What is a retriever in LlamaIndex used for?')).toMatchObject({
+      kind: 'definition',
+      subject: ['retriever'],
+      purpose: true,
+      frame: ['used'],
+    });
+    expect(questionIntent('What is the purpose of the canonizer?')).toMatchObject({
+      subject: ['canonizer'],
+      frame: ['purpose'],
+    });
+    // what something is, not what it is for
+    expect(questionIntent('What is LRP?').purpose).toBeUndefined();
+    expect(questionIntent('Wofür braucht man gnupg?').purpose).toBeUndefined();
+  });
+
+  it('a sentence that says the purpose holds the relation; a word of the frame chooses no sentence', async () => {
+    const intent = questionIntent('Wozu dienen Einbettungen?');
+    expect(holdsRelation('Wir legen sie ab, damit die Suche schnell bleibt.', intent)).toBe(true);
+    expect(
+      holdsRelation(
+        'Wir legen sie ab, damit die Suche schnell bleibt.',
+        questionIntent('Was sind Einbettungen?'),
+      ),
+    ).toBe(false);
+    const question = 'Wozu dienen Einbettungen?';
+    const embedding = {
+      id: 'same',
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+    };
+    const text =
+      'Chatbot-Dienste dienen dem Gespräch mit Kunden. Wir speichern Einbettungen in einer Datenbank, damit ähnliche Texte schnell gefunden werden.';
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'de',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+    };
+    const query = analyzeQuery(question);
+    expect(query.concepts.map((c) => c.word)).toContain('dienen');
+    const scored = await scoreSourceSentences(
+      question,
+      Float32Array.from([1, 0, 0]),
+      query,
+      [source],
+      embedding,
+      undefined,
+      intent,
+    );
+    const [services, stores] = scored;
+    // "dienen" frames the question: the services sentence holding it holds nothing asked for
+    expect(services!.lexical).toBe(0);
+    expect(stores!.relation).toBe(true);
+    expect(composeExtractiveAnswer(scored, [source], { intent }).sentences[0]!.text).toMatch(
+      /^Wir speichern/,
+    );
+  });
+});
+
+describe('a loanword of the question meets the sentences of its language in their own words', () => {
+  it('"Embeddings" in a German question matches German "Einbettungen" (at half a translation\'s weight)', async () => {
+    const translator = QueryTranslator.fromStemPairs(TINY_DICTIONARY);
+    const question = 'Wie speichert man Embeddings?';
+    const query = analyzeQuery(question, { translator });
+    const embeddings = query.concepts.find((c) => c.word === 'Embeddings')!;
+    // the search reads it as the English word, not as the German "Einbettungen"
+    expect(embeddings.terms.map((t) => t.term)).toContain('en:embed');
+    expect(embeddings.terms.map((t) => t.term)).not.toContain('de:einbett');
+    const embedding = {
+      id: 'same',
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+    };
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'notes.md',
+      title: 'notes',
+      language: 'de',
+      citation: '[notes.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: 'Wir speichern unsere Einbettungen in einer Datenbank. Wir speichern die Dateien auf der Platte.',
+    };
+    const scored = await scoreSourceSentences(
+      question,
+      Float32Array.from([1, 0, 0]),
+      query,
+      [source],
+      embedding,
+      undefined,
+      questionIntent(question),
+      translator,
+    );
+    const [einbettungen, dateien] = scored;
+    expect(einbettungen!.lexical).toBeGreaterThan(dateien!.lexical);
+    // without the dictionary nothing links the two words
+    const bare = await scoreSourceSentences(
+      question,
+      Float32Array.from([1, 0, 0]),
+      query,
+      [source],
+      embedding,
+    );
+    expect(bare[0]!.lexical).toBe(bare[1]!.lexical);
   });
 });

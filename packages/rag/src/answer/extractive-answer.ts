@@ -28,6 +28,12 @@ export interface ExtractiveOptions {
   readonly allowCode?: boolean;
   /** Intent of the question (a list question lets a passage run through list items); default: none. */
   readonly intent?: QuestionIntent;
+  /**
+   * The name a question asks about and nothing more ("What is CRP?": `asksForName`), as the question writes it. A
+   * second passage must then be about it (`ScoredSentence.about`), and an answer that quotes no sentence defining
+   * it says so (`ComposedAnswer.undefinedName`) rather than pass a use of the name off as its definition.
+   */
+  readonly name?: string;
 }
 
 /** A sentence of an answer with the sources it cites; extractive ones also say where they were quoted from. */
@@ -49,6 +55,11 @@ export interface AnswerSentence {
 export interface ComposedAnswer {
   readonly text: string;
   readonly sentences: AnswerSentence[];
+  /**
+   * For a question that asks what a name is (`ExtractiveOptions.name`): the name, when no quoted sentence defines it
+   * (the sources use it without saying what it is); absent when one does.
+   */
+  readonly undefinedName?: string;
 }
 
 function contentTerms(text: string): Set<string> {
@@ -171,6 +182,7 @@ export function composeExtractiveAnswer(
   const related = passages[0]!.some((s) => s.relation);
   const anchorShare = Math.max(...passages[0]!.map((s) => s.lexical));
   const nearly = Math.max(opts.cutoff, SECOND_NEARLY);
+  const defined = passages[0]!.some((s) => s.defines);
   for (const s of ranked) {
     if (s.score < best.score * (nearly - COMPLETION_ALLOWANCE)) break;
     if (s.source === best.source) continue;
@@ -183,6 +195,10 @@ export function composeExtractiveAnswer(
     const bringsConcept = (s.concepts ?? []).some((c) => !heldConcepts.has(c));
     const completes = bringsConcept || (opts.asks && s.relation && !related);
     if (s.score < best.score * nearly && !completes) continue;
+    // after a definition (or for a question that is only a name), a second passage adds to it only when it too is
+    // about the subject (defines it or says something of it as its subject); one naming it in passing ("For LRP,
+    // the gradient of MaxPool ...") does not
+    if ((defined || options.name !== undefined) && !s.about) continue;
     // a relation alone must be about the question (issue 24: a reason about the stabilizer, naming only
     // "epsilon", joined the answer to when to use alpha-beta instead of epsilon, at 80% of the best score)
     if (!bringsConcept && s.relation && !related && s.lexical < anchorShare * ABOUT_SHARE) continue;
@@ -204,5 +220,9 @@ export function composeExtractiveAnswer(
       });
     });
   }
-  return { text: sentences.map((s) => s.text).join(' '), sentences };
+  const text = sentences.map((s) => s.text).join(' ');
+  const definedHere = passages.some((p) => p.some((s) => s.defines));
+  return options.name !== undefined && !definedHere
+    ? { text, sentences, undefinedName: options.name }
+    : { text, sentences };
 }

@@ -26,6 +26,16 @@ export interface QuestionIntent {
    * is not held back.
    */
   readonly guessed?: boolean;
+  /**
+   * A definition asked as what the subject is for ("Wozu dient X?", "Wofür ist X gut?", "What is X used for?"):
+   * a sentence saying its purpose ("um ... zu", "dient dazu", "to ...", "so that") answers it as its definition does.
+   */
+  readonly purpose?: boolean;
+  /**
+   * Lower-case words that frame what is asked rather than name what it is about ("dienen" of "Wozu dienen X?",
+   * "used" of "What is X used for?"): no sentence is chosen for holding them ("Chatbot-Dienste" for "dienen").
+   */
+  readonly frame?: readonly string[];
 }
 
 // German "what does X do": "Was berechnet X?", "Was gibt X zurück?" (not "was macht man", "was gibt es": no X
@@ -123,8 +133,16 @@ export function questionIntent(question: string): QuestionIntent {
   const q = question.trim();
   const works = WORKS.exec(q);
   if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
-  const purpose = PURPOSE.exec(q);
-  if (purpose) return { kind: 'definition', subject: subjectWords(purpose[1]!) };
+  const purpose = PURPOSE.exec(q) ?? PURPOSE_FOR.exec(q) ?? PURPOSE_OF.exec(q);
+  if (purpose)
+    return {
+      kind: 'definition',
+      subject: subjectWords(purpose[1]!),
+      purpose: true,
+      frame: questionWords(q)
+        .map((w) => w.toLowerCase())
+        .filter((w) => PURPOSE_FRAME.test(w)),
+    };
   let kind = KINDS.find(([, re]) => re.test(q))?.[0];
   const guessed = kind === undefined && opening(q) !== 'other';
   kind ??= opening(q);
@@ -154,6 +172,13 @@ const OPENS_HOW = /^(?:how|wie)\s/i;
 // man X?": there someone acts, for a reason).
 const PURPOSE =
   /^(?:wozu|wofür)\s+(?:ist|sind|dient|dienen)\s+(?:(?:ein|eine|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|für|laut|gut|zuständig|nützlich|da)\b.*)?\s*\??\s*$/iu;
+// "What is X (in Y) used for?", "What are X good for?", "What is the purpose of X?"
+const PURPOSE_FOR =
+  /^what\s+(?:is|are)\s+(?:(?:a|an|the)\s+)?(.+?)(?:\s+(?:in|according to)\s+.+?)?\s+(?:used|good|useful|needed)\s+for\s*\??\s*$/i;
+const PURPOSE_OF =
+  /^what\s+(?:is|are)\s+the\s+purpose\s+of\s+(?:(?:a|an|the)\s+)?(.+?)(?:\s+(?:in|according to)\s+.*)?\s*\??\s*$/i;
+// The words with which such a question asks what a thing is for: they frame it, no sentence is chosen for them.
+const PURPOSE_FRAME = /^(?:dien(?:t|en)|gut|nützlich|zuständig|used|good|useful|needed|purpose)$/iu;
 // "Which X does ...": X is the noun phrase before the verb, its head the last word (before "of": "kinds of harm");
 // a plural head (English: ending in s) asks for several.
 const WHICH_ONE =
@@ -340,6 +365,8 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
     );
   if (intent.polar && POLAR.test(sentence)) return true;
   if (intent.kind === 'definition') {
+    // what a thing is for is said by its purpose as much as by its definition
+    if (intent.purpose && RELATION.reason.test(sentence)) return true;
     if (intent.subject.length === 0)
       return /^[^,:]{2,60}\b(is|are|ist|sind)\s+(a|an|the|ein|eine)\b/i.test(sentence);
     // a word of the subject among the first words, followed by a defining verb
@@ -365,6 +392,40 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
     });
   }
   return RELATION[intent.kind].test(sentence);
+}
+
+/**
+ * Whether a sentence is about a definition's subject: the subject opens it, after an article ("LRP attributes ...",
+ * "The LRP rules are ...", "Integrated gradients represents ..."), so what it says is said of the subject. A sentence
+ * that names the subject in passing ("For LRP, the gradient of MaxPool ...", "With CRP, we ...") is not. Always
+ * false for other kinds and for a definition without a subject.
+ */
+export function aboutSubject(sentence: string, intent: QuestionIntent): boolean {
+  if (intent.kind !== 'definition' || intent.subject.length === 0 || intent.choice) return false;
+  const opening = /^[^\p{L}\p{N}]*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(
+    sentence.toLowerCase(),
+  )?.[1];
+  return (
+    opening !== undefined &&
+    intent.subject.some((w) => opening === w || (w.length >= 4 && opening.startsWith(w)))
+  );
+}
+
+/**
+ * A definition's subject as the question writes it ("iNNvestigate" for the subject word "innvestigate", "Grad-CAM"):
+ * from its first word to its last; the lower-case words joined when the question does not hold them.
+ */
+export function subjectAsWritten(question: string, intent: QuestionIntent): string {
+  const lower = question.toLowerCase();
+  const at = (w: string, from: number) =>
+    lower.slice(from).search(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(w)}`, 'u'));
+  const first = intent.subject[0];
+  const last = intent.subject[intent.subject.length - 1];
+  if (first === undefined || last === undefined) return '';
+  const start = at(first, 0);
+  if (start < 0) return intent.subject.join(' ');
+  const lastAt = at(last, start);
+  return lastAt < 0 ? intent.subject.join(' ') : question.slice(start, start + lastAt + last.length);
 }
 
 /**

@@ -289,7 +289,7 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
 /** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
 function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
   if (streamed) io.out(`\n\nWith citations:\n${a.answer}\n\n`);
-  else io.out(`${a.answer || '(no answer found)'}\n\n`);
+  else io.out(`${a.note ? `${a.note}\n` : ''}${a.answer || '(no answer found)'}\n\n`);
   const glossed = a.sentences.filter((s) => s.gloss);
   if (glossed.length)
     io.out(

@@ -22,6 +22,7 @@ button { font-size: 16px; padding: 8px 16px; }
 }
 .context { color: #666; }
 .highlight { background: #fff3b0; }
+.note { font-style: italic; margin-bottom: 4px; }
 .gloss { color: #555; font-size: 13px; margin: 4px 0; }
 .gloss b { font-weight: 600; }
 #answer { font-size: 17px; line-height: 1.5; background: #f6f8fa; padding: 12px; border-radius: 6px; min-height: 1em; }
@@ -158,7 +159,7 @@ function sourceBody(s) {
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
-  $('answer').innerHTML = (a.sentences.map((s) => '<span class="' + esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '') + '">' + esc(s.text) + '</span>').join(' ') || esc(a.answer || '(no answer found)')) +
+  $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map((s) => '<span class="' + esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '') + '">' + esc(s.text) + '</span>').join(' ') || esc(a.answer || '(no answer found)')) +
     a.sentences.filter((s) => s.gloss).map((s) => '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b> ' + esc(s.gloss) + '</div>').join('');
   $('grounding').innerHTML = a.sentences.map((s) => {
     if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
