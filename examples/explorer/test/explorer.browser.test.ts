@@ -223,14 +223,19 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', { retry }
     expect(await messages(page)).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'explorer-start.png'), fullPage: true });
 
-    // another digit, another composite, the Explain button
+    // another digit, and another composite chosen while it loads: two actions at once, and the page is busy until
+    // both have finished (the first to finish must not mark it idle)
     let n = await actionsDone(page);
     await page.locator('#samples button[data-file="7-0.png"]').click();
-    await settled(page, n + 1);
-    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 7/);
-    n = await actionsDone(page);
     await page.selectOption('#composite', 'epsilon_gamma_box');
     await settled(page, n + 1);
+    expect(await actionsDone(page)).toBe(n + 2);
+    expect(await page.evaluate(() => document.body.dataset.actionsStarted)).toBe(String(n + 2));
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 7/);
+    // whichever explanation began last is the one shown, and the other stopped before using the replaced image
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 7, EpsilonGammaBox');
+    expect(await messages(page)).toEqual([]);
+    // the Explain button
     n = await actionsDone(page);
     await page.locator('#explain').click();
     await settled(page, n + 1);
