@@ -124,7 +124,8 @@ const state: {
    * decomposed). */
   path: ConceptStep[];
   box: Box | undefined;
-  /** Counts explanations started: a step of an older one stops when a newer one began. */
+  /** Counts explanations started and results cleared (a new image or model): a step of an older computation stops
+   * when it changed, before it uses an input or explainer that may have been disposed meanwhile. */
   generation: number;
 } = {
   model: undefined,
@@ -353,6 +354,8 @@ function showPrediction(p: Prediction): void {
 }
 
 function clearResults(): void {
+  // a model without an explanation does not start one: what runs of the old results stops here
+  state.generation++;
   state.explanation = undefined;
   state.selected = undefined;
   state.path = [];
@@ -446,6 +449,7 @@ async function showPixelFlipping(): Promise<void> {
   const { heatmap, target } = e;
   const x = state.x;
   await progress('Pixel flipping: the heatmap beside a random map', 0, 1);
+  if (generation !== state.generation) return;
   const composite = currentComposite();
   const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
   const svg = await flippingChart(curves);
