@@ -79,8 +79,15 @@ const skippedNames = [];
 const failures = [];
 /** Tests that passed only on a retry (a browser test in CI), with their first failure: flaky, never silent. */
 const flaky = [];
+// vitest 4.1's timeout error keeps the stack of where the test was declared under the header of a placeholder
+// ("Error: STACK_TRACE_ERROR"; vitest-dev/vitest#10872), and its JSON report writes the stack, not the message
+const TIMEOUT_PLACEHOLDER = /^Error: STACK_TRACE_ERROR$/gm;
 const firstLines = (text) =>
   stripVTControlCharacters(String(text ?? ''))
+    .replace(
+      TIMEOUT_PLACEHOLDER,
+      "Error: timed out (vitest's timeout error: the test or hook took longer than its timeout)",
+    )
     .split('\n')
     .filter((line) => line.trim() !== '' && !/^\s*at (.*(node_modules|node:internal)|new Promise)/.test(line))
     .slice(0, 6)
@@ -110,10 +117,11 @@ for (const p of packages) {
     if (file.status === 'failed' && failedTests === 0)
       failures.push(`  ${p.name}: ${file.name} (the file failed)`, ...firstLines(file.message));
   }
-  const suitesFailed = r.numFailedTestSuites ?? 0;
+  // files, not vitest's numFailedTestSuites, which also counts each describe block of a failed test
+  const filesFailed = (r.testResults ?? []).filter((f) => f.status === 'failed').length;
   if (r.success === false && (r.numFailedTests ?? 0) === 0) broken++;
   console.log(
-    `${p.name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${suitesFailed ? ` (${suitesFailed} test files failed)` : ''}`,
+    `${p.name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${filesFailed ? ` (${filesFailed} test file${filesFailed === 1 ? '' : 's'} failed)` : ''}`,
   );
 }
 if (strict && skipped > 0) {

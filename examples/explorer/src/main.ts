@@ -124,7 +124,8 @@ const state: {
    * decomposed). */
   path: ConceptStep[];
   box: Box | undefined;
-  /** Counts explanations started: a step of an older one stops when a newer one began. */
+  /** Counts explanations started and results cleared (a new image or model): a step of an older computation stops
+   * when it changed, before it uses an input or explainer that may have been disposed meanwhile. */
   generation: number;
 } = {
   model: undefined,
@@ -174,27 +175,42 @@ function describe(err: unknown): string {
   return text;
 }
 
+let actionsStarted = 0;
 let actionsDone = 0;
 
 /**
- * Runs a user action; any error becomes a visible message, never an uncaught exception. `data-actions` on the
- * body counts finished actions (scripts that drive the page wait for it), `data-tensors` the TF.js tensors
- * alive after it.
+ * Runs a user action; any error becomes a visible message, never an uncaught exception. On the body,
+ * `data-actions-started` and `data-actions` count the actions started and finished, and `data-busy` is 'true' from
+ * the moment one starts until every action started has finished (actions can overlap: a click while another
+ * runs). A script that drives the page waits for `data-actions` to reach its count with `data-busy` 'false': then
+ * nothing runs, whatever else started meanwhile. `data-tensors` is the number of TF.js tensors alive when the page
+ * last became idle (repeating an action must not add any; the browser test checks).
  */
 async function act(what: string, fn: () => Promise<void> | void): Promise<void> {
+  document.body.dataset.actionsStarted = String(++actionsStarted);
+  showBusy();
   try {
     await fn();
   } catch (err) {
     message('error', `${what}: ${describe(err)}`);
   } finally {
-    setBusy(false);
-    // tensors alive after each action: repeating an action must not add any (the test checks)
-    document.body.dataset.tensors = String(tf.memory().numTensors);
-    document.body.dataset.actions = String(++actionsDone);
+    actionsDone++;
+    // read while idle only: an action still running holds its intermediate tensors
+    if (!running()) document.body.dataset.tensors = String(tf.memory().numTensors);
+    document.body.dataset.actions = String(actionsDone);
+    showBusy();
   }
 }
 
-function setBusy(busy: boolean): void {
+function running(): boolean {
+  return actionsDone < actionsStarted;
+}
+
+/** Shows whether an action runs: `data-busy`, the Explain button (disabled meanwhile) and the progress bar (hidden
+ * when none runs). The state comes from the action counts alone, so no step of one action can mark the page idle
+ * while another runs. */
+function showBusy(): void {
+  const busy = running();
   document.body.dataset.busy = busy ? 'true' : 'false';
   el.explain.disabled = busy || state.unexplainable !== undefined || state.x === undefined;
   if (!busy) el.progress.hidden = true;
@@ -202,7 +218,6 @@ function setBusy(busy: boolean): void {
 
 /** Shows a step of long work and lets the page repaint before it runs. */
 async function progress(label: string, done: number, total: number): Promise<void> {
-  setBusy(true);
   el.progress.hidden = false;
   el.progressLabel.textContent = `${label} (${done + 1} of ${total})`;
   el.progressBar.style.width = `${Math.round((done / total) * 100)}%`;
@@ -339,6 +354,8 @@ function showPrediction(p: Prediction): void {
 }
 
 function clearResults(): void {
+  // a model without an explanation does not start one: what runs of the old results stops here
+  state.generation++;
   state.explanation = undefined;
   state.selected = undefined;
   state.path = [];
@@ -352,7 +369,8 @@ function clearResults(): void {
     ),
   );
   el.detail.hidden = true;
-  setBusy(false);
+  // the Explain button follows the image and model just set
+  showBusy();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -431,6 +449,7 @@ async function showPixelFlipping(): Promise<void> {
   const { heatmap, target } = e;
   const x = state.x;
   await progress('Pixel flipping: the heatmap beside a random map', 0, 1);
+  if (generation !== state.generation) return;
   const composite = currentComposite();
   const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
   const svg = await flippingChart(curves);
@@ -894,7 +913,6 @@ async function explainIfPossible(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  setBusy(true);
   el.progress.hidden = false;
   el.progressLabel.textContent = 'Starting TF.js…';
   (document.getElementById('tfjs-version') as HTMLElement).textContent = tf.version_core;
