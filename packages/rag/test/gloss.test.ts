@@ -322,6 +322,10 @@ describe('German verb forms the dictionary lacks', () => {
     );
     // the present tense of a strong verb: liest is lesen
     expect(glossSentence('Er liest es.', 'de', verbs, usage)).toBe('Er liest [read] es.');
+    // a separable verb's zu-infinitive: hochzuladen is hochladen (the zu between particle and verb)
+    expect(glossSentence('Er hat Rechte, Pakete hochzuladen.', 'de', verbs)).toBe(
+      'Er hat Rechte, Pakete hochzuladen [upload].',
+    );
     // a noun after a verb particle: Mitglied as Glied
     expect(glossSentence('Er ist Mitglied.', 'de', verbs)).toBe('Er ist Mitglied [member].');
     // not a sentence's first word, which its capital does not make a noun ("Falls" is if, no Fall)

@@ -292,7 +292,8 @@ function lookUp(
 /**
  * The base form of a German word whose own stem the dictionary lacks, as the analyser finds it for the index
  * (`germanLemmaTerm`: "installiert" installieren, "hochgeladen" hochladen, "Probleme" Problem); else of a strong
- * verb's present tense ("liest" lesen, "hilft" helfen, see `presentTenseInfinitives`); else a noun without a
+ * verb's present tense ("liest" lesen, "hilft" helfen, see `presentTenseInfinitives`) or a separable verb's
+ * zu-infinitive ("hochzuladen" hochladen); else a noun without a
  * verb particle it starts with ("Mitglied": Glied, member). A noun keeps its capital.
  */
 function germanBase(word: string, translator: QueryTranslator): string | undefined {
@@ -300,7 +301,7 @@ function germanBase(word: string, translator: QueryTranslator): string | undefin
   const noun = /^\p{Lu}/u.test(word);
   // the dictionary must write the base form so, as a word of the same case: "gefolgt" is folgen (follow),
   // not Gefolge (hangers-on), though both stem alike
-  const written = (f: string) => {
+  const written = (f: string, capital = noun) => {
     const s = stemOf(f, 'de');
     if (s === undefined) return false;
     return translator
@@ -308,7 +309,7 @@ function germanBase(word: string, translator: QueryTranslator): string | undefin
       .some((t) =>
         translator
           .writtenForms(t, 'de')
-          .some((w) => w.word.toLowerCase() === f && /^\p{Lu}/u.test(w.word) === noun),
+          .some((w) => w.word.toLowerCase() === f && /^\p{Lu}/u.test(w.word) === capital),
       );
   };
   const cased = (f: string) => (noun ? f[0]!.toUpperCase() + f.slice(1) : f);
@@ -324,8 +325,20 @@ function germanBase(word: string, translator: QueryTranslator): string | undefin
         lower.slice(p.length),
       )
     : [...germanBaseForms(lower), ...presentTenseInfinitives(lower)];
-  const form = guesses.find(written);
-  return form === undefined ? undefined : cased(form);
+  const form = guesses.find((f) => written(f));
+  if (form !== undefined) return cased(form);
+  // a zu-infinitive is a verb for sure: Ding's nominalised infinitive ("das Hochladen") confirms it too
+  return noun ? undefined : withoutInfinitiveZu(lower).find((f) => written(f) || written(f, true));
+}
+
+/**
+ * A separable verb's zu-infinitive without its zu, which stands between the particle and the verb ("hochzuladen"
+ * hochladen, "auszuführen" ausführen, "anzuzeigen" anzeigen). Only guesses: a caller keeps one the dictionary knows.
+ */
+function withoutInfinitiveZu(word: string): string[] {
+  return SEPARABLE.filter((p) => word.startsWith(`${p}zu`) && word.length - p.length - 2 >= 4).map(
+    (p) => p + word.slice(p.length + 2),
+  );
 }
 
 /**
