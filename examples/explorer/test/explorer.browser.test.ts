@@ -338,7 +338,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
 
   it('shows the pixel-flipping curve of the current image beside a random map, with its area', async () => {
     const page = await open();
-    const n = await actionsDone(page);
+    let n = await actionsDone(page);
     await page.locator('#pixel-flipping-run').click();
     await settled(page, n + 1);
     const summary = (await page.locator('#pixel-flipping-summary').textContent()) ?? '';
@@ -369,6 +369,35 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     expect(await page.locator('#pixel-flipping svg').count()).toBe(1);
     expect(await page.locator('#pixel-flipping svg .mark-line path').count()).toBe(2);
     await page.locator('#faithfulness').screenshot({ path: join(artifacts, 'explorer-pixel-flipping.png') });
+
+    // another digit while pixel flipping runs: the flipping stops at its next step (the new image disposes the old
+    // input once the page is idle), with no message, nothing of the old image drawn, and no tensor left behind
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+    const superseded = () => page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    n = await actionsDone(page);
+    await page.locator('#samples button[data-file="7-0.png"]').click();
+    await settled(page, n + 1);
+    const level = await tensors();
+    const stopped = await superseded();
+    n = await actionsDone(page);
+    await page.locator('#pixel-flipping-run').click();
+    // inside pixel flipping's own steps (past its first check); the random map of this image is not cached yet, so
+    // its steps are still ahead
+    await page.waitForFunction(
+      () =>
+        /^Pixel flipping: the heatmap \(/.test(document.getElementById('progress-label')?.textContent ?? ''),
+      null,
+      { timeout: ACTION_TIMEOUT, polling: 'raf' },
+    );
+    await page.locator('#samples button[data-file="0-0.png"]').click();
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
+    expect(await page.locator('#pixel-flipping').innerHTML()).toBe('');
+    expect(await page.locator('#pixel-flipping').getAttribute('data-curves')).toBeNull();
+    expect(await page.locator('#pixel-flipping-summary').textContent()).toBe('');
+    expect(await tensors()).toBe(level);
     await page.close();
   });
 
