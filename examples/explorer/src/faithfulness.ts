@@ -79,8 +79,9 @@ export async function pixelFlippingCurves(
   return [ours, random];
 }
 
-/** The curves as an SVG chart (the toolkit's curve chart, as in the study's report). */
-export function flippingChart(curves: readonly FlippingCurve[]): Promise<string> {
+/** The curves as an SVG chart (the toolkit's curve chart, as in the study's report), the plot `width` pixels wide
+ * (the axes and the legend add about 80). */
+export function flippingChart(curves: readonly FlippingCurve[], width = 360): Promise<string> {
   return renderSvg(
     pruningCurveChart(
       curves.map((cv) => ({
@@ -88,7 +89,7 @@ export function flippingChart(curves: readonly FlippingCurve[]): Promise<string>
         points: cv.curve.map((v, j) => ({ fraction: (j + 1) / cv.curve.length, accuracy: v })),
       })),
       {
-        width: 360,
+        width,
         height: 200,
         xTitle: 'Share of the pixels removed, most relevant first',
         yTitle: 'Probability of the class',

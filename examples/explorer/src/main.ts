@@ -484,7 +484,8 @@ async function showPixelFlipping(): Promise<void> {
       el.progressBar.style.width = `${Math.round((done / total) * 100)}%`;
     },
   });
-  const svg = await flippingChart(curves);
+  // narrower on a narrow page: scaled down to fit, its labels would be too small to read
+  const svg = await flippingChart(curves, Math.max(180, Math.min(360, el.pixelFlipping.clientWidth - 90)));
   stopIfSuperseded(generation);
   el.pixelFlipping.innerHTML = svg;
   // the numbers behind the chart, for whoever reads the page programmatically (the browser test does)
