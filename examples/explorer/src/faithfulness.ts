@@ -26,6 +26,15 @@ export function pixelsPerStep(h: number, w: number, steps: number): number {
  * explaining the same image again reuses it. */
 const randomCurves = new WeakMap<tf.Tensor, Map<string, FlippingCurve>>();
 
+/** Options of {@link pixelFlippingCurves}. */
+export interface FlippingOptions {
+  /** At most this many steps (default 16). */
+  steps?: number;
+  /** Called after each input scored, with the method whose curve it is: `done` of `total` inputs. A throw stops
+   * the computation there (the page stops when a newer image or model began); every tensor made is disposed. */
+  onStep?(method: string, done: number, total: number): void;
+}
+
 /**
  * Pixel flipping of one image for class `target`: the pixels the heatmap calls most relevant are set to the
  * image's minimum first (every channel of a pixel at once), `pixelsPerStep` pixels a step, and the probability of
@@ -38,17 +47,20 @@ export async function pixelFlippingCurves(
   target: number,
   heatmap: Heatmap,
   composite: string,
-  steps = 16,
+  options: FlippingOptions = {},
 ): Promise<FlippingCurve[]> {
   const [, h, w, c] = x.shape as [number, number, number, number];
-  const k = pixelsPerStep(h, w, steps) * c;
+  const k = pixelsPerStep(h, w, options.steps ?? 16) * c;
   const input = x as tf.Tensor4D;
   const curveOf = async (method: string, explanation: tf.Tensor): Promise<FlippingCurve> => {
     try {
       const r = await pixelFlipping(
         { model, x: input, labels: [target], explanation },
         { featuresInStep: k },
-        { batchSize: 16 },
+        {
+          batchSize: 16,
+          ...(options.onStep && { onProgress: (p) => options.onStep!(method, p.done, p.total ?? p.done) }),
+        },
       );
       return { method, curve: r.curves![0]!, auc: r.scores[0]! / r.curves![0]!.length };
     } finally {
@@ -67,8 +79,9 @@ export async function pixelFlippingCurves(
   return [ours, random];
 }
 
-/** The curves as an SVG chart (the toolkit's curve chart, as in the study's report). */
-export function flippingChart(curves: readonly FlippingCurve[]): Promise<string> {
+/** The curves as an SVG chart (the toolkit's curve chart, as in the study's report), the plot `width` pixels wide
+ * (the axes and the legend add about 80). */
+export function flippingChart(curves: readonly FlippingCurve[], width = 360): Promise<string> {
   return renderSvg(
     pruningCurveChart(
       curves.map((cv) => ({
@@ -76,7 +89,7 @@ export function flippingChart(curves: readonly FlippingCurve[]): Promise<string>
         points: cv.curve.map((v, j) => ({ fraction: (j + 1) / cv.curve.length, accuracy: v })),
       })),
       {
-        width: 360,
+        width,
         height: 200,
         xTitle: 'Share of the pixels removed, most relevant first',
         yTitle: 'Probability of the class',

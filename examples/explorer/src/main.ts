@@ -177,6 +177,21 @@ function describe(err: unknown): string {
 
 let actionsStarted = 0;
 let actionsDone = 0;
+let actionsSuperseded = 0;
+
+/** Thrown by a step of an action when a newer image, model or explanation began (`state.generation` changed): the
+ * action stops before it uses what the newer one replaced, and `act` shows no message for it. */
+class Superseded extends Error {}
+
+/** Stops the action that began in `generation` if a newer one began since (call it after every wait). */
+function stopIfSuperseded(generation: number): void {
+  if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
+}
+
+/** What a new image, model or scaling replaced: the image's input tensor, the model and its explainers. Disposed
+ * when no action runs, since an older action may be inside a wait (a repaint, a GPU read in pixel flipping) with
+ * them in hand; it stops at its next `stopIfSuperseded` check, or the next step of pixel flipping. */
+const retired: { dispose(): void }[] = [];
 
 /**
  * Runs a user action; any error becomes a visible message, never an uncaught exception. On the body,
@@ -184,7 +199,8 @@ let actionsDone = 0;
  * the moment one starts until every action started has finished (actions can overlap: a click while another
  * runs). A script that drives the page waits for `data-actions` to reach its count with `data-busy` 'false': then
  * nothing runs, whatever else started meanwhile. `data-tensors` is the number of TF.js tensors alive when the page
- * last became idle (repeating an action must not add any; the browser test checks).
+ * last became idle (repeating an action must not add any; the browser test checks). `data-actions-superseded`
+ * counts the actions that stopped because a newer image, model or explanation began (no message for those).
  */
 async function act(what: string, fn: () => Promise<void> | void): Promise<void> {
   document.body.dataset.actionsStarted = String(++actionsStarted);
@@ -192,11 +208,16 @@ async function act(what: string, fn: () => Promise<void> | void): Promise<void> 
   try {
     await fn();
   } catch (err) {
-    message('error', `${what}: ${describe(err)}`);
+    // a newer image, model or explanation took over: nothing went wrong, and nothing of this one is shown
+    if (err instanceof Superseded) document.body.dataset.actionsSuperseded = String(++actionsSuperseded);
+    else message('error', `${what}: ${describe(err)}`);
   } finally {
     actionsDone++;
     // read while idle only: an action still running holds its intermediate tensors
-    if (!running()) document.body.dataset.tensors = String(tf.memory().numTensors);
+    if (!running()) {
+      for (const r of retired.splice(0)) r.dispose();
+      document.body.dataset.tensors = String(tf.memory().numTensors);
+    }
     document.body.dataset.actions = String(actionsDone);
     showBusy();
   }
@@ -236,10 +257,14 @@ function currentScaling(): Scaling {
 }
 
 function disposeModel(): void {
-  for (const e of state.explainers.values()) e.dispose();
-  state.explainers.clear();
-  state.model?.model.dispose();
+  retireExplainers();
+  if (state.model !== undefined) retired.push(state.model.model);
   state.model = undefined;
+}
+
+function retireExplainers(): void {
+  retired.push(...state.explainers.values());
+  state.explainers.clear();
 }
 
 /** The explainer of the current model and composite (built on first use). */
@@ -324,7 +349,7 @@ async function useImage(image: LoadedImage): Promise<void> {
     return;
   }
   const { x, note } = toModelInput(image, state.inputShape, currentScaling());
-  state.x?.dispose();
+  if (state.x !== undefined) retired.push(state.x);
   state.x = x;
   state.image = image;
   state.box = undefined;
@@ -396,7 +421,7 @@ async function explain(): Promise<void> {
   const chunks = Math.ceil(k / 2);
   const steps = 1 + chunks;
   await progress('LRP heatmap and concept relevance', 0, steps);
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   const explanation = e.explainClass(x, target, layer?.name);
   state.explanation = { ...explanation, target, layer };
   // a curve shown belongs to the heatmap before: cleared until asked for again
@@ -425,7 +450,7 @@ async function explain(): Promise<void> {
   el.concepts.replaceChildren(...cards.map((c) => c.root));
   for (let i = 0; i < chunks; i++) {
     await progress(`Conditional heatmaps of ${layer.name}`, 1 + i, steps);
-    if (generation !== state.generation) return;
+    stopIfSuperseded(generation);
     const part = top.slice(i * 2, i * 2 + 2);
     const maps = e.conditionalHeatmaps(
       x,
@@ -449,11 +474,19 @@ async function showPixelFlipping(): Promise<void> {
   const { heatmap, target } = e;
   const x = state.x;
   await progress('Pixel flipping: the heatmap beside a random map', 0, 1);
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   const composite = currentComposite();
-  const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite);
-  const svg = await flippingChart(curves);
-  if (generation !== state.generation) return;
+  const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite, {
+    // after each input scored (the page waits on a GPU read between them): stop if a newer image or model began
+    onStep: (method, done, total) => {
+      stopIfSuperseded(generation);
+      el.progressLabel.textContent = `Pixel flipping: the ${method === composite ? 'heatmap' : method} (${done} of ${total} inputs)`;
+      el.progressBar.style.width = `${Math.round((done / total) * 100)}%`;
+    },
+  });
+  // narrower on a narrow page: scaled down to fit, its labels would be too small to read
+  const svg = await flippingChart(curves, Math.max(180, Math.min(360, el.pixelFlipping.clientWidth - 90)));
+  stopIfSuperseded(generation);
   el.pixelFlipping.innerHTML = svg;
   // the numbers behind the chart, for whoever reads the page programmatically (the browser test does)
   el.pixelFlipping.dataset.curves = JSON.stringify(curves);
@@ -518,7 +551,7 @@ async function select(channel: number): Promise<void> {
   el.detail.hidden = false;
   el.detailTitle.textContent = `Concept #${channel} of ${layer.name}: ${(score.share * 100).toFixed(1)}% of the layer's relevance for class ${ex.target}`;
   await showDecomposition();
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   if (state.box === undefined) {
     el.region.replaceChildren(
       emptyNote(
@@ -528,7 +561,7 @@ async function select(channel: number): Promise<void> {
     return;
   }
   await progress('Region relevance (adjoint pass)', 0, 1);
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   showRegion(channel);
 }
 
@@ -597,7 +630,7 @@ async function showDecomposition(): Promise<void> {
   if (deep) {
     // the concept as a node of the path: its heatmap and its relevance (the sum of its heatmap where rules conserve)
     await progress(`Heatmap of ${stepName(node)}`, done++, steps);
-    if (generation !== state.generation) return;
+    stopIfSuperseded(generation);
     showNode(path, e.pathHeatmap(x, ex.target, path));
   }
   if (below.length === 0) return;
@@ -607,7 +640,7 @@ async function showDecomposition(): Promise<void> {
     ? `${node.layer} joins ${below.length} branches. The sub-concepts of each branch that ${stepName(node)} draws its relevance from (up to ${width} per branch), with their share of it (where the rules conserve, the shares of all branches add up to 100%) and their heatmaps: the relevance that reaches each through ${stepName(node)}. Click one to decompose it in turn.`
     : `The sub-concepts of ${below[0]} that ${stepName(node)} draws its relevance from, with their share of it and their heatmaps: the relevance that reaches each through ${path.map(stepName).join(' › ')}. Click one to decompose it in turn.`;
   await progress(`Decomposing ${stepName(node)}`, done++, steps);
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   const subs = e.subConcepts(x, ex.target, path, width);
   const scale = Math.max(...subs.map((n) => Math.abs(n.share)), 1e-12);
   const cards = subs.map((n) => {
@@ -643,7 +676,7 @@ async function showDecomposition(): Promise<void> {
     );
   } else el.decomposition.replaceChildren(...cards.map((c) => c.root));
   await progress('Heatmaps of the sub-concepts', done++, steps);
-  if (generation !== state.generation) return;
+  stopIfSuperseded(generation);
   const maps = e.subConceptHeatmaps(x, ex.target, path, subs);
   maps.forEach((m, i) => {
     cards[i]!.root.dataset.heatmapSum = String(sumOf(m.heatmap.data));
@@ -889,8 +922,7 @@ function setupControls(): void {
   el.scaling.addEventListener('change', () =>
     act('Input scaling', async () => {
       // the z-box rule's bounds follow the scaling: explainers are rebuilt
-      for (const e of state.explainers.values()) e.dispose();
-      state.explainers.clear();
+      retireExplainers();
       if (state.image !== undefined) await useImage(state.image);
       await explainIfPossible();
     }),

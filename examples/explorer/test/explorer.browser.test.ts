@@ -158,6 +158,26 @@ async function messages(page: Page): Promise<string[]> {
   return page.locator('#messages .message span').allInnerTexts();
 }
 
+/** What does not fit the page's width: a page wider than its window (content that cannot shrink, such as a
+ * fixed-width chart), a control panel wider than its column (it runs into the cards beside it). */
+async function layoutProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) {
+      out.push(`the page is ${root.scrollWidth} px wide in a ${root.clientWidth} px window`);
+    }
+    const column = document.querySelector('.controls')!.getBoundingClientRect();
+    for (const panel of document.querySelectorAll('.controls > .panel')) {
+      const r = panel.getBoundingClientRect();
+      if (r.right > column.right + 0.5) {
+        out.push(`a control panel ends at ${r.right} px, past its column (${column.right} px)`);
+      }
+    }
+    return out;
+  });
+}
+
 /** How many pixels of a canvas are red-ish (positive relevance in the bwr map) and how many differ at all. */
 async function canvasStats(
   page: Page,
@@ -252,6 +272,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
       expect(s.distinct, `concept card ${i}`).toBeGreaterThan(3);
     }
     expect(await messages(page)).toEqual([]);
+    expect(await layoutProblems(page)).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'explorer-start.png'), fullPage: true });
 
     // another digit, and another composite chosen while it loads: two actions at once, and the page is busy until
@@ -338,7 +359,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
 
   it('shows the pixel-flipping curve of the current image beside a random map, with its area', async () => {
     const page = await open();
-    const n = await actionsDone(page);
+    let n = await actionsDone(page);
     await page.locator('#pixel-flipping-run').click();
     await settled(page, n + 1);
     const summary = (await page.locator('#pixel-flipping-summary').textContent()) ?? '';
@@ -369,6 +390,39 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     expect(await page.locator('#pixel-flipping svg').count()).toBe(1);
     expect(await page.locator('#pixel-flipping svg .mark-line path').count()).toBe(2);
     await page.locator('#faithfulness').screenshot({ path: join(artifacts, 'explorer-pixel-flipping.png') });
+    // narrow: the chart scales down to its card instead of widening the page
+    await page.setViewportSize({ width: 400, height: 900 });
+    expect(await layoutProblems(page)).toEqual([]);
+    await page.setViewportSize({ width: 1400, height: 1000 });
+
+    // another digit while pixel flipping runs: the flipping stops at its next step (the new image disposes the old
+    // input once the page is idle), with no message, nothing of the old image drawn, and no tensor left behind
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+    const superseded = () => page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    n = await actionsDone(page);
+    await page.locator('#samples button[data-file="7-0.png"]').click();
+    await settled(page, n + 1);
+    const level = await tensors();
+    const stopped = await superseded();
+    n = await actionsDone(page);
+    await page.locator('#pixel-flipping-run').click();
+    // inside pixel flipping's own steps (past its first check); the random map of this image is not cached yet, so
+    // its steps are still ahead
+    await page.waitForFunction(
+      () =>
+        /^Pixel flipping: the heatmap \(/.test(document.getElementById('progress-label')?.textContent ?? ''),
+      null,
+      { timeout: ACTION_TIMEOUT, polling: 'raf' },
+    );
+    await page.locator('#samples button[data-file="0-0.png"]').click();
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
+    expect(await page.locator('#pixel-flipping').innerHTML()).toBe('');
+    expect(await page.locator('#pixel-flipping').getAttribute('data-curves')).toBeNull();
+    expect(await page.locator('#pixel-flipping-summary').textContent()).toBe('');
+    expect(await tensors()).toBe(level);
     await page.close();
   });
 
@@ -752,6 +806,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     const [upper, lower] = a!.y < b!.y ? [a!, b!] : [b!, a!];
     expect(lower.y).toBeGreaterThanOrEqual(upper.y + upper.height - 1);
     expect(Math.abs(a!.x - b!.x)).toBeLessThan(2);
+    expect(await layoutProblems(page)).toEqual([]);
     await page.screenshot({ path: join(artifacts, 'explorer-resnet-depth-400.png'), fullPage: true });
     await page.setViewportSize({ width: 1400, height: 1000 });
 
