@@ -591,6 +591,10 @@ describe('written forms of the real dictionary', () => {
       'en',
       tr,
     );
+    // an article or pronoun opening the clause is not taken for the particle's verb
+    expect(glossSentence('Die Anzahl steigt an.', 'de', tr)).not.toMatch(/^Die \[/);
+    expect(glossSentence('Der Wert nimmt zu.', 'de', tr)).not.toMatch(/^Der \[/);
+    expect(glossSentence('Er hat das vor.', 'de', tr)).not.toMatch(/^Er \[/);
     expect(en).toContain('database [Datenbank]');
     expect(en).toContain('(RAG)');
     expect(en).toContain('pipelines of modules store');

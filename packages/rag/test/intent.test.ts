@@ -946,6 +946,18 @@ describe('what a thing is for ("Wozu dienen X?", "What is X used for?")', () => 
       subject: ['canonizer'],
       frame: ['purpose'],
     });
+    // the place after "for" is not part of the subject
+    expect(questionIntent('What are heatmaps needed for in CRP?')).toMatchObject({
+      kind: 'definition',
+      subject: ['heatmaps'],
+      purpose: true,
+      frame: ['needed'],
+    });
+    // a frame word inside the subject names it: it is not left out of the scoring
+    expect(questionIntent('What is a good explainer used for?')).toMatchObject({
+      subject: ['good', 'explainer'],
+      frame: ['used'],
+    });
     // what something is, not what it is for
     expect(questionIntent('What is LRP?').purpose).toBeUndefined();
     expect(questionIntent('Wofür braucht man gnupg?').purpose).toBeUndefined();

@@ -134,15 +134,18 @@ export function questionIntent(question: string): QuestionIntent {
   const works = WORKS.exec(q);
   if (works) return { kind: 'definition', subject: subjectWords(works[1] ?? works[2]!) };
   const purpose = PURPOSE.exec(q) ?? PURPOSE_FOR.exec(q) ?? PURPOSE_OF.exec(q);
-  if (purpose)
+  if (purpose) {
+    const subject = subjectWords(purpose[1]!);
     return {
       kind: 'definition',
-      subject: subjectWords(purpose[1]!),
+      subject,
       purpose: true,
+      // a frame word that names the subject ("good" of "What is a good explainer used for?") still chooses
       frame: questionWords(q)
         .map((w) => w.toLowerCase())
-        .filter((w) => PURPOSE_FRAME.test(w)),
+        .filter((w) => PURPOSE_FRAME.test(w) && !subject.includes(w)),
     };
+  }
   let kind = KINDS.find(([, re]) => re.test(q))?.[0];
   const guessed = kind === undefined && opening(q) !== 'other';
   kind ??= opening(q);
@@ -172,9 +175,9 @@ const OPENS_HOW = /^(?:how|wie)\s/i;
 // man X?": there someone acts, for a reason).
 const PURPOSE =
   /^(?:wozu|wofür)\s+(?:ist|sind|dient|dienen)\s+(?:(?:ein|eine|der|die|das|den)\s+)?(.+?)(?:\s+(?:in|im|bei|für|laut|gut|zuständig|nützlich|da)\b.*)?\s*\??\s*$/iu;
-// "What is X (in Y) used for?", "What are X good for?", "What is the purpose of X?"
+// "What is X (in Y) used for?", "What are X used for in Y?", "What are X good for?", "What is the purpose of X?"
 const PURPOSE_FOR =
-  /^what\s+(?:is|are)\s+(?:(?:a|an|the)\s+)?(.+?)(?:\s+(?:in|according to)\s+.+?)?\s+(?:used|good|useful|needed)\s+for\s*\??\s*$/i;
+  /^what\s+(?:is|are)\s+(?:(?:a|an|the)\s+)?(.+?)(?:\s+(?:in|according to)\s+.+?)?\s+(?:used|good|useful|needed)\s+for(?:\s+(?:in|according to)\s+.+?)?\s*\??\s*$/i;
 const PURPOSE_OF =
   /^what\s+(?:is|are)\s+the\s+purpose\s+of\s+(?:(?:a|an|the)\s+)?(.+?)(?:\s+(?:in|according to)\s+.*)?\s*\??\s*$/i;
 // The words with which such a question asks what a thing is for: they frame it, no sentence is chosen for them.

@@ -132,6 +132,13 @@ function otherLanguage(text: string, words: readonly Span[], from: Language): bo
   );
 }
 
+// Words that open a German clause and are never its verb: articles, pronouns.
+const NO_VERB = new Set(
+  'der die das den dem des ein eine einen einem einer eines ich du er sie es wir ihr man dies diese dieser dieses diesen diesem jeder jede jedes'.split(
+    ' ',
+  ),
+);
+
 /**
  * German verbs whose separable particle stands at the end of their clause ("Führen Sie lintian aus", "fügen
  * Sie ... hinzu", "zeigt ... an"): per verb's position the verb with its particle ("ausführen" as "ausführt"),
@@ -161,6 +168,9 @@ function separableVerbs(
     for (let j = first; j < i; j++) {
       const verb = words[j]!.text;
       if (out.has(j) || !/^\p{L}+$/u.test(verb) || (j !== first && /^\p{Lu}/u.test(verb))) continue;
+      // an article or pronoun opening the clause is no verb, though particle and word may make one by chance
+      // ("Die Anzahl steigt an": "andie" stems as andienen, offer; "Der Wert nimmt zu": "zuder" as zudem)
+      if (NO_VERB.has(verb.toLowerCase())) continue;
       const joined = `${particle}${verb.toLowerCase()}`;
       if (lookUp(joined, 'de', translator)) {
         out.set(j, joined);
