@@ -30,7 +30,8 @@ const randomCurves = new WeakMap<tf.Tensor, Map<string, FlippingCurve>>();
 export interface FlippingOptions {
   /** At most this many steps (default 16). */
   steps?: number;
-  /** Called after each input scored, with the method whose curve it is: `done` of `total` inputs. A throw stops
+  /** Called after each batch of inputs scored (16 at most), with the method whose curve it is: `done` of `total`
+   * inputs. A throw stops
    * the computation there (the page stops when a newer image or model began); every tensor made is disposed. */
   onStep?(method: string, done: number, total: number): void;
 }

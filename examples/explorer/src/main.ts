@@ -477,7 +477,8 @@ async function showPixelFlipping(): Promise<void> {
   stopIfSuperseded(generation);
   const composite = currentComposite();
   const curves = await pixelFlippingCurves(state.model!.model, x, target, heatmap, composite, {
-    // after each input scored (the page waits on a GPU read between them): stop if a newer image or model began
+    // after each batch of inputs scored (the page waits on a GPU read between them): stop if a newer image or
+    // model began
     onStep: (method, done, total) => {
       stopIfSuperseded(generation);
       el.progressLabel.textContent = `Pixel flipping: the ${method === composite ? 'heatmap' : method} (${done} of ${total} inputs)`;

@@ -80,8 +80,8 @@ export async function predictTargets(
       }
       return pickTargets(y, labels, options.softmax, options.correct ?? false);
     });
-    const values = await picked.data();
-    picked.dispose();
+    // disposed also when the read fails (a lost GPU context), not only after it
+    const values = await picked.data().finally(() => picked.dispose());
     for (let i = 0; i < count; i++) out[done + i] = finite(values[i]!, done + i, options.describe);
     done += count;
     labels = [];
@@ -154,8 +154,7 @@ export async function predictIncremental(
     const flush = async (): Promise<void> => {
       const targets = pending.map(() => labels[i]!);
       const picked = tf.tidy(() => pickTargets(forward.head(pending), targets, options.softmax, false));
-      const values = await picked.data();
-      picked.dispose();
+      const values = await picked.data().finally(() => picked.dispose());
       const from = t - pending.length;
       for (let j = 0; j < pending.length; j++) {
         out[(from + j) * n + i] = finite(values[j]!, (from + j) * n + i, options.describe);
