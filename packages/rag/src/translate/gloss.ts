@@ -60,12 +60,11 @@ export function glossSentence(
     // a particle glossed with its verb says nothing more
     if (foreign[i] || joined === '' || !isWord(text, w.start, w.end)) continue;
     // the words next to it (only spaces between), for the part of speech; '' after it: punctuation or the end
-    const spaced = (a: Span, b: Span) => /^\s+$/.test(text.slice(a.end, b.start));
     const previous = words[i - 1];
     const next = words[i + 1];
-    const before = previous && spaced(previous, w) ? previous.text : undefined;
+    const before = previous && spaceOnlyBetween(text, previous, w) ? previous.text : undefined;
     const after = next
-      ? spaced(w, next)
+      ? spaceOnlyBetween(text, w, next)
         ? next.text
         : /^\s*\p{L}/u.test(text.slice(w.end))
           ? undefined
@@ -111,6 +110,11 @@ function inContraction(text: string, start: number, end: number): boolean {
   );
 }
 
+/** Whether only white space stands between two words of `text` (no punctuation between): they read together. */
+function spaceOnlyBetween(text: string, a: Span, b: Span): boolean {
+  return /^\s+$/.test(text.slice(a.end, b.start));
+}
+
 /**
  * Which words of a text in `from` are of the other language: its function words ("and", "for" in a German
  * sentence; the words `languageEvidence` counts for it alone) and the words right next to one (only spaces
@@ -125,7 +129,7 @@ function otherLanguage(text: string, words: readonly Span[], from: Language): bo
     const evidence = languageEvidence(w.text);
     return evidence[other] >= 1 && evidence[from] === 0;
   });
-  const joined = (a: number, b: number) => /^\s+$/.test(text.slice(words[a]!.end, words[b]!.start));
+  const joined = (a: number, b: number) => spaceOnlyBetween(text, words[a]!, words[b]!);
   return words.map(
     (_, i) =>
       own[i]! || (i > 0 && own[i - 1]! && joined(i - 1, i)) || (own[i + 1] === true && joined(i, i + 1)),
@@ -162,7 +166,7 @@ function separableVerbs(
         : clauseEnd.test(text.slice(w.end, words[i + 1]!.start)))
     )
       continue;
-    if (i === 0 || !/^\s+$/.test(text.slice(words[i - 1]!.end, w.start))) continue;
+    if (i === 0 || !spaceOnlyBetween(text, words[i - 1]!, w)) continue;
     let first = i;
     while (first > 0 && !clauseStart.test(text.slice(words[first - 1]!.end, words[first]!.start))) first--;
     for (let j = first; j < i; j++) {
