@@ -234,7 +234,7 @@ export async function scoreSourceSentences(
   // A word of the other language used untranslated ("Embeddings" in a German question, searched as English
   // "embed") also matches, in a sentence of the question's language, what the dictionary says for it there
   // ("Einbettungen"), at LOAN_WEIGHT of a translation's weight: the sentences in the question's own words compete.
-  const loans = query.concepts.map((c) => {
+  const loansOf = (c: QueryConcept): { term: string; weight: number }[] => {
     if (!translator) return [];
     const out: { term: string; weight: number }[] = [];
     for (const t of c.terms) {
@@ -244,8 +244,8 @@ export async function scoreSourceSentences(
           out.push({ term: tagTerm(query.language, x.term), weight: LOAN_WEIGHT * x.weight });
     }
     return out;
-  });
-  const loanOf = new Map(query.concepts.map((c, k) => [c, loans[k]!]));
+  };
+  const loanOf = new Map(query.concepts.map((c) => [c, loansOf(c)]));
   const matches = (c: QueryConcept, terms: ReadonlySet<string>) => {
     let best = 0;
     for (const t of c.terms) if (terms.has(t.term) && t.weight > best) best = t.weight;
