@@ -285,6 +285,48 @@ describe('PDF', () => {
     ]);
   });
 
+  it('ends a block where a PDF line ends with room for the next word (bullets drawn as graphics)', () => {
+    // 5 units a character from x = 50: a line of 90 characters ends at 500, the column's end
+    const lines = (...texts: string[]): PdfLine[] =>
+      texts.map((text, i) => ({ text, x: 50, right: 50 + 5 * text.length, y: 700 - 12 * i, height: 10, mono: false }));
+    const full = 'x'.repeat(90);
+    const list = lines(
+      'The library has these composites:',
+      `EpsilonPlus, which uses ZPlus for convolutional layers and Epsilon for densely connected ${'w'.repeat(1)}`,
+      'linear layers', // the item's wrapped end: "EpsilonAlpha2Beta1," would have fit after it
+      `EpsilonAlpha2Beta1, which uses AlphaBeta for convolutional and Epsilon for dense ${'w'.repeat(9)}`,
+      'layers',
+      'Flat is used for the first layer by both.',
+      full,
+    );
+    expect(pdfPageBlocks(list).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'paragraph: The library has these composites:',
+      'list-item: EpsilonPlus, which uses ZPlus for convolutional layers and Epsilon for densely connected w linear layers',
+      'list-item: EpsilonAlpha2Beta1, which uses AlphaBeta for convolutional and Epsilon for dense wwwwwwwww layers',
+      // a sentence's end is left to the sentence splitter
+      `paragraph: Flat is used for the first layer by both. ${full}`,
+    ]);
+    const prose = lines(
+      full,
+      'wrapped because Relevanzausbreitungsverfahren did not fit on the line', // ends at 395
+      'Relevanzausbreitungsverfahren continues the list:', // its first word needs 150, 105 were left
+      'Depends', // a label: kept with what it names
+      'The package is installed only when these are installed.',
+      `See https://example.org/${'a'.repeat(100)}`, // runs into the margin (ends at 675)
+      full,
+      full,
+      full,
+      `${'y'.repeat(80)} and`, // ends at 470: "Python" needs 45 (7 characters and a glyph's height), 30 are left
+      'Python ends it.',
+    );
+    expect(pdfPageBlocks(prose).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      `paragraph: ${full} wrapped because Relevanzausbreitungsverfahren did not fit on the line Relevanzausbreitungsverfahren continues the list:`,
+      `paragraph: Depends The package is installed only when these are installed. See https://example.org/${'a'.repeat(100)} ${full} ${full} ${full} ${'y'.repeat(80)} and Python ends it.`,
+    ]);
+    // without widths (another PDF reader), evenly spaced lines are one paragraph as before
+    expect(pdfPageBlocks(list.map(({ right: _right, ...l }) => l))).toHaveLength(1);
+  });
+
   it('de-hyphenates words broken at line ends, keeps compounds', () => {
     expect(dehyphenate('wie-\nderherstellen')).toBe('wiederherstellen');
     expect(dehyphenate('Debian-\nPaket')).toBe('Debian-Paket');

@@ -8,6 +8,8 @@ export interface PdfTextItem {
   /** Baseline position (PDF units, y grows upwards). */
   readonly x: number;
   readonly y: number;
+  /** Advance width (PDF units); when pdf.js gives it, line ends can be told from line wraps. */
+  readonly width?: number;
   /** Glyph height; 0 for pure spacing items. */
   readonly height: number;
   /** Whether the item's font is monospace (code). */
@@ -18,6 +20,8 @@ export interface PdfTextItem {
 export interface PdfLine {
   readonly text: string;
   readonly x: number;
+  /** Where the line's last glyph ends, when the items' widths are known. */
+  readonly right?: number;
   readonly y: number;
   readonly height: number;
   readonly mono: boolean;
@@ -70,9 +74,11 @@ export function pdfLines(items: readonly PdfTextItem[]): PdfLine[] {
       .trim();
     const glyphs = parts.filter((p) => p.height > 0 && p.str.trim());
     if (text && glyphs.length) {
+      const widths = glyphs.every((p) => p.width !== undefined && p.width > 0);
       lines.push({
         text,
         x: Math.min(...glyphs.map((p) => p.x)),
+        ...(widths ? { right: Math.max(...glyphs.map((p) => p.x + p.width!)) } : {}),
         y: glyphs[0]!.y,
         height: Math.max(...glyphs.map((p) => p.height)),
         mono: glyphs.every((p) => p.mono),
@@ -118,9 +124,41 @@ export function runningLines(pages: readonly (readonly PdfLine[])[]): Set<string
 }
 
 /**
+ * Whether the break between `prev` and `line` was made by the writer, not by the line filling up: `prev` ends
+ * with room to spare for `line`'s first word (plus a glyph height of slack for the estimate), `line` starts upper
+ * case or with a digit, and `prev` ends neither a sentence (the splitter sees those) nor a word split by a hyphen.
+ * Bullets that the PDF draws as graphics leave exactly this: a list of items glued into one "sentence" (zennit's
+ * list of composites). `columnRight` is where the lines of `prev`'s column end.
+ */
+function writersBreak(prev: PdfLine, line: PdfLine, columnRight: number): boolean {
+  if (prev.right === undefined || line.right === undefined) return false;
+  if (/[.!?\-\u00ad]$/.test(prev.text) || !/^[\p{Lu}\p{N}]/u.test(line.text)) return false;
+  const firstWord = /^\S+/.exec(line.text)![0];
+  const charWidth = (line.right - line.x) / line.text.length;
+  return columnRight - prev.right >= (firstWord.length + 1) * charWidth + line.height;
+}
+
+/**
+ * Where the lines of `line`'s column end: the 90th percentile of the right ends of the lines it overlaps
+ * horizontally (not the largest: an address that runs into the margin would make every line look short).
+ */
+function columnRightOf(line: PdfLine, lines: readonly PdfLine[]): number {
+  if (line.right === undefined) return 0;
+  const rights: number[] = [];
+  for (const l of lines)
+    if (l.right !== undefined && l.x < line.right && line.x < l.right) rights.push(l.right);
+  rights.sort((a, b) => a - b);
+  return rights[Math.floor(0.9 * (rights.length - 1))] ?? line.right;
+}
+
+/** A block so far of one line of at most three words: a term or label, kept with what it names ("Depends"). */
+const isLabel = (group: readonly PdfLine[]) => group.length === 1 && group[0]!.text.split(' ').length <= 3;
+
+/**
  * Turns the lines of a page into blocks from their geometry: a new block starts where the gap to the previous
  * line is clearly larger than the page's usual line spacing, where the font size or the monospace-ness
- * changes, or at a bullet. A short block in a larger font is a heading; a block of monospace lines is code
+ * changes, at a bullet, or after a line that ends early (see `writersBreak`; a run of such blocks that are no
+ * sentences is a list whose bullets the PDF drew as graphics). A short block in a larger font is a heading; a block of monospace lines is code
  * (lines kept); prose lines are joined (hyphenation at line ends undone). Lines in `drop` (running headers
  * and footers, see {@link runningLines}) are left out.
  */
@@ -139,6 +177,14 @@ export function pdfPageBlocks(
   const bodyHeight =
     median(kept.filter((l) => !l.mono).map((l) => l.height)) || median(kept.map((l) => l.height));
   const groups: PdfLine[][] = [];
+  // How far a line could have run: the lines of its column end further only when they are wider things (a
+  // table, an address into the margin), so the paragraph's own lines and the two after the break bound it.
+  const lineEnd = (i: number) => {
+    const near = [...groups.at(-1)!, kept[i]!, kept[i + 1]].flatMap((l) => (l?.right === undefined ? [] : [l.right]));
+    return Math.min(columnRightOf(kept[i - 1]!, kept), Math.max(...near));
+  };
+  // groups that begin at a writer's break (see `writersBreak`)
+  const brokenBefore = new Set<number>();
   for (const [i, l] of kept.entries()) {
     const prev = kept[i - 1];
     const gap = prev ? prev.y - l.y : 0;
@@ -149,11 +195,14 @@ export function pdfPageBlocks(
       prev.mono !== l.mono ||
       Math.abs(prev.height - l.height) > 0.15 * Math.max(prev.height, l.height) ||
       (!l.mono && BULLET.test(l.text));
-    if (newBlock) groups.push([l]);
+    const broken =
+      !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
+    if (broken) brokenBefore.add(groups.length);
+    if (newBlock || broken) groups.push([l]);
     else groups[groups.length - 1]!.push(l);
   }
   const blocks: Block[] = [];
-  for (const g of groups) {
+  for (const [k, g] of groups.entries()) {
     if (g.every((l) => l.mono)) {
       const code = g.map((l) => l.text).join('\n');
       if (code.trim()) blocks.push({ kind: 'code', text: code });
@@ -165,6 +214,9 @@ export function pdfPageBlocks(
     if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text))
       blocks.push({ kind: 'heading', text });
     else if (BULLET.test(text)) blocks.push({ kind: 'list-item', text: text.replace(BULLET, '') });
+    // a run of lines ended by the writer, none a sentence: the items of a list whose bullets are graphics
+    else if ((brokenBefore.has(k) || brokenBefore.has(k + 1)) && !/[.!?:](\s|$)/.test(text))
+      blocks.push({ kind: 'list-item', text });
     else blocks.push({ kind: 'paragraph', text });
   }
   return blocks;

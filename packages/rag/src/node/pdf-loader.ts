@@ -15,6 +15,7 @@ interface TextItemLike {
   readonly str?: string;
   readonly hasEOL?: boolean;
   readonly transform?: readonly number[];
+  readonly width?: number;
   readonly height?: number;
   readonly fontName?: string;
 }
@@ -98,6 +99,7 @@ export async function extractPdfText(
           hasEOL: Boolean(it.hasEOL),
           x: it.transform?.[4] ?? 0,
           y: it.transform?.[5] ?? 0,
+          ...(it.width === undefined ? {} : { width: it.width }),
           height: it.height ?? 0,
           mono: styles[it.fontName ?? '']?.fontFamily === 'monospace',
         }));
