@@ -19,11 +19,11 @@ import { passageCoverage } from '../src/retrieval/passage-rerank.js';
 import { questionGloss } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
-const chunk = (text: string, title = 'Notes', section?: string): Chunk => ({
+const chunk = (text: string, title = 'Notes', section?: string, file = 'notes.md'): Chunk => ({
   id: 'c1',
   text,
   metadata: {
-    file: 'notes.md',
+    file,
     title,
     ...(section ? { section } : {}),
     startChar: 0,
@@ -55,6 +55,37 @@ describe('passage-level re-ranking', () => {
     expect(passageCoverage(chunk(text, 'Notes', 'Alpha gamma delta'), concepts, weights, { window: 1 })).toBe(
       1,
     );
+  });
+
+  it("leaves out the concepts the file's name holds, where the title does not say them", () => {
+    // a front-matter title without the product: delta named only by `docs/delta-tools_guide.md`; total 3,
+    // one-sentence windows 1/3, 2/3, 1/3 (before: total 6, best 4/6)
+    expect(
+      passageCoverage(chunk(text, 'Notes', undefined, 'docs/delta-tools_guide.md'), concepts, weights, {
+        window: 1,
+      }),
+    ).toBeCloseTo(2 / 3, 12);
+    // a section of the product's document about gamma alone: gamma by the section, delta by the file name,
+    // only alpha (weight 1) asked; the chunk that never repeats the product holds it fully
+    expect(
+      passageCoverage(
+        chunk('Gamma works so. Then alpha follows.', 'Notes', 'Gamma', 'delta.md'),
+        concepts,
+        weights,
+        { window: 1 },
+      ),
+    ).toBe(1);
+    // another document's file name names nothing here
+    expect(
+      passageCoverage(
+        chunk('Gamma works so. Then alpha follows.', 'Notes', 'Gamma', 'other.md'),
+        concepts,
+        weights,
+        {
+          window: 1,
+        },
+      ),
+    ).toBeCloseTo(1 / 4, 12);
   });
 
   it('counts a concept matched through a translation by the translation weight', () => {

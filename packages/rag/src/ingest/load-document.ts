@@ -28,7 +28,8 @@ export function extensionOf(file: string): string {
   return /(\.[^./\\]+)$/.exec(file)?.[1]?.toLowerCase() ?? '';
 }
 
-function titleFromName(file: string): string {
+/** A title made of a file's name: `docs/captum-faq.md` -> "captum faq". */
+export function titleFromName(file: string): string {
   const base = file.split(/[\\/]/).pop() ?? file;
   return base.replace(/\.[^.]+$/, '').replace(/[-_]+/g, ' ');
 }

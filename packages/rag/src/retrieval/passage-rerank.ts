@@ -1,4 +1,5 @@
 import { chunkSentences } from '../answer/passage-sentences.js';
+import { titleFromName } from '../ingest/load-document.js';
 import { type AnalyzeOptions, analyze } from '../text/analyzer.js';
 import type { QueryConcept } from '../text/query.js';
 import type { Chunk } from '../types.js';
@@ -20,8 +21,11 @@ function strength(concept: QueryConcept, terms: ReadonlySet<string>): number {
  * The share of a question's concepts (weighted by `weights`, e.g. their IDF) that one passage of the chunk
  * holds together: the best window of `window` consecutive sentences (code blocks left out). A chunk that
  * mentions the question's words in different places scores lower than one with a passage that holds them
- * together, which is what an answer quotes. Concepts that the chunk's title or section heading hold name the
- * document, not a passage, and are left out; with no other concept the coverage is 1.
+ * together, which is what an answer quotes. Concepts that the chunk's title, section heading or file name hold
+ * name the document, not a passage, and are left out; with no other concept the coverage is 1. The file name
+ * counts because a title from front matter or a first heading often leaves out the product ("Algorithm
+ * Descriptions" in `captum-attribution-algorithms.md`): without it, a question about a method "in Captum" left the
+ * method's own section, whose text need not say "Captum" again, at coverage 0 behind chunks of other documents.
  */
 export function passageCoverage(
   chunk: Chunk,
@@ -31,7 +35,11 @@ export function passageCoverage(
 ): number {
   const language = chunk.metadata.language;
   const naming = new Set(
-    analyze(`${chunk.metadata.title}\n${chunk.metadata.section ?? ''}`, language, options),
+    analyze(
+      `${chunk.metadata.title}\n${chunk.metadata.section ?? ''}\n${titleFromName(chunk.metadata.file)}`,
+      language,
+      options,
+    ),
   );
   const asked = concepts.flatMap((c, k) => (strength(c, naming) > 0 ? [] : [{ c, w: weights[k] ?? 0 }]));
   const total = asked.reduce((s, a) => s + a.w, 0);
