@@ -343,6 +343,35 @@ describe('German verb forms the dictionary lacks', () => {
     expect(glossSentence('Er führt aus dem Haus.', 'de', verbs)).toBe('Er führt [lead] aus dem Haus.');
   });
 
+  const separable = tiny([
+    ['ausfuhr	carri out	1', '=ausführen	=carry out'],
+    ['fuhr	lead	1', '=führen	'],
+    // Ding's heaviest sense of the stem vorhab is the noun's (das Vorhaben, scheme); the verb's is intend
+    ['vorhab	intend	0.67', '+en	'],
+    ['vorhab	scheme	1', '^+en	'],
+    ['zunehm	increas	1', '+en	+e'],
+  ]);
+
+  it('find the verb of a particle by its irregular present tense ("nimmt ... zu", "hat ... vor")', () => {
+    expect(glossSentence('Der Wert nimmt mit der Zeit zu.', 'de', separable)).toBe(
+      'Der Wert nimmt [increase] mit der Zeit zu.',
+    );
+    // the small verb vorhaben is glossed with a verb's sense, not with the noun Vorhaben's (scheme)
+    expect(glossSentence('Er hat vor, es zu tun.', 'de', separable)).toBe('Er hat [intend] vor, es zu tun.');
+  });
+
+  it('take a particle before a conjunction as the end of its clause, and a dotted name as no clause start', () => {
+    expect(glossSentence('Er führt es aus und geht.', 'de', separable)).toBe(
+      'Er führt [carry out] es aus und geht.',
+    );
+    // "aus und ein", "vor und nach": a pair of particles or prepositions, no clause's end
+    expect(glossSentence('Er führt aus und ein.', 'de', separable)).toBe('Er führt [lead] aus und ein.');
+    // the dot of "gentoo.doc" starts no clause: the verb before it still takes the particle
+    expect(glossSentence('Er führt gentoo.doc aus.', 'de', separable)).toBe(
+      'Er führt [carry out] gentoo.doc aus.',
+    );
+  });
+
   it('a small verb that only the infinitive as a noun matched: the English verb, not its "-ing" form', () => {
     expect(glossSentence('Sie können es hochladen.', 'de', verbs)).toBe('Sie können es hochladen [upload].');
     // lecture and read weigh alike; the corpus reads
@@ -358,6 +387,12 @@ describe('German verb forms the dictionary lacks', () => {
     expect(presentTenseInfinitives('hält')).toContain('halten');
     expect(presentTenseInfinitives('gibst')).toContain('geben');
     expect(presentTenseInfinitives('macht')).toEqual([]);
+    // a short i before a doubled consonant is a long e; haben drops its b
+    expect(presentTenseInfinitives('nimmt')).toContain('nehmen');
+    expect(presentTenseInfinitives('zunimmt')).toContain('zunehmen');
+    expect(presentTenseInfinitives('tritt')).toContain('treten');
+    expect(presentTenseInfinitives('hat')).toEqual(['haben']);
+    expect(presentTenseInfinitives('vorhast')).toContain('vorhaben');
     const known = (w: string) => ['read', 'edit', 'use'].includes(w);
     const verbsOf = ['reading', 'uploading', 'writing', 'running', 'editing', 'computing', 'using'].map((f) =>
       verbOfGerund(f, known),

@@ -143,11 +143,31 @@ const NO_VERB = new Set(
   ),
 );
 
+// Words that join two clauses or phrases: a particle before one ends its clause ("gibt den Inhalt vor und ...").
+const CONJUNCTIONS = new Set(['und', 'oder', 'aber', 'sowie', 'bzw', 'sondern', 'doch']);
+
+/**
+ * Whether the particle `words[i]` stands at the end of its clause: before punctuation, the text's end, or a
+ * conjunction ("gibt den Inhalt vor und DEP-5 bietet ..."), but not in a pair of particles or prepositions ("vor
+ * und nach dem Bau", "ab und zu"). A full stop or colon inside a dotted name ("gentoo.doc-base") ends nothing.
+ */
+function endsClause(text: string, words: readonly Span[], i: number): boolean {
+  const w = words[i]!;
+  const next = words[i + 1];
+  if (next === undefined) return /^\s*(?:[.,;:!?)»«“”"]|$)/u.test(text.slice(w.end));
+  const between = text.slice(w.end, next.start);
+  if (/^\s*(?:[.,;:!?](?:\s|$)|[)»«“”"])/u.test(between)) return true;
+  if (!/^\s+$/.test(between) || !CONJUNCTIONS.has(next.text.toLowerCase())) return false;
+  const after = words[i + 2];
+  return after === undefined || !SEPARABLE.includes(after.text.toLowerCase());
+}
+
 /**
  * German verbs whose separable particle stands at the end of their clause ("Führen Sie lintian aus", "fügen
  * Sie ... hinzu", "zeigt ... an"): per verb's position the verb with its particle ("ausführen" as "ausführt"),
  * and '' at the particle's, which is glossed with it. The verb is the clause's first small word (or its first
- * word) that makes, with the particle, a word the dictionary knows (directly or by its base form).
+ * word) that makes, with the particle, a word the dictionary knows (directly or by its base form: "nimmt ...
+ * zu" zunehmen, "hat ... vor" vorhaben, see `presentTenseInfinitives`).
  */
 function separableVerbs(
   text: string,
@@ -155,17 +175,11 @@ function separableVerbs(
   translator: QueryTranslator,
 ): Map<number, string> {
   const out = new Map<number, string>();
-  const clauseEnd = /^\s*[.,;:!?)»«“”"]/u;
-  const clauseStart = /[.,;:!?(»«“”"]\s*$/u;
+  // punctuation before a clause's first word, followed by a space (not the dot of "gentoo.doc-base")
+  const clauseStart = /(?:[.,;:!?]\s+|[(»«“”"]\s*)$/u;
   for (const [i, w] of words.entries()) {
     const particle = w.text.toLowerCase();
-    if (
-      !SEPARABLE.includes(particle) ||
-      !(i === words.length - 1
-        ? /^\s*(?:[.,;:!?)»«“”"]|$)/u.test(text.slice(w.end))
-        : clauseEnd.test(text.slice(w.end, words[i + 1]!.start)))
-    )
-      continue;
+    if (!SEPARABLE.includes(particle) || !endsClause(text, words, i)) continue;
     if (i === 0 || !spaceOnlyBetween(text, words[i - 1]!, w)) continue;
     let first = i;
     while (first > 0 && !clauseStart.test(text.slice(words[first - 1]!.end, words[first]!.start))) first--;
@@ -357,8 +371,8 @@ function withoutInfinitiveZu(word: string): string[] {
 
 /**
  * Infinitives a present-tense form of a strong German verb may have, whose vowel changes there: "liest" lesen,
- * "gibst" geben, "hilft" helfen, "lädt" laden, "läuft" laufen, and "hält" halten (the t is the verb's). Only
- * guesses: a caller keeps one the dictionary knows.
+ * "gibst" geben, "hilft" helfen, "lädt" laden, "läuft" laufen, and "hält" halten (the t is the verb's); also
+ * "nimmt" nehmen, "tritt" treten, and "hat" haben. Only guesses: a caller keeps one the dictionary knows.
  */
 export function presentTenseInfinitives(word: string): string[] {
   const vowels: Record<string, string> = { äu: 'au', ie: 'e', ä: 'a', ö: 'o', i: 'e' };
@@ -366,12 +380,20 @@ export function presentTenseInfinitives(word: string): string[] {
   for (const ending of ['t', 'st']) if (word.endsWith(ending)) cores.push(word.slice(0, -ending.length));
   if (word.endsWith('t')) cores.push(word);
   const out: string[] = [];
+  const add = (core: string) => {
+    if (!out.includes(`${core}en`)) out.push(`${core}en`);
+  };
   for (const core of cores) {
     const changed = core.replace(
       /(äu|ie|ä|ö|i)([^aeiouäöü]*)$/u,
       (_, v: string, rest: string) => `${vowels[v]}${rest}`,
     );
-    if (changed !== core && !out.includes(`${changed}en`)) out.push(`${changed}en`);
+    if (changed !== core) add(changed);
+    // a short i before a doubled consonant is the infinitive's long e: "nimmt" nehmen, "tritt" treten
+    const long = /^(.*)i(\p{L})\2$/u.exec(core);
+    if (long) for (const e of ['eh', 'e']) add(`${long[1]}${e}${long[2]}`);
+    // haben drops its b: "hat", "hast" ("vorhat": vorhaben)
+    if (core.endsWith('ha')) add(`${core}b`);
   }
   return out;
 }
@@ -429,6 +451,9 @@ function bestForWord(
   const sameCase = (a: string, b: string) => small(a) === small(b);
   // a small German verb matches its infinitive as a noun ("lesen": "Lesen", reading), the only form of many pairs
   const verbNoun = (f: string) => from === 'de' && small(word) && !small(f) && /en$/.test(f);
+  // ... where the noun says the verb, as an English "-ing" form: not "Vorhaben" scheme for "hat ... vor" (intend)
+  const nominalised = (f: { word: string; translation: string }) =>
+    verbNoun(f.word) && /ing$/.test(f.translation);
   const speech = partOfSpeech(word, from, before, after);
   const isVerb = (w: { text: string }) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text);
   const isNoun = (w: { text: string }) => /^\p{Lu}/u.test(w.text);
@@ -439,7 +464,7 @@ function bestForWord(
       const forms = translator
         .writtenForms(t, from)
         .filter(
-          (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || verbNoun(f.word)),
+          (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || nominalised(f)),
         )
         .map((f) => ({ t, text: f.translation, word: f.word }));
       // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
