@@ -8,8 +8,12 @@ import type { Source } from './source.js';
 // A second passage from another source needs this share of the best score (or the caller's higher cutoff) ...
 const SECOND_NEARLY = 0.75;
 // ... or, when it completes the first (see composeExtractiveAnswer), this much less: a caller's cutoff above
-// SECOND_NEARLY raises both floors alike.
-const COMPLETION_ALLOWANCE = 0.25;
+// SECOND_NEARLY raises both floors alike. A passage that brings what the first lacks (a question concept, the
+// asked-for relation) is what a reader looks for next even when its words match the question less: from 0.40 of
+// the best score instead of 0.50, answers covering their passage rose on the held-out sets 3-13 325 -> 327 of 448
+// (none lost; tuning 142 -> 143 of 175), answers 20 characters longer on average (527 -> 547). Lowering the floor of
+// any second passage instead (0.65) gained as much and cost twice the length (565), see the evaluation guide.
+const COMPLETION_ALLOWANCE = 0.35;
 // A second passage whose only news is the asked-for relation (it holds no question concept the first lacks) needs
 // at least this share of the first's `lexical` (the share of the question's concepts): else it is about something
 // else that happens to give a reason or a condition.
@@ -146,7 +150,7 @@ function passageAround(
  * the relation the question asks for, and adding something to the question) with the sentences that answer
  * marked `highlight`, and at most one more passage from another source when it says something the first does
  * not (mostly other content words) and is nearly as good (at least 75% of the best score, or the caller's
- * `relativeCutoff` when higher) or, 25 points lower (at half the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
+ * `relativeCutoff` when higher) or, 35 points lower (at 40% of the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
  * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks); one that
  * brings only the relation names at least half as much of the question as the first passage. Headings,
  * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
