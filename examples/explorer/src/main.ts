@@ -33,6 +33,7 @@ import {
   toModelInput,
 } from './load-image.js';
 import { type LoadedModel, loadModelFromFiles, loadModelFromUrl } from './load-model.js';
+import { RetiredObjects } from './retired.js';
 
 const DEFAULT_MODEL = `${import.meta.env.BASE_URL}models/digits/model.json`;
 const SAMPLES = `${import.meta.env.BASE_URL}digits/index.json`;
@@ -189,9 +190,10 @@ function stopIfSuperseded(generation: number): void {
 }
 
 /** What a new image, model or scaling replaced: the image's input tensor, the model and its explainers. Disposed
- * when no action runs, since an older action may be inside a wait (a repaint, a GPU read in pixel flipping) with
- * them in hand; it stops at its next `stopIfSuperseded` check, or the next step of pixel flipping. */
-const retired: { dispose(): void }[] = [];
+ * once every action that ran when they were replaced has ended, since such an action may be inside a wait (a
+ * repaint, a GPU read in pixel flipping) with them in hand; it stops at its next `stopIfSuperseded` check, or the
+ * next step of pixel flipping. */
+const retired = new RetiredObjects();
 
 /**
  * Runs a user action; any error becomes a visible message, never an uncaught exception. On the body,
@@ -199,11 +201,13 @@ const retired: { dispose(): void }[] = [];
  * the moment one starts until every action started has finished (actions can overlap: a click while another
  * runs). A script that drives the page waits for `data-actions` to reach its count with `data-busy` 'false': then
  * nothing runs, whatever else started meanwhile. `data-tensors` is the number of TF.js tensors alive when the page
- * last became idle (repeating an action must not add any; the browser test checks). `data-actions-superseded`
+ * last became idle (repeating an action must not add any; the browser test checks), `data-retired` the number of
+ * replaced objects still waiting for an action that may hold them when one last ended. `data-actions-superseded`
  * counts the actions that stopped because a newer image, model or explanation began (no message for those).
  */
 async function act(what: string, fn: () => Promise<void> | void): Promise<void> {
   document.body.dataset.actionsStarted = String(++actionsStarted);
+  const action = retired.begin();
   showBusy();
   try {
     await fn();
@@ -213,11 +217,10 @@ async function act(what: string, fn: () => Promise<void> | void): Promise<void> 
     else message('error', `${what}: ${describe(err)}`);
   } finally {
     actionsDone++;
+    retired.end(action);
+    document.body.dataset.retired = String(retired.pending);
     // read while idle only: an action still running holds its intermediate tensors
-    if (!running()) {
-      for (const r of retired.splice(0)) r.dispose();
-      document.body.dataset.tensors = String(tf.memory().numTensors);
-    }
+    if (!running()) document.body.dataset.tensors = String(tf.memory().numTensors);
     document.body.dataset.actions = String(actionsDone);
     showBusy();
   }
@@ -258,12 +261,12 @@ function currentScaling(): Scaling {
 
 function disposeModel(): void {
   retireExplainers();
-  if (state.model !== undefined) retired.push(state.model.model);
+  if (state.model !== undefined) retired.retire(state.model.model);
   state.model = undefined;
 }
 
 function retireExplainers(): void {
-  retired.push(...state.explainers.values());
+  retired.retire(...state.explainers.values());
   state.explainers.clear();
 }
 
@@ -349,7 +352,7 @@ async function useImage(image: LoadedImage): Promise<void> {
     return;
   }
   const { x, note } = toModelInput(image, state.inputShape, currentScaling());
-  if (state.x !== undefined) retired.push(state.x);
+  if (state.x !== undefined) retired.retire(state.x);
   state.x = x;
   state.image = image;
   state.box = undefined;
