@@ -1060,3 +1060,78 @@ describe('a loanword of the question meets the sentences of its language in thei
     expect(bare[0]!.lexical).toBe(bare[1]!.lexical);
   });
 });
+
+describe('a procedure is answered by an instruction, a reason by a cause; kinds read by their wording', () => {
+  const kind = (q: string) => questionIntent(q).kind;
+
+  it('reads German "wo-" questions and "what do I need" / "what happens to X" by what they ask, as guesses', () => {
+    // what X depends on, points to or comes from: a cause or a condition
+    expect(questionIntent('Wovon hängt die Wahl eines Modells ab?')).toEqual({
+      kind: 'reason',
+      subject: [],
+      guessed: true,
+    });
+    expect(kind('Worauf kann es hindeuten, wenn ein Merkmal stark wirkt?')).toBe('reason');
+    expect(kind('Wodurch entsteht der Fehler?')).toBe('reason');
+    // what X is made of or opens with, what happens to it: what X is
+    expect(questionIntent('Woraus setzt sich der Befehl zusammen?')).toMatchObject({
+      kind: 'definition',
+      guessed: true,
+    });
+    expect(kind('Womit beginnt eine neue Regel?')).toBe('definition');
+    expect(kind('What happens to the metadata when the document is split?')).toBe('definition');
+    // "what do I need": the things needed, a list
+    expect(kind('What do I need before I can evaluate explanations?')).toBe('list');
+    expect(kind('Was braucht man für den Bau?')).toBe('list');
+    // "wofür" and "wozu" keep their reading (a purpose or a reason)
+    expect(kind('Wofür braucht man pbuilder?')).toBe('reason');
+  });
+
+  it('numbered steps and "first ... then" hold the procedure; an ordinal in a statement does not', () => {
+    const how = questionIntent('How do I convert a model?');
+    expect(holdsRelation('2. Upload the weights to your server.', how)).toBe(true);
+    expect(holdsRelation('Its first step reads the weights, then it writes the shards.', how)).toBe(false);
+    expect(holdsRelation('First the converter reads the weights, then it writes the shards.', how)).toBe(
+      true,
+    );
+    expect(holdsRelation('The first layer is then normalised.', how)).toBe(false);
+    expect(holdsRelation('Zuerst richten Sie die Konfiguration ein, dann laden Sie hoch.', how)).toBe(true);
+  });
+
+  it('"since" of time and "da" as there hold no reason; causal "since" and "da" do', () => {
+    const why = questionIntent('Why does the lesson store embeddings in a vector database?');
+    expect(holdsRelation('The database has been maintained since 2019.', why)).toBe(false);
+    expect(holdsRelation('It has been the default since version 2.', why)).toBe(false);
+    expect(holdsRelation('Embeddings are stored, since the model has a token limit.', why)).toBe(true);
+    expect(
+      holdsRelation('Wir speichern die Einbettungen, da LLMs eine Begrenzung der Token haben.', why),
+    ).toBe(true);
+    expect(holdsRelation('Da die Modelle groß sind, speichern wir sie.', why)).toBe(true);
+    expect(holdsRelation('Da ist die Datenbank mit den Vektoren.', why)).toBe(false);
+    expect(holdsRelation('Die Vektoren liegen hier und da in der Datenbank.', why)).toBe(false);
+    const wozu = questionIntent('Wozu dient die Heatmap?');
+    expect(holdsRelation('Oben links steht da die Heatmap.', wozu)).toBe(false);
+  });
+
+  it('a subject word opens a sentence as itself or its inflection, not as the start of another word', () => {
+    const tree = questionIntent('What is a tree?');
+    expect(aboutSubject('Treebanks are annotated corpora.', tree)).toBe(false);
+    expect(holdsRelation('Treebanks are annotated corpora.', tree)).toBe(false);
+    expect(definesSubject('Treebanks are annotated corpora.', tree)).toBe(false);
+    expect(aboutSubject('Trees split the data at each node.', tree)).toBe(true);
+    const rule = questionIntent('Was ist eine Regel?');
+    expect(aboutSubject('Regeln bestimmen, wie Relevanz verteilt wird.', rule)).toBe(true);
+    expect(aboutSubject('Regelwerke sind Sammlungen.', rule)).toBe(false);
+    // a name joined by a hyphen is the subject by its first part, also as a stem of a translation
+    expect(
+      aboutSubject('Die Fehleranalyse-Komponente zeigt die Fehler.', {
+        kind: 'definition',
+        subject: ['fehleranalys'],
+      }),
+    ).toBe(true);
+    // a translated subject is stems: "librari" still opens "Libraries"
+    expect(
+      aboutSubject('Libraries are collections of code.', { kind: 'definition', subject: ['librari'] }),
+    ).toBe(true);
+  });
+});

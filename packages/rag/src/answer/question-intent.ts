@@ -1,3 +1,5 @@
+import { stemOf } from '../text/analyzer.js';
+
 /**
  * What a question asks for: a `definition` ("What is X?"), a `comparison` of two named things ("How does X
  * differ from Y?", "When should I use X instead of Y?"), a `procedure` ("How do I ...?"), a `reason`
@@ -22,7 +24,8 @@ export interface QuestionIntent {
   readonly polar?: boolean;
   /**
    * The kind was read from the question's opening word alone (a yes/no question as a `reason`, a "how" question
-   * as a `procedure`), no word of the relation in it: a sentence holding the relation is preferred, one without it
+   * as a `procedure`, "Wovon ...?" as a `reason`, "Woraus ...?" or "What happens to X ...?" as a `definition`), no
+   * word of the relation in it: a sentence holding the relation is preferred, one without it
    * is not held back.
    */
   readonly guessed?: boolean;
@@ -67,7 +70,7 @@ const KINDS: readonly [QuestionKind, RegExp][] = [
   // "which" of a relative clause ("an application in which ...") asks for nothing
   [
     'list',
-    /\b((?<!\b(?:in|by|of|on|at|from|with|through|under) )which|what are the|what (kinds?|types?|ways)|list|name the|welche[mnrs]?|was für|nenne)\b/i,
+    /\b((?<!\b(?:in|by|of|on|at|from|with|through|under) )which|what are the|what (?:do|does|would) (?:i|we|you|one|it) need|was (?:brauche|braucht|benötige|benötigt) (?:ich|man)|what (kinds?|types?|ways)|list|name the|welche[mnrs]?|was für|nenne)\b/i,
   ],
   [
     'definition',
@@ -161,7 +164,7 @@ export function questionIntent(question: string): QuestionIntent {
   };
   if (kind !== 'definition') return { kind, subject: [], ...marks };
   const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q) ?? GERMAN_DOES.exec(q);
-  return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [] };
+  return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [], ...marks };
 }
 
 // A question that opens with a verb asks yes or no ("Can I ...?", "Is X the same as ...?", "Kann man ...?"): what
@@ -170,6 +173,12 @@ export function questionIntent(question: string): QuestionIntent {
 const OPENS_YES_NO =
   /^(?:(?:[\p{L}-]+\s+){0,3}[,:]\s*)?(?:can|could|is|are|was|were|do|does|did|will|would|should|must|may|has|have|kann|können|ist|sind|war|gibt|muss|müssen|darf|dürfen|hat|haben|wird|werden|lässt|soll|sollte)\s/iu;
 const OPENS_HOW = /^(?:how|wie)\s/i;
+// German "what on / of / by" ("Wovon hängt X ab?", "Worauf kann es hindeuten?", "Wodurch entsteht X?"): what X
+// depends on, points to or comes from, which a cause or a condition says.
+const OPENS_WHEREON = /^(?:wovon|worauf|woran|wodurch|woher)(?![\p{L}])/iu;
+// "Woraus besteht X?", "Womit beginnt X?", "Worin liegt X?", "What happens to X when ...?": what X is made of, opens
+// with or does, which its definition says.
+const OPENS_WHEREOF = /^(?:woraus|womit|worin|worüber|what happens (?:to|when|if|with))(?![\p{L}])/iu;
 
 // "Wozu dient X?", "Wofür ist X zuständig?": what a thing is for, which its definition says (not "Wofür braucht
 // man X?": there someone acts, for a reason).
@@ -204,6 +213,8 @@ function asksForOne(q: string): boolean {
 /** The kind of a question that no relation word told: by the word that opens it, else `other`. */
 function opening(q: string): QuestionKind {
   if (OPENS_YES_NO.test(q)) return 'reason';
+  if (OPENS_WHEREON.test(q)) return 'reason';
+  if (OPENS_WHEREOF.test(q)) return 'definition';
   if (OPENS_HOW.test(q)) return 'procedure';
   return 'other';
 }
@@ -332,9 +343,12 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
     /(?<![\p{L}\d_.-])\d+(?:[.,]\d+)*(?![\p{L}_-])|\b(one|two|three|four|five|six|ten|hundred|thousand|number of|zwei|drei|vier|fünf|zehn|hundert|tausend|anzahl)\b/iu,
   // also purpose ("the purpose of X is to ...", "to verify ...", "dient dazu") and cause ("another factor is")
   reason:
-    /\b(because|since|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|purpose|aim of|serves? to|to (?:verify|ensure|check|avoid|prevent|make sure)|factor|causes?d?|weil|da|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*|zweck|dient|faktor|ursache)\b/i,
+    // "since" of time ("since 2019", "since version 2") and "da" as "there" or "then" ("da ist", "hier und da") say no
+    // cause: "da" gives one only opening a clause, its verb at the end ("..., da LLMs ... haben")
+    /\b(because|since(?!\s+(?:\d|v\d|(?:then|when|last|early|(?:the\s+)?(?:beginning|start|release|introduction|version|january|february|march|april|may|june|july|august|september|october|november|december))\b))|due to|as a result|so that|in order to|therefore|thus|hence|reason|leads? to|leading to|allows?|otherwise|purpose|aim of|serves? to|to (?:verify|ensure|check|avoid|prevent|make sure)|factor|causes?d?|weil|denn|daher|deshalb|deswegen|damit|um .+ zu|grund|sonst|ermöglich\w*|zweck|dient|faktor|ursache)\b|(?:^[^\p{L}]*|[,;:(–]\s*)da\s+(?!(?:ist|sind|war|waren|gibt|gab|hat|haben|hatte|kann|können|muss|müssen|wird|werden|steht|stehen|liegt|liegen|bleibt|kommt|sieht|sehen|drüben|oben|unten|draußen)\b)/iu,
+  // (a numbered step, "2. Run ...", opens with its number; steps in order say "first ... then")
   procedure:
-    /^\W*(?:to [^,]{1,40},\s*)?(?:(?:then|now|first|next|finally|simply|dann|zuerst|anschließend|danach)\W+)?(?:simply\s+)?(?:use|set|pass|call|run|install|add|change|enable|disable|reduce|increase|try|create|write|import|open|click|select|choose|specify|define|provide|remove|replace|configure|load|put|make sure)\b|^\W*[\p{L}]+en\s+sie\b|\b(?:you (?:can|need|must|should|have to|may)|one can|to do (?:this|so)|by (?:setting|using|calling|passing|adding)|(?:is|are) (?:often |also )?possible to|lässt sich|lassen sich|sie (?:können|müssen|sollten)|man (?:kann|muss|sollte)|mit der option|indem)\b/iu,
+    /^\W*(?:(?:\d{1,2}[.)]|step \d{1,2}[.:]?)\s*)?(?:to [^,]{1,40},\s*)?(?:(?:then|now|first|next|finally|simply|dann|zuerst|anschließend|danach)\W+)?(?:simply\s+)?(?:use|set|pass|call|run|install|add|change|enable|disable|reduce|increase|try|create|write|import|open|click|select|choose|specify|define|provide|remove|replace|configure|load|put|make sure|build|check|edit|update|save|copy|start|convert|follow|execute|apply|wrap|register|upload|download|type|enter|append|insert)\b|^\W*[\p{L}]+en\s+sie\b|\b(?:you (?:can|need|must|should|have to|may)|one can|to do (?:this|so)|by (?:setting|using|calling|passing|adding)|(?:is|are) (?:often |also )?possible to|lässt sich|lassen sich|sie (?:können|müssen|sollten)|man (?:kann|muss|sollte)|mit der option|mit dem befehl|indem)\b|(?:^|[,;:]\s*)(?:first|zuerst)\b[^.;]*\b(?:then|dann)\b/iu,
   // an enumeration: "A, B and C", "A; B; C", "... such as", "the following: ...", not a lone comma of a clause
   list: /:\s*\S|,[^,;.]+\b(?:and|or|und|oder)\b|[^,;]+[,;][^,;]+[,;]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|the following|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise|folgende\w*)\b/i,
 };
@@ -376,16 +390,14 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
     const head = sentence.toLowerCase().slice(0, 80);
     // or the subject opens the sentence: "A response synthesizer generates ...", "SummaryIndexRetriever will fetch ..."
     const opening = /^\s*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(head)?.[1];
-    // (a subject word may be a stem, "librari" of a translation: it opens the word)
-    if (
-      opening !== undefined &&
-      intent.subject.some((w) => opening === w || (w.length >= 4 && opening.startsWith(w)))
-    )
-      return true;
+    // (a subject word may be a stem, "librari" of a translation: see isSubjectWord)
+    if (opening !== undefined && intent.subject.some((w) => isSubjectWord(opening, w))) return true;
     return intent.subject.some((word) => {
       // the word itself, not part of a file or identifier name ("Paket.lintian-overrides" does not define lintian)
       const at = head.search(new RegExp(`(?<![\\p{L}\\d_.-])${escapeRegExp(word)}`, 'u'));
       if (at < 0) return false;
+      const whole = /^[\p{L}\p{N}_-]+/u.exec(head.slice(at))![0];
+      if (!isSubjectWord(whole, word)) return false;
       const after = head.slice(at).replace(/^[\p{L}\p{N}_`'"-]+[`'"]?/u, '');
       const m = DEFINES.exec(after);
       if (!m) return false;
@@ -408,10 +420,26 @@ export function aboutSubject(sentence: string, intent: QuestionIntent): boolean 
   const opening = /^[^\p{L}\p{N}]*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(
     sentence.toLowerCase(),
   )?.[1];
-  return (
-    opening !== undefined &&
-    intent.subject.some((w) => opening === w || (w.length >= 4 && opening.startsWith(w)))
-  );
+  return opening !== undefined && intent.subject.some((w) => isSubjectWord(opening, w));
+}
+
+/**
+ * Whether a word of a sentence is the subject word `s` of a definition question: the word itself, a name joined to
+ * it ("captum-dokumentation", "Fehleranalyse-Komponente"), or an inflected form of it, which `s` may be the stem of (a translated subject is
+ * stems: "librari" for "libraries"). A longer word that merely begins with it is another word ("treebanks" is not
+ * "tree", "Regelwerk" not "Regel").
+ */
+function isSubjectWord(word: string, s: string): boolean {
+  // a name joined by a hyphen is the subject by its first part ("Fehleranalyse-Komponente" for "Fehleranalyse")
+  const first = word.includes('-') && !s.includes('-') ? word.slice(0, word.indexOf('-')) : word;
+  if (first === s) return true;
+  if (s.length < 4 || !first.startsWith(s)) return false;
+  // a plural or case ending ("Regeln" of "Regel", "trees"), which the German stemmer does not always take off
+  if (/^(?:s|es|e|n|en|er|ern|ns)$/.test(first.slice(s.length))) return true;
+  return (['en', 'de'] as const).some((language) => {
+    const stem = stemOf(first, language);
+    return stem !== undefined && (stem === s || stem === stemOf(s, language));
+  });
 }
 
 /**
@@ -528,7 +556,7 @@ export function definesSubject(sentence: string, intent: QuestionIntent): boolea
   if (intent.kind !== 'definition' || intent.subject.length === 0 || intent.choice) return false;
   const text = sentence.replace(/\s+/g, ' ').trim();
   const lower = text.toLowerCase();
-  const subject = (w: string) => intent.subject.some((s) => w === s || (s.length >= 4 && w.startsWith(s)));
+  const subject = (w: string) => intent.subject.some((s) => isSubjectWord(w, s));
   // the subject's noun phrase at the start: an article, then subject words (the rest of a long subject's name may
   // follow: "Integrated Gradients", "Concept Relevance Propagation"), a parenthesis, ", or Y,"
   const opening = /^[^\p{L}\p{N}(]*(?:(?:the|a|an|der|die|das|ein|eine)\s+)?[`'"*]*([\p{L}\p{N}_-]+)/u.exec(
