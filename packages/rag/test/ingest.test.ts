@@ -288,7 +288,14 @@ describe('PDF', () => {
   it('ends a block where a PDF line ends with room for the next word (bullets drawn as graphics)', () => {
     // 5 units a character from x = 50: a line of 90 characters ends at 500, the column's end
     const lines = (...texts: string[]): PdfLine[] =>
-      texts.map((text, i) => ({ text, x: 50, right: 50 + 5 * text.length, y: 700 - 12 * i, height: 10, mono: false }));
+      texts.map((text, i) => ({
+        text,
+        x: 50,
+        right: 50 + 5 * text.length,
+        y: 700 - 12 * i,
+        height: 10,
+        mono: false,
+      }));
     const full = 'x'.repeat(90);
     const list = lines(
       'The library has these composites:',

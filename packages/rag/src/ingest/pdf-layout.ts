@@ -180,7 +180,9 @@ export function pdfPageBlocks(
   // How far a line could have run: the lines of its column end further only when they are wider things (a
   // table, an address into the margin), so the paragraph's own lines and the two after the break bound it.
   const lineEnd = (i: number) => {
-    const near = [...groups.at(-1)!, kept[i]!, kept[i + 1]].flatMap((l) => (l?.right === undefined ? [] : [l.right]));
+    const near = [...groups.at(-1)!, kept[i]!, kept[i + 1]].flatMap((l) =>
+      l?.right === undefined ? [] : [l.right],
+    );
     return Math.min(columnRightOf(kept[i - 1]!, kept), Math.max(...near));
   };
   // groups that begin at a writer's break (see `writersBreak`)
@@ -195,8 +197,7 @@ export function pdfPageBlocks(
       prev.mono !== l.mono ||
       Math.abs(prev.height - l.height) > 0.15 * Math.max(prev.height, l.height) ||
       (!l.mono && BULLET.test(l.text));
-    const broken =
-      !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
+    const broken = !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
     if (broken) brokenBefore.add(groups.length);
     if (newBlock || broken) groups.push([l]);
     else groups[groups.length - 1]!.push(l);
