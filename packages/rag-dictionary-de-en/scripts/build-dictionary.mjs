@@ -46,6 +46,8 @@ const DROP_MARKS =
 const DE_PLACEHOLDERS = new Set(['etw.', 'jdn.', 'jdm.', 'jds.', 'jd.', 'sich', 'etw', 'jdn', 'jdm']);
 const EN_PLACEHOLDERS = new Set(['sth.', 'sb.', "sb.'s", 'sth', 'sb', 'oneself', "sth.'s", 'one’s', "one's"]);
 const WORD = /^[\p{L}][\p{L}\p{M}'’-]*$/u;
+/** An abbreviation set off by slashes and spaces: " /Str./", " /Rd/" (not "and/or", "input/output"). */
+const ABBREVIATION = /(?<=^|\s)\/[^/\s][^/]{0,15}\/(?=\s|$)/gu;
 
 function clean(term, placeholders, isEnglish) {
   if (DROP_MARKS.test(term)) return undefined;
@@ -54,6 +56,9 @@ function clean(term, placeholders, isEnglish) {
     .replace(/\[[^\]]*\]/g, ' ')
     .replace(/\([^)]*\)/g, ' ')
     .replace(/<[^>]*>/g, ' ')
+    // an abbreviation between slashes ("Straße {f} /Str./", "road /Rd/") says no other word: without this the
+    // word check below drops the whole term, and Straße lost street and road
+    .replace(ABBREVIATION, ' ')
     .replace(/\s+/g, ' ')
     .trim();
   if (isEnglish) t = t.replace(/^to /, '');
@@ -138,7 +143,9 @@ writeForms();
  * `betracht`/`consid`), up to FORMS_PER_PAIR are kept, heaviest (then shortest) first, so a gloss can take the
  * one of the word it glosses.
  *
- * A line is "German TAB English" for each written pair; each side is written as an edit of its stem, to keep the file small: "" is the stem itself, "^" capitalises
+ * A line is "German TAB English" for each written pair, where there are several each followed by "TAB share", its
+ * percent of the pair's weight (a line of one has none: it is all of it); each side is written as an edit of its
+ * stem, to keep the file small: "" is the stem itself, "^" capitalises
  * the first letter, "N+tail" drops the stem's last N letters (N omitted when 0) and appends tail, "=form" is the
  * form whole ("databas" with "+e" is "database", "verknupf" with "^3+üpfung" is "Verknüpfung"). The first line
  * is a JSON header: the number of pairs and the length of the pairs string, to refuse forms of another
@@ -151,10 +158,13 @@ function writeForms() {
     const written = [...formsOf.get(key)]
       .sort((a, b) => b[1] - a[1] || a[0].length - b[0].length || (a[0] < b[0] ? -1 : 1))
       .slice(0, FORMS_PER_PAIR);
+    // several written pairs: each with its share of the pair's weight, so a gloss weighs the pair by the written
+    // pairs of the word it glosses ("ausführen" is a small part of ausfuhr/export, mostly the noun Ausfuhr)
+    const share = (w) => (written.length > 1 ? `\t${Math.round((100 * w) / weights.get(key))}` : '');
     return written
-      .map(([forms]) => {
+      .map(([forms, w]) => {
         const [de, en] = forms.split('\t');
-        return `${formEdit(stems[0], de)}\t${formEdit(stems[1], en)}`;
+        return `${formEdit(stems[0], de)}\t${formEdit(stems[1], en)}${share(w)}`;
       })
       .join('\t');
   });

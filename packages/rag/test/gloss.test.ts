@@ -24,7 +24,7 @@ const ROWS: [pair: string, forms: string][] = [
   ['benutz\tuser\t0.8', '^+er\t'],
   ['befehlsverknupf\tpipelin\t1', '^3+üpfung\t+e'],
   ['datenbank\tdatabas\t1', '^\t+e'],
-  ['einbett\tembed\t1', '+en\t\t^+ung\t+ding'],
+  ['einbett\tembed\t1', '+en\t\t60\t^+ung\t+ding\t40'],
   ['modul\tmodul\t1.9', '^\t+e'],
   ['modulation\tmodul\t2.6', '^\t+ation'],
   ['pipelin\tpipelin\t0.5', '^+e\t+e'],
@@ -146,6 +146,34 @@ describe('the sense the corpus uses', () => {
     expect(glossSentence('Wir lesen die Neue.', 'de', neu)).toBe('Wir lesen die Neue [new].');
   });
 
+  it("weighs a sense by the word's written pairs where the word is a minor part of its stem pair", () => {
+    // ausfuhr/export is mostly the noun Ausfuhr (85%): the verb ausführen has 15% of it, a weight of 1 * 0.15 / 0.5
+    // = 0.3, less than ausfuhr/perform, all the verb's (0.5); without shares export (1) wins
+    const rows: [string, string][] = [
+      ['ausfuhr\texport\t1', '^\t\t85\t=ausführen\t\t15'],
+      ['ausfuhr\tperform\t0.5', '=ausführen\t'],
+    ];
+    expect(glossSentence('Er führt es aus.', 'de', tiny(rows))).toBe('Er führt [perform] es aus.');
+    // the noun keeps its sense
+    expect(glossSentence('Die Ausfuhr sinkt.', 'de', tiny(rows))).toBe('Die Ausfuhr [export] sinkt.');
+    // half a pair counts whole, less in proportion: Ding splits an entry over noun and verb (Befehl, befehligen),
+    // and Befehl's 47% of command weighs 0.94, more than order (0.88)
+    const befehl = tiny([
+      ['befehl\tcommand\t1', '+igen\t\t53\t^\t\t47'],
+      ['befehl\torder\t0.88', '^\t'],
+    ]);
+    expect(glossSentence('Der Befehl läuft.', 'de', befehl)).toBe('Der Befehl [command] läuft.');
+    // a version 1 file (no shares) counts every written pair whole, as before
+    const pairs = rows.map(([p]) => p).join('\n');
+    const v1 = formatWrittenForms(['^\t\t=ausführen\t', '=ausführen\t'], pairs.length).replace(
+      'crp-written-forms 2',
+      'crp-written-forms 1',
+    );
+    const old = QueryTranslator.fromStemPairs(pairs, { writtenForms: () => v1 });
+    expect(old.writtenForms(old.translate('ausfuhr', 'de')[0]!, 'de').map((f) => f.share)).toEqual([1, 1]);
+    expect(glossSentence('Er führt es aus.', 'de', old)).toBe('Er führt [export] es aus.');
+  });
+
   it('counts a word of many senses by its share of this one (a common word is mostly meant otherwise)', () => {
     const host = tiny([
       ['gastgeb\thost\t1.67', '^+er\t'],
@@ -195,7 +223,7 @@ describe('the part of speech a word shows', () => {
     const need = tiny([
       ['bedarf\tneed\t1.67', '^\t'],
       ['brauch\tneed\t1', '+en\t'],
-      ['einbett\tembed\t1', '+en\t\t^+ung\t+ding'],
+      ['einbett\tembed\t1', '+en\t\t60\t^+ung\t+ding\t40'],
     ]);
     expect(glossSentence('The need grows.', 'en', need)).toBe('The need [Bedarf] grows.');
     expect(glossSentence('We needed it, needing more.', 'en', need)).toBe(
@@ -308,7 +336,7 @@ describe('German verb forms the dictionary lacks', () => {
     ['fuhr\tlead\t1', '=führen\t'],
     ['gefolg\thanger-on\t1', '^+e\t'],
     ['glied\tmember\t1', '^\t'],
-    ['hochlad\tupload\t1', '^+en\t+ing\t^+en\t'],
+    ['hochlad\tupload\t1', '^+en\t+ing\t50\t^+en\t\t50'],
     ['les\tlectur\t1', '+en\t+e'],
     ['les\tread\t1', '^+en\t+ing'],
   ]);
@@ -409,7 +437,7 @@ describe('the part of speech of an English word', () => {
   const tr = tiny([
     ['derzeit\tcurrent\t1', '=derzeitig\t'],
     ['stromung\tcurrent\t1', '=Strömung\t'],
-    ['vernetz\tnetwork\t1', '+en\t\t^+ung\t'],
+    ['vernetz\tnetwork\t1', '+en\t\t50\t^+ung\t\t50'],
   ]);
 
   it('of a base form is a noun first, of the same pair, unless a verb is asked for', () => {
@@ -437,13 +465,15 @@ describe('written forms', () => {
   it('give each pair its own words where stems collide, both ways', () => {
     const tr = withForms();
     const [module] = tr.translate('modul', 'de');
-    expect(tr.writtenForms(module!, 'de')).toEqual([{ word: 'Modul', translation: 'module' }]);
+    expect(tr.writtenForms(module!, 'de')).toEqual([{ word: 'Modul', translation: 'module', share: 1 }]);
     const [modulation] = tr.translate('modulation', 'de');
-    expect(tr.writtenForms(modulation!, 'de')).toEqual([{ word: 'Modulation', translation: 'modulation' }]);
+    expect(tr.writtenForms(modulation!, 'de')).toEqual([
+      { word: 'Modulation', translation: 'modulation', share: 1 },
+    ]);
     const embed = tr.translate('embed', 'en')[0]!;
     expect(tr.writtenForms(embed, 'en')).toEqual([
-      { word: 'embed', translation: 'einbetten' },
-      { word: 'embedding', translation: 'Einbettung' },
+      { word: 'embed', translation: 'einbetten', share: 0.6 },
+      { word: 'embedding', translation: 'Einbettung', share: 0.4 },
     ]);
     // a translation the translator did not hand out has none
     expect(tr.writtenForms({ term: 'module', weight: 1 }, 'de')).toEqual([]);
@@ -609,6 +639,14 @@ describe('written forms of the real dictionary', () => {
       const [de, en] = pairs[i]!.split('\t') as [string, string];
       const written = forms.forms(i, de, en);
       expect(written.length).toBeGreaterThan(0);
+      // each written pair's share of its pair's weight: all of it alone, else parts of at most the whole
+      if (written.length === 1) expect(written[0]![2]).toBe(1);
+      const shares = written.map(([, , share]) => share);
+      expect(Math.min(...shares), `${de}/${en}`).toBeGreaterThan(0);
+      expect(
+        shares.reduce((a, b) => a + b, 0),
+        `${de}/${en}`,
+      ).toBeLessThanOrEqual(1.02);
       for (const [d, e] of written) {
         expect(stems(d, 'de'), `${d} of ${de}`).toBe(de);
         expect(stems(e, 'en'), `${e} of ${en}`).toBe(en);
@@ -631,6 +669,11 @@ describe('written forms of the real dictionary', () => {
     expect(glossSentence('Der Wert nimmt zu.', 'de', tr)).not.toMatch(/^Der \[/);
     expect(glossSentence('Er hat das vor.', 'de', tr)).not.toMatch(/^Er \[/);
     expect(en).toContain('database [Datenbank]');
+    // Ding's street and road entries carry abbreviations in slashes (/Str./, /Rd/), which the build once dropped
+    // them for, leaving only the strait's spelling "straight"
+    expect(glossSentence('Die Straße ist lang.', 'de', tr)).toMatch(/^Die Straße \[(street|road)\]/);
+    // ausführen is a small part of ausfuhr/export (the noun Ausfuhr)
+    expect(glossSentence('Das Programm führt den Befehl aus.', 'de', tr)).not.toContain('[export]');
     expect(en).toContain('(RAG)');
     expect(en).toContain('pipelines of modules store');
     expect(en).not.toMatch(/zerlumpt|Befehlsverknüpfung|Modulation/i);

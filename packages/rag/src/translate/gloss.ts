@@ -402,6 +402,12 @@ export function presentTenseInfinitives(word: string): string[] {
 const COMPARABLE = 0.5;
 /** A sense used in fewer documents than this is no evidence for it (one stray "Menge" is no host). */
 const MIN_USE = 2;
+/**
+ * A sense of which the word as written has less than this share (its written pairs' part of the stem pair's
+ * weight) weighs that share over it: a stem pair often sums one entry split over two parts of speech (Befehl,
+ * befehligen: command, 47%; remote, remotely: entfernt, 33% each), and each is then a whole reading of its word.
+ */
+const HALF = 0.5;
 /** Senses below this share of the heaviest one's weight are not read from the word as written. */
 const RARE = 0.25;
 /**
@@ -458,15 +464,23 @@ function bestForWord(
   const isVerb = (w: { text: string }) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text);
   const isNoun = (w: { text: string }) => /^\p{Lu}/u.test(w.text);
   for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
-    const written: { t: Translation; text: string; word: string }[] = [];
-    // a rare sense written as the word is no reading of it ("Neue", new member)
-    for (const t of translations.filter((t) => t.weight >= RARE * translations[0]!.weight)) {
+    // a stem pair sums Ding's entries of words that stem alike: a sense of which the word as written is a minor
+    // part weighs less ("ansehen" is a small part of anseh/respect, mostly the noun Ansehen; see `HALF`); a rare
+    // sense written as the word is no reading of it ("Neue", new member)
+    const common = translations.filter((t) => t.weight >= RARE * translations[0]!.weight);
+    const matched = common.map((t) => {
       const forms = translator
         .writtenForms(t, from)
         .filter(
           (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || nominalised(f)),
-        )
-        .map((f) => ({ t, text: f.translation, word: f.word }));
+        );
+      const share = forms.reduce((sum, f) => sum + f.share, 0);
+      return { forms, t: { term: t.term, weight: t.weight * Math.min(1, share / HALF) } };
+    });
+    matched.sort((a, b) => b.t.weight - a.t.weight || words(a.t) - words(b.t));
+    const written: { t: Translation; text: string; word: string }[] = [];
+    for (const { t, forms: all } of matched.filter((m) => m.forms.length > 0)) {
+      const forms = all.map((f) => ({ t, text: f.translation, word: f.word }));
       // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
       // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
       // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)

@@ -167,18 +167,19 @@ export class QueryTranslator {
    * dictionary writes them: for the pair `datenbank`/`databas` "Datenbank" and "database"; where stems collide,
    * the words of that very pair (`modul`/`modul` is Modul/module, `modulation`/`modul` Modulation/modulation),
    * and more than one, heaviest first, where several written pairs stem alike (`betracht`/`consid`: betrachten/
-   * consider, beträchtlich/considerable). Empty without written forms (see `QueryTranslatorOptions.writtenForms`)
-   * or for a translation this translator did not give.
+   * consider, beträchtlich/considerable), each with its `share` of the pair's weight (0 to 1: Ding's "Größe/
+   * greatness" is a small part of `gross`/`great`, mostly groß/great). Empty without written forms (see
+   * `QueryTranslatorOptions.writtenForms`) or for a translation this translator did not give.
    */
   writtenForms(
     translation: Translation,
     from: Language,
-  ): readonly { readonly word: string; readonly translation: string }[] {
+  ): readonly { readonly word: string; readonly translation: string; readonly share: number }[] {
     const line = this.#lineOf.get(translation);
     const forms = this.#writtenForms();
     if (line === undefined || !forms) return [];
     const [de, en] = this.#index().pair(line);
-    let pairs: (readonly [string, string])[];
+    let pairs: (readonly [string, string, number])[];
     try {
       pairs = forms.forms(this.#index().ordinal(line), de, en);
     } catch (error) {
@@ -188,7 +189,9 @@ export class QueryTranslator {
       this.#formsOptions.onWrittenFormsError?.(error);
       return [];
     }
-    return pairs.map(([d, e]) => (from === 'de' ? { word: d, translation: e } : { word: e, translation: d }));
+    return pairs.map(([d, e, share]) =>
+      from === 'de' ? { word: d, translation: e, share } : { word: e, translation: d, share },
+    );
   }
 
   #writtenForms(): WrittenForms | null {

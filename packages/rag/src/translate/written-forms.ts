@@ -13,7 +13,9 @@ export interface WrittenFormsHeader {
   readonly offsets: readonly number[];
 }
 
-const FORMAT = 'crp-written-forms 1';
+/** The format written; version 1 (no shares: each written pair counts as all of its pair) is still read. */
+const FORMAT = 'crp-written-forms 2';
+const FORMATS = new Set(['crp-written-forms 1', FORMAT]);
 const NEWLINE = 10;
 
 /** Random access to a file's bytes (`@crp/rag/node` reads ranges of `forms.txt` this way, not the whole file). */
@@ -27,7 +29,9 @@ export interface ByteSource {
  * The words of a dictionary's pairs as the dictionary writes them ("Datenbank", "Verknüpfung", "database"),
  * where the pairs hold only stems: `forms.txt` of `@crp/rag-dictionary-de-en`, one line per pair in the order of
  * `dictionary.json`, "German edit TAB English edit" for each written pair (more than one where several stem
- * alike: betrachten/consider, beträchtlich/considerable), each edit turning the pair's stem into its written form:
+ * alike: betrachten/consider, beträchtlich/considerable, then each followed by its share of the pair's weight in
+ * percent: "TAB 89" and "TAB 11", so a gloss weighs a sense by the written pairs of the word it glosses, not by
+ * all that stem alike), each edit turning the pair's stem into its written form:
  * "" the stem itself, "^" the first letter capitalised, "N+tail" the last N letters dropped (N omitted when 0) and
  * tail appended, "=form" the form whole ("databas" with "+e" is "database", "verknupf" with "^3+üpfung" is
  * "Verknüpfung"). A JSON header line gives the number of pairs and the pairs string's length, so forms of
@@ -69,7 +73,8 @@ export class WrittenForms {
     }
     const step = header?.step ?? 0;
     if (
-      header?.format !== FORMAT ||
+      !header ||
+      !FORMATS.has(header.format) ||
       !Number.isInteger(header.lines) ||
       !Number.isInteger(header.pairsLength) ||
       !Number.isInteger(step) ||
@@ -100,9 +105,11 @@ export class WrittenForms {
 
   /**
    * The written pairs [German, English] of the pair numbered `pair` (0-based, in the dictionary's order) whose
-   * stems are `de` and `en`: heaviest first, more than one where several written pairs stem alike.
+   * stems are `de` and `en`, each with its share of the pair's weight (0 to 1; 1 for a pair written one way, and
+   * for each of a version 1 file, which has no shares):
+   * heaviest first, more than one where several written pairs stem alike.
    */
-  forms(pair: number, de: string, en: string): (readonly [string, string])[] {
+  forms(pair: number, de: string, en: string): (readonly [string, string, number])[] {
     const { lines, step } = this.header;
     if (!Number.isInteger(pair) || pair < 0 || pair >= lines)
       throw new CrpError('invalid-argument', `No pair ${pair} in the written forms; they have ${lines}.`);
@@ -117,9 +124,13 @@ export class WrittenForms {
     let end = block.indexOf(NEWLINE, at);
     if (end < 0) end = block.length;
     const edits = this.#decoder.decode(block.subarray(at, end)).split('\t');
-    const out: (readonly [string, string])[] = [];
-    for (let i = 0; i + 1 < edits.length; i += 2)
-      out.push([applyFormEdit(de, edits[i]!), applyFormEdit(en, edits[i + 1]!)]);
+    const out: (readonly [string, string, number])[] = [];
+    // a line of one written pair has no share (it is all of the pair); version 1 has none at all
+    const shares = edits.length > 2 && this.header.format === FORMAT;
+    for (let i = 0; i + 1 < edits.length; i += shares ? 3 : 2) {
+      const share = shares ? Number(edits[i + 2]) / 100 : 1;
+      out.push([applyFormEdit(de, edits[i]!), applyFormEdit(en, edits[i + 1]!), share >= 0 ? share : 1]);
+    }
     return out;
   }
 
