@@ -1113,6 +1113,37 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     expect(holdsRelation('Oben links steht da die Heatmap.', wozu)).toBe(false);
   });
 
+  it('"da" opening a sentence is causal only before its main clause (a comma), not "Da hilft nur ..."', () => {
+    const why = questionIntent('Warum startet der Dienst nicht?');
+    expect(holdsRelation('Da hilft nur ein Neustart.', why)).toBe(false);
+    expect(holdsRelation('Da fehlt eine Datei im Paket.', why)).toBe(false);
+    // a period inside a word or number does not end the clause ("3.0", "z.B.")
+    expect(holdsRelation('Da dpkg-source in 3.0 (quilt) Patches liest, braucht es quilt nicht.', why)).toBe(
+      true,
+    );
+    expect(holdsRelation('Da die Datei fehlt, startet der Dienst nicht.', why)).toBe(true);
+  });
+
+  it('an instruction verb that opens a noun phrase ("Type checking is ...") is no step; an imperative is', () => {
+    const how = questionIntent('How do I speed up the build?');
+    for (const statement of [
+      'Type checking is done by tsc.',
+      'Build times are long on CI.',
+      'Check boxes are drawn in grey.',
+      'Start values are random.',
+      'Follow-up work extended the method.',
+    ])
+      expect(holdsRelation(statement, how)).toBe(false);
+    for (const step of [
+      'Build the project with turbo.',
+      'Check it is installed.',
+      '2. Type the command in a shell.',
+      'Then make sure it is cached.',
+      'Follow the guide.',
+    ])
+      expect(holdsRelation(step, how)).toBe(true);
+  });
+
   it('a subject word opens a sentence as itself or its inflection, not as the start of another word', () => {
     const tree = questionIntent('What is a tree?');
     expect(aboutSubject('Treebanks are annotated corpora.', tree)).toBe(false);
