@@ -1117,7 +1117,8 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     const why = questionIntent('Warum startet der Dienst nicht?');
     expect(holdsRelation('Da hilft nur ein Neustart.', why)).toBe(false);
     expect(holdsRelation('Da fehlt eine Datei im Paket.', why)).toBe(false);
-    // a period inside a word or number does not end the clause ("3.0", "z.B.")
+    // the comma may follow an abbreviation or a number ("3.0", "bzw. Quellen"): the sentence is one already
+    expect(holdsRelation('Da Pakete bzw. Quellen fehlen, bricht der Bau ab.', why)).toBe(true);
     expect(holdsRelation('Da dpkg-source in 3.0 (quilt) Patches liest, braucht es quilt nicht.', why)).toBe(
       true,
     );
