@@ -1102,6 +1102,9 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     const why = questionIntent('Why does the lesson store embeddings in a vector database?');
     expect(holdsRelation('The database has been maintained since 2019.', why)).toBe(false);
     expect(holdsRelation('It has been the default since version 2.', why)).toBe(false);
+    expect(holdsRelation('Since its release in 2020 the library has grown.', why)).toBe(false);
+    expect(holdsRelation('Since their introduction, rules have changed.', why)).toBe(false);
+    expect(holdsRelation('Since its output is normalised, the scores add up to one.', why)).toBe(true);
     expect(holdsRelation('Embeddings are stored, since the model has a token limit.', why)).toBe(true);
     expect(
       holdsRelation('Wir speichern die Einbettungen, da LLMs eine Begrenzung der Token haben.', why),
