@@ -217,7 +217,12 @@ async function act(what: string, fn: () => Promise<void> | void): Promise<void> 
     else message('error', `${what}: ${describe(err)}`);
   } finally {
     actionsDone++;
-    retired.end(action);
+    // a dispose that throws is shown, not thrown from here: the page would stay busy and the rest undisposed
+    try {
+      retired.end(action);
+    } catch (err) {
+      message('error', `${what}: ${describe(err)}`);
+    }
     document.body.dataset.retired = String(retired.pending);
     // read while idle only: an action still running holds its intermediate tensors
     if (!running()) document.body.dataset.tensors = String(tf.memory().numTensors);

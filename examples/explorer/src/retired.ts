@@ -15,6 +15,8 @@ export class RetiredObjects {
   private nextAction = 0;
   private readonly running = new Set<number>();
   private readonly waiting: { object: Disposable; until: Set<number> }[] = [];
+  /** Objects disposed already: retired again, they are not disposed again. */
+  private readonly disposed = new WeakSet<Disposable>();
 
   /** An action begins: returns its id, for `end`. */
   begin(): number {
@@ -37,15 +39,24 @@ export class RetiredObjects {
         this.waiting.splice(i, 1);
       }
     }
-    for (const object of free.reverse()) object.dispose();
+    this.disposeAll(free.reverse());
   }
 
-  /** `object` is no longer the page's: disposed once every action running now has ended (at once if none runs). */
+  /**
+   * `object` is no longer the page's: disposed once every action running now has ended (at once if none runs).
+   * An object retired again is disposed once (a model's second dispose throws): while it waits, when the later
+   * retirement's actions have ended too; after, not again.
+   */
   retire(...objects: Disposable[]): void {
-    for (const object of objects) {
-      if (this.running.size === 0) object.dispose();
+    const now: Disposable[] = [];
+    for (const object of new Set(objects)) {
+      if (this.disposed.has(object)) continue;
+      const waits = this.waiting.find((w) => w.object === object);
+      if (waits) for (const id of this.running) waits.until.add(id);
+      else if (this.running.size === 0) now.push(object);
       else this.waiting.push({ object, until: new Set(this.running) });
     }
+    this.disposeAll(now);
   }
 
   /** The number of retired objects not yet disposed (the page shows it as `data-retired`). */
@@ -56,5 +67,22 @@ export class RetiredObjects {
   /** Whether an action runs. */
   get busy(): boolean {
     return this.running.size > 0;
+  }
+
+  /**
+   * Disposes each object, even when one before it throws (its tensors are lost, the others' need not be), then
+   * throws the first error: the bookkeeping is already done, so nothing is disposed twice or left waiting.
+   */
+  private disposeAll(objects: readonly Disposable[]): void {
+    const errors: unknown[] = [];
+    for (const object of objects) {
+      this.disposed.add(object);
+      try {
+        object.dispose();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
   }
 }

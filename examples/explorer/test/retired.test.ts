@@ -87,3 +87,52 @@ describe('RetiredObjects', () => {
     expect(() => r.end(a)).toThrow('action 0 is not running (running: none)');
   });
 });
+
+describe('RetiredObjects, when retiring goes wrong', () => {
+  it('disposes an object retired twice once, after the actions of both retirements', () => {
+    const r = new RetiredObjects();
+    let disposed = 0;
+    const model = {
+      dispose: () => {
+        // a LayersModel throws on a second dispose
+        if (++disposed > 1) throw new Error('already disposed');
+      },
+    };
+    const a = r.begin();
+    r.retire(model, model);
+    const b = r.begin();
+    r.retire(model);
+    expect(r.pending).toBe(1);
+    r.end(a);
+    // b ran at the second retirement and may hold it
+    expect(disposed).toBe(0);
+    r.end(b);
+    expect(disposed).toBe(1);
+    // and once disposed, not again
+    r.retire(model);
+    expect(disposed).toBe(1);
+  });
+
+  it('disposes the others when one dispose throws, then throws its error, with nothing left waiting', () => {
+    const r = new RetiredObjects();
+    const x = tf.tensor1d([1, 2]);
+    const y = tf.tensor1d([3, 4]);
+    const brokenObject = () => ({
+      dispose: () => {
+        throw new Error('dispose failed');
+      },
+    });
+    const broken = brokenObject();
+    const a = r.begin();
+    r.retire(x, broken, y);
+    expect(() => r.end(a)).toThrow('dispose failed');
+    expect(x.isDisposed).toBe(true);
+    expect(y.isDisposed).toBe(true);
+    expect(r.pending).toBe(0);
+    expect(r.busy).toBe(false);
+    // the same when nothing runs
+    const z = tf.scalar(1);
+    expect(() => r.retire(brokenObject(), z)).toThrow('dispose failed');
+    expect(z.isDisposed).toBe(true);
+  });
+});

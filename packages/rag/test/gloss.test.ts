@@ -531,6 +531,47 @@ describe('written forms', () => {
     expect(String(onShift.mock.calls[0]![0])).toMatch(/do not match their header/);
   });
 
+  it('with a share missing or no percent are refused with the line and what is valid, not read one field off', () => {
+    const pairs = ['ausfuhr\texport\t1', 'ausfuhr\tperform\t0.5'].join('\n');
+    const forms = (line: string) =>
+      WrittenForms.parse(formatWrittenForms([line, '=ausführen\t'], pairs.length));
+    expect(forms('^\t\t85\t=ausführen\t\t15').forms(0, 'ausfuhr', 'export')).toEqual([
+      ['Ausfuhr', 'export', 0.85],
+      ['ausführen', 'export', 0.15],
+    ]);
+    // two written pairs without their shares: the second German edit is not a share, and the pair not dropped
+    expect(() => forms('^\t\t=ausführen\t').forms(0, 'ausfuhr', 'export')).toThrow(
+      /Line 1 of the written forms has 4 fields; each written pair needs 3 \(German, English, share\)/,
+    );
+    for (const share of ['', 'x', '150', '-5', '8.5'])
+      expect(() => forms(`^\t\t${share}\t=ausführen\t\t15`).forms(0, 'ausfuhr', 'export')).toThrow(
+        `Line 1 of the written forms has the share "${share}"; a share is a whole percent from 0 to 100.`,
+      );
+    // version 1: pairs of two fields, no shares
+    const v1 = (line: string) =>
+      WrittenForms.parse(
+        formatWrittenForms([line, '=ausführen\t'], pairs.length).replace(
+          'crp-written-forms 2',
+          'crp-written-forms 1',
+        ),
+      );
+    expect(v1('^\t\t=ausführen\t').forms(0, 'ausfuhr', 'export')).toEqual([
+      ['Ausfuhr', 'export', 1],
+      ['ausführen', 'export', 1],
+    ]);
+    expect(() => v1('^\t\t=ausführen').forms(0, 'ausfuhr', 'export')).toThrow(
+      /has 3 fields; each written pair needs 2 \(German, English\)/,
+    );
+    // through a translator: one warning, then stems
+    const onError = vi.fn();
+    const tr = QueryTranslator.fromStemPairs(pairs, {
+      writtenForms: () => formatWrittenForms(['^\t\tx\t=ausführen\t\t15', '=ausführen\t'], pairs.length),
+      onWrittenFormsError: onError,
+    });
+    expect(glossSentence('Die Ausfuhr sinkt.', 'de', tr)).toBe('Die Ausfuhr [export] sinkt.');
+    expect(onError).toHaveBeenCalledTimes(1);
+  });
+
   it('tell inflections of a dictionary word in each language', () => {
     expect(inflects('Benutzern', 'Benutzer', 'de')).toBe(true);
     expect(inflects('speichert', 'speichern', 'de')).toBe(true);

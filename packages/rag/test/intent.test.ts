@@ -1102,6 +1102,9 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     const why = questionIntent('Why does the lesson store embeddings in a vector database?');
     expect(holdsRelation('The database has been maintained since 2019.', why)).toBe(false);
     expect(holdsRelation('It has been the default since version 2.', why)).toBe(false);
+    expect(holdsRelation('Since its release in 2020 the library has grown.', why)).toBe(false);
+    expect(holdsRelation('Since their introduction, rules have changed.', why)).toBe(false);
+    expect(holdsRelation('Since its output is normalised, the scores add up to one.', why)).toBe(true);
     expect(holdsRelation('Embeddings are stored, since the model has a token limit.', why)).toBe(true);
     expect(
       holdsRelation('Wir speichern die Einbettungen, da LLMs eine Begrenzung der Token haben.', why),
@@ -1111,6 +1114,38 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     expect(holdsRelation('Die Vektoren liegen hier und da in der Datenbank.', why)).toBe(false);
     const wozu = questionIntent('Wozu dient die Heatmap?');
     expect(holdsRelation('Oben links steht da die Heatmap.', wozu)).toBe(false);
+  });
+
+  it('"da" opening a sentence is causal only before its main clause (a comma), not "Da hilft nur ..."', () => {
+    const why = questionIntent('Warum startet der Dienst nicht?');
+    expect(holdsRelation('Da hilft nur ein Neustart.', why)).toBe(false);
+    expect(holdsRelation('Da fehlt eine Datei im Paket.', why)).toBe(false);
+    // the comma may follow an abbreviation or a number ("3.0", "bzw. Quellen"): the sentence is one already
+    expect(holdsRelation('Da Pakete bzw. Quellen fehlen, bricht der Bau ab.', why)).toBe(true);
+    expect(holdsRelation('Da dpkg-source in 3.0 (quilt) Patches liest, braucht es quilt nicht.', why)).toBe(
+      true,
+    );
+    expect(holdsRelation('Da die Datei fehlt, startet der Dienst nicht.', why)).toBe(true);
+  });
+
+  it('an instruction verb that opens a noun phrase ("Type checking is ...") is no step; an imperative is', () => {
+    const how = questionIntent('How do I speed up the build?');
+    for (const statement of [
+      'Type checking is done by tsc.',
+      'Build times are long on CI.',
+      'Check boxes are drawn in grey.',
+      'Start values are random.',
+      'Follow-up work extended the method.',
+    ])
+      expect(holdsRelation(statement, how)).toBe(false);
+    for (const step of [
+      'Build the project with turbo.',
+      'Check it is installed.',
+      '2. Type the command in a shell.',
+      'Then make sure it is cached.',
+      'Follow the guide.',
+    ])
+      expect(holdsRelation(step, how)).toBe(true);
   });
 
   it('a subject word opens a sentence as itself or its inflection, not as the start of another word', () => {

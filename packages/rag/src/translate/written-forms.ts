@@ -127,9 +127,21 @@ export class WrittenForms {
     const out: (readonly [string, string, number])[] = [];
     // a line of one written pair has no share (it is all of the pair); version 1 has none at all
     const shares = edits.length > 2 && this.header.format === FORMAT;
-    for (let i = 0; i + 1 < edits.length; i += shares ? 3 : 2) {
-      const share = shares ? Number(edits[i + 2]) / 100 : 1;
-      out.push([applyFormEdit(de, edits[i]!), applyFormEdit(en, edits[i + 1]!), share >= 0 ? share : 1]);
+    const width = shares ? 3 : 2;
+    // a field missing or a share that is no percent would shift every pair after it into the wrong field
+    if (edits.length % width !== 0 && !(edits.length === 1 && edits[0] === ''))
+      throw new CrpError(
+        'corrupt-file',
+        `Line ${pair + 1} of the written forms has ${edits.length} fields; ${shares ? 'each written pair needs 3 (German, English, share)' : 'each written pair needs 2 (German, English)'}. Rebuild them (build-dictionary.mjs).`,
+      );
+    for (let i = 0; i < edits.length - 1; i += width) {
+      const percent = shares ? edits[i + 2]! : '100';
+      if (!/^\d{1,3}$/.test(percent) || Number(percent) > 100)
+        throw new CrpError(
+          'corrupt-file',
+          `Line ${pair + 1} of the written forms has the share "${percent.slice(0, 20)}"; a share is a whole percent from 0 to 100. Rebuild them (build-dictionary.mjs).`,
+        );
+      out.push([applyFormEdit(de, edits[i]!), applyFormEdit(en, edits[i + 1]!), Number(percent) / 100]);
     }
     return out;
   }
