@@ -236,6 +236,32 @@ describe('extractive answers', () => {
       'Flat spreads relevance uniformly over the receptive field. [b.md]',
     ]);
   });
+
+  it('reaches back to the sentence that opens the section of the best one, never to a list item', () => {
+    const sources = [source(1, 'a.md')];
+    const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
+      ({ ...mk(1, index, text, score, kind), ...(kind === 'heading' ? { score: 0 } : {}) }) as ScoredSentence;
+    // under half the best score and no back-reference by its opening words: only its place brings it in
+    const section = [
+      s(0, 'Threads count', 0.9, 'heading'),
+      s(1, 'By default, the backend uses one thread per logical core.', 0.45),
+      s(2, 'You can call setThreadsCount before choosing the backend to change the number.', 1),
+      s(3, 'Installation is described in the next chapter of this guide.', 0.1),
+    ];
+    expect(composeExtractiveAnswer(section, sources).text).toBe(
+      'By default, the backend uses one thread per logical core. You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // the same predecessor in the middle of a section stays out
+    const middle = section.map((x) => (x.index === 0 ? s(0, 'Threads are pooled by the runtime.', 0.1) : x));
+    expect(composeExtractiveAnswer(middle, sources).text).toBe(
+      'You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // a list item under a heading is an entry of the list, not what the section is about
+    const items = section.map((x) => (x.index === 1 ? { ...x, kind: 'list-item' as const } : x));
+    expect(composeExtractiveAnswer(items, sources).text).toBe(
+      'You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+  });
 });
 
 describe('the passage brings what the question asks for', () => {

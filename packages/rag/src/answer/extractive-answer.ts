@@ -84,8 +84,8 @@ function answerable(s: ScoredSentence, code: boolean): boolean {
 
 /**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
- * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ...") or the
- * predecessor also answers, and forward when the anchor announces what follows (":"), the next sentence refers
+ * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
+ * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward when the anchor announces what follows (":"), the next sentence refers
  * back, also answers, or (list questions) continues the list. Then, while there is room, it takes in a
  * neighbour that brings what the passage still lacks: the asked-for relation (the reason, the instruction, the
  * number, ...) when no sentence of the passage holds it, or a question concept none of its sentences holds
@@ -106,7 +106,15 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
+  // the sentence right under a heading says what the section is about; the one after it goes on from there
+  // ("Threads count / By default, the backend uses ... / You can use setThreadsCount to set it"). A list item
+  // under a heading is one entry of a list, not its lead-in.
+  const opensSection = (s: ScoredSentence) => list[lo - 2]?.kind === 'heading' && s.kind !== 'list-item';
+  if (
+    ok(prev) &&
+    (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev) || opensSection(prev))
+  )
+    lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
