@@ -7,6 +7,7 @@ import {
   createLlmGenerator,
   defaultGenerator,
   parseGeneratedAnswer,
+  type QuestionIntent,
   RagEngine,
   redact,
   type ScoredSentence,
@@ -235,6 +236,64 @@ describe('extractive answers', () => {
     expect(many.sentences.filter((x) => x.citations[0] === 2).map((x) => x.text)).toEqual([
       'Flat spreads relevance uniformly over the receptive field. [b.md]',
     ]);
+  });
+
+  it('shows the command a step of a procedure announces, and no code for other questions', () => {
+    const sources = [source(1, 'a.md')];
+    const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
+      ({ ...mk(1, index, text, score, kind), ...(kind === 'code' ? { score: 0 } : {}) }) as ScoredSentence;
+    const steps = [
+      s(0, 'Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt:', 1),
+      s(1, '$ cd gentoo-0.9.12\n$ dh_make -f ../gentoo-0.9.12.tar.gz', 0, 'code'),
+      s(2, 'Danach passen Sie die Dateien im Verzeichnis debian an.', 0.2),
+    ];
+    const procedure = { kind: 'procedure', subject: [] } as unknown as QuestionIntent;
+    expect(
+      composeExtractiveAnswer(steps, sources, { intent: procedure }).sentences.map((x) => [
+        x.text,
+        x.highlight,
+      ]),
+    ).toEqual([
+      ['Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt:', true],
+      ['$ cd gentoo-0.9.12 $ dh_make -f ../gentoo-0.9.12.tar.gz [a.md]', false],
+    ]);
+    // a definition does not bring the code along, nor does a procedure a block no sentence announces
+    const definition = { kind: 'definition', subject: [] } as unknown as QuestionIntent;
+    expect(composeExtractiveAnswer(steps, sources, { intent: definition }).text).toBe(
+      'Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt: [a.md]',
+    );
+    const unannounced = steps.map((x) =>
+      x.index === 0 ? { ...x, text: 'Ein erstes Paket erstellt dh_make.' } : x,
+    );
+    expect(composeExtractiveAnswer(unannounced, sources, { intent: procedure }).text).toBe(
+      'Ein erstes Paket erstellt dh_make. [a.md]',
+    );
+  });
+
+  it('reaches back to the sentence that opens the section of the best one, never to a list item', () => {
+    const sources = [source(1, 'a.md')];
+    const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
+      ({ ...mk(1, index, text, score, kind), ...(kind === 'heading' ? { score: 0 } : {}) }) as ScoredSentence;
+    // under half the best score and no back-reference by its opening words: only its place brings it in
+    const section = [
+      s(0, 'Threads count', 0.9, 'heading'),
+      s(1, 'By default, the backend uses one thread per logical core.', 0.45),
+      s(2, 'You can call setThreadsCount before choosing the backend to change the number.', 1),
+      s(3, 'Installation is described in the next chapter of this guide.', 0.1),
+    ];
+    expect(composeExtractiveAnswer(section, sources).text).toBe(
+      'By default, the backend uses one thread per logical core. You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // the same predecessor in the middle of a section stays out
+    const middle = section.map((x) => (x.index === 0 ? s(0, 'Threads are pooled by the runtime.', 0.1) : x));
+    expect(composeExtractiveAnswer(middle, sources).text).toBe(
+      'You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // a list item under a heading is an entry of the list, not what the section is about
+    const items = section.map((x) => (x.index === 1 ? { ...x, kind: 'list-item' as const } : x));
+    expect(composeExtractiveAnswer(items, sources).text).toBe(
+      'You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
   });
 });
 

@@ -30,7 +30,10 @@ export interface ExtractiveOptions {
   readonly relativeCutoff?: number;
   /** The question asks for code: a sentence that announces code (ends with ":") brings the code block. */
   readonly allowCode?: boolean;
-  /** Intent of the question (a list question lets a passage run through list items); default: none. */
+  /**
+   * Intent of the question (a list question lets a passage run through list items, a procedure lets a sentence
+   * ending in ":" bring the code block it announces); default: none.
+   */
   readonly intent?: QuestionIntent;
   /**
    * The name a question asks about and nothing more ("What is CRP?": `asksForName`), as the question writes it. A
@@ -84,18 +87,26 @@ function answerable(s: ScoredSentence, code: boolean): boolean {
 
 /**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
- * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ...") or the
- * predecessor also answers, and forward when the anchor announces what follows (":"), the next sentence refers
- * back, also answers, or (list questions) continues the list. Then, while there is room, it takes in a
- * neighbour that brings what the passage still lacks: the asked-for relation (the reason, the instruction, the
- * number, ...) when no sentence of the passage holds it, or a question concept none of its sentences holds
- * (the other thing of a comparison, the fix after the problem); the next sentence before the previous one, and
- * one sentence further when the one between fits too.
+ * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
+ * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
+ * when the anchor announces what follows (":"), the next sentence refers back, also answers, (list questions)
+ * continues the list or (procedures) is the command a sentence ending in ":" announces. Then, while there is
+ * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
+ * the instruction, the number, ...) when no sentence of the passage holds it, or a question concept none of its
+ * sentences holds (the other thing of a comparison, the fix after the problem); the next sentence before the
+ * previous one, and one sentence further when the one between fits too.
  */
 function passageAround(
   anchor: ScoredSentence,
   list: readonly ScoredSentence[],
-  opts: { max: number; cutoff: number; code: boolean; listing: boolean; asks: boolean },
+  opts: {
+    max: number;
+    cutoff: number;
+    code: boolean;
+    listing: boolean;
+    procedure: boolean;
+    asks: boolean;
+  },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
   const at = list.findIndex((x) => x.index === anchor.index);
@@ -106,11 +117,22 @@ function passageAround(
   const ok = (s: ScoredSentence | undefined): s is ScoredSentence =>
     s !== undefined && answerable(s, opts.code) && s.kind !== 'table-row' && !repeats(s.text, said);
   const prev = list[lo - 1];
-  if (ok(prev) && (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev))) lo--;
+  // the sentence right under a heading says what the section is about; the one after it goes on from there
+  // ("Threads count / By default, the backend uses ... / You can use setThreadsCount to set it"). A list item
+  // under a heading is one entry of a list, not its lead-in.
+  const opensSection = (s: ScoredSentence) => list[lo - 2]?.kind === 'heading' && s.kind !== 'list-item';
+  if (
+    ok(prev) &&
+    (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev) || opensSection(prev))
+  )
+    lo--;
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
-    if (!ok(next)) break;
+    // a step of a procedure that announces its command ("... wie folgt erstellen:") shows it, asked for or not
+    const shows =
+      opts.procedure && next?.kind === 'code' && /:\s*$/.test(cur.text) && !repeats(next.text, said);
+    if (!next || (!ok(next) && !shows)) break;
     const continues =
       /:\s*$/.test(cur.text) ||
       leansBack(next.text) ||
@@ -167,6 +189,7 @@ export function composeExtractiveAnswer(
     cutoff: options.relativeCutoff ?? 0.6,
     code,
     listing: options.intent?.kind === 'list',
+    procedure: options.intent?.kind === 'procedure',
     asks: options.intent !== undefined && options.intent.kind !== 'other',
   };
   // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
