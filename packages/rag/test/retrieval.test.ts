@@ -15,7 +15,7 @@ import {
   type Source,
   scoreSourceSentences,
 } from '../src/index.js';
-import { passageCoverage } from '../src/retrieval/passage-rerank.js';
+import { headingCoverage, passageCoverage } from '../src/retrieval/passage-rerank.js';
 import { questionGloss } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
@@ -86,6 +86,35 @@ describe('passage-level re-ranking', () => {
         },
       ),
     ).toBeCloseTo(1 / 4, 12);
+  });
+
+  it('scores the heading that opens a chunk by the weighted share of concepts it holds (hand-counted)', () => {
+    const headed = (heading: string, title = 'Notes'): Chunk => {
+      const body = 'Zeta theta here.';
+      return {
+        ...chunk(`${heading}\n\n${body}`, title),
+        blocks: [
+          { kind: 'heading', start: 0, end: heading.length },
+          { kind: 'paragraph', start: heading.length + 2, end: heading.length + 2 + body.length },
+        ],
+      };
+    };
+    // heading holds gamma (2) and delta (3) of 6
+    expect(headingCoverage(headed('Gamma and delta'), concepts, weights)).toBeCloseTo(5 / 6, 12);
+    // delta named by the title chooses the document: left out, gamma 2 of alpha + gamma 3
+    expect(headingCoverage(headed('Gamma and delta', 'Delta guide'), concepts, weights)).toBeCloseTo(
+      2 / 3,
+      12,
+    );
+    // a concept weighted 0 (the question naming its document) counts for nothing
+    expect(headingCoverage(headed('Gamma and delta'), concepts, [1, 2, 0])).toBeCloseTo(2 / 3, 12);
+    // the same words in the text, not in an opening heading: no heading evidence
+    expect(headingCoverage(chunk('Gamma and delta. Zeta theta here.'), concepts, weights)).toBe(0);
+    const onlyHeading = {
+      ...chunk('Gamma and delta'),
+      blocks: [{ kind: 'heading' as const, start: 0, end: 15 }],
+    };
+    expect(headingCoverage(onlyHeading, concepts, weights)).toBe(0);
   });
 
   it('counts a concept matched through a translation by the translation weight', () => {
@@ -205,6 +234,27 @@ describe('passage-level re-ranking', () => {
       const hits = await index.search(question, { topK: 1 });
       expect(hits[0]?.chunk.metadata.file).toBe('ganz.md');
     });
+  });
+
+  it('lifts the chunk whose opening heading names most of what is asked above one that repeats the words', async () => {
+    const encode = (s: string) => new TextEncoder().encode(s);
+    const index = new RagIndex({ embedding: new HashEmbedding(), hybrid: { denseWeight: 0 } });
+    await index.updateFiles([
+      {
+        file: 'howto.md',
+        bytes: encode('# Howto\n\n## Uploading packages\n\nFirst configure dput, then run it.\n'),
+      },
+      {
+        file: 'notes.md',
+        bytes: encode(
+          '# Notes\n\nA package upload can wait. Every package upload waits in the queue, and the upload of a large package waits longest.\n',
+        ),
+      },
+    ]);
+    const hits = await index.search('How do I upload a package?', { topK: 2 });
+    // on BM25 alone the notes win (each word three times against once, in the section path)
+    expect(hits.map((h) => h.lexicalRank)).toEqual([2, 1]);
+    expect(hits[0]!.chunk.metadata.file).toBe('howto.md');
   });
 
   it("search reports each hit's passage coverage when re-ranking, and nothing with rerank: 0", async () => {

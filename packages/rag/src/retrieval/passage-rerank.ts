@@ -56,3 +56,46 @@ export function passageCoverage(
   }
   return best;
 }
+
+/**
+ * The share of a question's concepts (weighted by `weights`) that the heading opening the chunk holds: the
+ * heading blocks before its first text (a Markdown section's first chunk, or a PDF chunk that a heading opens).
+ * Concepts the document's title or file name hold are left out (they choose the document, as in
+ * {@link passageCoverage}); 0 when the chunk opens with no heading or no other concept is asked. A heading that
+ * names what the question asks ("9.1 In das Debian-Archiv hochladen" for "How do I upload a package to
+ * Debian?") is strong evidence for the text it heads, which may say it in other words than the question.
+ */
+export function headingCoverage(
+  chunk: Chunk,
+  concepts: readonly QueryConcept[],
+  weights: readonly number[],
+  options: AnalyzeOptions = {},
+): number {
+  const blocks = chunk.blocks ?? [];
+  let end = 0;
+  while (end < blocks.length && blocks[end]!.kind === 'heading') end++;
+  if (end === 0 || end === blocks.length) return 0;
+  const language = chunk.metadata.language;
+  const naming = new Set(
+    analyze(`${chunk.metadata.title}\n${titleFromName(chunk.metadata.file)}`, language, options),
+  );
+  const heading = new Set(
+    analyze(
+      blocks
+        .slice(0, end)
+        .map((b) => chunk.text.slice(b.start, b.end))
+        .join('\n'),
+      language,
+      options,
+    ),
+  );
+  let total = 0;
+  let held = 0;
+  for (const [k, c] of concepts.entries()) {
+    const w = weights[k] ?? 0;
+    if (w <= 0 || strength(c, naming) > 0) continue;
+    total += w;
+    held += w * strength(c, heading);
+  }
+  return total > 0 ? held / total : 0;
+}

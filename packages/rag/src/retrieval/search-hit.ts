@@ -4,8 +4,9 @@ import type { Chunk } from '../types.js';
 export interface SearchHit {
   readonly chunk: Chunk;
   /**
-   * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked, and with an
-   * `answerScore` also times `0.2 + 0.8 * answerScore` (which orders a document's chunks within its places).
+   * Score used for the ranking: the fused score, times `0.5 + 0.5 * passageCoverage` when re-ranked (and times
+   * `1 + share` when a heading opening the chunk holds a share of at least half of the question's concepts), and
+   * with an `answerScore` also times `0.2 + 0.8 * answerScore` (which orders a document's chunks within its places).
    */
   readonly score: number;
   /** Share of the question's concepts the chunk's best passage holds (when re-ranked, see `HybridOptions.rerank`). */
