@@ -8,6 +8,7 @@ import {
   holdsRelation,
   namingConcepts,
   questionIntent,
+  relationClarity,
   subjectAsWritten,
 } from '../src/answer/question-intent.js';
 import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
@@ -1168,5 +1169,56 @@ describe('a procedure is answered by an instruction, a reason by a cause; kinds 
     expect(
       aboutSubject('Libraries are collections of code.', { kind: 'definition', subject: ['librari'] }),
     ).toBe(true);
+  });
+});
+
+describe('the relation counts as clearly as the sentence holds it', () => {
+  const intent = questionIntent('Which embedding models does the lesson name?');
+
+  it('reads items after a colon, announced examples and three joined items as clear, a label as loose', () => {
+    expect(intent.kind).toBe('list');
+    const label =
+      'Abruf (Retrieval): Wenn ein Benutzer eine Frage stellt, ruft das Einbettungsmodell relevante Informationen ab.';
+    expect(holdsRelation(label, intent)).toBe(true);
+    expect(relationClarity(label, intent)).toBe(0);
+    expect(relationClarity('Retrieval: the embedding model fetches relevant data.', intent)).toBe(0);
+    expect(
+      relationClarity('Models you can use are: word2vec, ada-002 von OpenAI, Azure Vision und mehr.', intent),
+    ).toBe(1);
+    expect(relationClarity('Models such as BERT embed text.', intent)).toBe(1);
+    expect(relationClarity('We tried BM25, dense vectors, and both together.', intent)).toBe(1);
+    // other kinds' relations count as clear
+    const reason = questionIntent('Why does the lesson chunk the documents?');
+    expect(relationClarity('It does so because LLMs have a token limit.', reason)).toBe(1);
+  });
+
+  it("gives a loose list relation the square root of the list boost (1.15): the score's parts, hand-computed", async () => {
+    // every text the same vector: no embedding lift, so a score is 0.65 x lexical x (0.3 + 0.7 x novelty) x boost
+    const embedding = {
+      id: 'flat',
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.from([1, 0, 0])),
+    };
+    const question = 'Which embedding models does the lesson name?';
+    const [qv] = await embedding.embed([question]);
+    const loose = 'Embedding models: the retriever fetches the nearest chunks quickly.';
+    const clear = 'Embedding models you can use: word2vec, ada-002, CLIP.';
+    const source: Source = {
+      n: 1,
+      chunkId: 'c',
+      file: 'rag.md',
+      title: 'Notes',
+      language: 'en',
+      citation: '[rag.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text: `${loose} ${clear} The weather is fine today.`,
+    };
+    const query = analyzeQuery(question);
+    const [a, b] = await scoreSourceSentences(question, qv!, query, [source], embedding);
+    const boost = (s: NonNullable<typeof a>) => s.score / (0.65 * s.lexical * (0.3 + 0.7 * s.novelty));
+    expect(a!.relation && b!.relation).toBe(true);
+    expect(boost(a!)).toBeCloseTo(Math.sqrt(1.15), 6);
+    expect(boost(b!)).toBeCloseTo(1.15, 6);
   });
 });

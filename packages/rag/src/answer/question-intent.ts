@@ -355,6 +355,27 @@ const RELATION: Readonly<Record<Exclude<QuestionKind, 'definition' | 'other'>, R
   list: /:\s*\S|,[^,;.]+\b(?:and|or|und|oder)\b|[^,;]+[,;][^,;]+[,;]|\b(such as|including|include[sd]?|namely|e\.g\.|for example|the following|sowie|wie zum beispiel|z\.\s?b\.|beispielsweise|folgende\w*)\b/i,
 };
 
+// An enumeration stated outright: short items (up to 4 words) after a colon ("Models you can use are: word2vec,
+// ada-002 von OpenAI, Azure ..."), a word
+// that announces examples ("such as", "z. B."), or three items joined by "and"/"or". The list relation above also
+// takes a colon after a label ("Abruf (Retrieval): Wenn ...") and a single "A, B and C" clause, which enumerate
+// nothing as often as they list. (The first item's one character before its comma: a run there would be tried from
+// every start, 24 us on a long sentence.)
+const ENUMERATES =
+  /:\s*(?:[^\s,;.:]+\s+){0,3}[^\s,;.:]+\s*[,;]\s*(?:[^\s,;.:]+\s+){0,3}[^\s,;.:]+\s*(?:[,;]|(?:and|or|und|oder)\s)|\b(?:such as|including|include[sd]?|namely|e\.g\.|for example|the following|wie zum beispiel|z\.\s?b\.|beispielsweise|folgende\w*)\b|[^,;],[^,;]+,[^,;.]+\b(?:and|or|und|oder)\b/i;
+
+/**
+ * How clearly a sentence that holds the asked-for relation ({@link holdsRelation}) states it, 0..1: 1 when outright,
+ * 0 when only loosely. For a list question, a colon after a label or a lone "A, B and C" is loose, items after a
+ * colon or words announcing examples are not (`ENUMERATES`); every other kind's relation counts as clear (a
+ * definition's by the share of its subject's words and a question whose subject was not read: no held-out answer
+ * gained, see the evaluation guide).
+ */
+export function relationClarity(sentence: string, intent: QuestionIntent): number {
+  if (intent.kind === 'list' && !intent.choice) return ENUMERATES.test(sentence) ? 1 : 0;
+  return 1;
+}
+
 // A copula or defining verb right after the subject: "X is ...", "X, a rule for ...", "X: Eine Person, ...".
 const DEFINES =
   /^\s*(?:is|are|refers to|means|denotes|describes|represents|returns|computes|takes|defines|ist|sind|bezeichnet|bedeutet|beschreibt|[,:–-])/i;
