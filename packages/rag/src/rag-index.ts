@@ -713,13 +713,11 @@ export class RagIndex {
     // the words with which the question names its document say which document, not which of its passages
     const weights = concepts.map((c, k) => (naming[k] ? 0 : this.#bm25.conceptIdf(c)));
     const germanLexicon = this.translator?.lexicon('de');
+    const analyzeOptions = germanLexicon ? { germanLexicon } : {};
     const head = fused.slice(0, pool).map((f) => {
-      const coverage = passageCoverage(this.#snapshot.chunks[f.doc]!, concepts, weights, {
-        ...(germanLexicon ? { germanLexicon } : {}),
-      });
-      const heading = headingCoverage(this.#snapshot.chunks[f.doc]!, concepts, weights, {
-        ...(germanLexicon ? { germanLexicon } : {}),
-      });
+      const chunk = this.#snapshot.chunks[f.doc]!;
+      const coverage = passageCoverage(chunk, concepts, weights, analyzeOptions);
+      const heading = headingCoverage(chunk, concepts, weights, analyzeOptions);
       const lift = heading >= HEADING_FLOOR ? 1 + HEADING_LIFT * heading : 1;
       return { ...f, score: f.score * (0.5 + 0.5 * coverage) * lift, passageCoverage: coverage };
     });

@@ -158,8 +158,8 @@ const isLabel = (group: readonly PdfLine[]) => group.length === 1 && group[0]!.t
  * Turns the lines of a page into blocks from their geometry: a new block starts where the gap to the previous
  * line is clearly larger than the page's usual line spacing, where the font size or the monospace-ness
  * changes, at a bullet, or after a line that ends early (see `writersBreak`; a run of such blocks that are no
- * sentences is a list whose bullets the PDF drew as graphics). A short block in a larger font is a heading; a block of monospace lines is code
- * (lines kept); prose lines are joined (hyphenation at line ends undone). Lines in `drop` (running headers
+ * sentences is a list whose bullets the PDF drew as graphics). A short block in a larger font is a heading; a
+ * block of monospace lines is code (lines kept); prose lines are joined (hyphenation at line ends undone). Lines in `drop` (running headers
  * and footers, see {@link runningLines}) are left out.
  */
 export function pdfPageBlocks(
