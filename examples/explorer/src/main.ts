@@ -189,6 +189,12 @@ function stopIfSuperseded(generation: number): void {
   if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
 }
 
+/** Called the moment another image or model is asked for, before it has loaded (a fetch, a decode): what runs for
+ * the current one stops at its next check instead of finishing while the new one loads. */
+function supersede(): void {
+  state.generation++;
+}
+
 /** What a new image, model or scaling replaced: the image's input tensor, the model and its explainers. Disposed
  * once every action that ran when they were replaced has ended, since such an action may be inside a wait (a
  * repaint, a GPU read in pixel flipping) with them in hand; it stops at its next `stopIfSuperseded` check, or the
@@ -860,6 +866,7 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     button.addEventListener('click', () =>
       act('Image', async () => {
         clearMessages();
+        supersede();
         markSample(s.file);
         await useImage(await fetchImage(img.src));
         await explain();
@@ -895,6 +902,7 @@ function setupControls(): void {
       const files = [...(el.modelFiles.files ?? [])];
       el.modelFiles.value = '';
       if (files.length === 0) return;
+      supersede();
       await useModel(await loadModelFromFiles(files));
       await explainIfPossible();
     }),
@@ -905,6 +913,7 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
+      supersede();
       await useModel(await loadModelFromUrl(url));
       await explainIfPossible();
     });
@@ -912,6 +921,7 @@ function setupControls(): void {
   el.modelDefault.addEventListener('click', () =>
     act('Model', async () => {
       clearMessages();
+      supersede();
       await useModel(await loadModelFromUrl(DEFAULT_MODEL));
       await explainIfPossible();
     }),
@@ -922,6 +932,7 @@ function setupControls(): void {
       const file = el.imageFile.files?.[0];
       el.imageFile.value = '';
       if (file === undefined) return;
+      supersede();
       const image = await decodeImageBlob(file, file.name);
       markSample(undefined);
       await useImage(image);

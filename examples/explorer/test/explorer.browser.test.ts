@@ -408,8 +408,9 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     const stopped = await superseded();
     n = await actionsDone(page);
     // the other digit is clicked by the page itself the moment pixel flipping shows its first own step (past its
-    // first check; the random map of this image is not cached yet, so its steps are still ahead): a click from
-    // here arrives tens of milliseconds later, and on a free machine the flipping had finished by then (CI, twice)
+    // first check; the random map of this image is not cached yet, so its steps are still ahead), and the click
+    // supersedes the flipping at once, before the digit is fetched: a click from here arrives tens of milliseconds
+    // later, and a flipping that only the loaded digit superseded had finished by then on a free machine (CI)
     await page.evaluate(() => {
       const label = document.getElementById('progress-label')!;
       const observer = new MutationObserver(() => {
