@@ -38,7 +38,8 @@ function withGlosses(
   const usage: TermUsage = (stem, lang) => bm25.documentFrequency(tagTerm(lang, stem));
   const sentences = composed.sentences.map((s) => {
     const from = s.quote ? sources[s.quote.source - 1]?.language : undefined;
-    if (!from || from === language) return s;
+    // code reads alike in either language: a gloss of its lines ("import torch [Fackel]") would only mislead
+    if (!from || from === language || s.kind === 'code') return s;
     const src = sources[s.quote!.source - 1]!;
     const text = s.text.replace(src.citation, '').trim();
     const gloss = glossSentence(text, from, translator, usage);
@@ -73,6 +74,10 @@ export interface RagAnswer {
   readonly question: string;
   /** Detected language of the question. */
   readonly questionLanguage: Language;
+  /**
+   * The answer as plain text with its citations: prose sentences joined by spaces, a code block (`sentences` of kind
+   * `code`) a paragraph of its own lines, as its source has them.
+   */
   readonly answer: string;
   /** Language of the answer text (an extractive answer is in its sources' language). */
   readonly language: Language;

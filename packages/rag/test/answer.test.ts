@@ -1,8 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerText } from '../src/answer/extractive-answer.js';
 import {
   buildPrompt,
+  chunkSentences,
   composeExtractiveAnswer,
   createLlmGenerator,
   defaultGenerator,
@@ -132,6 +134,41 @@ describe('extractive answers', () => {
     expect(a.questionLanguage).toBe('en');
   });
 
+  it('a step quoted from the other language brings its command as code, glossed only in its prose', async () => {
+    const { dir, cleanup: done } = await tempDir();
+    try {
+      await writeFile(
+        path.join(dir, 'setup.md'),
+        [
+          '# Training',
+          '',
+          'Start the training of the small model with the following command:',
+          '',
+          '```',
+          'python train.py --model small \\',
+          '    --epochs 3',
+          '```',
+        ].join('\n'),
+      );
+      const own = await RagEngine.open({
+        dir: path.join(dir, 'index'),
+        embedding: new CountingEmbedding(),
+        generator: null,
+      });
+      await own.update(dir);
+      const a = await own.ask('Wie starte ich das Training des kleinen Modells?', { explain: false });
+      expect(a.sentences.map((x) => x.kind)).toEqual(['prose', 'code']);
+      const [step, code] = a.sentences;
+      expect(code!.text).toBe('python train.py --model small \\\n    --epochs 3\n[setup.md]');
+      expect(code!.citation).toBe('[setup.md]');
+      // the English step is glossed for the German reader, the command (its "small") is not
+      expect(step!.gloss).toContain('small [klein]');
+      expect(code!.gloss).toBeUndefined();
+    } finally {
+      await done();
+    }
+  });
+
   const mk = (
     source: number,
     index: number,
@@ -255,7 +292,7 @@ describe('extractive answers', () => {
       ]),
     ).toEqual([
       ['Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt:', true],
-      ['$ cd gentoo-0.9.12 $ dh_make -f ../gentoo-0.9.12.tar.gz [a.md]', false],
+      ['$ cd gentoo-0.9.12\n$ dh_make -f ../gentoo-0.9.12.tar.gz\n[a.md]', false],
     ]);
     // a definition does not bring the code along, nor does a procedure a block no sentence announces
     const definition = { kind: 'definition', subject: [] } as unknown as QuestionIntent;
@@ -267,6 +304,61 @@ describe('extractive answers', () => {
     );
     expect(composeExtractiveAnswer(unannounced, sources, { intent: procedure }).text).toBe(
       'Ein erstes Paket erstellt dh_make. [a.md]',
+    );
+  });
+
+  it('keeps the lines and indentation of the code block a step announces, and says it is code', () => {
+    // the block continues code from before: its first line is indented too
+    const text = [
+      'Register the hook on every layer as follows:',
+      '',
+      '    for layer in model.modules():',
+      '        if depth < 3 and layer.bias is not None:',
+      '            layer.register(hook)',
+      '',
+      'Then run the model once.',
+    ].join('\n');
+    const codeStart = text.indexOf('    for');
+    const codeEnd = text.indexOf('\n\nThen');
+    const blocks = [
+      { kind: 'paragraph' as const, start: 0, end: codeStart - 2 },
+      { kind: 'code' as const, start: codeStart, end: codeEnd },
+      { kind: 'paragraph' as const, start: codeEnd + 2, end: text.length },
+    ];
+    const sources = [{ ...source(1, 'hooks.md', text), blocks }];
+    const scores = [1, 0, 0.2];
+    const sentences = chunkSentences({ text, blocks }).map(
+      (p, index) =>
+        ({ ...mk(1, index, p.text, scores[index]!, p.kind), start: p.start, end: p.end }) as ScoredSentence,
+    );
+    const procedure = { kind: 'procedure', subject: [] } as unknown as QuestionIntent;
+    const code = text.slice(codeStart, codeEnd);
+    // "Then ..." leans back on the code: the block stands inside the passage, the citation after the last sentence
+    const inside = composeExtractiveAnswer(sentences, sources, { intent: procedure });
+    expect(inside.sentences.map((x) => [x.kind, x.text, x.citation])).toEqual([
+      ['prose', 'Register the hook on every layer as follows:', undefined],
+      ['code', code, undefined],
+      ['prose', 'Then run the model once. [hooks.md]', '[hooks.md]'],
+    ]);
+    expect(inside.text).toBe(
+      `Register the hook on every layer as follows:\n\n${code}\n\nThen run the model once. [hooks.md]`,
+    );
+    // closing the passage, the block carries the citation on a line of its own; as plain text it can be indented
+    const closing = composeExtractiveAnswer(sentences.slice(0, 2), sources, { intent: procedure });
+    expect(closing.sentences[1]).toMatchObject({
+      kind: 'code',
+      text: `${code}\n[hooks.md]`,
+      citation: '[hooks.md]',
+    });
+    expect(answerText(closing.sentences, '  ')).toBe(
+      [
+        'Register the hook on every layer as follows:',
+        '',
+        '      for layer in model.modules():',
+        '          if depth < 3 and layer.bias is not None:',
+        '              layer.register(hook)',
+        '[hooks.md]',
+      ].join('\n'),
     );
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stemCacheFile } from '../src/node/stem-cache.js';
@@ -113,6 +113,43 @@ describe('CLI', () => {
     expect(served.status).toBe(200);
     await s.stop!();
     expect(await readFile(stems, 'utf8')).toContain('en\tzebrafish\tzebrafish\n');
+  });
+
+  it('ask prints the command a step announces as an indented block of its lines; --json says it is code', async () => {
+    const docs = inRoot('howto');
+    await mkdir(docs, { recursive: true });
+    await writeFile(
+      path.join(docs, 'hooks.md'),
+      [
+        '# Hooks',
+        '',
+        'To register the hook on every layer, run this loop:',
+        '',
+        '```python',
+        'for layer in model.modules():',
+        '    layer.register(hook)',
+        '```',
+      ].join('\n'),
+    );
+    const index = inRoot('howto-idx');
+    expect((await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash'])).code).toBe(0);
+    const question = 'How do I register the hook on every layer?';
+    const a = await runCliCaptured(['ask', question, '--index', index, '--llm', 'none']);
+    expect(a.out).toContain(
+      [
+        'To register the hook on every layer, run this loop:',
+        '',
+        '    for layer in model.modules():',
+        '        layer.register(hook)',
+        '[hooks.md]',
+      ].join('\n'),
+    );
+    const j = await runCliCaptured(['ask', question, '--index', index, '--llm', 'none', '--json']);
+    const parsed = JSON.parse(j.out) as { sentences: { kind: string; text: string }[] };
+    expect(parsed.sentences.map((s) => s.kind)).toEqual(['prose', 'code']);
+    expect(parsed.sentences[1]!.text).toBe(
+      'for layer in model.modules():\n    layer.register(hook)\n[hooks.md]',
+    );
   });
 
   it('says what is wrong with bad input', async () => {

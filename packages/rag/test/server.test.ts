@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -12,6 +12,13 @@ let root = '';
 let cleanup: () => Promise<void> = async () => {};
 let server: RagServer;
 let roomy: RagServer;
+let howto: RagServer;
+// a command a step announces: markup characters, indentation and a line far wider than a phone
+const CODE = [
+  'for layer in model.modules():',
+  '    if depth < 3 and layer.kind == "conv" & mask:',
+  '        layer.register(hook, name="relevance_of_the_layer_" + layer.name + "_kept_for_the_heatmap_of_the_concept")',
+].join('\n');
 beforeAll(async () => {
   ({ dir: root, cleanup } = await tempDir());
   await writeSmallCorpus(path.join(root, 'docs'));
@@ -23,10 +30,24 @@ beforeAll(async () => {
   await engine.update(path.join(root, 'docs'));
   server = await startRagServer(engine, { maxBodyBytes: 4096 });
   roomy = await startRagServer(engine); // default body limit (16 KiB)
+  const docs = path.join(root, 'howto');
+  await mkdir(docs, { recursive: true });
+  await writeFile(
+    path.join(docs, 'hooks.md'),
+    `# Hooks\n\nTo register the hook on every layer, run this loop:\n\n\`\`\`python\n${CODE}\n\`\`\`\n`,
+  );
+  const steps = await RagEngine.open({
+    dir: path.join(root, 'howto-index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
+  await steps.update(docs);
+  howto = await startRagServer(steps);
 });
 afterAll(async () => {
   await server?.close();
   await roomy?.close();
+  await howto?.close();
   await cleanup();
 });
 
@@ -225,6 +246,34 @@ describe('HTTP server', () => {
           `has ${long.trim().length} characters; at most 2000`,
         );
         expect(await page.isDisabled('#ask')).toBe(true);
+
+        // a step that announces its command: the block keeps its lines (escaped), the step stays highlighted,
+        // and at 400 px the long line scrolls inside the block instead of widening the page
+        await page.setViewportSize({ width: 1400, height: 1000 });
+        await page.goto(`${howto.url}/`);
+        await page.fill('#question', 'How do I register the hook on every layer?');
+        await page.click('#ask');
+        await page.waitForSelector('#answer pre code');
+        const code = page.locator('#answer pre code');
+        expect(await code.textContent()).toBe(CODE);
+        expect(await code.innerHTML()).toContain('depth &lt; 3 and layer.kind == "conv" &amp; mask');
+        expect(await page.locator('#answer pre').getAttribute('class')).toMatch(/\bquotation\b/);
+        expect(await page.textContent('#answer .highlight')).toBe(
+          'To register the hook on every layer, run this loop:',
+        );
+        expect(await page.textContent('#answer .cite')).toBe('[hooks.md]');
+        await page.waitForFunction(() => !document.querySelector('#map')?.textContent?.includes('computing'));
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-code-1400.png'), fullPage: true });
+        await page.setViewportSize({ width: 400, height: 900 });
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
+        const pre = await page.locator('#answer pre').evaluate((e) => ({
+          scroll: e.scrollWidth,
+          width: e.clientWidth,
+          right: e.getBoundingClientRect().right,
+        }));
+        expect(pre.scroll).toBeGreaterThan(pre.width);
+        expect(pre.right).toBeLessThanOrEqual(400);
+        await page.screenshot({ path: path.join(artifacts, 'rag-page-code-400.png'), fullPage: true });
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

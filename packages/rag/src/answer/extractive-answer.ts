@@ -43,9 +43,21 @@ export interface ExtractiveOptions {
   readonly name?: string;
 }
 
-/** A sentence of an answer with the sources it cites; extractive ones also say where they were quoted from. */
+/**
+ * A sentence of an answer (or a code block a step of it announces) with the sources it cites; extractive ones also
+ * say where they were quoted from.
+ */
 export interface AnswerSentence {
+  /**
+   * Prose: the sentence on one line. Code: the block exactly as its source has it (line breaks and indentation
+   * kept). Either ends with the citation `[file, p. N]` when it closes its passage (`citation`; after code, on a line
+   * of its own).
+   */
   readonly text: string;
+  /** `code` for a code block (show it as code, never reflowed), `prose` for everything else. */
+  readonly kind: 'prose' | 'code';
+  /** When the sentence closes its passage: the citation its `text` ends with, to show code apart from it. */
+  readonly citation?: string;
   readonly citations: number[];
   /** For quoted sentences: source number and span in its text. */
   readonly quote?: { readonly source: number; readonly start: number; readonly end: number };
@@ -83,6 +95,39 @@ function repeats(text: string, said: ReadonlySet<string>): boolean {
 function answerable(s: ScoredSentence, code: boolean): boolean {
   if (s.boilerplate || s.kind === 'heading' || (s.kind === 'code' && !code)) return false;
   return s.text.trim().length >= 12;
+}
+
+/**
+ * A code block as its chunk has it: the scored sentence is trimmed, which takes the first line's indentation (a
+ * block continued from the previous chunk starts indented). Blank lines around it are dropped. When the sentence's
+ * span does not hold its text (sentences made by hand), the sentence as it is.
+ */
+function codeAsWritten(s: ScoredSentence, src: Source): string {
+  const raw = src.text.slice(s.start, s.end);
+  return raw.trim() === s.text.trim() ? raw.replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd() : s.text;
+}
+
+/**
+ * The answer as plain text: prose sentences joined by spaces, each code block a paragraph of its own with its lines
+ * as they are (each after `codeIndent`, default none), its citation on the line below it.
+ */
+export function answerText(
+  sentences: readonly Pick<AnswerSentence, 'text' | 'kind' | 'citation'>[],
+  codeIndent = '',
+): string {
+  let out = '';
+  for (const s of sentences) {
+    if (s.kind !== 'code') {
+      out += out && !out.endsWith('\n') ? ` ${s.text}` : s.text;
+      continue;
+    }
+    const cited = s.citation !== undefined && s.text.endsWith(s.citation);
+    const code = cited ? s.text.slice(0, -s.citation!.length).trimEnd() : s.text;
+    // an indented block's empty lines stay empty (no trailing spaces)
+    const lines = code.split('\n').map((l) => (l.trim() ? codeIndent + l : codeIndent ? '' : l));
+    out += `${out ? '\n\n' : ''}${lines.join('\n')}${cited ? `\n${s.citation}` : ''}\n\n`;
+  }
+  return out.trimEnd();
 }
 
 /**
@@ -237,17 +282,20 @@ export function composeExtractiveAnswer(
     const anchor = passage.reduce((a, b) => (b.score > a.score ? b : a));
     passage.forEach((s, i) => {
       const src = sources[s.source - 1]!;
-      const body = s.text.replace(/\s+/g, ' ').trim();
+      const code = s.kind === 'code';
+      const body = code ? codeAsWritten(s, src) : s.text.replace(/\s+/g, ' ').trim();
       const last = i === passage.length - 1;
       sentences.push({
-        text: last ? `${body} ${src.citation}` : body,
+        text: last ? `${body}${code ? '\n' : ' '}${src.citation}` : body,
+        kind: code ? 'code' : 'prose',
+        ...(last ? { citation: src.citation } : {}),
         citations: [s.source],
         quote: { source: s.source, start: s.start, end: s.end },
         highlight: s === anchor || s.score >= anchor.score * opts.cutoff,
       });
     });
   }
-  const text = sentences.map((s) => s.text).join(' ');
+  const text = answerText(sentences);
   const definedHere = passages.some((p) => p.some((s) => s.defines));
   return options.name !== undefined && !definedHere
     ? { text, sentences, undefinedName: options.name }

@@ -31,7 +31,12 @@ export type GroundingLabel = 'quotation' | 'supported' | 'unsupported' | 'no-cla
 
 /** One sentence of an answer, its citations and how the sources back it. */
 export interface GroundedSentence {
+  /** As {@link AnswerSentence.text}: a code block keeps its line breaks and indentation. */
   readonly text: string;
+  /** `code` for a code block a quoted step announces (show it as code), `prose` for everything else. */
+  readonly kind: 'prose' | 'code';
+  /** Quotations that close their passage: the citation `[file, p. N]` that `text` ends with. */
+  readonly citation?: string;
   /** Source numbers cited by the sentence. */
   readonly citations: readonly number[];
   readonly label: GroundingLabel;
@@ -117,6 +122,8 @@ export async function groundSentences(
       const sentence = src ? src.text.slice(s.quote.start, s.quote.end) : stripCitations(s.text, citations);
       return {
         text: s.text,
+        kind: s.kind,
+        ...(s.citation !== undefined ? { citation: s.citation } : {}),
         citations: s.citations,
         label: 'quotation',
         supported: true,
@@ -132,7 +139,7 @@ export async function groundSentences(
       options.translator ? { translator: options.translator } : {},
     ).concepts;
     if (concepts.length === 0)
-      return { text: s.text, citations: s.citations, label: 'no-claim', supported: true };
+      return { text: s.text, kind: s.kind, citations: s.citations, label: 'no-claim', supported: true };
     let best: { source: number; sentence: string; score: number } | undefined;
     for (const w of windows) {
       const coverage = conceptCoverage(concepts, w.terms, idf);
@@ -148,6 +155,7 @@ export async function groundSentences(
     const supported = best !== undefined && best.score >= threshold && foreign.length === 0;
     return {
       text: s.text,
+      kind: s.kind,
       citations: s.citations,
       label: supported ? 'supported' : 'unsupported',
       supported,

@@ -75,7 +75,11 @@ export function parseGeneratedAnswer(text: string, sources: readonly Source[]): 
       citations.push(...marks);
       return marks.map((n) => sources[n - 1]!.citation).join(' ');
     });
-    return { text: rewritten.replace(/\s+([.!?])/g, '$1').trim(), citations: [...new Set(citations)] };
+    return {
+      text: rewritten.replace(/\s+([.!?])/g, '$1').trim(),
+      kind: 'prose' as const,
+      citations: [...new Set(citations)],
+    };
   });
   return { text: sentences.map((s) => s.text).join(' '), sentences };
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CrpError, describeError, isCrpError, type Progress } from '@crp/common';
 import { writeJsonAtomic } from '@crp/common/node';
+import { answerText } from '../answer/extractive-answer.js';
 import type { AnswerGenerator } from '../answer/llm-answer.js';
 import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import { HashEmbedding } from '../embeddings/hash-embedding.js';
@@ -45,7 +46,8 @@ Options:
                          (default: CRP_RAG_LLM, else groq when GROQ_API_KEY is set, else none = extractive,
                          offline); generated answers stream as they are written
   --top-k <n>            number of sources (default 5)
-  --json                 ask: print the full answer (sources, grounding; with --explain the explanation) as JSON
+  --json                 ask: print the full answer (sources, grounding, each sentence's kind: prose or code;
+                         with --explain the explanation) as JSON
   --explain              ask: also compute why each source was found (shared words; with --json the
                          embedding map and sentence heatmaps); plain answers skip it and come faster
   --host <host>          serve: bind address (default 127.0.0.1)
@@ -286,10 +288,14 @@ async function runAsk(ctx: CliContext, io: CliIo): Promise<void> {
   await saveStemCache(ragCacheDir());
 }
 
-/** The answer, how it was made, unsupported sentences, the sources and (with `--explain`) why each was found. */
+/**
+ * The answer (a code block indented by four spaces, as its lines are), how it was made, unsupported sentences, the
+ * sources and (with `--explain`) why each was found.
+ */
 function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
-  if (streamed) io.out(`\n\nWith citations:\n${a.answer}\n\n`);
-  else io.out(`${a.note ? `${a.note}\n` : ''}${a.answer || '(no answer found)'}\n\n`);
+  const text = answerText(a.sentences, '    ') || a.answer;
+  if (streamed) io.out(`\n\nWith citations:\n${text}\n\n`);
+  else io.out(`${a.note ? `${a.note}\n` : ''}${text || '(no answer found)'}\n\n`);
   const glossed = a.sentences.filter((s) => s.gloss);
   if (glossed.length)
     io.out(

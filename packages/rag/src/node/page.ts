@@ -31,6 +31,12 @@ button { font-size: 16px; padding: 8px 16px; }
 .quotation { border-left: 3px solid #9aa7b0; padding-left: 4px; }
 .quotation::before { content: '“'; color: #777; }
 .quotation::after { content: '”'; color: #777; }
+/* a code block of the answer keeps its lines: it scrolls inside the answer, never widening the page */
+#answer pre { margin: 6px 0 2px; padding: 6px 8px; font-size: 13px; line-height: 1.4; background: #fff; border: 1px solid #d0d7de; border-left: 3px solid #9aa7b0; border-radius: 4px; overflow-x: auto; white-space: pre; overflow-wrap: normal; }
+#answer pre.highlight { background: #fff3b0; }
+#answer pre.context { color: #555; }
+#answer pre.quotation::before, #answer pre.quotation::after { content: none; }
+#answer .cite { display: inline-block; margin-bottom: 4px; }
 .streaming::after { content: '▍'; color: #888; }
 .unsupported { background: #ffe0e0; text-decoration: underline wavy #c00; }
 .support { color: #555; font-size: 13px; margin: 2px 0 8px 16px; }
@@ -156,10 +162,18 @@ function sourceBody(s) {
     return b.kind === 'code' ? '<pre><code>' + esc(t) + '</code></pre>' : b.kind === 'heading' ? '<p><b>' + esc(t) + '</b></p>' : '<p>' + esc(t) + '</p>';
   }).join('');
 }
+// a sentence of the answer; a code block as a block of its own lines, its citation (when it closes the passage) below
+function answerPart(s) {
+  const cls = esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '');
+  if (s.kind !== 'code') return '<span class="' + cls + '">' + esc(s.text) + '</span>';
+  const cited = s.citation && s.text.endsWith(s.citation);
+  const code = cited ? s.text.slice(0, -s.citation.length).trimEnd() : s.text;
+  return '<pre class="code ' + cls + '"><code>' + esc(code) + '</code></pre>' + (cited ? '<span class="cite">' + esc(s.citation) + '</span>' : '');
+}
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
-  $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map((s) => '<span class="' + esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '') + '">' + esc(s.text) + '</span>').join(' ') || esc(a.answer || '(no answer found)')) +
+  $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
     a.sentences.filter((s) => s.gloss).map((s) => '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b> ' + esc(s.gloss) + '</div>').join('');
   $('grounding').innerHTML = a.sentences.map((s) => {
     if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
