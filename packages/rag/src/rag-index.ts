@@ -570,7 +570,10 @@ export class RagIndex {
   analyzeQuestion(question: string): AnalyzedQuery {
     // a German compound without a translation the index holds is searched by its parts (`QueryOptions.indexed`)
     const indexed = (term: string) => this.#bm25.documentFrequency(term) > 0;
-    return analyzeQuery(question, this.translator ? { translator: this.translator, indexed } : {});
+    return analyzeQuery(
+      question,
+      this.translator ? { translator: this.translator, indexed, separableVerbs: true } : {},
+    );
   }
 
   /**

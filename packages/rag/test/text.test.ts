@@ -15,6 +15,7 @@ import {
 import { germanBaseForms, germanLemmaTerm } from '../src/text/analyzer.js';
 import { questionLanguage } from '../src/text/query.js';
 import { isCognate } from '../src/translate/cognates.js';
+import { questionGloss } from '../src/translate/gloss.js';
 import { TINY_DICTIONARY } from './helpers/corpus.js';
 
 describe('analyzer', () => {
@@ -708,5 +709,60 @@ describe('false friends in the dictionary', () => {
     expect(tiny.translate('stand', 'en')).toEqual([]);
     // and the other way: English "fair" no longer finds German "messen"
     expect(tr!.translate('fair', 'en').map((t) => t.term)).not.toContain('mess');
+  });
+});
+
+describe('German separable verbs in a question (the particle at the end of the clause)', () => {
+  const joined = `de:${stem('hochladen', 'de')}`;
+  const tr = QueryTranslator.fromStemPairs(
+    [
+      `${stem('hochladen', 'de')}\tupload\t1`,
+      `${stem('laden', 'de')}\tload\t1`,
+      `${stem('paket', 'de')}\tpackag\t1`,
+      `${stem('hinzufügen', 'de')}\tadd\t1`,
+      `${stem('fügen', 'de')}\tjoint\t1`,
+      `${stem('regel', 'de')}\trule\t1`,
+    ].join('\n'),
+  );
+  const terms = (question: string, separableVerbs = true) =>
+    analyzeQuery(question, { translator: tr, separableVerbs }).concepts.map((c) =>
+      c.terms.map((t) => `${t.term}:${t.weight}`),
+    );
+
+  it('searches the verb with its particle ("lade ... hoch": upload, not load), the verb as written at half weight', () => {
+    expect(terms('Wie lade ich ein Paket hoch?')).toEqual([
+      [`${joined}:1`, `de:${stem('lade', 'de')}:0.5`, 'en:hochlad:1', 'en:upload:0.8'],
+      ['de:paket:1', 'en:paket:1', 'en:packag:0.8'],
+    ]);
+    // the strong verb's present tense too ("lädt": hochladen), and a particle before "und" ends its clause
+    expect(terms('Wann lädt man das Paket hoch und prüft es?')[0]).toContain('en:upload:0.8');
+    // a particle that is no stop word ("hinzu") is read with its verb, not as a word of its own
+    expect(terms('Wie füge ich eine Regel hinzu?').map((c) => c[0])).toEqual([
+      `de:${stem('hinzufüge', 'de')}:1`,
+      `de:${stem('regel', 'de')}:1`,
+    ]);
+    expect(terms('Wie füge ich eine Regel hinzu?')[0]).toContain('en:add:0.8');
+    // the dense side's gloss of the question says it too
+    const analyzed = analyzeQuery('Wie lade ich ein Paket hoch?', { translator: tr, separableVerbs: true });
+    expect(questionGloss(analyzed.concepts, 'de')).toBe('upload packag');
+  });
+
+  it('joins nothing when the particle does not end the clause or is a capitalised noun', () => {
+    expect(terms('Wie lade ich ein Paket auf den hohen Server?')[0]).toEqual([
+      `de:${stem('lade', 'de')}:1`,
+      'en:lade:1',
+      'en:load:0.8',
+    ]);
+    expect(terms('Wie lade ich das Paket? Hoch oben steht der Server.')[0]![0]).toBe(
+      `de:${stem('lade', 'de')}:1`,
+    );
+  });
+
+  it('without the option (a passage analysed for the answer metrics) a verb keeps its own sense', () => {
+    expect(terms('Wie lade ich ein Paket hoch?', false)[0]).toEqual([
+      `de:${stem('lade', 'de')}:1`,
+      'en:lade:1',
+      'en:load:0.8',
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import type { Language } from '../types.js';
+import { SEPARABLE } from './separable-verbs.js';
 import { stem } from './stemmer.js';
 import { isStopWord } from './stop-words.js';
 
@@ -252,37 +253,7 @@ export function analyze(text: string, language: Language, options: AnalyzeOption
   return tokenize(text, language, options).map((t) => t.term);
 }
 
-/**
- * Separable verb prefixes, longest first: "ge" of a participle and "zu" of an infinitive stand after them
- * ("aus|ge|führt", "hoch|zu|laden"); in a main clause they stand alone at its end ("führt ... aus").
- */
-export const SEPARABLE: readonly string[] = [
-  'zusammen',
-  'heraus',
-  'zurück',
-  'vorbei',
-  'weiter',
-  'hinzu',
-  'voran',
-  'durch',
-  'fest',
-  'hoch',
-  'nach',
-  'dar',
-  'her',
-  'hin',
-  'mit',
-  'auf',
-  'aus',
-  'bei',
-  'ein',
-  'vor',
-  'weg',
-  'ab',
-  'an',
-  'um',
-  'zu',
-];
+export { SEPARABLE } from './separable-verbs.js';
 
 /** Inseparable verb prefixes: their participles take no "ge" ("beschrieben", "verglichen", "empfohlen"). */
 const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=\p{L}{3})/u;
@@ -475,4 +446,55 @@ export function germanLemmaTerm(word: string, lexicon: WordSet): string | undefi
   if (memo.size >= MEMO_LIMIT) memo.clear();
   memo.set(word, found ?? null);
   return found;
+}
+
+/**
+ * Infinitives a present-tense form of a strong German verb may have, whose vowel changes there: "liest" lesen,
+ * "gibst" geben, "hilft" helfen, "lädt" laden, "läuft" laufen, and "hält" halten (the t is the verb's); also
+ * "nimmt" nehmen, "tritt" treten, and "hat" haben. Only guesses: a caller keeps one the dictionary knows.
+ */
+export function presentTenseInfinitives(word: string): string[] {
+  const vowels: Record<string, string> = { äu: 'au', ie: 'e', ä: 'a', ö: 'o', i: 'e' };
+  const cores: string[] = [];
+  for (const ending of ['t', 'st']) if (word.endsWith(ending)) cores.push(word.slice(0, -ending.length));
+  if (word.endsWith('t')) cores.push(word);
+  const out: string[] = [];
+  const add = (core: string) => {
+    if (!out.includes(`${core}en`)) out.push(`${core}en`);
+  };
+  for (const core of cores) {
+    const changed = core.replace(
+      /(äu|ie|ä|ö|i)([^aeiouäöü]*)$/u,
+      (_, v: string, rest: string) => `${vowels[v]}${rest}`,
+    );
+    if (changed !== core) add(changed);
+    // a short i before a doubled consonant is the infinitive's long e: "nimmt" nehmen, "tritt" treten
+    const long = /^(.*)i(\p{L})\2$/u.exec(core);
+    if (long) for (const e of ['eh', 'e']) add(`${long[1]}${e}${long[2]}`);
+    // haben drops its b: "hat", "hast" ("vorhat": vorhaben)
+    if (core.endsWith('ha')) add(`${core}b`);
+  }
+  return out;
+}
+
+/**
+ * The index term of a German separable verb joined with its particle ("hochlade" of "lade ... hoch", "aussieht"
+ * of "sieht ... aus"), as a question searches it, when the lexicon knows it: by its own stem, its base form (`germanLemmaTerm`) or, for a
+ * strong verb's present tense, its infinitive ("hochlädt" hochladen, see {@link presentTenseInfinitives});
+ * undefined otherwise.
+ */
+export function separableVerbTerm(joined: string, lexicon: WordSet): string | undefined {
+  // a verb stem of three letters or more after the particle: "ist ... ein" is no "einist" read as "ein"
+  const particle = SEPARABLE.find((p) => joined.startsWith(p)) ?? '';
+  const known = (s: string | undefined) =>
+    s !== undefined && s.length >= particle.length + 3 && lexicon.has(s) ? tagTerm('de', s) : undefined;
+  const own = known(stemOf(joined, 'de'));
+  if (own !== undefined) return own;
+  const lemma = germanLemmaTerm(joined, lexicon);
+  if (lemma !== undefined) return known(stemOfTerm(lemma));
+  for (const form of presentTenseInfinitives(joined)) {
+    const found = known(stemOf(form, 'de'));
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }

@@ -1,8 +1,19 @@
 import { isCognate } from '../translate/cognates.js';
 import type { QueryTranslator, Translation } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
-import { germanLemmaTerm, splitCompound, stemOf, stemOfTerm, tagTerm, termOf, tokenize } from './analyzer.js';
+import {
+  germanLemmaTerm,
+  separableVerbTerm,
+  splitCompound,
+  stemOf,
+  stemOfTerm,
+  type Token,
+  tagTerm,
+  termOf,
+  tokenize,
+} from './analyzer.js';
 import { detectLanguage, languageEvidence } from './language.js';
+import { separableVerbs, wordSpans } from './separable-verbs.js';
 
 /** An index term that stands for a question word, and how much a match of it counts. */
 export interface WeightedTerm {
@@ -55,6 +66,13 @@ export interface QueryOptions {
    * by a compound's parts too.
    */
   readonly indexed?: (term: string) => boolean;
+  /**
+   * Whether a German verb whose separable particle ends its clause is searched as the joined verb, with its
+   * translations ("Wie lade ich ein Paket hoch?": hochladen, upload, not laden, load; the finder the gloss uses,
+   * `separableVerbs`), and as written at half weight; needs `translator` (its lexicon). `RagIndex` sets it for
+   * questions. Default false: a passage analysed for the answer metrics keeps its words as written.
+   */
+  readonly separableVerbs?: boolean;
 }
 
 const other = (l: Language): Language => (l === 'en' ? 'de' : 'en');
@@ -110,6 +128,10 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
   const tw = options.translationWeight ?? 0.8;
   const tr = options.translator;
   const tokens = tokenize(question, language);
+  const verbAlone =
+    options.separableVerbs && language === 'de' && tr
+      ? joinSeparableVerbs(question, tokens, tr)
+      : new Map<number, string>();
   const capitals = capitalsSpans(question);
   const concepts: QueryConcept[] = [];
   const seen = new Set<string>();
@@ -144,6 +166,10 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
         ? germanLemmaTerm(t.surface.toLowerCase(), tr.lexicon('de'))
         : undefined;
     const terms: WeightedTerm[] = [{ term: t.term, weight: 1, via: 'word', language }];
+    // a joined verb also matches its verb as written, at half weight: chunks are indexed word by word, and a
+    // text writes the two apart ("hängt von A, B und C ab")
+    const alone = verbAlone.get(t.start);
+    if (alone !== undefined) terms.push({ term: alone, weight: 0.5, via: 'word', language });
     const own = name ? [] : queryTranslations(tr, stemOfTerm(lemma ?? t.term), language);
     // a form the dictionary does not list under its own stem: a German plural noun whose stem is a verb's
     // ("Regeln": "regeln" to regulate, not "Regel" rule), an English comparative ("cheaper")
@@ -221,6 +247,31 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
     }
   }
   return { language, concepts };
+}
+
+/**
+ * A German question's tokens with each separable verb read with its particle from the clause's end, as the gloss
+ * reads it ("Wie lade ich ein Paket hoch?": "lade" as hochladen, upload, not laden, load): the verb's token stands
+ * for the joined word (its term, `separableVerbTerm`, and its translations) and the particle's, when it has one
+ * (particles that are no stop words: "fest", "hinzu"), is dropped. Returns the verbs' own terms by their offsets.
+ */
+function joinSeparableVerbs(question: string, tokens: Token[], tr: QueryTranslator): Map<number, string> {
+  const lexicon = tr.lexicon('de');
+  const words = wordSpans(question);
+  const verbs = separableVerbs(question, (w) => separableVerbTerm(w, lexicon), words);
+  const joined = new Map(verbs.map((v) => [words[v.verb]!.start, v]));
+  const particles = new Set(verbs.map((v) => words[v.particle]!.start));
+  const alone = new Map<number, string>();
+  for (let i = tokens.length - 1; i >= 0; i--) {
+    const t = tokens[i]!;
+    const v = joined.get(t.start);
+    if (particles.has(t.start)) tokens.splice(i, 1);
+    else if (v) {
+      tokens[i] = { ...t, surface: v.joined, term: v.found };
+      if (t.term !== v.found) alone.set(t.start, t.term);
+    }
+  }
+  return alone;
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   germanBaseForms,
   germanLemmaTerm,
+  presentTenseInfinitives,
   SEPARABLE,
   splitCompound,
   stemOf,
@@ -8,22 +9,15 @@ import {
 } from '../text/analyzer.js';
 import { languageEvidence } from '../text/language.js';
 import type { QueryConcept } from '../text/query.js';
+import { type Span, separableVerbs, spaceOnlyBetween, wordSpans } from '../text/separable-verbs.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Language } from '../types.js';
 import { isCognate, sameSpelling, spelling } from './cognates.js';
 import type { QueryTranslator, Translation } from './query-translator.js';
 
+export { presentTenseInfinitives } from '../text/analyzer.js';
+
 const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
-
-/** A word of a text and where it stands. */
-interface Span {
-  readonly text: string;
-  readonly start: number;
-  readonly end: number;
-}
-
-const spans = (text: string): Span[] =>
-  [...text.matchAll(WORD)].map((m) => ({ text: m[0], start: m.index, end: m.index + m[0].length }));
 
 /**
  * A word-by-word gloss of a sentence from the dictionary, for a reader of the other language: each content word
@@ -48,9 +42,15 @@ export function glossSentence(
   translator: QueryTranslator,
   usage?: TermUsage,
 ): string {
-  const words = spans(text);
+  const words = wordSpans(text);
   const foreign = otherLanguage(text, words, from);
-  const particles = from === 'de' ? separableVerbs(text, words, translator) : new Map<number, string>();
+  // per verb's position the verb with its particle ("ausführen" as "ausführt"), '' at the particle's
+  const particles = new Map<number, string>();
+  if (from === 'de')
+    for (const v of separableVerbs(text, (w) => lookUp(w, 'de', translator), words)) {
+      particles.set(v.verb, v.joined);
+      particles.set(v.particle, '');
+    }
   let out = '';
   let at = 0;
   for (const [i, w] of words.entries()) {
@@ -110,11 +110,6 @@ function inContraction(text: string, start: number, end: number): boolean {
   );
 }
 
-/** Whether only white space stands between two words of `text` (no punctuation between): they read together. */
-function spaceOnlyBetween(text: string, a: Span, b: Span): boolean {
-  return /^\s+$/.test(text.slice(a.end, b.start));
-}
-
 /**
  * Which words of a text in `from` are of the other language: its function words ("and", "for" in a German
  * sentence; the words `languageEvidence` counts for it alone) and the words right next to one (only spaces
@@ -134,70 +129,6 @@ function otherLanguage(text: string, words: readonly Span[], from: Language): bo
     (_, i) =>
       own[i]! || (i > 0 && own[i - 1]! && joined(i - 1, i)) || (own[i + 1] === true && joined(i, i + 1)),
   );
-}
-
-// Words that open a German clause and are never its verb: articles, pronouns.
-const NO_VERB = new Set(
-  'der die das den dem des ein eine einen einem einer eines ich du er sie es wir ihr man dies diese dieser dieses diesen diesem jeder jede jedes'.split(
-    ' ',
-  ),
-);
-
-// Words that join two clauses or phrases: a particle before one ends its clause ("gibt den Inhalt vor und ...").
-const CONJUNCTIONS = new Set(['und', 'oder', 'aber', 'sowie', 'bzw', 'sondern', 'doch']);
-
-/**
- * Whether the particle `words[i]` stands at the end of its clause: before punctuation, the text's end, or a
- * conjunction ("gibt den Inhalt vor und DEP-5 bietet ..."), but not in a pair of particles or prepositions ("vor
- * und nach dem Bau", "ab und zu"). A full stop or colon inside a dotted name ("gentoo.doc-base") ends nothing.
- */
-function endsClause(text: string, words: readonly Span[], i: number): boolean {
-  const w = words[i]!;
-  const next = words[i + 1];
-  if (next === undefined) return /^\s*(?:[.,;:!?)»«“”"]|$)/u.test(text.slice(w.end));
-  const between = text.slice(w.end, next.start);
-  if (/^\s*(?:[.,;:!?](?:\s|$)|[)»«“”"])/u.test(between)) return true;
-  if (!/^\s+$/.test(between) || !CONJUNCTIONS.has(next.text.toLowerCase())) return false;
-  const after = words[i + 2];
-  return after === undefined || !SEPARABLE.includes(after.text.toLowerCase());
-}
-
-/**
- * German verbs whose separable particle stands at the end of their clause ("Führen Sie lintian aus", "fügen
- * Sie ... hinzu", "zeigt ... an"): per verb's position the verb with its particle ("ausführen" as "ausführt"),
- * and '' at the particle's, which is glossed with it. The verb is the clause's first small word (or its first
- * word) that makes, with the particle, a word the dictionary knows (directly or by its base form: "nimmt ...
- * zu" zunehmen, "hat ... vor" vorhaben, see `presentTenseInfinitives`).
- */
-function separableVerbs(
-  text: string,
-  words: readonly Span[],
-  translator: QueryTranslator,
-): Map<number, string> {
-  const out = new Map<number, string>();
-  // punctuation before a clause's first word, followed by a space (not the dot of "gentoo.doc-base")
-  const clauseStart = /(?:[.,;:!?]\s+|[(»«“”"]\s*)$/u;
-  for (const [i, w] of words.entries()) {
-    const particle = w.text.toLowerCase();
-    if (!SEPARABLE.includes(particle) || !endsClause(text, words, i)) continue;
-    if (i === 0 || !spaceOnlyBetween(text, words[i - 1]!, w)) continue;
-    let first = i;
-    while (first > 0 && !clauseStart.test(text.slice(words[first - 1]!.end, words[first]!.start))) first--;
-    for (let j = first; j < i; j++) {
-      const verb = words[j]!.text;
-      if (out.has(j) || !/^\p{L}+$/u.test(verb) || (j !== first && /^\p{Lu}/u.test(verb))) continue;
-      // an article or pronoun opening the clause is no verb, though particle and word may make one by chance
-      // ("Die Anzahl steigt an": "andie" stems as andienen, offer; "Der Wert nimmt zu": "zuder" as zudem)
-      if (NO_VERB.has(verb.toLowerCase())) continue;
-      const joined = `${particle}${verb.toLowerCase()}`;
-      if (lookUp(joined, 'de', translator)) {
-        out.set(j, joined);
-        out.set(i, '');
-        break;
-      }
-    }
-  }
-  return out;
 }
 
 /**
@@ -367,35 +298,6 @@ function withoutInfinitiveZu(word: string): string[] {
   return SEPARABLE.filter((p) => word.startsWith(`${p}zu`) && word.length - p.length - 2 >= 4).map(
     (p) => p + word.slice(p.length + 2),
   );
-}
-
-/**
- * Infinitives a present-tense form of a strong German verb may have, whose vowel changes there: "liest" lesen,
- * "gibst" geben, "hilft" helfen, "lädt" laden, "läuft" laufen, and "hält" halten (the t is the verb's); also
- * "nimmt" nehmen, "tritt" treten, and "hat" haben. Only guesses: a caller keeps one the dictionary knows.
- */
-export function presentTenseInfinitives(word: string): string[] {
-  const vowels: Record<string, string> = { äu: 'au', ie: 'e', ä: 'a', ö: 'o', i: 'e' };
-  const cores: string[] = [];
-  for (const ending of ['t', 'st']) if (word.endsWith(ending)) cores.push(word.slice(0, -ending.length));
-  if (word.endsWith('t')) cores.push(word);
-  const out: string[] = [];
-  const add = (core: string) => {
-    if (!out.includes(`${core}en`)) out.push(`${core}en`);
-  };
-  for (const core of cores) {
-    const changed = core.replace(
-      /(äu|ie|ä|ö|i)([^aeiouäöü]*)$/u,
-      (_, v: string, rest: string) => `${vowels[v]}${rest}`,
-    );
-    if (changed !== core) add(changed);
-    // a short i before a doubled consonant is the infinitive's long e: "nimmt" nehmen, "tritt" treten
-    const long = /^(.*)i(\p{L})\2$/u.exec(core);
-    if (long) for (const e of ['eh', 'e']) add(`${long[1]}${e}${long[2]}`);
-    // haben drops its b: "hat", "hast" ("vorhat": vorhaben)
-    if (core.endsWith('ha')) add(`${core}b`);
-  }
-  return out;
 }
 
 /** Senses at least this share of the heaviest one's weight are of comparable weight (see `bestForWord`). */
