@@ -805,6 +805,21 @@ describe('written forms of the real dictionary', () => {
     expect(checked).toBeGreaterThan(12_000);
   }, 60_000);
 
+  it('shows the sense of a word the English documents write, not one they never write', async () => {
+    const { loadDefaultTranslator } = await import('../src/node.js');
+    const tr = (await loadDefaultTranslator())!;
+    // Ding's Größe is greatness first, size at under half its weight; a technical corpus writes size
+    const documents = wrote({ 'en:size': 30, 'en:sizes': 4, 'en:commonly': 6, 'en:fit': 9 });
+    const sentence = 'Die Größe der Datei ist üblicherweise klein.';
+    expect(glossSentence(sentence, 'de', tr)).toContain('Größe [greatness]');
+    const glossed = glossSentence(sentence, 'de', tr, undefined, documents);
+    expect(glossed).toContain('Größe [size]');
+    expect(glossed).toContain('üblicherweise [commonly]');
+    expect(glossSentence('Wählen Sie ein geeignetes Werkzeug.', 'de', tr, undefined, documents)).toContain(
+      'geeignetes [fit]',
+    );
+  });
+
   it('glosses real quotations with words, keeping names and shared words (both directions)', async () => {
     const { loadDefaultTranslator } = await import('../src/node.js');
     const tr = (await loadDefaultTranslator())!;

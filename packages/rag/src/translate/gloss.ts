@@ -433,7 +433,7 @@ const HALF = 0.5;
 /**
  * A sense below this share of the heaviest one's weight is one the dictionary clearly puts behind: it does not
  * replace a sense the corpus never uses (see `usedSense`). On 469 German sentences glossed in English, 0.25 also
- * gave "austauscht [transpose]", "Messung [reading]", "Schäden [loss]" and "verwirrende [entangle]" (7 lines
+ * gave "austauscht [transpose]", "Messung [reading]", "Schäden [loss]" and "verwirrende [entangle]" (6 lines
  * worse, 1 better: "Präzision [accuracy]").
  */
 const BEHIND = 0.4;
