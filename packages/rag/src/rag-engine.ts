@@ -22,7 +22,8 @@ import { chunkWordUsage, glossSentence, type TermUsage, type WordUsage } from '.
 import type { QueryTranslator } from './translate/query-translator.js';
 import type { Chunk, Language } from './types.js';
 
-// the words the index's chunks use, counted once per set of chunks (an update makes a new one)
+// the words the index's chunks use, counted on the first gloss of a set of chunks (an update makes a new one;
+// 0.1 s for the evaluation corpus's 1,245 chunks)
 const wordUsages = new WeakMap<readonly Chunk[], WordUsage>();
 function wordUsage(chunks: readonly Chunk[]): WordUsage {
   const known = wordUsages.get(chunks);
@@ -48,13 +49,12 @@ function withGlosses(
 ): ComposedAnswer {
   if (!translator) return composed;
   const usage: TermUsage = (stem, lang) => bm25.documentFrequency(tagTerm(lang, stem));
-  const words = wordUsage(chunks);
   const sentences = composed.sentences.map((s) => {
     const from = s.quote ? sources[s.quote.source - 1]?.language : undefined;
     if (!from || from === language) return s;
     const src = sources[s.quote!.source - 1]!;
     const text = s.text.replace(src.citation, '').trim();
-    const gloss = glossSentence(text, from, translator, usage, words);
+    const gloss = glossSentence(text, from, translator, usage, wordUsage(chunks));
     // a gloss that adds nothing (only names and words both languages write alike) is not shown
     return gloss === text ? s : { ...s, gloss };
   });
