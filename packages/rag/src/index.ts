@@ -174,7 +174,13 @@ export {
   englishConcepts,
 } from './translate/english-concepts.js';
 export { FALSE_FRIENDS, KNOWN_TRANSLATIONS } from './translate/false-friends.js';
-export { glossOnly, glossSentence, type TermUsage } from './translate/gloss.js';
+export {
+  chunkWordUsage,
+  glossOnly,
+  glossSentence,
+  type TermUsage,
+  type WordUsage,
+} from './translate/gloss.js';
 export {
   QueryTranslator,
   type QueryTranslatorOptions,

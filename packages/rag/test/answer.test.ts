@@ -169,6 +169,38 @@ describe('extractive answers', () => {
     }
   });
 
+  it("glosses a German quotation in the senses the index's English chunks write", async () => {
+    const { dir, cleanup: done } = await tempDir();
+    try {
+      const docs = path.join(dir, 'docs');
+      await mkdir(docs, { recursive: true });
+      // English chunks that write size, never greatness; Ding's Größe is greatness first
+      for (const [file, text] of [
+        [
+          'cache.md',
+          '# Cache\n\nThe cache size is set in the configuration file. Larger sizes use more memory.\n',
+        ],
+        ['shards.md', '# Shards\n\nEach shard has a fixed size of four megabytes.\n'],
+        [
+          'zwischenspeicher.md',
+          '# Zwischenspeicher\n\nDie Größe des Zwischenspeichers legt die Konfigurationsdatei fest.\n',
+        ],
+      ] as const)
+        await writeFile(path.join(docs, file), text);
+      const small = await RagEngine.open({
+        dir: path.join(dir, 'index'),
+        embedding: new CountingEmbedding(),
+        generator: null,
+      });
+      await small.update(docs);
+      const a = await small.ask('Which file sets the Zwischenspeicher Größe?', { explain: false });
+      const quoted = a.sentences.find((s) => s.text.includes('Die Größe'));
+      expect(quoted?.gloss).toContain('Größe [size]');
+    } finally {
+      await done();
+    }
+  });
+
   const mk = (
     source: number,
     index: number,

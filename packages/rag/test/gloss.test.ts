@@ -5,6 +5,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { analyzeQuery } from '../src/text/query.js';
 import { stem } from '../src/text/stemmer.js';
 import {
+  chunkWordUsage,
+  englishInflections,
   gerund,
   glossOnly,
   glossSentence,
@@ -13,6 +15,7 @@ import {
   questionGloss,
   type TermUsage,
   verbOfGerund,
+  type WordUsage,
 } from '../src/translate/gloss.js';
 import { QueryTranslator } from '../src/translate/query-translator.js';
 import { applyFormEdit, formatWrittenForms, WrittenForms } from '../src/translate/written-forms.js';
@@ -215,6 +218,111 @@ describe('the sense the corpus uses', () => {
     const usage = (base: number) => used({ 'en:data': 50, 'en:bas': base, 'en:databas': 4 });
     expect(glossSentence('Die Datenbank.', 'de', datenbank, usage(3))).toBe('Die Datenbank [data base].');
     expect(glossSentence('Die Datenbank.', 'de', datenbank, usage(1))).toBe('Die Datenbank [database].');
+  });
+});
+
+/** A corpus's words as written, from `language:word` counts of the documents that use them. */
+const wrote =
+  (counts: Record<string, number>): WordUsage =>
+  (word, language) =>
+    counts[`${language}:${word}`] ?? 0;
+
+describe('a sense the corpus never says', () => {
+  // Größe: Ding's heaviest sense as written is greatness; a technical text means size
+  const grosse = (size: number) =>
+    tiny([
+      ['gross\tgreat\t1', '=Größe\t+ness'],
+      [`gross\tsize\t${size}`, '=Größe\t'],
+    ]);
+
+  it('gives way to a sense of the word the English documents use', () => {
+    const sizes = wrote({ 'en:size': 40, 'en:sizes': 3 });
+    expect(glossSentence('Die Größe der Datei.', 'de', grosse(0.46))).toBe(
+      'Die Größe [greatness] der Datei.',
+    );
+    expect(glossSentence('Die Größe der Datei.', 'de', grosse(0.46), undefined, sizes)).toBe(
+      'Die Größe [size] der Datei.',
+    );
+    // the German documents' words do not count: a German gloss of English text is left to the dictionary
+    expect(
+      glossSentence('Die Größe der Datei.', 'de', grosse(0.46), undefined, wrote({ 'de:size': 40 })),
+    ).toBe('Die Größe [greatness] der Datei.');
+  });
+
+  it('stands where the documents use it once, in any inflection', () => {
+    const both = wrote({ 'en:size': 40, 'en:greatness': 1 });
+    expect(glossSentence('Die Größe der Datei.', 'de', grosse(0.46), undefined, both)).toBe(
+      'Die Größe [greatness] der Datei.',
+    );
+    const aufnahme = tiny([
+      ['aufnahm\trecord\t1', '^+e\t+ing'],
+      ['aufnahm\tsurvey\t0.5', '^+e\t'],
+    ]);
+    expect(glossSentence('Die Aufnahme.', 'de', aufnahme, undefined, wrote({ 'en:survey': 10 }))).toBe(
+      'Die Aufnahme [survey].',
+    );
+    // "recorded" is a form of record, the verb of "recording"
+    const recorded = wrote({ 'en:survey': 10, 'en:recorded': 3 });
+    expect(glossSentence('Die Aufnahme.', 'de', aufnahme, undefined, recorded)).toBe(
+      'Die Aufnahme [recording].',
+    );
+  });
+
+  it('does not override a sense the dictionary clearly prefers, however much the other is used', () => {
+    // size at 0.3 of greatness's weight: the dictionary puts it clearly behind
+    const sizes = wrote({ 'en:size': 1000 });
+    expect(glossSentence('Die Größe der Datei.', 'de', grosse(0.3), undefined, sizes)).toBe(
+      'Die Größe [greatness] der Datei.',
+    );
+  });
+
+  it('is replaced only by a word of the same German reading, used in two documents, and no function word', () => {
+    // "bestehenden" is bestehend (existent); bestehen's obtain is another word's sense
+    const besteh = tiny([
+      ['besteh\texist\t1', '+end\t+ent'],
+      ['besteh\tobtain\t0.5', '+en\t'],
+    ]);
+    expect(
+      glossSentence('Die bestehenden Pakete.', 'de', besteh, undefined, wrote({ 'en:obtain': 20 })),
+    ).toBe('Die bestehenden [existent] Pakete.');
+    // one document is no evidence; "out" is a function word
+    expect(
+      glossSentence('Die Größe der Datei.', 'de', grosse(0.46), undefined, wrote({ 'en:size': 1 })),
+    ).toBe('Die Größe [greatness] der Datei.');
+    const ausserhalb = tiny([
+      ['ausserhalb\toutsid\t1', '=außerhalb\t+e'],
+      ['ausserhalb\tout\t0.67', '=außerhalb\t'],
+    ]);
+    expect(glossSentence('Es liegt außerhalb.', 'de', ausserhalb, undefined, wrote({ 'en:out': 50 }))).toBe(
+      'Es liegt außerhalb [outside].',
+    );
+  });
+
+  it('counts the words of chunks per language, each once per chunk', () => {
+    const chunk = (text: string, language: 'en' | 'de') =>
+      ({ text, metadata: { language } }) as unknown as Parameters<typeof chunkWordUsage>[0][number];
+    const usage = chunkWordUsage([
+      chunk('The Size, the size.', 'en'),
+      chunk('sizes of files', 'en'),
+      chunk('Die size-Option.', 'de'),
+    ]);
+    expect(usage('size', 'en')).toBe(1);
+    expect(usage('sizes', 'en')).toBe(1);
+    expect(usage('size', 'de')).toBe(1);
+    expect(usage('greatness', 'en')).toBe(0);
+  });
+});
+
+describe('English inflections', () => {
+  it('are the regular forms of a word, an -ing form read by its verb', () => {
+    expect(englishInflections('record').sort()).toEqual(['record', 'recorded', 'recording', 'records']);
+    expect(englishInflections('recording')).toEqual(
+      expect.arrayContaining(['record', 'records', 'recorded']),
+    );
+    expect(englishInflections('size')).toEqual(expect.arrayContaining(['sizes', 'sized', 'sizing']));
+    expect(englishInflections('query')).toEqual(expect.arrayContaining(['queries', 'queried', 'querying']));
+    expect(englishInflections('box')).toContain('boxes');
+    expect(englishInflections('stop')).toEqual(expect.arrayContaining(['stopped', 'stopping', 'stops']));
   });
 });
 
@@ -696,6 +804,21 @@ describe('written forms of the real dictionary', () => {
     }
     expect(checked).toBeGreaterThan(12_000);
   }, 60_000);
+
+  it('shows the sense of a word the English documents write, not one they never write', async () => {
+    const { loadDefaultTranslator } = await import('../src/node.js');
+    const tr = (await loadDefaultTranslator())!;
+    // Ding's Größe is greatness first, size at under half its weight; a technical corpus writes size
+    const documents = wrote({ 'en:size': 30, 'en:sizes': 4, 'en:commonly': 6, 'en:fit': 9 });
+    const sentence = 'Die Größe der Datei ist üblicherweise klein.';
+    expect(glossSentence(sentence, 'de', tr)).toContain('Größe [greatness]');
+    const glossed = glossSentence(sentence, 'de', tr, undefined, documents);
+    expect(glossed).toContain('Größe [size]');
+    expect(glossed).toContain('üblicherweise [commonly]');
+    expect(glossSentence('Wählen Sie ein geeignetes Werkzeug.', 'de', tr, undefined, documents)).toContain(
+      'geeignetes [fit]',
+    );
+  });
 
   it('glosses real quotations with words, keeping names and shared words (both directions)', async () => {
     const { loadDefaultTranslator } = await import('../src/node.js');
