@@ -1,6 +1,6 @@
 /**
  * `pnpm --filter @crp/rag exec tsx scripts/retrieval-misses.ts [--corpus DIR] [--index DIR] [--qa FILE ...]
- *  [--verbose]`
+ *  [--verbose] [--totals]`
  *
  * Every question (all language groups) whose supporting passage is in none of the 5 sources, tabulated by where
  * the passage's chunk sat (fused rank 6-20, 21-50, lower, split by the chunker), by language pair and by a cause
@@ -10,14 +10,21 @@
  * `lexical-gap` (the chunk holds under half of the question's IDF weight: the passage says it in other words),
  * `reranked-down` (within the 5 before the passage and answer re-ranking), `fused` (the rest).
  * With `--verbose`, per question the chunk's lexical, dense and pre-re-ranking ranks and the question concepts it
- * lacks. Default QA files: the tuning sets; the held-out sets are measured only by `pnpm rag:eval`.
+ * lacks. Over every question (hit or miss), the `stage` tables say whether the passage's chunk is among the 5
+ * after the fusion, after the passage re-ranking (`passageCoverage`) and after the answer re-ranking, so that a
+ * change to one stage shows what it takes out and brings in. With `--totals`, only the tables are printed, no
+ * question: for the held-out sets, whose questions are not read. Default QA files: the tuning sets.
  */
 import { parseArgs } from 'node:util';
 import { type Chunk, chunkContextText, tokenize } from '../src/node.js';
 import { holdsPassage, openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values } = parseArgs({
-  options: { ...TUNING_ARG_OPTIONS, verbose: { type: 'boolean', default: false } },
+  options: {
+    ...TUNING_ARG_OPTIONS,
+    verbose: { type: 'boolean', default: false },
+    totals: { type: 'boolean', default: false },
+  },
 });
 const { qaFiles, engine } = await openTuningEngine(values);
 const index = engine.index;
@@ -37,6 +44,15 @@ for (const file of qaFiles) {
     const holds = (c: Chunk) => holdsPassage(q, c.metadata.file, c.text);
     const hits = await index.search(q.question, { topK: chunks.length });
     const at = hits.findIndex((h) => holds(h.chunk));
+    const fusedAt = (
+      await index.search(q.question, { topK: 50, hybrid: { rerank: 0, answerRerank: false } })
+    ).findIndex((h) => holds(h.chunk));
+    const coveredAt = (
+      await index.search(q.question, { topK: 50, hybrid: { answerRerank: false } })
+    ).findIndex((h) => holds(h.chunk));
+    const among = (rank: number) => (rank >= 0 && rank < 5 ? 'in' : 'out');
+    count('stage: fused -> passage re-ranking', `${among(fusedAt)} -> ${among(coveredAt)}`);
+    count('stage: passage re-ranking -> answer re-ranking', `${among(coveredAt)} -> ${among(at)}`);
     if (at >= 0 && at < 5) continue;
     const pair = `${q.question_language}->${q.answer_document_language}`;
     const place = at < 0 ? 'split' : at < 20 ? 'rank 6-20' : at < 50 ? 'rank 21-50' : 'beyond 50';
@@ -48,7 +64,7 @@ for (const file of qaFiles) {
     const sameDoc = top.filter((h) => h.chunk.metadata.file === docFile);
     if (at < 0) {
       count('cause', 'split');
-      console.log(`${q.id} [${pair}] split | ${q.question}`);
+      if (!values.totals) console.log(`${q.id} [${pair}] split | ${q.question}`);
       continue;
     }
     const target = hits[at]!;
@@ -90,6 +106,7 @@ for (const file of qaFiles) {
     count('cause', cause);
     count('cause x pair', `${cause} ${pair}`);
     count('right document among the 5', sameDoc.length > 0 ? 'yes' : 'no');
+    if (values.totals) continue;
     console.log(
       `${q.id} [${pair}] fused ${at + 1} (before re-ranking ${before + 1}), lexical ${target.lexicalRank ?? '-'}, dense ${target.denseRank ?? '-'}, concept share ${share.toFixed(2)}, same document in top 5: ${sameDoc.length}; ${cause} | ${q.question}`,
     );
