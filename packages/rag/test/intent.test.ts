@@ -1222,3 +1222,50 @@ describe('the relation counts as clearly as the sentence holds it', () => {
     expect(boost(b!)).toBeCloseTo(1.15, 6);
   });
 });
+
+describe('a question in a source asks, it does not answer', () => {
+  const source = (text: string) => ({
+    n: 1,
+    chunkId: 'c1',
+    file: 'faq.md',
+    title: 'notes',
+    language: 'en' as const,
+    citation: '[faq.md]',
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+  });
+  const scoreOf = async (question: string, text: string, sentence: string) => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const scored = await scoreSourceSentences(
+      question,
+      qv!,
+      analyzeQuery(question),
+      [source(text)],
+      embedding,
+    );
+    return scored.find((s) => s.text === sentence)!.score;
+  };
+  const setup = 'I wrote a new attribution method and want to add it to the library.';
+  const answer = 'New attribution methods join the library through a pull request with tests.';
+  const question = 'How do I add a new attribution method to the library?';
+
+  it('the sentence that sets up a question in its block (a FAQ entry) is damped as the question is', async () => {
+    const asked = `${setup} How do I proceed?\n\n${answer}`;
+    const stated = `${setup}\n\nHow do I proceed?\n\n${answer}`;
+    const inQuestion = await scoreOf(question, asked, setup);
+    const alone = await scoreOf(question, stated, setup);
+    expect(alone).toBeGreaterThan(0);
+    expect(inQuestion / alone).toBeCloseTo(0.3, 10);
+    // the answer, a block of its own, is not
+    expect(await scoreOf(question, asked, answer)).toBeCloseTo(await scoreOf(question, stated, answer), 10);
+  });
+
+  it('a paragraph of more than three sentences that ends with a question keeps its statements', async () => {
+    const long = `${setup} It uses gradients. It runs on images. Does it also work for text?\n\n${answer}`;
+    const apart = `${setup} It uses gradients. It runs on images.\n\nDoes it also work for text?\n\n${answer}`;
+    expect(await scoreOf(question, long, setup)).toBeCloseTo(await scoreOf(question, apart, setup), 10);
+  });
+});
