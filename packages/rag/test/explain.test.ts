@@ -1,6 +1,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FittedMap, HashEmbedding, RagEngine, renderEmbeddingMapSvg } from '../src/node.js';
+import {
+  FittedMap,
+  HashEmbedding,
+  RagEngine,
+  renderEmbeddingMapSvg,
+  renderSentenceHeatmapSvg,
+} from '../src/node.js';
 import { writeSmallCorpus } from './helpers/corpus.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -49,6 +55,41 @@ describe('retrieval explanations', () => {
     expect(e.svg.embeddingMap).toContain('class="query"');
     expect(e.svg.sentenceHeatmaps[0]).toContain('convolutional layers');
     expect(e.svg.keywords[0]).toContain('convolutional');
+  });
+
+  it('a sentence heatmap shows a code block with its lines and indentation, prose wrapped by words', () => {
+    const sentence = (text: string, kind: 'code' | 'paragraph') =>
+      ({ text, start: 0, end: text.length, kind, score: 0.5, dense: 0.5, lexical: 0.5, novelty: 1 }) as const;
+    const svg = renderSentenceHeatmapSvg(
+      {
+        source: 1,
+        chunkId: 'c',
+        citation: '[setup.md]',
+        sentences: [
+          sentence('Run the training with the following command:', 'paragraph'),
+          sentence(
+            `python train.py --model small \\\n    --epochs 3 && echo "<done>"\n\n# ${'x'.repeat(100)}`,
+            'code',
+          ),
+        ],
+      },
+      { width: 400 },
+    );
+    const texts = [...svg.matchAll(/<text x="10"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    const code = [...svg.matchAll(/<text x="10"[^>]*font-family="monospace"[^>]*>([^<]*)<\/text>/g)].map(
+      (m) => m[1],
+    );
+    expect(texts[0]).toBe('Run the training with the following command:');
+    // each line of the block on a line of its own, the indentation kept and escaped; the empty line kept; a line
+    // longer than the heatmap's 50 characters cut, not reflowed
+    expect(code).toEqual([
+      'python train.py --model small \\',
+      '    --epochs 3 &amp;&amp; echo &quot;&lt;done&gt;&quot;',
+      '',
+      `# ${'x'.repeat(48)}`,
+      'x'.repeat(50),
+      'x'.repeat(2),
+    ]);
   });
 
   it('keyword overlap names words found only through their translation, and never shows stop words', async () => {

@@ -168,6 +168,19 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+/** Code keeps its lines and indentation (SVG collapses spaces unless told not to). */
+const CODE_TEXT = ' font-family="monospace" xml:space="preserve" style="white-space:pre"';
+
+/** A code block's lines as written, a line longer than `width` characters cut into pieces of that length. */
+function codeLines(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const line of text.replace(/\s+$/, '').split(/\r?\n/)) {
+    if (line.length === 0) lines.push('');
+    for (let i = 0; i < line.length; i += width) lines.push(line.slice(i, i + width));
+  }
+  return lines;
+}
+
 /** A sentence heatmap as SVG: each sentence on a background whose colour shows its score. */
 export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { width?: number } = {}): string {
   const w = options.width ?? 640;
@@ -178,13 +191,17 @@ export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { wi
     `<text x="8" y="16" font-size="12" font-weight="bold">${heatmap.source}. ${escapeXml(heatmap.citation)}</text>`,
   ];
   for (const s of heatmap.sentences) {
-    const lines = wrap(s.text, chars);
+    const code = s.kind === 'code';
+    const lines = code ? codeLines(s.text, chars) : wrap(s.text, chars);
     const hgt = lines.length * lineH + 4;
     rows.push(
       `<g class="sentence"><rect x="4" y="${y}" width="${w - 8}" height="${hgt}" rx="3" fill="${heatColor(s.score)}"><title>score ${s.score.toFixed(2)} (embedding ${s.dense.toFixed(2)}, terms ${s.lexical.toFixed(2)})</title></rect>` +
         `<text x="${w - 44}" y="${y + 13}" font-size="10" fill="#555">${s.score.toFixed(2)}</text>` +
         lines
-          .map((l, i) => `<text x="10" y="${y + 13 + i * lineH}" font-size="11">${escapeXml(l)}</text>`)
+          .map(
+            (l, i) =>
+              `<text x="10" y="${y + 13 + i * lineH}" font-size="11"${code ? CODE_TEXT : ''}>${escapeXml(l)}</text>`,
+          )
           .join('') +
         '</g>',
     );
