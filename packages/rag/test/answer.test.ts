@@ -545,6 +545,52 @@ describe('the passage brings what the question asks for', () => {
     expect(count(0.6, 1)).toBe(1);
   });
 
+  it('a passage starts at the start of a sentence: the rest of one brings what it goes on from, or stays out', () => {
+    const code = (index: number, text: string) => s(index, text, 0, { kind: 'code' });
+    const run = [
+      s(0, 'The example can then be run using:', 0.2),
+      code(1, '$ python feed_forward.py --composite epsilon_gamma_box'),
+      s(2, 'which computes the heatmaps with the chosen rule and stores them in the results folder.', 1),
+      s(3, 'Heatmaps of other models are shown further below.', 0.1),
+    ];
+    // the best sentence goes on from the code block: the block and the sentence announcing it come along
+    expect(texts(composeExtractiveAnswer(run, sources))).toEqual([
+      'The example can then be run using:',
+      '$ python feed_forward.py --composite epsilon_gamma_box',
+      'which computes the heatmaps with the chosen rule and stores them in the results folder. [a.md]',
+    ]);
+    // taken in as context for what it adds (a question concept), it would open the passage mid-sentence: it stays out
+    const comparison = { kind: 'comparison' as const, subject: [] };
+    const context = [
+      ...run.slice(0, 2),
+      s(2, 'which computes the heatmaps with the chosen rule and stores them in the results folder.', 0.3, {
+        concepts: [1],
+      }),
+      s(3, 'The bias is left out of the computation by passing --no-bias.', 1, { concepts: [0] }),
+    ];
+    expect(texts(composeExtractiveAnswer(context, sources, { intent: comparison }))).toEqual([
+      'The bias is left out of the computation by passing --no-bias. [a.md]',
+    ]);
+    // so does one that scores nearly as well as the best sentence
+    const strong = context.map((x) => (x.index === 2 ? { ...x, score: 0.9 } : x));
+    expect(texts(composeExtractiveAnswer(strong, sources))).toEqual([
+      'The bias is left out of the computation by passing --no-bias. [a.md]',
+    ]);
+    // a paragraph that stops mid-sentence (a PDF line cut) goes on into the next; a lower-case word after a full
+    // stop starts a sentence of its own
+    const cut = [
+      s(0, 'To compute the attributions for a batch, the explainer first', 1),
+      s(1, 'splits the inputs into batches of the given size and runs the model once per batch.', 0.1),
+      s(2, 'Memory grows with the batch size.', 0.1),
+    ];
+    expect(texts(composeExtractiveAnswer(cut, sources))).toEqual([
+      'To compute the attributions for a batch, the explainer first',
+      'splits the inputs into batches of the given size and runs the model once per batch. [a.md]',
+    ]);
+    const stopped = cut.map((x) => (x.index === 0 ? { ...x, text: `${x.text} reads them.` } : x));
+    expect(texts(composeExtractiveAnswer(stopped, sources))).toHaveLength(1);
+  });
+
   it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {
     for (const opening of ['The latter', 'In the meantime,', 'The command above']) {
       const answer = composeExtractiveAnswer(

@@ -130,6 +130,26 @@ export function answerText(
   return out.trimEnd();
 }
 
+// A sentence ends with one of these (closing quotes or brackets may follow); a prose block that ends otherwise (a
+// PDF paragraph cut at a line or a column, "This code will", "..., and") goes on in the next one.
+const ENDS_SENTENCE = /[.!?\u2026:;]["'\u201d\u2019)\]]*$/u;
+// A word as prose writes it (no identifier: "dh_make", "model.fit", "gentoo.1", "targets:" stay starts)
+const LOWER_WORD = /^\p{Ll}+(?=[\s,])/u;
+
+/**
+ * Whether `list[i]` goes on with the sentence before it rather than starting one: it opens with a lower-case word
+ * ("which computes ...", "and then ...") right after a code block it explains or after prose that stopped
+ * mid-sentence. A passage that opened with it would start in the middle of a sentence.
+ */
+function continuesSentence(list: readonly ScoredSentence[], i: number): boolean {
+  const s = list[i];
+  const prev = list[i - 1];
+  if (!s || !prev || s.kind === 'code' || s.kind === 'heading' || prev.kind === 'heading') return false;
+  // an item after an item is an entry of the list, not the rest of a sentence
+  if (!LOWER_WORD.test(s.text.trim()) || (s.kind === 'list-item' && prev.kind === 'list-item')) return false;
+  return prev.kind === 'code' || !ENDS_SENTENCE.test(prev.text.trim());
+}
+
 /**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
@@ -171,6 +191,20 @@ function passageAround(
     (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev) || opensSection(prev))
   )
     lo--;
+  // an anchor that goes on with what is before it ("which computes ...") brings that, code too, and the sentence
+  // announcing the code ("... can be run using:")
+  if (lo === at) {
+    while (hi - lo + 1 < opts.max && continuesSentence(list, lo) && !repeats(list[lo - 1]!.text, said)) lo--;
+    const intro = list[lo - 1];
+    if (
+      lo < at &&
+      list[lo]!.kind === 'code' &&
+      hi - lo + 1 < opts.max &&
+      ok(intro) &&
+      /:\s*$/.test(intro.text)
+    )
+      lo--;
+  }
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
@@ -180,6 +214,7 @@ function passageAround(
     if (!next || (!ok(next) && !shows)) break;
     const continues =
       /:\s*$/.test(cur.text) ||
+      continuesSentence(list, hi + 1) ||
       leansBack(next.text) ||
       strong(next) ||
       (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
@@ -190,6 +225,8 @@ function passageAround(
   let related = list.slice(lo, hi + 1).some((s) => s.relation);
   const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
     ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
+  // a sentence taken in before the passage must start one: the rest of a sentence would open it mid-way
+  const opens = (i: number) => adds(list[i]) && !continuesSentence(list, i);
   const room = (n: number) => hi - lo + 1 + n <= opts.max;
   while (room(1)) {
     // the next or previous sentence, else one sentence further when the one between fits too
@@ -197,9 +234,9 @@ function passageAround(
     let from: number;
     let to: number;
     if (adds(list[hi + 1])) [from, to] = [hi + 1, hi + 1];
-    else if (adds(list[lo - 1])) [from, to] = [lo - 1, lo - 1];
+    else if (opens(lo - 1)) [from, to] = [lo - 1, lo - 1];
     else if (room(2) && ok(list[hi + 1]) && adds(list[hi + 2])) [from, to] = [hi + 1, hi + 2];
-    else if (room(2) && ok(list[lo - 1]) && adds(list[lo - 2])) [from, to] = [lo - 2, lo - 1];
+    else if (room(2) && ok(list[lo - 1]) && opens(lo - 2)) [from, to] = [lo - 2, lo - 1];
     else break;
     for (const s of list.slice(from, to + 1)) {
       for (const c of s.concepts ?? []) held.add(c);
@@ -208,6 +245,8 @@ function passageAround(
     lo = Math.min(lo, from);
     hi = Math.max(hi, to);
   }
+  // context before the anchor that starts mid-sentence (taken for its score) is left out rather than cut
+  while (lo < at && continuesSentence(list, lo)) lo++;
   return list.slice(lo, hi + 1);
 }
 
