@@ -591,6 +591,34 @@ describe('the passage brings what the question asks for', () => {
     expect(texts(composeExtractiveAnswer(stopped, sources))).toHaveLength(1);
   });
 
+  it('one of two things set side by side brings the other, except for a definition', () => {
+    const pair = [
+      s(0, 'Users can look at explanations of either kind.', 0.1),
+      s(1, 'Global explanations list the features that drive the model overall.', 1),
+      s(2, 'Local explanations show the features behind a single prediction.', 0.2),
+      s(3, 'The dashboard also shows error rates.', 0.1),
+    ];
+    const procedure = { kind: 'procedure' as const, subject: [] };
+    expect(texts(composeExtractiveAnswer(pair, sources, { intent: procedure }))).toEqual([
+      'Global explanations list the features that drive the model overall.',
+      'Local explanations show the features behind a single prediction. [a.md]',
+    ]);
+    // the second of the pair brings the first
+    const second = pair.map((x) => ({ ...x, score: x.index === 2 ? 1 : 0.1 }));
+    expect(texts(composeExtractiveAnswer(second, sources, { intent: procedure }))).toEqual([
+      'Global explanations list the features that drive the model overall.',
+      'Local explanations show the features behind a single prediction. [a.md]',
+    ]);
+    // a definition asks for one thing: the next entry of a glossary stays out
+    const definition = { kind: 'definition' as const, subject: [] };
+    expect(texts(composeExtractiveAnswer(pair, sources, { intent: definition }))).toHaveLength(1);
+    // the same subject going on ("The model is ... / The model uses ...") is no pair
+    const same = pair.map((x) =>
+      x.index === 2 ? { ...x, text: 'Global explanations are computed once per model.' } : x,
+    );
+    expect(texts(composeExtractiveAnswer(same, sources, { intent: procedure }))).toHaveLength(1);
+  });
+
   it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {
     for (const opening of ['The latter', 'In the meantime,', 'The command above']) {
       const answer = composeExtractiveAnswer(

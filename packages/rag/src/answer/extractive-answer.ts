@@ -150,6 +150,27 @@ function continuesSentence(list: readonly ScoredSentence[], i: number): boolean 
   return prev.kind === 'code' || !ENDS_SENTENCE.test(prev.text.trim());
 }
 
+/** The first three words of a sentence, lower-case, without punctuation. */
+function openingWords(text: string): string[] {
+  return (text.toLowerCase().match(/[\p{L}\p{N}_-]+/gu) ?? []).slice(0, 3);
+}
+
+/**
+ * Whether two sentences are built alike, the second of a pair that sets two things side by side: they open with
+ * different words and then the same content word in the same place ("Globale Erklärungen listen ... / Lokale
+ * Erklärungen zeigen ...", "VectorRetriever will fetch ... / SummaryRetriever will fetch ...", "The epsilon rule
+ * ... / The gamma rule ...").
+ */
+function parallel(a: string, b: string): boolean {
+  const x = openingWords(a);
+  const y = openingWords(b);
+  for (let p = 0; p < 2; p++) {
+    if (x[p] === y[p]) continue;
+    return [1, 2].some((q) => q > p && x[q] !== undefined && x[q] === y[q] && x[q]!.length >= 4);
+  }
+  return false;
+}
+
 /**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
@@ -171,6 +192,7 @@ function passageAround(
     listing: boolean;
     procedure: boolean;
     asks: boolean;
+    pairs: boolean;
   },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
@@ -245,6 +267,12 @@ function passageAround(
     lo = Math.min(lo, from);
     hi = Math.max(hi, to);
   }
+  // one of a pair set side by side brings the other ("Globale Erklärungen ... / Lokale Erklärungen ..."); not for a
+  // definition, which asks for one thing: the next entry of a glossary is another
+  if (opts.pairs) {
+    if (room(1) && ok(list[hi + 1]) && parallel(list[hi]!.text, list[hi + 1]!.text)) hi++;
+    if (room(1) && ok(list[lo - 1]) && parallel(list[lo - 1]!.text, list[lo]!.text)) lo--;
+  }
   // context before the anchor that starts mid-sentence (taken for its score) is left out rather than cut
   while (lo < at && continuesSentence(list, lo)) lo++;
   return list.slice(lo, hi + 1);
@@ -275,6 +303,7 @@ export function composeExtractiveAnswer(
     listing: options.intent?.kind === 'list',
     procedure: options.intent?.kind === 'procedure',
     asks: options.intent !== undefined && options.intent.kind !== 'other',
+    pairs: options.intent?.kind !== 'definition',
   };
   // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
   // may be context around an answer, but it anchors one only when no candidate shares a word
