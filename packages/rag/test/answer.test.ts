@@ -362,7 +362,7 @@ describe('extractive answers', () => {
     );
   });
 
-  it('reaches back to the sentence that opens the section of the best one, never to a list item', () => {
+  it('reaches back to the sentence that opens the section of the best one (never a list item), and on from it', () => {
     const sources = [source(1, 'a.md')];
     const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
       ({ ...mk(1, index, text, score, kind), ...(kind === 'heading' ? { score: 0 } : {}) }) as ScoredSentence;
@@ -375,6 +375,25 @@ describe('extractive answers', () => {
     ];
     expect(composeExtractiveAnswer(section, sources).text).toBe(
       'By default, the backend uses one thread per logical core. You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // a best sentence that opens its section brings the paragraph after it
+    const opening = [
+      s(0, 'Search index', 0.9, 'heading'),
+      s(1, 'Before searching, we build a search index over the knowledge base.', 1),
+      s(2, 'An index keeps the embeddings and finds the nearest chunks quickly.', 0.3),
+      s(3, 'A small index fits in memory.', 0.1),
+    ];
+    expect(composeExtractiveAnswer(opening, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. An index keeps the embeddings and finds the nearest chunks quickly. [a.md]',
+    );
+    // in the middle of a section, or before a list item, it does not
+    const later = opening.map((x) => (x.index === 0 ? s(0, 'Indexes are kept on disk.', 0.1) : x));
+    expect(composeExtractiveAnswer(later, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. [a.md]',
+    );
+    const item = opening.map((x) => (x.index === 2 ? { ...x, kind: 'list-item' as const } : x));
+    expect(composeExtractiveAnswer(item, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. [a.md]',
     );
     // the same predecessor in the middle of a section stays out
     const middle = section.map((x) => (x.index === 0 ? s(0, 'Threads are pooled by the runtime.', 0.1) : x));

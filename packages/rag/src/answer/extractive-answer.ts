@@ -175,8 +175,11 @@ function parallel(a: string, b: string): boolean {
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
  * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
- * when the anchor announces what follows (":"), the next sentence refers back, also answers, (list questions)
- * continues the list or (procedures) is the command a sentence ending in ":" announces. Then, while there is
+ * when the anchor announces what follows (":") or opens its section, the next sentence refers back, goes on with
+ * a sentence the one before left unfinished, also answers, (list questions) continues the list or (procedures) is
+ * the command a sentence ending in ":" announces. It never opens mid-sentence: an anchor that does ("which computes
+ * ...") brings what it goes on from, context that does stays out. One of two sentences built alike (a pair set
+ * side by side) brings the other, except for a definition. Then, while there is
  * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
  * the instruction, the number, ...) when no sentence of the passage holds it, or a question concept none of its
  * sentences holds (the other thing of a comparison, the fix after the problem); the next sentence before the
@@ -234,9 +237,14 @@ function passageAround(
     const shows =
       opts.procedure && next?.kind === 'code' && /:\s*$/.test(cur.text) && !repeats(next.text, said);
     if (!next || (!ok(next) && !shows)) break;
+    // an anchor that opens its section says what the section is about: the paragraph after it says what it is or
+    // does ("Suchindex / Beim Abruf müssen wir ... einen Suchindex erstellen. / Ein Index speichert ...")
+    const opensWithNext =
+      hi === at && list[at - 1]?.kind === 'heading' && cur.kind !== 'list-item' && next.kind === 'paragraph';
     const continues =
       /:\s*$/.test(cur.text) ||
       continuesSentence(list, hi + 1) ||
+      opensWithNext ||
       leansBack(next.text) ||
       strong(next) ||
       (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
