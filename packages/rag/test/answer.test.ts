@@ -394,7 +394,7 @@ describe('extractive answers', () => {
     );
   });
 
-  it('reaches back to the sentence that opens the section of the best one, never to a list item', () => {
+  it('reaches back to the sentence that opens the section of the best one (never a list item), and on from it', () => {
     const sources = [source(1, 'a.md')];
     const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
       ({ ...mk(1, index, text, score, kind), ...(kind === 'heading' ? { score: 0 } : {}) }) as ScoredSentence;
@@ -407,6 +407,25 @@ describe('extractive answers', () => {
     ];
     expect(composeExtractiveAnswer(section, sources).text).toBe(
       'By default, the backend uses one thread per logical core. You can call setThreadsCount before choosing the backend to change the number. [a.md]',
+    );
+    // a best sentence that opens its section brings the paragraph after it
+    const opening = [
+      s(0, 'Search index', 0.9, 'heading'),
+      s(1, 'Before searching, we build a search index over the knowledge base.', 1),
+      s(2, 'An index keeps the embeddings and finds the nearest chunks quickly.', 0.3),
+      s(3, 'A small index fits in memory.', 0.1),
+    ];
+    expect(composeExtractiveAnswer(opening, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. An index keeps the embeddings and finds the nearest chunks quickly. [a.md]',
+    );
+    // in the middle of a section, or before a list item, it does not
+    const later = opening.map((x) => (x.index === 0 ? s(0, 'Indexes are kept on disk.', 0.1) : x));
+    expect(composeExtractiveAnswer(later, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. [a.md]',
+    );
+    const item = opening.map((x) => (x.index === 2 ? { ...x, kind: 'list-item' as const } : x));
+    expect(composeExtractiveAnswer(item, sources).text).toBe(
+      'Before searching, we build a search index over the knowledge base. [a.md]',
     );
     // the same predecessor in the middle of a section stays out
     const middle = section.map((x) => (x.index === 0 ? s(0, 'Threads are pooled by the runtime.', 0.1) : x));
@@ -575,6 +594,80 @@ describe('the passage brings what the question asks for', () => {
     expect(count(0.6, 0.9)).toBe(2);
     expect(count(0.95, 1)).toBe(2);
     expect(count(0.6, 1)).toBe(1);
+  });
+
+  it('a passage starts at the start of a sentence: the rest of one brings what it goes on from, or stays out', () => {
+    const code = (index: number, text: string) => s(index, text, 0, { kind: 'code' });
+    const run = [
+      s(0, 'The example can then be run using:', 0.2),
+      code(1, '$ python feed_forward.py --composite epsilon_gamma_box'),
+      s(2, 'which computes the heatmaps with the chosen rule and stores them in the results folder.', 1),
+      s(3, 'Heatmaps of other models are shown further below.', 0.1),
+    ];
+    // the best sentence goes on from the code block: the block and the sentence announcing it come along
+    expect(texts(composeExtractiveAnswer(run, sources))).toEqual([
+      'The example can then be run using:',
+      '$ python feed_forward.py --composite epsilon_gamma_box',
+      'which computes the heatmaps with the chosen rule and stores them in the results folder. [a.md]',
+    ]);
+    // taken in as context for what it adds (a question concept), it would open the passage mid-sentence: it stays out
+    const comparison = { kind: 'comparison' as const, subject: [] };
+    const context = [
+      ...run.slice(0, 2),
+      s(2, 'which computes the heatmaps with the chosen rule and stores them in the results folder.', 0.3, {
+        concepts: [1],
+      }),
+      s(3, 'The bias is left out of the computation by passing --no-bias.', 1, { concepts: [0] }),
+    ];
+    expect(texts(composeExtractiveAnswer(context, sources, { intent: comparison }))).toEqual([
+      'The bias is left out of the computation by passing --no-bias. [a.md]',
+    ]);
+    // so does one that scores nearly as well as the best sentence
+    const strong = context.map((x) => (x.index === 2 ? { ...x, score: 0.9 } : x));
+    expect(texts(composeExtractiveAnswer(strong, sources))).toEqual([
+      'The bias is left out of the computation by passing --no-bias. [a.md]',
+    ]);
+    // a paragraph that stops mid-sentence (a PDF line cut) goes on into the next; a lower-case word after a full
+    // stop starts a sentence of its own
+    const cut = [
+      s(0, 'To compute the attributions for a batch, the explainer first', 1),
+      s(1, 'splits the inputs into batches of the given size and runs the model once per batch.', 0.1),
+      s(2, 'Memory grows with the batch size.', 0.1),
+    ];
+    expect(texts(composeExtractiveAnswer(cut, sources))).toEqual([
+      'To compute the attributions for a batch, the explainer first',
+      'splits the inputs into batches of the given size and runs the model once per batch. [a.md]',
+    ]);
+    const stopped = cut.map((x) => (x.index === 0 ? { ...x, text: `${x.text} reads them.` } : x));
+    expect(texts(composeExtractiveAnswer(stopped, sources))).toHaveLength(1);
+  });
+
+  it('one of two things set side by side brings the other, except for a definition', () => {
+    const pair = [
+      s(0, 'Users can look at explanations of either kind.', 0.1),
+      s(1, 'Global explanations list the features that drive the model overall.', 1),
+      s(2, 'Local explanations show the features behind a single prediction.', 0.2),
+      s(3, 'The dashboard also shows error rates.', 0.1),
+    ];
+    const procedure = { kind: 'procedure' as const, subject: [] };
+    expect(texts(composeExtractiveAnswer(pair, sources, { intent: procedure }))).toEqual([
+      'Global explanations list the features that drive the model overall.',
+      'Local explanations show the features behind a single prediction. [a.md]',
+    ]);
+    // the second of the pair brings the first
+    const second = pair.map((x) => ({ ...x, score: x.index === 2 ? 1 : 0.1 }));
+    expect(texts(composeExtractiveAnswer(second, sources, { intent: procedure }))).toEqual([
+      'Global explanations list the features that drive the model overall.',
+      'Local explanations show the features behind a single prediction. [a.md]',
+    ]);
+    // a definition asks for one thing: the next entry of a glossary stays out
+    const definition = { kind: 'definition' as const, subject: [] };
+    expect(texts(composeExtractiveAnswer(pair, sources, { intent: definition }))).toHaveLength(1);
+    // the same subject going on ("The model is ... / The model uses ...") is no pair
+    const same = pair.map((x) =>
+      x.index === 2 ? { ...x, text: 'Global explanations are computed once per model.' } : x,
+    );
+    expect(texts(composeExtractiveAnswer(same, sources, { intent: procedure }))).toHaveLength(1);
   });
 
   it('a sentence opening with "The latter" or "In the meantime" brings the one before', () => {

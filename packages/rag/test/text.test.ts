@@ -106,6 +106,43 @@ describe('analyzer', () => {
       'Last one!',
     ]);
   });
+
+  it('ends a sentence after "etc." and "usw.", but not after "vgl.", "eg.", "vol.", a German ordinal or an item number', () => {
+    const split = (text: string) => splitSentences(text).map((x) => x.text);
+    expect(
+      split(
+        'Es gibt README, TODO usw. Beachten Sie die Reihenfolge. Tools like pip, conda etc. The rest is easy.',
+      ),
+    ).toEqual([
+      'Es gibt README, TODO usw.',
+      'Beachten Sie die Reihenfolge.',
+      'Tools like pip, conda etc.',
+      'The rest is easy.',
+    ]);
+    expect(
+      split('Siehe vgl. Kapitel 4 und ggf. Abb. 2 dazu. Der 2. Schritt folgt am 3. Tag. Fertig.'),
+    ).toEqual(['Siehe vgl. Kapitel 4 und ggf. Abb. 2 dazu.', 'Der 2. Schritt folgt am 3. Tag.', 'Fertig.']);
+    expect(
+      split(
+        'Attribution differs across layers, eg. BatchNorm comes first. In: Nature, vol. 10, pp. 1-9. Next.',
+      ),
+    ).toEqual([
+      'Attribution differs across layers, eg. BatchNorm comes first.',
+      'In: Nature, vol. 10, pp. 1-9.',
+      'Next.',
+    ]);
+    // the number of a list item run into a line belongs to its item; a number closing a sentence ends it
+    expect(
+      split(
+        'Define two things: 1. The metrics to use. 2. The explanations. It was set to 1. This limits it.',
+      ),
+    ).toEqual([
+      'Define two things: 1. The metrics to use.',
+      '2. The explanations.',
+      'It was set to 1.',
+      'This limits it.',
+    ]);
+  });
 });
 
 describe('BM25 from saved term ids', () => {

@@ -130,12 +130,56 @@ export function answerText(
   return out.trimEnd();
 }
 
+// A sentence ends with one of these (closing quotes or brackets may follow); a prose block that ends otherwise (a
+// PDF paragraph cut at a line or a column, "This code will", "..., and") goes on in the next one.
+const ENDS_SENTENCE = /[.!?\u2026:;]["'\u201d\u2019)\]]*$/u;
+// A word as prose writes it (no identifier: "dh_make", "model.fit", "gentoo.1", "targets:" stay starts)
+const LOWER_WORD = /^\p{Ll}+(?=[\s,])/u;
+
+/**
+ * Whether `list[i]` goes on with the sentence before it rather than starting one: it opens with a lower-case word
+ * ("which computes ...", "and then ...") right after a code block it explains or after prose that stopped
+ * mid-sentence. A passage that opened with it would start in the middle of a sentence.
+ */
+function continuesSentence(list: readonly ScoredSentence[], i: number): boolean {
+  const s = list[i];
+  const prev = list[i - 1];
+  if (!s || !prev || s.kind === 'code' || s.kind === 'heading' || prev.kind === 'heading') return false;
+  // an item after an item is an entry of the list, not the rest of a sentence
+  if (!LOWER_WORD.test(s.text.trim()) || (s.kind === 'list-item' && prev.kind === 'list-item')) return false;
+  return prev.kind === 'code' || !ENDS_SENTENCE.test(prev.text.trim());
+}
+
+/** The first three words of a sentence, lower-case, without punctuation. */
+function openingWords(text: string): string[] {
+  return (text.toLowerCase().match(/[\p{L}\p{N}_-]+/gu) ?? []).slice(0, 3);
+}
+
+/**
+ * Whether two sentences are built alike, the second of a pair that sets two things side by side: they open with
+ * different words and then the same content word in the same place ("Globale Erklärungen listen ... / Lokale
+ * Erklärungen zeigen ...", "VectorRetriever will fetch ... / SummaryRetriever will fetch ...", "The epsilon rule
+ * ... / The gamma rule ...").
+ */
+function parallel(a: string, b: string): boolean {
+  const x = openingWords(a);
+  const y = openingWords(b);
+  for (let p = 0; p < 2; p++) {
+    if (x[p] === y[p]) continue;
+    return [1, 2].some((q) => q > p && x[q] !== undefined && x[q] === y[q] && x[q]!.length >= 4);
+  }
+  return false;
+}
+
 /**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
  * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
  * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
- * when the anchor announces what follows (":"), the next sentence refers back, also answers, (list questions)
- * continues the list or (procedures) is the command a sentence ending in ":" announces. Then, while there is
+ * when the anchor announces what follows (":") or opens its section, the next sentence refers back, goes on with
+ * a sentence the one before left unfinished, also answers, (list questions) continues the list or (procedures) is
+ * the command a sentence ending in ":" announces. It never opens mid-sentence: an anchor that does ("which computes
+ * ...") brings what it goes on from, context that does stays out. One of two sentences built alike (a pair set
+ * side by side) brings the other, except for a definition. Then, while there is
  * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
  * the instruction, the number, ...) when no sentence of the passage holds it, or a question concept none of its
  * sentences holds (the other thing of a comparison, the fix after the problem); the next sentence before the
@@ -151,6 +195,7 @@ function passageAround(
     listing: boolean;
     procedure: boolean;
     asks: boolean;
+    pairs: boolean;
   },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
@@ -171,6 +216,20 @@ function passageAround(
     (leansBack(list[lo]!.text) || /:\s*$/.test(prev.text) || strong(prev) || opensSection(prev))
   )
     lo--;
+  // an anchor that goes on with what is before it ("which computes ...") brings that, code too, and the sentence
+  // announcing the code ("... can be run using:")
+  if (lo === at) {
+    while (hi - lo + 1 < opts.max && continuesSentence(list, lo) && !repeats(list[lo - 1]!.text, said)) lo--;
+    const intro = list[lo - 1];
+    if (
+      lo < at &&
+      list[lo]!.kind === 'code' &&
+      hi - lo + 1 < opts.max &&
+      ok(intro) &&
+      /:\s*$/.test(intro.text)
+    )
+      lo--;
+  }
   while (hi - lo + 1 < opts.max) {
     const cur = list[hi]!;
     const next = list[hi + 1];
@@ -178,8 +237,14 @@ function passageAround(
     const shows =
       opts.procedure && next?.kind === 'code' && /:\s*$/.test(cur.text) && !repeats(next.text, said);
     if (!next || (!ok(next) && !shows)) break;
+    // an anchor that opens its section says what the section is about: the paragraph after it says what it is or
+    // does ("Suchindex / Beim Abruf müssen wir ... einen Suchindex erstellen. / Ein Index speichert ...")
+    const opensWithNext =
+      hi === at && list[at - 1]?.kind === 'heading' && cur.kind !== 'list-item' && next.kind === 'paragraph';
     const continues =
       /:\s*$/.test(cur.text) ||
+      continuesSentence(list, hi + 1) ||
+      opensWithNext ||
       leansBack(next.text) ||
       strong(next) ||
       (opts.listing && next.kind === 'list-item' && (cur.kind === 'list-item' || /:\s*$/.test(cur.text)));
@@ -190,6 +255,8 @@ function passageAround(
   let related = list.slice(lo, hi + 1).some((s) => s.relation);
   const adds = (s: ScoredSentence | undefined): s is ScoredSentence =>
     ok(s) && ((opts.asks && !related && s.relation) || (s.concepts ?? []).some((c) => !held.has(c)));
+  // a sentence taken in before the passage must start one: the rest of a sentence would open it mid-way
+  const opens = (i: number) => adds(list[i]) && !continuesSentence(list, i);
   const room = (n: number) => hi - lo + 1 + n <= opts.max;
   while (room(1)) {
     // the next or previous sentence, else one sentence further when the one between fits too
@@ -197,9 +264,9 @@ function passageAround(
     let from: number;
     let to: number;
     if (adds(list[hi + 1])) [from, to] = [hi + 1, hi + 1];
-    else if (adds(list[lo - 1])) [from, to] = [lo - 1, lo - 1];
+    else if (opens(lo - 1)) [from, to] = [lo - 1, lo - 1];
     else if (room(2) && ok(list[hi + 1]) && adds(list[hi + 2])) [from, to] = [hi + 1, hi + 2];
-    else if (room(2) && ok(list[lo - 1]) && adds(list[lo - 2])) [from, to] = [lo - 2, lo - 1];
+    else if (room(2) && ok(list[lo - 1]) && opens(lo - 2)) [from, to] = [lo - 2, lo - 1];
     else break;
     for (const s of list.slice(from, to + 1)) {
       for (const c of s.concepts ?? []) held.add(c);
@@ -208,6 +275,14 @@ function passageAround(
     lo = Math.min(lo, from);
     hi = Math.max(hi, to);
   }
+  // one of a pair set side by side brings the other ("Globale Erklärungen ... / Lokale Erklärungen ..."); not for a
+  // definition, which asks for one thing: the next entry of a glossary is another
+  if (opts.pairs) {
+    if (room(1) && ok(list[hi + 1]) && parallel(list[hi]!.text, list[hi + 1]!.text)) hi++;
+    if (room(1) && ok(list[lo - 1]) && parallel(list[lo - 1]!.text, list[lo]!.text)) lo--;
+  }
+  // context before the anchor that starts mid-sentence (taken for its score) is left out rather than cut
+  while (lo < at && continuesSentence(list, lo)) lo++;
   return list.slice(lo, hi + 1);
 }
 
@@ -236,6 +311,7 @@ export function composeExtractiveAnswer(
     listing: options.intent?.kind === 'list',
     procedure: options.intent?.kind === 'procedure',
     asks: options.intent !== undefined && options.intent.kind !== 'other',
+    pairs: options.intent?.kind !== 'definition',
   };
   // a sentence that shares no word (or translation) with the question is chosen on the embedding alone; it
   // may be context around an answer, but it anchors one only when no candidate shares a word
