@@ -253,8 +253,6 @@ export function analyze(text: string, language: Language, options: AnalyzeOption
   return tokenize(text, language, options).map((t) => t.term);
 }
 
-export { SEPARABLE } from './separable-verbs.js';
-
 /** Inseparable verb prefixes: their participles take no "ge" ("beschrieben", "verglichen", "empfohlen"). */
 const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=\p{L}{3})/u;
 const PREFIXES_ONLY = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)*$/u;
