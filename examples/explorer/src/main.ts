@@ -189,29 +189,40 @@ function stopIfSuperseded(generation: number): void {
   if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
 }
 
+/** Counts the images and models asked for: a load that ends after a newer one was asked for is not shown. */
+let loadsAsked = 0;
+
+/** Stops the action that asked for load `request` if another image or model was asked for since. Only that: a
+ * changed layer or scaling while it loads is no reason to drop the image asked for. */
+function stopIfNewerLoad(request: number): void {
+  if (request !== loadsAsked) throw new Superseded(`load ${request} superseded by load ${loadsAsked}`);
+}
+
 /**
  * Runs the part of an action that loads another image or model and shows it. What runs for the current one stops
  * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode). `run` calls
- * `stopIfSuperseded(generation)` after its load: a newer request made meanwhile wins, whichever load ends first.
+ * `stopIfNewerLoad(request)` after its load: the image or model asked for last is shown, whichever load ends first.
  * When the load fails (or the model is no image classifier) while an action was running, what that action had drawn
  * when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
  */
-async function replacing(run: (generation: number) => Promise<void>): Promise<void> {
+async function replacing(run: (request: number) => Promise<void>): Promise<void> {
   // besides this one: it stops where it is, and may leave half its results drawn
   const interrupted = actionsStarted - actionsDone > 1;
+  const request = ++loadsAsked;
   const generation = ++state.generation;
   try {
-    await run(generation);
+    await run(request);
   } catch (err) {
+    // unless something newer (a load, an explanation) has drawn since
     if (!(err instanceof Superseded) && interrupted && generation === state.generation) clearResults();
     throw err;
   }
 }
 
-/** A model loaded for the action of `generation`: disposed, and the action stopped, when a newer one began meanwhile. */
-function modelIfCurrent(loaded: LoadedModel, generation: number): LoadedModel {
-  if (generation !== state.generation) loaded.model.dispose();
-  stopIfSuperseded(generation);
+/** A model loaded for load `request`: disposed, and the action stopped, when another was asked for meanwhile. */
+function modelIfCurrent(loaded: LoadedModel, request: number): LoadedModel {
+  if (request !== loadsAsked) loaded.model.dispose();
+  stopIfNewerLoad(request);
   return loaded;
 }
 
@@ -885,10 +896,10 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     button.append(img);
     button.addEventListener('click', () =>
       act('Image', () =>
-        replacing(async (generation) => {
+        replacing(async (request) => {
           clearMessages();
           const image = await fetchImage(img.src);
-          stopIfSuperseded(generation);
+          stopIfNewerLoad(request);
           // marked once it is shown: a digit that failed to load is not the one on the page
           markSample(s.file);
           await useImage(image);
@@ -926,8 +937,8 @@ function setupControls(): void {
       const files = [...(el.modelFiles.files ?? [])];
       el.modelFiles.value = '';
       if (files.length === 0) return;
-      await replacing(async (generation) => {
-        await useModel(modelIfCurrent(await loadModelFromFiles(files), generation));
+      await replacing(async (request) => {
+        await useModel(modelIfCurrent(await loadModelFromFiles(files), request));
         await explainIfPossible();
       });
     }),
@@ -938,17 +949,17 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
-      await replacing(async (generation) => {
-        await useModel(modelIfCurrent(await loadModelFromUrl(url), generation));
+      await replacing(async (request) => {
+        await useModel(modelIfCurrent(await loadModelFromUrl(url), request));
         await explainIfPossible();
       });
     });
   });
   el.modelDefault.addEventListener('click', () =>
     act('Model', () =>
-      replacing(async (generation) => {
+      replacing(async (request) => {
         clearMessages();
-        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL), generation));
+        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL), request));
         await explainIfPossible();
       }),
     ),
@@ -959,9 +970,9 @@ function setupControls(): void {
       const file = el.imageFile.files?.[0];
       el.imageFile.value = '';
       if (file === undefined) return;
-      await replacing(async (generation) => {
+      await replacing(async (request) => {
         const image = await decodeImageBlob(file, file.name);
-        stopIfSuperseded(generation);
+        stopIfNewerLoad(request);
         markSample(undefined);
         await useImage(image);
         await explainIfPossible();
