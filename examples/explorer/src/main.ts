@@ -125,8 +125,8 @@ const state: {
    * decomposed). */
   path: ConceptStep[];
   box: Box | undefined;
-  /** Counts explanations started and results cleared (a new image or model): a step of an older computation stops
-   * when it changed, before it uses an input or explainer that may have been disposed meanwhile. */
+  /** Counts explanations started, images and models asked for (`replacing`) and results cleared: a step of an older
+   * computation stops when it changed, before it uses an input or explainer that may have been disposed meanwhile. */
   generation: number;
 } = {
   model: undefined,
@@ -189,10 +189,41 @@ function stopIfSuperseded(generation: number): void {
   if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
 }
 
-/** Called the moment another image or model is asked for, before it has loaded (a fetch, a decode): what runs for
- * the current one stops at its next check instead of finishing while the new one loads. */
-function supersede(): void {
-  state.generation++;
+/** Counts the images and models asked for: a load that ends after a newer one was asked for is not shown. */
+let loadsAsked = 0;
+
+/** Stops the action that asked for load `request` if another image or model was asked for since. Only that: a
+ * changed layer or scaling while it loads is no reason to drop the image asked for. */
+function stopIfNewerLoad(request: number): void {
+  if (request !== loadsAsked) throw new Superseded(`load ${request} superseded by load ${loadsAsked}`);
+}
+
+/**
+ * Runs the part of an action that loads another image or model and shows it. What runs for the current one stops
+ * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode). `run` calls
+ * `stopIfNewerLoad(request)` after its load: the image or model asked for last is shown, whichever load ends first.
+ * When the load fails (or the model is no image classifier) while an action was running, what that action had drawn
+ * when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
+ */
+async function replacing(run: (request: number) => Promise<void>): Promise<void> {
+  // besides this one: it stops where it is, and may leave half its results drawn
+  const interrupted = actionsStarted - actionsDone > 1;
+  const request = ++loadsAsked;
+  const generation = ++state.generation;
+  try {
+    await run(request);
+  } catch (err) {
+    // unless something newer (a load, an explanation) has drawn since
+    if (!(err instanceof Superseded) && interrupted && generation === state.generation) clearResults();
+    throw err;
+  }
+}
+
+/** A model loaded for load `request`: disposed, and the action stopped, when another was asked for meanwhile. */
+function modelIfCurrent(loaded: LoadedModel, request: number): LoadedModel {
+  if (request !== loadsAsked) loaded.model.dispose();
+  stopIfNewerLoad(request);
+  return loaded;
 }
 
 /** What a new image, model or scaling replaced: the image's input tensor, the model and its explainers. Disposed
@@ -864,13 +895,17 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     img.alt = `digit ${s.label}`;
     button.append(img);
     button.addEventListener('click', () =>
-      act('Image', async () => {
-        clearMessages();
-        supersede();
-        markSample(s.file);
-        await useImage(await fetchImage(img.src));
-        await explain();
-      }),
+      act('Image', () =>
+        replacing(async (request) => {
+          clearMessages();
+          const image = await fetchImage(img.src);
+          stopIfNewerLoad(request);
+          // marked once it is shown: a digit that failed to load is not the one on the page
+          markSample(s.file);
+          await useImage(image);
+          await explain();
+        }),
+      ),
     );
     return button;
   });
@@ -902,9 +937,10 @@ function setupControls(): void {
       const files = [...(el.modelFiles.files ?? [])];
       el.modelFiles.value = '';
       if (files.length === 0) return;
-      supersede();
-      await useModel(await loadModelFromFiles(files));
-      await explainIfPossible();
+      await replacing(async (request) => {
+        await useModel(modelIfCurrent(await loadModelFromFiles(files), request));
+        await explainIfPossible();
+      });
     }),
   );
   el.modelUrlForm.addEventListener('submit', (event) => {
@@ -913,18 +949,20 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
-      supersede();
-      await useModel(await loadModelFromUrl(url));
-      await explainIfPossible();
+      await replacing(async (request) => {
+        await useModel(modelIfCurrent(await loadModelFromUrl(url), request));
+        await explainIfPossible();
+      });
     });
   });
   el.modelDefault.addEventListener('click', () =>
-    act('Model', async () => {
-      clearMessages();
-      supersede();
-      await useModel(await loadModelFromUrl(DEFAULT_MODEL));
-      await explainIfPossible();
-    }),
+    act('Model', () =>
+      replacing(async (request) => {
+        clearMessages();
+        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL), request));
+        await explainIfPossible();
+      }),
+    ),
   );
   el.imageFile.addEventListener('change', () =>
     act('Image', async () => {
@@ -932,11 +970,13 @@ function setupControls(): void {
       const file = el.imageFile.files?.[0];
       el.imageFile.value = '';
       if (file === undefined) return;
-      supersede();
-      const image = await decodeImageBlob(file, file.name);
-      markSample(undefined);
-      await useImage(image);
-      await explainIfPossible();
+      await replacing(async (request) => {
+        const image = await decodeImageBlob(file, file.name);
+        stopIfNewerLoad(request);
+        markSample(undefined);
+        await useImage(image);
+        await explainIfPossible();
+      });
     }),
   );
   el.scaling.addEventListener('change', () =>

@@ -538,6 +538,36 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await page.locator('#model-default').click();
     await settled(page, n + 1);
     expect(await page.locator('#concepts .concept').count()).toBe(6);
+
+    // a file that is not an image, chosen while the digit is explained (by the page itself, at the conditional
+    // heatmaps, as in the pixel-flipping test): the explanation stops at once, and when the file fails to decode what
+    // it had drawn is cleared, not left half drawn beside an image that did not change
+    const superseded = () => page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    const stopped = await superseded();
+    n = await actionsDone(page);
+    await page.evaluate(() => {
+      const label = document.getElementById('progress-label')!;
+      const observer = new MutationObserver(() => {
+        if (!/^Conditional heatmaps/.test(label.textContent ?? '')) return;
+        observer.disconnect();
+        const input = document.querySelector<HTMLInputElement>('#image-file')!;
+        const chosen = new DataTransfer();
+        chosen.items.add(new File(['not a picture'], 'notes.txt', { type: 'text/plain' }));
+        input.files = chosen.files;
+        input.dispatchEvent(new Event('change'));
+      });
+      observer.observe(label, { childList: true, characterData: true, subtree: true });
+      document.querySelector<HTMLButtonElement>('#explain')!.click();
+    });
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
+    expect((await messages(page)).join('\n')).toMatch(/notes\.txt is not an image this browser can read/);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('');
+    expect(await page.locator('#concepts .concept').count()).toBe(0);
+    expect(await page.locator('#concepts').textContent()).toBe('Explain to see the concepts.');
+    // the digit before stays, and can be explained again
+    expect(await page.locator('#prediction li').count()).toBe(5);
+    expect(await page.locator('#explain').isDisabled()).toBe(false);
     n = await actionsDone(page);
     await page.setInputFiles('#image-file', [
       { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') },

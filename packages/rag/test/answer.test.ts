@@ -394,6 +394,16 @@ describe('extractive answers', () => {
     );
   });
 
+  it('sets two code blocks in a row one blank line apart, as a block after prose', () => {
+    const answer = answerText([
+      { kind: 'prose', text: 'Build and run it:' },
+      { kind: 'code', text: 'make' },
+      { kind: 'code', text: './run\n[a.md]', citation: '[a.md]' },
+      { kind: 'prose', text: 'It prints the version. [b.md]' },
+    ]);
+    expect(answer).toBe('Build and run it:\n\nmake\n\n./run\n[a.md]\n\nIt prints the version. [b.md]');
+  });
+
   it('reaches back to the sentence that opens the section of the best one (never a list item), and on from it', () => {
     const sources = [source(1, 'a.md')];
     const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>

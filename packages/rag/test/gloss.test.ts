@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { presentTenseInfinitives } from '../src/text/analyzer.js';
 import { analyzeQuery } from '../src/text/query.js';
 import { stem } from '../src/text/stemmer.js';
 import {
@@ -11,7 +12,6 @@ import {
   glossOnly,
   glossSentence,
   inflects,
-  presentTenseInfinitives,
   questionGloss,
   type TermUsage,
   verbOfGerund,

@@ -759,6 +759,9 @@ describe('German separable verbs in a question (the particle at the end of the c
       `${stem('hinzufügen', 'de')}\tadd\t1`,
       `${stem('fügen', 'de')}\tjoint\t1`,
       `${stem('regel', 'de')}\trule\t1`,
+      `${stem('herausgeben', 'de')}\toutput\t1`,
+      `${stem('befehl', 'de')}\tcommand\t1`,
+      `${stem('weglegen', 'de')}\tdiscard\t1`,
     ].join('\n'),
   );
   const terms = (question: string, separableVerbs = true) =>
@@ -784,6 +787,19 @@ describe('German separable verbs in a question (the particle at the end of the c
     expect(questionGloss(analyzed.concepts, 'de')).toBe('upload packag');
   });
 
+  it('searches the joined verb where the verb stands when the verb alone is a stop word ("gibt ... heraus")', () => {
+    // "gibt" is no term of its own: the particle "heraus" (a term) was dropped and the verb searched nowhere
+    const concepts = terms('Was gibt der Befehl heraus?');
+    // where the verb stands, before the object
+    expect(concepts.map((c) => c[0])).toEqual([
+      `de:${stem('herausgeben', 'de')}:1`,
+      `de:${stem('befehl', 'de')}:1`,
+    ]);
+    expect(concepts[0]).toContain('en:output:0.8');
+    // no half-weight term for the verb as written: a stop word matches nothing
+    expect(concepts[0]!.filter((t) => t.endsWith(':0.5'))).toEqual([]);
+  });
+
   it('joins nothing when the particle does not end the clause or is a capitalised noun', () => {
     expect(terms('Wie lade ich ein Paket auf den hohen Server?')[0]).toEqual([
       `de:${stem('lade', 'de')}:1`,
@@ -793,6 +809,9 @@ describe('German separable verbs in a question (the particle at the end of the c
     expect(terms('Wie lade ich das Paket? Hoch oben steht der Server.')[0]![0]).toBe(
       `de:${stem('lade', 'de')}:1`,
     );
+    // "weg" small is the particle (weglegen, discard), "Weg" the noun (way) ending a phrase
+    expect(terms('Wie lege ich das Paket weg?')[0]).toContain('en:discard:0.8');
+    expect(terms('Wie lege ich das Paket auf den Weg?').flat()).not.toContain('en:discard:0.8');
   });
 
   it('without the option (a passage analysed for the answer metrics) a verb keeps its own sense', () => {

@@ -125,7 +125,8 @@ export function answerText(
     const code = cited ? s.text.slice(0, -s.citation!.length).trimEnd() : s.text;
     // an indented block's empty lines stay empty (no trailing spaces)
     const lines = code.split('\n').map((l) => (l.trim() ? codeIndent + l : codeIndent ? '' : l));
-    out += `${out ? '\n\n' : ''}${lines.join('\n')}${cited ? `\n${s.citation}` : ''}\n\n`;
+    // after prose a blank line; after a block, which ends with one already, none more
+    out += `${out && !out.endsWith('\n') ? '\n\n' : ''}${lines.join('\n')}${cited ? `\n${s.citation}` : ''}\n\n`;
   }
   return out.trimEnd();
 }

@@ -1,5 +1,5 @@
 import type { Language } from '../types.js';
-import { SEPARABLE } from './separable-verbs.js';
+import { SEPARABLE, WORD } from './separable-verbs.js';
 import { stem } from './stemmer.js';
 import { isStopWord } from './stop-words.js';
 
@@ -21,9 +21,6 @@ export interface Token {
    */
   readonly extra?: boolean;
 }
-
-// A word: letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
-const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
 /** The index term of one lower-case word (`en:rule`), or undefined for a stop word (by its surface form). */
 export function termOf(word: string, language: Language): string | undefined {
@@ -252,8 +249,6 @@ function isPart(piece: string, final: boolean, lexicon: WordSet, minPart: number
 export function analyze(text: string, language: Language, options: AnalyzeOptions = {}): string[] {
   return tokenize(text, language, options).map((t) => t.term);
 }
-
-export { SEPARABLE } from './separable-verbs.js';
 
 /** Inseparable verb prefixes: their participles take no "ge" ("beschrieben", "verglichen", "empfohlen"). */
 const INSEPARABLE = /^(?:be|emp|ent|er|miss|ver|zer|über|unter|hinter|wider)(?=\p{L}{3})/u;

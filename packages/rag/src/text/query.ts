@@ -253,7 +253,9 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
  * A German question's tokens with each separable verb read with its particle from the clause's end, as the gloss
  * reads it ("Wie lade ich ein Paket hoch?": "lade" as hochladen, upload, not laden, load): the verb's token stands
  * for the joined word (its term, `separableVerbTerm`, and its translations) and the particle's, when it has one
- * (particles that are no stop words: "fest", "hinzu"), is dropped. Returns the verbs' own terms by their offsets.
+ * (particles that are no stop words: "fest", "hinzu"), is dropped. A verb that is a stop word on its own ("gibt ...
+ * heraus": herausgeben) has no token: the joined word gets one where the verb stands. Returns the verbs' own terms
+ * by their offsets.
  */
 function joinSeparableVerbs(question: string, tokens: Token[], tr: QueryTranslator): Map<number, string> {
   const lexicon = tr.lexicon('de');
@@ -262,14 +264,22 @@ function joinSeparableVerbs(question: string, tokens: Token[], tr: QueryTranslat
   const joined = new Map(verbs.map((v) => [words[v.verb]!.start, v]));
   const particles = new Set(verbs.map((v) => words[v.particle]!.start));
   const alone = new Map<number, string>();
+  const placed = new Set<number>();
   for (let i = tokens.length - 1; i >= 0; i--) {
     const t = tokens[i]!;
     const v = joined.get(t.start);
     if (particles.has(t.start)) tokens.splice(i, 1);
     else if (v) {
       tokens[i] = { ...t, surface: v.joined, term: v.found };
+      placed.add(t.start);
       if (t.term !== v.found) alone.set(t.start, t.term);
     }
+  }
+  for (const [start, v] of joined) {
+    if (placed.has(start)) continue;
+    const at = tokens.findIndex((t) => t.start > start);
+    const token = { surface: v.joined, term: v.found, start, end: words[v.verb]!.end };
+    tokens.splice(at < 0 ? tokens.length : at, 0, token);
   }
   return alone;
 }

@@ -36,8 +36,11 @@ export const SEPARABLE: readonly string[] = [
   'zu',
 ];
 
-// A word as the analyser and the gloss read it: letters/digits/underscore, optionally joined by hyphens.
-const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
+/**
+ * A word as the analyser, the gloss and the finder of separable verbs read it (their offsets agree):
+ * letters/digits/underscore, optionally joined by hyphens (RAG-Token, dh_make, Vektor-Datenbanken).
+ */
+export const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
 /** A word of a text and where it stands. */
 export interface Span {

@@ -2,22 +2,24 @@ import {
   germanBaseForms,
   germanLemmaTerm,
   presentTenseInfinitives,
-  SEPARABLE,
   splitCompound,
   stemOf,
   stemOfTerm,
 } from '../text/analyzer.js';
 import { languageEvidence } from '../text/language.js';
 import type { QueryConcept } from '../text/query.js';
-import { type Span, separableVerbs, spaceOnlyBetween, wordSpans } from '../text/separable-verbs.js';
+import {
+  SEPARABLE,
+  type Span,
+  separableVerbs,
+  spaceOnlyBetween,
+  WORD,
+  wordSpans,
+} from '../text/separable-verbs.js';
 import { isStopWord } from '../text/stop-words.js';
 import type { Chunk, Language } from '../types.js';
 import { isCognate, sameSpelling, spelling } from './cognates.js';
 import type { QueryTranslator, Translation } from './query-translator.js';
-
-export { presentTenseInfinitives } from '../text/analyzer.js';
-
-const WORD = /[\p{L}\p{N}_]+(?:-[\p{L}\p{N}_]+)*/gu;
 
 /**
  * A word-by-word gloss of a sentence from the dictionary, for a reader of the other language: each content word
