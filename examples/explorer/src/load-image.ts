@@ -6,6 +6,7 @@ import { CrpError } from '@crp/common';
 import { IMAGENET, preprocess } from '@crp/models';
 import type { RasterImage } from '@crp/vis';
 import type * as tf from '@tensorflow/tfjs-core';
+import type { GuardedLoad } from './guarded-load.js';
 
 /** How pixel values become model input. */
 export type Scaling = 'unit' | 'imagenet' | 'bytes' | 'signed';
@@ -56,10 +57,11 @@ export async function decodeImageBlob(blob: Blob, name: string): Promise<LoadedI
   };
 }
 
-export async function fetchImage(url: string): Promise<LoadedImage> {
-  const response = await fetch(url);
+/** Fetches and decodes an image; `load` stops the fetch when a newer load replaces it or the server is too slow. */
+export async function fetchImage(url: string, load: GuardedLoad): Promise<LoadedImage> {
+  const response = await load.fetch(url);
   if (!response.ok) throw new CrpError('not-found', `${url} could not be loaded: HTTP ${response.status}`);
-  return decodeImageBlob(await response.blob(), url.split('/').pop() ?? url);
+  return decodeImageBlob(await load.step(response.blob()), url.split('/').pop() ?? url);
 }
 
 /** The model input of an image, and a note when it had to be resized. */

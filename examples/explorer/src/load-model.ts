@@ -8,6 +8,7 @@ import { transformerLayers } from '@crp/lrp';
 import { importOnnx, parseOnnxModel } from '@crp/models';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { GuardedLoad } from './guarded-load.js';
 
 /**
  * Makes sure @crp/lrp's transformer layers (ClassToken, PositionEmbedding, MatMul, SelectToken, which a ViT's
@@ -123,12 +124,14 @@ export async function loadModelFromFiles(files: readonly File[]): Promise<Loaded
 }
 
 /** Loads a model from the URL of its model.json (weight files are fetched from beside it) or of an `.onnx` file
- * (external data files too). */
-export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
+ * (external data files too). Every fetch goes through `load`: a newer load or a server that keeps it waiting past
+ * its time limit stops it, before anything is built. */
+export async function loadModelFromUrl(url: string, load: GuardedLoad): Promise<LoadedModel> {
   let response: Response;
   try {
-    response = await fetch(url);
+    response = await load.fetch(url);
   } catch (err) {
+    if (load.stopReason() !== undefined) throw err;
     throw new CrpError('unreachable', `${url} could not be fetched: ${describeError(err)}`, { cause: err });
   }
   if (!response.ok) {
@@ -138,12 +141,14 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
     );
   }
   if (new URL(url, location.href).pathname.toLowerCase().endsWith('.onnx')) {
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = new Uint8Array(await load.step(response.arrayBuffer()));
     const data = new Map<string, Uint8Array>();
     // external data: fetched from beside the model before the (synchronous) import
     for (const loc of externalLocations(bytes)) {
-      const r = await fetch(new URL(loc, new URL(url, location.href)).href).catch(() => undefined);
-      if (r?.ok) data.set(loc, new Uint8Array(await r.arrayBuffer()));
+      const r = await load.fetch(new URL(loc, new URL(url, location.href)).href).catch(() => undefined);
+      // a missing file is named by the import; a stopped load is not
+      load.check();
+      if (r?.ok) data.set(loc, new Uint8Array(await load.step(r.arrayBuffer())));
     }
     return {
       model: importOnnx(bytes, { externalData: (loc) => data.get(loc) }),
@@ -152,15 +157,17 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
   }
   let parsed: unknown;
   try {
-    parsed = await response.json();
+    parsed = await load.step(response.json());
   } catch (err) {
+    if (load.stopReason() !== undefined) throw err;
     throw new CrpError('corrupt-file', `${url} is not JSON: give the URL of a model.json`, { cause: err });
   }
   const json = checkModelJson(parsed, url);
   const base = new URL(url, location.href);
   for (const path of weightFilesOf(json)) {
     const weightUrl = new URL(path, base).href;
-    const head = await fetch(weightUrl, { method: 'HEAD' }).catch(() => undefined);
+    const head = await load.fetch(weightUrl, { method: 'HEAD' }).catch(() => undefined);
+    load.check();
     if (head === undefined || !head.ok) {
       throw new CrpError(
         'not-found',
@@ -170,9 +177,14 @@ export async function loadModelFromUrl(url: string): Promise<LoadedModel> {
   }
   try {
     registerTransformerLayers();
-    const model = await tfl.loadLayersModel(url);
+    // TF.js fetches model.json and the weights before it builds anything: a stopped load leaves no tensor
+    const model = await tfl.loadLayersModel(url, {
+      fetchFunc: ((input: RequestInfo | URL, init?: RequestInit) =>
+        load.fetch(String(input), init)) as typeof fetch,
+    });
     return { model, name: url.split('/').slice(-2).join('/') };
   } catch (err) {
+    if (load.stopReason() !== undefined) throw load.stopReason();
     throw new CrpError('corrupt-file', `the model at ${url} could not be built: ${describeError(err)}`, {
       cause: err,
     });

@@ -4,7 +4,7 @@
  * through `act`, which turns any error into a visible message.
  *
  * URL parameters (all optional): `model` (URL of a model.json), `image` (URL of an image), `layer`, `composite`,
- * `target`, `backend` (webgl, wasm or cpu first).
+ * `target`, `backend` (webgl, wasm or cpu first), `timeout` (seconds a load may wait for the server).
  */
 import './style.css';
 import type { ConceptStep } from '@crp/attribution';
@@ -24,6 +24,7 @@ import {
   predict,
 } from './explainer.js';
 import { type FlippingCurve, flippingChart, pixelFlippingCurves } from './faithfulness.js';
+import { GuardedLoad, loadLimits } from './guarded-load.js';
 import {
   decodeImageBlob,
   fetchImage,
@@ -145,6 +146,17 @@ const state: {
 
 const params = new URLSearchParams(location.search);
 
+const limits = loadLimits(params.get('timeout'));
+
+/** The guard of a model's or an image's fetches: `signal` (from `replacing`) stops them when a newer load begins. */
+function modelLoad(signal?: AbortSignal): GuardedLoad {
+  return new GuardedLoad('a model', limits.model, signal);
+}
+
+function imageLoad(signal?: AbortSignal): GuardedLoad {
+  return new GuardedLoad('an image', limits.image, signal);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // messages, progress, busy state
 
@@ -192,6 +204,10 @@ function stopIfSuperseded(generation: number): void {
 /** Counts the images and models asked for: a load that ends after a newer one was asked for is not shown. */
 let loadsAsked = 0;
 
+/** Aborts the fetches of the load asked for last, when a newer one is asked for: a fetch that never answers then
+ * ends its action (as superseded) instead of keeping the page busy. */
+let lastLoad: AbortController | undefined;
+
 /** Stops the action that asked for load `request` if another image or model was asked for since. Only that: a
  * changed layer or scaling while it loads is no reason to drop the image asked for. */
 function stopIfNewerLoad(request: number): void {
@@ -200,22 +216,28 @@ function stopIfNewerLoad(request: number): void {
 
 /**
  * Runs the part of an action that loads another image or model and shows it. What runs for the current one stops
- * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode). `run` calls
+ * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode), and the fetches of
+ * the load before are aborted (`signal`, given to the loader, is this load's). `run` calls
  * `stopIfNewerLoad(request)` after its load: the image or model asked for last is shown, whichever load ends first.
  * When the load fails (or the model is no image classifier) while an action was running, what that action had drawn
  * when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
  */
-async function replacing(run: (request: number) => Promise<void>): Promise<void> {
+async function replacing(run: (request: number, signal: AbortSignal) => Promise<void>): Promise<void> {
   // besides this one: it stops where it is, and may leave half its results drawn
   const interrupted = actionsStarted - actionsDone > 1;
   const request = ++loadsAsked;
   const generation = ++state.generation;
+  lastLoad?.abort(new Superseded(`load ${request - 1} superseded by load ${request}`));
+  const load = new AbortController();
+  lastLoad = load;
   try {
-    await run(request);
+    await run(request, load.signal);
   } catch (err) {
     // unless something newer (a load, an explanation) has drawn since
     if (!(err instanceof Superseded) && interrupted && generation === state.generation) clearResults();
     throw err;
+  } finally {
+    if (lastLoad === load) lastLoad = undefined;
   }
 }
 
@@ -881,9 +903,10 @@ function setupBoxDrawing(): void {
 // samples and start
 
 async function loadSamples(): Promise<LoadedImage | undefined> {
-  const response = await fetch(SAMPLES);
+  const load = imageLoad();
+  const response = await load.fetch(SAMPLES);
   if (!response.ok) return undefined;
-  const index = (await response.json()) as { samples: { file: string; label: number }[] };
+  const index = (await load.step(response.json())) as { samples: { file: string; label: number }[] };
   let first: LoadedImage | undefined;
   const buttons = index.samples.map((s) => {
     const button = document.createElement('button');
@@ -896,9 +919,9 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     button.append(img);
     button.addEventListener('click', () =>
       act('Image', () =>
-        replacing(async (request) => {
+        replacing(async (request, signal) => {
           clearMessages();
-          const image = await fetchImage(img.src);
+          const image = await fetchImage(img.src, imageLoad(signal));
           stopIfNewerLoad(request);
           // marked once it is shown: a digit that failed to load is not the one on the page
           markSample(s.file);
@@ -912,7 +935,7 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
   el.samples.replaceChildren(...buttons);
   const firstSample = index.samples[0];
   if (firstSample !== undefined)
-    first = await fetchImage(`${import.meta.env.BASE_URL}digits/${firstSample.file}`);
+    first = await fetchImage(`${import.meta.env.BASE_URL}digits/${firstSample.file}`, imageLoad());
   return first;
 }
 
@@ -949,17 +972,17 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
-      await replacing(async (request) => {
-        await useModel(modelIfCurrent(await loadModelFromUrl(url), request));
+      await replacing(async (request, signal) => {
+        await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), request));
         await explainIfPossible();
       });
     });
   });
   el.modelDefault.addEventListener('click', () =>
     act('Model', () =>
-      replacing(async (request) => {
+      replacing(async (request, signal) => {
         clearMessages();
-        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL), request));
+        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL, modelLoad(signal)), request));
         await explainIfPossible();
       }),
     ),
@@ -1022,15 +1045,16 @@ async function start(): Promise<void> {
     message('info', `Computing on ${backend.name}: ${backend.notes.join('; ')}.`);
   }
   setupControls();
+  if (limits.problem !== undefined) message('error', limits.problem);
   const [first] = await Promise.all([
     loadSamples().catch(() => undefined),
     (async () => {
       el.progressLabel.textContent = 'Loading the model…';
-      await useModel(await loadModelFromUrl(params.get('model') ?? DEFAULT_MODEL));
+      await useModel(await loadModelFromUrl(params.get('model') ?? DEFAULT_MODEL, modelLoad()));
     })(),
   ]);
   const imageUrl = params.get('image');
-  const image = imageUrl !== null ? await fetchImage(imageUrl) : first;
+  const image = imageUrl !== null ? await fetchImage(imageUrl, imageLoad()) : first;
   if (image !== undefined) {
     if (imageUrl === null) markSample(el.samples.querySelector<HTMLElement>('button')?.dataset.file);
     await useImage(image);

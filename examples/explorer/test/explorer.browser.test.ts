@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
@@ -39,10 +39,22 @@ const TYPES: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** A static file server for the built site (what any web host does). */
+/** A host that hangs: the server never answers a path under /never/ or one a test adds here. */
+const hanging = new Set<string>();
+/** The paths of the requests left unanswered, and their responses (ended after each test). */
+const unanswered: string[] = [];
+const held = new Set<ServerResponse>();
+
+/** A static file server for the built site (what any web host does), but for the paths that hang. */
 function serve(dir: string): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (path.startsWith('/never/') || hanging.has(path)) {
+      unanswered.push(path);
+      held.add(res);
+      res.on('close', () => held.delete(res));
+      return;
+    }
     const file = join(dir, path === '/' ? 'index.html' : path);
     if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) {
       res.writeHead(404).end();
@@ -244,10 +256,13 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
   // vitest does not stop the body of a test that timed out: closing its pages also makes its next call on them fail
   afterEach(async () => {
     for (const page of [...pages]) await page.close();
+    hanging.clear();
+    for (const res of held) res.destroy();
   });
 
   afterAll(async () => {
     await chrome?.close();
+    site?.server.closeAllConnections();
     await new Promise<void>((ok) => (site ? site.server.close(() => ok()) : ok()));
     if (out !== undefined) await rm(out, { recursive: true, force: true });
   });
@@ -472,6 +487,72 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     expect(seen.retired.at(-1)).toBe(0);
     expect(await messages(page)).toEqual([]);
     expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
+    expect(await tensors()).toBe(level);
+    await page.close();
+  });
+
+  it('never stays busy on a load that does not answer: a newer load aborts it, a time limit ends it', async () => {
+    // every load of this page waits at most 10 s for the server
+    const page = await open('?timeout=10');
+    const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
+    const superseded = () => page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    const idle = async () => {
+      expect(await page.evaluate(() => document.body.dataset.busy)).toBe('false');
+      expect(await page.locator('#explain').isDisabled()).toBe(false);
+    };
+    const level = await tensors();
+    const stopped = await superseded();
+
+    // a digit whose image never answers, then another digit: the first fetch is aborted and its action ends as
+    // superseded (no message), the second digit is shown and explained
+    hanging.add('/digits/7-0.png');
+    let n = await actionsDone(page);
+    await page.locator('#samples button[data-file="7-0.png"]').click();
+    await expect
+      .poll(() => unanswered.filter((p) => p === '/digits/7-0.png').length, { timeout: ACTION_TIMEOUT })
+      .toBe(1);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
+    expect(await page.locator('#samples button.selected').getAttribute('data-file')).toBe('1-0.png');
+    await idle();
+    expect(await tensors()).toBe(level);
+
+    // a model whose URL never answers: after the limit a message naming the URL and the limit, the page idle, and
+    // the model before still there, its explanation kept, nothing of the stopped load left
+    const url = `${site.origin}/never/model.json`;
+    n = await actionsDone(page);
+    await page.fill('#model-url', url);
+    await page.locator('#model-url-form button[type="submit"]').click();
+    await settled(page, n + 1);
+    expect(await messages(page)).toEqual([
+      `Model: ${url} did not answer within 10 s (the time limit for a model): check the URL and the server, or give a slow server more time with ?timeout=<seconds> in the page's address`,
+    ]);
+    await idle();
+    expect(await page.locator('#model-summary').textContent()).toMatch(/^digits\/model\.json: 28×28×1 input/);
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
+    expect(await tensors()).toBe(level);
+    // and it explains again
+    n = await actionsDone(page);
+    await page.locator('#explain').click();
+    await settled(page, n + 1);
+    expect(await messages(page)).toEqual([]);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
+    expect(await tensors()).toBe(level);
+
+    // an image that never answers, with nothing newer asked for: the limit ends it too, and the digit before stays
+    n = await actionsDone(page);
+    await page.locator('#samples button[data-file="7-0.png"]').click();
+    await settled(page, n + 1);
+    expect((await messages(page)).join('\n')).toMatch(
+      /^Image: http:\/\/127\.0\.0\.1:\d+\/digits\/7-0\.png did not answer within 10 s \(the time limit for an image\)/,
+    );
+    await idle();
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     await page.close();
   });
