@@ -160,6 +160,41 @@ describe('passage-level re-ranking', () => {
     expect(hits[0]?.lexicalRank).toBe(1);
   });
 
+  describe('an English word and the German words whose first sense it is', () => {
+    // "file" keeps its 2 heaviest translations; "Datei" (12th in Ding) is "computer file" first, "Ordner" is not
+    const translator = QueryTranslator.fromStemPairs(
+      [
+        'einreich\tfile\t1',
+        'akt\tfile\t0.8',
+        'datei\tcomput file\t1',
+        'datei\tfile\t0.2',
+        'ordner\tfolder\t1',
+        'ordner\tfile\t0.1',
+      ].join('\n'),
+      { maxPerTerm: 2 },
+    );
+    const fileTerms = (question: string, indexed: (term: string) => boolean) =>
+      analyzeQuery(question, { translator, indexed })
+        .concepts.find((c) => c.word === 'file')!
+        .terms.filter((t) => t.via === 'translation')
+        .map((t) => [t.term, Math.round(t.weight * 100) / 100]);
+
+    it('searches the German word the index holds at a best translation weight', () => {
+      expect(fileTerms('Which file is read?', () => true)).toEqual([
+        ['de:einreich', 0.8],
+        ['de:akt', 0.64],
+        ['de:datei', 0.8],
+      ]);
+    });
+
+    it('leaves it out when no chunk holds it', () => {
+      expect(fileTerms('Which file is read?', (term) => term !== 'de:datei')).toEqual([
+        ['de:einreich', 0.8],
+        ['de:akt', 0.64],
+      ]);
+    });
+  });
+
   describe('a German question compound without a one-word translation the index holds', () => {
     const translator = QueryTranslator.fromStemPairs(
       ['korrekt\tcorrect\t1', 'bewert\tevalu\t1', 'korrektheitsbewert\tgrade\t1'].join('\n'),

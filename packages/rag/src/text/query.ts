@@ -220,7 +220,12 @@ export function analyzeQuery(question: string, options: QueryOptions = {}): Anal
         terms.push({ term, weight: 0.5 * tw * x.weight, via: 'translation', language: target });
       }
     }
-    for (const x of translations) {
+    // an English word also searches the German words the index holds whose first sense it is (see firstSenseOf)
+    const firstSense =
+      language === 'en' && tr && options.indexed && !name
+        ? firstSenseOf(tr, stemOfTerm(t.term), options.indexed, translations)
+        : [];
+    for (const x of [...translations, ...firstSense]) {
       if (x.phrase) continue; // phrases cannot be matched by single index terms
       if (terms.some((y) => y.term === x.term)) continue;
       terms.push({ term: x.term, weight: tw * x.weight, via: 'translation', language: target });
@@ -358,6 +363,33 @@ export function questionLanguage(question: string, translator?: QueryTranslator)
   }
   // English technical words are common in German questions ("Saliency"), German words in English ones are not
   return de > 0 && de >= en ? 'de' : 'en';
+}
+
+/**
+ * The German words the index holds whose best translation is this English word (ties for the first place; a
+ * phrase by its last word: "Datei" is "computer file"), at a best translation's weight, beyond the `translate`
+ * cut: the dictionary lists an English word's senses in general-language order ("file": Datei 12th of 15, after
+ * "einreichen", "Akte", "Feile"), while a German technical word has its technical sense first. (For a German
+ * question the English words reached so lost answers: an English word's best sense is no more technical.)
+ */
+function firstSenseOf(
+  tr: QueryTranslator,
+  stem: string,
+  indexed: (term: string) => boolean,
+  have: readonly { readonly term: string }[],
+): { term: string; weight: number; phrase: boolean }[] {
+  const out: { term: string; weight: number; phrase: boolean }[] = [];
+  for (const x of tr.translateAll(stem, 'en')) {
+    if (x.term.includes(' ')) continue;
+    const term = tagTerm('de', x.term);
+    if (have.some((y) => y.term === term) || !indexed(term)) continue;
+    const first = tr
+      .translate(x.term, 'de')
+      .filter((y) => y.weight >= 1)
+      .some((y) => y.term === stem || y.term.endsWith(` ${stem}`));
+    if (first) out.push({ term, weight: 1, phrase: false });
+  }
+  return out;
 }
 
 /** Translations of a word and of its base form, each term once at its higher weight, the word's first. */
