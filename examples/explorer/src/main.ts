@@ -201,37 +201,34 @@ function stopIfSuperseded(generation: number): void {
   if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
 }
 
-/** Counts the images and models asked for: a load that ends after a newer one was asked for is not shown. */
-let loadsAsked = 0;
-
 /** Aborts the fetches of the load asked for last, when a newer one is asked for: a fetch that never answers then
- * ends its action (as superseded) instead of keeping the page busy. */
+ * ends its action (as superseded) instead of keeping the page busy, and a load that ends after a newer one was
+ * asked for is not shown. */
 let lastLoad: AbortController | undefined;
 
-/** Stops the action that asked for load `request` if another image or model was asked for since. Only that: a
- * changed layer or scaling while it loads is no reason to drop the image asked for. */
-function stopIfNewerLoad(request: number): void {
-  if (request !== loadsAsked) throw new Superseded(`load ${request} superseded by load ${loadsAsked}`);
+/** Stops the action whose load `signal` is if another image or model was asked for since (the reason is a
+ * `Superseded`). Only that: a changed layer or scaling while it loads is no reason to drop the image asked for. */
+function stopIfNewerLoad(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason;
 }
 
 /**
  * Runs the part of an action that loads another image or model and shows it. What runs for the current one stops
  * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode), and the fetches of
  * the load before are aborted (`signal`, given to the loader, is this load's). `run` calls
- * `stopIfNewerLoad(request)` after its load: the image or model asked for last is shown, whichever load ends first.
+ * `stopIfNewerLoad(signal)` after its load: the image or model asked for last is shown, whichever load ends first.
  * When the load fails (or the model is no image classifier) while an action was running, what that action had drawn
  * when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
  */
-async function replacing(run: (request: number, signal: AbortSignal) => Promise<void>): Promise<void> {
+async function replacing(run: (signal: AbortSignal) => Promise<void>): Promise<void> {
   // besides this one: it stops where it is, and may leave half its results drawn
   const interrupted = actionsStarted - actionsDone > 1;
-  const request = ++loadsAsked;
   const generation = ++state.generation;
-  lastLoad?.abort(new Superseded(`load ${request - 1} superseded by load ${request}`));
+  lastLoad?.abort(new Superseded('load superseded by a newer image or model'));
   const load = new AbortController();
   lastLoad = load;
   try {
-    await run(request, load.signal);
+    await run(load.signal);
   } catch (err) {
     // unless something newer (a load, an explanation) has drawn since
     if (!(err instanceof Superseded) && interrupted && generation === state.generation) clearResults();
@@ -241,10 +238,10 @@ async function replacing(run: (request: number, signal: AbortSignal) => Promise<
   }
 }
 
-/** A model loaded for load `request`: disposed, and the action stopped, when another was asked for meanwhile. */
-function modelIfCurrent(loaded: LoadedModel, request: number): LoadedModel {
-  if (request !== loadsAsked) loaded.model.dispose();
-  stopIfNewerLoad(request);
+/** A model loaded for the load of `signal`: disposed, and the action stopped, when another was asked for meanwhile. */
+function modelIfCurrent(loaded: LoadedModel, signal: AbortSignal): LoadedModel {
+  if (signal.aborted) loaded.model.dispose();
+  stopIfNewerLoad(signal);
   return loaded;
 }
 
@@ -919,10 +916,10 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     button.append(img);
     button.addEventListener('click', () =>
       act('Image', () =>
-        replacing(async (request, signal) => {
+        replacing(async (signal) => {
           clearMessages();
           const image = await fetchImage(img.src, imageLoad(signal));
-          stopIfNewerLoad(request);
+          stopIfNewerLoad(signal);
           // marked once it is shown: a digit that failed to load is not the one on the page
           markSample(s.file);
           await useImage(image);
@@ -960,8 +957,8 @@ function setupControls(): void {
       const files = [...(el.modelFiles.files ?? [])];
       el.modelFiles.value = '';
       if (files.length === 0) return;
-      await replacing(async (request) => {
-        await useModel(modelIfCurrent(await loadModelFromFiles(files), request));
+      await replacing(async (signal) => {
+        await useModel(modelIfCurrent(await loadModelFromFiles(files), signal));
         await explainIfPossible();
       });
     }),
@@ -972,17 +969,17 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
-      await replacing(async (request, signal) => {
-        await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), request));
+      await replacing(async (signal) => {
+        await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), signal));
         await explainIfPossible();
       });
     });
   });
   el.modelDefault.addEventListener('click', () =>
     act('Model', () =>
-      replacing(async (request, signal) => {
+      replacing(async (signal) => {
         clearMessages();
-        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL, modelLoad(signal)), request));
+        await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL, modelLoad(signal)), signal));
         await explainIfPossible();
       }),
     ),
@@ -993,9 +990,9 @@ function setupControls(): void {
       const file = el.imageFile.files?.[0];
       el.imageFile.value = '';
       if (file === undefined) return;
-      await replacing(async (request) => {
+      await replacing(async (signal) => {
         const image = await decodeImageBlob(file, file.name);
-        stopIfNewerLoad(request);
+        stopIfNewerLoad(signal);
         markSample(undefined);
         await useImage(image);
         await explainIfPossible();
