@@ -619,12 +619,12 @@ function wordUsage(text: string, words: WordUsage): number {
  */
 export function englishInflections(word: string): string[] {
   const base = verbOfGerund(word);
-  const forms = new Set([word, base, gerund(base)]);
+  const ing = gerund(base);
+  const forms = new Set([word, base, ing]);
   forms.add(/(s|x|z|ch|sh)$/.test(base) ? `${base}es` : `${base}s`);
   forms.add(base.endsWith('e') ? `${base}d` : `${base}ed`);
   if (/[^aeiou]y$/.test(base)) for (const end of ['ies', 'ied']) forms.add(`${base.slice(0, -1)}${end}`);
   // a final consonant doubled before -ing is doubled before -ed too (stop: stopping, stopped)
-  const ing = gerund(base);
   if (/(.)\1ing$/.test(ing) && !/(.)\1$/.test(base)) forms.add(`${ing.slice(0, -3)}ed`);
   return [...forms];
 }
