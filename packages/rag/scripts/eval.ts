@@ -10,8 +10,8 @@
  * contains every expected key term). Default corpus: the vendored `vendor/rag-corpus` (or `CRP_RAG_CORPUS`);
  * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`, `qa-heldout-3.json`, `qa-heldout-4.json`,
  * `qa-heldout-5.json`, `qa-heldout-6.json`, `qa-heldout-7.json`, `qa-heldout-8.json`, `qa-heldout-9.json`,
- * `qa-heldout-10.json`, `qa-heldout-11.json`, `qa-heldout-12.json`, `qa-heldout-13.json`, `qa-heldout-14.json` and
- * `qa-heldout-15.json` (each reported on its own and by language group).
+ * `qa-heldout-10.json`, `qa-heldout-11.json`, `qa-heldout-12.json`, `qa-heldout-13.json`, `qa-heldout-14.json`,
+ * `qa-heldout-15.json` and `qa-heldout-16.json` (each reported on its own and by language group).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
@@ -96,6 +96,7 @@ const qaFiles =
     'qa-heldout-13.json',
     'qa-heldout-14.json',
     'qa-heldout-15.json',
+    'qa-heldout-16.json',
   ]
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
