@@ -544,6 +544,35 @@ describe('the passage brings what the question asks for', () => {
     ).toHaveLength(1);
   });
 
+  it('of two passages the one holding the asked-for relation stands first', () => {
+    const two = [source(1, 'a.md'), source(2, 'b.md')];
+    const procedure = { kind: 'procedure' as const, subject: [] };
+    const note = s(0, 'Beetwerk is a set of scripts for raised beds in shared gardens.', 1, {
+      concepts: [0, 2],
+    });
+    const step = (relation: boolean) =>
+      ({
+        ...s(0, 'Run gartenplan neu with the number of beds to start a plan.', 0.9, {
+          concepts: [0, 1],
+          relation,
+        }),
+        source: 2,
+      }) as ScoredSentence;
+    // the instruction answers: it stands first though the note about another tool scored higher
+    expect(texts(composeExtractiveAnswer([note, step(true)], two, { intent: procedure }))).toEqual([
+      'Run gartenplan neu with the number of beds to start a plan. [b.md]',
+      'Beetwerk is a set of scripts for raised beds in shared gardens. [a.md]',
+    ]);
+    // neither holds it, or the first does: by score
+    for (const [first, second] of [
+      [note, step(false)],
+      [{ ...note, relation: true }, step(true)],
+    ] as const)
+      expect(texts(composeExtractiveAnswer([first, second], two, { intent: procedure }))[0]).toBe(
+        'Beetwerk is a set of scripts for raised beds in shared gardens. [a.md]',
+      );
+  });
+
   it('a second source that brings only the relation the first lacks must name half as much of the question', () => {
     // issue 24: "When should I use alpha-beta instead of epsilon?" got the composites list (alpha-beta and
     // epsilon, no "when") and then a reason about the stabilizer that names only epsilon

@@ -109,6 +109,62 @@ describe('what a question asks for', () => {
     ).toBe(true);
     expect(isBoilerplate('The epsilon rule adds a small term to the denominator.')).toBe(false);
   });
+
+  it("takes a caption pointing at the page's picture or video for navigation, not an instruction", () => {
+    expect(
+      isBoilerplate('Klicken Sie auf das Bild oben, um das Video anzusehen: Ein Kurs über Kacheln'),
+    ).toBe(true);
+    expect(isBoilerplate('Click the thumbnail below to watch the talk on tiling.')).toBe(true);
+    expect(isBoilerplate('Watch the video for a tour of the garden planner.')).toBe(true);
+    // an instruction about an image in the program, and a sentence about videos, are no pointers at the page
+    expect(isBoilerplate('Click Save to store the image in the project folder.')).toBe(false);
+    expect(isBoilerplate('The planner exports a video of the growing garden.')).toBe(false);
+  });
+});
+
+describe('a sentence that announces a command', () => {
+  // a step whose verb stands where the instruction pattern does not look ("..., können Sie ... wie folgt anlegen:")
+  const step = 'Falls Sie einen Garten planen wollen, können Sie den Plan wie folgt anlegen:';
+  const text = `${step}\n\n$ gartenplan neu --beete 4\n\nDer Plan liegt danach im Ordner plaene.`;
+  const at = (s: string) => text.indexOf(s);
+  const source = (withCode: boolean): Source => ({
+    n: 1,
+    chunkId: 'c',
+    file: 'garten.md',
+    title: 'Gartenplaner',
+    language: 'de',
+    citation: '[garten.md]',
+    score: 1,
+    denseScore: 1,
+    lexicalScore: 1,
+    text,
+    blocks: [
+      { kind: 'paragraph', start: 0, end: step.length },
+      { kind: withCode ? 'code' : 'paragraph', start: at('$'), end: at(' --beete 4') + 10 },
+      { kind: 'paragraph', start: at('Der Plan'), end: text.length },
+    ],
+  });
+  const relationOf = async (question: string, withCode: boolean) => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const scored = await scoreSourceSentences(
+      question,
+      qv!,
+      analyzeQuery(question),
+      [source(withCode)],
+      embedding,
+    );
+    return scored.find((s) => s.text === step)!.relation;
+  };
+
+  it('is an instruction of a procedure when a code block follows it, however its verb stands', async () => {
+    expect(holdsRelation(step, questionIntent('Wie lege ich einen Gartenplan an?'))).toBe(false);
+    expect(await relationOf('Wie lege ich einen Gartenplan an?', true)).toBe(true);
+    // no command after it: the colon alone says nothing
+    expect(await relationOf('Wie lege ich einen Gartenplan an?', false)).toBe(false);
+    // and for another kind of question the command is no relation
+    expect(await relationOf('Warum braucht man einen Gartenplan?', true)).toBe(false);
+  });
 });
 
 describe('word-by-word gloss', () => {

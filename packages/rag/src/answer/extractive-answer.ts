@@ -295,7 +295,9 @@ function passageAround(
  * not (mostly other content words) and is nearly as good (at least 75% of the best score, or the caller's
  * `relativeCutoff` when higher) or, 35 points lower (at 40% of the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
  * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks); one that
- * brings only the relation names at least half as much of the question as the first passage. Headings,
+ * brings only the relation names at least half as much of the question as the first passage. Of the two, the one that
+holds the asked-for relation stands first when the other does not (the steps of a procedure before a note that
+scored higher). Headings,
  * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
  * passage is followed by its citation `[file, p. N]`.
  */
@@ -354,6 +356,10 @@ export function composeExtractiveAnswer(
     passages.push(passageAround(s, bySource.get(s.source)!, opts, saidTerms));
     break;
   }
+  // the passage that answers stands first: a second one that holds the asked-for relation (the instruction, the
+  // reason, ...) which the first lacks goes before it, the first then adds to it
+  if (passages.length === 2 && opts.asks && !related && passages[1]!.some((s) => s.relation))
+    passages.reverse();
   const sentences: AnswerSentence[] = [];
   for (const passage of passages) {
     const anchor = passage.reduce((a, b) => (b.score > a.score ? b : a));

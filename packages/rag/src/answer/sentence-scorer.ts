@@ -115,9 +115,15 @@ const CODE_INTENT =
 const BOILERPLATE =
   /(?:\.\s*){4,}\d*\s*$|(?:\S\s+\|\s+\S.*){2,}|^(?:source|quelle|license|lizenz|licensed|text licensed|copyright)\b[^.]*[:©]|\blicen[sc]e: [\w.-]+ \(see licenses/i;
 
+// A caption that points at the document's own picture or video ("Klicken Sie auf das Bild oben, um das Video
+// anzusehen: <title>", "Click the image above to watch the talk"): it steers the reader around the page, like a link
+// row; its imperative is no step of what a procedure asks.
+const MEDIA_POINTER =
+  /\b(?:click|klicken)\b[^.!?]{0,40}\b(?:image|picture|thumbnail|video|bild|vorschaubild|abbildung)\s+(?:above|below|oben|unten)\b|\b(?:watch|ansehen|anschauen)\s+(?:(?:the|this|our|das|dieses)\s+)?videos?\b|\bvideos?\s+(?:anzusehen|anzuschauen)\b/iu;
+
 /** Whether a line navigates or attributes rather than says something (never an answer). */
 export function isBoilerplate(text: string): boolean {
-  return BOILERPLATE.test(text);
+  return BOILERPLATE.test(text) || MEDIA_POINTER.test(text);
 }
 
 // How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
@@ -344,6 +350,19 @@ export async function scoreSourceSentences(
     sources.map((s) => [s.n, options.rankPrior === false ? 1 : 1 / (1 + 0.25 * (s.n - 1))]),
   );
   const namesOnly = asksForName(intent, query.concepts.length);
+  // a sentence that announces the code block after it ("..., können Sie ... wie folgt erstellen:", "Zennit can be
+  // installed from PyPI:") gives the command of a step, however its verb stands: an instruction
+  const procedure = intent.kind === 'procedure';
+  const announcesCode = (i: number) => {
+    const [r, next] = [raw[i]!, raw[i + 1]];
+    return (
+      r.kind !== 'code' &&
+      r.kind !== 'heading' &&
+      /:\s*$/.test(r.text) &&
+      next?.source === r.source &&
+      next.kind === 'code'
+    );
+  };
   const asking = askingBlocks(raw);
   return raw.map((r, i) => {
     const set = termSets[i]!;
@@ -366,7 +385,8 @@ export async function scoreSourceSentences(
     const lift = standing[i]! / bestStanding;
     const boilerplate = isBoilerplate(r.text);
     const defines = definesSubject(r.text, intentIn.get(r.language)!);
-    const relation = defines || holdsRelation(r.text, intentIn.get(r.language)!);
+    const relation =
+      defines || holdsRelation(r.text, intentIn.get(r.language)!) || (procedure && announcesCode(i));
     const about = defines || aboutSubject(r.text, intentIn.get(r.language)!);
     let shape = 1;
     if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
