@@ -51,6 +51,28 @@ describe('dictionary index (precomputed lookups in dictionary.json)', () => {
     expect(fast.lexicon('de').has(de(10))).toBe(plain.lexicon('de').has(de(10)));
   });
 
+  it('lists the one-word keys that end with a stem, from the index as from a parse', () => {
+    const pairs = [
+      'betreu\tcounselor\t1',
+      'kinderbetreu\tchild care\t1',
+      'softwarebetreu\tsoftwar maintain\t1',
+      'softwarebetreu\tmaintain\t0.67',
+      'datenbank betreu\tdatabas support\t1',
+      'abetreu\tx\t1',
+      'werkzeug\ttool\t1',
+    ].join('\n');
+    const file = fileOf(pairs);
+    const fast = QueryTranslator.fromPairIndex(file, buildPairIndex(file));
+    const plain = QueryTranslator.fromStemPairs(pairs);
+    for (const tr of [fast, plain]) {
+      // each key once; not the stem itself, a phrase, nor a key fewer than 3 letters longer
+      expect([...tr.endingWith('betreu', 'de')].sort()).toEqual(['kinderbetreu', 'softwarebetreu']);
+      expect(tr.endingWith('care', 'en')).toEqual([]);
+      expect(tr.endingWith('zeug', 'de')).toEqual(['werkzeug']);
+      expect(tr.endingWith('eug', 'de')).toEqual([]);
+    }
+  });
+
   it('refuses an index of another dictionary file (stale) and a damaged one, naming the script that rebuilds it', () => {
     const file = fileOf('haus\thouse\t1\nregel\trule\t1');
     const index = buildPairIndex(file);

@@ -230,7 +230,21 @@ function glossForReader(
           return { text: written.translation, same: true };
       }
     // every sense, not the search's heaviest few: Ding's sixth for "schreib" is already "author", not "write"
-    const top = bestForWord(found.word, stem, all, from, translator, !atStart, usage, before, after, wordUse);
+    // a noun read as another word ("Mitglied" as Glied) has that word's compounds, not its own
+    const asWritten = found.word === w && /^\p{Lu}/u.test(w);
+    const top = bestForWord(
+      found.word,
+      stem,
+      all,
+      from,
+      translator,
+      !atStart,
+      usage,
+      before,
+      after,
+      wordUse,
+      asWritten,
+    );
     return top === undefined ? undefined : { text: top, same: false };
   };
   const parts = word.split('-');
@@ -348,6 +362,11 @@ const RARE = 0.25;
  * bundled corpus, 1 (any more) also turned "Befehl" command into order; 2 also kept "Länge" len, not length.
  */
 const CLEARLY = 1.5;
+/**
+ * How many times the chosen sense's standing a compound's head that is no sense of the word at all needs (a sense
+ * of the word needs `CLEARLY` times; see `compoundSense`).
+ */
+const UNLISTED = 2;
 
 /**
  * Of a word's translations (heaviest first; `stem` is the word's), the written form of the first whose
@@ -372,6 +391,7 @@ function bestForWord(
   before?: string,
   after?: string,
   wordUse?: WordUsage,
+  nounAsWritten = false,
 ): string | undefined {
   // among equally weighted senses a single word reads best: Ding ranks "data bank", "data warehouse" and
   // "database" alike for "Datenbank", and ties come in alphabetical order
@@ -386,7 +406,9 @@ function bestForWord(
     const ordered = compound ? senses : headFirst(senses);
     const chosen = usage ? mostUsed(ordered, stem, to, translator, usage) : ordered[0]!;
     // English only: German inflects too much for its documents' words as written to tell a sense unused
-    return wordUse && to === 'en' ? usedSense(chosen, ordered, stem, translator, wordUse) : chosen;
+    if (!wordUse || to !== 'en') return chosen;
+    const used = usedSense(chosen, ordered, stem, translator, wordUse);
+    return nounAsWritten ? compoundSense(used, ordered, stem, translator, wordUse) : used;
   };
   const small = (w: string) => w[0] === w[0]!.toLowerCase();
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
@@ -603,13 +625,131 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   return best;
 }
 
-/** English documents that use a word or phrase as written in any regular inflection; a phrase as its rarest word. */
-function wordUsage(text: string, words: WordUsage): number {
+/**
+ * Of a German noun's senses, the one the dictionary's compounds of the noun say in the corpus's field, when it is
+ * not `chosen`: Ding often gives a head noun's technical sense only in compounds that end with it ("Betreuer" has
+ * counselor, carer, supervisor, but "Softwarebetreuer" is software maintainer), or lists it beside a general one
+ * that comes first ("Werkzeug": implement, tool; its compounds say tool). A compound votes when it is a modifier
+ * and the noun (its German written form ends with the noun's: "Software|betreuer", not "Benutzerbetreuung"), its
+ * translation is a phrase of a translation of the modifier and an English head ("software maintainer"), and the
+ * corpus uses that modifier (`headUsage`, `MIN_USE`): the head gets the phrase's weight times the square root of
+ * the modifier's usage. `chosen` stands with its word's votes plus the square root of the English documents that
+ * write it (the corpus's own use counts as a compound's vote: "Bedeutung" stays importance, which they write
+ * often, against a few compounds' sense). Of the heads the corpus uses (`MIN_USE`, no function words), the one with
+ * the most votes replaces `chosen` when it is a sense of the noun with `CLEARLY` times that standing ("Werkzeug
+ * [tool]", "Merkmal [feature]"), or a head that is none ("Betreuer [maintainer]", "Fehler [error]") with `UNLISTED`
+ * times it, and only where the English documents never write `chosen`'s word (its senses then miss the field's).
+ */
+function compoundSense<S extends { readonly t: Translation; readonly text: string; readonly word?: string }>(
+  chosen: S,
+  senses: readonly S[],
+  stem: string,
+  translator: QueryTranslator,
+  words: WordUsage,
+): S {
+  const noun = chosen.word;
+  // a compound's phrase says its parts ("Datensatz [data record]"), no head to put right
+  if (noun === undefined || !/^\p{Lu}/u.test(noun) || chosen.t.term.includes(' ')) return chosen;
+  const votes = compoundVotes(stem, noun.toLowerCase(), translator, words);
+  if (votes.size === 0) return chosen;
+  const own = votes.get(chosen.text.toLowerCase())?.vote ?? 0;
+  const senseOf = (head: string) =>
+    senses.find((s) => s.text.toLowerCase() === head && !s.t.term.includes(' '));
+  // the corpus's own use of `chosen`'s word counts as a compound's vote of a modifier used as often
+  const written = wordUsage(chosen.text, words);
+  const standing = own + Math.sqrt(written);
+  let best: { head: string; vote: number } | undefined;
+  for (const [head, { vote, usable }] of votes) {
+    if (!usable || vote <= CLEARLY * standing || (best !== undefined && vote <= best.vote)) continue;
+    if (!senseOf(head) && (written > 0 || vote <= UNLISTED * standing)) continue;
+    best = { head, vote };
+  }
+  if (best === undefined) return chosen;
+  return senseOf(best.head) ?? { ...chosen, text: best.head };
+}
+
+/** `compoundVotes` per corpus (its `WordUsage`) and translator, by stem and noun. */
+const VOTES = new WeakMap<WordUsage, WeakMap<QueryTranslator, Map<string, HeadVotes>>>();
+
+/** The English heads of a noun's compounds: their votes, and whether the corpus uses them (`MIN_USE`). */
+type HeadVotes = ReadonlyMap<string, { readonly vote: number; readonly usable: boolean }>;
+
+/**
+ * The English heads the compounds of a German noun (`stem`, written `base` in lower case) give it, with their
+ * votes (see `compoundSense`); worked out once per corpus, translator and noun.
+ */
+function compoundVotes(stem: string, base: string, translator: QueryTranslator, words: WordUsage): HeadVotes {
+  const byTranslator = VOTES.get(words) ?? new WeakMap<QueryTranslator, Map<string, HeadVotes>>();
+  VOTES.set(words, byTranslator);
+  const memo = byTranslator.get(translator) ?? new Map<string, HeadVotes>();
+  byTranslator.set(translator, memo);
+  const known = memo.get(`${stem} ${base}`);
+  if (known) return known;
+  const votes = new Map<string, number>();
+  for (const compound of translator.endingWith(stem, 'de')) {
+    const phrases = translator.translateAll(compound, 'de').filter((t) => t.term.includes(' '));
+    if (phrases.length === 0) continue;
+    const modifier = compound.slice(0, compound.length - stem.length);
+    // the modifier as a word of its own, with or without a joining letter ("leistungs", "daten")
+    const stems = new Set(
+      [modifier, modifier.replace(/(e?s|e?n|e)$/, '')]
+        .filter((m) => m.length >= 3)
+        .map((m) => stemOf(m, 'de'))
+        .filter((m): m is string => m !== undefined),
+    );
+    const said = new Set([...stems].flatMap((m) => translator.translateAll(m, 'de').map((t) => t.term)));
+    if (said.size === 0) continue;
+    for (const t of phrases) {
+      if (!said.has(t.term.slice(0, t.term.lastIndexOf(' ')))) continue;
+      for (const f of translator.writtenForms(t, 'de')) {
+        const cut = f.translation.lastIndexOf(' ');
+        if (cut < 0 || f.word.length < base.length + 3 || !f.word.toLowerCase().endsWith(base)) continue;
+        const use = headUsage(f.translation.slice(0, cut), words, translator);
+        if (use < MIN_USE) continue;
+        const head = f.translation.slice(cut + 1).toLowerCase();
+        votes.set(head, (votes.get(head) ?? 0) + t.weight * f.share * Math.sqrt(use));
+      }
+    }
+  }
+  // only a head the corpus uses can be chosen; `chosen`'s votes count whether it does or not
+  const heads = new Map<string, { vote: number; usable: boolean }>();
+  for (const [head, vote] of votes)
+    heads.set(head, {
+      vote,
+      usable: !isStopWord(head, 'en') && headUsage(head, words, translator) >= MIN_USE,
+    });
+  if (memo.size >= 10_000) memo.clear();
+  memo.set(`${stem} ${base}`, heads);
+  return heads;
+}
+
+/**
+ * Documents of the corpus that use an English word or phrase as written (`wordUsage`), also in German text when
+ * it is no German word the dictionary knows: German technical prose quotes the field's English words ("Betreuer
+ * (»maintainer«)", "Tools"), while "element" or "name" in a German chunk is the German word.
+ */
+function headUsage(text: string, words: WordUsage, translator: QueryTranslator): number {
+  const english = wordUsage(text, words);
+  const noGerman = text
+    .toLowerCase()
+    .split(/[ -]/)
+    .every((w) => {
+      const s = stemOf(w, 'de');
+      return s !== undefined && translator.translateAll(s, 'de').length === 0;
+    });
+  return noGerman ? english + wordUsage(text, words, 'de') : english;
+}
+
+/**
+ * Documents (in English, or in `language`) that use an English word or phrase as written in any regular
+ * inflection; a phrase as its rarest word.
+ */
+function wordUsage(text: string, words: WordUsage, language: Language = 'en'): number {
   return Math.min(
     ...text
       .toLowerCase()
       .split(/[ -]/)
-      .map((w) => englishInflections(w).reduce((sum, f) => sum + words(f, 'en'), 0)),
+      .map((w) => englishInflections(w).reduce((sum, f) => sum + words(f, language), 0)),
   );
 }
 

@@ -160,6 +160,17 @@ function lineRanges(bytes: Uint8Array, at: number, limit: number): LineRanges {
   return { deEnd, enStart: deEnd + 2, enEnd: tab2 < 0 ? i : tab2, end: i };
 }
 
+/** Characters of a key's end that {@link PairIndex.keysEndingWith} and `PairTable` file keys under. */
+export const KEY_TAIL = 4;
+const SPACE = 0x20;
+
+/** The last `KEY_TAIL` bytes of a key as one number (a suffix of as many characters ends with them too). */
+function tailOf(key: Uint8Array): number {
+  let tail = 0;
+  for (let i = Math.max(0, key.length - KEY_TAIL); i < key.length; i++) tail = tail * 256 + key[i]!;
+  return tail;
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
@@ -176,6 +187,8 @@ export class PairIndex {
   #distinct: Record<Language, number> | undefined;
   /** The lines' offsets in file order, for {@link ordinal}. */
   #inOrder: Int32Array | undefined;
+  /** Per language, the line of each one-word key by its last bytes (see {@link keysEndingWith}). */
+  readonly #byTail: Partial<Record<Language, Map<number, number[]>>> = {};
 
   private constructor(bytes: Uint8Array, header: PairIndexHeader, de: Int32Array, en: Int32Array) {
     this.#bytes = bytes;
@@ -296,6 +309,61 @@ export class PairIndex {
     const decode = (from: number, to: number) => this.#decoder.decode(b.subarray(from, to));
     const weight = r.enEnd < r.end ? Number(decode(r.enEnd + 2, r.end).replace(/\\t/g, '\t')) || 1 : 1;
     return [decode(at, r.deEnd), decode(r.enStart, r.enEnd), weight];
+  }
+
+  /**
+   * The distinct one-word keys of a language that end with `suffix` (at least `KEY_TAIL` characters) and are
+   * longer. The first call files every key by its last `KEY_TAIL` bytes, without decoding it (about 30 ms).
+   */
+  keysEndingWith(suffix: string, language: Language): string[] {
+    const end = this.#encoder.encode(suffix);
+    if (suffix.length < KEY_TAIL) return [];
+    let byTail = this.#byTail[language];
+    if (!byTail) {
+      byTail = new Map();
+      // every line (a key's lines alike, told apart when read); no key is copied
+      const b = this.#bytes;
+      for (const at of this.#sorted[language]) {
+        const from = language === 'de' ? at : lineRanges(b, at, this.header.pairsEnd).enStart;
+        const to = this.#keyEnd(from);
+        if (to - from <= KEY_TAIL || b.subarray(from, to).includes(SPACE)) continue;
+        let tail = 0;
+        for (let i = to - KEY_TAIL; i < to; i++) tail = tail * 256 + b[i]!;
+        const list = byTail.get(tail);
+        if (list) list.push(at);
+        else byTail.set(tail, [at]);
+      }
+      this.#byTail[language] = byTail;
+    }
+    const out = new Set<string>();
+    for (const at of byTail.get(tailOf(end)) ?? []) {
+      const key = this.#key(at, language);
+      if (key.length > end.length && compareBytes(key.subarray(key.length - end.length), end) === 0)
+        out.add(this.#decoder.decode(key));
+    }
+    return [...out];
+  }
+
+  /** The bytes of the `language` key of the line at `at`. */
+  #key(at: number, language: Language): Uint8Array {
+    const b = this.#bytes;
+    if (language === 'en') {
+      const r = lineRanges(b, at, this.header.pairsEnd);
+      return b.subarray(r.enStart, r.enEnd);
+    }
+    return b.subarray(at, this.#keyEnd(at));
+  }
+
+  /** Where a key that starts at `from` ends: at its line's next tab or end (escaped), not reading further. */
+  #keyEnd(from: number): number {
+    const b = this.#bytes;
+    let i = from;
+    for (; i < this.header.pairsEnd; i++)
+      if (b[i] === BACKSLASH) {
+        if (b[i + 1] === T || b[i + 1] === N) break;
+        i++;
+      }
+    return i;
   }
 
   /** Number of distinct keys per language (counted once, when first asked). */
