@@ -192,7 +192,8 @@ describe('HTTP server', () => {
         const page = await browser.newPage();
         const problems: string[] = [];
         page.on('console', (m) => {
-          if (m.type() === 'error') problems.push(m.text());
+          // the browser logs the refused question's 400 itself; the page shows it, so it is no problem
+          if (m.type() === 'error' && !/status of 400/.test(m.text())) problems.push(m.text());
         });
         page.on('pageerror', (e) => problems.push(String(e)));
         await page.setViewportSize({ width: 1400, height: 1000 });
@@ -246,6 +247,19 @@ describe('HTTP server', () => {
           `has ${long.trim().length} characters; at most 2000`,
         );
         expect(await page.isDisabled('#ask')).toBe(true);
+
+        // a refused question: its reason, and nothing of the previous question's answer, sources or map
+        await page.setViewportSize({ width: 1400, height: 1000 });
+        expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
+        await page.fill('#question', 'Pourquoi la règle epsilon est-elle stable ?');
+        await page.click('#ask');
+        await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('French'));
+        expect(await page.textContent('#answer')).toBe('');
+        expect(await page.textContent('#answer-lang')).toBe('');
+        expect(await page.textContent('#mode')).toBe('');
+        expect(await page.locator('#sources .source').count()).toBe(0);
+        expect(await page.locator('#map svg, #heatmaps svg').count()).toBe(0);
+        await page.setViewportSize({ width: 400, height: 900 });
 
         // a step that announces its command: the block keeps its lines (escaped), the step stays highlighted,
         // and at 400 px the long line scrolls inside the block instead of widening the page

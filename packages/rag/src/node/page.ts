@@ -105,9 +105,17 @@ $('ask-form').addEventListener('submit', async (ev) => {
   try {
     // the answer first, streamed while a model writes it; the explanation views (map, heatmaps, keywords)
     // come after it, from a request that does not run the model again
-    const res = await ask({ explain: false, stream: true });
-    if (!res.ok) { const err = await res.json().catch(() => ({})); $('status').textContent = err.error ? err.error.message : 'Request failed'; return; }
-    const data = (res.headers.get('content-type') || '').startsWith('text/event-stream') ? await readEvents(res) : await res.json();
+    // on a failure the previous question's answer, sources and map must not stand under this question's error
+    let data;
+    try {
+      const res = await ask({ explain: false, stream: true });
+      if (!res.ok) { const err = await res.json().catch(() => ({})); clearResults(); $('status').textContent = err.error ? err.error.message : 'Request failed (HTTP ' + res.status + ')'; return; }
+      data = (res.headers.get('content-type') || '').startsWith('text/event-stream') ? await readEvents(res) : await res.json();
+    } catch (e) {
+      clearResults();
+      $('status').textContent = 'Request failed: ' + e.message;
+      return;
+    }
     show(data);
     $('map').innerHTML = '<p>computing the map…</p>';
     $('heatmaps').innerHTML = '';
@@ -154,6 +162,10 @@ async function readEvents(res) {
   $('answer').className = '';
   if (!answer) throw new Error('the answer stream ended early');
   return answer;
+}
+function clearResults() {
+  for (const id of ['mode', 'answer-lang', 'answer', 'grounding', 'sources', 'map', 'heatmaps']) $(id).innerHTML = '';
+  $('answer').className = '';
 }
 function sourceBody(s) {
   const blocks = s.blocks || [{ kind: 'paragraph', start: 0, end: s.text.length }];
