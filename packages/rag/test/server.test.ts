@@ -237,6 +237,29 @@ describe('HTTP server', () => {
         const mapBox = await page.locator('#map svg').boundingBox();
         expect(answerBox!.x + answerBox!.width).toBeLessThanOrEqual(400);
         expect(mapBox!.y).toBeGreaterThan(answerBox!.y); // the map is below the answer, not beside it
+        // keyword chips and heatmap sentences stay readable (shrunk to the screen, their text had been 7 px);
+        // a heatmap scrolls sideways inside its box rather than widen the page
+        const shownPx = (selector: string) =>
+          page
+            .locator(selector)
+            .first()
+            .evaluate((text) => {
+              const svg = text.closest('svg')!;
+              const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+              return Number.parseFloat(getComputedStyle(text).fontSize) * scale;
+            });
+        expect(await shownPx('#sources svg.keyword-chips text')).toBeGreaterThanOrEqual(10);
+        expect(
+          await shownPx('#heatmaps svg.sentence-heatmap g.sentence text:last-child'),
+        ).toBeGreaterThanOrEqual(11);
+        const heatmaps = await page.locator('#heatmaps').evaluate((e) => ({
+          scroll: e.scrollWidth,
+          width: e.clientWidth,
+          right: e.getBoundingClientRect().right,
+        }));
+        expect(heatmaps.scroll).toBeGreaterThan(heatmaps.width);
+        expect(heatmaps.right).toBeLessThanOrEqual(400);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
         await page.screenshot({ path: path.join(artifacts, 'rag-page-400.png'), fullPage: true });
 
         // a question over the limit is kept whole and the page says why it cannot be sent

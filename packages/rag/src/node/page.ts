@@ -17,6 +17,9 @@ button { font-size: 16px; padding: 8px 16px; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 660px); gap: 24px; }
 @media (max-width: 900px) {
   .grid { grid-template-columns: minmax(0, 1fr); }
+  /* a heatmap shrunk to a phone's width had 7 px text: it keeps its size and scrolls sideways instead */
+  #heatmaps { overflow-x: auto; }
+  #heatmaps svg { max-width: none; }
   h1 { font-size: 24px; }
   body { padding: 8px; }
 }
