@@ -224,6 +224,21 @@ describe('HTTP server', () => {
         // the German quotation comes with its dictionary gloss, marked as such
         await page.waitForSelector('#answer .gloss');
         expect(await page.textContent('#answer .gloss')).toContain('gloss from the dictionary');
+        // one label, then each glossed sentence on a line of its own
+        const api = await fetch(`${server.url}/api/ask`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            question: 'Why are embeddings stored in a vector database?',
+            explain: false,
+          }),
+        });
+        const glossed = ((await api.json()) as { sentences: { gloss?: string }[] }).sentences
+          .map((s) => s.gloss)
+          .filter((g): g is string => g !== undefined);
+        expect(glossed.length).toBeGreaterThan(1);
+        expect(await page.locator('#answer .gloss').count()).toBe(1);
+        expect(await page.locator('#answer .gloss-line').allTextContents()).toEqual(glossed);
         await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
         const artifacts = path.join(import.meta.dirname, '..', 'test-artifacts');
         await mkdir(artifacts, { recursive: true });

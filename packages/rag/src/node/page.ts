@@ -28,6 +28,7 @@ button { font-size: 16px; padding: 8px 16px; }
 .note { font-style: italic; margin-bottom: 4px; }
 .gloss { color: #555; font-size: 13px; margin: 4px 0; }
 .gloss b { font-weight: 600; }
+.gloss-line { margin: 2px 0 0 8px; }
 #answer { font-size: 17px; line-height: 1.5; background: #f6f8fa; padding: 12px; border-radius: 6px; min-height: 1em; }
 .lang { display: inline-block; font-size: 12px; font-weight: 600; color: #fff; background: #5470c6; border-radius: 4px; padding: 1px 6px; margin-left: 6px; vertical-align: middle; }
 .lang.de { background: #c0392b; }
@@ -185,11 +186,16 @@ function answerPart(s) {
   const code = cited ? s.text.slice(0, -s.citation.length).trimEnd() : s.text;
   return '<pre class="code ' + cls + '"><code>' + esc(code) + '</code></pre>' + (cited ? '<span class="cite">' + esc(s.citation) + '</span>' : '');
 }
+// one label for the glossed sentences (repeated before each, it had made a six-sentence answer twice as long)
+function glossBlock(glossed) {
+  if (glossed.length === 0) return '';
+  return '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b>' + glossed.map((s) => '<div class="gloss-line">' + esc(s.gloss) + '</div>').join('') + '</div>';
+}
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
   $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
-    a.sentences.filter((s) => s.gloss).map((s) => '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b> ' + esc(s.gloss) + '</div>').join('');
+    glossBlock(a.sentences.filter((s) => s.gloss));
   $('grounding').innerHTML = a.sentences.map((s) => {
     if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
     if (s.label === 'no-claim') return '<div class="support">· no claim to check</div>';
