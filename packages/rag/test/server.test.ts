@@ -205,6 +205,10 @@ describe('HTTP server', () => {
         expect(await page.locator('#answer .quotation').count()).toBeGreaterThan(0);
         expect(await page.getAttribute('#answer-language', 'data-lang')).toBe('en');
         expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
+        // a source's section path reads with one separator ("LRP › Gamma rule"), not "›" then ">"
+        const headings = await page.locator('#sources .source h3').allTextContents();
+        expect(headings.some((h) => h.includes('LRP › Gamma rule'))).toBe(true);
+        expect(headings.filter((h) => h.includes(' > '))).toEqual([]);
         expect(await page.locator('#heatmaps svg.sentence-heatmap').count()).toBeGreaterThan(0);
         expect(await page.locator('#sources svg.keyword-chips').count()).toBeGreaterThan(0);
         const box = await page.locator('#map svg').boundingBox();

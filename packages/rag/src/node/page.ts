@@ -203,7 +203,7 @@ function show(a) {
     return '<div class="support">' + (s.supported ? '✔ supported;' : '✘ unsupported' + (s.notes ? ' (' + esc(s.notes.join('; ')) + ')' : '') + ';') + sup + '</div>';
   }).join('');
   $('sources').innerHTML = a.sources.map((s, i) =>
-    '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc(s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section) : '') + ' ' + lang(s.language) + '</h3>' +
+    '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc((s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section).split(' > ').join(' › ')) : '') + ' ' + lang(s.language) + '</h3>' +
     '<div class="scores">fused ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
     '<div class="keywords" id="keywords-' + s.n + '"></div>' +
     '<details><summary>text</summary>' + sourceBody(s) + '</details></div>').join('');
