@@ -209,6 +209,10 @@ describe('HTTP server', () => {
         const headings = await page.locator('#sources .source h3').allTextContents();
         expect(headings.some((h) => h.includes('LRP › Gamma rule'))).toBe(true);
         expect(headings.filter((h) => h.includes(' > '))).toEqual([]);
+        // the shown score is the ranking score, not the fused one it was labelled as
+        expect(await page.locator('#sources .scores').first().textContent()).toMatch(
+          /^score \d\.\d{3} · embedding /,
+        );
         expect(await page.locator('#heatmaps svg.sentence-heatmap').count()).toBeGreaterThan(0);
         expect(await page.locator('#sources svg.keyword-chips').count()).toBeGreaterThan(0);
         const box = await page.locator('#map svg').boundingBox();

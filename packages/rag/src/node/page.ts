@@ -204,7 +204,7 @@ function show(a) {
   }).join('');
   $('sources').innerHTML = a.sources.map((s, i) =>
     '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc((s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section).split(' > ').join(' › ')) : '') + ' ' + lang(s.language) + '</h3>' +
-    '<div class="scores">fused ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
+    '<div class="scores" title="score: the ranking score after the passage and answer re-ranking; the sources keep their numbers from before the answer re-ranking">score ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
     '<div class="keywords" id="keywords-' + s.n + '"></div>' +
     '<details><summary>text</summary>' + sourceBody(s) + '</details></div>').join('');
 }
