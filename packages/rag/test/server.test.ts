@@ -241,12 +241,24 @@ describe('HTTP server', () => {
             explain: false,
           }),
         });
-        const glossed = ((await api.json()) as { sentences: { gloss?: string }[] }).sentences
-          .map((s) => s.gloss)
-          .filter((g): g is string => g !== undefined);
+        const { sentences } = (await api.json()) as {
+          sentences: { gloss?: string; label: string; support: { source: number } }[];
+        };
+        const glossed = sentences.map((s) => s.gloss).filter((g): g is string => g !== undefined);
         expect(glossed.length).toBeGreaterThan(1);
         expect(await page.locator('#answer .gloss').count()).toBe(1);
         expect(await page.locator('#answer .gloss-line').allTextContents()).toEqual(glossed);
+        // and the quotations of one source in a row are one line of the grounding, not one per sentence
+        const runs: string[] = [];
+        sentences.forEach((s, i) => {
+          const prev = sentences[i - 1];
+          if (prev?.label === 'quotation' && prev.support.source === s.support.source) {
+            const n = Number(/❝ (\d+) sentences/.exec(runs.at(-1)!)?.[1] ?? 1) + 1;
+            runs[runs.length - 1] = `❝ ${n} sentences quoted from source ${s.support.source}`;
+          } else runs.push(`❝ quoted from source ${s.support.source}`);
+        });
+        expect(runs.length).toBeLessThan(sentences.length);
+        expect(await page.locator('#grounding .support').allTextContents()).toEqual(runs);
         await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
         const artifacts = path.join(import.meta.dirname, '..', 'test-artifacts');
         await mkdir(artifacts, { recursive: true });

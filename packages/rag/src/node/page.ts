@@ -196,8 +196,15 @@ function show(a) {
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
   $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
     glossBlock(a.sentences.filter((s) => s.gloss));
-  $('grounding').innerHTML = a.sentences.map((s) => {
-    if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
+  $('grounding').innerHTML = a.sentences.map((s, i) => {
+    // a run of quotations from one source is one line (a line per sentence said the same thing six times)
+    if (s.label === 'quotation') {
+      const prev = a.sentences[i - 1];
+      if (prev && prev.label === 'quotation' && prev.support.source === s.support.source) return '';
+      let n = 1;
+      while (a.sentences[i + n] && a.sentences[i + n].label === 'quotation' && a.sentences[i + n].support.source === s.support.source) n++;
+      return '<div class="support">❝ ' + (n > 1 ? n + ' sentences quoted' : 'quoted') + ' from source ' + s.support.source + '</div>';
+    }
     if (s.label === 'no-claim') return '<div class="support">· no claim to check</div>';
     const sup = s.support ? ' best support (source ' + s.support.source + ', score ' + s.support.score.toFixed(2) + '): “' + esc(s.support.sentence) + '”' : '';
     return '<div class="support">' + (s.supported ? '✔ supported;' : '✘ unsupported' + (s.notes ? ' (' + esc(s.notes.join('; ')) + ')' : '') + ';') + sup + '</div>';
