@@ -291,7 +291,8 @@ export class RagEngine {
         svg: {
           ...(map ? { embeddingMap: renderEmbeddingMapSvg(map) } : {}),
           sentenceHeatmaps: heatmaps.map((h) => renderSentenceHeatmapSvg(h)),
-          keywords: keywords.map((k) => renderKeywordChipsSvg(k)),
+          // rows wrap within a phone's width, so a narrow page never shrinks the chips' text (at 640: 7-9 px)
+          keywords: keywords.map((k) => renderKeywordChipsSvg(k, { width: 360 })),
         },
       };
     }

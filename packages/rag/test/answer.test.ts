@@ -917,8 +917,24 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     const url = server.url;
     await server.close();
     const generator = createLlmGenerator({ provider: 'ollama', model: 'x', baseURL: url });
+    // the error says where the model was asked and what to do, not only "fetch failed"
     await expect(engine.ask('shard size?', { generator, explain: false })).rejects.toMatchObject({
       code: 'unreachable',
+      message: `ollama:x did not answer (fetch failed); asked at ${url}: start Ollama there (\`ollama serve\`) or set OLLAMA_HOST to the address it listens on.`,
+    });
+    const openai = createLlmGenerator({
+      provider: 'openai',
+      model: 'm',
+      baseURL: url,
+      env: { OPENAI_API_KEY: 'k' },
+    });
+    await expect(engine.ask('shard size?', { generator: openai, explain: false })).rejects.toMatchObject({
+      code: 'unreachable',
+      message: expect.stringMatching(
+        new RegExp(
+          `^openai:m did not answer \\(.+\\); asked at ${url}: check the network, or set OPENAI_BASE_URL`,
+        ),
+      ),
     });
   });
 

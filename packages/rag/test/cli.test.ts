@@ -49,6 +49,13 @@ describe('CLI', () => {
     expect(a.out).toContain('The command above creates shards of size 4 MB by default. [shards.pdf, p. 2]');
     expect(a.out).toContain('(extractive; answer in English)');
     expect(a.out).toMatch(/1\. \[shards\.pdf, p\. 2\] Converter Guide \[en\]/);
+    // another --embedding than the index's: the way out, as options of the command line
+    const other = await runCliCaptured(['ask', 'Shard size?', '--index', index, '--embedding', 'use-lite']);
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/^crp-rag: embedding-mismatch: The index was built with embedding "hash-256"/);
+    expect(other.err).toContain(
+      'Leave out --embedding (ask then uses the one `crp-rag index` remembered), or index again with `crp-rag index <dir> --embedding use-lite`.',
+    );
 
     const de = await runCliCaptured([
       'ask',

@@ -192,7 +192,8 @@ describe('HTTP server', () => {
         const page = await browser.newPage();
         const problems: string[] = [];
         page.on('console', (m) => {
-          if (m.type() === 'error') problems.push(m.text());
+          // the browser logs the refused question's 400 itself; the page shows it, so it is no problem
+          if (m.type() === 'error' && !/status of 400/.test(m.text())) problems.push(m.text());
         });
         page.on('pageerror', (e) => problems.push(String(e)));
         await page.setViewportSize({ width: 1400, height: 1000 });
@@ -204,6 +205,14 @@ describe('HTTP server', () => {
         expect(await page.locator('#answer .quotation').count()).toBeGreaterThan(0);
         expect(await page.getAttribute('#answer-language', 'data-lang')).toBe('en');
         expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
+        // a source's section path reads with one separator ("LRP › Gamma rule"), not "›" then ">"
+        const headings = await page.locator('#sources .source h3').allTextContents();
+        expect(headings.some((h) => h.includes('LRP › Gamma rule'))).toBe(true);
+        expect(headings.filter((h) => h.includes(' > '))).toEqual([]);
+        // the shown score is the ranking score, not the fused one it was labelled as
+        expect(await page.locator('#sources .scores').first().textContent()).toMatch(
+          /^score \d\.\d{3} · embedding /,
+        );
         expect(await page.locator('#heatmaps svg.sentence-heatmap').count()).toBeGreaterThan(0);
         expect(await page.locator('#sources svg.keyword-chips').count()).toBeGreaterThan(0);
         const box = await page.locator('#map svg').boundingBox();
@@ -223,6 +232,33 @@ describe('HTTP server', () => {
         // the German quotation comes with its dictionary gloss, marked as such
         await page.waitForSelector('#answer .gloss');
         expect(await page.textContent('#answer .gloss')).toContain('gloss from the dictionary');
+        // one label, then each glossed sentence on a line of its own
+        const api = await fetch(`${server.url}/api/ask`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            question: 'Why are embeddings stored in a vector database?',
+            explain: false,
+          }),
+        });
+        const { sentences } = (await api.json()) as {
+          sentences: { gloss?: string; label: string; support: { source: number } }[];
+        };
+        const glossed = sentences.map((s) => s.gloss).filter((g): g is string => g !== undefined);
+        expect(glossed.length).toBeGreaterThan(1);
+        expect(await page.locator('#answer .gloss').count()).toBe(1);
+        expect(await page.locator('#answer .gloss-line').allTextContents()).toEqual(glossed);
+        // and the quotations of one source in a row are one line of the grounding, not one per sentence
+        const runs: string[] = [];
+        sentences.forEach((s, i) => {
+          const prev = sentences[i - 1];
+          if (prev?.label === 'quotation' && prev.support.source === s.support.source) {
+            const n = Number(/❝ (\d+) sentences/.exec(runs.at(-1)!)?.[1] ?? 1) + 1;
+            runs[runs.length - 1] = `❝ ${n} sentences quoted from source ${s.support.source}`;
+          } else runs.push(`❝ quoted from source ${s.support.source}`);
+        });
+        expect(runs.length).toBeLessThan(sentences.length);
+        expect(await page.locator('#grounding .support').allTextContents()).toEqual(runs);
         await page.waitForSelector('#map svg circle.retrieved', { timeout: 20_000 });
         const artifacts = path.join(import.meta.dirname, '..', 'test-artifacts');
         await mkdir(artifacts, { recursive: true });
@@ -236,6 +272,29 @@ describe('HTTP server', () => {
         const mapBox = await page.locator('#map svg').boundingBox();
         expect(answerBox!.x + answerBox!.width).toBeLessThanOrEqual(400);
         expect(mapBox!.y).toBeGreaterThan(answerBox!.y); // the map is below the answer, not beside it
+        // keyword chips and heatmap sentences stay readable (shrunk to the screen, their text had been 7 px);
+        // a heatmap scrolls sideways inside its box rather than widen the page
+        const shownPx = (selector: string) =>
+          page
+            .locator(selector)
+            .first()
+            .evaluate((text) => {
+              const svg = text.closest('svg')!;
+              const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+              return Number.parseFloat(getComputedStyle(text).fontSize) * scale;
+            });
+        expect(await shownPx('#sources svg.keyword-chips text')).toBeGreaterThanOrEqual(10);
+        expect(
+          await shownPx('#heatmaps svg.sentence-heatmap g.sentence text:last-child'),
+        ).toBeGreaterThanOrEqual(11);
+        const heatmaps = await page.locator('#heatmaps').evaluate((e) => ({
+          scroll: e.scrollWidth,
+          width: e.clientWidth,
+          right: e.getBoundingClientRect().right,
+        }));
+        expect(heatmaps.scroll).toBeGreaterThan(heatmaps.width);
+        expect(heatmaps.right).toBeLessThanOrEqual(400);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
         await page.screenshot({ path: path.join(artifacts, 'rag-page-400.png'), fullPage: true });
 
         // a question over the limit is kept whole and the page says why it cannot be sent
@@ -246,6 +305,19 @@ describe('HTTP server', () => {
           `has ${long.trim().length} characters; at most 2000`,
         );
         expect(await page.isDisabled('#ask')).toBe(true);
+
+        // a refused question: its reason, and nothing of the previous question's answer, sources or map
+        await page.setViewportSize({ width: 1400, height: 1000 });
+        expect(await page.locator('#sources .source').count()).toBeGreaterThan(0);
+        await page.fill('#question', 'Pourquoi la règle epsilon est-elle stable ?');
+        await page.click('#ask');
+        await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('French'));
+        expect(await page.textContent('#answer')).toBe('');
+        expect(await page.textContent('#answer-lang')).toBe('');
+        expect(await page.textContent('#mode')).toBe('');
+        expect(await page.locator('#sources .source').count()).toBe(0);
+        expect(await page.locator('#map svg, #heatmaps svg').count()).toBe(0);
+        await page.setViewportSize({ width: 400, height: 900 });
 
         // a step that announces its command: the block keeps its lines (escaped), the step stays highlighted,
         // and at 400 px the long line scrolls inside the block instead of widening the page

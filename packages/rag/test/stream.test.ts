@@ -110,8 +110,11 @@ describe('POST /api/ask with stream: true', () => {
   it('a model that is down before any text is a plain 503 JSON error, not a stream', async () => {
     const res = await post(down.url, { question: QUESTION, stream: true });
     expect(res.status).toBe(503);
-    const body = (await res.json()) as { error: { code: string } };
+    const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('unreachable');
+    expect(body.error.message).toMatch(
+      /^ollama:llama-test did not answer .*; asked at http:\/\/127\.0\.0\.1:\d+: start Ollama/,
+    );
   });
 });
 

@@ -15,6 +15,10 @@ export interface Source {
   readonly language: Language;
   /** `[file, p. N]` (PDF) or `[file]`. */
   readonly citation: string;
+  /**
+   * The ranking score (`SearchHit.score`: fused, times the passage and answer re-ranking factors). Sources are
+   * numbered by the order before the answer re-ranking, so a later source can have a higher score.
+   */
   readonly score: number;
   readonly denseScore: number;
   readonly lexicalScore: number;

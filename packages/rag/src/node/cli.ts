@@ -379,7 +379,12 @@ export async function runCli(
     return { code: 0 };
   } catch (error) {
     const code = isCrpError(error) ? error.code : 'error';
-    io.err(`crp-rag: ${code}: ${describeError(error)}\n`);
+    // the engine's message speaks of providers; on the command line the way out is an option
+    const hint =
+      code === 'embedding-mismatch' && command !== 'index'
+        ? ` Leave out --embedding (${command} then uses the one \`crp-rag index\` remembered), or index again with \`crp-rag index <dir> --embedding ${ctx?.embeddingSpec ?? '<spec>'}\`.`
+        : '';
+    io.err(`crp-rag: ${code}: ${describeError(error)}${hint}\n`);
     return { code: 1 };
   } finally {
     if (!serving) await ctx?.embedding.dispose?.();

@@ -48,10 +48,21 @@ export class LlamaIndexAnswerGenerator implements AnswerGenerator {
   readonly #make: () => Promise<LLM>;
   #llm: Promise<LLM> | undefined;
   readonly #secrets: readonly (string | undefined)[];
-  constructor(llm: LLM | (() => Promise<LLM>), name: string, secrets: readonly (string | undefined)[] = []) {
+  readonly #unreachableHint: string | undefined;
+  /**
+   * @param unreachableHint what a user should check when the model does not answer (where it was asked, how to
+   *   start it or point elsewhere), added to an `unreachable` error
+   */
+  constructor(
+    llm: LLM | (() => Promise<LLM>),
+    name: string,
+    secrets: readonly (string | undefined)[] = [],
+    unreachableHint?: string,
+  ) {
     this.#make = typeof llm === 'function' ? llm : () => Promise.resolve(llm);
     this.name = name;
     this.#secrets = secrets;
+    this.#unreachableHint = unreachableHint;
   }
   #model(): Promise<LLM> {
     this.#llm ??= this.#make();
@@ -86,9 +97,13 @@ export class LlamaIndexAnswerGenerator implements AnswerGenerator {
   #failure(error: unknown): CrpError {
     const message = redact(describeError(error), this.#secrets);
     const down = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|fetch failed|Connection error|timed? ?out/i.test(message);
-    return new CrpError(down ? 'unreachable' : 'provider-failed', `${this.name} failed: ${message}`, {
-      cause: error,
-    });
+    if (down)
+      return new CrpError(
+        'unreachable',
+        `${this.name} did not answer (${message.replace(/\.$/, '')})${this.#unreachableHint ? `; ${this.#unreachableHint}` : ''}.`,
+        { cause: error },
+      );
+    return new CrpError('provider-failed', `${this.name} failed: ${message}`, { cause: error });
   }
 }
 
@@ -127,7 +142,12 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
       const { Ollama } = await import('@llamaindex/ollama');
       return new Ollama({ model, config: { host }, options: { temperature } });
     };
-    return new LlamaIndexAnswerGenerator(llm, `ollama:${model}`);
+    return new LlamaIndexAnswerGenerator(
+      llm,
+      `ollama:${model}`,
+      [],
+      `asked at ${host}: start Ollama there (\`ollama serve\`) or set OLLAMA_HOST to the address it listens on`,
+    );
   }
   const envName = API_KEY_ENV[provider]!;
   const apiKey = env[envName];
@@ -150,7 +170,14 @@ export function createLlmGenerator(options: LlmOptions): AnswerGenerator {
       ...(baseURL ? { baseURL } : {}),
     });
   };
-  return new LlamaIndexAnswerGenerator(llm, `${provider}:${model}`, [apiKey]);
+  const where = baseURL ?? 'https://api.openai.com/v1';
+  const setting = provider === 'groq' ? 'GROQ_BASE_URL' : 'OPENAI_BASE_URL';
+  return new LlamaIndexAnswerGenerator(
+    llm,
+    `${provider}:${model}`,
+    [apiKey],
+    `asked at ${where}: check the network, or set ${setting} to the server's address`,
+  );
 }
 
 /**

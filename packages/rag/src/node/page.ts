@@ -17,6 +17,9 @@ button { font-size: 16px; padding: 8px 16px; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 660px); gap: 24px; }
 @media (max-width: 900px) {
   .grid { grid-template-columns: minmax(0, 1fr); }
+  /* a heatmap shrunk to a phone's width had 7 px text: it keeps its size and scrolls sideways instead */
+  #heatmaps { overflow-x: auto; }
+  #heatmaps svg { max-width: none; }
   h1 { font-size: 24px; }
   body { padding: 8px; }
 }
@@ -25,6 +28,7 @@ button { font-size: 16px; padding: 8px 16px; }
 .note { font-style: italic; margin-bottom: 4px; }
 .gloss { color: #555; font-size: 13px; margin: 4px 0; }
 .gloss b { font-weight: 600; }
+.gloss-line { margin: 2px 0 0 8px; }
 #answer { font-size: 17px; line-height: 1.5; background: #f6f8fa; padding: 12px; border-radius: 6px; min-height: 1em; }
 .lang { display: inline-block; font-size: 12px; font-weight: 600; color: #fff; background: #5470c6; border-radius: 4px; padding: 1px 6px; margin-left: 6px; vertical-align: middle; }
 .lang.de { background: #c0392b; }
@@ -105,9 +109,17 @@ $('ask-form').addEventListener('submit', async (ev) => {
   try {
     // the answer first, streamed while a model writes it; the explanation views (map, heatmaps, keywords)
     // come after it, from a request that does not run the model again
-    const res = await ask({ explain: false, stream: true });
-    if (!res.ok) { const err = await res.json().catch(() => ({})); $('status').textContent = err.error ? err.error.message : 'Request failed'; return; }
-    const data = (res.headers.get('content-type') || '').startsWith('text/event-stream') ? await readEvents(res) : await res.json();
+    // on a failure the previous question's answer, sources and map must not stand under this question's error
+    let data;
+    try {
+      const res = await ask({ explain: false, stream: true });
+      if (!res.ok) { const err = await res.json().catch(() => ({})); clearResults(); $('status').textContent = err.error ? err.error.message : 'Request failed (HTTP ' + res.status + ')'; return; }
+      data = (res.headers.get('content-type') || '').startsWith('text/event-stream') ? await readEvents(res) : await res.json();
+    } catch (e) {
+      clearResults();
+      $('status').textContent = 'Request failed: ' + e.message;
+      return;
+    }
     show(data);
     $('map').innerHTML = '<p>computing the map…</p>';
     $('heatmaps').innerHTML = '';
@@ -155,6 +167,10 @@ async function readEvents(res) {
   if (!answer) throw new Error('the answer stream ended early');
   return answer;
 }
+function clearResults() {
+  for (const id of ['mode', 'answer-lang', 'answer', 'grounding', 'sources', 'map', 'heatmaps']) $(id).innerHTML = '';
+  $('answer').className = '';
+}
 function sourceBody(s) {
   const blocks = s.blocks || [{ kind: 'paragraph', start: 0, end: s.text.length }];
   return blocks.map((b) => {
@@ -170,20 +186,32 @@ function answerPart(s) {
   const code = cited ? s.text.slice(0, -s.citation.length).trimEnd() : s.text;
   return '<pre class="code ' + cls + '"><code>' + esc(code) + '</code></pre>' + (cited ? '<span class="cite">' + esc(s.citation) + '</span>' : '');
 }
+// one label for the glossed sentences (repeated before each, it had made a six-sentence answer twice as long)
+function glossBlock(glossed) {
+  if (glossed.length === 0) return '';
+  return '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b>' + glossed.map((s) => '<div class="gloss-line">' + esc(s.gloss) + '</div>').join('') + '</div>';
+}
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
   $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
   $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
-    a.sentences.filter((s) => s.gloss).map((s) => '<div class="gloss"><b>Word-by-word gloss from the dictionary (not a translation):</b> ' + esc(s.gloss) + '</div>').join('');
-  $('grounding').innerHTML = a.sentences.map((s) => {
-    if (s.label === 'quotation') return '<div class="support">❝ quoted from source ' + s.support.source + '</div>';
+    glossBlock(a.sentences.filter((s) => s.gloss));
+  $('grounding').innerHTML = a.sentences.map((s, i) => {
+    // a run of quotations from one source is one line (a line per sentence said the same thing six times)
+    if (s.label === 'quotation') {
+      const prev = a.sentences[i - 1];
+      if (prev && prev.label === 'quotation' && prev.support.source === s.support.source) return '';
+      let n = 1;
+      while (a.sentences[i + n] && a.sentences[i + n].label === 'quotation' && a.sentences[i + n].support.source === s.support.source) n++;
+      return '<div class="support">❝ ' + (n > 1 ? n + ' sentences quoted' : 'quoted') + ' from source ' + s.support.source + '</div>';
+    }
     if (s.label === 'no-claim') return '<div class="support">· no claim to check</div>';
     const sup = s.support ? ' best support (source ' + s.support.source + ', score ' + s.support.score.toFixed(2) + '): “' + esc(s.support.sentence) + '”' : '';
     return '<div class="support">' + (s.supported ? '✔ supported;' : '✘ unsupported' + (s.notes ? ' (' + esc(s.notes.join('; ')) + ')' : '') + ';') + sup + '</div>';
   }).join('');
   $('sources').innerHTML = a.sources.map((s, i) =>
-    '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc(s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section) : '') + ' ' + lang(s.language) + '</h3>' +
-    '<div class="scores">fused ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
+    '<div class="source" id="source-' + s.n + '"><h3>' + s.n + '. ' + esc(s.citation) + ' – ' + esc(s.title) + (s.section && s.section !== s.title ? ' › ' + esc((s.section.startsWith(s.title + ' > ') ? s.section.slice(s.title.length + 3) : s.section).split(' > ').join(' › ')) : '') + ' ' + lang(s.language) + '</h3>' +
+    '<div class="scores" title="score: the ranking score after the passage and answer re-ranking; the sources keep their numbers from before the answer re-ranking">score ' + s.score.toFixed(3) + ' · embedding ' + s.denseScore.toFixed(3) + ' · BM25 ' + s.lexicalScore.toFixed(2) + '</div>' +
     '<div class="keywords" id="keywords-' + s.n + '"></div>' +
     '<details><summary>text</summary>' + sourceBody(s) + '</details></div>').join('');
 }

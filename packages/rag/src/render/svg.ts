@@ -210,12 +210,16 @@ export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { wi
   return `<svg xmlns="http://www.w3.org/2000/svg" class="sentence-heatmap" width="${w}" height="${y + 4}" viewBox="0 0 ${w} ${y + 4}" font-family="sans-serif"><rect width="${w}" height="${y + 4}" fill="#fff"/>${rows.join('')}</svg>`;
 }
 
-/** Keyword chips as SVG: shared terms sized and shaded by weight, missing question words struck through. */
+/**
+ * Keyword chips as SVG: shared terms sized and shaded by weight, missing question words struck through; rows wrap
+ * at `width` (default 640), and the picture is as wide as its widest row.
+ */
 export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?: number } = {}): string {
   const w = options.width ?? 640;
   const max = Math.max(...overlap.shared.map((k) => k.weight), 1e-9);
   let x = 8;
   let y = 8;
+  let right = 0;
   const chips: string[] = [];
   const place = (label: string, fill: string, color: string, title: string, deco = '') => {
     const cw = label.length * 7 + 16;
@@ -227,6 +231,7 @@ export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?
       `<g class="chip"><rect x="${x}" y="${y}" width="${cw}" height="22" rx="11" fill="${fill}"><title>${escapeXml(title)}</title></rect>` +
         `<text x="${x + 8}" y="${y + 15}" font-size="12" fill="${color}"${deco}>${escapeXml(label)}</text></g>`,
     );
+    right = Math.max(right, x + cw);
     x += cw + 6;
   };
   for (const k of overlap.shared) {
@@ -241,5 +246,7 @@ export function renderKeywordChipsSvg(overlap: KeywordOverlap, options: { width?
   for (const m of overlap.missing)
     place(m, '#eeeeee', '#888', 'not in this chunk', ' text-decoration="line-through"');
   const h = y + 30;
-  return `<svg xmlns="http://www.w3.org/2000/svg" class="keyword-chips" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">${chips.join('')}</svg>`;
+  // as wide as its chips: a page that fits the picture to a narrow screen shrinks its text only when it must
+  const used = Math.min(w, right + 8);
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="keyword-chips" width="${used}" height="${h}" viewBox="0 0 ${used} ${h}" font-family="sans-serif">${chips.join('')}</svg>`;
 }
