@@ -567,14 +567,15 @@ function mostUsed<S extends { readonly t: Translation }>(
 }
 
 /**
- * Of senses, `chosen` unless the corpus's English documents never use its word in any inflection (`wordUsage`):
- * a technical text rarely means a sense its own language's documents never say ("größeren [greatness]",
- * "geeigneten [applicative]", "Präzision [concision]"). Then the sense they use most for this word: of the senses
- * of the same German reading (the same written form: "bestehenden" read as bestehend, existent, is not glossed by
- * bestehen's "obtain"), single words that are no function words, at least `BEHIND` of the heaviest sense's weight
- * (a sense the dictionary clearly puts behind stays behind) and used in `MIN_USE` documents or more, the one
- * with the highest weight times the square root of its usage times how directly it translates back (`stem`'s
- * weight among its German translations over the heaviest's: "size" is first Schlichte, sizing glue, then Größe).
+ * Of senses, `chosen` unless the corpus's English documents never use its word in any inflection
+ * (`usageInAnyInflection`): a technical text rarely means a sense its own language's documents never say
+ * ("größeren [greatness]", "geeigneten [applicative]", "Präzision [concision]"). Then the sense they use most
+ * for this word: of the senses of the same German reading (the same written form: "bestehenden" read as
+ * bestehend, existent, is not glossed by bestehen's "obtain"), single words that are no function words, at
+ * least `BEHIND` of the heaviest sense's weight (a sense the dictionary clearly puts behind stays behind) and
+ * used in `MIN_USE` documents or more, the one with the highest weight times the square root of its usage
+ * times how directly it translates back (`stem`'s weight among its German translations over the heaviest's:
+ * "size" is first Schlichte, sizing glue, then Größe).
  * None such: `chosen`.
  */
 function usedSense<S extends { readonly t: Translation; readonly text: string; readonly word?: string }>(
@@ -584,7 +585,7 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   translator: QueryTranslator,
   words: WordUsage,
 ): S {
-  if (wordUsage(chosen.text, words) > 0) return chosen;
+  if (usageInAnyInflection(chosen.text, words) > 0) return chosen;
   const heaviest = Math.max(...senses.map((s) => s.t.weight));
   const reading = chosen.word?.toLowerCase();
   let best = chosen;
@@ -592,7 +593,7 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   for (const sense of senses) {
     if (sense === chosen || sense.t.weight < BEHIND * heaviest || sense.t.term.includes(' ')) continue;
     if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), 'en')) continue;
-    const use = wordUsage(sense.text, words);
+    const use = usageInAnyInflection(sense.text, words);
     if (use < MIN_USE) continue;
     const back = translator.translateAll(sense.t.term, 'en');
     const direct =
@@ -604,7 +605,7 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
 }
 
 /** English documents that use a word or phrase as written in any regular inflection; a phrase as its rarest word. */
-function wordUsage(text: string, words: WordUsage): number {
+function usageInAnyInflection(text: string, words: WordUsage): number {
   return Math.min(
     ...text
       .toLowerCase()
