@@ -899,19 +899,23 @@ function setupBoxDrawing(): void {
 // ---------------------------------------------------------------------------------------------------------
 // samples and start
 
-async function loadSamples(): Promise<LoadedImage | undefined> {
+function sampleUrl(file: string): string {
+  return `${import.meta.env.BASE_URL}digits/${file}`;
+}
+
+/** Shows a button for each sample digit; the file of the first, which the page opens with. */
+async function loadSamples(): Promise<string | undefined> {
   const load = imageLoad();
   const response = await load.fetch(SAMPLES);
   if (!response.ok) return undefined;
   const index = (await load.step(response.json())) as { samples: { file: string; label: number }[] };
-  let first: LoadedImage | undefined;
   const buttons = index.samples.map((s) => {
     const button = document.createElement('button');
     button.type = 'button';
     button.title = `digit ${s.label} (${s.file})`;
     button.dataset.file = s.file;
     const img = document.createElement('img');
-    img.src = `${import.meta.env.BASE_URL}digits/${s.file}`;
+    img.src = sampleUrl(s.file);
     img.alt = `digit ${s.label}`;
     button.append(img);
     button.addEventListener('click', () =>
@@ -930,10 +934,7 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     return button;
   });
   el.samples.replaceChildren(...buttons);
-  const firstSample = index.samples[0];
-  if (firstSample !== undefined)
-    first = await fetchImage(`${import.meta.env.BASE_URL}digits/${firstSample.file}`, imageLoad());
-  return first;
+  return index.samples[0]?.file;
 }
 
 function markSample(file: string | undefined): void {
@@ -1043,19 +1044,36 @@ async function start(): Promise<void> {
   }
   setupControls();
   if (limits.problem !== undefined) message('error', limits.problem);
-  const [first] = await Promise.all([
-    loadSamples().catch(() => undefined),
-    (async () => {
-      el.progressLabel.textContent = 'Loading the model…';
-      await useModel(await loadModelFromUrl(params.get('model') ?? DEFAULT_MODEL, modelLoad()));
-    })(),
-  ]);
+  // the buttons are no part of the start's load: a click that supersedes it does not leave the page without them
+  const samples = loadSamples().catch(() => undefined);
   const imageUrl = params.get('image');
-  const image = imageUrl !== null ? await fetchImage(imageUrl, imageLoad()) : first;
-  if (image !== undefined) {
-    if (imageUrl === null) markSample(el.samples.querySelector<HTMLElement>('button')?.dataset.file);
-    await useImage(image);
-  }
+  // the model and the image the page opens with load like any load later: a digit or a model asked for meanwhile
+  // aborts them (the start then ends as superseded, and what was asked for is shown)
+  await replacing(async (signal) => {
+    const [first] = await Promise.all([
+      // the first digit, unless the address names an image; one that fails to load is left out without a message
+      imageUrl !== null
+        ? undefined
+        : samples
+            .then(async (file) =>
+              file === undefined
+                ? undefined
+                : { file, image: await fetchImage(sampleUrl(file), imageLoad(signal)) },
+            )
+            .catch(() => undefined),
+      (async () => {
+        el.progressLabel.textContent = 'Loading the model…';
+        const url = params.get('model') ?? DEFAULT_MODEL;
+        await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), signal));
+      })(),
+    ]);
+    const image = imageUrl !== null ? await fetchImage(imageUrl, imageLoad(signal)) : first?.image;
+    stopIfNewerLoad(signal);
+    if (image !== undefined) {
+      markSample(first?.file);
+      await useImage(image);
+    }
+  });
   const target = params.get('target');
   if (target !== null) el.target.value = target;
   const layer = params.get('layer');

@@ -225,7 +225,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
   /** Pages not closed yet: a failed test leaves its page open, which afterEach closes before a retry. */
   const pages = new Set<Page>();
 
-  async function open(query = ''): Promise<Page> {
+  /** A new page at the site with `query`, as soon as the page is there (its start may still run). */
+  async function visit(query = ''): Promise<Page> {
     const page = await chrome.newPage({ viewport: { width: 1400, height: 1000 } });
     pages.add(page);
     page.on('close', () => pages.delete(page));
@@ -234,6 +235,12 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     });
     page.on('pageerror', (e) => problems.push(`uncaught (${query}): ${e.message}`));
     await page.goto(`${site.origin}/${query}`);
+    return page;
+  }
+
+  /** A new page at the site with `query`, once its start has ended. */
+  async function open(query = ''): Promise<Page> {
+    const page = await visit(query);
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, {
       timeout: ACTION_TIMEOUT,
     });
@@ -491,7 +498,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await page.close();
   });
 
-  it('never stays busy on a load that does not answer: a newer load aborts it, a time limit ends it', async () => {
+  it("never stays busy on a load that does not answer: a newer load aborts it (the start's too), a time limit ends it", async () => {
     // every load of this page waits at most 10 s for the server
     const page = await open('?timeout=10');
     const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
@@ -555,6 +562,28 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     await page.close();
+
+    // during start-up: the first digit, which the page opens with, never answers, and another digit is clicked
+    // once the model is in place: the start's load is superseded like any other (no wait for the limit, no
+    // message), and the digit clicked is shown and explained
+    hanging.add('/digits/0-0.png');
+    const starting = await visit();
+    await expect
+      .poll(() => unanswered.filter((p) => p === '/digits/0-0.png').length, { timeout: ACTION_TIMEOUT })
+      .toBe(1);
+    await expect
+      .poll(() => starting.locator('#model-summary').textContent(), { timeout: ACTION_TIMEOUT })
+      .toMatch(/^digits\/model\.json: 28×28×1 input/);
+    await starting.locator('#samples button[data-file="1-0.png"]').click();
+    // the start (action 1) and the click (action 2) have both ended
+    await settled(starting, 2);
+    expect(await starting.evaluate(() => document.body.dataset.actionsSuperseded)).toBe('1');
+    expect(await messages(starting)).toEqual([]);
+    expect(await starting.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await starting.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
+    expect(await starting.locator('#samples button.selected').getAttribute('data-file')).toBe('1-0.png');
+    expect(await starting.evaluate(() => document.body.dataset.ready)).toBe('true');
+    await starting.close();
   });
 
   it('falls back to WebAssembly and explains there too', async () => {
