@@ -39,29 +39,48 @@ const TYPES: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** A host that hangs: the server never answers a path under /never/ or one a test adds here. */
+/** A host that hangs: the server never answers a path under /never/ or one a test adds here (until `release`). */
 const hanging = new Set<string>();
-/** The paths of the requests left unanswered, and their responses (ended after each test). */
+/** The paths of the requests held, in the order they came. */
 const unanswered: string[] = [];
-const held = new Set<ServerResponse>();
+/** The responses held, with what each asked for (ended after each test unless released). */
+const held = new Map<ServerResponse, { path: string; method: string | undefined }>();
+/** The directory the site is served from. */
+let siteDir = '';
 
-/** A static file server for the built site (what any web host does), but for the paths that hang. */
+/** Answers a request for `path` from the built site, as any static web host does. */
+function answer(res: ServerResponse, path: string, method: string | undefined): void {
+  const file = join(siteDir, path === '/' ? 'index.html' : path);
+  if (!file.startsWith(siteDir) || !existsSync(file) || statSync(file).isDirectory()) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+  res.end(method === 'HEAD' ? undefined : readFileSync(file));
+}
+
+/** Stops holding `path`: the requests for it held so far are answered now, and later ones at once. */
+function release(path: string): void {
+  hanging.delete(path);
+  for (const [res, request] of held) {
+    if (request.path !== path) continue;
+    held.delete(res);
+    answer(res, request.path, request.method);
+  }
+}
+
+/** A static file server for the built site, but for the paths that hang. */
 function serve(dir: string): Promise<{ server: Server; origin: string }> {
+  siteDir = dir;
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path.startsWith('/never/') || hanging.has(path)) {
       unanswered.push(path);
-      held.add(res);
+      held.set(res, { path, method: req.method });
       res.on('close', () => held.delete(res));
       return;
     }
-    const file = join(dir, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
+    answer(res, path, req.method);
   });
   return new Promise((ok) =>
     server.listen(0, '127.0.0.1', () =>
@@ -264,7 +283,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
   afterEach(async () => {
     for (const page of [...pages]) await page.close();
     hanging.clear();
-    for (const res of held) res.destroy();
+    for (const res of held.keys()) res.destroy();
   });
 
   afterAll(async () => {
@@ -498,7 +517,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await page.close();
   });
 
-  it("never stays busy on a load that does not answer: a newer load aborts it (the start's too), a time limit ends it", async () => {
+  it('never stays busy on a load that does not answer: a newer load aborts it, a time limit ends it', async () => {
     // every load of this page waits at most 10 s for the server
     const page = await open('?timeout=10');
     const tensors = () => page.evaluate(() => Number(document.body.dataset.tensors));
@@ -562,28 +581,121 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     await page.close();
+  });
 
-    // during start-up: the first digit, which the page opens with, never answers, and another digit is clicked
-    // once the model is in place: the start's load is superseded like any other (no wait for the limit, no
-    // message), and the digit clicked is shown and explained
+  it("during start-up, a digit replaces only the start's image and a model only the start's model", async () => {
+    const DIGIT_MODEL = '/models/digits/model.json';
+    const heldFor = (path: string) => [...held.values()].filter((r) => r.path === path).length;
+    const tensors = (page: Page) => page.evaluate(() => Number(document.body.dataset.tensors));
+    const superseded = (page: Page) =>
+      page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    /** Shown and explained: `file` on the model `summary` names, with no message, and the page idle and ready. */
+    const shows = async (page: Page, file: string, summary: RegExp, caption: RegExp) => {
+      expect(await messages(page)).toEqual([]);
+      expect(await page.locator('#model-summary').textContent()).toMatch(summary);
+      expect(await page.locator('#samples button.selected').getAttribute('data-file')).toBe(file);
+      expect(await page.locator('#heatmap-caption').textContent()).toMatch(caption);
+      expect(await page.locator('#concepts .concept').count()).toBe(6);
+      expect(await page.evaluate(() => document.body.dataset.busy)).toBe('false');
+      expect(await page.evaluate(() => document.body.dataset.ready)).toBe('true');
+    };
+    /** Another digit shown and explained leaves no tensor behind. */
+    const repeats = async (page: Page, done: number) => {
+      const level = await tensors(page);
+      await page.locator('#samples button[data-file="1-0.png"]').click();
+      await settled(page, done + 1);
+      expect(await messages(page)).toEqual([]);
+      expect(await tensors(page)).toBe(level);
+    };
+    // another model for the same digits: a conv layer of 8 channels, explainable, picked as files
+    const other = tfl.sequential({ name: 'other_digits' });
+    other.add(
+      tfl.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 8,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'c1',
+      }),
+    );
+    other.add(tfl.layers.flatten({ name: 'flat' }));
+    other.add(tfl.layers.dense({ units: 10, name: 'out' }));
+    const otherFiles = await modelFiles(other);
+    const pickOther = (page: Page) =>
+      page.setInputFiles('#model-files', [
+        { name: 'model.json', mimeType: 'application/json', buffer: otherFiles.json },
+        { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: otherFiles.weights },
+      ]);
+    const DIGITS = /^digits\/model\.json: 28×28×1 input/;
+    const OTHER = /^model\.json: 28×28×1 input, 10 classes/;
+
+    // the first digit never answers, and another digit is clicked once the model is in place: the start's image load
+    // is aborted (no wait for the limit, no message), its model stays, and the digit clicked is shown and explained
     hanging.add('/digits/0-0.png');
-    const starting = await visit();
+    let page = await visit();
+    await expect.poll(() => heldFor('/digits/0-0.png'), { timeout: ACTION_TIMEOUT }).toBe(1);
     await expect
-      .poll(() => unanswered.filter((p) => p === '/digits/0-0.png').length, { timeout: ACTION_TIMEOUT })
-      .toBe(1);
+      .poll(() => page.locator('#model-summary').textContent(), { timeout: ACTION_TIMEOUT })
+      .toMatch(DIGITS);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    // the start (action 1) and the click (action 2) have both ended; the start was not stopped
+    await settled(page, 2);
+    await shows(page, '1-0.png', DIGITS, /^class 1, EpsilonPlusFlat$/);
+    expect(await superseded(page)).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+    hanging.clear();
+
+    // the model does not answer yet, and a digit is clicked: the digit is shown (there is no model to explain it
+    // with), the start goes on loading its model, and once the server answers the digit is explained with it, with
+    // no second click
+    hanging.add(DIGIT_MODEL);
+    page = await visit();
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
     await expect
-      .poll(() => starting.locator('#model-summary').textContent(), { timeout: ACTION_TIMEOUT })
-      .toMatch(/^digits\/model\.json: 28×28×1 input/);
-    await starting.locator('#samples button[data-file="1-0.png"]').click();
-    // the start (action 1) and the click (action 2) have both ended
-    await settled(starting, 2);
-    expect(await starting.evaluate(() => document.body.dataset.actionsSuperseded)).toBe('1');
-    expect(await messages(starting)).toEqual([]);
-    expect(await starting.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
-    expect(await starting.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
-    expect(await starting.locator('#samples button.selected').getAttribute('data-file')).toBe('1-0.png');
-    expect(await starting.evaluate(() => document.body.dataset.ready)).toBe('true');
-    await starting.close();
+      .poll(() => page.evaluate(() => document.body.dataset.actions), { timeout: ACTION_TIMEOUT })
+      .toBe('1');
+    expect(await page.locator('#samples button.selected').getAttribute('data-file')).toBe('1-0.png');
+    expect(await page.locator('#model-summary').textContent()).toBe('loading…');
+    expect(await page.evaluate(() => document.body.dataset.busy)).toBe('true');
+    release(DIGIT_MODEL);
+    await settled(page, 2);
+    await shows(page, '1-0.png', DIGITS, /^class 1, EpsilonPlusFlat$/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await superseded(page)).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+
+    // the model does not answer, and another model is picked: the start's model load is aborted, and the first
+    // digit, which the start still loads, is explained with the model picked
+    hanging.add(DIGIT_MODEL);
+    page = await visit();
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await pickOther(page);
+    await settled(page, 2);
+    await shows(page, '0-0.png', OTHER, /^class \d, EpsilonPlusFlat$/);
+    expect(await page.locator('#prediction li').count()).toBe(5);
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+
+    // both: neither the model nor the first digit answers, another model is picked and a digit clicked: the start
+    // ends as superseded, and the digit clicked is explained with the model picked
+    hanging.add(DIGIT_MODEL);
+    hanging.add('/digits/0-0.png');
+    page = await visit();
+    // (a button's picture of the digit asks for it too, and stays held: only the start's fetch is aborted)
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await expect.poll(() => heldFor('/digits/0-0.png'), { timeout: ACTION_TIMEOUT }).toBeGreaterThan(0);
+    await pickOther(page);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    await settled(page, 3);
+    await shows(page, '1-0.png', OTHER, /^class \d, EpsilonPlusFlat$/);
+    expect(await superseded(page)).toBe(1);
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(0);
+    await repeats(page, 3);
+    await page.close();
   });
 
   it('falls back to WebAssembly and explains there too', async () => {
