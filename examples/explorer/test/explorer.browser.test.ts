@@ -547,18 +547,28 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await idle();
     expect(await tensors()).toBe(level);
 
-    // a model whose URL never answers: after the limit a message naming the URL and the limit, the page idle, and
-    // the model before still there, its explanation kept, nothing of the stopped load left
+    // a model whose URL never answers, and a digit clicked while it waits: the digit is shown and explained with the
+    // model there is (an image does not supersede a model), and after the limit a message naming the URL and the
+    // limit, the page idle, and the model before still there, the digit's explanation kept, nothing of the stopped
+    // load left
     const url = `${site.origin}/never/model.json`;
+    const asked = unanswered.filter((p) => p === '/never/model.json').length;
     n = await actionsDone(page);
     await page.fill('#model-url', url);
     await page.locator('#model-url-form button[type="submit"]').click();
-    await settled(page, n + 1);
+    await expect
+      .poll(() => unanswered.filter((p) => p === '/never/model.json').length, { timeout: ACTION_TIMEOUT })
+      .toBe(asked + 1);
+    await page.locator('#samples button[data-file="0-0.png"]').click();
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
     expect(await messages(page)).toEqual([
       `Model: ${url} did not answer within 10 s (the time limit for a model): check the URL and the server, or give a slow server more time with ?timeout=<seconds> in the page's address`,
     ]);
     await idle();
     expect(await page.locator('#model-summary').textContent()).toMatch(/^digits\/model\.json: 28×28×1 input/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 0/);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     // and it explains again
@@ -566,7 +576,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await page.locator('#explain').click();
     await settled(page, n + 1);
     expect(await messages(page)).toEqual([]);
-    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
     expect(await tensors()).toBe(level);
 
     // an image that never answers, with nothing newer asked for: the limit ends it too, and the digit before stays
@@ -577,7 +587,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
       /^Image: http:\/\/127\.0\.0\.1:\d+\/digits\/7-0\.png did not answer within 10 s \(the time limit for an image\)/,
     );
     await idle();
-    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 0/);
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     await page.close();
