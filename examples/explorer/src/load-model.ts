@@ -124,8 +124,8 @@ export async function loadModelFromFiles(files: readonly File[]): Promise<Loaded
 }
 
 /** Loads a model from the URL of its model.json (weight files are fetched from beside it) or of an `.onnx` file
- * (external data files too). Every fetch goes through `load`: a newer load or a server that keeps it waiting past
- * its time limit stops it, before anything is built. */
+ * (external data files too). Each file is fetched once, through `load`: a newer load or a server that keeps it
+ * waiting past its time limit stops it, before anything is built. */
 export async function loadModelFromUrl(url: string, load: GuardedLoad): Promise<LoadedModel> {
   let response: Response;
   try {
@@ -163,28 +163,32 @@ export async function loadModelFromUrl(url: string, load: GuardedLoad): Promise<
     throw new CrpError('corrupt-file', `${url} is not JSON: give the URL of a model.json`, { cause: err });
   }
   const json = checkModelJson(parsed, url);
+  // the weight files, fetched through `load` in the manifest's order; model.json is built from the copy read above
   const base = new URL(url, location.href);
+  const weights: ArrayBuffer[] = [];
   for (const path of weightFilesOf(json)) {
     const weightUrl = new URL(path, base).href;
-    const head = await load.fetch(weightUrl, { method: 'HEAD' }).catch(() => undefined);
+    const weight = await load.fetch(weightUrl).catch(() => undefined);
     load.check();
-    if (head === undefined || !head.ok) {
+    if (weight === undefined || !weight.ok) {
       throw new CrpError(
         'not-found',
-        `the weight file ${path} that ${url} lists could not be loaded from ${weightUrl}${head ? ` (HTTP ${head.status})` : ''}: put the weight files beside model.json`,
+        `the weight file ${path} that ${url} lists could not be loaded from ${weightUrl}${weight ? ` (HTTP ${weight.status})` : ''}: put the weight files beside model.json`,
       );
     }
+    weights.push(await load.step(weight.arrayBuffer()));
   }
   try {
     registerTransformerLayers();
-    // TF.js fetches model.json and the weights before it builds anything: a stopped load leaves no tensor
-    const model = await tfl.loadLayersModel(url, {
-      fetchFunc: ((input: RequestInfo | URL, init?: RequestInit) =>
-        load.fetch(String(input), init)) as typeof fetch,
-    });
+    // built from what was fetched: a load stopped before this point leaves no tensor
+    const artifacts = tf.io.getModelArtifactsForJSONSync(
+      json as tf.io.ModelJSON,
+      tf.io.getWeightSpecs((json.weightsManifest ?? []) as tf.io.WeightsManifestConfig),
+      weights,
+    );
+    const model = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
     return { model, name: url.split('/').slice(-2).join('/') };
   } catch (err) {
-    if (load.stopReason() !== undefined) throw load.stopReason();
     throw new CrpError('corrupt-file', `the model at ${url} could not be built: ${describeError(err)}`, {
       cause: err,
     });

@@ -201,32 +201,37 @@ function stopIfSuperseded(generation: number): void {
   if (generation !== state.generation) throw new Superseded(`generation ${generation} superseded`);
 }
 
-/** Aborts the fetches of the load asked for last, when a newer one is asked for: a fetch that never answers then
- * ends its action (as superseded) instead of keeping the page busy, and a load that ends after a newer one was
- * asked for is not shown. */
-let lastLoad: AbortController | undefined;
+/** What a load brings: an image and a model load independently, so a digit clicked while a model loads (the start's
+ * too) is shown, and explained once that model is there, and a model asked for meanwhile explains the image. */
+type LoadKind = 'image' | 'model';
 
-/** Stops the action whose load `signal` is if another image or model was asked for since (the reason is a
- * `Superseded`). Only that: a changed layer or scaling while it loads is no reason to drop the image asked for. */
+/** Aborts the fetches of the load of each kind asked for last, when a newer one of that kind is asked for: a fetch
+ * that never answers then ends its action (as superseded) instead of keeping the page busy, and a load that ends
+ * after a newer one of its kind was asked for is not shown. */
+const lastLoads: Partial<Record<LoadKind, AbortController>> = {};
+
+/** Stops the action whose load `signal` is if another of its kind (image, model) was asked for since (the reason is
+ * a `Superseded`). Only that: a changed layer or scaling while it loads is no reason to drop the image asked for. */
 function stopIfNewerLoad(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason;
 }
 
 /**
- * Runs the part of an action that loads another image or model and shows it. What runs for the current one stops
- * at its next check the moment this begins, not once the new one has loaded (a fetch, a decode), and the fetches of
- * the load before are aborted (`signal`, given to the loader, is this load's). `run` calls
- * `stopIfNewerLoad(signal)` after its load: the image or model asked for last is shown, whichever load ends first.
- * When the load fails (or the model is no image classifier) while an action was running, what that action had drawn
- * when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
+ * Runs the part of an action that loads another image or model (`kind`) and shows it. What runs for the current one
+ * stops at its next check the moment this begins, not once the new one has loaded (a fetch, a decode), and the
+ * fetches of the load of the same kind before are aborted (`signal`, given to the loader, is this load's); a load of
+ * the other kind goes on (`useModel` shows the image there is, `useImage` waits for a model). `run` calls
+ * `stopIfNewerLoad(signal)` after its load: the image and the model asked for last are shown, whichever load ends
+ * first. When the load fails (or the model is no image classifier) while an action was running, what that action had
+ * drawn when it stopped (an explanation half drawn) is cleared: the image and model before stay, with no results.
  */
-async function replacing(run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+async function replacing(kind: LoadKind, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
   // besides this one: it stops where it is, and may leave half its results drawn
   const interrupted = actionsStarted - actionsDone > 1;
   const generation = ++state.generation;
-  lastLoad?.abort(new Superseded('load superseded by a newer image or model'));
+  lastLoads[kind]?.abort(new Superseded(`load superseded by a newer ${kind}`));
   const load = new AbortController();
-  lastLoad = load;
+  lastLoads[kind] = load;
   try {
     await run(load.signal);
   } catch (err) {
@@ -234,7 +239,7 @@ async function replacing(run: (signal: AbortSignal) => Promise<void>): Promise<v
     if (!(err instanceof Superseded) && interrupted && generation === state.generation) clearResults();
     throw err;
   } finally {
-    if (lastLoad === load) lastLoad = undefined;
+    if (lastLoads[kind] === load) delete lastLoads[kind];
   }
 }
 
@@ -899,24 +904,28 @@ function setupBoxDrawing(): void {
 // ---------------------------------------------------------------------------------------------------------
 // samples and start
 
-async function loadSamples(): Promise<LoadedImage | undefined> {
+function sampleUrl(file: string): string {
+  return `${import.meta.env.BASE_URL}digits/${file}`;
+}
+
+/** Shows a button for each sample digit; the file of the first, which the page opens with. */
+async function loadSamples(): Promise<string | undefined> {
   const load = imageLoad();
   const response = await load.fetch(SAMPLES);
   if (!response.ok) return undefined;
   const index = (await load.step(response.json())) as { samples: { file: string; label: number }[] };
-  let first: LoadedImage | undefined;
   const buttons = index.samples.map((s) => {
     const button = document.createElement('button');
     button.type = 'button';
     button.title = `digit ${s.label} (${s.file})`;
     button.dataset.file = s.file;
     const img = document.createElement('img');
-    img.src = `${import.meta.env.BASE_URL}digits/${s.file}`;
+    img.src = sampleUrl(s.file);
     img.alt = `digit ${s.label}`;
     button.append(img);
     button.addEventListener('click', () =>
       act('Image', () =>
-        replacing(async (signal) => {
+        replacing('image', async (signal) => {
           clearMessages();
           const image = await fetchImage(img.src, imageLoad(signal));
           stopIfNewerLoad(signal);
@@ -930,10 +939,7 @@ async function loadSamples(): Promise<LoadedImage | undefined> {
     return button;
   });
   el.samples.replaceChildren(...buttons);
-  const firstSample = index.samples[0];
-  if (firstSample !== undefined)
-    first = await fetchImage(`${import.meta.env.BASE_URL}digits/${firstSample.file}`, imageLoad());
-  return first;
+  return index.samples[0]?.file;
 }
 
 function markSample(file: string | undefined): void {
@@ -957,7 +963,7 @@ function setupControls(): void {
       const files = [...(el.modelFiles.files ?? [])];
       el.modelFiles.value = '';
       if (files.length === 0) return;
-      await replacing(async (signal) => {
+      await replacing('model', async (signal) => {
         await useModel(modelIfCurrent(await loadModelFromFiles(files), signal));
         await explainIfPossible();
       });
@@ -969,7 +975,7 @@ function setupControls(): void {
       clearMessages();
       const url = el.modelUrl.value.trim();
       if (url === '') throw new Error('give the URL of a model.json');
-      await replacing(async (signal) => {
+      await replacing('model', async (signal) => {
         await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), signal));
         await explainIfPossible();
       });
@@ -977,7 +983,7 @@ function setupControls(): void {
   });
   el.modelDefault.addEventListener('click', () =>
     act('Model', () =>
-      replacing(async (signal) => {
+      replacing('model', async (signal) => {
         clearMessages();
         await useModel(modelIfCurrent(await loadModelFromUrl(DEFAULT_MODEL, modelLoad(signal)), signal));
         await explainIfPossible();
@@ -990,7 +996,7 @@ function setupControls(): void {
       const file = el.imageFile.files?.[0];
       el.imageFile.value = '';
       if (file === undefined) return;
-      await replacing(async (signal) => {
+      await replacing('image', async (signal) => {
         const image = await decodeImageBlob(file, file.name);
         stopIfNewerLoad(signal);
         markSample(undefined);
@@ -1043,19 +1049,51 @@ async function start(): Promise<void> {
   }
   setupControls();
   if (limits.problem !== undefined) message('error', limits.problem);
-  const [first] = await Promise.all([
-    loadSamples().catch(() => undefined),
-    (async () => {
-      el.progressLabel.textContent = 'Loading the model…';
-      await useModel(await loadModelFromUrl(params.get('model') ?? DEFAULT_MODEL, modelLoad()));
-    })(),
-  ]);
+  // the buttons are no part of the start's load: a click that supersedes it does not leave the page without them
+  const samples = loadSamples().catch(() => undefined);
   const imageUrl = params.get('image');
-  const image = imageUrl !== null ? await fetchImage(imageUrl, imageLoad()) : first;
-  if (image !== undefined) {
-    if (imageUrl === null) markSample(el.samples.querySelector<HTMLElement>('button')?.dataset.file);
-    await useImage(image);
-  }
+  // the model and the image the page opens with load like any later model and image: a model asked for meanwhile
+  // replaces the start's model (its image is explained with the new one), a digit the start's image (explained
+  // once the start's model is there)
+  const loads = await Promise.allSettled([
+    replacing('model', async (signal) => {
+      el.progressLabel.textContent = 'Loading the model…';
+      const url = params.get('model') ?? DEFAULT_MODEL;
+      await useModel(modelIfCurrent(await loadModelFromUrl(url, modelLoad(signal)), signal));
+      // the address's target and layer are the start's model's: a model asked for instead has its own
+      useAddressTargetAndLayer();
+    }),
+    replacing('image', async (signal) => {
+      const file = imageUrl === null ? await samples : undefined;
+      const url = imageUrl ?? (file === undefined ? undefined : sampleUrl(file));
+      if (url === undefined) return;
+      let image: LoadedImage;
+      try {
+        image = await fetchImage(url, imageLoad(signal));
+      } catch (err) {
+        // a first digit that fails to load is left out without a message; an image the address names is not
+        if (imageUrl !== null || err instanceof Superseded) throw err;
+        return;
+      }
+      stopIfNewerLoad(signal);
+      markSample(file);
+      await useImage(image);
+    }),
+  ]);
+  const failed = loads.flatMap((l) =>
+    l.status === 'rejected' && !(l.reason instanceof Superseded) ? [l.reason as unknown] : [],
+  );
+  // the model's failure is the start's; the image's, when both failed, is shown beside it
+  for (const err of failed.slice(1)) message('error', `Start: ${describe(err)}`);
+  if (failed.length > 0) throw failed[0];
+  // both superseded: what was asked for instead shows and explains itself
+  if (loads.every((l) => l.status === 'rejected'))
+    throw new Superseded('start superseded by a newer image and model');
+  await explainIfPossible();
+}
+
+/** The `target` and `layer` the address names, for the model the page opens with. */
+function useAddressTargetAndLayer(): void {
   const target = params.get('target');
   if (target !== null) el.target.value = target;
   const layer = params.get('layer');
@@ -1071,7 +1109,6 @@ async function start(): Promise<void> {
       );
     }
   }
-  await explainIfPossible();
 }
 
 // a last line of defence: nothing may fail silently or leave a blank page

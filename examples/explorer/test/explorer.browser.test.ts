@@ -39,29 +39,48 @@ const TYPES: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** A host that hangs: the server never answers a path under /never/ or one a test adds here. */
+/** A host that hangs: the server never answers a path under /never/ or one a test adds here (until `release`). */
 const hanging = new Set<string>();
-/** The paths of the requests left unanswered, and their responses (ended after each test). */
+/** The paths of the requests held, in the order they came. */
 const unanswered: string[] = [];
-const held = new Set<ServerResponse>();
+/** The responses held, with what each asked for (ended after each test unless released). */
+const held = new Map<ServerResponse, { path: string; method: string | undefined }>();
+/** The directory the site is served from. */
+let siteDir = '';
 
-/** A static file server for the built site (what any web host does), but for the paths that hang. */
+/** Answers a request for `path` from the built site, as any static web host does. */
+function answer(res: ServerResponse, path: string, method: string | undefined): void {
+  const file = join(siteDir, path === '/' ? 'index.html' : path);
+  if (!file.startsWith(siteDir) || !existsSync(file) || statSync(file).isDirectory()) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+  res.end(method === 'HEAD' ? undefined : readFileSync(file));
+}
+
+/** Stops holding `path`: the requests for it held so far are answered now, and later ones at once. */
+function release(path: string): void {
+  hanging.delete(path);
+  for (const [res, request] of held) {
+    if (request.path !== path) continue;
+    held.delete(res);
+    answer(res, request.path, request.method);
+  }
+}
+
+/** A static file server for the built site, but for the paths that hang. */
 function serve(dir: string): Promise<{ server: Server; origin: string }> {
+  siteDir = dir;
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path.startsWith('/never/') || hanging.has(path)) {
       unanswered.push(path);
-      held.add(res);
+      held.set(res, { path, method: req.method });
       res.on('close', () => held.delete(res));
       return;
     }
-    const file = join(dir, path === '/' ? 'index.html' : path);
-    if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
+    answer(res, path, req.method);
   });
   return new Promise((ok) =>
     server.listen(0, '127.0.0.1', () =>
@@ -225,7 +244,8 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
   /** Pages not closed yet: a failed test leaves its page open, which afterEach closes before a retry. */
   const pages = new Set<Page>();
 
-  async function open(query = ''): Promise<Page> {
+  /** A new page at the site with `query`, as soon as the page is there (its start may still run). */
+  async function visit(query = ''): Promise<Page> {
     const page = await chrome.newPage({ viewport: { width: 1400, height: 1000 } });
     pages.add(page);
     page.on('close', () => pages.delete(page));
@@ -234,6 +254,12 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     });
     page.on('pageerror', (e) => problems.push(`uncaught (${query}): ${e.message}`));
     await page.goto(`${site.origin}/${query}`);
+    return page;
+  }
+
+  /** A new page at the site with `query`, once its start has ended. */
+  async function open(query = ''): Promise<Page> {
+    const page = await visit(query);
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, {
       timeout: ACTION_TIMEOUT,
     });
@@ -257,7 +283,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
   afterEach(async () => {
     for (const page of [...pages]) await page.close();
     hanging.clear();
-    for (const res of held) res.destroy();
+    for (const res of held.keys()) res.destroy();
   });
 
   afterAll(async () => {
@@ -521,18 +547,28 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await idle();
     expect(await tensors()).toBe(level);
 
-    // a model whose URL never answers: after the limit a message naming the URL and the limit, the page idle, and
-    // the model before still there, its explanation kept, nothing of the stopped load left
+    // a model whose URL never answers, and a digit clicked while it waits: the digit is shown and explained with the
+    // model there is (an image does not supersede a model), and after the limit a message naming the URL and the
+    // limit, the page idle, and the model before still there, the digit's explanation kept, nothing of the stopped
+    // load left
     const url = `${site.origin}/never/model.json`;
+    const asked = unanswered.filter((p) => p === '/never/model.json').length;
     n = await actionsDone(page);
     await page.fill('#model-url', url);
     await page.locator('#model-url-form button[type="submit"]').click();
-    await settled(page, n + 1);
+    await expect
+      .poll(() => unanswered.filter((p) => p === '/never/model.json').length, { timeout: ACTION_TIMEOUT })
+      .toBe(asked + 1);
+    await page.locator('#samples button[data-file="0-0.png"]').click();
+    await settled(page, n + 2);
+    expect(await superseded()).toBe(stopped + 1);
     expect(await messages(page)).toEqual([
       `Model: ${url} did not answer within 10 s (the time limit for a model): check the URL and the server, or give a slow server more time with ?timeout=<seconds> in the page's address`,
     ]);
     await idle();
     expect(await page.locator('#model-summary').textContent()).toMatch(/^digits\/model\.json: 28×28×1 input/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 0/);
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
     // and it explains again
@@ -540,7 +576,7 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
     await page.locator('#explain').click();
     await settled(page, n + 1);
     expect(await messages(page)).toEqual([]);
-    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 1, EpsilonPlusFlat');
+    expect(await page.locator('#heatmap-caption').textContent()).toBe('class 0, EpsilonPlusFlat');
     expect(await tensors()).toBe(level);
 
     // an image that never answers, with nothing newer asked for: the limit ends it too, and the digit before stays
@@ -551,9 +587,124 @@ describe.skipIf(!browser.run)('concept explorer in headless Chromium', options, 
       /^Image: http:\/\/127\.0\.0\.1:\d+\/digits\/7-0\.png did not answer within 10 s \(the time limit for an image\)/,
     );
     await idle();
-    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 0/);
     expect(await page.locator('#concepts .concept').count()).toBe(6);
     expect(await tensors()).toBe(level);
+    await page.close();
+  });
+
+  it("during start-up, a digit replaces only the start's image and a model only the start's model", async () => {
+    const DIGIT_MODEL = '/models/digits/model.json';
+    const heldFor = (path: string) => [...held.values()].filter((r) => r.path === path).length;
+    const tensors = (page: Page) => page.evaluate(() => Number(document.body.dataset.tensors));
+    const superseded = (page: Page) =>
+      page.evaluate(() => Number(document.body.dataset.actionsSuperseded ?? 0));
+    /** Shown and explained: `file` on the model `summary` names, with no message, and the page idle and ready. */
+    const shows = async (page: Page, file: string, summary: RegExp, caption: RegExp) => {
+      expect(await messages(page)).toEqual([]);
+      expect(await page.locator('#model-summary').textContent()).toMatch(summary);
+      expect(await page.locator('#samples button.selected').getAttribute('data-file')).toBe(file);
+      expect(await page.locator('#heatmap-caption').textContent()).toMatch(caption);
+      expect(await page.locator('#concepts .concept').count()).toBe(6);
+      expect(await page.evaluate(() => document.body.dataset.busy)).toBe('false');
+      expect(await page.evaluate(() => document.body.dataset.ready)).toBe('true');
+    };
+    /** Another digit shown and explained leaves no tensor behind. */
+    const repeats = async (page: Page, done: number) => {
+      const level = await tensors(page);
+      await page.locator('#samples button[data-file="1-0.png"]').click();
+      await settled(page, done + 1);
+      expect(await messages(page)).toEqual([]);
+      expect(await tensors(page)).toBe(level);
+    };
+    // another model for the same digits: a conv layer of 8 channels, explainable, picked as files
+    const other = tfl.sequential({ name: 'other_digits' });
+    other.add(
+      tfl.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 8,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'c1',
+      }),
+    );
+    other.add(tfl.layers.flatten({ name: 'flat' }));
+    other.add(tfl.layers.dense({ units: 10, name: 'out' }));
+    const otherFiles = await modelFiles(other);
+    const pickOther = (page: Page) =>
+      page.setInputFiles('#model-files', [
+        { name: 'model.json', mimeType: 'application/json', buffer: otherFiles.json },
+        { name: 'weights.bin', mimeType: 'application/octet-stream', buffer: otherFiles.weights },
+      ]);
+    const DIGITS = /^digits\/model\.json: 28×28×1 input/;
+    const OTHER = /^model\.json: 28×28×1 input, 10 classes/;
+
+    // the first digit never answers, and another digit is clicked once the model is in place: the start's image load
+    // is aborted (no wait for the limit, no message), its model stays, and the digit clicked is shown and explained
+    hanging.add('/digits/0-0.png');
+    let page = await visit();
+    await expect.poll(() => heldFor('/digits/0-0.png'), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await expect
+      .poll(() => page.locator('#model-summary').textContent(), { timeout: ACTION_TIMEOUT })
+      .toMatch(DIGITS);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    // the start (action 1) and the click (action 2) have both ended; the start was not stopped
+    await settled(page, 2);
+    await shows(page, '1-0.png', DIGITS, /^class 1, EpsilonPlusFlat$/);
+    expect(await superseded(page)).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+    hanging.clear();
+
+    // the model does not answer yet, and a digit is clicked: the digit is shown (there is no model to explain it
+    // with), the start goes on loading its model, and once the server answers the digit is explained with it, with
+    // no second click
+    hanging.add(DIGIT_MODEL);
+    page = await visit();
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    await expect
+      .poll(() => page.evaluate(() => document.body.dataset.actions), { timeout: ACTION_TIMEOUT })
+      .toBe('1');
+    expect(await page.locator('#samples button.selected').getAttribute('data-file')).toBe('1-0.png');
+    expect(await page.locator('#model-summary').textContent()).toBe('loading…');
+    expect(await page.evaluate(() => document.body.dataset.busy)).toBe('true');
+    release(DIGIT_MODEL);
+    await settled(page, 2);
+    await shows(page, '1-0.png', DIGITS, /^class 1, EpsilonPlusFlat$/);
+    expect(await page.locator('#prediction li').first().textContent()).toMatch(/^class 1/);
+    expect(await superseded(page)).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+
+    // the model does not answer, and another model is picked: the start's model load is aborted, and the first
+    // digit, which the start still loads, is explained with the model picked
+    hanging.add(DIGIT_MODEL);
+    page = await visit();
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await pickOther(page);
+    await settled(page, 2);
+    await shows(page, '0-0.png', OTHER, /^class \d, EpsilonPlusFlat$/);
+    expect(await page.locator('#prediction li').count()).toBe(5);
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(0);
+    await repeats(page, 2);
+    await page.close();
+
+    // both: neither the model nor the first digit answers, another model is picked and a digit clicked: the start
+    // ends as superseded, and the digit clicked is explained with the model picked
+    hanging.add(DIGIT_MODEL);
+    hanging.add('/digits/0-0.png');
+    page = await visit();
+    // (a button's picture of the digit asks for it too, and stays held: only the start's fetch is aborted)
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(1);
+    await expect.poll(() => heldFor('/digits/0-0.png'), { timeout: ACTION_TIMEOUT }).toBeGreaterThan(0);
+    await pickOther(page);
+    await page.locator('#samples button[data-file="1-0.png"]').click();
+    await settled(page, 3);
+    await shows(page, '1-0.png', OTHER, /^class \d, EpsilonPlusFlat$/);
+    expect(await superseded(page)).toBe(1);
+    await expect.poll(() => heldFor(DIGIT_MODEL), { timeout: ACTION_TIMEOUT }).toBe(0);
+    await repeats(page, 3);
     await page.close();
   });
 

@@ -3,6 +3,7 @@
 // File system, PDF, servers, the CLI, Chroma, model loading and downloads are in '@crp/rag/node'.
 export {
   type AnswerSentence,
+  answerText,
   type ComposedAnswer,
   composeExtractiveAnswer,
   type ExtractiveOptions,

@@ -24,12 +24,12 @@ import type { Chunk, Language } from './types.js';
 
 // the words the index's chunks use, counted on the first gloss of a set of chunks (an update makes a new one;
 // 0.1 s for the evaluation corpus's 1,245 chunks)
-const wordUsages = new WeakMap<readonly Chunk[], WordUsage>();
-function wordUsage(chunks: readonly Chunk[]): WordUsage {
-  const known = wordUsages.get(chunks);
+const chunkWordUsages = new WeakMap<readonly Chunk[], WordUsage>();
+function cachedChunkWordUsage(chunks: readonly Chunk[]): WordUsage {
+  const known = chunkWordUsages.get(chunks);
   if (known) return known;
   const usage = chunkWordUsage(chunks);
-  wordUsages.set(chunks, usage);
+  chunkWordUsages.set(chunks, usage);
   return usage;
 }
 
@@ -55,7 +55,7 @@ function withGlosses(
     if (!from || from === language || s.kind === 'code') return s;
     const src = sources[s.quote!.source - 1]!;
     const text = s.text.replace(src.citation, '').trim();
-    const gloss = glossSentence(text, from, translator, usage, wordUsage(chunks));
+    const gloss = glossSentence(text, from, translator, usage, cachedChunkWordUsage(chunks));
     // a gloss that adds nothing (only names and words both languages write alike) is not shown
     return gloss === text ? s : { ...s, gloss };
   });

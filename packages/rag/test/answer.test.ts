@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerText } from '../src/answer/extractive-answer.js';
+// from the root entry point, where a renderer in a browser finds it too
+import { answerText } from '../src/index.js';
 import {
   buildPrompt,
   chunkSentences,

@@ -589,14 +589,15 @@ function mostUsed<S extends { readonly t: Translation }>(
 }
 
 /**
- * Of senses, `chosen` unless the corpus's English documents never use its word in any inflection (`wordUsage`):
- * a technical text rarely means a sense its own language's documents never say ("größeren [greatness]",
- * "geeigneten [applicative]", "Präzision [concision]"). Then the sense they use most for this word: of the senses
- * of the same German reading (the same written form: "bestehenden" read as bestehend, existent, is not glossed by
- * bestehen's "obtain"), single words that are no function words, at least `BEHIND` of the heaviest sense's weight
- * (a sense the dictionary clearly puts behind stays behind) and used in `MIN_USE` documents or more, the one
- * with the highest weight times the square root of its usage times how directly it translates back (`stem`'s
- * weight among its German translations over the heaviest's: "size" is first Schlichte, sizing glue, then Größe).
+ * Of senses, `chosen` unless the corpus's English documents never use its word in any inflection
+ * (`usageInAnyInflection`): a technical text rarely means a sense its own language's documents never say
+ * ("größeren [greatness]", "geeigneten [applicative]", "Präzision [concision]"). Then the sense they use most
+ * for this word: of the senses of the same German reading (the same written form: "bestehenden" read as
+ * bestehend, existent, is not glossed by bestehen's "obtain"), single words that are no function words, at
+ * least `BEHIND` of the heaviest sense's weight (a sense the dictionary clearly puts behind stays behind) and
+ * used in `MIN_USE` documents or more, the one with the highest weight times the square root of its usage
+ * times how directly it translates back (`stem`'s weight among its German translations over the heaviest's:
+ * "size" is first Schlichte, sizing glue, then Größe).
  * None such: `chosen`.
  */
 function usedSense<S extends { readonly t: Translation; readonly text: string; readonly word?: string }>(
@@ -606,7 +607,7 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   translator: QueryTranslator,
   words: WordUsage,
 ): S {
-  if (wordUsage(chosen.text, words) > 0) return chosen;
+  if (usageInAnyInflection(chosen.text, words) > 0) return chosen;
   const heaviest = Math.max(...senses.map((s) => s.t.weight));
   const reading = chosen.word?.toLowerCase();
   let best = chosen;
@@ -614,7 +615,7 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   for (const sense of senses) {
     if (sense === chosen || sense.t.weight < BEHIND * heaviest || sense.t.term.includes(' ')) continue;
     if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), 'en')) continue;
-    const use = wordUsage(sense.text, words);
+    const use = usageInAnyInflection(sense.text, words);
     if (use < MIN_USE) continue;
     const back = translator.translateAll(sense.t.term, 'en');
     const direct =
@@ -656,7 +657,7 @@ function compoundSense<S extends { readonly t: Translation; readonly text: strin
   const senseOf = (head: string) =>
     senses.find((s) => s.text.toLowerCase() === head && !s.t.term.includes(' '));
   // the corpus's own use of `chosen`'s word counts as a compound's vote of a modifier used as often
-  const written = wordUsage(chosen.text, words);
+  const written = usageInAnyInflection(chosen.text, words);
   const standing = own + Math.sqrt(written);
   let best: { head: string; vote: number } | undefined;
   for (const [head, { vote, usable }] of votes) {
@@ -724,12 +725,12 @@ function compoundVotes(stem: string, base: string, translator: QueryTranslator, 
 }
 
 /**
- * Documents of the corpus that use an English word or phrase as written (`wordUsage`), also in German text when
+ * Documents of the corpus that use an English word or phrase as written (`usageInAnyInflection`), also in German text when
  * it is no German word the dictionary knows: German technical prose quotes the field's English words ("Betreuer
  * (»maintainer«)", "Tools"), while "element" or "name" in a German chunk is the German word.
  */
 function headUsage(text: string, words: WordUsage, translator: QueryTranslator): number {
-  const english = wordUsage(text, words);
+  const english = usageInAnyInflection(text, words);
   const noGerman = text
     .toLowerCase()
     .split(/[ -]/)
@@ -737,14 +738,14 @@ function headUsage(text: string, words: WordUsage, translator: QueryTranslator):
       const s = stemOf(w, 'de');
       return s !== undefined && translator.translateAll(s, 'de').length === 0;
     });
-  return noGerman ? english + wordUsage(text, words, 'de') : english;
+  return noGerman ? english + usageInAnyInflection(text, words, 'de') : english;
 }
 
 /**
  * Documents (in English, or in `language`) that use an English word or phrase as written in any regular
  * inflection; a phrase as its rarest word.
  */
-function wordUsage(text: string, words: WordUsage, language: Language = 'en'): number {
+function usageInAnyInflection(text: string, words: WordUsage, language: Language = 'en'): number {
   return Math.min(
     ...text
       .toLowerCase()
