@@ -11,7 +11,12 @@ import {
   relationClarity,
   subjectAsWritten,
 } from '../src/answer/question-intent.js';
-import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
+import {
+  announcesStep,
+  isBoilerplate,
+  scoreSourceSentences,
+  translatedIntent,
+} from '../src/answer/sentence-scorer.js';
 import {
   analyzeQuery,
   composeExtractiveAnswer,
@@ -125,45 +130,114 @@ describe('what a question asks for', () => {
 describe('a sentence that announces a command', () => {
   // a step whose verb stands where the instruction pattern does not look ("..., können Sie ... wie folgt anlegen:")
   const step = 'Falls Sie einen Garten planen wollen, können Sie den Plan wie folgt anlegen:';
-  const text = `${step}\n\n$ gartenplan neu --beete 4\n\nDer Plan liegt danach im Ordner plaene.`;
-  const at = (s: string) => text.indexOf(s);
-  const source = (withCode: boolean): Source => ({
-    n: 1,
-    chunkId: 'c',
-    file: 'garten.md',
-    title: 'Gartenplaner',
-    language: 'de',
-    citation: '[garten.md]',
-    score: 1,
-    denseScore: 1,
-    lexicalScore: 1,
-    text,
-    blocks: [
-      { kind: 'paragraph', start: 0, end: step.length },
-      { kind: withCode ? 'code' : 'paragraph', start: at('$'), end: at(' --beete 4') + 10 },
-      { kind: 'paragraph', start: at('Der Plan'), end: text.length },
-    ],
-  });
-  const relationOf = async (question: string, withCode: boolean) => {
+  const command = '$ gartenplan neu --beete 4';
+  const source = (lead: string, withCode: boolean, block = command): Source => {
+    const text = `${lead}\n\n${block}\n\nDer Plan liegt danach im Ordner plaene.`;
+    const at = lead.length + 2;
+    return {
+      n: 1,
+      chunkId: 'c',
+      file: 'garten.md',
+      title: 'Gartenplaner',
+      language: 'de',
+      citation: '[garten.md]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+      blocks: [
+        { kind: 'paragraph', start: 0, end: lead.length },
+        { kind: withCode ? 'code' : 'paragraph', start: at, end: at + block.length },
+        { kind: 'paragraph', start: at + block.length + 2, end: text.length },
+      ],
+    };
+  };
+  const relationOf = async (question: string, withCode: boolean, lead = step, block = command) => {
     const embedding = new HashEmbedding({ dimensions: 64 });
     const [qv] = await embedding.embed([question]);
     const scored = await scoreSourceSentences(
       question,
       qv!,
       analyzeQuery(question),
-      [source(withCode)],
+      [source(lead, withCode, block)],
       embedding,
     );
-    return scored.find((s) => s.text === step)!.relation;
+    return scored.find((s) => s.text === lead)!.relation;
   };
+  const how = 'Wie lege ich einen Gartenplan an?';
 
   it('is an instruction of a procedure when a code block follows it, however its verb stands', async () => {
-    expect(holdsRelation(step, questionIntent('Wie lege ich einen Gartenplan an?'))).toBe(false);
-    expect(await relationOf('Wie lege ich einen Gartenplan an?', true)).toBe(true);
+    expect(holdsRelation(step, questionIntent(how))).toBe(false);
+    expect(await relationOf(how, true)).toBe(true);
     // no command after it: the colon alone says nothing
-    expect(await relationOf('Wie lege ich einen Gartenplan an?', false)).toBe(false);
+    expect(await relationOf(how, false)).toBe(false);
     // and for another kind of question the command is no relation
     expect(await relationOf('Warum braucht man einen Gartenplan?', true)).toBe(false);
+  });
+
+  it('is a prose sentence of the same chunk as the code', async () => {
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([how]);
+    const relationIn = async (sources: Source[]) =>
+      (await scoreSourceSentences(how, qv!, analyzeQuery(how), sources, embedding)).find(
+        (s) => s.text === step,
+      )!.relation;
+    // a heading that ends in ":" names a section, it gives no step
+    const headed = source(step, true);
+    expect(
+      await relationIn([
+        { ...headed, blocks: [{ ...headed.blocks![0]!, kind: 'heading' }, ...headed.blocks!.slice(1)] },
+      ]),
+    ).toBe(false);
+    // the chunk ends with the sentence; the next source's code is another passage's
+    const alone = {
+      ...source(step, false),
+      text: step,
+      blocks: [{ kind: 'paragraph' as const, start: 0, end: step.length }],
+    };
+    const code = {
+      ...source(step, true),
+      n: 2,
+      chunkId: 'd',
+      text: command,
+      blocks: [{ kind: 'code' as const, start: 0, end: command.length }],
+    };
+    expect(await relationIn([alone, code])).toBe(false);
+  });
+
+  it('is no instruction when it states what the step before did and the block shows the result', async () => {
+    // a demonstrative looking back at the last command, then its listing (no reader, no modal)
+    const result = 'Dieser Aufruf von gartenplan erstellt eine Kopie des alten Plans im Ordner darüber:';
+    expect(await relationOf(how, true, result, '$ ls -F\nplaene/\nplan-alt.txt')).toBe(false);
+    expect(await relationOf(how, true, 'So sieht der neue Gartenplan danach aus:')).toBe(false);
+    // output announced, though the reader is addressed
+    expect(await relationOf(how, true, 'Als Ausgabe erhalten Sie die Liste der Beete:')).toBe(false);
+    // a demonstrative with a modal is a step ("Dies kann wie folgt ... erledigt werden:")
+    expect(await relationOf(how, true, 'Dies kann für einen Gartenplan wie folgt erledigt werden:')).toBe(
+      true,
+    );
+  });
+});
+
+describe('whether a sentence before a code block gives a step', () => {
+  it("takes a modal, a request or the reader addressed as the reader's step", () => {
+    expect(announcesStep('Zennit can be installed directly from PyPI:')).toBe(true);
+    expect(announcesStep('Dann erstellen Sie die Datei wie folgt:')).toBe(true);
+    expect(announcesStep('For TensorFlow, please run:')).toBe(true);
+    // "So" opens it, but the reader is addressed
+    expect(announcesStep('So erstellen Sie den Plan für vier Beete:')).toBe(true);
+    // a sentence with no demonstrative opening keeps the step reading (English imperatives the pattern misses)
+    expect(announcesStep('Prepare the data required for the example:')).toBe(true);
+  });
+
+  it('takes a statement about a result, a file shown or output for none', () => {
+    expect(announcesStep('Dies ist die Datei control, die dh_make für uns erstellt hat:')).toBe(false);
+    expect(announcesStep('Here are its contents:')).toBe(false);
+    // "sie" in lower case is "they", not the reader
+    expect(
+      announcesStep('Neuere Versionen erzeugen eine Vorlage, die so aussieht, indem sie dh verwenden:'),
+    ).toBe(false);
+    expect(announcesStep('The output metadata will be something like:')).toBe(false);
   });
 });
 

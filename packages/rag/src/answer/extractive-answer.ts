@@ -293,13 +293,13 @@ function passageAround(
  * the relation the question asks for, and adding something to the question) with the sentences that answer
  * marked `highlight`, and at most one more passage from another source when it says something the first does
  * not (mostly other content words) and is nearly as good (at least 75% of the best score, or the caller's
- * `relativeCutoff` when higher) or, 35 points lower (at 40% of the best score by default), completes the first: holds a question concept or the asked-for relation that no sentence of the first
- * passage holds (the second passage of issue 24: a German passage for the concept an English one lacks); one that
- * brings only the relation names at least half as much of the question as the first passage. Of the two, the one that
-holds the asked-for relation stands first when the other does not (the steps of a procedure before a note that
-scored higher). Headings,
- * code (unless asked for), tables of contents, link lists and source notes never stand as the answer. Each
- * passage is followed by its citation `[file, p. N]`.
+ * `relativeCutoff` when higher) or, 35 points lower (at 40% of the best score by default), completes the first:
+ * holds a question concept or the asked-for relation that no sentence of the first passage holds (the second
+ * passage of issue 24: a German passage for the concept an English one lacks); one that brings only the relation
+ * names at least half as much of the question as the first passage. Of the two, the one that holds the asked-for
+ * relation stands first when the other does not (the steps of a procedure before a note that scored higher).
+ * Headings, code (unless asked for), tables of contents, link lists and source notes never stand as the answer.
+ * Each passage is followed by its citation `[file, p. N]`.
  */
 export function composeExtractiveAnswer(
   scored: readonly ScoredSentence[],
