@@ -327,11 +327,7 @@ describe('extractive answers', () => {
       ['Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt:', true],
       ['$ cd gentoo-0.9.12\n$ dh_make -f ../gentoo-0.9.12.tar.gz\n[a.md]', false],
     ]);
-    // a definition does not bring the code along, nor does a procedure a block no sentence announces
-    const definition = { kind: 'definition', subject: [] } as unknown as QuestionIntent;
-    expect(composeExtractiveAnswer(steps, sources, { intent: definition }).text).toBe(
-      'Ein erstes Paket erstellen Sie mit dem Befehl dh_make wie folgt: [a.md]',
-    );
+    // a procedure does not bring a block no sentence announces
     const unannounced = steps.map((x) =>
       x.index === 0 ? { ...x, text: 'Ein erstes Paket erstellt dh_make.' } : x,
     );
@@ -393,6 +389,105 @@ describe('extractive answers', () => {
         '[hooks.md]',
       ].join('\n'),
     );
+  });
+
+  const quoted = (a: { sentences: readonly { text: string }[] }) => a.sentences.map((x) => x.text);
+
+  it('never ends a passage on an announcement without the block it announces, for any question', () => {
+    const sources = [source(1, 'tool.md')];
+    const other = { kind: 'other', subject: [] } as unknown as QuestionIntent;
+    const install = [
+      mk(1, 0, 'The tool is published on the package index.', 1),
+      mk(1, 1, 'The development version can be cloned and installed with', 0.7),
+      { ...mk(1, 2, '$ git clone https://example.org/tool.git\n$ pip install ./tool', 0, 'code') },
+      mk(1, 3, 'Nothing else is needed on a fresh system.', 0.1),
+    ];
+    // prose cut off right before code goes on in it: the command comes along, as code
+    const taken = composeExtractiveAnswer(install, sources, { intent: other });
+    expect(taken.sentences.map((x) => [x.kind, x.text])).toEqual([
+      ['prose', 'The tool is published on the package index.'],
+      ['prose', 'The development version can be cloned and installed with'],
+      ['code', '$ git clone https://example.org/tool.git\n$ pip install ./tool\n[tool.md]'],
+    ]);
+    // without room for the block the passage ends one sentence earlier, on the anchor
+    expect(composeExtractiveAnswer(install, sources, { intent: other, maxSentences: 2 }).text).toBe(
+      'The tool is published on the package index. [tool.md]',
+    );
+    // an announcement closing its chunk has what it announces in the next chunk: it is left out
+    expect(
+      composeExtractiveAnswer(
+        [install[0]!, mk(1, 1, 'Die Erweiterungen installieren Sie wie folgt.', 0.8)],
+        sources,
+        { intent: other },
+      ).text,
+    ).toBe('The tool is published on the package index. [tool.md]');
+    // a block said already by the first passage is not repeated: the announcement goes too
+    const twoSources = [source(1, 'tool.md'), source(2, 'notes.md')];
+    const again = composeExtractiveAnswer(
+      [
+        mk(2, 0, 'Clone the repository and install it from the checkout:', 1),
+        { ...mk(2, 1, '$ git clone https://example.org/tool.git\n$ pip install ./tool', 0, 'code') },
+        ...install.map((x) => ({ ...x, score: x.score * 0.9 })),
+      ],
+      twoSources,
+      { intent: other },
+    );
+    expect(again.sentences.map((x) => x.text)).toEqual([
+      'Clone the repository and install it from the checkout:',
+      '$ git clone https://example.org/tool.git\n$ pip install ./tool\n[notes.md]',
+      'The tool is published on the package index. [tool.md]',
+    ]);
+  });
+
+  it('brings the items of a list a sentence announces while there is room, never table rows (German)', () => {
+    const sources = [source(1, 'konfig.md')];
+    const other = { kind: 'other', subject: [] } as unknown as QuestionIntent;
+    const doc = [
+      mk(1, 0, 'Das Werkzeug liest beim Start seine Einstellungen.', 1),
+      mk(1, 1, 'Die Dateien werden in dieser Reihenfolge gelesen, und zwar wie folgt.', 0.7),
+      mk(1, 2, '/etc/werkzeug/grundeinstellung.toml', 0, 'list-item'),
+      mk(1, 3, '~/.config/werkzeug/benutzer.toml', 0, 'list-item'),
+      mk(1, 4, './werkzeug.toml im Projektordner', 0, 'list-item'),
+    ];
+    expect(quoted(composeExtractiveAnswer(doc, sources, { intent: other }))).toEqual([
+      'Das Werkzeug liest beim Start seine Einstellungen.',
+      'Die Dateien werden in dieser Reihenfolge gelesen, und zwar wie folgt.',
+      '/etc/werkzeug/grundeinstellung.toml',
+      '~/.config/werkzeug/benutzer.toml [konfig.md]',
+    ]);
+    // table rows do not stand in an answer: the sentence announcing them is left out
+    const table = doc.map((x) => (x.kind === 'list-item' ? { ...x, kind: 'table-row' as const } : x));
+    expect(composeExtractiveAnswer(table, sources, { intent: other }).text).toBe(
+      'Das Werkzeug liest beim Start seine Einstellungen. [konfig.md]',
+    );
+    // an anchor that announces a block brings it before context that only precedes it
+    const anchored = [
+      mk(1, 0, 'Das Werkzeug liest beim Start seine Einstellungen.', 0.7),
+      mk(1, 1, 'Eine neue Konfiguration legen Sie folgendermaßen an', 1),
+      { ...mk(1, 2, '$ werkzeug init --konfig', 0, 'code') },
+    ];
+    expect(quoted(composeExtractiveAnswer(anchored, sources, { intent: other, maxSentences: 2 }))).toEqual([
+      'Eine neue Konfiguration legen Sie folgendermaßen an',
+      '$ werkzeug init --konfig\n[konfig.md]',
+    ]);
+  });
+
+  it('never opens a passage on a block without the sentence announcing it', () => {
+    const sources = [source(1, 'tool.md')];
+    const doc = [
+      mk(1, 0, 'Check which version is installed with:', 0.2),
+      { ...mk(1, 1, '$ tool --version', 0.5, 'code') },
+      mk(1, 2, 'This prints the version number of the package.', 1),
+    ];
+    expect(quoted(composeExtractiveAnswer(doc, sources, { allowCode: true }))).toEqual([
+      'Check which version is installed with:',
+      '$ tool --version',
+      'This prints the version number of the package. [tool.md]',
+    ]);
+    // no room for the announcement: the block before the anchor is left out
+    expect(quoted(composeExtractiveAnswer(doc, sources, { allowCode: true, maxSentences: 2 }))).toEqual([
+      'This prints the version number of the package. [tool.md]',
+    ]);
   });
 
   it('sets two code blocks in a row one blank line apart, as a block after prose', () => {

@@ -184,7 +184,8 @@ function parallel(a: string, b: string): boolean {
  * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
  * the instruction, the number, ...) when no sentence of the passage holds it, or a question concept none of its
  * sentences holds (the other thing of a comparison, the fix after the problem); the next sentence before the
- * previous one, and one sentence further when the one between fits too.
+ * previous one, and one sentence further when the one between fits too. Last, it never ends on a sentence that
+ * announces a block without the block, nor opens on a block without its announcement (`keepAnnounced`).
  */
 function passageAround(
   anchor: ScoredSentence,
@@ -284,7 +285,76 @@ function passageAround(
   }
   // context before the anchor that starts mid-sentence (taken for its score) is left out rather than cut
   while (lo < at && continuesSentence(list, lo)) lo++;
+  [lo, hi] = keepAnnounced(list, lo, hi, at, opts.max, ok, said);
   return list.slice(lo, hi + 1);
+}
+
+// A sentence that says a block follows: it ends with ":" or "as follows", "the following", "wie folgt", ...
+const ANNOUNCES =
+  /(?::|(?<![\p{L}\p{N}_])(?:as follows|the following|wie folgt|folgendermaßen|im folgenden|nachstehend)\.?)["'\u201d\u2019)\]]*$/iu;
+const BLOCKS: ReadonlySet<ScoredSentence['kind']> = new Set(['code', 'list-item', 'table-row']);
+
+/**
+ * Whether `s` announces the block `next` starts (a code block, a list, a run of table rows): it ends with ":" or
+ * "as follows" ("wie folgt", "the following"), or it is prose cut off right before code ("... can be installed
+ * with"), which goes on in the block. Without `next` (the chunk ends there) an announcement by its words.
+ */
+function announces(s: ScoredSentence | undefined, next: ScoredSentence | undefined): boolean {
+  // a list item may announce a list under it; a heading, a code block or a table row announces nothing
+  if (!s || (s.kind !== 'paragraph' && s.kind !== 'list-item' && s.kind !== 'quote')) return false;
+  const t = s.text.trim();
+  // at the end of its chunk what it announces is in the next chunk, out of the passage's reach
+  if (!next) return ANNOUNCES.test(t);
+  if (!BLOCKS.has(next.kind)) return false;
+  return ANNOUNCES.test(t) || (s.kind === 'paragraph' && next.kind === 'code' && !ENDS_SENTENCE.test(t));
+}
+
+/**
+ * The window `lo..hi` (around the anchor at `at`, at most `max` sentences) with no announcement cut off from
+ * what it announces. A last sentence that announces a block brings it (a code block whole, a list's items while
+ * there is room; context before the anchor gives way when the anchor itself announces it); where that cannot be
+ * (table rows, which an answer does not quote, no room, the block said already or in the next chunk) the window
+ * ends one sentence earlier, down to the anchor. A window opening on a block brings the sentence announcing it,
+ * or, past the anchor, leaves the block out.
+ */
+function keepAnnounced(
+  list: readonly ScoredSentence[],
+  lo: number,
+  hi: number,
+  at: number,
+  max: number,
+  ok: (s: ScoredSentence | undefined) => boolean,
+  said: ReadonlySet<string>,
+): [number, number] {
+  const runEnd = (from: number) => {
+    let end = from;
+    // a code block is one block; list items and table rows run on while the kind stays
+    while (list[from]!.kind !== 'code' && list[end + 1]?.kind === list[from]!.kind) end++;
+    return end;
+  };
+  // code is quoted when announced, asked for or not; table rows never stand in an answer
+  const quotable = (s: ScoredSentence) =>
+    s.kind === 'code' ? !s.boilerplate && !repeats(s.text, said) : s.kind !== 'table-row' && ok(s);
+  while (announces(list[hi], list[hi + 1])) {
+    if (list[hi + 1] && quotable(list[hi + 1]!)) {
+      if (hi === at) while (hi - lo + 1 >= max && lo < at) lo++;
+      if (hi - lo + 1 < max) {
+        hi = Math.min(runEnd(hi + 1), lo + max - 1);
+        break;
+      }
+    }
+    if (hi === at) break;
+    hi--;
+  }
+  while (lo < at && continuesSentence(list, lo)) lo++;
+  if (BLOCKS.has(list[lo]!.kind) && announces(list[lo - 1], list[lo])) {
+    if (hi - lo + 1 < max && ok(list[lo - 1])) lo--;
+    else {
+      const kind = list[lo]!.kind;
+      while (lo < at && list[lo]!.kind === kind) lo++;
+    }
+  }
+  return [lo, hi];
 }
 
 /**
