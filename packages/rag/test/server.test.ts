@@ -287,6 +287,19 @@ describe('HTTP server', () => {
         expect(
           await shownPx('#heatmaps svg.sentence-heatmap g.sentence text:last-child'),
         ).toBeGreaterThanOrEqual(11);
+        // the map's legend too (12 px in a map drawn at 0.6 of its size had been 7 px), on one row inside the map
+        expect(await page.locator('#map svg .legend-small').isVisible()).toBe(false);
+        expect(await shownPx('#map svg .legend-large text')).toBeGreaterThanOrEqual(11);
+        const legend = await page.locator('#map svg').evaluate((svg) => {
+          const row = svg.querySelector('.legend-large')!.getBoundingClientRect();
+          const texts = [...svg.querySelectorAll('.legend-large text')].map((t) => t.getBoundingClientRect());
+          return { row, texts, map: svg.getBoundingClientRect() };
+        });
+        expect(legend.row.right).toBeLessThanOrEqual(legend.map.right);
+        expect(legend.row.bottom).toBeLessThanOrEqual(legend.map.bottom);
+        expect(new Set(legend.texts.map((t) => Math.round(t.top))).size).toBe(1);
+        for (const [i, t] of legend.texts.slice(1).entries())
+          expect(t.left).toBeGreaterThan(legend.texts[i]!.right);
         const heatmaps = await page.locator('#heatmaps').evaluate((e) => ({
           scroll: e.scrollWidth,
           width: e.clientWidth,
