@@ -218,9 +218,18 @@ describe('HTTP server', () => {
         const box = await page.locator('#map svg').boundingBox();
         expect(box!.width).toBeGreaterThan(100);
 
+        // the question box: Shift+Enter starts a new line (and asks nothing), Enter asks
+        const oneLine = (await page.locator('#question').boundingBox())!.height;
+        await page.fill('#question', 'Why are embeddings stored');
+        await page.press('#question', 'Shift+Enter');
+        await page.locator('#question').pressSequentially('in a vector database?');
+        expect(await page.inputValue('#question')).toBe('Why are embeddings stored\nin a vector database?');
+        expect((await page.locator('#question').boundingBox())!.height).toBeGreaterThan(oneLine);
+        expect(await page.textContent('#answer')).toContain('convolutional');
         // an English question answered from the German source: the page says so, per source too
         await page.fill('#question', 'Why are embeddings stored in a vector database?');
-        await page.click('#ask');
+        expect((await page.locator('#question').boundingBox())!.height).toBe(oneLine);
+        await page.press('#question', 'Enter');
         await page.waitForFunction(
           () => document.querySelector('#answer-language')?.getAttribute('data-lang') === 'de',
         );
@@ -314,6 +323,26 @@ describe('HTTP server', () => {
         const long = 'Why is the epsilon rule stable? '.repeat(70);
         await page.fill('#question', long);
         expect((await page.inputValue('#question')).length).toBe(long.length);
+        // the box grows with the question, up to 40% of the screen, then scrolls (a single line had hidden it)
+        const grown = await page.locator('#question').evaluate((q) => ({
+          height: q.getBoundingClientRect().height,
+          scroll: q.scrollHeight,
+          client: q.clientHeight,
+          overflow: getComputedStyle(q).overflowY,
+        }));
+        expect(grown.height).toBeGreaterThan(5 * oneLine);
+        expect(grown.height).toBeLessThanOrEqual(0.4 * 900 + 1);
+        expect(grown.scroll).toBeGreaterThan(grown.client);
+        expect(grown.overflow).toBe('auto');
+        const medium = 'Why is the epsilon rule stable? '.repeat(8).trim();
+        await page.fill('#question', medium);
+        // a shorter one is shown whole, without a scroll bar
+        const fits = await page
+          .locator('#question')
+          .evaluate((q) => ({ scroll: q.scrollHeight, client: q.clientHeight }));
+        expect(fits.scroll).toBeLessThanOrEqual(fits.client + 1);
+        expect(fits.client).toBeGreaterThan(2 * oneLine);
+        await page.fill('#question', long);
         expect(await page.textContent('#count')).toContain(
           `has ${long.trim().length} characters; at most 2000`,
         );

@@ -9,8 +9,9 @@ export const PAGE_HTML = `<!doctype html>
 <style>
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 16px; color: #222; overflow-wrap: anywhere; }
-form { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 4px; }
-#question { flex: 1 1 240px; min-width: 0; font-size: 16px; padding: 8px; }
+form { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 8px; margin-bottom: 4px; }
+/* a long question wraps and the box grows with it (up to 40% of the screen, then it scrolls) */
+#question { flex: 1 1 240px; min-width: 0; font: 16px/1.4 system-ui, sans-serif; padding: 8px; resize: vertical; max-height: 40vh; overflow-y: hidden; }
 button { font-size: 16px; padding: 8px 16px; }
 #count { color: #666; font-size: 12px; min-height: 1.2em; }
 #count.over { color: #a00; font-weight: 600; }
@@ -56,7 +57,7 @@ svg { max-width: 100%; height: auto; }
 <body>
 <h1>Ask the papers</h1>
 <form id="ask-form">
-  <input id="question" name="question" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" required>
+  <textarea id="question" name="question" rows="1" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" aria-label="Question (Enter asks, Shift+Enter starts a new line)" title="Enter asks; Shift+Enter starts a new line" required></textarea>
   <button id="ask" type="submit">Ask</button>
 </form>
 <div id="count" aria-live="polite"></div>
@@ -97,7 +98,21 @@ function countChars() {
   $('ask').disabled = over;
   return !over;
 }
-$('question').addEventListener('input', countChars);
+// the box is as high as its text (a 2,000-character question in one line could not be read)
+function fitQuestion() {
+  const q = $('question');
+  q.style.height = 'auto';
+  q.style.height = q.scrollHeight + 2 + 'px';
+  q.style.overflowY = q.scrollHeight > q.clientHeight + 1 ? 'auto' : 'hidden';
+}
+$('question').addEventListener('input', () => { countChars(); fitQuestion(); });
+// Enter asks, as in a one-line box; Shift+Enter a new line (an input method composing a word keeps its Enter)
+$('question').addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Enter' || ev.shiftKey || ev.isComposing) return;
+  ev.preventDefault();
+  $('ask-form').requestSubmit();
+});
+window.addEventListener('resize', fitQuestion);
 const lang = (l, cls) => '<span class="lang ' + esc(l) + '" data-lang="' + esc(l) + '"' + (cls ? ' id="' + cls + '"' : '') + ' title="' + esc(LANG[l] || l) + '">' + esc(LANG[l] || l) + '</span>';
 $('ask-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
