@@ -27,7 +27,10 @@ describe('CLI', () => {
     const index = inRoot('idx');
     const i = await runCliCaptured(['index', inRoot('docs'), '--index', index, '--embedding', 'hash']);
     expect(i.code).toBe(0);
-    expect(i.out).toMatch(/indexed \d+ chunks from 4 files \(5 pages\)/);
+    // pages only for the PDF (2); a Markdown or text file is counted as a file, never as a page
+    expect(i.out).toMatch(
+      /indexed \d+ chunks from 4 files \(2 pages in 1 PDF, 2 Markdown files, 1 text file\) in /,
+    );
     expect(i.err).toContain('embed');
     // index remembers the stems it computed, for the next command (ask, serve, index)
     const stems = stemCacheFile(inRoot('cache'));
@@ -139,7 +142,10 @@ describe('CLI', () => {
       ].join('\n'),
     );
     const index = inRoot('howto-idx');
-    expect((await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash'])).code).toBe(0);
+    const indexed = await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash']);
+    expect(indexed.code).toBe(0);
+    // one Markdown file: no pages at all
+    expect(indexed.out).toMatch(/ chunks? from 1 file \(1 Markdown file\) in /);
     const question = 'How do I register the hook on every layer?';
     const a = await runCliCaptured(['ask', question, '--index', index, '--llm', 'none']);
     expect(a.out).toContain(

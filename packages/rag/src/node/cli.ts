@@ -9,7 +9,7 @@ import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import { HashEmbedding } from '../embeddings/hash-embedding.js';
 import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
-import type { FileOrigin } from '../store/snapshot.js';
+import type { FileOrigin, FileRecord } from '../store/snapshot.js';
 import { ragCacheDir } from './cache-dir.js';
 import type { ChromaVectorStore } from './chroma-vector-store.js';
 import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
@@ -108,9 +108,38 @@ function progressBar(io: CliIo) {
   };
 }
 
-function reportLine(r: IndexReport, files: number): string {
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * What the index holds, by kind: pages only for PDFs ("2 pages in 1 PDF, 2 Markdown files, 1 text file"); a
+ * Markdown, HTML or text file has no pages, and counting each as one had called 30 Markdown files "30 pages".
+ */
+function describeContents(files: Readonly<Record<string, Pick<FileRecord, 'format' | 'pages'>>>): string {
+  const records = Object.values(files);
+  const pdfs = records.filter((f) => f.format === 'pdf');
+  const parts: string[] = [];
+  if (pdfs.length)
+    parts.push(
+      `${plural(
+        pdfs.reduce((n, f) => n + f.pages, 0),
+        'page',
+      )} in ${plural(pdfs.length, 'PDF')}`,
+    );
+  for (const [format, name] of [
+    ['markdown', 'Markdown'],
+    ['html', 'HTML'],
+    ['text', 'text'],
+  ] as const) {
+    const n = records.filter((f) => f.format === format).length;
+    if (n) parts.push(`${n} ${name} ${n === 1 ? 'file' : 'files'}`);
+  }
+  return parts.join(', ');
+}
+
+function reportLine(r: IndexReport, files: Readonly<Record<string, FileRecord>>): string {
+  const n = Object.keys(files).length;
   return (
-    `indexed ${r.chunkCount} chunks from ${files} files (${r.pageCount} pages) in ${r.seconds.toFixed(1)} s: ` +
+    `indexed ${r.chunkCount} chunks from ${plural(n, 'file')}${n ? ` (${describeContents(files)})` : ''} in ${r.seconds.toFixed(1)} s: ` +
     `${r.added.length} added, ${r.changed.length} changed, ${r.unchanged.length} unchanged, ${r.deleted.length} deleted, ${r.embeddedChunks} chunks embedded\n`
   );
 }
@@ -249,7 +278,7 @@ async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): P
     embedding: ctx.embeddingSpec,
     ...(ctx.chromaUrl ? { chroma: ctx.chromaUrl } : {}),
   } satisfies CliSettings);
-  io.out(reportLine(r, Object.keys(engine.index.files).length));
+  io.out(reportLine(r, engine.index.files));
   await saveStemCache(ragCacheDir());
   for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
   for (const w of r.warnings) io.err(`warning: ${w}\n`);
