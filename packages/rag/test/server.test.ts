@@ -251,8 +251,32 @@ describe('HTTP server', () => {
           }),
         });
         const { sentences } = (await api.json()) as {
-          sentences: { gloss?: string; label: string; support: { source: number } }[];
+          sentences: {
+            gloss?: string;
+            label: string;
+            text: string;
+            citation?: string;
+            support: { source: number };
+          }[];
         };
+        // a citation stands after its quotation, outside the quotation marks, not as words of the source
+        const citations = sentences.flatMap((s) =>
+          s.citation && s.text.endsWith(s.citation) ? [s.citation] : [],
+        );
+        expect(citations.length).toBeGreaterThan(0);
+        expect(await page.locator('#answer .cite').allTextContents()).toEqual(citations);
+        for (const q of await page.locator('#answer .quotation').allTextContents())
+          expect(
+            citations.some((c) => q.includes(c)),
+            q,
+          ).toBe(false);
+        expect(
+          await page
+            .locator('#answer .cite')
+            .evaluateAll((cites) =>
+              cites.every((c) => c.previousElementSibling?.classList.contains('quotation')),
+            ),
+        ).toBe(true);
         const glossed = sentences.map((s) => s.gloss).filter((g): g is string => g !== undefined);
         expect(glossed.length).toBeGreaterThan(1);
         expect(await page.locator('#answer .gloss').count()).toBe(1);

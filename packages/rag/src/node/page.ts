@@ -41,7 +41,8 @@ button { font-size: 16px; padding: 8px 16px; }
 #answer pre.highlight { background: #fff3b0; }
 #answer pre.context { color: #555; }
 #answer pre.quotation::before, #answer pre.quotation::after { content: none; }
-#answer .cite { display: inline-block; margin-bottom: 4px; }
+#answer .cite { color: #555; }
+#answer pre + .cite { display: inline-block; margin-bottom: 4px; }
 .streaming::after { content: '▍'; color: #888; }
 .unsupported { background: #ffe0e0; text-decoration: underline wavy #c00; }
 .support { color: #555; font-size: 13px; margin: 2px 0 8px 16px; }
@@ -193,11 +194,15 @@ function sourceBody(s) {
     return b.kind === 'code' ? '<pre><code>' + esc(t) + '</code></pre>' : b.kind === 'heading' ? '<p><b>' + esc(t) + '</b></p>' : '<p>' + esc(t) + '</p>';
   }).join('');
 }
-// a sentence of the answer; a code block as a block of its own lines, its citation (when it closes the passage) below
+// a sentence of the answer; a code block as a block of its own lines, its citation (when it closes the passage) below;
+// a prose sentence's citation after it, outside the quotation marks (inside them it read as words of the source)
 function answerPart(s) {
   const cls = esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '');
-  if (s.kind !== 'code') return '<span class="' + cls + '">' + esc(s.text) + '</span>';
   const cited = s.citation && s.text.endsWith(s.citation);
+  if (s.kind !== 'code') {
+    if (!cited) return '<span class="' + cls + '">' + esc(s.text) + '</span>';
+    return '<span class="' + cls + '">' + esc(s.text.slice(0, -s.citation.length).trimEnd()) + '</span> <span class="cite">' + esc(s.citation) + '</span>';
+  }
   const code = cited ? s.text.slice(0, -s.citation.length).trimEnd() : s.text;
   return '<pre class="code ' + cls + '"><code>' + esc(code) + '</code></pre>' + (cited ? '<span class="cite">' + esc(s.citation) + '</span>' : '');
 }
