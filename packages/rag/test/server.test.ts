@@ -325,7 +325,9 @@ describe('HTTP server', () => {
         expect(await shownPx('#map svg .legend-large text')).toBeGreaterThanOrEqual(11);
         const legend = await page.locator('#map svg').evaluate((svg) => {
           const row = svg.querySelector('.legend-large')!.getBoundingClientRect();
-          const texts = [...svg.querySelectorAll('.legend-large text')].map((t) => t.getBoundingClientRect());
+          const texts = Array.from(svg.querySelectorAll('.legend-large text')).map((t) =>
+            t.getBoundingClientRect(),
+          );
           return { row, texts, map: svg.getBoundingClientRect() };
         });
         expect(legend.row.right).toBeLessThanOrEqual(legend.map.right);
