@@ -22,6 +22,13 @@ const PAPER = makePdf(
 );
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+// a German question whose extractive answer quotes the German passage, then the English one
+const MIXED_EN =
+  '# Vector databases\n\nA vector database stores embeddings so that the passages nearest to a question are found quickly.\n';
+const MIXED_DE =
+  '# Vektordatenbanken\n\nWir speichern Einbettungen in einer Vektor-Datenbank, weil Sprachmodelle nur eine begrenzte Anzahl an Token lesen.\n';
+const MIXED_QUESTION = 'Warum speichert man Einbettungen in einer Vektor-Datenbank?';
+
 describe('CLI', () => {
   it('index, ask (text and --json) and serve', async () => {
     const index = inRoot('idx');
@@ -163,6 +170,23 @@ describe('CLI', () => {
     expect(parsed.sentences[1]!.text).toBe(
       'for layer in model.modules():\n    layer.register(hook)\n[hooks.md]',
     );
+  });
+
+  it('an answer quoting a German and an English passage says both languages, not "answer in German"', async () => {
+    const docs = inRoot('mixed');
+    await mkdir(docs, { recursive: true });
+    await writeFile(path.join(docs, 'vectors.md'), MIXED_EN);
+    await writeFile(path.join(docs, 'vektor.md'), MIXED_DE);
+    const index = inRoot('mixed-idx');
+    expect((await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash'])).code).toBe(0);
+    const a = await runCliCaptured(['ask', MIXED_QUESTION, '--index', index, '--llm', 'none']);
+    expect(a.out).toContain('[vektor.md]');
+    expect(a.out).toContain('[vectors.md]');
+    expect(a.out).toContain('(extractive; quotes German and English)');
+    const j = JSON.parse(
+      (await runCliCaptured(['ask', MIXED_QUESTION, '--index', index, '--llm', 'none', '--json'])).out,
+    ) as { quotedLanguages: string[] };
+    expect(j.quotedLanguages).toEqual(['de', 'en']);
   });
 
   it('says what is wrong with bad input', async () => {

@@ -13,6 +13,7 @@ let cleanup: () => Promise<void> = async () => {};
 let server: RagServer;
 let roomy: RagServer;
 let howto: RagServer;
+let mixed: RagServer;
 // a command a step announces: markup characters, indentation and a line far wider than a phone
 const CODE = [
   'for layer in model.modules():',
@@ -43,11 +44,30 @@ beforeAll(async () => {
   });
   await steps.update(docs);
   howto = await startRagServer(steps);
+  // a German question whose answer quotes a German, then an English passage
+  const both = path.join(root, 'mixed');
+  await mkdir(both, { recursive: true });
+  await writeFile(
+    path.join(both, 'vectors.md'),
+    '# Vector databases\n\nA vector database stores embeddings so that the passages nearest to a question are found quickly.\n',
+  );
+  await writeFile(
+    path.join(both, 'vektor.md'),
+    '# Vektordatenbanken\n\nWir speichern Einbettungen in einer Vektor-Datenbank, weil Sprachmodelle nur eine begrenzte Anzahl an Token lesen.\n',
+  );
+  const bilingual = await RagEngine.open({
+    dir: path.join(root, 'mixed-index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
+  await bilingual.update(both);
+  mixed = await startRagServer(bilingual);
 });
 afterAll(async () => {
   await server?.close();
   await roomy?.close();
   await howto?.close();
+  await mixed?.close();
   await cleanup();
 });
 
@@ -414,6 +434,19 @@ describe('HTTP server', () => {
         expect(pre.scroll).toBeGreaterThan(pre.width);
         expect(pre.right).toBeLessThanOrEqual(400);
         await page.screenshot({ path: path.join(artifacts, 'rag-page-code-400.png'), fullPage: true });
+
+        // an answer quoting a German and an English passage is labelled with both languages, in that order
+        await page.goto(`${mixed.url}/`);
+        await page.fill('#question', 'Warum speichert man Einbettungen in einer Vektor-Datenbank?');
+        await page.press('#question', 'Enter');
+        await page.waitForSelector('#answer .cite');
+        expect(await page.locator('#answer .cite').allTextContents()).toEqual([
+          '[vektor.md]',
+          '[vectors.md]',
+        ]);
+        expect(await page.getAttribute('#answer-language', 'data-lang')).toBe('de en');
+        expect(await page.locator('#answer-lang .lang').allTextContents()).toEqual(['German', 'English']);
+        expect(await page.textContent('#answer-lang')).toContain('quotes');
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

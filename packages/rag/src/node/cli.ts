@@ -330,9 +330,7 @@ function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
     io.out(
       `Word-by-word gloss from the dictionary (not a translation):\n${glossed.map((s) => `  ${s.gloss}`).join('\n')}\n\n`,
     );
-  io.out(
-    `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
-  );
+  io.out(`(${a.mode}; ${answerLanguages(a)}${a.grounded ? '' : '; NOT fully grounded'})\n`);
   for (const s of a.sentences.filter((x) => !x.supported))
     io.out(`unsupported: ${s.text}${s.notes ? ` (${s.notes.join('; ')})` : ''}\n`);
   io.out('Sources:\n');
@@ -344,6 +342,19 @@ function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
         `     shared words: ${k.shared.map((w) => (w.translated ? `${w.word}⇄` : w.word)).join(', ')}\n`,
       );
   }
+}
+
+const LANGUAGE_NAMES: Record<string, string> = { en: 'English', de: 'German' };
+
+/**
+ * "answer in German", or for an answer quoting passages of both languages "quotes English and German" (one label
+ * for it had called English quotations German).
+ */
+function answerLanguages(a: Pick<RagAnswer, 'language' | 'quotedLanguages'>): string {
+  const name = (l: string) => LANGUAGE_NAMES[l] ?? l;
+  const quoted = a.quotedLanguages ?? [];
+  if (quoted.length > 1) return `quotes ${quoted.map(name).join(' and ')}`;
+  return `answer in ${name(quoted[0] ?? a.language)}`;
 }
 
 /** `serve`: the web page and its API on the loopback interface (or `--host`); returns how to stop it. */

@@ -213,7 +213,10 @@ function glossBlock(glossed) {
 }
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
-  $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
+  // an answer quoting an English and a German passage is labelled with both (one label had called both German)
+  const quoted = a.quotedLanguages && a.quotedLanguages.length > 1 ? a.quotedLanguages : [a.quotedLanguages ? a.quotedLanguages[0] : a.language];
+  const label = quoted.length > 1 ? '<span id="answer-language" data-lang="' + esc(quoted.join(' ')) + '"><small>quotes</small> ' + quoted.map((l) => lang(l)).join(' ') + '</span>' : lang(quoted[0], 'answer-language');
+  $('answer-lang').innerHTML = label + (quoted.length > 1 || a.questionLanguage !== quoted[0] ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
   $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
     glossBlock(a.sentences.filter((s) => s.gloss));
   $('grounding').innerHTML = a.sentences.map((s, i) => {
