@@ -1,4 +1,5 @@
 import {
+  type AnswerSentence,
   type ComposedAnswer,
   composeExtractiveAnswer,
   type ExtractiveOptions,
@@ -62,6 +63,22 @@ function withGlosses(
   return { ...composed, sentences };
 }
 
+/** The languages of the quoted sources, first quoted first: prose, else code (see `RagAnswer.quotedLanguages`). */
+export function quotedLanguagesOf(
+  sentences: readonly Pick<AnswerSentence, 'kind' | 'quote'>[],
+  sources: readonly Pick<Source, 'language'>[],
+): Language[] {
+  const of = (code: boolean) => [
+    ...new Set(
+      sentences
+        .filter((s) => s.quote && (s.kind === 'code') === code)
+        .flatMap((s) => sources[s.quote!.source - 1]?.language ?? []),
+    ),
+  ];
+  const prose = of(false);
+  return prose.length ? prose : of(true);
+}
+
 /** What an answer to "What is X?" says before quoting a sentence that uses X without defining it. */
 function noDefinitionNote(name: string, language: Language): string {
   return language === 'de'
@@ -94,6 +111,13 @@ export interface RagAnswer {
   readonly answer: string;
   /** Language of the answer text (an extractive answer is in its sources' language). */
   readonly language: Language;
+  /**
+   * Languages of the sources an extractive answer quotes, in the order first quoted (its prose; code, which reads
+   * alike in either language, only when it quotes nothing else). Two when it quotes an English and a German
+   * passage: `language` then names only the one its words mostly are. Absent when nothing is quoted (a model's
+   * answer, no answer).
+   */
+  readonly quotedLanguages?: readonly Language[];
   /** `extractive` (offline) or the generator's name (`groq:llama-3.1-8b-instant`). */
   readonly mode: string;
   readonly sentences: readonly GroundedSentence[];
@@ -298,11 +322,13 @@ export class RagEngine {
     }
     const t3 = performance.now();
     const answerText = composed.sentences.map((s) => s.text).join(' ');
+    const quotedLanguages = quotedLanguagesOf(composed.sentences, sources);
     return {
       question,
       questionLanguage: query.language,
       answer: composed.text,
       language: answerText ? detectLanguage(answerText) : query.language,
+      ...(quotedLanguages.length ? { quotedLanguages } : {}),
       mode: generator?.name ?? 'extractive',
       sentences,
       sources,

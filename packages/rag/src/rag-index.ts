@@ -106,8 +106,9 @@ export interface IndexReport {
   readonly warnings: readonly string[];
   /** Chunks that were embedded in this update (0 when nothing changed). */
   readonly embeddedChunks: number;
-  /** Chunks and pages in the index afterwards. */
+  /** Chunks in the index afterwards. */
   readonly chunkCount: number;
+  /** Pages in the index afterwards: a PDF's pages, and one for each Markdown, HTML or text file. */
   readonly pageCount: number;
   /** Pages of the files that were (re)loaded. */
   readonly pagesLoaded: number;
@@ -341,7 +342,7 @@ export class RagIndex {
   indexOf(id: string): number | undefined {
     return this.#byId.get(id);
   }
-  /** Total pages of the indexed files. */
+  /** Total pages of the indexed files (a PDF's pages, one for each other file). */
   get pageCount(): number {
     return Object.values(this.#snapshot.files).reduce((n, f) => n + f.pages, 0);
   }

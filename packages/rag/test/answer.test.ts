@@ -1072,3 +1072,35 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     expect(buildPrompt('Wie?', [source(1, 'a.md', 'Text')], 'de')).toMatch(/Answer in German\.$/);
   });
 });
+
+describe('the languages an answer quotes', () => {
+  it("lists the quoted sources' languages, first quoted first; code only when no prose is quoted", async () => {
+    const { quotedLanguagesOf } = await import('../src/rag-engine.js');
+    const sources = [{ language: 'de' as const }, { language: 'en' as const }, { language: 'de' as const }];
+    const quote = (source: number) => ({ source, start: 0, end: 1 });
+    expect(
+      quotedLanguagesOf(
+        [
+          { kind: 'code', quote: quote(1) },
+          { kind: 'prose', quote: quote(2) },
+          { kind: 'prose' },
+          { kind: 'prose', quote: quote(3) },
+          { kind: 'prose', quote: quote(2) },
+        ],
+        sources,
+      ),
+    ).toEqual(['en', 'de']);
+    // a German code block beside English prose is no German quotation
+    expect(
+      quotedLanguagesOf(
+        [
+          { kind: 'prose', quote: quote(2) },
+          { kind: 'code', quote: quote(1) },
+        ],
+        sources,
+      ),
+    ).toEqual(['en']);
+    expect(quotedLanguagesOf([{ kind: 'code', quote: quote(1) }], sources)).toEqual(['de']);
+    expect(quotedLanguagesOf([{ kind: 'prose' }], sources)).toEqual([]);
+  });
+});

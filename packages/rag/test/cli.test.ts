@@ -22,12 +22,22 @@ const PAPER = makePdf(
 );
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+// a German question whose extractive answer quotes the German passage, then the English one
+const MIXED_EN =
+  '# Vector databases\n\nA vector database stores embeddings so that the passages nearest to a question are found quickly.\n';
+const MIXED_DE =
+  '# Vektordatenbanken\n\nWir speichern Einbettungen in einer Vektor-Datenbank, weil Sprachmodelle nur eine begrenzte Anzahl an Token lesen.\n';
+const MIXED_QUESTION = 'Warum speichert man Einbettungen in einer Vektor-Datenbank?';
+
 describe('CLI', () => {
   it('index, ask (text and --json) and serve', async () => {
     const index = inRoot('idx');
     const i = await runCliCaptured(['index', inRoot('docs'), '--index', index, '--embedding', 'hash']);
     expect(i.code).toBe(0);
-    expect(i.out).toMatch(/indexed \d+ chunks from 4 files \(5 pages\)/);
+    // pages only for the PDF (2); a Markdown or text file is counted as a file, never as a page
+    expect(i.out).toMatch(
+      /indexed \d+ chunks from 4 files \(2 pages in 1 PDF, 2 Markdown files, 1 text file\) in /,
+    );
     expect(i.err).toContain('embed');
     // index remembers the stems it computed, for the next command (ask, serve, index)
     const stems = stemCacheFile(inRoot('cache'));
@@ -139,7 +149,10 @@ describe('CLI', () => {
       ].join('\n'),
     );
     const index = inRoot('howto-idx');
-    expect((await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash'])).code).toBe(0);
+    const indexed = await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash']);
+    expect(indexed.code).toBe(0);
+    // one Markdown file: no pages at all
+    expect(indexed.out).toMatch(/ chunks? from 1 file \(1 Markdown file\) in /);
     const question = 'How do I register the hook on every layer?';
     const a = await runCliCaptured(['ask', question, '--index', index, '--llm', 'none']);
     expect(a.out).toContain(
@@ -157,6 +170,23 @@ describe('CLI', () => {
     expect(parsed.sentences[1]!.text).toBe(
       'for layer in model.modules():\n    layer.register(hook)\n[hooks.md]',
     );
+  });
+
+  it('an answer quoting a German and an English passage says both languages, not "answer in German"', async () => {
+    const docs = inRoot('mixed');
+    await mkdir(docs, { recursive: true });
+    await writeFile(path.join(docs, 'vectors.md'), MIXED_EN);
+    await writeFile(path.join(docs, 'vektor.md'), MIXED_DE);
+    const index = inRoot('mixed-idx');
+    expect((await runCliCaptured(['index', docs, '--index', index, '--embedding', 'hash'])).code).toBe(0);
+    const a = await runCliCaptured(['ask', MIXED_QUESTION, '--index', index, '--llm', 'none']);
+    expect(a.out).toContain('[vektor.md]');
+    expect(a.out).toContain('[vectors.md]');
+    expect(a.out).toContain('(extractive; quotes German and English)');
+    const j = JSON.parse(
+      (await runCliCaptured(['ask', MIXED_QUESTION, '--index', index, '--llm', 'none', '--json'])).out,
+    ) as { quotedLanguages: string[] };
+    expect(j.quotedLanguages).toEqual(['de', 'en']);
   });
 
   it('says what is wrong with bad input', async () => {

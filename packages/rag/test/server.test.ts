@@ -13,6 +13,7 @@ let cleanup: () => Promise<void> = async () => {};
 let server: RagServer;
 let roomy: RagServer;
 let howto: RagServer;
+let mixed: RagServer;
 // a command a step announces: markup characters, indentation and a line far wider than a phone
 const CODE = [
   'for layer in model.modules():',
@@ -43,11 +44,30 @@ beforeAll(async () => {
   });
   await steps.update(docs);
   howto = await startRagServer(steps);
+  // a German question whose answer quotes a German, then an English passage
+  const both = path.join(root, 'mixed');
+  await mkdir(both, { recursive: true });
+  await writeFile(
+    path.join(both, 'vectors.md'),
+    '# Vector databases\n\nA vector database stores embeddings so that the passages nearest to a question are found quickly.\n',
+  );
+  await writeFile(
+    path.join(both, 'vektor.md'),
+    '# Vektordatenbanken\n\nWir speichern Einbettungen in einer Vektor-Datenbank, weil Sprachmodelle nur eine begrenzte Anzahl an Token lesen.\n',
+  );
+  const bilingual = await RagEngine.open({
+    dir: path.join(root, 'mixed-index'),
+    embedding: new HashEmbedding(),
+    generator: null,
+  });
+  await bilingual.update(both);
+  mixed = await startRagServer(bilingual);
 });
 afterAll(async () => {
   await server?.close();
   await roomy?.close();
   await howto?.close();
+  await mixed?.close();
   await cleanup();
 });
 
@@ -218,9 +238,18 @@ describe('HTTP server', () => {
         const box = await page.locator('#map svg').boundingBox();
         expect(box!.width).toBeGreaterThan(100);
 
+        // the question box: Shift+Enter starts a new line (and asks nothing), Enter asks
+        const oneLine = (await page.locator('#question').boundingBox())!.height;
+        await page.fill('#question', 'Why are embeddings stored');
+        await page.press('#question', 'Shift+Enter');
+        await page.locator('#question').pressSequentially('in a vector database?');
+        expect(await page.inputValue('#question')).toBe('Why are embeddings stored\nin a vector database?');
+        expect((await page.locator('#question').boundingBox())!.height).toBeGreaterThan(oneLine);
+        expect(await page.textContent('#answer')).toContain('convolutional');
         // an English question answered from the German source: the page says so, per source too
         await page.fill('#question', 'Why are embeddings stored in a vector database?');
-        await page.click('#ask');
+        expect((await page.locator('#question').boundingBox())!.height).toBe(oneLine);
+        await page.press('#question', 'Enter');
         await page.waitForFunction(
           () => document.querySelector('#answer-language')?.getAttribute('data-lang') === 'de',
         );
@@ -242,8 +271,32 @@ describe('HTTP server', () => {
           }),
         });
         const { sentences } = (await api.json()) as {
-          sentences: { gloss?: string; label: string; support: { source: number } }[];
+          sentences: {
+            gloss?: string;
+            label: string;
+            text: string;
+            citation?: string;
+            support: { source: number };
+          }[];
         };
+        // a citation stands after its quotation, outside the quotation marks, not as words of the source
+        const citations = sentences.flatMap((s) =>
+          s.citation && s.text.endsWith(s.citation) ? [s.citation] : [],
+        );
+        expect(citations.length).toBeGreaterThan(0);
+        expect(await page.locator('#answer .cite').allTextContents()).toEqual(citations);
+        for (const q of await page.locator('#answer .quotation').allTextContents())
+          expect(
+            citations.some((c) => q.includes(c)),
+            q,
+          ).toBe(false);
+        expect(
+          await page
+            .locator('#answer .cite')
+            .evaluateAll((cites) =>
+              cites.every((c) => c.previousElementSibling?.classList.contains('quotation')),
+            ),
+        ).toBe(true);
         const glossed = sentences.map((s) => s.gloss).filter((g): g is string => g !== undefined);
         expect(glossed.length).toBeGreaterThan(1);
         expect(await page.locator('#answer .gloss').count()).toBe(1);
@@ -287,6 +340,21 @@ describe('HTTP server', () => {
         expect(
           await shownPx('#heatmaps svg.sentence-heatmap g.sentence text:last-child'),
         ).toBeGreaterThanOrEqual(11);
+        // the map's legend too (12 px in a map drawn at 0.6 of its size had been 7 px), on one row inside the map
+        expect(await page.locator('#map svg .legend-small').isVisible()).toBe(false);
+        expect(await shownPx('#map svg .legend-large text')).toBeGreaterThanOrEqual(11);
+        const legend = await page.locator('#map svg').evaluate((svg) => {
+          const row = svg.querySelector('.legend-large')!.getBoundingClientRect();
+          const texts = Array.from(svg.querySelectorAll('.legend-large text')).map((t) =>
+            t.getBoundingClientRect(),
+          );
+          return { row, texts, map: svg.getBoundingClientRect() };
+        });
+        expect(legend.row.right).toBeLessThanOrEqual(legend.map.right);
+        expect(legend.row.bottom).toBeLessThanOrEqual(legend.map.bottom);
+        expect(new Set(legend.texts.map((t) => Math.round(t.top))).size).toBe(1);
+        for (const [i, t] of legend.texts.slice(1).entries())
+          expect(t.left).toBeGreaterThan(legend.texts[i]!.right);
         const heatmaps = await page.locator('#heatmaps').evaluate((e) => ({
           scroll: e.scrollWidth,
           width: e.clientWidth,
@@ -301,6 +369,26 @@ describe('HTTP server', () => {
         const long = 'Why is the epsilon rule stable? '.repeat(70);
         await page.fill('#question', long);
         expect((await page.inputValue('#question')).length).toBe(long.length);
+        // the box grows with the question, up to 40% of the screen, then scrolls (a single line had hidden it)
+        const grown = await page.locator('#question').evaluate((q) => ({
+          height: q.getBoundingClientRect().height,
+          scroll: q.scrollHeight,
+          client: q.clientHeight,
+          overflow: getComputedStyle(q).overflowY,
+        }));
+        expect(grown.height).toBeGreaterThan(5 * oneLine);
+        expect(grown.height).toBeLessThanOrEqual(0.4 * 900 + 1);
+        expect(grown.scroll).toBeGreaterThan(grown.client);
+        expect(grown.overflow).toBe('auto');
+        const medium = 'Why is the epsilon rule stable? '.repeat(8).trim();
+        await page.fill('#question', medium);
+        // a shorter one is shown whole, without a scroll bar
+        const fits = await page
+          .locator('#question')
+          .evaluate((q) => ({ scroll: q.scrollHeight, client: q.clientHeight }));
+        expect(fits.scroll).toBeLessThanOrEqual(fits.client + 1);
+        expect(fits.client).toBeGreaterThan(2 * oneLine);
+        await page.fill('#question', long);
         expect(await page.textContent('#count')).toContain(
           `has ${long.trim().length} characters; at most 2000`,
         );
@@ -346,6 +434,19 @@ describe('HTTP server', () => {
         expect(pre.scroll).toBeGreaterThan(pre.width);
         expect(pre.right).toBeLessThanOrEqual(400);
         await page.screenshot({ path: path.join(artifacts, 'rag-page-code-400.png'), fullPage: true });
+
+        // an answer quoting a German and an English passage is labelled with both languages, in that order
+        await page.goto(`${mixed.url}/`);
+        await page.fill('#question', 'Warum speichert man Einbettungen in einer Vektor-Datenbank?');
+        await page.press('#question', 'Enter');
+        await page.waitForSelector('#answer .cite');
+        expect(await page.locator('#answer .cite').allTextContents()).toEqual([
+          '[vektor.md]',
+          '[vectors.md]',
+        ]);
+        expect(await page.getAttribute('#answer-language', 'data-lang')).toBe('de en');
+        expect(await page.locator('#answer-lang .lang').allTextContents()).toEqual(['German', 'English']);
+        expect(await page.textContent('#answer-lang')).toContain('quotes');
         expect(problems).toEqual([]);
       } finally {
         await browser.close();

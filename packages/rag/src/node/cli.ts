@@ -9,7 +9,7 @@ import type { EmbeddingProvider } from '../embeddings/embedding-provider.js';
 import { HashEmbedding } from '../embeddings/hash-embedding.js';
 import type { RagAnswer } from '../rag-engine.js';
 import type { IndexReport } from '../rag-index.js';
-import type { FileOrigin } from '../store/snapshot.js';
+import type { FileOrigin, FileRecord } from '../store/snapshot.js';
 import { ragCacheDir } from './cache-dir.js';
 import type { ChromaVectorStore } from './chroma-vector-store.js';
 import { defaultGenerator, generatorFromSpec } from './llm-generator.js';
@@ -108,9 +108,38 @@ function progressBar(io: CliIo) {
   };
 }
 
-function reportLine(r: IndexReport, files: number): string {
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * What the index holds, by kind: pages only for PDFs ("2 pages in 1 PDF, 2 Markdown files, 1 text file"); a
+ * Markdown, HTML or text file has no pages, and counting each as one had called 30 Markdown files "30 pages".
+ */
+function describeContents(files: Readonly<Record<string, Pick<FileRecord, 'format' | 'pages'>>>): string {
+  const records = Object.values(files);
+  const pdfs = records.filter((f) => f.format === 'pdf');
+  const parts: string[] = [];
+  if (pdfs.length)
+    parts.push(
+      `${plural(
+        pdfs.reduce((n, f) => n + f.pages, 0),
+        'page',
+      )} in ${plural(pdfs.length, 'PDF')}`,
+    );
+  for (const [format, name] of [
+    ['markdown', 'Markdown'],
+    ['html', 'HTML'],
+    ['text', 'text'],
+  ] as const) {
+    const n = records.filter((f) => f.format === format).length;
+    if (n) parts.push(`${n} ${name} ${n === 1 ? 'file' : 'files'}`);
+  }
+  return parts.join(', ');
+}
+
+function reportLine(r: IndexReport, files: Readonly<Record<string, FileRecord>>): string {
+  const n = Object.keys(files).length;
   return (
-    `indexed ${r.chunkCount} chunks from ${files} files (${r.pageCount} pages) in ${r.seconds.toFixed(1)} s: ` +
+    `indexed ${r.chunkCount} chunks from ${plural(n, 'file')}${n ? ` (${describeContents(files)})` : ''} in ${r.seconds.toFixed(1)} s: ` +
     `${r.added.length} added, ${r.changed.length} changed, ${r.unchanged.length} unchanged, ${r.deleted.length} deleted, ${r.embeddedChunks} chunks embedded\n`
   );
 }
@@ -249,7 +278,7 @@ async function runIndex(command: 'index' | 'add', ctx: CliContext, io: CliIo): P
     embedding: ctx.embeddingSpec,
     ...(ctx.chromaUrl ? { chroma: ctx.chromaUrl } : {}),
   } satisfies CliSettings);
-  io.out(reportLine(r, Object.keys(engine.index.files).length));
+  io.out(reportLine(r, engine.index.files));
   await saveStemCache(ragCacheDir());
   for (const s of r.skipped) io.err(`skipped ${s.file} (${s.code}): ${s.message}\n`);
   for (const w of r.warnings) io.err(`warning: ${w}\n`);
@@ -301,9 +330,7 @@ function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
     io.out(
       `Word-by-word gloss from the dictionary (not a translation):\n${glossed.map((s) => `  ${s.gloss}`).join('\n')}\n\n`,
     );
-  io.out(
-    `(${a.mode}; answer in ${a.language === 'de' ? 'German' : 'English'}${a.grounded ? '' : '; NOT fully grounded'})\n`,
-  );
+  io.out(`(${a.mode}; ${answerLanguages(a)}${a.grounded ? '' : '; NOT fully grounded'})\n`);
   for (const s of a.sentences.filter((x) => !x.supported))
     io.out(`unsupported: ${s.text}${s.notes ? ` (${s.notes.join('; ')})` : ''}\n`);
   io.out('Sources:\n');
@@ -315,6 +342,19 @@ function printAnswer(a: RagAnswer, io: CliIo, streamed = false): void {
         `     shared words: ${k.shared.map((w) => (w.translated ? `${w.word}⇄` : w.word)).join(', ')}\n`,
       );
   }
+}
+
+const LANGUAGE_NAMES: Record<string, string> = { en: 'English', de: 'German' };
+
+/**
+ * "answer in German", or for an answer quoting passages of both languages "quotes English and German" (one label
+ * for it had called English quotations German).
+ */
+function answerLanguages(a: Pick<RagAnswer, 'language' | 'quotedLanguages'>): string {
+  const name = (l: string) => LANGUAGE_NAMES[l] ?? l;
+  const quoted = a.quotedLanguages ?? [];
+  if (quoted.length > 1) return `quotes ${quoted.map(name).join(' and ')}`;
+  return `answer in ${name(quoted[0] ?? a.language)}`;
 }
 
 /** `serve`: the web page and its API on the loopback interface (or `--host`); returns how to stop it. */

@@ -9,8 +9,9 @@ export const PAGE_HTML = `<!doctype html>
 <style>
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 16px; color: #222; overflow-wrap: anywhere; }
-form { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 4px; }
-#question { flex: 1 1 240px; min-width: 0; font-size: 16px; padding: 8px; }
+form { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 8px; margin-bottom: 4px; }
+/* a long question wraps and the box grows with it (up to 40% of the screen, then it scrolls) */
+#question { flex: 1 1 240px; min-width: 0; font: 16px/1.4 system-ui, sans-serif; padding: 8px; resize: vertical; max-height: 40vh; overflow-y: hidden; }
 button { font-size: 16px; padding: 8px 16px; }
 #count { color: #666; font-size: 12px; min-height: 1.2em; }
 #count.over { color: #a00; font-weight: 600; }
@@ -40,7 +41,8 @@ button { font-size: 16px; padding: 8px 16px; }
 #answer pre.highlight { background: #fff3b0; }
 #answer pre.context { color: #555; }
 #answer pre.quotation::before, #answer pre.quotation::after { content: none; }
-#answer .cite { display: inline-block; margin-bottom: 4px; }
+#answer .cite { color: #555; }
+#answer pre + .cite { display: inline-block; margin-bottom: 4px; }
 .streaming::after { content: '▍'; color: #888; }
 .unsupported { background: #ffe0e0; text-decoration: underline wavy #c00; }
 .support { color: #555; font-size: 13px; margin: 2px 0 8px 16px; }
@@ -56,7 +58,7 @@ svg { max-width: 100%; height: auto; }
 <body>
 <h1>Ask the papers</h1>
 <form id="ask-form">
-  <input id="question" name="question" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" required>
+  <textarea id="question" name="question" rows="1" autocomplete="off" placeholder="e.g. Which rule does Zennit use for dense layers?" aria-label="Question (Enter asks, Shift+Enter starts a new line)" title="Enter asks; Shift+Enter starts a new line" required></textarea>
   <button id="ask" type="submit">Ask</button>
 </form>
 <div id="count" aria-live="polite"></div>
@@ -97,7 +99,21 @@ function countChars() {
   $('ask').disabled = over;
   return !over;
 }
-$('question').addEventListener('input', countChars);
+// the box is as high as its text (a 2,000-character question in one line could not be read)
+function fitQuestion() {
+  const q = $('question');
+  q.style.height = 'auto';
+  q.style.height = q.scrollHeight + 2 + 'px';
+  q.style.overflowY = q.scrollHeight > q.clientHeight + 1 ? 'auto' : 'hidden';
+}
+$('question').addEventListener('input', () => { countChars(); fitQuestion(); });
+// Enter asks, as in a one-line box; Shift+Enter a new line (an input method composing a word keeps its Enter)
+$('question').addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Enter' || ev.shiftKey || ev.isComposing) return;
+  ev.preventDefault();
+  $('ask-form').requestSubmit();
+});
+window.addEventListener('resize', fitQuestion);
 const lang = (l, cls) => '<span class="lang ' + esc(l) + '" data-lang="' + esc(l) + '"' + (cls ? ' id="' + cls + '"' : '') + ' title="' + esc(LANG[l] || l) + '">' + esc(LANG[l] || l) + '</span>';
 $('ask-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -178,11 +194,15 @@ function sourceBody(s) {
     return b.kind === 'code' ? '<pre><code>' + esc(t) + '</code></pre>' : b.kind === 'heading' ? '<p><b>' + esc(t) + '</b></p>' : '<p>' + esc(t) + '</p>';
   }).join('');
 }
-// a sentence of the answer; a code block as a block of its own lines, its citation (when it closes the passage) below
+// a sentence of the answer; a code block as a block of its own lines, its citation (when it closes the passage) below;
+// a prose sentence's citation after it, outside the quotation marks (inside them it read as words of the source)
 function answerPart(s) {
   const cls = esc(s.label) + (s.highlight === true ? ' highlight' : s.highlight === false ? ' context' : '');
-  if (s.kind !== 'code') return '<span class="' + cls + '">' + esc(s.text) + '</span>';
   const cited = s.citation && s.text.endsWith(s.citation);
+  if (s.kind !== 'code') {
+    if (!cited) return '<span class="' + cls + '">' + esc(s.text) + '</span>';
+    return '<span class="' + cls + '">' + esc(s.text.slice(0, -s.citation.length).trimEnd()) + '</span> <span class="cite">' + esc(s.citation) + '</span>';
+  }
   const code = cited ? s.text.slice(0, -s.citation.length).trimEnd() : s.text;
   return '<pre class="code ' + cls + '"><code>' + esc(code) + '</code></pre>' + (cited ? '<span class="cite">' + esc(s.citation) + '</span>' : '');
 }
@@ -193,7 +213,10 @@ function glossBlock(glossed) {
 }
 function show(a) {
   $('mode').textContent = '(' + a.mode + (a.grounded ? ', grounded' : ', not fully grounded') + ')';
-  $('answer-lang').innerHTML = lang(a.language, 'answer-language') + (a.questionLanguage !== a.language ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
+  // an answer quoting an English and a German passage is labelled with both (one label had called both German)
+  const quoted = a.quotedLanguages && a.quotedLanguages.length > 1 ? a.quotedLanguages : [a.quotedLanguages ? a.quotedLanguages[0] : a.language];
+  const label = quoted.length > 1 ? '<span id="answer-language" data-lang="' + esc(quoted.join(' ')) + '"><small>quotes</small> ' + quoted.map((l) => lang(l)).join(' ') + '</span>' : lang(quoted[0], 'answer-language');
+  $('answer-lang').innerHTML = label + (quoted.length > 1 || a.questionLanguage !== quoted[0] ? ' <small>question: ' + esc(LANG[a.questionLanguage] || a.questionLanguage) + '</small>' : '');
   $('answer').innerHTML = (a.note ? '<div class="note">' + esc(a.note) + '</div>' : '') + (a.sentences.map(answerPart).join(' ') || esc(a.answer || '(no answer found)')) +
     glossBlock(a.sentences.filter((s) => s.gloss));
   $('grounding').innerHTML = a.sentences.map((s, i) => {

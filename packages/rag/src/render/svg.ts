@@ -70,17 +70,61 @@ export function renderEmbeddingMapSvg(
     const a = (Math.PI / 5) * i - Math.PI / 2;
     return `${fmt(qx + r * Math.cos(a))},${fmt(qy + r * Math.sin(a))}`;
   }).join(' ');
+  // the legend as the labels: 12 px text, and below 600 px (the map drawn at about 0.6 of its size, where 12 px
+  // became 7 px) a set at 19 px (11.4 px shown) with shorter words from the left edge, so that one row fits the map
   const legend =
-    `<g font-size="12" transform="translate(${pad},${h - 14})">` +
-    '<circle cx="0" cy="-4" r="4" fill="#d62728"/><text x="8" y="0">retrieved (source n)</text>' +
-    '<circle cx="150" cy="-4" r="4" fill="#f28e2b"/><text x="158" y="0">nearest not retrieved</text>' +
-    '<circle cx="310" cy="-4" r="3" fill="#bdbdbd"/><text x="318" y="0">other chunks</text>' +
-    '<polygon points="430,-10 433,-2 440,-2 434,2 436,9 430,5 424,9 426,2 420,-2 427,-2" fill="#1f77b4"/><text x="446" y="0">question</text></g>';
+    '<style>.embedding-map .legend-large{display:none}@media (max-width:600px){.embedding-map .legend-small{display:none}.embedding-map .legend-large{display:inline}}</style>' +
+    legendRow('legend-small', pad, h - 14, 12, [
+      'retrieved (source n)',
+      'nearest not retrieved',
+      'other chunks',
+      'question',
+    ]) +
+    legendRow('legend-large', 8, h - 6, 19, ['source n', 'nearest not retrieved', 'other', 'question']);
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" class="embedding-map" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="Embedding map (UMAP, seed ${map.seed})">` +
     `<rect width="${w}" height="${h}" fill="#fff"/>${circles}` +
     `<polygon class="query" points="${star}" fill="#1f77b4" stroke="#fff" stroke-width="1"><title>question</title></polygon>${labels}${legend}</svg>`
   );
+}
+
+/**
+ * One row of the map's legend (retrieved, nearest not retrieved, other chunks, question), each symbol before its
+ * words; `y` is the text's baseline. Words are spaced by an estimate of their width (0.56 of the size a character,
+ * a little more than system-ui's average), so a row never overlaps itself.
+ */
+function legendRow(
+  cls: string,
+  x0: number,
+  y: number,
+  fontSize: number,
+  words: readonly [string, string, string, string],
+): string {
+  const k = fontSize / 12;
+  // the circles' centre: a third of the size above the baseline (the star a little lower, it reaches further up)
+  const mid = -fontSize / 3;
+  const symbols = [
+    (x: number) => `<circle cx="${fmt(x + 4 * k)}" cy="${fmt(mid)}" r="${fmt(4 * k)}" fill="#d62728"/>`,
+    (x: number) => `<circle cx="${fmt(x + 4 * k)}" cy="${fmt(mid)}" r="${fmt(4 * k)}" fill="#f28e2b"/>`,
+    (x: number) => `<circle cx="${fmt(x + 4 * k)}" cy="${fmt(mid)}" r="${fmt(3 * k)}" fill="#bdbdbd"/>`,
+    (x: number) => {
+      const s = Math.min(k, 1.1);
+      const star = Array.from({ length: 10 }, (_, i) => {
+        const r = (i % 2 ? 4 : 10) * s;
+        const a = (Math.PI / 5) * i - Math.PI / 2;
+        return `${fmt(x + 10 * s + r * Math.cos(a))},${fmt(mid + 4 / k + r * Math.sin(a))}`;
+      }).join(' ');
+      return `<polygon points="${star}" fill="#1f77b4"/>`;
+    },
+  ];
+  let x = 0;
+  const parts = words.map((word, i) => {
+    const symbolWidth = i === 3 ? 20 * Math.min(k, 1.1) : 8 * k;
+    const part = `${symbols[i]!(x)}<text x="${fmt(x + symbolWidth + 4 * k)}" y="0">${escapeXml(word)}</text>`;
+    x += symbolWidth + 4 * k + 0.56 * fontSize * word.length + 14 * k;
+    return part;
+  });
+  return `<g class="${cls}" font-size="${fontSize}" transform="translate(${x0},${y})">${parts.join('')}</g>`;
 }
 
 /** A source-number label on the map: top-left corner of its text box, and a leader line when moved away. */
