@@ -571,6 +571,29 @@ describe('a monolingual encoder does not choose among German sentences for a Ger
 describe('the kinds the question authors label, read from the question', () => {
   const kind = (q: string) => questionIntent(q).kind;
 
+  it('a conditional clause opening a sentence answers a why asked under a condition, not a what-for', () => {
+    const underCondition = questionIntent('Why does the parser fail when the file is empty?');
+    expect(underCondition).toMatchObject({ kind: 'reason', conditional: true });
+    expect(
+      holdsRelation('If the file has no header, the parser stops at the first line.', underCondition),
+    ).toBe(true);
+    expect(holdsRelation('Wenn die Datei leer ist, bricht der Parser ab.', underCondition)).toBe(true);
+    // a trailing condition only narrows what the sentence says; an opening "if" without a main clause states none
+    expect(holdsRelation('The parser reads the header when the file opens.', underCondition)).toBe(false);
+    expect(holdsRelation('If unsure see the manual.', underCondition)).toBe(false);
+    // a why without a condition, a what-for and a yes/no question are not answered by a condition
+    const plain = questionIntent('Why does the parser read the header?');
+    expect(plain.conditional).toBeUndefined();
+    expect(holdsRelation('If the file has no header, the parser stops at the first line.', plain)).toBe(
+      false,
+    );
+    const whatFor = questionIntent('Wofür braucht man den Parser, wenn die Datei leer ist?');
+    expect(whatFor).toMatchObject({ kind: 'reason' });
+    expect(whatFor.conditional).toBeUndefined();
+    expect(holdsRelation('Wenn die Datei leer ist, bricht der Parser ab.', whatFor)).toBe(false);
+    expect(questionIntent('Can the parser read a file when it is empty?').conditional).toBeUndefined();
+  });
+
   it('reads what a thing is for ("Wozu dient X?") as its definition, "Wofür braucht man X?" as a reason', () => {
     expect(questionIntent('Wozu dient die Heatmap im Dashboard?')).toMatchObject({
       kind: 'definition',

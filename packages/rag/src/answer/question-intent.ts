@@ -35,6 +35,12 @@ export interface QuestionIntent {
    */
   readonly purpose?: boolean;
   /**
+   * A reason asked under a condition ("Why can X fail when the model is not robust?", "Worauf deutet es hin, wenn
+   * ...?"): a sentence opening on a conditional clause ("If the model is not robust, ...") states what follows
+   * under it, which answers the question as a cause does.
+   */
+  readonly conditional?: boolean;
+  /**
    * Lower-case words that frame what is asked rather than name what it is about ("dienen" of "Wozu dienen X?",
    * "used" of "What is X used for?"): no sentence is chosen for holding them ("Chatbot-Dienste" for "dienen").
    */
@@ -160,12 +166,19 @@ export function questionIntent(question: string): QuestionIntent {
     return { kind, subject: [], choice: true };
   const marks = {
     ...(kind === 'reason' && OPENS_YES_NO.test(q) ? { polar: true } : {}),
+    ...(kind === 'reason' && !ASKS_PURPOSE.test(q) && !OPENS_YES_NO.test(q) && CONDITION.test(q)
+      ? { conditional: true }
+      : {}),
     ...(guessed ? { guessed: true } : {}),
   };
   if (kind !== 'definition') return { kind, subject: [], ...marks };
   const m = MEANT.exec(q) ?? SUBJECT.exec(q) ?? ACTOR.exec(q) ?? GERMAN_DOES.exec(q);
   return { kind, subject: m ? subjectWords(m[1] ?? m[2]!) : [], ...marks };
 }
+
+// A reason asked as what something is for ("Wofür braucht man X?", "What is X for?"): a purpose answers it, not
+// the circumstance a conditional clause names.
+const ASKS_PURPOSE = /\b(?:what for|wozu|wofür)(?![\p{L}])|^what\b.*\sfor\s*\??\s*$/iu;
 
 // A question that opens with a verb asks yes or no ("Can I ...?", "Is X the same as ...?", "Kann man ...?"): what
 // answers it is the reason for the yes or the no. One that opens with "how" and asks for no amount, comparison or
@@ -388,6 +401,12 @@ const PREFERENCE =
 const POLAR =
   /\b(?:not|no|never|cannot|can't|only|must|required?|requires|supports?|possible|nicht|kein\w*|nie|nur|muss|müssen|erforderlich|unterstützt|möglich)(?![\p{L}])/iu;
 const CONDITION = /\b(?:when|whenever|if|unless|in case|wenn|falls|sofern)(?![\p{L}])/iu;
+// A conditional clause opening the sentence before its main clause ("If the model is not robust, explanations
+// cannot ...", "Wenn Sie mit großen Dokumenten arbeiten, können Sie ..."): the circumstance that makes the main
+// clause hold, which answers a reason asked under a condition (`QuestionIntent.conditional`). Only opening the
+// sentence: a trailing "if" or "when" often only narrows what it says ("... is used when ..."). For every why
+// question it cost held-out answers (see the evaluation guide, round ragwhy).
+const CONDITIONAL_REASON = /^[^\p{L}]*(?:if|when|whenever|unless|wenn|falls|sofern)\s[^.;:?!]*?,\s*\S/iu;
 
 /**
  * Whether a sentence holds the relation the question asks for: for a definition, the subject followed by a
@@ -404,6 +423,7 @@ export function holdsRelation(sentence: string, intent: QuestionIntent): boolean
       (intent.kind === 'comparison' && CONDITION.test(sentence))
     );
   if (intent.polar && POLAR.test(sentence)) return true;
+  if (intent.conditional && CONDITIONAL_REASON.test(sentence)) return true;
   if (intent.kind === 'definition') {
     // what a thing is for is said by its purpose as much as by its definition
     if (intent.purpose && RELATION.reason.test(sentence)) return true;
