@@ -461,6 +461,27 @@ describe("a German verb's sense from its nouns", () => {
     );
   });
 
+  it("reads a participle by its verb when the English documents write none of its own entry's senses", () => {
+    // bearbeitet has an entry of its own (wrought, the adjective); the verb bearbeiten is edit
+    const tr = tiny([
+      ['bearbeit\tedit\t1', '+en\t'],
+      ['bearbeitet\twrought\t1', '\t'],
+    ]);
+    const text = 'Die Datei wird bearbeitet.';
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 5 }))).toBe(
+      'Die Datei wird bearbeitet [edit].',
+    );
+    // its own sense written once: it stands; so it does without the corpus's words
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 5, 'en:wrought': 1 }))).toBe(
+      'Die Datei wird bearbeitet [wrought].',
+    );
+    expect(glossSentence(text, 'de', tr)).toBe('Die Datei wird bearbeitet [wrought].');
+    // the verb's sense must be written too (in 2 documents or more)
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 1 }))).toBe(
+      'Die Datei wird bearbeitet [wrought].',
+    );
+  });
+
   it('guesses the verbs a noun is made of, most likely first', () => {
     expect(verbsOfNoun('creation')).toEqual(['create', 'cree', 'cre']);
     expect(verbsOfNoun('designation')).toEqual(['designate', 'designe', 'design']);

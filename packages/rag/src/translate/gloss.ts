@@ -245,7 +245,23 @@ function glossForReader(
       wordUse,
       asWritten,
     );
-    return top === undefined ? undefined : { text: top, same: false };
+    if (top === undefined) return undefined;
+    const fromBase = from === 'de' && wordUse ? baseSense(w, top, atStart, translator, wordUse) : undefined;
+    return { text: fromBase ?? top, same: false };
+  };
+  // a small German word whose own entry gives only senses the English documents never write (a participle or
+  // adjective read as a literary word: "bearbeitet [wrought]") is read by its base form, the verb or adjective
+  // the search reads for it ("bearbeiten": edit), when the English documents write that one's sense
+  const baseSense = (w: string, top: string, first: boolean, tr: QueryTranslator, words: WordUsage) => {
+    if (first || !/^\p{Ll}+$/u.test(w) || usageInAnyInflection(top, words) > 0) return undefined;
+    const base = germanBase(w, tr);
+    const baseStem = base === undefined ? undefined : stemOf(base.toLowerCase(), 'de');
+    if (base === undefined || baseStem === undefined || base.toLowerCase() === w.toLowerCase())
+      return undefined;
+    const all = tr.translateAll(baseStem, 'de');
+    if (all.length === 0 || !/^\p{Ll}/u.test(base)) return undefined;
+    const sense = bestForWord(base, baseStem, all, 'de', tr, true, usage, before, after, words);
+    return sense !== undefined && usageInAnyInflection(sense, words) >= MIN_USE ? sense : undefined;
   };
   const parts = word.split('-');
   if (parts.every((p, i) => kept(p, i === 0))) return undefined;
