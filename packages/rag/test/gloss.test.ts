@@ -15,6 +15,7 @@ import {
   questionGloss,
   type TermUsage,
   verbOfGerund,
+  verbsOfNoun,
   type WordUsage,
 } from '../src/translate/gloss.js';
 import { QueryTranslator } from '../src/translate/query-translator.js';
@@ -420,6 +421,74 @@ describe("a head noun's sense in its compounds", () => {
         wrote({ 'en:build': 30, 'en:element': 3 }),
       ),
     ).toBe('Ein Glied [element] der Kette.');
+  });
+});
+
+describe("a German verb's sense from its nouns", () => {
+  // erstellen: Ding's verb sense is compile; create only through its noun Erstellung (creation)
+  const erstellen = (createIsVerb: boolean) =>
+    tiny([
+      ['erstell\tcompil\t1', '+en\t+e'],
+      ['erstell\tcreation\t0.5', '^+ung\t'],
+      ...(createIsVerb ? [['schaff\tcreat\t1', '+en\t+e'] as [string, string]] : []),
+    ]);
+  const sentence = 'Wir erstellen das Paket, das erstellt wird.';
+
+  it("is the verb of a noun's sense when the corpus clearly writes it more", () => {
+    // create 0.5 x sqrt(100) = 5 against compile 1 x sqrt(4) = 2, over 1.5 times
+    const corpus = wrote({ 'en:create': 60, 'en:created': 40, 'en:compile': 4 });
+    expect(glossSentence(sentence, 'de', erstellen(true), undefined, corpus)).toBe(
+      'Wir erstellen [create] das Paket, das erstellt [create] wird.',
+    );
+    // without the corpus's words the dictionary's verb sense stands
+    expect(glossSentence(sentence, 'de', erstellen(true))).toBe(
+      'Wir erstellen [compile] das Paket, das erstellt [compile] wird.',
+    );
+  });
+
+  it("stands against the verb's own sense only with clearly more use", () => {
+    // 5 against compile 1 x sqrt(25) = 5
+    const corpus = wrote({ 'en:create': 100, 'en:compile': 25 });
+    expect(glossSentence(sentence, 'de', erstellen(true), undefined, corpus)).toBe(
+      'Wir erstellen [compile] das Paket, das erstellt [compile] wird.',
+    );
+  });
+
+  it('is only a verb the dictionary writes as one, paired with a German infinitive', () => {
+    const corpus = wrote({ 'en:create': 100, 'en:compile': 4 });
+    expect(glossSentence(sentence, 'de', erstellen(false), undefined, corpus)).toBe(
+      'Wir erstellen [compile] das Paket, das erstellt [compile] wird.',
+    );
+  });
+
+  it("reads a participle by its verb when the English documents write none of its own entry's senses", () => {
+    // bearbeitet has an entry of its own (wrought, the adjective); the verb bearbeiten is edit
+    const tr = tiny([
+      ['bearbeit\tedit\t1', '+en\t'],
+      ['bearbeitet\twrought\t1', '\t'],
+    ]);
+    const text = 'Die Datei wird bearbeitet.';
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 5 }))).toBe(
+      'Die Datei wird bearbeitet [edit].',
+    );
+    // its own sense written once: it stands; so it does without the corpus's words
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 5, 'en:wrought': 1 }))).toBe(
+      'Die Datei wird bearbeitet [wrought].',
+    );
+    expect(glossSentence(text, 'de', tr)).toBe('Die Datei wird bearbeitet [wrought].');
+    // the verb's sense must be written too (in 2 documents or more)
+    expect(glossSentence(text, 'de', tr, undefined, wrote({ 'en:edit': 1 }))).toBe(
+      'Die Datei wird bearbeitet [wrought].',
+    );
+  });
+
+  it('guesses the verbs a noun is made of, most likely first', () => {
+    expect(verbsOfNoun('creation')).toEqual(['create', 'cree', 'cre']);
+    expect(verbsOfNoun('designation')).toEqual(['designate', 'designe', 'design']);
+    expect(verbsOfNoun('digestion')).toEqual(['digeste', 'digest']);
+    expect(verbsOfNoun('development')).toEqual(['develop']);
+    expect(verbsOfNoun('building')).toEqual(['build']);
+    expect(verbsOfNoun('size')).toEqual([]);
   });
 });
 

@@ -245,7 +245,23 @@ function glossForReader(
       wordUse,
       asWritten,
     );
-    return top === undefined ? undefined : { text: top, same: false };
+    if (top === undefined) return undefined;
+    const fromBase = from === 'de' && wordUse ? baseSense(w, top, atStart, translator, wordUse) : undefined;
+    return { text: fromBase ?? top, same: false };
+  };
+  // a small German word whose own entry gives only senses the English documents never write (a participle or
+  // adjective read as a literary word: "bearbeitet [wrought]") is read by its base form, the verb or adjective
+  // the search reads for it ("bearbeiten": edit), when the English documents write that one's sense
+  const baseSense = (w: string, top: string, first: boolean, tr: QueryTranslator, words: WordUsage) => {
+    if (first || !/^\p{Ll}+$/u.test(w) || usageInAnyInflection(top, words) > 0) return undefined;
+    const base = germanBase(w, tr);
+    const baseStem = base === undefined ? undefined : stemOf(base.toLowerCase(), 'de');
+    if (base === undefined || baseStem === undefined || base.toLowerCase() === w.toLowerCase())
+      return undefined;
+    const all = tr.translateAll(baseStem, 'de');
+    if (all.length === 0 || !/^\p{Ll}/u.test(base)) return undefined;
+    const sense = bestForWord(base, baseStem, all, 'de', tr, true, usage, before, after, words);
+    return sense !== undefined && usageInAnyInflection(sense, words) >= MIN_USE ? sense : undefined;
   };
   const parts = word.split('-');
   if (parts.every((p, i) => kept(p, i === 0))) return undefined;
@@ -470,7 +486,10 @@ function bestForWord(
     // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
     const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
     if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
-    if (!verbNoun(chosen.word)) return chosen.text;
+    if (!verbNoun(chosen.word))
+      return from === 'de' && wordUse && small(word) && small(chosen.word)
+        ? nominalisedVerbSense(chosen, translations, translator, wordUse)
+        : chosen.text;
     // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
     const english = translator.translateAll(chosen.t.term, to);
     return verbOfGerund(chosen.text, (w) =>
@@ -667,6 +686,79 @@ function compoundSense<S extends { readonly t: Translation; readonly text: strin
   }
   if (best === undefined) return chosen;
   return senseOf(best.head) ?? { ...chosen, text: best.head };
+}
+
+/**
+ * The English text of a German verb's sense (`chosen`, read as the verb's written form: "erstellen" compile),
+ * or of a verb its nominalisations' senses say when the corpus clearly writes that one more: Ding often gives a
+ * verb's common sense only for its noun ("Erstellen", "Erstellung": creation, building) and a rarer one for the
+ * verb itself ("erstellen": compile). Each single-word sense of the infinitive as a noun or of its noun in "-ung"
+ * (at least `RARE` of the heaviest sense's weight) gives its English verb (`verbsOfNoun`: creation create,
+ * building build) when the dictionary knows that word and the corpus's English documents write it in any
+ * inflection (`MIN_USE`); it scores its weight (times its forms' share, as in `bestForWord`) times the square root
+ * of those documents, and replaces `chosen` with `CLEARLY` times `chosen`'s score ("erstellen [create]": 64
+ * English chunks write create, 6 compile).
+ */
+function nominalisedVerbSense(
+  chosen: { readonly t: Translation; readonly text: string; readonly word: string },
+  byWeight: readonly Translation[],
+  translator: QueryTranslator,
+  words: WordUsage,
+): string {
+  const infinitive = chosen.word.toLowerCase();
+  if (!/[^e]en$/.test(infinitive) || chosen.text.includes(' ')) return chosen.text;
+  const nouns = new Set([infinitive, `${infinitive.slice(0, -2)}ung`]);
+  const heaviest = byWeight[0]?.weight ?? 0;
+  // a guess is a verb only when the dictionary writes it as one, paired with a German infinitive: "designation"
+  // is designate's noun, not design's; "considerate" (rücksichtsvoll) is no verb of "consideration"
+  const written = (verb: string) => {
+    const stem = stemOf(verb, 'en');
+    return (
+      stem !== undefined &&
+      translator
+        .translateAll(stem, 'en')
+        .some((t) =>
+          translator.writtenForms(t, 'en').some((f) => f.word === verb && /^\p{Ll}+en$/u.test(f.translation)),
+        )
+    );
+  };
+  const weights = new Map<string, number>();
+  for (const t of byWeight) {
+    if (t.weight < RARE * heaviest || t.term.includes(' ')) continue;
+    const shares = new Map<string, number>();
+    for (const f of translator.writtenForms(t, 'de'))
+      if (/^\p{Lu}/u.test(f.word) && nouns.has(f.word.toLowerCase()) && !/[ -]/.test(f.translation))
+        for (const verb of verbsOfNoun(f.translation.toLowerCase()).filter(written).slice(0, 1))
+          shares.set(verb, (shares.get(verb) ?? 0) + f.share);
+    for (const [verb, share] of shares)
+      weights.set(verb, Math.max(weights.get(verb) ?? 0, t.weight * Math.min(1, share / HALF)));
+  }
+  const standing = chosen.t.weight * Math.sqrt(usageInAnyInflection(chosen.text, words));
+  let best = chosen.text;
+  let bestScore = CLEARLY * standing;
+  for (const [verb, weight] of weights) {
+    if (verb === chosen.text.toLowerCase()) continue;
+    const use = usageInAnyInflection(verb, words);
+    if (use < MIN_USE || weight * Math.sqrt(use) <= bestScore) continue;
+    [best, bestScore] = [verb, weight * Math.sqrt(use)];
+  }
+  return best;
+}
+
+/**
+ * The English verbs a noun may be made of, most likely first, as guesses the caller checks against the
+ * dictionary: "creation" create, "designation" designate, "compilation" compile, "information" inform,
+ * "digestion" digest, "development" develop, "building" build (`verbOfGerund`); none for other nouns
+ * ("-sion" is left out: Ding's "Einfügung" inclusion made "einfügen" include, not insert).
+ */
+export function verbsOfNoun(noun: string): string[] {
+  if (/ing$/.test(noun)) return [verbOfGerund(noun)].filter((v) => v !== noun);
+  if (/ment$/.test(noun)) return [noun.slice(0, -4)];
+  if (!/[^aeiou]ion$/.test(noun)) return [];
+  const base = noun.slice(0, -3);
+  if (!/at$/.test(base)) return [`${base}e`, base];
+  // "-ation" of a verb in "-ate", "-e" or none: designate, compile, inform
+  return [`${base}e`, `${base.slice(0, -2)}e`, base.slice(0, -2)];
 }
 
 /** `compoundVotes` per corpus (its `WordUsage`) and translator, by stem and noun. */
