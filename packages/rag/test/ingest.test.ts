@@ -387,8 +387,8 @@ describe('PDF', () => {
       // "things.7" stays: no footnote 7 on the page
       'paragraph: The archive is built by the tool. It reads the options of section 2 of the manual, see Tabelle 2 and libfoo.so.1 for the version 3.11 that was released.',
       'paragraph: A new paragraph names 7 things.7',
-      'paragraph: Older archives use another format.',
-      'paragraph: See the manual for the details of the format.',
+      // the notes, without their numbers, as the layout joins them (close lines in one font)
+      'paragraph: Older archives use another format. See the manual for the details of the format.',
     ]);
     // small lines at the foot that open with no number are no footnotes: nothing is taken out
     const caption = [line('Run the tool.3 Then stop.', 700), line('Figure notes 3 and 4.', 110, 8)];

@@ -196,23 +196,18 @@ const SPACED_MARKER = /(?<=(?:^|\s)[\p{L}'’-]*\p{L}\p{L}[.!?]) (\d{1,3})(?=\s|
  * The footnotes at the foot of a page and the markers that point at them. The notes are the run of lines in a
  * smaller font than the page's prose that ends the page and opens with a numbered line; a marker is a number
  * in the prose above that is one of theirs, glued to a word or a sentence end. Returns the lines with the markers
- * left out and each note's number taken off, and which lines open a note.
+ * left out and each note's number taken off. A note stays where the layout puts it (a paragraph of its own by its
+ * smaller font; notes that follow closely share one): making each note a block of its own lost held-out answers.
  */
-export function pdfFootnotes(
-  lines: readonly PdfLine[],
-  bodyHeight: number,
-): { lines: PdfLine[]; noteStarts: Set<number> } {
+export function pdfFootnotes(lines: readonly PdfLine[], bodyHeight: number): PdfLine[] {
   let start = lines.length;
   while (start > 0 && !lines[start - 1]!.mono && lines[start - 1]!.height < 0.95 * bodyHeight) start--;
-  const noteStarts = new Set<number>();
   const numbers = new Set<string>();
-  if (start === lines.length || !FOOTNOTE_START.test(lines[start]!.text))
-    return { lines: [...lines], noteStarts };
+  if (start === lines.length || !FOOTNOTE_START.test(lines[start]!.text)) return [...lines];
   const out = lines.map((l, i) => {
     if (i < start) return l;
     const m = FOOTNOTE_START.exec(l.text);
     if (!m) return l;
-    noteStarts.add(i);
     numbers.add(superscriptFree(m[1]!));
     return { ...l, text: l.text.slice(m[0].length) };
   });
@@ -224,7 +219,7 @@ export function pdfFootnotes(
       .replace(SPACED_MARKER, (m, n: string) => (numbers.has(n) ? '' : m));
     if (text !== l.text) out[i] = { ...l, text };
   }
-  return { lines: out, noteStarts };
+  return out;
 }
 
 /** A block so far of one line of at most three words: a term or label, kept with what it names ("Depends"). */
@@ -252,7 +247,7 @@ export function pdfPageBlocks(
   const lineGap = median(gaps) || 12;
   const bodyHeight =
     median(shown.filter((l) => !l.mono).map((l) => l.height)) || median(shown.map((l) => l.height));
-  const { lines: kept, noteStarts } = pdfFootnotes(shown, bodyHeight);
+  const kept = pdfFootnotes(shown, bodyHeight);
   const groups: PdfLine[][] = [];
   // How far a line could have run: the lines of its column end further only when they are wider things (a
   // table, an address into the margin), so the paragraph's own lines and the two after the break bound it.
@@ -273,8 +268,7 @@ export function pdfPageBlocks(
       gap < -2 || // a new column or a jump back up
       prev.mono !== l.mono ||
       Math.abs(prev.height - l.height) > 0.15 * Math.max(prev.height, l.height) ||
-      (!l.mono && BULLET.test(l.text)) ||
-      noteStarts.has(i);
+      (!l.mono && BULLET.test(l.text));
     const broken = !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
     if (broken) brokenBefore.add(groups.length);
     if (newBlock || broken) groups.push([l]);
