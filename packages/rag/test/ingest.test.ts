@@ -390,6 +390,12 @@ describe('PDF', () => {
       // the notes, without their numbers, as the layout joins them (close lines in one font)
       'paragraph: Older archives use another format. See the manual for the details of the format.',
     ]);
+    // a note set nearly as large as the prose, as close as its lines: still a block of its own
+    const close = [line('The tool writes the file.1', 700), line('1Only when asked to.', 688, 9)];
+    expect(pdfPageBlocks(close).map((b) => b.text)).toEqual([
+      'The tool writes the file.',
+      'Only when asked to.',
+    ]);
     // small lines at the foot that open with no number are no footnotes: nothing is taken out
     const caption = [line('Run the tool.3 Then stop.', 700), line('Figure notes 3 and 4.', 110, 8)];
     expect(pdfPageBlocks(caption).map((b) => b.text)).toEqual([

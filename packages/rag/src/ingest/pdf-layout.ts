@@ -196,14 +196,18 @@ const SPACED_MARKER = /(?<=(?:^|\s)[\p{L}'’-]*\p{L}\p{L}[.!?]) (\d{1,3})(?=\s|
  * The footnotes at the foot of a page and the markers that point at them. The notes are the run of lines in a
  * smaller font than the page's prose that ends the page and opens with a numbered line; a marker is a number
  * in the prose above that is one of theirs, glued to a word or a sentence end. Returns the lines with the markers
- * left out and each note's number taken off. A note stays where the layout puts it (a paragraph of its own by its
- * smaller font; notes that follow closely share one): making each note a block of its own lost held-out answers.
+ * left out and each note's number taken off, and where the notes begin (`lines.length` when there are none): the
+ * notes are a block apart from the prose above (a note's font may differ too little from the prose's to part them).
  */
-export function pdfFootnotes(lines: readonly PdfLine[], bodyHeight: number): PdfLine[] {
+export function pdfFootnotes(
+  lines: readonly PdfLine[],
+  bodyHeight: number,
+): { lines: PdfLine[]; notesFrom: number } {
   let start = lines.length;
   while (start > 0 && !lines[start - 1]!.mono && lines[start - 1]!.height < 0.95 * bodyHeight) start--;
   const numbers = new Set<string>();
-  if (start === lines.length || !FOOTNOTE_START.test(lines[start]!.text)) return [...lines];
+  if (start === lines.length || !FOOTNOTE_START.test(lines[start]!.text))
+    return { lines: [...lines], notesFrom: lines.length };
   const out = lines.map((l, i) => {
     if (i < start) return l;
     const m = FOOTNOTE_START.exec(l.text);
@@ -219,7 +223,7 @@ export function pdfFootnotes(lines: readonly PdfLine[], bodyHeight: number): Pdf
       .replace(SPACED_MARKER, (m, n: string) => (numbers.has(n) ? '' : m));
     if (text !== l.text) out[i] = { ...l, text };
   }
-  return out;
+  return { lines: out, notesFrom: start };
 }
 
 /** A block so far of one line of at most three words: a term or label, kept with what it names ("Depends"). */
@@ -247,7 +251,7 @@ export function pdfPageBlocks(
   const lineGap = median(gaps) || 12;
   const bodyHeight =
     median(shown.filter((l) => !l.mono).map((l) => l.height)) || median(shown.map((l) => l.height));
-  const kept = pdfFootnotes(shown, bodyHeight);
+  const { lines: kept, notesFrom } = pdfFootnotes(shown, bodyHeight);
   const groups: PdfLine[][] = [];
   // How far a line could have run: the lines of its column end further only when they are wider things (a
   // table, an address into the margin), so the paragraph's own lines and the two after the break bound it.
@@ -268,7 +272,8 @@ export function pdfPageBlocks(
       gap < -2 || // a new column or a jump back up
       prev.mono !== l.mono ||
       Math.abs(prev.height - l.height) > 0.15 * Math.max(prev.height, l.height) ||
-      (!l.mono && BULLET.test(l.text));
+      (!l.mono && BULLET.test(l.text)) ||
+      i === notesFrom;
     const broken = !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
     if (broken) brokenBefore.add(groups.length);
     if (newBlock || broken) groups.push([l]);
