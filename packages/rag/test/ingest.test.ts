@@ -2,7 +2,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CrpError } from '@crp/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PdfLine, pdfPageBlocks, runningLines } from '../src/ingest/pdf-layout.js';
+import {
+  type PdfLine,
+  type PdfTextItem,
+  pdfLines,
+  pdfPageBlocks,
+  runningLines,
+} from '../src/ingest/pdf-layout.js';
 import { loadDefaultTranslator } from '../src/node/default-translator.js';
 import {
   chunkDocument,
@@ -332,6 +338,70 @@ describe('PDF', () => {
     ]);
     // without widths (another PDF reader), evenly spaced lines are one paragraph as before
     expect(pdfPageBlocks(list.map(({ right: _right, ...l }) => l))).toHaveLength(1);
+  });
+
+  it('leaves out footnote markers set raised and smaller after a word, not powers or numbers', () => {
+    // a 10-unit body font; a marker is a 7-unit item whose baseline sits 3 units higher
+    const item = (str: string, x: number, raised = false, hasEOL = false): PdfTextItem => ({
+      str,
+      x,
+      y: raised ? 503 : 500,
+      height: raised ? 7 : 10,
+      width: 5 * str.length,
+      hasEOL,
+    });
+    const lines = pdfLines([
+      item('The method of Smith et al', 50),
+      item('4', 175, true),
+      item(' satisfies two axioms (2017)', 180),
+      item('12', 320, true),
+      item('.', 330, false, true),
+      item('Vectors in ℝ', 50), // a power of a one-letter name
+      item('3', 110, true),
+      item(' of size grid_size', 115), // a power of a variable
+      item('2', 205, true),
+      item(' and Python 3.11 with resnet50 on page 52', 210, false, true), // same size, same baseline
+      item('Wrong order', 50),
+      item('5', 105, false), // as large as the word: no marker by size
+      item(' here.', 110, false, true),
+    ]);
+    expect(lines.map((l) => l.text)).toEqual([
+      'The method of Smith et al satisfies two axioms (2017).',
+      'Vectors in ℝ3 of size grid_size2 and Python 3.11 with resnet50 on page 52',
+      'Wrong order5 here.',
+    ]);
+  });
+
+  it('takes the numbers of the footnotes at a page foot out of the text that points at them', () => {
+    const line = (text: string, y: number, height = 10): PdfLine => ({ text, x: 50, y, height, mono: false });
+    const page = [
+      line('The archive is built by the tool.3 It reads the options of', 700),
+      line('section 2 of the manual, see Tabelle 2 and libfoo.so.1 for the', 688),
+      line('version 3.11 that was released. 4', 676),
+      line('A new paragraph names 7 things.7', 650),
+      line('3Older archives use another format.', 120, 8),
+      line('⁴See the manual for the details of', 110, 8),
+      line('the format.', 101, 8),
+    ];
+    expect(pdfPageBlocks(page).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      // "things.7" stays: no footnote 7 on the page
+      'paragraph: The archive is built by the tool. It reads the options of section 2 of the manual, see Tabelle 2 and libfoo.so.1 for the version 3.11 that was released.',
+      'paragraph: A new paragraph names 7 things.7',
+      // the notes, without their numbers, as the layout joins them (close lines in one font)
+      'paragraph: Older archives use another format. See the manual for the details of the format.',
+    ]);
+    // a note set nearly as large as the prose, as close as its lines: still a block of its own
+    const close = [line('The tool writes the file.1', 700), line('1Only when asked to.', 688, 9)];
+    expect(pdfPageBlocks(close).map((b) => b.text)).toEqual([
+      'The tool writes the file.',
+      'Only when asked to.',
+    ]);
+    // small lines at the foot that open with no number are no footnotes: nothing is taken out
+    const caption = [line('Run the tool.3 Then stop.', 700), line('Figure notes 3 and 4.', 110, 8)];
+    expect(pdfPageBlocks(caption).map((b) => b.text)).toEqual([
+      'Run the tool.3 Then stop.',
+      'Figure notes 3 and 4.',
+    ]);
   });
 
   it('de-hyphenates words broken at line ends, keeps compounds', () => {

@@ -62,11 +62,40 @@ export function dehyphenate(text: string, lexicon?: HyphenLexicon): string {
     .replace(/(\p{L})-[ \t]*\n[ \t]*(\p{Lu})/gu, '$1-$2');
 }
 
-/** Groups a page's text items into lines (pdf.js marks line ends with `hasEOL`). */
+const SUPERSCRIPT_DIGITS = '⁰¹²³⁴⁵⁶⁷⁸⁹';
+const MARKER_ITEM = new RegExp(`^(?:\\d{1,3}|[${SUPERSCRIPT_DIGITS}]{1,3})$`);
+// what a footnote marker follows: a word of two letters or more, perhaps ending a sentence, or a closing bracket
+// or quote ("al.3", "(2017)4", "wurden.11"). A single letter before a raised digit is a power in a formula ("ℝ3"),
+// and so is a name of a variable or file ("grid_size2", "libfoo.so.1"): the word must be letters from its start.
+const WORD_BEFORE_MARKER = '(?:^|(?<=[\\s(„"“»]))[\\p{L}\'’-]*\\p{L}\\p{L}[.,;:!?]?|[)\\]"”’]';
+const MARKER_HOST = new RegExp(`(?:${WORD_BEFORE_MARKER})$`, 'u');
+
+/**
+ * Whether `item` is a footnote marker set after `before` (the glyph item before it on its line): one to three
+ * digits in a smaller font on a raised baseline after a word or a sentence end. Code (monospace) never has them.
+ */
+function isMarkerItem(item: PdfTextItem, before: PdfTextItem | undefined): boolean {
+  if (!before || before.mono || item.mono || !MARKER_ITEM.test(item.str.trim())) return false;
+  return (
+    item.height > 0 &&
+    item.height <= 0.85 * before.height &&
+    item.y >= before.y + 0.15 * before.height &&
+    MARKER_HOST.test(before.str.trimEnd())
+  );
+}
+
+/**
+ * Groups a page's text items into lines (pdf.js marks line ends with `hasEOL`). Footnote markers set as raised,
+ * smaller digits after a word (see `isMarkerItem`) are left out: glued to the word they made "al6".
+ */
 export function pdfLines(items: readonly PdfTextItem[]): PdfLine[] {
   const lines: PdfLine[] = [];
   let parts: PdfTextItem[] = [];
   const flush = () => {
+    parts = parts.filter((p, i) => {
+      const before = parts.slice(0, i).findLast((q) => q.height > 0 && q.str.trim());
+      return !isMarkerItem(p, before);
+    });
     const text = parts
       .map((p) => p.str)
       .join('')
@@ -151,6 +180,52 @@ function columnRightOf(line: PdfLine, lines: readonly PdfLine[]): number {
   return rights[Math.floor(0.9 * (rights.length - 1))] ?? line.right;
 }
 
+const superscriptFree = (marker: string) =>
+  marker.replace(/[⁰¹²³⁴⁵⁶⁷⁸⁹]/g, (d) => String(SUPERSCRIPT_DIGITS.indexOf(d)));
+// a footnote's own text opens with its number glued to it or a space away ("3Bei einem ...", "⁴Dies ist ...")
+const FOOTNOTE_START = /^(\d{1,3}|[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,3}) ?(?=[\p{L}"„»“(])/u;
+// a marker in running text: glued to a word or a sentence end ("wurden.11 Sie", "al6"), or a space after a
+// sentence end ("ersetzt. 2"); never after a digit ("Python 3.11", "Tabelle 2")
+const GLUED_MARKER = new RegExp(
+  `(?<=${WORD_BEFORE_MARKER})(\\d{1,3}|[${SUPERSCRIPT_DIGITS}]{1,3})(?=[\\s,;:.]|$)`,
+  'gu',
+);
+const SPACED_MARKER = /(?<=(?:^|\s)[\p{L}'’-]*\p{L}\p{L}[.!?]) (\d{1,3})(?=\s|$)/gu;
+
+/**
+ * The footnotes at the foot of a page and the markers that point at them. The notes are the run of lines in a
+ * smaller font than the page's prose that ends the page and opens with a numbered line; a marker is a number
+ * in the prose above that is one of theirs, glued to a word or a sentence end. Returns the lines with the markers
+ * left out and each note's number taken off, and where the notes begin (`lines.length` when there are none): the
+ * notes are a block apart from the prose above (a note's font may differ too little from the prose's to part them).
+ */
+export function pdfFootnotes(
+  lines: readonly PdfLine[],
+  bodyHeight: number,
+): { lines: PdfLine[]; notesFrom: number } {
+  let start = lines.length;
+  while (start > 0 && !lines[start - 1]!.mono && lines[start - 1]!.height < 0.95 * bodyHeight) start--;
+  const numbers = new Set<string>();
+  if (start === lines.length || !FOOTNOTE_START.test(lines[start]!.text))
+    return { lines: [...lines], notesFrom: lines.length };
+  const out = lines.map((l, i) => {
+    if (i < start) return l;
+    const m = FOOTNOTE_START.exec(l.text);
+    if (!m) return l;
+    numbers.add(superscriptFree(m[1]!));
+    return { ...l, text: l.text.slice(m[0].length) };
+  });
+  for (let i = 0; i < start; i++) {
+    const l = out[i]!;
+    if (l.mono) continue;
+    const text = l.text
+      .replace(GLUED_MARKER, (m) => (numbers.has(superscriptFree(m)) ? '' : m))
+      .replace(SPACED_MARKER, (m, n: string) => (numbers.has(n) ? '' : m));
+    if (text !== l.text) out[i] = { ...l, text };
+  }
+  return { lines: out, notesFrom: start };
+}
+
 /** A block so far of one line of at most three words: a term or label, kept with what it names ("Depends"). */
 const isLabel = (group: readonly PdfLine[]) => group.length === 1 && group[0]!.text.split(' ').length <= 3;
 
@@ -167,15 +242,16 @@ export function pdfPageBlocks(
   drop: ReadonlySet<string> = new Set(),
   lexicon?: HyphenLexicon,
 ): Block[] {
-  const kept = lines.filter((l) => !drop.has(l.text.replace(/\d+/g, '#')));
+  const shown = lines.filter((l) => !drop.has(l.text.replace(/\d+/g, '#')));
   const gaps: number[] = [];
-  for (let i = 1; i < kept.length; i++) {
-    const g = kept[i - 1]!.y - kept[i]!.y;
+  for (let i = 1; i < shown.length; i++) {
+    const g = shown[i - 1]!.y - shown[i]!.y;
     if (g > 0) gaps.push(g);
   }
   const lineGap = median(gaps) || 12;
   const bodyHeight =
-    median(kept.filter((l) => !l.mono).map((l) => l.height)) || median(kept.map((l) => l.height));
+    median(shown.filter((l) => !l.mono).map((l) => l.height)) || median(shown.map((l) => l.height));
+  const { lines: kept, notesFrom } = pdfFootnotes(shown, bodyHeight);
   const groups: PdfLine[][] = [];
   // How far a line could have run: the lines of its column end further only when they are wider things (a
   // table, an address into the margin), so the paragraph's own lines and the two after the break bound it.
@@ -196,7 +272,8 @@ export function pdfPageBlocks(
       gap < -2 || // a new column or a jump back up
       prev.mono !== l.mono ||
       Math.abs(prev.height - l.height) > 0.15 * Math.max(prev.height, l.height) ||
-      (!l.mono && BULLET.test(l.text));
+      (!l.mono && BULLET.test(l.text)) ||
+      i === notesFrom;
     const broken = !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
     if (broken) brokenBefore.add(groups.length);
     if (newBlock || broken) groups.push([l]);

@@ -78,9 +78,10 @@ export interface IndexSnapshot {
  * word ("rule-based", was "rulebased"); 8: Markdown badges, image links, label-only images and bare address lines
  * dropped (an image keeps its alt text when that is a caption of three words or more; an address line that a
  * sentence runs through stays); 9: a PDF line that ends with room for the next line's first word ends its block
- * (list items whose bullets the PDF draws as graphics were glued into one sentence).
+ * (list items whose bullets the PDF draws as graphics were glued into one sentence); 10: PDF footnote markers
+ * left out of the text ("et al6", "wurden.11 Sie") and a footnote's own number taken off its text.
  */
-export const PIPELINE_VERSION = 9;
+export const PIPELINE_VERSION = 10;
 
 // 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening);
 // 03 keeps the chunks' texts as UTF-8 after them, decoded when a chunk's text is first read (a search reads
