@@ -11,7 +11,7 @@
  * default QA files: its `qa.json`, `qa-extra.json`, `qa-natural.json`, `qa-heldout-2.json`, `qa-heldout-3.json`, `qa-heldout-4.json`,
  * `qa-heldout-5.json`, `qa-heldout-6.json`, `qa-heldout-7.json`, `qa-heldout-8.json`, `qa-heldout-9.json`,
  * `qa-heldout-10.json`, `qa-heldout-11.json`, `qa-heldout-12.json`, `qa-heldout-13.json`, `qa-heldout-14.json`,
- * `qa-heldout-15.json` and `qa-heldout-16.json` (each reported on its own and by language group).
+ * `qa-heldout-15.json`, `qa-heldout-16.json` and `qa-heldout-17.json` (each reported on its own and by language group).
  * Answers are extractive (offline) unless `--llm` names a model.
  */
 import { existsSync } from 'node:fs';
@@ -97,6 +97,7 @@ const qaFiles =
     'qa-heldout-14.json',
     'qa-heldout-15.json',
     'qa-heldout-16.json',
+    'qa-heldout-17.json',
   ]
     .map((f) => path.join(corpus, f))
     .filter((f) => existsSync(f));
