@@ -276,6 +276,53 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
     empty.dispose();
   });
 
+  it('evaluate refuses an empty batch, a wrong mask or a wrong explanation before explaining anything', async () => {
+    let explained = 0;
+    const counting = (
+      m: Parameters<ReturnType<typeof gradientXInput>>[0],
+      x: tf.Tensor4D,
+      t: readonly number[],
+    ) => {
+      explained++;
+      return gradientXInput()(m, x, t);
+    };
+    const empty = tf.zeros([0, 8, 8, 3]) as tf.Tensor4D;
+    await expectCrpErrorAsync(
+      () =>
+        evaluate({ model: small.model, x: empty, labels: [], explainers: { gxi: counting } }, ['Sparseness']),
+      'empty-data',
+      'inputs are an empty batch',
+    );
+    const mask = tf.ones([5, 4, 4]);
+    await expectCrpErrorAsync(
+      () =>
+        evaluate({ model: small.model, x: small.x, labels, explainers: { gxi: counting }, mask }, [
+          'RelevanceMassAccuracy',
+        ]),
+      'invalid-shape',
+      'mask has shape [5, 4, 4]; it must be [5, 8, 8]',
+    );
+    const wrong = tf.zeros([5, 8, 7]);
+    await expectCrpErrorAsync(
+      () =>
+        evaluate(
+          {
+            model: small.model,
+            x: small.x,
+            labels,
+            explainers: { gxi: counting },
+            explanations: { lrp: small.heatmap, bad: wrong },
+          },
+          ['Sparseness'],
+        ),
+      'invalid-shape',
+      "explanation 'bad' has shape [5, 8, 7]",
+      '[5, 8, 8] (a heatmap)',
+    );
+    expect(explained).toBe(0);
+    tf.dispose([empty, mask, wrong]);
+  });
+
   it('a metric name that does not exist: the nearest names first', async () => {
     expect(() => metricByName('PixelFliping')).toThrow(
       /unknown metric 'PixelFliping'; did you mean PixelFlipping/,
