@@ -1,4 +1,4 @@
-import { CrpError, type ProgressCallback } from '@crp/common';
+import { CrpError, isCrpError, type ProgressCallback } from '@crp/common';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkAttributionShape, checkLabels, checkMaskShape, checkSamplesShape } from './data.js';
@@ -292,6 +292,13 @@ export async function evaluate(
         results[method]![name] = await runMetric(spec, metricInput, explainer, {
           ...run,
           ...(onProgress ? { onProgress } : {}),
+        }).catch((err: unknown) => {
+          // several methods share the inputs: say whose explanation the metric was scoring
+          if (!isCrpError(err)) throw err;
+          throw new CrpError(err.code, `method '${method}': ${err.message}`, {
+            cause: err,
+            details: { ...err.details, method, metric: name },
+          });
         });
       }
     } finally {

@@ -6,6 +6,7 @@
 
 import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import {
   auc,
@@ -351,6 +352,16 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
       () => pixelFlipping({ model: nanModel, x: xs, labels: [0], explanation: a }, { softmax: false }),
       'invalid-value',
       "the model's output is NaN for sample 0 perturbed in step 1 of PixelFlipping",
+    );
+    // through evaluate, the error names the method whose explanation was being scored
+    await expectCrpErrorAsync(
+      () =>
+        evaluate(
+          { model: nanModel as unknown as tfl.LayersModel, x: xs, labels: [0], explanations: { lrp: a } },
+          [{ name: 'PixelFlipping', options: { softmax: false } }],
+        ),
+      'invalid-value',
+      "method 'lrp': the model's output is NaN for sample 0 perturbed in step 1 of PixelFlipping",
     );
     tf.dispose([xs, a]);
   });
