@@ -95,6 +95,12 @@ describe('crp evaluate', () => {
     expect(result.summary.random!.MPRT).toBeCloseTo(1, 12);
     const written = JSON.parse(await readFile(result.file, 'utf8'));
     expect(written.featuresInStep).toBe(featuresInStep(8, 8, 3, 8));
+    expect([written.model, written.data, written.region, written.target]).toEqual([
+      modelDir,
+      dataDir,
+      'center:4',
+      1,
+    ]);
     expect(written.results.epsilon_plus_flat.PixelFlipping.curves).toHaveLength(3);
     for (const p of result.plots) expect(existsSync(p)).toBe(true);
   });

@@ -316,7 +316,13 @@ export async function evaluate(argv: string[], json: boolean): Promise<EvaluateO
       })),
     );
     const file = join(args.out, 'evaluation.json');
-    await writeJsonAtomic(file, { target, samples: n, featuresInStep: k, ...result });
+    // what was evaluated, so that the file can be read (and the run repeated) without its command line
+    const given = {
+      model: args.modelPath,
+      data: args.dataSpec,
+      ...(args.regionSpec ? { region: args.regionSpec } : {}),
+    };
+    await writeJsonAtomic(file, { ...given, target, samples: n, featuresInStep: k, ...result });
     for (const p of drawn) await writeFileAtomic(p.file, p.svg);
     const plots = drawn.map((p) => p.file);
     const summary = summarize(result);
