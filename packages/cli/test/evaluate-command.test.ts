@@ -203,6 +203,8 @@ describe('crp evaluate', () => {
       },
     });
     expect(plots.map((p) => p.file)).toEqual(['mprt.svg']);
+    // a Spearman correlation is no percentage
+    expect(JSON.stringify(plots[0]!.spec)).toContain('"axis":{"format":".1f"}');
     const values = (plots[0]!.spec as { data: { values: { fraction: number; accuracy: number }[] } }).data
       .values;
     expect(values.map((v) => [v.fraction, v.accuracy])).toEqual([
