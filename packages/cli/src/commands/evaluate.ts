@@ -388,8 +388,8 @@ export function evaluationPlots(result: Evaluation): { file: string; spec: VegaL
             'layers randomised from the output down; an explanation that stays similar ignores what the model learned',
           xTitle: 'Share of the layers randomised',
           yTitle: 'Similarity to the original explanation (Spearman)',
-        // a correlation, not a share: it may go below 0
-        yFormat: '.1f',
+          // a correlation, not a share: it may go below 0
+          yFormat: '.1f',
         }),
       });
   }
