@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readlink, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CrpError } from '@crp/common';
 
@@ -76,7 +76,7 @@ export async function checkWritable(option: string, path: string, kind: 'file' |
     return;
   }
   // the nearest ancestor that exists must be a folder we may write into (the rest is created)
-  let parent = dirname(target);
+  let parent = target;
   for (;;) {
     const s = await stat(parent).catch((err: unknown) => err as SystemError);
     if (!(s instanceof Error)) {
@@ -84,6 +84,10 @@ export async function checkWritable(option: string, path: string, kind: 'file' |
       break;
     }
     if (s.code !== 'ENOENT' && s.code !== 'ENOTDIR') throw refuse(` ('${parent}')`, systemReason(s));
+    // a link to a missing folder (an unmounted disk) cannot be created through (mkdir: ENOTDIR, after the
+    // work): refuse it here
+    const link = await readlink(parent).catch(() => undefined);
+    if (link !== undefined) throw refuse('', `'${parent}' is a link to '${link}', which does not exist`);
     const up = dirname(parent);
     if (up === parent) break;
     parent = up;

@@ -1,5 +1,5 @@
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCrpError } from '@crp/common';
@@ -205,6 +205,18 @@ describe('file-system errors name the path and the reason, without a stack', () 
       checkWritable('--out', join(dir, 'new', 'deeper', 'x.json'), 'file'),
     ).resolves.toBeUndefined();
     expect(existsSync(join(dir, 'new'))).toBe(false); // checking creates nothing
+  });
+
+  it('a link to a missing folder (an unmounted disk) is refused before any work', async () => {
+    const link = join(dir, 'dangling');
+    await symlink(join(dir, 'unmounted'), link);
+    const out = join(link, 'out');
+    await expect(checkWritable('--out', join(out, 'x.json'), 'file')).rejects.toThrow(
+      `--out: cannot write '${join(out, 'x.json')}': '${link}' is a link to '${join(dir, 'unmounted')}', which does not exist`,
+    );
+    await expect(checkWritable('--out', out, 'folder')).rejects.toThrow(
+      /is a link to .*, which does not exist/,
+    );
   });
 
   it('a folder without write permission', async () => {

@@ -22,8 +22,8 @@ function shapeText(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** Reads the NHWC inputs; refuses another rank, an empty batch or non-finite values. */
-export async function readSamples(x: tf.Tensor, what = 'inputs'): Promise<Samples> {
+/** Refuses inputs of another rank than NHWC or an empty batch; returns [N, H, W, C]. */
+export function checkSamplesShape(x: tf.Tensor, what = 'inputs'): [number, number, number, number] {
   if (x.rank !== 4) {
     throw new CrpError(
       'invalid-shape',
@@ -33,8 +33,15 @@ export async function readSamples(x: tf.Tensor, what = 'inputs'): Promise<Sample
       },
     );
   }
-  const [n, height, width, channels] = x.shape as [number, number, number, number];
-  if (n === 0) throw new CrpError('empty-data', `${what} are an empty batch; give at least one sample`);
+  const shape = x.shape as [number, number, number, number];
+  if (shape[0] === 0)
+    throw new CrpError('empty-data', `${what} are an empty batch; give at least one sample`);
+  return shape;
+}
+
+/** Reads the NHWC inputs; refuses another rank, an empty batch or non-finite values. */
+export async function readSamples(x: tf.Tensor, what = 'inputs'): Promise<Samples> {
+  const [n, height, width, channels] = checkSamplesShape(x, what);
   const data = await x.data<'float32'>();
   const features = height * width * channels;
   const samples: Float32Array[] = [];
@@ -72,6 +79,29 @@ export function checkLabels(labels: readonly number[], n: number): void {
   }
 }
 
+/** Refuses an explanation whose shape is none of [N, H, W], [N, H, W, 1], [N, H, W, C] of the inputs' shape. */
+export function checkAttributionShape(
+  a: tf.Tensor,
+  inputShape: readonly [number, number, number, number],
+  what = 'explanation',
+): void {
+  const [n, height, width, channels] = inputShape;
+  const ok =
+    a.shape[0] === n &&
+    a.shape[1] === height &&
+    a.shape[2] === width &&
+    (a.rank === 3 || (a.rank === 4 && (a.shape[3] === 1 || a.shape[3] === channels)));
+  if (!ok) {
+    throw new CrpError(
+      'invalid-shape',
+      `${what} has shape ${shapeText(a.shape)}; for inputs of shape ${shapeText(inputShape)} ` +
+        `it must be [${n}, ${height}, ${width}] (a heatmap), [${n}, ${height}, ${width}, 1] or ` +
+        `[${n}, ${height}, ${width}, ${channels}]`,
+      { details: { shape: a.shape, inputShape: [...inputShape] } },
+    );
+  }
+}
+
 /**
  * Reads an explanation of the inputs: [N, H, W] (a heatmap), [N, H, W, 1] or [N, H, W, C] (per channel). A
  * one-channel explanation stands for every colour channel of its pixel (Quantus broadcasts it the same way).
@@ -82,20 +112,7 @@ export async function readAttributions(
   what = 'explanation',
 ): Promise<Attributions> {
   const { n, height, width, channels } = s;
-  const ok =
-    a.shape[0] === n &&
-    a.shape[1] === height &&
-    a.shape[2] === width &&
-    (a.rank === 3 || (a.rank === 4 && (a.shape[3] === 1 || a.shape[3] === channels)));
-  if (!ok) {
-    throw new CrpError(
-      'invalid-shape',
-      `${what} has shape ${shapeText(a.shape)}; for inputs of shape ${shapeText([n, height, width, channels])} ` +
-        `it must be [${n}, ${height}, ${width}] (a heatmap), [${n}, ${height}, ${width}, 1] or ` +
-        `[${n}, ${height}, ${width}, ${channels}]`,
-      { details: { shape: a.shape, inputShape: [n, height, width, channels] } },
-    );
-  }
+  checkAttributionShape(a, [n, height, width, channels], what);
   const perPixel = a.rank === 3 ? 1 : a.shape[3]!;
   const data = await a.data<'float32'>();
   const size = height * width * perPixel;
@@ -117,9 +134,13 @@ export async function readAttributions(
   return { channels: perPixel, values };
 }
 
-/** Reads a region mask: [N, H, W] or [N, H, W, 1]; non-zero is inside. */
-export async function readMasks(mask: tf.Tensor, s: Samples, what = 'mask'): Promise<Uint8Array[]> {
-  const { n, height, width } = s;
+/** Refuses a region mask of another shape than [N, H, W] or [N, H, W, 1] of the inputs. */
+export function checkMaskShape(
+  mask: tf.Tensor,
+  size: readonly [number, number, number],
+  what = 'mask',
+): void {
+  const [n, height, width] = size;
   const ok =
     mask.shape[0] === n &&
     mask.shape[1] === height &&
@@ -132,6 +153,12 @@ export async function readMasks(mask: tf.Tensor, s: Samples, what = 'mask'): Pro
       { details: { shape: mask.shape } },
     );
   }
+}
+
+/** Reads a region mask: [N, H, W] or [N, H, W, 1]; non-zero is inside. */
+export async function readMasks(mask: tf.Tensor, s: Samples, what = 'mask'): Promise<Uint8Array[]> {
+  const { n, height, width } = s;
+  checkMaskShape(mask, [n, height, width], what);
   const data = await mask.data();
   const size = height * width;
   return Array.from({ length: n }, (_, i) => {

@@ -1,6 +1,7 @@
-import { CrpError, type ProgressCallback } from '@crp/common';
+import { CrpError, isCrpError, type ProgressCallback } from '@crp/common';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { checkAttributionShape, checkLabels, checkMaskShape, checkSamplesShape } from './data.js';
 import type { Explainer } from './explainer.js';
 import { type CompletenessOptions, completeness } from './metrics/axiomatic.js';
 import {
@@ -226,6 +227,18 @@ export async function runMetric(
   }
 }
 
+/** Checks the batch, labels, masks and given explanations before any method is explained or metric run, so that a
+ * mistake is said at once, not after the metrics of the methods before it. */
+function checkEvaluateInput(input: EvaluateInput, methods: readonly string[]): void {
+  const shape = checkSamplesShape(input.x);
+  checkLabels(input.labels, shape[0]);
+  if (input.mask !== undefined) checkMaskShape(input.mask, [shape[0], shape[1], shape[2]]);
+  for (const method of methods) {
+    const given = input.explanations?.[method];
+    if (given !== undefined) checkAttributionShape(given, shape, `explanation '${method}'`);
+  }
+}
+
 /**
  * Evaluates several explanation methods with several metrics on one batch (Quantus's `evaluate(metrics,
  * xai_methods)`): each method's explanation is computed at most once (from its explainer, when not given), each
@@ -256,6 +269,7 @@ export async function evaluate(
       'no explanation methods: give explanations and/or explainers by method name',
     );
   }
+  checkEvaluateInput(input, methods);
   const results: Record<string, Record<string, MetricResult>> = {};
   for (const method of methods) {
     const explainer = input.explainers?.[method];
@@ -278,6 +292,13 @@ export async function evaluate(
         results[method]![name] = await runMetric(spec, metricInput, explainer, {
           ...run,
           ...(onProgress ? { onProgress } : {}),
+        }).catch((err: unknown) => {
+          // several methods share the inputs: say whose explanation the metric was scoring
+          if (!isCrpError(err)) throw err;
+          throw new CrpError(err.code, `method '${method}': ${err.message}`, {
+            cause: err,
+            details: { ...err.details, method, metric: name },
+          });
         });
       }
     } finally {

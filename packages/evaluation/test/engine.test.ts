@@ -6,6 +6,7 @@
 
 import type { Progress } from '@crp/common';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import {
   auc,
@@ -276,6 +277,53 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
     empty.dispose();
   });
 
+  it('evaluate refuses an empty batch, a wrong mask or a wrong explanation before explaining anything', async () => {
+    let explained = 0;
+    const counting = (
+      m: Parameters<ReturnType<typeof gradientXInput>>[0],
+      x: tf.Tensor4D,
+      t: readonly number[],
+    ) => {
+      explained++;
+      return gradientXInput()(m, x, t);
+    };
+    const empty = tf.zeros([0, 8, 8, 3]) as tf.Tensor4D;
+    await expectCrpErrorAsync(
+      () =>
+        evaluate({ model: small.model, x: empty, labels: [], explainers: { gxi: counting } }, ['Sparseness']),
+      'empty-data',
+      'inputs are an empty batch',
+    );
+    const mask = tf.ones([5, 4, 4]);
+    await expectCrpErrorAsync(
+      () =>
+        evaluate({ model: small.model, x: small.x, labels, explainers: { gxi: counting }, mask }, [
+          'RelevanceMassAccuracy',
+        ]),
+      'invalid-shape',
+      'mask has shape [5, 4, 4]; it must be [5, 8, 8]',
+    );
+    const wrong = tf.zeros([5, 8, 7]);
+    await expectCrpErrorAsync(
+      () =>
+        evaluate(
+          {
+            model: small.model,
+            x: small.x,
+            labels,
+            explainers: { gxi: counting },
+            explanations: { lrp: small.heatmap, bad: wrong },
+          },
+          ['Sparseness'],
+        ),
+      'invalid-shape',
+      "explanation 'bad' has shape [5, 8, 7]",
+      '[5, 8, 8] (a heatmap)',
+    );
+    expect(explained).toBe(0);
+    tf.dispose([empty, mask, wrong]);
+  });
+
   it('a metric name that does not exist: the nearest names first', async () => {
     expect(() => metricByName('PixelFliping')).toThrow(
       /unknown metric 'PixelFliping'; did you mean PixelFlipping/,
@@ -304,6 +352,16 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
       () => pixelFlipping({ model: nanModel, x: xs, labels: [0], explanation: a }, { softmax: false }),
       'invalid-value',
       "the model's output is NaN for sample 0 perturbed in step 1 of PixelFlipping",
+    );
+    // through evaluate, the error names the method whose explanation was being scored
+    await expectCrpErrorAsync(
+      () =>
+        evaluate(
+          { model: nanModel as unknown as tfl.LayersModel, x: xs, labels: [0], explanations: { lrp: a } },
+          [{ name: 'PixelFlipping', options: { softmax: false } }],
+        ),
+      'invalid-value',
+      "method 'lrp': the model's output is NaN for sample 0 perturbed in step 1 of PixelFlipping",
     );
     tf.dispose([xs, a]);
   });

@@ -51,6 +51,11 @@ describe('chart specs', () => {
       baseline: 0.9,
     });
     expect(values(spec)).toEqual([{ criterion: 'relevance', fraction: 0, accuracy: 0.9 }]);
+    const yAxis = (s: object) =>
+      JSON.stringify(s).match(/"title":"Similarity","axis":\{"format":"([^"]+)"\}/)?.[1];
+    const points = [{ criterion: 'lrp', points: [{ fraction: 0, accuracy: -0.2 }] }];
+    expect(yAxis(pruningCurveChart(points, { yTitle: 'Similarity' }))).toBe('.0%');
+    expect(yAxis(pruningCurveChart(points, { yTitle: 'Similarity', yFormat: '.1f' }))).toBe('.1f');
     expect(values(scatterChart([{ x: 1, y: 2, group: 'a' }]))).toEqual([
       { x: 1, y: 2, group: 'a', label: '' },
     ]);

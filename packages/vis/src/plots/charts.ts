@@ -229,6 +229,9 @@ export interface PruningCurveChartOptions extends XyChartOptions {
   baseline?: number;
   /** Accuracy of chance level, drawn as a dotted line. */
   chance?: number;
+  /** d3 format of the y axis; default '.0%' (accuracies). A score that is not a share (e.g. a correlation) takes
+   * '.1f'. */
+  yFormat?: string;
 }
 
 /**
@@ -248,6 +251,7 @@ export function pruningCurveChart(
     yTitle = 'Accuracy',
     baseline,
     chance,
+    yFormat = '.0%',
   } = options;
   if (curves.length === 0 || curves.every((c) => c.points.length === 0)) {
     throw new CrpError('invalid-argument', 'pruningCurveChart needs at least one curve with points');
@@ -301,7 +305,7 @@ export function pruningCurveChart(
             field: 'accuracy',
             type: 'quantitative',
             title: yTitle,
-            axis: { format: '.0%' },
+            axis: { format: yFormat },
             scale: { zero: true },
           },
           color: {
