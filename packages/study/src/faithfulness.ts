@@ -220,6 +220,8 @@ export function faithfulnessSections(f: StudyFaithfulness, regionText: string): 
       {
         xTitle: 'Share of the layers randomised (from the output)',
         yTitle: 'Similarity to the original explanation',
+        // a rank correlation, not a share: it can fall below 0
+        yFormat: '.1f',
       },
     ),
   });
