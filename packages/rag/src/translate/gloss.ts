@@ -65,7 +65,19 @@ export function glossSentence(
     // the words next to it (only spaces between), for the part of speech; '' after it: punctuation or the end
     const previous = words[i - 1];
     const next = words[i + 1];
-    const before = previous && spaceOnlyBetween(text, previous, w) ? previous.text : undefined;
+    const joinedBefore = previous && spaceOnlyBetween(text, previous, w) ? previous.text : undefined;
+    // an English adverb between tells nothing: "you only need", "to simply load" read as "you need", "to load"
+    const twoBack = words[i - 2];
+    const before =
+      from === 'en' &&
+      joinedBefore !== undefined &&
+      previous &&
+      isAdverb(joinedBefore) &&
+      twoBack &&
+      spaceOnlyBetween(text, twoBack, previous) &&
+      !/ly$/i.test(w.text)
+        ? twoBack.text
+        : joinedBefore;
     const after = next
       ? spaceOnlyBetween(text, w, next)
         ? next.text
@@ -142,23 +154,41 @@ function otherLanguage(text: string, words: readonly Span[], from: Language): bo
 export type TermUsage = (stem: string, language: Language) => number;
 
 /**
- * The `WordUsage` of chunks: per language, how many chunks use each word (letters only, in lower case).
+ * The `WordUsage` of chunks: per language, how many chunks use each word (letters only, in lower case), and in
+ * German how many use a word of each base form (`germanBaseForms`: "genannt" counts for nennen, "Dateien" for
+ * Datei).
  */
 export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>[]): WordUsage {
   const counts = new Map<string, number>();
-  for (const c of chunks)
+  const bases = new Map<string, number>();
+  const basesOf = new Map<string, readonly string[]>();
+  for (const c of chunks) {
+    const language = c.metadata.language;
+    const seen = new Set<string>();
     for (const w of new Set(c.text.toLowerCase().match(/\p{L}+/gu))) {
-      const key = `${c.metadata.language}:${w}`;
+      const key = `${language}:${w}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (language !== 'de' || w.length < 4) continue;
+      let forms = basesOf.get(w);
+      if (forms === undefined) {
+        forms = germanBaseForms(w);
+        basesOf.set(w, forms);
+      }
+      for (const b of forms) seen.add(b);
     }
-  return (word, language) => counts.get(`${language}:${word}`) ?? 0;
+    for (const b of seen) bases.set(b, (bases.get(b) ?? 0) + 1);
+  }
+  return (word, language, asBase = false) =>
+    (counts.get(`${language}:${word}`) ?? 0) + (asBase && language === 'de' ? (bases.get(word) ?? 0) : 0);
 }
 
 /**
  * How many documents in `language` use a word exactly as written (in lower case: "sizes", "recorded"); the
- * gloss adds up a word's regular inflections itself. `RagEngine` counts its chunks' words.
+ * gloss adds up a word's regular inflections itself. With `asBase` (German), also the documents that use a word of
+ * which it is the base form ("nennen": genannt, nennt), not counting the documents that write it as it is twice
+ * (see `chunkWordUsage`). `RagEngine` counts its chunks' words.
  */
-export type WordUsage = (word: string, language: Language) => number;
+export type WordUsage = (word: string, language: Language, asBase?: boolean) => number;
 
 /** A name as written: an acronym ("RAG", "LLMs") or camel case ("LlamaIndex", "PyTorch", "iPhone"). */
 function isName(word: string): boolean {
@@ -421,10 +451,9 @@ function bestForWord(
       from === 'de' && splitCompound(word.toLowerCase(), translator.lexicon('de')) !== undefined;
     const ordered = compound ? senses : headFirst(senses);
     const chosen = usage ? mostUsed(ordered, stem, to, translator, usage) : ordered[0]!;
-    // English only: German inflects too much for its documents' words as written to tell a sense unused
-    if (!wordUse || to !== 'en') return chosen;
-    const used = usedSense(chosen, ordered, stem, translator, wordUse);
-    return nounAsWritten ? compoundSense(used, ordered, stem, translator, wordUse) : used;
+    if (!wordUse) return chosen;
+    const used = usedSense(chosen, ordered, stem, to, translator, wordUse);
+    return nounAsWritten && to === 'en' ? compoundSense(used, ordered, stem, translator, wordUse) : used;
   };
   const small = (w: string) => w[0] === w[0]!.toLowerCase();
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
@@ -518,19 +547,47 @@ function headFirst<S extends { readonly t: Translation }>(senses: readonly S[]):
 const NOUN_AFTER = new Set(
   'a an the this these those its their our your my his each every another same such no'.split(' '),
 );
-/** English words after which a word is a verb: "to", modals, subject pronouns ("we store", "it returns"). */
+/**
+ * English words after which a word is a verb: "to", modals, subject pronouns ("we store", "it returns"), and
+ * the "t" of a negation ("don't need").
+ */
 const VERB_AFTER = new Set(
-  'to can could will would should must may might shall cannot i we you they he she it does do did not'.split(
+  'to can could will would should must may might shall cannot i we you they he she it does do did not t'.split(
     ' ',
   ),
 );
+/**
+ * English words that open a verb's object: a word right before one is a verb ("returns a value", "visit the
+ * page", "set them"), not a noun ("Rückkehr", "Besuch").
+ */
+const OBJECT_AFTER = new Set('a an the its their our your his each every them us'.split(' '));
+/** English words (a verb's subject) after which a form in "-s" is a verb, not a plural ("it returns"). */
+const SINGULAR_SUBJECT = /^(he|she|it|which|that|who|this)$/;
+/** English prepositions after which a word ends a noun phrase: "approach for", "rules of". */
+const NOUN_BEFORE = new Set('of for with in on from by into between to'.split(' '));
+/**
+ * An English word that looks like an adjective by its ending or hyphen ("canonical", "naive", "white-box",
+ * "gradient-based"): the word after it is a noun, when a preposition ends the phrase.
+ */
+const ADJECTIVE = /^\p{Ll}[\p{Ll}-]*(al|ic|ive|ous|ful|less|able|ible|ed|ar|ary|ent|ant|-\p{Ll}+)$/u;
+
+/** An English adverb that stands between a subject or "to" and its verb ("only", "also", "simply"). */
+function isAdverb(word: string): boolean {
+  return (
+    /^\p{Ll}{3,}ly$/u.test(word) ||
+    /^(only|also|just|often|always|never|still|even|then|already|now|first)$/.test(word)
+  );
+}
 
 /**
  * The part of speech an English word shows by its neighbours, or undefined: a noun after an article or the like
  * (`NOUN_AFTER`) that ends its phrase (`after` is a function word, or '' for punctuation or the end: "the
- * current development" is an adjective); a verb after "to", a modal or a pronoun (`VERB_AFTER`), but not an
- * adverb ("to simply load") nor a form in "-s" after anything but he, she, it ("applied to images"). A German
- * word shows it by its capital (see `bestForWord`).
+ * current development" is an adjective); a verb after "to", a modal, a pronoun or a negation (`VERB_AFTER`), but
+ * not an adverb ("to simply load") nor a form in "-s" after anything but he, she, it ("applied to images"); a
+ * verb before its object (`OBJECT_AFTER`: "returns a value"); a plural (in "-s", not after he, she, it, which,
+ * that) that ends its phrase ("feature maps are", "LRP rules."); a word after an
+ * adjective (`ADJECTIVE`) that a preposition or punctuation ends ("a canonical approach for"). A German word shows it by its capital (see
+ * `bestForWord`).
  */
 function partOfSpeech(
   word: string,
@@ -538,14 +595,21 @@ function partOfSpeech(
   before: string | undefined,
   after: string | undefined,
 ): 'noun' | 'verb' | undefined {
-  if (from !== 'en' || before === undefined) return undefined;
-  const b = before.toLowerCase();
-  if (NOUN_AFTER.has(b))
-    return after === '' || (after !== undefined && isStopWord(after.toLowerCase(), 'en'))
-      ? 'noun'
-      : undefined;
-  if (!VERB_AFTER.has(b) || /ly$/.test(word)) return undefined;
-  return /[^s]s$/.test(word) && !/^(he|she|it)$/.test(b) ? undefined : 'verb';
+  if (from !== 'en') return undefined;
+  const b = before?.toLowerCase();
+  const a = after?.toLowerCase();
+  // a function word or punctuation ends a noun phrase
+  const endsPhrase = after === '' || (a !== undefined && isStopWord(a, 'en') && !OBJECT_AFTER.has(a));
+  if (b !== undefined && NOUN_AFTER.has(b)) return endsPhrase ? 'noun' : undefined;
+  if (b !== undefined && VERB_AFTER.has(b))
+    return /ly$/.test(word) || (/[^s]s$/.test(word) && !/^(he|she|it)$/.test(b)) ? undefined : 'verb';
+  if (/ly$/.test(word)) return undefined;
+  if (a !== undefined && OBJECT_AFTER.has(a)) return 'verb';
+  if (/[^aiosu]s$/.test(word) && !SINGULAR_SUBJECT.test(b ?? '') && endsPhrase) return 'noun';
+  const adjective = b !== undefined && ADJECTIVE.test(b);
+  return adjective && !/(s|ed|ing)$/.test(word) && (after === '' || NOUN_BEFORE.has(a ?? ''))
+    ? 'noun'
+    : undefined;
 }
 
 /**
@@ -623,20 +687,21 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   chosen: S,
   senses: readonly S[],
   stem: string,
+  to: Language,
   translator: QueryTranslator,
   words: WordUsage,
 ): S {
-  if (usageInAnyInflection(chosen.text, words) > 0) return chosen;
+  if (writtenUsage(chosen.text, to, words) > 0) return chosen;
   const heaviest = Math.max(...senses.map((s) => s.t.weight));
   const reading = chosen.word?.toLowerCase();
   let best = chosen;
   let bestScore = 0;
   for (const sense of senses) {
     if (sense === chosen || sense.t.weight < BEHIND * heaviest || sense.t.term.includes(' ')) continue;
-    if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), 'en')) continue;
-    const use = usageInAnyInflection(sense.text, words);
+    if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), to)) continue;
+    const use = writtenUsage(sense.text, to, words);
     if (use < MIN_USE) continue;
-    const back = translator.translateAll(sense.t.term, 'en');
+    const back = translator.translateAll(sense.t.term, to);
     const direct =
       (back.find((b) => b.term === stem)?.weight ?? 0) / Math.max(...back.map((b) => b.weight), 1e-9);
     const score = sense.t.weight * Math.sqrt(use) * direct;
@@ -831,6 +896,23 @@ function headUsage(text: string, words: WordUsage, translator: QueryTranslator):
       return s !== undefined && translator.translateAll(s, 'de').length === 0;
     });
   return noGerman ? english + usageInAnyInflection(text, words, 'de') : english;
+}
+
+/**
+ * Documents in language `to` that use a word or phrase of it in any regular inflection (English:
+ * `usageInAnyInflection`; German: as written or as an inflection of it, `WordUsage`'s `asBase`); a phrase as its
+ * rarest word.
+ */
+function writtenUsage(text: string, to: Language, words: WordUsage): number {
+  if (to === 'en') return usageInAnyInflection(text, words);
+  // an adjective's endings, which the base forms leave ("verantwortlichen" of verantwortlich)
+  const inflected = (w: string) =>
+    /^\p{Lu}/u.test(w) || /en$/.test(w) ? [] : ['e', 'en', 'er', 'es', 'em'].map((end) => w + end);
+  return Math.min(
+    ...text
+      .split(/[ -]/)
+      .map((w) => [w.toLowerCase(), ...inflected(w)].reduce((sum, f) => sum + words(f, 'de', true), 0)),
+  );
 }
 
 /**
