@@ -780,6 +780,31 @@ describe('the part of speech of an English word', () => {
   });
 });
 
+describe('a stem match only where the inflection fits', () => {
+  it('takes a rare sense written as the word over a heavier one written as another word', () => {
+    // Ding's verstand/understand pair is mostly understandable (verständlich); verstehen is a rare pair
+    const understand = tiny([
+      ['verstand\tunderstand\t1', '=verständlich\t+able'],
+      ['versteh\tunderstand\t0.16', '+en\t'],
+    ]);
+    expect(glossSentence('We understand it.', 'en', understand)).toBe('We understand [verstehen] it.');
+    expect(glossSentence('It is understandable.', 'en', understand)).toBe(
+      'It is understandable [verständlich].',
+    );
+  });
+
+  it('reads a German infinitive the dictionary writes as it is as that verb, not an adjective + "-en"', () => {
+    const vornehm = tiny([
+      ['vornehm\tgenteel\t1', '+\t'],
+      ['vornehm\tcarri out\t0.67', '+en\t=carry out'],
+    ]);
+    expect(glossSentence('Wir wollen das vornehmen.', 'de', vornehm)).toBe(
+      'Wir wollen das vornehmen [carry out].',
+    );
+    expect(glossSentence('Ein vornehmes Haus.', 'de', vornehm)).toBe('Ein vornehmes [genteel] Haus.');
+  });
+});
+
 describe('a German sense the German documents write', () => {
   // Ding's heaviest sense of allow is gewähren; a technical German text says erlauben
   const allow = tiny([

@@ -160,26 +160,37 @@ export type TermUsage = (stem: string, language: Language) => number;
  */
 export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>[]): WordUsage {
   const counts = new Map<string, number>();
-  const bases = new Map<string, number>();
-  const basesOf = new Map<string, readonly string[]>();
-  for (const c of chunks) {
-    const language = c.metadata.language;
-    const seen = new Set<string>();
+  for (const c of chunks)
     for (const w of new Set(c.text.toLowerCase().match(/\p{L}+/gu))) {
-      const key = `${language}:${w}`;
+      const key = `${c.metadata.language}:${w}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
-      if (language !== 'de' || w.length < 4) continue;
-      let forms = basesOf.get(w);
-      if (forms === undefined) {
-        forms = germanBaseForms(w);
-        basesOf.set(w, forms);
-      }
-      for (const b of forms) seen.add(b);
     }
-    for (const b of seen) bases.set(b, (bases.get(b) ?? 0) + 1);
-  }
-  return (word, language, asBase = false) =>
-    (counts.get(`${language}:${word}`) ?? 0) + (asBase && language === 'de' ? (bases.get(word) ?? 0) : 0);
+  // the base forms only when first asked for (a German gloss of English text: about 0.1 s for 400 chunks)
+  let bases: Map<string, number> | undefined;
+  const countBases = () => {
+    const out = new Map<string, number>();
+    const basesOf = new Map<string, readonly string[]>();
+    for (const c of chunks) {
+      if (c.metadata.language !== 'de') continue;
+      const seen = new Set<string>();
+      for (const w of new Set(c.text.toLowerCase().match(/\p{L}{4,}/gu))) {
+        let forms = basesOf.get(w);
+        if (forms === undefined) {
+          forms = germanBaseForms(w);
+          basesOf.set(w, forms);
+        }
+        for (const b of forms) seen.add(b);
+      }
+      for (const b of seen) out.set(b, (out.get(b) ?? 0) + 1);
+    }
+    return out;
+  };
+  return (word, language, asBase = false) => {
+    const written = counts.get(`${language}:${word}`) ?? 0;
+    if (!asBase || language !== 'de') return written;
+    bases ??= countBases();
+    return written + (bases.get(word) ?? 0);
+  };
 }
 
 /**
@@ -284,6 +295,14 @@ function glossForReader(
   // the search reads for it ("bearbeiten": edit), when the English documents write that one's sense
   const baseSense = (w: string, top: string, first: boolean, tr: QueryTranslator, words: WordUsage) => {
     if (first || !/^\p{Ll}+$/u.test(w) || usageInAnyInflection(top, words) > 0) return undefined;
+    // an infinitive the dictionary writes as it is is no adjective's inflection ("vornehmen" is no form of vornehm)
+    const own = stemOf(w, 'de');
+    if (
+      own &&
+      germanBase(w, tr) === w.slice(0, -2) &&
+      tr.translateAll(own, 'de').some((t) => writesAsIs(t, w, tr))
+    )
+      return undefined;
     const base = germanBase(w, tr);
     const baseStem = base === undefined ? undefined : stemOf(base.toLowerCase(), 'de');
     if (base === undefined || baseStem === undefined || base.toLowerCase() === w.toLowerCase())
@@ -466,68 +485,81 @@ function bestForWord(
   const speech = partOfSpeech(word, from, before, after);
   const isVerb = (w: { text: string }) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text);
   const isNoun = (w: { text: string }) => /^\p{Lu}/u.test(w.text);
-  for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
-    // a stem pair sums Ding's entries of words that stem alike: a sense of which the word as written is a minor
-    // part weighs less ("ansehen" is a small part of anseh/respect, mostly the noun Ansehen; see `HALF`); a rare
-    // sense written as the word is no reading of it ("Neue", new member)
-    const common = translations.filter((t) => t.weight >= RARE * translations[0]!.weight);
-    const matched = common.map((t) => {
-      const forms = translator
-        .writtenForms(t, from)
-        .filter(
-          (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || nominalised(f)),
-        );
-      const share = forms.reduce((sum, f) => sum + f.share, 0);
-      return { forms, t: { term: t.term, weight: t.weight * Math.min(1, share / HALF) } };
-    });
-    matched.sort((a, b) => b.t.weight - a.t.weight || words(a.t) - words(b.t));
-    const written: { t: Translation; text: string; word: string }[] = [];
-    for (const { t, forms: all } of matched.filter((m) => m.forms.length > 0)) {
-      const forms = all.map((f) => ({ t, text: f.translation, word: f.word }));
-      // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
-      // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
-      // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)
-      const exact = forms.filter((f) => sameLetters(f.word, word));
-      const pool = exact.length > 0 ? exact : forms;
-      const form =
-        from === 'de'
-          ? (pool.find((f) => !capitalTells || sameCase(word, f.word)) ?? pool[0])
-          : speech === 'verb'
-            ? (forms.find(isVerb) ?? forms[0])
-            : speech === 'noun' || !/([^s]s|ed|ing)$/.test(word)
-              ? (pool.find(isNoun) ?? pool[0])
-              : forms[0];
-      if (form) written.push(form);
+  // a small German word in "-en" the dictionary writes as it is (an infinitive) is that word or its noun
+  // ("Schreiben"), not another word's inflection: "vornehmen" administer, not vornehm+en (genteel, high)
+  const asItIs = from === 'de' && /^\p{Ll}+en$/u.test(word);
+  // a rare sense written as the word is no reading of it ("Neue", new member), unless no other is: a stem pair's
+  // heaviest form may be another word's ("understand" stems as understandable: verständlich; verstehen is rare)
+  for (const floor of [RARE, 0])
+    for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
+      // a stem pair sums Ding's entries of words that stem alike: a sense of which the word as written is a minor
+      // part weighs less ("ansehen" is a small part of anseh/respect, mostly the noun Ansehen; see `HALF`)
+      const common = translations.filter((t) => t.weight >= floor * translations[0]!.weight);
+      const asIs = asItIs && common.some((t) => writesAsIs(t, word, translator));
+      const matched = common.map((t) => {
+        const forms = translator
+          .writtenForms(t, from)
+          .filter(
+            (f) =>
+              (asIs ? sameLetters(f.word, word) : inflects(word, f.word, from)) &&
+              (!caseMatters || sameCase(word, f.word) || nominalised(f)),
+          );
+        const share = forms.reduce((sum, f) => sum + f.share, 0);
+        return { forms, t: { term: t.term, weight: t.weight * Math.min(1, share / HALF) } };
+      });
+      matched.sort((a, b) => b.t.weight - a.t.weight || words(a.t) - words(b.t));
+      const written: { t: Translation; text: string; word: string }[] = [];
+      for (const { t, forms: all } of matched.filter((m) => m.forms.length > 0)) {
+        const forms = all.map((f) => ({ t, text: f.translation, word: f.word }));
+        // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
+        // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
+        // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)
+        const exact = forms.filter((f) => sameLetters(f.word, word));
+        const pool = exact.length > 0 ? exact : forms;
+        const form =
+          from === 'de'
+            ? (pool.find((f) => !capitalTells || sameCase(word, f.word)) ?? pool[0])
+            : speech === 'verb'
+              ? (forms.find(isVerb) ?? forms[0])
+              : speech === 'noun' || !/([^s]s|ed|ing)$/.test(word)
+                ? (pool.find(isNoun) ?? pool[0])
+                : forms[0];
+        if (form) written.push(form);
+      }
+      if (written.length === 0) continue;
+      // the part of speech the word shows: an English verb, or a participle (not a word of its own in "-ing":
+      // "embedding"), is glossed with a German verb form (small, in -n, -nd or -t: "brauchen", "fehlend") before a
+      // noun or an adjective ("based" is no "geringwertig"); a noun after an article with a German noun
+      const inflected =
+        from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
+      const kind =
+        inflected || speech === 'verb'
+          ? written.filter(isVerb)
+          : speech === 'noun' && from === 'en'
+            ? written.filter(isNoun)
+            : [];
+      const chosen = pick(kind.length > 0 ? kind : written);
+      // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
+      const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
+      if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
+      if (!verbNoun(chosen.word))
+        return from === 'de' && wordUse && small(word) && small(chosen.word)
+          ? nominalisedVerbSense(chosen, translations, translator, wordUse)
+          : chosen.text;
+      // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
+      const english = translator.translateAll(chosen.t.term, to);
+      return verbOfGerund(chosen.text, (w) =>
+        english.some((t) => translator.writtenForms(t, to).some((f) => f.word === w)),
+      );
     }
-    if (written.length === 0) continue;
-    // the part of speech the word shows: an English verb, or a participle (not a word of its own in "-ing":
-    // "embedding"), is glossed with a German verb form (small, in -n, -nd or -t: "brauchen", "fehlend") before a
-    // noun or an adjective ("based" is no "geringwertig"); a noun after an article with a German noun
-    const inflected =
-      from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
-    const kind =
-      inflected || speech === 'verb'
-        ? written.filter(isVerb)
-        : speech === 'noun' && from === 'en'
-          ? written.filter(isNoun)
-          : [];
-    const chosen = pick(kind.length > 0 ? kind : written);
-    // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
-    const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
-    if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
-    if (!verbNoun(chosen.word))
-      return from === 'de' && wordUse && small(word) && small(chosen.word)
-        ? nominalisedVerbSense(chosen, translations, translator, wordUse)
-        : chosen.text;
-    // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
-    const english = translator.translateAll(chosen.t.term, to);
-    return verbOfGerund(chosen.text, (w) =>
-      english.some((t) => translator.writtenForms(t, to).some((f) => f.word === w)),
-    );
-  }
   return pick(
     translations.map((t) => ({ t, text: translator.writtenForms(t, from)[0]?.translation ?? t.term })),
   ).text;
+}
+
+/** Whether a German translation pair writes the German word exactly as `word` (the same letters and case). */
+function writesAsIs(t: Translation, word: string, translator: QueryTranslator): boolean {
+  return translator.writtenForms(t, 'de').some((f) => f.word === word);
 }
 
 /**
