@@ -761,6 +761,9 @@ describe('the part of speech of an English word', () => {
     expect(glossSentence('The model returns a value.', 'en', rule)).toBe(
       'The model returns [zurückgeben] a value.',
     );
+    expect(glossSentence('The engine returns any value.', 'en', rule)).toBe(
+      'The engine returns [zurückgeben] any value.',
+    );
     expect(glossSentence('The return is late.', 'en', rule)).toBe('The return [Rückkehr] is late.');
     expect(glossSentence('We only return values.', 'en', rule)).toBe('We only return [zurückgeben] values.');
     expect(glossSentence('You don’t return values.', 'en', rule)).toBe(

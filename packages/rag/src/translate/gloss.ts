@@ -592,7 +592,9 @@ const VERB_AFTER = new Set(
  * English words that open a verb's object: a word right before one is a verb ("returns a value", "visit the
  * page", "set them"), not a noun ("Rückkehr", "Besuch").
  */
-const OBJECT_AFTER = new Set('a an the its their our your his each every them us'.split(' '));
+const OBJECT_AFTER = new Set(
+  'a an the its their our your his each every any some all both them us'.split(' '),
+);
 /** English words (a verb's subject) after which a form in "-s" is a verb, not a plural ("it returns"). */
 const SINGULAR_SUBJECT = /^(he|she|it|which|that|who|this)$/;
 /** English prepositions after which a word ends a noun phrase: "approach for", "rules of". */
@@ -630,8 +632,9 @@ function partOfSpeech(
   if (from !== 'en') return undefined;
   const b = before?.toLowerCase();
   const a = after?.toLowerCase();
-  // a function word or punctuation ends a noun phrase
-  const endsPhrase = after === '' || (a !== undefined && isStopWord(a, 'en') && !OBJECT_AFTER.has(a));
+  // a function word or punctuation ends a noun phrase; an adverb follows a verb ("supports only")
+  const endsPhrase =
+    after === '' || (a !== undefined && isStopWord(a, 'en') && !OBJECT_AFTER.has(a) && !isAdverb(a));
   if (b !== undefined && NOUN_AFTER.has(b)) return endsPhrase ? 'noun' : undefined;
   if (b !== undefined && VERB_AFTER.has(b))
     return /ly$/.test(word) || (/[^s]s$/.test(word) && !/^(he|she|it)$/.test(b)) ? undefined : 'verb';
