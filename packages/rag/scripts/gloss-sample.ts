@@ -1,16 +1,17 @@
 /**
  * `pnpm --filter @crp/rag exec tsx scripts/gloss-sample.ts collect OUT.json [--index DIR] [--qa FILE ...]`
- * `pnpm --filter @crp/rag exec tsx scripts/gloss-sample.ts sample OUT.json [--index DIR]`
+ * `pnpm --filter @crp/rag exec tsx scripts/gloss-sample.ts sample OUT.json [--index DIR] [--language en]`
  * `pnpm --filter @crp/rag exec tsx scripts/gloss-sample.ts gloss IN.json OUT.json [--index DIR] [--without-words]`
  * `pnpm --filter @crp/rag exec tsx scripts/gloss-sample.ts compare BEFORE.json AFTER.json`
  *
  * The gloss as a reader sees it, on the sentences the evaluation quotes: `collect` asks every question of the QA
  * files (the tuning sets by default) and keeps each quotation shown with a gloss (its text and language, without
- * the question); `sample` takes prose sentences of every 7th German chunk instead; `gloss` glosses those texts
+ * the question); `sample` takes prose sentences of every 7th German chunk instead (`--language en`: of every 7th
+ * English chunk); `gloss` glosses those texts
  * again with the current code and the index's usage as `crp-rag ask` does (`--without-words`: without the
  * chunks' words as written), so two runs (before and after a change to the gloss) can be compared line by line
- * without asking again; `compare` prints, per German sentence whose gloss changed, each word's gloss before and
- * after.
+ * without asking again; `compare` prints, per sentence whose gloss changed (German ones first), each word's gloss
+ * before and after.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -18,7 +19,11 @@ import { chunkWordUsage, glossSentence, type Language, type TermUsage, tagTerm }
 import { openTuningEngine, readQuestions, TUNING_ARG_OPTIONS } from './tuning-engine.js';
 
 const { values, positionals } = parseArgs({
-  options: { ...TUNING_ARG_OPTIONS, 'without-words': { type: 'boolean' } },
+  options: {
+    ...TUNING_ARG_OPTIONS,
+    'without-words': { type: 'boolean' },
+    language: { type: 'string', default: 'de' },
+  },
   allowPositionals: true,
 });
 const [mode, first, second] = positionals;
@@ -34,18 +39,21 @@ if (mode === 'compare' && first && second) {
   const [before, after] = [await read(first), await read(second)];
   const glossed = (gloss: string) =>
     new Map([...gloss.matchAll(/([\p{L}-]+) \[([^\]]+)\]/gu)].map((m) => [m[1]!, m[2]!]));
-  let changed = 0;
-  for (const [i, b] of before.entries()) {
-    const a = after[i]!;
-    if (b.from !== 'de' || a.gloss === b.gloss) continue;
-    changed++;
-    const [x, y] = [glossed(b.gloss), glossed(a.gloss)];
-    const words = [...new Set([...x.keys(), ...y.keys()])].filter((w) => x.get(w) !== y.get(w));
-    console.log(words.map((w) => `${w}: ${x.get(w)} -> ${y.get(w)}`).join(' | '));
+  for (const language of ['de', 'en'] as const) {
+    let changed = 0;
+    for (const [i, b] of before.entries()) {
+      const a = after[i]!;
+      if (b.from !== language || a.gloss === b.gloss) continue;
+      changed++;
+      const [x, y] = [glossed(b.gloss), glossed(a.gloss)];
+      const words = [...new Set([...x.keys(), ...y.keys()])].filter((w) => x.get(w) !== y.get(w));
+      console.log(words.map((w) => `${w}: ${x.get(w)} -> ${y.get(w)}`).join(' | '));
+    }
+    const all = before.filter((q) => q.from === language).length;
+    console.log(
+      `${changed} of ${all} ${language === 'de' ? 'German' : 'English'} sentences glossed otherwise`,
+    );
   }
-  console.log(
-    `${changed} of ${before.filter((q) => q.from === 'de').length} German sentences glossed otherwise`,
-  );
   process.exit(0);
 }
 
@@ -69,14 +77,15 @@ if (mode === 'collect' && first) {
   await writeFile(first, JSON.stringify([...quotes.values()], null, 1));
   console.log(`${quotes.size} glossed quotations -> ${first}`);
 } else if (mode === 'sample' && first) {
-  // every 7th German chunk's prose sentences of 6 to 40 words: a sample of the corpus beside the quotations
+  // every 7th chunk's prose sentences of 6 to 40 words: a sample of the corpus beside the quotations
+  const language = values.language === 'en' ? 'en' : 'de';
   const quotes: Quote[] = [];
   engine.index.chunks.forEach((c, i) => {
-    if (c.metadata.language !== 'de' || i % 7 !== 0) return;
+    if (c.metadata.language !== language || i % 7 !== 0) return;
     for (const s of c.text.split(/(?<=[.!?])\s+/)) {
       const n = s.split(/\s+/).length;
       if (n >= 6 && n <= 40 && !/[{}<>=$]/.test(s))
-        quotes.push({ text: s.replace(/\s+/g, ' ').trim(), from: 'de' });
+        quotes.push({ text: s.replace(/\s+/g, ' ').trim(), from: language });
     }
   });
   await writeFile(first, JSON.stringify(quotes.slice(0, 600), null, 1));

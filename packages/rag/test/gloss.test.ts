@@ -659,12 +659,12 @@ describe('German verb forms the dictionary lacks', () => {
   });
 
   const separable = tiny([
-    ['ausfuhr	carri out	1', '=ausführen	=carry out'],
-    ['fuhr	lead	1', '=führen	'],
+    ['ausfuhr\tcarri out\t1', '=ausführen\t=carry out'],
+    ['fuhr\tlead\t1', '=führen\t'],
     // Ding's heaviest sense of the stem vorhab is the noun's (das Vorhaben, scheme); the verb's is intend
-    ['vorhab	intend	0.67', '+en	'],
-    ['vorhab	scheme	1', '^+en	'],
-    ['zunehm	increas	1', '+en	+e'],
+    ['vorhab\tintend\t0.67', '+en\t'],
+    ['vorhab\tscheme\t1', '^+en\t'],
+    ['zunehm\tincreas\t1', '+en\t+e'],
   ]);
 
   it('find the verb of a particle by its irregular present tense ("nimmt ... zu", "hat ... vor")', () => {
@@ -736,6 +736,109 @@ describe('the part of speech of an English word', () => {
   it('is a noun after an article only where its phrase ends (else it is an adjective)', () => {
     expect(glossSentence('The current is strong.', 'en', tr)).toBe('The current [Strömung] is strong.');
     expect(glossSentence('For the current version.', 'en', tr)).toBe('For the current [derzeitig] version.');
+  });
+
+  // Ding's heaviest sense of rule is the verb (linieren); of return the noun (Rückkehr)
+  const rule = tiny([
+    ['lini\trule\t1', '+eren\t'],
+    ['regel\trule\t0.5', '^\t'],
+    ['ruckkehr\treturn\t1', '=Rückkehr\t'],
+    ['zuruckgeb\treturn\t0.8', '=zurückgeben\t'],
+    ['ansatz\tapproach\t0.5', '^\t'],
+    ['nah\tapproach\t1', '=nähern\t'],
+  ]);
+
+  it('is a plural noun in "-s" where its phrase ends, unless after he, she, it', () => {
+    expect(glossSentence('Some LRP rules are simple.', 'en', rule)).toBe(
+      'Some LRP rules [Regel] are simple.',
+    );
+    expect(glossSentence('We use two rules.', 'en', rule)).toBe('We use two rules [Regel].');
+    // before a word that is no function word it may be a verb: left to the dictionary
+    expect(glossSentence('Zennit rules images.', 'en', rule)).toBe('Zennit rules [linieren] images.');
+  });
+
+  it('is a verb before its object, or after a subject with an adverb or negation between', () => {
+    expect(glossSentence('The model returns a value.', 'en', rule)).toBe(
+      'The model returns [zurückgeben] a value.',
+    );
+    expect(glossSentence('The engine returns any value.', 'en', rule)).toBe(
+      'The engine returns [zurückgeben] any value.',
+    );
+    expect(glossSentence('The return is late.', 'en', rule)).toBe('The return [Rückkehr] is late.');
+    expect(glossSentence('We only return values.', 'en', rule)).toBe('We only return [zurückgeben] values.');
+    expect(glossSentence('You don’t return values.', 'en', rule)).toBe(
+      'You don’t return [zurückgeben] values.',
+    );
+  });
+
+  it('is a noun after an adjective where a preposition or punctuation ends its phrase', () => {
+    expect(glossSentence('A canonical approach for images.', 'en', rule)).toBe(
+      'A canonical approach [Ansatz] for images.',
+    );
+    expect(glossSentence('A gradient-based approach.', 'en', rule)).toBe(
+      'A gradient-based approach [Ansatz].',
+    );
+    // after a word that need not be an adjective, the dictionary's sense stands
+    expect(glossSentence('They approach slowly.', 'en', rule)).toBe('They approach [nähern] slowly.');
+  });
+});
+
+describe('a stem match only where the inflection fits', () => {
+  it('takes a rare sense written as the word over a heavier one written as another word', () => {
+    // Ding's verstand/understand pair is mostly understandable (verständlich); verstehen is a rare pair
+    const understand = tiny([
+      ['verstand\tunderstand\t1', '=verständlich\t+able'],
+      ['versteh\tunderstand\t0.16', '+en\t'],
+    ]);
+    expect(glossSentence('We understand it.', 'en', understand)).toBe('We understand [verstehen] it.');
+    expect(glossSentence('It is understandable.', 'en', understand)).toBe(
+      'It is understandable [verständlich].',
+    );
+  });
+
+  it('reads a German infinitive the dictionary writes as it is as that verb, not an adjective + "-en"', () => {
+    const vornehm = tiny([
+      ['vornehm\tgenteel\t1', '+\t'],
+      ['vornehm\tcarri out\t0.67', '+en\t=carry out'],
+    ]);
+    expect(glossSentence('Wir wollen das vornehmen.', 'de', vornehm)).toBe(
+      'Wir wollen das vornehmen [carry out].',
+    );
+    expect(glossSentence('Ein vornehmes Haus.', 'de', vornehm)).toBe('Ein vornehmes [genteel] Haus.');
+  });
+});
+
+describe('a German sense the German documents write', () => {
+  // Ding's heaviest sense of allow is gewähren; a technical German text says erlauben
+  const allow = tiny([
+    ['gewahr\tallow\t1', '=gewähren\t'],
+    ['erlaub\tallow\t0.6', '+en\t'],
+    ['nenn\tcall\t1', '+en\t'],
+    ['ruf\tcall\t0.9', '+en\t'],
+  ]);
+
+  it('replaces one they never write, in any inflection (English quotation, German reader)', () => {
+    const documents = chunkWordUsage([
+      { text: 'Das Werkzeug erlaubt es. Sie erlauben es.', metadata: { language: 'de' } },
+      { text: 'Der Befehl erlaubte das.', metadata: { language: 'de' } },
+    ] as never);
+    expect(glossSentence('It allows this.', 'en', allow)).toBe('It allows [gewähren] this.');
+    expect(glossSentence('It allows this.', 'en', allow, undefined, documents)).toBe(
+      'It allows [erlauben] this.',
+    );
+  });
+
+  it('counts a strong verb by its participle, as the base form', () => {
+    const documents = chunkWordUsage([
+      { text: 'Die Methode wird so genannt.', metadata: { language: 'de' } },
+      { text: 'Das Verfahren wurde genannt; man ruft es auf.', metadata: { language: 'de' } },
+      { text: 'Sie rufen es.', metadata: { language: 'de' } },
+    ] as never);
+    expect(documents('nennen', 'de')).toBe(0);
+    expect(documents('nennen', 'de', true)).toBe(2);
+    expect(glossSentence('It is called this.', 'en', allow, undefined, documents)).toBe(
+      'It is called [nennen] this.',
+    );
   });
 });
 

@@ -65,7 +65,19 @@ export function glossSentence(
     // the words next to it (only spaces between), for the part of speech; '' after it: punctuation or the end
     const previous = words[i - 1];
     const next = words[i + 1];
-    const before = previous && spaceOnlyBetween(text, previous, w) ? previous.text : undefined;
+    const joinedBefore = previous && spaceOnlyBetween(text, previous, w) ? previous.text : undefined;
+    // an English adverb between tells nothing: "you only need", "to simply load" read as "you need", "to load"
+    const twoBack = words[i - 2];
+    const before =
+      from === 'en' &&
+      joinedBefore !== undefined &&
+      previous &&
+      isAdverb(joinedBefore) &&
+      twoBack &&
+      spaceOnlyBetween(text, twoBack, previous) &&
+      !/ly$/i.test(w.text)
+        ? twoBack.text
+        : joinedBefore;
     const after = next
       ? spaceOnlyBetween(text, w, next)
         ? next.text
@@ -142,7 +154,9 @@ function otherLanguage(text: string, words: readonly Span[], from: Language): bo
 export type TermUsage = (stem: string, language: Language) => number;
 
 /**
- * The `WordUsage` of chunks: per language, how many chunks use each word (letters only, in lower case).
+ * The `WordUsage` of chunks: per language, how many chunks use each word (letters only, in lower case), and in
+ * German how many use a word of each base form (`germanBaseForms`: "genannt" counts for nennen, "Dateien" for
+ * Datei).
  */
 export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>[]): WordUsage {
   const counts = new Map<string, number>();
@@ -151,14 +165,41 @@ export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>
       const key = `${c.metadata.language}:${w}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-  return (word, language) => counts.get(`${language}:${word}`) ?? 0;
+  // the base forms only when first asked for (a German gloss of English text: about 0.1 s for 400 chunks)
+  let bases: Map<string, number> | undefined;
+  const countBases = () => {
+    const out = new Map<string, number>();
+    const basesOf = new Map<string, readonly string[]>();
+    for (const c of chunks) {
+      if (c.metadata.language !== 'de') continue;
+      const seen = new Set<string>();
+      for (const w of new Set(c.text.toLowerCase().match(/\p{L}{4,}/gu))) {
+        let forms = basesOf.get(w);
+        if (forms === undefined) {
+          forms = germanBaseForms(w);
+          basesOf.set(w, forms);
+        }
+        for (const b of forms) seen.add(b);
+      }
+      for (const b of seen) out.set(b, (out.get(b) ?? 0) + 1);
+    }
+    return out;
+  };
+  return (word, language, asBase = false) => {
+    const written = counts.get(`${language}:${word}`) ?? 0;
+    if (!asBase || language !== 'de') return written;
+    bases ??= countBases();
+    return written + (bases.get(word) ?? 0);
+  };
 }
 
 /**
  * How many documents in `language` use a word exactly as written (in lower case: "sizes", "recorded"); the
- * gloss adds up a word's regular inflections itself. `RagEngine` counts its chunks' words.
+ * gloss adds up a word's regular inflections itself. With `asBase` (German), also the documents that use a word of
+ * which it is the base form ("nennen": genannt, nennt), not counting the documents that write it as it is twice
+ * (see `chunkWordUsage`). `RagEngine` counts its chunks' words.
  */
-export type WordUsage = (word: string, language: Language) => number;
+export type WordUsage = (word: string, language: Language, asBase?: boolean) => number;
 
 /** A name as written: an acronym ("RAG", "LLMs") or camel case ("LlamaIndex", "PyTorch", "iPhone"). */
 function isName(word: string): boolean {
@@ -254,6 +295,14 @@ function glossForReader(
   // the search reads for it ("bearbeiten": edit), when the English documents write that one's sense
   const baseSense = (w: string, top: string, first: boolean, tr: QueryTranslator, words: WordUsage) => {
     if (first || !/^\p{Ll}+$/u.test(w) || usageInAnyInflection(top, words) > 0) return undefined;
+    // an infinitive the dictionary writes as it is is no adjective's inflection ("vornehmen" is no form of vornehm)
+    const own = stemOf(w, 'de');
+    if (
+      own &&
+      germanBase(w, tr) === w.slice(0, -2) &&
+      tr.translateAll(own, 'de').some((t) => writesAsIs(t, w, tr))
+    )
+      return undefined;
     const base = germanBase(w, tr);
     const baseStem = base === undefined ? undefined : stemOf(base.toLowerCase(), 'de');
     if (base === undefined || baseStem === undefined || base.toLowerCase() === w.toLowerCase())
@@ -421,10 +470,9 @@ function bestForWord(
       from === 'de' && splitCompound(word.toLowerCase(), translator.lexicon('de')) !== undefined;
     const ordered = compound ? senses : headFirst(senses);
     const chosen = usage ? mostUsed(ordered, stem, to, translator, usage) : ordered[0]!;
-    // English only: German inflects too much for its documents' words as written to tell a sense unused
-    if (!wordUse || to !== 'en') return chosen;
-    const used = usedSense(chosen, ordered, stem, translator, wordUse);
-    return nounAsWritten ? compoundSense(used, ordered, stem, translator, wordUse) : used;
+    if (!wordUse) return chosen;
+    const used = usedSense(chosen, ordered, stem, to, translator, wordUse);
+    return nounAsWritten && to === 'en' ? compoundSense(used, ordered, stem, translator, wordUse) : used;
   };
   const small = (w: string) => w[0] === w[0]!.toLowerCase();
   // German tells nouns by their capital ("Betrachten" contemplation, "betrachten" eye): first a word of the same case
@@ -437,68 +485,81 @@ function bestForWord(
   const speech = partOfSpeech(word, from, before, after);
   const isVerb = (w: { text: string }) => /^\p{Ll}.*(n|nd|t)$/u.test(w.text);
   const isNoun = (w: { text: string }) => /^\p{Lu}/u.test(w.text);
-  for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
-    // a stem pair sums Ding's entries of words that stem alike: a sense of which the word as written is a minor
-    // part weighs less ("ansehen" is a small part of anseh/respect, mostly the noun Ansehen; see `HALF`); a rare
-    // sense written as the word is no reading of it ("Neue", new member)
-    const common = translations.filter((t) => t.weight >= RARE * translations[0]!.weight);
-    const matched = common.map((t) => {
-      const forms = translator
-        .writtenForms(t, from)
-        .filter(
-          (f) => inflects(word, f.word, from) && (!caseMatters || sameCase(word, f.word) || nominalised(f)),
-        );
-      const share = forms.reduce((sum, f) => sum + f.share, 0);
-      return { forms, t: { term: t.term, weight: t.weight * Math.min(1, share / HALF) } };
-    });
-    matched.sort((a, b) => b.t.weight - a.t.weight || words(a.t) - words(b.t));
-    const written: { t: Translation; text: string; word: string }[] = [];
-    for (const { t, forms: all } of matched.filter((m) => m.forms.length > 0)) {
-      const forms = all.map((f) => ({ t, text: f.translation, word: f.word }));
-      // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
-      // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
-      // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)
-      const exact = forms.filter((f) => sameLetters(f.word, word));
-      const pool = exact.length > 0 ? exact : forms;
-      const form =
-        from === 'de'
-          ? (pool.find((f) => !capitalTells || sameCase(word, f.word)) ?? pool[0])
-          : speech === 'verb'
-            ? (forms.find(isVerb) ?? forms[0])
-            : speech === 'noun' || !/([^s]s|ed|ing)$/.test(word)
-              ? (pool.find(isNoun) ?? pool[0])
-              : forms[0];
-      if (form) written.push(form);
+  // a small German word in "-en" the dictionary writes as it is (an infinitive) is that word or its noun
+  // ("Schreiben"), not another word's inflection: "vornehmen" administer, not vornehm+en (genteel, high)
+  const asItIs = from === 'de' && /^\p{Ll}+en$/u.test(word);
+  // a rare sense written as the word is no reading of it ("Neue", new member), unless no other is: a stem pair's
+  // heaviest form may be another word's ("understand" stems as understandable: verständlich; verstehen is rare)
+  for (const floor of [RARE, 0])
+    for (const caseMatters of from === 'de' && capitalTells ? [true, false] : [false]) {
+      // a stem pair sums Ding's entries of words that stem alike: a sense of which the word as written is a minor
+      // part weighs less ("ansehen" is a small part of anseh/respect, mostly the noun Ansehen; see `HALF`)
+      const common = translations.filter((t) => t.weight >= floor * translations[0]!.weight);
+      const asIs = asItIs && common.some((t) => writesAsIs(t, word, translator));
+      const matched = common.map((t) => {
+        const forms = translator
+          .writtenForms(t, from)
+          .filter(
+            (f) =>
+              (asIs ? sameLetters(f.word, word) : inflects(word, f.word, from)) &&
+              (!caseMatters || sameCase(word, f.word) || nominalised(f)),
+          );
+        const share = forms.reduce((sum, f) => sum + f.share, 0);
+        return { forms, t: { term: t.term, weight: t.weight * Math.min(1, share / HALF) } };
+      });
+      matched.sort((a, b) => b.t.weight - a.t.weight || words(a.t) - words(b.t));
+      const written: { t: Translation; text: string; word: string }[] = [];
+      for (const { t, forms: all } of matched.filter((m) => m.forms.length > 0)) {
+        const forms = all.map((f) => ({ t, text: f.translation, word: f.word }));
+        // of one pair's forms, one of the word's part of speech: "lesen" lesen (not Lesen); an English base form
+        // (no "-s", "-ed", "-ing", which keep the dictionary's first) as written, a noun first unless it shows a
+        // verb ("the network": Vernetzung, not vernetzen; "to store": speichern)
+        const exact = forms.filter((f) => sameLetters(f.word, word));
+        const pool = exact.length > 0 ? exact : forms;
+        const form =
+          from === 'de'
+            ? (pool.find((f) => !capitalTells || sameCase(word, f.word)) ?? pool[0])
+            : speech === 'verb'
+              ? (forms.find(isVerb) ?? forms[0])
+              : speech === 'noun' || !/([^s]s|ed|ing)$/.test(word)
+                ? (pool.find(isNoun) ?? pool[0])
+                : forms[0];
+        if (form) written.push(form);
+      }
+      if (written.length === 0) continue;
+      // the part of speech the word shows: an English verb, or a participle (not a word of its own in "-ing":
+      // "embedding"), is glossed with a German verb form (small, in -n, -nd or -t: "brauchen", "fehlend") before a
+      // noun or an adjective ("based" is no "geringwertig"); a noun after an article with a German noun
+      const inflected =
+        from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
+      const kind =
+        inflected || speech === 'verb'
+          ? written.filter(isVerb)
+          : speech === 'noun' && from === 'en'
+            ? written.filter(isNoun)
+            : [];
+      const chosen = pick(kind.length > 0 ? kind : written);
+      // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
+      const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
+      if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
+      if (!verbNoun(chosen.word))
+        return from === 'de' && wordUse && small(word) && small(chosen.word)
+          ? nominalisedVerbSense(chosen, translations, translator, wordUse)
+          : chosen.text;
+      // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
+      const english = translator.translateAll(chosen.t.term, to);
+      return verbOfGerund(chosen.text, (w) =>
+        english.some((t) => translator.writtenForms(t, to).some((f) => f.word === w)),
+      );
     }
-    if (written.length === 0) continue;
-    // the part of speech the word shows: an English verb, or a participle (not a word of its own in "-ing":
-    // "embedding"), is glossed with a German verb form (small, in -n, -nd or -t: "brauchen", "fehlend") before a
-    // noun or an adjective ("based" is no "geringwertig"); a noun after an article with a German noun
-    const inflected =
-      from === 'en' && /(ed|ing)$/.test(word) && !written.some((w) => sameLetters(w.word, word));
-    const kind =
-      inflected || speech === 'verb'
-        ? written.filter(isVerb)
-        : speech === 'noun' && from === 'en'
-          ? written.filter(isNoun)
-          : [];
-    const chosen = pick(kind.length > 0 ? kind : written);
-    // a German noun that only a verb's infinitive matched is that verb as a noun: "das Schreiben", the writing
-    const verbAsNoun = from === 'de' && !caseMatters && capitalTells && /^\p{Lu}/u.test(word);
-    if (verbAsNoun && /en$/.test(chosen.word)) return gerund(chosen.text);
-    if (!verbNoun(chosen.word))
-      return from === 'de' && wordUse && small(word) && small(chosen.word)
-        ? nominalisedVerbSense(chosen, translations, translator, wordUse)
-        : chosen.text;
-    // the verb as the dictionary writes it among the English stem's words ("read", not "reade")
-    const english = translator.translateAll(chosen.t.term, to);
-    return verbOfGerund(chosen.text, (w) =>
-      english.some((t) => translator.writtenForms(t, to).some((f) => f.word === w)),
-    );
-  }
   return pick(
     translations.map((t) => ({ t, text: translator.writtenForms(t, from)[0]?.translation ?? t.term })),
   ).text;
+}
+
+/** Whether a German translation pair writes the German word exactly as `word` (the same letters and case). */
+function writesAsIs(t: Translation, word: string, translator: QueryTranslator): boolean {
+  return translator.writtenForms(t, 'de').some((f) => f.word === word);
 }
 
 /**
@@ -518,19 +579,49 @@ function headFirst<S extends { readonly t: Translation }>(senses: readonly S[]):
 const NOUN_AFTER = new Set(
   'a an the this these those its their our your my his each every another same such no'.split(' '),
 );
-/** English words after which a word is a verb: "to", modals, subject pronouns ("we store", "it returns"). */
+/**
+ * English words after which a word is a verb: "to", modals, subject pronouns ("we store", "it returns"), and
+ * the "t" of a negation ("don't need").
+ */
 const VERB_AFTER = new Set(
-  'to can could will would should must may might shall cannot i we you they he she it does do did not'.split(
+  'to can could will would should must may might shall cannot i we you they he she it does do did not t'.split(
     ' ',
   ),
 );
+/**
+ * English words that open a verb's object: a word right before one is a verb ("returns a value", "visit the
+ * page", "set them"), not a noun ("Rückkehr", "Besuch").
+ */
+const OBJECT_AFTER = new Set(
+  'a an the its their our your his each every any some all both them us'.split(' '),
+);
+/** English words (a verb's subject) after which a form in "-s" is a verb, not a plural ("it returns"). */
+const SINGULAR_SUBJECT = /^(he|she|it|which|that|who|this)$/;
+/** English prepositions after which a word ends a noun phrase: "approach for", "rules of". */
+const NOUN_BEFORE = new Set('of for with in on from by into between to'.split(' '));
+/**
+ * An English word that looks like an adjective by its ending or hyphen ("canonical", "naive", "white-box",
+ * "gradient-based"): the word after it is a noun, when a preposition ends the phrase.
+ */
+const ADJECTIVE = /^\p{Ll}[\p{Ll}-]*(al|ic|ive|ous|ful|less|able|ible|ed|ar|ary|ent|ant|-\p{Ll}+)$/u;
+
+/** An English adverb that stands between a subject or "to" and its verb ("only", "also", "simply"). */
+function isAdverb(word: string): boolean {
+  return (
+    /^\p{Ll}{3,}ly$/u.test(word) ||
+    /^(only|also|just|often|always|never|still|even|then|already|now|first)$/.test(word)
+  );
+}
 
 /**
  * The part of speech an English word shows by its neighbours, or undefined: a noun after an article or the like
  * (`NOUN_AFTER`) that ends its phrase (`after` is a function word, or '' for punctuation or the end: "the
- * current development" is an adjective); a verb after "to", a modal or a pronoun (`VERB_AFTER`), but not an
- * adverb ("to simply load") nor a form in "-s" after anything but he, she, it ("applied to images"). A German
- * word shows it by its capital (see `bestForWord`).
+ * current development" is an adjective); a verb after "to", a modal, a pronoun or a negation (`VERB_AFTER`), but
+ * not an adverb ("to simply load") nor a form in "-s" after anything but he, she, it ("applied to images"); a
+ * verb before its object (`OBJECT_AFTER`: "returns a value"); a plural (in "-s", not after he, she, it, which,
+ * that) that ends its phrase ("feature maps are", "LRP rules."); a word after an
+ * adjective (`ADJECTIVE`) that a preposition or punctuation ends ("a canonical approach for"). A German word shows it by its capital (see
+ * `bestForWord`).
  */
 function partOfSpeech(
   word: string,
@@ -538,14 +629,22 @@ function partOfSpeech(
   before: string | undefined,
   after: string | undefined,
 ): 'noun' | 'verb' | undefined {
-  if (from !== 'en' || before === undefined) return undefined;
-  const b = before.toLowerCase();
-  if (NOUN_AFTER.has(b))
-    return after === '' || (after !== undefined && isStopWord(after.toLowerCase(), 'en'))
-      ? 'noun'
-      : undefined;
-  if (!VERB_AFTER.has(b) || /ly$/.test(word)) return undefined;
-  return /[^s]s$/.test(word) && !/^(he|she|it)$/.test(b) ? undefined : 'verb';
+  if (from !== 'en') return undefined;
+  const b = before?.toLowerCase();
+  const a = after?.toLowerCase();
+  // a function word or punctuation ends a noun phrase; an adverb follows a verb ("supports only")
+  const endsPhrase =
+    after === '' || (a !== undefined && isStopWord(a, 'en') && !OBJECT_AFTER.has(a) && !isAdverb(a));
+  if (b !== undefined && NOUN_AFTER.has(b)) return endsPhrase ? 'noun' : undefined;
+  if (b !== undefined && VERB_AFTER.has(b))
+    return /ly$/.test(word) || (/[^s]s$/.test(word) && !/^(he|she|it)$/.test(b)) ? undefined : 'verb';
+  if (/ly$/.test(word)) return undefined;
+  if (a !== undefined && OBJECT_AFTER.has(a)) return 'verb';
+  if (/[^aiosu]s$/.test(word) && !SINGULAR_SUBJECT.test(b ?? '') && endsPhrase) return 'noun';
+  const adjective = b !== undefined && ADJECTIVE.test(b);
+  return adjective && !/(s|ed|ing)$/.test(word) && (after === '' || NOUN_BEFORE.has(a ?? ''))
+    ? 'noun'
+    : undefined;
 }
 
 /**
@@ -623,20 +722,21 @@ function usedSense<S extends { readonly t: Translation; readonly text: string; r
   chosen: S,
   senses: readonly S[],
   stem: string,
+  to: Language,
   translator: QueryTranslator,
   words: WordUsage,
 ): S {
-  if (usageInAnyInflection(chosen.text, words) > 0) return chosen;
+  if (writtenUsage(chosen.text, to, words) > 0) return chosen;
   const heaviest = Math.max(...senses.map((s) => s.t.weight));
   const reading = chosen.word?.toLowerCase();
   let best = chosen;
   let bestScore = 0;
   for (const sense of senses) {
     if (sense === chosen || sense.t.weight < BEHIND * heaviest || sense.t.term.includes(' ')) continue;
-    if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), 'en')) continue;
-    const use = usageInAnyInflection(sense.text, words);
+    if (sense.word?.toLowerCase() !== reading || isStopWord(sense.text.toLowerCase(), to)) continue;
+    const use = writtenUsage(sense.text, to, words);
     if (use < MIN_USE) continue;
-    const back = translator.translateAll(sense.t.term, 'en');
+    const back = translator.translateAll(sense.t.term, to);
     const direct =
       (back.find((b) => b.term === stem)?.weight ?? 0) / Math.max(...back.map((b) => b.weight), 1e-9);
     const score = sense.t.weight * Math.sqrt(use) * direct;
@@ -831,6 +931,23 @@ function headUsage(text: string, words: WordUsage, translator: QueryTranslator):
       return s !== undefined && translator.translateAll(s, 'de').length === 0;
     });
   return noGerman ? english + usageInAnyInflection(text, words, 'de') : english;
+}
+
+/**
+ * Documents in language `to` that use a word or phrase of it in any regular inflection (English:
+ * `usageInAnyInflection`; German: as written or as an inflection of it, `WordUsage`'s `asBase`); a phrase as its
+ * rarest word.
+ */
+function writtenUsage(text: string, to: Language, words: WordUsage): number {
+  if (to === 'en') return usageInAnyInflection(text, words);
+  // an adjective's endings, which the base forms leave ("verantwortlichen" of verantwortlich)
+  const inflected = (w: string) =>
+    /^\p{Lu}/u.test(w) || /en$/.test(w) ? [] : ['e', 'en', 'er', 'es', 'em'].map((end) => w + end);
+  return Math.min(
+    ...text
+      .split(/[ -]/)
+      .map((w) => [w.toLowerCase(), ...inflected(w)].reduce((sum, f) => sum + words(f, 'de', true), 0)),
+  );
 }
 
 /**
