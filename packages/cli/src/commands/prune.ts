@@ -1,12 +1,13 @@
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors, transformerBlocks } from '@crp/attribution';
 import { CrpError, listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
-import { type Dataset, disposeDataset } from '@crp/models';
+import { type Dataset, disposeDataset, encodeTorchStateDict, torchStateDictOf } from '@crp/models';
 import { encodeOnnxFile, saveModel } from '@crp/models/node';
 import {
   type ChannelScores,
@@ -72,7 +73,9 @@ ${HELP.data}
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion; a model read from an .onnx
                       also as DIR/model.onnx: its graph, node and input/output names and opset, with the pruned
-                      weights; a CNN's only, a ViT's .onnx is refused); only layers whose channels
+                      weights; a CNN's only, a ViT's .onnx is refused; a torchvision VGG or ResNet read
+                      from a .pth/.pt/.safetensors also as DIR/state_dict.pth, which torch.load +
+                      load_state_dict of the same architecture with the pruned channel counts accept); only layers whose channels
                       can be removed physically are pruned for it: in a ResNet the inner convs and, when named
                       in --layers, the additions (layer2.1.add: a channel of the stage's residual stream, removed
                       from every conv writing or reading it); not a block's last conv, its downsample or the
@@ -95,6 +98,9 @@ export interface PrunedExport {
   totalBytes: number;
   /** The pruned model as `.onnx` (the source graph, pruned initializers), for a model read from one. */
   onnx?: string;
+  /** The pruned model as a PyTorch `state_dict.pth`, for a torchvision VGG or ResNet read from a `.pth`,
+   * `.pt` or `.safetensors` file. */
+  stateDict?: string;
 }
 
 export interface PruneOutput {
@@ -104,6 +110,13 @@ export interface PruneOutput {
 }
 
 const isOnnxPath = (path: string) => path.toLowerCase().endsWith('.onnx');
+
+/** Whether `loadModel` reads this path as a PyTorch file (`.pth`, `.pt`, `.safetensors`): a file that is neither
+ * an `.onnx` nor a TF.js `model.json`. */
+function isTorchPath(path: string): boolean {
+  if (isOnnxPath(path) || path.toLowerCase().endsWith('.json')) return false;
+  return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+}
 
 function criterionName(name: string): CriterionName {
   if (!(CRITERIA as readonly string[]).includes(name)) {
@@ -317,6 +330,16 @@ async function measureCurves(
   return { curves, files };
 }
 
+/** Whether a model is a Vision Transformer (its layers have no PyTorch state dict writer). */
+function isTransformer(model: tfl.LayersModel): boolean {
+  const graph = graphFromLayersModel(model);
+  try {
+    return transformerBlocks(graph).length > 0;
+  } finally {
+    graph.dispose();
+  }
+}
+
 /** For `--export`: the named layers (or, by default, some layer) can lose channels physically. */
 function checkRemovable(model: tfl.LayersModel, layers: readonly string[] | undefined): void {
   const removable = removableLayers(model);
@@ -367,8 +390,15 @@ async function exportModel(
             args.modelPath,
             args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize },
           );
+    // a torchvision VGG or ResNet goes back to PyTorch as a state dict (a ViT's has no writer: TF.js only)
+    const stateDict =
+      isTorchPath(args.modelPath) && !isTransformer(small) ? join(dir, 'state_dict.pth') : undefined;
+    const stateDictBytes =
+      stateDict === undefined ? undefined : encodeTorchStateDict(torchStateDictOf(small));
     const saved = await saveModel(small, dir);
     if (onnx !== undefined && onnxBytes !== undefined) await writeFileAtomic(onnx, onnxBytes);
+    if (stateDict !== undefined && stateDictBytes !== undefined)
+      await writeFileAtomic(stateDict, stateDictBytes);
     await writeFileAtomic(join(dir, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
     const cost = compareCost(model, mask);
     return {
@@ -382,6 +412,7 @@ async function exportModel(
       flops: { before: cost.before.flops, after: cost.after.flops },
       totalBytes: saved.totalBytes,
       ...(onnx === undefined ? {} : { onnx }),
+      ...(stateDict === undefined ? {} : { stateDict }),
     };
   } finally {
     small.dispose();
@@ -431,11 +462,20 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       output.files.push(
         join(e.dir, 'model.json'),
         ...(e.onnx === undefined ? [] : [e.onnx]),
+        ...(e.stateDict === undefined ? [] : [e.stateDict]),
         join(e.dir, 'mask.json'),
       );
       if (!json) {
         console.log(
-          `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir}`,
+          `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir} (${[
+            'model.json',
+            e.onnx,
+            e.stateDict,
+            'mask.json',
+          ]
+            .filter((f) => f !== undefined)
+            .map((f) => basename(f))
+            .join(', ')})`,
         );
       }
     }
