@@ -169,7 +169,8 @@ describe('crp prune --export on a ResNet', () => {
     );
     expect(code).toBe(2);
     expect(stderr).toContain("'layer4.0.conv2' cannot lose channels that way: they reach an addition");
-    expect(stderr).toContain('prune the residual stream through its addition');
+    // the addition this very conv writes to, not an example from another stage
+    expect(stderr).toContain('prune the residual stream through its addition, layer4.0.add, instead');
     expect(stderr).toContain(`Removable layers: ${REMOVABLE_ALL.join(', ')}`);
   });
 });

@@ -346,11 +346,45 @@ function checkRemovable(model: tfl.LayersModel, layers: readonly string[] | unde
   const bad = (layers ?? []).filter((l) => !removable.includes(l));
   if (removable.length === 0 || bad.length > 0) {
     const which = bad.length > 0 ? bad.map((l) => `'${l}'`).join(', ') : 'no layer of this model';
+    // the additions the refused layers write to, where their stream can be pruned as a whole
+    const sums = additionsReached(model, bad).filter((sum) => removable.includes(sum));
+    const instead = sums.length > 0 ? sums.join(', ') : 'e.g. layer2.1.add';
     throw new UsageError(
-      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut: prune the residual stream through its addition, e.g. layer2.1.add, instead), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
+      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut: prune the residual stream through its addition, ${instead}, instead), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
     );
   }
 }
+
+/** The additions that each of `layers` writes to through channel-wise layers (batch norm, activation, ...), in
+ * the order of `layers`: where a block's last conv or downsample meets the shortcut. */
+function additionsReached(model: tfl.LayersModel, layers: readonly string[]): string[] {
+  const graph = graphFromLayersModel(model);
+  try {
+    const found: string[] = [];
+    for (const layer of layers) {
+      if (!graph.has(layer)) continue;
+      let id = graph.node(layer).id;
+      // follow the single reader through layers that keep the channels until something else reads them
+      for (;;) {
+        const readers = graph.consumersOf(id);
+        if (readers.length !== 1) break;
+        const next = graph.node(readers[0]!);
+        if (next.kind === 'add') {
+          if (!found.includes(next.layerName)) found.push(next.layerName);
+          break;
+        }
+        if (next.inputs.length !== 1 || !CHANNEL_WISE.has(next.kind)) break;
+        id = next.id;
+      }
+    }
+    return found;
+  } finally {
+    graph.dispose();
+  }
+}
+
+/** Layer kinds that keep a tensor's channels apart (what lies between a conv and the addition it writes to). */
+const CHANNEL_WISE = new Set(['batchNorm', 'activation', 'identity']);
 
 /** The model with the lowest-scoring fraction of channels removed physically, saved with its mask. */
 async function exportModel(
