@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access, readlink, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { CrpError } from '@crp/common';
 
 /** What an operating-system error code means for the person at the command line. */
@@ -94,5 +94,67 @@ export async function checkWritable(option: string, path: string, kind: 'file' |
   }
   await access(parent, constants.W_OK).catch((err: unknown) => {
     throw refuse(` ('${parent}')`, systemReason(err));
+  });
+}
+
+/**
+ * Checks before any work that every input file can be read (`what` names them in the message: 'image'), so a
+ * missing one among many fails before the outputs of the others are written.
+ *
+ * @throws CrpError `not-found` for a missing file, `read-failed` for a folder or one without read permission
+ */
+export async function checkReadable(what: string, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const s = await stat(path).catch((err: unknown) => err as SystemError);
+    const reason =
+      s instanceof Error
+        ? systemReason(s)
+        : s.isDirectory()
+          ? REASONS.EISDIR!
+          : await access(path, constants.R_OK).then(
+              () => undefined,
+              (err: unknown) => systemReason(err),
+            );
+    if (reason === undefined) continue;
+    const missing = s instanceof Error && s.code === 'ENOENT';
+    throw new CrpError(
+      missing ? 'not-found' : 'read-failed',
+      `cannot read the ${what} '${path}': ${reason}`,
+      {
+        details: { path },
+      },
+    );
+  }
+}
+
+/**
+ * A distinct output name for each input file: its name without the extension, and where two inputs share one,
+ * as many of their parent folders as tell them apart (`a/0.png`, `b/0.png` -> `a_0`, `b_0`); the same file given
+ * twice gets its occurrence (`0`, `0-2`).
+ */
+export function outputStems(paths: readonly string[]): string[] {
+  const files = [...new Set(paths.map((p) => resolve(p)))];
+  const parts = files.map((file) => {
+    const segments = file.split(/[\\/]/).filter((s) => s.length > 0);
+    segments[segments.length - 1] = basename(file, extname(file));
+    return segments;
+  });
+  const stems = parts.map((segments) => segments[segments.length - 1]!);
+  const longest = Math.max(...parts.map((s) => s.length));
+  for (let depth = 2; depth <= longest; depth++) {
+    const counts = new Map<string, number>();
+    for (const s of stems) counts.set(s, (counts.get(s) ?? 0) + 1);
+    if ([...counts.values()].every((n) => n === 1)) break;
+    for (const [i, segments] of parts.entries()) {
+      if (counts.get(stems[i]!)! > 1) stems[i] = segments.slice(-depth).join('_');
+    }
+  }
+  const stemOf = new Map(files.map((file, i) => [file, stems[i]!]));
+  const seen = new Map<string, number>();
+  return paths.map((p) => {
+    const file = resolve(p);
+    const n = (seen.get(file) ?? 0) + 1;
+    seen.set(file, n);
+    return n === 1 ? stemOf.get(file)! : `${stemOf.get(file)!}-${n}`;
   });
 }

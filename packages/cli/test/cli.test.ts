@@ -110,6 +110,52 @@ describe('crp explain', () => {
     expect(stdout).toMatch(/b\.png: class \d \(predicted \d, logit -?\d+\.\d{3}\)/);
   });
 
+  it('keeps the PNGs of images of the same name from different folders apart', async () => {
+    // a class-per-folder data set: a/0.png and b/0.png (different pictures)
+    const same = [join(dir, 'same', 'a', '0.png'), join(dir, 'same', 'b', '0.png')];
+    await writePng(same[0]!, await readPng(images[0]!));
+    await writePng(same[1]!, await readPng(images[1]!));
+    const out = join(dir, 'out-same');
+    const { code, stdout, stderr } = await crp(
+      'explain',
+      '--model',
+      modelDir,
+      ...same,
+      '--out',
+      out,
+      '--json',
+    );
+    expect(code, stderr).toBe(0);
+    const result = (JSON.parse(stdout) as { result: { heatmap: string; overlay: string }[] }).result;
+    expect(result.map((r) => r.heatmap)).toEqual([
+      join(out, 'a_0.heatmap.png'),
+      join(out, 'b_0.heatmap.png'),
+    ]);
+    expect(result.map((r) => r.overlay)).toEqual([
+      join(out, 'a_0.overlay.png'),
+      join(out, 'b_0.overlay.png'),
+    ]);
+    // each overlay is its own image's (16x16 originals, so the overlays differ where the pictures do)
+    const [first, second] = [await readPng(result[0]!.overlay), await readPng(result[1]!.overlay)];
+    expect(Buffer.from(first.data).equals(Buffer.from(second.data))).toBe(false);
+  });
+
+  it('refuses a missing image before any other image is explained', async () => {
+    const out = join(dir, 'out-missing');
+    const { code, stderr } = await crp(
+      'explain',
+      '--model',
+      modelDir,
+      images[0]!,
+      join(dir, 'nope.png'),
+      '--out',
+      out,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain(`cannot read the image '${join(dir, 'nope.png')}': it does not exist`);
+    expect(existsSync(join(out, 'a.heatmap.png'))).toBe(false);
+  });
+
   it('says what is wrong: usage errors exit 2 with the valid values', async () => {
     expect((await crp('nonsense')).code).toBe(2);
     const noModel = await crp('explain', images[0]!);

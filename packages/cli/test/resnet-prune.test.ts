@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IMAGENET } from '@crp/models';
-import { fileSystem, imageFolder, readTorchResNet } from '@crp/models/node';
+import { fileSystem, imageFolder, readStateDict, readTorchResNet } from '@crp/models/node';
 import { ChannelMask, type ChannelMaskJSON, MaskedModel } from '@crp/pruning';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -59,7 +59,10 @@ describe('crp prune --export on a ResNet', () => {
       '--json',
     );
     expect(code, stderr).toBe(0);
-    expect(resultOf<PruneOutput>(stdout).export!.pruned).toBeGreaterThan(0);
+    const output = resultOf<PruneOutput>(stdout);
+    expect(output.export!.pruned).toBeGreaterThan(0);
+    expect(output.export!.stateDict).toBe(join(exported, 'state_dict.pth'));
+    expect(output.files).toContain(join(exported, 'state_dict.pth'));
     const mask = ChannelMask.fromJSON(
       JSON.parse(await readFile(join(exported, 'mask.json'), 'utf8')) as ChannelMaskJSON,
     );
@@ -80,7 +83,17 @@ describe('crp prune --export on a ResNet', () => {
       const [x, y] = [a.dataSync(), b.dataSync()];
       const scale = Math.max(...Array.from(x, Math.abs));
       for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(1e-5 * scale);
-      tf.dispose([a, b, data.images]);
+      // back to PyTorch: the state dict has torch's layout with the pruned counts, and reads back to the same logits
+      const stateDict = await readStateDict(join(exported, 'state_dict.pth'));
+      expect(stateDict.entry('layer3.0.conv1.weight').shape).toEqual([8, 12, 3, 3]);
+      expect(stateDict.entry('layer3.0.bn1.running_var').shape).toEqual([8]);
+      expect(stateDict.entry('layer3.0.conv2.weight').shape).toEqual([16, 8, 3, 3]);
+      const again = await readTorchResNet(join(exported, 'state_dict.pth'), { inputSize: 32 });
+      const c = again.predict(data.images) as tf.Tensor;
+      const z = c.dataSync();
+      for (let i = 0; i < x.length; i++) expect(Math.abs(z[i]! - y[i]!)).toBeLessThan(1e-5 * scale);
+      tf.dispose([a, b, c, data.images]);
+      again.dispose();
     } finally {
       masked.dispose();
       small.dispose();
@@ -156,7 +169,8 @@ describe('crp prune --export on a ResNet', () => {
     );
     expect(code).toBe(2);
     expect(stderr).toContain("'layer4.0.conv2' cannot lose channels that way: they reach an addition");
-    expect(stderr).toContain('prune the residual stream through its addition');
+    // the addition this very conv writes to, not an example from another stage
+    expect(stderr).toContain('prune the residual stream through its addition, layer4.0.add, instead');
     expect(stderr).toContain(`Removable layers: ${REMOVABLE_ALL.join(', ')}`);
   });
 });

@@ -2,11 +2,13 @@
 // @crp/study/node: the study on files — a model file and an image folder in, a folder with report.html,
 // study.json and pictures out, resumable. Browser bundles import '@crp/study' only.
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CrpError, describeError, isCrpError, type ProgressCallback } from '@crp/common';
 import { writeFileAtomic, writeJsonAtomic } from '@crp/common/node';
-import { disposeDataset } from '@crp/models';
+import { graphFromLayersModel, isTransformer } from '@crp/lrp';
+import { disposeDataset, encodeTorchStateDict, torchStateDictOf } from '@crp/models';
 import { encodeOnnxFile, imageFolder, listImageFolder, loadModel, saveModel } from '@crp/models/node';
 import { toRasterImage } from '@crp/vis';
 import { readPng, writePng, writeReport } from '@crp/vis/node';
@@ -23,7 +25,9 @@ import { runStudy } from './study.js';
  * `references/features.25.png`), the fine-tuned model as `model/` (model.json + weights) and, for a model read
  * from an `.onnx` (`options.onnxSource`), also as `model.onnx`: the source graph with the fine-tuned weights
  * (`encodeOnnxFile` of @crp/models/node, with the source's external data if it has any; encoded before `model/` is saved, so a graph that cannot hold the model leaves
- * neither). Every file is written atomically, so a killed study leaves whole files only.
+ * neither); with `stateDict` (a torchvision VGG or ResNet read from a `.pth`, `.pt` or `.safetensors`), also as
+ * `state_dict.pth`, which `torch.load` + `load_state_dict` of the same architecture accept (encoded before `model/`
+ * is saved too). Every file is written atomically, so a killed study leaves whole files only.
  */
 export function fileStudyStore(
   dir: string,
@@ -32,6 +36,9 @@ export function fileStudyStore(
     onnxSource?: string;
     /** Its input size, when the file's is dynamic. */
     inputSize?: number | [number, number];
+    /** Also write the model as a PyTorch `state_dict.pth` (PyTorch's layer names, as the VGG and ResNet
+     * importers give them). */
+    stateDict?: boolean;
   } = {},
 ): StudyStore {
   const partFile = (name: string) => join(dir, 'parts', `${name}.json`);
@@ -73,8 +80,11 @@ export function fileStudyStore(
               options.onnxSource,
               options.inputSize === undefined ? {} : { inputSize: options.inputSize },
             );
+      const stateDict =
+        options.stateDict === true ? encodeTorchStateDict(torchStateDictOf(model)) : undefined;
       await saveModel(model, join(dir, 'model'));
       if (onnx !== undefined) await writeFileAtomic(join(dir, 'model.onnx'), onnx);
+      if (stateDict !== undefined) await writeFileAtomic(join(dir, 'state_dict.pth'), stateDict);
     },
     async loadModel() {
       try {
@@ -88,6 +98,19 @@ export function fileStudyStore(
 
 /** Whether a model path names an `.onnx` file (as `loadModel` tells it apart). */
 const isOnnx = (path: string) => path.toLowerCase().endsWith('.onnx');
+
+/** Whether `loadModel` read this model from a PyTorch file (neither an `.onnx` nor a TF.js `model.json` or its
+ * folder) and it is a CNN, whose layers a torchvision state dict holds (a ViT's are not written back). */
+function isTorchCnn(path: string, model: LayersModel): boolean {
+  if (isOnnx(path) || path.toLowerCase().endsWith('.json')) return false;
+  if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return false;
+  const graph = graphFromLayersModel(model);
+  try {
+    return !isTransformer(graph);
+  } finally {
+    graph.dispose();
+  }
+}
 
 /** Options of {@link studyFiles}: the study's options, plus where the model and images are and how to read them. */
 export interface StudyFilesOptions extends StudyOptions {
@@ -238,6 +261,7 @@ export async function studyFiles(options: StudyFilesOptions): Promise<StudyFiles
     const run = await runStudy(model, data, options, {
       store: fileStudyStore(options.out, {
         ...(isOnnx(options.model) ? { onnxSource: options.model } : {}),
+        ...(isTorchCnn(options.model, model) ? { stateDict: true } : {}),
         ...(options.inputSize === undefined ? {} : { inputSize: options.inputSize }),
       }),
       identity: JSON.stringify({

@@ -16,10 +16,11 @@ import {
   torchResNetLayout,
   torchStateDictOf,
 } from '@crp/models';
+import { readTorchResNet } from '@crp/models/node';
 import { ChannelMask, exportPruned } from '@crp/pruning';
 import '@tensorflow/tfjs-backend-wasm';
 import { expectCrpErrorAsync, useBackend } from '@crp/testing';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
   BASIC_DECOMPOSITION,
@@ -57,6 +58,21 @@ describe('crp study on a ResNet (.pth)', () => {
     const report = await readFile(join(run.out, 'report.html'), 'utf8');
     expect(report).toContain('Reference images: layer4.0.conv2');
     expect(report).toContain('layer3.0.conv1');
+  });
+
+  it('writes the fine-tuned model back to PyTorch as state_dict.pth, with the stored model’s logits', async () => {
+    const model = await storedModel(run);
+    const data = await studyImages();
+    const back = await readTorchResNet(join(run.out, 'state_dict.pth'), { inputSize: 32 });
+    const [a, b] = [model.predict(data.images) as tf.Tensor, back.predict(data.images) as tf.Tensor];
+    expect(relativeGap(a, b)).toBeLessThan(1e-5);
+    // fine-tuned: not the source file's weights
+    const source = await readTorchResNet(slimResNet('basic', 'pth'), { inputSize: 32 });
+    const c = source.predict(data.images) as tf.Tensor;
+    expect(relativeGap(a, c)).toBeGreaterThan(1e-4);
+    tf.dispose([a, b, c]);
+    disposeDataset(data);
+    for (const m of [model, back, source]) m.dispose();
   });
 
   it('exports the fine-tuned model pruned of the study’s concepts: the masked model’s logits, also back from .pth', async () => {

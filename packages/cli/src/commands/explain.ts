@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Attributor, disposeResult } from '@crp/lrp';
 import { imgify, overlayHeatmap } from '@crp/vis';
@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { numberArg } from '../args.js';
 import { workStarts } from '../banner.js';
 import { targetArg } from '../checks.js';
-import { checkWritable } from '../files.js';
+import { checkReadable, checkWritable, outputStems } from '../files.js';
 import { type ImageInput, meanStd, readModelInput } from '../images.js';
 import {
   type CompositeChoice,
@@ -97,11 +97,10 @@ function parseExplainArgs(argv: string[]): ExplainArgs {
 /** <stem>.heatmap.png (the relevance summed over channels) and <stem>.overlay.png (it over the image). */
 async function writeHeatmapAndOverlay(
   args: ExplainArgs,
-  path: string,
+  stem: string,
   raster: ImageInput['raster'],
   heat: tf.Tensor,
 ): Promise<{ heatmap: string; overlay: string }> {
-  const stem = basename(path, extname(path));
   const heatmapFile = join(args.out, `${stem}.heatmap.png`);
   const overlayFile = join(args.out, `${stem}.overlay.png`);
   const heatData = tf.tidy(() => tf.squeeze(heat, [0]));
@@ -122,6 +121,7 @@ async function explainImage(
   args: ExplainArgs,
   lrp: Attributor,
   path: string,
+  stem: string,
   target: number | undefined,
 ): Promise<ExplainedImage> {
   const input = await readModelInput(path, lrp.graph.inputShape, args.normalize);
@@ -133,7 +133,7 @@ async function explainImage(
     const result = lrp.attribute(input.tensor, { target: cls });
     try {
       const heat = tf.tidy(() => tf.sum(result.relevance, -1));
-      const files = await writeHeatmapAndOverlay(args, path, input.raster, heat);
+      const files = await writeHeatmapAndOverlay(args, stem, input.raster, heat);
       const explained = {
         image: path,
         predicted,
@@ -156,6 +156,10 @@ async function explainImage(
 export async function explain(argv: string[], json: boolean): Promise<ExplainedImage[]> {
   const args = parseExplainArgs(argv);
   await checkWritable('--out', args.out, 'folder');
+  // a missing image among many fails before any other image's PNGs are written
+  await checkReadable('image', args.images);
+  // images of the same name from different folders (a/0.png, b/0.png) must not overwrite each other's PNGs
+  const stems = outputStems(args.images);
   const { model, attribution: lrp } = await openAttribution(
     args.modelPath,
     args.input,
@@ -169,7 +173,7 @@ export async function explain(argv: string[], json: boolean): Promise<ExplainedI
     await mkdir(args.out, { recursive: true });
     const progress = new ProgressBar('explain', args.images.length, process.stderr, json);
     for (const [i, path] of args.images.entries()) {
-      results.push(await explainImage(args, lrp, path, target));
+      results.push(await explainImage(args, lrp, path, stems[i]!, target));
       progress.update(i + 1, basename(path));
     }
   } finally {

@@ -1,12 +1,13 @@
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromTensors, transformerBlocks } from '@crp/attribution';
 import { CrpError, listNames } from '@crp/common';
 import { writeFileAtomic } from '@crp/common/node';
 import { CondAttribution } from '@crp/core';
 import { compositeByName, graphFromLayersModel } from '@crp/lrp';
-import { type Dataset, disposeDataset } from '@crp/models';
+import { type Dataset, disposeDataset, encodeTorchStateDict, torchStateDictOf } from '@crp/models';
 import { encodeOnnxFile, saveModel } from '@crp/models/node';
 import {
   type ChannelScores,
@@ -72,7 +73,9 @@ ${HELP.data}
   --out DIR           where curves.json, curves.md and curves.svg go (default out/prune)
   --export DIR        save the pruned model there (with --fraction and --criterion; a model read from an .onnx
                       also as DIR/model.onnx: its graph, node and input/output names and opset, with the pruned
-                      weights; a CNN's only, a ViT's .onnx is refused); only layers whose channels
+                      weights; a CNN's only, a ViT's .onnx is refused; a torchvision VGG or ResNet read
+                      from a .pth/.pt/.safetensors also as DIR/state_dict.pth, which torch.load +
+                      load_state_dict of the same architecture with the pruned channel counts accept); only layers whose channels
                       can be removed physically are pruned for it: in a ResNet the inner convs and, when named
                       in --layers, the additions (layer2.1.add: a channel of the stage's residual stream, removed
                       from every conv writing or reading it); not a block's last conv, its downsample or the
@@ -95,6 +98,9 @@ export interface PrunedExport {
   totalBytes: number;
   /** The pruned model as `.onnx` (the source graph, pruned initializers), for a model read from one. */
   onnx?: string;
+  /** The pruned model as a PyTorch `state_dict.pth`, for a torchvision VGG or ResNet read from a `.pth`,
+   * `.pt` or `.safetensors` file. */
+  stateDict?: string;
 }
 
 export interface PruneOutput {
@@ -104,6 +110,13 @@ export interface PruneOutput {
 }
 
 const isOnnxPath = (path: string) => path.toLowerCase().endsWith('.onnx');
+
+/** Whether `loadModel` reads this path as a PyTorch file (`.pth`, `.pt`, `.safetensors`): a file that is neither
+ * an `.onnx` nor a TF.js `model.json`. */
+function isTorchPath(path: string): boolean {
+  if (isOnnxPath(path) || path.toLowerCase().endsWith('.json')) return false;
+  return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+}
 
 function criterionName(name: string): CriterionName {
   if (!(CRITERIA as readonly string[]).includes(name)) {
@@ -317,17 +330,61 @@ async function measureCurves(
   return { curves, files };
 }
 
+/** Whether a model is a Vision Transformer (its layers have no PyTorch state dict writer). */
+function isTransformer(model: tfl.LayersModel): boolean {
+  const graph = graphFromLayersModel(model);
+  try {
+    return transformerBlocks(graph).length > 0;
+  } finally {
+    graph.dispose();
+  }
+}
+
 /** For `--export`: the named layers (or, by default, some layer) can lose channels physically. */
 function checkRemovable(model: tfl.LayersModel, layers: readonly string[] | undefined): void {
   const removable = removableLayers(model);
   const bad = (layers ?? []).filter((l) => !removable.includes(l));
   if (removable.length === 0 || bad.length > 0) {
     const which = bad.length > 0 ? bad.map((l) => `'${l}'`).join(', ') : 'no layer of this model';
+    // the additions the refused layers write to, where their stream can be pruned as a whole
+    const sums = additionsReached(model, bad).filter((sum) => removable.includes(sum));
+    const instead = sums.length > 0 ? sums.join(', ') : 'e.g. layer2.1.add';
     throw new UsageError(
-      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut: prune the residual stream through its addition, e.g. layer2.1.add, instead), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
+      `--export removes channels physically, and ${which} cannot lose channels that way: they reach an addition (a residual block's shortcut: prune the residual stream through its addition, ${instead}, instead), a concatenation or the output; the curves mask them instead. Removable layers: ${removable.length === 0 ? 'none' : listNames(removable)}`,
     );
   }
 }
+
+/** The additions that each of `layers` writes to through channel-wise layers (batch norm, activation, ...), in
+ * the order of `layers`: where a block's last conv or downsample meets the shortcut. */
+function additionsReached(model: tfl.LayersModel, layers: readonly string[]): string[] {
+  const graph = graphFromLayersModel(model);
+  try {
+    const found: string[] = [];
+    for (const layer of layers) {
+      if (!graph.has(layer)) continue;
+      let id = graph.node(layer).id;
+      // follow the single reader through layers that keep the channels until something else reads them
+      for (;;) {
+        const readers = graph.consumersOf(id);
+        if (readers.length !== 1) break;
+        const next = graph.node(readers[0]!);
+        if (next.kind === 'add') {
+          if (!found.includes(next.layerName)) found.push(next.layerName);
+          break;
+        }
+        if (next.inputs.length !== 1 || !CHANNEL_WISE.has(next.kind)) break;
+        id = next.id;
+      }
+    }
+    return found;
+  } finally {
+    graph.dispose();
+  }
+}
+
+/** Layer kinds that keep a tensor's channels apart (what lies between a conv and the addition it writes to). */
+const CHANNEL_WISE = new Set(['batchNorm', 'activation', 'identity']);
 
 /** The model with the lowest-scoring fraction of channels removed physically, saved with its mask. */
 async function exportModel(
@@ -367,8 +424,15 @@ async function exportModel(
             args.modelPath,
             args.input.inputSize === undefined ? {} : { inputSize: args.input.inputSize },
           );
+    // a torchvision VGG or ResNet goes back to PyTorch as a state dict (a ViT's has no writer: TF.js only)
+    const stateDict =
+      isTorchPath(args.modelPath) && !isTransformer(small) ? join(dir, 'state_dict.pth') : undefined;
+    const stateDictBytes =
+      stateDict === undefined ? undefined : encodeTorchStateDict(torchStateDictOf(small));
     const saved = await saveModel(small, dir);
     if (onnx !== undefined && onnxBytes !== undefined) await writeFileAtomic(onnx, onnxBytes);
+    if (stateDict !== undefined && stateDictBytes !== undefined)
+      await writeFileAtomic(stateDict, stateDictBytes);
     await writeFileAtomic(join(dir, 'mask.json'), `${JSON.stringify(mask, null, 2)}\n`);
     const cost = compareCost(model, mask);
     return {
@@ -382,6 +446,7 @@ async function exportModel(
       flops: { before: cost.before.flops, after: cost.after.flops },
       totalBytes: saved.totalBytes,
       ...(onnx === undefined ? {} : { onnx }),
+      ...(stateDict === undefined ? {} : { stateDict }),
     };
   } finally {
     small.dispose();
@@ -431,11 +496,20 @@ export async function prune(argv: string[], json: boolean): Promise<PruneOutput 
       output.files.push(
         join(e.dir, 'model.json'),
         ...(e.onnx === undefined ? [] : [e.onnx]),
+        ...(e.stateDict === undefined ? [] : [e.stateDict]),
         join(e.dir, 'mask.json'),
       );
       if (!json) {
         console.log(
-          `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir}`,
+          `pruned ${e.pruned} channels by ${e.criterion} (${e.fraction}): accuracy ${e.baseline.toFixed(4)} -> ${e.accuracy.toFixed(4)}, params ${e.params.before} -> ${e.params.after} -> ${e.dir} (${[
+            'model.json',
+            e.onnx,
+            e.stateDict,
+            'mask.json',
+          ]
+            .filter((f) => f !== undefined)
+            .map((f) => basename(f))
+            .join(', ')})`,
         );
       }
     }
