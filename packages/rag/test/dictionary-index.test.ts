@@ -73,6 +73,48 @@ describe('dictionary index (precomputed lookups in dictionary.json)', () => {
     }
   });
 
+  it('finds every key ending with a suffix, in the keys’ byte order, as a scan of all keys does', () => {
+    // seeded: keys from few endings (many share their last 4 bytes), multi-byte letters at the end, phrases
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const starts = ['kinder', 'software', 'a', 'über', 'straßen', 'x', 'daten bank'];
+    const ends = ['betreu', 'werkzeug', 'größe', 'maß', 'eug', 'ßß', 'zeugen'];
+    const lines = Array.from({ length: 600 }, () => {
+      const key = `${starts[rand(starts.length)]}${rand(3) === 0 ? rand(40) : ''}${ends[rand(ends.length)]}`;
+      return `${key}\t${ends[rand(ends.length)]}${rand(30)} e\t1`;
+    });
+    const pairs = [...lines, 'betreu\tcare\t1', 'größe\tsize\t1'].join('\n');
+    const file = fileOf(pairs);
+    const index = PairIndex.open(file, buildPairIndex(file));
+    const bytes = (s: string) => [...new TextEncoder().encode(s)];
+    const byteOrder = (a: string, b: string) => {
+      const [x, y] = [bytes(a), bytes(b)];
+      for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+      return x.length - y.length;
+    };
+    for (const [side, language] of [
+      [0, 'de'],
+      [1, 'en'],
+    ] as const) {
+      const keys = [...new Set(pairs.split('\n').map((l) => l.split('\t')[side]!))].sort(byteOrder);
+      const suffixes = new Set(['zeug', 'ößeX', 'ße', 'tre']);
+      for (const key of keys) for (let n = 2; n <= key.length; n++) suffixes.add(key.slice(-n));
+      for (const suffix of suffixes) {
+        const scan =
+          suffix.length < 4
+            ? []
+            : keys.filter(
+                (k) =>
+                  !k.includes(' ') && bytes(k).length > 4 && k.length > suffix.length && k.endsWith(suffix),
+              );
+        expect(index.keysEndingWith(suffix, language), `${language} ${suffix}`).toEqual(scan);
+      }
+    }
+  });
+
   it('refuses an index of another dictionary file (stale) and a damaged one, naming the script that rebuilds it', () => {
     const file = fileOf('haus\thouse\t1\nregel\trule\t1');
     const index = buildPairIndex(file);

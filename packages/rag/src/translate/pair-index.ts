@@ -171,6 +171,24 @@ function tailOf(key: Uint8Array): number {
   return tail;
 }
 
+/** Buckets of the keys filed by their tail (a power of two). */
+const TAIL_BUCKETS = 1 << 16;
+
+/** The bucket of a tail (its `KEY_TAIL` bytes as one number): the high bits of a multiplicative hash. */
+function tailBucket(tail: number): number {
+  return Math.imul(tail, 0x9e3779b1) >>> 16;
+}
+
+/**
+ * Keys filed by their last `KEY_TAIL` bytes: the entries of bucket `k` are `first[k]` up to `first[k + 1]`, each a
+ * line offset (`lines`) and its key's tail (`tails`), in the order of the sorted keys.
+ */
+interface TailTable {
+  readonly first: Int32Array;
+  readonly lines: Int32Array;
+  readonly tails: Uint32Array;
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
@@ -187,8 +205,8 @@ export class PairIndex {
   #distinct: Record<Language, number> | undefined;
   /** The lines' offsets in file order, for {@link ordinal}. */
   #inOrder: Int32Array | undefined;
-  /** Per language, the line of each one-word key by its last bytes (see {@link keysEndingWith}). */
-  readonly #byTail: Partial<Record<Language, Map<number, number[]>>> = {};
+  /** Per language, the lines of the one-word keys by their last bytes (see {@link keysEndingWith}). */
+  readonly #byTail: Partial<Record<Language, TailTable>> = {};
 
   private constructor(bytes: Uint8Array, header: PairIndexHeader, de: Int32Array, en: Int32Array) {
     this.#bytes = bytes;
@@ -313,35 +331,62 @@ export class PairIndex {
 
   /**
    * The distinct one-word keys of a language that end with `suffix` (at least `KEY_TAIL` characters) and are
-   * longer. The first call files every key by its last `KEY_TAIL` bytes, without decoding it (about 30 ms).
+   * longer, in the order of the language's sorted keys. The first call files every key by its last `KEY_TAIL`
+   * bytes into typed arrays (a counting sort by a hash of them), reading the bytes in place: no key is copied or
+   * decoded, no object made per line (a few ms; a `Map` of arrays with a view per key took 0.15-0.35 s).
    */
   keysEndingWith(suffix: string, language: Language): string[] {
     const end = this.#encoder.encode(suffix);
     if (suffix.length < KEY_TAIL) return [];
-    let byTail = this.#byTail[language];
-    if (!byTail) {
-      byTail = new Map();
-      // every line (a key's lines alike, told apart when read); no key is copied
-      const b = this.#bytes;
-      for (const at of this.#sorted[language]) {
-        const from = language === 'de' ? at : lineRanges(b, at, this.header.pairsEnd).enStart;
-        const to = this.#keyEnd(from);
-        if (to - from <= KEY_TAIL || b.subarray(from, to).includes(SPACE)) continue;
-        let tail = 0;
-        for (let i = to - KEY_TAIL; i < to; i++) tail = tail * 256 + b[i]!;
-        const list = byTail.get(tail);
-        if (list) list.push(at);
-        else byTail.set(tail, [at]);
-      }
-      this.#byTail[language] = byTail;
-    }
+    this.#byTail[language] ??= this.#tailTable(language);
+    const table = this.#byTail[language];
+    const tail = tailOf(end);
+    const bucket = tailBucket(tail);
     const out = new Set<string>();
-    for (const at of byTail.get(tailOf(end)) ?? []) {
-      const key = this.#key(at, language);
+    for (let k = table.first[bucket]!; k < table.first[bucket + 1]!; k++) {
+      if (table.tails[k] !== tail) continue;
+      const key = this.#key(table.lines[k]!, language);
       if (key.length > end.length && compareBytes(key.subarray(key.length - end.length), end) === 0)
         out.add(this.#decoder.decode(key));
     }
     return [...out];
+  }
+
+  /** Files the lines of the `language` keys longer than `KEY_TAIL` bytes without a space by their last bytes. */
+  #tailTable(language: Language): TailTable {
+    const b = this.#bytes;
+    const sorted = this.#sorted[language];
+    // 0 marks a line left out: a kept key's tail is never 0 (its bytes are text, no NUL)
+    const tailOfLine = new Uint32Array(sorted.length);
+    const count = new Int32Array(TAIL_BUCKETS + 1);
+    let kept = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const at = sorted[i]!;
+      const from = language === 'de' ? at : lineRanges(b, at, this.header.pairsEnd).enStart;
+      const to = this.#keyEnd(from);
+      if (to - from <= KEY_TAIL) continue;
+      let space = false;
+      for (let j = from; j < to && !space; j++) space = b[j] === SPACE;
+      if (space) continue;
+      let tail = 0;
+      for (let j = to - KEY_TAIL; j < to; j++) tail = tail * 256 + b[j]!;
+      tailOfLine[i] = tail;
+      count[tailBucket(tail) + 1]!++;
+      kept++;
+    }
+    // bucket starts; then each line into its bucket in sorted order (the lookup's order is the keys' order)
+    for (let k = 1; k <= TAIL_BUCKETS; k++) count[k]! += count[k - 1]!;
+    const first = Int32Array.from(count);
+    const lines = new Int32Array(kept);
+    const tails = new Uint32Array(kept);
+    for (let i = 0; i < sorted.length; i++) {
+      const tail = tailOfLine[i]!;
+      if (tail === 0) continue;
+      const slot = count[tailBucket(tail)]!++;
+      lines[slot] = sorted[i]!;
+      tails[slot] = tail;
+    }
+    return { first, lines, tails };
   }
 
   /** The bytes of the `language` key of the line at `at`. */

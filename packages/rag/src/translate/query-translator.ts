@@ -233,8 +233,8 @@ export class QueryTranslator {
   /**
    * The one-word stems of `language` the dictionary translates that end with `stem` and are at least 3 letters
    * longer: for a German stem, the compounds whose last part it is ("softwarebetreu", "kinderbetreu" for
-   * `betreu`), or words that only end alike. The first call files every key of the language by its end (about
-   * 30 ms for Ding's German side); stems shorter than `KEY_TAIL` (4) letters have none.
+   * `betreu`), or words that only end alike. The first call files every key of the language by its end
+   * (`PairIndex.keysEndingWith`); stems shorter than `KEY_TAIL` (4) letters have none.
    */
   endingWith(stem: string, language: Language): readonly string[] {
     return this.#index()
