@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { announcesStep } from '../src/answer/announcement.js';
 import {
   aboutSubject,
   asksForName,
@@ -11,12 +12,7 @@ import {
   relationClarity,
   subjectAsWritten,
 } from '../src/answer/question-intent.js';
-import {
-  announcesStep,
-  isBoilerplate,
-  scoreSourceSentences,
-  translatedIntent,
-} from '../src/answer/sentence-scorer.js';
+import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
 import {
   analyzeQuery,
   composeExtractiveAnswer,
