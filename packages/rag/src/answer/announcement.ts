@@ -1,10 +1,12 @@
 import type { BlockKind } from '../ingest/block.js';
 
 /**
- * "A sentence announces the block after it", one definition for the two places that ask: the sentence scorer (does
- * a sentence give the command of a procedure's step?) and the answer's window (may a passage end on this sentence,
- * or does what it announces belong in it?). They ask different questions of the same reading, so what differs is a
- * parameter ({@link AnnouncementRule}), not a second pattern.
+ * "A sentence announces the block after it", one definition for the places that ask: the sentence scorer (does a
+ * sentence give the command of a procedure's step?) and the answer's window (may a passage end on this sentence,
+ * or does what it announces belong in it?). Both read an announcement alike: a prose sentence (paragraph, list
+ * item, quote) ending in ":" or "as follows", "the following", "wie folgt", "folgendermaßen", "im Folgenden",
+ * "nachstehend" (a full stop after the words, closing quotes or brackets after either allowed), right before the
+ * block in its chunk. What they ask of it differs, and only that is a parameter ({@link AnnouncementRule}).
  */
 
 /** A sentence or block of a source, as the rule reads it (`source`: its source's number, when sources are mixed). */
@@ -18,14 +20,11 @@ export interface AnnouncementPart {
 export interface AnnouncementRule {
   /** The kinds of block an announcement brings: a step's command is code; a window keeps any block with its lead-in. */
   readonly blocks: ReadonlySet<BlockKind>;
-  /** The kinds of sentence that announce (never a heading nor a code block). */
-  readonly from: ReadonlySet<BlockKind>;
   /**
-   * How an announcement ends: `colon` only ":"; `words` also "as follows", "the following", "wie folgt",
-   * "folgendermaßen", ... (a full stop after them, closing quotes or brackets after either allowed).
+   * Whether a paragraph cut off right before code ("... can be installed with") announces it: it goes on in the
+   * block. In the corpus such a line is as often a label or a converted heading ("Warning", "DOI", "High budget
+   * version") or a formula's lead-in ("..., reads") as a step: enough to keep a block with it, not to make a step.
    */
-  readonly ending: 'colon' | 'words';
-  /** Whether prose cut off right before code ("... can be installed with") announces it: it goes on in the block. */
   readonly cutOff: boolean;
   /**
    * Whether a sentence that closes its chunk announces by its ending alone (what it announces is in the next
@@ -36,17 +35,13 @@ export interface AnnouncementRule {
   readonly step: boolean;
 }
 
-const PROSE: ReadonlySet<BlockKind> = new Set(['paragraph', 'list-item', 'quote']);
-
 /**
- * The scorer's question: does the sentence announce the command of a step ("Zennit can be installed from PyPI:"
- * before `pip install zennit`)? Only ":" and only before code in its own chunk, and it must give the reader's step.
- * A table row ending in ":" counts (as it did when the scorer had its own test).
+ * The scorer's question, also the window's while it grows a procedure's passage: does the sentence announce the
+ * command of a step ("Zennit can be installed from PyPI:" before `pip install zennit`)? Only code shown after it
+ * in its chunk, and it must give the reader's step.
  */
 export const STEP_COMMAND: AnnouncementRule = {
   blocks: new Set<BlockKind>(['code']),
-  from: new Set<BlockKind>([...PROSE, 'table-row']),
-  ending: 'colon',
   cutOff: false,
   atChunkEnd: false,
   step: true,
@@ -54,33 +49,18 @@ export const STEP_COMMAND: AnnouncementRule = {
 
 /**
  * The window's question: does the sentence announce any block (a code block, a list, a run of table rows), so that
- * a passage ending on it without the block would be cut off? Prose only; ":" or the words; prose cut off before
- * code; at a chunk's end by its ending alone.
+ * a passage ending on it without the block would be cut off? Also prose cut off before code, and at a chunk's end
+ * an announcement by its ending alone.
  */
 export const ANY_BLOCK: AnnouncementRule = {
   blocks: new Set<BlockKind>(['code', 'list-item', 'table-row']),
-  from: PROSE,
-  ending: 'words',
   cutOff: true,
   atChunkEnd: true,
   step: false,
 };
 
-/**
- * The window's narrower question while it grows a procedure's passage: does the sentence end in ":" right before a
- * code block (any kind of sentence the window holds, a step or not)? Then the block joins the passage as it grows.
- */
-export const COLON_BEFORE_CODE: AnnouncementRule = {
-  blocks: new Set<BlockKind>(['code']),
-  from: new Set<BlockKind>([...PROSE, 'table-row', 'heading', 'code']),
-  ending: 'colon',
-  cutOff: false,
-  atChunkEnd: false,
-  step: false,
-};
-
-const COLON = /:\s*$/;
-// ":" or "as follows", "the following", "wie folgt", ...; closing quotes or brackets may follow
+// a heading, a code block or a table row announces nothing (a table row's ":" is its cell's label)
+const ANNOUNCERS: ReadonlySet<BlockKind> = new Set(['paragraph', 'list-item', 'quote']);
 const ANNOUNCING_END =
   /(?::|(?<![\p{L}\p{N}_])(?:as follows|the following|wie folgt|folgendermaßen|im folgenden|nachstehend)\.?)["'\u201d\u2019)\]]*$/iu;
 // A sentence ends with one of these (closing quotes or brackets may follow); a prose block that ends otherwise (a
@@ -93,20 +73,20 @@ export function endsSentence(text: string): boolean {
 }
 
 /**
- * Whether `s` announces the block `next` starts, as `rule` reads it: `s` is of a kind that announces, ends as an
- * announcement does (or is prose cut off before code, when the rule takes that), `next` is of a kind the rule
- * brings, and, when the rule asks, `s` gives a step of the reader's. A `next` of another source, or none, means
- * `s` closes its chunk: an announcement then only by its ending, when the rule takes that.
+ * Whether `s` announces the block `next` starts, as `rule` asks: `s` is prose ending as an announcement does (or,
+ * when the rule takes it, a paragraph cut off before code), `next` is of a kind the rule brings, and, when the rule
+ * asks, `s` gives a step of the reader's. A `next` of another source, or none, means `s` closes its chunk: then an
+ * announcement by its ending alone, when the rule takes that.
  */
 export function announcesBlock(
   s: AnnouncementPart | undefined,
   next: AnnouncementPart | undefined,
   rule: AnnouncementRule,
 ): boolean {
-  if (!s || !rule.from.has(s.kind)) return false;
+  if (!s || !ANNOUNCERS.has(s.kind)) return false;
   const text = s.text.trim();
-  const ends = rule.ending === 'words' ? ANNOUNCING_END.test(text) : COLON.test(text);
-  const step = () => !rule.step || announcesStep(s.text);
+  const ends = ANNOUNCING_END.test(text);
+  const step = () => !rule.step || announcesStep(text);
   if (!next || next.source !== s.source) return rule.atChunkEnd && ends && step();
   if (!rule.blocks.has(next.kind)) return false;
   const cut = rule.cutOff && s.kind === 'paragraph' && next.kind === 'code' && !ENDS_SENTENCE.test(text);

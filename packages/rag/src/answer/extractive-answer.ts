@@ -1,6 +1,6 @@
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
-import { ANY_BLOCK, announcesBlock, COLON_BEFORE_CODE, endsSentence } from './announcement.js';
+import { ANY_BLOCK, announcesBlock, endsSentence, STEP_COMMAND } from './announcement.js';
 import { leansBack } from './passage-sentences.js';
 import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
@@ -176,7 +176,7 @@ function parallel(a: string, b: string): boolean {
  * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
  * when the anchor announces what follows (":") or opens its section, the next sentence refers back, goes on with
  * a sentence the one before left unfinished, also answers, (list questions) continues the list or (procedures) is
- * the command a sentence ending in ":" announces. It never opens mid-sentence: an anchor that does ("which computes
+ * the command a step announces (`STEP_COMMAND`). It never opens mid-sentence: an anchor that does ("which computes
  * ...") brings what it goes on from, context that does stays out. One of two sentences built alike (a pair set
  * side by side) brings the other, except for a definition. Then, while there is
  * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
@@ -217,7 +217,7 @@ function passageAround(
   )
     lo--;
   // an anchor that goes on with what is before it ("which computes ...") brings that, code too, and the sentence
-  // announcing the code ("... can be run using:")
+  // announcing the code ("... can be run using:", "... installed with": `ANY_BLOCK`)
   if (lo === at) {
     while (hi - lo + 1 < opts.max && continuesSentence(list, lo) && !repeats(list[lo - 1]!.text, said)) lo--;
     const intro = list[lo - 1];
@@ -226,7 +226,7 @@ function passageAround(
       list[lo]!.kind === 'code' &&
       hi - lo + 1 < opts.max &&
       ok(intro) &&
-      announcesBlock(intro, list[lo], COLON_BEFORE_CODE)
+      announcesBlock(intro, list[lo], ANY_BLOCK)
     )
       lo--;
   }
@@ -234,8 +234,7 @@ function passageAround(
     const cur = list[hi]!;
     const next = list[hi + 1];
     // a step of a procedure that announces its command ("... wie folgt erstellen:") shows it, asked for or not
-    const shows =
-      opts.procedure && announcesBlock(cur, next, COLON_BEFORE_CODE) && !repeats(next!.text, said);
+    const shows = opts.procedure && announcesBlock(cur, next, STEP_COMMAND) && !repeats(next!.text, said);
     if (!next || (!ok(next) && !shows)) break;
     // an anchor that opens its section says what the section is about: the paragraph after it says what it is or
     // does ("Suchindex / Beim Abruf müssen wir ... einen Suchindex erstellen. / Ein Index speichert ...")

@@ -352,8 +352,8 @@ export async function scoreSourceSentences(
   );
   const namesOnly = asksForName(intent, query.concepts.length);
   // a sentence that announces the code block after it as the reader's step ("..., können Sie ... wie folgt
-  // erstellen:", "Zennit can be installed from PyPI:") gives the command of a step, however its verb stands: an
-  // instruction; one stating what a command did ("Dieser Aufruf von dh_make erstellt ...:") gives none
+  // erstellen:", "Zennit can be installed from PyPI:", `STEP_COMMAND`) gives the command of a step, however its verb
+  // stands: an instruction; one stating what a command did ("Dieser Aufruf von dh_make erstellt ...:") gives none
   const procedure = intent.kind === 'procedure';
   const announcesCode = (i: number) => announcesBlock(raw[i], raw[i + 1], STEP_COMMAND);
   const asking = askingBlocks(raw);
