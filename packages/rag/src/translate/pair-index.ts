@@ -181,12 +181,77 @@ function tailBucket(tail: number): number {
 
 /**
  * Keys filed by their last `KEY_TAIL` bytes: the entries of bucket `k` are `first[k]` up to `first[k + 1]`, each a
- * line offset (`lines`) and its key's tail (`tails`), in the order of the sorted keys.
+ * line offset (`lines`), in the order of the sorted keys.
  */
 interface TailTable {
   readonly first: Int32Array;
   readonly lines: Int32Array;
-  readonly tails: Uint32Array;
+}
+
+/**
+ * Where the tables `PairIndex.keysEndingWith` files the keys in are kept between processes (a cache folder): what
+ * `write` was given, `read` returns as it was, or `undefined`. A table of another dictionary, another layout or
+ * damaged is not used (filed again and written); a store that cannot read or write only costs the filing.
+ */
+export interface KeyTailStore {
+  read(language: Language): Uint8Array | undefined;
+  write(language: Language, bytes: Uint8Array): void;
+}
+
+const TAIL_MAGIC = 'CRPTAIL1';
+// magic, then u32: buckets, entries, the dictionary's size, checksum and lines (the table belongs to that file)
+const TAIL_HEAD = 8 + 5 * 4;
+
+/** A tail table as bytes: `TAIL_HEAD`, then `first` and `lines` (little-endian 32-bit integers). */
+function writeTailTable(table: TailTable, header: PairIndexHeader): Uint8Array {
+  const n = table.lines.length;
+  const out = new Uint8Array(TAIL_HEAD + (TAIL_BUCKETS + 1 + n) * 4);
+  out.set(new TextEncoder().encode(TAIL_MAGIC), 0);
+  const view = new DataView(out.buffer);
+  [TAIL_BUCKETS, n, header.dictionaryBytes, header.checksum, header.lines].forEach((v, i) => {
+    view.setUint32(8 + i * 4, v, true);
+  });
+  let at = TAIL_HEAD;
+  for (const values of [table.first, table.lines])
+    for (const v of values) {
+      view.setUint32(at, v >>> 0, true);
+      at += 4;
+    }
+  return out;
+}
+
+/**
+ * The tail table in `bytes` (see `writeTailTable`) when it is one of this layout and dictionary, else undefined. Its
+ * entries are not checked one by one here (that cost what reading saves): a lookup stays within the entries and
+ * skips a line outside the pairs.
+ */
+function readTailTable(bytes: Uint8Array, header: PairIndexHeader): TailTable | undefined {
+  if (bytes.byteLength < TAIL_HEAD) return undefined;
+  if (new TextDecoder('latin1').decode(bytes.subarray(0, 8)) !== TAIL_MAGIC) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [buckets, n, size, checksum, lineCount] = [0, 1, 2, 3, 4].map((i) => view.getUint32(8 + i * 4, true));
+  if (
+    buckets !== TAIL_BUCKETS ||
+    size !== header.dictionaryBytes ||
+    checksum !== header.checksum ||
+    lineCount !== header.lines ||
+    n! > header.lines ||
+    bytes.byteLength !== TAIL_HEAD + (TAIL_BUCKETS + 1 + n!) * 4
+  )
+    return undefined;
+  // in place when aligned on a little-endian machine, else copied
+  const ints = (at: number, count: number) => {
+    if (littleEndian && (bytes.byteOffset + at) % 4 === 0)
+      return new Int32Array(bytes.buffer, bytes.byteOffset + at, count);
+    const out = new Int32Array(count);
+    for (let i = 0; i < count; i++) out[i] = view.getInt32(at + i * 4, true);
+    return out;
+  };
+  const table = {
+    first: ints(TAIL_HEAD, TAIL_BUCKETS + 1),
+    lines: ints(TAIL_HEAD + (TAIL_BUCKETS + 1) * 4, n!),
+  };
+  return table.first[0] === 0 && table.first[TAIL_BUCKETS] === n ? table : undefined;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -208,10 +273,19 @@ export class PairIndex {
   /** Per language, the lines of the one-word keys by their last bytes (see {@link keysEndingWith}). */
   readonly #byTail: Partial<Record<Language, TailTable>> = {};
 
-  private constructor(bytes: Uint8Array, header: PairIndexHeader, de: Int32Array, en: Int32Array) {
+  readonly #keyTails: KeyTailStore | undefined;
+
+  private constructor(
+    bytes: Uint8Array,
+    header: PairIndexHeader,
+    de: Int32Array,
+    en: Int32Array,
+    keyTails: KeyTailStore | undefined,
+  ) {
     this.#bytes = bytes;
     this.header = header;
     this.#sorted = { de, en };
+    this.#keyTails = keyTails;
   }
 
   /**
@@ -223,7 +297,7 @@ export class PairIndex {
   static open(
     dictionary: Uint8Array,
     index: Uint8Array,
-    options: { readonly sha256?: (bytes: Uint8Array) => string } = {},
+    options: { readonly sha256?: (bytes: Uint8Array) => string; readonly keyTails?: KeyTailStore } = {},
   ): PairIndex {
     const magic = index.byteLength >= 12 ? new TextDecoder('latin1').decode(index.subarray(0, 8)) : '';
     if (magic !== MAGIC)
@@ -259,7 +333,7 @@ export class PairIndex {
       for (let i = 0; i < header.lines; i++) out[i] = view.getInt32(at + i * 4, true);
       return out;
     };
-    return new PairIndex(dictionary, header, ints(offset), ints(offset + header.lines * 4));
+    return new PairIndex(dictionary, header, ints(offset), ints(offset + header.lines * 4), options.keyTails);
   }
 
   /** Compares the `language` key of the line at `at` with `term` (UTF-8), byte by byte. */
@@ -338,18 +412,36 @@ export class PairIndex {
   keysEndingWith(suffix: string, language: Language): string[] {
     const end = this.#encoder.encode(suffix);
     if (suffix.length < KEY_TAIL) return [];
-    this.#byTail[language] ??= this.#tailTable(language);
+    this.#byTail[language] ??= this.#storedTailTable(language);
     const table = this.#byTail[language];
-    const tail = tailOf(end);
-    const bucket = tailBucket(tail);
+    const bucket = tailBucket(tailOf(end));
     const out = new Set<string>();
-    for (let k = table.first[bucket]!; k < table.first[bucket + 1]!; k++) {
-      if (table.tails[k] !== tail) continue;
-      const key = this.#key(table.lines[k]!, language);
+    // within the entries and the pairs however the table was stored (see readTailTable)
+    const [from, to] = [
+      Math.max(0, table.first[bucket]!),
+      Math.min(table.lines.length, table.first[bucket + 1]!),
+    ];
+    for (let k = from; k < to; k++) {
+      const line = table.lines[k]!;
+      if (line < this.header.pairsStart || line >= this.header.pairsEnd) continue;
+      const key = this.#key(line, language);
       if (key.length > end.length && compareBytes(key.subarray(key.length - end.length), end) === 0)
         out.add(this.#decoder.decode(key));
     }
     return [...out];
+  }
+
+  /**
+   * The tail table of `language` from the store when it holds this dictionary's (see {@link KeyTailStore}), else
+   * filed now and given to the store.
+   */
+  #storedTailTable(language: Language): TailTable {
+    const stored = this.#keyTails?.read(language);
+    const table = stored && readTailTable(stored, this.header);
+    if (table) return table;
+    const filed = this.#tailTable(language);
+    this.#keyTails?.write(language, writeTailTable(filed, this.header));
+    return filed;
   }
 
   /** Files the lines of the `language` keys longer than `KEY_TAIL` bytes without a space by their last bytes. */
@@ -378,15 +470,11 @@ export class PairIndex {
     for (let k = 1; k <= TAIL_BUCKETS; k++) count[k]! += count[k - 1]!;
     const first = Int32Array.from(count);
     const lines = new Int32Array(kept);
-    const tails = new Uint32Array(kept);
     for (let i = 0; i < sorted.length; i++) {
       const tail = tailOfLine[i]!;
-      if (tail === 0) continue;
-      const slot = count[tailBucket(tail)]!++;
-      lines[slot] = sorted[i]!;
-      tails[slot] = tail;
+      if (tail !== 0) lines[count[tailBucket(tail)]!++] = sorted[i]!;
     }
-    return { first, lines, tails };
+    return { first, lines };
   }
 
   /** The bytes of the `language` key of the line at `at`. */
