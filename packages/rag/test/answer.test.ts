@@ -472,6 +472,47 @@ describe('extractive answers', () => {
     ]);
   });
 
+  it('brings the lead-in of the code an anchor goes on from, however it announces it, before what follows', () => {
+    const sources = [source(1, 'tool.md')];
+    const doc = [
+      mk(1, 0, 'The development version can be cloned and installed with', 0.2),
+      { ...mk(1, 1, '$ git clone https://example.org/tool.git\n$ pip install ./tool', 0, 'code') },
+      mk(1, 2, 'which also installs the test dependencies.', 1),
+      mk(1, 3, 'The tests then run with pytest in a few minutes.', 0.9),
+    ];
+    // the lead-in is cut off before the code (no ":"): it is still the announcement the anchor's sentence starts
+    // with, so it takes the room before the sentence after the anchor does
+    expect(quoted(composeExtractiveAnswer(doc, sources, { allowCode: true, maxSentences: 3 }))).toEqual([
+      'The development version can be cloned and installed with',
+      '$ git clone https://example.org/tool.git\n$ pip install ./tool',
+      'which also installs the test dependencies. [tool.md]',
+    ]);
+  });
+
+  it("grows a procedure's passage through the command a step announces, not through a result it shows", () => {
+    const sources = [source(1, 'tool.md')];
+    const procedure = { kind: 'procedure', subject: [] } as unknown as QuestionIntent;
+    const doc = (lead: string) => [
+      mk(1, 0, lead, 1),
+      { ...mk(1, 1, '$ ls -F\nplaene/\nplan-alt.txt', 0, 'code') },
+      mk(1, 2, 'This lists the plans of the garden.', 0.1),
+    ];
+    // a step: the passage goes on past its command to the sentence leaning back on it
+    expect(
+      quoted(composeExtractiveAnswer(doc('List the plans you have with:'), sources, { intent: procedure })),
+    ).toEqual([
+      'List the plans you have with:',
+      '$ ls -F\nplaene/\nplan-alt.txt',
+      'This lists the plans of the garden. [tool.md]',
+    ]);
+    // a result shown: the block comes with it (a passage never ends on an announcement), nothing more
+    expect(
+      quoted(
+        composeExtractiveAnswer(doc('Here are the plans after the copy:'), sources, { intent: procedure }),
+      ),
+    ).toEqual(['Here are the plans after the copy:', '$ ls -F\nplaene/\nplan-alt.txt\n[tool.md]']);
+  });
+
   it('never opens a passage on a block without the sentence announcing it', () => {
     const sources = [source(1, 'tool.md')];
     const doc = [

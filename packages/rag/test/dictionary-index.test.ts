@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { QueryTranslator } from '../src/index.js';
+import { keyTailFiles } from '../src/node/default-translator.js';
 import { buildPairIndex, PairIndex } from '../src/translate/pair-index.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const dictionaryDir = path.dirname(
   createRequire(import.meta.url).resolve('@crp/rag-dictionary-de-en/package.json'),
@@ -70,6 +73,105 @@ describe('dictionary index (precomputed lookups in dictionary.json)', () => {
       expect(tr.endingWith('care', 'en')).toEqual([]);
       expect(tr.endingWith('zeug', 'de')).toEqual(['werkzeug']);
       expect(tr.endingWith('eug', 'de')).toEqual([]);
+    }
+  });
+
+  it('finds every key ending with a suffix, in the keys’ byte order, as a scan of all keys does', () => {
+    // seeded: keys from few endings (many share their last 4 bytes), multi-byte letters at the end, phrases
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const starts = ['kinder', 'software', 'a', 'über', 'straßen', 'x', 'daten bank'];
+    const ends = ['betreu', 'werkzeug', 'größe', 'maß', 'eug', 'ßß', 'zeugen'];
+    const lines = Array.from({ length: 600 }, () => {
+      const key = `${starts[rand(starts.length)]}${rand(3) === 0 ? rand(40) : ''}${ends[rand(ends.length)]}`;
+      return `${key}\t${ends[rand(ends.length)]}${rand(30)} e\t1`;
+    });
+    const pairs = [...lines, 'betreu\tcare\t1', 'größe\tsize\t1'].join('\n');
+    const file = fileOf(pairs);
+    const index = PairIndex.open(file, buildPairIndex(file));
+    const bytes = (s: string) => [...new TextEncoder().encode(s)];
+    const byteOrder = (a: string, b: string) => {
+      const [x, y] = [bytes(a), bytes(b)];
+      for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+      return x.length - y.length;
+    };
+    for (const [side, language] of [
+      [0, 'de'],
+      [1, 'en'],
+    ] as const) {
+      const keys = [...new Set(pairs.split('\n').map((l) => l.split('\t')[side]!))].sort(byteOrder);
+      const suffixes = new Set(['zeug', 'ößeX', 'ße', 'tre']);
+      for (const key of keys) for (let n = 2; n <= key.length; n++) suffixes.add(key.slice(-n));
+      for (const suffix of suffixes) {
+        const scan =
+          suffix.length < 4
+            ? []
+            : keys.filter(
+                (k) =>
+                  !k.includes(' ') && bytes(k).length > 4 && k.length > suffix.length && k.endsWith(suffix),
+              );
+        expect(index.keysEndingWith(suffix, language), `${language} ${suffix}`).toEqual(scan);
+      }
+    }
+  });
+
+  it('keeps the keys filed by their ends in a store, and files them again for another dictionary or damaged bytes', () => {
+    const pairs = ['betreu\tcare\t1', 'kinderbetreu\tchild care\t1', 'softwarebetreu\tmaintain\t1'].join(
+      '\n',
+    );
+    const file = fileOf(pairs);
+    const index = buildPairIndex(file);
+    const kept = new Map<string, Uint8Array>();
+    const writes: string[] = [];
+    const store = {
+      read: (language: string) => kept.get(language),
+      write: (language: string, bytes: Uint8Array) => {
+        writes.push(language);
+        kept.set(language, bytes);
+      },
+    };
+    const found = (dictionary: Uint8Array, i = index) =>
+      PairIndex.open(dictionary, i, { keyTails: store }).keysEndingWith('betreu', 'de');
+    expect(found(file)).toEqual(['kinderbetreu', 'softwarebetreu']);
+    expect(writes).toEqual(['de']);
+    // a second process reads the table instead of filing the keys again
+    expect(found(file)).toEqual(['kinderbetreu', 'softwarebetreu']);
+    expect(writes).toEqual(['de']);
+    // the stored table belongs to another dictionary: not used, filed again
+    const other = fileOf(`${pairs}\nvereinsbetreu\tclub support\t1`);
+    expect(found(other, buildPairIndex(other))).toEqual(['kinderbetreu', 'softwarebetreu', 'vereinsbetreu']);
+    expect(writes).toEqual(['de', 'de']);
+    // damaged: cut short (filed again), or a line outside the pairs (skipped, never read)
+    const good = kept.get('de')!;
+    kept.set('de', good.subarray(0, good.byteLength - 4));
+    expect(found(other, buildPairIndex(other))).toHaveLength(3);
+    expect(writes).toEqual(['de', 'de', 'de']);
+    const outside = Uint8Array.from(kept.get('de')!);
+    const view = new DataView(outside.buffer);
+    for (let at = outside.byteLength - 4 * 4; at < outside.byteLength; at += 4)
+      view.setInt32(at, 1 << 30, true);
+    kept.set('de', outside);
+    expect(found(other, buildPairIndex(other))).toEqual([]);
+  });
+
+  it('keeps the key tables in files of a cache folder, named after the dictionary; an unwritable folder only costs time', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const files = keyTailFiles(dir, 'a'.repeat(64));
+      expect(files.read('de')).toBeUndefined();
+      files.write('de', new Uint8Array([1, 2, 3]));
+      expect([...files.read('de')!]).toEqual([1, 2, 3]);
+      expect(keyTailFiles(dir, 'b'.repeat(64)).read('de')).toBeUndefined();
+      const blocked = path.join(dir, 'a-file');
+      await writeFile(blocked, 'x');
+      expect(() =>
+        keyTailFiles(path.join(blocked, 'cache'), 'a'.repeat(64)).write('de', new Uint8Array(4)),
+      ).not.toThrow();
+    } finally {
+      await cleanup();
     }
   });
 

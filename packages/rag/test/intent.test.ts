@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { announcesStep } from '../src/answer/announcement.js';
 import {
   aboutSubject,
   asksForName,
@@ -11,12 +12,7 @@ import {
   relationClarity,
   subjectAsWritten,
 } from '../src/answer/question-intent.js';
-import {
-  announcesStep,
-  isBoilerplate,
-  scoreSourceSentences,
-  translatedIntent,
-} from '../src/answer/sentence-scorer.js';
+import { isBoilerplate, scoreSourceSentences, translatedIntent } from '../src/answer/sentence-scorer.js';
 import {
   analyzeQuery,
   composeExtractiveAnswer,
@@ -171,6 +167,10 @@ describe('a sentence that announces a command', () => {
     expect(await relationOf(how, true)).toBe(true);
     // no command after it: the colon alone says nothing
     expect(await relationOf(how, false)).toBe(false);
+    // announced by its words, without a colon (the scorer read only ":" before; the window read both)
+    expect(await relationOf(how, true, 'Einen Plan für vier Beete erstellen Sie wie folgt.')).toBe(true);
+    // prose cut off before the code keeps it in a window, but gives no step
+    expect(await relationOf(how, true, 'Der Plan für vier Beete entsteht dann mit')).toBe(false);
     // and for another kind of question the command is no relation
     expect(await relationOf('Warum braucht man einen Gartenplan?', true)).toBe(false);
   });

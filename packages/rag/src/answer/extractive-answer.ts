@@ -1,5 +1,6 @@
 import { analyze } from '../text/analyzer.js';
 import { detectLanguage } from '../text/language.js';
+import { ANY_BLOCK, announcesBlock, endsSentence, STEP_COMMAND } from './announcement.js';
 import { leansBack } from './passage-sentences.js';
 import type { QuestionIntent } from './question-intent.js';
 import type { ScoredSentence } from './sentence-scorer.js';
@@ -131,9 +132,6 @@ export function answerText(
   return out.trimEnd();
 }
 
-// A sentence ends with one of these (closing quotes or brackets may follow); a prose block that ends otherwise (a
-// PDF paragraph cut at a line or a column, "This code will", "..., and") goes on in the next one.
-const ENDS_SENTENCE = /[.!?\u2026:;]["'\u201d\u2019)\]]*$/u;
 // A word as prose writes it (no identifier: "dh_make", "model.fit", "gentoo.1", "targets:" stay starts)
 const LOWER_WORD = /^\p{Ll}+(?=[\s,])/u;
 
@@ -148,7 +146,7 @@ function continuesSentence(list: readonly ScoredSentence[], i: number): boolean 
   if (!s || !prev || s.kind === 'code' || s.kind === 'heading' || prev.kind === 'heading') return false;
   // an item after an item is an entry of the list, not the rest of a sentence
   if (!LOWER_WORD.test(s.text.trim()) || (s.kind === 'list-item' && prev.kind === 'list-item')) return false;
-  return prev.kind === 'code' || !ENDS_SENTENCE.test(prev.text.trim());
+  return prev.kind === 'code' || !endsSentence(prev.text);
 }
 
 /** The first three words of a sentence, lower-case, without punctuation. */
@@ -178,7 +176,7 @@ function parallel(a: string, b: string): boolean {
  * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
  * when the anchor announces what follows (":") or opens its section, the next sentence refers back, goes on with
  * a sentence the one before left unfinished, also answers, (list questions) continues the list or (procedures) is
- * the command a sentence ending in ":" announces. It never opens mid-sentence: an anchor that does ("which computes
+ * the command a step announces (`STEP_COMMAND`). It never opens mid-sentence: an anchor that does ("which computes
  * ...") brings what it goes on from, context that does stays out. One of two sentences built alike (a pair set
  * side by side) brings the other, except for a definition. Then, while there is
  * room, it takes in a neighbour that brings what the passage still lacks: the asked-for relation (the reason,
@@ -219,7 +217,7 @@ function passageAround(
   )
     lo--;
   // an anchor that goes on with what is before it ("which computes ...") brings that, code too, and the sentence
-  // announcing the code ("... can be run using:")
+  // announcing the code ("... can be run using:", "... installed with": `ANY_BLOCK`)
   if (lo === at) {
     while (hi - lo + 1 < opts.max && continuesSentence(list, lo) && !repeats(list[lo - 1]!.text, said)) lo--;
     const intro = list[lo - 1];
@@ -228,7 +226,7 @@ function passageAround(
       list[lo]!.kind === 'code' &&
       hi - lo + 1 < opts.max &&
       ok(intro) &&
-      /:\s*$/.test(intro.text)
+      announcesBlock(intro, list[lo], ANY_BLOCK)
     )
       lo--;
   }
@@ -236,8 +234,7 @@ function passageAround(
     const cur = list[hi]!;
     const next = list[hi + 1];
     // a step of a procedure that announces its command ("... wie folgt erstellen:") shows it, asked for or not
-    const shows =
-      opts.procedure && next?.kind === 'code' && /:\s*$/.test(cur.text) && !repeats(next.text, said);
+    const shows = opts.procedure && announcesBlock(cur, next, STEP_COMMAND) && !repeats(next!.text, said);
     if (!next || (!ok(next) && !shows)) break;
     // an anchor that opens its section says what the section is about: the paragraph after it says what it is or
     // does ("Suchindex / Beim Abruf müssen wir ... einen Suchindex erstellen. / Ein Index speichert ...")
@@ -289,24 +286,12 @@ function passageAround(
   return list.slice(lo, hi + 1);
 }
 
-// A sentence that says a block follows: it ends with ":" or "as follows", "the following", "wie folgt", ...
-const ANNOUNCES =
-  /(?::|(?<![\p{L}\p{N}_])(?:as follows|the following|wie folgt|folgendermaßen|im folgenden|nachstehend)\.?)["'\u201d\u2019)\]]*$/iu;
-const BLOCKS: ReadonlySet<ScoredSentence['kind']> = new Set(['code', 'list-item', 'table-row']);
-
 /**
- * Whether `s` announces the block `next` starts (a code block, a list, a run of table rows): it ends with ":" or
- * "as follows" ("wie folgt", "the following"), or it is prose cut off right before code ("... can be installed
- * with"), which goes on in the block. Without `next` (the chunk ends there) an announcement by its words.
+ * Whether `s` announces the block `next` starts (a code block, a list, a run of table rows; see `ANY_BLOCK`). Without
+ * `next` (the chunk ends there) an announcement by its ending.
  */
 function announces(s: ScoredSentence | undefined, next: ScoredSentence | undefined): boolean {
-  // a list item may announce a list under it; a heading, a code block or a table row announces nothing
-  if (!s || (s.kind !== 'paragraph' && s.kind !== 'list-item' && s.kind !== 'quote')) return false;
-  const t = s.text.trim();
-  // at the end of its chunk what it announces is in the next chunk, out of the passage's reach
-  if (!next) return ANNOUNCES.test(t);
-  if (!BLOCKS.has(next.kind)) return false;
-  return ANNOUNCES.test(t) || (s.kind === 'paragraph' && next.kind === 'code' && !ENDS_SENTENCE.test(t));
+  return announcesBlock(s, next, ANY_BLOCK);
 }
 
 /**
@@ -347,7 +332,7 @@ function keepAnnounced(
     hi--;
   }
   while (lo < at && continuesSentence(list, lo)) lo++;
-  if (BLOCKS.has(list[lo]!.kind) && announces(list[lo - 1], list[lo])) {
+  if (ANY_BLOCK.blocks.has(list[lo]!.kind) && announces(list[lo - 1], list[lo])) {
     if (hi - lo + 1 < max && ok(list[lo - 1])) lo--;
     else {
       const kind = list[lo]!.kind;

@@ -6,6 +6,7 @@ import type { AnalyzedQuery, QueryConcept } from '../text/query.js';
 import { glossOnly } from '../translate/gloss.js';
 import type { QueryTranslator } from '../translate/query-translator.js';
 import type { Language } from '../types.js';
+import { announcesBlock, STEP_COMMAND } from './announcement.js';
 import { chunkSentences } from './passage-sentences.js';
 import {
   aboutSubject,
@@ -124,26 +125,6 @@ const MEDIA_POINTER =
 /** Whether a line navigates or attributes rather than says something (never an answer). */
 export function isBoilerplate(text: string): boolean {
   return BOILERPLATE.test(text) || MEDIA_POINTER.test(text);
-}
-
-// A sentence ending in ":" before a code block gives a step of the reader's unless it shows a result: it opens
-// with a demonstrative looking back at the step before ("Dieser Aufruf von dh_make erstellt ...:" before `ls -F`'s
-// listing, "Dies ist die Datei control, ...:", "Here are its contents:") or says what a file looks like ("..., die so
-// aussieht:"), and holds no modal, request or address to the reader ("Dies kann wie folgt erledigt werden:", "So
-// erstellen Sie ...:" are steps; "Sie" capitalised, "sie" is "they"); one announcing output never gives a step.
-const READER_STEP =
-  /\b(?:kann|können|könnte|könnten|sollte|sollten|muss|müssen|darf|dürfen|wir|man|can|could|may|might|should|must|needs?|have to|please|you|we)\b/iu;
-const READER_SIE = /\bSie\b/u;
-const ANNOUNCES_OUTPUT = /\b(?:output|ausgabe|something like)\b/iu;
-const SHOWS_RESULT =
-  /^\W*(?:dies|dieser|diese|dieses|this|these|here|hier|so)\b|\b(?:aussieht|aussehen|looks? like)\b/iu;
-
-/** Whether a sentence before a code block tells the reader to run or write it (rather than showing a result). */
-export function announcesStep(text: string): boolean {
-  return (
-    !ANNOUNCES_OUTPUT.test(text) &&
-    (READER_STEP.test(text) || READER_SIE.test(text) || !SHOWS_RESULT.test(text))
-  );
 }
 
 // How much holding the asked-for relation counts, by question kind: a definition of the subject says most.
@@ -371,20 +352,10 @@ export async function scoreSourceSentences(
   );
   const namesOnly = asksForName(intent, query.concepts.length);
   // a sentence that announces the code block after it as the reader's step ("..., können Sie ... wie folgt
-  // erstellen:", "Zennit can be installed from PyPI:") gives the command of a step, however its verb stands: an
-  // instruction; one stating what a command did ("Dieser Aufruf von dh_make erstellt ...:") gives none
+  // erstellen:", "Zennit can be installed from PyPI:", `STEP_COMMAND`) gives the command of a step, however its verb
+  // stands: an instruction; one stating what a command did ("Dieser Aufruf von dh_make erstellt ...:") gives none
   const procedure = intent.kind === 'procedure';
-  const announcesCode = (i: number) => {
-    const [r, next] = [raw[i]!, raw[i + 1]];
-    return (
-      r.kind !== 'code' &&
-      r.kind !== 'heading' &&
-      /:\s*$/.test(r.text) &&
-      next?.source === r.source &&
-      next.kind === 'code' &&
-      announcesStep(r.text)
-    );
-  };
+  const announcesCode = (i: number) => announcesBlock(raw[i], raw[i + 1], STEP_COMMAND);
   const asking = askingBlocks(raw);
   return raw.map((r, i) => {
     const set = termSets[i]!;

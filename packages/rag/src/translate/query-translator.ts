@@ -1,7 +1,7 @@
 import { CrpError } from '@crp/common';
 import type { WordSet } from '../text/analyzer.js';
 import type { Language } from '../types.js';
-import { KEY_TAIL, PairIndex } from './pair-index.js';
+import { KEY_TAIL, type KeyTailStore, PairIndex } from './pair-index.js';
 import { type ByteSource, WrittenForms } from './written-forms.js';
 
 /** A translation of a term: the other language's stem (or stems joined by a space) and its weight. */
@@ -109,10 +109,15 @@ export class QueryTranslator {
     options: QueryTranslatorOptions & {
       /** A native SHA-256 (hex), to check the dictionary against the index faster (see `PairIndex.open`). */
       readonly sha256?: (bytes: Uint8Array) => string;
+      /** Where the keys filed by their ends ({@link endingWith}) are kept between processes (a cache folder). */
+      readonly keyTails?: KeyTailStore;
     } = {},
   ): QueryTranslator {
     maxPerTerm(options);
-    const table = PairIndex.open(dictionary, index, options.sha256 ? { sha256: options.sha256 } : {});
+    const table = PairIndex.open(dictionary, index, {
+      ...(options.sha256 ? { sha256: options.sha256 } : {}),
+      ...(options.keyTails ? { keyTails: options.keyTails } : {}),
+    });
     return new QueryTranslator(
       table.header.pairsLength,
       () => table,
@@ -233,8 +238,8 @@ export class QueryTranslator {
   /**
    * The one-word stems of `language` the dictionary translates that end with `stem` and are at least 3 letters
    * longer: for a German stem, the compounds whose last part it is ("softwarebetreu", "kinderbetreu" for
-   * `betreu`), or words that only end alike. The first call files every key of the language by its end (about
-   * 30 ms for Ding's German side); stems shorter than `KEY_TAIL` (4) letters have none.
+   * `betreu`), or words that only end alike. The first call files every key of the language by its end
+   * (`PairIndex.keysEndingWith`); stems shorter than `KEY_TAIL` (4) letters have none.
    */
   endingWith(stem: string, language: Language): readonly string[] {
     return this.#index()
