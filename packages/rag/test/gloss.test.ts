@@ -774,6 +774,14 @@ describe('the part of speech of an English word', () => {
     );
   });
 
+  it('at the start of a sentence, by the word after it alone', () => {
+    expect(glossSentence('Returns a value.', 'en', rule)).toBe('Returns [zurückgeben] a value.');
+    expect(glossSentence('Rules are simple.', 'en', rule)).toBe('Rules [Regel] are simple.');
+    expect(glossSentence('It works. Rules are simple.', 'en', rule)).toBe(
+      'It works. Rules [Regel] are simple.',
+    );
+  });
+
   it('is a plural noun after a verb in "-ly", which is no adverb between a subject and its verb', () => {
     expect(glossSentence('We apply rules.', 'en', rule)).toBe('We apply rules [Regel].');
     expect(glossSentence('They supply rules.', 'en', rule)).toBe('They supply rules [Regel].');
