@@ -126,7 +126,7 @@ describe('runStudy in memory', () => {
       expect(m.randomised.length).toBe(Math.min(weighted, 12) + 1);
     }
     // MPRT's similarity is a rank correlation (it can fall below 0): its axis shows numbers, not percentages
-    const mprtPlot = report.sections.find((s) => s.title.includes('(MPRT)'));
+    const mprtPlot = report.sections.find((s) => s.title?.includes('(MPRT)'));
     expect(JSON.stringify(mprtPlot)).toContain('"format":".1f"');
     expect(f.pixelFlipping.every((p) => p.curve.every(Number.isFinite))).toBe(true);
     // concept deletion of what the region atlas picked, beside the global atlas's: the region's top concepts of
