@@ -37,6 +37,13 @@ describe('options', () => {
     expect(resolveTarget('1', ['mitosis', 'normal'])).toBe(1);
     // folders named by numbers name themselves
     expect(resolveTarget('3', ['1', '3'])).toBe(1);
+    // and a number that names none is no index there: '1' is not silently the class named 7
+    expect(() => resolveTarget('1', ['3', '7'])).toThrow(
+      "target '1' names no class; where classes are named by numbers a number is read as a name, not an index; valid: 3, 7",
+    );
+    expect(resolveTarget(1, ['3', '7'])).toBe(1);
+    // folders 0, 1, ... name their own index: a number past them is simply no class
+    expect(() => resolveTarget('12', ['0', '1'])).toThrow("target '12' is not a class; valid: 0 (0), 1 (1)");
     for (const bad of ['tumour', '2', -1, 1.5]) {
       let err: unknown;
       try {
