@@ -54,7 +54,7 @@ function wrapList(names: readonly string[], indent: number, width: number): stri
 export const evaluateUsage = `crp evaluate --model M --data DIR|mnist --target CLASS --out DIR [options]
 
 How faithful are the explanations? Evaluates LRP composites beside gradient x input and a random map on the
-images of class C with Quantus's metrics (@crp/evaluation) and writes evaluation.json and plots.
+images of the --target class with Quantus's metrics (@crp/evaluation) and writes evaluation.json and plots.
 
 ${[HELP.model, HELP.inputSize, HELP.heads, HELP.normalize, HELP.data, HELP.samples, HELP.seed].join('\n')}
 ${HELP.target}
