@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRegion } from '../src/commands/atlas.js';
 import { checkRegion } from '../src/checks.js';
+import { parseRegion } from '../src/commands/atlas.js';
 
 const fits = (spec: string, size: [number, number]) => () => checkRegion(spec, parseRegion(spec), size);
 
