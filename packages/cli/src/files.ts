@@ -53,6 +53,21 @@ export function fromSystemError(err: SystemError): CrpError {
 }
 
 /**
+ * Where a link that leads nowhere ends: the missing path at the end of its chain of links (a link's relative target
+ * resolved from the link's folder); undefined when `path` is no link.
+ */
+async function danglingTarget(path: string): Promise<string | undefined> {
+  let at = path;
+  // the operating system gives up after 40 links (ELOOP); so does this
+  for (let hop = 0; hop < 40; hop++) {
+    const next = await readlink(at).catch(() => undefined);
+    if (next === undefined) return at === path ? undefined : at;
+    at = resolve(dirname(at), next);
+  }
+  return at;
+}
+
+/**
  * Checks before any work that `path` can be written: as a `file` (its folder is created if missing) or as a
  * `folder` to put files in. Finds the nearest part of the path that exists and asks the operating system
  * whether it may write there, so that a read-only disk, a missing permission or a file where a folder should
@@ -86,8 +101,9 @@ export async function checkWritable(option: string, path: string, kind: 'file' |
     if (s.code !== 'ENOENT' && s.code !== 'ENOTDIR') throw refuse(` ('${parent}')`, systemReason(s));
     // a link to a missing folder (an unmounted disk) cannot be created through (mkdir: ENOTDIR, after the
     // work): refuse it here
-    const link = await readlink(parent).catch(() => undefined);
-    if (link !== undefined) throw refuse('', `'${parent}' is a link to '${link}', which does not exist`);
+    const missing = await danglingTarget(parent);
+    if (missing !== undefined)
+      throw refuse('', `'${parent}' is a link to '${missing}', which does not exist`);
     const up = dirname(parent);
     if (up === parent) break;
     parent = up;

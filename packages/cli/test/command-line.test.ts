@@ -217,6 +217,12 @@ describe('file-system errors name the path and the reason, without a stack', () 
     await expect(checkWritable('--out', out, 'folder')).rejects.toThrow(
       /is a link to .*, which does not exist/,
     );
+    // a relative link to a link: the message names the missing folder at the end, as a full path
+    const chained = join(dir, 'chained');
+    await symlink('dangling', chained);
+    await expect(checkWritable('--out', join(chained, 'out'), 'folder')).rejects.toThrow(
+      `'${chained}' is a link to '${join(dir, 'unmounted')}', which does not exist`,
+    );
   });
 
   it('a folder without write permission', async () => {

@@ -108,6 +108,15 @@ export type MetricSpec =
   | MetricName
   | { [K in MetricName]: { name: K; options?: MetricOptionsMap[K] } }[MetricName];
 
+/** The localisation metrics: they score the relevance inside a region, so they need region masks. */
+export const LOCALISATION_METRICS: readonly MetricName[] = [
+  'PointingGame',
+  'RelevanceMassAccuracy',
+  'RelevanceRankAccuracy',
+  'TopKIntersection',
+  'AttributionLocalisation',
+];
+
 /** The metrics that call an {@link Explainer} (on a randomised model or on perturbed inputs). */
 const NEEDS_EXPLAINER = new Set<MetricName>(['MPRT', 'RandomLogit', 'MaxSensitivity', 'AvgSensitivity']);
 
@@ -227,15 +236,34 @@ export async function runMetric(
   }
 }
 
-/** Checks the batch, labels, masks and given explanations before any method is explained or metric run, so that a
- * mistake is said at once, not after the metrics of the methods before it. */
-function checkEvaluateInput(input: EvaluateInput, methods: readonly string[]): void {
+/** Checks the batch, labels, masks, given explanations and explainers before any method is explained or metric run,
+ * so that a mistake is said at once, not after the metrics of the methods before it. */
+function checkEvaluateInput(
+  input: EvaluateInput,
+  methods: readonly string[],
+  metrics: readonly MetricName[],
+): void {
   const shape = checkSamplesShape(input.x);
   checkLabels(input.labels, shape[0]);
   if (input.mask !== undefined) checkMaskShape(input.mask, [shape[0], shape[1], shape[2]]);
+  const needMask = metrics.filter((m) => LOCALISATION_METRICS.includes(m));
+  if (input.mask === undefined && needMask.length > 0) {
+    throw new CrpError(
+      'invalid-argument',
+      `${needMask.join(', ')} needs region masks (mask: [N, H, W]); none were given`,
+    );
+  }
+  const needExplainer = metrics.filter((m) => NEEDS_EXPLAINER.has(m));
   for (const method of methods) {
     const given = input.explanations?.[method];
     if (given !== undefined) checkAttributionShape(given, shape, `explanation '${method}'`);
+    if (needExplainer.length > 0 && input.explainers?.[method] === undefined) {
+      throw new CrpError(
+        'invalid-argument',
+        `method '${method}': ${needExplainer.join(', ')} needs an explainer for the method (it explains again); ` +
+          'give one in explainers, or leave these metrics out',
+      );
+    }
   }
 }
 
@@ -269,7 +297,7 @@ export async function evaluate(
       'no explanation methods: give explanations and/or explainers by method name',
     );
   }
-  checkEvaluateInput(input, methods);
+  checkEvaluateInput(input, methods, names);
   const results: Record<string, Record<string, MetricResult>> = {};
   for (const method of methods) {
     const explainer = input.explainers?.[method];

@@ -6,6 +6,7 @@ export {
   type EvaluateInput,
   type Evaluation,
   evaluate,
+  LOCALISATION_METRICS,
   METRIC_NAMES,
   type MetricName,
   type MetricOptionsMap,

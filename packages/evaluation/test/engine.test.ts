@@ -277,7 +277,7 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
     empty.dispose();
   });
 
-  it('evaluate refuses an empty batch, a wrong mask or a wrong explanation before explaining anything', async () => {
+  it('evaluate refuses an empty batch, a wrong or missing mask, a wrong explanation or a missing explainer before explaining anything', async () => {
     let explained = 0;
     const counting = (
       m: Parameters<ReturnType<typeof gradientXInput>>[0],
@@ -319,6 +319,32 @@ describe('bad input: a typed error naming what was wrong and what is valid', () 
       'invalid-shape',
       "explanation 'bad' has shape [5, 8, 7]",
       '[5, 8, 8] (a heatmap)',
+    );
+    // a localisation metric without masks, and a metric that explains again for a method without explainer
+    await expectCrpErrorAsync(
+      () =>
+        evaluate({ model: small.model, x: small.x, labels, explainers: { gxi: counting } }, [
+          'Sparseness',
+          'PointingGame',
+        ]),
+      'invalid-argument',
+      'PointingGame needs region masks',
+    );
+    await expectCrpErrorAsync(
+      () =>
+        evaluate(
+          {
+            model: small.model,
+            x: small.x,
+            labels,
+            explainers: { gxi: counting },
+            explanations: { lrp: small.heatmap },
+          },
+          ['Sparseness', 'MPRT'],
+        ),
+      'invalid-argument',
+      "method 'lrp': MPRT needs an explainer",
+      'give one in explainers, or leave these metrics out',
     );
     expect(explained).toBe(0);
     tf.dispose([empty, mask, wrong]);

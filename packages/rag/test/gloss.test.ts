@@ -766,9 +766,25 @@ describe('the part of speech of an English word', () => {
     );
     expect(glossSentence('The return is late.', 'en', rule)).toBe('The return [Rückkehr] is late.');
     expect(glossSentence('We only return values.', 'en', rule)).toBe('We only return [zurückgeben] values.');
+    expect(glossSentence('We simply return values.', 'en', rule)).toBe(
+      'We simply return [zurückgeben] values.',
+    );
     expect(glossSentence('You don’t return values.', 'en', rule)).toBe(
       'You don’t return [zurückgeben] values.',
     );
+  });
+
+  it('at the start of a sentence, by the word after it alone', () => {
+    expect(glossSentence('Returns a value.', 'en', rule)).toBe('Returns [zurückgeben] a value.');
+    expect(glossSentence('Rules are simple.', 'en', rule)).toBe('Rules [Regel] are simple.');
+    expect(glossSentence('It works. Rules are simple.', 'en', rule)).toBe(
+      'It works. Rules [Regel] are simple.',
+    );
+  });
+
+  it('is a plural noun after a verb in "-ly", which is no adverb between a subject and its verb', () => {
+    expect(glossSentence('We apply rules.', 'en', rule)).toBe('We apply rules [Regel].');
+    expect(glossSentence('They supply rules.', 'en', rule)).toBe('They supply rules [Regel].');
   });
 
   it('is a noun after an adjective where a preposition or punctuation ends its phrase', () => {
@@ -836,6 +852,13 @@ describe('a German sense the German documents write', () => {
     ] as never);
     expect(documents('nennen', 'de')).toBe(0);
     expect(documents('nennen', 'de', true)).toBe(2);
+    // a document that writes the base form and an inflection of it counts once, one that writes only the base form too
+    const both = chunkWordUsage([
+      { text: 'Wir nennen es. Er nennt es.', metadata: { language: 'de' } },
+      { text: 'Sie nennen es.', metadata: { language: 'de' } },
+    ] as never);
+    expect(both('nennen', 'de')).toBe(2);
+    expect(both('nennen', 'de', true)).toBe(2);
     expect(glossSentence('It is called this.', 'en', allow, undefined, documents)).toBe(
       'It is called [nennen] this.',
     );

@@ -98,15 +98,28 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
 
 /**
  * The class index of `target` among `classes`: a class name first (folder names such as "0", "1" name
- * themselves), else a whole number in range; otherwise a CrpError listing the classes.
+ * themselves), else a whole number in range; otherwise a CrpError listing the classes. Where a class is named by
+ * a number other than its index ("3", "7"), a number given as text that names none is refused rather than read as
+ * an index: "1" would silently be the class named 7.
  */
 export function resolveTarget(target: string | number, classes: readonly string[]): number {
   const byName = classes.indexOf(String(target));
   if (byName >= 0) return byName;
+  const valid = () => classes.map((c, k) => `${k} (${c})`).join(', ');
+  if (
+    typeof target === 'string' &&
+    /^\d+$/.test(target) &&
+    classes.some((c, k) => /^\d+$/.test(c) && Number(c) !== k)
+  ) {
+    throw new CrpError(
+      'invalid-target',
+      `target '${target}' names no class; where classes are named by numbers a number is read as a name, not an ` +
+        `index; valid: ${classes.join(', ')}`,
+    );
+  }
   const i = typeof target === 'number' ? target : /^\d+$/.test(target) ? Number(target) : Number.NaN;
   if (Number.isInteger(i) && i >= 0 && i < classes.length) return i;
-  const valid = classes.map((c, k) => `${k} (${c})`).join(', ');
-  throw new CrpError('invalid-target', `target '${target}' is not a class; valid: ${valid}`);
+  throw new CrpError('invalid-target', `target '${target}' is not a class; valid: ${valid()}`);
 }
 
 /** Graph kinds that join branches whose channels are concepts (a gated product is not one: its gate is no concept

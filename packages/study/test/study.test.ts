@@ -37,6 +37,13 @@ describe('options', () => {
     expect(resolveTarget('1', ['mitosis', 'normal'])).toBe(1);
     // folders named by numbers name themselves
     expect(resolveTarget('3', ['1', '3'])).toBe(1);
+    // and a number that names none is no index there: '1' is not silently the class named 7
+    expect(() => resolveTarget('1', ['3', '7'])).toThrow(
+      "target '1' names no class; where classes are named by numbers a number is read as a name, not an index; valid: 3, 7",
+    );
+    expect(resolveTarget(1, ['3', '7'])).toBe(1);
+    // folders 0, 1, ... name their own index: a number past them is simply no class
+    expect(() => resolveTarget('12', ['0', '1'])).toThrow("target '12' is not a class; valid: 0 (0), 1 (1)");
     for (const bad of ['tumour', '2', -1, 1.5]) {
       let err: unknown;
       try {
@@ -126,7 +133,7 @@ describe('runStudy in memory', () => {
       expect(m.randomised.length).toBe(Math.min(weighted, 12) + 1);
     }
     // MPRT's similarity is a rank correlation (it can fall below 0): its axis shows numbers, not percentages
-    const mprtPlot = report.sections.find((s) => s.title.includes('(MPRT)'));
+    const mprtPlot = report.sections.find((s) => s.title?.includes('(MPRT)'));
     expect(JSON.stringify(mprtPlot)).toContain('"format":".1f"');
     expect(f.pixelFlipping.every((p) => p.curve.every(Number.isFinite))).toBe(true);
     // concept deletion of what the region atlas picked, beside the global atlas's: the region's top concepts of

@@ -8,6 +8,7 @@ import {
   type Explainer,
   evaluate as evaluateMethods,
   gradientXInput,
+  LOCALISATION_METRICS,
   lrpExplainer,
   METRIC_NAMES,
   type MetricSpec,
@@ -50,19 +51,10 @@ function wrapList(names: readonly string[], indent: number, width: number): stri
   return lines.map((l) => ' '.repeat(indent) + l).join('\n');
 }
 
-/** The metrics that score the relevance inside --region. */
-const LOCALISATION: readonly string[] = [
-  'PointingGame',
-  'RelevanceMassAccuracy',
-  'RelevanceRankAccuracy',
-  'TopKIntersection',
-  'AttributionLocalisation',
-];
-
 export const evaluateUsage = `crp evaluate --model M --data DIR|mnist --target CLASS --out DIR [options]
 
 How faithful are the explanations? Evaluates LRP composites beside gradient x input and a random map on the
-images of class C with Quantus's metrics (@crp/evaluation) and writes evaluation.json and plots.
+images of the --target class with Quantus's metrics (@crp/evaluation) and writes evaluation.json and plots.
 
 ${[HELP.model, HELP.inputSize, HELP.heads, HELP.normalize, HELP.data, HELP.samples, HELP.seed].join('\n')}
 ${HELP.target}
@@ -71,8 +63,8 @@ ${HELP.target}
   --metrics LIST      metrics, comma-separated (default PixelFlipping,MPRT,Sparseness; with --region also
                       RelevanceMassAccuracy); valid:
 ${wrapList(METRIC_NAMES, 22, 114)}
-  --region SPEC       center:SIZE or box:X,Y,W,H: the region of the localisation metrics (PointingGame,
-                      RelevanceMassAccuracy, RelevanceRankAccuracy, TopKIntersection, AttributionLocalisation)
+  --region SPEC       center:SIZE or box:X,Y,W,H: the region of the localisation metrics:
+${wrapList(LOCALISATION_METRICS, 22, 114)}
   --steps N           pixel-flipping steps (default 32; the step is rounded to a divisor of H * W)
   --batch-size N      perturbed inputs per forward pass (default 32)
   --out DIR           output directory (default out/evaluate); checked before any work, written only at the end
@@ -142,7 +134,7 @@ function metricNames(spec: string | undefined, region: Region | undefined): stri
   }
   if (names.length === 0)
     throw new UsageError(`--metrics names no metric; valid: ${METRIC_NAMES.join(', ')}`);
-  const needRegion = names.filter((n) => LOCALISATION.includes(n));
+  const needRegion = names.filter((n) => (LOCALISATION_METRICS as readonly string[]).includes(n));
   if (region === undefined && needRegion.length > 0) {
     throw new UsageError(
       `--metrics: ${needRegion.join(', ')} needs --region (the localisation metrics score the relevance inside a region): give --region center:SIZE or box:X,Y,W,H`,

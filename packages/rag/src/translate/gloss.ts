@@ -172,6 +172,7 @@ export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>
     const basesOf = new Map<string, readonly string[]>();
     for (const c of chunks) {
       if (c.metadata.language !== 'de') continue;
+      // the words as written too: a document that writes "nennen" and "nennt" counts once for nennen
       const seen = new Set<string>();
       for (const w of new Set(c.text.toLowerCase().match(/\p{L}{4,}/gu))) {
         let forms = basesOf.get(w);
@@ -179,6 +180,7 @@ export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>
           forms = germanBaseForms(w);
           basesOf.set(w, forms);
         }
+        seen.add(w);
         for (const b of forms) seen.add(b);
       }
       for (const b of seen) out.set(b, (out.get(b) ?? 0) + 1);
@@ -187,17 +189,17 @@ export function chunkWordUsage(chunks: readonly Pick<Chunk, 'text' | 'metadata'>
   };
   return (word, language, asBase = false) => {
     const written = counts.get(`${language}:${word}`) ?? 0;
-    if (!asBase || language !== 'de') return written;
+    // base forms are counted for words of four letters or more (`germanBaseForms` guesses none shorter)
+    if (!asBase || language !== 'de' || !/^\p{L}{4,}$/u.test(word)) return written;
     bases ??= countBases();
-    return written + (bases.get(word) ?? 0);
+    return bases.get(word) ?? 0;
   };
 }
 
 /**
  * How many documents in `language` use a word exactly as written (in lower case: "sizes", "recorded"); the
  * gloss adds up a word's regular inflections itself. With `asBase` (German), also the documents that use a word of
- * which it is the base form ("nennen": genannt, nennt), not counting the documents that write it as it is twice
- * (see `chunkWordUsage`). `RagEngine` counts its chunks' words.
+ * which it is the base form ("nennen": genannt, nennt), each document once (see `chunkWordUsage`). `RagEngine` counts its chunks' words.
  */
 export type WordUsage = (word: string, language: Language, asBase?: boolean) => number;
 
@@ -605,10 +607,13 @@ const NOUN_BEFORE = new Set('of for with in on from by into between to'.split(' 
  */
 const ADJECTIVE = /^\p{Ll}[\p{Ll}-]*(al|ic|ive|ous|ful|less|able|ible|ed|ar|ary|ent|ant|-\p{Ll}+)$/u;
 
+/** English verbs in "-ly", which are no adverbs: "we apply rules" is no "we rules". */
+const VERBS_IN_LY = /^(ap|sup|re|im|com|multi)ply$/;
+
 /** An English adverb that stands between a subject or "to" and its verb ("only", "also", "simply"). */
 function isAdverb(word: string): boolean {
   return (
-    /^\p{Ll}{3,}ly$/u.test(word) ||
+    (/^\p{Ll}{3,}ly$/u.test(word) && !VERBS_IN_LY.test(word)) ||
     /^(only|also|just|often|always|never|still|even|then|already|now|first)$/.test(word)
   );
 }
