@@ -225,6 +225,35 @@ describe('extractive answers', () => {
       vector: new Float32Array(),
     }) as ScoredSentence;
 
+  it('never quotes a footnote: it anchors no answer and no passage runs from the prose into it', () => {
+    const sources = [source(1, 'a.pdf', 'x', 2)];
+    const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
+      mk(1, index, text, score, kind);
+    const answer = composeExtractiveAnswer(
+      [
+        s(0, 'The tool writes the archive to the output folder.', 0.5),
+        // a note that refers back ("This ...") and scores above the prose (as a scorer that missed its kind would)
+        s(1, 'This is only an example of the folder name.', 0.9, 'note'),
+        s(2, 'when the folder exists, it is emptied first.', 0.2, 'note'),
+      ],
+      sources,
+    );
+    expect(answer.text).toBe('The tool writes the archive to the output folder. [a.pdf, p. 2]');
+    // prose after a note does not go on from it, even opening lower case
+    const after = composeExtractiveAnswer(
+      [
+        s(0, 'See the manual for the folder layout', 0.1, 'note'),
+        s(1, 'and the tool empties the output folder before it writes.', 0.9),
+      ],
+      sources,
+    );
+    expect(after.text).toBe('and the tool empties the output folder before it writes. [a.pdf, p. 2]');
+    // a source of notes only gives no answer
+    expect(
+      composeExtractiveAnswer([s(0, 'This is only an example of a name.', 0.9, 'note')], sources).text,
+    ).toBe('');
+  });
+
   it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {
     const sources = [source(1, 'a.md'), source(2, 'b.pdf', 'x', 3)];
     const answer = composeExtractiveAnswer(
@@ -1070,6 +1099,20 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     );
     expect(redact('key sk-123456 leaked', ['sk-123456'])).toBe('key *** leaked');
     expect(buildPrompt('Wie?', [source(1, 'a.md', 'Text')], 'de')).toMatch(/Answer in German\.$/);
+  });
+
+  it('marks a footnote in the prompt as one', () => {
+    const text = 'The tool writes the archive.\n\nOnly when asked to.';
+    const prompt = buildPrompt('What does the tool write?', [
+      {
+        ...source(1, 'a.pdf', text, 2),
+        blocks: [
+          { kind: 'paragraph', start: 0, end: 28 },
+          { kind: 'note', start: 30, end: text.length },
+        ],
+      },
+    ]);
+    expect(prompt).toContain('The tool writes the archive.\n\n[Footnote: Only when asked to.]');
   });
 });
 

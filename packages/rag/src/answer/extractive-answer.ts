@@ -91,9 +91,13 @@ function repeats(text: string, said: ReadonlySet<string>): boolean {
   return terms.length > 0 && terms.filter((t) => said.has(t)).length / terms.length > 0.75;
 }
 
-/** Whether a scored sentence may stand in an answer: prose with content, never navigation or (unasked) code. */
+/**
+ * Whether a scored sentence may stand in an answer: prose with content, never navigation, a footnote (a citation
+ * or an aside to the text, not what the text says) or (unasked) code.
+ */
 function answerable(s: ScoredSentence, code: boolean): boolean {
-  if (s.boilerplate || s.kind === 'heading' || (s.kind === 'code' && !code)) return false;
+  if (s.boilerplate || s.kind === 'heading' || s.kind === 'note' || (s.kind === 'code' && !code))
+    return false;
   return s.text.trim().length >= 12;
 }
 
@@ -146,6 +150,8 @@ function continuesSentence(list: readonly ScoredSentence[], i: number): boolean 
   const s = list[i];
   const prev = list[i - 1];
   if (!s || !prev || s.kind === 'code' || s.kind === 'heading' || prev.kind === 'heading') return false;
+  // a footnote is no sentence of the text: what follows it does not go on from it
+  if (s.kind === 'note' || prev.kind === 'note') return false;
   // an item after an item is an entry of the list, not the rest of a sentence
   if (!LOWER_WORD.test(s.text.trim()) || (s.kind === 'list-item' && prev.kind === 'list-item')) return false;
   return prev.kind === 'code' || !ENDS_SENTENCE.test(prev.text.trim());
