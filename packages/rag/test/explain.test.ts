@@ -57,6 +57,27 @@ describe('retrieval explanations', () => {
     expect(e.svg.keywords[0]).toContain('convolutional');
   });
 
+  it('a sentence heatmap shows a footnote as one', () => {
+    const svg = renderSentenceHeatmapSvg({
+      source: 1,
+      chunkId: 'c',
+      citation: '[a.pdf, p. 2]',
+      sentences: [
+        {
+          text: 'Only when asked to.',
+          start: 0,
+          end: 19,
+          kind: 'note',
+          score: 0,
+          dense: 0,
+          lexical: 0,
+          novelty: 1,
+        },
+      ],
+    });
+    expect(svg).toMatch(/<text x="10"[^>]*font-style="italic"[^>]*>Footnote: Only when asked to\.<\/text>/);
+  });
+
   it('a sentence heatmap shows a code block with its lines and indentation, prose wrapped by words', () => {
     const sentence = (text: string, kind: 'code' | 'paragraph') =>
       ({ text, start: 0, end: text.length, kind, score: 0.5, dense: 0.5, lexical: 0.5, novelty: 1 }) as const;
