@@ -14,8 +14,6 @@ const LIST = /^(\s*)([-*+•]|\d{1,9}[.)])[ \t]+(.*)$/;
 const HR = /^ {0,3}([-*_])[ \t]*(?:\1[ \t]*){2,}$/;
 const TABLE_SEP = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
 const REF_DEF = /^ {0,3}\[[^\]]+\]:\s*\S+/;
-// a footnote's definition: `[^1]: text`, its further lines indented or run on (GFM)
-const FOOTNOTE_DEF = /^ {0,3}\[\^[^\]\s]+\]:[ \t]*(.*)$/;
 const HTML_START = /^ {0,3}<(?:!--|\/?[a-zA-Z][\w-]*(?:\s|>|\/>|$))/;
 
 // A Markdown link's destination: no spaces, balanced parentheses one deep, an optional title.
@@ -130,48 +128,10 @@ function unwrapAdmonitions(lines: readonly string[]): string[] {
   return out;
 }
 
-// a line that opens a block of its own rather than running on a footnote's text
-const OPENS_BLOCK = (line: string) =>
-  FOOTNOTE_DEF.test(line) ||
-  ATX.test(line) ||
-  FENCE.test(line) ||
-  LIST.test(line) ||
-  HR.test(line) ||
-  HTML_START.test(line) ||
-  /^ {0,3}>/.test(line);
-
-/**
- * A footnote definition opening at `lines[at]` (its first line's text `first`) as one `note` block: the lines that
- * run on from it and, after a blank line, those indented as its further paragraphs. Returns the line after it.
- */
-function footnote(
-  lines: readonly string[],
-  at: number,
-  first: string,
-  push: (b: Omit<Block, 'section'>) => void,
-): number {
-  const body = [first];
-  let i = at + 1;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    if (!line.trim()) {
-      if (!/^( {4}|\t)\s*\S/.test(lines[i + 1] ?? '')) break;
-      i++;
-      continue;
-    }
-    if (!/^( {4}|\t)/.test(line) && OPENS_BLOCK(line)) break;
-    body.push(line.trim());
-    i++;
-  }
-  push({ kind: 'note', text: cleanInline(body.join(' ')) });
-  return i;
-}
-
 /**
  * Parses Markdown (CommonMark and GitHub tables) into clean {@link Block}s: headings (with the heading path
  * as `section`), paragraphs, list items, table rows as "header: cell" text, fenced and indented code
- * verbatim, block quotes, footnote definitions (`[^1]: ...`) as `note` blocks, MkDocs admonitions as plain text,
- * and HTML blocks through {@link htmlToBlocks}.
+ * verbatim, block quotes, MkDocs admonitions as plain text, and HTML blocks through {@link htmlToBlocks}.
  * Markup never reaches the text.
  */
 export function markdownToBlocks(markdown: string): MarkdownBlocks {
@@ -259,12 +219,6 @@ export function markdownToBlocks(markdown: string): MarkdownBlocks {
       flush();
       heading(atx[1]!.length, atx[2] ?? '');
       i++;
-      continue;
-    }
-    const note = FOOTNOTE_DEF.exec(line);
-    if (note) {
-      flush();
-      i = footnote(lines, i, note[1]!, push);
       continue;
     }
     // setext heading: a paragraph line underlined with === or ---

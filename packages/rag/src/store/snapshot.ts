@@ -80,8 +80,8 @@ export interface IndexSnapshot {
  * sentence runs through stays); 9: a PDF line that ends with room for the next line's first word ends its block
  * (list items whose bullets the PDF draws as graphics were glued into one sentence); 10: PDF footnote markers
  * left out of the text ("et al6", "wurden.11 Sie") and a footnote's own number taken off its text; 11: footnotes a
- * block kind of their own (`note`: a PDF page's notes, Markdown `[^1]:` definitions, which were dropped, HTML
- * footnote lists), left out of a chunk's language.
+ * block kind of their own (`note`: a PDF page's notes, HTML footnote lists; Markdown `[^1]:` definitions stay
+ * dropped), left out of a chunk's language.
  */
 export const PIPELINE_VERSION = 11;
 
