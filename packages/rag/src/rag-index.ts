@@ -821,8 +821,7 @@ export class RagIndex {
     const chunks = this.#snapshot.chunks;
     const defines = (f: T) =>
       chunkSentences(chunks[f.doc]!).some(
-        (s) =>
-          s.kind !== 'code' && s.kind !== 'heading' && s.kind !== 'note' && definesSubject(s.text, intent),
+        (s) => s.kind !== 'code' && s.kind !== 'heading' && definesSubject(s.text, intent),
       );
     if (fused.slice(0, topK).some(defines)) return fused;
     const at = fused.findIndex((f, i) => i >= topK && i < Math.max(topK, pool) && defines(f));

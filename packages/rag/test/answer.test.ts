@@ -225,20 +225,32 @@ describe('extractive answers', () => {
       vector: new Float32Array(),
     }) as ScoredSentence;
 
-  it('never quotes a footnote: it anchors no answer and no passage runs from the prose into it', () => {
+  it('quotes a footnote apart from the prose: no passage runs from the text into a note or out of it', () => {
     const sources = [source(1, 'a.pdf', 'x', 2)];
     const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
       mk(1, index, text, score, kind);
-    const answer = composeExtractiveAnswer(
+    // a note that refers back ("This ...") and scores nearly as high stays out of the prose's passage
+    const prose = composeExtractiveAnswer(
       [
-        s(0, 'The tool writes the archive to the output folder.', 0.5),
-        // a note that refers back ("This ...") and scores above the prose (as a scorer that missed its kind would)
-        s(1, 'This is only an example of the folder name.', 0.9, 'note'),
-        s(2, 'when the folder exists, it is emptied first.', 0.2, 'note'),
+        s(0, 'The tool writes the archive to the output folder.', 0.9),
+        s(1, 'This is only an example of the folder name.', 0.8, 'note'),
       ],
       sources,
     );
-    expect(answer.text).toBe('The tool writes the archive to the output folder. [a.pdf, p. 2]');
+    expect(prose.text).toBe('The tool writes the archive to the output folder. [a.pdf, p. 2]');
+    // a note may answer (a guide's notes hold instructions); it stands with the note it runs on into, not with the
+    // strong prose above it
+    const note = composeExtractiveAnswer(
+      [
+        s(0, 'The tool writes the archive to the output folder.', 0.8),
+        s(1, 'Alternatively the tool writes the archive to the folder named by', 0.9, 'note'),
+        s(2, 'the option --out, which it creates first.', 0.1, 'note'),
+      ],
+      sources,
+    );
+    expect(note.text).toBe(
+      'Alternatively the tool writes the archive to the folder named by the option --out, which it creates first. [a.pdf, p. 2]',
+    );
     // prose after a note does not go on from it, even opening lower case
     const after = composeExtractiveAnswer(
       [
@@ -248,10 +260,6 @@ describe('extractive answers', () => {
       sources,
     );
     expect(after.text).toBe('and the tool empties the output folder before it writes. [a.pdf, p. 2]');
-    // a source of notes only gives no answer
-    expect(
-      composeExtractiveAnswer([s(0, 'This is only an example of a name.', 0.9, 'note')], sources).text,
-    ).toBe('');
   });
 
   it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {

@@ -45,7 +45,7 @@ describe('passage-level re-ranking', () => {
     expect(passageCoverage(chunk(text), concepts, weights, { window: 2 })).toBe(1);
   });
 
-  it('makes no passage of footnotes: they never stand in an answer', () => {
+  it('makes windows of the text and of its footnotes apart: a passage never runs from one into the other', () => {
     const prose = 'Alpha beta here.';
     const withNote: Chunk = {
       ...chunk(`${prose}\n\nGamma delta in a note.`),
@@ -54,8 +54,8 @@ describe('passage-level re-ranking', () => {
         { kind: 'note', start: prose.length + 2, end: prose.length + 24 },
       ],
     };
-    // the prose holds alpha (1 of 6); the note's gamma and delta do not count
-    expect(passageCoverage(withNote, concepts, weights, { window: 2 })).toBeCloseTo(1 / 6, 12);
+    // the prose holds alpha (1 of 6), the note gamma and delta (5 of 6); never the three in one window
+    expect(passageCoverage(withNote, concepts, weights, { window: 2 })).toBeCloseTo(5 / 6, 12);
     const asProse: Chunk = {
       ...withNote,
       blocks: withNote.blocks!.map((b) => ({ ...b, kind: 'paragraph' })),

@@ -379,7 +379,6 @@ export async function scoreSourceSentences(
     return (
       r.kind !== 'code' &&
       r.kind !== 'heading' &&
-      r.kind !== 'note' &&
       /:\s*$/.test(r.text) &&
       next?.source === r.source &&
       next.kind === 'code' &&
@@ -412,8 +411,7 @@ export async function scoreSourceSentences(
       defines || holdsRelation(r.text, intentIn.get(r.language)!) || (procedure && announcesCode(i));
     const about = defines || aboutSubject(r.text, intentIn.get(r.language)!);
     let shape = 1;
-    // a footnote is searched with its chunk but never anchors an answer: it cites or comments, the text says
-    if (r.kind === 'heading' || r.kind === 'note' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
+    if (r.kind === 'heading' || (r.kind === 'code' && !code) || boilerplate) shape = 0;
     // a question rarely answers a question, nor does the sentence that sets one up
     else if (/\?\s*$/.test(r.text) || asking.has(`${r.source}:${r.block}`)) shape = 0.3;
     else if (distinct.length < 3) shape = 0.6; // fragments

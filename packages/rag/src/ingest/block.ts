@@ -1,7 +1,7 @@
 /**
  * What a block of a document is; decides how it is chunked, shown and used in answers. A `note` is a footnote
- * (a PDF page's notes, a Markdown `[^1]:` definition, an HTML footnote list): searched with its chunk, never
- * quoted as an answer.
+ * (a PDF page's notes, an HTML footnote list): searched with its chunk, and quoted in an answer apart from the text
+ * (a passage never runs from the text into a note or out of one).
  */
 export type BlockKind = 'heading' | 'paragraph' | 'list-item' | 'table-row' | 'code' | 'quote' | 'note';
 

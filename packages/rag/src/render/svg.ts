@@ -237,7 +237,7 @@ export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { wi
   ];
   for (const s of heatmap.sentences) {
     const code = s.kind === 'code';
-    // a footnote shown as one, so that its score of 0 reads as "never an answer", not as "unrelated"
+    // a footnote shown as one: it is quoted apart from the text, and a reader tells it from the text
     const lines = code
       ? codeLines(s.text, chars)
       : wrap(s.kind === 'note' ? `Footnote: ${s.text}` : s.text, chars);
