@@ -225,6 +225,43 @@ describe('extractive answers', () => {
       vector: new Float32Array(),
     }) as ScoredSentence;
 
+  it('quotes a footnote apart from the prose: no passage runs from the text into a note or out of it', () => {
+    const sources = [source(1, 'a.pdf', 'x', 2)];
+    const s = (index: number, text: string, score: number, kind: ScoredSentence['kind'] = 'paragraph') =>
+      mk(1, index, text, score, kind);
+    // a note that refers back ("This ...") and scores nearly as high stays out of the prose's passage
+    const prose = composeExtractiveAnswer(
+      [
+        s(0, 'The tool writes the archive to the output folder.', 0.9),
+        s(1, 'This is only an example of the folder name.', 0.8, 'note'),
+      ],
+      sources,
+    );
+    expect(prose.text).toBe('The tool writes the archive to the output folder. [a.pdf, p. 2]');
+    // a note may answer (a guide's notes hold instructions); it stands with the note it runs on into, not with the
+    // strong prose above it
+    const note = composeExtractiveAnswer(
+      [
+        s(0, 'The tool writes the archive to the output folder.', 0.8),
+        s(1, 'Alternatively the tool writes the archive to the folder named by', 0.9, 'note'),
+        s(2, 'the option --out, which it creates first.', 0.1, 'note'),
+      ],
+      sources,
+    );
+    expect(note.text).toBe(
+      'Alternatively the tool writes the archive to the folder named by the option --out, which it creates first. [a.pdf, p. 2]',
+    );
+    // prose after a note does not go on from it, even opening lower case
+    const after = composeExtractiveAnswer(
+      [
+        s(0, 'See the manual for the folder layout', 0.1, 'note'),
+        s(1, 'and the tool empties the output folder before it writes.', 0.9),
+      ],
+      sources,
+    );
+    expect(after.text).toBe('and the tool empties the output folder before it writes. [a.pdf, p. 2]');
+  });
+
   it('picks sentences that add to the question, drops duplicates from overlapping chunks', () => {
     const sources = [source(1, 'a.md'), source(2, 'b.pdf', 'x', 3)];
     const answer = composeExtractiveAnswer(
@@ -1111,6 +1148,20 @@ describe('LLM answers and grounding (fake servers on 127.0.0.1)', () => {
     );
     expect(redact('key sk-123456 leaked', ['sk-123456'])).toBe('key *** leaked');
     expect(buildPrompt('Wie?', [source(1, 'a.md', 'Text')], 'de')).toMatch(/Answer in German\.$/);
+  });
+
+  it('marks a footnote in the prompt as one', () => {
+    const text = 'The tool writes the archive.\n\nOnly when asked to.';
+    const prompt = buildPrompt('What does the tool write?', [
+      {
+        ...source(1, 'a.pdf', text, 2),
+        blocks: [
+          { kind: 'paragraph', start: 0, end: 28 },
+          { kind: 'note', start: 30, end: text.length },
+        ],
+      },
+    ]);
+    expect(prompt).toContain('The tool writes the archive.\n\n[Footnote: Only when asked to.]');
   });
 });
 

@@ -57,6 +57,47 @@ describe('retrieval explanations', () => {
     expect(e.svg.keywords[0]).toContain('convolutional');
   });
 
+  it("the page shows a source's footnote as one", async () => {
+    const { APP_JS } = await import('../src/node/page.js');
+    // the page's own functions, taken out of its script (they need no document)
+    const esc = /^const esc = .*$/m.exec(APP_JS)![0];
+    const body = /^function sourceBody\(s\) \{[\s\S]*?^\}$/m.exec(APP_JS)![0];
+    const sourceBody = new Function(`${esc}\n${body}\nreturn sourceBody;`)() as (s: unknown) => string;
+    const text = 'The tool writes the archive.\n\nOnly <when> asked.';
+    expect(
+      sourceBody({
+        text,
+        blocks: [
+          { kind: 'paragraph', start: 0, end: 28 },
+          { kind: 'note', start: 30, end: text.length },
+        ],
+      }),
+    ).toBe(
+      '<p>The tool writes the archive.</p><p class="footnote"><span class="footnote-label">Footnote:</span> Only &lt;when&gt; asked.</p>',
+    );
+  });
+
+  it('a sentence heatmap shows a footnote as one', () => {
+    const svg = renderSentenceHeatmapSvg({
+      source: 1,
+      chunkId: 'c',
+      citation: '[a.pdf, p. 2]',
+      sentences: [
+        {
+          text: 'Only when asked to.',
+          start: 0,
+          end: 19,
+          kind: 'note',
+          score: 0,
+          dense: 0,
+          lexical: 0,
+          novelty: 1,
+        },
+      ],
+    });
+    expect(svg).toMatch(/<text x="10"[^>]*font-style="italic"[^>]*>Footnote: Only when asked to\.<\/text>/);
+  });
+
   it('a sentence heatmap shows a code block with its lines and indentation, prose wrapped by words', () => {
     const sentence = (text: string, kind: 'code' | 'paragraph') =>
       ({ text, start: 0, end: text.length, kind, score: 0.5, dense: 0.5, lexical: 0.5, novelty: 1 }) as const;

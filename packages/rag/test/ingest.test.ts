@@ -177,6 +177,47 @@ describe('Markdown and HTML to clean text', () => {
       { kind: 'code', text: 'const a = 1 < 2;\nrun();', lang: 'js', section: 'Top' },
     ]);
   });
+
+  it('drops a Markdown footnote definition line, as a link reference definition (the corpus has cited titles there)', () => {
+    const md = markdownToBlocks(
+      [
+        '# Tool',
+        '',
+        'The tool reads the archive.',
+        '',
+        '[^1]: A cited paper on archives (2019).',
+        '',
+        'Text again.',
+      ].join('\n'),
+    );
+    expect(md.blocks.map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'heading: Tool',
+      'paragraph: The tool reads the archive.',
+      'paragraph: Text again.',
+    ]);
+  });
+
+  it('makes HTML footnote lists notes and leaves their markers and back links out', () => {
+    const html = htmlToBlocks(
+      '<h1>Tool</h1><p>The tool reads the archive<sup id="fnref:1"><a class="footnote-ref" href="#fn:1">1</a></sup>' +
+        ' and writes a log<a href="#fn2" role="doc-noteref"><sup>2</sup></a>.</p>' +
+        '<div class="footnote"><hr><ol><li id="fn:1"><p>See the format paper.' +
+        '<a class="footnote-backref" href="#fnref:1">↩</a></p></li>' +
+        '<li><div><p>Only when asked to.</p></div></li></ol></div><p>Text after the notes.</p>' +
+        '<section data-footnotes><ol><li>A GitHub note <a href="#r" data-footnote-backref>↩</a></li></ol></section>' +
+        '<aside role="doc-footnote">An aside note.</aside><p class="footnotes-intro">Not a note.</p>',
+    );
+    expect(html.blocks.map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'heading: Tool',
+      'paragraph: The tool reads the archive and writes a log.',
+      'note: See the format paper.',
+      'note: Only when asked to.',
+      'paragraph: Text after the notes.',
+      'note: A GitHub note',
+      'note: An aside note.',
+      'paragraph: Not a note.',
+    ]);
+  });
 });
 
 describe('chunking', () => {
@@ -218,6 +259,23 @@ describe('chunking', () => {
     // consecutive chunks share their boundary sentence (overlap)
     const tail = chunks[1]!.text.split('. ').pop()!;
     expect(chunks[2]!.text.startsWith(tail.replace(/\.$/, ''))).toBe(true);
+  });
+
+  it("leaves a footnote out of a chunk's language: it often cites a work in another language", async () => {
+    const prose =
+      'Das Werkzeug schreibt das Archiv in den Ausgabeordner und leert ihn vorher, wenn er schon existiert. Danach prüft es die Dateien, die es geschrieben hat.';
+    const note =
+      'See the paper on the archive format and the tools that read it, which explains the layout of the files and the reasons for it.';
+    const doc = await loadDocument(
+      'werkzeug.html',
+      new TextEncoder().encode(
+        `<h1>Werkzeug</h1><p>${prose}</p><section class="footnotes"><ol><li>${note} ${note}</li></ol></section>`,
+      ),
+    );
+    expect(doc.language).toBe('de');
+    const [c] = chunkDocument(doc, { chunkSize: 400, chunkOverlap: 0 });
+    expect(c!.blocks!.map((b) => b.kind)).toEqual(['heading', 'paragraph', 'note']);
+    expect(c!.metadata.language).toBe('de');
   });
 
   it('checks chunking options', () => {
@@ -387,20 +445,33 @@ describe('PDF', () => {
       // "things.7" stays: no footnote 7 on the page
       'paragraph: The archive is built by the tool. It reads the options of section 2 of the manual, see Tabelle 2 and libfoo.so.1 for the version 3.11 that was released.',
       'paragraph: A new paragraph names 7 things.7',
-      // the notes, without their numbers, as the layout joins them (close lines in one font)
-      'paragraph: Older archives use another format. See the manual for the details of the format.',
+      // the notes, without their numbers, as the layout joins them (close lines in one font): a note
+      'note: Older archives use another format. See the manual for the details of the format.',
     ]);
     // a note set nearly as large as the prose, as close as its lines: still a block of its own
     const close = [line('The tool writes the file.1', 700), line('1Only when asked to.', 688, 9)];
-    expect(pdfPageBlocks(close).map((b) => b.text)).toEqual([
-      'The tool writes the file.',
-      'Only when asked to.',
+    expect(pdfPageBlocks(close).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'paragraph: The tool writes the file.',
+      'note: Only when asked to.',
     ]);
-    // small lines at the foot that open with no number are no footnotes: nothing is taken out
+    // small lines at the foot that open with no number are no footnotes: nothing is taken out, no note
     const caption = [line('Run the tool.3 Then stop.', 700), line('Figure notes 3 and 4.', 110, 8)];
-    expect(pdfPageBlocks(caption).map((b) => b.text)).toEqual([
-      'Run the tool.3 Then stop.',
-      'Figure notes 3 and 4.',
+    expect(pdfPageBlocks(caption).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'paragraph: Run the tool.3 Then stop.',
+      'paragraph: Figure notes 3 and 4.',
+    ]);
+    // notes the layout parts (a gap between two of them): every block from the first note on is a note
+    const parted = [
+      ...['The tool writes the file.1 It stops', 'when it', 'has written', 'the last', 'line.2'].map((t, i) =>
+        line(t, 700 - 12 * i),
+      ),
+      line('1Only when asked to.', 120, 8),
+      line('2Or when the disk is full.', 100, 8),
+    ];
+    expect(pdfPageBlocks(parted).map((b) => `${b.kind}: ${b.text}`)).toEqual([
+      'paragraph: The tool writes the file. It stops when it has written the last line.',
+      'note: Only when asked to.',
+      'note: Or when the disk is full.',
     ]);
   });
 

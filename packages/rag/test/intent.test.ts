@@ -960,6 +960,40 @@ describe('a definition question prefers the sentence that defines its subject', 
   });
 });
 
+describe('a footnote in a source', () => {
+  it('scores as prose would: a guide may put the instruction itself in a note', async () => {
+    const question = 'Which folder does the tool empty?';
+    const embedding = new HashEmbedding({ dimensions: 64 });
+    const [qv] = await embedding.embed([question]);
+    const prose = 'The tool writes the archive to the output folder.';
+    const note = 'The tool empties the output folder first.';
+    const text = `${prose}\n\n${note}`;
+    const source = (kind: 'note' | 'paragraph'): Source => ({
+      n: 1,
+      chunkId: 'c',
+      file: 'a.pdf',
+      title: 'a',
+      language: 'en',
+      page: 2,
+      citation: '[a.pdf, p. 2]',
+      score: 1,
+      denseScore: 1,
+      lexicalScore: 1,
+      text,
+      blocks: [
+        { kind: 'paragraph', start: 0, end: prose.length },
+        { kind, start: prose.length + 2, end: text.length },
+      ],
+    });
+    const scored = (kind: 'note' | 'paragraph') =>
+      scoreSourceSentences(question, qv!, analyzeQuery(question), [source(kind)], embedding);
+    const [asNote, asProse] = [await scored('note'), await scored('paragraph')];
+    expect(asNote.map((s) => s.kind)).toEqual(['paragraph', 'note']);
+    expect(asNote[1]!.score).toBeGreaterThan(asNote[0]!.score);
+    expect(asNote.map((s) => s.score)).toEqual(asProse.map((s) => s.score));
+  });
+});
+
 describe('the question concepts weigh by a gentle rarity', () => {
   it('two concepts half the candidates hold outweigh the one concept only one candidate holds', async () => {
     // eight candidate sentences: "heatmap" in one, "dashboard" and "error" in four each (both in the second one)

@@ -45,6 +45,24 @@ describe('passage-level re-ranking', () => {
     expect(passageCoverage(chunk(text), concepts, weights, { window: 2 })).toBe(1);
   });
 
+  it('makes windows of the text and of its footnotes apart: a passage never runs from one into the other', () => {
+    const prose = 'Alpha beta here.';
+    const withNote: Chunk = {
+      ...chunk(`${prose}\n\nGamma delta in a note.`),
+      blocks: [
+        { kind: 'paragraph', start: 0, end: prose.length },
+        { kind: 'note', start: prose.length + 2, end: prose.length + 24 },
+      ],
+    };
+    // the prose holds alpha (1 of 6), the note gamma and delta (5 of 6); never the three in one window
+    expect(passageCoverage(withNote, concepts, weights, { window: 2 })).toBeCloseTo(5 / 6, 12);
+    const asProse: Chunk = {
+      ...withNote,
+      blocks: withNote.blocks!.map((b) => ({ ...b, kind: 'paragraph' })),
+    };
+    expect(passageCoverage(asProse, concepts, weights, { window: 2 })).toBe(1);
+  });
+
   it('leaves out the concepts the title or section names (they name the document, not a passage)', () => {
     // delta is in the title: total 3; one-sentence windows 1/3, 2/3, 1/3
     expect(passageCoverage(chunk(text, 'Delta guide'), concepts, weights, { window: 1 })).toBeCloseTo(

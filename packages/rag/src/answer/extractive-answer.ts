@@ -92,7 +92,10 @@ function repeats(text: string, said: ReadonlySet<string>): boolean {
   return terms.length > 0 && terms.filter((t) => said.has(t)).length / terms.length > 0.75;
 }
 
-/** Whether a scored sentence may stand in an answer: prose with content, never navigation or (unasked) code. */
+/**
+ * Whether a scored sentence may stand in an answer: prose (or a footnote, which can hold the instruction itself)
+ * with content, never navigation or (unasked) code.
+ */
 function answerable(s: ScoredSentence, code: boolean): boolean {
   if (s.boilerplate || s.kind === 'heading' || (s.kind === 'code' && !code)) return false;
   return s.text.trim().length >= 12;
@@ -144,6 +147,8 @@ function continuesSentence(list: readonly ScoredSentence[], i: number): boolean 
   const s = list[i];
   const prev = list[i - 1];
   if (!s || !prev || s.kind === 'code' || s.kind === 'heading' || prev.kind === 'heading') return false;
+  // the text does not go on into its footnotes nor out of them; a note may go on in the next note
+  if ((s.kind === 'note') !== (prev.kind === 'note')) return false;
   // an item after an item is an entry of the list, not the rest of a sentence
   if (!LOWER_WORD.test(s.text.trim()) || (s.kind === 'list-item' && prev.kind === 'list-item')) return false;
   return prev.kind === 'code' || !endsSentence(prev.text);
@@ -171,8 +176,23 @@ function parallel(a: string, b: string): boolean {
 }
 
 /**
+ * The run of `list` (a source's sentences in reading order) around `anchor` that stays on its side of the line
+ * under the text: its footnotes when it is a footnote, else the text without them. A passage never runs from the
+ * text into a note or out of one (a note quoted stands alone or with the next note).
+ */
+function sameSide(anchor: ScoredSentence, list: readonly ScoredSentence[]): readonly ScoredSentence[] {
+  const note = anchor.kind === 'note';
+  const at = list.findIndex((x) => x.index === anchor.index);
+  let lo = at;
+  let hi = at;
+  while (lo > 0 && (list[lo - 1]!.kind === 'note') === note) lo--;
+  while (hi + 1 < list.length && (list[hi + 1]!.kind === 'note') === note) hi++;
+  return at < 0 ? list : list.slice(lo, hi + 1);
+}
+
+/**
  * The passage around an anchor sentence: a contiguous stretch of at most `max` sentences of its source in
- * reading order. It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
+ * reading order, on the anchor's side of the text and its footnotes (see `sameSide`). It reaches back when the anchor leans on its predecessor ("However, ...", "This ..."), the
  * predecessor also answers or it opens the anchor's section (the first sentence under a heading), and forward
  * when the anchor announces what follows (":") or opens its section, the next sentence refers back, goes on with
  * a sentence the one before left unfinished, also answers, (list questions) continues the list or (procedures) is
@@ -187,7 +207,7 @@ function parallel(a: string, b: string): boolean {
  */
 function passageAround(
   anchor: ScoredSentence,
-  list: readonly ScoredSentence[],
+  sentences: readonly ScoredSentence[],
   opts: {
     max: number;
     cutoff: number;
@@ -199,6 +219,7 @@ function passageAround(
   },
   said: ReadonlySet<string> = new Set(),
 ): ScoredSentence[] {
+  const list = sameSide(anchor, sentences);
   const at = list.findIndex((x) => x.index === anchor.index);
   let lo = at;
   let hi = at;

@@ -22,7 +22,8 @@ export const SYSTEM_PROMPT =
   'even when the sources are in another language. Be brief: at most four sentences.';
 
 /**
- * The user message: the numbered sources as clean text (code blocks fenced as code), each with its citation,
+ * The user message: the numbered sources as clean text (code blocks fenced as code, footnotes marked
+ * `[Footnote: ...]`), each with its citation,
  * section and language, then the question and the language to answer in.
  */
 export function buildPrompt(question: string, sources: readonly Source[], language?: Language): string {
@@ -34,13 +35,15 @@ export function buildPrompt(question: string, sources: readonly Source[], langua
       : s.title;
     const head = `[${s.n}] ${s.citation} ${where} (${LANGUAGE_NAMES[s.language]})`;
     let body = s.text;
-    if (s.blocks?.some((b) => b.kind === 'code')) {
+    if (s.blocks?.some((b) => b.kind === 'code' || b.kind === 'note')) {
       body = '';
       let at = 0;
       for (const b of s.blocks) {
         body += s.text.slice(at, b.start);
         const part = s.text.slice(b.start, b.end);
-        body += b.kind === 'code' ? `\`\`\`\n${part}\n\`\`\`` : part;
+        // a footnote marked as one: the model must not take a cited title or an aside for what the text says
+        body +=
+          b.kind === 'code' ? `\`\`\`\n${part}\n\`\`\`` : b.kind === 'note' ? `[Footnote: ${part}]` : part;
         at = b.end;
       }
       body += s.text.slice(at);

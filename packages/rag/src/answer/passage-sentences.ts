@@ -2,7 +2,7 @@ import type { BlockKind } from '../ingest/block.js';
 import { splitSentences } from '../text/sentences.js';
 import type { Chunk } from '../types.js';
 
-/** A sentence (or a table row, list item, heading or code block, taken whole) of a chunk. */
+/** A sentence (or a table row, list item, heading or code block, taken whole; or a footnote's sentence) of a chunk. */
 export interface PassageSentence {
   readonly text: string;
   /** Span in the chunk text. */

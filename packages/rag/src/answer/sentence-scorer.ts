@@ -28,7 +28,7 @@ export interface ScoredSentence {
   /** Character span in the source chunk text. */
   readonly start: number;
   readonly end: number;
-  /** Block kind: prose (`paragraph`, `list-item`, `quote`), `table-row`, `heading` or `code`. */
+  /** Block kind: prose (`paragraph`, `list-item`, `quote`), `table-row`, `heading`, `code` or `note` (a footnote). */
   readonly kind: BlockKind;
   /** Position among the sentences of its source (0-based). */
   readonly index: number;

@@ -1,9 +1,13 @@
-/** What a block of a document is; decides how it is chunked, shown and used in answers. */
-export type BlockKind = 'heading' | 'paragraph' | 'list-item' | 'table-row' | 'code' | 'quote';
+/**
+ * What a block of a document is; decides how it is chunked, shown and used in answers. A `note` is a footnote
+ * (a PDF page's notes, an HTML footnote list): searched with its chunk, and quoted in an answer apart from the text
+ * (a passage never runs from the text into a note or out of one).
+ */
+export type BlockKind = 'heading' | 'paragraph' | 'list-item' | 'table-row' | 'code' | 'quote' | 'note';
 
 /**
  * A block of clean text: a heading, a paragraph, a list item, a table row (cells prefixed with their
- * column header: "Method: Saliency; Forward passes: 1"), a code block (verbatim) or a quotation.
+ * column header: "Method: Saliency; Forward passes: 1"), a code block (verbatim), a quotation or a footnote.
  */
 export interface Block {
   readonly kind: BlockKind;

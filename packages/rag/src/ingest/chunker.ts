@@ -159,8 +159,9 @@ function makeChunk(
       blocks[blocks.length - 1] = { ...prev, end: pe };
     } else blocks.push({ kind: p.kind, start: ps, end: pe });
   }
+  // a footnote often cites a work in another language than the text's (an English title in a German text)
   const prose = blocks
-    .filter((b) => b.kind !== 'code')
+    .filter((b) => b.kind !== 'code' && b.kind !== 'note')
     .map((b) => chunkText.slice(b.start, b.end))
     .join('\n');
   const language = prose.length > 200 ? detectLanguage(prose) : doc.language;

@@ -43,10 +43,27 @@ function attr(attrs: string, name: string): string | undefined {
   return m ? decodeEntities(m[1] ?? m[2] ?? m[3] ?? '') : undefined;
 }
 
+// the footnotes of a page as the common converters write them: Pandoc (`<section class="footnotes"
+// role="doc-endnotes">`), Python-Markdown (`<div class="footnote">`), GitHub (`<section data-footnotes>`), DPUB-ARIA
+// (`<aside role="doc-footnote">`)
+const FOOTNOTES_CLASS = /(?:^|\s)footnotes?(?:\s|$)/i;
+const FOOTNOTES_ROLE = /^doc-(?:endnotes|footnote|endnote)$/i;
+const isFootnotes = (attrs: string) =>
+  FOOTNOTES_CLASS.test(attr(attrs, 'class') ?? '') ||
+  FOOTNOTES_ROLE.test(attr(attrs, 'role') ?? '') ||
+  /\sdata-footnotes(?:[\s=]|$)/i.test(attrs);
+// a footnote's marker in the text (`<a class="footnote-ref">1</a>`) and its way back (`<a class="footnote-backref">↩</a>`):
+// a number glued to a word, an arrow
+const isFootnoteLink = (attrs: string) =>
+  /(?:^|\s)footnote-(?:ref|backref)(?:\s|$)/i.test(attr(attrs, 'class') ?? '') ||
+  /^doc-(?:noteref|backlink)$/i.test(attr(attrs, 'role') ?? '') ||
+  /\sdata-footnote-(?:ref|backref)(?:[\s=]|$)/i.test(attrs);
+
 /**
  * Converts HTML (a page, or an HTML block inside Markdown) to clean blocks: headings, paragraphs, list items,
  * table rows with their header cells, code (`<pre>`) verbatim; link text without the link, images by their
- * alt text when it is a caption (`imageText`); scripts, styles, comments and SVG dropped. `sectionPath` is the heading path around the HTML.
+ * alt text when it is a caption (`imageText`); a footnote list's text as `note` blocks, the footnote markers and
+ * back links left out; scripts, styles, comments and SVG dropped. `sectionPath` is the heading path around the HTML.
  */
 export function htmlToBlocks(html: string, sectionPath: readonly string[] = []): HtmlBlocks {
   const blocks: Block[] = [];
@@ -59,6 +76,8 @@ export function htmlToBlocks(html: string, sectionPath: readonly string[] = []):
   let inTitle = false;
   let li = 0;
   let quote = 0;
+  // the element holding the footnotes, while inside it (its tag name and how deep it nests in itself)
+  let notes: { name: string; depth: number } | undefined;
   // tables: the current row's cells, the header, whether the current cell is a header cell
   const tables: {
     header?: string[] | undefined;
@@ -76,7 +95,7 @@ export function htmlToBlocks(html: string, sectionPath: readonly string[] = []):
     const t = squash(text);
     text = '';
     if (!t || !/[\p{L}\p{N}]/u.test(t)) return;
-    push({ kind: li > 0 ? 'list-item' : quote > 0 ? 'quote' : 'paragraph', text: t });
+    push({ kind: notes ? 'note' : li > 0 ? 'list-item' : quote > 0 ? 'quote' : 'paragraph', text: t });
   };
   const addText = (s: string) => {
     const table = tables[tables.length - 1];
@@ -111,8 +130,24 @@ export function htmlToBlocks(html: string, sectionPath: readonly string[] = []):
       } else if (name === 'br') pre.text += '\n';
       continue;
     }
-    if (DROP_CONTENT.has(name) && !closing && !m[0].endsWith('/>')) {
+    if (
+      (DROP_CONTENT.has(name) || (name === 'a' && isFootnoteLink(m[2] ?? ''))) &&
+      !closing &&
+      !m[0].endsWith('/>')
+    ) {
       drop = name;
+      continue;
+    }
+    if (notes && name === notes.name) {
+      notes.depth += closing ? -1 : 1;
+      if (notes.depth === 0) {
+        flush();
+        notes = undefined;
+        continue;
+      }
+    } else if (!notes && !closing && BREAKS.has(name) && isFootnotes(m[2] ?? '')) {
+      flush();
+      notes = { name, depth: 1 };
       continue;
     }
     if (name === 'title') {

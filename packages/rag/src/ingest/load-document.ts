@@ -55,7 +55,7 @@ function decodeText(bytes: Uint8Array, file: string, format: DocumentFormat): st
 const languageOf = (blocks: readonly Block[]) =>
   detectLanguage(
     blocks
-      .filter((b) => b.kind !== 'code')
+      .filter((b) => b.kind !== 'code' && b.kind !== 'note')
       .map((b) => b.text)
       .join('\n')
       .slice(0, 8000),

@@ -234,8 +234,9 @@ const isLabel = (group: readonly PdfLine[]) => group.length === 1 && group[0]!.t
  * line is clearly larger than the page's usual line spacing, where the font size or the monospace-ness
  * changes, at a bullet, or after a line that ends early (see `writersBreak`; a run of such blocks that are no
  * sentences is a list whose bullets the PDF drew as graphics). A short block in a larger font is a heading; a
- * block of monospace lines is code (lines kept); prose lines are joined (hyphenation at line ends undone). Lines in `drop` (running headers
- * and footers, see {@link runningLines}) are left out.
+ * block of monospace lines is code (lines kept); prose lines are joined (hyphenation at line ends undone); the
+ * page's footnotes (see {@link pdfFootnotes}) are `note` blocks. Lines in `drop` (running headers and footers, see
+ * {@link runningLines}) are left out.
  */
 export function pdfPageBlocks(
   lines: readonly PdfLine[],
@@ -263,6 +264,8 @@ export function pdfPageBlocks(
   };
   // groups that begin at a writer's break (see `writersBreak`)
   const brokenBefore = new Set<number>();
+  // the first group of the page's footnotes: it and every group after it are notes
+  let notesGroup = Number.POSITIVE_INFINITY;
   for (const [i, l] of kept.entries()) {
     const prev = kept[i - 1];
     const gap = prev ? prev.y - l.y : 0;
@@ -276,6 +279,7 @@ export function pdfPageBlocks(
       i === notesFrom;
     const broken = !newBlock && !l.mono && !isLabel(groups.at(-1)!) && writersBreak(prev!, l, lineEnd(i));
     if (broken) brokenBefore.add(groups.length);
+    if (i === notesFrom) notesGroup = groups.length;
     if (newBlock || broken) groups.push([l]);
     else groups[groups.length - 1]!.push(l);
   }
@@ -289,7 +293,8 @@ export function pdfPageBlocks(
     const text = squash(dehyphenate(g.map((l) => l.text).join('\n'), lexicon));
     if (!/[\p{L}\p{N}]/u.test(text)) continue;
     const big = g[0]!.height > bodyHeight * 1.15;
-    if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text))
+    if (k >= notesGroup) blocks.push({ kind: 'note', text });
+    else if (big && g.length <= 3 && text.length <= 200 && !/[.!?]$/.test(text))
       blocks.push({ kind: 'heading', text });
     else if (BULLET.test(text)) blocks.push({ kind: 'list-item', text: text.replace(BULLET, '') });
     // a run of lines ended by the writer, none a sentence: the items of a list whose bullets are graphics

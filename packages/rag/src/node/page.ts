@@ -50,6 +50,8 @@ button { font-size: 16px; padding: 8px 16px; }
 .source h3 { font-size: 15px; margin: 0 0 4px; }
 .source pre { background: #272822; color: #f8f8f2; padding: 8px; border-radius: 4px; overflow-x: auto; font-size: 12px; }
 .source p { margin: 4px 0; font-size: 14px; }
+.source p.footnote { font-size: 12px; color: #555; border-left: 2px solid #ccc; padding-left: 6px; }
+.footnote-label { font-weight: bold; }
 .scores { color: #666; font-size: 12px; }
 #status { color: #a00; min-height: 1.2em; }
 svg { max-width: 100%; height: auto; }
@@ -191,6 +193,7 @@ function sourceBody(s) {
   const blocks = s.blocks || [{ kind: 'paragraph', start: 0, end: s.text.length }];
   return blocks.map((b) => {
     const t = s.text.slice(b.start, b.end);
+    if (b.kind === 'note') return '<p class="footnote"><span class="footnote-label">Footnote:</span> ' + esc(t) + '</p>';
     return b.kind === 'code' ? '<pre><code>' + esc(t) + '</code></pre>' : b.kind === 'heading' ? '<p><b>' + esc(t) + '</b></p>' : '<p>' + esc(t) + '</p>';
   }).join('');
 }

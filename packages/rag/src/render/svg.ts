@@ -214,6 +214,7 @@ function wrap(text: string, width: number): string[] {
 
 /** Code keeps its lines and indentation (SVG collapses spaces unless told not to). */
 const CODE_TEXT = ' font-family="monospace" xml:space="preserve" style="white-space:pre"';
+const NOTE_TEXT = ' font-style="italic" fill="#555"';
 
 /** A code block's lines as written, a line longer than `width` characters cut into pieces of that length. */
 function codeLines(text: string, width: number): string[] {
@@ -236,7 +237,10 @@ export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { wi
   ];
   for (const s of heatmap.sentences) {
     const code = s.kind === 'code';
-    const lines = code ? codeLines(s.text, chars) : wrap(s.text, chars);
+    // a footnote shown as one: it is quoted apart from the text, and a reader tells it from the text
+    const lines = code
+      ? codeLines(s.text, chars)
+      : wrap(s.kind === 'note' ? `Footnote: ${s.text}` : s.text, chars);
     const hgt = lines.length * lineH + 4;
     rows.push(
       `<g class="sentence"><rect x="4" y="${y}" width="${w - 8}" height="${hgt}" rx="3" fill="${heatColor(s.score)}"><title>score ${s.score.toFixed(2)} (embedding ${s.dense.toFixed(2)}, terms ${s.lexical.toFixed(2)})</title></rect>` +
@@ -244,7 +248,7 @@ export function renderSentenceHeatmapSvg(heatmap: SentenceHeatmap, options: { wi
         lines
           .map(
             (l, i) =>
-              `<text x="10" y="${y + 13 + i * lineH}" font-size="11"${code ? CODE_TEXT : ''}>${escapeXml(l)}</text>`,
+              `<text x="10" y="${y + 13 + i * lineH}" font-size="11"${code ? CODE_TEXT : s.kind === 'note' ? NOTE_TEXT : ''}>${escapeXml(l)}</text>`,
           )
           .join('') +
         '</g>',

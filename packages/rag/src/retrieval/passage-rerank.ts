@@ -19,7 +19,8 @@ function strength(concept: QueryConcept, terms: ReadonlySet<string>): number {
 
 /**
  * The share of a question's concepts (weighted by `weights`, e.g. their IDF) that one passage of the chunk
- * holds together: the best window of `window` consecutive sentences (code blocks left out). A chunk that
+ * holds together: the best window of `window` consecutive sentences (code blocks left out; the text and its
+ * footnotes never in one window). A chunk that
  * mentions the question's words in different places scores lower than one with a passage that holds them
  * together, which is what an answer quotes. Concepts that the chunk's title, section heading or file name hold
  * name the document, not a passage, and are left out; with no other concept the coverage is 1. The file name
@@ -44,15 +45,24 @@ export function passageCoverage(
   const asked = concepts.flatMap((c, k) => (strength(c, naming) > 0 ? [] : [{ c, w: weights[k] ?? 0 }]));
   const total = asked.reduce((s, a) => s + a.w, 0);
   if (asked.length === 0 || total <= 0) return 1;
-  const sentences = chunkSentences(chunk)
-    .filter((s) => s.kind !== 'code')
-    .map((s) => new Set(analyze(s.text, language, options)));
+  // a passage never runs from the text into its footnotes or out of them (as an answer's passage does not): the
+  // text and each run of notes make windows apart
+  const runs: Set<string>[][] = [];
+  let note: boolean | undefined;
+  for (const s of chunkSentences(chunk)) {
+    if (s.kind === 'code') continue;
+    if ((s.kind === 'note') !== note) runs.push([]);
+    note = s.kind === 'note';
+    runs.at(-1)!.push(new Set(analyze(s.text, language, options)));
+  }
   const size = Math.max(1, options.window ?? 2);
   let best = 0;
-  for (let i = 0; i < Math.max(1, sentences.length - size + 1); i++) {
-    const terms = new Set(sentences.slice(i, i + size).flatMap((s) => [...s]));
-    const held = asked.reduce((s, a) => s + a.w * strength(a.c, terms), 0) / total;
-    if (held > best) best = held;
+  for (const sentences of runs.length > 0 ? runs : [[]]) {
+    for (let i = 0; i < Math.max(1, sentences.length - size + 1); i++) {
+      const terms = new Set(sentences.slice(i, i + size).flatMap((s) => [...s]));
+      const held = asked.reduce((s, a) => s + a.w * strength(a.c, terms), 0) / total;
+      if (held > best) best = held;
+    }
   }
   return best;
 }

@@ -79,9 +79,11 @@ export interface IndexSnapshot {
  * dropped (an image keeps its alt text when that is a caption of three words or more; an address line that a
  * sentence runs through stays); 9: a PDF line that ends with room for the next line's first word ends its block
  * (list items whose bullets the PDF draws as graphics were glued into one sentence); 10: PDF footnote markers
- * left out of the text ("et al6", "wurden.11 Sie") and a footnote's own number taken off its text.
+ * left out of the text ("et al6", "wurden.11 Sie") and a footnote's own number taken off its text; 11: footnotes a
+ * block kind of their own (`note`: a PDF page's notes, HTML footnote lists; Markdown `[^1]:` definitions stay
+ * dropped), left out of a chunk's language.
  */
-export const PIPELINE_VERSION = 10;
+export const PIPELINE_VERSION = 11;
 
 // 02 keeps the chunks' term ids as int32 after the vectors (as JSON they were most of the parse when opening);
 // 03 keeps the chunks' texts as UTF-8 after them, decoded when a chunk's text is first read (a search reads
