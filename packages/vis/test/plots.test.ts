@@ -100,6 +100,15 @@ describe('rendering in Node', () => {
     expect(await codeOf(() => renderSvg({ marks: [{ type: 'nonsense' }] }))).toBe('render-failed');
   });
 
+  it('shows a long criterion name whole in the legend (composite names run past the 160 px vega allows by default)', async () => {
+    const name = 'epsilon_gamma_box_alpha2_beta1_flat (ResNet canonizer)';
+    const svg = await renderSvg(
+      pruningCurveChart([{ criterion: name, points: [0, 1].map((f) => ({ fraction: f, accuracy: 1 - f })) }]),
+    );
+    expect(svg).toContain(name);
+    expect(svg).not.toContain('…');
+  });
+
   it('rasterises to PNG at the requested scale with the bar colours', async () => {
     const spec = pruningCurveChart(
       [

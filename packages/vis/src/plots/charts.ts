@@ -45,6 +45,9 @@ export const PLOT_CONFIG: Config = {
     labelFontSize: 11,
     titleFontSize: 12,
     orient: 'bottom',
+    // no cut: vega cuts labels at 160 px by default, and composite names ("epsilon_alpha2_beta1") run past it
+    labelLimit: 0,
+    columns: 3, // then the whole names wrap in rows rather than widen the picture
   },
   header: { labelColor: '#111827', labelFontSize: 12, labelFontWeight: 600, titleFontSize: 12 },
   range: {
