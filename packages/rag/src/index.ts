@@ -182,6 +182,7 @@ export {
   type TermUsage,
   type WordUsage,
 } from './translate/gloss.js';
+export type { KeyTailStore } from './translate/pair-index.js';
 export {
   QueryTranslator,
   type QueryTranslatorOptions,
